@@ -133,9 +133,15 @@ pub fn decode_protobuf<M: MesosMessage>(body: &[u8]) -> Result<M, DecodeError> {
     let missing = required::missing_fields(&crate::descriptors::message::<M>(), body)
         .map_err(|source| DecodeError::Protobuf { message, source })?;
     if !missing.is_empty() {
-        return Err(DecodeError::MissingRequired { message, fields: missing });
+        return Err(DecodeError::MissingRequired {
+            message,
+            fields: missing,
+        });
     }
-    M::decode(body).map_err(|e| DecodeError::Protobuf { message, source: e.into() })
+    M::decode(body).map_err(|e| DecodeError::Protobuf {
+        message,
+        source: e.into(),
+    })
 }
 
 /// The message's short name, as Mesos puts it in errors ("Call").
@@ -155,15 +161,16 @@ fn accepts(accept: &str, media: &str) -> bool {
             continue;
         };
         let (ty, sub) = (ty.trim(), sub.trim());
-        let specificity = if ty.eq_ignore_ascii_case(want_type) && sub.eq_ignore_ascii_case(want_sub) {
-            3
-        } else if ty.eq_ignore_ascii_case(want_type) && sub == "*" {
-            2
-        } else if ty == "*" && sub == "*" {
-            1
-        } else {
-            continue;
-        };
+        let specificity =
+            if ty.eq_ignore_ascii_case(want_type) && sub.eq_ignore_ascii_case(want_sub) {
+                3
+            } else if ty.eq_ignore_ascii_case(want_type) && sub == "*" {
+                2
+            } else if ty == "*" && sub == "*" {
+                1
+            } else {
+                continue;
+            };
         let q = parts
             .filter_map(|p| p.trim().split_once('='))
             .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
@@ -182,7 +189,10 @@ mod tests {
 
     #[test]
     fn content_type_is_compared_byte_for_byte() {
-        assert_eq!(MediaType::from_content_type(Some("application/json")).unwrap(), MediaType::Json);
+        assert_eq!(
+            MediaType::from_content_type(Some("application/json")).unwrap(),
+            MediaType::Json
+        );
         assert_eq!(
             MediaType::from_content_type(Some("application/x-protobuf")).unwrap(),
             MediaType::Protobuf
@@ -195,7 +205,10 @@ mod tests {
             MediaType::from_content_type(Some("text/plain")),
             Err(MediaError::UnsupportedContentType(_))
         ));
-        assert!(matches!(MediaType::from_content_type(None), Err(MediaError::MissingContentType)));
+        assert!(matches!(
+            MediaType::from_content_type(None),
+            Err(MediaError::MissingContentType)
+        ));
     }
 
     #[test]
@@ -205,15 +218,25 @@ mod tests {
             (Some("*/*"), Some(MediaType::Json)),
             (Some("application/*"), Some(MediaType::Json)),
             (Some("application/x-protobuf"), Some(MediaType::Protobuf)),
-            (Some("application/x-protobuf, application/json;q=0.1"), Some(MediaType::Json)),
+            (
+                Some("application/x-protobuf, application/json;q=0.1"),
+                Some(MediaType::Json),
+            ),
             (Some("application/json;q=0, */*"), Some(MediaType::Protobuf)),
-            (Some("application/json;q=0, application/x-protobuf;q=0"), None),
+            (
+                Some("application/json;q=0, application/x-protobuf;q=0"),
+                None,
+            ),
             (Some("text/html"), None),
             (Some("*/*;q=0"), None),
             (Some("garbage"), None),
         ];
         for (accept, want) in cases {
-            assert_eq!(MediaType::negotiate(accept).ok(), want, "Accept: {accept:?}");
+            assert_eq!(
+                MediaType::negotiate(accept).ok(),
+                want,
+                "Accept: {accept:?}"
+            );
         }
     }
 }

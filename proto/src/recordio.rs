@@ -49,7 +49,9 @@ pub enum RecordIoError {
         max: usize,
     },
     /// The stream ended inside a record (in its prefix or its body).
-    #[error("RecordIO stream truncated: ended {received} bytes into a record that needs {expected}")]
+    #[error(
+        "RecordIO stream truncated: ended {received} bytes into a record that needs {expected}"
+    )]
     Truncated {
         /// Bytes the unfinished record needs, prefix and newline included
         /// (for an unfinished prefix, the bytes seen plus one for the newline).
@@ -241,10 +243,7 @@ impl RecordDecoder {
 
     /// Decodes a complete stream held in memory: every record, or the first
     /// error (including truncation at the end).
-    pub fn decode_all(
-        max_record_bytes: usize,
-        stream: &[u8],
-    ) -> Result<Vec<Bytes>, RecordIoError> {
+    pub fn decode_all(max_record_bytes: usize, stream: &[u8]) -> Result<Vec<Bytes>, RecordIoError> {
         let mut decoder = Self::new(max_record_bytes);
         decoder.feed(stream);
         let mut records = Vec::new();
@@ -286,7 +285,13 @@ mod tests {
         let first = r#"{"type":"SUBSCRIBED","subscribed":{"framework_id":{"value":"a5f8c3e1-29b4-4a7c-9d1e-0c4b7e2f6a10-0000"},"heartbeat_interval_seconds":15.0}}"#;
         let stream = format!("139\n{first}20\n{{\"type\":\"HEARTBEAT\"}}");
         let records = decode(DEFAULT_MAX_RECORD_BYTES, stream.as_bytes()).unwrap();
-        assert_eq!(records, vec![first.as_bytes().to_vec(), br#"{"type":"HEARTBEAT"}"#.to_vec()]);
+        assert_eq!(
+            records,
+            vec![
+                first.as_bytes().to_vec(),
+                br#"{"type":"HEARTBEAT"}"#.to_vec()
+            ]
+        );
     }
 
     #[test]
@@ -294,7 +299,10 @@ mod tests {
         let payload = "é€";
         let framed = encode_record(payload.as_bytes());
         assert_eq!(&framed[..2], b"5\n");
-        assert_eq!(decode(100, &framed).unwrap(), vec![payload.as_bytes().to_vec()]);
+        assert_eq!(
+            decode(100, &framed).unwrap(),
+            vec![payload.as_bytes().to_vec()]
+        );
     }
 
     #[test]
@@ -304,14 +312,20 @@ mod tests {
         assert_eq!(d.next_record(), Ok(None));
         assert_eq!(
             d.finish(),
-            Err(RecordIoError::Truncated { expected: 7, received: 4 })
+            Err(RecordIoError::Truncated {
+                expected: 7,
+                received: 4
+            })
         );
         d.feed(b"cde3");
         assert_eq!(d.next_record().unwrap().as_deref(), Some(&b"abcde"[..]));
         assert_eq!(d.next_record(), Ok(None));
         assert_eq!(
             d.finish(),
-            Err(RecordIoError::Truncated { expected: 2, received: 1 })
+            Err(RecordIoError::Truncated {
+                expected: 2,
+                received: 1
+            })
         );
         d.feed(b"\nxyz");
         assert_eq!(d.next_record().unwrap().as_deref(), Some(&b"xyz"[..]));
@@ -322,17 +336,32 @@ mod tests {
     fn an_oversize_length_is_refused_before_its_body_arrives() {
         let mut d = RecordDecoder::new(10);
         d.feed(b"11\n");
-        assert_eq!(d.next_record(), Err(RecordIoError::RecordTooLarge { length: 11, max: 10 }));
+        assert_eq!(
+            d.next_record(),
+            Err(RecordIoError::RecordTooLarge {
+                length: 11,
+                max: 10
+            })
+        );
         // Poisoned: the same error again, and nothing more is buffered.
         d.feed(b"0123456789a");
-        assert_eq!(d.next_record(), Err(RecordIoError::RecordTooLarge { length: 11, max: 10 }));
+        assert_eq!(
+            d.next_record(),
+            Err(RecordIoError::RecordTooLarge {
+                length: 11,
+                max: 10
+            })
+        );
     }
 
     #[test]
     fn an_endless_run_of_digits_is_refused_without_a_newline() {
         let mut d = RecordDecoder::new(1000);
         d.feed(b"99999");
-        assert!(matches!(d.next_record(), Err(RecordIoError::RecordTooLarge { .. })));
+        assert!(matches!(
+            d.next_record(),
+            Err(RecordIoError::RecordTooLarge { .. })
+        ));
     }
 
     #[test]
@@ -346,19 +375,27 @@ mod tests {
             (b"-1\n", "not a decimal digit"),
         ] {
             match decode(usize::MAX, stream) {
-                Err(RecordIoError::BadLengthPrefix { why: got, .. }) => assert_eq!(got, why, "{stream:?}"),
+                Err(RecordIoError::BadLengthPrefix { why: got, .. }) => {
+                    assert_eq!(got, why, "{stream:?}")
+                }
                 other => panic!("{stream:?}: {other:?}"),
             }
         }
         assert!(matches!(
             decode(usize::MAX, b"99999999999999999999999\n"),
-            Err(RecordIoError::BadLengthPrefix { why: "larger than a 64-bit length", .. })
+            Err(RecordIoError::BadLengthPrefix {
+                why: "larger than a 64-bit length",
+                ..
+            })
         ));
     }
 
     #[test]
     fn leading_zeros_and_empty_records_are_accepted() {
-        assert_eq!(decode(10, b"003\nabc0\n").unwrap(), vec![b"abc".to_vec(), vec![]]);
+        assert_eq!(
+            decode(10, b"003\nabc0\n").unwrap(),
+            vec![b"abc".to_vec(), vec![]]
+        );
     }
 
     #[test]

@@ -112,7 +112,8 @@ fn walk(
             WireType::SixtyFourBit => skip(&mut buf, 8)?,
             WireType::LengthDelimited => {
                 let len = decode_varint(&mut buf)?;
-                let len = usize::try_from(len).map_err(|_| WireError::Malformed("length overflow"))?;
+                let len =
+                    usize::try_from(len).map_err(|_| WireError::Malformed("length overflow"))?;
                 if len > buf.remaining() {
                     return Err(WireError::Malformed("buffer underflow"));
                 }
@@ -120,14 +121,22 @@ fn walk(
                 buf = rest;
                 if let Some(field) = desc.get_field(number) {
                     if let Kind::Message(child) = field.kind() {
-                        let index = field.is_list().then(|| next_index(&mut repeated_counts, number));
-                        let here = Path { parent: path, name: field.name(), index };
+                        let index = field
+                            .is_list()
+                            .then(|| next_index(&mut repeated_counts, number));
+                        let here = Path {
+                            parent: path,
+                            name: field.name(),
+                            index,
+                        };
                         walk(&child, body, Some(&here), missing, depth - 1)?;
                     }
                 }
             }
             WireType::StartGroup | WireType::EndGroup => {
-                return Err(WireError::Malformed("groups are not used by Mesos messages"));
+                return Err(WireError::Malformed(
+                    "groups are not used by Mesos messages",
+                ));
             }
         }
     }

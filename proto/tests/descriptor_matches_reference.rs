@@ -3,6 +3,8 @@
 //! Mesos v1; this test checks every row against the compiled descriptors,
 //! and checks that the descriptors hold nothing the tables do not.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -23,7 +25,10 @@ fn reference_dir() -> PathBuf {
 fn rows(file: &str) -> Vec<Vec<String>> {
     let path = reference_dir().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read the reference table {} ({e}); set DROVER_REFERENCE_DIR", path.display())
+        panic!(
+            "cannot read the reference table {} ({e}); set DROVER_REFERENCE_DIR",
+            path.display()
+        )
     });
     text.lines()
         .skip(1)
@@ -36,7 +41,9 @@ fn rows(file: &str) -> Vec<Vec<String>> {
 /// qualified message or enum name, or `map<K,V>`.
 fn type_name(field: &FieldDescriptor) -> String {
     if field.is_map() {
-        let Kind::Message(entry) = field.kind() else { unreachable!("maps have entry messages") };
+        let Kind::Message(entry) = field.kind() else {
+            unreachable!("maps have entry messages")
+        };
         let key = kind_name(&entry.map_entry_key_field().kind());
         let value = kind_name(&entry.map_entry_value_field().kind());
         return format!("map<{key},{value}>");
@@ -80,7 +87,11 @@ fn label_name(field: &FieldDescriptor) -> &'static str {
 #[test]
 fn every_field_of_the_reference_table_is_compiled_as_mesos_has_it() {
     let table = rows("mesos-v1-proto-fields.tsv");
-    assert!(table.len() > 800, "the fields table looks truncated: {} rows", table.len());
+    assert!(
+        table.len() > 800,
+        "the fields table looks truncated: {} rows",
+        table.len()
+    );
     let mut problems = Vec::new();
     let mut checked = 0;
     for row in &table {
@@ -106,21 +117,39 @@ fn every_field_of_the_reference_table_is_compiled_as_mesos_has_it() {
         };
         let want_number: u32 = number.parse().expect("numbers in the table are integers");
         if f.number() != want_number {
-            problems.push(format!("{full}.{field}: number {} != {want_number}", f.number()));
+            problems.push(format!(
+                "{full}.{field}: number {} != {want_number}",
+                f.number()
+            ));
         }
         if label_name(&f) != label {
-            problems.push(format!("{full}.{field}: label {} != {label}", label_name(&f)));
+            problems.push(format!(
+                "{full}.{field}: label {} != {label}",
+                label_name(&f)
+            ));
         }
         if type_name(&f) != *ty {
             problems.push(format!("{full}.{field}: type {} != {ty}", type_name(&f)));
         }
-        let got_default = f.field_descriptor_proto().default_value.clone().unwrap_or_default();
+        let got_default = f
+            .field_descriptor_proto()
+            .default_value
+            .clone()
+            .unwrap_or_default();
         if !same_default(&got_default, default) {
-            problems.push(format!("{full}.{field}: default {got_default:?} != {default:?}"));
+            problems.push(format!(
+                "{full}.{field}: default {got_default:?} != {default:?}"
+            ));
         }
         checked += 1;
     }
-    assert!(problems.is_empty(), "{} of {} rows differ:\n{}", problems.len(), table.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} of {} rows differ:\n{}",
+        problems.len(),
+        table.len(),
+        problems.join("\n")
+    );
     assert_eq!(checked, table.len());
 }
 
@@ -138,7 +167,11 @@ fn same_default(got: &str, want: &str) -> bool {
 #[test]
 fn every_enum_value_of_the_reference_table_is_compiled_as_mesos_has_it() {
     let table = rows("mesos-v1-proto-enums.tsv");
-    assert!(table.len() > 250, "the enums table looks truncated: {} rows", table.len());
+    assert!(
+        table.len() > 250,
+        "the enums table looks truncated: {} rows",
+        table.len()
+    );
     let mut problems = Vec::new();
     for row in &table {
         let [package, enum_name, value, number] = &row[..] else {
@@ -156,7 +189,12 @@ fn every_enum_value_of_the_reference_table_is_compiled_as_mesos_has_it() {
             None => problems.push(format!("{full}.{value} is missing")),
         }
     }
-    assert!(problems.is_empty(), "{} rows differ:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} rows differ:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -192,13 +230,21 @@ fn the_compiled_files_hold_nothing_the_reference_does_not() {
             }
         }
     }
-    assert!(extra.is_empty(), "not in the reference tables:\n{}", extra.join("\n"));
+    assert!(
+        extra.is_empty(),
+        "not in the reference tables:\n{}",
+        extra.join("\n")
+    );
 }
 
 #[test]
 fn the_three_mesos_packages_are_compiled() {
     let files: Vec<String> = pool().files().map(|f| f.name().to_owned()).collect();
-    for want in ["mesos/v1/mesos.proto", "mesos/v1/scheduler/scheduler.proto", "mesos/v1/executor/executor.proto"] {
+    for want in [
+        "mesos/v1/mesos.proto",
+        "mesos/v1/scheduler/scheduler.proto",
+        "mesos/v1/executor/executor.proto",
+    ] {
         assert!(files.iter().any(|f| f == want), "{want} not in {files:?}");
     }
 }

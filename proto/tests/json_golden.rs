@@ -4,13 +4,15 @@
 //! order, explicit non-deprecated defaults written, enums by name, bytes as
 //! base64, rapidjson's number format.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use drover_proto::json::{from_json, to_json, JsonError};
 use drover_proto::media::DecodeError;
 use drover_proto::v1::scheduler::{call, event, Call, Event};
 use drover_proto::v1::{
-    self, offer, task_status, value, AgentId, Attribute, CommandInfo, DurationInfo, ExecutorId, FrameworkId,
-    FrameworkInfo, HealthCheck, KillPolicy, Offer, OfferId, Resource, TaskId, TaskInfo, TaskState, TaskStatus,
-    Value,
+    self, offer, task_status, value, AgentId, Attribute, CommandInfo, DurationInfo, ExecutorId,
+    FrameworkId, FrameworkInfo, HealthCheck, KillPolicy, Offer, OfferId, Resource, TaskId,
+    TaskInfo, TaskState, TaskStatus, Value,
 };
 use drover_proto::{MediaType, MesosMessage};
 
@@ -21,7 +23,9 @@ fn assert_golden<M: MesosMessage + PartialEq + std::fmt::Debug>(message: &M, gol
     assert_eq!(to_json(message), golden);
     let read: M = from_json(golden.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(to_json(&read), golden, "re-written after reading");
-    let via_protobuf: M = MediaType::Protobuf.decode(&MediaType::Protobuf.encode(&read)).unwrap();
+    let via_protobuf: M = MediaType::Protobuf
+        .decode(&MediaType::Protobuf.encode(&read))
+        .unwrap();
     assert_eq!(via_protobuf, read);
 }
 
@@ -53,7 +57,9 @@ fn master_info() -> v1::MasterInfo {
             v1::master_info::capability::Type::QuotaV2,
         ]
         .into_iter()
-        .map(|t| v1::master_info::Capability { r#type: Some(t as i32) })
+        .map(|t| v1::master_info::Capability {
+            r#type: Some(t as i32),
+        })
         .collect(),
         ..Default::default()
     }
@@ -64,7 +70,9 @@ fn subscribed_event_is_written_as_the_reference_shows_it() {
     let event = Event {
         r#type: Some(event::Type::Subscribed as i32),
         subscribed: Some(event::Subscribed {
-            framework_id: FrameworkId { value: "a5f8c3e1-29b4-4a7c-9d1e-0c4b7e2f6a10-0000".into() },
+            framework_id: FrameworkId {
+                value: "a5f8c3e1-29b4-4a7c-9d1e-0c4b7e2f6a10-0000".into(),
+            },
             heartbeat_interval_seconds: Some(15.0),
             master_info: Some(master_info()),
         }),
@@ -84,7 +92,10 @@ fn subscribed_event_is_written_as_the_reference_shows_it() {
 
 #[test]
 fn heartbeat_event_is_just_its_type() {
-    let event = Event { r#type: Some(event::Type::Heartbeat as i32), ..Default::default() };
+    let event = Event {
+        r#type: Some(event::Type::Heartbeat as i32),
+        ..Default::default()
+    };
     assert_golden(&event, r#"{"type":"HEARTBEAT"}"#);
 }
 
@@ -93,19 +104,34 @@ fn heartbeat_event_is_just_its_type() {
 fn offer() -> Offer {
     let mut cpus = scalar("cpus", 4.0);
     cpus.role = Some("*".into());
-    cpus.allocation_info = Some(v1::resource::AllocationInfo { role: Some("*".into()) });
+    cpus.allocation_info = Some(v1::resource::AllocationInfo {
+        role: Some("*".into()),
+    });
     let mut mem = scalar("mem", 8192.0);
-    mem.allocation_info = Some(v1::resource::AllocationInfo { role: Some("*".into()) });
+    mem.allocation_info = Some(v1::resource::AllocationInfo {
+        role: Some("*".into()),
+    });
     let ports = Resource {
         name: "ports".into(),
         r#type: value::Type::Ranges as i32,
-        ranges: Some(value::Ranges { range: vec![value::Range { begin: 31000, end: 32000 }] }),
+        ranges: Some(value::Ranges {
+            range: vec![value::Range {
+                begin: 31000,
+                end: 32000,
+            }],
+        }),
         ..Default::default()
     };
     Offer {
-        id: OfferId { value: "m-O7".into() },
-        framework_id: FrameworkId { value: "m-0000".into() },
-        agent_id: AgentId { value: "m-S0".into() },
+        id: OfferId {
+            value: "m-O7".into(),
+        },
+        framework_id: FrameworkId {
+            value: "m-0000".into(),
+        },
+        agent_id: AgentId {
+            value: "m-S0".into(),
+        },
         hostname: "agent-0.zone-a".into(),
         resources: vec![cpus, mem, ports],
         attributes: vec![Attribute {
@@ -135,21 +161,37 @@ fn offer_writes_resources_ranges_and_attributes() {
 fn offers_event_wraps_its_offers() {
     let event = Event {
         r#type: Some(event::Type::Offers as i32),
-        offers: Some(event::Offers { offers: vec![offer()] }),
+        offers: Some(event::Offers {
+            offers: vec![offer()],
+        }),
         ..Default::default()
     };
-    assert_golden(&event, &format!(r#"{{"type":"OFFERS","offers":{{"offers":[{OFFER_JSON}]}}}}"#));
+    assert_golden(
+        &event,
+        &format!(r#"{{"type":"OFFERS","offers":{{"offers":[{OFFER_JSON}]}}}}"#),
+    );
 }
 
 fn task_status() -> TaskStatus {
     TaskStatus {
-        task_id: TaskId { value: "job-1-0-1".into() },
+        task_id: TaskId {
+            value: "job-1-0-1".into(),
+        },
         state: TaskState::TaskRunning as i32,
         source: Some(task_status::Source::Executor as i32),
-        agent_id: Some(AgentId { value: "m-S0".into() }),
-        executor_id: Some(ExecutorId { value: "job-1-0-1".into() }),
+        agent_id: Some(AgentId {
+            value: "m-S0".into(),
+        }),
+        executor_id: Some(ExecutorId {
+            value: "job-1-0-1".into(),
+        }),
         timestamp: Some(1_443_830_400.25),
-        uuid: Some(vec![0x3d, 0x5c, 0x2a, 0x10, 0x8e, 0x11, 0x4b, 0x52, 0x9a, 0x1f, 0, 0xff, 0xfe, 1, 2, 3].into()),
+        uuid: Some(
+            vec![
+                0x3d, 0x5c, 0x2a, 0x10, 0x8e, 0x11, 0x4b, 0x52, 0x9a, 0x1f, 0, 0xff, 0xfe, 1, 2, 3,
+            ]
+            .into(),
+        ),
         healthy: Some(true),
         ..Default::default()
     }
@@ -170,21 +212,35 @@ fn task_status_writes_enums_by_name_and_uuid_as_base64() {
 fn update_event_carries_the_status() {
     let event = Event {
         r#type: Some(event::Type::Update as i32),
-        update: Some(event::Update { status: task_status() }),
+        update: Some(event::Update {
+            status: task_status(),
+        }),
         ..Default::default()
     };
-    assert_golden(&event, &format!(r#"{{"type":"UPDATE","update":{{"status":{TASK_STATUS_JSON}}}}}"#));
+    assert_golden(
+        &event,
+        &format!(r#"{{"type":"UPDATE","update":{{"status":{TASK_STATUS_JSON}}}}}"#),
+    );
 }
 
 #[test]
 fn framework_info_writes_its_explicit_defaults_but_not_the_deprecated_role() {
-    let minimal = FrameworkInfo { user: "alice".into(), name: "drover".into(), ..Default::default() };
-    assert_golden(&minimal, r#"{"user":"alice","name":"drover","failover_timeout":0.0,"checkpoint":false}"#);
+    let minimal = FrameworkInfo {
+        user: "alice".into(),
+        name: "drover".into(),
+        ..Default::default()
+    };
+    assert_golden(
+        &minimal,
+        r#"{"user":"alice","name":"drover","failover_timeout":0.0,"checkpoint":false}"#,
+    );
 
     let full = FrameworkInfo {
         user: "alice".into(),
         name: "drover".into(),
-        id: Some(FrameworkId { value: "m-0000".into() }),
+        id: Some(FrameworkId {
+            value: "m-0000".into(),
+        }),
         failover_timeout: Some(604_800.0),
         checkpoint: Some(true),
         roles: vec!["dev".into()],
@@ -194,7 +250,9 @@ fn framework_info_writes_its_explicit_defaults_but_not_the_deprecated_role() {
             v1::framework_info::capability::Type::TaskKillingState,
         ]
         .into_iter()
-        .map(|t| v1::framework_info::Capability { r#type: Some(t as i32) })
+        .map(|t| v1::framework_info::Capability {
+            r#type: Some(t as i32),
+        })
         .collect(),
         ..Default::default()
     };
@@ -212,7 +270,11 @@ fn subscribe_call_nests_the_framework_info() {
     let call = Call {
         r#type: Some(call::Type::Subscribe as i32),
         subscribe: Some(call::Subscribe {
-            framework_info: FrameworkInfo { user: "alice".into(), name: "drover".into(), ..Default::default() },
+            framework_info: FrameworkInfo {
+                user: "alice".into(),
+                name: "drover".into(),
+                ..Default::default()
+            },
             ..Default::default()
         }),
         ..Default::default()
@@ -226,10 +288,17 @@ fn subscribe_call_nests_the_framework_info() {
 fn task_info() -> TaskInfo {
     TaskInfo {
         name: "web-0".into(),
-        task_id: TaskId { value: "web-0-1".into() },
-        agent_id: AgentId { value: "m-S0".into() },
+        task_id: TaskId {
+            value: "web-0-1".into(),
+        },
+        agent_id: AgentId {
+            value: "m-S0".into(),
+        },
         resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
-        command: Some(CommandInfo { value: Some("python3 -m http.server $PORT0".into()), ..Default::default() }),
+        command: Some(CommandInfo {
+            value: Some("python3 -m http.server $PORT0".into()),
+            ..Default::default()
+        }),
         health_check: Some(HealthCheck {
             r#type: Some(v1::health_check::Type::Http as i32),
             http: Some(v1::health_check::HttpCheckInfo {
@@ -239,7 +308,11 @@ fn task_info() -> TaskInfo {
             }),
             ..Default::default()
         }),
-        kill_policy: Some(KillPolicy { grace_period: Some(DurationInfo { nanoseconds: 3_000_000_000 }) }),
+        kill_policy: Some(KillPolicy {
+            grace_period: Some(DurationInfo {
+                nanoseconds: 3_000_000_000,
+            }),
+        }),
         data: Some(b"hi".to_vec().into()),
         ..Default::default()
     }
@@ -262,13 +335,19 @@ fn task_info_writes_command_and_health_check_defaults() {
 #[test]
 fn accept_call_launches_task_infos_with_default_filters() {
     let call = Call {
-        framework_id: Some(FrameworkId { value: "m-0000".into() }),
+        framework_id: Some(FrameworkId {
+            value: "m-0000".into(),
+        }),
         r#type: Some(call::Type::Accept as i32),
         accept: Some(call::Accept {
-            offer_ids: vec![OfferId { value: "m-O7".into() }],
+            offer_ids: vec![OfferId {
+                value: "m-O7".into(),
+            }],
             operations: vec![offer::Operation {
                 r#type: Some(offer::operation::Type::Launch as i32),
-                launch: Some(offer::operation::Launch { task_infos: vec![task_info()] }),
+                launch: Some(offer::operation::Launch {
+                    task_infos: vec![task_info()],
+                }),
                 ..Default::default()
             }],
             filters: Some(v1::Filters::default()),
@@ -290,10 +369,14 @@ fn accept_call_launches_task_infos_with_default_filters() {
 #[test]
 fn acknowledge_call_carries_the_uuid_as_base64() {
     let call = Call {
-        framework_id: Some(FrameworkId { value: "m-0000".into() }),
+        framework_id: Some(FrameworkId {
+            value: "m-0000".into(),
+        }),
         r#type: Some(call::Type::Acknowledge as i32),
         acknowledge: Some(call::Acknowledge {
-            agent_id: AgentId { value: "m-S0".into() },
+            agent_id: AgentId {
+                value: "m-S0".into(),
+            },
             task_id: TaskId { value: "t".into() },
             uuid: vec![0xfb; 16].into(),
         }),
@@ -308,10 +391,19 @@ fn acknowledge_call_carries_the_uuid_as_base64() {
 #[test]
 fn map_fields_and_infinite_limits_round_trip() {
     let mut task = task_info();
-    task.limits.insert("mem".into(), value::Scalar { value: 64.0 });
-    task.limits.insert("cpus".into(), value::Scalar { value: f64::INFINITY });
+    task.limits
+        .insert("mem".into(), value::Scalar { value: 64.0 });
+    task.limits.insert(
+        "cpus".into(),
+        value::Scalar {
+            value: f64::INFINITY,
+        },
+    );
     let json = to_json(&task);
-    assert!(json.ends_with(r#""limits":{"cpus":{"value":"Infinity"},"mem":{"value":64.0}}}"#), "{json}");
+    assert!(
+        json.ends_with(r#""limits":{"cpus":{"value":"Infinity"},"mem":{"value":64.0}}}"#),
+        "{json}"
+    );
     let back: TaskInfo = from_json(json.as_bytes()).unwrap();
     assert_eq!(back.limits["cpus"].value, f64::INFINITY);
     assert_eq!(back.limits["mem"].value, 64.0);
@@ -346,7 +438,10 @@ fn json_error<T: std::fmt::Debug>(result: Result<T, DecodeError>) -> JsonError {
 
 #[test]
 fn unknown_keys_and_nulls_are_ignored() {
-    let call = read_call(r#"{"type":"REVIVE","frameworkId":{"value":"x"},"bogus":[1,2],"framework_id":null}"#).unwrap();
+    let call = read_call(
+        r#"{"type":"REVIVE","frameworkId":{"value":"x"},"bogus":[1,2],"framework_id":null}"#,
+    )
+    .unwrap();
     assert_eq!(call.r#type, Some(call::Type::Revive as i32));
     assert_eq!(call.framework_id, None);
 }
@@ -365,15 +460,22 @@ fn numbers_and_bools_may_be_strings() {
 
 #[test]
 fn a_single_value_stands_for_a_one_element_list() {
-    let call = read_call(r#"{"type":"DECLINE","framework_id":{"value":"f"},"decline":{"offer_ids":{"value":"o1"}}}"#).unwrap();
-    assert_eq!(call.decline.unwrap().offer_ids, vec![OfferId { value: "o1".into() }]);
+    let call = read_call(
+        r#"{"type":"DECLINE","framework_id":{"value":"f"},"decline":{"offer_ids":{"value":"o1"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        call.decline.unwrap().offer_ids,
+        vec![OfferId { value: "o1".into() }]
+    );
 }
 
 #[test]
 fn an_unknown_enum_name_drops_an_optional_field_but_fails_a_required_one() {
     let call = read_call(r#"{"type":"NOT_A_CALL"}"#).unwrap();
     assert_eq!(call.r#type, None);
-    let err = from_json::<TaskStatus>(br#"{"task_id":{"value":"t"},"state":"TASK_NAPPING"}"#).unwrap_err();
+    let err = from_json::<TaskStatus>(br#"{"task_id":{"value":"t"},"state":"TASK_NAPPING"}"#)
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "Failed to convert JSON into TaskStatus protobuf: Failed to find enum for 'TASK_NAPPING' (field 'state')"
@@ -383,7 +485,10 @@ fn an_unknown_enum_name_drops_an_optional_field_but_fails_a_required_one() {
 #[test]
 fn an_enum_given_as_a_number_is_refused() {
     let err = json_error(read_call(r#"{"type":1}"#));
-    assert_eq!(err.to_string(), "Not expecting a JSON number for field 'type'");
+    assert_eq!(
+        err.to_string(),
+        "Not expecting a JSON number for field 'type'"
+    );
 }
 
 #[test]
@@ -397,14 +502,24 @@ fn missing_required_fields_are_named_by_path() {
         r#"{"type":"ACCEPT","framework_id":{"value":"f"},"accept":{"offer_ids":[{"value":"o"},{}]}}"#,
     )
     .unwrap_err();
-    assert!(err.to_string().ends_with("Missing required fields: accept.offer_ids[1].value"), "{err}");
+    assert!(
+        err.to_string()
+            .ends_with("Missing required fields: accept.offer_ids[1].value"),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_json_types_are_refused_with_the_field_named() {
     for (body, want) in [
-        (r#"{"type":"SUBSCRIBE","subscribe":"yes"}"#, "Not expecting a JSON string for field 'subscribe'"),
-        (r#"{"type":["REVIVE"]}"#, "Not expecting a JSON array for field 'type'"),
+        (
+            r#"{"type":"SUBSCRIBE","subscribe":"yes"}"#,
+            "Not expecting a JSON string for field 'subscribe'",
+        ),
+        (
+            r#"{"type":["REVIVE"]}"#,
+            "Not expecting a JSON array for field 'type'",
+        ),
         (
             r#"{"framework_id":{"value":7}}"#,
             "Not expecting a JSON number for field 'framework_id.value'",
@@ -433,13 +548,23 @@ fn bytes_are_read_as_stout_reads_base64() {
     };
     assert_eq!(ack("aGk=").unwrap(), b"hi");
     assert_eq!(ack("aGk").unwrap(), b"hi", "missing padding is fine");
-    assert_eq!(ack("a G\\nk=ignored").unwrap(), b"hi", "white space skipped, stops at '='");
-    assert!(matches!(json_error(ack("a-_k")), JsonError::BadBase64 { .. }), "URL-safe alphabet refused");
+    assert_eq!(
+        ack("a G\\nk=ignored").unwrap(),
+        b"hi",
+        "white space skipped, stops at '='"
+    );
+    assert!(
+        matches!(json_error(ack("a-_k")), JsonError::BadBase64 { .. }),
+        "URL-safe alphabet refused"
+    );
 }
 
 #[test]
 fn malformed_json_is_a_syntax_error() {
-    assert!(matches!(json_error(read_call(r#"{"type":"#)), JsonError::Syntax(_)));
+    assert!(matches!(
+        json_error(read_call(r#"{"type":"#)),
+        JsonError::Syntax(_)
+    ));
     assert!(matches!(json_error(read_call("")), JsonError::Syntax(_)));
 }
 
@@ -447,7 +572,9 @@ fn malformed_json_is_a_syntax_error() {
 fn value_wrapper_messages_round_trip() {
     let v = Value {
         r#type: value::Type::Set as i32,
-        set: Some(value::Set { item: vec!["a".into(), "b".into()] }),
+        set: Some(value::Set {
+            item: vec!["a".into(), "b".into()],
+        }),
         ..Default::default()
     };
     assert_golden(&v, r#"{"type":"SET","set":{"item":["a","b"]}}"#);

@@ -1,6 +1,8 @@
 //! Property tests of the codecs: RecordIO decodes the same records however
 //! the stream is chunked, and JSON and protobuf both round-trip messages.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use bytes::BytesMut;
 use drover_proto::json::{from_json, to_json};
 use drover_proto::recordio::{write_record, RecordDecoder, RecordIoError};
@@ -18,7 +20,11 @@ fn encode_all(records: &[Vec<u8>]) -> Vec<u8> {
 
 /// Feeds `stream` in chunks cut at `cuts` (positions, any order) and
 /// collects every record the decoder yields.
-fn decode_chunked(stream: &[u8], cuts: &[usize], max: usize) -> Result<Vec<Vec<u8>>, RecordIoError> {
+fn decode_chunked(
+    stream: &[u8],
+    cuts: &[usize],
+    max: usize,
+) -> Result<Vec<Vec<u8>>, RecordIoError> {
     let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
     cuts.push(0);
     cuts.push(stream.len());

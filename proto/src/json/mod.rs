@@ -51,7 +51,9 @@ pub enum JsonError {
         found: &'static str,
     },
     /// A number (or numeric string) that does not fit the field's type.
-    #[error("Failed to parse '{value}' as a JSON number for field '{path}': not a valid {expected}")]
+    #[error(
+        "Failed to parse '{value}' as a JSON number for field '{path}': not a valid {expected}"
+    )]
     BadNumber {
         /// Dotted path of the field.
         path: String,
@@ -96,8 +98,11 @@ pub enum JsonError {
 
 /// Writes a message as Mesos-style JSON.
 pub fn to_json<M: MesosMessage>(message: &M) -> String {
-    let dynamic = DynamicMessage::decode(descriptors::message::<M>(), message.encode_to_vec().as_slice())
-        .expect("bytes prost just encoded decode with the same descriptors");
+    let dynamic = DynamicMessage::decode(
+        descriptors::message::<M>(),
+        message.encode_to_vec().as_slice(),
+    )
+    .expect("bytes prost just encoded decode with the same descriptors");
     write::message_to_string(&dynamic)
 }
 
@@ -110,8 +115,10 @@ pub fn dynamic_to_json(message: &DynamicMessage) -> String {
 pub fn from_json<M: MesosMessage>(body: &[u8]) -> Result<M, DecodeError> {
     let message = M::NAME;
     let json_error = |source| DecodeError::Json { message, source };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| json_error(JsonError::Syntax(e)))?;
-    let dynamic = read::message_from_value(descriptors::message::<M>(), &value).map_err(json_error)?;
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| json_error(JsonError::Syntax(e)))?;
+    let dynamic =
+        read::message_from_value(descriptors::message::<M>(), &value).map_err(json_error)?;
     match decode_protobuf::<M>(&dynamic.encode_to_vec()) {
         Err(DecodeError::MissingRequired { fields, .. }) => {
             Err(json_error(JsonError::MissingRequired { fields }))

@@ -14,16 +14,28 @@ use super::JsonError;
 /// Deeper JSON than this is refused; Mesos messages nest about ten deep.
 const MAX_DEPTH: u32 = 64;
 
-pub(super) fn message_from_value(desc: MessageDescriptor, json: &Json) -> Result<DynamicMessage, JsonError> {
+pub(super) fn message_from_value(
+    desc: MessageDescriptor,
+    json: &Json,
+) -> Result<DynamicMessage, JsonError> {
     read_message(desc, json, "", MAX_DEPTH)
 }
 
-fn read_message(desc: MessageDescriptor, json: &Json, path: &str, depth: u32) -> Result<DynamicMessage, JsonError> {
+fn read_message(
+    desc: MessageDescriptor,
+    json: &Json,
+    path: &str,
+    depth: u32,
+) -> Result<DynamicMessage, JsonError> {
     if depth == 0 {
         return Err(JsonError::TooDeep(MAX_DEPTH));
     }
     let Json::Object(object) = json else {
-        return Err(if path.is_empty() { JsonError::NotAnObject } else { wrong_type(path, json) });
+        return Err(if path.is_empty() {
+            JsonError::NotAnObject
+        } else {
+            wrong_type(path, json)
+        });
     };
     let mut message = DynamicMessage::new(desc.clone());
     for (key, value) in object {
@@ -57,7 +69,13 @@ fn read_message(desc: MessageDescriptor, json: &Json, path: &str, depth: u32) ->
             if value.is_array() {
                 return Err(wrong_type(&field_path, value));
             }
-            if let Some(v) = read_single(&field.kind(), value, &field_path, field.is_required(), depth)? {
+            if let Some(v) = read_single(
+                &field.kind(),
+                value,
+                &field_path,
+                field.is_required(),
+                depth,
+            )? {
                 message.set_field(&field, v);
             }
         }
@@ -65,7 +83,12 @@ fn read_message(desc: MessageDescriptor, json: &Json, path: &str, depth: u32) ->
     Ok(message)
 }
 
-fn read_map(field: &FieldDescriptor, json: &Json, path: &str, depth: u32) -> Result<HashMap<MapKey, Value>, JsonError> {
+fn read_map(
+    field: &FieldDescriptor,
+    json: &Json,
+    path: &str,
+    depth: u32,
+) -> Result<HashMap<MapKey, Value>, JsonError> {
     let Json::Object(object) = json else {
         return Err(wrong_type(path, json));
     };
@@ -92,7 +115,11 @@ fn read_map(field: &FieldDescriptor, json: &Json, path: &str, depth: u32) -> Res
 }
 
 fn read_map_key(kind: &Kind, key: &str, path: &str) -> Result<MapKey, JsonError> {
-    let bad = |expected| JsonError::BadNumber { path: path.to_owned(), value: key.to_owned(), expected };
+    let bad = |expected| JsonError::BadNumber {
+        path: path.to_owned(),
+        value: key.to_owned(),
+        expected,
+    };
     Ok(match kind {
         Kind::String => MapKey::String(key.to_owned()),
         Kind::Bool => match key {
@@ -100,8 +127,12 @@ fn read_map_key(kind: &Kind, key: &str, path: &str) -> Result<MapKey, JsonError>
             "false" => MapKey::Bool(false),
             _ => return Err(bad("bool")),
         },
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => MapKey::I32(key.parse().map_err(|_| bad("int32"))?),
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => MapKey::I64(key.parse().map_err(|_| bad("int64"))?),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            MapKey::I32(key.parse().map_err(|_| bad("int32"))?)
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            MapKey::I64(key.parse().map_err(|_| bad("int64"))?)
+        }
         Kind::Uint32 | Kind::Fixed32 => MapKey::U32(key.parse().map_err(|_| bad("uint32"))?),
         Kind::Uint64 | Kind::Fixed64 => MapKey::U64(key.parse().map_err(|_| bad("uint64"))?),
         _ => unreachable!("protobuf map keys are integral, bool or string"),
@@ -110,14 +141,23 @@ fn read_map_key(kind: &Kind, key: &str, path: &str) -> Result<MapKey, JsonError>
 
 /// One value of a field. `Ok(None)` drops it: an unknown enum name outside a
 /// required field, as Mesos drops it.
-fn read_single(kind: &Kind, json: &Json, path: &str, required: bool, depth: u32) -> Result<Option<Value>, JsonError> {
+fn read_single(
+    kind: &Kind,
+    json: &Json,
+    path: &str,
+    required: bool,
+    depth: u32,
+) -> Result<Option<Value>, JsonError> {
     Ok(Some(match kind {
         Kind::Message(desc) => Value::Message(read_message(desc.clone(), json, path, depth - 1)?),
         Kind::Enum(desc) => match json {
             Json::String(name) => match desc.get_value_by_name(name) {
                 Some(v) => Value::EnumNumber(v.number()),
                 None if required => {
-                    return Err(JsonError::UnknownEnumName { path: path.to_owned(), name: name.clone() })
+                    return Err(JsonError::UnknownEnumName {
+                        path: path.to_owned(),
+                        name: name.clone(),
+                    })
                 }
                 None => return Ok(None),
             },
@@ -129,7 +169,9 @@ fn read_single(kind: &Kind, json: &Json, path: &str, required: bool, depth: u32)
         },
         Kind::Bytes => match json {
             Json::String(s) => {
-                let bytes = decode_base64(s).ok_or_else(|| JsonError::BadBase64 { path: path.to_owned() })?;
+                let bytes = decode_base64(s).ok_or_else(|| JsonError::BadBase64 {
+                    path: path.to_owned(),
+                })?;
                 Value::Bytes(bytes.into())
             }
             other => return Err(wrong_type(path, other)),
@@ -139,15 +181,24 @@ fn read_single(kind: &Kind, json: &Json, path: &str, required: bool, depth: u32)
             Json::String(s) => match s.trim() {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
-                _ => return Err(JsonError::BadBool { path: path.to_owned(), value: s.clone() }),
+                _ => {
+                    return Err(JsonError::BadBool {
+                        path: path.to_owned(),
+                        value: s.clone(),
+                    })
+                }
             },
             other => return Err(wrong_type(path, other)),
         },
         Kind::Double => Value::F64(read_double(json, path, "double")?),
         // Mesos keeps doubles for floats until the final cast.
         Kind::Float => Value::F32(read_double(json, path, "float")? as f32),
-        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(read_integer(json, path, "int32")?),
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(read_integer(json, path, "int64")?),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            Value::I32(read_integer(json, path, "int32")?)
+        }
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            Value::I64(read_integer(json, path, "int64")?)
+        }
         Kind::Uint32 | Kind::Fixed32 => Value::U32(read_integer(json, path, "uint32")?),
         Kind::Uint64 | Kind::Fixed64 => Value::U64(read_integer(json, path, "uint64")?),
     }))
@@ -155,10 +206,15 @@ fn read_single(kind: &Kind, json: &Json, path: &str, required: bool, depth: u32)
 
 /// A JSON number, or a string holding one (Mesos re-parses such strings as
 /// JSON, so surrounding white space and exponents are fine).
-fn number_of(json: &Json, path: &str, expected: &'static str) -> Result<serde_json::Number, JsonError> {
+fn number_of(
+    json: &Json,
+    path: &str,
+    expected: &'static str,
+) -> Result<serde_json::Number, JsonError> {
     match json {
         Json::Number(n) => Ok(n.clone()),
-        Json::String(s) => serde_json::from_str::<serde_json::Number>(s.trim()).map_err(|_| bad_number(path, json, expected)),
+        Json::String(s) => serde_json::from_str::<serde_json::Number>(s.trim())
+            .map_err(|_| bad_number(path, json, expected)),
         other => Err(wrong_type(path, other)),
     }
 }
@@ -166,7 +222,11 @@ fn number_of(json: &Json, path: &str, expected: &'static str) -> Result<serde_js
 /// An integer field's value. A fraction is truncated, as Mesos' cast does;
 /// a value outside the type's range is an error (Mesos wraps it silently,
 /// which no caller can mean).
-fn read_integer<T: TryFrom<i128>>(json: &Json, path: &str, expected: &'static str) -> Result<T, JsonError> {
+fn read_integer<T: TryFrom<i128>>(
+    json: &Json,
+    path: &str,
+    expected: &'static str,
+) -> Result<T, JsonError> {
     let n = number_of(json, path, expected)?;
     let wide = if let Some(i) = n.as_i64() {
         i128::from(i)
@@ -188,7 +248,9 @@ fn read_double(json: &Json, path: &str, expected: &'static str) -> Result<f64, J
     match json {
         Json::String(s) if s == "Infinity" => Ok(f64::INFINITY),
         Json::String(s) if s == "-Infinity" => Ok(f64::NEG_INFINITY),
-        _ => number_of(json, path, expected)?.as_f64().ok_or_else(|| bad_number(path, json, expected)),
+        _ => number_of(json, path, expected)?
+            .as_f64()
+            .ok_or_else(|| bad_number(path, json, expected)),
     }
 }
 
@@ -217,7 +279,11 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 fn bad_number(path: &str, json: &Json, expected: &'static str) -> JsonError {
-    JsonError::BadNumber { path: path.to_owned(), value: json.to_string(), expected }
+    JsonError::BadNumber {
+        path: path.to_owned(),
+        value: json.to_string(),
+        expected,
+    }
 }
 
 fn wrong_type(path: &str, found: &Json) -> JsonError {
@@ -229,7 +295,10 @@ fn wrong_type(path: &str, found: &Json) -> JsonError {
         Json::Array(_) => "array",
         Json::Object(_) => "object",
     };
-    JsonError::WrongType { path: path.to_owned(), found }
+    JsonError::WrongType {
+        path: path.to_owned(),
+        found,
+    }
 }
 
 fn join(path: &str, name: &str) -> String {

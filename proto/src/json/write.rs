@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use prost_reflect::{DynamicMessage, ReflectMessage, FieldDescriptor, Kind, MapKey, Value};
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MapKey, ReflectMessage, Value};
 
 pub(super) fn message_to_string(message: &DynamicMessage) -> String {
     let mut out = String::with_capacity(256);
@@ -145,7 +145,12 @@ pub(crate) fn format_double(value: f64) -> String {
         return "NaN".to_owned();
     }
     if value.is_infinite() {
-        return if value > 0.0 { "\"Infinity\"" } else { "\"-Infinity\"" }.to_owned();
+        return if value > 0.0 {
+            "\"Infinity\""
+        } else {
+            "\"-Infinity\""
+        }
+        .to_owned();
     }
     dtoa::Buffer::new().format_finite(value).to_owned()
 }
