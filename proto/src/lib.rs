@@ -11,10 +11,13 @@
 //! - [`json`]: Mesos-style JSON, both ways, as a master and agent write and read it.
 //! - [`recordio`]: RecordIO framing of event streams, an incremental decoder
 //!   and an encoder.
+//! - [`duration`]: Mesos' duration syntax (`15secs`) for flags and the
+//!   executor environment.
 //! - [`media`]: content negotiation (`application/x-protobuf`,
 //!   `application/json`) and encoding or decoding a message in either.
 
 pub mod descriptors;
+pub mod duration;
 pub mod json;
 pub mod media;
 pub mod recordio;
