@@ -1,22 +1,34 @@
 //! `drover-executor`: runs a Mesos task's processes under Linux cgroups.
-//!
-//! The executor API and containers arrive with the executor issue; today the
-//! binary parses its command line.
+//! Parses the configuration, sets up logging, runs the executor loop and
+//! exits non-zero with the reason when it gives up.
 
+use anyhow::Context;
 use clap::Parser;
-
-/// A Mesos executor that runs each task in its own cgroup and reports its
-/// status over the v1 executor HTTP API. Configured from the environment a
-/// Mesos agent sets (MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID, ...).
-#[derive(Debug, Parser)]
-#[command(name = "drover-executor", version, about)]
-struct Config {
-    /// The agent's HTTP endpoint (host:port).
-    #[arg(long, env = "MESOS_AGENT_ENDPOINT")]
-    agent_endpoint: Option<String>,
-}
+use drover_executor::config::Config;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    anyhow::bail!("drover-executor is not implemented yet (agent {:?})", config.agent_endpoint)
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let executor_config = config.executor_config().context("probing cgroups")?;
+    // Two worker threads: the executor's work is I/O and child processes;
+    // its memory stays small.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let result = runtime.block_on(drover_executor::executor::run(executor_config));
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "drover-executor stops");
+    }
+    result.context("drover-executor")
 }

@@ -1,0 +1,20 @@
+//! drover-executor: runs a Mesos task's processes under Linux cgroups and
+//! reports their status over the v1 executor HTTP API.
+//!
+//! # Layout
+//! In data-flow order (agent events -> supervisor -> container -> updates):
+//! - [`config`]: the one clap struct, from the `MESOS_*` variables an agent
+//!   sets plus Drover's own flags; split into per-module configs.
+//! - [`agent`]: the executor <-> agent protocol: a pure session and its
+//!   hyper driver.
+//! - [`executor`]: the loop that wires the session to the supervisors.
+//! - [`supervisor`]: one task's lifecycle, from LAUNCH to its terminal update.
+//! - [`health`]: COMMAND / HTTP / TCP health checks with Mesos semantics.
+//! - [`container`]: cgroups v1/v2, spawn, logs, kill, usage, OOM. No Mesos.
+
+pub mod agent;
+pub mod config;
+pub mod container;
+pub mod executor;
+pub mod health;
+pub mod supervisor;

@@ -1,0 +1,335 @@
+//! The task supervisor: drives one task from LAUNCH to its terminal update.
+//!
+//! [`lifecycle`] decides; [`supervise`] (this file) carries out its actions
+//! with the container layer and the hooks, and reports each update to the
+//! executor loop. One tokio task per task; commands (KILL, usage) arrive on
+//! a channel, updates leave on another.
+//!
+//! # Layout
+//! - [`task`]: TaskInfo -> TaskPlan at the Mesos edge.
+//! - [`lifecycle`]: the pure state machine.
+//! - [`hooks`]: sandbox, logs, health checks.
+
+pub mod hooks;
+pub mod lifecycle;
+pub mod task;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::container::cgroup::CgroupConfig;
+use crate::container::logs::RotationPolicy;
+use crate::container::spawn::{spawn, SpawnSpec};
+use crate::container::{CgroupManager, Usage};
+use hooks::{Launch, Started, TaskHook};
+use lifecycle::{Action, ExitFacts, Lifecycle, Report};
+use task::{PlanError, TaskPlan};
+
+/// What every supervisor shares.
+#[derive(Debug, Clone)]
+pub struct SupervisorContext {
+    /// Where task cgroups go.
+    pub cgroups: CgroupConfig,
+    /// Run tasks in new PID/mount/UTS/IPC namespaces.
+    pub namespaces: bool,
+    /// Log rotation of each task's stdout/stderr.
+    pub rotation: RotationPolicy,
+    /// Prefix of cgroup names, so two executors' tasks never collide.
+    pub cgroup_prefix: String,
+}
+
+/// What the executor asks of a supervisor.
+#[derive(Debug)]
+pub enum Command {
+    /// Kill the task with this grace period.
+    Kill {
+        /// SIGTERM-to-SIGKILL time.
+        grace: Duration,
+    },
+    /// Report the task's resource usage.
+    Usage(oneshot::Sender<Option<Usage>>),
+}
+
+/// What a supervisor tells the executor.
+#[derive(Debug)]
+pub enum SupervisorEvent {
+    /// Send this update for the task.
+    Report(String, Report),
+    /// The task's supervisor is done (after its terminal report).
+    Finished(String),
+}
+
+/// A task to supervise.
+pub struct TaskRun {
+    /// The Mesos task id (also when the plan failed).
+    pub task_id: String,
+    /// The plan, or why there is none.
+    pub plan: Result<TaskPlan, PlanError>,
+    /// The task's sandbox directory.
+    pub sandbox: PathBuf,
+    /// Whether the framework has TASK_KILLING_STATE.
+    pub killing_capable: bool,
+}
+
+/// A cgroup directory name from ids that may hold any character.
+pub fn cgroup_name(prefix: &str, task_id: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{}.{}", clean(prefix), clean(task_id))
+}
+
+struct Driver {
+    task_id: String,
+    life: Lifecycle,
+    events: mpsc::Sender<SupervisorEvent>,
+    cgroup: Option<Arc<dyn CgroupManager>>,
+    hooks: Vec<Box<dyn TaskHook>>,
+}
+
+impl Driver {
+    async fn apply(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Report(report) => {
+                    let _ = self
+                        .events
+                        .send(SupervisorEvent::Report(self.task_id.clone(), report))
+                        .await;
+                }
+                Action::Terminate => {
+                    for hook in &mut self.hooks {
+                        hook.pre_kill();
+                    }
+                    self.on_cgroup("SIGTERM", |c| c.signal_all(libc::SIGTERM))
+                        .await;
+                }
+                Action::KillAll => self.on_cgroup("SIGKILL", |c| c.kill_all()).await,
+            }
+        }
+    }
+
+    async fn on_cgroup(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&dyn CgroupManager) -> Result<(), crate::container::CgroupError> + Send + 'static,
+    ) {
+        let Some(cgroup) = self.cgroup.clone() else {
+            return;
+        };
+        let result = tokio::task::spawn_blocking(move || f(cgroup.as_ref())).await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(task = %self.task_id, error = %e, "{what} of the task's cgroup failed")
+            }
+            Err(e) => {
+                tracing::error!(task = %self.task_id, error = %e, "{what} of the task's cgroup panicked")
+            }
+        }
+    }
+}
+
+/// Creates the cgroup, applies the limits and spawns the task (blocking).
+fn start(
+    cgroup: Arc<dyn CgroupManager>,
+    plan: &TaskPlan,
+    launch: Launch,
+    namespaces: bool,
+) -> Result<tokio::process::Child, String> {
+    cgroup
+        .create()
+        .map_err(|e| format!("creating the task's cgroup: {e}"))?;
+    let spec = SpawnSpec {
+        argv: plan.argv.clone(),
+        env: plan.env.clone(),
+        cwd: launch.sandbox,
+        user: plan.user.clone(),
+        namespaces,
+        stdout: launch.stdout,
+        stderr: launch.stderr,
+    };
+    let spawned = cgroup
+        .apply(&plan.limits)
+        .map_err(|e| format!("applying the task's limits: {e}"))
+        .and_then(|()| spawn(cgroup.as_ref(), spec).map_err(|e| e.to_string()));
+    if spawned.is_err() {
+        if let Err(e) = cgroup.destroy() {
+            tracing::warn!(error = %e, "removing the cgroup of a task that did not start");
+        }
+    }
+    spawned
+}
+
+/// Runs one task to its end. Always ends with a terminal report followed
+/// by `Finished`, whatever happens.
+pub async fn supervise(
+    run: TaskRun,
+    context: Arc<SupervisorContext>,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<SupervisorEvent>,
+) {
+    let task_id = run.task_id.clone();
+    let mut driver = Driver {
+        task_id: task_id.clone(),
+        life: Lifecycle::new(run.killing_capable),
+        events: events.clone(),
+        cgroup: None,
+        hooks: hooks::hooks(&context),
+    };
+    let actions = driver.life.on_launch();
+    driver.apply(actions).await;
+    let facts = match run.plan {
+        Err(e) => {
+            let actions = driver.life.on_start_failed(e.to_string(), true);
+            driver.apply(actions).await;
+            None
+        }
+        Ok(plan) => run_plan(&mut driver, plan, run.sandbox, &context, &mut commands).await,
+    };
+    if let Some(facts) = facts {
+        let actions = driver.life.on_exited(facts);
+        driver.apply(actions).await;
+    }
+    let _ = events.send(SupervisorEvent::Finished(task_id)).await;
+}
+
+async fn run_plan(
+    driver: &mut Driver,
+    plan: TaskPlan,
+    sandbox: PathBuf,
+    context: &SupervisorContext,
+    commands: &mut mpsc::Receiver<Command>,
+) -> Option<ExitFacts> {
+    let mut launch = Launch {
+        sandbox: sandbox.clone(),
+        ..Default::default()
+    };
+    for hook in &mut driver.hooks {
+        if let Err(e) = hook.prestart(&plan, &mut launch) {
+            let message = format!("{} hook: {e}", hook.name());
+            let actions = driver.life.on_start_failed(message, false);
+            driver.apply(actions).await;
+            stop_hooks(driver).await;
+            return None;
+        }
+    }
+    let cgroup: Arc<dyn CgroupManager> = context
+        .cgroups
+        .manager(&cgroup_name(&context.cgroup_prefix, &plan.task_id))
+        .into();
+    let namespaces = context.namespaces;
+    let (starting_cgroup, starting_plan) = (cgroup.clone(), plan.clone());
+    let started = tokio::task::spawn_blocking(move || {
+        start(starting_cgroup, &starting_plan, launch, namespaces)
+    })
+    .await;
+    let mut child = match started {
+        Ok(Ok(child)) => child,
+        failed => {
+            let message = match failed {
+                Ok(Err(message)) => message,
+                _ => "the launch panicked".to_string(),
+            };
+            let actions = driver.life.on_start_failed(message, false);
+            driver.apply(actions).await;
+            stop_hooks(driver).await;
+            return None;
+        }
+    };
+    driver.cgroup = Some(cgroup.clone());
+    let actions = driver.life.on_started();
+    driver.apply(actions).await;
+    let (verdict_tx, mut verdicts) = mpsc::channel(8);
+    let started = Started {
+        cgroup: cgroup.clone(),
+        sandbox,
+        verdicts: verdict_tx,
+    };
+    for hook in &mut driver.hooks {
+        hook.poststart(&plan, &started);
+    }
+    drop(started);
+
+    let status = loop {
+        let deadline = driver.life.next_deadline();
+        tokio::select! {
+            status = child.wait() => break status,
+            Some(command) = commands.recv() => match command {
+                Command::Kill { grace } => {
+                    let actions = driver.life.on_kill(grace, std::time::Instant::now());
+                    driver.apply(actions).await;
+                }
+                Command::Usage(reply) => {
+                    let usage_cgroup = cgroup.clone();
+                    let usage = tokio::task::spawn_blocking(move || usage_cgroup.usage().ok()).await.ok().flatten();
+                    let _ = reply.send(usage);
+                }
+            },
+            Some(verdict) = verdicts.recv() => {
+                let actions = driver.life.on_health(verdict, plan.kill_grace, std::time::Instant::now());
+                driver.apply(actions).await;
+            }
+            _ = sleep_until(deadline) => {
+                let actions = driver.life.on_tick(std::time::Instant::now());
+                driver.apply(actions).await;
+            }
+        }
+    };
+    // The main process is gone: read the OOM verdict before the cgroup goes,
+    // then kill whatever it left behind (daemons) and remove the cgroup.
+    let cleanup = cgroup.clone();
+    let oom_killed = tokio::task::spawn_blocking(move || {
+        let oom = cleanup.oom_killed().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the OOM state");
+            false
+        });
+        if let Err(e) = cleanup.kill_all().and_then(|()| cleanup.destroy()) {
+            tracing::error!(error = %e, "cleaning up the task's cgroup");
+        }
+        oom
+    })
+    .await
+    .unwrap_or(false);
+    stop_hooks(driver).await;
+    Some(match status {
+        Ok(status) => ExitFacts {
+            code: status.code(),
+            signal: status.signal(),
+            oom_killed,
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "waiting for the task's process");
+            ExitFacts {
+                code: None,
+                signal: None,
+                oom_killed,
+            }
+        }
+    })
+}
+
+async fn stop_hooks(driver: &mut Driver) {
+    for hook in driver.hooks.iter_mut().rev() {
+        hook.stop().await;
+    }
+}
+
+async fn sleep_until(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,438 @@
+//! The edge between Mesos and the container: a `TaskInfo` becomes a
+//! [`TaskPlan`] of Drover's own types (command line, environment, limits,
+//! health check, kill grace). Pure; bad input is a typed [`PlanError`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use drover_proto::v1::{health_check, CommandInfo, DurationInfo, HealthCheck, Resource, TaskInfo};
+
+use crate::container::ResourceLimits;
+use crate::health::HealthPolicy;
+
+/// The PATH a task gets when its environment has none (reference 4.1).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Grace between SIGTERM and SIGKILL when neither the KILL nor the task
+/// names one: Mesos' command executor's legacy 3 s (reference 7.2).
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// Why a task cannot be run as given. Answered with TASK_ERROR.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// No `command` in the TaskInfo.
+    #[error("task {task_id} has no command (this executor runs TaskInfo.command)")]
+    MissingCommand {
+        /// The task.
+        task_id: String,
+    },
+    /// The command has nothing to run.
+    #[error("task {task_id} has an empty command")]
+    EmptyCommand {
+        /// The task.
+        task_id: String,
+    },
+    /// The health check cannot be run.
+    #[error("task {task_id} has an invalid health check: {problem}")]
+    HealthCheck {
+        /// The task.
+        task_id: String,
+        /// What is wrong.
+        problem: &'static str,
+    },
+}
+
+/// What kind of health check, with its target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthKind {
+    /// Run a command in the task's container.
+    Command {
+        /// The command line.
+        argv: Vec<String>,
+        /// Extra variables.
+        env: Vec<(String, String)>,
+    },
+    /// GET a loopback port and path.
+    Http {
+        /// The port.
+        port: u16,
+        /// The path.
+        path: String,
+    },
+    /// Connect to a loopback port.
+    Tcp {
+        /// The port.
+        port: u16,
+    },
+}
+
+/// A health check, ready to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthSpec {
+    /// Timing.
+    pub policy: HealthPolicy,
+    /// What to check.
+    pub kind: HealthKind,
+}
+
+/// A task in Drover's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskPlan {
+    /// The Mesos task id.
+    pub task_id: String,
+    /// Command line.
+    pub argv: Vec<String>,
+    /// Whole environment.
+    pub env: Vec<(String, String)>,
+    /// Run as this user.
+    pub user: Option<String>,
+    /// Resource limits.
+    pub limits: ResourceLimits,
+    /// Health check, if any.
+    pub health: Option<HealthSpec>,
+    /// The task's own kill grace period.
+    pub kill_grace: Duration,
+}
+
+/// Facts from outside the TaskInfo that the plan needs.
+#[derive(Debug, Clone)]
+pub struct PlanContext<'a> {
+    /// MESOS_FRAMEWORK_ID.
+    pub framework_id: &'a str,
+    /// MESOS_EXECUTOR_ID.
+    pub executor_id: &'a str,
+    /// The task's sandbox.
+    pub sandbox: &'a Path,
+    /// Whether cpus also become a CFS quota.
+    pub cfs_quota: bool,
+    /// The pids limit every task gets, if any.
+    pub pids_max: Option<u64>,
+}
+
+/// The command line of a CommandInfo: `sh -c value` for shell commands
+/// (the default), else `value` run with `arguments` as its argv.
+pub fn argv(command: &CommandInfo) -> Vec<String> {
+    let value = command.value.clone().unwrap_or_default();
+    if command.shell.unwrap_or(true) {
+        return vec!["/bin/sh".into(), "-c".into(), value];
+    }
+    let mut argv = vec![value];
+    // Mesos passes `arguments` as the full argv, argv[0] included.
+    argv.extend(command.arguments.iter().skip(1).cloned());
+    argv
+}
+
+fn scalar(resources: &[Resource], name: &str) -> Option<f64> {
+    let total: f64 = resources
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(|r| r.scalar.map(|s| s.value))
+        .sum();
+    (total > 0.0).then_some(total)
+}
+
+fn ports(resources: &[Resource]) -> Vec<u64> {
+    resources
+        .iter()
+        .filter(|r| r.name == "ports")
+        .filter_map(|r| r.ranges.as_ref())
+        .flat_map(|ranges| {
+            ranges
+                .range
+                .iter()
+                .flat_map(|range| range.begin..=range.end.min(range.begin + 1024))
+        })
+        .collect()
+}
+
+/// Converts resources to limits: cpus as is, mem from MiB to bytes.
+pub fn limits(resources: &[Resource], cfs_quota: bool, pids_max: Option<u64>) -> ResourceLimits {
+    ResourceLimits {
+        cpus: scalar(resources, "cpus"),
+        cfs_quota,
+        mem_bytes: scalar(resources, "mem").map(|mib| (mib * 1024.0 * 1024.0) as u64),
+        pids_max,
+    }
+}
+
+fn seconds(value: Option<f64>, default: f64) -> Duration {
+    Duration::try_from_secs_f64(value.unwrap_or(default)).unwrap_or(Duration::ZERO)
+}
+
+/// A kill grace from a DurationInfo (negative counts as zero).
+pub fn grace(duration: &DurationInfo) -> Duration {
+    Duration::from_nanos(duration.nanoseconds.max(0) as u64)
+}
+
+fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
+    let invalid = |problem| PlanError::HealthCheck {
+        task_id: task_id.to_string(),
+        problem,
+    };
+    let timeout = seconds(check.timeout_seconds, 20.0);
+    let policy = HealthPolicy {
+        delay: seconds(check.delay_seconds, 15.0),
+        interval: seconds(check.interval_seconds, 10.0),
+        timeout: (!timeout.is_zero()).then_some(timeout),
+        consecutive_failures: check.consecutive_failures.unwrap_or(3),
+        grace_period: seconds(check.grace_period_seconds, 10.0),
+    };
+    let port = |p: u32| u16::try_from(p).map_err(|_| invalid("port out of range"));
+    let kind = match check
+        .r#type
+        .and_then(|t| health_check::Type::try_from(t).ok())
+    {
+        Some(health_check::Type::Command) => {
+            let command = check
+                .command
+                .as_ref()
+                .ok_or_else(|| invalid("COMMAND check without command"))?;
+            let env = command
+                .environment
+                .iter()
+                .flat_map(|e| e.variables.iter())
+                .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+                .collect();
+            HealthKind::Command {
+                argv: argv(command),
+                env,
+            }
+        }
+        Some(health_check::Type::Http) => {
+            let http = check
+                .http
+                .as_ref()
+                .ok_or_else(|| invalid("HTTP check without http"))?;
+            let path = http.path.clone().unwrap_or_else(|| "/".into());
+            if !path.starts_with('/') {
+                return Err(invalid("HTTP path must start with /"));
+            }
+            HealthKind::Http {
+                port: port(http.port)?,
+                path,
+            }
+        }
+        Some(health_check::Type::Tcp) => {
+            let tcp = check
+                .tcp
+                .as_ref()
+                .ok_or_else(|| invalid("TCP check without tcp"))?;
+            HealthKind::Tcp {
+                port: port(tcp.port)?,
+            }
+        }
+        _ => return Err(invalid("type must be COMMAND, HTTP or TCP")),
+    };
+    Ok(HealthSpec { policy, kind })
+}
+
+/// Builds the plan for `task`.
+pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, PlanError> {
+    let task_id = task.task_id.value.clone();
+    let command = task
+        .command
+        .as_ref()
+        .ok_or_else(|| PlanError::MissingCommand {
+            task_id: task_id.clone(),
+        })?;
+    if command.value.as_deref().unwrap_or("").trim().is_empty() {
+        return Err(PlanError::EmptyCommand { task_id });
+    }
+    let argv = argv(command);
+    let sandbox = context.sandbox.display().to_string();
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("MESOS_TASK_ID".into(), task_id.clone()),
+        ("MESOS_FRAMEWORK_ID".into(), context.framework_id.into()),
+        ("MESOS_EXECUTOR_ID".into(), context.executor_id.into()),
+        ("MESOS_SANDBOX".into(), sandbox.clone()),
+        ("MESOS_DIRECTORY".into(), sandbox),
+        ("MESOS_AGENT_ID".into(), task.agent_id.value.clone()),
+    ];
+    let ports = ports(&task.resources);
+    for (i, port) in ports.iter().enumerate() {
+        env.push((format!("PORT{i}"), port.to_string()));
+    }
+    if !ports.is_empty() {
+        env.push((
+            "PORTS".into(),
+            ports
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ));
+    }
+    for variable in command.environment.iter().flat_map(|e| e.variables.iter()) {
+        let value = variable.value.clone().unwrap_or_default();
+        match env.iter_mut().find(|(k, _)| *k == variable.name) {
+            Some(slot) => slot.1 = value,
+            None => env.push((variable.name.clone(), value)),
+        }
+    }
+    let health = task
+        .health_check
+        .as_ref()
+        .map(|check| health(&task_id, check))
+        .transpose()?;
+    Ok(TaskPlan {
+        task_id,
+        argv,
+        env,
+        user: command.user.clone().filter(|u| !u.is_empty()),
+        limits: limits(&task.resources, context.cfs_quota, context.pids_max),
+        health,
+        kill_grace: task
+            .kill_policy
+            .as_ref()
+            .and_then(|k| k.grace_period.as_ref())
+            .map_or(DEFAULT_KILL_GRACE, grace),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use drover_proto::v1::{environment, value, Environment, KillPolicy, TaskId};
+
+    fn context() -> PlanContext<'static> {
+        PlanContext {
+            framework_id: "fw",
+            executor_id: "ex",
+            sandbox: Path::new("/sb"),
+            cfs_quota: false,
+            pids_max: None,
+        }
+    }
+
+    fn resource(name: &str, value: f64) -> Resource {
+        Resource {
+            name: name.into(),
+            scalar: Some(value::Scalar { value }),
+            ..Default::default()
+        }
+    }
+
+    fn task(command: Option<CommandInfo>) -> TaskInfo {
+        TaskInfo {
+            task_id: TaskId { value: "t1".into() },
+            command,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_shell_command_with_resources_ports_and_environment_becomes_a_plan() {
+        let mut info = task(Some(CommandInfo {
+            value: Some("echo $PORT0".into()),
+            environment: Some(Environment {
+                variables: vec![environment::Variable {
+                    name: "PATH".into(),
+                    value: Some("/x".into()),
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        }));
+        info.resources = vec![
+            resource("cpus", 0.5),
+            resource("mem", 64.0),
+            Resource {
+                name: "ports".into(),
+                ranges: Some(value::Ranges {
+                    range: vec![value::Range {
+                        begin: 31000,
+                        end: 31001,
+                    }],
+                }),
+                ..Default::default()
+            },
+        ];
+        info.kill_policy = Some(KillPolicy {
+            grace_period: Some(DurationInfo {
+                nanoseconds: 1_500_000_000,
+            }),
+        });
+        let plan = plan(&info, &context()).unwrap();
+        assert_eq!(plan.argv, vec!["/bin/sh", "-c", "echo $PORT0"]);
+        assert_eq!(plan.limits.cpus, Some(0.5));
+        assert_eq!(plan.limits.mem_bytes, Some(64 << 20));
+        let env = |k: &str| {
+            plan.env
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            env("PATH").as_deref(),
+            Some("/x"),
+            "the command's environment wins"
+        );
+        assert_eq!(env("PORT1").as_deref(), Some("31001"));
+        assert_eq!(env("PORTS").as_deref(), Some("31000,31001"));
+        assert_eq!(env("MESOS_TASK_ID").as_deref(), Some("t1"));
+        assert_eq!(plan.kill_grace, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn a_non_shell_command_uses_arguments_as_its_argv() {
+        let command = CommandInfo {
+            shell: Some(false),
+            value: Some("/bin/echo".into()),
+            arguments: vec!["echo".into(), "a".into(), "b".into()],
+            ..Default::default()
+        };
+        assert_eq!(argv(&command), vec!["/bin/echo", "a", "b"]);
+    }
+
+    #[test]
+    fn bad_tasks_are_plan_errors() {
+        assert!(matches!(
+            plan(&task(None), &context()),
+            Err(PlanError::MissingCommand { .. })
+        ));
+        let empty = task(Some(CommandInfo {
+            value: Some("  ".into()),
+            ..Default::default()
+        }));
+        assert!(matches!(
+            plan(&empty, &context()),
+            Err(PlanError::EmptyCommand { .. })
+        ));
+        let mut bad_check = task(Some(CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }));
+        bad_check.health_check = Some(HealthCheck::default());
+        assert!(matches!(
+            plan(&bad_check, &context()),
+            Err(PlanError::HealthCheck { .. })
+        ));
+    }
+
+    #[test]
+    fn health_check_defaults_follow_mesos() {
+        let mut info = task(Some(CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }));
+        info.health_check = Some(HealthCheck {
+            r#type: Some(health_check::Type::Tcp as i32),
+            tcp: Some(health_check::TcpCheckInfo {
+                port: 8080,
+                ..Default::default()
+            }),
+            timeout_seconds: Some(0.0),
+            ..Default::default()
+        });
+        let spec = plan(&info, &context()).unwrap().health.unwrap();
+        assert_eq!(spec.kind, HealthKind::Tcp { port: 8080 });
+        assert_eq!(
+            spec.policy,
+            HealthPolicy {
+                timeout: None,
+                ..HealthPolicy::default()
+            }
+        );
+    }
+}
