@@ -1,0 +1,24 @@
+//! drover-agent-sim: a Mesos master with simulated agents in one process,
+//! speaking the v1 scheduler HTTP API so any framework can register.
+//!
+//! # Layout
+//! - [`config`]: the command line and the agent fleet it describes.
+//! - [`resources`], [`attributes`]: Mesos flag syntaxes.
+//! - [`deadline`]: timers armed from durations a peer chose, capped.
+//! - [`ids`]: ids minted like a real master's.
+//! - [`agent`]: the simulated agents and the pure simulated-task lifecycle.
+//! - [`master`]: the master state machine, allocator, and its drive layer.
+//! - [`control`]: `/state`, `/version`, `/metrics` and the `/sim` fault API.
+//! - [`server`]: the HTTP server and router.
+//! - [`run`]: wires them together for the binary.
+
+pub mod agent;
+pub mod attributes;
+pub mod config;
+pub mod control;
+pub mod deadline;
+pub mod ids;
+pub mod master;
+pub mod resources;
+pub mod run;
+pub mod server;

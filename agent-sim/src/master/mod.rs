@@ -1,0 +1,36 @@
+//! The Mesos master: the scheduler API, the allocator, offers and the task
+//! registry.
+//!
+//! # Layout
+//! - [`validate`]: call validation before the framework lookup (→ 400).
+//! - [`state`]: the master state machine: its records, timers and reads.
+//! - [`subscriptions`]: SUBSCRIBE, failover, disconnection, removal.
+//! - [`offers`]: allocation cycles and the life of an offer.
+//! - [`calls`]: the non-subscribe calls.
+//! - [`accept`]: ACCEPT, LAUNCH and LAUNCH_GROUP with Mesos' task checks.
+//! - [`updates`]: reliable status updates, acknowledgements, reconciliation.
+//! - [`faults`]: fault inputs from `/sim`.
+//! - [`allocator`]: who is offered which agent (pure).
+//! - [`events`]: scheduler event constructors.
+//! - [`driver`]: the task that owns the state machine (drive layer).
+//! - [`http`]: the scheduler endpoint (drive layer).
+
+pub mod accept;
+pub mod allocator;
+pub mod calls;
+pub mod driver;
+pub mod events;
+pub mod faults;
+pub mod http;
+pub mod offers;
+pub mod state;
+pub mod subscriptions;
+pub mod updates;
+pub mod validate;
+
+pub use calls::{CallError, CallOk};
+pub use state::{ConnId, Effect, Master, MasterConfig};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

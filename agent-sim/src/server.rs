@@ -1,0 +1,120 @@
+//! The HTTP server: accepts loopback (or any) TCP connections, serves each
+//! with hyper's HTTP/1.1 server, and routes requests by path to the
+//! scheduler endpoint or the control endpoints. Every route also answers
+//! under the `/master` prefix (reference 1.1), and a trailing `/` or extra
+//! segments after the scheduler path still reach it.
+//!
+//! No hyper timer is installed, so idle keep-alive connections are never
+//! closed by the server: pymesos keeps one call connection open for its
+//! whole life and dies if it is closed (research note, pymesos §4).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::control::{self, ControlContext};
+use crate::master::driver::MasterHandle;
+use crate::master::http as scheduler_http;
+
+/// Every response body: a fixed buffer or an event stream.
+pub type ResponseBody = BoxBody<Bytes, Infallible>;
+
+/// What every request handler can reach.
+pub struct ServerContext {
+    pub master: MasterHandle,
+    pub control: ControlContext,
+    /// Bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+}
+
+/// A plain-text response, as Mesos sends its errors.
+pub fn text(status: StatusCode, body: &str) -> Response<ResponseBody> {
+    let mut resp = Response::new(BoxBody::new(Full::new(Bytes::from(body.to_owned()))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<ResponseBody> {
+    let mut resp = Response::new(BoxBody::new(Full::new(Bytes::from(value.to_string()))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Serves connections from `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, ctx: Arc<ServerContext>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let ctx = ctx.clone();
+                async move { Ok::<_, Infallible>(route(req, &ctx, peer).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn route(
+    req: Request<Incoming>,
+    ctx: &ServerContext,
+    _peer: SocketAddr,
+) -> Response<ResponseBody> {
+    let full = req.uri().path().to_owned();
+    let path = full
+        .strip_prefix("/master")
+        .filter(|p| p.is_empty() || p.starts_with('/'))
+        .unwrap_or(&full);
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    };
+    if path == "/api/v1/scheduler" || path.starts_with("/api/v1/scheduler/") {
+        return scheduler_http::scheduler(req, &ctx.master, ctx.max_body_bytes).await;
+    }
+    if let Some(rest) = path.strip_prefix("/sim") {
+        if rest.is_empty() || rest.starts_with('/') {
+            return control::sim::handle(req, rest.to_owned(), ctx).await;
+        }
+    }
+    match path {
+        "/version" => control::info::version(&ctx.control),
+        "/health" => text(StatusCode::OK, ""),
+        "/redirect" => control::info::redirect(&ctx.control),
+        "/state" => control::state::handle(&ctx.master, &ctx.control).await,
+        "/metrics" => control::metrics::handle(&ctx.master).await,
+        p if p.starts_with("/redirect/") => text(StatusCode::NOT_FOUND, ""),
+        _ => text(StatusCode::NOT_FOUND, ""),
+    }
+}
