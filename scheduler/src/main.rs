@@ -1,27 +1,130 @@
-//! `drover-scheduler`: the Drover framework scheduler.
-//!
-//! The job API, the Mesos subscription and durable state arrive with the
-//! scheduler issues; today the binary parses its command line.
+//! `drover-scheduler`: parses its flags, opens the store, and starts the
+//! three long-running tasks (Mesos driver, jobs runner, HTTP API), then
+//! waits for SIGINT/SIGTERM and stops them in order.
 
+use anyhow::Context;
 use clap::Parser;
-
-/// Runs users' batch and service jobs on a Mesos cluster.
-#[derive(Debug, Parser)]
-#[command(name = "drover-scheduler", version, about)]
-struct Config {
-    /// Mesos master(s) to register with, comma-separated.
-    #[arg(long, env = "DROVER_MASTER", default_value = "http://127.0.0.1:5050")]
-    master: String,
-    /// Address the job API listens on.
-    #[arg(long, env = "DROVER_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: String,
-}
+use drover_proto::v1::FrameworkId;
+use drover_scheduler::api::{self, ApiConfig, AppState};
+use drover_scheduler::config::{Config, LogFormat};
+use drover_scheduler::jobs::runner::{Runner, RunnerConfig};
+use drover_scheduler::jobs::validate::JobLimits;
+use drover_scheduler::mesos::calls;
+use drover_scheduler::mesos::driver::{self, DriverConfig};
+use drover_scheduler::mesos::session::{Session, SessionConfig};
+use drover_scheduler::metrics::Metrics;
+use drover_scheduler::store::{SqliteStore, StoreRead};
+use rand::{rngs::SmallRng, SeedableRng};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    anyhow::bail!(
-        "drover-scheduler is not implemented yet (master {}, listen {})",
-        config.master,
-        config.listen
-    )
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(run(config))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let masters = config.master_endpoints()?;
+    let credentials = config.credentials()?;
+    let store = SqliteStore::open(&config.data_dir)
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let reader =
+        SqliteStore::open_reader(&config.data_dir).context("cannot open a store reader")?;
+    let framework_id = store.framework_id()?.map(|value| FrameworkId { value });
+    tracing::info!(framework_id = ?framework_id, "store opened");
+
+    let default_user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
+    let framework_info = calls::framework_info(&config.framework(&default_user));
+    let seed: u64 = rand::random();
+    tracing::info!(seed, "backoff jitter seed");
+    let session = Session::new(
+        SessionConfig::new(masters, framework_info),
+        framework_id,
+        SmallRng::seed_from_u64(seed),
+        Instant::now(),
+    );
+
+    let shutdown = CancellationToken::new();
+    let metrics = Arc::new(Metrics::default());
+    let mut driver_config = DriverConfig::new(config.media());
+    driver_config.credentials = credentials;
+    let (driver, session_events, driver_task) =
+        driver::spawn(session, driver_config, metrics.clone(), shutdown.clone());
+
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("drover-executor")))
+        .unwrap_or_else(|| "drover-executor".into());
+    let mut runner_config = RunnerConfig::new(config.executor_mode(beside));
+    runner_config.offer_hold = config.offer_hold;
+    runner_config.refuse = config.refuse;
+    runner_config.pending_refuse = config.pending_refuse;
+    runner_config.reconcile_interval = config.reconcile_interval;
+    let (api_tx, api_rx) = mpsc::channel(256);
+    let runner = Runner::new(Box::new(store), driver, runner_config, metrics.clone());
+    let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));
+
+    let state = AppState {
+        reader: Arc::new(Mutex::new(Box::new(reader) as Box<dyn StoreRead>)),
+        runner: api_tx,
+        metrics,
+        config: ApiConfig {
+            max_body_bytes: config.max_body_bytes,
+            limits: JobLimits::default(),
+            ..ApiConfig::default()
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    println!("drover-scheduler listening on http://{address}");
+    tracing::info!(%address, "job API listening");
+    let stop = shutdown.clone();
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            stop.cancel();
+        })
+        .await
+        .context("the job API failed")?;
+    shutdown.cancel();
+    let _ = runner_task.await;
+    let _ = driver_task.await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot watch SIGTERM; only SIGINT stops the scheduler");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+    tracing::info!("shutting down");
 }

@@ -1,0 +1,130 @@
+//! The API's one error type, `{"code", "message"}` with gRPC-style codes
+//! and matching HTTP statuses, and every mapping from domain errors to it.
+
+use crate::jobs::runner::RunnerError;
+use crate::jobs::validate::SpecError;
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// A gRPC-style status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// The request is malformed (400).
+    InvalidArgument,
+    /// No such job or pod (404).
+    NotFound,
+    /// The job id is taken (409).
+    AlreadyExists,
+    /// A stale entity version (409).
+    Aborted,
+    /// The request is valid but the entity is not in a state to allow it (412).
+    FailedPrecondition,
+    /// The scheduler failed (500).
+    Internal,
+    /// The scheduler is shutting down (503).
+    Unavailable,
+}
+
+impl Code {
+    fn name(self) -> &'static str {
+        match self {
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::NotFound => "NOT_FOUND",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::Aborted => "ABORTED",
+            Code::FailedPrecondition => "FAILED_PRECONDITION",
+            Code::Internal => "INTERNAL",
+            Code::Unavailable => "UNAVAILABLE",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+            Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
+            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The code.
+    pub code: Code,
+    /// What went wrong, naming the field when a field is at fault.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An INVALID_ARGUMENT about `field`.
+    pub fn invalid(field: &str, problem: impl std::fmt::Display) -> Self {
+        ApiError {
+            code: Code::InvalidArgument,
+            message: format!("{field}: {problem}"),
+        }
+    }
+
+    /// A NOT_FOUND.
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        ApiError {
+            code: Code::NotFound,
+            message: format!("{what} not found"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"code": self.code.name(), "message": self.message});
+        (self.code.status(), Json(body)).into_response()
+    }
+}
+
+impl From<SpecError> for ApiError {
+    fn from(e: SpecError) -> Self {
+        ApiError {
+            code: Code::InvalidArgument,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let code = match &e {
+            StoreError::JobNotFound(_) => Code::NotFound,
+            StoreError::JobExists(_) => Code::AlreadyExists,
+            StoreError::VersionMismatch { .. } => Code::Aborted,
+            _ => {
+                tracing::error!(error = %e, "store error answering an API request");
+                Code::Internal
+            }
+        };
+        ApiError {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<RunnerError> for ApiError {
+    fn from(e: RunnerError) -> Self {
+        match e {
+            RunnerError::Store(e) => e.into(),
+            RunnerError::StillRunning(_) => ApiError {
+                code: Code::FailedPrecondition,
+                message: e.to_string(),
+            },
+            RunnerError::ShuttingDown => ApiError {
+                code: Code::Unavailable,
+                message: e.to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! `/api/v1/jobs`: create, get, list, the job's pods, stop, start, delete.
+//! Each handler decodes, calls the model (reader or runner), encodes.
+
+use super::body::read_json;
+use super::error::{ApiError, Code};
+use super::{views, AppState};
+use crate::ids::JobId;
+use crate::jobs::runner::{ApiCommand, RunnerError};
+use crate::jobs::spec::JobSpec;
+use crate::jobs::state::JobGoal;
+use crate::jobs::validate::validate_job;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// A `{"value": ...}` id or version wrapper.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wrapped {
+    /// The value.
+    pub value: String,
+}
+
+/// Peloton `CreateSpec`: accepted and kept for the workflows of later
+/// issues; creation today launches every instance at once.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSpec {
+    /// Instances created at a time.
+    #[serde(default)]
+    pub batch_size: u32,
+    /// Retries per failing instance during creation.
+    #[serde(default)]
+    pub max_instance_retries: u32,
+    /// Failures tolerated before the creation fails.
+    #[serde(default)]
+    pub max_tolerable_instance_failures: u32,
+    /// Start paused.
+    #[serde(default)]
+    pub start_paused: bool,
+}
+
+/// Peloton `CreateJobRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateJobRequest {
+    /// The job's id; generated when absent.
+    #[serde(default)]
+    pub job_id: Option<Wrapped>,
+    /// The job.
+    pub spec: JobSpec,
+    /// Creation SLA.
+    #[serde(default)]
+    pub create_spec: Option<CreateSpec>,
+}
+
+/// Body of stop and start: the entity version the caller saw.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VersionedRequest {
+    /// The job's version; a stale one gets ABORTED.
+    #[serde(default)]
+    pub version: Option<Wrapped>,
+}
+
+/// Query of `DELETE /api/v1/jobs/{id}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// The job's version.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Stop the job first if it is running.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Query of `GET /api/v1/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// First job to return.
+    #[serde(default)]
+    pub offset: u32,
+    /// Page size.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+fn query_error(e: QueryRejection) -> ApiError {
+    ApiError {
+        code: Code::InvalidArgument,
+        message: format!("query: {}", e.body_text()),
+    }
+}
+
+fn job_id(raw: &str) -> Result<JobId, ApiError> {
+    JobId::parse(raw).map_err(|e| ApiError::invalid("job_id", e))
+}
+
+fn parse_version(field: &str, raw: Option<&str>) -> Result<Option<u64>, ApiError> {
+    raw.map(|v| {
+        v.parse::<u64>()
+            .map_err(|_| ApiError::invalid(field, format!("'{v}' is not a job version")))
+    })
+    .transpose()
+}
+
+async fn ask<T>(
+    state: &AppState,
+    make: impl FnOnce(oneshot::Sender<Result<T, RunnerError>>) -> ApiCommand,
+) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    state
+        .runner
+        .send(make(tx))
+        .await
+        .map_err(|_| ApiError::from(RunnerError::ShuttingDown))?;
+    rx.await
+        .map_err(|_| ApiError::from(RunnerError::ShuttingDown))?
+        .map_err(ApiError::from)
+}
+
+/// `POST /api/v1/jobs`.
+pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
+    let request: CreateJobRequest = read_json(body, state.config.max_body_bytes, false).await?;
+    validate_job(&request.spec, &state.config.limits, "spec")?;
+    let id = match &request.job_id {
+        Some(w) => JobId::parse(&w.value).map_err(|e| ApiError::invalid("job_id.value", e))?,
+        None => JobId::random(),
+    };
+    let spec = Box::new(request.spec);
+    let job = ask(&state, |reply| ApiCommand::CreateJob {
+        job_id: id,
+        spec,
+        reply,
+    })
+    .await?;
+    Ok(Json(json!({
+        "job_id": {"value": job.job_id.as_str()},
+        "version": views::version(job.version),
+    })))
+}
+
+/// `GET /api/v1/jobs/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = job_id(&id)?;
+    let lookup = id.clone();
+    let (job, runs) = state
+        .read(move |s| Ok((s.job(&lookup)?, s.runs(&lookup)?)))
+        .await?;
+    let job = job.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    Ok(Json(json!({
+        "job_info": {
+            "job_id": {"value": job.job_id.as_str()},
+            "spec": job.spec,
+            "status": views::job_status(&job, &runs),
+        }
+    })))
+}
+
+/// `GET /api/v1/jobs?offset=&limit=`.
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(query_error)?;
+    let limit = query
+        .limit
+        .unwrap_or(state.config.max_page)
+        .min(state.config.max_page);
+    let offset = query.offset;
+    let (jobs, total) = state
+        .read(move |s| {
+            let (jobs, total) = s.jobs(offset, limit)?;
+            let with_runs = jobs
+                .into_iter()
+                .map(|j| {
+                    let runs = s.runs(&j.job_id)?;
+                    Ok((j, runs))
+                })
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
+            Ok((with_runs, total))
+        })
+        .await?;
+    let summaries: Vec<_> = jobs
+        .iter()
+        .map(|(job, runs)| views::job_summary(job, runs))
+        .collect();
+    Ok(Json(json!({
+        "jobs": summaries,
+        "pagination": {"offset": offset, "limit": limit, "total": total},
+    })))
+}
+
+/// `GET /api/v1/jobs/{id}/pods`.
+pub async fn pods(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = job_id(&id)?;
+    let lookup = id.clone();
+    let (job, runs) = state
+        .read(move |s| Ok((s.job(&lookup)?, s.runs(&lookup)?)))
+        .await?;
+    let job = job.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    Ok(Json(json!({"pods": views::pod_summaries(&job, &runs)})))
+}
+
+async fn set_goal(
+    state: AppState,
+    id: String,
+    body: Body,
+    goal: JobGoal,
+) -> Result<Json<Value>, ApiError> {
+    let id = job_id(&id)?;
+    let request: VersionedRequest = read_json(body, state.config.max_body_bytes, true).await?;
+    let expected = parse_version(
+        "version.value",
+        request.version.as_ref().map(|w| w.value.as_str()),
+    )?;
+    let job = ask(&state, |reply| ApiCommand::SetGoal {
+        job_id: id,
+        goal,
+        expected_version: expected,
+        reply,
+    })
+    .await?;
+    Ok(Json(json!({"version": views::version(job.version)})))
+}
+
+/// `POST /api/v1/jobs/{id}/stop`.
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    set_goal(state, id, body, JobGoal::Stopped).await
+}
+
+/// `POST /api/v1/jobs/{id}/start`.
+pub async fn start(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    set_goal(state, id, body, JobGoal::Running).await
+}
+
+/// `DELETE /api/v1/jobs/{id}?version=&force=`.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Query(query) = query.map_err(query_error)?;
+    let id = job_id(&id)?;
+    let expected = parse_version("version", query.version.as_deref())?;
+    ask(&state, |reply| ApiCommand::DeleteJob {
+        job_id: id,
+        expected_version: expected,
+        force: query.force,
+        reply,
+    })
+    .await?;
+    Ok((StatusCode::OK, Json(json!({}))))
+}

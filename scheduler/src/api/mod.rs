@@ -1,0 +1,108 @@
+//! The HTTP job API (JSON, axum). One file per resource; each handler
+//! decodes the request, calls the model, encodes the reply, and holds no
+//! logic of its own. Reads go to a reader handle of the store; writes go to
+//! the jobs runner (the store's one writer) and are answered once committed.
+//!
+//! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start, delete.
+//! - [`pods`]: `/api/v1/pods/{pod_name}` and its events.
+//! - [`health`]: `/metrics` and `/health`.
+//! - [`body`]: reading a JSON body with a size limit, errors naming the field.
+//! - [`views`]: the seed-shaped JSON of jobs and pods.
+//! - [`error`]: `{"code", "message"}`.
+
+pub mod body;
+pub mod error;
+pub mod health;
+pub mod jobs;
+pub mod pods;
+pub mod rfc3339;
+pub mod views;
+
+use crate::jobs::runner::ApiCommand;
+use crate::jobs::validate::JobLimits;
+use crate::metrics::Metrics;
+use crate::store::StoreRead;
+use axum::routing::{get, post};
+use axum::Router;
+use error::ApiError;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// API settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiConfig {
+    /// Largest request body. Default 1 MiB: a job spec with thousands of
+    /// instance overrides fits; anything bigger is a mistake or an attack.
+    pub max_body_bytes: usize,
+    /// Job size bounds.
+    pub limits: JobLimits,
+    /// Largest page of a list. Default 500.
+    pub max_page: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 1 << 20,
+            limits: JobLimits::default(),
+            max_page: 500,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// A read-only handle of the store.
+    pub reader: Arc<Mutex<Box<dyn StoreRead>>>,
+    /// The runner's command queue.
+    pub runner: mpsc::Sender<ApiCommand>,
+    /// Metrics for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Settings.
+    pub config: ApiConfig,
+}
+
+impl AppState {
+    /// Runs a read against the store off the async workers.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn StoreRead) -> Result<T, crate::store::StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let reader = self.reader.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let guard = reader.lock().map_err(|_| ApiError {
+                code: error::Code::Internal,
+                message: "store reader poisoned".into(),
+            })?;
+            f(guard.as_ref()).map_err(ApiError::from)
+        })
+        .await;
+        joined.unwrap_or_else(|e| {
+            Err(ApiError {
+                code: error::Code::Internal,
+                message: format!("read task failed: {e}"),
+            })
+        })
+    }
+}
+
+/// The API's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
+        .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
+        .route("/api/v1/jobs/{id}/pods", get(jobs::pods))
+        .route("/api/v1/jobs/{id}/stop", post(jobs::stop))
+        .route("/api/v1/jobs/{id}/start", post(jobs::start))
+        .route("/api/v1/pods/{pod_name}", get(pods::get))
+        .route("/api/v1/pods/{pod_name}/events", get(pods::events))
+        .route("/metrics", get(health::metrics))
+        .route("/health", get(health::health))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("route {}", uri.path()))
+}

@@ -1,0 +1,61 @@
+//! `/api/v1/pods/{pod_name}`: the current and previous runs of one pod, and
+//! its event history.
+
+use super::error::ApiError;
+use super::{views, AppState};
+use crate::ids::InstanceId;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+
+fn pod_name(raw: &str) -> Result<InstanceId, ApiError> {
+    InstanceId::parse_pod_name(raw).map_err(|e| ApiError::invalid("pod_name", e))
+}
+
+/// `GET /api/v1/pods/{pod_name}`: `{"current": PodInfo, "previous": [PodInfo]}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let instance = pod_name(&name)?;
+    let lookup = instance.clone();
+    let (job, runs) = state
+        .read(move |s| Ok((s.job(&lookup.job)?, s.instance_runs(&lookup)?)))
+        .await?;
+    let job = job
+        .filter(|j| instance.instance < j.spec.instance_count)
+        .ok_or_else(|| ApiError::not_found(format!("pod {name}")))?;
+    let spec = job.spec.pod_spec(instance.instance);
+    let failures = views::failure_count(&runs);
+    let current = match runs.last() {
+        Some(run) => views::run_status(&job, run, failures),
+        None => views::pending_status(&job),
+    };
+    let previous: Vec<_> = runs
+        .iter()
+        .rev()
+        .skip(1)
+        .map(|run| json!({"spec": spec, "status": views::run_status(&job, run, failures)}))
+        .collect();
+    Ok(Json(json!({
+        "current": {"spec": spec, "status": current},
+        "previous": previous,
+    })))
+}
+
+/// `GET /api/v1/pods/{pod_name}/events`.
+pub async fn events(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let instance = pod_name(&name)?;
+    let lookup = instance.clone();
+    let (job, events) = state
+        .read(move |s| Ok((s.job(&lookup.job)?, s.pod_events(&lookup)?)))
+        .await?;
+    let job = job
+        .filter(|j| instance.instance < j.spec.instance_count)
+        .ok_or_else(|| ApiError::not_found(format!("pod {name}")))?;
+    let events: Vec<_> = events.iter().map(|e| views::pod_event(&job, e)).collect();
+    Ok(Json(json!({"events": events})))
+}

@@ -1,0 +1,247 @@
+//! The `drover-scheduler` command line: one clap struct, every flag also
+//! readable from its `DROVER_*` variable, parsed and checked once in `main`
+//! and split into the plain per-module configs.
+
+use crate::jobs::launch::ExecutorMode;
+use crate::mesos::calls::FrameworkConfig;
+use crate::mesos::session::Endpoint;
+use clap::{Parser, ValueEnum};
+use drover_proto::MediaType;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Runs users' batch and service jobs on a Mesos cluster.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "drover-scheduler", version, about)]
+pub struct Config {
+    /// Mesos master(s), comma-separated (`http://host:5050`). Non-leaders
+    /// redirect to the leader.
+    #[arg(long, env = "DROVER_MASTER", default_value = "http://127.0.0.1:5050")]
+    pub master: String,
+    /// Address the job API listens on (port 0 picks one; the bound address
+    /// is printed on stdout).
+    #[arg(long, env = "DROVER_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory for the SQLite store.
+    #[arg(long, env = "DROVER_DATA_DIR", default_value = "drover-data")]
+    pub data_dir: PathBuf,
+    /// Framework name shown by the master.
+    #[arg(long, env = "DROVER_FRAMEWORK_NAME", default_value = "drover")]
+    pub framework_name: String,
+    /// User tasks run as (default: the user running the scheduler).
+    #[arg(long, env = "DROVER_USER")]
+    pub user: Option<String>,
+    /// Roles to take offers for, comma-separated.
+    #[arg(long, env = "DROVER_ROLES", default_value = "*")]
+    pub roles: String,
+    /// Principal for HTTP basic authentication to the master.
+    #[arg(long, env = "DROVER_PRINCIPAL")]
+    pub principal: Option<String>,
+    /// File holding the principal's secret.
+    #[arg(long, env = "DROVER_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// How long the master keeps our tasks while we are away (Mesos
+    /// duration such as `1weeks`, `30mins`, `90secs`).
+    #[arg(long, env = "DROVER_FAILOVER_TIMEOUT", default_value = "1weeks", value_parser = parse_duration)]
+    pub failover_timeout: Duration,
+    /// Encoding of calls and events.
+    #[arg(long, env = "DROVER_CONTENT_TYPE", value_enum, default_value_t = ContentType::Protobuf)]
+    pub content_type: ContentType,
+    /// How tasks run: the Drover executor, or Mesos' command executor.
+    #[arg(long, env = "DROVER_EXECUTOR_MODE", value_enum, default_value_t = ExecutorKind::Drover)]
+    pub executor_mode: ExecutorKind,
+    /// Path of `drover-executor` on the agents (default: next to this binary).
+    #[arg(long, env = "DROVER_EXECUTOR")]
+    pub executor: Option<PathBuf>,
+    /// How long offers are held to place many tasks at once.
+    #[arg(long, env = "DROVER_OFFER_HOLD", default_value = "100ms", value_parser = parse_duration)]
+    pub offer_hold: Duration,
+    /// How long declined agents are refused.
+    #[arg(long, env = "DROVER_REFUSE", default_value = "5secs", value_parser = parse_duration)]
+    pub refuse: Duration,
+    /// How long declined agents are refused while runs wait for offers.
+    #[arg(long, env = "DROVER_PENDING_REFUSE", default_value = "1secs", value_parser = parse_duration)]
+    pub pending_refuse: Duration,
+    /// Interval of periodic reconciliation.
+    #[arg(long, env = "DROVER_RECONCILE_INTERVAL", default_value = "15mins", value_parser = parse_duration)]
+    pub reconcile_interval: Duration,
+    /// Largest API request body, in bytes.
+    #[arg(long, env = "DROVER_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Log format.
+    #[arg(long, env = "DROVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--content-type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ContentType {
+    /// application/x-protobuf.
+    Protobuf,
+    /// application/json.
+    Json,
+}
+
+/// `--executor-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// One drover-executor per task.
+    Drover,
+    /// Mesos' command executor (what simulated agents run).
+    Command,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A flag value that does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A `--master` entry is not an http URL.
+    #[error("--master: '{0}' is not an http://host:port URL")]
+    BadMaster(String),
+    /// `--secret-file` without `--principal`, or unreadable.
+    #[error("--secret-file {path}: {reason}")]
+    Secret {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// The scheduler endpoints of every `--master`.
+    pub fn master_endpoints(&self) -> Result<Vec<Endpoint>, ConfigError> {
+        self.master
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(|m| {
+                let base = m.trim_end_matches('/');
+                let url = if base.ends_with("/api/v1/scheduler") {
+                    base.to_owned()
+                } else {
+                    format!("{base}/api/v1/scheduler")
+                };
+                url.parse::<Endpoint>()
+                    .ok()
+                    .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
+                    .ok_or_else(|| ConfigError::BadMaster(m.to_owned()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|v| {
+                if v.is_empty() {
+                    Err(ConfigError::BadMaster(self.master.clone()))
+                } else {
+                    Ok(v)
+                }
+            })
+    }
+
+    /// The framework part of the config; `default_user` if `--user` is unset.
+    pub fn framework(&self, default_user: &str) -> FrameworkConfig {
+        FrameworkConfig {
+            name: self.framework_name.clone(),
+            user: self.user.clone().unwrap_or_else(|| default_user.to_owned()),
+            roles: self
+                .roles
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            principal: self.principal.clone(),
+            failover_timeout: self.failover_timeout,
+        }
+    }
+
+    /// The media type of calls and events.
+    pub fn media(&self) -> MediaType {
+        match self.content_type {
+            ContentType::Protobuf => MediaType::Protobuf,
+            ContentType::Json => MediaType::Json,
+        }
+    }
+
+    /// How tasks are executed; `beside_binary` is the default executor path.
+    pub fn executor_mode(&self, beside_binary: PathBuf) -> ExecutorMode {
+        match self.executor_mode {
+            ExecutorKind::Command => ExecutorMode::Command,
+            ExecutorKind::Drover => {
+                ExecutorMode::drover(self.executor.clone().unwrap_or(beside_binary))
+            }
+        }
+    }
+
+    /// `principal:secret` for basic authentication, reading the secret file.
+    pub fn credentials(&self) -> Result<Option<(String, String)>, ConfigError> {
+        let Some(path) = &self.secret_file else {
+            return Ok(None);
+        };
+        let Some(principal) = &self.principal else {
+            return Err(ConfigError::Secret {
+                path: path.clone(),
+                reason: "needs --principal".into(),
+            });
+        };
+        let secret = std::fs::read_to_string(path).map_err(|e| ConfigError::Secret {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some((
+            principal.clone(),
+            secret.trim_end_matches(['\r', '\n']).to_owned(),
+        )))
+    }
+}
+
+/// Parses a Mesos duration (`5secs`, `1.5weeks`, `100ms`), the syntax every
+/// Drover binary's flags share (drover-proto's `duration`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    drover_proto::duration::parse(s.trim()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_mesos_units() {
+        assert_eq!(
+            parse_duration("1weeks").unwrap(),
+            Duration::from_secs(604_800)
+        );
+        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
+        assert!(
+            parse_duration("90").is_err(),
+            "a unit is required, as in Mesos"
+        );
+        assert_eq!(parse_duration("1.5mins").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("3 fortnights").is_err());
+    }
+
+    #[test]
+    fn defaults_and_master_lists() {
+        let c = Config::parse_from([
+            "drover-scheduler",
+            "--master",
+            "http://m1:5050, http://m2:5050/",
+        ]);
+        assert_eq!(c.failover_timeout, Duration::from_secs(604_800));
+        assert_eq!(c.content_type, ContentType::Protobuf);
+        let masters = c.master_endpoints().unwrap();
+        assert_eq!(masters[1].to_string(), "http://m2:5050/api/v1/scheduler");
+        let bad = Config::parse_from(["drover-scheduler", "--master", "zk://x"]);
+        assert!(bad.master_endpoints().is_err());
+        assert_eq!(c.framework("me").roles, vec!["*".to_owned()]);
+    }
+}

@@ -1,0 +1,247 @@
+//! The model's edge towards Mesos: one run of a pod spec as a `TaskInfo`,
+//! and what it needs from an offer. Two ways to run it, a config choice:
+//! - the Drover executor (default): the TaskInfo names an ExecutorInfo whose
+//!   command is the `drover-executor` binary; since Mesos allows a task
+//!   either `command` or `executor` but not both (reference 3.4.2.1), the
+//!   user's CommandInfo travels in `TaskInfo.data`, protobuf-encoded.
+//! - the command executor: the TaskInfo carries the CommandInfo itself (what
+//!   agent-sim's simulated agents run).
+
+use super::spec::{CommandSpec, PodSpec};
+use crate::ids::TaskId;
+use crate::placement::Resources;
+use drover_proto::v1::{
+    command_info, environment, executor_info, resource, value, CommandInfo, DurationInfo,
+    Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Resource, TaskInfo,
+};
+use prost::Message;
+use std::path::PathBuf;
+
+/// How tasks are executed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecutorMode {
+    /// One `drover-executor` per task.
+    Drover {
+        /// Path of the executor binary on the agents.
+        path: PathBuf,
+        /// Resources the executor itself takes, on top of the task's.
+        overhead: Resources,
+    },
+    /// Mesos' built-in command executor.
+    Command,
+}
+
+impl ExecutorMode {
+    /// The Drover executor at `path` with the default overhead: 0.01 cpus and
+    /// 32 MiB, what a small Rust process with a tokio runtime needs.
+    pub fn drover(path: PathBuf) -> Self {
+        ExecutorMode::Drover {
+            path,
+            overhead: Resources {
+                cpus: 0.01,
+                mem_mib: 32.0,
+                disk_mib: 0.0,
+            },
+        }
+    }
+}
+
+/// What a run of `pod` takes from an offer.
+pub fn demand(pod: &PodSpec, mode: &ExecutorMode) -> Resources {
+    let r = pod.resources();
+    let task = Resources {
+        cpus: r.cpu_limit,
+        mem_mib: r.mem_limit_mb,
+        disk_mib: r.disk_limit_mb,
+    };
+    match mode {
+        ExecutorMode::Drover { overhead, .. } => task.plus(overhead),
+        ExecutorMode::Command => task,
+    }
+}
+
+/// The TaskInfo for run `task_id` of `pod` on `agent_id`. `allocation`: the
+/// role the offer was made to, copied onto the resources as Mesos does.
+pub fn task_info(
+    task_id: &TaskId,
+    pod: &PodSpec,
+    agent_id: &str,
+    allocation: Option<&str>,
+    mode: &ExecutorMode,
+) -> TaskInfo {
+    let r = pod.resources();
+    let task_resources = scalars(
+        &[
+            ("cpus", r.cpu_limit),
+            ("mem", r.mem_limit_mb),
+            ("disk", r.disk_limit_mb),
+        ],
+        allocation,
+    );
+    let command = pod
+        .containers
+        .first()
+        .and_then(|c| c.command.as_ref())
+        .map(command_info)
+        .unwrap_or_default();
+    let labels = (!pod.labels.is_empty()).then(|| Labels {
+        labels: pod
+            .labels
+            .iter()
+            .map(|l| Label {
+                key: l.key.clone(),
+                value: Some(l.value.clone()),
+            })
+            .collect(),
+    });
+    let grace_ns = i64::from(pod.kill_grace_seconds()) * 1_000_000_000;
+    let mut info = TaskInfo {
+        name: task_id.instance.pod_name(),
+        task_id: drover_proto::v1::TaskId {
+            value: task_id.to_string(),
+        },
+        agent_id: drover_proto::v1::AgentId {
+            value: agent_id.to_owned(),
+        },
+        resources: task_resources,
+        labels,
+        kill_policy: Some(KillPolicy {
+            grace_period: Some(DurationInfo {
+                nanoseconds: grace_ns,
+            }),
+        }),
+        ..Default::default()
+    };
+    match mode {
+        ExecutorMode::Command => info.command = Some(command),
+        ExecutorMode::Drover { path, overhead } => {
+            let path = path.to_string_lossy().into_owned();
+            info.data = Some(command.encode_to_vec().into());
+            info.executor = Some(ExecutorInfo {
+                r#type: Some(executor_info::Type::Custom as i32),
+                executor_id: ExecutorId {
+                    value: task_id.to_string(),
+                },
+                name: Some("drover-executor".into()),
+                command: Some(CommandInfo {
+                    value: Some(path.clone()),
+                    shell: Some(false),
+                    arguments: vec![path],
+                    ..Default::default()
+                }),
+                resources: scalars(
+                    &[("cpus", overhead.cpus), ("mem", overhead.mem_mib)],
+                    allocation,
+                ),
+                ..Default::default()
+            });
+        }
+    }
+    info
+}
+
+fn scalars(values: &[(&str, f64)], allocation: Option<&str>) -> Vec<Resource> {
+    values
+        .iter()
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(name, v)| Resource {
+            name: (*name).to_owned(),
+            r#type: value::Type::Scalar as i32,
+            scalar: Some(value::Scalar {
+                // Mesos keeps three decimals; round so sums match the offer's.
+                value: (v * 1000.0).round() / 1000.0,
+            }),
+            allocation_info: allocation.map(|role| resource::AllocationInfo {
+                role: Some(role.to_owned()),
+            }),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The user's command as a Mesos CommandInfo.
+pub fn command_info(spec: &CommandSpec) -> CommandInfo {
+    CommandInfo {
+        uris: spec
+            .uris
+            .iter()
+            .map(|u| command_info::Uri {
+                value: u.value.clone(),
+                executable: u.executable,
+                extract: u.extract,
+                ..Default::default()
+            })
+            .collect(),
+        environment: spec.environment.as_ref().map(|env| Environment {
+            variables: env
+                .variables
+                .iter()
+                .map(|v| environment::Variable {
+                    name: v.name.clone(),
+                    value: Some(v.value.clone()),
+                    ..Default::default()
+                })
+                .collect(),
+        }),
+        shell: Some(spec.shell.unwrap_or(true)),
+        value: spec.value.clone(),
+        arguments: spec.arguments.clone(),
+        user: spec.user.clone(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::ids::{InstanceId, JobId};
+    use crate::jobs::spec::JobSpec;
+
+    fn pod() -> PodSpec {
+        let spec: JobSpec = serde_json::from_value(serde_json::json!({
+            "type": "BATCH", "name": "t", "instance_count": 1,
+            "default_spec": {"labels": [{"key": "team", "value": "x"}], "containers": [{
+                "resource": {"cpu_limit": 0.5, "mem_limit_mb": 64, "disk_limit_mb": 0},
+                "command": {"value": "echo hi"}
+            }]}
+        }))
+        .unwrap();
+        spec.pod_spec(0)
+    }
+
+    fn task() -> TaskId {
+        TaskId::new(InstanceId::new(JobId("j".into()), 2), 1)
+    }
+
+    #[test]
+    fn command_mode_puts_the_command_on_the_task() {
+        let info = task_info(&task(), &pod(), "a1", Some("*"), &ExecutorMode::Command);
+        assert_eq!(info.task_id.value, "j-2-1");
+        assert_eq!(info.name, "j-2");
+        assert!(info.executor.is_none());
+        assert_eq!(info.command.unwrap().value.as_deref(), Some("echo hi"));
+        let names: Vec<_> = info.resources.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, vec!["cpus", "mem"], "zero disk is left out");
+        assert_eq!(
+            info.kill_policy.unwrap().grace_period.unwrap().nanoseconds,
+            30_000_000_000
+        );
+    }
+
+    #[test]
+    fn drover_mode_names_the_executor_and_carries_the_command_in_data() {
+        let mode = ExecutorMode::drover("/opt/drover-executor".into());
+        let info = task_info(&task(), &pod(), "a1", None, &mode);
+        assert!(info.command.is_none());
+        let executor = info.executor.unwrap();
+        assert_eq!(executor.executor_id.value, "j-2-1");
+        assert_eq!(
+            executor.command.unwrap().value.as_deref(),
+            Some("/opt/drover-executor")
+        );
+        let command = CommandInfo::decode(info.data.unwrap()).unwrap();
+        assert_eq!(command.value.as_deref(), Some("echo hi"));
+        let d = demand(&pod(), &mode);
+        assert!((d.cpus - 0.51).abs() < 1e-9 && (d.mem_mib - 96.0).abs() < 1e-9);
+    }
+}

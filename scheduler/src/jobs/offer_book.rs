@@ -1,0 +1,189 @@
+//! The offers the runner holds between receiving them and using or
+//! declining them, and their translation into placement's [`HostView`]s
+//! (the edge where Mesos `Offer`s stop: placement never sees a proto).
+
+use crate::placement::{HostView, Resources};
+use drover_proto::v1::{value, Offer, Resource};
+use std::collections::BTreeMap;
+
+/// Offers grouped per (agent, role): one ACCEPT may use several offers, but
+/// only from one agent and one role (reference 3.4.2).
+#[derive(Debug, Default)]
+pub struct OfferBook {
+    by_host: BTreeMap<(String, String), HeldHost>,
+}
+
+/// The offers held for one agent and role.
+#[derive(Debug, Clone)]
+pub struct HeldHost {
+    /// Agent id.
+    pub agent_id: String,
+    /// Agent hostname.
+    pub hostname: String,
+    /// Role of the offers (`allocation_info.role`), if the master set one.
+    pub allocation_role: Option<String>,
+    /// Offer ids.
+    pub offer_ids: Vec<String>,
+    /// Sum of their usable resources.
+    pub resources: Resources,
+}
+
+impl OfferBook {
+    /// Holds an offer.
+    pub fn add(&mut self, offer: &Offer) {
+        let role = offer.allocation_info.as_ref().and_then(|a| a.role.clone());
+        let key = (
+            offer.agent_id.value.clone(),
+            role.clone().unwrap_or_default(),
+        );
+        let host = self.by_host.entry(key).or_insert_with(|| HeldHost {
+            agent_id: offer.agent_id.value.clone(),
+            hostname: offer.hostname.clone(),
+            allocation_role: role,
+            offer_ids: Vec::new(),
+            resources: Resources::default(),
+        });
+        host.offer_ids.push(offer.id.value.clone());
+        host.resources = host.resources.plus(&usable(&offer.resources));
+    }
+
+    /// Forgets a rescinded offer. Its host's other offers are forgotten too:
+    /// their sum can no longer be told apart, and they are declined cheaply
+    /// enough to come back.
+    pub fn rescind(&mut self, offer_id: &str) -> Vec<String> {
+        let key = self
+            .by_host
+            .iter()
+            .find(|(_, h)| h.offer_ids.iter().any(|o| o == offer_id))
+            .map(|(k, _)| k.clone());
+        match key.and_then(|k| self.by_host.remove(&k)) {
+            Some(host) => host
+                .offer_ids
+                .into_iter()
+                .filter(|o| o != offer_id)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Forgets every offer of an agent (it was lost); returns their ids.
+    pub fn remove_agent(&mut self, agent_id: &str) -> Vec<String> {
+        let keys: Vec<_> = self
+            .by_host
+            .keys()
+            .filter(|(a, _)| a == agent_id)
+            .cloned()
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| self.by_host.remove(&k))
+            .flat_map(|h| h.offer_ids)
+            .collect()
+    }
+
+    /// Forgets everything (offers do not survive a re-subscription).
+    pub fn clear(&mut self) {
+        self.by_host.clear();
+    }
+
+    /// Whether no offer is held.
+    pub fn is_empty(&self) -> bool {
+        self.by_host.is_empty()
+    }
+
+    /// Takes every held host, in a stable order (agent id, then role).
+    pub fn take_all(&mut self) -> Vec<HeldHost> {
+        std::mem::take(&mut self.by_host).into_values().collect()
+    }
+}
+
+impl HeldHost {
+    /// The placement view of this host.
+    pub fn view(&self) -> HostView {
+        HostView::new(
+            &self.agent_id,
+            &self.hostname,
+            self.allocation_role.as_deref().unwrap_or("*"),
+            self.resources,
+        )
+    }
+}
+
+/// The unreserved scalar cpus, mem and disk in `resources`. Reserved
+/// resources are left alone: Drover makes no reservations yet.
+fn usable(resources: &[Resource]) -> Resources {
+    let mut total = Resources::default();
+    for r in resources {
+        #[allow(deprecated)]
+        let legacy_role = r.role.as_deref();
+        let reserved = !r.reservations.is_empty()
+            || r.reservation.is_some()
+            || legacy_role.is_some_and(|role| role != "*");
+        if reserved || r.r#type != value::Type::Scalar as i32 {
+            continue;
+        }
+        let Some(amount) = r.scalar.as_ref().map(|s| s.value) else {
+            continue;
+        };
+        if !amount.is_finite() || amount < 0.0 {
+            continue;
+        }
+        match r.name.as_str() {
+            "cpus" => total.cpus += amount,
+            "mem" => total.mem_mib += amount,
+            "disk" => total.disk_mib += amount,
+            _ => {}
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use drover_proto::v1::{resource, AgentId, FrameworkId, OfferId};
+
+    fn scalar(name: &str, v: f64) -> Resource {
+        Resource {
+            name: name.into(),
+            r#type: value::Type::Scalar as i32,
+            scalar: Some(value::Scalar { value: v }),
+            ..Default::default()
+        }
+    }
+
+    fn offer(id: &str, agent: &str, cpus: f64) -> Offer {
+        Offer {
+            id: OfferId { value: id.into() },
+            framework_id: FrameworkId { value: "f".into() },
+            agent_id: AgentId {
+                value: agent.into(),
+            },
+            hostname: format!("{agent}.host"),
+            resources: vec![
+                scalar("cpus", cpus),
+                scalar("mem", 256.0),
+                scalar("ports", 9.0),
+            ],
+            allocation_info: Some(resource::AllocationInfo {
+                role: Some("*".into()),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn offers_of_one_agent_are_summed_and_rescinds_drop_the_host() {
+        let mut book = OfferBook::default();
+        book.add(&offer("o1", "a1", 1.0));
+        book.add(&offer("o2", "a1", 2.0));
+        book.add(&offer("o3", "a2", 1.0));
+        let rest = book.rescind("o3");
+        assert!(rest.is_empty());
+        let hosts = book.take_all();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(hosts[0].offer_ids, vec!["o1", "o2"]);
+        assert_eq!(hosts[0].view().offered.cpus, 3.0);
+        assert_eq!(hosts[0].view().offered.mem_mib, 512.0);
+        assert!(book.is_empty());
+    }
+}

@@ -1,0 +1,337 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::ids::JobId;
+use crate::jobs::spec::JobSpec;
+use proptest::prelude::*;
+
+fn job(job_type: &str, instances: u32, max_failures: u32, goal: JobGoal) -> JobRecord {
+    let spec: JobSpec = serde_json::from_value(serde_json::json!({
+        "type": job_type, "name": "t", "instance_count": instances,
+        "default_spec": {
+            "restart_policy": {"max_failures": max_failures},
+            "kill_grace_period_seconds": 5,
+            "containers": [{
+                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16},
+                "command": {"value": "true"}
+            }]
+        }
+    }))
+    .unwrap();
+    JobRecord {
+        job_id: JobId("job".into()),
+        spec,
+        version: 1,
+        goal,
+        created_at: 0,
+        updated_at: 0,
+        revision: 1,
+    }
+}
+
+fn run(instance: u32, run: u32, state: PodState) -> RunRecord {
+    RunRecord {
+        task_id: TaskId::new(InstanceId::new(JobId("job".into()), instance), run),
+        state,
+        agent_id: Some("a1".into()),
+        hostname: Some("h1".into()),
+        reason: None,
+        message: None,
+        healthy: None,
+        spec_version: 1,
+        launched_at: 0,
+        started_at: None,
+        completed_at: None,
+        updated_at: 0,
+        kill_requested_at: None,
+    }
+}
+
+fn launches(plan: &Plan) -> Vec<(u32, u32)> {
+    plan.launch
+        .iter()
+        .map(|l| (l.task_id.instance.instance, l.task_id.run))
+        .collect()
+}
+
+const NOW: UnixMillis = 1_000;
+
+#[test]
+fn plans_follow_the_rules_table() {
+    use PodState::*;
+    struct Case {
+        name: &'static str,
+        job: JobRecord,
+        runs: Vec<RunRecord>,
+        launch: Vec<(u32, u32)>,
+        kill: usize,
+        state: JobState,
+    }
+    let cases = vec![
+        Case {
+            name: "new batch job launches every instance",
+            job: job("BATCH", 3, 0, JobGoal::Running),
+            runs: vec![],
+            launch: vec![(0, 0), (1, 0), (2, 0)],
+            kill: 0,
+            state: JobState::Initialized,
+        },
+        Case {
+            name: "live runs are left alone",
+            job: job("BATCH", 2, 0, JobGoal::Running),
+            runs: vec![run(0, 0, Running), run(1, 0, Launching)],
+            launch: vec![],
+            kill: 0,
+            state: JobState::Running,
+        },
+        Case {
+            name: "batch success is final",
+            job: job("BATCH", 2, 0, JobGoal::Running),
+            runs: vec![run(0, 0, Succeeded), run(1, 0, Succeeded)],
+            launch: vec![],
+            kill: 0,
+            state: JobState::Succeeded,
+        },
+        Case {
+            name: "batch failure is retried up to max_failures",
+            job: job("BATCH", 1, 2, JobGoal::Running),
+            runs: vec![run(0, 0, Failed), run(0, 1, Failed)],
+            launch: vec![(0, 2)],
+            kill: 0,
+            state: JobState::Pending,
+        },
+        Case {
+            name: "batch failure beyond max_failures is final",
+            job: job("BATCH", 1, 1, JobGoal::Running),
+            runs: vec![run(0, 0, Failed), run(0, 1, Failed)],
+            launch: vec![],
+            kill: 0,
+            state: JobState::Failed,
+        },
+        Case {
+            name: "lost runs are relaunched without counting as failures",
+            job: job("BATCH", 1, 0, JobGoal::Running),
+            runs: vec![run(0, 0, Lost), run(0, 1, Lost)],
+            launch: vec![(0, 2)],
+            kill: 0,
+            state: JobState::Pending,
+        },
+        Case {
+            name: "service replaces any exit, success included",
+            job: job("SERVICE", 3, 0, JobGoal::Running),
+            runs: vec![run(0, 0, Succeeded), run(1, 0, Killed), run(2, 0, Running)],
+            launch: vec![(0, 1), (1, 1)],
+            kill: 0,
+            state: JobState::Running,
+        },
+        Case {
+            name: "stopping kills live runs and launches nothing",
+            job: job("SERVICE", 3, 0, JobGoal::Stopped),
+            runs: vec![run(0, 0, Running), run(1, 0, Starting), run(2, 0, Failed)],
+            launch: vec![],
+            kill: 2,
+            state: JobState::Killing,
+        },
+        Case {
+            name: "a stopped job with nothing live is killed",
+            job: job("SERVICE", 1, 0, JobGoal::Stopped),
+            runs: vec![run(0, 0, Killed)],
+            launch: vec![],
+            kill: 0,
+            state: JobState::Killed,
+        },
+    ];
+    for case in cases {
+        let plan = plan(
+            &case.job,
+            &case.runs,
+            &ClusterFacts::default(),
+            &EngineConfig::default(),
+            NOW,
+        );
+        assert_eq!(launches(&plan), case.launch, "{}", case.name);
+        assert_eq!(plan.kill.len(), case.kill, "{}", case.name);
+        assert_eq!(plan.job_state, Some(case.state), "{}", case.name);
+    }
+}
+
+#[test]
+fn a_kill_is_not_repeated_before_kill_retry_plus_grace() {
+    let job = job("SERVICE", 1, 0, JobGoal::Stopped);
+    let mut r = run(0, 0, PodState::Running);
+    r.kill_requested_at = Some(NOW - 1_000);
+    let config = EngineConfig::default();
+    let p = plan(
+        &job,
+        std::slice::from_ref(&r),
+        &ClusterFacts::default(),
+        &config,
+        NOW,
+    );
+    assert!(p.kill.is_empty());
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(35)));
+    let later = NOW + 35_000;
+    let p = plan(&job, &[r], &ClusterFacts::default(), &config, later);
+    assert_eq!(p.kill.len(), 1);
+    assert_eq!(p.kill[0].grace, Duration::from_secs(5));
+}
+
+#[test]
+fn runs_on_lost_agents_are_marked_lost() {
+    let job = job("BATCH", 2, 0, JobGoal::Running);
+    let mut facts = ClusterFacts::default();
+    facts.lost_agents.insert("a1".into());
+    let mut other = run(1, 0, PodState::Running);
+    other.agent_id = Some("a2".into());
+    let p = plan(
+        &job,
+        &[run(0, 0, PodState::Running), other],
+        &facts,
+        &EngineConfig::default(),
+        NOW,
+    );
+    assert_eq!(p.mark_lost.len(), 1);
+    assert_eq!(p.mark_lost[0].instance.instance, 0);
+    assert_eq!(p.requeue_after, Some(Duration::ZERO));
+}
+
+#[test]
+fn a_silent_launch_is_reconciled_after_the_launch_timeout() {
+    let job = job("BATCH", 1, 0, JobGoal::Running);
+    let r = run(0, 0, PodState::Launching);
+    let config = EngineConfig::default();
+    let early = plan(
+        &job,
+        std::slice::from_ref(&r),
+        &ClusterFacts::default(),
+        &config,
+        10_000,
+    );
+    assert!(early.reconcile.is_empty());
+    assert_eq!(early.requeue_after, Some(Duration::from_secs(20)));
+    let late = plan(&job, &[r], &ClusterFacts::default(), &config, 30_000);
+    assert_eq!(late.reconcile.len(), 1);
+}
+
+#[test]
+fn a_deleted_job_is_forgotten_once_nothing_is_live() {
+    let job = job("SERVICE", 1, 0, JobGoal::Deleted);
+    let live = plan(
+        &job,
+        &[run(0, 0, PodState::Running)],
+        &ClusterFacts::default(),
+        &EngineConfig::default(),
+        NOW,
+    );
+    assert!(!live.forget);
+    let done = plan(
+        &job,
+        &[run(0, 0, PodState::Killed)],
+        &ClusterFacts::default(),
+        &EngineConfig::default(),
+        NOW,
+    );
+    assert!(done.forget);
+}
+
+/// One step of a random history.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Carry out the current plan's launches (record intents).
+    Launch,
+    /// A status update for the latest run of an instance.
+    Update(u32, PodState),
+    /// The agent of an instance's latest run is lost.
+    LoseAgent(u32),
+    /// The user stops or starts the job.
+    Goal(bool),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let states = prop::sample::select(crate::jobs::state::ALL_POD_STATES.to_vec());
+    prop_oneof![
+        3 => Just(Step::Launch),
+        5 => (0u32..4, states).prop_map(|(i, s)| Step::Update(i, s)),
+        1 => (0u32..4).prop_map(Step::LoseAgent),
+        1 => any::<bool>().prop_map(Step::Goal),
+    ]
+}
+
+proptest! {
+    /// Whatever happens, carrying out the engine's plans never gives an
+    /// instance two live runs, and every launch is the instance's next run.
+    #[test]
+    fn an_instance_never_has_two_live_runs(
+        service in any::<bool>(),
+        max_failures in 0u32..3,
+        steps in prop::collection::vec(step(), 1..80),
+    ) {
+        let kind = if service { "SERVICE" } else { "BATCH" };
+        let mut job = job(kind, 4, max_failures, JobGoal::Running);
+        let mut runs: Vec<RunRecord> = Vec::new();
+        let mut facts = ClusterFacts::default();
+        let mut now = NOW;
+        let mut agent_seq = 0;
+        for step in steps {
+            now += 1_000;
+            let p = plan(&job, &runs, &facts, &EngineConfig::default(), now);
+            for lost in &p.mark_lost {
+                let r = runs.iter_mut().find(|r| &r.task_id == lost).unwrap();
+                r.state = PodState::Lost;
+            }
+            match step {
+                Step::Launch => {
+                    for launch in &p.launch {
+                        let instance = launch.task_id.instance.instance;
+                        let latest = runs
+                            .iter()
+                            .filter(|r| r.task_id.instance.instance == instance)
+                            .max_by_key(|r| r.task_id.run);
+                        prop_assert!(latest.is_none_or(|r| !r.state.is_live()),
+                            "launch proposed for instance {} with a live run", instance);
+                        prop_assert_eq!(launch.task_id.run, latest.map_or(0, |r| r.task_id.run + 1));
+                        agent_seq += 1;
+                        let mut r = run(instance, launch.task_id.run, PodState::Launching);
+                        r.agent_id = Some(format!("a{agent_seq}"));
+                        runs.push(r);
+                    }
+                }
+                Step::Update(instance, state) => {
+                    if let Some(r) = runs
+                        .iter_mut()
+                        .filter(|r| r.task_id.instance.instance == instance)
+                        .max_by_key(|r| r.task_id.run)
+                    {
+                        // The store keeps terminal states final.
+                        if !r.state.is_terminal() && state != PodState::Pending {
+                            r.state = state;
+                        }
+                    }
+                }
+                Step::LoseAgent(instance) => {
+                    if let Some(r) = runs
+                        .iter()
+                        .filter(|r| r.task_id.instance.instance == instance)
+                        .max_by_key(|r| r.task_id.run)
+                    {
+                        facts.lost_agents.insert(r.agent_id.clone().unwrap());
+                    }
+                }
+                Step::Goal(run_it) => {
+                    job.goal = if run_it { JobGoal::Running } else { JobGoal::Stopped };
+                    for k in &p.kill {
+                        let r = runs.iter_mut().find(|r| r.task_id == k.task_id).unwrap();
+                        r.kill_requested_at = Some(now);
+                    }
+                }
+            }
+            for instance in 0..4 {
+                let live = runs
+                    .iter()
+                    .filter(|r| r.task_id.instance.instance == instance && r.state.is_live())
+                    .count();
+                prop_assert!(live <= 1, "instance {} has {} live runs", instance, live);
+            }
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! The goal-state engine's driver: one tokio task that owns the store's
+//! only writer, a delay queue keyed by job id, the pending runs and the held
+//! offers. It feeds jobs to [`super::reconcile::plan`] and carries plans out;
+//! it turns session events into store writes, and placement results into
+//! launch intents (recorded first) and then ACCEPT calls.
+//!
+//! Its loop, one input at a time:
+//! - session events (batched): SUBSCRIBED → reconcile everything; offers →
+//!   hold briefly; updates → store, then acknowledge; failures → lost agents.
+//! - API commands: job writes, answered once committed.
+//! - an expired job in the delay queue → plan it.
+//! - the offer hold expires → place, record intents, ACCEPT, decline the rest.
+//! - the periodic reconciliation timer.
+//!
+//! SQLite calls are blocking but short (one transaction per batch);
+//! `block_in_place` keeps them off the other tasks' worker.
+
+use super::launch::ExecutorMode;
+use super::offer_book::OfferBook;
+use super::reconcile::{self, ClusterFacts, EngineConfig, PendingLaunch};
+use super::spec::{JobSpec, PodSpec};
+use super::state::{JobGoal, PodState};
+use crate::ids::{JobId, TaskId};
+use crate::mesos::calls;
+use crate::mesos::driver::DriverHandle;
+use crate::mesos::session::SessionEvent;
+use crate::metrics::Metrics;
+use crate::placement::Resources;
+use crate::store::{JobRecord, Store, StoreError, UnixMillis};
+use futures_util::StreamExt;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::time::{delay_queue, DelayQueue};
+
+#[path = "runner_events.rs"]
+mod events;
+#[path = "runner_launch.rs"]
+mod launching;
+
+/// Runner settings; every value has a documented default.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Engine timing.
+    pub engine: EngineConfig,
+    /// How tasks are executed.
+    pub executor: ExecutorMode,
+    /// How long offers are held so that many tasks are placed at once.
+    /// Default 100 ms: masters send offers in batches per allocation interval
+    /// (1 s), so this gathers a batch without slowing launches noticeably.
+    pub offer_hold: Duration,
+    /// Refuse filter on declines while nothing waits. Default 5 s (the
+    /// Mesos default).
+    pub refuse: Duration,
+    /// Refuse filter on declines while runs wait for offers. Default 1 s:
+    /// a Mesos master lifts a filter as soon as more resources free up on
+    /// the agent, but some masters filter the whole agent, and a long filter
+    /// there would stall every launch wave behind it.
+    pub pending_refuse: Duration,
+    /// Periodic implicit reconciliation. Default 15 min (Mesos docs).
+    pub reconcile_interval: Duration,
+    /// Tasks per RECONCILE call. Default 1,000, to keep calls small.
+    pub reconcile_chunk: usize,
+    /// Session events handled per store transaction. Default 256.
+    pub event_batch: usize,
+}
+
+impl RunnerConfig {
+    /// Defaults, with tasks run by `executor`.
+    pub fn new(executor: ExecutorMode) -> Self {
+        RunnerConfig {
+            engine: EngineConfig::default(),
+            executor,
+            offer_hold: Duration::from_millis(100),
+            refuse: Duration::from_secs(5),
+            pending_refuse: Duration::from_secs(1),
+            reconcile_interval: Duration::from_secs(15 * 60),
+            reconcile_chunk: 1000,
+            event_batch: 256,
+        }
+    }
+}
+
+/// Why a job command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// DELETE of a job that is still running, without `force`.
+    #[error("job {0} is still running; stop it first or delete with force")]
+    StillRunning(JobId),
+    /// The runner has stopped.
+    #[error("the scheduler is shutting down")]
+    ShuttingDown,
+}
+
+/// Writes the API asks for; each answered once committed.
+#[derive(Debug)]
+pub enum ApiCommand {
+    /// Store a new job.
+    CreateJob {
+        /// Its id.
+        job_id: JobId,
+        /// Its (validated) spec.
+        spec: Box<JobSpec>,
+        /// The answer.
+        reply: oneshot::Sender<Result<JobRecord, RunnerError>>,
+    },
+    /// Stop or start a job.
+    SetGoal {
+        /// The job.
+        job_id: JobId,
+        /// Running or Stopped.
+        goal: JobGoal,
+        /// The version the caller saw.
+        expected_version: Option<u64>,
+        /// The answer.
+        reply: oneshot::Sender<Result<JobRecord, RunnerError>>,
+    },
+    /// Delete a job (stop it first if `force`).
+    DeleteJob {
+        /// The job.
+        job_id: JobId,
+        /// The version the caller saw.
+        expected_version: Option<u64>,
+        /// Stop it if running.
+        force: bool,
+        /// The answer.
+        reply: oneshot::Sender<Result<(), RunnerError>>,
+    },
+}
+
+/// A run waiting for an offer.
+#[derive(Debug, Clone)]
+struct Pending {
+    launch: PendingLaunch,
+    pod: PodSpec,
+    demand: Resources,
+}
+
+/// The engine driver. See the module doc.
+pub struct Runner {
+    store: Box<dyn Store>,
+    driver: DriverHandle,
+    config: RunnerConfig,
+    metrics: Arc<Metrics>,
+    queue: DelayQueue<JobId>,
+    queued: HashMap<JobId, (delay_queue::Key, Instant)>,
+    pending: BTreeMap<TaskId, Pending>,
+    offers: OfferBook,
+    facts: ClusterFacts,
+    subscribed: bool,
+    suppressed: Option<bool>,
+    hold_until: Option<Instant>,
+    next_reconcile: Option<Instant>,
+}
+
+/// Wall-clock milliseconds; the runner is a drive layer and may read it.
+pub fn now_millis() -> UnixMillis {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Runner {
+    /// A runner writing to `store` and calling the master through `driver`.
+    pub fn new(
+        store: Box<dyn Store>,
+        driver: DriverHandle,
+        config: RunnerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Runner {
+            store,
+            driver,
+            config,
+            metrics,
+            queue: DelayQueue::new(),
+            queued: HashMap::new(),
+            pending: BTreeMap::new(),
+            offers: OfferBook::default(),
+            facts: ClusterFacts::default(),
+            subscribed: false,
+            suppressed: None,
+            hold_until: None,
+            next_reconcile: None,
+        }
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(
+        mut self,
+        mut session_events: mpsc::Receiver<SessionEvent>,
+        mut api: mpsc::Receiver<ApiCommand>,
+        shutdown: CancellationToken,
+    ) {
+        self.enqueue_all_jobs();
+        let far = Duration::from_secs(3600);
+        loop {
+            let hold = self.hold_until.map(tokio::time::Instant::from_std);
+            let periodic = self.next_reconcile.map(tokio::time::Instant::from_std);
+            let far_away = tokio::time::Instant::now() + far;
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(event) = session_events.recv() => {
+                    let mut batch = vec![event];
+                    while batch.len() < self.config.event_batch {
+                        match session_events.try_recv() {
+                            Ok(e) => batch.push(e),
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_session_events(batch).await;
+                }
+                Some(command) = api.recv() => self.on_api(command),
+                Some(expired) = self.queue.next(), if !self.queue.is_empty() => {
+                    let job = expired.into_inner();
+                    self.queued.remove(&job);
+                    self.evaluate(&job).await;
+                }
+                _ = tokio::time::sleep_until(hold.unwrap_or(far_away)), if hold.is_some() => {
+                    self.hold_until = None;
+                    self.place_and_launch().await;
+                }
+                _ = tokio::time::sleep_until(periodic.unwrap_or(far_away)), if periodic.is_some() => {
+                    self.periodic_reconcile().await;
+                }
+            }
+            self.metrics
+                .pending_tasks
+                .store(self.pending.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Plans `job_id` now-ish: after `after`, or sooner if already queued sooner.
+    fn enqueue(&mut self, job_id: &JobId, after: Duration) {
+        let at = Instant::now() + after;
+        match self.queued.get(job_id) {
+            Some((_, existing)) if *existing <= at => {}
+            Some((key, _)) => {
+                let key = *key;
+                self.queue.reset(&key, after);
+                self.queued.insert(job_id.clone(), (key, at));
+            }
+            None => {
+                let key = self.queue.insert(job_id.clone(), after);
+                self.queued.insert(job_id.clone(), (key, at));
+            }
+        }
+    }
+
+    fn enqueue_all_jobs(&mut self) {
+        let mut offset = 0;
+        loop {
+            let page = tokio::task::block_in_place(|| self.store.jobs(offset, 500));
+            match page {
+                Ok((jobs, _)) if !jobs.is_empty() => {
+                    offset += jobs.len() as u32;
+                    for job in jobs {
+                        self.enqueue(&job.job_id, Duration::ZERO);
+                    }
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot list jobs");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_api(&mut self, command: ApiCommand) {
+        let now = now_millis();
+        match command {
+            ApiCommand::CreateJob {
+                job_id,
+                spec,
+                reply,
+            } => {
+                let result =
+                    tokio::task::block_in_place(|| self.store.create_job(&job_id, &spec, now));
+                if result.is_ok() {
+                    self.enqueue(&job_id, Duration::ZERO);
+                }
+                let _ = reply.send(result.map_err(RunnerError::from));
+            }
+            ApiCommand::SetGoal {
+                job_id,
+                goal,
+                expected_version,
+                reply,
+            } => {
+                let result = tokio::task::block_in_place(|| {
+                    self.store
+                        .set_job_goal(&job_id, goal, expected_version, now)
+                });
+                if result.is_ok() {
+                    self.enqueue(&job_id, Duration::ZERO);
+                }
+                let _ = reply.send(result.map_err(RunnerError::from));
+            }
+            ApiCommand::DeleteJob {
+                job_id,
+                expected_version,
+                force,
+                reply,
+            } => {
+                let result = self.delete_job(&job_id, expected_version, force, now);
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn delete_job(
+        &mut self,
+        job_id: &JobId,
+        expected_version: Option<u64>,
+        force: bool,
+        now: UnixMillis,
+    ) -> Result<(), RunnerError> {
+        let (job, runs) = tokio::task::block_in_place(|| {
+            let job = self.store.job(job_id)?;
+            let runs = self.store.runs(job_id)?;
+            Ok::<_, StoreError>((job, runs))
+        })?;
+        let job = job.ok_or_else(|| StoreError::JobNotFound(job_id.clone()))?;
+        if let Some(expected) = expected_version {
+            if expected != job.version {
+                return Err(StoreError::VersionMismatch {
+                    job: job_id.clone(),
+                    current: job.version,
+                    expected,
+                }
+                .into());
+            }
+        }
+        let live = runs.iter().any(|r| r.state.is_live());
+        let plan = reconcile::plan(&job, &runs, &self.facts, &self.config.engine, now);
+        let running = live || plan.job_state.is_some_and(|s| !s.is_terminal());
+        if running && !force {
+            return Err(RunnerError::StillRunning(job_id.clone()));
+        }
+        if live {
+            tokio::task::block_in_place(|| {
+                self.store
+                    .set_job_goal(job_id, JobGoal::Deleted, Some(job.version), now)
+            })?;
+            self.enqueue(job_id, Duration::ZERO);
+        } else {
+            tokio::task::block_in_place(|| self.store.delete_job(job_id))?;
+            self.pending.retain(|t, _| &t.instance.job != job_id);
+        }
+        Ok(())
+    }
+
+    /// Plans one job and carries the plan out.
+    async fn evaluate(&mut self, job_id: &JobId) {
+        let now = now_millis();
+        let loaded = tokio::task::block_in_place(|| {
+            let job = self.store.job(job_id)?;
+            let runs = self.store.runs(job_id)?;
+            Ok::<_, StoreError>((job, runs))
+        });
+        let (job, runs) = match loaded {
+            Ok((Some(job), runs)) => (job, runs),
+            Ok((None, _)) => {
+                self.pending.retain(|t, _| &t.instance.job != job_id);
+                self.update_offer_interest().await;
+                return;
+            }
+            Err(e) => {
+                tracing::error!(job = %job_id, error = %e, "cannot load job; retrying");
+                self.enqueue(job_id, Duration::from_secs(1));
+                return;
+            }
+        };
+        let plan = reconcile::plan(&job, &runs, &self.facts, &self.config.engine, now);
+        if !plan.mark_lost.is_empty() {
+            self.mark_lost(&plan.mark_lost, "REASON_AGENT_REMOVED", "agent lost", now);
+        }
+        if !plan.kill.is_empty() && self.subscribed {
+            let tasks: Vec<_> = plan.kill.iter().map(|k| k.task_id.clone()).collect();
+            for kill in plan.kill {
+                self.metrics.kills.fetch_add(1, Ordering::Relaxed);
+                self.driver
+                    .send(calls::kill(
+                        kill.task_id.to_string(),
+                        kill.agent_id,
+                        kill.grace,
+                    ))
+                    .await;
+            }
+            if let Err(e) = tokio::task::block_in_place(|| self.store.record_kills(&tasks, now)) {
+                tracing::error!(error = %e, "cannot record kills");
+            }
+        }
+        if !plan.reconcile.is_empty() && self.subscribed {
+            let tasks = plan
+                .reconcile
+                .into_iter()
+                .map(|(t, a)| (t.to_string(), a))
+                .collect();
+            self.driver.send(calls::reconcile(tasks)).await;
+        }
+        self.pending.retain(|t, _| &t.instance.job != job_id);
+        for launch in plan.launch {
+            let pod = job.spec.pod_spec(launch.task_id.instance.instance);
+            let demand = super::launch::demand(&pod, &self.config.executor);
+            self.pending.insert(
+                launch.task_id.clone(),
+                Pending {
+                    launch,
+                    pod,
+                    demand,
+                },
+            );
+        }
+        if let Some(after) = plan.requeue_after {
+            self.enqueue(job_id, after);
+        }
+        if plan.forget {
+            if let Err(e) = tokio::task::block_in_place(|| self.store.delete_job(job_id)) {
+                tracing::error!(job = %job_id, error = %e, "cannot delete job");
+            }
+        }
+        self.update_offer_interest().await;
+        if !self.pending.is_empty() && !self.offers.is_empty() && self.hold_until.is_none() {
+            self.hold_until = Some(Instant::now() + self.config.offer_hold);
+        }
+    }
+
+    /// Records made-up terminal statuses for runs the scheduler gives up on.
+    fn mark_lost(&mut self, tasks: &[TaskId], reason: &str, message: &str, now: UnixMillis) {
+        let statuses: Vec<_> = tasks
+            .iter()
+            .map(|t| crate::store::StatusRecord {
+                task_id: t.clone(),
+                state: PodState::Lost,
+                mesos_state: None,
+                reason: Some(reason.to_owned()),
+                message: Some(message.to_owned()),
+                healthy: None,
+                agent_id: None,
+                timestamp: now,
+            })
+            .collect();
+        if let Err(e) = tokio::task::block_in_place(|| self.store.record_statuses(&statuses)) {
+            tracing::error!(error = %e, "cannot record lost runs");
+        }
+    }
+
+    /// SUPPRESS when nothing is pending, REVIVE when something is; only on change.
+    async fn update_offer_interest(&mut self) {
+        if !self.subscribed {
+            return;
+        }
+        let want = !self.pending.is_empty();
+        if self.suppressed == Some(!want) {
+            return;
+        }
+        self.suppressed = Some(!want);
+        let call = if want {
+            calls::revive(Vec::new())
+        } else {
+            calls::suppress(Vec::new())
+        };
+        self.driver.send(call).await;
+    }
+}

@@ -1,0 +1,251 @@
+//! The job model users write: a job is `instance_count` instances (pods) of
+//! `default_spec`, with per-instance overrides, as Peloton's stateless
+//! `JobSpec`/`PodSpec`/`ContainerSpec` (field names kept, snake_case), plus
+//! Titus' batch/service split as `type`.
+//!
+//! Only the shape lives here (serde, unknown fields rejected); the rules a
+//! spec must satisfy are in [`super::validate`], and the translation to a
+//! Mesos `TaskInfo` is in [`super::launch`].
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Batch instances run to completion; service instances are kept running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobType {
+    /// Run each instance until it succeeds (retrying up to max_failures).
+    #[serde(rename = "BATCH")]
+    Batch,
+    /// Keep every instance running; replace any that exits.
+    #[serde(rename = "SERVICE")]
+    Service,
+}
+
+/// A free-form key/value label (Peloton `Label`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Label {
+    /// Label key.
+    pub key: String,
+    /// Label value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// A job's configuration (Peloton stateless `JobSpec` + `type`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// BATCH or SERVICE.
+    #[serde(rename = "type")]
+    pub job_type: JobType,
+    /// Name of the job.
+    pub name: String,
+    /// Owner of the job.
+    #[serde(default)]
+    pub owner: String,
+    /// Owning team.
+    #[serde(default)]
+    pub owning_team: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Job labels.
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    /// Number of instances.
+    pub instance_count: u32,
+    /// SLA (priority, maximum unavailable instances); used by the policies
+    /// of the next issue, stored today.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla: Option<SlaSpec>,
+    /// The pod every instance runs unless overridden.
+    pub default_spec: PodSpec,
+    /// Per-instance overrides, keyed by instance number; fields set here
+    /// replace the default's (see [`JobSpec::pod_spec`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instance_spec: BTreeMap<u32, PodSpec>,
+}
+
+/// Peloton `SlaSpec`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSpec {
+    /// Higher runs first.
+    #[serde(default)]
+    pub priority: u32,
+    /// Instances that may be down at once during restarts.
+    #[serde(default)]
+    pub maximum_unavailable_instances: u32,
+}
+
+/// One instance's pod (Peloton `PodSpec`). In an `instance_spec` override,
+/// empty lists and absent fields mean "as in default_spec".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PodSpec {
+    /// Pod labels (sent to Mesos as task labels).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<Label>,
+    /// The pod's containers; exactly one is supported today.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<ContainerSpec>,
+    /// What to do when the pod fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    /// SIGTERM-to-SIGKILL grace period. Default 30 s as in Peloton.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_grace_period_seconds: Option<u32>,
+    /// Placement constraint; the next issue gives it meaning, so today it is
+    /// refused rather than silently ignored (see validate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<serde_json::Value>,
+}
+
+/// Peloton `RestartPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RestartPolicy {
+    /// Failures a batch instance may have before it is left FAILED; 0 means
+    /// no retry.
+    #[serde(default)]
+    pub max_failures: u32,
+}
+
+/// One container (Peloton `ContainerSpec`): what to run and with what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerSpec {
+    /// Container name.
+    #[serde(default)]
+    pub name: String,
+    /// Resources.
+    #[serde(default)]
+    pub resource: Option<ResourceSpec>,
+    /// The Mesos CommandInfo to run.
+    #[serde(default)]
+    pub command: Option<CommandSpec>,
+}
+
+/// Peloton `ResourceSpec`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSpec {
+    /// CPU cores.
+    #[serde(default)]
+    pub cpu_limit: f64,
+    /// Memory in MiB.
+    #[serde(default)]
+    pub mem_limit_mb: f64,
+    /// Disk in MiB.
+    #[serde(default)]
+    pub disk_limit_mb: f64,
+}
+
+/// A Mesos `CommandInfo`, in its JSON field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    /// The shell command (shell = true) or the program (shell = false).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Run through `/bin/sh -c` (Mesos' default, true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<bool>,
+    /// argv when shell = false.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arguments: Vec<String>,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<EnvironmentSpec>,
+    /// URIs the agent fetches into the sandbox.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uris: Vec<UriSpec>,
+    /// User to run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Mesos `Environment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    /// The variables.
+    #[serde(default)]
+    pub variables: Vec<VariableSpec>,
+}
+
+/// Mesos `Environment.Variable` (VALUE type only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariableSpec {
+    /// Name.
+    pub name: String,
+    /// Value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// Mesos `CommandInfo.URI`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UriSpec {
+    /// The URI.
+    pub value: String,
+    /// chmod +x after fetching.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable: Option<bool>,
+    /// Extract archives (Mesos default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extract: Option<bool>,
+}
+
+/// The default SIGTERM-to-SIGKILL grace period (Peloton's).
+pub const DEFAULT_KILL_GRACE_SECONDS: u32 = 30;
+
+impl JobSpec {
+    /// The pod spec of `instance`: `default_spec` with the fields set in its
+    /// `instance_spec` entry replacing the default's.
+    pub fn pod_spec(&self, instance: u32) -> PodSpec {
+        let mut spec = self.default_spec.clone();
+        if let Some(over) = self.instance_spec.get(&instance) {
+            if !over.labels.is_empty() {
+                spec.labels = over.labels.clone();
+            }
+            if !over.containers.is_empty() {
+                spec.containers = over.containers.clone();
+            }
+            if over.restart_policy.is_some() {
+                spec.restart_policy = over.restart_policy;
+            }
+            if over.kill_grace_period_seconds.is_some() {
+                spec.kill_grace_period_seconds = over.kill_grace_period_seconds;
+            }
+            if over.constraint.is_some() {
+                spec.constraint = over.constraint.clone();
+            }
+        }
+        spec
+    }
+}
+
+impl PodSpec {
+    /// Failures allowed before a batch instance is left FAILED.
+    pub fn max_failures(&self) -> u32 {
+        self.restart_policy.map(|p| p.max_failures).unwrap_or(0)
+    }
+
+    /// The kill grace period in seconds.
+    pub fn kill_grace_seconds(&self) -> u32 {
+        self.kill_grace_period_seconds
+            .unwrap_or(DEFAULT_KILL_GRACE_SECONDS)
+    }
+
+    /// The resources of the (single) container, zero if absent.
+    pub fn resources(&self) -> ResourceSpec {
+        self.containers
+            .first()
+            .and_then(|c| c.resource)
+            .unwrap_or_default()
+    }
+}

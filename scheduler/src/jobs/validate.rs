@@ -1,0 +1,248 @@
+//! The rules a job spec must satisfy before anything is stored: each
+//! failure names the offending field by its path in the request
+//! (`spec.default_spec.containers[0].resource.cpu_limit`), so a user can fix
+//! it without guessing. Pure; the API maps [`SpecError`] to INVALID_ARGUMENT.
+
+use super::spec::{JobSpec, PodSpec};
+
+/// Bounds on what one job may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLimits {
+    /// Most instances in one job. Default 10,000: a job that size is
+    /// already minutes of launches at Mesos' offer rates.
+    pub max_instances: u32,
+}
+
+impl Default for JobLimits {
+    fn default() -> Self {
+        JobLimits {
+            max_instances: 10_000,
+        }
+    }
+}
+
+/// A spec that breaks a rule: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct SpecError {
+    /// Path of the field in the request body.
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+fn err(field: impl Into<String>, problem: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Checks a whole job spec; `at` is its path in the request (`spec`).
+pub fn validate_job(spec: &JobSpec, limits: &JobLimits, at: &str) -> Result<(), SpecError> {
+    if spec.name.trim().is_empty() {
+        return Err(err(format!("{at}.name"), "is required"));
+    }
+    if spec.instance_count == 0 {
+        return Err(err(format!("{at}.instance_count"), "must be at least 1"));
+    }
+    if spec.instance_count > limits.max_instances {
+        return Err(err(
+            format!("{at}.instance_count"),
+            format!("must be at most {}", limits.max_instances),
+        ));
+    }
+    for (i, label) in spec.labels.iter().enumerate() {
+        if label.key.is_empty() {
+            return Err(err(format!("{at}.labels[{i}].key"), "must not be empty"));
+        }
+    }
+    validate_pod(&spec.default_spec, &format!("{at}.default_spec"))?;
+    for instance in spec.instance_spec.keys() {
+        let field = format!("{at}.instance_spec.{instance}");
+        if *instance >= spec.instance_count {
+            return Err(err(
+                field,
+                format!("names an instance outside 0..{}", spec.instance_count),
+            ));
+        }
+        validate_pod(&spec.pod_spec(*instance), &field)?;
+    }
+    Ok(())
+}
+
+/// Checks one (merged) pod spec; `at` is its path.
+fn validate_pod(pod: &PodSpec, at: &str) -> Result<(), SpecError> {
+    if pod.constraint.is_some() {
+        return Err(err(
+            format!("{at}.constraint"),
+            "placement constraints are not supported yet",
+        ));
+    }
+    match pod.containers.len() {
+        0 => return Err(err(format!("{at}.containers"), "one container is required")),
+        1 => {}
+        n => {
+            return Err(err(
+                format!("{at}.containers"),
+                format!("exactly one container is supported, got {n}"),
+            ))
+        }
+    }
+    for (i, label) in pod.labels.iter().enumerate() {
+        if label.key.is_empty() {
+            return Err(err(format!("{at}.labels[{i}].key"), "must not be empty"));
+        }
+    }
+    let container = &pod.containers[0];
+    let at = format!("{at}.containers[0]");
+    let Some(command) = &container.command else {
+        return Err(err(format!("{at}.command"), "is required"));
+    };
+    let shell = command.shell.unwrap_or(true);
+    let has_value = command
+        .value
+        .as_deref()
+        .is_some_and(|v| !v.trim().is_empty());
+    if !has_value {
+        let why = if shell {
+            "is required (the shell command to run)"
+        } else {
+            "is required (the program to run)"
+        };
+        return Err(err(format!("{at}.command.value"), why));
+    }
+    if let Some(env) = &command.environment {
+        for (i, var) in env.variables.iter().enumerate() {
+            if var.name.is_empty() {
+                return Err(err(
+                    format!("{at}.command.environment.variables[{i}].name"),
+                    "must not be empty",
+                ));
+            }
+        }
+    }
+    let Some(resource) = &container.resource else {
+        return Err(err(format!("{at}.resource"), "is required"));
+    };
+    positive(resource.cpu_limit, &format!("{at}.resource.cpu_limit"))?;
+    positive(
+        resource.mem_limit_mb,
+        &format!("{at}.resource.mem_limit_mb"),
+    )?;
+    if !(resource.disk_limit_mb.is_finite() && resource.disk_limit_mb >= 0.0) {
+        return Err(err(
+            format!("{at}.resource.disk_limit_mb"),
+            "must be zero or more",
+        ));
+    }
+    Ok(())
+}
+
+fn positive(value: f64, field: &str) -> Result<(), SpecError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(err(
+            field,
+            format!("must be greater than zero, got {value}"),
+        ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> JobSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn good() -> serde_json::Value {
+        serde_json::json!({
+            "type": "BATCH", "name": "j", "instance_count": 3,
+            "default_spec": {"containers": [{
+                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
+                "command": {"value": "true"}
+            }]}
+        })
+    }
+
+    fn field_of(json: serde_json::Value) -> String {
+        validate_job(&spec(json), &JobLimits::default(), "spec")
+            .unwrap_err()
+            .field
+    }
+
+    #[test]
+    fn a_good_spec_passes() {
+        validate_job(&spec(good()), &JobLimits::default(), "spec").unwrap();
+    }
+
+    #[test]
+    fn each_broken_rule_names_its_field() {
+        type Mutation = fn(&mut serde_json::Value);
+        let cases: Vec<(Mutation, &str)> = vec![
+            (|j| j["name"] = "".into(), "spec.name"),
+            (|j| j["instance_count"] = 0.into(), "spec.instance_count"),
+            (
+                |j| j["instance_count"] = 10_001.into(),
+                "spec.instance_count",
+            ),
+            (
+                |j| j["default_spec"]["containers"] = serde_json::json!([]),
+                "spec.default_spec.containers",
+            ),
+            (
+                |j| {
+                    j["default_spec"]["containers"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("command");
+                },
+                "spec.default_spec.containers[0].command",
+            ),
+            (
+                |j| j["default_spec"]["containers"][0]["command"]["value"] = " ".into(),
+                "spec.default_spec.containers[0].command.value",
+            ),
+            (
+                |j| j["default_spec"]["containers"][0]["resource"]["cpu_limit"] = 0.into(),
+                "spec.default_spec.containers[0].resource.cpu_limit",
+            ),
+            (
+                |j| j["default_spec"]["containers"][0]["resource"]["mem_limit_mb"] = (-1).into(),
+                "spec.default_spec.containers[0].resource.mem_limit_mb",
+            ),
+            (
+                |j| j["instance_spec"] = serde_json::json!({"7": {}}),
+                "spec.instance_spec.7",
+            ),
+            (
+                |j| {
+                    j["instance_spec"] = serde_json::json!({"1": {"containers": [
+                        {"resource": {"cpu_limit": 0, "mem_limit_mb": 1}, "command": {"value": "x"}}
+                    ]}})
+                },
+                "spec.instance_spec.1.containers[0].resource.cpu_limit",
+            ),
+        ];
+        for (mutate, field) in cases {
+            let mut json = good();
+            mutate(&mut json);
+            assert_eq!(field_of(json), field);
+        }
+    }
+
+    #[test]
+    fn instance_overrides_replace_only_the_fields_they_set() {
+        let mut json = good();
+        json["default_spec"]["restart_policy"] = serde_json::json!({"max_failures": 2});
+        json["instance_spec"] = serde_json::json!({"1": {"kill_grace_period_seconds": 5}});
+        let spec = spec(json);
+        assert_eq!(spec.pod_spec(1).kill_grace_seconds(), 5);
+        assert_eq!(spec.pod_spec(1).max_failures(), 2);
+        assert_eq!(spec.pod_spec(0).kill_grace_seconds(), 30);
+    }
+}

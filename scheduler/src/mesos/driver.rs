@@ -1,0 +1,552 @@
+//! The I/O half of the subscription: one tokio task owns the [`Session`]
+//! and carries out its actions with hyper. The SUBSCRIBE stream runs on its
+//! own connection (a dedicated client), decoded incrementally with
+//! [`RecordDecoder`]; every other call goes, in order, through one sender
+//! task on a separate connection, carrying `Mesos-Stream-Id`. Protobuf by
+//! default, JSON when configured; HTTP basic authentication when a principal
+//! and secret are given. No protocol decisions are made here.
+
+use super::session::{
+    Action, CallResponse, Endpoint, Session, SessionEvent, State, StreamId, SubscribeResponse,
+};
+use crate::metrics::{Metrics, SubscriptionGauge};
+use base64::Engine as _;
+use bytes::Bytes;
+use drover_proto::v1::scheduler::{call, Call, Event};
+use drover_proto::{MediaType, RecordDecoder};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The header carrying the stream id.
+pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
+
+/// Driver settings.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// Encoding of calls and events.
+    pub media: MediaType,
+    /// `(principal, secret)` for basic authentication.
+    pub credentials: Option<(String, String)>,
+    /// Largest event accepted. Default: drover-proto's default.
+    pub max_record_bytes: usize,
+    /// Calls that may wait to be sent. Default 65,536: a burst of
+    /// acknowledgements and launches for a job of thousands of instances fits
+    /// many times over; beyond it calls are dropped (see [`DriverHandle`]).
+    pub call_queue: usize,
+    /// How long a call may take. Default 75 s, as the Mesos docs advise
+    /// for call responses (reference 3.6).
+    pub call_timeout: Duration,
+}
+
+impl DriverConfig {
+    /// Defaults for `media`.
+    pub fn new(media: MediaType) -> Self {
+        DriverConfig {
+            media,
+            credentials: None,
+            max_record_bytes: drover_proto::recordio::DEFAULT_MAX_RECORD_BYTES,
+            call_queue: 65_536,
+            call_timeout: Duration::from_secs(75),
+        }
+    }
+}
+
+/// How the engine asks for calls to be sent.
+///
+/// The engine never waits for the driver: the driver waits for the engine
+/// when it delivers events (backpressure on the event stream), so waiting in
+/// both directions could deadlock. A call that finds the queue full is
+/// dropped and counted, which Mesos' own contract allows (calls are
+/// unreliable; reconciliation and redelivered updates close the gap).
+#[derive(Debug, Clone)]
+pub struct DriverHandle {
+    calls: mpsc::Sender<Call>,
+    metrics: Arc<Metrics>,
+}
+
+impl DriverHandle {
+    /// A handle whose calls go to `calls` ([`spawn`] wires it to a driver;
+    /// tests read the channel directly).
+    pub fn new(calls: mpsc::Sender<Call>, metrics: Arc<Metrics>) -> Self {
+        DriverHandle { calls, metrics }
+    }
+
+    /// Queues a call; it is dropped (as Mesos would) if not subscribed.
+    pub async fn send(&self, call: Call) {
+        match self.calls.try_send(call) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(call)) => {
+                self.metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
+                if call.r#type == Some(call::Type::Acknowledge as i32) {
+                    self.metrics.ack_settled();
+                }
+                tracing::warn!(kind = ?call.r#type, "call queue full; call dropped");
+            }
+            // The driver is shutting down; nothing to do.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// What a connection task reports to the driver loop.
+enum ConnEvent {
+    Subscribe(u64, SubscribeResponse),
+    Event(u64, Box<Event>),
+    Closed(u64),
+    CallDone(u64, CallResponse),
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Starts the driver. Session events go to the returned receiver.
+pub fn spawn(
+    session: Session,
+    config: DriverConfig,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> (DriverHandle, mpsc::Receiver<SessionEvent>, JoinHandle<()>) {
+    let (call_tx, call_rx) = mpsc::channel(config.call_queue);
+    let (event_tx, event_rx) = mpsc::channel(1024);
+    let handle = DriverHandle::new(call_tx, metrics.clone());
+    let driver = Driver::new(session, config, metrics, event_tx);
+    let task = tokio::spawn(driver.run(call_rx, shutdown));
+    (handle, event_rx, task)
+}
+
+struct Driver {
+    session: Session,
+    config: DriverConfig,
+    metrics: Arc<Metrics>,
+    events: mpsc::Sender<SessionEvent>,
+    conn_tx: mpsc::Sender<ConnEvent>,
+    conn_rx: mpsc::Receiver<ConnEvent>,
+    subscription: Option<(u64, JoinHandle<()>)>,
+    outbox: mpsc::Sender<(u64, Endpoint, StreamId, Call)>,
+    sender: JoinHandle<()>,
+    stream_client: HttpClient,
+}
+
+fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+impl Driver {
+    fn new(
+        session: Session,
+        config: DriverConfig,
+        metrics: Arc<Metrics>,
+        events: mpsc::Sender<SessionEvent>,
+    ) -> Self {
+        let (conn_tx, conn_rx) = mpsc::channel(1024);
+        let (outbox, outbox_rx) = mpsc::channel(config.call_queue);
+        let sender = tokio::spawn(send_calls(
+            client(),
+            config.clone(),
+            outbox_rx,
+            conn_tx.clone(),
+            metrics.clone(),
+        ));
+        Driver {
+            session,
+            config,
+            metrics,
+            events,
+            conn_tx,
+            conn_rx,
+            subscription: None,
+            outbox,
+            sender,
+            stream_client: client(),
+        }
+    }
+
+    async fn run(mut self, mut calls: mpsc::Receiver<Call>, shutdown: CancellationToken) {
+        let actions = self.session.on_start(Instant::now());
+        self.execute(actions).await;
+        loop {
+            let deadline = self
+                .session
+                .next_deadline()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            let actions = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(event) = self.conn_rx.recv() => self.on_conn_event(event),
+                Some(call) = calls.recv() => {
+                    let is_ack = call.r#type == Some(call::Type::Acknowledge as i32);
+                    let actions = self.session.on_call(call);
+                    if is_ack && actions.is_empty() {
+                        self.metrics.ack_settled();
+                    }
+                    actions
+                }
+                _ = tokio::time::sleep_until(deadline) => self.session.on_tick(Instant::now()),
+            };
+            self.execute(actions).await;
+        }
+        if let Some((_, task)) = self.subscription.take() {
+            task.abort();
+        }
+        self.sender.abort();
+    }
+
+    fn on_conn_event(&mut self, event: ConnEvent) -> Vec<Action> {
+        let now = Instant::now();
+        match event {
+            ConnEvent::Subscribe(generation, response) => {
+                if let SubscribeResponse::Failed { status, detail } = &response {
+                    tracing::warn!(status, %detail, "SUBSCRIBE failed");
+                }
+                self.session
+                    .on_subscribe_response(generation, response, now)
+            }
+            ConnEvent::Event(generation, event) => self.session.on_event(generation, *event, now),
+            ConnEvent::Closed(generation) => self.session.on_stream_closed(generation, now),
+            ConnEvent::CallDone(generation, response) => {
+                self.session.on_call_response(generation, response, now)
+            }
+        }
+    }
+
+    async fn execute(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Connect {
+                    master,
+                    generation,
+                    call,
+                } => {
+                    tracing::info!(%master, generation, "subscribing");
+                    if let Some((_, old)) = self.subscription.take() {
+                        old.abort();
+                    }
+                    let task = tokio::spawn(subscribe(
+                        self.stream_client.clone(),
+                        self.config.clone(),
+                        master,
+                        generation,
+                        *call,
+                        self.conn_tx.clone(),
+                    ));
+                    self.subscription = Some((generation, task));
+                }
+                Action::Close { generation, reason } => {
+                    tracing::info!(generation, reason, "closing subscription");
+                    if let Some((g, task)) = self.subscription.take() {
+                        if g == generation {
+                            task.abort();
+                        } else {
+                            self.subscription = Some((g, task));
+                        }
+                    }
+                }
+                Action::Send {
+                    master,
+                    stream_id,
+                    generation,
+                    call,
+                } => {
+                    // Bounded: a full outbox makes the engine wait, never drops.
+                    let _ = self
+                        .outbox
+                        .send((generation, master, stream_id, *call))
+                        .await;
+                }
+                Action::Deliver(event) => {
+                    if matches!(event, SessionEvent::Subscribed { .. }) {
+                        tracing::info!(?event, "subscribed");
+                    }
+                    let _ = self.events.send(event).await;
+                }
+            }
+        }
+        self.metrics.set_subscription(match self.session.state() {
+            State::Disconnected { .. } => SubscriptionGauge::Disconnected,
+            State::Connecting { .. } => SubscriptionGauge::Connecting,
+            State::Subscribing { .. } => SubscriptionGauge::Subscribing,
+            State::Subscribed { .. } => SubscriptionGauge::Subscribed,
+        });
+        self.metrics
+            .reconnects
+            .store(self.session.reconnects(), Ordering::Relaxed);
+    }
+}
+
+fn request(
+    config: &DriverConfig,
+    master: &Endpoint,
+    stream_id: Option<&StreamId>,
+    call: &Call,
+) -> Result<Request<Full<Bytes>>, http::Error> {
+    let mut builder = Request::post(master.clone())
+        .header(CONTENT_TYPE, config.media.as_str())
+        .header(ACCEPT, config.media.as_str());
+    if let Some(stream_id) = stream_id {
+        builder = builder.header(STREAM_ID_HEADER, stream_id.0.as_str());
+    }
+    if let Some((principal, secret)) = &config.credentials {
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"));
+        builder = builder.header(AUTHORIZATION, format!("Basic {token}"));
+    }
+    builder.body(Full::new(Bytes::from(config.media.encode(call))))
+}
+
+/// Resolves a `Location` header against the master that sent it; Mesos
+/// writes it protocol-relative (`//leader:5050/master/api/v1/scheduler`).
+pub fn resolve_location(master: &Endpoint, location: &str) -> Option<Endpoint> {
+    let absolute = if let Some(rest) = location.strip_prefix("//") {
+        format!("http://{rest}")
+    } else if location.starts_with('/') {
+        format!("http://{}{location}", master.authority()?)
+    } else {
+        location.to_owned()
+    };
+    absolute.parse().ok()
+}
+
+async fn subscribe(
+    client: HttpClient,
+    config: DriverConfig,
+    master: Endpoint,
+    generation: u64,
+    call: Call,
+    tx: mpsc::Sender<ConnEvent>,
+) {
+    let failed = |status: u16, detail: String| {
+        ConnEvent::Subscribe(generation, SubscribeResponse::Failed { status, detail })
+    };
+    let req = match request(&config, &master, None, &call) {
+        Ok(req) => req,
+        Err(e) => {
+            let _ = tx.send(failed(0, e.to_string())).await;
+            return;
+        }
+    };
+    let response = match client.request(req).await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(failed(0, e.to_string())).await;
+            return;
+        }
+    };
+    let status = response.status();
+    if status == StatusCode::TEMPORARY_REDIRECT {
+        let leader = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| resolve_location(&master, l));
+        let event = match leader {
+            Some(leader) => ConnEvent::Subscribe(generation, SubscribeResponse::Redirect(leader)),
+            None => failed(307, "redirect without a usable Location".into()),
+        };
+        let _ = tx.send(event).await;
+        return;
+    }
+    if status != StatusCode::OK {
+        let body = read_text(response.into_body()).await;
+        let _ = tx.send(failed(status.as_u16(), body)).await;
+        return;
+    }
+    let Some(stream_id) = response
+        .headers()
+        .get(STREAM_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| StreamId(s.to_owned()))
+    else {
+        let _ = tx
+            .send(failed(200, "no Mesos-Stream-Id header".into()))
+            .await;
+        return;
+    };
+    let media = MediaType::from_content_type(
+        response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .unwrap_or(config.media);
+    if tx
+        .send(ConnEvent::Subscribe(
+            generation,
+            SubscribeResponse::Streaming(stream_id),
+        ))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut body = response.into_body();
+    let mut decoder = RecordDecoder::new(config.max_record_bytes);
+    'stream: while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { break };
+        let Some(chunk) = frame.data_ref() else {
+            continue;
+        };
+        decoder.feed(chunk);
+        loop {
+            match decoder.next_record() {
+                Ok(Some(record)) => match media.decode::<Event>(&record) {
+                    Ok(event) => {
+                        if tx
+                            .send(ConnEvent::Event(generation, Box::new(event)))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "undecodable event; dropping the stream");
+                        break 'stream;
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "bad RecordIO framing; dropping the stream");
+                    break 'stream;
+                }
+            }
+        }
+    }
+    let _ = tx.send(ConnEvent::Closed(generation)).await;
+}
+
+async fn read_text(body: hyper::body::Incoming) -> String {
+    let limited = http_body_util::Limited::new(body, 64 * 1024);
+    match limited.collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+        Err(e) => format!("(unreadable body: {e})"),
+    }
+}
+
+/// Sends calls one at a time, in the order the session produced them, so
+/// that e.g. a SUPPRESS never overtakes the REVIVE before it. Only answers
+/// that matter to the session (not 202) are reported back, without waiting:
+/// the driver loop waits on this task's queue, so this task must never wait
+/// on the driver's.
+async fn send_calls(
+    client: HttpClient,
+    config: DriverConfig,
+    mut outbox: mpsc::Receiver<(u64, Endpoint, StreamId, Call)>,
+    tx: mpsc::Sender<ConnEvent>,
+    metrics: Arc<Metrics>,
+) {
+    while let Some((generation, master, stream_id, call)) = outbox.recv().await {
+        let kind = call.r#type;
+        let response = post_call(&client, &config, &master, &stream_id, &call).await;
+        if kind == Some(call::Type::Acknowledge as i32) {
+            metrics.ack_settled();
+            metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        if response == CallResponse::Accepted {
+            continue;
+        }
+        metrics.calls_failed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(?response, ?kind, "call not accepted");
+        if let Err(mpsc::error::TrySendError::Closed(_)) =
+            tx.try_send(ConnEvent::CallDone(generation, response))
+        {
+            return;
+        }
+    }
+}
+
+async fn post_call(
+    client: &HttpClient,
+    config: &DriverConfig,
+    master: &Endpoint,
+    stream_id: &StreamId,
+    call: &Call,
+) -> CallResponse {
+    let req = match request(config, master, Some(stream_id), call) {
+        Ok(r) => r,
+        Err(e) => {
+            return CallResponse::Rejected {
+                status: 0,
+                detail: e.to_string(),
+            }
+        }
+    };
+    let response = match tokio::time::timeout(config.call_timeout, client.request(req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return CallResponse::Rejected {
+                status: 0,
+                detail: e.to_string(),
+            }
+        }
+        Err(_) => {
+            return CallResponse::Rejected {
+                status: 0,
+                detail: "timed out".into(),
+            }
+        }
+    };
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| resolve_location(master, l));
+    let body = read_text(response.into_body()).await;
+    match status {
+        StatusCode::OK | StatusCode::ACCEPTED => CallResponse::Accepted,
+        StatusCode::TEMPORARY_REDIRECT => match location {
+            Some(leader) => CallResponse::Redirect(leader),
+            None => CallResponse::Rejected {
+                status: 307,
+                detail: body,
+            },
+        },
+        StatusCode::FORBIDDEN => CallResponse::NotSubscribed,
+        other => CallResponse::Rejected {
+            status: other.as_u16(),
+            detail: body,
+        },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_like_mesos_writes_them() {
+        let master: Endpoint = "http://m1:5050/api/v1/scheduler".parse().unwrap();
+        let cases = [
+            (
+                "//leader:5050/master/api/v1/scheduler",
+                "http://leader:5050/master/api/v1/scheduler",
+            ),
+            (
+                "http://l2:5050/api/v1/scheduler",
+                "http://l2:5050/api/v1/scheduler",
+            ),
+            (
+                "/master/api/v1/scheduler",
+                "http://m1:5050/master/api/v1/scheduler",
+            ),
+        ];
+        for (location, want) in cases {
+            assert_eq!(
+                resolve_location(&master, location).unwrap().to_string(),
+                want
+            );
+        }
+    }
+}

@@ -1,0 +1,333 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use drover_proto::v1::scheduler::{call, event};
+use rand::SeedableRng;
+
+fn endpoint(host: &str) -> Endpoint {
+    format!("http://{host}/api/v1/scheduler").parse().unwrap()
+}
+
+fn session(framework_id: Option<&str>, now: Instant) -> Session {
+    let info = FrameworkInfo {
+        user: "alice".into(),
+        name: "drover".into(),
+        ..Default::default()
+    };
+    let config = SessionConfig::new(vec![endpoint("m1:5050"), endpoint("m2:5050")], info);
+    let id = framework_id.map(|v| FrameworkId { value: v.into() });
+    Session::new(config, id, SmallRng::seed_from_u64(1), now)
+}
+
+fn subscribed_event(id: &str) -> Event {
+    Event {
+        r#type: Some(event::Type::Subscribed as i32),
+        subscribed: Some(event::Subscribed {
+            framework_id: FrameworkId { value: id.into() },
+            heartbeat_interval_seconds: Some(15.0),
+            master_info: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn typed(kind: event::Type) -> Event {
+    Event {
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+fn error_event(message: &str) -> Event {
+    Event {
+        r#type: Some(event::Type::Error as i32),
+        error: Some(event::Error {
+            message: message.into(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The generation and SUBSCRIBE call of the single Connect in `actions`.
+fn connect_of(actions: &[Action]) -> (Endpoint, u64, Call) {
+    let connects: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Connect {
+                master,
+                generation,
+                call,
+            } => Some((master.clone(), *generation, (**call).clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(connects.len(), 1, "expected one Connect in {actions:?}");
+    connects.into_iter().next().unwrap()
+}
+
+/// Drives a fresh connection to SUBSCRIBED and returns its generation.
+fn subscribe(s: &mut Session, actions: &[Action], id: &str, now: Instant) -> u64 {
+    let (_, generation, _) = connect_of(actions);
+    let stream = StreamId(format!("stream-{generation}"));
+    assert!(s
+        .on_subscribe_response(generation, SubscribeResponse::Streaming(stream), now)
+        .is_empty());
+    let delivered = s.on_event(generation, subscribed_event(id), now);
+    assert_eq!(
+        delivered,
+        vec![Action::Deliver(SessionEvent::Subscribed {
+            framework_id: FrameworkId { value: id.into() }
+        })]
+    );
+    generation
+}
+
+#[test]
+fn first_subscribe_registers_a_new_framework_and_calls_carry_its_id_and_stream() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let (master, _, call) = connect_of(&actions);
+    assert_eq!(master, endpoint("m1:5050"));
+    assert_eq!(call.framework_id, None);
+    let info = &call.subscribe.as_ref().unwrap().framework_info;
+    assert_eq!(info.id, None);
+
+    let generation = subscribe(&mut s, &actions, "fw-1", now);
+    let sent = s.on_call(Call {
+        r#type: Some(call::Type::Revive as i32),
+        ..Default::default()
+    });
+    match &sent[..] {
+        [Action::Send {
+            stream_id,
+            call,
+            generation: g,
+            ..
+        }] => {
+            assert_eq!(stream_id, &StreamId(format!("stream-{generation}")));
+            assert_eq!(call.framework_id.as_ref().unwrap().value, "fw-1");
+            assert_eq!(*g, generation);
+        }
+        other => panic!("expected one Send, got {other:?}"),
+    }
+}
+
+#[test]
+fn calls_are_dropped_while_not_subscribed() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let _ = s.on_start(now);
+    assert!(s.on_call(Call::default()).is_empty());
+}
+
+#[test]
+fn a_307_on_subscribe_connects_to_the_leader_named_in_location() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let (_, generation, _) = connect_of(&actions);
+    let leader = endpoint("leader:5050");
+    let actions =
+        s.on_subscribe_response(generation, SubscribeResponse::Redirect(leader.clone()), now);
+    assert!(actions.contains(&Action::Close {
+        generation,
+        reason: "redirected to the leading master"
+    }));
+    let (master, new_generation, _) = connect_of(&actions);
+    assert_eq!(master, leader);
+    assert!(new_generation > generation);
+    // Reports from the redirected connection are now ignored.
+    assert!(s
+        .on_event(generation, subscribed_event("fw-x"), now)
+        .is_empty());
+}
+
+#[test]
+fn a_307_on_a_call_means_leader_change_and_resubscribes_with_the_same_id() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let generation = subscribe(&mut s, &actions, "fw-1", now);
+    let leader = endpoint("m2:5050");
+    let actions = s.on_call_response(generation, CallResponse::Redirect(leader.clone()), now);
+    assert!(actions.contains(&Action::Deliver(SessionEvent::Disconnected)));
+    let (master, _, call) = connect_of(&actions);
+    assert_eq!(master, leader);
+    assert_eq!(call.framework_id.unwrap().value, "fw-1");
+}
+
+#[test]
+fn heartbeat_loss_closes_the_stream_and_resubscribes_with_the_same_framework_id() {
+    let start = Instant::now();
+    let mut s = session(None, start);
+    let actions = s.on_start(start);
+    let generation = subscribe(&mut s, &actions, "fw-1", start);
+
+    // Heartbeats keep it alive.
+    let t1 = start + Duration::from_secs(60);
+    assert!(s
+        .on_event(generation, typed(event::Type::Heartbeat), t1)
+        .is_empty());
+    assert!(s.on_tick(start + Duration::from_secs(76)).is_empty());
+    assert_eq!(s.next_deadline(), Some(t1 + Duration::from_secs(75)));
+
+    // Then nothing for 5 intervals.
+    let dead = t1 + Duration::from_secs(75);
+    let actions = s.on_tick(dead);
+    assert_eq!(
+        actions,
+        vec![
+            Action::Close {
+                generation,
+                reason: "heartbeats stopped"
+            },
+            Action::Deliver(SessionEvent::Disconnected)
+        ]
+    );
+    let State::Disconnected { retry_at, attempt } = s.state().clone() else {
+        panic!("expected Disconnected, got {:?}", s.state());
+    };
+    assert_eq!(attempt, 1);
+    assert!(retry_at > dead && retry_at <= dead + Duration::from_millis(250));
+    assert!(s.on_tick(dead).is_empty(), "no retry before the backoff");
+
+    let actions = s.on_tick(retry_at);
+    let (master, _, call) = connect_of(&actions);
+    assert_eq!(master, endpoint("m2:5050"), "the next master in the list");
+    assert_eq!(call.framework_id.as_ref().unwrap().value, "fw-1");
+    let info = &call.subscribe.as_ref().unwrap().framework_info;
+    assert_eq!(info.id.as_ref().unwrap().value, "fw-1");
+    assert_eq!(s.reconnects(), 1);
+}
+
+#[test]
+fn a_stored_framework_id_is_reused_on_the_first_subscribe() {
+    let now = Instant::now();
+    let mut s = session(Some("fw-old"), now);
+    let (_, _, call) = connect_of(&s.on_start(now));
+    assert_eq!(call.framework_id.unwrap().value, "fw-old");
+}
+
+#[test]
+fn framework_removed_registers_a_new_framework_and_reports_the_old_id() {
+    let now = Instant::now();
+    let mut s = session(Some("fw-old"), now);
+    let actions = s.on_start(now);
+    let (_, generation, _) = connect_of(&actions);
+    s.on_subscribe_response(
+        generation,
+        SubscribeResponse::Streaming(StreamId("s".into())),
+        now,
+    );
+    let actions = s.on_event(generation, error_event("Framework has been removed"), now);
+    assert!(
+        actions.contains(&Action::Deliver(SessionEvent::FrameworkRemoved {
+            old: FrameworkId {
+                value: "fw-old".into()
+            }
+        }))
+    );
+    assert_eq!(s.framework_id(), None);
+    let (_, _, call) = connect_of(&s.on_tick(now));
+    assert_eq!(call.framework_id, None);
+    assert_eq!(call.subscribe.unwrap().framework_info.id, None);
+}
+
+#[test]
+fn other_errors_back_off_and_keep_the_framework_id() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let generation = subscribe(&mut s, &actions, "fw-1", now);
+    let actions = s.on_event(generation, error_event("Framework failed over"), now);
+    assert!(actions.contains(&Action::Deliver(SessionEvent::Disconnected)));
+    assert!(matches!(s.state(), State::Disconnected { .. }));
+    assert_eq!(s.framework_id().unwrap().value, "fw-1");
+}
+
+#[test]
+fn repeated_failures_back_off_exponentially_up_to_the_cap() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let mut t = now;
+    let mut actions = s.on_start(t);
+    let mut delays = Vec::new();
+    for _ in 0..12 {
+        let (_, generation, _) = connect_of(&actions);
+        s.on_subscribe_response(
+            generation,
+            SubscribeResponse::Failed {
+                status: 503,
+                detail: "No leader elected".into(),
+            },
+            t,
+        );
+        let State::Disconnected { retry_at, .. } = s.state().clone() else {
+            panic!("expected Disconnected");
+        };
+        delays.push(retry_at - t);
+        t = retry_at;
+        actions = s.on_tick(t);
+    }
+    assert!(delays[5] > delays[0] * 4, "{delays:?}");
+    assert!(
+        delays.iter().all(|d| *d <= Duration::from_secs(15)),
+        "{delays:?}"
+    );
+    assert!(delays[11] >= Duration::from_millis(7500), "{delays:?}");
+}
+
+#[test]
+fn events_from_a_closed_connection_are_ignored() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let old = subscribe(&mut s, &actions, "fw-1", now);
+    s.on_stream_closed(old, now);
+    let actions = s.on_tick(now + Duration::from_secs(1));
+    let (_, new, _) = connect_of(&actions);
+    assert_ne!(old, new);
+    assert!(s.on_event(old, typed(event::Type::Offers), now).is_empty());
+    assert!(s.on_stream_closed(old, now).is_empty());
+    assert!(matches!(s.state(), State::Connecting { .. }));
+}
+
+#[test]
+fn offers_are_delivered_only_after_subscribed() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let (_, generation, _) = connect_of(&actions);
+    s.on_subscribe_response(
+        generation,
+        SubscribeResponse::Streaming(StreamId("s".into())),
+        now,
+    );
+    assert!(s
+        .on_event(generation, typed(event::Type::Offers), now)
+        .is_empty());
+    s.on_event(generation, subscribed_event("fw"), now);
+    let actions = s.on_event(generation, typed(event::Type::Offers), now);
+    assert!(matches!(
+        &actions[..],
+        [Action::Deliver(SessionEvent::Mesos(_))]
+    ));
+}
+
+#[test]
+fn a_silent_subscribe_times_out() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let (_, generation, _) = connect_of(&actions);
+    let later = now + Duration::from_secs(75);
+    let actions = s.on_tick(later);
+    assert_eq!(
+        actions,
+        vec![Action::Close {
+            generation,
+            reason: "subscribe timed out"
+        }]
+    );
+}

@@ -1,0 +1,289 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crate::jobs::spec::JobSpec;
+use crate::store::Store;
+
+pub(crate) fn batch_spec(instances: u32) -> JobSpec {
+    serde_json::from_value(serde_json::json!({
+        "type": "BATCH", "name": "test", "instance_count": instances,
+        "default_spec": {"containers": [{
+            "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16},
+            "command": {"value": "true"}
+        }]}
+    }))
+    .unwrap()
+}
+
+fn task(job: &JobId, instance: u32, run: u32) -> TaskId {
+    TaskId::new(InstanceId::new(job.clone(), instance), run)
+}
+
+fn intent(job: &JobId, instance: u32, run: u32) -> LaunchIntent {
+    LaunchIntent {
+        task_id: task(job, instance, run),
+        agent_id: "agent-1".into(),
+        hostname: "host-1".into(),
+        spec_version: 1,
+    }
+}
+
+fn status(job: &JobId, instance: u32, run: u32, state: PodState) -> StatusRecord {
+    StatusRecord {
+        task_id: task(job, instance, run),
+        state,
+        mesos_state: Some("TASK_X".into()),
+        reason: None,
+        message: Some("m".into()),
+        healthy: None,
+        agent_id: Some("agent-1".into()),
+        timestamp: 10,
+    }
+}
+
+#[test]
+fn a_new_store_is_at_the_latest_schema_and_reopening_keeps_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = JobId::parse("j1").unwrap();
+    {
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(
+            migrations::current(&store.conn).unwrap(),
+            migrations::latest()
+        );
+        store.create_job(&job, &batch_spec(2), 1).unwrap();
+        store.set_framework_id(Some("fw-1")).unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.job(&job).unwrap().unwrap().spec, batch_spec(2));
+    assert_eq!(store.framework_id().unwrap().as_deref(), Some("fw-1"));
+}
+
+#[test]
+fn an_old_schema_is_migrated_forward_without_losing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        migrations::migrate_to(&mut conn, 1).unwrap();
+        assert_eq!(migrations::current(&conn).unwrap(), 1);
+        conn.execute(
+            "INSERT INTO jobs VALUES ('old', ?1, 1, 'RUNNING', 5, 5, 1)",
+            [serde_json::to_string(&batch_spec(1)).unwrap()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(migrations::current(&store.conn).unwrap(), 2);
+    assert!(store.job(&JobId("old".into())).unwrap().is_some());
+}
+
+#[test]
+fn a_schema_newer_than_the_binary_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    assert!(matches!(
+        SqliteStore::open(dir.path()),
+        Err(StoreError::SchemaTooNew { found: 99, .. })
+    ));
+}
+
+#[test]
+fn every_commit_bumps_the_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    let r0 = store.revision().unwrap();
+    let r1 = store.create_job(&job, &batch_spec(1), 1).unwrap().revision;
+    store
+        .record_launch_intents(&[intent(&job, 0, 0)], 2)
+        .unwrap();
+    let r2 = store.revision().unwrap();
+    store
+        .record_statuses(&[status(&job, 0, 0, PodState::Running)])
+        .unwrap();
+    let r3 = store.revision().unwrap();
+    assert!(r0 < r1 && r1 < r2 && r2 < r3, "{r0} {r1} {r2} {r3}");
+}
+
+#[test]
+fn creating_a_job_twice_is_refused_and_stale_versions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    store.create_job(&job, &batch_spec(1), 1).unwrap();
+    assert!(matches!(
+        store.create_job(&job, &batch_spec(1), 1),
+        Err(StoreError::JobExists(_))
+    ));
+    let stopped = store
+        .set_job_goal(&job, JobGoal::Stopped, Some(1), 2)
+        .unwrap();
+    assert_eq!(stopped.version, 2);
+    assert!(matches!(
+        store.set_job_goal(&job, JobGoal::Running, Some(1), 3),
+        Err(StoreError::VersionMismatch {
+            current: 2,
+            expected: 1,
+            ..
+        })
+    ));
+    assert_eq!(store.job(&job).unwrap().unwrap().goal, JobGoal::Stopped);
+}
+
+#[test]
+fn an_instance_never_gets_a_second_live_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    store.create_job(&job, &batch_spec(2), 1).unwrap();
+    assert_eq!(
+        store
+            .record_launch_intents(
+                &[intent(&job, 0, 0), intent(&job, 0, 1), intent(&job, 1, 0)],
+                1
+            )
+            .unwrap(),
+        vec![true, false, true]
+    );
+    // Still live: no run 1.
+    assert_eq!(
+        store
+            .record_launch_intents(&[intent(&job, 0, 1)], 2)
+            .unwrap(),
+        vec![false]
+    );
+    store
+        .record_statuses(&[status(&job, 0, 0, PodState::Failed)])
+        .unwrap();
+    // Terminal: run 1 may go, but not a reused run number.
+    assert_eq!(
+        store
+            .record_launch_intents(&[intent(&job, 0, 0)], 3)
+            .unwrap(),
+        vec![false]
+    );
+    assert_eq!(
+        store
+            .record_launch_intents(&[intent(&job, 0, 1)], 3)
+            .unwrap(),
+        vec![true]
+    );
+    // A stopped job launches nothing.
+    store.set_job_goal(&job, JobGoal::Stopped, None, 4).unwrap();
+    store
+        .record_statuses(&[status(&job, 1, 0, PodState::Killed)])
+        .unwrap();
+    assert_eq!(
+        store
+            .record_launch_intents(&[intent(&job, 1, 1)], 5)
+            .unwrap(),
+        vec![false]
+    );
+}
+
+#[test]
+fn a_launch_intent_survives_a_crash_and_is_listed_for_reconciliation() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = JobId::parse("j").unwrap();
+    {
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.create_job(&job, &batch_spec(1), 1).unwrap();
+        store
+            .record_launch_intents(&[intent(&job, 0, 0)], 2)
+            .unwrap();
+        // No orderly shutdown: the process "dies" right after the commit,
+        // before any ACCEPT could have been sent.
+        std::mem::forget(store);
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let live = store.live_runs().unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].task_id, task(&job, 0, 0));
+    assert_eq!(live[0].state, PodState::Launching);
+    assert_eq!(live[0].agent_id.as_deref(), Some("agent-1"));
+}
+
+#[test]
+fn statuses_are_appended_to_history_and_terminal_states_are_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    store.create_job(&job, &batch_spec(1), 1).unwrap();
+    store
+        .record_launch_intents(&[intent(&job, 0, 0)], 1)
+        .unwrap();
+    let outcomes = store
+        .record_statuses(&[
+            status(&job, 0, 0, PodState::Running),
+            status(&job, 0, 0, PodState::Succeeded),
+            status(&job, 0, 0, PodState::Running),
+            status(&job, 0, 7, PodState::Running),
+        ])
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            StatusOutcome::Applied(job.clone()),
+            StatusOutcome::Applied(job.clone()),
+            StatusOutcome::Stale {
+                job: job.clone(),
+                live: true
+            },
+            StatusOutcome::Unknown,
+        ]
+    );
+    let runs = store.runs(&job).unwrap();
+    assert_eq!(runs[0].state, PodState::Succeeded);
+    assert_eq!(runs[0].started_at, Some(10));
+    assert_eq!(runs[0].completed_at, Some(10));
+    let events = store.pod_events(&InstanceId::new(job.clone(), 0)).unwrap();
+    let states: Vec<_> = events.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        vec![
+            PodState::Launching,
+            PodState::Running,
+            PodState::Succeeded,
+            PodState::Running
+        ]
+    );
+    assert!(store.live_runs().unwrap().is_empty());
+}
+
+#[test]
+fn deleting_a_job_forgets_its_runs_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    store.create_job(&job, &batch_spec(1), 1).unwrap();
+    store
+        .record_launch_intents(&[intent(&job, 0, 0)], 1)
+        .unwrap();
+    store.delete_job(&job).unwrap();
+    assert!(store.job(&job).unwrap().is_none());
+    assert!(store.runs(&job).unwrap().is_empty());
+    assert!(store
+        .pod_events(&InstanceId::new(job.clone(), 0))
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        store.delete_job(&job),
+        Err(StoreError::JobNotFound(_))
+    ));
+}
+
+#[test]
+fn a_reader_connection_sees_committed_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let reader = SqliteStore::open_reader(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    store.create_job(&job, &batch_spec(1), 1).unwrap();
+    let (jobs, total) = reader.jobs(0, 10).unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(jobs[0].job_id, job);
+}

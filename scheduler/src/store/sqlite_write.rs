@@ -1,0 +1,354 @@
+//! The write half of [`super::SqliteStore`]: each method is one transaction
+//! that bumps the revision, and holds the rules of [`crate::store`] (intent
+//! only for an instance with no live run; terminal states are final).
+
+use super::{next_revision, SqliteStore, JOB_COLUMNS};
+use crate::ids::{JobId, TaskId};
+use crate::jobs::spec::JobSpec;
+use crate::jobs::state::{JobGoal, PodState};
+use crate::store::{
+    JobRecord, LaunchIntent, Revision, StatusOutcome, StatusRecord, Store, StoreError, StoreRead,
+    UnixMillis,
+};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+impl Store for SqliteStore {
+    fn set_framework_id(&mut self, id: Option<&str>) -> Result<Revision, StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let revision = next_revision(&tx).map_err(wrap)?;
+        tx.execute("UPDATE framework SET framework_id = ?1 WHERE id = 1", [id])
+            .map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        Ok(revision)
+    }
+
+    fn create_job(
+        &mut self,
+        id: &JobId,
+        spec: &JobSpec,
+        now: UnixMillis,
+    ) -> Result<JobRecord, StoreError> {
+        let spec_json = serde_json::to_string(spec).map_err(|source| StoreError::CorruptSpec {
+            job: id.clone(),
+            source,
+        })?;
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT 1 FROM jobs WHERE job_id = ?1", [id.as_str()], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(wrap)?;
+        if exists.is_some() {
+            return Err(StoreError::JobExists(id.clone()));
+        }
+        let revision = next_revision(&tx).map_err(wrap)?;
+        tx.execute(
+            "INSERT INTO jobs (job_id, spec, version, goal, created_at_ms, updated_at_ms, revision) \
+             VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5)",
+            params![id.as_str(), spec_json, JobGoal::Running.as_str(), now, revision as i64],
+        )
+        .map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        Ok(JobRecord {
+            job_id: id.clone(),
+            spec: spec.clone(),
+            version: 1,
+            goal: JobGoal::Running,
+            created_at: now,
+            updated_at: now,
+            revision,
+        })
+    }
+
+    fn set_job_goal(
+        &mut self,
+        id: &JobId,
+        goal: JobGoal,
+        expected_version: Option<u64>,
+        now: UnixMillis,
+    ) -> Result<JobRecord, StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM jobs WHERE job_id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(wrap)?;
+        let Some(current) = current.map(|v| v as u64) else {
+            return Err(StoreError::JobNotFound(id.clone()));
+        };
+        if let Some(expected) = expected_version {
+            if expected != current {
+                return Err(StoreError::VersionMismatch {
+                    job: id.clone(),
+                    current,
+                    expected,
+                });
+            }
+        }
+        let revision = next_revision(&tx).map_err(wrap)?;
+        tx.execute(
+            "UPDATE jobs SET goal = ?2, version = version + 1, updated_at_ms = ?3, revision = ?4 \
+             WHERE job_id = ?1",
+            params![id.as_str(), goal.as_str(), now, revision as i64],
+        )
+        .map_err(wrap)?;
+        let raw = tx
+            .query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1"),
+                [id.as_str()],
+                super::raw_job,
+            )
+            .map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        raw.into_record()
+    }
+
+    fn delete_job(&mut self, id: &JobId) -> Result<Revision, StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let deleted = tx
+            .execute("DELETE FROM jobs WHERE job_id = ?1", [id.as_str()])
+            .map_err(wrap)?;
+        if deleted == 0 {
+            return Err(StoreError::JobNotFound(id.clone()));
+        }
+        tx.execute("DELETE FROM runs WHERE job_id = ?1", [id.as_str()])
+            .map_err(wrap)?;
+        tx.execute("DELETE FROM pod_events WHERE job_id = ?1", [id.as_str()])
+            .map_err(wrap)?;
+        let revision = next_revision(&tx).map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        Ok(revision)
+    }
+
+    fn record_launch_intents(
+        &mut self,
+        intents: &[LaunchIntent],
+        now: UnixMillis,
+    ) -> Result<Vec<bool>, StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let revision = next_revision(&tx).map_err(wrap)?;
+        let mut recorded = Vec::with_capacity(intents.len());
+        for intent in intents {
+            let ok = may_launch(&tx, &intent.task_id).map_err(wrap)?;
+            if ok {
+                insert_intent(&tx, intent, now, revision).map_err(wrap)?;
+            }
+            recorded.push(ok);
+        }
+        tx.commit().map_err(wrap)?;
+        Ok(recorded)
+    }
+
+    fn record_statuses(
+        &mut self,
+        updates: &[StatusRecord],
+    ) -> Result<Vec<StatusOutcome>, StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let revision = next_revision(&tx).map_err(wrap)?;
+        let mut outcomes = Vec::with_capacity(updates.len());
+        for update in updates {
+            outcomes.push(apply_status(&tx, update, revision).map_err(wrap)?);
+        }
+        tx.commit().map_err(wrap)?;
+        Ok(outcomes)
+    }
+
+    fn record_kills(&mut self, tasks: &[TaskId], now: UnixMillis) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let revision = next_revision(&tx).map_err(wrap)?;
+        for task in tasks {
+            tx.execute(
+                "UPDATE runs SET kill_requested_at_ms = ?2, revision = ?3 WHERE task_id = ?1",
+                params![task.to_string(), now, revision as i64],
+            )
+            .map_err(wrap)?;
+        }
+        tx.commit().map_err(wrap)?;
+        Ok(())
+    }
+}
+
+/// The rule that keeps an instance to one live run: the job wants to run,
+/// and every existing run of the instance is terminal and numbered lower.
+fn may_launch(tx: &Transaction<'_>, task: &TaskId) -> rusqlite::Result<bool> {
+    let goal: Option<String> = tx
+        .query_row(
+            "SELECT goal FROM jobs WHERE job_id = ?1",
+            [task.instance.job.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if goal.as_deref() != Some(JobGoal::Running.as_str()) {
+        return Ok(false);
+    }
+    let mut stmt =
+        tx.prepare_cached("SELECT run, state FROM runs WHERE job_id = ?1 AND instance = ?2")?;
+    let rows = stmt
+        .query_map(
+            params![task.instance.job.as_str(), task.instance.instance],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows.iter().all(|(run, state)| {
+        *run < i64::from(task.run) && PodState::parse(state).is_some_and(PodState::is_terminal)
+    }))
+}
+
+fn insert_intent(
+    tx: &Transaction<'_>,
+    intent: &LaunchIntent,
+    now: UnixMillis,
+    revision: Revision,
+) -> rusqlite::Result<()> {
+    let task = &intent.task_id;
+    let state = PodState::Launching;
+    tx.execute(
+        "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, spec_version, \
+         launched_at_ms, updated_at_ms, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+        params![
+            task.instance.job.as_str(),
+            task.instance.instance,
+            task.run,
+            task.to_string(),
+            state.as_str(),
+            intent.agent_id,
+            intent.hostname,
+            intent.spec_version as i64,
+            now,
+            revision as i64
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO pod_events (job_id, instance, run, state, agent_id, hostname, message, \
+         timestamp_ms, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'launch intent recorded', ?7, ?8)",
+        params![
+            task.instance.job.as_str(),
+            task.instance.instance,
+            task.run,
+            state.as_str(),
+            intent.agent_id,
+            intent.hostname,
+            now,
+            revision as i64
+        ],
+    )?;
+    Ok(())
+}
+
+fn apply_status(
+    tx: &Transaction<'_>,
+    update: &StatusRecord,
+    revision: Revision,
+) -> rusqlite::Result<StatusOutcome> {
+    let task = &update.task_id;
+    let job = task.instance.job.clone();
+    let row: Option<(String, Option<String>, Option<String>)> = tx
+        .query_row(
+            "SELECT state, agent_id, hostname FROM runs WHERE task_id = ?1",
+            [task.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((stored_state, stored_agent, hostname)) = row else {
+        return Ok(StatusOutcome::Unknown);
+    };
+    let latest_run: i64 = tx.query_row(
+        "SELECT MAX(run) FROM runs WHERE job_id = ?1 AND instance = ?2",
+        params![job.as_str(), task.instance.instance],
+        |r| r.get(0),
+    )?;
+    let agent = update.agent_id.clone().or(stored_agent);
+    tx.execute(
+        "INSERT INTO pod_events (job_id, instance, run, state, mesos_state, reason, message, healthy, \
+         agent_id, hostname, timestamp_ms, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            job.as_str(),
+            task.instance.instance,
+            task.run,
+            update.state.as_str(),
+            update.mesos_state,
+            update.reason,
+            update.message,
+            update.healthy,
+            agent,
+            hostname,
+            update.timestamp,
+            revision as i64
+        ],
+    )?;
+    let stored = PodState::parse(&stored_state).unwrap_or(PodState::Lost);
+    let is_latest = i64::from(task.run) == latest_run;
+    if stored.is_terminal() || !is_latest {
+        return Ok(StatusOutcome::Stale {
+            job,
+            live: update.state.is_live(),
+        });
+    }
+    let started = (update.state == PodState::Running).then_some(update.timestamp);
+    let completed = update.state.is_terminal().then_some(update.timestamp);
+    tx.execute(
+        "UPDATE runs SET state = ?2, agent_id = ?3, reason = ?4, message = ?5, \
+         healthy = COALESCE(?6, healthy), started_at_ms = COALESCE(started_at_ms, ?7), \
+         completed_at_ms = COALESCE(completed_at_ms, ?8), updated_at_ms = ?9, revision = ?10 \
+         WHERE task_id = ?1",
+        params![
+            task.to_string(),
+            update.state.as_str(),
+            agent,
+            update.reason,
+            update.message,
+            update.healthy,
+            started,
+            completed,
+            update.timestamp,
+            revision as i64
+        ],
+    )?;
+    Ok(StatusOutcome::Applied(job))
+}
+
+impl SqliteStore {
+    /// The number of runs recorded for a job (tests and metrics).
+    pub fn run_count(&self, job: &JobId) -> Result<usize, StoreError> {
+        Ok(self.runs(job)?.len())
+    }
+}

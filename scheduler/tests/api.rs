@@ -1,0 +1,245 @@
+//! The job API of the real `drover-scheduler` binary, with no master
+//! reachable (jobs are stored and wait for offers): malformed specs are
+//! refused with INVALID_ARGUMENT naming the field and change nothing
+//! stored; versions, stop/start/delete and the read endpoints behave.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+/// The store's revision, read straight from the SQLite file.
+fn revision(dir: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join("drover.sqlite")).unwrap();
+    conn.query_row("SELECT value FROM revision WHERE id = 1", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// No master listens on port 1: the scheduler keeps retrying, the API works.
+const NO_MASTER: &str = "http://127.0.0.1:1";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_specs_get_invalid_argument_naming_the_field_and_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_scheduler(dir.path(), NO_MASTER, &["--max-body-bytes", "65536"]);
+    let good = job_spec("BATCH", 2, "true");
+    let before = revision(dir.path());
+
+    let mut missing_command = good.clone();
+    missing_command["default_spec"]["containers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("command");
+    let mut zero_cpu = good.clone();
+    zero_cpu["default_spec"]["containers"][0]["resource"]["cpu_limit"] = json!(0);
+    let mut zero_mem = good.clone();
+    zero_mem["default_spec"]["containers"][0]["resource"]["mem_limit_mb"] = json!(0);
+    let mut unknown = good.clone();
+    unknown["default_spec"]["containers"][0]["resource"]["cpu_limt"] = json!(1);
+    let mut wrong_type = good.clone();
+    wrong_type["instance_count"] = json!("three");
+    let mut negative = good.clone();
+    negative["instance_count"] = json!(-1);
+    let mut bad_type = good.clone();
+    bad_type["type"] = json!("CRON");
+
+    let cases = vec![
+        (
+            json!({"spec": missing_command}),
+            "spec.default_spec.containers[0].command",
+        ),
+        (
+            json!({"spec": zero_cpu}),
+            "spec.default_spec.containers[0].resource.cpu_limit",
+        ),
+        (
+            json!({"spec": zero_mem}),
+            "spec.default_spec.containers[0].resource.mem_limit_mb",
+        ),
+        (
+            json!({"spec": unknown}),
+            "spec.default_spec.containers[0].resource",
+        ),
+        (json!({"spec": wrong_type}), "spec.instance_count"),
+        (json!({"spec": negative}), "spec.instance_count"),
+        (json!({"spec": bad_type}), "spec.type"),
+        (json!({"spec": good, "surprise": 1}), "surprise"),
+        (json!({}), "spec"),
+        (
+            json!({"spec": good, "job_id": {"value": "a/b"}}),
+            "job_id.value",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, reply) = post(&s.address, "/api/v1/jobs", &body).await;
+        assert_eq!(status, 400, "{body} -> {reply}");
+        assert_eq!(reply["code"], "INVALID_ARGUMENT", "{reply}");
+        let message = reply["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(field),
+            "message {message:?} should name {field}"
+        );
+    }
+    // The unknown field itself is named in the message.
+    let mut unknown = job_spec("BATCH", 1, "true");
+    unknown["default_spec"]["containers"][0]["resource"]["cpu_limt"] = json!(1);
+    let (_, reply) = post(&s.address, "/api/v1/jobs", &json!({"spec": unknown})).await;
+    assert!(
+        reply["message"].as_str().unwrap().contains("cpu_limt"),
+        "{reply}"
+    );
+
+    // A huge body.
+    let huge = format!("{{\"spec\": {{\"name\": \"{}\"}}}}", "x".repeat(200_000));
+    let (status, reply) = call(&s.address, "POST", "/api/v1/jobs", Some(huge.into_bytes())).await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["code"], "INVALID_ARGUMENT");
+    assert!(
+        reply["message"].as_str().unwrap().starts_with("body:"),
+        "{reply}"
+    );
+
+    // Not JSON at all.
+    let (status, reply) = call(&s.address, "POST", "/api/v1/jobs", Some(b"{nope".to_vec())).await;
+    assert_eq!(status, 400, "{reply}");
+
+    assert_eq!(revision(dir.path()), before, "nothing stored changed");
+    let (_, list) = get(&s.address, "/api/v1/jobs").await;
+    assert_eq!(list["pagination"]["total"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_created_read_versioned_stopped_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_scheduler(dir.path(), NO_MASTER, &[]);
+    let body = json!({"job_id": {"value": "web"}, "spec": job_spec("SERVICE", 3, "sleep 100")});
+    let (status, created) = post(&s.address, "/api/v1/jobs", &body).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(
+        created,
+        json!({"job_id": {"value": "web"}, "version": {"value": "1"}})
+    );
+
+    let (status, again) = post(&s.address, "/api/v1/jobs", &body).await;
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (409, Some("ALREADY_EXISTS"))
+    );
+
+    let (status, job) = get(&s.address, "/api/v1/jobs/web").await;
+    assert_eq!(status, 200);
+    let info = &job["job_info"];
+    assert_eq!(info["spec"]["instance_count"], 3);
+    assert_eq!(info["status"]["version"]["value"], "1");
+    assert_eq!(info["status"]["pod_stats"]["POD_STATE_PENDING"], 3);
+    assert!(info["status"]["creation_time"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+
+    let (_, pods) = get(&s.address, "/api/v1/jobs/web/pods").await;
+    let pods = pods["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 3);
+    assert_eq!(pods[2]["pod_name"]["value"], "web-2");
+    assert_eq!(pods[2]["status"]["state"], "POD_STATE_PENDING");
+
+    let (status, pod) = get(&s.address, "/api/v1/pods/web-1").await;
+    assert_eq!(status, 200);
+    assert_eq!(pod["current"]["status"]["state"], "POD_STATE_PENDING");
+    assert_eq!(
+        pod["current"]["spec"]["containers"][0]["command"]["value"],
+        "sleep 100"
+    );
+    let (status, events) = get(&s.address, "/api/v1/pods/web-1/events").await;
+    assert_eq!(status, 200);
+    assert_eq!(events["events"], json!([]));
+    let (status, _) = get(&s.address, "/api/v1/pods/web-9").await;
+    assert_eq!(status, 404);
+    let (status, missing) = get(&s.address, "/api/v1/jobs/nope").await;
+    assert_eq!((status, missing["code"].as_str()), (404, Some("NOT_FOUND")));
+
+    // Delete is refused while the job wants to run.
+    let (status, refused) = call(&s.address, "DELETE", "/api/v1/jobs/web", None).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (412, Some("FAILED_PRECONDITION"))
+    );
+
+    // A stale version is ABORTED; the right one stops the job.
+    let stale = json!({"version": {"value": "7"}});
+    let (status, aborted) = post(&s.address, "/api/v1/jobs/web/stop", &stale).await;
+    assert_eq!((status, aborted["code"].as_str()), (409, Some("ABORTED")));
+    let (status, stopped) = post(
+        &s.address,
+        "/api/v1/jobs/web/stop",
+        &json!({"version": {"value": "1"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["version"]["value"], "2");
+    let (_, job) = get(&s.address, "/api/v1/jobs/web").await;
+    assert_eq!(job["job_info"]["status"]["state"], "JOB_STATE_KILLED");
+    assert_eq!(
+        job["job_info"]["status"]["desired_state"],
+        "JOB_STATE_KILLED"
+    );
+
+    let (status, started) = post(&s.address, "/api/v1/jobs/web/start", &json!({})).await;
+    assert_eq!((status, &started["version"]["value"]), (200, &json!("3")));
+    let (status, _) = call(&s.address, "DELETE", "/api/v1/jobs/web?version=2", None).await;
+    assert_eq!(status, 409);
+    let (status, deleted) = call(
+        &s.address,
+        "DELETE",
+        "/api/v1/jobs/web?version=3&force=true",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{deleted}");
+    let (status, _) = get(&s.address, "/api/v1/jobs/web").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_listed_in_pages_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start_scheduler(dir.path(), NO_MASTER, &[]);
+    for i in 0..5 {
+        let body =
+            json!({"job_id": {"value": format!("job{i}")}, "spec": job_spec("BATCH", 1, "true")});
+        let (status, _) = post(&s.address, "/api/v1/jobs", &body).await;
+        assert_eq!(status, 200);
+    }
+    let (_, page) = get(&s.address, "/api/v1/jobs?offset=1&limit=2").await;
+    assert_eq!(
+        page["pagination"],
+        json!({"offset": 1, "limit": 2, "total": 5})
+    );
+    let ids: Vec<_> = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"]["value"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, vec!["job1", "job2"]);
+    let (status, bad) = get(&s.address, "/api/v1/jobs?limit=x").await;
+    assert_eq!(
+        (status, bad["code"].as_str()),
+        (400, Some("INVALID_ARGUMENT"))
+    );
+    let (status, missing) = get(&s.address, "/api/v1/nothing").await;
+    assert_eq!((status, missing["code"].as_str()), (404, Some("NOT_FOUND")));
+
+    s.kill();
+    let s = start_scheduler(dir.path(), NO_MASTER, &[]);
+    let (_, all) = get(&s.address, "/api/v1/jobs").await;
+    assert_eq!(all["pagination"]["total"], 5);
+    let (status, health) = get(&s.address, "/health").await;
+    assert_eq!((status, &health["subscribed"]), (200, &json!(false)));
+    let (status, metrics) = get(&s.address, "/metrics").await;
+    assert_eq!(status, 200);
+    let text = metrics.as_str().unwrap();
+    assert!(text.contains("drover_subscription_state"), "{text}");
+    assert!(text.contains("drover_pending_tasks"), "{text}");
+}

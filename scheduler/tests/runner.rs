@@ -1,0 +1,326 @@
+//! The jobs runner with a real SQLite store and the driver replaced by its
+//! call channel: the order of durable writes and calls, which the crash
+//! safety of the whole scheduler rests on.
+#![allow(clippy::unwrap_used)]
+
+use drover_proto::v1::scheduler::{call, event, Call, Event};
+use drover_proto::v1::{
+    resource, value, AgentId, FrameworkId, Offer, OfferId, Resource, TaskId, TaskState, TaskStatus,
+};
+use drover_scheduler::ids::JobId;
+use drover_scheduler::jobs::launch::ExecutorMode;
+use drover_scheduler::jobs::runner::{ApiCommand, Runner, RunnerConfig};
+use drover_scheduler::jobs::spec::JobSpec;
+use drover_scheduler::jobs::state::PodState;
+use drover_scheduler::mesos::driver::DriverHandle;
+use drover_scheduler::mesos::session::SessionEvent;
+use drover_scheduler::metrics::Metrics;
+use drover_scheduler::store::{SqliteStore, StoreRead};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+struct Harness {
+    dir: tempfile::TempDir,
+    events: mpsc::Sender<SessionEvent>,
+    api: mpsc::Sender<ApiCommand>,
+    calls: mpsc::Receiver<Call>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Harness {
+    fn start() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (call_tx, calls) = mpsc::channel(1024);
+        let metrics = Arc::new(Metrics::default());
+        let mut config = RunnerConfig::new(ExecutorMode::Command);
+        config.offer_hold = Duration::from_millis(10);
+        let runner = Runner::new(
+            Box::new(store),
+            DriverHandle::new(call_tx, metrics.clone()),
+            config,
+            metrics,
+        );
+        let (events, event_rx) = mpsc::channel(64);
+        let (api, api_rx) = mpsc::channel(64);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(runner.run(event_rx, api_rx, shutdown.clone()));
+        Harness {
+            dir,
+            events,
+            api,
+            calls,
+            shutdown,
+            task,
+        }
+    }
+
+    fn reader(&self) -> SqliteStore {
+        SqliteStore::open_reader(self.dir.path()).unwrap()
+    }
+
+    /// The next call of `kind`, skipping others.
+    async fn next_call(&mut self, kind: call::Type) -> Call {
+        loop {
+            let call = tokio::time::timeout(Duration::from_secs(10), self.calls.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no {kind:?} call within 10 s"))
+                .unwrap();
+            if call.r#type == Some(kind as i32) {
+                return call;
+            }
+        }
+    }
+
+    async fn create_job(&self, id: &str, instances: u32) {
+        let spec: JobSpec = serde_json::from_value(serde_json::json!({
+            "type": "BATCH", "name": "t", "instance_count": instances,
+            "default_spec": {"containers": [{
+                "resource": {"cpu_limit": 1, "mem_limit_mb": 10},
+                "command": {"value": "true"}
+            }]}
+        }))
+        .unwrap();
+        let (reply, rx) = oneshot::channel();
+        self.api
+            .send(ApiCommand::CreateJob {
+                job_id: JobId(id.into()),
+                spec: Box::new(spec),
+                reply,
+            })
+            .await
+            .unwrap();
+        rx.await.unwrap().unwrap();
+    }
+
+    async fn mesos(&self, event: Event) {
+        self.events
+            .send(SessionEvent::Mesos(Box::new(event)))
+            .await
+            .unwrap();
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+fn offer(id: &str, agent: &str, cpus: f64) -> Event {
+    let scalar = |name: &str, v: f64| Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: v }),
+        allocation_info: Some(resource::AllocationInfo {
+            role: Some("*".into()),
+        }),
+        ..Default::default()
+    };
+    Event {
+        r#type: Some(event::Type::Offers as i32),
+        offers: Some(event::Offers {
+            offers: vec![Offer {
+                id: OfferId { value: id.into() },
+                framework_id: FrameworkId { value: "fw".into() },
+                agent_id: AgentId {
+                    value: agent.into(),
+                },
+                hostname: format!("{agent}.host"),
+                resources: vec![scalar("cpus", cpus), scalar("mem", 1000.0)],
+                allocation_info: Some(resource::AllocationInfo {
+                    role: Some("*".into()),
+                }),
+                ..Default::default()
+            }],
+        }),
+        ..Default::default()
+    }
+}
+
+fn update(task: &str, state: TaskState, uuid: Option<&[u8]>) -> Event {
+    Event {
+        r#type: Some(event::Type::Update as i32),
+        update: Some(event::Update {
+            status: TaskStatus {
+                task_id: TaskId { value: task.into() },
+                state: state as i32,
+                agent_id: Some(AgentId { value: "a1".into() }),
+                uuid: uuid.map(bytes::Bytes::copy_from_slice),
+                timestamp: Some(1_700_000_000.0),
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
+    }
+}
+
+async fn subscribe(h: &mut Harness) {
+    h.events
+        .send(SessionEvent::Subscribed {
+            framework_id: FrameworkId { value: "fw".into() },
+        })
+        .await
+        .unwrap();
+    // Implicit reconciliation always follows SUBSCRIBED.
+    let reconcile = h.next_call(call::Type::Reconcile).await;
+    assert!(reconcile.reconcile.unwrap().tasks.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launch_intents_are_durable_before_the_accept_is_sent() {
+    let mut h = Harness::start();
+    subscribe(&mut h).await;
+    h.create_job("j", 3).await;
+    h.next_call(call::Type::Revive).await;
+    // Room for two of the three instances.
+    h.mesos(offer("o1", "a1", 2.0)).await;
+    let accept = h.next_call(call::Type::Accept).await;
+    // The moment the ACCEPT leaves, the store already holds every task in it.
+    let reader = h.reader();
+    let accept = accept.accept.unwrap();
+    assert_eq!(accept.offer_ids[0].value, "o1");
+    let tasks = &accept.operations[0].launch.as_ref().unwrap().task_infos;
+    assert_eq!(tasks.len(), 2);
+    let runs = reader.runs(&JobId("j".into())).unwrap();
+    for task in tasks {
+        let run = runs
+            .iter()
+            .find(|r| r.task_id.to_string() == task.task_id.value)
+            .unwrap_or_else(|| panic!("{} launched without intent", task.task_id.value));
+        assert_eq!(run.state, PodState::Launching);
+        assert_eq!(run.agent_id.as_deref(), Some("a1"));
+    }
+    assert_eq!(runs.len(), 2, "the third instance still waits");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_are_acknowledged_only_after_they_are_stored() {
+    let mut h = Harness::start();
+    subscribe(&mut h).await;
+    h.create_job("j", 1).await;
+    h.mesos(offer("o1", "a1", 4.0)).await;
+    h.next_call(call::Type::Accept).await;
+    let uuid = [7u8; 16];
+    h.mesos(update("j-0-0", TaskState::TaskRunning, Some(&uuid)))
+        .await;
+    let ack = h
+        .next_call(call::Type::Acknowledge)
+        .await
+        .acknowledge
+        .unwrap();
+    assert_eq!(ack.task_id.value, "j-0-0");
+    assert_eq!(&ack.uuid[..], &uuid);
+    let runs = h.reader().runs(&JobId("j".into())).unwrap();
+    assert_eq!(runs[0].state, PodState::Running, "stored before the ack");
+
+    // A master-generated update (no uuid) is stored but never acknowledged:
+    // the next ack is for the update sent after it.
+    h.mesos(update("j-0-0", TaskState::TaskFinished, None))
+        .await;
+    h.mesos(update(
+        "other-0-0",
+        TaskState::TaskFinished,
+        Some(&[9u8; 16]),
+    ))
+    .await;
+    let next = h
+        .next_call(call::Type::Acknowledge)
+        .await
+        .acknowledge
+        .unwrap();
+    assert_eq!(next.task_id.value, "other-0-0");
+    let runs = h.reader().runs(&JobId("j".into())).unwrap();
+    assert_eq!(runs[0].state, PodState::Succeeded);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubscription_reconciles_every_live_run_explicitly() {
+    let mut h = Harness::start();
+    subscribe(&mut h).await;
+    h.create_job("j", 2).await;
+    h.mesos(offer("o1", "a1", 4.0)).await;
+    h.next_call(call::Type::Accept).await;
+    h.events.send(SessionEvent::Disconnected).await.unwrap();
+    h.events
+        .send(SessionEvent::Subscribed {
+            framework_id: FrameworkId { value: "fw".into() },
+        })
+        .await
+        .unwrap();
+    let explicit = h.next_call(call::Type::Reconcile).await.reconcile.unwrap();
+    let mut tasks: Vec<_> = explicit
+        .tasks
+        .iter()
+        .map(|t| t.task_id.value.clone())
+        .collect();
+    tasks.sort();
+    assert_eq!(tasks, vec!["j-0-0", "j-1-0"]);
+    assert!(explicit
+        .tasks
+        .iter()
+        .all(|t| t.agent_id.as_ref().unwrap().value == "a1"));
+    let implicit = h.next_call(call::Type::Reconcile).await.reconcile.unwrap();
+    assert!(implicit.tasks.is_empty());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_framework_loses_its_runs_and_its_id_and_the_runs_are_replaced() {
+    let mut h = Harness::start();
+    subscribe(&mut h).await;
+    h.create_job("j", 1).await;
+    h.mesos(offer("o1", "a1", 4.0)).await;
+    h.next_call(call::Type::Accept).await;
+    h.events
+        .send(SessionEvent::FrameworkRemoved {
+            old: FrameworkId { value: "fw".into() },
+        })
+        .await
+        .unwrap();
+    // A new framework subscribes; the lost run is replaced by run 1.
+    h.events
+        .send(SessionEvent::Subscribed {
+            framework_id: FrameworkId {
+                value: "fw2".into(),
+            },
+        })
+        .await
+        .unwrap();
+    h.mesos(offer("o2", "a1", 4.0)).await;
+    let accept = h.next_call(call::Type::Accept).await.accept.unwrap();
+    let task = &accept.operations[0].launch.as_ref().unwrap().task_infos[0];
+    assert_eq!(task.task_id.value, "j-0-1");
+    let reader = h.reader();
+    let runs = reader.runs(&JobId("j".into())).unwrap();
+    assert_eq!(runs[0].state, PodState::Lost);
+    assert_eq!(runs[0].reason.as_deref(), Some("REASON_FRAMEWORK_REMOVED"));
+    assert_eq!(reader.framework_id().unwrap().as_deref(), Some("fw2"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_offers_are_declined_and_live_strangers_are_killed() {
+    let mut h = Harness::start();
+    subscribe(&mut h).await;
+    // Nothing pending: the offer is declined with the long refuse filter.
+    h.mesos(offer("o1", "a1", 4.0)).await;
+    let decline = h.next_call(call::Type::Decline).await.decline.unwrap();
+    assert_eq!(decline.offer_ids[0].value, "o1");
+    assert_eq!(decline.filters.unwrap().refuse_seconds, Some(5.0));
+    // A live task no job knows is killed (and its update still acknowledged).
+    h.mesos(update(
+        "ghost-0-0",
+        TaskState::TaskRunning,
+        Some(&[1u8; 16]),
+    ))
+    .await;
+    let kill = h.next_call(call::Type::Kill).await.kill.unwrap();
+    assert_eq!(kill.task_id.value, "ghost-0-0");
+    h.next_call(call::Type::Acknowledge).await;
+    h.stop().await;
+}
