@@ -19,9 +19,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let descriptors = protox::compile(PROTOS, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    // The run-time pool needs the messages' shapes, not their comments:
+    // without source info the decoded pool is a fraction of its size (it
+    // was most of the executor's idle memory). prost-build below still gets
+    // the comments, for the generated types' docs.
+    let mut shapes = descriptors.clone();
+    for file in &mut shapes.file {
+        file.source_code_info = None;
+    }
     std::fs::write(
         out_dir.join("mesos_v1_descriptors.bin"),
-        descriptors.encode_to_vec(),
+        shapes.encode_to_vec(),
     )?;
     prost_build::Config::new()
         .bytes(["."])

@@ -295,12 +295,12 @@ async fn a_task_runs_as_its_user_and_in_its_own_namespaces() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
         lines.first(),
-        Some(&"1"),
-        "not PID 1 in a new PID namespace: {out}"
+        Some(&"2"),
+        "not PID 2 (under the namespace's init) in a new PID namespace: {out}"
     );
     let visible: u32 = lines[1].parse().unwrap();
     assert!(
-        visible <= 3,
+        visible <= 4,
         "/proc was not remounted: {visible} processes visible"
     );
     finish(cgroup.as_ref());
@@ -337,4 +337,45 @@ async fn cgroup_v2_enters_kills_and_removes() {
         assert!(is_dead(pid), "{pid} survived the v2 kill");
     }
     assert!(!parent.dir("").join("t").exists());
+}
+
+#[tokio::test]
+async fn in_its_own_pid_namespace_a_task_gets_sigterm_and_its_grace() {
+    let parent = TestParent::new("ns-term");
+    let sandbox = tempfile::tempdir().unwrap();
+    let cgroup = start(&parent, "graceful", &ResourceLimits::default());
+    // A child that ignores nothing, to see the signal reach the whole
+    // namespace, and a handler that takes its time before exiting cleanly.
+    let script = "sleep 300 & echo $! > child.pid; \
+                  trap 'sleep 0.2; echo cleaned up; exit 0' TERM; \
+                  touch ready; while :; do sleep 0.05; done";
+    let mut isolated = spec(sandbox.path(), script);
+    isolated.namespaces = true;
+    let mut child = spawn(cgroup.as_ref(), isolated).unwrap();
+    let ready = sandbox.path().join("ready");
+    for _ in 0..2000 {
+        if ready.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(ready.exists(), "{}", read(sandbox.path(), "stderr"));
+    // What the supervisor does for a namespaced task: SIGTERM to its own
+    // child, the relay.
+    let relay = child.id().unwrap() as i32;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(relay, libc::SIGTERM) };
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the task never ended after SIGTERM")
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the task's handler should have run and exited 0, not {status:?}"
+    );
+    assert_eq!(read(sandbox.path(), "stdout"), "cleaned up\n");
+    // The namespace is gone with its init: nothing of the task is left.
+    assert!(cgroup.pids().unwrap().is_empty(), "{:?}", cgroup.pids());
+    finish(cgroup.as_ref());
 }

@@ -4,116 +4,15 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use drover_proto::v1::task_status::Reason;
 use drover_proto::v1::{
-    health_check, task_status, value, AgentId, CommandInfo, HealthCheck, Resource, TaskId,
-    TaskInfo, TaskState, TaskStatus,
+    health_check, task_status, value, CommandInfo, HealthCheck, Resource, TaskState,
 };
+use support::executor::{has_terminal, is_terminal, last, states, task, Executor};
 use support::fake_agent::FakeAgent;
 use support::TestParent;
-
-struct Executor {
-    child: tokio::process::Child,
-    sandbox: tempfile::TempDir,
-    log: PathBuf,
-}
-
-impl Executor {
-    fn start(agent_endpoint: &str, parent: &TestParent, env: &[(&str, &str)]) -> Self {
-        let sandbox = tempfile::tempdir().unwrap();
-        let log = sandbox.path().join("executor.log");
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_drover-executor"));
-        command
-            .env_clear()
-            .env("MESOS_AGENT_ENDPOINT", agent_endpoint)
-            .env("MESOS_FRAMEWORK_ID", "fw")
-            .env("MESOS_EXECUTOR_ID", "ex")
-            .env("MESOS_SANDBOX", sandbox.path())
-            .env("MESOS_CHECKPOINT", "0")
-            .env("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", "3secs")
-            .env("DROVER_CGROUP_ROOT", &parent.config.root)
-            .env("DROVER_CGROUPS_ROOT", &parent.config.parent)
-            .env("DROVER_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true);
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        Self {
-            child: command.spawn().unwrap(),
-            sandbox,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for the executor to exit (20 s at most, then fails).
-    async fn exit(&mut self) -> std::process::ExitStatus {
-        match tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await {
-            Ok(status) => status.unwrap(),
-            Err(_) => panic!("the executor did not exit; its log:\n{}", self.log()),
-        }
-    }
-}
-
-fn task(id: &str, script: &str) -> TaskInfo {
-    TaskInfo {
-        name: id.into(),
-        task_id: TaskId { value: id.into() },
-        agent_id: AgentId {
-            value: "agent-1".into(),
-        },
-        command: Some(CommandInfo {
-            value: Some(script.into()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn states(updates: &[TaskStatus], task: &str) -> Vec<TaskState> {
-    updates
-        .iter()
-        .filter(|u| u.task_id.value == task)
-        .map(|u| u.state())
-        .collect()
-}
-
-fn last(updates: &[TaskStatus], task: &str) -> TaskStatus {
-    updates
-        .iter()
-        .rev()
-        .find(|u| u.task_id.value == task)
-        .cloned()
-        .unwrap()
-}
-
-fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-    )
-}
-
-fn has_terminal(task: &'static str) -> impl Fn(&support::fake_agent::Record) -> bool {
-    move |r| {
-        r.updates
-            .iter()
-            .any(|u| u.task_id.value == task && is_terminal(u.state()))
-    }
-}
 
 #[tokio::test]
 async fn a_command_task_reports_starting_running_finished_then_the_executor_exits() {

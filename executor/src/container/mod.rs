@@ -9,12 +9,15 @@
 //! - [`cgroup`]: the [`cgroup::CgroupManager`] trait, its v1 and v2
 //!   implementations, and the probe that picks one.
 //! - [`spawn`]: fork and exec into a cgroup, as a fixed list of named steps.
+//! - [`pid_namespace`]: the init and relay around a task in its own PID
+//!   namespace, so that it gets SIGTERM like any process.
 //! - [`logs`]: stdout/stderr pumped into sandbox files with size-capped rotation.
 //! - [`usage`]: the resource usage a cgroup reports.
 
 pub mod cgroup;
 pub mod limits;
 pub mod logs;
+pub mod pid_namespace;
 pub mod spawn;
 pub mod usage;
 

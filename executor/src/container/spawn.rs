@@ -9,9 +9,10 @@
 //!    a. join the cgroup by writing "0" (itself) to each pre-opened fd, so
 //!    everything it does from here on is accounted and limited;
 //!    b. `setsid`, so the task is its own session and process group;
-//!    c. optionally `unshare` PID/mount/UTS/IPC namespaces, fork once more so
-//!    the grandchild is PID 1 of the new namespace, and remount `/proc`;
-//!    the middle process only relays the grandchild's exit status;
+//!    c. optionally `unshare` PID/mount/UTS/IPC namespaces and fork twice
+//!    more, so that a tiny init is PID 1 of the new namespace and the task
+//!    PID 2, with `/proc` remounted ([`super::pid_namespace`]: why, and
+//!    how the graceful kill reaches the task);
 //!    d. drop privileges (groups, gid, then uid: uid last, since it takes
 //!    away the right to change the others);
 //!    e. chdir to the sandbox (after dropping privileges, so the user must
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 
 use super::cgroup::files::io_error;
+use super::pid_namespace;
 use super::{CgroupError, CgroupManager};
 
 /// What to run.
@@ -189,77 +191,15 @@ struct ChildPlan {
 
 fn fail(step_fd: i32, step: Step) -> std::io::Error {
     let err = std::io::Error::last_os_error();
-    let code = [step as u8];
-    // SAFETY: write(2) of a stack byte to an fd we own; async-signal-safe.
-    unsafe { libc::write(step_fd, code.as_ptr().cast(), 1) };
+    mark(step_fd, step);
     err
 }
 
-/// Step 4c, the PID-namespace half: runs in the child after `unshare`.
-/// Returns only in the grandchild (PID 1 of the new namespace).
-fn enter_pid_namespace(step_fd: i32) -> std::io::Result<()> {
-    let root = c"/";
-    let proc_path = c"/proc";
-    // SAFETY (whole block): async-signal-safe syscalls on static strings and
-    // stack values, between fork and exec.
-    unsafe {
-        // Keep the /proc remount inside this mount namespace.
-        if libc::mount(
-            std::ptr::null(),
-            root.as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(fail(step_fd, Step::PidNamespace));
-        }
-        let pid = libc::fork();
-        if pid < 0 {
-            return Err(fail(step_fd, Step::PidNamespace));
-        }
-        if pid > 0 {
-            relay_exit(pid);
-        }
-        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-        if libc::mount(
-            c"proc".as_ptr(),
-            proc_path.as_ptr(),
-            c"proc".as_ptr(),
-            flags,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(fail(step_fd, Step::PidNamespace));
-        }
-    }
-    Ok(())
-}
-
-/// The middle process: hold no fds but stdio, wait for the namespace's PID 1
-/// and exit the same way, so the supervisor sees the task's own status.
-///
-/// # Safety
-/// Only between fork and exec, in the middle process.
-unsafe fn relay_exit(pid: libc::pid_t) -> ! {
-    // SAFETY: async-signal-safe syscalls; the caller is the forked child.
-    unsafe {
-        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
-        let mut status = 0;
-        loop {
-            let got = libc::waitpid(pid, &mut status, 0);
-            if got == pid || (got < 0 && *libc::__errno_location() != libc::EINTR) {
-                break;
-            }
-        }
-        if libc::WIFSIGNALED(status) {
-            let signal = libc::WTERMSIG(status);
-            libc::signal(signal, libc::SIG_DFL);
-            libc::kill(libc::getpid(), signal);
-            libc::_exit(128 + signal);
-        }
-        libc::_exit(libc::WEXITSTATUS(status))
-    }
+/// Tells the parent which step failed.
+fn mark(step_fd: i32, step: Step) {
+    let code = [step as u8];
+    // SAFETY: write(2) of a stack byte to an fd we own; async-signal-safe.
+    unsafe { libc::write(step_fd, code.as_ptr().cast(), 1) };
 }
 
 /// Step 4: runs in the child between fork and exec. No allocation.
@@ -281,7 +221,10 @@ fn child_steps(plan: &ChildPlan) -> std::io::Result<()> {
             if libc::unshare(flags) != 0 {
                 return Err(fail(plan.step_fd, Step::Unshare));
             }
-            enter_pid_namespace(plan.step_fd)?;
+            if let Err(e) = pid_namespace::enter() {
+                mark(plan.step_fd, Step::PidNamespace);
+                return Err(e);
+            }
         }
         if let Some(creds) = &plan.credentials {
             if libc::setgroups(creds.groups.len(), creds.groups.as_ptr()) != 0

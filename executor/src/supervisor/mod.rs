@@ -96,6 +96,10 @@ struct Driver {
     life: Lifecycle,
     events: mpsc::Sender<SupervisorEvent>,
     cgroup: Option<Arc<dyn CgroupManager>>,
+    /// Set for a task in its own PID namespace: the relay to send the
+    /// graceful signal to, which passes it to every process of the
+    /// namespace once (signalling the whole cgroup would repeat it).
+    relay_pid: Option<i32>,
     hooks: Vec<Box<dyn TaskHook>>,
 }
 
@@ -113,8 +117,17 @@ impl Driver {
                     for hook in &mut self.hooks {
                         hook.pre_kill();
                     }
-                    self.on_cgroup("SIGTERM", |c| c.signal_all(libc::SIGTERM))
-                        .await;
+                    match self.relay_pid {
+                        // SAFETY: kill(2) has no memory effects; the pid is
+                        // our child, not yet reaped (we wait for it).
+                        Some(pid) => unsafe {
+                            libc::kill(pid, libc::SIGTERM);
+                        },
+                        None => {
+                            self.on_cgroup("SIGTERM", |c| c.signal_all(libc::SIGTERM))
+                                .await
+                        }
+                    }
                 }
                 Action::KillAll => self.on_cgroup("SIGKILL", |c| c.kill_all()).await,
             }
@@ -187,6 +200,7 @@ pub async fn supervise(
         life: Lifecycle::new(run.killing_capable),
         events: events.clone(),
         cgroup: None,
+        relay_pid: None,
         hooks: hooks::hooks(&context),
     };
     let actions = driver.life.on_launch();
@@ -250,6 +264,9 @@ async fn run_plan(
         }
     };
     driver.cgroup = Some(cgroup.clone());
+    if context.namespaces {
+        driver.relay_pid = child.id().and_then(|pid| i32::try_from(pid).ok());
+    }
     let actions = driver.life.on_started();
     driver.apply(actions).await;
     let (verdict_tx, mut verdicts) = mpsc::channel(8);

@@ -252,6 +252,15 @@ impl FakeAgent {
         assert!(self.send(&e), "no subscription to launch on");
     }
 
+    /// Sends LAUNCH_GROUP.
+    pub fn launch_group(&self, tasks: Vec<TaskInfo>) {
+        let mut e = event(event::Type::LaunchGroup);
+        e.launch_group = Some(event::LaunchGroup {
+            task_group: drover_proto::v1::TaskGroupInfo { tasks },
+        });
+        assert!(self.send(&e), "no subscription to launch on");
+    }
+
     /// Sends KILL.
     pub fn kill(&self, task_id: &str, grace: Option<Duration>) {
         let mut e = event(event::Type::Kill);

@@ -1,6 +1,7 @@
 //! Test-only support: root checks, per-test cgroup parents, and a fake agent.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod executor;
 pub mod fake_agent;
 
 use std::path::PathBuf;
