@@ -19,11 +19,19 @@ pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
 /// Why a task cannot be run as given. Answered with TASK_ERROR.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    /// No `command` in the TaskInfo.
-    #[error("task {task_id} has no command (this executor runs TaskInfo.command)")]
+    /// No `command` in the TaskInfo, and no CommandInfo in its `data`.
+    #[error("task {task_id} has no command (this executor runs TaskInfo.command, or a CommandInfo encoded in TaskInfo.data)")]
     MissingCommand {
         /// The task.
         task_id: String,
+    },
+    /// `data` was given in place of `command` but is not a CommandInfo.
+    #[error("task {task_id} has no command and its data is not an encoded CommandInfo: {problem}")]
+    BadCommandData {
+        /// The task.
+        task_id: String,
+        /// What the decoder found wrong.
+        problem: String,
     },
     /// The command has nothing to run.
     #[error("task {task_id} has an empty command")]
@@ -225,15 +233,33 @@ fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
     Ok(HealthSpec { policy, kind })
 }
 
+/// The command a task runs. Mesos forbids a TaskInfo with both `command`
+/// and `executor`, so a framework that names this executor (Drover's
+/// scheduler does) sends the task's CommandInfo protobuf-encoded in
+/// `TaskInfo.data`; a command-executor task carries it in `command`.
+fn task_command(task: &TaskInfo) -> Result<std::borrow::Cow<'_, CommandInfo>, PlanError> {
+    if let Some(command) = &task.command {
+        return Ok(std::borrow::Cow::Borrowed(command));
+    }
+    let task_id = || task.task_id.value.clone();
+    let data = task
+        .data
+        .as_ref()
+        .ok_or_else(|| PlanError::MissingCommand { task_id: task_id() })?;
+    drover_proto::MediaType::Protobuf
+        .decode::<CommandInfo>(data)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| PlanError::BadCommandData {
+            task_id: task_id(),
+            problem: e.to_string(),
+        })
+}
+
 /// Builds the plan for `task`.
 pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, PlanError> {
     let task_id = task.task_id.value.clone();
-    let command = task
-        .command
-        .as_ref()
-        .ok_or_else(|| PlanError::MissingCommand {
-            task_id: task_id.clone(),
-        })?;
+    let command = task_command(task)?;
+    let command = command.as_ref();
     if command.value.as_deref().unwrap_or("").trim().is_empty() {
         return Err(PlanError::EmptyCommand { task_id });
     }
@@ -372,6 +398,32 @@ mod tests {
         assert_eq!(env("PORTS").as_deref(), Some("31000,31001"));
         assert_eq!(env("MESOS_TASK_ID").as_deref(), Some("t1"));
         assert_eq!(plan.kill_grace, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn a_command_encoded_in_data_is_run_when_the_task_has_no_command() {
+        use prost::Message as _;
+        let mut t = task(None);
+        t.data = Some(
+            CommandInfo {
+                value: Some("echo from data".into()),
+                ..Default::default()
+            }
+            .encode_to_vec()
+            .into(),
+        );
+        let p = plan(&t, &context()).unwrap();
+        assert_eq!(p.argv, vec!["/bin/sh", "-c", "echo from data"]);
+        t.data = Some(vec![0xff, 0xff, 0xff].into());
+        assert!(matches!(
+            plan(&t, &context()),
+            Err(PlanError::BadCommandData { .. })
+        ));
+        t.data = None;
+        assert!(matches!(
+            plan(&t, &context()),
+            Err(PlanError::MissingCommand { .. })
+        ));
     }
 
     #[test]
