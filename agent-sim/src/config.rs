@@ -88,6 +88,34 @@ pub struct Config {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "DROVER_LOG_JSON")]
     pub log_json: bool,
+    /// How many of the agents (the first ones) run real executor processes.
+    #[arg(long, env = "DROVER_REAL_AGENTS", default_value_t = 0)]
+    pub real_agents: usize,
+    /// The real agents' work directory (sandboxes under
+    /// `agents/<id>/frameworks/...`). Default: a temporary directory removed at exit.
+    #[arg(long, env = "DROVER_WORK_DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// The `drover-executor` binary for CommandInfo tasks. Default: the one
+    /// next to this binary.
+    #[arg(long, env = "DROVER_EXECUTOR_PATH")]
+    pub executor_path: Option<PathBuf>,
+    /// The cgroup (relative to each hierarchy's root) under which every
+    /// drover-executor gets `<parent>/<container_id>`; removed at exit.
+    /// Default: `drover-agent-sim-<pid>`.
+    #[arg(long, env = "DROVER_CGROUP_PARENT")]
+    pub cgroup_parent: Option<PathBuf>,
+    /// Time an executor gets between SHUTDOWN and the kill of its container,
+    /// unless its ExecutorInfo says (Mesos agent `--executor_shutdown_grace_period`).
+    #[arg(long, env = "DROVER_EXECUTOR_SHUTDOWN_GRACE_PERIOD", default_value = "5secs", value_parser = duration_arg)]
+    pub executor_shutdown_grace_period: Duration,
+    /// Checkpointing executors' re-subscription backoff cap
+    /// (`MESOS_SUBSCRIPTION_BACKOFF_MAX`; Mesos agent `--executor_reregistration_timeout`).
+    #[arg(long, env = "DROVER_EXECUTOR_REREGISTRATION_TIMEOUT", default_value = "2secs", value_parser = duration_arg)]
+    pub executor_reregistration_timeout: Duration,
+    /// How long checkpointing executors try to re-subscribe
+    /// (`MESOS_RECOVERY_TIMEOUT`; Mesos agent `--recovery_timeout`).
+    #[arg(long, env = "DROVER_RECOVERY_TIMEOUT", default_value = "15mins", value_parser = duration_arg)]
+    pub recovery_timeout: Duration,
 }
 
 /// Why the configuration cannot be used.
@@ -149,6 +177,7 @@ impl FleetDefaults {
                     resources: self.resources.clone(),
                     attributes,
                     runner: RunnerKind::Simulated,
+                    endpoint: None,
                 }
             })
             .collect()
@@ -198,6 +227,9 @@ impl Config {
                 specs.extend(group.specs(specs.len(), g.count));
             }
         }
+        for spec in specs.iter_mut().take(self.real_agents) {
+            spec.runner = RunnerKind::Real;
+        }
         Ok(specs)
     }
 
@@ -221,6 +253,7 @@ impl Config {
             ip,
             port: bound.port(),
             seed,
+            executor_shutdown_grace: self.executor_shutdown_grace_period,
             ..MasterConfig::default()
         })
     }
@@ -242,6 +275,7 @@ impl Config {
             format!("{:?}", self.allocation_interval),
         );
         f.insert("hostname".into(), self.hostname.clone());
+        f.insert("real_agents".into(), self.real_agents.to_string());
         f
     }
 }

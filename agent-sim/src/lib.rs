@@ -6,7 +6,8 @@
 //! - [`resources`], [`attributes`]: Mesos flag syntaxes.
 //! - [`deadline`]: timers armed from durations a peer chose, capped.
 //! - [`ids`]: ids minted like a real master's.
-//! - [`agent`]: the simulated agents and the pure simulated-task lifecycle.
+//! - [`agent`]: the agents: simulated tasks, and real agents' executors
+//!   (their protocol bookkeeping, processes, `/api/v1/executor`, `/files`).
 //! - [`master`]: the master state machine, allocator, and its drive layer.
 //! - [`control`]: `/state`, `/version`, `/metrics` and the `/sim` fault API.
 //! - [`server`]: the HTTP server and router.

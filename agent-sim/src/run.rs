@@ -1,18 +1,42 @@
-//! Starts the simulator from a [`Config`]: binds the listener, builds the
-//! master and its fleet, starts the master task and the HTTP server, and
-//! reports the bound address.
+//! Starts the simulator from a [`Config`]: binds the master's listener
+//! and one per real agent, makes the real agents' work directory, builds
+//! the master and its fleet, starts the master task and the HTTP servers,
+//! and reports the bound address. At exit it stops the executors and
+//! removes what it made.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::agent::launch::HostSettings;
+use crate::agent::processes::Processes;
 use crate::config::Config;
 use crate::control::ControlContext;
 use crate::master::driver::{self, DriverConfig};
 use crate::master::Master;
 use crate::server::{self, ServerContext};
+
+/// How long executors get to stop after SIGTERM when the simulator exits.
+const EXECUTOR_STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The real agents' work directory: a given one, or a temporary one that
+/// is removed when this is dropped.
+pub enum WorkDir {
+    Given(PathBuf),
+    Temporary(tempfile::TempDir),
+}
+
+impl WorkDir {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            WorkDir::Given(p) => p,
+            WorkDir::Temporary(t) => t.path(),
+        }
+    }
+}
 
 /// A simulator serving in the background.
 pub struct Started {
@@ -20,29 +44,109 @@ pub struct Started {
     pub address: std::net::SocketAddr,
     /// The server task; abort it to stop serving.
     pub server: tokio::task::JoinHandle<()>,
+    /// Each real agent's own server (its executor endpoint).
+    pub agent_servers: Vec<tokio::task::JoinHandle<()>>,
+    /// The real agents' executors, if there are real agents.
+    pub processes: Option<Processes>,
+    /// The real agents' work directory, if there are real agents.
+    pub work_dir: Option<WorkDir>,
 }
 
-/// Builds everything and starts serving; returns once the listener is bound.
+impl Started {
+    /// Stops serving, stops every executor and removes the cgroup parent
+    /// and a temporary work directory.
+    pub async fn stop(self) {
+        self.server.abort();
+        for s in &self.agent_servers {
+            s.abort();
+        }
+        if let Some(p) = &self.processes {
+            p.stop_all(EXECUTOR_STOP_GRACE).await;
+        }
+        drop(self.work_dir);
+    }
+}
+
+fn work_dir(config: &Config) -> anyhow::Result<WorkDir> {
+    match &config.work_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the work dir {}", dir.display()))?;
+            let dir = std::fs::canonicalize(dir)
+                .with_context(|| format!("resolving the work dir {}", dir.display()))?;
+            Ok(WorkDir::Given(dir))
+        }
+        None => Ok(WorkDir::Temporary(
+            tempfile::Builder::new()
+                .prefix("drover-agent-sim-")
+                .tempdir()
+                .context("creating a temporary work dir")?,
+        )),
+    }
+}
+
+fn executor_path(config: &Config) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &config.executor_path {
+        return Ok(p.clone());
+    }
+    let me = std::env::current_exe().context("locating this binary")?;
+    Ok(me.with_file_name("drover-executor"))
+}
+
+/// Builds everything and starts serving; returns once the listeners are bound.
 pub async fn start(config: &Config) -> anyhow::Result<Started> {
-    let fleet = config.fleet().context("building the agent fleet")?;
+    let mut fleet = config.fleet().context("building the agent fleet")?;
     let defaults = config.fleet_defaults()?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
+    // Each real agent gets its own listener, as each Mesos agent has its
+    // own port: an executor's calls name only its framework and executor
+    // ids, which two agents may share.
+    let mut agent_listeners = Vec::new();
+    for (i, spec) in fleet.iter_mut().enumerate() {
+        if spec.runner != crate::agent::RunnerKind::Real {
+            continue;
+        }
+        let l = TcpListener::bind((bound.ip(), 0))
+            .await
+            .with_context(|| format!("binding agent {i}'s endpoint"))?;
+        spec.endpoint = Some(l.local_addr().context("reading an agent's address")?);
+        agent_listeners.push((i, l));
+    }
+    let (processes, work) = if agent_listeners.is_empty() {
+        (None, None)
+    } else {
+        let work = work_dir(config)?;
+        let cgroup_parent = config
+            .cgroup_parent
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("drover-agent-sim-{}", std::process::id())));
+        let host = HostSettings {
+            work_dir: work.path().to_path_buf(),
+            executor_path: executor_path(config)?,
+            cgroup_parent,
+            recovery_timeout: config.recovery_timeout,
+            subscription_backoff_max: config.executor_reregistration_timeout,
+        };
+        tracing::info!(work_dir = %host.work_dir.display(), executor = %host.executor_path.display(), cgroup_parent = %host.cgroup_parent.display(), "real agents");
+        (Some(Processes::new(host)), Some(work))
+    };
     let seed = config.seed.unwrap_or_else(rand::random);
     let master_config = config.master(seed, bound)?;
     let version = master_config.version.clone();
     let agents = fleet.len();
     let master = Master::new(master_config, fleet, Instant::now(), driver::unix_now());
-    let handle = driver::spawn(
+    let handle = driver::spawn_with_processes(
         master,
         DriverConfig {
             stream_buffer: config.stream_buffer.max(1),
             ..DriverConfig::default()
         },
+        processes.clone(),
     );
-    let ctx = Arc::new(ServerContext {
+    let ctx = ServerContext {
         master: handle,
         control: ControlContext {
             version,
@@ -52,12 +156,26 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
             fleet: defaults,
         },
         max_body_bytes: config.max_body_bytes,
-    });
-    tracing::info!(%bound, agents, seed, "master ready");
-    let server = tokio::spawn(server::serve(listener, ctx));
+        scope: None,
+        work_dir: work.as_ref().map(|w| w.path().to_path_buf()),
+        processes: processes.clone(),
+    };
+    let mut agent_servers = Vec::new();
+    for (i, l) in agent_listeners {
+        let scoped = Arc::new(ServerContext {
+            scope: Some(i),
+            ..ctx.clone()
+        });
+        agent_servers.push(tokio::spawn(server::serve(l, scoped)));
+    }
+    tracing::info!(%bound, agents, real_agents = agent_servers.len(), seed, "master ready");
+    let server = tokio::spawn(server::serve(listener, Arc::new(ctx)));
     Ok(Started {
         address: bound,
         server,
+        agent_servers,
+        processes,
+        work_dir: work,
     })
 }
 
@@ -75,7 +193,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         println!("listening on {bound}");
     }
     shutdown_signal().await;
-    started.server.abort();
+    started.stop().await;
     Ok(())
 }
 

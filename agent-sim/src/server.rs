@@ -20,6 +20,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::agent::http as executor_http;
+use crate::agent::{files, monitor};
 use crate::control::{self, ControlContext};
 use crate::master::driver::MasterHandle;
 use crate::master::http as scheduler_http;
@@ -28,11 +30,18 @@ use crate::master::http as scheduler_http;
 pub type ResponseBody = BoxBody<Bytes, Infallible>;
 
 /// What every request handler can reach.
+#[derive(Clone)]
 pub struct ServerContext {
     pub master: MasterHandle,
     pub control: ControlContext,
     /// Bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// The real agent whose own listener this is (none: the master's).
+    pub scope: Option<usize>,
+    /// The real agents' work directory, whose files `/files` serves.
+    pub work_dir: Option<std::path::PathBuf>,
+    /// The real agents' executors, for `/monitor/statistics`.
+    pub processes: Option<crate::agent::processes::Processes>,
 }
 
 /// A plain-text response, as Mesos sends its errors.
@@ -91,9 +100,12 @@ async fn route(
     _peer: SocketAddr,
 ) -> Response<ResponseBody> {
     let full = req.uri().path().to_owned();
-    let path = full
-        .strip_prefix("/master")
-        .filter(|p| p.is_empty() || p.starts_with('/'))
+    let path = ["/master", "/slave(1)"]
+        .iter()
+        .find_map(|prefix| {
+            full.strip_prefix(prefix)
+                .filter(|p| p.is_empty() || p.starts_with('/'))
+        })
         .unwrap_or(&full);
     let path = if path.len() > 1 {
         path.trim_end_matches('/')
@@ -102,6 +114,9 @@ async fn route(
     };
     if path == "/api/v1/scheduler" || path.starts_with("/api/v1/scheduler/") {
         return scheduler_http::scheduler(req, &ctx.master, ctx.max_body_bytes).await;
+    }
+    if path == "/api/v1/executor" || path.starts_with("/api/v1/executor/") {
+        return executor_http::executor(req, &ctx.master, ctx.scope, ctx.max_body_bytes).await;
     }
     if let Some(rest) = path.strip_prefix("/sim") {
         if rest.is_empty() || rest.starts_with('/') {
@@ -114,6 +129,23 @@ async fn route(
         "/redirect" => control::info::redirect(&ctx.control),
         "/state" => control::state::handle(&ctx.master, &ctx.control).await,
         "/metrics" => control::metrics::handle(&ctx.master).await,
+        "/files/browse" | "/files/browse.json" => {
+            files::browse(ctx.work_dir.as_deref(), req.uri().query())
+        }
+        "/files/read" | "/files/read.json" => {
+            files::read(ctx.work_dir.as_deref(), req.uri().query())
+        }
+        "/monitor/statistics" | "/monitor/statistics.json" => {
+            let running: Vec<_> = ctx
+                .processes
+                .as_ref()
+                .map(|p| p.running())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|r| ctx.scope.is_none_or(|a| a == r.spec.agent))
+                .collect();
+            monitor::statistics(&running)
+        }
         p if p.starts_with("/redirect/") => text(StatusCode::NOT_FOUND, ""),
         _ => text(StatusCode::NOT_FOUND, ""),
     }

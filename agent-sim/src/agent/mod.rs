@@ -3,13 +3,29 @@
 //!
 //! # Layout
 //! - [`sim_task`]: the pure lifecycle of one simulated task.
+//! - [`executors`]: the executors of real agents and their protocol
+//!   bookkeeping (pure).
+//! - [`executor_call`]: executor call checks and refusals (pure).
+//! - [`launch`]: an executor's program, sandbox and environment (pure).
+//! - [`processes`]: starts, watches and kills executor processes (drive).
+//! - [`cgroups`]: kills and removes the executors' cgroups (drive).
+//! - [`http`]: the `/api/v1/executor` endpoint (drive).
+//! - [`files`]: the agent's `/files/browse` and `/files/read` (drive).
+//! - [`monitor`]: `/monitor/statistics` from `/proc` (drive).
 //!
-//! Every agent has a [`RunnerKind`]. Today all agents simulate their tasks
-//! in the master's state machine; the executor issue adds a kind whose
-//! agent launches real executor processes behind `/api/v1/executor`, and
-//! the master then asks the driver to launch them instead of creating a
-//! [`sim_task::SimTask`].
+//! Every agent has a [`RunnerKind`]. Simulated agents run their tasks in
+//! the master's state machine ([`sim_task::SimTask`]); real agents start
+//! executor processes, which subscribe to `/api/v1/executor` and report
+//! their tasks' states themselves.
 
+pub mod cgroups;
+pub mod executor_call;
+pub mod executors;
+pub mod files;
+pub mod http;
+pub mod launch;
+pub mod monitor;
+pub mod processes;
 pub mod sim_task;
 
 use std::collections::HashSet;
@@ -26,6 +42,8 @@ pub enum RunnerKind {
     /// Tasks are simulated: no processes, lifecycle from `sim_task`.
     #[default]
     Simulated,
+    /// Tasks run under real executor processes.
+    Real,
 }
 
 /// What an agent is made of, from flags or the fleet file.
@@ -35,6 +53,8 @@ pub struct AgentSpec {
     pub resources: Resources,
     pub attributes: Vec<v1::Attribute>,
     pub runner: RunnerKind,
+    /// A real agent's own executor endpoint (`MESOS_AGENT_ENDPOINT`).
+    pub endpoint: Option<std::net::SocketAddr>,
 }
 
 /// A simulated agent as the master sees it.
@@ -50,6 +70,8 @@ pub struct Agent {
     pub connected: bool,
     pub tasks: HashSet<TaskKey>,
     pub runner: RunnerKind,
+    /// A real agent's executor endpoint.
+    pub endpoint: Option<std::net::SocketAddr>,
     pub registered_at: Instant,
 }
 
@@ -64,8 +86,18 @@ impl Agent {
             connected: true,
             tasks: HashSet::new(),
             runner: spec.runner,
+            endpoint: spec.endpoint,
             registered_at: now,
         }
+    }
+
+    pub fn is_real(&self) -> bool {
+        self.runner == RunnerKind::Real
+    }
+
+    /// The port the agent serves on: a real agent's own, else Mesos' default.
+    fn port(&self) -> u16 {
+        self.endpoint.map(|e| e.port()).unwrap_or(5051)
     }
 
     /// The agent's URL as offers carry it (reference 3.5.1).
@@ -74,8 +106,8 @@ impl Agent {
             scheme: "http".into(),
             address: v1::Address {
                 hostname: Some(self.hostname.clone()),
-                ip: None,
-                port: 5051,
+                ip: self.endpoint.map(|e| e.ip().to_string()),
+                port: i32::from(self.port()),
             },
             path: Some("/slave(1)".into()),
             ..Default::default()
@@ -86,7 +118,7 @@ impl Agent {
     pub fn info(&self) -> v1::AgentInfo {
         v1::AgentInfo {
             hostname: self.hostname.clone(),
-            port: Some(5051),
+            port: Some(i32::from(self.port())),
             resources: self.total.to_protos(None),
             attributes: self.attributes.clone(),
             id: Some(v1::AgentId {

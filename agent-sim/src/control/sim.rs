@@ -14,6 +14,8 @@
 //! | GET | `/sim/offers` | | outstanding offers |
 //! | POST | `/sim/offers/{id}/rescind` | | RESCIND that offer |
 //! | GET | `/sim/tasks` | | every task the master knows |
+//! | POST | `/sim/agents/{id}/restart` | `{"down_ms"?:N}` | restart a real agent's executor endpoint: executor streams end, calls get 503 for N ms (default 1000) |
+//! | GET | `/sim/executors` | | every real agent's executor with its state |
 
 use std::time::Duration;
 
@@ -45,6 +47,15 @@ struct AddAgents {
     attributes: Option<String>,
 }
 
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RestartBody {
+    down_ms: Option<u64>,
+}
+
+/// How long a restarted executor endpoint refuses calls by default.
+const DEFAULT_RESTART_DOWN: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateFaultsBody {
@@ -73,6 +84,29 @@ async fn body<T: for<'de> Deserialize<'de>>(
             )
         })?
         .to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &e.to_string()))
+}
+
+/// A JSON body that may be empty (then the defaults).
+async fn optional_body<T: for<'de> Deserialize<'de> + Default>(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<T, Response<ResponseBody>> {
+    let bytes = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "INVALID_ARGUMENT",
+                &e.to_string(),
+            )
+        })?
+        .to_bytes();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
     serde_json::from_slice(&bytes)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &e.to_string()))
 }
@@ -156,6 +190,38 @@ pub async fn handle(
                         Ok(fx) => (Ok(json!({"agent_id": id, "connected": !fail})), fx),
                         Err(e) => (Err(e), Vec::new()),
                     }
+                })
+                .await
+        }
+        (Method::POST, ["agents", id, "restart"]) => {
+            let id = (*id).to_owned();
+            let b: RestartBody = match optional_body(req, ctx.max_body_bytes).await {
+                Ok(b) => b,
+                Err(resp) => return resp,
+            };
+            let down = b.down_ms.map(Duration::from_millis).unwrap_or(DEFAULT_RESTART_DOWN);
+            master
+                .with(move |m, now| match m.on_executor_endpoint_restart(&id, down, now) {
+                    Ok(fx) => (Ok(json!({"agent_id": id, "down_ms": down.as_millis() as u64})), fx),
+                    Err(e) => (Err(e), Vec::new()),
+                })
+                .await
+        }
+        (Method::GET, ["executors"]) => {
+            master
+                .with(|m, _| {
+                    let executors: Vec<Value> = m
+                        .executors()
+                        .iter()
+                        .map(|r| {
+                            json!({"agent_id": m.agents()[r.key.0].id, "framework_id": r.key.1,
+                                   "executor_id": r.key.2, "container_id": r.container_id,
+                                   "kind": format!("{:?}", r.kind), "state": r.phase_name(),
+                                   "subscriptions": r.subscriptions,
+                                   "queued_tasks": r.queued_task_ids()})
+                        })
+                        .collect();
+                    (Ok(json!({ "executors": executors })), Vec::new())
                 })
                 .await
         }

@@ -14,9 +14,10 @@ use drover_proto::v1::{
     self, executor_info, health_check, offer::operation, task_status::Reason, TaskState,
 };
 
-use super::state::{Effect, Master, Task};
+use super::state::{Effect, Master, Runner, Task};
 use super::updates::is_terminal;
 use super::validate;
+use crate::agent::executors::Delivery;
 use crate::agent::sim_task::{SimSpec, SimTask};
 use crate::resources::Resources;
 
@@ -71,7 +72,7 @@ impl Master {
                         match checked {
                             Ok(needed) => {
                                 pool.subtract(&needed);
-                                self.launch(fw_id, task, agent, needed, now, fx);
+                                self.launch(fw_id, task, agent, needed, now, fx, true);
                             }
                             Err(why) => {
                                 self.task_error(fw_id, &task, Reason::TaskInvalid, &why, now, fx)
@@ -85,11 +86,24 @@ impl Master {
                     };
                     match self.check_group(fw_id, &group, op.id.is_some(), agent, &pool) {
                         Ok(needed) => {
+                            let tasks = group.task_group.tasks.clone();
                             for (task, res) in group.task_group.tasks.into_iter().zip(needed) {
                                 pool.subtract(&res);
                                 let mut task = task;
                                 task.executor = Some(group.executor.clone());
-                                self.launch(fw_id, task, agent, res, now, fx);
+                                self.launch(fw_id, task, agent, res, now, fx, false);
+                            }
+                            if self.agents[agent].is_real() {
+                                // One LAUNCH_GROUP for the whole group (reference 4.4).
+                                let executor = Some(group.executor.clone());
+                                self.start_on_executor(
+                                    fw_id,
+                                    agent,
+                                    executor,
+                                    Delivery::Group(tasks),
+                                    now,
+                                    fx,
+                                );
                             }
                         }
                         Err(why) => {
@@ -365,7 +379,10 @@ impl Master {
         Ok(out)
     }
 
-    /// Records the task at STAGING and starts it on its agent.
+    /// Records the task at STAGING and starts it on its agent: simulated
+    /// at once, or, on a real agent and if `deliver`, handed to its
+    /// executor (a group's tasks are handed over together by the caller).
+    #[allow(clippy::too_many_arguments)]
     fn launch(
         &mut self,
         fw_id: &str,
@@ -374,7 +391,10 @@ impl Master {
         resources: Resources,
         now: Instant,
         fx: &mut Vec<Effect>,
+        deliver: bool,
     ) {
+        let real = self.agents[agent].is_real();
+        let delivery = (real && deliver).then(|| info.clone());
         let Some(fw) = self.frameworks.get_mut(fw_id) else {
             return;
         };
@@ -384,7 +404,11 @@ impl Master {
         fw.tasks.insert(info.task_id.value.clone());
         let key = (fw_id.to_owned(), info.task_id.value.clone());
         self.agents[agent].tasks.insert(key.clone());
-        let spec = SimSpec::from_task(&info, killing);
+        let runner = if real {
+            Runner::Real
+        } else {
+            Runner::Simulated(SimTask::new(SimSpec::from_task(&info, killing)))
+        };
         let task = Task {
             framework: fw_id.to_owned(),
             task_id: info.task_id,
@@ -398,17 +422,28 @@ impl Master {
             pending: Default::default(),
             retry_backoff: self.config.update_retry_min,
             retry_timer: None,
-            sim: SimTask::new(spec),
+            runner,
             kill_pending: None,
             unreachable: false,
         };
         self.tasks.insert(key.clone(), task);
         self.counters.tasks_launched += 1;
-        let actions = self
-            .tasks
-            .get_mut(&key)
-            .map(|t| t.sim.on_launch(now))
-            .unwrap_or_default();
+        if let Some(info) = delivery {
+            let executor = info.executor.clone();
+            self.start_on_executor(
+                fw_id,
+                agent,
+                executor,
+                Delivery::Task(Box::new(info)),
+                now,
+                fx,
+            );
+            return;
+        }
+        let actions = match self.tasks.get_mut(&key).map(|t| &mut t.runner) {
+            Some(Runner::Simulated(sim)) => sim.on_launch(now),
+            _ => Vec::new(),
+        };
         self.apply_sim(&key, actions, now, fx);
     }
 }

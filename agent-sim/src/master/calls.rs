@@ -9,7 +9,7 @@ use drover_proto::v1::scheduler::{call, call::Type, Call};
 use drover_proto::v1::{self, OperationState};
 
 use super::allocator::refuse_duration;
-use super::state::{roles_of, Effect, Master};
+use super::state::{roles_of, Effect, Master, Runner};
 use super::updates::is_terminal;
 
 /// A call the master took.
@@ -163,12 +163,17 @@ impl Master {
                     return Ok(CallOk::Applied);
                 }
             }
-            // MESSAGE: simulated tasks have no executor to read it, so it is
-            // dropped as Mesos drops a message for an executor that is not
-            // running. REQUEST: the built-in allocator ignores it too. Inverse
-            // offers and operation acknowledgements have nothing to act on.
-            Type::Message
-            | Type::Request
+            // MESSAGE reaches real executors; simulated tasks have none to
+            // read it, so it is dropped as Mesos drops a message for an
+            // executor that is not running.
+            Type::Message => {
+                if let Some(m) = call.message {
+                    self.message_to_executor(&fw_id, m, now, fx);
+                }
+            }
+            // REQUEST: the built-in allocator ignores it. Inverse offers and
+            // operation acknowledgements have nothing to act on.
+            Type::Request
             | Type::AcceptInverseOffers
             | Type::DeclineInverseOffers
             | Type::AcknowledgeOperationStatus => {}
@@ -276,8 +281,33 @@ impl Master {
             task.kill_pending = Some(grace);
             return;
         }
-        let actions = task.sim.on_kill(grace, now);
-        self.apply_sim(&key, actions, now, fx);
+        self.kill_task(&key, grace, now, fx);
+    }
+
+    /// Kills a live task on a connected agent, with the KILL's grace
+    /// period if it gave one.
+    pub(crate) fn kill_task(
+        &mut self,
+        key: &super::state::TaskKey,
+        grace: Option<Duration>,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
+        match self.tasks.get_mut(key).map(|t| &mut t.runner) {
+            Some(Runner::Simulated(sim)) => {
+                let actions = sim.on_kill(grace, now);
+                self.apply_sim(key, actions, now, fx);
+            }
+            Some(Runner::Real) => {
+                let policy = grace.map(|g| v1::KillPolicy {
+                    grace_period: Some(v1::DurationInfo {
+                        nanoseconds: i64::try_from(g.as_nanos()).unwrap_or(i64::MAX),
+                    }),
+                });
+                self.kill_real(key, policy, now, fx);
+            }
+            None => {}
+        }
     }
 
     /// SHUTDOWN of an executor: its tasks are killed with the agent's
@@ -292,6 +322,11 @@ impl Master {
         let Some(&agent) = self.agent_index.get(&s.agent_id.value) else {
             return;
         };
+        if self.agents[agent].is_real() {
+            let key = (agent, fw_id.to_owned(), s.executor_id.value.clone());
+            self.shutdown_real(&key, now, fx);
+            return;
+        }
         let keys: Vec<_> = self.agents[agent]
             .tasks
             .iter()
@@ -316,8 +351,7 @@ impl Master {
                 .and_then(|e| e.shutdown_grace_period.as_ref())
                 .map(|d| Duration::from_nanos(d.nanoseconds.max(0) as u64))
                 .unwrap_or(Duration::from_secs(5));
-            let actions = task.sim.on_kill(Some(grace), now);
-            self.apply_sim(&key, actions, now, fx);
+            self.kill_task(&key, Some(grace), now, fx);
         }
     }
 

@@ -23,6 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::state::{ConnId, Effect, Master};
 use super::{CallError, CallOk};
+use crate::agent::executor_call::ExecutorCallError;
+use crate::agent::launch::ExecutorExit;
+use crate::agent::processes::Processes;
 
 /// Work for the master task that needs `&mut Master`; returns effects.
 pub type Job = Box<dyn FnOnce(&mut Master, Instant) -> Vec<Effect> + Send>;
@@ -40,6 +43,21 @@ enum Command {
     },
     Disconnected {
         conn: ConnId,
+    },
+    ExecutorSubscribe {
+        scope: Option<usize>,
+        call: Box<drover_proto::v1::executor::Call>,
+        media: MediaType,
+        reply: oneshot::Sender<Result<EventStream, ExecutorCallError>>,
+    },
+    ExecutorCall {
+        scope: Option<usize>,
+        call: Box<drover_proto::v1::executor::Call>,
+        reply: oneshot::Sender<Result<(), ExecutorCallError>>,
+    },
+    ExecutorExited {
+        container_id: String,
+        exit: ExecutorExit,
     },
     Run(Job),
 }
@@ -77,6 +95,16 @@ impl Default for DriverConfig {
 
 /// Starts the master task; it ends when every handle is dropped.
 pub fn spawn(master: Master, config: DriverConfig) -> MasterHandle {
+    spawn_with_processes(master, config, None)
+}
+
+/// Starts the master task with the processes of the real agents, which
+/// it launches and kills as the master says.
+pub fn spawn_with_processes(
+    master: Master,
+    config: DriverConfig,
+    processes: Option<Processes>,
+) -> MasterHandle {
     let (tx, rx) = mpsc::channel(config.command_buffer);
     let handle = MasterHandle { tx: tx.clone() };
     let driver = Driver {
@@ -85,6 +113,7 @@ pub fn spawn(master: Master, config: DriverConfig) -> MasterHandle {
         next_conn: 1,
         config,
         self_tx: tx.downgrade(),
+        processes,
     };
     tokio::spawn(driver.run(rx));
     handle
@@ -133,6 +162,41 @@ impl MasterHandle {
         rx.await.map_err(|_| MasterGone)
     }
 
+    /// An executor's SUBSCRIBE (to the agent at `scope`, or any agent):
+    /// the event stream, or why it is refused.
+    pub async fn executor_subscribe(
+        &self,
+        scope: Option<usize>,
+        call: drover_proto::v1::executor::Call,
+        media: MediaType,
+    ) -> Result<Result<EventStream, ExecutorCallError>, MasterGone> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::ExecutorSubscribe {
+            scope,
+            call: Box::new(call),
+            media,
+            reply,
+        };
+        self.tx.send(cmd).await.map_err(|_| MasterGone)?;
+        rx.await.map_err(|_| MasterGone)
+    }
+
+    /// Any other executor call.
+    pub async fn executor_call(
+        &self,
+        scope: Option<usize>,
+        call: drover_proto::v1::executor::Call,
+    ) -> Result<Result<(), ExecutorCallError>, MasterGone> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::ExecutorCall {
+            scope,
+            call: Box::new(call),
+            reply,
+        };
+        self.tx.send(cmd).await.map_err(|_| MasterGone)?;
+        rx.await.map_err(|_| MasterGone)
+    }
+
     /// Runs `f` on the master (inspection or a fault) and returns its value.
     pub async fn with<R, F>(&self, f: F) -> Result<R, MasterGone>
     where
@@ -159,6 +223,7 @@ struct Driver {
     next_conn: ConnId,
     config: DriverConfig,
     self_tx: mpsc::WeakSender<Command>,
+    processes: Option<Processes>,
 }
 
 impl Driver {
@@ -194,19 +259,36 @@ impl Driver {
             } => {
                 let conn = self.next_conn;
                 self.next_conn += 1;
-                let (tx, rx) = mpsc::channel(self.config.stream_buffer);
-                let (guard, dropped) = oneshot::channel::<()>();
-                self.conns.insert(conn, (tx, media));
-                if let Some(self_tx) = self.self_tx.upgrade() {
-                    tokio::spawn(async move {
-                        let _ = dropped.await;
-                        let _ = self_tx.send(Command::Disconnected { conn }).await;
-                    });
-                }
+                let stream = self.open_stream(conn, media);
                 let (stream_id, fx) = self.master.on_subscribe(conn, *subscribe, now);
                 self.apply(fx);
                 // If the client already left, dropping the body reports it.
-                let _ = reply.send((stream_id, EventStream { rx, _guard: guard }));
+                let _ = reply.send((stream_id, stream));
+            }
+            Command::ExecutorSubscribe {
+                scope,
+                call,
+                media,
+                reply,
+            } => {
+                let conn = self.next_conn;
+                self.next_conn += 1;
+                let stream = self.open_stream(conn, media);
+                let (result, fx) = self.master.on_executor_subscribe(scope, conn, *call, now);
+                if result.is_err() {
+                    self.conns.remove(&conn);
+                }
+                self.apply(fx);
+                let _ = reply.send(result.map(|()| stream));
+            }
+            Command::ExecutorCall { scope, call, reply } => {
+                let (result, fx) = self.master.on_executor_call(scope, *call, now);
+                self.apply(fx);
+                let _ = reply.send(result);
+            }
+            Command::ExecutorExited { container_id, exit } => {
+                let fx = self.master.on_executor_exited(&container_id, exit, now);
+                self.apply(fx);
             }
             Command::Call {
                 call,
@@ -227,6 +309,21 @@ impl Driver {
                 self.apply(fx);
             }
         }
+    }
+
+    /// A bounded event channel for stream `conn`, whose body reports
+    /// `Disconnected` when dropped.
+    fn open_stream(&mut self, conn: ConnId, media: MediaType) -> EventStream {
+        let (tx, rx) = mpsc::channel(self.config.stream_buffer);
+        let (guard, dropped) = oneshot::channel::<()>();
+        self.conns.insert(conn, (tx, media));
+        if let Some(self_tx) = self.self_tx.upgrade() {
+            tokio::spawn(async move {
+                let _ = dropped.await;
+                let _ = self_tx.send(Command::Disconnected { conn }).await;
+            });
+        }
+        EventStream { rx, _guard: guard }
     }
 
     fn apply(&mut self, effects: Vec<Effect>) {
@@ -251,8 +348,55 @@ impl Driver {
                 Effect::Close { conn } => {
                     self.conns.remove(&conn);
                 }
+                Effect::SendExecutor { conn, event } => {
+                    let Some((tx, media)) = self.conns.get(&conn) else {
+                        continue;
+                    };
+                    let record = encode_record(&media.encode(&*event));
+                    if tx.try_send(record).is_err() {
+                        tracing::warn!(
+                            conn,
+                            "executor stream cannot keep up or is gone; closing it"
+                        );
+                        self.conns.remove(&conn);
+                        queue.extend(self.master.on_disconnected(conn, Instant::now()));
+                    }
+                }
+                Effect::LaunchExecutor(spec) => self.launch_executor(*spec),
+                Effect::KillExecutor { container_id } => {
+                    if let Some(p) = &self.processes {
+                        p.kill(&container_id);
+                    }
+                }
             }
         }
+    }
+}
+
+impl Driver {
+    fn launch_executor(&mut self, spec: crate::agent::launch::LaunchSpec) {
+        let container_id = spec.container_id.clone();
+        let Some(processes) = &self.processes else {
+            // A real agent without processes (a library user's setup): the
+            // executor can never start.
+            let fx = self.master.on_executor_exited(
+                &container_id,
+                ExecutorExit::LaunchFailed("this simulator runs no processes".into()),
+                Instant::now(),
+            );
+            self.apply(fx);
+            return;
+        };
+        let self_tx = self.self_tx.clone();
+        processes.launch(spec, move |container_id, exit| {
+            if let Some(tx) = self_tx.upgrade() {
+                tokio::spawn(async move {
+                    let _ = tx
+                        .send(Command::ExecutorExited { container_id, exit })
+                        .await;
+                });
+            }
+        });
     }
 }
 

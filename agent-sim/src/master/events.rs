@@ -83,3 +83,35 @@ pub fn agent_failure(agent: &str) -> Event {
         ..of(Type::Failure)
     }
 }
+
+/// An executor's message to its framework (reference 4.3.3).
+pub fn message(agent: &str, executor: &str, data: bytes::Bytes) -> Event {
+    Event {
+        message: Some(event::Message {
+            agent_id: v1::AgentId {
+                value: agent.to_owned(),
+            },
+            executor_id: v1::ExecutorId {
+                value: executor.to_owned(),
+            },
+            data,
+        }),
+        ..of(Type::Message)
+    }
+}
+
+/// An executor ended (reference 4.7): its agent, id and wait status.
+pub fn executor_failure(agent: &str, executor: &str, status: i32) -> Event {
+    Event {
+        failure: Some(event::Failure {
+            agent_id: Some(v1::AgentId {
+                value: agent.to_owned(),
+            }),
+            executor_id: Some(v1::ExecutorId {
+                value: executor.to_owned(),
+            }),
+            status: Some(status),
+        }),
+        ..of(Type::Failure)
+    }
+}

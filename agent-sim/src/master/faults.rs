@@ -143,10 +143,7 @@ impl Master {
                 self.send_head(&key, &uuid, &mut fx);
             }
             if let Some(grace) = kill {
-                if let Some(task) = self.tasks.get_mut(&key) {
-                    let actions = task.sim.on_kill(grace, now);
-                    self.apply_sim(&key, actions, now, &mut fx);
-                }
+                self.kill_task(&key, grace, now, &mut fx);
             }
         }
         self.allocate_soon(now);

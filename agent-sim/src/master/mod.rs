@@ -9,6 +9,7 @@
 //! - [`calls`]: the non-subscribe calls.
 //! - [`accept`]: ACCEPT, LAUNCH and LAUNCH_GROUP with Mesos' task checks.
 //! - [`updates`]: reliable status updates, acknowledgements, reconciliation.
+//! - [`executors`]: real agents' executors: their calls, updates, kills and exits.
 //! - [`faults`]: fault inputs from `/sim`.
 //! - [`allocator`]: who is offered which agent (pure).
 //! - [`events`]: scheduler event constructors.
@@ -20,6 +21,7 @@ pub mod allocator;
 pub mod calls;
 pub mod driver;
 pub mod events;
+pub mod executors;
 pub mod faults;
 pub mod http;
 pub mod offers;
@@ -34,3 +36,7 @@ pub use state::{ConnId, Effect, Master, MasterConfig};
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod executor_tests;

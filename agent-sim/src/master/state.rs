@@ -28,6 +28,8 @@ use drover_proto::v1::{self, framework_info::capability, FrameworkInfo, TaskStat
 
 use super::allocator::Allocator;
 use super::events;
+use crate::agent::executors::Executors;
+use crate::agent::launch::LaunchSpec;
 use crate::agent::sim_task::{SimTask, SimTimer};
 use crate::agent::{Agent, AgentSpec};
 use crate::deadline::after;
@@ -48,6 +50,15 @@ pub enum Effect {
     Send { conn: ConnId, event: Box<Event> },
     /// End this stream (the driver drops its sender, which ends the body).
     Close { conn: ConnId },
+    /// Write this event on this executor's stream.
+    SendExecutor {
+        conn: ConnId,
+        event: Box<drover_proto::v1::executor::Event>,
+    },
+    /// Start an executor process on a real agent.
+    LaunchExecutor(Box<LaunchSpec>),
+    /// Kill an executor's container (its process group and its tasks).
+    KillExecutor { container_id: String },
 }
 
 /// The master's settings; each default is Mesos' own.
@@ -74,6 +85,9 @@ pub struct MasterConfig {
     pub version: String,
     /// Seeds every id and random choice.
     pub seed: u64,
+    /// An executor's time between SHUTDOWN and the kill of its container
+    /// when its ExecutorInfo sets none (agent `--executor_shutdown_grace_period`, 5 s).
+    pub executor_shutdown_grace: Duration,
 }
 
 impl Default for MasterConfig {
@@ -90,6 +104,7 @@ impl Default for MasterConfig {
             port: 5050,
             version: "1.12.0".into(),
             seed: 0,
+            executor_shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -183,7 +198,8 @@ pub struct Task {
     pub retry_backoff: Duration,
     /// The head's retry timer, cancelled when it is acknowledged.
     pub retry_timer: Option<u64>,
-    pub sim: SimTask,
+    /// How the task runs: simulated, or by a real executor.
+    pub runner: Runner,
     /// A KILL that arrived while the agent was away, applied when it returns.
     pub kill_pending: Option<Option<Duration>>,
     /// Whether the task's agent is currently failed.
@@ -194,6 +210,16 @@ impl Task {
     pub fn state(&self) -> TaskState {
         self.state
     }
+}
+
+/// How a task runs on its agent.
+#[derive(Debug)]
+pub enum Runner {
+    /// In the master, from `sim_task` (a simulated agent).
+    Simulated(SimTask),
+    /// By a real executor process (a real agent); its lifecycle comes from
+    /// the executor's updates.
+    Real,
 }
 
 /// Identifies a task across frameworks.
@@ -234,6 +260,10 @@ pub enum Timer {
         task: TaskKey,
         uuid: bytes::Bytes,
     },
+    /// An executor's shutdown grace period ended.
+    ExecutorKill {
+        container_id: String,
+    },
 }
 
 /// Status-update faults injected through `/sim` (see `faults.rs`).
@@ -273,6 +303,7 @@ pub struct Master {
     pub(crate) allocator: Allocator,
     pub(crate) update_faults: UpdateFaults,
     pub(crate) counters: Counters,
+    pub(crate) executors: Executors,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     timer_data: HashMap<u64, Timer>,
     next_timer: u64,
@@ -297,6 +328,7 @@ impl Master {
             allocator: Allocator::default(),
             update_faults: UpdateFaults::default(),
             counters: Counters::default(),
+            executors: Executors::default(),
             timers: BinaryHeap::new(),
             timer_data: HashMap::new(),
             next_timer: 0,
@@ -420,9 +452,16 @@ impl Master {
                 }
             }
             Timer::Sim { task, timer } => {
-                if let Some(t) = self.tasks.get_mut(&task) {
-                    let actions = t.sim.on_timer(timer, now);
+                if let Some(Runner::Simulated(sim)) =
+                    self.tasks.get_mut(&task).map(|t| &mut t.runner)
+                {
+                    let actions = sim.on_timer(timer, now);
                     self.apply_sim(&task, actions, now, effects);
+                }
+            }
+            Timer::ExecutorKill { container_id } => {
+                if self.executors.is_live_container(&container_id) {
+                    effects.push(Effect::KillExecutor { container_id });
                 }
             }
             Timer::UpdateRetry { task, uuid } => self.retry_update(&task, &uuid, now, effects),
@@ -453,6 +492,11 @@ impl Master {
 
     pub fn offers(&self) -> impl Iterator<Item = &OfferRecord> {
         self.offers.values()
+    }
+
+    /// The executors of the real agents.
+    pub fn executors(&self) -> &Executors {
+        &self.executors
     }
 
     pub fn counters(&self) -> &Counters {

@@ -200,6 +200,9 @@ impl Master {
     /// timer starts (reference 3.7).
     pub fn on_disconnected(&mut self, conn: ConnId, now: Instant) -> Vec<Effect> {
         let mut effects = Vec::new();
+        if self.executor_disconnected(conn) {
+            return effects;
+        }
         let Some(fw) = self
             .frameworks
             .values_mut()
@@ -258,6 +261,10 @@ impl Master {
                     ..Default::default()
                 });
             }
+        }
+        // Its executors are shut down; their ends send no updates (reference 4.7).
+        for key in self.executors.of_framework(id) {
+            self.shutdown_real(&key, now, effects);
         }
         self.allocator.remove_framework(id);
         self.completed.insert(

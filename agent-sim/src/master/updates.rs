@@ -55,13 +55,11 @@ impl Master {
         }
     }
 
-    /// The agent reports a new status for a task: the master's view
-    /// advances at once, resources of an ended task go back to its agent,
-    /// and the update joins the task's reliable queue.
+    /// A simulated agent reports a new status for a task.
     fn report(&mut self, key: &TaskKey, report: Report, now: Instant, effects: &mut Vec<Effect>) {
         let uuid = Bytes::copy_from_slice(self.ids.uuid().as_bytes());
         let timestamp = self.unix(now);
-        let Some(task) = self.tasks.get_mut(key) else {
+        let Some(task) = self.tasks.get(key) else {
             return;
         };
         let agent_id = self.agents[task.agent].id.clone();
@@ -85,14 +83,32 @@ impl Master {
             healthy: report.healthy,
             ..Default::default()
         };
+        self.enqueue_update(key, status, now, effects);
+    }
+
+    /// The agent has a new status (with a uuid) for a task: the master's
+    /// view advances at once, resources of an ended task go back to its
+    /// agent, and the update joins the task's reliable queue.
+    pub(crate) fn enqueue_update(
+        &mut self,
+        key: &TaskKey,
+        status: v1::TaskStatus,
+        now: Instant,
+        effects: &mut Vec<Effect>,
+    ) {
+        let timestamp = status.timestamp.unwrap_or_else(|| self.unix(now));
+        let state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskStaging);
+        let Some(task) = self.tasks.get_mut(key) else {
+            return;
+        };
         let was_terminal = is_terminal(task.state());
-        task.state = report.state;
-        task.healthy = report.healthy.or(task.healthy);
+        task.state = state;
+        task.healthy = status.healthy.or(task.healthy);
         task.updated_at = timestamp;
         task.pending.push_back(status);
         let first = task.pending.len() == 1;
-        let freed = (!was_terminal && is_terminal(report.state))
-            .then(|| (task.agent, task.resources.clone()));
+        let freed =
+            (!was_terminal && is_terminal(state)).then(|| (task.agent, task.resources.clone()));
         if let Some((agent, resources)) = freed {
             self.agents[agent].available.add(&resources);
             if let Some(fw) = self.frameworks.get_mut(&key.0) {
@@ -227,6 +243,7 @@ impl Master {
             return;
         }
         let acked = task.pending.pop_front();
+        let real = self.agents[task.agent].is_real();
         task.retry_backoff = self.config.update_retry_min;
         if task.pending.is_empty() {
             // Give the queue's memory back: most tasks sit idle for long.
@@ -236,6 +253,9 @@ impl Master {
         let more = !task.pending.is_empty();
         if let Some(t) = retry {
             self.disarm(t);
+        }
+        if let Some(status) = acked.as_ref().filter(|_| real) {
+            self.relay_acknowledgement(key, status, effects);
         }
         if more {
             self.transmit_head(key, true, now, effects);

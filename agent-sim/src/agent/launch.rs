@@ -1,0 +1,367 @@
+//! What a real agent runs for an executor, decided without touching the
+//! host: the sandbox path Mesos lays out, the program and arguments
+//! (shell semantics per `CommandInfo.shell`), and the environment of
+//! reference 4.1. `agent/processes.rs` carries it out.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use drover_proto::duration::format as format_duration;
+use drover_proto::v1::{environment::variable, CommandInfo};
+
+use super::executors::ExecutorKind;
+
+/// `PATH` when nothing else sets it (Mesos' default, reference 4.1).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// One executor to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchSpec {
+    /// The agent's index in the master.
+    pub agent: usize,
+    pub agent_id: String,
+    pub framework_id: String,
+    pub executor_id: String,
+    pub container_id: String,
+    pub kind: ExecutorKind,
+    /// The executor's own command (custom executors only).
+    pub command: Option<CommandInfo>,
+    /// FrameworkInfo.checkpoint.
+    pub checkpoint: bool,
+    /// ExecutorInfo.shutdown_grace_period, else the agent's default.
+    pub shutdown_grace: Duration,
+    /// The agent's executor endpoint (`MESOS_AGENT_ENDPOINT`).
+    pub endpoint: SocketAddr,
+}
+
+/// The host side of launching: paths and agent flags.
+#[derive(Debug, Clone)]
+pub struct HostSettings {
+    /// The agents' work directory (`--work-dir`).
+    pub work_dir: PathBuf,
+    /// The `drover-executor` binary.
+    pub executor_path: PathBuf,
+    /// The cgroup parent under which each drover-executor gets its own
+    /// `<parent>/<container_id>` (relative to the cgroup root).
+    pub cgroup_parent: PathBuf,
+    /// Agent `--recovery_timeout`, given to checkpointing executors.
+    pub recovery_timeout: Duration,
+    /// Agent `--executor_reregistration_timeout`, given to checkpointing
+    /// executors as their subscription backoff cap.
+    pub subscription_backoff_max: Duration,
+}
+
+/// A program and its arguments, as `execve` gets them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub path: String,
+    /// `argv[0]`, when it differs from the path.
+    pub argv0: Option<String>,
+    pub args: Vec<String>,
+}
+
+/// How an executor's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecutorExit {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled(i32),
+    /// It could not be started.
+    LaunchFailed(String),
+}
+
+impl ExecutorExit {
+    /// The status as `waitpid` gives it, which Mesos puts in FAILURE.
+    pub fn wait_status(&self) -> i32 {
+        match self {
+            ExecutorExit::Exited(code) => (code & 0xff) << 8,
+            ExecutorExit::Signaled(signal) => signal & 0x7f,
+            ExecutorExit::LaunchFailed(_) => 1 << 8,
+        }
+    }
+
+    /// The words Mesos uses in the tasks' TASK_FAILED message.
+    pub fn describe(&self) -> String {
+        match self {
+            ExecutorExit::Exited(code) => format!("Executor terminated: exited with status {code}"),
+            ExecutorExit::Signaled(signal) => {
+                format!("Executor terminated: killed by signal {signal}")
+            }
+            ExecutorExit::LaunchFailed(why) => format!("Failed to launch executor: {why}"),
+        }
+    }
+}
+
+/// The sandbox, as Mesos lays it out:
+/// `<work_dir>/agents/<agent>/frameworks/<fw>/executors/<exec>/runs/<container>`.
+pub fn sandbox_dir(work_dir: &Path, spec: &LaunchSpec) -> PathBuf {
+    work_dir
+        .join("agents")
+        .join(path_safe(&spec.agent_id))
+        .join("frameworks")
+        .join(path_safe(&spec.framework_id))
+        .join("executors")
+        .join(path_safe(&spec.executor_id))
+        .join("runs")
+        .join(path_safe(&spec.container_id))
+}
+
+/// Ids come from frameworks; one with a `/` or `..` must not leave the
+/// work directory (Mesos forbids `/` in ids; the simulator also checks).
+fn path_safe(id: &str) -> String {
+    let cleaned: String = id
+        .chars()
+        .map(|c| if c == '/' || c == '\0' { '_' } else { c })
+        .collect();
+    match cleaned.as_str() {
+        "" | "." | ".." => format!("_{cleaned}"),
+        _ => cleaned,
+    }
+}
+
+/// The program to run: `drover-executor` for command and default
+/// executors; else the CommandInfo, through `/bin/sh -c` when `shell` is
+/// true or unset, or exec'd with its `arguments` (the first is `argv[0]`).
+pub fn program(spec: &LaunchSpec, host: &HostSettings) -> Option<Program> {
+    let Some(command) = spec
+        .command
+        .as_ref()
+        .filter(|_| spec.kind == ExecutorKind::Custom)
+    else {
+        return Some(Program {
+            path: host.executor_path.to_string_lossy().into_owned(),
+            argv0: None,
+            args: Vec::new(),
+        });
+    };
+    let value = command.value.clone()?;
+    if command.shell.unwrap_or(true) {
+        Some(Program {
+            path: "/bin/sh".into(),
+            argv0: Some("sh".into()),
+            args: vec!["-c".into(), value],
+        })
+    } else {
+        Some(Program {
+            argv0: command.arguments.first().cloned(),
+            args: command.arguments.iter().skip(1).cloned().collect(),
+            path: value,
+        })
+    }
+}
+
+/// The executor's whole environment (it inherits nothing from the
+/// simulator, as since Mesos 1.0): PATH, the Mesos variables of reference
+/// 4.1, drover-executor's own settings for the executors we supply, then
+/// `CommandInfo.environment`, which overrides.
+pub fn environment(
+    spec: &LaunchSpec,
+    host: &HostSettings,
+    endpoint: SocketAddr,
+    sandbox: &Path,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut set = |k: &str, v: String| {
+        env.retain(|(key, _)| key != k);
+        env.push((k.to_owned(), v));
+    };
+    let pid = format!("slave(1)@{endpoint}");
+    let sandbox = sandbox.to_string_lossy().into_owned();
+    set("PATH", DEFAULT_PATH.into());
+    set("MESOS_FRAMEWORK_ID", spec.framework_id.clone());
+    set("MESOS_EXECUTOR_ID", spec.executor_id.clone());
+    set("MESOS_AGENT_ENDPOINT", endpoint.to_string());
+    set("MESOS_SLAVE_PID", pid.clone());
+    set("MESOS_AGENT_PID", pid);
+    set("MESOS_SLAVE_ID", spec.agent_id.clone());
+    set("MESOS_AGENT_ID", spec.agent_id.clone());
+    set("MESOS_DIRECTORY", sandbox.clone());
+    set("MESOS_SANDBOX", sandbox);
+    set(
+        "MESOS_CHECKPOINT",
+        if spec.checkpoint { "1" } else { "0" }.into(),
+    );
+    if spec.checkpoint {
+        set(
+            "MESOS_RECOVERY_TIMEOUT",
+            format_duration(host.recovery_timeout),
+        );
+        set(
+            "MESOS_SUBSCRIPTION_BACKOFF_MAX",
+            format_duration(host.subscription_backoff_max),
+        );
+    }
+    set(
+        "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
+        format_duration(spec.shutdown_grace),
+    );
+    set("MESOS_HTTP_COMMAND_EXECUTOR", "1".into());
+    set("LIBPROCESS_PORT", "0".into());
+    match spec.kind {
+        ExecutorKind::Command | ExecutorKind::Default => {
+            let mode = if spec.kind == ExecutorKind::Command {
+                "command"
+            } else {
+                "custom"
+            };
+            set("DROVER_EXECUTOR_MODE", mode.into());
+            set(
+                "DROVER_CGROUPS_ROOT",
+                host.cgroup_parent
+                    .join(&spec.container_id)
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+        }
+        ExecutorKind::Custom => {}
+    }
+    let variables = spec
+        .command
+        .as_ref()
+        .and_then(|c| c.environment.as_ref())
+        .map(|e| e.variables.as_slice())
+        .unwrap_or_default();
+    for v in variables {
+        // Secrets need a secret resolver, which the simulator does not have.
+        let is_value = v.r#type.is_none_or(|t| t == variable::Type::Value as i32);
+        if let (true, Some(value)) = (is_value, &v.value) {
+            set(&v.name, value.clone());
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use drover_proto::v1::{environment::Variable, Environment};
+
+    fn spec(kind: ExecutorKind, command: Option<CommandInfo>) -> LaunchSpec {
+        LaunchSpec {
+            agent: 0,
+            agent_id: "A-S0".into(),
+            framework_id: "F-0000".into(),
+            executor_id: "ex/1".into(),
+            container_id: "c1".into(),
+            kind,
+            command,
+            checkpoint: true,
+            shutdown_grace: Duration::from_secs(5),
+            endpoint: "127.0.0.1:5051".parse().unwrap(),
+        }
+    }
+
+    fn host() -> HostSettings {
+        HostSettings {
+            work_dir: "/w".into(),
+            executor_path: "/bin/drover-executor".into(),
+            cgroup_parent: "drover-agent-sim-1".into(),
+            recovery_timeout: Duration::from_secs(900),
+            subscription_backoff_max: Duration::from_secs(2),
+        }
+    }
+
+    fn get<'a>(env: &'a [(String, String)], k: &str) -> Option<&'a str> {
+        env.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn the_sandbox_follows_the_mesos_layout_and_stays_inside_the_work_dir() {
+        let s = spec(ExecutorKind::Custom, None);
+        assert_eq!(
+            sandbox_dir(Path::new("/w"), &s),
+            Path::new("/w/agents/A-S0/frameworks/F-0000/executors/ex_1/runs/c1")
+        );
+        let mut evil = s.clone();
+        evil.executor_id = "..".into();
+        assert!(sandbox_dir(Path::new("/w"), &evil).ends_with("executors/_../runs/c1"));
+    }
+
+    #[test]
+    fn the_environment_has_the_mesos_variables_and_the_command_overrides() {
+        let cmd = CommandInfo {
+            value: Some("run".into()),
+            environment: Some(Environment {
+                variables: vec![Variable {
+                    name: "PATH".into(),
+                    value: Some("/opt/bin".into()),
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        };
+        let endpoint: SocketAddr = "127.0.0.1:5051".parse().unwrap();
+        let env = environment(
+            &spec(ExecutorKind::Custom, Some(cmd)),
+            &host(),
+            endpoint,
+            Path::new("/w/s"),
+        );
+        assert_eq!(get(&env, "MESOS_AGENT_ENDPOINT"), Some("127.0.0.1:5051"));
+        assert_eq!(
+            get(&env, "MESOS_SLAVE_PID"),
+            Some("slave(1)@127.0.0.1:5051")
+        );
+        assert_eq!(get(&env, "MESOS_SANDBOX"), Some("/w/s"));
+        assert_eq!(get(&env, "MESOS_DIRECTORY"), Some("/w/s"));
+        assert_eq!(get(&env, "MESOS_CHECKPOINT"), Some("1"));
+        assert_eq!(get(&env, "MESOS_RECOVERY_TIMEOUT"), Some("15mins"));
+        assert_eq!(get(&env, "MESOS_SUBSCRIPTION_BACKOFF_MAX"), Some("2secs"));
+        assert_eq!(
+            get(&env, "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"),
+            Some("5secs")
+        );
+        assert_eq!(get(&env, "PATH"), Some("/opt/bin"));
+        assert_eq!(get(&env, "DROVER_EXECUTOR_MODE"), None);
+        assert_eq!(env.iter().filter(|(k, _)| k == "PATH").count(), 1);
+    }
+
+    #[test]
+    fn drover_executors_get_their_mode_and_their_own_cgroup_parent() {
+        let mut s = spec(ExecutorKind::Command, None);
+        s.checkpoint = false;
+        let env = environment(&s, &host(), "127.0.0.1:1".parse().unwrap(), Path::new("/s"));
+        assert_eq!(get(&env, "DROVER_EXECUTOR_MODE"), Some("command"));
+        assert_eq!(
+            get(&env, "DROVER_CGROUPS_ROOT"),
+            Some("drover-agent-sim-1/c1")
+        );
+        assert_eq!(get(&env, "MESOS_CHECKPOINT"), Some("0"));
+        assert_eq!(get(&env, "MESOS_RECOVERY_TIMEOUT"), None);
+        let p = program(&s, &host()).unwrap();
+        assert_eq!(p.path, "/bin/drover-executor");
+    }
+
+    #[test]
+    fn shell_commands_run_through_sh_and_others_are_execd_with_their_arguments() {
+        let shell = CommandInfo {
+            value: Some("echo hi".into()),
+            ..Default::default()
+        };
+        let p = program(&spec(ExecutorKind::Custom, Some(shell)), &host()).unwrap();
+        assert_eq!(
+            (p.path.as_str(), p.args.clone()),
+            ("/bin/sh", vec!["-c".to_owned(), "echo hi".to_owned()])
+        );
+        let plain = CommandInfo {
+            value: Some("/usr/bin/env".into()),
+            shell: Some(false),
+            arguments: vec!["env".into(), "-i".into()],
+            ..Default::default()
+        };
+        let p = program(&spec(ExecutorKind::Custom, Some(plain)), &host()).unwrap();
+        assert_eq!(p.path, "/usr/bin/env");
+        assert_eq!(p.argv0.as_deref(), Some("env"));
+        assert_eq!(p.args, ["-i"]);
+        let none = CommandInfo::default();
+        assert_eq!(
+            program(&spec(ExecutorKind::Custom, Some(none)), &host()),
+            None
+        );
+    }
+}
