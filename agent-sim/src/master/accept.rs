@@ -139,9 +139,11 @@ impl Master {
         // Mesos recovers the unused part with the call's filters (only when
         // something is left to recover).
         if !pool.is_empty() {
+            let declined = (pool.scalar("cpus"), pool.scalar("mem"));
             self.agents[agent].available.add(&pool);
             let refuse = super::allocator::refuse_duration(accept.filters.as_ref());
-            self.allocator.add_filter(fw_id, agent, refuse, now);
+            self.allocator
+                .add_filter(fw_id, agent, declined, refuse, now);
         }
     }
 

@@ -42,11 +42,30 @@ pub struct Grant {
     pub agent: usize,
 }
 
+/// What a framework declined on one agent, and until when. As in Mesos'
+/// `RefusedOfferFilter`, it holds back only offers its resources contain:
+/// once more is free on the agent (a task ended), the agent is offered again
+/// before the filter expires.
+#[derive(Debug, Clone, Copy)]
+struct RefusalFilter {
+    until: Instant,
+    cpus: f64,
+    mem: f64,
+}
+
+impl RefusalFilter {
+    fn holds_back(&self, agent: &AgentView, now: Instant) -> bool {
+        // Tolerance for the float sums of task resources.
+        const EPSILON: f64 = 1e-9;
+        self.until > now && agent.cpus <= self.cpus + EPSILON && agent.mem <= self.mem + EPSILON
+    }
+}
+
 /// Decline filters and the cycle counter.
 #[derive(Debug, Default)]
 pub struct Allocator {
-    /// framework id -> agent index -> filtered until.
-    filters: HashMap<String, HashMap<usize, Instant>>,
+    /// framework id -> agent index -> its refusal.
+    filters: HashMap<String, HashMap<usize, RefusalFilter>>,
     cycles: u64,
 }
 
@@ -81,14 +100,31 @@ impl Ord for Share {
 
 impl Allocator {
     /// Holds `agent` back from `framework` until `until` (a zero refusal adds nothing).
-    pub fn add_filter(&mut self, framework: &str, agent: usize, refuse: Duration, now: Instant) {
+    ///
+    /// `declined` is the (cpus, mem) the framework turned down; a later offer
+    /// of more than that is not held back.
+    pub fn add_filter(
+        &mut self,
+        framework: &str,
+        agent: usize,
+        (cpus, mem): (f64, f64),
+        refuse: Duration,
+        now: Instant,
+    ) {
         if refuse.is_zero() {
             return;
         }
         self.filters
             .entry(framework.to_owned())
             .or_default()
-            .insert(agent, crate::deadline::after(now, refuse));
+            .insert(
+                agent,
+                RefusalFilter {
+                    until: crate::deadline::after(now, refuse),
+                    cpus,
+                    mem,
+                },
+            );
     }
 
     /// REVIVE: drops every filter of the framework.
@@ -100,12 +136,13 @@ impl Allocator {
         self.filters.remove(framework);
     }
 
-    /// Whether `agent` is held back from `framework` at `now`.
-    pub fn is_filtered(&self, framework: &str, agent: usize, now: Instant) -> bool {
+    /// Whether `agent`, with what it has free now, is held back from
+    /// `framework` at `now`.
+    pub fn is_filtered(&self, framework: &str, agent: &AgentView, now: Instant) -> bool {
         self.filters
             .get(framework)
-            .and_then(|f| f.get(&agent))
-            .is_some_and(|until| *until > now)
+            .and_then(|f| f.get(&agent.index))
+            .is_some_and(|filter| filter.holds_back(agent, now))
     }
 
     /// One cycle. `frameworks` shares are updated as agents are granted.
@@ -118,7 +155,7 @@ impl Allocator {
     ) -> Vec<Grant> {
         self.cycles += 1;
         for f in self.filters.values_mut() {
-            f.retain(|_, until| *until > now);
+            f.retain(|_, filter| filter.until > now);
         }
         self.filters.retain(|_, f| !f.is_empty());
         let share = |cpus: f64, mem: f64| {
@@ -150,7 +187,7 @@ impl Allocator {
         for a in agents[start..].iter().chain(agents[..start].iter()) {
             let mut winner = None;
             while let Some(Reverse((s, i))) = heap.pop() {
-                if self.is_filtered(&frameworks[i].id, a.index, now) {
+                if self.is_filtered(&frameworks[i].id, a, now) {
                     skipped.push(Reverse((s, i)));
                 } else {
                     winner = Some(i);
@@ -210,7 +247,7 @@ mod tests {
     fn a_filtered_agent_goes_to_another_framework_or_nobody() {
         let now = Instant::now();
         let mut alloc = Allocator::default();
-        alloc.add_filter("a", 0, Duration::from_secs(5), now);
+        alloc.add_filter("a", 0, (4.0, 8192.0), Duration::from_secs(5), now);
         let mut fws = vec![fw("a")];
         assert!(alloc
             .allocate(&agents(1), &mut fws, (4.0, 8192.0), now)
@@ -232,9 +269,37 @@ mod tests {
                 .len(),
             1
         );
-        alloc.add_filter("a", 0, Duration::from_secs(5), later);
+        alloc.add_filter("a", 0, (4.0, 8192.0), Duration::from_secs(5), later);
         alloc.clear_filters("a");
-        assert!(!alloc.is_filtered("a", 0, later));
+        assert!(!alloc.is_filtered("a", &agents(1)[0], later));
+    }
+
+    #[test]
+    fn a_filter_holds_back_only_offers_it_contains() {
+        let now = Instant::now();
+        let mut alloc = Allocator::default();
+        // Declined what was free then: 1 cpu and 1024 MiB.
+        alloc.add_filter("a", 0, (1.0, 1024.0), Duration::from_secs(5), now);
+        let same = AgentView {
+            index: 0,
+            cpus: 1.0,
+            mem: 1024.0,
+        };
+        let less = AgentView {
+            index: 0,
+            cpus: 0.5,
+            mem: 1024.0,
+        };
+        let more = AgentView {
+            index: 0,
+            cpus: 2.0,
+            mem: 1024.0,
+        };
+        assert!(alloc.is_filtered("a", &same, now));
+        assert!(alloc.is_filtered("a", &less, now));
+        // A task ended and freed a cpu: Mesos offers the agent again.
+        assert!(!alloc.is_filtered("a", &more, now));
+        assert!(!alloc.is_filtered("a", &same, now + Duration::from_secs(6)));
     }
 
     #[test]

@@ -218,7 +218,9 @@ impl Master {
                 continue;
             }
             if let Some(o) = self.discard_offer(&id.value) {
-                self.allocator.add_filter(fw, o.agent, refuse, now);
+                let declined = (o.resources.scalar("cpus"), o.resources.scalar("mem"));
+                self.allocator
+                    .add_filter(fw, o.agent, declined, refuse, now);
             }
         }
     }
