@@ -320,3 +320,24 @@ async fn offers_are_rescinded_after_the_offer_timeout() {
     let e = fw.stream.until(is(event::Type::Rescind)).await;
     assert_eq!(e.rescind.unwrap().offer_id, offers[0].id);
 }
+
+#[tokio::test]
+async fn a_task_whose_process_is_killed_fails_with_the_signal() {
+    let sim = Sim::start(&[&["--agents", "1"][..], FAST].concat());
+    let mut fw = Framework::subscribe(sim.addr, MediaType::Protobuf, framework_info("crash")).await;
+    run_one(&mut fw, "victim").await;
+    assert_eq!(sim.post_json("/sim/tasks/victim/kill", "").await.0, 200);
+    let failed = fw.next_update("victim").await;
+    assert_eq!(state_of(&failed), TaskState::TaskFailed);
+    assert_eq!(
+        failed.message.as_deref(),
+        Some("Command terminated with signal Killed")
+    );
+    fw.ack(&failed).await;
+    assert_eq!(
+        sim.post_json("/sim/tasks/victim/kill", "").await.0,
+        404,
+        "an ended task cannot be killed again"
+    );
+    assert_eq!(sim.post_json("/sim/tasks/nobody/kill", "").await.0, 404);
+}

@@ -316,6 +316,22 @@ impl SimTask {
         }
     }
 
+    /// The task's process is killed by SIGKILL from outside Mesos (an
+    /// operator, the kernel's OOM killer): the executor reports it as Mesos'
+    /// command executor reports a signal, TASK_FAILED.
+    pub fn on_process_killed(&mut self) -> Vec<SimAction> {
+        if matches!(self.phase, Phase::Done) {
+            return Vec::new();
+        }
+        self.phase = Phase::Done;
+        let message = Some("Command terminated with signal Killed".to_owned());
+        vec![SimAction::Report(report(
+            TaskState::TaskFailed,
+            None,
+            message,
+        ))]
+    }
+
     fn exit(&mut self) -> Vec<SimAction> {
         let Outcome::ExitAfter { code, .. } = self.spec.outcome else {
             return Vec::new();

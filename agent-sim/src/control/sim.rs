@@ -276,6 +276,15 @@ pub async fn handle(
                 })
                 .await
         }
+        (Method::POST, ["tasks", id, "kill"]) => {
+            let id = (*id).to_owned();
+            master
+                .with(move |m, now| match m.on_task_process_killed(&id, now) {
+                    Ok(fx) => (Ok(json!({ "killed": id })), fx),
+                    Err(e) => (Err(e), Vec::new()),
+                })
+                .await
+        }
         (Method::GET, ["tasks"]) => {
             master
                 .with(|m, _| {

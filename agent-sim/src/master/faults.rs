@@ -8,7 +8,7 @@ use std::time::Instant;
 use drover_proto::v1::{self, task_status::Reason, TaskState};
 
 use super::events;
-use super::state::{Effect, Master, UpdateFaults};
+use super::state::{Effect, Master, Runner, UpdateFaults};
 use super::updates::is_terminal;
 
 /// Why a fault could not be injected.
@@ -20,6 +20,9 @@ pub enum FaultError {
     /// No outstanding offer has this id.
     #[error("unknown offer '{0}'")]
     UnknownOffer(String),
+    /// No live simulated task has this id (real tasks are killed with kill(1)).
+    #[error("no live simulated task '{0}'")]
+    UnknownTask(String),
 }
 
 impl Master {
@@ -171,6 +174,30 @@ impl Master {
     /// Sets how status updates are lost or delayed from now on.
     pub fn on_update_faults(&mut self, faults: UpdateFaults) {
         self.update_faults = faults;
+    }
+
+    /// A simulated task's process dies from SIGKILL outside Mesos: its
+    /// framework sees TASK_FAILED, as from a real agent.
+    pub fn on_task_process_killed(
+        &mut self,
+        task_id: &str,
+        now: Instant,
+    ) -> Result<Vec<Effect>, FaultError> {
+        let key = self
+            .tasks
+            .iter()
+            .find(|(_, t)| {
+                t.task_id.value == task_id
+                    && matches!(&t.runner, Runner::Simulated(sim) if !sim.is_terminal())
+            })
+            .map(|(key, _)| key.clone())
+            .ok_or_else(|| FaultError::UnknownTask(task_id.to_owned()))?;
+        let mut fx = Vec::new();
+        if let Some(Runner::Simulated(sim)) = self.tasks.get_mut(&key).map(|t| &mut t.runner) {
+            let actions = sim.on_process_killed();
+            self.apply_sim(&key, actions, now, &mut fx);
+        }
+        Ok(fx)
     }
 
     /// Rescinds one outstanding offer.
