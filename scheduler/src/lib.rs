@@ -14,8 +14,10 @@
 //!   and the hyper driver that pumps it.
 //! - [`metrics`]: counters shared by the above, rendered for `/metrics`.
 //! - [`ids`]: job, instance and task ids.
+//! - [`cli`]: the `drover` command line for users (its own binary).
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod ids;
 pub mod jobs;

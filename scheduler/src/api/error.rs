@@ -98,7 +98,7 @@ impl From<SpecError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let code = match &e {
-            StoreError::JobNotFound(_) => Code::NotFound,
+            StoreError::JobNotFound(_) | StoreError::PodNotFound(_) => Code::NotFound,
             StoreError::JobExists(_) => Code::AlreadyExists,
             StoreError::VersionMismatch { .. } => Code::Aborted,
             _ => {

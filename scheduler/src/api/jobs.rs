@@ -99,11 +99,13 @@ fn query_error(e: QueryRejection) -> ApiError {
     }
 }
 
-fn job_id(raw: &str) -> Result<JobId, ApiError> {
+/// Parses a job id from the path.
+pub fn job_id(raw: &str) -> Result<JobId, ApiError> {
     JobId::parse(raw).map_err(|e| ApiError::invalid("job_id", e))
 }
 
-fn parse_version(field: &str, raw: Option<&str>) -> Result<Option<u64>, ApiError> {
+/// Parses an entity version.
+pub fn parse_version(field: &str, raw: Option<&str>) -> Result<Option<u64>, ApiError> {
     raw.map(|v| {
         v.parse::<u64>()
             .map_err(|_| ApiError::invalid(field, format!("'{v}' is not a job version")))
@@ -111,7 +113,8 @@ fn parse_version(field: &str, raw: Option<&str>) -> Result<Option<u64>, ApiError
     .transpose()
 }
 
-async fn ask<T>(
+/// Sends a command to the runner and waits for its answer.
+pub async fn ask<T>(
     state: &AppState,
     make: impl FnOnce(oneshot::Sender<Result<T, RunnerError>>) -> ApiCommand,
 ) -> Result<T, ApiError> {
@@ -208,11 +211,19 @@ pub async fn pods(
 ) -> Result<Json<Value>, ApiError> {
     let id = job_id(&id)?;
     let lookup = id.clone();
-    let (job, runs) = state
-        .read(move |s| Ok((s.job(&lookup)?, s.runs(&lookup)?)))
+    let (job, runs, pending) = state
+        .read(move |s| {
+            Ok((
+                s.job(&lookup)?,
+                s.runs(&lookup)?,
+                s.pending_reasons(&lookup)?,
+            ))
+        })
         .await?;
     let job = job.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
-    Ok(Json(json!({"pods": views::pod_summaries(&job, &runs)})))
+    Ok(Json(
+        json!({"pods": views::pod_summaries(&job, &runs, &pending)}),
+    ))
 }
 
 async fn set_goal(

@@ -5,6 +5,8 @@
 //!
 //! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start, delete.
 //! - [`pods`]: `/api/v1/pods/{pod_name}` and its events.
+//! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
+//! - [`query`]: QueryJobs and QueryPods with filters and pagination.
 //! - [`health`]: `/metrics` and `/health`.
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
 //! - [`views`]: the seed-shaped JSON of jobs and pods.
@@ -14,7 +16,9 @@ pub mod body;
 pub mod error;
 pub mod health;
 pub mod jobs;
+pub mod pod_ops;
 pub mod pods;
+pub mod query;
 pub mod rfc3339;
 pub mod views;
 
@@ -91,12 +95,18 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
+        .route("/api/v1/jobs/query", post(query::query_jobs))
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
+        .route("/api/v1/jobs/{id}/pods/query", post(query::query_pods))
+        .route("/api/v1/jobs/{id}/restart", post(pod_ops::restart_job))
         .route("/api/v1/jobs/{id}/pods", get(jobs::pods))
         .route("/api/v1/jobs/{id}/stop", post(jobs::stop))
         .route("/api/v1/jobs/{id}/start", post(jobs::start))
         .route("/api/v1/pods/{pod_name}", get(pods::get))
         .route("/api/v1/pods/{pod_name}/events", get(pods::events))
+        .route("/api/v1/pods/{pod_name}/stop", post(pod_ops::stop))
+        .route("/api/v1/pods/{pod_name}/start", post(pod_ops::start))
+        .route("/api/v1/pods/{pod_name}/restart", post(pod_ops::restart))
         .route("/metrics", get(health::metrics))
         .route("/health", get(health::health))
         .fallback(not_found)

@@ -19,18 +19,26 @@ pub async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let instance = pod_name(&name)?;
     let lookup = instance.clone();
-    let (job, runs) = state
-        .read(move |s| Ok((s.job(&lookup.job)?, s.instance_runs(&lookup)?)))
+    let (job, runs, pending) = state
+        .read(move |s| {
+            Ok((
+                s.job(&lookup.job)?,
+                s.instance_runs(&lookup)?,
+                s.pending_reasons(&lookup.job)?,
+            ))
+        })
         .await?;
     let job = job
         .filter(|j| instance.instance < j.spec.instance_count)
         .ok_or_else(|| ApiError::not_found(format!("pod {name}")))?;
     let spec = job.spec.pod_spec(instance.instance);
     let failures = views::failure_count(&runs);
-    let current = match runs.last() {
-        Some(run) => views::run_status(&job, run, failures),
-        None => views::pending_status(&job),
-    };
+    let current = views::current_status(
+        &job,
+        instance.instance,
+        &runs,
+        pending.get(&instance.instance),
+    );
     let previous: Vec<_> = runs
         .iter()
         .rev()

@@ -6,8 +6,8 @@ use super::rfc3339;
 use crate::ids::InstanceId;
 use crate::jobs::reconcile::{self, ClusterFacts, EngineConfig};
 use crate::jobs::runner::now_millis;
-use crate::jobs::state::{JobGoal, JobState, PodState};
-use crate::store::{JobRecord, PodEventRecord, RunRecord};
+use crate::jobs::state::{JobGoal, JobState, PodGoal, PodState};
+use crate::store::{JobRecord, PendingInfo, PodEventRecord, RunRecord};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -83,28 +83,49 @@ pub fn job_summary(job: &JobRecord, runs: &[RunRecord]) -> Value {
     })
 }
 
-fn health(healthy: Option<bool>) -> &'static str {
-    match healthy {
-        Some(true) => "HEALTH_STATE_HEALTHY",
-        Some(false) => "HEALTH_STATE_UNHEALTHY",
-        None => "HEALTH_STATE_DISABLED",
+/// The pod's health: DISABLED without an enabled liveness check, UNKNOWN
+/// until the executor has judged, then HEALTHY or UNHEALTHY.
+fn health(checked: bool, healthy: Option<bool>) -> &'static str {
+    match (checked, healthy) {
+        (false, _) => "DISABLED",
+        (true, None) => "UNKNOWN",
+        (true, Some(true)) => "HEALTHY",
+        (true, Some(false)) => "UNHEALTHY",
+    }
+}
+
+fn is_checked(job: &JobRecord, instance: u32) -> bool {
+    job.spec.pod_spec(instance).liveness_check().is_some()
+}
+
+/// The pod's desired state: its own goal within the job's.
+fn desired_pod_state(job: &JobRecord, instance: u32) -> &'static str {
+    let pod_goal = job.pods.get(&instance).map_or(PodGoal::Running, |c| c.goal);
+    if job.goal == JobGoal::Running && pod_goal == PodGoal::Running {
+        "POD_STATE_RUNNING"
+    } else {
+        "POD_STATE_KILLED"
     }
 }
 
 /// `PodStatus` of `run`, with the instance's failure count.
 pub fn run_status(job: &JobRecord, run: &RunRecord, failure_count: usize) -> Value {
+    let instance = run.task_id.instance.instance;
     let mut status = Map::new();
     status.insert("state".into(), run.state.as_str().into());
     status.insert("pod_id".into(), json!({"value": run.task_id.to_string()}));
     status.insert(
         "desired_state".into(),
-        if job.goal == JobGoal::Running {
-            "POD_STATE_RUNNING"
-        } else {
-            "POD_STATE_KILLED"
-        }
-        .into(),
+        desired_pod_state(job, instance).into(),
     );
+    if !run.ports.is_empty() {
+        let ports: Map<String, Value> = run
+            .ports
+            .iter()
+            .map(|(name, port)| (name.clone(), (*port).into()))
+            .collect();
+        status.insert("ports".into(), Value::Object(ports));
+    }
     if let Some(host) = &run.hostname {
         status.insert("host".into(), host.clone().into());
     }
@@ -117,27 +138,62 @@ pub fn run_status(job: &JobRecord, run: &RunRecord, failure_count: usize) -> Val
     if let Some(t) = run.completed_at {
         status.insert("completion_time".into(), rfc3339::format(t).into());
     }
-    if let Some(reason) = &run.reason {
+    // A kill the scheduler decided on (the runtime limit) explains the end
+    // better than the agent's generic reason for it.
+    let kill_reason = run.kill_reason.as_ref().filter(|_| run.state.is_terminal());
+    if let Some(reason) = kill_reason.or(run.reason.as_ref()) {
         status.insert("reason".into(), reason.clone().into());
     }
     if let Some(message) = &run.message {
         status.insert("message".into(), message.clone().into());
     }
-    status.insert("healthy".into(), health(run.healthy).into());
+    status.insert(
+        "healthy".into(),
+        health(is_checked(job, instance), run.healthy).into(),
+    );
     status.insert("failure_count".into(), failure_count.into());
     status.insert("version".into(), version(run.spec_version));
     Value::Object(status)
 }
 
 /// `PodStatus` of an instance with no run yet.
-pub fn pending_status(job: &JobRecord) -> Value {
+pub fn pending_status(job: &JobRecord, instance: u32) -> Value {
     json!({
         "state": PodState::Pending.as_str(),
-        "desired_state": if job.goal == JobGoal::Running { "POD_STATE_RUNNING" } else { "POD_STATE_KILLED" },
-        "healthy": health(None),
+        "desired_state": desired_pod_state(job, instance),
+        "healthy": health(is_checked(job, instance), None),
         "failure_count": 0,
         "version": version(job.version),
     })
+}
+
+/// The current `PodStatus` of `instance` from its runs (oldest first), with
+/// why it waits for a host and when its next retry may start.
+pub fn current_status(
+    job: &JobRecord,
+    instance: u32,
+    history: &[RunRecord],
+    pending: Option<&PendingInfo>,
+) -> Value {
+    let mut status = match history.last() {
+        Some(run) => run_status(job, run, failure_count(history)),
+        None => pending_status(job, instance),
+    };
+    let waiting = history.last().is_none_or(|r| r.state.is_terminal());
+    if let (Some(info), true, Value::Object(map)) = (pending, waiting, &mut status) {
+        map.insert("pending_reason".into(), info.reason.clone().into());
+        if let Ok(metrics) = serde_json::from_str::<Value>(&info.metrics) {
+            map.insert("placement_metrics".into(), metrics);
+        }
+    }
+    let refs: Vec<&RunRecord> = history.iter().collect();
+    let pod = job.spec.pod_spec(instance);
+    if let (Some(at), Value::Object(map)) = (reconcile::retry_at(&pod, &refs), &mut status) {
+        if at > now_millis() {
+            map.insert("next_retry_time".into(), rfc3339::format(at).into());
+        }
+    }
+    status
 }
 
 /// Failures of an instance, as the engine counts them.
@@ -149,15 +205,16 @@ pub fn failure_count(history: &[RunRecord]) -> usize {
 }
 
 /// `PodSummary` of every instance.
-pub fn pod_summaries(job: &JobRecord, runs: &[RunRecord]) -> Vec<Value> {
+pub fn pod_summaries(
+    job: &JobRecord,
+    runs: &[RunRecord],
+    pending: &BTreeMap<u32, PendingInfo>,
+) -> Vec<Value> {
     latest_runs(job, runs)
         .into_iter()
         .map(|(instance, history)| {
             let name = InstanceId::new(job.job_id.clone(), instance).pod_name();
-            let status = match history.last() {
-                Some(run) => run_status(job, run, failure_count(&history)),
-                None => pending_status(job),
-            };
+            let status = current_status(job, instance, &history, pending.get(&instance));
             json!({"pod_name": {"value": name}, "status": status})
         })
         .collect()
@@ -169,13 +226,13 @@ pub fn pod_event(job: &JobRecord, event: &PodEventRecord) -> Value {
         "pod_id": {"value": event.task_id.to_string()},
         "actual_state": event.state.as_str(),
         "mesos_state": event.mesos_state,
-        "desired_state": if job.goal == JobGoal::Running { "POD_STATE_RUNNING" } else { "POD_STATE_KILLED" },
+        "desired_state": desired_pod_state(job, event.task_id.instance.instance),
         "timestamp": rfc3339::format(event.timestamp),
         "agent_id": event.agent_id,
         "hostname": event.hostname,
         "message": event.message,
         "reason": event.reason,
-        "healthy": health(event.healthy),
+        "healthy": health(is_checked(job, event.task_id.instance.instance), event.healthy),
         "revision": event.revision,
     })
 }

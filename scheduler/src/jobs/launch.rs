@@ -40,7 +40,7 @@ impl ExecutorMode {
             overhead: Resources {
                 cpus: 0.01,
                 mem_mib: 32.0,
-                disk_mib: 0.0,
+                ..Default::default()
             },
         }
     }
@@ -53,6 +53,7 @@ pub fn demand(pod: &PodSpec, mode: &ExecutorMode) -> Resources {
         cpus: r.cpu_limit,
         mem_mib: r.mem_limit_mb,
         disk_mib: r.disk_limit_mb,
+        gpus: r.gpu_limit,
     };
     match mode {
         ExecutorMode::Drover { overhead, .. } => task.plus(overhead),
@@ -62,28 +63,52 @@ pub fn demand(pod: &PodSpec, mode: &ExecutorMode) -> Resources {
 
 /// The TaskInfo for run `task_id` of `pod` on `agent_id`. `allocation`: the
 /// role the offer was made to, copied onto the resources as Mesos does.
+/// `ports`: what placement gave the run's ports, in the container's port
+/// order; they become a `ports` resource, and each port with an
+/// `env_name` becomes that environment variable of the command.
 pub fn task_info(
     task_id: &TaskId,
     pod: &PodSpec,
     agent_id: &str,
     allocation: Option<&str>,
+    ports: &[(String, u32)],
     mode: &ExecutorMode,
 ) -> TaskInfo {
     let r = pod.resources();
-    let task_resources = scalars(
+    let mut task_resources = scalars(
         &[
             ("cpus", r.cpu_limit),
             ("mem", r.mem_limit_mb),
             ("disk", r.disk_limit_mb),
+            ("gpus", r.gpu_limit),
         ],
         allocation,
     );
-    let command = pod
+    task_resources.extend(port_resource(ports, allocation));
+    let mut command = pod
         .containers
         .first()
         .and_then(|c| c.command.as_ref())
         .map(command_info)
         .unwrap_or_default();
+    let port_vars: Vec<_> = pod
+        .ports()
+        .iter()
+        .zip(ports)
+        .filter(|(spec, _)| !spec.env_name.is_empty())
+        .map(|(spec, (_, port))| environment::Variable {
+            name: spec.env_name.clone(),
+            value: Some(port.to_string()),
+            ..Default::default()
+        })
+        .collect();
+    if !port_vars.is_empty() {
+        command
+            .environment
+            .get_or_insert_with(Environment::default)
+            .variables
+            .extend(port_vars);
+    }
     let labels = (!pod.labels.is_empty()).then(|| Labels {
         labels: pod
             .labels
@@ -110,6 +135,9 @@ pub fn task_info(
                 nanoseconds: grace_ns,
             }),
         }),
+        health_check: pod
+            .liveness_check()
+            .map(|h| super::health_check::health_check(h, ports)),
         ..Default::default()
     };
     match mode {
@@ -157,6 +185,29 @@ fn scalars(values: &[(&str, f64)], allocation: Option<&str>) -> Vec<Resource> {
             ..Default::default()
         })
         .collect()
+}
+
+/// The run's ports as one `ports` resource, a range per port.
+fn port_resource(ports: &[(String, u32)], allocation: Option<&str>) -> Option<Resource> {
+    if ports.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<u64> = ports.iter().map(|(_, p)| u64::from(*p)).collect();
+    sorted.sort_unstable();
+    Some(Resource {
+        name: "ports".to_owned(),
+        r#type: value::Type::Ranges as i32,
+        ranges: Some(value::Ranges {
+            range: sorted
+                .into_iter()
+                .map(|p| value::Range { begin: p, end: p })
+                .collect(),
+        }),
+        allocation_info: allocation.map(|role| resource::AllocationInfo {
+            role: Some(role.to_owned()),
+        }),
+        ..Default::default()
+    })
 }
 
 /// The user's command as a Mesos CommandInfo.
@@ -215,7 +266,14 @@ mod tests {
 
     #[test]
     fn command_mode_puts_the_command_on_the_task() {
-        let info = task_info(&task(), &pod(), "a1", Some("*"), &ExecutorMode::Command);
+        let info = task_info(
+            &task(),
+            &pod(),
+            "a1",
+            Some("*"),
+            &[],
+            &ExecutorMode::Command,
+        );
         assert_eq!(info.task_id.value, "j-2-1");
         assert_eq!(info.name, "j-2");
         assert!(info.executor.is_none());
@@ -229,9 +287,52 @@ mod tests {
     }
 
     #[test]
+    fn ports_become_a_resource_and_named_environment_variables() {
+        let mut pod = pod();
+        pod.containers[0].ports = vec![
+            crate::jobs::spec::PortSpec {
+                name: "http".into(),
+                value: 0,
+                env_name: "PORT_HTTP".into(),
+            },
+            crate::jobs::spec::PortSpec {
+                name: "admin".into(),
+                value: 31000,
+                env_name: String::new(),
+            },
+        ];
+        let ports = [("http".to_owned(), 31005), ("admin".to_owned(), 31000)];
+        let info = task_info(
+            &task(),
+            &pod,
+            "a1",
+            Some("*"),
+            &ports,
+            &ExecutorMode::Command,
+        );
+        let resource = info.resources.iter().find(|r| r.name == "ports").unwrap();
+        let ranges: Vec<_> = resource
+            .ranges
+            .as_ref()
+            .unwrap()
+            .range
+            .iter()
+            .map(|r| (r.begin, r.end))
+            .collect();
+        assert_eq!(ranges, vec![(31000, 31000), (31005, 31005)]);
+        let env = info.command.unwrap().environment.unwrap();
+        let vars: Vec<_> = env
+            .variables
+            .iter()
+            .map(|v| (v.name.as_str(), v.value.as_deref()))
+            .collect();
+        assert_eq!(vars, vec![("PORT_HTTP", Some("31005"))]);
+    }
+
+    #[test]
     fn drover_mode_names_the_executor_and_carries_the_command_in_data() {
         let mode = ExecutorMode::drover("/opt/drover-executor".into());
-        let info = task_info(&task(), &pod(), "a1", None, &mode);
+        let info = task_info(&task(), &pod(), "a1", None, &[], &mode);
         assert!(info.command.is_none());
         let executor = info.executor.unwrap();
         assert_eq!(executor.executor_id.value, "j-2-1");

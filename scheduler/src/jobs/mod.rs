@@ -1,17 +1,26 @@
 //! The job model and the goal-state engine.
 //!
-//! - [`spec`]: what users write (JobSpec, PodSpec, ContainerSpec).
+//! - [`spec`]: what users write (JobSpec, PodSpec, ContainerSpec), with
+//!   [`spec_constraint`] (where a pod may run) and [`spec_health`] (ports
+//!   and the liveness check).
 //! - [`validate`]: the rules a spec must meet, errors naming the field.
 //! - [`state`]: PodState, JobState, the job's goal.
-//! - [`launch`]: a run of a pod spec as a Mesos TaskInfo (the model's edge).
+//! - [`launch`]: a run of a pod spec as a Mesos TaskInfo (the model's edge),
+//!   with [`health_check`] (the liveness check with Peloton's defaults).
 //! - [`offer_book`]: offers held for placement, as host views.
+//! - [`policies`]: pure functions of `now`: retry backoff, runtime limit,
+//!   SLA ordering, the restart budget.
 //! - [`reconcile`]: pure: desired vs recorded vs cluster facts → a plan.
 //! - [`runner`]: the delay-queue driver that carries plans out.
 
+pub mod health_check;
 pub mod launch;
 pub mod offer_book;
+pub mod policies;
 pub mod reconcile;
 pub mod runner;
 pub mod spec;
+pub mod spec_constraint;
+pub mod spec_health;
 pub mod state;
 pub mod validate;

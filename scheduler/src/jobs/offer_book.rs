@@ -2,8 +2,8 @@
 //! declining them, and their translation into placement's [`HostView`]s
 //! (the edge where Mesos `Offer`s stop: placement never sees a proto).
 
-use crate::placement::{HostView, Resources};
-use drover_proto::v1::{value, Offer, Resource};
+use crate::placement::{HostView, PortRanges, Resources};
+use drover_proto::v1::{value, Attribute, Offer, Resource};
 use std::collections::BTreeMap;
 
 /// Offers grouped per (agent, role): one ACCEPT may use several offers, but
@@ -26,6 +26,10 @@ pub struct HeldHost {
     pub offer_ids: Vec<String>,
     /// Sum of their usable resources.
     pub resources: Resources,
+    /// Their usable ports.
+    pub ports: PortRanges,
+    /// The agent's attributes as text (`zone` → `a`).
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl OfferBook {
@@ -42,9 +46,14 @@ impl OfferBook {
             allocation_role: role,
             offer_ids: Vec::new(),
             resources: Resources::default(),
+            ports: PortRanges::default(),
+            attributes: attributes(&offer.attributes),
         });
         host.offer_ids.push(offer.id.value.clone());
         host.resources = host.resources.plus(&usable(&offer.resources));
+        let mut ranges = host.ports.ranges().to_vec();
+        ranges.extend(usable_ports(&offer.resources));
+        host.ports = PortRanges::new(ranges);
     }
 
     /// Forgets a rescinded offer. Its host's other offers are forgotten too:
@@ -97,28 +106,75 @@ impl OfferBook {
 }
 
 impl HeldHost {
-    /// The placement view of this host.
+    /// The placement view of this host (pods on it are the caller's to add).
     pub fn view(&self) -> HostView {
-        HostView::new(
+        let mut view = HostView::new(
             &self.agent_id,
             &self.hostname,
             self.allocation_role.as_deref().unwrap_or("*"),
             self.resources,
         )
+        .with_ports(self.ports.clone());
+        for (name, value) in &self.attributes {
+            view = view.with_attribute(name, value);
+        }
+        view
     }
 }
 
-/// The unreserved scalar cpus, mem and disk in `resources`. Reserved
-/// resources are left alone: Drover makes no reservations yet.
+/// Agent attributes as text: TEXT as is, SCALAR as a number, RANGES and
+/// SET in Mesos' attribute syntax (`[1-5]`, `{a,b}`), so that a HOST label
+/// constraint compares what an operator wrote in `--attributes`.
+pub fn attributes(list: &[Attribute]) -> BTreeMap<String, String> {
+    list.iter()
+        .filter_map(|a| {
+            let text = if let Some(t) = &a.text {
+                t.value.clone()
+            } else if let Some(s) = &a.scalar {
+                format!("{}", s.value)
+            } else if let Some(r) = &a.ranges {
+                let parts: Vec<_> = r
+                    .range
+                    .iter()
+                    .map(|r| format!("{}-{}", r.begin, r.end))
+                    .collect();
+                format!("[{}]", parts.join(","))
+            } else if let Some(s) = &a.set {
+                format!("{{{}}}", s.item.join(","))
+            } else {
+                return None;
+            };
+            Some((a.name.clone(), text))
+        })
+        .collect()
+}
+
+/// Whether `r` is ours to use: Drover makes no reservations, so only
+/// unreserved resources are (the offer's role is carried by the host view).
+fn unreserved(r: &Resource) -> bool {
+    #[allow(deprecated)]
+    let legacy_role = r.role.as_deref();
+    r.reservations.is_empty()
+        && r.reservation.is_none()
+        && legacy_role.is_none_or(|role| role == "*")
+}
+
+/// The unreserved `ports` ranges in `resources` (ports outside u32 dropped).
+fn usable_ports(resources: &[Resource]) -> Vec<(u32, u32)> {
+    resources
+        .iter()
+        .filter(|r| r.name == "ports" && unreserved(r) && r.r#type == value::Type::Ranges as i32)
+        .filter_map(|r| r.ranges.as_ref())
+        .flat_map(|r| r.range.iter())
+        .filter_map(|r| Some((u32::try_from(r.begin).ok()?, u32::try_from(r.end).ok()?)))
+        .collect()
+}
+
+/// The unreserved scalar cpus, mem, disk and gpus in `resources`.
 fn usable(resources: &[Resource]) -> Resources {
     let mut total = Resources::default();
     for r in resources {
-        #[allow(deprecated)]
-        let legacy_role = r.role.as_deref();
-        let reserved = !r.reservations.is_empty()
-            || r.reservation.is_some()
-            || legacy_role.is_some_and(|role| role != "*");
-        if reserved || r.r#type != value::Type::Scalar as i32 {
+        if !unreserved(r) || r.r#type != value::Type::Scalar as i32 {
             continue;
         }
         let Some(amount) = r.scalar.as_ref().map(|s| s.value) else {
@@ -131,6 +187,7 @@ fn usable(resources: &[Resource]) -> Resources {
             "cpus" => total.cpus += amount,
             "mem" => total.mem_mib += amount,
             "disk" => total.disk_mib += amount,
+            "gpus" => total.gpus += amount,
             _ => {}
         }
     }
@@ -163,7 +220,24 @@ mod tests {
                 scalar("cpus", cpus),
                 scalar("mem", 256.0),
                 scalar("ports", 9.0),
+                Resource {
+                    name: "ports".into(),
+                    r#type: value::Type::Ranges as i32,
+                    ranges: Some(value::Ranges {
+                        range: vec![value::Range {
+                            begin: 31000,
+                            end: 31009,
+                        }],
+                    }),
+                    ..Default::default()
+                },
             ],
+            attributes: vec![Attribute {
+                name: "zone".into(),
+                r#type: value::Type::Text as i32,
+                text: Some(value::Text { value: "b".into() }),
+                ..Default::default()
+            }],
             allocation_info: Some(resource::AllocationInfo {
                 role: Some("*".into()),
             }),
@@ -184,6 +258,8 @@ mod tests {
         assert_eq!(hosts[0].offer_ids, vec!["o1", "o2"]);
         assert_eq!(hosts[0].view().offered.cpus, 3.0);
         assert_eq!(hosts[0].view().offered.mem_mib, 512.0);
+        assert_eq!(hosts[0].view().ports.ranges(), &[(31000, 31009)]);
+        assert_eq!(hosts[0].view().zone(), Some("b"));
         assert!(book.is_empty());
     }
 }

@@ -26,6 +26,8 @@ fn job(job_type: &str, instances: u32, max_failures: u32, goal: JobGoal) -> JobR
         created_at: 0,
         updated_at: 0,
         revision: 1,
+        restart_batch_size: 0,
+        pods: Default::default(),
     }
 }
 
@@ -44,6 +46,8 @@ fn run(instance: u32, run: u32, state: PodState) -> RunRecord {
         completed_at: None,
         updated_at: 0,
         kill_requested_at: None,
+        kill_reason: None,
+        ports: Vec::new(),
     }
 }
 
@@ -334,4 +338,121 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_stopped_pod_is_killed_and_not_relaunched_until_started() {
+    use crate::jobs::state::PodGoal;
+    use crate::store::PodControl;
+    let mut job = job("SERVICE", 2, 0, JobGoal::Running);
+    job.pods.insert(
+        1,
+        PodControl {
+            goal: PodGoal::Killed,
+            restart_from: 0,
+        },
+    );
+    let config = EngineConfig::default();
+    let facts = ClusterFacts::default();
+    let live = [run(0, 0, PodState::Running), run(1, 0, PodState::Running)];
+    let p = plan(&job, &live, &facts, &config, NOW);
+    assert_eq!(p.kill.len(), 1);
+    assert_eq!(p.kill[0].task_id.instance.instance, 1);
+    let mut killed = run(1, 0, PodState::Killed);
+    killed.kill_requested_at = Some(NOW);
+    let p = plan(
+        &job,
+        &[live[0].clone(), killed.clone()],
+        &facts,
+        &config,
+        NOW,
+    );
+    assert!(p.launch.is_empty() && p.kill.is_empty());
+    job.pods.clear();
+    let p = plan(&job, &[live[0].clone(), killed], &facts, &config, NOW);
+    assert_eq!(launches(&p), vec![(1, 1)], "started again");
+}
+
+#[test]
+fn a_restart_replaces_runs_batch_by_batch() {
+    use crate::store::PodControl;
+    let mut job = job("SERVICE", 4, 0, JobGoal::Running);
+    job.restart_batch_size = 2;
+    for i in 0..4 {
+        job.pods.insert(
+            i,
+            PodControl {
+                restart_from: 1,
+                ..Default::default()
+            },
+        );
+    }
+    let config = EngineConfig::default();
+    let facts = ClusterFacts::default();
+    let mut runs: Vec<_> = (0..4).map(|i| run(i, 0, PodState::Running)).collect();
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    let killed: Vec<_> = p.kill.iter().map(|k| k.task_id.instance.instance).collect();
+    assert_eq!(killed, vec![0, 1], "two at a time");
+    // 0 is killed and relaunched, 1 is still being killed: one slot left.
+    runs[0].state = PodState::Killed;
+    runs[0].kill_requested_at = Some(NOW);
+    runs[1].kill_requested_at = Some(NOW);
+    runs[1].state = PodState::Killing;
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(launches(&p), vec![(0, 1)]);
+    assert!(
+        p.kill.is_empty(),
+        "0 waiting + 1 killing use the budget of 2"
+    );
+    // With an SLA of one unavailable instance, the tighter bound wins.
+    job.spec.sla = Some(crate::jobs::spec::SlaSpec {
+        priority: 0,
+        maximum_unavailable_instances: 1,
+    });
+    let fresh: Vec<_> = (0..4).map(|i| run(i, 0, PodState::Running)).collect();
+    let p = plan(&job, &fresh, &facts, &config, NOW);
+    assert_eq!(p.kill.len(), 1);
+}
+
+#[test]
+fn the_runtime_limit_kills_and_retries_only_when_asked() {
+    use crate::jobs::policies::runtime_limit::RUNTIME_LIMIT_REASON;
+    let mut job = job("BATCH", 1, 2, JobGoal::Running);
+    job.spec.default_spec.runtime_limit_secs = Some(10);
+    let config = EngineConfig::default();
+    let facts = ClusterFacts::default();
+    let mut r = run(0, 0, PodState::Running);
+    r.started_at = Some(0);
+    let early = plan(&job, std::slice::from_ref(&r), &facts, &config, 4_000);
+    assert!(early.kill.is_empty());
+    assert_eq!(early.requeue_after, Some(Duration::from_secs(6)));
+    let late = plan(&job, std::slice::from_ref(&r), &facts, &config, 10_000);
+    assert_eq!(late.kill[0].reason.as_deref(), Some(RUNTIME_LIMIT_REASON));
+    r.state = PodState::Killed;
+    r.kill_requested_at = Some(10_000);
+    r.kill_reason = Some(RUNTIME_LIMIT_REASON.into());
+    let p = plan(&job, std::slice::from_ref(&r), &facts, &config, 20_000);
+    assert!(p.launch.is_empty());
+    assert_eq!(p.job_state, Some(JobState::Failed));
+    job.spec.default_spec.retry_on_runtime_limit = Some(true);
+    let p = plan(&job, &[r], &facts, &config, 20_000);
+    assert_eq!(launches(&p), vec![(0, 1)]);
+}
+
+#[test]
+fn consecutive_failures_back_off_before_the_next_launch() {
+    let job = job("BATCH", 1, 5, JobGoal::Running);
+    let config = EngineConfig::default();
+    let facts = ClusterFacts::default();
+    let mut runs = vec![run(0, 0, PodState::Failed), run(0, 1, PodState::Failed)];
+    runs[1].completed_at = Some(100_000);
+    let soon = plan(&job, &runs, &facts, &config, 100_100);
+    assert!(soon.launch.is_empty(), "second failure waits");
+    let wait = soon.requeue_after.unwrap();
+    assert!(
+        wait > Duration::from_millis(600) && wait <= Duration::from_secs(1),
+        "{wait:?}"
+    );
+    let later = plan(&job, &runs, &facts, &config, 101_000);
+    assert_eq!(launches(&later), vec![(0, 2)]);
 }

@@ -19,8 +19,8 @@ use super::launch::ExecutorMode;
 use super::offer_book::OfferBook;
 use super::reconcile::{self, ClusterFacts, EngineConfig, PendingLaunch};
 use super::spec::{JobSpec, PodSpec};
-use super::state::{JobGoal, PodState};
-use crate::ids::{JobId, TaskId};
+use super::state::{JobGoal, PodGoal, PodState};
+use crate::ids::{InstanceId, JobId, TaskId};
 use crate::mesos::calls;
 use crate::mesos::driver::DriverHandle;
 use crate::mesos::session::SessionEvent;
@@ -121,6 +121,30 @@ pub enum ApiCommand {
         /// The answer.
         reply: oneshot::Sender<Result<JobRecord, RunnerError>>,
     },
+    /// Stop or start one pod.
+    SetPodGoal {
+        /// The pod.
+        pod: InstanceId,
+        /// Running or Killed.
+        goal: PodGoal,
+        /// The answer.
+        reply: oneshot::Sender<Result<JobRecord, RunnerError>>,
+    },
+    /// Restart pods: replace their runs, `batch_size` at a time.
+    RestartPods {
+        /// The job.
+        job_id: JobId,
+        /// Which instances.
+        instances: Vec<u32>,
+        /// Most down at once (0 = all).
+        batch_size: u32,
+        /// The version the caller saw (job restarts).
+        expected_version: Option<u64>,
+        /// Bump the job's version (a job restart, not a pod restart).
+        bump: bool,
+        /// The answer.
+        reply: oneshot::Sender<Result<JobRecord, RunnerError>>,
+    },
     /// Delete a job (stop it first if `force`).
     DeleteJob {
         /// The job.
@@ -140,6 +164,11 @@ struct Pending {
     launch: PendingLaunch,
     pod: PodSpec,
     demand: Resources,
+    /// Its job's SLA priority and creation time (placement order).
+    priority: u32,
+    job_created_at: UnixMillis,
+    /// Its job's type (the default placement strategy).
+    job_type: super::spec::JobType,
 }
 
 /// The engine driver. See the module doc.
@@ -152,6 +181,12 @@ pub struct Runner {
     queued: HashMap<JobId, (delay_queue::Key, Instant)>,
     pending: BTreeMap<TaskId, Pending>,
     offers: OfferBook,
+    /// The zone of every agent seen in an offer: zone balance counts
+    /// instances on agents that are not offering right now too.
+    agent_zones: HashMap<String, String>,
+    /// The pending reason last recorded per run, so that unchanged reasons
+    /// are not written again every round.
+    pending_reasons: HashMap<TaskId, String>,
     facts: ClusterFacts,
     subscribed: bool,
     suppressed: Option<bool>,
@@ -184,6 +219,8 @@ impl Runner {
             queued: HashMap::new(),
             pending: BTreeMap::new(),
             offers: OfferBook::default(),
+            agent_zones: HashMap::new(),
+            pending_reasons: HashMap::new(),
             facts: ClusterFacts::default(),
             subscribed: false,
             suppressed: None,
@@ -304,6 +341,37 @@ impl Runner {
                 }
                 let _ = reply.send(result.map_err(RunnerError::from));
             }
+            ApiCommand::SetPodGoal { pod, goal, reply } => {
+                let result =
+                    tokio::task::block_in_place(|| self.store.set_pod_goal(&pod, goal, now));
+                if result.is_ok() {
+                    self.enqueue(&pod.job, Duration::ZERO);
+                }
+                let _ = reply.send(result.map_err(RunnerError::from));
+            }
+            ApiCommand::RestartPods {
+                job_id,
+                instances,
+                batch_size,
+                expected_version,
+                bump,
+                reply,
+            } => {
+                let result = tokio::task::block_in_place(|| {
+                    self.store.restart_pods(
+                        &job_id,
+                        &instances,
+                        batch_size,
+                        expected_version,
+                        bump,
+                        now,
+                    )
+                });
+                if result.is_ok() {
+                    self.enqueue(&job_id, Duration::ZERO);
+                }
+                let _ = reply.send(result.map_err(RunnerError::from));
+            }
             ApiCommand::DeleteJob {
                 job_id,
                 expected_version,
@@ -384,7 +452,11 @@ impl Runner {
             self.mark_lost(&plan.mark_lost, "REASON_AGENT_REMOVED", "agent lost", now);
         }
         if !plan.kill.is_empty() && self.subscribed {
-            let tasks: Vec<_> = plan.kill.iter().map(|k| k.task_id.clone()).collect();
+            let tasks: Vec<_> = plan
+                .kill
+                .iter()
+                .map(|k| (k.task_id.clone(), k.reason.clone()))
+                .collect();
             for kill in plan.kill {
                 self.metrics.kills.fetch_add(1, Ordering::Relaxed);
                 self.driver
@@ -417,6 +489,9 @@ impl Runner {
                     launch,
                     pod,
                     demand,
+                    priority: job.spec.sla.as_ref().map_or(0, |s| s.priority),
+                    job_created_at: job.created_at,
+                    job_type: job.spec.job_type,
                 },
             );
         }

@@ -139,6 +139,14 @@ impl Runner {
                 for offer in &offers {
                     // An agent that offers is alive again.
                     self.facts.lost_agents.remove(&offer.agent_id.value);
+                    let zone = offer
+                        .attributes
+                        .iter()
+                        .find(|a| a.name == crate::placement::host_view::ZONE_ATTRIBUTE)
+                        .and_then(|a| a.text.as_ref().map(|t| t.value.clone()));
+                    if let Some(zone) = zone {
+                        self.agent_zones.insert(offer.agent_id.value.clone(), zone);
+                    }
                     self.offers.add(offer);
                 }
                 if self.hold_until.is_none() && !offers.is_empty() {

@@ -10,6 +10,12 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use super::spec_constraint::{
+    Condition, Constraint, ConstraintType, LabelConstraint, LabelKind, PlacementSpec,
+    PlacementStrategy,
+};
+pub use super::spec_health::{HealthCheckSpec, HealthCheckType, PortSpec};
+
 /// Batch instances run to completion; service instances are kept running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobType {
@@ -55,8 +61,8 @@ pub struct JobSpec {
     pub labels: Vec<Label>,
     /// Number of instances.
     pub instance_count: u32,
-    /// SLA (priority, maximum unavailable instances); used by the policies
-    /// of the next issue, stored today.
+    /// SLA: pending runs of higher-priority jobs are placed first, and
+    /// restarts keep at most `maximum_unavailable_instances` down at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<SlaSpec>,
     /// The pod every instance runs unless overridden.
@@ -96,10 +102,22 @@ pub struct PodSpec {
     /// SIGTERM-to-SIGKILL grace period. Default 30 s as in Peloton.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_grace_period_seconds: Option<u32>,
-    /// Placement constraint; the next issue gives it meaning, so today it is
-    /// refused rather than silently ignored (see validate).
+    /// Peloton placement constraint on host attributes and the labels of
+    /// pods already on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub constraint: Option<serde_json::Value>,
+    pub constraint: Option<Constraint>,
+    /// Titus-style placement: unique host, exclusive host, zone balance and
+    /// the scoring strategy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementSpec>,
+    /// Titus batch runtime limit: a run still going after this long is
+    /// killed with reason REASON_MAX_RUNTIME_EXCEEDED. Batch only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_limit_secs: Option<u32>,
+    /// Whether a run killed by the runtime limit is retried (as a failure,
+    /// within `max_failures`); otherwise the instance is left FAILED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_on_runtime_limit: Option<bool>,
 }
 
 /// Peloton `RestartPolicy`.
@@ -110,6 +128,14 @@ pub struct RestartPolicy {
     /// no retry.
     #[serde(default)]
     pub max_failures: u32,
+    /// Delay before the second retry of a run that failed; the delay
+    /// doubles with every further consecutive failure. Default 1 s (see
+    /// [`crate::jobs::policies::backoff`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay_secs: Option<u32>,
+    /// The cap of that delay. Default 60 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay_secs: Option<u32>,
 }
 
 /// One container (Peloton `ContainerSpec`): what to run and with what.
@@ -125,6 +151,12 @@ pub struct ContainerSpec {
     /// The Mesos CommandInfo to run.
     #[serde(default)]
     pub command: Option<CommandSpec>,
+    /// Ports to allocate from the offer (value 0 = any free port).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortSpec>,
+    /// The liveness health check, run by the executor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_check: Option<HealthCheckSpec>,
 }
 
 /// Peloton `ResourceSpec`.
@@ -140,6 +172,13 @@ pub struct ResourceSpec {
     /// Disk in MiB.
     #[serde(default)]
     pub disk_limit_mb: f64,
+    /// GPUs (whole numbers).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub gpu_limit: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// A Mesos `CommandInfo`, in its JSON field names.
@@ -224,6 +263,15 @@ impl JobSpec {
             if over.constraint.is_some() {
                 spec.constraint = over.constraint.clone();
             }
+            if over.placement.is_some() {
+                spec.placement = over.placement;
+            }
+            if over.runtime_limit_secs.is_some() {
+                spec.runtime_limit_secs = over.runtime_limit_secs;
+            }
+            if over.retry_on_runtime_limit.is_some() {
+                spec.retry_on_runtime_limit = over.retry_on_runtime_limit;
+            }
         }
         spec
     }
@@ -239,6 +287,24 @@ impl PodSpec {
     pub fn kill_grace_seconds(&self) -> u32 {
         self.kill_grace_period_seconds
             .unwrap_or(DEFAULT_KILL_GRACE_SECONDS)
+    }
+
+    /// The (single) container's ports.
+    pub fn ports(&self) -> &[PortSpec] {
+        self.containers.first().map_or(&[], |c| c.ports.as_slice())
+    }
+
+    /// The (single) container's liveness check, if enabled.
+    pub fn liveness_check(&self) -> Option<&HealthCheckSpec> {
+        self.containers
+            .first()
+            .and_then(|c| c.liveness_check.as_ref())
+            .filter(|h| h.enabled)
+    }
+
+    /// The placement options, defaults if absent.
+    pub fn placement_spec(&self) -> PlacementSpec {
+        self.placement.unwrap_or_default()
     }
 
     /// The resources of the (single) container, zero if absent.

@@ -81,6 +81,35 @@ pub enum JobGoal {
     Deleted,
 }
 
+/// What the user wants of one pod (pod stop / start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum PodGoal {
+    /// Run it (as the job's goal allows).
+    #[default]
+    #[serde(rename = "POD_STATE_RUNNING")]
+    Running,
+    /// Keep it killed until started again.
+    #[serde(rename = "POD_STATE_KILLED")]
+    Killed,
+}
+
+impl PodGoal {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodGoal::Running => "RUNNING",
+            PodGoal::Killed => "KILLED",
+        }
+    }
+
+    /// Parses [`PodGoal::as_str`].
+    pub fn parse(s: &str) -> Option<PodGoal> {
+        [PodGoal::Running, PodGoal::Killed]
+            .into_iter()
+            .find(|g| g.as_str() == s)
+    }
+}
+
 impl PodState {
     /// The pod state for a Mesos task state. UNREACHABLE counts as lost:
     /// the instance is replaced, and the task is killed if it comes back.

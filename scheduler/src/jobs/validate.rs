@@ -3,7 +3,10 @@
 //! (`spec.default_spec.containers[0].resource.cpu_limit`), so a user can fix
 //! it without guessing. Pure; the API maps [`SpecError`] to INVALID_ARGUMENT.
 
-use super::spec::{JobSpec, PodSpec};
+use super::spec::{
+    Constraint, ConstraintType, HealthCheckSpec, HealthCheckType, JobSpec, JobType, PodSpec,
+};
+use std::collections::HashSet;
 
 /// Bounds on what one job may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +60,11 @@ pub fn validate_job(spec: &JobSpec, limits: &JobLimits, at: &str) -> Result<(), 
             return Err(err(format!("{at}.labels[{i}].key"), "must not be empty"));
         }
     }
-    validate_pod(&spec.default_spec, &format!("{at}.default_spec"))?;
+    validate_pod(
+        &spec.default_spec,
+        spec.job_type,
+        &format!("{at}.default_spec"),
+    )?;
     for instance in spec.instance_spec.keys() {
         let field = format!("{at}.instance_spec.{instance}");
         if *instance >= spec.instance_count {
@@ -66,17 +73,20 @@ pub fn validate_job(spec: &JobSpec, limits: &JobLimits, at: &str) -> Result<(), 
                 format!("names an instance outside 0..{}", spec.instance_count),
             ));
         }
-        validate_pod(&spec.pod_spec(*instance), &field)?;
+        validate_pod(&spec.pod_spec(*instance), spec.job_type, &field)?;
     }
     Ok(())
 }
 
 /// Checks one (merged) pod spec; `at` is its path.
-fn validate_pod(pod: &PodSpec, at: &str) -> Result<(), SpecError> {
-    if pod.constraint.is_some() {
+fn validate_pod(pod: &PodSpec, job_type: JobType, at: &str) -> Result<(), SpecError> {
+    if let Some(c) = &pod.constraint {
+        validate_constraint(c, &format!("{at}.constraint"))?;
+    }
+    if pod.runtime_limit_secs.is_some_and(|l| l > 0) && job_type != JobType::Batch {
         return Err(err(
-            format!("{at}.constraint"),
-            "placement constraints are not supported yet",
+            format!("{at}.runtime_limit_secs"),
+            "applies to BATCH jobs only",
         ));
     }
     match pod.containers.len() {
@@ -125,6 +135,56 @@ fn validate_pod(pod: &PodSpec, at: &str) -> Result<(), SpecError> {
     let Some(resource) = &container.resource else {
         return Err(err(format!("{at}.resource"), "is required"));
     };
+    let mut names = HashSet::new();
+    let mut fixed = HashSet::new();
+    for (i, port) in container.ports.iter().enumerate() {
+        let field = format!("{at}.ports[{i}]");
+        if port.name.is_empty() {
+            return Err(err(format!("{field}.name"), "must not be empty"));
+        }
+        if !names.insert(port.name.as_str()) {
+            return Err(err(
+                format!("{field}.name"),
+                format!("'{}' is used twice", port.name),
+            ));
+        }
+        if port.value > 65535 {
+            return Err(err(
+                format!("{field}.value"),
+                "must be at most 65535 (0 = any free port)",
+            ));
+        }
+        if port.value != 0 && !fixed.insert(port.value) {
+            return Err(err(
+                format!("{field}.value"),
+                format!("port {} is asked for twice", port.value),
+            ));
+        }
+        let valid_env = port
+            .env_name
+            .chars()
+            .all(|c| c == '_' || c.is_ascii_alphanumeric())
+            && !port.env_name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_env {
+            return Err(err(
+                format!("{field}.env_name"),
+                "must be letters, digits and '_', not starting with a digit",
+            ));
+        }
+    }
+    if let Some(check) = container.liveness_check.as_ref().filter(|c| c.enabled) {
+        validate_health(
+            check,
+            !container.ports.is_empty(),
+            &format!("{at}.liveness_check"),
+        )?;
+    }
+    if !(resource_ok(container.resource.map(|r| r.gpu_limit))) {
+        return Err(err(
+            format!("{at}.resource.gpu_limit"),
+            "must be a whole number, zero or more",
+        ));
+    }
     positive(resource.cpu_limit, &format!("{at}.resource.cpu_limit"))?;
     positive(
         resource.mem_limit_mb,
@@ -135,6 +195,91 @@ fn validate_pod(pod: &PodSpec, at: &str) -> Result<(), SpecError> {
             format!("{at}.resource.disk_limit_mb"),
             "must be zero or more",
         ));
+    }
+    Ok(())
+}
+
+fn resource_ok(gpus: Option<f64>) -> bool {
+    gpus.is_none_or(|g| g.is_finite() && g >= 0.0 && g.fract() == 0.0)
+}
+
+fn validate_constraint(c: &Constraint, at: &str) -> Result<(), SpecError> {
+    match c.constraint_type {
+        ConstraintType::Label => {
+            if c.label_constraint.is_none() {
+                return Err(err(
+                    format!("{at}.label_constraint"),
+                    "is required for LABEL_CONSTRAINT",
+                ));
+            }
+            if c.label_constraint
+                .as_ref()
+                .is_some_and(|l| l.label.key.is_empty())
+            {
+                return Err(err(
+                    format!("{at}.label_constraint.label.key"),
+                    "must not be empty",
+                ));
+            }
+        }
+        ConstraintType::And | ConstraintType::Or => {
+            let name = if c.constraint_type == ConstraintType::And {
+                "and_constraint"
+            } else {
+                "or_constraint"
+            };
+            if c.operands().is_empty() {
+                return Err(err(format!("{at}.{name}.constraints"), "must not be empty"));
+            }
+            for (i, inner) in c.operands().iter().enumerate() {
+                validate_constraint(inner, &format!("{at}.{name}.constraints[{i}]"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_health(check: &HealthCheckSpec, has_ports: bool, at: &str) -> Result<(), SpecError> {
+    match check.check_type {
+        HealthCheckType::Command => {
+            let ok = check
+                .command_check
+                .as_ref()
+                .is_some_and(|c| !c.command.trim().is_empty());
+            if !ok {
+                return Err(err(
+                    format!("{at}.command_check.command"),
+                    "is required for COMMAND",
+                ));
+            }
+        }
+        HealthCheckType::Http => {
+            let http = check.http_get.clone().unwrap_or_default();
+            if http.path.as_deref().is_some_and(|p| !p.starts_with('/')) {
+                return Err(err(format!("{at}.http_get.path"), "must start with '/'"));
+            }
+            if !matches!(http.scheme.as_deref(), None | Some("http") | Some("https")) {
+                return Err(err(
+                    format!("{at}.http_get.scheme"),
+                    "must be http or https",
+                ));
+            }
+            if http.port == 0 && !has_ports {
+                return Err(err(
+                    format!("{at}.http_get.port"),
+                    "is required when the container has no ports",
+                ));
+            }
+        }
+        HealthCheckType::Tcp => {
+            let port = check.tcp_socket.as_ref().map_or(0, |t| t.port);
+            if port == 0 && !has_ports {
+                return Err(err(
+                    format!("{at}.tcp_socket.port"),
+                    "is required when the container has no ports",
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -218,6 +363,48 @@ mod tests {
             (
                 |j| j["instance_spec"] = serde_json::json!({"7": {}}),
                 "spec.instance_spec.7",
+            ),
+            (
+                |j| {
+                    j["default_spec"]["constraint"] = serde_json::json!({"type": "AND_CONSTRAINT",
+                    "and_constraint": {"constraints": [{"type": "LABEL_CONSTRAINT"}]}})
+                },
+                "spec.default_spec.constraint.and_constraint.constraints[0].label_constraint",
+            ),
+            (
+                |j| {
+                    j["default_spec"]["containers"][0]["ports"] = serde_json::json!([
+                    {"name": "a"}, {"name": "a"}])
+                },
+                "spec.default_spec.containers[0].ports[1].name",
+            ),
+            (
+                |j| {
+                    j["default_spec"]["containers"][0]["ports"] = serde_json::json!([
+                    {"name": "a", "env_name": "1X"}])
+                },
+                "spec.default_spec.containers[0].ports[0].env_name",
+            ),
+            (
+                |j| {
+                    j["default_spec"]["containers"][0]["liveness_check"] = serde_json::json!({
+                    "enabled": true, "type": "HTTP", "http_get": {"path": "/"}})
+                },
+                "spec.default_spec.containers[0].liveness_check.http_get.port",
+            ),
+            (
+                |j| {
+                    j["default_spec"]["containers"][0]["liveness_check"] = serde_json::json!({
+                    "enabled": true, "type": "COMMAND"})
+                },
+                "spec.default_spec.containers[0].liveness_check.command_check.command",
+            ),
+            (
+                |j| {
+                    j["type"] = "SERVICE".into();
+                    j["default_spec"]["runtime_limit_secs"] = 5.into();
+                },
+                "spec.default_spec.runtime_limit_secs",
             ),
             (
                 |j| {

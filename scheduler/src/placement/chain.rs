@@ -1,8 +1,18 @@
-//! The placement chain, assembled in the order it runs.
+//! The placement chain, assembled in the order it runs. Filters run
+//! cheapest first, as Nomad's stack does: per-host arithmetic, then
+//! attribute and label matching, then the constraints that look across
+//! hosts and the round.
 
+use super::binpack::BinPackScorer;
+use super::exclusive_host::ExclusiveHostFilter;
 use super::filter::Filter;
+use super::label_constraint::LabelConstraintFilter;
+use super::ports_fit::PortsFitFilter;
 use super::resources_fit::ResourcesFitFilter;
-use super::scorer::{Scorer, SpreadScorer};
+use super::scorer::Scorer;
+use super::spread::SpreadScorer;
+use super::unique_host::UniqueHostFilter;
+use super::zone_balance::ZoneBalanceFilter;
 
 /// Filters (all must pass) and weighted scorers.
 pub struct Chain {
@@ -12,19 +22,29 @@ pub struct Chain {
     pub scorers: Vec<(Box<dyn Scorer>, f64)>,
 }
 
-/// Drover's chain today.
+/// Drover's chain.
 pub fn default_chain() -> Chain {
     Chain {
         filters: vec![
-            // Resources first: the cheapest check, and the one that rejects
-            // most hosts on a busy cluster. Attribute and cross-task
-            // constraints (issue 6) come after it.
+            // Resources first: four comparisons, and the check that rejects
+            // most hosts on a busy cluster.
             Box::new(ResourcesFitFilter),
+            // Ports next: a scan of a few ranges.
+            Box::new(PortsFitFilter),
+            // Peloton constraints: attribute lookups and a walk over the
+            // host's pods for POD labels.
+            Box::new(LabelConstraintFilter),
+            // Cross-task constraints: they read the pods on the host...
+            Box::new(UniqueHostFilter),
+            Box::new(ExclusiveHostFilter),
+            // ...and the whole round's zone tally, so they come last.
+            Box::new(ZoneBalanceFilter),
         ],
         scorers: vec![
-            // Spread keeps the load even and finishes batch jobs sooner on
-            // simulated clusters; bin-pack arrives as a per-job policy.
+            // Exactly one of these applies to a task (its strategy); the
+            // other scores every host 0 and so does not change the order.
             (Box::new(SpreadScorer), 1.0),
+            (Box::new(BinPackScorer), 1.0),
         ],
     }
 }

@@ -1,5 +1,11 @@
-//! What placement knows of one agent: the resources offered to us, minus
-//! what this round has already assigned there.
+//! What placement knows of one agent: the resources and ports offered to
+//! us, minus what this round has already assigned there; the agent's
+//! attributes; and the pods already on it (live runs, and this round's
+//! assignments), which pod-label, unique-host and exclusive-host
+//! constraints look at. Drover's own view: no Mesos protos here.
+
+use super::port_ranges::PortRanges;
+use std::collections::BTreeMap;
 
 /// Scalar resources. Units in the names.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -10,18 +16,31 @@ pub struct Resources {
     pub mem_mib: f64,
     /// Disk, MiB.
     pub disk_mib: f64,
+    /// GPUs.
+    pub gpus: f64,
 }
 
 /// Mesos keeps scalars to 3 decimal places (reference 3.4.2.1); compare
 /// with that tolerance so 0.1 + 0.2 fits in 0.3.
-const EPSILON: f64 = 0.0005;
+pub const EPSILON: f64 = 0.0005;
 
 impl Resources {
     /// Whether `demand` fits in `self`.
     pub fn contains(&self, demand: &Resources) -> bool {
-        demand.cpus <= self.cpus + EPSILON
-            && demand.mem_mib <= self.mem_mib + EPSILON
-            && demand.disk_mib <= self.disk_mib + EPSILON
+        self.short_of(demand).is_none()
+    }
+
+    /// The first resource `demand` needs more of than `self` has.
+    pub fn short_of(&self, demand: &Resources) -> Option<&'static str> {
+        [
+            ("cpus", demand.cpus, self.cpus),
+            ("mem", demand.mem_mib, self.mem_mib),
+            ("disk", demand.disk_mib, self.disk_mib),
+            ("gpus", demand.gpus, self.gpus),
+        ]
+        .into_iter()
+        .find(|(_, want, have)| *want > have + EPSILON)
+        .map(|(name, _, _)| name)
     }
 
     /// `self - other`, floored at zero.
@@ -30,6 +49,7 @@ impl Resources {
             cpus: (self.cpus - other.cpus).max(0.0),
             mem_mib: (self.mem_mib - other.mem_mib).max(0.0),
             disk_mib: (self.disk_mib - other.disk_mib).max(0.0),
+            gpus: (self.gpus - other.gpus).max(0.0),
         }
     }
 
@@ -39,9 +59,25 @@ impl Resources {
             cpus: self.cpus + other.cpus,
             mem_mib: self.mem_mib + other.mem_mib,
             disk_mib: self.disk_mib + other.disk_mib,
+            gpus: self.gpus + other.gpus,
         }
     }
 }
+
+/// A pod on a host, as host-wide constraints see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodOnHost {
+    /// Its job.
+    pub job: String,
+    /// Its labels.
+    pub labels: Vec<(String, String)>,
+    /// Its job asked for the host to itself.
+    pub exclusive: bool,
+}
+
+/// The attribute that names an agent's zone (agent-sim's `--zones`, and
+/// the usual Mesos convention).
+pub const ZONE_ATTRIBUTE: &str = "zone";
 
 /// One agent as placement sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,20 +92,55 @@ pub struct HostView {
     pub offered: Resources,
     /// Offered minus assigned this round.
     pub available: Resources,
+    /// Ports offered and not yet assigned this round.
+    pub ports: PortRanges,
+    /// Agent attributes as text (`zone` → `a`), plus `hostname`, as
+    /// Peloton turns attributes into host labels.
+    pub attributes: BTreeMap<String, String>,
+    /// Pods on the host: live runs and this round's assignments.
+    pub pods: Vec<PodOnHost>,
     /// Tasks assigned here this round.
     pub assigned: usize,
 }
 
 impl HostView {
-    /// A host with `offered` resources and nothing assigned yet.
+    /// A host with `offered` resources, no ports, attributes or pods.
     pub fn new(agent_id: &str, hostname: &str, role: &str, offered: Resources) -> Self {
+        let mut attributes = BTreeMap::new();
+        attributes.insert("hostname".to_owned(), hostname.to_owned());
         HostView {
             agent_id: agent_id.to_owned(),
             hostname: hostname.to_owned(),
             role: role.to_owned(),
             offered,
             available: offered,
+            ports: PortRanges::default(),
+            attributes,
+            pods: Vec::new(),
             assigned: 0,
         }
+    }
+
+    /// With these ports offered.
+    pub fn with_ports(mut self, ports: PortRanges) -> Self {
+        self.ports = ports;
+        self
+    }
+
+    /// With this attribute.
+    pub fn with_attribute(mut self, name: &str, value: &str) -> Self {
+        self.attributes.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// With these pods already on it.
+    pub fn with_pods(mut self, pods: Vec<PodOnHost>) -> Self {
+        self.pods = pods;
+        self
+    }
+
+    /// Its zone, if it has one.
+    pub fn zone(&self) -> Option<&str> {
+        self.attributes.get(ZONE_ATTRIBUTE).map(String::as_str)
     }
 }

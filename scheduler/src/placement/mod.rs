@@ -1,22 +1,37 @@
 //! Placement: pending tasks × the agents' offered resources → assignments.
-//! Pure code (no I/O, no clock); the jobs runner calls it with what it holds.
+//! Pure code (no I/O, no clock); the jobs runner calls it with what it
+//! holds. Shaped as Nomad's stack: filters, then scorers, then pick.
 //!
-//! Shaped as Nomad's stack so the next issue can grow it without a rebuild:
-//! - [`host_view`]: one agent's offered resources minus what this round
-//!   has already assigned (Drover's own view; no Mesos protos here).
+//! - [`host_view`]: one agent's offered resources, ports, attributes and
+//!   pods, minus what this round has already assigned there.
+//! - [`port_ranges`]: the offered ports as ranges.
+//! - [`round`]: the cluster-wide tally of a round (zones, instances per zone).
 //! - [`filter`]: the `Filter` trait and `Rejection`.
-//! - [`resources_fit`]: the first filter: does the task fit.
-//! - [`scorer`]: the `Scorer` trait and the spread scorer.
+//! - filters, one per file, in chain order: [`resources_fit`],
+//!   [`ports_fit`], [`label_constraint`], [`unique_host`],
+//!   [`exclusive_host`], [`zone_balance`].
+//! - [`scorer`]: the `Scorer` trait; scorers [`spread`] and [`binpack`].
 //! - [`chain`]: the filters and scorers in the order they run, and why.
 //! - [`place`]: runs the chain over every task; explains every miss.
 
+pub mod binpack;
 pub mod chain;
+pub mod exclusive_host;
 pub mod filter;
 pub mod host_view;
+pub mod label_constraint;
 pub mod place;
+pub mod port_ranges;
+pub mod ports_fit;
 pub mod resources_fit;
+pub mod round;
 pub mod scorer;
+pub mod spread;
+pub mod unique_host;
+pub mod zone_balance;
 
 pub use chain::{default_chain, Chain};
-pub use host_view::{HostView, Resources};
+pub use host_view::{HostView, PodOnHost, Resources};
 pub use place::{place, Assignment, Placement, TaskDemand, Unplaced};
+pub use port_ranges::PortRanges;
+pub use round::Round;

@@ -66,6 +66,21 @@ pub const MIGRATIONS: &[&str] = &[
     // pod's history (the API).
     "CREATE INDEX runs_by_state ON runs (state);
      CREATE INDEX pod_events_by_pod ON pod_events (job_id, instance, seq);",
+    // 3: per-pod goal state and restarts, why a pod is pending, the ports a
+    // run was given, and why the scheduler killed a run.
+    "ALTER TABLE runs ADD COLUMN ports TEXT;
+     ALTER TABLE runs ADD COLUMN kill_reason TEXT;
+     ALTER TABLE jobs ADD COLUMN restart_batch_size INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE pods (
+         job_id TEXT NOT NULL,
+         instance INTEGER NOT NULL,
+         goal TEXT NOT NULL DEFAULT 'RUNNING',
+         restart_from INTEGER NOT NULL DEFAULT 0,
+         pending_reason TEXT,
+         pending_metrics TEXT,
+         updated_at_ms INTEGER NOT NULL,
+         PRIMARY KEY (job_id, instance)
+     );",
 ];
 
 /// The schema version this binary writes.

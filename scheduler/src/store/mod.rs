@@ -20,7 +20,8 @@ pub mod sqlite;
 
 use crate::ids::{InstanceId, JobId, TaskId};
 use crate::jobs::spec::JobSpec;
-use crate::jobs::state::{JobGoal, PodState};
+use crate::jobs::state::{JobGoal, PodGoal, PodState};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use sqlite::SqliteStore;
@@ -82,6 +83,9 @@ pub enum StoreError {
     /// The job does not exist.
     #[error("job {0} not found")]
     JobNotFound(JobId),
+    /// The job has no such instance.
+    #[error("pod {} not found", .0.pod_name())]
+    PodNotFound(InstanceId),
     /// A job with this id exists already.
     #[error("job {0} already exists")]
     JobExists(JobId),
@@ -114,6 +118,29 @@ pub struct JobRecord {
     pub updated_at: UnixMillis,
     /// The revision of that change.
     pub revision: Revision,
+    /// Instances the latest job restart may take down at once (0 = all).
+    pub restart_batch_size: u32,
+    /// Per-pod goals and restarts; pods absent here run with the defaults.
+    pub pods: BTreeMap<u32, PodControl>,
+}
+
+/// What the user asked of one pod, beyond the job's goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PodControl {
+    /// RUNNING, or KILLED after a pod stop.
+    pub goal: PodGoal,
+    /// Runs numbered below this are to be replaced (a restart): a live one
+    /// is killed, then a new run launched.
+    pub restart_from: u32,
+}
+
+/// Why a pod has no host yet, as the last placement round saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingInfo {
+    /// One line for humans: "no agent satisfies zone==c (3 agents)".
+    pub reason: String,
+    /// Hosts rejected per filter and reason, as JSON (Nomad's AllocMetric).
+    pub metrics: String,
 }
 
 /// One run (Mesos task) of an instance.
@@ -145,6 +172,11 @@ pub struct RunRecord {
     pub updated_at: UnixMillis,
     /// When a kill was last sent for it.
     pub kill_requested_at: Option<UnixMillis>,
+    /// Why the scheduler killed it, when not for the job's or pod's goal
+    /// (e.g. the runtime limit).
+    pub kill_reason: Option<String>,
+    /// Ports it was given: (name, port).
+    pub ports: Vec<(String, u32)>,
 }
 
 /// One entry of a pod's event history.
@@ -183,6 +215,8 @@ pub struct LaunchIntent {
     pub hostname: String,
     /// The job version it runs.
     pub spec_version: u64,
+    /// The ports placement gave it: (name, port).
+    pub ports: Vec<(String, u32)>,
 }
 
 /// A status update (from Mesos, or made up by the scheduler when it gives
@@ -243,6 +277,8 @@ pub trait StoreRead: Send {
     fn pod_events(&self, instance: &InstanceId) -> Result<Vec<PodEventRecord>, StoreError>;
     /// Every run that may be live, for reconciliation.
     fn live_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// Why each of a job's pending pods has no host, by instance.
+    fn pending_reasons(&self, job: &JobId) -> Result<BTreeMap<u32, PendingInfo>, StoreError>;
 }
 
 /// Write access: one holder, the jobs runner.
@@ -282,6 +318,36 @@ pub trait Store: StoreRead {
         &mut self,
         updates: &[StatusRecord],
     ) -> Result<Vec<StatusOutcome>, StoreError>;
-    /// Notes that kills were sent, so they are not repeated at once.
-    fn record_kills(&mut self, tasks: &[TaskId], now: UnixMillis) -> Result<(), StoreError>;
+    /// Notes that kills were sent, so they are not repeated at once, with
+    /// the reason when it is not the goal's.
+    fn record_kills(
+        &mut self,
+        kills: &[(TaskId, Option<String>)],
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Sets one pod's goal (pod stop and start).
+    fn set_pod_goal(
+        &mut self,
+        pod: &InstanceId,
+        goal: PodGoal,
+        now: UnixMillis,
+    ) -> Result<JobRecord, StoreError>;
+    /// Asks for `instances` of a job to be restarted: each gets a new run,
+    /// at most `batch_size` down at once (0 = all). With `bump`, the job's
+    /// version is bumped (job restart); `expected_version` as for goals.
+    fn restart_pods(
+        &mut self,
+        job: &JobId,
+        instances: &[u32],
+        batch_size: u32,
+        expected_version: Option<u64>,
+        bump: bool,
+        now: UnixMillis,
+    ) -> Result<JobRecord, StoreError>;
+    /// Records (Some) or clears (None) why pods are pending.
+    fn record_pending_reasons(
+        &mut self,
+        reasons: &[(InstanceId, Option<PendingInfo>)],
+        now: UnixMillis,
+    ) -> Result<(), StoreError>;
 }

@@ -8,13 +8,16 @@
 //! an argument like the pure layers, so that tests control time.
 
 use super::migrations;
-use super::{JobRecord, PodEventRecord, Revision, RunRecord, StoreError, StoreRead};
+use super::{
+    JobRecord, PendingInfo, PodControl, PodEventRecord, Revision, RunRecord, StoreError, StoreRead,
+};
 #[cfg(test)]
 use super::{LaunchIntent, StatusOutcome, StatusRecord};
 use crate::ids::{InstanceId, JobId, TaskId};
 use crate::jobs::spec::JobSpec;
-use crate::jobs::state::{JobGoal, PodState};
+use crate::jobs::state::{JobGoal, PodGoal, PodState};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,9 +32,10 @@ pub struct SqliteStore {
 
 const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, reason, message, \
      healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, updated_at_ms, \
-     kill_requested_at_ms";
+     kill_requested_at_ms, kill_reason, ports";
 
-const JOB_COLUMNS: &str = "job_id, spec, version, goal, created_at_ms, updated_at_ms, revision";
+const JOB_COLUMNS: &str =
+    "job_id, spec, version, goal, created_at_ms, updated_at_ms, revision, restart_batch_size";
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir` and brings its
@@ -87,16 +91,64 @@ impl SqliteStore {
     }
 
     fn job_in(&self, tx: &Connection, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
-        let raw = tx
-            .query_row(
-                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1"),
-                [id.as_str()],
-                raw_job,
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        raw.map(RawJob::into_record).transpose()
+        load_job(tx, &self.path, id)
     }
+}
+
+/// One job with its pod controls, read through `conn` (a transaction or
+/// the connection).
+pub(super) fn load_job(
+    conn: &Connection,
+    path: &Path,
+    id: &JobId,
+) -> Result<Option<JobRecord>, StoreError> {
+    let wrap = |source| StoreError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let raw = conn
+        .query_row(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1"),
+            [id.as_str()],
+            raw_job,
+        )
+        .optional()
+        .map_err(wrap)?;
+    let Some(mut job) = raw.map(RawJob::into_record).transpose()? else {
+        return Ok(None);
+    };
+    job.pods = pod_controls(conn, id).map_err(wrap)?;
+    Ok(Some(job))
+}
+
+/// The `pods` rows of a job as controls.
+pub(super) fn pod_controls(
+    conn: &Connection,
+    id: &JobId,
+) -> rusqlite::Result<BTreeMap<u32, PodControl>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT instance, goal, restart_from FROM pods WHERE job_id = ?1")?;
+    let rows = stmt
+        .query_map([id.as_str()], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|(instance, goal, from)| {
+            let control = PodControl {
+                // An unknown goal can only come from a newer binary; running
+                // is the safe reading (the pod is not lost).
+                goal: PodGoal::parse(&goal).unwrap_or_default(),
+                restart_from: from as u32,
+            };
+            (instance as u32, control)
+        })
+        .collect())
 }
 
 /// Bumps and returns the store-wide revision inside `tx`.
@@ -117,6 +169,7 @@ struct RawJob {
     created_at: i64,
     updated_at: i64,
     revision: i64,
+    restart_batch_size: i64,
 }
 
 fn raw_job(row: &Row<'_>) -> rusqlite::Result<RawJob> {
@@ -128,6 +181,7 @@ fn raw_job(row: &Row<'_>) -> rusqlite::Result<RawJob> {
         created_at: row.get(4)?,
         updated_at: row.get(5)?,
         revision: row.get(6)?,
+        restart_batch_size: row.get(7)?,
     })
 }
 
@@ -151,6 +205,8 @@ impl RawJob {
             created_at: self.created_at,
             updated_at: self.updated_at,
             revision: self.revision as u64,
+            restart_batch_size: self.restart_batch_size as u32,
+            pods: BTreeMap::new(),
         })
     }
 }
@@ -183,6 +239,11 @@ fn raw_run(row: &Row<'_>) -> rusqlite::Result<RawRun> {
             completed_at: row.get(12)?,
             updated_at: row.get(13)?,
             kill_requested_at: row.get(14)?,
+            kill_reason: row.get(15)?,
+            ports: row
+                .get::<_, Option<String>>(16)?
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default(),
         },
     })
 }
@@ -258,10 +319,13 @@ impl StoreRead for SqliteStore {
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))?;
-        let jobs = raws
+        let mut jobs = raws
             .into_iter()
             .map(RawJob::into_record)
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
+        for job in &mut jobs {
+            job.pods = pod_controls(&self.conn, &job.job_id).map_err(|e| self.err(e))?;
+        }
         Ok((jobs, total as u32))
     }
 
@@ -342,6 +406,30 @@ impl StoreRead for SqliteStore {
             &format!("SELECT {RUN_COLUMNS} FROM runs WHERE state IN ({list}) ORDER BY job_id, instance, run"),
             [],
         )
+    }
+
+    fn pending_reasons(&self, job: &JobId) -> Result<BTreeMap<u32, PendingInfo>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT instance, pending_reason, pending_metrics FROM pods \
+                 WHERE job_id = ?1 AND pending_reason IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([job.as_str()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u32,
+                    PendingInfo {
+                        reason: r.get(1)?,
+                        metrics: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<BTreeMap<_, _>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
     }
 }
 

@@ -25,6 +25,7 @@ fn intent(job: &JobId, instance: u32, run: u32) -> LaunchIntent {
         agent_id: "agent-1".into(),
         hostname: "host-1".into(),
         spec_version: 1,
+        ports: Vec::new(),
     }
 }
 
@@ -74,8 +75,13 @@ fn an_old_schema_is_migrated_forward_without_losing_rows() {
         .unwrap();
     }
     let store = SqliteStore::open(dir.path()).unwrap();
-    assert_eq!(migrations::current(&store.conn).unwrap(), 2);
-    assert!(store.job(&JobId("old".into())).unwrap().is_some());
+    assert_eq!(
+        migrations::current(&store.conn).unwrap(),
+        migrations::latest()
+    );
+    let old = store.job(&JobId("old".into())).unwrap().unwrap();
+    assert_eq!(old.restart_batch_size, 0);
+    assert!(old.pods.is_empty());
 }
 
 #[test]
@@ -286,4 +292,91 @@ fn a_reader_connection_sees_committed_writes() {
     let (jobs, total) = reader.jobs(0, 10).unwrap();
     assert_eq!(total, 1);
     assert_eq!(jobs[0].job_id, job);
+}
+
+#[test]
+fn pod_goals_restarts_pending_reasons_ports_and_kill_reasons_round_trip() {
+    use crate::jobs::state::PodGoal;
+    use crate::store::PendingInfo;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId("j".into());
+    store.create_job(&job, &batch_spec(3), 1).unwrap();
+    let mut with_ports = intent(&job, 0, 0);
+    with_ports.ports = vec![("http".into(), 31002)];
+    assert_eq!(
+        store.record_launch_intents(&[with_ports], 2).unwrap(),
+        vec![true]
+    );
+    let run = &store.runs(&job).unwrap()[0];
+    assert_eq!(run.ports, vec![("http".to_owned(), 31002)]);
+
+    let stopped = store
+        .set_pod_goal(&InstanceId::new(job.clone(), 1), PodGoal::Killed, 3)
+        .unwrap();
+    assert_eq!(stopped.pods[&1].goal, PodGoal::Killed);
+    assert_eq!(stopped.version, 1, "a pod stop leaves the job's version");
+    assert!(matches!(
+        store.set_pod_goal(&InstanceId::new(job.clone(), 9), PodGoal::Killed, 3),
+        Err(StoreError::PodNotFound(_))
+    ));
+
+    let restarted = store
+        .restart_pods(&job, &[0, 1], 2, Some(1), true, 4)
+        .unwrap();
+    assert_eq!(restarted.version, 2);
+    assert_eq!(restarted.restart_batch_size, 2);
+    assert_eq!(
+        restarted.pods[&0].restart_from, 1,
+        "run 0 exists: replace it"
+    );
+    assert_eq!(restarted.pods[&1].restart_from, 0, "no run yet");
+    assert_eq!(
+        restarted.pods[&1].goal,
+        PodGoal::Running,
+        "a restart starts a stopped pod"
+    );
+    assert!(matches!(
+        store.restart_pods(&job, &[0], 0, Some(1), true, 5),
+        Err(StoreError::VersionMismatch { .. })
+    ));
+
+    let info = PendingInfo {
+        reason: "no agent satisfies zone==c (3 agents)".into(),
+        metrics: "{}".into(),
+    };
+    store
+        .record_pending_reasons(&[(InstanceId::new(job.clone(), 2), Some(info.clone()))], 6)
+        .unwrap();
+    assert_eq!(store.pending_reasons(&job).unwrap()[&2], info);
+    assert_eq!(
+        store
+            .record_launch_intents(&[intent(&job, 2, 0)], 7)
+            .unwrap(),
+        vec![true]
+    );
+    assert!(
+        store.pending_reasons(&job).unwrap().is_empty(),
+        "a launch clears it"
+    );
+
+    let task = task(&job, 0, 0);
+    store
+        .record_kills(
+            &[(
+                task.clone(),
+                Some("REASON_MAX_COMPLETION_TIME_REACHED".into()),
+            )],
+            8,
+        )
+        .unwrap();
+    store.record_kills(&[(task, None)], 9).unwrap();
+    let run = &store.runs(&job).unwrap()[0];
+    assert_eq!(run.kill_requested_at, Some(9));
+    assert_eq!(
+        run.kill_reason.as_deref(),
+        Some("REASON_MAX_COMPLETION_TIME_REACHED")
+    );
+    store.delete_job(&job).unwrap();
+    assert!(store.job(&job).unwrap().is_none());
 }

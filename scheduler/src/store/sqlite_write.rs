@@ -3,12 +3,12 @@
 //! only for an instance with no live run; terminal states are final).
 
 use super::{next_revision, SqliteStore, JOB_COLUMNS};
-use crate::ids::{JobId, TaskId};
+use crate::ids::{InstanceId, JobId, TaskId};
 use crate::jobs::spec::JobSpec;
-use crate::jobs::state::{JobGoal, PodState};
+use crate::jobs::state::{JobGoal, PodGoal, PodState};
 use crate::store::{
-    JobRecord, LaunchIntent, Revision, StatusOutcome, StatusRecord, Store, StoreError, StoreRead,
-    UnixMillis,
+    JobRecord, LaunchIntent, PendingInfo, Revision, StatusOutcome, StatusRecord, Store, StoreError,
+    StoreRead, UnixMillis,
 };
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -68,6 +68,8 @@ impl Store for SqliteStore {
             created_at: now,
             updated_at: now,
             revision,
+            restart_batch_size: 0,
+            pods: Default::default(),
         })
     }
 
@@ -118,8 +120,11 @@ impl Store for SqliteStore {
                 super::raw_job,
             )
             .map_err(wrap)?;
+        let pods = super::pod_controls(&tx, id).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
-        raw.into_record()
+        let mut job = raw.into_record()?;
+        job.pods = pods;
+        Ok(job)
     }
 
     fn delete_job(&mut self, id: &JobId) -> Result<Revision, StoreError> {
@@ -138,6 +143,8 @@ impl Store for SqliteStore {
         tx.execute("DELETE FROM runs WHERE job_id = ?1", [id.as_str()])
             .map_err(wrap)?;
         tx.execute("DELETE FROM pod_events WHERE job_id = ?1", [id.as_str()])
+            .map_err(wrap)?;
+        tx.execute("DELETE FROM pods WHERE job_id = ?1", [id.as_str()])
             .map_err(wrap)?;
         let revision = next_revision(&tx).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
@@ -187,7 +194,11 @@ impl Store for SqliteStore {
         Ok(outcomes)
     }
 
-    fn record_kills(&mut self, tasks: &[TaskId], now: UnixMillis) -> Result<(), StoreError> {
+    fn record_kills(
+        &mut self,
+        kills: &[(TaskId, Option<String>)],
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let wrap = |source| StoreError::Sqlite {
             path: path.clone(),
@@ -195,13 +206,147 @@ impl Store for SqliteStore {
         };
         let tx = self.conn.transaction().map_err(wrap)?;
         let revision = next_revision(&tx).map_err(wrap)?;
-        for task in tasks {
+        for (task, reason) in kills {
             tx.execute(
-                "UPDATE runs SET kill_requested_at_ms = ?2, revision = ?3 WHERE task_id = ?1",
-                params![task.to_string(), now, revision as i64],
+                "UPDATE runs SET kill_requested_at_ms = ?2, revision = ?3, \
+                 kill_reason = COALESCE(?4, kill_reason) WHERE task_id = ?1",
+                params![task.to_string(), now, revision as i64, reason],
             )
             .map_err(wrap)?;
         }
+        tx.commit().map_err(wrap)?;
+        Ok(())
+    }
+
+    fn set_pod_goal(
+        &mut self,
+        pod: &InstanceId,
+        goal: PodGoal,
+        now: UnixMillis,
+    ) -> Result<JobRecord, StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let Some(job) = super::load_job(&tx, &path, &pod.job)? else {
+            return Err(StoreError::JobNotFound(pod.job.clone()));
+        };
+        if pod.instance >= job.spec.instance_count {
+            return Err(StoreError::PodNotFound(pod.clone()));
+        }
+        let revision = next_revision(&tx).map_err(wrap)?;
+        tx.execute(
+            "INSERT INTO pods (job_id, instance, goal, updated_at_ms) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (job_id, instance) DO UPDATE SET goal = ?3, updated_at_ms = ?4",
+            params![pod.job.as_str(), pod.instance, goal.as_str(), now],
+        )
+        .map_err(wrap)?;
+        tx.execute(
+            "UPDATE jobs SET revision = ?2 WHERE job_id = ?1",
+            params![pod.job.as_str(), revision as i64],
+        )
+        .map_err(wrap)?;
+        let pods = super::pod_controls(&tx, &pod.job).map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        Ok(JobRecord { pods, ..job })
+    }
+
+    fn restart_pods(
+        &mut self,
+        job_id: &JobId,
+        instances: &[u32],
+        batch_size: u32,
+        expected_version: Option<u64>,
+        bump: bool,
+        now: UnixMillis,
+    ) -> Result<JobRecord, StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        let Some(job) = super::load_job(&tx, &path, job_id)? else {
+            return Err(StoreError::JobNotFound(job_id.clone()));
+        };
+        if let Some(expected) = expected_version {
+            if expected != job.version {
+                return Err(StoreError::VersionMismatch {
+                    job: job_id.clone(),
+                    current: job.version,
+                    expected,
+                });
+            }
+        }
+        if let Some(bad) = instances.iter().find(|i| **i >= job.spec.instance_count) {
+            return Err(StoreError::PodNotFound(InstanceId::new(
+                job_id.clone(),
+                *bad,
+            )));
+        }
+        let revision = next_revision(&tx).map_err(wrap)?;
+        for instance in instances {
+            // Every run so far is replaced: the next run number is the
+            // boundary. An instance with no run yet needs nothing.
+            let next: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(run) + 1, 0) FROM runs WHERE job_id = ?1 AND instance = ?2",
+                    params![job_id.as_str(), instance],
+                    |r| r.get(0),
+                )
+                .map_err(wrap)?;
+            tx.execute(
+                "INSERT INTO pods (job_id, instance, restart_from, updated_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (job_id, instance) \
+                 DO UPDATE SET restart_from = ?3, goal = 'RUNNING', updated_at_ms = ?4",
+                params![job_id.as_str(), instance, next, now],
+            )
+            .map_err(wrap)?;
+        }
+        let bump = i64::from(bump);
+        tx.execute(
+            "UPDATE jobs SET restart_batch_size = ?2, version = version + ?3, \
+             updated_at_ms = CASE WHEN ?3 = 1 THEN ?4 ELSE updated_at_ms END, \
+             revision = CASE WHEN ?3 = 1 THEN ?5 ELSE revision END WHERE job_id = ?1",
+            params![job_id.as_str(), batch_size, bump, now, revision as i64],
+        )
+        .map_err(wrap)?;
+        let job = super::load_job(&tx, &path, job_id)?;
+        tx.commit().map_err(wrap)?;
+        job.ok_or_else(|| StoreError::JobNotFound(job_id.clone()))
+    }
+
+    fn record_pending_reasons(
+        &mut self,
+        reasons: &[(InstanceId, Option<PendingInfo>)],
+        now: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let wrap = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        for (pod, info) in reasons {
+            tx.execute(
+                "INSERT INTO pods (job_id, instance, pending_reason, pending_metrics, updated_at_ms) \
+                 SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id = ?1) \
+                 ON CONFLICT (job_id, instance) DO UPDATE SET pending_reason = ?3, \
+                 pending_metrics = ?4",
+                params![
+                    pod.job.as_str(),
+                    pod.instance,
+                    info.as_ref().map(|i| i.reason.as_str()),
+                    info.as_ref().map(|i| i.metrics.as_str()),
+                    now
+                ],
+            )
+            .map_err(wrap)?;
+        }
+        // Not a user-visible change of a job: no revision bump, so pending
+        // reasons refreshed every placement round do not churn watchers.
         tx.commit().map_err(wrap)?;
         Ok(())
     }
@@ -241,9 +386,12 @@ fn insert_intent(
 ) -> rusqlite::Result<()> {
     let task = &intent.task_id;
     let state = PodState::Launching;
+    let ports = (!intent.ports.is_empty())
+        .then(|| serde_json::to_string(&intent.ports).unwrap_or_default());
     tx.execute(
         "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, spec_version, \
-         launched_at_ms, updated_at_ms, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+         launched_at_ms, updated_at_ms, revision, ports) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
         params![
             task.instance.job.as_str(),
             task.instance.instance,
@@ -254,8 +402,14 @@ fn insert_intent(
             intent.hostname,
             intent.spec_version as i64,
             now,
-            revision as i64
+            revision as i64,
+            ports
         ],
+    )?;
+    tx.execute(
+        "UPDATE pods SET pending_reason = NULL, pending_metrics = NULL \
+         WHERE job_id = ?1 AND instance = ?2",
+        params![task.instance.job.as_str(), task.instance.instance],
     )?;
     tx.execute(
         "INSERT INTO pod_events (job_id, instance, run, state, agent_id, hostname, message, \

@@ -1,0 +1,152 @@
+//! Pod and job operations of Peloton's PodService and JobService: stop,
+//! start and restart one pod (`/api/v1/pods/{pod_name}/stop|start|restart`),
+//! and restart a job's pods in batches (`/api/v1/jobs/{id}/restart`). Each
+//! handler decodes, hands the write to the runner, and answers once it is
+//! committed; the goal-state engine does the killing and launching.
+
+use super::body::read_json;
+use super::error::ApiError;
+use super::jobs::{ask, job_id, parse_version, Wrapped};
+use super::{views, AppState};
+use crate::ids::InstanceId;
+use crate::jobs::runner::ApiCommand;
+use crate::jobs::state::PodGoal;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The empty body of the pod operations.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// Peloton `PodInstanceRange`: instances `from` ≤ i < `to`.
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceRange {
+    /// First instance.
+    #[serde(default)]
+    pub from: u32,
+    /// One past the last instance.
+    pub to: u32,
+}
+
+/// Peloton `RestartJobRequest` (batch size and ranges inline).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RestartJobRequest {
+    /// The job's version; a stale one gets ABORTED.
+    #[serde(default)]
+    pub version: Option<Wrapped>,
+    /// Instances restarted at a time (0 = all at once).
+    #[serde(default)]
+    pub batch_size: u32,
+    /// Which instances; absent = all.
+    #[serde(default)]
+    pub ranges: Option<Vec<InstanceRange>>,
+}
+
+fn pod_name(raw: &str) -> Result<InstanceId, ApiError> {
+    InstanceId::parse_pod_name(raw).map_err(|e| ApiError::invalid("pod_name", e))
+}
+
+async fn set_pod_goal(
+    state: AppState,
+    name: String,
+    body: Body,
+    goal: PodGoal,
+) -> Result<Json<Value>, ApiError> {
+    let pod = pod_name(&name)?;
+    let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
+    ask(&state, |reply| ApiCommand::SetPodGoal { pod, goal, reply }).await?;
+    Ok(Json(json!({})))
+}
+
+/// `POST /api/v1/pods/{pod_name}/stop`: the pod is killed and stays so.
+pub async fn stop(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    set_pod_goal(state, name, body, PodGoal::Killed).await
+}
+
+/// `POST /api/v1/pods/{pod_name}/start`: the pod runs again.
+pub async fn start(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    set_pod_goal(state, name, body, PodGoal::Running).await
+}
+
+/// `POST /api/v1/pods/{pod_name}/restart`: its run is replaced by a new one.
+pub async fn restart(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let pod = pod_name(&name)?;
+    let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
+    ask(&state, |reply| ApiCommand::RestartPods {
+        job_id: pod.job.clone(),
+        instances: vec![pod.instance],
+        batch_size: 0,
+        expected_version: None,
+        bump: false,
+        reply,
+    })
+    .await?;
+    Ok(Json(json!({})))
+}
+
+/// `POST /api/v1/jobs/{id}/restart`: replaces the runs of the instances in
+/// `ranges` (all when absent), `batch_size` at a time.
+pub async fn restart_job(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let id = job_id(&id)?;
+    let request: RestartJobRequest = read_json(body, state.config.max_body_bytes, true).await?;
+    let expected = parse_version(
+        "version.value",
+        request.version.as_ref().map(|w| w.value.as_str()),
+    )?;
+    let lookup = id.clone();
+    let job = state
+        .read(move |s| s.job(&lookup))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    let count = job.spec.instance_count;
+    let instances: Vec<u32> = match &request.ranges {
+        None => (0..count).collect(),
+        Some(ranges) => {
+            let mut list = Vec::new();
+            for (i, r) in ranges.iter().enumerate() {
+                if r.from >= r.to || r.to > count {
+                    return Err(ApiError::invalid(
+                        &format!("ranges[{i}]"),
+                        format!("must satisfy from < to <= {count} (instance_count)"),
+                    ));
+                }
+                list.extend(r.from..r.to);
+            }
+            list.sort_unstable();
+            list.dedup();
+            list
+        }
+    };
+    let job = ask(&state, |reply| ApiCommand::RestartPods {
+        job_id: id,
+        instances,
+        batch_size: request.batch_size,
+        expected_version: expected,
+        bump: true,
+        reply,
+    })
+    .await?;
+    Ok(Json(json!({"version": views::version(job.version)})))
+}

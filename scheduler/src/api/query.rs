@@ -1,0 +1,224 @@
+//! Peloton's QueryJobs and QueryPods: `POST /api/v1/jobs/query` and
+//! `POST /api/v1/jobs/{id}/pods/query`, with the seed's filters (states,
+//! labels, owner, name, keywords; pod states, hosts, pod names, labels)
+//! and offset/limit pagination. Filtering is done on the reader's
+//! snapshot; the filters themselves are the pure functions at the bottom.
+
+use super::body::read_json;
+use super::error::ApiError;
+use super::jobs::{job_id, Wrapped};
+use super::{views, AppState};
+use crate::ids::InstanceId;
+use crate::jobs::spec::Label;
+use crate::store::{JobRecord, StoreError};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Peloton `PaginationSpec`.
+#[derive(Debug, Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct Pagination {
+    /// First record.
+    #[serde(default)]
+    pub offset: u32,
+    /// Page size (0 = the server's largest page).
+    #[serde(default)]
+    pub limit: u32,
+    /// Accepted for compatibility; the server's largest page applies.
+    #[serde(default)]
+    pub max_limit: u32,
+}
+
+/// Peloton job `QuerySpec`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuerySpec {
+    /// Any of these states.
+    #[serde(default)]
+    pub job_states: Vec<String>,
+    /// All of these labels.
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    /// This owner.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Name containing this.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Each keyword in the name, owner, description or a label.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// The page.
+    #[serde(default)]
+    pub pagination: Option<Pagination>,
+}
+
+/// Peloton pod `QuerySpec`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PodQuerySpec {
+    /// Any of these states.
+    #[serde(default)]
+    pub pod_states: Vec<String>,
+    /// On any of these hosts.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Any of these pods.
+    #[serde(default)]
+    pub pod_names: Vec<Wrapped>,
+    /// All of these pod labels.
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    /// The page.
+    #[serde(default)]
+    pub pagination: Option<Pagination>,
+}
+
+/// `{"spec": JobQuerySpec}`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QueryJobsRequest {
+    /// The query.
+    #[serde(default)]
+    pub spec: JobQuerySpec,
+}
+
+/// `{"spec": PodQuerySpec}`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QueryPodsRequest {
+    /// The query.
+    #[serde(default)]
+    pub spec: PodQuerySpec,
+}
+
+fn page<T>(items: Vec<T>, pagination: Option<Pagination>, max_page: u32) -> (Vec<T>, Value) {
+    let p = pagination.unwrap_or_default();
+    let limit = if p.limit == 0 {
+        max_page
+    } else {
+        p.limit.min(max_page)
+    };
+    let total = items.len();
+    let records = items
+        .into_iter()
+        .skip(p.offset as usize)
+        .take(limit as usize)
+        .collect();
+    (
+        records,
+        json!({"offset": p.offset, "limit": limit, "total": total}),
+    )
+}
+
+/// `POST /api/v1/jobs/query`.
+pub async fn query_jobs(
+    State(state): State<AppState>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let request: QueryJobsRequest = read_json(body, state.config.max_body_bytes, true).await?;
+    let spec = request.spec;
+    let jobs = state
+        .read(|s| {
+            let mut all = Vec::new();
+            let mut offset = 0;
+            loop {
+                let (jobs, _) = s.jobs(offset, 500)?;
+                if jobs.is_empty() {
+                    break;
+                }
+                offset += jobs.len() as u32;
+                for job in jobs {
+                    let runs = s.runs(&job.job_id)?;
+                    all.push((job, runs));
+                }
+            }
+            Ok::<_, StoreError>(all)
+        })
+        .await?;
+    let matching: Vec<_> = jobs
+        .into_iter()
+        .filter(|(job, runs)| {
+            let state = views::job_state(job, runs);
+            job_matches(&spec, job, state.as_str())
+        })
+        .map(|(job, runs)| views::job_summary(&job, &runs))
+        .collect();
+    let (records, pagination) = page(matching, spec.pagination, state.config.max_page);
+    Ok(Json(json!({"records": records, "pagination": pagination})))
+}
+
+/// `POST /api/v1/jobs/{id}/pods/query`.
+pub async fn query_pods(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let id = job_id(&id)?;
+    let request: QueryPodsRequest = read_json(body, state.config.max_body_bytes, true).await?;
+    let spec = request.spec;
+    let lookup = id.clone();
+    let (job, runs, pending) = state
+        .read(move |s| {
+            Ok((
+                s.job(&lookup)?,
+                s.runs(&lookup)?,
+                s.pending_reasons(&lookup)?,
+            ))
+        })
+        .await?;
+    let job = job.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    let matching: Vec<_> = views::pod_summaries(&job, &runs, &pending)
+        .into_iter()
+        .filter(|pod| pod_matches(&spec, &job, pod))
+        .collect();
+    let (pods, pagination) = page(matching, spec.pagination, state.config.max_page);
+    Ok(Json(json!({"pods": pods, "pagination": pagination})))
+}
+
+fn has_labels(have: &[Label], want: &[Label]) -> bool {
+    want.iter().all(|w| have.contains(w))
+}
+
+/// Whether `job` (in `state`) matches the query.
+pub fn job_matches(spec: &JobQuerySpec, job: &JobRecord, state: &str) -> bool {
+    let s = &job.spec;
+    let keyword_hit = |k: &String| {
+        let k = k.to_lowercase();
+        [&s.name, &s.owner, &s.description]
+            .iter()
+            .any(|f| f.to_lowercase().contains(&k))
+            || s.labels
+                .iter()
+                .any(|l| l.key.to_lowercase().contains(&k) || l.value.to_lowercase().contains(&k))
+    };
+    (spec.job_states.is_empty() || spec.job_states.iter().any(|x| x == state))
+        && has_labels(&s.labels, &spec.labels)
+        && spec
+            .owner
+            .as_ref()
+            .is_none_or(|o| o.is_empty() || *o == s.owner)
+        && spec
+            .name
+            .as_ref()
+            .is_none_or(|n| s.name.contains(n.as_str()))
+        && spec.keywords.iter().all(keyword_hit)
+}
+
+/// Whether the pod summary `pod` of `job` matches the query.
+pub fn pod_matches(spec: &PodQuerySpec, job: &JobRecord, pod: &Value) -> bool {
+    let status = &pod["status"];
+    let name = pod["pod_name"]["value"].as_str().unwrap_or_default();
+    let state = status["state"].as_str().unwrap_or_default();
+    let host = status["host"].as_str();
+    let labels = InstanceId::parse_pod_name(name)
+        .map(|i| job.spec.pod_spec(i.instance).labels)
+        .unwrap_or_default();
+    (spec.pod_states.is_empty() || spec.pod_states.iter().any(|s| s == state))
+        && (spec.hosts.is_empty() || host.is_some_and(|h| spec.hosts.iter().any(|x| x == h)))
+        && (spec.pod_names.is_empty() || spec.pod_names.iter().any(|p| p.value == name))
+        && has_labels(&labels, &spec.labels)
+}

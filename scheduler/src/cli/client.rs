@@ -1,0 +1,177 @@
+//! The HTTP client of the scheduler's JSON API (and of an agent's files
+//! API): one request, one JSON answer, and the API's `{"code", "message"}`
+//! turned into [`CliError::Api`].
+
+use super::error::CliError;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+use std::time::Duration;
+
+/// How long one request may take before the CLI gives up on it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client of one HTTP server (`http://host:port`).
+#[derive(Clone)]
+pub struct ApiClient {
+    base: String,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// Normalises `--addr`: `host:port` or `http://host:port[/]`.
+pub fn normalize_addr(addr: &str) -> Result<String, CliError> {
+    let trimmed = addr.trim().trim_end_matches('/');
+    let base = if trimmed.contains("://") {
+        trimmed.to_owned()
+    } else {
+        format!("http://{trimmed}")
+    };
+    let uri: http::Uri = base
+        .parse()
+        .map_err(|_| CliError::BadAddr(addr.to_owned()))?;
+    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+        return Err(CliError::BadAddr(addr.to_owned()));
+    }
+    Ok(base)
+}
+
+impl ApiClient {
+    /// A client of `addr` (see [`normalize_addr`]).
+    pub fn new(addr: &str) -> Result<Self, CliError> {
+        Ok(ApiClient {
+            base: normalize_addr(addr)?,
+            http: Client::builder(TokioExecutor::new()).build_http(),
+        })
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Result<Value, CliError> {
+        self.call(http::Method::GET, path, None).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+        self.call(http::Method::POST, path, Some(body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Result<Value, CliError> {
+        self.call(http::Method::DELETE, path, None).await
+    }
+
+    /// One exchange; a non-2xx answer becomes an error.
+    pub async fn call(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CliError> {
+        let url = format!("{}{path}", self.base);
+        let bytes = body.map(Value::to_string).unwrap_or_default();
+        let request = http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| CliError::Usage(format!("bad request {url}: {e}")))?;
+        let unreachable = |reason: String| CliError::Unreachable {
+            url: url.clone(),
+            reason,
+        };
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(request))
+            .await
+            .map_err(|_| unreachable(format!("no answer in {REQUEST_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(connect_reason(&e)))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unreachable(format!("answer cut short: {e}")))?
+            .to_bytes();
+        let json: Option<Value> = serde_json::from_slice(&body).ok();
+        if status.is_success() {
+            return json.ok_or_else(|| CliError::Http {
+                url: url.clone(),
+                status: status.as_u16(),
+                body: format!("not JSON: {}", String::from_utf8_lossy(&body)),
+            });
+        }
+        match json {
+            Some(Value::Object(map)) if map.get("code").is_some_and(Value::is_string) => {
+                Err(CliError::Api {
+                    code: map["code"].as_str().unwrap_or_default().to_owned(),
+                    message: map
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+            }
+            _ => Err(CliError::Http {
+                url,
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }),
+        }
+    }
+}
+
+/// The innermost cause of a failed request ("Connection refused"), which is
+/// what a user can act on.
+fn connect_reason(e: &hyper_util::client::legacy::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut reason = e.to_string();
+    while let Some(s) = source {
+        reason = s.to_string();
+        source = s.source();
+    }
+    reason
+}
+
+/// Percent-encodes a query parameter value.
+pub fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_normalised() {
+        assert_eq!(
+            normalize_addr("127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_addr("http://localhost:9/").unwrap(),
+            "http://localhost:9"
+        );
+        assert!(normalize_addr("https://x:1").is_err());
+        assert!(normalize_addr("ftp://h:1").is_err());
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(encode_query("/tmp/a b&c"), "/tmp/a%20b%26c");
+    }
+}

@@ -1,0 +1,255 @@
+//! `drover pod ...`: list a job's pods, get one pod, its events, and stop,
+//! start or restart it. (`drover pod logs` is in [`super::logs`].)
+
+use super::client::ApiClient;
+use super::error::CliError;
+use super::logs::LogsArgs;
+use super::output::{self, short_state, Output};
+use clap::Subcommand;
+use serde_json::{json, Map, Value};
+
+/// `drover pod`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PodCommand {
+    /// List a job's pods.
+    List {
+        /// Job id.
+        job: String,
+        /// Only pods in these states (POD_STATE_RUNNING, or RUNNING), repeatable.
+        #[arg(long = "state")]
+        states: Vec<String>,
+        /// Only pods on these hosts, repeatable.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
+    /// Show a pod (`<job-id>-<instance>`): its current run and previous runs.
+    Get {
+        /// Pod name.
+        pod: String,
+    },
+    /// A pod's state changes, oldest first.
+    Events {
+        /// Pod name.
+        pod: String,
+    },
+    /// Stop a pod: it is killed and stays down until start.
+    Stop {
+        /// Pod name.
+        pod: String,
+    },
+    /// Start a stopped pod.
+    Start {
+        /// Pod name.
+        pod: String,
+    },
+    /// Kill a pod's current run and launch a new one.
+    Restart {
+        /// Pod name.
+        pod: String,
+    },
+    /// Print a pod's stdout or stderr, read from its agent's sandbox.
+    Logs(LogsArgs),
+}
+
+/// Runs a pod command; answers the exit code.
+pub async fn run(client: &ApiClient, output: Output, command: PodCommand) -> Result<u8, CliError> {
+    match command {
+        PodCommand::List { job, states, hosts } => {
+            let answer = if states.is_empty() && hosts.is_empty() {
+                client.get(&format!("/api/v1/jobs/{job}/pods")).await?
+            } else {
+                let mut spec = Map::new();
+                if !states.is_empty() {
+                    let full: Vec<String> = states.iter().map(|s| pod_state_name(s)).collect();
+                    spec.insert("pod_states".into(), json!(full));
+                }
+                if !hosts.is_empty() {
+                    spec.insert("hosts".into(), json!(hosts));
+                }
+                client
+                    .post(
+                        &format!("/api/v1/jobs/{job}/pods/query"),
+                        &json!({"spec": spec}),
+                    )
+                    .await?
+            };
+            match output {
+                Output::Json => print!("{}", output::json(&answer)),
+                Output::Table => print!("{}", pods_table(&answer["pods"])),
+            }
+        }
+        PodCommand::Get { pod } => {
+            let answer = client.get(&format!("/api/v1/pods/{pod}")).await?;
+            match output {
+                Output::Json => print!("{}", output::json(&answer)),
+                Output::Table => print!("{}", pod_fields(&pod, &answer)),
+            }
+        }
+        PodCommand::Events { pod } => {
+            let answer = client.get(&format!("/api/v1/pods/{pod}/events")).await?;
+            match output {
+                Output::Json => print!("{}", output::json(&answer)),
+                Output::Table => print!("{}", events_table(&answer["events"])),
+            }
+        }
+        PodCommand::Stop { pod } => action(client, output, &pod, "stop", "stopping").await?,
+        PodCommand::Start { pod } => action(client, output, &pod, "start", "starting").await?,
+        PodCommand::Restart { pod } => {
+            action(client, output, &pod, "restart", "restarting").await?
+        }
+        PodCommand::Logs(args) => return super::logs::run(client, args).await,
+    }
+    Ok(0)
+}
+
+async fn action(
+    client: &ApiClient,
+    output: Output,
+    pod: &str,
+    verb: &str,
+    doing: &str,
+) -> Result<(), CliError> {
+    let answer = client
+        .post(&format!("/api/v1/pods/{pod}/{verb}"), &json!({}))
+        .await?;
+    match output {
+        Output::Json => print!("{}", output::json(&answer)),
+        Output::Table => println!("pod {pod} {doing}"),
+    }
+    Ok(())
+}
+
+/// `RUNNING` → `POD_STATE_RUNNING`; full names pass through.
+fn pod_state_name(s: &str) -> String {
+    let upper = s.to_ascii_uppercase();
+    if upper.starts_with("POD_STATE_") {
+        upper
+    } else {
+        format!("POD_STATE_{upper}")
+    }
+}
+
+/// `{"http": 31002}` as `http=31002`.
+fn ports(value: &Value) -> String {
+    value
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// Why a pod is not running, as briefly as the status says it.
+fn why(status: &Value) -> String {
+    ["pending_reason", "message", "reason"]
+        .iter()
+        .map(|k| output::text(&status[*k]))
+        .find(|s| !s.is_empty())
+        .unwrap_or_default()
+}
+
+/// The table of `PodSummary`s.
+pub fn pods_table(pods: &Value) -> String {
+    let rows: Vec<Vec<String>> = pods
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            let s = &p["status"];
+            vec![
+                output::text(&p["pod_name"]),
+                short_state(&output::text(&s["state"])).to_owned(),
+                short_state(&output::text(&s["healthy"])).to_owned(),
+                output::text(&s["host"]),
+                ports(&s["ports"]),
+                output::text(&s["failure_count"]),
+                why(s),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "POD", "STATE", "HEALTH", "HOST", "PORTS", "FAILURES", "MESSAGE",
+        ],
+        &rows,
+    )
+}
+
+fn pod_fields(pod: &str, answer: &Value) -> String {
+    let s = &answer["current"]["status"];
+    let previous = answer["previous"].as_array().map_or(0, Vec::len);
+    output::fields(&[
+        ("Pod", pod.to_owned()),
+        ("Run", output::text(&s["pod_id"])),
+        ("State", short_state(&output::text(&s["state"])).to_owned()),
+        (
+            "Desired",
+            short_state(&output::text(&s["desired_state"])).to_owned(),
+        ),
+        (
+            "Health",
+            short_state(&output::text(&s["healthy"])).to_owned(),
+        ),
+        ("Host", output::text(&s["host"])),
+        ("Agent", output::text(&s["agent_id"])),
+        ("Ports", ports(&s["ports"])),
+        ("Started", output::text(&s["start_time"])),
+        ("Completed", output::text(&s["completion_time"])),
+        ("Pending", output::text(&s["pending_reason"])),
+        ("Next retry", output::text(&s["next_retry_time"])),
+        ("Reason", output::text(&s["reason"])),
+        ("Message", output::text(&s["message"])),
+        ("Failures", output::text(&s["failure_count"])),
+        ("Previous runs", previous.to_string()),
+    ])
+}
+
+fn events_table(events: &Value) -> String {
+    let rows: Vec<Vec<String>> = events
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            vec![
+                output::text(&e["timestamp"]),
+                output::text(&e["pod_id"]),
+                short_state(&output::text(&e["actual_state"])).to_owned(),
+                output::text(&e["mesos_state"]),
+                output::text(&e["hostname"]),
+                [output::text(&e["reason"]), output::text(&e["message"])]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": "),
+            ]
+        })
+        .collect();
+    output::table(
+        &["TIME", "RUN", "STATE", "MESOS STATE", "HOST", "MESSAGE"],
+        &rows,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_tables_show_state_health_ports_and_why() {
+        let pods = json!([{"pod_name": {"value": "j-0"}, "status": {
+            "state": "POD_STATE_PENDING", "healthy": "HEALTH_STATE_UNKNOWN",
+            "ports": {"http": 31000}, "failure_count": 0,
+            "pending_reason": "no agent satisfies zone==c"}}]);
+        let t = pods_table(&pods);
+        assert!(t.contains("j-0"), "{t}");
+        assert!(t.contains("PENDING  UNKNOWN"), "{t}");
+        assert!(t.contains("http=31000"), "{t}");
+        assert!(t.contains("no agent satisfies zone==c"), "{t}");
+        assert_eq!(pod_state_name("running"), "POD_STATE_RUNNING");
+    }
+}

@@ -1,0 +1,249 @@
+//! `drover job watch`: live progress of jobs' pods, counts by state and a
+//! progress bar, until each job reaches what it is waited for or Ctrl-C.
+//!
+//! The decide part ([`JobProgress`], [`render`], [`JobProgress::outcome`])
+//! is pure; [`watch`] polls the API, redraws in place on a terminal and
+//! prints one line per change otherwise.
+
+use super::client::ApiClient;
+use super::error::CliError;
+use super::output::{self, short_state, Output};
+use clap::ValueEnum;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+/// What a watch waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Until {
+    /// The job is SUCCEEDED, FAILED or KILLED.
+    Terminal,
+    /// Every instance is RUNNING (or the job ended).
+    Running,
+}
+
+/// How a watched job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// SUCCEEDED, or all running when waiting for running.
+    Reached(String),
+    /// FAILED or KILLED.
+    Failed(String),
+}
+
+/// One job's progress, from `GET /api/v1/jobs/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobProgress {
+    /// The job id.
+    pub job_id: String,
+    /// The job's name.
+    pub name: String,
+    /// `JOB_STATE_...`.
+    pub state: String,
+    /// Instances.
+    pub total: u64,
+    /// Pods by `POD_STATE_...`.
+    pub counts: BTreeMap<String, u64>,
+}
+
+const FINISHED: [&str; 4] = [
+    "POD_STATE_SUCCEEDED",
+    "POD_STATE_FAILED",
+    "POD_STATE_KILLED",
+    "POD_STATE_LOST",
+];
+
+impl JobProgress {
+    /// Reads a `GET /api/v1/jobs/{id}` answer.
+    pub fn from_job(job_id: &str, answer: &Value) -> Self {
+        let info = &answer["job_info"];
+        let status = &info["status"];
+        let counts = status["pod_stats"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        JobProgress {
+            job_id: job_id.to_owned(),
+            name: output::text(&info["spec"]["name"]),
+            state: output::text(&status["state"]),
+            total: info["spec"]["instance_count"].as_u64().unwrap_or(0),
+            counts,
+        }
+    }
+
+    fn count(&self, state: &str) -> u64 {
+        self.counts.get(state).copied().unwrap_or(0)
+    }
+
+    /// Whether the job has reached what `until` waits for.
+    pub fn outcome(&self, until: Until) -> Option<Outcome> {
+        match self.state.as_str() {
+            "JOB_STATE_SUCCEEDED" => return Some(Outcome::Reached(self.state.clone())),
+            "JOB_STATE_FAILED" | "JOB_STATE_KILLED" => {
+                return Some(Outcome::Failed(self.state.clone()))
+            }
+            _ => {}
+        }
+        (until == Until::Running && self.total > 0 && self.count("POD_STATE_RUNNING") == self.total)
+            .then(|| Outcome::Reached("all pods RUNNING".into()))
+    }
+}
+
+/// One line: name, bar (`#` finished, `=` running, `.` the rest), counts.
+pub fn render(p: &JobProgress, bar_width: usize) -> String {
+    let finished: u64 = FINISHED.iter().map(|s| p.count(s)).sum();
+    let running = p.count("POD_STATE_RUNNING");
+    let total = p.total.max(1);
+    let cells = |n: u64| (n.min(total) as usize * bar_width) / total as usize;
+    let done_cells = cells(finished);
+    let run_cells = cells(finished + running).saturating_sub(done_cells);
+    let bar = format!(
+        "{}{}{}",
+        "#".repeat(done_cells),
+        "=".repeat(run_cells),
+        ".".repeat(bar_width.saturating_sub(done_cells + run_cells))
+    );
+    let counts: Vec<String> = p
+        .counts
+        .iter()
+        .map(|(k, v)| format!("{}={v}", short_state(k)))
+        .collect();
+    format!(
+        "{} ({}) [{bar}] {finished}/{} done, {running} running  {}  {}",
+        p.name,
+        p.job_id,
+        p.total,
+        counts.join(" "),
+        short_state(&p.state),
+    )
+}
+
+/// Polls `jobs` every `interval`, showing progress on stdout, until each
+/// job reaches its `Until` (answers the outcomes) or `stop` completes
+/// (answers `None`).
+pub async fn watch(
+    client: &ApiClient,
+    jobs: &[(String, Until)],
+    interval: Duration,
+    output: Output,
+    stop: impl Future<Output = ()>,
+) -> Result<Option<Vec<Outcome>>, CliError> {
+    let tty = output == Output::Table && std::io::stdout().is_terminal();
+    let mut shown: Vec<String> = Vec::new();
+    tokio::pin!(stop);
+    loop {
+        let mut progress = Vec::with_capacity(jobs.len());
+        for (id, _) in jobs {
+            let answer = client.get(&format!("/api/v1/jobs/{id}")).await?;
+            progress.push(JobProgress::from_job(id, &answer));
+        }
+        let lines: Vec<String> = progress
+            .iter()
+            .map(|p| match output {
+                Output::Table => render(p, 30),
+                Output::Json => json!({
+                    "job_id": p.job_id, "state": p.state, "instance_count": p.total,
+                    "pod_stats": p.counts,
+                })
+                .to_string(),
+            })
+            .collect();
+        draw(&shown, &lines, tty);
+        shown = lines;
+        let outcomes: Option<Vec<Outcome>> = progress
+            .iter()
+            .zip(jobs)
+            .map(|(p, (_, until))| p.outcome(*until))
+            .collect();
+        if outcomes.is_some() {
+            return Ok(outcomes);
+        }
+        tokio::select! {
+            _ = &mut stop => {
+                if tty { println!(); }
+                return Ok(None);
+            }
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// Shows `lines`: on a terminal the previous ones are redrawn in place;
+/// otherwise only changed lines are printed.
+fn draw(previous: &[String], lines: &[String], tty: bool) {
+    let mut out = std::io::stdout().lock();
+    if tty {
+        if !previous.is_empty() {
+            let _ = write!(out, "\x1b[{}A", previous.len());
+        }
+        for line in lines {
+            let _ = writeln!(out, "\r\x1b[2K{line}");
+        }
+    } else {
+        for (i, line) in lines.iter().enumerate() {
+            if previous.get(i) != Some(line) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn progress(state: &str, stats: Value, total: u64) -> JobProgress {
+        JobProgress::from_job(
+            "j1",
+            &json!({"job_info": {"spec": {"name": "hello", "instance_count": total},
+                "status": {"state": state, "pod_stats": stats}}}),
+        )
+    }
+
+    #[test]
+    fn bars_show_finished_and_running_pods() {
+        let p = progress(
+            "JOB_STATE_RUNNING",
+            json!({"POD_STATE_SUCCEEDED": 5, "POD_STATE_RUNNING": 3, "POD_STATE_PENDING": 2}),
+            10,
+        );
+        let line = render(&p, 10);
+        assert!(line.contains("[#####===..]"), "{line}");
+        assert!(line.contains("5/10 done, 3 running"), "{line}");
+        assert!(line.ends_with("RUNNING"), "{line}");
+    }
+
+    #[test]
+    fn outcomes_follow_the_job_state_and_until() {
+        let running = progress("JOB_STATE_RUNNING", json!({"POD_STATE_RUNNING": 2}), 2);
+        assert_eq!(running.outcome(Until::Terminal), None);
+        assert!(matches!(
+            running.outcome(Until::Running),
+            Some(Outcome::Reached(_))
+        ));
+        let half = progress(
+            "JOB_STATE_RUNNING",
+            json!({"POD_STATE_RUNNING": 1, "POD_STATE_PENDING": 1}),
+            2,
+        );
+        assert_eq!(half.outcome(Until::Running), None);
+        let failed = progress("JOB_STATE_FAILED", json!({"POD_STATE_FAILED": 2}), 2);
+        assert!(matches!(
+            failed.outcome(Until::Running),
+            Some(Outcome::Failed(_))
+        ));
+        let done = progress("JOB_STATE_SUCCEEDED", json!({"POD_STATE_SUCCEEDED": 2}), 2);
+        assert!(matches!(
+            done.outcome(Until::Terminal),
+            Some(Outcome::Reached(_))
+        ));
+    }
+}

@@ -1,0 +1,13 @@
+//! Task policies: each a pure function of its inputs and `now`, one file
+//! each, table-tested beside the code. [`super::reconcile`] and the runner
+//! call them; none reads a clock or a store.
+//!
+//! - [`backoff`]: how long a failing run waits before its next try.
+//! - [`runtime_limit`]: when a batch run has run too long (Titus).
+//! - [`sla_order`]: which pending runs are placed first (SLA priority).
+//! - [`restart_budget`]: how many instances restarts may take down at once.
+
+pub mod backoff;
+pub mod restart_budget;
+pub mod runtime_limit;
+pub mod sla_order;

@@ -1,0 +1,384 @@
+//! The `drover` binary against the real scheduler (and agent simulator),
+//! all on loopback port 0: create from YAML, line-accurate spec errors,
+//! get/list as JSON, stop/start, watch to SUCCEEDED, API errors, and the
+//! quickstart a new user runs (the README's command), bounded by
+//! `--duration` and stopped with Ctrl-C (SIGINT).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::{start_scheduler, start_sim, Proc};
+
+fn drover_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_drover"))
+}
+
+/// Runs `drover --addr ADDR args...`: (exit code, stdout, stderr). Killed
+/// (by its pid) after 60 s.
+fn drover(addr: &str, args: &[&str]) -> (i32, String, String) {
+    let mut child = Command::new(drover_bin())
+        .arg("--addr")
+        .arg(addr)
+        .args(args)
+        .env_remove("DROVER_ADDR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json_of(addr: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--output", "json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = drover(addr, &all);
+    assert_eq!(code, 0, "drover {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn cluster(dir: &Path) -> (Proc, Proc, String) {
+    let sim = start_sim(3, &[]);
+    let master = format!("http://{}", sim.address);
+    let s = start_scheduler(dir, &master, &["--executor-mode", "command"]);
+    let addr = format!("http://{}", s.address);
+    (sim, s, addr)
+}
+
+const SERVICE: &str = "\
+type: SERVICE
+name: web
+instance_count: 2
+default_spec:
+  containers:
+    - resource:
+        cpu_limit: 0.1
+        mem_limit_mb: 16
+      command:
+        value: serve forever
+  kill_grace_period_seconds: 1
+";
+
+#[test]
+fn jobs_are_created_from_yaml_listed_as_json_stopped_and_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, _s, addr) = cluster(dir.path());
+    let spec = write(dir.path(), "web.yaml", SERVICE);
+
+    let (code, out, err) = drover(&addr, &["job", "create", &spec, "--id", "web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created job web"), "{out}");
+    // The API's own errors come out as CODE: message.
+    let (code, _, err) = drover(&addr, &["job", "create", &spec, "--id", "web"]);
+    assert_ne!(code, 0);
+    assert!(err.starts_with("error: ALREADY_EXISTS: "), "{err}");
+
+    let job = json_of(&addr, &["job", "get", "web"]);
+    assert_eq!(job["job_info"]["spec"]["name"], "web", "{job}");
+    let list = json_of(&addr, &["job", "list"]);
+    let ids: Vec<_> = list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"]["value"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, vec!["web".to_owned()], "{list}");
+
+    let (code, out, err) = drover(&addr, &["job", "watch", "web", "--until", "running"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 running"), "{out}");
+    let (code, table, _) = drover(&addr, &["job", "get", "web"]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("web-0") && table.contains("RUNNING"),
+        "{table}"
+    );
+    let pod = json_of(&addr, &["pod", "get", "web-1"]);
+    assert_eq!(
+        pod["current"]["status"]["state"], "POD_STATE_RUNNING",
+        "{pod}"
+    );
+    let (code, events, _) = drover(&addr, &["pod", "events", "web-0"]);
+    assert_eq!(code, 0);
+    assert!(
+        events.contains("LAUNCHING") && events.contains("TASK_RUNNING"),
+        "{events}"
+    );
+
+    let (code, out, err) = drover(&addr, &["job", "stop", "web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("job web stopping"), "{out}");
+    // A stopped job ends KILLED: watch reports it, and exits 1.
+    let (code, out, _) = drover(&addr, &["job", "watch", "web"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.trim_end().ends_with("KILLED"), "{out}");
+    let stopped = json_of(&addr, &["job", "get", "web"]);
+    assert_eq!(stopped["job_info"]["status"]["state"], "JOB_STATE_KILLED");
+
+    let (code, _, err) = drover(&addr, &["job", "start", "web"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = drover(&addr, &["job", "watch", "web", "--until", "running"]);
+    assert_eq!(code, 0, "{out}");
+
+    let (code, _, err) = drover(&addr, &["job", "delete", "web", "--force"]);
+    assert_eq!(code, 0, "{err}");
+    // The job goes once its pods are down.
+    let gone = (0..200).find_map(|_| {
+        let (code, _, err) = drover(&addr, &["job", "get", "web"]);
+        if code != 0 {
+            return Some((code, err));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        None
+    });
+    let (code, err) = gone.expect("the deleted job is still there after 20 s");
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error: NOT_FOUND: "), "{err}");
+}
+
+#[test]
+fn watch_follows_a_batch_job_to_succeeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, _s, addr) = cluster(dir.path());
+    let spec = write(
+        dir.path(),
+        "batch.json",
+        r#"{"type": "BATCH", "name": "b", "instance_count": 3, "default_spec": {
+            "containers": [{"resource": {"cpu_limit": 0.1, "mem_limit_mb": 16},
+            "command": {"value": "sleep 1"}}]}}"#,
+    );
+    let (code, _, err) = drover(&addr, &["job", "create", &spec, "--id", "b"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = drover(&addr, &["job", "watch", "b", "--interval-ms", "100"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.contains("3/3 done") && last.ends_with("SUCCEEDED"),
+        "{out}"
+    );
+    assert!(last.contains("[##############################]"), "{last}");
+    // Not a terminal: one line per change, never the same line twice in a row.
+    let lines: Vec<_> = out.lines().collect();
+    assert!(lines.windows(2).all(|w| w[0] != w[1]), "{out}");
+}
+
+#[test]
+fn malformed_specs_are_refused_naming_the_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    // No scheduler: the spec is checked before anything is sent.
+    let addr = "http://127.0.0.1:9";
+    let syntax = write(
+        dir.path(),
+        "syntax.yaml",
+        &SERVICE.replace("name: web", "name: [web"),
+    );
+    let (code, _, err) = drover(addr, &["job", "create", &syntax]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with(&format!("error: {syntax}:")), "{err}");
+
+    let unknown = write(
+        dir.path(),
+        "unknown.yaml",
+        &SERVICE.replace("mem_limit_mb: 16", "mem_limit_mb: 16\n        cpus: 2"),
+    );
+    let (code, _, err) = drover(addr, &["job", "create", &unknown]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{unknown}:9:")), "{err}");
+    assert!(
+        err.contains("default_spec.containers[0].resource.cpus"),
+        "{err}"
+    );
+    assert!(err.contains("unknown field `cpus`"), "{err}");
+
+    let negative = write(
+        dir.path(),
+        "negative.yaml",
+        &SERVICE.replace("cpu_limit: 0.1", "cpu_limit: -1"),
+    );
+    let (code, _, err) = drover(addr, &["job", "create", &negative]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{negative}:7:20:")), "{err}");
+    assert!(
+        err.contains("7 |         cpu_limit: -1"),
+        "the line is quoted: {err}"
+    );
+
+    // A valid spec against no scheduler: a readable connection error.
+    let good = write(dir.path(), "good.yaml", SERVICE);
+    let (code, _, err) = drover(addr, &["job", "create", &good]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("error: cannot reach http://127.0.0.1:9"),
+        "{err}"
+    );
+}
+
+#[test]
+fn completion_scripts_are_printed() {
+    let (code, out, _) = drover("http://127.0.0.1:9", &["completion", "bash"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("_drover()") && out.contains("quickstart"),
+        "{out}"
+    );
+}
+
+/// Builds drover-executor beside our binaries so the quickstart can start a
+/// real agent; answers whether it is there.
+fn executor_built() -> bool {
+    let path = drover_bin().parent().unwrap().join("drover-executor");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let _ = Command::new(cargo)
+            .args(["build", "-p", "drover-executor", "--bin", "drover-executor"])
+            .status();
+    }
+    path.exists()
+}
+
+/// Sends SIGINT (Ctrl-C) to `pid`.
+fn interrupt(pid: u32) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+}
+
+fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+#[test]
+fn the_quickstart_runs_a_service_and_a_batch_job_and_cleans_up_on_ctrl_c() {
+    support::sim_bin();
+    let real = executor_built();
+    let mut child = Command::new(drover_bin())
+        .args(["quickstart", "--duration", "50secs"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let quickstart_pid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut out = Vec::new();
+    let mut addr = None;
+    let mut pids = Vec::new();
+    let start = Instant::now();
+    while addr.is_none() && start.elapsed() < Duration::from_secs(40) {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        if let Some(rest) = line.split("pid ").nth(1) {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            pids.push(digits.parse::<i32>().unwrap());
+        }
+        if line.starts_with("scheduler: ") {
+            addr = line.split_whitespace().nth(1).map(str::to_owned);
+        }
+        out.push(line);
+    }
+    let addr = addr.unwrap_or_else(|| panic!("no scheduler address: {out:?}"));
+
+    // What the user sees with the CLI while the quickstart runs.
+    let get = |id: &str| {
+        let (_, out, _) = drover(&addr, &["--output", "json", "job", "get", id]);
+        serde_json::from_str::<Value>(&out).unwrap_or(Value::Null)
+    };
+    let reached = (0..300).find_map(|_| {
+        if child.try_wait().unwrap().is_some() {
+            return Some((Value::Null, Value::Null));
+        }
+        let batch = get("batch-hello");
+        let service = get("service-web");
+        let states = (
+            batch["job_info"]["status"]["state"].clone(),
+            service["job_info"]["status"]["pod_stats"]["POD_STATE_RUNNING"].clone(),
+        );
+        if states.0 == "JOB_STATE_SUCCEEDED" && states.1 == 2 {
+            return Some(states);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        None
+    });
+    let service = get("service-web");
+    // Ctrl-C once the quickstart itself has seen both jobs through.
+    let shown = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < shown && !out.iter().any(|l| l.contains("stops after")) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            out.push(line);
+        }
+    }
+    if child.try_wait().unwrap().is_none() {
+        interrupt(quickstart_pid);
+    }
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.wait();
+    reader.join().unwrap();
+    out.extend(rx.try_iter());
+    let text = out.join("\n");
+    for pid in &pids {
+        if alive(*pid) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            panic!("process {pid} outlived the quickstart:\n{text}");
+        }
+    }
+    assert!(
+        reached.is_some_and(|r| !r.0.is_null()),
+        "batch SUCCEEDED and 2 service pods RUNNING never seen: {service}\n{text}"
+    );
+    assert_eq!(
+        service["job_info"]["status"]["state"], "JOB_STATE_RUNNING",
+        "{service}"
+    );
+    let status = status.unwrap_or_else(|| panic!("quickstart did not stop on SIGINT:\n{text}"));
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(text.contains("batch job batch-hello SUCCEEDED"), "{text}");
+    assert!(text.contains("service job service-web RUNNING"), "{text}");
+    let dir = format!("/tmp/drover-quickstart-{quickstart_pid}");
+    assert!(text.contains(&format!("removed {dir}")), "{text}");
+    assert!(!Path::new(&dir).exists());
+    if real && nix::unistd::geteuid().is_root() && !text.contains("without real agents") {
+        assert!(text.contains("+ 1 real agents"), "{text}");
+    }
+    assert_eq!(pids.len(), 2, "agent-sim and scheduler pids: {text}");
+}
