@@ -14,24 +14,11 @@ use support::*;
 const LIMIT: Duration = Duration::from_secs(60);
 
 async fn create(address: &str, id: &str, spec: serde_json::Value) {
-    let (status, reply) = post(
-        address,
-        "/api/v1/jobs",
-        &json!({"job_id": {"value": id}, "spec": spec}),
-    )
-    .await;
-    assert_eq!(status, 200, "{reply}");
+    create_job(address, id, spec).await;
 }
 
 async fn wait_for_state(address: &str, id: &str, want: &str) -> serde_json::Value {
-    let last = std::cell::RefCell::new(None);
-    let found = wait_for(LIMIT, || async {
-        let (state, stats) = job_state(address, id).await;
-        *last.borrow_mut() = Some((state.clone(), stats.clone()));
-        (state == want).then_some(stats)
-    })
-    .await;
-    found.unwrap_or_else(|| panic!("job {id} never reached {want}; last {:?}", last.borrow()))
+    wait_for_job_state(address, id, want, LIMIT).await
 }
 
 async fn batch_runs_to_succeeded(content_type: &str, instances: u32) {

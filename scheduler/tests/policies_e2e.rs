@@ -24,13 +24,7 @@ async fn setup(agents: usize, sim_args: &[&str]) -> (Proc, Proc, tempfile::TempD
 }
 
 async fn create(address: &str, id: &str, spec: Value) {
-    let (status, reply) = post(
-        address,
-        "/api/v1/jobs",
-        &json!({"job_id": {"value": id}, "spec": spec}),
-    )
-    .await;
-    assert_eq!(status, 200, "{reply}");
+    create_job(address, id, spec).await;
 }
 
 async fn pods(address: &str, id: &str) -> Vec<Value> {

@@ -155,6 +155,17 @@ pub fn task_info(
                     value: Some(path.clone()),
                     shell: Some(false),
                     arguments: vec![path],
+                    // One executor per task (its id is the task id), so it
+                    // runs as a command executor: it exits with its task
+                    // and gives its resources back, where a custom-mode
+                    // executor would idle until the framework shut it down.
+                    environment: Some(Environment {
+                        variables: vec![environment::Variable {
+                            name: "DROVER_EXECUTOR_MODE".into(),
+                            value: Some("command".into()),
+                            ..Default::default()
+                        }],
+                    }),
                     ..Default::default()
                 }),
                 resources: scalars(

@@ -254,3 +254,32 @@ pub fn duplicate_live_tasks(tasks: &[(String, String, String)]) -> Vec<(String, 
     }
     by_pod.into_iter().filter(|(_, t)| t.len() > 1).collect()
 }
+
+/// Creates job `id` from `spec` through the API; a refusal fails the test.
+pub async fn create_job(address: &str, id: &str, spec: serde_json::Value) {
+    let (status, reply) = post(
+        address,
+        "/api/v1/jobs",
+        &serde_json::json!({"job_id": {"value": id}, "spec": spec}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+/// Waits up to `limit` for job `id` to reach `want` (`JOB_STATE_...`) and
+/// returns its pod stats then; fails the test with the last state seen.
+pub async fn wait_for_job_state(
+    address: &str,
+    id: &str,
+    want: &str,
+    limit: Duration,
+) -> serde_json::Value {
+    let last = std::cell::RefCell::new(None);
+    let found = wait_for(limit, || async {
+        let (state, stats) = job_state(address, id).await;
+        *last.borrow_mut() = Some((state.clone(), stats.clone()));
+        (state == want).then_some(stats)
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("job {id} never reached {want}; last {:?}", last.borrow()))
+}

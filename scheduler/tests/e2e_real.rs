@@ -1,0 +1,153 @@
+//! End to end with the processes users run: agent-sim's real agents start
+//! the `drover-executor` the scheduler names in each task's ExecutorInfo, and
+//! it runs the user's command in a real cgroup (root). Also the replacement
+//! of a service task whose process dies outside Mesos.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// `drover-executor`, built next to the scheduler by `cargo test --workspace`.
+fn executor_bin() -> PathBuf {
+    let path = scheduler_bin().parent().unwrap().join("drover-executor");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p drover-executor` (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+/// `<work>/agents/*/frameworks/*/executors/<executor>/runs/*/<name>`.
+fn sandbox_file(work: &std::path::Path, executor: &str, name: &str) -> PathBuf {
+    let children = |dir: PathBuf| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    };
+    for agent in children(work.join("agents")) {
+        for framework in children(agent.join("frameworks")) {
+            for run in children(framework.join("executors").join(executor).join("runs")) {
+                if run.join(name).exists() {
+                    return run.join(name);
+                }
+            }
+        }
+    }
+    work.join(format!("no sandbox of {executor} holds {name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_job_runs_real_processes_under_the_drover_executor() {
+    let executor = executor_bin();
+    let work = tempfile::tempdir().unwrap();
+    let sim = start_sim(
+        2,
+        &[
+            "--real-agents",
+            "2",
+            "--work-dir",
+            work.path().to_str().unwrap(),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_scheduler(
+        dir.path(),
+        &format!("http://{}", sim.address),
+        &["--executor", executor.to_str().unwrap()],
+    );
+    // The command proves it ran as a real process in its sandbox, with the
+    // environment the executor gives it.
+    let spec = job_spec(
+        "BATCH",
+        4,
+        "test -d \"$MESOS_SANDBOX\" && test -n \"$MESOS_TASK_ID\" && echo ran > \"$MESOS_SANDBOX/proof\"",
+    );
+    create_job(&s.address, "real", spec).await;
+    wait_for_job_state(&s.address, "real", "JOB_STATE_SUCCEEDED", LIMIT).await;
+    let (_, pods) = get(&s.address, "/api/v1/jobs/real/pods").await;
+    let pods = pods["pods"].as_array().unwrap();
+    assert_eq!(pods.len(), 4);
+    for pod in pods {
+        assert_eq!(pod["status"]["state"], "POD_STATE_SUCCEEDED", "{pod}");
+    }
+    // Each ran as a real process under its own drover-executor, in the
+    // sandbox the agent made for that executor (Mesos' layout), and each
+    // executor exited with its task: none is left holding resources.
+    for pod in pods {
+        let task = pod["status"]["pod_id"]["value"].as_str().unwrap();
+        let proof = sandbox_file(work.path(), task, "proof");
+        assert_eq!(
+            std::fs::read_to_string(&proof).unwrap_or_default(),
+            "ran\n",
+            "{}",
+            proof.display()
+        );
+    }
+    let idle = wait_for(LIMIT, || async {
+        let (_, e) = get(&sim.address, "/sim/executors").await;
+        e["executors"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        idle.is_some(),
+        "executors still running after their tasks ended"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_task_killed_outside_mesos_is_replaced() {
+    let sim = start_sim(3, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_scheduler(
+        dir.path(),
+        &format!("http://{}", sim.address),
+        &["--executor-mode", "command"],
+    );
+    create_job(&s.address, "svc", job_spec("SERVICE", 5, "serve forever")).await;
+    wait_for_job_state(&s.address, "svc", "JOB_STATE_RUNNING", LIMIT).await;
+    let running = wait_for(LIMIT, || async {
+        let (_, pod) = get(&s.address, "/api/v1/pods/svc-2").await;
+        (pod["current"]["status"]["state"] == "POD_STATE_RUNNING").then_some(pod)
+    })
+    .await
+    .expect("svc-2 never ran");
+    let victim = running["current"]["status"]["pod_id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, reply) = post(
+        &sim.address,
+        &format!("/sim/tasks/{victim}/kill"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let replaced = wait_for(LIMIT, || async {
+        let (_, pod) = get(&s.address, "/api/v1/pods/svc-2").await;
+        let current = pod["current"]["status"]["pod_id"]["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        (current != victim && pod["current"]["status"]["state"] == "POD_STATE_RUNNING")
+            .then_some(pod)
+    })
+    .await
+    .expect("svc-2 was not replaced");
+    assert_eq!(
+        replaced["previous"][0]["status"]["state"], "POD_STATE_FAILED",
+        "{replaced}"
+    );
+    let (state, _) = job_state(&s.address, "svc").await;
+    assert_eq!(state, "JOB_STATE_RUNNING");
+    assert!(duplicate_live_tasks(&sim_tasks(&sim.address).await).is_empty());
+}
