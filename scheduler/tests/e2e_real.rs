@@ -151,3 +151,113 @@ async fn a_service_task_killed_outside_mesos_is_replaced() {
     assert_eq!(state, "JOB_STATE_RUNNING");
     assert!(duplicate_live_tasks(&sim_tasks(&sim.address).await).is_empty());
 }
+
+/// A real agent, and a scheduler launching with drover-executor.
+fn real_cluster(work: &std::path::Path, data: &std::path::Path) -> (Proc, Proc) {
+    let executor = executor_bin();
+    let sim = start_sim(
+        1,
+        &["--real-agents", "1", "--work-dir", work.to_str().unwrap()],
+    );
+    let s = start_scheduler(
+        data,
+        &format!("http://{}", sim.address),
+        &["--executor", executor.to_str().unwrap()],
+    );
+    (sim, s)
+}
+
+/// A one-instance service whose container asks for a dynamic port exported
+/// as `PORT_HTTP`.
+fn web_service(command: &str, liveness: Option<serde_json::Value>) -> serde_json::Value {
+    let mut container = json!({
+        "resource": {"cpu_limit": 0.1, "mem_limit_mb": 64},
+        "ports": [{"name": "http", "value": 0, "env_name": "PORT_HTTP"}],
+        "command": {"value": command},
+    });
+    if let Some(check) = liveness {
+        container["liveness_check"] = check;
+    }
+    json!({
+        "type": "SERVICE",
+        "name": "web",
+        "instance_count": 1,
+        "default_spec": {"containers": [container], "kill_grace_period_seconds": 1},
+    })
+}
+
+async fn current_run(address: &str, pod: &str) -> serde_json::Value {
+    get(address, &format!("/api/v1/pods/{pod}")).await.1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_port_reaches_the_task_environment() {
+    let (work, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_sim, s) = real_cluster(work.path(), data.path());
+    let spec = web_service(
+        "echo \"$PORT_HTTP\" > \"$MESOS_SANDBOX/port\"; exec sleep 600",
+        None,
+    );
+    create_job(&s.address, "ports", spec).await;
+    let pod = wait_for(LIMIT, || async {
+        let pod = current_run(&s.address, "ports-0").await;
+        (pod["current"]["status"]["state"] == "POD_STATE_RUNNING").then_some(pod)
+    })
+    .await
+    .expect("ports-0 never ran");
+    let port = pod["current"]["status"]["ports"]["http"]
+        .as_u64()
+        .expect("the pod shows its port");
+    assert!((31000..=32000).contains(&port), "{pod}");
+    let task = pod["current"]["status"]["pod_id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let seen = wait_for(LIMIT, || async {
+        let text = std::fs::read_to_string(sandbox_file(work.path(), &task, "port")).ok()?;
+        (!text.is_empty()).then_some(text)
+    })
+    .await
+    .expect("the task never wrote its port");
+    assert_eq!(seen.trim(), port.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_health_check_that_starts_failing_gets_its_task_replaced() {
+    let (work, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_sim, s) = real_cluster(work.path(), data.path());
+    let check = json!({
+        "enabled": true, "type": "HTTP",
+        "initial_interval_secs": 1, "interval_secs": 1, "timeout_secs": 2,
+        "max_consecutive_failures": 2,
+        "http_get": {"scheme": "http", "port": 0, "path": "/ok"},
+    });
+    let serve = "mkdir -p www && echo ok > www/ok && cd www && exec python3 -m http.server \"$PORT_HTTP\" --bind 127.0.0.1";
+    create_job(&s.address, "web", web_service(serve, Some(check))).await;
+    let healthy = wait_for(LIMIT, || async {
+        let pod = current_run(&s.address, "web-0").await;
+        (pod["current"]["status"]["healthy"] == "HEALTHY").then_some(pod)
+    })
+    .await
+    .expect("web-0 never became healthy");
+    let first = healthy["current"]["status"]["pod_id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The page goes away: the check starts failing.
+    let page = sandbox_file(work.path(), &first, "www").join("ok");
+    std::fs::remove_file(&page).unwrap_or_else(|e| panic!("{}: {e}", page.display()));
+    let replaced = wait_for(LIMIT, || async {
+        let pod = current_run(&s.address, "web-0").await;
+        let current = pod["current"]["status"]["pod_id"]["value"]
+            .as_str()?
+            .to_owned();
+        (current != first && pod["current"]["status"]["state"] == "POD_STATE_RUNNING")
+            .then_some(pod)
+    })
+    .await
+    .expect("the unhealthy task was not replaced");
+    let previous = &replaced["previous"][0]["status"];
+    assert_eq!(previous["pod_id"]["value"], first.as_str(), "{replaced}");
+    assert_eq!(previous["healthy"], "UNHEALTHY", "{replaced}");
+}
