@@ -10,11 +10,13 @@
 //!   (their protocol bookkeeping, processes, `/api/v1/executor`, `/files`).
 //! - [`master`]: the master state machine, allocator, and its drive layer.
 //! - [`control`]: `/state`, `/version`, `/metrics` and the `/sim` fault API.
+//! - [`call_request`]: the HTTP checks every v1 API call passes first.
 //! - [`server`]: the HTTP server and router.
 //! - [`run`]: wires them together for the binary.
 
 pub mod agent;
 pub mod attributes;
+pub mod call_request;
 pub mod config;
 pub mod control;
 pub mod deadline;

@@ -6,12 +6,13 @@
 
 use bytes::Bytes;
 use drover_proto::v1::executor::{call, Call};
-use drover_proto::{MediaError, MediaType};
-use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use drover_proto::MediaType;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::executor_call::{kind, ExecutorCallError};
+use crate::call_request::{read_call, CallRequest};
 use crate::master::driver::MasterHandle;
 use crate::server::{text, ResponseBody};
 
@@ -22,52 +23,9 @@ pub async fn executor(
     scope: Option<usize>,
     max_body_bytes: usize,
 ) -> Response<ResponseBody> {
-    if req.method() != Method::POST {
-        let mut resp = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!(
-                "405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{}'.",
-                req.method()
-            ),
-        );
-        resp.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-        return resp;
-    }
-    let headers = req.headers().clone();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let media = match MediaType::from_content_type(content_type) {
-        Ok(m) => m,
-        Err(e @ MediaError::MissingContentType) => {
-            return text(StatusCode::BAD_REQUEST, &e.to_string())
-        }
-        Err(e) => return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, &e.to_string()),
-    };
-    let body = match Limited::new(req.into_body(), max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "Request body is larger than the simulator's limit of {max_body_bytes} bytes"
-                ),
-            )
-        }
-        Err(e) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                &format!("Failed to read body: {e}"),
-            )
-        }
-    };
-    let call: Call = match media.decode(&body) {
-        Ok(c) => c,
-        Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+    let CallRequest { headers, call } = match read_call::<Call>(req, max_body_bytes).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     if kind(&call) == Ok(call::Type::Subscribe) {
         let accept = headers

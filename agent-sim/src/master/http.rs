@@ -5,13 +5,14 @@
 
 use bytes::Bytes;
 use drover_proto::v1::scheduler::{call::Type, Call};
-use drover_proto::{MediaError, MediaType};
-use http::{header, HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use drover_proto::MediaType;
+use http::{header, HeaderMap, Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::driver::MasterHandle;
 use super::validate;
+use crate::call_request::{read_call, CallRequest};
 use crate::server::{text, ResponseBody};
 
 /// The name of the stream id header.
@@ -23,52 +24,9 @@ pub async fn scheduler(
     master: &MasterHandle,
     max_body_bytes: usize,
 ) -> Response<ResponseBody> {
-    if req.method() != Method::POST {
-        let mut resp = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!(
-                "405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{}'.",
-                req.method()
-            ),
-        );
-        resp.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-        return resp;
-    }
-    let headers = req.headers().clone();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
-    let media = match MediaType::from_content_type(content_type) {
-        Ok(m) => m,
-        Err(e @ MediaError::MissingContentType) => {
-            return text(StatusCode::BAD_REQUEST, &e.to_string())
-        }
-        Err(e) => return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, &e.to_string()),
-    };
-    let body = match Limited::new(req.into_body(), max_body_bytes)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!(
-                    "Request body is larger than the simulator's limit of {max_body_bytes} bytes"
-                ),
-            )
-        }
-        Err(e) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                &format!("Failed to read body: {e}"),
-            )
-        }
-    };
-    let call: Call = match media.decode(&body) {
-        Ok(c) => c,
-        Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+    let CallRequest { headers, call } = match read_call::<Call>(req, max_body_bytes).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     let ty = match validate::call(&call) {
         Ok(t) => t,
