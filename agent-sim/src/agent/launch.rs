@@ -200,23 +200,21 @@ pub fn environment(
     set("MESOS_HTTP_COMMAND_EXECUTOR", "1".into());
     set("LIBPROCESS_PORT", "0".into());
     match spec.kind {
-        ExecutorKind::Command | ExecutorKind::Default => {
-            let mode = if spec.kind == ExecutorKind::Command {
-                "command"
-            } else {
-                "custom"
-            };
-            set("DROVER_EXECUTOR_MODE", mode.into());
-            set(
-                "DROVER_CGROUPS_ROOT",
-                host.cgroup_parent
-                    .join(&spec.container_id)
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-        }
+        ExecutorKind::Command => set("DROVER_EXECUTOR_MODE", "command".into()),
+        ExecutorKind::Default => set("DROVER_EXECUTOR_MODE", "custom".into()),
         ExecutorKind::Custom => {}
     }
+    // Every container's cgroups live under `<parent>/<container_id>`, as a
+    // Mesos agent's live under `mesos/<container_id>`; a drover-executor,
+    // ours or one a framework names, puts its tasks there, so they are
+    // cleaned up with the container. Other executors ignore the variable.
+    set(
+        "DROVER_CGROUPS_ROOT",
+        host.cgroup_parent
+            .join(&spec.container_id)
+            .to_string_lossy()
+            .into_owned(),
+    );
     let variables = spec
         .command
         .as_ref()
@@ -318,6 +316,11 @@ mod tests {
         );
         assert_eq!(get(&env, "PATH"), Some("/opt/bin"));
         assert_eq!(get(&env, "DROVER_EXECUTOR_MODE"), None);
+        assert_eq!(
+            get(&env, "DROVER_CGROUPS_ROOT"),
+            Some("drover-agent-sim-1/c1"),
+            "a custom executor's container has its cgroup parent too"
+        );
         assert_eq!(env.iter().filter(|(k, _)| k == "PATH").count(), 1);
     }
 

@@ -174,11 +174,9 @@ impl Processes {
         }
     }
 
-    /// Kills what a drover-executor left in its cgroup subtree and removes it.
+    /// Kills what an executor left in its container's cgroup subtree (where
+    /// a drover-executor puts its tasks) and removes it.
     async fn destroy_container(&self, spec: &LaunchSpec) {
-        if spec.kind == ExecutorKind::Custom {
-            return;
-        }
         let relative = self.host.cgroup_parent.join(&spec.container_id);
         let result = tokio::task::spawn_blocking(move || {
             cgroups::destroy(std::path::Path::new(CGROUP_ROOT), &relative)

@@ -62,9 +62,30 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// Asks the process to stop (SIGTERM) and waits for it, as a user's
+    /// Ctrl-C would: agent-sim then stops the executors it started, which a
+    /// SIGKILL would orphan with their tasks and cgroups. SIGKILL after 15 s.
+    pub fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
-        self.kill();
+        self.stop();
     }
 }
 
