@@ -1,4 +1,198 @@
-//! `drover-bench`: Drover's benchmark program (issue 7). Placeholder until
-//! the scenarios land.
+//! `drover-bench`: Drover's benchmark program (issue 7). Runs every scenario
+//! in one invocation, each against a fresh agent-sim with simulated tasks:
+//! Drover's launch throughput at two fleet sizes, the no-policy limit and
+//! the pymesos peer on the same fleets, status updates, placement alone,
+//! recovery and memory with the large store. Prints a table, writes
+//! `target/bench/summary.json` and the throughput figure, and checks the
+//! issue's targets. Everything it starts is stopped by pid; temp dirs go.
 
-fn main() {}
+mod config;
+mod drover;
+mod fleet;
+mod http;
+mod limit;
+mod peer;
+mod placement;
+mod plot;
+mod procs;
+mod report;
+mod scenarios;
+mod stats;
+
+use anyhow::Context;
+use clap::Parser;
+use config::{Config, Scenario};
+use report::Target;
+use scenarios::Bench;
+
+fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let sizes = config.sizes();
+    let root = config.root.clone();
+    let mut bench = Bench {
+        launcher: fleet::Launcher {
+            bin_dir: config.bin_dir(),
+            timeout: sizes.timeout,
+        },
+        http: http::Http::default(),
+        report: report::Report::default(),
+        points: Vec::new(),
+        per_job: config.max_job_instances,
+    };
+    eprintln!("drover-bench: sizes {sizes:?}");
+    let (sa, st) = sizes.small;
+    let (la, lt) = sizes.large;
+
+    if config.runs(Scenario::Placement) {
+        step("placement");
+        let (tasks, hosts) = sizes.placement;
+        let p = tokio::task::spawn_blocking(move || placement::run(tasks, hosts)).await?;
+        let r = &mut bench.report;
+        let name = format!("placement {tasks} tasks/{hosts} hosts");
+        r.add(&name, "decisions/s", p.per_sec, "decisions/s");
+        r.add(&name, "p50 per decision", p.p50 * 1e3, "ms");
+        r.add(&name, "p99 per decision", p.p99 * 1e3, "ms");
+        r.add(&name, "unplaced", p.unplaced as f64, "tasks");
+    }
+    if config.runs(Scenario::Launch) {
+        step("drover launch, small fleet");
+        let r = bench.drover_launch(sa, st, false).await;
+        note(&mut bench, "drover small", r);
+    }
+    if config.runs(Scenario::Limit) {
+        step("no-policy limit, small fleet");
+        let r = bench.limit(sa, st).await;
+        note(&mut bench, "limit small", r);
+    }
+    if config.runs(Scenario::Peer) {
+        step("pymesos peer, small fleet");
+        let r = match peer::python(&root, config.python.as_deref()) {
+            Ok(python) => bench.peer(&root, &python, sa, st).await,
+            Err(e) => Err(e),
+        };
+        note(&mut bench, "pymesos", r);
+    }
+    if config.runs(Scenario::Updates) {
+        step("status updates");
+        let r = bench.updates(sa, sizes.update_tasks).await;
+        note(&mut bench, "updates", r);
+    }
+    if config.runs(Scenario::Launch) {
+        step("drover launch, large fleet (+ memory, recovery)");
+        let r = bench.drover_launch(la, lt, true).await;
+        note(&mut bench, "drover large", r);
+    }
+    if config.runs(Scenario::Limit) {
+        step("no-policy limit, large fleet");
+        let r = bench.limit(la, lt).await;
+        note(&mut bench, "limit large", r);
+    }
+
+    let small = |who: &str| format!("{who} {}k tasks/{sa} agents", st / 1000);
+    let large = |who: &str| format!("{who} {}k tasks/{la} agents", lt / 1000);
+    let r = &mut bench.report;
+    for (who, of) in [
+        (small("drover"), small("limit")),
+        (large("drover"), large("limit")),
+    ] {
+        r.ratio(
+            &who,
+            "fraction of limit",
+            (&who, "tasks/s"),
+            (&of, "tasks/s"),
+        );
+    }
+    r.ratio(
+        &small("drover"),
+        "multiple of pymesos",
+        (&small("drover"), "tasks/s"),
+        (&small("pymesos"), "tasks/s"),
+    );
+    let placement = format!(
+        "placement {} tasks/{} hosts",
+        sizes.placement.0, sizes.placement.1
+    );
+    let targets: Vec<Target> = vec![
+        r.target(
+            &format!(">= 5000 tasks/s at {sa} agents"),
+            (&small("drover"), "tasks/s"),
+            5000.0,
+            true,
+        ),
+        r.target(
+            ">= 0.5 of the no-policy limit",
+            (&small("drover"), "fraction of limit"),
+            0.5,
+            true,
+        ),
+        r.target(
+            ">= 10x the pymesos peer",
+            (&small("drover"), "multiple of pymesos"),
+            10.0,
+            true,
+        ),
+        r.target(
+            "<= 2 KiB RSS per task (bytes)",
+            ("memory", "RSS per task"),
+            2048.0,
+            false,
+        ),
+        r.target(
+            &format!("recovery with {lt} tasks < 10 s"),
+            ("recovery", "total"),
+            10.0,
+            false,
+        ),
+        r.target(
+            "placement p99 < 1 ms per decision",
+            (&placement, "p99 per decision"),
+            1.0,
+            false,
+        ),
+    ];
+
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out)?;
+    let json = serde_json::to_string_pretty(&bench.report.to_json())?;
+    std::fs::write(out.join("summary.json"), json)?;
+    let title = format!(
+        "Launch throughput vs fleet size ({})",
+        if config.quick { "quick" } else { "full" }
+    );
+    let svg = plot::svg(&bench.points, &title);
+    std::fs::write(out.join("throughput.svg"), &svg)?;
+    if !config.quick {
+        let docs = root.join("docs/bench");
+        std::fs::create_dir_all(&docs)?;
+        std::fs::write(docs.join("throughput.svg"), &svg)?;
+    }
+    println!("{}", bench.report.table(&targets));
+    println!(
+        "Per-task create->RUNNING = agent-sim's TASK_RUNNING timestamp of each task (one /state read\n\
+         after the launch, master clock) minus the wall-clock time just before the first job was\n\
+         created (Drover), SUBSCRIBE was sent (limit) or the pymesos driver started (peer).\n\
+         tasks/s = tasks RUNNING / (last RUNNING - create). Written: {}",
+        out.join("summary.json").display()
+    );
+    Ok(())
+}
+
+fn step(what: &str) {
+    eprintln!("drover-bench: {what} ...");
+}
+
+fn note(bench: &mut Bench, what: &str, result: anyhow::Result<()>) {
+    if let Err(e) = result {
+        eprintln!("drover-bench: {what} failed: {e:#}");
+        bench.report.problems.push(format!("{what}: {e:#}"));
+    }
+}

@@ -1,0 +1,136 @@
+//! The benchmark's flags (`DROVER_BENCH_*`): which sizes to run, where the
+//! binaries and the pymesos interpreter are, where results go, and how
+//! long any one wait may take. `--quick` swaps in the smoke-run sizes.
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `drover-bench`: every scenario of issue 7 in one run.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct Config {
+    /// Small sizes (a smoke run of about a minute).
+    #[arg(long, env = "DROVER_BENCH_QUICK")]
+    pub quick: bool,
+    /// Agents of the first launch scenario (and the limit and peer runs).
+    #[arg(long, env = "DROVER_BENCH_SMALL_AGENTS")]
+    pub small_agents: Option<usize>,
+    /// Tasks of the first launch scenario.
+    #[arg(long, env = "DROVER_BENCH_SMALL_TASKS")]
+    pub small_tasks: Option<usize>,
+    /// Agents of the large launch scenario (also recovery and memory).
+    #[arg(long, env = "DROVER_BENCH_LARGE_AGENTS")]
+    pub large_agents: Option<usize>,
+    /// Tasks of the large launch scenario.
+    #[arg(long, env = "DROVER_BENCH_LARGE_TASKS")]
+    pub large_tasks: Option<usize>,
+    /// Short tasks of the status-update scenario.
+    #[arg(long, env = "DROVER_BENCH_UPDATE_TASKS")]
+    pub update_tasks: Option<usize>,
+    /// Pending tasks of the placement scenario.
+    #[arg(long, env = "DROVER_BENCH_PLACEMENT_TASKS")]
+    pub placement_tasks: Option<usize>,
+    /// Hosts of the placement scenario.
+    #[arg(long, env = "DROVER_BENCH_PLACEMENT_HOSTS")]
+    pub placement_hosts: Option<usize>,
+    /// Instances per job: the scheduler's API refuses larger jobs
+    /// (`JobLimits::max_instances`), so a launch is split into jobs of this size.
+    #[arg(long, env = "DROVER_BENCH_MAX_JOB_INSTANCES", default_value_t = 10_000)]
+    pub max_job_instances: usize,
+    /// Scenarios to run (comma-separated); all when empty.
+    #[arg(long, env = "DROVER_BENCH_ONLY", value_delimiter = ',')]
+    pub only: Vec<Scenario>,
+    /// The longest any one wait may take, in seconds.
+    #[arg(long, env = "DROVER_BENCH_TIMEOUT_SECS")]
+    pub timeout_secs: Option<u64>,
+    /// Where drover-agent-sim and drover-scheduler are (default: beside
+    /// this binary).
+    #[arg(long, env = "DROVER_BENCH_BIN_DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// The Python with pymesos (default: target/pymesos-venv/bin/python,
+    /// made by scripts/pymesos-env.sh when missing).
+    #[arg(long, env = "DROVER_BENCH_PYTHON")]
+    pub python: Option<PathBuf>,
+    /// The workspace root (default: the current directory).
+    #[arg(long, env = "DROVER_BENCH_ROOT", default_value = ".")]
+    pub root: PathBuf,
+}
+
+/// One scenario, as `--only` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Drover's launch throughput at both fleet sizes (+ recovery, memory).
+    Launch,
+    /// The no-policy Rust client.
+    Limit,
+    /// The pymesos first-fit scheduler.
+    Peer,
+    /// Status updates stored and acknowledged.
+    Updates,
+    /// The placement module alone.
+    Placement,
+}
+
+/// The sizes a run uses, after `--quick` and the size flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Agents and tasks of the small launch.
+    pub small: (usize, usize),
+    /// Agents and tasks of the large launch.
+    pub large: (usize, usize),
+    /// Tasks of the update scenario (on `small.0` agents).
+    pub update_tasks: usize,
+    /// Tasks and hosts of the placement scenario.
+    pub placement: (usize, usize),
+    /// The longest wait.
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// The sizes of this run.
+    pub fn sizes(&self) -> Sizes {
+        let (small, large, updates, placement, timeout) = if self.quick {
+            ((100, 2_000), (500, 5_000), 2_000, (1_000, 1_000), 60)
+        } else {
+            (
+                (1_000, 20_000),
+                (10_000, 100_000),
+                20_000,
+                (10_000, 10_000),
+                600,
+            )
+        };
+        Sizes {
+            small: (
+                self.small_agents.unwrap_or(small.0),
+                self.small_tasks.unwrap_or(small.1),
+            ),
+            large: (
+                self.large_agents.unwrap_or(large.0),
+                self.large_tasks.unwrap_or(large.1),
+            ),
+            update_tasks: self.update_tasks.unwrap_or(updates),
+            placement: (
+                self.placement_tasks.unwrap_or(placement.0),
+                self.placement_hosts.unwrap_or(placement.1),
+            ),
+            timeout: Duration::from_secs(self.timeout_secs.unwrap_or(timeout)),
+        }
+    }
+
+    /// Whether `scenario` is to run.
+    pub fn runs(&self, scenario: Scenario) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
+    }
+
+    /// The directory holding the binaries under test.
+    pub fn bin_dir(&self) -> PathBuf {
+        self.bin_dir.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(PathBuf::from))
+                .unwrap_or_else(|| PathBuf::from("."))
+        })
+    }
+}

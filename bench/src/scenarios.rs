@@ -1,0 +1,332 @@
+//! The scenarios against live processes, each on a fresh agent-sim:
+//! Drover's launch (with memory and recovery after the large one), the
+//! no-policy limit, the pymesos peer, and status updates. Each adds its
+//! figures to the report; a failure is reported and the run goes on.
+
+use crate::drover::Counters;
+use crate::fleet::Launcher;
+use crate::http::Http;
+use crate::limit;
+use crate::peer;
+use crate::report::Report;
+use crate::stats::{unix_now, Launch};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// One point of the throughput-versus-fleet-size figure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// `drover`, `limit` or `pymesos`.
+    pub series: &'static str,
+    /// Agents.
+    pub agents: usize,
+    /// Tasks launched.
+    pub tasks: usize,
+    /// Tasks per second.
+    pub per_sec: f64,
+}
+
+/// What the scenarios share.
+pub struct Bench {
+    /// Starts processes.
+    pub launcher: Launcher,
+    /// The client.
+    pub http: Http,
+    /// Figures so far.
+    pub report: Report,
+    /// Throughput points so far.
+    pub points: Vec<Point>,
+    /// Instances per job.
+    pub per_job: usize,
+}
+
+impl Bench {
+    fn add_launch(
+        &mut self,
+        series: &'static str,
+        scenario: &str,
+        agents: usize,
+        wanted: usize,
+        l: &Launch,
+        observed: f64,
+    ) {
+        let r = &mut self.report;
+        if observed > 0.0 {
+            r.add(scenario, "framework saw all RUNNING", observed, "s");
+        }
+        r.add(scenario, "tasks/s", l.per_sec, "tasks/s");
+        r.add(scenario, "p50 create->RUNNING", l.p50 * 1e3, "ms");
+        r.add(scenario, "p99 create->RUNNING", l.p99 * 1e3, "ms");
+        r.add(scenario, "makespan", l.makespan, "s");
+        if l.tasks < wanted {
+            r.problems.push(format!(
+                "{scenario}: only {} of {wanted} tasks RUNNING before the timeout",
+                l.tasks
+            ));
+        }
+        if l.tasks > 0 {
+            self.points.push(Point {
+                series,
+                agents,
+                tasks: l.tasks,
+                per_sec: l.per_sec,
+            });
+        }
+    }
+
+    /// Drover launches `tasks` long-running instances on `agents`; with
+    /// `deep`, then measures memory and recovery on the same store.
+    pub async fn drover_launch(
+        &mut self,
+        agents: usize,
+        tasks: usize,
+        deep: bool,
+    ) -> anyhow::Result<()> {
+        let scenario = format!("drover {}k tasks/{} agents", tasks / 1000, agents);
+        let timeout = self.launcher.timeout;
+        let fleet = self.launcher.fleet(agents)?;
+        let data = fleet.path("drover-data");
+        let drover = self.launcher.drover(&fleet, &data, "scheduler.log")?;
+        drover.wait_subscribed(&self.http, timeout).await?;
+        let created = unix_now();
+        drover
+            .create(&self.http, tasks, self.per_job, "sleep 100000")
+            .await?;
+        let waited = drover
+            .wait_for(
+                &self.http,
+                timeout,
+                "all RUNNING",
+                |_, _| {},
+                |c| c.running >= tasks as f64,
+            )
+            .await;
+        let mut observed = unix_now() - created;
+        if let Err(e) = &waited {
+            self.report.problems.push(format!("{scenario}: {e}"));
+        }
+        // The counter also counts re-sent updates: confirm with the master
+        // that every task is RUNNING (a heavier read, so only now and every
+        // second until then).
+        let deadline = Instant::now() + timeout;
+        let mut times = fleet.running_times(&self.http).await?;
+        while times.len() < tasks && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            times = fleet.running_times(&self.http).await?;
+            observed = unix_now() - created;
+        }
+        let launch = Launch::from_times(created, &times);
+        self.add_launch("drover", &scenario, agents, tasks, &launch, observed);
+        if !deep {
+            return Ok(());
+        }
+        let rss = drover.proc.rss_kib()?;
+        self.report
+            .add("memory", "scheduler RSS", rss as f64 / 1024.0, "MiB");
+        self.report.add(
+            "memory",
+            "RSS per task",
+            rss as f64 * 1024.0 / launch.tasks.max(1) as f64,
+            "bytes",
+        );
+        let live = launch.tasks;
+        drover.proc.crash();
+        self.recovery(&fleet, data, live).await
+    }
+
+    /// Restarts the scheduler on `data` with `live` tasks in its store; times
+    /// its API, subscription, reconciliation and first launch.
+    async fn recovery(
+        &mut self,
+        fleet: &crate::fleet::Fleet,
+        data: PathBuf,
+        live: usize,
+    ) -> anyhow::Result<()> {
+        let timeout = self.launcher.timeout;
+        let start = Instant::now();
+        let drover = self
+            .launcher
+            .drover(fleet, &data, "scheduler-restarted.log")?;
+        let api = start.elapsed();
+        self.report
+            .add("recovery", "start->API up", api.as_secs_f64(), "s");
+        // A new job right away: "launching again" is its first ACCEPT.
+        drover.create(&self.http, 1, 1, "sleep 100000").await?;
+        drover.wait_subscribed(&self.http, timeout).await?;
+        self.report.add(
+            "recovery",
+            "start->subscribed",
+            start.elapsed().as_secs_f64(),
+            "s",
+        );
+        let (mut reconciled, mut launching) = (None, None);
+        let waited = drover
+            .wait_for(
+                &self.http,
+                timeout,
+                "reconciliation and a launch",
+                |at, c: &Counters| {
+                    if reconciled.is_none() && c.running >= live as f64 {
+                        reconciled = Some(at - start);
+                    }
+                    if launching.is_none() && c.launches >= 1.0 {
+                        launching = Some(at - start);
+                    }
+                },
+                |c| c.running >= live as f64 && c.launches >= 1.0,
+            )
+            .await;
+        if let Err(e) = waited {
+            self.report.problems.push(format!("recovery: {e}"));
+        }
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
+        if let Some(r) = secs(reconciled) {
+            self.report.add("recovery", "start->reconciled", r, "s");
+        }
+        if let Some(l) = secs(launching) {
+            self.report.add("recovery", "start->launching", l, "s");
+        }
+        if let (Some(r), Some(l)) = (secs(reconciled), secs(launching)) {
+            self.report.add("recovery", "total", r.max(l), "s");
+        }
+        self.report
+            .add("recovery", "tasks in store", live as f64, "tasks");
+        Ok(())
+    }
+
+    /// The no-policy client launches `tasks` on `agents`.
+    pub async fn limit(&mut self, agents: usize, tasks: usize) -> anyhow::Result<()> {
+        let fleet = self.launcher.fleet(agents)?;
+        let (created, observed, times) =
+            limit::run(&self.http, &fleet, tasks, self.launcher.timeout).await?;
+        let launch = Launch::from_times(created, &times);
+        let scenario = format!("limit {}k tasks/{} agents", tasks / 1000, agents);
+        self.add_launch(
+            "limit",
+            &scenario,
+            agents,
+            tasks,
+            &launch,
+            observed - created,
+        );
+        Ok(())
+    }
+
+    /// The pymesos first-fit scheduler launches `tasks` on `agents`.
+    pub async fn peer(
+        &mut self,
+        root: &std::path::Path,
+        python: &std::path::Path,
+        agents: usize,
+        tasks: usize,
+    ) -> anyhow::Result<()> {
+        let fleet = self.launcher.fleet(agents)?;
+        let script = root.join("bench/pymesos/first_fit_running.py");
+        let (created, observed, times) = peer::run(
+            &self.http,
+            &fleet,
+            python,
+            &script,
+            tasks,
+            self.launcher.timeout,
+        )
+        .await?;
+        let launch = Launch::from_times(created, &times);
+        let scenario = format!("pymesos {}k tasks/{} agents", tasks / 1000, agents);
+        self.add_launch(
+            "pymesos",
+            &scenario,
+            agents,
+            tasks,
+            &launch,
+            observed - created,
+        );
+        Ok(())
+    }
+
+    /// `tasks` short tasks (`true`: STARTING, RUNNING, FINISHED at once) on
+    /// `agents`; updates stored and acknowledged per second, from the
+    /// scheduler's counters sampled while they finish.
+    pub async fn updates(&mut self, agents: usize, tasks: usize) -> anyhow::Result<()> {
+        let timeout = self.launcher.timeout;
+        let fleet = self.launcher.fleet(agents)?;
+        let drover = self
+            .launcher
+            .drover(&fleet, &fleet.path("drover-data"), "scheduler.log")?;
+        drover.wait_subscribed(&self.http, timeout).await?;
+        drover
+            .create(&self.http, tasks, self.per_job, "true")
+            .await?;
+        let mut samples: Vec<(Instant, Counters)> = Vec::new();
+        let waited = drover
+            .wait_for(
+                &self.http,
+                timeout,
+                "all FINISHED",
+                |at, c| samples.push((at, *c)),
+                |c| c.finished >= tasks as f64 && c.acks >= c.updates,
+            )
+            .await;
+        if let Err(e) = waited {
+            self.report.problems.push(format!("updates: {e}"));
+        }
+        let (acks, updates, secs) = update_rate(&samples);
+        if secs > 0.0 {
+            self.report
+                .add("status updates", "stored+acked/s", acks / secs, "updates/s");
+            self.report
+                .add("status updates", "received/s", updates / secs, "updates/s");
+            self.report
+                .add("status updates", "updates acked", acks, "updates");
+        }
+        Ok(())
+    }
+}
+
+/// Acks and updates over the busy window (the sample before the first ack
+/// to the first sample holding the last), and its length in seconds.
+pub fn update_rate(samples: &[(Instant, Counters)]) -> (f64, f64, f64) {
+    let Some(first) = samples.iter().position(|(_, c)| c.acks > 0.0) else {
+        return (0.0, 0.0, 0.0);
+    };
+    let start = first.saturating_sub(1);
+    let last_acks = samples.last().map_or(0.0, |(_, c)| c.acks);
+    let end = samples
+        .iter()
+        .position(|(_, c)| c.acks >= last_acks)
+        .unwrap_or(samples.len() - 1);
+    let (t0, c0) = samples[start];
+    let (t1, c1) = samples[end];
+    (
+        c1.acks - c0.acks,
+        c1.updates - c0.updates,
+        (t1 - t0).as_secs_f64(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_update_window_spans_the_busy_samples() {
+        let t = Instant::now();
+        let c = |acks: f64| Counters {
+            acks,
+            updates: acks,
+            ..Default::default()
+        };
+        let at = |ms: u64| t + Duration::from_millis(ms);
+        let samples = vec![
+            (at(0), c(0.0)),
+            (at(100), c(0.0)),
+            (at(200), c(50.0)),
+            (at(300), c(100.0)),
+            (at(400), c(100.0)),
+        ];
+        let (acks, updates, secs) = update_rate(&samples);
+        assert_eq!((acks, updates), (100.0, 100.0));
+        assert!((secs - 0.2).abs() < 1e-9);
+        assert_eq!(update_rate(&[]), (0.0, 0.0, 0.0));
+    }
+}
