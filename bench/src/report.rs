@@ -140,8 +140,14 @@ impl Report {
         let _ = writeln!(out, "\ntargets:");
         for t in targets {
             let actual = t.actual.map_or("not measured".to_owned(), format_value);
-            let verdict = if t.met { "MET" } else { "MISSED" };
-            let _ = writeln!(out, "  [{verdict:6}] {:45} actual {actual}", t.goal);
+            // A scenario left out of this run (--only) neither meets nor
+            // misses its target.
+            let verdict = match (t.actual, t.met) {
+                (None, _) => "NOT RUN",
+                (Some(_), true) => "MET",
+                (Some(_), false) => "MISSED",
+            };
+            let _ = writeln!(out, "  [{verdict:7}] {:45} actual {actual}", t.goal);
         }
         for p in &self.problems {
             let _ = writeln!(out, "  problem: {p}");
@@ -188,8 +194,15 @@ mod tests {
         assert!(r.target("t", ("launch", "tasks/s"), 5000.0, true).met);
         assert!(!r.target("t", ("launch", "tasks/s"), 5000.0, false).met);
         assert!(!r.target("t", ("peer", "tasks/s"), 1.0, true).met);
-        let table = r.table(&[r.target("t", ("peer", "tasks/s"), 1.0, true)]);
-        assert!(table.contains("[MISSED] t"));
+        let table = r.table(&[
+            r.target("t", ("peer", "tasks/s"), 1.0, true),
+            r.target("u", ("launch", "tasks/s"), 1e9, true),
+        ]);
+        assert!(
+            table.contains("[NOT RUN] t"),
+            "a figure the run lacks: {table}"
+        );
+        assert!(table.contains("[MISSED ] u"), "{table}");
     }
 
     #[test]
