@@ -9,6 +9,7 @@ use super::filter::Filter;
 use super::label_constraint::LabelConstraintFilter;
 use super::ports_fit::PortsFitFilter;
 use super::resources_fit::ResourcesFitFilter;
+use super::sample::PlacementConfig;
 use super::scorer::Scorer;
 use super::spread::SpreadScorer;
 use super::unique_host::UniqueHostFilter;
@@ -20,6 +21,8 @@ pub struct Chain {
     pub filters: Vec<Box<dyn Filter>>,
     /// Ranking criteria and their weights.
     pub scorers: Vec<(Box<dyn Scorer>, f64)>,
+    /// How many feasible hosts a task scores, and the seed of its walk.
+    pub config: PlacementConfig,
 }
 
 /// Drover's chain.
@@ -46,5 +49,9 @@ pub fn default_chain() -> Chain {
             (Box::new(SpreadScorer), 1.0),
             (Box::new(BinPackScorer), 1.0),
         ],
+        // The best of the first 32 feasible hosts of a seeded walk, as
+        // Nomad's LimitIterator: a decision costs about 32 host checks, not
+        // one per agent.
+        config: PlacementConfig::default(),
     }
 }

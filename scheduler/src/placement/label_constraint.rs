@@ -25,9 +25,26 @@ impl Filter for LabelConstraintFilter {
             None => Ok(()),
             Some(c) => evaluate(c, host).map_err(|reason| Rejection {
                 filter: self.name(),
-                reason,
+                reason: reason.into(),
             }),
         }
+    }
+
+    fn admits(&self, task: &TaskDemand, host: &HostView, _: &Round) -> bool {
+        task.constraint.as_ref().is_none_or(|c| satisfied(c, host))
+    }
+}
+
+/// Whether `host` satisfies `constraint`: [`evaluate`] without rendering
+/// the failed requirement, for the hot path.
+pub fn satisfied(constraint: &Constraint, host: &HostView) -> bool {
+    match constraint.constraint_type {
+        ConstraintType::Label => constraint
+            .label_constraint
+            .as_ref()
+            .is_some_and(|lc| holds(lc, host)),
+        ConstraintType::And => constraint.operands().iter().all(|c| satisfied(c, host)),
+        ConstraintType::Or => constraint.operands().iter().any(|c| satisfied(c, host)),
     }
 }
 
@@ -170,6 +187,7 @@ mod tests {
             ),
         ];
         for (c, want) in table {
+            assert_eq!(satisfied(&c, &host()), want.is_ok(), "{c:?}");
             assert_eq!(evaluate(&c, &host()), want, "{c:?}");
         }
     }

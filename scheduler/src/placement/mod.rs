@@ -12,7 +12,8 @@
 //!   [`exclusive_host`], [`zone_balance`].
 //! - [`scorer`]: the `Scorer` trait; scorers [`spread`] and [`binpack`].
 //! - [`chain`]: the filters and scorers in the order they run, and why.
-//! - [`place`]: runs the chain over every task; explains every miss.
+//! - [`sample`]: which hosts a task looks at, in what order, and how many.
+//! - [`place`]: runs the chain for every task; explains every miss.
 
 pub mod binpack;
 pub mod chain;
@@ -25,6 +26,7 @@ pub mod port_ranges;
 pub mod ports_fit;
 pub mod resources_fit;
 pub mod round;
+pub mod sample;
 pub mod scorer;
 pub mod spread;
 pub mod unique_host;
@@ -35,3 +37,4 @@ pub use host_view::{HostView, PodOnHost, Resources};
 pub use place::{place, Assignment, Placement, TaskDemand, Unplaced};
 pub use port_ranges::PortRanges;
 pub use round::Round;
+pub use sample::PlacementConfig;

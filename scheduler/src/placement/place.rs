@@ -1,13 +1,17 @@
 //! Runs the chain for every pending task over the round's host views:
-//! filter, score, pick the best, then shrink that host's view (resources,
-//! ports, pods) and the round's zone tally so the next task sees what is
-//! left (many tasks per offer, many offers per round). A task no host
-//! accepts is a result, with every rejection counted, not an error.
+//! walk the hosts in the task's seeded order, filter, score the first
+//! `limit` feasible ones ([`super::sample`]), pick the best, then shrink
+//! that host's view (resources, ports, pods) and the round's zone tally so
+//! the next task sees what is left (many tasks per offer, many offers per
+//! round). A task no host accepts is a result, with every rejection
+//! counted, not an error: only then are the reasons rendered, in a second
+//! pass over every host.
 
 use super::chain::Chain;
 use super::filter::Rejection;
 use super::host_view::{HostView, PodOnHost, Resources};
 use super::round::Round;
+use super::sample::Walk;
 use crate::jobs::spec::{Constraint, PlacementSpec, PlacementStrategy, PortSpec};
 use std::collections::BTreeMap;
 
@@ -113,39 +117,45 @@ pub struct Placement {
 }
 
 /// Places `tasks` (in priority order) on `hosts`. The same inputs always
-/// give the same placement: ties go to the earlier host.
+/// give the same placement: each task's walk is seeded by
+/// `chain.config.seed` and its key, and ties go to the host walked first.
 pub fn place(
     tasks: &[TaskDemand],
     mut hosts: Vec<HostView>,
     mut round: Round,
     chain: &Chain,
 ) -> Placement {
-    for host in &hosts {
-        if let Some(zone) = host.zone() {
-            round.zones.insert(zone.to_owned());
+    // Only zone balance reads the zone list, and noting every host's zone
+    // is a pass over all of them: skip it when no task balances.
+    if tasks.iter().any(|t| t.placement.zone_balance) {
+        for host in &hosts {
+            if let Some(zone) = host.zone() {
+                round.note_zone(zone);
+            }
         }
     }
     let mut assignments = Vec::new();
-    let mut unplaced = Vec::new();
+    let mut unplaced: Vec<Unplaced> = Vec::new();
+    // The last task that found no host, and how many assignments had been
+    // made then. Until another is made, hosts and round are unchanged, so
+    // a task with the same needs misses for the same reasons (Nomad's
+    // coalesced failures): a full cluster costs one scan per job, not one
+    // per task.
+    let mut last_miss: Option<(&TaskDemand, usize)> = None;
     for task in tasks {
-        let mut rejections: BTreeMap<Rejection, usize> = BTreeMap::new();
-        let mut best: Option<(usize, f64)> = None;
-        for (index, host) in hosts.iter().enumerate() {
-            let rejected = chain
-                .filters
-                .iter()
-                .find_map(|f| f.check(task, host, &round).err());
-            if let Some(rejection) = rejected {
-                *rejections.entry(rejection).or_default() += 1;
+        if let Some((missed, made)) = last_miss {
+            if made == assignments.len() && same_needs(missed, task) {
+                let previous = unplaced.last().expect("a miss was recorded with last_miss");
+                let miss = Unplaced {
+                    key: task.key,
+                    ..previous.clone()
+                };
+                unplaced.push(miss);
                 continue;
             }
-            let score = weighted_score(chain, task, host);
-            if best.is_none_or(|(_, s)| score > s) {
-                best = Some((index, score));
-            }
         }
-        match best {
-            Some((index, _)) => {
+        match pick(task, &hosts, &round, chain) {
+            Some(index) => {
                 let ports = assign(task, &mut hosts[index], &mut round);
                 assignments.push(Assignment {
                     key: task.key,
@@ -153,11 +163,10 @@ pub fn place(
                     ports,
                 });
             }
-            None => unplaced.push(Unplaced {
-                key: task.key,
-                hosts_evaluated: hosts.len(),
-                rejections,
-            }),
+            None => {
+                unplaced.push(explain(task, &hosts, &round, chain));
+                last_miss = Some((task, assignments.len()));
+            }
         }
     }
     Placement {
@@ -166,6 +175,63 @@ pub fn place(
         hosts,
         round,
     }
+}
+
+/// The best of the first `limit` feasible hosts on the task's walk, or
+/// None once the walk has visited every host and none was feasible.
+fn pick(task: &TaskDemand, hosts: &[HostView], round: &Round, chain: &Chain) -> Option<usize> {
+    let limit = chain.config.limit.max(1);
+    let mut best: Option<(usize, f64)> = None;
+    let mut feasible = 0;
+    for index in Walk::new(hosts.len(), chain.config.seed, task.key) {
+        let host = &hosts[index];
+        if !chain.filters.iter().all(|f| f.admits(task, host, round)) {
+            continue;
+        }
+        let score = weighted_score(chain, task, host);
+        if best.is_none_or(|(_, s)| score > s) {
+            best = Some((index, score));
+        }
+        feasible += 1;
+        if feasible >= limit {
+            break;
+        }
+    }
+    best.map(|(index, _)| index)
+}
+
+/// Why no host takes `task`: the first failing filter of every host, with
+/// its reason, counted.
+fn explain(task: &TaskDemand, hosts: &[HostView], round: &Round, chain: &Chain) -> Unplaced {
+    let mut rejections: BTreeMap<Rejection, usize> = BTreeMap::new();
+    for host in hosts {
+        let rejected = chain
+            .filters
+            .iter()
+            .find_map(|f| f.check(task, host, round).err());
+        // `pick` found every host infeasible; a filter whose `admits` and
+        // `check` disagree is a bug.
+        debug_assert!(rejected.is_some(), "admits and check disagree");
+        if let Some(rejection) = rejected {
+            *rejections.entry(rejection).or_default() += 1;
+        }
+    }
+    Unplaced {
+        key: task.key,
+        hosts_evaluated: hosts.len(),
+        rejections,
+    }
+}
+
+/// Whether `a` and `b` ask the same of a host. Labels are left out: they
+/// are what later tasks' POD constraints count, not what this one needs.
+fn same_needs(a: &TaskDemand, b: &TaskDemand) -> bool {
+    a.job == b.job
+        && a.resources == b.resources
+        && a.ports == b.ports
+        && a.constraint == b.constraint
+        && a.placement == b.placement
+        && a.strategy == b.strategy
 }
 
 /// Lands `task` on `host`: takes its resources and ports, adds it to the

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::jobs::spec::{Condition, LabelKind};
+use crate::placement::sample::Walk;
 use crate::placement::{default_chain, PortRanges};
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashSet};
@@ -151,6 +152,65 @@ fn zone_balance_counts_live_instances_from_the_round() {
     assert_eq!(zones, vec![1, 1, 0], "b catches up, then they alternate");
 }
 
+#[test]
+fn a_task_looks_at_a_bounded_sample_but_never_misses_the_one_feasible_host() {
+    // 1,000 roomy hosts: bin-pack would pick the fullest of all, but a
+    // task scores only `limit` feasible hosts, so it takes the fullest
+    // of its sample. With a limit past the host count it sees them all.
+    let hosts: Vec<_> = (0..1000)
+        .map(|i| HostView::new(&format!("a{i}"), "h", "*", res(4.0, 4000.0 + i as f64)))
+        .collect();
+    let mut task = TaskDemand::new(0, "j", res(0.5, 50.0));
+    task.strategy = PlacementStrategy::BinPack;
+    let mut all = default_chain();
+    all.config.limit = usize::MAX;
+    let p = place(&[task.clone()], hosts.clone(), Round::default(), &all);
+    assert_eq!(p.assignments[0].host, 0, "the fullest of all hosts");
+    let sampled = default_chain();
+    let p = place(&[task.clone()], hosts.clone(), Round::default(), &sampled);
+    let again = place(&[task.clone()], hosts.clone(), Round::default(), &sampled);
+    assert_eq!(p.assignments, again.assignments, "same inputs, same host");
+    let walked: Vec<_> = Walk::new(1000, sampled.config.seed, 0)
+        .take(sampled.config.limit)
+        .collect();
+    let fullest = walked.iter().min().copied();
+    assert_eq!(
+        Some(p.assignments[0].host),
+        fullest,
+        "fullest of {walked:?}"
+    );
+
+    // Only the last host has room: found after walking every other one.
+    let mut hosts: Vec<_> = (0..1000)
+        .map(|i| HostView::new(&format!("a{i}"), "h", "*", res(0.1, 10.0)))
+        .collect();
+    hosts[999] = HostView::new("big", "h", "*", res(4.0, 400.0));
+    for key in 0..20 {
+        task.key = key;
+        let p = place(&[task.clone()], hosts.clone(), Round::default(), &sampled);
+        assert_eq!(p.assignments.len(), 1, "key {key}");
+        assert_eq!(p.assignments[0].host, 999);
+    }
+}
+
+#[test]
+fn tasks_with_the_same_needs_share_one_explanation_until_a_task_is_placed() {
+    let hosts = vec![
+        HostView::new("a1", "h1", "*", res(1.0, 100.0)),
+        HostView::new("a2", "h2", "*", res(1.0, 100.0)),
+    ];
+    let big = |key| TaskDemand::new(key, "j", res(2.0, 10.0));
+    let small = |key| TaskDemand::new(key, "j", res(0.5, 10.0));
+    let tasks = [big(0), big(1), small(2), big(3)];
+    let p = place(&tasks, hosts, Round::default(), &default_chain());
+    let keys: Vec<_> = p.unplaced.iter().map(|u| u.key).collect();
+    assert_eq!(keys, vec![0, 1, 3]);
+    for miss in &p.unplaced {
+        assert_eq!(miss.summary(), "no agent satisfies enough cpus (2 agents)");
+        assert_eq!(miss.hosts_evaluated, 2);
+    }
+}
+
 /// A generated job: its flags, and the constraint all its tasks carry.
 #[derive(Debug, Clone)]
 struct GenJob {
@@ -230,8 +290,21 @@ proptest! {
                 t
             })
             .collect();
-        let p = place(&tasks, hosts.clone(), Round::default(), &default_chain());
+        let chain = default_chain();
+        let p = place(&tasks, hosts.clone(), Round::default(), &chain);
         prop_assert_eq!(p.assignments.len() + p.unplaced.len(), tasks.len());
+        // The hot path's answer is the explaining path's, on every host
+        // state the round went through (before and after).
+        for t in &tasks {
+            for (h, round) in hosts.iter().zip(std::iter::repeat(&Round::default()))
+                .chain(p.hosts.iter().zip(std::iter::repeat(&p.round)))
+            {
+                for f in &chain.filters {
+                    prop_assert_eq!(f.admits(t, h, round), f.check(t, h, round).is_ok(),
+                        "{} disagrees on task {} host {}", f.name(), t.key, h.agent_id);
+                }
+            }
+        }
         for (i, host) in hosts.iter().enumerate() {
             let here: Vec<_> = p.assignments.iter().filter(|a| a.host == i).collect();
             let used = here

@@ -52,15 +52,20 @@ impl PortRanges {
         else {
             return false;
         };
+        // In place: taking the lowest port (every dynamic port) only moves
+        // a range's start, with no allocation.
         let (b, e) = self.ranges[i];
-        let mut rest = Vec::with_capacity(2);
-        if port > b {
-            rest.push((b, port - 1));
+        match (port > b, port < e) {
+            (true, true) => {
+                self.ranges[i].1 = port - 1;
+                self.ranges.insert(i + 1, (port + 1, e));
+            }
+            (true, false) => self.ranges[i].1 = port - 1,
+            (false, true) => self.ranges[i].0 = port + 1,
+            (false, false) => {
+                self.ranges.remove(i);
+            }
         }
-        if port < e {
-            rest.push((port + 1, e));
-        }
-        self.ranges.splice(i..=i, rest);
         true
     }
 

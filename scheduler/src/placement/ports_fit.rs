@@ -25,7 +25,7 @@ impl Filter for PortsFitFilter {
             if !host.ports.contains(port.value) {
                 return Err(Rejection {
                     filter: self.name(),
-                    reason: format!("port {} free", port.value),
+                    reason: format!("port {} free", port.value).into(),
                 });
             }
             statics += 1;
@@ -34,10 +34,25 @@ impl Filter for PortsFitFilter {
         if host.ports.len() < statics + dynamic {
             return Err(Rejection {
                 filter: self.name(),
-                reason: format!("{dynamic} free dynamic ports"),
+                reason: format!("{dynamic} free dynamic ports").into(),
             });
         }
         Ok(())
+    }
+
+    fn admits(&self, task: &TaskDemand, host: &HostView, _: &Round) -> bool {
+        if task.ports.is_empty() {
+            return true;
+        }
+        let mut statics = 0u64;
+        for port in task.ports.iter().filter(|p| p.value != 0) {
+            if !host.ports.contains(port.value) {
+                return false;
+            }
+            statics += 1;
+        }
+        let dynamic = task.ports.len() as u64 - statics;
+        host.ports.len() >= statics + dynamic
     }
 }
 

@@ -20,9 +20,19 @@ impl Filter for ResourcesFitFilter {
             None => Ok(()),
             Some(what) => Err(Rejection {
                 filter: self.name(),
-                reason: format!("enough {what}"),
+                reason: match what {
+                    "cpus" => "enough cpus",
+                    "mem" => "enough mem",
+                    "disk" => "enough disk",
+                    _ => "enough gpus",
+                }
+                .into(),
             }),
         }
+    }
+
+    fn admits(&self, task: &TaskDemand, host: &HostView, _: &Round) -> bool {
+        host.available.contains(&task.resources)
     }
 }
 

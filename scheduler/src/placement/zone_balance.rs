@@ -33,10 +33,23 @@ impl Filter for ZoneBalanceFilter {
         match round.emptiest_zone(&task.job) {
             Some((emptiest, least)) if here > least => Err(Rejection {
                 filter: self.name(),
-                reason: format!("zone balance (zone {emptiest} has fewer instances)"),
+                reason: format!("zone balance (zone {emptiest} has fewer instances)").into(),
             }),
             _ => Ok(()),
         }
+    }
+
+    fn admits(&self, task: &TaskDemand, host: &HostView, round: &Round) -> bool {
+        if !task.placement.zone_balance {
+            return true;
+        }
+        let Some(zone) = host.zone() else {
+            return false;
+        };
+        let here = round.count(&task.job, zone);
+        round
+            .emptiest_zone(&task.job)
+            .is_none_or(|(_, least)| here <= least)
     }
 }
 
