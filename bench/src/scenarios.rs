@@ -13,6 +13,10 @@ use crate::stats::{unix_now, Launch};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// How long the scheduler holds its running tasks before the steady-state
+/// memory reading: it trims the heap every 500 ms once a burst is over.
+const MEMORY_SETTLE: Duration = Duration::from_secs(3);
+
 /// One point of the throughput-versus-fleet-size figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
@@ -120,6 +124,18 @@ impl Bench {
         if !deep {
             return Ok(());
         }
+        // Memory twice: the instant the launch ends (the burst's high-water
+        // mark, before the allocator hands freed pages back), and once the
+        // scheduler has held the running tasks for a few seconds, which is
+        // what a fleet of that size costs to keep.
+        let at_launch_end = drover.proc.rss_kib()?;
+        self.report.add(
+            "memory",
+            "scheduler RSS at launch end",
+            at_launch_end as f64 / 1024.0,
+            "MiB",
+        );
+        tokio::time::sleep(MEMORY_SETTLE).await;
         let rss = drover.proc.rss_kib()?;
         self.report
             .add("memory", "scheduler RSS", rss as f64 / 1024.0, "MiB");

@@ -66,6 +66,9 @@ pub struct Config {
     /// Interval of periodic reconciliation.
     #[arg(long, env = "DROVER_RECONCILE_INTERVAL", default_value = "15mins", value_parser = parse_duration)]
     pub reconcile_interval: Duration,
+    /// Most instances one job may have.
+    #[arg(long, env = "DROVER_MAX_JOB_INSTANCES", default_value_t = 100_000)]
+    pub max_job_instances: u32,
     /// Largest API request body, in bytes.
     #[arg(long, env = "DROVER_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,

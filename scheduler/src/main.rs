@@ -89,7 +89,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         metrics,
         config: ApiConfig {
             max_body_bytes: config.max_body_bytes,
-            limits: JobLimits::default(),
+            limits: JobLimits {
+                max_instances: config.max_job_instances,
+            },
             ..ApiConfig::default()
         },
     };

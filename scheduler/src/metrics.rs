@@ -146,6 +146,12 @@ impl Metrics {
             get(&self.calls_failed),
         );
         metric(
+            "drover_calls_dropped_total",
+            "counter",
+            "Calls dropped: the call queue was full, or their connection was replaced.",
+            get(&self.calls_dropped),
+        );
+        metric(
             "drover_pending_tasks",
             "gauge",
             "Runs waiting for an offer.",

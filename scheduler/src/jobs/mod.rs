@@ -11,9 +11,11 @@
 //! - [`policies`]: pure functions of `now`: retry backoff, runtime limit,
 //!   SLA ordering, the restart budget.
 //! - [`reconcile`]: pure: desired vs recorded vs cluster facts → a plan.
-//! - [`runner`]: the delay-queue driver that carries plans out.
+//! - [`runner`]: the delay-queue driver that carries plans out, with
+//!   [`heap_trim`] (memory freed after a burst goes back to the OS).
 
 pub mod health_check;
+pub mod heap_trim;
 pub mod launch;
 pub mod offer_book;
 pub mod policies;

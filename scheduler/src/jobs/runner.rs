@@ -15,6 +15,7 @@
 //! SQLite calls are blocking but short (one transaction per batch);
 //! `block_in_place` keeps them off the other tasks' worker.
 
+use super::heap_trim::{self, HeapTrim};
 use super::launch::ExecutorMode;
 use super::offer_book::OfferBook;
 use super::reconcile::{self, ClusterFacts, EngineConfig, PendingLaunch};
@@ -64,8 +65,16 @@ pub struct RunnerConfig {
     pub reconcile_interval: Duration,
     /// Tasks per RECONCILE call. Default 1,000, to keep calls small.
     pub reconcile_chunk: usize,
-    /// Session events handled per store transaction. Default 256.
+    /// Session events handled per store transaction. Default 4,096: one
+    /// synchronous commit per batch, so bigger batches store (and then
+    /// acknowledge) updates faster when they arrive in bursts.
     pub event_batch: usize,
+    /// How long after a live (non-terminal) status update its job is
+    /// planned again. Default 500 ms: such updates rarely change a plan, and
+    /// planning a job of 10,000 instances after every batch of a burst
+    /// would cost more than storing the updates. Terminal updates plan
+    /// their job at once (a relaunch may be due).
+    pub update_settle: Duration,
 }
 
 impl RunnerConfig {
@@ -79,7 +88,8 @@ impl RunnerConfig {
             pending_refuse: Duration::from_secs(1),
             reconcile_interval: Duration::from_secs(15 * 60),
             reconcile_chunk: 1000,
-            event_batch: 256,
+            event_batch: 4096,
+            update_settle: Duration::from_millis(500),
         }
     }
 }
@@ -192,6 +202,7 @@ pub struct Runner {
     suppressed: Option<bool>,
     hold_until: Option<Instant>,
     next_reconcile: Option<Instant>,
+    heap: HeapTrim,
 }
 
 /// Wall-clock milliseconds; the runner is a drive layer and may read it.
@@ -226,6 +237,9 @@ impl Runner {
             suppressed: None,
             hold_until: None,
             next_reconcile: None,
+            // 1,000 events or placed tasks (a few MB) are worth a trim;
+            // twice a second is cheap (one trim of a 1 GB heap is a few ms).
+            heap: HeapTrim::new(1_000, Duration::from_millis(500)),
         }
     }
 
@@ -241,6 +255,10 @@ impl Runner {
         loop {
             let hold = self.hold_until.map(tokio::time::Instant::from_std);
             let periodic = self.next_reconcile.map(tokio::time::Instant::from_std);
+            let trim = self
+                .heap
+                .next_deadline()
+                .map(tokio::time::Instant::from_std);
             let far_away = tokio::time::Instant::now() + far;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -252,6 +270,7 @@ impl Runner {
                             Err(_) => break,
                         }
                     }
+                    self.heap.on_work(batch.len() as u64, Instant::now());
                     self.on_session_events(batch).await;
                 }
                 Some(command) = api.recv() => self.on_api(command),
@@ -266,6 +285,11 @@ impl Runner {
                 }
                 _ = tokio::time::sleep_until(periodic.unwrap_or(far_away)), if periodic.is_some() => {
                     self.periodic_reconcile().await;
+                }
+                _ = tokio::time::sleep_until(trim.unwrap_or(far_away)), if trim.is_some() => {
+                    if self.heap.on_tick(Instant::now()) {
+                        tokio::task::block_in_place(heap_trim::release_free_memory);
+                    }
                 }
             }
             self.metrics

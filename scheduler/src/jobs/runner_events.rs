@@ -10,7 +10,7 @@ use crate::mesos::session::SessionEvent;
 use crate::store::{StatusOutcome, StatusRecord};
 use drover_proto::v1::scheduler::{event, Event};
 use drover_proto::v1::{task_status, TaskState, TaskStatus};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -220,17 +220,33 @@ impl Runner {
                 return;
             }
         };
-        let mut touched = BTreeSet::new();
+        // A terminal update may need a relaunch now; a live one rarely
+        // changes the plan, so its job is looked at once the burst settles
+        // (`enqueue` keeps the earliest time, so a burst of updates costs
+        // one plan per job, not one per batch).
+        let mut touched = BTreeMap::new();
+        let mut touch = |job: crate::ids::JobId, terminal: bool| {
+            let after = if terminal {
+                Duration::ZERO
+            } else {
+                self.config.update_settle
+            };
+            let at = touched.entry(job).or_insert(after);
+            *at = (*at).min(after);
+        };
         for (record, outcome) in records.iter().zip(outcomes) {
             match outcome {
-                StatusOutcome::Applied(job) => {
-                    touched.insert(job);
-                }
+                StatusOutcome::Applied(job) => touch(job, record.state.is_terminal()),
                 StatusOutcome::Stale { job, live } => {
                     if live {
                         strays.push((record.task_id.to_string(), record.agent_id.clone()));
                     }
-                    touched.insert(job);
+                    touch(job, record.state.is_terminal());
+                }
+                StatusOutcome::Unchanged { live, .. } => {
+                    if live {
+                        strays.push((record.task_id.to_string(), record.agent_id.clone()));
+                    }
                 }
                 StatusOutcome::Unknown => {
                     if record.state.is_live() {
@@ -239,8 +255,8 @@ impl Runner {
                 }
             }
         }
-        for job in touched {
-            self.enqueue(&job, Duration::ZERO);
+        for (job, after) in touched {
+            self.enqueue(&job, after);
         }
         for (task, agent) in strays {
             tracing::info!(%task, "killing a task that should not be running");

@@ -11,15 +11,16 @@ use std::collections::HashSet;
 /// Bounds on what one job may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobLimits {
-    /// Most instances in one job. Default 10,000: a job that size is
-    /// already minutes of launches at Mesos' offer rates.
+    /// Most instances in one job (`--max-job-instances`). Default 100,000:
+    /// the largest fleet Drover is measured on (issue 7) runs as one job;
+    /// the bound keeps one request from asking for millions of runs.
     pub max_instances: u32,
 }
 
 impl Default for JobLimits {
     fn default() -> Self {
         JobLimits {
-            max_instances: 10_000,
+            max_instances: 100_000,
         }
     }
 }
@@ -332,7 +333,7 @@ mod tests {
             (|j| j["name"] = "".into(), "spec.name"),
             (|j| j["instance_count"] = 0.into(), "spec.instance_count"),
             (
-                |j| j["instance_count"] = 10_001.into(),
+                |j| j["instance_count"] = 100_001.into(),
                 "spec.instance_count",
             ),
             (

@@ -1,10 +1,13 @@
 //! The I/O half of the subscription: one tokio task owns the [`Session`]
 //! and carries out its actions with hyper. The SUBSCRIBE stream runs on its
 //! own connection (a dedicated client), decoded incrementally with
-//! [`RecordDecoder`]; every other call goes, in order, through one sender
-//! task on a separate connection, carrying `Mesos-Stream-Id`. Protobuf by
-//! default, JSON when configured; HTTP basic authentication when a principal
-//! and secret are given. No protocol decisions are made here.
+//! [`RecordDecoder`], and is read as fast as the master writes it (events
+//! queue for the engine here, see [`DriverConfig::event_queue`]); every
+//! other call goes, in order (runs of ACKNOWLEDGEs overlapped), through one
+//! sender task (`driver_calls.rs`) on separate connections, carrying
+//! `Mesos-Stream-Id`. Protobuf by default, JSON when configured; HTTP basic
+//! authentication when a principal and secret are given. No protocol
+//! decisions are made here.
 
 use super::session::{
     Action, CallResponse, Endpoint, Session, SessionEvent, State, StreamId, SubscribeResponse,
@@ -19,7 +22,7 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -45,6 +48,21 @@ pub struct DriverConfig {
     /// How long a call may take. Default 75 s, as the Mesos docs advise
     /// for call responses (reference 3.6).
     pub call_timeout: Duration,
+    /// Events that may wait for the engine. Default 1,048,576 (tokio only
+    /// allocates what is used): the stream must be read as fast as the
+    /// master writes it, or a master that bounds its per-subscriber buffer
+    /// (agent-sim: 16,384 events) disconnects the framework, and every call
+    /// in flight is lost with the old stream id. A burst of 100,000 launches
+    /// is followed by 100,000 STARTING updates in about a second, far faster
+    /// than they can be stored, so the backlog has to wait here.
+    pub event_queue: usize,
+    /// ACKNOWLEDGE calls sent concurrently. Default 8: an ACKNOWLEDGE is one
+    /// HTTP round trip and Mesos has no batched form, so one at a time caps
+    /// acknowledgements at the master's round-trip rate. Acknowledgements
+    /// commute (an agent has one unacknowledged update per task in flight),
+    /// so only runs of consecutive ACKNOWLEDGEs are overlapped; every other
+    /// call keeps its order.
+    pub ack_concurrency: usize,
 }
 
 impl DriverConfig {
@@ -56,6 +74,8 @@ impl DriverConfig {
             max_record_bytes: drover_proto::recordio::DEFAULT_MAX_RECORD_BYTES,
             call_queue: 65_536,
             call_timeout: Duration::from_secs(75),
+            event_queue: 1 << 20,
+            ack_concurrency: 8,
         }
     }
 }
@@ -115,7 +135,7 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> (DriverHandle, mpsc::Receiver<SessionEvent>, JoinHandle<()>) {
     let (call_tx, call_rx) = mpsc::channel(config.call_queue);
-    let (event_tx, event_rx) = mpsc::channel(1024);
+    let (event_tx, event_rx) = mpsc::channel(config.event_queue.max(1));
     let handle = DriverHandle::new(call_tx, metrics.clone());
     let driver = Driver::new(session, config, metrics, event_tx);
     let task = tokio::spawn(driver.run(call_rx, shutdown));
@@ -130,6 +150,9 @@ struct Driver {
     conn_tx: mpsc::Sender<ConnEvent>,
     conn_rx: mpsc::Receiver<ConnEvent>,
     subscription: Option<(u64, JoinHandle<()>)>,
+    /// The newest connection's generation, shared with the sender, which
+    /// drops calls stamped with an older one instead of posting them.
+    generation: Arc<AtomicU64>,
     outbox: mpsc::Sender<(u64, Endpoint, StreamId, Call)>,
     sender: JoinHandle<()>,
     stream_client: HttpClient,
@@ -151,12 +174,14 @@ impl Driver {
     ) -> Self {
         let (conn_tx, conn_rx) = mpsc::channel(1024);
         let (outbox, outbox_rx) = mpsc::channel(config.call_queue);
+        let generation = Arc::new(AtomicU64::new(0));
         let sender = tokio::spawn(send_calls(
             client(),
             config.clone(),
             outbox_rx,
             conn_tx.clone(),
             metrics.clone(),
+            generation.clone(),
         ));
         Driver {
             session,
@@ -166,6 +191,7 @@ impl Driver {
             conn_tx,
             conn_rx,
             subscription: None,
+            generation,
             outbox,
             sender,
             stream_client: client(),
@@ -229,6 +255,7 @@ impl Driver {
                     call,
                 } => {
                     tracing::info!(%master, generation, "subscribing");
+                    self.generation.fetch_max(generation, Ordering::Relaxed);
                     if let Some((_, old)) = self.subscription.take() {
                         old.abort();
                     }
@@ -433,92 +460,9 @@ async fn read_text(body: hyper::body::Incoming) -> String {
     }
 }
 
-/// Sends calls one at a time, in the order the session produced them, so
-/// that e.g. a SUPPRESS never overtakes the REVIVE before it. Only answers
-/// that matter to the session (not 202) are reported back, without waiting:
-/// the driver loop waits on this task's queue, so this task must never wait
-/// on the driver's.
-async fn send_calls(
-    client: HttpClient,
-    config: DriverConfig,
-    mut outbox: mpsc::Receiver<(u64, Endpoint, StreamId, Call)>,
-    tx: mpsc::Sender<ConnEvent>,
-    metrics: Arc<Metrics>,
-) {
-    while let Some((generation, master, stream_id, call)) = outbox.recv().await {
-        let kind = call.r#type;
-        let response = post_call(&client, &config, &master, &stream_id, &call).await;
-        if kind == Some(call::Type::Acknowledge as i32) {
-            metrics.ack_settled();
-            metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
-        }
-        if response == CallResponse::Accepted {
-            continue;
-        }
-        metrics.calls_failed.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(?response, ?kind, "call not accepted");
-        if let Err(mpsc::error::TrySendError::Closed(_)) =
-            tx.try_send(ConnEvent::CallDone(generation, response))
-        {
-            return;
-        }
-    }
-}
-
-async fn post_call(
-    client: &HttpClient,
-    config: &DriverConfig,
-    master: &Endpoint,
-    stream_id: &StreamId,
-    call: &Call,
-) -> CallResponse {
-    let req = match request(config, master, Some(stream_id), call) {
-        Ok(r) => r,
-        Err(e) => {
-            return CallResponse::Rejected {
-                status: 0,
-                detail: e.to_string(),
-            }
-        }
-    };
-    let response = match tokio::time::timeout(config.call_timeout, client.request(req)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return CallResponse::Rejected {
-                status: 0,
-                detail: e.to_string(),
-            }
-        }
-        Err(_) => {
-            return CallResponse::Rejected {
-                status: 0,
-                detail: "timed out".into(),
-            }
-        }
-    };
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|l| resolve_location(master, l));
-    let body = read_text(response.into_body()).await;
-    match status {
-        StatusCode::OK | StatusCode::ACCEPTED => CallResponse::Accepted,
-        StatusCode::TEMPORARY_REDIRECT => match location {
-            Some(leader) => CallResponse::Redirect(leader),
-            None => CallResponse::Rejected {
-                status: 307,
-                detail: body,
-            },
-        },
-        StatusCode::FORBIDDEN => CallResponse::NotSubscribed,
-        other => CallResponse::Rejected {
-            status: other.as_u16(),
-            detail: body,
-        },
-    }
-}
+#[path = "driver_calls.rs"]
+mod sending;
+use sending::send_calls;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -255,6 +255,16 @@ pub enum StatusOutcome {
         /// The task is alive on an agent and should not be.
         live: bool,
     },
+    /// The run already holds exactly this update (a resent update or a
+    /// reconciliation answer): nothing was written. `live`: the update says
+    /// a run that is not its instance's latest is alive, so it must be
+    /// killed.
+    Unchanged {
+        /// The job.
+        job: JobId,
+        /// The task is alive on an agent and should not be.
+        live: bool,
+    },
     /// No such run: not a task of any stored job.
     Unknown,
 }

@@ -380,3 +380,53 @@ fn pod_goals_restarts_pending_reasons_ports_and_kill_reasons_round_trip() {
     store.delete_job(&job).unwrap();
     assert!(store.job(&job).unwrap().is_none());
 }
+
+#[test]
+fn a_resent_update_or_reconciliation_answer_is_not_stored_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    store.create_job(&job, &batch_spec(1), 1).unwrap();
+    store
+        .record_launch_intents(&[intent(&job, 0, 0)], 1)
+        .unwrap();
+    let running = status(&job, 0, 0, PodState::Running);
+    let reconciled = StatusRecord {
+        reason: Some("REASON_RECONCILIATION".into()),
+        message: Some("Reconciliation: latest task status".into()),
+        ..running.clone()
+    };
+    let healthy = StatusRecord {
+        healthy: Some(true),
+        ..running.clone()
+    };
+    let outcomes = store
+        .record_statuses(&[
+            running.clone(),
+            running.clone(),
+            reconciled,
+            healthy.clone(),
+            healthy,
+        ])
+        .unwrap();
+    let unchanged = StatusOutcome::Unchanged {
+        job: job.clone(),
+        live: false,
+    };
+    assert_eq!(
+        outcomes,
+        vec![
+            StatusOutcome::Applied(job.clone()),
+            unchanged.clone(),
+            unchanged.clone(),
+            // Same state, new health: a change, stored.
+            StatusOutcome::Applied(job.clone()),
+            unchanged,
+        ]
+    );
+    let events = store.pod_events(&InstanceId::new(job.clone(), 0)).unwrap();
+    assert_eq!(events.len(), 3, "intent, RUNNING, RUNNING+healthy");
+    let run = &store.runs(&job).unwrap()[0];
+    assert_eq!(run.reason, None, "a reconciliation answer changes nothing");
+    assert_eq!(run.healthy, Some(true));
+}

@@ -435,43 +435,69 @@ fn apply_status(
 ) -> rusqlite::Result<StatusOutcome> {
     let task = &update.task_id;
     let job = task.instance.job.clone();
-    let row: Option<(String, Option<String>, Option<String>)> = tx
-        .query_row(
-            "SELECT state, agent_id, hostname FROM runs WHERE task_id = ?1",
-            [task.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+    let task_str = task.to_string();
+    let row = tx
+        .prepare_cached(
+            "SELECT state, agent_id, hostname, reason, message, healthy, \
+             (SELECT MAX(run) FROM runs AS r WHERE r.job_id = runs.job_id \
+              AND r.instance = runs.instance) \
+             FROM runs WHERE task_id = ?1",
+        )?
+        .query_row([&task_str], |r| {
+            Ok(StoredRun {
+                state: r.get(0)?,
+                agent: r.get(1)?,
+                hostname: r.get(2)?,
+                reason: r.get(3)?,
+                message: r.get(4)?,
+                healthy: r.get(5)?,
+                latest_run: r.get(6)?,
+            })
+        })
         .optional()?;
-    let Some((stored_state, stored_agent, hostname)) = row else {
+    let Some(stored) = row else {
         return Ok(StatusOutcome::Unknown);
     };
-    let latest_run: i64 = tx.query_row(
-        "SELECT MAX(run) FROM runs WHERE job_id = ?1 AND instance = ?2",
-        params![job.as_str(), task.instance.instance],
-        |r| r.get(0),
-    )?;
-    let agent = update.agent_id.clone().or(stored_agent);
-    tx.execute(
+    let is_latest = i64::from(task.run) == stored.latest_run;
+    let stored_state = PodState::parse(&stored.state).unwrap_or(PodState::Lost);
+    let agent = update.agent_id.clone().or(stored.agent.clone());
+    // A reconciliation answer only confirms the state; its reason and
+    // message describe the reconciliation, not the task.
+    let confirms = update.reason.as_deref() == Some(RECONCILIATION_REASON)
+        || (update.reason == stored.reason && update.message == stored.message);
+    if stored_state == update.state
+        && agent == stored.agent
+        && confirms
+        && update.healthy.is_none_or(|h| stored.healthy == Some(h))
+    {
+        // A resent update (the agent's retry) or a reconciliation answer
+        // the store holds already: writing it again would only grow the
+        // pod's history (100,000 rows per reconciliation of 100,000 tasks).
+        // The caller still acknowledges a resent update.
+        return Ok(StatusOutcome::Unchanged {
+            job,
+            live: update.state.is_live() && !is_latest,
+        });
+    }
+    tx.prepare_cached(
         "INSERT INTO pod_events (job_id, instance, run, state, mesos_state, reason, message, healthy, \
          agent_id, hostname, timestamp_ms, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
-            job.as_str(),
-            task.instance.instance,
-            task.run,
-            update.state.as_str(),
-            update.mesos_state,
-            update.reason,
-            update.message,
-            update.healthy,
-            agent,
-            hostname,
-            update.timestamp,
-            revision as i64
-        ],
-    )?;
-    let stored = PodState::parse(&stored_state).unwrap_or(PodState::Lost);
-    let is_latest = i64::from(task.run) == latest_run;
-    if stored.is_terminal() || !is_latest {
+    )?
+    .execute(params![
+        job.as_str(),
+        task.instance.instance,
+        task.run,
+        update.state.as_str(),
+        update.mesos_state,
+        update.reason,
+        update.message,
+        update.healthy,
+        agent,
+        stored.hostname,
+        update.timestamp,
+        revision as i64
+    ])?;
+    if stored_state.is_terminal() || !is_latest {
         return Ok(StatusOutcome::Stale {
             job,
             live: update.state.is_live(),
@@ -479,25 +505,39 @@ fn apply_status(
     }
     let started = (update.state == PodState::Running).then_some(update.timestamp);
     let completed = update.state.is_terminal().then_some(update.timestamp);
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE runs SET state = ?2, agent_id = ?3, reason = ?4, message = ?5, \
          healthy = COALESCE(?6, healthy), started_at_ms = COALESCE(started_at_ms, ?7), \
          completed_at_ms = COALESCE(completed_at_ms, ?8), updated_at_ms = ?9, revision = ?10 \
          WHERE task_id = ?1",
-        params![
-            task.to_string(),
-            update.state.as_str(),
-            agent,
-            update.reason,
-            update.message,
-            update.healthy,
-            started,
-            completed,
-            update.timestamp,
-            revision as i64
-        ],
-    )?;
+    )?
+    .execute(params![
+        task_str,
+        update.state.as_str(),
+        agent,
+        update.reason,
+        update.message,
+        update.healthy,
+        started,
+        completed,
+        update.timestamp,
+        revision as i64
+    ])?;
     Ok(StatusOutcome::Applied(job))
+}
+
+/// Mesos' reason on the answers to a RECONCILE call.
+const RECONCILIATION_REASON: &str = "REASON_RECONCILIATION";
+
+/// The columns of a run that a status update is compared with.
+struct StoredRun {
+    state: String,
+    agent: Option<String>,
+    hostname: Option<String>,
+    reason: Option<String>,
+    message: Option<String>,
+    healthy: Option<bool>,
+    latest_run: i64,
 }
 
 impl SqliteStore {
