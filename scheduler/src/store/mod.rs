@@ -22,7 +22,7 @@ use crate::ids::{InstanceId, JobId, TaskId};
 use crate::jobs::spec::JobSpec;
 use crate::jobs::state::{JobGoal, PodGoal, PodState};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use sqlite::SqliteStore;
 
@@ -99,6 +99,17 @@ pub enum StoreError {
         /// The version the caller sent.
         expected: u64,
     },
+}
+
+impl StoreError {
+    /// Wraps a SQLite error with the database file it came from; the
+    /// closure is `Copy` so one can serve every `map_err` of a method.
+    pub(crate) fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + Copy + '_ {
+        move |source| StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        }
+    }
 }
 
 /// A job as stored.

@@ -65,10 +65,7 @@ impl SqliteStore {
     }
 
     fn connect(path: &Path) -> Result<Self, StoreError> {
-        let wrap = |source| StoreError::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
+        let wrap = StoreError::sqlite(path);
         let conn = Connection::open(path).map_err(wrap)?;
         // WAL lets API readers proceed while the runner writes; FULL syncs
         // each commit, the promise behind "acknowledged only once stored".
@@ -108,10 +105,7 @@ pub(super) fn load_job(
     path: &Path,
     id: &JobId,
 ) -> Result<Option<JobRecord>, StoreError> {
-    let wrap = |source| StoreError::Sqlite {
-        path: path.to_owned(),
-        source,
-    };
+    let wrap = StoreError::sqlite(path);
     let raw = conn
         .query_row(
             &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1"),

@@ -15,10 +15,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 impl Store for SqliteStore {
     fn set_framework_id(&mut self, id: Option<&str>) -> Result<Revision, StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         let revision = next_revision(&tx).map_err(wrap)?;
         tx.execute("UPDATE framework SET framework_id = ?1 WHERE id = 1", [id])
@@ -38,10 +35,7 @@ impl Store for SqliteStore {
             source,
         })?;
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         let exists: Option<i64> = tx
             .query_row("SELECT 1 FROM jobs WHERE job_id = ?1", [id.as_str()], |r| {
@@ -81,10 +75,7 @@ impl Store for SqliteStore {
         now: UnixMillis,
     ) -> Result<JobRecord, StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         let current: Option<i64> = tx
             .query_row(
@@ -129,10 +120,7 @@ impl Store for SqliteStore {
 
     fn delete_job(&mut self, id: &JobId) -> Result<Revision, StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         let deleted = tx
             .execute("DELETE FROM jobs WHERE job_id = ?1", [id.as_str()])
@@ -157,10 +145,7 @@ impl Store for SqliteStore {
         now: UnixMillis,
     ) -> Result<Vec<bool>, StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         let revision = next_revision(&tx).map_err(wrap)?;
         let mut recorded = Vec::with_capacity(intents.len());
@@ -180,10 +165,7 @@ impl Store for SqliteStore {
         updates: &[StatusRecord],
     ) -> Result<Vec<StatusOutcome>, StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         let revision = next_revision(&tx).map_err(wrap)?;
         let mut outcomes = Vec::with_capacity(updates.len());
@@ -200,10 +182,7 @@ impl Store for SqliteStore {
         now: UnixMillis,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         let revision = next_revision(&tx).map_err(wrap)?;
         for (task, reason) in kills {
@@ -225,10 +204,7 @@ impl Store for SqliteStore {
         now: UnixMillis,
     ) -> Result<JobRecord, StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         let Some(job) = super::load_job(&tx, &path, &pod.job)? else {
             return Err(StoreError::JobNotFound(pod.job.clone()));
@@ -263,10 +239,7 @@ impl Store for SqliteStore {
         now: UnixMillis,
     ) -> Result<JobRecord, StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         let Some(job) = super::load_job(&tx, &path, job_id)? else {
             return Err(StoreError::JobNotFound(job_id.clone()));
@@ -324,10 +297,7 @@ impl Store for SqliteStore {
         now: UnixMillis,
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let wrap = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
-        };
+        let wrap = StoreError::sqlite(&path);
         let tx = self.conn.transaction().map_err(wrap)?;
         for (pod, info) in reasons {
             tx.execute(
