@@ -19,6 +19,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -69,11 +70,9 @@ struct UpdateFaultsBody {
 /// The most agents one request may add.
 const MAX_ADD: usize = 100_000;
 
-async fn body<T: for<'de> Deserialize<'de>>(
-    req: Request<Incoming>,
-    limit: usize,
-) -> Result<T, Response<ResponseBody>> {
-    let bytes = Limited::new(req.into_body(), limit)
+/// The request body, at most `limit` bytes.
+async fn body_bytes(req: Request<Incoming>, limit: usize) -> Result<Bytes, Response<ResponseBody>> {
+    Ok(Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map_err(|e| {
@@ -83,7 +82,14 @@ async fn body<T: for<'de> Deserialize<'de>>(
                 &e.to_string(),
             )
         })?
-        .to_bytes();
+        .to_bytes())
+}
+
+async fn body<T: for<'de> Deserialize<'de>>(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<T, Response<ResponseBody>> {
+    let bytes = body_bytes(req, limit).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", &e.to_string()))
 }
@@ -93,17 +99,7 @@ async fn optional_body<T: for<'de> Deserialize<'de> + Default>(
     req: Request<Incoming>,
     limit: usize,
 ) -> Result<T, Response<ResponseBody>> {
-    let bytes = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "INVALID_ARGUMENT",
-                &e.to_string(),
-            )
-        })?
-        .to_bytes();
+    let bytes = body_bytes(req, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
