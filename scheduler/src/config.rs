@@ -55,7 +55,7 @@ pub struct Config {
     #[arg(long, env = "DROVER_EXECUTOR")]
     pub executor: Option<PathBuf>,
     /// How long offers are held to place many tasks at once.
-    #[arg(long, env = "DROVER_OFFER_HOLD", default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_OFFER_HOLD", default_value = "25ms", value_parser = parse_duration)]
     pub offer_hold: Duration,
     /// How long declined agents are refused.
     #[arg(long, env = "DROVER_REFUSE", default_value = "5secs", value_parser = parse_duration)]

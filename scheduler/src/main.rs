@@ -13,6 +13,7 @@ use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
 use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
+use drover_scheduler::store::checkpoint::Checkpointer;
 use drover_scheduler::store::{SqliteStore, StoreRead};
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
@@ -49,6 +50,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let reader =
         SqliteStore::open_reader(&config.data_dir).context("cannot open a store reader")?;
+    store.disable_auto_checkpoint()?;
+    // Lives until `run` returns: its drop runs a last checkpoint.
+    let _checkpointer =
+        Checkpointer::start(&config.data_dir).context("cannot start the WAL checkpointer")?;
     let framework_id = store.framework_id()?.map(|value| FrameworkId { value });
     tracing::info!(framework_id = ?framework_id, "store opened");
 

@@ -22,29 +22,39 @@ struct Ack {
 }
 
 impl Runner {
+    /// Handles offers, rescinds, failures and subscription changes at once;
+    /// status updates join the backlog that [`Runner::store_update_batch`]
+    /// stores. Reordering them is safe: an update's effect does not depend
+    /// on offers, and one from a stream since replaced is still a true
+    /// state (its acknowledgement is dropped and the master resends it).
     pub(super) async fn on_session_events(&mut self, batch: Vec<SessionEvent>) {
-        let mut updates = Vec::new();
         for event in batch {
             match event {
                 SessionEvent::Mesos(event) => match event_type(&event) {
                     Some(event::Type::Update) => {
-                        if let Some(status) = event.update.map(|u| u.status) {
-                            updates.push(status);
+                        if let Some(update) = event.update {
+                            self.update_backlog.push_back(update.status);
                         }
                     }
-                    _ => {
-                        // Keep order: store the updates seen so far first.
-                        self.on_updates(std::mem::take(&mut updates)).await;
-                        self.on_mesos_event(*event).await;
-                    }
+                    _ => self.on_mesos_event(*event).await,
                 },
-                other => {
-                    self.on_updates(std::mem::take(&mut updates)).await;
-                    self.on_session_change(other).await;
-                }
+                other => self.on_session_change(other).await,
             }
         }
-        self.on_updates(updates).await;
+    }
+
+    /// Stores (and then acknowledges) the oldest batch of the backlog.
+    pub(super) async fn store_update_batch(&mut self) {
+        let n = self
+            .update_backlog
+            .len()
+            .min(self.config.update_batch.max(1));
+        let batch: Vec<_> = self.update_backlog.drain(..n).collect();
+        if self.update_backlog.capacity() > 4 * self.update_backlog.len().max(1024) {
+            // A burst's backlog can be large; keep its memory only while needed.
+            self.update_backlog.shrink_to_fit();
+        }
+        self.on_updates(batch).await;
     }
 
     async fn on_session_change(&mut self, event: SessionEvent) {
@@ -149,6 +159,11 @@ impl Runner {
                     }
                     self.offers.add(offer);
                 }
+                tracing::debug!(
+                    offers = offers.len(),
+                    pending = self.pending.len(),
+                    "offers received"
+                );
                 if self.hold_until.is_none() && !offers.is_empty() {
                     self.hold_until = Some(Instant::now() + self.config.offer_hold);
                 }

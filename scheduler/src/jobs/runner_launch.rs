@@ -27,6 +27,7 @@ impl Runner {
         if held.is_empty() {
             return;
         }
+        let started = std::time::Instant::now();
         let pending = self.pending_in_sla_order();
         let demands: Vec<_> = pending
             .iter()
@@ -53,86 +54,106 @@ impl Runner {
             );
         }
 
-        // 1. Intent before action.
-        let intents: Vec<_> = placement
-            .assignments
-            .iter()
-            .map(|a| {
-                let p = &pending[a.key];
-                LaunchIntent {
-                    task_id: p.launch.task_id.clone(),
-                    agent_id: held[a.host].agent_id.clone(),
-                    hostname: held[a.host].hostname.clone(),
-                    spec_version: p.launch.spec_version,
-                    ports: a.ports.clone(),
-                }
-            })
-            .collect();
-        let recorded = if intents.is_empty() {
-            Vec::new()
-        } else {
-            match tokio::task::block_in_place(|| {
-                self.store.record_launch_intents(&intents, now_millis())
-            }) {
-                Ok(recorded) => recorded,
-                Err(e) => {
-                    // Nothing recorded, so nothing may be launched.
-                    tracing::error!(error = %e, "cannot record launch intents; declining");
-                    let all = held.into_iter().flat_map(|h| h.offer_ids).collect();
-                    self.decline(all, Duration::ZERO).await;
-                    return;
-                }
-            }
-        };
-
-        // 2. ACCEPT, one call per agent, with every task recorded for it.
-        let mut per_host: BTreeMap<usize, Vec<_>> = BTreeMap::new();
-        for (assignment, ok) in placement.assignments.iter().zip(&recorded) {
-            let p = &pending[assignment.key];
-            // Placed or refused by the store, it is no longer pending: the
-            // job's next plan says what it still needs.
-            self.pending.remove(&p.launch.task_id);
-            self.pending_reasons.remove(&p.launch.task_id);
-            self.enqueue(
-                &p.launch.task_id.instance.job,
-                self.config.engine.launch_timeout,
-            );
-            if !ok {
-                self.enqueue(&p.launch.task_id.instance.job, Duration::ZERO);
-                continue;
-            }
-            let host = &held[assignment.host];
-            let info = launch::task_info(
-                &p.launch.task_id,
-                &p.pod,
-                &host.agent_id,
-                host.allocation_role.as_deref(),
-                &assignment.ports,
-                &self.config.executor,
-            );
-            per_host.entry(assignment.host).or_default().push(info);
-        }
+        let placed_at = started.elapsed();
         // Leftovers of accepted offers come back at once while runs still
         // wait; once nothing waits, the agent may rest for `refuse`.
-        let accept_refuse = if self.pending.is_empty() {
+        let waiting_after = self.pending.len() - placement.assignments.len();
+        let accept_refuse = if waiting_after == 0 {
             self.config.refuse
         } else {
             Duration::ZERO
         };
-        let mut unused = Vec::new();
-        for (index, host) in held.into_iter().enumerate() {
-            match per_host.remove(&index) {
-                Some(tasks) => {
-                    self.metrics
-                        .launches
-                        .fetch_add(tasks.len() as u64, Ordering::Relaxed);
-                    tracing::debug!(agent = %host.agent_id, tasks = tasks.len(), "accepting");
-                    self.driver
-                        .send(calls::accept(host.offer_ids, tasks, accept_refuse))
-                        .await;
+        let mut by_host: BTreeMap<usize, Vec<&placement::Assignment>> = BTreeMap::new();
+        for a in &placement.assignments {
+            by_host.entry(a.host).or_default().push(a);
+        }
+        let mut held: Vec<Option<_>> = held.into_iter().map(Some).collect();
+        let mut placed = 0;
+        let mut failed = false;
+        // Steps 1 and 2 go a chunk of hosts at a time, so that the master
+        // is launching the first tasks while the intents of the last are
+        // still being written.
+        for chunk in host_chunks(&by_host, LAUNCH_CHUNK) {
+            // 1. Intent before action.
+            let intents: Vec<_> = chunk
+                .iter()
+                .flat_map(|(host, assignments)| assignments.iter().map(move |a| (**host, a)))
+                .map(|(host, a)| {
+                    let p = &pending[a.key];
+                    let h = held[host].as_ref().expect("each host is in one chunk");
+                    LaunchIntent {
+                        task_id: p.launch.task_id.clone(),
+                        agent_id: h.agent_id.clone(),
+                        hostname: h.hostname.clone(),
+                        spec_version: p.launch.spec_version,
+                        ports: a.ports.clone(),
+                    }
+                })
+                .collect();
+            let recorded = match tokio::task::block_in_place(|| {
+                self.store.record_launch_intents(&intents, now_millis())
+            }) {
+                Ok(recorded) => recorded,
+                Err(e) => {
+                    // Nothing of this chunk recorded, so nothing of it (or
+                    // of the chunks after it) is launched: those runs stay
+                    // pending and their offers are declined below.
+                    tracing::error!(error = %e, "cannot record launch intents; declining");
+                    failed = true;
+                    break;
                 }
-                None => unused.extend(host.offer_ids),
+            };
+            placed += recorded.len();
+            // 2. ACCEPT, one call per agent, with every task recorded for it.
+            let mut recorded = recorded.into_iter();
+            for (host, assignments) in chunk {
+                let mut tasks = Vec::with_capacity(assignments.len());
+                for a in assignments {
+                    let ok = recorded.next().unwrap_or(false);
+                    let p = &pending[a.key];
+                    // Placed or refused by the store, it is no longer
+                    // pending: the job's next plan says what it still needs.
+                    self.pending.remove(&p.launch.task_id);
+                    self.pending_reasons.remove(&p.launch.task_id);
+                    let job = &p.launch.task_id.instance.job;
+                    if !ok {
+                        self.enqueue(job, Duration::ZERO);
+                        continue;
+                    }
+                    self.enqueue(job, self.config.engine.launch_timeout);
+                    let h = held[*host].as_ref().expect("each host is in one chunk");
+                    tasks.push(launch::task_info(
+                        &p.launch.task_id,
+                        &p.pod,
+                        &h.agent_id,
+                        h.allocation_role.as_deref(),
+                        &a.ports,
+                        &self.config.executor,
+                    ));
+                }
+                if tasks.is_empty() {
+                    continue;
+                }
+                let Some(h) = held[*host].take() else {
+                    continue;
+                };
+                self.metrics
+                    .launches
+                    .fetch_add(tasks.len() as u64, Ordering::Relaxed);
+                tracing::debug!(agent = %h.agent_id, tasks = tasks.len(), "accepting");
+                self.driver
+                    .send(calls::accept(h.offer_ids, tasks, accept_refuse))
+                    .await;
             }
+        }
+        let unused: Vec<_> = held
+            .into_iter()
+            .flatten()
+            .flat_map(|h| h.offer_ids)
+            .collect();
+        if failed {
+            self.decline(unused, Duration::ZERO).await;
+            return;
         }
 
         // 3. Decline the rest.
@@ -146,6 +167,13 @@ impl Runner {
 
         // 4. Say why the rest wait.
         self.record_unplaced(&pending, &placement.unplaced);
+        tracing::debug!(
+            pending = pending.len(),
+            placed,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            placement_ms = placed_at.as_secs_f64() * 1e3,
+            "placement round"
+        );
     }
 
     /// The pending runs, highest SLA priority and oldest job first.
@@ -251,6 +279,29 @@ impl Runner {
     }
 }
 
+/// Tasks per chunk of a launch round: a commit and a few hundred ACCEPTs,
+/// small enough that the master starts launching within tens of ms.
+const LAUNCH_CHUNK: usize = 2048;
+
+/// Consecutive hosts, each chunk with about `size` tasks (whole hosts).
+fn host_chunks<T>(by_host: &BTreeMap<usize, Vec<T>>, size: usize) -> Vec<Vec<(&usize, &Vec<T>)>> {
+    let mut chunks = Vec::new();
+    let mut chunk = Vec::new();
+    let mut tasks = 0;
+    for (host, assignments) in by_host {
+        chunk.push((host, assignments));
+        tasks += assignments.len();
+        if tasks >= size {
+            chunks.push(std::mem::take(&mut chunk));
+            tasks = 0;
+        }
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    chunks
+}
+
 /// The placement demand of a pending run.
 fn demand(key: usize, p: &Pending) -> TaskDemand {
     let placement = p.pod.placement_spec();
@@ -272,5 +323,24 @@ fn demand(key: usize, p: &Pending) -> TaskDemand {
         constraint: p.pod.constraint.clone(),
         placement,
         strategy: placement.strategy.unwrap_or(default_strategy),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_keep_hosts_whole_and_close_once_big_enough() {
+        let by_host: BTreeMap<usize, Vec<u8>> = [(0, vec![0; 3]), (1, vec![0; 3]), (4, vec![0; 1])]
+            .into_iter()
+            .collect();
+        let sizes: Vec<Vec<usize>> = host_chunks(&by_host, 4)
+            .iter()
+            .map(|c| c.iter().map(|(h, _)| **h).collect())
+            .collect();
+        assert_eq!(sizes, vec![vec![0, 1], vec![4]]);
+        assert_eq!(host_chunks(&by_host, 100).len(), 1);
+        assert!(host_chunks(&BTreeMap::<usize, Vec<u8>>::new(), 4).is_empty());
     }
 }

@@ -15,6 +15,7 @@
 //! One writer (the jobs runner) holds a [`Store`]; readers (the API) hold
 //! their own [`StoreRead`] handles.
 
+pub mod checkpoint;
 pub mod migrations;
 pub mod sqlite;
 

@@ -86,6 +86,14 @@ impl SqliteStore {
         })
     }
 
+    /// Stops this connection's commits from checkpointing the WAL: a
+    /// [`super::checkpoint::Checkpointer`] does it on its own thread.
+    pub fn disable_auto_checkpoint(&self) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| self.err(e))
+    }
+
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),

@@ -1,0 +1,125 @@
+//! WAL checkpoints on their own thread. SQLite's default has the writer
+//! copy the WAL back into the database inside a commit once the WAL passes
+//! 1,000 pages; in a launch burst that was a tenth of the runner's time
+//! (perf), spent while status updates and launches waited behind it. The
+//! writer's automatic checkpoints are turned off and this thread runs a
+//! PASSIVE checkpoint (which never blocks the writer or readers) on a
+//! connection of its own every 200 ms, or at once while it falls behind.
+
+use super::sqlite::DB_FILE;
+use super::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often the WAL is looked at. A burst writes a few MB a second, so a
+/// checkpoint every 200 ms keeps the WAL to a few MB.
+const INTERVAL: Duration = Duration::from_millis(200);
+
+/// Uncopied WAL pages after a checkpoint that mean it is falling behind
+/// (SQLite's own automatic threshold).
+const BEHIND_PAGES: i64 = 1000;
+
+/// The checkpointing thread; stops (after one last checkpoint) when dropped.
+#[derive(Debug)]
+pub struct Checkpointer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Starts checkpointing the store in `data_dir`. The writer must have
+    /// turned its automatic checkpoints off
+    /// ([`super::SqliteStore::disable_auto_checkpoint`]).
+    pub fn start(data_dir: &Path) -> Result<Checkpointer, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(StoreError::sqlite(&path))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(StoreError::sqlite(&path))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("drover-checkpoint".into())
+            .spawn(move || run(&conn, &flag))
+            .map_err(|source| StoreError::DataDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(conn: &Connection, stop: &AtomicBool) {
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        // A checkpoint with nothing to copy only reads the WAL index.
+        let left = checkpoint(conn).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+            0
+        });
+        if stopping {
+            return;
+        }
+        // The writer outpaced the last one: go again at once.
+        if left < BEHIND_PAGES {
+            std::thread::sleep(INTERVAL);
+        }
+    }
+}
+
+/// A PASSIVE checkpoint; the WAL pages it could not copy yet (a reader
+/// still needs them, or the writer appended meanwhile).
+fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        let (log, copied): (i64, i64) = (r.get(1)?, r.get(2)?);
+        Ok((log - copied).max(0))
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::{SqliteStore, Store};
+
+    fn db_bytes(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join(DB_FILE)).unwrap().len()
+    }
+
+    #[test]
+    fn copies_the_wal_into_the_database_the_writer_no_longer_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.disable_auto_checkpoint().unwrap();
+        let before = db_bytes(dir.path());
+        // Well past SQLite's 1,000-page automatic threshold.
+        for i in 0..2000 {
+            store
+                .set_framework_id(Some(&format!("{i}-{}", "x".repeat(3000))))
+                .unwrap();
+        }
+        assert_eq!(
+            db_bytes(dir.path()),
+            before,
+            "the writer itself must not checkpoint"
+        );
+        let checkpointer = Checkpointer::start(dir.path()).unwrap();
+        drop(checkpointer);
+        assert!(db_bytes(dir.path()) > before);
+    }
+}
