@@ -57,6 +57,11 @@ pub struct Config {
     /// How long offers are held to place many tasks at once.
     #[arg(long, env = "DROVER_OFFER_HOLD", default_value = "25ms", value_parser = parse_duration)]
     pub offer_hold: Duration,
+    /// How long offers that no run needs are kept before they are declined,
+    /// so that jobs created moments apart launch at once (0 declines them
+    /// straight away).
+    #[arg(long, env = "DROVER_IDLE_OFFER_HOLD", default_value = "1secs", value_parser = parse_duration)]
+    pub idle_offer_hold: Duration,
     /// How long declined agents are refused.
     #[arg(long, env = "DROVER_REFUSE", default_value = "5secs", value_parser = parse_duration)]
     pub refuse: Duration,

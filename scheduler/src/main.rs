@@ -81,6 +81,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .unwrap_or_else(|| "drover-executor".into());
     let mut runner_config = RunnerConfig::new(config.executor_mode(beside));
     runner_config.offer_hold = config.offer_hold;
+    runner_config.idle_offer_hold = config.idle_offer_hold;
     runner_config.refuse = config.refuse;
     runner_config.pending_refuse = config.pending_refuse;
     runner_config.reconcile_interval = config.reconcile_interval;

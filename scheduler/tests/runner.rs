@@ -324,3 +324,36 @@ async fn unusable_offers_are_declined_and_live_strangers_are_killed() {
     h.next_call(call::Type::Acknowledge).await;
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_offer_is_kept_for_the_next_job_and_declined_when_the_hold_ends() {
+    let mut h = Harness::start();
+    subscribe(&mut h).await;
+    // Nothing pending: the offer is kept (the hold is 1 s by default)...
+    h.mesos(offer("o1", "a1", 4.0)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...so a job created now launches on it, without waiting for the master.
+    h.create_job("j", 1).await;
+    let accept = loop {
+        let call = tokio::time::timeout(Duration::from_secs(10), h.calls.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(
+            call.r#type,
+            Some(call::Type::Decline as i32),
+            "the idle offer was declined before the job came"
+        );
+        if call.r#type == Some(call::Type::Accept as i32) {
+            break call.accept.unwrap();
+        }
+    };
+    assert_eq!(accept.offer_ids[0].value, "o1");
+    // An offer no run needs is declined, with the long filter, once the
+    // hold is over.
+    h.mesos(offer("o2", "a2", 4.0)).await;
+    let decline = h.next_call(call::Type::Decline).await.decline.unwrap();
+    assert_eq!(decline.offer_ids[0].value, "o2");
+    assert_eq!(decline.filters.unwrap().refuse_seconds, Some(5.0));
+    h.stop().await;
+}

@@ -99,6 +99,31 @@ impl OfferBook {
         self.by_host.is_empty()
     }
 
+    /// Holds a host taken with [`OfferBook::take_all`] again (merged with
+    /// any offer of the same agent and role that came meanwhile).
+    pub fn put_back(&mut self, host: HeldHost) {
+        let key = (
+            host.agent_id.clone(),
+            host.allocation_role.clone().unwrap_or_default(),
+        );
+        match self.by_host.remove(&key) {
+            None => {
+                self.by_host.insert(key, host);
+            }
+            Some(newer) => {
+                let mut ranges = host.ports.ranges().to_vec();
+                ranges.extend(newer.ports.ranges().iter().copied());
+                let merged = HeldHost {
+                    offer_ids: host.offer_ids.into_iter().chain(newer.offer_ids).collect(),
+                    resources: host.resources.plus(&newer.resources),
+                    ports: PortRanges::new(ranges),
+                    ..newer
+                };
+                self.by_host.insert(key, merged);
+            }
+        }
+    }
+
     /// Takes every held host, in a stable order (agent id, then role).
     pub fn take_all(&mut self) -> Vec<HeldHost> {
         std::mem::take(&mut self.by_host).into_values().collect()
@@ -261,5 +286,20 @@ mod tests {
         assert_eq!(hosts[0].view().ports.ranges(), &[(31000, 31009)]);
         assert_eq!(hosts[0].view().zone(), Some("b"));
         assert!(book.is_empty());
+    }
+
+    #[test]
+    fn a_host_put_back_merges_with_offers_that_came_meanwhile() {
+        let mut book = OfferBook::default();
+        book.add(&offer("o1", "a1", 1.0));
+        let taken = book.take_all();
+        book.add(&offer("o2", "a1", 2.0));
+        for host in taken {
+            book.put_back(host);
+        }
+        let hosts = book.take_all();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(hosts[0].offer_ids, vec!["o1", "o2"]);
+        assert_eq!(hosts[0].view().offered.cpus, 3.0);
     }
 }

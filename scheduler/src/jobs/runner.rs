@@ -55,6 +55,14 @@ pub struct RunnerConfig {
     /// gather the jobs created at about the same time; every ms of it is
     /// added to each launch (100 ms was a seventh of a 20,000-task launch).
     pub offer_hold: Duration,
+    /// How long offers no run needs are kept (instead of declined at once).
+    /// Default 1 s: a user who creates jobs one after another, or a job
+    /// whose runs end and are replaced, launches on them at once instead of
+    /// waiting for a REVIVE and the master's next allocation (Aurora keeps
+    /// idle offers for minutes for the same reason; a second is enough to
+    /// bridge API calls while keeping resources from other frameworks only
+    /// briefly).
+    pub idle_offer_hold: Duration,
     /// Refuse filter on declines while nothing waits. Default 5 s (the
     /// Mesos default).
     pub refuse: Duration,
@@ -87,6 +95,7 @@ impl RunnerConfig {
             engine: EngineConfig::default(),
             executor,
             offer_hold: Duration::from_millis(25),
+            idle_offer_hold: Duration::from_secs(1),
             refuse: Duration::from_secs(5),
             pending_refuse: Duration::from_secs(1),
             reconcile_interval: Duration::from_secs(15 * 60),
@@ -204,6 +213,8 @@ pub struct Runner {
     subscribed: bool,
     suppressed: Option<bool>,
     hold_until: Option<Instant>,
+    /// When the offers kept while no run needs them are declined.
+    idle_until: Option<Instant>,
     next_reconcile: Option<Instant>,
     heap: HeapTrim,
     /// Status updates received and not yet stored (nor acknowledged).
@@ -241,6 +252,7 @@ impl Runner {
             subscribed: false,
             suppressed: None,
             hold_until: None,
+            idle_until: None,
             next_reconcile: None,
             // 1,000 events or placed tasks (a few MB) are worth a trim;
             // twice a second is cheap (one trim of a 1 GB heap is a few ms).
@@ -260,6 +272,7 @@ impl Runner {
         let far = Duration::from_secs(3600);
         loop {
             let hold = self.hold_until.map(tokio::time::Instant::from_std);
+            let idle = self.idle_until.map(tokio::time::Instant::from_std);
             let periodic = self.next_reconcile.map(tokio::time::Instant::from_std);
             let trim = self
                 .heap
@@ -296,6 +309,10 @@ impl Runner {
                     self.evaluate(&job).await;
                 }
                 _ = std::future::ready(()), if backlog => self.store_update_batch().await,
+                _ = tokio::time::sleep_until(idle.unwrap_or(far_away)), if idle.is_some() => {
+                    self.idle_until = None;
+                    self.decline_idle_offers().await;
+                }
                 _ = tokio::time::sleep_until(periodic.unwrap_or(far_away)), if periodic.is_some() => {
                     self.periodic_reconcile().await;
                 }

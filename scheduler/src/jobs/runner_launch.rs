@@ -146,23 +146,31 @@ impl Runner {
                     .await;
             }
         }
-        let unused: Vec<_> = held
-            .into_iter()
-            .flatten()
-            .flat_map(|h| h.offer_ids)
-            .collect();
+        let unused: Vec<_> = held.into_iter().flatten().collect();
         if failed {
-            self.decline(unused, Duration::ZERO).await;
+            let ids = unused.into_iter().flat_map(|h| h.offer_ids).collect();
+            self.decline(ids, Duration::ZERO).await;
             return;
         }
 
-        // 3. Decline the rest.
-        let refuse = if self.pending.is_empty() {
-            self.config.refuse
+        // 3. Decline the rest; or, when no run waits, keep them for a while
+        // (`idle_offer_hold`): the next job then launches at once.
+        if self.pending.is_empty() && !self.config.idle_offer_hold.is_zero() {
+            for host in unused {
+                self.offers.put_back(host);
+            }
+            if self.idle_until.is_none() && !self.offers.is_empty() {
+                self.idle_until = Some(std::time::Instant::now() + self.config.idle_offer_hold);
+            }
         } else {
-            self.config.pending_refuse
-        };
-        self.decline(unused, refuse).await;
+            let refuse = if self.pending.is_empty() {
+                self.config.refuse
+            } else {
+                self.config.pending_refuse
+            };
+            let ids = unused.into_iter().flat_map(|h| h.offer_ids).collect();
+            self.decline(ids, refuse).await;
+        }
         self.update_offer_interest().await;
 
         // 4. Say why the rest wait.
@@ -174,6 +182,21 @@ impl Runner {
             placement_ms = placed_at.as_secs_f64() * 1e3,
             "placement round"
         );
+    }
+
+    /// The idle hold is over: declines the kept offers if still no run
+    /// needs them (if one does, a placement round is due and uses them).
+    pub(super) async fn decline_idle_offers(&mut self) {
+        if !self.pending.is_empty() {
+            return;
+        }
+        let ids = self
+            .offers
+            .take_all()
+            .into_iter()
+            .flat_map(|h| h.offer_ids)
+            .collect();
+        self.decline(ids, self.config.refuse).await;
     }
 
     /// The pending runs, highest SLA priority and oldest job first.
