@@ -7,6 +7,7 @@ use clap::Parser;
 use drover_proto::v1::FrameworkId;
 use drover_scheduler::api::{self, ApiConfig, AppState};
 use drover_scheduler::config::{Config, LogFormat};
+use drover_scheduler::jobs::heap_trim;
 use drover_scheduler::jobs::runner::{Runner, RunnerConfig};
 use drover_scheduler::jobs::validate::JobLimits;
 use drover_scheduler::mesos::calls;
@@ -17,7 +18,7 @@ use drover_scheduler::store::checkpoint::Checkpointer;
 use drover_scheduler::store::{SqliteStore, StoreRead};
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -88,6 +89,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let (api_tx, api_rx) = mpsc::channel(256);
     let runner = Runner::new(Box::new(store), driver, runner_config, metrics.clone());
     let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));
+    // Gives back memory freed outside the runner's bursts (see heap_trim).
+    tokio::spawn(heap_trim::watch(Duration::from_secs(1), shutdown.clone()));
 
     let state = AppState {
         reader: Arc::new(Mutex::new(Box::new(reader) as Box<dyn StoreRead>)),
