@@ -6,6 +6,7 @@ use super::{read_text, request, resolve_location, ConnEvent, DriverConfig, HttpC
 use crate::mesos::session::{CallResponse, Endpoint, StreamId};
 use crate::metrics::Metrics;
 use drover_proto::v1::scheduler::{call, Call};
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::LOCATION;
 use http::StatusCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,14 +14,17 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Sends calls in the order the session produced them, so that e.g. a
-/// SUPPRESS never overtakes the REVIVE before it; only a run of consecutive
-/// ACKNOWLEDGEs is sent concurrently (see [`DriverConfig::ack_concurrency`]).
-/// A call stamped with an older connection than the newest is dropped
-/// unsent: its stream id is gone, so the master would refuse it anyway (its
-/// offers are rescinded, its updates are resent). Only answers that matter
-/// to the session (not 202) are reported back, without waiting: the driver
-/// loop waits on this task's queue, so this task must never wait on the
-/// driver's.
+/// SUPPRESS never overtakes the REVIVE before it; only ACKNOWLEDGEs overlap:
+/// up to [`DriverConfig::ack_concurrency`] are in flight at once, a new one
+/// leaving as soon as any finishes (a sliding window: a burst of tens of
+/// thousands of updates is acknowledged at the master's rate, not at the
+/// pace of the slowest of each group), and any other call waits until the
+/// acknowledgements before it are answered. A call stamped with an older
+/// connection than the newest is dropped unsent: its stream id is gone, so
+/// the master would refuse it anyway (its offers are rescinded, its updates
+/// are resent). Only answers that matter to the session (not 202) are
+/// reported back, without waiting: the driver loop waits on this task's
+/// queue, so this task must never wait on the driver's.
 pub(super) async fn send_calls(
     client: HttpClient,
     config: DriverConfig,
@@ -29,60 +33,74 @@ pub(super) async fn send_calls(
     metrics: Arc<Metrics>,
     newest: Arc<AtomicU64>,
 ) {
-    let is_ack = |call: &Call| call.r#type == Some(call::Type::Acknowledge as i32);
-    let mut next = None;
+    let (client, config) = (&client, &config);
+    let window = config.ack_concurrency.max(1);
+    let post = |item: (u64, Endpoint, StreamId, Call)| async move {
+        let response = post_call(client, config, &item.1, &item.2, &item.3).await;
+        (item.0, item.3, response)
+    };
+    let mut acks = FuturesUnordered::new();
     loop {
-        let first = match next.take() {
-            Some(item) => item,
-            None => match outbox.recv().await {
-                Some(item) => item,
-                None => return,
-            },
-        };
-        let mut group = vec![first];
-        if is_ack(&group[0].3) {
-            while group.len() < config.ack_concurrency.max(1) {
-                match outbox.try_recv() {
-                    Ok(item) if is_ack(&item.3) => group.push(item),
-                    Ok(item) => {
-                        next = Some(item);
-                        break;
-                    }
-                    Err(_) => break,
+        let item = tokio::select! {
+            biased;
+            Some((generation, call, response)) = acks.next(), if !acks.is_empty() => {
+                if !settle(&metrics, &tx, generation, &call, response) {
+                    return;
                 }
-            }
-        }
-        let current = newest.load(Ordering::Relaxed);
-        let (stale, group): (Vec<_>, Vec<_>) = group.into_iter().partition(|i| i.0 < current);
-        for (_, _, _, call) in &stale {
-            metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
-            if is_ack(call) {
-                metrics.ack_settled();
-            }
-        }
-        let responses =
-            futures_util::future::join_all(group.iter().map(|(_, master, stream_id, call)| {
-                post_call(&client, &config, master, stream_id, call)
-            }))
-            .await;
-        for ((generation, _, _, call), response) in group.into_iter().zip(responses) {
-            let kind = call.r#type;
-            if is_ack(&call) {
-                metrics.ack_settled();
-                metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
-            }
-            if response == CallResponse::Accepted {
                 continue;
             }
-            metrics.calls_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(?response, ?kind, "call not accepted");
-            if let Err(mpsc::error::TrySendError::Closed(_)) =
-                tx.try_send(ConnEvent::CallDone(generation, response))
-            {
+            item = outbox.recv(), if acks.len() < window => item,
+        };
+        let Some(item) = item else { return };
+        if item.0 < newest.load(Ordering::Relaxed) {
+            metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
+            if is_ack(&item.3) {
+                metrics.ack_settled();
+            }
+            continue;
+        }
+        if is_ack(&item.3) {
+            acks.push(post(item));
+            continue;
+        }
+        while let Some((generation, call, response)) = acks.next().await {
+            if !settle(&metrics, &tx, generation, &call, response) {
                 return;
             }
         }
+        let (generation, call, response) = post(item).await;
+        if !settle(&metrics, &tx, generation, &call, response) {
+            return;
+        }
     }
+}
+
+fn is_ack(call: &Call) -> bool {
+    call.r#type == Some(call::Type::Acknowledge as i32)
+}
+
+/// Counts an answered call and reports one that was not accepted; false
+/// once the driver is gone.
+fn settle(
+    metrics: &Metrics,
+    tx: &mpsc::Sender<ConnEvent>,
+    generation: u64,
+    call: &Call,
+    response: CallResponse,
+) -> bool {
+    if is_ack(call) {
+        metrics.ack_settled();
+        metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
+    }
+    if response == CallResponse::Accepted {
+        return true;
+    }
+    metrics.calls_failed.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(?response, kind = ?call.r#type, "call not accepted");
+    !matches!(
+        tx.try_send(ConnEvent::CallDone(generation, response)),
+        Err(mpsc::error::TrySendError::Closed(_))
+    )
 }
 
 async fn post_call(
