@@ -81,6 +81,11 @@ pub const MIGRATIONS: &[&str] = &[
          updated_at_ms INTEGER NOT NULL,
          PRIMARY KEY (job_id, instance)
      );",
+    // 4: the revision of a run's launch intent. The intent's pod event is
+    // no longer stored as a row of its own but read from the run (a third
+    // of the cost of recording an intent, measured in a 20,000-task
+    // launch); runs recorded before this version keep their stored event.
+    "ALTER TABLE runs ADD COLUMN launch_revision INTEGER;",
 ];
 
 /// The schema version this binary writes.

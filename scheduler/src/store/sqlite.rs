@@ -357,9 +357,20 @@ impl StoreRead for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT run, state, mesos_state, reason, message, healthy, agent_id, hostname, \
-                 timestamp_ms, revision FROM pod_events WHERE job_id = ?1 AND instance = ?2 \
-                 ORDER BY seq",
+                // Stored events, and the launch intent of each run recorded
+                // since schema 4 (older runs have theirs stored), in run
+                // order, each run's intent first.
+                &format!(
+                    "SELECT run, state, mesos_state, reason, message, healthy, agent_id, hostname, \
+                     timestamp_ms, revision, seq AS ord FROM pod_events \
+                     WHERE job_id = ?1 AND instance = ?2 \
+                     UNION ALL \
+                     SELECT run, '{launching}', NULL, NULL, 'launch intent recorded', NULL, \
+                     agent_id, hostname, launched_at_ms, launch_revision, -1 FROM runs \
+                     WHERE job_id = ?1 AND instance = ?2 AND launch_revision IS NOT NULL \
+                     ORDER BY run, ord",
+                    launching = PodState::Launching.as_str()
+                ),
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt

@@ -430,3 +430,45 @@ fn a_resent_update_or_reconciliation_answer_is_not_stored_again() {
     assert_eq!(run.reason, None, "a reconciliation answer changes nothing");
     assert_eq!(run.healthy, Some(true));
 }
+
+#[test]
+fn a_run_launched_before_schema_4_keeps_its_one_stored_launch_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    {
+        // A version-3 database with one run and its stored intent event.
+        let mut conn = Connection::open(&path).unwrap();
+        migrations::migrate_to(&mut conn, 3).unwrap();
+        conn.execute(
+            "INSERT INTO jobs (job_id, spec, version, goal, created_at_ms, updated_at_ms, revision) \
+             VALUES ('j', ?1, 1, 'RUNNING', 5, 5, 1)",
+            [serde_json::to_string(&batch_spec(2)).unwrap()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, \
+             spec_version, launched_at_ms, updated_at_ms, revision) \
+             VALUES ('j', 0, 0, 'j-0-0', 'POD_STATE_LAUNCHING', 'a', 'h', 1, 7, 7, 2); \
+             INSERT INTO pod_events (job_id, instance, run, state, agent_id, hostname, message, \
+             timestamp_ms, revision) VALUES ('j', 0, 0, 'POD_STATE_LAUNCHING', 'a', 'h', \
+             'launch intent recorded', 7, 2);",
+        )
+        .unwrap();
+    }
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    // A run recorded now: its intent event is read from the run.
+    store
+        .record_launch_intents(&[intent(&job, 1, 0)], 9)
+        .unwrap();
+    for (instance, at) in [(0, 7), (1, 9)] {
+        let events = store
+            .pod_events(&InstanceId::new(job.clone(), instance))
+            .unwrap();
+        assert_eq!(events.len(), 1, "instance {instance}: {events:?}");
+        assert_eq!(events[0].state, PodState::Launching);
+        assert_eq!(events[0].timestamp, at);
+        assert_eq!(events[0].message.as_deref(), Some("launch intent recorded"));
+        assert!(events[0].revision > 0);
+    }
+}

@@ -375,8 +375,8 @@ fn insert_intent(
     // each statement anew was a third of the cost (perf).
     tx.prepare_cached(
         "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, spec_version, \
-         launched_at_ms, updated_at_ms, revision, ports) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
+         launched_at_ms, updated_at_ms, revision, ports, launch_revision) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?10)",
     )?
     .execute(params![
             task.instance.job.as_str(),
@@ -397,20 +397,8 @@ fn insert_intent(
          WHERE job_id = ?1 AND instance = ?2",
     )?
     .execute(params![task.instance.job.as_str(), task.instance.instance])?;
-    tx.prepare_cached(
-        "INSERT INTO pod_events (job_id, instance, run, state, agent_id, hostname, message, \
-         timestamp_ms, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'launch intent recorded', ?7, ?8)",
-    )?
-    .execute(params![
-        task.instance.job.as_str(),
-        task.instance.instance,
-        task.run,
-        state.as_str(),
-        intent.agent_id,
-        intent.hostname,
-        now,
-        revision as i64
-    ])?;
+    // The pod's "launch intent recorded" event is read from this row
+    // (`pod_events` in sqlite.rs), not stored again.
     Ok(())
 }
 
