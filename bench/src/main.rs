@@ -117,6 +117,34 @@ async fn run(config: Config) -> anyhow::Result<()> {
         (&small("drover"), "tasks/s"),
         (&small("pymesos"), "tasks/s"),
     );
+    // The same comparisons by when each framework itself knew every task
+    // was RUNNING (a time, so the other's time over Drover's), and the
+    // limit's own multiple of pymesos: the most any client could show.
+    let seen = "framework saw all RUNNING";
+    r.ratio(
+        &small("drover"),
+        "fraction of limit (framework saw all RUNNING)",
+        (&small("limit"), seen),
+        (&small("drover"), seen),
+    );
+    r.ratio(
+        &small("drover"),
+        "multiple of pymesos (framework saw all RUNNING)",
+        (&small("pymesos"), seen),
+        (&small("drover"), seen),
+    );
+    r.ratio(
+        &small("limit"),
+        "multiple of pymesos",
+        (&small("limit"), "tasks/s"),
+        (&small("pymesos"), "tasks/s"),
+    );
+    r.ratio(
+        &small("limit"),
+        "multiple of pymesos (framework saw all RUNNING)",
+        (&small("pymesos"), seen),
+        (&small("limit"), seen),
+    );
     let placement = format!(
         "placement {} tasks/{} hosts",
         sizes.placement.0, sizes.placement.1
