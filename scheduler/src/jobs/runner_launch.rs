@@ -28,7 +28,9 @@ impl Runner {
             return;
         }
         let started = std::time::Instant::now();
-        let pending = self.pending_in_sla_order();
+        // Taken out of the map (not cloned: a PodSpec each); what this round
+        // does not consume goes back before anything reads the map again.
+        let pending = self.take_pending_in_sla_order();
         let demands: Vec<_> = pending
             .iter()
             .enumerate()
@@ -57,7 +59,8 @@ impl Runner {
         let placed_at = started.elapsed();
         // Leftovers of accepted offers come back at once while runs still
         // wait; once nothing waits, the agent may rest for `refuse`.
-        let waiting_after = self.pending.len() - placement.assignments.len();
+        let waiting_after = pending.len() - placement.assignments.len();
+        let mut consumed = vec![false; pending.len()];
         let accept_refuse = if waiting_after == 0 {
             self.config.refuse
         } else {
@@ -113,7 +116,7 @@ impl Runner {
                     let p = &pending[a.key];
                     // Placed or refused by the store, it is no longer
                     // pending: the job's next plan says what it still needs.
-                    self.pending.remove(&p.launch.task_id);
+                    consumed[a.key] = true;
                     self.pending_reasons.remove(&p.launch.task_id);
                     let job = &p.launch.task_id.instance.job;
                     if !ok {
@@ -147,6 +150,15 @@ impl Runner {
             }
         }
         let unused: Vec<_> = held.into_iter().flatten().collect();
+        let leftover: Vec<_> = pending
+            .iter()
+            .zip(&consumed)
+            .filter(|(_, used)| !**used)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in leftover {
+            self.pending.insert(p.launch.task_id.clone(), p);
+        }
         if failed {
             let ids = unused.into_iter().flat_map(|h| h.offer_ids).collect();
             self.decline(ids, Duration::ZERO).await;
@@ -199,8 +211,9 @@ impl Runner {
         self.decline(ids, self.config.refuse).await;
     }
 
-    /// The pending runs, highest SLA priority and oldest job first.
-    fn pending_in_sla_order(&self) -> Vec<Pending> {
+    /// Takes every pending run out of the map, highest SLA priority and
+    /// oldest job first.
+    fn take_pending_in_sla_order(&mut self) -> Vec<Pending> {
         let mut keys: Vec<_> = self
             .pending
             .values()
@@ -212,7 +225,7 @@ impl Runner {
             .collect();
         sla_order::order(&mut keys);
         keys.iter()
-            .filter_map(|k| self.pending.get(&k.task_id).cloned())
+            .filter_map(|k| self.pending.remove(&k.task_id))
             .collect()
     }
 
