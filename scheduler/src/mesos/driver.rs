@@ -56,13 +56,14 @@ pub struct DriverConfig {
     /// is followed by 100,000 STARTING updates in about a second, far faster
     /// than they can be stored, so the backlog has to wait here.
     pub event_queue: usize,
-    /// ACKNOWLEDGE calls sent concurrently. Default 8: an ACKNOWLEDGE is one
-    /// HTTP round trip and Mesos has no batched form, so one at a time caps
-    /// acknowledgements at the master's round-trip rate. Acknowledgements
-    /// commute (an agent has one unacknowledged update per task in flight),
-    /// so only runs of consecutive ACKNOWLEDGEs are overlapped; every other
-    /// call keeps its order.
-    pub ack_concurrency: usize,
+    /// Commuting calls (ACKNOWLEDGE, ACCEPT, DECLINE) in flight at once.
+    /// Default 8: each is one HTTP round trip and Mesos has no batched form,
+    /// so one at a time caps acknowledgements, and the hundreds of ACCEPTs
+    /// of a launch round, at the master's round-trip rate. They commute (an
+    /// agent has one unacknowledged update per task in flight; an ACCEPT or
+    /// DECLINE is about its own offers), so only they overlap; every other
+    /// call waits for the ones before it.
+    pub call_window: usize,
 }
 
 impl DriverConfig {
@@ -75,7 +76,7 @@ impl DriverConfig {
             call_queue: 65_536,
             call_timeout: Duration::from_secs(75),
             event_queue: 1 << 20,
-            ack_concurrency: 8,
+            call_window: 8,
         }
     }
 }

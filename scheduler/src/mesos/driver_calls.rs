@@ -1,6 +1,7 @@
 //! The driver's call sender: posts the session's calls to the master on
-//! their own connection pool, in order except for runs of ACKNOWLEDGEs,
-//! and drops calls whose connection has been replaced.
+//! their own connection pool, in order except for calls that commute
+//! (ACKNOWLEDGE, ACCEPT, DECLINE), and drops calls whose connection has been
+//! replaced.
 
 use super::{read_text, request, resolve_location, ConnEvent, DriverConfig, HttpClient};
 use crate::mesos::session::{CallResponse, Endpoint, StreamId};
@@ -14,12 +15,13 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Sends calls in the order the session produced them, so that e.g. a
-/// SUPPRESS never overtakes the REVIVE before it; only ACKNOWLEDGEs overlap:
-/// up to [`DriverConfig::ack_concurrency`] are in flight at once, a new one
+/// SUPPRESS never overtakes the REVIVE before it; only calls that commute
+/// ([`commutes`]: ACKNOWLEDGE, ACCEPT, DECLINE) overlap: up to
+/// [`DriverConfig::call_window`] are in flight at once, a new one
 /// leaving as soon as any finishes (a sliding window: a burst of tens of
 /// thousands of updates is acknowledged at the master's rate, not at the
 /// pace of the slowest of each group), and any other call waits until the
-/// acknowledgements before it are answered. A call stamped with an older
+/// ones before it are answered. A call stamped with an older
 /// connection than the newest is dropped unsent: its stream id is gone, so
 /// the master would refuse it anyway (its offers are rescinded, its updates
 /// are resent). Only answers that matter to the session (not 202) are
@@ -34,7 +36,7 @@ pub(super) async fn send_calls(
     newest: Arc<AtomicU64>,
 ) {
     let (client, config) = (&client, &config);
-    let window = config.ack_concurrency.max(1);
+    let window = config.call_window.max(1);
     let post = |item: (u64, Endpoint, StreamId, Call)| async move {
         let response = post_call(client, config, &item.1, &item.2, &item.3).await;
         (item.0, item.3, response)
@@ -59,7 +61,7 @@ pub(super) async fn send_calls(
             }
             continue;
         }
-        if is_ack(&item.3) {
+        if commutes(&item.3) {
             acks.push(post(item));
             continue;
         }
@@ -73,6 +75,17 @@ pub(super) async fn send_calls(
             return;
         }
     }
+}
+
+/// Calls that may overtake one another: acknowledgements, and ACCEPTs and
+/// DECLINEs (each is about offers of its own). A launch round sends one
+/// ACCEPT per agent, hundreds at once; one round trip after another was a
+/// fifth of a 20,000-task launch.
+fn commutes(call: &Call) -> bool {
+    matches!(
+        call.r#type.and_then(|t| call::Type::try_from(t).ok()),
+        Some(call::Type::Acknowledge | call::Type::Accept | call::Type::Decline)
+    )
 }
 
 fn is_ack(call: &Call) -> bool {
@@ -155,5 +168,38 @@ async fn post_call(
             status: other.as_u16(),
             detail: body,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(kind: call::Type) -> Call {
+        Call {
+            r#type: Some(kind as i32),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_acknowledgements_and_offer_answers_overtake_each_other() {
+        for kind in [
+            call::Type::Acknowledge,
+            call::Type::Accept,
+            call::Type::Decline,
+        ] {
+            assert!(commutes(&of(kind)), "{kind:?}");
+        }
+        for kind in [
+            call::Type::Revive,
+            call::Type::Suppress,
+            call::Type::Kill,
+            call::Type::Reconcile,
+            call::Type::Teardown,
+        ] {
+            assert!(!commutes(&of(kind)), "{kind:?}");
+        }
+        assert!(!commutes(&Call::default()));
     }
 }
