@@ -1,7 +1,8 @@
 //! The compiled `.proto` files must say exactly what Mesos' do. The reference
-//! tables in `shared/reference/` list every message field and enum value of
-//! Mesos v1; this test checks every row against the compiled descriptors,
-//! and checks that the descriptors hold nothing the tables do not.
+//! tables in `shared/reference/` (copied to `proto/reference/`) list every
+//! message field and enum value of Mesos v1; this test checks every row
+//! against the compiled descriptors, and checks that the descriptors hold
+//! nothing the tables do not.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -11,13 +12,37 @@ use std::path::PathBuf;
 use drover_proto::descriptors::pool;
 use prost_reflect::{Cardinality, FieldDescriptor, Kind};
 
-/// `shared/reference`, beside the repository root (as CI and every
-/// developer machine lay it out), or `DROVER_REFERENCE_DIR`.
+/// The tables: `proto/reference/` (a copy of `shared/reference/`'s, kept in
+/// the repository so that a fresh clone tests on its own), or
+/// `DROVER_REFERENCE_DIR`.
 fn reference_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("DROVER_REFERENCE_DIR") {
         return dir.into();
     }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reference")
+}
+
+/// Where a workplace keeps the shared originals, beside the repository.
+fn shared_reference_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference")
+}
+
+#[test]
+fn the_copied_tables_match_the_shared_originals_where_those_exist() {
+    let shared = shared_reference_dir();
+    if !shared.is_dir() {
+        // A fresh clone on its own: the copy is all there is.
+        return;
+    }
+    let copy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reference");
+    for file in ["mesos-v1-proto-fields.tsv", "mesos-v1-proto-enums.tsv"] {
+        let original = std::fs::read(shared.join(file)).unwrap();
+        let copied = std::fs::read(copy.join(file)).unwrap();
+        assert!(
+            original == copied,
+            "proto/reference/{file} differs from shared/reference/{file}: copy it again"
+        );
+    }
 }
 
 /// The rows of a reference table, header dropped. Fails (never skips) when
