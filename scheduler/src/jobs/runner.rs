@@ -15,7 +15,6 @@
 //! SQLite calls are blocking but short (one transaction per batch);
 //! `block_in_place` keeps them off the other tasks' worker.
 
-use super::heap_trim::{self, HeapTrim};
 use super::launch::ExecutorMode;
 use super::offer_book::OfferBook;
 use super::reconcile::{self, ClusterFacts, EngineConfig, PendingLaunch};
@@ -216,7 +215,6 @@ pub struct Runner {
     /// When the offers kept while no run needs them are declined.
     idle_until: Option<Instant>,
     next_reconcile: Option<Instant>,
-    heap: HeapTrim,
     /// Status updates received and not yet stored (nor acknowledged).
     update_backlog: std::collections::VecDeque<drover_proto::v1::TaskStatus>,
 }
@@ -254,9 +252,6 @@ impl Runner {
             hold_until: None,
             idle_until: None,
             next_reconcile: None,
-            // 1,000 events or placed tasks (a few MB) are worth a trim;
-            // twice a second is cheap (one trim of a 1 GB heap is a few ms).
-            heap: HeapTrim::new(1_000, Duration::from_millis(500)),
             update_backlog: std::collections::VecDeque::new(),
         }
     }
@@ -274,10 +269,6 @@ impl Runner {
             let hold = self.hold_until.map(tokio::time::Instant::from_std);
             let idle = self.idle_until.map(tokio::time::Instant::from_std);
             let periodic = self.next_reconcile.map(tokio::time::Instant::from_std);
-            let trim = self
-                .heap
-                .next_deadline()
-                .map(tokio::time::Instant::from_std);
             let far_away = tokio::time::Instant::now() + far;
             // Biased, in this order: API writes (a user waits on each),
             // session events (offers and subscription changes are handled
@@ -296,7 +287,6 @@ impl Runner {
                     while let Ok(e) = session_events.try_recv() {
                         batch.push(e);
                     }
-                    self.heap.on_work(batch.len() as u64, Instant::now());
                     self.on_session_events(batch).await;
                 }
                 _ = tokio::time::sleep_until(hold.unwrap_or(far_away)), if hold.is_some() => {
@@ -315,11 +305,6 @@ impl Runner {
                 }
                 _ = tokio::time::sleep_until(periodic.unwrap_or(far_away)), if periodic.is_some() => {
                     self.periodic_reconcile().await;
-                }
-                _ = tokio::time::sleep_until(trim.unwrap_or(far_away)), if trim.is_some() => {
-                    if self.heap.on_tick(Instant::now()) {
-                        tokio::task::block_in_place(heap_trim::release_free_memory);
-                    }
                 }
             }
             self.metrics

@@ -45,10 +45,6 @@ impl Runner {
             })
             .collect();
         let placement = placement::place(&demands, views, round, &placement::default_chain());
-        self.heap.on_work(
-            placement.assignments.len() as u64,
-            std::time::Instant::now(),
-        );
         if !placement.unplaced.is_empty() {
             tracing::debug!(
                 unplaced = placement.unplaced.len(),
