@@ -1,9 +1,10 @@
 //! One placement round of the runner: every held offer × every pending run
-//! (in SLA order), then, strictly in this order, (1) record the launch
-//! intents, (2) ACCEPT per agent, (3) decline what was not used, (4) record
-//! why the runs left over found no host. A crash between (1) and (2)
-//! leaves intents the next subscription reconciles; it can never leave a
-//! launched task the store does not know.
+//! (in SLA order), then, a chunk of hosts at a time and strictly in this
+//! order, (1) record the launch intents, (2) ACCEPT per agent; then (3)
+//! record why the runs left over found no host, and decline (or keep, while
+//! no run waits) the offers not used. A crash between (1) and (2) leaves
+//! intents the next subscription reconciles; it can never leave a launched
+//! task the store does not know.
 
 use super::{now_millis, Pending, Runner};
 use crate::ids::{JobId, TaskId};
@@ -146,14 +147,16 @@ impl Runner {
             }
         }
         let unused: Vec<_> = held.into_iter().flatten().collect();
-        let leftover: Vec<_> = pending
-            .iter()
-            .zip(&consumed)
-            .filter(|(_, used)| !**used)
-            .map(|(p, _)| p.clone())
-            .collect();
-        for p in leftover {
-            self.pending.insert(p.launch.task_id.clone(), p);
+        if !failed {
+            // 3. Say why the runs left over wait (before they go back to
+            // the map, moved rather than cloned).
+            self.record_unplaced(&pending, &placement.unplaced);
+        }
+        let round_size = pending.len();
+        for (p, used) in pending.into_iter().zip(consumed) {
+            if !used {
+                self.pending.insert(p.launch.task_id.clone(), p);
+            }
         }
         if failed {
             let ids = unused.into_iter().flat_map(|h| h.offer_ids).collect();
@@ -161,7 +164,7 @@ impl Runner {
             return;
         }
 
-        // 3. Decline the rest; or, when no run waits, keep them for a while
+        // Decline the rest; or, when no run waits, keep them for a while
         // (`idle_offer_hold`): the next job then launches at once.
         if self.pending.is_empty() && !self.config.idle_offer_hold.is_zero() {
             for host in unused {
@@ -180,11 +183,8 @@ impl Runner {
             self.decline(ids, refuse).await;
         }
         self.update_offer_interest().await;
-
-        // 4. Say why the rest wait.
-        self.record_unplaced(&pending, &placement.unplaced);
         tracing::debug!(
-            pending = pending.len(),
+            pending = round_size,
             placed,
             elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
             placement_ms = placed_at.as_secs_f64() * 1e3,
@@ -271,14 +271,12 @@ impl Runner {
         (on_agents, round)
     }
 
-    /// Records why unplaced runs wait, when that changed since last time.
+    /// Records why unplaced runs (this round's `pending`, out of the map
+    /// until the round ends) wait, when that changed since last time.
     fn record_unplaced(&mut self, pending: &[Pending], unplaced: &[Unplaced]) {
         let mut changed = Vec::new();
         for miss in unplaced {
             let task: &TaskId = &pending[miss.key].launch.task_id;
-            if !self.pending.contains_key(task) {
-                continue;
-            }
             let reason = miss.summary();
             if self.pending_reasons.get(task) == Some(&reason) {
                 continue;
