@@ -313,16 +313,24 @@ async fn cgroup_v2_enters_kills_and_removes() {
     let cgroup = start(&parent, "t", &ResourceLimits::default());
     let script = "trap '' TERM; ( setsid sleep 300 & ); exec sleep 300";
     let mut child = spawn(cgroup.as_ref(), spec(sandbox.path(), script)).unwrap();
+    // The shell briefly counts two processes too (itself and the subshell
+    // before it forks), so wait for the settled state: both are `sleep`.
+    let both_sleeping = |pids: &[i32]| {
+        pids.len() == 2
+            && pids.iter().all(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|comm| comm.trim() == "sleep")
+            })
+    };
     for _ in 0..1000 {
-        if cgroup.pids().unwrap().len() == 2 {
+        if both_sleeping(&cgroup.pids().unwrap()) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let pids = cgroup.pids().unwrap();
-    assert_eq!(
-        pids.len(),
-        2,
+    assert!(
+        both_sleeping(&pids),
         "expected the task and its daemon in the v2 cgroup: {pids:?}"
     );
     finish(cgroup.as_ref());
