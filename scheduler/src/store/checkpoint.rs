@@ -95,7 +95,9 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::store::{SqliteStore, Store};
+    use crate::ids::{InstanceId, JobId, TaskId};
+    use crate::jobs::state::PodState;
+    use crate::store::{LaunchIntent, SqliteStore, StatusRecord, Store};
 
     fn db_bytes(dir: &Path) -> u64 {
         std::fs::metadata(dir.join(DB_FILE)).unwrap().len()
@@ -107,8 +109,9 @@ mod tests {
         let mut store = SqliteStore::open(dir.path()).unwrap();
         store.disable_auto_checkpoint().unwrap();
         let before = db_bytes(dir.path());
-        // Well past SQLite's 1,000-page automatic threshold.
-        for i in 0..2000 {
+        // Past SQLite's 1,000-page automatic threshold, short of the
+        // writer's own rewind (`WAL_RESTART_PAGES`).
+        for i in 0..1200 {
             store
                 .set_framework_id(Some(&format!("{i}-{}", "x".repeat(3000))))
                 .unwrap();
@@ -121,5 +124,58 @@ mod tests {
         let checkpointer = Checkpointer::start(dir.path()).unwrap();
         drop(checkpointer);
         assert!(db_bytes(dir.path()) > before);
+    }
+
+    #[test]
+    fn a_long_burst_rewinds_the_wal_instead_of_growing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.disable_auto_checkpoint().unwrap();
+        // A launch burst: tens of MB of WAL in all, commits of a few
+        // hundred pages each.
+        let job = JobId::parse("burst").unwrap();
+        let tasks = 40_000;
+        let spec = serde_json::from_value(serde_json::json!({
+            "type": "BATCH", "name": "burst", "instance_count": tasks,
+            "default_spec": {"containers": [{"command": {"value": "true"}}]}
+        }))
+        .unwrap();
+        store.create_job(&job, &spec, 1).unwrap();
+        let intents: Vec<_> = (0..tasks)
+            .map(|i| LaunchIntent {
+                task_id: TaskId::new(InstanceId::new(job.clone(), i), 0),
+                agent_id: format!("agent-{}", i / 20),
+                hostname: format!("host-{}", i / 20),
+                spec_version: 1,
+                ports: Vec::new(),
+            })
+            .collect();
+        for chunk in intents.chunks(1000) {
+            store.record_launch_intents(chunk, 2).unwrap();
+        }
+        for state in [PodState::Starting, PodState::Running] {
+            let updates: Vec<_> = intents
+                .iter()
+                .map(|i| StatusRecord {
+                    task_id: i.task_id.clone(),
+                    state,
+                    mesos_state: None,
+                    reason: None,
+                    message: None,
+                    healthy: None,
+                    agent_id: Some(i.agent_id.clone()),
+                    timestamp: 3,
+                })
+                .collect();
+            for batch in updates.chunks(500) {
+                store.record_statuses(batch).unwrap();
+            }
+        }
+        let wal = std::fs::metadata(dir.path().join(format!("{DB_FILE}-wal")))
+            .unwrap()
+            .len();
+        let frame = 4096 + 24;
+        let limit = (crate::store::sqlite::WAL_RESTART_PAGES as u64 + 64) * frame;
+        assert!(wal < limit, "the WAL grew to {wal} bytes (limit {limit})");
     }
 }
