@@ -436,18 +436,11 @@ impl StoreRead for SqliteStore {
     }
 
     fn live_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
-        let live: Vec<&str> = crate::jobs::state::ALL_POD_STATES
-            .iter()
-            .filter(|s| s.is_live())
-            .map(|s| s.as_str())
-            .collect();
-        let list = live
-            .iter()
-            .map(|s| format!("'{s}'"))
-            .collect::<Vec<_>>()
-            .join(",");
         self.query_runs(
-            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE state IN ({list}) ORDER BY job_id, instance, run"),
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE {} ORDER BY job_id, instance, run",
+                migrations::LIVE_RUNS_PREDICATE
+            ),
             [],
         )
     }

@@ -472,3 +472,112 @@ fn a_run_launched_before_schema_4_keeps_its_one_stored_launch_event() {
         assert!(events[0].revision > 0);
     }
 }
+
+#[test]
+fn schema_5_keeps_every_column_of_a_run_and_its_liveness() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    {
+        // A version-4 database: one live run with every column set, one
+        // finished run.
+        let mut conn = Connection::open(&path).unwrap();
+        migrations::migrate_to(&mut conn, 4).unwrap();
+        conn.execute(
+            "INSERT INTO jobs (job_id, spec, version, goal, created_at_ms, updated_at_ms, revision) \
+             VALUES ('j', ?1, 1, 'RUNNING', 5, 5, 1)",
+            [serde_json::to_string(&batch_spec(2)).unwrap()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, reason, \
+             message, healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, \
+             updated_at_ms, kill_requested_at_ms, revision, ports, kill_reason, launch_revision) \
+             VALUES ('j', 0, 3, 'j-0-3', 'POD_STATE_RUNNING', 'a', 'h', 'R', 'm', 1, 2, 7, 8, \
+             NULL, 9, 10, 11, '[[\"http\",31000]]', 'k', 6); \
+             INSERT INTO runs (job_id, instance, run, task_id, state, spec_version, \
+             launched_at_ms, completed_at_ms, updated_at_ms, revision) \
+             VALUES ('j', 1, 0, 'j-1-0', 'POD_STATE_SUCCEEDED', 1, 7, 9, 9, 3);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    let runs = store.runs(&job).unwrap();
+    assert_eq!(runs.len(), 2);
+    let live = &runs[0];
+    assert_eq!(live.task_id, task(&job, 0, 3));
+    assert_eq!(live.state, PodState::Running);
+    assert_eq!(
+        (live.agent_id.as_deref(), live.hostname.as_deref()),
+        (Some("a"), Some("h"))
+    );
+    assert_eq!(
+        (live.reason.as_deref(), live.message.as_deref()),
+        (Some("R"), Some("m"))
+    );
+    assert_eq!(live.healthy, Some(true));
+    assert_eq!(live.spec_version, 2);
+    assert_eq!(
+        (live.launched_at, live.started_at, live.completed_at),
+        (7, Some(8), None)
+    );
+    assert_eq!(live.kill_reason.as_deref(), Some("k"));
+    assert_eq!(live.ports, vec![("http".to_owned(), 31000)]);
+    let listed: Vec<_> = store
+        .live_runs()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.task_id)
+        .collect();
+    assert_eq!(listed, vec![task(&job, 0, 3)]);
+}
+
+#[test]
+fn live_runs_are_read_through_their_index_and_leave_it_when_they_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    store.create_job(&job, &batch_spec(3), 1).unwrap();
+    store
+        .record_launch_intents(
+            &[intent(&job, 0, 0), intent(&job, 1, 0), intent(&job, 2, 0)],
+            1,
+        )
+        .unwrap();
+    store
+        .record_statuses(&[
+            status(&job, 0, 0, PodState::Starting),
+            status(&job, 0, 0, PodState::Running),
+            status(&job, 1, 0, PodState::Running),
+            status(&job, 1, 0, PodState::Failed),
+            status(&job, 2, 0, PodState::Lost),
+        ])
+        .unwrap();
+    let live: Vec<_> = store
+        .live_runs()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.task_id, r.state))
+        .collect();
+    assert_eq!(live, vec![(task(&job, 0, 0), PodState::Running)]);
+    let plan: Vec<String> = store
+        .conn
+        .prepare(&format!(
+            "EXPLAIN QUERY PLAN SELECT {RUN_COLUMNS} FROM runs WHERE {} \
+             ORDER BY job_id, instance, run",
+            migrations::LIVE_RUNS_PREDICATE
+        ))
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|step| step.contains("runs_by_completion")),
+        "live runs read without their index: {plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+        "the index should give the key order: {plan:?}"
+    );
+}

@@ -200,9 +200,17 @@ impl Store for SqliteStore {
         let revision = next_revision(&tx).map_err(wrap)?;
         for (task, reason) in kills {
             tx.execute(
-                "UPDATE runs SET kill_requested_at_ms = ?2, revision = ?3, \
-                 kill_reason = COALESCE(?4, kill_reason) WHERE task_id = ?1",
-                params![task.to_string(), now, revision as i64, reason],
+                "UPDATE runs SET kill_requested_at_ms = ?4, revision = ?5, \
+                 kill_reason = COALESCE(?6, kill_reason) \
+                 WHERE job_id = ?1 AND instance = ?2 AND run = ?3",
+                params![
+                    task.instance.job.as_str(),
+                    task.instance.instance,
+                    task.run,
+                    now,
+                    revision as i64,
+                    reason
+                ],
             )
             .map_err(wrap)?;
         }
@@ -374,24 +382,22 @@ fn insert_intent(
     // Cached statements: a round records thousands of intents, and parsing
     // each statement anew was a third of the cost (perf).
     tx.prepare_cached(
-        "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, spec_version, \
+        "INSERT INTO runs (job_id, instance, run, state, agent_id, hostname, spec_version, \
          launched_at_ms, updated_at_ms, revision, ports, launch_revision) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?9)",
     )?
     .execute(params![
-            task.instance.job.as_str(),
-            task.instance.instance,
-            task.run,
-            task.to_string(),
-            state.as_str(),
-            intent.agent_id,
-            intent.hostname,
-            intent.spec_version as i64,
-            now,
-            revision as i64,
-            ports
-        ],
-    )?;
+        task.instance.job.as_str(),
+        task.instance.instance,
+        task.run,
+        state.as_str(),
+        intent.agent_id,
+        intent.hostname,
+        intent.spec_version as i64,
+        now,
+        revision as i64,
+        ports
+    ])?;
     tx.prepare_cached(
         "UPDATE pods SET pending_reason = NULL, pending_metrics = NULL \
          WHERE job_id = ?1 AND instance = ?2",
@@ -409,25 +415,26 @@ fn apply_status(
 ) -> rusqlite::Result<StatusOutcome> {
     let task = &update.task_id;
     let job = task.instance.job.clone();
-    let task_str = task.to_string();
     let row = tx
         .prepare_cached(
             "SELECT state, agent_id, hostname, reason, message, healthy, \
-             (SELECT MAX(run) FROM runs AS r WHERE r.job_id = runs.job_id \
-              AND r.instance = runs.instance) \
-             FROM runs WHERE task_id = ?1",
+             (SELECT MAX(run) FROM runs AS r WHERE r.job_id = ?1 AND r.instance = ?2) \
+             FROM runs WHERE job_id = ?1 AND instance = ?2 AND run = ?3",
         )?
-        .query_row([&task_str], |r| {
-            Ok(StoredRun {
-                state: r.get(0)?,
-                agent: r.get(1)?,
-                hostname: r.get(2)?,
-                reason: r.get(3)?,
-                message: r.get(4)?,
-                healthy: r.get(5)?,
-                latest_run: r.get(6)?,
-            })
-        })
+        .query_row(
+            params![job.as_str(), task.instance.instance, task.run],
+            |r| {
+                Ok(StoredRun {
+                    state: r.get(0)?,
+                    agent: r.get(1)?,
+                    hostname: r.get(2)?,
+                    reason: r.get(3)?,
+                    message: r.get(4)?,
+                    healthy: r.get(5)?,
+                    latest_run: r.get(6)?,
+                })
+            },
+        )
         .optional()?;
     let Some(stored) = row else {
         return Ok(StatusOutcome::Unknown);
@@ -478,22 +485,30 @@ fn apply_status(
         });
     }
     let started = (update.state == PodState::Running).then_some(update.timestamp);
-    let completed = update.state.is_terminal().then_some(update.timestamp);
-    tx.prepare_cached(
-        "UPDATE runs SET state = ?2, agent_id = ?3, reason = ?4, message = ?5, \
-         healthy = COALESCE(?6, healthy), started_at_ms = COALESCE(started_at_ms, ?7), \
-         completed_at_ms = COALESCE(completed_at_ms, ?8), updated_at_ms = ?9, revision = ?10 \
-         WHERE task_id = ?1",
-    )?
-    .execute(params![
-        task_str,
+    // Only the terminal update writes the completion time: the column is
+    // indexed (it is how live runs are found), and an UPDATE that does not
+    // name an indexed column leaves that index alone.
+    let sql = if update.state.is_terminal() {
+        "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
+         healthy = COALESCE(?8, healthy), started_at_ms = COALESCE(started_at_ms, ?9), \
+         completed_at_ms = COALESCE(completed_at_ms, ?10), updated_at_ms = ?10, revision = ?11 \
+         WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
+    } else {
+        "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
+         healthy = COALESCE(?8, healthy), started_at_ms = COALESCE(started_at_ms, ?9), \
+         updated_at_ms = ?10, revision = ?11 \
+         WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
+    };
+    tx.prepare_cached(sql)?.execute(params![
+        job.as_str(),
+        task.instance.instance,
+        task.run,
         update.state.as_str(),
         agent,
         update.reason,
         update.message,
         update.healthy,
         started,
-        completed,
         update.timestamp,
         revision as i64
     ])?;
