@@ -14,7 +14,7 @@ use crate::jobs::spec::{JobSpec, JobType, PlacementStrategy};
 use crate::mesos::calls;
 use crate::placement::{self, PodOnHost, Round, TaskDemand, Unplaced};
 use crate::store::{LaunchIntent, PendingInfo};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -37,7 +37,12 @@ impl Runner {
             .enumerate()
             .map(|(key, p)| demand(key, p))
             .collect();
-        let (mut on_agents, round) = self.cluster_view();
+        let offered: HashSet<&str> = held.iter().map(|h| h.agent_id.as_str()).collect();
+        let placing: HashSet<&str> = pending
+            .iter()
+            .map(|p| p.launch.task_id.instance.job.as_str())
+            .collect();
+        let (mut on_agents, round) = self.cluster_view(&offered, &placing);
         let views = held
             .iter()
             .map(|h| {
@@ -225,48 +230,57 @@ impl Runner {
             .collect()
     }
 
-    /// The pods on each agent (live runs) and the zone tally, from the
-    /// store: what host-wide and cluster-wide constraints count.
-    fn cluster_view(&self) -> (HashMap<String, Vec<PodOnHost>>, Round) {
+    /// What host-wide and cluster-wide constraints count, from the store's
+    /// live runs: the pods on each `offered` agent (no other host is looked
+    /// at this round) and, for each job `placing` runs, its instances per
+    /// zone (zone balance compares only a task's own job).
+    fn cluster_view(
+        &self,
+        offered: &HashSet<&str>,
+        placing: &HashSet<&str>,
+    ) -> (HashMap<String, Vec<PodOnHost>>, Round) {
         let mut round = Round::default();
         round.zones.extend(self.agent_zones.values().cloned());
         let mut on_agents: HashMap<String, Vec<PodOnHost>> = HashMap::new();
-        let live = match tokio::task::block_in_place(|| self.store.live_runs()) {
-            Ok(live) => live,
-            Err(e) => {
-                // Placement still runs; cross-task constraints then see only
-                // this round's assignments.
-                tracing::error!(error = %e, "cannot list live runs for placement");
-                return (on_agents, round);
+        let mut specs: HashMap<String, Option<JobSpec>> = HashMap::new();
+        let mut visit = |job: &str, instance: u32, agent: &str| {
+            if placing.contains(job) {
+                if let Some(zone) = self.agent_zones.get(agent) {
+                    round.add(job, zone);
+                }
             }
-        };
-        let mut specs: HashMap<JobId, Option<JobSpec>> = HashMap::new();
-        for run in live {
-            let job = &run.task_id.instance.job;
+            if !offered.contains(agent) {
+                return;
+            }
             if !specs.contains_key(job) {
-                let spec = tokio::task::block_in_place(|| self.store.job(job))
+                let spec = JobId::parse(job)
                     .ok()
-                    .flatten()
+                    .and_then(|id| self.store.job(&id).ok().flatten())
                     .map(|j| j.spec);
-                specs.insert(job.clone(), spec);
+                specs.insert(job.to_owned(), spec);
             }
             let Some(Some(spec)) = specs.get(job) else {
-                continue;
+                return;
             };
-            let Some(agent) = run.agent_id else { continue };
-            let pod = spec.pod_spec(run.task_id.instance.instance);
-            if let Some(zone) = self.agent_zones.get(&agent) {
-                round.add(job.as_str(), zone);
-            }
-            on_agents.entry(agent).or_default().push(PodOnHost {
-                job: job.as_str().to_owned(),
-                labels: pod
-                    .labels
-                    .iter()
-                    .map(|l| (l.key.clone(), l.value.clone()))
-                    .collect(),
-                exclusive: pod.placement_spec().exclusive_host,
-            });
+            let pod = spec.pod_spec(instance);
+            on_agents
+                .entry(agent.to_owned())
+                .or_default()
+                .push(PodOnHost {
+                    job: job.to_owned(),
+                    labels: pod
+                        .labels
+                        .iter()
+                        .map(|l| (l.key.clone(), l.value.clone()))
+                        .collect(),
+                    exclusive: pod.placement_spec().exclusive_host,
+                });
+        };
+        if let Err(e) = tokio::task::block_in_place(|| self.store.visit_live_agents(&mut visit)) {
+            // Placement still runs; cross-task constraints then see only
+            // this round's assignments.
+            tracing::error!(error = %e, "cannot list live runs for placement");
+            return (HashMap::new(), round);
         }
         (on_agents, round)
     }

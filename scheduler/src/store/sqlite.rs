@@ -131,6 +131,20 @@ fn rewind_when_long(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusql
     Ok(())
 }
 
+/// Column `i` of `row` as text, borrowed; a stored non-text value is
+/// corrupt.
+fn row_text<'r>(
+    row: &'r rusqlite::Row<'_>,
+    i: usize,
+    what: &'static str,
+) -> rusqlite::Result<Result<&'r str, StoreError>> {
+    let value = row.get_ref(i)?;
+    Ok(value.as_str().map_err(|_| StoreError::CorruptValue {
+        what,
+        value: format!("{value:?}"),
+    }))
+}
+
 /// One job with its pod controls, read through `conn` (a transaction or
 /// the connection).
 pub(super) fn load_job(
@@ -443,6 +457,24 @@ impl StoreRead for SqliteStore {
             ),
             [],
         )
+    }
+
+    fn visit_live_agents(&self, visit: &mut dyn FnMut(&str, u32, &str)) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT job_id, instance, agent_id FROM runs WHERE {} AND agent_id IS NOT NULL",
+                migrations::LIVE_RUNS_PREDICATE
+            ))
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let job = row_text(row, 0, "job id").map_err(|e| self.err(e))??;
+            let instance: i64 = row.get(1).map_err(|e| self.err(e))?;
+            let agent = row_text(row, 2, "agent id").map_err(|e| self.err(e))??;
+            visit(job, instance as u32, agent);
+        }
+        Ok(())
     }
 
     fn pending_reasons(&self, job: &JobId) -> Result<BTreeMap<u32, PendingInfo>, StoreError> {
