@@ -51,7 +51,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let reader =
         SqliteStore::open_reader(&config.data_dir).context("cannot open a store reader")?;
-    store.disable_auto_checkpoint()?;
+    store.leave_checkpoints_to_thread()?;
     // Lives until `run` returns: its drop runs a last checkpoint.
     let _checkpointer =
         Checkpointer::start(&config.data_dir).context("cannot start the WAL checkpointer")?;

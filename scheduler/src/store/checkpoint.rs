@@ -5,6 +5,9 @@
 //! writer's automatic checkpoints are turned off and this thread runs a
 //! PASSIVE checkpoint (which never blocks the writer or readers) on a
 //! connection of its own every 200 ms, or at once while it falls behind.
+//! Only the writer can let the WAL start over in a burst; it does so past
+//! [`super::sqlite::WAL_RESTART_PAGES`]
+//! ([`super::SqliteStore::leave_checkpoints_to_thread`]).
 
 use super::sqlite::DB_FILE;
 use super::StoreError;
@@ -15,8 +18,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How often the WAL is looked at. A burst writes a few MB a second, so a
-/// checkpoint every 200 ms keeps the WAL to a few MB.
+/// How often the WAL is looked at: a burst writes a few MB a second, so a
+/// checkpoint every 200 ms leaves the writer's rewind little to copy.
 const INTERVAL: Duration = Duration::from_millis(200);
 
 /// Uncopied WAL pages after a checkpoint that mean it is falling behind
@@ -33,7 +36,7 @@ pub struct Checkpointer {
 impl Checkpointer {
     /// Starts checkpointing the store in `data_dir`. The writer must have
     /// turned its automatic checkpoints off
-    /// ([`super::SqliteStore::disable_auto_checkpoint`]).
+    /// ([`super::SqliteStore::leave_checkpoints_to_thread`]).
     pub fn start(data_dir: &Path) -> Result<Checkpointer, StoreError> {
         let path = data_dir.join(DB_FILE);
         let conn = Connection::open(&path).map_err(StoreError::sqlite(&path))?;
@@ -107,7 +110,7 @@ mod tests {
     fn copies_the_wal_into_the_database_the_writer_no_longer_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(dir.path()).unwrap();
-        store.disable_auto_checkpoint().unwrap();
+        store.leave_checkpoints_to_thread().unwrap();
         let before = db_bytes(dir.path());
         // Past SQLite's 1,000-page automatic threshold, short of the
         // writer's own rewind (`WAL_RESTART_PAGES`).
@@ -130,7 +133,7 @@ mod tests {
     fn a_long_burst_rewinds_the_wal_instead_of_growing_it() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(dir.path()).unwrap();
-        store.disable_auto_checkpoint().unwrap();
+        store.leave_checkpoints_to_thread().unwrap();
         // A launch burst: tens of MB of WAL in all, commits of a few
         // hundred pages each.
         let job = JobId::parse("burst").unwrap();

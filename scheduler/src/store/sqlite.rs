@@ -95,12 +95,27 @@ impl SqliteStore {
     /// paid for new file pages. Past [`WAL_RESTART_PAGES`] the writer copies
     /// the few frames the checkpointer has not yet, so the next write
     /// rewinds.
-    pub fn disable_auto_checkpoint(&self) -> Result<(), StoreError> {
+    pub fn leave_checkpoints_to_thread(&self) -> Result<(), StoreError> {
         self.conn
             .pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(|e| self.err(e))?;
         self.conn.wal_hook(Some(rewind_when_long));
         Ok(())
+    }
+
+    /// Column `i` of `row` as text, borrowed; a stored non-text value is
+    /// corrupt.
+    fn text<'r>(
+        &self,
+        row: &'r rusqlite::Row<'_>,
+        i: usize,
+        what: &'static str,
+    ) -> Result<&'r str, StoreError> {
+        let value = row.get_ref(i).map_err(|e| self.err(e))?;
+        value.as_str().map_err(|_| StoreError::CorruptValue {
+            what,
+            value: format!("{value:?}"),
+        })
     }
 
     fn err(&self, source: rusqlite::Error) -> StoreError {
@@ -120,7 +135,7 @@ impl SqliteStore {
 pub const WAL_RESTART_PAGES: i32 = 4096;
 
 /// The writer's WAL hook, after each commit (see
-/// [`SqliteStore::disable_auto_checkpoint`]). A PASSIVE checkpoint never
+/// [`SqliteStore::leave_checkpoints_to_thread`]). A PASSIVE checkpoint never
 /// waits: if the checkpointer holds the lock, the next commit tries again.
 fn rewind_when_long(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
     if pages >= WAL_RESTART_PAGES {
@@ -129,20 +144,6 @@ fn rewind_when_long(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusql
         }
     }
     Ok(())
-}
-
-/// Column `i` of `row` as text, borrowed; a stored non-text value is
-/// corrupt.
-fn row_text<'r>(
-    row: &'r rusqlite::Row<'_>,
-    i: usize,
-    what: &'static str,
-) -> rusqlite::Result<Result<&'r str, StoreError>> {
-    let value = row.get_ref(i)?;
-    Ok(value.as_str().map_err(|_| StoreError::CorruptValue {
-        what,
-        value: format!("{value:?}"),
-    }))
 }
 
 /// One job with its pod controls, read through `conn` (a transaction or
@@ -469,9 +470,9 @@ impl StoreRead for SqliteStore {
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let job = row_text(row, 0, "job id").map_err(|e| self.err(e))??;
+            let job = self.text(row, 0, "job id")?;
             let instance: i64 = row.get(1).map_err(|e| self.err(e))?;
-            let agent = row_text(row, 2, "agent id").map_err(|e| self.err(e))??;
+            let agent = self.text(row, 2, "agent id")?;
             visit(job, instance as u32, agent);
         }
         Ok(())
