@@ -202,6 +202,8 @@ impl Driver {
     async fn run(mut self, mut calls: mpsc::Receiver<Call>, shutdown: CancellationToken) {
         let actions = self.session.on_start(Instant::now());
         self.execute(actions).await;
+        // A slot of the outbox held for the next call (see below).
+        let mut room = None;
         loop {
             let deadline = self
                 .session
@@ -211,7 +213,24 @@ impl Driver {
             let actions = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some(event) = self.conn_rx.recv() => self.on_conn_event(event),
-                Some(call) = calls.recv() => {
+                // A call is taken only with a slot of the outbox held, so
+                // that handing it on never waits: a loop waiting on a full
+                // outbox would stop reading the event stream, and a master
+                // that bounds its buffer per subscriber (agent-sim) then
+                // drops the subscription. Calls wait in their own queue
+                // meanwhile. Waiting for the slot is a branch of its own,
+                // so that the loop wakes when the sender frees one.
+                permit = self.outbox.clone().reserve_owned(), if room.is_none() => {
+                    match permit {
+                        Ok(permit) => room = Some(permit),
+                        // The sender is gone: only when the driver is.
+                        Err(_) => break,
+                    }
+                    Vec::new()
+                }
+                Some(call) = calls.recv(), if room.is_some() => {
+                    // Freed for this call's Send; only this loop sends.
+                    room = None;
                     let is_ack = call.r#type == Some(call::Type::Acknowledge as i32);
                     let actions = self.session.on_call(call);
                     if is_ack && actions.is_empty() {
@@ -286,7 +305,9 @@ impl Driver {
                     generation,
                     call,
                 } => {
-                    // Bounded: a full outbox makes the engine wait, never drops.
+                    // A call from the engine comes with its slot freed
+                    // (`room`); only one the session makes itself (rare)
+                    // can wait here.
                     let _ = self
                         .outbox
                         .send((generation, master, stream_id, *call))
