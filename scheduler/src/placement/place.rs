@@ -142,6 +142,8 @@ pub fn place(
     // coalesced failures): a full cluster costs one scan per job, not one
     // per task.
     let mut last_miss: Option<(&TaskDemand, usize)> = None;
+    // Where the previous task landed: a bin-packing task looks there too.
+    let mut last_host: Option<usize> = None;
     for task in tasks {
         if let Some((missed, made)) = last_miss {
             if made == assignments.len() && same_needs(missed, task) {
@@ -154,8 +156,9 @@ pub fn place(
                 continue;
             }
         }
-        match pick(task, &hosts, &round, chain) {
+        match pick(task, &hosts, &round, chain, last_host) {
             Some(index) => {
+                last_host = Some(index);
                 let ports = assign(task, &mut hosts[index], &mut round);
                 assignments.push(Assignment {
                     key: task.key,
@@ -179,11 +182,29 @@ pub fn place(
 
 /// The best of the first `limit` feasible hosts on the task's walk, or
 /// None once the walk has visited every host and none was feasible.
-fn pick(task: &TaskDemand, hosts: &[HostView], round: &Round, chain: &Chain) -> Option<usize> {
+///
+/// A bin-packing task also weighs `last_host`, where the task before it
+/// landed. Its own walk alone rarely meets a partly filled host among
+/// thousands, so tasks would scatter one per host; with it, a wave fills
+/// one host before the next, as packing means to. Consecutive runs then
+/// share hosts, so a launch chunk (whole hosts) holds neighbouring runs,
+/// and its intents and status updates touch a few neighbouring pages of
+/// the store instead of pages all over the runs table.
+fn pick(
+    task: &TaskDemand,
+    hosts: &[HostView],
+    round: &Round,
+    chain: &Chain,
+    last_host: Option<usize>,
+) -> Option<usize> {
     let limit = chain.config.limit.max(1);
     let mut best: Option<(usize, f64)> = None;
     let mut feasible = 0;
-    for index in Walk::new(hosts.len(), chain.config.seed, task.key) {
+    let hint = last_host.filter(|_| task.strategy == PlacementStrategy::BinPack);
+    for index in hint
+        .into_iter()
+        .chain(Walk::new(hosts.len(), chain.config.seed, task.key))
+    {
         let host = &hosts[index];
         if !chain.filters.iter().all(|f| f.admits(task, host, round)) {
             continue;

@@ -357,3 +357,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn bin_packing_fills_one_host_before_the_next() {
+    // 1,000 identical hosts with room for 4 tasks each: a wave of 12
+    // bin-packed tasks takes 3 hosts, each holding consecutive tasks.
+    let hosts: Vec<_> = (0..1000)
+        .map(|i| HostView::new(&format!("a{i}"), &format!("h{i}"), "*", res(1.0, 400.0)))
+        .collect();
+    let tasks: Vec<_> = (0..12)
+        .map(|key| {
+            let mut t = TaskDemand::new(key, "j", res(0.25, 100.0));
+            t.strategy = PlacementStrategy::BinPack;
+            t
+        })
+        .collect();
+    let p = place(&tasks, hosts.clone(), Round::default(), &default_chain());
+    let used: Vec<usize> = p.assignments.iter().map(|a| a.host).collect();
+    assert_eq!(p.assignments.len(), 12);
+    for wave in used.chunks(4) {
+        assert!(wave.iter().all(|h| *h == wave[0]), "{used:?}");
+    }
+    assert_eq!(used.iter().collect::<HashSet<_>>().len(), 3, "{used:?}");
+
+    // Spread is left to its own walk: the same wave lands on 12 hosts.
+    let spread: Vec<_> = tasks
+        .iter()
+        .cloned()
+        .map(|mut t| {
+            t.strategy = PlacementStrategy::Spread;
+            t
+        })
+        .collect();
+    let p = place(&spread, hosts, Round::default(), &default_chain());
+    let hosts_used: HashSet<usize> = p.assignments.iter().map(|a| a.host).collect();
+    assert_eq!(hosts_used.len(), 12);
+}
