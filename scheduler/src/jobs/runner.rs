@@ -74,11 +74,21 @@ pub struct RunnerConfig {
     pub reconcile_interval: Duration,
     /// Tasks per RECONCILE call. Default 1,000, to keep calls small.
     pub reconcile_chunk: usize,
-    /// Status updates stored per transaction. Default 4,096: one
+    /// Most status updates stored per transaction. Default 16,384: one
     /// synchronous commit per batch, so bigger batches store (and then
     /// acknowledge) updates faster when they arrive in bursts, while a
-    /// batch stays short enough (tens of ms) not to delay launches.
+    /// batch stays short enough (about 100 ms) not to delay launches long.
     pub update_batch: usize,
+    /// Updates that make a batch worth its commit at once. Default 256.
+    /// Fewer wait up to [`RunnerConfig::update_linger`] for company.
+    pub update_group: usize,
+    /// Longest a status update waits for others to share its commit.
+    /// Default 2 ms. A commit costs about 0.4 ms of fsync whatever its
+    /// size; while a launch wave's RUNNING updates trickle in behind their
+    /// STARTING acknowledgements, storing each few at once spent most of
+    /// the runner's time on fsync (1,100 commits/s of 19 updates at
+    /// 100,000 tasks). Group commit, as databases do it.
+    pub update_linger: Duration,
     /// How long after a live (non-terminal) status update its job is
     /// planned again. Default 500 ms: such updates rarely change a plan, and
     /// planning a job of 10,000 instances after every batch of a burst
@@ -100,6 +110,8 @@ impl RunnerConfig {
             reconcile_interval: Duration::from_secs(15 * 60),
             reconcile_chunk: 1000,
             update_batch: 16384,
+            update_group: 256,
+            update_linger: Duration::from_millis(2),
             update_settle: Duration::from_millis(500),
         }
     }
@@ -217,6 +229,8 @@ pub struct Runner {
     next_reconcile: Option<Instant>,
     /// Status updates received and not yet stored (nor acknowledged).
     update_backlog: std::collections::VecDeque<drover_proto::v1::TaskStatus>,
+    /// When the oldest update in the backlog arrived.
+    backlog_since: Option<Instant>,
 }
 
 /// Wall-clock milliseconds; the runner is a drive layer and may read it.
@@ -253,6 +267,7 @@ impl Runner {
             idle_until: None,
             next_reconcile: None,
             update_backlog: std::collections::VecDeque::new(),
+            backlog_since: None,
         }
     }
 
@@ -277,7 +292,12 @@ impl Runner {
             // backlog. In a launch burst the master streams tens of
             // thousands of updates; storing them first would hold offers
             // and launches behind them (hundreds of ms at 20,000 tasks).
-            let backlog = !self.update_backlog.is_empty();
+            // A backlog too small for its commit lingers (group commit).
+            let grouped = self.update_backlog.len() >= self.config.update_group.max(1);
+            let linger = self
+                .backlog_since
+                .filter(|_| !grouped)
+                .map(|since| tokio::time::Instant::from_std(since + self.config.update_linger));
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
@@ -298,7 +318,10 @@ impl Runner {
                     self.queued.remove(&job);
                     self.evaluate(&job).await;
                 }
-                _ = std::future::ready(()), if backlog => self.store_update_batch().await,
+                _ = std::future::ready(()), if grouped => self.store_update_batch().await,
+                _ = tokio::time::sleep_until(linger.unwrap_or(far_away)), if linger.is_some() => {
+                    self.store_update_batch().await;
+                }
                 _ = tokio::time::sleep_until(idle.unwrap_or(far_away)), if idle.is_some() => {
                     self.idle_until = None;
                     self.decline_idle_offers().await;

@@ -33,6 +33,9 @@ impl Runner {
                 SessionEvent::Mesos(event) => match event_type(&event) {
                     Some(event::Type::Update) => {
                         if let Some(update) = event.update {
+                            if self.update_backlog.is_empty() {
+                                self.backlog_since = Some(Instant::now());
+                            }
                             self.update_backlog.push_back(update.status);
                         }
                     }
@@ -50,6 +53,11 @@ impl Runner {
             .len()
             .min(self.config.update_batch.max(1));
         let batch: Vec<_> = self.update_backlog.drain(..n).collect();
+        // What is left (a burst bigger than a batch) keeps its arrival
+        // time, and so is due at once.
+        if self.update_backlog.is_empty() {
+            self.backlog_since = None;
+        }
         if self.update_backlog.capacity() > 4 * self.update_backlog.len().max(1024) {
             // A burst's backlog can be large; keep its memory only while needed.
             self.update_backlog.shrink_to_fit();
