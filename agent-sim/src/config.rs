@@ -82,8 +82,9 @@ pub struct Config {
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, env = "DROVER_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Events buffered per subscription before a stalled reader is disconnected.
-    #[arg(long, env = "DROVER_STREAM_BUFFER", default_value_t = 16 * 1024)]
+    /// Events buffered per subscription before a stalled reader is
+    /// disconnected (see `DriverConfig::stream_buffer`).
+    #[arg(long, env = "DROVER_STREAM_BUFFER", default_value_t = 1 << 20)]
     pub stream_buffer: usize,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, env = "DROVER_LOG_JSON")]

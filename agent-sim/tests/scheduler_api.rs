@@ -466,3 +466,38 @@ async fn declined_agents_go_to_the_other_framework() {
         got += ob.len();
     }
 }
+
+/// Mesos buffers a subscriber's events without bound, and answers an
+/// implicit reconciliation with one update per task, all at once. agent-sim
+/// once cut off any subscriber 16,384 events behind, so a framework with
+/// more tasks than that lost its subscription on every reconciliation (and
+/// on every launch wave that large).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursts_beyond_sixteen_thousand_events_keep_the_subscription() {
+    const TASKS: usize = 20_000;
+    let sim = Sim::start(&["--resources", "cpus:4000;mem:1000000"]);
+    let mut fw = Framework::subscribe(sim.addr, MediaType::Protobuf, framework_info("big")).await;
+    let offers = fw.next_offers().await;
+    let tasks = (0..TASKS)
+        .map(|i| task(&format!("t{i}"), &offers[0], "serve"))
+        .collect();
+    // Answered once the master has queued all 20,000 STARTING updates.
+    fw.launch(&offers[0], tasks).await;
+    let mut starting = 0;
+    while starting < TASKS {
+        fw.stream.until(is(event::Type::Update)).await;
+        starting += 1;
+    }
+    // Likewise all 20,000 answers are queued before the 202, unread.
+    let implicit = fw.call(call::Type::Reconcile, |c| {
+        c.reconcile = Some(call::Reconcile { tasks: vec![] })
+    });
+    fw.send_ok(&implicit).await;
+    let mut answered = std::collections::HashSet::new();
+    while answered.len() < TASKS {
+        let e = fw.stream.until(is(event::Type::Update)).await;
+        let s = e.update.unwrap().status;
+        assert_eq!(reason_of(&s), Some(Reason::Reconciliation));
+        answered.insert(s.task_id.value);
+    }
+}

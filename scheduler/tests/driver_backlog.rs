@@ -1,9 +1,10 @@
 //! Regression test for issue 7's lost 38,680 of 100,000 tasks: the driver
 //! must read the event stream as fast as the master writes it, even while
 //! the engine is busy. A master bounds what it buffers per subscriber
-//! (agent-sim disconnects a subscriber 16,384 events behind); a driver that
-//! stops reading when its engine lags gets disconnected, and every call
-//! queued with the old stream id is refused: ACCEPTs, ACKNOWLEDGEs, all.
+//! (agent-sim disconnects a subscriber `--stream-buffer` events behind); a
+//! driver that stops reading when its engine lags gets disconnected, and
+//! every call queued with the old stream id is refused: ACCEPTs,
+//! ACKNOWLEDGEs, all.
 //!
 //! Here a loopback master writes a burst of updates far larger than any
 //! socket buffer while the test does not consume a single session event;

@@ -78,7 +78,11 @@ pub struct MasterHandle {
 pub struct DriverConfig {
     /// Events buffered per subscription before a slow reader is cut off
     /// (Mesos buffers without bound; a bound keeps one stuck framework from
-    /// holding the simulator's memory).
+    /// holding the simulator's memory). Default 1,048,576: the master
+    /// itself answers a reconciliation of N tasks with N events at once
+    /// (and its tasks' updates with as many again), which no reader drains
+    /// as fast as they are made; a bound of 16,384 cut off every framework
+    /// that reconciled more tasks than that, which Mesos never does.
     pub stream_buffer: usize,
     /// Commands waiting for the master task.
     pub command_buffer: usize,
@@ -87,7 +91,7 @@ pub struct DriverConfig {
 impl Default for DriverConfig {
     fn default() -> Self {
         DriverConfig {
-            stream_buffer: 16 * 1024,
+            stream_buffer: 1 << 20,
             command_buffer: 4096,
         }
     }

@@ -51,8 +51,8 @@ pub struct DriverConfig {
     /// Events that may wait for the engine. Default 1,048,576 (tokio only
     /// allocates what is used): the stream must be read as fast as the
     /// master writes it, or a master that bounds its per-subscriber buffer
-    /// (agent-sim: 16,384 events) disconnects the framework, and every call
-    /// in flight is lost with the old stream id. A burst of 100,000 launches
+    /// (agent-sim: `--stream-buffer` events) disconnects the framework, and
+    /// every call in flight is lost with the old stream id. A burst of 100,000 launches
     /// is followed by 100,000 STARTING updates in about a second, far faster
     /// than they can be stored, so the backlog has to wait here.
     pub event_queue: usize,
