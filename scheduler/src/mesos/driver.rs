@@ -57,12 +57,14 @@ pub struct DriverConfig {
     /// than they can be stored, so the backlog has to wait here.
     pub event_queue: usize,
     /// Commuting calls (ACKNOWLEDGE, ACCEPT, DECLINE) in flight at once.
-    /// Default 8: each is one HTTP round trip and Mesos has no batched form,
+    /// Default 32: each is one HTTP round trip and Mesos has no batched form,
     /// so one at a time caps acknowledgements, and the hundreds of ACCEPTs
     /// of a launch round, at the master's round-trip rate. They commute (an
     /// agent has one unacknowledged update per task in flight; an ACCEPT or
     /// DECLINE is about its own offers), so only they overlap; every other
-    /// call waits for the ones before it.
+    /// call waits for the ones before it. At 100,000 tasks, with
+    /// acknowledgements the limit after the launch, 32 saw all RUNNING in
+    /// 5.6-6.1 s where 8 took 6.35 s (64: 5.4-5.6 s, on more connections).
     pub call_window: usize,
 }
 
@@ -76,7 +78,7 @@ impl DriverConfig {
             call_queue: 65_536,
             call_timeout: Duration::from_secs(75),
             event_queue: 1 << 20,
-            call_window: 8,
+            call_window: 32,
         }
     }
 }
