@@ -3,8 +3,8 @@
 //! own connection (a dedicated client), decoded incrementally with
 //! [`RecordDecoder`], and is read as fast as the master writes it (events
 //! queue for the engine here, see [`DriverConfig::event_queue`]); every
-//! other call goes, in order (runs of ACKNOWLEDGEs overlapped), through one
-//! sender task (`driver_calls.rs`) on separate connections, carrying
+//! other call goes through one sender task (`driver_calls.rs`: in order,
+//! but for acknowledgements and offer answers) on separate connections, carrying
 //! `Mesos-Stream-Id`. Protobuf by default, JSON when configured; HTTP basic
 //! authentication when a principal and secret are given. No protocol
 //! decisions are made here.
@@ -62,7 +62,8 @@ pub struct DriverConfig {
     /// of a launch round, at the master's round-trip rate. They commute (an
     /// agent has one unacknowledged update per task in flight; an ACCEPT or
     /// DECLINE is about its own offers), so only they overlap; every other
-    /// call waits for the ones before it. At 100,000 tasks, with
+    /// call waits for the ones before it in its lane (acknowledgements have
+    /// a lane of their own, see `driver_calls.rs`). At 100,000 tasks, with
     /// acknowledgements the limit after the launch, 32 saw all RUNNING in
     /// 5.6-6.1 s where 8 took 6.35 s (64: 5.4-5.6 s, on more connections).
     pub call_window: usize,

@@ -1,7 +1,8 @@
 //! The driver's call sender: posts the session's calls to the master on
-//! their own connection pool, in order except for calls that commute
-//! (ACKNOWLEDGE, ACCEPT, DECLINE), and drops calls whose connection has been
-//! replaced.
+//! their own connection pool. Acknowledgements go in a lane of their own
+//! (they commute with every call); the other calls keep their order,
+//! except that ACCEPTs and DECLINEs overtake each other. Calls whose
+//! connection has been replaced are dropped.
 
 use super::{read_text, request, resolve_location, ConnEvent, DriverConfig, HttpClient};
 use crate::mesos::session::{CallResponse, Endpoint, StreamId};
@@ -10,21 +11,118 @@ use drover_proto::v1::scheduler::{call, Call};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::LOCATION;
 use http::StatusCode;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Sends calls in the order the session produced them, so that e.g. a
-/// SUPPRESS never overtakes the REVIVE before it; only calls that commute
-/// ([`commutes`]: ACKNOWLEDGE, ACCEPT, DECLINE) overlap: up to
-/// [`DriverConfig::call_window`] are in flight at once, a new one
-/// leaving as soon as any finishes (a sliding window: a burst of tens of
-/// thousands of updates is acknowledged at the master's rate, not at the
-/// pace of the slowest of each group), and any other call waits until the
-/// ones before it are answered. A call stamped with an older
-/// connection than the newest is dropped unsent: its stream id is gone, so
-/// the master would refuse it anyway (its offers are rescinded, its updates
-/// are resent). Only answers that matter to the session (not 202) are
+/// How a call may be reordered against the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// ACKNOWLEDGE: about one update of one task, which the agent resends
+    /// until acknowledged; it commutes with every call.
+    Ack,
+    /// ACCEPT or DECLINE: each about offers of its own, so they overtake
+    /// each other, but not the calls around them (a DECLINE must not pass
+    /// the SUPPRESS before it).
+    OfferAnswer,
+    /// Any other call: sent once everything of the ordered lane before it
+    /// is answered, and nothing of that lane passes it.
+    Barrier,
+}
+
+fn kind(call: &Call) -> Kind {
+    match call.r#type.and_then(|t| call::Type::try_from(t).ok()) {
+        Some(call::Type::Acknowledge) => Kind::Ack,
+        Some(call::Type::Accept | call::Type::Decline) => Kind::OfferAnswer,
+        _ => Kind::Barrier,
+    }
+}
+
+/// Which waiting call goes next (the decide half of the sender).
+///
+/// Acknowledgements wait in a lane of their own. In one lane with the rest,
+/// a REVIVE or ACCEPT queued behind a launch wave's 100,000
+/// acknowledgements waited for all of them (seconds); now it takes the
+/// first free slot of the window (acknowledgements get a slot only when
+/// the ordered lane's next call may not go yet).
+#[derive(Debug)]
+struct Lanes<T> {
+    acks: VecDeque<T>,
+    ordered: VecDeque<(Kind, T)>,
+    acks_in_flight: usize,
+    answers_in_flight: usize,
+    barrier_in_flight: bool,
+}
+
+impl<T> Lanes<T> {
+    fn new() -> Self {
+        Lanes {
+            acks: VecDeque::new(),
+            ordered: VecDeque::new(),
+            acks_in_flight: 0,
+            answers_in_flight: 0,
+            barrier_in_flight: false,
+        }
+    }
+
+    fn waiting(&self) -> usize {
+        self.acks.len() + self.ordered.len()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.acks_in_flight + self.answers_in_flight + usize::from(self.barrier_in_flight)
+    }
+
+    fn push(&mut self, kind: Kind, item: T) {
+        match kind {
+            Kind::Ack => self.acks.push_back(item),
+            other => self.ordered.push_back((other, item)),
+        }
+    }
+
+    /// The next call to send with `window` calls allowed in flight, now
+    /// counted as in flight; None if every waiting call must wait.
+    fn next(&mut self, window: usize) -> Option<(Kind, T)> {
+        if self.in_flight() >= window.max(1) {
+            return None;
+        }
+        let head_may_go = match self.ordered.front() {
+            Some((Kind::OfferAnswer, _)) => !self.barrier_in_flight,
+            Some(_) => !self.barrier_in_flight && self.answers_in_flight == 0,
+            None => false,
+        };
+        if head_may_go {
+            let (kind, item) = self.ordered.pop_front()?;
+            match kind {
+                Kind::OfferAnswer => self.answers_in_flight += 1,
+                _ => self.barrier_in_flight = true,
+            }
+            return Some((kind, item));
+        }
+        let item = self.acks.pop_front()?;
+        self.acks_in_flight += 1;
+        Some((Kind::Ack, item))
+    }
+
+    /// A call of `kind` sent earlier was answered (or failed).
+    fn done(&mut self, kind: Kind) {
+        match kind {
+            Kind::Ack => self.acks_in_flight = self.acks_in_flight.saturating_sub(1),
+            Kind::OfferAnswer => self.answers_in_flight = self.answers_in_flight.saturating_sub(1),
+            Kind::Barrier => self.barrier_in_flight = false,
+        }
+    }
+}
+
+/// Sends the session's calls as [`Lanes`] orders them, up to
+/// [`DriverConfig::call_window`] in flight at once, a new one leaving as
+/// soon as any finishes (a sliding window: a burst of tens of thousands of
+/// updates is acknowledged at the master's rate, not at the pace of the
+/// slowest of each group). A call stamped with an older connection than
+/// the newest is dropped unsent: its stream id is gone, so the master
+/// would refuse it anyway (its offers are rescinded, its updates are
+/// resent). Only answers that matter to the session (not 202) are
 /// reported back, without waiting: the driver loop waits on this task's
 /// queue, so this task must never wait on the driver's.
 pub(super) async fn send_calls(
@@ -37,55 +135,55 @@ pub(super) async fn send_calls(
 ) {
     let (client, config) = (&client, &config);
     let window = config.call_window.max(1);
-    let post = |item: (u64, Endpoint, StreamId, Call)| async move {
+    // Calls taken out of the outbox: no more than it holds, so the
+    // driver's bound on waiting calls still holds.
+    let most_waiting = config.call_queue.max(1);
+    let post = |kind: Kind, item: (u64, Endpoint, StreamId, Call)| async move {
         let response = post_call(client, config, &item.1, &item.2, &item.3).await;
-        (item.0, item.3, response)
+        (kind, item.0, item.3, response)
     };
-    let mut acks = FuturesUnordered::new();
+    let mut lanes: Lanes<(u64, Endpoint, StreamId, Call)> = Lanes::new();
+    let mut in_flight = FuturesUnordered::new();
+    let mut open = true;
     loop {
-        let item = tokio::select! {
-            biased;
-            Some((generation, call, response)) = acks.next(), if !acks.is_empty() => {
-                if !settle(&metrics, &tx, generation, &call, response) {
-                    return;
+        while let Some((kind, item)) = lanes.next(window) {
+            if item.0 < newest.load(Ordering::Relaxed) {
+                lanes.done(kind);
+                metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
+                if kind == Kind::Ack {
+                    metrics.ack_settled();
                 }
                 continue;
             }
-            item = outbox.recv(), if acks.len() < window => item,
-        };
-        let Some(item) = item else { return };
-        if item.0 < newest.load(Ordering::Relaxed) {
-            metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
-            if is_ack(&item.3) {
-                metrics.ack_settled();
-            }
-            continue;
+            in_flight.push(post(kind, item));
         }
-        if commutes(&item.3) {
-            acks.push(post(item));
-            continue;
-        }
-        while let Some((generation, call, response)) = acks.next().await {
-            if !settle(&metrics, &tx, generation, &call, response) {
-                return;
-            }
-        }
-        let (generation, call, response) = post(item).await;
-        if !settle(&metrics, &tx, generation, &call, response) {
+        if !open && in_flight.is_empty() && lanes.waiting() == 0 {
             return;
         }
+        tokio::select! {
+            biased;
+            Some((kind, generation, call, response)) = in_flight.next(), if !in_flight.is_empty() => {
+                lanes.done(kind);
+                if !settle(&metrics, &tx, generation, &call, response) {
+                    return;
+                }
+            }
+            item = outbox.recv(), if open && lanes.waiting() < most_waiting => match item {
+                Some(item) => {
+                    lanes.push(kind(&item.3), item);
+                    // Take what else is there now, so that the lanes see a
+                    // burst whole rather than one call per wake-up.
+                    while lanes.waiting() < most_waiting {
+                        match outbox.try_recv() {
+                            Ok(item) => lanes.push(kind(&item.3), item),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => open = false,
+            },
+        }
     }
-}
-
-/// Calls that may overtake one another: acknowledgements, and ACCEPTs and
-/// DECLINEs (each is about offers of its own). A launch round sends one
-/// ACCEPT per agent, hundreds at once; one round trip after another was a
-/// fifth of a 20,000-task launch.
-fn commutes(call: &Call) -> bool {
-    matches!(
-        call.r#type.and_then(|t| call::Type::try_from(t).ok()),
-        Some(call::Type::Acknowledge | call::Type::Accept | call::Type::Decline)
-    )
 }
 
 fn is_ack(call: &Call) -> bool {
@@ -183,23 +281,75 @@ mod tests {
     }
 
     #[test]
-    fn only_acknowledgements_and_offer_answers_overtake_each_other() {
-        for kind in [
-            call::Type::Acknowledge,
-            call::Type::Accept,
-            call::Type::Decline,
-        ] {
-            assert!(commutes(&of(kind)), "{kind:?}");
+    fn acknowledgements_and_offer_answers_are_the_calls_that_may_be_reordered() {
+        assert_eq!(kind(&of(call::Type::Acknowledge)), Kind::Ack);
+        for k in [call::Type::Accept, call::Type::Decline] {
+            assert_eq!(kind(&of(k)), Kind::OfferAnswer, "{k:?}");
         }
-        for kind in [
+        for k in [
             call::Type::Revive,
             call::Type::Suppress,
             call::Type::Kill,
             call::Type::Reconcile,
             call::Type::Teardown,
         ] {
-            assert!(!commutes(&of(kind)), "{kind:?}");
+            assert_eq!(kind(&of(k)), Kind::Barrier, "{k:?}");
         }
-        assert!(!commutes(&Call::default()));
+        assert_eq!(kind(&Call::default()), Kind::Barrier);
+    }
+
+    /// Sends everything that may go now.
+    fn drain(lanes: &mut Lanes<&'static str>, window: usize) -> Vec<&'static str> {
+        std::iter::from_fn(|| lanes.next(window).map(|(_, c)| c)).collect()
+    }
+
+    #[test]
+    fn a_revive_behind_a_wave_of_acknowledgements_leaves_at_once() {
+        let mut lanes = Lanes::new();
+        for _ in 0..1000 {
+            lanes.push(Kind::Ack, "ack");
+        }
+        lanes.push(Kind::Barrier, "revive");
+        let sent = drain(&mut lanes, 4);
+        assert_eq!(sent, vec!["revive", "ack", "ack", "ack"]);
+    }
+
+    #[test]
+    fn a_freed_slot_goes_to_the_ordered_lane_first() {
+        let mut lanes = Lanes::new();
+        for _ in 0..10 {
+            lanes.push(Kind::Ack, "ack");
+        }
+        // Nothing else waits: every slot may carry an acknowledgement.
+        assert_eq!(drain(&mut lanes, 4), vec!["ack"; 4]);
+        lanes.push(Kind::Barrier, "kill");
+        lanes.push(Kind::Barrier, "revive");
+        assert!(drain(&mut lanes, 4).is_empty(), "the window is full");
+        lanes.done(Kind::Ack);
+        assert_eq!(drain(&mut lanes, 4), vec!["kill"]);
+        // The revive waits for the kill; meanwhile freed slots carry
+        // acknowledgements.
+        lanes.done(Kind::Ack);
+        assert_eq!(drain(&mut lanes, 4), vec!["ack"]);
+        lanes.done(Kind::Barrier);
+        assert_eq!(drain(&mut lanes, 4), vec!["revive"]);
+    }
+
+    #[test]
+    fn the_ordered_lane_keeps_its_order_around_offer_answers() {
+        let mut lanes = Lanes::new();
+        lanes.push(Kind::OfferAnswer, "accept-1");
+        lanes.push(Kind::OfferAnswer, "accept-2");
+        lanes.push(Kind::Barrier, "suppress");
+        lanes.push(Kind::OfferAnswer, "decline");
+        // The two ACCEPTs overlap; the SUPPRESS waits for both, and the
+        // DECLINE for the SUPPRESS.
+        assert_eq!(drain(&mut lanes, 8), vec!["accept-1", "accept-2"]);
+        lanes.done(Kind::OfferAnswer);
+        assert!(drain(&mut lanes, 8).is_empty());
+        lanes.done(Kind::OfferAnswer);
+        assert_eq!(drain(&mut lanes, 8), vec!["suppress"]);
+        lanes.done(Kind::Barrier);
+        assert_eq!(drain(&mut lanes, 8), vec!["decline"]);
     }
 }
