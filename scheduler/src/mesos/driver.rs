@@ -157,7 +157,7 @@ struct Driver {
     /// The newest connection's generation, shared with the sender, which
     /// drops calls stamped with an older one instead of posting them.
     generation: Arc<AtomicU64>,
-    outbox: mpsc::Sender<(u64, Endpoint, StreamId, Call)>,
+    outbox: mpsc::Sender<(u64, Endpoint, StreamId, Box<Call>)>,
     sender: JoinHandle<()>,
     stream_client: HttpClient,
 }
@@ -313,7 +313,7 @@ impl Driver {
                     // can wait here.
                     let _ = self
                         .outbox
-                        .send((generation, master, stream_id, *call))
+                        .send((generation, master, stream_id, call))
                         .await;
                 }
                 Action::Deliver(event) => {

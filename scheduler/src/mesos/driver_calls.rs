@@ -107,6 +107,14 @@ impl<T> Lanes<T> {
 
     /// A call of `kind` sent earlier was answered (or failed).
     fn done(&mut self, kind: Kind) {
+        // A burst's lanes can be long (65,536 calls, 8 MiB of slots, the
+        // calls themselves boxed); keep their memory only while needed.
+        if self.acks.capacity() > 4 * self.acks.len().max(1024) {
+            self.acks.shrink_to_fit();
+        }
+        if self.ordered.capacity() > 4 * self.ordered.len().max(1024) {
+            self.ordered.shrink_to_fit();
+        }
         match kind {
             Kind::Ack => self.acks_in_flight = self.acks_in_flight.saturating_sub(1),
             Kind::OfferAnswer => self.answers_in_flight = self.answers_in_flight.saturating_sub(1),
@@ -128,7 +136,7 @@ impl<T> Lanes<T> {
 pub(super) async fn send_calls(
     client: HttpClient,
     config: DriverConfig,
-    mut outbox: mpsc::Receiver<(u64, Endpoint, StreamId, Call)>,
+    mut outbox: mpsc::Receiver<(u64, Endpoint, StreamId, Box<Call>)>,
     tx: mpsc::Sender<ConnEvent>,
     metrics: Arc<Metrics>,
     newest: Arc<AtomicU64>,
@@ -138,11 +146,11 @@ pub(super) async fn send_calls(
     // Calls taken out of the outbox: no more than it holds, so the
     // driver's bound on waiting calls still holds.
     let most_waiting = config.call_queue.max(1);
-    let post = |kind: Kind, item: (u64, Endpoint, StreamId, Call)| async move {
+    let post = |kind: Kind, item: (u64, Endpoint, StreamId, Box<Call>)| async move {
         let response = post_call(client, config, &item.1, &item.2, &item.3).await;
         (kind, item.0, item.3, response)
     };
-    let mut lanes: Lanes<(u64, Endpoint, StreamId, Call)> = Lanes::new();
+    let mut lanes: Lanes<(u64, Endpoint, StreamId, Box<Call>)> = Lanes::new();
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     loop {
