@@ -212,7 +212,7 @@ async fn calls_the_master_does_not_answer_never_stop_the_stream() {
         SessionEvent::Subscribed { .. } => {}
         other => panic!("unexpected {other:?}"),
     }
-    // More acknowledgements than the window and both queues hold, paced
+    // More acknowledgements than the window and the queues hold, paced
     // so that the driver takes each before the next; the burst starts once
     // they are sent and the master holds the first.
     for i in 0..20 {

@@ -56,8 +56,9 @@ pub struct DriverConfig {
     /// is followed by 100,000 STARTING updates in about a second, far faster
     /// than they can be stored, so the backlog has to wait here.
     pub event_queue: usize,
-    /// Commuting calls (ACKNOWLEDGE, ACCEPT, DECLINE) in flight at once.
-    /// Default 32: each is one HTTP round trip and Mesos has no batched form,
+    /// Calls in flight at once: acknowledgements, and ACCEPTs and DECLINEs,
+    /// overlap (see `driver_calls.rs`); any other call goes once the calls
+    /// before it in its lane are answered. Default 32: each is one HTTP round trip and Mesos has no batched form,
     /// so one at a time caps acknowledgements, and the hundreds of ACCEPTs
     /// of a launch round, at the master's round-trip rate. They commute (an
     /// agent has one unacknowledged update per task in flight; an ACCEPT or
@@ -177,7 +178,9 @@ impl Driver {
         events: mpsc::Sender<SessionEvent>,
     ) -> Self {
         let (conn_tx, conn_rx) = mpsc::channel(1024);
-        let (outbox, outbox_rx) = mpsc::channel(config.call_queue);
+        // Small: the sender takes calls out at once into its own lanes,
+        // which hold up to `call_queue` (driver_calls.rs).
+        let (outbox, outbox_rx) = mpsc::channel(config.call_window.max(1));
         let generation = Arc::new(AtomicU64::new(0));
         let sender = tokio::spawn(send_calls(
             client(),
@@ -226,8 +229,11 @@ impl Driver {
                 permit = self.outbox.clone().reserve_owned(), if room.is_none() => {
                     match permit {
                         Ok(permit) => room = Some(permit),
-                        // The sender is gone: only when the driver is.
-                        Err(_) => break,
+                        Err(_) => {
+                            // Only if the sender task ended (panicked).
+                            tracing::error!("the call sender has stopped; the driver stops");
+                            break;
+                        }
                     }
                     Vec::new()
                 }
@@ -308,9 +314,8 @@ impl Driver {
                     generation,
                     call,
                 } => {
-                    // A call from the engine comes with its slot freed
-                    // (`room`); only one the session makes itself (rare)
-                    // can wait here.
+                    // Sends come only from `on_call`, one per call taken
+                    // with its slot freed (`room`), so this never waits.
                     let _ = self
                         .outbox
                         .send((generation, master, stream_id, call))

@@ -87,8 +87,18 @@ impl<T> Lanes<T> {
         if self.in_flight() >= window.max(1) {
             return None;
         }
+        // Offer answers leave a quarter of the window to waiting
+        // acknowledgements, which a stream of DECLINEs (one per agent on
+        // 10,000 agents) would otherwise hold back indefinitely.
+        let answers_room = if self.acks.is_empty() {
+            window.max(1)
+        } else {
+            (window - window / 4).max(1)
+        };
         let head_may_go = match self.ordered.front() {
-            Some((Kind::OfferAnswer, _)) => !self.barrier_in_flight,
+            Some((Kind::OfferAnswer, _)) => {
+                !self.barrier_in_flight && self.answers_in_flight < answers_room
+            }
             Some(_) => !self.barrier_in_flight && self.answers_in_flight == 0,
             None => false,
         };
@@ -143,8 +153,9 @@ pub(super) async fn send_calls(
 ) {
     let (client, config) = (&client, &config);
     let window = config.call_window.max(1);
-    // Calls taken out of the outbox: no more than it holds, so the
-    // driver's bound on waiting calls still holds.
+    // The lanes are the sender's queue (the outbox in front of them holds
+    // only a window's worth): together with the driver's own call queue,
+    // at most twice `call_queue` calls wait.
     let most_waiting = config.call_queue.max(1);
     let post = |kind: Kind, item: (u64, Endpoint, StreamId, Box<Call>)| async move {
         let response = post_call(client, config, &item.1, &item.2, &item.3).await;
@@ -341,6 +352,23 @@ mod tests {
         assert_eq!(drain(&mut lanes, 4), vec!["ack"]);
         lanes.done(Kind::Barrier);
         assert_eq!(drain(&mut lanes, 4), vec!["revive"]);
+    }
+
+    #[test]
+    fn offer_answers_leave_acknowledgements_a_share_of_the_window() {
+        let mut lanes = Lanes::new();
+        for _ in 0..100 {
+            lanes.push(Kind::OfferAnswer, "decline");
+        }
+        lanes.push(Kind::Ack, "ack");
+        lanes.push(Kind::Ack, "ack");
+        let sent = drain(&mut lanes, 8);
+        assert_eq!(sent.iter().filter(|c| **c == "decline").count(), 6);
+        assert_eq!(sent.iter().filter(|c| **c == "ack").count(), 2);
+        // With no acknowledgement waiting, answers take the whole window.
+        lanes.done(Kind::Ack);
+        lanes.done(Kind::Ack);
+        assert_eq!(drain(&mut lanes, 8), vec!["decline"; 2]);
     }
 
     #[test]

@@ -189,7 +189,8 @@ pub fn place(
 /// one host before the next, as packing means to. Consecutive runs then
 /// share hosts, so a launch chunk (whole hosts) holds neighbouring runs,
 /// and its intents and status updates touch a few neighbouring pages of
-/// the store instead of pages all over the runs table.
+/// the store instead of pages all over the runs table. The hint counts as
+/// one of the `limit` feasible hosts, and the walk skips it.
 fn pick(
     task: &TaskDemand,
     hosts: &[HostView],
@@ -201,10 +202,8 @@ fn pick(
     let mut best: Option<(usize, f64)> = None;
     let mut feasible = 0;
     let hint = last_host.filter(|_| task.strategy == PlacementStrategy::BinPack);
-    for index in hint
-        .into_iter()
-        .chain(Walk::new(hosts.len(), chain.config.seed, task.key))
-    {
+    let walk = Walk::new(hosts.len(), chain.config.seed, task.key).filter(|i| Some(*i) != hint);
+    for index in hint.into_iter().chain(walk) {
         let host = &hosts[index];
         if !chain.filters.iter().all(|f| f.admits(task, host, round)) {
             continue;
