@@ -60,18 +60,7 @@ async fn the_driver_drains_a_burst_the_engine_has_not_read_yet() {
     let media = MediaType::Protobuf;
     let (addr, written_rx, server) = bursting_master(media, None, Arc::new(Notify::new())).await;
 
-    let info = FrameworkInfo {
-        user: "u".into(),
-        name: "drover".into(),
-        ..Default::default()
-    };
-    let masters = vec![format!("http://{addr}/api/v1/scheduler").parse().unwrap()];
-    let session = Session::new(
-        SessionConfig::new(masters, info),
-        None,
-        SmallRng::seed_from_u64(1),
-        Instant::now(),
-    );
+    let session = session_with(addr);
     let shutdown = CancellationToken::new();
     let (_handle, mut events, task) = driver::spawn(
         session,
@@ -186,18 +175,7 @@ async fn calls_the_master_does_not_answer_never_stop_the_stream() {
     let (start, called) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
     let (addr, written_rx, server) =
         bursting_master(media, Some(start.clone()), called.clone()).await;
-    let info = FrameworkInfo {
-        user: "u".into(),
-        name: "drover".into(),
-        ..Default::default()
-    };
-    let masters = vec![format!("http://{addr}/api/v1/scheduler").parse().unwrap()];
-    let session = Session::new(
-        SessionConfig::new(masters, info),
-        None,
-        SmallRng::seed_from_u64(1),
-        Instant::now(),
-    );
+    let session = session_with(addr);
     let mut config = DriverConfig::new(media);
     config.call_queue = 4;
     config.call_window = 1;
@@ -237,4 +215,20 @@ async fn calls_the_master_does_not_answer_never_stop_the_stream() {
     shutdown.cancel();
     task.await.unwrap();
     server.abort();
+}
+
+/// A fresh session for the master at `addr`.
+fn session_with(addr: std::net::SocketAddr) -> Session {
+    let info = FrameworkInfo {
+        user: "u".into(),
+        name: "drover".into(),
+        ..Default::default()
+    };
+    let masters = vec![format!("http://{addr}/api/v1/scheduler").parse().unwrap()];
+    Session::new(
+        SessionConfig::new(masters, info),
+        None,
+        SmallRng::seed_from_u64(1),
+        Instant::now(),
+    )
 }
