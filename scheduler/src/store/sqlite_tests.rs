@@ -437,14 +437,7 @@ fn a_run_launched_before_schema_4_keeps_its_one_stored_launch_event() {
     let path = dir.path().join(DB_FILE);
     {
         // A version-3 database with one run and its stored intent event.
-        let mut conn = Connection::open(&path).unwrap();
-        migrations::migrate_to(&mut conn, 3).unwrap();
-        conn.execute(
-            "INSERT INTO jobs (job_id, spec, version, goal, created_at_ms, updated_at_ms, revision) \
-             VALUES ('j', ?1, 1, 'RUNNING', 5, 5, 1)",
-            [serde_json::to_string(&batch_spec(2)).unwrap()],
-        )
-        .unwrap();
+        let conn = old_database(&path, 3);
         conn.execute_batch(
             "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, \
              spec_version, launched_at_ms, updated_at_ms, revision) \
@@ -480,14 +473,7 @@ fn schema_5_keeps_every_column_of_a_run_and_its_liveness() {
     {
         // A version-4 database: one live run with every column set, one
         // finished run.
-        let mut conn = Connection::open(&path).unwrap();
-        migrations::migrate_to(&mut conn, 4).unwrap();
-        conn.execute(
-            "INSERT INTO jobs (job_id, spec, version, goal, created_at_ms, updated_at_ms, revision) \
-             VALUES ('j', ?1, 1, 'RUNNING', 5, 5, 1)",
-            [serde_json::to_string(&batch_spec(2)).unwrap()],
-        )
-        .unwrap();
+        let conn = old_database(&path, 4);
         conn.execute_batch(
             "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, reason, \
              message, healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, \
@@ -580,4 +566,17 @@ fn live_runs_are_read_through_their_index_and_leave_it_when_they_end() {
         !plan.iter().any(|step| step.contains("TEMP B-TREE")),
         "the index should give the key order: {plan:?}"
     );
+}
+
+/// A database at schema `version` holding job `j` (a 2-instance batch job).
+fn old_database(path: &std::path::Path, version: i64) -> Connection {
+    let mut conn = Connection::open(path).unwrap();
+    migrations::migrate_to(&mut conn, version).unwrap();
+    conn.execute(
+        "INSERT INTO jobs (job_id, spec, version, goal, created_at_ms, updated_at_ms, revision) \
+         VALUES ('j', ?1, 1, 'RUNNING', 5, 5, 1)",
+        [serde_json::to_string(&batch_spec(2)).unwrap()],
+    )
+    .unwrap();
+    conn
 }

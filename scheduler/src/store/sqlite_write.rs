@@ -488,16 +488,21 @@ fn apply_status(
     // Only the terminal update writes the completion time: the column is
     // indexed (it is how live runs are found), and an UPDATE that does not
     // name an indexed column leaves that index alone.
+    macro_rules! update_run {
+        ($also:literal) => {
+            concat!(
+                "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
+                 healthy = COALESCE(?8, healthy), started_at_ms = COALESCE(started_at_ms, ?9), \
+                 updated_at_ms = ?10, revision = ?11",
+                $also,
+                " WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
+            )
+        };
+    }
     let sql = if update.state.is_terminal() {
-        "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
-         healthy = COALESCE(?8, healthy), started_at_ms = COALESCE(started_at_ms, ?9), \
-         completed_at_ms = COALESCE(completed_at_ms, ?10), updated_at_ms = ?10, revision = ?11 \
-         WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
+        update_run!(", completed_at_ms = COALESCE(completed_at_ms, ?10)")
     } else {
-        "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
-         healthy = COALESCE(?8, healthy), started_at_ms = COALESCE(started_at_ms, ?9), \
-         updated_at_ms = ?10, revision = ?11 \
-         WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
+        update_run!("")
     };
     tx.prepare_cached(sql)?.execute(params![
         job.as_str(),
