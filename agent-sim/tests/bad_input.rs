@@ -243,14 +243,14 @@ async fn invalid_offers_and_invalid_tasks_get_the_updates_mesos_sends() {
     assert!(s.uuid.is_none());
 
     let mut both = task("both", offer, "true");
-    both.executor = Some(v1::ExecutorInfo {
+    both.executor = Some(Box::new(v1::ExecutorInfo {
         executor_id: v1::ExecutorId { value: "e".into() },
         command: Some(v1::CommandInfo {
             value: Some("x".into()),
             ..Default::default()
         }),
         ..Default::default()
-    });
+    }));
     let mut greedy = task("greedy", offer, "true");
     greedy.resources[0].scalar = Some(v1::value::Scalar { value: 1000.0 });
     let mut badid = task("a/b", offer, "true");

@@ -403,10 +403,10 @@ async fn an_executor_that_exits_mid_task_fails_its_task_and_the_framework_gets_f
             offer_ids: vec![offer.id.clone()],
             operations: vec![v1::offer::Operation {
                 r#type: Some(v1::offer::operation::Type::LaunchGroup as i32),
-                launch_group: Some(v1::offer::operation::LaunchGroup {
+                launch_group: Some(Box::new(v1::offer::operation::LaunchGroup {
                     executor,
                     task_group: v1::TaskGroupInfo { tasks: vec![t] },
-                }),
+                })),
                 ..Default::default()
             }],
             filters: None,
@@ -454,10 +454,10 @@ async fn a_task_group_for_the_default_executor_runs_under_drover_executor() {
             offer_ids: vec![offer.id.clone()],
             operations: vec![v1::offer::Operation {
                 r#type: Some(v1::offer::operation::Type::LaunchGroup as i32),
-                launch_group: Some(v1::offer::operation::LaunchGroup {
+                launch_group: Some(Box::new(v1::offer::operation::LaunchGroup {
                     executor,
                     task_group: v1::TaskGroupInfo { tasks },
-                }),
+                })),
                 ..Default::default()
             }],
             filters: None,

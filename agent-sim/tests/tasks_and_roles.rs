@@ -97,9 +97,9 @@ async fn health_checks_report_healthy_and_unhealthy_tasks_are_killed() {
         ..Default::default()
     };
     let mut good = task("good", &offers[0], "serve");
-    good.health_check = Some(check.clone());
+    good.health_check = Some(Box::new(check.clone()));
     let mut sick = task("sick", &offers[0], "serve");
-    sick.health_check = Some(check);
+    sick.health_check = Some(Box::new(check));
     sick.labels = Some(v1::Labels {
         labels: vec![label("sim.healthy", "false")],
     });
@@ -147,10 +147,10 @@ async fn a_task_group_launches_together_and_an_invalid_group_fails_together() {
     };
     let group = |tasks: Vec<v1::TaskInfo>, executor: v1::ExecutorInfo| v1::offer::Operation {
         r#type: Some(v1::offer::operation::Type::LaunchGroup as i32),
-        launch_group: Some(v1::offer::operation::LaunchGroup {
+        launch_group: Some(Box::new(v1::offer::operation::LaunchGroup {
             executor,
             task_group: v1::TaskGroupInfo { tasks },
-        }),
+        })),
         ..Default::default()
     };
     let mut bad_exec = executor.clone();

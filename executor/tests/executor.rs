@@ -189,7 +189,7 @@ async fn a_failing_health_check_reports_unhealthy_and_kills_its_task() {
         .wait_until("SUBSCRIBE", |r| !r.subscribes.is_empty())
         .await;
     let mut sick = task("sick", "sleep 60");
-    sick.health_check = Some(HealthCheck {
+    sick.health_check = Some(Box::new(HealthCheck {
         r#type: Some(health_check::Type::Command as i32),
         command: Some(CommandInfo {
             value: Some("test -e /no/such/file".into()),
@@ -201,7 +201,7 @@ async fn a_failing_health_check_reports_unhealthy_and_kills_its_task() {
         consecutive_failures: Some(2),
         grace_period_seconds: Some(0.0),
         ..Default::default()
-    });
+    }));
     sick.kill_policy = Some(drover_proto::v1::KillPolicy {
         grace_period: Some(drover_proto::v1::DurationInfo {
             nanoseconds: 200_000_000,

@@ -89,7 +89,7 @@ async fn an_http_health_check_reports_healthy_then_kills_the_task_when_its_page_
         path: Some("/ok".into()),
         ..Default::default()
     });
-    web.health_check = Some(http);
+    web.health_check = Some(Box::new(http));
     agent.launch(web);
     agent
         .wait_until("a healthy TASK_RUNNING", reported_healthy("web"))
@@ -130,7 +130,7 @@ async fn a_tcp_health_check_passes_a_listening_task_and_kills_one_nobody_answers
         port: port.into(),
         ..Default::default()
     });
-    listening.health_check = Some(tcp);
+    listening.health_check = Some(Box::new(tcp));
     agent.launch(listening);
 
     let mut deaf = task("deaf", "sleep 60");
@@ -141,7 +141,7 @@ async fn a_tcp_health_check_passes_a_listening_task_and_kills_one_nobody_answers
     });
     // Never healthy, and no grace: the first two refusals kill it.
     tcp.grace_period_seconds = Some(0.0);
-    deaf.health_check = Some(tcp);
+    deaf.health_check = Some(Box::new(tcp));
     agent.launch(deaf);
 
     agent

@@ -299,7 +299,7 @@ fn task_info() -> TaskInfo {
             value: Some("python3 -m http.server $PORT0".into()),
             ..Default::default()
         }),
-        health_check: Some(HealthCheck {
+        health_check: Some(Box::new(HealthCheck {
             r#type: Some(v1::health_check::Type::Http as i32),
             http: Some(v1::health_check::HttpCheckInfo {
                 port: 8080,
@@ -307,7 +307,7 @@ fn task_info() -> TaskInfo {
                 ..Default::default()
             }),
             ..Default::default()
-        }),
+        })),
         kill_policy: Some(KillPolicy {
             grace_period: Some(DurationInfo {
                 nanoseconds: 3_000_000_000,

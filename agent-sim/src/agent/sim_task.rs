@@ -542,13 +542,13 @@ mod tests {
     fn an_unhealthy_task_reports_after_its_grace_and_is_killed_after_consecutive_failures() {
         let now = Instant::now();
         let mut info = task("serve", &[("sim.healthy", "false")]);
-        info.health_check = Some(HealthCheck {
+        info.health_check = Some(Box::new(HealthCheck {
             delay_seconds: Some(0.0),
             interval_seconds: Some(1.0),
             grace_period_seconds: Some(1.5),
             consecutive_failures: Some(2),
             ..Default::default()
-        });
+        }));
         info.kill_policy = None;
         let mut t = SimTask::new(SimSpec::from_task(&info, false));
         t.on_launch(now);
@@ -574,10 +574,10 @@ mod tests {
     fn a_healthy_task_reports_healthy_once() {
         let now = Instant::now();
         let mut info = task("serve", &[]);
-        info.health_check = Some(HealthCheck {
+        info.health_check = Some(Box::new(HealthCheck {
             delay_seconds: Some(1.0),
             ..Default::default()
-        });
+        }));
         let mut t = SimTask::new(SimSpec::from_task(&info, false));
         t.on_launch(now);
         let first = t.on_timer(SimTimer::Health, now + Duration::from_secs(1));

@@ -90,7 +90,7 @@ impl Master {
                             for (task, res) in group.task_group.tasks.into_iter().zip(needed) {
                                 pool.subtract(&res);
                                 let mut task = task;
-                                task.executor = Some(group.executor.clone());
+                                task.executor = Some(Box::new(group.executor.clone()));
                                 self.launch(fw_id, task, agent, res, now, fx, false);
                             }
                             if self.agents[agent].is_real() {
@@ -415,7 +415,7 @@ impl Master {
             framework: fw_id.to_owned(),
             task_id: info.task_id,
             name: info.name,
-            executor: info.executor.map(Box::new),
+            executor: info.executor,
             agent,
             resources,
             state: TaskState::TaskStaging,
@@ -431,7 +431,7 @@ impl Master {
         self.tasks.insert(key.clone(), task);
         self.counters.tasks_launched += 1;
         if let Some(info) = delivery {
-            let executor = info.executor.clone();
+            let executor = info.executor.as_deref().cloned();
             self.start_on_executor(
                 fw_id,
                 agent,

@@ -455,7 +455,7 @@ mod tests {
             value: Some("true".into()),
             ..Default::default()
         }));
-        bad_check.health_check = Some(HealthCheck::default());
+        bad_check.health_check = Some(Box::default());
         assert!(matches!(
             plan(&bad_check, &context()),
             Err(PlanError::HealthCheck { .. })
@@ -468,7 +468,7 @@ mod tests {
             value: Some("true".into()),
             ..Default::default()
         }));
-        info.health_check = Some(HealthCheck {
+        info.health_check = Some(Box::new(HealthCheck {
             r#type: Some(health_check::Type::Tcp as i32),
             tcp: Some(health_check::TcpCheckInfo {
                 port: 8080,
@@ -476,7 +476,7 @@ mod tests {
             }),
             timeout_seconds: Some(0.0),
             ..Default::default()
-        });
+        }));
         let spec = plan(&info, &context()).unwrap().health.unwrap();
         assert_eq!(spec.kind, HealthKind::Tcp { port: 8080 });
         assert_eq!(

@@ -137,7 +137,7 @@ pub fn task_info(
         }),
         health_check: pod
             .liveness_check()
-            .map(|h| super::health_check::health_check(h, ports)),
+            .map(|h| Box::new(super::health_check::health_check(h, ports))),
         ..Default::default()
     };
     match mode {
@@ -145,7 +145,7 @@ pub fn task_info(
         ExecutorMode::Drover { path, overhead } => {
             let path = path.to_string_lossy().into_owned();
             info.data = Some(command.encode_to_vec().into());
-            info.executor = Some(ExecutorInfo {
+            info.executor = Some(Box::new(ExecutorInfo {
                 r#type: Some(executor_info::Type::Custom as i32),
                 executor_id: ExecutorId {
                     value: task_id.to_string(),
@@ -173,7 +173,7 @@ pub fn task_info(
                     allocation,
                 ),
                 ..Default::default()
-            });
+            }));
         }
     }
     info
