@@ -214,11 +214,10 @@ pub fn pod_matches(spec: &PodQuerySpec, job: &JobRecord, pod: &Value) -> bool {
     let name = pod["pod_name"]["value"].as_str().unwrap_or_default();
     let state = status["state"].as_str().unwrap_or_default();
     let host = status["host"].as_str();
-    let labels = InstanceId::parse_pod_name(name)
-        .map(|i| job.spec.pod_spec(i.instance).labels)
-        .unwrap_or_default();
+    let pod_spec = InstanceId::parse_pod_name(name).map(|i| job.spec.pod_spec(i.instance));
+    let labels = pod_spec.as_deref().map_or(&[][..], |p| &p.labels);
     (spec.pod_states.is_empty() || spec.pod_states.iter().any(|s| s == state))
         && (spec.hosts.is_empty() || host.is_some_and(|h| spec.hosts.iter().any(|x| x == h)))
         && (spec.pod_names.is_empty() || spec.pod_names.iter().any(|p| p.value == name))
-        && has_labels(&labels, &spec.labels)
+        && has_labels(labels, &spec.labels)
 }

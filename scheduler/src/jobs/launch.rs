@@ -268,7 +268,7 @@ mod tests {
             }]}
         }))
         .unwrap();
-        spec.pod_spec(0)
+        spec.pod_spec(0).into_owned()
     }
 
     fn task() -> TaskId {

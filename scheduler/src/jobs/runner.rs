@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::placement::Resources;
 use crate::store::{JobRecord, Store, StoreError, UnixMillis};
 use futures_util::StreamExt;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -195,7 +196,7 @@ pub enum ApiCommand {
 #[derive(Debug, Clone)]
 struct Pending {
     launch: PendingLaunch,
-    pod: PodSpec,
+    pod: Arc<PodSpec>,
     demand: Resources,
     /// Its job's SLA priority and creation time (placement order).
     priority: u32,
@@ -544,9 +545,18 @@ impl Runner {
             self.driver.send(calls::reconcile(tasks)).await;
         }
         self.pending.retain(|t, _| &t.instance.job != job_id);
+        // The instances without an override of their own share one copy of
+        // the default spec.
+        let default_pod = Arc::new(job.spec.default_spec.clone());
+        let default_demand = super::launch::demand(&default_pod, &self.config.executor);
         for launch in plan.launch {
-            let pod = job.spec.pod_spec(launch.task_id.instance.instance);
-            let demand = super::launch::demand(&pod, &self.config.executor);
+            let (pod, demand) = match job.spec.pod_spec(launch.task_id.instance.instance) {
+                Cow::Borrowed(_) => (default_pod.clone(), default_demand),
+                Cow::Owned(own) => {
+                    let demand = super::launch::demand(&own, &self.config.executor);
+                    (Arc::new(own), demand)
+                }
+            };
             self.pending.insert(
                 launch.task_id.clone(),
                 Pending {

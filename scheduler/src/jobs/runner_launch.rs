@@ -224,19 +224,13 @@ impl Runner {
     /// Takes every pending run out of the map, highest SLA priority and
     /// oldest job first.
     fn take_pending_in_sla_order(&mut self) -> Vec<Pending> {
-        let mut keys: Vec<_> = self
-            .pending
-            .values()
-            .map(|p| PendingKey {
-                priority: p.priority,
-                job_created_at: p.job_created_at,
-                task_id: p.launch.task_id.clone(),
-            })
-            .collect();
-        sla_order::order(&mut keys);
-        keys.iter()
-            .filter_map(|k| self.pending.remove(&k.task_id))
-            .collect()
+        let mut pending: Vec<_> = std::mem::take(&mut self.pending).into_values().collect();
+        sla_order::order(&mut pending, |p| PendingKey {
+            priority: p.priority,
+            job_created_at: p.job_created_at,
+            task_id: &p.launch.task_id,
+        });
+        pending
     }
 
     /// What host-wide and cluster-wide constraints count, from the store's

@@ -8,6 +8,7 @@
 //! Mesos `TaskInfo` is in [`super::launch`].
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub use super::spec_constraint::{
@@ -244,36 +245,40 @@ pub const DEFAULT_KILL_GRACE_SECONDS: u32 = 30;
 
 impl JobSpec {
     /// The pod spec of `instance`: `default_spec` with the fields set in its
-    /// `instance_spec` entry replacing the default's.
-    pub fn pod_spec(&self, instance: u32) -> PodSpec {
+    /// `instance_spec` entry replacing the default's. Borrowed when the
+    /// instance has no entry, as nearly all have: planning and placing a
+    /// job of 10,000 instances read it per instance, and a copy each was a
+    /// third of planning one.
+    pub fn pod_spec(&self, instance: u32) -> Cow<'_, PodSpec> {
+        let Some(over) = self.instance_spec.get(&instance) else {
+            return Cow::Borrowed(&self.default_spec);
+        };
         let mut spec = self.default_spec.clone();
-        if let Some(over) = self.instance_spec.get(&instance) {
-            if !over.labels.is_empty() {
-                spec.labels = over.labels.clone();
-            }
-            if !over.containers.is_empty() {
-                spec.containers = over.containers.clone();
-            }
-            if over.restart_policy.is_some() {
-                spec.restart_policy = over.restart_policy;
-            }
-            if over.kill_grace_period_seconds.is_some() {
-                spec.kill_grace_period_seconds = over.kill_grace_period_seconds;
-            }
-            if over.constraint.is_some() {
-                spec.constraint = over.constraint.clone();
-            }
-            if over.placement.is_some() {
-                spec.placement = over.placement;
-            }
-            if over.runtime_limit_secs.is_some() {
-                spec.runtime_limit_secs = over.runtime_limit_secs;
-            }
-            if over.retry_on_runtime_limit.is_some() {
-                spec.retry_on_runtime_limit = over.retry_on_runtime_limit;
-            }
+        if !over.labels.is_empty() {
+            spec.labels = over.labels.clone();
         }
-        spec
+        if !over.containers.is_empty() {
+            spec.containers = over.containers.clone();
+        }
+        if over.restart_policy.is_some() {
+            spec.restart_policy = over.restart_policy;
+        }
+        if over.kill_grace_period_seconds.is_some() {
+            spec.kill_grace_period_seconds = over.kill_grace_period_seconds;
+        }
+        if over.constraint.is_some() {
+            spec.constraint = over.constraint.clone();
+        }
+        if over.placement.is_some() {
+            spec.placement = over.placement;
+        }
+        if over.runtime_limit_secs.is_some() {
+            spec.runtime_limit_secs = over.runtime_limit_secs;
+        }
+        if over.retry_on_runtime_limit.is_some() {
+            spec.retry_on_runtime_limit = over.retry_on_runtime_limit;
+        }
+        Cow::Owned(spec)
     }
 }
 
