@@ -55,7 +55,7 @@ pub struct Config {
     #[arg(long, env = "DROVER_EXECUTOR")]
     pub executor: Option<PathBuf>,
     /// How long offers are held to place many tasks at once.
-    #[arg(long, env = "DROVER_OFFER_HOLD", default_value = "25ms", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_OFFER_HOLD", default_value = "10ms", value_parser = parse_duration)]
     pub offer_hold: Duration,
     /// How long offers that no run needs are kept before they are declined,
     /// so that jobs created moments apart launch at once (0 declines them
