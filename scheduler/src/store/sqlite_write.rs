@@ -10,7 +10,7 @@ use crate::store::{
     JobRecord, LaunchIntent, PendingInfo, Revision, StatusOutcome, StatusRecord, Store, StoreError,
     StoreRead, UnixMillis,
 };
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, CachedStatement, OptionalExtension, Transaction};
 use std::collections::HashMap;
 
 impl Store for SqliteStore {
@@ -153,6 +153,11 @@ impl Store for SqliteStore {
         // A round places thousands of runs of a handful of jobs: read each
         // job's goal once.
         let mut goals: HashMap<&str, bool> = HashMap::new();
+        // Each statement is taken from the cache once per transaction, not
+        // once per intent (a lookup by the statement's text each time).
+        let mut runs_of = tx.prepare_cached(MAY_LAUNCH).map_err(wrap)?;
+        let mut insert = tx.prepare_cached(INSERT_INTENT).map_err(wrap)?;
+        let mut clear_pending = tx.prepare_cached(CLEAR_PENDING_REASON).map_err(wrap)?;
         for intent in intents {
             let job = intent.task_id.instance.job.as_str();
             let wants_running = match goals.get(job) {
@@ -163,12 +168,14 @@ impl Store for SqliteStore {
                     running
                 }
             };
-            let ok = wants_running && may_launch(&tx, &intent.task_id).map_err(wrap)?;
+            let ok = wants_running && may_launch(&mut runs_of, &intent.task_id).map_err(wrap)?;
             if ok {
-                insert_intent(&tx, intent, now, revision).map_err(wrap)?;
+                insert_intent(&mut insert, &mut clear_pending, intent, now, revision)
+                    .map_err(wrap)?;
             }
             recorded.push(ok);
         }
+        drop((runs_of, insert, clear_pending));
         tx.commit().map_err(wrap)?;
         Ok(recorded)
     }
@@ -182,9 +189,11 @@ impl Store for SqliteStore {
         let tx = self.conn.transaction().map_err(wrap)?;
         let revision = next_revision(&tx).map_err(wrap)?;
         let mut outcomes = Vec::with_capacity(updates.len());
+        let mut statements = StatusStatements::new(&tx).map_err(wrap)?;
         for update in updates {
-            outcomes.push(apply_status(&tx, update, revision).map_err(wrap)?);
+            outcomes.push(apply_status(&mut statements, update, revision).map_err(wrap)?);
         }
+        drop(statements);
         tx.commit().map_err(wrap)?;
         Ok(outcomes)
     }
@@ -355,10 +364,10 @@ fn job_wants_running(tx: &Transaction<'_>, job: &str) -> rusqlite::Result<bool> 
 /// The rule that keeps an instance to one live run (given a job that wants
 /// to run): every existing run of the instance is terminal and numbered
 /// lower.
-fn may_launch(tx: &Transaction<'_>, task: &TaskId) -> rusqlite::Result<bool> {
-    let mut stmt =
-        tx.prepare_cached("SELECT run, state FROM runs WHERE job_id = ?1 AND instance = ?2")?;
-    let mut rows = stmt.query(params![task.instance.job.as_str(), task.instance.instance])?;
+const MAY_LAUNCH: &str = "SELECT run, state FROM runs WHERE job_id = ?1 AND instance = ?2";
+
+fn may_launch(runs_of: &mut CachedStatement<'_>, task: &TaskId) -> rusqlite::Result<bool> {
+    let mut rows = runs_of.query(params![task.instance.job.as_str(), task.instance.instance])?;
     while let Some(row) = rows.next()? {
         let run: i64 = row.get(0)?;
         let state = row.get_ref(1)?.as_str().ok().and_then(PodState::parse);
@@ -369,8 +378,16 @@ fn may_launch(tx: &Transaction<'_>, task: &TaskId) -> rusqlite::Result<bool> {
     Ok(true)
 }
 
+const INSERT_INTENT: &str = "INSERT INTO runs (job_id, instance, run, state, agent_id, \
+    hostname, spec_version, launched_at_ms, updated_at_ms, revision, ports, launch_revision) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?9)";
+
+const CLEAR_PENDING_REASON: &str = "UPDATE pods SET pending_reason = NULL, \
+    pending_metrics = NULL WHERE job_id = ?1 AND instance = ?2";
+
 fn insert_intent(
-    tx: &Transaction<'_>,
+    insert: &mut CachedStatement<'_>,
+    clear_pending: &mut CachedStatement<'_>,
     intent: &LaunchIntent,
     now: UnixMillis,
     revision: Revision,
@@ -379,14 +396,7 @@ fn insert_intent(
     let state = PodState::Launching;
     let ports = (!intent.ports.is_empty())
         .then(|| serde_json::to_string(&intent.ports).unwrap_or_default());
-    // Cached statements: a round records thousands of intents, and parsing
-    // each statement anew was a third of the cost (perf).
-    tx.prepare_cached(
-        "INSERT INTO runs (job_id, instance, run, state, agent_id, hostname, spec_version, \
-         launched_at_ms, updated_at_ms, revision, ports, launch_revision) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?9)",
-    )?
-    .execute(params![
+    insert.execute(params![
         task.instance.job.as_str(),
         task.instance.instance,
         task.run,
@@ -398,29 +408,65 @@ fn insert_intent(
         revision as i64,
         ports
     ])?;
-    tx.prepare_cached(
-        "UPDATE pods SET pending_reason = NULL, pending_metrics = NULL \
-         WHERE job_id = ?1 AND instance = ?2",
-    )?
-    .execute(params![task.instance.job.as_str(), task.instance.instance])?;
+    clear_pending.execute(params![task.instance.job.as_str(), task.instance.instance])?;
     // The pod's "launch intent recorded" event is read from this row
     // (`pod_events` in sqlite.rs), not stored again.
     Ok(())
 }
 
+/// The statements a status update runs, taken from the cache once per
+/// transaction rather than once per update.
+struct StatusStatements<'tx> {
+    stored_run: CachedStatement<'tx>,
+    insert_event: CachedStatement<'tx>,
+    update_live: CachedStatement<'tx>,
+    update_terminal: CachedStatement<'tx>,
+}
+
+impl<'tx> StatusStatements<'tx> {
+    fn new(tx: &'tx Transaction<'_>) -> rusqlite::Result<Self> {
+        // Only the terminal update writes the completion time: the column
+        // is indexed (it is how live runs are found), and an UPDATE that
+        // does not name an indexed column leaves that index alone.
+        macro_rules! update_run {
+            ($also:literal) => {
+                concat!(
+                    "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
+                     healthy = COALESCE(?8, healthy), started_at_ms = COALESCE(started_at_ms, ?9), \
+                     updated_at_ms = ?10, revision = ?11",
+                    $also,
+                    " WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
+                )
+            };
+        }
+        Ok(StatusStatements {
+            stored_run: tx.prepare_cached(
+                "SELECT state, agent_id, hostname, reason, message, healthy, \
+                 (SELECT MAX(run) FROM runs AS r WHERE r.job_id = ?1 AND r.instance = ?2) \
+                 FROM runs WHERE job_id = ?1 AND instance = ?2 AND run = ?3",
+            )?,
+            insert_event: tx.prepare_cached(
+                "INSERT INTO pod_events (job_id, instance, run, state, mesos_state, reason, message, \
+                 healthy, agent_id, hostname, timestamp_ms, revision) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?,
+            update_live: tx.prepare_cached(update_run!(""))?,
+            update_terminal: tx.prepare_cached(update_run!(
+                ", completed_at_ms = COALESCE(completed_at_ms, ?10)"
+            ))?,
+        })
+    }
+}
+
 fn apply_status(
-    tx: &Transaction<'_>,
+    statements: &mut StatusStatements<'_>,
     update: &StatusRecord,
     revision: Revision,
 ) -> rusqlite::Result<StatusOutcome> {
     let task = &update.task_id;
     let job = task.instance.job.clone();
-    let row = tx
-        .prepare_cached(
-            "SELECT state, agent_id, hostname, reason, message, healthy, \
-             (SELECT MAX(run) FROM runs AS r WHERE r.job_id = ?1 AND r.instance = ?2) \
-             FROM runs WHERE job_id = ?1 AND instance = ?2 AND run = ?3",
-        )?
+    let row = statements
+        .stored_run
         .query_row(
             params![job.as_str(), task.instance.instance, task.run],
             |r| {
@@ -460,11 +506,7 @@ fn apply_status(
             live: update.state.is_live() && !is_latest,
         });
     }
-    tx.prepare_cached(
-        "INSERT INTO pod_events (job_id, instance, run, state, mesos_state, reason, message, healthy, \
-         agent_id, hostname, timestamp_ms, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
+    statements.insert_event.execute(params![
         job.as_str(),
         task.instance.instance,
         task.run,
@@ -485,26 +527,12 @@ fn apply_status(
         });
     }
     let started = (update.state == PodState::Running).then_some(update.timestamp);
-    // Only the terminal update writes the completion time: the column is
-    // indexed (it is how live runs are found), and an UPDATE that does not
-    // name an indexed column leaves that index alone.
-    macro_rules! update_run {
-        ($also:literal) => {
-            concat!(
-                "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
-                 healthy = COALESCE(?8, healthy), started_at_ms = COALESCE(started_at_ms, ?9), \
-                 updated_at_ms = ?10, revision = ?11",
-                $also,
-                " WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
-            )
-        };
-    }
-    let sql = if update.state.is_terminal() {
-        update_run!(", completed_at_ms = COALESCE(completed_at_ms, ?10)")
+    let update_run = if update.state.is_terminal() {
+        &mut statements.update_terminal
     } else {
-        update_run!("")
+        &mut statements.update_live
     };
-    tx.prepare_cached(sql)?.execute(params![
+    update_run.execute(params![
         job.as_str(),
         task.instance.instance,
         task.run,
