@@ -260,24 +260,16 @@ impl JobSpec {
         if !over.containers.is_empty() {
             spec.containers = over.containers.clone();
         }
-        if over.restart_policy.is_some() {
-            spec.restart_policy = over.restart_policy;
+        if let Some(constraint) = &over.constraint {
+            spec.constraint = Some(constraint.clone());
         }
-        if over.kill_grace_period_seconds.is_some() {
-            spec.kill_grace_period_seconds = over.kill_grace_period_seconds;
-        }
-        if over.constraint.is_some() {
-            spec.constraint = over.constraint.clone();
-        }
-        if over.placement.is_some() {
-            spec.placement = over.placement;
-        }
-        if over.runtime_limit_secs.is_some() {
-            spec.runtime_limit_secs = over.runtime_limit_secs;
-        }
-        if over.retry_on_runtime_limit.is_some() {
-            spec.retry_on_runtime_limit = over.retry_on_runtime_limit;
-        }
+        spec.restart_policy = over.restart_policy.or(spec.restart_policy);
+        spec.kill_grace_period_seconds = over
+            .kill_grace_period_seconds
+            .or(spec.kill_grace_period_seconds);
+        spec.placement = over.placement.or(spec.placement);
+        spec.runtime_limit_secs = over.runtime_limit_secs.or(spec.runtime_limit_secs);
+        spec.retry_on_runtime_limit = over.retry_on_runtime_limit.or(spec.retry_on_runtime_limit);
         Cow::Owned(spec)
     }
 }
