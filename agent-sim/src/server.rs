@@ -84,7 +84,10 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServerContext>) {
                 let ctx = ctx.clone();
                 async move { Ok::<_, Infallible>(route(req, &ctx, peer).await) }
             });
+            // Pipelined requests (a framework's acknowledgements) are
+            // answered in one write, not one each.
             if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .pipeline_flush(true)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {
