@@ -1,20 +1,25 @@
 //! The driver's call sender: posts the session's calls to the master on
 //! their own connection pool. Acknowledgements go in a lane of their own
-//! (they commute with every call); the other calls keep their order,
-//! except that ACCEPTs and DECLINEs overtake each other. Calls whose
-//! connection has been replaced are dropped.
+//! (they commute with every call), in pipelined batches
+//! (`driver_pipelined.rs`); the other calls keep their order, except that
+//! ACCEPTs and DECLINEs overtake each other. Calls whose connection has
+//! been replaced are dropped.
 
-use super::{read_text, request, resolve_location, ConnEvent, DriverConfig, HttpClient};
+use super::pipelined::Pipes;
+use super::{call_response, read_text, request, ConnEvent, DriverConfig, HttpClient};
 use crate::mesos::session::{CallResponse, Endpoint, StreamId};
 use crate::metrics::Metrics;
 use drover_proto::v1::scheduler::{call, Call};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::LOCATION;
-use http::StatusCode;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// A call waiting to be sent: its connection's generation, the master and
+/// stream it goes to, and the call.
+type Item = (u64, Endpoint, StreamId, Box<Call>);
 
 /// How a call may be reordered against the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +44,22 @@ fn kind(call: &Call) -> Kind {
     }
 }
 
+/// What goes next: one call, or a batch of acknowledgements that takes
+/// one slot of the window.
+#[derive(Debug, PartialEq, Eq)]
+enum Next<T> {
+    Call(Kind, T),
+    Acks(Vec<T>),
+}
+
 /// Which waiting call goes next (the decide half of the sender).
 ///
 /// Acknowledgements wait in a lane of their own. In one lane with the rest,
 /// a REVIVE or ACCEPT queued behind a launch wave's 100,000
 /// acknowledgements waited for all of them (seconds); now it takes the
 /// first free slot of the window (acknowledgements get a slot only when
-/// the ordered lane's next call may not go yet).
+/// the ordered lane's next call may not go yet). A slot carries up to a
+/// batch of acknowledgements.
 #[derive(Debug)]
 struct Lanes<T> {
     acks: VecDeque<T>,
@@ -81,9 +95,16 @@ impl<T> Lanes<T> {
         }
     }
 
-    /// The next call to send with `window` calls allowed in flight, now
-    /// counted as in flight; None if every waiting call must wait.
-    fn next(&mut self, window: usize) -> Option<(Kind, T)> {
+    /// What to send next with `window` slots allowed in flight, now
+    /// counted as in flight; None if every waiting call must wait. An
+    /// acknowledgement takes with it up to `batch - 1` more that may share
+    /// its connection (`same_batch` with the first).
+    fn next(
+        &mut self,
+        window: usize,
+        batch: usize,
+        same_batch: impl Fn(&T, &T) -> bool,
+    ) -> Option<Next<T>> {
         if self.in_flight() >= window.max(1) {
             return None;
         }
@@ -108,14 +129,24 @@ impl<T> Lanes<T> {
                 Kind::OfferAnswer => self.answers_in_flight += 1,
                 _ => self.barrier_in_flight = true,
             }
-            return Some((kind, item));
+            return Some(Next::Call(kind, item));
         }
-        let item = self.acks.pop_front()?;
+        let first = self.acks.pop_front()?;
+        let mut acks = vec![first];
+        while acks.len() < batch {
+            match self.acks.front() {
+                Some(next) if same_batch(&acks[0], next) => {
+                    acks.extend(self.acks.pop_front());
+                }
+                _ => break,
+            }
+        }
         self.acks_in_flight += 1;
-        Some((Kind::Ack, item))
+        Some(Next::Acks(acks))
     }
 
-    /// A call of `kind` sent earlier was answered (or failed).
+    /// A call (or a batch of acknowledgements) of `kind` sent earlier was
+    /// answered (or failed).
     fn done(&mut self, kind: Kind) {
         // A burst's lanes can be long (65,536 calls, 8 MiB of slots, the
         // calls themselves boxed); keep their memory only while needed.
@@ -146,7 +177,7 @@ impl<T> Lanes<T> {
 pub(super) async fn send_calls(
     client: HttpClient,
     config: DriverConfig,
-    mut outbox: mpsc::Receiver<(u64, Endpoint, StreamId, Box<Call>)>,
+    mut outbox: mpsc::Receiver<Item>,
     tx: mpsc::Sender<ConnEvent>,
     metrics: Arc<Metrics>,
     newest: Arc<AtomicU64>,
@@ -157,34 +188,70 @@ pub(super) async fn send_calls(
     // only a window's worth): together with the driver's own call queue,
     // at most twice `call_queue` calls wait.
     let most_waiting = config.call_queue.max(1);
-    let post = |kind: Kind, item: (u64, Endpoint, StreamId, Box<Call>)| async move {
-        let response = post_call(client, config, &item.1, &item.2, &item.3).await;
-        (kind, item.0, item.3, response)
+    let pipes = &Pipes::default();
+    let send = |next: Next<Item>| async move {
+        match next {
+            Next::Call(kind, (generation, master, stream_id, call)) => {
+                let response = post_call(client, config, &master, &stream_id, &call).await;
+                (kind, vec![(generation, call, response)])
+            }
+            Next::Acks(items) => {
+                let calls: Vec<&Call> = items.iter().map(|item| &*item.3).collect();
+                let responses = match items.first() {
+                    Some((_, master, stream_id, _)) => {
+                        pipes.post(config, master, stream_id, &calls).await
+                    }
+                    None => Vec::new(),
+                };
+                let answered = items.into_iter().zip(responses);
+                let settled = answered.map(|((generation, _, _, call), r)| (generation, call, r));
+                (Kind::Ack, settled.collect())
+            }
+        }
     };
-    let mut lanes: Lanes<(u64, Endpoint, StreamId, Box<Call>)> = Lanes::new();
+    let mut lanes: Lanes<Item> = Lanes::new();
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
+    // Acknowledgements share a batch only if they go to the same stream.
+    let same_stream = |a: &Item, b: &Item| a.0 == b.0;
     loop {
-        while let Some((kind, item)) = lanes.next(window) {
-            if item.0 < newest.load(Ordering::Relaxed) {
-                lanes.done(kind);
-                metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
-                if kind == Kind::Ack {
-                    metrics.ack_settled();
+        while let Some(next) = lanes.next(window, config.ack_batch.max(1), same_stream) {
+            // Calls stamped with an older connection than the newest go
+            // nowhere (see above).
+            let stale = |item: &Item| item.0 < newest.load(Ordering::Relaxed);
+            let next = match next {
+                Next::Call(kind, item) if stale(&item) => {
+                    lanes.done(kind);
+                    metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
-                continue;
-            }
-            in_flight.push(post(kind, item));
+                Next::Acks(acks) if acks.iter().any(stale) => {
+                    let (dropped, acks): (Vec<_>, Vec<_>) = acks.into_iter().partition(stale);
+                    for _ in dropped {
+                        metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
+                        metrics.ack_settled();
+                    }
+                    if acks.is_empty() {
+                        lanes.done(Kind::Ack);
+                        continue;
+                    }
+                    Next::Acks(acks)
+                }
+                next => next,
+            };
+            in_flight.push(send(next));
         }
         if !open && in_flight.is_empty() && lanes.waiting() == 0 {
             return;
         }
         tokio::select! {
             biased;
-            Some((kind, generation, call, response)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((kind, answered)) = in_flight.next(), if !in_flight.is_empty() => {
                 lanes.done(kind);
-                if !settle(&metrics, &tx, generation, &call, response) {
-                    return;
+                for (generation, call, response) in answered {
+                    if !settle(&metrics, &tx, generation, &call, response) {
+                        return;
+                    }
                 }
             }
             item = outbox.recv(), if open && lanes.waiting() < most_waiting => match item {
@@ -264,28 +331,14 @@ async fn post_call(
             }
         }
     };
-    let status = response.status();
+    let status = response.status().as_u16();
     let location = response
         .headers()
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|l| resolve_location(master, l));
+        .map(str::to_owned);
     let body = read_text(response.into_body()).await;
-    match status {
-        StatusCode::OK | StatusCode::ACCEPTED => CallResponse::Accepted,
-        StatusCode::TEMPORARY_REDIRECT => match location {
-            Some(leader) => CallResponse::Redirect(leader),
-            None => CallResponse::Rejected {
-                status: 307,
-                detail: body,
-            },
-        },
-        StatusCode::FORBIDDEN => CallResponse::NotSubscribed,
-        other => CallResponse::Rejected {
-            status: other.as_u16(),
-            detail: body,
-        },
-    }
+    call_response(master, status, location.as_deref(), body)
 }
 
 #[cfg(test)]
@@ -317,9 +370,36 @@ mod tests {
         assert_eq!(kind(&Call::default()), Kind::Barrier);
     }
 
-    /// Sends everything that may go now.
+    /// Sends everything that may go now, one acknowledgement per slot.
     fn drain(lanes: &mut Lanes<&'static str>, window: usize) -> Vec<&'static str> {
-        std::iter::from_fn(|| lanes.next(window).map(|(_, c)| c)).collect()
+        std::iter::from_fn(|| match lanes.next(window, 1, |_, _| true)? {
+            Next::Call(_, c) => Some(c),
+            Next::Acks(acks) => {
+                assert_eq!(acks.len(), 1);
+                Some(acks[0])
+            }
+        })
+        .collect()
+    }
+
+    #[test]
+    fn acknowledgements_go_in_batches_of_one_stream() {
+        let mut lanes = Lanes::new();
+        for ack in ["s1", "s1", "s1", "s2", "s2"] {
+            lanes.push(Kind::Ack, ack);
+        }
+        let same = |a: &&str, b: &&str| a == b;
+        assert_eq!(lanes.next(8, 2, same), Some(Next::Acks(vec!["s1", "s1"])));
+        assert_eq!(lanes.next(8, 8, same), Some(Next::Acks(vec!["s1"])));
+        lanes.push(Kind::Barrier, "revive");
+        assert_eq!(
+            lanes.next(8, 8, same),
+            Some(Next::Call(Kind::Barrier, "revive"))
+        );
+        assert_eq!(lanes.next(8, 8, same), Some(Next::Acks(vec!["s2", "s2"])));
+        // Each batch held one slot of the window.
+        assert_eq!(lanes.in_flight(), 4);
+        assert_eq!(lanes.next(4, 8, same), None);
     }
 
     #[test]
