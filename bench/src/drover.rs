@@ -12,8 +12,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// How often counters are polled: often enough for a ~1% error on a
-/// multi-second run, rarely enough to cost the scheduler nothing.
-pub const POLL: Duration = Duration::from_millis(100);
+/// one-second run (the peers time their own runs exactly), rarely enough to
+/// cost the scheduler next to nothing (a scrape is a few hundred bytes).
+pub const POLL: Duration = Duration::from_millis(10);
 
 /// A running scheduler.
 pub struct Drover {
