@@ -5,7 +5,8 @@
 //! queue for the engine here, see [`DriverConfig::event_queue`]); every
 //! other call goes through one sender task (`driver_calls.rs`: in order,
 //! but for acknowledgements and offer answers) on separate connections, carrying
-//! `Mesos-Stream-Id`. Protobuf by default, JSON when configured; HTTP basic
+//! `Mesos-Stream-Id`; acknowledgements go pipelined, in batches
+//! (`driver_pipelined.rs`). Protobuf by default, JSON when configured; HTTP basic
 //! authentication when a principal and secret are given. No protocol
 //! decisions are made here.
 
@@ -69,8 +70,10 @@ pub struct DriverConfig {
     /// 5.6-6.1 s where 8 took 6.35 s (64: 5.4-5.6 s, on more connections).
     pub call_window: usize,
     /// Acknowledgements pipelined in one slot of the window, on one
-    /// connection (`driver_pipelined.rs`). Default 64: at 20,000 tasks the
-    /// framework saw all RUNNING in (TBD).
+    /// connection (`driver_pipelined.rs`). Default 64: at 20,000 tasks on
+    /// 1,000 agents the framework saw all RUNNING in 0.69-0.71 s; batches
+    /// of 8 took 0.80 s, of 32 and of 256 0.63-0.76 s, and one call per
+    /// acknowledgement 1.06-1.36 s.
     pub ack_batch: usize,
 }
 
