@@ -34,8 +34,9 @@ pub struct Config {
     /// Hosts of the placement scenario.
     #[arg(long, env = "DROVER_BENCH_PLACEMENT_HOSTS")]
     pub placement_hosts: Option<usize>,
-    /// Instances per job: the scheduler's API refuses larger jobs
-    /// (`JobLimits::max_instances`), so a launch is split into jobs of this size.
+    /// Instances per job: a launch is created as jobs of this size, one
+    /// after another, as a user's script would. (The scheduler takes up to
+    /// 100,000 per job; 100,000 tasks as one job measured the same.)
     #[arg(long, env = "DROVER_BENCH_MAX_JOB_INSTANCES", default_value_t = 10_000)]
     pub max_job_instances: usize,
     /// Scenarios to run (comma-separated); all when empty.
