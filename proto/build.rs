@@ -22,6 +22,26 @@ const BOXED: &[&str] = &[
     ".mesos.v1.TaskInfo.check",
     ".mesos.v1.TaskInfo.discovery",
     ".mesos.v1.Offer.Operation.launch_group",
+    // A Call or an Event is moved through a few channels per update (every
+    // acknowledgement is a Call), so the rare large members live behind a
+    // box: Call 1,480 -> 368 bytes, Event 1,064 -> 480.
+    ".mesos.v1.scheduler.Call.subscribe",
+    ".mesos.v1.scheduler.Call.update_framework",
+    ".mesos.v1.scheduler.Call.accept_inverse_offers",
+    ".mesos.v1.scheduler.Call.decline_inverse_offers",
+    ".mesos.v1.scheduler.Call.acknowledge_operation_status",
+    ".mesos.v1.scheduler.Call.reconcile_operations",
+    ".mesos.v1.scheduler.Call.kill",
+    ".mesos.v1.scheduler.Call.shutdown",
+    ".mesos.v1.scheduler.Call.message",
+    ".mesos.v1.scheduler.Call.request",
+    ".mesos.v1.scheduler.Event.subscribed",
+    ".mesos.v1.scheduler.Event.update_operation_status",
+    ".mesos.v1.scheduler.Event.inverse_offers",
+    ".mesos.v1.scheduler.Event.rescind_inverse_offer",
+    ".mesos.v1.scheduler.Event.failure",
+    ".mesos.v1.scheduler.Event.error",
+    ".mesos.v1.scheduler.Event.message",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

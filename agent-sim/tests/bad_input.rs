@@ -158,20 +158,22 @@ async fn calls_with_a_missing_or_wrong_stream_id_or_bad_uuid_are_refused() {
         ] {
             let c = fw.call(ty, |c| match ty {
                 call::Type::Message => {
-                    c.message = Some(call::Message {
+                    c.message = Some(Box::new(call::Message {
                         agent_id: v1::AgentId { value: "a".into() },
                         executor_id: v1::ExecutorId { value: "e".into() },
                         data: Bytes::from_static(b"hi"),
-                    })
+                    }))
                 }
-                call::Type::Request => c.request = Some(call::Request { requests: vec![] }),
+                call::Type::Request => {
+                    c.request = Some(Box::new(call::Request { requests: vec![] }))
+                }
                 _ => {
-                    c.shutdown = Some(call::Shutdown {
+                    c.shutdown = Some(Box::new(call::Shutdown {
                         executor_id: v1::ExecutorId { value: "e".into() },
                         agent_id: v1::AgentId {
                             value: "nowhere".into(),
                         },
-                    })
+                    }))
                 }
             });
             fw.send_ok(&c).await;

@@ -261,7 +261,7 @@ async fn a_kill_reaches_the_executor_with_its_grace_period_and_ends_task_killed(
         "the executor and its task: {stats}"
     );
     let kill = fw.call(call::Type::Kill, |c| {
-        c.kill = Some(call::Kill {
+        c.kill = Some(Box::new(call::Kill {
             task_id: v1::TaskId {
                 value: "stubborn".into(),
             },
@@ -271,7 +271,7 @@ async fn a_kill_reaches_the_executor_with_its_grace_period_and_ends_task_killed(
                     nanoseconds: 500_000_000,
                 }),
             }),
-        })
+        }))
     });
     fw.send_ok(&kill).await;
     let updates = updates_until_terminal(&mut fw, "stubborn").await;
@@ -483,12 +483,12 @@ async fn a_task_group_for_the_default_executor_runs_under_drover_executor() {
     assert_eq!(e["subscriptions"], 1);
     // The framework's SHUTDOWN ends the executor.
     let shutdown = fw.call(call::Type::Shutdown, |c| {
-        c.shutdown = Some(call::Shutdown {
+        c.shutdown = Some(Box::new(call::Shutdown {
             executor_id: v1::ExecutorId {
                 value: "default".into(),
             },
             agent_id: offer.agent_id.clone(),
-        })
+        }))
     });
     fw.send_ok(&shutdown).await;
     executors_gone(&sim).await;

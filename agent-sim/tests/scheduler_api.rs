@@ -184,12 +184,12 @@ async fn kill_honours_the_grace_period_and_unknown_tasks_are_reconciled() {
         fw.ack(&s).await;
     }
     let kill = fw.call(call::Type::Kill, |c| {
-        c.kill = Some(call::Kill {
+        c.kill = Some(Box::new(call::Kill {
             task_id: v1::TaskId {
                 value: "server".into(),
             },
             ..Default::default()
-        })
+        }))
     });
     fw.send_ok(&kill).await;
     let killing = fw.next_update("server").await;
@@ -200,12 +200,12 @@ async fn kill_honours_the_grace_period_and_unknown_tasks_are_reconciled() {
     fw.ack(&killed).await;
 
     let ghost = fw.call(call::Type::Kill, |c| {
-        c.kill = Some(call::Kill {
+        c.kill = Some(Box::new(call::Kill {
             task_id: v1::TaskId {
                 value: "ghost".into(),
             },
             ..Default::default()
-        })
+        }))
     });
     fw.send_ok(&ghost).await;
     let lost = fw.next_update("ghost").await;

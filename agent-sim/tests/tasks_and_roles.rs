@@ -219,18 +219,18 @@ async fn multi_role_offers_carry_their_role_and_update_framework_changes_roles()
     });
     changed.name = "renamed".into();
     let update = fw.call(call::Type::UpdateFramework, |c| {
-        c.update_framework = Some(call::UpdateFramework {
+        c.update_framework = Some(Box::new(call::UpdateFramework {
             framework_info: changed.clone(),
             ..Default::default()
-        })
+        }))
     });
     assert_eq!(fw.send(&update).await.0, 200);
     changed.user = "someone-else".into();
     let refused = fw.call(call::Type::UpdateFramework, |c| {
-        c.update_framework = Some(call::UpdateFramework {
+        c.update_framework = Some(Box::new(call::UpdateFramework {
             framework_info: changed,
             ..Default::default()
-        })
+        }))
     });
     assert_eq!(fw.send(&refused).await.0, 400);
     let (_, state) = sim.get("/master/state").await;

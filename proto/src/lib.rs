@@ -58,5 +58,8 @@ mod tests {
     fn per_task_messages_stay_small() {
         assert!(std::mem::size_of::<v1::TaskInfo>() <= 512);
         assert!(std::mem::size_of::<v1::Resource>() <= 320);
+        // Every acknowledgement is a Call, every update an Event.
+        assert!(std::mem::size_of::<v1::scheduler::Call>() <= 400);
+        assert!(std::mem::size_of::<v1::scheduler::Event>() <= 512);
     }
 }

@@ -69,13 +69,13 @@ fn master_info() -> v1::MasterInfo {
 fn subscribed_event_is_written_as_the_reference_shows_it() {
     let event = Event {
         r#type: Some(event::Type::Subscribed as i32),
-        subscribed: Some(event::Subscribed {
+        subscribed: Some(Box::new(event::Subscribed {
             framework_id: FrameworkId {
                 value: "a5f8c3e1-29b4-4a7c-9d1e-0c4b7e2f6a10-0000".into(),
             },
             heartbeat_interval_seconds: Some(15.0),
             master_info: Some(master_info()),
-        }),
+        })),
         ..Default::default()
     };
     assert_golden(
@@ -269,14 +269,14 @@ fn framework_info_writes_its_explicit_defaults_but_not_the_deprecated_role() {
 fn subscribe_call_nests_the_framework_info() {
     let call = Call {
         r#type: Some(call::Type::Subscribe as i32),
-        subscribe: Some(call::Subscribe {
+        subscribe: Some(Box::new(call::Subscribe {
             framework_info: FrameworkInfo {
                 user: "alice".into(),
                 name: "drover".into(),
                 ..Default::default()
             },
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     };
     assert_golden(

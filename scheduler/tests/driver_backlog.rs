@@ -122,13 +122,13 @@ async fn bursting_master(
                 tokio::spawn(async move {
                     let subscribed = Event {
                         r#type: Some(event::Type::Subscribed as i32),
-                        subscribed: Some(event::Subscribed {
+                        subscribed: Some(Box::new(event::Subscribed {
                             framework_id: FrameworkId {
                                 value: "fw-1".into(),
                             },
                             heartbeat_interval_seconds: Some(600.0),
                             master_info: None,
-                        }),
+                        })),
                         ..Default::default()
                     };
                     let record = encode_record(&media.encode(&subscribed));

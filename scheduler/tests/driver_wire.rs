@@ -61,13 +61,13 @@ async fn leader(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> Re
     for event in [
         Event {
             r#type: Some(event::Type::Subscribed as i32),
-            subscribed: Some(event::Subscribed {
+            subscribed: Some(Box::new(event::Subscribed {
                 framework_id: FrameworkId {
                     value: "fw-1".into(),
                 },
                 heartbeat_interval_seconds: Some(15.0),
                 master_info: None,
-            }),
+            })),
             ..Default::default()
         },
         Event {

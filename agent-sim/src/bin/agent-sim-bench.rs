@@ -294,10 +294,10 @@ async fn bench_http(agents: usize) -> anyhow::Result<(f64, f64)> {
     };
     let sub = Call {
         r#type: Some(call::Type::Subscribe as i32),
-        subscribe: Some(call::Subscribe {
+        subscribe: Some(Box::new(call::Subscribe {
             framework_info: info,
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     };
     let t0 = Instant::now();

@@ -122,7 +122,7 @@ impl Master {
             }
             Type::Kill => {
                 if let Some(k) = call.kill {
-                    self.kill(&fw_id, k, now, fx);
+                    self.kill(&fw_id, *k, now, fx);
                 }
             }
             Type::Shutdown => {
@@ -159,7 +159,7 @@ impl Master {
             }
             Type::UpdateFramework => {
                 if let Some(u) = call.update_framework {
-                    self.update_framework(&fw_id, u, now)?;
+                    self.update_framework(&fw_id, *u, now)?;
                     return Ok(CallOk::Applied);
                 }
             }
@@ -168,7 +168,7 @@ impl Master {
             // executor that is not running.
             Type::Message => {
                 if let Some(m) = call.message {
-                    self.message_to_executor(&fw_id, m, now, fx);
+                    self.message_to_executor(&fw_id, *m, now, fx);
                 }
             }
             // REQUEST: the built-in allocator ignores it. Inverse offers and

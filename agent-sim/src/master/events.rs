@@ -15,13 +15,13 @@ fn of(ty: Type) -> Event {
 
 pub fn subscribed(framework: &str, heartbeat: Duration, master: v1::MasterInfo) -> Event {
     Event {
-        subscribed: Some(event::Subscribed {
+        subscribed: Some(Box::new(event::Subscribed {
             framework_id: v1::FrameworkId {
                 value: framework.to_owned(),
             },
             heartbeat_interval_seconds: Some(heartbeat.as_secs_f64()),
             master_info: Some(master),
-        }),
+        })),
         ..of(Type::Subscribed)
     }
 }
@@ -32,9 +32,9 @@ pub fn heartbeat() -> Event {
 
 pub fn error(message: &str) -> Event {
     Event {
-        error: Some(event::Error {
+        error: Some(Box::new(event::Error {
             message: message.to_owned(),
-        }),
+        })),
         ..of(Type::Error)
     }
 }
@@ -66,20 +66,20 @@ pub fn update(status: v1::TaskStatus) -> Event {
 
 pub fn operation_status(status: v1::OperationStatus) -> Event {
     Event {
-        update_operation_status: Some(event::UpdateOperationStatus { status }),
+        update_operation_status: Some(Box::new(event::UpdateOperationStatus { status })),
         ..of(Type::UpdateOperationStatus)
     }
 }
 
 pub fn agent_failure(agent: &str) -> Event {
     Event {
-        failure: Some(event::Failure {
+        failure: Some(Box::new(event::Failure {
             agent_id: Some(v1::AgentId {
                 value: agent.to_owned(),
             }),
             executor_id: None,
             status: None,
-        }),
+        })),
         ..of(Type::Failure)
     }
 }
@@ -87,7 +87,7 @@ pub fn agent_failure(agent: &str) -> Event {
 /// An executor's message to its framework (reference 4.3.3).
 pub fn message(agent: &str, executor: &str, data: bytes::Bytes) -> Event {
     Event {
-        message: Some(event::Message {
+        message: Some(Box::new(event::Message {
             agent_id: v1::AgentId {
                 value: agent.to_owned(),
             },
@@ -95,7 +95,7 @@ pub fn message(agent: &str, executor: &str, data: bytes::Bytes) -> Event {
                 value: executor.to_owned(),
             },
             data,
-        }),
+        })),
         ..of(Type::Message)
     }
 }
@@ -103,7 +103,7 @@ pub fn message(agent: &str, executor: &str, data: bytes::Bytes) -> Event {
 /// An executor ended (reference 4.7): its agent, id and wait status.
 pub fn executor_failure(agent: &str, executor: &str, status: i32) -> Event {
     Event {
-        failure: Some(event::Failure {
+        failure: Some(Box::new(event::Failure {
             agent_id: Some(v1::AgentId {
                 value: agent.to_owned(),
             }),
@@ -111,7 +111,7 @@ pub fn executor_failure(agent: &str, executor: &str, status: i32) -> Event {
                 value: executor.to_owned(),
             }),
             status: Some(status),
-        }),
+        })),
         ..of(Type::Failure)
     }
 }

@@ -384,11 +384,11 @@ fn messages_are_relayed_both_ways_and_shutdown_kills_after_the_grace_period() {
         r#type: Some(call::Type::Message as i32),
         ..Default::default()
     };
-    down.message = Some(call::Message {
+    down.message = Some(Box::new(call::Message {
         agent_id: s.agent.clone(),
         executor_id: v1::ExecutorId { value: "t".into() },
         data: Bytes::from_static(b"down"),
-    });
+    }));
     let (_, fx) = s.m.on_call(down, Some(&s.stream), s.now);
     assert_eq!(
         &executor_events(&fx)[0].message.as_ref().unwrap().data[..],
@@ -401,10 +401,10 @@ fn messages_are_relayed_both_ways_and_shutdown_kills_after_the_grace_period() {
         r#type: Some(call::Type::Shutdown as i32),
         ..Default::default()
     };
-    shutdown.shutdown = Some(call::Shutdown {
+    shutdown.shutdown = Some(Box::new(call::Shutdown {
         executor_id: v1::ExecutorId { value: "t".into() },
         agent_id: s.agent.clone(),
-    });
+    }));
     let (_, fx) = s.m.on_call(shutdown, Some(&s.stream), s.now);
     assert_eq!(ety(&executor_events(&fx)[0]), eevent::Type::Shutdown);
     let kill = Effect::KillExecutor {

@@ -78,7 +78,7 @@ async fn subscribe(
             "Expecting 'subscribe' to be present",
         );
     };
-    match master.subscribe(subscribe, events).await {
+    match master.subscribe(*subscribe, events).await {
         Ok((stream_id, body)) => {
             let mut resp = Response::new(ResponseBody::new(body));
             *resp.status_mut() = StatusCode::OK;

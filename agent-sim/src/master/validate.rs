@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn subscribe_ids_must_agree() {
         let mut sub = typed(Type::Subscribe);
-        sub.subscribe = Some(call::Subscribe::default());
+        sub.subscribe = Some(Box::default());
         assert_eq!(call(&sub), Ok(Type::Subscribe));
         sub.framework_id = Some(FrameworkId { value: "x".into() });
         assert!(call(&sub).unwrap_err().contains("differs"));

@@ -253,10 +253,10 @@ pub fn subscribe_call(info: FrameworkInfo) -> Call {
     Call {
         framework_id: info.id.clone(),
         r#type: Some(call::Type::Subscribe as i32),
-        subscribe: Some(call::Subscribe {
+        subscribe: Some(Box::new(call::Subscribe {
             framework_info: info,
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     }
 }

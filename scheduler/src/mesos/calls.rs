@@ -58,11 +58,11 @@ pub fn subscribe(
     info.id = framework_id.clone();
     Call {
         framework_id,
-        subscribe: Some(call::Subscribe {
+        subscribe: Some(Box::new(call::Subscribe {
             framework_info: info,
             suppressed_roles: Vec::new(),
             offer_constraints: None,
-        }),
+        })),
         ..typed(call::Type::Subscribe)
     }
 }
@@ -117,7 +117,7 @@ pub fn decline(offer_ids: Vec<String>, refuse: Duration) -> Call {
 /// KILL a task with a grace period.
 pub fn kill(task_id: String, agent_id: Option<String>, grace: Duration) -> Call {
     Call {
-        kill: Some(call::Kill {
+        kill: Some(Box::new(call::Kill {
             task_id: MesosTaskId { value: task_id },
             agent_id: agent_id.map(|value| AgentId { value }),
             kill_policy: Some(KillPolicy {
@@ -125,7 +125,7 @@ pub fn kill(task_id: String, agent_id: Option<String>, grace: Duration) -> Call 
                     nanoseconds: i64::try_from(grace.as_nanos()).unwrap_or(i64::MAX),
                 }),
             }),
-        }),
+        })),
         ..typed(call::Type::Kill)
     }
 }

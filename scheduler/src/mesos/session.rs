@@ -386,7 +386,7 @@ impl Session {
                 let Some(subscribed) = event.subscribed else {
                     return self.fail(generation, 0, "SUBSCRIBED without payload", now);
                 };
-                self.on_subscribed(master, generation, stream_id, subscribed, now)
+                self.on_subscribed(master, generation, stream_id, *subscribed, now)
             }
             (State::Subscribed { .. }, kind) => {
                 self.refresh_heartbeat(now);

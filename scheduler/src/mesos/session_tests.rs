@@ -22,11 +22,11 @@ fn session(framework_id: Option<&str>, now: Instant) -> Session {
 fn subscribed_event(id: &str) -> Event {
     Event {
         r#type: Some(event::Type::Subscribed as i32),
-        subscribed: Some(event::Subscribed {
+        subscribed: Some(Box::new(event::Subscribed {
             framework_id: FrameworkId { value: id.into() },
             heartbeat_interval_seconds: Some(15.0),
             master_info: None,
-        }),
+        })),
         ..Default::default()
     }
 }
@@ -41,9 +41,9 @@ fn typed(kind: event::Type) -> Event {
 fn error_event(message: &str) -> Event {
     Event {
         r#type: Some(event::Type::Error as i32),
-        error: Some(event::Error {
+        error: Some(Box::new(event::Error {
             message: message.into(),
-        }),
+        })),
         ..Default::default()
     }
 }
