@@ -541,6 +541,15 @@ mod tests {
             .collect()
     }
 
+    /// Posts `calls` as one batch on stream "s".
+    async fn post(pipes: &Pipes, master: &Endpoint, calls: &[Call]) -> Vec<CallResponse> {
+        let config = DriverConfig::new(drover_proto::MediaType::Protobuf);
+        let calls: Vec<&Call> = calls.iter().collect();
+        pipes
+            .post(&config, master, &StreamId("s".into()), &calls)
+            .await
+    }
+
     const ACCEPTED: &str = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n";
 
     #[tokio::test]
@@ -554,12 +563,8 @@ mod tests {
         ]])
         .await;
         let pipes = Pipes::default();
-        let config = DriverConfig::new(drover_proto::MediaType::Protobuf);
         let calls = acks(4);
-        let calls: Vec<&Call> = calls.iter().collect();
-        let answers = pipes
-            .post(&config, &master, &StreamId("s".into()), &calls)
-            .await;
+        let answers = post(&pipes, &master, &calls).await;
         assert_eq!(
             answers,
             vec![
@@ -573,9 +578,7 @@ mod tests {
             ]
         );
         // The next batch reuses the connection.
-        let answers = pipes
-            .post(&config, &master, &StreamId("s".into()), &calls[..1])
-            .await;
+        let answers = post(&pipes, &master, &calls[..1]).await;
         assert_eq!(answers, vec![CallResponse::Accepted]);
         assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
@@ -585,17 +588,14 @@ mod tests {
         let (master, connections) =
             scripted_master(vec![vec![ACCEPTED], vec![ACCEPTED, ACCEPTED]]).await;
         let pipes = Pipes::default();
-        let config = DriverConfig::new(drover_proto::MediaType::Protobuf);
         let calls = acks(2);
-        let calls: Vec<&Call> = calls.iter().collect();
-        let stream = StreamId("s".into());
         assert_eq!(
-            pipes.post(&config, &master, &stream, &calls[..1]).await,
+            post(&pipes, &master, &calls[..1]).await,
             vec![CallResponse::Accepted]
         );
         // The master hung up on the kept connection after its one answer.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let answers = pipes.post(&config, &master, &stream, &calls).await;
+        let answers = post(&pipes, &master, &calls).await;
         assert_eq!(answers, vec![CallResponse::Accepted; 2]);
         assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
@@ -605,12 +605,7 @@ mod tests {
         let closing = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         let (master, _) = scripted_master(vec![vec![closing]]).await;
         let pipes = Pipes::default();
-        let config = DriverConfig::new(drover_proto::MediaType::Protobuf);
-        let calls = acks(3);
-        let calls: Vec<&Call> = calls.iter().collect();
-        let answers = pipes
-            .post(&config, &master, &StreamId("s".into()), &calls)
-            .await;
+        let answers = post(&pipes, &master, &acks(3)).await;
         assert_eq!(answers[0], CallResponse::Accepted);
         for answer in &answers[1..] {
             assert!(
