@@ -51,6 +51,9 @@ impl Pipes {
 
     fn put(&self, pipe: Pipe) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        // Connections to a master that is no longer the one written to
+        // (a failover) will not be used again.
+        idle.retain(|p| p.authority == pipe.authority);
         if idle.len() < MAX_IDLE {
             idle.push(pipe);
         }
