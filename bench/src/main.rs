@@ -156,15 +156,32 @@ async fn run(config: Config) -> anyhow::Result<()> {
             5000.0,
             true,
         ),
+        // The fraction at both fleet sizes, and the pymesos multiple by
+        // both measures: each reading on a line of its own.
         r.target(
-            ">= 0.5 of the no-policy limit",
+            &format!(">= 0.5 of the no-policy limit at {sa} agents"),
             (&small("drover"), "fraction of limit"),
             0.5,
             true,
         ),
         r.target(
-            ">= 10x the pymesos peer",
+            &format!(">= 0.5 of the no-policy limit at {la} agents"),
+            (&large("drover"), "fraction of limit"),
+            0.5,
+            true,
+        ),
+        r.target(
+            ">= 10x the pymesos peer (tasks/s at the master)",
             (&small("drover"), "multiple of pymesos"),
+            10.0,
+            true,
+        ),
+        r.target(
+            ">= 10x the pymesos peer (framework saw all RUNNING)",
+            (
+                &small("drover"),
+                "multiple of pymesos (framework saw all RUNNING)",
+            ),
             10.0,
             true,
         ),

@@ -147,7 +147,7 @@ impl Report {
                 (Some(_), true) => "MET",
                 (Some(_), false) => "MISSED",
             };
-            let _ = writeln!(out, "  [{verdict:7}] {:45} actual {actual}", t.goal);
+            let _ = writeln!(out, "  [{verdict:7}] {:53} actual {actual}", t.goal);
         }
         for p in &self.problems {
             let _ = writeln!(out, "  problem: {p}");
