@@ -130,7 +130,7 @@ impl MediaType {
 /// all present.
 pub fn decode_protobuf<M: MesosMessage>(body: &[u8]) -> Result<M, DecodeError> {
     let message = full_name::<M>();
-    let missing = required::missing_fields(&crate::descriptors::message::<M>(), body)
+    let missing = required::missing_fields_of::<M>(body)
         .map_err(|source| DecodeError::Protobuf { message, source })?;
     if !missing.is_empty() {
         return Err(DecodeError::MissingRequired {

@@ -45,6 +45,19 @@ pub fn missing_fields(desc: &MessageDescriptor, bytes: &[u8]) -> Result<Vec<Stri
     Ok(missing)
 }
 
+/// [`missing_fields`] for a generated Mesos message: its shape is found by
+/// name, without looking up its descriptor first (every decode asks).
+pub fn missing_fields_of<M: crate::MesosMessage>(bytes: &[u8]) -> Result<Vec<String>, WireError> {
+    let shapes = mesos_shapes();
+    let root = *shapes
+        .by_name
+        .get(&M::full_name())
+        .expect("every generated type was compiled from a file in the pool");
+    let mut missing = Vec::new();
+    walk(shapes, root, bytes, None, &mut missing, RECURSION_LIMIT)?;
+    Ok(missing)
+}
+
 /// What the walk needs of one message type.
 #[derive(Debug)]
 struct Shape {
