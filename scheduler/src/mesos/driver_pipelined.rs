@@ -138,7 +138,7 @@ impl Pipe {
         count: usize,
         answers: &mut Vec<CallResponse>,
     ) -> io::Result<bool> {
-        self.read.clear();
+        // A kept connection's buffer is empty (see the end).
         self.stream.write_all(requests).await?;
         while answers.len() < count {
             let answer = self.read_answer(master).await?;
