@@ -370,6 +370,15 @@ mod tests {
         assert_eq!(kind(&Call::default()), Kind::Barrier);
     }
 
+    /// Lanes with `n` calls of `kind` waiting.
+    fn waiting(kind: Kind, call: &'static str, n: usize) -> Lanes<&'static str> {
+        let mut lanes = Lanes::new();
+        for _ in 0..n {
+            lanes.push(kind, call);
+        }
+        lanes
+    }
+
     /// Sends everything that may go now, one acknowledgement per slot.
     fn drain(lanes: &mut Lanes<&'static str>, window: usize) -> Vec<&'static str> {
         std::iter::from_fn(|| match lanes.next(window, 1, |_, _| true)? {
@@ -404,10 +413,7 @@ mod tests {
 
     #[test]
     fn a_revive_behind_a_wave_of_acknowledgements_leaves_at_once() {
-        let mut lanes = Lanes::new();
-        for _ in 0..1000 {
-            lanes.push(Kind::Ack, "ack");
-        }
+        let mut lanes = waiting(Kind::Ack, "ack", 1000);
         lanes.push(Kind::Barrier, "revive");
         let sent = drain(&mut lanes, 4);
         assert_eq!(sent, vec!["revive", "ack", "ack", "ack"]);
@@ -415,10 +421,7 @@ mod tests {
 
     #[test]
     fn a_freed_slot_goes_to_the_ordered_lane_first() {
-        let mut lanes = Lanes::new();
-        for _ in 0..10 {
-            lanes.push(Kind::Ack, "ack");
-        }
+        let mut lanes = waiting(Kind::Ack, "ack", 10);
         // Nothing else waits: every slot may carry an acknowledgement.
         assert_eq!(drain(&mut lanes, 4), vec!["ack"; 4]);
         lanes.push(Kind::Barrier, "kill");
@@ -436,10 +439,7 @@ mod tests {
 
     #[test]
     fn offer_answers_leave_acknowledgements_a_share_of_the_window() {
-        let mut lanes = Lanes::new();
-        for _ in 0..100 {
-            lanes.push(Kind::OfferAnswer, "decline");
-        }
+        let mut lanes = waiting(Kind::OfferAnswer, "decline", 100);
         lanes.push(Kind::Ack, "ack");
         lanes.push(Kind::Ack, "ack");
         let sent = drain(&mut lanes, 8);
