@@ -31,27 +31,18 @@ pub enum WireError {
 const RECURSION_LIMIT: u32 = 100;
 
 /// The dotted paths of the required fields missing from `bytes`, an encoded
-/// `desc` message; an error if the bytes are not a valid encoding.
-pub fn missing_fields(desc: &MessageDescriptor, bytes: &[u8]) -> Result<Vec<String>, WireError> {
-    let mut missing = Vec::new();
-    let shapes = if desc.parent_pool() == crate::descriptors::pool() {
-        mesos_shapes()
-    } else {
-        // Another pool's message (a library user's): worked out now.
-        &Shapes::of(desc.parent_pool())
-    };
-    let root = shapes.index(desc);
-    walk(shapes, root, bytes, None, &mut missing, RECURSION_LIMIT)?;
-    Ok(missing)
+/// `M`; an error if the bytes are not a valid encoding.
+pub fn missing_fields_of<M: crate::MesosMessage>(bytes: &[u8]) -> Result<Vec<String>, WireError> {
+    missing_fields_named(&M::full_name(), bytes)
 }
 
-/// [`missing_fields`] for a generated Mesos message: its shape is found by
-/// name, without looking up its descriptor first (every decode asks).
-pub fn missing_fields_of<M: crate::MesosMessage>(bytes: &[u8]) -> Result<Vec<String>, WireError> {
+/// The same for the Mesos message named `full_name`, which must be in the
+/// pool: its shape is found by name, not through its descriptor first.
+fn missing_fields_named(full_name: &str, bytes: &[u8]) -> Result<Vec<String>, WireError> {
     let shapes = mesos_shapes();
     let root = *shapes
         .by_name
-        .get(&M::full_name())
+        .get(full_name)
         .expect("every generated type was compiled from a file in the pool");
     let mut missing = Vec::new();
     walk(shapes, root, bytes, None, &mut missing, RECURSION_LIMIT)?;
@@ -142,10 +133,6 @@ impl Shapes {
             })
             .collect();
         Shapes { all, by_name }
-    }
-
-    fn index(&self, desc: &MessageDescriptor) -> usize {
-        self.by_name[desc.full_name()]
     }
 }
 
@@ -304,7 +291,7 @@ mod tests {
                 .map(|f| f.name().to_owned())
                 .collect();
             assert_eq!(
-                missing_fields(&desc, &[]).unwrap(),
+                missing_fields_named(desc.full_name(), &[]).unwrap(),
                 required,
                 "{}",
                 desc.full_name()
@@ -338,7 +325,7 @@ mod tests {
         let mut bytes = vec![((accept << 3) | 2) as u8, body.len() as u8];
         bytes.extend(body);
         assert_eq!(
-            missing_fields(&call, &bytes).unwrap(),
+            missing_fields_named(call.full_name(), &bytes).unwrap(),
             vec!["accept.offer_ids[1].value"]
         );
     }
