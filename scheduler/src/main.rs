@@ -22,6 +22,16 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc, not glibc's malloc. A launch allocates and frees millions of
+/// small objects (runs, TaskInfos, calls, updates) across the runner's and
+/// the driver's threads; glibc spent about a third of the runner's time in
+/// malloc and free (perf, 100,000-task launch). With mimalloc the
+/// scheduler's CPU for that launch fell from 4.0-4.2 s to 3.1-3.3 s, and
+/// its settled memory stays about 1 KiB per task ([`heap_trim`] gives
+/// mimalloc's free pages back too). SQLite still allocates with glibc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     init_logging(config.log_format);
