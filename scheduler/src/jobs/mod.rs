@@ -12,6 +12,7 @@
 //!   SLA ordering, the restart budget.
 //! - [`reconcile`]: pure: desired vs recorded vs cluster facts → a plan.
 //! - [`runner`]: the delay-queue driver that carries plans out, with
+//!   [`update_backlog`] (status updates waiting to be stored) and
 //!   [`heap_trim`] (memory freed after a burst goes back to the OS).
 
 pub mod health_check;
@@ -25,4 +26,5 @@ pub mod spec;
 pub mod spec_constraint;
 pub mod spec_health;
 pub mod state;
+pub mod update_backlog;
 pub mod validate;

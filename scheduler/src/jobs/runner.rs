@@ -20,6 +20,7 @@ use super::offer_book::OfferBook;
 use super::reconcile::{self, ClusterFacts, EngineConfig, PendingLaunch};
 use super::spec::{JobSpec, PodSpec};
 use super::state::{JobGoal, PodGoal, PodState};
+use super::update_backlog::UpdateBacklog;
 use crate::ids::{InstanceId, JobId, TaskId};
 use crate::mesos::calls;
 use crate::mesos::driver::DriverHandle;
@@ -233,9 +234,7 @@ pub struct Runner {
     idle_until: Option<Instant>,
     next_reconcile: Option<Instant>,
     /// Status updates received and not yet stored (nor acknowledged).
-    update_backlog: std::collections::VecDeque<drover_proto::v1::TaskStatus>,
-    /// When the oldest update in the backlog arrived.
-    backlog_since: Option<Instant>,
+    update_backlog: UpdateBacklog,
 }
 
 /// Wall-clock milliseconds; the runner is a drive layer and may read it.
@@ -271,8 +270,7 @@ impl Runner {
             hold_until: None,
             idle_until: None,
             next_reconcile: None,
-            update_backlog: std::collections::VecDeque::new(),
-            backlog_since: None,
+            update_backlog: UpdateBacklog::default(),
         }
     }
 
@@ -301,7 +299,8 @@ impl Runner {
             // A backlog too small for its commit lingers (group commit).
             let grouped = self.update_backlog.len() >= self.config.update_group.max(1);
             let linger = self
-                .backlog_since
+                .update_backlog
+                .since()
                 .filter(|_| !grouped)
                 .map(|since| tokio::time::Instant::from_std(since + self.config.update_linger));
             tokio::select! {

@@ -28,15 +28,13 @@ impl Runner {
     /// on offers, and one from a stream since replaced is still a true
     /// state (its acknowledgement is dropped and the master resends it).
     pub(super) async fn on_session_events(&mut self, batch: Vec<SessionEvent>) {
+        let mut updates = Vec::new();
         for event in batch {
             match event {
                 SessionEvent::Mesos(event) => match event_type(&event) {
                     Some(event::Type::Update) => {
                         if let Some(update) = event.update {
-                            if self.update_backlog.is_empty() {
-                                self.backlog_since = Some(Instant::now());
-                            }
-                            self.update_backlog.push_back(update.status);
+                            updates.push(update.status);
                         }
                     }
                     _ => self.on_mesos_event(*event).await,
@@ -44,24 +42,12 @@ impl Runner {
                 other => self.on_session_change(other).await,
             }
         }
+        self.update_backlog.push(updates, Instant::now());
     }
 
     /// Stores (and then acknowledges) the oldest batch of the backlog.
     pub(super) async fn store_update_batch(&mut self) {
-        let n = self
-            .update_backlog
-            .len()
-            .min(self.config.update_batch.max(1));
-        let batch: Vec<_> = self.update_backlog.drain(..n).collect();
-        // What is left (a burst bigger than a batch) keeps its arrival
-        // time, and so is due at once.
-        if self.update_backlog.is_empty() {
-            self.backlog_since = None;
-        }
-        if self.update_backlog.capacity() > 4 * self.update_backlog.len().max(1024) {
-            // A burst's backlog can be large; keep its memory only while needed.
-            self.update_backlog.shrink_to_fit();
-        }
+        let batch = self.update_backlog.take(self.config.update_batch.max(1));
         self.on_updates(batch).await;
     }
 
