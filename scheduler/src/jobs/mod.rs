@@ -12,6 +12,7 @@
 //!   SLA ordering, the restart budget.
 //! - [`reconcile`]: pure: desired vs recorded vs cluster facts → a plan.
 //! - [`runner`]: the delay-queue driver that carries plans out, with
+//!   [`plan_due`] (when a queued job is planned next),
 //!   [`update_backlog`] (status updates waiting to be stored) and
 //!   [`heap_trim`] (memory freed after a burst goes back to the OS).
 
@@ -19,6 +20,7 @@ pub mod health_check;
 pub mod heap_trim;
 pub mod launch;
 pub mod offer_book;
+pub mod plan_due;
 pub mod policies;
 pub mod reconcile;
 pub mod runner;

@@ -17,6 +17,7 @@
 
 use super::launch::ExecutorMode;
 use super::offer_book::OfferBook;
+use super::plan_due::Due;
 use super::reconcile::{self, ClusterFacts, EngineConfig, PendingLaunch};
 use super::spec::{JobSpec, PodSpec};
 use super::state::{JobGoal, PodGoal, PodState};
@@ -95,10 +96,11 @@ pub struct RunnerConfig {
     /// the runner's time on fsync (1,100 commits/s of 19 updates at
     /// 100,000 tasks). Group commit, as databases do it.
     pub update_linger: Duration,
-    /// How long after a live (non-terminal) status update its job is
-    /// planned again. Default 500 ms: such updates rarely change a plan, and
-    /// planning a job of 10,000 instances after every batch of a burst
-    /// would cost more than storing the updates. Terminal updates plan
+    /// How long live (non-terminal) status updates of a job must pause
+    /// before it is planned again (and at most [`super::plan_due::SETTLE_LIMIT`]
+    /// times this after the first). Default 500 ms: such updates rarely
+    /// change a plan, and planning a job of 10,000 instances during its
+    /// own launch holds the runner from launching. Terminal updates plan
     /// their job at once (a relaunch may be due).
     pub update_settle: Duration,
 }
@@ -217,7 +219,7 @@ pub struct Runner {
     config: RunnerConfig,
     metrics: Arc<Metrics>,
     queue: DelayQueue<JobId>,
-    queued: HashMap<JobId, (delay_queue::Key, Instant)>,
+    queued: HashMap<JobId, (delay_queue::Key, Due)>,
     pending: BTreeMap<TaskId, Pending>,
     offers: OfferBook,
     /// The zone of every agent seen in an offer: zone balance counts
@@ -344,18 +346,29 @@ impl Runner {
     /// Plans `job_id` now-ish: after `after`, or sooner if already queued sooner.
     fn enqueue(&mut self, job_id: &JobId, after: Duration) {
         let at = Instant::now() + after;
-        match self.queued.get(job_id) {
-            Some((_, existing)) if *existing <= at => {}
+        self.schedule(job_id, |queued| Due::deadline(queued, at));
+    }
+
+    /// Plans `job_id` once its live status updates pause (see [`super::plan_due`]).
+    fn enqueue_settled(&mut self, job_id: &JobId) {
+        let (now, settle) = (Instant::now(), self.config.update_settle);
+        self.schedule(job_id, |queued| Due::settled(queued, now, settle));
+    }
+
+    /// Queues `job_id` for the time `due` works out from its queued one.
+    fn schedule(&mut self, job_id: &JobId, due: impl FnOnce(Option<Due>) -> Due) {
+        let queued = self.queued.get(job_id).copied();
+        let next = due(queued.map(|(_, d)| d));
+        let after = next.at.saturating_duration_since(Instant::now());
+        let key = match queued {
+            Some((key, d)) if d.at == next.at => key,
             Some((key, _)) => {
-                let key = *key;
                 self.queue.reset(&key, after);
-                self.queued.insert(job_id.clone(), (key, at));
+                key
             }
-            None => {
-                let key = self.queue.insert(job_id.clone(), after);
-                self.queued.insert(job_id.clone(), (key, at));
-            }
-        }
+            None => self.queue.insert(job_id.clone(), after),
+        };
+        self.queued.insert(job_id.clone(), (key, next));
     }
 
     fn enqueue_all_jobs(&mut self) {

@@ -231,17 +231,10 @@ impl Runner {
         };
         // A terminal update may need a relaunch now; a live one rarely
         // changes the plan, so its job is looked at once the burst settles
-        // (`enqueue` keeps the earliest time, so a burst of updates costs
-        // one plan per job, not one per batch).
+        // (a burst of updates costs one plan per job, not one per batch).
         let mut touched = BTreeMap::new();
         let mut touch = |job: crate::ids::JobId, terminal: bool| {
-            let after = if terminal {
-                Duration::ZERO
-            } else {
-                self.config.update_settle
-            };
-            let at = touched.entry(job).or_insert(after);
-            *at = (*at).min(after);
+            *touched.entry(job).or_insert(false) |= terminal;
         };
         for (record, outcome) in records.iter().zip(outcomes) {
             match outcome {
@@ -264,8 +257,12 @@ impl Runner {
                 }
             }
         }
-        for (job, after) in touched {
-            self.enqueue(&job, after);
+        for (job, terminal) in touched {
+            if terminal {
+                self.enqueue(&job, Duration::ZERO);
+            } else {
+                self.enqueue_settled(&job);
+            }
         }
         for (task, agent) in strays {
             tracing::info!(%task, "killing a task that should not be running");
