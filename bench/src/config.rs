@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Parser)]
 #[command(version, about)]
 pub struct Config {
-    /// Small sizes (a smoke run of about a minute).
+    /// Small sizes and one run of each (a smoke run of a few seconds).
     #[arg(long, env = "DROVER_BENCH_QUICK")]
     pub quick: bool,
     /// Agents of the first launch scenario (and the limit and peer runs).
@@ -39,6 +39,11 @@ pub struct Config {
     /// 100,000 per job; 100,000 tasks as one job measured the same.)
     #[arg(long, env = "DROVER_BENCH_MAX_JOB_INSTANCES", default_value_t = 10_000)]
     pub max_job_instances: usize,
+    /// Runs of each launch scenario (Drover, the limit and the peer in
+    /// turn, so that a slow spell of a shared machine falls on all of
+    /// them); each reports its median run. Default 3 (`--quick`: 1).
+    #[arg(long, env = "DROVER_BENCH_REPEAT")]
+    pub repeat: Option<usize>,
     /// Scenarios to run (comma-separated); all when empty.
     #[arg(long, env = "DROVER_BENCH_ONLY", value_delimiter = ',')]
     pub only: Vec<Scenario>,
@@ -84,6 +89,8 @@ pub struct Sizes {
     pub update_tasks: usize,
     /// Tasks and hosts of the placement scenario.
     pub placement: (usize, usize),
+    /// Runs of each launch scenario.
+    pub repeat: usize,
     /// The longest wait.
     pub timeout: Duration,
 }
@@ -91,14 +98,15 @@ pub struct Sizes {
 impl Config {
     /// The sizes of this run.
     pub fn sizes(&self) -> Sizes {
-        let (small, large, updates, placement, timeout) = if self.quick {
-            ((100, 2_000), (500, 5_000), 2_000, (1_000, 1_000), 60)
+        let (small, large, updates, placement, repeat, timeout) = if self.quick {
+            ((100, 2_000), (500, 5_000), 2_000, (1_000, 1_000), 1, 60)
         } else {
             (
                 (1_000, 20_000),
                 (10_000, 100_000),
                 20_000,
                 (10_000, 10_000),
+                3,
                 600,
             )
         };
@@ -116,6 +124,7 @@ impl Config {
                 self.placement_tasks.unwrap_or(placement.0),
                 self.placement_hosts.unwrap_or(placement.1),
             ),
+            repeat: self.repeat.unwrap_or(repeat).max(1),
             timeout: Duration::from_secs(self.timeout_secs.unwrap_or(timeout)),
         }
     }

@@ -47,6 +47,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         report: report::Report::default(),
         points: Vec::new(),
         per_job: config.max_job_instances,
+        runs: Vec::new(),
     };
     eprintln!("drover-bench: sizes {sizes:?}");
     let (sa, st) = sizes.small;
@@ -63,39 +64,55 @@ async fn run(config: Config) -> anyhow::Result<()> {
         r.add(&name, "p99 per decision", p.p99 * 1e3, "ms");
         r.add(&name, "unplaced", p.unplaced as f64, "tasks");
     }
-    if config.runs(Scenario::Launch) {
-        step("drover launch, small fleet");
-        let r = bench.drover_launch(sa, st, false).await;
-        note(&mut bench, "drover small", r);
-    }
-    if config.runs(Scenario::Limit) {
-        step("no-policy limit, small fleet");
-        let r = bench.limit(sa, st).await;
-        note(&mut bench, "limit small", r);
-    }
-    if config.runs(Scenario::Peer) {
-        step("pymesos peer, small fleet");
-        let r = match peer::python(&root, config.python.as_deref()) {
-            Ok(python) => bench.peer(&root, &python, sa, st).await,
-            Err(e) => Err(e),
-        };
-        note(&mut bench, "pymesos", r);
+    let python = if config.runs(Scenario::Peer) {
+        Some(peer::python(&root, config.python.as_deref()))
+    } else {
+        None
+    };
+    // Each launch scenario runs `repeat` times, in turn with the others.
+    for run in 1..=sizes.repeat {
+        let of = format!("run {run} of {}", sizes.repeat);
+        if config.runs(Scenario::Launch) {
+            step(&format!("drover launch, small fleet, {of}"));
+            let r = bench.drover_launch(sa, st, false).await;
+            note(&mut bench, "drover small", r);
+        }
+        if config.runs(Scenario::Limit) {
+            step(&format!("no-policy limit, small fleet, {of}"));
+            let r = bench.limit(sa, st).await;
+            note(&mut bench, "limit small", r);
+        }
+        if let Some(python) = &python {
+            step(&format!("pymesos peer, small fleet, {of}"));
+            let r = match python {
+                Ok(python) => bench.peer(&root, python, sa, st).await,
+                Err(e) => Err(anyhow::anyhow!("{e:#}")),
+            };
+            note(&mut bench, "pymesos", r);
+        }
     }
     if config.runs(Scenario::Updates) {
         step("status updates");
         let r = bench.updates(sa, sizes.update_tasks).await;
         note(&mut bench, "updates", r);
     }
-    if config.runs(Scenario::Launch) {
-        step("drover launch, large fleet (+ memory, recovery)");
-        let r = bench.drover_launch(la, lt, true).await;
-        note(&mut bench, "drover large", r);
+    for run in 1..=sizes.repeat {
+        let of = format!("run {run} of {}", sizes.repeat);
+        // Memory and recovery once, after the last large launch.
+        let deep = run == sizes.repeat;
+        if config.runs(Scenario::Launch) {
+            let also = if deep { " (+ memory, recovery)" } else { "" };
+            step(&format!("drover launch, large fleet, {of}{also}"));
+            let r = bench.drover_launch(la, lt, deep).await;
+            note(&mut bench, "drover large", r);
+        }
+        if config.runs(Scenario::Limit) {
+            step(&format!("no-policy limit, large fleet, {of}"));
+            let r = bench.limit(la, lt).await;
+            note(&mut bench, "limit large", r);
+        }
     }
-    if config.runs(Scenario::Limit) {
-        step("no-policy limit, large fleet");
-        let r = bench.limit(la, lt).await;
-        note(&mut bench, "limit large", r);
-    }
+    bench.report_launches();
 
     let small = |who: &str| format!("{who} {}k tasks/{sa} agents", st / 1000);
     let large = |who: &str| format!("{who} {}k tasks/{la} agents", lt / 1000);

@@ -30,6 +30,22 @@ pub struct Point {
     pub per_sec: f64,
 }
 
+/// One run of a launch scenario, kept until [`Bench::report_launches`]
+/// picks each scenario's median.
+#[derive(Debug, Clone)]
+pub struct LaunchRun {
+    /// `drover`, `limit` or `pymesos`.
+    pub series: &'static str,
+    /// The scenario's name in the report.
+    pub scenario: String,
+    /// Agents.
+    pub agents: usize,
+    /// What it measured.
+    pub launch: Launch,
+    /// Seconds until the framework saw all RUNNING (0 if unknown).
+    pub observed: f64,
+}
+
 /// What the scenarios share.
 pub struct Bench {
     /// Starts processes.
@@ -42,6 +58,8 @@ pub struct Bench {
     pub points: Vec<Point>,
     /// Instances per job.
     pub per_job: usize,
+    /// Launch runs so far.
+    pub runs: Vec<LaunchRun>,
 }
 
 impl Bench {
@@ -51,30 +69,53 @@ impl Bench {
         scenario: &str,
         agents: usize,
         wanted: usize,
-        l: &Launch,
+        launch: &Launch,
         observed: f64,
     ) {
-        let r = &mut self.report;
-        if observed > 0.0 {
-            r.add(scenario, "framework saw all RUNNING", observed, "s");
-        }
-        r.add(scenario, "tasks/s", l.per_sec, "tasks/s");
-        r.add(scenario, "p50 create->RUNNING", l.p50 * 1e3, "ms");
-        r.add(scenario, "p99 create->RUNNING", l.p99 * 1e3, "ms");
-        r.add(scenario, "makespan", l.makespan, "s");
-        if l.tasks < wanted {
-            r.problems.push(format!(
+        if launch.tasks < wanted {
+            self.report.problems.push(format!(
                 "{scenario}: only {} of {wanted} tasks RUNNING before the timeout",
-                l.tasks
+                launch.tasks
             ));
         }
-        if l.tasks > 0 {
-            self.points.push(Point {
-                series,
-                agents,
-                tasks: l.tasks,
-                per_sec: l.per_sec,
-            });
+        self.runs.push(LaunchRun {
+            series,
+            scenario: scenario.to_owned(),
+            agents,
+            launch: *launch,
+            observed,
+        });
+    }
+
+    /// Adds each launch scenario's median run (by tasks/s) to the report
+    /// and the figure, with the lowest and highest tasks/s of its runs.
+    pub fn report_launches(&mut self) {
+        for (scenario, runs) in by_scenario(&self.runs) {
+            let count = runs.len();
+            let Some((median, lowest, highest)) = median_run(runs) else {
+                continue;
+            };
+            let (l, r) = (&median.launch, &mut self.report);
+            if median.observed > 0.0 {
+                r.add(scenario, "framework saw all RUNNING", median.observed, "s");
+            }
+            r.add(scenario, "tasks/s", l.per_sec, "tasks/s");
+            r.add(scenario, "p50 create->RUNNING", l.p50 * 1e3, "ms");
+            r.add(scenario, "p99 create->RUNNING", l.p99 * 1e3, "ms");
+            r.add(scenario, "makespan", l.makespan, "s");
+            r.add(scenario, "runs", count as f64, "runs");
+            if count > 1 {
+                r.add(scenario, "tasks/s, lowest run", lowest, "tasks/s");
+                r.add(scenario, "tasks/s, highest run", highest, "tasks/s");
+            }
+            if l.tasks > 0 {
+                self.points.push(Point {
+                    series: median.series,
+                    agents: median.agents,
+                    tasks: l.tasks,
+                    per_sec: l.per_sec,
+                });
+            }
         }
     }
 
@@ -299,6 +340,27 @@ impl Bench {
     }
 }
 
+/// The runs of each scenario, scenarios in the order first run.
+fn by_scenario(runs: &[LaunchRun]) -> Vec<(&str, Vec<&LaunchRun>)> {
+    let mut grouped: Vec<(&str, Vec<&LaunchRun>)> = Vec::new();
+    for run in runs {
+        match grouped.iter_mut().find(|(s, _)| *s == run.scenario) {
+            Some((_, list)) => list.push(run),
+            None => grouped.push((&run.scenario, vec![run])),
+        }
+    }
+    grouped
+}
+
+/// The median run by tasks/s (the lower middle one of an even count),
+/// and the lowest and highest tasks/s; None without runs.
+fn median_run(mut runs: Vec<&LaunchRun>) -> Option<(&LaunchRun, f64, f64)> {
+    runs.sort_by(|a, b| a.launch.per_sec.total_cmp(&b.launch.per_sec));
+    let lowest = runs.first()?.launch.per_sec;
+    let highest = runs.last()?.launch.per_sec;
+    Some((runs[(runs.len() - 1) / 2], lowest, highest))
+}
+
 /// Acks and updates over the busy window (the sample before the first ack
 /// to the first sample holding the last), and its length in seconds.
 pub fn update_rate(samples: &[(Instant, Counters)]) -> (f64, f64, f64) {
@@ -323,6 +385,45 @@ pub fn update_rate(samples: &[(Instant, Counters)]) -> (f64, f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(scenario: &str, per_sec: f64) -> LaunchRun {
+        LaunchRun {
+            series: "drover",
+            scenario: scenario.into(),
+            agents: 1,
+            launch: Launch {
+                tasks: 10,
+                makespan: 10.0 / per_sec,
+                per_sec,
+                p50: 0.0,
+                p99: 0.0,
+            },
+            observed: 0.0,
+        }
+    }
+
+    #[test]
+    fn each_scenario_reports_its_median_run() {
+        let runs = vec![
+            run("a", 300.0),
+            run("b", 5.0),
+            run("a", 100.0),
+            run("a", 200.0),
+            run("b", 7.0),
+        ];
+        let grouped = by_scenario(&runs);
+        let names: Vec<_> = grouped.iter().map(|(s, r)| (*s, r.len())).collect();
+        assert_eq!(names, [("a", 3), ("b", 2)], "in the order first run");
+        let mut medians = grouped.into_iter().map(|(_, r)| median_run(r));
+        let (median, lowest, highest) = medians.next().flatten().unwrap();
+        assert_eq!(
+            (median.launch.per_sec, lowest, highest),
+            (200.0, 100.0, 300.0)
+        );
+        let (median, lowest, highest) = medians.next().flatten().unwrap();
+        assert_eq!((median.launch.per_sec, lowest, highest), (5.0, 5.0, 7.0));
+        assert!(median_run(Vec::new()).is_none());
+    }
 
     #[test]
     fn the_update_window_spans_the_busy_samples() {
