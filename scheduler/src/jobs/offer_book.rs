@@ -4,7 +4,7 @@
 
 use crate::placement::{HostView, PortRanges, Resources};
 use drover_proto::v1::{value, Attribute, Offer, Resource};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Offers grouped per (agent, role): one ACCEPT may use several offers, but
 /// only from one agent and one role (reference 3.4.2).
@@ -127,6 +127,28 @@ impl OfferBook {
     /// Takes every held host, in a stable order (agent id, then role).
     pub fn take_all(&mut self) -> Vec<HeldHost> {
         std::mem::take(&mut self.by_host).into_values().collect()
+    }
+
+    /// Every held host, in the order of [`OfferBook::take_all`].
+    pub fn hosts(&self) -> impl ExactSizeIterator<Item = &HeldHost> {
+        self.by_host.values()
+    }
+
+    /// Takes the hosts at `positions` of [`OfferBook::hosts`] (as of
+    /// now), each with its position; the others stay held. A placement
+    /// round on 10,000 agents uses a few hundred of them: the rest stay
+    /// where they are rather than being moved out and back every round.
+    pub fn take_at(&mut self, positions: &HashSet<usize>) -> HashMap<usize, HeldHost> {
+        let keys: Vec<_> = self
+            .by_host
+            .keys()
+            .enumerate()
+            .filter(|(i, _)| positions.contains(i))
+            .map(|(i, key)| (i, key.clone()))
+            .collect();
+        keys.into_iter()
+            .filter_map(|(i, key)| self.by_host.remove(&key).map(|host| (i, host)))
+            .collect()
     }
 }
 
@@ -286,6 +308,29 @@ mod tests {
         assert_eq!(hosts[0].view().ports.ranges(), &[(31000, 31009)]);
         assert_eq!(hosts[0].view().zone(), Some("b"));
         assert!(book.is_empty());
+    }
+
+    #[test]
+    fn hosts_taken_by_position_leave_the_others_held() {
+        let mut book = OfferBook::default();
+        for (id, agent) in [("o1", "a1"), ("o2", "a2"), ("o3", "a3"), ("o4", "a4")] {
+            book.add(&offer(id, agent, 1.0));
+        }
+        let order: Vec<_> = book.hosts().map(|h| h.agent_id.clone()).collect();
+        assert_eq!(order, ["a1", "a2", "a3", "a4"]);
+        let taken = book.take_at(&HashSet::from([1, 3, 9]));
+        let mut got: Vec<_> = taken
+            .iter()
+            .map(|(i, h)| (*i, h.agent_id.as_str()))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [(1, "a2"), (3, "a4")],
+            "a position past the end takes nothing"
+        );
+        let left: Vec<_> = book.take_all().into_iter().map(|h| h.agent_id).collect();
+        assert_eq!(left, ["a1", "a3"]);
     }
 
     #[test]

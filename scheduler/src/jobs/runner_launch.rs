@@ -25,14 +25,13 @@ impl Runner {
             self.offers.clear();
             return;
         }
-        let held = self.offers.take_all();
-        if held.is_empty() {
+        if self.offers.is_empty() {
             return;
         }
         if self.pending.is_empty() {
             // Nothing to place: no need to read what runs where (a pass
             // over every live run, 150 ms at 100,000).
-            self.keep_or_decline(held).await;
+            self.keep_or_decline(Vec::new()).await;
             return;
         }
         let started = std::time::Instant::now();
@@ -44,14 +43,17 @@ impl Runner {
             .enumerate()
             .map(|(key, p)| demand(key, p))
             .collect();
-        let offered: HashSet<&str> = held.iter().map(|h| h.agent_id.as_str()).collect();
+        // The held hosts stay in the book: placement sees their views, and
+        // only the hosts it uses are taken out (below).
+        let offered: HashSet<&str> = self.offers.hosts().map(|h| h.agent_id.as_str()).collect();
         let placing: HashSet<&str> = pending
             .iter()
             .map(|p| p.launch.task_id.instance.job.as_str())
             .collect();
         let (mut on_agents, round) = self.cluster_view(&offered, &placing);
-        let views = held
-            .iter()
+        let views = self
+            .offers
+            .hosts()
             .map(|h| {
                 let pods = on_agents.remove(&h.agent_id).unwrap_or_default();
                 h.view().with_pods(pods)
@@ -76,7 +78,9 @@ impl Runner {
             Duration::ZERO
         };
         let by_host = hosts_in_launch_order(&placement.assignments);
-        let mut held: Vec<Option<_>> = held.into_iter().map(Some).collect();
+        let mut held = self
+            .offers
+            .take_at(&by_host.iter().map(|(host, _)| *host).collect());
         let mut placed = 0;
         let mut failed = false;
         // Steps 1 and 2 go a chunk of hosts at a time, so that the master
@@ -89,7 +93,7 @@ impl Runner {
                 .flat_map(|(host, assignments)| assignments.iter().map(move |a| (**host, a)))
                 .map(|(host, a)| {
                     let p = &pending[a.key];
-                    let h = held[host].as_ref().expect("each host is in one chunk");
+                    let h = &held[&host];
                     LaunchIntent {
                         task_id: p.launch.task_id.clone(),
                         agent_id: h.agent_id.clone(),
@@ -130,7 +134,7 @@ impl Runner {
                         continue;
                     }
                     self.enqueue(job, self.config.engine.launch_timeout);
-                    let h = held[*host].as_ref().expect("each host is in one chunk");
+                    let h = &held[host];
                     tasks.push(launch::task_info(
                         &p.launch.task_id,
                         &p.pod,
@@ -143,7 +147,7 @@ impl Runner {
                 if tasks.is_empty() {
                     continue;
                 }
-                let Some(h) = held[*host].take() else {
+                let Some(h) = held.remove(host) else {
                     continue;
                 };
                 self.metrics
@@ -155,7 +159,9 @@ impl Runner {
                     .await;
             }
         }
-        let unused: Vec<_> = held.into_iter().flatten().collect();
+        // Hosts placement used but no ACCEPT went to (their runs were not
+        // recorded); with the hosts it did not use, still in the book.
+        let unused: Vec<_> = held.into_values().collect();
         if !failed {
             // 3. Say why the runs left over wait (before they go back to
             // the map, moved rather than cloned).
@@ -168,7 +174,8 @@ impl Runner {
             }
         }
         if failed {
-            let ids = unused.into_iter().flat_map(|h| h.offer_ids).collect();
+            let rest = self.offers.take_all().into_iter().chain(unused);
+            let ids = rest.flat_map(|h| h.offer_ids).collect();
             self.decline(ids, Duration::ZERO).await;
             return;
         }
@@ -183,14 +190,15 @@ impl Runner {
         );
     }
 
-    /// Offers a round did not use: declined; or, when no run waits, kept
+    /// Offers a round did not use (those still held, and `taken` ones it
+    /// took out and did not use): declined; or, when no run waits, kept
     /// for a while (`idle_offer_hold`), so that the next job launches at
     /// once. Then SUPPRESS or REVIVE as the pending runs say.
-    async fn keep_or_decline(&mut self, unused: Vec<HeldHost>) {
+    async fn keep_or_decline(&mut self, taken: Vec<HeldHost>) {
+        for host in taken {
+            self.offers.put_back(host);
+        }
         if self.pending.is_empty() && !self.config.idle_offer_hold.is_zero() {
-            for host in unused {
-                self.offers.put_back(host);
-            }
             if self.idle_until.is_none() && !self.offers.is_empty() {
                 self.idle_until = Some(std::time::Instant::now() + self.config.idle_offer_hold);
             }
@@ -200,7 +208,12 @@ impl Runner {
             } else {
                 self.config.pending_refuse
             };
-            let ids = unused.into_iter().flat_map(|h| h.offer_ids).collect();
+            let ids = self
+                .offers
+                .take_all()
+                .into_iter()
+                .flat_map(|h| h.offer_ids)
+                .collect();
             self.decline(ids, refuse).await;
         }
         self.update_offer_interest().await;
