@@ -568,6 +568,50 @@ fn live_runs_are_read_through_their_index_and_leave_it_when_they_end() {
     );
 }
 
+#[test]
+fn schema_6_keeps_a_pods_events_in_order_and_new_ones_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    {
+        // A version-5 database: a live run and two stored events, stored
+        // out of pod order (instance 1's first), as a busy store does.
+        let conn = old_database(&path, 5);
+        conn.execute_batch(
+            "INSERT INTO runs (job_id, instance, run, state, agent_id, spec_version, \
+             launched_at_ms, updated_at_ms, revision) \
+             VALUES ('j', 0, 0, 'POD_STATE_STARTING', 'agent-1', 1, 7, 8, 3); \
+             INSERT INTO pod_events (job_id, instance, run, state, message, timestamp_ms, \
+             revision) VALUES ('j', 1, 0, 'POD_STATE_STARTING', 'other pod', 8, 2); \
+             INSERT INTO pod_events (job_id, instance, run, state, message, timestamp_ms, \
+             revision) VALUES ('j', 0, 0, 'POD_STATE_STARTING', 'first', 8, 3);",
+        )
+        .unwrap();
+    }
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = JobId::parse("j").unwrap();
+    let mut running = status(&job, 0, 0, PodState::Running);
+    running.message = Some("second".into());
+    store.record_statuses(&[running]).unwrap();
+    let mut failed = status(&job, 0, 0, PodState::Failed);
+    failed.message = Some("third".into());
+    store.record_statuses(&[failed]).unwrap();
+    let events = store.pod_events(&InstanceId::new(job.clone(), 0)).unwrap();
+    let messages: Vec<_> = events.iter().map(|e| e.message.as_deref()).collect();
+    assert_eq!(messages, [Some("first"), Some("second"), Some("third")]);
+    let other = store.pod_events(&InstanceId::new(job, 1)).unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].message.as_deref(), Some("other pod"));
+    let seqs: Vec<i64> = store
+        .conn
+        .prepare("SELECT seq FROM pod_events ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(seqs, [1, 2, 3, 4], "new events continue the old numbering");
+}
+
 /// A database at schema `version` holding job `j` (a 2-instance batch job).
 fn old_database(path: &std::path::Path, version: i64) -> Connection {
     let mut conn = Connection::open(path).unwrap();

@@ -190,10 +190,15 @@ impl Store for SqliteStore {
         let revision = next_revision(&tx).map_err(wrap)?;
         let mut outcomes = Vec::with_capacity(updates.len());
         let mut statements = StatusStatements::new(&tx).map_err(wrap)?;
+        let first_seq = last_event_seq(&tx).map_err(wrap)? + 1;
+        let mut seq = first_seq;
         for update in updates {
-            outcomes.push(apply_status(&mut statements, update, revision).map_err(wrap)?);
+            outcomes.push(apply_status(&mut statements, update, revision, &mut seq).map_err(wrap)?);
         }
         drop(statements);
+        if seq != first_seq {
+            set_last_event_seq(&tx, seq - 1).map_err(wrap)?;
+        }
         tx.commit().map_err(wrap)?;
         Ok(outcomes)
     }
@@ -447,8 +452,8 @@ impl<'tx> StatusStatements<'tx> {
             )?,
             insert_event: tx.prepare_cached(
                 "INSERT INTO pod_events (job_id, instance, run, state, mesos_state, reason, message, \
-                 healthy, agent_id, hostname, timestamp_ms, revision) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 healthy, agent_id, hostname, timestamp_ms, revision, seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?,
             update_live: tx.prepare_cached(update_run!(""))?,
             update_terminal: tx.prepare_cached(update_run!(
@@ -458,10 +463,12 @@ impl<'tx> StatusStatements<'tx> {
     }
 }
 
+/// Stores one update; an event it records takes `seq`, which then moves on.
 fn apply_status(
     statements: &mut StatusStatements<'_>,
     update: &StatusRecord,
     revision: Revision,
+    seq: &mut i64,
 ) -> rusqlite::Result<StatusOutcome> {
     let task = &update.task_id;
     let job = task.instance.job.clone();
@@ -518,8 +525,10 @@ fn apply_status(
         agent,
         stored.hostname,
         update.timestamp,
-        revision as i64
+        revision as i64,
+        *seq
     ])?;
+    *seq += 1;
     if stored_state.is_terminal() || !is_latest {
         return Ok(StatusOutcome::Stale {
             job,
@@ -546,6 +555,18 @@ fn apply_status(
         revision as i64
     ])?;
     Ok(StatusOutcome::Applied(job))
+}
+
+/// The `seq` of the last pod event stored (0 before the first).
+fn last_event_seq(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    tx.query_row("SELECT value FROM event_seq WHERE id = 1", [], |row| {
+        row.get(0)
+    })
+}
+
+fn set_last_event_seq(tx: &Transaction<'_>, seq: i64) -> rusqlite::Result<()> {
+    tx.execute("UPDATE event_seq SET value = ?1 WHERE id = 1", [seq])
+        .map(drop)
 }
 
 /// Mesos' reason on the answers to a RECONCILE call.
