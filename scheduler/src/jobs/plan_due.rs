@@ -12,6 +12,13 @@
 //! live update moves the due time to `settle` after itself, and a stream
 //! that never pauses is still planned [`SETTLE_LIMIT`] settles after its
 //! first update.
+//!
+//! A deadline later than that (a launched run's timeout, queued when it
+//! was launched) gives way to the settling plan, and bounds how far live
+//! updates may put it off: a plan works out when its job must be looked
+//! at again (`requeue_after`), so the later deadline is not lost. Were it
+//! kept as it was, every job would be planned a fixed `settle` after its
+//! first STARTING, during its own launch.
 
 use std::time::{Duration, Instant};
 
@@ -24,43 +31,27 @@ pub const SETTLE_LIMIT: u32 = 4;
 pub struct Due {
     /// When.
     pub at: Instant,
-    /// Set while only live updates asked for this plan: when the first
-    /// did. A deadline clears it, and is never put off.
-    pub settling_since: Option<Instant>,
+    /// The latest live updates may put it off to: `at` itself for a
+    /// deadline, which is never put off.
+    pub latest: Instant,
 }
 
 impl Due {
     /// Planned at `at` or before.
     pub fn deadline(queued: Option<Due>, at: Instant) -> Due {
-        Due {
-            at: queued.map_or(at, |q| q.at.min(at)),
-            settling_since: None,
-        }
+        let at = queued.map_or(at, |q| q.at.min(at));
+        Due { at, latest: at }
     }
 
     /// A live update arrived at `now`: planned once updates pause for
-    /// `settle`, unless a deadline is sooner.
+    /// `settle`, but no later than the queued plan allows and
+    /// [`SETTLE_LIMIT`] settles from now.
     pub fn settled(queued: Option<Due>, now: Instant, settle: Duration) -> Due {
-        let quiet = now + settle;
-        match queued {
-            None => Due {
-                at: quiet,
-                settling_since: Some(now),
-            },
-            Some(Due {
-                at,
-                settling_since: None,
-            }) => Due {
-                at: at.min(quiet),
-                settling_since: None,
-            },
-            Some(Due {
-                settling_since: Some(since),
-                ..
-            }) => Due {
-                at: quiet.min(since + settle * SETTLE_LIMIT),
-                settling_since: Some(since),
-            },
+        let limit = now + settle * SETTLE_LIMIT;
+        let latest = queued.map_or(limit, |q| q.latest.min(limit));
+        Due {
+            at: (now + settle).min(latest),
+            latest,
         }
     }
 }
@@ -83,7 +74,6 @@ mod tests {
         due = Due::settled(Some(due), ms(t0, 300), SETTLE);
         due = Due::settled(Some(due), ms(t0, 700), SETTLE);
         assert_eq!(due.at, ms(t0, 1200), "put off by each update");
-        assert_eq!(due.settling_since, Some(t0));
     }
 
     #[test]
@@ -109,7 +99,6 @@ mod tests {
         );
         let later = Due::deadline(Some(settling), ms(t0, 30_000));
         assert_eq!(later.at, ms(t0, 500), "the sooner of the two");
-        assert_eq!(later.settling_since, None);
         assert_eq!(
             Due::settled(Some(later), ms(t0, 400), SETTLE).at,
             ms(t0, 500),
@@ -118,11 +107,17 @@ mod tests {
     }
 
     #[test]
-    fn a_live_update_brings_a_far_deadline_closer() {
+    fn a_later_deadline_gives_way_to_settling_but_bounds_it() {
         let t0 = Instant::now();
-        let backoff = Due::deadline(None, ms(t0, 30_000));
-        let due = Due::settled(Some(backoff), t0, SETTLE);
+        let launch_timeout = Due::deadline(None, ms(t0, 300_000));
+        let mut due = Due::settled(Some(launch_timeout), t0, SETTLE);
         assert_eq!(due.at, ms(t0, 500));
-        assert_eq!(due.settling_since, None);
+        due = Due::settled(Some(due), ms(t0, 400), SETTLE);
+        assert_eq!(due.at, ms(t0, 900), "put off like any settling plan");
+        let backoff = Due::deadline(None, ms(t0, 700));
+        let mut due = Due::settled(Some(backoff), t0, SETTLE);
+        assert_eq!(due.at, ms(t0, 500));
+        due = Due::settled(Some(due), ms(t0, 400), SETTLE);
+        assert_eq!(due.at, ms(t0, 700), "but never past the deadline");
     }
 }
