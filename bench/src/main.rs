@@ -72,16 +72,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Each launch scenario runs `repeat` times, in turn with the others.
     for run in 1..=sizes.repeat {
         let of = format!("run {run} of {}", sizes.repeat);
-        if config.runs(Scenario::Launch) {
-            step(&format!("drover launch, small fleet, {of}"));
-            let r = bench.drover_launch(sa, st, false).await;
-            note(&mut bench, "drover small", r);
-        }
-        if config.runs(Scenario::Limit) {
-            step(&format!("no-policy limit, small fleet, {of}"));
-            let r = bench.limit(sa, st).await;
-            note(&mut bench, "limit small", r);
-        }
+        drover_then_limit(&mut bench, &config, "small", sizes.small, false, &of).await;
         if let Some(python) = &python {
             step(&format!("pymesos peer, small fleet, {of}"));
             let r = match python {
@@ -100,17 +91,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let of = format!("run {run} of {}", sizes.repeat);
         // Memory and recovery once, after the last large launch.
         let deep = run == sizes.repeat;
-        if config.runs(Scenario::Launch) {
-            let also = if deep { " (+ memory, recovery)" } else { "" };
-            step(&format!("drover launch, large fleet, {of}{also}"));
-            let r = bench.drover_launch(la, lt, deep).await;
-            note(&mut bench, "drover large", r);
-        }
-        if config.runs(Scenario::Limit) {
-            step(&format!("no-policy limit, large fleet, {of}"));
-            let r = bench.limit(la, lt).await;
-            note(&mut bench, "limit large", r);
-        }
+        drover_then_limit(&mut bench, &config, "large", sizes.large, deep, &of).await;
     }
     bench.report_launches();
 
@@ -246,6 +227,29 @@ async fn run(config: Config) -> anyhow::Result<()> {
         out.join("summary.json").display()
     );
     Ok(())
+}
+
+/// One run of Drover's launch of `tasks` on `agents` (with memory and
+/// recovery if `deep`), then one of the limit's, as `--only` allows.
+async fn drover_then_limit(
+    bench: &mut Bench,
+    config: &Config,
+    fleet: &str,
+    (agents, tasks): (usize, usize),
+    deep: bool,
+    of: &str,
+) {
+    if config.runs(Scenario::Launch) {
+        let also = if deep { " (+ memory, recovery)" } else { "" };
+        step(&format!("drover launch, {fleet} fleet, {of}{also}"));
+        let r = bench.drover_launch(agents, tasks, deep).await;
+        note(bench, &format!("drover {fleet}"), r);
+    }
+    if config.runs(Scenario::Limit) {
+        step(&format!("no-policy limit, {fleet} fleet, {of}"));
+        let r = bench.limit(agents, tasks).await;
+        note(bench, &format!("limit {fleet}"), r);
+    }
 }
 
 fn step(what: &str) {

@@ -129,6 +129,14 @@ impl OfferBook {
         std::mem::take(&mut self.by_host).into_values().collect()
     }
 
+    /// Forgets every held offer; returns their ids (to decline them).
+    pub fn take_offer_ids(&mut self) -> Vec<String> {
+        self.take_all()
+            .into_iter()
+            .flat_map(|h| h.offer_ids)
+            .collect()
+    }
+
     /// Every held host, in the order of [`OfferBook::take_all`].
     pub fn hosts(&self) -> impl ExactSizeIterator<Item = &HeldHost> {
         self.by_host.values()

@@ -174,8 +174,8 @@ impl Runner {
             }
         }
         if failed {
-            let rest = self.offers.take_all().into_iter().chain(unused);
-            let ids = rest.flat_map(|h| h.offer_ids).collect();
+            let mut ids = self.offers.take_offer_ids();
+            ids.extend(unused.into_iter().flat_map(|h| h.offer_ids));
             self.decline(ids, Duration::ZERO).await;
             return;
         }
@@ -208,12 +208,7 @@ impl Runner {
             } else {
                 self.config.pending_refuse
             };
-            let ids = self
-                .offers
-                .take_all()
-                .into_iter()
-                .flat_map(|h| h.offer_ids)
-                .collect();
+            let ids = self.offers.take_offer_ids();
             self.decline(ids, refuse).await;
         }
         self.update_offer_interest().await;
@@ -225,12 +220,7 @@ impl Runner {
         if !self.pending.is_empty() {
             return;
         }
-        let ids = self
-            .offers
-            .take_all()
-            .into_iter()
-            .flat_map(|h| h.offer_ids)
-            .collect();
+        let ids = self.offers.take_offer_ids();
         self.decline(ids, self.config.refuse).await;
     }
 

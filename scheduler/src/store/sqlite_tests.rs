@@ -433,22 +433,16 @@ fn a_resent_update_or_reconciliation_answer_is_not_stored_again() {
 
 #[test]
 fn a_run_launched_before_schema_4_keeps_its_one_stored_launch_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(DB_FILE);
-    {
-        // A version-3 database with one run and its stored intent event.
-        let conn = old_database(&path, 3);
-        conn.execute_batch(
-            "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, \
-             spec_version, launched_at_ms, updated_at_ms, revision) \
-             VALUES ('j', 0, 0, 'j-0-0', 'POD_STATE_LAUNCHING', 'a', 'h', 1, 7, 7, 2); \
-             INSERT INTO pod_events (job_id, instance, run, state, agent_id, hostname, message, \
-             timestamp_ms, revision) VALUES ('j', 0, 0, 'POD_STATE_LAUNCHING', 'a', 'h', \
-             'launch intent recorded', 7, 2);",
-        )
-        .unwrap();
-    }
-    let mut store = SqliteStore::open(dir.path()).unwrap();
+    // A version-3 database with one run and its stored intent event.
+    let (_dir, mut store) = migrated_from(
+        3,
+        "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, \
+         spec_version, launched_at_ms, updated_at_ms, revision) \
+         VALUES ('j', 0, 0, 'j-0-0', 'POD_STATE_LAUNCHING', 'a', 'h', 1, 7, 7, 2); \
+         INSERT INTO pod_events (job_id, instance, run, state, agent_id, hostname, message, \
+         timestamp_ms, revision) VALUES ('j', 0, 0, 'POD_STATE_LAUNCHING', 'a', 'h', \
+         'launch intent recorded', 7, 2);",
+    );
     let job = JobId::parse("j").unwrap();
     // A run recorded now: its intent event is read from the run.
     store
@@ -468,25 +462,19 @@ fn a_run_launched_before_schema_4_keeps_its_one_stored_launch_event() {
 
 #[test]
 fn schema_5_keeps_every_column_of_a_run_and_its_liveness() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(DB_FILE);
-    {
-        // A version-4 database: one live run with every column set, one
-        // finished run.
-        let conn = old_database(&path, 4);
-        conn.execute_batch(
-            "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, reason, \
-             message, healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, \
-             updated_at_ms, kill_requested_at_ms, revision, ports, kill_reason, launch_revision) \
-             VALUES ('j', 0, 3, 'j-0-3', 'POD_STATE_RUNNING', 'a', 'h', 'R', 'm', 1, 2, 7, 8, \
-             NULL, 9, 10, 11, '[[\"http\",31000]]', 'k', 6); \
-             INSERT INTO runs (job_id, instance, run, task_id, state, spec_version, \
-             launched_at_ms, completed_at_ms, updated_at_ms, revision) \
-             VALUES ('j', 1, 0, 'j-1-0', 'POD_STATE_SUCCEEDED', 1, 7, 9, 9, 3);",
-        )
-        .unwrap();
-    }
-    let store = SqliteStore::open(dir.path()).unwrap();
+    // A version-4 database: one live run with every column set, one
+    // finished run.
+    let (_dir, store) = migrated_from(
+        4,
+        "INSERT INTO runs (job_id, instance, run, task_id, state, agent_id, hostname, reason, \
+         message, healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, \
+         updated_at_ms, kill_requested_at_ms, revision, ports, kill_reason, launch_revision) \
+         VALUES ('j', 0, 3, 'j-0-3', 'POD_STATE_RUNNING', 'a', 'h', 'R', 'm', 1, 2, 7, 8, \
+         NULL, 9, 10, 11, '[[\"http\",31000]]', 'k', 6); \
+         INSERT INTO runs (job_id, instance, run, task_id, state, spec_version, \
+         launched_at_ms, completed_at_ms, updated_at_ms, revision) \
+         VALUES ('j', 1, 0, 'j-1-0', 'POD_STATE_SUCCEEDED', 1, 7, 9, 9, 3);",
+    );
     let job = JobId::parse("j").unwrap();
     let runs = store.runs(&job).unwrap();
     assert_eq!(runs.len(), 2);
@@ -570,24 +558,18 @@ fn live_runs_are_read_through_their_index_and_leave_it_when_they_end() {
 
 #[test]
 fn schema_6_keeps_a_pods_events_in_order_and_new_ones_follow() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(DB_FILE);
-    {
-        // A version-5 database: a live run and two stored events, stored
-        // out of pod order (instance 1's first), as a busy store does.
-        let conn = old_database(&path, 5);
-        conn.execute_batch(
-            "INSERT INTO runs (job_id, instance, run, state, agent_id, spec_version, \
-             launched_at_ms, updated_at_ms, revision) \
-             VALUES ('j', 0, 0, 'POD_STATE_STARTING', 'agent-1', 1, 7, 8, 3); \
-             INSERT INTO pod_events (job_id, instance, run, state, message, timestamp_ms, \
-             revision) VALUES ('j', 1, 0, 'POD_STATE_STARTING', 'other pod', 8, 2); \
-             INSERT INTO pod_events (job_id, instance, run, state, message, timestamp_ms, \
-             revision) VALUES ('j', 0, 0, 'POD_STATE_STARTING', 'first', 8, 3);",
-        )
-        .unwrap();
-    }
-    let mut store = SqliteStore::open(dir.path()).unwrap();
+    // A version-5 database: a live run and two stored events, stored
+    // out of pod order (instance 1's first), as a busy store does.
+    let (_dir, mut store) = migrated_from(
+        5,
+        "INSERT INTO runs (job_id, instance, run, state, agent_id, spec_version, \
+         launched_at_ms, updated_at_ms, revision) \
+         VALUES ('j', 0, 0, 'POD_STATE_STARTING', 'agent-1', 1, 7, 8, 3); \
+         INSERT INTO pod_events (job_id, instance, run, state, message, timestamp_ms, \
+         revision) VALUES ('j', 1, 0, 'POD_STATE_STARTING', 'other pod', 8, 2); \
+         INSERT INTO pod_events (job_id, instance, run, state, message, timestamp_ms, \
+         revision) VALUES ('j', 0, 0, 'POD_STATE_STARTING', 'first', 8, 3);",
+    );
     let job = JobId::parse("j").unwrap();
     let mut running = status(&job, 0, 0, PodState::Running);
     running.message = Some("second".into());
@@ -610,6 +592,18 @@ fn schema_6_keeps_a_pods_events_in_order_and_new_ones_follow() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(seqs, [1, 2, 3, 4], "new events continue the old numbering");
+}
+
+/// A store opened (so migrated to the latest schema) on a database made at
+/// schema `version`, holding job `j` (see [`old_database`]) and what `sql`
+/// wrote there; with the directory that holds it.
+fn migrated_from(version: i64, sql: &str) -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    old_database(&dir.path().join(DB_FILE), version)
+        .execute_batch(sql)
+        .unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    (dir, store)
 }
 
 /// A database at schema `version` holding job `j` (a 2-instance batch job).
