@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 /// mimalloc, not glibc's malloc. A launch allocates and frees millions of
 /// small objects (runs, TaskInfos, calls, updates) across the runner's and
-/// the driver's threads; glibc spent about a third of the runner's time in
+/// the driver's threads; glibc spent close to a third of the runner's time in
 /// malloc and free (perf, 100,000-task launch). With mimalloc the
-/// scheduler's CPU for that launch fell from 4.0-4.2 s to 3.1-3.3 s, and
+/// scheduler's CPU for that launch fell from 4.0-4.2 s to 3.0-3.4 s, and
 /// its settled memory stays about 1 KiB per task ([`heap_trim`] gives
 /// mimalloc's free pages back too). SQLite still allocates with glibc.
 #[global_allocator]
