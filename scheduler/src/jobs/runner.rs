@@ -356,18 +356,23 @@ impl Runner {
     }
 
     /// Queues `job_id` for the time `due` works out from its queued one.
+    /// A queued job is updated in place: a launch round calls this once per
+    /// task it launches, mostly leaving the time as it was.
     fn schedule(&mut self, job_id: &JobId, due: impl FnOnce(Option<Due>) -> Due) {
-        let queued = self.queued.get(job_id).copied();
-        let next = due(queued.map(|(_, d)| d));
-        let after = next.at.saturating_duration_since(Instant::now());
-        let key = match queued {
-            Some((key, d)) if d.at == next.at => key,
-            Some((key, _)) => {
-                self.queue.reset(&key, after);
-                key
+        let now = Instant::now();
+        if let Some((key, queued)) = self.queued.get_mut(job_id) {
+            let next = due(Some(*queued));
+            if next.at != queued.at {
+                self.queue
+                    .reset(key, next.at.saturating_duration_since(now));
             }
-            None => self.queue.insert(job_id.clone(), after),
-        };
+            *queued = next;
+            return;
+        }
+        let next = due(None);
+        let key = self
+            .queue
+            .insert(job_id.clone(), next.at.saturating_duration_since(now));
         self.queued.insert(job_id.clone(), (key, next));
     }
 
