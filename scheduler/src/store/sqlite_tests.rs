@@ -213,6 +213,74 @@ fn a_launch_intent_survives_a_crash_and_is_listed_for_reconciliation() {
     assert_eq!(live[0].agent_id.as_deref(), Some("agent-1"));
 }
 
+/// A run's updates stored in one batch leave the store as they would
+/// one batch each: the batch compares each update with what the one
+/// before left, and writes each run once at the end.
+#[test]
+fn a_batch_of_updates_stores_what_one_at_a_time_would() {
+    let job = JobId::parse("j").unwrap();
+    let with = |instance, state, ts, healthy: Option<bool>, reason: Option<&str>| StatusRecord {
+        timestamp: ts,
+        healthy,
+        reason: reason.map(str::to_owned),
+        ..status(&job, instance, 0, state)
+    };
+    let updates = [
+        with(0, PodState::Starting, 10, None, None),
+        with(1, PodState::Starting, 11, None, None),
+        with(0, PodState::Running, 20, None, None),
+        with(0, PodState::Running, 21, Some(false), None),
+        // A resend of the update before: nothing to write.
+        with(0, PodState::Running, 21, Some(false), None),
+        with(1, PodState::Running, 22, Some(true), None),
+        with(
+            0,
+            PodState::Running,
+            30,
+            None,
+            Some("REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"),
+        ),
+        with(
+            1,
+            PodState::Failed,
+            40,
+            None,
+            Some("REASON_COMMAND_EXECUTOR_FAILED"),
+        ),
+        // After the terminal state: an event, but the run stays failed.
+        with(1, PodState::Running, 50, None, None),
+    ];
+    let stored = |batches: Vec<&[StatusRecord]>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.create_job(&job, &batch_spec(2), 1).unwrap();
+        store
+            .record_launch_intents(&[intent(&job, 0, 0), intent(&job, 1, 0)], 1)
+            .unwrap();
+        let outcomes: Vec<_> = batches
+            .into_iter()
+            .flat_map(|b| store.record_statuses(b).unwrap())
+            .collect();
+        let runs = store.runs(&job).unwrap();
+        let events: Vec<_> = (0..2)
+            .flat_map(|i| store.pod_events(&InstanceId::new(job.clone(), i)).unwrap())
+            .map(|e| PodEventRecord { revision: 0, ..e })
+            .collect();
+        (outcomes, runs, events)
+    };
+    let one_batch = stored(vec![&updates[..]]);
+    let one_each = stored(updates.iter().map(std::slice::from_ref).collect());
+    assert_eq!(one_batch, one_each);
+    let (_, runs, events) = one_batch;
+    assert_eq!(runs[0].state, PodState::Running);
+    assert_eq!(runs[0].started_at, Some(20));
+    assert_eq!(runs[0].healthy, Some(false));
+    assert_eq!(runs[0].updated_at, 30);
+    assert_eq!(runs[1].state, PodState::Failed);
+    assert_eq!(runs[1].completed_at, Some(40));
+    assert_eq!(events.len(), 2 + 8);
+}
+
 #[test]
 fn statuses_are_appended_to_history_and_terminal_states_are_final() {
     let dir = tempfile::tempdir().unwrap();
