@@ -355,6 +355,21 @@ fn request(
     stream_id: Option<&StreamId>,
     call: &Call,
 ) -> Result<Request<Full<Bytes>>, http::Error> {
+    request_with_body(config, master, stream_id, encode_call(config, call))
+}
+
+/// A call's body in the driver's media type.
+fn encode_call(config: &DriverConfig, call: &Call) -> Bytes {
+    Bytes::from(config.media.encode(call))
+}
+
+/// The POST of an encoded call.
+fn request_with_body(
+    config: &DriverConfig,
+    master: &Endpoint,
+    stream_id: Option<&StreamId>,
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, http::Error> {
     let mut builder = Request::post(master.clone())
         .header(CONTENT_TYPE, config.media.as_str())
         .header(ACCEPT, config.media.as_str());
@@ -364,7 +379,7 @@ fn request(
     if let Some(auth) = basic_auth(config) {
         builder = builder.header(AUTHORIZATION, auth);
     }
-    builder.body(Full::new(Bytes::from(config.media.encode(call))))
+    builder.body(Full::new(body))
 }
 
 /// The `Authorization` header's value, when credentials are configured.

@@ -6,9 +6,12 @@
 //! been replaced are dropped.
 
 use super::pipelined::Pipes;
-use super::{call_response, read_text, request, ConnEvent, DriverConfig, HttpClient};
+use super::{
+    call_response, encode_call, read_text, request_with_body, ConnEvent, DriverConfig, HttpClient,
+};
 use crate::mesos::session::{CallResponse, Endpoint, StreamId};
 use crate::metrics::Metrics;
+use bytes::Bytes;
 use drover_proto::v1::scheduler::{call, Call};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use http::header::LOCATION;
@@ -17,9 +20,47 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// A call waiting to be sent: its connection's generation, the master and
-/// stream it goes to, and the call.
+/// A call handed to the sender: its connection's generation, the master
+/// and stream it goes to, and the call.
 type Item = (u64, Endpoint, StreamId, Box<Call>);
+
+/// A call waiting in the lanes, as [`Item`] but with the call as
+/// [`Outgoing`].
+type Waiting = (u64, Endpoint, StreamId, Outgoing);
+
+/// A call in the sender's lanes. Acknowledgements wait as calls (a batch
+/// of them is encoded together, `driver_pipelined.rs`); any other call is
+/// encoded as it joins its lane, and only its type is kept. A launch
+/// wave's ACCEPTs wait there by the hundred, and a TaskInfo in memory
+/// takes several times its encoding; held whole, they were most of the
+/// memory a 20,000-task launch newly touched, each page a fault.
+#[derive(Debug)]
+enum Outgoing {
+    Ack(Box<Call>),
+    Encoded { r#type: Option<i32>, body: Bytes },
+}
+
+impl Outgoing {
+    fn new(config: &DriverConfig, call: Box<Call>) -> (Kind, Self) {
+        match kind(&call) {
+            Kind::Ack => (Kind::Ack, Outgoing::Ack(call)),
+            other => (
+                other,
+                Outgoing::Encoded {
+                    r#type: call.r#type,
+                    body: encode_call(config, &call),
+                },
+            ),
+        }
+    }
+
+    fn r#type(&self) -> Option<i32> {
+        match self {
+            Outgoing::Ack(call) => call.r#type,
+            Outgoing::Encoded { r#type, .. } => *r#type,
+        }
+    }
+}
 
 /// How a call may be reordered against the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,14 +230,25 @@ pub(super) async fn send_calls(
     // at most twice `call_queue` calls wait.
     let most_waiting = config.call_queue.max(1);
     let pipes = &Pipes::default();
-    let send = |next: Next<Item>| async move {
+    let send = |next: Next<Waiting>| async move {
         match next {
             Next::Call(kind, (generation, master, stream_id, call)) => {
-                let response = post_call(client, config, &master, &stream_id, &call).await;
+                let body = match &call {
+                    Outgoing::Encoded { body, .. } => body.clone(),
+                    // (Acknowledgements leave in batches, never here.)
+                    Outgoing::Ack(ack) => encode_call(config, ack),
+                };
+                let response = post_call(client, config, &master, &stream_id, body).await;
                 (kind, vec![(generation, call, response)])
             }
             Next::Acks(items) => {
-                let calls: Vec<&Call> = items.iter().map(|item| &*item.3).collect();
+                let calls: Vec<&Call> = items
+                    .iter()
+                    .filter_map(|item| match &item.3 {
+                        Outgoing::Ack(call) => Some(&**call),
+                        Outgoing::Encoded { .. } => None,
+                    })
+                    .collect();
                 let responses = match items.first() {
                     Some((_, master, stream_id, _)) => {
                         pipes.post(config, master, stream_id, &calls).await
@@ -209,16 +261,16 @@ pub(super) async fn send_calls(
             }
         }
     };
-    let mut lanes: Lanes<Item> = Lanes::new();
+    let mut lanes: Lanes<Waiting> = Lanes::new();
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     // Acknowledgements share a batch only if they go to the same stream.
-    let same_stream = |a: &Item, b: &Item| a.0 == b.0;
+    let same_stream = |a: &Waiting, b: &Waiting| a.0 == b.0;
     loop {
         while let Some(next) = lanes.next(window, config.ack_batch.max(1), same_stream) {
             // Calls stamped with an older connection than the newest go
             // nowhere (see above).
-            let stale = |item: &Item| item.0 < newest.load(Ordering::Relaxed);
+            let stale = |item: &Waiting| item.0 < newest.load(Ordering::Relaxed);
             let next = match next {
                 Next::Call(kind, item) if stale(&item) => {
                     lanes.done(kind);
@@ -256,12 +308,16 @@ pub(super) async fn send_calls(
             }
             item = outbox.recv(), if open && lanes.waiting() < most_waiting => match item {
                 Some(item) => {
-                    lanes.push(kind(&item.3), item);
+                    let push = |lanes: &mut Lanes<Waiting>, (generation, master, stream_id, call): Item| {
+                        let (kind, call) = Outgoing::new(config, call);
+                        lanes.push(kind, (generation, master, stream_id, call));
+                    };
+                    push(&mut lanes, item);
                     // Take what else is there now, so that the lanes see a
                     // burst whole rather than one call per wake-up.
                     while lanes.waiting() < most_waiting {
                         match outbox.try_recv() {
-                            Ok(item) => lanes.push(kind(&item.3), item),
+                            Ok(item) => push(&mut lanes, item),
                             Err(_) => break,
                         }
                     }
@@ -272,20 +328,16 @@ pub(super) async fn send_calls(
     }
 }
 
-fn is_ack(call: &Call) -> bool {
-    call.r#type == Some(call::Type::Acknowledge as i32)
-}
-
 /// Counts an answered call and reports one that was not accepted; false
 /// once the driver is gone.
 fn settle(
     metrics: &Metrics,
     tx: &mpsc::Sender<ConnEvent>,
     generation: u64,
-    call: &Call,
+    call: &Outgoing,
     response: CallResponse,
 ) -> bool {
-    if is_ack(call) {
+    if let Outgoing::Ack(_) = call {
         metrics.ack_settled();
         metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
     }
@@ -293,7 +345,7 @@ fn settle(
         return true;
     }
     metrics.calls_failed.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(?response, kind = ?call.r#type, "call not accepted");
+    tracing::warn!(?response, kind = ?call.r#type(), "call not accepted");
     !matches!(
         tx.try_send(ConnEvent::CallDone(generation, response)),
         Err(mpsc::error::TrySendError::Closed(_))
@@ -305,9 +357,9 @@ async fn post_call(
     config: &DriverConfig,
     master: &Endpoint,
     stream_id: &StreamId,
-    call: &Call,
+    body: Bytes,
 ) -> CallResponse {
-    let req = match request(config, master, Some(stream_id), call) {
+    let req = match request_with_body(config, master, Some(stream_id), body) {
         Ok(r) => r,
         Err(e) => {
             return CallResponse::Rejected {
@@ -368,6 +420,33 @@ mod tests {
             assert_eq!(kind(&of(k)), Kind::Barrier, "{k:?}");
         }
         assert_eq!(kind(&Call::default()), Kind::Barrier);
+    }
+
+    #[test]
+    fn calls_wait_encoded_and_acknowledgements_wait_as_calls() {
+        use drover_proto::MediaType;
+        for media in [MediaType::Protobuf, MediaType::Json] {
+            let config = DriverConfig::new(media);
+            let accept = crate::mesos::calls::accept(
+                vec!["o-1".into()],
+                vec![drover_proto::v1::TaskInfo {
+                    name: "t".into(),
+                    ..Default::default()
+                }],
+                std::time::Duration::ZERO,
+            );
+            let (kind, waiting) = Outgoing::new(&config, Box::new(accept.clone()));
+            assert_eq!(kind, Kind::OfferAnswer);
+            assert_eq!(waiting.r#type(), accept.r#type);
+            let Outgoing::Encoded { body, .. } = waiting else {
+                panic!("an ACCEPT waits encoded");
+            };
+            assert_eq!(media.decode::<Call>(&body).unwrap(), accept);
+            let ack = of(call::Type::Acknowledge);
+            let (kind, waiting) = Outgoing::new(&config, Box::new(ack.clone()));
+            assert_eq!(kind, Kind::Ack);
+            assert!(matches!(waiting, Outgoing::Ack(call) if *call == ack));
+        }
     }
 
     /// Lanes with `n` calls of `kind` waiting.
