@@ -20,6 +20,7 @@ pub mod health_check;
 pub mod heap_trim;
 pub mod launch;
 pub mod offer_book;
+pub mod pending_runs;
 pub mod plan_due;
 pub mod policies;
 pub mod reconcile;

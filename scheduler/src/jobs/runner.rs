@@ -17,7 +17,9 @@
 
 use super::launch::ExecutorMode;
 use super::offer_book::OfferBook;
+use super::pending_runs::{PendingRuns, WaitingRun};
 use super::plan_due::Due;
+use super::policies::sla_order::SlaKey;
 use super::reconcile::{self, ClusterFacts, EngineConfig, PendingLaunch};
 use super::spec::{JobSpec, PodSpec};
 use super::state::{JobGoal, PodGoal, PodState};
@@ -31,7 +33,7 @@ use crate::placement::Resources;
 use crate::store::{JobRecord, Store, StoreError, UnixMillis};
 use futures_util::StreamExt;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -206,10 +208,19 @@ struct Pending {
     pod: Arc<PodSpec>,
     demand: Resources,
     /// Its job's SLA priority and creation time (placement order).
-    priority: u32,
-    job_created_at: UnixMillis,
+    sla: SlaKey,
     /// Its job's type (the default placement strategy).
     job_type: super::spec::JobType,
+}
+
+impl WaitingRun for Pending {
+    fn job(&self) -> &JobId {
+        &self.launch.task_id.instance.job
+    }
+
+    fn sla(&self) -> SlaKey {
+        self.sla
+    }
 }
 
 /// The engine driver. See the module doc.
@@ -220,7 +231,7 @@ pub struct Runner {
     metrics: Arc<Metrics>,
     queue: DelayQueue<JobId>,
     queued: HashMap<JobId, (delay_queue::Key, Due)>,
-    pending: BTreeMap<TaskId, Pending>,
+    pending: PendingRuns<Pending>,
     offers: OfferBook,
     /// The zone of every agent seen in an offer: zone balance counts
     /// instances on agents that are not offering right now too.
@@ -262,7 +273,7 @@ impl Runner {
             metrics,
             queue: DelayQueue::new(),
             queued: HashMap::new(),
-            pending: BTreeMap::new(),
+            pending: PendingRuns::default(),
             offers: OfferBook::default(),
             agent_zones: HashMap::new(),
             pending_reasons: HashMap::new(),
@@ -507,7 +518,7 @@ impl Runner {
             self.enqueue(job_id, Duration::ZERO);
         } else {
             tokio::task::block_in_place(|| self.store.delete_job(job_id))?;
-            self.pending.retain(|t, _| &t.instance.job != job_id);
+            self.pending.remove_job(job_id);
         }
         Ok(())
     }
@@ -523,7 +534,7 @@ impl Runner {
         let (job, runs) = match loaded {
             Ok((Some(job), runs)) => (job, runs),
             Ok((None, _)) => {
-                self.pending.retain(|t, _| &t.instance.job != job_id);
+                self.pending.remove_job(job_id);
                 self.update_offer_interest().await;
                 return;
             }
@@ -566,31 +577,37 @@ impl Runner {
                 .collect();
             self.driver.send(calls::reconcile(tasks)).await;
         }
-        self.pending.retain(|t, _| &t.instance.job != job_id);
         // The instances without an override of their own share one copy of
         // the default spec.
         let default_pod = Arc::new(job.spec.default_spec.clone());
         let default_demand = super::launch::demand(&default_pod, &self.config.executor);
-        for launch in plan.launch {
-            let (pod, demand) = match job.spec.pod_spec(launch.task_id.instance.instance) {
-                Cow::Borrowed(_) => (default_pod.clone(), default_demand),
-                Cow::Owned(own) => {
-                    let demand = super::launch::demand(&own, &self.config.executor);
-                    (Arc::new(own), demand)
-                }
-            };
-            self.pending.insert(
-                launch.task_id.clone(),
+        let sla = SlaKey {
+            priority: job.spec.sla.as_ref().map_or(0, |s| s.priority),
+            created_at: job.created_at,
+        };
+        // In the plan's order (instances in order): placement's order
+        // within the job.
+        let waiting = plan
+            .launch
+            .into_iter()
+            .map(|launch| {
+                let (pod, demand) = match job.spec.pod_spec(launch.task_id.instance.instance) {
+                    Cow::Borrowed(_) => (default_pod.clone(), default_demand),
+                    Cow::Owned(own) => {
+                        let demand = super::launch::demand(&own, &self.config.executor);
+                        (Arc::new(own), demand)
+                    }
+                };
                 Pending {
                     launch,
                     pod,
                     demand,
-                    priority: job.spec.sla.as_ref().map_or(0, |s| s.priority),
-                    job_created_at: job.created_at,
+                    sla,
                     job_type: job.spec.job_type,
-                },
-            );
-        }
+                }
+            })
+            .collect();
+        self.pending.set_job(job_id, waiting);
         if let Some(after) = plan.requeue_after {
             self.enqueue(job_id, after);
         }

@@ -10,7 +10,6 @@ use super::{now_millis, Pending, Runner};
 use crate::ids::{JobId, TaskId};
 use crate::jobs::launch;
 use crate::jobs::offer_book::HeldHost;
-use crate::jobs::policies::sla_order::{self, PendingKey};
 use crate::jobs::spec::{JobSpec, JobType, PlacementStrategy};
 use crate::mesos::calls;
 use crate::placement::{self, PodOnHost, Round, TaskDemand, Unplaced};
@@ -37,7 +36,7 @@ impl Runner {
         let started = std::time::Instant::now();
         // Taken out of the map (not cloned: a PodSpec each); what this round
         // does not consume goes back before anything reads the map again.
-        let pending = self.take_pending_in_sla_order();
+        let pending = self.pending.take_in_sla_order();
         let demands: Vec<_> = pending
             .iter()
             .enumerate()
@@ -170,9 +169,10 @@ impl Runner {
         let round_size = pending.len();
         for (p, used) in pending.into_iter().zip(consumed) {
             if !used {
-                self.pending.insert(p.launch.task_id.clone(), p);
+                self.pending.put_back(p);
             }
         }
+        self.pending.forget_empty_jobs();
         if failed {
             let mut ids = self.offers.take_offer_ids();
             ids.extend(unused.into_iter().flat_map(|h| h.offer_ids));
@@ -222,18 +222,6 @@ impl Runner {
         }
         let ids = self.offers.take_offer_ids();
         self.decline(ids, self.config.refuse).await;
-    }
-
-    /// Takes every pending run out of the map, highest SLA priority and
-    /// oldest job first.
-    fn take_pending_in_sla_order(&mut self) -> Vec<Pending> {
-        let mut pending: Vec<_> = std::mem::take(&mut self.pending).into_values().collect();
-        sla_order::order(&mut pending, |p| PendingKey {
-            priority: p.priority,
-            job_created_at: p.job_created_at,
-            task_id: &p.launch.task_id,
-        });
-        pending
     }
 
     /// What host-wide and cluster-wide constraints count, from the store's

@@ -1,60 +1,52 @@
 //! SLA ordering of pending runs: placement takes tasks in this order, so
 //! when offers are short, the higher `sla.priority` wins. Within a
-//! priority, older jobs first (first come, first served), then instance
-//! and run order so the result is total and stable.
+//! priority, older jobs first (first come, first served), then job id so
+//! the order is total and stable; within a job, its runs in instance order
+//! (the order its plan lists them, kept by [`crate::jobs::pending_runs`]).
 
-use crate::ids::TaskId;
+use crate::ids::JobId;
 use crate::store::UnixMillis;
 use std::cmp::Reverse;
 
-/// What ordering needs to know about a pending run.
+/// A job's place in the order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PendingKey<'a> {
+pub struct SlaKey {
     /// The job's `sla.priority` (higher first).
     pub priority: u32,
     /// When the job was created (older first).
-    pub job_created_at: UnixMillis,
-    /// The run.
-    pub task_id: &'a TaskId,
+    pub created_at: UnixMillis,
 }
 
-/// Sorts `pending` into placement order by each run's `key`.
-pub fn order<T>(pending: &mut [T], key: impl Fn(&T) -> PendingKey<'_>) {
-    pending.sort_by(|a, b| {
-        let (a, b) = (key(a), key(b));
-        (Reverse(a.priority), a.job_created_at, a.task_id).cmp(&(
-            Reverse(b.priority),
-            b.job_created_at,
-            b.task_id,
-        ))
+/// Sorts `jobs` into placement order by each one's key and id.
+pub fn order<T>(jobs: &mut [T], key: impl Fn(&T) -> (SlaKey, &JobId)) {
+    jobs.sort_by(|a, b| {
+        let ((a, a_id), (b, b_id)) = (key(a), key(b));
+        (Reverse(a.priority), a.created_at, a_id).cmp(&(Reverse(b.priority), b.created_at, b_id))
     });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{InstanceId, JobId};
-
-    fn run(priority: u32, created: i64, job: &str, instance: u32) -> (u32, i64, TaskId) {
-        let task_id = TaskId::new(InstanceId::new(JobId(job.into()), instance), 0);
-        (priority, created, task_id)
-    }
 
     #[test]
     fn higher_priority_then_older_jobs_go_first() {
+        let job = |priority, created_at, id: &str| {
+            let key = SlaKey {
+                priority,
+                created_at,
+            };
+            (key, JobId(id.into()))
+        };
         let mut list = vec![
-            run(0, 1, "a", 0),
-            run(5, 9, "late", 1),
-            run(5, 9, "late", 0),
-            run(5, 2, "early", 0),
-            run(1, 0, "mid", 0),
+            job(0, 1, "a"),
+            job(5, 9, "late"),
+            job(5, 2, "early"),
+            job(1, 0, "mid"),
+            job(5, 9, "also-late"),
         ];
-        order(&mut list, |(priority, created, task_id)| PendingKey {
-            priority: *priority,
-            job_created_at: *created,
-            task_id,
-        });
-        let names: Vec<_> = list.iter().map(|r| r.2.instance.pod_name()).collect();
-        assert_eq!(names, ["early-0", "late-0", "late-1", "mid-0", "a-0"]);
+        order(&mut list, |(key, id)| (*key, id));
+        let names: Vec<_> = list.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(names, ["early", "also-late", "late", "mid", "a"]);
     }
 }
