@@ -142,18 +142,30 @@ impl OfferBook {
         self.by_host.values()
     }
 
-    /// Takes the hosts at `positions` of [`OfferBook::hosts`] (as of
-    /// now), each with its position; the others stay held. A placement
-    /// round on 10,000 agents uses a few hundred of them: the rest stay
-    /// where they are rather than being moved out and back every round.
-    pub fn take_at(&mut self, positions: &HashSet<usize>) -> HashMap<usize, HeldHost> {
-        let keys: Vec<_> = self
-            .by_host
-            .keys()
-            .enumerate()
-            .filter(|(i, _)| positions.contains(i))
-            .map(|(i, key)| (i, key.clone()))
-            .collect();
+    /// Takes the hosts at `positions` of [`OfferBook::hosts`] as a
+    /// placement round saw them, each with that position; the others stay
+    /// held. `taken_before`: the positions (sorted) the round took out
+    /// already, which the book no longer holds. A round on 10,000 agents
+    /// uses a few hundred of them: the rest stay where they are rather than
+    /// being moved out and back every round.
+    pub fn take_at(
+        &mut self,
+        positions: &HashSet<usize>,
+        taken_before: &[usize],
+    ) -> HashMap<usize, HeldHost> {
+        let mut gone = taken_before.iter().peekable();
+        let mut position = 0;
+        let mut keys = Vec::new();
+        for key in self.by_host.keys() {
+            // This host's position in the round's view: skip those taken.
+            while gone.next_if(|&&p| p == position).is_some() {
+                position += 1;
+            }
+            if positions.contains(&position) {
+                keys.push((position, key.clone()));
+            }
+            position += 1;
+        }
         keys.into_iter()
             .filter_map(|(i, key)| self.by_host.remove(&key).map(|host| (i, host)))
             .collect()
@@ -326,19 +338,22 @@ mod tests {
         }
         let order: Vec<_> = book.hosts().map(|h| h.agent_id.clone()).collect();
         assert_eq!(order, ["a1", "a2", "a3", "a4"]);
-        let taken = book.take_at(&HashSet::from([1, 3, 9]));
-        let mut got: Vec<_> = taken
-            .iter()
-            .map(|(i, h)| (*i, h.agent_id.as_str()))
-            .collect();
-        got.sort();
+        let sorted = |taken: HashMap<usize, HeldHost>| {
+            let mut got: Vec<_> = taken.into_iter().map(|(i, h)| (i, h.agent_id)).collect();
+            got.sort();
+            got
+        };
+        let taken = book.take_at(&HashSet::from([1, 3, 9]), &[]);
         assert_eq!(
-            got,
-            [(1, "a2"), (3, "a4")],
+            sorted(taken),
+            [(1, "a2".to_owned()), (3, "a4".to_owned())],
             "a position past the end takes nothing"
         );
+        // Later in the same round, positions are still the round's.
+        let taken = book.take_at(&HashSet::from([2]), &[1, 3]);
+        assert_eq!(sorted(taken), [(2, "a3".to_owned())]);
         let left: Vec<_> = book.take_all().into_iter().map(|h| h.agent_id).collect();
-        assert_eq!(left, ["a1", "a3"]);
+        assert_eq!(left, ["a1"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! One placement round of the runner: every held offer × every pending run
-//! (in SLA order), then, a chunk of hosts at a time and strictly in this
+//! (in SLA order), placed a step at a time; as hosts close (no run still
+//! to place fits on them), a chunk of them at a time and strictly in this
 //! order, (1) record the launch intents, (2) ACCEPT per agent; then (3)
 //! record why the runs left over found no host, and decline (or keep, while
 //! no run waits) the offers not used. A crash between (1) and (2) leaves
@@ -58,34 +59,119 @@ impl Runner {
                 h.view().with_pods(pods)
             })
             .collect();
-        let placement = placement::place(&demands, views, round, &placement::default_chain());
+        let chain = placement::default_chain();
+        let mut placer = placement::Placer::new(&demands, views, round, &chain);
+        let mut consumed = vec![false; pending.len()];
+        // Hosts given runs and not launched yet, in the order of their
+        // first (highest-SLA) run, each with its runs in order.
+        let mut open = OpenHosts::default();
+        let mut taken_before: Vec<usize> = Vec::new();
+        let mut unused = Vec::new();
+        let (mut assigned, mut placed, mut failed) = (0, 0, false);
+        let mut placed_at = None;
+        // The round is placed a step at a time, and the hosts no run still
+        // to be placed can use are launched at once: a bin-packing wave
+        // fills host after host, so its first tasks start while the rest
+        // of a 20,000-run round is placed (20 ms of placement before the
+        // first ACCEPT otherwise). What each host gets is what placing the
+        // round whole would give it (`Placer`).
+        while !failed && placed_at.is_none() {
+            for a in placer.place(PLACE_STEP) {
+                open.add(a);
+                assigned += 1;
+            }
+            let ready = open.take_closed(|host| placer.is_closed(host));
+            let refuse = if placer.is_done() {
+                placed_at = Some(started.elapsed());
+                // Leftovers of accepted offers come back at once while
+                // runs still wait; once nothing waits, the agent may rest
+                // for `refuse`.
+                if assigned == pending.len() {
+                    self.config.refuse
+                } else {
+                    Duration::ZERO
+                }
+            } else {
+                // No run of this round fits in what is left of a closed
+                // host, so its leftovers need not come back at once.
+                self.config.refuse
+            };
+            if ready.is_empty() {
+                continue;
+            }
+            match self
+                .launch_hosts(&ready, &pending, &mut consumed, &mut taken_before, refuse)
+                .await
+            {
+                Ok((launched, left)) => {
+                    placed += launched;
+                    unused.extend(left);
+                }
+                Err(left) => {
+                    unused.extend(left);
+                    failed = true;
+                }
+            }
+        }
+        let placement = placer.finish();
         if !placement.unplaced.is_empty() {
             tracing::debug!(
                 unplaced = placement.unplaced.len(),
                 "runs without a fitting offer this round"
             );
         }
+        if !failed {
+            // Say why the runs left over wait (before they go back to
+            // the map, moved rather than cloned).
+            self.record_unplaced(&pending, &placement.unplaced);
+        }
+        let round_size = pending.len();
+        for (p, used) in pending.into_iter().zip(consumed) {
+            if !used {
+                self.pending.put_back(p);
+            }
+        }
+        self.pending.forget_empty_jobs();
+        if failed {
+            let mut ids = self.offers.take_offer_ids();
+            ids.extend(unused.into_iter().flat_map(|h: HeldHost| h.offer_ids));
+            self.decline(ids, Duration::ZERO).await;
+            return;
+        }
 
-        let placed_at = started.elapsed();
-        // Leftovers of accepted offers come back at once while runs still
-        // wait; once nothing waits, the agent may rest for `refuse`.
-        let waiting_after = pending.len() - placement.assignments.len();
-        let mut consumed = vec![false; pending.len()];
-        let accept_refuse = if waiting_after == 0 {
-            self.config.refuse
-        } else {
-            Duration::ZERO
-        };
-        let by_host = hosts_in_launch_order(&placement.assignments);
-        let mut held = self
-            .offers
-            .take_at(&by_host.iter().map(|(host, _)| *host).collect());
+        self.keep_or_decline(unused).await;
+        tracing::debug!(
+            pending = round_size,
+            placed,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            placement_ms = placed_at.unwrap_or_default().as_secs_f64() * 1e3,
+            "placement round"
+        );
+    }
+
+    /// Launches `hosts` (each with its runs, in launch order): a chunk of
+    /// hosts at a time and strictly in this order, (1) record the launch
+    /// intents, (2) ACCEPT per agent. Takes the hosts out of the offer book
+    /// (`taken_before`: the positions taken earlier this round). Returns
+    /// how many runs were launched and the hosts taken but not used; Err
+    /// (with the hosts not used) if the store failed, and then nothing of
+    /// that chunk or after it was launched.
+    async fn launch_hosts(
+        &mut self,
+        hosts: &[(usize, Vec<placement::Assignment>)],
+        pending: &[Pending],
+        consumed: &mut [bool],
+        taken_before: &mut Vec<usize>,
+        refuse: Duration,
+    ) -> Result<(usize, Vec<HeldHost>), Vec<HeldHost>> {
+        let positions: HashSet<usize> = hosts.iter().map(|(host, _)| *host).collect();
+        let mut held = self.offers.take_at(&positions, taken_before);
+        taken_before.extend(positions);
+        taken_before.sort_unstable();
         let mut placed = 0;
-        let mut failed = false;
-        // Steps 1 and 2 go a chunk of hosts at a time, so that the master
-        // is launching the first tasks while the intents of the last are
-        // still being written.
-        for chunk in host_chunks(&by_host, LAUNCH_CHUNK) {
+        // A chunk at a time, so that the master is launching the first
+        // tasks while the intents of the last are still being written.
+        for chunk in host_chunks(hosts, LAUNCH_CHUNK) {
             // 1. Intent before action.
             let intents: Vec<_> = chunk
                 .iter()
@@ -109,10 +195,9 @@ impl Runner {
                 Err(e) => {
                     // Nothing of this chunk recorded, so nothing of it (or
                     // of the chunks after it) is launched: those runs stay
-                    // pending and their offers are declined below.
+                    // pending and their offers are declined.
                     tracing::error!(error = %e, "cannot record launch intents; declining");
-                    failed = true;
-                    break;
+                    return Err(held.into_values().collect());
                 }
             };
             placed += recorded.len();
@@ -154,40 +239,13 @@ impl Runner {
                     .fetch_add(tasks.len() as u64, Ordering::Relaxed);
                 tracing::debug!(agent = %h.agent_id, tasks = tasks.len(), "accepting");
                 self.driver
-                    .send(calls::accept(h.offer_ids, tasks, accept_refuse))
+                    .send(calls::accept(h.offer_ids, tasks, refuse))
                     .await;
             }
         }
         // Hosts placement used but no ACCEPT went to (their runs were not
-        // recorded); with the hosts it did not use, still in the book.
-        let unused: Vec<_> = held.into_values().collect();
-        if !failed {
-            // 3. Say why the runs left over wait (before they go back to
-            // the map, moved rather than cloned).
-            self.record_unplaced(&pending, &placement.unplaced);
-        }
-        let round_size = pending.len();
-        for (p, used) in pending.into_iter().zip(consumed) {
-            if !used {
-                self.pending.put_back(p);
-            }
-        }
-        self.pending.forget_empty_jobs();
-        if failed {
-            let mut ids = self.offers.take_offer_ids();
-            ids.extend(unused.into_iter().flat_map(|h| h.offer_ids));
-            self.decline(ids, Duration::ZERO).await;
-            return;
-        }
-
-        self.keep_or_decline(unused).await;
-        tracing::debug!(
-            pending = round_size,
-            placed,
-            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-            placement_ms = placed_at.as_secs_f64() * 1e3,
-            "placement round"
-        );
+        // recorded).
+        Ok((placed, held.into_values().collect()))
     }
 
     /// Offers a round did not use (those still held, and `taken` ones it
@@ -321,28 +379,52 @@ impl Runner {
 /// small enough that the master starts launching within tens of ms.
 const LAUNCH_CHUNK: usize = 2048;
 
-/// Each host with its assignments, hosts in the order of their first
-/// (highest-SLA) run, so the most urgent runs launch first. Bin packing
-/// fills one host before the next (`placement::place`), so consecutive
-/// hosts then hold consecutive runs, and a chunk's intents, and later its
-/// tasks' status updates, touch a few neighbouring pages of the runs
-/// table. (Hosts in index order, each holding runs from all over the
-/// round, made a 2,048-run chunk of a 90,000-run round write 2,000 pages.)
-fn hosts_in_launch_order(
-    assignments: &[placement::Assignment],
-) -> Vec<(usize, Vec<&placement::Assignment>)> {
-    let mut slot: HashMap<usize, usize> = HashMap::new();
-    let mut hosts: Vec<(usize, Vec<&placement::Assignment>)> = Vec::new();
-    let mut by_key: Vec<&placement::Assignment> = assignments.iter().collect();
-    by_key.sort_by_key(|a| a.key);
-    for a in by_key {
-        let i = *slot.entry(a.host).or_insert_with(|| {
+/// Placement steps of a round: a step's closed hosts are launched before
+/// the next step is placed.
+const PLACE_STEP: usize = 1024;
+
+/// The hosts given runs this round and not launched yet, each with its
+/// runs, hosts in the order of their first (highest-SLA) run, so the most
+/// urgent runs launch first. Bin packing fills one host before the next
+/// (`placement::place`), so consecutive hosts then hold consecutive runs,
+/// and a chunk's intents, and later its tasks' status updates, touch a few
+/// neighbouring pages of the runs table. (Hosts in index order, each
+/// holding runs from all over the round, made a 2,048-run chunk of a
+/// 90,000-run round write 2,000 pages.)
+#[derive(Debug, Default)]
+struct OpenHosts {
+    hosts: Vec<(usize, Vec<placement::Assignment>)>,
+    slot: HashMap<usize, usize>,
+}
+
+impl OpenHosts {
+    /// Adds a run to its host (assignments come in run order).
+    fn add(&mut self, a: &placement::Assignment) {
+        let hosts = &mut self.hosts;
+        let i = *self.slot.entry(a.host).or_insert_with(|| {
             hosts.push((a.host, Vec::new()));
             hosts.len() - 1
         });
-        hosts[i].1.push(a);
+        self.hosts[i].1.push(a.clone());
     }
-    hosts
+
+    /// Takes out the hosts `closed` says are final, in order.
+    fn take_closed(
+        &mut self,
+        closed: impl Fn(usize) -> bool,
+    ) -> Vec<(usize, Vec<placement::Assignment>)> {
+        let (ready, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.hosts)
+            .into_iter()
+            .partition(|(host, _)| closed(*host));
+        self.hosts = open;
+        self.slot = self
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, (host, _))| (*host, i))
+            .collect();
+        ready
+    }
 }
 
 /// Consecutive hosts, each chunk with about `size` tasks (whole hosts).
@@ -413,21 +495,26 @@ mod tests {
         }
     }
 
+    fn hosts_and_runs(hosts: &[(usize, Vec<placement::Assignment>)]) -> Vec<(usize, Vec<usize>)> {
+        hosts
+            .iter()
+            .map(|(host, runs)| (*host, runs.iter().map(|a| a.key).collect()))
+            .collect()
+    }
+
     #[test]
-    fn hosts_launch_in_the_order_of_their_most_urgent_run() {
-        // Host 7 holds runs 0 and 3, host 2 runs 1 and 4, host 5 run 2;
-        // placement may report them in any order.
-        let assignments = [
-            assigned(4, 2),
-            assigned(2, 5),
-            assigned(0, 7),
-            assigned(3, 7),
-            assigned(1, 2),
-        ];
-        let order: Vec<(usize, Vec<usize>)> = hosts_in_launch_order(&assignments)
-            .into_iter()
-            .map(|(host, runs)| (host, runs.iter().map(|a| a.key).collect()))
-            .collect();
-        assert_eq!(order, vec![(7, vec![0, 3]), (2, vec![1, 4]), (5, vec![2])]);
+    fn hosts_launch_in_the_order_of_their_most_urgent_run_once_closed() {
+        let mut open = OpenHosts::default();
+        // Host 7 holds runs 0 and 3, host 2 runs 1 and 4, host 5 run 2.
+        for (key, host) in [(0, 7), (1, 2), (2, 5), (3, 7)] {
+            open.add(&assigned(key, host));
+        }
+        let ready = open.take_closed(|host| host == 7 || host == 5);
+        assert_eq!(hosts_and_runs(&ready), vec![(7, vec![0, 3]), (5, vec![2])]);
+        open.add(&assigned(4, 2));
+        open.add(&assigned(5, 9));
+        let rest = open.take_closed(|_| true);
+        assert_eq!(hosts_and_runs(&rest), vec![(2, vec![1, 4]), (9, vec![5])]);
+        assert!(open.take_closed(|_| true).is_empty());
     }
 }

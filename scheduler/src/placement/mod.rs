@@ -34,7 +34,7 @@ pub mod zone_balance;
 
 pub use chain::{default_chain, Chain};
 pub use host_view::{HostView, PodOnHost, Resources};
-pub use place::{place, Assignment, Placement, TaskDemand, Unplaced};
+pub use place::{place, Assignment, Placement, Placer, TaskDemand, Unplaced};
 pub use port_ranges::PortRanges;
 pub use round::Round;
 pub use sample::PlacementConfig;

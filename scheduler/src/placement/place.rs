@@ -119,64 +119,162 @@ pub struct Placement {
 /// Places `tasks` (in priority order) on `hosts`. The same inputs always
 /// give the same placement: each task's walk is seeded by
 /// `chain.config.seed` and its key, and ties go to the host walked first.
-pub fn place(
-    tasks: &[TaskDemand],
-    mut hosts: Vec<HostView>,
-    mut round: Round,
-    chain: &Chain,
-) -> Placement {
-    // Only zone balance reads the zone list, and noting every host's zone
-    // is a pass over all of them: skip it when no task balances.
-    if tasks.iter().any(|t| t.placement.zone_balance) {
-        for host in &hosts {
-            if let Some(zone) = host.zone() {
-                round.note_zone(zone);
+pub fn place(tasks: &[TaskDemand], hosts: Vec<HostView>, round: Round, chain: &Chain) -> Placement {
+    let mut placer = Placer::new(tasks, hosts, round, chain);
+    placer.place(tasks.len());
+    placer.finish()
+}
+
+/// A round placed a few tasks at a time, with the same result as
+/// [`place`]: the caller can act on the hosts no task still to come can
+/// use ([`Placer::is_closed`]) while the rest of the round is placed (the
+/// runner launches them, so a large round's first tasks start before its
+/// last are placed).
+pub struct Placer<'a> {
+    tasks: &'a [TaskDemand],
+    chain: &'a Chain,
+    hosts: Vec<HostView>,
+    round: Round,
+    /// The next task to place.
+    next: usize,
+    assignments: Vec<Assignment>,
+    unplaced: Vec<Unplaced>,
+    /// The last task that found no host, and how many assignments had
+    /// been made then. Until another is made, hosts and round are
+    /// unchanged, so a task with the same needs misses for the same
+    /// reasons (Nomad's coalesced failures): a full cluster costs one scan
+    /// per job, not one per task.
+    last_miss: Option<(&'a TaskDemand, usize)>,
+    /// Where the previous task landed: a bin-packing task looks there too.
+    last_host: Option<usize>,
+    /// `least[i]`: the least of each resource any task from `i` on asks
+    /// for (`least[tasks.len()]` asks for infinitely much). None when the
+    /// chain does not filter on resources: hosts then close only at the end.
+    least: Option<Vec<Resources>>,
+}
+
+impl<'a> Placer<'a> {
+    /// A round of `tasks` (in priority order) over `hosts`.
+    pub fn new(
+        tasks: &'a [TaskDemand],
+        hosts: Vec<HostView>,
+        mut round: Round,
+        chain: &'a Chain,
+    ) -> Self {
+        // Only zone balance reads the zone list, and noting every host's zone
+        // is a pass over all of them: skip it when no task balances.
+        if tasks.iter().any(|t| t.placement.zone_balance) {
+            for host in &hosts {
+                if let Some(zone) = host.zone() {
+                    round.note_zone(zone);
+                }
             }
         }
+        let filters_resources = chain.filters.iter().any(|f| f.name() == "resources");
+        let least = filters_resources.then(|| {
+            let infinite = Resources {
+                cpus: f64::INFINITY,
+                mem_mib: f64::INFINITY,
+                disk_mib: f64::INFINITY,
+                gpus: f64::INFINITY,
+            };
+            let mut least = vec![infinite; tasks.len() + 1];
+            for (i, task) in tasks.iter().enumerate().rev() {
+                let (r, after) = (task.resources, least[i + 1]);
+                least[i] = Resources {
+                    cpus: r.cpus.min(after.cpus),
+                    mem_mib: r.mem_mib.min(after.mem_mib),
+                    disk_mib: r.disk_mib.min(after.disk_mib),
+                    gpus: r.gpus.min(after.gpus),
+                };
+            }
+            least
+        });
+        Placer {
+            tasks,
+            chain,
+            hosts,
+            round,
+            next: 0,
+            assignments: Vec::new(),
+            unplaced: Vec::new(),
+            last_miss: None,
+            last_host: None,
+            least,
+        }
     }
-    let mut assignments = Vec::new();
-    let mut unplaced: Vec<Unplaced> = Vec::new();
-    // The last task that found no host, and how many assignments had been
-    // made then. Until another is made, hosts and round are unchanged, so
-    // a task with the same needs misses for the same reasons (Nomad's
-    // coalesced failures): a full cluster costs one scan per job, not one
-    // per task.
-    let mut last_miss: Option<(&TaskDemand, usize)> = None;
-    // Where the previous task landed: a bin-packing task looks there too.
-    let mut last_host: Option<usize> = None;
-    for task in tasks {
-        if let Some((missed, made)) = last_miss {
-            if made == assignments.len() && same_needs(missed, task) {
-                let previous = unplaced.last().expect("a miss was recorded with last_miss");
+
+    /// Places up to `n` more tasks; returns the assignments they made.
+    pub fn place(&mut self, n: usize) -> &[Assignment] {
+        let made_before = self.assignments.len();
+        let end = self.tasks.len().min(self.next.saturating_add(n));
+        let tasks = self.tasks;
+        for task in &tasks[self.next..end] {
+            self.place_one(task);
+        }
+        self.next = end;
+        &self.assignments[made_before..]
+    }
+
+    fn place_one(&mut self, task: &'a TaskDemand) {
+        if let Some((missed, made)) = self.last_miss {
+            if made == self.assignments.len() && same_needs(missed, task) {
+                let previous = self
+                    .unplaced
+                    .last()
+                    .expect("a miss was recorded with last_miss");
                 let miss = Unplaced {
                     key: task.key,
                     ..previous.clone()
                 };
-                unplaced.push(miss);
-                continue;
+                self.unplaced.push(miss);
+                return;
             }
         }
-        match pick(task, &hosts, &round, chain, last_host) {
+        match pick(task, &self.hosts, &self.round, self.chain, self.last_host) {
             Some(index) => {
-                last_host = Some(index);
-                let ports = assign(task, &mut hosts[index], &mut round);
-                assignments.push(Assignment {
+                self.last_host = Some(index);
+                let ports = assign(task, &mut self.hosts[index], &mut self.round);
+                self.assignments.push(Assignment {
                     key: task.key,
                     host: index,
                     ports,
                 });
             }
             None => {
-                unplaced.push(explain(task, &hosts, &round, chain));
-                last_miss = Some((task, assignments.len()));
+                self.unplaced
+                    .push(explain(task, &self.hosts, &self.round, self.chain));
+                self.last_miss = Some((task, self.assignments.len()));
             }
         }
     }
-    Placement {
-        assignments,
-        unplaced,
-        hosts,
-        round,
+
+    /// Whether every task has been placed (or found no host).
+    pub fn is_done(&self) -> bool {
+        self.next == self.tasks.len()
+    }
+
+    /// Whether no task still to be placed can land on `host`: what is left
+    /// of it is short of the least some resource any of them asks for (so
+    /// the resources filter rejects it for each). What it got is final.
+    pub fn is_closed(&self, host: usize) -> bool {
+        if self.is_done() {
+            return true;
+        }
+        let (Some(least), Some(view)) = (&self.least, self.hosts.get(host)) else {
+            return false;
+        };
+        view.available.short_of(&least[self.next]).is_some()
+    }
+
+    /// The round's outcome.
+    pub fn finish(self) -> Placement {
+        Placement {
+            assignments: self.assignments,
+            unplaced: self.unplaced,
+            hosts: self.hosts,
+            round: self.round,
+        }
     }
 }
 

@@ -293,6 +293,18 @@ proptest! {
         let chain = default_chain();
         let p = place(&tasks, hosts.clone(), Round::default(), &chain);
         prop_assert_eq!(p.assignments.len() + p.unplaced.len(), tasks.len());
+        // Placed a few tasks at a time, the round comes out the same, and
+        // a host reported closed gets nothing more.
+        let step = tasks.len() % 4 + 1;
+        let mut placer = Placer::new(&tasks, hosts.clone(), Round::default(), &chain);
+        let mut closed = HashSet::new();
+        while !placer.is_done() {
+            for a in placer.place(step) {
+                prop_assert!(!closed.contains(&a.host), "task {} on closed host {}", a.key, a.host);
+            }
+            closed.extend((0..hosts.len()).filter(|&h| placer.is_closed(h)));
+        }
+        prop_assert_eq!(placer.finish(), p.clone());
         // The hot path's answer is the explaining path's, on every host
         // state the round went through (before and after).
         for t in &tasks {
