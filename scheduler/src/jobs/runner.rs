@@ -321,7 +321,8 @@ impl Runner {
                 _ = shutdown.cancelled() => break,
                 Some(command) = api.recv() => self.on_api(command),
                 Some(event) = session_events.recv() => {
-                    let mut batch = vec![event];
+                    let mut batch = Vec::with_capacity(1 + session_events.len());
+                    batch.push(event);
                     while let Ok(e) = session_events.try_recv() {
                         batch.push(e);
                     }

