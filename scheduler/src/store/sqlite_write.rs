@@ -192,7 +192,7 @@ impl Store for SqliteStore {
         let mut statements = StatusStatements::new(&tx).map_err(wrap)?;
         let first_seq = last_event_seq(&tx).map_err(wrap)? + 1;
         let mut seq = first_seq;
-        let mut runs = BatchRuns::default();
+        let mut runs = BatchRuns::with_capacity(updates.len());
         for update in updates {
             let outcome = apply_status(&mut statements, &mut runs, update, revision, &mut seq);
             outcomes.push(outcome.map_err(wrap)?);
@@ -448,10 +448,12 @@ impl<'tx> StatusStatements<'tx> {
             };
         }
         Ok(StatusStatements {
+            // The run and, if there is one, the instance's next run: one
+            // walk along the key rather than a lookup and a MAX(run).
             stored_run: tx.prepare_cached(
-                "SELECT state, agent_id, hostname, reason, message, healthy, \
-                 (SELECT MAX(run) FROM runs AS r WHERE r.job_id = ?1 AND r.instance = ?2) \
-                 FROM runs WHERE job_id = ?1 AND instance = ?2 AND run = ?3",
+                "SELECT run, state, agent_id, hostname, reason, message, healthy \
+                 FROM runs WHERE job_id = ?1 AND instance = ?2 AND run >= ?3 \
+                 ORDER BY run LIMIT 2",
             )?,
             insert_event: tx.prepare_cached(
                 "INSERT INTO pod_events (job_id, instance, run, state, mesos_state, reason, message, \
@@ -471,7 +473,6 @@ impl<'tx> StatusStatements<'tx> {
 /// the second is compared with what the first left, not read again, and
 /// each run's row is written once, when the batch is done (a third of
 /// what storing a launch's updates cost).
-#[derive(Default)]
 struct BatchRuns {
     index: HashMap<TaskId, usize>,
     runs: Vec<(TaskId, BatchRun)>,
@@ -492,6 +493,14 @@ struct RunChange {
 }
 
 impl BatchRuns {
+    /// Room for a batch of `updates` (at most one run each).
+    fn with_capacity(updates: usize) -> Self {
+        BatchRuns {
+            index: HashMap::with_capacity(updates),
+            runs: Vec::with_capacity(updates),
+        }
+    }
+
     /// The run as the batch left it, read from the store the first time.
     fn get(
         &mut self,
@@ -550,24 +559,31 @@ fn read_run(
     statements: &mut StatusStatements<'_>,
     task: &TaskId,
 ) -> rusqlite::Result<Option<StoredRun>> {
-    statements
-        .stored_run
-        .query_row(
-            params![task.instance.job.as_str(), task.instance.instance, task.run],
-            |r| {
-                let state: String = r.get(0)?;
-                Ok(StoredRun {
-                    state: PodState::parse(&state).unwrap_or(PodState::Lost),
-                    agent: r.get(1)?,
-                    hostname: r.get(2)?,
-                    reason: r.get(3)?,
-                    message: r.get(4)?,
-                    healthy: r.get(5)?,
-                    latest_run: r.get(6)?,
-                })
-            },
-        )
-        .optional()
+    let mut rows = statements.stored_run.query(params![
+        task.instance.job.as_str(),
+        task.instance.instance,
+        task.run
+    ])?;
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    if r.get::<_, i64>(0)? != i64::from(task.run) {
+        return Ok(None);
+    }
+    let state: String = r.get(1)?;
+    let mut run = StoredRun {
+        state: PodState::parse(&state).unwrap_or(PodState::Lost),
+        agent: r.get(2)?,
+        hostname: r.get(3)?,
+        reason: r.get(4)?,
+        message: r.get(5)?,
+        healthy: r.get(6)?,
+        latest_run: i64::from(task.run),
+    };
+    if let Some(next) = rows.next()? {
+        run.latest_run = next.get(0)?;
+    }
+    Ok(Some(run))
 }
 
 /// Stores one update's event; its effect on the run goes into `runs`,
@@ -669,6 +685,7 @@ struct StoredRun {
     reason: Option<String>,
     message: Option<String>,
     healthy: Option<bool>,
+    /// This run's number if it is its instance's latest, else a later one.
     latest_run: i64,
 }
 
