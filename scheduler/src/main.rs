@@ -33,8 +33,12 @@ use tokio_util::sync::CancellationToken;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
+    let thp_off = heap_trim::disable_transparent_huge_pages();
     let config = Config::parse();
     init_logging(config.log_format);
+    if !thp_off {
+        tracing::debug!("transparent huge pages stay as the kernel sets them");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
