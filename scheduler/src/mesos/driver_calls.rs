@@ -28,37 +28,27 @@ type Item = (u64, Endpoint, StreamId, Box<Call>);
 /// [`Outgoing`].
 type Waiting = (u64, Endpoint, StreamId, Outgoing);
 
-/// A call in the sender's lanes. Acknowledgements wait as calls (a batch
-/// of them is encoded together, `driver_pipelined.rs`); any other call is
-/// encoded as it joins its lane, and only its type is kept. A launch
-/// wave's ACCEPTs wait there by the hundred, and a TaskInfo in memory
-/// takes several times its encoding; held whole, they were most of the
-/// memory a 20,000-task launch newly touched, each page a fault.
+/// A call in the sender's lanes: encoded as it joins its lane, with only
+/// its type kept. A launch wave's ACCEPTs and acknowledgements wait there
+/// by the hundred, and a TaskInfo in memory takes several times its
+/// encoding; held whole, they were most of the memory a 20,000-task
+/// launch newly touched, each page a fault.
 #[derive(Debug)]
-enum Outgoing {
-    Ack(Box<Call>),
-    Encoded { r#type: Option<i32>, body: Bytes },
+struct Outgoing {
+    r#type: Option<i32>,
+    body: Bytes,
 }
 
 impl Outgoing {
-    fn new(config: &DriverConfig, call: Box<Call>) -> (Kind, Self) {
-        match kind(&call) {
-            Kind::Ack => (Kind::Ack, Outgoing::Ack(call)),
-            other => (
-                other,
-                Outgoing::Encoded {
-                    r#type: call.r#type,
-                    body: encode_call(config, &call),
-                },
-            ),
+    fn new(config: &DriverConfig, call: &Call) -> Self {
+        Outgoing {
+            r#type: call.r#type,
+            body: encode_call(config, call),
         }
     }
 
-    fn r#type(&self) -> Option<i32> {
-        match self {
-            Outgoing::Ack(call) => call.r#type,
-            Outgoing::Encoded { r#type, .. } => *r#type,
-        }
+    fn is_ack(&self) -> bool {
+        self.r#type == Some(call::Type::Acknowledge as i32)
     }
 }
 
@@ -233,22 +223,12 @@ pub(super) async fn send_calls(
     let send = |next: Next<Waiting>| async move {
         match next {
             Next::Call(kind, (generation, master, stream_id, call)) => {
-                let body = match &call {
-                    Outgoing::Encoded { body, .. } => body.clone(),
-                    // (Acknowledgements leave in batches, never here.)
-                    Outgoing::Ack(ack) => encode_call(config, ack),
-                };
+                let body = call.body.clone();
                 let response = post_call(client, config, &master, &stream_id, body).await;
                 (kind, vec![(generation, call, response)])
             }
             Next::Acks(items) => {
-                let calls: Vec<&Call> = items
-                    .iter()
-                    .filter_map(|item| match &item.3 {
-                        Outgoing::Ack(call) => Some(&**call),
-                        Outgoing::Encoded { .. } => None,
-                    })
-                    .collect();
+                let calls: Vec<&Bytes> = items.iter().map(|item| &item.3.body).collect();
                 let responses = match items.first() {
                     Some((_, master, stream_id, _)) => {
                         pipes.post(config, master, stream_id, &calls).await
@@ -309,8 +289,8 @@ pub(super) async fn send_calls(
             item = outbox.recv(), if open && lanes.waiting() < most_waiting => match item {
                 Some(item) => {
                     let push = |lanes: &mut Lanes<Waiting>, (generation, master, stream_id, call): Item| {
-                        let (kind, call) = Outgoing::new(config, call);
-                        lanes.push(kind, (generation, master, stream_id, call));
+                        let waiting = Outgoing::new(config, &call);
+                        lanes.push(kind(&call), (generation, master, stream_id, waiting));
                     };
                     push(&mut lanes, item);
                     // Take what else is there now, so that the lanes see a
@@ -337,7 +317,7 @@ fn settle(
     call: &Outgoing,
     response: CallResponse,
 ) -> bool {
-    if let Outgoing::Ack(_) = call {
+    if call.is_ack() {
         metrics.ack_settled();
         metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
     }
@@ -345,7 +325,7 @@ fn settle(
         return true;
     }
     metrics.calls_failed.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(?response, kind = ?call.r#type(), "call not accepted");
+    tracing::warn!(?response, kind = ?call.r#type, "call not accepted");
     !matches!(
         tx.try_send(ConnEvent::CallDone(generation, response)),
         Err(mpsc::error::TrySendError::Closed(_))
@@ -423,7 +403,7 @@ mod tests {
     }
 
     #[test]
-    fn calls_wait_encoded_and_acknowledgements_wait_as_calls() {
+    fn calls_wait_encoded_with_their_type() {
         use drover_proto::MediaType;
         for media in [MediaType::Protobuf, MediaType::Json] {
             let config = DriverConfig::new(media);
@@ -435,17 +415,14 @@ mod tests {
                 }],
                 std::time::Duration::ZERO,
             );
-            let (kind, waiting) = Outgoing::new(&config, Box::new(accept.clone()));
-            assert_eq!(kind, Kind::OfferAnswer);
-            assert_eq!(waiting.r#type(), accept.r#type);
-            let Outgoing::Encoded { body, .. } = waiting else {
-                panic!("an ACCEPT waits encoded");
-            };
-            assert_eq!(media.decode::<Call>(&body).unwrap(), accept);
+            let waiting = Outgoing::new(&config, &accept);
+            assert_eq!(waiting.r#type, accept.r#type);
+            assert!(!waiting.is_ack());
+            assert_eq!(media.decode::<Call>(&waiting.body).unwrap(), accept);
             let ack = of(call::Type::Acknowledge);
-            let (kind, waiting) = Outgoing::new(&config, Box::new(ack.clone()));
-            assert_eq!(kind, Kind::Ack);
-            assert!(matches!(waiting, Outgoing::Ack(call) if *call == ack));
+            let waiting = Outgoing::new(&config, &ack);
+            assert!(waiting.is_ack());
+            assert_eq!(media.decode::<Call>(&waiting.body).unwrap(), ack);
         }
     }
 

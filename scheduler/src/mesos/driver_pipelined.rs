@@ -11,8 +11,7 @@
 
 use super::{basic_auth, call_response, DriverConfig, STREAM_ID_HEADER};
 use crate::mesos::session::{CallResponse, Endpoint, StreamId};
-use bytes::{Buf, BytesMut};
-use drover_proto::v1::scheduler::Call;
+use bytes::{Buf, Bytes, BytesMut};
 use std::io;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -59,16 +58,16 @@ impl Pipes {
         }
     }
 
-    /// Posts `calls` to `master` in one pipelined batch; one answer per
-    /// call, in order. A call left unanswered (the connection failed or
-    /// closed, or the batch timed out) gets `Rejected` with status 0, as a
-    /// failed single request would.
+    /// Posts `calls` (each encoded in the driver's media type) to `master`
+    /// in one pipelined batch; one answer per call, in order. A call left
+    /// unanswered (the connection failed or closed, or the batch timed
+    /// out) gets `Rejected` with status 0, as a failed single request would.
     pub(super) async fn post(
         &self,
         config: &DriverConfig,
         master: &Endpoint,
         stream_id: &StreamId,
-        calls: &[&Call],
+        calls: &[&Bytes],
     ) -> Vec<CallResponse> {
         let mut answers = Vec::with_capacity(calls.len());
         let failure = match encode_requests(config, master, stream_id, calls) {
@@ -349,7 +348,7 @@ fn encode_requests(
     config: &DriverConfig,
     master: &Endpoint,
     stream_id: &StreamId,
-    calls: &[&Call],
+    calls: &[&Bytes],
 ) -> Result<(String, BytesMut), String> {
     let host = master.host().ok_or("the master's URL has no host")?;
     let port = master.port_u16().unwrap_or(80);
@@ -372,11 +371,10 @@ fn encode_requests(
         head.push_str(&format!("Authorization: {auth}\r\n"));
     }
     let mut out = BytesMut::new();
-    for call in calls {
-        let body = config.media.encode(*call);
+    for body in calls {
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
-        out.extend_from_slice(&body);
+        out.extend_from_slice(body);
     }
     Ok((authority, out))
 }
@@ -389,6 +387,7 @@ fn is_header_value(v: &str) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use drover_proto::v1::scheduler::Call;
 
     #[test]
     fn a_head_tells_how_its_body_ends_and_whether_the_connection_stays() {
@@ -460,9 +459,10 @@ mod tests {
         config.credentials = Some(("p".into(), "s".into()));
         let master: Endpoint = "http://m1:5050/master/api/v1/scheduler".parse().unwrap();
         let call = crate::mesos::calls::acknowledge("a1".into(), "t1".into(), vec![1, 2].into());
+        let encoded = Bytes::from(config.media.encode(&call));
         let stream = StreamId("s-1".into());
         let (authority, bytes) =
-            encode_requests(&config, &master, &stream, &[&call, &call]).unwrap();
+            encode_requests(&config, &master, &stream, &[&encoded, &encoded]).unwrap();
         assert_eq!(authority, "m1:5050");
         let text = String::from_utf8(bytes.to_vec()).unwrap();
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -487,7 +487,7 @@ mod tests {
         assert_eq!(config.media.decode::<Call>(body).unwrap(), call);
         assert_eq!(text.matches("POST ").count(), 2);
         assert!(
-            encode_requests(&config, &master, &StreamId("a\r\nX: y".into()), &[&call]).is_err()
+            encode_requests(&config, &master, &StreamId("a\r\nX: y".into()), &[&encoded]).is_err()
         );
     }
 
@@ -547,9 +547,13 @@ mod tests {
     /// Posts `calls` as one batch on stream "s".
     async fn post(pipes: &Pipes, master: &Endpoint, calls: &[Call]) -> Vec<CallResponse> {
         let config = DriverConfig::new(drover_proto::MediaType::Protobuf);
-        let calls: Vec<&Call> = calls.iter().collect();
+        let bodies: Vec<Bytes> = calls
+            .iter()
+            .map(|c| Bytes::from(config.media.encode(c)))
+            .collect();
+        let bodies: Vec<&Bytes> = bodies.iter().collect();
         pipes
-            .post(&config, master, &StreamId("s".into()), &calls)
+            .post(&config, master, &StreamId("s".into()), &bodies)
             .await
     }
 
