@@ -578,11 +578,10 @@ fn read_run(
         reason: r.get(4)?,
         message: r.get(5)?,
         healthy: r.get(6)?,
-        latest_run: i64::from(task.run),
+        is_latest: true,
     };
-    if let Some(next) = rows.next()? {
-        run.latest_run = next.get(0)?;
-    }
+    // A second row is a later run of the instance.
+    run.is_latest = rows.next()?.is_none();
     Ok(Some(run))
 }
 
@@ -602,7 +601,7 @@ fn apply_status(
         return Ok(StatusOutcome::Unknown);
     };
     let stored = &run.now;
-    let is_latest = i64::from(task.run) == stored.latest_run;
+    let is_latest = stored.is_latest;
     let stored_state = stored.state;
     let agent = update.agent_id.clone().or(stored.agent.clone());
     // A reconciliation answer only confirms the state; its reason and
@@ -653,7 +652,7 @@ fn apply_status(
         reason: update.reason.clone(),
         message: update.message.clone(),
         healthy: update.healthy.or(run.now.healthy),
-        latest_run: run.now.latest_run,
+        is_latest,
     };
     run.changed = Some(RunChange {
         started: run.changed.as_ref().and_then(|c| c.started).or(started),
@@ -685,8 +684,8 @@ struct StoredRun {
     reason: Option<String>,
     message: Option<String>,
     healthy: Option<bool>,
-    /// This run's number if it is its instance's latest, else a later one.
-    latest_run: i64,
+    /// No later run of its instance exists.
+    is_latest: bool,
 }
 
 impl SqliteStore {
