@@ -357,21 +357,20 @@ impl Runner {
 
     /// Plans `job_id` now-ish: after `after`, or sooner if already queued sooner.
     fn enqueue(&mut self, job_id: &JobId, after: Duration) {
-        let at = Instant::now() + after;
-        self.schedule(job_id, |queued| Due::deadline(queued, at));
+        let now = Instant::now();
+        self.schedule(job_id, now, |queued| Due::deadline(queued, now + after));
     }
 
     /// Plans `job_id` once its live status updates pause (see [`super::plan_due`]).
     fn enqueue_settled(&mut self, job_id: &JobId) {
         let (now, settle) = (Instant::now(), self.config.update_settle);
-        self.schedule(job_id, |queued| Due::settled(queued, now, settle));
+        self.schedule(job_id, now, |queued| Due::settled(queued, now, settle));
     }
 
     /// Queues `job_id` for the time `due` works out from its queued one.
     /// A queued job is updated in place: a launch round calls this once per
     /// task it launches, mostly leaving the time as it was.
-    fn schedule(&mut self, job_id: &JobId, due: impl FnOnce(Option<Due>) -> Due) {
-        let now = Instant::now();
+    fn schedule(&mut self, job_id: &JobId, now: Instant, due: impl FnOnce(Option<Due>) -> Due) {
         if let Some((key, queued)) = self.queued.get_mut(job_id) {
             let next = due(Some(*queued));
             if next.at != queued.at {

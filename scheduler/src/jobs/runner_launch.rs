@@ -67,7 +67,7 @@ impl Runner {
         let mut open = OpenHosts::default();
         let mut taken_before: Vec<usize> = Vec::new();
         let mut unused = Vec::new();
-        let (mut assigned, mut placed, mut failed) = (0, 0, false);
+        let (mut placed, mut failed) = (0, false);
         let mut placed_at = None;
         // The round is placed a step at a time, and the hosts no run still
         // to be placed can use are launched at once: a bin-packing wave
@@ -78,7 +78,6 @@ impl Runner {
         while !failed && placed_at.is_none() {
             for a in placer.place(PLACE_STEP) {
                 open.add(a);
-                assigned += 1;
             }
             let ready = open.take_closed(|host| placer.is_closed(host));
             let refuse = if placer.is_done() {
@@ -86,7 +85,7 @@ impl Runner {
                 // Leftovers of accepted offers come back at once while
                 // runs still wait; once nothing waits, the agent may rest
                 // for `refuse`.
-                if assigned == pending.len() {
+                if placer.placed() == pending.len() {
                     self.config.refuse
                 } else {
                     Duration::ZERO

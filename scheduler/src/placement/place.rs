@@ -249,6 +249,11 @@ impl<'a> Placer<'a> {
         }
     }
 
+    /// How many tasks have been given a host so far.
+    pub fn placed(&self) -> usize {
+        self.assignments.len()
+    }
+
     /// Whether every task has been placed (or found no host).
     pub fn is_done(&self) -> bool {
         self.next == self.tasks.len()
