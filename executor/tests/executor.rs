@@ -10,7 +10,8 @@ use drover_proto::v1::task_status::Reason;
 use drover_proto::v1::{
     health_check, task_status, value, CommandInfo, HealthCheck, Resource, TaskState,
 };
-use support::executor::{has_terminal, is_terminal, last, states, task, Executor};
+use drover_proto::TaskStateExt;
+use support::executor::{has_terminal, last, states, task, Executor};
 use support::fake_agent::FakeAgent;
 use support::TestParent;
 
@@ -335,7 +336,7 @@ async fn bad_input_gets_clear_terminal_updates_and_never_hangs() {
         let wait = move |r: &support::fake_agent::Record| {
             r.updates
                 .iter()
-                .any(|u| u.task_id.value == id && is_terminal(u.state()))
+                .any(|u| u.task_id.value == id && u.state().is_terminal())
         };
         agent.wait_until(id, wait).await;
     }

@@ -15,6 +15,8 @@
 //!   executor environment.
 //! - [`media`]: content negotiation (`application/x-protobuf`,
 //!   `application/json`) and encoding or decoding a message in either.
+//! - [`task_state`]: facts about Mesos task states every crate shares
+//!   (which are terminal), stated once.
 
 pub mod descriptors;
 pub mod duration;
@@ -22,9 +24,11 @@ pub mod json;
 pub mod media;
 pub mod recordio;
 pub mod required;
+pub mod task_state;
 
 pub use media::{DecodeError, MediaError, MediaType};
 pub use recordio::{RecordDecoder, RecordIoError};
+pub use task_state::TaskStateExt;
 
 /// The generated Mesos v1 messages.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -1,11 +1,11 @@
 //! `/metrics`: the master's counters and gauges in Prometheus text format.
 
+use drover_proto::TaskStateExt;
 use std::fmt::Write;
 
 use http::{header, Response, StatusCode};
 
 use crate::master::driver::MasterHandle;
-use crate::master::updates::is_terminal;
 use crate::server::{text, ResponseBody};
 
 pub async fn handle(master: &MasterHandle) -> Response<ResponseBody> {
@@ -28,7 +28,7 @@ pub async fn handle(master: &MasterHandle) -> Response<ResponseBody> {
             for (name, v) in counters {
                 let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
             }
-            let running = m.tasks().filter(|t| !is_terminal(t.state())).count();
+            let running = m.tasks().filter(|t| !t.state().is_terminal()).count();
             let gauges = [
                 ("drover_sim_frameworks", m.frameworks().count()),
                 (

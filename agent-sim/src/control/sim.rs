@@ -17,6 +17,7 @@
 //! | POST | `/sim/agents/{id}/restart` | `{"down_ms"?:N}` | restart a real agent's executor endpoint: executor streams end, calls get 503 for N ms (default 1000) |
 //! | GET | `/sim/executors` | | every real agent's executor with its state |
 
+use drover_proto::TaskStateExt;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,7 +29,6 @@ use serde_json::{json, Value};
 
 use crate::master::faults::FaultError;
 use crate::master::state::UpdateFaults;
-use crate::master::updates::is_terminal;
 use crate::resources::Resources;
 use crate::server::{json as json_response, ResponseBody, ServerContext};
 
@@ -125,7 +125,7 @@ pub async fn handle(
                         "frameworks": m.frameworks().count(),
                         "offers": m.offers().count(),
                         "tasks": m.tasks().count(),
-                        "tasks_active": m.tasks().filter(|t| !is_terminal(t.state())).count(),
+                        "tasks_active": m.tasks().filter(|t| !t.state().is_terminal()).count(),
                     });
                     (Ok(v), Vec::new())
                 })

@@ -2,6 +2,7 @@
 //! 1.3), with the legacy v0 names (`slaves`, `slave_id`). Built from a
 //! snapshot taken on the master task.
 
+use drover_proto::TaskStateExt;
 use std::collections::HashMap;
 
 use drover_proto::v1::{self, TaskState};
@@ -12,7 +13,6 @@ use super::ControlContext;
 use crate::attributes::attribute_json;
 use crate::master::driver::MasterHandle;
 use crate::master::state::{Master, Task};
-use crate::master::updates::is_terminal;
 use crate::resources::Resources;
 use crate::server::{json as json_response, text, ResponseBody};
 
@@ -63,7 +63,7 @@ pub fn state_json(m: &Master, ctx: &ControlContext) -> Value {
     let mut used_by_agent: HashMap<usize, Resources> = HashMap::new();
     for t in m.tasks() {
         tasks_by_fw.entry(t.framework.as_str()).or_default().push(t);
-        if !is_terminal(t.state()) {
+        if !t.state().is_terminal() {
             used_by_agent.entry(t.agent).or_default().add(&t.resources);
         }
     }

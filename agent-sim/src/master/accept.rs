@@ -6,6 +6,7 @@
 //! otherwise, as for an agent without the needed capability. Whatever the
 //! operations leave of the offers is declined with the call's filters.
 
+use drover_proto::TaskStateExt;
 use std::collections::HashSet;
 use std::time::Instant;
 
@@ -15,7 +16,6 @@ use drover_proto::v1::{
 };
 
 use super::state::{Effect, Master, Runner, Task};
-use super::updates::is_terminal;
 use super::validate;
 use crate::agent::executors::Delivery;
 use crate::agent::sim_task::{SimSpec, SimTask};
@@ -260,7 +260,7 @@ impl Master {
         if self
             .tasks
             .get(&key)
-            .is_some_and(|t| !is_terminal(t.state()) || t.unreachable)
+            .is_some_and(|t| !t.state().is_terminal() || t.unreachable)
         {
             return Err(format!("Task has duplicate ID: {}", task.task_id.value));
         }
@@ -315,7 +315,7 @@ impl Master {
             let running = self.agents[agent].tasks.iter().any(|k| {
                 k.0 == fw_id
                     && self.tasks.get(k).is_some_and(|t| {
-                        !is_terminal(t.state())
+                        !t.state().is_terminal()
                             && t.executor
                                 .as_ref()
                                 .is_some_and(|x| x.executor_id == e.executor_id)

@@ -3,6 +3,7 @@
 //! `accept.rs`. Every handler takes the validated call and `now` and pushes
 //! effects; the HTTP answer is the returned [`CallOk`] or [`CallError`].
 
+use drover_proto::TaskStateExt;
 use std::time::{Duration, Instant};
 
 use drover_proto::v1::scheduler::{call, call::Type, Call};
@@ -10,7 +11,6 @@ use drover_proto::v1::{self, OperationState};
 
 use super::allocator::refuse_duration;
 use super::state::{roles_of, Effect, Master, Runner};
-use super::updates::is_terminal;
 
 /// A call the master took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,7 +276,7 @@ impl Master {
         {
             return;
         }
-        if is_terminal(task.state()) {
+        if task.state().is_terminal() {
             return;
         }
         if !self.agents[task.agent].connected {
@@ -344,7 +344,7 @@ impl Master {
                 .as_ref()
                 .map(|e| e.executor_id.value.as_str())
                 .unwrap_or(&key.1);
-            if executor != s.executor_id.value || is_terminal(task.state()) {
+            if executor != s.executor_id.value || task.state().is_terminal() {
                 continue;
             }
             let grace = task

@@ -11,6 +11,7 @@
 //! because its agent checkpoints; the simulator's agents keep no disk state,
 //! so the framework's acknowledgement is the durable point).
 
+use drover_proto::TaskStateExt;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,7 +23,6 @@ use drover_proto::v1::{
 use super::events;
 use super::faults::FaultError;
 use super::state::{ConnId, Effect, Master, Runner, TaskKey, Timer};
-use super::updates::is_terminal;
 use crate::agent::executor_call::{self, ExecutorCallError};
 use crate::agent::executors::{Delivery, ExecAction, ExecutorKey, ExecutorKind};
 use crate::agent::launch::{ExecutorExit, LaunchSpec};
@@ -345,7 +345,7 @@ impl Master {
         }
         let takes = !self.executors.is_acknowledged(key, &uuid)
             && self.tasks.get(&task_key).is_some_and(|t| {
-                !is_terminal(t.state()) && matches!(t.runner, Runner::Real) && t.agent == key.0
+                !t.state().is_terminal() && matches!(t.runner, Runner::Real) && t.agent == key.0
             });
         if !takes {
             let actions = self.executors.acknowledge_now(key, &status.task_id, uuid);
@@ -499,7 +499,7 @@ impl Master {
             .iter()
             .filter(|k| k.0 == fw_id)
             .filter(|k| self.executor_of(k).is_some_and(|e| e == record.key))
-            .filter(|k| self.tasks.get(*k).is_some_and(|t| !is_terminal(t.state())))
+            .filter(|k| self.tasks.get(*k).is_some_and(|t| !t.state().is_terminal()))
             .cloned()
             .collect();
         let reason = match exit {

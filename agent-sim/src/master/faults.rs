@@ -3,13 +3,13 @@
 //! every scheduler connection drops (a master failover), status updates
 //! are lost or delayed, an offer is rescinded.
 
+use drover_proto::TaskStateExt;
 use std::time::Instant;
 
 use drover_proto::v1::{self, task_status::Reason, TaskState};
 
 use super::events;
 use super::state::{Effect, Master, Runner, UpdateFaults};
-use super::updates::is_terminal;
 
 /// Why a fault could not be injected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +59,7 @@ impl Master {
             let Some(task) = self.tasks.get_mut(&key) else {
                 continue;
             };
-            if is_terminal(task.state()) {
+            if task.state().is_terminal() {
                 continue;
             }
             task.unreachable = true;

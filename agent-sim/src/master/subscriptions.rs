@@ -3,6 +3,7 @@
 //! after the 200 (reference 3.3), disconnection with its failover timer,
 //! and removal of a framework (TEARDOWN or failover timeout, reference 3.7).
 
+use drover_proto::TaskStateExt;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -250,7 +251,7 @@ impl Master {
             if let Some(task) = self.tasks.remove(&key) {
                 let agent = &mut self.agents[task.agent];
                 agent.tasks.remove(&key);
-                if !crate::master::updates::is_terminal(task.state()) {
+                if !task.state().is_terminal() {
                     agent.available.add(&task.resources);
                 }
                 statuses.push(v1::TaskStatus {

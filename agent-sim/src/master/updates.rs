@@ -6,6 +6,7 @@
 //! are sent once. Also turns a simulated task's actions into updates and
 //! timers.
 
+use drover_proto::TaskStateExt;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -14,21 +15,6 @@ use drover_proto::v1::{self, task_status::Reason, task_status::Source, TaskState
 use super::events;
 use super::state::{Effect, Master, TaskKey, Timer};
 use crate::agent::sim_task::{Report, SimAction};
-
-/// Whether a state ends the task (TASK_UNREACHABLE and TASK_UNKNOWN do not).
-pub fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-            | TaskState::TaskLost
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator
-    )
-}
 
 impl Master {
     /// Carries out a simulated task's actions.
@@ -101,14 +87,14 @@ impl Master {
         let Some(task) = self.tasks.get_mut(key) else {
             return;
         };
-        let was_terminal = is_terminal(task.state());
+        let was_terminal = task.state().is_terminal();
         task.state = state;
         task.healthy = status.healthy.or(task.healthy);
         task.updated_at = timestamp;
         task.pending.push_back(status);
         let first = task.pending.len() == 1;
         let freed =
-            (!was_terminal && is_terminal(state)).then(|| (task.agent, task.resources.clone()));
+            (!was_terminal && state.is_terminal()).then(|| (task.agent, task.resources.clone()));
         if let Some((agent, resources)) = freed {
             self.agents[agent].available.add(&resources);
             if let Some(fw) = self.frameworks.get_mut(&key.0) {
@@ -262,7 +248,9 @@ impl Master {
             return;
         }
         let ended = acked.is_some_and(|s| {
-            is_terminal(TaskState::try_from(s.state).unwrap_or(TaskState::TaskStaging))
+            TaskState::try_from(s.state)
+                .unwrap_or(TaskState::TaskStaging)
+                .is_terminal()
         });
         if ended {
             if let Some(task) = self.tasks.remove(key) {
@@ -383,7 +371,7 @@ impl Master {
             .get(&key.0)
             .is_some_and(|f| f.is_partition_aware());
         let mut state = task.state();
-        if task.unreachable && !is_terminal(state) {
+        if task.unreachable && !state.is_terminal() {
             state = if partition_aware {
                 TaskState::TaskUnreachable
             } else {

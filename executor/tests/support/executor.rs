@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use drover_proto::v1::{AgentId, CommandInfo, TaskId, TaskInfo, TaskState, TaskStatus};
+use drover_proto::TaskStateExt;
 
 use super::TestParent;
 
@@ -97,22 +98,11 @@ pub fn last(updates: &[TaskStatus], task: &str) -> TaskStatus {
         .unwrap()
 }
 
-/// Whether a state ends a task.
-pub fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-    )
-}
-
 /// A record predicate: `task` has a terminal update.
 pub fn has_terminal(task: &'static str) -> impl Fn(&super::fake_agent::Record) -> bool {
     move |r| {
         r.updates
             .iter()
-            .any(|u| u.task_id.value == task && is_terminal(u.state()))
+            .any(|u| u.task_id.value == task && u.state().is_terminal())
     }
 }

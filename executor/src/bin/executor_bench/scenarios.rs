@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use drover_executor::supervisor::cgroup_name;
 use drover_proto::v1::{AgentId, CommandInfo, TaskId, TaskInfo, TaskState};
+use drover_proto::TaskStateExt;
 use tokio::sync::mpsc;
 
 use super::agent::{Arrival, BenchAgent};
@@ -24,16 +25,6 @@ pub struct Bench {
     pub arrivals: mpsc::UnboundedReceiver<Arrival>,
     /// The executor.
     pub subject: Subject,
-}
-
-fn is_terminal(state: TaskState) -> bool {
-    matches!(
-        state,
-        TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskError
-    )
 }
 
 /// A task that runs `argv` without a shell.
@@ -82,7 +73,7 @@ impl Bench {
                 return Ok(arrival.at);
             }
             anyhow::ensure!(
-                !is_terminal(state),
+                !state.is_terminal(),
                 "task {task_id} ended {state:?}: {:?}",
                 arrival.status.message
             );
@@ -118,7 +109,7 @@ impl Bench {
                 continue;
             }
             anyhow::ensure!(
-                !is_terminal(got),
+                !got.is_terminal(),
                 "task {} ended {got:?}: {:?}",
                 arrival.status.task_id.value,
                 arrival.status.message
