@@ -4,11 +4,12 @@
 //! `place` carries them between tasks), so every decision is timed.
 
 use crate::stats::percentile;
-use drover_scheduler::jobs::spec::{Condition, Constraint, ConstraintType, LabelKind, PortSpec};
-use drover_scheduler::jobs::spec_constraint::Constraints;
-use drover_scheduler::placement::{
-    default_chain, place, HostView, PortRanges, Resources, Round, TaskDemand,
-};
+use drover_scheduler::model::demand::TaskDemand;
+use drover_scheduler::model::port_ranges::PortRanges;
+use drover_scheduler::model::resources::Resources;
+use drover_scheduler::model::spec::{Condition, Constraint, ConstraintType, LabelKind, PortSpec};
+use drover_scheduler::model::spec_constraint::Constraints;
+use drover_scheduler::placement::{default_chain, place, HostView, Round};
 use std::time::Instant;
 
 /// What the placement scenario measured.

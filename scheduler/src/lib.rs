@@ -19,9 +19,9 @@
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod ids;
 pub mod jobs;
 pub mod mesos;
 pub mod metrics;
+pub mod model;
 pub mod placement;
 pub mod store;

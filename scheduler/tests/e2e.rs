@@ -427,7 +427,7 @@ async fn a_failing_batch_instance_is_retried_up_to_max_failures_then_the_job_fai
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_launch_intent_whose_accept_never_left_is_reconciled_and_relaunched() {
-    use drover_scheduler::ids::{InstanceId, JobId, TaskId};
+    use drover_scheduler::model::ids::{InstanceId, JobId, TaskId};
     use drover_scheduler::store::{LaunchIntent, SqliteStore, Store};
     let sim = start_sim(1, &[]);
     let (_, agents) = get(&sim.address, "/sim/agents").await;

@@ -7,14 +7,14 @@ use drover_proto::v1::scheduler::{call, event, Call, Event};
 use drover_proto::v1::{
     resource, value, AgentId, FrameworkId, Offer, OfferId, Resource, TaskId, TaskState, TaskStatus,
 };
-use drover_scheduler::ids::JobId;
 use drover_scheduler::jobs::launch::ExecutorMode;
 use drover_scheduler::jobs::runner::{ApiCommand, Runner, RunnerConfig};
-use drover_scheduler::jobs::spec::JobSpec;
-use drover_scheduler::jobs::state::PodState;
 use drover_scheduler::mesos::driver::DriverHandle;
 use drover_scheduler::mesos::session::SessionEvent;
 use drover_scheduler::metrics::Metrics;
+use drover_scheduler::model::ids::JobId;
+use drover_scheduler::model::spec::JobSpec;
+use drover_scheduler::model::state::PodState;
 use drover_scheduler::store::{SqliteStore, StoreRead};
 use std::sync::Arc;
 use std::time::Duration;

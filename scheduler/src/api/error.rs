@@ -2,7 +2,7 @@
 //! and matching HTTP statuses, and every mapping from domain errors to it.
 
 use crate::jobs::runner::RunnerError;
-use crate::jobs::validate::SpecError;
+use crate::model::validate::SpecError;
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -4,11 +4,11 @@
 use super::body::read_json;
 use super::error::{ApiError, Code};
 use super::{views, AppState};
-use crate::ids::JobId;
 use crate::jobs::runner::{ApiCommand, RunnerError};
-use crate::jobs::spec::JobSpec;
-use crate::jobs::state::JobGoal;
-use crate::jobs::validate::validate_job;
+use crate::model::ids::JobId;
+use crate::model::spec::JobSpec;
+use crate::model::state::JobGoal;
+use crate::model::validate::validate_job;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};

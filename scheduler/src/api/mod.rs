@@ -23,8 +23,8 @@ pub mod rfc3339;
 pub mod views;
 
 use crate::jobs::runner::ApiCommand;
-use crate::jobs::validate::JobLimits;
 use crate::metrics::Metrics;
+use crate::model::validate::JobLimits;
 use crate::store::StoreRead;
 use axum::routing::{get, post};
 use axum::Router;

@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::{views, AppState};
-use crate::ids::InstanceId;
+use crate::model::ids::InstanceId;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};

@@ -3,10 +3,10 @@
 //! ids wrapped as `{"value": ...}`), built from store records.
 
 use super::rfc3339;
-use crate::ids::InstanceId;
 use crate::jobs::reconcile::{self, ClusterFacts, EngineConfig};
 use crate::jobs::runner::now_millis;
-use crate::jobs::state::{JobGoal, JobState, PodGoal, PodState};
+use crate::model::ids::InstanceId;
+use crate::model::state::{JobGoal, JobState, PodGoal, PodState};
 use crate::store::{JobRecord, PendingInfo, PodEventRecord, RunRecord};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;

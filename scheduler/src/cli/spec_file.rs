@@ -8,8 +8,8 @@
 //! visitor that stops at the field, letting serde_yaml stamp the stop with
 //! the position of the node it was reading.
 
-use crate::jobs::spec::JobSpec;
-use crate::jobs::validate::{validate_job, JobLimits};
+use crate::model::spec::JobSpec;
+use crate::model::validate::{validate_job, JobLimits};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 

@@ -6,7 +6,7 @@
 //! grace period do not count. A check port of 0 means the container's
 //! first port, so HTTP and TCP checks work with dynamic ports.
 
-use super::spec::{HealthCheckSpec, HealthCheckType};
+use crate::model::spec::{HealthCheckSpec, HealthCheckType};
 use drover_proto::v1::{health_check, CommandInfo, HealthCheck};
 
 /// The TaskInfo health check for `spec`, given the run's ports in order.

@@ -7,9 +7,9 @@
 //! - the command executor: the TaskInfo carries the CommandInfo itself (what
 //!   agent-sim's simulated agents run).
 
-use super::spec::{CommandSpec, PodSpec};
-use crate::ids::TaskId;
-use crate::placement::Resources;
+use crate::model::ids::TaskId;
+use crate::model::resources::Resources;
+use crate::model::spec::{CommandSpec, PodSpec};
 use drover_proto::v1::{
     command_info, environment, executor_info, resource, value, CommandInfo, DurationInfo,
     Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Resource, TaskInfo,
@@ -256,8 +256,8 @@ pub fn command_info(spec: &CommandSpec) -> CommandInfo {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::ids::{InstanceId, JobId};
-    use crate::jobs::spec::JobSpec;
+    use crate::model::ids::{InstanceId, JobId};
+    use crate::model::spec::JobSpec;
 
     fn pod() -> PodSpec {
         let spec: JobSpec = serde_json::from_value(serde_json::json!({
@@ -301,12 +301,12 @@ mod tests {
     fn ports_become_a_resource_and_named_environment_variables() {
         let mut pod = pod();
         pod.containers[0].ports = vec![
-            crate::jobs::spec::PortSpec {
+            crate::model::spec::PortSpec {
                 name: "http".into(),
                 value: 0,
                 env_name: "PORT_HTTP".into(),
             },
-            crate::jobs::spec::PortSpec {
+            crate::model::spec::PortSpec {
                 name: "admin".into(),
                 value: 31000,
                 env_name: String::new(),

@@ -2,7 +2,9 @@
 //! declining them, and their translation into placement's [`HostView`]s
 //! (the edge where Mesos `Offer`s stop: placement never sees a proto).
 
-use crate::placement::{HostView, PortRanges, Resources};
+use crate::model::port_ranges::PortRanges;
+use crate::model::resources::Resources;
+use crate::placement::HostView;
 use drover_proto::v1::{value, Attribute, Offer, Resource};
 use std::collections::{BTreeMap, HashMap, HashSet};
 

@@ -11,7 +11,7 @@
 //! before its first ACCEPT; now under 2.)
 
 use super::policies::sla_order::{self, SlaKey};
-use crate::ids::JobId;
+use crate::model::ids::JobId;
 use std::collections::HashMap;
 
 /// What the queue needs to know about a waiting run.

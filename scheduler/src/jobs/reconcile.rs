@@ -33,10 +33,10 @@
 use super::policies::backoff::Backoff;
 use super::policies::restart_budget::restart_budget;
 use super::policies::runtime_limit::{self, RuntimeVerdict, RUNTIME_LIMIT_REASON};
-use super::spec::{JobType, PodSpec};
-use super::state::PodGoal;
-use super::state::{job_state, InstanceOutcome, JobGoal, JobState, PodState};
-use crate::ids::{InstanceId, TaskId};
+use crate::model::ids::{InstanceId, TaskId};
+use crate::model::spec::{JobType, PodSpec};
+use crate::model::state::PodGoal;
+use crate::model::state::{job_state, InstanceOutcome, JobGoal, JobState, PodState};
 use crate::store::{JobRecord, RunRecord, UnixMillis};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;

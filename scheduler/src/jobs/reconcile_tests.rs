@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::ids::JobId;
-use crate::jobs::spec::JobSpec;
+use crate::model::ids::JobId;
+use crate::model::spec::JobSpec;
 use proptest::prelude::*;
 
 fn job(job_type: &str, instances: u32, max_failures: u32, goal: JobGoal) -> JobRecord {
@@ -252,7 +252,7 @@ enum Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let states = prop::sample::select(crate::jobs::state::ALL_POD_STATES.to_vec());
+    let states = prop::sample::select(crate::model::state::ALL_POD_STATES.to_vec());
     prop_oneof![
         3 => Just(Step::Launch),
         5 => (0u32..4, states).prop_map(|(i, s)| Step::Update(i, s)),
@@ -342,7 +342,7 @@ proptest! {
 
 #[test]
 fn a_stopped_pod_is_killed_and_not_relaunched_until_started() {
-    use crate::jobs::state::PodGoal;
+    use crate::model::state::PodGoal;
     use crate::store::PodControl;
     let mut job = job("SERVICE", 2, 0, JobGoal::Running);
     job.pods.insert(
@@ -405,7 +405,7 @@ fn a_restart_replaces_runs_batch_by_batch() {
         "0 waiting + 1 killing use the budget of 2"
     );
     // With an SLA of one unavailable instance, the tighter bound wins.
-    job.spec.sla = Some(crate::jobs::spec::SlaSpec {
+    job.spec.sla = Some(crate::model::spec::SlaSpec {
         priority: 0,
         maximum_unavailable_instances: 1,
     });

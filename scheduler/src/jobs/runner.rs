@@ -21,15 +21,15 @@ use super::pending_runs::{PendingRuns, WaitingRun};
 use super::plan_due::Due;
 use super::policies::sla_order::SlaKey;
 use super::reconcile::{self, ClusterFacts, EngineConfig, PendingLaunch};
-use super::spec::{JobSpec, PodSpec};
-use super::state::{JobGoal, PodGoal, PodState};
 use super::update_backlog::UpdateBacklog;
-use crate::ids::{InstanceId, JobId, TaskId};
 use crate::mesos::calls;
 use crate::mesos::driver::DriverHandle;
 use crate::mesos::session::SessionEvent;
 use crate::metrics::Metrics;
-use crate::placement::Resources;
+use crate::model::ids::{InstanceId, JobId, TaskId};
+use crate::model::resources::Resources;
+use crate::model::spec::{JobSpec, PodSpec};
+use crate::model::state::{JobGoal, PodGoal, PodState};
 use crate::store::{JobRecord, Store, StoreError, UnixMillis};
 use futures_util::StreamExt;
 use std::borrow::Cow;
@@ -210,7 +210,7 @@ struct Pending {
     /// Its job's SLA priority and creation time (placement order).
     sla: SlaKey,
     /// Its job's type (the default placement strategy).
-    job_type: super::spec::JobType,
+    job_type: crate::model::spec::JobType,
 }
 
 impl WaitingRun for Pending {

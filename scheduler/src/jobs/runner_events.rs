@@ -3,10 +3,10 @@
 //! updates are stored first and acknowledged only after the commit.
 
 use super::{now_millis, Runner};
-use crate::ids::TaskId;
-use crate::jobs::state::PodState;
 use crate::mesos::calls;
 use crate::mesos::session::SessionEvent;
+use crate::model::ids::TaskId;
+use crate::model::state::PodState;
 use crate::store::{StatusOutcome, StatusRecord};
 use drover_proto::v1::scheduler::{event, Event};
 use drover_proto::v1::{task_status, TaskState, TaskStatus};
@@ -237,7 +237,7 @@ impl Runner {
         // changes the plan, so its job is looked at once the burst settles
         // (a burst of updates costs one plan per job, not one per batch).
         let mut touched = BTreeMap::new();
-        let mut touch = |job: crate::ids::JobId, terminal: bool| {
+        let mut touch = |job: crate::model::ids::JobId, terminal: bool| {
             *touched.entry(job).or_insert(false) |= terminal;
         };
         for (record, outcome) in records.iter().zip(outcomes) {

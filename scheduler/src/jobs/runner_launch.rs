@@ -8,12 +8,13 @@
 //! task the store does not know.
 
 use super::{now_millis, Pending, Runner};
-use crate::ids::{JobId, TaskId};
 use crate::jobs::launch;
 use crate::jobs::offer_book::HeldHost;
-use crate::jobs::spec::{JobSpec, JobType, PlacementStrategy};
 use crate::mesos::calls;
-use crate::placement::{self, PodOnHost, Round, TaskDemand, Unplaced};
+use crate::model::demand::TaskDemand;
+use crate::model::ids::{JobId, TaskId};
+use crate::model::spec::{JobSpec, JobType, PlacementStrategy};
+use crate::placement::{self, PodOnHost, Round, Unplaced};
 use crate::store::{LaunchIntent, PendingInfo};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;

@@ -3,9 +3,9 @@
 //! tasks and batch waves finish on few agents.
 
 use super::host_view::HostView;
-use super::place::TaskDemand;
 use super::scorer::{free_fraction_after, Scorer};
-use crate::jobs::spec::PlacementStrategy;
+use crate::model::demand::TaskDemand;
+use crate::model::spec::PlacementStrategy;
 
 /// Packs tasks onto the fewest agents.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,7 +27,7 @@ impl Scorer for BinPackScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::placement::Resources;
+    use crate::model::resources::Resources;
 
     #[test]
     fn fuller_hosts_score_higher() {

@@ -4,8 +4,8 @@
 
 use super::filter::{Filter, Rejection};
 use super::host_view::HostView;
-use super::place::TaskDemand;
 use super::round::Round;
+use crate::model::demand::TaskDemand;
 
 /// Keeps exclusive jobs alone on their hosts.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,7 +39,8 @@ impl Filter for ExclusiveHostFilter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::placement::{PodOnHost, Resources};
+    use crate::model::resources::Resources;
+    use crate::placement::PodOnHost;
 
     #[test]
     fn exclusive_jobs_neither_share_nor_are_shared() {

@@ -6,8 +6,8 @@
 //! unplaced.
 
 use super::host_view::HostView;
-use super::place::TaskDemand;
 use super::round::Round;
+use crate::model::demand::TaskDemand;
 use std::borrow::Cow;
 
 /// Why a host was rejected for a task, e.g. `("constraint", "zone==c")`.

@@ -7,9 +7,9 @@
 
 use super::filter::{Filter, Rejection};
 use super::host_view::HostView;
-use super::place::TaskDemand;
 use super::round::Round;
-use crate::jobs::spec::{Condition, Constraint, ConstraintType, LabelConstraint, LabelKind};
+use crate::model::demand::TaskDemand;
+use crate::model::spec::{Condition, Constraint, ConstraintType, LabelConstraint, LabelKind};
 
 /// Rejects hosts that fail the task's constraint.
 #[derive(Debug, Clone, Copy, Default)]
@@ -122,8 +122,9 @@ fn render(lc: &LabelConstraint) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::jobs::spec_constraint::Constraints;
-    use crate::placement::{PodOnHost, Resources};
+    use crate::model::resources::Resources;
+    use crate::model::spec_constraint::Constraints;
+    use crate::placement::PodOnHost;
 
     fn host() -> HostView {
         HostView::new("a", "h1", "*", Resources::default())

@@ -4,7 +4,6 @@
 //!
 //! - [`host_view`]: one agent's offered resources, ports, attributes and
 //!   pods, minus what this round has already assigned there.
-//! - [`port_ranges`]: the offered ports as ranges.
 //! - [`round`]: the cluster-wide tally of a round (zones, instances per zone).
 //! - [`filter`]: the `Filter` trait and `Rejection`.
 //! - filters, one per file, in chain order: [`resources_fit`],
@@ -22,7 +21,6 @@ pub mod filter;
 pub mod host_view;
 pub mod label_constraint;
 pub mod place;
-pub mod port_ranges;
 pub mod ports_fit;
 pub mod resources_fit;
 pub mod round;
@@ -33,8 +31,7 @@ pub mod unique_host;
 pub mod zone_balance;
 
 pub use chain::{default_chain, Chain};
-pub use host_view::{HostView, PodOnHost, Resources};
-pub use place::{place, Assignment, Placement, Placer, TaskDemand, Unplaced};
-pub use port_ranges::PortRanges;
+pub use host_view::{HostView, PodOnHost};
+pub use place::{place, Assignment, Placement, Placer, Unplaced};
 pub use round::Round;
 pub use sample::PlacementConfig;

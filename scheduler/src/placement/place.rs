@@ -9,49 +9,13 @@
 
 use super::chain::Chain;
 use super::filter::Rejection;
-use super::host_view::{HostView, PodOnHost, Resources};
+use super::host_view::{HostView, PodOnHost};
 use super::round::Round;
 use super::sample::Walk;
-use crate::jobs::spec::{Constraint, PlacementSpec, PlacementStrategy, PortSpec};
+use crate::model::demand::TaskDemand;
+use crate::model::resources::Resources;
+use crate::model::spec::PlacementStrategy;
 use std::collections::BTreeMap;
-
-/// A task waiting for a host; `key` is the caller's handle for it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskDemand {
-    /// The caller's index for the task.
-    pub key: usize,
-    /// Its job (unique host, exclusive host, zone balance count per job).
-    pub job: String,
-    /// What it needs (executor overhead included).
-    pub resources: Resources,
-    /// Its ports (value 0 = dynamic).
-    pub ports: Vec<PortSpec>,
-    /// Its pod labels (what POD constraints of later tasks count).
-    pub labels: Vec<(String, String)>,
-    /// Its Peloton constraint.
-    pub constraint: Option<Constraint>,
-    /// Its Titus-style placement options.
-    pub placement: PlacementSpec,
-    /// How hosts are ranked for it.
-    pub strategy: PlacementStrategy,
-}
-
-impl TaskDemand {
-    /// A task of `job` needing `resources`, with no ports, labels or
-    /// constraints, spread.
-    pub fn new(key: usize, job: &str, resources: Resources) -> Self {
-        TaskDemand {
-            key,
-            job: job.to_owned(),
-            resources,
-            ports: Vec::new(),
-            labels: Vec::new(),
-            constraint: None,
-            placement: PlacementSpec::default(),
-            strategy: PlacementStrategy::Spread,
-        }
-    }
-}
 
 /// Task `key` goes on `hosts[host]` with these ports.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,12 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::jobs::spec::{Condition, LabelKind};
+use crate::model::demand::TaskDemand;
+use crate::model::port_ranges::PortRanges;
+use crate::model::resources::Resources;
+use crate::model::spec::{Condition, Constraint, LabelKind, PortSpec};
+use crate::placement::default_chain;
 use crate::placement::sample::Walk;
-use crate::placement::{default_chain, PortRanges};
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashSet};
 

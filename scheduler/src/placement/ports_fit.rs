@@ -4,8 +4,8 @@
 
 use super::filter::{Filter, Rejection};
 use super::host_view::HostView;
-use super::place::TaskDemand;
 use super::round::Round;
+use crate::model::demand::TaskDemand;
 
 /// Rejects hosts without the task's ports.
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,8 +60,9 @@ impl Filter for PortsFitFilter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::jobs::spec::PortSpec;
-    use crate::placement::{PortRanges, Resources};
+    use crate::model::port_ranges::PortRanges;
+    use crate::model::resources::Resources;
+    use crate::model::spec::PortSpec;
 
     fn port(name: &str, value: u32) -> PortSpec {
         PortSpec {

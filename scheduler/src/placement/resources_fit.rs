@@ -3,8 +3,8 @@
 
 use super::filter::{Filter, Rejection};
 use super::host_view::HostView;
-use super::place::TaskDemand;
 use super::round::Round;
+use crate::model::demand::TaskDemand;
 
 /// Rejects hosts without room for the task.
 #[derive(Debug, Clone, Copy, Default)]
@@ -40,7 +40,7 @@ impl Filter for ResourcesFitFilter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::placement::Resources;
+    use crate::model::resources::Resources;
 
     fn res(cpus: f64, mem_mib: f64, disk_mib: f64, gpus: f64) -> Resources {
         Resources {

@@ -4,7 +4,7 @@
 //! every host, which leaves the ranking to the others.
 
 use super::host_view::HostView;
-use super::place::TaskDemand;
+use crate::model::demand::TaskDemand;
 
 /// One ranking criterion.
 pub trait Scorer: Send + Sync {

@@ -4,9 +4,9 @@
 //! instances of any one service with it.
 
 use super::host_view::HostView;
-use super::place::TaskDemand;
 use super::scorer::{free_fraction_after, Scorer};
-use crate::jobs::spec::PlacementStrategy;
+use crate::model::demand::TaskDemand;
+use crate::model::spec::PlacementStrategy;
 
 /// Spreads load and instances over the offered agents.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,7 +31,8 @@ impl Scorer for SpreadScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::placement::{PodOnHost, Resources};
+    use crate::model::resources::Resources;
+    use crate::placement::PodOnHost;
 
     fn res(cpus: f64, mem_mib: f64) -> Resources {
         Resources {

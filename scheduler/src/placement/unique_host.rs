@@ -3,8 +3,8 @@
 
 use super::filter::{Filter, Rejection};
 use super::host_view::HostView;
-use super::place::TaskDemand;
 use super::round::Round;
+use crate::model::demand::TaskDemand;
 
 /// Rejects hosts that already hold an instance of the task's job.
 #[derive(Debug, Clone, Copy, Default)]
@@ -30,7 +30,8 @@ impl Filter for UniqueHostFilter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::placement::{PodOnHost, Resources};
+    use crate::model::resources::Resources;
+    use crate::placement::PodOnHost;
 
     #[test]
     fn only_hosts_without_the_job_pass() {

@@ -7,8 +7,8 @@
 
 use super::filter::{Filter, Rejection};
 use super::host_view::HostView;
-use super::place::TaskDemand;
 use super::round::Round;
+use crate::model::demand::TaskDemand;
 
 /// Rejects hosts in zones that already hold more of the job than another.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,7 +57,7 @@ impl Filter for ZoneBalanceFilter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::placement::Resources;
+    use crate::model::resources::Resources;
 
     #[test]
     fn only_the_emptiest_zones_take_the_next_instance() {

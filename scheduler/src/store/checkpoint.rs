@@ -98,8 +98,8 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::ids::{InstanceId, JobId, TaskId};
-    use crate::jobs::state::PodState;
+    use crate::model::ids::{InstanceId, JobId, TaskId};
+    use crate::model::state::PodState;
     use crate::store::{LaunchIntent, SqliteStore, StatusRecord, Store};
 
     fn db_bytes(dir: &Path) -> u64 {

@@ -19,9 +19,9 @@ pub mod checkpoint;
 pub mod migrations;
 pub mod sqlite;
 
-use crate::ids::{InstanceId, JobId, TaskId};
-use crate::jobs::spec::JobSpec;
-use crate::jobs::state::{JobGoal, PodGoal, PodState};
+use crate::model::ids::{InstanceId, JobId, TaskId};
+use crate::model::spec::JobSpec;
+use crate::model::state::{JobGoal, PodGoal, PodState};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -30,8 +30,7 @@ pub use sqlite::SqliteStore;
 /// A store-wide change counter.
 pub type Revision = u64;
 
-/// Milliseconds since the Unix epoch.
-pub type UnixMillis = i64;
+pub use crate::model::time::UnixMillis;
 
 /// Why the store could not answer or commit.
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,9 @@ use super::{
 };
 #[cfg(test)]
 use super::{LaunchIntent, StatusOutcome, StatusRecord};
-use crate::ids::{InstanceId, JobId, TaskId};
-use crate::jobs::spec::JobSpec;
-use crate::jobs::state::{JobGoal, PodGoal, PodState};
+use crate::model::ids::{InstanceId, JobId, TaskId};
+use crate::model::spec::JobSpec;
+use crate::model::state::{JobGoal, PodGoal, PodState};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::jobs::spec::JobSpec;
+use crate::model::spec::JobSpec;
 use crate::store::Store;
 
 pub(crate) fn batch_spec(instances: u32) -> JobSpec {
@@ -364,7 +364,7 @@ fn a_reader_connection_sees_committed_writes() {
 
 #[test]
 fn pod_goals_restarts_pending_reasons_ports_and_kill_reasons_round_trip() {
-    use crate::jobs::state::PodGoal;
+    use crate::model::state::PodGoal;
     use crate::store::PendingInfo;
     let dir = tempfile::tempdir().unwrap();
     let mut store = SqliteStore::open(dir.path()).unwrap();

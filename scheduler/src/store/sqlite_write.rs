@@ -3,9 +3,9 @@
 //! only for an instance with no live run; terminal states are final).
 
 use super::{next_revision, SqliteStore, JOB_COLUMNS};
-use crate::ids::{InstanceId, JobId, TaskId};
-use crate::jobs::spec::JobSpec;
-use crate::jobs::state::{JobGoal, PodGoal, PodState};
+use crate::model::ids::{InstanceId, JobId, TaskId};
+use crate::model::spec::JobSpec;
+use crate::model::state::{JobGoal, PodGoal, PodState};
 use crate::store::{
     JobRecord, LaunchIntent, PendingInfo, Revision, StatusOutcome, StatusRecord, Store, StoreError,
     StoreRead, UnixMillis,

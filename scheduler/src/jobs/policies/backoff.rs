@@ -6,8 +6,8 @@
 //! retry together. The jitter comes from the task id, not a random source:
 //! the same inputs give the same plan, as the engine requires.
 
-use crate::ids::TaskId;
-use crate::jobs::spec::RestartPolicy;
+use crate::model::ids::TaskId;
+use crate::model::spec::RestartPolicy;
 use crate::store::UnixMillis;
 use std::time::Duration;
 
@@ -78,7 +78,7 @@ pub fn jitter_unit(task: &TaskId) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{InstanceId, JobId};
+    use crate::model::ids::{InstanceId, JobId};
 
     #[test]
     fn delays_double_from_the_second_failure_up_to_the_cap() {

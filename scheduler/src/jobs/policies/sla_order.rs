@@ -4,7 +4,7 @@
 //! the order is total and stable; within a job, its runs in instance order
 //! (the order its plan lists them, kept by [`crate::jobs::pending_runs`]).
 
-use crate::ids::JobId;
+use crate::model::ids::JobId;
 use crate::store::UnixMillis;
 use std::cmp::Reverse;
 

@@ -5,6 +5,7 @@
 //! for a task id).
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest job id a user may choose. Task ids must stay under Mesos'
 /// 255-character limit (reference 2.6) with room for `-<instance>-<run>`.
@@ -30,6 +31,40 @@ pub struct TaskId {
     pub instance: InstanceId,
     /// The run number, starting at 0 and increasing by one per launch.
     pub run: u32,
+}
+
+/// A Mesos agent's id. Shared, not copied: every run and offer names its
+/// agent, and a fleet has far fewer agents than runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AgentId(Arc<str>);
+
+/// A Mesos offer's id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OfferId(pub String);
+
+impl AgentId {
+    /// The agent id `value`.
+    pub fn new(value: &str) -> Self {
+        AgentId(Arc::from(value))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AgentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl OfferId {
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Why a string is not a Drover id.

@@ -1,0 +1,44 @@
+//! What one run asks of a host: resources, ports, labels, constraints and
+//! the placement strategy. Placement takes it as input; the engine builds
+//! it from a pod spec.
+
+use super::resources::Resources;
+use super::spec::{Constraint, PlacementSpec, PlacementStrategy, PortSpec};
+
+/// A task waiting for a host; `key` is the caller's handle for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskDemand {
+    /// The caller's index for the task.
+    pub key: usize,
+    /// Its job (unique host, exclusive host, zone balance count per job).
+    pub job: String,
+    /// What it needs (executor overhead included).
+    pub resources: Resources,
+    /// Its ports (value 0 = dynamic).
+    pub ports: Vec<PortSpec>,
+    /// Its pod labels (what POD constraints of later tasks count).
+    pub labels: Vec<(String, String)>,
+    /// Its Peloton constraint.
+    pub constraint: Option<Constraint>,
+    /// Its Titus-style placement options.
+    pub placement: PlacementSpec,
+    /// How hosts are ranked for it.
+    pub strategy: PlacementStrategy,
+}
+
+impl TaskDemand {
+    /// A task of `job` needing `resources`, with no ports, labels or
+    /// constraints, spread.
+    pub fn new(key: usize, job: &str, resources: Resources) -> Self {
+        TaskDemand {
+            key,
+            job: job.to_owned(),
+            resources,
+            ports: Vec::new(),
+            labels: Vec::new(),
+            constraint: None,
+            placement: PlacementSpec::default(),
+            strategy: PlacementStrategy::Spread,
+        }
+    }
+}

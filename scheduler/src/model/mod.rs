@@ -1,0 +1,31 @@
+//! The model floor: Drover's own vocabulary and rules, as data and pure
+//! functions. Everything above it (placement, the engine, the store, the
+//! Mesos connection, the APIs) depends on it; it depends on nothing of
+//! theirs (a test in `tests/layers.rs` keeps it so). No I/O, no clock.
+//!
+//! # Layout
+//! - [`ids`]: job, instance and task ids.
+//! - [`spec`]: what users write (JobSpec, PodSpec, ContainerSpec), with
+//!   [`spec_constraint`] (where a pod may run) and [`spec_health`] (ports
+//!   and the liveness check).
+//! - [`validate`]: the rules a spec must meet, errors naming the field.
+//! - [`state`]: PodState, JobState, the job's and a pod's goal, and a
+//!   job's state derived from its instances.
+//! - [`resources`], [`port_ranges`]: what hosts offer and runs take.
+//! - [`demand`]: what one run asks of a host (placement's input).
+//! - [`offer`], [`task_update`]: what the master tells Drover, in
+//!   Drover's terms (the `mesos/` edge translates the protos).
+//! - [`time`]: wall-clock milliseconds, passed in, never read here.
+
+pub mod demand;
+pub mod ids;
+pub mod offer;
+pub mod port_ranges;
+pub mod resources;
+pub mod spec;
+pub mod spec_constraint;
+pub mod spec_health;
+pub mod state;
+pub mod task_update;
+pub mod time;
+pub mod validate;
