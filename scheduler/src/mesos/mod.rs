@@ -4,9 +4,11 @@
 //!   redirects, backoff, framework id reuse).
 //! - [`backoff`]: jittered exponential backoff.
 //! - [`calls`]: the scheduler calls Drover makes, built from model values.
+//! - `lanes`: pure: which waiting call goes to the master next.
 //! - [`driver`]: hyper I/O: the SUBSCRIBE stream and the calls.
 
 pub mod backoff;
 pub mod calls;
 pub mod driver;
+pub(crate) mod lanes;
 pub mod session;

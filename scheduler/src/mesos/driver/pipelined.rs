@@ -5,13 +5,15 @@
 //! of what a launch wave's 40,000 updates cost both processes. libprocess
 //! answers pipelined requests in order (its `HttpProxy`), and so does hyper.
 //!
-//! The wire half only: it frames requests, parses answers (with httparse,
-//! hyper's own parser) and keeps idle connections; which calls make a batch
-//! is decided by the sender (`driver_calls.rs`).
+//! The wire half only, and HTTP only: it frames requests with the headers
+//! it is given, parses answers (with httparse, hyper's own parser) and
+//! keeps idle connections. What the headers are and what an answer means
+//! is the driver's (`request.rs`); which calls make a batch, the sender's
+//! (`sender.rs`, by the lanes).
 
-use super::{basic_auth, call_response, DriverConfig, STREAM_ID_HEADER};
-use crate::mesos::session::{CallResponse, Endpoint, StreamId};
 use bytes::{Buf, Bytes, BytesMut};
+use http::Uri;
+use std::fmt::Write as _;
 use std::io;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -27,9 +29,29 @@ const MAX_BODY: usize = 64 * 1024;
 const MAX_HEADERS: usize = 32;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// One answer, as the master wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The `Location` header, if any.
+    pub location: Option<String>,
+    /// The body (at most 64 KiB), as text.
+    pub body: String,
+}
+
+/// Why a request of a batch has no answer: the connection failed or
+/// closed first, or the batch timed out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{detail}")]
+pub(crate) struct Unanswered {
+    /// What went wrong, for the log.
+    pub detail: String,
+}
+
 /// A pool of keep-alive connections for pipelined batches.
 #[derive(Debug, Default)]
-pub(super) struct Pipes {
+pub(crate) struct Pipes {
     idle: Mutex<Vec<Pipe>>,
 }
 
@@ -58,23 +80,24 @@ impl Pipes {
         }
     }
 
-    /// Posts `calls` (each encoded in the driver's media type) to `master`
-    /// in one pipelined batch; one answer per call, in order. A call left
-    /// unanswered (the connection failed or closed, or the batch timed
-    /// out) gets `Rejected` with status 0, as a failed single request would.
-    pub(super) async fn post(
+    /// POSTs `bodies` to `url` in one pipelined batch, each request with
+    /// `headers` (name, value; Host and Content-Length are written here);
+    /// one answer per body, in order, within `timeout` for the whole
+    /// batch. A request left unanswered (the connection failed or closed,
+    /// or the batch timed out) is [`Unanswered`], as a failed single
+    /// request would be.
+    pub(crate) async fn post(
         &self,
-        config: &DriverConfig,
-        master: &Endpoint,
-        stream_id: &StreamId,
-        calls: &[&Bytes],
-    ) -> Vec<CallResponse> {
-        let mut answers = Vec::with_capacity(calls.len());
-        let failure = match encode_requests(config, master, stream_id, calls) {
+        url: &Uri,
+        headers: &[(&str, &str)],
+        bodies: &[&Bytes],
+        timeout: Duration,
+    ) -> Vec<Result<Answer, Unanswered>> {
+        let mut answers = Vec::with_capacity(bodies.len());
+        let failure = match encode_requests(url, headers, bodies) {
             Ok((authority, requests)) => {
-                let exchange =
-                    self.exchange(master, &authority, &requests, calls.len(), &mut answers);
-                match tokio::time::timeout(config.call_timeout, exchange).await {
+                let exchange = self.exchange(&authority, &requests, bodies.len(), &mut answers);
+                match tokio::time::timeout(timeout, exchange).await {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(e.to_string()),
                     Err(_) => Some("timed out".to_owned()),
@@ -83,24 +106,23 @@ impl Pipes {
             Err(detail) => Some(detail),
         };
         if let Some(detail) = failure {
-            answers.resize(calls.len(), CallResponse::Rejected { status: 0, detail });
+            answers.resize(bodies.len(), Err(Unanswered { detail }));
         }
         answers
     }
 
     async fn exchange(
         &self,
-        master: &Endpoint,
         authority: &str,
         requests: &[u8],
         count: usize,
-        answers: &mut Vec<CallResponse>,
+        answers: &mut Vec<Result<Answer, Unanswered>>,
     ) -> io::Result<()> {
         // A kept connection the master has closed meanwhile answers
         // nothing; then the batch goes again on a new one (nothing of it
         // reached the master).
         if let Some(mut pipe) = self.take(authority) {
-            match pipe.exchange(master, requests, count, answers).await {
+            match pipe.exchange(requests, count, answers).await {
                 Ok(keep) => {
                     if keep {
                         self.put(pipe);
@@ -120,7 +142,7 @@ impl Pipes {
             stream,
             read: BytesMut::with_capacity(16 * 1024),
         };
-        if pipe.exchange(master, requests, count, answers).await? {
+        if pipe.exchange(requests, count, answers).await? {
             self.put(pipe);
         }
         Ok(())
@@ -132,17 +154,16 @@ impl Pipe {
     /// the connection may carry another batch.
     async fn exchange(
         &mut self,
-        master: &Endpoint,
         requests: &[u8],
         count: usize,
-        answers: &mut Vec<CallResponse>,
+        answers: &mut Vec<Result<Answer, Unanswered>>,
     ) -> io::Result<bool> {
         // A kept connection's buffer is empty (see the end).
         self.stream.write_all(requests).await?;
         while answers.len() < count {
-            let answer = self.read_answer(master).await?;
-            answers.push(answer.response);
-            if !answer.keep_alive {
+            let read = self.read_answer().await?;
+            answers.push(Ok(read.answer));
+            if !read.keep_alive {
                 if answers.len() < count {
                     return Err(io::Error::new(
                         io::ErrorKind::ConnectionAborted,
@@ -164,7 +185,7 @@ impl Pipe {
         Ok(())
     }
 
-    async fn read_answer(&mut self, master: &Endpoint) -> io::Result<Answer> {
+    async fn read_answer(&mut self) -> io::Result<Read> {
         loop {
             let head = loop {
                 if let Some(head) = parse_head(&self.read)? {
@@ -201,18 +222,19 @@ impl Pipe {
                 }
             };
             let keep_alive = head.keep_alive && head.framing != Framing::UntilClose;
-            let body = String::from_utf8_lossy(&body).into_owned();
-            let response = call_response(master, head.status, head.location.as_deref(), body);
-            return Ok(Answer {
-                response,
-                keep_alive,
-            });
+            let answer = Answer {
+                status: head.status,
+                location: head.location,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            return Ok(Read { answer, keep_alive });
         }
     }
 }
 
-struct Answer {
-    response: CallResponse,
+/// An answer and whether its connection may carry the next.
+struct Read {
+    answer: Answer,
     keep_alive: bool,
 }
 
@@ -345,38 +367,39 @@ fn parse_chunked(buf: &[u8]) -> io::Result<Option<(Vec<u8>, usize)>> {
 
 /// The batch's requests, back to back, and the `host:port` to send them to.
 fn encode_requests(
-    config: &DriverConfig,
-    master: &Endpoint,
-    stream_id: &StreamId,
-    calls: &[&Bytes],
+    url: &Uri,
+    headers: &[(&str, &str)],
+    bodies: &[&Bytes],
 ) -> Result<(String, BytesMut), String> {
-    let host = master.host().ok_or("the master's URL has no host")?;
-    let port = master.port_u16().unwrap_or(80);
-    let authority = match master.authority() {
+    let host = url.host().ok_or("the master's URL has no host")?;
+    let port = url.port_u16().unwrap_or(80);
+    let authority = match url.authority() {
         Some(a) if a.port().is_some() => a.as_str().to_owned(),
         _ => format!("{host}:{port}"),
     };
-    let path = master.path_and_query().map_or("/", |p| p.as_str());
-    let auth = basic_auth(config);
-    let id = stream_id.0.as_str();
-    if !is_header_value(id) || !auth.as_deref().is_none_or(is_header_value) {
-        return Err("a header value holds a control character".into());
+    let path = url.path_and_query().map_or("/", |p| p.as_str());
+    if !headers
+        .iter()
+        .all(|(name, value)| is_header_name(name) && is_header_value(value))
+    {
+        return Err("a header holds a control character".into());
     }
-    let media = config.media.as_str();
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: {media}\r\n\
-         Accept: {media}\r\n{STREAM_ID_HEADER}: {id}\r\n"
-    );
-    if let Some(auth) = auth {
-        head.push_str(&format!("Authorization: {auth}\r\n"));
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {authority}\r\n");
+    for (name, value) in headers {
+        let _ = write!(head, "{name}: {value}\r\n");
     }
-    let mut out = BytesMut::new();
-    for body in calls {
+    let bytes: usize = bodies.iter().map(|b| b.len()).sum();
+    let mut out = BytesMut::with_capacity(bodies.len() * (head.len() + 32) + bytes);
+    for body in bodies {
         out.extend_from_slice(head.as_bytes());
-        out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
         out.extend_from_slice(body);
     }
     Ok((authority, out))
+}
+
+fn is_header_name(n: &str) -> bool {
+    !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
 
 fn is_header_value(v: &str) -> bool {
@@ -388,6 +411,7 @@ fn is_header_value(v: &str) -> bool {
 mod tests {
     use super::*;
     use drover_proto::v1::scheduler::Call;
+    use drover_proto::MediaType;
 
     #[test]
     fn a_head_tells_how_its_body_ends_and_whether_the_connection_stays() {
@@ -453,16 +477,22 @@ mod tests {
         assert!(parse_chunked(b"fffffff\r\n").is_err());
     }
 
+    /// What the driver gives every call of a batch (`request::call_headers`,
+    /// whose own test checks it matches a single call's).
+    const HEADERS: [(&str, &str); 4] = [
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json"),
+        ("Mesos-Stream-Id", "s-1"),
+        ("Authorization", "Basic cDpz"),
+    ];
+
     #[test]
     fn requests_carry_what_a_single_call_would() {
-        let mut config = DriverConfig::new(drover_proto::MediaType::Json);
-        config.credentials = Some(("p".into(), "s".into()));
-        let master: Endpoint = "http://m1:5050/master/api/v1/scheduler".parse().unwrap();
+        let media = MediaType::Json;
+        let master: Uri = "http://m1:5050/master/api/v1/scheduler".parse().unwrap();
         let call = crate::mesos::calls::acknowledge("a1".into(), "t1".into(), vec![1, 2].into());
-        let encoded = Bytes::from(config.media.encode(&call));
-        let stream = StreamId("s-1".into());
-        let (authority, bytes) =
-            encode_requests(&config, &master, &stream, &[&encoded, &encoded]).unwrap();
+        let encoded = Bytes::from(media.encode(&call));
+        let (authority, bytes) = encode_requests(&master, &HEADERS, &[&encoded, &encoded]).unwrap();
         assert_eq!(authority, "m1:5050");
         let text = String::from_utf8(bytes.to_vec()).unwrap();
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -479,16 +509,18 @@ mod tests {
                 .unwrap();
             std::str::from_utf8(h.value).unwrap().to_owned()
         };
+        assert_eq!(header("Host"), "m1:5050");
         assert_eq!(header("Mesos-Stream-Id"), "s-1");
         assert_eq!(header("Content-Type"), "application/json");
+        assert_eq!(header("Accept"), "application/json");
         assert_eq!(header("Authorization"), "Basic cDpz");
         let n: usize = header("Content-Length").parse().unwrap();
         let body = &text.as_bytes()[len..len + n];
-        assert_eq!(config.media.decode::<Call>(body).unwrap(), call);
+        assert_eq!(media.decode::<Call>(body).unwrap(), call);
         assert_eq!(text.matches("POST ").count(), 2);
-        assert!(
-            encode_requests(&config, &master, &StreamId("a\r\nX: y".into()), &[&encoded]).is_err()
-        );
+        let smuggled = [("Mesos-Stream-Id", "a\r\nX: y")];
+        assert!(encode_requests(&master, &smuggled, &[&encoded]).is_err());
+        assert!(encode_requests(&master, &[("X: y\r\nZ", "v")], &[&encoded]).is_err());
     }
 
     /// A master that answers each connection's requests, as they arrive,
@@ -497,7 +529,7 @@ mod tests {
     /// has taken.
     async fn scripted_master(
         scripts: Vec<Vec<&'static str>>,
-    ) -> (Endpoint, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    ) -> (Uri, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -545,19 +577,30 @@ mod tests {
     }
 
     /// Posts `calls` as one batch on stream "s".
-    async fn post(pipes: &Pipes, master: &Endpoint, calls: &[Call]) -> Vec<CallResponse> {
-        let config = DriverConfig::new(drover_proto::MediaType::Protobuf);
-        let bodies: Vec<Bytes> = calls
-            .iter()
-            .map(|c| Bytes::from(config.media.encode(c)))
-            .collect();
+    async fn post(pipes: &Pipes, master: &Uri, calls: &[Call]) -> Vec<Result<Answer, Unanswered>> {
+        let media = MediaType::Protobuf;
+        let bodies: Vec<Bytes> = calls.iter().map(|c| Bytes::from(media.encode(c))).collect();
         let bodies: Vec<&Bytes> = bodies.iter().collect();
+        let headers = [
+            ("Content-Type", media.as_str()),
+            ("Accept", media.as_str()),
+            ("Mesos-Stream-Id", "s"),
+        ];
         pipes
-            .post(&config, master, &StreamId("s".into()), &bodies)
+            .post(master, &headers, &bodies, Duration::from_secs(75))
             .await
     }
 
     const ACCEPTED: &str = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n";
+
+    /// An answer with `status`, `location` and `body`.
+    fn answer(status: u16, location: Option<&str>, body: &str) -> Result<Answer, Unanswered> {
+        Ok(Answer {
+            status,
+            location: location.map(str::to_owned),
+            body: body.to_owned(),
+        })
+    }
 
     #[tokio::test]
     async fn a_batch_is_answered_in_order_and_its_connection_kept() {
@@ -572,21 +615,20 @@ mod tests {
         let pipes = Pipes::default();
         let calls = acks(4);
         let answers = post(&pipes, &master, &calls).await;
+        // What each means to the session: `request::tests::
+        // answers_mean_accepted_rejected_redirect_or_not_subscribed`.
         assert_eq!(
             answers,
             vec![
-                CallResponse::Accepted,
-                CallResponse::Rejected {
-                    status: 400,
-                    detail: "bad uuid".into()
-                },
-                CallResponse::Redirect("http://m2:5050/api/v1/scheduler".parse().unwrap()),
-                CallResponse::NotSubscribed,
+                answer(202, None, ""),
+                answer(400, None, "bad uuid"),
+                answer(307, Some("//m2:5050/api/v1/scheduler"), ""),
+                answer(403, None, "no!"),
             ]
         );
         // The next batch reuses the connection.
         let answers = post(&pipes, &master, &calls[..1]).await;
-        assert_eq!(answers, vec![CallResponse::Accepted]);
+        assert_eq!(answers, vec![answer(202, None, "")]);
         assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
@@ -598,12 +640,12 @@ mod tests {
         let calls = acks(2);
         assert_eq!(
             post(&pipes, &master, &calls[..1]).await,
-            vec![CallResponse::Accepted]
+            vec![answer(202, None, "")]
         );
         // The master hung up on the kept connection after its one answer.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let answers = post(&pipes, &master, &calls).await;
-        assert_eq!(answers, vec![CallResponse::Accepted; 2]);
+        assert_eq!(answers, vec![answer(202, None, ""); 2]);
         assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
@@ -613,12 +655,10 @@ mod tests {
         let (master, _) = scripted_master(vec![vec![closing]]).await;
         let pipes = Pipes::default();
         let answers = post(&pipes, &master, &acks(3)).await;
-        assert_eq!(answers[0], CallResponse::Accepted);
+        assert_eq!(answers[0], answer(202, None, ""));
+        // The sender makes each of these `Rejected` with status 0.
         for answer in &answers[1..] {
-            assert!(
-                matches!(answer, CallResponse::Rejected { status: 0, .. }),
-                "{answer:?}"
-            );
+            assert!(answer.is_err(), "{answer:?}");
         }
         // Nothing is kept from a connection the master closed.
         assert!(pipes.idle.lock().unwrap().is_empty());

@@ -1,37 +1,41 @@
-//! The I/O half of the subscription: one tokio task owns the [`Session`]
-//! and carries out its actions with hyper. The SUBSCRIBE stream runs on its
-//! own connection (a dedicated client), decoded incrementally with
-//! [`RecordDecoder`], and is read as fast as the master writes it (events
-//! queue for the engine here, see [`DriverConfig::event_queue`]); every
-//! other call goes through one sender task (`driver_calls.rs`: in order,
-//! but for acknowledgements and offer answers) on separate connections, carrying
-//! `Mesos-Stream-Id`; acknowledgements go pipelined, in batches
-//! (`driver_pipelined.rs`). Protobuf by default, JSON when configured; HTTP basic
-//! authentication when a principal and secret are given. No protocol
+//! The I/O half of the subscription: one tokio task (the loop here) owns
+//! the [`Session`] and carries out its actions with hyper. No protocol
 //! decisions are made here.
+//!
+//! - `subscription`: the SUBSCRIBE stream, on its own connection (a
+//!   dedicated client), decoded incrementally and read as fast as the
+//!   master writes it (events queue for the engine here, see
+//!   [`DriverConfig::event_queue`]).
+//! - `sender`: every other call, through one task on separate
+//!   connections, carrying `Mesos-Stream-Id`, in the order the lanes
+//!   (`mesos/lanes.rs`) decide: in order, but for acknowledgements and
+//!   offer answers.
+//! - `pipelined`: acknowledgements go in batches over HTTP/1.1
+//!   pipelining, a transport that knows nothing of Mesos.
+//! - `request`: what every exchange shares: the POST of a call (protobuf
+//!   by default, JSON when configured; HTTP basic authentication when a
+//!   principal and secret are given) and what its answer means.
 
-use super::session::{
-    Action, CallResponse, Endpoint, Session, SessionEvent, State, StreamId, SubscribeResponse,
-};
+mod pipelined;
+mod request;
+mod sender;
+mod subscription;
+
+pub use request::{resolve_location, STREAM_ID_HEADER};
+
+use super::session::{Action, CallResponse, Session, SessionEvent, State, SubscribeResponse};
 use crate::metrics::{Metrics, SubscriptionGauge};
-use base64::Engine as _;
-use bytes::Bytes;
 use drover_proto::v1::scheduler::{call, Call, Event};
-use drover_proto::{MediaType, RecordDecoder};
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
+use drover_proto::MediaType;
+use request::{client, HttpClient};
+use sender::{send_calls, Outbound};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use subscription::subscribe;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-/// The header carrying the stream id.
-pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
 
 /// Driver settings.
 #[derive(Debug, Clone)]
@@ -58,19 +62,19 @@ pub struct DriverConfig {
     /// than they can be stored, so the backlog has to wait here.
     pub event_queue: usize,
     /// Calls in flight at once: acknowledgements, and ACCEPTs and DECLINEs,
-    /// overlap (see `driver_calls.rs`); any other call goes once the calls
+    /// overlap (see `mesos/lanes.rs`); any other call goes once the calls
     /// before it in its lane are answered. Default 32: each is one HTTP round trip and Mesos has no batched form,
     /// so one at a time caps acknowledgements, and the hundreds of ACCEPTs
     /// of a launch round, at the master's round-trip rate. They commute (an
     /// agent has one unacknowledged update per task in flight; an ACCEPT or
     /// DECLINE is about its own offers), so only they overlap; every other
     /// call waits for the ones before it in its lane (acknowledgements have
-    /// a lane of their own, see `driver_calls.rs`). At 100,000 tasks, with
+    /// a lane of their own, see `mesos/lanes.rs`). At 100,000 tasks, with
     /// acknowledgements the limit after the launch, 32 saw all RUNNING in
     /// 5.6-6.1 s where 8 took 6.35 s (64: 5.4-5.6 s, on more connections).
     pub call_window: usize,
     /// Acknowledgements pipelined in one slot of the window, on one
-    /// connection (`driver_pipelined.rs`). Default 64: at 20,000 tasks on
+    /// connection (`pipelined.rs`). Default 64: at 20,000 tasks on
     /// 1,000 agents the framework saw all RUNNING in 0.69-0.71 s; batches
     /// of 8 took 0.80 s, of 32 and of 256 0.63-0.76 s, and one call per
     /// acknowledgement 1.06-1.36 s.
@@ -130,15 +134,18 @@ impl DriverHandle {
     }
 }
 
-/// What a connection task reports to the driver loop.
-enum ConnEvent {
+/// What a connection task reports to the driver loop, tagged with the
+/// generation of the connection it is about.
+pub(crate) enum ConnEvent {
+    /// The answer to a SUBSCRIBE.
     Subscribe(u64, SubscribeResponse),
+    /// An event decoded from the stream.
     Event(u64, Box<Event>),
+    /// The stream ended.
     Closed(u64),
+    /// A call was not accepted (202 answers are not reported).
     CallDone(u64, CallResponse),
 }
-
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Starts the driver. Session events go to the returned receiver.
 pub fn spawn(
@@ -166,16 +173,9 @@ struct Driver {
     /// The newest connection's generation, shared with the sender, which
     /// drops calls stamped with an older one instead of posting them.
     generation: Arc<AtomicU64>,
-    outbox: mpsc::Sender<(u64, Endpoint, StreamId, Box<Call>)>,
+    outbox: mpsc::Sender<Outbound>,
     sender: JoinHandle<()>,
     stream_client: HttpClient,
-}
-
-fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).build(connector)
 }
 
 impl Driver {
@@ -187,7 +187,7 @@ impl Driver {
     ) -> Self {
         let (conn_tx, conn_rx) = mpsc::channel(1024);
         // Small: the sender takes calls out at once into its own lanes,
-        // which hold up to `call_queue` (driver_calls.rs).
+        // which hold up to `call_queue` (sender.rs).
         let (outbox, outbox_rx) = mpsc::channel(config.call_window.max(1));
         let generation = Arc::new(AtomicU64::new(0));
         let sender = tokio::spawn(send_calls(
@@ -346,237 +346,5 @@ impl Driver {
         self.metrics
             .reconnects
             .store(self.session.reconnects(), Ordering::Relaxed);
-    }
-}
-
-fn request(
-    config: &DriverConfig,
-    master: &Endpoint,
-    stream_id: Option<&StreamId>,
-    call: &Call,
-) -> Result<Request<Full<Bytes>>, http::Error> {
-    request_with_body(config, master, stream_id, encode_call(config, call))
-}
-
-/// A call's body in the driver's media type.
-fn encode_call(config: &DriverConfig, call: &Call) -> Bytes {
-    Bytes::from(config.media.encode(call))
-}
-
-/// The POST of an encoded call.
-fn request_with_body(
-    config: &DriverConfig,
-    master: &Endpoint,
-    stream_id: Option<&StreamId>,
-    body: Bytes,
-) -> Result<Request<Full<Bytes>>, http::Error> {
-    let mut builder = Request::post(master.clone())
-        .header(CONTENT_TYPE, config.media.as_str())
-        .header(ACCEPT, config.media.as_str());
-    if let Some(stream_id) = stream_id {
-        builder = builder.header(STREAM_ID_HEADER, stream_id.0.as_str());
-    }
-    if let Some(auth) = basic_auth(config) {
-        builder = builder.header(AUTHORIZATION, auth);
-    }
-    builder.body(Full::new(body))
-}
-
-/// The `Authorization` header's value, when credentials are configured.
-fn basic_auth(config: &DriverConfig) -> Option<String> {
-    let (principal, secret) = config.credentials.as_ref()?;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"));
-    Some(format!("Basic {token}"))
-}
-
-/// What an answer to a call (not SUBSCRIBE) means to the session.
-fn call_response(
-    master: &Endpoint,
-    status: u16,
-    location: Option<&str>,
-    body: String,
-) -> CallResponse {
-    match StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR) {
-        StatusCode::OK | StatusCode::ACCEPTED => CallResponse::Accepted,
-        StatusCode::TEMPORARY_REDIRECT => {
-            match location.and_then(|l| resolve_location(master, l)) {
-                Some(leader) => CallResponse::Redirect(leader),
-                None => CallResponse::Rejected {
-                    status: 307,
-                    detail: body,
-                },
-            }
-        }
-        StatusCode::FORBIDDEN => CallResponse::NotSubscribed,
-        _ => CallResponse::Rejected {
-            status,
-            detail: body,
-        },
-    }
-}
-
-/// Resolves a `Location` header against the master that sent it; Mesos
-/// writes it protocol-relative (`//leader:5050/master/api/v1/scheduler`).
-pub fn resolve_location(master: &Endpoint, location: &str) -> Option<Endpoint> {
-    let absolute = if let Some(rest) = location.strip_prefix("//") {
-        format!("http://{rest}")
-    } else if location.starts_with('/') {
-        format!("http://{}{location}", master.authority()?)
-    } else {
-        location.to_owned()
-    };
-    absolute.parse().ok()
-}
-
-async fn subscribe(
-    client: HttpClient,
-    config: DriverConfig,
-    master: Endpoint,
-    generation: u64,
-    call: Call,
-    tx: mpsc::Sender<ConnEvent>,
-) {
-    let failed = |status: u16, detail: String| {
-        ConnEvent::Subscribe(generation, SubscribeResponse::Failed { status, detail })
-    };
-    let req = match request(&config, &master, None, &call) {
-        Ok(req) => req,
-        Err(e) => {
-            let _ = tx.send(failed(0, e.to_string())).await;
-            return;
-        }
-    };
-    let response = match client.request(req).await {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = tx.send(failed(0, e.to_string())).await;
-            return;
-        }
-    };
-    let status = response.status();
-    if status == StatusCode::TEMPORARY_REDIRECT {
-        let leader = response
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|l| resolve_location(&master, l));
-        let event = match leader {
-            Some(leader) => ConnEvent::Subscribe(generation, SubscribeResponse::Redirect(leader)),
-            None => failed(307, "redirect without a usable Location".into()),
-        };
-        let _ = tx.send(event).await;
-        return;
-    }
-    if status != StatusCode::OK {
-        let body = read_text(response.into_body()).await;
-        let _ = tx.send(failed(status.as_u16(), body)).await;
-        return;
-    }
-    let Some(stream_id) = response
-        .headers()
-        .get(STREAM_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| StreamId(s.to_owned()))
-    else {
-        let _ = tx
-            .send(failed(200, "no Mesos-Stream-Id header".into()))
-            .await;
-        return;
-    };
-    let media = MediaType::from_content_type(
-        response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-    )
-    .unwrap_or(config.media);
-    if tx
-        .send(ConnEvent::Subscribe(
-            generation,
-            SubscribeResponse::Streaming(stream_id),
-        ))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let mut body = response.into_body();
-    let mut decoder = RecordDecoder::new(config.max_record_bytes);
-    'stream: while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else { break };
-        let Some(chunk) = frame.data_ref() else {
-            continue;
-        };
-        decoder.feed(chunk);
-        loop {
-            match decoder.next_record() {
-                Ok(Some(record)) => match media.decode::<Event>(&record) {
-                    Ok(event) => {
-                        if tx
-                            .send(ConnEvent::Event(generation, Box::new(event)))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "undecodable event; dropping the stream");
-                        break 'stream;
-                    }
-                },
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "bad RecordIO framing; dropping the stream");
-                    break 'stream;
-                }
-            }
-        }
-    }
-    let _ = tx.send(ConnEvent::Closed(generation)).await;
-}
-
-async fn read_text(body: hyper::body::Incoming) -> String {
-    let limited = http_body_util::Limited::new(body, 64 * 1024);
-    match limited.collect().await {
-        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
-        Err(e) => format!("(unreadable body: {e})"),
-    }
-}
-
-#[path = "driver_pipelined.rs"]
-mod pipelined;
-#[path = "driver_calls.rs"]
-mod sending;
-use sending::send_calls;
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locations_resolve_like_mesos_writes_them() {
-        let master: Endpoint = "http://m1:5050/api/v1/scheduler".parse().unwrap();
-        let cases = [
-            (
-                "//leader:5050/master/api/v1/scheduler",
-                "http://leader:5050/master/api/v1/scheduler",
-            ),
-            (
-                "http://l2:5050/api/v1/scheduler",
-                "http://l2:5050/api/v1/scheduler",
-            ),
-            (
-                "/master/api/v1/scheduler",
-                "http://m1:5050/master/api/v1/scheduler",
-            ),
-        ];
-        for (location, want) in cases {
-            assert_eq!(
-                resolve_location(&master, location).unwrap().to_string(),
-                want
-            );
-        }
     }
 }
