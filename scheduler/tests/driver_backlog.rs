@@ -23,7 +23,8 @@ use drover_proto::v1::{AgentId, FrameworkId, FrameworkInfo, TaskId, TaskState, T
 use drover_proto::MediaType;
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
-use drover_scheduler::mesos::session::{Session, SessionConfig, SessionEvent};
+use drover_scheduler::mesos::events::SessionEvent;
+use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::Arc;
@@ -81,7 +82,10 @@ async fn the_driver_drains_a_burst_the_engine_has_not_read_yet() {
     while updates < BURST {
         match events.recv().await.unwrap() {
             SessionEvent::Subscribed { .. } => subscribed = true,
-            SessionEvent::Mesos(e) if e.r#type == Some(event::Type::Update as i32) => updates += 1,
+            SessionEvent::Update(u) => {
+                assert_eq!(u.task_id, format!("job-{updates}-0"), "in stream order");
+                updates += 1;
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -208,7 +212,10 @@ async fn calls_the_master_does_not_answer_never_stop_the_stream() {
     let mut updates = 0;
     while updates < BURST {
         match events.recv().await.unwrap() {
-            SessionEvent::Mesos(e) if e.r#type == Some(event::Type::Update as i32) => updates += 1,
+            SessionEvent::Update(u) => {
+                assert_eq!(u.task_id, format!("job-{updates}-0"), "in stream order");
+                updates += 1;
+            }
             other => panic!("unexpected {other:?}"),
         }
     }

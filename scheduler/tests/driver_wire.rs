@@ -17,7 +17,8 @@ use drover_proto::v1::scheduler::{call, event, Call, Event};
 use drover_proto::v1::{FrameworkId, FrameworkInfo};
 use drover_proto::MediaType;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
-use drover_scheduler::mesos::session::{Session, SessionConfig, SessionEvent};
+use drover_scheduler::mesos::events::SessionEvent;
+use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
@@ -160,9 +161,7 @@ async fn drive(media: MediaType) {
     assert_eq!(
         first,
         SessionEvent::Subscribed {
-            framework_id: FrameworkId {
-                value: "fw-1".into()
-            }
+            framework_id: "fw-1".into()
         }
     );
     handle

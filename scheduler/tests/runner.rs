@@ -3,18 +3,19 @@
 //! safety of the whole scheduler rests on.
 #![allow(clippy::unwrap_used)]
 
-use drover_proto::v1::scheduler::{call, event, Call, Event};
-use drover_proto::v1::{
-    resource, value, AgentId, FrameworkId, Offer, OfferId, Resource, TaskId, TaskState, TaskStatus,
-};
+use drover_proto::v1::scheduler::{call, Call};
+use drover_proto::v1::TaskState;
 use drover_scheduler::jobs::launch::ExecutorMode;
 use drover_scheduler::jobs::runner::{ApiCommand, Runner, RunnerConfig};
 use drover_scheduler::mesos::driver::DriverHandle;
-use drover_scheduler::mesos::session::SessionEvent;
+use drover_scheduler::mesos::events::SessionEvent;
 use drover_scheduler::metrics::Metrics;
-use drover_scheduler::model::ids::JobId;
+use drover_scheduler::model::ids::{AgentId, JobId, OfferId};
+use drover_scheduler::model::offer::Offer;
+use drover_scheduler::model::resources::Resources;
 use drover_scheduler::model::spec::JobSpec;
 use drover_scheduler::model::state::PodState;
+use drover_scheduler::model::task_update::TaskUpdate;
 use drover_scheduler::store::{SqliteStore, StoreRead};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,11 +97,8 @@ impl Harness {
         rx.await.unwrap().unwrap();
     }
 
-    async fn mesos(&self, event: Event) {
-        self.events
-            .send(SessionEvent::Mesos(Box::new(event)))
-            .await
-            .unwrap();
+    async fn mesos(&self, event: SessionEvent) {
+        self.events.send(event).await.unwrap();
     }
 
     async fn stop(self) {
@@ -109,58 +107,41 @@ impl Harness {
     }
 }
 
-fn offer(id: &str, agent: &str, cpus: f64) -> Event {
-    let scalar = |name: &str, v: f64| Resource {
-        name: name.into(),
-        r#type: value::Type::Scalar as i32,
-        scalar: Some(value::Scalar { value: v }),
-        allocation_info: Some(resource::AllocationInfo {
-            role: Some("*".into()),
-        }),
-        ..Default::default()
-    };
-    Event {
-        r#type: Some(event::Type::Offers as i32),
-        offers: Some(event::Offers {
-            offers: vec![Offer {
-                id: OfferId { value: id.into() },
-                framework_id: FrameworkId { value: "fw".into() },
-                agent_id: AgentId {
-                    value: agent.into(),
-                },
-                hostname: format!("{agent}.host"),
-                resources: vec![scalar("cpus", cpus), scalar("mem", 1000.0)],
-                allocation_info: Some(resource::AllocationInfo {
-                    role: Some("*".into()),
-                }),
-                ..Default::default()
-            }],
-        }),
-        ..Default::default()
-    }
+/// One offer of `cpus` and 1,000 MiB for role `*` (what the session
+/// delivers for such a Mesos offer; `mesos/offers.rs` tests that).
+fn offer(id: &str, agent: &str, cpus: f64) -> SessionEvent {
+    SessionEvent::Offers(vec![Offer {
+        id: OfferId(id.into()),
+        agent_id: AgentId::new(agent),
+        hostname: format!("{agent}.host"),
+        allocation_role: Some("*".into()),
+        resources: Resources {
+            cpus,
+            mem_mib: 1000.0,
+            ..Default::default()
+        },
+        ports: Default::default(),
+        attributes: Default::default(),
+    }])
 }
 
-fn update(task: &str, state: TaskState, uuid: Option<&[u8]>) -> Event {
-    Event {
-        r#type: Some(event::Type::Update as i32),
-        update: Some(event::Update {
-            status: TaskStatus {
-                task_id: TaskId { value: task.into() },
-                state: state as i32,
-                agent_id: Some(AgentId { value: "a1".into() }),
-                uuid: uuid.map(bytes::Bytes::copy_from_slice),
-                timestamp: Some(1_700_000_000.0),
-                ..Default::default()
-            },
-        }),
-        ..Default::default()
-    }
+fn update(task: &str, state: TaskState, uuid: Option<&[u8]>) -> SessionEvent {
+    SessionEvent::Update(TaskUpdate {
+        task_id: task.into(),
+        state,
+        reason: None,
+        message: None,
+        healthy: None,
+        agent_id: Some(AgentId::new("a1")),
+        timestamp: Some(1_700_000_000_000),
+        uuid: uuid.map(bytes::Bytes::copy_from_slice),
+    })
 }
 
 async fn subscribe(h: &mut Harness) {
     h.events
         .send(SessionEvent::Subscribed {
-            framework_id: FrameworkId { value: "fw".into() },
+            framework_id: "fw".into(),
         })
         .await
         .unwrap();
@@ -248,7 +229,7 @@ async fn resubscription_reconciles_every_live_run_explicitly() {
     h.events.send(SessionEvent::Disconnected).await.unwrap();
     h.events
         .send(SessionEvent::Subscribed {
-            framework_id: FrameworkId { value: "fw".into() },
+            framework_id: "fw".into(),
         })
         .await
         .unwrap();
@@ -277,17 +258,13 @@ async fn a_removed_framework_loses_its_runs_and_its_id_and_the_runs_are_replaced
     h.mesos(offer("o1", "a1", 4.0)).await;
     h.next_call(call::Type::Accept).await;
     h.events
-        .send(SessionEvent::FrameworkRemoved {
-            old: FrameworkId { value: "fw".into() },
-        })
+        .send(SessionEvent::FrameworkRemoved { old: "fw".into() })
         .await
         .unwrap();
     // A new framework subscribes; the lost run is replaced by run 1.
     h.events
         .send(SessionEvent::Subscribed {
-            framework_id: FrameworkId {
-                value: "fw2".into(),
-            },
+            framework_id: "fw2".into(),
         })
         .await
         .unwrap();

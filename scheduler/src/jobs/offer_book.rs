@@ -1,11 +1,12 @@
 //! The offers the runner holds between receiving them and using or
-//! declining them, and their translation into placement's [`HostView`]s
-//! (the edge where Mesos `Offer`s stop: placement never sees a proto).
+//! declining them, and their translation into placement's [`HostView`]s.
+//! Offers arrive as the model's [`Offer`] (the Mesos proto stops at
+//! `mesos/offers.rs`).
 
+use crate::model::offer::Offer;
 use crate::model::port_ranges::PortRanges;
 use crate::model::resources::Resources;
 use crate::placement::HostView;
-use drover_proto::v1::{value, Attribute, Offer, Resource};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Offers grouped per (agent, role): one ACCEPT may use several offers, but
@@ -37,24 +38,24 @@ pub struct HeldHost {
 impl OfferBook {
     /// Holds an offer.
     pub fn add(&mut self, offer: &Offer) {
-        let role = offer.allocation_info.as_ref().and_then(|a| a.role.clone());
+        let role = offer.allocation_role.clone();
         let key = (
-            offer.agent_id.value.clone(),
+            offer.agent_id.as_str().to_owned(),
             role.clone().unwrap_or_default(),
         );
         let host = self.by_host.entry(key).or_insert_with(|| HeldHost {
-            agent_id: offer.agent_id.value.clone(),
+            agent_id: offer.agent_id.as_str().to_owned(),
             hostname: offer.hostname.clone(),
             allocation_role: role,
             offer_ids: Vec::new(),
             resources: Resources::default(),
             ports: PortRanges::default(),
-            attributes: attributes(&offer.attributes),
+            attributes: offer.attributes.clone(),
         });
-        host.offer_ids.push(offer.id.value.clone());
-        host.resources = host.resources.plus(&usable(&offer.resources));
+        host.offer_ids.push(offer.id.as_str().to_owned());
+        host.resources = host.resources.plus(&offer.resources);
         let mut ranges = host.ports.ranges().to_vec();
-        ranges.extend(usable_ports(&offer.resources));
+        ranges.extend(offer.ports.ranges().iter().copied());
         host.ports = PortRanges::new(ranges);
     }
 
@@ -191,126 +192,26 @@ impl HeldHost {
     }
 }
 
-/// Agent attributes as text: TEXT as is, SCALAR as a number, RANGES and
-/// SET in Mesos' attribute syntax (`[1-5]`, `{a,b}`), so that a HOST label
-/// constraint compares what an operator wrote in `--attributes`.
-pub fn attributes(list: &[Attribute]) -> BTreeMap<String, String> {
-    list.iter()
-        .filter_map(|a| {
-            let text = if let Some(t) = &a.text {
-                t.value.clone()
-            } else if let Some(s) = &a.scalar {
-                format!("{}", s.value)
-            } else if let Some(r) = &a.ranges {
-                let parts: Vec<_> = r
-                    .range
-                    .iter()
-                    .map(|r| format!("{}-{}", r.begin, r.end))
-                    .collect();
-                format!("[{}]", parts.join(","))
-            } else if let Some(s) = &a.set {
-                format!("{{{}}}", s.item.join(","))
-            } else {
-                return None;
-            };
-            Some((a.name.clone(), text))
-        })
-        .collect()
-}
-
-/// Whether `r` is ours to use: Drover makes no reservations, so only
-/// unreserved resources are (the offer's role is carried by the host view).
-fn unreserved(r: &Resource) -> bool {
-    #[allow(deprecated)]
-    let legacy_role = r.role.as_deref();
-    r.reservations.is_empty()
-        && r.reservation.is_none()
-        && legacy_role.is_none_or(|role| role == "*")
-}
-
-/// The unreserved `ports` ranges in `resources` (ports outside u32 dropped).
-fn usable_ports(resources: &[Resource]) -> Vec<(u32, u32)> {
-    resources
-        .iter()
-        .filter(|r| r.name == "ports" && unreserved(r) && r.r#type == value::Type::Ranges as i32)
-        .filter_map(|r| r.ranges.as_ref())
-        .flat_map(|r| r.range.iter())
-        .filter_map(|r| Some((u32::try_from(r.begin).ok()?, u32::try_from(r.end).ok()?)))
-        .collect()
-}
-
-/// The unreserved scalar cpus, mem, disk and gpus in `resources`.
-fn usable(resources: &[Resource]) -> Resources {
-    let mut total = Resources::default();
-    for r in resources {
-        if !unreserved(r) || r.r#type != value::Type::Scalar as i32 {
-            continue;
-        }
-        let Some(amount) = r.scalar.as_ref().map(|s| s.value) else {
-            continue;
-        };
-        if !amount.is_finite() || amount < 0.0 {
-            continue;
-        }
-        match r.name.as_str() {
-            "cpus" => total.cpus += amount,
-            "mem" => total.mem_mib += amount,
-            "disk" => total.disk_mib += amount,
-            "gpus" => total.gpus += amount,
-            _ => {}
-        }
-    }
-    total
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_proto::v1::{resource, AgentId, FrameworkId, OfferId};
+    use crate::model::ids::{AgentId, OfferId};
 
-    fn scalar(name: &str, v: f64) -> Resource {
-        Resource {
-            name: name.into(),
-            r#type: value::Type::Scalar as i32,
-            scalar: Some(value::Scalar { value: v }),
-            ..Default::default()
-        }
-    }
-
+    /// An offer of `cpus`, 256 MiB and ports 31000-31009 on `agent`, in
+    /// zone b (what `mesos/offers.rs` makes of such a proto offer).
     fn offer(id: &str, agent: &str, cpus: f64) -> Offer {
         Offer {
-            id: OfferId { value: id.into() },
-            framework_id: FrameworkId { value: "f".into() },
-            agent_id: AgentId {
-                value: agent.into(),
-            },
+            id: OfferId(id.into()),
+            agent_id: AgentId::new(agent),
             hostname: format!("{agent}.host"),
-            resources: vec![
-                scalar("cpus", cpus),
-                scalar("mem", 256.0),
-                scalar("ports", 9.0),
-                Resource {
-                    name: "ports".into(),
-                    r#type: value::Type::Ranges as i32,
-                    ranges: Some(value::Ranges {
-                        range: vec![value::Range {
-                            begin: 31000,
-                            end: 31009,
-                        }],
-                    }),
-                    ..Default::default()
-                },
-            ],
-            attributes: vec![Attribute {
-                name: "zone".into(),
-                r#type: value::Type::Text as i32,
-                text: Some(value::Text { value: "b".into() }),
+            allocation_role: Some("*".into()),
+            resources: Resources {
+                cpus,
+                mem_mib: 256.0,
                 ..Default::default()
-            }],
-            allocation_info: Some(resource::AllocationInfo {
-                role: Some("*".into()),
-            }),
-            ..Default::default()
+            },
+            ports: PortRanges::new([(31000, 31009)]),
+            attributes: BTreeMap::from([("zone".to_owned(), "b".to_owned())]),
         }
     }
 

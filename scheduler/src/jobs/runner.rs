@@ -24,7 +24,7 @@ use super::reconcile::{self, ClusterFacts, EngineConfig, PendingLaunch};
 use super::update_backlog::UpdateBacklog;
 use crate::mesos::calls;
 use crate::mesos::driver::DriverHandle;
-use crate::mesos::session::SessionEvent;
+use crate::mesos::events::SessionEvent;
 use crate::metrics::Metrics;
 use crate::model::ids::{InstanceId, JobId, TaskId};
 use crate::model::resources::Resources;

@@ -4,22 +4,15 @@
 
 use super::{now_millis, Runner};
 use crate::mesos::calls;
-use crate::mesos::session::SessionEvent;
-use crate::model::ids::TaskId;
+use crate::mesos::events::SessionEvent;
+use crate::model::ids::{AgentId, OfferId, TaskId};
+use crate::model::offer::Offer;
 use crate::model::state::PodState;
+use crate::model::task_update::TaskUpdate;
 use crate::store::{StatusOutcome, StatusRecord};
-use drover_proto::v1::scheduler::{event, Event};
-use drover_proto::v1::{task_status, TaskState, TaskStatus};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// An update to acknowledge once stored.
-struct Ack {
-    agent_id: String,
-    task_id: String,
-    uuid: bytes::Bytes,
-}
 
 impl Runner {
     /// Handles offers, rescinds, failures and subscription changes at once;
@@ -35,14 +28,10 @@ impl Runner {
         let mut updates = Vec::with_capacity(batch.len());
         for event in batch {
             match event {
-                SessionEvent::Mesos(event) => match event_type(&event) {
-                    Some(event::Type::Update) => {
-                        if let Some(update) = event.update {
-                            updates.push(update.status);
-                        }
-                    }
-                    _ => self.on_mesos_event(*event).await,
-                },
+                SessionEvent::Update(update) => updates.push(update),
+                SessionEvent::Offers(offers) => self.on_offers(offers),
+                SessionEvent::Rescind { offer_id } => self.on_rescind(&offer_id).await,
+                SessionEvent::AgentLost { agent_id } => self.on_agent_lost(&agent_id),
                 other => self.on_session_change(other).await,
             }
         }
@@ -57,9 +46,7 @@ impl Runner {
 
     async fn on_session_change(&mut self, event: SessionEvent) {
         match event {
-            SessionEvent::Subscribed { framework_id } => {
-                self.on_subscribed(&framework_id.value).await
-            }
+            SessionEvent::Subscribed { framework_id } => self.on_subscribed(&framework_id).await,
             SessionEvent::Disconnected => {
                 tracing::warn!("subscription lost");
                 self.subscribed = false;
@@ -67,7 +54,7 @@ impl Runner {
                 self.hold_until = None;
             }
             SessionEvent::FrameworkRemoved { old } => {
-                tracing::error!(framework = %old.value, "framework removed by the master; its tasks are lost");
+                tracing::error!(framework = %old, "framework removed by the master; its tasks are lost");
                 self.subscribed = false;
                 self.offers.clear();
                 let live = tokio::task::block_in_place(|| self.store.live_runs());
@@ -88,7 +75,11 @@ impl Runner {
                 }
                 self.enqueue_all_jobs();
             }
-            SessionEvent::Mesos(_) => {}
+            // Handled by `on_session_events` itself.
+            SessionEvent::Update(_)
+            | SessionEvent::Offers(_)
+            | SessionEvent::Rescind { .. }
+            | SessionEvent::AgentLost { .. } => {}
         }
     }
 
@@ -137,90 +128,74 @@ impl Runner {
         self.driver.send(calls::reconcile(Vec::new())).await;
     }
 
-    async fn on_mesos_event(&mut self, event: Event) {
-        match event_type(&event) {
-            Some(event::Type::Offers) => {
-                let offers = event.offers.map(|o| o.offers).unwrap_or_default();
-                self.metrics
-                    .offers_received
-                    .fetch_add(offers.len() as u64, Ordering::Relaxed);
-                for offer in &offers {
-                    // An agent that offers is alive again.
-                    self.facts.lost_agents.remove(&offer.agent_id.value);
-                    let zone = offer
-                        .attributes
-                        .iter()
-                        .find(|a| a.name == crate::placement::host_view::ZONE_ATTRIBUTE)
-                        .and_then(|a| a.text.as_ref().map(|t| t.value.clone()));
-                    if let Some(zone) = zone {
-                        self.agent_zones.insert(offer.agent_id.value.clone(), zone);
-                    }
-                    self.offers.add(offer);
-                }
-                tracing::debug!(
-                    offers = offers.len(),
-                    pending = self.pending.len(),
-                    "offers received"
-                );
-                if self.hold_until.is_none() && !offers.is_empty() {
-                    self.hold_until = Some(Instant::now() + self.config.offer_hold);
-                }
+    fn on_offers(&mut self, offers: Vec<Offer>) {
+        self.metrics
+            .offers_received
+            .fetch_add(offers.len() as u64, Ordering::Relaxed);
+        for offer in &offers {
+            // An agent that offers is alive again.
+            self.facts.lost_agents.remove(offer.agent_id.as_str());
+            let zone = offer
+                .attributes
+                .get(crate::placement::host_view::ZONE_ATTRIBUTE);
+            if let Some(zone) = zone {
+                self.agent_zones
+                    .insert(offer.agent_id.as_str().to_owned(), zone.clone());
             }
-            Some(event::Type::Rescind) => {
-                if let Some(rescind) = event.rescind {
-                    self.metrics
-                        .offers_rescinded
-                        .fetch_add(1, Ordering::Relaxed);
-                    let others = self.offers.rescind(&rescind.offer_id.value);
-                    self.decline(others, Duration::ZERO).await;
-                }
-            }
-            Some(event::Type::Failure) => {
-                let Some(failure) = event.failure else { return };
-                // Only agent id: the agent was removed. With an executor id:
-                // an executor exited, and its tasks' updates will follow.
-                if let (Some(agent), None) = (failure.agent_id, failure.executor_id) {
-                    tracing::warn!(agent = %agent.value, "agent lost");
-                    self.facts.lost_agents.insert(agent.value.clone());
-                    let _ = self.offers.remove_agent(&agent.value);
-                    self.enqueue_all_jobs();
-                }
-            }
-            _ => {}
+            self.offers.add(offer);
         }
+        tracing::debug!(
+            offers = offers.len(),
+            pending = self.pending.len(),
+            "offers received"
+        );
+        if self.hold_until.is_none() && !offers.is_empty() {
+            self.hold_until = Some(Instant::now() + self.config.offer_hold);
+        }
+    }
+
+    async fn on_rescind(&mut self, offer_id: &OfferId) {
+        self.metrics
+            .offers_rescinded
+            .fetch_add(1, Ordering::Relaxed);
+        let others = self.offers.rescind(offer_id.as_str());
+        self.decline(others, Duration::ZERO).await;
+    }
+
+    /// The master removed the agent (a FAILURE with only its id; one with
+    /// an executor id never gets here, its tasks' updates follow).
+    fn on_agent_lost(&mut self, agent: &AgentId) {
+        tracing::warn!(%agent, "agent lost");
+        self.facts.lost_agents.insert(agent.as_str().to_owned());
+        let _ = self.offers.remove_agent(agent.as_str());
+        self.enqueue_all_jobs();
     }
 
     /// Stores a batch of updates in one transaction, then acknowledges the
     /// reliable ones and kills tasks that must not be alive.
-    async fn on_updates(&mut self, statuses: Vec<TaskStatus>) {
-        if statuses.is_empty() {
+    async fn on_updates(&mut self, updates: Vec<TaskUpdate>) {
+        if updates.is_empty() {
             return;
         }
         let now = now_millis();
         let mut records = Vec::new();
         let mut acks = Vec::new();
         let mut strays = Vec::new();
-        for status in statuses {
-            let state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskUnknown);
+        for update in updates {
+            let state = update.state;
             self.metrics.count_update(state.as_str_name());
-            let agent = status.agent_id.as_ref().map(|a| a.value.clone());
-            if let Some(agent) = &agent {
+            if let Some(agent) = &update.agent_id {
                 if PodState::from_task_state(state).is_live() {
-                    self.facts.lost_agents.remove(agent);
+                    self.facts.lost_agents.remove(agent.as_str());
                 }
             }
-            if let (Some(uuid), Some(agent)) = (status.uuid.clone(), agent.clone()) {
-                acks.push(Ack {
-                    agent_id: agent,
-                    task_id: status.task_id.value.clone(),
-                    uuid,
-                });
-            }
-            match TaskId::parse(&status.task_id.value) {
-                Ok(task_id) => records.push(status_record(task_id, &status, state, now)),
+            acks.extend(update.ack());
+            match TaskId::parse(&update.task_id) {
+                Ok(task_id) => records.push(status_record(task_id, update, now)),
                 Err(_) => {
                     if PodState::from_task_state(state).is_live() {
-                        strays.push((status.task_id.value.clone(), agent));
+                        let agent = update.agent_id.map(|a| a.as_str().to_owned());
+                        strays.push((update.task_id, agent));
                     }
                 }
             }
@@ -277,8 +252,9 @@ impl Runner {
         }
         for ack in acks {
             self.metrics.pending_acks.fetch_add(1, Ordering::Relaxed);
+            let agent = ack.agent_id.as_str().to_owned();
             self.driver
-                .send(calls::acknowledge(ack.agent_id, ack.task_id, ack.uuid))
+                .send(calls::acknowledge(agent, ack.task_id, ack.uuid))
                 .await;
         }
     }
@@ -300,28 +276,17 @@ impl Runner {
     }
 }
 
-fn event_type(event: &Event) -> Option<event::Type> {
-    event.r#type.and_then(|t| event::Type::try_from(t).ok())
-}
-
-fn status_record(task_id: TaskId, status: &TaskStatus, state: TaskState, now: i64) -> StatusRecord {
-    let reason = status
-        .reason
-        .and_then(|r| task_status::Reason::try_from(r).ok())
-        .map(|r| r.as_str_name().to_owned());
-    let timestamp = status
-        .timestamp
-        .filter(|t| t.is_finite() && *t > 0.0)
-        .map(|t| (t * 1000.0) as i64)
-        .unwrap_or(now);
+/// What the store records of `update` (a run of ours); an update that
+/// did not say when it happened is stamped `now`.
+fn status_record(task_id: TaskId, update: TaskUpdate, now: i64) -> StatusRecord {
     StatusRecord {
         task_id,
-        state: PodState::from_task_state(state),
-        mesos_state: Some(state.as_str_name().to_owned()),
-        reason,
-        message: status.message.clone(),
-        healthy: status.healthy,
-        agent_id: status.agent_id.as_ref().map(|a| a.value.clone()),
-        timestamp,
+        state: PodState::from_task_state(update.state),
+        mesos_state: Some(update.state.as_str_name().to_owned()),
+        reason: update.reason.map(|r| r.as_str_name().to_owned()),
+        message: update.message,
+        healthy: update.healthy,
+        agent_id: update.agent_id.map(|a| a.as_str().to_owned()),
+        timestamp: update.timestamp.unwrap_or(now),
     }
 }

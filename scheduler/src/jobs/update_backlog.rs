@@ -2,28 +2,28 @@
 //!
 //! They are kept as the chunks the session delivered them in, not one by
 //! one in a ring buffer. In a 100,000-task launch the backlog holds up to
-//! hundreds of thousands of `TaskStatus`es (a few hundred bytes each): a
+//! hundreds of thousands of `TaskUpdate`s (128 bytes each, and their strings): a
 //! single buffer grew by copying all of them, was shrunk once drained and
 //! grew again in the next wave, and each growth faulted in fresh zeroed
 //! pages; that was 6% of the runner's time (perf). A chunk is moved in
 //! whole and freed whole, and a batch taken from the front is, most of the
 //! time, the first chunk itself plus the next ones appended.
 
-use drover_proto::v1::TaskStatus;
+use crate::model::task_update::TaskUpdate;
 use std::collections::VecDeque;
 use std::time::Instant;
 
 /// The backlog.
 #[derive(Debug, Default)]
 pub struct UpdateBacklog {
-    chunks: VecDeque<Vec<TaskStatus>>,
+    chunks: VecDeque<Vec<TaskUpdate>>,
     len: usize,
     since: Option<Instant>,
 }
 
 impl UpdateBacklog {
     /// Adds `statuses`, which arrived at `now`, after those already here.
-    pub fn push(&mut self, statuses: Vec<TaskStatus>, now: Instant) {
+    pub fn push(&mut self, statuses: Vec<TaskUpdate>, now: Instant) {
         if statuses.is_empty() {
             return;
         }
@@ -51,8 +51,8 @@ impl UpdateBacklog {
     }
 
     /// Takes the oldest `n` updates (all, if fewer wait), oldest first.
-    pub fn take(&mut self, n: usize) -> Vec<TaskStatus> {
-        let mut batch: Vec<TaskStatus> = Vec::new();
+    pub fn take(&mut self, n: usize) -> Vec<TaskUpdate> {
+        let mut batch: Vec<TaskUpdate> = Vec::new();
         while batch.len() < n {
             let Some(mut chunk) = self.chunks.pop_front() else {
                 break;
@@ -79,21 +79,25 @@ impl UpdateBacklog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use drover_proto::v1::TaskId;
+    use drover_proto::v1::TaskState;
     use std::time::Duration;
 
-    fn statuses(ids: std::ops::Range<u32>) -> Vec<TaskStatus> {
-        ids.map(|i| TaskStatus {
-            task_id: TaskId {
-                value: format!("t{i}"),
-            },
-            ..Default::default()
+    fn statuses(ids: std::ops::Range<u32>) -> Vec<TaskUpdate> {
+        ids.map(|i| TaskUpdate {
+            task_id: format!("t{i}"),
+            state: TaskState::TaskRunning,
+            reason: None,
+            message: None,
+            healthy: None,
+            agent_id: None,
+            timestamp: None,
+            uuid: None,
         })
         .collect()
     }
 
-    fn ids(batch: &[TaskStatus]) -> Vec<String> {
-        batch.iter().map(|s| s.task_id.value.clone()).collect()
+    fn ids(batch: &[TaskUpdate]) -> Vec<String> {
+        batch.iter().map(|s| s.task_id.clone()).collect()
     }
 
     #[test]

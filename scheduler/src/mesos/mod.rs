@@ -1,14 +1,28 @@
-//! The framework's connection to the Mesos master.
+//! The framework's connection to the Mesos master, in data-flow order:
 //!
+//! ```text
+//! master ─▶ driver (subscription) ─▶ session ─▶ events, offers ─▶ SessionEvent ─▶ engine
+//! engine ─▶ calls ─▶ DriverHandle ─▶ session ─▶ lanes ─▶ driver (sender, pipelined) ─▶ master
+//! ```
+//!
+//! - [`driver`]: the I/O half, one task owning the session: the SUBSCRIBE
+//!   stream in, the calls out (hyper, and HTTP pipelining for
+//!   acknowledgements); it owns the acknowledgement accounting.
 //! - [`session`]: pure subscription state machine (stream id, heartbeats,
-//!   redirects, backoff, framework id reuse).
-//! - [`backoff`]: jittered exponential backoff.
-//! - [`calls`]: the scheduler calls Drover makes, built from model values.
-//! - `lanes`: pure: which waiting call goes to the master next.
-//! - [`driver`]: hyper I/O: the SUBSCRIBE stream and the calls.
+//!   redirects, framework id reuse), with [`backoff`] (jittered
+//!   exponential backoff between attempts).
+//! - [`events`]: what the engine is told, [`SessionEvent`](events::SessionEvent),
+//!   and the stream's protobuf events translated into it, with `offers`
+//!   (a Mesos offer as Drover's `Offer`: usable resources, ports,
+//!   attributes). Pure; the only place scheduler events are read.
+//! - [`calls`]: the scheduler calls Drover makes, built from plain values.
+//! - `lanes`: pure: which waiting call goes to the master next (the call
+//!   sender's decide half).
 
 pub mod backoff;
 pub mod calls;
 pub mod driver;
+pub mod events;
 pub(crate) mod lanes;
+pub(crate) mod offers;
 pub mod session;

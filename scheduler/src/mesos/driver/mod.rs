@@ -23,7 +23,8 @@ mod subscription;
 
 pub use request::{resolve_location, STREAM_ID_HEADER};
 
-use super::session::{Action, CallResponse, Session, SessionEvent, State, SubscribeResponse};
+use super::events::SessionEvent;
+use super::session::{Action, CallResponse, Session, State, SubscribeResponse};
 use crate::metrics::{Metrics, SubscriptionGauge};
 use drover_proto::v1::scheduler::{call, Call, Event};
 use drover_proto::MediaType;

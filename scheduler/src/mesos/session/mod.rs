@@ -3,7 +3,9 @@
 //! It decides *when* to subscribe, to *which* master, what every call must
 //! carry (`framework_id`, `Mesos-Stream-Id`), and when a connection is dead;
 //! it never opens a socket, reads the clock or draws a random number of its
-//! own. [`super::driver`] owns the sockets and feeds it.
+//! own. [`super::driver`] owns the sockets and feeds it. What it delivers
+//! to the engine is typed: [`SessionEvent`], the stream's events translated
+//! by [`super::events`].
 //!
 //! ```text
 //!            start / retry_at reached
@@ -34,6 +36,7 @@
 //! registered and the old one's tasks are gone (3.4.1, 3.7).
 
 use super::backoff::Backoff;
+use super::events::{self, SessionEvent};
 use drover_proto::v1::scheduler::{event, Call, Event};
 use drover_proto::v1::{FrameworkId, FrameworkInfo};
 use rand::rngs::SmallRng;
@@ -164,26 +167,6 @@ pub enum CallResponse {
         status: u16,
         /// The response body or the I/O error.
         detail: String,
-    },
-}
-
-/// What the scheduler's engine is told.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SessionEvent {
-    /// Subscribed (again): reconcile, and treat earlier offers as gone.
-    Subscribed {
-        /// The framework id, to be persisted.
-        framework_id: FrameworkId,
-    },
-    /// An event from the stream after SUBSCRIBED (offers, updates, ...).
-    Mesos(Box<Event>),
-    /// The subscription is gone; calls are dropped until the next SUBSCRIBED.
-    Disconnected,
-    /// The master removed the framework: its tasks are gone, and a new
-    /// framework is being registered.
-    FrameworkRemoved {
-        /// The id that can no longer subscribe.
-        old: FrameworkId,
     },
 }
 
@@ -395,7 +378,10 @@ impl Session {
                     // as the API asks (reference 3.5).
                     Some(event::Type::Heartbeat) | Some(event::Type::Unknown) | None => Vec::new(),
                     Some(event::Type::Subscribed) => Vec::new(),
-                    Some(_) => vec![Action::Deliver(SessionEvent::Mesos(Box::new(event)))],
+                    Some(_) => events::translate(event)
+                        .map(Action::Deliver)
+                        .into_iter()
+                        .collect(),
                 }
             }
             // Nothing but SUBSCRIBED (or ERROR) may come first.
@@ -482,7 +468,9 @@ impl Session {
             heartbeat_deadline: now + window,
             heartbeat_window: window,
         };
-        vec![Action::Deliver(SessionEvent::Subscribed { framework_id })]
+        vec![Action::Deliver(SessionEvent::Subscribed {
+            framework_id: framework_id.value,
+        })]
     }
 
     fn on_error_event(&mut self, generation: u64, message: &str, now: Instant) -> Vec<Action> {
@@ -490,7 +478,9 @@ impl Session {
         if message.contains("Framework has been removed") {
             let mut actions = self.disconnect(generation, "framework removed");
             if let Some(old) = self.framework_id.take() {
-                actions.push(Action::Deliver(SessionEvent::FrameworkRemoved { old }));
+                actions.push(Action::Deliver(SessionEvent::FrameworkRemoved {
+                    old: old.value,
+                }));
             }
             // A new framework can register at once; there is nothing to wait for.
             self.state = State::Disconnected {

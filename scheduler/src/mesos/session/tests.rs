@@ -76,7 +76,7 @@ fn subscribe(s: &mut Session, actions: &[Action], id: &str, now: Instant) -> u64
     assert_eq!(
         delivered,
         vec![Action::Deliver(SessionEvent::Subscribed {
-            framework_id: FrameworkId { value: id.into() }
+            framework_id: id.into()
         })]
     );
     generation
@@ -223,9 +223,7 @@ fn framework_removed_registers_a_new_framework_and_reports_the_old_id() {
     let actions = s.on_event(generation, error_event("Framework has been removed"), now);
     assert!(
         actions.contains(&Action::Deliver(SessionEvent::FrameworkRemoved {
-            old: FrameworkId {
-                value: "fw-old".into()
-            }
+            old: "fw-old".into()
         }))
     );
     assert_eq!(s.framework_id(), None);
@@ -311,8 +309,38 @@ fn offers_are_delivered_only_after_subscribed() {
     let actions = s.on_event(generation, typed(event::Type::Offers), now);
     assert!(matches!(
         &actions[..],
-        [Action::Deliver(SessionEvent::Mesos(_))]
+        [Action::Deliver(SessionEvent::Offers(_))]
     ));
+}
+
+#[test]
+fn stream_events_are_delivered_typed_and_the_unused_ones_dropped() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let generation = subscribe(&mut s, &actions, "fw", now);
+    let update = Event {
+        update: Some(event::Update {
+            status: drover_proto::v1::TaskStatus {
+                task_id: drover_proto::v1::TaskId {
+                    value: "j-0-0".into(),
+                },
+                state: drover_proto::v1::TaskState::TaskRunning as i32,
+                ..Default::default()
+            },
+        }),
+        ..typed(event::Type::Update)
+    };
+    match &s.on_event(generation, update, now)[..] {
+        [Action::Deliver(SessionEvent::Update(u))] => assert_eq!(u.task_id, "j-0-0"),
+        other => panic!("expected one Update, got {other:?}"),
+    }
+    // Dropped, but still proof of life.
+    let later = now + Duration::from_secs(60);
+    assert!(s
+        .on_event(generation, typed(event::Type::Message), later)
+        .is_empty());
+    assert_eq!(s.next_deadline(), Some(later + Duration::from_secs(75)));
 }
 
 #[test]
