@@ -37,7 +37,9 @@ pub struct Metrics {
     pub launches: AtomicU64,
     /// KILL calls sent.
     pub kills: AtomicU64,
-    /// Updates received that still await their ACKNOWLEDGE.
+    /// ACKNOWLEDGE calls queued to the driver and not yet settled (the
+    /// driver alone counts them: [`Metrics::ack_queued`],
+    /// [`Metrics::ack_settled`]).
     pub pending_acks: AtomicU64,
     /// ACKNOWLEDGE calls sent.
     pub acks_sent: AtomicU64,
@@ -57,6 +59,11 @@ impl Metrics {
         if let Ok(mut map) = self.updates_by_state.lock() {
             *map.entry(state.to_owned()).or_default() += 1;
         }
+    }
+
+    /// One more acknowledgement awaits sending.
+    pub fn ack_queued(&self) {
+        self.pending_acks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// One awaited acknowledgement is settled (sent, or dropped because

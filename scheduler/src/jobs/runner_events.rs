@@ -251,7 +251,6 @@ impl Runner {
                 .await;
         }
         for ack in acks {
-            self.metrics.pending_acks.fetch_add(1, Ordering::Relaxed);
             let agent = ack.agent_id.as_str().to_owned();
             self.driver
                 .send(calls::acknowledge(agent, ack.task_id, ack.uuid))

@@ -15,6 +15,12 @@
 //! - `request`: what every exchange shares: the POST of a call (protobuf
 //!   by default, JSON when configured; HTTP basic authentication when a
 //!   principal and secret are given) and what its answer means.
+//!
+//! The driver alone keeps the acknowledgement accounting: the
+//! `pending_acks` gauge goes up when [`DriverHandle::send`] queues an
+//! ACKNOWLEDGE and down when the driver settles it: answered (the
+//! sender), or dropped unsent (a full queue, no subscription, or a
+//! connection since replaced).
 
 mod pipelined;
 mod request;
@@ -120,17 +126,27 @@ impl DriverHandle {
 
     /// Queues a call; it is dropped (as Mesos would) if not subscribed.
     pub async fn send(&self, call: Call) {
+        let is_ack = call.r#type == Some(call::Type::Acknowledge as i32);
+        // Counted before it is queued: the driver may settle it before
+        // `try_send` returns.
+        if is_ack {
+            self.metrics.ack_queued();
+        }
         match self.calls.try_send(call) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(call)) => {
                 self.metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
-                if call.r#type == Some(call::Type::Acknowledge as i32) {
+                if is_ack {
                     self.metrics.ack_settled();
                 }
                 tracing::warn!(kind = ?call.r#type, "call queue full; call dropped");
             }
-            // The driver is shutting down; nothing to do.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            // The driver is shutting down; the call goes nowhere.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                if is_ack {
+                    self.metrics.ack_settled();
+                }
+            }
         }
     }
 }
@@ -347,5 +363,71 @@ impl Driver {
         self.metrics
             .reconnects
             .store(self.session.reconnects(), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::mesos::calls;
+    use crate::mesos::session::SessionConfig;
+    use drover_proto::v1::FrameworkInfo;
+    use rand::{rngs::SmallRng, SeedableRng};
+
+    fn ack() -> Call {
+        calls::acknowledge("a1".into(), "t1".into(), bytes::Bytes::from_static(b"u"))
+    }
+
+    fn pending(metrics: &Metrics) -> u64 {
+        metrics.pending_acks.load(Ordering::Relaxed)
+    }
+
+    #[tokio::test]
+    async fn the_handle_counts_acknowledgements_it_queues_and_those_it_drops() {
+        let metrics = Arc::new(Metrics::default());
+        let (tx, mut rx) = mpsc::channel(1);
+        let handle = DriverHandle::new(tx, metrics.clone());
+        handle.send(calls::revive(Vec::new())).await;
+        assert_eq!(pending(&metrics), 0, "only acknowledgements count");
+        rx.recv().await.unwrap();
+        handle.send(ack()).await;
+        assert_eq!(pending(&metrics), 1);
+        // The queue is full: dropped, so settled at once.
+        handle.send(ack()).await;
+        assert_eq!(pending(&metrics), 1);
+        assert_eq!(metrics.calls_dropped.load(Ordering::Relaxed), 1);
+        // The driver is gone: nothing will settle it later.
+        drop(rx);
+        handle.send(ack()).await;
+        assert_eq!(pending(&metrics), 1);
+    }
+
+    #[tokio::test]
+    async fn an_acknowledgement_with_no_subscription_to_go_on_is_settled() {
+        // Nothing listens there: the session never subscribes.
+        let master = "http://127.0.0.1:1/api/v1/scheduler".parse().unwrap();
+        let session = Session::new(
+            SessionConfig::new(vec![master], FrameworkInfo::default()),
+            None,
+            SmallRng::seed_from_u64(1),
+            Instant::now(),
+        );
+        let metrics = Arc::new(Metrics::default());
+        let shutdown = CancellationToken::new();
+        let (handle, _events, task) = spawn(
+            session,
+            DriverConfig::new(MediaType::Protobuf),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        handle.send(ack()).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while pending(&metrics) != 0 {
+            assert!(tokio::time::Instant::now() < deadline, "never settled");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        shutdown.cancel();
+        task.await.unwrap();
     }
 }
