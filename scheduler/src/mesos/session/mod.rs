@@ -355,7 +355,9 @@ impl Session {
             return Vec::new();
         }
         let kind = event.r#type.and_then(|t| event::Type::try_from(t).ok());
-        match (self.state.clone(), kind) {
+        // The state is looked at, not cloned: this runs for every event
+        // of a burst, and a clone of `Subscribed` copies two strings.
+        match (&self.state, kind) {
             (_, Some(event::Type::Error)) => {
                 let message = event.error.map(|e| e.message).unwrap_or_default();
                 self.on_error_event(generation, &message, now)
@@ -366,6 +368,7 @@ impl Session {
                 },
                 Some(event::Type::Subscribed),
             ) => {
+                let (master, stream_id) = (master.clone(), stream_id.clone());
                 let Some(subscribed) = event.subscribed else {
                     return self.fail(generation, 0, "SUBSCRIBED without payload", now);
                 };
