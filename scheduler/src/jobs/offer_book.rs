@@ -38,15 +38,14 @@ pub struct HeldHost {
 impl OfferBook {
     /// Holds an offer.
     pub fn add(&mut self, offer: &Offer) {
-        let role = offer.allocation_role.clone();
         let key = (
             offer.agent_id.as_str().to_owned(),
-            role.clone().unwrap_or_default(),
+            offer.allocation_role.clone().unwrap_or_default(),
         );
         let host = self.by_host.entry(key).or_insert_with(|| HeldHost {
             agent_id: offer.agent_id.as_str().to_owned(),
             hostname: offer.hostname.clone(),
-            allocation_role: role,
+            allocation_role: offer.allocation_role.clone(),
             offer_ids: Vec::new(),
             resources: Resources::default(),
             ports: PortRanges::default(),
@@ -54,9 +53,14 @@ impl OfferBook {
         });
         host.offer_ids.push(offer.id.as_str().to_owned());
         host.resources = host.resources.plus(&offer.resources);
-        let mut ranges = host.ports.ranges().to_vec();
-        ranges.extend(offer.ports.ranges().iter().copied());
-        host.ports = PortRanges::new(ranges);
+        // Most hosts have one offer: its ports are already a PortRanges.
+        if host.ports.is_empty() {
+            host.ports = offer.ports.clone();
+        } else {
+            let mut ranges = host.ports.ranges().to_vec();
+            ranges.extend(offer.ports.ranges().iter().copied());
+            host.ports = PortRanges::new(ranges);
+        }
     }
 
     /// Forgets a rescinded offer. Its host's other offers are forgotten too:
