@@ -12,13 +12,13 @@ pub trait TaskStateExt {
     /// GONE_BY_OPERATOR. UNREACHABLE and UNKNOWN are not terminal: an
     /// unreachable agent may come back with the task still running, and
     /// UNKNOWN only says the master has no record of it.
-    fn is_terminal(self) -> bool;
+    fn is_terminal(&self) -> bool;
 }
 
 impl TaskStateExt for TaskState {
-    fn is_terminal(self) -> bool {
+    fn is_terminal(&self) -> bool {
         matches!(
-            self,
+            *self,
             TaskState::TaskFinished
                 | TaskState::TaskFailed
                 | TaskState::TaskKilled

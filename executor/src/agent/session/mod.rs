@@ -341,5 +341,4 @@ impl ExecutorSession {
 }
 
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;

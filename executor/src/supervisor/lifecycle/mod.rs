@@ -292,5 +292,4 @@ pub fn describe(facts: ExitFacts) -> String {
 }
 
 #[cfg(test)]
-#[path = "lifecycle_tests.rs"]
 mod tests;

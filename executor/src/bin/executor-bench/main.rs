@@ -12,17 +12,11 @@
 //! Run: `cargo build --release -p drover-executor && sudo
 //! target/release/drover-executor-bench`.
 
-#[path = "executor_bench/agent.rs"]
 mod agent;
-#[path = "executor_bench/baseline.rs"]
 mod baseline;
-#[path = "executor_bench/config.rs"]
 mod config;
-#[path = "executor_bench/report.rs"]
 mod report;
-#[path = "executor_bench/scenarios.rs"]
 mod scenarios;
-#[path = "executor_bench/subject.rs"]
 mod subject;
 
 use std::path::{Path, PathBuf};
