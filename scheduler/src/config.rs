@@ -2,9 +2,9 @@
 //! readable from its `DROVER_*` variable, parsed and checked once in `main`
 //! and split into the plain per-module configs.
 
-use crate::jobs::launch::ExecutorMode;
 use crate::mesos::calls::FrameworkConfig;
 use crate::mesos::session::Endpoint;
+use crate::mesos::task_info::ExecutorMode;
 use clap::{Parser, ValueEnum};
 use drover_proto::MediaType;
 use std::net::SocketAddr;

@@ -3,25 +3,35 @@
 //! instances on offers, launches them, follows every status update, and
 //! survives its own crash, a master failover and lost agents.
 //!
-//! # Layout (in data-flow order)
-//! - [`config`]: the binary's flags (`DROVER_*`), split into per-module configs.
+//! # Layout (lower layers first; nothing imports a layer above its own)
+//! - [`model`]: jobs, specs, versions, states and Drover's own rules, as
+//!   data and pure functions.
+//! - [`placement`]: offers × pending runs → assignments. Pure.
+//! - [`engine`]: the goal-state engine: inputs in, actions out; no clock,
+//!   socket or store.
+//! - [`store`]: persistence behind the `Store` trait; SQLite by default.
+//! - [`mesos`]: the connection to the master: a pure session state machine,
+//!   the edge between protos and the model, and the hyper driver.
+//! - [`runner`]: the task that pumps the engine: inputs in, its actions
+//!   carried out (store, master, API replies).
 //! - [`api`]: the HTTP job API (axum): decode, call the model, encode.
-//! - [`store`]: durable state behind the `Store` trait; SQLite by default.
-//! - [`jobs`]: the job model, the pure goal-state engine (`reconcile`) and
-//!   the runner that drives it, owning the store's one writer.
-//! - [`placement`]: offers × pending tasks → assignments. Pure.
-//! - [`mesos`]: the subscription to the master: a pure session state machine
-//!   and the hyper driver that pumps it.
-//! - [`metrics`]: counters shared by the above, rendered for `/metrics`.
-//! - [`ids`]: job, instance and task ids.
 //! - [`cli`]: the `drover` command line for users (its own binary).
+//! - [`config`]: the binary's flags (`DROVER_*`), split into per-module configs.
+//! - [`metrics`]: counters shared by the above, rendered for `/metrics`.
+//!
+//! ```text
+//!  API ──▶ runner ──▶ engine ──▶ actions ──▶ store (first) ──▶ master, API replies
+//!           ▲          (model, placement)
+//!  master ──┘ session events (offers, updates, agent lost)
+//! ```
 
 pub mod api;
 pub mod cli;
 pub mod config;
-pub mod jobs;
+pub mod engine;
 pub mod mesos;
 pub mod metrics;
 pub mod model;
 pub mod placement;
+pub mod runner;
 pub mod store;

@@ -1,20 +1,20 @@
 //! `drover-scheduler`: parses its flags, opens the store, and starts the
-//! three long-running tasks (Mesos driver, jobs runner, HTTP API), then
-//! waits for SIGINT/SIGTERM and stops them in order.
+//! three long-running tasks (Mesos driver, the engine's runner, HTTP API),
+//! then waits for SIGINT/SIGTERM and stops them in order.
 
 use anyhow::Context;
 use clap::Parser;
 use drover_proto::v1::FrameworkId;
 use drover_scheduler::api::{self, ApiConfig, AppState};
 use drover_scheduler::config::{Config, LogFormat};
-use drover_scheduler::jobs::heap_trim;
-use drover_scheduler::jobs::runner::{Runner, RunnerConfig};
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
 use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
 use drover_scheduler::model::validate::JobLimits;
-use drover_scheduler::store::checkpoint::Checkpointer;
+use drover_scheduler::runner::heap_trim;
+use drover_scheduler::runner::{Runner, RunnerConfig};
+use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
 use drover_scheduler::store::{SqliteStore, StoreRead};
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
@@ -95,13 +95,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .and_then(|p| p.parent().map(|d| d.join("drover-executor")))
         .unwrap_or_else(|| "drover-executor".into());
     let mut runner_config = RunnerConfig::new(config.executor_mode(beside));
-    runner_config.offer_hold = config.offer_hold;
-    runner_config.idle_offer_hold = config.idle_offer_hold;
-    runner_config.refuse = config.refuse;
-    runner_config.pending_refuse = config.pending_refuse;
-    runner_config.reconcile_interval = config.reconcile_interval;
+    let engine = &mut runner_config.engine;
+    engine.offer_hold = config.offer_hold;
+    engine.idle_offer_hold = config.idle_offer_hold;
+    engine.refuse = config.refuse;
+    engine.pending_refuse = config.pending_refuse;
+    engine.reconcile_interval = config.reconcile_interval;
     let (api_tx, api_rx) = mpsc::channel(256);
-    let runner = Runner::new(Box::new(store), driver, runner_config, metrics.clone());
+    let runner = Runner::start(Box::new(store), driver, runner_config, metrics.clone())
+        .context("cannot load the store")?;
     let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));
     // Gives back memory freed outside the runner's bursts (see heap_trim).
     tokio::spawn(heap_trim::watch(Duration::from_secs(1), shutdown.clone()));

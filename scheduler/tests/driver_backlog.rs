@@ -199,7 +199,7 @@ async fn calls_the_master_does_not_answer_never_stop_the_stream() {
     // they are sent and the master holds the first.
     for i in 0..20 {
         let ack = calls::acknowledge("a1".into(), format!("job-{i}-0"), Bytes::from_static(b"u"));
-        handle.send(ack).await;
+        handle.send(ack);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     called.notified().await;

@@ -164,12 +164,10 @@ async fn drive(media: MediaType) {
             framework_id: "fw-1".into()
         }
     );
-    handle
-        .send(Call {
-            r#type: Some(call::Type::Revive as i32),
-            ..Default::default()
-        })
-        .await;
+    handle.send(Call {
+        r#type: Some(call::Type::Revive as i32),
+        ..Default::default()
+    });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while seen.calls.lock().unwrap().len() < 2 {
         assert!(

@@ -427,8 +427,10 @@ async fn a_failing_batch_instance_is_retried_up_to_max_failures_then_the_job_fai
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_launch_intent_whose_accept_never_left_is_reconciled_and_relaunched() {
-    use drover_scheduler::model::ids::{InstanceId, JobId, TaskId};
-    use drover_scheduler::store::{LaunchIntent, SqliteStore, Store};
+    use drover_scheduler::model::change::{Change, JobWrite, LaunchRecord};
+    use drover_scheduler::model::ids::{AgentId, InstanceId, JobId, TaskId};
+    use drover_scheduler::model::job::Job;
+    use drover_scheduler::store::{SqliteStore, Store};
     let sim = start_sim(1, &[]);
     let (_, agents) = get(&sim.address, "/sim/agents").await;
     let agent = agents["agents"][0]["id"].as_str().unwrap().to_owned();
@@ -439,18 +441,20 @@ async fn a_launch_intent_whose_accept_never_left_is_reconciled_and_relaunched() 
         let mut store = SqliteStore::open(dir.path()).unwrap();
         let spec = serde_json::from_value(job_spec("BATCH", 1, "true")).unwrap();
         let job = JobId::parse("orphan").unwrap();
-        store.create_job(&job, &spec, 1).unwrap();
-        let intent = LaunchIntent {
-            task_id: TaskId::new(InstanceId::new(job, 0), 0),
-            agent_id: agent.clone(),
+        let intent = LaunchRecord {
+            task_id: TaskId::new(InstanceId::new(job.clone(), 0), 0),
+            agent_id: AgentId::new(&agent),
             hostname: "agent-0.sim".into(),
             spec_version: 1,
             ports: Vec::new(),
+            at: 2,
         };
-        assert_eq!(
-            store.record_launch_intents(&[intent], 2).unwrap(),
-            vec![true]
-        );
+        let change = Change {
+            jobs: vec![JobWrite::Create(Box::new(Job::new(job, spec, 1)))],
+            launches: vec![intent],
+            ..Change::default()
+        };
+        store.commit(&change).unwrap();
     }
     let s = start_scheduler(
         dir.path(),

@@ -1,14 +1,14 @@
-//! The jobs runner with a real SQLite store and the driver replaced by its
+//! The engine's runner with a real SQLite store and the driver replaced by its
 //! call channel: the order of durable writes and calls, which the crash
 //! safety of the whole scheduler rests on.
 #![allow(clippy::unwrap_used)]
 
 use drover_proto::v1::scheduler::{call, Call};
 use drover_proto::v1::TaskState;
-use drover_scheduler::jobs::launch::ExecutorMode;
-use drover_scheduler::jobs::runner::{ApiCommand, Runner, RunnerConfig};
+use drover_scheduler::engine::ApiRequest;
 use drover_scheduler::mesos::driver::DriverHandle;
 use drover_scheduler::mesos::events::SessionEvent;
+use drover_scheduler::mesos::task_info::ExecutorMode;
 use drover_scheduler::metrics::Metrics;
 use drover_scheduler::model::ids::{AgentId, JobId, OfferId};
 use drover_scheduler::model::offer::Offer;
@@ -16,6 +16,7 @@ use drover_scheduler::model::resources::Resources;
 use drover_scheduler::model::spec::JobSpec;
 use drover_scheduler::model::state::PodState;
 use drover_scheduler::model::task_update::TaskUpdate;
+use drover_scheduler::runner::{ApiCommand, Runner, RunnerConfig};
 use drover_scheduler::store::{SqliteStore, StoreRead};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,13 +39,14 @@ impl Harness {
         let (call_tx, calls) = mpsc::channel(1024);
         let metrics = Arc::new(Metrics::default());
         let mut config = RunnerConfig::new(ExecutorMode::Command);
-        config.offer_hold = Duration::from_millis(10);
-        let runner = Runner::new(
+        config.engine.offer_hold = Duration::from_millis(10);
+        let runner = Runner::start(
             Box::new(store),
             DriverHandle::new(call_tx, metrics.clone()),
             config,
             metrics,
-        );
+        )
+        .unwrap();
         let (events, event_rx) = mpsc::channel(64);
         let (api, api_rx) = mpsc::channel(64);
         let shutdown = CancellationToken::new();
@@ -87,9 +89,11 @@ impl Harness {
         .unwrap();
         let (reply, rx) = oneshot::channel();
         self.api
-            .send(ApiCommand::CreateJob {
-                job_id: JobId(id.into()),
-                spec: Box::new(spec),
+            .send(ApiCommand {
+                request: ApiRequest::CreateJob {
+                    job_id: JobId(id.into()),
+                    spec: Box::new(spec),
+                },
                 reply,
             })
             .await
@@ -171,8 +175,8 @@ async fn launch_intents_are_durable_before_the_accept_is_sent() {
             .iter()
             .find(|r| r.task_id.to_string() == task.task_id.value)
             .unwrap_or_else(|| panic!("{} launched without intent", task.task_id.value));
-        assert_eq!(run.state, PodState::Launching);
-        assert_eq!(run.agent_id.as_deref(), Some("a1"));
+        assert_eq!(run.run.state, PodState::Launching);
+        assert_eq!(run.run.agent, Some(AgentId::new("a1")));
     }
     assert_eq!(runs.len(), 2, "the third instance still waits");
     h.stop().await;
@@ -196,7 +200,11 @@ async fn updates_are_acknowledged_only_after_they_are_stored() {
     assert_eq!(ack.task_id.value, "j-0-0");
     assert_eq!(&ack.uuid[..], &uuid);
     let runs = h.reader().runs(&JobId("j".into())).unwrap();
-    assert_eq!(runs[0].state, PodState::Running, "stored before the ack");
+    assert_eq!(
+        runs[0].run.state,
+        PodState::Running,
+        "stored before the ack"
+    );
 
     // A master-generated update (no uuid) is stored but never acknowledged:
     // the next ack is for the update sent after it.
@@ -215,7 +223,7 @@ async fn updates_are_acknowledged_only_after_they_are_stored() {
         .unwrap();
     assert_eq!(next.task_id.value, "other-0-0");
     let runs = h.reader().runs(&JobId("j".into())).unwrap();
-    assert_eq!(runs[0].state, PodState::Succeeded);
+    assert_eq!(runs[0].run.state, PodState::Succeeded);
     h.stop().await;
 }
 
@@ -274,8 +282,11 @@ async fn a_removed_framework_loses_its_runs_and_its_id_and_the_runs_are_replaced
     assert_eq!(task.task_id.value, "j-0-1");
     let reader = h.reader();
     let runs = reader.runs(&JobId("j".into())).unwrap();
-    assert_eq!(runs[0].state, PodState::Lost);
-    assert_eq!(runs[0].reason.as_deref(), Some("REASON_FRAMEWORK_REMOVED"));
+    assert_eq!(runs[0].run.state, PodState::Lost);
+    assert_eq!(
+        runs[0].run.reason,
+        Some(drover_proto::v1::task_status::Reason::FrameworkRemoved)
+    );
     assert_eq!(reader.framework_id().unwrap().as_deref(), Some("fw2"));
     h.stop().await;
 }

@@ -1,7 +1,7 @@
 //! The API's one error type, `{"code", "message"}` with gRPC-style codes
 //! and matching HTTP statuses, and every mapping from domain errors to it.
 
-use crate::jobs::runner::RunnerError;
+use crate::engine::EngineError;
 use crate::model::validate::SpecError;
 use crate::store::StoreError;
 use axum::http::StatusCode;
@@ -97,12 +97,23 @@ impl From<SpecError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error answering an API request");
+        ApiError {
+            code: Code::Internal,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
         let code = match &e {
-            StoreError::JobNotFound(_) | StoreError::PodNotFound(_) => Code::NotFound,
-            StoreError::JobExists(_) => Code::AlreadyExists,
-            StoreError::VersionMismatch { .. } => Code::Aborted,
-            _ => {
-                tracing::error!(error = %e, "store error answering an API request");
+            EngineError::JobNotFound(_) | EngineError::PodNotFound(_) => Code::NotFound,
+            EngineError::JobExists(_) => Code::AlreadyExists,
+            EngineError::VersionMismatch(_) => Code::Aborted,
+            EngineError::StillRunning(_) => Code::FailedPrecondition,
+            EngineError::Store(e) => {
+                tracing::error!(error = %e, "a write was not stored");
                 Code::Internal
             }
         };
@@ -113,18 +124,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<RunnerError> for ApiError {
-    fn from(e: RunnerError) -> Self {
-        match e {
-            RunnerError::Store(e) => e.into(),
-            RunnerError::StillRunning(_) => ApiError {
-                code: Code::FailedPrecondition,
-                message: e.to_string(),
-            },
-            RunnerError::ShuttingDown => ApiError {
-                code: Code::Unavailable,
-                message: e.to_string(),
-            },
+impl ApiError {
+    /// The scheduler is shutting down and takes no more writes.
+    pub fn shutting_down() -> Self {
+        ApiError {
+            code: Code::Unavailable,
+            message: "the scheduler is shutting down".into(),
         }
     }
 }

@@ -4,11 +4,13 @@
 use super::body::read_json;
 use super::error::{ApiError, Code};
 use super::{views, AppState};
-use crate::jobs::runner::{ApiCommand, RunnerError};
+use crate::engine::{ApiRequest, Reply};
 use crate::model::ids::JobId;
+use crate::model::job::Job;
 use crate::model::spec::JobSpec;
 use crate::model::state::JobGoal;
 use crate::model::validate::validate_job;
+use crate::runner::ApiCommand;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -113,20 +115,29 @@ pub fn parse_version(field: &str, raw: Option<&str>) -> Result<Option<u64>, ApiE
     .transpose()
 }
 
-/// Sends a command to the runner and waits for its answer.
-pub async fn ask<T>(
-    state: &AppState,
-    make: impl FnOnce(oneshot::Sender<Result<T, RunnerError>>) -> ApiCommand,
-) -> Result<T, ApiError> {
-    let (tx, rx) = oneshot::channel();
+/// Hands a write to the runner and waits for its answer (once committed).
+pub async fn ask(state: &AppState, request: ApiRequest) -> Result<Reply, ApiError> {
+    let (reply, answer) = oneshot::channel();
     state
         .runner
-        .send(make(tx))
+        .send(ApiCommand { request, reply })
         .await
-        .map_err(|_| ApiError::from(RunnerError::ShuttingDown))?;
-    rx.await
-        .map_err(|_| ApiError::from(RunnerError::ShuttingDown))?
+        .map_err(|_| ApiError::shutting_down())?;
+    answer
+        .await
+        .map_err(|_| ApiError::shutting_down())?
         .map_err(ApiError::from)
+}
+
+/// Like [`ask`], for a write whose answer is the job as it left it.
+pub async fn ask_job(state: &AppState, request: ApiRequest) -> Result<Box<Job>, ApiError> {
+    match ask(state, request).await? {
+        Reply::Job(job) => Ok(job),
+        Reply::Deleted => Err(ApiError {
+            code: Code::Internal,
+            message: "the engine answered a write with a deletion".into(),
+        }),
+    }
 }
 
 /// `POST /api/v1/jobs`.
@@ -138,12 +149,7 @@ pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Va
         None => JobId::random(),
     };
     let spec = Box::new(request.spec);
-    let job = ask(&state, |reply| ApiCommand::CreateJob {
-        job_id: id,
-        spec,
-        reply,
-    })
-    .await?;
+    let job = ask_job(&state, ApiRequest::CreateJob { job_id: id, spec }).await?;
     Ok(Json(json!({
         "job_id": {"value": job.job_id.as_str()},
         "version": views::version(job.version),
@@ -238,12 +244,14 @@ async fn set_goal(
         "version.value",
         request.version.as_ref().map(|w| w.value.as_str()),
     )?;
-    let job = ask(&state, |reply| ApiCommand::SetGoal {
-        job_id: id,
-        goal,
-        expected_version: expected,
-        reply,
-    })
+    let job = ask_job(
+        &state,
+        ApiRequest::SetGoal {
+            job_id: id,
+            goal,
+            expected_version: expected,
+        },
+    )
     .await?;
     Ok(Json(json!({"version": views::version(job.version)})))
 }
@@ -275,12 +283,14 @@ pub async fn delete(
     let Query(query) = query.map_err(query_error)?;
     let id = job_id(&id)?;
     let expected = parse_version("version", query.version.as_deref())?;
-    ask(&state, |reply| ApiCommand::DeleteJob {
-        job_id: id,
-        expected_version: expected,
-        force: query.force,
-        reply,
-    })
+    ask(
+        &state,
+        ApiRequest::DeleteJob {
+            job_id: id,
+            expected_version: expected,
+            force: query.force,
+        },
+    )
     .await?;
     Ok((StatusCode::OK, Json(json!({}))))
 }

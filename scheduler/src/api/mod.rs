@@ -1,7 +1,8 @@
 //! The HTTP job API (JSON, axum). One file per resource; each handler
 //! decodes the request, calls the model, encodes the reply, and holds no
 //! logic of its own. Reads go to a reader handle of the store; writes go to
-//! the jobs runner (the store's one writer) and are answered once committed.
+//! the engine's runner (the store's one writer) and are answered once
+//! committed.
 //!
 //! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start, delete.
 //! - [`pods`]: `/api/v1/pods/{pod_name}` and its events.
@@ -22,9 +23,9 @@ pub mod query;
 pub mod rfc3339;
 pub mod views;
 
-use crate::jobs::runner::ApiCommand;
 use crate::metrics::Metrics;
 use crate::model::validate::JobLimits;
+use crate::runner::ApiCommand;
 use crate::store::StoreRead;
 use axum::routing::{get, post};
 use axum::Router;

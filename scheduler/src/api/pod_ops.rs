@@ -6,9 +6,9 @@
 
 use super::body::read_json;
 use super::error::ApiError;
-use super::jobs::{ask, job_id, parse_version, Wrapped};
+use super::jobs::{ask, ask_job, job_id, parse_version, Wrapped};
 use super::{views, AppState};
-use crate::jobs::runner::ApiCommand;
+use crate::engine::ApiRequest;
 use crate::model::ids::InstanceId;
 use crate::model::state::PodGoal;
 use axum::body::Body;
@@ -60,7 +60,7 @@ async fn set_pod_goal(
 ) -> Result<Json<Value>, ApiError> {
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
-    ask(&state, |reply| ApiCommand::SetPodGoal { pod, goal, reply }).await?;
+    ask(&state, ApiRequest::SetPodGoal { pod, goal }).await?;
     Ok(Json(json!({})))
 }
 
@@ -90,14 +90,16 @@ pub async fn restart(
 ) -> Result<Json<Value>, ApiError> {
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
-    ask(&state, |reply| ApiCommand::RestartPods {
-        job_id: pod.job.clone(),
-        instances: vec![pod.instance],
-        batch_size: 0,
-        expected_version: None,
-        bump: false,
-        reply,
-    })
+    ask(
+        &state,
+        ApiRequest::RestartPods {
+            job_id: pod.job.clone(),
+            instances: vec![pod.instance],
+            batch_size: 0,
+            expected_version: None,
+            bump: false,
+        },
+    )
     .await?;
     Ok(Json(json!({})))
 }
@@ -139,14 +141,16 @@ pub async fn restart_job(
             list
         }
     };
-    let job = ask(&state, |reply| ApiCommand::RestartPods {
-        job_id: id,
-        instances,
-        batch_size: request.batch_size,
-        expected_version: expected,
-        bump: true,
-        reply,
-    })
+    let job = ask_job(
+        &state,
+        ApiRequest::RestartPods {
+            job_id: id,
+            instances,
+            batch_size: request.batch_size,
+            expected_version: expected,
+            bump: true,
+        },
+    )
     .await?;
     Ok(Json(json!({"version": views::version(job.version)})))
 }

@@ -9,8 +9,9 @@ use super::error::ApiError;
 use super::jobs::{job_id, Wrapped};
 use super::{views, AppState};
 use crate::model::ids::InstanceId;
+use crate::model::job::Job;
 use crate::model::spec::Label;
-use crate::store::{JobRecord, StoreError};
+use crate::store::StoreError;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -184,7 +185,7 @@ fn has_labels(have: &[Label], want: &[Label]) -> bool {
 }
 
 /// Whether `job` (in `state`) matches the query.
-pub fn job_matches(spec: &JobQuerySpec, job: &JobRecord, state: &str) -> bool {
+pub fn job_matches(spec: &JobQuerySpec, job: &Job, state: &str) -> bool {
     let s = &job.spec;
     let keyword_hit = |k: &String| {
         let k = k.to_lowercase();
@@ -209,7 +210,7 @@ pub fn job_matches(spec: &JobQuerySpec, job: &JobRecord, state: &str) -> bool {
 }
 
 /// Whether the pod summary `pod` of `job` matches the query.
-pub fn pod_matches(spec: &PodQuerySpec, job: &JobRecord, pod: &Value) -> bool {
+pub fn pod_matches(spec: &PodQuerySpec, job: &Job, pod: &Value) -> bool {
     let status = &pod["status"];
     let name = pod["pod_name"]["value"].as_str().unwrap_or_default();
     let state = status["state"].as_str().unwrap_or_default();

@@ -3,11 +3,14 @@
 //! ids wrapped as `{"value": ...}`), built from store records.
 
 use super::rfc3339;
-use crate::jobs::reconcile::{self, ClusterFacts, EngineConfig};
-use crate::jobs::runner::now_millis;
+use crate::model::change::PendingInfo;
 use crate::model::ids::InstanceId;
-use crate::model::state::{JobGoal, JobState, PodGoal, PodState};
-use crate::store::{JobRecord, PendingInfo, PodEventRecord, RunRecord};
+use crate::model::job::Job;
+use crate::model::outcome::{job_state_of, retry_at};
+use crate::model::run::Run;
+use crate::model::state::{JobGoal, JobState, PodState};
+use crate::runner::now_millis;
+use crate::store::{PodEventRecord, RunRecord};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -24,44 +27,44 @@ fn desired_job_state(goal: JobGoal) -> &'static str {
     }
 }
 
-/// The job's state as the engine sees it now.
-pub fn job_state(job: &JobRecord, runs: &[RunRecord]) -> JobState {
-    let plan = reconcile::plan(
-        job,
-        runs,
-        &ClusterFacts::default(),
-        &EngineConfig::default(),
-        now_millis(),
-    );
-    plan.job_state.unwrap_or(JobState::Initialized)
+/// The job's state, as the engine derives it from its instances.
+pub fn job_state(job: &Job, runs: &[RunRecord]) -> JobState {
+    let by_instance = by_instance(job, runs);
+    job_state_of(job, by_instance.iter().map(|(_, h)| *h))
 }
 
-/// Latest run of each instance.
-fn latest_runs(job: &JobRecord, runs: &[RunRecord]) -> BTreeMap<u32, Vec<RunRecord>> {
-    let mut by_instance: BTreeMap<u32, Vec<RunRecord>> = (0..job.spec.instance_count)
-        .map(|i| (i, Vec::new()))
-        .collect();
-    for run in runs {
-        by_instance
-            .entry(run.task_id.instance.instance)
-            .or_default()
-            .push(run.clone());
+/// Each instance of `job` (all of them, in order) with its runs, oldest
+/// first; `runs` come by instance, then run, as the store lists them.
+fn by_instance<'a>(job: &Job, runs: &'a [RunRecord]) -> Vec<(u32, &'a [RunRecord])> {
+    let mut out = Vec::with_capacity(job.spec.instance_count as usize);
+    let mut rest = runs;
+    for instance in 0..job.spec.instance_count {
+        let start = rest
+            .iter()
+            .position(|r| r.task_id.instance.instance >= instance)
+            .unwrap_or(rest.len());
+        rest = &rest[start..];
+        let len = rest
+            .iter()
+            .position(|r| r.task_id.instance.instance != instance)
+            .unwrap_or(rest.len());
+        out.push((instance, &rest[..len]));
+        rest = &rest[len..];
     }
-    for list in by_instance.values_mut() {
-        list.sort_by_key(|r| r.task_id.run);
-    }
-    by_instance
+    out
 }
 
 /// `JobStatus`.
-pub fn job_status(job: &JobRecord, runs: &[RunRecord]) -> Value {
+pub fn job_status(job: &Job, runs: &[RunRecord]) -> Value {
+    let by_instance = by_instance(job, runs);
     let mut stats: BTreeMap<&'static str, u32> = BTreeMap::new();
-    for history in latest_runs(job, runs).values() {
-        let state = history.last().map_or(PodState::Pending, |r| r.state);
+    for (_, history) in &by_instance {
+        let state = history.last().map_or(PodState::Pending, |r| r.run.state);
         *stats.entry(state.as_str()).or_default() += 1;
     }
+    let state = job_state_of(job, by_instance.iter().map(|(_, h)| *h));
     json!({
-        "state": job_state(job, runs).as_str(),
+        "state": state.as_str(),
         "desired_state": desired_job_state(job.goal),
         "creation_time": rfc3339::format(job.created_at),
         "pod_stats": stats,
@@ -71,7 +74,7 @@ pub fn job_status(job: &JobRecord, runs: &[RunRecord]) -> Value {
 }
 
 /// `JobSummary`.
-pub fn job_summary(job: &JobRecord, runs: &[RunRecord]) -> Value {
+pub fn job_summary(job: &Job, runs: &[RunRecord]) -> Value {
     json!({
         "job_id": {"value": job.job_id.as_str()},
         "name": job.spec.name,
@@ -94,14 +97,13 @@ fn health(checked: bool, healthy: Option<bool>) -> &'static str {
     }
 }
 
-fn is_checked(job: &JobRecord, instance: u32) -> bool {
+fn is_checked(job: &Job, instance: u32) -> bool {
     job.spec.pod_spec(instance).liveness_check().is_some()
 }
 
 /// The pod's desired state: its own goal within the job's.
-fn desired_pod_state(job: &JobRecord, instance: u32) -> &'static str {
-    let pod_goal = job.pods.get(&instance).map_or(PodGoal::Running, |c| c.goal);
-    if job.goal == JobGoal::Running && pod_goal == PodGoal::Running {
+fn desired_pod_state(job: &Job, instance: u32) -> &'static str {
+    if job.wants_running(instance) {
         "POD_STATE_RUNNING"
     } else {
         "POD_STATE_KILLED"
@@ -109,28 +111,32 @@ fn desired_pod_state(job: &JobRecord, instance: u32) -> &'static str {
 }
 
 /// `PodStatus` of `run`, with the instance's failure count.
-pub fn run_status(job: &JobRecord, run: &RunRecord, failure_count: usize) -> Value {
-    let instance = run.task_id.instance.instance;
+pub fn run_status(job: &Job, record: &RunRecord, failure_count: usize) -> Value {
+    let instance = record.task_id.instance.instance;
+    let run = &record.run;
     let mut status = Map::new();
     status.insert("state".into(), run.state.as_str().into());
-    status.insert("pod_id".into(), json!({"value": run.task_id.to_string()}));
+    status.insert(
+        "pod_id".into(),
+        json!({"value": record.task_id.to_string()}),
+    );
     status.insert(
         "desired_state".into(),
         desired_pod_state(job, instance).into(),
     );
-    if !run.ports.is_empty() {
-        let ports: Map<String, Value> = run
+    if !record.ports.is_empty() {
+        let ports: Map<String, Value> = record
             .ports
             .iter()
             .map(|(name, port)| (name.clone(), (*port).into()))
             .collect();
         status.insert("ports".into(), Value::Object(ports));
     }
-    if let Some(host) = &run.hostname {
+    if let Some(host) = &record.hostname {
         status.insert("host".into(), host.clone().into());
     }
-    if let Some(agent) = &run.agent_id {
-        status.insert("agent_id".into(), json!({"value": agent}));
+    if let Some(agent) = &run.agent {
+        status.insert("agent_id".into(), json!({"value": agent.as_str()}));
     }
     if let Some(t) = run.started_at {
         status.insert("start_time".into(), rfc3339::format(t).into());
@@ -140,11 +146,11 @@ pub fn run_status(job: &JobRecord, run: &RunRecord, failure_count: usize) -> Val
     }
     // A kill the scheduler decided on (the runtime limit) explains the end
     // better than the agent's generic reason for it.
-    let kill_reason = run.kill_reason.as_ref().filter(|_| run.state.is_terminal());
-    if let Some(reason) = kill_reason.or(run.reason.as_ref()) {
-        status.insert("reason".into(), reason.clone().into());
+    let kill_reason = run.kill_reason.filter(|_| run.state.is_terminal());
+    if let Some(reason) = kill_reason.or(run.reason) {
+        status.insert("reason".into(), reason.as_str_name().into());
     }
-    if let Some(message) = &run.message {
+    if let Some(message) = &record.message {
         status.insert("message".into(), message.clone().into());
     }
     status.insert(
@@ -157,7 +163,7 @@ pub fn run_status(job: &JobRecord, run: &RunRecord, failure_count: usize) -> Val
 }
 
 /// `PodStatus` of an instance with no run yet.
-pub fn pending_status(job: &JobRecord, instance: u32) -> Value {
+pub fn pending_status(job: &Job, instance: u32) -> Value {
     json!({
         "state": PodState::Pending.as_str(),
         "desired_state": desired_pod_state(job, instance),
@@ -170,7 +176,7 @@ pub fn pending_status(job: &JobRecord, instance: u32) -> Value {
 /// The current `PodStatus` of `instance` from its runs (oldest first), with
 /// why it waits for a host and when its next retry may start.
 pub fn current_status(
-    job: &JobRecord,
+    job: &Job,
     instance: u32,
     history: &[RunRecord],
     pending: Option<&PendingInfo>,
@@ -179,16 +185,16 @@ pub fn current_status(
         Some(run) => run_status(job, run, failure_count(history)),
         None => pending_status(job, instance),
     };
-    let waiting = history.last().is_none_or(|r| r.state.is_terminal());
+    let waiting = history.last().is_none_or(|r| r.run.state.is_terminal());
     if let (Some(info), true, Value::Object(map)) = (pending, waiting, &mut status) {
         map.insert("pending_reason".into(), info.reason.clone().into());
         if let Ok(metrics) = serde_json::from_str::<Value>(&info.metrics) {
             map.insert("placement_metrics".into(), metrics);
         }
     }
-    let refs: Vec<&RunRecord> = history.iter().collect();
     let pod = job.spec.pod_spec(instance);
-    if let (Some(at), Value::Object(map)) = (reconcile::retry_at(&pod, &refs), &mut status) {
+    let at = retry_at(&job.instance_id(instance), &pod, history);
+    if let (Some(at), Value::Object(map)) = (at, &mut status) {
         if at > now_millis() {
             map.insert("next_retry_time".into(), rfc3339::format(at).into());
         }
@@ -200,28 +206,28 @@ pub fn current_status(
 pub fn failure_count(history: &[RunRecord]) -> usize {
     history
         .iter()
-        .filter(|r| reconcile::counts_as_failure(r))
+        .filter(|r| Run::counts_as_failure(&r.run))
         .count()
 }
 
 /// `PodSummary` of every instance.
 pub fn pod_summaries(
-    job: &JobRecord,
+    job: &Job,
     runs: &[RunRecord],
     pending: &BTreeMap<u32, PendingInfo>,
 ) -> Vec<Value> {
-    latest_runs(job, runs)
+    by_instance(job, runs)
         .into_iter()
         .map(|(instance, history)| {
             let name = InstanceId::new(job.job_id.clone(), instance).pod_name();
-            let status = current_status(job, instance, &history, pending.get(&instance));
+            let status = current_status(job, instance, history, pending.get(&instance));
             json!({"pod_name": {"value": name}, "status": status})
         })
         .collect()
 }
 
 /// `PodEvent`.
-pub fn pod_event(job: &JobRecord, event: &PodEventRecord) -> Value {
+pub fn pod_event(job: &Job, event: &PodEventRecord) -> Value {
     json!({
         "pod_id": {"value": event.task_id.to_string()},
         "actual_state": event.state.as_str(),

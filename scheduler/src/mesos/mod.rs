@@ -15,6 +15,8 @@
 //!   and the stream's protobuf events translated into it, with `offers`
 //!   (a Mesos offer as Drover's `Offer`: usable resources, ports,
 //!   attributes). Pure; the only place scheduler events are read.
+//! - [`task_info`]: a run of a pod spec as a Mesos `TaskInfo`, with
+//!   [`health_check`] (the liveness check with Peloton's defaults).
 //! - [`calls`]: the scheduler calls Drover makes, built from plain values.
 //! - `lanes`: pure: which waiting call goes to the master next (the call
 //!   sender's decide half).
@@ -23,6 +25,8 @@ pub mod backoff;
 pub mod calls;
 pub mod driver;
 pub mod events;
+pub mod health_check;
 pub(crate) mod lanes;
 pub(crate) mod offers;
 pub mod session;
+pub mod task_info;

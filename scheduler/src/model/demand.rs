@@ -3,7 +3,7 @@
 //! it from a pod spec.
 
 use super::resources::Resources;
-use super::spec::{Constraint, PlacementSpec, PlacementStrategy, PortSpec};
+use super::spec::{Constraint, PlacementSpec, PlacementStrategy, PodSpec, PortSpec};
 
 /// A task waiting for a host; `key` is the caller's handle for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,4 +41,17 @@ impl TaskDemand {
             strategy: PlacementStrategy::Spread,
         }
     }
+}
+
+/// What a run of `pod` takes from an offer: its containers' limits, plus
+/// `overhead` (what the executor running it takes).
+pub fn pod_demand(pod: &PodSpec, overhead: &Resources) -> Resources {
+    let r = pod.resources();
+    Resources {
+        cpus: r.cpu_limit,
+        mem_mib: r.mem_limit_mb,
+        disk_mib: r.disk_limit_mb,
+        gpus: r.gpu_limit,
+    }
+    .plus(overhead)
 }

@@ -16,12 +16,24 @@
 //! - [`offer`], [`task_update`]: what the master tells Drover, in
 //!   Drover's terms (the `mesos/` edge translates the protos).
 //! - [`time`]: wall-clock milliseconds, passed in, never read here.
+//! - [`job`]: a job, its goal and versions, the entity-version check.
+//! - [`run`]: a run, and how a status update changes it.
+//! - [`policies`]: retry backoff, the runtime limit, the restart budget,
+//!   SLA order: pure functions of their inputs and `now`.
+//! - [`outcome`]: what an instance's runs add up to (relaunch, retry time,
+//!   outcome) and the job's state that follows.
+//! - [`change`]: what the engine hands the store to persist.
 
+pub mod change;
 pub mod demand;
 pub mod ids;
+pub mod job;
 pub mod offer;
+pub mod outcome;
+pub mod policies;
 pub mod port_ranges;
 pub mod resources;
+pub mod run;
 pub mod spec;
 pub mod spec_constraint;
 pub mod spec_health;

@@ -125,7 +125,7 @@ impl DriverHandle {
     }
 
     /// Queues a call; it is dropped (as Mesos would) if not subscribed.
-    pub async fn send(&self, call: Call) {
+    pub fn send(&self, call: Call) {
         let is_ack = call.r#type == Some(call::Type::Acknowledge as i32);
         // Counted before it is queued: the driver may settle it before
         // `try_send` returns.
@@ -388,18 +388,18 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let (tx, mut rx) = mpsc::channel(1);
         let handle = DriverHandle::new(tx, metrics.clone());
-        handle.send(calls::revive(Vec::new())).await;
+        handle.send(calls::revive(Vec::new()));
         assert_eq!(pending(&metrics), 0, "only acknowledgements count");
         rx.recv().await.unwrap();
-        handle.send(ack()).await;
+        handle.send(ack());
         assert_eq!(pending(&metrics), 1);
         // The queue is full: dropped, so settled at once.
-        handle.send(ack()).await;
+        handle.send(ack());
         assert_eq!(pending(&metrics), 1);
         assert_eq!(metrics.calls_dropped.load(Ordering::Relaxed), 1);
         // The driver is gone: nothing will settle it later.
         drop(rx);
-        handle.send(ack()).await;
+        handle.send(ack());
         assert_eq!(pending(&metrics), 1);
     }
 
@@ -421,7 +421,7 @@ mod tests {
             metrics.clone(),
             shutdown.clone(),
         );
-        handle.send(ack()).await;
+        handle.send(ack());
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while pending(&metrics) != 0 {
             assert!(tokio::time::Instant::now() < deadline, "never settled");

@@ -1,7 +1,7 @@
-//! The goal-state engine: one job's spec and goal, its recorded runs, the
-//! cluster facts and `now` in; a [`Plan`] out. Pure: it never touches the
-//! store, a socket or the clock, which is what makes it table- and
-//! property-testable. [`super::runner`] carries plans out.
+//! The goal-state rule for one job: its spec and goal, its runs, the
+//! cluster facts and `now` in; a [`Plan`] out. Pure and level-triggered: it
+//! is never told why it runs, and the same inputs give the same plan. The
+//! engine ([`super::Engine`]) carries plans out.
 //!
 //! Rules, per instance (its latest run decides; "wanted" means the job's
 //! goal is RUNNING and the pod's own goal is not KILLED):
@@ -15,58 +15,33 @@
 //!   reason ([`policies::runtime_limit`]).
 //! - live run still LAUNCHING/LAUNCHED after `launch_timeout` with no update
 //!   → ask the master about it (explicit reconciliation).
-//! - terminal run, wanted:
-//!   - numbered below `restart_from` → launch the next run.
-//!   - killed by the runtime limit → a failure; retried only with
-//!     `retry_on_runtime_limit`, else the instance is FAILED.
-//!   - SERVICE: launch the next run, whatever the exit.
-//!   - BATCH: SUCCEEDED is done; FAILED, or KILLED without our asking,
-//!     counts as a failure and is retried while failures ≤ max_failures;
-//!     LOST (or a kill we asked for) is relaunched without counting.
-//!   - a relaunch after consecutive failures waits for the retry backoff
-//!     ([`policies::backoff`]).
+//! - terminal run, wanted: the next run, as [`crate::model::outcome`]'s
+//!   relaunch rule says and after its retry backoff.
 //!
 //! A launch is only ever proposed for an instance whose latest run is
-//! terminal, so the engine never asks for a second live run; the store's
-//! `record_launch_intents` enforces the same rule again at commit time.
+//! terminal, so the engine never asks for a second live run; the engine
+//! checks [`crate::model::run::may_launch`] again when it records the
+//! launch intent.
 
-use super::policies::backoff::Backoff;
-use super::policies::restart_budget::restart_budget;
-use super::policies::runtime_limit::{self, RuntimeVerdict, RUNTIME_LIMIT_REASON};
-use crate::model::ids::{InstanceId, TaskId};
+use super::config::EngineConfig;
+use crate::model::ids::{AgentId, InstanceId, TaskId};
+use crate::model::job::Job;
+use crate::model::outcome::{instance_outcome, retry_at, settled_outcome, wants_relaunch};
+use crate::model::policies::restart_budget::restart_budget;
+use crate::model::policies::runtime_limit::{self, RuntimeVerdict};
+use crate::model::run::{Run, RUNTIME_LIMIT_REASON};
 use crate::model::spec::{JobType, PodSpec};
-use crate::model::state::PodGoal;
 use crate::model::state::{job_state, InstanceOutcome, JobGoal, JobState, PodState};
-use crate::store::{JobRecord, RunRecord, UnixMillis};
-use std::collections::{BTreeMap, HashSet};
+use crate::model::time::{millis, UnixMillis};
+use drover_proto::v1::task_status::Reason;
+use std::collections::HashSet;
 use std::time::Duration;
 
-/// Engine timing; every value has a documented default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EngineConfig {
-    /// A run with no update this long after its intent is reconciled
-    /// explicitly. Default 30 s: long enough for an ACCEPT to reach an agent
-    /// and report STAGING, short enough that a lost ACCEPT is noticed.
-    pub launch_timeout: Duration,
-    /// A kill with no terminal update after this long (plus the grace
-    /// period) is sent again. Default 30 s.
-    pub kill_retry: Duration,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            launch_timeout: Duration::from_secs(30),
-            kill_retry: Duration::from_secs(30),
-        }
-    }
-}
-
-/// What the scheduler knows about the cluster beyond the store.
+/// What the engine knows about the cluster beyond its jobs.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterFacts {
     /// Agents the master reported removed (FAILURE with only an agent id).
-    pub lost_agents: HashSet<String>,
+    pub lost_agents: HashSet<AgentId>,
 }
 
 /// A run to launch once placement finds it a home.
@@ -84,11 +59,11 @@ pub struct KillOrder {
     /// The run.
     pub task_id: TaskId,
     /// Where it runs, if known.
-    pub agent_id: Option<String>,
+    pub agent_id: Option<AgentId>,
     /// SIGTERM-to-SIGKILL grace period.
     pub grace: Duration,
-    /// Why, when it is not the job's or pod's goal (e.g. the runtime limit).
-    pub reason: Option<String>,
+    /// Why, when it is not the job's or pod's goal (the runtime limit).
+    pub reason: Option<Reason>,
 }
 
 /// What to do for one job now.
@@ -103,7 +78,7 @@ pub struct Plan {
     /// Runs to record as lost (their agent is gone).
     pub mark_lost: Vec<TaskId>,
     /// Runs to ask the master about: (task, agent).
-    pub reconcile: Vec<(TaskId, Option<String>)>,
+    pub reconcile: Vec<(TaskId, Option<AgentId>)>,
     /// Look at the job again after this long even if nothing happens.
     pub requeue_after: Option<Duration>,
     /// The job was deleted and nothing of it is live: forget it.
@@ -116,39 +91,38 @@ impl Plan {
     }
 }
 
-/// Computes the plan for `job`. `runs` are all its recorded runs (any order).
+/// Computes the plan for `job`, whose runs are `instances` (each
+/// instance's runs oldest first, indexed by instance).
 pub fn plan(
-    job: &JobRecord,
-    runs: &[RunRecord],
+    job: &Job,
+    instances: &[Vec<Run>],
     facts: &ClusterFacts,
     config: &EngineConfig,
     now: UnixMillis,
 ) -> Plan {
-    let mut by_instance: BTreeMap<u32, Vec<&RunRecord>> = BTreeMap::new();
-    for run in runs {
-        by_instance
-            .entry(run.task_id.instance.instance)
-            .or_default()
-            .push(run);
-    }
     let mut plan = Plan::default();
     let mut outcomes = Vec::with_capacity(job.spec.instance_count as usize);
     let mut restarts = Restarts::default();
+    let ctx = Ctx {
+        job,
+        facts,
+        config,
+        now,
+    };
     for instance in 0..job.spec.instance_count {
-        let mut history = by_instance.remove(&instance).unwrap_or_default();
-        history.sort_by_key(|r| r.task_id.run);
-        let ctx = Ctx {
-            job,
-            facts,
-            config,
-            now,
-        };
-        let outcome = plan_instance(&ctx, instance, &history, &mut plan, &mut restarts);
+        let history = instances
+            .get(instance as usize)
+            .map_or(&[][..], Vec::as_slice);
+        let outcome = plan_instance(&ctx, instance, history, &mut plan, &mut restarts);
         outcomes.push(outcome);
     }
+    let any_run = instances.iter().any(|runs| !runs.is_empty());
     plan_restarts(job, restarts, &outcomes, config, now, &mut plan);
-    plan.job_state = Some(job_state(job.goal, &outcomes, !runs.is_empty()));
-    if job.goal == JobGoal::Deleted && !runs.iter().any(|r| r.state.is_live()) {
+    plan.job_state = Some(job_state(job.goal, &outcomes, any_run));
+    let live = instances
+        .iter()
+        .any(|runs| runs.iter().any(|r| r.state.is_live()));
+    if job.goal == JobGoal::Deleted && !live {
         plan.forget = true;
     }
     plan
@@ -156,7 +130,7 @@ pub fn plan(
 
 /// The fixed inputs of one plan.
 struct Ctx<'a> {
-    job: &'a JobRecord,
+    job: &'a Job,
     facts: &'a ClusterFacts,
     config: &'a EngineConfig,
     now: UnixMillis,
@@ -172,100 +146,57 @@ struct Restarts {
     waiting: Vec<KillOrder>,
 }
 
-fn wanted(job: &JobRecord, instance: u32) -> bool {
-    let pod_goal = job.pods.get(&instance).map_or(PodGoal::Running, |c| c.goal);
-    job.goal == JobGoal::Running && pod_goal == PodGoal::Running
-}
-
-fn restart_from(job: &JobRecord, instance: u32) -> u32 {
-    job.pods.get(&instance).map_or(0, |c| c.restart_from)
+fn task_id(job: &Job, instance: u32, run: u32) -> TaskId {
+    TaskId::new(InstanceId::new(job.job_id.clone(), instance), run)
 }
 
 fn plan_instance(
     ctx: &Ctx<'_>,
     instance: u32,
-    history: &[&RunRecord],
+    history: &[Run],
     plan: &mut Plan,
     restarts: &mut Restarts,
 ) -> InstanceOutcome {
     let job = ctx.job;
     let pod = job.spec.pod_spec(instance);
-    let wanted = wanted(job, instance);
+    let wanted = job.wants_running(instance);
     let Some(latest) = history.last() else {
         if wanted {
             plan.launch.push(PendingLaunch {
-                task_id: TaskId::new(InstanceId::new(job.job_id.clone(), instance), 0),
+                task_id: task_id(job, instance, 0),
                 spec_version: job.version,
             });
         }
         return InstanceOutcome::Waiting;
     };
     if latest.state.is_live() {
-        return plan_live_run(ctx, &pod, latest, wanted, plan, restarts);
+        return plan_live_run(ctx, instance, &pod, latest, wanted, plan, restarts);
     }
     if !wanted {
-        return if latest.kill_requested_at.is_some() && latest.kill_reason.is_none() {
-            InstanceOutcome::Killed
-        } else {
-            settled_outcome(latest)
-        };
+        return instance_outcome(job, instance, &pod, history);
     }
-    let failures = history.iter().filter(|r| counts_as_failure(r)).count() as u64;
-    let within_budget = failures <= u64::from(pod.max_failures());
-    let relaunch = if latest.task_id.run < restart_from(job, instance) {
-        true
-    } else if latest.kill_reason.as_deref() == Some(RUNTIME_LIMIT_REASON) {
-        pod.retry_on_runtime_limit.unwrap_or(false) && within_budget
-    } else {
-        match job.spec.job_type {
-            JobType::Service => true,
-            JobType::Batch => match latest.state {
-                PodState::Succeeded => false,
-                _ if counts_as_failure(latest) => within_budget,
-                _ => true,
-            },
-        }
-    };
-    if !relaunch {
+    if !wants_relaunch(job, instance, &pod, history) {
         return settled_outcome(latest);
     }
-    if let Some(at) = retry_at(&pod, history) {
+    let pod_id = job.instance_id(instance);
+    if let Some(at) = retry_at(&pod_id, &pod, history) {
         if at > ctx.now {
             plan.requeue(Duration::from_millis((at - ctx.now) as u64));
             return InstanceOutcome::Waiting;
         }
     }
     plan.launch.push(PendingLaunch {
-        task_id: TaskId::new(latest.task_id.instance.clone(), latest.task_id.run + 1),
+        task_id: TaskId::new(pod_id, latest.run + 1),
         spec_version: job.version,
     });
     InstanceOutcome::Waiting
 }
 
-/// When the next run of a pod whose runs are `history` (oldest first) may
-/// start, if its latest runs failed in a row; None if nothing holds it back.
-pub fn retry_at(pod: &PodSpec, history: &[&RunRecord]) -> Option<UnixMillis> {
-    let latest = history.last()?;
-    if !latest.state.is_terminal() {
-        return None;
-    }
-    let consecutive = history
-        .iter()
-        .rev()
-        .take_while(|r| counts_as_failure(r))
-        .count() as u32;
-    if consecutive == 0 {
-        return None;
-    }
-    let ended = latest.completed_at.unwrap_or(latest.updated_at);
-    let backoff = Backoff::of(pod.restart_policy.as_ref());
-    Some(backoff.next_retry_at(ended, consecutive, &latest.task_id))
-}
-
 fn plan_live_run(
     ctx: &Ctx<'_>,
+    instance: u32,
     pod: &PodSpec,
-    run: &RunRecord,
+    run: &Run,
     wanted: bool,
     plan: &mut Plan,
     restarts: &mut Restarts,
@@ -276,27 +207,28 @@ fn plan_live_run(
     } else {
         InstanceOutcome::Starting
     };
+    let id = task_id(job, instance, run.run);
     if run
-        .agent_id
+        .agent
         .as_ref()
         .is_some_and(|a| ctx.facts.lost_agents.contains(a))
     {
-        plan.mark_lost.push(run.task_id.clone());
+        plan.mark_lost.push(id);
         plan.requeue(Duration::ZERO);
         return outcome;
     }
     let grace = Duration::from_secs(u64::from(pod.kill_grace_seconds()));
-    let order = |reason: Option<&str>| KillOrder {
-        task_id: run.task_id.clone(),
-        agent_id: run.agent_id.clone(),
+    let order = |reason: Option<Reason>| KillOrder {
+        task_id: id.clone(),
+        agent_id: run.agent.clone(),
         grace,
-        reason: reason.map(str::to_owned),
+        reason,
     };
     if !wanted {
         kill_when_due(run, order(None), config, now, plan);
         return outcome;
     }
-    if run.task_id.run < restart_from(job, run.task_id.instance.instance) {
+    if run.run < job.restart_from(instance) {
         if run.kill_requested_at.is_some() {
             restarts
                 .in_flight
@@ -319,8 +251,7 @@ fn plan_live_run(
     if matches!(run.state, PodState::Launching | PodState::Launched) {
         let quiet = now.saturating_sub(run.updated_at);
         if quiet >= millis(config.launch_timeout) {
-            plan.reconcile
-                .push((run.task_id.clone(), run.agent_id.clone()));
+            plan.reconcile.push((id, run.agent.clone()));
             plan.requeue(config.launch_timeout);
         } else {
             let left = millis(config.launch_timeout) - quiet;
@@ -332,7 +263,7 @@ fn plan_live_run(
 
 /// Sends `order` unless a kill went out less than `kill_retry` + grace ago.
 fn kill_when_due(
-    run: &RunRecord,
+    run: &Run,
     order: KillOrder,
     config: &EngineConfig,
     now: UnixMillis,
@@ -351,7 +282,7 @@ fn kill_when_due(
 /// Kills restarting runs, at most as many as the budget allows: in-flight
 /// restarts and instances not running count as down already.
 fn plan_restarts(
-    job: &JobRecord,
+    job: &Job,
     restarts: Restarts,
     outcomes: &[InstanceOutcome],
     config: &EngineConfig,
@@ -395,35 +326,5 @@ fn plan_restarts(
     }
 }
 
-/// A run that ended badly: FAILED, KILLED without our asking (a failed
-/// health check, an OOM), or killed by its runtime limit.
-pub fn counts_as_failure(run: &RunRecord) -> bool {
-    match run.state {
-        PodState::Failed => true,
-        PodState::Killed => {
-            run.kill_requested_at.is_none()
-                || run.kill_reason.as_deref() == Some(RUNTIME_LIMIT_REASON)
-        }
-        _ => false,
-    }
-}
-
-fn settled_outcome(run: &RunRecord) -> InstanceOutcome {
-    if run.kill_reason.as_deref() == Some(RUNTIME_LIMIT_REASON) && run.state.is_terminal() {
-        return InstanceOutcome::Failed;
-    }
-    match run.state {
-        PodState::Succeeded => InstanceOutcome::Succeeded,
-        PodState::Killed => InstanceOutcome::Killed,
-        PodState::Failed => InstanceOutcome::Failed,
-        _ => InstanceOutcome::Waiting,
-    }
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 #[cfg(test)]
-#[path = "reconcile_tests.rs"]
 mod tests;

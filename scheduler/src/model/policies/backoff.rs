@@ -8,7 +8,7 @@
 
 use crate::model::ids::TaskId;
 use crate::model::spec::RestartPolicy;
-use crate::store::UnixMillis;
+use crate::model::time::UnixMillis;
 use std::time::Duration;
 
 /// The default initial delay: 1 s, enough to stop a crash loop from

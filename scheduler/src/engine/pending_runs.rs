@@ -10,8 +10,8 @@
 //! inserts and the sort were 45 of the runner's 160-odd perf samples
 //! before its first ACCEPT; now under 2.)
 
-use super::policies::sla_order::{self, SlaKey};
 use crate::model::ids::JobId;
+use crate::model::policies::sla_order::{self, SlaKey};
 use std::collections::HashMap;
 
 /// What the queue needs to know about a waiting run.

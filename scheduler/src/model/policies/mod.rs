@@ -1,5 +1,5 @@
 //! Task policies: each a pure function of its inputs and `now`, one file
-//! each, table-tested beside the code. [`super::reconcile`] and the runner
+//! each, table-tested beside the code. The model's outcomes and the engine
 //! call them; none reads a clock or a store.
 //!
 //! - [`backoff`]: how long a failing run waits before its next try.

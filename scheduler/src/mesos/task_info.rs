@@ -1,5 +1,6 @@
 //! The model's edge towards Mesos: one run of a pod spec as a `TaskInfo`,
-//! and what it needs from an offer. Two ways to run it, a config choice:
+//! and what its executor takes beside it. Two ways to run it, a config
+//! choice:
 //! - the Drover executor (default): the TaskInfo names an ExecutorInfo whose
 //!   command is the `drover-executor` binary; since Mesos allows a task
 //!   either `command` or `executor` but not both (reference 3.4.2.1), the
@@ -32,6 +33,14 @@ pub enum ExecutorMode {
 }
 
 impl ExecutorMode {
+    /// What the executor itself takes on top of each task.
+    pub fn overhead(&self) -> Resources {
+        match self {
+            ExecutorMode::Drover { overhead, .. } => *overhead,
+            ExecutorMode::Command => Resources::default(),
+        }
+    }
+
     /// The Drover executor at `path` with the default overhead: 0.01 cpus and
     /// 32 MiB, what a small Rust process with a tokio runtime needs.
     pub fn drover(path: PathBuf) -> Self {
@@ -43,21 +52,6 @@ impl ExecutorMode {
                 ..Default::default()
             },
         }
-    }
-}
-
-/// What a run of `pod` takes from an offer.
-pub fn demand(pod: &PodSpec, mode: &ExecutorMode) -> Resources {
-    let r = pod.resources();
-    let task = Resources {
-        cpus: r.cpu_limit,
-        mem_mib: r.mem_limit_mb,
-        disk_mib: r.disk_limit_mb,
-        gpus: r.gpu_limit,
-    };
-    match mode {
-        ExecutorMode::Drover { overhead, .. } => task.plus(overhead),
-        ExecutorMode::Command => task,
     }
 }
 
@@ -353,7 +347,7 @@ mod tests {
         );
         let command = CommandInfo::decode(info.data.unwrap()).unwrap();
         assert_eq!(command.value.as_deref(), Some("echo hi"));
-        let d = demand(&pod(), &mode);
+        let d = crate::model::demand::pod_demand(&pod(), &mode.overhead());
         assert!((d.cpus - 0.51).abs() < 1e-9 && (d.mem_mib - 96.0).abs() < 1e-9);
     }
 }

@@ -2,10 +2,11 @@
 
 use super::*;
 use crate::model::ids::JobId;
+use crate::model::run::RUNTIME_LIMIT_REASON;
 use crate::model::spec::JobSpec;
 use proptest::prelude::*;
 
-fn job(job_type: &str, instances: u32, max_failures: u32, goal: JobGoal) -> JobRecord {
+fn job(job_type: &str, instances: u32, max_failures: u32, goal: JobGoal) -> Job {
     let spec: JobSpec = serde_json::from_value(serde_json::json!({
         "type": job_type, "name": "t", "instance_count": instances,
         "default_spec": {
@@ -18,37 +19,63 @@ fn job(job_type: &str, instances: u32, max_failures: u32, goal: JobGoal) -> JobR
         }
     }))
     .unwrap();
-    JobRecord {
-        job_id: JobId("job".into()),
-        spec,
-        version: 1,
+    Job {
+        revision: 1,
         goal,
         created_at: 0,
         updated_at: 0,
-        revision: 1,
-        restart_batch_size: 0,
-        pods: Default::default(),
+        ..Job::new(JobId("job".into()), spec, 0)
     }
 }
 
-fn run(instance: u32, run: u32, state: PodState) -> RunRecord {
-    RunRecord {
-        task_id: TaskId::new(InstanceId::new(JobId("job".into()), instance), run),
-        state,
-        agent_id: Some("a1".into()),
-        hostname: Some("h1".into()),
-        reason: None,
-        message: None,
-        healthy: None,
-        spec_version: 1,
-        launched_at: 0,
-        started_at: None,
-        completed_at: None,
-        updated_at: 0,
-        kill_requested_at: None,
-        kill_reason: None,
-        ports: Vec::new(),
+/// A run named by its task id: the tests keep a job's runs as one list.
+#[derive(Debug, Clone)]
+struct TestRun {
+    task_id: TaskId,
+    run: Run,
+}
+
+impl std::ops::Deref for TestRun {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
     }
+}
+
+impl std::ops::DerefMut for TestRun {
+    fn deref_mut(&mut self) -> &mut Run {
+        &mut self.run
+    }
+}
+
+fn run(instance: u32, run: u32, state: PodState) -> TestRun {
+    TestRun {
+        task_id: TaskId::new(InstanceId::new(JobId("job".into()), instance), run),
+        run: Run {
+            state,
+            launched_at: 0,
+            updated_at: 0,
+            ..Run::launching(run, AgentId::new("a1"), 1, 0)
+        },
+    }
+}
+
+/// [`super::plan`] over a flat list of runs.
+fn plan(
+    job: &Job,
+    runs: &[TestRun],
+    facts: &ClusterFacts,
+    config: &EngineConfig,
+    now: UnixMillis,
+) -> Plan {
+    let mut instances = vec![Vec::new(); job.spec.instance_count as usize];
+    for r in runs {
+        instances[r.task_id.instance.instance as usize].push(r.run.clone());
+    }
+    for history in &mut instances {
+        history.sort_by_key(|r| r.run);
+    }
+    super::plan(job, &instances, facts, config, now)
 }
 
 fn launches(plan: &Plan) -> Vec<(u32, u32)> {
@@ -65,8 +92,8 @@ fn plans_follow_the_rules_table() {
     use PodState::*;
     struct Case {
         name: &'static str,
-        job: JobRecord,
-        runs: Vec<RunRecord>,
+        job: Job,
+        runs: Vec<TestRun>,
         launch: Vec<(u32, u32)>,
         kill: usize,
         state: JobState,
@@ -184,9 +211,9 @@ fn a_kill_is_not_repeated_before_kill_retry_plus_grace() {
 fn runs_on_lost_agents_are_marked_lost() {
     let job = job("BATCH", 2, 0, JobGoal::Running);
     let mut facts = ClusterFacts::default();
-    facts.lost_agents.insert("a1".into());
+    facts.lost_agents.insert(AgentId::new("a1"));
     let mut other = run(1, 0, PodState::Running);
-    other.agent_id = Some("a2".into());
+    other.agent = Some(AgentId::new("a2"));
     let p = plan(
         &job,
         &[run(0, 0, PodState::Running), other],
@@ -272,7 +299,7 @@ proptest! {
     ) {
         let kind = if service { "SERVICE" } else { "BATCH" };
         let mut job = job(kind, 4, max_failures, JobGoal::Running);
-        let mut runs: Vec<RunRecord> = Vec::new();
+        let mut runs: Vec<TestRun> = Vec::new();
         let mut facts = ClusterFacts::default();
         let mut now = NOW;
         let mut agent_seq = 0;
@@ -296,7 +323,7 @@ proptest! {
                         prop_assert_eq!(launch.task_id.run, latest.map_or(0, |r| r.task_id.run + 1));
                         agent_seq += 1;
                         let mut r = run(instance, launch.task_id.run, PodState::Launching);
-                        r.agent_id = Some(format!("a{agent_seq}"));
+                        r.agent = Some(AgentId::new(&format!("a{agent_seq}")));
                         runs.push(r);
                     }
                 }
@@ -318,7 +345,7 @@ proptest! {
                         .filter(|r| r.task_id.instance.instance == instance)
                         .max_by_key(|r| r.task_id.run)
                     {
-                        facts.lost_agents.insert(r.agent_id.clone().unwrap());
+                        facts.lost_agents.insert(r.agent.clone().unwrap());
                     }
                 }
                 Step::Goal(run_it) => {
@@ -342,8 +369,8 @@ proptest! {
 
 #[test]
 fn a_stopped_pod_is_killed_and_not_relaunched_until_started() {
+    use crate::model::job::PodControl;
     use crate::model::state::PodGoal;
-    use crate::store::PodControl;
     let mut job = job("SERVICE", 2, 0, JobGoal::Running);
     job.pods.insert(
         1,
@@ -375,7 +402,7 @@ fn a_stopped_pod_is_killed_and_not_relaunched_until_started() {
 
 #[test]
 fn a_restart_replaces_runs_batch_by_batch() {
-    use crate::store::PodControl;
+    use crate::model::job::PodControl;
     let mut job = job("SERVICE", 4, 0, JobGoal::Running);
     job.restart_batch_size = 2;
     for i in 0..4 {
@@ -416,7 +443,6 @@ fn a_restart_replaces_runs_batch_by_batch() {
 
 #[test]
 fn the_runtime_limit_kills_and_retries_only_when_asked() {
-    use crate::jobs::policies::runtime_limit::RUNTIME_LIMIT_REASON;
     let mut job = job("BATCH", 1, 2, JobGoal::Running);
     job.spec.default_spec.runtime_limit_secs = Some(10);
     let config = EngineConfig::default();
@@ -427,10 +453,10 @@ fn the_runtime_limit_kills_and_retries_only_when_asked() {
     assert!(early.kill.is_empty());
     assert_eq!(early.requeue_after, Some(Duration::from_secs(6)));
     let late = plan(&job, std::slice::from_ref(&r), &facts, &config, 10_000);
-    assert_eq!(late.kill[0].reason.as_deref(), Some(RUNTIME_LIMIT_REASON));
+    assert_eq!(late.kill[0].reason, Some(RUNTIME_LIMIT_REASON));
     r.state = PodState::Killed;
     r.kill_requested_at = Some(10_000);
-    r.kill_reason = Some(RUNTIME_LIMIT_REASON.into());
+    r.kill_reason = Some(RUNTIME_LIMIT_REASON);
     let p = plan(&job, std::slice::from_ref(&r), &facts, &config, 20_000);
     assert!(p.launch.is_empty());
     assert_eq!(p.job_state, Some(JobState::Failed));

@@ -2,10 +2,10 @@
 //! when offers are short, the higher `sla.priority` wins. Within a
 //! priority, older jobs first (first come, first served), then job id so
 //! the order is total and stable; within a job, its runs in instance order
-//! (the order its plan lists them, kept by [`crate::jobs::pending_runs`]).
+//! (the order its plan lists them, kept by the engine's pending runs).
 
 use crate::model::ids::JobId;
-use crate::store::UnixMillis;
+use crate::model::time::UnixMillis;
 use std::cmp::Reverse;
 
 /// A job's place in the order.

@@ -1,15 +1,11 @@
 //! Titus' batch runtime limit: a batch run that has been running for
 //! longer than `runtime_limit_secs` is killed, with
-//! [`RUNTIME_LIMIT_REASON`]; whether it is retried is the pod's
-//! `retry_on_runtime_limit` (see [`super::super::reconcile`]). The clock
-//! starts when the run reports RUNNING, as Titus counts it.
+//! [`crate::model::run::RUNTIME_LIMIT_REASON`]; whether it is retried is
+//! the pod's `retry_on_runtime_limit` (see [`crate::model::outcome`]). The
+//! clock starts when the run reports RUNNING, as Titus counts it.
 
-use crate::store::UnixMillis;
+use crate::model::time::UnixMillis;
 use std::time::Duration;
-
-/// The reason recorded on a run killed by the limit (the Mesos reason for
-/// a task that outlived its `max_completion_time`).
-pub const RUNTIME_LIMIT_REASON: &str = "REASON_MAX_COMPLETION_TIME_REACHED";
 
 /// Where a run stands against its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,11 +6,11 @@
 //! PASSIVE checkpoint (which never blocks the writer or readers) on a
 //! connection of its own every 200 ms, or at once while it falls behind.
 //! Only the writer can let the WAL start over in a burst; it does so past
-//! [`super::sqlite::WAL_RESTART_PAGES`]
+//! [`super::WAL_RESTART_PAGES`]
 //! ([`super::SqliteStore::leave_checkpoints_to_thread`]).
 
-use super::sqlite::DB_FILE;
-use super::StoreError;
+use super::DB_FILE;
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,9 +98,11 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::model::ids::{InstanceId, JobId, TaskId};
+    use crate::model::change::{Change, JobWrite, LaunchRecord, RunWrite};
+    use crate::model::ids::{AgentId, InstanceId, JobId, TaskId};
+    use crate::model::job::Job;
     use crate::model::state::PodState;
-    use crate::store::{LaunchIntent, SqliteStore, StatusRecord, Store};
+    use crate::store::{SqliteStore, Store};
 
     fn db_bytes(dir: &Path) -> u64 {
         std::fs::metadata(dir.join(DB_FILE)).unwrap().len()
@@ -115,9 +117,11 @@ mod tests {
         // Past SQLite's 1,000-page automatic threshold, short of the
         // writer's own rewind (`WAL_RESTART_PAGES`).
         for i in 0..1200 {
-            store
-                .set_framework_id(Some(&format!("{i}-{}", "x".repeat(3000))))
-                .unwrap();
+            let change = Change {
+                framework_id: Some(Some(format!("{i}-{}", "x".repeat(3000)))),
+                ..Change::default()
+            };
+            store.commit(&change).unwrap();
         }
         assert_eq!(
             db_bytes(dir.path()),
@@ -143,35 +147,49 @@ mod tests {
             "default_spec": {"containers": [{"command": {"value": "true"}}]}
         }))
         .unwrap();
-        store.create_job(&job, &spec, 1).unwrap();
+        let create = Change {
+            jobs: vec![JobWrite::Create(Box::new(Job::new(job.clone(), spec, 1)))],
+            ..Change::default()
+        };
+        store.commit(&create).unwrap();
         let intents: Vec<_> = (0..tasks)
-            .map(|i| LaunchIntent {
+            .map(|i| LaunchRecord {
                 task_id: TaskId::new(InstanceId::new(job.clone(), i), 0),
-                agent_id: format!("agent-{}", i / 20),
+                agent_id: AgentId::new(&format!("agent-{}", i / 20)),
                 hostname: format!("host-{}", i / 20),
                 spec_version: 1,
                 ports: Vec::new(),
+                at: 2,
             })
             .collect();
         for chunk in intents.chunks(1000) {
-            store.record_launch_intents(chunk, 2).unwrap();
+            let change = Change {
+                launches: chunk.to_vec(),
+                ..Change::default()
+            };
+            store.commit(&change).unwrap();
         }
         for state in [PodState::Starting, PodState::Running] {
             let updates: Vec<_> = intents
                 .iter()
-                .map(|i| StatusRecord {
+                .map(|i| RunWrite {
                     task_id: i.task_id.clone(),
                     state,
-                    mesos_state: None,
+                    agent_id: Some(i.agent_id.clone()),
                     reason: None,
                     message: None,
                     healthy: None,
-                    agent_id: Some(i.agent_id.clone()),
-                    timestamp: 3,
+                    started_at: (state == PodState::Running).then_some(3),
+                    completed_at: None,
+                    updated_at: 3,
                 })
                 .collect();
             for batch in updates.chunks(500) {
-                store.record_statuses(batch).unwrap();
+                let change = Change {
+                    runs: batch.to_vec(),
+                    ..Change::default()
+                };
+                store.commit(&change).unwrap();
             }
         }
         let wal = std::fs::metadata(dir.path().join(format!("{DB_FILE}-wal")))

@@ -15,6 +15,7 @@ use super::sample::Walk;
 use crate::model::demand::TaskDemand;
 use crate::model::resources::Resources;
 use crate::model::spec::PlacementStrategy;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 /// Task `key` goes on `hosts[host]` with these ports.
@@ -94,9 +95,13 @@ pub fn place(tasks: &[TaskDemand], hosts: Vec<HostView>, round: Round, chain: &C
 /// use ([`Placer::is_closed`]) while the rest of the round is placed (the
 /// runner launches them, so a large round's first tasks start before its
 /// last are placed).
-pub struct Placer<'a> {
-    tasks: &'a [TaskDemand],
-    chain: &'a Chain,
+///
+/// It holds its tasks and chain as the caller has them: borrowed for a
+/// round placed at once, owned (`Vec`, `Arc`) by a round that outlives the
+/// call that started it.
+pub struct Placer<T: Borrow<[TaskDemand]>, C: Borrow<Chain>> {
+    tasks: T,
+    chain: C,
     hosts: Vec<HostView>,
     round: Round,
     /// The next task to place.
@@ -108,7 +113,7 @@ pub struct Placer<'a> {
     /// unchanged, so a task with the same needs misses for the same
     /// reasons (Nomad's coalesced failures): a full cluster costs one scan
     /// per job, not one per task.
-    last_miss: Option<(&'a TaskDemand, usize)>,
+    last_miss: Option<(usize, usize)>,
     /// Where the previous task landed: a bin-packing task looks there too.
     last_host: Option<usize>,
     /// `least[i]`: the least of each resource any task from `i` on asks
@@ -117,24 +122,24 @@ pub struct Placer<'a> {
     least: Option<Vec<Resources>>,
 }
 
-impl<'a> Placer<'a> {
+impl<T: Borrow<[TaskDemand]>, C: Borrow<Chain>> Placer<T, C> {
     /// A round of `tasks` (in priority order) over `hosts`.
-    pub fn new(
-        tasks: &'a [TaskDemand],
-        hosts: Vec<HostView>,
-        mut round: Round,
-        chain: &'a Chain,
-    ) -> Self {
+    pub fn new(tasks: T, hosts: Vec<HostView>, mut round: Round, chain: C) -> Self {
+        let list: &[TaskDemand] = tasks.borrow();
         // Only zone balance reads the zone list, and noting every host's zone
         // is a pass over all of them: skip it when no task balances.
-        if tasks.iter().any(|t| t.placement.zone_balance) {
+        if list.iter().any(|t| t.placement.zone_balance) {
             for host in &hosts {
                 if let Some(zone) = host.zone() {
                     round.note_zone(zone);
                 }
             }
         }
-        let filters_resources = chain.filters.iter().any(|f| f.name() == "resources");
+        let filters_resources = chain
+            .borrow()
+            .filters
+            .iter()
+            .any(|f| f.name() == "resources");
         let least = filters_resources.then(|| {
             let infinite = Resources {
                 cpus: f64::INFINITY,
@@ -142,8 +147,8 @@ impl<'a> Placer<'a> {
                 disk_mib: f64::INFINITY,
                 gpus: f64::INFINITY,
             };
-            let mut least = vec![infinite; tasks.len() + 1];
-            for (i, task) in tasks.iter().enumerate().rev() {
+            let mut least = vec![infinite; list.len() + 1];
+            for (i, task) in list.iter().enumerate().rev() {
                 let (r, after) = (task.resources, least[i + 1]);
                 least[i] = Resources {
                     cpus: r.cpus.min(after.cpus),
@@ -171,18 +176,18 @@ impl<'a> Placer<'a> {
     /// Places up to `n` more tasks; returns the assignments they made.
     pub fn place(&mut self, n: usize) -> &[Assignment] {
         let made_before = self.assignments.len();
-        let end = self.tasks.len().min(self.next.saturating_add(n));
-        let tasks = self.tasks;
-        for task in &tasks[self.next..end] {
-            self.place_one(task);
+        let end = self.tasks.borrow().len().min(self.next.saturating_add(n));
+        for i in self.next..end {
+            self.place_one(i);
         }
         self.next = end;
         &self.assignments[made_before..]
     }
 
-    fn place_one(&mut self, task: &'a TaskDemand) {
+    fn place_one(&mut self, i: usize) {
+        let task = &self.tasks.borrow()[i];
         if let Some((missed, made)) = self.last_miss {
-            if made == self.assignments.len() && same_needs(missed, task) {
+            if made == self.assignments.len() && same_needs(&self.tasks.borrow()[missed], task) {
                 let previous = self
                     .unplaced
                     .last()
@@ -195,7 +200,13 @@ impl<'a> Placer<'a> {
                 return;
             }
         }
-        match pick(task, &self.hosts, &self.round, self.chain, self.last_host) {
+        match pick(
+            task,
+            &self.hosts,
+            &self.round,
+            self.chain.borrow(),
+            self.last_host,
+        ) {
             Some(index) => {
                 self.last_host = Some(index);
                 let ports = assign(task, &mut self.hosts[index], &mut self.round);
@@ -207,8 +218,8 @@ impl<'a> Placer<'a> {
             }
             None => {
                 self.unplaced
-                    .push(explain(task, &self.hosts, &self.round, self.chain));
-                self.last_miss = Some((task, self.assignments.len()));
+                    .push(explain(task, &self.hosts, &self.round, self.chain.borrow()));
+                self.last_miss = Some((i, self.assignments.len()));
             }
         }
     }
@@ -220,7 +231,7 @@ impl<'a> Placer<'a> {
 
     /// Whether every task has been placed (or found no host).
     pub fn is_done(&self) -> bool {
-        self.next == self.tasks.len()
+        self.next == self.tasks.borrow().len()
     }
 
     /// Whether no task still to be placed can land on `host`: what is left
@@ -369,5 +380,4 @@ fn weighted_score(chain: &Chain, task: &TaskDemand, host: &HostView) -> f64 {
 }
 
 #[cfg(test)]
-#[path = "place_tests.rs"]
 mod tests;

@@ -299,7 +299,7 @@ proptest! {
         // Placed a few tasks at a time, the round comes out the same, and
         // a host reported closed gets nothing more.
         let step = tasks.len() % 4 + 1;
-        let mut placer = Placer::new(&tasks, hosts.clone(), Round::default(), &chain);
+        let mut placer = Placer::new(&tasks[..], hosts.clone(), Round::default(), &chain);
         let mut closed = HashSet::new();
         while !placer.is_done() {
             for a in placer.place(step) {

@@ -1,8 +1,8 @@
-//! The offers the runner holds between receiving them and using or
-//! declining them, and their translation into placement's [`HostView`]s.
-//! Offers arrive as the model's [`Offer`] (the Mesos proto stops at
-//! `mesos/offers.rs`).
+//! The offers the engine holds between receiving them and using or
+//! declining them, grouped per (agent, role), and their translation into
+//! placement's [`HostView`]s.
 
+use crate::model::ids::{AgentId, OfferId};
 use crate::model::offer::Offer;
 use crate::model::port_ranges::PortRanges;
 use crate::model::resources::Resources;
@@ -13,20 +13,20 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// only from one agent and one role (reference 3.4.2).
 #[derive(Debug, Default)]
 pub struct OfferBook {
-    by_host: BTreeMap<(String, String), HeldHost>,
+    by_host: BTreeMap<(AgentId, String), HeldHost>,
 }
 
 /// The offers held for one agent and role.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HeldHost {
     /// Agent id.
-    pub agent_id: String,
+    pub agent_id: AgentId,
     /// Agent hostname.
     pub hostname: String,
     /// Role of the offers (`allocation_info.role`), if the master set one.
     pub allocation_role: Option<String>,
     /// Offer ids.
-    pub offer_ids: Vec<String>,
+    pub offer_ids: Vec<OfferId>,
     /// Sum of their usable resources.
     pub resources: Resources,
     /// Their usable ports.
@@ -39,11 +39,11 @@ impl OfferBook {
     /// Holds an offer.
     pub fn add(&mut self, offer: &Offer) {
         let key = (
-            offer.agent_id.as_str().to_owned(),
+            offer.agent_id.clone(),
             offer.allocation_role.clone().unwrap_or_default(),
         );
         let host = self.by_host.entry(key).or_insert_with(|| HeldHost {
-            agent_id: offer.agent_id.as_str().to_owned(),
+            agent_id: offer.agent_id.clone(),
             hostname: offer.hostname.clone(),
             allocation_role: offer.allocation_role.clone(),
             offer_ids: Vec::new(),
@@ -51,10 +51,10 @@ impl OfferBook {
             ports: PortRanges::default(),
             attributes: offer.attributes.clone(),
         });
-        host.offer_ids.push(offer.id.as_str().to_owned());
+        host.offer_ids.push(offer.id.clone());
         host.resources = host.resources.plus(&offer.resources);
         // Most hosts have one offer: its ports are already a PortRanges.
-        if host.ports.is_empty() {
+        if host.ports.ranges().is_empty() {
             host.ports = offer.ports.clone();
         } else {
             let mut ranges = host.ports.ranges().to_vec();
@@ -66,11 +66,11 @@ impl OfferBook {
     /// Forgets a rescinded offer. Its host's other offers are forgotten too:
     /// their sum can no longer be told apart, and they are declined cheaply
     /// enough to come back.
-    pub fn rescind(&mut self, offer_id: &str) -> Vec<String> {
+    pub fn rescind(&mut self, offer_id: &OfferId) -> Vec<OfferId> {
         let key = self
             .by_host
             .iter()
-            .find(|(_, h)| h.offer_ids.iter().any(|o| o == offer_id))
+            .find(|(_, h)| h.offer_ids.contains(offer_id))
             .map(|(k, _)| k.clone());
         match key.and_then(|k| self.by_host.remove(&k)) {
             Some(host) => host
@@ -83,7 +83,7 @@ impl OfferBook {
     }
 
     /// Forgets every offer of an agent (it was lost); returns their ids.
-    pub fn remove_agent(&mut self, agent_id: &str) -> Vec<String> {
+    pub fn remove_agent(&mut self, agent_id: &AgentId) -> Vec<OfferId> {
         let keys: Vec<_> = self
             .by_host
             .keys()
@@ -137,7 +137,7 @@ impl OfferBook {
     }
 
     /// Forgets every held offer; returns their ids (to decline them).
-    pub fn take_offer_ids(&mut self) -> Vec<String> {
+    pub fn take_offer_ids(&mut self) -> Vec<OfferId> {
         self.take_all()
             .into_iter()
             .flat_map(|h| h.offer_ids)
@@ -183,7 +183,7 @@ impl HeldHost {
     /// The placement view of this host (pods on it are the caller's to add).
     pub fn view(&self) -> HostView {
         let mut view = HostView::new(
-            &self.agent_id,
+            self.agent_id.as_str(),
             &self.hostname,
             self.allocation_role.as_deref().unwrap_or("*"),
             self.resources,
@@ -199,7 +199,6 @@ impl HeldHost {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ids::{AgentId, OfferId};
 
     /// An offer of `cpus`, 256 MiB and ports 31000-31009 on `agent`, in
     /// zone b (what `mesos/offers.rs` makes of such a proto offer).
@@ -219,17 +218,21 @@ mod tests {
         }
     }
 
+    fn ids(ids: &[OfferId]) -> Vec<&str> {
+        ids.iter().map(OfferId::as_str).collect()
+    }
+
     #[test]
     fn offers_of_one_agent_are_summed_and_rescinds_drop_the_host() {
         let mut book = OfferBook::default();
         book.add(&offer("o1", "a1", 1.0));
         book.add(&offer("o2", "a1", 2.0));
         book.add(&offer("o3", "a2", 1.0));
-        let rest = book.rescind("o3");
+        let rest = book.rescind(&OfferId("o3".into()));
         assert!(rest.is_empty());
         let hosts = book.take_all();
         assert_eq!(hosts.len(), 1);
-        assert_eq!(hosts[0].offer_ids, vec!["o1", "o2"]);
+        assert_eq!(ids(&hosts[0].offer_ids), vec!["o1", "o2"]);
         assert_eq!(hosts[0].view().offered.cpus, 3.0);
         assert_eq!(hosts[0].view().offered.mem_mib, 512.0);
         assert_eq!(hosts[0].view().ports.ranges(), &[(31000, 31009)]);
@@ -243,10 +246,13 @@ mod tests {
         for (id, agent) in [("o1", "a1"), ("o2", "a2"), ("o3", "a3"), ("o4", "a4")] {
             book.add(&offer(id, agent, 1.0));
         }
-        let order: Vec<_> = book.hosts().map(|h| h.agent_id.clone()).collect();
+        let order: Vec<_> = book.hosts().map(|h| h.agent_id.to_string()).collect();
         assert_eq!(order, ["a1", "a2", "a3", "a4"]);
         let sorted = |taken: HashMap<usize, HeldHost>| {
-            let mut got: Vec<_> = taken.into_iter().map(|(i, h)| (i, h.agent_id)).collect();
+            let mut got: Vec<_> = taken
+                .into_iter()
+                .map(|(i, h)| (i, h.agent_id.to_string()))
+                .collect();
             got.sort();
             got
         };
@@ -259,7 +265,11 @@ mod tests {
         // Later in the same round, positions are still the round's.
         let taken = book.take_at(&HashSet::from([2]), &[1, 3]);
         assert_eq!(sorted(taken), [(2, "a3".to_owned())]);
-        let left: Vec<_> = book.take_all().into_iter().map(|h| h.agent_id).collect();
+        let left: Vec<_> = book
+            .take_all()
+            .into_iter()
+            .map(|h| h.agent_id.to_string())
+            .collect();
         assert_eq!(left, ["a1"]);
     }
 
@@ -274,7 +284,21 @@ mod tests {
         }
         let hosts = book.take_all();
         assert_eq!(hosts.len(), 1);
-        assert_eq!(hosts[0].offer_ids, vec!["o1", "o2"]);
+        assert_eq!(ids(&hosts[0].offer_ids), vec!["o1", "o2"]);
         assert_eq!(hosts[0].view().offered.cpus, 3.0);
+    }
+
+    #[test]
+    fn a_lost_agent_takes_all_its_offers_along() {
+        let mut book = OfferBook::default();
+        book.add(&offer("o1", "a1", 1.0));
+        let mut other_role = offer("o2", "a1", 1.0);
+        other_role.allocation_role = Some("web".into());
+        book.add(&other_role);
+        book.add(&offer("o3", "a2", 1.0));
+        let mut gone = book.remove_agent(&AgentId::new("a1"));
+        gone.sort();
+        assert_eq!(ids(&gone), ["o1", "o2"]);
+        assert_eq!(book.hosts().len(), 1);
     }
 }

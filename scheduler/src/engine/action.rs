@@ -1,0 +1,188 @@
+//! What goes into the engine besides Mesos facts (API requests, the time)
+//! and everything that comes out of it: actions to carry out, in order.
+
+use crate::model::change::Change;
+use crate::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
+use crate::model::job::{Job, VersionMismatch};
+use crate::model::spec::{JobSpec, PodSpec};
+use crate::model::state::{JobGoal, PodGoal};
+use crate::model::task_update::Ack;
+use crate::model::time::UnixMillis;
+use crate::store::StoreError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The time, as the engine is told it: a monotonic instant for its timers
+/// and the wall clock for what it records. Read by the caller, once per
+/// input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// For deadlines.
+    pub instant: Instant,
+    /// For records: milliseconds since the Unix epoch.
+    pub unix_ms: UnixMillis,
+}
+
+/// The caller's handle for an API request, echoed in its [`Action::Reply`].
+pub type RequestId = u64;
+
+/// What the API asks of the engine; each is answered with one reply, once
+/// its change is stored (or at once, if it is refused).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiRequest {
+    /// Store a new job.
+    CreateJob {
+        /// Its id.
+        job_id: JobId,
+        /// Its (validated) spec.
+        spec: Box<JobSpec>,
+    },
+    /// Stop or start a job.
+    SetGoal {
+        /// The job.
+        job_id: JobId,
+        /// Running or Stopped.
+        goal: JobGoal,
+        /// The version the caller saw.
+        expected_version: Option<u64>,
+    },
+    /// Stop or start one pod.
+    SetPodGoal {
+        /// The pod.
+        pod: InstanceId,
+        /// Running or Killed.
+        goal: PodGoal,
+    },
+    /// Restart pods: replace their runs, `batch_size` at a time.
+    RestartPods {
+        /// The job.
+        job_id: JobId,
+        /// Which instances.
+        instances: Vec<u32>,
+        /// Most down at once (0 = all).
+        batch_size: u32,
+        /// The version the caller saw (job restarts).
+        expected_version: Option<u64>,
+        /// Bump the job's version (a job restart, not a pod restart).
+        bump: bool,
+    },
+    /// Delete a job (stop it first if `force`).
+    DeleteJob {
+        /// The job.
+        job_id: JobId,
+        /// The version the caller saw.
+        expected_version: Option<u64>,
+        /// Stop it if running.
+        force: bool,
+    },
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The job as the request left it.
+    Job(Box<Job>),
+    /// The job is deleted, or will be once its runs are down.
+    Deleted,
+}
+
+/// Why a request was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The job does not exist.
+    #[error("job {0} not found")]
+    JobNotFound(JobId),
+    /// The job has no such instance.
+    #[error("pod {} not found", .0.pod_name())]
+    PodNotFound(InstanceId),
+    /// A job with this id exists already.
+    #[error("job {0} already exists")]
+    JobExists(JobId),
+    /// The caller's entity version is stale.
+    #[error(transparent)]
+    VersionMismatch(#[from] VersionMismatch),
+    /// DELETE of a job that is still running, without `force`.
+    #[error("job {0} is still running; stop it first or delete with force")]
+    StillRunning(JobId),
+    /// The change could not be stored; nothing changed. Retrying may help.
+    #[error("the change was not stored: {0}")]
+    Store(#[source] StoreError),
+}
+
+/// What the engine asks its driver to do. Carried out in order.
+#[derive(Debug)]
+pub enum Action {
+    /// Write this change in one transaction, then call
+    /// [`super::Engine::on_persisted`] with it and the outcome before
+    /// anything else. Always the last action of a list: what depends on it
+    /// comes back from `on_persisted`.
+    Persist(Change),
+    /// Send this call to the master.
+    Send(Call),
+    /// Answer API request `request`.
+    Reply {
+        /// The request.
+        request: RequestId,
+        /// The answer.
+        result: Result<Reply, EngineError>,
+    },
+}
+
+/// A call to the master, in the engine's terms (the Mesos edge builds the
+/// proto).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    /// Launch `tasks` on offers of one agent and role; the rest of the
+    /// offers is declined with `refuse`.
+    Accept {
+        /// The offers used.
+        offer_ids: Vec<OfferId>,
+        /// Their agent.
+        agent_id: AgentId,
+        /// The role they were allocated to.
+        allocation_role: Option<String>,
+        /// What to launch.
+        tasks: Vec<LaunchTask>,
+        /// The refuse filter for what is left.
+        refuse: Duration,
+    },
+    /// Decline offers.
+    Decline {
+        /// The offers.
+        offer_ids: Vec<OfferId>,
+        /// Keep them away this long.
+        refuse: Duration,
+    },
+    /// Kill a task.
+    Kill {
+        /// The task, as Mesos knows it.
+        task_id: String,
+        /// Its agent, if known.
+        agent_id: Option<AgentId>,
+        /// SIGTERM-to-SIGKILL grace period.
+        grace: Duration,
+    },
+    /// Ask for the state of these tasks (explicit), or of every task
+    /// (implicit: empty).
+    Reconcile {
+        /// (task, agent) pairs.
+        tasks: Vec<(String, Option<AgentId>)>,
+    },
+    /// Stop sending offers.
+    Suppress,
+    /// Send offers again.
+    Revive,
+    /// Acknowledge a stored status update.
+    Acknowledge(Ack),
+}
+
+/// One task of an ACCEPT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaunchTask {
+    /// The run.
+    pub task_id: TaskId,
+    /// What it runs.
+    pub pod: Arc<PodSpec>,
+    /// The ports placement gave it: (name, port).
+    pub ports: Vec<(String, u32)>,
+}

@@ -1,0 +1,263 @@
+//! The engine's decisions on API requests: refused at once (unknown job,
+//! stale version, a running job deleted without force), or a change to
+//! store and, once stored, to make in the registry. Pure: the engine
+//! persists the change and applies it.
+
+use super::action::{ApiRequest, EngineError, Reply};
+use super::config::EngineConfig;
+use super::reconcile::{self, ClusterFacts};
+use super::registry::Registry;
+use crate::model::change::{Change, JobWrite};
+use crate::model::ids::JobId;
+use crate::model::job::{Job, PodControl, Revision};
+use crate::model::state::{JobGoal, PodGoal};
+use crate::model::time::UnixMillis;
+
+/// What to do with a request.
+pub(super) enum Decision {
+    /// Answer with this error; nothing changes.
+    Refuse(EngineError),
+    /// Store the change, then make `then` in the registry and reply.
+    Write(Change, Then),
+}
+
+/// The registry change that follows a stored request, and the reply.
+#[derive(Debug)]
+pub(super) enum Then {
+    /// A new job.
+    Create(Box<Job>),
+    /// The job as it now is; `revision`: a user's change, so the job's
+    /// revision becomes the commit's. `reply_deleted`: the request was a
+    /// delete that waits for the job's runs to end.
+    Put {
+        job: Box<Job>,
+        revision: bool,
+        reply_deleted: bool,
+    },
+    /// The job is gone.
+    Delete(JobId),
+}
+
+/// Decides `request` against the registry.
+pub(super) fn decide(
+    registry: &Registry,
+    facts: &ClusterFacts,
+    config: &EngineConfig,
+    request: ApiRequest,
+    now: UnixMillis,
+) -> Decision {
+    match decide_or_refuse(registry, facts, config, request, now) {
+        Ok((change, then)) => Decision::Write(change, then),
+        Err(e) => Decision::Refuse(e),
+    }
+}
+
+fn job<'a>(registry: &'a Registry, id: &JobId) -> Result<&'a Job, EngineError> {
+    registry
+        .get(id)
+        .map(|e| &e.job)
+        .ok_or_else(|| EngineError::JobNotFound(id.clone()))
+}
+
+fn decide_or_refuse(
+    registry: &Registry,
+    facts: &ClusterFacts,
+    config: &EngineConfig,
+    request: ApiRequest,
+    now: UnixMillis,
+) -> Result<(Change, Then), EngineError> {
+    match request {
+        ApiRequest::CreateJob { job_id, spec } => {
+            if registry.contains(&job_id) {
+                return Err(EngineError::JobExists(job_id));
+            }
+            let job = Box::new(Job::new(job_id, *spec, now));
+            let change = Change {
+                jobs: vec![JobWrite::Create(job.clone())],
+                ..Change::default()
+            };
+            Ok((change, Then::Create(job)))
+        }
+        ApiRequest::SetGoal {
+            job_id,
+            goal,
+            expected_version,
+        } => {
+            let current = job(registry, &job_id)?;
+            current.check_version(expected_version)?;
+            Ok(put_goal(current, goal, now, false))
+        }
+        ApiRequest::SetPodGoal { pod, goal } => {
+            let current = job(registry, &pod.job)?;
+            if !current.has_instance(pod.instance) {
+                return Err(EngineError::PodNotFound(pod));
+            }
+            let mut job = current.clone();
+            let control = job.pods.entry(pod.instance).or_default();
+            control.goal = goal;
+            let control = *control;
+            // A pod's goal is a user's change of its job (a new revision)
+            // but not of the job's spec or goal (the same version).
+            let change = Change {
+                jobs: vec![
+                    JobWrite::Pod {
+                        pod,
+                        control,
+                        at: now,
+                    },
+                    update(&job, true),
+                ],
+                ..Change::default()
+            };
+            Ok((change, put(job, true)))
+        }
+        ApiRequest::RestartPods {
+            job_id,
+            instances,
+            batch_size,
+            expected_version,
+            bump,
+        } => {
+            let entry = registry
+                .get(&job_id)
+                .ok_or_else(|| EngineError::JobNotFound(job_id.clone()))?;
+            entry.job.check_version(expected_version)?;
+            if let Some(bad) = instances.iter().find(|i| !entry.job.has_instance(**i)) {
+                return Err(EngineError::PodNotFound(entry.job.instance_id(*bad)));
+            }
+            let mut job = entry.job.clone();
+            let mut writes = Vec::with_capacity(instances.len() + 1);
+            for &instance in &instances {
+                // Every run so far is replaced: the next run number is the
+                // boundary. An instance with no run yet needs nothing more.
+                let next = entry.history(instance).last().map_or(0, |r| r.run + 1);
+                let control = PodControl {
+                    goal: PodGoal::Running,
+                    restart_from: next,
+                };
+                job.pods.insert(instance, control);
+                writes.push(JobWrite::Pod {
+                    pod: job.instance_id(instance),
+                    control,
+                    at: now,
+                });
+            }
+            job.restart_batch_size = batch_size;
+            if bump {
+                job.version += 1;
+                job.updated_at = now;
+            }
+            writes.push(update(&job, bump));
+            let change = Change {
+                jobs: writes,
+                ..Change::default()
+            };
+            Ok((change, put(job, bump)))
+        }
+        ApiRequest::DeleteJob {
+            job_id,
+            expected_version,
+            force,
+        } => {
+            let entry = registry
+                .get(&job_id)
+                .ok_or_else(|| EngineError::JobNotFound(job_id.clone()))?;
+            entry.job.check_version(expected_version)?;
+            let live = entry.has_live_run();
+            let plan = reconcile::plan(&entry.job, &entry.instances, facts, config, now);
+            let running = live || plan.job_state.is_some_and(|s| !s.is_terminal());
+            if running && !force {
+                return Err(EngineError::StillRunning(job_id));
+            }
+            if live {
+                // Stopped first; the job is forgotten once nothing of it
+                // is live (the engine's plan says `forget`).
+                let (change, then) = put_goal(&entry.job, JobGoal::Deleted, now, true);
+                return Ok((change, then));
+            }
+            let change = Change {
+                jobs: vec![JobWrite::Delete(job_id.clone())],
+                ..Change::default()
+            };
+            Ok((change, Then::Delete(job_id)))
+        }
+    }
+}
+
+/// A new goal for `current`: a new version, a user's change.
+fn put_goal(current: &Job, goal: JobGoal, now: UnixMillis, reply_deleted: bool) -> (Change, Then) {
+    let mut job = current.clone();
+    job.goal = goal;
+    job.version += 1;
+    job.updated_at = now;
+    let change = Change {
+        jobs: vec![update(&job, true)],
+        ..Change::default()
+    };
+    let then = Then::Put {
+        job: Box::new(job),
+        revision: true,
+        reply_deleted,
+    };
+    (change, then)
+}
+
+fn put(job: Job, revision: bool) -> Then {
+    Then::Put {
+        job: Box::new(job),
+        revision,
+        reply_deleted: false,
+    }
+}
+
+/// The job row's write for `job` as it now is.
+fn update(job: &Job, revision: bool) -> JobWrite {
+    JobWrite::Update {
+        job_id: job.job_id.clone(),
+        goal: job.goal,
+        version: job.version,
+        updated_at: job.updated_at,
+        restart_batch_size: job.restart_batch_size,
+        revision,
+    }
+}
+
+/// Makes `then` in the registry once its change is stored at `revision`;
+/// returns the reply and the job to plan (None: it is gone).
+pub(super) fn apply(
+    registry: &mut Registry,
+    then: Then,
+    revision: Revision,
+) -> (Reply, JobId, bool) {
+    match then {
+        Then::Create(mut job) => {
+            job.revision = revision;
+            let id = job.job_id.clone();
+            registry.insert((*job).clone());
+            (Reply::Job(job), id, true)
+        }
+        Then::Put {
+            mut job,
+            revision: bumped,
+            reply_deleted,
+        } => {
+            if bumped {
+                job.revision = revision;
+            }
+            let id = job.job_id.clone();
+            if let Some(entry) = registry.get_mut(&id) {
+                entry.job = (*job).clone();
+            }
+            let reply = if reply_deleted {
+                Reply::Deleted
+            } else {
+                Reply::Job(job)
+            };
+            (reply, id, true)
+        }
+        Then::Delete(id) => {
+            registry.remove(&id);
+            (Reply::Deleted, id, false)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! A job as Drover keeps it: its spec, entity version, goal and per-pod
+//! controls, with the questions every layer asks of it (is this instance
+//! wanted, where does its restart start) and the entity-version check,
+//! stated once.
+
+use super::ids::{InstanceId, JobId};
+use super::spec::JobSpec;
+use super::state::{JobGoal, PodGoal};
+use super::time::UnixMillis;
+use std::collections::BTreeMap;
+
+/// A store-wide change counter.
+pub type Revision = u64;
+
+/// A job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Its id.
+    pub job_id: JobId,
+    /// Its spec.
+    pub spec: JobSpec,
+    /// The entity version: bumped by every change the user makes.
+    pub version: u64,
+    /// What the user wants.
+    pub goal: JobGoal,
+    /// When it was created.
+    pub created_at: UnixMillis,
+    /// When the user last changed it.
+    pub updated_at: UnixMillis,
+    /// The store revision of that change.
+    pub revision: Revision,
+    /// Instances the latest job restart may take down at once (0 = all).
+    pub restart_batch_size: u32,
+    /// Per-pod goals and restarts; pods absent here run with the defaults.
+    pub pods: BTreeMap<u32, PodControl>,
+}
+
+/// What the user asked of one pod, beyond the job's goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PodControl {
+    /// RUNNING, or KILLED after a pod stop.
+    pub goal: PodGoal,
+    /// Runs numbered below this are to be replaced (a restart): a live one
+    /// is killed, then a new run launched.
+    pub restart_from: u32,
+}
+
+/// The caller's entity version is not the job's current one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job {job} is at version {current}, not {expected}")]
+pub struct VersionMismatch {
+    /// The job.
+    pub job: JobId,
+    /// Its current version.
+    pub current: u64,
+    /// The version the caller sent.
+    pub expected: u64,
+}
+
+impl Job {
+    /// A new job at version 1 with goal RUNNING, created at `now`.
+    pub fn new(job_id: JobId, spec: JobSpec, now: UnixMillis) -> Self {
+        Job {
+            job_id,
+            spec,
+            version: 1,
+            goal: JobGoal::Running,
+            created_at: now,
+            updated_at: now,
+            revision: 0,
+            restart_batch_size: 0,
+            pods: BTreeMap::new(),
+        }
+    }
+
+    /// Ok when the caller saw the current version, or named none: a write
+    /// based on a stale read must change nothing.
+    pub fn check_version(&self, expected: Option<u64>) -> Result<(), VersionMismatch> {
+        match expected {
+            Some(expected) if expected != self.version => Err(VersionMismatch {
+                job: self.job_id.clone(),
+                current: self.version,
+                expected,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `instance` is one of the job's.
+    pub fn has_instance(&self, instance: u32) -> bool {
+        instance < self.spec.instance_count
+    }
+
+    /// The id of `instance`.
+    pub fn instance_id(&self, instance: u32) -> InstanceId {
+        InstanceId::new(self.job_id.clone(), instance)
+    }
+
+    /// A pod's own goal (RUNNING unless the user stopped it).
+    pub fn pod_goal(&self, instance: u32) -> PodGoal {
+        self.pods
+            .get(&instance)
+            .map_or(PodGoal::Running, |c| c.goal)
+    }
+
+    /// Whether `instance` should be running: the job's goal is RUNNING and
+    /// the pod's own goal is not KILLED.
+    pub fn wants_running(&self, instance: u32) -> bool {
+        self.goal == JobGoal::Running && self.pod_goal(instance) == PodGoal::Running
+    }
+
+    /// Runs of `instance` numbered below this are to be replaced.
+    pub fn restart_from(&self, instance: u32) -> u32 {
+        self.pods.get(&instance).map_or(0, |c| c.restart_from)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn job() -> Job {
+        let spec = serde_json::from_value(serde_json::json!({
+            "type": "BATCH", "name": "t", "instance_count": 2,
+            "default_spec": {"containers": [{"command": {"value": "true"}}]}
+        }))
+        .unwrap();
+        Job::new(JobId::parse("j").unwrap(), spec, 1)
+    }
+
+    #[test]
+    fn a_stale_entity_version_is_refused_and_none_is_not_checked() {
+        let mut job = job();
+        job.version = 3;
+        assert!(job.check_version(None).is_ok());
+        assert!(job.check_version(Some(3)).is_ok());
+        let err = job.check_version(Some(2)).unwrap_err();
+        assert_eq!((err.current, err.expected), (3, 2));
+        assert_eq!(err.to_string(), "job j is at version 3, not 2");
+    }
+
+    #[test]
+    fn an_instance_is_wanted_when_the_job_and_the_pod_say_so() {
+        let mut job = job();
+        assert!(job.wants_running(0));
+        job.pods.insert(
+            1,
+            PodControl {
+                goal: PodGoal::Killed,
+                restart_from: 2,
+            },
+        );
+        assert!(!job.wants_running(1));
+        assert_eq!(job.restart_from(1), 2);
+        assert_eq!(job.restart_from(0), 0);
+        job.goal = JobGoal::Stopped;
+        assert!(!job.wants_running(0));
+        assert!(job.has_instance(1) && !job.has_instance(2));
+    }
+}

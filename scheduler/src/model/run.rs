@@ -1,0 +1,381 @@
+//! One run (Mesos task) of an instance as the engine keeps it, and the rule
+//! for how a status update changes it. Pure.
+//!
+//! The rule, for an update that names a stored run:
+//! - an update that says nothing new (the same state, agent and health, and
+//!   the same reason and message, or a reconciliation answer, whose reason
+//!   and message describe the reconciliation, not the task) changes nothing
+//!   and records nothing: agents resend updates until acknowledged, and a
+//!   reconciliation of 100,000 tasks would otherwise add 100,000 events;
+//! - otherwise the update joins the pod's history, and
+//!   - a run that is terminal already, or is not its instance's latest run,
+//!     keeps its state (terminal states are final; a replaced run's news
+//!     changes nothing), and if the update says the task is alive it must
+//!     be killed;
+//!   - else the run takes the update's state, reason, message and health
+//!     (health is kept when the update has none), its first RUNNING time,
+//!     and, when terminal, its completion time.
+//!
+//! A run keeps a digest of its message, not the text: the engine only ever
+//! compares messages, and 100,000 runs' texts would cost megabytes. The
+//! text goes to the store with the update that brought it.
+
+use super::ids::AgentId;
+use super::state::PodState;
+use super::time::UnixMillis;
+use drover_proto::v1::task_status::Reason;
+use drover_proto::v1::TaskState;
+
+/// The reason on a run killed by its runtime limit: the Mesos reason for
+/// a task that outlived its `max_completion_time`.
+pub const RUNTIME_LIMIT_REASON: Reason = Reason::MaxCompletionTimeReached;
+
+/// One run of an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The run number: 0 for the first, one more for each launch.
+    pub run: u32,
+    /// Its latest state.
+    pub state: PodState,
+    /// Its latest health, once an executor judged it.
+    pub healthy: Option<bool>,
+    /// The Mesos reason of its latest update.
+    pub reason: Option<Reason>,
+    /// A digest of the message of its latest update (see the module doc).
+    pub message: Option<MessageDigest>,
+    /// The agent it was launched on.
+    pub agent: Option<AgentId>,
+    /// The job version it runs.
+    pub spec_version: u64,
+    /// When its launch intent was recorded.
+    pub launched_at: UnixMillis,
+    /// When it first ran.
+    pub started_at: Option<UnixMillis>,
+    /// When it became terminal.
+    pub completed_at: Option<UnixMillis>,
+    /// When its last update (or its intent) was recorded.
+    pub updated_at: UnixMillis,
+    /// When a kill was last sent for it.
+    pub kill_requested_at: Option<UnixMillis>,
+    /// Why the scheduler killed it, when not for the job's or pod's goal
+    /// (the runtime limit).
+    pub kill_reason: Option<Reason>,
+}
+
+/// A 64-bit FNV-1a digest of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageDigest(pub u64);
+
+impl MessageDigest {
+    /// The digest of `message`.
+    pub fn of(message: &str) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in message.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        MessageDigest(hash)
+    }
+}
+
+/// What a status update says about a run, in the model's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    /// The pod state it reports.
+    pub state: PodState,
+    /// The Mesos state it came as (None: made up by the scheduler).
+    pub mesos_state: Option<TaskState>,
+    /// The Mesos reason.
+    pub reason: Option<Reason>,
+    /// The message.
+    pub message: Option<String>,
+    /// The health it reports, if any.
+    pub healthy: Option<bool>,
+    /// The agent it names.
+    pub agent: Option<AgentId>,
+    /// When it happened.
+    pub timestamp: UnixMillis,
+}
+
+/// What a status update did to the run it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// The run took the update: its job needs a look.
+    Applied,
+    /// Recorded in the pod's history, but the run keeps its state: it is
+    /// terminal, or not its instance's latest. `stray`: the update says
+    /// the task is alive, so it must be killed.
+    Stale {
+        /// The task is alive on an agent and should not be.
+        stray: bool,
+    },
+    /// Nothing new: nothing is recorded. `stray` as for [`UpdateOutcome::Stale`].
+    Unchanged {
+        /// The task is alive on an agent and should not be.
+        stray: bool,
+    },
+}
+
+impl UpdateOutcome {
+    /// Whether the update goes into the pod's history.
+    pub fn is_recorded(self) -> bool {
+        !matches!(self, UpdateOutcome::Unchanged { .. })
+    }
+
+    /// Whether the update names a task that must be killed.
+    pub fn is_stray(self) -> bool {
+        matches!(
+            self,
+            UpdateOutcome::Stale { stray: true } | UpdateOutcome::Unchanged { stray: true }
+        )
+    }
+}
+
+impl Run {
+    /// A run whose launch intent is recorded at `now`, on `agent`.
+    pub fn launching(run: u32, agent: AgentId, spec_version: u64, now: UnixMillis) -> Self {
+        Run {
+            run,
+            state: PodState::Launching,
+            healthy: None,
+            reason: None,
+            message: None,
+            agent: Some(agent),
+            spec_version,
+            launched_at: now,
+            started_at: None,
+            completed_at: None,
+            updated_at: now,
+            kill_requested_at: None,
+            kill_reason: None,
+        }
+    }
+
+    /// Applies `update` by the rule in the module doc. `is_latest`: no
+    /// later run of the instance exists.
+    pub fn apply(&mut self, update: &StatusUpdate, is_latest: bool) -> UpdateOutcome {
+        let agent = update.agent.as_ref().or(self.agent.as_ref());
+        let message = update.message.as_deref().map(MessageDigest::of);
+        let confirms = update.reason == Some(Reason::Reconciliation)
+            || (update.reason == self.reason && message == self.message);
+        if self.state == update.state
+            && agent == self.agent.as_ref()
+            && confirms
+            && update.healthy.is_none_or(|h| self.healthy == Some(h))
+        {
+            return UpdateOutcome::Unchanged {
+                stray: update.state.is_live() && !is_latest,
+            };
+        }
+        if self.state.is_terminal() || !is_latest {
+            return UpdateOutcome::Stale {
+                stray: update.state.is_live(),
+            };
+        }
+        if let Some(agent) = &update.agent {
+            self.agent = Some(agent.clone());
+        }
+        self.state = update.state;
+        self.reason = update.reason;
+        self.message = message;
+        self.healthy = update.healthy.or(self.healthy);
+        if update.state == PodState::Running && self.started_at.is_none() {
+            self.started_at = Some(update.timestamp);
+        }
+        if update.state.is_terminal() && self.completed_at.is_none() {
+            self.completed_at = Some(update.timestamp);
+        }
+        self.updated_at = update.timestamp;
+        UpdateOutcome::Applied
+    }
+
+    /// Whether the run ended badly: FAILED, KILLED without the scheduler
+    /// asking (a failed health check, an OOM), or killed by its runtime
+    /// limit.
+    pub fn counts_as_failure(&self) -> bool {
+        match self.state {
+            PodState::Failed => true,
+            PodState::Killed => {
+                self.kill_requested_at.is_none() || self.kill_reason == Some(RUNTIME_LIMIT_REASON)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Whether run number `run` may be launched for an instance whose runs so
+/// far are `history` (oldest first): every earlier run is terminal and
+/// `run` comes after them all. With the job's goal (checked by the
+/// caller), the rule that keeps an instance to one live run.
+pub fn may_launch(history: &[Run], run: u32) -> bool {
+    history.iter().all(|r| r.run < run && r.state.is_terminal())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn launched() -> Run {
+        Run::launching(0, AgentId::new("agent-1"), 1, 1)
+    }
+
+    fn update(state: PodState, timestamp: UnixMillis) -> StatusUpdate {
+        StatusUpdate {
+            state,
+            mesos_state: None,
+            reason: None,
+            message: None,
+            healthy: None,
+            agent: Some(AgentId::new("agent-1")),
+            timestamp,
+        }
+    }
+
+    fn history(states: &[PodState]) -> Vec<Run> {
+        states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Run {
+                state: *s,
+                ..Run::launching(i as u32, AgentId::new("a"), 1, 1)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_instance_never_gets_a_second_live_run() {
+        // No run yet: run 0 may go, and only run 0 comes first.
+        assert!(may_launch(&[], 0));
+        // Still live: no run 1.
+        let live = history(&[PodState::Launching]);
+        assert!(!may_launch(&live, 1));
+        // Terminal: run 1 may go, but not a reused run number.
+        let ended = history(&[PodState::Failed]);
+        assert!(!may_launch(&ended, 0));
+        assert!(may_launch(&ended, 1));
+        assert!(!may_launch(
+            &history(&[PodState::Failed, PodState::Running]),
+            2
+        ));
+    }
+
+    #[test]
+    fn statuses_apply_in_order_and_terminal_states_are_final() {
+        let mut run = launched();
+        let outcomes: Vec<_> = [
+            update(PodState::Running, 10),
+            update(PodState::Succeeded, 10),
+            update(PodState::Running, 12),
+        ]
+        .iter()
+        .map(|u| run.apply(u, true))
+        .collect();
+        assert_eq!(
+            outcomes,
+            [
+                UpdateOutcome::Applied,
+                UpdateOutcome::Applied,
+                UpdateOutcome::Stale { stray: true }
+            ]
+        );
+        assert_eq!(run.state, PodState::Succeeded);
+        assert_eq!(run.started_at, Some(10));
+        assert_eq!(run.completed_at, Some(10));
+        assert_eq!(run.updated_at, 10);
+    }
+
+    #[test]
+    fn a_resent_update_or_reconciliation_answer_changes_nothing() {
+        let mut run = launched();
+        let running = update(PodState::Running, 10);
+        let reconciled = StatusUpdate {
+            reason: Some(Reason::Reconciliation),
+            message: Some("Reconciliation: latest task status".into()),
+            ..running.clone()
+        };
+        let healthy = StatusUpdate {
+            healthy: Some(true),
+            ..running.clone()
+        };
+        let outcomes: Vec<_> = [
+            running.clone(),
+            running,
+            reconciled,
+            healthy.clone(),
+            healthy,
+        ]
+        .iter()
+        .map(|u| run.apply(u, true))
+        .collect();
+        let unchanged = UpdateOutcome::Unchanged { stray: false };
+        assert_eq!(
+            outcomes,
+            [
+                UpdateOutcome::Applied,
+                unchanged,
+                unchanged,
+                // Same state, new health: a change.
+                UpdateOutcome::Applied,
+                unchanged
+            ]
+        );
+        assert_eq!(run.reason, None, "a reconciliation answer changes nothing");
+        assert_eq!(run.healthy, Some(true));
+    }
+
+    #[test]
+    fn a_new_message_or_reason_is_news_and_health_is_kept_without_one() {
+        let mut run = launched();
+        let mut healthy = update(PodState::Running, 10);
+        healthy.healthy = Some(false);
+        assert_eq!(run.apply(&healthy, true), UpdateOutcome::Applied);
+        let mut reasoned = update(PodState::Running, 20);
+        reasoned.reason = Some(Reason::TaskHealthCheckStatusUpdated);
+        assert_eq!(run.apply(&reasoned, true), UpdateOutcome::Applied);
+        assert_eq!(run.healthy, Some(false), "kept when the update has none");
+        let mut said = reasoned.clone();
+        said.message = Some("check failed".into());
+        assert_eq!(run.apply(&said, true), UpdateOutcome::Applied);
+        assert_eq!(
+            run.apply(&said, true),
+            UpdateOutcome::Unchanged { stray: false }
+        );
+        assert_eq!(run.message, Some(MessageDigest::of("check failed")));
+        assert_eq!(run.updated_at, 20);
+    }
+
+    #[test]
+    fn news_of_a_replaced_run_is_recorded_but_changes_nothing() {
+        let mut old = launched();
+        assert_eq!(
+            old.apply(&update(PodState::Running, 5), false),
+            UpdateOutcome::Stale { stray: true }
+        );
+        assert_eq!(old.state, PodState::Launching);
+        assert_eq!(
+            old.apply(&update(PodState::Launching, 5), false),
+            UpdateOutcome::Unchanged { stray: true }
+        );
+        assert_eq!(
+            old.apply(&update(PodState::Killed, 6), false),
+            UpdateOutcome::Stale { stray: false }
+        );
+    }
+
+    #[test]
+    fn failures_are_bad_ends_the_scheduler_did_not_ask_for() {
+        let ended = |state, asked: bool, reason| Run {
+            state,
+            kill_requested_at: asked.then_some(5),
+            kill_reason: reason,
+            ..launched()
+        };
+        assert!(ended(PodState::Failed, false, None).counts_as_failure());
+        assert!(ended(PodState::Killed, false, None).counts_as_failure());
+        assert!(!ended(PodState::Killed, true, None).counts_as_failure());
+        assert!(ended(PodState::Killed, true, Some(RUNTIME_LIMIT_REASON)).counts_as_failure());
+        assert!(!ended(PodState::Lost, false, None).counts_as_failure());
+        assert!(!ended(PodState::Succeeded, false, None).counts_as_failure());
+    }
+}

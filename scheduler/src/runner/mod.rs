@@ -1,0 +1,297 @@
+//! The engine's driver: one tokio task that owns the [`Engine`], the store's
+//! only writer and the handle to the Mesos driver, and pumps. It reads an
+//! input (an API write, session events, or the engine's next deadline),
+//! hands it to the engine, and carries out the actions it returns, in
+//! order: a change is written (one transaction) and reported back before
+//! anything else, calls go to the master, replies to the API. It decides
+//! nothing.
+//!
+//! Inputs are taken in this order when several are ready: API writes (a
+//! user waits on each), session events (offers and subscription changes
+//! are handled at once; status updates only join the engine's backlog),
+//! then the engine's due work, one item at a time, so that an API write
+//! never waits behind a burst of status updates.
+//!
+//! SQLite calls are blocking but short (one transaction per change);
+//! `block_in_place` keeps them off the other tasks' worker.
+//!
+//! - [`pump`]: carrying out a list of actions (store, then engine again;
+//!   calls and replies to an outbox), shared with tests and the simulation.
+//! - [`heap_trim`]: memory freed after a burst goes back to the OS.
+
+pub mod heap_trim;
+pub mod pump;
+
+use crate::engine::{
+    Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
+};
+use crate::mesos::calls;
+use crate::mesos::driver::DriverHandle;
+use crate::mesos::events::SessionEvent;
+use crate::mesos::task_info::{self, ExecutorMode};
+use crate::metrics::Metrics;
+use crate::model::time::UnixMillis;
+use crate::store::{Store, StoreError};
+use pump::Outbox;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// Runner settings.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// The engine's settings.
+    pub engine: EngineConfig,
+    /// How tasks are executed.
+    pub executor: ExecutorMode,
+}
+
+impl RunnerConfig {
+    /// Defaults, with tasks run by `executor`.
+    pub fn new(executor: ExecutorMode) -> Self {
+        let engine = EngineConfig {
+            executor_overhead: executor.overhead(),
+            ..EngineConfig::default()
+        };
+        RunnerConfig { engine, executor }
+    }
+}
+
+/// An API write and where its answer goes, once committed.
+#[derive(Debug)]
+pub struct ApiCommand {
+    /// The write.
+    pub request: ApiRequest,
+    /// The answer.
+    pub reply: oneshot::Sender<Result<Reply, EngineError>>,
+}
+
+/// Wall-clock milliseconds; the runner is a drive layer and may read it.
+pub fn now_millis() -> UnixMillis {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn now() -> Now {
+    Now {
+        instant: Instant::now(),
+        unix_ms: now_millis(),
+    }
+}
+
+/// The engine's driver. See the module doc.
+pub struct Runner {
+    engine: Engine,
+    store: Box<dyn Store>,
+    out: Outgoing,
+    metrics: Arc<Metrics>,
+    next_request: RequestId,
+}
+
+/// Where the engine's calls and replies go: the Mesos driver (calls built
+/// into protos here, at the edge) and the API's waiting requests.
+struct Outgoing {
+    driver: DriverHandle,
+    executor: ExecutorMode,
+    metrics: Arc<Metrics>,
+    replies: HashMap<RequestId, oneshot::Sender<Result<Reply, EngineError>>>,
+}
+
+impl Runner {
+    /// A runner over what `store` holds, calling the master through
+    /// `driver`. Fails when the store cannot be read back whole.
+    pub fn start(
+        store: Box<dyn Store>,
+        driver: DriverHandle,
+        config: RunnerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, StoreError> {
+        let snapshot = tokio::task::block_in_place(|| store.load())?;
+        let engine = Engine::recover(snapshot, config.engine, now());
+        Ok(Runner {
+            engine,
+            store,
+            out: Outgoing {
+                driver,
+                executor: config.executor,
+                metrics: metrics.clone(),
+                replies: HashMap::new(),
+            },
+            metrics,
+            next_request: 0,
+        })
+    }
+
+    /// Runs until `shutdown`.
+    pub async fn run(
+        mut self,
+        mut session_events: mpsc::Receiver<SessionEvent>,
+        mut api: mpsc::Receiver<ApiCommand>,
+        shutdown: CancellationToken,
+    ) {
+        let far = Duration::from_secs(3600);
+        loop {
+            let deadline = self
+                .engine
+                .next_deadline()
+                .map(tokio::time::Instant::from_std);
+            let far_away = tokio::time::Instant::now() + far;
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(command) = api.recv() => self.on_api(command),
+                Some(event) = session_events.recv() => {
+                    let mut batch = Vec::with_capacity(1 + session_events.len());
+                    batch.push(event);
+                    while let Ok(e) = session_events.try_recv() {
+                        batch.push(e);
+                    }
+                    self.on_session_events(batch);
+                }
+                _ = tokio::time::sleep_until(deadline.unwrap_or(far_away)), if deadline.is_some() => {
+                    let actions = self.engine.on_tick(now());
+                    self.carry_out(actions);
+                }
+            }
+            self.metrics
+                .pending_tasks
+                .store(self.engine.pending_len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn on_api(&mut self, command: ApiCommand) {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.out.replies.insert(id, command.reply);
+        let actions = self.engine.on_api(id, command.request, now());
+        self.carry_out(actions);
+    }
+
+    /// Offers, rescinds, failures and subscription changes are handled at
+    /// once, in order; the batch's status updates join the engine's
+    /// backlog together.
+    fn on_session_events(&mut self, batch: Vec<SessionEvent>) {
+        // Sized once: after a busy spell a batch holds thousands of
+        // updates, and growing the list by doubling copied them and
+        // faulted in fresh pages each time (a tenth of the scheduler's CPU
+        // in a 20,000-task launch, perf).
+        let mut updates = Vec::with_capacity(batch.len());
+        for event in batch {
+            let now = now();
+            let actions = match event {
+                SessionEvent::Update(update) => {
+                    self.metrics.count_update(update.state.as_str_name());
+                    updates.push(update);
+                    continue;
+                }
+                SessionEvent::Subscribed { framework_id } => {
+                    self.engine.on_subscribed(framework_id, now)
+                }
+                SessionEvent::Disconnected => self.engine.on_disconnected(now),
+                SessionEvent::FrameworkRemoved { .. } => self.engine.on_framework_removed(now),
+                SessionEvent::Offers(offers) => {
+                    self.metrics
+                        .offers_received
+                        .fetch_add(offers.len() as u64, Ordering::Relaxed);
+                    self.engine.on_offers(offers, now)
+                }
+                SessionEvent::Rescind { offer_id } => {
+                    self.metrics
+                        .offers_rescinded
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.engine.on_rescind(&offer_id, now)
+                }
+                SessionEvent::AgentLost { agent_id } => self.engine.on_agent_lost(agent_id, now),
+            };
+            self.carry_out(actions);
+        }
+        if !updates.is_empty() {
+            let actions = self.engine.on_updates(updates, now());
+            self.carry_out(actions);
+        }
+    }
+
+    /// Carries out `actions` in order; a change is written, and the
+    /// engine's answer to it carried out, before anything after it.
+    fn carry_out(&mut self, actions: Vec<Action>) {
+        if actions.is_empty() {
+            return;
+        }
+        let (engine, store, out) = (&mut self.engine, self.store.as_mut(), &mut self.out);
+        // Only a change blocks (SQLite): calls alone are queued at once.
+        if matches!(actions.last(), Some(Action::Persist(_))) {
+            tokio::task::block_in_place(|| pump::carry_out(engine, store, actions, &mut now, out));
+        } else {
+            pump::carry_out(engine, store, actions, &mut now, out);
+        }
+    }
+}
+
+impl Outbox for Outgoing {
+    fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
+        if let Some(reply) = self.replies.remove(&request) {
+            let _ = reply.send(result);
+        }
+    }
+
+    fn send(&mut self, call: Call) {
+        let call = match call {
+            Call::Accept {
+                offer_ids,
+                agent_id,
+                allocation_role,
+                tasks,
+                refuse,
+            } => {
+                self.metrics
+                    .launches
+                    .fetch_add(tasks.len() as u64, Ordering::Relaxed);
+                let infos = tasks
+                    .iter()
+                    .map(|t| {
+                        task_info::task_info(
+                            &t.task_id,
+                            &t.pod,
+                            agent_id.as_str(),
+                            allocation_role.as_deref(),
+                            &t.ports,
+                            &self.executor,
+                        )
+                    })
+                    .collect();
+                calls::accept(offer_ids.into_iter().map(|o| o.0).collect(), infos, refuse)
+            }
+            Call::Decline { offer_ids, refuse } => {
+                self.metrics
+                    .offers_declined
+                    .fetch_add(offer_ids.len() as u64, Ordering::Relaxed);
+                calls::decline(offer_ids.into_iter().map(|o| o.0).collect(), refuse)
+            }
+            Call::Kill {
+                task_id,
+                agent_id,
+                grace,
+            } => {
+                self.metrics.kills.fetch_add(1, Ordering::Relaxed);
+                calls::kill(task_id, agent_id.map(|a| a.as_str().to_owned()), grace)
+            }
+            Call::Reconcile { tasks } => calls::reconcile(
+                tasks
+                    .into_iter()
+                    .map(|(task, agent)| (task, agent.map(|a| a.as_str().to_owned())))
+                    .collect(),
+            ),
+            Call::Suppress => calls::suppress(Vec::new()),
+            Call::Revive => calls::revive(Vec::new()),
+            Call::Acknowledge(ack) => {
+                calls::acknowledge(ack.agent_id.as_str().to_owned(), ack.task_id, ack.uuid)
+            }
+        };
+        self.driver.send(call);
+    }
+}

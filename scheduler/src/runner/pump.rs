@@ -1,0 +1,42 @@
+//! Carrying out the engine's actions, without I/O of its own: changes go to
+//! a [`Store`] (and back to the engine, as its contract asks), calls and
+//! replies to an [`Outbox`]. The tokio runner pumps through this, and so do
+//! tests and the whole-system simulation, with outboxes of their own.
+
+use crate::engine::{Action, Call, Engine, EngineError, Now, Reply, RequestId};
+use crate::store::Store;
+
+/// Where the engine's calls and replies go.
+pub trait Outbox {
+    /// A call for the master.
+    fn send(&mut self, call: Call);
+    /// The answer to API request `request`.
+    fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>);
+}
+
+/// Carries out `actions` in order: a change is written in one transaction
+/// and reported to the engine, whose answer is carried out before anything
+/// else; `now` is read for each report.
+pub fn carry_out(
+    engine: &mut Engine,
+    store: &mut dyn Store,
+    mut actions: Vec<Action>,
+    now: &mut dyn FnMut() -> Now,
+    out: &mut dyn Outbox,
+) {
+    loop {
+        let mut change = None;
+        for action in actions {
+            match action {
+                Action::Persist(c) => change = Some(c),
+                Action::Send(call) => out.send(call),
+                Action::Reply { request, result } => out.reply(request, result),
+            }
+        }
+        let Some(change) = change else {
+            return;
+        };
+        let result = store.commit(&change);
+        actions = engine.on_persisted(change, result, now());
+    }
+}

@@ -1,0 +1,129 @@
+//! The embedded [`super::Store`]: one SQLite file in the data directory (bundled
+//! SQLite, WAL journal). Every commit is one transaction that bumps the
+//! store-wide revision; `synchronous = FULL` makes it durable before
+//! [`super::Store::commit`] returns, which is what lets the runner
+//! acknowledge a status update right after recording it.
+//!
+//! It decides nothing: [`write`] writes a [`crate::model::change::Change`]
+//! as given, [`read`] reads back what was written, and [`rows`] turns a row
+//! into the model's values or a typed corruption error.
+//!
+//! # Layout
+//! - [`migrations`]: the schema, as an ordered list of migrations.
+//! - `rows`: decoding rows into jobs, runs and pod controls.
+//! - `read`: [`super::StoreRead`] and the engine's start-up load.
+//! - `write`: [`super::Store::commit`], one transaction per change.
+//! - [`checkpoint`]: WAL checkpoints on a thread of their own.
+
+pub mod checkpoint;
+pub mod migrations;
+mod read;
+mod rows;
+mod write;
+
+use super::StoreError;
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "drover.sqlite";
+
+/// A SQLite-backed store (one connection).
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `data_dir` and brings its
+    /// schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE);
+        let mut store = Self::connect(&path)?;
+        let found = migrations::current(&store.conn).map_err(|e| store.err(e))?;
+        if found > migrations::latest() {
+            return Err(StoreError::SchemaTooNew {
+                path,
+                found,
+                known: migrations::latest(),
+            });
+        }
+        migrations::migrate_to(&mut store.conn, migrations::latest()).map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    /// A second connection to an opened store, for readers.
+    pub fn open_reader(data_dir: &Path) -> Result<Self, StoreError> {
+        Self::connect(&data_dir.join(DB_FILE))
+    }
+
+    fn connect(path: &Path) -> Result<Self, StoreError> {
+        let wrap = StoreError::sqlite(path);
+        let conn = Connection::open(path).map_err(wrap)?;
+        // WAL lets API readers proceed while the runner writes; FULL syncs
+        // each commit, the promise behind "acknowledged only once stored".
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(wrap)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(wrap)?;
+        // 32 MiB of page cache instead of SQLite's 2 MiB: a batch of a few
+        // thousand status updates touches more pages than 2 MiB holds, and
+        // the spill (pagerStress: a WAL write and a re-read per page) was a
+        // quarter of the runner's time storing 100,000 updates (perf).
+        conn.pragma_update(None, "cache_size", -32 * 1024)
+            .map_err(wrap)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(wrap)?;
+        Ok(SqliteStore {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Stops this connection's commits from copying the WAL back: a
+    /// [`checkpoint::Checkpointer`] does that on its own thread.
+    /// What stays with the writer is letting the WAL start over: SQLite
+    /// rewinds it only when a write begins with every frame copied, which a
+    /// writer committing every few ms never lets the other thread achieve,
+    /// so in a burst the WAL grew to 130 MB (20,000 tasks) and every commit
+    /// paid for new file pages. Past [`WAL_RESTART_PAGES`] the writer copies
+    /// the few frames the checkpointer has not yet, so the next write
+    /// rewinds.
+    pub fn leave_checkpoints_to_thread(&self) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| self.err(e))?;
+        self.conn.wal_hook(Some(rewind_when_long));
+        Ok(())
+    }
+
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// WAL frames (4 KiB pages) past which the writer lets the WAL rewind:
+/// 16 MiB, a few hundred ms of a burst.
+pub const WAL_RESTART_PAGES: i32 = 4096;
+
+/// The writer's WAL hook, after each commit (see
+/// [`SqliteStore::leave_checkpoints_to_thread`]). A PASSIVE checkpoint never
+/// waits: if the checkpointer holds the lock, the next commit tries again.
+fn rewind_when_long(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    if pages >= WAL_RESTART_PAGES {
+        if let Err(e) = wal.checkpoint_v2(rusqlite::hooks::CheckpointMode::PASSIVE) {
+            tracing::debug!(error = %e, "WAL not rewound this commit");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

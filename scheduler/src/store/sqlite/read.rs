@@ -1,0 +1,292 @@
+//! Reading back what was written: the API's queries ([`StoreRead`]) and
+//! the engine's start-up load ([`Store::load`]).
+
+use super::migrations;
+use super::rows::{self, RowError, RunRow, JOB_COLUMNS, RUN_COLUMNS};
+use super::SqliteStore;
+use crate::model::change::PendingInfo;
+use crate::model::ids::{InstanceId, JobId, TaskId};
+use crate::model::job::{Job, PodControl, Revision};
+use crate::model::run::Run;
+use crate::model::state::PodState;
+use crate::store::{PodEventRecord, RunRecord, Snapshot, StoreError, StoreRead};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::{BTreeMap, HashMap};
+
+impl SqliteStore {
+    fn decode(&self, e: RowError) -> StoreError {
+        e.into_store(&self.path)
+    }
+
+    /// The `pods` controls of every job (`None`) or of one.
+    fn pod_controls(
+        &self,
+        job: Option<&JobId>,
+    ) -> Result<HashMap<String, BTreeMap<u32, PodControl>>, StoreError> {
+        // Two statements rather than `?1 IS NULL OR job_id = ?1`, which
+        // SQLite cannot answer from the key.
+        let sql = match job {
+            Some(_) => "SELECT instance, goal, restart_from, job_id FROM pods WHERE job_id = ?1",
+            None => "SELECT instance, goal, restart_from, job_id FROM pods",
+        };
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let mut rows = match job {
+            Some(job) => stmt.query([job.as_str()]),
+            None => stmt.query([]),
+        }
+        .map_err(|e| self.err(e))?;
+        let mut controls: HashMap<String, BTreeMap<u32, PodControl>> = HashMap::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let (instance, control) = rows::pod_control(row).map_err(|e| self.decode(e))?;
+            let job = rows::text(row, 3, "job id").map_err(|e| self.decode(e))?;
+            controls
+                .entry(job.to_owned())
+                .or_default()
+                .insert(instance, control);
+        }
+        Ok(controls)
+    }
+
+    fn query_jobs(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Job>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params).map_err(|e| self.err(e))?;
+        let mut jobs = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            jobs.push(rows::job(row).map_err(|e| self.decode(e))?);
+        }
+        Ok(jobs)
+    }
+
+    fn query_runs(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query(params).map_err(|e| self.err(e))?;
+        let mut agents = HashMap::new();
+        let mut runs = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let r = RunRow::read(row, &mut agents).map_err(|e| self.decode(e))?;
+            runs.push(RunRecord {
+                task_id: TaskId::new(InstanceId::new(JobId(r.job_id), r.instance), r.run.run),
+                run: r.run,
+                hostname: r.hostname,
+                message: r.message,
+                ports: r.ports,
+            });
+        }
+        Ok(runs)
+    }
+
+    /// Everything the engine starts from (see [`Store::load`]): one pass
+    /// over the jobs, one over the pods and one over the runs in key order.
+    pub(super) fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
+        let mut controls = self.pod_controls(None)?;
+        let mut jobs: Vec<(Job, Vec<Vec<Run>>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for mut job in self.query_jobs(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at_ms, job_id"),
+            [],
+        )? {
+            job.pods = controls.remove(job.job_id.as_str()).unwrap_or_default();
+            let instances = vec![Vec::new(); job.spec.instance_count as usize];
+            index.insert(job.job_id.0.clone(), jobs.len());
+            jobs.push((job, instances));
+        }
+        let mut hostnames = BTreeMap::new();
+        let mut agents = HashMap::new();
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY job_id, instance, run");
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let r = RunRow::read(row, &mut agents).map_err(|e| self.decode(e))?;
+            // Runs of a job that is gone cannot be: a delete removes them
+            // in the same transaction.
+            let Some(&at) = index.get(&r.job_id) else {
+                return Err(StoreError::CorruptValue {
+                    what: "run of an unknown job",
+                    value: r.job_id,
+                });
+            };
+            if let (Some(agent), Some(host)) = (&r.run.agent, r.hostname) {
+                hostnames.entry(agent.clone()).or_insert(host);
+            }
+            let instances = &mut jobs[at].1;
+            let instance = r.instance as usize;
+            if instances.len() <= instance {
+                instances.resize_with(instance + 1, Vec::new);
+            }
+            instances[instance].push(r.run);
+        }
+        Ok(Snapshot {
+            framework_id: self.framework_id()?,
+            revision: self.revision()?,
+            jobs,
+            hostnames,
+        })
+    }
+}
+
+/// One job with its pod controls, read through `conn`.
+fn load_job(store: &SqliteStore, conn: &Connection, id: &JobId) -> Result<Option<Job>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1"))
+        .map_err(|e| store.err(e))?;
+    let job = stmt
+        .query_row([id.as_str()], |row| Ok(rows::job(row)))
+        .optional()
+        .map_err(|e| store.err(e))?;
+    let Some(mut job) = job.transpose().map_err(|e| store.decode(e))? else {
+        return Ok(None);
+    };
+    job.pods = store
+        .pod_controls(Some(id))?
+        .remove(id.as_str())
+        .unwrap_or_default();
+    Ok(Some(job))
+}
+
+impl StoreRead for SqliteStore {
+    fn revision(&self) -> Result<Revision, StoreError> {
+        self.conn
+            .query_row("SELECT value FROM revision WHERE id = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|v| v as Revision)
+            .map_err(|e| self.err(e))
+    }
+
+    fn framework_id(&self) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row("SELECT framework_id FROM framework WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    fn job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        load_job(self, &self.conn, id)
+    }
+
+    fn jobs(&self, offset: u32, limit: u32) -> Result<(Vec<Job>, u32), StoreError> {
+        let total: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let mut jobs = self.query_jobs(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at_ms, job_id LIMIT ?1 OFFSET ?2"
+            ),
+            params![limit, offset],
+        )?;
+        for job in &mut jobs {
+            job.pods = self
+                .pod_controls(Some(&job.job_id))?
+                .remove(job.job_id.as_str())
+                .unwrap_or_default();
+        }
+        Ok((jobs, total as u32))
+    }
+
+    fn runs(&self, job: &JobId) -> Result<Vec<RunRecord>, StoreError> {
+        self.query_runs(
+            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE job_id = ?1 ORDER BY instance, run"),
+            [job.as_str()],
+        )
+    }
+
+    fn instance_runs(&self, instance: &InstanceId) -> Result<Vec<RunRecord>, StoreError> {
+        self.query_runs(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE job_id = ?1 AND instance = ?2 ORDER BY run"
+            ),
+            params![instance.job.as_str(), instance.instance],
+        )
+    }
+
+    fn pod_events(&self, instance: &InstanceId) -> Result<Vec<PodEventRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                // Stored events, and the launch intent of each run recorded
+                // since schema 4 (older runs have theirs stored), in run
+                // order, each run's intent first.
+                &format!(
+                    "SELECT run, state, mesos_state, reason, message, healthy, agent_id, hostname, \
+                     timestamp_ms, revision, seq AS ord FROM pod_events \
+                     WHERE job_id = ?1 AND instance = ?2 \
+                     UNION ALL \
+                     SELECT run, '{launching}', NULL, NULL, 'launch intent recorded', NULL, \
+                     agent_id, hostname, launched_at_ms, launch_revision, -1 FROM runs \
+                     WHERE job_id = ?1 AND instance = ?2 AND launch_revision IS NOT NULL \
+                     ORDER BY run, ord",
+                    launching = PodState::Launching.as_str()
+                ),
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query(params![instance.job.as_str(), instance.instance])
+            .map_err(|e| self.err(e))?;
+        let mut events = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let decoded = (|| {
+                let run: i64 = row.get(0)?;
+                let run = u32::try_from(run).map_err(|_| {
+                    RowError::Corrupt(StoreError::CorruptValue {
+                        what: "run number",
+                        value: run.to_string(),
+                    })
+                })?;
+                Ok::<_, RowError>(PodEventRecord {
+                    task_id: TaskId::new(instance.clone(), run),
+                    state: rows::pod_state(rows::text(row, 1, "pod state")?)?,
+                    mesos_state: row.get(2)?,
+                    reason: row.get(3)?,
+                    message: row.get(4)?,
+                    healthy: row.get(5)?,
+                    agent_id: row.get(6)?,
+                    hostname: row.get(7)?,
+                    timestamp: row.get(8)?,
+                    revision: row.get::<_, i64>(9)? as u64,
+                })
+            })();
+            events.push(decoded.map_err(|e| self.decode(e))?);
+        }
+        Ok(events)
+    }
+
+    fn live_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.query_runs(
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE {} ORDER BY job_id, instance, run",
+                migrations::LIVE_RUNS_PREDICATE
+            ),
+            [],
+        )
+    }
+
+    fn pending_reasons(&self, job: &JobId) -> Result<BTreeMap<u32, PendingInfo>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT instance, pending_reason, pending_metrics FROM pods \
+                 WHERE job_id = ?1 AND pending_reason IS NOT NULL",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([job.as_str()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u32,
+                    PendingInfo {
+                        reason: r.get(1)?,
+                        metrics: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<BTreeMap<_, _>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+}

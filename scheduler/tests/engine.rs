@@ -1,0 +1,547 @@
+//! The engine over a real SQLite store, pumped by hand (no sockets, no
+//! tokio): its decisions on API writes and status updates, and what they
+//! leave in the store.
+
+#![allow(clippy::unwrap_used)]
+
+use drover_proto::v1::task_status::Reason;
+use drover_proto::v1::TaskState;
+use drover_scheduler::engine::{
+    ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
+};
+use drover_scheduler::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
+use drover_scheduler::model::offer::Offer;
+use drover_scheduler::model::port_ranges::PortRanges;
+use drover_scheduler::model::resources::Resources;
+use drover_scheduler::model::spec::JobSpec;
+use drover_scheduler::model::state::{JobGoal, PodGoal, PodState};
+use drover_scheduler::model::task_update::TaskUpdate;
+use drover_scheduler::runner::pump::{self, Outbox};
+use drover_scheduler::store::{PodEventRecord, RunRecord, SqliteStore, Store, StoreRead};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// An engine, its store, and what it sent and answered.
+struct Harness {
+    engine: Engine,
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
+    t0: Instant,
+    clock: Duration,
+    out: Sent,
+    next_request: RequestId,
+}
+
+#[derive(Default)]
+struct Sent {
+    calls: Vec<Call>,
+    replies: BTreeMap<RequestId, Result<Reply, EngineError>>,
+}
+
+impl Outbox for Sent {
+    fn send(&mut self, call: Call) {
+        self.calls.push(call);
+    }
+
+    fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
+        self.replies.insert(request, result);
+    }
+}
+
+const WALL0: i64 = 1_700_000_000_000;
+
+impl Harness {
+    fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let t0 = Instant::now();
+        let now = Now {
+            instant: t0,
+            unix_ms: WALL0,
+        };
+        let engine = Engine::recover(store.load().unwrap(), EngineConfig::default(), now);
+        Harness {
+            engine,
+            store,
+            _dir: dir,
+            t0,
+            clock: Duration::ZERO,
+            out: Sent::default(),
+            next_request: 0,
+        }
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            instant: self.t0 + self.clock,
+            unix_ms: WALL0 + self.clock.as_millis() as i64,
+        }
+    }
+
+    fn carry_out(&mut self, actions: Vec<drover_scheduler::engine::Action>) {
+        let (t0, clock) = (self.t0, self.clock);
+        let mut now = move || Now {
+            instant: t0 + clock,
+            unix_ms: WALL0 + clock.as_millis() as i64,
+        };
+        pump::carry_out(
+            &mut self.engine,
+            &mut self.store,
+            actions,
+            &mut now,
+            &mut self.out,
+        );
+    }
+
+    fn api(&mut self, request: ApiRequest) -> Result<Reply, EngineError> {
+        let id = self.next_request;
+        self.next_request += 1;
+        let actions = self.engine.on_api(id, request, self.now());
+        self.carry_out(actions);
+        self.out
+            .replies
+            .remove(&id)
+            .expect("every request is answered")
+    }
+
+    fn create(&mut self, id: &str, spec: JobSpec) -> JobId {
+        let job_id = JobId::parse(id).unwrap();
+        self.api(ApiRequest::CreateJob {
+            job_id: job_id.clone(),
+            spec: Box::new(spec),
+        })
+        .unwrap();
+        job_id
+    }
+
+    /// Runs every due tick at the current time.
+    fn settle(&mut self) {
+        while self
+            .engine
+            .next_deadline()
+            .is_some_and(|d| d <= self.now().instant)
+        {
+            let actions = self.engine.on_tick(self.now());
+            self.carry_out(actions);
+        }
+    }
+
+    fn advance(&mut self, by: Duration) {
+        self.clock += by;
+        self.settle();
+    }
+
+    fn subscribe(&mut self) {
+        let actions = self.engine.on_subscribed("fw".into(), self.now());
+        self.carry_out(actions);
+        self.settle();
+    }
+
+    fn offer(&mut self, id: &str, agent: &str, cpus: f64) {
+        let offer = Offer {
+            id: OfferId(id.into()),
+            agent_id: AgentId::new(agent),
+            hostname: format!("{agent}.host"),
+            allocation_role: Some("*".into()),
+            resources: Resources {
+                cpus,
+                mem_mib: 4096.0,
+                disk_mib: 4096.0,
+                gpus: 0.0,
+            },
+            ports: PortRanges::new([(31000, 31010)]),
+            attributes: BTreeMap::new(),
+        };
+        let actions = self.engine.on_offers(vec![offer], self.now());
+        self.carry_out(actions);
+    }
+
+    /// Feeds updates in one session batch, then lets the engine store them.
+    fn updates(&mut self, updates: Vec<TaskUpdate>) {
+        let actions = self.engine.on_updates(updates, self.now());
+        self.carry_out(actions);
+        self.advance(Duration::from_millis(5));
+    }
+
+    fn runs(&self, job: &JobId) -> Vec<RunRecord> {
+        self.store.runs(job).unwrap()
+    }
+
+    fn events(&self, job: &JobId, instance: u32) -> Vec<PodEventRecord> {
+        self.store
+            .pod_events(&InstanceId::new(job.clone(), instance))
+            .unwrap()
+    }
+
+    fn take_calls(&mut self) -> Vec<Call> {
+        std::mem::take(&mut self.out.calls)
+    }
+}
+
+fn spec(kind: &str, instances: u32) -> JobSpec {
+    serde_json::from_value(serde_json::json!({
+        "type": kind, "name": "t", "instance_count": instances,
+        "default_spec": {"containers": [{
+            "resource": {"cpu_limit": 0.5, "mem_limit_mb": 16},
+            "command": {"value": "sleep 100"}
+        }]}
+    }))
+    .unwrap()
+}
+
+fn update(task: &str, state: TaskState, at: i64) -> TaskUpdate {
+    TaskUpdate {
+        task_id: task.into(),
+        state,
+        reason: None,
+        message: Some("m".into()),
+        healthy: None,
+        agent_id: Some(AgentId::new("a1")),
+        timestamp: Some(WALL0 + at),
+        uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
+    }
+}
+
+/// A job with `instances` runs launched (LAUNCHING) on agent a1.
+fn launched(h: &mut Harness, kind: &str, instances: u32) -> JobId {
+    let job = h.create("j", spec(kind, instances));
+    h.subscribe();
+    h.offer("o1", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    assert_eq!(h.runs(&job).len(), instances as usize);
+    h.take_calls();
+    job
+}
+
+#[test]
+fn writes_on_unknown_jobs_stale_versions_and_taken_ids_are_refused_and_change_nothing() {
+    let mut h = Harness::new();
+    let job = h.create("j", spec("BATCH", 2));
+    assert!(matches!(
+        h.api(ApiRequest::CreateJob {
+            job_id: job.clone(),
+            spec: Box::new(spec("BATCH", 1)),
+        }),
+        Err(EngineError::JobExists(_))
+    ));
+    let revision = h.store.revision().unwrap();
+    let stopped = h
+        .api(ApiRequest::SetGoal {
+            job_id: job.clone(),
+            goal: JobGoal::Stopped,
+            expected_version: Some(1),
+        })
+        .unwrap();
+    let Reply::Job(stopped) = stopped else {
+        panic!("a job")
+    };
+    assert_eq!(stopped.version, 2);
+    assert!(stopped.revision > revision);
+    let stale = h.api(ApiRequest::SetGoal {
+        job_id: job.clone(),
+        goal: JobGoal::Running,
+        expected_version: Some(1),
+    });
+    assert!(matches!(
+        stale,
+        Err(EngineError::VersionMismatch(ref m)) if m.current == 2 && m.expected == 1
+    ));
+    assert_eq!(h.store.job(&job).unwrap().unwrap().goal, JobGoal::Stopped);
+    assert!(matches!(
+        h.api(ApiRequest::SetPodGoal {
+            pod: InstanceId::new(job.clone(), 9),
+            goal: PodGoal::Killed,
+        }),
+        Err(EngineError::PodNotFound(_))
+    ));
+    assert!(matches!(
+        h.api(ApiRequest::DeleteJob {
+            job_id: JobId::parse("nope").unwrap(),
+            expected_version: None,
+            force: false,
+        }),
+        Err(EngineError::JobNotFound(_))
+    ));
+}
+
+#[test]
+fn pod_goals_and_restarts_are_stored_as_the_engine_decides_them() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "SERVICE", 2);
+    h.updates(vec![
+        update("j-0-0", TaskState::TaskRunning, 10),
+        update("j-1-0", TaskState::TaskRunning, 10),
+    ]);
+    let Reply::Job(stopped) = h
+        .api(ApiRequest::SetPodGoal {
+            pod: InstanceId::new(job.clone(), 1),
+            goal: PodGoal::Killed,
+        })
+        .unwrap()
+    else {
+        panic!("a job")
+    };
+    assert_eq!(stopped.pods[&1].goal, PodGoal::Killed);
+    assert_eq!(stopped.version, 1, "a pod stop leaves the job's version");
+    let Reply::Job(restarted) = h
+        .api(ApiRequest::RestartPods {
+            job_id: job.clone(),
+            instances: vec![0, 1],
+            batch_size: 2,
+            expected_version: Some(1),
+            bump: true,
+        })
+        .unwrap()
+    else {
+        panic!("a job")
+    };
+    assert_eq!(restarted.version, 2);
+    assert_eq!(restarted.restart_batch_size, 2);
+    assert_eq!(
+        restarted.pods[&0].restart_from, 1,
+        "run 0 exists: replace it"
+    );
+    assert_eq!(
+        restarted.pods[&1].goal,
+        PodGoal::Running,
+        "a restart starts a stopped pod"
+    );
+    let stored = h.store.job(&job).unwrap().unwrap();
+    assert_eq!(stored.pods, restarted.pods);
+    assert_eq!(stored.version, 2);
+    assert!(matches!(
+        h.api(ApiRequest::RestartPods {
+            job_id: job.clone(),
+            instances: vec![0],
+            batch_size: 0,
+            expected_version: Some(1),
+            bump: true,
+        }),
+        Err(EngineError::VersionMismatch(_))
+    ));
+    // The pod stop killed run 1-0; the restart kills 0-0 (the batch of 2
+    // counts 1-0, down already) once planned.
+    h.advance(Duration::from_millis(1));
+    let mut kills: Vec<_> = h
+        .take_calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Kill { task_id, .. } => Some(task_id),
+            _ => None,
+        })
+        .collect();
+    kills.sort();
+    assert_eq!(kills, ["j-0-0", "j-1-0"]);
+    assert!(h
+        .runs(&job)
+        .iter()
+        .all(|r| r.run.kill_requested_at.is_some()));
+}
+
+#[test]
+fn a_running_job_is_deleted_only_with_force_and_forgotten_once_its_runs_end() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "SERVICE", 1);
+    assert!(matches!(
+        h.api(ApiRequest::DeleteJob {
+            job_id: job.clone(),
+            expected_version: None,
+            force: false,
+        }),
+        Err(EngineError::StillRunning(_))
+    ));
+    assert!(matches!(
+        h.api(ApiRequest::DeleteJob {
+            job_id: job.clone(),
+            expected_version: None,
+            force: true,
+        }),
+        Ok(Reply::Deleted)
+    ));
+    assert_eq!(h.store.job(&job).unwrap().unwrap().goal, JobGoal::Deleted);
+    h.advance(Duration::from_millis(1));
+    assert!(h
+        .take_calls()
+        .iter()
+        .any(|c| matches!(c, Call::Kill { task_id, .. } if task_id == "j-0-0")));
+    h.updates(vec![update("j-0-0", TaskState::TaskKilled, 50)]);
+    h.advance(Duration::from_millis(1));
+    assert!(h.store.job(&job).unwrap().is_none(), "forgotten");
+    assert!(h.engine.registry().get(&job).is_none());
+}
+
+#[test]
+fn statuses_are_appended_to_history_terminal_states_are_final_and_strays_killed() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "BATCH", 1);
+    h.updates(vec![
+        update("j-0-0", TaskState::TaskRunning, 10),
+        update("j-0-0", TaskState::TaskFinished, 10),
+        update("j-0-0", TaskState::TaskRunning, 12),
+        update("j-0-7", TaskState::TaskRunning, 12),
+        update("stranger", TaskState::TaskRunning, 12),
+    ]);
+    let run = &h.runs(&job)[0];
+    assert_eq!(run.run.state, PodState::Succeeded);
+    assert_eq!(run.run.started_at, Some(WALL0 + 10));
+    assert_eq!(run.run.completed_at, Some(WALL0 + 10));
+    let states: Vec<_> = h.events(&job, 0).iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        [
+            PodState::Launching,
+            PodState::Running,
+            PodState::Succeeded,
+            PodState::Running
+        ]
+    );
+    let calls = h.take_calls();
+    let killed: Vec<_> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Kill { task_id, .. } => Some(task_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(killed, ["j-0-0", "j-0-7", "stranger"]);
+    let acks = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Acknowledge(_)))
+        .count();
+    assert_eq!(acks, 5, "every update is acknowledged once stored");
+}
+
+#[test]
+fn a_resent_update_or_reconciliation_answer_is_not_stored_again() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "SERVICE", 1);
+    let running = update("j-0-0", TaskState::TaskRunning, 10);
+    let reconciled = TaskUpdate {
+        reason: Some(Reason::Reconciliation),
+        message: Some("Reconciliation: latest task status".into()),
+        uuid: None,
+        ..running.clone()
+    };
+    let healthy = TaskUpdate {
+        healthy: Some(true),
+        ..running.clone()
+    };
+    h.updates(vec![
+        running.clone(),
+        running,
+        reconciled,
+        healthy.clone(),
+        healthy,
+    ]);
+    assert_eq!(
+        h.events(&job, 0).len(),
+        3,
+        "intent, RUNNING, RUNNING+healthy"
+    );
+    let run = &h.runs(&job)[0];
+    assert_eq!(
+        run.run.reason, None,
+        "a reconciliation answer changes nothing"
+    );
+    assert_eq!(run.run.healthy, Some(true));
+    let acks = h
+        .take_calls()
+        .iter()
+        .filter(|c| matches!(c, Call::Acknowledge(_)))
+        .count();
+    assert_eq!(
+        acks, 4,
+        "the resend too; the reconciliation answer has no uuid"
+    );
+}
+
+/// A run's updates stored in one batch leave the store as they would one
+/// batch each: the batch compares each update with what the one before
+/// left, and writes each run once at the end.
+#[test]
+fn a_batch_of_updates_stores_what_one_at_a_time_would() {
+    let with = |task: &str, state, at, healthy: Option<bool>, reason: Option<Reason>| TaskUpdate {
+        healthy,
+        reason,
+        message: None,
+        ..update(task, state, at)
+    };
+    let updates = vec![
+        with("j-0-0", TaskState::TaskStarting, 10, None, None),
+        with("j-1-0", TaskState::TaskStarting, 11, None, None),
+        with("j-0-0", TaskState::TaskRunning, 20, None, None),
+        with("j-0-0", TaskState::TaskRunning, 21, Some(false), None),
+        // A resend of the update before: nothing to write.
+        with("j-0-0", TaskState::TaskRunning, 21, Some(false), None),
+        with("j-1-0", TaskState::TaskRunning, 22, Some(true), None),
+        with(
+            "j-0-0",
+            TaskState::TaskRunning,
+            30,
+            None,
+            Some(Reason::TaskHealthCheckStatusUpdated),
+        ),
+        with(
+            "j-1-0",
+            TaskState::TaskFailed,
+            40,
+            None,
+            Some(Reason::CommandExecutorFailed),
+        ),
+        // After the terminal state: an event, but the run stays failed.
+        with("j-1-0", TaskState::TaskRunning, 50, None, None),
+    ];
+    let stored = |batches: Vec<Vec<TaskUpdate>>| {
+        let mut h = Harness::new();
+        let job = launched(&mut h, "BATCH", 2);
+        for batch in batches {
+            h.updates(batch);
+        }
+        let runs: Vec<_> = h.runs(&job);
+        let events: Vec<_> = (0..2)
+            .flat_map(|i| h.events(&job, i))
+            .map(|e| PodEventRecord { revision: 0, ..e })
+            .collect();
+        let registry: Vec<_> = (0..2)
+            .map(|i| h.engine.registry().get(&job).unwrap().history(i).to_vec())
+            .collect();
+        (runs, events, registry)
+    };
+    let one_batch = stored(vec![updates.clone()]);
+    let one_each = stored(updates.iter().map(|u| vec![u.clone()]).collect());
+    assert_eq!(one_batch, one_each);
+    let (runs, events, registry) = one_batch;
+    assert_eq!(runs[0].run.state, PodState::Running);
+    assert_eq!(runs[0].run.started_at, Some(WALL0 + 20));
+    assert_eq!(runs[0].run.healthy, Some(false));
+    assert_eq!(runs[0].run.updated_at, WALL0 + 30);
+    assert_eq!(runs[1].run.state, PodState::Failed);
+    assert_eq!(runs[1].run.completed_at, Some(WALL0 + 40));
+    assert_eq!(events.len(), 2 + 8);
+    assert_eq!(
+        registry,
+        vec![vec![runs[0].run.clone()], vec![runs[1].run.clone()]],
+        "the engine holds what the store holds"
+    );
+}
+
+#[test]
+fn an_engine_recovered_from_the_store_holds_what_the_first_one_did() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "SERVICE", 3);
+    h.updates(vec![
+        update("j-0-0", TaskState::TaskRunning, 10),
+        update("j-1-0", TaskState::TaskFailed, 11),
+    ]);
+    h.advance(Duration::from_secs(2));
+    let before: Vec<_> = (0..3)
+        .map(|i| h.engine.registry().get(&job).unwrap().history(i).to_vec())
+        .collect();
+    let recovered = Engine::recover(h.store.load().unwrap(), EngineConfig::default(), h.now());
+    let after: Vec<_> = (0..3)
+        .map(|i| recovered.registry().get(&job).unwrap().history(i).to_vec())
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(recovered.framework_id(), Some("fw"));
+    let _ = TaskId::new(InstanceId::new(job, 0), 0);
+}
