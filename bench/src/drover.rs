@@ -62,14 +62,15 @@ impl Drover {
     }
 
     /// Creates `total` instances of `command` (0.1 cpu, 32 MB) as BATCH jobs
-    /// of at most `per_job` instances; returns the job ids.
+    /// of at most `per_job` instances; returns each job's id and instance
+    /// count.
     pub async fn create(
         &self,
         http: &Http,
         total: usize,
         per_job: usize,
         command: &str,
-    ) -> anyhow::Result<Vec<String>> {
+    ) -> anyhow::Result<Vec<(String, usize)>> {
         let mut ids = Vec::new();
         let mut left = total;
         while left > 0 {
@@ -83,14 +84,50 @@ impl Drover {
                 .post_json(&format!("{}/api/v1/jobs", self.api), &spec)
                 .await
                 .context("creating a job")?;
-            ids.push(
+            ids.push((
                 answer["job_id"]["value"]
                     .as_str()
                     .unwrap_or_default()
                     .to_owned(),
-            );
+                n,
+            ));
         }
         Ok(ids)
+    }
+
+    /// Polls `GET /api/v1/jobs/{id}` of every job in `jobs` (each with
+    /// its instance count), as a user watching the launch would, until each
+    /// reports every instance RUNNING; returns when that was.
+    pub async fn wait_jobs_running(
+        &self,
+        http: &Http,
+        timeout: Duration,
+        jobs: &[(String, usize)],
+    ) -> anyhow::Result<Instant> {
+        let deadline = Instant::now() + timeout;
+        let mut waiting: Vec<_> = jobs.to_vec();
+        loop {
+            let mut still = Vec::with_capacity(waiting.len());
+            for (id, instances) in waiting {
+                let job = http
+                    .get_json(&format!("{}/api/v1/jobs/{id}", self.api))
+                    .await?;
+                let running = job["job_info"]["status"]["pod_stats"]["POD_STATE_RUNNING"]
+                    .as_u64()
+                    .unwrap_or(0);
+                if running < instances as u64 {
+                    still.push((id, instances));
+                }
+            }
+            if still.is_empty() {
+                return Ok(Instant::now());
+            }
+            if Instant::now() > deadline {
+                bail!("timed out after {timeout:?} waiting for the job API to report all RUNNING");
+            }
+            waiting = still;
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// The scheduler's counters.

@@ -98,12 +98,21 @@ impl Proc {
 
     /// Its resident set size in KiB (`VmRSS` in /proc/<pid>/status).
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        self.status_kib("VmRSS")
+    }
+
+    /// The most it has been resident, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> anyhow::Result<u64> {
+        self.status_kib("VmHWM")
+    }
+
+    fn status_kib(&self, field: &str) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| anyhow!("no VmRSS for {}", self.name))
+            .ok_or_else(|| anyhow!("no {field} for {}", self.name))
     }
 
     /// SIGKILL, as a crash would; waits for the exit.

@@ -44,6 +44,12 @@ pub struct LaunchRun {
     pub launch: Launch,
     /// Seconds until the framework saw all RUNNING (0 if unknown).
     pub observed: f64,
+    /// Seconds until the job API reported every instance RUNNING, as a
+    /// user polling `GET /api/v1/jobs/{id}` sees it (0 if not measured).
+    pub user_observed: f64,
+    /// The framework's peak resident memory by the end of the launch, KiB
+    /// (0 if not measured).
+    pub peak_rss_kib: u64,
 }
 
 /// What the scenarios share.
@@ -63,28 +69,14 @@ pub struct Bench {
 }
 
 impl Bench {
-    fn add_launch(
-        &mut self,
-        series: &'static str,
-        scenario: &str,
-        agents: usize,
-        wanted: usize,
-        launch: &Launch,
-        observed: f64,
-    ) {
-        if launch.tasks < wanted {
+    fn add_launch(&mut self, wanted: usize, run: LaunchRun) {
+        if run.launch.tasks < wanted {
             self.report.problems.push(format!(
-                "{scenario}: only {} of {wanted} tasks RUNNING before the timeout",
-                launch.tasks
+                "{}: only {} of {wanted} tasks RUNNING before the timeout",
+                run.scenario, run.launch.tasks
             ));
         }
-        self.runs.push(LaunchRun {
-            series,
-            scenario: scenario.to_owned(),
-            agents,
-            launch: *launch,
-            observed,
-        });
+        self.runs.push(run);
     }
 
     /// Adds each launch scenario's median run (by tasks/s) to the report
@@ -98,6 +90,20 @@ impl Bench {
             let (l, r) = (&median.launch, &mut self.report);
             if median.observed > 0.0 {
                 r.add(scenario, "framework saw all RUNNING", median.observed, "s");
+            }
+            if median.user_observed > 0.0 {
+                r.add(
+                    scenario,
+                    "job API saw all RUNNING",
+                    median.user_observed,
+                    "s",
+                );
+                let per_sec = l.tasks as f64 / median.user_observed;
+                r.add(scenario, "job API tasks/s", per_sec, "tasks/s");
+            }
+            if median.peak_rss_kib > 0 && l.tasks > 0 {
+                let per_task = median.peak_rss_kib as f64 * 1024.0 / l.tasks as f64;
+                r.add(scenario, "peak RSS per task", per_task, "bytes");
             }
             r.add(scenario, "tasks/s", l.per_sec, "tasks/s");
             r.add(scenario, "p50 create->RUNNING", l.p50 * 1e3, "ms");
@@ -134,19 +140,36 @@ impl Bench {
         let drover = self.launcher.drover(&fleet, &data, "scheduler.log")?;
         drover.wait_subscribed(&self.http, timeout).await?;
         let created = unix_now();
-        drover
+        let started = Instant::now();
+        let jobs = drover
             .create(&self.http, tasks, self.per_job, "sleep 100000")
             .await?;
-        let waited = drover
-            .wait_for(
-                &self.http,
-                timeout,
-                "all RUNNING",
-                |_, _| {},
-                |c| c.running >= tasks as f64,
-            )
-            .await;
-        let mut observed = unix_now() - created;
+        // The framework's own view (its counters) and a user's (the job
+        // API), watched side by side.
+        let framework = async {
+            let waited = drover
+                .wait_for(
+                    &self.http,
+                    timeout,
+                    "all RUNNING",
+                    |_, _| {},
+                    |c| c.running >= tasks as f64,
+                )
+                .await;
+            (waited, unix_now() - created)
+        };
+        let user = drover.wait_jobs_running(&self.http, timeout, &jobs);
+        let ((waited, mut observed), user) = tokio::join!(framework, user);
+        let user = match user {
+            Ok(at) => Some((
+                at.duration_since(started).as_secs_f64(),
+                drover.proc.peak_rss_kib().unwrap_or(0),
+            )),
+            Err(e) => {
+                self.report.problems.push(format!("{scenario}: {e}"));
+                None
+            }
+        };
         if let Err(e) = &waited {
             self.report.problems.push(format!("{scenario}: {e}"));
         }
@@ -161,7 +184,18 @@ impl Bench {
             observed = unix_now() - created;
         }
         let launch = Launch::from_times(created, &times);
-        self.add_launch("drover", &scenario, agents, tasks, &launch, observed);
+        self.add_launch(
+            tasks,
+            LaunchRun {
+                series: "drover",
+                scenario: scenario.clone(),
+                agents,
+                launch,
+                observed,
+                user_observed: user.map_or(0.0, |(s, _)| s),
+                peak_rss_kib: user.map_or(0, |(_, kib)| kib),
+            },
+        );
         if !deep {
             return Ok(());
         }
@@ -259,12 +293,16 @@ impl Bench {
         let launch = Launch::from_times(created, &times);
         let scenario = format!("limit {}k tasks/{} agents", tasks / 1000, agents);
         self.add_launch(
-            "limit",
-            &scenario,
-            agents,
             tasks,
-            &launch,
-            observed - created,
+            LaunchRun {
+                series: "limit",
+                scenario,
+                agents,
+                launch,
+                observed: observed - created,
+                user_observed: 0.0,
+                peak_rss_kib: 0,
+            },
         );
         Ok(())
     }
@@ -291,12 +329,16 @@ impl Bench {
         let launch = Launch::from_times(created, &times);
         let scenario = format!("pymesos {}k tasks/{} agents", tasks / 1000, agents);
         self.add_launch(
-            "pymesos",
-            &scenario,
-            agents,
             tasks,
-            &launch,
-            observed - created,
+            LaunchRun {
+                series: "pymesos",
+                scenario,
+                agents,
+                launch,
+                observed: observed - created,
+                user_observed: 0.0,
+                peak_rss_kib: 0,
+            },
         );
         Ok(())
     }
@@ -399,6 +441,8 @@ mod tests {
                 p99: 0.0,
             },
             observed: 0.0,
+            user_observed: 0.0,
+            peak_rss_kib: 0,
         }
     }
 

@@ -4,8 +4,9 @@
 //! persists the change and applies it.
 
 use super::action::{ApiRequest, EngineError, Reply};
+use super::cluster::ClusterFacts;
 use super::config::EngineConfig;
-use super::reconcile::{self, ClusterFacts};
+use super::reconcile;
 use super::registry::Registry;
 use crate::model::change::{Change, JobWrite};
 use crate::model::ids::JobId;

@@ -27,90 +27,79 @@
 //!   then periodic reconciliation), so that the runner can take other
 //!   inputs (API writes first) between them.
 //!
-//! What it decides, and where:
-//! - a job's plan: [`reconcile`] (kills, reconciliation, runs to launch,
-//!   requeue), over the model's rules ([`crate::model`]);
-//! - API writes: `api`;
-//! - status updates: `statuses` (the model's rule per run), stored in
-//!   group commits from the [`update_backlog`];
-//! - launches: [`round`], placement a step at a time with each chunk's
-//!   intents stored before its ACCEPTs;
-//! - offers: held briefly ([`EngineConfig::offer_hold`]) so that many runs
-//!   are placed at once; kept while no run waits
-//!   ([`EngineConfig::idle_offer_hold`]); SUPPRESS and REVIVE as runs wait.
+//! # Layout
+//! The engine composes parts that each own their state; this file routes
+//! inputs to them and stored changes back.
+//! - [`action`]: the inputs besides Mesos facts, and the actions out.
+//! - [`config`]: the settings, each with its default and why.
+//! - [`registry`]: the jobs and runs, as stored.
+//! - [`cluster`]: lost agents, zones and hostnames.
+//! - [`subscription`]: the framework id, offer interest, reconciliation.
+//! - [`job_queue`] with [`plan_due`]: which job is planned next, and when.
+//! - [`reconcile`]: one job's plan, over the model's rules; `planning`
+//!   makes it into a change and what follows it.
+//! - `api`: API writes.
+//! - `statuses`: status updates (the model's rule per run), stored in
+//!   group commits from the [`update_backlog`].
+//! - [`offers`] with [`offer_book`]: offers held, kept and declined.
+//! - [`launches`] with [`pending_runs`] and [`round`]: the runs waiting for
+//!   a host, placed a step at a time, each chunk's intents stored before
+//!   its ACCEPTs.
 
 pub mod action;
 mod api;
+pub mod cluster;
 pub mod config;
 pub mod job_queue;
+pub mod launches;
 pub mod offer_book;
+pub mod offers;
 pub mod pending_runs;
 pub mod plan_due;
+mod planning;
 pub mod reconcile;
 pub mod registry;
 pub mod round;
 mod statuses;
+pub mod subscription;
 pub mod update_backlog;
 
 pub use action::{Action, ApiRequest, Call, EngineError, LaunchTask, Now, Reply, RequestId};
 pub use config::EngineConfig;
 
-use crate::model::change::{Change, JobWrite, KillRecord, PendingInfo, PendingReason};
-use crate::model::demand::pod_demand;
+use crate::model::change::Change;
 use crate::model::ids::{AgentId, JobId, OfferId, TaskId};
 use crate::model::job::Revision;
 use crate::model::offer::Offer;
-use crate::model::policies::sla_order::SlaKey;
-use crate::model::run::{Run, StatusUpdate};
-use crate::model::state::PodState;
+use crate::model::run::Run;
 use crate::model::task_update::TaskUpdate;
-use crate::placement::{default_chain, Chain};
 use crate::store::{Snapshot, StoreError};
+use cluster::ClusterFacts;
 use drover_proto::v1::task_status::Reason;
 use job_queue::JobQueue;
-use offer_book::{HeldHost, OfferBook};
-use pending_runs::PendingRuns;
+use launches::Launches;
+use offers::HeldOffers;
 use plan_due::Due;
-use reconcile::ClusterFacts;
+use planning::PlanThen;
 use registry::Registry;
-use round::{Chunk, Pending, Round, RoundEnd};
-use statuses::{StatusBatch, StoredBatch};
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::Arc;
+use round::{Chunk, RoundEnd};
+use statuses::StoredBatch;
 use std::time::{Duration, Instant};
+use subscription::Subscription;
 use update_backlog::UpdateBacklog;
-
-/// The zone attribute agents carry (zone balance counts instances per zone).
-const ZONE_ATTRIBUTE: &str = crate::placement::host_view::ZONE_ATTRIBUTE;
 
 /// The engine. See the module doc for the calling contract.
 pub struct Engine {
     config: EngineConfig,
-    chain: Arc<Chain>,
     /// The jobs and runs, as stored.
     registry: Registry,
-    framework_id: Option<String>,
-    facts: ClusterFacts,
-    /// The zone and hostname of every agent seen (zone balance counts
-    /// instances on agents that are not offering right now too).
-    zones: HashMap<AgentId, String>,
-    hostnames: HashMap<AgentId, String>,
-    subscribed: bool,
-    suppressed: Option<bool>,
-    next_reconcile: Option<Instant>,
-    offers: OfferBook,
-    hold_until: Option<Instant>,
-    /// When the offers kept while no run needs them are declined.
-    idle_until: Option<Instant>,
+    cluster: ClusterFacts,
+    subscription: Subscription,
+    offers: HeldOffers,
     queue: JobQueue,
-    pending: PendingRuns<Pending>,
-    /// The pending reason last recorded per run, so that unchanged reasons
-    /// are not written again every round.
-    pending_reasons: HashMap<TaskId, String>,
+    launches: Launches,
     /// Status updates received and not yet stored (nor acknowledged).
     backlog: UpdateBacklog,
-    round: Option<Round>,
     /// What the change handed out last is for, until `on_persisted`.
     awaiting: Option<Awaiting>,
 }
@@ -126,39 +115,18 @@ enum Awaiting {
     PendingReasons(RoundEnd),
 }
 
-/// The rest of a job's plan, carried out once its change is stored.
-struct PlanThen {
-    lost: Option<StoredBatch>,
-    kills: Vec<reconcile::KillOrder>,
-    reconcile: Vec<(TaskId, Option<AgentId>)>,
-    waiting: Vec<Pending>,
-    requeue_after: Option<Duration>,
-    forget: bool,
-}
-
 impl Engine {
     /// An engine over what the store holds; every job is planned at once.
     pub fn recover(snapshot: Snapshot, config: EngineConfig, now: Now) -> Engine {
-        let hostnames = snapshot.hostnames.into_iter().collect();
         let mut engine = Engine {
             config,
-            chain: Arc::new(default_chain()),
             registry: Registry::from_jobs(snapshot.jobs),
-            framework_id: snapshot.framework_id,
-            facts: ClusterFacts::default(),
-            zones: HashMap::new(),
-            hostnames,
-            subscribed: false,
-            suppressed: None,
-            next_reconcile: None,
-            offers: OfferBook::default(),
-            hold_until: None,
-            idle_until: None,
+            cluster: ClusterFacts::with_hostnames(snapshot.hostnames),
+            subscription: Subscription::new(snapshot.framework_id),
+            offers: HeldOffers::default(),
             queue: JobQueue::default(),
-            pending: PendingRuns::default(),
-            pending_reasons: HashMap::new(),
+            launches: Launches::default(),
             backlog: UpdateBacklog::default(),
-            round: None,
             awaiting: None,
         };
         engine.enqueue_all(now.instant);
@@ -167,12 +135,12 @@ impl Engine {
 
     /// The framework id to subscribe with.
     pub fn framework_id(&self) -> Option<&str> {
-        self.framework_id.as_deref()
+        self.subscription.framework_id.as_deref()
     }
 
     /// Runs waiting for a host.
     pub fn pending_len(&self) -> usize {
-        self.pending.len()
+        self.launches.waiting()
     }
 
     /// Status updates received and not yet stored.
@@ -182,7 +150,7 @@ impl Engine {
 
     /// Whether the engine is subscribed (calls reach the master).
     pub fn is_subscribed(&self) -> bool {
-        self.subscribed
+        self.subscription.subscribed
     }
 
     /// The jobs and runs as stored (for tests and the simulation's checks).
@@ -199,7 +167,14 @@ impl Engine {
 
     /// An API request.
     pub fn on_api(&mut self, request: RequestId, body: ApiRequest, now: Now) -> Vec<Action> {
-        match api::decide(&self.registry, &self.facts, &self.config, body, now.unix_ms) {
+        let decision = api::decide(
+            &self.registry,
+            &self.cluster,
+            &self.config,
+            body,
+            now.unix_ms,
+        );
+        match decision {
             api::Decision::Refuse(e) => vec![Action::Reply {
                 request,
                 result: Err(e),
@@ -213,7 +188,7 @@ impl Engine {
     /// Subscribed (again): persist the framework id, forget old offers,
     /// reconcile every run that may be live explicitly, then implicitly.
     pub fn on_subscribed(&mut self, framework_id: String, _now: Now) -> Vec<Action> {
-        self.framework_id = Some(framework_id.clone());
+        self.subscription.framework_id = Some(framework_id.clone());
         let change = Change {
             framework_id: Some(Some(framework_id)),
             ..Change::default()
@@ -225,9 +200,8 @@ impl Engine {
     /// offers are void.
     pub fn on_disconnected(&mut self, _now: Now) -> Vec<Action> {
         tracing::warn!("subscription lost");
-        self.subscribed = false;
+        self.subscription.subscribed = false;
         self.offers.clear();
-        self.hold_until = None;
         Vec::new()
     }
 
@@ -235,9 +209,9 @@ impl Engine {
     /// framework is being registered.
     pub fn on_framework_removed(&mut self, now: Now) -> Vec<Action> {
         tracing::error!("framework removed by the master; its tasks are lost");
-        self.subscribed = false;
+        self.subscription.subscribed = false;
+        self.subscription.framework_id = None;
         self.offers.clear();
-        self.framework_id = None;
         let live: Vec<TaskId> = self
             .registry
             .live_runs()
@@ -247,10 +221,12 @@ impl Engine {
             framework_id: Some(None),
             ..Change::default()
         };
-        let stored = self.given_up(
+        let stored = statuses::given_up(
             &live,
             Reason::FrameworkRemoved,
             "framework removed by the master",
+            &self.registry,
+            &self.cluster,
             now,
             &mut change,
         );
@@ -260,49 +236,40 @@ impl Engine {
     /// Offers: held for [`EngineConfig::offer_hold`], then placed on.
     pub fn on_offers(&mut self, offers: Vec<Offer>, now: Now) -> Vec<Action> {
         for offer in &offers {
-            // An agent that offers is alive again.
-            self.facts.lost_agents.remove(&offer.agent_id);
-            if let Some(zone) = offer.attributes.get(ZONE_ATTRIBUTE) {
-                self.zones.insert(offer.agent_id.clone(), zone.clone());
-            }
-            if !self.hostnames.contains_key(&offer.agent_id) {
-                self.hostnames
-                    .insert(offer.agent_id.clone(), offer.hostname.clone());
-            }
-            self.offers.add(offer);
+            self.cluster.saw_offer(offer);
         }
         tracing::debug!(
             offers = offers.len(),
-            pending = self.pending.len(),
+            pending = self.launches.waiting(),
             "offers received"
         );
-        if self.hold_until.is_none() && !offers.is_empty() {
-            self.hold_until = Some(now.instant + self.config.offer_hold);
-        }
+        self.offers
+            .add(&offers, now.instant, self.config.offer_hold);
         Vec::new()
     }
 
     /// An offer was rescinded; its host's other offers are declined.
     pub fn on_rescind(&mut self, offer_id: &OfferId, _now: Now) -> Vec<Action> {
-        let mut actions = Vec::new();
-        let others = self.offers.rescind(offer_id);
-        decline(others, Duration::ZERO, &mut actions);
-        actions
+        self.offers
+            .rescind(offer_id)
+            .map(Action::Send)
+            .into_iter()
+            .collect()
     }
 
     /// The master removed an agent: its runs are lost (each job's next plan
     /// marks them), and its offers void.
     pub fn on_agent_lost(&mut self, agent_id: AgentId, now: Now) -> Vec<Action> {
         tracing::warn!(agent = %agent_id, "agent lost");
-        let _ = self.offers.remove_agent(&agent_id);
-        self.facts.lost_agents.insert(agent_id);
+        self.offers.remove_agent(&agent_id);
+        self.cluster.lost(agent_id);
         self.enqueue_all(now.instant);
         Vec::new()
     }
 
     /// Status updates: they join the backlog, stored in group commits (see
     /// [`EngineConfig::update_group`]) and acknowledged once stored.
-    /// Reordering them after offers is safe: an update's effect does not
+    /// Storing them after offers is safe: an update's effect does not
     /// depend on offers.
     pub fn on_updates(&mut self, updates: Vec<TaskUpdate>, now: Now) -> Vec<Action> {
         self.backlog.push(updates, now.instant);
@@ -311,9 +278,8 @@ impl Engine {
 
     /// When [`Engine::on_tick`] must next be called.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let grouped = self.backlog.len() >= self.config.update_group.max(1);
         let updates = self.backlog.since().map(|since| {
-            if grouped {
+            if self.updates_grouped() {
                 since
             } else {
                 since + self.config.update_linger
@@ -321,10 +287,9 @@ impl Engine {
         });
         [
             self.queue.next_deadline(),
-            self.hold_until,
+            self.offers.next_deadline(),
             updates,
-            self.idle_until,
-            self.next_reconcile,
+            self.subscription.next_reconcile,
         ]
         .into_iter()
         .flatten()
@@ -336,24 +301,28 @@ impl Engine {
         if let Some(job) = self.queue.pop_due(now.instant) {
             return self.plan_job(job, now);
         }
-        if self.hold_until.is_some_and(|at| at <= now.instant) {
-            self.hold_until = None;
+        if self.offers.hold_over(now.instant) {
             return self.start_round(now);
         }
-        let grouped = self.backlog.len() >= self.config.update_group.max(1);
         let lingered = self
             .backlog
             .since()
             .is_some_and(|since| since + self.config.update_linger <= now.instant);
-        if grouped || lingered {
+        if self.updates_grouped() || lingered {
             return self.store_updates(now);
         }
-        if self.idle_until.is_some_and(|at| at <= now.instant) {
-            self.idle_until = None;
+        if self.offers.idle_over(now.instant) {
             return self.decline_idle_offers();
         }
-        if self.next_reconcile.is_some_and(|at| at <= now.instant) {
-            return self.periodic_reconcile(now);
+        if self
+            .subscription
+            .reconcile_due(now.instant, self.config.reconcile_interval)
+            && self.subscription.subscribed
+        {
+            return sends(subscription::reconciliation(
+                &self.registry,
+                self.config.reconcile_chunk,
+            ));
         }
         Vec::new()
     }
@@ -371,7 +340,7 @@ impl Engine {
             return Vec::new();
         };
         match awaiting {
-            Awaiting::Api { request, then } => self.api_persisted(request, then, result, now),
+            Awaiting::Api { request, then } => self.api_stored(request, then, result, now),
             Awaiting::Updates(stored) => match result {
                 Ok(_) => self.updates_stored(stored, now),
                 Err(e) => {
@@ -386,9 +355,9 @@ impl Engine {
                         self.registry.remove(&job);
                     }
                     if let Some(lost) = &then.lost {
-                        self.put_runs(&lost.runs);
+                        self.registry.put_runs(&lost.runs);
                     }
-                    self.apply_kills(&change.kills);
+                    self.registry.apply_kills(&change.kills);
                     self.finish_plan(job, then, now)
                 }
                 Err(e) => {
@@ -405,7 +374,7 @@ impl Engine {
             }
             Awaiting::FrameworkRemoved(stored) => {
                 match result {
-                    Ok(_) => self.put_runs(&stored.runs),
+                    Ok(_) => self.registry.put_runs(&stored.runs),
                     Err(e) => {
                         tracing::error!(error = %e, "cannot record the framework's runs lost")
                     }
@@ -413,7 +382,7 @@ impl Engine {
                 self.enqueue_all(now.instant);
                 Vec::new()
             }
-            Awaiting::Chunk(chunk) => self.chunk_persisted(chunk, result, now),
+            Awaiting::Chunk(chunk) => self.chunk_stored(chunk, result, now),
             Awaiting::PendingReasons(end) => {
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "cannot record why runs are pending");
@@ -423,160 +392,13 @@ impl Engine {
         }
     }
 
-    // ----- persistence --------------------------------------------------
+    // ----- helpers ------------------------------------------------------
 
     fn persist(&mut self, change: Change, then: Awaiting) -> Vec<Action> {
         debug_assert!(self.awaiting.is_none(), "one change at a time");
         self.awaiting = Some(then);
         vec![Action::Persist(change)]
     }
-
-    fn put_runs(&mut self, runs: &[(TaskId, Run)]) {
-        for (task, run) in runs {
-            self.registry.put_run(&task.instance, run.clone());
-        }
-    }
-
-    fn apply_kills(&mut self, kills: &[KillRecord]) {
-        for kill in kills {
-            let Some(entry) = self.registry.get_mut(&kill.task_id.instance.job) else {
-                continue;
-            };
-            let runs = entry
-                .instances
-                .get_mut(kill.task_id.instance.instance as usize);
-            if let Some(run) = runs.and_then(|r| r.iter_mut().rfind(|r| r.run == kill.task_id.run))
-            {
-                run.kill_requested_at = Some(kill.at);
-                if kill.reason.is_some() {
-                    run.kill_reason = kill.reason;
-                }
-            }
-        }
-    }
-
-    /// Made-up terminal updates for runs the engine gives up on, applied
-    /// into `change`.
-    fn given_up(
-        &self,
-        tasks: &[TaskId],
-        reason: Reason,
-        message: &str,
-        now: Now,
-        change: &mut Change,
-    ) -> StoredBatch {
-        let mut batch = StatusBatch::new(&self.registry, &self.hostnames);
-        for task in tasks {
-            batch.apply(
-                Ok(task.clone()),
-                StatusUpdate {
-                    state: PodState::Lost,
-                    mesos_state: None,
-                    reason: Some(reason),
-                    message: Some(message.to_owned()),
-                    healthy: None,
-                    agent: None,
-                    timestamp: now.unix_ms,
-                },
-            );
-        }
-        let (runs, events, stored) = batch.finish();
-        change.runs = runs;
-        change.events = events;
-        stored
-    }
-
-    // ----- API ----------------------------------------------------------
-
-    fn api_persisted(
-        &mut self,
-        request: RequestId,
-        then: api::Then,
-        result: Result<Revision, StoreError>,
-        now: Now,
-    ) -> Vec<Action> {
-        let revision = match result {
-            Ok(revision) => revision,
-            Err(e) => {
-                return vec![Action::Reply {
-                    request,
-                    result: Err(EngineError::Store(e)),
-                }]
-            }
-        };
-        let (reply, job, exists) = api::apply(&mut self.registry, then, revision);
-        if exists {
-            self.enqueue(&job, Duration::ZERO, now.instant);
-        } else {
-            self.pending.remove_job(&job);
-        }
-        vec![Action::Reply {
-            request,
-            result: Ok(reply),
-        }]
-    }
-
-    // ----- subscription -------------------------------------------------
-
-    fn subscribed(&mut self, now: Now) -> Vec<Action> {
-        self.subscribed = true;
-        self.suppressed = None;
-        self.offers.clear();
-        let mut actions = self.explicit_reconcile();
-        actions.push(Action::Send(Call::Reconcile { tasks: Vec::new() }));
-        self.next_reconcile = Some(now.instant + self.config.reconcile_interval);
-        self.enqueue_all(now.instant);
-        self.update_offer_interest(&mut actions);
-        actions
-    }
-
-    /// RECONCILE calls for every run that may be live, in chunks.
-    fn explicit_reconcile(&self) -> Vec<Action> {
-        let live: Vec<(String, Option<AgentId>)> = self
-            .registry
-            .live_runs()
-            .map(|(instance, run)| (instance.task_id(run.run).to_string(), run.agent.clone()))
-            .collect();
-        tracing::info!(tasks = live.len(), "reconciling live runs");
-        live.chunks(self.config.reconcile_chunk.max(1))
-            .map(|chunk| {
-                Action::Send(Call::Reconcile {
-                    tasks: chunk.to_vec(),
-                })
-            })
-            .collect()
-    }
-
-    fn periodic_reconcile(&mut self, now: Now) -> Vec<Action> {
-        self.next_reconcile = Some(now.instant + self.config.reconcile_interval);
-        if !self.subscribed {
-            return Vec::new();
-        }
-        let mut actions = self.explicit_reconcile();
-        actions.push(Action::Send(Call::Reconcile { tasks: Vec::new() }));
-        actions
-    }
-
-    /// SUPPRESS when nothing is pending, REVIVE when something is; only on
-    /// change.
-    fn update_offer_interest(&mut self, actions: &mut Vec<Action>) {
-        if !self.subscribed {
-            return;
-        }
-        let want = !self.pending.is_empty();
-        if self.suppressed == Some(!want) {
-            return;
-        }
-        self.suppressed = Some(!want);
-        tracing::debug!(revive = want, "offer interest changed");
-        actions.push(Action::Send(if want {
-            Call::Revive
-        } else {
-            Call::Suppress
-        }));
-    }
-
-    // ----- the job queue ------------------------------------------------
 
     /// Plans `job` after `after`, or sooner if already queued sooner.
     fn enqueue(&mut self, job: &JobId, after: Duration, now: Instant) {
@@ -597,103 +419,82 @@ impl Engine {
         }
     }
 
+    /// SUPPRESS or REVIVE, if the waiting runs changed what is wanted.
+    fn interest(&mut self) -> Option<Action> {
+        self.subscription
+            .interest(self.launches.runs_wait())
+            .map(Action::Send)
+    }
+
+    fn updates_grouped(&self) -> bool {
+        self.backlog.len() >= self.config.update_group.max(1)
+    }
+
+    // ----- API ----------------------------------------------------------
+
+    fn api_stored(
+        &mut self,
+        request: RequestId,
+        then: api::Then,
+        result: Result<Revision, StoreError>,
+        now: Now,
+    ) -> Vec<Action> {
+        let revision = match result {
+            Ok(revision) => revision,
+            Err(e) => {
+                return vec![Action::Reply {
+                    request,
+                    result: Err(EngineError::Store(e)),
+                }]
+            }
+        };
+        let (reply, job, exists) = api::apply(&mut self.registry, then, revision);
+        if exists {
+            self.enqueue(&job, Duration::ZERO, now.instant);
+        } else {
+            self.launches.remove_job(&job);
+        }
+        vec![Action::Reply {
+            request,
+            result: Ok(reply),
+        }]
+    }
+
+    // ----- subscription -------------------------------------------------
+
+    fn subscribed(&mut self, now: Now) -> Vec<Action> {
+        self.subscription
+            .start(now.instant, self.config.reconcile_interval);
+        self.offers.clear();
+        let mut actions = sends(subscription::reconciliation(
+            &self.registry,
+            self.config.reconcile_chunk,
+        ));
+        self.enqueue_all(now.instant);
+        actions.extend(self.interest());
+        actions
+    }
+
     // ----- planning one job ---------------------------------------------
 
     fn plan_job(&mut self, job_id: JobId, now: Now) -> Vec<Action> {
         let Some(entry) = self.registry.get(&job_id) else {
-            self.pending.remove_job(&job_id);
-            let mut actions = Vec::new();
-            self.update_offer_interest(&mut actions);
-            return actions;
+            self.launches.remove_job(&job_id);
+            return self.interest().into_iter().collect();
         };
-        let plan = reconcile::plan(
-            &entry.job,
-            &entry.instances,
-            &self.facts,
+        let (change, then) = planning::plan_job(
+            &job_id,
+            entry,
+            &self.registry,
+            &self.cluster,
             &self.config,
-            now.unix_ms,
+            self.subscription.subscribed,
+            now,
         );
-        tracing::debug!(job = %job_id, launches = plan.launch.len(), "planned");
-        let waiting = self.waiting_runs(&job_id, plan.launch);
-        let mut change = Change::default();
-        let lost = (!plan.mark_lost.is_empty()).then(|| {
-            self.given_up(
-                &plan.mark_lost,
-                Reason::AgentRemoved,
-                "agent lost",
-                now,
-                &mut change,
-            )
-        });
-        let (kills, reconcile) = if self.subscribed {
-            (plan.kill, plan.reconcile)
-        } else {
-            (Vec::new(), Vec::new())
-        };
-        change.kills = kills
-            .iter()
-            .map(|k| KillRecord {
-                task_id: k.task_id.clone(),
-                at: now.unix_ms,
-                reason: k.reason,
-            })
-            .collect();
-        if plan.forget {
-            change.jobs.push(JobWrite::Delete(job_id.clone()));
-        }
-        let then = PlanThen {
-            lost,
-            kills,
-            reconcile,
-            waiting,
-            requeue_after: plan.requeue_after,
-            forget: plan.forget,
-        };
         if change.is_empty() {
             return self.finish_plan(job_id, then, now);
         }
         self.persist(change, Awaiting::Plan { job: job_id, then })
-    }
-
-    /// The runs of `job`'s plan, as placement will take them.
-    fn waiting_runs(
-        &self,
-        job_id: &JobId,
-        launches: Vec<reconcile::PendingLaunch>,
-    ) -> Vec<Pending> {
-        let Some(entry) = self.registry.get(job_id) else {
-            return Vec::new();
-        };
-        let job = &entry.job;
-        // The instances without an override of their own share one copy of
-        // the default spec.
-        let default_pod = Arc::new(job.spec.default_spec.clone());
-        let default_demand = pod_demand(&default_pod, &self.config.executor_overhead);
-        let sla = SlaKey {
-            priority: job.spec.sla.as_ref().map_or(0, |s| s.priority),
-            created_at: job.created_at,
-        };
-        // In the plan's order (instances in order): placement's order
-        // within the job.
-        launches
-            .into_iter()
-            .map(|launch| {
-                let (pod, demand) = match job.spec.pod_spec(launch.task_id.instance.instance) {
-                    Cow::Borrowed(_) => (default_pod.clone(), default_demand),
-                    Cow::Owned(own) => {
-                        let demand = pod_demand(&own, &self.config.executor_overhead);
-                        (Arc::new(own), demand)
-                    }
-                };
-                Pending {
-                    launch,
-                    pod,
-                    demand,
-                    sla,
-                    job_type: job.spec.job_type,
-                }
-            })
-            .collect()
     }
 
     fn finish_plan(&mut self, job_id: JobId, then: PlanThen, now: Now) -> Vec<Action> {
@@ -713,13 +514,13 @@ impl Engine {
                 .collect();
             actions.push(Action::Send(Call::Reconcile { tasks }));
         }
-        self.pending.set_job(&job_id, then.waiting);
+        self.launches.set_job(&job_id, then.waiting);
         if let Some(after) = then.requeue_after {
             self.enqueue(&job_id, after, now.instant);
         }
-        self.update_offer_interest(&mut actions);
-        if !self.pending.is_empty() && !self.offers.is_empty() && self.hold_until.is_none() {
-            self.hold_until = Some(now.instant + self.config.offer_hold);
+        actions.extend(self.interest());
+        if self.launches.runs_wait() && !self.offers.is_empty() {
+            self.offers.hold(now.instant, self.config.offer_hold);
         }
         actions
     }
@@ -732,32 +533,8 @@ impl Engine {
         if updates.is_empty() {
             return Vec::new();
         }
-        let mut batch = StatusBatch::new(&self.registry, &self.hostnames);
-        let mut acks = Vec::with_capacity(updates.len());
-        let mut revived = Vec::new();
-        for update in updates {
-            let state = PodState::from_task_state(update.state);
-            if let Some(agent) = &update.agent_id {
-                if state.is_live() {
-                    revived.push(agent.clone());
-                }
-            }
-            if let Some(ack) = update.ack() {
-                acks.push(ack);
-            }
-            let task_id = TaskId::parse(&update.task_id).map_err(|_| update.task_id.clone());
-            batch.apply(task_id, status_update(update, state, now));
-        }
-        for agent in revived {
-            self.facts.lost_agents.remove(&agent);
-        }
-        let (runs, events, mut stored) = batch.finish();
-        stored.acks = acks;
-        let change = Change {
-            runs,
-            events,
-            ..Change::default()
-        };
+        let (change, stored) =
+            statuses::from_master(updates, &self.registry, &mut self.cluster, now);
         if change.is_empty() {
             return self.updates_stored(stored, now);
         }
@@ -765,7 +542,7 @@ impl Engine {
     }
 
     fn updates_stored(&mut self, stored: StoredBatch, now: Now) -> Vec<Action> {
-        self.put_runs(&stored.runs);
+        self.registry.put_runs(&stored.runs);
         // A terminal update may need a relaunch now; a live one rarely
         // changes the plan, so its job is looked at once the burst settles
         // (a burst of updates costs one plan per job, not one per batch).
@@ -797,30 +574,30 @@ impl Engine {
     // ----- offers and placement -----------------------------------------
 
     fn start_round(&mut self, now: Now) -> Vec<Action> {
-        if !self.subscribed {
+        if !self.subscription.subscribed {
             self.offers.clear();
             return Vec::new();
         }
         if self.offers.is_empty() {
             return Vec::new();
         }
-        if self.pending.is_empty() {
+        if !self.launches.runs_wait() {
             // Nothing to place: no need to look at what runs where.
-            let mut actions = Vec::new();
-            self.keep_or_decline(Vec::new(), now, &mut actions);
+            let mut actions: Vec<Action> = self
+                .offers
+                .keep_or_decline(Vec::new(), false, now.instant, &self.config)
+                .map(Action::Send)
+                .into_iter()
+                .collect();
+            actions.extend(self.interest());
             return actions;
         }
-        // Taken out (not cloned: a PodSpec each); what this round does not
-        // consume goes back when it ends.
-        let pending = self.pending.take_in_sla_order();
-        self.round = Some(Round::start(
-            pending,
-            &self.offers,
+        self.launches.start_round(
+            &self.offers.book,
             &self.registry,
-            &self.zones,
-            self.chain.clone(),
+            &self.cluster.zones,
             now.instant,
-        ));
+        );
         self.continue_round(now)
     }
 
@@ -828,18 +605,18 @@ impl Engine {
     /// to be stored), or ends the round.
     fn continue_round(&mut self, now: Now) -> Vec<Action> {
         loop {
-            let Some(round) = self.round.as_mut() else {
+            let Some(round) = self.launches.round.as_mut() else {
                 return Vec::new();
             };
             let next = round.next(
-                &mut self.offers,
+                &mut self.offers.book,
                 &self.registry,
                 self.config.refuse,
                 now.instant,
                 now.unix_ms,
             );
             let Some(chunk) = next else {
-                let Some(round) = self.round.take() else {
+                let Some(round) = self.launches.round.take() else {
                     return Vec::new();
                 };
                 return self.end_round(round.end(now.instant), now);
@@ -859,7 +636,7 @@ impl Engine {
         }
     }
 
-    fn chunk_persisted(
+    fn chunk_stored(
         &mut self,
         chunk: Chunk,
         result: Result<Revision, StoreError>,
@@ -873,29 +650,27 @@ impl Engine {
             // chunks after it) is launched: those runs stay pending and
             // their offers are declined.
             tracing::error!(error = %e, "cannot record launch intents; declining");
-            if let Some(round) = self.round.as_mut() {
+            if let Some(round) = self.launches.round.as_mut() {
                 round.chunk_failed(chunk);
             }
             return self.continue_round(now);
         }
-        let mut actions = Vec::with_capacity(chunk.hosts.len() + 1);
         for record in &chunk.records {
-            self.registry.put_run(
-                &record.task_id.instance,
-                Run::launching(
-                    record.task_id.run,
-                    record.agent_id.clone(),
-                    record.spec_version,
-                    record.at,
-                ),
+            let run = Run::launching(
+                record.task_id.run,
+                record.agent_id.clone(),
+                record.spec_version,
+                record.at,
             );
-            self.pending_reasons.remove(&record.task_id);
+            self.registry.put_run(&record.task_id.instance, run);
         }
+        self.launches.launched(&chunk.records);
+        let mut actions = Vec::with_capacity(chunk.hosts.len() + 1);
         for (host, runs) in chunk.hosts {
             let mut tasks = Vec::with_capacity(runs.len());
             for run in runs {
-                let job = run.pending.launch.task_id.instance.job.clone();
-                self.enqueue(&job, self.config.launch_timeout, now.instant);
+                let job = &run.pending.launch.task_id.instance.job;
+                self.enqueue(job, self.config.launch_timeout, now.instant);
                 tasks.push(LaunchTask {
                     task_id: run.pending.launch.task_id,
                     pod: run.pending.pod,
@@ -924,30 +699,7 @@ impl Engine {
                 "runs without a fitting offer this round"
             );
         }
-        let mut reasons = Vec::new();
-        for (at, miss) in &end.misses {
-            let task = &end.unplaced_runs[*at].launch.task_id;
-            let reason = miss.summary();
-            if self.pending_reasons.get(task) == Some(&reason) {
-                continue;
-            }
-            let metrics = serde_json::json!({
-                "nodes_evaluated": miss.hosts_evaluated,
-                "nodes_filtered": miss.per_filter(),
-                "reasons": miss.rejections.iter().map(|(r, n)| {
-                    serde_json::json!({"filter": r.filter, "reason": r.reason, "nodes": n})
-                }).collect::<Vec<_>>(),
-            });
-            self.pending_reasons.insert(task.clone(), reason.clone());
-            reasons.push(PendingReason {
-                pod: task.instance.clone(),
-                info: Some(PendingInfo {
-                    reason,
-                    metrics: metrics.to_string(),
-                }),
-                at: now.unix_ms,
-            });
-        }
+        let reasons = self.launches.changed_reasons(&end, now.unix_ms);
         if reasons.is_empty() {
             return self.round_ended(end, now);
         }
@@ -960,18 +712,21 @@ impl Engine {
 
     fn round_ended(&mut self, end: RoundEnd, now: Now) -> Vec<Action> {
         let round_size = end.unplaced_runs.len() + end.launched;
-        for p in end.unplaced_runs {
-            self.pending.put_back(p);
-        }
-        self.pending.forget_empty_jobs();
+        self.launches.put_back(end.unplaced_runs);
         let mut actions = Vec::new();
         if end.failed {
-            let mut ids = self.offers.take_offer_ids();
+            let mut ids = self.offers.book.take_offer_ids();
             ids.extend(end.unused.into_iter().flat_map(|h| h.offer_ids));
-            decline(ids, Duration::ZERO, &mut actions);
+            actions.extend(offers::decline(ids, Duration::ZERO).map(Action::Send));
             return actions;
         }
-        self.keep_or_decline(end.unused, now, &mut actions);
+        let runs_wait = self.launches.runs_wait();
+        actions.extend(
+            self.offers
+                .keep_or_decline(end.unused, runs_wait, now.instant, &self.config)
+                .map(Action::Send),
+        );
+        actions.extend(self.interest());
         tracing::debug!(
             pending = round_size,
             placed = end.launched,
@@ -982,61 +737,20 @@ impl Engine {
         actions
     }
 
-    /// Offers a round did not use (those still held, and `taken` ones it
-    /// took out and did not use): declined; or, when no run waits, kept
-    /// for a while (`idle_offer_hold`), so that the next job launches at
-    /// once. Then SUPPRESS or REVIVE as the pending runs say.
-    fn keep_or_decline(&mut self, taken: Vec<HeldHost>, now: Now, actions: &mut Vec<Action>) {
-        for host in taken {
-            self.offers.put_back(host);
-        }
-        if self.pending.is_empty() && !self.config.idle_offer_hold.is_zero() {
-            if self.idle_until.is_none() && !self.offers.is_empty() {
-                self.idle_until = Some(now.instant + self.config.idle_offer_hold);
-            }
-        } else {
-            let refuse = if self.pending.is_empty() {
-                self.config.refuse
-            } else {
-                self.config.pending_refuse
-            };
-            let ids = self.offers.take_offer_ids();
-            decline(ids, refuse, actions);
-        }
-        self.update_offer_interest(actions);
-    }
-
     /// The idle hold is over: declines the kept offers if still no run
     /// needs them (if one does, a placement round is due and uses them).
     fn decline_idle_offers(&mut self) -> Vec<Action> {
-        let mut actions = Vec::new();
-        if !self.pending.is_empty() {
-            return actions;
+        if self.launches.runs_wait() {
+            return Vec::new();
         }
-        let ids = self.offers.take_offer_ids();
-        decline(ids, self.config.refuse, &mut actions);
-        actions
+        self.offers
+            .decline_all(self.config.refuse)
+            .map(Action::Send)
+            .into_iter()
+            .collect()
     }
 }
 
-/// A DECLINE of `offer_ids`, if there are any.
-fn decline(offer_ids: Vec<OfferId>, refuse: Duration, actions: &mut Vec<Action>) {
-    if offer_ids.is_empty() {
-        return;
-    }
-    tracing::debug!(offers = offer_ids.len(), ?refuse, "declining");
-    actions.push(Action::Send(Call::Decline { offer_ids, refuse }));
-}
-
-/// A Mesos update in the model's terms.
-fn status_update(update: TaskUpdate, state: PodState, now: Now) -> StatusUpdate {
-    StatusUpdate {
-        state,
-        mesos_state: Some(update.state),
-        reason: update.reason,
-        message: update.message,
-        healthy: update.healthy,
-        agent: update.agent_id,
-        timestamp: update.timestamp.unwrap_or(now.unix_ms),
-    }
+fn sends(calls: Vec<Call>) -> Vec<Action> {
+    calls.into_iter().map(Action::Send).collect()
 }

@@ -6,6 +6,7 @@
 //! every walk over it (reconciliation, placement's view of the cluster)
 //! comes out the same way each time.
 
+use crate::model::change::KillRecord;
 use crate::model::ids::{InstanceId, JobId, TaskId};
 use crate::model::job::Job;
 use crate::model::run::Run;
@@ -142,6 +143,34 @@ impl Registry {
             None => {
                 let at = runs.partition_point(|r| r.run < run.run);
                 runs.insert(at, run);
+            }
+        }
+    }
+
+    /// Puts each of `runs` into its instance's history.
+    pub fn put_runs(&mut self, runs: &[(TaskId, Run)]) {
+        for (task, run) in runs {
+            self.put_run(&task.instance, run.clone());
+        }
+    }
+
+    /// Notes kills sent: when, and why when the reason is the scheduler's
+    /// (kept once set).
+    pub fn apply_kills(&mut self, kills: &[KillRecord]) {
+        for kill in kills {
+            let task = &kill.task_id;
+            let Some(runs) = self
+                .jobs
+                .get_mut(&task.instance.job)
+                .and_then(|e| e.instances.get_mut(task.instance.instance as usize))
+            else {
+                continue;
+            };
+            if let Some(run) = runs.iter_mut().rfind(|r| r.run == task.run) {
+                run.kill_requested_at = Some(kill.at);
+                if kill.reason.is_some() {
+                    run.kill_reason = kill.reason;
+                }
             }
         }
     }

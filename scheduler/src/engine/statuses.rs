@@ -8,12 +8,93 @@
 //! the second is compared with the run as the first left it, and each run
 //! is written once, as the batch leaves it.
 
+use super::action::Now;
+use super::cluster::ClusterFacts;
 use super::registry::Registry;
-use crate::model::change::{PodEvent, RunWrite};
+use crate::model::change::{Change, PodEvent, RunWrite};
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::run::{Run, StatusUpdate, UpdateOutcome};
-use crate::model::task_update::Ack;
+use crate::model::state::PodState;
+use crate::model::task_update::{Ack, TaskUpdate};
+use drover_proto::v1::task_status::Reason;
 use std::collections::{BTreeMap, HashMap};
+
+/// A batch of the master's updates, in arrival order: applied to copies of
+/// their runs, the change to store, and what follows once it is stored.
+/// An update says its agent is alive when it says its task is.
+pub(super) fn from_master(
+    updates: Vec<TaskUpdate>,
+    registry: &Registry,
+    cluster: &mut ClusterFacts,
+    now: Now,
+) -> (Change, StoredBatch) {
+    let mut acks = Vec::with_capacity(updates.len());
+    let mut alive = Vec::new();
+    let mut batch = StatusBatch::new(registry, &cluster.hostnames);
+    for update in updates {
+        let state = PodState::from_task_state(update.state);
+        if let (Some(agent), true) = (&update.agent_id, state.is_live()) {
+            alive.push(agent.clone());
+        }
+        if let Some(ack) = update.ack() {
+            acks.push(ack);
+        }
+        let task_id = TaskId::parse(&update.task_id).map_err(|_| update.task_id.clone());
+        let update = StatusUpdate {
+            state,
+            mesos_state: Some(update.state),
+            reason: update.reason,
+            message: update.message,
+            healthy: update.healthy,
+            agent: update.agent_id,
+            timestamp: update.timestamp.unwrap_or(now.unix_ms),
+        };
+        batch.apply(task_id, update);
+    }
+    let (runs, events, mut stored) = batch.finish();
+    stored.acks = acks;
+    for agent in alive {
+        cluster.saw_alive(&agent);
+    }
+    let change = Change {
+        runs,
+        events,
+        ..Change::default()
+    };
+    (change, stored)
+}
+
+/// Made-up terminal updates (LOST, with `reason` and `message`) for runs the
+/// engine gives up on, written into `change`.
+pub(super) fn given_up(
+    tasks: &[TaskId],
+    reason: Reason,
+    message: &str,
+    registry: &Registry,
+    cluster: &ClusterFacts,
+    now: Now,
+    change: &mut Change,
+) -> StoredBatch {
+    let mut batch = StatusBatch::new(registry, &cluster.hostnames);
+    for task in tasks {
+        batch.apply(
+            Ok(task.clone()),
+            StatusUpdate {
+                state: PodState::Lost,
+                mesos_state: None,
+                reason: Some(reason),
+                message: Some(message.to_owned()),
+                healthy: None,
+                agent: None,
+                timestamp: now.unix_ms,
+            },
+        );
+    }
+    let (runs, events, stored) = batch.finish();
+    change.runs = runs;
+    change.events = events;
+    stored
+}
 
 /// What a stored batch leads to.
 #[derive(Debug, Default)]
@@ -30,13 +111,13 @@ pub(super) struct StoredBatch {
 }
 
 /// A batch being applied.
-pub(super) struct StatusBatch<'a> {
+struct StatusBatch<'a> {
     registry: &'a Registry,
     hostnames: &'a HashMap<AgentId, String>,
     index: HashMap<TaskId, usize>,
     runs: Vec<BatchRun>,
     events: Vec<PodEvent>,
-    pub(super) stored: StoredBatch,
+    stored: StoredBatch,
 }
 
 /// One run the batch touched.
@@ -52,7 +133,7 @@ struct BatchRun {
 impl<'a> StatusBatch<'a> {
     /// An empty batch over `registry`; `hostnames` names each agent's host
     /// in the events.
-    pub(super) fn new(registry: &'a Registry, hostnames: &'a HashMap<AgentId, String>) -> Self {
+    fn new(registry: &'a Registry, hostnames: &'a HashMap<AgentId, String>) -> Self {
         StatusBatch {
             registry,
             hostnames,
@@ -66,7 +147,7 @@ impl<'a> StatusBatch<'a> {
     /// Applies `update` to run `task_id` (after the batch's earlier
     /// updates). A task id that is not Drover's, or names no stored run,
     /// is a stranger: killed if alive.
-    pub(super) fn apply(&mut self, task_id: Result<TaskId, String>, update: StatusUpdate) {
+    fn apply(&mut self, task_id: Result<TaskId, String>, update: StatusUpdate) {
         let task_id = match task_id {
             Ok(task_id) => task_id,
             Err(raw) => {
@@ -137,7 +218,7 @@ impl<'a> StatusBatch<'a> {
 
     /// What to write (the changed runs, in the order the batch first
     /// touched them, and the events) and what follows once written.
-    pub(super) fn finish(self) -> (Vec<RunWrite>, Vec<PodEvent>, StoredBatch) {
+    fn finish(self) -> (Vec<RunWrite>, Vec<PodEvent>, StoredBatch) {
         let mut stored = self.stored;
         let mut writes = Vec::new();
         for slot in self.runs.into_iter().filter(|s| s.changed) {

@@ -23,6 +23,7 @@
 //! checks [`crate::model::run::may_launch`] again when it records the
 //! launch intent.
 
+use super::cluster::ClusterFacts;
 use super::config::EngineConfig;
 use crate::model::ids::{AgentId, InstanceId, TaskId};
 use crate::model::job::Job;
@@ -34,15 +35,7 @@ use crate::model::spec::{JobType, PodSpec};
 use crate::model::state::{job_state, InstanceOutcome, JobGoal, JobState, PodState};
 use crate::model::time::{millis, UnixMillis};
 use drover_proto::v1::task_status::Reason;
-use std::collections::HashSet;
 use std::time::Duration;
-
-/// What the engine knows about the cluster beyond its jobs.
-#[derive(Debug, Clone, Default)]
-pub struct ClusterFacts {
-    /// Agents the master reported removed (FAILURE with only an agent id).
-    pub lost_agents: HashSet<AgentId>,
-}
 
 /// A run to launch once placement finds it a home.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

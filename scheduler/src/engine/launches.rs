@@ -1,0 +1,163 @@
+//! The runs waiting for a host and the placement round in progress: each
+//! job's plan sets its waiting runs ([`waiting_runs`]), a round takes them
+//! all ([`super::round`]) and gives back those it could not place, and why
+//! each waits is recorded when that changes.
+
+use super::offer_book::OfferBook;
+use super::pending_runs::PendingRuns;
+use super::reconcile::PendingLaunch;
+use super::registry::Registry;
+use super::round::{Pending, Round, RoundEnd};
+use crate::model::change::{LaunchRecord, PendingInfo, PendingReason};
+use crate::model::demand::pod_demand;
+use crate::model::ids::{AgentId, JobId, TaskId};
+use crate::model::job::Job;
+use crate::model::policies::sla_order::SlaKey;
+use crate::model::resources::Resources;
+use crate::model::time::UnixMillis;
+use crate::placement::{default_chain, Chain};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Waiting runs and the round in progress.
+pub struct Launches {
+    chain: Arc<Chain>,
+    pending: PendingRuns<Pending>,
+    /// The pending reason last recorded per run, so that unchanged reasons
+    /// are not written again every round.
+    reasons: HashMap<TaskId, String>,
+    /// The round between its start and its end.
+    pub round: Option<Round>,
+}
+
+impl Default for Launches {
+    fn default() -> Self {
+        Launches {
+            chain: Arc::new(default_chain()),
+            pending: PendingRuns::default(),
+            reasons: HashMap::new(),
+            round: None,
+        }
+    }
+}
+
+impl Launches {
+    /// Runs waiting for a host.
+    pub fn waiting(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether any run waits.
+    pub fn runs_wait(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Makes `runs` the waiting runs of `job`.
+    pub fn set_job(&mut self, job: &JobId, runs: Vec<Pending>) {
+        self.pending.set_job(job, runs);
+    }
+
+    /// Forgets the waiting runs of `job`.
+    pub fn remove_job(&mut self, job: &JobId) {
+        self.pending.remove_job(job);
+    }
+
+    /// Starts a round of every waiting run (in SLA order; taken out, not
+    /// cloned: a PodSpec each) over the held offers.
+    pub fn start_round(
+        &mut self,
+        offers: &OfferBook,
+        registry: &Registry,
+        zones: &HashMap<AgentId, String>,
+        now: Instant,
+    ) {
+        let pending = self.pending.take_in_sla_order();
+        self.round = Some(Round::start(
+            pending,
+            offers,
+            registry,
+            zones,
+            self.chain.clone(),
+            now,
+        ));
+    }
+
+    /// Runs whose intents are stored no longer wait for a reason.
+    pub fn launched(&mut self, records: &[LaunchRecord]) {
+        for record in records {
+            self.reasons.remove(&record.task_id);
+        }
+    }
+
+    /// Why the runs a round left over wait, where that changed since it
+    /// was last recorded.
+    pub fn changed_reasons(&mut self, end: &RoundEnd, now: UnixMillis) -> Vec<PendingReason> {
+        let mut changed = Vec::new();
+        for (at, miss) in &end.misses {
+            let task = &end.unplaced_runs[*at].launch.task_id;
+            let reason = miss.summary();
+            if self.reasons.get(task) == Some(&reason) {
+                continue;
+            }
+            let metrics = serde_json::json!({
+                "nodes_evaluated": miss.hosts_evaluated,
+                "nodes_filtered": miss.per_filter(),
+                "reasons": miss.rejections.iter().map(|(r, n)| {
+                    serde_json::json!({"filter": r.filter, "reason": r.reason, "nodes": n})
+                }).collect::<Vec<_>>(),
+            });
+            self.reasons.insert(task.clone(), reason.clone());
+            changed.push(PendingReason {
+                pod: task.instance.clone(),
+                info: Some(PendingInfo {
+                    reason,
+                    metrics: metrics.to_string(),
+                }),
+                at: now,
+            });
+        }
+        changed
+    }
+
+    /// The runs a round did not place wait again, in the order taken.
+    pub fn put_back(&mut self, runs: Vec<Pending>) {
+        for p in runs {
+            self.pending.put_back(p);
+        }
+        self.pending.forget_empty_jobs();
+    }
+}
+
+/// The runs `launches` of `job`'s plan ask for, as placement takes them
+/// (instances in order); `overhead` is what each run's executor takes.
+pub fn waiting_runs(job: &Job, launches: Vec<PendingLaunch>, overhead: &Resources) -> Vec<Pending> {
+    // The instances without an override of their own share one copy of
+    // the default spec.
+    let default_pod = Arc::new(job.spec.default_spec.clone());
+    let default_demand = pod_demand(&default_pod, overhead);
+    let sla = SlaKey {
+        priority: job.spec.sla.as_ref().map_or(0, |s| s.priority),
+        created_at: job.created_at,
+    };
+    launches
+        .into_iter()
+        .map(|launch| {
+            let (pod, demand) = match job.spec.pod_spec(launch.task_id.instance.instance) {
+                Cow::Borrowed(_) => (default_pod.clone(), default_demand),
+                Cow::Owned(own) => {
+                    let demand = pod_demand(&own, overhead);
+                    (Arc::new(own), demand)
+                }
+            };
+            Pending {
+                launch,
+                pod,
+                demand,
+                sla,
+                job_type: job.spec.job_type,
+            }
+        })
+        .collect()
+}
