@@ -545,3 +545,36 @@ fn an_engine_recovered_from_the_store_holds_what_the_first_one_did() {
     assert_eq!(recovered.framework_id(), Some("fw"));
     let _ = TaskId::new(InstanceId::new(job, 0), 0);
 }
+
+#[test]
+fn a_batch_run_given_up_on_that_finishes_after_all_leaves_its_instance_done() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "BATCH", 1);
+    h.updates(vec![update("j-0-0", TaskState::TaskRunning, 10)]);
+    // Its agent goes away: the run is given up on and replaced elsewhere.
+    let actions = h.engine.on_agent_lost(AgentId::new("a1"), h.now());
+    h.carry_out(actions);
+    h.advance(Duration::from_millis(1));
+    h.offer("o2", "a2", 8.0);
+    h.advance(Duration::from_millis(20));
+    let states: Vec<_> = h.runs(&job).iter().map(|r| r.run.state).collect();
+    assert_eq!(states, [PodState::Lost, PodState::Launching]);
+    // The agent comes back: the first run had finished.
+    h.updates(vec![update("j-0-0", TaskState::TaskFinished, 30)]);
+    assert_eq!(h.runs(&job)[0].run.state, PodState::Succeeded);
+    // However the replacement ends, the instance is not run again.
+    let mut failed = update("j-0-1", TaskState::TaskFailed, 40);
+    failed.agent_id = Some(AgentId::new("a2"));
+    h.updates(vec![failed]);
+    h.offer("o3", "a2", 8.0);
+    h.advance(Duration::from_secs(5));
+    assert_eq!(h.runs(&job).len(), 2, "no third run: the instance succeeded");
+    let Some(entry) = h.engine.registry().get(&job) else {
+        panic!("the job is known")
+    };
+    let state = drover_scheduler::model::outcome::job_state_of(
+        &entry.job,
+        entry.instances.iter().map(Vec::as_slice),
+    );
+    assert_eq!(state, drover_scheduler::model::state::JobState::Succeeded);
+}

@@ -94,9 +94,11 @@ fn decide_or_refuse(
                 return Err(EngineError::PodNotFound(pod));
             }
             let mut job = current.clone();
-            let control = job.pods.entry(pod.instance).or_default();
-            control.goal = goal;
-            let control = *control;
+            let control = PodControl {
+                goal,
+                ..job.pods.get(&pod.instance).copied().unwrap_or_default()
+            };
+            job.set_pod_control(pod.instance, control);
             // A pod's goal is a user's change of its job (a new revision)
             // but not of the job's spec or goal (the same version).
             let change = Change {
@@ -136,7 +138,7 @@ fn decide_or_refuse(
                     goal: PodGoal::Running,
                     restart_from: next,
                 };
-                job.pods.insert(instance, control);
+                job.set_pod_control(instance, control);
                 writes.push(JobWrite::Pod {
                     pod: job.instance_id(instance),
                     control,

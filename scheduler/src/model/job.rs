@@ -31,7 +31,9 @@ pub struct Job {
     pub revision: Revision,
     /// Instances the latest job restart may take down at once (0 = all).
     pub restart_batch_size: u32,
-    /// Per-pod goals and restarts; pods absent here run with the defaults.
+    /// Per-pod goals and restarts; pods absent here run with the defaults,
+    /// and a pod whose control is the default is absent (see
+    /// [`Job::set_pod_control`]).
     pub pods: BTreeMap<u32, PodControl>,
 }
 
@@ -107,6 +109,17 @@ impl Job {
     /// the pod's own goal is not KILLED.
     pub fn wants_running(&self, instance: u32) -> bool {
         self.goal == JobGoal::Running && self.pod_goal(instance) == PodGoal::Running
+    }
+
+    /// Sets what the user asked of one pod. The default control is kept
+    /// as no entry, so that two jobs that mean the same compare equal
+    /// however they got there.
+    pub fn set_pod_control(&mut self, instance: u32, control: PodControl) {
+        if control == PodControl::default() {
+            self.pods.remove(&instance);
+        } else {
+            self.pods.insert(instance, control);
+        }
     }
 
     /// Runs of `instance` numbered below this are to be replaced.

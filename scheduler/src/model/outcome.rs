@@ -9,10 +9,12 @@
 //! - killed by the runtime limit → a failure; relaunched only with
 //!   `retry_on_runtime_limit` and within `max_failures`.
 //! - SERVICE: relaunch, whatever the exit.
-//! - BATCH: SUCCEEDED is done; FAILED, or KILLED without the scheduler
-//!   asking, counts as a failure and is relaunched while failures ≤
-//!   max_failures; LOST (or a kill the scheduler asked for) is relaunched
-//!   without counting.
+//! - BATCH: an instance one of whose runs (since its last restart)
+//!   SUCCEEDED is done, even when a replacement of a run given up on is
+//!   what ended last; FAILED, or KILLED without the scheduler asking,
+//!   counts as a failure and is relaunched while failures ≤ max_failures;
+//!   LOST (or a kill the scheduler asked for) is relaunched without
+//!   counting.
 //!
 //! A relaunch after consecutive failures waits for the retry backoff
 //! ([`super::policies::backoff`]).
@@ -48,13 +50,21 @@ pub fn wants_relaunch<R: AsRef<Run>>(
     } else {
         match job.spec.job_type {
             JobType::Service => true,
-            JobType::Batch => match latest.state {
-                PodState::Succeeded => false,
-                _ if latest.counts_as_failure() => within_budget,
-                _ => true,
-            },
+            JobType::Batch if succeeded(job, instance, history) => false,
+            JobType::Batch if latest.counts_as_failure() => within_budget,
+            JobType::Batch => true,
         }
     }
+}
+
+/// Whether a batch `instance` is done: one of its runs since its last
+/// restart succeeded.
+fn succeeded<R: AsRef<Run>>(job: &Job, instance: u32, history: &[R]) -> bool {
+    let since = job.restart_from(instance);
+    history.iter().any(|r| {
+        let r = r.as_ref();
+        r.state == PodState::Succeeded && r.run >= since
+    })
 }
 
 /// When the next run of `instance` (whose runs are `history`, oldest
@@ -104,18 +114,30 @@ pub fn instance_outcome<R: AsRef<Run>>(
         return if latest.kill_requested_at.is_some() && latest.kill_reason.is_none() {
             InstanceOutcome::Killed
         } else {
-            settled_outcome(latest)
+            settled_outcome(job, instance, history)
         };
     }
     if wants_relaunch(job, instance, pod, history) {
         InstanceOutcome::Waiting
     } else {
-        settled_outcome(latest)
+        settled_outcome(job, instance, history)
     }
 }
 
-/// The outcome of an instance whose latest run ended and stays ended.
-pub fn settled_outcome(run: &Run) -> InstanceOutcome {
+/// The outcome of an instance whose latest run ended and stays ended: a
+/// batch instance with a run that succeeded is SUCCEEDED, whatever ended
+/// last; otherwise its latest run says.
+pub fn settled_outcome<R: AsRef<Run>>(job: &Job, instance: u32, history: &[R]) -> InstanceOutcome {
+    if job.spec.job_type == JobType::Batch && succeeded(job, instance, history) {
+        return InstanceOutcome::Succeeded;
+    }
+    history.last().map_or(InstanceOutcome::Waiting, |latest| {
+        run_outcome(latest.as_ref())
+    })
+}
+
+/// The outcome a run that ended gives its instance.
+fn run_outcome(run: &Run) -> InstanceOutcome {
     if run.kill_reason == Some(RUNTIME_LIMIT_REASON) && run.state.is_terminal() {
         return InstanceOutcome::Failed;
     }

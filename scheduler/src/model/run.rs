@@ -8,10 +8,16 @@
 //!   and records nothing: agents resend updates until acknowledged, and a
 //!   reconciliation of 100,000 tasks would otherwise add 100,000 events;
 //! - otherwise the update joins the pod's history, and
-//!   - a run that is terminal already, or is not its instance's latest run,
-//!     keeps its state (terminal states are final; a replaced run's news
-//!     changes nothing), and if the update says the task is alive it must
-//!     be killed;
+//!   - a run the scheduler gave up on (LOST: its agent went away, or the
+//!     master could not say) that its agent reports FINISHED when it comes
+//!     back succeeded after all, and a batch instance with a run that
+//!     succeeded is done. (Only that end: a later FAILED or KILLED changes
+//!     nothing, the run was given up on and replaced already, and the
+//!     KILLED is usually the scheduler's own kill of the returned task);
+//!   - any other run that is terminal already, or is not its instance's
+//!     latest run, keeps its state (terminal states are final; a replaced
+//!     run's news changes nothing), and if the update says the task is
+//!     alive it must be killed;
 //!   - else the run takes the update's state, reason, message and health
 //!     (health is kept when the update has none), its first RUNNING time,
 //!     and, when terminal, its completion time.
@@ -166,6 +172,14 @@ impl Run {
             return UpdateOutcome::Unchanged {
                 stray: update.state.is_live() && !is_latest,
             };
+        }
+        if self.state == PodState::Lost && update.state == PodState::Succeeded {
+            self.state = update.state;
+            self.reason = update.reason;
+            self.message = message;
+            self.healthy = update.healthy.or(self.healthy);
+            self.updated_at = update.timestamp;
+            return UpdateOutcome::Applied;
         }
         if self.state.is_terminal() || !is_latest {
             return UpdateOutcome::Stale {
@@ -360,6 +374,46 @@ mod tests {
         assert_eq!(
             old.apply(&update(PodState::Killed, 6), false),
             UpdateOutcome::Stale { stray: false }
+        );
+    }
+
+    #[test]
+    fn a_run_given_up_on_takes_the_end_its_agent_reports_later() {
+        let mut lost = Run {
+            state: PodState::Lost,
+            completed_at: Some(5),
+            ..launched()
+        };
+        // Replaced meanwhile (not the latest): still how it ended.
+        assert_eq!(
+            lost.apply(&update(PodState::Succeeded, 9), false),
+            UpdateOutcome::Applied
+        );
+        assert_eq!(lost.state, PodState::Succeeded);
+        assert_eq!(lost.completed_at, Some(5), "it ended when it was given up");
+        assert_eq!(lost.updated_at, 9);
+        // That end is final; and a live word of it is a stray.
+        assert_eq!(
+            lost.apply(&update(PodState::Failed, 10), false),
+            UpdateOutcome::Stale { stray: false }
+        );
+        let mut again = Run {
+            state: PodState::Lost,
+            ..launched()
+        };
+        assert_eq!(
+            again.apply(&update(PodState::Killed, 9), false),
+            UpdateOutcome::Stale { stray: false },
+            "most likely the scheduler's own kill of the returned task"
+        );
+        assert_eq!(
+            again.apply(&update(PodState::Running, 9), false),
+            UpdateOutcome::Stale { stray: true }
+        );
+        assert_eq!(again.state, PodState::Lost);
+        assert_eq!(
+            again.apply(&update(PodState::Lost, 9), true),
+            UpdateOutcome::Unchanged { stray: false }
         );
     }
 

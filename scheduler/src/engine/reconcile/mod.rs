@@ -169,7 +169,7 @@ fn plan_instance(
         return instance_outcome(job, instance, &pod, history);
     }
     if !wants_relaunch(job, instance, &pod, history) {
-        return settled_outcome(latest);
+        return settled_outcome(job, instance, history);
     }
     let pod_id = job.instance_id(instance);
     if let Some(at) = retry_at(&pod_id, &pod, history) {

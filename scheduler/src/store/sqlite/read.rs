@@ -38,6 +38,12 @@ impl SqliteStore {
         let mut controls: HashMap<String, BTreeMap<u32, PodControl>> = HashMap::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
             let (instance, control) = rows::pod_control(row).map_err(|e| self.decode(e))?;
+            // A row with the default control says nothing a job's pods map
+            // holds: it was written for the pod's pending reason, or the
+            // pod was started again.
+            if control == PodControl::default() {
+                continue;
+            }
             let job = rows::text(row, 3, "job id").map_err(|e| self.decode(e))?;
             controls
                 .entry(job.to_owned())
