@@ -7,7 +7,7 @@ use crate::model::offer::Offer;
 use crate::model::port_ranges::PortRanges;
 use crate::model::resources::Resources;
 use crate::placement::HostView;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// Offers grouped per (agent, role): one ACCEPT may use several offers, but
 /// only from one agent and one role (reference 3.4.2).
@@ -159,7 +159,7 @@ impl OfferBook {
         &mut self,
         positions: &HashSet<usize>,
         taken_before: &[usize],
-    ) -> HashMap<usize, HeldHost> {
+    ) -> BTreeMap<usize, HeldHost> {
         let mut gone = taken_before.iter().peekable();
         let mut position = 0;
         let mut keys = Vec::new();
@@ -248,13 +248,11 @@ mod tests {
         }
         let order: Vec<_> = book.hosts().map(|h| h.agent_id.to_string()).collect();
         assert_eq!(order, ["a1", "a2", "a3", "a4"]);
-        let sorted = |taken: HashMap<usize, HeldHost>| {
-            let mut got: Vec<_> = taken
+        let sorted = |taken: BTreeMap<usize, HeldHost>| {
+            taken
                 .into_iter()
                 .map(|(i, h)| (i, h.agent_id.to_string()))
-                .collect();
-            got.sort();
-            got
+                .collect::<Vec<_>>()
         };
         let taken = book.take_at(&HashSet::from([1, 3, 9]), &[]);
         assert_eq!(

@@ -29,7 +29,7 @@ use crate::model::spec::{JobType, PlacementStrategy, PodSpec};
 use crate::model::state::JobGoal;
 use crate::model::time::UnixMillis;
 use crate::placement::{self, Assignment, Chain, HostView, Placer, PodOnHost, Unplaced};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,8 @@ pub struct Round {
     /// Closed hosts being launched: the chunks still to go, and the hosts
     /// taken for them.
     chunks: VecDeque<Vec<(usize, Vec<Assignment>)>>,
-    held: HashMap<usize, HeldHost>,
+    /// (Ordered: the hosts left over are declined in a stable order.)
+    held: BTreeMap<usize, HeldHost>,
     /// The refuse filter of the ACCEPTs of the hosts being launched.
     refuse: Duration,
     /// Runs launched.
@@ -168,7 +169,7 @@ impl Round {
             taken_before: Vec::new(),
             unused: Vec::new(),
             chunks: VecDeque::new(),
-            held: HashMap::new(),
+            held: BTreeMap::new(),
             refuse: Duration::ZERO,
             launched: 0,
             failed: false,

@@ -15,20 +15,22 @@
 //! SQLite calls are blocking but short (one transaction per change);
 //! `block_in_place` keeps them off the other tasks' worker.
 //!
+//! - [`edge`]: a session event as an engine input, an engine call as a
+//!   Mesos call.
 //! - [`pump`]: carrying out a list of actions (store, then engine again;
 //!   calls and replies to an outbox), shared with tests and the simulation.
 //! - [`heap_trim`]: memory freed after a burst goes back to the OS.
 
+pub mod edge;
 pub mod heap_trim;
 pub mod pump;
 
 use crate::engine::{
     Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
 };
-use crate::mesos::calls;
 use crate::mesos::driver::DriverHandle;
 use crate::mesos::events::SessionEvent;
-use crate::mesos::task_info::{self, ExecutorMode};
+use crate::mesos::task_info::ExecutorMode;
 use crate::metrics::Metrics;
 use crate::model::time::UnixMillis;
 use crate::store::{Store, StoreError};
@@ -182,32 +184,27 @@ impl Runner {
         // in a 20,000-task launch, perf).
         let mut updates = Vec::with_capacity(batch.len());
         for event in batch {
-            let now = now();
-            let actions = match event {
+            match &event {
                 SessionEvent::Update(update) => {
                     self.metrics.count_update(update.state.as_str_name());
-                    updates.push(update);
-                    continue;
                 }
-                SessionEvent::Subscribed { framework_id } => {
-                    self.engine.on_subscribed(framework_id, now)
-                }
-                SessionEvent::Disconnected => self.engine.on_disconnected(now),
-                SessionEvent::FrameworkRemoved { .. } => self.engine.on_framework_removed(now),
                 SessionEvent::Offers(offers) => {
                     self.metrics
                         .offers_received
                         .fetch_add(offers.len() as u64, Ordering::Relaxed);
-                    self.engine.on_offers(offers, now)
                 }
-                SessionEvent::Rescind { offer_id } => {
+                SessionEvent::Rescind { .. } => {
                     self.metrics
                         .offers_rescinded
                         .fetch_add(1, Ordering::Relaxed);
-                    self.engine.on_rescind(&offer_id, now)
                 }
-                SessionEvent::AgentLost { agent_id } => self.engine.on_agent_lost(agent_id, now),
-            };
+                _ => {}
+            }
+            if let SessionEvent::Update(update) = event {
+                updates.push(update);
+                continue;
+            }
+            let actions = edge::deliver(&mut self.engine, event, now());
             self.carry_out(actions);
         }
         if !updates.is_empty() {
@@ -240,58 +237,22 @@ impl Outbox for Outgoing {
     }
 
     fn send(&mut self, call: Call) {
-        let call = match call {
-            Call::Accept {
-                offer_ids,
-                agent_id,
-                allocation_role,
-                tasks,
-                refuse,
-            } => {
+        match &call {
+            Call::Accept { tasks, .. } => {
                 self.metrics
                     .launches
                     .fetch_add(tasks.len() as u64, Ordering::Relaxed);
-                let infos = tasks
-                    .iter()
-                    .map(|t| {
-                        task_info::task_info(
-                            &t.task_id,
-                            &t.pod,
-                            agent_id.as_str(),
-                            allocation_role.as_deref(),
-                            &t.ports,
-                            &self.executor,
-                        )
-                    })
-                    .collect();
-                calls::accept(offer_ids.into_iter().map(|o| o.0).collect(), infos, refuse)
             }
-            Call::Decline { offer_ids, refuse } => {
+            Call::Decline { offer_ids, .. } => {
                 self.metrics
                     .offers_declined
                     .fetch_add(offer_ids.len() as u64, Ordering::Relaxed);
-                calls::decline(offer_ids.into_iter().map(|o| o.0).collect(), refuse)
             }
-            Call::Kill {
-                task_id,
-                agent_id,
-                grace,
-            } => {
+            Call::Kill { .. } => {
                 self.metrics.kills.fetch_add(1, Ordering::Relaxed);
-                calls::kill(task_id, agent_id.map(|a| a.as_str().to_owned()), grace)
             }
-            Call::Reconcile { tasks } => calls::reconcile(
-                tasks
-                    .into_iter()
-                    .map(|(task, agent)| (task, agent.map(|a| a.as_str().to_owned())))
-                    .collect(),
-            ),
-            Call::Suppress => calls::suppress(Vec::new()),
-            Call::Revive => calls::revive(Vec::new()),
-            Call::Acknowledge(ack) => {
-                calls::acknowledge(ack.agent_id.as_str().to_owned(), ack.task_id, ack.uuid)
-            }
-        };
-        self.driver.send(call);
+            _ => {}
+        }
+        self.driver.send(edge::to_mesos(call, &self.executor));
     }
 }
