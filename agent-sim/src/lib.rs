@@ -6,6 +6,7 @@
 //! - [`resources`], [`attributes`]: Mesos flag syntaxes.
 //! - [`deadline`]: timers armed from durations a peer chose, capped.
 //! - [`ids`]: ids minted like a real master's.
+//! - [`fixed_hash`]: hash maps whose order follows the inputs, so a seed replays.
 //! - [`agent`]: the agents: simulated tasks, and real agents' executors
 //!   (their protocol bookkeeping, processes, `/api/v1/executor`, `/files`).
 //! - [`master`]: the master state machine, allocator, and its drive layer.
@@ -20,6 +21,7 @@ pub mod call_request;
 pub mod config;
 pub mod control;
 pub mod deadline;
+pub mod fixed_hash;
 pub mod ids;
 pub mod master;
 pub mod resources;

@@ -21,7 +21,6 @@
 //! [`Executors::on_exited`] when the process is gone. Every returned action
 //! must be carried out in order.
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,6 +28,7 @@ use drover_proto::v1::executor::{event, Event};
 use drover_proto::v1::{self, ExecutorInfo, KillPolicy, TaskInfo};
 
 use crate::deadline::after;
+use crate::fixed_hash::{HashMap, HashSet};
 use crate::master::state::ConnId;
 
 /// An executor: its agent (index), framework id and executor id.
@@ -271,9 +271,9 @@ impl Executors {
                 subscriptions: 0,
                 phase: Phase::Launched,
                 queued: Vec::new(),
-                delivered: HashSet::new(),
+                delivered: HashSet::default(),
                 held: Vec::new(),
-                acked: HashSet::new(),
+                acked: HashSet::default(),
                 shutting_down: false,
             }
         });

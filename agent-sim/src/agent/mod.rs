@@ -28,11 +28,11 @@ pub mod monitor;
 pub mod processes;
 pub mod sim_task;
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use drover_proto::v1;
 
+use crate::fixed_hash::HashSet;
 use crate::master::state::TaskKey;
 use crate::resources::Resources;
 
@@ -84,7 +84,7 @@ impl Agent {
             available: spec.resources.clone(),
             total: spec.resources,
             connected: true,
-            tasks: HashSet::new(),
+            tasks: HashSet::default(),
             runner: spec.runner,
             endpoint: spec.endpoint,
             registered_at: now,

@@ -7,7 +7,6 @@
 //! operations leave of the offers is declined with the call's filters.
 
 use drover_proto::TaskStateExt;
-use std::collections::HashSet;
 use std::time::Instant;
 
 use drover_proto::v1::scheduler::call;
@@ -19,6 +18,7 @@ use super::state::{Effect, Master, Runner, Task};
 use super::validate;
 use crate::agent::executors::Delivery;
 use crate::agent::sim_task::{SimSpec, SimTask};
+use crate::fixed_hash::HashSet;
 use crate::resources::Resources;
 
 impl Master {
@@ -152,7 +152,7 @@ impl Master {
         if ids.is_empty() {
             return Err("No offers specified".into());
         }
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         let mut first: Option<(usize, &str)> = None;
         for id in ids {
             if !seen.insert(&id.value) {
@@ -362,7 +362,7 @@ impl Master {
             return Err("Task group uses more resources than available in the offers".into());
         }
         remaining.subtract(&executor);
-        let mut ids = HashSet::new();
+        let mut ids = HashSet::default();
         let mut out = Vec::new();
         for (i, task) in group.task_group.tasks.iter().enumerate() {
             if !ids.insert(&task.task_id.value) {

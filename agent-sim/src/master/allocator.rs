@@ -10,8 +10,10 @@
 //! plus the filtered frameworks skipped; tasks never enter into it.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
+
+use crate::fixed_hash::HashMap;
 
 /// Mesos caps refuse_seconds at 365 days (reference 3.4.3).
 pub const MAX_REFUSE: Duration = Duration::from_secs(365 * 24 * 3600);

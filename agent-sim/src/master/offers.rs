@@ -2,7 +2,6 @@
 //! events, and offers end by being used, declined, discarded on
 //! re-subscription, or rescinded (agent lost, offer timeout, `/sim`).
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use drover_proto::v1::{self, framework_info::capability};
@@ -10,6 +9,7 @@ use drover_proto::v1::{self, framework_info::capability};
 use super::allocator::{AgentView, FrameworkView};
 use super::events;
 use super::state::{Effect, Master, OfferRecord, Timer};
+use crate::fixed_hash::HashMap;
 
 impl Master {
     /// One allocation cycle: every agent with unused resources is offered to
@@ -56,7 +56,7 @@ impl Master {
         let grants = self
             .allocator
             .allocate(&views, &mut frameworks, (total_cpus, total_mem), now);
-        let mut per_framework: HashMap<usize, Vec<v1::Offer>> = HashMap::new();
+        let mut per_framework: HashMap<usize, Vec<v1::Offer>> = HashMap::default();
         for g in grants {
             let fw_id = frameworks[g.framework].id.clone();
             let offer = self.make_offer(&fw_id, g.agent, &frameworks[g.framework].role, now);

@@ -20,7 +20,7 @@
 //! updates in `updates.rs` and faults in `faults.rs`; all are `impl Master`.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::time::{Duration, Instant};
 
 use drover_proto::v1::scheduler::Event;
@@ -33,6 +33,7 @@ use crate::agent::launch::LaunchSpec;
 use crate::agent::sim_task::{SimTask, SimTimer};
 use crate::agent::{Agent, AgentSpec};
 use crate::deadline::after;
+use crate::fixed_hash::{HashMap, HashSet};
 use crate::ids::IdGen;
 use crate::resources::Resources;
 
@@ -319,18 +320,18 @@ impl Master {
             config,
             started_at: now,
             started_unix: now_unix,
-            frameworks: HashMap::new(),
-            completed: HashMap::new(),
+            frameworks: HashMap::default(),
+            completed: HashMap::default(),
             agents: Vec::new(),
-            agent_index: HashMap::new(),
-            offers: HashMap::new(),
-            tasks: HashMap::new(),
+            agent_index: HashMap::default(),
+            offers: HashMap::default(),
+            tasks: HashMap::default(),
             allocator: Allocator::default(),
             update_faults: UpdateFaults::default(),
             counters: Counters::default(),
             executors: Executors::default(),
             timers: BinaryHeap::new(),
-            timer_data: HashMap::new(),
+            timer_data: HashMap::default(),
             next_timer: 0,
             allocation_armed_at: None,
         };

@@ -4,7 +4,6 @@
 //! and removal of a framework (TEARDOWN or failover timeout, reference 3.7).
 
 use drover_proto::TaskStateExt;
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use drover_proto::v1::scheduler::call;
@@ -16,6 +15,7 @@ use super::state::{
     MIN_INTERVAL,
 };
 use crate::deadline::after;
+use crate::fixed_hash::HashSet;
 
 impl Master {
     /// A framework's SUBSCRIBE call arrived on stream `conn` (already
@@ -94,8 +94,8 @@ impl Master {
                     connection: Some(connection),
                     epoch: 0,
                     suppressed: subscribe.suppressed_roles.into_iter().collect(),
-                    tasks: HashSet::new(),
-                    offers: HashSet::new(),
+                    tasks: HashSet::default(),
+                    offers: HashSet::default(),
                     allocated_cpus: 0.0,
                     allocated_mem: 0.0,
                     registered_at: now,
@@ -147,7 +147,7 @@ impl Master {
             return Err("'FrameworkInfo.roles' must not be set when the framework is not MULTI_ROLE capable".into());
         }
         let roles = roles_of(info);
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for r in &roles {
             if !seen.insert(r) {
                 return Err(format!(
