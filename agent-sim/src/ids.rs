@@ -1,10 +1,27 @@
-//! Identifiers minted the way a Mesos master mints them (reference 2.6):
-//! a random master id, `<master>-0000` framework ids, `<master>-S<n>` agent
-//! ids, `<master>-O<n>` offer ids, and random v4 UUIDs for stream ids and
-//! status update uuids. Randomness comes from a seeded generator so a
-//! `--seed` run is deterministic.
+//! Identifiers: the ids a Mesos master mints (reference 2.6), and the keys
+//! the master's parts and the agents share, kept here below both so
+//! neither imports the other for them.
+//!
+//! Minted ids: a random master id, `<master>-0000` framework ids,
+//! `<master>-S<n>` agent ids, `<master>-O<n>` offer ids, and random v4
+//! UUIDs for stream ids, container ids and status update uuids. Randomness
+//! comes from a seeded generator so a `--seed` run is deterministic.
 
 use rand::{rngs::SmallRng, RngCore, SeedableRng};
+
+/// A stream the driver numbered: a framework's subscription or an
+/// executor's.
+pub type ConnId = u64;
+
+/// An agent's place in the fleet. Agents are never removed, so an index
+/// stays valid for the master's life.
+pub type AgentIndex = usize;
+
+/// A task across frameworks: (framework id, task id).
+pub type TaskKey = (String, String);
+
+/// An executor of a real agent: its agent, framework id and executor id.
+pub type ExecutorKey = (AgentIndex, String, String);
 
 /// Mints ids; owned by the master state machine.
 #[derive(Debug)]

@@ -20,11 +20,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::agent::http as executor_http;
 use crate::agent::{files, monitor};
 use crate::control::{self, ControlContext};
+use crate::ids::AgentIndex;
 use crate::master::driver::MasterHandle;
-use crate::master::http as scheduler_http;
+use crate::master::{executor_api, scheduler_api};
 
 /// Every response body: a fixed buffer or an event stream.
 pub type ResponseBody = BoxBody<Bytes, Infallible>;
@@ -37,7 +37,7 @@ pub struct ServerContext {
     /// Bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
     /// The real agent whose own listener this is (none: the master's).
-    pub scope: Option<usize>,
+    pub scope: Option<AgentIndex>,
     /// The real agents' work directory, whose files `/files` serves.
     pub work_dir: Option<std::path::PathBuf>,
     /// The real agents' executors, for `/monitor/statistics`.
@@ -116,10 +116,10 @@ async fn route(
         path
     };
     if path == "/api/v1/scheduler" || path.starts_with("/api/v1/scheduler/") {
-        return scheduler_http::scheduler(req, &ctx.master, ctx.max_body_bytes).await;
+        return scheduler_api::scheduler(req, &ctx.master, ctx.max_body_bytes).await;
     }
     if path == "/api/v1/executor" || path.starts_with("/api/v1/executor/") {
-        return executor_http::executor(req, &ctx.master, ctx.scope, ctx.max_body_bytes).await;
+        return executor_api::executor(req, &ctx.master, ctx.scope, ctx.max_body_bytes).await;
     }
     if let Some(rest) = path.strip_prefix("/sim") {
         if rest.is_empty() || rest.starts_with('/') {

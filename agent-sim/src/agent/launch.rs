@@ -10,7 +10,8 @@ use std::time::Duration;
 use drover_proto::duration::format as format_duration;
 use drover_proto::v1::{environment::variable, CommandInfo};
 
-use super::executors::ExecutorKind;
+use super::executor::ExecutorKind;
+use crate::ids::AgentIndex;
 
 /// `PATH` when nothing else sets it (Mesos' default, reference 4.1).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -18,8 +19,8 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// One executor to start.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LaunchSpec {
-    /// The agent's index in the master.
-    pub agent: usize,
+    /// The agent's index in the fleet.
+    pub agent: AgentIndex,
     pub agent_id: String,
     pub framework_id: String,
     pub executor_id: String,

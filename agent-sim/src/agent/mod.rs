@@ -3,26 +3,25 @@
 //!
 //! # Layout
 //! - [`sim_task`]: the pure lifecycle of one simulated task.
-//! - [`executors`]: the executors of real agents and their protocol
-//!   bookkeeping (pure).
+//! - [`executor`]: one real agent's executor and its protocol state (pure).
+//! - [`executor_registry`]: every real agent's executors, indexed (pure).
 //! - [`executor_call`]: executor call checks and refusals (pure).
 //! - [`launch`]: an executor's program, sandbox and environment (pure).
 //! - [`processes`]: starts, watches and kills executor processes (drive).
 //! - [`cgroups`]: kills and removes the executors' cgroups (drive).
-//! - [`http`]: the `/api/v1/executor` endpoint (drive).
 //! - [`files`]: the agent's `/files/browse` and `/files/read` (drive).
 //! - [`monitor`]: `/monitor/statistics` from `/proc` (drive).
 //!
 //! Every agent has a [`RunnerKind`]. Simulated agents run their tasks in
 //! the master's state machine ([`sim_task::SimTask`]); real agents start
-//! executor processes, which subscribe to `/api/v1/executor` and report
-//! their tasks' states themselves.
+//! executor processes, which subscribe to `/api/v1/executor` (served by
+//! `master::executor_api`) and report their tasks' states themselves.
 
 pub mod cgroups;
+pub mod executor;
 pub mod executor_call;
-pub mod executors;
+pub mod executor_registry;
 pub mod files;
-pub mod http;
 pub mod launch;
 pub mod monitor;
 pub mod processes;
@@ -33,7 +32,7 @@ use std::time::Instant;
 use drover_proto::v1;
 
 use crate::fixed_hash::HashSet;
-use crate::master::state::TaskKey;
+use crate::ids::TaskKey;
 use crate::resources::Resources;
 
 /// How an agent runs the tasks launched on it.

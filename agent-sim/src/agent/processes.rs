@@ -15,7 +15,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 use super::cgroups;
-use super::executors::ExecutorKind;
+use super::executor::ExecutorKind;
 use super::launch::{environment, program, sandbox_dir, ExecutorExit, HostSettings, LaunchSpec};
 
 /// The cgroup filesystem root.

@@ -16,7 +16,7 @@ use drover_proto::v1::{
 
 use super::state::{Effect, Master, Runner, Task};
 use super::validate;
-use crate::agent::executors::Delivery;
+use crate::agent::executor::Delivery;
 use crate::agent::sim_task::{SimSpec, SimTask};
 use crate::fixed_hash::HashSet;
 use crate::resources::Resources;

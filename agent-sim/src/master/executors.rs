@@ -1,7 +1,7 @@
 //! The master's side of real agents: tasks handed to executors, executor
 //! calls (SUBSCRIBE, UPDATE, MESSAGE, HEARTBEAT; reference 4.2-4.6),
 //! acknowledgements relayed back, kills and shutdowns, and executors that
-//! exit (reference 4.7). Executor bookkeeping is `agent/executors.rs`;
+//! exit (reference 4.7). Executor bookkeeping is `agent/executor_registry.rs`;
 //! this file joins it to tasks and the reliable update path. Pure.
 //!
 //! An executor's UPDATE joins the task's reliable queue with the
@@ -23,9 +23,10 @@ use drover_proto::v1::{
 use super::events;
 use super::faults::FaultError;
 use super::state::{ConnId, Effect, Master, Runner, TaskKey, Timer};
+use crate::agent::executor::{Delivery, ExecAction, ExecutorKind};
 use crate::agent::executor_call::{self, ExecutorCallError};
-use crate::agent::executors::{Delivery, ExecAction, ExecutorKey, ExecutorKind};
 use crate::agent::launch::{ExecutorExit, LaunchSpec};
+use crate::ids::ExecutorKey;
 
 impl Master {
     /// Hands tasks placed on a real agent to their executor, starting it

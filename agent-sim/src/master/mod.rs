@@ -14,17 +14,21 @@
 //! - [`allocator`]: who is offered which agent (pure).
 //! - [`events`]: scheduler event constructors.
 //! - [`driver`]: the task that owns the state machine (drive layer).
-//! - [`http`]: the scheduler endpoint (drive layer).
+//! - [`scheduler_api`]: the scheduler endpoint, `/api/v1/scheduler` (drive layer).
+//! - [`executor_api`]: the real agents' executor endpoint,
+//!   `/api/v1/executor`, which the master's task serves because the state
+//!   machine keeps their executors (drive layer).
 
 pub mod accept;
 pub mod allocator;
 pub mod calls;
 pub mod driver;
 pub mod events;
+pub mod executor_api;
 pub mod executors;
 pub mod faults;
-pub mod http;
 pub mod offers;
+pub mod scheduler_api;
 pub mod state;
 pub mod subscriptions;
 pub mod updates;

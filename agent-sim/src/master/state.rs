@@ -28,7 +28,7 @@ use drover_proto::v1::{self, framework_info::capability, FrameworkInfo, TaskStat
 
 use super::allocator::Allocator;
 use super::events;
-use crate::agent::executors::Executors;
+use crate::agent::executor_registry::Executors;
 use crate::agent::launch::LaunchSpec;
 use crate::agent::sim_task::{SimTask, SimTimer};
 use crate::agent::{Agent, AgentSpec};
@@ -41,8 +41,7 @@ use crate::resources::Resources;
 /// flag cannot make [`Master::on_tick`] loop forever at one instant.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(1);
 
-/// A subscription stream, numbered by the driver.
-pub type ConnId = u64;
+pub use crate::ids::{ConnId, TaskKey};
 
 /// What the driver must do for the master.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,9 +221,6 @@ pub enum Runner {
     /// the executor's updates.
     Real,
 }
-
-/// Identifies a task across frameworks.
-pub type TaskKey = (String, String);
 
 /// A framework that has been removed (torn down or failed over for good).
 #[derive(Debug)]

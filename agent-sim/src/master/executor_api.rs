@@ -1,8 +1,10 @@
-//! `POST /api/v1/executor` (and `/slave(1)/api/v1/executor`): the HTTP
-//! checks a Mesos agent makes (reference 4.2), then SUBSCRIBE becomes a 200
-//! RecordIO stream and every other call is handed to the master task,
-//! whose answer becomes 202 or the refusal's status. `scope` is the agent
-//! whose own listener took the request (none on the master's listener).
+//! `POST /api/v1/executor` (and `/slave(1)/api/v1/executor`), the real
+//! agents' executor endpoint: the HTTP checks a Mesos agent makes
+//! (reference 4.2), then SUBSCRIBE becomes a 200 RecordIO stream and every
+//! other call is handed to the master task (whose state machine keeps the
+//! agents' executors), whose answer becomes 202 or the refusal's status.
+//! `scope` is the agent whose own listener took the request (none on the
+//! master's listener).
 
 use bytes::Bytes;
 use drover_proto::v1::executor::{call, Call};
@@ -11,16 +13,17 @@ use http::{header, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use super::executor_call::{kind, ExecutorCallError};
+use super::driver::MasterHandle;
+use crate::agent::executor_call::{kind, ExecutorCallError};
 use crate::call_request::{read_call, CallRequest};
-use crate::master::driver::MasterHandle;
+use crate::ids::AgentIndex;
 use crate::server::{text, ResponseBody};
 
 /// Handles one request to the executor endpoint.
 pub async fn executor(
     req: Request<Incoming>,
     master: &MasterHandle,
-    scope: Option<usize>,
+    scope: Option<AgentIndex>,
     max_body_bytes: usize,
 ) -> Response<ResponseBody> {
     let CallRequest { headers, call } = match read_call::<Call>(req, max_body_bytes).await {
