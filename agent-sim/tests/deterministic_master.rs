@@ -18,8 +18,7 @@ use std::time::{Duration, Instant};
 
 use drover_agent_sim::agent::RunnerKind;
 use drover_agent_sim::config::FleetDefaults;
-use drover_agent_sim::master::state::UpdateFaults;
-use drover_agent_sim::master::{Effect, Master, MasterConfig};
+use drover_agent_sim::master::{Effect, Master, MasterConfig, UpdateFaults};
 use drover_agent_sim::resources::Resources;
 use drover_proto::v1::executor::{call as ecall, Call as ECall};
 use drover_proto::v1::scheduler::{call, Call, Event};

@@ -1,7 +1,8 @@
-//! The simulated agents: their identity, resources and the tasks placed on
-//! them, plus how each agent runs its tasks.
+//! The agents: their identity and resources, and how each runs its tasks.
+//! Nothing here knows the master; the master's parts are built on these.
 //!
 //! # Layout
+//! - [`fleet`]: every agent, by index and by id, with what each has free.
 //! - [`sim_task`]: the pure lifecycle of one simulated task.
 //! - [`executor`]: one real agent's executor and its protocol state (pure).
 //! - [`executor_registry`]: every real agent's executors, indexed (pure).
@@ -22,6 +23,7 @@ pub mod executor;
 pub mod executor_call;
 pub mod executor_registry;
 pub mod files;
+pub mod fleet;
 pub mod launch;
 pub mod monitor;
 pub mod processes;
@@ -31,8 +33,6 @@ use std::time::Instant;
 
 use drover_proto::v1;
 
-use crate::fixed_hash::HashSet;
-use crate::ids::TaskKey;
 use crate::resources::Resources;
 
 /// How an agent runs the tasks launched on it.
@@ -56,7 +56,8 @@ pub struct AgentSpec {
     pub endpoint: Option<std::net::SocketAddr>,
 }
 
-/// A simulated agent as the master sees it.
+/// An agent as the master sees it. [`fleet::Fleet`] owns every agent and
+/// is the only writer of its free resources and connection.
 #[derive(Debug)]
 pub struct Agent {
     pub id: String,
@@ -67,7 +68,6 @@ pub struct Agent {
     pub available: Resources,
     /// False while a fault has taken the agent away.
     pub connected: bool,
-    pub tasks: HashSet<TaskKey>,
     pub runner: RunnerKind,
     /// A real agent's executor endpoint.
     pub endpoint: Option<std::net::SocketAddr>,
@@ -83,7 +83,6 @@ impl Agent {
             available: spec.resources.clone(),
             total: spec.resources,
             connected: true,
-            tasks: HashSet::default(),
             runner: spec.runner,
             endpoint: spec.endpoint,
             registered_at: now,

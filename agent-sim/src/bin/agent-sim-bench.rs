@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use drover_agent_sim::config::{FleetDefaults, DEFAULT_RESOURCES};
-use drover_agent_sim::master::state::{Effect, Master, MasterConfig};
+use drover_agent_sim::master::{Effect, Master, MasterConfig};
 use drover_agent_sim::resources::Resources;
 use drover_proto::recordio::encode_record;
 use drover_proto::v1::scheduler::{call, Call, Event};

@@ -30,9 +30,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::master::driver::{MasterGone, MasterHandle};
-use crate::master::faults::FaultError;
-use crate::master::state::UpdateFaults;
-use crate::master::{Effect, Master};
+use crate::master::{Effect, FaultError, Master, UpdateFaults};
 use crate::resources::Resources;
 use crate::server::{json as json_response, ResponseBody, ServerContext};
 
@@ -194,9 +192,10 @@ async fn list_agents(ctx: &ServerContext) -> Response<ResponseBody> {
         let agents: Vec<Value> = m
             .agents()
             .iter()
-            .map(|a| {
+            .enumerate()
+            .map(|(i, a)| {
                 json!({"id": a.id, "hostname": a.hostname, "connected": a.connected,
-                       "tasks": a.tasks.len(), "total": a.total.to_state_json(),
+                       "tasks": m.tasks_on_agent(i), "total": a.total.to_state_json(),
                        "available": a.available.to_state_json()})
             })
             .collect();
@@ -322,7 +321,7 @@ async fn drop_connections(ctx: &ServerContext) -> Response<ResponseBody> {
 
 /// `GET /sim/status-updates`: how updates are being lost or delayed.
 async fn get_update_faults(ctx: &ServerContext) -> Response<ResponseBody> {
-    read(&ctx.master, |m| faults_json(&m.update_faults)).await
+    read(&ctx.master, |m| faults_json(m.update_faults())).await
 }
 
 /// `POST /sim/status-updates`: lose or delay updates from now on.
@@ -345,7 +344,7 @@ async fn set_update_faults(req: Request<Incoming>, ctx: &ServerContext) -> Respo
     };
     call(&ctx.master, move |m, _| {
         m.on_update_faults(faults);
-        (Ok(faults_json(&m.update_faults)), Vec::new())
+        (Ok(faults_json(m.update_faults())), Vec::new())
     })
     .await
 }
@@ -381,7 +380,7 @@ async fn list_tasks(ctx: &ServerContext) -> Response<ResponseBody> {
         let tasks: Vec<Value> = m
             .tasks()
             .map(|t| {
-                let unacknowledged = t.pending.len();
+                let unacknowledged = m.unacknowledged_updates(&t.framework, &t.task_id.value);
                 json!({"framework_id": t.framework, "task_id": t.task_id.value,
                        "agent_id": m.agents()[t.agent].id, "state": t.state().as_str_name(),
                        "healthy": t.healthy, "unacknowledged_updates": unacknowledged})

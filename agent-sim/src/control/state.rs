@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use super::ControlContext;
 use crate::attributes::attribute_json;
 use crate::master::driver::MasterHandle;
-use crate::master::state::{Master, Task};
+use crate::master::{roles_of, Master, Task};
 use crate::resources::Resources;
 use crate::server::{json as json_response, text, ResponseBody};
 
@@ -174,7 +174,7 @@ fn framework_json(
         .filter_map(|t| v1::framework_info::capability::Type::try_from(t).ok())
         .map(|t| t.as_str_name())
         .collect();
-    let roles = crate::master::state::roles_of(info);
+    let roles = roles_of(info);
     json!({
         "id": info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default(),
         "name": info.name,

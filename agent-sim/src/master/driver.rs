@@ -21,11 +21,12 @@ use drover_proto::MediaType;
 use hyper::body::{Body, Frame};
 use tokio::sync::{mpsc, oneshot};
 
-use super::state::{ConnId, Effect, Master};
+use super::machine::{Effect, Master};
 use super::{CallError, CallOk};
 use crate::agent::executor_call::ExecutorCallError;
 use crate::agent::launch::ExecutorExit;
 use crate::agent::processes::Processes;
+use crate::ids::{AgentIndex, ConnId};
 
 /// Work for the master task that needs `&mut Master`; returns effects.
 pub type Job = Box<dyn FnOnce(&mut Master, Instant) -> Vec<Effect> + Send>;
@@ -45,13 +46,13 @@ enum Command {
         conn: ConnId,
     },
     ExecutorSubscribe {
-        scope: Option<usize>,
+        scope: Option<AgentIndex>,
         call: Box<drover_proto::v1::executor::Call>,
         media: MediaType,
         reply: oneshot::Sender<Result<EventStream, ExecutorCallError>>,
     },
     ExecutorCall {
-        scope: Option<usize>,
+        scope: Option<AgentIndex>,
         call: Box<drover_proto::v1::executor::Call>,
         reply: oneshot::Sender<Result<(), ExecutorCallError>>,
     },
@@ -170,7 +171,7 @@ impl MasterHandle {
     /// the event stream, or why it is refused.
     pub async fn executor_subscribe(
         &self,
-        scope: Option<usize>,
+        scope: Option<AgentIndex>,
         call: drover_proto::v1::executor::Call,
         media: MediaType,
     ) -> Result<Result<EventStream, ExecutorCallError>, MasterGone> {
@@ -188,7 +189,7 @@ impl MasterHandle {
     /// Any other executor call.
     pub async fn executor_call(
         &self,
-        scope: Option<usize>,
+        scope: Option<AgentIndex>,
         call: drover_proto::v1::executor::Call,
     ) -> Result<Result<(), ExecutorCallError>, MasterGone> {
         let (reply, rx) = oneshot::channel();
@@ -339,7 +340,7 @@ impl Driver {
                         continue;
                     };
                     let record = encode_record(&media.encode(&*event));
-                    self.master.counters.events_sent += 1;
+                    self.master.count_event_sent();
                     if tx.try_send(record).is_err() {
                         tracing::warn!(
                             conn,

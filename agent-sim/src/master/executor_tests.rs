@@ -8,7 +8,7 @@ use drover_proto::v1::executor::{call as ecall, event as eevent, Call as ECall, 
 use drover_proto::v1::scheduler::{call, event, Call, Event};
 use drover_proto::v1::{self, task_status::Reason, task_status::Source, TaskState};
 
-use super::state::{Effect, Master, MasterConfig};
+use super::{Effect, Master, MasterConfig};
 use crate::agent::executor_call::ExecutorCallError;
 use crate::agent::launch::{ExecutorExit, LaunchSpec};
 use crate::agent::RunnerKind;

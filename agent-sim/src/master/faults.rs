@@ -1,15 +1,26 @@
-//! Faults injected through `/sim`, entering the master as inputs like any
-//! call: an agent fails or comes back (reference 3.12), agents are added,
-//! every scheduler connection drops (a master failover), status updates
-//! are lost or delayed, an offer is rescinded.
+//! Faults as inputs to the master, called like any other input: by `/sim`
+//! through the driver, or directly by a simulation on virtual time. Each
+//! returns the effects it causes, to be carried out in order.
+//!
+//! - [`Master::on_agent_failed`] / [`Master::on_agent_restored`]: an agent
+//!   is lost and comes back (reference 3.12).
+//! - [`Master::on_drop_connections`]: a master failover as frameworks see it.
+//! - [`Master::on_update_faults`]: status updates lost or delayed.
+//! - [`Master::on_rescind_offer`]: one offer rescinded.
+//! - [`Master::on_task_process_killed`]: a simulated task's process dies
+//!   outside Mesos.
+//! - [`Master::on_executor_endpoint_restart`] (in `real_agents.rs`): a real
+//!   agent's executor endpoint restarts.
+//! - [`Master::add_agents`] (in `machine.rs`): agents join.
 
-use drover_proto::TaskStateExt;
 use std::time::Instant;
 
 use drover_proto::v1::{self, task_status::Reason, TaskState};
 
 use super::events;
-use super::state::{Effect, Master, Runner, UpdateFaults};
+use super::machine::{Effect, Master};
+use super::status_updates::UpdateFaults;
+use super::tasks::master_status;
 
 /// Why a fault could not be injected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,66 +46,51 @@ impl Master {
         agent_id: &str,
         now: Instant,
     ) -> Result<Vec<Effect>, FaultError> {
-        let &i = self
-            .agent_index
-            .get(agent_id)
+        let i = self
+            .fleet
+            .index_of(agent_id)
             .ok_or_else(|| FaultError::UnknownAgent(agent_id.to_owned()))?;
         let mut fx = Vec::new();
-        if !self.agents[i].connected {
+        if !self.fleet.set_connected(i, false) {
             return Ok(fx);
         }
-        self.agents[i].connected = false;
-        let offers: Vec<String> = self
-            .offers
-            .values()
-            .filter(|o| o.agent == i)
-            .map(|o| o.id.clone())
-            .collect();
-        for o in offers {
-            self.rescind_offer(&o, &mut fx);
+        for offer in self.offers.on_agent(i) {
+            self.rescind_offer(&offer, &mut fx);
         }
-        let unreachable_ns = (self.unix(now) * 1e9) as i64;
-        let keys: Vec<_> = self.agents[i].tasks.iter().cloned().collect();
-        for key in keys {
-            let Some(task) = self.tasks.get_mut(&key) else {
-                continue;
-            };
-            if task.state().is_terminal() {
+        let unix = self.unix(now);
+        for key in self.tasks.on_agent(i) {
+            if !self.tasks.mark_unreachable(&key) {
                 continue;
             }
-            task.unreachable = true;
-            let aware = self
-                .frameworks
-                .get(&key.0)
-                .is_some_and(|f| f.is_partition_aware());
+            let Some(task) = self.tasks.get(&key) else {
+                continue;
+            };
+            let aware = self.frameworks.is_partition_aware(&key.0);
             let state = if aware {
                 TaskState::TaskUnreachable
             } else {
                 TaskState::TaskLost
             };
-            let task_id = task.task_id.clone();
-            let mut status = self.master_status(
-                &task_id,
+            let mut status = master_status(
+                &task.task_id,
                 state,
                 Reason::AgentRemoved,
                 "Agent is unreachable",
                 Some(agent_id),
-                now,
+                unix,
             );
             if aware {
                 status.unreachable_time = Some(v1::TimeInfo {
-                    nanoseconds: unreachable_ns,
+                    nanoseconds: (unix * 1e9) as i64,
                 });
             }
             self.send_master_update(&key.0, status, &mut fx);
         }
-        for fw in self.frameworks.values() {
-            if let Some(c) = &fw.connection {
-                fx.push(Effect::Send {
-                    conn: c.conn,
-                    event: Box::new(events::agent_failure(agent_id)),
-                });
-            }
+        for conn in self.frameworks.conns() {
+            fx.push(Effect::Send {
+                conn,
+                event: Box::new(events::agent_failure(agent_id)),
+            });
         }
         Ok(fx)
     }
@@ -107,73 +103,62 @@ impl Master {
         agent_id: &str,
         now: Instant,
     ) -> Result<Vec<Effect>, FaultError> {
-        let &i = self
-            .agent_index
-            .get(agent_id)
+        let i = self
+            .fleet
+            .index_of(agent_id)
             .ok_or_else(|| FaultError::UnknownAgent(agent_id.to_owned()))?;
         let mut fx = Vec::new();
-        if self.agents[i].connected {
+        if !self.fleet.set_connected(i, true) {
             return Ok(fx);
         }
-        self.agents[i].connected = true;
-        let keys: Vec<_> = self.agents[i].tasks.iter().cloned().collect();
-        for key in keys {
-            let Some(task) = self.tasks.get_mut(&key) else {
+        let unix = self.unix(now);
+        for key in self.tasks.on_agent(i) {
+            let Some(back) = self.tasks.on_agent_returned(&key) else {
                 continue;
             };
-            let was_unreachable = std::mem::take(&mut task.unreachable);
-            let kill = task.kill_pending.take();
-            let state = task.state();
-            let task_id = task.task_id.clone();
-            if was_unreachable {
-                let mut status = self.master_status(
-                    &task_id,
-                    state,
-                    Reason::AgentReregistered,
-                    "Agent reregistered",
-                    Some(agent_id),
-                    now,
-                );
-                status.healthy = self.tasks.get(&key).and_then(|t| t.healthy);
-                self.send_master_update(&key.0, status, &mut fx);
+            if back.was_unreachable {
+                if let Some(task) = self.tasks.get(&key) {
+                    let mut status = master_status(
+                        &task.task_id,
+                        task.state(),
+                        Reason::AgentReregistered,
+                        "Agent reregistered",
+                        Some(agent_id),
+                        unix,
+                    );
+                    status.healthy = task.healthy;
+                    self.send_master_update(&key.0, status, &mut fx);
+                }
             }
-            let uuid = self
-                .tasks
-                .get(&key)
-                .and_then(|t| t.pending.front())
-                .and_then(|h| h.uuid.clone());
-            if let Some(uuid) = uuid {
+            if let Some(uuid) = self.updates.head_uuid(&key) {
                 self.send_head(&key, &uuid, &mut fx);
             }
-            if let Some(grace) = kill {
+            if let Some(grace) = back.kill {
                 self.kill_task(&key, grace, now, &mut fx);
             }
         }
-        self.allocate_soon(now);
+        self.timers.allocate_soon(now);
         Ok(fx)
     }
 
-    /// A master failover as frameworks see it: every subscription ends.
-    /// Frameworks must re-subscribe with their id; their tasks survive and
-    /// no failover timer runs (a new master has none to carry over).
+    /// A master failover as frameworks see it: every subscription ends and
+    /// the offers are gone. Frameworks must re-subscribe with their id;
+    /// their tasks survive and no failover timer runs (a new master has
+    /// none to carry over).
     pub fn on_drop_connections(&mut self) -> Vec<Effect> {
-        let mut fx = Vec::new();
-        let offers: Vec<String> = self.offers.keys().cloned().collect();
-        for o in offers {
-            self.discard_offer(&o);
+        for offer in self.offers.ids() {
+            self.offers.discard(&offer, &mut self.fleet);
         }
-        for fw in self.frameworks.values_mut() {
-            if let Some(c) = fw.connection.take() {
-                fx.push(Effect::Close { conn: c.conn });
-                fw.epoch += 1;
-            }
-        }
-        fx
+        self.frameworks
+            .drop_connections()
+            .into_iter()
+            .map(|conn| Effect::Close { conn })
+            .collect()
     }
 
     /// Sets how status updates are lost or delayed from now on.
     pub fn on_update_faults(&mut self, faults: UpdateFaults) {
-        self.update_faults = faults;
+        self.updates.set_faults(faults);
     }
 
     /// A simulated task's process dies from SIGKILL outside Mesos: its
@@ -185,15 +170,10 @@ impl Master {
     ) -> Result<Vec<Effect>, FaultError> {
         let key = self
             .tasks
-            .iter()
-            .find(|(_, t)| {
-                t.task_id.value == task_id
-                    && matches!(&t.runner, Runner::Simulated(sim) if !sim.is_terminal())
-            })
-            .map(|(key, _)| key.clone())
+            .find_live_simulated(task_id)
             .ok_or_else(|| FaultError::UnknownTask(task_id.to_owned()))?;
         let mut fx = Vec::new();
-        if let Some(Runner::Simulated(sim)) = self.tasks.get_mut(&key).map(|t| &mut t.runner) {
+        if let Some(sim) = self.tasks.simulated_mut(&key) {
             let actions = sim.on_process_killed();
             self.apply_sim(&key, actions, now, &mut fx);
         }
@@ -202,7 +182,7 @@ impl Master {
 
     /// Rescinds one outstanding offer.
     pub fn on_rescind_offer(&mut self, offer: &str) -> Result<Vec<Effect>, FaultError> {
-        if !self.offers.contains_key(offer) {
+        if !self.offers.contains(offer) {
             return Err(FaultError::UnknownOffer(offer.to_owned()));
         }
         let mut fx = Vec::new();

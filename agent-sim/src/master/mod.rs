@@ -1,23 +1,43 @@
-//! The Mesos master: the scheduler API, the allocator, offers and the task
-//! registry.
+//! The Mesos master: a pure state machine composed of parts that each own
+//! their state, the inputs that route through them, and the drive layer
+//! that feeds it over HTTP.
 //!
 //! # Layout
+//! The state machine and its parts (decide):
+//! - [`machine`]: [`Master`], the composition: its parts, the calling
+//!   contract, timers fired, effects gathered, and the reads.
+//! - [`frameworks`]: frameworks, their subscriptions and failover, and the
+//!   removed ones.
+//! - [`offers`]: outstanding offers, each framework's allocation, and the
+//!   [`allocator`] (who is offered which agent; pure).
+//! - [`tasks`]: the task registry and its reconciliation answers.
+//! - [`status_updates`]: the status update manager: reliable updates,
+//!   retries, acknowledgements, update faults.
+//! - [`timers`]: the timers, as data.
+//! - (`agent::fleet` holds the agents and `agent::executor_registry` the
+//!   real agents' executors; both are parts of the master too.)
+//!
+//! Inputs, each routed to the parts it concerns (`impl Master`):
+//! - [`subscriptions`]: SUBSCRIBE, disconnection, removal of a framework.
+//! - [`calls`]: the other scheduler calls.
+//! - [`accept`]: ACCEPT, LAUNCH and LAUNCH_GROUP.
+//! - [`update_delivery`]: a status update's way from agent to framework,
+//!   ACKNOWLEDGE and RECONCILE.
+//! - [`real_agents`]: real agents' executors: their calls, updates, kills
+//!   and exits.
+//! - [`faults`]: fault inputs (`/sim`, or a simulation directly).
+//!
+//! Pure helpers:
 //! - [`validate`]: call validation before the framework lookup (→ 400).
-//! - [`state`]: the master state machine: its records, timers and reads.
-//! - [`subscriptions`]: SUBSCRIBE, failover, disconnection, removal.
-//! - [`offers`]: allocation cycles and the life of an offer.
-//! - [`calls`]: the non-subscribe calls.
-//! - [`accept`]: ACCEPT, LAUNCH and LAUNCH_GROUP with Mesos' task checks.
-//! - [`updates`]: reliable status updates, acknowledgements, reconciliation.
-//! - [`executors`]: real agents' executors: their calls, updates, kills and exits.
-//! - [`faults`]: fault inputs from `/sim`.
-//! - [`allocator`]: who is offered which agent (pure).
+//! - [`launch_checks`]: Mesos' TaskInfo and task group checks.
 //! - [`events`]: scheduler event constructors.
-//! - [`driver`]: the task that owns the state machine (drive layer).
-//! - [`scheduler_api`]: the scheduler endpoint, `/api/v1/scheduler` (drive layer).
+//!
+//! Drive:
+//! - [`driver`]: the task that owns the state machine.
+//! - [`scheduler_api`]: the scheduler endpoint, `/api/v1/scheduler`.
 //! - [`executor_api`]: the real agents' executor endpoint,
 //!   `/api/v1/executor`, which the master's task serves because the state
-//!   machine keeps their executors (drive layer).
+//!   machine keeps their executors.
 
 pub mod accept;
 pub mod allocator;
@@ -25,17 +45,27 @@ pub mod calls;
 pub mod driver;
 pub mod events;
 pub mod executor_api;
-pub mod executors;
 pub mod faults;
+pub mod frameworks;
+pub mod launch_checks;
+pub mod machine;
 pub mod offers;
+pub mod real_agents;
 pub mod scheduler_api;
-pub mod state;
+pub mod status_updates;
 pub mod subscriptions;
-pub mod updates;
+pub mod tasks;
+pub mod timers;
+pub mod update_delivery;
 pub mod validate;
 
 pub use calls::{CallError, CallOk};
-pub use state::{ConnId, Effect, Master, MasterConfig};
+pub use faults::FaultError;
+pub use frameworks::{roles_of, CompletedFramework, Connection, Framework};
+pub use machine::{Counters, Effect, Master, MasterConfig};
+pub use offers::OfferRecord;
+pub use status_updates::UpdateFaults;
+pub use tasks::{Runner, Task};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use drover_proto::v1::scheduler::{call, event, Call, Event};
 use drover_proto::v1::{self, task_status::Reason, TaskState};
 
-use super::state::{Effect, Master, MasterConfig};
+use super::{Effect, Master, MasterConfig};
 use crate::config::FleetDefaults;
 use crate::resources::Resources;
 

@@ -1,8 +1,10 @@
-//! The master's side of real agents: tasks handed to executors, executor
-//! calls (SUBSCRIBE, UPDATE, MESSAGE, HEARTBEAT; reference 4.2-4.6),
-//! acknowledgements relayed back, kills and shutdowns, and executors that
-//! exit (reference 4.7). Executor bookkeeping is `agent/executor_registry.rs`;
-//! this file joins it to tasks and the reliable update path. Pure.
+//! Real agents' executors as inputs to the master: tasks handed to
+//! executors, executor calls (SUBSCRIBE, UPDATE, MESSAGE, HEARTBEAT;
+//! reference 4.2-4.6), acknowledgements relayed back, kills and shutdowns,
+//! executors that exit (reference 4.7) and executor endpoints that restart.
+//! The executors' own bookkeeping is the registry's
+//! (`agent/executor_registry.rs`); this file joins it to the task registry
+//! and the reliable update path. Pure.
 //!
 //! An executor's UPDATE joins the task's reliable queue with the
 //! executor's own uuid; ACKNOWLEDGED goes back to the executor when the
@@ -11,7 +13,6 @@
 //! because its agent checkpoints; the simulator's agents keep no disk state,
 //! so the framework's acknowledgement is the durable point).
 
-use drover_proto::TaskStateExt;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,23 +20,27 @@ use drover_proto::v1::executor::{call, event, Call, Event};
 use drover_proto::v1::{
     self, executor_info, task_status::Reason, task_status::Source, ExecutorInfo, TaskState,
 };
+use drover_proto::TaskStateExt;
 
 use super::events;
 use super::faults::FaultError;
-use super::state::{ConnId, Effect, Master, Runner, TaskKey, Timer};
+use super::machine::{Effect, Master};
+use super::tasks::Runner;
+use super::timers::Timer;
 use crate::agent::executor::{Delivery, ExecAction, ExecutorKind};
 use crate::agent::executor_call::{self, ExecutorCallError};
 use crate::agent::launch::{ExecutorExit, LaunchSpec};
-use crate::ids::ExecutorKey;
+use crate::deadline::after;
+use crate::ids::{AgentIndex, ConnId, ExecutorKey, TaskKey};
 
 impl Master {
     /// Hands tasks placed on a real agent to their executor, starting it
     /// if needed: `executor` is the tasks' ExecutorInfo, or `None` for a
     /// CommandInfo task (its executor id is the task id).
-    pub(crate) fn start_on_executor(
+    pub(super) fn start_on_executor(
         &mut self,
         fw_id: &str,
-        agent: usize,
+        agent: AgentIndex,
         executor: Option<ExecutorInfo>,
         delivery: Delivery,
         now: Instant,
@@ -68,7 +73,7 @@ impl Master {
     }
 
     /// Carries out the executor registry's actions.
-    pub(crate) fn apply_exec(
+    pub(super) fn apply_exec(
         &mut self,
         actions: Vec<ExecAction>,
         now: Instant,
@@ -85,7 +90,8 @@ impl Master {
                 ExecAction::Close { conn } => fx.push(Effect::Close { conn }),
                 ExecAction::Kill { container_id } => fx.push(Effect::KillExecutor { container_id }),
                 ExecAction::KillAt { container_id, at } => {
-                    self.arm(at.max(now), Timer::ExecutorKill { container_id });
+                    self.timers
+                        .arm(at.max(now), Timer::ExecutorKill { container_id });
                 }
             }
         }
@@ -95,7 +101,7 @@ impl Master {
         let record = self.executors.get(key)?;
         Some(LaunchSpec {
             agent: key.0,
-            agent_id: self.agents[key.0].id.clone(),
+            agent_id: self.fleet[key.0].id.clone(),
             framework_id: key.1.clone(),
             executor_id: key.2.clone(),
             container_id: record.container_id.clone(),
@@ -107,7 +113,7 @@ impl Master {
                 .and_then(|f| f.info.checkpoint)
                 .unwrap_or(false),
             shutdown_grace: self.shutdown_grace(&record.info),
-            endpoint: self.agents[key.0]
+            endpoint: self.fleet[key.0]
                 .endpoint
                 .unwrap_or_else(|| std::net::SocketAddr::from((self.config.ip, self.config.port))),
         })
@@ -120,25 +126,14 @@ impl Master {
             .unwrap_or(self.config.executor_shutdown_grace)
     }
 
-    /// The executor a task of a real agent runs under.
-    pub(crate) fn executor_of(&self, key: &TaskKey) -> Option<ExecutorKey> {
-        let task = self.tasks.get(key)?;
-        let executor = task
-            .executor
-            .as_ref()
-            .map(|e| e.executor_id.value.clone())
-            .unwrap_or_else(|| key.1.clone());
-        Some((task.agent, key.0.clone(), executor))
-    }
-
     /// Finds the executor a call names, as the agent at `scope` (or, on
     /// the master's listener, any real agent) sees it.
     fn find_executor(
         &self,
-        scope: Option<usize>,
+        scope: Option<AgentIndex>,
         call: &Call,
     ) -> Result<ExecutorKey, ExecutorCallError> {
-        if !self.frameworks.contains_key(&call.framework_id.value) {
+        if !self.frameworks.contains(&call.framework_id.value) {
             return Err(ExecutorCallError::FrameworkNotFound);
         }
         self.executors
@@ -151,7 +146,7 @@ impl Master {
     /// are lost, then SUBSCRIBED and the queued launches go out.
     pub fn on_executor_subscribe(
         &mut self,
-        scope: Option<usize>,
+        scope: Option<AgentIndex>,
         conn: ConnId,
         call: Call,
         now: Instant,
@@ -163,7 +158,7 @@ impl Master {
 
     fn executor_subscribe(
         &mut self,
-        scope: Option<usize>,
+        scope: Option<AgentIndex>,
         conn: ConnId,
         call: Call,
         now: Instant,
@@ -224,10 +219,7 @@ impl Master {
             })
             .cloned()
             .collect();
-        let aware = self
-            .frameworks
-            .get(&key.1)
-            .is_some_and(|f| f.is_partition_aware());
+        let aware = self.frameworks.is_partition_aware(&key.1);
         let state = if aware {
             TaskState::TaskDropped
         } else {
@@ -257,7 +249,7 @@ impl Master {
                     .get(&key.1)
                     .map(|f| f.info.clone())
                     .unwrap_or_default(),
-                agent_info: self.agents[key.0].info(),
+                agent_info: self.fleet[key.0].info(),
                 container_id: record.map(|r| v1::ContainerId {
                     value: r.container_id.clone(),
                     parent: None,
@@ -270,7 +262,7 @@ impl Master {
     /// A non-SUBSCRIBE executor call (reference 4.2 and 4.3).
     pub fn on_executor_call(
         &mut self,
-        scope: Option<usize>,
+        scope: Option<AgentIndex>,
         call: Call,
         now: Instant,
     ) -> (Result<(), ExecutorCallError>, Vec<Effect>) {
@@ -281,7 +273,7 @@ impl Master {
 
     fn executor_call(
         &mut self,
-        scope: Option<usize>,
+        scope: Option<AgentIndex>,
         call: Call,
         now: Instant,
         fx: &mut Vec<Effect>,
@@ -305,18 +297,8 @@ impl Master {
             }
             call::Type::Message => {
                 if let Some(message) = call.message {
-                    let conn = self
-                        .frameworks
-                        .get(&key.1)
-                        .and_then(|f| f.connection.as_ref())
-                        .map(|c| c.conn);
-                    if let Some(conn) = conn {
-                        let event = events::message(&self.agents[key.0].id, &key.2, message.data);
-                        fx.push(Effect::Send {
-                            conn,
-                            event: Box::new(event),
-                        });
-                    }
+                    let event = events::message(&self.fleet[key.0].id, &key.2, message.data);
+                    self.send_to(&key.1, event, fx);
                 }
             }
             _ => {}
@@ -337,11 +319,7 @@ impl Master {
     ) {
         let uuid = status.uuid.clone().unwrap_or_default();
         let task_key = (key.1.clone(), status.task_id.value.clone());
-        let in_flight = self
-            .tasks
-            .get(&task_key)
-            .is_some_and(|t| t.pending.iter().any(|s| s.uuid.as_ref() == Some(&uuid)));
-        if in_flight {
+        if self.updates.is_pending(&task_key, &uuid) {
             return;
         }
         let takes = !self.executors.is_acknowledged(key, &uuid)
@@ -354,7 +332,7 @@ impl Master {
             return;
         }
         status.agent_id = Some(v1::AgentId {
-            value: self.agents[key.0].id.clone(),
+            value: self.fleet[key.0].id.clone(),
         });
         status.source = Some(Source::Executor as i32);
         if status.timestamp.is_none() {
@@ -365,7 +343,7 @@ impl Master {
 
     /// The framework acknowledged `status` of a real agent's task: tell
     /// the executor that sent it.
-    pub(crate) fn relay_acknowledgement(
+    pub(super) fn relay_acknowledgement(
         &mut self,
         key: &TaskKey,
         status: &v1::TaskStatus,
@@ -374,7 +352,8 @@ impl Master {
         if status.source != Some(Source::Executor as i32) {
             return;
         }
-        let (Some(executor), Some(uuid)) = (self.executor_of(key), status.uuid.clone()) else {
+        let (Some(executor), Some(uuid)) = (self.tasks.executor_of(key), status.uuid.clone())
+        else {
             return;
         };
         let actions = self
@@ -395,7 +374,7 @@ impl Master {
         now: Instant,
         fx: &mut Vec<Effect>,
     ) {
-        let Some(executor) = self.executor_of(key) else {
+        let Some(executor) = self.tasks.executor_of(key) else {
             return;
         };
         let status = v1::TaskStatus {
@@ -407,7 +386,7 @@ impl Master {
             source: Some(Source::Agent as i32),
             reason: Some(reason as i32),
             agent_id: Some(v1::AgentId {
-                value: self.agents[executor.0].id.clone(),
+                value: self.fleet[executor.0].id.clone(),
             }),
             executor_id: Some(v1::ExecutorId { value: executor.2 }),
             timestamp: Some(self.unix(now)),
@@ -420,14 +399,14 @@ impl Master {
     /// KILL of a real agent's task: the executor gets KILL with the call's
     /// kill policy (or `grace` as one); a task it has not received yet is
     /// TASK_KILLED by the agent.
-    pub(crate) fn kill_real(
+    pub(super) fn kill_real(
         &mut self,
         key: &TaskKey,
         policy: Option<v1::KillPolicy>,
         now: Instant,
         fx: &mut Vec<Effect>,
     ) {
-        let Some(executor) = self.executor_of(key) else {
+        let Some(executor) = self.tasks.executor_of(key) else {
             return;
         };
         let outcome = self.executors.on_kill(&executor, &key.1, policy);
@@ -447,7 +426,7 @@ impl Master {
 
     /// SHUTDOWN of an executor: the SHUTDOWN event, then its container is
     /// killed when its shutdown grace period ends (reference 4.8).
-    pub(crate) fn shutdown_real(&mut self, key: &ExecutorKey, now: Instant, fx: &mut Vec<Effect>) {
+    pub(super) fn shutdown_real(&mut self, key: &ExecutorKey, now: Instant, fx: &mut Vec<Effect>) {
         let Some(record) = self.executors.get(key) else {
             return;
         };
@@ -457,24 +436,19 @@ impl Master {
     }
 
     /// A scheduler MESSAGE for an executor of a real agent.
-    pub(crate) fn message_to_executor(
+    pub(super) fn message_to_executor(
         &mut self,
         fw_id: &str,
         message: drover_proto::v1::scheduler::call::Message,
         now: Instant,
         fx: &mut Vec<Effect>,
     ) {
-        let Some(&agent) = self.agent_index.get(&message.agent_id.value) else {
+        let Some(agent) = self.fleet.index_of(&message.agent_id.value) else {
             return;
         };
         let key = (agent, fw_id.to_owned(), message.executor_id.value);
         let actions = self.executors.on_message(&key, message.data);
         self.apply_exec(actions, now, fx);
-    }
-
-    /// An executor stream ended; whether it was one.
-    pub(crate) fn executor_disconnected(&mut self, conn: ConnId) -> bool {
-        self.executors.on_disconnected(conn).is_some()
     }
 
     /// An executor's process ended: its tasks that have not ended fail
@@ -495,13 +469,13 @@ impl Master {
             fx.push(Effect::Close { conn });
         }
         let (agent, fw_id, executor_id) = record.key.clone();
-        let keys: Vec<TaskKey> = self.agents[agent]
+        let keys: Vec<TaskKey> = self
             .tasks
-            .iter()
+            .on_agent(agent)
+            .into_iter()
             .filter(|k| k.0 == fw_id)
-            .filter(|k| self.executor_of(k).is_some_and(|e| e == record.key))
-            .filter(|k| self.tasks.get(*k).is_some_and(|t| !t.state().is_terminal()))
-            .cloned()
+            .filter(|k| self.tasks.executor_of(k).is_some_and(|e| e == record.key))
+            .filter(|k| self.tasks.get(k).is_some_and(|t| !t.state().is_terminal()))
             .collect();
         let reason = match exit {
             ExecutorExit::LaunchFailed(_) => Reason::ContainerLaunchFailed,
@@ -511,18 +485,10 @@ impl Master {
         for key in keys {
             self.agent_update(&key, TaskState::TaskFailed, reason, &message, now, &mut fx);
         }
-        let conn = self
-            .frameworks
-            .get(&fw_id)
-            .and_then(|f| f.connection.as_ref())
-            .map(|c| c.conn);
-        if let (true, Some(conn)) = (record.kind.reports_failure(), conn) {
+        if record.kind.reports_failure() {
             let event =
-                events::executor_failure(&self.agents[agent].id, &executor_id, exit.wait_status());
-            fx.push(Effect::Send {
-                conn,
-                event: Box::new(event),
-            });
+                events::executor_failure(&self.fleet[agent].id, &executor_id, exit.wait_status());
+            self.send_to(&fw_id, event, &mut fx);
         }
         fx
     }
@@ -535,13 +501,11 @@ impl Master {
         down: Duration,
         now: Instant,
     ) -> Result<Vec<Effect>, FaultError> {
-        let &agent = self
-            .agent_index
-            .get(agent_id)
+        let agent = self
+            .fleet
+            .index_of(agent_id)
             .ok_or_else(|| FaultError::UnknownAgent(agent_id.to_owned()))?;
-        let actions = self
-            .executors
-            .on_endpoint_restart(agent, crate::deadline::after(now, down));
+        let actions = self.executors.on_endpoint_restart(agent, after(now, down));
         let mut fx = Vec::new();
         self.apply_exec(actions, now, &mut fx);
         Ok(fx)

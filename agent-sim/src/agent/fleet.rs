@@ -1,0 +1,73 @@
+//! The fleet: every agent the master knows, by index and by id, with what
+//! each has free. Agents join (from flags, the fleet file or `/sim`) and
+//! are never removed, so an [`AgentIndex`] stays valid; a failed agent is
+//! only disconnected. Resources move between an agent and its offers and
+//! tasks through here alone.
+
+use std::ops::Index;
+use std::time::Instant;
+
+use super::{Agent, AgentSpec};
+use crate::fixed_hash::HashMap;
+use crate::ids::AgentIndex;
+use crate::resources::Resources;
+
+/// Every agent.
+#[derive(Debug, Default)]
+pub struct Fleet {
+    agents: Vec<Agent>,
+    by_id: HashMap<String, AgentIndex>,
+}
+
+impl Fleet {
+    /// Adds an agent with the id the master minted for it.
+    pub fn add(&mut self, id: String, spec: AgentSpec, now: Instant) -> AgentIndex {
+        let index = self.agents.len();
+        self.by_id.insert(id.clone(), index);
+        self.agents.push(Agent::new(id, spec, now));
+        index
+    }
+
+    /// The agent with this id.
+    pub fn index_of(&self, id: &str) -> Option<AgentIndex> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn as_slice(&self) -> &[Agent] {
+        &self.agents
+    }
+
+    /// The cpus and mem of every agent, offered, used or free: the
+    /// denominators of the allocator's shares.
+    pub fn totals(&self) -> (f64, f64) {
+        let cpus = self.agents.iter().map(|a| a.total.scalar("cpus")).sum();
+        let mem = self.agents.iter().map(|a| a.total.scalar("mem")).sum();
+        (cpus, mem)
+    }
+
+    /// Resources an offer or an ended task no longer holds go back to the agent.
+    pub fn give_back(&mut self, agent: AgentIndex, resources: &Resources) {
+        self.agents[agent].available.add(resources);
+    }
+
+    /// Takes everything the agent has free, to offer it.
+    pub fn take_available(&mut self, agent: AgentIndex) -> Resources {
+        std::mem::take(&mut self.agents[agent].available)
+    }
+
+    /// Connects or disconnects the agent; whether that changed anything.
+    pub fn set_connected(&mut self, agent: AgentIndex, connected: bool) -> bool {
+        let a = &mut self.agents[agent];
+        let changed = a.connected != connected;
+        a.connected = connected;
+        changed
+    }
+}
+
+impl Index<AgentIndex> for Fleet {
+    type Output = Agent;
+
+    fn index(&self, agent: AgentIndex) -> &Agent {
+        &self.agents[agent]
+    }
+}
