@@ -2,14 +2,18 @@
 //! speaking the v1 scheduler HTTP API so any framework can register.
 //!
 //! # Layout
+//! Lower modules never import higher ones; in particular [`agent`] knows
+//! nothing of [`master`], which is built on it.
 //! - [`config`]: the command line and the agent fleet it describes.
 //! - [`resources`], [`attributes`]: Mesos flag syntaxes.
 //! - [`deadline`]: timers armed from durations a peer chose, capped.
-//! - [`ids`]: ids minted like a real master's.
+//! - [`ids`]: ids minted like a real master's, and the keys (streams,
+//!   tasks, agents, executors) the master and the agents share.
 //! - [`fixed_hash`]: hash maps whose order follows the inputs, so a seed replays.
-//! - [`agent`]: the agents: simulated tasks, and real agents' executors
-//!   (their protocol bookkeeping, processes, `/api/v1/executor`, `/files`).
-//! - [`master`]: the master state machine, allocator, and its drive layer.
+//! - [`agent`]: the agents: the fleet, simulated tasks, and real agents'
+//!   executors (their protocol state, processes, cgroups, `/files`).
+//! - [`master`]: the master state machine, composed of parts that own their
+//!   state, and its drive layer (`/api/v1/scheduler`, `/api/v1/executor`).
 //! - [`control`]: `/state`, `/version`, `/metrics` and the `/sim` fault API.
 //! - [`call_request`]: the HTTP checks every v1 API call passes first.
 //! - [`server`]: the HTTP server and router.
