@@ -79,13 +79,19 @@ impl StatusUpdates {
     /// Queues an update (it has a uuid); whether it is the head and must
     /// be transmitted now.
     pub fn push(&mut self, key: &TaskKey, status: v1::TaskStatus) -> bool {
-        let stream = self.streams.entry(key.clone()).or_insert_with(|| Stream {
-            pending: VecDeque::new(),
+        // Looked up before inserting: `entry` would clone the key on every
+        // update, and most go to a stream that exists.
+        if let Some(stream) = self.streams.get_mut(key) {
+            stream.pending.push_back(status);
+            return stream.pending.len() == 1;
+        }
+        let stream = Stream {
+            pending: VecDeque::from([status]),
             backoff: self.retry_min,
             retry: None,
-        });
-        stream.pending.push_back(status);
-        stream.pending.len() == 1
+        };
+        self.streams.insert(key.clone(), stream);
+        true
     }
 
     /// Transmits the head: arms its retry (the backoff doubles for the

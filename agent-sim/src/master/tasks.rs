@@ -94,10 +94,18 @@ pub struct Tasks {
 impl Tasks {
     /// Records a task just launched.
     pub fn insert(&mut self, key: TaskKey, task: Task) {
-        self.by_framework
-            .entry(key.0.clone())
-            .or_default()
-            .insert(key.1.clone());
+        // Looked up before inserting: `entry` would clone the framework id
+        // on every launch.
+        match self.by_framework.get_mut(&key.0) {
+            Some(ids) => {
+                ids.insert(key.1.clone());
+            }
+            None => {
+                let mut ids = HashSet::default();
+                ids.insert(key.1.clone());
+                self.by_framework.insert(key.0.clone(), ids);
+            }
+        }
         if self.by_agent.len() <= task.agent {
             self.by_agent.resize_with(task.agent + 1, HashSet::default);
         }
