@@ -568,7 +568,11 @@ fn a_batch_run_given_up_on_that_finishes_after_all_leaves_its_instance_done() {
     h.updates(vec![failed]);
     h.offer("o3", "a2", 8.0);
     h.advance(Duration::from_secs(5));
-    assert_eq!(h.runs(&job).len(), 2, "no third run: the instance succeeded");
+    assert_eq!(
+        h.runs(&job).len(),
+        2,
+        "no third run: the instance succeeded"
+    );
     let Some(entry) = h.engine.registry().get(&job) else {
         panic!("the job is known")
     };

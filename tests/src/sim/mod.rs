@@ -22,8 +22,9 @@ pub mod scheduler;
 pub mod workload;
 
 use drover_agent_sim::config::FleetDefaults;
-use drover_agent_sim::master::state::UpdateFaults;
-use drover_agent_sim::master::{validate, ConnId, Effect, Master, MasterConfig};
+use drover_agent_sim::ids::ConnId;
+use drover_agent_sim::master::UpdateFaults;
+use drover_agent_sim::master::{validate, Effect, Master, MasterConfig};
 use drover_agent_sim::resources::Resources;
 use drover_proto::v1::scheduler::{event, Event};
 use drover_proto::v1::TaskState;

@@ -3,7 +3,7 @@
 //! TCP connection: its events arrive in the order they were sent. Calls go
 //! each on a request of their own and arrive after their own latency.
 
-use drover_agent_sim::master::ConnId;
+use drover_agent_sim::ids::ConnId;
 use drover_proto::v1::scheduler::{call, Call, Event};
 use drover_scheduler::mesos::session::{CallResponse, SubscribeResponse};
 use std::collections::{BTreeMap, HashMap};
