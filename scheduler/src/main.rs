@@ -12,6 +12,7 @@ use drover_scheduler::mesos::driver::{self, DriverConfig};
 use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
 use drover_scheduler::model::validate::JobLimits;
+use drover_scheduler::runner::board::JobBoard;
 use drover_scheduler::runner::heap_trim;
 use drover_scheduler::runner::{Runner, RunnerConfig};
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
@@ -102,16 +103,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     engine.pending_refuse = config.pending_refuse;
     engine.reconcile_interval = config.reconcile_interval;
     let (api_tx, api_rx) = mpsc::channel(256);
-    let runner = Runner::start(Box::new(store), driver, runner_config, metrics.clone())
-        .context("cannot load the store")?;
-    let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));
-    // Gives back memory freed outside the runner's bursts (see heap_trim).
-    tokio::spawn(heap_trim::watch(Duration::from_secs(1), shutdown.clone()));
-
+    let board = Arc::new(JobBoard::default());
     let state = AppState {
+        board: board.clone(),
         reader: Arc::new(Mutex::new(Box::new(reader) as Box<dyn StoreRead>)),
         runner: api_tx,
-        metrics,
+        metrics: metrics.clone(),
         config: ApiConfig {
             max_body_bytes: config.max_body_bytes,
             limits: JobLimits {
@@ -120,6 +117,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
             ..ApiConfig::default()
         },
     };
+    // The API answers while the engine loads the store (job reads say the
+    // scheduler is starting; writes wait in the runner's queue), so that a
+    // restart is seen to be up at once.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -127,12 +127,24 @@ async fn run(config: Config) -> anyhow::Result<()> {
     println!("drover-scheduler listening on http://{address}");
     tracing::info!(%address, "job API listening");
     let stop = shutdown.clone();
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move {
-            wait_for_signal().await;
-            stop.cancel();
-        })
+    let api_task = tokio::spawn(async move {
+        axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(async move {
+                wait_for_signal().await;
+                stop.cancel();
+            })
+            .await
+    });
+
+    let runner = Runner::start(Box::new(store), driver, runner_config, board, metrics)
+        .context("cannot load the store")?;
+    let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));
+    // Gives back memory freed outside the runner's bursts (see heap_trim).
+    tokio::spawn(heap_trim::watch(Duration::from_secs(1), shutdown.clone()));
+
+    api_task
         .await
+        .context("the job API task failed")?
         .context("the job API failed")?;
     shutdown.cancel();
     let _ = runner_task.await;

@@ -44,6 +44,7 @@ impl Harness {
             Box::new(store),
             DriverHandle::new(call_tx, metrics.clone()),
             config,
+            Arc::default(),
             metrics,
         )
         .unwrap();

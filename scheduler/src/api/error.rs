@@ -125,6 +125,14 @@ impl From<EngineError> for ApiError {
 }
 
 impl ApiError {
+    /// The scheduler is still loading its store.
+    pub fn starting() -> Self {
+        ApiError {
+            code: Code::Unavailable,
+            message: "the scheduler is starting: its store is still loading".into(),
+        }
+    }
+
     /// The scheduler is shutting down and takes no more writes.
     pub fn shutting_down() -> Self {
         ApiError {

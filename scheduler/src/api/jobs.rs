@@ -162,16 +162,12 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = job_id(&id)?;
-    let lookup = id.clone();
-    let (job, runs) = state
-        .read(move |s| Ok((s.job(&lookup)?, s.runs(&lookup)?)))
-        .await?;
-    let job = job.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
+    let view = state.published(&id)?;
     Ok(Json(json!({
         "job_info": {
-            "job_id": {"value": job.job_id.as_str()},
-            "spec": job.spec,
-            "status": views::job_status(&job, &runs),
+            "job_id": {"value": view.job.job_id.as_str()},
+            "spec": view.job.spec,
+            "status": views::job_status(&view),
         }
     })))
 }
@@ -187,22 +183,13 @@ pub async fn list(
         .unwrap_or(state.config.max_page)
         .min(state.config.max_page);
     let offset = query.offset;
-    let (jobs, total) = state
-        .read(move |s| {
-            let (jobs, total) = s.jobs(offset, limit)?;
-            let with_runs = jobs
-                .into_iter()
-                .map(|j| {
-                    let runs = s.runs(&j.job_id)?;
-                    Ok((j, runs))
-                })
-                .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
-            Ok((with_runs, total))
-        })
-        .await?;
+    let jobs = state.all_published()?;
+    let total = jobs.len();
     let summaries: Vec<_> = jobs
         .iter()
-        .map(|(job, runs)| views::job_summary(job, runs))
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|view| views::job_summary(view))
         .collect();
     Ok(Json(json!({
         "jobs": summaries,

@@ -1,8 +1,9 @@
 //! The HTTP job API (JSON, axum). One file per resource; each handler
 //! decodes the request, calls the model, encodes the reply, and holds no
-//! logic of its own. Reads go to a reader handle of the store; writes go to
-//! the engine's runner (the store's one writer) and are answered once
-//! committed.
+//! logic of its own. Job-level reads (a job, the list, queries) read the
+//! jobs as the engine last stored them ([`JobBoard`]); pod-level reads go
+//! to a reader handle of the store; writes go to the engine's runner (the
+//! store's one writer) and are answered once committed and published.
 //!
 //! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start, delete.
 //! - [`pods`]: `/api/v1/pods/{pod_name}` and its events.
@@ -24,7 +25,10 @@ pub mod rfc3339;
 pub mod views;
 
 use crate::metrics::Metrics;
+use crate::model::ids::JobId;
+use crate::model::job::JobView;
 use crate::model::validate::JobLimits;
+use crate::runner::board::JobBoard;
 use crate::runner::ApiCommand;
 use crate::store::StoreRead;
 use axum::routing::{get, post};
@@ -58,7 +62,9 @@ impl Default for ApiConfig {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// A read-only handle of the store.
+    /// The jobs as the engine last stored them (job-level reads).
+    pub board: Arc<JobBoard>,
+    /// A read-only handle of the store (pods, runs, events).
     pub reader: Arc<Mutex<Box<dyn StoreRead>>>,
     /// The runner's command queue.
     pub runner: mpsc::Sender<ApiCommand>,
@@ -69,6 +75,27 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Job `id` as last stored: NOT_FOUND if there is none, UNAVAILABLE
+    /// while the scheduler is still loading its store (it may exist).
+    pub fn published(&self, id: &JobId) -> Result<Arc<JobView>, ApiError> {
+        if let Some(view) = self.board.get(id) {
+            return Ok(view);
+        }
+        if !self.board.is_ready() {
+            return Err(ApiError::starting());
+        }
+        Err(ApiError::not_found(format!("job {id}")))
+    }
+
+    /// Every job as last stored, in creation order; UNAVAILABLE while the
+    /// scheduler is still loading its store.
+    pub fn all_published(&self) -> Result<Vec<Arc<JobView>>, ApiError> {
+        if !self.board.is_ready() {
+            return Err(ApiError::starting());
+        }
+        Ok(self.board.all())
+    }
+
     /// Runs a read against the store off the async workers.
     pub async fn read<T: Send + 'static>(
         &self,

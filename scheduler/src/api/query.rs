@@ -11,7 +11,6 @@ use super::{views, AppState};
 use crate::model::ids::InstanceId;
 use crate::model::job::Job;
 use crate::model::spec::Label;
-use crate::store::StoreError;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -122,31 +121,11 @@ pub async fn query_jobs(
 ) -> Result<Json<Value>, ApiError> {
     let request: QueryJobsRequest = read_json(body, state.config.max_body_bytes, true).await?;
     let spec = request.spec;
-    let jobs = state
-        .read(|s| {
-            let mut all = Vec::new();
-            let mut offset = 0;
-            loop {
-                let (jobs, _) = s.jobs(offset, 500)?;
-                if jobs.is_empty() {
-                    break;
-                }
-                offset += jobs.len() as u32;
-                for job in jobs {
-                    let runs = s.runs(&job.job_id)?;
-                    all.push((job, runs));
-                }
-            }
-            Ok::<_, StoreError>(all)
-        })
-        .await?;
-    let matching: Vec<_> = jobs
-        .into_iter()
-        .filter(|(job, runs)| {
-            let state = views::job_state(job, runs);
-            job_matches(&spec, job, state.as_str())
-        })
-        .map(|(job, runs)| views::job_summary(&job, &runs))
+    let matching: Vec<_> = state
+        .all_published()?
+        .iter()
+        .filter(|view| job_matches(&spec, &view.job, view.state().as_str()))
+        .map(|view| views::job_summary(view))
         .collect();
     let (records, pagination) = page(matching, spec.pagination, state.config.max_page);
     Ok(Json(json!({"records": records, "pagination": pagination})))

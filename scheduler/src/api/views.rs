@@ -5,10 +5,10 @@
 use super::rfc3339;
 use crate::model::change::PendingInfo;
 use crate::model::ids::InstanceId;
-use crate::model::job::Job;
-use crate::model::outcome::{job_state_of, retry_at};
+use crate::model::job::{Job, JobView};
+use crate::model::outcome::retry_at;
 use crate::model::run::Run;
-use crate::model::state::{JobGoal, JobState, PodState};
+use crate::model::state::{JobGoal, PodState};
 use crate::runner::now_millis;
 use crate::store::{PodEventRecord, RunRecord};
 use serde_json::{json, Map, Value};
@@ -25,12 +25,6 @@ fn desired_job_state(goal: JobGoal) -> &'static str {
         JobGoal::Stopped => "JOB_STATE_KILLED",
         JobGoal::Deleted => "JOB_STATE_DELETED",
     }
-}
-
-/// The job's state, as the engine derives it from its instances.
-pub fn job_state(job: &Job, runs: &[RunRecord]) -> JobState {
-    let by_instance = by_instance(job, runs);
-    job_state_of(job, by_instance.iter().map(|(_, h)| *h))
 }
 
 /// Each instance of `job` (all of them, in order) with its runs, oldest
@@ -54,17 +48,16 @@ fn by_instance<'a>(job: &Job, runs: &'a [RunRecord]) -> Vec<(u32, &'a [RunRecord
     out
 }
 
-/// `JobStatus`.
-pub fn job_status(job: &Job, runs: &[RunRecord]) -> Value {
-    let by_instance = by_instance(job, runs);
-    let mut stats: BTreeMap<&'static str, u32> = BTreeMap::new();
-    for (_, history) in &by_instance {
-        let state = history.last().map_or(PodState::Pending, |r| r.run.state);
-        *stats.entry(state.as_str()).or_default() += 1;
-    }
-    let state = job_state_of(job, by_instance.iter().map(|(_, h)| *h));
+/// `JobStatus`, from the job as the engine last stored it.
+pub fn job_status(view: &JobView) -> Value {
+    let job = &view.job;
+    let stats: BTreeMap<&'static str, u32> = view
+        .instances
+        .pod_stats()
+        .map(|(state, n)| (state.as_str(), n))
+        .collect();
     json!({
-        "state": state.as_str(),
+        "state": view.state().as_str(),
         "desired_state": desired_job_state(job.goal),
         "creation_time": rfc3339::format(job.created_at),
         "pod_stats": stats,
@@ -74,7 +67,8 @@ pub fn job_status(job: &Job, runs: &[RunRecord]) -> Value {
 }
 
 /// `JobSummary`.
-pub fn job_summary(job: &Job, runs: &[RunRecord]) -> Value {
+pub fn job_summary(view: &JobView) -> Value {
+    let job = &view.job;
     json!({
         "job_id": {"value": job.job_id.as_str()},
         "name": job.spec.name,
@@ -82,7 +76,7 @@ pub fn job_summary(job: &Job, runs: &[RunRecord]) -> Value {
         "owning_team": job.spec.owning_team,
         "labels": job.spec.labels,
         "instance_count": job.spec.instance_count,
-        "status": job_status(job, runs),
+        "status": job_status(view),
     })
 }
 

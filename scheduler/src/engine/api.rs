@@ -248,9 +248,7 @@ pub(super) fn apply(
                 job.revision = revision;
             }
             let id = job.job_id.clone();
-            if let Some(entry) = registry.get_mut(&id) {
-                entry.job = (*job).clone();
-            }
+            registry.set_job((*job).clone());
             let reply = if reply_deleted {
                 Reply::Deleted
             } else {

@@ -55,8 +55,8 @@ pub mod launches;
 pub mod offer_book;
 pub mod offers;
 pub mod pending_runs;
-pub mod plan_due;
 mod placing;
+pub mod plan_due;
 mod planning;
 pub mod reconcile;
 pub mod registry;
@@ -156,6 +156,13 @@ impl Engine {
     /// The jobs and runs as stored (for tests and the simulation's checks).
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The jobs whose stored state changed since this was last called,
+    /// each as it now is (None: deleted), for readers: what the engine
+    /// holds is what the store committed.
+    pub fn take_changed_jobs(&mut self) -> Vec<(JobId, Option<crate::model::job::JobView>)> {
+        self.registry.take_changed()
     }
 
     /// Whether a handed-out change awaits [`Engine::on_persisted`].

@@ -5,12 +5,19 @@
 //! runs in run order (oldest first), in a map ordered by job id so that
 //! every walk over it (reconciliation, placement's view of the cluster)
 //! comes out the same way each time.
+//!
+//! Each job also keeps how its instances stand ([`InstanceCounts`]),
+//! updated one instance at a time as its runs change, so that a job's
+//! state and pod counts cost nothing to read; and the registry notes which
+//! jobs changed, for readers ([`Registry::take_changed`]).
 
 use crate::model::change::KillRecord;
 use crate::model::ids::{InstanceId, JobId, TaskId};
-use crate::model::job::Job;
+use crate::model::job::{Job, JobView};
+use crate::model::outcome::{counts_of, standing};
 use crate::model::run::Run;
-use std::collections::BTreeMap;
+use crate::model::state::InstanceCounts;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One job and its runs.
 #[derive(Debug, Clone)]
@@ -20,13 +27,63 @@ pub struct JobEntry {
     /// Each instance's runs, oldest first; indexed by instance, with at
     /// least `instance_count` entries.
     pub instances: Vec<Vec<Run>>,
+    /// How its instances stand.
+    counts: InstanceCounts,
 }
 
 impl JobEntry {
     /// A job with no runs yet.
     pub fn new(job: Job) -> Self {
         let instances = vec![Vec::new(); job.spec.instance_count as usize];
-        JobEntry { job, instances }
+        JobEntry::with_runs(job, instances)
+    }
+
+    fn with_runs(job: Job, instances: Vec<Vec<Run>>) -> Self {
+        let counts = counts_of(&job, instances.iter().map(Vec::as_slice));
+        JobEntry {
+            job,
+            instances,
+            counts,
+        }
+    }
+
+    /// The job and how its instances stand, for readers.
+    pub fn view(&self) -> JobView {
+        JobView {
+            job: self.job.clone(),
+            instances: self.counts,
+        }
+    }
+
+    /// How its instances stand.
+    pub fn counts(&self) -> &InstanceCounts {
+        &self.counts
+    }
+
+    /// Replaces the job (its goal, version or pod controls changed): every
+    /// instance may stand differently.
+    fn set_job(&mut self, job: Job) {
+        self.counts = counts_of(&job, self.instances.iter().map(Vec::as_slice));
+        self.job = job;
+    }
+
+    /// Changes `instance`'s runs with `change`, keeping the counts.
+    fn change_instance(&mut self, instance: usize, change: impl FnOnce(&mut Vec<Run>)) {
+        if self.instances.len() <= instance {
+            self.instances.resize_with(instance + 1, Vec::new);
+        }
+        let counted = (instance as u32) < self.job.spec.instance_count;
+        if counted {
+            let (state, outcome, ran) =
+                standing(&self.job, instance as u32, &self.instances[instance]);
+            self.counts.remove(state, outcome, ran);
+        }
+        change(&mut self.instances[instance]);
+        if counted {
+            let (state, outcome, ran) =
+                standing(&self.job, instance as u32, &self.instances[instance]);
+            self.counts.add(state, outcome, ran);
+        }
     }
 
     /// The runs of `instance`, oldest first.
@@ -53,6 +110,8 @@ impl JobEntry {
 #[derive(Debug, Default)]
 pub struct Registry {
     jobs: BTreeMap<JobId, JobEntry>,
+    /// Jobs changed (or gone) since readers last took them.
+    changed: BTreeSet<JobId>,
 }
 
 impl Registry {
@@ -66,21 +125,18 @@ impl Registry {
                 }
                 for runs in &mut instances {
                     runs.sort_by_key(|r| r.run);
+                    runs.shrink_to_fit();
                 }
-                (job.job_id.clone(), JobEntry { job, instances })
+                (job.job_id.clone(), JobEntry::with_runs(job, instances))
             })
-            .collect();
-        Registry { jobs }
+            .collect::<BTreeMap<_, _>>();
+        let changed = jobs.keys().cloned().collect();
+        Registry { jobs, changed }
     }
 
     /// One job.
     pub fn get(&self, id: &JobId) -> Option<&JobEntry> {
         self.jobs.get(id)
-    }
-
-    /// One job, to change once its change is stored.
-    pub fn get_mut(&mut self, id: &JobId) -> Option<&mut JobEntry> {
-        self.jobs.get_mut(id)
     }
 
     /// Whether `id` is known.
@@ -90,12 +146,34 @@ impl Registry {
 
     /// Adds a new job.
     pub fn insert(&mut self, job: Job) {
+        self.changed.insert(job.job_id.clone());
         self.jobs.insert(job.job_id.clone(), JobEntry::new(job));
+    }
+
+    /// Replaces a known job (its goal, version or pod controls changed).
+    pub fn set_job(&mut self, job: Job) {
+        if let Some(entry) = self.jobs.get_mut(&job.job_id) {
+            self.changed.insert(job.job_id.clone());
+            entry.set_job(job);
+        }
     }
 
     /// Forgets a job and its runs.
     pub fn remove(&mut self, id: &JobId) -> Option<JobEntry> {
+        self.changed.insert(id.clone());
         self.jobs.remove(id)
+    }
+
+    /// The jobs changed since this was last called, each with how it now
+    /// is (None: it is gone).
+    pub fn take_changed(&mut self) -> Vec<(JobId, Option<JobView>)> {
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .map(|id| {
+                let view = self.jobs.get(&id).map(JobEntry::view);
+                (id, view)
+            })
+            .collect()
     }
 
     /// Every job, ordered by id.
@@ -133,18 +211,24 @@ impl Registry {
         let Some(entry) = self.jobs.get_mut(&instance.job) else {
             return;
         };
-        let index = instance.instance as usize;
-        if entry.instances.len() <= index {
-            entry.instances.resize_with(index + 1, Vec::new);
+        // A burst changes thousands of runs of one job: noted once.
+        if !self.changed.contains(&instance.job) {
+            self.changed.insert(instance.job.clone());
         }
-        let runs = &mut entry.instances[index];
-        match runs.iter().rposition(|r| r.run == run.run) {
-            Some(at) => runs[at] = run,
-            None => {
-                let at = runs.partition_point(|r| r.run < run.run);
-                runs.insert(at, run);
+        entry.change_instance(instance.instance as usize, |runs| {
+            match runs.iter().rposition(|r| r.run == run.run) {
+                Some(at) => runs[at] = run,
+                None => {
+                    // Most instances only ever have one run: room for
+                    // exactly that, where a Vec's first growth makes room
+                    // for four (three unused runs per instance, 400 B a
+                    // task).
+                    runs.reserve_exact(1);
+                    let at = runs.partition_point(|r| r.run < run.run);
+                    runs.insert(at, run);
+                }
             }
-        }
+        });
     }
 
     /// Puts each of `runs` into its instance's history.
@@ -159,19 +243,18 @@ impl Registry {
     pub fn apply_kills(&mut self, kills: &[KillRecord]) {
         for kill in kills {
             let task = &kill.task_id;
-            let Some(runs) = self
-                .jobs
-                .get_mut(&task.instance.job)
-                .and_then(|e| e.instances.get_mut(task.instance.instance as usize))
-            else {
+            let Some(entry) = self.jobs.get_mut(&task.instance.job) else {
                 continue;
             };
-            if let Some(run) = runs.iter_mut().rfind(|r| r.run == task.run) {
-                run.kill_requested_at = Some(kill.at);
-                if kill.reason.is_some() {
-                    run.kill_reason = kill.reason;
+            self.changed.insert(task.instance.job.clone());
+            entry.change_instance(task.instance.instance as usize, |runs| {
+                if let Some(run) = runs.iter_mut().rfind(|r| r.run == task.run) {
+                    run.kill_requested_at = Some(kill.at);
+                    if kill.reason.is_some() {
+                        run.kill_reason = kill.reason;
+                    }
                 }
-            }
+            });
         }
     }
 

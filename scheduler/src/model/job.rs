@@ -5,7 +5,7 @@
 
 use super::ids::{InstanceId, JobId};
 use super::spec::JobSpec;
-use super::state::{JobGoal, PodGoal};
+use super::state::{InstanceCounts, JobGoal, JobState, PodGoal};
 use super::time::UnixMillis;
 use std::collections::BTreeMap;
 
@@ -45,6 +45,23 @@ pub struct PodControl {
     /// Runs numbered below this are to be replaced (a restart): a live one
     /// is killed, then a new run launched.
     pub restart_from: u32,
+}
+
+/// A job and how its instances stand: what readers show of it, as the
+/// engine last stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    /// The job.
+    pub job: Job,
+    /// Its instances by pod state and outcome.
+    pub instances: InstanceCounts,
+}
+
+impl JobView {
+    /// The job's state.
+    pub fn state(&self) -> JobState {
+        self.instances.job_state(self.job.goal)
+    }
 }
 
 /// The caller's entity version is not the job's current one.

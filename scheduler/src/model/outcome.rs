@@ -24,7 +24,7 @@ use super::job::Job;
 use super::policies::backoff::Backoff;
 use super::run::{Run, RUNTIME_LIMIT_REASON};
 use super::spec::{JobType, PodSpec};
-use super::state::{job_state, InstanceOutcome, JobState, PodState};
+use super::state::{InstanceCounts, InstanceOutcome, JobState, PodState};
 use super::time::UnixMillis;
 
 /// Whether instance `instance` of `job`, wanted and with `latest` (the last
@@ -156,21 +156,43 @@ pub fn job_state_of<'a, R: AsRef<Run> + 'a>(
     job: &Job,
     histories: impl IntoIterator<Item = &'a [R]>,
 ) -> JobState {
-    let mut histories = histories.into_iter();
-    let mut any_run = false;
-    let outcomes: Vec<_> = (0..job.spec.instance_count)
-        .map(|instance| {
-            let history = histories.next().unwrap_or(&[]);
-            any_run |= !history.is_empty();
-            let pod = job.spec.pod_spec(instance);
-            instance_outcome(job, instance, &pod, history)
-        })
-        .collect();
-    job_state(job.goal, &outcomes, any_run)
+    counts_of(job, histories).job_state(job.goal)
 }
 
 impl AsRef<Run> for Run {
     fn as_ref(&self) -> &Run {
         self
     }
+}
+
+/// Where one instance stands, as its job's [`InstanceCounts`] count it: the
+/// state of its latest run (PENDING for none), its outcome, and whether it
+/// ever had a run.
+pub fn standing<R: AsRef<Run>>(
+    job: &Job,
+    instance: u32,
+    history: &[R],
+) -> (PodState, InstanceOutcome, bool) {
+    let pod = job.spec.pod_spec(instance);
+    let state = history
+        .last()
+        .map_or(PodState::Pending, |r| r.as_ref().state);
+    let outcome = instance_outcome(job, instance, &pod, history);
+    (state, outcome, !history.is_empty())
+}
+
+/// The counts of every instance of `job`, whose runs `histories` yields
+/// per instance in order (an instance it does not reach has none).
+pub fn counts_of<'a, R: AsRef<Run> + 'a>(
+    job: &Job,
+    histories: impl IntoIterator<Item = &'a [R]>,
+) -> InstanceCounts {
+    let mut histories = histories.into_iter();
+    let mut counts = InstanceCounts::default();
+    for instance in 0..job.spec.instance_count {
+        let history = histories.next().unwrap_or(&[]);
+        let (state, outcome, ran) = standing(job, instance, history);
+        counts.add(state, outcome, ran);
+    }
+    counts
 }

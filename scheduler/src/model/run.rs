@@ -31,6 +31,7 @@ use super::state::PodState;
 use super::time::UnixMillis;
 use drover_proto::v1::task_status::Reason;
 use drover_proto::v1::TaskState;
+use std::num::NonZeroU64;
 
 /// The reason on a run killed by its runtime limit: the Mesos reason for
 /// a task that outlived its `max_completion_time`.
@@ -68,9 +69,10 @@ pub struct Run {
     pub kill_reason: Option<Reason>,
 }
 
-/// A 64-bit FNV-1a digest of a message.
+/// A 64-bit FNV-1a digest of a message (never zero, so that an optional
+/// one takes no more room than the digest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MessageDigest(pub u64);
+pub struct MessageDigest(NonZeroU64);
 
 impl MessageDigest {
     /// The digest of `message`.
@@ -80,7 +82,7 @@ impl MessageDigest {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        MessageDigest(hash)
+        MessageDigest(NonZeroU64::new(hash).unwrap_or(NonZeroU64::MIN))
     }
 }
 
@@ -255,6 +257,17 @@ mod tests {
                 ..Run::launching(i as u32, AgentId::new("a"), 1, 1)
             })
             .collect()
+    }
+
+    /// The engine holds every run in memory: 100,000 of them are a few
+    /// MB only while a run stays this small.
+    #[test]
+    fn a_run_stays_small() {
+        assert!(
+            std::mem::size_of::<Run>() <= 120,
+            "{}",
+            std::mem::size_of::<Run>()
+        );
     }
 
     #[test]

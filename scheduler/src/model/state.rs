@@ -243,41 +243,121 @@ pub enum InstanceOutcome {
     Killed,
 }
 
+impl InstanceOutcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [InstanceOutcome; 6] = [
+        InstanceOutcome::Waiting,
+        InstanceOutcome::Starting,
+        InstanceOutcome::Running,
+        InstanceOutcome::Succeeded,
+        InstanceOutcome::Failed,
+        InstanceOutcome::Killed,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl PodState {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How many of a job's instances are in each pod state (of their latest
+/// run; PENDING for none) and each outcome: a job's status, kept up to
+/// date one instance at a time instead of recounted from every run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InstanceCounts {
+    states: [u32; ALL_POD_STATES.len()],
+    outcomes: [u32; InstanceOutcome::ALL.len()],
+    /// Instances that ever had a run.
+    with_runs: u32,
+}
+
+impl InstanceCounts {
+    /// Counts one more instance in `state` with `outcome` (`ran`: it has a
+    /// run).
+    pub fn add(&mut self, state: PodState, outcome: InstanceOutcome, ran: bool) {
+        self.states[state.index()] += 1;
+        self.outcomes[outcome.index()] += 1;
+        self.with_runs += u32::from(ran);
+    }
+
+    /// Counts one instance less, as [`InstanceCounts::add`] counted it.
+    pub fn remove(&mut self, state: PodState, outcome: InstanceOutcome, ran: bool) {
+        let s = &mut self.states[state.index()];
+        *s = s.saturating_sub(1);
+        let o = &mut self.outcomes[outcome.index()];
+        *o = o.saturating_sub(1);
+        self.with_runs = self.with_runs.saturating_sub(u32::from(ran));
+    }
+
+    /// Instances in `state`.
+    pub fn in_state(&self, state: PodState) -> u32 {
+        self.states[state.index()]
+    }
+
+    /// Instances with `outcome`.
+    pub fn with_outcome(&self, outcome: InstanceOutcome) -> u32 {
+        self.outcomes[outcome.index()]
+    }
+
+    /// Instances counted.
+    pub fn instances(&self) -> u32 {
+        self.outcomes.iter().sum()
+    }
+
+    /// The pod states with their counts, those with none left out.
+    pub fn pod_stats(&self) -> impl Iterator<Item = (PodState, u32)> + '_ {
+        ALL_POD_STATES
+            .iter()
+            .map(|s| (*s, self.in_state(*s)))
+            .filter(|(_, n)| *n > 0)
+    }
+
+    /// The job's state for goal `goal`.
+    pub fn job_state(&self, goal: JobGoal) -> JobState {
+        use InstanceOutcome::*;
+        let live = self.with_outcome(Starting) + self.with_outcome(Running) > 0;
+        if goal != JobGoal::Running {
+            return if live {
+                JobState::Killing
+            } else {
+                JobState::Killed
+            };
+        }
+        if self.with_outcome(Running) > 0 {
+            return JobState::Running;
+        }
+        let done =
+            self.with_outcome(Succeeded) + self.with_outcome(Failed) + self.with_outcome(Killed);
+        if done == self.instances() && done > 0 {
+            if self.with_outcome(Failed) > 0 {
+                return JobState::Failed;
+            }
+            if self.with_outcome(Killed) > 0 {
+                return JobState::Killed;
+            }
+            return JobState::Succeeded;
+        }
+        if self.with_runs > 0 {
+            JobState::Pending
+        } else {
+            JobState::Initialized
+        }
+    }
+}
+
 /// A job's state from its goal and its instances' outcomes.
 pub fn job_state(goal: JobGoal, outcomes: &[InstanceOutcome], any_run_ever: bool) -> JobState {
-    let live = outcomes
-        .iter()
-        .any(|o| matches!(o, InstanceOutcome::Starting | InstanceOutcome::Running));
-    if goal != JobGoal::Running {
-        return if live {
-            JobState::Killing
-        } else {
-            JobState::Killed
-        };
+    let mut counts = InstanceCounts::default();
+    for outcome in outcomes {
+        counts.add(PodState::Pending, *outcome, false);
     }
-    if outcomes.contains(&InstanceOutcome::Running) {
-        return JobState::Running;
-    }
-    let all_done = outcomes.iter().all(|o| {
-        matches!(
-            o,
-            InstanceOutcome::Succeeded | InstanceOutcome::Failed | InstanceOutcome::Killed
-        )
-    });
-    if all_done && !outcomes.is_empty() {
-        if outcomes.contains(&InstanceOutcome::Failed) {
-            return JobState::Failed;
-        }
-        if outcomes.contains(&InstanceOutcome::Killed) {
-            return JobState::Killed;
-        }
-        return JobState::Succeeded;
-    }
-    if any_run_ever {
-        JobState::Pending
-    } else {
-        JobState::Initialized
-    }
+    counts.with_runs = u32::from(any_run_ever);
+    counts.job_state(goal)
 }
 
 #[cfg(test)]

@@ -15,12 +15,14 @@
 //! SQLite calls are blocking but short (one transaction per change);
 //! `block_in_place` keeps them off the other tasks' worker.
 //!
+//! - [`board`]: the jobs as last stored, published for the API.
 //! - [`edge`]: a session event as an engine input, an engine call as a
 //!   Mesos call.
 //! - [`pump`]: carrying out a list of actions (store, then engine again;
 //!   calls and replies to an outbox), shared with tests and the simulation.
 //! - [`heap_trim`]: memory freed after a burst goes back to the OS.
 
+pub mod board;
 pub mod edge;
 pub mod heap_trim;
 pub mod pump;
@@ -34,6 +36,7 @@ use crate::mesos::task_info::ExecutorMode;
 use crate::metrics::Metrics;
 use crate::model::time::UnixMillis;
 use crate::store::{Store, StoreError};
+use board::JobBoard;
 use pump::Outbox;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -91,6 +94,7 @@ pub struct Runner {
     engine: Engine,
     store: Box<dyn Store>,
     out: Outgoing,
+    board: Arc<JobBoard>,
     metrics: Arc<Metrics>,
     next_request: RequestId,
 }
@@ -102,20 +106,26 @@ struct Outgoing {
     executor: ExecutorMode,
     metrics: Arc<Metrics>,
     replies: HashMap<RequestId, oneshot::Sender<Result<Reply, EngineError>>>,
+    /// Answers given while carrying out actions, sent once the jobs they
+    /// changed are published (a client that reads right after its write
+    /// sees it).
+    answered: Vec<(RequestId, Result<Reply, EngineError>)>,
 }
 
 impl Runner {
     /// A runner over what `store` holds, calling the master through
-    /// `driver`. Fails when the store cannot be read back whole.
+    /// `driver`, publishing its jobs on `board`. Fails when the store
+    /// cannot be read back whole.
     pub fn start(
         store: Box<dyn Store>,
         driver: DriverHandle,
         config: RunnerConfig,
+        board: Arc<JobBoard>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StoreError> {
         let snapshot = tokio::task::block_in_place(|| store.load())?;
         let engine = Engine::recover(snapshot, config.engine, now());
-        Ok(Runner {
+        let mut runner = Runner {
             engine,
             store,
             out: Outgoing {
@@ -123,10 +133,14 @@ impl Runner {
                 executor: config.executor,
                 metrics: metrics.clone(),
                 replies: HashMap::new(),
+                answered: Vec::new(),
             },
+            board,
             metrics,
             next_request: 0,
-        })
+        };
+        runner.publish();
+        Ok(runner)
     }
 
     /// Runs until `shutdown`.
@@ -226,14 +240,26 @@ impl Runner {
         } else {
             pump::carry_out(engine, store, actions, &mut now, out);
         }
+        self.publish();
+    }
+
+    /// Publishes the jobs that changed, then sends the answers waiting.
+    fn publish(&mut self) {
+        let changes = self.engine.take_changed_jobs();
+        if !changes.is_empty() || !self.board.is_ready() {
+            self.board.publish(changes);
+        }
+        for (request, result) in self.out.answered.drain(..) {
+            if let Some(reply) = self.out.replies.remove(&request) {
+                let _ = reply.send(result);
+            }
+        }
     }
 }
 
 impl Outbox for Outgoing {
     fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
-        if let Some(reply) = self.replies.remove(&request) {
-            let _ = reply.send(result);
-        }
+        self.answered.push((request, result));
     }
 
     fn send(&mut self, call: Call) {

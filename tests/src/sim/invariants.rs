@@ -16,6 +16,7 @@ use drover_proto::TaskStateExt;
 use drover_scheduler::engine::Engine;
 use drover_scheduler::model::ids::{InstanceId, JobId, TaskId};
 use drover_scheduler::model::job::Job;
+use drover_scheduler::model::outcome::counts_of;
 use drover_scheduler::model::run::Run;
 use drover_scheduler::model::spec::JobType;
 use drover_scheduler::model::state::PodState;
@@ -190,9 +191,20 @@ impl Checks {
         Ok(())
     }
 
-    /// The engine's own view: one live run per instance at most.
+    /// The engine's own view: one live run per instance at most, and the
+    /// job's state and counts readers see are those its runs give.
     pub fn registry(&self, engine: &Engine) -> Result<(), Violation> {
         for (id, entry) in engine.registry().iter() {
+            let recounted = counts_of(&entry.job, entry.instances.iter().map(Vec::as_slice));
+            if *entry.counts() != recounted {
+                return violation(
+                    "what readers see is what is stored",
+                    format!(
+                        "{id}'s kept counts {:?} differ from a recount {recounted:?}",
+                        entry.counts()
+                    ),
+                );
+            }
             for (instance, runs) in entry.instances.iter().enumerate() {
                 let live = runs.iter().filter(|r| r.state.is_live()).count();
                 if live > 1 {

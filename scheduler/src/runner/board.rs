@@ -1,0 +1,116 @@
+//! The jobs as the engine last stored them, for the API to read without
+//! asking the store: each job with how its instances stand (state and pod
+//! counts), published by the runner after every change it carried out and
+//! before it answers the request that made it. A `GET` of a job of 10,000
+//! instances is then a map lookup, not 10,000 rows read and recounted: a
+//! user polling a launch no longer takes the scheduler's CPU away from the
+//! launch (kube-rs' reflector store: one writer, many readers).
+
+use crate::model::ids::JobId;
+use crate::model::job::JobView;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// The published jobs.
+#[derive(Debug, Default)]
+pub struct JobBoard {
+    jobs: RwLock<Published>,
+}
+
+#[derive(Debug, Default)]
+struct Published {
+    /// False until the engine has loaded the store: until then the board
+    /// knows no job, and must not say a job does not exist.
+    ready: bool,
+    by_id: BTreeMap<JobId, Arc<JobView>>,
+}
+
+impl JobBoard {
+    /// Publishes changes: each job as it now is, or gone.
+    pub fn publish(&self, changes: Vec<(JobId, Option<JobView>)>) {
+        let mut jobs = self.jobs.write().unwrap_or_else(|e| e.into_inner());
+        jobs.ready = true;
+        for (id, view) in changes {
+            match view {
+                Some(view) => {
+                    jobs.by_id.insert(id, Arc::new(view));
+                }
+                None => {
+                    jobs.by_id.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Whether the engine has published what it loaded.
+    pub fn is_ready(&self) -> bool {
+        self.jobs.read().unwrap_or_else(|e| e.into_inner()).ready
+    }
+
+    /// One job.
+    pub fn get(&self, id: &JobId) -> Option<Arc<JobView>> {
+        let jobs = self.jobs.read().unwrap_or_else(|e| e.into_inner());
+        jobs.by_id.get(id).cloned()
+    }
+
+    /// Every job, in creation order (then id).
+    pub fn all(&self) -> Vec<Arc<JobView>> {
+        let mut all: Vec<_> = self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_id
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| {
+            (a.job.created_at, &a.job.job_id).cmp(&(b.job.created_at, &b.job.job_id))
+        });
+        all
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::job::Job;
+    use crate::model::state::InstanceCounts;
+
+    fn view(id: &str, created_at: i64) -> JobView {
+        let spec = serde_json::from_value(serde_json::json!({
+            "type": "BATCH", "name": "t", "instance_count": 1,
+            "default_spec": {"containers": [{"command": {"value": "true"}}]}
+        }))
+        .unwrap();
+        JobView {
+            job: Job::new(JobId::parse(id).unwrap(), spec, created_at),
+            instances: InstanceCounts::default(),
+        }
+    }
+
+    #[test]
+    fn nothing_is_said_missing_until_the_store_is_loaded() {
+        let board = JobBoard::default();
+        assert!(!board.is_ready());
+        board.publish(Vec::new());
+        assert!(board.is_ready());
+    }
+
+    #[test]
+    fn jobs_are_published_replaced_and_removed_and_listed_by_creation() {
+        let board = JobBoard::default();
+        let (a, b) = (JobId::parse("a").unwrap(), JobId::parse("b").unwrap());
+        board.publish(vec![
+            (b.clone(), Some(view("b", 1))),
+            (a.clone(), Some(view("a", 2))),
+        ]);
+        let order: Vec<_> = board.all().iter().map(|v| v.job.job_id.clone()).collect();
+        assert_eq!(order, [b.clone(), a.clone()]);
+        let mut newer = view("a", 2);
+        newer.job.version = 7;
+        board.publish(vec![(a.clone(), Some(newer)), (b.clone(), None)]);
+        assert_eq!(board.get(&a).unwrap().job.version, 7);
+        assert!(board.get(&b).is_none());
+    }
+}
