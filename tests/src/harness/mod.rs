@@ -1,0 +1,34 @@
+//! The end-to-end harness: what `tests/*.rs` need to start Drover's real
+//! binaries (agent-sim with simulated or real agents, the scheduler, the
+//! CLI) and a third-party framework (pymesos), each on `127.0.0.1` port 0
+//! in temporary directories, talk to them, and wait for what they report.
+//! Every process it starts is stopped by its own pid when its handle is
+//! dropped, and every cgroup a test's real agents use is the test's own.
+//!
+//! Helpers fail the test (panic) with what a reader needs to act (the
+//! binary and its path, the address, the request, the last state seen)
+//! rather than return errors: a harness failure is a test failure.
+//!
+//! # Layout
+//! - [`binaries`]: where the binaries are, built on demand when missing.
+//! - [`process`]: a child on port 0 that reports its address, stopped by
+//!   pid (SIGTERM, then SIGKILL) on drop.
+//! - [`cgroup`]: the test-owned cgroup parent of real agents.
+//! - [`agent_sim`]: `drover-agent-sim` and what tests read from `/sim`.
+//! - [`scheduler`]: `drover-scheduler` on a test's data dir.
+//! - [`http`]: one request per connection, and JSON exchanges.
+//! - [`job_api`]: the scheduler's job API as tests use it.
+//! - [`framework`]: a minimal Mesos framework (v1 scheduler API).
+//! - [`pymesos`]: the pymesos venv and the Python frameworks it runs.
+//! - [`wait`]: bounded polling.
+
+pub mod agent_sim;
+pub mod binaries;
+pub mod cgroup;
+pub mod framework;
+pub mod http;
+pub mod job_api;
+pub mod process;
+pub mod pymesos;
+pub mod scheduler;
+pub mod wait;
