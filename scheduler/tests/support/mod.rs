@@ -1,5 +1,7 @@
-//! Test support: start real binaries on loopback port 0, talk JSON to them,
-//! and stop them (by their own pid) when the test ends.
+//! Test support for the tests of the scheduler binary alone: start it on
+//! loopback port 0, talk JSON to it, and stop it (by its own pid) when the
+//! test ends. Tests that start other binaries beside it live in
+//! `drover-tests` (`tests/` at the workspace root), with its harness.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use bytes::Bytes;
@@ -11,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A child process killed (SIGKILL, by pid) when dropped.
+/// A child process stopped by its pid when dropped (SIGTERM, then SIGKILL).
 pub struct Proc {
     pub child: Child,
     pub address: String,
@@ -164,143 +166,4 @@ pub fn job_spec(kind: &str, instances: u32, command: &str) -> serde_json::Value 
             "kill_grace_period_seconds": 1
         }
     })
-}
-
-/// Polls `check` every 100 ms until it returns Some, for at most `limit`.
-pub async fn wait_for<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The agent simulator binary, built next to ours. Built on demand when a
-/// plain `cargo test -p drover-scheduler` has not built it.
-pub fn sim_bin() -> PathBuf {
-    let path = scheduler_bin().parent().unwrap().join("drover-agent-sim");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "drover-agent-sim",
-                "--bin",
-                "drover-agent-sim",
-            ])
-            .status()
-            .expect("cannot run cargo to build drover-agent-sim");
-        assert!(status.success(), "building drover-agent-sim failed");
-    }
-    assert!(path.exists(), "drover-agent-sim not found at {path:?}");
-    path
-}
-
-/// Starts the simulated master with `agents` agents.
-pub fn start_sim(agents: usize, extra: &[&str]) -> Proc {
-    let agents = agents.to_string();
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--agents",
-        agents.as_str(),
-        "--allocation-interval",
-        "100ms",
-        "--status-update-retry-interval",
-        "1secs",
-        "--seed",
-        "7",
-    ];
-    args.extend_from_slice(extra);
-    Proc::start(&sim_bin(), &args, &[])
-}
-
-/// The state of job `id` (`JOB_STATE_...`) and its pod stats.
-pub async fn job_state(address: &str, id: &str) -> (String, serde_json::Value) {
-    let (_, job) = get(address, &format!("/api/v1/jobs/{id}")).await;
-    let status = &job["job_info"]["status"];
-    (
-        status["state"].as_str().unwrap_or("").to_owned(),
-        status["pod_stats"].clone(),
-    )
-}
-
-/// Tasks the simulated master knows, as (task id, state, agent id).
-pub async fn sim_tasks(sim: &str) -> Vec<(String, String, String)> {
-    let (_, tasks) = get(sim, "/sim/tasks").await;
-    tasks["tasks"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|t| {
-                    (
-                        t["task_id"].as_str().unwrap_or("").to_owned(),
-                        t["state"].as_str().unwrap_or("").to_owned(),
-                        t["agent_id"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Instances with more than one live task at the master, as a list of
-/// `(pod, task ids)`.
-pub fn duplicate_live_tasks(tasks: &[(String, String, String)]) -> Vec<(String, Vec<String>)> {
-    let live = [
-        "TASK_STAGING",
-        "TASK_STARTING",
-        "TASK_RUNNING",
-        "TASK_KILLING",
-    ];
-    let mut by_pod: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for (task, state, _) in tasks {
-        if live.contains(&state.as_str()) {
-            let pod = task
-                .rsplit_once('-')
-                .map(|(p, _)| p.to_owned())
-                .unwrap_or_default();
-            by_pod.entry(pod).or_default().push(task.clone());
-        }
-    }
-    by_pod.into_iter().filter(|(_, t)| t.len() > 1).collect()
-}
-
-/// Creates job `id` from `spec` through the API; a refusal fails the test.
-pub async fn create_job(address: &str, id: &str, spec: serde_json::Value) {
-    let (status, reply) = post(
-        address,
-        "/api/v1/jobs",
-        &serde_json::json!({"job_id": {"value": id}, "spec": spec}),
-    )
-    .await;
-    assert_eq!(status, 200, "{reply}");
-}
-
-/// Waits up to `limit` for job `id` to reach `want` (`JOB_STATE_...`) and
-/// returns its pod stats then; fails the test with the last state seen.
-pub async fn wait_for_job_state(
-    address: &str,
-    id: &str,
-    want: &str,
-    limit: Duration,
-) -> serde_json::Value {
-    let last = std::cell::RefCell::new(None);
-    let found = wait_for(limit, || async {
-        let (state, stats) = job_state(address, id).await;
-        *last.borrow_mut() = Some((state.clone(), stats.clone()));
-        (state == want).then_some(stats)
-    })
-    .await;
-    found.unwrap_or_else(|| panic!("job {id} never reached {want}; last {:?}", last.borrow()))
 }

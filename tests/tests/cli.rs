@@ -5,17 +5,17 @@
 //! `--duration` and stopped with Ctrl-C (SIGINT).
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use drover_tests::harness::agent_sim::AgentSim;
+use drover_tests::harness::binaries;
+use drover_tests::harness::scheduler::Scheduler;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{start_scheduler, start_sim, Proc};
 
 fn drover_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_drover"))
+    binaries::drover()
 }
 
 /// Runs `drover --addr ADDR args...`: (exit code, stdout, stderr). Killed
@@ -60,10 +60,10 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-fn cluster(dir: &Path) -> (Proc, Proc, String) {
-    let sim = start_sim(3, &[]);
+fn cluster(dir: &Path) -> (AgentSim, Scheduler, String) {
+    let sim = AgentSim::for_scheduler(3).start();
     let master = format!("http://{}", sim.address);
-    let s = start_scheduler(dir, &master, &["--executor-mode", "command"]);
+    let s = Scheduler::start(dir, &master, &["--executor-mode", "command"]);
     let addr = format!("http://{}", s.address);
     (sim, s, addr)
 }
@@ -246,17 +246,10 @@ fn completion_scripts_are_printed() {
     );
 }
 
-/// Builds drover-executor beside our binaries so the quickstart can start a
-/// real agent; answers whether it is there.
+/// Builds drover-executor beside our binaries (when missing) so the
+/// quickstart can start a real agent; answers whether it is there.
 fn executor_built() -> bool {
-    let path = drover_bin().parent().unwrap().join("drover-executor");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let _ = Command::new(cargo)
-            .args(["build", "-p", "drover-executor", "--bin", "drover-executor"])
-            .status();
-    }
-    path.exists()
+    binaries::executor().exists()
 }
 
 /// Sends SIGINT (Ctrl-C) to `pid`.
@@ -271,7 +264,7 @@ fn alive(pid: i32) -> bool {
 
 #[test]
 fn the_quickstart_runs_a_service_and_a_batch_job_and_cleans_up_on_ctrl_c() {
-    support::sim_bin();
+    binaries::agent_sim();
     let real = executor_built();
     let mut child = Command::new(drover_bin())
         .args(["quickstart", "--duration", "50secs"])

@@ -5,11 +5,13 @@
 //! simulated agents execute.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use drover_tests::harness::agent_sim::{duplicate_live_tasks, sim_tasks, AgentSim};
+use drover_tests::harness::http::{get, post};
+use drover_tests::harness::job_api::{create_job, job_spec, job_state, wait_for_job_state};
+use drover_tests::harness::scheduler::Scheduler;
+use drover_tests::harness::wait::wait_for;
 use serde_json::json;
 use std::time::Duration;
-use support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -22,10 +24,10 @@ async fn wait_for_state(address: &str, id: &str, want: &str) -> serde_json::Valu
 }
 
 async fn batch_runs_to_succeeded(content_type: &str, instances: u32) {
-    let sim = start_sim(5, &[]);
+    let sim = AgentSim::for_scheduler(5).start();
     let dir = tempfile::tempdir().unwrap();
     let master = format!("http://{}", sim.address);
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &master,
         &["--executor-mode", "command", "--content-type", content_type],
@@ -119,9 +121,9 @@ async fn running_pods(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_job_stays_running_and_replaces_a_task_that_exits() {
-    let sim = start_sim(3, &[]);
+    let sim = AgentSim::for_scheduler(3).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &format!("http://{}", sim.address),
         &["--executor-mode", "command"],
@@ -172,9 +174,9 @@ async fn a_service_job_stays_running_and_replaces_a_task_that_exits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_failure_relaunches_its_instances_elsewhere() {
-    let sim = start_sim(3, &[]);
+    let sim = AgentSim::for_scheduler(3).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &format!("http://{}", sim.address),
         &["--executor-mode", "command"],
@@ -261,9 +263,11 @@ async fn an_agent_failure_relaunches_its_instances_elsewhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_connections_resubscribe_with_the_same_framework_id_and_lose_no_task() {
-    let sim = start_sim(2, &["--heartbeat-interval", "1secs"]);
+    let sim = AgentSim::for_scheduler(2)
+        .args(&["--heartbeat-interval", "1secs"])
+        .start();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &format!("http://{}", sim.address),
         &["--executor-mode", "command"],
@@ -317,11 +321,11 @@ async fn dropped_connections_resubscribe_with_the_same_framework_id_and_lose_no_
 async fn sigkill_restarts_during_a_500_instance_batch_job_never_duplicate_a_live_task() {
     // 5 agents x 4 cpus / 0.5 cpus per task: 40 tasks at a time, so the
     // 500 runs launch in many waves and every kill lands mid-launch.
-    let sim = start_sim(5, &[]);
+    let sim = AgentSim::for_scheduler(5).start();
     let dir = tempfile::tempdir().unwrap();
     let master = format!("http://{}", sim.address);
     let args = ["--executor-mode", "command"];
-    let mut s = start_scheduler(dir.path(), &master, &args);
+    let mut s = Scheduler::start(dir.path(), &master, &args);
     let mut spec = job_spec("BATCH", 500, "sleep 1");
     spec["default_spec"]["containers"][0]["resource"]["cpu_limit"] = json!(0.5);
     create(&s.address, "big", spec).await;
@@ -344,7 +348,7 @@ async fn sigkill_restarts_during_a_500_instance_batch_job_never_duplicate_a_live
         for f in state["frameworks"].as_array().unwrap() {
             framework_ids.insert(f["id"].to_string());
         }
-        s = start_scheduler(dir.path(), &master, &args);
+        s = Scheduler::start(dir.path(), &master, &args);
     }
     let done = wait_for(Duration::from_secs(120), || async {
         let now = sim_tasks(&sim.address).await;
@@ -368,9 +372,9 @@ async fn sigkill_restarts_during_a_500_instance_batch_job_never_duplicate_a_live
 async fn tasks_launched_with_the_drover_executor_pass_master_validation_and_run() {
     // Simulated agents do not start executor processes; this checks that the
     // ExecutorInfo Drover sends is one a master accepts and runs.
-    let sim = start_sim(2, &[]);
+    let sim = AgentSim::for_scheduler(2).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &format!("http://{}", sim.address),
         &["--executor", "/opt/drover/drover-executor"],
@@ -395,9 +399,9 @@ async fn tasks_launched_with_the_drover_executor_pass_master_validation_and_run(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_batch_instance_is_retried_up_to_max_failures_then_the_job_fails() {
-    let sim = start_sim(1, &[]);
+    let sim = AgentSim::for_scheduler(1).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &format!("http://{}", sim.address),
         &["--executor-mode", "command"],
@@ -431,7 +435,7 @@ async fn a_launch_intent_whose_accept_never_left_is_reconciled_and_relaunched() 
     use drover_scheduler::model::ids::{AgentId, InstanceId, JobId, TaskId};
     use drover_scheduler::model::job::Job;
     use drover_scheduler::store::{SqliteStore, Store};
-    let sim = start_sim(1, &[]);
+    let sim = AgentSim::for_scheduler(1).start();
     let (_, agents) = get(&sim.address, "/sim/agents").await;
     let agent = agents["agents"][0]["id"].as_str().unwrap().to_owned();
     // The state a scheduler leaves when it dies between recording the
@@ -456,7 +460,7 @@ async fn a_launch_intent_whose_accept_never_left_is_reconciled_and_relaunched() 
         };
         store.commit(&change).unwrap();
     }
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &format!("http://{}", sim.address),
         &["--executor-mode", "command"],

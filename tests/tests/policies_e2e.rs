@@ -3,19 +3,21 @@
 //! mode, which simulated agents run).
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use drover_tests::harness::agent_sim::AgentSim;
+use drover_tests::harness::http::get;
+use drover_tests::harness::job_api::{create_job, job_spec, job_state};
+use drover_tests::harness::scheduler::Scheduler;
+use drover_tests::harness::wait::wait_for;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::*;
 
 const LIMIT: Duration = Duration::from_secs(40);
 
-async fn setup(agents: usize, sim_args: &[&str]) -> (Proc, Proc, tempfile::TempDir) {
-    let sim = start_sim(agents, sim_args);
+async fn setup(agents: usize, sim_args: &[&str]) -> (AgentSim, Scheduler, tempfile::TempDir) {
+    let sim = AgentSim::for_scheduler(agents).args(sim_args).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &format!("http://{}", sim.address),
         &["--executor-mode", "command"],

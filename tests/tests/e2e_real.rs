@@ -4,25 +4,17 @@
 //! of a service task whose process dies outside Mesos.
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
+use drover_tests::harness::agent_sim::{duplicate_live_tasks, sim_tasks, AgentSim};
+use drover_tests::harness::binaries;
+use drover_tests::harness::http::{get, post};
+use drover_tests::harness::job_api::{create_job, job_spec, job_state, wait_for_job_state};
+use drover_tests::harness::scheduler::Scheduler;
+use drover_tests::harness::wait::wait_for;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
-use support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// `drover-executor`, built next to the scheduler by `cargo test --workspace`.
-fn executor_bin() -> PathBuf {
-    let path = scheduler_bin().parent().unwrap().join("drover-executor");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p drover-executor` (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
-}
 
 /// `<work>/agents/*/frameworks/*/executors/<executor>/runs/*/<name>`.
 fn sandbox_file(work: &std::path::Path, executor: &str, name: &str) -> PathBuf {
@@ -45,19 +37,13 @@ fn sandbox_file(work: &std::path::Path, executor: &str, name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_job_runs_real_processes_under_the_drover_executor() {
-    let executor = executor_bin();
+    let executor = binaries::executor();
     let work = tempfile::tempdir().unwrap();
-    let sim = start_sim(
-        2,
-        &[
-            "--real-agents",
-            "2",
-            "--work-dir",
-            work.path().to_str().unwrap(),
-        ],
-    );
+    let sim = AgentSim::for_scheduler(2)
+        .real_agents(2, work.path())
+        .start();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &format!("http://{}", sim.address),
         &["--executor", executor.to_str().unwrap()],
@@ -106,9 +92,9 @@ async fn a_batch_job_runs_real_processes_under_the_drover_executor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_task_killed_outside_mesos_is_replaced() {
-    let sim = start_sim(3, &[]);
+    let sim = AgentSim::for_scheduler(3).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = start_scheduler(
+    let s = Scheduler::start(
         dir.path(),
         &format!("http://{}", sim.address),
         &["--executor-mode", "command"],
@@ -153,13 +139,10 @@ async fn a_service_task_killed_outside_mesos_is_replaced() {
 }
 
 /// A real agent, and a scheduler launching with drover-executor.
-fn real_cluster(work: &std::path::Path, data: &std::path::Path) -> (Proc, Proc) {
-    let executor = executor_bin();
-    let sim = start_sim(
-        1,
-        &["--real-agents", "1", "--work-dir", work.to_str().unwrap()],
-    );
-    let s = start_scheduler(
+fn real_cluster(work: &std::path::Path, data: &std::path::Path) -> (AgentSim, Scheduler) {
+    let executor = binaries::executor();
+    let sim = AgentSim::for_scheduler(1).real_agents(1, work).start();
+    let s = Scheduler::start(
         data,
         &format!("http://{}", sim.address),
         &["--executor", executor.to_str().unwrap()],
