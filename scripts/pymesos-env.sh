@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # pymesos-env.sh: create (or reuse) a Python virtualenv with pymesos 0.3.15
-# from PyPI, for the agent-sim pymesos test and for trying pymesos by hand.
+# from PyPI, for the pymesos tests in drover-tests (tests/), the pymesos
+# peer of drover-bench, and for trying pymesos by hand.
 #
 # What it does:
 #   - creates target/pymesos-venv (workspace root) with `python3 -m venv`;

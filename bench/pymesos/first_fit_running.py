@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The pymesos (0.3.15) peer of drover-bench: a first-fit scheduler, a variant of
-agent-sim/tests/pymesos/first_fit.py, that launches N long-running tasks (0.1 cpu, 32 MB,
+tests/pymesos/first_fit.py, that launches N long-running tasks (0.1 cpu, 32 MB,
 `sleep 100000`) and, once every one is TASK_RUNNING, prints one JSON line
 {"created": <unix time before the driver started>, "observed": <unix time it saw the
 last RUNNING>, "running": N} and keeps its

@@ -1,6 +1,9 @@
-//! Test harness: starts the real `drover-agent-sim` binary on 127.0.0.1
-//! port 0, and a small hyper client that speaks the scheduler API in either
-//! encoding (calls, and subscription streams read with the RecordDecoder).
+//! Test support for the tests of the `drover-agent-sim` binary alone:
+//! starts it on 127.0.0.1 port 0, and a small hyper client that speaks the
+//! scheduler API in either encoding (calls, and subscription streams read
+//! with the RecordDecoder). Tests that run it with other processes (real
+//! executors, pymesos) live in `drover-tests` (`tests/` at the workspace
+//! root), with its harness.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::io::{BufRead, BufReader};

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""pymesos (0.3.15) first-fit scheduler used by agent-sim's pymesos test: launch N command
+"""pymesos (0.3.15) first-fit scheduler used by drover-tests' pymesos tests: launch N command
 tasks first-fit, exit 0 when every one reached TASK_FINISHED, 1 otherwise.
 Based on the research example pymesos_sched_example.py.
 

@@ -8,35 +8,12 @@
 //! when Python or pip is missing.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn pymesos_python() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/pymesos-env.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("bash runs scripts/pymesos-env.sh");
-    assert!(
-        out.status.success(),
-        "scripts/pymesos-env.sh failed ({}): Python 3 with venv and pip is required",
-        out.status
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    PathBuf::from(stdout.lines().last().unwrap().trim())
-}
+use drover_tests::harness::agent_sim::AgentSim;
+use drover_tests::harness::pymesos;
 
 async fn read_all(
     r: impl tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -51,22 +28,22 @@ async fn read_all(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pymesos_executor_runs_its_tasks_to_finished_with_messages_both_ways() {
-    let python = tokio::task::spawn_blocking(pymesos_python).await.unwrap();
+    let python = tokio::task::spawn_blocking(pymesos::venv_python)
+        .await
+        .unwrap();
     let work = tempfile::tempdir().unwrap();
-    let mut sim = Sim::start(&[
-        "--agents",
-        "1",
-        "--real-agents",
-        "1",
-        "--allocation-interval",
-        "200ms",
-        "--work-dir",
-        work.path().to_str().unwrap(),
-        "--executor-shutdown-grace-period",
-        "2secs",
-    ]);
-    let executor = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pymesos/executor.py");
-    let scheduler = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pymesos/first_fit.py");
+    let mut sim = AgentSim::builder()
+        .agents(1)
+        .real_agents(1, work.path())
+        .args(&[
+            "--allocation-interval",
+            "200ms",
+            "--executor-shutdown-grace-period",
+            "2secs",
+        ])
+        .start();
+    let executor = pymesos::script("executor.py");
+    let scheduler = pymesos::script("first_fit.py");
     let mut child = tokio::process::Command::new(&python)
         .arg(&scheduler)
         .arg(sim.addr.to_string())
@@ -105,8 +82,7 @@ async fn a_pymesos_executor_runs_its_tasks_to_finished_with_messages_both_ways()
     // The framework tore down: its executor got SHUTDOWN and is gone.
     let mut gone = false;
     for _ in 0..200 {
-        let (_, body) = sim.get("/sim/executors").await;
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let (_, v) = sim.get("/sim/executors").await;
         if v["executors"].as_array().unwrap().is_empty() {
             gone = true;
             break;
@@ -125,7 +101,7 @@ async fn a_pymesos_executor_runs_its_tasks_to_finished_with_messages_both_ways()
     assert!(log
         .to_string_lossy()
         .contains("/executors/pymesos-example-executor/runs/"));
-    sim.terminate();
+    sim.stop();
 }
 
 fn find_file(dir: &std::path::Path, name: &str) -> Option<PathBuf> {

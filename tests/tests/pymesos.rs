@@ -5,57 +5,30 @@
 //! receiving offers. Fails, never skips, when Python or pip is missing.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
 use drover_proto::v1::scheduler::call;
 use drover_proto::v1::{self, scheduler::event};
 use drover_proto::MediaType;
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// Runs the env script and returns the venv's python.
-fn pymesos_python() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/pymesos-env.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("bash runs scripts/pymesos-env.sh");
-    assert!(
-        out.status.success(),
-        "scripts/pymesos-env.sh failed ({}): Python 3 with venv and pip is required",
-        out.status
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    PathBuf::from(
-        stdout
-            .lines()
-            .last()
-            .expect("the script prints the venv python")
-            .trim(),
-    )
-}
+use drover_tests::harness::agent_sim::AgentSim;
+use drover_tests::harness::framework::{framework_info, is, Framework};
+use drover_tests::harness::pymesos;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pymesos_runs_twenty_tasks_to_finished_beside_a_rust_framework() {
-    let python = tokio::task::spawn_blocking(pymesos_python).await.unwrap();
-    let sim = Sim::start(&[
-        "--agents",
-        "4",
-        "--allocation-interval",
-        "200ms",
-        "--heartbeat-interval",
-        "2secs",
-    ]);
+    let python = tokio::task::spawn_blocking(pymesos::venv_python)
+        .await
+        .unwrap();
+    let sim = AgentSim::builder()
+        .agents(4)
+        .args(&[
+            "--allocation-interval",
+            "200ms",
+            "--heartbeat-interval",
+            "2secs",
+        ])
+        .start();
 
     // The Rust framework subscribes first and declines briefly, as a good
     // citizen does, so the agents are shared.
@@ -93,7 +66,7 @@ async fn pymesos_runs_twenty_tasks_to_finished_beside_a_rust_framework() {
         offers_while_pymesos_ran
     });
 
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/pymesos/first_fit.py");
+    let script = pymesos::script("first_fit.py");
     let mut child = tokio::process::Command::new(&python)
         .arg(&script)
         .arg(sim.addr.to_string())
@@ -154,7 +127,6 @@ async fn pymesos_runs_twenty_tasks_to_finished_beside_a_rust_framework() {
     // pymesos tore itself down: its framework is completed with its tasks gone.
     let (code, state) = sim.get("/state").await;
     assert_eq!(code, 200);
-    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
     let done = state["completed_frameworks"].as_array().unwrap();
     assert!(done.iter().any(|f| f["name"] == "pymesos-first-fit"));
 }

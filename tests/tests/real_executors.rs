@@ -1,73 +1,37 @@
 //! Real agents: tasks on them run under real executor processes that
 //! speak `/api/v1/executor` to the simulator. CommandInfo tasks run under
-//! `drover-executor` in command mode (built beside this crate's binary by
-//! `cargo build -p drover-executor`, which `cargo test --workspace` does);
-//! these tests need root, because drover-executor puts every task in its
-//! own cgroup, and fail (never skip) without it.
+//! `drover-executor` in command mode (found beside the test binaries, or
+//! built there by the harness); these tests need root, because
+//! drover-executor puts every task in its own cgroup, and fail (never
+//! skip) without it.
 #![allow(clippy::unwrap_used)]
 
-mod common;
-
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
 use drover_proto::v1::scheduler::{call, event};
 use drover_proto::v1::{self, task_status::Reason, task_status::Source, TaskState};
 use drover_proto::MediaType;
-
-/// The `drover-executor` binary the simulator runs, next to its own.
-fn executor_binary() -> PathBuf {
-    let path =
-        PathBuf::from(env!("CARGO_BIN_EXE_drover-agent-sim")).with_file_name("drover-executor");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p drover-executor` first (`cargo test --workspace` builds it)",
-        path.display()
-    );
-    path
-}
-
-fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "real agents run drover-executor, which needs root for cgroups; run as root (CI does)"
-    );
-}
+use drover_tests::harness::agent_sim::AgentSim;
+use drover_tests::harness::binaries;
+use drover_tests::harness::cgroup::{self, require_root};
+use drover_tests::harness::framework::{framework_info, is, reason_of, state_of, task, Framework};
 
 /// A simulator with one real agent, its work dir and cgroup parent our own.
-fn real_sim(work: &tempfile::TempDir, name: &str, extra: &[&str]) -> Sim {
+fn real_sim(work: &tempfile::TempDir, extra: &[&str]) -> AgentSim {
     require_root();
-    executor_binary();
-    let parent = format!("drover-test-{}-{name}", std::process::id());
-    let mut args = vec![
-        "--agents",
-        "1",
-        "--real-agents",
-        "1",
-        "--allocation-interval",
-        "100ms",
-        "--executor-reregistration-timeout",
-        "300ms",
-        "--work-dir",
-        work.path().to_str().unwrap(),
-        "--cgroup-parent",
-        &parent,
-    ];
-    args.extend_from_slice(extra);
-    Sim::start(&args)
-}
-
-/// Whether the cgroup parent still exists in any hierarchy.
-fn cgroup_exists(parent: &str) -> bool {
-    [
-        "/sys/fs/cgroup/freezer",
-        "/sys/fs/cgroup/memory",
-        "/sys/fs/cgroup/unified",
-    ]
-    .iter()
-    .any(|root| std::path::Path::new(root).join(parent).exists())
+    binaries::executor();
+    AgentSim::builder()
+        .agents(1)
+        .real_agents(1, work.path())
+        .args(&[
+            "--allocation-interval",
+            "100ms",
+            "--executor-reregistration-timeout",
+            "300ms",
+        ])
+        .args(extra)
+        .start()
 }
 
 fn checkpointing(name: &str) -> v1::FrameworkInfo {
@@ -107,14 +71,15 @@ fn states(updates: &[v1::TaskStatus]) -> Vec<TaskState> {
     updates.iter().map(state_of).collect()
 }
 
-async fn json(sim: &Sim, path: &str) -> serde_json::Value {
+async fn json(sim: &AgentSim, path: &str) -> serde_json::Value {
     let (code, body) = sim.get(path).await;
     assert_eq!(code, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
+    assert!(!body.is_string(), "{path}: not JSON: {body}");
+    body
 }
 
 /// Waits until the simulator has no executor left (each one exited).
-async fn executors_gone(sim: &Sim) {
+async fn executors_gone(sim: &AgentSim) {
     for _ in 0..300 {
         if json(sim, "/sim/executors").await["executors"]
             .as_array()
@@ -134,7 +99,7 @@ async fn executors_gone(sim: &Sim) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_task_runs_under_drover_executor_and_finishes_with_a_real_exit_code() {
     let work = tempfile::tempdir().unwrap();
-    let mut sim = real_sim(&work, "finish", &[]);
+    let mut sim = real_sim(&work, &[]);
     let mut fw = Framework::subscribe(sim.addr, MediaType::Protobuf, checkpointing("real")).await;
     let offer = fw.next_offers().await.remove(0);
     let url = offer.url.clone().unwrap();
@@ -208,10 +173,10 @@ async fn a_command_task_runs_under_drover_executor_and_finishes_with_a_real_exit
     assert!(size["offset"].as_u64().unwrap() >= "hello-from-task".len() as u64);
     let (code, _) = sim.get("/files/read?path=/etc/passwd&offset=0").await;
     assert_eq!(code, 404, "nothing outside the work dir is served");
-    sim.terminate();
-    let parent = format!("drover-test-{}-finish", std::process::id());
+    let parent = sim.cgroup_parent().unwrap().name().to_owned();
+    sim.stop();
     assert!(
-        !cgroup_exists(&parent),
+        !cgroup::exists(&parent),
         "the simulator removed its cgroup parent at exit"
     );
 }
@@ -219,7 +184,7 @@ async fn a_command_task_runs_under_drover_executor_and_finishes_with_a_real_exit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_command_task_ends_task_failed_with_its_exit_status() {
     let work = tempfile::tempdir().unwrap();
-    let mut sim = real_sim(&work, "fail", &[]);
+    let mut sim = real_sim(&work, &[]);
     let mut fw = Framework::subscribe(sim.addr, MediaType::Json, checkpointing("fail")).await;
     let offer = fw.next_offers().await.remove(0);
     fw.launch(&offer, vec![task("bad", &offer, "exit 3")]).await;
@@ -231,13 +196,13 @@ async fn a_failing_command_task_ends_task_failed_with_its_exit_status() {
         "the exit status is in the message: {last:?}"
     );
     executors_gone(&sim).await;
-    sim.terminate();
+    sim.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kill_reaches_the_executor_with_its_grace_period_and_ends_task_killed() {
     let work = tempfile::tempdir().unwrap();
-    let mut sim = real_sim(&work, "kill", &[]);
+    let mut sim = real_sim(&work, &[]);
     let mut fw = Framework::subscribe(sim.addr, MediaType::Protobuf, checkpointing("kill")).await;
     let offer = fw.next_offers().await.remove(0);
     fw.launch(
@@ -281,14 +246,14 @@ async fn a_kill_reaches_the_executor_with_its_grace_period_and_ends_task_killed(
         "TASK_KILLING first (the framework has the capability), then TASK_KILLED once SIGKILL ended what ignored SIGTERM"
     );
     executors_gone(&sim).await;
-    sim.terminate();
+    sim.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_restart_mid_task_ends_with_the_executor_resubscribed_and_every_update_delivered_once_acknowledged(
 ) {
     let work = tempfile::tempdir().unwrap();
-    let mut sim = real_sim(&work, "restart", &[]);
+    let mut sim = real_sim(&work, &[]);
     let mut fw =
         Framework::subscribe(sim.addr, MediaType::Protobuf, checkpointing("restart")).await;
     let offer = fw.next_offers().await.remove(0);
@@ -310,9 +275,9 @@ async fn an_agent_restart_mid_task_ends_with_the_executor_resubscribed_and_every
     }
     let agent = &offer.agent_id.value;
     let (code, body) = sim
-        .post_json(
+        .post(
             &format!("/sim/agents/{agent}/restart"),
-            r#"{"down_ms": 800}"#,
+            &serde_json::json!({"down_ms": 800}),
         )
         .await;
     assert_eq!(code, 200, "{body}");
@@ -360,14 +325,14 @@ async fn an_agent_restart_mid_task_ends_with_the_executor_resubscribed_and_every
     executors_gone(&sim).await;
     let tasks = json(&sim, "/sim/tasks").await;
     assert!(tasks["tasks"].as_array().unwrap().is_empty(), "{tasks}");
-    sim.terminate();
+    sim.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_executor_that_exits_mid_task_fails_its_task_and_the_framework_gets_failure() {
     let work = tempfile::tempdir().unwrap();
-    let parent = format!("drover-test-{}-exit", std::process::id());
-    let mut sim = real_sim(&work, "exit", &[]);
+    let mut sim = real_sim(&work, &[]);
+    let parent = sim.cgroup_parent().unwrap().name().to_owned();
     let mut fw = Framework::subscribe(sim.addr, MediaType::Json, checkpointing("exit")).await;
     let offer = fw.next_offers().await.remove(0);
     // A custom executor: drover-executor in custom mode, set up through
@@ -384,7 +349,7 @@ async fn an_executor_that_exits_mid_task_fails_its_task_and_the_framework_gets_f
             value: "custom-drover".into(),
         },
         command: Some(v1::CommandInfo {
-            value: Some(executor_binary().to_string_lossy().into_owned()),
+            value: Some(binaries::executor().to_string_lossy().into_owned()),
             shell: Some(false),
             arguments: vec!["drover-executor".into()],
             environment: Some(v1::Environment {
@@ -428,9 +393,9 @@ async fn an_executor_that_exits_mid_task_fails_its_task_and_the_framework_gets_f
     assert_eq!(failure.agent_id.unwrap(), offer.agent_id);
     assert!(failure.status.is_some());
     executors_gone(&sim).await;
-    sim.terminate();
+    sim.stop();
     assert!(
-        !cgroup_exists(&parent),
+        !cgroup::exists(&parent),
         "what the dead executor left was killed and its cgroups removed at exit"
     );
 }
@@ -438,7 +403,7 @@ async fn an_executor_that_exits_mid_task_fails_its_task_and_the_framework_gets_f
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_group_for_the_default_executor_runs_under_drover_executor() {
     let work = tempfile::tempdir().unwrap();
-    let mut sim = real_sim(&work, "group", &[]);
+    let mut sim = real_sim(&work, &[]);
     let mut fw = Framework::subscribe(sim.addr, MediaType::Protobuf, checkpointing("group")).await;
     let offer = fw.next_offers().await.remove(0);
     let executor = v1::ExecutorInfo {
@@ -492,5 +457,5 @@ async fn a_task_group_for_the_default_executor_runs_under_drover_executor() {
     });
     fw.send_ok(&shutdown).await;
     executors_gone(&sim).await;
-    sim.terminate();
+    sim.stop();
 }

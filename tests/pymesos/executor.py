@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""pymesos (0.3.15) custom executor used by agent-sim's pymesos executor test.
+"""pymesos (0.3.15) custom executor used by drover-tests' pymesos executor test
+(tests/pymesos_executor.rs).
 Based on the research example pymesos_exec_example.py.
 
 Needs MESOS_AGENT_ENDPOINT, MESOS_FRAMEWORK_ID, MESOS_EXECUTOR_ID (set by the agent).
