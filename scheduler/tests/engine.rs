@@ -582,3 +582,29 @@ fn a_batch_run_given_up_on_that_finishes_after_all_leaves_its_instance_done() {
     );
     assert_eq!(state, drover_scheduler::model::state::JobState::Succeeded);
 }
+
+#[test]
+fn a_given_up_run_reported_finished_before_its_replacement_is_placed_is_not_replaced() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "BATCH", 1);
+    h.updates(vec![update("j-0-0", TaskState::TaskRunning, 10)]);
+    let actions = h.engine.on_agent_lost(AgentId::new("a1"), h.now());
+    h.carry_out(actions);
+    h.advance(Duration::from_millis(1));
+    // An offer comes for the replacement and, before its round, the agent
+    // comes back with the first run finished.
+    h.offer("o2", "a2", 8.0);
+    let actions = h
+        .engine
+        .on_updates(vec![update("j-0-0", TaskState::TaskFinished, 30)], h.now());
+    h.carry_out(actions);
+    h.advance(Duration::from_secs(5));
+    let states: Vec<_> = h.runs(&job).iter().map(|r| r.run.state).collect();
+    assert_eq!(states, [PodState::Succeeded], "no replacement launched");
+    assert!(
+        !h.take_calls()
+            .iter()
+            .any(|call| matches!(call, Call::Accept { .. })),
+        "no offer accepted"
+    );
+}

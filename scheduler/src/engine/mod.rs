@@ -23,7 +23,8 @@
 //!   the engine's registry changes only once the store has.
 //! - Call [`Engine::on_tick`] when [`Engine::next_deadline`] has passed;
 //!   each call does the most urgent due item only (a job's plan, then a
-//!   placement round, then a batch of status updates, then idle offers,
+//!   placement round, then a batch of status updates (before the round if
+//!   one may cancel a launch; see [`Engine::on_updates`]), then idle offers,
 //!   then periodic reconciliation), so that the runner can take other
 //!   inputs (API writes first) between them.
 //!
@@ -72,10 +73,12 @@ use crate::model::change::Change;
 use crate::model::ids::{AgentId, JobId, OfferId, TaskId};
 use crate::model::job::Revision;
 use crate::model::offer::Offer;
+use crate::model::state::PodState;
 use crate::model::task_update::TaskUpdate;
 use crate::store::{Snapshot, StoreError};
 use cluster::ClusterFacts;
 use drover_proto::v1::task_status::Reason;
+use drover_proto::v1::TaskState;
 use job_queue::JobQueue;
 use launches::Launches;
 use offers::HeldOffers;
@@ -276,10 +279,24 @@ impl Engine {
 
     /// Status updates: they join the backlog, stored in group commits (see
     /// [`EngineConfig::update_group`]) and acknowledged once stored.
-    /// Storing them after offers is safe: an update's effect does not
-    /// depend on offers.
+    /// Storing them after a placement round is safe, but for one kind: a
+    /// run the engine gave up (its agent lost) that in fact succeeded. Its
+    /// instance waits for a relaunch the next round would admit, and a
+    /// batch instance that succeeded must not run again; so such an update
+    /// makes the backlog go before the round.
     pub fn on_updates(&mut self, updates: Vec<TaskUpdate>, now: Now) -> Vec<Action> {
+        let succeeded_after_lost = updates.iter().any(|update| {
+            update.state == TaskState::TaskFinished
+                && TaskId::parse(&update.task_id).is_ok_and(|task| {
+                    self.registry
+                        .run(&task)
+                        .is_some_and(|(run, _)| run.state == PodState::Lost)
+                })
+        });
         self.backlog.push(updates, now.instant);
+        if succeeded_after_lost {
+            self.backlog.mark_urgent();
+        }
         Vec::new()
     }
 
@@ -307,6 +324,9 @@ impl Engine {
     pub fn on_tick(&mut self, now: Now) -> Vec<Action> {
         if let Some(job) = self.queue.pop_due(now.instant) {
             return self.plan_job(job, now);
+        }
+        if self.backlog.is_urgent() && self.offers.hold_due(now.instant) {
+            return self.store_updates(now);
         }
         if self.offers.hold_over(now.instant) {
             return self.start_round(now);

@@ -60,6 +60,11 @@ impl HeldOffers {
         let _ = self.book.remove_agent(agent);
     }
 
+    /// Whether the hold is over at `now`, leaving it as it is.
+    pub fn hold_due(&self, now: Instant) -> bool {
+        self.hold_until.is_some_and(|at| at <= now)
+    }
+
     /// Whether the hold is over at `now`; if so it is.
     pub fn hold_over(&mut self, now: Instant) -> bool {
         if self.hold_until.is_some_and(|at| at <= now) {

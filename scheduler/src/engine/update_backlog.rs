@@ -19,6 +19,7 @@ pub struct UpdateBacklog {
     chunks: VecDeque<Vec<TaskUpdate>>,
     len: usize,
     since: Option<Instant>,
+    urgent: bool,
 }
 
 impl UpdateBacklog {
@@ -50,6 +51,19 @@ impl UpdateBacklog {
         self.since
     }
 
+    /// Notes that an update waiting here must be stored before the next
+    /// placement round (see [`UpdateBacklog::is_urgent`]).
+    pub fn mark_urgent(&mut self) {
+        self.urgent = self.len > 0;
+    }
+
+    /// Whether an update waiting here may cancel a launch a round would
+    /// make: a run given up that has in fact succeeded. The mark stays until
+    /// the backlog is empty, as it does not say which update it was.
+    pub fn is_urgent(&self) -> bool {
+        self.urgent
+    }
+
     /// Takes the oldest `n` updates (all, if fewer wait), oldest first.
     pub fn take(&mut self, n: usize) -> Vec<TaskUpdate> {
         let mut batch: Vec<TaskUpdate> = Vec::new();
@@ -71,6 +85,7 @@ impl UpdateBacklog {
         self.len -= batch.len();
         if self.len == 0 {
             self.since = None;
+            self.urgent = false;
         }
         batch
     }
@@ -142,5 +157,19 @@ mod tests {
         assert_eq!(backlog.since(), None);
         backlog.push(statuses(3..4), t1);
         assert_eq!(backlog.since(), Some(t1));
+    }
+
+    #[test]
+    fn the_urgent_mark_stays_until_the_backlog_is_empty() {
+        let t0 = Instant::now();
+        let mut backlog = UpdateBacklog::default();
+        backlog.mark_urgent();
+        assert!(!backlog.is_urgent(), "nothing waits to be urgent");
+        backlog.push(statuses(0..3), t0);
+        backlog.mark_urgent();
+        backlog.take(2);
+        assert!(backlog.is_urgent());
+        backlog.take(1);
+        assert!(!backlog.is_urgent());
     }
 }
