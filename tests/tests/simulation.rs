@@ -1,6 +1,8 @@
 //! The whole-system simulation over many seeds. `DROVER_SIM_SEEDS` sets how
 //! many (default 2,000; a soak sets more), `DROVER_SIM_SEED` runs one seed
-//! alone (to replay a failure), `DROVER_SIM_FIRST` where the seeds start.
+//! alone (to replay a failure; `DROVER_SIM_TRAIL` steps of it shown,
+//! `DROVER_SIM_LOG=debug` the scheduler's log too), `DROVER_SIM_FIRST`
+//! where the seeds start.
 
 use drover_tests::sim::{self, SimConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +31,14 @@ fn users_invariants_hold_under_faults_for_every_seed() {
     let mut config = SimConfig::default();
     if let Some(seed) = env("DROVER_SIM_SEED") {
         config.trail = env("DROVER_SIM_TRAIL").unwrap_or(200) as usize;
+        // A replay may show the scheduler's own log (DROVER_SIM_LOG=debug).
+        if let Ok(filter) = std::env::var("DROVER_SIM_LOG") {
+            config.echo = true;
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
         match sim::run(seed, &config) {
             Ok(summary) => println!("seed {seed} held: {summary:?}"),
             Err(failure) => panic!("{failure}"),

@@ -57,6 +57,8 @@ pub struct SimConfig {
     pub request_every: Duration,
     /// Steps kept for a failure's report.
     pub trail: usize,
+    /// Also print each step as it happens (to read beside a log).
+    pub echo: bool,
 }
 
 impl Default for SimConfig {
@@ -71,6 +73,7 @@ impl Default for SimConfig {
             fault_every: Duration::from_secs(8),
             request_every: Duration::from_secs(4),
             trail: 60,
+            echo: false,
         }
     }
 }
@@ -276,8 +279,11 @@ impl World {
         if self.trail.len() == self.config.trail {
             self.trail.pop_front();
         }
-        self.trail
-            .push_back(format!("{:>9.3} s  {what}", self.now.as_secs_f64()));
+        let line = format!("{:>9.3} s  {what}", self.now.as_secs_f64());
+        if self.config.echo {
+            eprintln!("sim {line}");
+        }
+        self.trail.push_back(line);
     }
 
     fn run(&mut self) -> Result<(), Violation> {

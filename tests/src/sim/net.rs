@@ -1,7 +1,10 @@
 //! The simulated network between the scheduler and the master: messages in
 //! flight, each delivered at a virtual time. A subscription stream is a
-//! TCP connection: its events arrive in the order they were sent. Calls go
-//! each on a request of their own and arrive after their own latency.
+//! TCP connection: its events arrive in the order they were sent. A
+//! scheduler's calls arrive in the order it sent them, as its driver sends
+//! them (the next of its ordered lane only once the one before is
+//! answered), but for acknowledgements, which have a lane of their own and
+//! commute with everything: each of those arrives after its own latency.
 
 use drover_agent_sim::ids::ConnId;
 use drover_proto::v1::scheduler::{call, Call, Event};
@@ -82,6 +85,8 @@ pub struct Net {
     /// When the last event sent on each stream arrives: later ones may
     /// not overtake it.
     stream_tail: HashMap<ConnId, Duration>,
+    /// When each scheduler process's last ordered call arrives.
+    call_tail: HashMap<Incarnation, Duration>,
 }
 
 impl Net {
@@ -90,6 +95,13 @@ impl Net {
         let at = match &msg {
             Msg::Event { conn, .. } | Msg::Closed { conn } => {
                 let tail = self.stream_tail.entry(*conn).or_default();
+                *tail = (*tail).max(at);
+                *tail
+            }
+            Msg::Call {
+                incarnation, call, ..
+            } if call.r#type != Some(call::Type::Acknowledge as i32) => {
+                let tail = self.call_tail.entry(*incarnation).or_default();
                 *tail = (*tail).max(at);
                 *tail
             }
