@@ -175,6 +175,8 @@ pub struct Counters {
     pub acks: f64,
     /// Tasks sent in ACCEPTs.
     pub launches: f64,
+    /// Bytes SQLite holds (0 if the scheduler does not say).
+    pub store_memory: f64,
 }
 
 impl Counters {
@@ -191,6 +193,7 @@ impl Counters {
             match name {
                 "drover_acks_total" => c.acks = value,
                 "drover_launches_total" => c.launches = value,
+                "drover_store_memory_bytes" => c.store_memory = value,
                 n if n.starts_with("drover_updates_total") => {
                     c.updates += value;
                     if n.contains("\"TASK_RUNNING\"") {

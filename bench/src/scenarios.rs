@@ -214,6 +214,11 @@ impl Bench {
         let rss = drover.proc.rss_kib()?;
         self.report
             .add("memory", "scheduler RSS", rss as f64 / 1024.0, "MiB");
+        let store = drover.metrics(&self.http).await?.store_memory;
+        if store > 0.0 {
+            let mib = store / (1024.0 * 1024.0);
+            self.report.add("memory", "of which SQLite", mib, "MiB");
+        }
         self.report.add(
             "memory",
             "RSS per task",

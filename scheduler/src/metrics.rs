@@ -164,6 +164,12 @@ impl Metrics {
             "Runs waiting for an offer.",
             get(&self.pending_tasks),
         );
+        metric(
+            "drover_store_memory_bytes",
+            "gauge",
+            "Memory SQLite holds for the store (page caches, statements), all connections.",
+            crate::store::sqlite::memory_used(),
+        );
         let _ = writeln!(
             out,
             "# HELP drover_updates_total Status updates received, by task state.\n# TYPE drover_updates_total counter"
