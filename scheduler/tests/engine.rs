@@ -578,7 +578,10 @@ fn a_batch_run_given_up_on_that_finishes_after_all_leaves_its_instance_done() {
     };
     let state = drover_scheduler::model::outcome::job_state_of(
         &entry.job,
-        entry.instances.iter().map(Vec::as_slice),
+        entry
+            .instances
+            .iter()
+            .map(drover_scheduler::model::run::RunHistory::as_slice),
     );
     assert_eq!(state, drover_scheduler::model::state::JobState::Succeeded);
 }

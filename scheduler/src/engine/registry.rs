@@ -15,7 +15,7 @@ use crate::model::change::KillRecord;
 use crate::model::ids::{InstanceId, JobId, TaskId};
 use crate::model::job::{Job, JobView};
 use crate::model::outcome::{counts_of, standing};
-use crate::model::run::Run;
+use crate::model::run::{Run, RunHistory};
 use crate::model::state::InstanceCounts;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,7 +26,7 @@ pub struct JobEntry {
     pub job: Job,
     /// Each instance's runs, oldest first; indexed by instance, with at
     /// least `instance_count` entries.
-    pub instances: Vec<Vec<Run>>,
+    pub instances: Vec<RunHistory>,
     /// How its instances stand.
     counts: InstanceCounts,
 }
@@ -34,12 +34,12 @@ pub struct JobEntry {
 impl JobEntry {
     /// A job with no runs yet.
     pub fn new(job: Job) -> Self {
-        let instances = vec![Vec::new(); job.spec.instance_count as usize];
+        let instances = vec![RunHistory::new(); job.spec.instance_count as usize];
         JobEntry::with_runs(job, instances)
     }
 
-    fn with_runs(job: Job, instances: Vec<Vec<Run>>) -> Self {
-        let counts = counts_of(&job, instances.iter().map(Vec::as_slice));
+    fn with_runs(job: Job, instances: Vec<RunHistory>) -> Self {
+        let counts = counts_of(&job, instances.iter().map(RunHistory::as_slice));
         JobEntry {
             job,
             instances,
@@ -63,14 +63,14 @@ impl JobEntry {
     /// Replaces the job (its goal, version or pod controls changed): every
     /// instance may stand differently.
     fn set_job(&mut self, job: Job) {
-        self.counts = counts_of(&job, self.instances.iter().map(Vec::as_slice));
+        self.counts = counts_of(&job, self.instances.iter().map(RunHistory::as_slice));
         self.job = job;
     }
 
     /// Changes `instance`'s runs with `change`, keeping the counts.
-    fn change_instance(&mut self, instance: usize, change: impl FnOnce(&mut Vec<Run>)) {
+    fn change_instance(&mut self, instance: usize, change: impl FnOnce(&mut RunHistory)) {
         if self.instances.len() <= instance {
-            self.instances.resize_with(instance + 1, Vec::new);
+            self.instances.resize_with(instance + 1, RunHistory::new);
         }
         let counted = (instance as u32) < self.job.spec.instance_count;
         if counted {
@@ -90,7 +90,7 @@ impl JobEntry {
     pub fn history(&self, instance: u32) -> &[Run] {
         self.instances
             .get(instance as usize)
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[], RunHistory::as_slice)
     }
 
     /// Whether any run of the job may be live.
@@ -116,12 +116,12 @@ pub struct Registry {
 
 impl Registry {
     /// The registry of a store's jobs, each with its runs per instance.
-    pub fn from_jobs(jobs: Vec<(Job, Vec<Vec<Run>>)>) -> Self {
+    pub fn from_jobs(jobs: Vec<(Job, Vec<RunHistory>)>) -> Self {
         let jobs = jobs
             .into_iter()
             .map(|(job, mut instances)| {
                 if instances.len() < job.spec.instance_count as usize {
-                    instances.resize_with(job.spec.instance_count as usize, Vec::new);
+                    instances.resize_with(job.spec.instance_count as usize, RunHistory::new);
                 }
                 for runs in &mut instances {
                     runs.sort_by_key(|r| r.run);
@@ -219,10 +219,9 @@ impl Registry {
             match runs.iter().rposition(|r| r.run == run.run) {
                 Some(at) => runs[at] = run,
                 None => {
-                    // Most instances only ever have one run: room for
-                    // exactly that, where a Vec's first growth makes room
-                    // for four (three unused runs per instance, 400 B a
-                    // task).
+                    // A second run moves the history to the heap: room
+                    // for exactly the runs it has, where a Vec's growth
+                    // doubles.
                     runs.reserve_exact(1);
                     let at = runs.partition_point(|r| r.run < run.run);
                     runs.insert(at, run);
@@ -343,11 +342,17 @@ mod tests {
         let mut registry = Registry::from_jobs(vec![
             (
                 job("b", 1, 1),
-                vec![vec![run(1, PodState::Running), run(0, PodState::Lost)]],
+                vec![smallvec::smallvec![
+                    run(1, PodState::Running),
+                    run(0, PodState::Lost)
+                ]],
             ),
             (
                 job("a", 2, 2),
-                vec![vec![], vec![run(0, PodState::Launching)]],
+                vec![
+                    RunHistory::new(),
+                    smallvec::smallvec![run(0, PodState::Launching)],
+                ],
             ),
         ]);
         registry.insert(job("c", 1, 0));

@@ -23,7 +23,7 @@ pub mod sqlite;
 use crate::model::change::{Change, PendingInfo};
 use crate::model::ids::{AgentId, InstanceId, JobId, TaskId};
 use crate::model::job::Job;
-use crate::model::run::Run;
+use crate::model::run::{Run, RunHistory};
 use crate::model::state::PodState;
 use crate::model::time::UnixMillis;
 use std::collections::BTreeMap;
@@ -103,7 +103,7 @@ pub struct Snapshot {
     pub revision: Revision,
     /// Every job, with each instance's runs (oldest first), indexed by
     /// instance: at least `instance_count` entries.
-    pub jobs: Vec<(Job, Vec<Vec<Run>>)>,
+    pub jobs: Vec<(Job, Vec<RunHistory>)>,
     /// The hostname of every agent a stored run names.
     pub hostnames: BTreeMap<AgentId, String>,
 }

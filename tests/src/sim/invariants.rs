@@ -17,7 +17,7 @@ use drover_scheduler::engine::Engine;
 use drover_scheduler::model::ids::{InstanceId, JobId, TaskId};
 use drover_scheduler::model::job::Job;
 use drover_scheduler::model::outcome::counts_of;
-use drover_scheduler::model::run::Run;
+use drover_scheduler::model::run::RunHistory;
 use drover_scheduler::model::spec::JobType;
 use drover_scheduler::model::state::PodState;
 use drover_scheduler::store::{SqliteStore, StoreRead};
@@ -37,7 +37,7 @@ fn violation(invariant: &'static str, detail: String) -> Result<(), Violation> {
 }
 
 /// What the engine held: each job with its runs per instance.
-pub type Held = BTreeMap<JobId, (Job, Vec<Vec<Run>>)>;
+pub type Held = BTreeMap<JobId, (Job, Vec<RunHistory>)>;
 
 /// What the engine holds now.
 pub fn held(engine: &Engine) -> Held {
@@ -195,7 +195,7 @@ impl Checks {
     /// job's state and counts readers see are those its runs give.
     pub fn registry(&self, engine: &Engine) -> Result<(), Violation> {
         for (id, entry) in engine.registry().iter() {
-            let recounted = counts_of(&entry.job, entry.instances.iter().map(Vec::as_slice));
+            let recounted = counts_of(&entry.job, entry.instances.iter().map(RunHistory::as_slice));
             if *entry.counts() != recounted {
                 return violation(
                     "what readers see is what is stored",
@@ -265,8 +265,8 @@ impl Checks {
 /// What differs between a job as the engine held it and as it came back.
 fn describe_difference(
     id: &JobId,
-    before: Option<&(Job, Vec<Vec<Run>>)>,
-    after: Option<&(Job, Vec<Vec<Run>>)>,
+    before: Option<&(Job, Vec<RunHistory>)>,
+    after: Option<&(Job, Vec<RunHistory>)>,
 ) -> String {
     match (before, after) {
         (Some(_), None) => format!("{id} is gone"),

@@ -30,7 +30,7 @@ use crate::model::job::Job;
 use crate::model::outcome::{instance_outcome, retry_at, settled_outcome, wants_relaunch};
 use crate::model::policies::restart_budget::restart_budget;
 use crate::model::policies::runtime_limit::{self, RuntimeVerdict};
-use crate::model::run::{Run, RUNTIME_LIMIT_REASON};
+use crate::model::run::{Run, RunHistory, RUNTIME_LIMIT_REASON};
 use crate::model::spec::{JobType, PodSpec};
 use crate::model::state::{job_state, InstanceOutcome, JobGoal, JobState, PodState};
 use crate::model::time::{millis, UnixMillis};
@@ -88,7 +88,7 @@ impl Plan {
 /// instance's runs oldest first, indexed by instance).
 pub fn plan(
     job: &Job,
-    instances: &[Vec<Run>],
+    instances: &[RunHistory],
     facts: &ClusterFacts,
     config: &EngineConfig,
     now: UnixMillis,
@@ -105,7 +105,7 @@ pub fn plan(
     for instance in 0..job.spec.instance_count {
         let history = instances
             .get(instance as usize)
-            .map_or(&[][..], Vec::as_slice);
+            .map_or(&[][..], RunHistory::as_slice);
         let outcome = plan_instance(&ctx, instance, history, &mut plan, &mut restarts);
         outcomes.push(outcome);
     }

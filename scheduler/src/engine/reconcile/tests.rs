@@ -68,7 +68,7 @@ fn plan(
     config: &EngineConfig,
     now: UnixMillis,
 ) -> Plan {
-    let mut instances = vec![Vec::new(); job.spec.instance_count as usize];
+    let mut instances = vec![RunHistory::new(); job.spec.instance_count as usize];
     for r in runs {
         instances[r.task_id.instance.instance as usize].push(r.run.clone());
     }

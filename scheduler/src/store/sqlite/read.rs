@@ -7,7 +7,7 @@ use super::SqliteStore;
 use crate::model::change::PendingInfo;
 use crate::model::ids::{InstanceId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
-use crate::model::run::Run;
+use crate::model::run::RunHistory;
 use crate::model::state::PodState;
 use crate::store::{PodEventRecord, RunRecord, Snapshot, StoreError, StoreRead};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -89,14 +89,14 @@ impl SqliteStore {
     /// over the jobs, one over the pods and one over the runs in key order.
     pub(super) fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
         let mut controls = self.pod_controls(None)?;
-        let mut jobs: Vec<(Job, Vec<Vec<Run>>)> = Vec::new();
+        let mut jobs: Vec<(Job, Vec<RunHistory>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         for mut job in self.query_jobs(
             &format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at_ms, job_id"),
             [],
         )? {
             job.pods = controls.remove(job.job_id.as_str()).unwrap_or_default();
-            let instances = vec![Vec::new(); job.spec.instance_count as usize];
+            let instances = vec![RunHistory::new(); job.spec.instance_count as usize];
             index.insert(job.job_id.0.clone(), jobs.len());
             jobs.push((job, instances));
         }
@@ -121,7 +121,7 @@ impl SqliteStore {
             let instances = &mut jobs[at].1;
             let instance = r.instance as usize;
             if instances.len() <= instance {
-                instances.resize_with(instance + 1, Vec::new);
+                instances.resize_with(instance + 1, RunHistory::new);
             }
             instances[instance].push(r.run);
         }
