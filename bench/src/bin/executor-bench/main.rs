@@ -9,7 +9,7 @@
 //! ratios, never assertions. Needs root: it creates (and removes) its own
 //! cgroups, `drover-bench-<pid>`, and moves only processes it started.
 //!
-//! Run: `cargo build --release -p drover-executor && sudo
+//! Run: `cargo build --release -p drover-executor -p drover-bench && sudo
 //! target/release/drover-executor-bench`.
 
 mod agent;
