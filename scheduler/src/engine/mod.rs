@@ -22,11 +22,11 @@
 //!   (intent before action; an update acknowledged only once stored), and
 //!   the engine's registry changes only once the store has.
 //! - Call [`Engine::on_tick`] when [`Engine::next_deadline`] has passed;
-//!   each call does the most urgent due item only (a job's plan, then a
-//!   placement round, then a batch of status updates (before the round if
-//!   one may cancel a launch; see [`Engine::on_updates`]), then idle offers,
-//!   then periodic reconciliation), so that the runner can take other
-//!   inputs (API writes first) between them.
+//!   each call does the most urgent due item only (a job's plan, then
+//!   reconciliation, then a placement round, then a batch of status
+//!   updates (before the round if one may cancel a launch; see
+//!   [`Engine::on_updates`]), then idle offers), so that the runner can
+//!   take other inputs (API writes first) between them.
 //!
 //! # Layout
 //! The engine composes parts that each own their state; this file routes
@@ -195,8 +195,9 @@ impl Engine {
         }
     }
 
-    /// Subscribed (again): persist the framework id, forget old offers,
-    /// reconcile every run that may be live explicitly, then implicitly.
+    /// Subscribed (again): persist the framework id, forget old offers, plan
+    /// every job, then reconcile every run that may be live explicitly,
+    /// then implicitly (see [`Engine::on_tick`]).
     pub fn on_subscribed(&mut self, framework_id: String, _now: Now) -> Vec<Action> {
         self.subscription.framework_id = Some(framework_id.clone());
         let change = Change {
@@ -325,6 +326,20 @@ impl Engine {
         if let Some(job) = self.queue.pop_due(now.instant) {
             return self.plan_job(job, now);
         }
+        // After the plans, so that a REVIVE for the runs they leave waiting
+        // goes first: the master answers a reconciliation on the stream
+        // its offers take, and offers that follow the answers to 100,000
+        // tasks arrived a second after a restart instead of at once.
+        if self.subscription.subscribed
+            && self
+                .subscription
+                .reconcile_due(now.instant, self.config.reconcile_interval)
+        {
+            return sends(subscription::reconciliation(
+                &self.registry,
+                self.config.reconcile_chunk,
+            ));
+        }
         if self.backlog.is_urgent() && self.offers.hold_due(now.instant) {
             return self.store_updates(now);
         }
@@ -340,16 +355,6 @@ impl Engine {
         }
         if self.offers.idle_over(now.instant) {
             return self.decline_idle_offers();
-        }
-        if self
-            .subscription
-            .reconcile_due(now.instant, self.config.reconcile_interval)
-            && self.subscription.subscribed
-        {
-            return sends(subscription::reconciliation(
-                &self.registry,
-                self.config.reconcile_chunk,
-            ));
         }
         Vec::new()
     }
@@ -490,16 +495,10 @@ impl Engine {
     // ----- subscription -------------------------------------------------
 
     fn subscribed(&mut self, now: Now) -> Vec<Action> {
-        self.subscription
-            .start(now.instant, self.config.reconcile_interval);
+        self.subscription.start(now.instant);
         self.offers.clear();
-        let mut actions = sends(subscription::reconciliation(
-            &self.registry,
-            self.config.reconcile_chunk,
-        ));
         self.enqueue_all(now.instant);
-        actions.extend(self.interest());
-        actions
+        self.interest().into_iter().collect()
     }
 
     // ----- planning one job ---------------------------------------------

@@ -31,11 +31,12 @@ impl Subscription {
     }
 
     /// Subscribed (again) at `now`: offer interest is said anew and
-    /// periodic reconciliation starts over.
-    pub fn start(&mut self, now: Instant, reconcile_interval: Duration) {
+    /// reconciliation is due at once (the engine does it once the jobs are
+    /// planned; see [`super::Engine::on_tick`]), then periodically.
+    pub fn start(&mut self, now: Instant) {
         self.subscribed = true;
         self.suppressed = None;
-        self.next_reconcile = Some(now + reconcile_interval);
+        self.next_reconcile = Some(now);
     }
 
     /// SUPPRESS when no run waits, REVIVE when one does; only on change,
