@@ -162,7 +162,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = job_id(&id)?;
-    let view = state.published(&id)?;
+    let view = state.published(&id).await?;
     Ok(Json(json!({
         "job_info": {
             "job_id": {"value": view.job.job_id.as_str()},
@@ -183,7 +183,7 @@ pub async fn list(
         .unwrap_or(state.config.max_page)
         .min(state.config.max_page);
     let offset = query.offset;
-    let jobs = state.all_published()?;
+    let jobs = state.all_published().await?;
     let total = jobs.len();
     let summaries: Vec<_> = jobs
         .iter()

@@ -122,7 +122,8 @@ pub async fn query_jobs(
     let request: QueryJobsRequest = read_json(body, state.config.max_body_bytes, true).await?;
     let spec = request.spec;
     let matching: Vec<_> = state
-        .all_published()?
+        .all_published()
+        .await?
         .iter()
         .filter(|view| job_matches(&spec, &view.job, view.state().as_str()))
         .map(|view| views::job_summary(view))

@@ -10,11 +10,25 @@ use crate::model::ids::JobId;
 use crate::model::job::JobView;
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// The published jobs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct JobBoard {
     jobs: RwLock<Published>,
+    /// Whether the engine has published what it loaded, for readers that
+    /// wait for it.
+    loaded: watch::Sender<bool>,
+}
+
+impl Default for JobBoard {
+    fn default() -> Self {
+        JobBoard {
+            jobs: RwLock::default(),
+            loaded: watch::Sender::new(false),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -40,11 +54,22 @@ impl JobBoard {
                 }
             }
         }
+        drop(jobs);
+        self.loaded
+            .send_if_modified(|loaded| !std::mem::replace(loaded, true));
     }
 
     /// Whether the engine has published what it loaded.
     pub fn is_ready(&self) -> bool {
         self.jobs.read().unwrap_or_else(|e| e.into_inner()).ready
+    }
+
+    /// Waits up to `limit` for the engine to publish what it loaded;
+    /// whether it has.
+    pub async fn wait_ready(&self, limit: Duration) -> bool {
+        let mut loaded = self.loaded.subscribe();
+        let waited = tokio::time::timeout(limit, loaded.wait_for(|loaded| *loaded)).await;
+        matches!(waited, Ok(Ok(_)))
     }
 
     /// One job.
@@ -95,6 +120,20 @@ mod tests {
         assert!(!board.is_ready());
         board.publish(Vec::new());
         assert!(board.is_ready());
+    }
+
+    #[tokio::test]
+    async fn a_reader_waits_for_the_load_and_no_longer_than_its_limit() {
+        let board = Arc::new(JobBoard::default());
+        assert!(!board.wait_ready(Duration::from_millis(20)).await);
+        let waiting = tokio::spawn({
+            let board = board.clone();
+            async move { board.wait_ready(Duration::from_secs(30)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        board.publish(Vec::new());
+        assert!(waiting.await.unwrap());
+        assert!(board.wait_ready(Duration::ZERO).await);
     }
 
     #[test]
