@@ -53,6 +53,28 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The data directory's lock file could not be opened, locked or
+    /// written (a read-only or unwritable directory, for one).
+    #[error("cannot take the data directory's lock {path}: {source}")]
+    LockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process holds the data directory: one scheduler per
+    /// directory (see `sqlite::dir_lock`).
+    #[error(
+        "{path} is held by another drover-scheduler{}: one scheduler per data directory",
+        holder.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// The holder's pid, as it wrote it.
+        holder: Option<u32>,
+    },
     /// The database was written by a newer Drover (unknown schema version).
     #[error("{path} has schema version {found}, newer than this binary's {known}")]
     SchemaTooNew {

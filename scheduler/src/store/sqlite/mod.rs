@@ -14,14 +14,17 @@
 //! - `read`: [`super::StoreRead`] and the engine's start-up load.
 //! - `write`: [`super::Store::commit`], one transaction per change.
 //! - [`checkpoint`]: WAL checkpoints on a thread of their own.
+//! - [`dir_lock`]: one scheduler per data directory.
 
 pub mod checkpoint;
+pub mod dir_lock;
 pub mod migrations;
 mod read;
 mod rows;
 mod write;
 
 use super::StoreError;
+use dir_lock::DirLock;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,18 +36,22 @@ pub const DB_FILE: &str = "drover.sqlite";
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The writer's hold on the data directory (readers hold none).
+    _lock: Option<DirLock>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the store in `data_dir` and brings its
-    /// schema up to date.
+    /// schema up to date; the directory is this store's until it is
+    /// dropped ([`StoreError::Locked`] while another process holds it).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_owned(),
             source,
         })?;
+        let lock = DirLock::take(data_dir)?;
         let path = data_dir.join(DB_FILE);
-        let mut store = Self::connect(&path)?;
+        let mut store = Self::connect(&path, Some(lock))?;
         let found = migrations::current(&store.conn).map_err(|e| store.err(e))?;
         if found > migrations::latest() {
             return Err(StoreError::SchemaTooNew {
@@ -59,10 +66,10 @@ impl SqliteStore {
 
     /// A second connection to an opened store, for readers.
     pub fn open_reader(data_dir: &Path) -> Result<Self, StoreError> {
-        Self::connect(&data_dir.join(DB_FILE))
+        Self::connect(&data_dir.join(DB_FILE), None)
     }
 
-    fn connect(path: &Path) -> Result<Self, StoreError> {
+    fn connect(path: &Path, lock: Option<DirLock>) -> Result<Self, StoreError> {
         let wrap = StoreError::sqlite(path);
         let conn = Connection::open(path).map_err(wrap)?;
         // WAL lets API readers proceed while the runner writes; FULL syncs
@@ -84,6 +91,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             path: path.to_owned(),
+            _lock: lock,
         })
     }
 

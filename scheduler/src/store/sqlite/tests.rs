@@ -333,8 +333,11 @@ fn a_launch_intent_survives_a_crash_and_is_listed_for_reconciliation() {
         let job = create(&mut store, "j", 1, 1);
         launches(&mut store, vec![launch(&job, 0, 0, 2)]);
         // No orderly shutdown: the process "dies" right after the commit,
-        // before any ACCEPT could have been sent.
-        std::mem::forget(store);
+        // before any ACCEPT could have been sent. (Its exit would free the
+        // directory's lock; so is it freed here.)
+        let SqliteStore { conn, _lock, .. } = store;
+        std::mem::forget(conn);
+        drop(_lock);
         job
     };
     let store = SqliteStore::open(dir.path()).unwrap();
