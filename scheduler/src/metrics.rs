@@ -51,6 +51,11 @@ pub struct Metrics {
     pub pending_tasks: AtomicU64,
     /// Status updates received, by Mesos task state.
     pub updates_by_state: Mutex<BTreeMap<String, u64>>,
+    /// Store writes (commits) that failed.
+    pub store_write_errors: AtomicU64,
+    /// The error of the last store write, while the last write failed
+    /// (`/health/ready` names it).
+    store_failing: Mutex<Option<String>>,
 }
 
 impl Metrics {
@@ -74,6 +79,37 @@ impl Metrics {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 Some(n.saturating_sub(1))
             });
+    }
+
+    /// A store write failed with `error`, or (`None`) succeeded.
+    pub fn store_written(&self, error: Option<String>) {
+        let failed = error.is_some();
+        if let Ok(mut failing) = self.store_failing.lock() {
+            // Most writes succeed after a success: nothing to change.
+            if failing.is_some() || failed {
+                *failing = error;
+            }
+        }
+        if failed {
+            self.store_write_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The error of the last store write, if it failed.
+    pub fn store_failing(&self) -> Option<String> {
+        self.store_failing
+            .lock()
+            .map_or(None, |failing| failing.clone())
+    }
+
+    /// The subscription state.
+    pub fn subscription(&self) -> SubscriptionGauge {
+        match self.subscription_state.load(Ordering::Relaxed) {
+            3 => SubscriptionGauge::Subscribed,
+            2 => SubscriptionGauge::Subscribing,
+            1 => SubscriptionGauge::Connecting,
+            _ => SubscriptionGauge::Disconnected,
+        }
     }
 
     /// Sets the subscription gauge.
@@ -163,6 +199,18 @@ impl Metrics {
             "gauge",
             "Runs waiting for an offer.",
             get(&self.pending_tasks),
+        );
+        metric(
+            "drover_store_write_errors_total",
+            "counter",
+            "Store writes that failed (nothing of them is stored; updates stay unacknowledged).",
+            get(&self.store_write_errors),
+        );
+        metric(
+            "drover_store_writable",
+            "gauge",
+            "1 while the last store write succeeded, 0 while it failed.",
+            u64::from(self.store_failing().is_none()),
         );
         metric(
             "drover_store_memory_bytes",

@@ -1,11 +1,16 @@
-//! `/metrics` (Prometheus text) and `/health`.
+//! `/metrics` (Prometheus text), and health: `/health/live` (the process
+//! answers), `/health/ready` (it can do its work: 503 naming every
+//! condition that fails) and `/health` (both, always 200, for people and
+//! older probes).
 
 use super::AppState;
+use crate::metrics::SubscriptionGauge;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use std::sync::atomic::Ordering;
+use serde_json::{json, Value};
 
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -15,9 +20,133 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Liveness, and whether the scheduler is subscribed.
+/// A condition that keeps the scheduler from doing its work, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failing {
+    /// What is checked: `store_loaded`, `subscribed`, `store_writable`.
+    pub condition: &'static str,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+/// What readiness looks at, as read at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// Whether the engine has loaded the store.
+    pub store_loaded: bool,
+    /// The subscription to the master.
+    pub subscription: SubscriptionGauge,
+    /// The error of the last store write, if it failed.
+    pub store_failing: Option<String>,
+}
+
+impl Readiness {
+    /// Every condition that fails; ready when none does.
+    pub fn failing(&self) -> Vec<Failing> {
+        let mut failing = Vec::new();
+        if !self.store_loaded {
+            failing.push(Failing {
+                condition: "store_loaded",
+                message: "the store is still loading".into(),
+            });
+        }
+        if self.subscription != SubscriptionGauge::Subscribed {
+            failing.push(Failing {
+                condition: "subscribed",
+                message: format!(
+                    "not subscribed to the master ({}): no offers, no launches, no updates",
+                    match self.subscription {
+                        SubscriptionGauge::Subscribing => "waiting for SUBSCRIBED",
+                        SubscriptionGauge::Connecting => "connecting",
+                        _ => "disconnected",
+                    }
+                ),
+            });
+        }
+        if let Some(error) = &self.store_failing {
+            failing.push(Failing {
+                condition: "store_writable",
+                message: format!("the last store write failed: {error}"),
+            });
+        }
+        failing
+    }
+}
+
+fn readiness(state: &AppState) -> Readiness {
+    Readiness {
+        store_loaded: state.board.is_ready(),
+        subscription: state.metrics.subscription(),
+        store_failing: state.metrics.store_failing(),
+    }
+}
+
+fn conditions(failing: &[Failing]) -> Value {
+    failing
+        .iter()
+        .map(|f| json!({"condition": f.condition, "message": f.message}))
+        .collect()
+}
+
+/// Liveness: the process answers.
+pub async fn live() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: 200 when every condition holds, else 503 naming each that
+/// fails.
+pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let failing = readiness(&state).failing();
+    if failing.is_empty() {
+        (StatusCode::OK, Json(json!({"status": "ready"})))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "failing": conditions(&failing)})),
+        )
+    }
+}
+
+/// Both, always 200: whether the scheduler is subscribed and ready, and
+/// what fails.
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let subscribed = state.metrics.subscription_state.load(Ordering::Relaxed)
-        == crate::metrics::SubscriptionGauge::Subscribed as u64;
-    Json(serde_json::json!({"status": "ok", "subscribed": subscribed}))
+    let now = readiness(&state);
+    let failing = now.failing();
+    Json(json!({
+        "status": "ok",
+        "subscribed": now.subscription == SubscriptionGauge::Subscribed,
+        "ready": failing.is_empty(),
+        "failing": conditions(&failing),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(r: &Readiness) -> Vec<&'static str> {
+        r.failing().iter().map(|f| f.condition).collect()
+    }
+
+    #[test]
+    fn ready_only_when_loaded_subscribed_and_writing() {
+        let ready = Readiness {
+            store_loaded: true,
+            subscription: SubscriptionGauge::Subscribed,
+            store_failing: None,
+        };
+        assert!(names(&ready).is_empty());
+        let all_wrong = Readiness {
+            store_loaded: false,
+            subscription: SubscriptionGauge::Connecting,
+            store_failing: Some("disk I/O error".into()),
+        };
+        assert_eq!(
+            names(&all_wrong),
+            ["store_loaded", "subscribed", "store_writable"]
+        );
+        let failing = all_wrong.failing();
+        assert!(failing[1].message.contains("connecting"));
+        assert!(failing[2].message.contains("disk I/O error"));
+    }
 }

@@ -9,7 +9,7 @@
 //! - [`pods`]: `/api/v1/pods/{pod_name}` and its events.
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
-//! - [`health`]: `/metrics` and `/health`.
+//! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
 //! - [`views`]: the seed-shaped JSON of jobs and pods.
 //! - [`error`]: `{"code", "message"}`.
@@ -149,6 +149,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pods/{pod_name}/restart", post(pod_ops::restart))
         .route("/metrics", get(health::metrics))
         .route("/health", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
         .fallback(not_found)
         .with_state(state)
 }

@@ -34,6 +34,7 @@ use crate::mesos::driver::DriverHandle;
 use crate::mesos::events::SessionEvent;
 use crate::mesos::task_info::ExecutorMode;
 use crate::metrics::Metrics;
+use crate::model::job::Revision;
 use crate::model::time::UnixMillis;
 use crate::store::{Store, StoreError};
 use board::JobBoard;
@@ -260,6 +261,11 @@ impl Runner {
 impl Outbox for Outgoing {
     fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
         self.answered.push((request, result));
+    }
+
+    fn stored(&mut self, result: &Result<Revision, StoreError>) {
+        self.metrics
+            .store_written(result.as_ref().err().map(ToString::to_string));
     }
 
     fn send(&mut self, call: Call) {

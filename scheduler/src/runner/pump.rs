@@ -4,7 +4,8 @@
 //! tests and the whole-system simulation, with outboxes of their own.
 
 use crate::engine::{Action, Call, Engine, EngineError, Now, Reply, RequestId};
-use crate::store::Store;
+use crate::model::job::Revision;
+use crate::store::{Store, StoreError};
 
 /// Where the engine's calls and replies go.
 pub trait Outbox {
@@ -12,6 +13,9 @@ pub trait Outbox {
     fn send(&mut self, call: Call);
     /// The answer to API request `request`.
     fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>);
+    /// How a write went, just before the engine hears it (for health and
+    /// metrics); nothing by default.
+    fn stored(&mut self, _result: &Result<Revision, StoreError>) {}
 }
 
 /// Carries out `actions` in order: a change is written in one transaction
@@ -37,6 +41,7 @@ pub fn carry_out(
             return;
         };
         let result = store.commit(&change);
+        out.stored(&result);
         actions = engine.on_persisted(change, result, now());
     }
 }
