@@ -90,13 +90,51 @@ async fn malformed_specs_get_invalid_argument_naming_the_field_and_store_nothing
         "{reply}"
     );
 
-    // A huge body.
+    // A huge body: 413, in the error shape.
     let huge = format!("{{\"spec\": {{\"name\": \"{}\"}}}}", "x".repeat(200_000));
     let (status, reply) = call(&s.address, "POST", "/api/v1/jobs", Some(huge.into_bytes())).await;
-    assert_eq!(status, 400);
-    assert_eq!(reply["code"], "INVALID_ARGUMENT");
+    assert_eq!(status, 413, "{reply}");
+    assert_eq!(reply["code"], "RESOURCE_EXHAUSTED");
     assert!(
-        reply["message"].as_str().unwrap().starts_with("body:"),
+        reply["message"].as_str().unwrap().starts_with("body:")
+            && reply["message"].as_str().unwrap().contains("65536 bytes"),
+        "{reply}"
+    );
+
+    // A route asked with a method it does not take: 405 with Allow, in the
+    // error shape.
+    let (status, reply, allow) = {
+        use http_body_util::BodyExt;
+        let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let req = http::Request::builder()
+            .method("PUT")
+            .uri(format!("http://{}/api/v1/jobs", s.address))
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let allow = resp
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            allow,
+        )
+    };
+    assert_eq!(status, 405, "{reply}");
+    assert_eq!(reply["code"], "UNIMPLEMENTED", "{reply}");
+    let allow = allow.expect("an Allow header");
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .contains("PUT /api/v1/jobs"),
         "{reply}"
     );
 

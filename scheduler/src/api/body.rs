@@ -1,7 +1,7 @@
 //! Reading a JSON request body: bounded in size, unknown fields and wrong
 //! types rejected, every error naming the field by its path.
 
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use axum::body::Body;
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
@@ -15,13 +15,17 @@ pub async fn read_json<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let bytes = match Limited::new(body, max_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(ApiError {
+                code: Code::ResourceExhausted,
+                message: format!("body: request body is larger than {max_bytes} bytes"),
+            });
+        }
         Err(e) => {
-            let problem = if e.is::<http_body_util::LengthLimitError>() {
-                format!("request body is larger than {max_bytes} bytes")
-            } else {
-                format!("cannot read request body: {e}")
-            };
-            return Err(ApiError::invalid("body", problem));
+            return Err(ApiError::invalid(
+                "body",
+                format!("cannot read request body: {e}"),
+            ))
         }
     };
     let bytes: &[u8] = if empty_ok && bytes.iter().all(u8::is_ascii_whitespace) {

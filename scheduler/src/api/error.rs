@@ -21,6 +21,12 @@ pub enum Code {
     Aborted,
     /// The request is valid but the entity is not in a state to allow it (412).
     FailedPrecondition,
+    /// The request body is larger than the scheduler takes (413; the code
+    /// gRPC gives a message over its size limit).
+    ResourceExhausted,
+    /// The route exists but not with this method (405, with `Allow`; the
+    /// code grpc-gateway answers such a request with).
+    Unimplemented,
     /// The scheduler failed (500).
     Internal,
     /// The scheduler is shutting down (503).
@@ -35,6 +41,8 @@ impl Code {
             Code::AlreadyExists => "ALREADY_EXISTS",
             Code::Aborted => "ABORTED",
             Code::FailedPrecondition => "FAILED_PRECONDITION",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::Unimplemented => "UNIMPLEMENTED",
             Code::Internal => "INTERNAL",
             Code::Unavailable => "UNAVAILABLE",
         }
@@ -46,6 +54,8 @@ impl Code {
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
             Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
+            Code::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::Unimplemented => StatusCode::METHOD_NOT_ALLOWED,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -152,9 +152,33 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(shape_method_not_allowed))
         .with_state(state)
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("route {}", uri.path()))
+}
+
+/// axum answers a known route asked with another method 405 with an
+/// empty body (and adds `Allow` on the way out); the body becomes the API's
+/// error shape, and the headers stay.
+async fn shape_method_not_allowed(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let asked = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let error = ApiError {
+        code: error::Code::Unimplemented,
+        message: format!("{asked}: the route does not take this method (see Allow)"),
+    };
+    let shaped = axum::response::IntoResponse::into_response(error);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.extend(shaped.headers().clone());
+    axum::response::Response::from_parts(parts, shaped.into_body())
 }
