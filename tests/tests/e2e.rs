@@ -91,6 +91,35 @@ async fn a_batch_job_runs_to_succeeded_in_json_mode() {
     batch_runs_to_succeeded("json", 20).await;
 }
 
+/// The README's way to try Drover: the scheduler with no flags but its
+/// master and data directory, so in its default executor mode, where the
+/// user's command travels in `TaskInfo.data` beside Drover's executor.
+/// Simulated agents run that command; they once ran none, and a batch of
+/// `sleep` tasks stayed RUNNING forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_job_runs_to_succeeded_in_the_default_executor_mode() {
+    let sim = AgentSim::for_scheduler(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    let master = format!("http://{}", sim.address);
+    let s = Scheduler::start(dir.path(), &master, &[]);
+    create(&s.address, "batch", job_spec("BATCH", 4, "sleep 0.5")).await;
+    let stats = wait_for_state(&s.address, "batch", "JOB_STATE_SUCCEEDED").await;
+    assert_eq!(stats, json!({"POD_STATE_SUCCEEDED": 4}));
+    let failing = create_then_state(&s.address, "fails", "exit 3", "JOB_STATE_FAILED").await;
+    assert_eq!(failing["POD_STATE_FAILED"], 1, "{failing}");
+}
+
+async fn create_then_state(
+    address: &str,
+    id: &str,
+    command: &str,
+    want: &str,
+) -> serde_json::Value {
+    // No restart policy: a failed run is not retried.
+    create(address, id, job_spec("BATCH", 1, command)).await;
+    wait_for_state(address, id, want).await
+}
+
 /// Running pods of a job: pod name → (task id, agent id).
 async fn running_pods(
     address: &str,

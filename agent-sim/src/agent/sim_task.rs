@@ -19,10 +19,16 @@
 //! when its grace period does, as a process that ignores SIGTERM would; the
 //! grace period is the KILL's policy, else the TaskInfo's, else 3 s (the
 //! command executor's default, reference 7.2).
+//!
+//! The command is the task's own; for a task with a custom executor it is
+//! the `CommandInfo` the task's `data` carries, when it carries one (how
+//! Drover's default executor mode sends the user's command, since Mesos
+//! forbids `command` beside `executor`), else the executor's command.
 
 use std::time::{Duration, Instant};
 
-use drover_proto::v1::{task_status::Reason, TaskInfo, TaskState};
+use drover_proto::v1::{task_status::Reason, CommandInfo, TaskInfo, TaskState};
+use prost::Message;
 
 use crate::deadline::after;
 use drover_proto::duration::from_seconds;
@@ -69,9 +75,11 @@ impl SimSpec {
                 .and_then(|l| l.labels.iter().find(|x| x.key == key))
                 .and_then(|x| x.value.clone())
         };
+        let carried = carried_command(task);
         let command = task
             .command
             .as_ref()
+            .or(carried.as_ref())
             .or(task.executor.as_ref().and_then(|e| e.command.as_ref()));
         let mut outcome = command
             .map(command_outcome)
@@ -130,6 +138,19 @@ impl SimSpec {
     pub fn outcome(&self) -> Outcome {
         self.outcome
     }
+}
+
+/// The command a custom executor's task carries in its `data`: bytes that
+/// decode as a `CommandInfo` with a command in it (other executors' data
+/// is theirs, and seldom decodes so).
+fn carried_command(task: &TaskInfo) -> Option<CommandInfo> {
+    task.executor.as_ref()?;
+    let command = CommandInfo::decode(task.data.as_deref()?).ok()?;
+    command
+        .value
+        .as_deref()
+        .is_some_and(|v| !v.trim().is_empty())
+        .then_some(command)
 }
 
 /// What a shell command would do, for the few commands the simulator knows.
@@ -426,6 +447,44 @@ mod tests {
                 SimAction::Arm(..) => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_custom_executors_task_runs_the_command_its_data_carries() {
+        let user = CommandInfo {
+            value: Some("sleep 2".into()),
+            shell: Some(true),
+            ..Default::default()
+        };
+        let executor = drover_proto::v1::ExecutorInfo {
+            command: Some(CommandInfo {
+                value: Some("/usr/local/bin/drover-executor".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let drover = TaskInfo {
+            executor: Some(Box::new(executor.clone())),
+            data: Some(user.encode_to_vec().into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            SimSpec::from_task(&drover, false).outcome(),
+            Outcome::ExitAfter {
+                after: Duration::from_secs(2),
+                code: 0
+            }
+        );
+        // Data that is not a command leaves the executor's command.
+        let other = TaskInfo {
+            executor: Some(Box::new(executor)),
+            data: Some(b"\xff\x00 not a CommandInfo".to_vec().into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            SimSpec::from_task(&other, false).outcome(),
+            Outcome::RunUntilKilled
+        );
     }
 
     #[test]
