@@ -182,7 +182,7 @@ fn spec(kind: &str, instances: u32) -> JobSpec {
     serde_json::from_value(serde_json::json!({
         "type": kind, "name": "t", "instance_count": instances,
         "default_spec": {"containers": [{
-            "resource": {"cpu_limit": 0.5, "mem_limit_mb": 16},
+            "resource": {"cpu_limit": 0.5, "mem_limit_mb": 32},
             "command": {"value": "sleep 100"}
         }]}
     }))
@@ -198,6 +198,7 @@ fn update(task: &str, state: TaskState, at: i64) -> TaskUpdate {
         healthy: None,
         agent_id: Some(AgentId::new("a1")),
         timestamp: Some(WALL0 + at),
+        unreachable_since: None,
         uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
     }
 }
@@ -554,7 +555,9 @@ fn a_batch_run_given_up_on_that_finishes_after_all_leaves_its_instance_done() {
     // Its agent goes away: the run is given up on and replaced elsewhere.
     let actions = h.engine.on_agent_lost(AgentId::new("a1"), h.now());
     h.carry_out(actions);
-    h.advance(Duration::from_millis(1));
+    // A batch run may still finish: it is given up only after the
+    // unreachable policy's expunge_after (an hour by default).
+    h.advance(Duration::from_secs(3600));
     h.offer("o2", "a2", 8.0);
     h.advance(Duration::from_millis(20));
     let states: Vec<_> = h.runs(&job).iter().map(|r| r.run.state).collect();
@@ -593,7 +596,9 @@ fn a_given_up_run_reported_finished_before_its_replacement_is_placed_is_not_repl
     h.updates(vec![update("j-0-0", TaskState::TaskRunning, 10)]);
     let actions = h.engine.on_agent_lost(AgentId::new("a1"), h.now());
     h.carry_out(actions);
-    h.advance(Duration::from_millis(1));
+    // A batch run may still finish: it is given up only after the
+    // unreachable policy's expunge_after (an hour by default).
+    h.advance(Duration::from_secs(3600));
     // An offer comes for the replacement and, before its round, the agent
     // comes back with the first run finished.
     h.offer("o2", "a2", 8.0);

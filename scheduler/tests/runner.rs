@@ -83,7 +83,7 @@ impl Harness {
         let spec: JobSpec = serde_json::from_value(serde_json::json!({
             "type": "BATCH", "name": "t", "instance_count": instances,
             "default_spec": {"containers": [{
-                "resource": {"cpu_limit": 1, "mem_limit_mb": 10},
+                "resource": {"cpu_limit": 1, "mem_limit_mb": 32},
                 "command": {"value": "true"}
             }]}
         }))
@@ -139,6 +139,7 @@ fn update(task: &str, state: TaskState, uuid: Option<&[u8]>) -> SessionEvent {
         healthy: None,
         agent_id: Some(AgentId::new("a1")),
         timestamp: Some(1_700_000_000_000),
+        unreachable_since: None,
         uuid: uuid.map(bytes::Bytes::copy_from_slice),
     })
 }

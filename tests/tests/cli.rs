@@ -76,7 +76,7 @@ default_spec:
   containers:
     - resource:
         cpu_limit: 0.1
-        mem_limit_mb: 16
+        mem_limit_mb: 32
       command:
         value: serve forever
   kill_grace_period_seconds: 1
@@ -167,7 +167,7 @@ fn watch_follows_a_batch_job_to_succeeded() {
         dir.path(),
         "batch.json",
         r#"{"type": "BATCH", "name": "b", "instance_count": 3, "default_spec": {
-            "containers": [{"resource": {"cpu_limit": 0.1, "mem_limit_mb": 16},
+            "containers": [{"resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
             "command": {"value": "sleep 1"}}]}}"#,
     );
     let (code, _, err) = drover(&addr, &["job", "create", &spec, "--id", "b"]);
@@ -202,7 +202,7 @@ fn malformed_specs_are_refused_naming_the_file_line_and_field() {
     let unknown = write(
         dir.path(),
         "unknown.yaml",
-        &SERVICE.replace("mem_limit_mb: 16", "mem_limit_mb: 16\n        cpus: 2"),
+        &SERVICE.replace("mem_limit_mb: 32", "mem_limit_mb: 32\n        cpus: 2"),
     );
     let (code, _, err) = drover(addr, &["job", "create", &unknown]);
     assert_eq!(code, 2, "{err}");

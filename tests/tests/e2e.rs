@@ -160,7 +160,7 @@ async fn a_service_job_stays_running_and_replaces_a_task_that_exits() {
     let mut spec = job_spec("SERVICE", 5, "serve forever");
     // Instance 3 exits after a second, every time: it must be replaced.
     spec["instance_spec"] = json!({"3": {"containers": [{
-        "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16},
+        "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
         "command": {"value": "sleep 1"}
     }]}});
     create(&s.address, "svc", spec).await;
@@ -210,7 +210,11 @@ async fn an_agent_failure_relaunches_its_instances_elsewhere() {
         &format!("http://{}", sim.address),
         &["--executor-mode", "command"],
     );
-    create(&s.address, "svc", job_spec("SERVICE", 6, "serve forever")).await;
+    let mut spec = job_spec("SERVICE", 6, "serve forever");
+    // Replaced as soon as the master says unreachable (a service's default
+    // waits minutes; tests/tests/partitions.rs covers the defaults).
+    spec["unreachable_policy"] = json!({"inactive_after_secs": 0});
+    create(&s.address, "svc", spec).await;
     let before = wait_for(LIMIT, || async {
         let running = running_pods(&s.address, "svc").await;
         (running.len() == 6).then_some(running)
@@ -243,8 +247,8 @@ async fn an_agent_failure_relaunches_its_instances_elsewhere() {
     for pod in &on_victim {
         let (_, detail) = get(&s.address, &format!("/api/v1/pods/{pod}")).await;
         assert_eq!(
-            detail["previous"][0]["status"]["state"], "POD_STATE_LOST",
-            "{detail}"
+            detail["previous"][0]["status"]["reason"], "REASON_AGENT_REMOVED",
+            "the replaced run is unreachable: {detail}"
         );
         assert_ne!(after[pod].0, before[pod].0, "a new run");
     }
@@ -274,6 +278,14 @@ async fn an_agent_failure_relaunches_its_instances_elsewhere() {
     .await
     .expect("the returning tasks are killed");
     assert_eq!(running_pods(&s.address, "svc").await, after);
+    for pod in &on_victim {
+        wait_for(LIMIT, || async {
+            let (_, detail) = get(&s.address, &format!("/api/v1/pods/{pod}")).await;
+            (detail["previous"][0]["status"]["state"] == "POD_STATE_KILLED").then_some(())
+        })
+        .await
+        .unwrap_or_else(|| panic!("{pod}: the returning run's end is recorded"));
+    }
     let (_, metrics) = get(&s.address, "/metrics").await;
     let kills: usize = metrics
         .as_str()
@@ -438,7 +450,7 @@ async fn a_failing_batch_instance_is_retried_up_to_max_failures_then_the_job_fai
     let mut spec = job_spec("BATCH", 2, "true");
     spec["default_spec"]["restart_policy"] = json!({"max_failures": 2});
     spec["instance_spec"] = json!({"1": {"containers": [{
-        "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16},
+        "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
         "command": {"value": "exit 3"}
     }]}});
     create(&s.address, "flaky", spec).await;

@@ -159,7 +159,7 @@ async fn static_and_dynamic_ports_are_allocated_and_shown() {
         {"name": "admin", "value": 31500, "env_name": "PORT_ADMIN"}
     ]);
     spec["instance_spec"] = json!({"1": {"containers": [{
-        "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16},
+        "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
         "command": {"value": "serve forever"},
         "ports": [{"name": "http", "value": 0, "env_name": "PORT_HTTP"}]
     }]}});

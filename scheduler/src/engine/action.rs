@@ -8,6 +8,7 @@ use crate::model::spec::{JobSpec, PodSpec};
 use crate::model::state::{JobGoal, PodGoal};
 use crate::model::task_update::Ack;
 use crate::model::time::UnixMillis;
+use crate::model::validate::SpecError;
 use crate::store::StoreError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,6 +102,9 @@ pub enum EngineError {
     /// The caller's entity version is stale.
     #[error(transparent)]
     VersionMismatch(#[from] VersionMismatch),
+    /// The spec asks for what no agent could hold.
+    #[error(transparent)]
+    InvalidSpec(#[from] SpecError),
     /// DELETE of a job that is still running, without `force`.
     #[error("job {0} is still running; stop it first or delete with force")]
     StillRunning(JobId),

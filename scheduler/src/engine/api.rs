@@ -4,7 +4,7 @@
 //! persists the change and applies it.
 
 use super::action::{ApiRequest, EngineError, Reply};
-use super::cluster::ClusterFacts;
+use super::cluster::{ClusterFacts, LARGEST_AGENT_FACTOR};
 use super::config::EngineConfig;
 use super::reconcile;
 use super::registry::Registry;
@@ -13,6 +13,7 @@ use crate::model::ids::JobId;
 use crate::model::job::{Job, PodControl, Revision};
 use crate::model::state::{JobGoal, PodGoal};
 use crate::model::time::UnixMillis;
+use crate::model::validate::validate_against_largest_agent;
 
 /// What to do with a request.
 pub(super) enum Decision {
@@ -72,6 +73,12 @@ fn decide_or_refuse(
             if registry.contains(&job_id) {
                 return Err(EngineError::JobExists(job_id));
             }
+            validate_against_largest_agent(
+                &spec,
+                &facts.largest_offer,
+                LARGEST_AGENT_FACTOR,
+                "spec",
+            )?;
             let job = Box::new(Job::new(job_id, *spec, now));
             let change = Change {
                 jobs: vec![JobWrite::Create(job.clone())],

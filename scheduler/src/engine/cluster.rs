@@ -1,11 +1,14 @@
 //! What the engine knows about the cluster beyond its jobs: agents the
-//! master reported lost (their runs are given up), and each agent's zone
+//! master reported lost (their runs are unreachable), and each agent's zone
 //! and hostname as offers and stored runs named them (zone balance counts
-//! instances on agents not offering right now too; events name the host).
+//! instances on agents not offering right now too; events name the host),
+//! and the largest offer seen (no task may ask for far more).
 
 use crate::model::ids::AgentId;
 use crate::model::offer::Offer;
-use std::collections::{HashMap, HashSet};
+use crate::model::resources::Resources;
+use crate::model::time::UnixMillis;
+use std::collections::HashMap;
 
 /// The zone attribute agents carry (zone balance counts instances per zone).
 pub const ZONE_ATTRIBUTE: &str = crate::placement::host_view::ZONE_ATTRIBUTE;
@@ -13,13 +16,21 @@ pub const ZONE_ATTRIBUTE: &str = crate::placement::host_view::ZONE_ATTRIBUTE;
 /// The engine's cluster facts.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterFacts {
-    /// Agents the master reported removed (FAILURE with only an agent id).
-    pub lost_agents: HashSet<AgentId>,
+    /// Agents the master reported lost (FAILURE with only an agent id),
+    /// and when: their runs are unreachable from then.
+    pub lost_agents: HashMap<AgentId, UnixMillis>,
     /// Each agent's zone, once an offer named it.
     pub zones: HashMap<AgentId, String>,
     /// Each agent's hostname.
     pub hostnames: HashMap<AgentId, String>,
+    /// The most of each resource one offer ever held: a job asking for
+    /// more than [`LARGEST_AGENT_FACTOR`] times it is refused.
+    pub largest_offer: Resources,
 }
+
+/// How much larger than the largest offer seen a task may be: agents
+/// larger than any seen may join, but not without bound.
+pub const LARGEST_AGENT_FACTOR: f64 = 2.0;
 
 impl ClusterFacts {
     /// Facts that start from the hostnames stored runs name.
@@ -33,6 +44,11 @@ impl ClusterFacts {
     /// An offer: its agent is alive, and its zone and hostname are known.
     pub fn saw_offer(&mut self, offer: &Offer) {
         self.lost_agents.remove(&offer.agent_id);
+        let (most, held) = (&mut self.largest_offer, &offer.resources);
+        most.cpus = most.cpus.max(held.cpus);
+        most.mem_mib = most.mem_mib.max(held.mem_mib);
+        most.disk_mib = most.disk_mib.max(held.disk_mib);
+        most.gpus = most.gpus.max(held.gpus);
         if let Some(zone) = offer.attributes.get(ZONE_ATTRIBUTE) {
             self.zones.insert(offer.agent_id.clone(), zone.clone());
         }
@@ -47,8 +63,9 @@ impl ClusterFacts {
         self.lost_agents.remove(agent);
     }
 
-    /// The master removed `agent`.
-    pub fn lost(&mut self, agent: AgentId) {
-        self.lost_agents.insert(agent);
+    /// The master reported `agent` lost at `now`; a second report keeps
+    /// the first time.
+    pub fn lost(&mut self, agent: AgentId, now: UnixMillis) {
+        self.lost_agents.entry(agent).or_insert(now);
     }
 }

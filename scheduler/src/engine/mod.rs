@@ -268,12 +268,13 @@ impl Engine {
             .collect()
     }
 
-    /// The master removed an agent: its runs are lost (each job's next plan
-    /// marks them), and its offers void.
+    /// The master reported an agent lost: its runs are unreachable from
+    /// now (each job's plan applies its unreachable policy), and its
+    /// offers void.
     pub fn on_agent_lost(&mut self, agent_id: AgentId, now: Now) -> Vec<Action> {
         tracing::warn!(agent = %agent_id, "agent lost");
         self.offers.remove_agent(&agent_id);
-        self.cluster.lost(agent_id);
+        self.cluster.lost(agent_id, now.unix_ms);
         self.enqueue_all(now.instant);
         Vec::new()
     }
@@ -289,9 +290,9 @@ impl Engine {
         let succeeded_after_lost = updates.iter().any(|update| {
             update.state == TaskState::TaskFinished
                 && TaskId::parse(&update.task_id).is_ok_and(|task| {
-                    self.registry
-                        .run(&task)
-                        .is_some_and(|(run, _)| run.state == PodState::Lost)
+                    self.registry.run(&task).is_some_and(|(run, _)| {
+                        run.state == PodState::Lost || run.unreachable.is_some()
+                    })
                 })
         });
         self.backlog.push(updates, now.instant);

@@ -1,5 +1,5 @@
 //! One job's plan, made into what the engine does with it: what must be
-//! stored first (runs given up on an agent that is gone, kills to send, the
+//! stored first (runs given up on an agent that stayed unreachable, kills to send, the
 //! job forgotten) and what follows once it is (the calls, the job's
 //! waiting runs, when to plan it again).
 
@@ -52,7 +52,7 @@ pub(super) fn plan_job(
         given_up(
             &plan.mark_lost,
             Reason::AgentRemoved,
-            "agent lost",
+            "unreachable for longer than the job's unreachable policy waits; given up",
             registry,
             cluster,
             now,

@@ -17,6 +17,7 @@ use crate::model::run::{Run, StatusUpdate, UpdateOutcome};
 use crate::model::state::PodState;
 use crate::model::task_update::{Ack, TaskUpdate};
 use drover_proto::v1::task_status::Reason;
+use drover_proto::v1::TaskState;
 use std::collections::{BTreeMap, HashMap};
 
 /// A batch of the master's updates, in arrival order: applied to copies of
@@ -40,6 +41,12 @@ pub(super) fn from_master(
             acks.push(ack);
         }
         let task_id = TaskId::parse(&update.task_id).map_err(|_| update.task_id.clone());
+        let unreachable = update.state == TaskState::TaskUnreachable;
+        let timestamp = if unreachable {
+            update.unreachable_since.or(update.timestamp)
+        } else {
+            update.timestamp
+        };
         let update = StatusUpdate {
             state,
             mesos_state: Some(update.state),
@@ -47,7 +54,7 @@ pub(super) fn from_master(
             message: update.message,
             healthy: update.healthy,
             agent: update.agent_id,
-            timestamp: update.timestamp.unwrap_or(now.unix_ms),
+            timestamp: timestamp.unwrap_or(now.unix_ms),
         };
         batch.apply(task_id, update);
     }
@@ -163,7 +170,9 @@ impl<'a> StatusBatch<'a> {
             }
             return;
         };
-        let terminal = update.state.is_terminal();
+        // An unreachable run has not ended (see the model's run rule).
+        let unreachable = update.mesos_state == Some(TaskState::TaskUnreachable);
+        let terminal = update.state.is_terminal() && !unreachable;
         let slot = &mut self.runs[at];
         let agent = update.agent.clone().or_else(|| slot.run.agent.clone());
         let outcome = slot.run.apply(&update, slot.is_latest);
@@ -187,7 +196,11 @@ impl<'a> StatusBatch<'a> {
             .or_insert(false) |= terminal;
         self.events.push(PodEvent {
             task_id,
-            state: update.state,
+            state: if unreachable {
+                slot.run.state
+            } else {
+                update.state
+            },
             mesos_state: update.mesos_state,
             reason: update.reason,
             message: update.message,
@@ -233,6 +246,7 @@ impl<'a> StatusBatch<'a> {
                 started_at: run.started_at,
                 completed_at: run.completed_at,
                 updated_at: run.updated_at,
+                unreachable_since: run.unreachable_since(),
             });
             stored.runs.push((slot.task_id, slot.run));
         }

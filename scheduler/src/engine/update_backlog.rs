@@ -106,6 +106,7 @@ mod tests {
             healthy: None,
             agent_id: None,
             timestamp: None,
+            unreachable_since: None,
             uuid: None,
         })
         .collect()

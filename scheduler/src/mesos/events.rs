@@ -110,6 +110,10 @@ fn task_update(status: TaskStatus) -> TaskUpdate {
             .timestamp
             .filter(|t| t.is_finite() && *t > 0.0)
             .map(|t| (t * 1000.0) as i64),
+        unreachable_since: status
+            .unreachable_time
+            .map(|t| t.nanoseconds / 1_000_000)
+            .filter(|ms| *ms > 0),
         agent_id: status.agent_id.map(|a| AgentId::new(&a.value)),
         task_id: status.task_id.value,
         message: status.message,
@@ -243,6 +247,7 @@ mod tests {
                 healthy: Some(true),
                 agent_id: Some(AgentId::new("a1")),
                 timestamp: Some(1_700_000_000_250),
+                unreachable_since: None,
                 uuid: Some(Bytes::from_static(&[7; 16])),
             }
         );

@@ -120,6 +120,8 @@ pub struct RunWrite {
     pub completed_at: Option<UnixMillis>,
     /// Its latest update's time.
     pub updated_at: UnixMillis,
+    /// Since when its agent has been unreachable, while it is.
+    pub unreachable_since: Option<UnixMillis>,
 }
 
 /// One entry of a pod's history.

@@ -57,6 +57,13 @@ pub fn wants_relaunch<R: AsRef<Run>>(
     }
 }
 
+/// Whether `instance` of a batch job is done: one of its runs since its
+/// last restart succeeded (a run given up on, or replaced while its agent
+/// was unreachable, may succeed after its replacement started).
+pub fn batch_done<R: AsRef<Run>>(job: &Job, instance: u32, history: &[R]) -> bool {
+    job.spec.job_type == JobType::Batch && succeeded(job, instance, history)
+}
+
 /// Whether a batch `instance` is done: one of its runs since its last
 /// restart succeeded.
 fn succeeded<R: AsRef<Run>>(job: &Job, instance: u32, history: &[R]) -> bool {

@@ -14,6 +14,14 @@
 //!     succeeded is done. (Only that end: a later FAILED or KILLED changes
 //!     nothing, the run was given up on and replaced already, and the
 //!     KILLED is usually the scheduler's own kill of the returned task);
+//!   - TASK_UNREACHABLE does not end a run: its task may still be running
+//!     and may still finish. The run keeps its state and is marked
+//!     unreachable (the partition policy decides when it is replaced and
+//!     given up, [`super::policies::unreachable`]); any later update from
+//!     its agent clears the mark;
+//!   - a run replaced while it was unreachable that reports its end takes
+//!     it (its true end is recorded; a batch instance whose replaced run
+//!     succeeded is done);
 //!   - any other run that is terminal already, or is not its instance's
 //!     latest run, keeps its state (terminal states are final; a replaced
 //!     run's news changes nothing), and if the update says the task is
@@ -32,7 +40,7 @@ use super::time::UnixMillis;
 use drover_proto::v1::task_status::Reason;
 use drover_proto::v1::TaskState;
 use smallvec::SmallVec;
-use std::num::NonZeroU64;
+use std::num::{NonZeroI64, NonZeroU64};
 
 /// The reason on a run killed by its runtime limit: the Mesos reason for
 /// a task that outlived its `max_completion_time`.
@@ -76,6 +84,11 @@ pub struct Run {
     /// Why the scheduler killed it, when not for the job's or pod's goal
     /// (the runtime limit).
     pub kill_reason: Option<Reason>,
+    /// Since when the master has reported it unreachable, while it is (not
+    /// stored: after a restart, reconciliation says it again, with the
+    /// time the agent became unreachable). Non-zero so the option takes no
+    /// more room than the time (see [`Run::unreachable_since`]).
+    pub unreachable: Option<NonZeroI64>,
 }
 
 /// A 64-bit FNV-1a digest of a message (never zero, so that an optional
@@ -165,12 +178,27 @@ impl Run {
             updated_at: now,
             kill_requested_at: None,
             kill_reason: None,
+            unreachable: None,
         }
+    }
+
+    /// Since when the master has reported it unreachable, if it is.
+    pub fn unreachable_since(&self) -> Option<UnixMillis> {
+        self.unreachable.map(NonZeroI64::get)
+    }
+
+    /// Marks it unreachable since `at` (the epoch's first millisecond
+    /// counts as the second).
+    pub fn mark_unreachable(&mut self, at: UnixMillis) {
+        self.unreachable = NonZeroI64::new(at).or(NonZeroI64::new(1));
     }
 
     /// Applies `update` by the rule in the module doc. `is_latest`: no
     /// later run of the instance exists.
     pub fn apply(&mut self, update: &StatusUpdate, is_latest: bool) -> UpdateOutcome {
+        if update.mesos_state == Some(TaskState::TaskUnreachable) {
+            return self.unreachable(update);
+        }
         let agent = update.agent.as_ref().or(self.agent.as_ref());
         let message = update.message.as_deref().map(MessageDigest::of);
         let confirms = update.reason == Some(Reason::Reconciliation)
@@ -179,6 +207,7 @@ impl Run {
             && agent == self.agent.as_ref()
             && confirms
             && update.healthy.is_none_or(|h| self.healthy == Some(h))
+            && self.unreachable.is_none()
         {
             return UpdateOutcome::Unchanged {
                 stray: update.state.is_live() && !is_latest,
@@ -192,7 +221,8 @@ impl Run {
             self.updated_at = update.timestamp;
             return UpdateOutcome::Applied;
         }
-        if self.state.is_terminal() || !is_latest {
+        // A replaced run still live: its end is news, its being alive a stray.
+        if self.state.is_terminal() || (!is_latest && update.state.is_live()) {
             return UpdateOutcome::Stale {
                 stray: update.state.is_live(),
             };
@@ -217,6 +247,21 @@ impl Run {
             self.completed_at = Some(update.timestamp);
         }
         self.updated_at = update.timestamp;
+        self.unreachable = None;
+        UpdateOutcome::Applied
+    }
+
+    /// TASK_UNREACHABLE: the run keeps its state (its task may well be
+    /// running, and may still finish) and is marked unreachable from the
+    /// update's time, once; a terminal run stays as it is.
+    fn unreachable(&mut self, update: &StatusUpdate) -> UpdateOutcome {
+        if self.state.is_terminal() || self.unreachable.is_some() {
+            return UpdateOutcome::Unchanged { stray: false };
+        }
+        self.mark_unreachable(update.timestamp);
+        self.reason = update.reason;
+        self.message = update.message.as_deref().map(MessageDigest::of);
+        self.updated_at = update.timestamp;
         UpdateOutcome::Applied
     }
 
@@ -235,11 +280,14 @@ impl Run {
 }
 
 /// Whether run number `run` may be launched for an instance whose runs so
-/// far are `history` (oldest first): every earlier run is terminal and
-/// `run` comes after them all. With the job's goal (checked by the
-/// caller), the rule that keeps an instance to one live run.
+/// far are `history` (oldest first): every earlier run is terminal, or
+/// unreachable (the partition policy replaces those), and `run` comes
+/// after them all. With the job's goal (checked by the caller), the rule
+/// that keeps an instance to one live run its agent can reach.
 pub fn may_launch(history: &[Run], run: u32) -> bool {
-    history.iter().all(|r| r.run < run && r.state.is_terminal())
+    history
+        .iter()
+        .all(|r| r.run < run && (r.state.is_terminal() || r.unreachable.is_some()))
 }
 
 #[cfg(test)]
@@ -399,10 +447,59 @@ mod tests {
             old.apply(&update(PodState::Launching, 5), false),
             UpdateOutcome::Unchanged { stray: true }
         );
+        // A replaced run still live (replaced while unreachable) that
+        // ends: its true end is recorded.
         assert_eq!(
             old.apply(&update(PodState::Killed, 6), false),
+            UpdateOutcome::Applied
+        );
+        assert_eq!(old.state, PodState::Killed);
+        assert_eq!(
+            old.apply(&update(PodState::Failed, 7), false),
             UpdateOutcome::Stale { stray: false }
         );
+    }
+
+    #[test]
+    fn an_unreachable_run_keeps_its_state_until_its_agent_speaks_again() {
+        let mut run = launched();
+        run.apply(&update(PodState::Running, 5), true);
+        let unreachable = StatusUpdate {
+            state: PodState::Lost,
+            mesos_state: Some(TaskState::TaskUnreachable),
+            reason: Some(Reason::AgentRemoved),
+            ..update(PodState::Lost, 8)
+        };
+        assert_eq!(run.apply(&unreachable, true), UpdateOutcome::Applied);
+        assert_eq!(run.state, PodState::Running, "it may still be running");
+        assert_eq!(run.unreachable_since(), Some(8));
+        assert!(may_launch(&[run.clone()], 1), "the policy may replace it");
+        let again = StatusUpdate {
+            timestamp: 20,
+            ..unreachable.clone()
+        };
+        assert_eq!(
+            run.apply(&again, true),
+            UpdateOutcome::Unchanged { stray: false },
+            "a reconciliation answer says nothing new"
+        );
+        assert_eq!(run.unreachable_since(), Some(8));
+        // Back: a RUNNING (even a reconciliation answer) clears the mark.
+        let back = StatusUpdate {
+            reason: Some(Reason::Reconciliation),
+            ..update(PodState::Running, 30)
+        };
+        assert_eq!(run.apply(&back, true), UpdateOutcome::Applied);
+        assert_eq!(run.unreachable_since(), None);
+        assert!(!may_launch(&[run.clone()], 1));
+        // Replaced while unreachable, it finishes: that is how it ended.
+        run.apply(&unreachable, true);
+        assert_eq!(
+            run.apply(&update(PodState::Succeeded, 40), false),
+            UpdateOutcome::Applied
+        );
+        assert_eq!(run.state, PodState::Succeeded);
+        assert_eq!(run.completed_at, Some(40));
     }
 
     #[test]

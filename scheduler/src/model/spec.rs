@@ -7,6 +7,7 @@
 //! spec must satisfy are in [`super::validate`], and the translation to a
 //! Mesos `TaskInfo` is in [`super::launch`].
 
+use super::policies::unreachable::UnreachablePolicy;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -66,6 +67,10 @@ pub struct JobSpec {
     /// restarts keep at most `maximum_unavailable_instances` down at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla: Option<SlaSpec>,
+    /// How long a run on an unreachable agent is waited for before it is
+    /// replaced and given up (see [`crate::model::policies::unreachable`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_policy: Option<UnreachablePolicy>,
     /// The pod every instance runs unless overridden.
     pub default_spec: PodSpec,
     /// Per-instance overrides, keyed by instance number; fields set here

@@ -27,6 +27,9 @@ pub struct TaskUpdate {
     pub agent_id: Option<AgentId>,
     /// When it happened, if the update said (a finite, positive time).
     pub timestamp: Option<UnixMillis>,
+    /// For TASK_UNREACHABLE, when the agent became unreachable, if said: a
+    /// reconciliation answer long after says the same time.
+    pub unreachable_since: Option<UnixMillis>,
     /// The update's uuid: present on a reliable update, which must be
     /// acknowledged (once stored) with the agent and task id above.
     pub uuid: Option<Bytes>,

@@ -3,10 +3,13 @@
 //! (`spec.default_spec.containers[0].resource.cpu_limit`), so a user can fix
 //! it without guessing. Pure; the API maps [`SpecError`] to INVALID_ARGUMENT.
 
+use super::resources::Resources;
 use super::spec::{
     Constraint, ConstraintType, HealthCheckSpec, HealthCheckType, JobSpec, JobType, PodSpec,
 };
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::ops::RangeInclusive;
 
 /// Bounds on what one job may ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,16 +189,80 @@ fn validate_pod(pod: &PodSpec, job_type: JobType, at: &str) -> Result<(), SpecEr
             "must be a whole number, zero or more",
         ));
     }
-    positive(resource.cpu_limit, &format!("{at}.resource.cpu_limit"))?;
-    positive(
+    within(
+        resource.cpu_limit,
+        MIN_CPUS..=MAX_CPUS,
+        &format!("{at}.resource.cpu_limit"),
+    )?;
+    within(
         resource.mem_limit_mb,
+        MIN_MEM_MB..=MAX_MEM_MB,
         &format!("{at}.resource.mem_limit_mb"),
     )?;
-    if !(resource.disk_limit_mb.is_finite() && resource.disk_limit_mb >= 0.0) {
+    within(
+        resource.disk_limit_mb,
+        0.0..=MAX_DISK_MB,
+        &format!("{at}.resource.disk_limit_mb"),
+    )?;
+    if resource.gpu_limit > MAX_GPUS {
         return Err(err(
-            format!("{at}.resource.disk_limit_mb"),
-            "must be zero or more",
+            format!("{at}.resource.gpu_limit"),
+            format!("must be at most {MAX_GPUS}, got {}", resource.gpu_limit),
         ));
+    }
+    Ok(())
+}
+
+/// Checks that every pod of `spec` asks for no more of a resource than
+/// `factor` times the most any one agent has offered (`largest`): a task
+/// no agent could ever hold would wait forever. What no agent has offered
+/// yet (a resource never seen) is not bounded here.
+pub fn validate_against_largest_agent(
+    spec: &JobSpec,
+    largest: &Resources,
+    factor: f64,
+    at: &str,
+) -> Result<(), SpecError> {
+    let pods = std::iter::once((
+        format!("{at}.default_spec"),
+        Cow::Borrowed(&spec.default_spec),
+    ))
+    .chain(
+        spec.instance_spec
+            .keys()
+            .map(|i| (format!("{at}.instance_spec.{i}"), spec.pod_spec(*i))),
+    );
+    for (field, pod) in pods {
+        let Some(resource) = pod.containers.first().and_then(|c| c.resource) else {
+            continue;
+        };
+        let asks = [
+            ("cpu_limit", resource.cpu_limit, largest.cpus, "cpus"),
+            (
+                "mem_limit_mb",
+                resource.mem_limit_mb,
+                largest.mem_mib,
+                "MB of memory",
+            ),
+            (
+                "disk_limit_mb",
+                resource.disk_limit_mb,
+                largest.disk_mib,
+                "MB of disk",
+            ),
+            ("gpu_limit", resource.gpu_limit, largest.gpus, "GPUs"),
+        ];
+        for (name, asked, most, unit) in asks {
+            let bound = most * factor;
+            if most > 0.0 && asked > bound {
+                return Err(err(
+                    format!("{field}.containers[0].resource.{name}"),
+                    format!(
+                        "asks for {asked}, more than {factor} times the largest agent offered                          ({most} {unit}): at most {bound}"
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -285,13 +352,34 @@ fn validate_health(check: &HealthCheckSpec, has_ports: bool, at: &str) -> Result
     Ok(())
 }
 
-fn positive(value: f64, field: &str) -> Result<(), SpecError> {
-    if value.is_finite() && value > 0.0 {
+/// Mesos' smallest task: 0.01 cpus (its `MIN_CPUS`), and anything less
+/// would launch as `cpus 0.0` (scalars keep 3 decimals), so one agent
+/// would take tasks without end.
+pub const MIN_CPUS: f64 = 0.01;
+/// Mesos' smallest memory for a task (its `MIN_MEM`, 32 MB).
+pub const MIN_MEM_MB: f64 = 32.0;
+/// Bounds for a spec submitted before any agent offered (afterwards the
+/// largest agent bounds it, [`validate_against_largest_agent`]): larger
+/// than any machine, small enough for Mesos' fixed-point scalars.
+pub const MAX_CPUS: f64 = 1e6;
+/// See [`MAX_CPUS`] (a petabyte).
+pub const MAX_MEM_MB: f64 = 1e9;
+/// See [`MAX_CPUS`] (an exabyte).
+pub const MAX_DISK_MB: f64 = 1e12;
+/// See [`MAX_CPUS`].
+pub const MAX_GPUS: f64 = 1e4;
+
+fn within(value: f64, range: RangeInclusive<f64>, field: &str) -> Result<(), SpecError> {
+    if value.is_finite() && range.contains(&value) {
         Ok(())
     } else {
         Err(err(
             field,
-            format!("must be greater than zero, got {value}"),
+            format!(
+                "must be between {} and {}, got {value}",
+                range.start(),
+                range.end()
+            ),
         ))
     }
 }
@@ -410,7 +498,7 @@ mod tests {
             (
                 |j| {
                     j["instance_spec"] = serde_json::json!({"1": {"containers": [
-                        {"resource": {"cpu_limit": 0, "mem_limit_mb": 1}, "command": {"value": "x"}}
+                        {"resource": {"cpu_limit": 0, "mem_limit_mb": 32}, "command": {"value": "x"}}
                     ]}})
                 },
                 "spec.instance_spec.1.containers[0].resource.cpu_limit",
@@ -421,6 +509,55 @@ mod tests {
             mutate(&mut json);
             assert_eq!(field_of(json), field);
         }
+    }
+
+    #[test]
+    fn resources_are_finite_and_at_least_mesos_minimums() {
+        let resource = |cpus: f64, mem: f64| {
+            let mut json = good();
+            json["default_spec"]["containers"][0]["resource"] =
+                serde_json::json!({"cpu_limit": cpus, "mem_limit_mb": mem});
+            validate_job(&spec(json), &JobLimits::default(), "spec")
+        };
+        let cpu = "spec.default_spec.containers[0].resource.cpu_limit";
+        for cpus in [1e308, 5e-324, 1e-9, 0.009, 0.0, -1.0] {
+            let e = resource(cpus, 64.0).unwrap_err();
+            assert_eq!(e.field, cpu, "{cpus}");
+            assert!(e.problem.contains("between 0.01 and"), "{e}");
+        }
+        let e = resource(0.1, 16.0).unwrap_err();
+        assert_eq!(
+            e.field,
+            "spec.default_spec.containers[0].resource.mem_limit_mb"
+        );
+        assert!(e.problem.contains("between 32 and"), "{e}");
+        resource(0.01, 32.0).unwrap();
+    }
+
+    #[test]
+    fn no_pod_may_ask_for_more_than_the_largest_agent_could_hold() {
+        let mut json = good();
+        json["instance_spec"] = serde_json::json!({"1": {"containers": [
+            {"resource": {"cpu_limit": 20, "mem_limit_mb": 64}, "command": {"value": "x"}}
+        ]}});
+        let spec = spec(json);
+        let largest = Resources {
+            cpus: 8.0,
+            mem_mib: 4096.0,
+            disk_mib: 0.0,
+            gpus: 0.0,
+        };
+        let e = validate_against_largest_agent(&spec, &largest, 2.0, "spec").unwrap_err();
+        assert_eq!(
+            e.field,
+            "spec.instance_spec.1.containers[0].resource.cpu_limit"
+        );
+        assert!(e.problem.contains("at most 16"), "{e}");
+        let roomy = Resources {
+            cpus: 10.0,
+            ..largest
+        };
+        validate_against_largest_agent(&spec, &roomy, 2.0, "spec").unwrap();
     }
 
     #[test]

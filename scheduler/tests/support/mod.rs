@@ -160,7 +160,7 @@ pub fn job_spec(kind: &str, instances: u32, command: &str) -> serde_json::Value 
         "instance_count": instances,
         "default_spec": {
             "containers": [{
-                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16, "disk_limit_mb": 0},
+                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32, "disk_limit_mb": 0},
                 "command": {"value": command}
             }],
             "kill_grace_period_seconds": 1

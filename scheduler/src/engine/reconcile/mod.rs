@@ -6,8 +6,14 @@
 //! Rules, per instance (its latest run decides; "wanted" means the job's
 //! goal is RUNNING and the pod's own goal is not KILLED):
 //! - no run yet, wanted → launch run 0.
-//! - live run on an agent the master reported lost → mark it lost (the next
-//!   plan replaces it).
+//! - live run its agent cannot be reached from (TASK_UNREACHABLE, or the
+//!   master reported the agent lost): waited for, then replaced beside it,
+//!   then given up (marked LOST), as the job's unreachable policy says
+//!   ([`policies::unreachable`]); a replaced run still live is given up
+//!   the same way.
+//! - live batch run of an instance whose earlier run (given up on, or
+//!   replaced while unreachable) succeeded after all → kill it: the
+//!   instance ran once.
 //! - live run, not wanted → kill it (again after `kill_retry`).
 //! - live run numbered below the pod's `restart_from` (a restart) → kill
 //!   it, as far as the restart budget allows ([`policies::restart_budget`]).
@@ -19,17 +25,21 @@
 //!   relaunch rule says and after its retry backoff.
 //!
 //! A launch is only ever proposed for an instance whose latest run is
-//! terminal, so the engine never asks for a second live run; the engine
-//! checks [`crate::model::run::may_launch`] again when it records the
-//! launch intent.
+//! terminal or unreachable past the policy's wait, so the engine never
+//! asks for a second live run its agent can reach; the engine checks
+//! [`crate::model::run::may_launch`] again when it records the launch
+//! intent.
 
 use super::cluster::ClusterFacts;
 use super::config::EngineConfig;
 use crate::model::ids::{AgentId, InstanceId, TaskId};
 use crate::model::job::Job;
-use crate::model::outcome::{instance_outcome, retry_at, settled_outcome, wants_relaunch};
+use crate::model::outcome::{
+    batch_done, instance_outcome, retry_at, settled_outcome, wants_relaunch,
+};
 use crate::model::policies::restart_budget::restart_budget;
 use crate::model::policies::runtime_limit::{self, RuntimeVerdict};
+use crate::model::policies::unreachable::{self, UnreachablePolicy, UnreachableVerdict};
 use crate::model::run::{Run, RunHistory, RUNTIME_LIMIT_REASON};
 use crate::model::spec::{JobType, PodSpec};
 use crate::model::state::{job_state, InstanceOutcome, JobGoal, JobState, PodState};
@@ -68,7 +78,8 @@ pub struct Plan {
     pub launch: Vec<PendingLaunch>,
     /// Runs to kill.
     pub kill: Vec<KillOrder>,
-    /// Runs to record as lost (their agent is gone).
+    /// Runs to record as lost (unreachable for longer than the job's
+    /// unreachable policy waits).
     pub mark_lost: Vec<TaskId>,
     /// Runs to ask the master about: (task, agent).
     pub reconcile: Vec<(TaskId, Option<AgentId>)>,
@@ -162,7 +173,18 @@ fn plan_instance(
         }
         return InstanceOutcome::Waiting;
     };
+    give_up_replaced_runs(ctx, instance, history, plan);
     if latest.state.is_live() {
+        if batch_done(job, instance, history) {
+            let order = KillOrder {
+                task_id: task_id(job, instance, latest.run),
+                agent_id: latest.agent.clone(),
+                grace: Duration::from_secs(u64::from(pod.kill_grace_seconds())),
+                reason: None,
+            };
+            kill_when_due(latest, order, ctx.config, ctx.now, plan);
+            return settled_outcome(job, instance, history);
+        }
         return plan_live_run(ctx, instance, &pod, latest, wanted, plan, restarts);
     }
     if !wanted {
@@ -201,14 +223,21 @@ fn plan_live_run(
         InstanceOutcome::Starting
     };
     let id = task_id(job, instance, run.run);
-    if run
-        .agent
-        .as_ref()
-        .is_some_and(|a| ctx.facts.lost_agents.contains(a))
-    {
-        plan.mark_lost.push(id);
-        plan.requeue(Duration::ZERO);
-        return outcome;
+    let unreachable = unreachable_since(ctx, run).map(|since| {
+        let waits =
+            UnreachablePolicy::waits(job.spec.unreachable_policy.as_ref(), job.spec.job_type);
+        unreachable::verdict(waits, since, now)
+    });
+    match unreachable {
+        Some(UnreachableVerdict::GiveUp) => {
+            plan.mark_lost.push(id);
+            plan.requeue(Duration::ZERO);
+            return outcome;
+        }
+        Some(UnreachableVerdict::Wait(left) | UnreachableVerdict::Replace(left)) => {
+            plan.requeue(left)
+        }
+        None => {}
     }
     let grace = Duration::from_secs(u64::from(pod.kill_grace_seconds()));
     let order = |reason: Option<Reason>| KillOrder {
@@ -220,6 +249,16 @@ fn plan_live_run(
     if !wanted {
         kill_when_due(run, order(None), config, now, plan);
         return outcome;
+    }
+    // Only a run marked unreachable (its own TASK_UNREACHABLE, which a
+    // partition-aware master sends) gets a replacement beside it; an
+    // agent reported lost alone waits for that, or for the give-up.
+    if let (Some(UnreachableVerdict::Replace(_)), Some(_)) = (unreachable, run.unreachable) {
+        plan.launch.push(PendingLaunch {
+            task_id: task_id(job, instance, run.run + 1),
+            spec_version: job.version,
+        });
+        return InstanceOutcome::Waiting;
     }
     if run.run < job.restart_from(instance) {
         if run.kill_requested_at.is_some() {
@@ -252,6 +291,36 @@ fn plan_live_run(
         }
     }
     outcome
+}
+
+/// Since when `run` cannot be reached: its own TASK_UNREACHABLE, else the
+/// master's report that its agent is lost.
+fn unreachable_since(ctx: &Ctx<'_>, run: &Run) -> Option<UnixMillis> {
+    run.unreachable_since().or_else(|| {
+        let agent = run.agent.as_ref()?;
+        ctx.facts.lost_agents.get(agent).copied()
+    })
+}
+
+/// Runs replaced while unreachable that are still live: given up once the
+/// policy's give-up time passes (until then, if they come back alive they
+/// are killed as strays; if they finish, that is recorded).
+fn give_up_replaced_runs(ctx: &Ctx<'_>, instance: u32, history: &[Run], plan: &mut Plan) {
+    let job = ctx.job;
+    let replaced = &history[..history.len().saturating_sub(1)];
+    for run in replaced.iter().filter(|r| r.state.is_live()) {
+        let Some(since) = unreachable_since(ctx, run) else {
+            continue;
+        };
+        let waits =
+            UnreachablePolicy::waits(job.spec.unreachable_policy.as_ref(), job.spec.job_type);
+        match unreachable::verdict(waits, since, ctx.now) {
+            UnreachableVerdict::GiveUp => plan.mark_lost.push(task_id(job, instance, run.run)),
+            UnreachableVerdict::Wait(left) | UnreachableVerdict::Replace(left) => {
+                plan.requeue(left)
+            }
+        }
+    }
 }
 
 /// Sends `order` unless a kill went out less than `kill_retry` + grace ago.

@@ -13,7 +13,7 @@ fn job(job_type: &str, instances: u32, max_failures: u32, goal: JobGoal) -> Job 
             "restart_policy": {"max_failures": max_failures},
             "kill_grace_period_seconds": 5,
             "containers": [{
-                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16},
+                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
                 "command": {"value": "true"}
             }]
         }
@@ -208,22 +208,65 @@ fn a_kill_is_not_repeated_before_kill_retry_plus_grace() {
 }
 
 #[test]
-fn runs_on_lost_agents_are_marked_lost() {
+fn runs_on_lost_agents_are_waited_for_then_marked_lost() {
     let job = job("BATCH", 2, 0, JobGoal::Running);
     let mut facts = ClusterFacts::default();
-    facts.lost_agents.insert(AgentId::new("a1"));
+    facts.lost_agents.insert(AgentId::new("a1"), NOW);
     let mut other = run(1, 0, PodState::Running);
     other.agent = Some(AgentId::new("a2"));
-    let p = plan(
-        &job,
-        &[run(0, 0, PodState::Running), other],
-        &facts,
-        &EngineConfig::default(),
-        NOW,
-    );
+    let runs = [run(0, 0, PodState::Running), other];
+    let config = EngineConfig::default();
+    let p = plan(&job, &runs, &facts, &config, NOW + 1_000);
+    assert!(p.mark_lost.is_empty(), "a batch run may still finish");
+    assert!(p.launch.is_empty());
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(3599)));
+    let p = plan(&job, &runs, &facts, &config, NOW + 3_600_000);
     assert_eq!(p.mark_lost.len(), 1);
     assert_eq!(p.mark_lost[0].instance.instance, 0);
     assert_eq!(p.requeue_after, Some(Duration::ZERO));
+}
+
+#[test]
+fn an_unreachable_service_run_is_replaced_beside_it_then_given_up() {
+    let job = job("SERVICE", 1, 0, JobGoal::Running);
+    let config = EngineConfig::default();
+    let facts = ClusterFacts::default();
+    let mut gone = run(0, 0, PodState::Running);
+    gone.mark_unreachable(NOW);
+    let p = plan(&job, &[gone.clone()], &facts, &config, NOW + 60_000);
+    assert!(p.launch.is_empty() && p.mark_lost.is_empty(), "waited for");
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(240)));
+    let p = plan(&job, &[gone.clone()], &facts, &config, NOW + 300_000);
+    assert_eq!(p.launch.len(), 1, "replaced after inactive_after");
+    assert_eq!(p.launch[0].task_id.run, 1);
+    assert!(p.mark_lost.is_empty(), "the unreachable run is kept");
+    // The replacement is the latest run now; the unreachable one is given
+    // up once expunge_after passes.
+    let replacement = run(0, 1, PodState::Running);
+    let both = [gone, replacement];
+    let p = plan(&job, &both, &facts, &config, NOW + 400_000);
+    assert!(p.mark_lost.is_empty() && p.launch.is_empty());
+    assert_eq!(p.requeue_after, Some(Duration::from_secs(200)));
+    let p = plan(&job, &both, &facts, &config, NOW + 600_000);
+    assert_eq!(p.mark_lost.len(), 1);
+    assert_eq!(p.mark_lost[0].run, 0);
+}
+
+#[test]
+fn a_batch_replacement_is_killed_when_the_run_it_replaced_succeeded() {
+    let job = job("BATCH", 1, 0, JobGoal::Running);
+    let came_back = run(0, 0, PodState::Succeeded);
+    let replacement = run(0, 1, PodState::Running);
+    let p = plan(
+        &job,
+        &[came_back, replacement],
+        &ClusterFacts::default(),
+        &EngineConfig::default(),
+        NOW,
+    );
+    assert_eq!(p.kill.len(), 1);
+    assert_eq!(p.kill[0].task_id.run, 1);
+    assert_eq!(p.job_state, Some(JobState::Succeeded));
 }
 
 #[test]
@@ -345,7 +388,7 @@ proptest! {
                         .filter(|r| r.task_id.instance.instance == instance)
                         .max_by_key(|r| r.task_id.run)
                     {
-                        facts.lost_agents.insert(r.agent.clone().unwrap());
+                        facts.lost_agents.insert(r.agent.clone().unwrap(), -10_000_000_000);
                     }
                 }
                 Step::Goal(run_it) => {

@@ -182,6 +182,7 @@ mod tests {
                     started_at: (state == PodState::Running).then_some(3),
                     completed_at: None,
                     updated_at: 3,
+                    unreachable_since: None,
                 })
                 .collect();
             for batch in updates.chunks(500) {

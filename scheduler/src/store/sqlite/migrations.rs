@@ -159,6 +159,9 @@ pub const MIGRATIONS: &[&str] = &[
      DROP TABLE pod_events;
      DELETE FROM sqlite_sequence WHERE name = 'pod_events';
      ALTER TABLE pod_events_v6 RENAME TO pod_events;",
+    // 7: since when a run's agent has been unreachable (partition-aware
+    // Mesos): its policy's clock survives a restart.
+    "ALTER TABLE runs ADD COLUMN unreachable_since_ms INTEGER;",
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):

@@ -21,7 +21,7 @@ pub(super) const JOB_COLUMNS: &str =
 /// The columns [`RunRow::read`] reads, in its order.
 pub(super) const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, reason, \
      message, healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, \
-     updated_at_ms, kill_requested_at_ms, kill_reason, ports";
+     updated_at_ms, kill_requested_at_ms, kill_reason, ports, unreachable_since_ms";
 
 /// A row failed to decode: SQLite's own error, or a value the model does
 /// not know.
@@ -178,6 +178,9 @@ impl RunRow {
             updated_at: row.get(13)?,
             kill_requested_at: row.get(14)?,
             kill_reason: reason(opt_text(row, 15, "kill reason")?, "kill reason")?,
+            unreachable: row
+                .get::<_, Option<i64>>(17)?
+                .and_then(std::num::NonZeroI64::new),
         };
         Ok(RunRow {
             job_id: text(row, 0, "job id")?.to_owned(),

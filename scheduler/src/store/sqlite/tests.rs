@@ -19,7 +19,7 @@ pub(crate) fn batch_spec(instances: u32) -> JobSpec {
     serde_json::from_value(serde_json::json!({
         "type": "BATCH", "name": "test", "instance_count": instances,
         "default_spec": {"containers": [{
-            "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16},
+            "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
             "command": {"value": "true"}
         }]}
     }))
@@ -76,6 +76,7 @@ fn updated(job: &JobId, instance: u32, run: u32, state: PodState) -> (RunWrite, 
         started_at: (state == PodState::Running).then_some(10),
         completed_at: state.is_terminal().then_some(10),
         updated_at: 10,
+        unreachable_since: None,
     };
     let event = PodEvent {
         task_id: task(job, instance, run),

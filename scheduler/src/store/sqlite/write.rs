@@ -196,14 +196,15 @@ fn write_runs(tx: &Transaction<'_>, runs: &[RunWrite], revision: Revision) -> ru
         ($also:literal) => {
             concat!(
                 "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
-                 healthy = ?8, started_at_ms = ?9, updated_at_ms = ?10, revision = ?11",
+                 healthy = ?8, started_at_ms = ?9, updated_at_ms = ?10, revision = ?11, \
+                 unreachable_since_ms = ?12",
                 $also,
                 " WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
             )
         };
     }
     let mut live = tx.prepare_cached(update_run!(""))?;
-    let mut terminal = tx.prepare_cached(update_run!(", completed_at_ms = ?12"))?;
+    let mut terminal = tx.prepare_cached(update_run!(", completed_at_ms = ?13"))?;
     for run in runs {
         let task = &run.task_id;
         let values = params![
@@ -218,6 +219,7 @@ fn write_runs(tx: &Transaction<'_>, runs: &[RunWrite], revision: Revision) -> ru
             run.started_at,
             run.updated_at,
             revision as i64,
+            run.unreachable_since,
         ];
         if run.state.is_terminal() {
             let mut values = values.to_vec();
