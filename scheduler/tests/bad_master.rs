@@ -5,6 +5,9 @@
 //!
 //! - A SUBSCRIBED for another framework than the one the store holds
 //!   stops the scheduler, non-zero, naming both ids; the store keeps ours.
+//! - Offers with a resource listed twice or an amount that is no amount
+//!   are declined and never launched on; a second copy of an offer id in
+//!   one event is ignored (only the first copy's resources are used).
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -18,10 +21,11 @@ use axum::Router;
 use bytes::Bytes;
 use drover_proto::recordio::encode_record;
 use drover_proto::v1::scheduler::{call, event, Call, Event};
-use drover_proto::v1::{self, FrameworkId};
+use drover_proto::v1::{self, resource, value, FrameworkId, Resource};
 use drover_proto::MediaType;
 use drover_scheduler::model::change::Change;
 use drover_scheduler::store::{SqliteStore, Store, StoreRead};
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -180,4 +184,134 @@ async fn a_subscribed_for_another_framework_stops_the_scheduler_naming_both_ids(
     assert_eq!(subscribes, 1, "it must not retry");
     let store = SqliteStore::open(dir.path()).unwrap();
     assert_eq!(store.framework_id().unwrap().as_deref(), Some("fw-ours"));
+}
+
+fn scalar(name: &str, amount: f64) -> Resource {
+    Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: amount }),
+        ..Default::default()
+    }
+}
+
+fn offer(id: &str, agent: &str, resources: Vec<Resource>) -> v1::Offer {
+    v1::Offer {
+        id: v1::OfferId { value: id.into() },
+        framework_id: FrameworkId {
+            value: "fw-1".into(),
+        },
+        agent_id: v1::AgentId {
+            value: agent.into(),
+        },
+        hostname: format!("{agent}.test"),
+        resources,
+        allocation_info: Some(resource::AllocationInfo {
+            role: Some("*".into()),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Offer ids named by the master's ACCEPTs (one entry per ACCEPT) with
+/// the number of tasks each launched, and the ids it was told to decline.
+fn answers(calls: &[Call]) -> (Vec<(Vec<String>, usize)>, BTreeSet<String>) {
+    let mut accepted = Vec::new();
+    let mut declined = BTreeSet::new();
+    for call in calls {
+        if let Some(accept) = &call.accept {
+            let tasks = accept
+                .operations
+                .iter()
+                .map(|o| o.launch.as_ref().map_or(0, |l| l.task_infos.len()))
+                .sum();
+            let ids = accept.offer_ids.iter().map(|o| o.value.clone()).collect();
+            accepted.push((ids, tasks));
+        }
+        if let Some(decline) = &call.decline {
+            declined.extend(decline.offer_ids.iter().map(|o| o.value.clone()));
+        }
+    }
+    (accepted, declined)
+}
+
+/// One OFFERS event with four offers: `o-dup` twice (the first copy fits
+/// one task, the second eight), `o-twice` listing `cpus` twice (2 and
+/// -10), `o-nan` with a memory of NaN, `o-inf` with infinite cpus. Three
+/// one-cpu tasks wait. Before, the copies of `o-dup` were summed (all three
+/// tasks on it, the id twice in the ACCEPT) and the bad offers used for
+/// what looked usable in them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_offers_are_declined_and_a_duplicate_offer_id_is_not_used_twice() {
+    let offers = vec![
+        offer(
+            "o-dup",
+            "a1",
+            vec![scalar("cpus", 1.5), scalar("mem", 1024.0)],
+        ),
+        offer(
+            "o-dup",
+            "a1",
+            vec![scalar("cpus", 8.0), scalar("mem", 8192.0)],
+        ),
+        offer(
+            "o-twice",
+            "a2",
+            vec![
+                scalar("cpus", 2.0),
+                scalar("cpus", -10.0),
+                scalar("mem", 1024.0),
+            ],
+        ),
+        offer(
+            "o-nan",
+            "a3",
+            vec![scalar("cpus", 4.0), scalar("mem", f64::NAN)],
+        ),
+        offer(
+            "o-inf",
+            "a4",
+            vec![scalar("cpus", f64::INFINITY), scalar("mem", 1024.0)],
+        ),
+    ];
+    let fake = master("fw-1", offers);
+    let addr = serve(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = start_scheduler(dir.path(), &format!("http://{addr}"), &[]);
+    let mut spec = job_spec("BATCH", 3, "sleep 100");
+    spec["default_spec"]["containers"][0]["resource"]["cpu_limit"] = serde_json::json!(1.0);
+    let body = serde_json::json!({"job_id": {"value": "three"}, "spec": spec});
+    let (status, reply) = post(&scheduler.address, "/api/v1/jobs", &body).await;
+    assert_eq!(status, 200, "{reply}");
+
+    let bad: BTreeSet<String> = ["o-inf", "o-nan", "o-twice"].map(String::from).into();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (accepted, declined) = answers(&fake.calls.lock().unwrap());
+        let dup_answered = !accepted.is_empty() || declined.contains("o-dup");
+        if (dup_answered && bad.is_subset(&declined)) || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Time for anything else the round would send.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let calls = fake.calls.lock().unwrap().clone();
+    let (accepted, declined) = answers(&calls);
+    let summary = format!("ACCEPTs (offers, tasks): {accepted:?}; declined: {declined:?}");
+    for (ids, _) in &accepted {
+        assert!(
+            ids.iter().all(|id| !bad.contains(id)),
+            "a bad offer was launched on: {summary}"
+        );
+    }
+    assert!(
+        bad.is_subset(&declined),
+        "bad offers not declined: {summary}"
+    );
+    assert_eq!(
+        accepted,
+        vec![(vec!["o-dup".to_owned()], 1)],
+        "only the first copy of o-dup is used, once: {summary}"
+    );
 }

@@ -417,8 +417,8 @@ impl Session {
                     Some(event::Type::Heartbeat) | Some(event::Type::Unknown) | None => Vec::new(),
                     Some(event::Type::Subscribed) => Vec::new(),
                     Some(_) => events::translate(event)
-                        .map(Action::Deliver)
                         .into_iter()
+                        .map(Action::Deliver)
                         .collect(),
                 }
             }
