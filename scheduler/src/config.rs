@@ -48,6 +48,10 @@ pub struct Config {
     /// Encoding of calls and events.
     #[arg(long, env = "DROVER_CONTENT_TYPE", value_enum, default_value_t = ContentType::Protobuf)]
     pub content_type: ContentType,
+    /// How long a SUBSCRIBE may go without its SUBSCRIBED event (no answer,
+    /// or a 200 and a silent stream) before the next master is tried.
+    #[arg(long, env = "DROVER_SUBSCRIBE_TIMEOUT", default_value = "15secs", value_parser = parse_duration)]
+    pub subscribe_timeout: Duration,
     /// How tasks run: the Drover executor, or Mesos' command executor.
     #[arg(long, env = "DROVER_EXECUTOR_MODE", value_enum, default_value_t = ExecutorKind::Drover)]
     pub executor_mode: ExecutorKind,

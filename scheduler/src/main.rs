@@ -77,8 +77,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let framework_info = calls::framework_info(&config.framework(&default_user));
     let seed: u64 = rand::random();
     tracing::info!(seed, "backoff jitter seed");
+    let mut session_config = SessionConfig::new(masters, framework_info);
+    session_config.subscribe_timeout = config.subscribe_timeout;
     let session = Session::new(
-        SessionConfig::new(masters, framework_info),
+        session_config,
         framework_id,
         SmallRng::seed_from_u64(seed),
         Instant::now(),
@@ -130,7 +132,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let api_task = tokio::spawn(async move {
         axum::serve(listener, api::router(state))
             .with_graceful_shutdown(async move {
-                wait_for_signal().await;
+                // A signal, or the driver stopping for good (it cancels).
+                tokio::select! {
+                    _ = wait_for_signal() => {},
+                    _ = stop.cancelled() => {},
+                }
                 stop.cancel();
             })
             .await
@@ -148,8 +154,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("the job API failed")?;
     shutdown.cancel();
     let _ = runner_task.await;
-    let _ = driver_task.await;
-    Ok(())
+    match driver_task.await {
+        // The master answered something the scheduler must not go on
+        // from; the error names it.
+        Ok(Err(error)) => Err(error.into()),
+        _ => Ok(()),
+    }
 }
 
 async fn wait_for_signal() {

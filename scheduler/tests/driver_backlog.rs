@@ -91,7 +91,7 @@ async fn the_driver_drains_a_burst_the_engine_has_not_read_yet() {
     }
     assert!(subscribed);
     shutdown.cancel();
-    task.await.unwrap();
+    task.await.unwrap().unwrap();
     server.abort();
 }
 
@@ -220,7 +220,7 @@ async fn calls_the_master_does_not_answer_never_stop_the_stream() {
         }
     }
     shutdown.cancel();
-    task.await.unwrap();
+    task.await.unwrap().unwrap();
     server.abort();
 }
 

@@ -189,7 +189,7 @@ async fn drive(media: MediaType) {
     assert_eq!(auth, &basic);
     assert_eq!(revive.framework_id.as_ref().unwrap().value, "fw-1");
     shutdown.cancel();
-    task.await.unwrap();
+    task.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

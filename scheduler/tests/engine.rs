@@ -616,3 +616,43 @@ fn a_given_up_run_reported_finished_before_its_replacement_is_placed_is_not_repl
         "no offer accepted"
     );
 }
+
+/// A second copy of an offer id while the first is held (a broken or
+/// replaying master) is ignored: the first copy's resources are used, once,
+/// and the id is named once in the ACCEPT. A malformed copy of a held id
+/// is not declined (that would decline the first); other malformed offers
+/// are declined at once.
+#[test]
+fn a_second_copy_of_a_held_offer_is_ignored_and_malformed_offers_declined() {
+    let mut h = Harness::new();
+    h.subscribe();
+    h.take_calls();
+    h.offer("o1", "a1", 1.0);
+    h.offer("o1", "a1", 8.0);
+    let actions = h
+        .engine
+        .on_invalid_offers(vec![OfferId("o1".into()), OfferId("bad".into())], h.now());
+    h.carry_out(actions);
+    assert_eq!(
+        h.take_calls(),
+        vec![Call::Decline {
+            offer_ids: vec![OfferId("bad".into())],
+            refuse: EngineConfig::default().refuse,
+        }]
+    );
+    // Three runs of 0.5 cpus: two fit the first copy's one cpu.
+    let job = h.create("j", spec("BATCH", 3));
+    h.advance(Duration::from_millis(20));
+    let accepts: Vec<_> = h
+        .take_calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Accept {
+                offer_ids, tasks, ..
+            } => Some((offer_ids, tasks.len())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(accepts, vec![(vec![OfferId("o1".into())], 2)]);
+    assert_eq!(h.runs(&job).len(), 2);
+}

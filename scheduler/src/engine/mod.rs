@@ -244,19 +244,47 @@ impl Engine {
         self.persist(change, Awaiting::FrameworkRemoved(stored))
     }
 
-    /// Offers: held for [`EngineConfig::offer_hold`], then placed on.
+    /// Offers: held for [`EngineConfig::offer_hold`], then placed on. A
+    /// second copy of an offer id still held is ignored (logged at WARN):
+    /// the first copy is kept, see [`offer_book::OfferBook::add`].
     pub fn on_offers(&mut self, offers: Vec<Offer>, now: Now) -> Vec<Action> {
-        for offer in &offers {
-            self.cluster.saw_offer(offer);
-        }
         tracing::debug!(
             offers = offers.len(),
             pending = self.launches.waiting(),
             "offers received"
         );
-        self.offers
-            .add(&offers, now.instant, self.config.offer_hold);
+        for offer in &offers {
+            if !self.offers.add(offer, now.instant, self.config.offer_hold) {
+                tracing::warn!(
+                    offer = offer.id.as_str(),
+                    agent = %offer.agent_id,
+                    "offer ignored: an offer with its id is held already; the first copy is kept"
+                );
+                continue;
+            }
+            self.cluster.saw_offer(offer);
+        }
         Vec::new()
+    }
+
+    /// Offers the master sent malformed (their reasons were logged where
+    /// they were read): declined at once, refusing their agents for
+    /// [`EngineConfig::refuse`]. But for an id already held: that is a
+    /// second copy, ignored like any other (WARN), since declining the id
+    /// would decline the first copy, which is kept.
+    pub fn on_invalid_offers(&mut self, offer_ids: Vec<OfferId>, _now: Now) -> Vec<Action> {
+        let (copies, invalid): (Vec<_>, Vec<_>) =
+            offer_ids.into_iter().partition(|id| self.offers.holds(id));
+        for offer_id in copies {
+            tracing::warn!(
+                offer = offer_id.as_str(),
+                "malformed offer ignored: an offer with its id is held already; the first copy is kept"
+            );
+        }
+        offers::decline(invalid, self.config.refuse)
+            .map(Action::Send)
+            .into_iter()
+            .collect()
     }
 
     /// An offer was rescinded; its host's other offers are declined.

@@ -1,6 +1,7 @@
 //! The offers the engine holds between receiving them and using or
 //! declining them, grouped per (agent, role), and their translation into
-//! placement's [`HostView`]s.
+//! placement's [`HostView`]s. An offer id is held once: a second copy of
+//! it is refused while the first is held (see [`OfferBook::add`]).
 
 use crate::model::ids::{AgentId, OfferId};
 use crate::model::offer::Offer;
@@ -14,6 +15,8 @@ use std::collections::{BTreeMap, HashSet};
 #[derive(Debug, Default)]
 pub struct OfferBook {
     by_host: BTreeMap<(AgentId, String), HeldHost>,
+    /// The ids of every offer in `by_host`.
+    ids: HashSet<OfferId>,
 }
 
 /// The offers held for one agent and role.
@@ -36,8 +39,17 @@ pub struct HeldHost {
 }
 
 impl OfferBook {
-    /// Holds an offer.
-    pub fn add(&mut self, offer: &Offer) {
+    /// Holds an offer, unless an offer with its id is held already: then
+    /// nothing changes and the answer is false. Offer ids are unique
+    /// (Mesos); a second copy comes from a broken or replaying master, and
+    /// summing the two (as once happened) offers resources twice over. The
+    /// first copy is kept: it may be what the engine already counts on,
+    /// and a DECLINE of the second would decline the first with it (the
+    /// master knows offers by id alone).
+    pub fn add(&mut self, offer: &Offer) -> bool {
+        if !self.ids.insert(offer.id.clone()) {
+            return false;
+        }
         let key = (
             offer.agent_id.clone(),
             offer.allocation_role.clone().unwrap_or_default(),
@@ -61,6 +73,21 @@ impl OfferBook {
             ranges.extend(offer.ports.ranges().iter().copied());
             host.ports = PortRanges::new(ranges);
         }
+        true
+    }
+
+    /// Whether an offer with this id is held.
+    pub fn contains(&self, offer_id: &OfferId) -> bool {
+        self.ids.contains(offer_id)
+    }
+
+    /// Takes one host out, its ids with it.
+    fn remove(&mut self, key: &(AgentId, String)) -> Option<HeldHost> {
+        let host = self.by_host.remove(key)?;
+        for id in &host.offer_ids {
+            self.ids.remove(id);
+        }
+        Some(host)
     }
 
     /// Forgets a rescinded offer. Its host's other offers are forgotten too:
@@ -72,7 +99,7 @@ impl OfferBook {
             .iter()
             .find(|(_, h)| h.offer_ids.contains(offer_id))
             .map(|(k, _)| k.clone());
-        match key.and_then(|k| self.by_host.remove(&k)) {
+        match key.and_then(|k| self.remove(&k)) {
             Some(host) => host
                 .offer_ids
                 .into_iter()
@@ -91,7 +118,7 @@ impl OfferBook {
             .cloned()
             .collect();
         keys.into_iter()
-            .filter_map(|k| self.by_host.remove(&k))
+            .filter_map(|k| self.remove(&k))
             .flat_map(|h| h.offer_ids)
             .collect()
     }
@@ -99,6 +126,7 @@ impl OfferBook {
     /// Forgets everything (offers do not survive a re-subscription).
     pub fn clear(&mut self) {
         self.by_host.clear();
+        self.ids.clear();
     }
 
     /// Whether no offer is held.
@@ -113,6 +141,7 @@ impl OfferBook {
             host.agent_id.clone(),
             host.allocation_role.clone().unwrap_or_default(),
         );
+        self.ids.extend(host.offer_ids.iter().cloned());
         match self.by_host.remove(&key) {
             None => {
                 self.by_host.insert(key, host);
@@ -133,6 +162,7 @@ impl OfferBook {
 
     /// Takes every held host, in a stable order (agent id, then role).
     pub fn take_all(&mut self) -> Vec<HeldHost> {
+        self.ids.clear();
         std::mem::take(&mut self.by_host).into_values().collect()
     }
 
@@ -174,7 +204,7 @@ impl OfferBook {
             position += 1;
         }
         keys.into_iter()
-            .filter_map(|(i, key)| self.by_host.remove(&key).map(|host| (i, host)))
+            .filter_map(|(i, key)| self.remove(&key).map(|host| (i, host)))
             .collect()
     }
 }
@@ -298,5 +328,50 @@ mod tests {
         gone.sort();
         assert_eq!(ids(&gone), ["o1", "o2"]);
         assert_eq!(book.hosts().len(), 1);
+    }
+
+    #[test]
+    fn a_second_copy_of_a_held_offer_id_is_refused_and_the_first_kept() {
+        let mut book = OfferBook::default();
+        assert!(book.add(&offer("o1", "a1", 1.5)));
+        assert!(!book.add(&offer("o1", "a1", 8.0)), "same agent");
+        assert!(!book.add(&offer("o1", "a2", 8.0)), "another agent");
+        assert!(book.contains(&OfferId("o1".into())));
+        let hosts: Vec<_> = book.hosts().collect();
+        assert_eq!(hosts.len(), 1);
+        assert_eq!(ids(&hosts[0].offer_ids), ["o1"]);
+        assert_eq!(hosts[0].resources.cpus, 1.5, "never summed");
+    }
+
+    #[test]
+    fn an_offer_id_is_held_again_once_the_book_lets_it_go() {
+        let id = OfferId("o1".into());
+        let mut book = OfferBook::default();
+        // Used or declined (taken out): no longer held.
+        book.add(&offer("o1", "a1", 1.0));
+        let taken = book.take_all();
+        assert!(!book.contains(&id));
+        // Put back unused: held again.
+        for host in taken {
+            book.put_back(host);
+        }
+        assert!(book.contains(&id));
+        assert!(!book.add(&offer("o1", "a1", 1.0)));
+        // Taken by position for a round.
+        let taken = book.take_at(&HashSet::from([0]), &[]);
+        assert_eq!(taken.len(), 1);
+        assert!(!book.contains(&id));
+        // Rescinded, lost with its agent, cleared.
+        book.add(&offer("o1", "a1", 1.0));
+        book.add(&offer("o2", "a1", 1.0));
+        book.rescind(&id);
+        assert!(!book.contains(&id) && !book.contains(&OfferId("o2".into())));
+        book.add(&offer("o1", "a1", 1.0));
+        book.remove_agent(&AgentId::new("a1"));
+        assert!(!book.contains(&id));
+        book.add(&offer("o1", "a1", 1.0));
+        book.clear();
+        assert!(!book.contains(&id));
+        assert!(book.add(&offer("o1", "a1", 1.0)));
     }
 }

@@ -22,14 +22,19 @@ pub struct HeldOffers {
 }
 
 impl HeldOffers {
-    /// Holds `offers`; the hold starts with the first.
-    pub fn add(&mut self, offers: &[Offer], now: Instant, hold: Duration) {
-        for offer in offers {
-            self.book.add(offer);
+    /// Holds `offer`, unless an offer with its id is held already (then
+    /// false: see [`OfferBook::add`]); the hold starts with the first.
+    pub fn add(&mut self, offer: &Offer, now: Instant, hold: Duration) -> bool {
+        if !self.book.add(offer) {
+            return false;
         }
-        if !offers.is_empty() {
-            self.hold(now, hold);
-        }
+        self.hold(now, hold);
+        true
+    }
+
+    /// Whether an offer with this id is held.
+    pub fn holds(&self, offer_id: &OfferId) -> bool {
+        self.book.contains(offer_id)
     }
 
     /// Starts the hold if it is not running.

@@ -7,7 +7,7 @@
 //!
 //! | stream event                    | delivered as                        |
 //! |---------------------------------|-------------------------------------|
-//! | OFFERS                          | `Offers`, all of the event's        |
+//! | OFFERS                          | `Offers`, the event's usable offers, then `InvalidOffers` if any are malformed (`offers.rs`) |
 //! | RESCIND                         | `Rescind`                           |
 //! | UPDATE                          | `Update`, one per event             |
 //! | FAILURE with only an agent id   | `AgentLost`                         |
@@ -20,6 +20,7 @@ use crate::model::offer::Offer;
 use crate::model::task_update::TaskUpdate;
 use drover_proto::v1::scheduler::{event, Event};
 use drover_proto::v1::{task_status, TaskState, TaskStatus};
+use smallvec::{smallvec, SmallVec};
 
 /// What the scheduler's engine is told, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,8 +38,13 @@ pub enum SessionEvent {
         /// The id that can no longer subscribe.
         old: String,
     },
-    /// New offers, as one OFFERS event carried them.
+    /// New offers, as one OFFERS event carried them (but for the invalid
+    /// ones, and a second copy of an id).
     Offers(Vec<Offer>),
+    /// Offers of one OFFERS event that the master sent malformed (a
+    /// resource listed twice, an amount negative or no number; each logged
+    /// at WARN with its reason): to be declined, never used.
+    InvalidOffers(Vec<OfferId>),
     /// The master took an offer back.
     Rescind {
         /// The offer.
@@ -55,17 +61,28 @@ pub enum SessionEvent {
     },
 }
 
-/// The engine's view of `event`, or None for an event Drover does not act
+/// What the engine is told of one stream event: nothing, one event, or
+/// for an OFFERS event with malformed offers, two.
+pub(crate) type Translated = SmallVec<[SessionEvent; 1]>;
+
+/// The engine's view of `event`: nothing for an event Drover does not act
 /// on (logged at debug). Moves the event's strings rather than copying them.
-pub(crate) fn translate(event: Event) -> Option<SessionEvent> {
+pub(crate) fn translate(event: Event) -> Translated {
+    if event.r#type == Some(event::Type::Offers as i32) {
+        let sorted = offers::sort(event.offers.map(|o| o.offers).unwrap_or_default());
+        let mut out: Translated = smallvec![SessionEvent::Offers(sorted.usable)];
+        if !sorted.invalid.is_empty() {
+            out.push(SessionEvent::InvalidOffers(sorted.invalid));
+        }
+        return out;
+    }
+    one(event).into_iter().collect()
+}
+
+/// Any event but OFFERS, as [`translate`] says.
+fn one(event: Event) -> Option<SessionEvent> {
     let kind = event.r#type.and_then(|t| event::Type::try_from(t).ok());
     match kind {
-        Some(event::Type::Offers) => {
-            let protos = event.offers.map(|o| o.offers).unwrap_or_default();
-            Some(SessionEvent::Offers(
-                protos.into_iter().map(offers::offer).collect(),
-            ))
-        }
         Some(event::Type::Rescind) => event.rescind.map(|r| SessionEvent::Rescind {
             offer_id: OfferId(r.offer_id.value),
         }),
@@ -169,7 +186,7 @@ mod tests {
     }
 
     fn the_update(event: Event) -> TaskUpdate {
-        match translate(event) {
+        match one(event) {
             Some(SessionEvent::Update(u)) => u,
             other => panic!("expected one Update, got {other:?}"),
         }
@@ -192,7 +209,7 @@ mod tests {
             }),
             ..of(event::Type::Offers)
         };
-        let Some(SessionEvent::Offers(offers)) = translate(event) else {
+        let [SessionEvent::Offers(offers)] = &translate(event)[..] else {
             panic!("expected Offers");
         };
         assert_eq!(offers.len(), 2);
@@ -205,9 +222,40 @@ mod tests {
         assert!(offers[1].ports.is_empty());
         // An OFFERS event without its payload offers nothing, as before.
         assert_eq!(
-            translate(of(event::Type::Offers)),
-            Some(SessionEvent::Offers(Vec::new()))
+            translate(of(event::Type::Offers)).into_vec(),
+            vec![SessionEvent::Offers(Vec::new())]
         );
+    }
+
+    #[test]
+    fn malformed_offers_follow_the_usable_ones_to_be_declined() {
+        let event = Event {
+            offers: Some(event::Offers {
+                offers: vec![
+                    proto_offer(
+                        "bad",
+                        "a1",
+                        vec![scalar("cpus", 2.0), scalar("cpus", -10.0)],
+                    ),
+                    proto_offer("o1", "a2", vec![scalar("cpus", 1.0)]),
+                ],
+            }),
+            ..of(event::Type::Offers)
+        };
+        match &translate(event)[..] {
+            [SessionEvent::Offers(usable), SessionEvent::InvalidOffers(invalid)] => {
+                assert_eq!(usable.len(), 1);
+                assert_eq!(usable[0].id, OfferId("o1".into()));
+                assert_eq!(invalid, &[OfferId("bad".into())]);
+            }
+            other => panic!("expected Offers then InvalidOffers, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_events_translate_as_one_or_none() {
+        assert_eq!(translate(of(event::Type::Message)).len(), 0);
+        assert_eq!(translate(failure(Some("a1"), None)).len(), 1);
     }
 
     #[test]
@@ -219,12 +267,12 @@ mod tests {
             ..of(event::Type::Rescind)
         };
         assert_eq!(
-            translate(event),
+            one(event),
             Some(SessionEvent::Rescind {
                 offer_id: OfferId("o1".into())
             })
         );
-        assert_eq!(translate(of(event::Type::Rescind)), None);
+        assert_eq!(one(of(event::Type::Rescind)), None);
     }
 
     #[test]
@@ -293,21 +341,21 @@ mod tests {
         let s = status("j-0-0", TaskState::TaskRunning as i32);
         assert_eq!(the_update(update(s)).timestamp, None);
         // An UPDATE without its status says nothing.
-        assert_eq!(translate(of(event::Type::Update)), None);
+        assert_eq!(one(of(event::Type::Update)), None);
     }
 
     #[test]
     fn a_failure_is_an_agent_lost_only_without_an_executor() {
         assert_eq!(
-            translate(failure(Some("a1"), None)),
+            one(failure(Some("a1"), None)),
             Some(SessionEvent::AgentLost {
                 agent_id: AgentId::new("a1")
             })
         );
-        assert_eq!(translate(failure(Some("a1"), Some("e1"))), None);
-        assert_eq!(translate(failure(None, Some("e1"))), None);
-        assert_eq!(translate(failure(None, None)), None);
-        assert_eq!(translate(of(event::Type::Failure)), None);
+        assert_eq!(one(failure(Some("a1"), Some("e1"))), None);
+        assert_eq!(one(failure(None, Some("e1"))), None);
+        assert_eq!(one(failure(None, None)), None);
+        assert_eq!(one(of(event::Type::Failure)), None);
     }
 
     #[test]
@@ -318,8 +366,8 @@ mod tests {
             event::Type::Message,
             event::Type::UpdateOperationStatus,
         ] {
-            assert_eq!(translate(of(kind)), None, "{kind:?}");
+            assert_eq!(one(of(kind)), None, "{kind:?}");
         }
-        assert_eq!(translate(Event::default()), None);
+        assert_eq!(one(Event::default()), None);
     }
 }

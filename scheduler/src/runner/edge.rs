@@ -18,6 +18,7 @@ pub fn deliver(engine: &mut Engine, event: SessionEvent, now: Now) -> Vec<Action
         SessionEvent::Disconnected => engine.on_disconnected(now),
         SessionEvent::FrameworkRemoved { .. } => engine.on_framework_removed(now),
         SessionEvent::Offers(offers) => engine.on_offers(offers, now),
+        SessionEvent::InvalidOffers(offer_ids) => engine.on_invalid_offers(offer_ids, now),
         SessionEvent::Rescind { offer_id } => engine.on_rescind(&offer_id, now),
         SessionEvent::AgentLost { agent_id } => engine.on_agent_lost(agent_id, now),
     }

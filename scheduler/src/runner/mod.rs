@@ -208,6 +208,11 @@ impl Runner {
                         .offers_received
                         .fetch_add(offers.len() as u64, Ordering::Relaxed);
                 }
+                SessionEvent::InvalidOffers(offer_ids) => {
+                    self.metrics
+                        .offers_received
+                        .fetch_add(offer_ids.len() as u64, Ordering::Relaxed);
+                }
                 SessionEvent::Rescind { .. } => {
                     self.metrics
                         .offers_rescinded

@@ -357,6 +357,9 @@ impl SchedulerProcess {
                     let actions = edge::deliver(&mut self.engine, event, now);
                     self.engine_actions(actions, at, out);
                 }
+                // The simulated master answers for the framework it was
+                // asked for: a stop here is a bug in the simulation.
+                session::Action::Stop(error) => panic!("the simulated session stopped: {error}"),
             }
         }
         // A session delivers a stream's updates as they come; the runner

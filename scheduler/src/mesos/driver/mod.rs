@@ -16,6 +16,12 @@
 //!   by default, JSON when configured; HTTP basic authentication when a
 //!   principal and secret are given) and what its answer means.
 //!
+//! The driver ends when told to shut down (`Ok`), or when the session
+//! stops for good ([`SessionError`], e.g. a SUBSCRIBED for another
+//! framework): it then cancels the shutdown token it was given, so that
+//! the rest of the scheduler stops too, and returns the error for `main`
+//! to report (exit non-zero).
+//!
 //! The driver alone keeps the acknowledgement accounting: the
 //! `pending_acks` gauge goes up when [`DriverHandle::send`] queues an
 //! ACKNOWLEDGE and down when the driver settles it: answered (the
@@ -30,7 +36,7 @@ mod subscription;
 pub use request::{resolve_location, STREAM_ID_HEADER};
 
 use super::events::SessionEvent;
-use super::session::{Action, CallResponse, Session, State, SubscribeResponse};
+use super::session::{Action, CallResponse, Session, SessionError, State, SubscribeResponse};
 use crate::metrics::{Metrics, SubscriptionGauge};
 use drover_proto::v1::scheduler::{call, Call, Event};
 use drover_proto::MediaType;
@@ -164,13 +170,19 @@ pub(crate) enum ConnEvent {
     CallDone(u64, CallResponse),
 }
 
-/// Starts the driver. Session events go to the returned receiver.
+/// Starts the driver. Session events go to the returned receiver. The
+/// task ends with `Ok` once `shutdown` is cancelled, or with the error
+/// that stopped the session (having cancelled `shutdown` itself).
 pub fn spawn(
     session: Session,
     config: DriverConfig,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> (DriverHandle, mpsc::Receiver<SessionEvent>, JoinHandle<()>) {
+) -> (
+    DriverHandle,
+    mpsc::Receiver<SessionEvent>,
+    JoinHandle<Result<(), SessionError>>,
+) {
     let (call_tx, call_rx) = mpsc::channel(config.call_queue);
     let (event_tx, event_rx) = mpsc::channel(config.event_queue.max(1));
     let handle = DriverHandle::new(call_tx, metrics.clone());
@@ -193,6 +205,8 @@ struct Driver {
     outbox: mpsc::Sender<Outbound>,
     sender: JoinHandle<()>,
     stream_client: HttpClient,
+    /// Set by an [`Action::Stop`]: the loop ends with it.
+    stopped: Option<SessionError>,
 }
 
 impl Driver {
@@ -227,15 +241,20 @@ impl Driver {
             outbox,
             sender,
             stream_client: client(),
+            stopped: None,
         }
     }
 
-    async fn run(mut self, mut calls: mpsc::Receiver<Call>, shutdown: CancellationToken) {
+    async fn run(
+        mut self,
+        mut calls: mpsc::Receiver<Call>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SessionError> {
         let actions = self.session.on_start(Instant::now());
         self.execute(actions).await;
         // A slot of the outbox held for the next call (see below).
         let mut room = None;
-        loop {
+        while self.stopped.is_none() {
             let deadline = self
                 .session
                 .next_deadline()
@@ -280,6 +299,13 @@ impl Driver {
             task.abort();
         }
         self.sender.abort();
+        match self.stopped.take() {
+            Some(error) => {
+                shutdown.cancel();
+                Err(error)
+            }
+            None => Ok(()),
+        }
     }
 
     fn on_conn_event(&mut self, event: ConnEvent) -> Vec<Action> {
@@ -352,10 +378,15 @@ impl Driver {
                     }
                     let _ = self.events.send(event).await;
                 }
+                Action::Stop(error) => {
+                    // Nothing after it is carried out.
+                    self.stopped = Some(error);
+                    break;
+                }
             }
         }
         self.metrics.set_subscription(match self.session.state() {
-            State::Disconnected { .. } => SubscriptionGauge::Disconnected,
+            State::Disconnected { .. } | State::Stopped => SubscriptionGauge::Disconnected,
             State::Connecting { .. } => SubscriptionGauge::Connecting,
             State::Subscribing { .. } => SubscriptionGauge::Subscribing,
             State::Subscribed { .. } => SubscriptionGauge::Subscribed,
@@ -428,6 +459,6 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         shutdown.cancel();
-        task.await.unwrap();
+        task.await.unwrap().unwrap();
     }
 }

@@ -3,6 +3,11 @@
 //! to the leader, or a failure), then decodes the RecordIO event stream
 //! incrementally with [`RecordDecoder`] and reports every event, and the
 //! end of the stream, to the driver loop, tagged with its generation.
+//!
+//! A record that arrives whole but does not decode as an event is logged
+//! and skipped: the framing says where the next record starts, so the
+//! stream (and every call in flight with its stream id) is kept. A broken
+//! framing cannot be read past, and ends the stream.
 
 use super::request::{read_text, request, resolve_location, HttpClient, STREAM_ID_HEADER};
 use super::{ConnEvent, DriverConfig};
@@ -109,8 +114,12 @@ pub(crate) async fn subscribe(
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "undecodable event; dropping the stream");
-                        break 'stream;
+                        tracing::warn!(
+                            generation,
+                            record_bytes = record.len(),
+                            error = %e,
+                            "undecodable event skipped; the stream is kept"
+                        );
                     }
                 },
                 Ok(None) => break,

@@ -14,9 +14,13 @@
 //!     │   │ 503, error, timeout             ▼        307 Location
 //!     │   └──────────────────────────── Subscribing{stream_id} ──▶ Connecting{leader}
 //!     │                                      │ SUBSCRIBED event
-//!     │ stream closed, heartbeat lost,       ▼
-//!     └───── ERROR, 307/403 on a call ── Subscribed{framework_id, stream_id, heartbeat_deadline}
+//!     │ stream closed, heartbeat lost,       ▼               SUBSCRIBED for another
+//!     └───── ERROR, 307/403 on a call ── Subscribed{...}    framework id ──▶ Stopped
 //! ```
+//!
+//! (`Subscribed{framework_id, stream_id, heartbeat_deadline}`; a SUBSCRIBED
+//! naming a framework other than the stored one moves `Subscribing` to
+//! `Stopped`, for good.)
 //!
 //! Calling contract:
 //! - Call [`Session::on_start`] once, then carry out the returned actions in
@@ -26,6 +30,9 @@
 //!   tag. Reports from an older generation are ignored, so a driver never
 //!   has to worry about a connection it has already been told to close.
 //! - Call [`Session::on_tick`] no later than [`Session::next_deadline`].
+//! - [`Action::Stop`] ends the subscription for good (the session is
+//!   [`State::Stopped`] and does nothing more): the driver stops, and the
+//!   scheduler with it, reporting the error.
 //! - Calls for the master go through [`Session::on_call`]; while not
 //!   subscribed they are dropped, as Mesos itself would reject them with 403
 //!   (reference 3.7): reconciliation after the next SUBSCRIBED closes the gap.
@@ -34,6 +41,16 @@
 //! the stream is dead after 5 missed heartbeats (3.6); `Framework has been
 //! removed` means the id can never subscribe again, so a new framework is
 //! registered and the old one's tasks are gone (3.4.1, 3.7).
+//!
+//! A bad master is contained: a SUBSCRIBE must reach its SUBSCRIBED within
+//! [`SessionConfig::subscribe_timeout`], an announced heartbeat interval
+//! counts for at most [`SessionConfig::max_heartbeat_interval`], and a
+//! SUBSCRIBED for a framework id other than the one we subscribed with
+//! stops the session ([`SessionError::FrameworkIdChanged`]).
+
+mod error;
+
+pub use error::SessionError;
 
 use super::backoff::Backoff;
 use super::events::{self, SessionEvent};
@@ -66,8 +83,18 @@ pub struct SessionConfig {
     /// Heartbeat interval assumed when SUBSCRIBED does not announce one.
     /// Default 15 s, the value every Mesos master uses.
     pub default_heartbeat_interval: Duration,
-    /// How long a SUBSCRIBE may go unanswered (no response, or no
-    /// SUBSCRIBED event after the 200). Default 75 s, as for heartbeats.
+    /// The longest announced heartbeat interval taken at its word. Default
+    /// 60 s, four times what every Mesos master announces: a master
+    /// announcing more (or an absurd value) could otherwise hold a silent
+    /// stream open for as long as it likes.
+    pub max_heartbeat_interval: Duration,
+    /// How long a SUBSCRIBE may go without its SUBSCRIBED event (no HTTP
+    /// response, or a 200 and a silent stream). Default 15 s, one heartbeat
+    /// interval: a Mesos master writes SUBSCRIBED as the stream's first
+    /// record, with the 200 (master.cpp, `Master::_subscribe`), so a
+    /// stream silent that long is not coming; the next master is tried,
+    /// after the backoff. (It was 75 s, and a master that accepted the
+    /// SUBSCRIBE and wrote nothing held the scheduler that long.)
     pub subscribe_timeout: Duration,
 }
 
@@ -80,7 +107,8 @@ impl SessionConfig {
             backoff: Backoff::default(),
             heartbeat_misses: 5,
             default_heartbeat_interval: Duration::from_secs(15),
-            subscribe_timeout: Duration::from_secs(75),
+            max_heartbeat_interval: Duration::from_secs(60),
+            subscribe_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -134,6 +162,9 @@ pub enum State {
         /// Time allowed between events: misses × interval.
         heartbeat_window: Duration,
     },
+    /// The master answered for another framework: nothing more is done
+    /// (see [`Action::Stop`]).
+    Stopped,
 }
 
 /// What the HTTP response to a SUBSCRIBE said.
@@ -202,6 +233,9 @@ pub enum Action {
     },
     /// Hand this to the engine.
     Deliver(SessionEvent),
+    /// Stop for good, reporting this: going on would be wrong (the
+    /// scheduler exits non-zero). The session is [`State::Stopped`].
+    Stop(SessionError),
 }
 
 /// The subscription state machine. See the module doc for the contract.
@@ -273,6 +307,7 @@ impl Session {
             State::Subscribed {
                 heartbeat_deadline, ..
             } => Some(*heartbeat_deadline),
+            State::Stopped => None,
         }
     }
 
@@ -382,8 +417,8 @@ impl Session {
                     Some(event::Type::Heartbeat) | Some(event::Type::Unknown) | None => Vec::new(),
                     Some(event::Type::Subscribed) => Vec::new(),
                     Some(_) => events::translate(event)
-                        .map(Action::Deliver)
                         .into_iter()
+                        .map(Action::Deliver)
                         .collect(),
                 }
             }
@@ -455,13 +490,31 @@ impl Session {
         subscribed: event::Subscribed,
         now: Instant,
     ) -> Vec<Action> {
+        let framework_id = subscribed.framework_id;
+        if let Some(ours) = &self.framework_id {
+            if ours.value != framework_id.value {
+                let error = SessionError::FrameworkIdChanged {
+                    subscribed_as: ours.value.clone(),
+                    answered: framework_id.value,
+                };
+                self.state = State::Stopped;
+                return vec![
+                    Action::Close {
+                        generation,
+                        reason: "SUBSCRIBED for another framework",
+                    },
+                    Action::Stop(error),
+                ];
+            }
+        }
         let interval = subscribed
             .heartbeat_interval_seconds
             .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64)
+            .map(|s| {
+                Duration::from_secs_f64(s.min(self.config.max_heartbeat_interval.as_secs_f64()))
+            })
             .unwrap_or(self.config.default_heartbeat_interval);
         let window = interval.saturating_mul(self.config.heartbeat_misses.max(1));
-        let framework_id = subscribed.framework_id;
         self.framework_id = Some(framework_id.clone());
         self.state = State::Subscribed {
             master,
@@ -562,7 +615,7 @@ impl Session {
 
     fn current_generation(&self) -> Option<u64> {
         match &self.state {
-            State::Disconnected { .. } => None,
+            State::Disconnected { .. } | State::Stopped => None,
             State::Connecting { generation, .. }
             | State::Subscribing { generation, .. }
             | State::Subscribed { generation, .. } => Some(*generation),
@@ -574,7 +627,7 @@ impl Session {
             State::Disconnected { attempt, .. }
             | State::Connecting { attempt, .. }
             | State::Subscribing { attempt, .. } => *attempt,
-            State::Subscribed { .. } => 0,
+            State::Subscribed { .. } | State::Stopped => 0,
         }
     }
 

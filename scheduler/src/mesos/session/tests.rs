@@ -359,3 +359,101 @@ fn a_silent_subscribe_times_out() {
         }]
     );
 }
+
+/// A master that answers 200 and then writes nothing (not even SUBSCRIBED)
+/// held the scheduler for 75 s; the default bound is now a heartbeat
+/// interval.
+#[test]
+fn a_stream_silent_after_its_200_is_given_up_within_the_default_subscribe_bound() {
+    let now = Instant::now();
+    let mut s = session(Some("fw-1"), now);
+    let actions = s.on_start(now);
+    let (_, generation, _) = connect_of(&actions);
+    let streaming = SubscribeResponse::Streaming(StreamId("s".into()));
+    assert!(s
+        .on_subscribe_response(generation, streaming, now)
+        .is_empty());
+    let bound = now + Duration::from_secs(15);
+    assert_eq!(s.next_deadline(), Some(bound));
+    assert!(s.on_tick(bound - Duration::from_millis(1)).is_empty());
+    assert_eq!(
+        s.on_tick(bound),
+        vec![Action::Close {
+            generation,
+            reason: "subscribe timed out"
+        }]
+    );
+    // Backoff, then the next master.
+    let State::Disconnected { retry_at, .. } = s.state().clone() else {
+        panic!("expected Disconnected, got {:?}", s.state());
+    };
+    let (master, _, _) = connect_of(&s.on_tick(retry_at));
+    assert_eq!(master, endpoint("m2:5050"));
+}
+
+/// A master may announce any heartbeat interval; a huge one must not let
+/// it hold a silent stream for ever.
+#[test]
+fn an_announced_heartbeat_interval_is_capped() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let (_, generation, _) = connect_of(&actions);
+    let streaming = SubscribeResponse::Streaming(StreamId("s".into()));
+    s.on_subscribe_response(generation, streaming, now);
+    let mut event = subscribed_event("fw-1");
+    if let Some(subscribed) = event.subscribed.as_mut() {
+        subscribed.heartbeat_interval_seconds = Some(1e12);
+    }
+    s.on_event(generation, event, now);
+    assert!(s.is_subscribed());
+    // 5 misses of at most 60 s.
+    assert_eq!(s.next_deadline(), Some(now + Duration::from_secs(300)));
+}
+
+/// We subscribed as fw-ours (stored); the master answers for fw-theirs.
+/// Going on would adopt another framework's identity and orphan ours:
+/// the session stops, naming both, and delivers nothing to the engine.
+#[test]
+fn a_subscribed_for_another_framework_id_stops_the_session() {
+    let now = Instant::now();
+    let mut s = session(Some("fw-ours"), now);
+    let actions = s.on_start(now);
+    let (_, generation, _) = connect_of(&actions);
+    let streaming = SubscribeResponse::Streaming(StreamId("s".into()));
+    s.on_subscribe_response(generation, streaming, now);
+    let actions = s.on_event(generation, subscribed_event("fw-theirs"), now);
+    let error = SessionError::FrameworkIdChanged {
+        subscribed_as: "fw-ours".into(),
+        answered: "fw-theirs".into(),
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("fw-ours") && message.contains("fw-theirs"),
+        "{message}"
+    );
+    assert_eq!(
+        actions,
+        vec![
+            Action::Close {
+                generation,
+                reason: "SUBSCRIBED for another framework"
+            },
+            Action::Stop(error)
+        ]
+    );
+    assert_eq!(s.state(), &State::Stopped);
+    assert_eq!(s.next_deadline(), None);
+    assert!(s.on_tick(now + Duration::from_secs(3600)).is_empty());
+    assert_eq!(s.framework_id().unwrap().value, "fw-ours", "ours is kept");
+}
+
+/// Without a stored id, the first SUBSCRIBED names the framework.
+#[test]
+fn a_first_registration_takes_the_id_the_master_gives() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    subscribe(&mut s, &actions, "fw-new", now);
+    assert_eq!(s.framework_id().unwrap().value, "fw-new");
+}
