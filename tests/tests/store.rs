@@ -246,6 +246,10 @@ async fn a_backup_of_a_running_scheduler_restores_its_jobs_and_framework() {
     let before = job_ids(&s.address).await;
     let frameworks = master_frameworks(&sim).await;
     let framework_id = frameworks[0].0.clone();
+    let (status, store) = drover_tests::harness::http::get(&s.address, "/api/v1/store").await;
+    assert_eq!(status, 200, "{store}");
+    assert_eq!(store["framework_id"], framework_id.as_str(), "{store}");
+    let store_id = store["store_id"].as_str().unwrap().to_owned();
 
     // Online: the scheduler keeps running and holding its directory.
     let backup = dir.path().join("drover-backup.sqlite");
@@ -266,7 +270,10 @@ async fn a_backup_of_a_running_scheduler_restores_its_jobs_and_framework() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains(&framework_id), "{stdout}");
+    assert!(
+        stdout.contains(&framework_id) && stdout.contains(&store_id),
+        "{stdout}"
+    );
     assert_eq!(
         job_ids(&s.address).await,
         before,
@@ -283,6 +290,12 @@ async fn a_backup_of_a_running_scheduler_restores_its_jobs_and_framework() {
     wait_for_job_state(&s.address, "done", "JOB_STATE_SUCCEEDED", LIMIT).await;
     wait_for_job_state(&s.address, "svc", "JOB_STATE_RUNNING", LIMIT).await;
     assert_eq!(job_ids(&s.address).await, before);
+    let (_, restored_store) = drover_tests::harness::http::get(&s.address, "/api/v1/store").await;
+    assert_eq!(
+        (&restored_store["store_id"], &restored_store["framework_id"]),
+        (&store["store_id"], &store["framework_id"]),
+        "the same store, as the same framework"
+    );
     let deadline = Instant::now() + LIMIT;
     loop {
         let frameworks = master_frameworks(&sim).await;
