@@ -106,8 +106,9 @@ async fn an_emptied_store_is_refused_while_the_master_holds_our_framework(
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("{stderr}");
     assert!(!output.status.success(), "{stderr}");
+    let named = format!("{framework_id} (disconnected, 2 tasks)");
     for needed in [
-        framework_id.as_str(),
+        named.as_str(),
         "has no framework id",
         "drover-scheduler backup",
         "--new-framework",

@@ -27,6 +27,9 @@ pub struct KnownFramework {
     /// Whether it is subscribed now (`active`); a disconnected one waits
     /// out its failover timeout.
     pub active: bool,
+    /// How many tasks the master holds for it (`tasks` and
+    /// `unreachable_tasks`): what registering anew would orphan.
+    pub tasks: usize,
 }
 
 /// What the guard is told about this scheduler.
@@ -117,7 +120,7 @@ fn listed(frameworks: &[KnownFramework]) -> String {
         .iter()
         .map(|f| {
             let state = if f.active { "active" } else { "disconnected" };
-            format!("{} ({state})", f.id)
+            format!("{} ({state}, {} tasks)", f.id, f.tasks)
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -152,6 +155,10 @@ pub fn frameworks_in_state(body: &[u8]) -> Result<Vec<KnownFramework>, StateErro
                 name: text("name")?,
                 principal: text("principal"),
                 active: f["active"].as_bool().unwrap_or(false),
+                tasks: ["tasks", "unreachable_tasks"]
+                    .iter()
+                    .map(|key| f[*key].as_array().map_or(0, Vec::len))
+                    .sum(),
             })
         })
         .collect())
@@ -180,6 +187,7 @@ mod tests {
             name: name.into(),
             principal: principal.map(Into::into),
             active,
+            tasks: 0,
         }
     }
 
@@ -260,7 +268,8 @@ mod tests {
             "pid": "master@10.0.0.1:5050",
             "leader": "master@10.0.0.1:5050",
             "frameworks": [
-                {"id": "fw-1", "name": "drover", "principal": "ops", "active": false},
+                {"id": "fw-1", "name": "drover", "principal": "ops", "active": false,
+                 "tasks": [{"id": "a"}, {"id": "b"}], "unreachable_tasks": [{"id": "c"}]},
                 {"id": "fw-2", "name": "drover", "active": true},
                 {"name": "no id"}
             ],
@@ -270,7 +279,10 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                fw("fw-1", "drover", Some("ops"), false),
+                KnownFramework {
+                    tasks: 3,
+                    ..fw("fw-1", "drover", Some("ops"), false)
+                },
                 fw("fw-2", "drover", None, true)
             ]
         );
@@ -295,5 +307,28 @@ mod tests {
             leader_elsewhere(body.to_string().as_bytes()).as_deref(),
             Some("10.0.0.1:5050")
         );
+    }
+
+    #[test]
+    fn the_refusal_names_the_frameworks_their_tasks_and_the_ways_on() {
+        let refusal = GuardRefusal {
+            frameworks: vec![KnownFramework {
+                tasks: 2,
+                ..fw("fw-1", "drover", Some("ops"), false)
+            }],
+            name: "drover".into(),
+            principal: Some("ops".into()),
+            store: "/var/lib/drover/drover.sqlite".into(),
+        };
+        let message = refusal.to_string();
+        for needed in [
+            "fw-1 (disconnected, 2 tasks)",
+            "principal 'ops'",
+            "/var/lib/drover/drover.sqlite has no framework id",
+            "drover-scheduler backup",
+            "--new-framework",
+        ] {
+            assert!(message.contains(needed), "{needed}: {message}");
+        }
     }
 }

@@ -46,6 +46,18 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
             path: to.to_owned(),
         });
     }
+    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Said here, or SQLite would say only that it cannot open a file.
+        if !dir.is_dir() {
+            return Err(StoreError::BackupTarget {
+                path: to.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no directory {}", dir.display()),
+                ),
+            });
+        }
+    }
     let partial = partial_name(to);
     let target_error = |path: &Path| {
         let path = path.to_owned();
@@ -213,6 +225,10 @@ mod tests {
         assert!(matches!(
             backup(dir.path(), &target),
             Err(StoreError::BackupTargetExists { .. })
+        ));
+        assert!(matches!(
+            backup(dir.path(), &dir.path().join("no-such-dir").join("b.sqlite")),
+            Err(StoreError::BackupTarget { .. })
         ));
         assert_eq!(std::fs::read(&target).unwrap(), b"precious");
     }
