@@ -161,8 +161,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
                     false
                 }
                 Some(GuardDecision::Register) => {
-                    if new_framework && stored_framework_id.is_none() {
+                    if new_framework {
                         tracing::warn!("--new-framework: registering a new framework");
+                    } else {
+                        tracing::info!("the master knows no framework of ours: registering one");
                     }
                     true
                 }

@@ -13,7 +13,11 @@
 //!   store-wide, increasing revision.
 //! - What cannot be read back as it was written is a typed corruption
 //!   error ([`StoreError::CorruptValue`], [`StoreError::CorruptSpec`]),
-//!   never a guess.
+//!   never a guess; a store damaged or incomplete as a file is refused
+//!   when it is opened ([`StoreError::Corrupt`],
+//!   [`StoreError::MissingTables`], [`StoreError::SchemaTooNew`]).
+//! - A store knows which it is ([`StoreIdentity`]: an id and creation time
+//!   made once, kept by its backups) and the framework id it subscribed as.
 //!
 //! One writer (the engine's runner) holds a [`Store`]; readers hold their
 //! own [`StoreRead`] handles.

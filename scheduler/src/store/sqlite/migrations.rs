@@ -174,7 +174,7 @@ pub const MIGRATIONS: &[&str] = &[
 ];
 
 /// The tables each schema version has, with the version that made each:
-/// what [`super::integrity`] expects of a store at a given version.
+/// what the `integrity` check expects of a store at a given version.
 pub const TABLES: &[(i64, &str)] = &[
     (1, "framework"),
     (1, "revision"),
