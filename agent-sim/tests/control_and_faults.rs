@@ -341,3 +341,50 @@ async fn a_task_whose_process_is_killed_fails_with_the_signal() {
     );
     assert_eq!(sim.post_json("/sim/tasks/nobody/kill", "").await.0, 404);
 }
+
+/// What a framework restarting without its id needs to find itself: its
+/// name and principal, and a disconnected framework still listed (inactive)
+/// until its failover timeout removes it, as Mesos' `/state` does.
+#[tokio::test]
+async fn state_lists_a_frameworks_principal_and_keeps_it_while_disconnected() {
+    let sim = Sim::start(&[&["--agents", "1"][..], FAST].concat());
+    let info = v1::FrameworkInfo {
+        principal: Some("ops".into()),
+        failover_timeout: Some(3600.0),
+        ..framework_info("named")
+    };
+    let fw = Framework::subscribe(sim.addr, MediaType::Json, info).await;
+    let id = fw.id.clone();
+    let framework = |state: &Value| state["frameworks"][0].clone();
+    let (_, body) = sim.get("/master/state").await;
+    let f = framework(&serde_json::from_str(&body).unwrap());
+    assert_eq!(
+        (&f["id"], &f["name"], &f["principal"], &f["active"]),
+        (
+            &Value::from(id.as_str()),
+            &Value::from("named"),
+            &Value::from("ops"),
+            &Value::from(true)
+        )
+    );
+    drop(fw);
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let (_, body) = sim.get("/master/state").await;
+        last = serde_json::from_str(&body).unwrap();
+        if framework(&last)["active"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let f = framework(&last);
+    assert_eq!(
+        (&f["id"], &f["principal"], &f["active"]),
+        (
+            &Value::from(id.as_str()),
+            &Value::from("ops"),
+            &Value::from(false)
+        ),
+        "{last}"
+    );
+}

@@ -81,9 +81,37 @@ pub struct Config {
     /// Largest API request body, in bytes.
     #[arg(long, env = "DROVER_MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+    /// Register a new framework even though the store has no framework id
+    /// and the master knows a framework with our name and principal (whose
+    /// tasks the new framework will not see); without it the scheduler
+    /// refuses to start then.
+    #[arg(long, env = "DROVER_NEW_FRAMEWORK")]
+    pub new_framework: bool,
     /// Log format.
     #[arg(long, env = "DROVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// What to do other than run the scheduler (nothing: run it).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `drover-scheduler <command>`; none runs the scheduler.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Copy the store to a new file, online and consistent: safe while a
+    /// scheduler runs on the data directory.
+    Backup(BackupArgs),
+}
+
+/// `drover-scheduler backup`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackupArgs {
+    /// The data directory whose store is copied.
+    #[arg(long, env = "DROVER_DATA_DIR", default_value = "drover-data")]
+    pub data_dir: PathBuf,
+    /// The backup file to write; it must not exist.
+    #[arg(long)]
+    pub to: PathBuf,
 }
 
 /// `--content-type`.
@@ -255,5 +283,27 @@ mod tests {
         let bad = Config::parse_from(["drover-scheduler", "--master", "zk://x"]);
         assert!(bad.master_endpoints().is_err());
         assert_eq!(c.framework("me").roles, vec!["*".to_owned()]);
+        assert!(c.command.is_none(), "no subcommand runs the scheduler");
+        assert!(!c.new_framework);
+    }
+
+    #[test]
+    fn backup_is_a_subcommand_beside_the_schedulers_flags() {
+        let c = Config::parse_from([
+            "drover-scheduler",
+            "backup",
+            "--data-dir",
+            "/var/lib/drover",
+            "--to",
+            "/backups/drover.sqlite",
+        ]);
+        let Some(Command::Backup(args)) = c.command else {
+            panic!("backup parsed as {:?}", c.command);
+        };
+        assert_eq!(args.data_dir, PathBuf::from("/var/lib/drover"));
+        assert_eq!(args.to, PathBuf::from("/backups/drover.sqlite"));
+        assert!(Config::try_parse_from(["drover-scheduler", "backup"]).is_err());
+        let c = Config::parse_from(["drover-scheduler", "--new-framework"]);
+        assert!(c.new_framework && c.command.is_none());
     }
 }

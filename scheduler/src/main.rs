@@ -6,16 +6,20 @@ use anyhow::Context;
 use clap::Parser;
 use drover_proto::v1::FrameworkId;
 use drover_scheduler::api::{self, ApiConfig, AppState};
-use drover_scheduler::config::{Config, LogFormat};
+use drover_scheduler::config::{BackupArgs, Command, Config, LogFormat};
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
+use drover_scheduler::mesos::framework_guard::{GuardDecision, GuardInput, GuardRefusal};
+use drover_scheduler::mesos::master_state;
 use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
 use drover_scheduler::model::validate::JobLimits;
 use drover_scheduler::runner::board::JobBoard;
 use drover_scheduler::runner::heap_trim;
 use drover_scheduler::runner::{Runner, RunnerConfig};
+use drover_scheduler::store::sqlite::backup as store_backup;
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
+use drover_scheduler::store::sqlite::DB_FILE;
 use drover_scheduler::store::{SqliteStore, StoreRead};
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
@@ -37,6 +41,9 @@ fn main() -> anyhow::Result<()> {
     let thp_off = heap_trim::disable_transparent_huge_pages();
     let config = Config::parse();
     init_logging(config.log_format);
+    if let Some(Command::Backup(args)) = &config.command {
+        return backup(args);
+    }
     if !thp_off {
         tracing::debug!("transparent huge pages stay as the kernel sets them");
     }
@@ -45,6 +52,28 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the tokio runtime")?;
     runtime.block_on(run(config))
+}
+
+/// `drover-scheduler backup`: one online copy, reported on stdout.
+fn backup(args: &BackupArgs) -> anyhow::Result<()> {
+    let report = store_backup::backup(&args.data_dir, &args.to).with_context(|| {
+        format!(
+            "cannot back up the store in {} to {}",
+            args.data_dir.display(),
+            args.to.display()
+        )
+    })?;
+    println!(
+        "backed up store {} (created at {} ms, framework {}, revision {}, {} jobs) to {} ({} bytes)",
+        report.identity.store_id,
+        report.identity.created_at,
+        report.framework_id.as_deref().unwrap_or("none yet"),
+        report.revision,
+        report.jobs,
+        report.path.display(),
+        report.bytes
+    );
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {
@@ -70,11 +99,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Lives until `run` returns: its drop runs a last checkpoint.
     let _checkpointer =
         Checkpointer::start(&config.data_dir).context("cannot start the WAL checkpointer")?;
-    let framework_id = store.framework_id()?.map(|value| FrameworkId { value });
-    tracing::info!(framework_id = ?framework_id, "store opened");
+    let stored_framework_id = store.framework_id()?;
+    let identity = store.identity()?;
+    tracing::info!(
+        store_id = %identity.store_id,
+        created_at_ms = identity.created_at,
+        framework_id = ?stored_framework_id,
+        path = %config.data_dir.join(DB_FILE).display(),
+        "store opened"
+    );
+    let framework_id = stored_framework_id
+        .clone()
+        .map(|value| FrameworkId { value });
 
     let default_user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
-    let framework_info = calls::framework_info(&config.framework(&default_user));
+    let framework = config.framework(&default_user);
+    let framework_info = calls::framework_info(&framework);
     let seed: u64 = rand::random();
     tracing::info!(seed, "backoff jitter seed");
     let mut session_config = SessionConfig::new(masters, framework_info);
@@ -90,8 +130,58 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let mut driver_config = DriverConfig::new(config.media());
     driver_config.credentials = credentials;
-    let (driver, session_events, driver_task) =
-        driver::spawn(session, driver_config, metrics.clone(), shutdown.clone());
+    // A store without a framework id subscribes only once the master is
+    // known not to hold a framework of ours (see framework_guard).
+    let refusal = Arc::new(Mutex::new(None));
+    let gate = {
+        let masters = config.master_endpoints()?;
+        let credentials = driver_config.credentials.clone();
+        let new_framework = config.new_framework;
+        let store_file = config.data_dir.join(DB_FILE);
+        let refusal = refusal.clone();
+        let shutdown = shutdown.clone();
+        async move {
+            let input = GuardInput {
+                stored_framework_id: stored_framework_id.as_deref(),
+                name: &framework.name,
+                principal: framework.principal.as_deref(),
+                new_framework,
+            };
+            let decision =
+                master_state::guard(&input, &masters, credentials.as_ref(), &shutdown).await;
+            match decision {
+                Some(GuardDecision::Refuse { frameworks }) => {
+                    if let Ok(mut slot) = refusal.lock() {
+                        *slot = Some(GuardRefusal {
+                            frameworks,
+                            name: framework.name.clone(),
+                            principal: framework.principal.clone(),
+                            store: store_file,
+                        });
+                    }
+                    shutdown.cancel();
+                    false
+                }
+                Some(GuardDecision::Register) => {
+                    if new_framework {
+                        tracing::warn!("--new-framework: registering a new framework");
+                    } else {
+                        tracing::info!("the master knows no framework of ours: registering one");
+                    }
+                    true
+                }
+                Some(GuardDecision::Resubscribe) => true,
+                None => false,
+            }
+        }
+    };
+    let (driver, session_events, driver_task) = driver::spawn_after(
+        gate,
+        session,
+        driver_config,
+        metrics.clone(),
+        shutdown.clone(),
+    );
 
     let beside = std::env::current_exe()
         .ok()
@@ -154,10 +244,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .context("the job API failed")?;
     shutdown.cancel();
     let _ = runner_task.await;
-    match driver_task.await {
+    let driver_result = driver_task.await;
+    let refused = refusal.lock().ok().and_then(|mut slot| slot.take());
+    match (driver_result, refused) {
         // The master answered something the scheduler must not go on
         // from; the error names it.
-        Ok(Err(error)) => Err(error.into()),
+        (Ok(Err(error)), _) => Err(error.into()),
+        (_, Some(refusal)) => Err(refusal.into()),
         _ => Ok(()),
     }
 }

@@ -175,7 +175,7 @@ fn framework_json(
         .map(|t| t.as_str_name())
         .collect();
     let roles = roles_of(info);
-    json!({
+    let mut framework = json!({
         "id": info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default(),
         "name": info.name,
         "user": info.user,
@@ -194,5 +194,11 @@ fn framework_json(
         "completed_tasks": [],
         "offers": offers,
         "executors": [],
-    })
+    });
+    // As Mesos' `/state` model: `principal` only when the framework has one
+    // (tools tell frameworks of one name apart by it).
+    if let Some(principal) = &info.principal {
+        framework["principal"] = json!(principal);
+    }
+    framework
 }

@@ -10,6 +10,7 @@
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
 //! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
+//! - [`store`]: `/api/v1/store`, which store and framework this is.
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
 //! - [`views`]: the seed-shaped JSON of jobs and pods.
 //! - [`error`]: `{"code", "message"}`.
@@ -22,6 +23,7 @@ pub mod pod_ops;
 pub mod pods;
 pub mod query;
 pub mod rfc3339;
+pub mod store;
 pub mod views;
 
 use crate::metrics::Metrics;
@@ -147,6 +149,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pods/{pod_name}/stop", post(pod_ops::stop))
         .route("/api/v1/pods/{pod_name}/start", post(pod_ops::start))
         .route("/api/v1/pods/{pod_name}/restart", post(pod_ops::restart))
+        .route("/api/v1/store", get(store::get))
         .route("/metrics", get(health::metrics))
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))

@@ -18,6 +18,9 @@
 //! - [`task_info`]: a run of a pod spec as a Mesos `TaskInfo`, with
 //!   [`health_check`] (the liveness check with Peloton's defaults).
 //! - [`calls`]: the scheduler calls Drover makes, built from plain values.
+//! - [`framework_guard`]: pure: whether a store without a framework id may
+//!   register one, from the master's frameworks; [`master_state`] asks the
+//!   master (`/master/state`) before the first SUBSCRIBE.
 //! - `lanes`: pure: which waiting call goes to the master next (the call
 //!   sender's decide half).
 
@@ -25,8 +28,10 @@ pub mod backoff;
 pub mod calls;
 pub mod driver;
 pub mod events;
+pub mod framework_guard;
 pub mod health_check;
 pub(crate) mod lanes;
+pub mod master_state;
 pub(crate) mod offers;
 pub mod session;
 pub mod task_info;

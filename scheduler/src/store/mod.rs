@@ -13,7 +13,11 @@
 //!   store-wide, increasing revision.
 //! - What cannot be read back as it was written is a typed corruption
 //!   error ([`StoreError::CorruptValue`], [`StoreError::CorruptSpec`]),
-//!   never a guess.
+//!   never a guess; a store damaged or incomplete as a file is refused
+//!   when it is opened ([`StoreError::Corrupt`],
+//!   [`StoreError::MissingTables`], [`StoreError::SchemaTooNew`]).
+//! - A store knows which it is ([`StoreIdentity`]: an id and creation time
+//!   made once, kept by its backups) and the framework id it subscribed as.
 //!
 //! One writer (the engine's runner) holds a [`Store`]; readers hold their
 //! own [`StoreRead`] handles.
@@ -76,7 +80,11 @@ pub enum StoreError {
         holder: Option<u32>,
     },
     /// The database was written by a newer Drover (unknown schema version).
-    #[error("{path} has schema version {found}, newer than this binary's {known}")]
+    /// Not retryable with this binary.
+    #[error(
+        "{path} has schema version {found}, newer than this binary's {known}: run the \
+         drover-scheduler that wrote it, or {RESTORE_HINT}"
+    )]
     SchemaTooNew {
         /// The database file.
         path: PathBuf,
@@ -84,6 +92,52 @@ pub enum StoreError {
         found: i64,
         /// The newest version this binary knows.
         known: i64,
+    },
+    /// The database is damaged: `PRAGMA quick_check` found problems, or
+    /// SQLite met a page that cannot be what it should (`SQLITE_CORRUPT`,
+    /// `SQLITE_NOTADB`). Not retryable: the store must be restored.
+    #[error("{path} is corrupt ({}); refusing to use it: {RESTORE_HINT}", problems.join("; "))]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite found, a few lines at most.
+        problems: Vec<String>,
+    },
+    /// The database lacks tables its schema version must have (dropped by
+    /// hand, or a file that is not Drover's). Not retryable.
+    #[error(
+        "{path} is at schema version {version} but has no table {}; refusing to use it: \
+         {RESTORE_HINT}",
+        missing.join(", ")
+    )]
+    MissingTables {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        version: i64,
+        /// The tables it lacks.
+        missing: Vec<String>,
+    },
+    /// A backup's target already exists: a backup never overwrites.
+    #[error("backup target {path} already exists; name a new file")]
+    BackupTargetExists {
+        /// The target.
+        path: PathBuf,
+    },
+    /// The backup could not be written where it was asked to go.
+    #[error("cannot write the backup {path}: {source}")]
+    BackupTarget {
+        /// The target (or its partial file).
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// There is no store to back up in the data directory.
+    #[error("no store at {path} to back up")]
+    NoStore {
+        /// The database file looked for.
+        path: PathBuf,
     },
     /// A stored job spec no longer parses (corruption or a bad migration).
     #[error("stored spec of job {job} is unreadable: {source}")]
@@ -105,6 +159,11 @@ pub enum StoreError {
     },
 }
 
+/// What every refusal of a damaged store tells the operator to do.
+pub const RESTORE_HINT: &str = "restore it from a backup: move the data directory's files \
+     away, copy a backup made with `drover-scheduler backup` in as drover.sqlite, and start the \
+     scheduler again (see \"Backup and restore\" in scheduler/README.md)";
+
 impl StoreError {
     /// Wraps a SQLite error with the database file it came from; the
     /// closure is `Copy` so one can serve every `map_err` of a method.
@@ -116,9 +175,22 @@ impl StoreError {
     }
 }
 
+/// Which store this is: made once, when the store is created, and kept
+/// by its backups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreIdentity {
+    /// A random id (32 hex digits) telling this store from any other.
+    pub store_id: String,
+    /// When the store was created (or upgraded to a schema that records
+    /// it).
+    pub created_at: UnixMillis,
+}
+
 /// Everything the engine starts from.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// Which store it is.
+    pub identity: StoreIdentity,
     /// The framework id to re-subscribe with.
     pub framework_id: Option<String>,
     /// The latest committed revision.
@@ -183,6 +255,8 @@ pub trait StoreRead: Send {
     fn revision(&self) -> Result<Revision, StoreError>;
     /// The framework id to re-subscribe with.
     fn framework_id(&self) -> Result<Option<String>, StoreError>;
+    /// Which store this is.
+    fn identity(&self) -> Result<StoreIdentity, StoreError>;
     /// One job.
     fn job(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
     /// A page of jobs in creation order, and how many there are.

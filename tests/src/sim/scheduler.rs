@@ -76,6 +76,9 @@ impl StoreRead for CrashingStore {
     fn framework_id(&self) -> Result<Option<String>, StoreError> {
         self.store.framework_id()
     }
+    fn identity(&self) -> Result<drover_scheduler::store::StoreIdentity, StoreError> {
+        self.store.identity()
+    }
     fn job(
         &self,
         id: &drover_scheduler::model::ids::JobId,

@@ -183,11 +183,34 @@ pub fn spawn(
     mpsc::Receiver<SessionEvent>,
     JoinHandle<Result<(), SessionError>>,
 ) {
+    spawn_after(std::future::ready(true), session, config, metrics, shutdown)
+}
+
+/// [`spawn`], but the driver first waits for `gate` and never connects if
+/// it says `false` (the framework guard: `main` checks the master before
+/// a store without a framework id subscribes). The handle takes calls at
+/// once; they wait in its queue.
+pub fn spawn_after(
+    gate: impl std::future::Future<Output = bool> + Send + 'static,
+    session: Session,
+    config: DriverConfig,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> (
+    DriverHandle,
+    mpsc::Receiver<SessionEvent>,
+    JoinHandle<Result<(), SessionError>>,
+) {
     let (call_tx, call_rx) = mpsc::channel(config.call_queue);
     let (event_tx, event_rx) = mpsc::channel(config.event_queue.max(1));
     let handle = DriverHandle::new(call_tx, metrics.clone());
-    let driver = Driver::new(session, config, metrics, event_tx);
-    let task = tokio::spawn(driver.run(call_rx, shutdown));
+    let task = tokio::spawn(async move {
+        if !gate.await {
+            return Ok(());
+        }
+        let driver = Driver::new(session, config, metrics, event_tx);
+        driver.run(call_rx, shutdown).await
+    });
     (handle, event_rx, task)
 }
 

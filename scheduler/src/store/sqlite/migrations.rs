@@ -159,9 +159,34 @@ pub const MIGRATIONS: &[&str] = &[
      DROP TABLE pod_events;
      DELETE FROM sqlite_sequence WHERE name = 'pod_events';
      ALTER TABLE pod_events_v6 RENAME TO pod_events;",
-    // 7: since when a run's agent has been unreachable (partition-aware
+    // 7: the store's own identity, made once: a random id that tells one
+    // store (and its backups) from another, and when it was made. A store
+    // older than this version gets them at its upgrade, the earliest time
+    // this binary can vouch for. Both are made by SQLite inside the
+    // migration's transaction, so a crash never leaves a store without them.
+    "CREATE TABLE store_info (
+         id INTEGER PRIMARY KEY CHECK (id = 1),
+         store_id TEXT NOT NULL,
+         created_at_ms INTEGER NOT NULL
+     );
+     INSERT INTO store_info (id, store_id, created_at_ms)
+     VALUES (1, lower(hex(randomblob(16))), CAST(unixepoch('subsec') * 1000 AS INTEGER));",
+    // 8: since when a run's agent has been unreachable (partition-aware
     // Mesos): its policy's clock survives a restart.
     "ALTER TABLE runs ADD COLUMN unreachable_since_ms INTEGER;",
+];
+
+/// The tables each schema version has, with the version that made each:
+/// what the `integrity` check expects of a store at a given version.
+pub const TABLES: &[(i64, &str)] = &[
+    (1, "framework"),
+    (1, "revision"),
+    (1, "jobs"),
+    (1, "runs"),
+    (1, "pod_events"),
+    (3, "pods"),
+    (6, "event_seq"),
+    (7, "store_info"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):

@@ -9,15 +9,19 @@
 //! into the model's values or a typed corruption error.
 //!
 //! # Layout
+//! - [`dir_lock`]: one scheduler per data directory.
+//! - `integrity`: the check at open (`quick_check`, the schema's tables).
 //! - [`migrations`]: the schema, as an ordered list of migrations.
 //! - `rows`: decoding rows into jobs, runs and pod controls.
 //! - `read`: [`super::StoreRead`] and the engine's start-up load.
 //! - `write`: [`super::Store::commit`], one transaction per change.
 //! - [`checkpoint`]: WAL checkpoints on a thread of their own.
-//! - [`dir_lock`]: one scheduler per data directory.
+//! - [`backup`]: an online, consistent copy of a store in use.
 
+pub mod backup;
 pub mod checkpoint;
 pub mod dir_lock;
+mod integrity;
 pub mod migrations;
 mod read;
 mod rows;
@@ -52,7 +56,7 @@ impl SqliteStore {
         let lock = DirLock::take(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let mut store = Self::connect(&path, Some(lock))?;
-        let found = migrations::current(&store.conn).map_err(|e| store.err(e))?;
+        let found = migrations::current(&store.conn).map_err(|e| integrity::classify(&path, e))?;
         if found > migrations::latest() {
             return Err(StoreError::SchemaTooNew {
                 path,
@@ -60,6 +64,10 @@ impl SqliteStore {
                 known: migrations::latest(),
             });
         }
+        // Before migrating: a migration must never build on a damaged file.
+        let started = std::time::Instant::now();
+        integrity::check(&store.conn, &path, found)?;
+        tracing::debug!(path = %path.display(), took = ?started.elapsed(), "store integrity checked");
         migrations::migrate_to(&mut store.conn, migrations::latest()).map_err(|e| store.err(e))?;
         Ok(store)
     }
@@ -70,7 +78,8 @@ impl SqliteStore {
     }
 
     fn connect(path: &Path, lock: Option<DirLock>) -> Result<Self, StoreError> {
-        let wrap = StoreError::sqlite(path);
+        // A file too damaged to be read as a database fails here already.
+        let wrap = |e| integrity::classify(path, e);
         let conn = Connection::open(path).map_err(wrap)?;
         // WAL lets API readers proceed while the runner writes; FULL syncs
         // each commit, the promise behind "acknowledged only once stored".

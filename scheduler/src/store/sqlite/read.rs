@@ -9,7 +9,7 @@ use crate::model::ids::{InstanceId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
 use crate::model::run::RunHistory;
 use crate::model::state::PodState;
-use crate::store::{PodEventRecord, RunRecord, Snapshot, StoreError, StoreRead};
+use crate::store::{PodEventRecord, RunRecord, Snapshot, StoreError, StoreIdentity, StoreRead};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
 
@@ -126,6 +126,7 @@ impl SqliteStore {
             instances[instance].push(r.run);
         }
         Ok(Snapshot {
+            identity: self.identity()?,
             framework_id: self.framework_id()?,
             revision: self.revision()?,
             jobs,
@@ -168,6 +169,21 @@ impl StoreRead for SqliteStore {
             .query_row("SELECT framework_id FROM framework WHERE id = 1", [], |r| {
                 r.get(0)
             })
+            .map_err(|e| self.err(e))
+    }
+
+    fn identity(&self) -> Result<StoreIdentity, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT store_id, created_at_ms FROM store_info WHERE id = 1",
+                [],
+                |r| {
+                    Ok(StoreIdentity {
+                        store_id: r.get(0)?,
+                        created_at: r.get(1)?,
+                    })
+                },
+            )
             .map_err(|e| self.err(e))
     }
 

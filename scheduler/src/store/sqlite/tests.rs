@@ -30,7 +30,7 @@ fn task(job: &JobId, instance: u32, run: u32) -> TaskId {
     TaskId::new(InstanceId::new(job.clone(), instance), run)
 }
 
-fn create(store: &mut SqliteStore, id: &str, instances: u32, now: i64) -> JobId {
+pub(super) fn create(store: &mut SqliteStore, id: &str, instances: u32, now: i64) -> JobId {
     let job = JobId::parse(id).unwrap();
     let change = Change {
         jobs: vec![JobWrite::Create(Box::new(Job::new(
@@ -740,4 +740,26 @@ fn old_database(path: &std::path::Path, version: i64) -> Connection {
     )
     .unwrap();
     conn
+}
+
+#[test]
+fn a_store_is_given_its_id_and_creation_time_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let first = SqliteStore::open(dir.path()).unwrap().identity().unwrap();
+    assert_eq!(first.store_id.len(), 32, "{first:?}");
+    assert!(
+        first.created_at >= before - 1,
+        "{first:?} made before {before}"
+    );
+    // Reopened, it is the same store; another directory is another one.
+    let reopened = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.identity().unwrap(), first);
+    assert_eq!(reopened.load().unwrap().identity, first);
+    let other = tempfile::tempdir().unwrap();
+    let second = SqliteStore::open(other.path()).unwrap().identity().unwrap();
+    assert_ne!(second.store_id, first.store_id);
 }

@@ -1,0 +1,219 @@
+//! The I/O half of the framework guard: reads the master's
+//! `/master/state` before the first SUBSCRIBE of a store that has no
+//! framework id, and asks [`framework_guard::decide`] what to do. Tried on
+//! every `--master` in turn, following a redirect or a standby's `leader`
+//! once, and again with backoff until a master answers: a scheduler with
+//! no framework id cannot subscribe safely before then, and could not
+//! subscribe at all without a master anyway.
+
+use super::framework_guard::{self, GuardDecision, GuardInput, KnownFramework, StateError};
+use super::session::Endpoint;
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, LOCATION};
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long one `/state` exchange may take: the state of a large cluster
+/// is megabytes, and the master builds it on its own actor.
+const STATE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first pause between rounds over the masters, doubled each round.
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+/// The longest pause between rounds: a master that comes back is seen
+/// within this.
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Why one master's `/state` was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterStateError {
+    /// The exchange failed (connect, I/O) or timed out.
+    #[error("GET {url}: {reason}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The master answered, but not 200.
+    #[error("GET {url}: HTTP {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// Its status.
+        status: u16,
+    },
+    /// The answer is not a master's state.
+    #[error("GET {url}: {source}")]
+    Body {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        #[source]
+        source: StateError,
+    },
+}
+
+/// Asks the masters, until one answers or `shutdown`, and decides. `None`
+/// when shut down first. The master is not asked at all when `input` does
+/// not need it (a stored framework id, or `--new-framework`).
+pub async fn guard(
+    input: &GuardInput<'_>,
+    masters: &[Endpoint],
+    credentials: Option<&(String, String)>,
+    shutdown: &CancellationToken,
+) -> Option<GuardDecision> {
+    if !GuardDecision::needs_master(input) {
+        return Some(framework_guard::decide(input, &[]));
+    }
+    let client: Client<HttpConnector, Full<Bytes>> = {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        Client::builder(TokioExecutor::new()).build(connector)
+    };
+    let mut pause = RETRY_FIRST;
+    loop {
+        for master in masters {
+            match known_frameworks(&client, master, credentials).await {
+                Ok(frameworks) => return Some(framework_guard::decide(input, &frameworks)),
+                Err(error) => tracing::warn!(
+                    %error,
+                    "cannot read the master's state to check that no framework of ours is \
+                     there (the store has no framework id); not subscribing until it can \
+                     (--new-framework skips the check)"
+                ),
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(RETRY_MAX);
+    }
+}
+
+/// The frameworks `master`'s leader lists in its state.
+async fn known_frameworks(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    master: &Endpoint,
+    credentials: Option<&(String, String)>,
+) -> Result<Vec<KnownFramework>, MasterStateError> {
+    let Some(authority) = master.authority() else {
+        return Err(MasterStateError::Unreachable {
+            url: master.to_string(),
+            reason: "no host in the master's URL".into(),
+        });
+    };
+    let mut url = state_url(authority.as_str());
+    // One hop: a redirect, or a standby naming its leader.
+    for hop in 0..2 {
+        let (status, location, body) = get(client, &url, credentials).await?;
+        match status {
+            StatusCode::OK => {
+                if hop == 0 {
+                    if let Some(leader) = framework_guard::leader_elsewhere(&body) {
+                        url = state_url(&leader);
+                        continue;
+                    }
+                }
+                return framework_guard::frameworks_in_state(&body)
+                    .map_err(|source| MasterStateError::Body { url, source });
+            }
+            StatusCode::TEMPORARY_REDIRECT if hop == 0 => {
+                match location.as_deref().and_then(authority_of) {
+                    Some(leader) => url = state_url(&leader),
+                    None => {
+                        return Err(MasterStateError::Status {
+                            url,
+                            status: status.as_u16(),
+                        })
+                    }
+                }
+            }
+            _ => {
+                return Err(MasterStateError::Status {
+                    url,
+                    status: status.as_u16(),
+                })
+            }
+        }
+    }
+    Err(MasterStateError::Status { url, status: 307 })
+}
+
+fn state_url(authority: &str) -> String {
+    format!("http://{authority}/master/state")
+}
+
+/// `host:port` of a `Location` (`//host:port/...` or `http://host:port/...`).
+fn authority_of(location: &str) -> Option<String> {
+    let rest = location
+        .strip_prefix("http://")
+        .or_else(|| location.strip_prefix("//"))?;
+    let authority = rest.split('/').next()?;
+    (!authority.is_empty()).then(|| authority.to_owned())
+}
+
+/// One GET: status, `Location`, body.
+async fn get(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    url: &str,
+    credentials: Option<&(String, String)>,
+) -> Result<(StatusCode, Option<String>, Bytes), MasterStateError> {
+    let unreachable = |reason: String| MasterStateError::Unreachable {
+        url: url.to_owned(),
+        reason,
+    };
+    let mut request = Request::get(url).header(ACCEPT, "application/json");
+    if let Some((principal, secret)) = credentials {
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"));
+        request = request.header(AUTHORIZATION, format!("Basic {token}"));
+    }
+    let request = request
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| unreachable(e.to_string()))?;
+    let exchange = async {
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?
+            .to_bytes();
+        Ok((status, location, body))
+    };
+    tokio::time::timeout(STATE_TIMEOUT, exchange)
+        .await
+        .map_err(|_| unreachable(format!("no answer within {STATE_TIMEOUT:?}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_name_the_leader() {
+        assert_eq!(
+            authority_of("//10.0.0.1:5050/master/state").as_deref(),
+            Some("10.0.0.1:5050")
+        );
+        assert_eq!(
+            authority_of("http://m2:5050/master/state").as_deref(),
+            Some("m2:5050")
+        );
+        assert_eq!(authority_of("/master/state"), None);
+    }
+}
