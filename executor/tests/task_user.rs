@@ -9,7 +9,7 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt;
 
-use drover_proto::v1::{task_status::Reason, TaskState};
+use drover_proto::v1::{health_check, task_status::Reason, CommandInfo, HealthCheck, TaskState};
 use support::executor::{has_terminal, last, task, Executor};
 use support::fake_agent::FakeAgent;
 use support::TestParent;
@@ -134,5 +134,43 @@ async fn a_root_task_fails_unless_the_executor_is_told_root_is_allowed() {
     assert_eq!(end.state(), TaskState::TaskFinished, "{:?}", end.message);
     let uid = std::fs::read_to_string(executor.sandbox.path().join("uid")).unwrap();
     assert_eq!(uid.trim(), "0", "allowed, root stays root");
+    assert!(executor.exit().await.success(), "{}", executor.log());
+}
+
+#[tokio::test]
+async fn a_command_health_check_runs_as_the_task_user() {
+    let (_parent, agent, mut executor) = command_executor("user-check", "nobody", false).await;
+    let mut t = task("t1", "sleep 60");
+    // Healthy only as nobody: a check run as root reports unhealthy.
+    t.health_check = Some(Box::new(HealthCheck {
+        r#type: Some(health_check::Type::Command as i32),
+        command: Some(CommandInfo {
+            value: Some(format!("test \"$(id -u)\" = {}", nobody_uid())),
+            ..Default::default()
+        }),
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(0.1),
+        timeout_seconds: Some(5.0),
+        consecutive_failures: Some(1),
+        grace_period_seconds: Some(0.0),
+        ..Default::default()
+    }));
+    agent.launch(t);
+    agent
+        .wait_until("a health verdict", |r| {
+            r.updates
+                .iter()
+                .any(|u| u.reason == Some(Reason::TaskHealthCheckStatusUpdated as i32))
+        })
+        .await;
+    let verdict = agent.with_record(|r| {
+        r.updates
+            .iter()
+            .find(|u| u.reason == Some(Reason::TaskHealthCheckStatusUpdated as i32))
+            .and_then(|u| u.healthy)
+    });
+    assert_eq!(verdict, Some(true), "{}", executor.log());
+    agent.kill("t1", None);
+    agent.wait_until("t1 ends", has_terminal("t1")).await;
     assert!(executor.exit().await.success(), "{}", executor.log());
 }
