@@ -113,6 +113,12 @@ pub struct Config {
     /// (`MESOS_SUBSCRIPTION_BACKOFF_MAX`; Mesos agent `--executor_reregistration_timeout`).
     #[arg(long, env = "DROVER_EXECUTOR_REREGISTRATION_TIMEOUT", default_value = "2secs", value_parser = duration_arg)]
     pub executor_reregistration_timeout: Duration,
+    /// Let the drover-executors the real agents supply (for command and
+    /// default-executor tasks) run tasks as root; without it they refuse
+    /// root tasks (drover-scheduler's `--allow-root-tasks` tells the
+    /// executors it names itself).
+    #[arg(long, env = "DROVER_ALLOW_ROOT_TASKS", default_value_t = false)]
+    pub allow_root_tasks: bool,
     /// How long checkpointing executors try to re-subscribe
     /// (`MESOS_RECOVERY_TIMEOUT`; Mesos agent `--recovery_timeout`).
     #[arg(long, env = "DROVER_RECOVERY_TIMEOUT", default_value = "15mins", value_parser = duration_arg)]

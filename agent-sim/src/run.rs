@@ -4,6 +4,7 @@
 //! and reports the bound address. At exit it stops the executors and
 //! removes what it made.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -76,12 +77,18 @@ fn work_dir(config: &Config) -> anyhow::Result<WorkDir> {
                 .with_context(|| format!("resolving the work dir {}", dir.display()))?;
             Ok(WorkDir::Given(dir))
         }
-        None => Ok(WorkDir::Temporary(
-            tempfile::Builder::new()
+        None => {
+            let dir = tempfile::Builder::new()
                 .prefix("drover-agent-sim-")
                 .tempdir()
-                .context("creating a temporary work dir")?,
-        )),
+                .context("creating a temporary work dir")?;
+            // Enterable by every user (a temporary dir is 0700), as a Mesos
+            // agent's work dir is: tasks run as their own users, and each
+            // must reach its sandbox (which its executor hands to it).
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("opening up the work dir {}", dir.path().display()))?;
+            Ok(WorkDir::Temporary(dir))
+        }
     }
 }
 
@@ -129,6 +136,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
             cgroup_parent,
             recovery_timeout: config.recovery_timeout,
             subscription_backoff_max: config.executor_reregistration_timeout,
+            allow_root_tasks: config.allow_root_tasks,
         };
         tracing::info!(work_dir = %host.work_dir.display(), executor = %host.executor_path.display(), cgroup_parent = %host.cgroup_parent.display(), "real agents");
         (Some(Processes::new(host)), Some(work))

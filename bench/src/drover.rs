@@ -32,6 +32,9 @@ impl Launcher {
         cmd.arg("--master")
             .arg(&fleet.master)
             .args(["--listen", "127.0.0.1:0", "--executor-mode", "command"])
+            // Run by root, the scheduler would refuse jobs that run as
+            // root; the tasks are simulated, so any user does.
+            .args(["--user", "nobody"])
             .arg("--data-dir")
             .arg(data_dir)
             .env("DROVER_LOG", "warn");

@@ -95,6 +95,11 @@ pub struct Config {
     /// Re-send an unacknowledged update after this long (Mesos duration).
     #[arg(long, env = "DROVER_UPDATE_RETRY_INTERVAL", default_value = "10secs", value_parser = duration::parse)]
     pub update_retry_interval: Duration,
+    /// Let tasks run as root. Without it a task whose user is root (or
+    /// that names no user while the executor is root) fails with
+    /// TASK_FAILED. drover-scheduler sets it under `--allow-root-tasks`.
+    #[arg(long, env = "DROVER_ALLOW_ROOT_TASKS", default_value_t = false)]
+    pub allow_root_tasks: bool,
     /// Log as JSON lines.
     #[arg(long, env = "DROVER_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
@@ -136,6 +141,7 @@ impl Config {
                     keep: self.log_keep,
                 },
                 cgroup_prefix: format!("{}.{}", self.framework_id, self.executor_id),
+                allow_root_tasks: self.allow_root_tasks,
             },
             cfs_quota: self.cgroups_enable_cfs,
             pids_max: self.pids_limit,

@@ -90,6 +90,8 @@ struct Executor {
     tasks: HashMap<String, TaskEntry>,
     groups: Vec<Vec<String>>,
     killing_capable: bool,
+    /// The user of tasks whose command names none (see [`PlanContext`]).
+    default_user: Option<String>,
     supervisor: Arc<SupervisorContext>,
     reports: mpsc::Sender<SupervisorEvent>,
     shutdown_deadline: Option<Instant>,
@@ -120,6 +122,7 @@ pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
         tasks: HashMap::new(),
         groups: Vec::new(),
         killing_capable: false,
+        default_user: None,
         reports,
         shutdown_deadline: None,
         agent_gone: None,
@@ -262,6 +265,13 @@ impl Executor {
                         .capabilities
                         .iter()
                         .any(|c| c.r#type == Some(killing));
+                    self.default_user = subscribed
+                        .executor_info
+                        .command
+                        .as_ref()
+                        .and_then(|c| c.user.clone())
+                        .filter(|u| !u.is_empty())
+                        .or(Some(subscribed.framework_info.user).filter(|u| !u.is_empty()));
                     tracing::info!(agent = ?subscribed.agent_info.hostname, "subscribed to the agent");
                 }
             }
@@ -390,6 +400,7 @@ impl Executor {
             sandbox: &sandbox,
             cfs_quota: self.config.cfs_quota,
             pids_max: self.config.pids_max,
+            default_user: self.default_user.as_deref(),
         };
         let plan = task::plan(&task, &context);
         let kill_grace = plan

@@ -5,6 +5,7 @@
 use crate::mesos::calls::FrameworkConfig;
 use crate::mesos::session::Endpoint;
 use crate::mesos::task_info::ExecutorMode;
+use crate::model::task_user::{TaskUserPolicy, ROOT};
 use clap::{Parser, ValueEnum};
 use drover_proto::MediaType;
 use std::net::SocketAddr;
@@ -29,9 +30,16 @@ pub struct Config {
     /// Framework name shown by the master.
     #[arg(long, env = "DROVER_FRAMEWORK_NAME", default_value = "drover")]
     pub framework_name: String,
-    /// User tasks run as (default: the user running the scheduler).
+    /// User tasks run as, unless a job's `command.user` names another
+    /// (default: the user running the scheduler). `root` needs
+    /// `--allow-root-tasks`.
     #[arg(long, env = "DROVER_USER")]
     pub user: Option<String>,
+    /// Let tasks run as root (as `--user root`, as a job's `command.user`
+    /// root, or as a default user that is root). Without it such jobs are
+    /// refused and drover-executor refuses root tasks.
+    #[arg(long, env = "DROVER_ALLOW_ROOT_TASKS", default_value_t = false)]
+    pub allow_root_tasks: bool,
     /// Roles to take offers for, comma-separated.
     #[arg(long, env = "DROVER_ROLES", default_value = "*")]
     pub roles: String,
@@ -144,6 +152,12 @@ pub enum LogFormat {
 /// A flag value that does not make sense.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// `--user root` without `--allow-root-tasks`.
+    #[error(
+        "--user root: tasks would run as root; pass --allow-root-tasks to allow it, \
+         or name an unprivileged user (--user nobody)"
+    )]
+    RootUser,
     /// A `--master` entry is not an http URL.
     #[error("--master: '{0}' is not an http://host:port URL")]
     BadMaster(String),
@@ -201,6 +215,20 @@ impl Config {
             principal: self.principal.clone(),
             failover_timeout: self.failover_timeout,
         }
+    }
+
+    /// Who tasks run as: the framework's user (as [`Config::framework`]
+    /// names it), and whether root may be it. `--user root` without
+    /// `--allow-root-tasks` is an error; a default user that is root is
+    /// not (jobs that would run as root are then refused one by one).
+    pub fn task_users(&self, default_user: &str) -> Result<TaskUserPolicy, ConfigError> {
+        if self.user.as_deref() == Some(ROOT) && !self.allow_root_tasks {
+            return Err(ConfigError::RootUser);
+        }
+        Ok(TaskUserPolicy {
+            default_user: self.framework(default_user).user,
+            allow_root: self.allow_root_tasks,
+        })
     }
 
     /// The media type of calls and events.
@@ -305,5 +333,20 @@ mod tests {
         assert!(Config::try_parse_from(["drover-scheduler", "backup"]).is_err());
         let c = Config::parse_from(["drover-scheduler", "--new-framework"]);
         assert!(c.new_framework && c.command.is_none());
+    }
+
+    #[test]
+    fn user_root_needs_the_opt_in_and_the_default_user_is_the_framework_user() {
+        let root = Config::parse_from(["drover-scheduler", "--user", "root"]);
+        assert!(matches!(root.task_users("me"), Err(ConfigError::RootUser)));
+        let allowed =
+            Config::parse_from(["drover-scheduler", "--user", "root", "--allow-root-tasks"]);
+        assert!(allowed.task_users("me").unwrap().allow_root);
+        let unset = Config::parse_from(["drover-scheduler"]);
+        let users = unset.task_users("root").unwrap();
+        assert_eq!(users.default_user, "root");
+        assert!(!users.allow_root, "jobs are refused one by one instead");
+        let nobody = Config::parse_from(["drover-scheduler", "--user", "nobody"]);
+        assert_eq!(nobody.task_users("root").unwrap().default_user, "nobody");
     }
 }

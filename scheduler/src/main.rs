@@ -13,6 +13,7 @@ use drover_scheduler::mesos::framework_guard::{GuardDecision, GuardInput, GuardR
 use drover_scheduler::mesos::master_state;
 use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
+use drover_scheduler::model::task_user::ROOT;
 use drover_scheduler::model::validate::JobLimits;
 use drover_scheduler::runner::board::JobBoard;
 use drover_scheduler::runner::heap_trim;
@@ -91,6 +92,14 @@ fn init_logging(format: LogFormat) {
 async fn run(config: Config) -> anyhow::Result<()> {
     let masters = config.master_endpoints()?;
     let credentials = config.credentials()?;
+    let default_user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
+    let task_users = config.task_users(&default_user)?;
+    if task_users.default_user == ROOT && !task_users.allow_root {
+        tracing::warn!(
+            "the framework user is root (no --user given): jobs without a command.user \
+             would run as root and are refused; pass --user <name> or --allow-root-tasks"
+        );
+    }
     let store = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let reader =
@@ -112,7 +121,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .clone()
         .map(|value| FrameworkId { value });
 
-    let default_user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
     let framework = config.framework(&default_user);
     let framework_info = calls::framework_info(&framework);
     let seed: u64 = rand::random();
@@ -188,6 +196,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .and_then(|p| p.parent().map(|d| d.join("drover-executor")))
         .unwrap_or_else(|| "drover-executor".into());
     let mut runner_config = RunnerConfig::new(config.executor_mode(beside));
+    runner_config.task_users = task_users.clone();
     let engine = &mut runner_config.engine;
     engine.offer_hold = config.offer_hold;
     engine.idle_offer_hold = config.idle_offer_hold;
@@ -206,6 +215,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             limits: JobLimits {
                 max_instances: config.max_job_instances,
             },
+            task_users,
             ..ApiConfig::default()
         },
     };

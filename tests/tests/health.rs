@@ -90,7 +90,7 @@ async fn ready_names_a_full_disk_and_recovers_when_there_is_room_again() {
     // unshare execs sh, which execs the scheduler: one pid throughout.
     let script = format!(
         "mount -t tmpfs -o size=2m drover-health-test '{data}' && exec '{}' \
-         --listen 127.0.0.1:0 --master '{master}' --data-dir '{data}'",
+         --listen 127.0.0.1:0 --master '{master}' --data-dir '{data}' --user nobody",
         binaries::scheduler().display()
     );
     let scheduler = Process::start(

@@ -356,13 +356,16 @@ async fn an_executor_that_exits_mid_task_fails_its_task_and_the_framework_gets_f
                 variables: vec![
                     env("DROVER_EXECUTOR_MODE", "custom"),
                     env("DROVER_CGROUPS_ROOT", &format!("{parent}/custom")),
+                    // The task must be root to kill its root executor.
+                    env("DROVER_ALLOW_ROOT_TASKS", "true"),
                 ],
             }),
             ..Default::default()
         }),
         ..Default::default()
     };
-    let t = task("orphan", &offer, "sleep 0.5; kill -9 $PPID; sleep 30");
+    let mut t = task("orphan", &offer, "sleep 0.5; kill -9 $PPID; sleep 30");
+    t.command.as_mut().unwrap().user = Some("root".into());
     let accept = fw.call(call::Type::Accept, |c| {
         c.accept = Some(call::Accept {
             offer_ids: vec![offer.id.clone()],

@@ -51,6 +51,10 @@ pub struct HostSettings {
     /// Agent `--executor_reregistration_timeout`, given to checkpointing
     /// executors as their subscription backoff cap.
     pub subscription_backoff_max: Duration,
+    /// `--allow-root-tasks`: the drover-executors this agent supplies (for
+    /// command and default-executor tasks) may run tasks as root. Executors
+    /// a framework names get what their CommandInfo sets.
+    pub allow_root_tasks: bool,
 }
 
 /// A program and its arguments, as `execve` gets them.
@@ -205,6 +209,11 @@ pub fn environment(
         ExecutorKind::Default => set("DROVER_EXECUTOR_MODE", "custom".into()),
         ExecutorKind::Custom => {}
     }
+    // drover-executor refuses root tasks unless told; the agent tells the
+    // executors it supplies, a framework tells its own.
+    if host.allow_root_tasks && spec.kind != ExecutorKind::Custom {
+        set("DROVER_ALLOW_ROOT_TASKS", "true".into());
+    }
     // Every container's cgroups live under `<parent>/<container_id>`, as a
     // Mesos agent's live under `mesos/<container_id>`; a drover-executor,
     // ours or one a framework names, puts its tasks there, so they are
@@ -260,6 +269,7 @@ mod tests {
             cgroup_parent: "drover-agent-sim-1".into(),
             recovery_timeout: Duration::from_secs(900),
             subscription_backoff_max: Duration::from_secs(2),
+            allow_root_tasks: false,
         }
     }
 
@@ -337,6 +347,16 @@ mod tests {
         );
         assert_eq!(get(&env, "MESOS_CHECKPOINT"), Some("0"));
         assert_eq!(get(&env, "MESOS_RECOVERY_TIMEOUT"), None);
+        assert_eq!(get(&env, "DROVER_ALLOW_ROOT_TASKS"), None);
+        let mut allowing = host();
+        allowing.allow_root_tasks = true;
+        let env = environment(
+            &s,
+            &allowing,
+            "127.0.0.1:1".parse().unwrap(),
+            Path::new("/s"),
+        );
+        assert_eq!(get(&env, "DROVER_ALLOW_ROOT_TASKS"), Some("true"));
         let p = program(&s, &host()).unwrap();
         assert_eq!(p.path, "/bin/drover-executor");
     }

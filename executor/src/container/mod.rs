@@ -8,6 +8,7 @@
 //! - [`limits`]: Drover's own resource limits, the input to every controller.
 //! - [`cgroup`]: the [`cgroup::CgroupManager`] trait, its v1 and v2
 //!   implementations, and the probe that picks one.
+//! - [`user`]: users looked up by name, and the credentials a process takes.
 //! - [`spawn`]: fork and exec into a cgroup, as a fixed list of named steps.
 //! - [`pid_namespace`]: the init and relay around a task in its own PID
 //!   namespace, so that it gets SIGTERM like any process.
@@ -20,6 +21,7 @@ pub mod logs;
 pub mod pid_namespace;
 pub mod spawn;
 pub mod usage;
+pub mod user;
 
 pub use cgroup::{CgroupError, CgroupManager, CgroupVersion};
 pub use limits::ResourceLimits;

@@ -27,6 +27,7 @@ use std::process::Stdio;
 
 use super::cgroup::files::io_error;
 use super::pid_namespace;
+use super::user::Credentials;
 use super::{CgroupError, CgroupManager};
 
 /// What to run.
@@ -38,8 +39,9 @@ pub struct SpawnSpec {
     pub env: Vec<(String, String)>,
     /// Working directory.
     pub cwd: PathBuf,
-    /// Run as this user instead of the executor's.
-    pub user: Option<String>,
+    /// Run as this user instead of the executor's (looked up by the caller,
+    /// [`super::user::lookup`]; switching needs root).
+    pub user: Option<Credentials>,
     /// New PID, mount, UTS and IPC namespaces, with `/proc` remounted.
     pub namespaces: bool,
     /// Where stdout goes (`None`: /dev/null).
@@ -92,21 +94,6 @@ pub enum SpawnError {
         /// Which string.
         what: &'static str,
     },
-    /// The user does not exist on this host. Not retryable.
-    #[error("user {user:?} does not exist on this host")]
-    UnknownUser {
-        /// The name asked for.
-        user: String,
-    },
-    /// Looking the user up failed. Maybe retryable (NSS trouble).
-    #[error("looking up user {user:?}: {source}")]
-    UserLookup {
-        /// The name asked for.
-        user: String,
-        /// The error.
-        #[source]
-        source: nix::errno::Errno,
-    },
     /// Preparing the cgroup handle or pipes failed.
     #[error(transparent)]
     Cgroup(#[from] CgroupError),
@@ -128,37 +115,6 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// Resolved user ids, looked up in the parent (NSS allocates and may not be
-/// called between fork and exec).
-#[derive(Debug, Clone)]
-struct Credentials {
-    uid: libc::uid_t,
-    gid: libc::gid_t,
-    groups: Vec<libc::gid_t>,
-}
-
-fn resolve_user(user: &str) -> Result<Credentials, SpawnError> {
-    let found = nix::unistd::User::from_name(user)
-        .map_err(|source| SpawnError::UserLookup {
-            user: user.to_string(),
-            source,
-        })?
-        .ok_or_else(|| SpawnError::UnknownUser {
-            user: user.to_string(),
-        })?;
-    let name = CString::new(user).map_err(|_| SpawnError::Nul { what: "user" })?;
-    let groups =
-        nix::unistd::getgrouplist(&name, found.gid).map_err(|source| SpawnError::UserLookup {
-            user: user.to_string(),
-            source,
-        })?;
-    Ok(Credentials {
-        uid: found.uid.as_raw(),
-        gid: found.gid.as_raw(),
-        groups: groups.into_iter().map(|g| g.as_raw()).collect(),
-    })
 }
 
 /// Step 2: open each `cgroup.procs` for writing, close-on-exec.
@@ -251,7 +207,7 @@ pub fn spawn(
     if program.is_empty() {
         return Err(SpawnError::EmptyCommand);
     }
-    let credentials = spec.user.as_deref().map(resolve_user).transpose()?;
+    let credentials = spec.user;
     let cwd = CString::new(spec.cwd.as_os_str().as_encoded_bytes())
         .map_err(|_| SpawnError::Nul { what: "cwd" })?;
     let procs = open_procs(cgroup)?;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::{Outcome, Probe};
 use crate::container::spawn::{spawn, SpawnSpec};
+use crate::container::user::Credentials;
 use crate::container::CgroupManager;
 
 /// Runs `argv` inside the task's container.
@@ -21,6 +22,9 @@ pub struct CommandProbe {
     pub env: Vec<(String, String)>,
     /// The task's sandbox.
     pub cwd: PathBuf,
+    /// The task's user, when it was switched to one: a check is the
+    /// task's code and runs with its rights (as in Mesos).
+    pub user: Option<Credentials>,
 }
 
 impl Probe for CommandProbe {
@@ -30,7 +34,7 @@ impl Probe for CommandProbe {
                 argv: self.argv.clone(),
                 env: self.env.clone(),
                 cwd: self.cwd.clone(),
-                user: None,
+                user: self.user.clone(),
                 namespaces: false,
                 stdout: None,
                 stderr: None,

@@ -7,10 +7,12 @@
 //!
 //! # Layout
 //! - [`task`]: TaskInfo -> TaskPlan at the Mesos edge.
+//! - [`identity`]: who the task runs as, and the refusal of root.
 //! - [`lifecycle`]: the pure state machine.
 //! - [`hooks`]: sandbox, logs, health checks.
 
 pub mod hooks;
+pub mod identity;
 pub mod lifecycle;
 pub mod task;
 
@@ -40,6 +42,8 @@ pub struct SupervisorContext {
     pub rotation: RotationPolicy,
     /// Prefix of cgroup names, so two executors' tasks never collide.
     pub cgroup_prefix: String,
+    /// Whether a task may run as root (`DROVER_ALLOW_ROOT_TASKS`).
+    pub allow_root_tasks: bool,
 }
 
 /// What the executor asks of a supervisor.
@@ -169,7 +173,7 @@ fn start(
         argv: plan.argv.clone(),
         env: plan.env.clone(),
         cwd: launch.sandbox,
-        user: plan.user.clone(),
+        user: launch.user,
         namespaces,
         stdout: launch.stdout,
         stderr: launch.stderr,
@@ -220,15 +224,41 @@ pub async fn supervise(
     let _ = events.send(SupervisorEvent::Finished(task_id)).await;
 }
 
+/// Looks the task's user up and decides how it runs (blocking: NSS).
+fn run_as(user: Option<&str>, allow_root: bool) -> Result<identity::RunAs, String> {
+    let entry = user
+        .map(crate::container::user::lookup)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    identity::decide(entry.as_ref(), nix::unistd::geteuid().as_raw(), allow_root)
+        .map_err(|e| e.to_string())
+}
+
 async fn run_plan(
     driver: &mut Driver,
-    plan: TaskPlan,
+    mut plan: TaskPlan,
     sandbox: PathBuf,
     context: &SupervisorContext,
     commands: &mut mpsc::Receiver<Command>,
 ) -> Option<ExitFacts> {
+    // Who it runs as comes first: a task refused here leaves nothing
+    // behind (no sandbox handed over, no cgroup).
+    let (user, allow_root) = (plan.user.clone(), context.allow_root_tasks);
+    let decided = tokio::task::spawn_blocking(move || run_as(user.as_deref(), allow_root))
+        .await
+        .unwrap_or_else(|_| Err("deciding the task's user panicked".to_string()));
+    let run_as = match decided {
+        Ok(run_as) => run_as,
+        Err(message) => {
+            let actions = driver.life.on_start_failed(message, false);
+            driver.apply(actions).await;
+            return None;
+        }
+    };
+    run_as.add_environment(&mut plan.env);
     let mut launch = Launch {
         sandbox: sandbox.clone(),
+        user: run_as.switch.clone(),
         ..Default::default()
     };
     for hook in &mut driver.hooks {
@@ -273,6 +303,7 @@ async fn run_plan(
     let started = Started {
         cgroup: cgroup.clone(),
         sandbox,
+        user: run_as.switch,
         verdicts: verdict_tx,
     };
     for hook in &mut driver.hooks {

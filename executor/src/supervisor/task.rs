@@ -114,6 +114,10 @@ pub struct PlanContext<'a> {
     pub cfs_quota: bool,
     /// The pids limit every task gets, if any.
     pub pids_max: Option<u64>,
+    /// The user of a task whose command names none: the executor's
+    /// CommandInfo user, else the framework's (from SUBSCRIBED), as a Mesos
+    /// agent picks the user it runs an executor as.
+    pub default_user: Option<&'a str>,
 }
 
 /// The command line of a CommandInfo: `sh -c value` for shell commands
@@ -304,7 +308,12 @@ pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, Plan
         task_id,
         argv,
         env,
-        user: command.user.clone().filter(|u| !u.is_empty()),
+        user: command
+            .user
+            .as_deref()
+            .filter(|u| !u.is_empty())
+            .or(context.default_user.filter(|u| !u.is_empty()))
+            .map(str::to_owned),
         limits: limits(&task.resources, context.cfs_quota, context.pids_max),
         health,
         kill_grace: task
@@ -328,6 +337,7 @@ mod tests {
             sandbox: Path::new("/sb"),
             cfs_quota: false,
             pids_max: None,
+            default_user: Some("nobody"),
         }
     }
 
@@ -486,5 +496,28 @@ mod tests {
                 ..HealthPolicy::default()
             }
         );
+    }
+
+    #[test]
+    fn the_command_user_wins_over_the_executor_default() {
+        let mut info = task(Some(CommandInfo {
+            value: Some("id -u".into()),
+            ..Default::default()
+        }));
+        assert_eq!(
+            plan(&info, &context()).unwrap().user.as_deref(),
+            Some("nobody")
+        );
+        info.command.as_mut().unwrap().user = Some("alice".into());
+        assert_eq!(
+            plan(&info, &context()).unwrap().user.as_deref(),
+            Some("alice")
+        );
+        let no_default = PlanContext {
+            default_user: None,
+            ..context()
+        };
+        info.command.as_mut().unwrap().user = Some(String::new());
+        assert_eq!(plan(&info, &no_default).unwrap().user, None);
     }
 }

@@ -19,7 +19,9 @@ pub struct Executor {
 
 impl Executor {
     /// Starts the binary against the agent, with task cgroups under
-    /// `parent` and `env` on top of the Mesos environment.
+    /// `parent` and `env` on top of the Mesos environment. Root tasks are
+    /// allowed (the fake agent's framework user is root) unless `env` sets
+    /// `DROVER_ALLOW_ROOT_TASKS` to `false`.
     pub fn start(agent_endpoint: &str, parent: &TestParent, env: &[(&str, &str)]) -> Self {
         let sandbox = tempfile::tempdir().unwrap();
         let log = sandbox.path().join("executor.log");
@@ -35,6 +37,7 @@ impl Executor {
             .env("DROVER_CGROUP_ROOT", &parent.config.root)
             .env("DROVER_CGROUPS_ROOT", &parent.config.parent)
             .env("DROVER_LOG", "debug")
+            .env("DROVER_ALLOW_ROOT_TASKS", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -41,6 +41,8 @@ struct Inner {
     killing_capable: bool,
     framework_id: String,
     executor_id: String,
+    /// `FrameworkInfo.user` in SUBSCRIBED.
+    framework_user: String,
 }
 
 /// The fake agent.
@@ -95,7 +97,7 @@ impl Inner {
                 ..Default::default()
             },
             framework_info: FrameworkInfo {
-                user: "root".into(),
+                user: self.framework_user.clone(),
                 name: "drover-test".into(),
                 id: Some(FrameworkId {
                     value: self.framework_id.clone(),
@@ -224,6 +226,7 @@ impl FakeAgent {
             killing_capable,
             framework_id: "fw".into(),
             executor_id: "ex".into(),
+            framework_user: "root".into(),
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -233,6 +236,12 @@ impl FakeAgent {
             inner,
             server,
         }
+    }
+
+    /// Names `user` as the framework's user in SUBSCRIBED (default root);
+    /// call it before the executor subscribes.
+    pub fn set_framework_user(&self, user: &str) {
+        self.inner.lock().unwrap().framework_user = user.into();
     }
 
     /// `host:port` for MESOS_AGENT_ENDPOINT.

@@ -9,6 +9,7 @@ use crate::model::ids::JobId;
 use crate::model::job::Job;
 use crate::model::spec::JobSpec;
 use crate::model::state::JobGoal;
+use crate::model::task_user;
 use crate::model::validate::validate_job;
 use crate::runner::ApiCommand;
 use axum::body::Body;
@@ -144,6 +145,7 @@ pub async fn ask_job(state: &AppState, request: ApiRequest) -> Result<Box<Job>, 
 pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
     let request: CreateJobRequest = read_json(body, state.config.max_body_bytes, false).await?;
     validate_job(&request.spec, &state.config.limits, "spec")?;
+    task_user::check_job(&request.spec, &state.config.task_users, "spec")?;
     let id = match &request.job_id {
         Some(w) => JobId::parse(&w.value).map_err(|e| ApiError::invalid("job_id.value", e))?,
         None => JobId::random(),

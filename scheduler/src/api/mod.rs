@@ -29,6 +29,7 @@ pub mod views;
 use crate::metrics::Metrics;
 use crate::model::ids::JobId;
 use crate::model::job::JobView;
+use crate::model::task_user::TaskUserPolicy;
 use crate::model::validate::JobLimits;
 use crate::runner::board::JobBoard;
 use crate::runner::ApiCommand;
@@ -41,13 +42,16 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// API settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// Largest request body. Default 1 MiB: a job spec with thousands of
     /// instance overrides fits; anything bigger is a mistake or an attack.
     pub max_body_bytes: usize,
     /// Job size bounds.
     pub limits: JobLimits,
+    /// Who tasks run as; a job that would run as root is refused here
+    /// unless root tasks are allowed.
+    pub task_users: TaskUserPolicy,
     /// Largest page of a list. Default 500.
     pub max_page: u32,
 }
@@ -57,6 +61,7 @@ impl Default for ApiConfig {
         ApiConfig {
             max_body_bytes: 1 << 20,
             limits: JobLimits::default(),
+            task_users: TaskUserPolicy::default(),
             max_page: 500,
         }
     }

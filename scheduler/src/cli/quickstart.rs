@@ -182,6 +182,11 @@ pub async fn run(args: QuickstartArgs) -> Result<u8, CliError> {
         &dir.join("data").display().to_string(),
         "--executor-mode",
         "command",
+        // Tasks run as nobody, never as the root the quickstart usually
+        // runs as: the examples need no more (their sandbox is handed to
+        // the task's user), and root tasks would need --allow-root-tasks.
+        "--user",
+        "nobody",
     ]
     .map(str::to_owned)
     .to_vec();

@@ -7,16 +7,28 @@
 //!   user's CommandInfo travels in `TaskInfo.data`, protobuf-encoded.
 //! - the command executor: the TaskInfo carries the CommandInfo itself (what
 //!   agent-sim's simulated agents run).
+//!
+//! Either way the task's user ([`effective_user`]: the spec's
+//! `command.user`, else the framework's) is on the task's CommandInfo, and
+//! in Drover's mode on the executor's too: an agent runs an executor as its
+//! CommandInfo's user (Mesos `slave.cpp`, `getExecutorInfo`/`launchExecutor`),
+//! and drover-executor, when the agent leaves it root, switches to the
+//! task's. Root tasks reach drover-executor only with its opt-in variable.
 
 use crate::model::ids::TaskId;
 use crate::model::resources::Resources;
 use crate::model::spec::{CommandSpec, PodSpec};
+use crate::model::task_user::{effective_user, TaskUserPolicy};
 use drover_proto::v1::{
     command_info, environment, executor_info, resource, value, CommandInfo, DurationInfo,
     Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Resource, TaskInfo,
 };
 use prost::Message;
 use std::path::PathBuf;
+
+/// The variable that tells drover-executor it may run tasks as root; set on
+/// its command only under `--allow-root-tasks`.
+pub const ALLOW_ROOT_VARIABLE: &str = "DROVER_ALLOW_ROOT_TASKS";
 
 /// How tasks are executed.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +71,8 @@ impl ExecutorMode {
 /// role the offer was made to, copied onto the resources as Mesos does.
 /// `ports`: what placement gave the run's ports, in the container's port
 /// order; they become a `ports` resource, and each port with an
-/// `env_name` becomes that environment variable of the command.
+/// `env_name` becomes that environment variable of the command. `users`:
+/// the framework's user, every task's unless its spec names one.
 pub fn task_info(
     task_id: &TaskId,
     pod: &PodSpec,
@@ -67,6 +80,7 @@ pub fn task_info(
     allocation: Option<&str>,
     ports: &[(String, u32)],
     mode: &ExecutorMode,
+    users: &TaskUserPolicy,
 ) -> TaskInfo {
     let r = pod.resources();
     let mut task_resources = scalars(
@@ -85,6 +99,8 @@ pub fn task_info(
         .and_then(|c| c.command.as_ref())
         .map(command_info)
         .unwrap_or_default();
+    let user = effective_user(pod, &users.default_user).to_owned();
+    command.user = Some(user.clone());
     let port_vars: Vec<_> = pod
         .ports()
         .iter()
@@ -138,6 +154,18 @@ pub fn task_info(
         ExecutorMode::Command => info.command = Some(command),
         ExecutorMode::Drover { path, overhead } => {
             let path = path.to_string_lossy().into_owned();
+            let mut variables = vec![environment::Variable {
+                name: "DROVER_EXECUTOR_MODE".into(),
+                value: Some("command".into()),
+                ..Default::default()
+            }];
+            if users.allow_root {
+                variables.push(environment::Variable {
+                    name: ALLOW_ROOT_VARIABLE.into(),
+                    value: Some("true".into()),
+                    ..Default::default()
+                });
+            }
             info.data = Some(command.encode_to_vec().into());
             info.executor = Some(Box::new(ExecutorInfo {
                 r#type: Some(executor_info::Type::Custom as i32),
@@ -153,13 +181,8 @@ pub fn task_info(
                     // runs as a command executor: it exits with its task
                     // and gives its resources back, where a custom-mode
                     // executor would idle until the framework shut it down.
-                    environment: Some(Environment {
-                        variables: vec![environment::Variable {
-                            name: "DROVER_EXECUTOR_MODE".into(),
-                            value: Some("command".into()),
-                            ..Default::default()
-                        }],
-                    }),
+                    environment: Some(Environment { variables }),
+                    user: Some(user),
                     ..Default::default()
                 }),
                 resources: scalars(
@@ -278,6 +301,7 @@ mod tests {
             Some("*"),
             &[],
             &ExecutorMode::Command,
+            &TaskUserPolicy::default(),
         );
         assert_eq!(info.task_id.value, "j-2-1");
         assert_eq!(info.name, "j-2");
@@ -314,6 +338,7 @@ mod tests {
             Some("*"),
             &ports,
             &ExecutorMode::Command,
+            &TaskUserPolicy::default(),
         );
         let resource = info.resources.iter().find(|r| r.name == "ports").unwrap();
         let ranges: Vec<_> = resource
@@ -337,7 +362,15 @@ mod tests {
     #[test]
     fn drover_mode_names_the_executor_and_carries_the_command_in_data() {
         let mode = ExecutorMode::drover("/opt/drover-executor".into());
-        let info = task_info(&task(), &pod(), "a1", None, &[], &mode);
+        let info = task_info(
+            &task(),
+            &pod(),
+            "a1",
+            None,
+            &[],
+            &mode,
+            &TaskUserPolicy::default(),
+        );
         assert!(info.command.is_none());
         let executor = info.executor.unwrap();
         assert_eq!(executor.executor_id.value, "j-2-1");
@@ -349,5 +382,74 @@ mod tests {
         assert_eq!(command.value.as_deref(), Some("echo hi"));
         let d = crate::model::demand::pod_demand(&pod(), &mode.overhead());
         assert!((d.cpus - 0.51).abs() < 1e-9 && (d.mem_mib - 96.0).abs() < 1e-9);
+    }
+
+    fn users(default_user: &str, allow_root: bool) -> TaskUserPolicy {
+        TaskUserPolicy {
+            default_user: default_user.into(),
+            allow_root,
+        }
+    }
+
+    fn executor_variable(info: &TaskInfo, name: &str) -> Option<String> {
+        let executor = info.executor.as_ref()?;
+        let env = executor.command.as_ref()?.environment.as_ref()?;
+        env.variables
+            .iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.value.clone())
+    }
+
+    #[test]
+    fn the_framework_user_runs_every_task_in_both_modes() {
+        let nobody = users("nobody", false);
+        let info = task_info(
+            &task(),
+            &pod(),
+            "a1",
+            None,
+            &[],
+            &ExecutorMode::Command,
+            &nobody,
+        );
+        assert_eq!(info.command.unwrap().user.as_deref(), Some("nobody"));
+        let mode = ExecutorMode::drover("/opt/drover-executor".into());
+        let info = task_info(&task(), &pod(), "a1", None, &[], &mode, &nobody);
+        let executor_command = info.executor.as_ref().unwrap().command.clone().unwrap();
+        assert_eq!(
+            executor_command.user.as_deref(),
+            Some("nobody"),
+            "the agent runs the executor as the task's user"
+        );
+        let command = CommandInfo::decode(info.data.clone().unwrap()).unwrap();
+        assert_eq!(command.user.as_deref(), Some("nobody"));
+        assert_eq!(executor_variable(&info, ALLOW_ROOT_VARIABLE), None);
+    }
+
+    #[test]
+    fn the_spec_user_overrides_and_root_needs_the_opt_in_variable() {
+        let mut pod = pod();
+        pod.containers[0].command.as_mut().unwrap().user = Some("alice".into());
+        let mode = ExecutorMode::drover("/opt/drover-executor".into());
+        let info = task_info(
+            &task(),
+            &pod,
+            "a1",
+            None,
+            &[],
+            &mode,
+            &users("nobody", false),
+        );
+        let command = CommandInfo::decode(info.data.clone().unwrap()).unwrap();
+        assert_eq!(command.user.as_deref(), Some("alice"));
+        assert_eq!(
+            info.executor.unwrap().command.unwrap().user.as_deref(),
+            Some("alice")
+        );
+        let root = task_info(&task(), &pod, "a1", None, &[], &mode, &users("root", true));
+        assert_eq!(
+            executor_variable(&root, ALLOW_ROOT_VARIABLE).as_deref(),
+            Some("true")
+        );
     }
 }

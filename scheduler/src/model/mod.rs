@@ -9,6 +9,7 @@
 //!   [`spec_constraint`] (where a pod may run) and [`spec_health`] (ports
 //!   and the liveness check).
 //! - [`validate`]: the rules a spec must meet, errors naming the field.
+//! - [`task_user`]: who a task runs as, and the refusal of root tasks.
 //! - [`state`]: PodState, JobState, the job's and a pod's goal, and a
 //!   job's state derived from its instances.
 //! - [`resources`], [`port_ranges`]: what hosts offer and runs take.
@@ -39,5 +40,6 @@ pub mod spec_constraint;
 pub mod spec_health;
 pub mod state;
 pub mod task_update;
+pub mod task_user;
 pub mod time;
 pub mod validate;

@@ -6,6 +6,7 @@ use crate::engine::{Action, Call, Engine, Now};
 use crate::mesos::calls;
 use crate::mesos::events::SessionEvent;
 use crate::mesos::task_info::{self, ExecutorMode};
+use crate::model::task_user::TaskUserPolicy;
 use drover_proto::v1::scheduler;
 
 /// Hands `event` to the engine. Status updates are the caller's to batch
@@ -24,8 +25,9 @@ pub fn deliver(engine: &mut Engine, event: SessionEvent, now: Now) -> Vec<Action
     }
 }
 
-/// The Mesos call for an engine call; tasks run by `executor`.
-pub fn to_mesos(call: Call, executor: &ExecutorMode) -> scheduler::Call {
+/// The Mesos call for an engine call; tasks run by `executor`, as the
+/// users `users` says.
+pub fn to_mesos(call: Call, executor: &ExecutorMode, users: &TaskUserPolicy) -> scheduler::Call {
     match call {
         Call::Accept {
             offer_ids,
@@ -44,6 +46,7 @@ pub fn to_mesos(call: Call, executor: &ExecutorMode) -> scheduler::Call {
                         allocation_role.as_deref(),
                         &t.ports,
                         executor,
+                        users,
                     )
                 })
                 .collect();

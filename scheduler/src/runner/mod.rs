@@ -35,6 +35,7 @@ use crate::mesos::events::SessionEvent;
 use crate::mesos::task_info::ExecutorMode;
 use crate::metrics::Metrics;
 use crate::model::job::Revision;
+use crate::model::task_user::TaskUserPolicy;
 use crate::model::time::UnixMillis;
 use crate::store::{Store, StoreError};
 use board::JobBoard;
@@ -53,6 +54,8 @@ pub struct RunnerConfig {
     pub engine: EngineConfig,
     /// How tasks are executed.
     pub executor: ExecutorMode,
+    /// Who tasks run as.
+    pub task_users: TaskUserPolicy,
 }
 
 impl RunnerConfig {
@@ -62,7 +65,11 @@ impl RunnerConfig {
             executor_overhead: executor.overhead(),
             ..EngineConfig::default()
         };
-        RunnerConfig { engine, executor }
+        RunnerConfig {
+            engine,
+            executor,
+            task_users: TaskUserPolicy::default(),
+        }
     }
 }
 
@@ -105,6 +112,7 @@ pub struct Runner {
 struct Outgoing {
     driver: DriverHandle,
     executor: ExecutorMode,
+    task_users: TaskUserPolicy,
     metrics: Arc<Metrics>,
     replies: HashMap<RequestId, oneshot::Sender<Result<Reply, EngineError>>>,
     /// Answers given while carrying out actions, sent once the jobs they
@@ -132,6 +140,7 @@ impl Runner {
             out: Outgoing {
                 driver,
                 executor: config.executor,
+                task_users: config.task_users,
                 metrics: metrics.clone(),
                 replies: HashMap::new(),
                 answered: Vec::new(),
@@ -290,6 +299,7 @@ impl Outbox for Outgoing {
             }
             _ => {}
         }
-        self.driver.send(edge::to_mesos(call, &self.executor));
+        self.driver
+            .send(edge::to_mesos(call, &self.executor, &self.task_users));
     }
 }

@@ -96,7 +96,9 @@ pub fn scheduler_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_drover-scheduler"))
 }
 
-/// Starts a scheduler on port 0 with `data_dir`, against `master`.
+/// Starts a scheduler on port 0 with `data_dir`, against `master`, with
+/// `extra` flags (and `--user nobody` unless they name a user or allow
+/// root tasks).
 pub fn start_scheduler(data_dir: &Path, master: &str, extra: &[&str]) -> Proc {
     let mut args = vec![
         "--listen",
@@ -107,6 +109,14 @@ pub fn start_scheduler(data_dir: &Path, master: &str, extra: &[&str]) -> Proc {
         data_dir.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
+    // Tasks run as nobody, as a scheduler started by root should be told;
+    // a test that wants another user or root says so.
+    if !extra
+        .iter()
+        .any(|a| *a == "--user" || *a == "--allow-root-tasks")
+    {
+        args.extend(["--user", "nobody"]);
+    }
     Proc::start(&scheduler_bin(), &args, &[])
 }
 

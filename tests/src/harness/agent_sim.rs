@@ -102,8 +102,16 @@ impl AgentSimBuilder {
     }
 
     /// `--real-agents n --work-dir work_dir`, and a cgroup parent of this
-    /// test's own (`--cgroup-parent drover-test-<pid>-<n>`).
+    /// test's own (`--cgroup-parent drover-test-<pid>-<n>`). The work dir
+    /// (a test's 0700 temporary dir) is made enterable by every user, as
+    /// an agent's is: tasks run as their users and must reach their
+    /// sandboxes.
     pub fn real_agents(mut self, real: usize, work_dir: &Path) -> Self {
+        std::fs::set_permissions(
+            work_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap_or_else(|e| panic!("opening up the work dir {}: {e}", work_dir.display()));
         let work_dir = work_dir
             .to_str()
             .unwrap_or_else(|| panic!("work dir {} is not UTF-8", work_dir.display()))

@@ -81,10 +81,11 @@ pub fn is(ty: event::Type) -> impl Fn(&Event) -> bool {
     move |e| e.r#type == Some(ty as i32)
 }
 
-/// A FrameworkInfo for user `tester` named `name`.
+/// A FrameworkInfo for user `nobody` (a user every host has: real agents
+/// run tasks as their framework's user) named `name`.
 pub fn framework_info(name: &str) -> FrameworkInfo {
     FrameworkInfo {
-        user: "tester".into(),
+        user: "nobody".into(),
         name: name.into(),
         ..Default::default()
     }

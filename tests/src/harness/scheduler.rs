@@ -16,7 +16,8 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Starts it with `--data-dir data_dir --master master` and `extra`
-    /// flags, and waits for its address.
+    /// flags (plus `--user nobody` unless `extra` has `--user` or
+    /// `--allow-root-tasks`), and waits for its address.
     #[track_caller]
     pub fn start(data_dir: &Path, master: &str, extra: &[&str]) -> Scheduler {
         let data_dir = data_dir
@@ -31,6 +32,14 @@ impl Scheduler {
             data_dir,
         ];
         args.extend_from_slice(extra);
+        // Tasks run as nobody, as a scheduler started by root should be told;
+        // a test that wants another user or root says so.
+        if !extra
+            .iter()
+            .any(|a| *a == "--user" || *a == "--allow-root-tasks")
+        {
+            args.extend(["--user", "nobody"]);
+        }
         let process = Process::start(
             &binaries::scheduler(),
             &args,

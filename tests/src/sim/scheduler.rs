@@ -23,6 +23,7 @@ use drover_scheduler::model::change::Change;
 use drover_scheduler::model::ids::{InstanceId, TaskId};
 use drover_scheduler::model::job::Revision;
 use drover_scheduler::model::state::PodState;
+use drover_scheduler::model::task_user::TaskUserPolicy;
 use drover_scheduler::runner::edge;
 use drover_scheduler::runner::pump::{self, Outbox};
 use drover_scheduler::store::{Snapshot, SqliteStore, Store, StoreError, StoreRead};
@@ -393,7 +394,7 @@ impl SchedulerProcess {
             self.replies.insert(request, result);
         }
         for call in gathered.calls {
-            let proto = edge::to_mesos(call, &ExecutorMode::Command);
+            let proto = edge::to_mesos(call, &ExecutorMode::Command, &TaskUserPolicy::default());
             let actions = self.session.on_call(proto);
             self.session_actions(actions, at, out);
         }

@@ -32,6 +32,7 @@ impl TaskHook for HealthHook {
                     argv: argv.clone(),
                     env: all,
                     cwd: started.sandbox.clone(),
+                    user: started.user.clone(),
                 })
             }
             HealthKind::Http { port, path } => Box::new(HttpProbe {

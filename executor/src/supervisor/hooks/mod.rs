@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::task::TaskPlan;
 use super::SupervisorContext;
+use crate::container::user::Credentials;
 use crate::container::CgroupManager;
 use crate::health::HealthAction;
 
@@ -35,6 +36,9 @@ pub struct HookError {
 pub struct Launch {
     /// The task's sandbox directory.
     pub sandbox: PathBuf,
+    /// The user to switch to, when the task runs as another user than the
+    /// executor.
+    pub user: Option<Credentials>,
     /// stdout for the task.
     pub stdout: Option<OwnedFd>,
     /// stderr for the task.
@@ -47,6 +51,8 @@ pub struct Started {
     pub cgroup: Arc<dyn CgroupManager>,
     /// The task's sandbox.
     pub sandbox: PathBuf,
+    /// The user the task was switched to, if any (checks run as it too).
+    pub user: Option<Credentials>,
     /// Where health verdicts go.
     pub verdicts: mpsc::Sender<HealthAction>,
 }

@@ -12,13 +12,14 @@ impl TaskHook for SandboxHook {
         "sandbox"
     }
 
-    fn prestart(&mut self, plan: &TaskPlan, launch: &mut Launch) -> Result<(), std::io::Error> {
+    fn prestart(&mut self, _plan: &TaskPlan, launch: &mut Launch) -> Result<(), std::io::Error> {
         std::fs::create_dir_all(&launch.sandbox)?;
-        if let Some(user) = &plan.user {
-            // An unknown user is reported by the spawn, with its own error.
-            if let Ok(Some(found)) = nix::unistd::User::from_name(user) {
-                nix::unistd::chown(&launch.sandbox, Some(found.uid), Some(found.gid))?;
-            }
+        if let Some(user) = &launch.user {
+            nix::unistd::chown(
+                &launch.sandbox,
+                Some(nix::unistd::Uid::from_raw(user.uid)),
+                Some(nix::unistd::Gid::from_raw(user.gid)),
+            )?;
         }
         Ok(())
     }
