@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::agent::{AgentSpec, RunnerKind};
 use crate::attributes::{attribute, parse_attributes, AttributeError};
-use crate::master::MasterConfig;
+use crate::master::{HistoryLimits, MasterConfig};
 use crate::resources::{ResourceError, Resources};
 use drover_proto::duration::{parse as parse_duration, DurationError};
 
@@ -117,6 +117,14 @@ pub struct Config {
     /// (`MESOS_RECOVERY_TIMEOUT`; Mesos agent `--recovery_timeout`).
     #[arg(long, env = "DROVER_RECOVERY_TIMEOUT", default_value = "15mins", value_parser = duration_arg)]
     pub recovery_timeout: Duration,
+    /// Completed tasks `/state` keeps per framework, the oldest dropped
+    /// first (Mesos master `--max_completed_tasks_per_framework`).
+    #[arg(long, env = "DROVER_MAX_COMPLETED_TASKS_PER_FRAMEWORK", default_value_t = HistoryLimits::default().tasks)]
+    pub max_completed_tasks_per_framework: usize,
+    /// Completed executors `/state` keeps per framework, the oldest dropped
+    /// first (Mesos agent `--max_completed_executors_per_framework`).
+    #[arg(long, env = "DROVER_MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK", default_value_t = HistoryLimits::default().executors)]
+    pub max_completed_executors_per_framework: usize,
 }
 
 /// Why the configuration cannot be used.
@@ -255,6 +263,10 @@ impl Config {
             port: bound.port(),
             seed,
             executor_shutdown_grace: self.executor_shutdown_grace_period,
+            history: HistoryLimits {
+                tasks: self.max_completed_tasks_per_framework,
+                executors: self.max_completed_executors_per_framework,
+            },
             ..MasterConfig::default()
         })
     }
@@ -277,6 +289,14 @@ impl Config {
         );
         f.insert("hostname".into(), self.hostname.clone());
         f.insert("real_agents".into(), self.real_agents.to_string());
+        f.insert(
+            "max_completed_tasks_per_framework".into(),
+            self.max_completed_tasks_per_framework.to_string(),
+        );
+        f.insert(
+            "max_completed_executors_per_framework".into(),
+            self.max_completed_executors_per_framework.to_string(),
+        );
         f
     }
 }

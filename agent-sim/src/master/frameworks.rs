@@ -21,6 +21,7 @@ use drover_proto::v1::scheduler::call;
 use drover_proto::v1::{self, framework_info::capability, FrameworkInfo};
 
 use super::calls::CallError;
+use super::history::FrameworkHistory;
 use super::validate;
 use crate::fixed_hash::{HashMap, HashSet};
 use crate::ids::{ConnId, IdGen};
@@ -77,11 +78,13 @@ pub fn roles_of(info: &FrameworkInfo) -> Vec<String> {
     }
 }
 
-/// A framework that has been removed (torn down or failed over for good).
+/// A framework that has been removed (torn down or failed over for good),
+/// with its history: the tasks that completed before, and those the
+/// removal killed.
 #[derive(Debug)]
 pub struct CompletedFramework {
     pub info: FrameworkInfo,
-    pub tasks: Vec<v1::TaskStatus>,
+    pub history: FrameworkHistory,
 }
 
 /// A SUBSCRIBE the frameworks took.
@@ -223,10 +226,10 @@ impl Frameworks {
         self.active.remove(id)
     }
 
-    /// Records a removed framework with its tasks' last states.
-    pub fn complete(&mut self, id: String, info: FrameworkInfo, tasks: Vec<v1::TaskStatus>) {
+    /// Records a removed framework with its history.
+    pub fn complete(&mut self, id: String, info: FrameworkInfo, history: FrameworkHistory) {
         self.completed
-            .insert(id, CompletedFramework { info, tasks });
+            .insert(id, CompletedFramework { info, history });
     }
 
     pub fn get(&self, id: &str) -> Option<&Framework> {
