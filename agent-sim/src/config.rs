@@ -125,6 +125,15 @@ pub struct Config {
     /// first (Mesos agent `--max_completed_executors_per_framework`).
     #[arg(long, env = "DROVER_MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK", default_value_t = HistoryLimits::default().executors)]
     pub max_completed_executors_per_framework: usize,
+    /// Time for a whole request head, from its first byte, before the
+    /// connection is closed. Idle connections between requests and
+    /// streamed responses are never timed (pymesos keeps an idle call
+    /// connection for its whole life).
+    #[arg(long, env = "DROVER_HEADER_READ_TIMEOUT", default_value = "30secs", value_parser = duration_arg)]
+    pub header_read_timeout: Duration,
+    /// Time for a whole request body after its head (408 past it).
+    #[arg(long, env = "DROVER_BODY_READ_TIMEOUT", default_value = "60secs", value_parser = duration_arg)]
+    pub body_read_timeout: Duration,
 }
 
 /// Why the configuration cannot be used.
