@@ -125,6 +125,10 @@ pub struct Config {
     /// first (Mesos agent `--max_completed_executors_per_framework`).
     #[arg(long, env = "DROVER_MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK", default_value_t = HistoryLimits::default().executors)]
     pub max_completed_executors_per_framework: usize,
+    /// Removed frameworks whose completed tasks `/state` keeps, the oldest
+    /// forgotten first (Mesos master `--max_completed_frameworks`).
+    #[arg(long, env = "DROVER_MAX_COMPLETED_FRAMEWORKS", default_value_t = HistoryLimits::default().frameworks)]
+    pub max_completed_frameworks: usize,
     /// Time for a whole request head, from its first byte, before the
     /// connection is closed. Idle connections between requests and
     /// streamed responses are never timed (pymesos keeps an idle call
@@ -275,6 +279,7 @@ impl Config {
             history: HistoryLimits {
                 tasks: self.max_completed_tasks_per_framework,
                 executors: self.max_completed_executors_per_framework,
+                frameworks: self.max_completed_frameworks,
             },
             ..MasterConfig::default()
         })

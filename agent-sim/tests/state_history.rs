@@ -223,3 +223,31 @@ async fn a_torn_down_framework_keeps_its_completed_tasks() {
     assert_eq!(f["completed_tasks"][0]["state"], "TASK_FINISHED");
     assert_eq!(f["completed_tasks"][1]["state"], "TASK_KILLED");
 }
+
+#[tokio::test]
+async fn only_the_last_removed_frameworks_keep_their_completed_tasks() {
+    let sim = Sim::start(&[&["--max-completed-frameworks", "1"][..], FAST].concat());
+    let mut ids = Vec::new();
+    for name in ["first", "second"] {
+        let mut fw = Framework::subscribe(sim.addr, MediaType::Json, framework_info(name)).await;
+        let offers = fw.next_offers().await;
+        fw.launch(&offers[0], vec![task(name, &offers[0], "true")])
+            .await;
+        ack_until_terminal(&mut fw, name).await;
+        let teardown = fw.call(drover_proto::v1::scheduler::call::Type::Teardown, |_| {});
+        fw.send_ok(&teardown).await;
+        ids.push(fw.id.clone());
+    }
+    let (_, body) = sim.get("/state").await;
+    let state: Value = serde_json::from_str(&body).unwrap();
+    let completed = state["completed_frameworks"].as_array().unwrap();
+    let of = |id: &str| {
+        completed
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {completed:?}"))["completed_tasks"]
+            .clone()
+    };
+    assert_eq!(of(&ids[0]), serde_json::json!([]));
+    assert_eq!(self::ids(&of(&ids[1])), ["second"]);
+}

@@ -15,6 +15,7 @@
 //!                            └──────────── subscribe (same id) ──────┘
 //! ```
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use drover_proto::v1::scheduler::call;
@@ -122,6 +123,8 @@ pub struct Candidate {
 pub struct Frameworks {
     active: HashMap<String, Framework>,
     completed: HashMap<String, CompletedFramework>,
+    /// Completed frameworks that still keep their history, oldest first.
+    with_history: VecDeque<String>,
 }
 
 impl Frameworks {
@@ -226,10 +229,28 @@ impl Frameworks {
         self.active.remove(id)
     }
 
-    /// Records a removed framework with its history.
-    pub fn complete(&mut self, id: String, info: FrameworkInfo, history: FrameworkHistory) {
+    /// Records a removed framework with its history. Only the last
+    /// `keep_histories` removed frameworks keep theirs (Mesos
+    /// `--max_completed_frameworks`); older ones are still known, so their
+    /// id is refused, but list no tasks.
+    pub fn complete(
+        &mut self,
+        id: String,
+        info: FrameworkInfo,
+        history: FrameworkHistory,
+        keep_histories: usize,
+    ) {
+        self.with_history.push_back(id.clone());
         self.completed
             .insert(id, CompletedFramework { info, history });
+        while self.with_history.len() > keep_histories {
+            let Some(oldest) = self.with_history.pop_front() else {
+                break;
+            };
+            if let Some(c) = self.completed.get_mut(&oldest) {
+                c.history = FrameworkHistory::default();
+            }
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<&Framework> {

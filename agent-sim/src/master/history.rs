@@ -6,7 +6,8 @@
 //! ran read them there.
 //!
 //! Bounded: per framework, at most the configured number of each, the
-//! oldest dropped first; a record holds only what `/state` shows (no
+//! oldest dropped first (and only the last removed frameworks keep
+//! theirs, `frameworks.rs`); a record holds only what `/state` shows (no
 //! TaskInfo, no update data), moved out of the registry's record without
 //! copying, so keeping it costs the launch path nothing.
 
@@ -28,6 +29,9 @@ pub struct HistoryLimits {
     /// Completed executors per framework (the Mesos agent's
     /// `--max_completed_executors_per_framework`, 150).
     pub executors: usize,
+    /// Removed frameworks that keep their history (Mesos
+    /// `--max_completed_frameworks`, 50).
+    pub frameworks: usize,
 }
 
 impl Default for HistoryLimits {
@@ -35,6 +39,7 @@ impl Default for HistoryLimits {
         HistoryLimits {
             tasks: 1000,
             executors: 150,
+            frameworks: 50,
         }
     }
 }
@@ -190,6 +195,7 @@ mod tests {
         let mut h = History::new(HistoryLimits {
             tasks: 2,
             executors: 1,
+            frameworks: 1,
         });
         for id in ["a", "b", "c"] {
             h.on_task_completed("f1", done(id));
@@ -207,6 +213,7 @@ mod tests {
         let mut h = History::new(HistoryLimits {
             tasks: 0,
             executors: 0,
+            frameworks: 0,
         });
         h.on_task_completed("f", done("a"));
         assert_eq!(ids(&h, "f"), Vec::<String>::new());

@@ -491,13 +491,17 @@ impl Master {
                 events::executor_failure(&self.fleet[agent].id, &executor_id, exit.wait_status());
             self.send_to(&fw_id, event, &mut fx);
         }
-        self.history.on_executor_completed(
-            &fw_id,
-            CompletedExecutor {
-                info: Box::new(record.info),
-                agent,
-            },
-        );
+        // A removed framework's history went with it; its executors'
+        // later exits are not recorded.
+        if self.frameworks.contains(&fw_id) {
+            self.history.on_executor_completed(
+                &fw_id,
+                CompletedExecutor {
+                    info: Box::new(record.info),
+                    agent,
+                },
+            );
+        }
         fx
     }
 

@@ -144,7 +144,9 @@ impl Master {
             self.shutdown_real(&key, now, fx);
         }
         let history = self.history.take(id);
-        self.frameworks.complete(id.to_owned(), fw.info, history);
+        let keep = self.config.history.frameworks;
+        self.frameworks
+            .complete(id.to_owned(), fw.info, history, keep);
         self.timers.allocate_soon(now);
     }
 }
