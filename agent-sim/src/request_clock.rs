@@ -71,8 +71,12 @@ pub struct RequestClock {
     line: Vec<u8>,
     /// Bytes of the head seen past [`MAX_HEAD_BYTES`] (not kept).
     overflow: usize,
-    /// The last bytes of the head, to find its end when not kept.
-    tail: [u8; 4],
+    /// Bytes of the head's current line so far (across reads).
+    line_len: usize,
+    /// The head's last byte so far.
+    last: u8,
+    /// Whether a non-blank line (the request line) has begun the head.
+    seen_request_line: bool,
 }
 
 impl RequestClock {
@@ -82,7 +86,9 @@ impl RequestClock {
             phase: Phase::Idle,
             line: Vec::new(),
             overflow: 0,
-            tail: [0; 4],
+            line_len: 0,
+            last: 0,
+            seen_request_line: false,
         }
     }
 
@@ -135,26 +141,54 @@ impl RequestClock {
         };
         self.line.clear();
         self.overflow = 0;
-        self.tail = [0; 4];
+        self.line_len = 0;
+        self.last = 0;
+        self.seen_request_line = false;
     }
 
-    /// Takes head bytes up to its end; returns how many it took.
+    /// Takes head bytes up to its end (a blank line after the request
+    /// line); returns how many it took. Searches line ends rather than
+    /// looking at each byte: this runs on every request.
     fn read_head(&mut self, bytes: &[u8], now: Instant) -> usize {
-        for (i, &b) in bytes.iter().enumerate() {
-            self.tail = [self.tail[1], self.tail[2], self.tail[3], b];
-            if self.line.len() < MAX_HEAD_BYTES {
-                self.line.push(b);
+        let mut from = 0;
+        while let Some(nl) = bytes[from..].iter().position(|b| *b == b'\n') {
+            let end = from + nl;
+            let line = self.line_len + nl;
+            let blank = line == 0 || (line == 1 && self.last_before(bytes, end) == b'\r');
+            self.keep(&bytes[from..=end]);
+            from = end + 1;
+            self.line_len = 0;
+            if blank {
+                // Blank lines before a request line are ignored (RFC 9112 2.2).
+                if self.seen_request_line {
+                    self.on_head_end(now);
+                    return from;
+                }
             } else {
-                self.overflow += 1;
-            }
-            let ended = self.tail == *b"\r\n\r\n" || self.tail[2..] == *b"\n\n";
-            // Blank lines before a request line are ignored (RFC 9112 2.2).
-            if ended && !self.line.iter().all(|c| *c == b'\r' || *c == b'\n') {
-                self.on_head_end(now);
-                return i + 1;
+                self.seen_request_line = true;
             }
         }
+        self.line_len += bytes.len() - from;
+        self.keep(&bytes[from..]);
         bytes.len()
+    }
+
+    /// The byte before `end` in this read, or the last one kept.
+    fn last_before(&self, bytes: &[u8], end: usize) -> u8 {
+        match end {
+            0 => self.last,
+            _ => bytes[end - 1],
+        }
+    }
+
+    /// Keeps head bytes to parse, up to [`MAX_HEAD_BYTES`].
+    fn keep(&mut self, part: &[u8]) {
+        if let Some(&b) = part.last() {
+            self.last = b;
+        }
+        let room = MAX_HEAD_BYTES.saturating_sub(self.line.len());
+        self.line.extend_from_slice(&part[..room.min(part.len())]);
+        self.overflow += part.len().saturating_sub(room);
     }
 
     fn on_head_end(&mut self, now: Instant) {
@@ -353,6 +387,16 @@ mod tests {
             c.on_read(b"G", now);
             assert_eq!(c.deadline(), Some((now + T.header, Part::Head)));
         }
+    }
+
+    #[test]
+    fn blank_lines_before_a_request_line_do_not_end_its_head() {
+        let now = Instant::now();
+        let mut c = RequestClock::new(T);
+        c.on_read(b"\r\n\r\nGET / HTTP/1.1\r\n", now);
+        assert_eq!(c.deadline(), Some((now + T.header, Part::Head)));
+        feed_bytewise(&mut c, b"Host: x\r\n\r\n", now);
+        assert_eq!(c.deadline(), None);
     }
 
     #[test]
