@@ -18,6 +18,22 @@ pub struct CallRequest<M> {
     pub call: M,
 }
 
+/// Whether a body error comes from a read that timed out.
+fn timed_out(mut error: &(dyn std::error::Error + 'static)) -> bool {
+    loop {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        match error.source() {
+            Some(source) => error = source,
+            None => return false,
+        }
+    }
+}
+
 /// Reads and decodes a call, or answers as Mesos does: 405 with `Allow`, 400
 /// for a missing content type or a body that does not parse, 415 for an
 /// unsupported content type, 413 past `max_body_bytes` (Mesos has no limit;
@@ -63,10 +79,13 @@ pub async fn read_call<M: MesosMessage>(
             ))
         }
         Err(e) => {
-            return Err(text(
-                StatusCode::BAD_REQUEST,
-                &format!("Failed to read body: {e}"),
-            ))
+            // The body read timeout (`timed_io.rs`) ends the read with TimedOut.
+            let status = if timed_out(e.as_ref()) {
+                StatusCode::REQUEST_TIMEOUT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return Err(text(status, &format!("Failed to read body: {e}")));
         }
     };
     let call: M = media

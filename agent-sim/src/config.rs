@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::agent::{AgentSpec, RunnerKind};
 use crate::attributes::{attribute, parse_attributes, AttributeError};
-use crate::master::MasterConfig;
+use crate::master::{HistoryLimits, MasterConfig};
 use crate::resources::{ResourceError, Resources};
 use drover_proto::duration::{parse as parse_duration, DurationError};
 
@@ -123,6 +123,27 @@ pub struct Config {
     /// (`MESOS_RECOVERY_TIMEOUT`; Mesos agent `--recovery_timeout`).
     #[arg(long, env = "DROVER_RECOVERY_TIMEOUT", default_value = "15mins", value_parser = duration_arg)]
     pub recovery_timeout: Duration,
+    /// Completed tasks `/state` keeps per framework, the oldest dropped
+    /// first (Mesos master `--max_completed_tasks_per_framework`).
+    #[arg(long, env = "DROVER_MAX_COMPLETED_TASKS_PER_FRAMEWORK", default_value_t = HistoryLimits::default().tasks)]
+    pub max_completed_tasks_per_framework: usize,
+    /// Completed executors `/state` keeps per framework, the oldest dropped
+    /// first (Mesos agent `--max_completed_executors_per_framework`).
+    #[arg(long, env = "DROVER_MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK", default_value_t = HistoryLimits::default().executors)]
+    pub max_completed_executors_per_framework: usize,
+    /// Removed frameworks whose completed tasks `/state` keeps, the oldest
+    /// forgotten first (Mesos master `--max_completed_frameworks`).
+    #[arg(long, env = "DROVER_MAX_COMPLETED_FRAMEWORKS", default_value_t = HistoryLimits::default().frameworks)]
+    pub max_completed_frameworks: usize,
+    /// Time for a whole request head, from its first byte, before the
+    /// connection is closed. Idle connections between requests and
+    /// streamed responses are never timed (pymesos keeps an idle call
+    /// connection for its whole life).
+    #[arg(long, env = "DROVER_HEADER_READ_TIMEOUT", default_value = "30secs", value_parser = duration_arg)]
+    pub header_read_timeout: Duration,
+    /// Time for a whole request body after its head (408 past it).
+    #[arg(long, env = "DROVER_BODY_READ_TIMEOUT", default_value = "60secs", value_parser = duration_arg)]
+    pub body_read_timeout: Duration,
 }
 
 /// Why the configuration cannot be used.
@@ -261,6 +282,11 @@ impl Config {
             port: bound.port(),
             seed,
             executor_shutdown_grace: self.executor_shutdown_grace_period,
+            history: HistoryLimits {
+                tasks: self.max_completed_tasks_per_framework,
+                executors: self.max_completed_executors_per_framework,
+                frameworks: self.max_completed_frameworks,
+            },
             ..MasterConfig::default()
         })
     }
@@ -283,6 +309,14 @@ impl Config {
         );
         f.insert("hostname".into(), self.hostname.clone());
         f.insert("real_agents".into(), self.real_agents.to_string());
+        f.insert(
+            "max_completed_tasks_per_framework".into(),
+            self.max_completed_tasks_per_framework.to_string(),
+        );
+        f.insert(
+            "max_completed_executors_per_framework".into(),
+            self.max_completed_executors_per_framework.to_string(),
+        );
         f
     }
 }

@@ -16,6 +16,8 @@
 //!   state, and its drive layer (`/api/v1/scheduler`, `/api/v1/executor`).
 //! - [`control`]: `/state`, `/version`, `/metrics` and the `/sim` fault API.
 //! - [`call_request`]: the HTTP checks every v1 API call passes first.
+//! - [`request_clock`]: where a connection is in its request (pure), for
+//!   [`timed_io`]: read deadlines on request heads and bodies.
 //! - [`server`]: the HTTP server and router.
 //! - [`run`]: wires them together for the binary.
 
@@ -28,6 +30,8 @@ pub mod deadline;
 pub mod fixed_hash;
 pub mod ids;
 pub mod master;
+pub mod request_clock;
 pub mod resources;
 pub mod run;
 pub mod server;
+pub mod timed_io;

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::control::ControlContext;
 use crate::master::driver::{self, DriverConfig};
 use crate::master::Master;
+use crate::request_clock::ReadTimeouts;
 use crate::server::{self, ServerContext};
 
 /// How long executors get to stop after SIGTERM when the simulator exits.
@@ -167,6 +168,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
         scope: None,
         work_dir: work.as_ref().map(|w| w.path().to_path_buf()),
         processes: processes.clone(),
+        read_timeouts: ReadTimeouts {
+            header: config.header_read_timeout,
+            body: config.body_read_timeout,
+        },
     };
     let mut agent_servers = Vec::new();
     for (i, l) in agent_listeners {

@@ -6,7 +6,9 @@
 //!
 //! No hyper timer is installed, so idle keep-alive connections are never
 //! closed by the server: pymesos keeps one call connection open for its
-//! whole life and dies if it is closed (research note, pymesos §4).
+//! whole life and dies if it is closed (research note, pymesos §4). Slow
+//! clients are cut off by [`TimedIo`] instead, whose deadlines bound a
+//! request's head and body only (`request_clock.rs`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,6 +27,8 @@ use crate::control::{self, ControlContext};
 use crate::ids::AgentIndex;
 use crate::master::driver::MasterHandle;
 use crate::master::{executor_api, scheduler_api};
+use crate::request_clock::ReadTimeouts;
+use crate::timed_io::TimedIo;
 
 /// Every response body: a fixed buffer or an event stream.
 pub type ResponseBody = BoxBody<Bytes, Infallible>;
@@ -42,6 +46,8 @@ pub struct ServerContext {
     pub work_dir: Option<std::path::PathBuf>,
     /// The real agents' executors, for `/monitor/statistics`.
     pub processes: Option<crate::agent::processes::Processes>,
+    /// How long a request's head and body may take to arrive.
+    pub read_timeouts: ReadTimeouts,
 }
 
 /// A plain-text response, as Mesos sends its errors.
@@ -78,6 +84,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServerContext>) {
             }
         };
         let _ = stream.set_nodelay(true);
+        let io = TimedIo::new(stream, ctx.read_timeouts);
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
@@ -88,7 +95,7 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServerContext>) {
             // answered in one write, not one each.
             if let Err(e) = hyper::server::conn::http1::Builder::new()
                 .pipeline_flush(true)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(TokioIo::new(io), service)
                 .await
             {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");

@@ -107,7 +107,11 @@ fn snapshot(m: &mut Master) -> Vec<String> {
         )
     }));
     out.extend(m.completed_frameworks().map(|(id, c)| {
-        let tasks: Vec<_> = c.tasks.iter().map(|s| s.task_id.value.clone()).collect();
+        let tasks: Vec<_> = c
+            .history
+            .tasks()
+            .map(|t| format!("{}={:?}", t.task_id.value, t.state))
+            .collect();
         format!("completed {id} {tasks:?}")
     }));
     out.extend(m.offers().map(|o| {
@@ -121,9 +125,17 @@ fn snapshot(m: &mut Master) -> Vec<String> {
     }));
     out.extend(m.tasks().map(|t| {
         format!(
-            "task {}/{} on {} {:?} healthy={:?} at {}",
-            t.framework, t.task_id.value, t.agent, t.state, t.healthy, t.updated_at
+            "task {}/{} on {} {:?} healthy={:?} statuses {:?}",
+            t.framework, t.task_id.value, t.agent, t.state, t.healthy, t.statuses
         )
+    }));
+    out.extend(m.frameworks().filter_map(|f| {
+        let h = m.history(&f.id)?;
+        let tasks: Vec<_> = h
+            .tasks()
+            .map(|t| format!("{}={:?}", t.task_id.value, t.state))
+            .collect();
+        Some(format!("history {} {tasks:?}", f.id))
     }));
     out.extend(m.agents().iter().map(|a| {
         format!(

@@ -95,6 +95,19 @@ pub struct Config {
     /// refuses to start then.
     #[arg(long, env = "DROVER_NEW_FRAMEWORK")]
     pub new_framework: bool,
+    /// Longest API request URI (path and query), in bytes; longer get 414.
+    #[arg(long, env = "DROVER_MAX_URI_BYTES", default_value_t = 8 * 1024)]
+    pub max_uri_bytes: usize,
+    /// API connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "DROVER_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Time for a whole API request head (and an idle keep-alive
+    /// connection's next one) before the connection is closed.
+    #[arg(long, env = "DROVER_HEADER_READ_TIMEOUT", default_value = "30secs", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Time for a whole API request body after its head (408 past it).
+    #[arg(long, env = "DROVER_BODY_READ_TIMEOUT", default_value = "60secs", value_parser = parse_duration)]
+    pub body_read_timeout: Duration,
     /// Log format.
     #[arg(long, env = "DROVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -5,6 +5,7 @@
 use anyhow::Context;
 use clap::Parser;
 use drover_proto::v1::FrameworkId;
+use drover_scheduler::api::serve::ServeConfig;
 use drover_scheduler::api::{self, ApiConfig, AppState};
 use drover_scheduler::config::{BackupArgs, Command, Config, LogFormat};
 use drover_scheduler::mesos::calls;
@@ -212,6 +213,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         config: ApiConfig {
             max_body_bytes: config.max_body_bytes,
+            max_uri_bytes: config.max_uri_bytes,
             limits: JobLimits {
                 max_instances: config.max_job_instances,
             },
@@ -229,17 +231,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
     println!("drover-scheduler listening on http://{address}");
     tracing::info!(%address, "job API listening");
     let stop = shutdown.clone();
+    let serve_config = ServeConfig {
+        max_connections: config.max_connections,
+        header_read_timeout: config.header_read_timeout,
+        body_read_timeout: config.body_read_timeout,
+    };
     let api_task = tokio::spawn(async move {
-        axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(async move {
-                // A signal, or the driver stopping for good (it cancels).
-                tokio::select! {
-                    _ = wait_for_signal() => {},
-                    _ = stop.cancelled() => {},
-                }
-                stop.cancel();
-            })
-            .await
+        api::serve::serve(listener, api::router(state), serve_config, async move {
+            // A signal, or the driver stopping for good (it cancels).
+            tokio::select! {
+                _ = wait_for_signal() => {},
+                _ = stop.cancelled() => {},
+            }
+            stop.cancel();
+        })
+        .await;
     });
 
     let runner = Runner::start(Box::new(store), driver, runner_config, board, metrics)
@@ -248,10 +254,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Gives back memory freed outside the runner's bursts (see heap_trim).
     tokio::spawn(heap_trim::watch(Duration::from_secs(1), shutdown.clone()));
 
-    api_task
-        .await
-        .context("the job API task failed")?
-        .context("the job API failed")?;
+    api_task.await.context("the job API task failed")?;
     shutdown.cancel();
     let _ = runner_task.await;
     let driver_result = driver_task.await;

@@ -281,3 +281,41 @@ async fn jobs_are_listed_in_pages_and_survive_a_restart() {
     assert!(text.contains("drover_subscription_state"), "{text}");
     assert!(text.contains("drover_pending_tasks"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uri_longer_than_the_limit_gets_414_in_the_error_shape_on_every_route_and_method() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_scheduler(dir.path(), NO_MASTER, &[]);
+    // The default limit is 8 KiB; hyper's own (65,534 bytes) is far above.
+    let long = "x".repeat(16 * 1024);
+    for (method, path) in [
+        ("GET", format!("/api/v1/jobs?name={long}")),
+        ("GET", format!("/api/v1/jobs/{long}")),
+        ("POST", format!("/api/v1/jobs?name={long}")),
+        ("DELETE", format!("/api/v1/jobs/{long}")),
+        ("PUT", format!("/api/v1/jobs?name={long}")),
+        ("GET", format!("/no/such/route/{long}")),
+        ("GET", format!("/health?{long}")),
+    ] {
+        let (status, reply) = call(&s.address, method, &path, None).await;
+        assert_eq!(status, 414, "{method} -> {reply}");
+        assert_eq!(reply["code"], "RESOURCE_EXHAUSTED", "{method} -> {reply}");
+        let message = reply["message"].as_str().unwrap();
+        assert!(message.contains("8192 bytes"), "{message}");
+    }
+    // Just under the limit is routed as usual.
+    let (status, reply) = get(&s.address, &format!("/no/route/{}", "y".repeat(8000))).await;
+    assert_eq!((status, reply["code"].as_str()), (404, Some("NOT_FOUND")));
+
+    let s2 = start_scheduler(
+        dir.path().join("b").as_path(),
+        NO_MASTER,
+        &["--max-uri-bytes", "100"],
+    );
+    let (status, reply) = get(&s2.address, &format!("/health?{}", "z".repeat(100))).await;
+    assert_eq!(
+        (status, reply["code"].as_str()),
+        (414, Some("RESOURCE_EXHAUSTED")),
+        "{reply}"
+    );
+}

@@ -1,6 +1,13 @@
 //! `/state`: the master state JSON as `mesos-master` serves it (reference
 //! 1.3), with the legacy v0 names (`slaves`, `slave_id`). Built from a
 //! snapshot taken on the master task.
+//!
+//! Each framework lists, as Mesos' `FullFrameworkWriter`
+//! (`src/master/readonly_handler.cpp`) does: `tasks` (live, or ended and
+//! not yet acknowledged), `unreachable_tasks` (on an agent that is away),
+//! `completed_tasks` (the last `--max-completed-tasks-per-framework`) and
+//! `executors`; and `completed_executors`, which a Mesos agent's `/state`
+//! lists, since this master is its agents too.
 
 use drover_proto::TaskStateExt;
 use std::collections::HashMap;
@@ -12,7 +19,7 @@ use serde_json::{json, Map, Value};
 use super::ControlContext;
 use crate::attributes::attribute_json;
 use crate::master::driver::MasterHandle;
-use crate::master::{roles_of, Master, Task};
+use crate::master::{roles_of, CompletedTask, FrameworkHistory, Master, StatusMark, Task};
 use crate::resources::Resources;
 use crate::server::{json as json_response, text, ResponseBody};
 
@@ -27,33 +34,171 @@ pub async fn handle(master: &MasterHandle, ctx: &ControlContext) -> Response<Res
     }
 }
 
-fn state_name(state: i32) -> &'static str {
-    TaskState::try_from(state)
-        .unwrap_or(TaskState::TaskStaging)
-        .as_str_name()
+/// What `/state` shows of a task, wherever it is kept.
+struct TaskFields<'a> {
+    framework: &'a str,
+    task_id: &'a str,
+    name: &'a str,
+    executor_id: &'a str,
+    agent: usize,
+    resources: &'a Resources,
+    state: TaskState,
 }
 
-fn task_json(m: &Master, t: &Task) -> Value {
-    let statuses = vec![json!({"state": t.state.as_str_name(), "timestamp": t.updated_at})];
-    let executor = t
-        .executor
-        .as_ref()
-        .map(|e| e.executor_id.value.clone())
-        .unwrap_or_default();
-    let mut v = json!({
-        "id": t.task_id.value,
-        "name": t.name,
-        "framework_id": t.framework,
-        "executor_id": executor,
-        "slave_id": m.agents()[t.agent].id,
-        "state": t.state.as_str_name(),
-        "resources": t.resources.to_state_json(),
-        "statuses": statuses,
-    });
+impl<'a> TaskFields<'a> {
+    /// A task the registry holds, in the state it is shown in.
+    fn of_task(t: &'a Task, state: TaskState) -> Self {
+        TaskFields {
+            framework: &t.framework,
+            task_id: &t.task_id.value,
+            name: &t.name,
+            executor_id: t
+                .executor
+                .as_ref()
+                .map_or("", |e| e.executor_id.value.as_str()),
+            agent: t.agent,
+            resources: &t.resources,
+            state,
+        }
+    }
+
+    /// The task as Mesos writes one (`json(JSON::ObjectWriter*, const
+    /// Task&)` in `src/common/http.cpp`): its final or latest `state`, and in
+    /// `statuses` every state it went through with its time (and health,
+    /// when known).
+    fn to_json<'s>(&self, m: &Master, statuses: impl Iterator<Item = &'s StatusMark>) -> Value {
+        let statuses: Vec<Value> = statuses.map(status_json).collect();
+        json!({
+            "id": self.task_id,
+            "name": self.name,
+            "framework_id": self.framework,
+            "executor_id": self.executor_id,
+            "slave_id": m.agents()[self.agent].id,
+            "state": self.state.as_str_name(),
+            "resources": self.resources.to_state_json(),
+            "statuses": statuses,
+        })
+    }
+}
+
+fn status_json(mark: &StatusMark) -> Value {
+    let mut v = json!({"state": mark.state.as_str_name(), "timestamp": mark.timestamp});
+    if let Some(h) = mark.healthy {
+        v["healthy"] = json!(h);
+    }
+    v
+}
+
+/// A task the registry holds: live, or ended and not yet acknowledged.
+fn live_task_json(m: &Master, t: &Task) -> Value {
+    let mut v = TaskFields::of_task(t, t.state).to_json(m, t.statuses.iter());
     if let Some(h) = t.healthy {
         v["healthy"] = json!(h);
     }
     v
+}
+
+/// A task on an agent that is away, as Mesos lists it in
+/// `unreachable_tasks`: TASK_UNREACHABLE (TASK_LOST for a framework that is
+/// not partition-aware) since the agent failed; what its agent reported
+/// since then is not known to the master until the agent returns.
+fn unreachable_task_json(m: &Master, t: &Task, since: f64, partition_aware: bool) -> Value {
+    let state = if partition_aware {
+        TaskState::TaskUnreachable
+    } else {
+        TaskState::TaskLost
+    };
+    let mark = StatusMark {
+        state,
+        timestamp: since,
+        healthy: None,
+    };
+    let known = t.statuses.iter().filter(|s| s.timestamp <= since);
+    TaskFields::of_task(t, state).to_json(m, known.chain(std::iter::once(&mark)))
+}
+
+fn completed_task_json(m: &Master, framework: &str, t: &CompletedTask) -> Value {
+    let fields = TaskFields {
+        framework,
+        task_id: &t.task_id.value,
+        name: &t.name,
+        executor_id: t.executor_id.as_deref().unwrap_or(""),
+        agent: t.agent,
+        resources: &t.resources,
+        state: t.state,
+    };
+    fields.to_json(m, t.statuses.iter())
+}
+
+/// An executor as the master's `executors` lists it (`json(JSON::ObjectWriter*,
+/// const ExecutorInfo&)` in `src/common/http.cpp`, plus `slave_id`).
+fn executor_json(m: &Master, framework: &str, info: &v1::ExecutorInfo, agent: usize) -> Value {
+    let command = info
+        .command
+        .as_ref()
+        .and_then(|c| serde_json::from_str::<Value>(&drover_proto::json::to_json(c)).ok())
+        .unwrap_or_else(|| json!({}));
+    let resources = Resources::from_protos(&info.resources)
+        .map(|r| r.to_state_json())
+        .unwrap_or_else(|_| json!({}));
+    json!({
+        "executor_id": info.executor_id.value,
+        "name": info.name.clone().unwrap_or_default(),
+        "framework_id": framework,
+        "command": command,
+        "resources": resources,
+        "slave_id": m.agents()[agent].id,
+    })
+}
+
+/// A framework's tasks and executors, as its `/state` entry lists them.
+#[derive(Default)]
+struct FrameworkTasks {
+    tasks: Vec<Value>,
+    unreachable_tasks: Vec<Value>,
+    completed_tasks: Vec<Value>,
+    executors: Vec<Value>,
+    completed_executors: Vec<Value>,
+}
+
+impl FrameworkTasks {
+    fn history(m: &Master, framework: &str, history: Option<&FrameworkHistory>) -> Self {
+        let Some(h) = history else {
+            return FrameworkTasks::default();
+        };
+        FrameworkTasks {
+            completed_tasks: h
+                .tasks()
+                .map(|t| completed_task_json(m, framework, t))
+                .collect(),
+            completed_executors: h
+                .executors()
+                .map(|e| executor_json(m, framework, &e.info, e.agent))
+                .collect(),
+            ..FrameworkTasks::default()
+        }
+    }
+
+    /// Adds the registry's tasks of the framework, and the executors they
+    /// run under (each once).
+    fn add_live(&mut self, m: &Master, tasks: &[&Task], partition_aware: bool) {
+        let mut seen = std::collections::HashSet::new();
+        for t in tasks {
+            match t.unreachable_since {
+                Some(since) => {
+                    self.unreachable_tasks
+                        .push(unreachable_task_json(m, t, since, partition_aware))
+                }
+                None => self.tasks.push(live_task_json(m, t)),
+            }
+            if let Some(e) = &t.executor {
+                if seen.insert((t.agent, e.executor_id.value.as_str())) {
+                    self.executors
+                        .push(executor_json(m, &t.framework, e, t.agent));
+                }
+            }
+        }
+    }
 }
 
 /// The whole document.
@@ -106,7 +251,10 @@ pub fn state_json(m: &Master, ctx: &ControlContext) -> Value {
     let frameworks: Vec<Value> = m
         .frameworks()
         .map(|f| {
-            let tasks: Vec<Value> = tasks_by_fw.get(f.id.as_str()).map(|ts| ts.iter().map(|t| task_json(m, t)).collect()).unwrap_or_default();
+            let mut tasks = FrameworkTasks::history(m, &f.id, m.history(&f.id));
+            if let Some(live) = tasks_by_fw.get(f.id.as_str()) {
+                tasks.add_live(m, live, f.is_partition_aware());
+            }
             let offers: Vec<Value> = m
                 .offers()
                 .filter(|o| o.framework == f.id)
@@ -118,13 +266,8 @@ pub fn state_json(m: &Master, ctx: &ControlContext) -> Value {
     let completed: Vec<Value> = m
         .completed_frameworks()
         .map(|(id, c)| {
-            let tasks: Vec<Value> = c
-                .tasks
-                .iter()
-                .map(|s| json!({"id": s.task_id.value, "framework_id": id, "state": state_name(s.state)}))
-                .collect();
-            let mut v = framework_json(&c.info, false, Vec::new(), Vec::new());
-            v["completed_tasks"] = json!(tasks);
+            let tasks = FrameworkTasks::history(m, id, Some(&c.history));
+            let mut v = framework_json(&c.info, false, tasks, Vec::new());
             v["active"] = json!(false);
             v
         })
@@ -164,7 +307,7 @@ pub fn state_json(m: &Master, ctx: &ControlContext) -> Value {
 fn framework_json(
     info: &v1::FrameworkInfo,
     connected: bool,
-    tasks: Vec<Value>,
+    tasks: FrameworkTasks,
     offers: Vec<Value>,
 ) -> Value {
     let caps: Vec<&str> = info
@@ -189,11 +332,12 @@ fn framework_json(
         "active": connected,
         "connected": connected,
         "recovered": false,
-        "tasks": tasks,
-        "unreachable_tasks": [],
-        "completed_tasks": [],
+        "tasks": tasks.tasks,
+        "unreachable_tasks": tasks.unreachable_tasks,
+        "completed_tasks": tasks.completed_tasks,
         "offers": offers,
-        "executors": [],
+        "executors": tasks.executors,
+        "completed_executors": tasks.completed_executors,
     });
     // As Mesos' `/state` model: `principal` only when the framework has one
     // (tools tell frameworks of one name apart by it).

@@ -16,7 +16,7 @@ use super::allocator::refuse_duration;
 use super::events;
 use super::launch_checks::{check_group, check_task, Placement};
 use super::machine::{Effect, Master};
-use super::tasks::{master_status, Runner, Task};
+use super::tasks::{master_status, Runner, StatusTrail, Task};
 use crate::agent::executor::Delivery;
 use crate::agent::sim_task::{SimSpec, SimTask};
 use crate::ids::AgentIndex;
@@ -252,10 +252,10 @@ impl Master {
             resources,
             state: TaskState::TaskStaging,
             healthy: None,
-            updated_at: self.unix(now),
+            statuses: StatusTrail::default(),
             runner,
             kill_pending: None,
-            unreachable: false,
+            unreachable_since: None,
         };
         self.tasks.insert(key.clone(), task);
         self.counters.tasks_launched += 1;

@@ -59,7 +59,7 @@ impl Master {
         }
         let unix = self.unix(now);
         for key in self.tasks.on_agent(i) {
-            if !self.tasks.mark_unreachable(&key) {
+            if !self.tasks.mark_unreachable(&key, unix) {
                 continue;
             }
             let Some(task) = self.tasks.get(&key) else {

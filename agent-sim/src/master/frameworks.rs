@@ -15,12 +15,14 @@
 //!                            └──────────── subscribe (same id) ──────┘
 //! ```
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use drover_proto::v1::scheduler::call;
 use drover_proto::v1::{self, framework_info::capability, FrameworkInfo};
 
 use super::calls::CallError;
+use super::history::FrameworkHistory;
 use super::validate;
 use crate::fixed_hash::{HashMap, HashSet};
 use crate::ids::{ConnId, IdGen};
@@ -77,11 +79,13 @@ pub fn roles_of(info: &FrameworkInfo) -> Vec<String> {
     }
 }
 
-/// A framework that has been removed (torn down or failed over for good).
+/// A framework that has been removed (torn down or failed over for good),
+/// with its history: the tasks that completed before, and those the
+/// removal killed.
 #[derive(Debug)]
 pub struct CompletedFramework {
     pub info: FrameworkInfo,
-    pub tasks: Vec<v1::TaskStatus>,
+    pub history: FrameworkHistory,
 }
 
 /// A SUBSCRIBE the frameworks took.
@@ -119,6 +123,8 @@ pub struct Candidate {
 pub struct Frameworks {
     active: HashMap<String, Framework>,
     completed: HashMap<String, CompletedFramework>,
+    /// Completed frameworks that still keep their history, oldest first.
+    with_history: VecDeque<String>,
 }
 
 impl Frameworks {
@@ -223,10 +229,28 @@ impl Frameworks {
         self.active.remove(id)
     }
 
-    /// Records a removed framework with its tasks' last states.
-    pub fn complete(&mut self, id: String, info: FrameworkInfo, tasks: Vec<v1::TaskStatus>) {
+    /// Records a removed framework with its history. Only the last
+    /// `keep_histories` removed frameworks keep theirs (Mesos
+    /// `--max_completed_frameworks`); older ones are still known, so their
+    /// id is refused, but list no tasks.
+    pub fn complete(
+        &mut self,
+        id: String,
+        info: FrameworkInfo,
+        history: FrameworkHistory,
+        keep_histories: usize,
+    ) {
+        self.with_history.push_back(id.clone());
         self.completed
-            .insert(id, CompletedFramework { info, tasks });
+            .insert(id, CompletedFramework { info, history });
+        while self.with_history.len() > keep_histories {
+            let Some(oldest) = self.with_history.pop_front() else {
+                break;
+            };
+            if let Some(c) = self.completed.get_mut(&oldest) {
+                c.history = FrameworkHistory::default();
+            }
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<&Framework> {

@@ -33,6 +33,7 @@ use drover_proto::v1::scheduler::Event;
 
 use super::events;
 use super::frameworks::{CompletedFramework, Framework, Frameworks};
+use super::history::{FrameworkHistory, History, HistoryLimits};
 use super::offers::{OfferRecord, Offers};
 use super::status_updates::{StatusUpdates, UpdateFaults};
 use super::tasks::{Task, Tasks};
@@ -90,6 +91,8 @@ pub struct MasterConfig {
     /// An executor's time between SHUTDOWN and the kill of its container
     /// when its ExecutorInfo sets none (agent `--executor_shutdown_grace_period`, 5 s).
     pub executor_shutdown_grace: Duration,
+    /// Completed tasks and executors kept per framework for `/state`.
+    pub history: HistoryLimits,
 }
 
 impl Default for MasterConfig {
@@ -107,6 +110,7 @@ impl Default for MasterConfig {
             version: "1.12.0".into(),
             seed: 0,
             executor_shutdown_grace: Duration::from_secs(5),
+            history: HistoryLimits::default(),
         }
     }
 }
@@ -132,6 +136,7 @@ pub struct Master {
     pub(super) frameworks: Frameworks,
     pub(super) offers: Offers,
     pub(super) tasks: Tasks,
+    pub(super) history: History,
     pub(super) updates: StatusUpdates,
     pub(super) executors: Executors,
     pub(super) timers: Timers,
@@ -145,6 +150,7 @@ impl Master {
         let mut master = Master {
             ids: IdGen::new(config.seed),
             updates: StatusUpdates::new(config.update_retry_min, config.update_retry_max),
+            history: History::new(config.history),
             config,
             started_at: now,
             started_unix: now_unix,
@@ -344,6 +350,11 @@ impl Master {
 
     pub fn tasks(&self) -> impl Iterator<Item = &Task> {
         self.tasks.iter()
+    }
+
+    /// An active framework's completed tasks and executors.
+    pub fn history(&self, framework: &str) -> Option<&FrameworkHistory> {
+        self.history.of(framework)
     }
 
     /// How many of a task's status updates wait for an acknowledgement.

@@ -11,6 +11,7 @@
 //! - [`offers`]: outstanding offers, each framework's allocation, and the
 //!   [`allocator`] (who is offered which agent; pure).
 //! - [`tasks`]: the task registry and its reconciliation answers.
+//! - [`history`]: each framework's completed tasks and executors, bounded.
 //! - [`status_updates`]: the status update manager: reliable updates,
 //!   retries, acknowledgements, update faults.
 //! - [`timers`]: the timers, as data.
@@ -47,6 +48,7 @@ pub mod events;
 pub mod executor_api;
 pub mod faults;
 pub mod frameworks;
+pub mod history;
 pub mod launch_checks;
 pub mod machine;
 pub mod offers;
@@ -62,10 +64,11 @@ pub mod validate;
 pub use calls::{CallError, CallOk};
 pub use faults::FaultError;
 pub use frameworks::{roles_of, CompletedFramework, Connection, Framework};
+pub use history::{CompletedExecutor, CompletedTask, FrameworkHistory, HistoryLimits};
 pub use machine::{Counters, Effect, Master, MasterConfig};
 pub use offers::OfferRecord;
 pub use status_updates::UpdateFaults;
-pub use tasks::{Runner, Task};
+pub use tasks::{Runner, StatusMark, Task};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -24,6 +24,7 @@ use drover_proto::TaskStateExt;
 
 use super::events;
 use super::faults::FaultError;
+use super::history::CompletedExecutor;
 use super::machine::{Effect, Master};
 use super::tasks::Runner;
 use super::timers::Timer;
@@ -489,6 +490,17 @@ impl Master {
             let event =
                 events::executor_failure(&self.fleet[agent].id, &executor_id, exit.wait_status());
             self.send_to(&fw_id, event, &mut fx);
+        }
+        // A removed framework's history went with it; its executors'
+        // later exits are not recorded.
+        if self.frameworks.contains(&fw_id) {
+            self.history.on_executor_completed(
+                &fw_id,
+                CompletedExecutor {
+                    info: Box::new(record.info),
+                    agent,
+                },
+            );
         }
         fx
     }

@@ -7,11 +7,12 @@
 use std::time::Instant;
 
 use drover_proto::v1::scheduler::call;
-use drover_proto::v1::{self, TaskState};
+use drover_proto::v1::TaskState;
 use drover_proto::TaskStateExt;
 
 use super::events;
 use super::machine::{Effect, Master};
+use super::tasks::StatusMark;
 use super::timers::{Timer, MIN_INTERVAL};
 use crate::deadline::after;
 use crate::ids::ConnId;
@@ -122,25 +123,30 @@ impl Master {
         }
         self.offers.remove_framework(id, &mut self.fleet);
         let timestamp = self.unix(now);
-        let mut statuses = Vec::new();
-        for (key, task) in self.tasks.remove_framework(id) {
+        for (key, mut removed) in self.tasks.remove_framework(id) {
             self.updates.forget(&key);
+            let task = &mut removed.task;
             if !task.state().is_terminal() {
                 self.fleet.give_back(task.agent, &task.resources);
+                // Killed in the master's books (no update is sent): its
+                // history says so.
+                task.state = TaskState::TaskKilled;
+                task.statuses.push(StatusMark {
+                    state: TaskState::TaskKilled,
+                    timestamp,
+                    healthy: None,
+                });
             }
-            statuses.push(v1::TaskStatus {
-                task_id: task.task_id,
-                state: TaskState::TaskKilled as i32,
-                reason: Some(v1::task_status::Reason::FrameworkRemoved as i32),
-                timestamp: Some(timestamp),
-                ..Default::default()
-            });
+            self.record_completed(id, removed);
         }
         // Its executors are shut down; their ends send no updates (reference 4.7).
         for key in self.executors.of_framework(id) {
             self.shutdown_real(&key, now, fx);
         }
-        self.frameworks.complete(id.to_owned(), fw.info, statuses);
+        let history = self.history.take(id);
+        let keep = self.config.history.frameworks;
+        self.frameworks
+            .complete(id.to_owned(), fw.info, history, keep);
         self.timers.allocate_soon(now);
     }
 }

@@ -27,17 +27,50 @@ pub struct Task {
     pub agent: AgentIndex,
     pub resources: Resources,
     /// The latest state the agent reported (STAGING until the first), with
-    /// its health and time. Only this much is kept, not whole TaskInfos and
-    /// TaskStatuses, so 100,000 tasks fit in a few hundred MiB.
+    /// its health, and the states it went through. Only this much is kept,
+    /// not whole TaskInfos and TaskStatuses, so 100,000 tasks fit in a few
+    /// hundred MiB.
     pub state: TaskState,
     pub healthy: Option<bool>,
-    pub updated_at: f64,
+    pub statuses: StatusTrail,
     /// How the task runs: simulated, or by a real executor.
     pub runner: Runner,
     /// A KILL that arrived while the agent was away, applied when it returns.
     pub kill_pending: Option<Option<Duration>>,
-    /// Whether the task's agent is currently failed.
-    pub unreachable: bool,
+    /// When the task's agent failed, while it is away (unix seconds).
+    pub unreachable_since: Option<f64>,
+}
+
+/// One status a task went through, as `/state` lists it in `statuses`
+/// (Mesos keeps each update's state, time and health, without its data).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatusMark {
+    pub state: TaskState,
+    pub timestamp: f64,
+    pub healthy: Option<bool>,
+}
+
+/// The statuses a task went through, oldest first. Bounded: a service
+/// whose health flaps would otherwise grow it for ever; past
+/// [`MAX_STATUSES_PER_TASK`] the oldest is dropped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusTrail(Vec<StatusMark>);
+
+/// Statuses kept per task (a task normally has 3: STARTING, RUNNING and
+/// its end; health changes add more).
+pub const MAX_STATUSES_PER_TASK: usize = 16;
+
+impl StatusTrail {
+    pub fn push(&mut self, mark: StatusMark) {
+        if self.0.len() >= MAX_STATUSES_PER_TASK {
+            self.0.remove(0);
+        }
+        self.0.push(mark);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &StatusMark> {
+        self.0.iter()
+    }
 }
 
 impl Task {
@@ -81,6 +114,16 @@ pub struct Returned {
     pub kill: Option<Option<Duration>>,
 }
 
+/// A task the registry forgot.
+#[derive(Debug)]
+pub struct Removed {
+    pub task: Task,
+    /// It was the last task of its executor on a simulated agent, so that
+    /// executor has ended (a real agent's executor ends when its process
+    /// exits instead).
+    pub executor_ended: bool,
+}
+
 /// Every task, by key, framework and agent.
 #[derive(Debug, Default)]
 pub struct Tasks {
@@ -89,6 +132,10 @@ pub struct Tasks {
     by_framework: HashMap<String, HashSet<String>>,
     /// Task keys by agent index.
     by_agent: Vec<HashSet<TaskKey>>,
+    /// How many tasks each executor of a simulated agent has in the
+    /// registry; it ends when the count drops to zero. Counted, not found
+    /// by scanning the agent's tasks, so forgetting a task stays O(1).
+    sim_executors: HashMap<ExecutorKey, u32>,
 }
 
 impl Tasks {
@@ -110,11 +157,14 @@ impl Tasks {
             self.by_agent.resize_with(task.agent + 1, HashSet::default);
         }
         self.by_agent[task.agent].insert(key.clone());
+        if let Some(executor) = sim_executor_key(&key, &task) {
+            *self.sim_executors.entry(executor).or_default() += 1;
+        }
         self.records.insert(key, task);
     }
 
     /// Forgets a task (its terminal update was acknowledged).
-    pub fn remove(&mut self, key: &TaskKey) -> Option<Task> {
+    pub fn remove(&mut self, key: &TaskKey) -> Option<Removed> {
         let task = self.records.remove(key)?;
         if let Some(on_agent) = self.by_agent.get_mut(task.agent) {
             on_agent.remove(key);
@@ -122,12 +172,23 @@ impl Tasks {
         if let Some(ids) = self.by_framework.get_mut(&key.0) {
             ids.remove(&key.1);
         }
-        Some(task)
+        let executor_ended = self.release_executor(key, &task);
+        Some(Removed {
+            task,
+            executor_ended,
+        })
     }
 
-    /// Forgets every task of a removed framework and returns them.
-    pub fn remove_framework(&mut self, framework: &str) -> Vec<(TaskKey, Task)> {
-        let ids = self.by_framework.remove(framework).unwrap_or_default();
+    /// Forgets every task of a removed framework and returns them, in task
+    /// id order.
+    pub fn remove_framework(&mut self, framework: &str) -> Vec<(TaskKey, Removed)> {
+        let mut ids: Vec<String> = self
+            .by_framework
+            .remove(framework)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        ids.sort_unstable();
         let mut removed = Vec::with_capacity(ids.len());
         for id in ids {
             let key = (framework.to_owned(), id);
@@ -135,10 +196,34 @@ impl Tasks {
                 if let Some(on_agent) = self.by_agent.get_mut(task.agent) {
                     on_agent.remove(&key);
                 }
-                removed.push((key, task));
+                let executor_ended = self.release_executor(&key, &task);
+                removed.push((
+                    key,
+                    Removed {
+                        task,
+                        executor_ended,
+                    },
+                ));
             }
         }
         removed
+    }
+
+    /// A forgotten task no longer holds its simulated executor; whether
+    /// that was the executor's last task.
+    fn release_executor(&mut self, key: &TaskKey, task: &Task) -> bool {
+        let Some(executor) = sim_executor_key(key, task) else {
+            return false;
+        };
+        let Some(count) = self.sim_executors.get_mut(&executor) else {
+            return false;
+        };
+        *count = count.saturating_sub(1);
+        if *count > 0 {
+            return false;
+        }
+        self.sim_executors.remove(&executor);
+        true
     }
 
     pub fn get(&self, key: &TaskKey) -> Option<&Task> {
@@ -202,7 +287,7 @@ impl Tasks {
     pub fn is_duplicate(&self, key: &TaskKey) -> bool {
         self.records
             .get(key)
-            .is_some_and(|t| !t.state().is_terminal() || t.unreachable)
+            .is_some_and(|t| !t.state().is_terminal() || t.unreachable_since.is_some())
     }
 
     /// Whether a live task of the framework runs on the agent under this
@@ -246,17 +331,22 @@ impl Tasks {
         let was_terminal = task.state().is_terminal();
         task.state = state;
         task.healthy = healthy.or(task.healthy);
-        task.updated_at = timestamp;
+        task.statuses.push(StatusMark {
+            state,
+            timestamp,
+            healthy,
+        });
         let freed =
             (!was_terminal && state.is_terminal()).then(|| (task.agent, task.resources.clone()));
         Some(Moved { freed })
     }
 
-    /// The task's agent failed: a live task becomes unreachable. Whether it was live.
-    pub fn mark_unreachable(&mut self, key: &TaskKey) -> bool {
+    /// The task's agent failed at `unix`: a live task becomes unreachable.
+    /// Whether it was live.
+    pub fn mark_unreachable(&mut self, key: &TaskKey, unix: f64) -> bool {
         match self.records.get_mut(key) {
             Some(task) if !task.state().is_terminal() => {
-                task.unreachable = true;
+                task.unreachable_since = Some(unix);
                 true
             }
             _ => false,
@@ -274,7 +364,7 @@ impl Tasks {
     pub fn on_agent_returned(&mut self, key: &TaskKey) -> Option<Returned> {
         let task = self.records.get_mut(key)?;
         Some(Returned {
-            was_unreachable: std::mem::take(&mut task.unreachable),
+            was_unreachable: task.unreachable_since.take().is_some(),
             kill: task.kill_pending.take(),
         })
     }
@@ -350,7 +440,7 @@ impl Tasks {
 
 fn latest(task: &Task, fleet: &Fleet, partition_aware: bool, unix: f64) -> v1::TaskStatus {
     let mut state = task.state();
-    if task.unreachable && !state.is_terminal() {
+    if task.unreachable_since.is_some() && !state.is_terminal() {
         state = if partition_aware {
             TaskState::TaskUnreachable
         } else {
@@ -367,6 +457,19 @@ fn latest(task: &Task, fleet: &Fleet, partition_aware: bool, unix: f64) -> v1::T
     );
     status.healthy = task.healthy;
     status
+}
+
+/// The executor key of a task that runs under an explicit executor on a
+/// simulated agent (real agents' executors are the registry's).
+fn sim_executor_key(key: &TaskKey, task: &Task) -> Option<ExecutorKey> {
+    let executor = task.executor.as_ref()?;
+    matches!(task.runner, Runner::Simulated(_)).then(|| {
+        (
+            task.agent,
+            key.0.clone(),
+            executor.executor_id.value.clone(),
+        )
+    })
 }
 
 /// A status the master itself generates for a task id (reconciliation,

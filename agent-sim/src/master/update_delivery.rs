@@ -16,7 +16,9 @@ use drover_proto::v1::{self, task_status::Source, TaskState};
 use drover_proto::TaskStateExt;
 
 use super::events;
+use super::history::{CompletedExecutor, CompletedTask};
 use super::machine::{Effect, Master};
+use super::tasks::Removed;
 use super::timers::Timer;
 use crate::agent::sim_task::{Report, SimAction};
 use crate::ids::TaskKey;
@@ -180,7 +182,21 @@ impl Master {
             .unwrap_or(TaskState::TaskStaging)
             .is_terminal();
         if ended {
-            self.tasks.remove(key);
+            if let Some(removed) = self.tasks.remove(key) {
+                self.record_completed(&key.0, removed);
+            }
+        }
+    }
+
+    /// Keeps a forgotten task (and the executor it was the last task of)
+    /// in its framework's history.
+    pub(super) fn record_completed(&mut self, framework: &str, removed: Removed) {
+        let (task, executor) = CompletedTask::from_task(removed.task);
+        let agent = task.agent;
+        self.history.on_task_completed(framework, task);
+        if let (true, Some(info)) = (removed.executor_ended, executor) {
+            self.history
+                .on_executor_completed(framework, CompletedExecutor { info, agent });
         }
     }
 

@@ -2,6 +2,7 @@
 //! types rejected, every error naming the field by its path.
 
 use super::error::{ApiError, Code};
+use super::serve::BodyReadTimeout;
 use axum::body::Body;
 use http_body_util::{BodyExt, Limited};
 use serde::de::DeserializeOwned;
@@ -22,10 +23,16 @@ pub async fn read_json<T: DeserializeOwned>(
             });
         }
         Err(e) => {
+            if let Some(timeout) = timed_out(e.as_ref()) {
+                return Err(ApiError {
+                    code: Code::DeadlineExceeded,
+                    message: format!("body: {timeout}"),
+                });
+            }
             return Err(ApiError::invalid(
                 "body",
                 format!("cannot read request body: {e}"),
-            ))
+            ));
         }
     };
     let bytes: &[u8] = if empty_ok && bytes.iter().all(u8::is_ascii_whitespace) {
@@ -42,6 +49,17 @@ pub async fn read_json<T: DeserializeOwned>(
     de.end()
         .map_err(|e| ApiError::invalid("body", format!("trailing data: {e}")))?;
     Ok(value)
+}
+
+/// The body read timeout behind a body error, if that is what ended it
+/// (it reaches here wrapped by the body types in between).
+fn timed_out<'a>(mut error: &'a (dyn std::error::Error + 'static)) -> Option<&'a BodyReadTimeout> {
+    loop {
+        if let Some(timeout) = error.downcast_ref::<BodyReadTimeout>() {
+            return Some(timeout);
+        }
+        error = error.source()?;
+    }
 }
 
 /// The offending field's full path. serde reports a missing or unknown

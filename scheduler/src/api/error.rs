@@ -27,6 +27,8 @@ pub enum Code {
     /// The route exists but not with this method (405, with `Allow`; the
     /// code grpc-gateway answers such a request with).
     Unimplemented,
+    /// The request body did not arrive within the body read timeout (408).
+    DeadlineExceeded,
     /// The scheduler failed (500).
     Internal,
     /// The scheduler is shutting down (503).
@@ -43,6 +45,7 @@ impl Code {
             Code::FailedPrecondition => "FAILED_PRECONDITION",
             Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Code::Unimplemented => "UNIMPLEMENTED",
+            Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Code::Internal => "INTERNAL",
             Code::Unavailable => "UNAVAILABLE",
         }
@@ -56,6 +59,7 @@ impl Code {
             Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
             Code::ResourceExhausted => StatusCode::PAYLOAD_TOO_LARGE,
             Code::Unimplemented => StatusCode::METHOD_NOT_ALLOWED,
+            Code::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -89,10 +93,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The answer with an HTTP status finer than the code's own: 414 for a
+    /// URI too long is RESOURCE_EXHAUSTED, as 413 for a body too large is.
+    pub fn into_response_with(self, status: StatusCode) -> Response {
+        let body = serde_json::json!({"code": self.code.name(), "message": self.message});
+        (status, Json(body)).into_response()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"code": self.code.name(), "message": self.message});
-        (self.code.status(), Json(body)).into_response()
+        let status = self.code.status();
+        self.into_response_with(status)
     }
 }
 

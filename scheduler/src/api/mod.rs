@@ -12,6 +12,8 @@
 //! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
 //! - [`store`]: `/api/v1/store`, which store and framework this is.
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
+//! - [`uri_limit`]: 414 in the error shape for a URI over `max_uri_bytes`.
+//! - [`serve`]: the connections: a cap, and header and body read timeouts.
 //! - [`views`]: the seed-shaped JSON of jobs and pods.
 //! - [`error`]: `{"code", "message"}`.
 
@@ -23,7 +25,9 @@ pub mod pod_ops;
 pub mod pods;
 pub mod query;
 pub mod rfc3339;
+pub mod serve;
 pub mod store;
+pub mod uri_limit;
 pub mod views;
 
 use crate::metrics::Metrics;
@@ -54,6 +58,9 @@ pub struct ApiConfig {
     pub task_users: TaskUserPolicy,
     /// Largest page of a list. Default 500.
     pub max_page: u32,
+    /// Longest request URI (path and query). Default 8 KiB, the limit most
+    /// HTTP servers and proxies keep; longer ones get 414.
+    pub max_uri_bytes: usize,
 }
 
 impl Default for ApiConfig {
@@ -63,6 +70,7 @@ impl Default for ApiConfig {
             limits: JobLimits::default(),
             task_users: TaskUserPolicy::default(),
             max_page: 500,
+            max_uri_bytes: 8 * 1024,
         }
     }
 }
@@ -140,6 +148,7 @@ impl AppState {
 
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
+    let max_uri_bytes = state.config.max_uri_bytes;
     Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
         .route("/api/v1/jobs/query", post(query::query_jobs))
@@ -161,6 +170,12 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(shape_method_not_allowed))
+        // Outermost: a URI too long is refused before any route or method
+        // is looked at.
+        .layer(axum::middleware::from_fn_with_state(
+            max_uri_bytes,
+            uri_limit::limit_uri,
+        ))
         .with_state(state)
 }
 

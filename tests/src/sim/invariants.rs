@@ -65,7 +65,7 @@ impl Checks {
         let mut live: BTreeMap<InstanceId, Vec<String>> = BTreeMap::new();
         for task in master.tasks() {
             let id = &task.task_id.value;
-            if task.unreachable {
+            if task.unreachable_since.is_some() {
                 self.ever_unreachable.insert(id.clone());
             }
             if task.state().is_terminal() || self.ever_unreachable.contains(id) {
