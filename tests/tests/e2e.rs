@@ -513,3 +513,50 @@ async fn a_launch_intent_whose_accept_never_left_is_reconciled_and_relaunched() 
     assert_eq!(previous["state"], "POD_STATE_LOST", "{pod}");
     assert_eq!(previous["reason"], "REASON_RECONCILIATION", "{pod}");
 }
+
+/// Values that make no sense are refused, naming the field and the bound:
+/// below Mesos' minimums (a `cpu_limit` of 1e-9 launched as `cpus 0.0`, so
+/// one agent took tasks without end), not finite or absurdly large (1e308
+/// stayed pending forever), or more than twice what the largest agent
+/// offered (agent-sim's agents have 4 cpus).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_values_that_make_no_sense_are_refused_naming_the_bound() {
+    let sim = AgentSim::for_scheduler(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
+    let offered = wait_for(LIMIT, || async {
+        let (_, metrics) = get(&s.address, "/metrics").await;
+        metrics.as_str().and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("drover_offers_received_total "))
+                .filter(|n| *n != "0")
+                .map(str::to_owned)
+        })
+    })
+    .await;
+    assert!(offered.is_some(), "the agents offered");
+    let field = "spec.default_spec.containers[0].resource";
+    for (cpus, mem, bad, bound) in [
+        (1e308, 32.0, "cpu_limit", "between 0.01 and"),
+        (5e-324, 32.0, "cpu_limit", "between 0.01 and"),
+        (1e-9, 32.0, "cpu_limit", "between 0.01 and"),
+        (0.1, 16.0, "mem_limit_mb", "between 32 and"),
+        (9.0, 32.0, "cpu_limit", "at most 8"),
+    ] {
+        let mut spec = job_spec("BATCH", 1, "sleep 1");
+        spec["default_spec"]["containers"][0]["resource"] =
+            json!({"cpu_limit": cpus, "mem_limit_mb": mem});
+        let (status, body) = post(&s.address, "/api/v1/jobs", &json!({"spec": spec})).await;
+        assert_eq!(status, 400, "cpus {cpus}, mem {mem}: {body}");
+        assert_eq!(body["code"], "INVALID_ARGUMENT", "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!("{field}.{bad}")) && message.contains(bound),
+            "cpus {cpus}, mem {mem}: {message}"
+        );
+    }
+    let mut spec = job_spec("BATCH", 1, "sleep 0.1");
+    spec["default_spec"]["containers"][0]["resource"] = json!({"cpu_limit": 8, "mem_limit_mb": 32});
+    let (status, body) = post(&s.address, "/api/v1/jobs", &json!({"spec": spec})).await;
+    assert_eq!(status, 200, "twice the largest agent is the bound: {body}");
+}
