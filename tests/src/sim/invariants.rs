@@ -2,7 +2,8 @@
 //! - never two live tasks for one instance (a task that came back from an
 //!   agent that was unreachable is the one exception: Mesos itself cannot
 //!   tell the scheduler it is alive until the agent returns, and the
-//!   scheduler then kills it);
+//!   scheduler then kills it; so, in the engine, is a run replaced while
+//!   unreachable, as the job's unreachable policy allows);
 //! - no batch instance launched again once the scheduler learned it
 //!   succeeded;
 //! - every service instance RUNNING once faults stop (checked at the end);
@@ -206,11 +207,17 @@ impl Checks {
                 );
             }
             for (instance, runs) in entry.instances.iter().enumerate() {
-                let live = runs.iter().filter(|r| r.state.is_live()).count();
+                // A run replaced while its agent is unreachable stays live
+                // until it is heard from or given up (the job's unreachable
+                // policy): one live run the scheduler can reach at most.
+                let live = runs
+                    .iter()
+                    .filter(|r| r.state.is_live() && r.unreachable_since().is_none())
+                    .count();
                 if live > 1 {
                     return violation(
                         "never two live tasks for one instance",
-                        format!("the engine holds {live} live runs of {id}-{instance}"),
+                        format!("the engine holds {live} live runs of {id}-{instance}: {runs:?}"),
                     );
                 }
             }
