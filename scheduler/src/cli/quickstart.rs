@@ -180,8 +180,6 @@ pub async fn run(args: QuickstartArgs) -> Result<u8, CliError> {
         &master,
         "--data-dir",
         &dir.join("data").display().to_string(),
-        "--executor-mode",
-        "command",
         // Tasks run as nobody, never as the root the quickstart usually
         // runs as: the examples need no more (their sandbox is handed to
         // the task's user), and root tasks would need --allow-root-tasks.
