@@ -258,7 +258,10 @@ pub fn validate_against_largest_agent(
                 return Err(err(
                     format!("{field}.containers[0].resource.{name}"),
                     format!(
-                        "asks for {asked}, more than {factor} times the largest agent offered                          ({most} {unit}): at most {bound}"
+                        "asks for {}, more than {factor} times the largest agent offered ({} {unit}): at most {}",
+                        Shown(asked),
+                        Shown(most),
+                        Shown(bound)
                     ),
                 ));
             }
@@ -369,6 +372,21 @@ pub const MAX_DISK_MB: f64 = 1e12;
 /// See [`MAX_CPUS`].
 pub const MAX_GPUS: f64 = 1e4;
 
+/// A number as a user reads it: 1e308 and 5e-324 in exponent form rather
+/// than hundreds of digits.
+struct Shown(f64);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let magnitude = self.0.abs();
+        if magnitude != 0.0 && !(1e-4..1e7).contains(&magnitude) {
+            write!(f, "{:e}", self.0)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
 fn within(value: f64, range: RangeInclusive<f64>, field: &str) -> Result<(), SpecError> {
     if value.is_finite() && range.contains(&value) {
         Ok(())
@@ -376,9 +394,10 @@ fn within(value: f64, range: RangeInclusive<f64>, field: &str) -> Result<(), Spe
         Err(err(
             field,
             format!(
-                "must be between {} and {}, got {value}",
-                range.start(),
-                range.end()
+                "must be between {} and {}, got {}",
+                Shown(*range.start()),
+                Shown(*range.end()),
+                Shown(value)
             ),
         ))
     }
@@ -525,6 +544,8 @@ mod tests {
             assert_eq!(e.field, cpu, "{cpus}");
             assert!(e.problem.contains("between 0.01 and"), "{e}");
         }
+        let huge = resource(1e308, 64.0).unwrap_err();
+        assert!(huge.problem.ends_with("got 1e308"), "{huge}");
         let e = resource(0.1, 16.0).unwrap_err();
         assert_eq!(
             e.field,
