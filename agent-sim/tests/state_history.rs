@@ -102,6 +102,46 @@ async fn finished_tasks_stay_in_completed_tasks_with_their_statuses_oldest_dropp
 }
 
 #[tokio::test]
+async fn a_tasks_labels_are_listed_live_and_completed_as_mesos_writes_them() {
+    let sim = Sim::start(FAST);
+    let mut fw = Framework::subscribe(sim.addr, MediaType::Json, framework_info("labels")).await;
+    let offers = fw.next_offers().await;
+    let mut labelled = task("l", &offers[0], "sleep 0.3");
+    labelled.labels = Some(v1::Labels {
+        labels: vec![
+            v1::Label {
+                key: "drover.job.spec".into(),
+                value: Some("{\"version\":1}".into()),
+            },
+            v1::Label {
+                key: "bare".into(),
+                value: None,
+            },
+        ],
+    });
+    let plain = task("p", &offers[0], "sleep 0.3");
+    fw.launch(&offers[0], vec![labelled, plain]).await;
+    let want = serde_json::json!([
+        {"key": "drover.job.spec", "value": "{\"version\":1}"},
+        {"key": "bare"}
+    ]);
+    let f = framework_state(&sim, &fw.id).await;
+    let live = f["tasks"].as_array().unwrap();
+    let by_id = |list: &[Value], id: &str| list.iter().find(|t| t["id"] == id).cloned().unwrap();
+    assert_eq!(by_id(live, "l")["labels"], want, "{f}");
+    assert!(
+        by_id(live, "p").get("labels").is_none(),
+        "no labels, no field: {f}"
+    );
+    for id in ["l", "p"] {
+        ack_until_terminal(&mut fw, id).await;
+    }
+    let f = framework_state(&sim, &fw.id).await;
+    let done = f["completed_tasks"].as_array().unwrap();
+    assert_eq!(by_id(done, "l")["labels"], want, "{f}");
+}
+
+#[tokio::test]
 async fn the_default_keeps_a_thousand_completed_tasks() {
     let sim = Sim::start(FAST);
     let (_, body) = sim.get("/state").await;

@@ -42,6 +42,7 @@ struct TaskFields<'a> {
     executor_id: &'a str,
     agent: usize,
     resources: &'a Resources,
+    labels: Option<&'a v1::Labels>,
     state: TaskState,
 }
 
@@ -58,6 +59,7 @@ impl<'a> TaskFields<'a> {
                 .map_or("", |e| e.executor_id.value.as_str()),
             agent: t.agent,
             resources: &t.resources,
+            labels: t.labels.as_deref(),
             state,
         }
     }
@@ -68,7 +70,7 @@ impl<'a> TaskFields<'a> {
     /// when known).
     fn to_json<'s>(&self, m: &Master, statuses: impl Iterator<Item = &'s StatusMark>) -> Value {
         let statuses: Vec<Value> = statuses.map(status_json).collect();
-        json!({
+        let mut task = json!({
             "id": self.task_id,
             "name": self.name,
             "framework_id": self.framework,
@@ -77,7 +79,20 @@ impl<'a> TaskFields<'a> {
             "state": self.state.as_str_name(),
             "resources": self.resources.to_state_json(),
             "statuses": statuses,
-        })
+        });
+        // Mesos writes `labels` only when the task has them, as an array
+        // of `{"key", "value"}` (`json(JSON::ArrayWriter*, const Labels&)`).
+        if let Some(labels) = self.labels {
+            task["labels"] = labels
+                .labels
+                .iter()
+                .map(|l| match &l.value {
+                    Some(value) => json!({"key": l.key, "value": value}),
+                    None => json!({"key": l.key}),
+                })
+                .collect();
+        }
+        task
     }
 }
 
@@ -125,6 +140,7 @@ fn completed_task_json(m: &Master, framework: &str, t: &CompletedTask) -> Value 
         executor_id: t.executor_id.as_deref().unwrap_or(""),
         agent: t.agent,
         resources: &t.resources,
+        labels: t.labels.as_deref(),
         state: t.state,
     };
     fields.to_json(m, t.statuses.iter())

@@ -250,6 +250,7 @@ impl Master {
             executor: info.executor,
             agent,
             resources,
+            labels: info.labels.filter(|l| !l.labels.is_empty()).map(Box::new),
             state: TaskState::TaskStaging,
             healthy: None,
             statuses: StatusTrail::default(),

@@ -53,6 +53,7 @@ pub struct CompletedTask {
     pub executor_id: Option<String>,
     pub agent: AgentIndex,
     pub resources: Resources,
+    pub labels: Option<Box<v1::Labels>>,
     pub state: TaskState,
     pub statuses: StatusTrail,
 }
@@ -68,6 +69,7 @@ impl CompletedTask {
             executor_id,
             agent: task.agent,
             resources: task.resources,
+            labels: task.labels,
             state: task.state,
             statuses: task.statuses,
         };
@@ -179,6 +181,7 @@ mod tests {
             executor_id: None,
             agent: 0,
             resources: Resources::default(),
+            labels: None,
             state: TaskState::TaskFinished,
             statuses: StatusTrail::default(),
         }

@@ -26,6 +26,9 @@ pub struct Task {
     pub executor: Option<Box<v1::ExecutorInfo>>,
     pub agent: AgentIndex,
     pub resources: Resources,
+    /// `TaskInfo.labels`, as `/state` lists them (boxed: most tasks of a
+    /// load test have none, and the registry holds 100,000s).
+    pub labels: Option<Box<v1::Labels>>,
     /// The latest state the agent reported (STAGING until the first), with
     /// its health, and the states it went through. Only this much is kept,
     /// not whole TaskInfos and TaskStatuses, so 100,000 tasks fit in a few
