@@ -93,8 +93,19 @@ pub struct Config {
     /// and the master knows a framework with our name and principal (whose
     /// tasks the new framework will not see); without it the scheduler
     /// refuses to start then.
-    #[arg(long, env = "DROVER_NEW_FRAMEWORK")]
+    #[arg(
+        long,
+        env = "DROVER_NEW_FRAMEWORK",
+        conflicts_with = "recover_from_master"
+    )]
     pub new_framework: bool,
+    /// When the store has no framework id and the master knows one
+    /// disconnected framework with our name and principal, take it over and
+    /// rebuild its jobs and runs from the tasks the master lists for it
+    /// (each carries its job's spec); without it the scheduler refuses to
+    /// start then.
+    #[arg(long, env = "DROVER_RECOVER_FROM_MASTER")]
+    pub recover_from_master: bool,
     /// Longest API request URI (path and query), in bytes; longer get 414.
     #[arg(long, env = "DROVER_MAX_URI_BYTES", default_value_t = 8 * 1024)]
     pub max_uri_bytes: usize,
@@ -346,6 +357,14 @@ mod tests {
         assert!(Config::try_parse_from(["drover-scheduler", "backup"]).is_err());
         let c = Config::parse_from(["drover-scheduler", "--new-framework"]);
         assert!(c.new_framework && c.command.is_none());
+        let c = Config::parse_from(["drover-scheduler", "--recover-from-master"]);
+        assert!(c.recover_from_master && !c.new_framework);
+        assert!(Config::try_parse_from([
+            "drover-scheduler",
+            "--new-framework",
+            "--recover-from-master"
+        ])
+        .is_err());
     }
 
     #[test]

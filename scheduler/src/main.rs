@@ -18,6 +18,7 @@ use drover_scheduler::model::task_user::ROOT;
 use drover_scheduler::model::validate::JobLimits;
 use drover_scheduler::runner::board::JobBoard;
 use drover_scheduler::runner::heap_trim;
+use drover_scheduler::runner::recover;
 use drover_scheduler::runner::{Runner, RunnerConfig};
 use drover_scheduler::store::sqlite::backup as store_backup;
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
@@ -101,7 +102,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
              would run as root and are refused; pass --user <name> or --allow-root-tasks"
         );
     }
-    let store = SqliteStore::open(&config.data_dir)
+    let mut store = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let reader =
         SqliteStore::open_reader(&config.data_dir).context("cannot open a store reader")?;
@@ -118,11 +119,42 @@ async fn run(config: Config) -> anyhow::Result<()> {
         path = %config.data_dir.join(DB_FILE).display(),
         "store opened"
     );
+    let framework = config.framework(&default_user);
+    let shutdown = CancellationToken::new();
+    // Before the engine loads the store: what is rebuilt is loaded as any
+    // stored job (see runner::recover).
+    let stored_framework_id = match stored_framework_id {
+        None if config.recover_from_master => {
+            let input = GuardInput {
+                stored_framework_id: None,
+                name: &framework.name,
+                principal: framework.principal.as_deref(),
+                new_framework: false,
+                recover_from_master: true,
+            };
+            let stop = shutdown.clone();
+            let signal = tokio::spawn(async move {
+                wait_for_signal().await;
+                stop.cancel();
+            });
+            let recovered = recover::recover_from_master(
+                &mut store,
+                &input,
+                &config.data_dir.join(DB_FILE),
+                &masters,
+                credentials.as_ref(),
+                &shutdown,
+                drover_scheduler::runner::now_millis(),
+            )
+            .await;
+            signal.abort();
+            recovered?
+        }
+        stored => stored,
+    };
     let framework_id = stored_framework_id
         .clone()
         .map(|value| FrameworkId { value });
-
-    let framework = config.framework(&default_user);
     let framework_info = calls::framework_info(&framework);
     let seed: u64 = rand::random();
     tracing::info!(seed, "backoff jitter seed");
@@ -135,7 +167,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Instant::now(),
     );
 
-    let shutdown = CancellationToken::new();
     let metrics = Arc::new(Metrics::default());
     let mut driver_config = DriverConfig::new(config.media());
     driver_config.credentials = credentials;
@@ -155,9 +186,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 name: &framework.name,
                 principal: framework.principal.as_deref(),
                 new_framework,
+                recover_from_master: false,
             };
-            let decision =
-                master_state::guard(&input, &masters, credentials.as_ref(), &shutdown).await;
+            let decision = master_state::guard(&input, &masters, credentials.as_ref(), &shutdown)
+                .await
+                .map(|guarded| guarded.decision);
             match decision {
                 Some(GuardDecision::Refuse { frameworks }) => {
                     if let Ok(mut slot) = refusal.lock() {
@@ -179,7 +212,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
                     }
                     true
                 }
-                Some(GuardDecision::Resubscribe) => true,
+                // Recovery happened before the engine started, or not at
+                // all: this input never asks for it.
+                Some(GuardDecision::Resubscribe | GuardDecision::Recover { .. }) => true,
                 None => false,
             }
         }

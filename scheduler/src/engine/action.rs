@@ -187,6 +187,8 @@ pub struct LaunchTask {
     pub task_id: TaskId,
     /// What it runs.
     pub pod: Arc<PodSpec>,
+    /// Its job's spec, carried as a label ([`crate::model::spec_label`]).
+    pub spec_label: Option<Arc<str>>,
     /// The ports placement gave it: (name, port).
     pub ports: Vec<(String, u32)>,
 }

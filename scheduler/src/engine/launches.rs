@@ -14,6 +14,7 @@ use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Job;
 use crate::model::policies::sla_order::SlaKey;
 use crate::model::resources::Resources;
+use crate::model::spec_label;
 use crate::model::time::UnixMillis;
 use crate::placement::{default_chain, Chain};
 use std::borrow::Cow;
@@ -136,6 +137,12 @@ pub fn waiting_runs(job: &Job, launches: Vec<PendingLaunch>, overhead: &Resource
     // The instances without an override of their own share one copy of
     // the default spec.
     let default_pod = Arc::new(job.spec.default_spec.clone());
+    // Encoded once for all the runs of this plan, and only when it launches.
+    let spec_label: Option<Arc<str>> = if launches.is_empty() {
+        None
+    } else {
+        spec_label::encode(job.version, &job.spec).map(Arc::from)
+    };
     let default_demand = pod_demand(&default_pod, overhead);
     let sla = SlaKey {
         priority: job.spec.sla.as_ref().map_or(0, |s| s.priority),
@@ -154,6 +161,7 @@ pub fn waiting_runs(job: &Job, launches: Vec<PendingLaunch>, overhead: &Resource
             Pending {
                 launch,
                 pod,
+                spec_label: spec_label.clone(),
                 demand,
                 sla,
                 job_type: job.spec.job_type,

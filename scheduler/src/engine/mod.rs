@@ -39,6 +39,7 @@
 //! - [`job_queue`] with [`plan_due`]: which job is planned next, and when.
 //! - [`reconcile`]: one job's plan, over the model's rules; `planning`
 //!   makes it into a change and what follows it.
+//! - [`recovery`]: a lost store's jobs rebuilt from the master's task list.
 //! - `api`: API writes.
 //! - `statuses`: status updates (the model's rule per run), stored in
 //!   group commits from the [`update_backlog`].
@@ -60,6 +61,7 @@ mod placing;
 pub mod plan_due;
 mod planning;
 pub mod reconcile;
+pub mod recovery;
 pub mod registry;
 pub mod round;
 mod statuses;

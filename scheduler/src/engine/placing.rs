@@ -115,6 +115,7 @@ impl Engine {
                 tasks.push(LaunchTask {
                     task_id: run.pending.launch.task_id,
                     pod: run.pending.pod,
+                    spec_label: run.pending.spec_label,
                     ports: run.ports,
                 });
             }

@@ -48,6 +48,9 @@ pub struct Pending {
     pub launch: PendingLaunch,
     /// What it runs.
     pub pod: Arc<PodSpec>,
+    /// Its job's spec as the task carries it to the master
+    /// ([`crate::model::spec_label`]), shared by the job's runs.
+    pub spec_label: Option<Arc<str>>,
     /// What it takes from an offer (executor included).
     pub demand: Resources,
     /// Its job's SLA priority and creation time (placement order).

@@ -11,9 +11,18 @@
 //! `master/http.cpp`, the `/state` model; removed ones are in
 //! `completed_frameworks`), so a framework there with our name and
 //! principal is one a store of ours knew. The scheduler then refuses to
-//! start unless told `--new-framework`.
+//! start unless told `--new-framework`, or `--recover-from-master`: take
+//! that framework over and rebuild its jobs from the tasks the master lists
+//! for it ([`tasks_of`], then [`crate::engine::recovery`]). Recovery takes
+//! one disconnected framework: an active one has a scheduler subscribed
+//! that would be failed over, and of several the guard cannot tell which
+//! was the store's.
 
+use crate::engine::recovery::MasterTask;
+use crate::model::spec_label;
+use drover_proto::v1::TaskState;
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// A framework the master still knows, as its `/state` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +52,9 @@ pub struct GuardInput<'a> {
     pub principal: Option<&'a str>,
     /// `--new-framework`: register a new framework even so.
     pub new_framework: bool,
+    /// `--recover-from-master`: take over the one disconnected framework of
+    /// ours the master knows, and rebuild the store from its tasks.
+    pub recover_from_master: bool,
 }
 
 /// What the scheduler does before its first SUBSCRIBE.
@@ -53,8 +65,15 @@ pub enum GuardDecision {
     /// No framework of ours at the master (or `--new-framework`):
     /// register a new one.
     Register,
+    /// `--recover-from-master`, and the master knows one disconnected
+    /// framework of ours: take it over.
+    Recover {
+        /// The framework.
+        framework: KnownFramework,
+    },
     /// The store has no framework id but the master knows frameworks of
-    /// ours: starting would orphan their tasks.
+    /// ours: starting would orphan their tasks (or, under
+    /// `--recover-from-master`, which to take over is not clear).
     Refuse {
         /// The master's frameworks with our name and principal.
         frameworks: Vec<KnownFramework>,
@@ -82,10 +101,12 @@ pub fn decide(input: &GuardInput<'_>, master: &[KnownFramework]) -> GuardDecisio
         .filter(|f| f.name == input.name && f.principal.as_deref() == input.principal)
         .cloned()
         .collect();
-    if ours.is_empty() {
-        GuardDecision::Register
-    } else {
-        GuardDecision::Refuse { frameworks: ours }
+    match ours.as_slice() {
+        [] => GuardDecision::Register,
+        [one] if input.recover_from_master && !one.active => GuardDecision::Recover {
+            framework: one.clone(),
+        },
+        _ => GuardDecision::Refuse { frameworks: ours },
     }
 }
 
@@ -96,8 +117,9 @@ pub fn decide(input: &GuardInput<'_>, master: &[KnownFramework]) -> GuardDecisio
     "the master knows {} of ours (name '{name}', principal {}): {}, but the store {} has no \
      framework id (it is new, emptied or deleted). Registering a new framework would orphan \
      {} tasks. Restore the store from a backup made with `drover-scheduler backup` (see \
-     \"Backup and restore\" in scheduler/README.md), or pass --new-framework to register a \
-     new framework anyway",
+     \"Backup and restore\" in scheduler/README.md), pass --recover-from-master to take the \
+     framework over and rebuild its jobs from the tasks the master lists (one disconnected \
+     framework only), or pass --new-framework to register a new framework anyway",
     if frameworks.len() == 1 { "a framework" } else { "frameworks" },
     principal.as_deref().map(|p| format!("'{p}'")).unwrap_or_else(|| "none".into()),
     listed(frameworks),
@@ -164,6 +186,91 @@ pub fn frameworks_in_state(body: &[u8]) -> Result<Vec<KnownFramework>, StateErro
         .collect())
 }
 
+/// The tasks the master's state `body` lists for framework `framework_id`:
+/// live (`tasks`), on unreachable agents (`unreachable_tasks`) and the last
+/// completed ones (`completed_tasks`), each with its agent's hostname from
+/// `slaves`. Entries without an id or agent are skipped; an unknown state
+/// reads as TASK_UNKNOWN.
+pub fn tasks_of(body: &[u8], framework_id: &str) -> Result<Vec<MasterTask>, StateError> {
+    let state: Value =
+        serde_json::from_slice(body).map_err(|e| StateError::NotJson(e.to_string()))?;
+    let frameworks = state["frameworks"]
+        .as_array()
+        .ok_or(StateError::NoFrameworks)?;
+    let Some(framework) = frameworks
+        .iter()
+        .find(|f| f["id"].as_str() == Some(framework_id))
+    else {
+        return Ok(Vec::new());
+    };
+    let hostnames: HashMap<&str, &str> = state["slaves"]
+        .as_array()
+        .map(|agents| {
+            agents
+                .iter()
+                .filter_map(|a| Some((a["id"].as_str()?, a["hostname"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut tasks = Vec::new();
+    for key in ["tasks", "unreachable_tasks", "completed_tasks"] {
+        for entry in framework[key].as_array().into_iter().flatten() {
+            if let Some(task) = master_task(entry, &hostnames) {
+                tasks.push(task);
+            }
+        }
+    }
+    Ok(tasks)
+}
+
+/// One `/state` task entry (Mesos `json(JSON::ObjectWriter*, const
+/// Task&)`).
+fn master_task(entry: &Value, hostnames: &HashMap<&str, &str>) -> Option<MasterTask> {
+    let task_id = entry["id"].as_str().filter(|s| !s.is_empty())?;
+    let agent_id = entry["slave_id"].as_str().filter(|s| !s.is_empty())?;
+    let state_of = |v: &Value| {
+        v.as_str()
+            .and_then(TaskState::from_str_name)
+            .unwrap_or(TaskState::TaskUnknown)
+    };
+    // `statuses`: every state the task went through, oldest first, each
+    // with its time in (fractional) seconds.
+    let statuses: Vec<(TaskState, Option<i64>)> = entry["statuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let at = s["timestamp"].as_f64().map(|t| (t * 1000.0) as i64);
+            (state_of(&s["state"]), at)
+        })
+        .collect();
+    let spec_label = entry["labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["key"].as_str() == Some(spec_label::KEY))
+        .filter_map(|l| l["value"].as_str())
+        .next_back()
+        .map(str::to_owned);
+    Some(MasterTask {
+        task_id: task_id.to_owned(),
+        agent_id: agent_id.to_owned(),
+        hostname: hostnames.get(agent_id).map(|h| (*h).to_owned()),
+        state: state_of(&entry["state"]),
+        reachable_state: statuses
+            .iter()
+            .rev()
+            .map(|(state, _)| *state)
+            .find(|state| *state != TaskState::TaskUnreachable),
+        spec_label,
+        started_at: statuses
+            .iter()
+            .find(|(state, _)| *state == TaskState::TaskRunning)
+            .and_then(|(_, at)| *at),
+        updated_at: statuses.last().and_then(|(_, at)| *at),
+    })
+}
+
 /// The leading master's `host:port` when the master that answered
 /// `/state` is not the leader (`pid` and `leader` differ, both
 /// `master@host:port`).
@@ -197,6 +304,7 @@ mod tests {
             name: "drover",
             principal: Some("ops"),
             new_framework,
+            recover_from_master: false,
         }
     }
 
@@ -253,6 +361,100 @@ mod tests {
         for (why, input, master, want) in cases {
             assert_eq!(decide(&input, &master), want, "{why}");
         }
+    }
+
+    #[test]
+    fn recovery_takes_over_one_disconnected_framework_only() {
+        let recover = GuardInput {
+            recover_from_master: true,
+            ..input(None, false)
+        };
+        let ours_active = fw("fw-1", "drover", Some("ops"), true);
+        let ours_gone = fw("fw-2", "drover", Some("ops"), false);
+        let stranger = fw("fw-3", "marathon", Some("ops"), false);
+        let cases: Vec<(&str, Vec<KnownFramework>, GuardDecision)> = vec![
+            (
+                "one disconnected framework of ours is taken over",
+                vec![stranger.clone(), ours_gone.clone()],
+                GuardDecision::Recover {
+                    framework: ours_gone.clone(),
+                },
+            ),
+            (
+                "an active one has a scheduler that would be failed over",
+                vec![ours_active.clone()],
+                GuardDecision::Refuse {
+                    frameworks: vec![ours_active.clone()],
+                },
+            ),
+            (
+                "of several, which was the store's is not known",
+                vec![ours_gone.clone(), fw("fw-4", "drover", Some("ops"), false)],
+                GuardDecision::Refuse {
+                    frameworks: vec![ours_gone.clone(), fw("fw-4", "drover", Some("ops"), false)],
+                },
+            ),
+            (
+                "nothing of ours: register",
+                vec![stranger],
+                GuardDecision::Register,
+            ),
+        ];
+        for (why, master, want) in cases {
+            assert_eq!(decide(&recover, &master), want, "{why}");
+        }
+        let stored = GuardInput {
+            stored_framework_id: Some("fw-2"),
+            ..recover
+        };
+        assert_eq!(decide(&stored, &[ours_gone]), GuardDecision::Resubscribe);
+    }
+
+    #[test]
+    fn a_frameworks_tasks_are_read_with_their_spec_label_times_and_hosts() {
+        let body = serde_json::json!({
+            "slaves": [{"id": "a1", "hostname": "host-1"}],
+            "frameworks": [
+                {"id": "other", "tasks": [{"id": "x-0-0", "slave_id": "a1", "state": "TASK_RUNNING"}]},
+                {"id": "fw-1",
+                 "tasks": [{"id": "j-0-0", "slave_id": "a1", "state": "TASK_RUNNING",
+                            "labels": [{"key": "drover.job.spec", "value": "user's"},
+                                       {"key": "team", "value": "x"},
+                                       {"key": "drover.job.spec", "value": "ours"}],
+                            "statuses": [{"state": "TASK_STARTING", "timestamp": 1.5},
+                                         {"state": "TASK_RUNNING", "timestamp": 2.25}]}],
+                 "unreachable_tasks": [{"id": "j-1-0", "slave_id": "a2", "state": "TASK_UNREACHABLE",
+                            "statuses": [{"state": "TASK_RUNNING", "timestamp": 3.0},
+                                         {"state": "TASK_UNREACHABLE", "timestamp": 4.0}]}],
+                 "completed_tasks": [{"id": "j-2-0", "slave_id": "a1", "state": "TASK_BOGUS"},
+                                     {"id": "no agent"}]}
+            ]
+        });
+        let tasks = tasks_of(body.to_string().as_bytes(), "fw-1").unwrap();
+        assert_eq!(tasks.len(), 3, "{tasks:?}");
+        assert_eq!(
+            tasks[0],
+            MasterTask {
+                task_id: "j-0-0".into(),
+                agent_id: "a1".into(),
+                hostname: Some("host-1".into()),
+                state: TaskState::TaskRunning,
+                reachable_state: Some(TaskState::TaskRunning),
+                spec_label: Some("ours".into()),
+                started_at: Some(2_250),
+                updated_at: Some(2_250),
+            }
+        );
+        assert_eq!(tasks[1].hostname, None, "an agent the master does not list");
+        assert_eq!(tasks[1].state, TaskState::TaskUnreachable);
+        assert_eq!(tasks[1].reachable_state, Some(TaskState::TaskRunning));
+        assert_eq!(tasks[1].updated_at, Some(4_000));
+        assert_eq!(tasks[2].state, TaskState::TaskUnknown);
+        assert_eq!(
+            tasks_of(body.to_string().as_bytes(), "gone").unwrap(),
+            vec![]
+        );
+        assert_eq!(tasks_of(b"{}", "fw-1"), Err(StateError::NoFrameworks));
     }
 
     #[test]
@@ -327,6 +529,7 @@ mod tests {
             "/var/lib/drover/drover.sqlite has no framework id",
             "drover-scheduler backup",
             "--new-framework",
+            "--recover-from-master",
         ] {
             assert!(message.contains(needed), "{needed}: {message}");
         }

@@ -6,8 +6,9 @@
 //! no framework id cannot subscribe safely before then, and could not
 //! subscribe at all without a master anyway.
 
-use super::framework_guard::{self, GuardDecision, GuardInput, KnownFramework, StateError};
+use super::framework_guard::{self, GuardDecision, GuardInput, StateError};
 use super::session::Endpoint;
+use crate::engine::recovery::MasterTask;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, LOCATION};
@@ -57,6 +58,17 @@ pub enum MasterStateError {
     },
 }
 
+/// What the guard decided, and for [`GuardDecision::Recover`] the tasks
+/// the master lists for the framework taken over (read from the same
+/// `/state`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guarded {
+    /// The decision.
+    pub decision: GuardDecision,
+    /// The framework's tasks, when it is recovered; empty otherwise.
+    pub tasks: Vec<MasterTask>,
+}
+
 /// Asks the masters, until one answers or `shutdown`, and decides. `None`
 /// when shut down first. The master is not asked at all when `input` does
 /// not need it (a stored framework id, or `--new-framework`).
@@ -65,9 +77,12 @@ pub async fn guard(
     masters: &[Endpoint],
     credentials: Option<&(String, String)>,
     shutdown: &CancellationToken,
-) -> Option<GuardDecision> {
+) -> Option<Guarded> {
     if !GuardDecision::needs_master(input) {
-        return Some(framework_guard::decide(input, &[]));
+        return Some(Guarded {
+            decision: framework_guard::decide(input, &[]),
+            tasks: Vec::new(),
+        });
     }
     let client: Client<HttpConnector, Full<Bytes>> = {
         let mut connector = HttpConnector::new();
@@ -77,8 +92,14 @@ pub async fn guard(
     let mut pause = RETRY_FIRST;
     loop {
         for master in masters {
-            match known_frameworks(&client, master, credentials).await {
-                Ok(frameworks) => return Some(framework_guard::decide(input, &frameworks)),
+            match leader_state(&client, master, credentials).await {
+                Ok((url, body)) => match decide_on(input, &body) {
+                    Ok(guarded) => return Some(guarded),
+                    Err(source) => tracing::warn!(
+                        error = %MasterStateError::Body { url, source },
+                        "the master's state cannot be read"
+                    ),
+                },
                 Err(error) => tracing::warn!(
                     %error,
                     "cannot read the master's state to check that no framework of ours is \
@@ -95,12 +116,23 @@ pub async fn guard(
     }
 }
 
-/// The frameworks `master`'s leader lists in its state.
-async fn known_frameworks(
+/// The decision on one master state.
+fn decide_on(input: &GuardInput<'_>, body: &[u8]) -> Result<Guarded, StateError> {
+    let frameworks = framework_guard::frameworks_in_state(body)?;
+    let decision = framework_guard::decide(input, &frameworks);
+    let tasks = match &decision {
+        GuardDecision::Recover { framework } => framework_guard::tasks_of(body, &framework.id)?,
+        _ => Vec::new(),
+    };
+    Ok(Guarded { decision, tasks })
+}
+
+/// The state of `master`'s leader: its URL and body.
+async fn leader_state(
     client: &Client<HttpConnector, Full<Bytes>>,
     master: &Endpoint,
     credentials: Option<&(String, String)>,
-) -> Result<Vec<KnownFramework>, MasterStateError> {
+) -> Result<(String, Bytes), MasterStateError> {
     let Some(authority) = master.authority() else {
         return Err(MasterStateError::Unreachable {
             url: master.to_string(),
@@ -119,8 +151,7 @@ async fn known_frameworks(
                         continue;
                     }
                 }
-                return framework_guard::frameworks_in_state(&body)
-                    .map_err(|source| MasterStateError::Body { url, source });
+                return Ok((url, body));
             }
             StatusCode::TEMPORARY_REDIRECT if hop == 0 => {
                 match location.as_deref().and_then(authority_of) {

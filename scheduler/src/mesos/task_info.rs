@@ -18,6 +18,7 @@
 use crate::model::ids::TaskId;
 use crate::model::resources::Resources;
 use crate::model::spec::{CommandSpec, PodSpec};
+use crate::model::spec_label;
 use crate::model::task_user::{effective_user, TaskUserPolicy};
 use drover_proto::v1::{
     command_info, environment, executor_info, resource, value, CommandInfo, DurationInfo,
@@ -73,9 +74,13 @@ impl ExecutorMode {
 /// order; they become a `ports` resource, and each port with an
 /// `env_name` becomes that environment variable of the command. `users`:
 /// the framework's user, every task's unless its spec names one.
+/// `spec_label`: the job's spec as [`crate::model::spec_label`] carries it,
+/// the task's last label.
+#[allow(clippy::too_many_arguments)] // each is one fact of the launch; a struct would only rename them
 pub fn task_info(
     task_id: &TaskId,
     pod: &PodSpec,
+    spec_label: Option<&str>,
     agent_id: &str,
     allocation: Option<&str>,
     ports: &[(String, u32)],
@@ -119,16 +124,21 @@ pub fn task_info(
             .variables
             .extend(port_vars);
     }
-    let labels = (!pod.labels.is_empty()).then(|| Labels {
-        labels: pod
-            .labels
-            .iter()
-            .map(|l| Label {
-                key: l.key.clone(),
-                value: Some(l.value.clone()),
-            })
-            .collect(),
-    });
+    let mut labels: Vec<Label> = pod
+        .labels
+        .iter()
+        .map(|l| Label {
+            key: l.key.clone(),
+            value: Some(l.value.clone()),
+        })
+        .collect();
+    if let Some(spec) = spec_label {
+        labels.push(Label {
+            key: spec_label::KEY.to_owned(),
+            value: Some(spec.to_owned()),
+        });
+    }
+    let labels = (!labels.is_empty()).then_some(Labels { labels });
     let grace_ns = i64::from(pod.kill_grace_seconds()) * 1_000_000_000;
     let mut info = TaskInfo {
         name: task_id.instance.pod_name(),
@@ -297,6 +307,7 @@ mod tests {
         let info = task_info(
             &task(),
             &pod(),
+            None,
             "a1",
             Some("*"),
             &[],
@@ -334,6 +345,7 @@ mod tests {
         let info = task_info(
             &task(),
             &pod,
+            None,
             "a1",
             Some("*"),
             &ports,
@@ -365,6 +377,7 @@ mod tests {
         let info = task_info(
             &task(),
             &pod(),
+            None,
             "a1",
             None,
             &[],
@@ -406,6 +419,7 @@ mod tests {
         let info = task_info(
             &task(),
             &pod(),
+            None,
             "a1",
             None,
             &[],
@@ -414,7 +428,7 @@ mod tests {
         );
         assert_eq!(info.command.unwrap().user.as_deref(), Some("nobody"));
         let mode = ExecutorMode::drover("/opt/drover-executor".into());
-        let info = task_info(&task(), &pod(), "a1", None, &[], &mode, &nobody);
+        let info = task_info(&task(), &pod(), None, "a1", None, &[], &mode, &nobody);
         let executor_command = info.executor.as_ref().unwrap().command.clone().unwrap();
         assert_eq!(
             executor_command.user.as_deref(),
@@ -434,6 +448,7 @@ mod tests {
         let info = task_info(
             &task(),
             &pod,
+            None,
             "a1",
             None,
             &[],
@@ -446,10 +461,47 @@ mod tests {
             info.executor.unwrap().command.unwrap().user.as_deref(),
             Some("alice")
         );
-        let root = task_info(&task(), &pod, "a1", None, &[], &mode, &users("root", true));
+        let root = task_info(
+            &task(),
+            &pod,
+            None,
+            "a1",
+            None,
+            &[],
+            &mode,
+            &users("root", true),
+        );
         assert_eq!(
             executor_variable(&root, ALLOW_ROOT_VARIABLE).as_deref(),
             Some("true")
+        );
+    }
+
+    #[test]
+    fn the_jobs_spec_is_the_tasks_last_label_after_the_pods_own() {
+        let info = task_info(
+            &task(),
+            &pod(),
+            Some("{\"version\":1}"),
+            "a1",
+            None,
+            &[],
+            &ExecutorMode::Command,
+            &TaskUserPolicy::default(),
+        );
+        let labels: Vec<(String, Option<String>)> = info
+            .labels
+            .unwrap()
+            .labels
+            .into_iter()
+            .map(|l| (l.key, l.value))
+            .collect();
+        assert_eq!(
+            labels,
+            vec![
+                ("team".into(), Some("x".into())),
+                (spec_label::KEY.into(), Some("{\"version\":1}".into())),
+            ]
         );
     }
 }

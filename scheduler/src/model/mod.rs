@@ -38,6 +38,7 @@ pub mod run;
 pub mod spec;
 pub mod spec_constraint;
 pub mod spec_health;
+pub mod spec_label;
 pub mod state;
 pub mod task_update;
 pub mod task_user;

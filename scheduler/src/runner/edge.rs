@@ -42,6 +42,7 @@ pub fn to_mesos(call: Call, executor: &ExecutorMode, users: &TaskUserPolicy) -> 
                     task_info::task_info(
                         &t.task_id,
                         &t.pod,
+                        t.spec_label.as_deref(),
                         agent_id.as_str(),
                         allocation_role.as_deref(),
                         &t.ports,

@@ -21,11 +21,13 @@
 //! - [`pump`]: carrying out a list of actions (store, then engine again;
 //!   calls and replies to an outbox), shared with tests and the simulation.
 //! - [`heap_trim`]: memory freed after a burst goes back to the OS.
+//! - [`recover`]: `--recover-from-master`, before the engine starts.
 
 pub mod board;
 pub mod edge;
 pub mod heap_trim;
 pub mod pump;
+pub mod recover;
 
 use crate::engine::{
     Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
