@@ -112,6 +112,11 @@ pub struct Config {
     /// API connections served at once; more wait in the listen backlog.
     #[arg(long, env = "DROVER_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// API writes that may wait for the engine at once; one more is
+    /// refused at once with 503 UNAVAILABLE and `Retry-After` (reads are
+    /// served regardless).
+    #[arg(long, env = "DROVER_MAX_PENDING_REQUESTS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending_requests: u32,
     /// Time for a whole API request head (and an idle keep-alive
     /// connection's next one) before the connection is closed.
     #[arg(long, env = "DROVER_HEADER_READ_TIMEOUT", default_value = "30secs", value_parser = parse_duration)]

@@ -239,12 +239,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     engine.refuse = config.refuse;
     engine.pending_refuse = config.pending_refuse;
     engine.reconcile_interval = config.reconcile_interval;
-    let (api_tx, api_rx) = mpsc::channel(256);
+    // The queue's capacity is the shedding bound: a write that finds it
+    // full is refused at once (api::shed).
+    let (api_tx, api_rx) = mpsc::channel(config.max_pending_requests as usize);
     let board = Arc::new(JobBoard::default());
     let state = AppState {
         board: board.clone(),
         reader: Arc::new(Mutex::new(Box::new(reader) as Box<dyn StoreRead>)),
         runner: api_tx,
+        shed: Arc::default(),
         metrics: metrics.clone(),
         config: ApiConfig {
             max_body_bytes: config.max_body_bytes,
@@ -257,7 +260,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         },
     };
     // The API answers while the engine loads the store (job reads say the
-    // scheduler is starting; writes wait in the runner's queue), so that a
+    // scheduler is starting; writes wait in the runner's queue, and past
+    // its capacity are shed), so that a
     // restart is seen to be up at once.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

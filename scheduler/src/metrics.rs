@@ -53,6 +53,8 @@ pub struct Metrics {
     pub updates_by_state: Mutex<BTreeMap<String, u64>>,
     /// Store writes (commits) that failed.
     pub store_write_errors: AtomicU64,
+    /// API writes refused because the runner's queue was full.
+    pub api_shed: AtomicU64,
     /// The error of the last store write, while the last write failed
     /// (`/health/ready` names it).
     store_failing: Mutex<Option<String>>,
@@ -205,6 +207,12 @@ impl Metrics {
             "counter",
             "Store writes that failed (nothing of them is stored; updates stay unacknowledged).",
             get(&self.store_write_errors),
+        );
+        metric(
+            "drover_api_requests_shed_total",
+            "counter",
+            "API writes refused with 503 because --max-pending-requests writes already waited.",
+            get(&self.api_shed),
         );
         metric(
             "drover_store_writable",

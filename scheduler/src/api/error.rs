@@ -31,7 +31,8 @@ pub enum Code {
     DeadlineExceeded,
     /// The scheduler failed (500).
     Internal,
-    /// The scheduler is shutting down (503).
+    /// The scheduler is starting, overloaded (its queue of writes is
+    /// full) or shutting down (503, with `Retry-After`).
     Unavailable,
 }
 
@@ -96,9 +97,18 @@ impl ApiError {
 impl ApiError {
     /// The answer with an HTTP status finer than the code's own: 414 for a
     /// URI too long is RESOURCE_EXHAUSTED, as 413 for a body too large is.
+    /// Every UNAVAILABLE answer (starting, overloaded, shutting down) says
+    /// when to retry.
     pub fn into_response_with(self, status: StatusCode) -> Response {
         let body = serde_json::json!({"code": self.code.name(), "message": self.message});
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if self.code == Code::Unavailable {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(super::shed::RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 

@@ -2,7 +2,12 @@
 //! answers), `/health/ready` (it can do its work: 503 naming every
 //! condition that fails) and `/health` (both, always 200, for people and
 //! older probes).
+//!
+//! Shedding makes the scheduler not ready but leaves it live: it is
+//! working, and restarting it would only lose its queue; a load balancer
+//! should send writes elsewhere (or nowhere) for a while.
 
+use super::shed::{self, Shedding};
 use super::AppState;
 use crate::metrics::SubscriptionGauge;
 use axum::extract::State;
@@ -23,7 +28,8 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 /// A condition that keeps the scheduler from doing its work, by name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failing {
-    /// What is checked: `store_loaded`, `subscribed`, `store_writable`.
+    /// What is checked: `store_loaded`, `subscribed`, `store_writable`,
+    /// `shedding`.
     pub condition: &'static str,
     /// What is wrong, for a person.
     pub message: String,
@@ -38,6 +44,8 @@ pub struct Readiness {
     pub subscription: SubscriptionGauge,
     /// The error of the last store write, if it failed.
     pub store_failing: Option<String>,
+    /// Writes refused lately for a full queue, and the queue.
+    pub shedding: Shedding,
 }
 
 impl Readiness {
@@ -69,6 +77,12 @@ impl Readiness {
                 message: format!("the last store write failed: {error}"),
             });
         }
+        if self.shedding.is_shedding() {
+            failing.push(Failing {
+                condition: "shedding",
+                message: self.shedding.message(),
+            });
+        }
         failing
     }
 }
@@ -78,6 +92,7 @@ fn readiness(state: &AppState) -> Readiness {
         store_loaded: state.board.is_ready(),
         subscription: state.metrics.subscription(),
         store_failing: state.metrics.store_failing(),
+        shedding: shed::shedding(state),
     }
 }
 
@@ -124,6 +139,14 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
 mod tests {
     use super::*;
 
+    fn calm() -> Shedding {
+        Shedding {
+            refused: 0,
+            backlog: 3,
+            limit: 256,
+        }
+    }
+
     fn names(r: &Readiness) -> Vec<&'static str> {
         r.failing().iter().map(|f| f.condition).collect()
     }
@@ -134,19 +157,25 @@ mod tests {
             store_loaded: true,
             subscription: SubscriptionGauge::Subscribed,
             store_failing: None,
+            shedding: calm(),
         };
         assert!(names(&ready).is_empty());
         let all_wrong = Readiness {
             store_loaded: false,
             subscription: SubscriptionGauge::Connecting,
             store_failing: Some("disk I/O error".into()),
+            shedding: Shedding {
+                refused: 37,
+                ..calm()
+            },
         };
         assert_eq!(
             names(&all_wrong),
-            ["store_loaded", "subscribed", "store_writable"]
+            ["store_loaded", "subscribed", "store_writable", "shedding"]
         );
         let failing = all_wrong.failing();
         assert!(failing[1].message.contains("connecting"));
         assert!(failing[2].message.contains("disk I/O error"));
+        assert!(failing[3].message.contains("37 requests refused"));
     }
 }

@@ -116,14 +116,11 @@ pub fn parse_version(field: &str, raw: Option<&str>) -> Result<Option<u64>, ApiE
     .transpose()
 }
 
-/// Hands a write to the runner and waits for its answer (once committed).
+/// Hands a write to the runner and waits for its answer (once committed);
+/// refused at once when the runner's queue is full (see `shed`).
 pub async fn ask(state: &AppState, request: ApiRequest) -> Result<Reply, ApiError> {
     let (reply, answer) = oneshot::channel();
-    state
-        .runner
-        .send(ApiCommand { request, reply })
-        .await
-        .map_err(|_| ApiError::shutting_down())?;
+    super::shed::submit(state, ApiCommand { request, reply })?;
     answer
         .await
         .map_err(|_| ApiError::shutting_down())?

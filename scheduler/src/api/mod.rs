@@ -14,6 +14,7 @@
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
 //! - [`uri_limit`]: 414 in the error shape for a URI over `max_uri_bytes`.
 //! - [`serve`]: the connections: a cap, and header and body read timeouts.
+//! - [`shed`]: writes past the runner's queue refused at once (503).
 //! - [`views`]: the seed-shaped JSON of jobs and pods.
 //! - [`error`]: `{"code", "message"}`.
 
@@ -26,6 +27,7 @@ pub mod pods;
 pub mod query;
 pub mod rfc3339;
 pub mod serve;
+pub mod shed;
 pub mod store;
 pub mod uri_limit;
 pub mod views;
@@ -89,8 +91,11 @@ pub struct AppState {
     pub board: Arc<JobBoard>,
     /// A read-only handle of the store (pods, runs, events).
     pub reader: Arc<Mutex<Box<dyn StoreRead>>>,
-    /// The runner's command queue.
+    /// The runner's command queue; its capacity is the most writes that
+    /// may wait (`--max-pending-requests`), more are shed ([`shed`]).
     pub runner: mpsc::Sender<ApiCommand>,
+    /// Writes refused because that queue was full, for readiness.
+    pub shed: Arc<shed::Shedder>,
     /// Metrics for `/metrics`.
     pub metrics: Arc<Metrics>,
     /// Settings.
