@@ -10,15 +10,13 @@ use drover_scheduler::api::{self, ApiConfig, AppState};
 use drover_scheduler::config::{BackupArgs, Command, Config, LogFormat};
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
-use drover_scheduler::mesos::framework_guard::{GuardDecision, GuardInput, GuardRefusal};
-use drover_scheduler::mesos::master_state;
 use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
 use drover_scheduler::model::task_user::ROOT;
 use drover_scheduler::model::validate::JobLimits;
 use drover_scheduler::runner::board::JobBoard;
+use drover_scheduler::runner::framework_start::{self, Asking};
 use drover_scheduler::runner::heap_trim;
-use drover_scheduler::runner::recover;
 use drover_scheduler::runner::{Runner, RunnerConfig};
 use drover_scheduler::store::sqlite::backup as store_backup;
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
@@ -121,32 +119,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
     );
     let framework = config.framework(&default_user);
     let shutdown = CancellationToken::new();
+    let asking = Asking {
+        name: framework.name.clone(),
+        principal: framework.principal.clone(),
+        store_file: config.data_dir.join(DB_FILE),
+        masters: masters.clone(),
+        credentials: credentials.clone(),
+    };
     // Before the engine loads the store: what is rebuilt is loaded as any
-    // stored job (see runner::recover).
+    // stored job.
     let stored_framework_id = match stored_framework_id {
         None if config.recover_from_master => {
-            let input = GuardInput {
-                stored_framework_id: None,
-                name: &framework.name,
-                principal: framework.principal.as_deref(),
-                new_framework: false,
-                recover_from_master: true,
-            };
             let stop = shutdown.clone();
             let signal = tokio::spawn(async move {
                 wait_for_signal().await;
                 stop.cancel();
             });
-            let recovered = recover::recover_from_master(
-                &mut store,
-                &input,
-                &config.data_dir.join(DB_FILE),
-                &masters,
-                credentials.as_ref(),
-                &shutdown,
-                drover_scheduler::runner::now_millis(),
-            )
-            .await;
+            let now = drover_scheduler::runner::now_millis();
+            let recovered =
+                framework_start::recover_from_master(&mut store, &asking, &shutdown, now).await;
             signal.abort();
             recovered?
         }
@@ -170,55 +161,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let mut driver_config = DriverConfig::new(config.media());
     driver_config.credentials = credentials;
-    // A store without a framework id subscribes only once the master is
-    // known not to hold a framework of ours (see framework_guard).
     let refusal = Arc::new(Mutex::new(None));
-    let gate = {
-        let masters = config.master_endpoints()?;
-        let credentials = driver_config.credentials.clone();
-        let new_framework = config.new_framework;
-        let store_file = config.data_dir.join(DB_FILE);
-        let refusal = refusal.clone();
-        let shutdown = shutdown.clone();
-        async move {
-            let input = GuardInput {
-                stored_framework_id: stored_framework_id.as_deref(),
-                name: &framework.name,
-                principal: framework.principal.as_deref(),
-                new_framework,
-                recover_from_master: false,
-            };
-            let decision = master_state::guard(&input, &masters, credentials.as_ref(), &shutdown)
-                .await
-                .map(|guarded| guarded.decision);
-            match decision {
-                Some(GuardDecision::Refuse { frameworks }) => {
-                    if let Ok(mut slot) = refusal.lock() {
-                        *slot = Some(GuardRefusal {
-                            frameworks,
-                            name: framework.name.clone(),
-                            principal: framework.principal.clone(),
-                            store: store_file,
-                        });
-                    }
-                    shutdown.cancel();
-                    false
-                }
-                Some(GuardDecision::Register) => {
-                    if new_framework {
-                        tracing::warn!("--new-framework: registering a new framework");
-                    } else {
-                        tracing::info!("the master knows no framework of ours: registering one");
-                    }
-                    true
-                }
-                // Recovery happened before the engine started, or not at
-                // all: this input never asks for it.
-                Some(GuardDecision::Resubscribe | GuardDecision::Recover { .. }) => true,
-                None => false,
-            }
-        }
-    };
+    let gate = framework_start::subscribe_gate(
+        asking,
+        stored_framework_id,
+        config.new_framework,
+        refusal.clone(),
+        shutdown.clone(),
+    );
     let (driver, session_events, driver_task) = driver::spawn_after(
         gate,
         session,

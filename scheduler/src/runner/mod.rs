@@ -21,13 +21,14 @@
 //! - [`pump`]: carrying out a list of actions (store, then engine again;
 //!   calls and replies to an outbox), shared with tests and the simulation.
 //! - [`heap_trim`]: memory freed after a burst goes back to the OS.
-//! - [`recover`]: `--recover-from-master`, before the engine starts.
+//! - [`framework_start`]: which framework the scheduler starts as (the
+//!   framework guard and `--recover-from-master`), before the engine runs.
 
 pub mod board;
 pub mod edge;
+pub mod framework_start;
 pub mod heap_trim;
 pub mod pump;
-pub mod recover;
 
 use crate::engine::{
     Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
