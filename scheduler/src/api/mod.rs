@@ -98,19 +98,24 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Job `id` as last stored: NOT_FOUND if there is none. While the
-    /// scheduler is still loading its store (where the job may be), waits
-    /// for it up to [`LOAD_WAIT`], then UNAVAILABLE.
-    pub async fn published(&self, id: &JobId) -> Result<Arc<JobView>, ApiError> {
-        if let Some(view) = self.board.get(id) {
+    /// The job a route's `{id}` points at, by id or by name (the id wins;
+    /// a name several jobs share is INVALID_ARGUMENT listing their ids; see
+    /// [`crate::model::job_ref`]), as last stored. While the scheduler is
+    /// still loading its store, waits for it up to [`LOAD_WAIT`], then
+    /// UNAVAILABLE.
+    pub async fn find_job(&self, reference: &str) -> Result<Arc<JobView>, ApiError> {
+        if let Some(view) = self.board.get(&JobId(reference.to_owned())) {
             return Ok(view);
         }
         if !self.board.wait_ready(LOAD_WAIT).await {
             return Err(ApiError::starting());
         }
-        self.board
-            .get(id)
-            .ok_or_else(|| ApiError::not_found(format!("job {id}")))
+        Ok(self.board.find(reference)?)
+    }
+
+    /// The id of the job a route's `{id}` points at (see [`Self::find_job`]).
+    pub async fn find_job_id(&self, reference: &str) -> Result<JobId, ApiError> {
+        Ok(self.find_job(reference).await?.job.job_id.clone())
     }
 
     /// Every job as last stored, in creation order. While the scheduler is

@@ -8,6 +8,7 @@
 
 use crate::model::ids::JobId;
 use crate::model::job::JobView;
+use crate::model::job_ref::{self, JobRefError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -76,6 +77,32 @@ impl JobBoard {
     pub fn get(&self, id: &JobId) -> Option<Arc<JobView>> {
         let jobs = self.jobs.read().unwrap_or_else(|e| e.into_inner());
         jobs.by_id.get(id).cloned()
+    }
+
+    /// The job `reference` points at, by id or by name, as
+    /// [`job_ref::resolve`] decides. The id is looked up first (a map
+    /// lookup, the common case); only a reference that is no id scans the
+    /// names, under the same read lock, so the answer is one snapshot.
+    pub fn find(&self, reference: &str) -> Result<Arc<JobView>, JobRefError> {
+        let jobs = self.jobs.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(view) = jobs.by_id.get(&JobId(reference.to_owned())) {
+            return Ok(view.clone());
+        }
+        let mut named: Vec<&Arc<JobView>> = jobs
+            .by_id
+            .values()
+            .filter(|v| v.job.spec.name == reference)
+            .collect();
+        // Creation order, so an ambiguity lists the oldest job first.
+        named.sort_by(|a, b| {
+            (a.job.created_at, &a.job.job_id).cmp(&(b.job.created_at, &b.job.job_id))
+        });
+        let found = job_ref::resolve(reference, named.iter().map(|v| &v.job))?;
+        let id = found.job_id.clone();
+        jobs.by_id
+            .get(&id)
+            .cloned()
+            .ok_or(JobRefError::NotFound(reference.to_owned()))
     }
 
     /// Every job, in creation order (then id).
