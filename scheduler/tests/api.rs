@@ -356,6 +356,20 @@ async fn every_job_route_finds_a_job_by_its_name_and_a_shared_name_is_refused_li
     let (status, started) = post(&s.address, "/api/v1/jobs/svc-named/start", &json!({})).await;
     assert_eq!(status, 200, "{started}");
 
+    // A job named like the query route is found by GET and DELETE too.
+    let mut query_named = job_spec("BATCH", 1, "true");
+    query_named["name"] = json!("query");
+    let (status, _) = post(&s.address, "/api/v1/jobs", &json!({"spec": query_named})).await;
+    assert_eq!(status, 200);
+    let (status, job) = get(&s.address, "/api/v1/jobs/query").await;
+    assert_eq!(
+        (status, &job["job_info"]["spec"]["name"]),
+        (200, &json!("query")),
+        "{job}"
+    );
+    let (status, deleted) = call(&s.address, "DELETE", "/api/v1/jobs/query?force=true", None).await;
+    assert_eq!(status, 200, "{deleted}");
+
     // A name that is no job's and not an id either: NOT_FOUND naming it.
     let (status, missing) = get(&s.address, "/api/v1/jobs/no%20such%20job").await;
     assert_eq!((status, missing["code"].as_str()), (404, Some("NOT_FOUND")));

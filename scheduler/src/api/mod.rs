@@ -5,7 +5,8 @@
 //! to a reader handle of the store; writes go to the engine's runner (the
 //! store's one writer) and are answered once committed and published.
 //!
-//! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start, delete.
+//! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start,
+//!   delete; `{id}` is a job's id or name ([`AppState::find_job`]).
 //! - [`pods`]: `/api/v1/pods/{pod_name}` and its events.
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
@@ -156,7 +157,16 @@ pub fn router(state: AppState) -> Router {
     let max_uri_bytes = state.config.max_uri_bytes;
     Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
-        .route("/api/v1/jobs/query", post(query::query_jobs))
+        // A literal segment wins over `{id}` for every method: GET and
+        // DELETE of this path are the job whose id or name is `query`.
+        .route(
+            "/api/v1/jobs/query",
+            post(query::query_jobs)
+                .get(|state| jobs::get(state, axum::extract::Path("query".to_owned())))
+                .delete(|state, query| {
+                    jobs::delete(state, axum::extract::Path("query".to_owned()), query)
+                }),
+        )
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
         .route("/api/v1/jobs/{id}/pods/query", post(query::query_pods))
         .route("/api/v1/jobs/{id}/restart", post(pod_ops::restart_job))
