@@ -179,4 +179,28 @@ mod tests {
         assert_eq!(board.get(&a).unwrap().job.version, 7);
         assert!(board.get(&b).is_none());
     }
+
+    #[test]
+    fn a_job_is_found_by_id_or_unique_name_and_a_shared_name_lists_ids_oldest_first() {
+        let board = JobBoard::default();
+        let named = |id: &str, name: &str, at: i64| {
+            let mut v = view(id, at);
+            v.job.spec.name = name.into();
+            (JobId::parse(id).unwrap(), Some(v))
+        };
+        board.publish(vec![named("z1", "web", 1), named("db1", "db", 2)]);
+        assert_eq!(board.find("web").unwrap().job.job_id.as_str(), "z1");
+        assert_eq!(board.find("db1").unwrap().job.job_id.as_str(), "db1");
+        board.publish(vec![named("a2", "web", 3)]);
+        match board.find("web").unwrap_err() {
+            JobRefError::Ambiguous { ids, .. } => {
+                let ids: Vec<_> = ids.iter().map(JobId::as_str).collect();
+                assert_eq!(ids, ["z1", "a2"]);
+            }
+            other => panic!("{other}"),
+        }
+        board.publish(vec![named("web", "other", 4)]);
+        assert_eq!(board.find("web").unwrap().job.spec.name, "other");
+        assert!(matches!(board.find("nope"), Err(JobRefError::NotFound(_))));
+    }
 }
