@@ -252,7 +252,13 @@ async fn jobs_are_listed_in_pages_and_survive_a_restart() {
     let (_, page) = get(&s.address, "/api/v1/jobs?offset=1&limit=2").await;
     assert_eq!(
         page["pagination"],
-        json!({"offset": 1, "limit": 2, "total": 5})
+        json!({"offset": 1, "limit": 2, "total": 5, "next_offset": 3})
+    );
+    let (_, last) = get(&s.address, "/api/v1/jobs?offset=3&limit=2").await;
+    assert_eq!(
+        last["pagination"],
+        json!({"offset": 3, "limit": 2, "total": 5}),
+        "the last page has no next_offset"
     );
     let ids: Vec<_> = page["jobs"]
         .as_array()
@@ -317,5 +323,159 @@ async fn a_uri_longer_than_the_limit_gets_414_in_the_error_shape_on_every_route_
         (status, reply["code"].as_str()),
         (414, Some("RESOURCE_EXHAUSTED")),
         "{reply}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_job_route_finds_a_job_by_its_name_and_a_shared_name_is_refused_listing_the_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_scheduler(dir.path(), NO_MASTER, &[]);
+    let mut spec = job_spec("SERVICE", 2, "sleep 100");
+    spec["name"] = json!("svc-named");
+    let (status, created) = post(&s.address, "/api/v1/jobs", &json!({"spec": spec})).await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["job_id"]["value"].as_str().unwrap().to_owned();
+
+    let (status, job) = get(&s.address, "/api/v1/jobs/svc-named").await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["job_info"]["job_id"]["value"], id.as_str());
+    let (status, pods) = get(&s.address, "/api/v1/jobs/svc-named/pods").await;
+    assert_eq!(status, 200, "{pods}");
+    assert_eq!(pods["pods"][1]["pod_name"]["value"], format!("{id}-1"));
+    let (status, found) = post(
+        &s.address,
+        "/api/v1/jobs/svc-named/pods/query",
+        &json!({"spec": {"pod_states": ["PENDING"]}}),
+    )
+    .await;
+    assert_eq!((status, &found["pagination"]["total"]), (200, &json!(2)));
+    let (status, restarted) = post(&s.address, "/api/v1/jobs/svc-named/restart", &json!({})).await;
+    assert_eq!(status, 200, "{restarted}");
+    let (status, stopped) = post(&s.address, "/api/v1/jobs/svc-named/stop", &json!({})).await;
+    assert_eq!(status, 200, "{stopped}");
+    let (status, started) = post(&s.address, "/api/v1/jobs/svc-named/start", &json!({})).await;
+    assert_eq!(status, 200, "{started}");
+
+    // A job named like the query route is found by GET and DELETE too.
+    let mut query_named = job_spec("BATCH", 1, "true");
+    query_named["name"] = json!("query");
+    let (status, _) = post(&s.address, "/api/v1/jobs", &json!({"spec": query_named})).await;
+    assert_eq!(status, 200);
+    let (status, job) = get(&s.address, "/api/v1/jobs/query").await;
+    assert_eq!(
+        (status, &job["job_info"]["spec"]["name"]),
+        (200, &json!("query")),
+        "{job}"
+    );
+    let (status, deleted) = call(&s.address, "DELETE", "/api/v1/jobs/query?force=true", None).await;
+    assert_eq!(status, 200, "{deleted}");
+
+    // A name that is no job's and not an id either: NOT_FOUND naming it.
+    let (status, missing) = get(&s.address, "/api/v1/jobs/no%20such%20job").await;
+    assert_eq!((status, missing["code"].as_str()), (404, Some("NOT_FOUND")));
+    assert!(
+        missing["message"].as_str().unwrap().contains("no such job"),
+        "{missing}"
+    );
+
+    // A second job of the same name: the name no longer picks one job.
+    let (_, second) = post(&s.address, "/api/v1/jobs", &json!({"spec": spec})).await;
+    let second = second["job_id"]["value"].as_str().unwrap().to_owned();
+    for (method, path) in [
+        ("GET", "/api/v1/jobs/svc-named"),
+        ("GET", "/api/v1/jobs/svc-named/pods"),
+        ("POST", "/api/v1/jobs/svc-named/stop"),
+        ("DELETE", "/api/v1/jobs/svc-named?force=true"),
+    ] {
+        let body = (method == "POST").then(|| b"{}".to_vec());
+        let (status, refused) = call(&s.address, method, path, body).await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (400, Some("INVALID_ARGUMENT")),
+            "{method} {path}: {refused}"
+        );
+        let message = refused["message"].as_str().unwrap();
+        assert!(
+            message.contains(&id) && message.contains(&second),
+            "{message}"
+        );
+    }
+    // Nothing was stopped or deleted by the refused requests.
+    let (_, job) = get(&s.address, &format!("/api/v1/jobs/{second}")).await;
+    assert_eq!(job["job_info"]["status"]["version"]["value"], "1", "{job}");
+
+    // A job whose id is the others' name: the id wins.
+    let mut other = spec.clone();
+    other["name"] = json!("other");
+    let (status, _) = post(
+        &s.address,
+        "/api/v1/jobs",
+        &json!({"spec": other, "job_id": {"value": "svc-named"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, job) = get(&s.address, "/api/v1/jobs/svc-named").await;
+    assert_eq!(job["job_info"]["spec"]["name"], "other", "{job}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_filters_take_short_and_proto_names_and_refuse_unknown_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_scheduler(dir.path(), NO_MASTER, &[]);
+    let body = json!({"spec": job_spec("BATCH", 1, "true"), "job_id": {"value": "j"}});
+    let (status, _) = post(&s.address, "/api/v1/jobs", &body).await;
+    assert_eq!(status, 200);
+    // With no master the job waits: INITIALIZED (no pod ever placed).
+    let (_, job) = get(&s.address, "/api/v1/jobs/j").await;
+    let state = job["job_info"]["status"]["state"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let short = state.strip_prefix("JOB_STATE_").unwrap().to_owned();
+    for spelling in [state.clone(), short.clone(), short.to_lowercase()] {
+        let (status, reply) = post(
+            &s.address,
+            "/api/v1/jobs/query",
+            &json!({"spec": {"job_states": [spelling]}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["pagination"]["total"], 1, "{spelling}: {reply}");
+    }
+    // A seed state Drover never reports is valid and matches nothing.
+    let (status, reply) = post(
+        &s.address,
+        "/api/v1/jobs/query",
+        &json!({"spec": {"job_states": ["JOB_STATE_UNINITIALIZED"]}}),
+    )
+    .await;
+    assert_eq!((status, &reply["pagination"]["total"]), (200, &json!(0)));
+
+    let (status, refused) = post(
+        &s.address,
+        "/api/v1/jobs/query",
+        &json!({"spec": {"job_states": ["RUNNING", "RUNING"]}}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("INVALID_ARGUMENT"))
+    );
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("spec.job_states[1]: 'RUNING'") && message.contains("SUCCEEDED"),
+        "{message}"
+    );
+    let (status, refused) = post(
+        &s.address,
+        "/api/v1/jobs/j/pods/query",
+        &json!({"spec": {"pod_states": ["POD_STATE_UP"]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("spec.pod_states[0]: 'POD_STATE_UP'") && message.contains("RUNNING"),
+        "{message}"
     );
 }

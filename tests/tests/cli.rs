@@ -99,7 +99,7 @@ fn jobs_are_created_from_yaml_listed_as_json_stopped_and_started() {
     let job = json_of(&addr, &["job", "get", "web"]);
     assert_eq!(job["job_info"]["spec"]["name"], "web", "{job}");
     let list = json_of(&addr, &["job", "list"]);
-    let ids: Vec<_> = list["jobs"]
+    let ids: Vec<_> = list["records"]
         .as_array()
         .unwrap()
         .iter()
@@ -374,4 +374,187 @@ fn the_quickstart_runs_a_service_and_a_batch_job_and_cleans_up_on_ctrl_c() {
         assert!(text.contains("+ 1 real agents"), "{text}");
     }
     assert_eq!(pids.len(), 2, "agent-sim and scheduler pids: {text}");
+}
+
+/// The id in `drover -o json job create`'s answer.
+fn created_id(addr: &str, spec: &str, extra: &[&str]) -> String {
+    let mut args = vec!["job", "create", spec];
+    args.extend_from_slice(extra);
+    let answer = json_of(addr, &args);
+    answer["job_id"]["value"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn jobs_are_found_by_name_everywhere_an_id_is_typed_and_the_id_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, _s, addr) = cluster(dir.path());
+    let spec = write(
+        dir.path(),
+        "service-web.yaml",
+        &SERVICE.replace("name: web", "name: service-web"),
+    );
+    // Created without --id: its id is a generated UUID.
+    let first = created_id(&addr, &spec, &[]);
+    assert_ne!(first, "service-web");
+
+    let job = json_of(&addr, &["job", "get", "service-web"]);
+    assert_eq!(job["job_info"]["job_id"]["value"], first, "{job}");
+    let (code, out, err) = drover(
+        &addr,
+        &["job", "watch", "service-web", "--until", "running"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, table, err) = drover(&addr, &["job", "get", "service-web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(table.contains(&format!("{first}-1")), "{table}");
+    let pods = json_of(&addr, &["pod", "list", "service-web"]);
+    assert_eq!(pods["pods"].as_array().unwrap().len(), 2, "{pods}");
+    let running = json_of(&addr, &["pod", "list", "service-web", "--state", "RUNNING"]);
+    assert_eq!(running["pods"].as_array().unwrap().len(), 2, "{running}");
+    for (verb, said) in [
+        ("restart", "restarting"),
+        ("stop", "stopping"),
+        ("start", "starting"),
+    ] {
+        let (code, out, err) = drover(&addr, &["job", verb, "service-web"]);
+        assert_eq!(code, 0, "{verb}: {err}");
+        assert!(out.contains(&format!("job service-web {said}")), "{out}");
+    }
+    let (code, out, err) = drover(&addr, &["job", "delete", "service-web", "--force"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let gone = (0..200).find_map(|_| {
+        let (code, _, err) = drover(&addr, &["job", "get", &first]);
+        if code != 0 {
+            return Some((code, err));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        None
+    });
+    let (code, err) = gone.expect("the job deleted by name is still there after 20 s");
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = drover(&addr, &["job", "get", "service-web"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("error: NOT_FOUND: ") && err.contains("service-web"),
+        "{err}"
+    );
+
+    // Names are not unique: a name two jobs share is refused, listing both.
+    let a = created_id(&addr, &spec, &[]);
+    let b = created_id(&addr, &spec, &[]);
+    let (code, _, err) = drover(&addr, &["job", "get", "service-web"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.starts_with("error: INVALID_ARGUMENT: "), "{err}");
+    assert!(err.contains(&a) && err.contains(&b), "{err}");
+    let (code, _, err) = drover(&addr, &["job", "stop", "service-web"]);
+    assert_eq!(code, 2, "{err}");
+
+    // A job whose id is another job's name: the id wins.
+    let other = write(dir.path(), "other.yaml", SERVICE);
+    let id = created_id(&addr, &other, &["--id", "service-web"]);
+    assert_eq!(id, "service-web");
+    let job = json_of(&addr, &["job", "get", "service-web"]);
+    assert_eq!(job["job_info"]["job_id"]["value"], "service-web", "{job}");
+    assert_eq!(job["job_info"]["spec"]["name"], "web", "{job}");
+}
+
+#[test]
+fn job_list_filters_by_state_in_any_spelling_and_refuses_unknown_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, _s, addr) = cluster(dir.path());
+    let spec = write(dir.path(), "web.yaml", SERVICE);
+    let (code, _, err) = drover(&addr, &["job", "create", &spec, "--id", "web"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = drover(&addr, &["job", "watch", "web", "--until", "running"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    for state in [
+        "RUNNING",
+        "running",
+        "JOB_STATE_RUNNING",
+        "job_state_running",
+    ] {
+        let (code, table, err) = drover(&addr, &["job", "list", "--state", state]);
+        assert_eq!(code, 0, "{state}: {err}");
+        assert!(
+            table.lines().any(|l| l.starts_with("web ")),
+            "--state {state}:\n{table}"
+        );
+    }
+    let none = json_of(&addr, &["job", "list", "--state", "SUCCEEDED"]);
+    assert_eq!(none["records"], serde_json::json!([]), "{none}");
+
+    let (code, out, err) = drover(&addr, &["job", "list", "--state", "RUNNNING"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.is_empty(), "no table for a bad state: {out}");
+    assert!(err.starts_with("error: INVALID_ARGUMENT: "), "{err}");
+    assert!(
+        err.contains("RUNNNING") && err.contains("RUNNING") && err.contains("SUCCEEDED"),
+        "the valid states are named: {err}"
+    );
+    let (code, out, err) = drover(&addr, &["pod", "list", "web", "--state", "UP"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.starts_with("error: INVALID_ARGUMENT: ")
+            && err.contains("'UP' is not a pod state")
+            && err.contains("RUNNING"),
+        "{err}"
+    );
+}
+
+#[test]
+fn job_list_says_when_it_shows_a_page_of_a_longer_list() {
+    let dir = tempfile::tempdir().unwrap();
+    // No master: the jobs are stored and wait, which is all a list needs.
+    let s = Scheduler::start(dir.path(), "http://127.0.0.1:1", &[]);
+    let addr = format!("http://{}", s.address);
+    let spec = write(dir.path(), "web.yaml", SERVICE);
+    for id in ["a", "b", "c"] {
+        let (code, _, err) = drover(&addr, &["job", "create", &spec, "--id", id]);
+        assert_eq!(code, 0, "{err}");
+    }
+
+    let (code, table, err) = drover(&addr, &["job", "list", "--limit", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(table.lines().count(), 4, "header, 2 jobs, footer:\n{table}");
+    assert_eq!(
+        table.lines().last().unwrap(),
+        "showing 1-2 of 3 jobs; --offset 2 for more",
+        "{table}"
+    );
+    let (code, table, _) = drover(&addr, &["job", "list", "--limit", "2", "--offset", "2"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        table.lines().last().unwrap(),
+        "showing 3-3 of 3 jobs",
+        "{table}"
+    );
+    let (code, table, _) = drover(&addr, &["job", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        table.lines().count(),
+        4,
+        "a whole list has no footer:\n{table}"
+    );
+
+    // The same JSON shape with and without filters.
+    let plain = json_of(&addr, &["job", "list", "--limit", "2"]);
+    let filtered = json_of(&addr, &["job", "list", "--limit", "2", "--name", "web"]);
+    for answer in [&plain, &filtered] {
+        let mut keys: Vec<_> = answer.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(keys, vec!["pagination", "records"], "{answer}");
+        assert_eq!(answer["records"].as_array().unwrap().len(), 2, "{answer}");
+        assert_eq!(
+            answer["pagination"],
+            serde_json::json!({"offset": 0, "limit": 2, "total": 3, "next_offset": 2}),
+            "{answer}"
+        );
+    }
+    let last = json_of(&addr, &["job", "list", "--offset", "2"]);
+    assert_eq!(
+        last["pagination"],
+        serde_json::json!({"offset": 2, "limit": 100, "total": 3}),
+        "no next page: {last}"
+    );
 }

@@ -2,6 +2,7 @@
 //! and matching HTTP statuses, and every mapping from domain errors to it.
 
 use crate::engine::EngineError;
+use crate::model::job_ref::JobRefError;
 use crate::model::validate::SpecError;
 use crate::store::StoreError;
 use axum::http::StatusCode;
@@ -124,6 +125,19 @@ impl From<SpecError> for ApiError {
         ApiError {
             code: Code::InvalidArgument,
             message: e.to_string(),
+        }
+    }
+}
+
+/// A job reference (the `{id}` of a route) that picks no job, or several.
+impl From<JobRefError> for ApiError {
+    fn from(e: JobRefError) -> Self {
+        match &e {
+            JobRefError::NotFound(_) => ApiError {
+                code: Code::NotFound,
+                message: e.to_string(),
+            },
+            JobRefError::Ambiguous { .. } => ApiError::invalid("job_id", e),
         }
     }
 }

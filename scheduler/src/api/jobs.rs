@@ -102,11 +102,6 @@ fn query_error(e: QueryRejection) -> ApiError {
     }
 }
 
-/// Parses a job id from the path.
-pub fn job_id(raw: &str) -> Result<JobId, ApiError> {
-    JobId::parse(raw).map_err(|e| ApiError::invalid("job_id", e))
-}
-
 /// Parses an entity version.
 pub fn parse_version(field: &str, raw: Option<&str>) -> Result<Option<u64>, ApiError> {
     raw.map(|v| {
@@ -155,13 +150,13 @@ pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Va
     })))
 }
 
-/// `GET /api/v1/jobs/{id}`.
+/// `GET /api/v1/jobs/{id}`; `{id}` is a job's id or name, as on every
+/// `/api/v1/jobs/{id}...` route ([`AppState::find_job`]).
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = job_id(&id)?;
-    let view = state.published(&id).await?;
+    let view = state.find_job(&id).await?;
     Ok(Json(json!({
         "job_info": {
             "job_id": {"value": view.job.job_id.as_str()},
@@ -190,10 +185,8 @@ pub async fn list(
         .take(limit as usize)
         .map(|view| views::job_summary(view))
         .collect();
-    Ok(Json(json!({
-        "jobs": summaries,
-        "pagination": {"offset": offset, "limit": limit, "total": total},
-    })))
+    let pagination = super::query::pagination(offset, limit, summaries.len(), total);
+    Ok(Json(json!({"jobs": summaries, "pagination": pagination})))
 }
 
 /// `GET /api/v1/jobs/{id}/pods`.
@@ -201,7 +194,7 @@ pub async fn pods(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = job_id(&id)?;
+    let id = state.find_job_id(&id).await?;
     let lookup = id.clone();
     let (job, runs, pending) = state
         .read(move |s| {
@@ -224,8 +217,8 @@ async fn set_goal(
     body: Body,
     goal: JobGoal,
 ) -> Result<Json<Value>, ApiError> {
-    let id = job_id(&id)?;
     let request: VersionedRequest = read_json(body, state.config.max_body_bytes, true).await?;
+    let id = state.find_job_id(&id).await?;
     let expected = parse_version(
         "version.value",
         request.version.as_ref().map(|w| w.value.as_str()),
@@ -267,8 +260,8 @@ pub async fn delete(
     query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Query(query) = query.map_err(query_error)?;
-    let id = job_id(&id)?;
     let expected = parse_version("version", query.version.as_deref())?;
+    let id = state.find_job_id(&id).await?;
     ask(
         &state,
         ApiRequest::DeleteJob {

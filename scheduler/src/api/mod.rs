@@ -5,7 +5,8 @@
 //! to a reader handle of the store; writes go to the engine's runner (the
 //! store's one writer) and are answered once committed and published.
 //!
-//! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start, delete.
+//! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start,
+//!   delete; `{id}` is a job's id or name ([`AppState::find_job`]).
 //! - [`pods`]: `/api/v1/pods/{pod_name}` and its events.
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
@@ -103,19 +104,24 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Job `id` as last stored: NOT_FOUND if there is none. While the
-    /// scheduler is still loading its store (where the job may be), waits
-    /// for it up to [`LOAD_WAIT`], then UNAVAILABLE.
-    pub async fn published(&self, id: &JobId) -> Result<Arc<JobView>, ApiError> {
-        if let Some(view) = self.board.get(id) {
+    /// The job a route's `{id}` points at, by id or by name (the id wins;
+    /// a name several jobs share is INVALID_ARGUMENT listing their ids; see
+    /// [`crate::model::job_ref`]), as last stored. While the scheduler is
+    /// still loading its store, waits for it up to [`LOAD_WAIT`], then
+    /// UNAVAILABLE.
+    pub async fn find_job(&self, reference: &str) -> Result<Arc<JobView>, ApiError> {
+        if let Some(view) = self.board.get(&JobId(reference.to_owned())) {
             return Ok(view);
         }
         if !self.board.wait_ready(LOAD_WAIT).await {
             return Err(ApiError::starting());
         }
-        self.board
-            .get(id)
-            .ok_or_else(|| ApiError::not_found(format!("job {id}")))
+        Ok(self.board.find(reference)?)
+    }
+
+    /// The id of the job a route's `{id}` points at (see [`Self::find_job`]).
+    pub async fn find_job_id(&self, reference: &str) -> Result<JobId, ApiError> {
+        Ok(self.find_job(reference).await?.job.job_id.clone())
     }
 
     /// Every job as last stored, in creation order. While the scheduler is
@@ -156,7 +162,16 @@ pub fn router(state: AppState) -> Router {
     let max_uri_bytes = state.config.max_uri_bytes;
     Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
-        .route("/api/v1/jobs/query", post(query::query_jobs))
+        // A literal segment wins over `{id}` for every method: GET and
+        // DELETE of this path are the job whose id or name is `query`.
+        .route(
+            "/api/v1/jobs/query",
+            post(query::query_jobs)
+                .get(|state| jobs::get(state, axum::extract::Path("query".to_owned())))
+                .delete(|state, query| {
+                    jobs::delete(state, axum::extract::Path("query".to_owned()), query)
+                }),
+        )
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
         .route("/api/v1/jobs/{id}/pods/query", post(query::query_pods))
         .route("/api/v1/jobs/{id}/restart", post(pod_ops::restart_job))

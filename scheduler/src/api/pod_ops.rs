@@ -6,7 +6,7 @@
 
 use super::body::read_json;
 use super::error::ApiError;
-use super::jobs::{ask, ask_job, job_id, parse_version, Wrapped};
+use super::jobs::{ask, ask_job, parse_version, Wrapped};
 use super::{views, AppState};
 use crate::engine::ApiRequest;
 use crate::model::ids::InstanceId;
@@ -104,15 +104,15 @@ pub async fn restart(
     Ok(Json(json!({})))
 }
 
-/// `POST /api/v1/jobs/{id}/restart`: replaces the runs of the instances in
+/// `POST /api/v1/jobs/{id}/restart` (`{id}` an id or a name): replaces the runs of the instances in
 /// `ranges` (all when absent), `batch_size` at a time.
 pub async fn restart_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let id = job_id(&id)?;
     let request: RestartJobRequest = read_json(body, state.config.max_body_bytes, true).await?;
+    let id = state.find_job_id(&id).await?;
     let expected = parse_version(
         "version.value",
         request.version.as_ref().map(|w| w.value.as_str()),

@@ -1,16 +1,20 @@
 //! Peloton's QueryJobs and QueryPods: `POST /api/v1/jobs/query` and
 //! `POST /api/v1/jobs/{id}/pods/query`, with the seed's filters (states,
 //! labels, owner, name, keywords; pod states, hosts, pod names, labels)
-//! and offset/limit pagination. Filtering is done on the reader's
-//! snapshot; the filters themselves are the pure functions at the bottom.
+//! and offset/limit pagination. States are taken in the seed's names and
+//! Drover's short forms, in any case ([`state_names`]); an unknown one is
+//! INVALID_ARGUMENT naming the valid ones. Filtering is done on the
+//! reader's snapshot; the filters themselves are the pure functions at the
+//! bottom.
 
 use super::body::read_json;
 use super::error::ApiError;
-use super::jobs::{job_id, Wrapped};
+use super::jobs::Wrapped;
 use super::{views, AppState};
 use crate::model::ids::InstanceId;
 use crate::model::job::Job;
 use crate::model::spec::Label;
+use crate::model::state_names::{self, StateNameError};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -36,7 +40,7 @@ pub struct Pagination {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuerySpec {
-    /// Any of these states.
+    /// Any of these states (`JOB_STATE_RUNNING`, `RUNNING`, `running`).
     #[serde(default)]
     pub job_states: Vec<String>,
     /// All of these labels.
@@ -60,7 +64,7 @@ pub struct JobQuerySpec {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct PodQuerySpec {
-    /// Any of these states.
+    /// Any of these states (`POD_STATE_RUNNING`, `RUNNING`, `running`).
     #[serde(default)]
     pub pod_states: Vec<String>,
     /// On any of these hosts.
@@ -95,23 +99,51 @@ pub struct QueryPodsRequest {
     pub spec: PodQuerySpec,
 }
 
-fn page<T>(items: Vec<T>, pagination: Option<Pagination>, max_page: u32) -> (Vec<T>, Value) {
-    let p = pagination.unwrap_or_default();
+/// A page's `pagination`: Peloton's `offset`, `limit` and `total`, and
+/// `next_offset`, the offset of the next page, only when there is one (the
+/// CLI's "--offset N for more").
+pub fn pagination(offset: u32, limit: u32, shown: usize, total: usize) -> Value {
+    let mut p = json!({"offset": offset, "limit": limit, "total": total});
+    let next = (offset as usize).saturating_add(shown);
+    if shown > 0 && next < total {
+        p["next_offset"] = json!(next);
+    }
+    p
+}
+
+fn page<T>(items: Vec<T>, asked: Option<Pagination>, max_page: u32) -> (Vec<T>, Value) {
+    let p = asked.unwrap_or_default();
     let limit = if p.limit == 0 {
         max_page
     } else {
         p.limit.min(max_page)
     };
     let total = items.len();
-    let records = items
+    let records: Vec<T> = items
         .into_iter()
         .skip(p.offset as usize)
         .take(limit as usize)
         .collect();
-    (
-        records,
-        json!({"offset": p.offset, "limit": limit, "total": total}),
-    )
+    let shown = records.len();
+    (records, pagination(p.offset, limit, shown, total))
+}
+
+/// The states of a filter in their canonical names; the first value that
+/// is no state is INVALID_ARGUMENT naming its place (`spec.job_states[1]`).
+fn canonical_states(
+    field: &str,
+    values: &[String],
+    parse: fn(&str) -> Result<&'static str, StateNameError>,
+) -> Result<Vec<String>, ApiError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            parse(v)
+                .map(str::to_owned)
+                .map_err(|e| ApiError::invalid(&format!("{field}[{i}]"), e))
+        })
+        .collect()
 }
 
 /// `POST /api/v1/jobs/query`.
@@ -120,7 +152,9 @@ pub async fn query_jobs(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let request: QueryJobsRequest = read_json(body, state.config.max_body_bytes, true).await?;
-    let spec = request.spec;
+    let mut spec = request.spec;
+    spec.job_states =
+        canonical_states("spec.job_states", &spec.job_states, state_names::job_state)?;
     let matching: Vec<_> = state
         .all_published()
         .await?
@@ -132,15 +166,17 @@ pub async fn query_jobs(
     Ok(Json(json!({"records": records, "pagination": pagination})))
 }
 
-/// `POST /api/v1/jobs/{id}/pods/query`.
+/// `POST /api/v1/jobs/{id}/pods/query` (`{id}` a job's id or name).
 pub async fn query_pods(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let id = job_id(&id)?;
     let request: QueryPodsRequest = read_json(body, state.config.max_body_bytes, true).await?;
-    let spec = request.spec;
+    let mut spec = request.spec;
+    spec.pod_states =
+        canonical_states("spec.pod_states", &spec.pod_states, state_names::pod_state)?;
+    let id = state.find_job_id(&id).await?;
     let lookup = id.clone();
     let (job, runs, pending) = state
         .read(move |s| {
@@ -164,7 +200,8 @@ fn has_labels(have: &[Label], want: &[Label]) -> bool {
     want.iter().all(|w| have.contains(w))
 }
 
-/// Whether `job` (in `state`) matches the query.
+/// Whether `job` (in `state`) matches the query, whose states are in
+/// their canonical names.
 pub fn job_matches(spec: &JobQuerySpec, job: &Job, state: &str) -> bool {
     let s = &job.spec;
     let keyword_hit = |k: &String| {
@@ -189,7 +226,8 @@ pub fn job_matches(spec: &JobQuerySpec, job: &Job, state: &str) -> bool {
         && spec.keywords.iter().all(keyword_hit)
 }
 
-/// Whether the pod summary `pod` of `job` matches the query.
+/// Whether the pod summary `pod` of `job` matches the query, whose states
+/// are in their canonical names.
 pub fn pod_matches(spec: &PodQuerySpec, job: &Job, pod: &Value) -> bool {
     let status = &pod["status"];
     let name = pod["pod_name"]["value"].as_str().unwrap_or_default();

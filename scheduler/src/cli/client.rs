@@ -140,9 +140,20 @@ fn connect_reason(e: &hyper_util::client::legacy::Error) -> String {
 
 /// Percent-encodes a query parameter value.
 pub fn encode_query(value: &str) -> String {
+    encode(value, b"-_.~/")
+}
+
+/// `/api/v1/jobs/<reference>`: a job's id or name as one path segment (a
+/// name may hold spaces, `/`, `?` or `%`; ids never do).
+pub fn job_path(reference: &str) -> String {
+    format!("/api/v1/jobs/{}", encode(reference, b"-_.~"))
+}
+
+/// Percent-encodes every byte but ASCII letters, digits and `keep`.
+fn encode(value: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -173,5 +184,11 @@ mod tests {
     #[test]
     fn query_values_are_encoded() {
         assert_eq!(encode_query("/tmp/a b&c"), "/tmp/a%20b%26c");
+    }
+
+    #[test]
+    fn a_job_name_is_one_path_segment() {
+        assert_eq!(job_path("service-web"), "/api/v1/jobs/service-web");
+        assert_eq!(job_path("a/b c?%"), "/api/v1/jobs/a%2Fb%20c%3F%25");
     }
 }

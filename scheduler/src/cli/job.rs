@@ -1,8 +1,12 @@
 //! `drover job ...`: create (from a YAML or JSON file), get, list, stop,
 //! start, delete, restart and watch. Each command builds one request,
-//! sends it, and prints the answer as a table or as JSON.
+//! sends it, and prints the answer as a table or as JSON. A job is named
+//! by its id or its name wherever one is typed: the scheduler resolves it
+//! (the id wins; a name several jobs share is refused, listing their ids).
+//! `job list` always asks the query API, so its JSON has one shape with
+//! and without filters, and its table says when it shows one page.
 
-use super::client::{encode_query, ApiClient};
+use super::client::{encode_query, job_path, ApiClient};
 use super::error::CliError;
 use super::output::{self, short_state, Output};
 use super::pod::pods_table;
@@ -29,15 +33,17 @@ pub enum JobCommand {
     },
     /// Show one job and its pods.
     Get {
-        /// Job id.
+        /// Job id or name.
         id: String,
     },
-    /// List jobs (filters use the query API).
+    /// List jobs, a page at a time (the table says when there is more).
     List {
-        /// Only jobs in these states (RUNNING, SUCCEEDED, ...), repeatable.
+        /// Only jobs in these states, repeatable: INITIALIZED, PENDING,
+        /// RUNNING, SUCCEEDED, FAILED, KILLED, KILLING (or JOB_STATE_RUNNING
+        /// etc.), in any case; an unknown state is an error.
         #[arg(long = "state")]
         states: Vec<String>,
-        /// Only jobs with this name.
+        /// Only jobs whose name contains this.
         #[arg(long)]
         name: Option<String>,
         /// Only jobs of this owner.
@@ -49,16 +55,16 @@ pub enum JobCommand {
         /// Only jobs matching these keywords, repeatable.
         #[arg(long = "keyword")]
         keywords: Vec<String>,
-        /// First job to show.
+        /// First job to show (the table's footer gives the next page's).
         #[arg(long, default_value_t = 0)]
         offset: u32,
-        /// Page size.
+        /// Page size (at most the scheduler's --max-page).
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
     /// Stop a job: every pod is killed and stays down until start.
     Stop {
-        /// Job id.
+        /// Job id or name.
         id: String,
         /// The version you saw (a stale one is refused).
         #[arg(long)]
@@ -66,7 +72,7 @@ pub enum JobCommand {
     },
     /// Start a stopped job.
     Start {
-        /// Job id.
+        /// Job id or name.
         id: String,
         /// The version you saw.
         #[arg(long)]
@@ -74,7 +80,7 @@ pub enum JobCommand {
     },
     /// Delete a job (stopped first with --force).
     Delete {
-        /// Job id.
+        /// Job id or name.
         id: String,
         /// Stop it first if it is running.
         #[arg(long)]
@@ -85,7 +91,7 @@ pub enum JobCommand {
     },
     /// Restart a job's pods, in batches.
     Restart {
-        /// Job id.
+        /// Job id or name.
         id: String,
         /// Pods restarted at a time (0 = all at once).
         #[arg(long, default_value_t = 0)]
@@ -99,7 +105,7 @@ pub enum JobCommand {
     },
     /// Follow jobs' pods until they end (or, with --until running, run).
     Watch {
-        /// Job ids.
+        /// Job ids or names.
         #[arg(required = true)]
         ids: Vec<String>,
         /// What to wait for.
@@ -140,11 +146,14 @@ pub async fn run(client: &ApiClient, output: Output, command: JobCommand) -> Res
             }
         }
         JobCommand::Get { id } => {
-            let job = client.get(&format!("/api/v1/jobs/{id}")).await?;
+            let job = client.get(&job_path(&id)).await?;
             match output {
                 Output::Json => print!("{}", output::json(&job)),
                 Output::Table => {
-                    let pods = client.get(&format!("/api/v1/jobs/{id}/pods")).await?;
+                    // The pods of the job just shown, by its id: a name
+                    // could meanwhile be given to another job.
+                    let job_id = output::text(&job["job_info"]["job_id"]);
+                    let pods = client.get(&format!("{}/pods", job_path(&job_id))).await?;
                     print!("{}\n{}", job_fields(&job), pods_table(&pods["pods"]));
                 }
             }
@@ -158,66 +167,53 @@ pub async fn run(client: &ApiClient, output: Output, command: JobCommand) -> Res
             offset,
             limit,
         } => {
-            let filtered = !states.is_empty()
-                || name.is_some()
-                || owner.is_some()
-                || !labels.is_empty()
-                || !keywords.is_empty();
-            let answer = if filtered {
-                let mut spec = Map::new();
-                if !states.is_empty() {
-                    spec.insert("job_states".into(), json!(states));
-                }
-                if let Some(n) = name {
-                    spec.insert("name".into(), json!(n));
-                }
-                if let Some(o) = owner {
-                    spec.insert("owner".into(), json!(o));
-                }
-                if !labels.is_empty() {
-                    spec.insert("labels".into(), labels_json(&labels)?);
-                }
-                if !keywords.is_empty() {
-                    spec.insert("keywords".into(), json!(keywords));
-                }
-                spec.insert(
-                    "pagination".into(),
-                    json!({"offset": offset, "limit": limit}),
-                );
-                client
-                    .post("/api/v1/jobs/query", &json!({"spec": spec}))
-                    .await?
-            } else {
-                client
-                    .get(&format!("/api/v1/jobs?offset={offset}&limit={limit}"))
-                    .await?
-            };
+            let mut spec = Map::new();
+            if !states.is_empty() {
+                spec.insert("job_states".into(), json!(states));
+            }
+            if let Some(n) = name {
+                spec.insert("name".into(), json!(n));
+            }
+            if let Some(o) = owner {
+                spec.insert("owner".into(), json!(o));
+            }
+            if !labels.is_empty() {
+                spec.insert("labels".into(), labels_json(&labels)?);
+            }
+            if !keywords.is_empty() {
+                spec.insert("keywords".into(), json!(keywords));
+            }
+            spec.insert(
+                "pagination".into(),
+                json!({"offset": offset, "limit": limit}),
+            );
+            let answer = client
+                .post("/api/v1/jobs/query", &json!({"spec": spec}))
+                .await?;
             match output {
                 Output::Json => print!("{}", output::json(&answer)),
                 Output::Table => {
-                    let list = answer
-                        .get("jobs")
-                        .or_else(|| answer.get("records"))
-                        .cloned()
-                        .unwrap_or(Value::Null);
-                    print!("{}", jobs_table(&list));
+                    print!("{}", jobs_table(&answer["records"]));
+                    if let Some(footer) = page_footer(&answer["pagination"]) {
+                        println!("{footer}");
+                    }
                 }
             }
         }
         JobCommand::Stop { id, version } => {
             let answer = client
-                .post(&format!("/api/v1/jobs/{id}/stop"), &versioned(&version))
+                .post(&format!("{}/stop", job_path(&id)), &versioned(&version))
                 .await?;
             done(output, &answer, &format!("job {id} stopping"));
         }
         JobCommand::Start { id, version } => {
             let answer = client
-                .post(&format!("/api/v1/jobs/{id}/start"), &versioned(&version))
+                .post(&format!("{}/start", job_path(&id)), &versioned(&version))
                 .await?;
             done(output, &answer, &format!("job {id} starting"));
         }
         JobCommand::Delete { id, force, version } => {
-            let mut path = format!("/api/v1/jobs/{id}?force={force}");
+            let mut path = format!("{}?force={force}", job_path(&id));
             if let Some(v) = version {
                 path.push_str(&format!("&version={}", encode_query(&v)));
             }
@@ -240,7 +236,7 @@ pub async fn run(client: &ApiClient, output: Output, command: JobCommand) -> Res
                     .into();
             }
             let answer = client
-                .post(&format!("/api/v1/jobs/{id}/restart"), &body)
+                .post(&format!("{}/restart", job_path(&id)), &body)
                 .await?;
             done(output, &answer, &format!("job {id} restarting"));
         }
@@ -323,18 +319,16 @@ async fn watch_jobs(
     interval_ms: u64,
 ) -> Result<u8, CliError> {
     let mut jobs = Vec::new();
-    for id in ids {
-        let until = match until {
-            Some(u) => u,
-            None => {
-                let job = client.get(&format!("/api/v1/jobs/{id}")).await?;
-                if job["job_info"]["spec"]["type"] == "SERVICE" {
-                    Until::Running
-                } else {
-                    Until::Terminal
-                }
-            }
-        };
+    for reference in ids {
+        // Resolved once: the watch follows these jobs by id even if their
+        // names are later given to other jobs.
+        let job = client.get(&job_path(&reference)).await?;
+        let id = output::text(&job["job_info"]["job_id"]);
+        let until = until.unwrap_or(if job["job_info"]["spec"]["type"] == "SERVICE" {
+            Until::Running
+        } else {
+            Until::Terminal
+        });
         jobs.push((id, until));
     }
     let stop = async {
@@ -403,6 +397,28 @@ fn job_fields(job: &Value) -> String {
     ])
 }
 
+/// The line under a page of a longer list: which jobs it shows and the
+/// `--offset` of the next page; none when the page is the whole list.
+fn page_footer(pagination: &Value) -> Option<String> {
+    let number = |k: &str| pagination[k].as_u64().unwrap_or(0);
+    let (offset, limit, total) = (number("offset"), number("limit"), number("total"));
+    let shown = limit.min(total.saturating_sub(offset));
+    if offset == 0 && shown >= total {
+        return None;
+    }
+    let range = if shown == 0 {
+        "none".to_owned()
+    } else {
+        format!("{}-{}", offset + 1, offset + shown)
+    };
+    Some(
+        match pagination.get("next_offset").and_then(Value::as_u64) {
+            Some(next) => format!("showing {range} of {total} jobs; --offset {next} for more"),
+            None => format!("showing {range} of {total} jobs"),
+        },
+    )
+}
+
 /// The table of `JobSummary`s.
 fn jobs_table(jobs: &Value) -> String {
     let rows: Vec<Vec<String>> = jobs
@@ -437,6 +453,25 @@ mod tests {
         assert_eq!(parse_range("0..5").unwrap(), json!({"from": 0, "to": 5}));
         assert!(parse_range("5..5").is_err());
         assert!(parse_range("3").is_err());
+    }
+
+    #[test]
+    fn a_page_of_a_longer_list_says_so_and_a_whole_list_does_not() {
+        let footer = |p: Value| page_footer(&p);
+        assert_eq!(
+            footer(json!({"offset": 0, "limit": 50, "total": 312, "next_offset": 50})).unwrap(),
+            "showing 1-50 of 312 jobs; --offset 50 for more"
+        );
+        assert_eq!(
+            footer(json!({"offset": 300, "limit": 50, "total": 312})).unwrap(),
+            "showing 301-312 of 312 jobs"
+        );
+        assert_eq!(
+            footer(json!({"offset": 400, "limit": 50, "total": 312})).unwrap(),
+            "showing none of 312 jobs"
+        );
+        assert_eq!(footer(json!({"offset": 0, "limit": 50, "total": 3})), None);
+        assert_eq!(footer(json!({"offset": 0, "limit": 50, "total": 0})), None);
     }
 
     #[test]

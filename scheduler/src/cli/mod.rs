@@ -50,7 +50,9 @@ pub struct Cli {
 /// `drover <command>`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Jobs: create, get, list, stop, start, delete, restart, watch.
+    /// Jobs: create, get, list, stop, start, delete, restart, watch. A job
+    /// is named by its id or its name; an id wins over other jobs' names,
+    /// and a name several jobs share is refused, listing their ids.
     Job {
         /// The job command.
         #[command(subcommand)]

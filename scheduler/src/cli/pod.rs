@@ -1,7 +1,8 @@
-//! `drover pod ...`: list a job's pods, get one pod, its events, and stop,
-//! start or restart it. (`drover pod logs` is in [`super::logs`].)
+//! `drover pod ...`: list a job's pods (the job by its id or name), get
+//! one pod, its events, and stop, start or restart it. (`drover pod logs`
+//! is in [`super::logs`].)
 
-use super::client::ApiClient;
+use super::client::{job_path, ApiClient};
 use super::error::CliError;
 use super::logs::LogsArgs;
 use super::output::{self, short_state, Output};
@@ -13,9 +14,12 @@ use serde_json::{json, Map, Value};
 pub enum PodCommand {
     /// List a job's pods.
     List {
-        /// Job id.
+        /// Job id or name.
         job: String,
-        /// Only pods in these states (POD_STATE_RUNNING, or RUNNING), repeatable.
+        /// Only pods in these states, repeatable: PENDING, LAUNCHING,
+        /// LAUNCHED, STARTING, RUNNING, KILLING, SUCCEEDED, FAILED, KILLED,
+        /// LOST (or POD_STATE_RUNNING etc.), in any case; an unknown state
+        /// is an error.
         #[arg(long = "state")]
         states: Vec<String>,
         /// Only pods on these hosts, repeatable.
@@ -56,19 +60,20 @@ pub async fn run(client: &ApiClient, output: Output, command: PodCommand) -> Res
     match command {
         PodCommand::List { job, states, hosts } => {
             let answer = if states.is_empty() && hosts.is_empty() {
-                client.get(&format!("/api/v1/jobs/{job}/pods")).await?
+                client.get(&format!("{}/pods", job_path(&job))).await?
             } else {
                 let mut spec = Map::new();
                 if !states.is_empty() {
-                    let full: Vec<String> = states.iter().map(|s| pod_state_name(s)).collect();
-                    spec.insert("pod_states".into(), json!(full));
+                    // The scheduler takes short and full names alike and
+                    // refuses unknown ones naming the valid ones.
+                    spec.insert("pod_states".into(), json!(states));
                 }
                 if !hosts.is_empty() {
                     spec.insert("hosts".into(), json!(hosts));
                 }
                 client
                     .post(
-                        &format!("/api/v1/jobs/{job}/pods/query"),
+                        &format!("{}/pods/query", job_path(&job)),
                         &json!({"spec": spec}),
                     )
                     .await?
@@ -117,16 +122,6 @@ async fn action(
         Output::Table => println!("pod {pod} {doing}"),
     }
     Ok(())
-}
-
-/// `RUNNING` → `POD_STATE_RUNNING`; full names pass through.
-fn pod_state_name(s: &str) -> String {
-    let upper = s.to_ascii_uppercase();
-    if upper.starts_with("POD_STATE_") {
-        upper
-    } else {
-        format!("POD_STATE_{upper}")
-    }
 }
 
 /// `{"http": 31002}` as `http=31002`.
@@ -250,6 +245,5 @@ mod tests {
         assert!(t.contains("PENDING  UNKNOWN"), "{t}");
         assert!(t.contains("http=31000"), "{t}");
         assert!(t.contains("no agent satisfies zone==c"), "{t}");
-        assert_eq!(pod_state_name("running"), "POD_STATE_RUNNING");
     }
 }

@@ -18,6 +18,8 @@
 //!   Drover's terms (the `mesos/` edge translates the protos).
 //! - [`time`]: wall-clock milliseconds, passed in, never read here.
 //! - [`job`]: a job, its goal and versions, the entity-version check.
+//! - [`job_ref`]: a job named by its id or its name, and which one wins.
+//! - [`state_names`]: the spellings of states a filter takes.
 //! - [`run`]: a run, and how a status update changes it.
 //! - [`policies`]: retry backoff, the runtime limit, the restart budget,
 //!   SLA order: pure functions of their inputs and `now`.
@@ -29,6 +31,7 @@ pub mod change;
 pub mod demand;
 pub mod ids;
 pub mod job;
+pub mod job_ref;
 pub mod offer;
 pub mod outcome;
 pub mod policies;
@@ -40,6 +43,7 @@ pub mod spec_constraint;
 pub mod spec_health;
 pub mod spec_label;
 pub mod state;
+pub mod state_names;
 pub mod task_update;
 pub mod task_user;
 pub mod time;

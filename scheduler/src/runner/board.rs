@@ -8,6 +8,7 @@
 
 use crate::model::ids::JobId;
 use crate::model::job::JobView;
+use crate::model::job_ref::{self, JobRefError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -76,6 +77,32 @@ impl JobBoard {
     pub fn get(&self, id: &JobId) -> Option<Arc<JobView>> {
         let jobs = self.jobs.read().unwrap_or_else(|e| e.into_inner());
         jobs.by_id.get(id).cloned()
+    }
+
+    /// The job `reference` points at, by id or by name, as
+    /// [`job_ref::resolve`] decides. The id is looked up first (a map
+    /// lookup, the common case); only a reference that is no id scans the
+    /// names, under the same read lock, so the answer is one snapshot.
+    pub fn find(&self, reference: &str) -> Result<Arc<JobView>, JobRefError> {
+        let jobs = self.jobs.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(view) = jobs.by_id.get(&JobId(reference.to_owned())) {
+            return Ok(view.clone());
+        }
+        let mut named: Vec<&Arc<JobView>> = jobs
+            .by_id
+            .values()
+            .filter(|v| v.job.spec.name == reference)
+            .collect();
+        // Creation order, so an ambiguity lists the oldest job first.
+        named.sort_by(|a, b| {
+            (a.job.created_at, &a.job.job_id).cmp(&(b.job.created_at, &b.job.job_id))
+        });
+        let found = job_ref::resolve(reference, named.iter().map(|v| &v.job))?;
+        let id = found.job_id.clone();
+        jobs.by_id
+            .get(&id)
+            .cloned()
+            .ok_or(JobRefError::NotFound(reference.to_owned()))
     }
 
     /// Every job, in creation order (then id).
@@ -151,5 +178,29 @@ mod tests {
         board.publish(vec![(a.clone(), Some(newer)), (b.clone(), None)]);
         assert_eq!(board.get(&a).unwrap().job.version, 7);
         assert!(board.get(&b).is_none());
+    }
+
+    #[test]
+    fn a_job_is_found_by_id_or_unique_name_and_a_shared_name_lists_ids_oldest_first() {
+        let board = JobBoard::default();
+        let named = |id: &str, name: &str, at: i64| {
+            let mut v = view(id, at);
+            v.job.spec.name = name.into();
+            (JobId::parse(id).unwrap(), Some(v))
+        };
+        board.publish(vec![named("z1", "web", 1), named("db1", "db", 2)]);
+        assert_eq!(board.find("web").unwrap().job.job_id.as_str(), "z1");
+        assert_eq!(board.find("db1").unwrap().job.job_id.as_str(), "db1");
+        board.publish(vec![named("a2", "web", 3)]);
+        match board.find("web").unwrap_err() {
+            JobRefError::Ambiguous { ids, .. } => {
+                let ids: Vec<_> = ids.iter().map(JobId::as_str).collect();
+                assert_eq!(ids, ["z1", "a2"]);
+            }
+            other => panic!("{other}"),
+        }
+        board.publish(vec![named("web", "other", 4)]);
+        assert_eq!(board.find("web").unwrap().job.spec.name, "other");
+        assert!(matches!(board.find("nope"), Err(JobRefError::NotFound(_))));
     }
 }
