@@ -558,3 +558,32 @@ fn job_list_says_when_it_shows_a_page_of_a_longer_list() {
         "no next page: {last}"
     );
 }
+
+/// `drover job list | head -1`: the reader goes away before drover writes,
+/// and drover ends quietly, as `ls` would, rather than panicking with
+/// "failed printing to stdout: Broken pipe".
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let sim = AgentSim::for_scheduler(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Scheduler::start(
+        &dir.path().join("data"),
+        &format!("http://{}", sim.address),
+        &[],
+    );
+    let mut child = Command::new(drover_bin())
+        .args(["--addr", &s.address, "job", "list"])
+        .env_remove("DROVER_ADDR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{:?}: {stderr}",
+        out.status
+    );
+}
