@@ -8,7 +8,7 @@
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries;
 use drover_tests::harness::job_api::{create_job, job_spec, wait_for_job_state};
-use drover_tests::harness::process::run_until_exit;
+use drover_tests::harness::run::run_until_exit;
 use drover_tests::harness::scheduler::Scheduler;
 use serde_json::Value;
 use std::path::Path;

@@ -8,10 +8,24 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+#[path = "../../../test-support/job_spec.rs"]
+mod job_spec;
+#[path = "../../../test-support/run.rs"]
+mod run;
+#[path = "../../../test-support/trickle.rs"]
+mod trickle;
+// Each test binary includes this module and uses some of these.
+#[allow(unused_imports)]
+pub use {
+    job_spec::job_spec,
+    run::{in_mount_namespace, run_until_exit},
+    trickle::{trickle, Trickled},
+};
 
 /// A child process stopped by its pid when dropped (SIGTERM, then SIGKILL).
 pub struct Proc {
@@ -128,104 +142,6 @@ pub fn scheduler_args(data_dir: &Path, master: &str, extra: &[&str]) -> Vec<Stri
     args.into_iter().map(str::to_owned).collect()
 }
 
-/// `program args...` run in a private mount namespace of its own, after
-/// the shell commands `setup`, which name `data_dir` as `"$DATA"` (e.g. a
-/// read-only bind mount of it): `unshare` and its arguments. `sh` execs
-/// the program, so its pid is the program's. Needs root.
-///
-/// drover-tests' harness has the same for the end-to-end tests
-/// (`SchedulerBuilder::in_mount_namespace`); this crate's tests cannot
-/// depend on drover-tests, which depends on this crate.
-pub fn in_mount_namespace(
-    setup: &str,
-    data_dir: &Path,
-    program: &Path,
-    args: Vec<String>,
-) -> (PathBuf, Vec<String>) {
-    // `sh -c SCRIPT sh DATA PROGRAM ARGS...`: nothing is quoted by hand.
-    let script = format!("DATA=\"$1\"; shift; {setup} && exec \"$@\"");
-    let mut unshare: Vec<String> = [
-        "--mount",
-        "--propagation",
-        "private",
-        "--",
-        "sh",
-        "-c",
-        &script,
-        "sh",
-        data_dir.to_str().unwrap(),
-        program.to_str().unwrap(),
-    ]
-    .map(str::to_owned)
-    .into();
-    unshare.extend(args);
-    (PathBuf::from("unshare"), unshare)
-}
-
-/// Runs `program args...` (with `envs`, default `DROVER_LOG` and no
-/// `RUST_BACKTRACE`, so stderr is what a user sees) to its exit, capturing
-/// stdout and stderr: `Ok` with them and its status; `Err` with what it
-/// printed if it still ran after `within`, when it is SIGKILLed. Both pipes
-/// are read as it writes, so a chatty child never blocks on a full one.
-pub async fn run_until_exit(
-    program: &Path,
-    args: &[String],
-    envs: &[(&str, &str)],
-    within: Duration,
-) -> Result<Output, Output> {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("DROVER_LOG", "warn,drover_scheduler=info")
-        .envs(envs.iter().copied())
-        .env_remove("RUST_BACKTRACE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program:?}: {e}"));
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + within;
-    let (status, exited) = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break (status, true);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break (child.wait().unwrap(), false);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let output = Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    };
-    if exited {
-        Ok(output)
-    } else {
-        Err(output)
-    }
-}
-
 /// One HTTP exchange: `(status, body as JSON or Null)`.
 pub async fn call(
     address: &str,
@@ -266,20 +182,4 @@ pub async fn post(address: &str, path: &str, body: &serde_json::Value) -> (u16, 
 /// GET.
 pub async fn get(address: &str, path: &str) -> (u16, serde_json::Value) {
     call(address, "GET", path, None).await
-}
-
-/// A batch or service job spec running `command` in each of `instances`.
-pub fn job_spec(kind: &str, instances: u32, command: &str) -> serde_json::Value {
-    serde_json::json!({
-        "type": kind,
-        "name": format!("{kind}-test"),
-        "instance_count": instances,
-        "default_spec": {
-            "containers": [{
-                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32, "disk_limit_mb": 0},
-                "command": {"value": command}
-            }],
-            "kill_grace_period_seconds": 1
-        }
-    })
 }

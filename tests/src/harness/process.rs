@@ -7,9 +7,9 @@
 //! Knows nothing of which binary it runs or its flags ([`super::agent_sim`]
 //! and [`super::scheduler`] do).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -116,69 +116,6 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// How often a child expected to exit is checked for having exited.
-const RUN_POLL: Duration = Duration::from_millis(50);
-
-/// Runs `program args...` with `envs` added (and `RUST_BACKTRACE` removed,
-/// so its stderr is what a user sees) to its exit, capturing its stdout and
-/// stderr: `Ok` with them and its status. `Err` with what it printed if it
-/// was still running after `within`; it is then SIGKILLed by its pid.
-/// Polls with tokio's sleep, so a test's other tasks keep running.
-pub async fn run_until_exit(
-    program: &Path,
-    args: &[String],
-    envs: &[(&str, &str)],
-    within: Duration,
-) -> Result<Output, Output> {
-    let mut child = Command::new(program)
-        .args(args)
-        .envs(envs.iter().copied())
-        .env_remove("RUST_BACKTRACE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-    // Read both pipes as it writes, so a chatty child never blocks on a
-    // full pipe and looks as if it kept running.
-    let stdout = drain(child.stdout.take());
-    let stderr = drain(child.stderr.take());
-    let deadline = Instant::now() + within;
-    let (status, exited) = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break (status, true),
-            Ok(None) if Instant::now() < deadline => tokio::time::sleep(RUN_POLL).await,
-            Ok(None) | Err(_) => {
-                reap(&mut child);
-                let status = child
-                    .wait()
-                    .unwrap_or_else(|e| panic!("waiting for {}: {e}", program.display()));
-                break (status, false);
-            }
-        }
-    };
-    let output = Output {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    };
-    if exited {
-        Ok(output)
-    } else {
-        Err(output)
-    }
-}
-
-/// A thread reading `pipe` to its end.
-fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        if let Some(mut pipe) = pipe {
-            let _ = pipe.read_to_end(&mut bytes);
-        }
-        bytes
-    })
 }
 
 /// SIGKILL (std sends it to the child's own pid) and wait, ignoring a

@@ -7,12 +7,13 @@
 //! read-only data directory), and one expected to exit on its own (a
 //! refusal at start) whose status and logs the test reads.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
 use super::binaries;
-use super::process::{self, Process};
+use super::process::Process;
+use super::run;
 
 /// The log filter every scheduler under test runs with.
 const LOG: (&str, &str) = ("DROVER_LOG", "warn,drover_scheduler=info");
@@ -94,7 +95,7 @@ impl SchedulerBuilder {
     pub fn start(self) -> Scheduler {
         let (program, args) = self.command();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let process = Process::start(program.as_ref(), &args, &[LOG]);
+        let process = Process::start(&program, &args, &[LOG]);
         Scheduler {
             address: process.address.clone(),
             process,
@@ -107,13 +108,13 @@ impl SchedulerBuilder {
     /// test can fail saying what else it saw.
     pub async fn run_until_exit(self, within: Duration) -> Result<Output, Output> {
         let (program, args) = self.command();
-        process::run_until_exit(program.as_ref(), &args, &[LOG], within).await
+        run::run_until_exit(&program, &args, &[LOG], within).await
     }
 
     /// The program and arguments: the scheduler's own, or `unshare`
     /// running the setup and then exec'ing it.
-    fn command(self) -> (String, Vec<String>) {
-        let scheduler = binaries::scheduler().display().to_string();
+    fn command(self) -> (PathBuf, Vec<String>) {
+        let scheduler = binaries::scheduler();
         let mut args: Vec<String> = [
             "--listen",
             "127.0.0.1:0",
@@ -134,27 +135,11 @@ impl SchedulerBuilder {
         if !user_named {
             args.extend(["--user".to_owned(), "nobody".to_owned()]);
         }
-        let Some(setup) = self.mount_setup else {
-            return (scheduler, args);
-        };
-        // `sh -c SCRIPT sh DATA SCHEDULER ARGS...`: the script sees the data
-        // directory as "$DATA" and execs "$@", quoting nothing by hand.
-        let script = format!("DATA=\"$1\"; shift; {setup} && exec \"$@\"");
-        let mut unshare: Vec<String> = [
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            &script,
-            "sh",
-            &self.data_dir,
-            &scheduler,
-        ]
-        .map(str::to_owned)
-        .into();
-        unshare.extend(args);
-        ("unshare".to_owned(), unshare)
+        match self.mount_setup {
+            Some(setup) => {
+                run::in_mount_namespace(&setup, Path::new(&self.data_dir), &scheduler, args)
+            }
+            None => (scheduler, args),
+        }
     }
 }
