@@ -20,8 +20,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-#[path = "../../../test-support/trickle.rs"]
-mod trickle;
+use drover_test_support::trickle;
 // Each test binary includes this module; only slow_clients.rs uses these.
 #[allow(unused_imports)]
 pub use trickle::{trickle, Trickled};

@@ -13,12 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-#[path = "../../../test-support/job_spec.rs"]
-mod job_spec;
-#[path = "../../../test-support/run.rs"]
-mod run;
-#[path = "../../../test-support/trickle.rs"]
-mod trickle;
+use drover_test_support::{job_spec, run, trickle};
 // Each test binary includes this module and uses some of these.
 #[allow(unused_imports)]
 pub use {

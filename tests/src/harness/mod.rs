@@ -23,9 +23,9 @@
 //! - [`run`]: a binary run to its exit, or in a mount namespace of its own.
 //! - [`wait`]: bounded polling.
 //!
-//! [`run`] and [`job_api::job_spec`] are files of `test-support/` at the
-//! workspace root, which the scheduler's and agent-sim's own tests include
-//! too: they cannot depend on this crate, which depends on theirs.
+//! [`run`] and [`job_api::job_spec`] come from `drover-test-support`,
+//! which the scheduler's and agent-sim's own tests use too: they cannot
+//! depend on this crate, which depends on theirs.
 
 pub mod agent_sim;
 pub mod binaries;
@@ -35,9 +35,7 @@ pub mod http;
 pub mod job_api;
 pub mod process;
 pub mod pymesos;
-#[path = "../../../test-support/run.rs"]
-pub mod run;
+pub use drover_test_support::run;
 pub mod scheduler;
-#[path = "../../../test-support/job_spec.rs"]
-mod shared_job_spec;
+use drover_test_support::job_spec as shared_job_spec;
 pub mod wait;

@@ -1,5 +1,5 @@
 //! A binary run to its exit, optionally in a mount namespace of its own.
-//! Shared by path (see `test-support/README.md`).
+//!
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,4 @@
-//! The job spec the API tests create. Shared by path (see
-//! `test-support/README.md`).
+//! The job spec the API tests create.
 
 /// A `BATCH` or `SERVICE` job spec named `{kind}-test` running `command`
 /// in each of `instances` (0.1 cpu, 32 MiB, 1 s kill grace period).

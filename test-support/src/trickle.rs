@@ -1,5 +1,5 @@
 //! A slow client: a request sent a byte at a time, to see a server cut it
-//! off. Shared by path (see `test-support/README.md`).
+//! off.
 
 use std::time::{Duration, Instant};
 
