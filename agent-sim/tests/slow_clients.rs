@@ -28,61 +28,24 @@ const TIMEOUTS: &[&str] = &[
     "100ms",
 ];
 
-/// What a slow client saw: when the server closed the connection (`None`:
-/// still open when the test gave up) and what it answered.
-struct Trickled {
-    closed_after: Option<Duration>,
-    answer: String,
-}
-
-/// Connects, sends `first` at once, then one byte of `drip` (cycled) every
-/// 50 ms, until the server closes the connection or 6 s pass.
-async fn trickle(addr: std::net::SocketAddr, first: &[u8], drip: &[u8]) -> Trickled {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (mut read, mut write) = stream.into_split();
-    let started = Instant::now();
-    let reader = tokio::spawn(async move {
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match read.read(&mut buf).await {
-                Ok(0) | Err(_) => return (started.elapsed(), answer),
-                Ok(n) => answer.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
-    let _ = write.write_all(first).await;
-    let mut i = 0;
-    while started.elapsed() < Duration::from_secs(6) && !reader.is_finished() {
-        if write.write_all(&drip[i % drip.len()..][..1]).await.is_err() {
-            break;
-        }
-        i += 1;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    match tokio::time::timeout(Duration::from_millis(500), reader).await {
-        Ok(joined) => {
-            let (at, answer) = joined.unwrap();
-            Trickled {
-                closed_after: Some(at),
-                answer: String::from_utf8_lossy(&answer).into_owned(),
-            }
-        }
-        Err(_) => Trickled {
-            closed_after: None,
-            answer: String::new(),
-        },
-    }
-}
+/// How often a slow client sends its next byte, and when it gives up.
+const GAP: Duration = Duration::from_millis(50);
+const GIVE_UP: Duration = Duration::from_secs(6);
 
 #[tokio::test]
 async fn a_request_head_sent_a_byte_at_a_time_is_cut_off_within_the_header_read_timeout() {
     let sim = Sim::start(TIMEOUTS);
-    let slow = tokio::spawn(trickle(
-        sim.addr,
-        b"GET /state HTTP/1.1\r\nHost: x\r\n",
-        b"X-Slow: yes\r\n",
-    ));
+    let slow = tokio::spawn(async move {
+        let head = b"GET /state HTTP/1.1\r\nHost: x\r\n";
+        trickle(
+            &sim.addr.to_string(),
+            head,
+            b"X-Slow: yes\r\n",
+            GAP,
+            GIVE_UP,
+        )
+        .await
+    });
     // Meanwhile a normal client is served.
     assert_eq!(sim.get("/health").await.0, 200);
     let slow = slow.await.unwrap();
@@ -94,7 +57,7 @@ async fn a_request_head_sent_a_byte_at_a_time_is_cut_off_within_the_header_read_
 async fn a_call_body_sent_a_byte_at_a_time_is_cut_off_within_the_body_read_timeout() {
     let sim = Sim::start(TIMEOUTS);
     let head = b"POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n";
-    let slow = trickle(sim.addr, head, b" ").await;
+    let slow = trickle(&sim.addr.to_string(), head, b" ", GAP, GIVE_UP).await;
     let closed = slow.closed_after.expect("the slow connection is closed");
     assert!(closed < Duration::from_secs(3), "closed after {closed:?}");
     assert!(slow.answer.starts_with("HTTP/1.1 408"), "{:?}", slow.answer);
@@ -105,7 +68,7 @@ async fn a_call_body_sent_a_byte_at_a_time_is_cut_off_within_the_body_read_timeo
 async fn a_chunked_call_body_sent_a_byte_at_a_time_is_cut_off_too() {
     let sim = Sim::start(TIMEOUTS);
     let head = b"POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
-    let slow = trickle(sim.addr, head, b"1\r\n \r\n").await;
+    let slow = trickle(&sim.addr.to_string(), head, b"1\r\n \r\n", GAP, GIVE_UP).await;
     let closed = slow.closed_after.expect("the slow connection is closed");
     assert!(closed < Duration::from_secs(3), "closed after {closed:?}");
 }

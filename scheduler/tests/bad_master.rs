@@ -26,9 +26,7 @@ use drover_proto::MediaType;
 use drover_scheduler::model::change::Change;
 use drover_scheduler::store::{SqliteStore, Store, StoreRead};
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::*;
@@ -141,38 +139,22 @@ async fn a_subscribed_for_another_framework_stops_the_scheduler_naming_both_ids(
     let fake = master("fw-theirs", Vec::new());
     let addr = serve(fake.clone()).await;
 
-    let mut child = Command::new(scheduler_bin())
-        .args(["--listen", "127.0.0.1:0", "--master"])
-        .arg(format!("http://{addr}"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("DROVER_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
+    let args = scheduler_args(dir.path(), &format!("http://{addr}"), &[]);
+    let run = run_until_exit(
+        &scheduler_bin(),
+        &args,
+        &[("DROVER_LOG", "info")],
+        Duration::from_secs(20),
+    )
+    .await;
+    let (Ok(output) | Err(output)) = &run;
+    let log = String::from_utf8_lossy(&output.stderr);
+    let status = match &run {
+        Ok(output) => output.status,
+        Err(_) => {
+            panic!("the scheduler still runs 20 s after a SUBSCRIBED for another framework:\n{log}")
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let log = reader.join().unwrap();
-    let status = status.unwrap_or_else(|| {
-        panic!("the scheduler still runs 20 s after a SUBSCRIBED for another framework:\n{log}")
-    });
     assert!(!status.success(), "exit {status}\n{log}");
     // What `main` reports on its way out names both.
     assert!(

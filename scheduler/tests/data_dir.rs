@@ -6,12 +6,14 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 /// No master listens on port 1: the scheduler keeps retrying, the API works.
 const NO_MASTER: &str = "http://127.0.0.1:1";
+
+/// How long a scheduler refusing to start may take to exit.
+const EXITS_WITHIN: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_scheduler_on_a_data_directory_in_use_stops_naming_the_holder() {
@@ -22,33 +24,12 @@ async fn a_second_scheduler_on_a_data_directory_in_use_stops_naming_the_holder()
     let (status, _) = post(&first.address, "/api/v1/jobs", &body).await;
     assert_eq!(status, 200);
 
-    let mut second = Command::new(scheduler_bin())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--master",
-            NO_MASTER,
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = second.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = second.kill();
-            panic!("a second scheduler on the same data directory kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let output = second.wait_with_output().unwrap();
+    let second = scheduler_args(dir.path(), NO_MASTER, &[]);
+    let output = run_until_exit(&scheduler_bin(), &second, &[], EXITS_WITHIN)
+        .await
+        .unwrap_or_else(|_| panic!("a second scheduler on the same data directory kept running"));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!status.success(), "{stderr}");
+    assert!(!output.status.success(), "{stderr}");
     let holder = format!("pid {}", first.child.id());
     assert!(
         stderr.contains(&holder) && stderr.contains("one scheduler per data directory"),
@@ -65,45 +46,25 @@ async fn a_second_scheduler_on_a_data_directory_in_use_stops_naming_the_holder()
     assert_eq!(status, 200, "{job}");
 }
 
-#[test]
-fn a_read_only_data_directory_is_refused_at_start() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_data_directory_is_refused_at_start() {
     assert!(
         nix::unistd::geteuid().is_root(),
         "a read-only mount needs root (CI runs as root)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().to_str().unwrap();
     // A read-only bind mount of the directory over itself, in a mount
     // namespace of the scheduler's own (root ignores file modes, not a
     // read-only mount).
-    let script = format!(
-        "mount --bind '{data}' '{data}' && mount -o remount,bind,ro '{data}' && exec '{}' \
-         --listen 127.0.0.1:0 --master {NO_MASTER} --data-dir '{data}'",
-        scheduler_bin().display()
+    let (program, args) = in_mount_namespace(
+        r#"mount --bind "$DATA" "$DATA" && mount -o remount,bind,ro "$DATA""#,
+        dir.path(),
+        &scheduler_bin(),
+        scheduler_args(dir.path(), NO_MASTER, &[]),
     );
-    let mut child = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("a scheduler on a read-only data directory kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
+    let output = run_until_exit(&program, &args, &[], EXITS_WITHIN)
+        .await
+        .unwrap_or_else(|_| panic!("a scheduler on a read-only data directory kept running"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(

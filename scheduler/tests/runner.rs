@@ -38,7 +38,8 @@ impl Harness {
         let store = SqliteStore::open(dir.path()).unwrap();
         let (call_tx, calls) = mpsc::channel(1024);
         let metrics = Arc::new(Metrics::default());
-        let mut config = RunnerConfig::new(ExecutorMode::Command);
+        // drover-scheduler's default: a drover-executor per task.
+        let mut config = RunnerConfig::new(ExecutorMode::drover("drover-executor".into()));
         config.engine.offer_hold = Duration::from_millis(10);
         let runner = Runner::start(
             Box::new(store),
@@ -162,8 +163,9 @@ async fn launch_intents_are_durable_before_the_accept_is_sent() {
     subscribe(&mut h).await;
     h.create_job("j", 3).await;
     h.next_call(call::Type::Revive).await;
-    // Room for two of the three instances.
-    h.mesos(offer("o1", "a1", 2.0)).await;
+    // Room for two of the three instances (1 cpu each, and its executor's
+    // 0.01).
+    h.mesos(offer("o1", "a1", 2.5)).await;
     let accept = h.next_call(call::Type::Accept).await;
     // The moment the ACCEPT leaves, the store already holds every task in it.
     let reader = h.reader();

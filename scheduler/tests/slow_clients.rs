@@ -9,64 +9,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const NO_MASTER: &str = "http://127.0.0.1:1";
-
-/// What a slow client saw: how long until the server closed the
-/// connection (`None`: still open when the test gave up), and any bytes the
-/// server answered with.
-struct Trickled {
-    closed_after: Option<Duration>,
-    answer: String,
-}
-
-/// Connects, sends `first` at once, then one byte of `drip` (cycled) every
-/// `gap`, until the server closes the connection or `give_up` passes.
-async fn trickle(
-    address: &str,
-    first: &[u8],
-    drip: &[u8],
-    gap: Duration,
-    give_up: Duration,
-) -> Trickled {
-    let stream = TcpStream::connect(address).await.unwrap();
-    let (mut read, mut write) = stream.into_split();
-    let started = Instant::now();
-    let reader = tokio::spawn(async move {
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match read.read(&mut buf).await {
-                Ok(0) | Err(_) => return (started.elapsed(), answer),
-                Ok(n) => answer.extend_from_slice(&buf[..n]),
-            }
-        }
-    });
-    let _ = write.write_all(first).await;
-    let mut i = 0;
-    let deadline = started + give_up;
-    while Instant::now() < deadline && !reader.is_finished() {
-        if write.write_all(&drip[i % drip.len()..][..1]).await.is_err() {
-            break;
-        }
-        i += 1;
-        tokio::time::sleep(gap).await;
-    }
-    let (closed_after, answer) =
-        match tokio::time::timeout(Duration::from_millis(500), reader).await {
-            Ok(joined) => {
-                let (at, answer) = joined.unwrap();
-                (Some(at), answer)
-            }
-            Err(_) => (None, Vec::new()),
-        };
-    Trickled {
-        closed_after,
-        answer: String::from_utf8_lossy(&answer).into_owned(),
-    }
-}
 
 const SLOW_HEAD: &[u8] = b"GET /health HTTP/1.1\r\nHost: x\r\n";
 const ENDLESS_HEADERS: &[u8] = b"X-Slow: yes\r\n";

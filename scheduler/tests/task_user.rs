@@ -8,7 +8,7 @@
 mod support;
 
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::*;
 
 /// No master listens on port 1: the scheduler keeps retrying, the API works.
@@ -103,41 +103,14 @@ async fn a_job_that_would_run_as_root_is_refused_without_the_opt_in() {
     assert_eq!(status, 200, "{reply}");
 }
 
-#[test]
-fn user_root_without_the_opt_in_stops_the_scheduler_at_start() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_root_without_the_opt_in_stops_the_scheduler_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(scheduler_bin())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--master",
-            NO_MASTER,
-            "--data-dir",
-            dir.path().to_str().unwrap(),
-            "--user",
-            "root",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let Some(status) = status else {
-        child.kill().unwrap();
-        child.wait().unwrap();
-        panic!("drover-scheduler --user root kept running (10 s)");
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let args = scheduler_args(dir.path(), NO_MASTER, &["--user", "root"]);
+    let output = run_until_exit(&scheduler_bin(), &args, &[], Duration::from_secs(10))
+        .await
+        .unwrap_or_else(|_| panic!("drover-scheduler --user root kept running (10 s)"));
+    let (status, stderr) = (output.status, String::from_utf8_lossy(&output.stderr));
     println!("{status}: {stderr}");
     assert!(!status.success());
     assert!(

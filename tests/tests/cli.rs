@@ -63,7 +63,7 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 fn cluster(dir: &Path) -> (AgentSim, Scheduler, String) {
     let sim = AgentSim::for_scheduler(3).start();
     let master = format!("http://{}", sim.address);
-    let s = Scheduler::start(dir, &master, &["--executor-mode", "command"]);
+    let s = Scheduler::start(dir, &master, &[]);
     let addr = format!("http://{}", s.address);
     (sim, s, addr)
 }

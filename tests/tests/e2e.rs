@@ -1,8 +1,10 @@
 //! End to end against the real `drover-agent-sim` binary (a Mesos master
 //! with simulated agents, which run tasks given as `command`): the real
 //! scheduler binary subscribes, places, launches, follows updates and
-//! survives faults. Tasks run under the command-executor mode, which is what
-//! simulated agents execute.
+//! survives faults. The scheduler runs in its default executor mode, as a
+//! new user's does: simulated agents run the command each task carries in
+//! `TaskInfo.data` for drover-executor. Command mode has a test of its own
+//! (`a_batch_job_runs_to_succeeded_in_command_mode`).
 #![allow(clippy::unwrap_used)]
 
 use drover_tests::harness::agent_sim::{duplicate_live_tasks, sim_tasks, AgentSim};
@@ -23,15 +25,14 @@ async fn wait_for_state(address: &str, id: &str, want: &str) -> serde_json::Valu
     wait_for_job_state(address, id, want, LIMIT).await
 }
 
-async fn batch_runs_to_succeeded(content_type: &str, instances: u32) {
+/// A batch job of `instances` runs to SUCCEEDED, with the scheduler's
+/// `flags`: every pod has its times, host and events, every launch is
+/// counted and every update acknowledged.
+async fn batch_runs_to_succeeded(flags: &[&str], instances: u32) {
     let sim = AgentSim::for_scheduler(5).start();
     let dir = tempfile::tempdir().unwrap();
     let master = format!("http://{}", sim.address);
-    let s = Scheduler::start(
-        dir.path(),
-        &master,
-        &["--executor-mode", "command", "--content-type", content_type],
-    );
+    let s = Scheduler::start(dir.path(), &master, flags);
     create(&s.address, "batch", job_spec("BATCH", instances, "sleep 1")).await;
     let stats = wait_for_state(&s.address, "batch", "JOB_STATE_SUCCEEDED").await;
     assert_eq!(stats, json!({"POD_STATE_SUCCEEDED": instances}));
@@ -83,12 +84,19 @@ async fn batch_runs_to_succeeded(content_type: &str, instances: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_job_of_50_instances_runs_to_succeeded_in_protobuf_mode() {
-    batch_runs_to_succeeded("protobuf", 50).await;
+    batch_runs_to_succeeded(&["--content-type", "protobuf"], 50).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_job_runs_to_succeeded_in_json_mode() {
-    batch_runs_to_succeeded("json", 20).await;
+    batch_runs_to_succeeded(&["--content-type", "json"], 20).await;
+}
+
+/// `--executor-mode command`: tasks carry their command for the agent's
+/// own command executor, and simulated agents run it the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_job_runs_to_succeeded_in_command_mode() {
+    batch_runs_to_succeeded(&["--executor-mode", "command"], 20).await;
 }
 
 /// The README's way to try Drover: the scheduler with no flags but its
@@ -152,11 +160,7 @@ async fn running_pods(
 async fn a_service_job_stays_running_and_replaces_a_task_that_exits() {
     let sim = AgentSim::for_scheduler(3).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = Scheduler::start(
-        dir.path(),
-        &format!("http://{}", sim.address),
-        &["--executor-mode", "command"],
-    );
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
     let mut spec = job_spec("SERVICE", 5, "serve forever");
     // Instance 3 exits after a second, every time: it must be replaced.
     spec["instance_spec"] = json!({"3": {"containers": [{
@@ -205,11 +209,7 @@ async fn a_service_job_stays_running_and_replaces_a_task_that_exits() {
 async fn an_agent_failure_relaunches_its_instances_elsewhere() {
     let sim = AgentSim::for_scheduler(3).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = Scheduler::start(
-        dir.path(),
-        &format!("http://{}", sim.address),
-        &["--executor-mode", "command"],
-    );
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
     let mut spec = job_spec("SERVICE", 6, "serve forever");
     // Replaced as soon as the master says unreachable (a service's default
     // waits minutes; tests/tests/partitions.rs covers the defaults).
@@ -308,11 +308,7 @@ async fn dropped_connections_resubscribe_with_the_same_framework_id_and_lose_no_
         .args(&["--heartbeat-interval", "1secs"])
         .start();
     let dir = tempfile::tempdir().unwrap();
-    let s = Scheduler::start(
-        dir.path(),
-        &format!("http://{}", sim.address),
-        &["--executor-mode", "command"],
-    );
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
     create(&s.address, "svc", job_spec("SERVICE", 5, "serve forever")).await;
     let before = wait_for(LIMIT, || async {
         let running = running_pods(&s.address, "svc").await;
@@ -365,8 +361,7 @@ async fn sigkill_restarts_during_a_500_instance_batch_job_never_duplicate_a_live
     let sim = AgentSim::for_scheduler(5).start();
     let dir = tempfile::tempdir().unwrap();
     let master = format!("http://{}", sim.address);
-    let args = ["--executor-mode", "command"];
-    let mut s = Scheduler::start(dir.path(), &master, &args);
+    let mut s = Scheduler::start(dir.path(), &master, &[]);
     let mut spec = job_spec("BATCH", 500, "sleep 1");
     spec["default_spec"]["containers"][0]["resource"]["cpu_limit"] = json!(0.5);
     create(&s.address, "big", spec).await;
@@ -389,7 +384,7 @@ async fn sigkill_restarts_during_a_500_instance_batch_job_never_duplicate_a_live
         for f in state["frameworks"].as_array().unwrap() {
             framework_ids.insert(f["id"].to_string());
         }
-        s = Scheduler::start(dir.path(), &master, &args);
+        s = Scheduler::start(dir.path(), &master, &[]);
     }
     let done = wait_for(Duration::from_secs(120), || async {
         let now = sim_tasks(&sim.address).await;
@@ -442,11 +437,7 @@ async fn tasks_launched_with_the_drover_executor_pass_master_validation_and_run(
 async fn a_failing_batch_instance_is_retried_up_to_max_failures_then_the_job_fails() {
     let sim = AgentSim::for_scheduler(1).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = Scheduler::start(
-        dir.path(),
-        &format!("http://{}", sim.address),
-        &["--executor-mode", "command"],
-    );
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
     let mut spec = job_spec("BATCH", 2, "true");
     spec["default_spec"]["restart_policy"] = json!({"max_failures": 2});
     spec["instance_spec"] = json!({"1": {"containers": [{
@@ -501,11 +492,7 @@ async fn a_launch_intent_whose_accept_never_left_is_reconciled_and_relaunched() 
         };
         store.commit(&change).unwrap();
     }
-    let s = Scheduler::start(
-        dir.path(),
-        &format!("http://{}", sim.address),
-        &["--executor-mode", "command"],
-    );
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
     wait_for_state(&s.address, "orphan", "JOB_STATE_SUCCEEDED").await;
     let (_, pod) = get(&s.address, "/api/v1/pods/orphan-0").await;
     assert_eq!(pod["current"]["status"]["pod_id"]["value"], "orphan-0-1");

@@ -94,11 +94,7 @@ async fn a_batch_job_runs_real_processes_under_the_drover_executor() {
 async fn a_service_task_killed_outside_mesos_is_replaced() {
     let sim = AgentSim::for_scheduler(3).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = Scheduler::start(
-        dir.path(),
-        &format!("http://{}", sim.address),
-        &["--executor-mode", "command"],
-    );
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
     create_job(&s.address, "svc", job_spec("SERVICE", 5, "serve forever")).await;
     wait_for_job_state(&s.address, "svc", "JOB_STATE_RUNNING", LIMIT).await;
     let running = wait_for(LIMIT, || async {

@@ -9,11 +9,9 @@
 #![allow(clippy::unwrap_used)]
 
 use drover_tests::harness::agent_sim::AgentSim;
-use drover_tests::harness::binaries;
 use drover_tests::harness::cgroup::require_root;
 use drover_tests::harness::http::{get, post, request};
 use drover_tests::harness::job_api::job_spec;
-use drover_tests::harness::process::Process;
 use drover_tests::harness::scheduler::Scheduler;
 use drover_tests::harness::wait::wait_for;
 use serde_json::{json, Value};
@@ -89,25 +87,9 @@ async fn ready_names_a_full_disk_and_recovers_when_there_is_room_again() {
     let master = format!("http://{}", sim.address);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_owned();
-    // unshare execs sh, which execs the scheduler: one pid throughout.
-    let script = format!(
-        "mount -t tmpfs -o size=2m drover-health-test '{data}' && exec '{}' \
-         --listen 127.0.0.1:0 --master '{master}' --data-dir '{data}' --user nobody",
-        binaries::scheduler().display()
-    );
-    let scheduler = Process::start(
-        "unshare".as_ref(),
-        &[
-            "--mount",
-            "--propagation",
-            "private",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ],
-        &[("DROVER_LOG", "warn")],
-    );
+    let scheduler = Scheduler::on(dir.path(), &master)
+        .in_mount_namespace(r#"mount -t tmpfs -o size=2m drover-health-test "$DATA""#)
+        .start();
     let address = scheduler.address.clone();
     wait_ready(&address, (200, Vec::new())).await;
 

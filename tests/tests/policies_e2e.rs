@@ -1,6 +1,6 @@
 //! Placement, ports, health checks and task policies end to end: the real
-//! scheduler binary against the real `drover-agent-sim` (command-executor
-//! mode, which simulated agents run).
+//! scheduler binary, in its default executor mode, against the real
+//! `drover-agent-sim`.
 #![allow(clippy::unwrap_used)]
 
 use drover_tests::harness::agent_sim::AgentSim;
@@ -17,11 +17,7 @@ const LIMIT: Duration = Duration::from_secs(40);
 async fn setup(agents: usize, sim_args: &[&str]) -> (AgentSim, Scheduler, tempfile::TempDir) {
     let sim = AgentSim::for_scheduler(agents).args(sim_args).start();
     let dir = tempfile::tempdir().unwrap();
-    let s = Scheduler::start(
-        dir.path(),
-        &format!("http://{}", sim.address),
-        &["--executor-mode", "command"],
-    );
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
     (sim, s, dir)
 }
 

@@ -8,10 +8,11 @@
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries;
 use drover_tests::harness::job_api::{create_job, job_spec, wait_for_job_state};
+use drover_tests::harness::run::run_until_exit;
 use drover_tests::harness::scheduler::Scheduler;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -35,55 +36,26 @@ async fn master_frameworks(sim: &AgentSim) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-/// Runs `drover-scheduler args...` and waits for it to exit; a scheduler
-/// still running after 20 s is killed and the test fails, with what the
-/// master then knows.
-async fn run_until_exit(sim: &AgentSim, args: &[&str]) -> Output {
-    let mut child = Command::new(binaries::scheduler())
-        .args(args)
-        .env("DROVER_LOG", "warn,drover_scheduler=info")
-        .env_remove("RUST_BACKTRACE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            // Give it time to subscribe, so the master shows what it did.
-            let frameworks = master_frameworks(sim).await;
-            let _ = child.kill();
-            let output = child.wait_with_output().unwrap();
-            panic!(
-                "drover-scheduler {args:?} kept running; the master's frameworks: \
-                 {frameworks:?}; its log:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    child.wait_with_output().unwrap()
-}
+/// How long a scheduler refusing to start, or a backup, may take to exit.
+const REFUSAL: Duration = Duration::from_secs(20);
 
-fn scheduler_args<'a>(data_dir: &'a Path, master: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "--listen",
-        "127.0.0.1:0",
-        "--master",
-        master,
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-        "--executor-mode",
-        "command",
-    ];
-    args.extend_from_slice(extra);
-    args
+/// The output of `run`, a scheduler expected to exit on its own; fails
+/// the test, with what the master then knows, if it kept running.
+async fn exited(sim: &AgentSim, run: Result<Output, Output>) -> Output {
+    match run {
+        Ok(output) => output,
+        Err(output) => panic!(
+            "drover-scheduler kept running; the master's frameworks: {:?}; its log:\n{}",
+            master_frameworks(sim).await,
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    }
 }
 
 /// A scheduler whose service job runs, SIGKILLed; its framework id.
 async fn framework_with_running_tasks(sim: &AgentSim, data_dir: &Path) -> String {
     let master = format!("http://{}", sim.address);
-    let mut s = Scheduler::start(data_dir, &master, &["--executor-mode", "command"]);
+    let mut s = Scheduler::start(data_dir, &master, &[]);
     create_job(&s.address, "svc", job_spec("SERVICE", 2, "sleep 1000")).await;
     wait_for_job_state(&s.address, "svc", "JOB_STATE_RUNNING", LIMIT).await;
     s.kill();
@@ -102,7 +74,10 @@ async fn an_emptied_store_is_refused_while_the_master_holds_our_framework(
     let framework_id = framework_with_running_tasks(&sim, &data_dir).await;
     empty(&data_dir);
 
-    let output = run_until_exit(&sim, &scheduler_args(&data_dir, &master, &[])).await;
+    let run = Scheduler::on(&data_dir, &master)
+        .run_until_exit(REFUSAL)
+        .await;
+    let output = exited(&sim, run).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("{stderr}");
     assert!(!output.status.success(), "{stderr}");
@@ -126,11 +101,7 @@ async fn an_emptied_store_is_refused_while_the_master_holds_our_framework(
     );
 
     // Told so, it registers a new framework beside the old one.
-    let s = Scheduler::start(
-        &data_dir,
-        &master,
-        &["--executor-mode", "command", "--new-framework"],
-    );
+    let s = Scheduler::start(&data_dir, &master, &["--new-framework"]);
     let deadline = Instant::now() + LIMIT;
     loop {
         let frameworks = master_frameworks(&sim).await;
@@ -171,7 +142,7 @@ async fn a_store_with_garbage_in_the_middle_is_refused_naming_the_file() {
     let sim = AgentSim::for_scheduler(4).start();
     let master = format!("http://{}", sim.address);
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Scheduler::start(dir.path(), &master, &["--executor-mode", "command"]);
+    let mut s = Scheduler::start(dir.path(), &master, &[]);
     for n in 0..10 {
         let id = format!("batch-{n}");
         create_job(&s.address, &id, job_spec("BATCH", 100, "sleep 0.1")).await;
@@ -198,7 +169,10 @@ async fn a_store_with_garbage_in_the_middle_is_refused_naming_the_file() {
     bytes[middle..middle + garbage.len()].copy_from_slice(&garbage);
     std::fs::write(&path, bytes).unwrap();
 
-    let output = run_until_exit(&sim, &scheduler_args(dir.path(), &master, &[])).await;
+    let run = Scheduler::on(dir.path(), &master)
+        .run_until_exit(REFUSAL)
+        .await;
+    let output = exited(&sim, run).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("{stderr}");
     assert!(!output.status.success(), "{stderr}");
@@ -239,7 +213,7 @@ async fn a_backup_of_a_running_scheduler_restores_its_jobs_and_framework() {
     let master = format!("http://{}", sim.address);
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let mut s = Scheduler::start(&data_dir, &master, &["--executor-mode", "command"]);
+    let mut s = Scheduler::start(&data_dir, &master, &[]);
     create_job(&s.address, "done", job_spec("BATCH", 3, "sleep 0.1")).await;
     create_job(&s.address, "svc", job_spec("SERVICE", 2, "sleep 1000")).await;
     wait_for_job_state(&s.address, "done", "JOB_STATE_SUCCEEDED", LIMIT).await;
@@ -254,17 +228,16 @@ async fn a_backup_of_a_running_scheduler_restores_its_jobs_and_framework() {
 
     // Online: the scheduler keeps running and holding its directory.
     let backup = dir.path().join("drover-backup.sqlite");
-    let output = run_until_exit(
-        &sim,
-        &[
-            "backup",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--to",
-            backup.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let backup_args = [
+        "backup",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--to",
+        backup.to_str().unwrap(),
+    ]
+    .map(str::to_owned);
+    let run = run_until_exit(&binaries::scheduler(), &backup_args, &[], REFUSAL).await;
+    let output = exited(&sim, run).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -287,7 +260,7 @@ async fn a_backup_of_a_running_scheduler_restores_its_jobs_and_framework() {
     let restored = dir.path().join("restored");
     std::fs::create_dir(&restored).unwrap();
     std::fs::copy(&backup, restored.join(DB_FILE)).unwrap();
-    let s = Scheduler::start(&restored, &master, &["--executor-mode", "command"]);
+    let s = Scheduler::start(&restored, &master, &[]);
     wait_for_job_state(&s.address, "done", "JOB_STATE_SUCCEEDED", LIMIT).await;
     wait_for_job_state(&s.address, "svc", "JOB_STATE_RUNNING", LIMIT).await;
     assert_eq!(job_ids(&s.address).await, before);

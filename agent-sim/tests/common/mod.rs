@@ -20,6 +20,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
+use drover_test_support::trickle;
+// Each test binary includes this module; only slow_clients.rs uses these.
+#[allow(unused_imports)]
+pub use trickle::{trickle, Trickled};
+
 /// Upper bound for waiting on anything; tests fail (not hang) past it.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 

@@ -13,6 +13,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use drover_test_support::{job_spec, run, trickle};
+// Each test binary includes this module and uses some of these.
+#[allow(unused_imports)]
+pub use {
+    job_spec::job_spec,
+    run::{in_mount_namespace, run_until_exit},
+    trickle::{trickle, Trickled},
+};
+
 /// A child process stopped by its pid when dropped (SIGTERM, then SIGKILL).
 pub struct Proc {
     pub child: Child,
@@ -97,9 +106,17 @@ pub fn scheduler_bin() -> PathBuf {
 }
 
 /// Starts a scheduler on port 0 with `data_dir`, against `master`, with
-/// `extra` flags (and `--user nobody` unless they name a user or allow
-/// root tasks).
+/// `extra` flags (see [`scheduler_args`]).
 pub fn start_scheduler(data_dir: &Path, master: &str, extra: &[&str]) -> Proc {
+    let args = scheduler_args(data_dir, master, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Proc::start(&scheduler_bin(), &args, &[])
+}
+
+/// The arguments of a scheduler on port 0 with `data_dir`, against
+/// `master`, with `extra` flags (and `--user nobody` unless they name a
+/// user or allow root tasks).
+pub fn scheduler_args(data_dir: &Path, master: &str, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
         "--listen",
         "127.0.0.1:0",
@@ -117,7 +134,7 @@ pub fn start_scheduler(data_dir: &Path, master: &str, extra: &[&str]) -> Proc {
     {
         args.extend(["--user", "nobody"]);
     }
-    Proc::start(&scheduler_bin(), &args, &[])
+    args.into_iter().map(str::to_owned).collect()
 }
 
 /// One HTTP exchange: `(status, body as JSON or Null)`.
@@ -160,20 +177,4 @@ pub async fn post(address: &str, path: &str, body: &serde_json::Value) -> (u16, 
 /// GET.
 pub async fn get(address: &str, path: &str) -> (u16, serde_json::Value) {
     call(address, "GET", path, None).await
-}
-
-/// A batch or service job spec running `command` in each of `instances`.
-pub fn job_spec(kind: &str, instances: u32, command: &str) -> serde_json::Value {
-    serde_json::json!({
-        "type": kind,
-        "name": format!("{kind}-test"),
-        "instance_count": instances,
-        "default_spec": {
-            "containers": [{
-                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32, "disk_limit_mb": 0},
-                "command": {"value": command}
-            }],
-            "kill_grace_period_seconds": 1
-        }
-    })
 }

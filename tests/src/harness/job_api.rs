@@ -10,22 +10,7 @@ use serde_json::{json, Value};
 use super::http::{get, post};
 use super::wait::wait_for;
 
-/// A `BATCH` or `SERVICE` job spec running `command` in each of
-/// `instances` (0.1 cpu, 16 MiB, 1 s kill grace period).
-pub fn job_spec(kind: &str, instances: u32, command: &str) -> Value {
-    json!({
-        "type": kind,
-        "name": format!("{kind}-test"),
-        "instance_count": instances,
-        "default_spec": {
-            "containers": [{
-                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32, "disk_limit_mb": 0},
-                "command": {"value": command}
-            }],
-            "kill_grace_period_seconds": 1
-        }
-    })
-}
+pub use super::shared_job_spec::job_spec;
 
 /// Creates job `id` from `spec`; a refusal fails the test.
 pub async fn create_job(address: &str, id: &str, spec: Value) {

@@ -20,7 +20,12 @@
 //! - [`job_api`]: the scheduler's job API as tests use it.
 //! - [`framework`]: a minimal Mesos framework (v1 scheduler API).
 //! - [`pymesos`]: the pymesos venv and the Python frameworks it runs.
+//! - [`run`]: a binary run to its exit, or in a mount namespace of its own.
 //! - [`wait`]: bounded polling.
+//!
+//! [`run`] and [`job_api::job_spec`] come from `drover-test-support`,
+//! which the scheduler's and agent-sim's own tests use too: they cannot
+//! depend on this crate, which depends on theirs.
 
 pub mod agent_sim;
 pub mod binaries;
@@ -30,5 +35,7 @@ pub mod http;
 pub mod job_api;
 pub mod process;
 pub mod pymesos;
+pub use drover_test_support::run;
 pub mod scheduler;
+use drover_test_support::job_spec as shared_job_spec;
 pub mod wait;

@@ -1,11 +1,22 @@
 //! `drover-scheduler` started on `127.0.0.1:0` with a data dir the test
 //! owns (a `tempfile::tempdir()`; reused across a restart, it is the
 //! scheduler's whole memory), against the master the test names.
+//!
+//! [`Scheduler::start`] is the common case; [`Scheduler::on`] builds the
+//! others: a scheduler in a mount namespace of its own (a full or
+//! read-only data directory), and one expected to exit on its own (a
+//! refusal at start) whose status and logs the test reads.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
 
 use super::binaries;
 use super::process::Process;
+use super::run;
+
+/// The log filter every scheduler under test runs with.
+const LOG: (&str, &str) = ("DROVER_LOG", "warn,drover_scheduler=info");
 
 /// A running `drover-scheduler`.
 pub struct Scheduler {
@@ -20,34 +31,20 @@ impl Scheduler {
     /// `--allow-root-tasks`), and waits for its address.
     #[track_caller]
     pub fn start(data_dir: &Path, master: &str, extra: &[&str]) -> Scheduler {
+        Scheduler::on(data_dir, master).args(extra).start()
+    }
+
+    /// A scheduler on `data_dir` against `master`, to be configured.
+    pub fn on(data_dir: &Path, master: &str) -> SchedulerBuilder {
         let data_dir = data_dir
             .to_str()
-            .unwrap_or_else(|| panic!("data dir {} is not UTF-8", data_dir.display()));
-        let mut args = vec![
-            "--listen",
-            "127.0.0.1:0",
-            "--master",
-            master,
-            "--data-dir",
+            .unwrap_or_else(|| panic!("data dir {} is not UTF-8", data_dir.display()))
+            .to_owned();
+        SchedulerBuilder {
             data_dir,
-        ];
-        args.extend_from_slice(extra);
-        // Tasks run as nobody, as a scheduler started by root should be told;
-        // a test that wants another user or root says so.
-        if !extra
-            .iter()
-            .any(|a| *a == "--user" || *a == "--allow-root-tasks")
-        {
-            args.extend(["--user", "nobody"]);
-        }
-        let process = Process::start(
-            &binaries::scheduler(),
-            &args,
-            &[("DROVER_LOG", "warn,drover_scheduler=info")],
-        );
-        Scheduler {
-            address: process.address.clone(),
-            process,
+            master: master.to_owned(),
+            extra: Vec::new(),
+            mount_setup: None,
         }
     }
 
@@ -64,5 +61,85 @@ impl Scheduler {
     /// SIGTERM and wait (see [`Process::stop`]).
     pub fn stop(&mut self) {
         self.process.stop();
+    }
+}
+
+/// How a `drover-scheduler` is to be started (see [`Scheduler::on`]).
+pub struct SchedulerBuilder {
+    data_dir: String,
+    master: String,
+    extra: Vec<String>,
+    mount_setup: Option<String>,
+}
+
+impl SchedulerBuilder {
+    /// Adds flags after `--listen`, `--master` and `--data-dir`.
+    pub fn args(mut self, extra: &[&str]) -> Self {
+        self.extra.extend(extra.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// Runs it in a private mount namespace of its own, after the shell
+    /// commands `setup` (e.g. a small tmpfs or a read-only bind mount on
+    /// its data directory, which the setup names as `"$DATA"`). Nothing
+    /// outside the namespace sees these mounts, and they go with it. `sh`
+    /// execs the scheduler, so the pid is the scheduler's throughout (for
+    /// `nsenter -t PID -m`). Needs root.
+    pub fn in_mount_namespace(mut self, setup: &str) -> Self {
+        self.mount_setup = Some(setup.to_owned());
+        self
+    }
+
+    /// Starts it and waits for its address.
+    #[track_caller]
+    pub fn start(self) -> Scheduler {
+        let (program, args) = self.command();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let process = Process::start(&program, &args, &[LOG]);
+        Scheduler {
+            address: process.address.clone(),
+            process,
+        }
+    }
+
+    /// Runs it expecting it to exit on its own (a refusal at start) within
+    /// `within`: `Ok` with its status, stdout and stderr; `Err` with what
+    /// it printed if it was still running then (it is SIGKILLed), so the
+    /// test can fail saying what else it saw.
+    pub async fn run_until_exit(self, within: Duration) -> Result<Output, Output> {
+        let (program, args) = self.command();
+        run::run_until_exit(&program, &args, &[LOG], within).await
+    }
+
+    /// The program and arguments: the scheduler's own, or `unshare`
+    /// running the setup and then exec'ing it.
+    fn command(self) -> (PathBuf, Vec<String>) {
+        let scheduler = binaries::scheduler();
+        let mut args: Vec<String> = [
+            "--listen",
+            "127.0.0.1:0",
+            "--master",
+            &self.master,
+            "--data-dir",
+            &self.data_dir,
+        ]
+        .map(str::to_owned)
+        .into();
+        // Tasks run as nobody, as a scheduler started by root should be told;
+        // a test that wants another user or root says so.
+        let user_named = self
+            .extra
+            .iter()
+            .any(|a| a == "--user" || a == "--allow-root-tasks");
+        args.extend(self.extra);
+        if !user_named {
+            args.extend(["--user".to_owned(), "nobody".to_owned()]);
+        }
+        match self.mount_setup {
+            Some(setup) => {
+                run::in_mount_namespace(&setup, Path::new(&self.data_dir), &scheduler, args)
+            }
+            None => (scheduler, args),
+        }
     }
 }

@@ -28,8 +28,9 @@ use drover_agent_sim::master::{validate, Effect, Master, MasterConfig};
 use drover_agent_sim::resources::Resources;
 use drover_proto::v1::scheduler::{event, Event};
 use drover_proto::v1::TaskState;
-use drover_scheduler::engine::EngineConfig;
 use drover_scheduler::mesos::session::{CallResponse, StreamId, SubscribeResponse};
+use drover_scheduler::mesos::task_info::ExecutorMode;
+use drover_scheduler::runner::RunnerConfig;
 use invariants::{Checks, Held, Violation};
 use net::{Incarnation, Msg, Net};
 use rand::rngs::SmallRng;
@@ -630,7 +631,10 @@ impl World {
         let started = SchedulerProcess::start(
             self.incarnation,
             self.dir.path(),
-            EngineConfig::default(),
+            // What `drover-scheduler` runs by default: one drover-executor
+            // per task, its overhead placed beside the task and its command
+            // carried in `TaskInfo.data` (simulated agents run that).
+            RunnerConfig::new(ExecutorMode::drover("drover-executor".into())),
             self.seed,
             self.t0,
             WALL0,

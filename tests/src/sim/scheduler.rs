@@ -12,8 +12,7 @@ use super::net::{Incarnation, Msg};
 use drover_proto::v1::scheduler::{call, Call};
 use drover_proto::v1::{FrameworkId, TaskState};
 use drover_scheduler::engine::{
-    Action, ApiRequest, Call as EngineCall, Engine, EngineConfig, EngineError, Now, Reply,
-    RequestId,
+    Action, ApiRequest, Call as EngineCall, Engine, EngineError, Now, Reply, RequestId,
 };
 use drover_scheduler::mesos::calls::{self, FrameworkConfig};
 use drover_scheduler::mesos::events::SessionEvent;
@@ -24,8 +23,8 @@ use drover_scheduler::model::ids::{InstanceId, TaskId};
 use drover_scheduler::model::job::Revision;
 use drover_scheduler::model::state::PodState;
 use drover_scheduler::model::task_user::TaskUserPolicy;
-use drover_scheduler::runner::edge;
 use drover_scheduler::runner::pump::{self, Outbox};
+use drover_scheduler::runner::{edge, RunnerConfig};
 use drover_scheduler::store::{Snapshot, SqliteStore, Store, StoreError, StoreRead};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -173,6 +172,10 @@ pub struct SchedulerProcess {
     /// The state each update this process received said, by uuid: what an
     /// acknowledgement is checked against.
     received: HashMap<bytes::Bytes, TaskState>,
+    /// How tasks are executed, as `drover-scheduler`'s `--executor-mode`.
+    executor: ExecutorMode,
+    /// Who tasks run as.
+    task_users: TaskUserPolicy,
 }
 
 /// The endpoint the session believes it talks to (never dialled).
@@ -184,7 +187,7 @@ impl SchedulerProcess {
     pub fn start(
         incarnation: Incarnation,
         dir: &Path,
-        config: EngineConfig,
+        config: RunnerConfig,
         seed: u64,
         t0: Instant,
         wall0: i64,
@@ -196,7 +199,12 @@ impl SchedulerProcess {
             instant: t0 + now,
             unix_ms: wall0 + now.as_millis() as i64,
         };
-        let engine = Engine::recover(store.load()?, config, clock);
+        let RunnerConfig {
+            engine: engine_config,
+            executor,
+            task_users,
+        } = config;
+        let engine = Engine::recover(store.load()?, engine_config, clock);
         let framework = calls::framework_info(&FrameworkConfig {
             name: "drover".into(),
             user: "sim".into(),
@@ -229,6 +237,8 @@ impl SchedulerProcess {
             next_request: 0,
             replies: BTreeMap::new(),
             received: HashMap::new(),
+            executor,
+            task_users,
         };
         let mut out = Output::default();
         let actions = process.session.on_start(t0 + now);
@@ -394,7 +404,7 @@ impl SchedulerProcess {
             self.replies.insert(request, result);
         }
         for call in gathered.calls {
-            let proto = edge::to_mesos(call, &ExecutorMode::Command, &TaskUserPolicy::default());
+            let proto = edge::to_mesos(call, &self.executor, &self.task_users);
             let actions = self.session.on_call(proto);
             self.session_actions(actions, at, out);
         }
