@@ -11,6 +11,8 @@
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
 //! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
+//! - [`grpc`]: the seeds' gRPC services and server reflection, on the
+//!   same port (HTTP/2).
 //! - [`store`]: `/api/v1/store`, which store and framework this is.
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
 //! - [`uri_limit`]: 414 in the error shape for a URI over `max_uri_bytes`.
@@ -21,6 +23,7 @@
 
 pub mod body;
 pub mod error;
+pub mod grpc;
 pub mod health;
 pub mod jobs;
 pub mod pod_ops;
@@ -188,6 +191,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .merge(grpc::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(shape_method_not_allowed))
         // Outermost: a URI too long is refused before any route or method
@@ -199,8 +203,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("route {}", uri.path()))
+async fn not_found(
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if grpc::is_grpc(&headers) {
+        return grpc::unknown_method(uri.path());
+    }
+    axum::response::IntoResponse::into_response(ApiError::not_found(format!(
+        "route {}",
+        uri.path()
+    )))
 }
 
 /// axum answers a known route asked with another method 405 with an
