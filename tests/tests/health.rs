@@ -9,9 +9,11 @@
 #![allow(clippy::unwrap_used)]
 
 use drover_tests::harness::agent_sim::AgentSim;
+use drover_tests::harness::binaries;
 use drover_tests::harness::cgroup::require_root;
 use drover_tests::harness::http::{get, post, request};
 use drover_tests::harness::job_api::job_spec;
+use drover_tests::harness::process::Process;
 use drover_tests::harness::scheduler::Scheduler;
 use drover_tests::harness::wait::wait_for;
 use serde_json::{json, Value};
