@@ -159,12 +159,16 @@ pub enum StateError {
     NoFrameworks,
 }
 
-/// The frameworks a master's `/state` body lists (`frameworks`; not
+/// A master's `/state` body, parsed once for every question asked of it
+/// (it is megabytes on a large cluster).
+pub fn parse_state(body: &[u8]) -> Result<Value, StateError> {
+    serde_json::from_slice(body).map_err(|e| StateError::NotJson(e.to_string()))
+}
+
+/// The frameworks a master's state lists (`frameworks`; not
 /// `completed_frameworks`, which are gone). Entries without an id or a
 /// name are skipped: they cannot be ours.
-pub fn frameworks_in_state(body: &[u8]) -> Result<Vec<KnownFramework>, StateError> {
-    let state: Value =
-        serde_json::from_slice(body).map_err(|e| StateError::NotJson(e.to_string()))?;
+pub fn frameworks_in_state(state: &Value) -> Result<Vec<KnownFramework>, StateError> {
     let list = state["frameworks"]
         .as_array()
         .ok_or(StateError::NoFrameworks)?;
@@ -186,14 +190,12 @@ pub fn frameworks_in_state(body: &[u8]) -> Result<Vec<KnownFramework>, StateErro
         .collect())
 }
 
-/// The tasks the master's state `body` lists for framework `framework_id`:
+/// The tasks the master's state lists for framework `framework_id`:
 /// live (`tasks`), on unreachable agents (`unreachable_tasks`) and the last
 /// completed ones (`completed_tasks`), each with its agent's hostname from
 /// `slaves`. Entries without an id or agent are skipped; an unknown state
 /// reads as TASK_UNKNOWN.
-pub fn tasks_of(body: &[u8], framework_id: &str) -> Result<Vec<MasterTask>, StateError> {
-    let state: Value =
-        serde_json::from_slice(body).map_err(|e| StateError::NotJson(e.to_string()))?;
+pub fn tasks_of(state: &Value, framework_id: &str) -> Result<Vec<MasterTask>, StateError> {
     let frameworks = state["frameworks"]
         .as_array()
         .ok_or(StateError::NoFrameworks)?;
@@ -274,8 +276,7 @@ fn master_task(entry: &Value, hostnames: &HashMap<&str, &str>) -> Option<MasterT
 /// The leading master's `host:port` when the master that answered
 /// `/state` is not the leader (`pid` and `leader` differ, both
 /// `master@host:port`).
-pub fn leader_elsewhere(body: &[u8]) -> Option<String> {
-    let state: Value = serde_json::from_slice(body).ok()?;
+pub fn leader_elsewhere(state: &Value) -> Option<String> {
     let pid = state["pid"].as_str()?;
     let leader = state["leader"].as_str().filter(|l| !l.is_empty())?;
     (pid != leader)
@@ -430,7 +431,7 @@ mod tests {
                                      {"id": "no agent"}]}
             ]
         });
-        let tasks = tasks_of(body.to_string().as_bytes(), "fw-1").unwrap();
+        let tasks = tasks_of(&body, "fw-1").unwrap();
         assert_eq!(tasks.len(), 3, "{tasks:?}");
         assert_eq!(
             tasks[0],
@@ -450,11 +451,11 @@ mod tests {
         assert_eq!(tasks[1].reachable_state, Some(TaskState::TaskRunning));
         assert_eq!(tasks[1].updated_at, Some(4_000));
         assert_eq!(tasks[2].state, TaskState::TaskUnknown);
+        assert_eq!(tasks_of(&body, "gone").unwrap(), vec![]);
         assert_eq!(
-            tasks_of(body.to_string().as_bytes(), "gone").unwrap(),
-            vec![]
+            tasks_of(&serde_json::json!({}), "fw-1"),
+            Err(StateError::NoFrameworks)
         );
-        assert_eq!(tasks_of(b"{}", "fw-1"), Err(StateError::NoFrameworks));
     }
 
     #[test]
@@ -477,7 +478,7 @@ mod tests {
             ],
             "completed_frameworks": [{"id": "fw-0", "name": "drover", "principal": "ops"}]
         });
-        let found = frameworks_in_state(body.to_string().as_bytes()).unwrap();
+        let found = frameworks_in_state(&body).unwrap();
         assert_eq!(
             found,
             vec![
@@ -488,14 +489,17 @@ mod tests {
                 fw("fw-2", "drover", None, true)
             ]
         );
-        assert_eq!(leader_elsewhere(body.to_string().as_bytes()), None);
+        assert_eq!(leader_elsewhere(&body), None);
         assert_eq!(
-            frameworks_in_state(b"<html>"),
+            parse_state(b"<html>"),
             Err(StateError::NotJson(
                 "expected value at line 1 column 1".into()
             ))
         );
-        assert_eq!(frameworks_in_state(b"{}"), Err(StateError::NoFrameworks));
+        assert_eq!(
+            frameworks_in_state(&serde_json::json!({})),
+            Err(StateError::NoFrameworks)
+        );
     }
 
     #[test]
@@ -505,10 +509,7 @@ mod tests {
             "leader": "master@10.0.0.1:5050",
             "frameworks": []
         });
-        assert_eq!(
-            leader_elsewhere(body.to_string().as_bytes()).as_deref(),
-            Some("10.0.0.1:5050")
-        );
+        assert_eq!(leader_elsewhere(&body).as_deref(), Some("10.0.0.1:5050"));
     }
 
     #[test]

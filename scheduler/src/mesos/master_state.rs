@@ -6,16 +6,15 @@
 //! no framework id cannot subscribe safely before then, and could not
 //! subscribe at all without a master anyway.
 
+use super::driver::{self, basic_auth_header, HttpClient};
 use super::framework_guard::{self, GuardDecision, GuardInput, StateError};
 use super::session::Endpoint;
 use crate::engine::recovery::MasterTask;
-use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, LOCATION};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -84,16 +83,12 @@ pub async fn guard(
             tasks: Vec::new(),
         });
     }
-    let client: Client<HttpConnector, Full<Bytes>> = {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        Client::builder(TokioExecutor::new()).build(connector)
-    };
+    let client = driver::client();
     let mut pause = RETRY_FIRST;
     loop {
         for master in masters {
             match leader_state(&client, master, credentials).await {
-                Ok((url, body)) => match decide_on(input, &body) {
+                Ok((url, state)) => match decide_on(input, &state) {
                     Ok(guarded) => return Some(guarded),
                     Err(source) => tracing::warn!(
                         error = %MasterStateError::Body { url, source },
@@ -117,22 +112,22 @@ pub async fn guard(
 }
 
 /// The decision on one master state.
-fn decide_on(input: &GuardInput<'_>, body: &[u8]) -> Result<Guarded, StateError> {
-    let frameworks = framework_guard::frameworks_in_state(body)?;
+fn decide_on(input: &GuardInput<'_>, state: &Value) -> Result<Guarded, StateError> {
+    let frameworks = framework_guard::frameworks_in_state(state)?;
     let decision = framework_guard::decide(input, &frameworks);
     let tasks = match &decision {
-        GuardDecision::Recover { framework } => framework_guard::tasks_of(body, &framework.id)?,
+        GuardDecision::Recover { framework } => framework_guard::tasks_of(state, &framework.id)?,
         _ => Vec::new(),
     };
     Ok(Guarded { decision, tasks })
 }
 
-/// The state of `master`'s leader: its URL and body.
+/// The state of `master`'s leader: its URL and its parsed body.
 async fn leader_state(
-    client: &Client<HttpConnector, Full<Bytes>>,
+    client: &HttpClient,
     master: &Endpoint,
     credentials: Option<&(String, String)>,
-) -> Result<(String, Bytes), MasterStateError> {
+) -> Result<(String, Value), MasterStateError> {
     let Some(authority) = master.authority() else {
         return Err(MasterStateError::Unreachable {
             url: master.to_string(),
@@ -145,13 +140,17 @@ async fn leader_state(
         let (status, location, body) = get(client, &url, credentials).await?;
         match status {
             StatusCode::OK => {
+                let state = match framework_guard::parse_state(&body) {
+                    Ok(state) => state,
+                    Err(source) => return Err(MasterStateError::Body { url, source }),
+                };
                 if hop == 0 {
-                    if let Some(leader) = framework_guard::leader_elsewhere(&body) {
+                    if let Some(leader) = framework_guard::leader_elsewhere(&state) {
                         url = state_url(&leader);
                         continue;
                     }
                 }
-                return Ok((url, body));
+                return Ok((url, state));
             }
             StatusCode::TEMPORARY_REDIRECT if hop == 0 => {
                 match location.as_deref().and_then(authority_of) {
@@ -190,7 +189,7 @@ fn authority_of(location: &str) -> Option<String> {
 
 /// One GET: status, `Location`, body.
 async fn get(
-    client: &Client<HttpConnector, Full<Bytes>>,
+    client: &HttpClient,
     url: &str,
     credentials: Option<&(String, String)>,
 ) -> Result<(StatusCode, Option<String>, Bytes), MasterStateError> {
@@ -199,10 +198,8 @@ async fn get(
         reason,
     };
     let mut request = Request::get(url).header(ACCEPT, "application/json");
-    if let Some((principal, secret)) = credentials {
-        let token =
-            base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"));
-        request = request.header(AUTHORIZATION, format!("Basic {token}"));
+    if let Some(auth) = basic_auth_header(credentials) {
+        request = request.header(AUTHORIZATION, auth);
     }
     let request = request
         .body(Full::new(Bytes::new()))

@@ -33,6 +33,7 @@ mod request;
 mod sender;
 mod subscription;
 
+pub(crate) use request::{basic_auth_header, client, HttpClient};
 pub use request::{resolve_location, STREAM_ID_HEADER};
 
 use super::events::SessionEvent;
@@ -40,7 +41,6 @@ use super::session::{Action, CallResponse, Session, SessionError, State, Subscri
 use crate::metrics::{Metrics, SubscriptionGauge};
 use drover_proto::v1::scheduler::{call, Call, Event};
 use drover_proto::MediaType;
-use request::{client, HttpClient};
 use sender::{send_calls, Outbound};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -87,7 +87,13 @@ pub(crate) fn call_headers<'a>(
 
 /// The `Authorization` header's value, when credentials are configured.
 pub(crate) fn basic_auth(config: &DriverConfig) -> Option<String> {
-    let (principal, secret) = config.credentials.as_ref()?;
+    basic_auth_header(config.credentials.as_ref())
+}
+
+/// HTTP basic authentication's `Authorization` value for `credentials`
+/// (principal, secret).
+pub(crate) fn basic_auth_header(credentials: Option<&(String, String)>) -> Option<String> {
+    let (principal, secret) = credentials?;
     let token = base64::engine::general_purpose::STANDARD.encode(format!("{principal}:{secret}"));
     Some(format!("Basic {token}"))
 }
