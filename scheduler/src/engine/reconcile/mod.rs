@@ -223,11 +223,7 @@ fn plan_live_run(
         InstanceOutcome::Starting
     };
     let id = task_id(job, instance, run.run);
-    let unreachable = unreachable_since(ctx, run).map(|since| {
-        let waits =
-            UnreachablePolicy::waits(job.spec.unreachable_policy.as_ref(), job.spec.job_type);
-        unreachable::verdict(waits, since, now)
-    });
+    let unreachable = unreachable_verdict(ctx, run);
     match unreachable {
         Some(UnreachableVerdict::GiveUp) => {
             plan.mark_lost.push(id);
@@ -302,6 +298,15 @@ fn unreachable_since(ctx: &Ctx<'_>, run: &Run) -> Option<UnixMillis> {
     })
 }
 
+/// What the job's unreachable policy says of `run` now, if it cannot be
+/// reached.
+fn unreachable_verdict(ctx: &Ctx<'_>, run: &Run) -> Option<UnreachableVerdict> {
+    let since = unreachable_since(ctx, run)?;
+    let spec = &ctx.job.spec;
+    let waits = UnreachablePolicy::waits(spec.unreachable_policy.as_ref(), spec.job_type);
+    Some(unreachable::verdict(waits, since, ctx.now))
+}
+
 /// Runs replaced while unreachable that are still live: given up once the
 /// policy's give-up time passes (until then, if they come back alive they
 /// are killed as strays; if they finish, that is recorded).
@@ -309,12 +314,10 @@ fn give_up_replaced_runs(ctx: &Ctx<'_>, instance: u32, history: &[Run], plan: &m
     let job = ctx.job;
     let replaced = &history[..history.len().saturating_sub(1)];
     for run in replaced.iter().filter(|r| r.state.is_live()) {
-        let Some(since) = unreachable_since(ctx, run) else {
+        let Some(verdict) = unreachable_verdict(ctx, run) else {
             continue;
         };
-        let waits =
-            UnreachablePolicy::waits(job.spec.unreachable_policy.as_ref(), job.spec.job_type);
-        match unreachable::verdict(waits, since, ctx.now) {
+        match verdict {
             UnreachableVerdict::GiveUp => plan.mark_lost.push(task_id(job, instance, run.run)),
             UnreachableVerdict::Wait(left) | UnreachableVerdict::Replace(left) => {
                 plan.requeue(left)
