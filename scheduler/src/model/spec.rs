@@ -249,6 +249,24 @@ pub struct UriSpec {
 pub const DEFAULT_KILL_GRACE_SECONDS: u32 = 30;
 
 impl JobSpec {
+    /// The default pod and each overridden instance's pod, with their
+    /// paths under `at` (`spec.default_spec`, `spec.instance_spec.3`), for
+    /// checks whose errors name the field.
+    pub fn pods_with_paths<'a>(
+        &'a self,
+        at: &'a str,
+    ) -> impl Iterator<Item = (String, Cow<'a, PodSpec>)> + 'a {
+        std::iter::once((
+            format!("{at}.default_spec"),
+            Cow::Borrowed(&self.default_spec),
+        ))
+        .chain(
+            self.instance_spec
+                .keys()
+                .map(move |i| (format!("{at}.instance_spec.{i}"), self.pod_spec(*i))),
+        )
+    }
+
     /// The pod spec of `instance`: `default_spec` with the fields set in its
     /// `instance_spec` entry replacing the default's. Borrowed when the
     /// instance has no entry, as nearly all have: planning and placing a

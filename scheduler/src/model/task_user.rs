@@ -39,12 +39,16 @@ impl Default for TaskUserPolicy {
 /// The user `pod`'s task runs as: its `command.user` when set and not
 /// empty, else `default_user`.
 pub fn effective_user<'a>(pod: &'a PodSpec, default_user: &'a str) -> &'a str {
+    named_user(pod).unwrap_or(default_user)
+}
+
+/// The user `pod`'s `command.user` names, if it names one.
+fn named_user(pod: &PodSpec) -> Option<&str> {
     pod.containers
         .first()
         .and_then(|c| c.command.as_ref())
         .and_then(|c| c.user.as_deref())
         .filter(|u| !u.is_empty())
-        .unwrap_or(default_user)
 }
 
 /// Refuses a job any of whose pods would run as root when the policy does
@@ -54,28 +58,12 @@ pub fn check_job(spec: &JobSpec, policy: &TaskUserPolicy, at: &str) -> Result<()
     if policy.allow_root {
         return Ok(());
     }
-    let pods = std::iter::once((
-        format!("{at}.default_spec"),
-        std::borrow::Cow::Borrowed(&spec.default_spec),
-    ))
-    .chain(spec.instance_spec.keys().map(|instance| {
-        (
-            format!("{at}.instance_spec.{instance}"),
-            spec.pod_spec(*instance),
-        )
-    }));
-    for (path, pod) in pods {
+    for (path, pod) in spec.pods_with_paths(at) {
         if effective_user(&pod, &policy.default_user) != ROOT {
             continue;
         }
         let field = format!("{path}.containers[0].command.user");
-        let named = pod
-            .containers
-            .first()
-            .and_then(|c| c.command.as_ref())
-            .and_then(|c| c.user.as_deref())
-            .is_some_and(|u| !u.is_empty());
-        let problem = if named {
+        let problem = if named_user(&pod).is_some() {
             "is root, and this scheduler does not run tasks as root \
              (start it with --allow-root-tasks to allow them)"
                 .to_owned()

@@ -7,7 +7,6 @@ use super::resources::Resources;
 use super::spec::{
     Constraint, ConstraintType, HealthCheckSpec, HealthCheckType, JobSpec, JobType, PodSpec,
 };
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 
@@ -223,16 +222,7 @@ pub fn validate_against_largest_agent(
     factor: f64,
     at: &str,
 ) -> Result<(), SpecError> {
-    let pods = std::iter::once((
-        format!("{at}.default_spec"),
-        Cow::Borrowed(&spec.default_spec),
-    ))
-    .chain(
-        spec.instance_spec
-            .keys()
-            .map(|i| (format!("{at}.instance_spec.{i}"), spec.pod_spec(*i))),
-    );
-    for (field, pod) in pods {
+    for (field, pod) in spec.pods_with_paths(at) {
         let Some(resource) = pod.containers.first().and_then(|c| c.resource) else {
             continue;
         };
