@@ -12,7 +12,7 @@
 //!
 //! Restoring is a file copy (scheduler/README.md, "Backup and restore").
 
-use super::{integrity, migrations, DB_FILE};
+use super::{integrity, migrations, read, DB_FILE};
 use crate::store::{Revision, StoreError, StoreIdentity};
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -124,26 +124,9 @@ fn verify(partial: &Path, to: &Path) -> Result<BackupReport, StoreError> {
     let wrap = |e| integrity::classify(partial, e);
     let version = migrations::current(&conn).map_err(wrap)?;
     integrity::check(&conn, partial, version)?;
-    let identity = conn
-        .query_row(
-            "SELECT store_id, created_at_ms FROM store_info WHERE id = 1",
-            [],
-            |r| {
-                Ok(StoreIdentity {
-                    store_id: r.get(0)?,
-                    created_at: r.get(1)?,
-                })
-            },
-        )
-        .map_err(wrap)?;
-    let framework_id = conn
-        .query_row("SELECT framework_id FROM framework WHERE id = 1", [], |r| {
-            r.get(0)
-        })
-        .map_err(wrap)?;
-    let revision: i64 = conn
-        .query_row("SELECT value FROM revision WHERE id = 1", [], |r| r.get(0))
-        .map_err(wrap)?;
+    let identity = read::read_identity(&conn).map_err(wrap)?;
+    let framework_id = read::read_framework_id(&conn).map_err(wrap)?;
+    let revision = read::read_revision(&conn).map_err(wrap)?;
     let jobs: i64 = conn
         .query_row("SELECT COUNT(*) FROM jobs", [], |r| r.get(0))
         .map_err(wrap)?;
@@ -157,7 +140,7 @@ fn verify(partial: &Path, to: &Path) -> Result<BackupReport, StoreError> {
         path: to.to_owned(),
         identity,
         framework_id,
-        revision: revision as Revision,
+        revision,
         jobs: jobs as u64,
         bytes,
     })

@@ -154,37 +154,46 @@ fn load_job(store: &SqliteStore, conn: &Connection, id: &JobId) -> Result<Option
     Ok(Some(job))
 }
 
+/// The store's latest committed revision.
+pub(super) fn read_revision(conn: &Connection) -> rusqlite::Result<Revision> {
+    conn.query_row("SELECT value FROM revision WHERE id = 1", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|v| v as Revision)
+}
+
+/// The framework id the store subscribed as.
+pub(super) fn read_framework_id(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT framework_id FROM framework WHERE id = 1", [], |r| {
+        r.get(0)
+    })
+}
+
+/// Which store it is.
+pub(super) fn read_identity(conn: &Connection) -> rusqlite::Result<StoreIdentity> {
+    conn.query_row(
+        "SELECT store_id, created_at_ms FROM store_info WHERE id = 1",
+        [],
+        |r| {
+            Ok(StoreIdentity {
+                store_id: r.get(0)?,
+                created_at: r.get(1)?,
+            })
+        },
+    )
+}
+
 impl StoreRead for SqliteStore {
     fn revision(&self) -> Result<Revision, StoreError> {
-        self.conn
-            .query_row("SELECT value FROM revision WHERE id = 1", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|v| v as Revision)
-            .map_err(|e| self.err(e))
+        read_revision(&self.conn).map_err(|e| self.err(e))
     }
 
     fn framework_id(&self) -> Result<Option<String>, StoreError> {
-        self.conn
-            .query_row("SELECT framework_id FROM framework WHERE id = 1", [], |r| {
-                r.get(0)
-            })
-            .map_err(|e| self.err(e))
+        read_framework_id(&self.conn).map_err(|e| self.err(e))
     }
 
     fn identity(&self) -> Result<StoreIdentity, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT store_id, created_at_ms FROM store_info WHERE id = 1",
-                [],
-                |r| {
-                    Ok(StoreIdentity {
-                        store_id: r.get(0)?,
-                        created_at: r.get(1)?,
-                    })
-                },
-            )
-            .map_err(|e| self.err(e))
+        read_identity(&self.conn).map_err(|e| self.err(e))
     }
 
     fn job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
