@@ -191,7 +191,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
-        .merge(grpc::routes())
+        .merge(grpc::routes(&state))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(shape_method_not_allowed))
         // Outermost: a URI too long is refused before any route or method

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 pub use super::spec_constraint::{
     Condition, Constraint, ConstraintType, LabelConstraint, LabelKind, PlacementSpec,
-    PlacementStrategy,
+    PlacementStrategy, Preferences,
 };
 pub use super::spec_health::{HealthCheckSpec, HealthCheckType, PortSpec};
 
@@ -112,6 +112,11 @@ pub struct PodSpec {
     /// pods already on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub constraint: Option<Constraint>,
+    /// A constraint the pod prefers (Titus soft attribute constraints):
+    /// hosts that meet it are scored first, and it never blocks a
+    /// placement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_constraint: Option<Constraint>,
     /// Titus-style placement: unique host, exclusive host, zone balance and
     /// the scoring strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -285,6 +290,9 @@ impl JobSpec {
         }
         if let Some(constraint) = &over.constraint {
             spec.constraint = Some(constraint.clone());
+        }
+        if let Some(constraint) = &over.soft_constraint {
+            spec.soft_constraint = Some(constraint.clone());
         }
         spec.restart_policy = over.restart_policy.or(spec.restart_policy);
         spec.kill_grace_period_seconds = over

@@ -120,6 +120,26 @@ pub struct PlacementSpec {
     /// SPREAD or BINPACK; default by job type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<PlacementStrategy>,
+    /// The same options as preferences (Titus soft constraints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefer: Option<Preferences>,
+}
+
+/// Titus soft constraints: what a pod's placement prefers. Scored, never
+/// blocking: a host that meets them wins over one that does not, and a pod
+/// still goes to one that does not when no other fits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Preferences {
+    /// Prefer a host with no other instance of the job.
+    #[serde(default)]
+    pub unique_host: bool,
+    /// Prefer a host with no other job's pod.
+    #[serde(default)]
+    pub exclusive_host: bool,
+    /// Prefer the zone with the fewest of the job's instances.
+    #[serde(default)]
+    pub zone_balance: bool,
 }
 
 impl Constraint {

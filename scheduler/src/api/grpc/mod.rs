@@ -9,8 +9,10 @@
 //!   ([`waiting`]), so none is silently missing, and each translation
 //!   replaces its routes as it lands.
 
+pub mod status;
 pub mod waiting;
 
+use super::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -35,11 +37,23 @@ pub fn seed_method_paths() -> Vec<String> {
         .collect()
 }
 
-/// The gRPC routes: reflection, and the seed services' methods.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+/// The seed services translated here, each a tonic server over the same
+/// [`AppState`] as the JSON API; each answers every method of its service
+/// itself (a method waiting for a later capability with
+/// [`status::waiting`]).
+const SERVED: &[&str] = &[];
+
+/// The gRPC routes: reflection, the translated services, and every other
+/// seed method answering UNIMPLEMENTED.
+pub fn routes(_state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
     for path in seed_method_paths() {
-        router = router.route(&path, post(not_served_yet));
+        let served = SERVED
+            .iter()
+            .any(|service| path.starts_with(&format!("/{service}/")));
+        if !served {
+            router = router.route(&path, post(not_served_yet));
+        }
     }
     let reflection = || {
         tonic_reflection::server::Builder::configure()

@@ -1,0 +1,46 @@
+//! The API's errors as gRPC statuses: the same code, the same message, so
+//! a gRPC client and a JSON client are told the same thing.
+
+use crate::api::error::{ApiError, Code};
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        let code = match e.code {
+            Code::InvalidArgument => tonic::Code::InvalidArgument,
+            Code::NotFound => tonic::Code::NotFound,
+            Code::AlreadyExists => tonic::Code::AlreadyExists,
+            Code::Aborted => tonic::Code::Aborted,
+            Code::FailedPrecondition => tonic::Code::FailedPrecondition,
+            Code::ResourceExhausted => tonic::Code::ResourceExhausted,
+            Code::Unimplemented => tonic::Code::Unimplemented,
+            Code::DeadlineExceeded => tonic::Code::DeadlineExceeded,
+            Code::Internal => tonic::Code::Internal,
+            Code::Unavailable => tonic::Code::Unavailable,
+        };
+        tonic::Status::new(code, e.message)
+    }
+}
+
+/// The UNIMPLEMENTED answer of a served service's method that waits for a
+/// later capability (see [`super::waiting`]).
+pub fn waiting(service: &str, method: &str) -> tonic::Status {
+    tonic::Status::unimplemented(format!(
+        "{service}/{method} is not served yet: it waits for {}",
+        super::waiting::waits_for(service, method)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_version_is_aborted_with_its_message() {
+        let status = tonic::Status::from(ApiError {
+            code: Code::Aborted,
+            message: "job version 3 is not 2".into(),
+        });
+        assert_eq!(status.code(), tonic::Code::Aborted);
+        assert_eq!(status.message(), "job version 3 is not 2");
+    }
+}
