@@ -9,6 +9,8 @@
 //!   ([`waiting`]), so none is silently missing, and each translation
 //!   replaces its routes as it lands.
 
+pub mod peloton_pods;
+pub mod peloton_spec;
 pub mod status;
 pub mod waiting;
 
