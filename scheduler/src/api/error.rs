@@ -159,7 +159,7 @@ impl From<EngineError> for ApiError {
             EngineError::JobExists(_) => Code::AlreadyExists,
             EngineError::VersionMismatch(_) => Code::Aborted,
             EngineError::StillRunning(_) => Code::FailedPrecondition,
-            EngineError::InvalidSpec(_) => Code::InvalidArgument,
+            EngineError::InvalidSpec(_) | EngineError::Amend(..) => Code::InvalidArgument,
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "a write was not stored");
                 Code::Internal

@@ -1,6 +1,7 @@
 //! What goes into the engine besides Mesos facts (API requests, the time)
 //! and everything that comes out of it: actions to carry out, in order.
 
+use crate::model::amend::{AmendError, JobAmendment};
 use crate::model::change::Change;
 use crate::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
 use crate::model::job::{Job, VersionMismatch};
@@ -67,6 +68,17 @@ pub enum ApiRequest {
         /// Bump the job's version (a job restart, not a pod restart).
         bump: bool,
     },
+    /// Change a job without restarting its pods: grow it, enable or
+    /// disable it, set its labels or kept seed message, stop or start pods
+    /// (see [`crate::model::amend`]). A user's change: a new version.
+    AmendJob {
+        /// The job.
+        job_id: JobId,
+        /// The version the caller saw.
+        expected_version: Option<u64>,
+        /// What changes.
+        amend: Box<JobAmendment>,
+    },
     /// Delete a job (stop it first if `force`).
     DeleteJob {
         /// The job.
@@ -105,6 +117,9 @@ pub enum EngineError {
     /// The spec asks for what no agent could hold.
     #[error(transparent)]
     InvalidSpec(#[from] SpecError),
+    /// An amendment the job cannot take.
+    #[error("job {0}: {1}")]
+    Amend(JobId, #[source] AmendError),
     /// DELETE of a job that is still running, without `force`.
     #[error("job {0} is still running; stop it first or delete with force")]
     StillRunning(JobId),

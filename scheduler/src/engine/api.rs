@@ -164,6 +164,36 @@ fn decide_or_refuse(
             };
             Ok((change, put(job, bump)))
         }
+        ApiRequest::AmendJob {
+            job_id,
+            expected_version,
+            amend,
+        } => {
+            let current = job(registry, &job_id)?;
+            current.check_version(expected_version)?;
+            let mut job = amend
+                .apply(current)
+                .map_err(|e| EngineError::Amend(job_id.clone(), e))?;
+            job.version += 1;
+            job.updated_at = now;
+            let mut writes = vec![JobWrite::Spec {
+                job_id: job_id.clone(),
+                spec: Box::new(job.spec.clone()),
+            }];
+            for &(instance, _) in &amend.pod_goals {
+                writes.push(JobWrite::Pod {
+                    pod: job.instance_id(instance),
+                    control: job.pods.get(&instance).copied().unwrap_or_default(),
+                    at: now,
+                });
+            }
+            writes.push(update(&job, true));
+            let change = Change {
+                jobs: writes,
+                ..Change::default()
+            };
+            Ok((change, put(job, true)))
+        }
         ApiRequest::DeleteJob {
             job_id,
             expected_version,

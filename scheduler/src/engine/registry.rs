@@ -63,6 +63,12 @@ impl JobEntry {
     /// Replaces the job (its goal, version or pod controls changed): every
     /// instance may stand differently.
     fn set_job(&mut self, job: Job) {
+        // A job amended to more instances (it never shrinks) has a history
+        // for each of them.
+        if self.instances.len() < job.spec.instance_count as usize {
+            self.instances
+                .resize_with(job.spec.instance_count as usize, RunHistory::new);
+        }
         self.counts = counts_of(&job, self.instances.iter().map(RunHistory::as_slice));
         self.job = job;
     }

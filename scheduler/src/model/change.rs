@@ -5,6 +5,7 @@
 
 use super::ids::{AgentId, InstanceId, JobId, TaskId};
 use super::job::{Job, PodControl};
+use super::spec::JobSpec;
 use super::state::{JobGoal, PodState};
 use super::time::UnixMillis;
 use drover_proto::v1::task_status::Reason;
@@ -68,6 +69,13 @@ pub enum JobWrite {
         restart_batch_size: u32,
         /// A user's change: bump the job's revision.
         revision: bool,
+    },
+    /// The job's spec, replaced (an amendment: [`super::amend`]).
+    Spec {
+        /// The job.
+        job_id: JobId,
+        /// Its spec now.
+        spec: Box<JobSpec>,
     },
     /// One pod's goal and restart boundary.
     Pod {

@@ -18,6 +18,8 @@
 //!   Drover's terms (the `mesos/` edge translates the protos).
 //! - [`time`]: wall-clock milliseconds, passed in, never read here.
 //! - [`job`]: a job, its goal and versions, the entity-version check.
+//! - [`amend`]: changes of a running job that restart none of its pods
+//!   (size, enabled flag, labels, pod goals).
 //! - [`job_ref`]: a job named by its id or its name, and which one wins.
 //! - [`state_names`]: the spellings of states a filter takes.
 //! - [`run`]: a run, and how a status update changes it.
@@ -27,6 +29,7 @@
 //!   outcome) and the job's state that follows.
 //! - [`change`]: what the engine hands the store to persist.
 
+pub mod amend;
 pub mod change;
 pub mod demand;
 pub mod ids;

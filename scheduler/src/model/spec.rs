@@ -77,6 +77,32 @@ pub struct JobSpec {
     /// replace the default's (see [`JobSpec::pod_spec`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub instance_spec: BTreeMap<u32, PodSpec>,
+    /// A disabled job starts no new runs (Titus' disabled service job):
+    /// an instance whose run ends, and a new instance, wait until the job
+    /// is enabled again; runs already live keep running.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disabled: bool,
+    /// The seed message the job was created from (a Titus
+    /// `JobDescriptor`), kept whole so that what Drover stores but does not
+    /// act on (image, security profile, disruption budget, ...) is shown
+    /// back as it was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_message: Option<SeedMessage>,
+}
+
+/// A protobuf message kept as it was sent: its full type name and its
+/// encoding, base64 (standard alphabet, padded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedMessage {
+    /// `com.netflix.titus.JobDescriptor`.
+    pub type_name: String,
+    /// The message's protobuf encoding, base64.
+    pub base64: String,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 /// Peloton `SlaSpec`.

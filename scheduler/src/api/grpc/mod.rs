@@ -12,6 +12,8 @@
 pub mod peloton_pods;
 pub mod peloton_spec;
 pub mod status;
+pub mod titus_jobs;
+pub mod titus_spec;
 pub mod waiting;
 
 use super::AppState;
@@ -43,12 +45,19 @@ pub fn seed_method_paths() -> Vec<String> {
 /// [`AppState`] as the JSON API; each answers every method of its service
 /// itself (a method waiting for a later capability with
 /// [`status::waiting`]).
-const SERVED: &[&str] = &[];
+const SERVED: &[&str] = &["com.netflix.titus.JobManagementService"];
 
 /// The gRPC routes: reflection, the translated services, and every other
 /// seed method answering UNIMPLEMENTED.
-pub fn routes(_state: &AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
+    let titus =
+        drover_seed_api::titus::job_management_service_server::JobManagementServiceServer::new(
+            titus_jobs::TitusJobs {
+                state: state.clone(),
+            },
+        );
+    router = router.route_service("/com.netflix.titus.JobManagementService/{*method}", titus);
     for path in seed_method_paths() {
         let served = SERVED
             .iter()

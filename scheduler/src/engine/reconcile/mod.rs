@@ -23,6 +23,9 @@
 //!   → ask the master about it (explicit reconciliation).
 //! - terminal run, wanted: the next run, as [`crate::model::outcome`]'s
 //!   relaunch rule says and after its retry backoff.
+//! - a disabled job (Titus' disabled service) launches nothing: no first
+//!   run, no relaunch, no replacement beside an unreachable run; its live
+//!   runs are left alone, and it is looked at again when enabled.
 //!
 //! A launch is only ever proposed for an instance whose latest run is
 //! terminal or unreachable past the policy's wait, so the engine never
@@ -165,7 +168,7 @@ fn plan_instance(
     let pod = job.spec.pod_spec(instance);
     let wanted = job.wants_running(instance);
     let Some(latest) = history.last() else {
-        if wanted {
+        if wanted && !job.spec.disabled {
             plan.launch.push(PendingLaunch {
                 task_id: task_id(job, instance, 0),
                 spec_version: job.version,
@@ -192,6 +195,9 @@ fn plan_instance(
     }
     if !wants_relaunch(job, instance, &pod, history) {
         return settled_outcome(job, instance, history);
+    }
+    if job.spec.disabled {
+        return InstanceOutcome::Waiting;
     }
     let pod_id = job.instance_id(instance);
     if let Some(at) = retry_at(&pod_id, &pod, history) {
@@ -249,7 +255,8 @@ fn plan_live_run(
     // Only a run marked unreachable (its own TASK_UNREACHABLE, which a
     // partition-aware master sends) gets a replacement beside it; an
     // agent reported lost alone waits for that, or for the give-up.
-    if let (Some(UnreachableVerdict::Replace(_)), Some(_)) = (unreachable, run.unreachable) {
+    let replace = matches!(unreachable, Some(UnreachableVerdict::Replace(_)));
+    if replace && run.unreachable.is_some() && !job.spec.disabled {
         plan.launch.push(PendingLaunch {
             task_id: task_id(job, instance, run.run + 1),
             spec_version: job.version,

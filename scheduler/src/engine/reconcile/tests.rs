@@ -525,3 +525,19 @@ fn consecutive_failures_back_off_before_the_next_launch() {
     let later = plan(&job, &runs, &facts, &config, 101_000);
     assert_eq!(launches(&later), vec![(0, 2)]);
 }
+
+#[test]
+fn a_disabled_job_launches_nothing_and_leaves_live_runs_alone() {
+    use PodState::*;
+    let mut job = job("SERVICE", 3, 0, JobGoal::Running);
+    job.spec.disabled = true;
+    // Instance 0 runs, 1 ended (would be replaced), 2 never ran.
+    let runs = vec![run(0, 0, Running), run(1, 0, Failed)];
+    let config = EngineConfig::default();
+    let disabled = plan(&job, &runs, &ClusterFacts::default(), &config, NOW);
+    assert_eq!(launches(&disabled), vec![]);
+    assert!(disabled.kill.is_empty());
+    job.spec.disabled = false;
+    let enabled = plan(&job, &runs, &ClusterFacts::default(), &config, NOW);
+    assert_eq!(launches(&enabled), vec![(1, 1), (2, 0)]);
+}

@@ -122,6 +122,14 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                 ],
             )?;
         }
+        JobWrite::Spec { job_id, spec } => {
+            let spec = serde_json::to_string(spec)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            tx.execute(
+                "UPDATE jobs SET spec = ?2 WHERE job_id = ?1",
+                params![job_id.as_str(), spec],
+            )?;
+        }
         JobWrite::Pod { pod, control, at } => {
             tx.execute(
                 "INSERT INTO pods (job_id, instance, goal, restart_from, updated_at_ms) \

@@ -1,0 +1,124 @@
+//! Changes of a job that restart none of its pods: its size (it only
+//! grows; instances go away by their pod goal, so a run is never left
+//! behind an instance the job no longer has), its enabled flag, its labels,
+//! the seed message it keeps, and its pods' goals, made together as one
+//! write. Pure: the engine checks the version and stores the result.
+
+use super::job::{Job, PodControl};
+use super::spec::{Label, SeedMessage};
+use super::state::PodGoal;
+
+/// What to change; `None` and empty leave a field as it is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobAmendment {
+    /// The new instance count: at least the current one.
+    pub instance_count: Option<u32>,
+    /// Disable (true) or enable (false) the job.
+    pub disabled: Option<bool>,
+    /// The job's labels.
+    pub labels: Option<Vec<Label>>,
+    /// The kept seed message (`Some(None)` forgets it).
+    pub seed_message: Option<Option<SeedMessage>>,
+    /// Pods to stop (KILLED: not replaced) or start again, by instance.
+    pub pod_goals: Vec<(u32, PodGoal)>,
+}
+
+/// Why an amendment cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmendError {
+    /// The job would lose instances (instances go away by their pod goal).
+    #[error("instance_count may only grow (from {current} to {requested}); stop pods instead")]
+    Shrinks {
+        /// The job's count.
+        current: u32,
+        /// The asked count.
+        requested: u32,
+    },
+    /// A pod goal names an instance the (amended) job does not have.
+    #[error("instance {0} is not one of the job's")]
+    NoInstance(u32),
+}
+
+impl JobAmendment {
+    /// `job` with the amendment made (version and times are the caller's).
+    pub fn apply(&self, job: &Job) -> Result<Job, AmendError> {
+        let mut out = job.clone();
+        if let Some(count) = self.instance_count {
+            if count < job.spec.instance_count {
+                return Err(AmendError::Shrinks {
+                    current: job.spec.instance_count,
+                    requested: count,
+                });
+            }
+            out.spec.instance_count = count;
+        }
+        if let Some(disabled) = self.disabled {
+            out.spec.disabled = disabled;
+        }
+        if let Some(labels) = &self.labels {
+            out.spec.labels = labels.clone();
+        }
+        if let Some(message) = &self.seed_message {
+            out.spec.seed_message = message.clone();
+        }
+        for &(instance, goal) in &self.pod_goals {
+            if !out.has_instance(instance) {
+                return Err(AmendError::NoInstance(instance));
+            }
+            let control = PodControl {
+                goal,
+                ..out.pods.get(&instance).copied().unwrap_or_default()
+            };
+            out.set_pod_control(instance, control);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::ids::JobId;
+
+    fn job() -> Job {
+        let spec = serde_json::from_value(serde_json::json!({
+            "type": "SERVICE", "name": "t", "instance_count": 3,
+            "default_spec": {"containers": [{"command": {"value": "true"}}]}
+        }))
+        .unwrap();
+        Job::new(JobId::parse("j").unwrap(), spec, 1)
+    }
+
+    #[test]
+    fn a_job_grows_and_stops_pods_but_never_shrinks() {
+        let job = job();
+        let grown = JobAmendment {
+            instance_count: Some(5),
+            disabled: Some(true),
+            pod_goals: vec![(4, PodGoal::Killed)],
+            ..JobAmendment::default()
+        }
+        .apply(&job)
+        .unwrap();
+        assert_eq!(grown.spec.instance_count, 5);
+        assert!(grown.spec.disabled);
+        assert!(!grown.wants_running(4) && grown.wants_running(3));
+        let shrink = JobAmendment {
+            instance_count: Some(2),
+            ..JobAmendment::default()
+        };
+        assert!(matches!(
+            shrink.apply(&job),
+            Err(AmendError::Shrinks {
+                current: 3,
+                requested: 2
+            })
+        ));
+        let outside = JobAmendment {
+            pod_goals: vec![(3, PodGoal::Killed)],
+            ..JobAmendment::default()
+        };
+        assert_eq!(outside.apply(&job), Err(AmendError::NoInstance(3)));
+    }
+}
