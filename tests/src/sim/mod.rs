@@ -887,5 +887,6 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         ApiRequest::SetPodGoal { pod, goal } => format!("{} goal {goal:?}", pod.pod_name()),
         ApiRequest::RestartPods { job_id, .. } => format!("restart {job_id}"),
         ApiRequest::DeleteJob { job_id, .. } => format!("delete {job_id}"),
+        ApiRequest::AmendJob { job_id, .. } => format!("amend {job_id}"),
     }
 }

@@ -6,7 +6,8 @@
 //!   `capacity.desired` the instance count, the container's resources,
 //!   argv (`entryPoint` then `command`, as Docker joins them; run without a
 //!   shell) and `env` the one container, `retryPolicy` the restart policy
-//!   (delays in whole seconds, rounded up), hard constraints the placement
+//!   (delays in whole seconds, rounded up), the container attribute
+//!   `titusParameter.agent.killWaitSeconds` the kill grace period, hard constraints the placement
 //!   options and a HOST label constraint per attribute, soft ones the
 //!   placement preferences and a soft label constraint. The descriptor is
 //!   kept whole ([`crate::model::spec::SeedMessage`]), so what Drover
@@ -135,7 +136,7 @@ pub fn job_spec_from_descriptor(d: &JobDescriptor) -> Result<JobSpec, ApiError> 
         labels: Vec::new(),
         containers: vec![container_spec(container)?],
         restart_policy: Some(restart_policy(retry)),
-        kill_grace_period_seconds: None,
+        kill_grace_period_seconds: kill_wait(container)?,
         constraint: label_constraint(&hard.attributes),
         soft_constraint: label_constraint(&soft.attributes),
         placement: (placement != PlacementSpec::default()).then_some(placement),
@@ -161,6 +162,25 @@ pub fn job_spec_from_descriptor(d: &JobDescriptor) -> Result<JobSpec, ApiError> 
         disabled: matches!(&d.job_spec, Some(job_descriptor::JobSpec::Service(s)) if !s.enabled),
         seed_message: Some(keep(d)),
     })
+}
+
+/// Titus' container attribute for the SIGTERM-to-SIGKILL wait.
+pub const KILL_WAIT_ATTRIBUTE: &str = "titusParameter.agent.killWaitSeconds";
+
+/// The kill grace period the container's `titusParameter.agent.killWaitSeconds`
+/// attribute asks for, if any.
+fn kill_wait(c: &Container) -> Result<Option<u32>, ApiError> {
+    c.attributes
+        .get(KILL_WAIT_ATTRIBUTE)
+        .map(|v| {
+            v.trim().parse::<u32>().map_err(|_| {
+                ApiError::invalid(
+                    &format!("container.attributes.{KILL_WAIT_ATTRIBUTE}"),
+                    format!("'{v}' is not a whole number of seconds"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// `<applicationName>[-<stack>[-<detail>[-<sequence>]]]`, Titus' full name.
@@ -913,6 +933,9 @@ pub fn attributes(job: &Job, set: &HashMap<String, String>, delete: &[String]) -
 // ---------------------------------------------------------------------
 // Queries
 
+/// Attribute keys and the values that match each (None: presence).
+type AttributeValues = BTreeMap<String, BTreeSet<Option<String>>>;
+
 /// `filteringCriteria` of a JobQuery or TaskQuery, read.
 #[derive(Debug, Default)]
 pub struct Filter {
@@ -920,7 +943,9 @@ pub struct Filter {
     task_ids: Option<BTreeSet<String>>,
     job_fields: Vec<(JobField, String)>,
     job_type: Option<JobType>,
-    attributes: Option<(BTreeMap<String, BTreeSet<Option<String>>>, bool)>,
+    /// The keys asked for, each with the values that match (None: any),
+    /// and whether all keys must match (`attributes.op` and).
+    attributes: Option<(AttributeValues, bool)>,
     job_state: Option<job_status::JobState>,
     task_states: Option<BTreeSet<i32>>,
     task_reasons: Option<BTreeSet<String>>,

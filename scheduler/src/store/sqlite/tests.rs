@@ -414,6 +414,31 @@ fn a_reader_connection_sees_committed_writes() {
 }
 
 #[test]
+fn an_amended_spec_replaces_the_stored_one_and_comes_back_on_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = create(&mut store, "j", 2, 1);
+    let mut spec = batch_spec(5);
+    spec.disabled = true;
+    spec.seed_message = Some(crate::model::spec::SeedMessage {
+        type_name: "com.netflix.titus.JobDescriptor".into(),
+        base64: "CgA=".into(),
+    });
+    store
+        .commit(&Change {
+            jobs: vec![JobWrite::Spec {
+                job_id: job.clone(),
+                spec: Box::new(spec.clone()),
+            }],
+            ..Change::default()
+        })
+        .unwrap();
+    drop(store);
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert_eq!(store.job(&job).unwrap().unwrap().spec, spec);
+}
+
+#[test]
 fn goals_pod_controls_pending_reasons_ports_and_kill_reasons_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = SqliteStore::open(dir.path()).unwrap();

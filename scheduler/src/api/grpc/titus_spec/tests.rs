@@ -275,7 +275,8 @@ fn a_service_descriptor_maps_capacity_enabled_and_exponential_retries() {
 
 #[test]
 fn bad_descriptors_are_invalid_arguments_naming_the_field() {
-    let cases: Vec<(Box<dyn Fn(&mut JobDescriptor)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut JobDescriptor)>;
+    let cases: Vec<(Edit, &str)> = vec![
         (Box::new(|d| d.application_name.clear()), "applicationName"),
         (Box::new(|d| d.container = None), "container"),
         (Box::new(|d| d.job_spec = None), "jobSpec"),
