@@ -815,7 +815,7 @@ pub fn resize(job: &Job, desired: u32) -> JobAmendment {
             need -= 1;
         }
         if need > 0 {
-            amend.instance_count = Some(job.spec.instance_count + need);
+            amend.instance_count = Some(job.spec.instance_count.saturating_add(need));
         }
     }
     amend
