@@ -622,6 +622,38 @@ async fn titus_jobs_are_created_found_scaled_killed_and_changed_over_grpc() {
     assert_eq!(code, Code::Unimplemented);
     assert!(message.contains("watch"), "{message}");
 
+    // MoveTask: a new task in the target, the moved one killed.
+    let mut from = service(0, 1, 5);
+    from.application_name = "from".into();
+    let mut to = service(0, 1, 5);
+    to.application_name = "to".into();
+    let from = client.create_job(from).await.unwrap().into_inner().id;
+    let to = client.create_job(to).await.unwrap().into_inner().id;
+    wait_started(&mut client, &from, 1).await;
+    wait_started(&mut client, &to, 1).await;
+    let (code, _) = code_and_message(
+        client
+            .move_task(titus::TaskMoveRequest {
+                source_job_id: batch_id.clone(),
+                target_job_id: to.clone(),
+                task_id: format!("{batch_id}-0-0"),
+            })
+            .await,
+    );
+    assert_eq!(code, Code::FailedPrecondition, "a batch task does not move");
+    client
+        .move_task(titus::TaskMoveRequest {
+            source_job_id: from.clone(),
+            target_job_id: to.clone(),
+            task_id: format!("{from}-0-0"),
+        })
+        .await
+        .unwrap();
+    wait_started(&mut client, &to, 2).await;
+    wait_started(&mut client, &from, 0).await;
+    assert_eq!(capacity(&mut client, &from).await.desired, 0);
+    assert_eq!(capacity(&mut client, &to).await.desired, 2);
+
     // KillJob: KillInitiated, then Finished.
     client
         .kill_job(titus::JobId { id: web.clone() })

@@ -581,3 +581,53 @@ fn pages_are_cut_and_counted() {
     let e = paginate(vec![1], Some(&bad), 500).unwrap_err();
     assert!(e.message.starts_with("page.pageNumber:"));
 }
+
+#[test]
+fn a_job_created_through_another_face_is_shown_as_titus_sees_one() {
+    let spec: JobSpec = serde_json::from_value(serde_json::json!({
+        "type": "SERVICE", "name": "web", "instance_count": 2, "owner": "me",
+        "labels": [{"key": "team", "value": "infra"}],
+        "default_spec": {
+            "placement": {"unique_host": true},
+            "containers": [{
+                "resource": {"cpu_limit": 0.5, "mem_limit_mb": 64},
+                "command": {"value": "sleep 100"}
+            }]
+        }
+    }))
+    .unwrap();
+    let job = Job::new(JobId::random(), spec, 1);
+    let d = descriptor_of(&job);
+    assert_eq!(d.application_name, "web");
+    assert_eq!(d.attributes, map(&[("team", "infra")]));
+    let c = d.container.unwrap();
+    assert_eq!(c.entry_point, strings(&["/bin/sh", "-c", "sleep 100"]));
+    assert_eq!(c.resources.unwrap().memory_mb, 64);
+    assert_eq!(
+        c.hard_constraints.unwrap().constraints,
+        map(&[("UniqueHost", "true")])
+    );
+    let Some(job_descriptor::JobSpec::Service(s)) = d.job_spec else {
+        panic!("a service")
+    };
+    assert_eq!(
+        s.capacity,
+        Some(Capacity {
+            min: 0,
+            desired: 2,
+            max: 2
+        })
+    );
+    // Its capacity changes like any service's.
+    let up = scale(
+        &job,
+        CapacityChange {
+            desired: Some(3),
+            max: Some(3),
+            ..CapacityChange::default()
+        },
+        "Capacity",
+    )
+    .unwrap();
+    assert_eq!(up.instance_count, Some(3));
+}
