@@ -529,6 +529,36 @@ async fn titus_jobs_are_created_found_scaled_killed_and_changed_over_grpc() {
         shown.job_descriptor.unwrap().attributes,
         map(&[("tier", "2")])
     );
+    let task = format!("{web}-0-2");
+    client
+        .update_task_attributes(titus::TaskAttributesUpdate {
+            task_id: task.clone(),
+            attributes: map(&[("owner", "me"), ("note", "x")]),
+        })
+        .await
+        .unwrap();
+    client
+        .delete_task_attributes(titus::TaskAttributesDeleteRequest {
+            task_id: task.clone(),
+            keys: strings(&["note"]),
+        })
+        .await
+        .unwrap();
+    let found = client
+        .find_task(titus::TaskId { id: task.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.attributes, map(&[("owner", "me")]));
+    let (code, _) = code_and_message(
+        client
+            .update_task_attributes(titus::TaskAttributesUpdate {
+                task_id: format!("{web}-0-99"),
+                attributes: map(&[("a", "b")]),
+            })
+            .await,
+    );
+    assert_eq!(code, Code::NotFound);
 
     // Disruption budget and processes: stored and shown; processes enforced.
     let budget = JobDisruptionBudget {

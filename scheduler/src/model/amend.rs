@@ -1,12 +1,13 @@
 //! Changes of a job that restart none of its pods: its size (it only
 //! grows; instances go away by their pod goal, so a run is never left
 //! behind an instance the job no longer has), its enabled flag, its labels,
-//! the seed message it keeps, and its pods' goals, made together as one
+//! the seed message it keeps, its runs' attributes, and its pods' goals, made together as one
 //! write. Pure: the engine checks the version and stores the result.
 
 use super::job::{Job, PodControl};
 use super::spec::{Label, SeedMessage};
 use super::state::PodGoal;
+use std::collections::BTreeMap;
 
 /// What to change; `None` and empty leave a field as it is.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -21,6 +22,8 @@ pub struct JobAmendment {
     pub seed_message: Option<Option<SeedMessage>>,
     /// Pods to stop (KILLED: not replaced) or start again, by instance.
     pub pod_goals: Vec<(u32, PodGoal)>,
+    /// One run's attributes, by task id, replaced (empty: removed).
+    pub task_attributes: Option<(String, BTreeMap<String, String>)>,
 }
 
 /// Why an amendment cannot be made.
@@ -60,6 +63,15 @@ impl JobAmendment {
         }
         if let Some(message) = &self.seed_message {
             out.spec.seed_message = message.clone();
+        }
+        if let Some((task, attributes)) = &self.task_attributes {
+            if attributes.is_empty() {
+                out.spec.task_attributes.remove(task);
+            } else {
+                out.spec
+                    .task_attributes
+                    .insert(task.clone(), attributes.clone());
+            }
         }
         for &(instance, goal) in &self.pod_goals {
             if !out.has_instance(instance) {
@@ -120,5 +132,20 @@ mod tests {
             ..JobAmendment::default()
         };
         assert_eq!(outside.apply(&job), Err(AmendError::NoInstance(3)));
+        let attributes = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
+        let set = JobAmendment {
+            task_attributes: Some(("j-0-0".into(), attributes.clone())),
+            ..JobAmendment::default()
+        }
+        .apply(&job)
+        .unwrap();
+        assert_eq!(set.spec.task_attributes["j-0-0"], attributes);
+        let cleared = JobAmendment {
+            task_attributes: Some(("j-0-0".into(), BTreeMap::new())),
+            ..JobAmendment::default()
+        }
+        .apply(&set)
+        .unwrap();
+        assert!(cleared.spec.task_attributes.is_empty());
     }
 }

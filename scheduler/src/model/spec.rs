@@ -88,6 +88,10 @@ pub struct JobSpec {
     /// back as it was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_message: Option<SeedMessage>,
+    /// Users' key/value pairs on single runs (Titus task attributes), by
+    /// task id (`<job>-<instance>-<run>`): stored and shown, not acted on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub task_attributes: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A protobuf message kept as it was sent: its full type name and its

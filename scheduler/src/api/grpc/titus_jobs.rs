@@ -13,8 +13,8 @@
 //!   in the target, the moved one is killed). The jobs must be service
 //!   jobs with the same pod spec; the target is grown first and put back
 //!   if the source cannot shrink.
-//! - Task attributes are not stored by Drover (no store for them yet):
-//!   `UpdateTaskAttributes`/`DeleteTaskAttributes` answer UNIMPLEMENTED.
+//! - Task attributes are kept in the job's spec by task id
+//!   (`task_attributes`), shown on the task, never acted on.
 //! - `ObserveJob(s)` wait for the watch capability (UNIMPLEMENTED).
 
 use super::status;
@@ -139,6 +139,24 @@ impl TitusJobs {
             }
             None => Err(not_found()),
         }
+    }
+
+    /// Writes `set` over and removes `delete` from an existing task's
+    /// attributes.
+    async fn set_task_attributes(
+        &self,
+        task: &str,
+        set: &std::collections::HashMap<String, String>,
+        delete: &[String],
+    ) -> Result<(), ApiError> {
+        let (view, id, _) = self.task(task).await?;
+        let task = id.to_string();
+        let job_id = view.job.job_id.as_str().to_owned();
+        self.amend("taskId", &job_id, |job| {
+            Ok(spec::task_attributes(job, &task, set, delete))
+        })
+        .await
+        .map(drop)
     }
 
     async fn update_capacity(
@@ -439,18 +457,30 @@ impl JobManagementService for TitusJobs {
         Ok(Response::new(()))
     }
 
-    async fn update_task_attributes(&self, _: Request<TaskAttributesUpdate>) -> Answer<()> {
-        Err(Status::unimplemented(format!(
-            "{SERVICE}/UpdateTaskAttributes is not served: Drover does not store attributes \
-             per task yet (job attributes are: UpdateJobAttributes)"
-        )))
+    async fn update_task_attributes(&self, request: Request<TaskAttributesUpdate>) -> Answer<()> {
+        let r = request.into_inner();
+        if r.attributes.is_empty() {
+            return Err(ApiError::invalid("attributes", "at least one is required").into());
+        }
+        if let Some(k) = r.attributes.keys().find(|k| k.trim().is_empty()) {
+            return Err(ApiError::invalid("attributes", format!("key '{k}' is empty")).into());
+        }
+        self.set_task_attributes(&r.task_id, &r.attributes, &[])
+            .await?;
+        Ok(Response::new(()))
     }
 
-    async fn delete_task_attributes(&self, _: Request<TaskAttributesDeleteRequest>) -> Answer<()> {
-        Err(Status::unimplemented(format!(
-            "{SERVICE}/DeleteTaskAttributes is not served: Drover does not store attributes \
-             per task yet (job attributes are: DeleteJobAttributes)"
-        )))
+    async fn delete_task_attributes(
+        &self,
+        request: Request<TaskAttributesDeleteRequest>,
+    ) -> Answer<()> {
+        let r = request.into_inner();
+        if r.keys.is_empty() {
+            return Err(ApiError::invalid("keys", "at least one is required").into());
+        }
+        self.set_task_attributes(&r.task_id, &Default::default(), &r.keys)
+            .await?;
+        Ok(Response::new(()))
     }
 
     async fn move_task(&self, request: Request<TaskMoveRequest>) -> Answer<()> {

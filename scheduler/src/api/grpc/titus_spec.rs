@@ -161,6 +161,7 @@ pub fn job_spec_from_descriptor(d: &JobDescriptor) -> Result<JobSpec, ApiError> 
         instance_spec: BTreeMap::new(),
         disabled: matches!(&d.job_spec, Some(job_descriptor::JobSpec::Service(s)) if !s.enabled),
         seed_message: Some(keep(d)),
+        task_attributes: BTreeMap::new(),
     })
 }
 
@@ -702,7 +703,12 @@ pub fn task_to_proto(job: &Job, instance: u32, record: Option<&RunRecord>) -> ti
         status_history: vec![status],
         log_location: None,
         migration_details: Some(titus::MigrationDetails::default()),
-        attributes: HashMap::new(),
+        attributes: job
+            .spec
+            .task_attributes
+            .get(&id.to_string())
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
         version: Some(titus::Version { timestamp }),
     }
 }
@@ -907,6 +913,32 @@ pub fn set_disruption_budget(job: &Job, budget: titus::JobDisruptionBudget) -> J
     d.disruption_budget = Some(budget);
     JobAmendment {
         seed_message: Some(Some(keep(&d))),
+        ..JobAmendment::default()
+    }
+}
+
+/// The amendment that writes `set` over task `task`'s attributes and
+/// removes `delete` from them.
+pub fn task_attributes(
+    job: &Job,
+    task: &str,
+    set: &HashMap<String, String>,
+    delete: &[String],
+) -> JobAmendment {
+    let mut map = job
+        .spec
+        .task_attributes
+        .get(task)
+        .cloned()
+        .unwrap_or_default();
+    for (k, v) in set {
+        map.insert(k.clone(), v.clone());
+    }
+    for k in delete {
+        map.remove(k);
+    }
+    JobAmendment {
+        task_attributes: Some((task.to_owned(), map)),
         ..JobAmendment::default()
     }
 }
