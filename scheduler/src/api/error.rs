@@ -38,7 +38,8 @@ pub enum Code {
 }
 
 impl Code {
-    fn name(self) -> &'static str {
+    /// The code's name, as gRPC spells it.
+    pub fn name(self) -> &'static str {
         match self {
             Code::InvalidArgument => "INVALID_ARGUMENT",
             Code::NotFound => "NOT_FOUND",
@@ -53,7 +54,8 @@ impl Code {
         }
     }
 
-    fn status(self) -> StatusCode {
+    /// The HTTP status the JSON API answers the code with.
+    pub fn status(self) -> StatusCode {
         match self {
             Code::InvalidArgument => StatusCode::BAD_REQUEST,
             Code::NotFound => StatusCode::NOT_FOUND,

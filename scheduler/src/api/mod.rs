@@ -193,6 +193,11 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .merge(grpc::routes(&state))
         .fallback(not_found)
+        // A JSON call of a seed method becomes the gRPC call of it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.max_body_bytes,
+            grpc::json_face::transcode,
+        ))
         .layer(axum::middleware::from_fn(shape_method_not_allowed))
         // Outermost: a URI too long is refused before any route or method
         // is looked at.

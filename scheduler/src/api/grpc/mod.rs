@@ -9,6 +9,7 @@
 //!   ([`waiting`]), so none is silently missing, and each translation
 //!   replaces its routes as it lands.
 
+pub mod json_face;
 pub mod peloton_pods;
 pub mod peloton_spec;
 pub mod status;
@@ -21,12 +22,20 @@ use axum::Router;
 use drover_seed_api::FILE_DESCRIPTOR_SET;
 use prost_reflect::DescriptorPool;
 
+/// The seed services' descriptors, decoded once.
+pub fn seed_pool() -> &'static DescriptorPool {
+    static POOL: std::sync::LazyLock<DescriptorPool> = std::sync::LazyLock::new(|| {
+        // The descriptor set is compiled into drover-seed-api, and its own
+        // tests decode it; failing here would be a build defect.
+        DescriptorPool::decode(FILE_DESCRIPTOR_SET)
+            .expect("drover-seed-api's descriptor set decodes")
+    });
+    &POOL
+}
+
 /// Every `/<service>/<method>` path of the seed services.
 pub fn seed_method_paths() -> Vec<String> {
-    // The descriptor set is compiled into drover-seed-api, and its own
-    // tests decode it; failing here would be a build defect.
-    let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET)
-        .expect("drover-seed-api's descriptor set decodes");
+    let pool = seed_pool();
     drover_seed_api::SERVICES
         .iter()
         .filter_map(|name| pool.get_service_by_name(name))
