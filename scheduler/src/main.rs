@@ -161,7 +161,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let metrics = Arc::new(Metrics::default());
     let mut driver_config = DriverConfig::new(config.media());
-    driver_config.credentials = credentials;
+    driver_config.credentials = credentials.clone();
     let refusal = Arc::new(Mutex::new(None));
     let gate = framework_start::subscribe_gate(
         asking,
