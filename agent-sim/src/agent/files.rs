@@ -109,7 +109,8 @@ pub fn browse(root: Option<&Path>, query: Option<&str>) -> Response<ResponseBody
     let mut listing: Vec<Value> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
-            let meta = e.metadata().ok()?;
+            // `stat`, as Mesos: a link (`runs/latest`) shows what it points at.
+            let meta = std::fs::metadata(e.path()).ok()?;
             // As Mesos: the path asked (virtual or not) and the entry's
             // name, so what is listed can be browsed or read the same way.
             let listed = format!(
