@@ -157,10 +157,12 @@ impl From<StoreError> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let code = match &e {
-            EngineError::JobNotFound(_) | EngineError::PodNotFound(_) => Code::NotFound,
+            EngineError::JobNotFound(_)
+            | EngineError::PodNotFound(_)
+            | EngineError::RunNotFound(_) => Code::NotFound,
             EngineError::JobExists(_) => Code::AlreadyExists,
             EngineError::VersionMismatch(_) => Code::Aborted,
-            EngineError::StillRunning(_) => Code::FailedPrecondition,
+            EngineError::StillRunning(_) | EngineError::LatestRun(_) => Code::FailedPrecondition,
             EngineError::InvalidSpec(_) => Code::InvalidArgument,
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "a write was not stored");

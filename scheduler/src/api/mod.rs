@@ -36,6 +36,7 @@ pub mod store;
 pub mod uri_limit;
 pub mod views;
 
+use crate::mesos::agent_files::MasterAccess;
 use crate::metrics::Metrics;
 use crate::model::ids::JobId;
 use crate::model::job::JobView;
@@ -102,6 +103,9 @@ pub struct AppState {
     pub shed: Arc<shed::Shedder>,
     /// Metrics for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The masters, for what only they and their agents know (a pod's
+    /// sandbox).
+    pub masters: Arc<MasterAccess>,
     /// Settings.
     pub config: ApiConfig,
 }

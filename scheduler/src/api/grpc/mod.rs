@@ -10,6 +10,7 @@
 //!   replaces its routes as it lands.
 
 pub mod json_face;
+pub mod peloton_pod_view;
 pub mod peloton_pods;
 pub mod peloton_spec;
 pub mod status;
@@ -52,12 +53,19 @@ pub fn seed_method_paths() -> Vec<String> {
 /// [`AppState`] as the JSON API; each answers every method of its service
 /// itself (a method waiting for a later capability with
 /// [`status::waiting`]).
-const SERVED: &[&str] = &[];
+const SERVED: &[&str] = &["peloton.api.v1alpha.pod.svc.PodService"];
 
 /// The gRPC routes: reflection, the translated services, and every other
 /// seed method answering UNIMPLEMENTED.
-pub fn routes(_state: &AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
+    let pods =
+        drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_server::PodServiceServer::new(
+            peloton_pods::PodService {
+                state: state.clone(),
+            },
+        );
+    router = router.route_service("/peloton.api.v1alpha.pod.svc.PodService/{*method}", pods);
     for path in seed_method_paths() {
         let served = SERVED
             .iter()
