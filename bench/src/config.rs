@@ -78,6 +78,8 @@ pub enum Scenario {
     Updates,
     /// The placement module alone.
     Placement,
+    /// Create-and-read round trips through the gRPC and the JSON API.
+    Api,
 }
 
 /// The sizes a run uses, after `--quick` and the size flags.

@@ -6,6 +6,7 @@
 //! `target/bench/summary.json` and the throughput figure, and checks the
 //! issue's targets. Everything it starts is stopped by pid; temp dirs go.
 
+mod api_faces;
 mod config;
 mod drover;
 mod fleet;
@@ -81,6 +82,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
             };
             note(&mut bench, "pymesos", r);
         }
+    }
+    if config.runs(Scenario::Api) {
+        step("API round trips, gRPC and JSON");
+        let r = bench.api_faces(sa).await;
+        note(&mut bench, "api round trips", r);
     }
     if config.runs(Scenario::Updates) {
         step("status updates");

@@ -8,6 +8,7 @@ use drover_proto::v1::FrameworkId;
 use drover_scheduler::api::serve::ServeConfig;
 use drover_scheduler::api::{self, ApiConfig, AppState};
 use drover_scheduler::config::{BackupArgs, Command, Config, LogFormat};
+use drover_scheduler::mesos::agent_files::MasterAccess;
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
 use drover_scheduler::mesos::session::{Session, SessionConfig};
@@ -149,7 +150,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let framework_info = calls::framework_info(&framework);
     let seed: u64 = rand::random();
     tracing::info!(seed, "backoff jitter seed");
-    let mut session_config = SessionConfig::new(masters, framework_info);
+    let mut session_config = SessionConfig::new(masters.clone(), framework_info);
     session_config.subscribe_timeout = config.subscribe_timeout;
     let session = Session::new(
         session_config,
@@ -160,7 +161,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
     let metrics = Arc::new(Metrics::default());
     let mut driver_config = DriverConfig::new(config.media());
-    driver_config.credentials = credentials;
+    driver_config.credentials = credentials.clone();
     let refusal = Arc::new(Mutex::new(None));
     let gate = framework_start::subscribe_gate(
         asking,
@@ -199,6 +200,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         runner: api_tx,
         shed: Arc::default(),
         metrics: metrics.clone(),
+        masters: Arc::new(MasterAccess {
+            masters: masters.clone(),
+            credentials: credentials.clone(),
+        }),
         config: ApiConfig {
             max_body_bytes: config.max_body_bytes,
             max_uri_bytes: config.max_uri_bytes,

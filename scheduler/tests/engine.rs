@@ -340,6 +340,73 @@ fn pod_goals_and_restarts_are_stored_as_the_engine_decides_them() {
 }
 
 #[test]
+fn an_old_runs_events_are_deleted_and_a_refresh_reconciles_the_pods_live_run() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "SERVICE", 1);
+    h.updates(vec![update("j-0-0", TaskState::TaskRunning, 10)]);
+    // A restart gives the pod run 1; run 0 ends KILLED.
+    h.api(ApiRequest::RestartPods {
+        job_id: job.clone(),
+        instances: vec![0],
+        batch_size: 0,
+        expected_version: None,
+        bump: false,
+    })
+    .unwrap();
+    h.advance(Duration::from_millis(1));
+    h.updates(vec![update("j-0-0", TaskState::TaskKilled, 20)]);
+    h.offer("o2", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    assert_eq!(h.runs(&job).len(), 2, "{:?}", h.runs(&job));
+    let run = |n: u32| TaskId::new(InstanceId::new(job.clone(), 0), n);
+    let of = |h: &Harness, n: u32| {
+        h.events(&job, 0)
+            .into_iter()
+            .filter(|e| e.task_id.run == n)
+            .count()
+    };
+    assert!(of(&h, 0) >= 3, "launch, running, killed");
+    let latest = of(&h, 1);
+    assert!(latest >= 1);
+    // The latest run's history is still being written: refused.
+    assert!(matches!(
+        h.api(ApiRequest::DeletePodEvents { task: run(1) }),
+        Err(EngineError::LatestRun(_))
+    ));
+    assert!(matches!(
+        h.api(ApiRequest::DeletePodEvents { task: run(7) }),
+        Err(EngineError::RunNotFound(_))
+    ));
+    h.api(ApiRequest::DeletePodEvents { task: run(0) }).unwrap();
+    assert_eq!(of(&h, 0), 0, "every event of run 0, its launch's too");
+    assert_eq!(of(&h, 1), latest, "run 1's are kept");
+    assert_eq!(h.runs(&job).len(), 2, "the runs stay");
+
+    // RefreshPod: the master is asked for the live run's state.
+    h.take_calls();
+    h.api(ApiRequest::RefreshPod {
+        pod: InstanceId::new(job.clone(), 0),
+    })
+    .unwrap();
+    let asked: Vec<_> = h
+        .take_calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            Call::Reconcile { tasks } => Some(tasks),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0][0].0, "j-0-1");
+    assert!(matches!(
+        h.api(ApiRequest::RefreshPod {
+            pod: InstanceId::new(job.clone(), 5),
+        }),
+        Err(EngineError::PodNotFound(_))
+    ));
+}
+
+#[test]
 fn a_running_job_is_deleted_only_with_force_and_forgotten_once_its_runs_end() {
     let mut h = Harness::new();
     let job = launched(&mut h, "SERVICE", 1);

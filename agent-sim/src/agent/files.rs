@@ -67,11 +67,24 @@ pub fn mode_string(mode: u32, is_dir: bool) -> String {
     s
 }
 
-/// `path` resolved, if it lies inside `root`.
+/// `path` resolved, if it lies inside `root`. A virtual path Mesos
+/// attaches an executor's sandbox at,
+/// `/frameworks/<fw>/executors/<exec>/runs/latest[/...]`, is found under
+/// the agent that has it (`<root>/agents/<agent>/frameworks/...`; the
+/// simulator serves every agent from one address, and executor ids are
+/// unique per framework).
 fn inside(root: &Path, path: &str) -> Option<PathBuf> {
     let root = root.canonicalize().ok()?;
-    let path = Path::new(path).canonicalize().ok()?;
-    path.starts_with(&root).then_some(path)
+    let real = match path.strip_prefix('/') {
+        Some(rest) if rest.starts_with("frameworks/") => std::fs::read_dir(root.join("agents"))
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|agent| agent.path().join(rest))
+            .find(|candidate| candidate.exists())?,
+        _ => PathBuf::from(path),
+    };
+    let real = real.canonicalize().ok()?;
+    real.starts_with(&root).then_some(real)
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -96,9 +109,17 @@ pub fn browse(root: Option<&Path>, query: Option<&str>) -> Response<ResponseBody
     let mut listing: Vec<Value> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
-            let meta = e.metadata().ok()?;
+            // `stat`, as Mesos: a link (`runs/latest`) shows what it points at.
+            let meta = std::fs::metadata(e.path()).ok()?;
+            // As Mesos: the path asked (virtual or not) and the entry's
+            // name, so what is listed can be browsed or read the same way.
+            let listed = format!(
+                "{}/{}",
+                path.trim_end_matches('/'),
+                e.file_name().to_string_lossy()
+            );
             Some(json!({
-                "path": e.path().to_string_lossy(),
+                "path": listed,
                 "nlink": meta.nlink(),
                 "size": meta.len(),
                 "mtime": meta.mtime(),
@@ -177,5 +198,22 @@ mod tests {
         let escape = root.path().join("../");
         assert!(inside(root.path(), escape.to_str().unwrap()).is_none());
         assert!(inside(root.path(), "/etc/passwd").is_none());
+    }
+
+    #[test]
+    fn an_executors_latest_run_is_found_at_its_virtual_path_under_its_agent() {
+        let root = tempfile::tempdir().unwrap();
+        let runs = root
+            .path()
+            .join("agents/A-S1/frameworks/F/executors/e1/runs");
+        std::fs::create_dir_all(runs.join("c1")).unwrap();
+        std::fs::write(runs.join("c1/stdout"), "hi").unwrap();
+        std::os::unix::fs::symlink("c1", runs.join("latest")).unwrap();
+        let dir = inside(root.path(), "/frameworks/F/executors/e1/runs/latest").unwrap();
+        assert_eq!(dir, runs.join("c1").canonicalize().unwrap());
+        let file = inside(root.path(), "/frameworks/F/executors/e1/runs/latest/stdout");
+        assert!(file.is_some());
+        assert!(inside(root.path(), "/frameworks/F/executors/e2/runs/latest").is_none());
+        assert!(inside(root.path(), "/frameworks/../../../etc").is_none());
     }
 }

@@ -125,6 +125,7 @@ impl Processes {
             source,
         };
         std::fs::create_dir_all(&sandbox).map_err(sandbox_error)?;
+        link_latest(&sandbox);
         // A drover-executor writes its tasks' output to `stdout`/`stderr`
         // itself, so its own goes beside them; other executors' output is
         // the sandbox's `stdout`/`stderr`, as in Mesos.
@@ -218,5 +219,20 @@ impl Processes {
         if let Ok(Err(e)) = result {
             tracing::warn!(error = %e, "removing the cgroup parent");
         }
+    }
+}
+
+/// Points the executor's `runs/latest` at `sandbox`, its newest run, as a
+/// Mesos agent does: the files API's virtual path
+/// `/frameworks/<fw>/executors/<exec>/runs/latest` goes through it. A
+/// failure costs only that path, so it is logged, not fatal.
+fn link_latest(sandbox: &std::path::Path) {
+    let (Some(runs), Some(run)) = (sandbox.parent(), sandbox.file_name()) else {
+        return;
+    };
+    let latest = runs.join("latest");
+    let _ = std::fs::remove_file(&latest);
+    if let Err(e) = std::os::unix::fs::symlink(run, &latest) {
+        tracing::warn!(path = %latest.display(), error = %e, "cannot link the latest run");
     }
 }

@@ -248,9 +248,14 @@ pub fn state_json(m: &Master, ctx: &ControlContext) -> Value {
                 .collect();
             json!({
                 "id": a.id,
-                "pid": format!("slave(1)@{}:5051", a.hostname),
+                // A real agent serves its HTTP API (files, executors) at
+                // its endpoint; a simulated one names Mesos' default port.
+                "pid": match a.endpoint {
+                    Some(e) => format!("slave(1)@{e}"),
+                    None => format!("slave(1)@{}:5051", a.hostname),
+                },
                 "hostname": a.hostname,
-                "port": 5051,
+                "port": a.endpoint.map_or(5051, |e| e.port()),
                 "registered_time": m.started_unix(),
                 "resources": a.total.to_state_json(),
                 "used_resources": used_by_agent.get(&i).unwrap_or(&empty).to_state_json(),

@@ -38,7 +38,8 @@ pub enum Code {
 }
 
 impl Code {
-    fn name(self) -> &'static str {
+    /// The code's name, as gRPC spells it.
+    pub fn name(self) -> &'static str {
         match self {
             Code::InvalidArgument => "INVALID_ARGUMENT",
             Code::NotFound => "NOT_FOUND",
@@ -53,7 +54,8 @@ impl Code {
         }
     }
 
-    fn status(self) -> StatusCode {
+    /// The HTTP status the JSON API answers the code with.
+    pub fn status(self) -> StatusCode {
         match self {
             Code::InvalidArgument => StatusCode::BAD_REQUEST,
             Code::NotFound => StatusCode::NOT_FOUND,
@@ -155,10 +157,12 @@ impl From<StoreError> for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let code = match &e {
-            EngineError::JobNotFound(_) | EngineError::PodNotFound(_) => Code::NotFound,
+            EngineError::JobNotFound(_)
+            | EngineError::PodNotFound(_)
+            | EngineError::RunNotFound(_) => Code::NotFound,
             EngineError::JobExists(_) => Code::AlreadyExists,
             EngineError::VersionMismatch(_) => Code::Aborted,
-            EngineError::StillRunning(_) => Code::FailedPrecondition,
+            EngineError::StillRunning(_) | EngineError::LatestRun(_) => Code::FailedPrecondition,
             EngineError::InvalidSpec(_) | EngineError::Amend(..) => Code::InvalidArgument,
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "a write was not stored");

@@ -36,6 +36,7 @@ pub mod store;
 pub mod uri_limit;
 pub mod views;
 
+use crate::mesos::agent_files::MasterAccess;
 use crate::metrics::Metrics;
 use crate::model::ids::JobId;
 use crate::model::job::JobView;
@@ -102,6 +103,9 @@ pub struct AppState {
     pub shed: Arc<shed::Shedder>,
     /// Metrics for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The masters, for what only they and their agents know (a pod's
+    /// sandbox).
+    pub masters: Arc<MasterAccess>,
     /// Settings.
     pub config: ApiConfig,
 }
@@ -193,6 +197,11 @@ pub fn router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .merge(grpc::routes(&state))
         .fallback(not_found)
+        // A JSON call of a seed method becomes the gRPC call of it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.max_body_bytes,
+            grpc::json_face::transcode,
+        ))
         .layer(axum::middleware::from_fn(shape_method_not_allowed))
         // Outermost: a URI too long is refused before any route or method
         // is looked at.

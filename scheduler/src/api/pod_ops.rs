@@ -60,8 +60,32 @@ async fn set_pod_goal(
 ) -> Result<Json<Value>, ApiError> {
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
-    ask(&state, ApiRequest::SetPodGoal { pod, goal }).await?;
+    set_goal_of(&state, pod, goal).await?;
     Ok(Json(json!({})))
+}
+
+/// Stops (KILLED) or starts (RUNNING) one pod, once stored; the JSON and
+/// gRPC faces both call this.
+pub async fn set_goal_of(state: &AppState, pod: InstanceId, goal: PodGoal) -> Result<(), ApiError> {
+    ask(state, ApiRequest::SetPodGoal { pod, goal }).await?;
+    Ok(())
+}
+
+/// Replaces one pod's run by a new one, once stored; the JSON and gRPC
+/// faces both call this.
+pub async fn restart_pod(state: &AppState, pod: InstanceId) -> Result<(), ApiError> {
+    ask(
+        state,
+        ApiRequest::RestartPods {
+            job_id: pod.job.clone(),
+            instances: vec![pod.instance],
+            batch_size: 0,
+            expected_version: None,
+            bump: false,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// `POST /api/v1/pods/{pod_name}/stop`: the pod is killed and stays so.
@@ -90,17 +114,7 @@ pub async fn restart(
 ) -> Result<Json<Value>, ApiError> {
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
-    ask(
-        &state,
-        ApiRequest::RestartPods {
-            job_id: pod.job.clone(),
-            instances: vec![pod.instance],
-            batch_size: 0,
-            expected_version: None,
-            bump: false,
-        },
-    )
-    .await?;
+    restart_pod(&state, pod).await?;
     Ok(Json(json!({})))
 }
 

@@ -11,15 +11,18 @@ use super::body::read_json;
 use super::error::ApiError;
 use super::jobs::Wrapped;
 use super::{views, AppState};
+use crate::model::change::PendingInfo;
 use crate::model::ids::InstanceId;
 use crate::model::job::Job;
 use crate::model::spec::Label;
 use crate::model::state_names::{self, StateNameError};
+use crate::store::RunRecord;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// Peloton `PaginationSpec`.
 #[derive(Debug, Deserialize, Default, Clone, Copy)]
@@ -173,10 +176,35 @@ pub async fn query_pods(
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let request: QueryPodsRequest = read_json(body, state.config.max_body_bytes, true).await?;
-    let mut spec = request.spec;
+    let found = find_pods(&state, &id, request.spec).await?;
+    let pods: Vec<_> = found.pods.into_iter().map(|(_, pod)| pod).collect();
+    Ok(Json(json!({"pods": pods, "pagination": found.pagination})))
+}
+
+/// A page of a job's pods matching a query, and what they were read with.
+pub struct FoundPods {
+    /// The job.
+    pub job: Job,
+    /// Its runs, by instance then run.
+    pub runs: Vec<RunRecord>,
+    /// Why its pending pods wait.
+    pub pending: BTreeMap<u32, PendingInfo>,
+    /// The page: each pod's instance and its JSON `PodSummary`.
+    pub pods: Vec<(u32, Value)>,
+    /// The page's `pagination`.
+    pub pagination: Value,
+}
+
+/// QueryPods of the job `id` (an id or a name), for the JSON and gRPC
+/// faces: the states of `spec` in any accepted spelling.
+pub async fn find_pods(
+    state: &AppState,
+    id: &str,
+    mut spec: PodQuerySpec,
+) -> Result<FoundPods, ApiError> {
     spec.pod_states =
         canonical_states("spec.pod_states", &spec.pod_states, state_names::pod_state)?;
-    let id = state.find_job_id(&id).await?;
+    let id = state.find_job_id(id).await?;
     let lookup = id.clone();
     let (job, runs, pending) = state
         .read(move |s| {
@@ -188,12 +216,20 @@ pub async fn query_pods(
         })
         .await?;
     let job = job.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
-    let matching: Vec<_> = views::pod_summaries(&job, &runs, &pending)
+    let matching: Vec<(u32, Value)> = views::pod_summaries(&job, &runs, &pending)
         .into_iter()
-        .filter(|pod| pod_matches(&spec, &job, pod))
+        .enumerate()
+        .filter(|(_, pod)| pod_matches(&spec, &job, pod))
+        .map(|(instance, pod)| (instance as u32, pod))
         .collect();
     let (pods, pagination) = page(matching, spec.pagination, state.config.max_page);
-    Ok(Json(json!({"pods": pods, "pagination": pagination})))
+    Ok(FoundPods {
+        job,
+        runs,
+        pending,
+        pods,
+        pagination,
+    })
 }
 
 fn has_labels(have: &[Label], want: &[Label]) -> bool {

@@ -29,7 +29,7 @@ fn desired_job_state(goal: JobGoal) -> &'static str {
 
 /// Each instance of `job` (all of them, in order) with its runs, oldest
 /// first; `runs` come by instance, then run, as the store lists them.
-fn by_instance<'a>(job: &Job, runs: &'a [RunRecord]) -> Vec<(u32, &'a [RunRecord])> {
+pub fn by_instance<'a>(job: &Job, runs: &'a [RunRecord]) -> Vec<(u32, &'a [RunRecord])> {
     let mut out = Vec::with_capacity(job.spec.instance_count as usize);
     let mut rest = runs;
     for instance in 0..job.spec.instance_count {
@@ -82,7 +82,7 @@ pub fn job_summary(view: &JobView) -> Value {
 
 /// The pod's health: DISABLED without an enabled liveness check, UNKNOWN
 /// until the executor has judged, then HEALTHY or UNHEALTHY.
-fn health(checked: bool, healthy: Option<bool>) -> &'static str {
+pub fn health(checked: bool, healthy: Option<bool>) -> &'static str {
     match (checked, healthy) {
         (false, _) => "DISABLED",
         (true, None) => "UNKNOWN",
@@ -91,12 +91,13 @@ fn health(checked: bool, healthy: Option<bool>) -> &'static str {
     }
 }
 
-fn is_checked(job: &Job, instance: u32) -> bool {
+/// Whether the instance's pod has an enabled liveness check.
+pub fn is_checked(job: &Job, instance: u32) -> bool {
     job.spec.pod_spec(instance).liveness_check().is_some()
 }
 
 /// The pod's desired state: its own goal within the job's.
-fn desired_pod_state(job: &Job, instance: u32) -> &'static str {
+pub fn desired_pod_state(job: &Job, instance: u32) -> &'static str {
     if job.wants_running(instance) {
         "POD_STATE_RUNNING"
     } else {

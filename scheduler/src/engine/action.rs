@@ -88,6 +88,19 @@ pub enum ApiRequest {
         /// Stop it if running.
         force: bool,
     },
+    /// Forget the stored events of one run of a pod: an ended run, not the
+    /// pod's latest, whose history is still being written (Peloton's
+    /// DeletePodEvents bounds the growth of old runs' histories).
+    DeletePodEvents {
+        /// The run.
+        task: TaskId,
+    },
+    /// Plan the pod's job again now, and ask the master for the state of
+    /// the pod's latest run if it may be live (Peloton's RefreshPod).
+    RefreshPod {
+        /// The pod.
+        pod: InstanceId,
+    },
 }
 
 /// A successful answer.
@@ -120,6 +133,12 @@ pub enum EngineError {
     /// An amendment the job cannot take.
     #[error("job {0}: {1}")]
     Amend(JobId, #[source] AmendError),
+    /// The pod has no such run.
+    #[error("pod {} has no run {}", .0.instance.pod_name(), .0)]
+    RunNotFound(TaskId),
+    /// The run is the pod's latest: its history is still being written.
+    #[error("run {0} is its pod's latest run; only the events of earlier runs can be deleted")]
+    LatestRun(TaskId),
     /// DELETE of a job that is still running, without `force`.
     #[error("job {0} is still running; stop it first or delete with force")]
     StillRunning(JobId),

@@ -9,7 +9,7 @@ use super::config::EngineConfig;
 use super::reconcile;
 use super::registry::Registry;
 use crate::model::change::{Change, JobWrite};
-use crate::model::ids::JobId;
+use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
 use crate::model::state::{JobGoal, PodGoal};
 use crate::model::time::UnixMillis;
@@ -38,6 +38,22 @@ pub(super) enum Then {
     },
     /// The job is gone.
     Delete(JobId),
+    /// Nothing changed: plan the job again now, and ask the master for the
+    /// state of `reconcile` (the pod's latest run, if it may be live).
+    Refresh {
+        job_id: JobId,
+        reconcile: Option<(TaskId, Option<AgentId>)>,
+    },
+}
+
+impl Then {
+    /// The run whose state to ask the master for once stored, if any.
+    pub(super) fn reconcile(&self) -> Option<(TaskId, Option<AgentId>)> {
+        match self {
+            Then::Refresh { reconcile, .. } => reconcile.clone(),
+            _ => None,
+        }
+    }
 }
 
 /// Decides `request` against the registry.
@@ -221,6 +237,48 @@ fn decide_or_refuse(
             };
             Ok((change, Then::Delete(job_id)))
         }
+        ApiRequest::DeletePodEvents { task } => {
+            let pod = &task.instance;
+            let entry = registry
+                .get(&pod.job)
+                .ok_or_else(|| EngineError::JobNotFound(pod.job.clone()))?;
+            if !entry.job.has_instance(pod.instance) {
+                return Err(EngineError::PodNotFound(pod.clone()));
+            }
+            let history = entry.history(pod.instance);
+            if !history.iter().any(|r| r.run == task.run) {
+                return Err(EngineError::RunNotFound(task));
+            }
+            if history.last().is_some_and(|r| r.run == task.run) {
+                return Err(EngineError::LatestRun(task));
+            }
+            let job = entry.job.clone();
+            let change = Change {
+                jobs: vec![JobWrite::DeletePodEvents(task)],
+                ..Change::default()
+            };
+            Ok((change, put(job, false)))
+        }
+        ApiRequest::RefreshPod { pod } => {
+            let entry = registry
+                .get(&pod.job)
+                .ok_or_else(|| EngineError::JobNotFound(pod.job.clone()))?;
+            if !entry.job.has_instance(pod.instance) {
+                return Err(EngineError::PodNotFound(pod));
+            }
+            let reconcile = entry
+                .history(pod.instance)
+                .last()
+                .filter(|r| !r.state.is_terminal())
+                .map(|r| (TaskId::new(pod.clone(), r.run), r.agent.clone()));
+            Ok((
+                Change::default(),
+                Then::Refresh {
+                    job_id: pod.job,
+                    reconcile,
+                },
+            ))
+        }
     }
 }
 
@@ -297,5 +355,11 @@ pub(super) fn apply(
             registry.remove(&id);
             (Reply::Deleted, id, false)
         }
+        Then::Refresh { job_id, .. } => match registry.get(&job_id) {
+            Some(entry) => (Reply::Job(Box::new(entry.job.clone())), job_id, true),
+            // Not reachable: the engine handles one change at a time, so
+            // the job decided on is still there; answered as a deletion.
+            None => (Reply::Deleted, job_id, false),
+        },
     }
 }

@@ -511,16 +511,24 @@ impl Engine {
                 }]
             }
         };
+        let reconcile = then.reconcile();
         let (reply, job, exists) = api::apply(&mut self.registry, then, revision);
         if exists {
             self.enqueue(&job, Duration::ZERO, now.instant);
         } else {
             self.launches.remove_job(&job);
         }
-        vec![Action::Reply {
+        let mut actions = Vec::new();
+        if let (Some((task, agent)), true) = (reconcile, self.subscription.subscribed) {
+            actions.push(Action::Send(Call::Reconcile {
+                tasks: vec![(task.to_string(), agent)],
+            }));
+        }
+        actions.push(Action::Reply {
             request,
             result: Ok(reply),
-        }]
+        });
+        actions
     }
 
     // ----- subscription -------------------------------------------------

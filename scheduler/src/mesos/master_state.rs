@@ -123,7 +123,7 @@ fn decide_on(input: &GuardInput<'_>, state: &Value) -> Result<Guarded, StateErro
 }
 
 /// The state of `master`'s leader: its URL and its parsed body.
-async fn leader_state(
+pub(crate) async fn leader_state(
     client: &HttpClient,
     master: &Endpoint,
     credentials: Option<&(String, String)>,
@@ -188,7 +188,7 @@ fn authority_of(location: &str) -> Option<String> {
 }
 
 /// One GET: status, `Location`, body.
-async fn get(
+pub(crate) async fn get(
     client: &HttpClient,
     url: &str,
     credentials: Option<&(String, String)>,

@@ -21,9 +21,12 @@
 //! - [`framework_guard`]: pure: whether a store without a framework id may
 //!   register one, from the master's frameworks; [`master_state`] asks the
 //!   master (`/master/state`) before the first SUBSCRIBE.
+//! - [`agent_files`]: a run's sandbox listed through its agent's files API
+//!   (`/files/browse`), the agent found in the master's state.
 //! - `lanes`: pure: which waiting call goes to the master next (the call
 //!   sender's decide half).
 
+pub mod agent_files;
 pub mod backoff;
 pub mod calls;
 pub mod driver;

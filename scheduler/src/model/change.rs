@@ -88,6 +88,8 @@ pub enum JobWrite {
     },
     /// Forget the job, its runs, pods and events.
     Delete(JobId),
+    /// Forget the stored events of one run (the run itself stays).
+    DeletePodEvents(TaskId),
 }
 
 /// A run about to be launched.

@@ -888,5 +888,7 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         ApiRequest::RestartPods { job_id, .. } => format!("restart {job_id}"),
         ApiRequest::DeleteJob { job_id, .. } => format!("delete {job_id}"),
         ApiRequest::AmendJob { job_id, .. } => format!("amend {job_id}"),
+        ApiRequest::DeletePodEvents { task } => format!("delete events of {task}"),
+        ApiRequest::RefreshPod { pod } => format!("refresh {}", pod.pod_name()),
     }
 }

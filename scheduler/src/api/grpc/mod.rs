@@ -9,6 +9,8 @@
 //!   ([`waiting`]), so none is silently missing, and each translation
 //!   replaces its routes as it lands.
 
+pub mod json_face;
+pub mod peloton_pod_view;
 pub mod peloton_pods;
 pub mod peloton_spec;
 pub mod status;
@@ -23,12 +25,20 @@ use axum::Router;
 use drover_seed_api::FILE_DESCRIPTOR_SET;
 use prost_reflect::DescriptorPool;
 
+/// The seed services' descriptors, decoded once.
+pub fn seed_pool() -> &'static DescriptorPool {
+    static POOL: std::sync::LazyLock<DescriptorPool> = std::sync::LazyLock::new(|| {
+        // The descriptor set is compiled into drover-seed-api, and its own
+        // tests decode it; failing here would be a build defect.
+        DescriptorPool::decode(FILE_DESCRIPTOR_SET)
+            .expect("drover-seed-api's descriptor set decodes")
+    });
+    &POOL
+}
+
 /// Every `/<service>/<method>` path of the seed services.
 pub fn seed_method_paths() -> Vec<String> {
-    // The descriptor set is compiled into drover-seed-api, and its own
-    // tests decode it; failing here would be a build defect.
-    let pool = DescriptorPool::decode(FILE_DESCRIPTOR_SET)
-        .expect("drover-seed-api's descriptor set decodes");
+    let pool = seed_pool();
     drover_seed_api::SERVICES
         .iter()
         .filter_map(|name| pool.get_service_by_name(name))
@@ -45,12 +55,22 @@ pub fn seed_method_paths() -> Vec<String> {
 /// [`AppState`] as the JSON API; each answers every method of its service
 /// itself (a method waiting for a later capability with
 /// [`status::waiting`]).
-const SERVED: &[&str] = &["com.netflix.titus.JobManagementService"];
+const SERVED: &[&str] = &[
+    "peloton.api.v1alpha.pod.svc.PodService",
+    "com.netflix.titus.JobManagementService",
+];
 
 /// The gRPC routes: reflection, the translated services, and every other
 /// seed method answering UNIMPLEMENTED.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
+    let pods =
+        drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_server::PodServiceServer::new(
+            peloton_pods::PodService {
+                state: state.clone(),
+            },
+        );
+    router = router.route_service("/peloton.api.v1alpha.pod.svc.PodService/{*method}", pods);
     let titus =
         drover_seed_api::titus::job_management_service_server::JobManagementServiceServer::new(
             titus_jobs::TitusJobs {

@@ -152,6 +152,21 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                 )?;
             }
         }
+        JobWrite::DeletePodEvents(task) => {
+            let run = params![task.instance.job.as_str(), task.instance.instance, task.run];
+            tx.execute(
+                "DELETE FROM pod_events WHERE job_id = ?1 AND instance = ?2 AND run = ?3",
+                run,
+            )?;
+            // The run's launch event is read from its row (`pod_events` in
+            // read.rs) while `launch_revision` is set, which nothing else
+            // reads: clearing it forgets that event too.
+            tx.execute(
+                "UPDATE runs SET launch_revision = NULL \
+                 WHERE job_id = ?1 AND instance = ?2 AND run = ?3",
+                run,
+            )?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,229 @@
+//! A run's sandbox, listed through its agent's files API, so a user needs
+//! no agent address (Peloton's BrowsePodSandbox). The agent's address is
+//! read from the leading master's `/master/state` (`slaves[].pid`,
+//! `slave(1)@host:port`); the sandbox is browsed at the virtual path Mesos
+//! attaches every executor's latest run under,
+//! `/frameworks/<framework>/executors/<executor>/runs/latest`
+//! (`GET /files/browse?path=...`, an array of `{path, nlink, size, mtime,
+//! mode, uid, gid}`). Drover's executor id is the run's task id. The
+//! parsing is pure; [`browse_sandbox`] does the two GETs.
+
+use super::driver::{self};
+use super::master_state::{get, leader_state, MasterStateError};
+use super::session::Endpoint;
+use http::StatusCode;
+use serde_json::Value;
+
+/// How to reach the masters: `--master` and its credentials.
+#[derive(Debug, Clone, Default)]
+pub struct MasterAccess {
+    /// Every `--master`.
+    pub masters: Vec<Endpoint>,
+    /// HTTP basic credentials, if any.
+    pub credentials: Option<(String, String)>,
+}
+
+/// Where an agent serves HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentAddress {
+    /// Its hostname, as it registered.
+    pub hostname: String,
+    /// Its HTTP port.
+    pub port: u16,
+    /// `host:port` to connect to (from its pid).
+    pub authority: String,
+}
+
+/// A run's sandbox listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sandbox {
+    /// The agent serving it.
+    pub agent: AgentAddress,
+    /// The leading master's `host:port`.
+    pub master: String,
+    /// Every entry of the sandbox, as paths the agent's files API takes.
+    pub paths: Vec<String>,
+}
+
+/// Why a sandbox was not listed.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// No master answered.
+    #[error("no master answered: {0}")]
+    NoMaster(String),
+    /// The master does not know the agent (it left the cluster).
+    #[error("the master does not know agent {0}")]
+    UnknownAgent(String),
+    /// The agent has no such sandbox (gone, or never made).
+    #[error("agent {agent} has no sandbox {path}")]
+    NoSandbox {
+        /// The agent's host.
+        agent: String,
+        /// The path asked.
+        path: String,
+    },
+    /// The agent did not answer, or not as a files API does.
+    #[error("agent {agent}: {reason}")]
+    Agent {
+        /// The agent's host.
+        agent: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// The virtual path of an executor's latest run sandbox.
+pub fn sandbox_path(framework_id: &str, executor_id: &str) -> String {
+    format!("/frameworks/{framework_id}/executors/{executor_id}/runs/latest")
+}
+
+/// `agent_id`'s address in a master's state.
+pub fn agent_address(state: &Value, agent_id: &str) -> Option<AgentAddress> {
+    let agent = state["slaves"]
+        .as_array()?
+        .iter()
+        .find(|s| s["id"].as_str() == Some(agent_id))?;
+    let hostname = agent["hostname"].as_str().unwrap_or_default().to_owned();
+    let authority = agent["pid"]
+        .as_str()
+        .and_then(|pid| pid.split_once('@'))
+        .map(|(_, a)| a.to_owned())
+        .filter(|a| !a.is_empty())?;
+    let port = agent["port"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .or_else(|| authority.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+        .unwrap_or(5051);
+    Some(AgentAddress {
+        hostname,
+        port,
+        authority,
+    })
+}
+
+/// The paths of a `/files/browse` answer.
+pub fn browse_paths(body: &[u8]) -> Result<Vec<String>, String> {
+    let listing: Value =
+        serde_json::from_slice(body).map_err(|e| format!("not a files listing: {e}"))?;
+    let entries = listing
+        .as_array()
+        .ok_or_else(|| "not a files listing: not an array".to_owned())?;
+    Ok(entries
+        .iter()
+        .filter_map(|e| e["path"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// Percent-encodes a query value (all but RFC 3986's unreserved and `/`).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Lists the sandbox of `executor_id` of `framework_id` on `agent_id`.
+pub async fn browse_sandbox(
+    access: &MasterAccess,
+    agent_id: &str,
+    framework_id: &str,
+    executor_id: &str,
+) -> Result<Sandbox, SandboxError> {
+    let client = driver::client();
+    let credentials = access.credentials.as_ref();
+    let mut failures = Vec::new();
+    let mut found = None;
+    for master in &access.masters {
+        match leader_state(&client, master, credentials).await {
+            Ok((url, state)) => {
+                found = Some((url, state));
+                break;
+            }
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    let Some((master_url, state)) = found else {
+        return Err(SandboxError::NoMaster(failures.join("; ")));
+    };
+    let agent = agent_address(&state, agent_id)
+        .ok_or_else(|| SandboxError::UnknownAgent(agent_id.to_owned()))?;
+    let path = sandbox_path(framework_id, executor_id);
+    let url = format!(
+        "http://{}/files/browse?path={}",
+        agent.authority,
+        encode(&path)
+    );
+    let agent_error = |reason: String| SandboxError::Agent {
+        agent: agent.hostname.clone(),
+        reason,
+    };
+    let (status, _, body) = get(&client, &url, credentials)
+        .await
+        .map_err(|e: MasterStateError| agent_error(e.to_string()))?;
+    match status {
+        StatusCode::OK => {}
+        StatusCode::NOT_FOUND => {
+            return Err(SandboxError::NoSandbox {
+                agent: agent.hostname.clone(),
+                path,
+            })
+        }
+        other => return Err(agent_error(format!("GET {url}: HTTP {}", other.as_u16()))),
+    }
+    let paths = browse_paths(&body).map_err(agent_error)?;
+    let master = master_url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(Sandbox {
+        agent,
+        master,
+        paths,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_agent_is_reached_at_its_pid_and_shown_by_its_hostname() {
+        let state = json!({"slaves": [
+            {"id": "A-S0", "pid": "slave(1)@10.0.0.1:5051", "hostname": "a0", "port": 5051},
+            {"id": "A-S1", "pid": "slave(1)@127.0.0.1:40001", "hostname": "a1", "port": 40001},
+        ]});
+        let a = agent_address(&state, "A-S1").unwrap();
+        assert_eq!(a.authority, "127.0.0.1:40001");
+        assert_eq!(a.hostname, "a1");
+        assert_eq!(a.port, 40001);
+        assert!(agent_address(&state, "A-S9").is_none());
+        assert!(agent_address(&json!({}), "A-S0").is_none());
+    }
+
+    #[test]
+    fn a_listing_gives_its_paths_and_anything_else_is_an_error() {
+        let body = br#"[{"path": "/frameworks/f/executors/e/runs/latest/stdout", "size": 3}]"#;
+        assert_eq!(
+            browse_paths(body).unwrap(),
+            ["/frameworks/f/executors/e/runs/latest/stdout"]
+        );
+        assert!(browse_paths(b"{}").is_err());
+        assert!(browse_paths(b"<html>").is_err());
+    }
+
+    #[test]
+    fn the_sandbox_is_the_executors_latest_run_path_encoded_in_the_query() {
+        assert_eq!(
+            sandbox_path("F-1", "j-0-2"),
+            "/frameworks/F-1/executors/j-0-2/runs/latest"
+        );
+        assert_eq!(encode("/a b/c%"), "/a%20b/c%25");
+    }
+}
