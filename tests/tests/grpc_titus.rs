@@ -16,6 +16,7 @@ use drover_seed_api::titus::{
     RetryPolicy, ServiceJobSpec, TaskKillRequest, TaskQuery,
 };
 use drover_tests::harness::agent_sim::AgentSim;
+use drover_tests::harness::http::post;
 use drover_tests::harness::scheduler::Scheduler;
 use drover_tests::harness::wait::wait_for;
 use std::collections::HashMap;
@@ -683,6 +684,65 @@ async fn titus_jobs_are_created_found_scaled_killed_and_changed_over_grpc() {
     wait_started(&mut client, &from, 0).await;
     assert_eq!(capacity(&mut client, &from).await.desired, 0);
     assert_eq!(capacity(&mut client, &to).await.desired, 2);
+
+    // The JSON face: a literal JobDescriptor as a Titus JSON client writes
+    // it (lowerCamelCase, the seed's enum spellings), the same checks.
+    const TITUS: &str = "/com.netflix.titus.JobManagementService";
+    let descriptor = serde_json::json!({
+        "owner": {"teamEmail": "team@example.com"},
+        "applicationName": "jsonapp",
+        "capacityGroup": "DEFAULT",
+        "jobGroupInfo": {"stack": "main", "detail": "json", "sequence": "v001"},
+        "attributes": {"source": "json"},
+        "container": {
+            "resources": {"cpu": 0.1, "memoryMB": 32, "diskMB": 64, "networkMbps": 128},
+            "securityProfile": {"securityGroups": ["sg-1"], "iamRole": "role"},
+            "image": {"name": "titus-examples", "tag": "latest"},
+            "attributes": {"titusParameter.agent.killWaitSeconds": "1"},
+            "entryPoint": ["sleep"],
+            "command": ["1000"],
+            "env": {"A": "1"},
+            "hardConstraints": {"constraints": {"uniqueHost": "true"}},
+            "softConstraints": {"constraints": {"zoneBalance": "true"}}
+        },
+        "service": {
+            "capacity": {"min": 1, "max": 4, "desired": 2},
+            "enabled": true,
+            "retryPolicy": {"exponentialBackOff": {"initialDelayMs": 1000, "maxDelayIntervalMs": 5000, "retries": 3}}
+        },
+        "networkConfiguration": {"networkMode": "Ipv6AndIpv4"}
+    });
+    let (code, created) = post(&s.address, &format!("{TITUS}/CreateJob"), &descriptor).await;
+    assert_eq!(code, 200, "{created}");
+    let json_id = created["id"].as_str().unwrap().to_owned();
+    wait_started(&mut client, &json_id, 2).await;
+    let (code, found) = post(
+        &s.address,
+        &format!("{TITUS}/FindJob"),
+        &serde_json::json!({"id": json_id}),
+    )
+    .await;
+    assert_eq!(code, 200, "{found}");
+    assert_eq!(
+        found["jobDescriptor"]["networkConfiguration"]["networkMode"],
+        "Ipv6AndIpv4"
+    );
+    assert_eq!(found["jobDescriptor"]["service"]["capacity"]["desired"], 2);
+    let (code, error) = post(
+        &s.address,
+        &format!("{TITUS}/UpdateJobCapacity"),
+        &serde_json::json!({"jobId": json_id, "Capacity": {"min": 1, "max": 4, "desired": 5}}),
+    )
+    .await;
+    assert_eq!(code, 400, "{error}");
+    assert_eq!(error["code"], "INVALID_ARGUMENT", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Capacity.desired:"),
+        "{error}"
+    );
 
     // KillJob: KillInitiated, then Finished.
     client
