@@ -158,7 +158,9 @@ impl From<EngineError> for ApiError {
             EngineError::JobNotFound(_) | EngineError::PodNotFound(_) => Code::NotFound,
             EngineError::JobExists(_) => Code::AlreadyExists,
             EngineError::VersionMismatch(_) => Code::Aborted,
-            EngineError::StillRunning(_) => Code::FailedPrecondition,
+            EngineError::StillRunning(_) | EngineError::NoActiveWorkflow(..) => {
+                Code::FailedPrecondition
+            }
             EngineError::InvalidSpec(_) => Code::InvalidArgument,
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "a write was not stored");

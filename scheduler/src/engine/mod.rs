@@ -68,7 +68,9 @@ mod statuses;
 pub mod subscription;
 pub mod update_backlog;
 
-pub use action::{Action, ApiRequest, Call, EngineError, LaunchTask, Now, Reply, RequestId};
+pub use action::{
+    Action, ApiRequest, Call, EngineError, LaunchTask, Now, Reply, RequestId, WorkflowAction,
+};
 pub use config::EngineConfig;
 
 use crate::model::change::Change;
