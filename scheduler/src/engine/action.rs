@@ -42,6 +42,12 @@ pub enum ApiRequest {
         /// at once.
         create: Option<CreateWorkflow>,
     },
+    /// Plan the job again now (Peloton `RefreshJob`): its goal-state rule
+    /// re-run over what the engine holds; nothing is stored.
+    RefreshJob {
+        /// The job.
+        job_id: JobId,
+    },
     /// Pause, resume or abort a job's creation workflow.
     SetCreateWorkflow {
         /// The job.

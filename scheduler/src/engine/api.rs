@@ -22,6 +22,8 @@ pub(super) enum Decision {
     Refuse(EngineError),
     /// Store the change, then make `then` in the registry and reply.
     Write(Change, Then),
+    /// Nothing to store: answer with the job as it is and plan it now.
+    Replan(Box<Job>),
 }
 
 /// The registry change that follows a stored request, and the reply.
@@ -49,6 +51,12 @@ pub(super) fn decide(
     request: ApiRequest,
     now: UnixMillis,
 ) -> Decision {
+    if let ApiRequest::RefreshJob { job_id } = &request {
+        return match job(registry, job_id) {
+            Ok(job) => Decision::Replan(Box::new(job.clone())),
+            Err(e) => Decision::Refuse(e),
+        };
+    }
     match decide_or_refuse(registry, facts, config, request, now) {
         Ok((change, then)) => Decision::Write(change, then),
         Err(e) => Decision::Refuse(e),
@@ -111,6 +119,10 @@ fn decide_or_refuse(
                 current.create = None;
             }
             Ok(put_goal(&current, goal, now, false))
+        }
+        ApiRequest::RefreshJob { job_id } => {
+            // Answered by `decide` without a change.
+            Err(EngineError::JobNotFound(job_id))
         }
         ApiRequest::SetCreateWorkflow {
             job_id,

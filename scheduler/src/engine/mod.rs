@@ -196,6 +196,13 @@ impl Engine {
             api::Decision::Write(change, then) => {
                 self.persist(change, Awaiting::Api { request, then })
             }
+            api::Decision::Replan(job) => {
+                self.enqueue(&job.job_id, Duration::ZERO, now.instant);
+                vec![Action::Reply {
+                    request,
+                    result: Ok(Reply::Job(job)),
+                }]
+            }
         }
     }
 

@@ -9,8 +9,10 @@
 //!   ([`waiting`]), so none is silently missing, and each translation
 //!   replaces its routes as it lands.
 
+pub mod peloton_jobs;
 pub mod peloton_pods;
 pub mod peloton_spec;
+pub mod peloton_views;
 pub mod status;
 pub mod waiting;
 
@@ -43,13 +45,23 @@ pub fn seed_method_paths() -> Vec<String> {
 /// [`AppState`] as the JSON API; each answers every method of its service
 /// itself (a method waiting for a later capability with
 /// [`status::waiting`]).
-const SERVED: &[&str] = &[];
+const SERVED: &[&str] = &["peloton.api.v1alpha.job.stateless.svc.JobService"];
 
 /// The gRPC routes: reflection, the translated services, and every other
 /// seed method answering UNIMPLEMENTED.
-pub fn routes(_state: &AppState) -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
+    let peloton_jobs = drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_server::JobServiceServer::new(
+        peloton_jobs::PelotonJobs { state: state.clone() },
+    );
     for path in seed_method_paths() {
+        // Each method's own route (not `/{service}/{*method}`), so a
+        // method the service lacks reaches `unknown_method` and its
+        // message, not tonic's bare UNIMPLEMENTED.
+        if path.starts_with(&format!("/{}/", SERVED[0])) {
+            router = router.route_service(&path, peloton_jobs.clone());
+            continue;
+        }
         let served = SERVED
             .iter()
             .any(|service| path.starts_with(&format!("/{service}/")));

@@ -799,6 +799,39 @@ mod tests {
     }
 
     #[test]
+    fn a_peloton_pods_labels_and_liveness_check_reach_the_mesos_task() {
+        use crate::mesos::task_info::{task_info, ExecutorMode};
+        use crate::model::ids::{InstanceId, JobId, TaskId};
+        let spec = job_spec_from_proto(&peloton_spec(), "spec").unwrap();
+        let task = TaskId::new(InstanceId::new(JobId("j".into()), 0), 0);
+        let info = task_info(
+            &task,
+            &spec.pod_spec(0),
+            None,
+            "a1",
+            None,
+            &[("http".into(), 31000)],
+            &ExecutorMode::Command,
+            &Default::default(),
+        );
+        let labels: Vec<_> = info
+            .labels
+            .unwrap()
+            .labels
+            .into_iter()
+            .map(|l| (l.key, l.value.unwrap_or_default()))
+            .collect();
+        assert_eq!(labels, [("app".to_owned(), "web".to_owned())]);
+        let check = info.health_check.unwrap();
+        assert_eq!(
+            check.r#type,
+            Some(mesos::health_check::Type::Command as i32)
+        );
+        assert_eq!(check.command.unwrap().value.as_deref(), Some("true"));
+        assert_eq!(check.consecutive_failures, Some(3));
+    }
+
+    #[test]
     fn container_environment_joins_the_command_environment() {
         let mut proto = peloton_spec();
         let pod = proto.default_spec.as_mut().unwrap();
