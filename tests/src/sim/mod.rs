@@ -879,7 +879,7 @@ fn describe(msg: &Msg) -> String {
 fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
     use drover_scheduler::engine::ApiRequest;
     match request {
-        ApiRequest::CreateJob { job_id, spec } => format!(
+        ApiRequest::CreateJob { job_id, spec, .. } => format!(
             "create {job_id} ({:?} x{})",
             spec.job_type, spec.instance_count
         ),
@@ -887,5 +887,9 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         ApiRequest::SetPodGoal { pod, goal } => format!("{} goal {goal:?}", pod.pod_name()),
         ApiRequest::RestartPods { job_id, .. } => format!("restart {job_id}"),
         ApiRequest::DeleteJob { job_id, .. } => format!("delete {job_id}"),
+        ApiRequest::RefreshJob { job_id } => format!("refresh {job_id}"),
+        ApiRequest::SetCreateWorkflow { job_id, action, .. } => {
+            format!("{job_id} workflow {action:?}")
+        }
     }
 }
