@@ -441,6 +441,34 @@ async fn a_literal_peloton_job_is_created_read_found_queried_listed_stopped_and_
     );
     assert_eq!(c, Code::NotFound);
 
+    // RestartJob: a stale version is ABORTED; a range outside the job is
+    // INVALID_ARGUMENT; the current one restarts and bumps the version.
+    let restart = |v: &str, ranges: Vec<pod::InstanceIdRange>| RestartJobRequest {
+        job_id: id(&web),
+        version: version(v),
+        restart_spec: Some(stateless::RestartSpec {
+            batch_size: 1,
+            ranges,
+            in_place: false,
+        }),
+        opaque_data: None,
+    };
+    let (c, _) = code(client.restart_job(restart("7", Vec::new())).await);
+    assert_eq!(c, Code::Aborted);
+    let (c, m) = code(
+        client
+            .restart_job(restart("1", vec![pod::InstanceIdRange { from: 1, to: 5 }]))
+            .await,
+    );
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(m.contains("restart_spec.ranges[0]"), "{m}");
+    let restarted = client
+        .restart_job(restart("1", vec![pod::InstanceIdRange { from: 0, to: 1 }]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(restarted.version.unwrap().value, "2");
+
     // RefreshJob replans; GetJobCache shows the board's view.
     client
         .refresh_job(RefreshJobRequest { job_id: id(&web) })
@@ -452,7 +480,8 @@ async fn a_literal_peloton_job_is_created_read_found_queried_listed_stopped_and_
         .unwrap()
         .into_inner();
     assert_eq!(cache.spec.unwrap(), web_spec);
-    assert_eq!(cache.status.unwrap().state, JobState::Running as i32);
+    let cache_status = cache.status.unwrap();
+    assert_eq!(cache_status.version.unwrap().value, "2");
 
     // Bad requests and their codes.
     let (c, m) = code(client.create_job(CreateJobRequest::default()).await);
@@ -576,6 +605,49 @@ async fn create_spec_starts_paused_then_creates_a_batch_at_a_time() {
     .await
     .expect("the creation succeeds");
     assert_eq!(finished.num_instances_completed, 4);
+    // An ended creation cannot be aborted.
+    let (c, m) = code(
+        client
+            .abort_job_workflow(AbortJobWorkflowRequest {
+                job_id: id(&job),
+                ..Default::default()
+            })
+            .await,
+    );
+    assert_eq!(c, Code::FailedPrecondition, "{m}");
+
+    // An aborted creation launches nothing more until the job is started
+    // again, which ends it.
+    let held = create(
+        &mut client,
+        peloton_spec("held", "alice", 2, None),
+        Some(stateless::CreateSpec {
+            start_paused: true,
+            ..Default::default()
+        }),
+    )
+    .await;
+    let aborted = client
+        .abort_job_workflow(AbortJobWorkflowRequest {
+            job_id: id(&held),
+            version: version("1"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(aborted.version.unwrap().value, "2");
+    let answer = get_job(&mut client, &held).await;
+    let workflow = status(&answer).workflow_status.clone().unwrap();
+    assert_eq!(workflow.state, WorkflowState::Aborted as i32);
+    client
+        .start_job(StartJobRequest {
+            job_id: id(&held),
+            version: version("2"),
+        })
+        .await
+        .unwrap();
+    wait_state(&mut client, &held, JobState::Running).await;
 
     // Batch of 1: each instance was launched only once the one before it
     // was running.
