@@ -20,6 +20,7 @@ use super::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_server::JobServiceServer;
 use drover_seed_api::FILE_DESCRIPTOR_SET;
 use prost_reflect::DescriptorPool;
 
@@ -45,20 +46,23 @@ pub fn seed_method_paths() -> Vec<String> {
 /// [`AppState`] as the JSON API; each answers every method of its service
 /// itself (a method waiting for a later capability with
 /// [`status::waiting`]).
-const SERVED: &[&str] = &["peloton.api.v1alpha.job.stateless.svc.JobService"];
+const SERVED: &[&str] = &[PELOTON_JOBS];
+
+/// Peloton's stateless `JobService` ([`peloton_jobs`]).
+const PELOTON_JOBS: &str = "peloton.api.v1alpha.job.stateless.svc.JobService";
 
 /// The gRPC routes: reflection, the translated services, and every other
 /// seed method answering UNIMPLEMENTED.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
-    let peloton_jobs = drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_server::JobServiceServer::new(
-        peloton_jobs::PelotonJobs { state: state.clone() },
-    );
+    let peloton_jobs = JobServiceServer::new(peloton_jobs::PelotonJobs {
+        state: state.clone(),
+    });
     for path in seed_method_paths() {
         // Each method's own route (not `/{service}/{*method}`), so a
         // method the service lacks reaches `unknown_method` and its
         // message, not tonic's bare UNIMPLEMENTED.
-        if path.starts_with(&format!("/{}/", SERVED[0])) {
+        if path.starts_with(&format!("/{PELOTON_JOBS}/")) {
             router = router.route_service(&path, peloton_jobs.clone());
             continue;
         }
