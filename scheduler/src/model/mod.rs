@@ -28,6 +28,7 @@
 //! - [`change`]: what the engine hands the store to persist.
 
 pub mod change;
+pub mod create_workflow;
 pub mod demand;
 pub mod ids;
 pub mod job;
