@@ -7,7 +7,9 @@ use crate::stats::percentile;
 use drover_scheduler::model::demand::TaskDemand;
 use drover_scheduler::model::port_ranges::PortRanges;
 use drover_scheduler::model::resources::Resources;
-use drover_scheduler::model::spec::{Condition, Constraint, ConstraintType, LabelKind, PortSpec};
+use drover_scheduler::model::spec::{
+    Condition, Constraint, ConstraintType, LabelKind, PortSpec, Preferences,
+};
 use drover_scheduler::model::spec_constraint::Constraints;
 use drover_scheduler::placement::{default_chain, place, HostView, Round};
 use std::time::Instant;
@@ -47,8 +49,10 @@ pub fn hosts(n: usize) -> Vec<HostView> {
 }
 
 /// `n` tasks of 0.1 cpu / 32 MB with a dynamic port, constrained to
-/// `zone != c` AND at most two pods labelled `app=bench` per host.
-pub fn tasks(n: usize) -> Vec<TaskDemand> {
+/// `zone != c` AND at most two pods labelled `app=bench` per host; `soft`:
+/// the same constraint preferred (a soft constraint), with soft zone
+/// balance and unique host, so every preference is ranked for every host.
+pub fn tasks(n: usize, soft: bool) -> Vec<TaskDemand> {
     let constraint = Constraint {
         constraint_type: ConstraintType::And,
         label_constraint: None,
@@ -74,21 +78,31 @@ pub fn tasks(n: usize) -> Vec<TaskDemand> {
                 env_name: String::new(),
             }];
             t.labels = vec![("app".into(), "bench".into())];
-            t.constraint = Some(constraint.clone());
+            if soft {
+                t.soft_constraint = Some(constraint.clone());
+                t.placement.prefer = Some(Preferences {
+                    unique_host: true,
+                    exclusive_host: false,
+                    zone_balance: true,
+                });
+            } else {
+                t.constraint = Some(constraint.clone());
+            }
             t
         })
         .collect()
 }
 
-/// Places `tasks` tasks over `hosts` hosts, timing every decision.
-pub fn run(tasks_n: usize, hosts_n: usize) -> PlacementRun {
+/// Places `tasks` tasks over `hosts` hosts, timing every decision; `soft`:
+/// with the constraints as preferences.
+pub fn run(tasks_n: usize, hosts_n: usize, soft: bool) -> PlacementRun {
     let chain = default_chain();
     let mut hosts = hosts(hosts_n);
     let mut round = Round::default();
     let mut times = Vec::with_capacity(tasks_n);
     let (mut placed, mut unplaced) = (0, 0);
     let started = Instant::now();
-    for task in tasks(tasks_n) {
+    for task in tasks(tasks_n, soft) {
         let t = Instant::now();
         let p = place(std::slice::from_ref(&task), hosts, round, &chain);
         times.push(t.elapsed().as_secs_f64());

@@ -7,8 +7,9 @@
 use drover_proto::v1::task_status::Reason;
 use drover_proto::v1::TaskState;
 use drover_scheduler::engine::{
-    ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
+    ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId, WorkflowAction,
 };
+use drover_scheduler::model::create_workflow::CreateWorkflow;
 use drover_scheduler::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
 use drover_scheduler::model::offer::Offer;
 use drover_scheduler::model::port_ranges::PortRanges;
@@ -109,6 +110,7 @@ impl Harness {
         self.api(ApiRequest::CreateJob {
             job_id: job_id.clone(),
             spec: Box::new(spec),
+            create: None,
         })
         .unwrap();
         job_id
@@ -222,6 +224,7 @@ fn writes_on_unknown_jobs_stale_versions_and_taken_ids_are_refused_and_change_no
         h.api(ApiRequest::CreateJob {
             job_id: job.clone(),
             spec: Box::new(spec("BATCH", 1)),
+            create: None,
         }),
         Err(EngineError::JobExists(_))
     ));
@@ -722,4 +725,69 @@ fn a_second_copy_of_a_held_offer_is_ignored_and_malformed_offers_declined() {
         .collect();
     assert_eq!(accepts, vec![(vec![OfferId("o1".into())], 2)]);
     assert_eq!(h.runs(&job).len(), 2);
+}
+
+#[test]
+fn a_create_workflow_starts_paused_then_launches_a_batch_at_a_time_and_survives_recovery() {
+    let mut h = Harness::new();
+    let job = JobId::parse("j").unwrap();
+    h.api(ApiRequest::CreateJob {
+        job_id: job.clone(),
+        spec: Box::new(spec("SERVICE", 5)),
+        create: Some(CreateWorkflow {
+            batch_size: 2,
+            paused: true,
+            ..CreateWorkflow::default()
+        }),
+    })
+    .unwrap();
+    h.subscribe();
+    h.offer("o1", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    assert!(h.runs(&job).is_empty(), "nothing launches while paused");
+    let recovered = Engine::recover(h.store.load().unwrap(), EngineConfig::default(), h.now());
+    assert_eq!(
+        recovered.registry().get(&job).unwrap().job.create,
+        h.engine.registry().get(&job).unwrap().job.create,
+        "the workflow is stored"
+    );
+    let resumed = h
+        .api(ApiRequest::SetCreateWorkflow {
+            job_id: job.clone(),
+            action: WorkflowAction::Resume,
+            expected_version: Some(1),
+        })
+        .unwrap();
+    let Reply::Job(resumed) = resumed else {
+        panic!("a job")
+    };
+    assert_eq!(resumed.version, 2);
+    h.offer("o2", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    assert_eq!(h.runs(&job).len(), 2, "a batch of 2");
+    h.updates(vec![update("j-0-0", TaskState::TaskRunning, 10)]);
+    // A live update is planned once its burst settles.
+    h.advance(Duration::from_secs(2));
+    h.offer("o3", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    assert_eq!(h.runs(&job).len(), 3, "one created, so one more launches");
+    // Pausing a workflow needs the current version; aborting an ended one
+    // is refused.
+    assert!(matches!(
+        h.api(ApiRequest::SetCreateWorkflow {
+            job_id: job.clone(),
+            action: WorkflowAction::Pause,
+            expected_version: Some(1),
+        }),
+        Err(EngineError::VersionMismatch(_))
+    ));
+    let other = h.create("k", spec("SERVICE", 1));
+    assert!(matches!(
+        h.api(ApiRequest::SetCreateWorkflow {
+            job_id: other,
+            action: WorkflowAction::Abort,
+            expected_version: None,
+        }),
+        Err(EngineError::NoActiveWorkflow(..))
+    ));
 }

@@ -95,6 +95,7 @@ impl Harness {
                 request: ApiRequest::CreateJob {
                     job_id: JobId(id.into()),
                     spec: Box::new(spec),
+                    create: None,
                 },
                 reply,
             })

@@ -162,7 +162,9 @@ impl From<EngineError> for ApiError {
             | EngineError::RunNotFound(_) => Code::NotFound,
             EngineError::JobExists(_) => Code::AlreadyExists,
             EngineError::VersionMismatch(_) => Code::Aborted,
-            EngineError::StillRunning(_) | EngineError::LatestRun(_) => Code::FailedPrecondition,
+            EngineError::StillRunning(_)
+            | EngineError::LatestRun(_)
+            | EngineError::NoActiveWorkflow(..) => Code::FailedPrecondition,
             EngineError::InvalidSpec(_) | EngineError::Amend(..) => Code::InvalidArgument,
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "a write was not stored");

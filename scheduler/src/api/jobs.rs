@@ -5,6 +5,7 @@ use super::body::read_json;
 use super::error::{ApiError, Code};
 use super::{views, AppState};
 use crate::engine::{ApiRequest, Reply};
+use crate::model::create_workflow::CreateWorkflow;
 use crate::model::ids::JobId;
 use crate::model::job::Job;
 use crate::model::spec::JobSpec;
@@ -29,9 +30,10 @@ pub struct Wrapped {
     pub value: String,
 }
 
-/// Peloton `CreateSpec`: accepted and kept for the workflows of later
-/// issues; creation today launches every instance at once.
-#[derive(Debug, Deserialize)]
+/// Peloton `CreateSpec`: the job's creation as a workflow (a batch of
+/// instances at a time, retries, tolerated failures, start paused; see
+/// [`crate::model::create_workflow`]).
+#[derive(Debug, Deserialize, Default, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSpec {
     /// Instances created at a time.
@@ -46,6 +48,19 @@ pub struct CreateSpec {
     /// Start paused.
     #[serde(default)]
     pub start_paused: bool,
+}
+
+impl CreateSpec {
+    /// The workflow the job keeps.
+    pub fn workflow(self) -> CreateWorkflow {
+        CreateWorkflow {
+            batch_size: self.batch_size,
+            max_instance_retries: self.max_instance_retries,
+            max_tolerable_instance_failures: self.max_tolerable_instance_failures,
+            paused: self.start_paused,
+            aborted: false,
+        }
+    }
 }
 
 /// Peloton `CreateJobRequest`.
@@ -143,7 +158,16 @@ pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Va
         None => JobId::random(),
     };
     let spec = Box::new(request.spec);
-    let job = ask_job(&state, ApiRequest::CreateJob { job_id: id, spec }).await?;
+    let create = request.create_spec.map(CreateSpec::workflow);
+    let job = ask_job(
+        &state,
+        ApiRequest::CreateJob {
+            job_id: id,
+            spec,
+            create,
+        },
+    )
+    .await?;
     Ok(Json(json!({
         "job_id": {"value": job.job_id.as_str()},
         "version": views::version(job.version),

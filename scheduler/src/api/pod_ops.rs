@@ -48,6 +48,32 @@ pub struct RestartJobRequest {
     pub ranges: Option<Vec<InstanceRange>>,
 }
 
+/// The instances of a job of `count` in `ranges` (all when None), sorted
+/// and once each; a range outside the job is INVALID_ARGUMENT naming it
+/// (`{field}[i]`).
+pub fn instances_in(
+    count: u32,
+    ranges: Option<&[InstanceRange]>,
+    field: &str,
+) -> Result<Vec<u32>, ApiError> {
+    let Some(ranges) = ranges else {
+        return Ok((0..count).collect());
+    };
+    let mut list = Vec::new();
+    for (i, r) in ranges.iter().enumerate() {
+        if r.from >= r.to || r.to > count {
+            return Err(ApiError::invalid(
+                &format!("{field}[{i}]"),
+                format!("must satisfy from < to <= {count} (instance_count)"),
+            ));
+        }
+        list.extend(r.from..r.to);
+    }
+    list.sort_unstable();
+    list.dedup();
+    Ok(list)
+}
+
 fn pod_name(raw: &str) -> Result<InstanceId, ApiError> {
     InstanceId::parse_pod_name(raw).map_err(|e| ApiError::invalid("pod_name", e))
 }
@@ -136,25 +162,7 @@ pub async fn restart_job(
         .read(move |s| s.job(&lookup))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
-    let count = job.spec.instance_count;
-    let instances: Vec<u32> = match &request.ranges {
-        None => (0..count).collect(),
-        Some(ranges) => {
-            let mut list = Vec::new();
-            for (i, r) in ranges.iter().enumerate() {
-                if r.from >= r.to || r.to > count {
-                    return Err(ApiError::invalid(
-                        &format!("ranges[{i}]"),
-                        format!("must satisfy from < to <= {count} (instance_count)"),
-                    ));
-                }
-                list.extend(r.from..r.to);
-            }
-            list.sort_unstable();
-            list.dedup();
-            list
-        }
-    };
+    let instances = instances_in(job.spec.instance_count, request.ranges.as_deref(), "ranges")?;
     let job = ask_job(
         &state,
         ApiRequest::RestartPods {

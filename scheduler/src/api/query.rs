@@ -58,9 +58,37 @@ pub struct JobQuerySpec {
     /// Each keyword in the name, owner, description or a label.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// In this resource pool: the job's `respool_id` (kept until pools
+    /// exist) equals it.
+    #[serde(default)]
+    pub respool: Option<Wrapped>,
+    /// Created within this range (Unix milliseconds, either end open);
+    /// set by the gRPC face.
+    #[serde(skip)]
+    pub creation_time_range: Option<TimeRange>,
+    /// Completed within this range (a job in a terminal state, at its
+    /// last run's end); set by the gRPC face.
+    #[serde(skip)]
+    pub completion_time_range: Option<TimeRange>,
     /// The page.
     #[serde(default)]
     pub pagination: Option<Pagination>,
+}
+
+/// A closed time range in Unix milliseconds; an absent end is open.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Not before.
+    pub min: Option<i64>,
+    /// Not after.
+    pub max: Option<i64>,
+}
+
+impl TimeRange {
+    /// Whether `at` lies in the range.
+    pub fn contains(&self, at: i64) -> bool {
+        self.min.is_none_or(|m| at >= m) && self.max.is_none_or(|m| at <= m)
+    }
 }
 
 /// Peloton pod `QuerySpec`.
@@ -114,7 +142,8 @@ pub fn pagination(offset: u32, limit: u32, shown: usize, total: usize) -> Value 
     p
 }
 
-fn page<T>(items: Vec<T>, asked: Option<Pagination>, max_page: u32) -> (Vec<T>, Value) {
+/// A page of `items` as `asked` (the server's largest page at most).
+pub fn page<T>(items: Vec<T>, asked: Option<Pagination>, max_page: u32) -> (Vec<T>, Value) {
     let p = asked.unwrap_or_default();
     let limit = if p.limit == 0 {
         max_page
@@ -133,7 +162,7 @@ fn page<T>(items: Vec<T>, asked: Option<Pagination>, max_page: u32) -> (Vec<T>, 
 
 /// The states of a filter in their canonical names; the first value that
 /// is no state is INVALID_ARGUMENT naming its place (`spec.job_states[1]`).
-fn canonical_states(
+pub fn canonical_states(
     field: &str,
     values: &[String],
     parse: fn(&str) -> Result<&'static str, StateNameError>,
@@ -237,7 +266,8 @@ fn has_labels(have: &[Label], want: &[Label]) -> bool {
 }
 
 /// Whether `job` (in `state`) matches the query, whose states are in
-/// their canonical names.
+/// their canonical names. The completion time range needs the job's runs
+/// and is checked by [`completed_within`].
 pub fn job_matches(spec: &JobQuerySpec, job: &Job, state: &str) -> bool {
     let s = &job.spec;
     let keyword_hit = |k: &String| {
@@ -260,6 +290,22 @@ pub fn job_matches(spec: &JobQuerySpec, job: &Job, state: &str) -> bool {
             .as_ref()
             .is_none_or(|n| s.name.contains(n.as_str()))
         && spec.keywords.iter().all(keyword_hit)
+        && spec
+            .respool
+            .as_ref()
+            .is_none_or(|r| r.value.is_empty() || s.respool_id.as_deref() == Some(r.value.as_str()))
+        && spec
+            .creation_time_range
+            .is_none_or(|r| r.contains(job.created_at))
+}
+
+/// Whether a job that completed at `completed_at` (None: it has not)
+/// matches the query's completion time range.
+pub fn completed_within(spec: &JobQuerySpec, completed_at: Option<i64>) -> bool {
+    match spec.completion_time_range {
+        None => true,
+        Some(range) => completed_at.is_some_and(|at| range.contains(at)),
+    }
 }
 
 /// Whether the pod summary `pod` of `job` matches the query, whose states

@@ -286,6 +286,21 @@ default_spec:
     }
 
     #[test]
+    fn the_zone_examples_parse_with_their_soft_rules() {
+        let soft = include_str!("../../../examples/constraints-zones-soft.yaml");
+        let spec = parse("constraints-zones-soft.yaml", soft).unwrap();
+        let pod = &spec.default_spec;
+        assert!(pod.soft_constraint.is_some() && pod.constraint.is_none());
+        let placement = pod.placement.unwrap();
+        assert!(!placement.zone_balance && placement.prefer.unwrap().zone_balance);
+        let hard = include_str!("../../../examples/constraints-zones.yaml");
+        parse("constraints-zones.yaml", hard).unwrap();
+        let typo = soft.replace("      zone_balance: true", "      zone_balanse: true");
+        let e = parse("typo.yaml", &typo).unwrap_err();
+        assert!(e.to_string().contains("zone_balanse"), "{e}");
+    }
+
+    #[test]
     fn json_specs_parse_too() {
         let json = r#"{"type": "SERVICE", "name": "web", "instance_count": 1,
   "default_spec": {"containers": [{"resource": {"cpu_limit": 0.5, "mem_limit_mb": 64},

@@ -3,6 +3,7 @@
 
 use crate::model::amend::{AmendError, JobAmendment};
 use crate::model::change::Change;
+use crate::model::create_workflow::CreateWorkflow;
 use crate::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
 use crate::model::job::{Job, VersionMismatch};
 use crate::model::spec::{JobSpec, PodSpec};
@@ -38,6 +39,24 @@ pub enum ApiRequest {
         job_id: JobId,
         /// Its (validated) spec.
         spec: Box<JobSpec>,
+        /// How to create it (Peloton `CreateSpec`); None: every instance
+        /// at once.
+        create: Option<CreateWorkflow>,
+    },
+    /// Plan the job again now (Peloton `RefreshJob`): its goal-state rule
+    /// re-run over what the engine holds; nothing is stored.
+    RefreshJob {
+        /// The job.
+        job_id: JobId,
+    },
+    /// Pause, resume or abort a job's creation workflow.
+    SetCreateWorkflow {
+        /// The job.
+        job_id: JobId,
+        /// What to do.
+        action: WorkflowAction,
+        /// The version the caller saw.
+        expected_version: Option<u64>,
     },
     /// Stop or start a job.
     SetGoal {
@@ -103,6 +122,17 @@ pub enum ApiRequest {
     },
 }
 
+/// What a user does to a running workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkflowAction {
+    /// Launch nothing new until resumed.
+    Pause,
+    /// Carry on launching.
+    Resume,
+    /// End the workflow where it stands.
+    Abort,
+}
+
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -139,6 +169,9 @@ pub enum EngineError {
     /// The run is the pod's latest: its history is still being written.
     #[error("run {0} is its pod's latest run; only the events of earlier runs can be deleted")]
     LatestRun(TaskId),
+    /// The job has no creation workflow in progress to act on.
+    #[error("job {0} has no workflow in progress: {1}")]
+    NoActiveWorkflow(JobId, String),
     /// DELETE of a job that is still running, without `force`.
     #[error("job {0} is still running; stop it first or delete with force")]
     StillRunning(JobId),

@@ -3,12 +3,13 @@
 //! store and, once stored, to make in the registry. Pure: the engine
 //! persists the change and applies it.
 
-use super::action::{ApiRequest, EngineError, Reply};
+use super::action::{ApiRequest, EngineError, Reply, WorkflowAction};
 use super::cluster::{ClusterFacts, LARGEST_AGENT_FACTOR};
 use super::config::EngineConfig;
 use super::reconcile;
 use super::registry::Registry;
 use crate::model::change::{Change, JobWrite};
+use crate::model::create_workflow::{self, CreateState, CreateWorkflow};
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
 use crate::model::state::{JobGoal, PodGoal};
@@ -21,6 +22,8 @@ pub(super) enum Decision {
     Refuse(EngineError),
     /// Store the change, then make `then` in the registry and reply.
     Write(Change, Then),
+    /// Nothing to store: answer with the job as it is and plan it now.
+    Replan(Box<Job>),
 }
 
 /// The registry change that follows a stored request, and the reply.
@@ -64,6 +67,12 @@ pub(super) fn decide(
     request: ApiRequest,
     now: UnixMillis,
 ) -> Decision {
+    if let ApiRequest::RefreshJob { job_id } = &request {
+        return match job(registry, job_id) {
+            Ok(job) => Decision::Replan(Box::new(job.clone())),
+            Err(e) => Decision::Refuse(e),
+        };
+    }
     match decide_or_refuse(registry, facts, config, request, now) {
         Ok((change, then)) => Decision::Write(change, then),
         Err(e) => Decision::Refuse(e),
@@ -85,7 +94,11 @@ fn decide_or_refuse(
     now: UnixMillis,
 ) -> Result<(Change, Then), EngineError> {
     match request {
-        ApiRequest::CreateJob { job_id, spec } => {
+        ApiRequest::CreateJob {
+            job_id,
+            spec,
+            create,
+        } => {
             if registry.contains(&job_id) {
                 return Err(EngineError::JobExists(job_id));
             }
@@ -95,7 +108,8 @@ fn decide_or_refuse(
                 LARGEST_AGENT_FACTOR,
                 "spec",
             )?;
-            let job = Box::new(Job::new(job_id, *spec, now));
+            let mut job = Box::new(Job::new(job_id, *spec, now));
+            job.create = create;
             let change = Change {
                 jobs: vec![JobWrite::Create(job.clone())],
                 ..Change::default()
@@ -107,9 +121,69 @@ fn decide_or_refuse(
             goal,
             expected_version,
         } => {
-            let current = job(registry, &job_id)?;
-            current.check_version(expected_version)?;
-            Ok(put_goal(current, goal, now, false))
+            let entry = registry
+                .get(&job_id)
+                .ok_or_else(|| EngineError::JobNotFound(job_id.clone()))?;
+            entry.job.check_version(expected_version)?;
+            let mut current = entry.job.clone();
+            // Starting a job ends a creation that failed or was aborted:
+            // the instances it held back launch by the ordinary rules.
+            if goal == JobGoal::Running
+                && create_state(entry)
+                    .is_some_and(|s| matches!(s, CreateState::Failed | CreateState::Aborted))
+            {
+                current.create = None;
+            }
+            Ok(put_goal(&current, goal, now, false))
+        }
+        ApiRequest::RefreshJob { job_id } => {
+            // Answered by `decide` without a change.
+            Err(EngineError::JobNotFound(job_id))
+        }
+        ApiRequest::SetCreateWorkflow {
+            job_id,
+            action,
+            expected_version,
+        } => {
+            let entry = registry
+                .get(&job_id)
+                .ok_or_else(|| EngineError::JobNotFound(job_id.clone()))?;
+            entry.job.check_version(expected_version)?;
+            let (Some(workflow), Some(state)) = (entry.job.create, create_state(entry)) else {
+                return Err(EngineError::NoActiveWorkflow(
+                    job_id,
+                    "it was created without a create_spec".into(),
+                ));
+            };
+            if !state.is_active() {
+                return Err(EngineError::NoActiveWorkflow(
+                    job_id,
+                    format!("its creation has ended ({state:?})"),
+                ));
+            }
+            let workflow = match action {
+                WorkflowAction::Pause => CreateWorkflow {
+                    paused: true,
+                    ..workflow
+                },
+                WorkflowAction::Resume => CreateWorkflow {
+                    paused: false,
+                    ..workflow
+                },
+                WorkflowAction::Abort => CreateWorkflow {
+                    aborted: true,
+                    ..workflow
+                },
+            };
+            let mut job = entry.job.clone();
+            job.create = Some(workflow);
+            job.version += 1;
+            job.updated_at = now;
+            let change = Change {
+                jobs: vec![update(&job, true)],
+                ..Change::default()
+            };
+            Ok((change, put(job, true)))
         }
         ApiRequest::SetPodGoal { pod, goal } => {
             let current = job(registry, &pod.job)?;
@@ -282,6 +356,15 @@ fn decide_or_refuse(
     }
 }
 
+/// The state of the job's creation workflow, if it has one.
+fn create_state(entry: &super::registry::JobEntry) -> Option<CreateState> {
+    let workflow = entry.job.create.as_ref()?;
+    let progress = create_workflow::progress(workflow, entry.job.spec.instance_count, |i| {
+        entry.history(i)
+    });
+    Some(progress.state)
+}
+
 /// A new goal for `current`: a new version, a user's change.
 fn put_goal(current: &Job, goal: JobGoal, now: UnixMillis, reply_deleted: bool) -> (Change, Then) {
     let mut job = current.clone();
@@ -316,6 +399,7 @@ fn update(job: &Job, revision: bool) -> JobWrite {
         version: job.version,
         updated_at: job.updated_at,
         restart_batch_size: job.restart_batch_size,
+        create: job.create,
         revision,
     }
 }

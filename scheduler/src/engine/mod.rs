@@ -68,7 +68,9 @@ mod statuses;
 pub mod subscription;
 pub mod update_backlog;
 
-pub use action::{Action, ApiRequest, Call, EngineError, LaunchTask, Now, Reply, RequestId};
+pub use action::{
+    Action, ApiRequest, Call, EngineError, LaunchTask, Now, Reply, RequestId, WorkflowAction,
+};
 pub use config::EngineConfig;
 
 use crate::model::change::Change;
@@ -193,6 +195,13 @@ impl Engine {
             }],
             api::Decision::Write(change, then) => {
                 self.persist(change, Awaiting::Api { request, then })
+            }
+            api::Decision::Replan(job) => {
+                self.enqueue(&job.job_id, Duration::ZERO, now.instant);
+                vec![Action::Reply {
+                    request,
+                    result: Ok(Reply::Job(job)),
+                }]
             }
         }
     }

@@ -419,6 +419,7 @@ fn demand(key: usize, p: &Pending) -> TaskDemand {
             .map(|l| (l.key.clone(), l.value.clone()))
             .collect(),
         constraint: p.pod.constraint.clone(),
+        soft_constraint: p.pod.soft_constraint.clone(),
         placement,
         strategy: placement.strategy.unwrap_or(default_strategy),
     }

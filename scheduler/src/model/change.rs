@@ -67,6 +67,8 @@ pub enum JobWrite {
         updated_at: UnixMillis,
         /// Its restart batch size.
         restart_batch_size: u32,
+        /// Its creation workflow.
+        create: Option<crate::model::create_workflow::CreateWorkflow>,
         /// A user's change: bump the job's revision.
         revision: bool,
     },

@@ -3,7 +3,7 @@
 //! it from a pod spec.
 
 use super::resources::Resources;
-use super::spec::{Constraint, PlacementSpec, PlacementStrategy, PodSpec, PortSpec};
+use super::spec::{Constraint, PlacementSpec, PlacementStrategy, PodSpec, PortSpec, Preferences};
 
 /// A task waiting for a host; `key` is the caller's handle for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +20,8 @@ pub struct TaskDemand {
     pub labels: Vec<(String, String)>,
     /// Its Peloton constraint.
     pub constraint: Option<Constraint>,
+    /// The Peloton constraint it prefers (scored, never blocking).
+    pub soft_constraint: Option<Constraint>,
     /// Its Titus-style placement options.
     pub placement: PlacementSpec,
     /// How hosts are ranked for it.
@@ -37,9 +39,24 @@ impl TaskDemand {
             ports: Vec::new(),
             labels: Vec::new(),
             constraint: None,
+            soft_constraint: None,
             placement: PlacementSpec::default(),
             strategy: PlacementStrategy::Spread,
         }
+    }
+}
+
+impl TaskDemand {
+    /// What it prefers of a host (Titus soft constraints); all false when
+    /// it prefers nothing.
+    pub fn preferences(&self) -> Preferences {
+        self.placement.prefer.unwrap_or_default()
+    }
+
+    /// Whether it prefers anything: when not, placement skips ranking
+    /// hosts by preference altogether.
+    pub fn has_preferences(&self) -> bool {
+        self.soft_constraint.is_some() || self.preferences() != Preferences::default()
     }
 }
 

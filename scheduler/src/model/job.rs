@@ -3,6 +3,7 @@
 //! wanted, where does its restart start) and the entity-version check,
 //! stated once.
 
+use super::create_workflow::CreateWorkflow;
 use super::ids::{InstanceId, JobId};
 use super::spec::JobSpec;
 use super::state::{InstanceCounts, JobGoal, JobState, PodGoal};
@@ -31,6 +32,9 @@ pub struct Job {
     pub revision: Revision,
     /// Instances the latest job restart may take down at once (0 = all).
     pub restart_batch_size: u32,
+    /// The job's creation as a workflow (Peloton `CreateSpec`), if it was
+    /// created with one; kept after it ends, to show how it ended.
+    pub create: Option<CreateWorkflow>,
     /// Per-pod goals and restarts; pods absent here run with the defaults,
     /// and a pod whose control is the default is absent (see
     /// [`Job::set_pod_control`]).
@@ -88,6 +92,7 @@ impl Job {
             updated_at: now,
             revision: 0,
             restart_batch_size: 0,
+            create: None,
             pods: BTreeMap::new(),
         }
     }

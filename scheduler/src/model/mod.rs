@@ -31,6 +31,7 @@
 
 pub mod amend;
 pub mod change;
+pub mod create_workflow;
 pub mod demand;
 pub mod ids;
 pub mod job;

@@ -71,6 +71,14 @@ pub struct JobSpec {
     /// replaced and given up (see [`crate::model::policies::unreachable`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_policy: Option<UnreachablePolicy>,
+    /// The resource pool the job belongs to (Peloton `respool_id`): kept
+    /// and shown back; placement does not use it until pools exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respool_id: Option<String>,
+    /// LDAP groups with access to the job (Peloton `ldap_groups`): kept
+    /// and shown back; Drover does not authorise by them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ldap_groups: Vec<String>,
     /// The pod every instance runs unless overridden.
     pub default_spec: PodSpec,
     /// Per-instance overrides, keyed by instance number; fields set here
@@ -105,10 +113,6 @@ pub struct SeedMessage {
     pub base64: String,
 }
 
-fn is_false(v: &bool) -> bool {
-    !*v
-}
-
 /// Peloton `SlaSpec`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +123,14 @@ pub struct SlaSpec {
     /// Instances that may be down at once during restarts.
     #[serde(default)]
     pub maximum_unavailable_instances: u32,
+    /// Peloton `preemptible`: kept and shown back; Drover preempts nothing
+    /// until resource pools exist.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub preemptible: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 /// One instance's pod (Peloton `PodSpec`). In an `instance_spec` override,

@@ -86,6 +86,9 @@ fn validate_pod(pod: &PodSpec, job_type: JobType, at: &str) -> Result<(), SpecEr
     if let Some(c) = &pod.constraint {
         validate_constraint(c, &format!("{at}.constraint"))?;
     }
+    if let Some(c) = &pod.soft_constraint {
+        validate_constraint(c, &format!("{at}.soft_constraint"))?;
+    }
     if pod.runtime_limit_secs.is_some_and(|l| l > 0) && job_type != JobType::Batch {
         return Err(err(
             format!("{at}.runtime_limit_secs"),
@@ -471,6 +474,13 @@ mod tests {
             ),
             (
                 |j| {
+                    j["default_spec"]["soft_constraint"] = serde_json::json!({"type": "OR_CONSTRAINT",
+                    "or_constraint": {"constraints": []}})
+                },
+                "spec.default_spec.soft_constraint.or_constraint.constraints",
+            ),
+            (
+                |j| {
                     j["default_spec"]["containers"][0]["ports"] = serde_json::json!([
                     {"name": "a"}, {"name": "a"}])
                 },
@@ -518,6 +528,31 @@ mod tests {
             mutate(&mut json);
             assert_eq!(field_of(json), field);
         }
+    }
+
+    #[test]
+    fn soft_constraints_and_placement_preferences_are_accepted() {
+        let mut json = good();
+        json["default_spec"]["placement"] = serde_json::json!({
+            "strategy": "BINPACK",
+            "prefer": {"zone_balance": true, "unique_host": true, "exclusive_host": true}
+        });
+        json["default_spec"]["soft_constraint"] = serde_json::json!({
+            "type": "LABEL_CONSTRAINT",
+            "label_constraint": {"kind": "HOST", "condition": "CONDITION_EQUAL",
+                "label": {"key": "zone", "value": "a"}, "requirement": 1}
+        });
+        let parsed = spec(json);
+        validate_job(&parsed, &JobLimits::default(), "spec").unwrap();
+        let prefer = parsed.default_spec.placement.unwrap().prefer.unwrap();
+        assert!(prefer.zone_balance && prefer.unique_host && prefer.exclusive_host);
+        assert!(parsed.default_spec.soft_constraint.is_some());
+        let mut typo = good();
+        typo["default_spec"]["placement"] = serde_json::json!({"prefer": {"zone_balanse": true}});
+        assert!(
+            serde_json::from_value::<JobSpec>(typo).is_err(),
+            "unknown keys are refused"
+        );
     }
 
     #[test]

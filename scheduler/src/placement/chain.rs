@@ -1,24 +1,30 @@
 //! The placement chain, assembled in the order it runs. Filters run
 //! cheapest first, as Nomad's stack does: per-host arithmetic, then
 //! attribute and label matching, then the constraints that look across
-//! hosts and the round.
+//! hosts and the round. Preferences (soft constraints) rank the feasible
+//! hosts before the scorers do; they never reject one.
 
 use super::binpack::BinPackScorer;
-use super::exclusive_host::ExclusiveHostFilter;
+use super::exclusive_host::{ExclusiveHostFilter, ExclusiveHostPreference};
 use super::filter::Filter;
-use super::label_constraint::LabelConstraintFilter;
+use super::label_constraint::{LabelConstraintFilter, SoftConstraintPreference};
 use super::ports_fit::PortsFitFilter;
+use super::preference::Preference;
 use super::resources_fit::ResourcesFitFilter;
 use super::sample::PlacementConfig;
 use super::scorer::Scorer;
 use super::spread::SpreadScorer;
-use super::unique_host::UniqueHostFilter;
-use super::zone_balance::ZoneBalanceFilter;
+use super::unique_host::{UniqueHostFilter, UniqueHostPreference};
+use super::zone_balance::{ZoneBalanceFilter, ZoneBalancePreference};
 
-/// Filters (all must pass) and weighted scorers.
+/// Filters (all must pass), preferences and weighted scorers.
 pub struct Chain {
     /// Feasibility checks, cheapest first.
     pub filters: Vec<Box<dyn Filter>>,
+    /// Soft constraints, most important first (at most
+    /// [`super::preference::MAX_PREFERENCES`]): a feasible host's penalties
+    /// rank it before its score does.
+    pub preferences: Vec<Box<dyn Preference>>,
     /// Ranking criteria and their weights.
     pub scorers: Vec<(Box<dyn Scorer>, f64)>,
     /// How many feasible hosts a task scores, and the seed of its walk.
@@ -42,6 +48,20 @@ pub fn default_chain() -> Chain {
             Box::new(ExclusiveHostFilter),
             // ...and the whole round's zone tally, so they come last.
             Box::new(ZoneBalanceFilter),
+        ],
+        preferences: vec![
+            // The hosts the user named (attributes, pod labels) first: the
+            // most specific wish.
+            Box::new(SoftConstraintPreference),
+            // Then what the task asks of its neighbours: alone on the
+            // host...
+            Box::new(ExclusiveHostPreference),
+            // ...or at least no sibling there.
+            Box::new(UniqueHostPreference),
+            // Zone balance last: graded (instances beyond the emptiest
+            // zone), it orders whatever ties the others leave, and a zone
+            // with no room must not outrank the rules above.
+            Box::new(ZoneBalancePreference),
         ],
         scorers: vec![
             // Exactly one of these applies to a task (its strategy); the

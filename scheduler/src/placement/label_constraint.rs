@@ -4,9 +4,13 @@
 //! count with `requirement`; AND and OR compose them. A rejection names
 //! the failed requirement as users think of it: `zone==c`,
 //! `pods[app=web] < 1`.
+//!
+//! A pod's `soft_constraint` is the same expression as a preference: hosts
+//! that satisfy it rank ahead of hosts that do not, and none is rejected.
 
 use super::filter::{Filter, Rejection};
 use super::host_view::HostView;
+use super::preference::Preference;
 use super::round::Round;
 use crate::model::demand::TaskDemand;
 use crate::model::spec::{Condition, Constraint, ConstraintType, LabelConstraint, LabelKind};
@@ -32,6 +36,24 @@ impl Filter for LabelConstraintFilter {
 
     fn admits(&self, task: &TaskDemand, host: &HostView, _: &Round) -> bool {
         task.constraint.as_ref().is_none_or(|c| satisfied(c, host))
+    }
+}
+
+/// Prefers hosts that satisfy the task's soft constraint (penalty 1 for
+/// one that does not).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SoftConstraintPreference;
+
+impl Preference for SoftConstraintPreference {
+    fn name(&self) -> &'static str {
+        "soft_constraint"
+    }
+
+    fn penalty(&self, task: &TaskDemand, host: &HostView, _: &Round) -> u32 {
+        match &task.soft_constraint {
+            Some(c) if !satisfied(c, host) => 1,
+            _ => 0,
+        }
     }
 }
 
@@ -191,5 +213,19 @@ mod tests {
             assert_eq!(satisfied(&c, &host()), want.is_ok(), "{c:?}");
             assert_eq!(evaluate(&c, &host()), want, "{c:?}");
         }
+    }
+
+    #[test]
+    fn a_soft_constraint_ranks_and_never_rejects() {
+        let mut task = TaskDemand::new(0, "j", Resources::default());
+        let r = Round::default();
+        let zone = |v: &str| Constraint::label(LabelKind::Host, Condition::Equal, "zone", v, 1);
+        assert_eq!(SoftConstraintPreference.penalty(&task, &host(), &r), 0);
+        task.soft_constraint = Some(zone("a"));
+        assert_eq!(SoftConstraintPreference.penalty(&task, &host(), &r), 0);
+        task.soft_constraint = Some(zone("c"));
+        assert_eq!(SoftConstraintPreference.penalty(&task, &host(), &r), 1);
+        assert!(LabelConstraintFilter.admits(&task, &host(), &r));
+        assert!(LabelConstraintFilter.check(&task, &host(), &r).is_ok());
     }
 }

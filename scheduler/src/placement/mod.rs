@@ -9,6 +9,10 @@
 //! - filters, one per file, in chain order: [`resources_fit`],
 //!   [`ports_fit`], [`label_constraint`], [`unique_host`],
 //!   [`exclusive_host`], [`zone_balance`].
+//! - [`preference`]: the `Preference` trait (soft constraints: rank, never
+//!   reject); each lives beside its hard form: [`label_constraint`]
+//!   (`soft_constraint`), [`exclusive_host`], [`unique_host`],
+//!   [`zone_balance`].
 //! - [`scorer`]: the `Scorer` trait; scorers [`spread`] and [`binpack`].
 //! - [`chain`]: the filters and scorers in the order they run, and why.
 //! - [`sample`]: which hosts a task looks at, in what order, and how many.
@@ -22,6 +26,7 @@ pub mod host_view;
 pub mod label_constraint;
 pub mod place;
 pub mod ports_fit;
+pub mod preference;
 pub mod resources_fit;
 pub mod round;
 pub mod sample;

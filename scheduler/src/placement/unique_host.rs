@@ -1,8 +1,12 @@
 //! Titus' uniqueHost: at most one instance of the job per host. Live runs
-//! and this round's assignments both count.
+//! and this round's assignments both count. Hard, it filters; soft
+//! (`prefer.unique_host`), it ranks hosts by the instances of the job
+//! already there, so instances double up only once every feasible host
+//! it looked at holds one, and then on the hosts with fewest.
 
 use super::filter::{Filter, Rejection};
 use super::host_view::HostView;
+use super::preference::Preference;
 use super::round::Round;
 use crate::model::demand::TaskDemand;
 
@@ -23,6 +27,24 @@ impl Filter for UniqueHostFilter {
             });
         }
         Ok(())
+    }
+}
+
+/// Prefers hosts with fewer instances of the task's job (0 = none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UniqueHostPreference;
+
+impl Preference for UniqueHostPreference {
+    fn name(&self) -> &'static str {
+        "unique_host"
+    }
+
+    fn penalty(&self, task: &TaskDemand, host: &HostView, _: &Round) -> u32 {
+        if !task.preferences().unique_host {
+            return 0;
+        }
+        let siblings = host.pods.iter().filter(|p| p.job == task.job).count();
+        u32::try_from(siblings).unwrap_or(u32::MAX)
     }
 }
 
@@ -53,5 +75,29 @@ mod tests {
         assert!(UniqueHostFilter.check(&task, &empty, &r).is_ok());
         assert!(UniqueHostFilter.check(&task, &theirs, &r).is_ok());
         assert!(UniqueHostFilter.check(&task, &mine, &r).is_err());
+    }
+
+    #[test]
+    fn soft_unique_host_counts_the_jobs_instances_and_never_rejects() {
+        let pod = |job: &str| PodOnHost {
+            job: job.into(),
+            labels: vec![],
+            exclusive: false,
+        };
+        let empty = HostView::new("a", "h", "*", Resources::default());
+        let two = empty.clone().with_pods(vec![pod("j"), pod("k"), pod("j")]);
+        let mut task = TaskDemand::new(0, "j", Resources::default());
+        let r = Round::default();
+        assert_eq!(UniqueHostPreference.penalty(&task, &two, &r), 0, "off");
+        task.placement.prefer = Some(crate::model::spec::Preferences {
+            unique_host: true,
+            ..Default::default()
+        });
+        assert_eq!(UniqueHostPreference.penalty(&task, &empty, &r), 0);
+        assert_eq!(UniqueHostPreference.penalty(&task, &two, &r), 2);
+        assert!(
+            UniqueHostFilter.check(&task, &two, &r).is_ok(),
+            "not a filter"
+        );
     }
 }

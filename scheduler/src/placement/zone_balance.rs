@@ -4,9 +4,15 @@
 //! instance of each other. Zones come from the round (every zone seen,
 //! offering or not), so a zone with no room holds the others back rather
 //! than letting them drift: balance is a hard constraint here, as in Titus.
+//!
+//! Soft (`prefer.zone_balance`, a Titus soft constraint), it ranks hosts by
+//! how many more of the job their zone holds than the emptiest zone: the
+//! task goes to the emptiest zone it can use, and a zone with no room (or
+//! no feasible host) no longer holds the others back.
 
 use super::filter::{Filter, Rejection};
 use super::host_view::HostView;
+use super::preference::Preference;
 use super::round::Round;
 use crate::model::demand::TaskDemand;
 
@@ -53,6 +59,30 @@ impl Filter for ZoneBalanceFilter {
     }
 }
 
+/// Prefers hosts in the zones holding the fewest of the task's job: the
+/// penalty is the instances the host's zone holds beyond the emptiest
+/// zone's (0 = an emptiest zone). A host with no zone is the last resort.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ZoneBalancePreference;
+
+impl Preference for ZoneBalancePreference {
+    fn name(&self) -> &'static str {
+        "zone_balance"
+    }
+
+    fn penalty(&self, task: &TaskDemand, host: &HostView, round: &Round) -> u32 {
+        if !task.preferences().zone_balance {
+            return 0;
+        }
+        let Some(zone) = host.zone() else {
+            return u32::MAX;
+        };
+        let here = round.count(&task.job, zone);
+        let least = round.emptiest_zone(&task.job).map_or(0, |(_, n)| n);
+        here.saturating_sub(least)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -85,5 +115,35 @@ mod tests {
         assert!(ZoneBalanceFilter.check(&task, &zoneless, &round).is_err());
         round.add("j", "c");
         assert!(ZoneBalanceFilter.check(&task, &host("a"), &round).is_ok());
+    }
+
+    #[test]
+    fn soft_zone_balance_counts_instances_beyond_the_emptiest_zone() {
+        let mut round = Round::default();
+        for z in ["a", "b", "c"] {
+            round.zones.insert(z.into());
+        }
+        for z in ["a", "a", "a", "b", "c"] {
+            round.add("j", z);
+        }
+        let host =
+            |z: &str| HostView::new("x", "h", "*", Resources::default()).with_attribute("zone", z);
+        let zoneless = HostView::new("x", "h", "*", Resources::default());
+        let mut task = TaskDemand::new(0, "j", Resources::default());
+        assert_eq!(ZoneBalancePreference.penalty(&task, &host("a"), &round), 0);
+        task.placement.prefer = Some(crate::model::spec::Preferences {
+            zone_balance: true,
+            ..Default::default()
+        });
+        assert_eq!(ZoneBalancePreference.penalty(&task, &host("b"), &round), 0);
+        assert_eq!(ZoneBalancePreference.penalty(&task, &host("a"), &round), 2);
+        assert_eq!(
+            ZoneBalancePreference.penalty(&task, &zoneless, &round),
+            u32::MAX
+        );
+        assert!(
+            ZoneBalanceFilter.check(&task, &host("a"), &round).is_ok(),
+            "soft balance filters nothing"
+        );
     }
 }

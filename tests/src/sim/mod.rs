@@ -879,7 +879,7 @@ fn describe(msg: &Msg) -> String {
 fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
     use drover_scheduler::engine::ApiRequest;
     match request {
-        ApiRequest::CreateJob { job_id, spec } => format!(
+        ApiRequest::CreateJob { job_id, spec, .. } => format!(
             "create {job_id} ({:?} x{})",
             spec.job_type, spec.instance_count
         ),
@@ -890,5 +890,9 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         ApiRequest::AmendJob { job_id, .. } => format!("amend {job_id}"),
         ApiRequest::DeletePodEvents { task } => format!("delete events of {task}"),
         ApiRequest::RefreshPod { pod } => format!("refresh {}", pod.pod_name()),
+        ApiRequest::RefreshJob { job_id } => format!("refresh {job_id}"),
+        ApiRequest::SetCreateWorkflow { job_id, action, .. } => {
+            format!("{job_id} workflow {action:?}")
+        }
     }
 }

@@ -151,6 +151,7 @@ impl Workload {
         let request = ApiRequest::CreateJob {
             job_id: id.clone(),
             spec: Box::new(spec),
+            create: None,
         };
         (request, PendingToken(Pending::Create(id)))
     }

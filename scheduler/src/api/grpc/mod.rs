@@ -10,9 +10,11 @@
 //!   replaces its routes as it lands.
 
 pub mod json_face;
+pub mod peloton_jobs;
 pub mod peloton_pod_view;
 pub mod peloton_pods;
 pub mod peloton_spec;
+pub mod peloton_views;
 pub mod status;
 pub mod titus_jobs;
 pub mod titus_spec;
@@ -22,6 +24,9 @@ use super::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_server::JobServiceServer;
+use drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_server::PodServiceServer;
+use drover_seed_api::titus::job_management_service_server::JobManagementServiceServer;
 use drover_seed_api::FILE_DESCRIPTOR_SET;
 use prost_reflect::DescriptorPool;
 
@@ -51,40 +56,49 @@ pub fn seed_method_paths() -> Vec<String> {
         .collect()
 }
 
-/// The seed services translated here, each a tonic server over the same
-/// [`AppState`] as the JSON API; each answers every method of its service
-/// itself (a method waiting for a later capability with
-/// [`status::waiting`]).
-const SERVED: &[&str] = &[
-    "peloton.api.v1alpha.pod.svc.PodService",
-    "com.netflix.titus.JobManagementService",
-];
+/// Peloton's stateless `JobService` ([`peloton_jobs`]).
+const PELOTON_JOBS: &str = "peloton.api.v1alpha.job.stateless.svc.JobService";
+/// Peloton's `PodService` ([`peloton_pods`]).
+const PELOTON_PODS: &str = "peloton.api.v1alpha.pod.svc.PodService";
+/// Titus' `JobManagementService` ([`titus_jobs`]).
+const TITUS_JOBS: &str = "com.netflix.titus.JobManagementService";
 
-/// The gRPC routes: reflection, the translated services, and every other
-/// seed method answering UNIMPLEMENTED.
+/// Whether `path` is a method of `service`.
+fn of_service(path: &str, service: &str) -> bool {
+    path.strip_prefix('/')
+        .and_then(|p| p.strip_prefix(service))
+        .is_some_and(|p| p.starts_with('/'))
+}
+
+/// The gRPC routes: reflection, the translated services (each a tonic
+/// server over the same [`AppState`] as the JSON API, answering every
+/// method of its service itself, one waiting for a later capability with
+/// [`status::waiting`]), and every other seed method answering
+/// UNIMPLEMENTED.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
-    let pods =
-        drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_server::PodServiceServer::new(
-            peloton_pods::PodService {
-                state: state.clone(),
-            },
-        );
-    router = router.route_service("/peloton.api.v1alpha.pod.svc.PodService/{*method}", pods);
-    let titus =
-        drover_seed_api::titus::job_management_service_server::JobManagementServiceServer::new(
-            titus_jobs::TitusJobs {
-                state: state.clone(),
-            },
-        );
-    router = router.route_service("/com.netflix.titus.JobManagementService/{*method}", titus);
+    let peloton_jobs = JobServiceServer::new(peloton_jobs::PelotonJobs {
+        state: state.clone(),
+    });
+    let peloton_pods = PodServiceServer::new(peloton_pods::PodService {
+        state: state.clone(),
+    });
+    let titus_jobs = JobManagementServiceServer::new(titus_jobs::TitusJobs {
+        state: state.clone(),
+    });
+    // Each method's own route (not `/{service}/{*method}`), so a method
+    // the service lacks reaches `unknown_method` and its message, not
+    // tonic's bare UNIMPLEMENTED.
     for path in seed_method_paths() {
-        let served = SERVED
-            .iter()
-            .any(|service| path.starts_with(&format!("/{service}/")));
-        if !served {
-            router = router.route(&path, post(not_served_yet));
-        }
+        router = if of_service(&path, PELOTON_JOBS) {
+            router.route_service(&path, peloton_jobs.clone())
+        } else if of_service(&path, PELOTON_PODS) {
+            router.route_service(&path, peloton_pods.clone())
+        } else if of_service(&path, TITUS_JOBS) {
+            router.route_service(&path, titus_jobs.clone())
+        } else {
+            router.route(&path, post(not_served_yet))
+        };
     }
     let reflection = || {
         tonic_reflection::server::Builder::configure()

@@ -185,6 +185,7 @@ impl JobManagementService for TitusJobs {
             ApiRequest::CreateJob {
                 job_id: JobId::random(),
                 spec: Box::new(job_spec),
+                create: None,
             },
         )
         .await?;

@@ -157,6 +157,8 @@ pub fn job_spec_from_descriptor(d: &JobDescriptor) -> Result<JobSpec, ApiError> 
         instance_count,
         sla: None,
         unreachable_policy: None,
+        respool_id: None,
+        ldap_groups: Vec::new(),
         default_spec: pod,
         instance_spec: BTreeMap::new(),
         disabled: matches!(&d.job_spec, Some(job_descriptor::JobSpec::Service(s)) if !s.enabled),

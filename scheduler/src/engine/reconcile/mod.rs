@@ -27,6 +27,10 @@
 //!   run, no relaunch, no replacement beside an unreachable run; its live
 //!   runs are left alone, and it is looked at again when enabled.
 //!
+//! - a job created with a create workflow (Peloton `CreateSpec`): its
+//!   instances not created yet launch as the workflow admits them, a
+//!   batch at a time and nothing while paused ([`create_workflow`]).
+//!
 //! A launch is only ever proposed for an instance whose latest run is
 //! terminal or unreachable past the policy's wait, so the engine never
 //! asks for a second live run its agent can reach; the engine checks
@@ -35,6 +39,7 @@
 
 use super::cluster::ClusterFacts;
 use super::config::EngineConfig;
+use crate::model::create_workflow;
 use crate::model::ids::{AgentId, InstanceId, TaskId};
 use crate::model::job::Job;
 use crate::model::outcome::{
@@ -123,6 +128,7 @@ pub fn plan(
         let outcome = plan_instance(&ctx, instance, history, &mut plan, &mut restarts);
         outcomes.push(outcome);
     }
+    hold_for_creation(job, instances, &mut plan);
     let any_run = instances.iter().any(|runs| !runs.is_empty());
     plan_restarts(job, restarts, &outcomes, config, now, &mut plan);
     plan.job_state = Some(job_state(job.goal, &outcomes, any_run));
@@ -133,6 +139,22 @@ pub fn plan(
         plan.forget = true;
     }
     plan
+}
+
+/// Drops the launches the job's creation workflow does not admit yet
+/// ([`create_workflow`]: a batch at a time, nothing while paused); the
+/// plan is made again when a run starts or the user resumes.
+fn hold_for_creation(job: &Job, instances: &[RunHistory], plan: &mut Plan) {
+    let Some(workflow) = &job.create else {
+        return;
+    };
+    let progress = create_workflow::progress(workflow, job.spec.instance_count, |i| {
+        instances
+            .get(i as usize)
+            .map_or(&[][..], RunHistory::as_slice)
+    });
+    plan.launch
+        .retain(|l| progress.admits(l.task_id.instance.instance));
 }
 
 /// The fixed inputs of one plan.

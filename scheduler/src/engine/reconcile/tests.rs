@@ -478,6 +478,7 @@ fn a_restart_replaces_runs_batch_by_batch() {
     job.spec.sla = Some(crate::model::spec::SlaSpec {
         priority: 0,
         maximum_unavailable_instances: 1,
+        ..Default::default()
     });
     let fresh: Vec<_> = (0..4).map(|i| run(i, 0, PodState::Running)).collect();
     let p = plan(&job, &fresh, &facts, &config, NOW);

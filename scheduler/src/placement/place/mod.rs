@@ -10,6 +10,7 @@
 use super::chain::Chain;
 use super::filter::Rejection;
 use super::host_view::{HostView, PodOnHost};
+use super::preference::rank_key;
 use super::round::Round;
 use super::sample::Walk;
 use crate::model::demand::TaskDemand;
@@ -128,7 +129,10 @@ impl<T: Borrow<[TaskDemand]>, C: Borrow<Chain>> Placer<T, C> {
         let list: &[TaskDemand] = tasks.borrow();
         // Only zone balance reads the zone list, and noting every host's zone
         // is a pass over all of them: skip it when no task balances.
-        if list.iter().any(|t| t.placement.zone_balance) {
+        if list
+            .iter()
+            .any(|t| t.placement.zone_balance || t.preferences().zone_balance)
+        {
             for host in &hosts {
                 if let Some(zone) = host.zone() {
                     round.note_zone(zone);
@@ -269,6 +273,12 @@ impl<T: Borrow<[TaskDemand]>, C: Borrow<Chain>> Placer<T, C> {
 /// and its intents and status updates touch a few neighbouring pages of
 /// the store instead of pages all over the runs table. The hint counts as
 /// one of the `limit` feasible hosts, and the walk skips it.
+///
+/// A task with preferences ranks hosts by their penalties first
+/// ([`rank_key`]) and by score among equal penalties. It keeps walking
+/// past `limit` feasible hosts while none it has scored meets every
+/// preference, up to `prefer_limit`: a preferred host is worth a longer
+/// look, but never an unbounded one.
 fn pick(
     task: &TaskDemand,
     hosts: &[HostView],
@@ -277,7 +287,16 @@ fn pick(
     last_host: Option<usize>,
 ) -> Option<usize> {
     let limit = chain.config.limit.max(1);
-    let mut best: Option<(usize, f64)> = None;
+    // Ranking costs a call per preference per host: only for tasks that
+    // prefer something.
+    let ranked = !chain.preferences.is_empty() && task.has_preferences();
+    let prefer_limit = if ranked {
+        chain.config.prefer_limit.max(limit)
+    } else {
+        limit
+    };
+    // (host, rank key, score); a lower key wins, then a higher score.
+    let mut best: Option<(usize, u64, f64)> = None;
     let mut feasible = 0;
     let hint = last_host.filter(|_| task.strategy == PlacementStrategy::BinPack);
     let walk = Walk::new(hosts.len(), chain.config.seed, task.key).filter(|i| Some(*i) != hint);
@@ -286,16 +305,26 @@ fn pick(
         if !chain.filters.iter().all(|f| f.admits(task, host, round)) {
             continue;
         }
-        let score = weighted_score(chain, task, host);
-        if best.is_none_or(|(_, s)| score > s) {
-            best = Some((index, score));
-        }
+        let key = if ranked {
+            rank_key(&chain.preferences, task, host, round)
+        } else {
+            0
+        };
         feasible += 1;
-        if feasible >= limit {
+        // A host further from what the task prefers loses whatever its
+        // score: skip scoring it.
+        if best.is_none_or(|(_, k, _)| key <= k) {
+            let score = weighted_score(chain, task, host);
+            if best.is_none_or(|(_, k, s)| key < k || score > s) {
+                best = Some((index, key, score));
+            }
+        }
+        let all_met = best.is_some_and(|(_, k, _)| k == 0);
+        if feasible >= limit && (all_met || feasible >= prefer_limit) {
             break;
         }
     }
-    best.map(|(index, _)| index)
+    best.map(|(index, _, _)| index)
 }
 
 /// Why no host takes `task`: the first failing filter of every host, with
@@ -328,6 +357,7 @@ fn same_needs(a: &TaskDemand, b: &TaskDemand) -> bool {
         && a.resources == b.resources
         && a.ports == b.ports
         && a.constraint == b.constraint
+        && a.soft_constraint == b.soft_constraint
         && a.placement == b.placement
         && a.strategy == b.strategy
 }
@@ -379,5 +409,7 @@ fn weighted_score(chain: &Chain, task: &TaskDemand, host: &HostView) -> f64 {
         / total
 }
 
+#[cfg(test)]
+mod soft_tests;
 #[cfg(test)]
 mod tests;

@@ -174,6 +174,9 @@ pub const MIGRATIONS: &[&str] = &[
     // 8: since when a run's agent has been unreachable (partition-aware
     // Mesos): its policy's clock survives a restart.
     "ALTER TABLE runs ADD COLUMN unreachable_since_ms INTEGER;",
+    // 9: a job's creation workflow (Peloton CreateSpec: batch size,
+    // retries, paused, aborted) as JSON; NULL for a job created without.
+    "ALTER TABLE jobs ADD COLUMN create_workflow TEXT;",
 ];
 
 /// The tables each schema version has, with the version that made each:

@@ -15,8 +15,8 @@ use rusqlite::Row;
 use std::collections::{BTreeMap, HashMap};
 
 /// The columns [`job`] reads, in its order.
-pub(super) const JOB_COLUMNS: &str =
-    "job_id, spec, version, goal, created_at_ms, updated_at_ms, revision, restart_batch_size";
+pub(super) const JOB_COLUMNS: &str = "job_id, spec, version, goal, created_at_ms, \
+     updated_at_ms, revision, restart_batch_size, create_workflow";
 
 /// The columns [`RunRow::read`] reads, in its order.
 pub(super) const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, reason, \
@@ -51,6 +51,16 @@ fn corrupt(what: &'static str, value: impl std::fmt::Debug) -> RowError {
         what,
         value: format!("{value:?}"),
     })
+}
+
+/// Column `i`: a job's creation workflow (JSON), or NULL for none.
+fn create_workflow(
+    row: &Row<'_>,
+    i: usize,
+) -> Result<Option<crate::model::create_workflow::CreateWorkflow>, RowError> {
+    let raw: Option<String> = row.get(i)?;
+    raw.map(|text| serde_json::from_str(&text).map_err(|_| corrupt("create workflow", text)))
+        .transpose()
 }
 
 /// Column `i` as text, borrowed; anything but text is corrupt.
@@ -121,6 +131,7 @@ pub(super) fn job(row: &Row<'_>) -> Result<Job, RowError> {
         updated_at: row.get(5)?,
         revision: count(row, 6, "job revision")?,
         restart_batch_size: small(row, 7, "restart batch size")?,
+        create: create_workflow(row, 8)?,
         pods: BTreeMap::new(),
     })
 }

@@ -476,6 +476,7 @@ fn goals_pod_controls_pending_reasons_ports_and_kill_reasons_round_trip() {
                     version: 2,
                     updated_at: 3,
                     restart_batch_size: 2,
+                    create: None,
                     revision: true,
                 },
             ],
@@ -502,6 +503,7 @@ fn goals_pod_controls_pending_reasons_ports_and_kill_reasons_round_trip() {
                 version: 2,
                 updated_at: 9,
                 restart_batch_size: 2,
+                create: None,
                 revision: false,
             }],
             ..Change::default()

@@ -77,6 +77,16 @@ fn current_revision(tx: &Transaction<'_>) -> rusqlite::Result<Revision> {
     .map(|v| v as Revision)
 }
 
+/// A job's creation workflow as its column's JSON (NULL without one).
+fn create_workflow(
+    create: Option<&crate::model::create_workflow::CreateWorkflow>,
+) -> rusqlite::Result<Option<String>> {
+    create
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
 fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusqlite::Result<()> {
     match write {
         JobWrite::Create(job) => {
@@ -86,7 +96,8 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             tx.execute(
                 "INSERT INTO jobs (job_id, spec, version, goal, created_at_ms, updated_at_ms, \
-                 revision, restart_batch_size) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 revision, restart_batch_size, create_workflow) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     job.job_id.as_str(),
                     spec,
@@ -95,7 +106,8 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                     job.created_at,
                     job.updated_at,
                     revision as i64,
-                    job.restart_batch_size
+                    job.restart_batch_size,
+                    create_workflow(job.create.as_ref())?
                 ],
             )?;
         }
@@ -105,10 +117,12 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
             version,
             updated_at,
             restart_batch_size,
+            create,
             revision: bump,
         } => {
             tx.execute(
                 "UPDATE jobs SET goal = ?2, version = ?3, restart_batch_size = ?4, \
+                 create_workflow = ?8, \
                  updated_at_ms = CASE WHEN ?5 THEN ?6 ELSE updated_at_ms END, \
                  revision = CASE WHEN ?5 THEN ?7 ELSE revision END WHERE job_id = ?1",
                 params![
@@ -118,7 +132,8 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                     restart_batch_size,
                     bump,
                     updated_at,
-                    revision as i64
+                    revision as i64,
+                    create_workflow(create.as_ref())?
                 ],
             )?;
         }
