@@ -350,12 +350,7 @@ impl JobManagementService for TitusJobs {
 
     async fn update_job_attributes(&self, request: Request<JobAttributesUpdate>) -> Answer<()> {
         let r = request.into_inner();
-        if r.attributes.is_empty() {
-            return Err(ApiError::invalid("attributes", "at least one is required").into());
-        }
-        if let Some(k) = r.attributes.keys().find(|k| k.trim().is_empty()) {
-            return Err(ApiError::invalid("attributes", format!("key '{k}' is empty")).into());
-        }
+        check_attributes(&r.attributes)?;
         self.amend("jobId", &r.job_id, |job| {
             Ok(JobAmendment {
                 labels: Some(spec::attributes(job, &r.attributes, &[])),
@@ -460,12 +455,7 @@ impl JobManagementService for TitusJobs {
 
     async fn update_task_attributes(&self, request: Request<TaskAttributesUpdate>) -> Answer<()> {
         let r = request.into_inner();
-        if r.attributes.is_empty() {
-            return Err(ApiError::invalid("attributes", "at least one is required").into());
-        }
-        if let Some(k) = r.attributes.keys().find(|k| k.trim().is_empty()) {
-            return Err(ApiError::invalid("attributes", format!("key '{k}' is empty")).into());
-        }
+        check_attributes(&r.attributes)?;
         self.set_task_attributes(&r.task_id, &r.attributes, &[])
             .await?;
         Ok(Response::new(()))
@@ -563,5 +553,22 @@ impl JobManagementService for TitusJobs {
             return Err(e.into());
         }
         Ok(Response::new(()))
+    }
+}
+
+/// An attributes update names at least one attribute, none with an empty
+/// key.
+fn check_attributes(
+    attributes: &std::collections::HashMap<String, String>,
+) -> Result<(), ApiError> {
+    if attributes.is_empty() {
+        return Err(ApiError::invalid("attributes", "at least one is required"));
+    }
+    match attributes.keys().find(|k| k.trim().is_empty()) {
+        Some(k) => Err(ApiError::invalid(
+            "attributes",
+            format!("key '{k}' is empty"),
+        )),
+        None => Ok(()),
     }
 }
