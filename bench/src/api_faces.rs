@@ -91,7 +91,7 @@ impl Bench {
     async fn json_round_trip(&self, api: &str, n: usize) -> anyhow::Result<()> {
         let spec = json!({"spec": {"type": "SERVICE", "name": format!("json-{n}"),
             "instance_count": 1, "default_spec": {"containers": [{
-                "resource": {"cpu_limit": 0.01, "mem_limit_mb": 1},
+                "resource": {"cpu_limit": 0.01, "mem_limit_mb": 32},
                 "command": {"value": "sleep 3600"}}]}}});
         let created = self
             .http
@@ -122,7 +122,7 @@ async fn grpc_round_trip(
             containers: vec![ContainerSpec {
                 resource: Some(ResourceSpec {
                     cpu_limit: 0.01,
-                    mem_limit_mb: 1.0,
+                    mem_limit_mb: 32.0,
                     ..Default::default()
                 }),
                 command: Some(drover_proto::v1::CommandInfo {
