@@ -7,8 +7,10 @@
 use drover_proto::v1::task_status::Reason;
 use drover_proto::v1::TaskState;
 use drover_scheduler::engine::{
-    ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId, WorkflowAction,
+    ApiRequest, Call, Engine, EngineConfig, EngineError, JobAmend, Now, Reply, RequestId,
+    WorkflowAction,
 };
+use drover_scheduler::model::amend::{AmendError, JobAmendment};
 use drover_scheduler::model::create_workflow::CreateWorkflow;
 use drover_scheduler::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
 use drover_scheduler::model::offer::Offer;
@@ -790,4 +792,111 @@ fn a_create_workflow_starts_paused_then_launches_a_batch_at_a_time_and_survives_
         }),
         Err(EngineError::NoActiveWorkflow(..))
     ));
+}
+
+/// Titus' MoveTask as the engine is asked it: the target grows by one, the
+/// source stops `instance` (KILLED: not replaced), each at the version
+/// given.
+fn move_task(
+    h: &mut Harness,
+    source: (&JobId, u64),
+    target: (&JobId, u64),
+    instance: u32,
+) -> Result<Reply, EngineError> {
+    let count = h.store.job(target.0).unwrap().unwrap().spec.instance_count;
+    let grow = JobAmendment {
+        instance_count: Some(count + 1),
+        ..JobAmendment::default()
+    };
+    let stop = JobAmendment {
+        pod_goals: vec![(instance, PodGoal::Killed)],
+        ..JobAmendment::default()
+    };
+    h.api(ApiRequest::AmendJobs {
+        amends: vec![
+            JobAmend {
+                job_id: target.0.clone(),
+                expected_version: Some(target.1),
+                amend: Box::new(grow),
+            },
+            JobAmend {
+                job_id: source.0.clone(),
+                expected_version: Some(source.1),
+                amend: Box::new(stop),
+            },
+        ],
+    })
+}
+
+#[test]
+fn a_move_stores_both_jobs_in_one_change() {
+    let mut h = Harness::new();
+    let source = h.create("src", spec("SERVICE", 2));
+    let target = h.create("dst", spec("SERVICE", 1));
+    let revision = h.store.revision().unwrap();
+    let Reply::Job(first) = move_task(&mut h, (&source, 1), (&target, 1), 1).unwrap() else {
+        panic!("a job")
+    };
+    assert_eq!(first.job_id, target, "the reply is the first job named");
+    let after = h.store.revision().unwrap();
+    let grown = h.store.job(&target).unwrap().unwrap();
+    let shrunk = h.store.job(&source).unwrap().unwrap();
+    assert_eq!(grown.version, 2);
+    assert_eq!(grown.spec.instance_count, 2, "the target grew");
+    assert_eq!(shrunk.version, 2);
+    assert_eq!(
+        shrunk.pod_goal(1),
+        PodGoal::Killed,
+        "the source's pod stops"
+    );
+    assert_eq!(shrunk.pod_goal(0), PodGoal::Running);
+    // One change: both jobs at the revision of its one commit.
+    assert!(grown.revision > revision && grown.revision <= after);
+    assert_eq!(shrunk.revision, grown.revision, "one commit for both jobs");
+    // Each job named once.
+    let twice = h.api(ApiRequest::AmendJobs {
+        amends: vec![
+            JobAmend {
+                job_id: target.clone(),
+                expected_version: None,
+                amend: Box::default(),
+            };
+            2
+        ],
+    });
+    assert!(matches!(twice, Err(EngineError::JobTwice(ref j)) if *j == target));
+    assert!(matches!(
+        h.api(ApiRequest::AmendJobs { amends: vec![] }),
+        Err(EngineError::NoAmendments)
+    ));
+    assert_eq!(h.store.job(&target).unwrap().unwrap().version, 2);
+}
+
+#[test]
+fn a_move_whose_source_part_is_refused_stores_nothing_of_the_target() {
+    let mut h = Harness::new();
+    let source = h.create("src", spec("SERVICE", 2));
+    let target = h.create("dst", spec("SERVICE", 1));
+    // A stale version for the source: the whole move is refused.
+    let refused = move_task(&mut h, (&source, 7), (&target, 1), 0);
+    assert!(matches!(
+        refused,
+        Err(EngineError::VersionMismatch(ref m)) if m.current == 1 && m.expected == 7
+    ));
+    let untouched = |h: &Harness| {
+        let stored = h.store.job(&target).unwrap().unwrap();
+        assert_eq!(stored.version, 1, "the target's version is unchanged");
+        assert_eq!(stored.spec.instance_count, 1, "the target did not grow");
+    };
+    untouched(&h);
+    // An instance the source lacks: refused too.
+    let refused = move_task(&mut h, (&source, 1), (&target, 1), 9);
+    assert!(matches!(
+        refused,
+        Err(EngineError::Amend(ref j, AmendError::NoInstance(9))) if *j == source
+    ));
+    untouched(&h);
+    let stored = h.store.job(&source).unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.pod_goal(0), PodGoal::Running);
 }

@@ -684,6 +684,29 @@ async fn titus_jobs_are_created_found_scaled_killed_and_changed_over_grpc() {
     wait_started(&mut client, &from, 0).await;
     assert_eq!(capacity(&mut client, &from).await.desired, 0);
     assert_eq!(capacity(&mut client, &to).await.desired, 2);
+    // A move the source refuses (it may not shrink) changes neither job.
+    client
+        .update_job_processes(JobProcessesUpdate {
+            job_id: to.clone(),
+            service_job_processes: Some(service_job_spec::ServiceJobProcesses {
+                disable_increase_desired: false,
+                disable_decrease_desired: true,
+            }),
+        })
+        .await
+        .unwrap();
+    let (code, message) = code_and_message(
+        client
+            .move_task(titus::TaskMoveRequest {
+                source_job_id: to.clone(),
+                target_job_id: from.clone(),
+                task_id: format!("{to}-0-0"),
+            })
+            .await,
+    );
+    assert_eq!(code, Code::FailedPrecondition, "{message}");
+    assert_eq!(capacity(&mut client, &from).await.desired, 0);
+    assert_eq!(capacity(&mut client, &to).await.desired, 2);
 
     // The JSON face: a literal JobDescriptor as a Titus JSON client writes
     // it (lowerCamelCase, the seed's enum spellings), the same checks.

@@ -165,7 +165,10 @@ impl From<EngineError> for ApiError {
             EngineError::StillRunning(_)
             | EngineError::LatestRun(_)
             | EngineError::NoActiveWorkflow(..) => Code::FailedPrecondition,
-            EngineError::InvalidSpec(_) | EngineError::Amend(..) => Code::InvalidArgument,
+            EngineError::InvalidSpec(_)
+            | EngineError::Amend(..)
+            | EngineError::NoAmendments
+            | EngineError::JobTwice(_) => Code::InvalidArgument,
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "a write was not stored");
                 Code::Internal

@@ -98,6 +98,15 @@ pub enum ApiRequest {
         /// What changes.
         amend: Box<JobAmendment>,
     },
+    /// Amend several jobs in one stored change, all or nothing: every
+    /// job's version is checked and every amendment made before anything
+    /// is written, and any refusal refuses the whole request (Titus'
+    /// MoveTask grows one job and stops a pod of another). Each job at
+    /// most once. Answered with the first job as it left it.
+    AmendJobs {
+        /// The jobs and what changes in each, at least one.
+        amends: Vec<JobAmend>,
+    },
     /// Delete a job (stop it first if `force`).
     DeleteJob {
         /// The job.
@@ -120,6 +129,17 @@ pub enum ApiRequest {
         /// The pod.
         pod: InstanceId,
     },
+}
+
+/// One job's part of [`ApiRequest::AmendJobs`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobAmend {
+    /// The job.
+    pub job_id: JobId,
+    /// The version the caller saw.
+    pub expected_version: Option<u64>,
+    /// What changes.
+    pub amend: Box<JobAmendment>,
 }
 
 /// What a user does to a running workflow.
@@ -163,6 +183,12 @@ pub enum EngineError {
     /// An amendment the job cannot take.
     #[error("job {0}: {1}")]
     Amend(JobId, #[source] AmendError),
+    /// A request to amend several jobs names none.
+    #[error("no job to amend")]
+    NoAmendments,
+    /// A request to amend several jobs names one twice.
+    #[error("job {0} is named twice in one request")]
+    JobTwice(JobId),
     /// The pod has no such run.
     #[error("pod {} has no run {}", .0.instance.pod_name(), .0)]
     RunNotFound(TaskId),

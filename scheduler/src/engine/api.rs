@@ -3,7 +3,7 @@
 //! store and, once stored, to make in the registry. Pure: the engine
 //! persists the change and applies it.
 
-use super::action::{ApiRequest, EngineError, Reply, WorkflowAction};
+use super::action::{ApiRequest, EngineError, JobAmend, Reply, WorkflowAction};
 use super::cluster::{ClusterFacts, LARGEST_AGENT_FACTOR};
 use super::config::EngineConfig;
 use super::reconcile;
@@ -39,6 +39,9 @@ pub(super) enum Then {
         revision: bool,
         reply_deleted: bool,
     },
+    /// Several jobs as they now are, each a user's change (a new
+    /// revision); the reply is the first.
+    PutMany(Vec<Job>),
     /// The job is gone.
     Delete(JobId),
     /// Nothing changed: plan the job again now, and ask the master for the
@@ -259,30 +262,42 @@ fn decide_or_refuse(
             expected_version,
             amend,
         } => {
-            let current = job(registry, &job_id)?;
-            current.check_version(expected_version)?;
-            let mut job = amend
-                .apply(current)
-                .map_err(|e| EngineError::Amend(job_id.clone(), e))?;
-            job.version += 1;
-            job.updated_at = now;
-            let mut writes = vec![JobWrite::Spec {
-                job_id: job_id.clone(),
-                spec: Box::new(job.spec.clone()),
-            }];
-            for &(instance, _) in &amend.pod_goals {
-                writes.push(JobWrite::Pod {
-                    pod: job.instance_id(instance),
-                    control: job.pods.get(&instance).copied().unwrap_or_default(),
-                    at: now,
-                });
-            }
-            writes.push(update(&job, true));
+            let (job, writes) = amended(
+                registry,
+                JobAmend {
+                    job_id,
+                    expected_version,
+                    amend,
+                },
+                now,
+            )?;
             let change = Change {
                 jobs: writes,
                 ..Change::default()
             };
             Ok((change, put(job, true)))
+        }
+        ApiRequest::AmendJobs { amends } => {
+            if amends.is_empty() {
+                return Err(EngineError::NoAmendments);
+            }
+            let mut jobs: Vec<Job> = Vec::with_capacity(amends.len());
+            let mut writes = Vec::new();
+            // Every job is checked and amended before anything is written:
+            // the first refusal refuses the whole request.
+            for one in amends {
+                if jobs.iter().any(|j| j.job_id == one.job_id) {
+                    return Err(EngineError::JobTwice(one.job_id));
+                }
+                let (job, job_writes) = amended(registry, one, now)?;
+                jobs.push(job);
+                writes.extend(job_writes);
+            }
+            let change = Change {
+                jobs: writes,
+                ..Change::default()
+            };
+            Ok((change, Then::PutMany(jobs)))
         }
         ApiRequest::DeleteJob {
             job_id,
@@ -356,6 +371,40 @@ fn decide_or_refuse(
     }
 }
 
+/// One job amended as `one` asks (its version checked, a new version) and
+/// the writes that store it.
+fn amended(
+    registry: &Registry,
+    one: JobAmend,
+    now: UnixMillis,
+) -> Result<(Job, Vec<JobWrite>), EngineError> {
+    let JobAmend {
+        job_id,
+        expected_version,
+        amend,
+    } = one;
+    let current = job(registry, &job_id)?;
+    current.check_version(expected_version)?;
+    let mut job = amend
+        .apply(current)
+        .map_err(|e| EngineError::Amend(job_id.clone(), e))?;
+    job.version += 1;
+    job.updated_at = now;
+    let mut writes = vec![JobWrite::Spec {
+        job_id,
+        spec: Box::new(job.spec.clone()),
+    }];
+    for &(instance, _) in &amend.pod_goals {
+        writes.push(JobWrite::Pod {
+            pod: job.instance_id(instance),
+            control: job.pods.get(&instance).copied().unwrap_or_default(),
+            at: now,
+        });
+    }
+    writes.push(update(&job, true));
+    Ok((job, writes))
+}
+
 /// The state of the job's creation workflow, if it has one.
 fn create_state(entry: &super::registry::JobEntry) -> Option<CreateState> {
     let workflow = entry.job.create.as_ref()?;
@@ -405,18 +454,33 @@ fn update(job: &Job, revision: bool) -> JobWrite {
 }
 
 /// Makes `then` in the registry once its change is stored at `revision`;
-/// returns the reply and the job to plan (None: it is gone).
+/// returns the reply and the jobs to plan, each with whether it still
+/// exists (false: it is gone).
 pub(super) fn apply(
     registry: &mut Registry,
     then: Then,
     revision: Revision,
-) -> (Reply, JobId, bool) {
+) -> (Reply, Vec<(JobId, bool)>) {
     match then {
+        Then::PutMany(jobs) => {
+            let mut reply = None;
+            let mut planned = Vec::with_capacity(jobs.len());
+            for mut job in jobs {
+                job.revision = revision;
+                planned.push((job.job_id.clone(), true));
+                reply.get_or_insert_with(|| Box::new(job.clone()));
+                registry.set_job(job);
+            }
+            // Not reachable: an empty request is refused before it is
+            // stored; answered as a deletion rather than a panic.
+            let reply = reply.map_or(Reply::Deleted, Reply::Job);
+            (reply, planned)
+        }
         Then::Create(mut job) => {
             job.revision = revision;
             let id = job.job_id.clone();
             registry.insert((*job).clone());
-            (Reply::Job(job), id, true)
+            (Reply::Job(job), vec![(id, true)])
         }
         Then::Put {
             mut job,
@@ -433,17 +497,20 @@ pub(super) fn apply(
             } else {
                 Reply::Job(job)
             };
-            (reply, id, true)
+            (reply, vec![(id, true)])
         }
         Then::Delete(id) => {
             registry.remove(&id);
-            (Reply::Deleted, id, false)
+            (Reply::Deleted, vec![(id, false)])
         }
         Then::Refresh { job_id, .. } => match registry.get(&job_id) {
-            Some(entry) => (Reply::Job(Box::new(entry.job.clone())), job_id, true),
+            Some(entry) => (
+                Reply::Job(Box::new(entry.job.clone())),
+                vec![(job_id, true)],
+            ),
             // Not reachable: the engine handles one change at a time, so
             // the job decided on is still there; answered as a deletion.
-            None => (Reply::Deleted, job_id, false),
+            None => (Reply::Deleted, vec![(job_id, false)]),
         },
     }
 }

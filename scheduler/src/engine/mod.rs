@@ -69,7 +69,8 @@ pub mod subscription;
 pub mod update_backlog;
 
 pub use action::{
-    Action, ApiRequest, Call, EngineError, LaunchTask, Now, Reply, RequestId, WorkflowAction,
+    Action, ApiRequest, Call, EngineError, JobAmend, LaunchTask, Now, Reply, RequestId,
+    WorkflowAction,
 };
 pub use config::EngineConfig;
 
@@ -521,11 +522,13 @@ impl Engine {
             }
         };
         let reconcile = then.reconcile();
-        let (reply, job, exists) = api::apply(&mut self.registry, then, revision);
-        if exists {
-            self.enqueue(&job, Duration::ZERO, now.instant);
-        } else {
-            self.launches.remove_job(&job);
+        let (reply, jobs) = api::apply(&mut self.registry, then, revision);
+        for (job, exists) in jobs {
+            if exists {
+                self.enqueue(&job, Duration::ZERO, now.instant);
+            } else {
+                self.launches.remove_job(&job);
+            }
         }
         let mut actions = Vec::new();
         if let (Some((task, agent)), true) = (reconcile, self.subscription.subscribed) {

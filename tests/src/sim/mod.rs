@@ -888,6 +888,10 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         ApiRequest::RestartPods { job_id, .. } => format!("restart {job_id}"),
         ApiRequest::DeleteJob { job_id, .. } => format!("delete {job_id}"),
         ApiRequest::AmendJob { job_id, .. } => format!("amend {job_id}"),
+        ApiRequest::AmendJobs { amends } => {
+            let ids: Vec<_> = amends.iter().map(|a| a.job_id.as_str()).collect();
+            format!("amend {}", ids.join(" "))
+        }
         ApiRequest::DeletePodEvents { task } => format!("delete events of {task}"),
         ApiRequest::RefreshPod { pod } => format!("refresh {}", pod.pod_name()),
         ApiRequest::RefreshJob { job_id } => format!("refresh {job_id}"),

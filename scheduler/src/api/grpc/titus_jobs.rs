@@ -11,8 +11,9 @@
 //! - `MoveTask` cannot move a live container between jobs: it grows the
 //!   target by one and shrinks the source by the task (a new task starts
 //!   in the target, the moved one is killed). The jobs must be service
-//!   jobs with the same pod spec; the target is grown first and put back
-//!   if the source cannot shrink.
+//!   jobs with the same pod spec; both jobs change in one engine request
+//!   (`AmendJobs`, one stored change), so a move is stored whole or not
+//!   at all.
 //! - Task attributes are kept in the job's spec by task id
 //!   (`task_attributes`), shown on the task, never acted on.
 //! - `ObserveJob(s)` wait for the watch capability (UNIMPLEMENTED).
@@ -22,7 +23,7 @@ use super::titus_spec::{self as spec, CapacityChange, Filter};
 use crate::api::error::{ApiError, Code};
 use crate::api::jobs::{ask, ask_job};
 use crate::api::AppState;
-use crate::engine::ApiRequest;
+use crate::engine::{ApiRequest, JobAmend};
 use crate::model::amend::JobAmendment;
 use crate::model::ids::{JobId, TaskId};
 use crate::model::job::{Job, JobView};
@@ -514,43 +515,51 @@ impl JobManagementService for TitusJobs {
             }
             .into());
         }
-        let before = spec::descriptor_of(&target.job);
-        let grow = |job: &Job| {
-            let desired = spec::desired(job) + 1;
-            spec::scale(
-                job,
+        let instance = id.instance.instance;
+        let (source_id, target_id) = (source.job.job_id.clone(), target.job.job_id.clone());
+        // One engine request grows the target and stops the source's pod
+        // in one stored change: both or neither. A version moved on
+        // between the read and the write: both amendments are made again
+        // from the jobs as last stored.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let source = self.job("sourceJobId", source_id.as_str()).await?;
+            let target = self.job("targetJobId", target_id.as_str()).await?;
+            let grow = spec::scale(
+                &target.job,
                 CapacityChange {
-                    desired: Some(desired),
+                    desired: Some(spec::desired(&target.job) + 1),
                     ..CapacityChange::default()
                 },
                 "targetJobId",
-            )
-        };
-        let target_id = target.job.job_id.as_str().to_owned();
-        self.amend("targetJobId", &target_id, grow).await?;
-        let source_id = source.job.job_id.as_str().to_owned();
-        let instance = id.instance.instance;
-        let shrunk = self
-            .amend("sourceJobId", &source_id, |job| {
-                spec::shrink_one(job, instance, false)
-            })
-            .await;
-        if let Err(e) = shrunk {
-            // Put the target back as it was (its capacity and size).
-            let capacity = match before.job_spec {
-                Some(titus::job_descriptor::JobSpec::Service(s)) => s.capacity,
-                _ => None,
+            )?;
+            let stop = spec::shrink_one(&source.job, instance, false)?;
+            for (job, amend) in [(&target.job, &grow), (&source.job, &stop)] {
+                if let Ok(amended) = amend.apply(job) {
+                    validate_job(&amended.spec, &self.state.config.limits, "job")
+                        .map_err(ApiError::from)?;
+                }
             }
-            .unwrap_or_default();
-            let back = CapacityChange {
-                min: Some(capacity.min),
-                desired: Some(capacity.desired),
-                max: Some(capacity.max),
+            let request = ApiRequest::AmendJobs {
+                amends: vec![
+                    JobAmend {
+                        job_id: target_id.clone(),
+                        expected_version: Some(target.job.version),
+                        amend: Box::new(grow),
+                    },
+                    JobAmend {
+                        job_id: source_id.clone(),
+                        expected_version: Some(source.job.version),
+                        amend: Box::new(stop),
+                    },
+                ],
             };
-            if let Err(undo) = self.update_capacity(&target_id, back, "targetJobId").await {
-                tracing::error!(error = %undo.message, job = %target_id, "MoveTask: the target could not be put back");
+            match ask(&self.state, request).await {
+                Err(e) if e.code == Code::Aborted && attempt < AMEND_ATTEMPTS => continue,
+                Err(e) => return Err(e.into()),
+                Ok(_) => break,
             }
-            return Err(e.into());
         }
         Ok(Response::new(()))
     }
