@@ -7,7 +7,7 @@ use super::action::{ApiRequest, EngineError, JobAmend, Reply, WorkflowAction};
 use super::cluster::{ClusterFacts, LARGEST_AGENT_FACTOR};
 use super::config::EngineConfig;
 use super::reconcile;
-use super::registry::Registry;
+use super::registry::{JobEntry, Registry};
 use crate::model::change::{Change, JobWrite};
 use crate::model::create_workflow::{self, CreateState, CreateWorkflow};
 use crate::model::ids::{AgentId, JobId, TaskId};
@@ -82,11 +82,14 @@ pub(super) fn decide(
     }
 }
 
-fn job<'a>(registry: &'a Registry, id: &JobId) -> Result<&'a Job, EngineError> {
+fn entry<'a>(registry: &'a Registry, id: &JobId) -> Result<&'a JobEntry, EngineError> {
     registry
         .get(id)
-        .map(|e| &e.job)
         .ok_or_else(|| EngineError::JobNotFound(id.clone()))
+}
+
+fn job<'a>(registry: &'a Registry, id: &JobId) -> Result<&'a Job, EngineError> {
+    entry(registry, id).map(|e| &e.job)
 }
 
 fn decide_or_refuse(
@@ -124,9 +127,7 @@ fn decide_or_refuse(
             goal,
             expected_version,
         } => {
-            let entry = registry
-                .get(&job_id)
-                .ok_or_else(|| EngineError::JobNotFound(job_id.clone()))?;
+            let entry = entry(registry, &job_id)?;
             entry.job.check_version(expected_version)?;
             let mut current = entry.job.clone();
             // Starting a job ends a creation that failed or was aborted:
@@ -148,9 +149,7 @@ fn decide_or_refuse(
             action,
             expected_version,
         } => {
-            let entry = registry
-                .get(&job_id)
-                .ok_or_else(|| EngineError::JobNotFound(job_id.clone()))?;
+            let entry = entry(registry, &job_id)?;
             entry.job.check_version(expected_version)?;
             let (Some(workflow), Some(state)) = (entry.job.create, create_state(entry)) else {
                 return Err(EngineError::NoActiveWorkflow(
@@ -221,9 +220,7 @@ fn decide_or_refuse(
             expected_version,
             bump,
         } => {
-            let entry = registry
-                .get(&job_id)
-                .ok_or_else(|| EngineError::JobNotFound(job_id.clone()))?;
+            let entry = entry(registry, &job_id)?;
             entry.job.check_version(expected_version)?;
             if let Some(bad) = instances.iter().find(|i| !entry.job.has_instance(**i)) {
                 return Err(EngineError::PodNotFound(entry.job.instance_id(*bad)));
@@ -304,9 +301,7 @@ fn decide_or_refuse(
             expected_version,
             force,
         } => {
-            let entry = registry
-                .get(&job_id)
-                .ok_or_else(|| EngineError::JobNotFound(job_id.clone()))?;
+            let entry = entry(registry, &job_id)?;
             entry.job.check_version(expected_version)?;
             let live = entry.has_live_run();
             let plan = reconcile::plan(&entry.job, &entry.instances, facts, config, now);
@@ -328,9 +323,7 @@ fn decide_or_refuse(
         }
         ApiRequest::DeletePodEvents { task } => {
             let pod = &task.instance;
-            let entry = registry
-                .get(&pod.job)
-                .ok_or_else(|| EngineError::JobNotFound(pod.job.clone()))?;
+            let entry = entry(registry, &pod.job)?;
             if !entry.job.has_instance(pod.instance) {
                 return Err(EngineError::PodNotFound(pod.clone()));
             }
@@ -349,9 +342,7 @@ fn decide_or_refuse(
             Ok((change, put(job, false)))
         }
         ApiRequest::RefreshPod { pod } => {
-            let entry = registry
-                .get(&pod.job)
-                .ok_or_else(|| EngineError::JobNotFound(pod.job.clone()))?;
+            let entry = entry(registry, &pod.job)?;
             if !entry.job.has_instance(pod.instance) {
                 return Err(EngineError::PodNotFound(pod));
             }

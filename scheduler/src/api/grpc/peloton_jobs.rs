@@ -30,7 +30,7 @@
 //! JSON API's ([`crate::api::views::version`]); a stale one is ABORTED.
 
 use super::peloton_spec::job_spec_from_proto;
-use super::peloton_views::{job_status, job_summary, version, workflow_status};
+use super::peloton_views::{job_ref, job_status, job_summary, version, workflow_status};
 use super::{peloton_pods, status};
 use crate::api::error::ApiError;
 use crate::api::jobs::{ask, ask_job, parse_version, CreateSpec};
@@ -66,14 +66,6 @@ pub struct PelotonJobs {
 }
 
 type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
-/// The job a request names (`job_id.value`, an id or a name).
-fn job_ref(id: &Option<peloton::JobId>) -> Result<&str, Status> {
-    match id {
-        Some(id) if !id.value.is_empty() => Ok(&id.value),
-        _ => Err(ApiError::invalid("job_id.value", "is required").into()),
-    }
-}
 
 fn entity_version(v: &Option<peloton::EntityVersion>) -> Result<Option<u64>, Status> {
     let raw = v
@@ -151,7 +143,7 @@ impl PelotonJobs {
         goal: JobGoal,
     ) -> Result<Option<peloton::EntityVersion>, Status> {
         let expected = entity_version(v)?;
-        let job_id = self.state.find_job_id(job_ref(id)?).await?;
+        let job_id = self.state.find_job_id(job_ref(id.as_ref())?).await?;
         let job = ask_job(
             &self.state,
             ApiRequest::SetGoal {
@@ -173,7 +165,7 @@ impl PelotonJobs {
     ) -> Result<Option<peloton::EntityVersion>, Status> {
         no_opaque_data(opaque)?;
         let expected = entity_version(v)?;
-        let job_id = self.state.find_job_id(job_ref(id)?).await?;
+        let job_id = self.state.find_job_id(job_ref(id.as_ref())?).await?;
         let job = ask_job(
             &self.state,
             ApiRequest::SetCreateWorkflow {
@@ -287,7 +279,10 @@ impl JobService for PelotonJobs {
         let request = request.into_inner();
         no_opaque_data(&request.opaque_data)?;
         let expected = entity_version(&request.version)?;
-        let view = self.state.find_job(job_ref(&request.job_id)?).await?;
+        let view = self
+            .state
+            .find_job(job_ref(request.job_id.as_ref())?)
+            .await?;
         let restart = request.restart_spec.unwrap_or_default();
         if restart.in_place {
             return Err(ApiError::invalid(
@@ -393,7 +388,7 @@ impl JobService for PelotonJobs {
     ) -> Result<Response<DeleteJobResponse>, Status> {
         let r = request.into_inner();
         let expected = entity_version(&r.version)?;
-        let job_id = self.state.find_job_id(job_ref(&r.job_id)?).await?;
+        let job_id = self.state.find_job_id(job_ref(r.job_id.as_ref())?).await?;
         ask(
             &self.state,
             ApiRequest::DeleteJob {
@@ -412,7 +407,7 @@ impl JobService for PelotonJobs {
     ) -> Result<Response<GetJobResponse>, Status> {
         let r = request.into_inner();
         let asked = entity_version(&r.version)?;
-        let view = self.state.find_job(job_ref(&r.job_id)?).await?;
+        let view = self.state.find_job(job_ref(r.job_id.as_ref())?).await?;
         if let Some(v) = asked {
             if v == 0 || v > view.job.version {
                 return Err(ApiError::not_found(format!(
@@ -595,7 +590,7 @@ impl JobService for PelotonJobs {
     ) -> Result<Response<RefreshJobResponse>, Status> {
         let job_id = self
             .state
-            .find_job_id(job_ref(&request.into_inner().job_id)?)
+            .find_job_id(job_ref(request.into_inner().job_id.as_ref())?)
             .await?;
         ask(&self.state, ApiRequest::RefreshJob { job_id }).await?;
         Ok(Response::new(RefreshJobResponse {}))
@@ -607,7 +602,7 @@ impl JobService for PelotonJobs {
     ) -> Result<Response<GetJobCacheResponse>, Status> {
         let view = self
             .state
-            .find_job(job_ref(&request.into_inner().job_id)?)
+            .find_job(job_ref(request.into_inner().job_id.as_ref())?)
             .await?;
         let mut status = job_status(&view);
         status.workflow_status = self.workflow_of(&view).await?;

@@ -54,9 +54,7 @@ fn desired_state(job: &Job, instance: u32) -> pod::PodState {
 }
 
 fn entity_version(v: u64) -> Option<peloton::EntityVersion> {
-    Some(peloton::EntityVersion {
-        value: v.to_string(),
-    })
+    Some(super::peloton_views::version(v))
 }
 
 /// A `PodID`: the run's Mesos task id.

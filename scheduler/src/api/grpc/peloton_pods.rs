@@ -16,6 +16,7 @@
 //! (an explicit reconciliation of that one task).
 
 use super::peloton_pod_view as view;
+use super::peloton_views::job_ref;
 use crate::api::error::ApiError;
 use crate::api::jobs::{ask, Wrapped};
 use crate::api::query::{self, Pagination, PodQuerySpec};
@@ -312,14 +313,6 @@ impl pod_service_server::PodService for PodService {
         })?;
         ask(&self.state, ApiRequest::DeletePodEvents { task }).await?;
         Ok(Response::new(DeletePodEventsResponse {}))
-    }
-}
-
-/// The job a `JobService` request's `job_id` names (an id or a name).
-fn job_ref(id: Option<&peloton::JobId>) -> Result<&str, ApiError> {
-    match id.map(|j| j.value.as_str()) {
-        Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(ApiError::invalid("job_id.value", "is required")),
     }
 }
 

@@ -3,6 +3,7 @@
 //! the JSON API's [`crate::api::views`], as messages. Pure.
 
 use super::peloton_spec::labels_to;
+use crate::api::error::ApiError;
 use crate::api::rfc3339;
 use crate::model::create_workflow::{self, CreateState};
 use crate::model::job::{Job, JobView};
@@ -18,6 +19,14 @@ use stateless::{JobState, WorkflowState, WorkflowType};
 pub fn version(v: u64) -> peloton::EntityVersion {
     peloton::EntityVersion {
         value: v.to_string(),
+    }
+}
+
+/// The job a request's `job_id` names (its value: an id or a name).
+pub fn job_ref(id: Option<&peloton::JobId>) -> Result<&str, ApiError> {
+    match id.map(|j| j.value.as_str()) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(ApiError::invalid("job_id.value", "is required")),
     }
 }
 
