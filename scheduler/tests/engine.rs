@@ -19,6 +19,7 @@ use drover_scheduler::model::resources::Resources;
 use drover_scheduler::model::spec::JobSpec;
 use drover_scheduler::model::state::{JobGoal, PodGoal, PodState};
 use drover_scheduler::model::task_update::TaskUpdate;
+use drover_scheduler::model::workflow::{UpdateOptions, WorkflowState};
 use drover_scheduler::runner::pump::{self, Outbox};
 use drover_scheduler::store::{PodEventRecord, RunRecord, SqliteStore, Store, StoreRead};
 use std::collections::BTreeMap;
@@ -754,7 +755,7 @@ fn a_create_workflow_starts_paused_then_launches_a_batch_at_a_time_and_survives_
         "the workflow is stored"
     );
     let resumed = h
-        .api(ApiRequest::SetCreateWorkflow {
+        .api(ApiRequest::SteerWorkflow {
             job_id: job.clone(),
             action: WorkflowAction::Resume,
             expected_version: Some(1),
@@ -776,7 +777,7 @@ fn a_create_workflow_starts_paused_then_launches_a_batch_at_a_time_and_survives_
     // Pausing a workflow needs the current version; aborting an ended one
     // is refused.
     assert!(matches!(
-        h.api(ApiRequest::SetCreateWorkflow {
+        h.api(ApiRequest::SteerWorkflow {
             job_id: job.clone(),
             action: WorkflowAction::Pause,
             expected_version: Some(1),
@@ -785,7 +786,7 @@ fn a_create_workflow_starts_paused_then_launches_a_batch_at_a_time_and_survives_
     ));
     let other = h.create("k", spec("SERVICE", 1));
     assert!(matches!(
-        h.api(ApiRequest::SetCreateWorkflow {
+        h.api(ApiRequest::SteerWorkflow {
             job_id: other,
             action: WorkflowAction::Abort,
             expected_version: None,
@@ -899,4 +900,220 @@ fn a_move_whose_source_part_is_refused_stores_nothing_of_the_target() {
     let stored = h.store.job(&source).unwrap().unwrap();
     assert_eq!(stored.version, 1);
     assert_eq!(stored.pod_goal(0), PodGoal::Running);
+}
+
+fn killed_tasks(calls: &[Call]) -> Vec<String> {
+    let mut tasks: Vec<String> = calls
+        .iter()
+        .filter_map(|c| match c {
+            Call::Kill { task_id, .. } => Some(task_id.clone()),
+            _ => None,
+        })
+        .collect();
+    tasks.sort();
+    tasks.dedup();
+    tasks
+}
+
+fn with_command(mut spec: JobSpec, command: &str) -> JobSpec {
+    spec.default_spec.containers[0].command =
+        Some(serde_json::from_value(serde_json::json!({ "value": command })).unwrap());
+    spec
+}
+
+/// Reports `tasks` RUNNING (then lets the burst settle and replan).
+fn running(h: &mut Harness, tasks: &[&str]) {
+    h.updates(
+        tasks
+            .iter()
+            .map(|t| update(t, TaskState::TaskRunning, h.clock.as_millis() as i64))
+            .collect(),
+    );
+    h.advance(Duration::from_secs(2));
+}
+
+fn spec_versions(h: &Harness, job: &JobId) -> Vec<(String, u64)> {
+    h.runs(job)
+        .iter()
+        .map(|r| (r.task_id.to_string(), r.run.spec_version))
+        .collect()
+}
+
+fn workflow_state(h: &Harness, job: &JobId) -> WorkflowState {
+    let entry = h.engine.registry().get(job).unwrap();
+    entry.job.workflows.current.as_ref().unwrap().state()
+}
+
+#[test]
+fn an_update_moves_pods_a_window_at_a_time_and_survives_recovery() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "SERVICE", 4);
+    running(&mut h, &["j-0-0", "j-1-0", "j-2-0", "j-3-0"]);
+    h.take_calls();
+    let reply = h
+        .api(ApiRequest::UpdateJob {
+            job_id: job.clone(),
+            spec: Box::new(with_command(spec("SERVICE", 4), "sleep 200")),
+            options: UpdateOptions {
+                batch_size: 2,
+                ..UpdateOptions::default()
+            },
+            expected_version: Some(1),
+        })
+        .unwrap();
+    let Reply::Job(updated) = reply else {
+        panic!("a job")
+    };
+    assert_eq!((updated.version, updated.spec_version), (2, 2));
+    h.advance(Duration::from_millis(10));
+    assert_eq!(
+        killed_tasks(&h.take_calls()),
+        ["j-0-0", "j-1-0"],
+        "a window of 2"
+    );
+    // A scheduler restarted now holds the same update, released as stored.
+    let recovered = Engine::recover(h.store.load().unwrap(), EngineConfig::default(), h.now());
+    assert_eq!(
+        recovered.registry().get(&job).unwrap().job,
+        h.engine.registry().get(&job).unwrap().job
+    );
+    h.updates(vec![
+        update("j-0-0", TaskState::TaskKilled, 3_000),
+        update("j-1-0", TaskState::TaskKilled, 3_000),
+    ]);
+    h.offer("o2", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    let versions = spec_versions(&h, &job);
+    assert!(versions.contains(&("j-0-1".into(), 2)) && versions.contains(&("j-1-1".into(), 2)));
+    assert!(
+        killed_tasks(&h.take_calls()).is_empty(),
+        "nothing more until the window's pods are up"
+    );
+    running(&mut h, &["j-0-1", "j-1-1"]);
+    assert_eq!(killed_tasks(&h.take_calls()), ["j-2-0", "j-3-0"]);
+    h.updates(vec![
+        update("j-2-0", TaskState::TaskKilled, 6_000),
+        update("j-3-0", TaskState::TaskKilled, 6_000),
+    ]);
+    h.offer("o3", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    running(&mut h, &["j-2-1", "j-3-1"]);
+    assert_eq!(workflow_state(&h, &job), WorkflowState::Succeeded);
+    let story: Vec<WorkflowState> = h
+        .store
+        .workflow_events(&job, 1, None)
+        .unwrap()
+        .iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        story,
+        [WorkflowState::RollingForward, WorkflowState::Succeeded]
+    );
+    let pod0: Vec<WorkflowState> = h
+        .store
+        .workflow_events(&job, 1, Some(0))
+        .unwrap()
+        .iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        pod0,
+        [WorkflowState::RollingForward, WorkflowState::Succeeded]
+    );
+}
+
+#[test]
+fn an_update_leaves_unchanged_pods_running_and_a_scale_down_stops_the_highest() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "SERVICE", 3);
+    running(&mut h, &["j-0-0", "j-1-0", "j-2-0"]);
+    h.take_calls();
+    let mut next = spec("SERVICE", 3);
+    next.instance_spec.insert(
+        1,
+        with_command(spec("SERVICE", 1), "sleep 300").default_spec,
+    );
+    h.api(ApiRequest::UpdateJob {
+        job_id: job.clone(),
+        spec: Box::new(next),
+        options: UpdateOptions::default(),
+        expected_version: None,
+    })
+    .unwrap();
+    h.advance(Duration::from_millis(10));
+    assert_eq!(
+        killed_tasks(&h.take_calls()),
+        ["j-1-0"],
+        "only the changed pod"
+    );
+    let versions = spec_versions(&h, &job);
+    assert!(
+        versions.contains(&("j-0-0".into(), 2)) && versions.contains(&("j-2-0".into(), 2)),
+        "unchanged pods are on the new version without a restart: {versions:?}"
+    );
+    h.api(ApiRequest::AmendJob {
+        job_id: job.clone(),
+        expected_version: None,
+        amend: Box::new(JobAmendment {
+            instance_count: Some(1),
+            ..JobAmendment::default()
+        }),
+    })
+    .unwrap();
+    h.advance(Duration::from_millis(10));
+    // j-1-0's kill went out for the update moments ago and is not resent.
+    assert_eq!(killed_tasks(&h.take_calls()), ["j-2-0"]);
+    let entry = h.engine.registry().get(&job).unwrap();
+    assert_eq!(entry.counts().instances(), 1, "the job counts one instance");
+}
+
+#[test]
+fn a_failing_update_rolls_back_to_the_old_version() {
+    let mut h = Harness::new();
+    let job = launched(&mut h, "SERVICE", 2);
+    running(&mut h, &["j-0-0", "j-1-0"]);
+    h.take_calls();
+    h.api(ApiRequest::UpdateJob {
+        job_id: job.clone(),
+        spec: Box::new(with_command(spec("SERVICE", 2), "false")),
+        options: UpdateOptions {
+            batch_size: 1,
+            max_instance_retries: 1,
+            max_tolerable_instance_failures: 1,
+            rollback_on_failure: true,
+            ..UpdateOptions::default()
+        },
+        expected_version: None,
+    })
+    .unwrap();
+    h.advance(Duration::from_millis(10));
+    assert_eq!(killed_tasks(&h.take_calls()), ["j-0-0"]);
+    h.updates(vec![update("j-0-0", TaskState::TaskKilled, 3_000)]);
+    for (run, at) in [(1, 4_000), (2, 70_000)] {
+        h.offer(&format!("o{run}"), "a1", 8.0);
+        h.advance(Duration::from_millis(20));
+        h.updates(vec![update(
+            &format!("j-0-{run}"),
+            TaskState::TaskFailed,
+            at,
+        )]);
+        // Past the retry backoff.
+        h.advance(Duration::from_secs(60));
+    }
+    assert_eq!(workflow_state(&h, &job), WorkflowState::RollingBackward);
+    h.offer("o9", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    let latest = h
+        .runs(&job)
+        .into_iter()
+        .rfind(|r| r.task_id.instance.instance == 0)
+        .unwrap();
+    assert_eq!(latest.run.spec_version, 1, "relaunched on the old spec");
+    let name = latest.task_id.to_string();
+    running(&mut h, &[&name]);
+    assert_eq!(workflow_state(&h, &job), WorkflowState::RolledBack);
+    let entry = h.engine.registry().get(&job).unwrap();
+    assert_eq!(entry.job.spec_version, 1);
+    assert!(entry.job.version > 2, "a rollback is a new entity version");
 }

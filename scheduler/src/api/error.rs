@@ -164,7 +164,10 @@ impl From<EngineError> for ApiError {
             EngineError::VersionMismatch(_) => Code::Aborted,
             EngineError::StillRunning(_)
             | EngineError::LatestRun(_)
-            | EngineError::NoActiveWorkflow(..) => Code::FailedPrecondition,
+            | EngineError::NoActiveWorkflow(..)
+            | EngineError::WorkflowInProgress(..)
+            | EngineError::NotService(_)
+            | EngineError::NothingToRollBack(..) => Code::FailedPrecondition,
             EngineError::InvalidSpec(_)
             | EngineError::Amend(..)
             | EngineError::NoAmendments

@@ -11,6 +11,7 @@ use crate::model::state::{JobGoal, PodGoal};
 use crate::model::task_update::Ack;
 use crate::model::time::UnixMillis;
 use crate::model::validate::SpecError;
+use crate::model::workflow::UpdateOptions;
 use crate::store::StoreError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,12 +50,34 @@ pub enum ApiRequest {
         /// The job.
         job_id: JobId,
     },
-    /// Pause, resume or abort a job's creation workflow.
-    SetCreateWorkflow {
+    /// Pause, resume or abort a job's update in progress, or else its
+    /// creation workflow.
+    SteerWorkflow {
         /// The job.
         job_id: JobId,
         /// What to do.
         action: WorkflowAction,
+        /// The version the caller saw.
+        expected_version: Option<u64>,
+    },
+    /// Move a running service job to a new spec (Peloton ReplaceJob and
+    /// PatchJob): a new version, and an update workflow that moves the
+    /// pods whose spec changes ([`crate::model::workflow`]).
+    UpdateJob {
+        /// The job.
+        job_id: JobId,
+        /// Its new (validated) spec.
+        spec: Box<JobSpec>,
+        /// How to roll.
+        options: UpdateOptions,
+        /// The version the caller saw.
+        expected_version: Option<u64>,
+    },
+    /// Roll the job's current or last update back: the old spec is the
+    /// target again and the moved pods move back, through the same window.
+    RollbackJob {
+        /// The job.
+        job_id: JobId,
         /// The version the caller saw.
         expected_version: Option<u64>,
     },
@@ -142,16 +165,7 @@ pub struct JobAmend {
     pub amend: Box<JobAmendment>,
 }
 
-/// What a user does to a running workflow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkflowAction {
-    /// Launch nothing new until resumed.
-    Pause,
-    /// Carry on launching.
-    Resume,
-    /// End the workflow where it stands.
-    Abort,
-}
+pub use crate::model::workflow::WorkflowAction;
 
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,6 +212,15 @@ pub enum EngineError {
     /// The job has no creation workflow in progress to act on.
     #[error("job {0} has no workflow in progress: {1}")]
     NoActiveWorkflow(JobId, String),
+    /// An update of a job with an update in progress (one at a time).
+    #[error("job {0} has an update in progress ({1}); pause, abort or wait for it first")]
+    WorkflowInProgress(JobId, &'static str),
+    /// A change Drover makes only to service jobs.
+    #[error("job {0} is a batch job; only service jobs are updated in place")]
+    NotService(JobId),
+    /// A rollback with nothing to roll back.
+    #[error("job {0} has no update to roll back: {1}")]
+    NothingToRollBack(JobId, String),
     /// DELETE of a job that is still running, without `force`.
     #[error("job {0} is still running; stop it first or delete with force")]
     StillRunning(JobId),

@@ -8,20 +8,23 @@ use super::cluster::{ClusterFacts, LARGEST_AGENT_FACTOR};
 use super::config::EngineConfig;
 use super::reconcile;
 use super::registry::{JobEntry, Registry};
+use crate::model::change::WorkflowEventRecord;
 use crate::model::change::{Change, JobWrite};
 use crate::model::create_workflow::{self, CreateState, CreateWorkflow};
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
+use crate::model::spec::{JobSpec, JobType};
 use crate::model::state::{JobGoal, PodGoal};
 use crate::model::time::UnixMillis;
 use crate::model::validate::validate_against_largest_agent;
+use crate::model::workflow::{self, UpdateOptions, Workflow, WorkflowEvent};
 
 /// What to do with a request.
 pub(super) enum Decision {
     /// Answer with this error; nothing changes.
     Refuse(EngineError),
     /// Store the change, then make `then` in the registry and reply.
-    Write(Change, Then),
+    Write(Box<Change>, Then),
     /// Nothing to store: answer with the job as it is and plan it now.
     Replan(Box<Job>),
 }
@@ -77,7 +80,7 @@ pub(super) fn decide(
         };
     }
     match decide_or_refuse(registry, facts, config, request, now) {
-        Ok((change, then)) => Decision::Write(change, then),
+        Ok((change, then)) => Decision::Write(Box::new(change), then),
         Err(e) => Decision::Refuse(e),
     }
 }
@@ -144,48 +147,41 @@ fn decide_or_refuse(
             // Answered by `decide` without a change.
             Err(EngineError::JobNotFound(job_id))
         }
-        ApiRequest::SetCreateWorkflow {
+        ApiRequest::SteerWorkflow {
             job_id,
             action,
             expected_version,
         } => {
             let entry = entry(registry, &job_id)?;
             entry.job.check_version(expected_version)?;
-            let (Some(workflow), Some(state)) = (entry.job.create, create_state(entry)) else {
-                return Err(EngineError::NoActiveWorkflow(
-                    job_id,
-                    "it was created without a create_spec".into(),
-                ));
-            };
-            if !state.is_active() {
-                return Err(EngineError::NoActiveWorkflow(
-                    job_id,
-                    format!("its creation has ended ({state:?})"),
-                ));
+            if let Some(update) = entry.job.workflows.active() {
+                return Ok(steer_update(&entry.job, update, action, now));
             }
-            let workflow = match action {
-                WorkflowAction::Pause => CreateWorkflow {
-                    paused: true,
-                    ..workflow
-                },
-                WorkflowAction::Resume => CreateWorkflow {
-                    paused: false,
-                    ..workflow
-                },
-                WorkflowAction::Abort => CreateWorkflow {
-                    aborted: true,
-                    ..workflow
-                },
-            };
-            let mut job = entry.job.clone();
-            job.create = Some(workflow);
-            job.version += 1;
-            job.updated_at = now;
-            let change = Change {
-                jobs: vec![update(&job, true)],
-                ..Change::default()
-            };
-            Ok((change, put(job, true)))
+            steer_creation(entry, job_id, action, now)
+        }
+        ApiRequest::UpdateJob {
+            job_id,
+            spec,
+            options,
+            expected_version,
+        } => {
+            let entry = entry(registry, &job_id)?;
+            entry.job.check_version(expected_version)?;
+            validate_against_largest_agent(
+                &spec,
+                &facts.largest_offer,
+                LARGEST_AGENT_FACTOR,
+                "spec",
+            )?;
+            Ok(start_update(&entry.job, *spec, options, now)?)
+        }
+        ApiRequest::RollbackJob {
+            job_id,
+            expected_version,
+        } => {
+            let entry = entry(registry, &job_id)?;
+            entry.job.check_version(expected_version)?;
+            roll_back(&entry.job, now)
         }
         ApiRequest::SetPodGoal { pod, goal } => {
             let current = job(registry, &pod.job)?;
@@ -396,6 +392,185 @@ fn amended(
     Ok((job, writes))
 }
 
+/// Pauses, resumes or aborts the job's update in progress.
+fn steer_update(
+    current: &Job,
+    update: &Workflow,
+    action: WorkflowAction,
+    now: UnixMillis,
+) -> (Change, Then) {
+    let mut job = current.clone();
+    let mut events = Vec::new();
+    if let Some((steered, event)) = update.steer(action, now) {
+        events.push(WorkflowEventRecord {
+            job_id: job.job_id.clone(),
+            workflow: steered.id,
+            event,
+        });
+        job.workflows.current = Some(Box::new(steered));
+    }
+    job.version += 1;
+    job.updated_at = now;
+    let change = Change {
+        jobs: vec![update_write(&job, true)],
+        workflow_events: events,
+        ..Change::default()
+    };
+    (change, put(job, true))
+}
+
+/// Pauses, resumes or aborts the job's creation workflow.
+fn steer_creation(
+    entry: &JobEntry,
+    job_id: JobId,
+    action: WorkflowAction,
+    now: UnixMillis,
+) -> Result<(Change, Then), EngineError> {
+    let (Some(workflow), Some(state)) = (entry.job.create, create_state(entry)) else {
+        return Err(EngineError::NoActiveWorkflow(
+            job_id,
+            "no update is in progress and it was created without a create_spec".into(),
+        ));
+    };
+    if !state.is_active() {
+        return Err(EngineError::NoActiveWorkflow(
+            job_id,
+            format!("no update is in progress and its creation has ended ({state:?})"),
+        ));
+    }
+    let workflow = match action {
+        WorkflowAction::Pause => CreateWorkflow {
+            paused: true,
+            ..workflow
+        },
+        WorkflowAction::Resume => CreateWorkflow {
+            paused: false,
+            ..workflow
+        },
+        WorkflowAction::Abort => CreateWorkflow {
+            aborted: true,
+            ..workflow
+        },
+    };
+    let mut job = entry.job.clone();
+    job.create = Some(workflow);
+    job.version += 1;
+    job.updated_at = now;
+    let change = Change {
+        jobs: vec![update(&job, true)],
+        ..Change::default()
+    };
+    Ok((change, put(job, true)))
+}
+
+/// A new update of `current` to `spec`: refused for a batch job and
+/// while another update is in progress (one at a time; pause or abort
+/// it, or wait).
+fn start_update(
+    current: &Job,
+    spec: JobSpec,
+    options: UpdateOptions,
+    now: UnixMillis,
+) -> Result<(Change, Then), EngineError> {
+    let job_id = current.job_id.clone();
+    if current.spec.job_type != JobType::Service || spec.job_type != JobType::Service {
+        return Err(EngineError::NotService(job_id));
+    }
+    if let Some(active) = current.workflows.active() {
+        let state = active.state().peloton_name();
+        return Err(EngineError::WorkflowInProgress(job_id, state));
+    }
+    let mut job = current.clone();
+    let version = current.version + 1;
+    let update = workflow::start(
+        job.workflows.next_id(),
+        options,
+        &current.spec,
+        current.spec_version,
+        |i| current.desired_pod(i),
+        &spec,
+        version,
+        now,
+    );
+    let event = WorkflowEventRecord {
+        job_id: job_id.clone(),
+        workflow: update.id,
+        event: WorkflowEvent {
+            instance: None,
+            state: update.state(),
+            at: now,
+        },
+    };
+    job.workflows.start(update);
+    job.spec = spec;
+    job.spec_version = version;
+    job.version = version;
+    job.updated_at = now;
+    let change = Change {
+        jobs: vec![
+            JobWrite::Spec {
+                job_id,
+                spec: Box::new(job.spec.clone()),
+            },
+            update_write(&job, true),
+        ],
+        workflow_events: vec![event],
+        ..Change::default()
+    };
+    Ok((change, put(job, true)))
+}
+
+/// Rolls the job's current or last update back (it must have moved the
+/// job forward: not rolled back already).
+fn roll_back(current: &Job, now: UnixMillis) -> Result<(Change, Then), EngineError> {
+    let job_id = current.job_id.clone();
+    let Some(last) = current.workflows.current.as_deref() else {
+        return Err(EngineError::NothingToRollBack(
+            job_id,
+            "it was never updated".into(),
+        ));
+    };
+    if last.rolling_back {
+        return Err(EngineError::NothingToRollBack(
+            job_id,
+            format!("its last update is {}", last.state().peloton_name()),
+        ));
+    }
+    let (turned, (spec, version)) =
+        workflow::rolled_back(last, &current.spec, current.spec_version, now);
+    let mut job = current.clone();
+    let event = WorkflowEventRecord {
+        job_id: job_id.clone(),
+        workflow: turned.id,
+        event: WorkflowEvent {
+            instance: None,
+            state: turned.state(),
+            at: now,
+        },
+    };
+    job.workflows.current = Some(Box::new(turned));
+    job.spec = *spec;
+    job.spec_version = version;
+    job.version += 1;
+    job.updated_at = now;
+    let change = Change {
+        jobs: vec![
+            JobWrite::Spec {
+                job_id,
+                spec: Box::new(job.spec.clone()),
+            },
+            update_write(&job, true),
+        ],
+        workflow_events: vec![event],
+        ..Change::default()
+    };
+    Ok((change, put(job, true)))
+}
+
+fn update_write(job: &Job, revision: bool) -> JobWrite {
+    JobWrite::update_of(job, revision)
+}
+
 /// The state of the job's creation workflow, if it has one.
 fn create_state(entry: &super::registry::JobEntry) -> Option<CreateState> {
     let workflow = entry.job.create.as_ref()?;
@@ -433,15 +608,7 @@ fn put(job: Job, revision: bool) -> Then {
 
 /// The job row's write for `job` as it now is.
 fn update(job: &Job, revision: bool) -> JobWrite {
-    JobWrite::Update {
-        job_id: job.job_id.clone(),
-        goal: job.goal,
-        version: job.version,
-        updated_at: job.updated_at,
-        restart_batch_size: job.restart_batch_size,
-        create: job.create,
-        revision,
-    }
+    JobWrite::update_of(job, revision)
 }
 
 /// Makes `then` in the registry once its change is stored at `revision`;

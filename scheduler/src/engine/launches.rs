@@ -14,6 +14,7 @@ use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Job;
 use crate::model::policies::sla_order::SlaKey;
 use crate::model::resources::Resources;
+use crate::model::spec::{JobSpec, PodSpec};
 use crate::model::spec_label;
 use crate::model::time::UnixMillis;
 use crate::placement::{default_chain, Chain};
@@ -133,17 +134,14 @@ impl Launches {
 
 /// The runs `launches` of `job`'s plan ask for, as placement takes them
 /// (instances in order); `overhead` is what each run's executor takes.
+/// Each run gets the spec its instance should run: the job's target, or,
+/// while an update has not reached the instance, the update's other spec.
 pub fn waiting_runs(job: &Job, launches: Vec<PendingLaunch>, overhead: &Resources) -> Vec<Pending> {
-    // The instances without an override of their own share one copy of
-    // the default spec.
-    let default_pod = Arc::new(job.spec.default_spec.clone());
-    // Encoded once for all the runs of this plan, and only when it launches.
-    let spec_label: Option<Arc<str>> = if launches.is_empty() {
-        None
-    } else {
-        spec_label::encode(job.version, &job.spec).map(Arc::from)
-    };
-    let default_demand = pod_demand(&default_pod, overhead);
+    if launches.is_empty() {
+        return Vec::new();
+    }
+    let mut target = SpecRuns::new(job, false, overhead);
+    let mut other = None;
     let sla = SlaKey {
         priority: job.spec.sla.as_ref().map_or(0, |s| s.priority),
         created_at: job.created_at,
@@ -151,21 +149,54 @@ pub fn waiting_runs(job: &Job, launches: Vec<PendingLaunch>, overhead: &Resource
     launches
         .into_iter()
         .map(|launch| {
-            let (pod, demand) = match job.spec.pod_spec(launch.task_id.instance.instance) {
-                Cow::Borrowed(_) => (default_pod.clone(), default_demand),
-                Cow::Owned(own) => {
-                    let demand = pod_demand(&own, overhead);
-                    (Arc::new(own), demand)
-                }
+            let instance = launch.task_id.instance.instance;
+            let runs = if job.runs_other(instance) {
+                other.get_or_insert_with(|| SpecRuns::new(job, true, overhead))
+            } else {
+                &mut target
             };
+            let (pod, demand) = runs.pod(instance, overhead);
             Pending {
                 launch,
                 pod,
-                spec_label: spec_label.clone(),
+                spec_label: runs.label.clone(),
                 demand,
                 sla,
                 job_type: job.spec.job_type,
             }
         })
         .collect()
+}
+
+/// What the runs of one of a job's specs share: its default pod and
+/// demand (the instances without an override of their own share one
+/// copy) and its label, encoded once per plan.
+struct SpecRuns<'a> {
+    spec: &'a JobSpec,
+    default_pod: Arc<PodSpec>,
+    default_demand: Resources,
+    label: Option<Arc<str>>,
+}
+
+impl<'a> SpecRuns<'a> {
+    fn new(job: &'a Job, other: bool, overhead: &Resources) -> Self {
+        let (spec, version) = job.spec_by(other);
+        let default_pod = Arc::new(spec.default_spec.clone());
+        SpecRuns {
+            spec,
+            default_demand: pod_demand(&default_pod, overhead),
+            default_pod,
+            label: spec_label::encode(version, spec).map(Arc::from),
+        }
+    }
+
+    fn pod(&self, instance: u32, overhead: &Resources) -> (Arc<PodSpec>, Resources) {
+        match self.spec.pod_spec(instance) {
+            Cow::Borrowed(_) => (self.default_pod.clone(), self.default_demand),
+            Cow::Owned(own) => {
+                let demand = pod_demand(&own, overhead);
+                (Arc::new(own), demand)
+            }
+        }
+    }
 }

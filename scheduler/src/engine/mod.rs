@@ -195,7 +195,7 @@ impl Engine {
                 result: Err(e),
             }],
             api::Decision::Write(change, then) => {
-                self.persist(change, Awaiting::Api { request, then })
+                self.persist(*change, Awaiting::Api { request, then })
             }
             api::Decision::Replan(job) => {
                 self.enqueue(&job.job_id, Duration::ZERO, now.instant);
@@ -422,8 +422,12 @@ impl Engine {
                     Vec::new()
                 }
             },
-            Awaiting::Plan { job, then } => match result {
+            Awaiting::Plan { job, mut then } => match result {
                 Ok(_) => {
+                    if let Some(stepped) = then.job.take() {
+                        self.registry.set_job(*stepped);
+                    }
+                    self.registry.set_run_versions(&then.rewrite_versions);
                     if then.forget {
                         self.registry.remove(&job);
                     }

@@ -263,6 +263,22 @@ impl Registry {
         }
     }
 
+    /// Records runs on the spec versions given (their pods are the same
+    /// on those versions).
+    pub fn set_run_versions(&mut self, versions: &[(TaskId, u64)]) {
+        for (task, version) in versions {
+            let Some(entry) = self.jobs.get_mut(&task.instance.job) else {
+                continue;
+            };
+            self.changed.insert(task.instance.job.clone());
+            entry.change_instance(task.instance.instance as usize, |runs| {
+                if let Some(run) = runs.iter_mut().rfind(|r| r.run == task.run) {
+                    run.spec_version = *version;
+                }
+            });
+        }
+    }
+
     /// Every run that may be live, by job id, instance and run, with its
     /// instance.
     pub fn live_runs(&self) -> impl Iterator<Item = (InstanceRef<'_>, &Run)> {

@@ -1,6 +1,6 @@
-//! Changes of a job that restart none of its pods: its size (it only
-//! grows; instances go away by their pod goal, so a run is never left
-//! behind an instance the job no longer has), its enabled flag, its labels,
+//! Changes of a job that restart none of its pods: its size (scaling: a
+//! new instance runs the job's target spec; scaling down removes the
+//! highest instances, whose runs the engine then stops), its enabled flag, its labels,
 //! the seed message it keeps, its runs' attributes, and its pods' goals, made together as one
 //! write. Pure: the engine checks the version and stores the result.
 
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// What to change; `None` and empty leave a field as it is.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JobAmendment {
-    /// The new instance count: at least the current one.
+    /// The new instance count.
     pub instance_count: Option<u32>,
     /// Disable (true) or enable (false) the job.
     pub disabled: Option<bool>,
@@ -29,14 +29,6 @@ pub struct JobAmendment {
 /// Why an amendment cannot be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmendError {
-    /// The job would lose instances (instances go away by their pod goal).
-    #[error("instance_count may only grow (from {current} to {requested}); stop pods instead")]
-    Shrinks {
-        /// The job's count.
-        current: u32,
-        /// The asked count.
-        requested: u32,
-    },
     /// A pod goal names an instance the (amended) job does not have.
     #[error("instance {0} is not one of the job's")]
     NoInstance(u32),
@@ -47,13 +39,16 @@ impl JobAmendment {
     pub fn apply(&self, job: &Job) -> Result<Job, AmendError> {
         let mut out = job.clone();
         if let Some(count) = self.instance_count {
-            if count < job.spec.instance_count {
-                return Err(AmendError::Shrinks {
-                    current: job.spec.instance_count,
-                    requested: count,
-                });
-            }
             out.spec.instance_count = count;
+            // An update in progress keeps its window over the instances
+            // the job still has; the other spec scales with the target,
+            // so an instance not reached yet is neither lost nor added.
+            if let Some(workflow) = out.workflows.current.as_deref_mut() {
+                workflow.resize(count);
+            }
+            // A pod control of an instance gone would apply to a new
+            // instance of the same number later.
+            out.pods.retain(|&instance, _| instance < count);
         }
         if let Some(disabled) = self.disabled {
             out.spec.disabled = disabled;
@@ -103,7 +98,7 @@ mod tests {
     }
 
     #[test]
-    fn a_job_grows_and_stops_pods_but_never_shrinks() {
+    fn a_job_grows_shrinks_and_stops_pods() {
         let job = job();
         let grown = JobAmendment {
             instance_count: Some(5),
@@ -116,17 +111,14 @@ mod tests {
         assert_eq!(grown.spec.instance_count, 5);
         assert!(grown.spec.disabled);
         assert!(!grown.wants_running(4) && grown.wants_running(3));
-        let shrink = JobAmendment {
+        let shrunk = JobAmendment {
             instance_count: Some(2),
             ..JobAmendment::default()
-        };
-        assert!(matches!(
-            shrink.apply(&job),
-            Err(AmendError::Shrinks {
-                current: 3,
-                requested: 2
-            })
-        ));
+        }
+        .apply(&grown)
+        .unwrap();
+        assert_eq!(shrunk.spec.instance_count, 2);
+        assert!(!shrunk.wants_running(2) && shrunk.pods.is_empty());
         let outside = JobAmendment {
             pod_goals: vec![(3, PodGoal::Killed)],
             ..JobAmendment::default()

@@ -26,6 +26,11 @@ pub struct Change {
     pub events: Vec<PodEvent>,
     /// Kills sent, so that they are not repeated at once.
     pub kills: Vec<KillRecord>,
+    /// Live runs whose pod spec a new spec leaves as it was: they now run
+    /// the new spec version, without a restart.
+    pub run_versions: Vec<(TaskId, u64)>,
+    /// Entries of jobs' workflow stories.
+    pub workflow_events: Vec<WorkflowEventRecord>,
     /// Why pods wait for a host (None: they no longer do). Not a change a
     /// user made: alone, it takes no revision, so reasons refreshed every
     /// placement round do not churn watchers.
@@ -41,6 +46,8 @@ impl Change {
             || !self.runs.is_empty()
             || !self.events.is_empty()
             || !self.kills.is_empty()
+            || !self.run_versions.is_empty()
+            || !self.workflow_events.is_empty()
     }
 
     /// Whether there is nothing to write.
@@ -69,6 +76,10 @@ pub enum JobWrite {
         restart_batch_size: u32,
         /// Its creation workflow.
         create: Option<crate::model::create_workflow::CreateWorkflow>,
+        /// The version of its spec.
+        spec_version: u64,
+        /// Its update workflows.
+        workflows: Box<crate::model::workflow::JobWorkflows>,
         /// A user's change: bump the job's revision.
         revision: bool,
     },
@@ -92,6 +103,35 @@ pub enum JobWrite {
     Delete(JobId),
     /// Forget the stored events of one run (the run itself stays).
     DeletePodEvents(TaskId),
+}
+
+impl JobWrite {
+    /// The job row's write for `job` as it now is; `revision`: a user's
+    /// change (the job's revision and update time become the change's).
+    pub fn update_of(job: &Job, revision: bool) -> JobWrite {
+        JobWrite::Update {
+            job_id: job.job_id.clone(),
+            goal: job.goal,
+            version: job.version,
+            updated_at: job.updated_at,
+            restart_batch_size: job.restart_batch_size,
+            create: job.create,
+            spec_version: job.spec_version,
+            workflows: Box::new(job.workflows.clone()),
+            revision,
+        }
+    }
+}
+
+/// One entry of a job's workflow story.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowEventRecord {
+    /// The job.
+    pub job_id: JobId,
+    /// The workflow's number.
+    pub workflow: u32,
+    /// The event.
+    pub event: crate::model::workflow::WorkflowEvent,
 }
 
 /// A run about to be launched.

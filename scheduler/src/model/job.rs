@@ -8,6 +8,8 @@ use super::ids::{InstanceId, JobId};
 use super::spec::JobSpec;
 use super::state::{InstanceCounts, JobGoal, JobState, PodGoal};
 use super::time::UnixMillis;
+use super::workflow::JobWorkflows;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A store-wide change counter.
@@ -22,6 +24,9 @@ pub struct Job {
     pub spec: JobSpec,
     /// The entity version: bumped by every change the user makes.
     pub version: u64,
+    /// The version of `spec`: the entity version at which it was accepted
+    /// (1 at creation). A run records the spec version it runs.
+    pub spec_version: u64,
     /// What the user wants.
     pub goal: JobGoal,
     /// When it was created.
@@ -35,6 +40,9 @@ pub struct Job {
     /// The job's creation as a workflow (Peloton `CreateSpec`), if it was
     /// created with one; kept after it ends, to show how it ended.
     pub create: Option<CreateWorkflow>,
+    /// Its updates: the current (or last) one, whose other spec some
+    /// instances may still run, and a short history.
+    pub workflows: JobWorkflows,
     /// Per-pod goals and restarts; pods absent here run with the defaults,
     /// and a pod whose control is the default is absent (see
     /// [`Job::set_pod_control`]).
@@ -87,12 +95,14 @@ impl Job {
             job_id,
             spec,
             version: 1,
+            spec_version: 1,
             goal: JobGoal::Running,
             created_at: now,
             updated_at: now,
             revision: 0,
             restart_batch_size: 0,
             create: None,
+            workflows: JobWorkflows::default(),
             pods: BTreeMap::new(),
         }
     }
@@ -127,10 +137,54 @@ impl Job {
             .map_or(PodGoal::Running, |c| c.goal)
     }
 
-    /// Whether `instance` should be running: the job's goal is RUNNING and
-    /// the pod's own goal is not KILLED.
+    /// Whether `instance` should be running: the job's goal is RUNNING,
+    /// the pod's own goal is not KILLED, and the spec the instance runs has
+    /// it (an update adds instances a window at a time, and removes some).
     pub fn wants_running(&self, instance: u32) -> bool {
-        self.goal == JobGoal::Running && self.pod_goal(instance) == PodGoal::Running
+        self.goal == JobGoal::Running
+            && self.pod_goal(instance) == PodGoal::Running
+            && instance < self.desired_spec(instance).0.instance_count
+    }
+
+    /// Whether `instance` still runs the current workflow's other spec (it
+    /// is to be moved and not released yet).
+    pub fn runs_other(&self, instance: u32) -> bool {
+        self.workflows
+            .current
+            .as_ref()
+            .is_some_and(|w| w.runs_other(instance))
+    }
+
+    /// The spec `instance` should run, and its version: the target, or the
+    /// current workflow's other spec while the instance waits to move.
+    pub fn desired_spec(&self, instance: u32) -> (&JobSpec, u64) {
+        self.spec_by(self.runs_other(instance))
+    }
+
+    /// The target spec, or (`other`) the current workflow's other one.
+    pub fn spec_by(&self, other: bool) -> (&JobSpec, u64) {
+        match self.workflows.current.as_deref() {
+            Some(w) if other => (&w.other_spec, w.other_version),
+            _ => (&self.spec, self.spec_version),
+        }
+    }
+
+    /// The pod `instance` should run, None when its spec does not have
+    /// the instance.
+    pub fn desired_pod(&self, instance: u32) -> Option<Cow<'_, super::spec::PodSpec>> {
+        let (spec, _) = self.desired_spec(instance);
+        (instance < spec.instance_count).then(|| spec.pod_spec(instance))
+    }
+
+    /// How many instances the job may have runs for: the larger of its
+    /// target's count and, during a workflow, the other spec's.
+    pub fn instance_span(&self) -> u32 {
+        let other = self
+            .workflows
+            .current
+            .as_ref()
+            .map_or(0, |w| w.other_spec.instance_count);
+        self.spec.instance_count.max(other)
     }
 
     /// Sets what the user asked of one pod. The default control is kept

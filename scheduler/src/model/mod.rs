@@ -28,8 +28,12 @@
 //! - [`outcome`]: what an instance's runs add up to (relaunch, retry time,
 //!   outcome) and the job's state that follows.
 //! - [`change`]: what the engine hands the store to persist.
+//! - [`workflow`]: updates (Peloton `UpdateSpec`): pods moved to a new
+//!   spec a window at a time, paused, aborted, rolled back; gated by
+//!   [`availability`] (RUNNING, and HEALTHY when checked).
 
 pub mod amend;
+pub mod availability;
 pub mod change;
 pub mod create_workflow;
 pub mod demand;
@@ -52,3 +56,4 @@ pub mod task_update;
 pub mod task_user;
 pub mod time;
 pub mod validate;
+pub mod workflow;

@@ -30,6 +30,7 @@ use crate::model::job::Job;
 use crate::model::run::{Run, RunHistory};
 use crate::model::state::PodState;
 use crate::model::time::UnixMillis;
+use crate::model::workflow::WorkflowEvent;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -271,6 +272,14 @@ pub trait StoreRead: Send {
     fn live_runs(&self) -> Result<Vec<RunRecord>, StoreError>;
     /// Why each of a job's pending pods has no host, by instance.
     fn pending_reasons(&self, job: &JobId) -> Result<BTreeMap<u32, PendingInfo>, StoreError>;
+    /// The story of a job's update `workflow`, oldest first: the
+    /// workflow's own events (`instance` None) or one instance's.
+    fn workflow_events(
+        &self,
+        job: &JobId,
+        workflow: u32,
+        instance: Option<u32>,
+    ) -> Result<Vec<WorkflowEvent>, StoreError>;
 }
 
 /// Write access: one holder, the engine's runner.

@@ -895,8 +895,12 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         ApiRequest::DeletePodEvents { task } => format!("delete events of {task}"),
         ApiRequest::RefreshPod { pod } => format!("refresh {}", pod.pod_name()),
         ApiRequest::RefreshJob { job_id } => format!("refresh {job_id}"),
-        ApiRequest::SetCreateWorkflow { job_id, action, .. } => {
+        ApiRequest::SteerWorkflow { job_id, action, .. } => {
             format!("{job_id} workflow {action:?}")
         }
+        ApiRequest::UpdateJob { job_id, spec, .. } => {
+            format!("update {job_id} (x{})", spec.instance_count)
+        }
+        ApiRequest::RollbackJob { job_id, .. } => format!("roll back {job_id}"),
     }
 }

@@ -119,6 +119,14 @@ impl StoreRead for CrashingStore {
     ) -> Result<BTreeMap<u32, drover_scheduler::model::change::PendingInfo>, StoreError> {
         self.store.pending_reasons(job)
     }
+    fn workflow_events(
+        &self,
+        job: &drover_scheduler::model::ids::JobId,
+        workflow: u32,
+        instance: Option<u32>,
+    ) -> Result<Vec<drover_scheduler::model::workflow::WorkflowEvent>, StoreError> {
+        self.store.workflow_events(job, workflow, instance)
+    }
 }
 
 impl Store for CrashingStore {

@@ -168,7 +168,7 @@ impl PelotonJobs {
         let job_id = self.state.find_job_id(job_ref(id.as_ref())?).await?;
         let job = ask_job(
             &self.state,
-            ApiRequest::SetCreateWorkflow {
+            ApiRequest::SteerWorkflow {
                 job_id,
                 action,
                 expected_version: expected,

@@ -27,6 +27,15 @@
 //!   run, no relaunch, no replacement beside an unreachable run; its live
 //!   runs are left alone, and it is looked at again when enabled.
 //!
+//! - an update in progress ([`crate::model::workflow`]): an instance runs
+//!   the spec its job's workflow says ([`Job::desired_spec`]). A live run
+//!   of a released instance on another spec version is killed (the next
+//!   run launches on the target); a live run of an instance the update
+//!   does not move, on another version, runs an identical pod and is
+//!   recorded on the new version without a restart; an instance the spec
+//!   it should run does not have (removed, or added and not released) is
+//!   not wanted.
+//!
 //! - a job created with a create workflow (Peloton `CreateSpec`): its
 //!   instances not created yet launch as the workflow admits them, a
 //!   batch at a time and nothing while paused ([`create_workflow`]).
@@ -91,6 +100,9 @@ pub struct Plan {
     pub mark_lost: Vec<TaskId>,
     /// Runs to ask the master about: (task, agent).
     pub reconcile: Vec<(TaskId, Option<AgentId>)>,
+    /// Live runs whose pod an update left as it was, to record on the
+    /// version their instance should run (no restart).
+    pub rewrite_versions: Vec<(TaskId, u64)>,
     /// Look at the job again after this long even if nothing happens.
     pub requeue_after: Option<Duration>,
     /// The job was deleted and nothing of it is live: forget it.
@@ -114,6 +126,9 @@ pub fn plan(
 ) -> Plan {
     let mut plan = Plan::default();
     let mut outcomes = Vec::with_capacity(job.spec.instance_count as usize);
+    // Past the job's instances: runs of instances an update or a scale
+    // down removed, killed as unwanted and not counted in its state.
+    let span = (job.instance_span() as usize).max(instances.len()) as u32;
     let mut restarts = Restarts::default();
     let ctx = Ctx {
         job,
@@ -121,12 +136,14 @@ pub fn plan(
         config,
         now,
     };
-    for instance in 0..job.spec.instance_count {
+    for instance in 0..span {
         let history = instances
             .get(instance as usize)
             .map_or(&[][..], RunHistory::as_slice);
         let outcome = plan_instance(&ctx, instance, history, &mut plan, &mut restarts);
-        outcomes.push(outcome);
+        if instance < job.spec.instance_count {
+            outcomes.push(outcome);
+        }
     }
     hold_for_creation(job, instances, &mut plan);
     let any_run = instances.iter().any(|runs| !runs.is_empty());
@@ -187,13 +204,16 @@ fn plan_instance(
     restarts: &mut Restarts,
 ) -> InstanceOutcome {
     let job = ctx.job;
-    let pod = job.spec.pod_spec(instance);
+    let pod = job
+        .desired_pod(instance)
+        .unwrap_or(std::borrow::Cow::Borrowed(&job.spec.default_spec));
     let wanted = job.wants_running(instance);
+    let spec_version = job.desired_spec(instance).1;
     let Some(latest) = history.last() else {
         if wanted && !job.spec.disabled {
             plan.launch.push(PendingLaunch {
                 task_id: task_id(job, instance, 0),
-                spec_version: job.version,
+                spec_version,
             });
         }
         return InstanceOutcome::Waiting;
@@ -230,7 +250,7 @@ fn plan_instance(
     }
     plan.launch.push(PendingLaunch {
         task_id: TaskId::new(pod_id, latest.run + 1),
-        spec_version: job.version,
+        spec_version,
     });
     InstanceOutcome::Waiting
 }
@@ -278,12 +298,26 @@ fn plan_live_run(
     // partition-aware master sends) gets a replacement beside it; an
     // agent reported lost alone waits for that, or for the give-up.
     let replace = matches!(unreachable, Some(UnreachableVerdict::Replace(_)));
+    let spec_version = job.desired_spec(instance).1;
     if replace && run.unreachable.is_some() && !job.spec.disabled {
         plan.launch.push(PendingLaunch {
             task_id: task_id(job, instance, run.run + 1),
-            spec_version: job.version,
+            spec_version,
         });
         return InstanceOutcome::Waiting;
+    }
+    if run.spec_version != spec_version {
+        match job.workflows.current.as_deref() {
+            // Released by the update: replaced by a run on its spec.
+            Some(w) if w.released_contains(instance) => {
+                kill_when_due(run, order(None), config, now, plan);
+                return outcome;
+            }
+            // Waiting for the update to reach it: left as it is.
+            Some(w) if w.order_contains(instance) => {}
+            // Its pod is the same on the spec it should run.
+            _ => plan.rewrite_versions.push((id.clone(), spec_version)),
+        }
     }
     if run.run < job.restart_from(instance) {
         if run.kill_requested_at.is_some() {

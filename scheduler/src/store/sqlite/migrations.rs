@@ -177,6 +177,22 @@ pub const MIGRATIONS: &[&str] = &[
     // 9: a job's creation workflow (Peloton CreateSpec: batch size,
     // retries, paused, aborted) as JSON; NULL for a job created without.
     "ALTER TABLE jobs ADD COLUMN create_workflow TEXT;",
+    // 10: versions and updates. A job's spec has its own version (the
+    // entity version it was accepted at); until now a spec never changed,
+    // so every job's spec and every run is at spec version 1. A job's
+    // update workflows (JSON) and their per-instance story.
+    "ALTER TABLE jobs ADD COLUMN spec_version INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE jobs ADD COLUMN workflows TEXT;
+     UPDATE runs SET spec_version = 1;
+     CREATE TABLE workflow_events (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         job_id TEXT NOT NULL,
+         workflow INTEGER NOT NULL,
+         instance INTEGER,
+         state TEXT NOT NULL,
+         at_ms INTEGER NOT NULL
+     );
+     CREATE INDEX workflow_events_by_job ON workflow_events (job_id, workflow, instance);",
 ];
 
 /// The tables each schema version has, with the version that made each:
@@ -190,6 +206,7 @@ pub const TABLES: &[(i64, &str)] = &[
     (3, "pods"),
     (6, "event_seq"),
     (7, "store_info"),
+    (10, "workflow_events"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):

@@ -9,6 +9,7 @@ use crate::model::ids::{InstanceId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
 use crate::model::run::RunHistory;
 use crate::model::state::PodState;
+use crate::model::workflow::{WorkflowEvent, WorkflowState};
 use crate::store::{PodEventRecord, RunRecord, Snapshot, StoreError, StoreIdentity, StoreRead};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::{BTreeMap, HashMap};
@@ -319,5 +320,45 @@ impl StoreRead for SqliteStore {
             .collect::<rusqlite::Result<BTreeMap<_, _>>>()
             .map_err(|e| self.err(e))?;
         Ok(rows)
+    }
+
+    fn workflow_events(
+        &self,
+        job: &JobId,
+        workflow: u32,
+        instance: Option<u32>,
+    ) -> Result<Vec<WorkflowEvent>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT instance, state, at_ms FROM workflow_events \
+                 WHERE job_id = ?1 AND workflow = ?2 AND instance IS ?3 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![job.as_str(), workflow, instance], |r| {
+                Ok((
+                    r.get::<_, Option<i64>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut events = Vec::new();
+        for row in rows {
+            let (instance, state, at) = row.map_err(|e| self.err(e))?;
+            let state = WorkflowState::from_peloton_name(&state).ok_or_else(|| {
+                StoreError::CorruptValue {
+                    what: "workflow state",
+                    value: state,
+                }
+            })?;
+            events.push(WorkflowEvent {
+                instance: instance.map(|i| i as u32),
+                state,
+                at,
+            });
+        }
+        Ok(events)
     }
 }

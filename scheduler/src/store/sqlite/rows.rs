@@ -8,6 +8,7 @@ use crate::model::job::{Job, PodControl};
 use crate::model::run::{MessageDigest, Run};
 use crate::model::spec::JobSpec;
 use crate::model::state::{JobGoal, PodGoal, PodState};
+use crate::model::workflow::JobWorkflows;
 use crate::store::StoreError;
 use drover_proto::v1::task_status::Reason;
 use rusqlite::types::ValueRef;
@@ -16,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The columns [`job`] reads, in its order.
 pub(super) const JOB_COLUMNS: &str = "job_id, spec, version, goal, created_at_ms, \
-     updated_at_ms, revision, restart_batch_size, create_workflow";
+     updated_at_ms, revision, restart_batch_size, create_workflow, spec_version, workflows";
 
 /// The columns [`RunRow::read`] reads, in its order.
 pub(super) const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, reason, \
@@ -61,6 +62,14 @@ fn create_workflow(
     let raw: Option<String> = row.get(i)?;
     raw.map(|text| serde_json::from_str(&text).map_err(|_| corrupt("create workflow", text)))
         .transpose()
+}
+
+/// Column `i`: a job's workflows (JSON), or NULL for none yet.
+fn workflows(row: &Row<'_>, i: usize) -> Result<JobWorkflows, RowError> {
+    let raw: Option<String> = row.get(i)?;
+    raw.map_or(Ok(JobWorkflows::default()), |text| {
+        serde_json::from_str(&text).map_err(|_| corrupt("job workflows", text))
+    })
 }
 
 /// Column `i` as text, borrowed; anything but text is corrupt.
@@ -132,6 +141,8 @@ pub(super) fn job(row: &Row<'_>) -> Result<Job, RowError> {
         revision: count(row, 6, "job revision")?,
         restart_batch_size: small(row, 7, "restart batch size")?,
         create: create_workflow(row, 8)?,
+        spec_version: count(row, 9, "spec version")?,
+        workflows: workflows(row, 10)?,
         pods: BTreeMap::new(),
     })
 }

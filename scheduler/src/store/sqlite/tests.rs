@@ -477,6 +477,8 @@ fn goals_pod_controls_pending_reasons_ports_and_kill_reasons_round_trip() {
                     updated_at: 3,
                     restart_batch_size: 2,
                     create: None,
+                    spec_version: 1,
+                    workflows: Box::default(),
                     revision: true,
                 },
             ],
@@ -504,6 +506,8 @@ fn goals_pod_controls_pending_reasons_ports_and_kill_reasons_round_trip() {
                 updated_at: 9,
                 restart_batch_size: 2,
                 create: None,
+                spec_version: 1,
+                workflows: Box::default(),
                 revision: false,
             }],
             ..Change::default()
@@ -634,7 +638,9 @@ fn schema_5_keeps_every_column_of_a_run_and_its_liveness() {
         (Some(Reason::CommandExecutorFailed), Some("m"))
     );
     assert_eq!(live.run.healthy, Some(true));
-    assert_eq!(live.run.spec_version, 2);
+    // Migration 10: a run recorded the job's entity version, and no spec
+    // had ever changed, so every run is on spec version 1.
+    assert_eq!(live.run.spec_version, 1);
     assert_eq!(
         (
             live.run.launched_at,

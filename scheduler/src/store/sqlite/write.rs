@@ -6,9 +6,12 @@
 use super::SqliteStore;
 use crate::model::change::{
     Change, JobWrite, KillRecord, LaunchRecord, PendingReason, PodEvent, RunWrite,
+    WorkflowEventRecord,
 };
+use crate::model::ids::TaskId;
 use crate::model::job::Revision;
 use crate::model::state::PodState;
+use crate::model::workflow::JobWorkflows;
 use crate::store::{Snapshot, Store, StoreError, StoreRead};
 use rusqlite::{params, Transaction};
 
@@ -54,10 +57,67 @@ fn write(tx: &Transaction<'_>, change: &Change, revision: Revision) -> rusqlite:
     if !change.kills.is_empty() {
         write_kills(tx, &change.kills, revision)?;
     }
+    if !change.run_versions.is_empty() {
+        write_run_versions(tx, &change.run_versions, revision)?;
+    }
+    if !change.workflow_events.is_empty() {
+        write_workflow_events(tx, &change.workflow_events)?;
+    }
     if !change.pending_reasons.is_empty() {
         write_pending_reasons(tx, &change.pending_reasons)?;
     }
     Ok(())
+}
+
+fn write_run_versions(
+    tx: &Transaction<'_>,
+    versions: &[(TaskId, u64)],
+    revision: Revision,
+) -> rusqlite::Result<()> {
+    let mut update = tx.prepare_cached(
+        "UPDATE runs SET spec_version = ?4, revision = ?5 \
+         WHERE job_id = ?1 AND instance = ?2 AND run = ?3",
+    )?;
+    for (task, version) in versions {
+        update.execute(params![
+            task.instance.job.as_str(),
+            task.instance.instance,
+            task.run,
+            *version as i64,
+            revision as i64
+        ])?;
+    }
+    Ok(())
+}
+
+fn write_workflow_events(
+    tx: &Transaction<'_>,
+    events: &[WorkflowEventRecord],
+) -> rusqlite::Result<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO workflow_events (job_id, workflow, instance, state, at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for record in events {
+        insert.execute(params![
+            record.job_id.as_str(),
+            record.workflow,
+            record.event.instance,
+            record.event.state.peloton_name(),
+            record.event.at
+        ])?;
+    }
+    Ok(())
+}
+
+/// A job's workflows as their column's JSON (NULL for none).
+fn workflows_json(workflows: &JobWorkflows) -> rusqlite::Result<Option<String>> {
+    if workflows.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(workflows)
+        .map(Some)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 /// Bumps and returns the store-wide revision inside `tx`.
@@ -96,8 +156,8 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             tx.execute(
                 "INSERT INTO jobs (job_id, spec, version, goal, created_at_ms, updated_at_ms, \
-                 revision, restart_batch_size, create_workflow) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 revision, restart_batch_size, create_workflow, spec_version, workflows) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     job.job_id.as_str(),
                     spec,
@@ -107,7 +167,9 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                     job.updated_at,
                     revision as i64,
                     job.restart_batch_size,
-                    create_workflow(job.create.as_ref())?
+                    create_workflow(job.create.as_ref())?,
+                    job.spec_version as i64,
+                    workflows_json(&job.workflows)?
                 ],
             )?;
         }
@@ -118,11 +180,13 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
             updated_at,
             restart_batch_size,
             create,
+            spec_version,
+            workflows,
             revision: bump,
         } => {
             tx.execute(
                 "UPDATE jobs SET goal = ?2, version = ?3, restart_batch_size = ?4, \
-                 create_workflow = ?8, \
+                 create_workflow = ?8, spec_version = ?9, workflows = ?10, \
                  updated_at_ms = CASE WHEN ?5 THEN ?6 ELSE updated_at_ms END, \
                  revision = CASE WHEN ?5 THEN ?7 ELSE revision END WHERE job_id = ?1",
                 params![
@@ -133,7 +197,9 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                     bump,
                     updated_at,
                     revision as i64,
-                    create_workflow(create.as_ref())?
+                    create_workflow(create.as_ref())?,
+                    *spec_version as i64,
+                    workflows_json(workflows)?
                 ],
             )?;
         }
@@ -160,7 +226,7 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
             )?;
         }
         JobWrite::Delete(id) => {
-            for table in ["jobs", "runs", "pod_events", "pods"] {
+            for table in ["jobs", "runs", "pod_events", "pods", "workflow_events"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE job_id = ?1"),
                     [id.as_str()],
