@@ -186,7 +186,13 @@ pub async fn get(
             "job_id": {"value": view.job.job_id.as_str()},
             "spec": view.job.spec,
             "status": views::job_status(&view),
-        }
+        },
+        "workflow_info": view
+            .job
+            .workflows
+            .current
+            .as_deref()
+            .map(super::updates::workflow_info),
     })))
 }
 

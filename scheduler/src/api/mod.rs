@@ -7,6 +7,9 @@
 //!
 //! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start,
 //!   delete; `{id}` is a job's id or name ([`AppState::find_job`]).
+//! - [`updates`]: changing a running job: update (replace, patch) with
+//!   its diff, rollback, pause, resume, abort, scale; the updates and
+//!   their events.
 //! - [`pods`]: `/api/v1/pods/{pod_name}` and its events.
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
@@ -33,6 +36,7 @@ pub mod rfc3339;
 pub mod serve;
 pub mod shed;
 pub mod store;
+pub mod updates;
 pub mod uri_limit;
 pub mod views;
 
@@ -184,6 +188,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/jobs/{id}/restart", post(pod_ops::restart_job))
         .route("/api/v1/jobs/{id}/pods", get(jobs::pods))
         .route("/api/v1/jobs/{id}/stop", post(jobs::stop))
+        .route("/api/v1/jobs/{id}/update", post(updates::replace))
+        .route("/api/v1/jobs/{id}/update/diff", post(updates::diff))
+        .route("/api/v1/jobs/{id}/patch", post(updates::patch))
+        .route("/api/v1/jobs/{id}/rollback", post(updates::rollback))
+        .route("/api/v1/jobs/{id}/scale", post(updates::scale))
+        .route("/api/v1/jobs/{id}/updates", get(updates::list))
+        .route("/api/v1/jobs/{id}/workflow/pause", post(updates::pause))
+        .route("/api/v1/jobs/{id}/workflow/resume", post(updates::resume))
+        .route("/api/v1/jobs/{id}/workflow/abort", post(updates::abort))
+        .route("/api/v1/jobs/{id}/workflow/events", get(updates::events))
         .route("/api/v1/jobs/{id}/start", post(jobs::start))
         .route("/api/v1/pods/{pod_name}", get(pods::get))
         .route("/api/v1/pods/{pod_name}/events", get(pods::events))

@@ -62,7 +62,13 @@ pub fn job_status(view: &JobView) -> Value {
         "creation_time": rfc3339::format(job.created_at),
         "pod_stats": stats,
         "version": version(job.version),
+        "spec_version": version(job.spec_version),
         "revision": {"version": job.revision, "updated_at": rfc3339::format(job.updated_at)},
+        "workflow_status": job
+            .workflows
+            .current
+            .as_deref()
+            .map(|w| super::updates::workflow_info(w)["status"].clone()),
     })
 }
 
@@ -93,7 +99,8 @@ pub fn health(checked: bool, healthy: Option<bool>) -> &'static str {
 
 /// Whether the instance's pod has an enabled liveness check.
 pub fn is_checked(job: &Job, instance: u32) -> bool {
-    job.spec.pod_spec(instance).liveness_check().is_some()
+    job.desired_pod(instance)
+        .is_some_and(|pod| pod.liveness_check().is_some())
 }
 
 /// The pod's desired state: its own goal within the job's.
@@ -154,6 +161,10 @@ pub fn run_status(job: &Job, record: &RunRecord, failure_count: usize) -> Value 
     );
     status.insert("failure_count".into(), failure_count.into());
     status.insert("version".into(), version(run.spec_version));
+    status.insert(
+        "desired_version".into(),
+        version(job.desired_spec(instance).1),
+    );
     Value::Object(status)
 }
 
@@ -162,6 +173,7 @@ pub fn pending_status(job: &Job, instance: u32) -> Value {
     json!({
         "state": PodState::Pending.as_str(),
         "desired_state": desired_pod_state(job, instance),
+        "desired_version": version(job.desired_spec(instance).1),
         "healthy": health(is_checked(job, instance), None),
         "failure_count": 0,
         "version": version(job.version),

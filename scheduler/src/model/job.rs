@@ -176,6 +176,12 @@ impl Job {
         (instance < spec.instance_count).then(|| spec.pod_spec(instance))
     }
 
+    /// What replacing the job's spec by `next` would change: each
+    /// instance's pod as it should run now against `next`'s.
+    pub fn replace_diff(&self, next: &JobSpec) -> super::workflow::SpecDiff {
+        super::workflow::diff(self.instance_span(), |i| self.desired_pod(i), next)
+    }
+
     /// How many instances the job may have runs for: the larger of its
     /// target's count and, during a workflow, the other spec's.
     pub fn instance_span(&self) -> u32 {

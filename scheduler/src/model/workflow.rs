@@ -160,6 +160,19 @@ pub fn diff<'a>(
     d
 }
 
+/// `instances` (ascending) as half-open ranges `[from, to)`, the way
+/// Peloton's `InstanceIDRange` lists them.
+pub fn ranges(instances: &[u32]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &i in instances {
+        match out.last_mut() {
+            Some((_, to)) if *to == i => *to = i + 1,
+            _ => out.push((i, i + 1)),
+        }
+    }
+    out
+}
+
 /// One entry of a workflow's story (Peloton `WorkflowEvent`): the
 /// workflow's state, or one instance's, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -195,3 +195,9 @@ fn a_health_checked_pod_is_done_only_once_healthy() {
     let done = advance(&w, &job(&to, 2, &runs), 8).unwrap().workflow;
     assert_eq!(done.state(), WorkflowState::Succeeded);
 }
+
+#[test]
+fn instances_are_listed_as_half_open_ranges() {
+    assert_eq!(ranges(&[0, 1, 2, 5, 7, 8]), [(0, 3), (5, 6), (7, 9)]);
+    assert!(ranges(&[]).is_empty());
+}
