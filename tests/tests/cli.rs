@@ -26,6 +26,7 @@ fn drover(addr: &str, args: &[&str]) -> (i32, String, String) {
         .arg(addr)
         .args(args)
         .env_remove("DROVER_ADDR")
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -157,6 +158,86 @@ fn jobs_are_created_from_yaml_listed_as_json_stopped_and_started() {
     let (code, err) = gone.expect("the deleted job is still there after 20 s");
     assert_eq!(code, 1);
     assert!(err.starts_with("error: NOT_FOUND: "), "{err}");
+}
+
+#[test]
+fn a_service_is_updated_after_its_diff_watched_to_the_end_scaled_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, _s, addr) = cluster(dir.path());
+    let spec = write(
+        dir.path(),
+        "web.yaml",
+        &SERVICE.replace("instance_count: 2", "instance_count: 3"),
+    );
+    let (code, _, err) = drover(&addr, &["job", "create", &spec, "--id", "web", "--watch"]);
+    assert_eq!(code, 0, "{err}");
+    let v2 = write(
+        dir.path(),
+        "web-v2.yaml",
+        &SERVICE
+            .replace("instance_count: 2", "instance_count: 3")
+            .replace("serve forever", "serve forever, v2"),
+    );
+    // Not a terminal, so it will not ask: --yes is needed, and nothing
+    // changes without it.
+    let (code, out, err) = drover(&addr, &["job", "update", "web", &v2]);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("--yes"), "{err}");
+    assert!(
+        out.contains("updated (replaced)              3  0-2"),
+        "{out}"
+    );
+    let (code, out, err) = drover(
+        &addr,
+        &[
+            "job",
+            "update",
+            "web",
+            &v2,
+            "--yes",
+            "--batch-size",
+            "1",
+            "--watch",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("job web updating to version 2"), "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.contains("update SUCCEEDED: batch 3/3, 3/3 updated, 0 failed"),
+        "{out}"
+    );
+    let pods = json_of(&addr, &["job", "get", "web"]);
+    assert_eq!(
+        pods["job_info"]["status"]["spec_version"]["value"], "2",
+        "{pods}"
+    );
+    let (code, history, _) = drover(&addr, &["job", "history", "web"]);
+    assert_eq!(code, 0);
+    assert!(
+        history.contains("SUCCEEDED") && history.contains("1 -> 2"),
+        "{history}"
+    );
+    // Nothing to pause once it ended.
+    let (code, _, err) = drover(&addr, &["job", "pause", "web"]);
+    assert_ne!(code, 0);
+    assert!(err.starts_with("error: FAILED_PRECONDITION: "), "{err}");
+    let (code, out, err) = drover(&addr, &["job", "scale", "web", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("job web: scale"), "{out}");
+    let (code, out, err) = drover(&addr, &["job", "rollback", "web"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ROLLING_BACKWARD"), "{out}");
+    let (code, out, err) = drover(&addr, &["job", "watch", "web", "--until", "updated"]);
+    // A rollback ends ROLLED_BACK: the update did not stand, exit 1.
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("update ROLLED_BACK"), "{out}");
+    let job = json_of(&addr, &["job", "get", "web"]);
+    assert_eq!(job["job_info"]["spec"]["instance_count"], 1, "{job}");
+    assert_eq!(
+        job["job_info"]["status"]["spec_version"]["value"], "1",
+        "{job}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `drover job ...`: create (from a YAML or JSON file), get, list, stop,
-//! start, delete, restart and watch. Each command builds one request,
+//! start, delete, restart and watch; update, rollback, pause, resume,
+//! abort, scale and history (in [`super::update`]). Each command builds one request,
 //! sends it, and prints the answer as a table or as JSON. A job is named
 //! by its id or its name wherever one is typed: the scheduler resolves it
 //! (the id wins; a name several jobs share is refused, listing their ids).
@@ -11,6 +12,7 @@ use super::error::CliError;
 use super::output::{self, short_state, Output};
 use super::pod::pods_table;
 use super::spec_file;
+use super::update::{self, RollFlags};
 use super::watch::{self, Outcome, Until};
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
@@ -103,7 +105,79 @@ pub enum JobCommand {
         #[arg(long)]
         version: Option<String>,
     },
-    /// Follow jobs' pods until they end (or, with --until running, run).
+    /// Update a running service to the spec in a file: shows which pods
+    /// change and asks first (--yes skips), then replaces them a batch at a
+    /// time, each batch waiting for its pods to be RUNNING and HEALTHY.
+    Update {
+        /// Job id or name.
+        id: String,
+        /// The new job spec file (YAML or JSON).
+        file: PathBuf,
+        /// How it rolls.
+        #[command(flatten)]
+        roll: RollFlags,
+        /// Do not ask.
+        #[arg(long, short = 'y')]
+        yes: bool,
+        /// Then watch the update until it ends.
+        #[arg(long)]
+        watch: bool,
+        /// The version you saw.
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Roll the job's last update back: the pods it changed go back to the
+    /// old spec, a batch at a time.
+    Rollback {
+        /// Job id or name.
+        id: String,
+        /// The version you saw.
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Pause the job's update (or creation): no new batch starts.
+    Pause {
+        /// Job id or name.
+        id: String,
+        /// The version you saw.
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Resume a paused update (or creation).
+    Resume {
+        /// Job id or name.
+        id: String,
+        /// The version you saw.
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Abort the job's update where it stands: updated pods stay updated.
+    Abort {
+        /// Job id or name.
+        id: String,
+        /// The version you saw.
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Set the number of instances: new ones start on the job's spec; a
+    /// smaller count stops the highest instances. No other pod restarts.
+    Scale {
+        /// Job id or name.
+        id: String,
+        /// The new instance count.
+        instances: u32,
+        /// The version you saw.
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// The job's updates and how they ended, newest first.
+    History {
+        /// Job id or name.
+        id: String,
+    },
+    /// Follow jobs' pods until they end (or, with --until running, run; or,
+    /// with --until updated, until their update ends), with any update's
+    /// progress.
     Watch {
         /// Job ids or names.
         #[arg(required = true)]
@@ -245,6 +319,74 @@ pub async fn run(client: &ApiClient, output: Output, command: JobCommand) -> Res
             until,
             interval_ms,
         } => return watch_jobs(client, output, ids, Some(until), interval_ms).await,
+        JobCommand::Update {
+            id,
+            file,
+            roll,
+            yes,
+            watch,
+            version,
+        } => {
+            let code =
+                update::update(client, output, &id, &file, roll, version.as_deref(), yes).await?;
+            if watch && code == 0 {
+                return watch_jobs(client, output, vec![id], Some(Until::Updated), 500).await;
+            }
+            return Ok(code);
+        }
+        JobCommand::Rollback { id, version } => {
+            return update::act(
+                client,
+                output,
+                &id,
+                "rollback",
+                json!({}),
+                version.as_deref(),
+            )
+            .await
+        }
+        JobCommand::Pause { id, version } => {
+            return update::act(
+                client,
+                output,
+                &id,
+                "workflow/pause",
+                json!({}),
+                version.as_deref(),
+            )
+            .await
+        }
+        JobCommand::Resume { id, version } => {
+            return update::act(
+                client,
+                output,
+                &id,
+                "workflow/resume",
+                json!({}),
+                version.as_deref(),
+            )
+            .await
+        }
+        JobCommand::Abort { id, version } => {
+            return update::act(
+                client,
+                output,
+                &id,
+                "workflow/abort",
+                json!({}),
+                version.as_deref(),
+            )
+            .await
+        }
+        JobCommand::Scale {
+            id,
+            instances,
+            version,
+        } => {
+            let body = json!({"instance_count": instances});
+            return update::act(client, output, &id, "scale", body, version.as_deref()).await;
+        }
+        JobCommand::History { id } => return update::history(client, output, &id).await,
     }
     Ok(0)
 }

@@ -20,6 +20,7 @@ pub mod output;
 pub mod pod;
 pub mod quickstart;
 pub mod spec_file;
+pub mod update;
 pub mod watch;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -50,7 +51,8 @@ pub struct Cli {
 /// `drover <command>`.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
-    /// Jobs: create, get, list, stop, start, delete, restart, watch. A job
+    /// Jobs: create, get, list, stop, start, delete, restart, watch,
+    /// update, rollback, pause, resume, abort, scale, history. A job
     /// is named by its id or its name; an id wins over other jobs' names,
     /// and a name several jobs share is refused, listing their ids.
     Job {

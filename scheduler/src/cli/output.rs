@@ -74,10 +74,15 @@ pub fn text(value: &Value) -> String {
 /// A state name without its `POD_STATE_` / `JOB_STATE_` / `HEALTH_STATE_`
 /// prefix: what people read in a table.
 pub fn short_state(state: &str) -> &str {
-    ["POD_STATE_", "JOB_STATE_", "HEALTH_STATE_"]
-        .iter()
-        .find_map(|p| state.strip_prefix(p))
-        .unwrap_or(state)
+    [
+        "POD_STATE_",
+        "JOB_STATE_",
+        "HEALTH_STATE_",
+        "WORKFLOW_STATE_",
+    ]
+    .iter()
+    .find_map(|p| state.strip_prefix(p))
+    .unwrap_or(state)
 }
 
 /// `{"POD_STATE_RUNNING": 2, ...}` as `RUNNING=2 PENDING=1`.

@@ -1,5 +1,7 @@
 //! `drover job watch`: live progress of jobs' pods, counts by state and a
-//! progress bar, until each job reaches what it is waited for or Ctrl-C.
+//! progress bar, and of an update in progress (its state, batch k of n,
+//! pods updated and failed), until each job reaches what it is waited for
+//! or Ctrl-C.
 //!
 //! The decide part ([`JobProgress`], [`render`], [`JobProgress::outcome`])
 //! is pure; [`watch`] polls the API, redraws in place on a terminal and
@@ -22,6 +24,9 @@ pub enum Until {
     Terminal,
     /// Every instance is RUNNING (or the job ended).
     Running,
+    /// The job's update has ended: SUCCEEDED (or ROLLED_BACK after a
+    /// failure, which counts as failed), FAILED or ABORTED.
+    Updated,
 }
 
 /// How a watched job ended.
@@ -46,6 +51,62 @@ pub struct JobProgress {
     pub total: u64,
     /// Pods by `POD_STATE_...`.
     pub counts: BTreeMap<String, u64>,
+    /// The job's current (or last) update, if it ever had one.
+    pub update: Option<UpdateProgress>,
+}
+
+/// An update's progress, from the job's `workflow_info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateProgress {
+    /// `WORKFLOW_STATE_...`.
+    pub state: String,
+    /// Pods on the new spec.
+    pub done: u64,
+    /// Pods that failed on it.
+    pub failed: u64,
+    /// Pods the update moves.
+    pub instances: u64,
+    /// Pods released so far (being moved, or moved).
+    pub released: u64,
+    /// The batch size (0: all at once).
+    pub batch: u64,
+}
+
+impl UpdateProgress {
+    fn from_info(info: &Value) -> Option<Self> {
+        let status = info.get("status")?;
+        let n = |v: &Value| v.as_u64().unwrap_or(0);
+        Some(UpdateProgress {
+            state: output::text(&status["state"]),
+            done: n(&status["num_instances_completed"]),
+            failed: n(&status["num_instances_failed"]),
+            instances: n(&info["batch"]["instances"]),
+            released: n(&info["batch"]["released"]),
+            batch: n(&info["batch"]["size"]),
+        })
+    }
+
+    /// Which batch is being moved, of how many: batches are counted in
+    /// `batch` pods released at a time.
+    pub fn batches(&self) -> (u64, u64) {
+        let size = if self.batch == 0 {
+            self.instances.max(1)
+        } else {
+            self.batch
+        };
+        let total = self.instances.div_ceil(size).max(1);
+        (self.released.div_ceil(size).clamp(1, total), total)
+    }
+
+    fn ended(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "WORKFLOW_STATE_SUCCEEDED"
+                | "WORKFLOW_STATE_FAILED"
+                | "WORKFLOW_STATE_ABORTED"
+                | "WORKFLOW_STATE_ROLLED_BACK"
+        )
+    }
 }
 
 const FINISHED: [&str; 4] = [
@@ -74,6 +135,7 @@ impl JobProgress {
             state: output::text(&status["state"]),
             total: info["spec"]["instance_count"].as_u64().unwrap_or(0),
             counts,
+            update: UpdateProgress::from_info(&answer["workflow_info"]),
         }
     }
 
@@ -83,6 +145,17 @@ impl JobProgress {
 
     /// Whether the job has reached what `until` waits for.
     pub fn outcome(&self, until: Until) -> Option<Outcome> {
+        if until == Until::Updated {
+            let update = self.update.as_ref()?;
+            return update.ended().then(|| {
+                let state = short_state(&update.state).to_owned();
+                if update.state == "WORKFLOW_STATE_SUCCEEDED" {
+                    Outcome::Reached(state)
+                } else {
+                    Outcome::Failed(state)
+                }
+            });
+        }
         match self.state.as_str() {
             "JOB_STATE_SUCCEEDED" => return Some(Outcome::Reached(self.state.clone())),
             "JOB_STATE_FAILED" | "JOB_STATE_KILLED" => {
@@ -114,14 +187,27 @@ pub fn render(p: &JobProgress, bar_width: usize) -> String {
         .iter()
         .map(|(k, v)| format!("{}={v}", short_state(k)))
         .collect();
-    format!(
+    let line = format!(
         "{} ({}) [{bar}] {finished}/{} done, {running} running  {}  {}",
         p.name,
         p.job_id,
         p.total,
         counts.join(" "),
         short_state(&p.state),
-    )
+    );
+    match &p.update {
+        Some(u) => {
+            let (batch, batches) = u.batches();
+            format!(
+                "{line}  update {}: batch {batch}/{batches}, {}/{} updated, {} failed",
+                short_state(&u.state),
+                u.done,
+                u.instances,
+                u.failed
+            )
+        }
+        None => line,
+    }
 }
 
 /// Polls `jobs` every `interval`, showing progress on stdout, until each
@@ -150,6 +236,11 @@ pub async fn watch(
                 Output::Json => json!({
                     "job_id": p.job_id, "state": p.state, "instance_count": p.total,
                     "pod_stats": p.counts,
+                    "update": p.update.as_ref().map(|u| json!({
+                        "state": u.state, "done": u.done, "failed": u.failed,
+                        "instances": u.instances, "released": u.released,
+                        "batch_size": u.batch,
+                    })),
                 })
                 .to_string(),
             })
@@ -245,5 +336,39 @@ mod tests {
             done.outcome(Until::Terminal),
             Some(Outcome::Reached(_))
         ));
+    }
+
+    fn updating(state: &str, done: u64, released: u64) -> JobProgress {
+        JobProgress::from_job(
+            "j1",
+            &json!({"job_info": {"spec": {"name": "web", "instance_count": 10},
+                "status": {"state": "JOB_STATE_RUNNING", "pod_stats": {"POD_STATE_RUNNING": 10}}},
+                "workflow_info": {"status": {"state": state, "num_instances_completed": done,
+                    "num_instances_failed": 0},
+                    "batch": {"size": 4, "released": released, "instances": 10}}}),
+        )
+    }
+
+    #[test]
+    fn an_update_shows_its_batch_and_counts_and_ends_the_watch_when_it_ends() {
+        let p = updating("WORKFLOW_STATE_ROLLING_FORWARD", 4, 8);
+        let line = render(&p, 10);
+        assert!(
+            line.ends_with("update ROLLING_FORWARD: batch 2/3, 4/10 updated, 0 failed"),
+            "{line}"
+        );
+        assert_eq!(p.outcome(Until::Updated), None);
+        let done = updating("WORKFLOW_STATE_SUCCEEDED", 10, 10);
+        assert!(matches!(
+            done.outcome(Until::Updated),
+            Some(Outcome::Reached(_))
+        ));
+        let back = updating("WORKFLOW_STATE_ROLLED_BACK", 0, 0);
+        assert!(matches!(
+            back.outcome(Until::Updated),
+            Some(Outcome::Failed(_))
+        ));
+        let none = progress("JOB_STATE_RUNNING", json!({}), 1);
+        assert_eq!(none.outcome(Until::Updated), None, "no update yet: wait");
     }
 }
