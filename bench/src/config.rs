@@ -34,6 +34,15 @@ pub struct Config {
     /// Hosts of the placement scenario.
     #[arg(long, env = "DROVER_BENCH_PLACEMENT_HOSTS")]
     pub placement_hosts: Option<usize>,
+    /// Agents of the rolling-update scenario.
+    #[arg(long, env = "DROVER_BENCH_ROLLING_AGENTS")]
+    pub rolling_agents: Option<usize>,
+    /// Instances of the service the rolling-update scenario updates.
+    #[arg(long, env = "DROVER_BENCH_ROLLING_INSTANCES")]
+    pub rolling_instances: Option<usize>,
+    /// Its update's batch size.
+    #[arg(long, env = "DROVER_BENCH_ROLLING_BATCH")]
+    pub rolling_batch: Option<u32>,
     /// Instances per job: a launch is created as jobs of this size, one
     /// after another, as a user's script would. (The scheduler takes up to
     /// 100,000 per job; 100,000 tasks as one job measured the same.)
@@ -80,6 +89,8 @@ pub enum Scenario {
     Placement,
     /// Create-and-read round trips through the gRPC and the JSON API.
     Api,
+    /// A rolling update of a service against its fresh launch.
+    RollingUpdate,
 }
 
 /// The sizes a run uses, after `--quick` and the size flags.
@@ -93,6 +104,8 @@ pub struct Sizes {
     pub update_tasks: usize,
     /// Tasks and hosts of the placement scenario.
     pub placement: (usize, usize),
+    /// Agents, instances and batch size of the rolling update.
+    pub rolling: (usize, usize, u32),
     /// Runs of each launch scenario.
     pub repeat: usize,
     /// The longest wait.
@@ -114,6 +127,11 @@ impl Config {
                 600,
             )
         };
+        let rolling = if self.quick {
+            (100, 1_000, 50)
+        } else {
+            (1_000, 10_000, 500)
+        };
         Sizes {
             small: (
                 self.small_agents.unwrap_or(small.0),
@@ -127,6 +145,11 @@ impl Config {
             placement: (
                 self.placement_tasks.unwrap_or(placement.0),
                 self.placement_hosts.unwrap_or(placement.1),
+            ),
+            rolling: (
+                self.rolling_agents.unwrap_or(rolling.0),
+                self.rolling_instances.unwrap_or(rolling.1),
+                self.rolling_batch.unwrap_or(rolling.2),
             ),
             repeat: self.repeat.unwrap_or(repeat).max(1),
             timeout: Duration::from_secs(self.timeout_secs.unwrap_or(timeout)),

@@ -2,7 +2,8 @@
 //! in one invocation, each against a fresh agent-sim with simulated tasks:
 //! Drover's launch throughput at two fleet sizes, the no-policy limit and
 //! the pymesos peer on the same fleets, status updates, placement alone,
-//! recovery and memory with the large store. Prints a table, writes
+//! recovery and memory with the large store, and a rolling update of a
+//! service against its fresh launch. Prints a table, writes
 //! `target/bench/summary.json` and the throughput figure, and checks the
 //! issue's targets. Everything it starts is stopped by pid; temp dirs go.
 
@@ -17,6 +18,7 @@ mod placement;
 mod plot;
 mod procs;
 mod report;
+mod rolling;
 mod scenarios;
 mod stats;
 
@@ -92,6 +94,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         step("API round trips, gRPC and JSON");
         let r = bench.api_faces(sa).await;
         note(&mut bench, "api round trips", r);
+    }
+    if config.runs(Scenario::RollingUpdate) {
+        let (agents, instances, batch) = sizes.rolling;
+        step("rolling update against a fresh launch");
+        let r = bench.rolling_update(agents, instances, batch).await;
+        note(&mut bench, "rolling update", r);
     }
     if config.runs(Scenario::Updates) {
         step("status updates");

@@ -115,6 +115,28 @@ impl Proc {
             .ok_or_else(|| anyhow!("no {field} for {}", self.name))
     }
 
+    /// The CPU time it has used, user and system, in seconds (`utime` and
+    /// `stime` of /proc/<pid>/stat).
+    pub fn cpu_secs(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // The command name, in parentheses, may hold spaces: count fields
+        // after its closing one (state is field 3; utime 14, stime 15).
+        let after = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .ok_or_else(|| anyhow!("unreadable stat of {}", self.name))?;
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| -> anyhow::Result<f64> {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or_else(|| anyhow!("no CPU times in the stat of {}", self.name))
+        };
+        // SAFETY: sysconf reads a constant of the system; no memory is touched.
+        let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        Ok((ticks(11)? + ticks(12)?) / per_sec.max(1.0))
+    }
+
     /// SIGKILL, as a crash would; waits for the exit.
     pub fn crash(mut self) {
         signal(self.pid(), libc::SIGKILL);

@@ -71,6 +71,11 @@ pub struct EngineConfig {
     /// launching. Terminal updates plan their job at once (a relaunch may
     /// be due).
     pub update_settle: Duration,
+    /// The same, for a job with an update in progress. Default 50 ms: its
+    /// next batch waits for the plan that sees the last one up, and at
+    /// `update_settle` a rolling update of 20 batches spent 10 s of its
+    /// time waiting to be planned.
+    pub workflow_settle: Duration,
     /// How long a job whose plan could not be stored waits before it is
     /// planned again. Default 1 s: a store that failed once (a full disk,
     /// a busy file) is given time, and the job is never dropped.
@@ -93,6 +98,7 @@ impl Default for EngineConfig {
             update_group: 256,
             update_linger: Duration::from_millis(2),
             update_settle: Duration::from_millis(500),
+            workflow_settle: Duration::from_millis(50),
             retry_after_store_error: Duration::from_secs(1),
         }
     }

@@ -483,9 +483,18 @@ impl Engine {
             .schedule(job, |queued| Due::deadline(queued, now + after));
     }
 
-    /// Plans `job` once its live status updates pause (see [`plan_due`]).
+    /// Plans `job` once its live status updates pause (see [`plan_due`]);
+    /// sooner for a job whose update waits for its pods to come up.
     fn enqueue_settled(&mut self, job: &JobId, now: Instant) {
-        let settle = self.config.update_settle;
+        let updating = self
+            .registry
+            .get(job)
+            .is_some_and(|e| e.job.workflows.active().is_some());
+        let settle = if updating {
+            self.config.workflow_settle
+        } else {
+            self.config.update_settle
+        };
         self.queue
             .schedule(job, |queued| Due::settled(queued, now, settle));
     }
