@@ -16,7 +16,13 @@
 //!   instance ran once.
 //! - live run, not wanted → kill it (again after `kill_retry`).
 //! - live run numbered below the pod's `restart_from` (a restart) → kill
-//!   it, as far as the restart budget allows ([`policies::restart_budget`]).
+//!   it, as far as the restart budget allows ([`policies::restart_budget`]):
+//!   instances not available ([`crate::model::availability`]: RUNNING,
+//!   and HEALTHY if the pod has a check) use the budget up, so a batch
+//!   advances only once the replacements of the last one serve (a health
+//!   update is a live update: the job is planned again once it settles).
+//!   A run not available already is killed whatever the budget: that
+//!   takes nothing more down.
 //! - live batch run past its runtime limit → kill it with the limit's
 //!   reason ([`policies::runtime_limit`]).
 //! - live run still LAUNCHING/LAUNCHED after `launch_timeout` with no update
@@ -48,6 +54,7 @@
 
 use super::cluster::ClusterFacts;
 use super::config::EngineConfig;
+use crate::model::availability::is_available;
 use crate::model::create_workflow;
 use crate::model::ids::{AgentId, InstanceId, TaskId};
 use crate::model::job::Job;
@@ -183,13 +190,20 @@ struct Ctx<'a> {
 }
 
 /// Live runs a restart wants down, gathered over the instances so the
-/// restart budget can be applied to them together.
+/// restart budget can be applied to them together, and the RUNNING
+/// instances that are down all the same.
 #[derive(Default)]
 struct Restarts {
     /// Killed already, waiting for the terminal update (they are down).
     in_flight: Vec<(KillOrder, Option<UnixMillis>)>,
-    /// Still running, to be killed as the budget allows.
+    /// Still available, to be killed as the budget allows.
     waiting: Vec<KillOrder>,
+    /// Still live but not available (not healthy yet, unreachable): down
+    /// already, so killed without asking the budget.
+    unavailable: Vec<KillOrder>,
+    /// Instances whose latest run is RUNNING but not available (among
+    /// them a replacement whose check has not passed yet): down.
+    not_ready: usize,
 }
 
 fn task_id(job: &Job, instance: u32, run: u32) -> TaskId {
@@ -272,6 +286,8 @@ fn plan_live_run(
     };
     let id = task_id(job, instance, run.run);
     let unreachable = unreachable_verdict(ctx, run);
+    // Its agent reported lost counts as unreachable too.
+    let available = unreachable.is_none() && is_available(pod, run);
     match unreachable {
         Some(UnreachableVerdict::GiveUp) => {
             plan.mark_lost.push(id);
@@ -319,16 +335,22 @@ fn plan_live_run(
             _ => plan.rewrite_versions.push((id.clone(), spec_version)),
         }
     }
+    let running_but_down = outcome == InstanceOutcome::Running && !available;
     if run.run < job.restart_from(instance) {
         if run.kill_requested_at.is_some() {
+            // Counted down as in flight.
             restarts
                 .in_flight
                 .push((order(None), run.kill_requested_at));
-        } else {
+        } else if available {
             restarts.waiting.push(order(None));
+        } else {
+            restarts.not_ready += usize::from(running_but_down);
+            restarts.unavailable.push(order(None));
         }
         return outcome;
     }
+    restarts.not_ready += usize::from(running_but_down);
     if job.spec.job_type == JobType::Batch && run.state == PodState::Running {
         match runtime_limit::check(pod.runtime_limit_secs, run.started_at, now) {
             RuntimeVerdict::Exceeded => {
@@ -408,7 +430,8 @@ fn kill_when_due(
 }
 
 /// Kills restarting runs, at most as many as the budget allows: in-flight
-/// restarts and instances not running count as down already.
+/// restarts and instances not available count as down already; runs not
+/// available are killed regardless (see the module doc).
 fn plan_restarts(
     job: &Job,
     restarts: Restarts,
@@ -430,7 +453,8 @@ fn plan_restarts(
                     .get(o.task_id.instance.instance as usize)
                     .is_some_and(|x| *x == InstanceOutcome::Running)
             })
-            .count();
+            .count()
+        + restarts.not_ready;
     for (order, at) in restarts.in_flight {
         let retry = config.kill_retry + order.grace;
         if at.is_none_or(|at| now.saturating_sub(at) >= millis(retry)) {
@@ -443,6 +467,7 @@ fn plan_restarts(
         .sla
         .as_ref()
         .map_or(0, |s| s.maximum_unavailable_instances);
+    plan.kill.extend(restarts.unavailable);
     let budget = restart_budget(
         job.restart_batch_size,
         max_unavailable,
