@@ -21,8 +21,9 @@
 //!   and HEALTHY if the pod has a check) use the budget up, so a batch
 //!   advances only once the replacements of the last one serve (a health
 //!   update is a live update: the job is planned again once it settles).
-//!   A run not available already is killed whatever the budget: that
-//!   takes nothing more down.
+//!   Runs not available go first, since that takes nothing more down;
+//!   still no more than the budget left by the other instances down, as
+//!   they may serve after all (their health update may be on its way).
 //! - live batch run past its runtime limit → kill it with the limit's
 //!   reason ([`policies::runtime_limit`]).
 //! - live run still LAUNCHING/LAUNCHED after `launch_timeout` with no update
@@ -198,8 +199,8 @@ struct Restarts {
     in_flight: Vec<(KillOrder, Option<UnixMillis>)>,
     /// Still available, to be killed as the budget allows.
     waiting: Vec<KillOrder>,
-    /// Still live but not available (not healthy yet, unreachable): down
-    /// already, so killed without asking the budget.
+    /// Still live but not available (not RUNNING, not healthy yet,
+    /// unreachable): killed first.
     unavailable: Vec<KillOrder>,
     /// Instances whose latest run is RUNNING but not available (among
     /// them a replacement whose check has not passed yet): down.
@@ -335,22 +336,23 @@ fn plan_live_run(
             _ => plan.rewrite_versions.push((id.clone(), spec_version)),
         }
     }
-    let running_but_down = outcome == InstanceOutcome::Running && !available;
-    if run.run < job.restart_from(instance) {
-        if run.kill_requested_at.is_some() {
-            // Counted down as in flight.
-            restarts
-                .in_flight
-                .push((order(None), run.kill_requested_at));
-        } else if available {
+    let restarting = run.run < job.restart_from(instance);
+    if restarting && run.kill_requested_at.is_some() {
+        // Counted down as in flight.
+        restarts
+            .in_flight
+            .push((order(None), run.kill_requested_at));
+        return outcome;
+    }
+    restarts.not_ready += usize::from(outcome == InstanceOutcome::Running && !available);
+    if restarting {
+        if available {
             restarts.waiting.push(order(None));
         } else {
-            restarts.not_ready += usize::from(running_but_down);
             restarts.unavailable.push(order(None));
         }
         return outcome;
     }
-    restarts.not_ready += usize::from(running_but_down);
     if job.spec.job_type == JobType::Batch && run.state == PodState::Running {
         match runtime_limit::check(pod.runtime_limit_secs, run.started_at, now) {
             RuntimeVerdict::Exceeded => {
@@ -430,8 +432,11 @@ fn kill_when_due(
 }
 
 /// Kills restarting runs, at most as many as the budget allows: in-flight
-/// restarts and instances not available count as down already; runs not
-/// available are killed regardless (see the module doc).
+/// restarts and instances not available count as down already. Restarting
+/// runs not available go first, as many as the budget left by the other
+/// instances down allows: were the scheduler's view of their health stale
+/// (an update on its way), killing them all could take down more than the
+/// budget; available ones go only within the budget left by all.
 fn plan_restarts(
     job: &Job,
     restarts: Restarts,
@@ -467,16 +472,20 @@ fn plan_restarts(
         .sla
         .as_ref()
         .map_or(0, |s| s.maximum_unavailable_instances);
-    plan.kill.extend(restarts.unavailable);
-    let budget = restart_budget(
-        job.restart_batch_size,
-        max_unavailable,
-        job.spec.instance_count,
-        down as u32,
-    );
-    for order in restarts.waiting.into_iter().take(budget as usize) {
-        plan.kill.push(order);
-    }
+    let budget = |down: usize| {
+        restart_budget(
+            job.restart_batch_size,
+            max_unavailable,
+            job.spec.instance_count,
+            u32::try_from(down).unwrap_or(u32::MAX),
+        ) as usize
+    };
+    // `down` counts each of them once already.
+    let others_down = down.saturating_sub(restarts.unavailable.len());
+    plan.kill
+        .extend(restarts.unavailable.into_iter().take(budget(others_down)));
+    plan.kill
+        .extend(restarts.waiting.into_iter().take(budget(down)));
 }
 
 #[cfg(test)]

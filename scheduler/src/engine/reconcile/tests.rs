@@ -641,10 +641,10 @@ fn a_restart_of_a_pod_without_a_check_advances_once_its_replacement_runs() {
 }
 
 #[test]
-fn a_restart_kills_unhealthy_old_runs_without_using_the_budget() {
+fn a_restart_takes_unhealthy_old_runs_first() {
     use PodState::*;
     // Restarting is how users mend unhealthy pods: an old run that is not
-    // available already is killed at once, and the healthy ones one by one.
+    // available already goes first, and the healthy ones one by one after.
     let job = checked_restart(3);
     let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
     let runs = [
@@ -656,8 +656,16 @@ fn a_restart_kills_unhealthy_old_runs_without_using_the_budget() {
     assert_eq!(
         killed_instances(&p),
         vec![1],
-        "instance 1 goes at once; it is down already, so the budget of 1 is used"
+        "instance 1 goes first; it is down already, so the budget of 1 is used"
     );
+    // Two that never get well: still one at a time, never stuck.
+    let runs = [
+        healthy(run(0, 0, Running), Some(true)),
+        healthy(run(1, 0, Running), Some(false)),
+        healthy(run(2, 0, Running), Some(false)),
+    ];
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(killed_instances(&p), vec![1]);
 }
 
 #[test]
@@ -677,4 +685,25 @@ fn a_run_being_killed_for_a_restart_is_counted_down_once() {
     ];
     let p = plan(&job, &runs, &facts, &config, NOW);
     assert_eq!(killed_instances(&p), vec![1]);
+}
+
+#[test]
+fn old_runs_not_available_go_no_more_than_the_batch_at_a_time() {
+    use PodState::*;
+    // Runs may serve before the scheduler has stored their health (the
+    // update is on its way): were all the runs it sees as not available
+    // killed at once, two of three could go.
+    let job = checked_restart(3);
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    let runs = [
+        healthy(run(0, 0, Running), Some(true)),
+        healthy(run(1, 0, Running), None),
+        healthy(run(2, 0, Running), None),
+    ];
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(killed_instances(&p), vec![1]);
+    let mut job = job;
+    job.restart_batch_size = 2;
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(killed_instances(&p), vec![1, 2], "0 waits: 2 are down");
 }
