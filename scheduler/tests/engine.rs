@@ -1117,3 +1117,65 @@ fn a_failing_update_rolls_back_to_the_old_version() {
     assert_eq!(entry.job.spec_version, 1);
     assert!(entry.job.version > 2, "a rollback is a new entity version");
 }
+
+#[test]
+fn a_restart_waiting_on_health_kills_the_next_pod_once_the_health_update_settles() {
+    let mut h = Harness::new();
+    let mut checked = spec("SERVICE", 2);
+    checked.default_spec.containers[0].liveness_check = Some(
+        serde_json::from_value(serde_json::json!({
+            "enabled": true, "type": "COMMAND",
+            "command_check": {"command": "test -f ready"}
+        }))
+        .unwrap(),
+    );
+    let job = h.create("j", checked);
+    h.subscribe();
+    h.offer("o1", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    h.take_calls();
+    let running = |task: &str, at: i64, healthy: Option<bool>| TaskUpdate {
+        healthy,
+        ..update(task, TaskState::TaskRunning, at)
+    };
+    h.updates(vec![
+        running("j-0-0", 10, Some(true)),
+        running("j-1-0", 10, Some(true)),
+    ]);
+    h.api(ApiRequest::RestartPods {
+        job_id: job.clone(),
+        instances: vec![0, 1],
+        batch_size: 1,
+        expected_version: None,
+        bump: true,
+    })
+    .unwrap();
+    h.advance(Duration::from_millis(1));
+    let kills = |h: &mut Harness| -> Vec<String> {
+        h.take_calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::Kill { task_id, .. } => Some(task_id.to_string()),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(kills(&mut h), ["j-0-0"], "one at a time");
+    h.updates(vec![update("j-0-0", TaskState::TaskKilled, 20)]);
+    h.offer("o2", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    assert_eq!(h.runs(&job).len(), 3, "0-1 launched");
+    h.take_calls();
+    // The replacement runs, its check has not passed: 1-0 stays.
+    h.updates(vec![running("j-0-1", 30, None)]);
+    h.advance(Duration::from_secs(2));
+    assert_eq!(kills(&mut h), Vec::<String>::new());
+    h.updates(vec![running("j-0-1", 40, Some(false))]);
+    h.advance(Duration::from_secs(2));
+    assert_eq!(kills(&mut h), Vec::<String>::new());
+    // Its check passes: the health update alone gets the job planned
+    // again (once updates settle), and the next pod goes.
+    h.updates(vec![running("j-0-1", 50, Some(true))]);
+    h.advance(EngineConfig::default().update_settle);
+    assert_eq!(kills(&mut h), ["j-1-0"]);
+}

@@ -27,6 +27,8 @@
 //!   SLA order: pure functions of their inputs and `now`.
 //! - [`outcome`]: what an instance's runs add up to (relaunch, retry time,
 //!   outcome) and the job's state that follows.
+//! - [`availability`]: whether an instance serves (RUNNING, and healthy
+//!   if checked): the gate batched changes wait on.
 //! - [`change`]: what the engine hands the store to persist.
 //! - [`workflow`]: updates (Peloton `UpdateSpec`): pods moved to a new
 //!   spec a window at a time, paused, aborted, rolled back; gated by

@@ -16,7 +16,14 @@
 //!   instance ran once.
 //! - live run, not wanted → kill it (again after `kill_retry`).
 //! - live run numbered below the pod's `restart_from` (a restart) → kill
-//!   it, as far as the restart budget allows ([`policies::restart_budget`]).
+//!   it, as far as the restart budget allows ([`policies::restart_budget`]):
+//!   instances not available ([`crate::model::availability`]: RUNNING,
+//!   and HEALTHY if the pod has a check) use the budget up, so a batch
+//!   advances only once the replacements of the last one serve (a health
+//!   update is a live update: the job is planned again once it settles).
+//!   Runs not available go first, since that takes nothing more down;
+//!   still no more than the budget left by the other instances down, as
+//!   they may serve after all (their health update may be on its way).
 //! - live batch run past its runtime limit → kill it with the limit's
 //!   reason ([`policies::runtime_limit`]).
 //! - live run still LAUNCHING/LAUNCHED after `launch_timeout` with no update
@@ -48,6 +55,7 @@
 
 use super::cluster::ClusterFacts;
 use super::config::EngineConfig;
+use crate::model::availability::is_available;
 use crate::model::create_workflow;
 use crate::model::ids::{AgentId, InstanceId, TaskId};
 use crate::model::job::Job;
@@ -183,13 +191,20 @@ struct Ctx<'a> {
 }
 
 /// Live runs a restart wants down, gathered over the instances so the
-/// restart budget can be applied to them together.
+/// restart budget can be applied to them together, and the RUNNING
+/// instances that are down all the same.
 #[derive(Default)]
 struct Restarts {
     /// Killed already, waiting for the terminal update (they are down).
     in_flight: Vec<(KillOrder, Option<UnixMillis>)>,
-    /// Still running, to be killed as the budget allows.
+    /// Still available, to be killed as the budget allows.
     waiting: Vec<KillOrder>,
+    /// Still live but not available (not RUNNING, not healthy yet,
+    /// unreachable): killed first.
+    unavailable: Vec<KillOrder>,
+    /// Instances whose latest run is RUNNING but not available (among
+    /// them a replacement whose check has not passed yet): down.
+    not_ready: usize,
 }
 
 fn task_id(job: &Job, instance: u32, run: u32) -> TaskId {
@@ -272,6 +287,8 @@ fn plan_live_run(
     };
     let id = task_id(job, instance, run.run);
     let unreachable = unreachable_verdict(ctx, run);
+    // Its agent reported lost counts as unreachable too.
+    let available = unreachable.is_none() && is_available(pod, run);
     match unreachable {
         Some(UnreachableVerdict::GiveUp) => {
             plan.mark_lost.push(id);
@@ -319,13 +336,20 @@ fn plan_live_run(
             _ => plan.rewrite_versions.push((id.clone(), spec_version)),
         }
     }
-    if run.run < job.restart_from(instance) {
-        if run.kill_requested_at.is_some() {
-            restarts
-                .in_flight
-                .push((order(None), run.kill_requested_at));
-        } else {
+    let restarting = run.run < job.restart_from(instance);
+    if restarting && run.kill_requested_at.is_some() {
+        // Counted down as in flight.
+        restarts
+            .in_flight
+            .push((order(None), run.kill_requested_at));
+        return outcome;
+    }
+    restarts.not_ready += usize::from(outcome == InstanceOutcome::Running && !available);
+    if restarting {
+        if available {
             restarts.waiting.push(order(None));
+        } else {
+            restarts.unavailable.push(order(None));
         }
         return outcome;
     }
@@ -408,7 +432,11 @@ fn kill_when_due(
 }
 
 /// Kills restarting runs, at most as many as the budget allows: in-flight
-/// restarts and instances not running count as down already.
+/// restarts and instances not available count as down already. Restarting
+/// runs not available go first, as many as the budget left by the other
+/// instances down allows: were the scheduler's view of their health stale
+/// (an update on its way), killing them all could take down more than the
+/// budget; available ones go only within the budget left by all.
 fn plan_restarts(
     job: &Job,
     restarts: Restarts,
@@ -430,7 +458,8 @@ fn plan_restarts(
                     .get(o.task_id.instance.instance as usize)
                     .is_some_and(|x| *x == InstanceOutcome::Running)
             })
-            .count();
+            .count()
+        + restarts.not_ready;
     for (order, at) in restarts.in_flight {
         let retry = config.kill_retry + order.grace;
         if at.is_none_or(|at| now.saturating_sub(at) >= millis(retry)) {
@@ -443,15 +472,20 @@ fn plan_restarts(
         .sla
         .as_ref()
         .map_or(0, |s| s.maximum_unavailable_instances);
-    let budget = restart_budget(
-        job.restart_batch_size,
-        max_unavailable,
-        job.spec.instance_count,
-        down as u32,
-    );
-    for order in restarts.waiting.into_iter().take(budget as usize) {
-        plan.kill.push(order);
-    }
+    let budget = |down: usize| {
+        restart_budget(
+            job.restart_batch_size,
+            max_unavailable,
+            job.spec.instance_count,
+            u32::try_from(down).unwrap_or(u32::MAX),
+        ) as usize
+    };
+    // `down` counts each of them once already.
+    let others_down = down.saturating_sub(restarts.unavailable.len());
+    plan.kill
+        .extend(restarts.unavailable.into_iter().take(budget(others_down)));
+    plan.kill
+        .extend(restarts.waiting.into_iter().take(budget(down)));
 }
 
 #[cfg(test)]

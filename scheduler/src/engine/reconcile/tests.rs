@@ -542,3 +542,168 @@ fn a_disabled_job_launches_nothing_and_leaves_live_runs_alone() {
     let enabled = plan(&job, &runs, &ClusterFacts::default(), &config, NOW);
     assert_eq!(launches(&enabled), vec![(1, 1), (2, 0)]);
 }
+
+/// A service of `instances` whose pods have an enabled COMMAND liveness
+/// check, every pod restarting from run 1 with batch size 1.
+fn checked_restart(instances: u32) -> Job {
+    use crate::model::job::PodControl;
+    let mut job = job("SERVICE", instances, 0, JobGoal::Running);
+    job.spec.default_spec.containers[0].liveness_check = Some(
+        serde_json::from_value(serde_json::json!({
+            "enabled": true, "type": "COMMAND",
+            "command_check": {"command": "test -f ready"}
+        }))
+        .unwrap(),
+    );
+    job.restart_batch_size = 1;
+    for i in 0..instances {
+        job.pods.insert(
+            i,
+            PodControl {
+                restart_from: 1,
+                ..Default::default()
+            },
+        );
+    }
+    job
+}
+
+fn healthy(mut r: TestRun, health: Option<bool>) -> TestRun {
+    r.healthy = health;
+    r
+}
+
+fn killed_instances(plan: &Plan) -> Vec<u32> {
+    plan.kill
+        .iter()
+        .map(|k| k.task_id.instance.instance)
+        .collect()
+}
+
+#[test]
+fn a_restart_waits_for_the_replacement_to_be_healthy_before_the_next_kill() {
+    use PodState::*;
+    let job = checked_restart(3);
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    let mut old0 = healthy(run(0, 0, Killed), Some(true));
+    old0.kill_requested_at = Some(NOW);
+    let old = |i| healthy(run(i, 0, Running), Some(true));
+    // Instance 0's replacement runs, its check has not passed yet.
+    for health in [None, Some(false)] {
+        let runs = [
+            old0.clone(),
+            healthy(run(0, 1, Running), health),
+            old(1),
+            old(2),
+        ];
+        let p = plan(&job, &runs, &facts, &config, NOW);
+        assert_eq!(
+            killed_instances(&p),
+            Vec::<u32>::new(),
+            "replacement healthy {health:?}: instance 0 is not available yet"
+        );
+    }
+    // Its check passed: the next instance goes.
+    let runs = [
+        old0,
+        healthy(run(0, 1, Running), Some(true)),
+        old(1),
+        old(2),
+    ];
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(killed_instances(&p), vec![1]);
+}
+
+#[test]
+fn a_restart_of_a_pod_without_a_check_advances_once_its_replacement_runs() {
+    use crate::model::job::PodControl;
+    use PodState::*;
+    let mut job = job("SERVICE", 2, 0, JobGoal::Running);
+    job.restart_batch_size = 1;
+    for i in 0..2 {
+        job.pods.insert(
+            i,
+            PodControl {
+                restart_from: 1,
+                ..Default::default()
+            },
+        );
+    }
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    let mut old0 = run(0, 0, Killed);
+    old0.kill_requested_at = Some(NOW);
+    let starting = [old0.clone(), run(0, 1, Starting), run(1, 0, Running)];
+    assert!(plan(&job, &starting, &facts, &config, NOW).kill.is_empty());
+    // No check: RUNNING is available, whatever health says (none).
+    let running = [old0, run(0, 1, Running), run(1, 0, Running)];
+    let p = plan(&job, &running, &facts, &config, NOW);
+    assert_eq!(killed_instances(&p), vec![1]);
+}
+
+#[test]
+fn a_restart_takes_unhealthy_old_runs_first() {
+    use PodState::*;
+    // Restarting is how users mend unhealthy pods: an old run that is not
+    // available already goes first, and the healthy ones one by one after.
+    let job = checked_restart(3);
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    let runs = [
+        healthy(run(0, 0, Running), Some(true)),
+        healthy(run(1, 0, Running), Some(false)),
+        healthy(run(2, 0, Running), Some(true)),
+    ];
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(
+        killed_instances(&p),
+        vec![1],
+        "instance 1 goes first; it is down already, so the budget of 1 is used"
+    );
+    // Two that never get well: still one at a time, never stuck.
+    let runs = [
+        healthy(run(0, 0, Running), Some(true)),
+        healthy(run(1, 0, Running), Some(false)),
+        healthy(run(2, 0, Running), Some(false)),
+    ];
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(killed_instances(&p), vec![1]);
+}
+
+#[test]
+fn a_run_being_killed_for_a_restart_is_counted_down_once() {
+    use PodState::*;
+    let mut job = checked_restart(3);
+    job.restart_batch_size = 2;
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    // 0-0 was killed and still runs (its health no longer known): one of
+    // the two slots; 1-0 takes the other.
+    let mut going = healthy(run(0, 0, Running), None);
+    going.kill_requested_at = Some(NOW);
+    let runs = [
+        going,
+        healthy(run(1, 0, Running), Some(true)),
+        healthy(run(2, 0, Running), Some(true)),
+    ];
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(killed_instances(&p), vec![1]);
+}
+
+#[test]
+fn old_runs_not_available_go_no_more_than_the_batch_at_a_time() {
+    use PodState::*;
+    // Runs may serve before the scheduler has stored their health (the
+    // update is on its way): were all the runs it sees as not available
+    // killed at once, two of three could go.
+    let job = checked_restart(3);
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    let runs = [
+        healthy(run(0, 0, Running), Some(true)),
+        healthy(run(1, 0, Running), None),
+        healthy(run(2, 0, Running), None),
+    ];
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(killed_instances(&p), vec![1]);
+    let mut job = job;
+    job.restart_batch_size = 2;
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert_eq!(killed_instances(&p), vec![1, 2], "0 waits: 2 are down");
+}

@@ -1,7 +1,8 @@
 //! How many more instances a restart may take down now: the restart's
 //! `batch_size` and the job's `sla.maximum_unavailable_instances` (each 0
 //! = no bound) cap the instances down at once, and the instances already
-//! down (not RUNNING while they should be) use the cap up.
+//! down (not available while they should be: not RUNNING, or not yet
+//! HEALTHY, see [`crate::model::availability`]) use the cap up.
 
 /// The number of instances that may be killed for a restart now.
 pub fn restart_budget(
