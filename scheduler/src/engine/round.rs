@@ -422,6 +422,11 @@ fn demand(key: usize, p: &Pending) -> TaskDemand {
         soft_constraint: p.pod.soft_constraint.clone(),
         placement,
         strategy: placement.strategy.unwrap_or(default_strategy),
+        previous_agent: p
+            .launch
+            .in_place
+            .as_ref()
+            .map(|agent| agent.as_str().to_owned()),
     }
 }
 

@@ -26,6 +26,9 @@ pub struct TaskDemand {
     pub placement: PlacementSpec,
     /// How hosts are ranked for it.
     pub strategy: PlacementStrategy,
+    /// The agent it would rather run on, if that host takes it (an
+    /// update's `in_place`: the agent its instance ran on).
+    pub previous_agent: Option<String>,
 }
 
 impl TaskDemand {
@@ -42,6 +45,7 @@ impl TaskDemand {
             soft_constraint: None,
             placement: PlacementSpec::default(),
             strategy: PlacementStrategy::Spread,
+            previous_agent: None,
         }
     }
 }

@@ -79,6 +79,9 @@ pub struct PendingLaunch {
     pub task_id: TaskId,
     /// The job version it will run.
     pub spec_version: u64,
+    /// The agent placement tries first: the one the instance's last run
+    /// was on, when an update with `in_place` replaces it.
+    pub in_place: Option<AgentId>,
 }
 
 /// A kill to send.
@@ -229,6 +232,7 @@ fn plan_instance(
             plan.launch.push(PendingLaunch {
                 task_id: task_id(job, instance, 0),
                 spec_version,
+                in_place: None,
             });
         }
         return InstanceOutcome::Waiting;
@@ -263,9 +267,17 @@ fn plan_instance(
             return InstanceOutcome::Waiting;
         }
     }
+    // An update that asks to keep pods where they were: the run it
+    // replaced was on this agent.
+    let in_place = job
+        .workflows
+        .active()
+        .filter(|w| w.options.in_place && w.released_contains(instance))
+        .and(latest.agent.clone());
     plan.launch.push(PendingLaunch {
         task_id: TaskId::new(pod_id, latest.run + 1),
         spec_version,
+        in_place,
     });
     InstanceOutcome::Waiting
 }
@@ -320,6 +332,7 @@ fn plan_live_run(
         plan.launch.push(PendingLaunch {
             task_id: task_id(job, instance, run.run + 1),
             spec_version,
+            in_place: None,
         });
         return InstanceOutcome::Waiting;
     }

@@ -17,7 +17,7 @@ use crate::model::demand::TaskDemand;
 use crate::model::resources::Resources;
 use crate::model::spec::PlacementStrategy;
 use std::borrow::Borrow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Task `key` goes on `hosts[host]` with these ports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +117,9 @@ pub struct Placer<T: Borrow<[TaskDemand]>, C: Borrow<Chain>> {
     last_miss: Option<(usize, usize)>,
     /// Where the previous task landed: a bin-packing task looks there too.
     last_host: Option<usize>,
+    /// Host index by agent id, built when a task names the agent it would
+    /// rather run on (`previous_agent`), else empty.
+    by_agent: HashMap<String, usize>,
     /// `least[i]`: the least of each resource any task from `i` on asks
     /// for (`least[tasks.len()]` asks for infinitely much). None when the
     /// chain does not filter on resources: hosts then close only at the end.
@@ -163,6 +166,15 @@ impl<T: Borrow<[TaskDemand]>, C: Borrow<Chain>> Placer<T, C> {
             }
             least
         });
+        let by_agent = if list.iter().any(|t| t.previous_agent.is_some()) {
+            hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.agent_id.clone(), i))
+                .collect()
+        } else {
+            HashMap::new()
+        };
         Placer {
             tasks,
             chain,
@@ -173,6 +185,7 @@ impl<T: Borrow<[TaskDemand]>, C: Borrow<Chain>> Placer<T, C> {
             unplaced: Vec::new(),
             last_miss: None,
             last_host: None,
+            by_agent,
             least,
         }
     }
@@ -204,13 +217,30 @@ impl<T: Borrow<[TaskDemand]>, C: Borrow<Chain>> Placer<T, C> {
                 return;
             }
         }
-        match pick(
-            task,
-            &self.hosts,
-            &self.round,
-            self.chain.borrow(),
-            self.last_host,
-        ) {
+        // Best effort, as Peloton's `in_place`: the previous host if it
+        // takes the task at all, before any other is looked at.
+        let previous = task
+            .previous_agent
+            .as_ref()
+            .and_then(|agent| self.by_agent.get(agent).copied())
+            .filter(|&i| {
+                let host = &self.hosts[i];
+                let chain = self.chain.borrow();
+                chain
+                    .filters
+                    .iter()
+                    .all(|f| f.admits(task, host, &self.round))
+            });
+        let picked = previous.or_else(|| {
+            pick(
+                task,
+                &self.hosts,
+                &self.round,
+                self.chain.borrow(),
+                self.last_host,
+            )
+        });
+        match picked {
             Some(index) => {
                 self.last_host = Some(index);
                 let ports = assign(task, &mut self.hosts[index], &mut self.round);

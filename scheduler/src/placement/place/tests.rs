@@ -408,3 +408,38 @@ fn bin_packing_fills_one_host_before_the_next() {
     let hosts_used: HashSet<usize> = p.assignments.iter().map(|a| a.host).collect();
     assert_eq!(hosts_used.len(), 12);
 }
+
+#[test]
+fn a_task_goes_back_to_its_previous_agent_when_it_fits_there() {
+    let hosts = vec![
+        HostView::new("a1", "h1", "*", res(1.0, 100.0)),
+        HostView::new("a2", "h2", "*", res(4.0, 400.0)),
+    ];
+    let mut task = TaskDemand::new(0, "j", res(0.5, 50.0));
+    task.previous_agent = Some("a1".into());
+    let p = place(
+        &[task.clone()],
+        hosts.clone(),
+        Round::default(),
+        &default_chain(),
+    );
+    assert_eq!(
+        p.assignments[0].host, 0,
+        "in place, though spread prefers h2"
+    );
+    // Where it no longer fits, anywhere else: best effort.
+    task.resources = res(2.0, 50.0);
+    let p = place(
+        &[task.clone()],
+        hosts.clone(),
+        Round::default(),
+        &default_chain(),
+    );
+    assert_eq!(p.assignments[0].host, 1);
+    task.previous_agent = Some("gone".into());
+    let p = place(&[task], hosts, Round::default(), &default_chain());
+    assert_eq!(
+        p.assignments[0].host, 1,
+        "an agent with no offer is no hint"
+    );
+}
