@@ -48,6 +48,7 @@
 
 use super::cluster::ClusterFacts;
 use super::config::EngineConfig;
+use crate::model::availability::is_available;
 use crate::model::create_workflow;
 use crate::model::ids::{AgentId, InstanceId, TaskId};
 use crate::model::job::Job;
@@ -190,6 +191,10 @@ struct Restarts {
     in_flight: Vec<(KillOrder, Option<UnixMillis>)>,
     /// Still running, to be killed as the budget allows.
     waiting: Vec<KillOrder>,
+    /// Instances whose run is RUNNING but does not serve (its health
+    /// check has not judged it HEALTHY): down, as for every rolling change
+    /// ([`is_available`]).
+    unserving: Vec<u32>,
 }
 
 fn task_id(job: &Job, instance: u32, run: u32) -> TaskId {
@@ -270,6 +275,9 @@ fn plan_live_run(
     } else {
         InstanceOutcome::Starting
     };
+    if outcome == InstanceOutcome::Running && !is_available(pod, run) {
+        restarts.unserving.push(instance);
+    }
     let id = task_id(job, instance, run.run);
     let unreachable = unreachable_verdict(ctx, run);
     match unreachable {
@@ -417,20 +425,26 @@ fn plan_restarts(
     now: UnixMillis,
     plan: &mut Plan,
 ) {
+    // Running but down: killed already, or not serving yet. (The others
+    // down are counted by their outcome.)
+    let mut running_down: Vec<u32> = restarts
+        .in_flight
+        .iter()
+        .map(|(o, _)| o.task_id.instance.instance)
+        .filter(|&i| {
+            outcomes
+                .get(i as usize)
+                .is_some_and(|x| *x == InstanceOutcome::Running)
+        })
+        .chain(restarts.unserving.iter().copied())
+        .collect();
+    running_down.sort_unstable();
+    running_down.dedup();
     let down = outcomes
         .iter()
         .filter(|o| matches!(o, InstanceOutcome::Waiting | InstanceOutcome::Starting))
         .count()
-        + restarts
-            .in_flight
-            .iter()
-            .filter(|(o, _)| {
-                // Counted above unless it was still reported running.
-                outcomes
-                    .get(o.task_id.instance.instance as usize)
-                    .is_some_and(|x| *x == InstanceOutcome::Running)
-            })
-            .count();
+        + running_down.len();
     for (order, at) in restarts.in_flight {
         let retry = config.kill_retry + order.grace;
         if at.is_none_or(|at| now.saturating_sub(at) >= millis(retry)) {
@@ -449,9 +463,13 @@ fn plan_restarts(
         job.spec.instance_count,
         down as u32,
     );
-    for order in restarts.waiting.into_iter().take(budget as usize) {
-        plan.kill.push(order);
-    }
+    // Restarting a pod that does not serve takes nothing more down.
+    let (free, costly): (Vec<_>, Vec<_>) = restarts
+        .waiting
+        .into_iter()
+        .partition(|o| running_down.contains(&o.task_id.instance.instance));
+    plan.kill.extend(free);
+    plan.kill.extend(costly.into_iter().take(budget as usize));
 }
 
 #[cfg(test)]
