@@ -282,3 +282,33 @@ async fn pause_holds_a_mixed_job_steady_resume_finishes_and_abort_leaves_it_mixe
         "WORKFLOW_STATE_ABORTED"
     );
 }
+
+/// A rolling restart with batch size 1 waits for each restarted pod to
+/// be RUNNING and HEALTHY before taking the next down: at every sample at
+/// least n-1 instances serve, and each instance restarted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_in_batches_of_1_keeps_all_but_one_healthy() {
+    let c = Cluster::start(3);
+    create_healthy(c.api(), "svc", service(4, "1", &[])).await;
+    let before = pods_now(c.api()).await;
+    let sampler = Sampler::start(&c.sim.address, Some(c.api()), "svc");
+    job_post(c.api(), "svc", "restart", json!({"batch_size": 1})).await;
+    let restarted = drover_tests::harness::wait::wait_for(LIMIT, || async {
+        let now = pods_now(c.api()).await;
+        let all = now.len() == 4
+            && now
+                .iter()
+                .all(|(i, p)| p.is_up() && p.task != before[i].task);
+        all.then_some(now)
+    })
+    .await;
+    assert!(restarted.is_some(), "not every pod restarted and came back");
+    let samples = sampler.finish().await;
+    let most = assert_never_more_down(&samples, 4, 1);
+    assert_eq!(most, (1, 1), "the restart never showed");
+    assert_no_duplicates(&samples);
+    let revs = revs_by_instance(&master_tasks(&c.sim.address, "svc").await);
+    for (i, r) in &revs {
+        assert_eq!(r, &["1", "1"], "instance {i} restarted once");
+    }
+}
