@@ -5,7 +5,7 @@
 //! relies on: never more instances down than the batch (or the SLA)
 //! allows, every pod ending on the version it should, the update's events
 //! telling the story, rollback after a bad version, pause, resume and
-//! abort. Crashes of the scheduler mid-update, the diff and scaling are in
+//! abort, and a rolling restart that waits for health. Crashes of the scheduler mid-update, the diff and scaling are in
 //! `updates_recovery_e2e.rs`; a real agent with a real HTTP check there
 //! too.
 #![allow(clippy::unwrap_used)]
@@ -48,6 +48,12 @@ async fn a_rolling_update_in_batches_of_4_keeps_16_of_20_up_and_ends_on_the_new_
 
     assert_eq!(done["status"]["num_instances_completed"], 20, "{done}");
     assert_eq!(done["status"]["num_instances_failed"], 0, "{done}");
+    // The updates list shows it, done.
+    let (_, list) = drover_tests::harness::http::get(c.api(), "/api/v1/jobs/svc/updates").await;
+    let infos = list["workflow_infos"].as_array().unwrap();
+    assert_eq!(infos.len(), 1, "{list}");
+    assert_eq!(state_of(&infos[0]), "WORKFLOW_STATE_SUCCEEDED", "{list}");
+    assert_eq!(infos[0]["status"]["num_instances_remaining"], 0, "{list}");
     for (i, pod) in pods_now(c.api()).await {
         assert_eq!(
             (pod.version, pod.desired_version),
