@@ -168,15 +168,17 @@ pub fn run_status(job: &Job, record: &RunRecord, failure_count: usize) -> Value 
     Value::Object(status)
 }
 
-/// `PodStatus` of an instance with no run yet.
+/// `PodStatus` of an instance with no run yet: the spec version its
+/// first run will run is both its version and its desired one.
 pub fn pending_status(job: &Job, instance: u32) -> Value {
+    let spec_version = version(job.desired_spec(instance).1);
     json!({
         "state": PodState::Pending.as_str(),
         "desired_state": desired_pod_state(job, instance),
-        "desired_version": version(job.desired_spec(instance).1),
+        "desired_version": spec_version,
         "healthy": health(is_checked(job, instance), None),
         "failure_count": 0,
-        "version": version(job.version),
+        "version": spec_version,
     })
 }
 

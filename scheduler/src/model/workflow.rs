@@ -579,12 +579,23 @@ pub fn advance<'a, H: Fn(u32) -> &'a [Run]>(
             0 => u32::MAX,
             batch => batch.saturating_sub(in_flight),
         };
-        let sla = match job.max_unavailable {
+        let mut sla = match job.max_unavailable {
             0 => u32::MAX,
             max => max.saturating_sub(job.unavailable),
         };
-        let unreleased = w.order.len() as u32 - w.released;
-        let release = window.min(sla).min(unreleased);
+        // Releasing an instance that is down already takes nothing more
+        // down: it costs no SLA budget. Without this a rollback whose
+        // failed instances spent the budget would never move them back.
+        let unreleased = &w.order[w.released as usize..];
+        let mut release = 0;
+        for &instance in unreleased.iter().take(window as usize) {
+            let cost = u32::from(is_up(&w, job, instance));
+            if cost > sla {
+                break;
+            }
+            sla -= cost;
+            release += 1;
+        }
         let phase = w.state();
         for &instance in &w.order[w.released as usize..(w.released + release) as usize] {
             events.push(event(Some(instance), phase));
@@ -648,6 +659,19 @@ fn roll_back(
     w.rolling_back = true;
     w.phase_started_at = now;
     (old, old_version)
+}
+
+/// Whether `instance`'s latest run serves (on whichever of the two specs
+/// it runs).
+fn is_up<'a, H: Fn(u32) -> &'a [Run]>(w: &Workflow, job: &JobRuns<'a, H>, instance: u32) -> bool {
+    (job.history)(instance).last().is_some_and(|run| {
+        let spec = if run.spec_version == job.version {
+            job.spec
+        } else {
+            &w.other_spec
+        };
+        is_available(&spec.pod_spec(instance), run)
+    })
 }
 
 fn insert_sorted(list: &mut Vec<u32>, value: u32) {

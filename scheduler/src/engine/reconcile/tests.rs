@@ -485,6 +485,49 @@ fn a_restart_replaces_runs_batch_by_batch() {
     assert_eq!(p.kill.len(), 1);
 }
 
+/// A restarted pod with a health check is down until HEALTHY: the next
+/// batch waits for that, not for RUNNING alone (seen: a rolling restart
+/// with batch size 1 took a second instance down while the first was
+/// RUNNING but not yet judged healthy).
+#[test]
+fn a_restart_waits_for_the_restarted_pod_to_be_healthy() {
+    use crate::model::job::PodControl;
+    let mut job = job("SERVICE", 3, 0, JobGoal::Running);
+    job.spec.default_spec.containers[0].liveness_check =
+        serde_json::from_value(serde_json::json!({
+            "enabled": true, "type": "COMMAND", "command_check": {"command": "true"}
+        }))
+        .unwrap();
+    job.restart_batch_size = 1;
+    for i in 0..3 {
+        job.pods.insert(
+            i,
+            PodControl {
+                restart_from: 1,
+                ..Default::default()
+            },
+        );
+    }
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    let mut old0 = run(0, 0, PodState::Killed);
+    old0.kill_requested_at = Some(NOW);
+    let mut runs = vec![old0, run(0, 1, PodState::Running)];
+    for i in 1..3 {
+        let mut r = run(i, 0, PodState::Running);
+        r.healthy = Some(true);
+        runs.push(r);
+    }
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert!(
+        p.kill.is_empty(),
+        "instance 0 is RUNNING but not yet HEALTHY"
+    );
+    runs[1].healthy = Some(true);
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    let killed: Vec<_> = p.kill.iter().map(|k| k.task_id.instance.instance).collect();
+    assert_eq!(killed, vec![1], "0 serves again: the next one goes");
+}
+
 #[test]
 fn the_runtime_limit_kills_and_retries_only_when_asked() {
     let mut job = job("BATCH", 1, 2, JobGoal::Running);

@@ -106,6 +106,29 @@ fn the_sla_bounds_the_window_by_what_is_down_already() {
     assert_eq!(advance(&w, &j, 6).unwrap().workflow.released, 1);
 }
 
+/// The instances a rollback moves back are the ones its bad version took
+/// down: with the SLA's budget spent on them, releasing them must still
+/// go ahead (it takes nothing more down), or the rollback never moves.
+#[test]
+fn an_instance_already_down_is_released_whatever_the_sla_budget() {
+    let (from, to) = (spec(4, "old"), spec(4, "new"));
+    let options = UpdateOptions {
+        batch_size: 2,
+        ..Default::default()
+    };
+    let w = update(&from, &to, options);
+    let mut runs: Vec<Vec<Run>> = vec![vec![run(0, 1, PodState::Running)]; 4];
+    runs[0] = vec![run(0, 1, PodState::Failed)];
+    let mut j = job(&to, 2, &runs);
+    j.max_unavailable = 1;
+    j.unavailable = 1;
+    let a = advance(&w, &j, 6).expect("instance 0 is down already: moving it costs nothing");
+    assert_eq!(
+        a.workflow.released, 1,
+        "instance 1 is up: moving it would cost one"
+    );
+}
+
 #[test]
 fn a_paused_update_releases_nothing_and_an_aborted_one_ends_where_it_stands() {
     let (from, to) = (spec(2, "old"), spec(2, "new"));
