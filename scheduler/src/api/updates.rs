@@ -137,7 +137,14 @@ pub async fn replace(
     let request: ReplaceRequest = read_json(body, state.config.max_body_bytes, false).await?;
     let view = state.find_job(&id).await?;
     let version = request.version.as_ref();
-    start(&state, &view.job, request.spec, request.update_spec, version).await
+    start(
+        &state,
+        &view.job,
+        request.spec,
+        request.update_spec,
+        version,
+    )
+    .await
 }
 
 /// `POST /api/v1/jobs/{id}/patch`.
