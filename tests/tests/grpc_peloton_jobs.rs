@@ -532,8 +532,18 @@ async fn a_literal_peloton_job_is_created_read_found_queried_listed_stopped_and_
     );
     assert_eq!(c, Code::FailedPrecondition);
     let (c, m) = code(client.replace_job(ReplaceJobRequest::default()).await);
-    assert_eq!(c, Code::Unimplemented);
-    assert!(m.contains("workflows"), "{m}");
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(m.starts_with("job_id.value"), "{m}");
+    let (c, m) = code(
+        client
+            .replace_job(ReplaceJobRequest {
+                job_id: id(&web),
+                ..Default::default()
+            })
+            .await,
+    );
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(m.starts_with("spec:"), "{m}");
     // Nothing of the refused creates was stored.
     assert_eq!(query_ids(&mut client, q()).await, vec![web]);
 }
