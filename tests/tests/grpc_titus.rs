@@ -846,6 +846,25 @@ async fn capacity_four_six_two_shrinks_the_job_restarting_no_task_and_processes_
         let status = t.status.as_ref().unwrap();
         assert_eq!(status.reason_code, "scaledDown", "{t:?}");
     }
+    // FindTask finds what FindTasks lists; a finished task is not killed.
+    let found = client
+        .find_task(titus::TaskId {
+            id: format!("{web}-5-0"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.status.unwrap().reason_code, "scaledDown");
+    let (code, _) = code_and_message(
+        client
+            .kill_task(TaskKillRequest {
+                task_id: format!("{web}-5-0"),
+                shrink: false,
+                prevent_min_size_update: false,
+            })
+            .await,
+    );
+    assert_eq!(code, Code::FailedPrecondition);
     let (_, job) =
         drover_tests::harness::http::get(&s.address, &format!("/api/v1/jobs/{web}")).await;
     assert_eq!(
