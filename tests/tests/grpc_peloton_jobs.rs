@@ -5,7 +5,9 @@
 //! stopped, started and deleted with entity versions (a stale one is
 //! ABORTED), bad requests answered with their codes; and `create_spec`
 //! honoured: `start_paused` launches nothing until `ResumeJobWorkflow`,
-//! and never more than `batch_size` instances are being created at once.
+//! and never more than `batch_size` instances are being created at once;
+//! updates: a diff, a replace, a patch, pause, resume, abort and their
+//! story, and an update that never gets healthy rolled back.
 #![allow(clippy::unwrap_used)]
 
 use drover_proto::v1 as mesos;
@@ -1138,5 +1140,84 @@ async fn a_service_is_diffed_replaced_patched_paused_resumed_and_aborted_over_gr
         .events;
     assert_eq!(last.len(), 1);
     assert_eq!(last[0].state, WorkflowState::Succeeded as i32);
+    drop(sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_whose_pods_never_get_healthy_fails_and_rolls_back_over_grpc() {
+    let sim = AgentSim::for_scheduler(4).start();
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
+    let mut client = JobServiceClient::connect(format!("http://{}", scheduler.address))
+        .await
+        .unwrap();
+    let job = create(&mut client, update_spec_of(3, "sleep 1000"), None).await;
+    let before = wait_settled(&mut client, &job, 3).await;
+    // The new version's health check always fails (agent-sim's label).
+    let mut bad = update_spec_of(3, "sleep 1001");
+    bad.default_spec
+        .as_mut()
+        .unwrap()
+        .labels
+        .push(label("sim.healthy", "false"));
+    client
+        .replace_job(ReplaceJobRequest {
+            job_id: id(&job),
+            version: version("1"),
+            spec: Some(bad),
+            update_spec: Some(stateless::UpdateSpec {
+                batch_size: 1,
+                rollback_on_failure: true,
+                max_instance_retries: 1,
+                max_tolerable_instance_failures: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let got = wait_for(Duration::from_secs(60), || {
+        let mut c = client.clone();
+        let job = job.clone();
+        async move {
+            let w = workflow(&mut c, &job).await;
+            (w.state == WorkflowState::RolledBack as i32).then_some(w)
+        }
+    })
+    .await;
+    let rolled_back = match got {
+        Some(w) => w,
+        None => panic!(
+            "never rolled back: {:#?}",
+            workflow(&mut client, &job).await
+        ),
+    };
+    // Every pod is back on version 1; the two never moved kept their pods.
+    let after = wait_settled(&mut client, &job, 3).await;
+    assert!(after.values().all(|p| p.version == "1"), "{after:#?}");
+    assert_eq!(ids(&after, &[1, 2]), ids(&before, &[1, 2]));
+    let story: Vec<i32> = client
+        .list_job_workflows(ListJobWorkflowsRequest {
+            job_id: id(&job),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .workflow_infos[0]
+        .events
+        .iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        story,
+        vec![
+            WorkflowState::RollingForward as i32,
+            WorkflowState::Failed as i32,
+            WorkflowState::RollingBackward as i32,
+            WorkflowState::RolledBack as i32
+        ],
+        "{rolled_back:?}"
+    );
     drop(sim);
 }
