@@ -3,7 +3,8 @@
 //! literal JobDescriptors, FindJobs/FindTasks with the seed's filters, a
 //! service scaled 3 → 10 → 2 with min/max enforced, a kill with shrink and
 //! one without, disable/enable, attributes, and bad requests with their
-//! codes.
+//! codes; capacity 4 → 6 → 2 shrinking the job without restarting a task
+//! (the rest end `scaledDown`), bounds and `disableDecreaseDesired`.
 #![allow(clippy::unwrap_used)]
 
 use drover_seed_api::titus::job_management_service_client::JobManagementServiceClient;
