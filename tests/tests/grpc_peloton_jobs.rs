@@ -5,7 +5,9 @@
 //! stopped, started and deleted with entity versions (a stale one is
 //! ABORTED), bad requests answered with their codes; and `create_spec`
 //! honoured: `start_paused` launches nothing until `ResumeJobWorkflow`,
-//! and never more than `batch_size` instances are being created at once.
+//! and never more than `batch_size` instances are being created at once;
+//! updates: a diff, a replace, a patch, pause, resume, abort and their
+//! story, and an update that never gets healthy rolled back.
 #![allow(clippy::unwrap_used)]
 
 use drover_proto::v1 as mesos;
@@ -532,8 +534,18 @@ async fn a_literal_peloton_job_is_created_read_found_queried_listed_stopped_and_
     );
     assert_eq!(c, Code::FailedPrecondition);
     let (c, m) = code(client.replace_job(ReplaceJobRequest::default()).await);
-    assert_eq!(c, Code::Unimplemented);
-    assert!(m.contains("workflows"), "{m}");
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(m.starts_with("job_id.value"), "{m}");
+    let (c, m) = code(
+        client
+            .replace_job(ReplaceJobRequest {
+                job_id: id(&web),
+                ..Default::default()
+            })
+            .await,
+    );
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(m.starts_with("spec:"), "{m}");
     // Nothing of the refused creates was stored.
     assert_eq!(query_ids(&mut client, q()).await, vec![web]);
 }
@@ -665,4 +677,547 @@ async fn create_spec_starts_paused_then_creates_a_batch_at_a_time() {
             "more than a batch being created at once: {spans:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------
+// Updates: ReplaceJob, PatchJob, GetReplaceJobDiff, pause/resume/abort,
+// ListJobWorkflows, GetWorkflowEvents.
+
+/// A service without placement limits or SLA, quick to kill, running
+/// `command`, each pod health-checked (so a batch waits for HEALTHY).
+fn update_spec_of(instances: u32, command: &str) -> stateless::JobSpec {
+    let mut spec = peloton_spec("rolling", "alice", instances, None);
+    spec.sla = None;
+    let pod = spec.default_spec.as_mut().unwrap();
+    pod.constraint = None;
+    pod.containers[0].command = Some(mesos::CommandInfo {
+        value: Some(command.into()),
+        ..Default::default()
+    });
+    spec
+}
+
+/// One pod as ListPods shows it.
+#[derive(Debug, Clone, PartialEq)]
+struct PodSeen {
+    pod_id: String,
+    state: i32,
+    version: String,
+    desired_version: String,
+}
+
+impl PodSeen {
+    /// Up on the version it should run.
+    fn settled(&self) -> bool {
+        self.state == pod::PodState::Running as i32 && self.version == self.desired_version
+    }
+}
+
+/// Every pod of `job` by instance, from the ListPods stream.
+async fn pods(client: &mut Client, job: &str) -> std::collections::BTreeMap<u32, PodSeen> {
+    let mut stream = client
+        .list_pods(ListPodsRequest {
+            job_id: id(job),
+            range: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = std::collections::BTreeMap::new();
+    while let Some(page) = stream.message().await.unwrap() {
+        for p in page.pods {
+            let name = p.pod_name.unwrap().value;
+            let instance: u32 = name.rsplit('-').next().unwrap().parse().unwrap();
+            let s = p.status.unwrap();
+            out.insert(
+                instance,
+                PodSeen {
+                    pod_id: s.pod_id.map(|p| p.value).unwrap_or_default(),
+                    state: s.state,
+                    version: s.version.unwrap_or_default().value,
+                    desired_version: s.desired_version.unwrap_or_default().value,
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Waits until `job` has `n` pods, each up on the version it should run.
+async fn wait_settled(
+    client: &mut Client,
+    job: &str,
+    n: usize,
+) -> std::collections::BTreeMap<u32, PodSeen> {
+    let got = wait_for(LIMIT, || {
+        let mut c = client.clone();
+        async move {
+            let all = pods(&mut c, job).await;
+            (all.len() == n && all.values().all(PodSeen::settled)).then_some(all)
+        }
+    })
+    .await;
+    match got {
+        Some(all) => all,
+        None => panic!(
+            "job {job} never had {n} settled pods: {:#?}",
+            pods(client, job).await
+        ),
+    }
+}
+
+async fn workflow(client: &mut Client, job: &str) -> stateless::WorkflowStatus {
+    status(&get_job(client, job).await)
+        .workflow_status
+        .clone()
+        .unwrap()
+}
+
+async fn wait_workflow(
+    client: &mut Client,
+    job: &str,
+    want: WorkflowState,
+) -> stateless::WorkflowStatus {
+    let got = wait_for(LIMIT, || {
+        let mut c = client.clone();
+        async move {
+            let w = workflow(&mut c, job).await;
+            (w.state == want as i32).then_some(w)
+        }
+    })
+    .await;
+    got.unwrap_or_else(|| panic!("the update of {job} never reached {want:?}"))
+}
+
+async fn job_version(client: &mut Client, job: &str) -> String {
+    status(&get_job(client, job).await)
+        .version
+        .clone()
+        .unwrap()
+        .value
+}
+
+fn range(from: u32, to: u32) -> pod::InstanceIdRange {
+    pod::InstanceIdRange { from, to }
+}
+
+fn ids(pods: &std::collections::BTreeMap<u32, PodSeen>, instances: &[u32]) -> Vec<String> {
+    instances.iter().map(|i| pods[i].pod_id.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_is_diffed_replaced_patched_paused_resumed_and_aborted_over_grpc() {
+    let sim = AgentSim::for_scheduler(4).start();
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
+    let mut client = JobServiceClient::connect(format!("http://{}", scheduler.address))
+        .await
+        .unwrap();
+    let job = create(&mut client, update_spec_of(4, "sleep 1000"), None).await;
+    let before = wait_settled(&mut client, &job, 4).await;
+    assert!(before.values().all(|p| p.version == "1"), "{before:#?}");
+
+    // The diff of a spec that changes instance 1's pod and adds one.
+    let mut next = update_spec_of(5, "sleep 1000");
+    let mut changed = next.default_spec.clone().unwrap();
+    changed.containers[0].command = Some(mesos::CommandInfo {
+        value: Some("sleep 2000".into()),
+        ..Default::default()
+    });
+    next.instance_spec.insert(1, changed);
+    let diff = client
+        .get_replace_job_diff(GetReplaceJobDiffRequest {
+            job_id: id(&job),
+            version: version("1"),
+            spec: Some(next.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(diff.instances_added, vec![range(4, 5)]);
+    assert_eq!(diff.instances_removed, vec![]);
+    assert_eq!(diff.instances_updated, vec![range(1, 2)]);
+    assert_eq!(diff.instances_unchanged, vec![range(0, 1), range(2, 4)]);
+
+    // ReplaceJob touches exactly those: instance 1 gets a new pod, 4 is
+    // added, 0, 2 and 3 keep theirs; every pod ends on the new version.
+    let replaced = client
+        .replace_job(ReplaceJobRequest {
+            job_id: id(&job),
+            version: version("1"),
+            spec: Some(next.clone()),
+            update_spec: Some(stateless::UpdateSpec {
+                batch_size: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let new_version = replaced.version.unwrap().value;
+    let done = wait_workflow(&mut client, &job, WorkflowState::Succeeded).await;
+    assert_eq!(done.version.clone().unwrap().value, new_version);
+    assert_eq!(done.prev_version.clone().unwrap().value, "1");
+    assert_eq!(
+        (done.num_instances_completed, done.num_instances_failed),
+        (2, 0)
+    );
+    let after = wait_settled(&mut client, &job, 5).await;
+    assert!(
+        after
+            .values()
+            .all(|p| p.version == new_version && p.desired_version == new_version),
+        "{after:#?}"
+    );
+    assert_eq!(ids(&after, &[0, 2, 3]), ids(&before, &[0, 2, 3]));
+    assert_ne!(after[&1].pod_id, before[&1].pod_id);
+    let shown = get_job(&mut client, &job).await;
+    assert_eq!(
+        shown.job_info.unwrap().spec.unwrap().instance_spec[&1].containers[0]
+            .command
+            .as_ref()
+            .unwrap()
+            .value
+            .as_deref(),
+        Some("sleep 2000")
+    );
+    let info = shown.workflow_info.unwrap();
+    assert_eq!(info.instances_updated, vec![range(1, 2)]);
+    assert_eq!(info.instances_added, vec![range(4, 5)]);
+
+    // A stale version changes nothing.
+    let (c, m) = code(
+        client
+            .replace_job(ReplaceJobRequest {
+                job_id: id(&job),
+                version: version("1"),
+                spec: Some(update_spec_of(5, "sleep 3000")),
+                ..Default::default()
+            })
+            .await,
+    );
+    assert_eq!(c, Code::Aborted, "{m}");
+    assert_eq!(workflow(&mut client, &job).await.version, done.version);
+    // What Drover cannot honour is refused by name.
+    let (c, m) = code(
+        client
+            .replace_job(ReplaceJobRequest {
+                job_id: id(&job),
+                spec: Some(update_spec_of(5, "sleep 3000")),
+                update_spec: Some(stateless::UpdateSpec {
+                    in_place: true,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await,
+    );
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(m.starts_with("update_spec.in_place"), "{m}");
+
+    // PatchJob changes the named field alone: one instance more, no pod
+    // touched, the rest of the spec as it was.
+    let spec_before = get_job(&mut client, &job)
+        .await
+        .job_info
+        .unwrap()
+        .spec
+        .unwrap();
+    let v = job_version(&mut client, &job).await;
+    client
+        .patch_job(PatchJobRequest {
+            job_id: id(&job),
+            version: version(&v),
+            spec: Some(stateless::JobSpec {
+                instance_count: 6,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let patched = wait_workflow(&mut client, &job, WorkflowState::Succeeded).await;
+    assert_ne!(patched.version, done.version);
+    let spec_after = get_job(&mut client, &job)
+        .await
+        .job_info
+        .unwrap()
+        .spec
+        .unwrap();
+    assert_eq!(
+        spec_after,
+        stateless::JobSpec {
+            instance_count: 6,
+            ..spec_before
+        }
+    );
+    let six = wait_settled(&mut client, &job, 6).await;
+    assert_eq!(ids(&six, &[0, 1, 2, 3, 4]), ids(&after, &[0, 1, 2, 3, 4]));
+
+    // Pause, resume, abort: an update of every pod, one at a time,
+    // created paused.
+    let v = job_version(&mut client, &job).await;
+    let paused_at = client
+        .replace_job(ReplaceJobRequest {
+            job_id: id(&job),
+            version: version(&v),
+            spec: Some(update_spec_of(6, "sleep 4000")),
+            update_spec: Some(stateless::UpdateSpec {
+                batch_size: 1,
+                start_paused: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version
+        .unwrap()
+        .value;
+    let w = workflow(&mut client, &job).await;
+    assert_eq!(w.state, WorkflowState::Paused as i32);
+    let target = w.version.unwrap().value;
+    // A second update while one is in progress is refused.
+    let (c, m) = code(
+        client
+            .patch_job(PatchJobRequest {
+                job_id: id(&job),
+                spec: Some(stateless::JobSpec {
+                    instance_count: 7,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await,
+    );
+    assert_eq!(c, Code::FailedPrecondition, "{m}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        ids(&pods(&mut client, &job).await, &[0, 1, 2, 3, 4, 5]),
+        ids(&six, &[0, 1, 2, 3, 4, 5]),
+        "a paused update moved a pod"
+    );
+    let resumed = client
+        .resume_job_workflow(ResumeJobWorkflowRequest {
+            job_id: id(&job),
+            version: version(&paused_at),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version
+        .unwrap()
+        .value;
+    assert_ne!(resumed, paused_at, "a resume is a new entity version");
+    let moved = wait_for(LIMIT, || {
+        let mut c = client.clone();
+        let job = job.clone();
+        async move {
+            let w = workflow(&mut c, &job).await;
+            (w.num_instances_completed >= 1).then_some(w)
+        }
+    })
+    .await
+    .expect("the resumed update moves a pod");
+    assert_eq!(moved.prev_state, WorkflowState::Paused as i32);
+    let paused = client
+        .pause_job_workflow(PauseJobWorkflowRequest {
+            job_id: id(&job),
+            version: version(&resumed),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .version
+        .unwrap()
+        .value;
+    assert_eq!(
+        workflow(&mut client, &job).await.state,
+        WorkflowState::Paused as i32
+    );
+    client
+        .abort_job_workflow(AbortJobWorkflowRequest {
+            job_id: id(&job),
+            version: version(&paused),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let aborted = workflow(&mut client, &job).await;
+    assert_eq!(aborted.state, WorkflowState::Aborted as i32);
+    // Aborted: mixed versions, and it stays so.
+    let mixed = wait_settled(&mut client, &job, 6).await;
+    let on_target = mixed.values().filter(|p| p.version == target).count();
+    assert!(
+        (1..6).contains(&on_target),
+        "an aborted update leaves a mix: {mixed:#?}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        pods(&mut client, &job).await,
+        mixed,
+        "an aborted update went on"
+    );
+
+    // The story: updates newest first, with their events.
+    let list = client
+        .list_job_workflows(ListJobWorkflowsRequest {
+            job_id: id(&job),
+            instance_events: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .workflow_infos;
+    let states: Vec<i32> = list
+        .iter()
+        .map(|w| w.status.as_ref().unwrap().state)
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            WorkflowState::Aborted as i32,
+            WorkflowState::Succeeded as i32,
+            WorkflowState::Succeeded as i32
+        ]
+    );
+    let story: Vec<i32> = list[0].events.iter().map(|e| e.state).collect();
+    assert_eq!(
+        story,
+        vec![
+            WorkflowState::Paused as i32,
+            WorkflowState::RollingForward as i32,
+            WorkflowState::Paused as i32,
+            WorkflowState::Aborted as i32
+        ]
+    );
+    assert!(!list[0].instance_events.is_empty());
+    let limited = client
+        .list_job_workflows(ListJobWorkflowsRequest {
+            job_id: id(&job),
+            updates_limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .workflow_infos;
+    assert_eq!(limited.len(), 1);
+    assert!(limited[0].instance_events.is_empty());
+    // Instance 0 moved first: released, then up on the new spec.
+    let events = client
+        .get_workflow_events(GetWorkflowEventsRequest {
+            job_id: id(&job),
+            instance_id: 0,
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let states: Vec<i32> = events.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        vec![
+            WorkflowState::RollingForward as i32,
+            WorkflowState::Succeeded as i32
+        ]
+    );
+    let last = client
+        .get_workflow_events(GetWorkflowEventsRequest {
+            job_id: id(&job),
+            instance_id: 0,
+            limit: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].state, WorkflowState::Succeeded as i32);
+    drop(sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_whose_pods_never_get_healthy_fails_and_rolls_back_over_grpc() {
+    let sim = AgentSim::for_scheduler(4).start();
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
+    let mut client = JobServiceClient::connect(format!("http://{}", scheduler.address))
+        .await
+        .unwrap();
+    let job = create(&mut client, update_spec_of(3, "sleep 1000"), None).await;
+    let before = wait_settled(&mut client, &job, 3).await;
+    // The new version's health check always fails (agent-sim's label).
+    let mut bad = update_spec_of(3, "sleep 1001");
+    bad.default_spec
+        .as_mut()
+        .unwrap()
+        .labels
+        .push(label("sim.healthy", "false"));
+    client
+        .replace_job(ReplaceJobRequest {
+            job_id: id(&job),
+            version: version("1"),
+            spec: Some(bad),
+            update_spec: Some(stateless::UpdateSpec {
+                batch_size: 1,
+                rollback_on_failure: true,
+                max_instance_retries: 1,
+                max_tolerable_instance_failures: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let got = wait_for(Duration::from_secs(60), || {
+        let mut c = client.clone();
+        let job = job.clone();
+        async move {
+            let w = workflow(&mut c, &job).await;
+            (w.state == WorkflowState::RolledBack as i32).then_some(w)
+        }
+    })
+    .await;
+    let rolled_back = match got {
+        Some(w) => w,
+        None => panic!(
+            "never rolled back: {:#?}",
+            workflow(&mut client, &job).await
+        ),
+    };
+    // Every pod is back on version 1; the two never moved kept their pods.
+    let after = wait_settled(&mut client, &job, 3).await;
+    assert!(after.values().all(|p| p.version == "1"), "{after:#?}");
+    assert_eq!(ids(&after, &[1, 2]), ids(&before, &[1, 2]));
+    let story: Vec<i32> = client
+        .list_job_workflows(ListJobWorkflowsRequest {
+            job_id: id(&job),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .workflow_infos[0]
+        .events
+        .iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        story,
+        vec![
+            WorkflowState::RollingForward as i32,
+            WorkflowState::Failed as i32,
+            WorkflowState::RollingBackward as i32,
+            WorkflowState::RolledBack as i32
+        ],
+        "{rolled_back:?}"
+    );
+    drop(sim);
 }

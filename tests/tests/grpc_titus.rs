@@ -3,7 +3,8 @@
 //! literal JobDescriptors, FindJobs/FindTasks with the seed's filters, a
 //! service scaled 3 → 10 → 2 with min/max enforced, a kill with shrink and
 //! one without, disable/enable, attributes, and bad requests with their
-//! codes.
+//! codes; capacity 4 → 6 → 2 shrinking the job without restarting a task
+//! (the rest end `scaledDown`), bounds and `disableDecreaseDesired`.
 #![allow(clippy::unwrap_used)]
 
 use drover_seed_api::titus::job_management_service_client::JobManagementServiceClient;
@@ -788,4 +789,127 @@ async fn titus_jobs_are_created_found_scaled_killed_and_changed_over_grpc() {
     .await
     .expect("the killed job finishes");
     assert_eq!(status.reason_code, "killed");
+}
+
+/// The ids of `job`'s tasks in `states`, sorted.
+async fn task_ids(client: &mut Client, job: &str, states: &str) -> Vec<String> {
+    let mut ids: Vec<String> = tasks(client, &[("jobIds", job), ("taskStates", states)])
+        .await
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_four_six_two_shrinks_the_job_restarting_no_task_and_processes_are_enforced() {
+    let sim = AgentSim::for_scheduler(8).start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
+    let mut client = JobManagementServiceClient::connect(format!("http://{}", s.address))
+        .await
+        .unwrap();
+    let web = client
+        .create_job(service(1, 4, 10))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    wait_started(&mut client, &web, 4).await;
+    let four = task_ids(&mut client, &web, "Started").await;
+
+    // Up to 6: two new tasks, the four kept.
+    update_capacity(&mut client, &web, 1, 6, 10).await.unwrap();
+    wait_started(&mut client, &web, 6).await;
+    let six = task_ids(&mut client, &web, "Started").await;
+    assert!(four.iter().all(|t| six.contains(t)), "{four:?} in {six:?}");
+
+    // Down to 2: the job shrinks to instances 0 and 1, which keep their
+    // tasks; the others end as scaled down, not killed in place.
+    update_capacity(&mut client, &web, 1, 2, 10).await.unwrap();
+    wait_started(&mut client, &web, 2).await;
+    assert_eq!(
+        task_ids(&mut client, &web, "Started").await,
+        vec![format!("{web}-0-0"), format!("{web}-1-0")]
+    );
+    let gone = wait_for(Duration::from_secs(20), || {
+        let mut c = client.clone();
+        let web = web.clone();
+        async move {
+            let done = tasks(&mut c, &[("jobIds", &web), ("taskStates", "Finished")]).await;
+            (done.len() == 4).then_some(done)
+        }
+    })
+    .await
+    .expect("the four highest tasks finish");
+    for t in &gone {
+        let status = t.status.as_ref().unwrap();
+        assert_eq!(status.reason_code, "scaledDown", "{t:?}");
+    }
+    // FindTask finds what FindTasks lists; a finished task is not killed.
+    let found = client
+        .find_task(titus::TaskId {
+            id: format!("{web}-5-0"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.status.unwrap().reason_code, "scaledDown");
+    let (code, _) = code_and_message(
+        client
+            .kill_task(TaskKillRequest {
+                task_id: format!("{web}-5-0"),
+                shrink: false,
+                prevent_min_size_update: false,
+            })
+            .await,
+    );
+    assert_eq!(code, Code::FailedPrecondition);
+    let (_, job) =
+        drover_tests::harness::http::get(&s.address, &format!("/api/v1/jobs/{web}")).await;
+    assert_eq!(
+        job["job_info"]["spec"]["instance_count"], 2,
+        "the job shrank: {job}"
+    );
+    assert_eq!(
+        capacity(&mut client, &web).await,
+        Capacity {
+            min: 1,
+            desired: 2,
+            max: 10
+        }
+    );
+
+    // Desired outside min..max is refused, naming the bound.
+    let (code, message) = code_and_message(update_capacity(&mut client, &web, 2, 1, 10).await);
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(message.starts_with("Capacity.desired:"), "{message}");
+    assert!(message.contains("below min 2"), "{message}");
+    let (code, message) = code_and_message(update_capacity(&mut client, &web, 1, 12, 10).await);
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(message.contains("above max 10"), "{message}");
+
+    // disableDecreaseDesired: a decrease is refused, an increase is not.
+    client
+        .update_job_processes(JobProcessesUpdate {
+            job_id: web.clone(),
+            service_job_processes: Some(service_job_spec::ServiceJobProcesses {
+                disable_increase_desired: false,
+                disable_decrease_desired: true,
+            }),
+        })
+        .await
+        .unwrap();
+    let (code, message) = code_and_message(update_capacity(&mut client, &web, 1, 1, 10).await);
+    assert_eq!(code, Code::FailedPrecondition);
+    assert!(message.contains("disableDecreaseDesired"), "{message}");
+    update_capacity(&mut client, &web, 1, 3, 10).await.unwrap();
+    wait_started(&mut client, &web, 3).await;
+    let three = task_ids(&mut client, &web, "Started").await;
+    assert!(
+        three.contains(&format!("{web}-0-0")) && three.contains(&format!("{web}-1-0")),
+        "{three:?}"
+    );
+    drop(sim);
 }

@@ -11,10 +11,13 @@
 
 pub mod json_face;
 pub mod peloton_jobs;
+pub mod peloton_patch;
 pub mod peloton_pod_view;
 pub mod peloton_pods;
 pub mod peloton_spec;
+pub mod peloton_updates;
 pub mod peloton_views;
+pub mod peloton_workflow;
 pub mod status;
 pub mod titus_jobs;
 pub mod titus_spec;

@@ -7,12 +7,15 @@
 //!   ([`crate::model::create_workflow`]: `batch_size` instances being
 //!   created at a time, `start_paused`, `max_instance_retries`,
 //!   `max_tolerable_instance_failures`), shown in `GetJob`'s
-//!   `status.workflow_status`; `Pause/Resume/AbortJobWorkflow` act on
-//!   that creation workflow (FAILED_PRECONDITION when there is none in
-//!   progress).
+//!   `status.workflow_status` until the job is first updated.
+//! - `Pause/Resume/AbortJobWorkflow` act on the update in progress, else
+//!   on the creation workflow (FAILED_PRECONDITION when neither is in
+//!   progress), and answer the job's new entity version.
 //! - `GetJob`: `summary_only` answers the summary alone; `version` must
-//!   be one the job had (its spec is the same at every version: Drover
-//!   changes a spec only through the workflows of a later issue).
+//!   be one the job had (the spec shown is the current one). Its
+//!   `workflow_info` and `status.workflow_status` are the current (or
+//!   last) update ([`super::peloton_updates`]), else the creation
+//!   workflow; `status.version` is the job's entity version.
 //! - `RefreshJob`: the engine plans the job again now (its goal-state
 //!   rule re-run over what it holds: launches, kills, reconciliation),
 //!   as Peloton reloads a job from its store into its cache.
@@ -24,14 +27,14 @@
 //!   job is in a terminal state.
 //! - `ListJobs`: one stream of every job's summary, in pages, then ends.
 //! - `ReplaceJob`, `PatchJob`, `GetReplaceJobDiff`, `GetWorkflowEvents`,
-//!   `ListJobWorkflows`: UNIMPLEMENTED until job workflows land.
+//!   `ListJobWorkflows`: update workflows, in [`super::peloton_updates`].
 //!
 //! Entity versions are Drover's job versions as decimal strings, as the
 //! JSON API's ([`crate::api::views::version`]); a stale one is ABORTED.
 
 use super::peloton_spec::job_spec_from_proto;
 use super::peloton_views::{job_ref, job_status, job_summary, version, workflow_status};
-use super::{peloton_pods, status};
+use super::{peloton_pods, peloton_updates};
 use crate::api::error::ApiError;
 use crate::api::jobs::{ask, ask_job, parse_version, CreateSpec};
 use crate::api::pod_ops::{instances_in, InstanceRange};
@@ -52,8 +55,6 @@ use stateless::svc::*;
 use std::pin::Pin;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
-
-const SERVICE: &str = "peloton.api.v1alpha.job.stateless.svc.JobService";
 
 /// Summaries per `ListJobs` message.
 const LIST_PAGE: usize = 500;
@@ -178,17 +179,23 @@ impl PelotonJobs {
         Ok(Some(version(job.version)))
     }
 
-    /// The creation workflow's status of `view`'s job, from its runs.
-    async fn workflow_of(
-        &self,
-        view: &JobView,
-    ) -> Result<Option<stateless::WorkflowStatus>, Status> {
+    /// The workflow `view`'s job shows: its current (or last) update, else
+    /// its creation workflow (a status alone, from its runs).
+    async fn workflow_of(&self, view: &JobView) -> Result<Option<stateless::WorkflowInfo>, Status> {
+        if let Some(info) = peloton_updates::current_info(&self.state, &view.job).await? {
+            return Ok(Some(info));
+        }
         if view.job.create.is_none() {
             return Ok(None);
         }
         let id = view.job.job_id.clone();
         let runs = self.state.read(move |s| s.runs(&id)).await?;
-        Ok(workflow_status(&view.job, &runs))
+        Ok(
+            workflow_status(&view.job, &runs).map(|status| stateless::WorkflowInfo {
+                status: Some(status),
+                ..stateless::WorkflowInfo::default()
+            }),
+        )
     }
 
     /// When `view`'s job completed: its last run's end, once it is in a
@@ -260,16 +267,18 @@ impl JobService for PelotonJobs {
 
     async fn replace_job(
         &self,
-        _: Request<ReplaceJobRequest>,
+        request: Request<ReplaceJobRequest>,
     ) -> Result<Response<ReplaceJobResponse>, Status> {
-        Err(status::waiting(SERVICE, "ReplaceJob"))
+        let answer = peloton_updates::replace(&self.state, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn patch_job(
         &self,
-        _: Request<PatchJobRequest>,
+        request: Request<PatchJobRequest>,
     ) -> Result<Response<PatchJobResponse>, Status> {
-        Err(status::waiting(SERVICE, "PatchJob"))
+        let answer = peloton_updates::patch(&self.state, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn restart_job(
@@ -418,10 +427,11 @@ impl JobService for PelotonJobs {
             }
         }
         let workflow = self.workflow_of(&view).await?;
+        let workflow_status = workflow.as_ref().and_then(|w| w.status.clone());
         if r.summary_only {
             let mut summary = job_summary(&view);
             if let Some(status) = summary.status.as_mut() {
-                status.workflow_status = workflow;
+                status.workflow_status = workflow_status;
             }
             return Ok(Response::new(GetJobResponse {
                 summary: Some(summary),
@@ -429,7 +439,7 @@ impl JobService for PelotonJobs {
             }));
         }
         let mut status = job_status(&view);
-        status.workflow_status = workflow.clone();
+        status.workflow_status = workflow_status;
         Ok(Response::new(GetJobResponse {
             job_info: Some(stateless::JobInfo {
                 job_id: Some(peloton::JobId {
@@ -438,10 +448,7 @@ impl JobService for PelotonJobs {
                 spec: Some(super::peloton_spec::job_spec_to_proto(&view.job.spec)),
                 status: Some(status),
             }),
-            workflow_info: workflow.map(|w| stateless::WorkflowInfo {
-                status: Some(w),
-                ..stateless::WorkflowInfo::default()
-            }),
+            workflow_info: workflow,
             ..GetJobResponse::default()
         }))
     }
@@ -478,9 +485,10 @@ impl JobService for PelotonJobs {
 
     async fn get_workflow_events(
         &self,
-        _: Request<GetWorkflowEventsRequest>,
+        request: Request<GetWorkflowEventsRequest>,
     ) -> Result<Response<GetWorkflowEventsResponse>, Status> {
-        Err(status::waiting(SERVICE, "GetWorkflowEvents"))
+        let answer = peloton_updates::events(&self.state, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     type ListPodsStream = Stream_<ListPodsResponse>;
@@ -526,7 +534,7 @@ impl JobService for PelotonJobs {
         for view in &records {
             let mut summary = job_summary(view);
             if let Some(status) = summary.status.as_mut() {
-                status.workflow_status = self.workflow_of(view).await?;
+                status.workflow_status = self.workflow_of(view).await?.and_then(|w| w.status);
             }
             summaries.push(summary);
         }
@@ -572,16 +580,18 @@ impl JobService for PelotonJobs {
 
     async fn list_job_workflows(
         &self,
-        _: Request<ListJobWorkflowsRequest>,
+        request: Request<ListJobWorkflowsRequest>,
     ) -> Result<Response<ListJobWorkflowsResponse>, Status> {
-        Err(status::waiting(SERVICE, "ListJobWorkflows"))
+        let answer = peloton_updates::list(&self.state, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn get_replace_job_diff(
         &self,
-        _: Request<GetReplaceJobDiffRequest>,
+        request: Request<GetReplaceJobDiffRequest>,
     ) -> Result<Response<GetReplaceJobDiffResponse>, Status> {
-        Err(status::waiting(SERVICE, "GetReplaceJobDiff"))
+        let answer = peloton_updates::diff(&self.state, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 
     async fn refresh_job(
@@ -605,7 +615,7 @@ impl JobService for PelotonJobs {
             .find_job(job_ref(request.into_inner().job_id.as_ref())?)
             .await?;
         let mut status = job_status(&view);
-        status.workflow_status = self.workflow_of(&view).await?;
+        status.workflow_status = self.workflow_of(&view).await?.and_then(|w| w.status);
         Ok(Response::new(GetJobCacheResponse {
             spec: Some(super::peloton_spec::job_spec_to_proto(&view.job.spec)),
             status: Some(status),

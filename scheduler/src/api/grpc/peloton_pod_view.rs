@@ -140,7 +140,7 @@ pub fn run_status(job: &Job, record: &RunRecord, failure_count: usize) -> pod::P
             .unwrap_or_default(),
         failure_count: failures,
         version: entity_version(run.spec_version),
-        desired_version: entity_version(job.version),
+        desired_version: entity_version(job.desired_spec(instance).1),
         agent_id: run.agent.as_ref().map(|a| drover_proto::v1::AgentId {
             value: a.as_str().to_owned(),
         }),
@@ -157,8 +157,9 @@ pub fn pending_status(job: &Job, instance: u32, pending: Option<&PendingInfo>) -
         desired_state: desired_state(job, instance) as i32,
         containers_status: vec![container_status(job, None, instance, 0)],
         message: pending.map(|p| p.reason.clone()).unwrap_or_default(),
-        version: entity_version(job.version),
-        desired_version: entity_version(job.version),
+        // No run yet: it will run the spec it should.
+        version: entity_version(job.desired_spec(instance).1),
+        desired_version: entity_version(job.desired_spec(instance).1),
         ..Default::default()
     }
 }
@@ -192,7 +193,12 @@ pub fn pod_info(
     status_only: bool,
 ) -> pod::PodInfo {
     let spec = (!status_only).then(|| {
-        let mut spec = super::peloton_spec::pod_spec_to_proto(&job.spec.pod_spec(instance));
+        // The spec the pod should run (mid-update, an instance not reached
+        // yet still runs the old one).
+        let pod = job
+            .desired_pod(instance)
+            .unwrap_or_else(|| job.spec.pod_spec(instance));
+        let mut spec = super::peloton_spec::pod_spec_to_proto(&pod);
         spec.pod_name = pod_name(&job.instance_id(instance));
         spec
     });

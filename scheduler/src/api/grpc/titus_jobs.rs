@@ -126,16 +126,23 @@ impl TitusJobs {
                     e
                 }
             })?;
-        if view.job.job_id != id.instance.job || !view.job.has_instance(id.instance.instance) {
+        if view.job.job_id != id.instance.job {
             return Err(not_found());
         }
         let instance = id.instance.clone();
         let runs = self.state.read(move |s| s.instance_runs(&instance)).await?;
         let none_yet = runs.is_empty();
+        let instance = id.instance.instance;
         match runs.into_iter().find(|r| r.task_id.run == id.run) {
+            // A stored run, also of an instance scaled down since (as
+            // FindTasks lists it).
             Some(r) => Ok((view, id, Some(r))),
             // The first task of an instance not launched yet.
-            None if id.run == 0 && none_yet && view.job.wants_running(id.instance.instance) => {
+            None if id.run == 0
+                && none_yet
+                && view.job.has_instance(instance)
+                && view.job.wants_running(instance) =>
+            {
                 Ok((view, id, None))
             }
             None => Err(not_found()),

@@ -665,10 +665,14 @@ pub fn task_to_proto(job: &Job, instance: u32, record: Option<&RunRecord>) -> ti
     let instance_id = InstanceId::new(job.job_id.clone(), instance);
     let run_number = record.map_or(0, |r| r.task_id.run);
     let id = TaskId::new(instance_id.clone(), run_number);
-    let (state, reason) = match record {
+    let (state, mut reason) = match record {
         Some(r) => task_state(r.run.state, Some(&r.run)),
         None => task_state(PodState::Pending, None),
     };
+    // An instance the job no longer has was scaled down (Titus' reason).
+    if reason == "killed" && instance >= job.spec.instance_count {
+        reason = "scaledDown";
+    }
     let mut context = HashMap::new();
     context.insert("task.index".to_owned(), instance.to_string());
     if run_number > 0 {
@@ -800,9 +804,14 @@ pub fn scale(job: &Job, change: CapacityChange, at: &str) -> Result<JobAmendment
     Ok(amend)
 }
 
-/// The pod goals (and growth) that make `desired` instances wanted:
-/// down, the highest wanted ones stop; up, stopped ones start again
-/// (lowest first), then new instances are added.
+/// The instance count and pod goals that make `desired` instances
+/// wanted, restarting none that stays:
+/// - down: the job SHRINKS to just past its `desired`-th wanted instance,
+///   so the highest wanted instances leave the job (their tasks stop,
+///   reason `scaledDown`); a job keeps at least one instance, so down to
+///   0 stops instance 0 instead;
+/// - up: stopped instances (a kill with shrink stops one) start again,
+///   lowest first, then new instances are added.
 pub fn resize(job: &Job, desired: u32) -> JobAmendment {
     let wanted: Vec<u32> = (0..job.spec.instance_count)
         .filter(|i| job.pod_goal(*i) == PodGoal::Running)
@@ -810,8 +819,15 @@ pub fn resize(job: &Job, desired: u32) -> JobAmendment {
     let mut amend = JobAmendment::default();
     let have = wanted.len() as u32;
     if desired < have {
-        for &i in wanted.iter().rev().take((have - desired) as usize) {
-            amend.pod_goals.push((i, PodGoal::Killed));
+        let count = match desired.checked_sub(1) {
+            Some(last) => wanted[last as usize] + 1,
+            None => {
+                amend.pod_goals.push((0, PodGoal::Killed));
+                1
+            }
+        };
+        if count < job.spec.instance_count {
+            amend.instance_count = Some(count);
         }
     } else if desired > have {
         let mut need = desired - have;

@@ -9,24 +9,9 @@ const PELOTON_WATCH: &str = "peloton.api.v1alpha.watch.svc.WatchService";
 const PELOTON_VOLUMES: &str = "peloton.api.v1alpha.volume.svc.VolumeService";
 const TITUS_JOBS: &str = "com.netflix.titus.JobManagementService";
 
-/// Peloton's job workflow methods: changing a running job.
-const WORKFLOW_METHODS: &[&str] = &[
-    "ReplaceJob",
-    "PatchJob",
-    "PauseJobWorkflow",
-    "ResumeJobWorkflow",
-    "AbortJobWorkflow",
-    "GetReplaceJobDiff",
-    "GetWorkflowEvents",
-    "ListJobUpdates",
-];
-
 /// The capability `service`'s `method` waits for.
 pub fn waits_for(service: &str, method: &str) -> &'static str {
     match service {
-        PELOTON_JOBS if WORKFLOW_METHODS.contains(&method) => {
-            "job workflows: versions and rolling updates with pause, resume, abort and rollback"
-        }
         PELOTON_JOBS => {
             "the Peloton translation of Drover's jobs (the JSON API at /api/v1/jobs serves them \
              today)"
@@ -57,7 +42,6 @@ mod tests {
 
     #[test]
     fn each_method_names_what_it_waits_for() {
-        assert!(waits_for(PELOTON_JOBS, "PauseJobWorkflow").contains("workflows"));
         assert!(waits_for(PELOTON_JOBS, "GetJob").contains("/api/v1/jobs"));
         assert!(waits_for(TITUS_JOBS, "ObserveJobs").contains("watch"));
         assert!(waits_for(TITUS_JOBS, "CreateJob").contains("Titus"));

@@ -371,7 +371,7 @@ fn argv_is_the_entrypoint_then_the_command_as_docker_joins_them() {
 }
 
 #[test]
-fn a_service_scales_three_ten_two_stopping_the_highest_and_reusing_them() {
+fn a_service_scales_three_ten_two_shrinking_to_the_lowest_and_growing_again() {
     let job = job_of(&service(1, 3, 10));
     let up = scale(
         &job,
@@ -394,19 +394,17 @@ fn a_service_scales_three_ten_two_stopping_the_highest_and_reusing_them() {
         "Capacity",
     )
     .unwrap();
-    assert_eq!(down.instance_count, None);
-    let stopped: Vec<u32> = down.pod_goals.iter().map(|(i, _)| *i).collect();
-    assert_eq!(stopped, vec![9, 8, 7, 6, 5, 4, 3, 2]);
+    // The highest instances leave the job; no pod is stopped in place.
+    assert_eq!(down.instance_count, Some(2));
+    assert!(down.pod_goals.is_empty(), "{:?}", down.pod_goals);
     let job = apply(&job, &down);
     assert_eq!(desired(&job), 2);
-    assert!(job.wants_running(0) && job.wants_running(1) && !job.wants_running(2));
-    // Up again: the stopped instances start again before any is added.
+    assert_eq!(job.spec.instance_count, 2);
+    assert!(job.wants_running(0) && job.wants_running(1));
+    // Up again: new instances, the two kept untouched.
     let again = resize(&job, 4);
-    assert_eq!(
-        again.pod_goals,
-        vec![(2, PodGoal::Running), (3, PodGoal::Running)]
-    );
-    assert_eq!(again.instance_count, None);
+    assert!(again.pod_goals.is_empty());
+    assert_eq!(again.instance_count, Some(4));
     // The kept capacity follows.
     let d = descriptor_of(&job);
     let Some(job_descriptor::JobSpec::Service(s)) = d.job_spec else {
@@ -420,6 +418,28 @@ fn a_service_scales_three_ten_two_stopping_the_highest_and_reusing_them() {
             max: 10
         })
     );
+}
+
+#[test]
+fn a_stopped_instance_starts_again_before_any_is_added_and_zero_keeps_one_instance() {
+    let job = job_of(&service(0, 4, 10));
+    // A kill with shrink stopped instance 1.
+    let job = apply(&job, &shrink_one(&job, 1, false).unwrap());
+    assert_eq!(desired(&job), 3);
+    // Down to 2: the job shrinks to just past its second wanted instance.
+    let down = resize(&job, 2);
+    assert_eq!(down.instance_count, Some(3));
+    let down_job = apply(&job, &down);
+    assert_eq!(desired(&down_job), 2);
+    // Up to 5: instance 1 starts again, then one is added.
+    let up = resize(&job, 5);
+    assert_eq!(up.pod_goals, vec![(1, PodGoal::Running)]);
+    assert_eq!(up.instance_count, Some(5));
+    // Down to 0: one instance is kept, stopped.
+    let zero = resize(&job, 0);
+    assert_eq!(zero.instance_count, Some(1));
+    assert_eq!(zero.pod_goals, vec![(0, PodGoal::Killed)]);
+    assert_eq!(desired(&apply(&job, &zero)), 0);
 }
 
 #[test]
