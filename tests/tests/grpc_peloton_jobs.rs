@@ -906,7 +906,7 @@ async fn a_service_is_diffed_replaced_patched_paused_resumed_and_aborted_over_gr
                 job_id: id(&job),
                 spec: Some(update_spec_of(5, "sleep 3000")),
                 update_spec: Some(stateless::UpdateSpec {
-                    in_place: true,
+                    start_pods: true,
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -914,7 +914,7 @@ async fn a_service_is_diffed_replaced_patched_paused_resumed_and_aborted_over_gr
             .await,
     );
     assert_eq!(c, Code::InvalidArgument);
-    assert!(m.starts_with("update_spec.in_place"), "{m}");
+    assert!(m.starts_with("update_spec.start_pods"), "{m}");
 
     // PatchJob changes the named field alone: one instance more, no pod
     // touched, the rest of the spec as it was.

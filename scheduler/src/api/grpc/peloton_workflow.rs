@@ -31,12 +31,6 @@ pub fn update_options(
     let Some(s) = spec else {
         return Ok(UpdateOptions::default());
     };
-    if s.in_place {
-        return Err(ApiError::invalid(
-            &format!("{at}.in_place"),
-            "is not supported by Drover: an updated pod is placed anew",
-        ));
-    }
     if s.start_pods {
         return Err(ApiError::invalid(
             &format!("{at}.start_pods"),
@@ -50,7 +44,7 @@ pub fn update_options(
         max_instance_retries: s.max_instance_retries,
         max_tolerable_instance_failures: s.max_tolerable_instance_failures,
         start_paused: s.start_paused,
-        in_place: false,
+        in_place: s.in_place,
     })
 }
 
@@ -210,25 +204,21 @@ mod tests {
         let o = update_options(Some(&spec), "update_spec").unwrap();
         assert_eq!((o.batch_size, o.rollback_on_failure), (2, true));
         assert_eq!(update_spec(&o), spec);
-        for (bad, field) in [
-            (
-                stateless::UpdateSpec {
-                    in_place: true,
-                    ..Default::default()
-                },
-                "update_spec.in_place",
-            ),
-            (
-                stateless::UpdateSpec {
-                    start_pods: true,
-                    ..Default::default()
-                },
-                "update_spec.start_pods",
-            ),
-        ] {
-            let e = update_options(Some(&bad), "update_spec").unwrap_err();
-            assert!(e.message.starts_with(field), "{e:?}");
-        }
+        let in_place = stateless::UpdateSpec {
+            in_place: true,
+            ..Default::default()
+        };
+        assert!(
+            update_options(Some(&in_place), "update_spec")
+                .unwrap()
+                .in_place
+        );
+        let bad = stateless::UpdateSpec {
+            start_pods: true,
+            ..Default::default()
+        };
+        let e = update_options(Some(&bad), "update_spec").unwrap_err();
+        assert!(e.message.starts_with("update_spec.start_pods"), "{e:?}");
     }
 
     #[test]

@@ -750,3 +750,72 @@ fn old_runs_not_available_go_no_more_than_the_batch_at_a_time() {
     let p = plan(&job, &runs, &facts, &config, NOW);
     assert_eq!(killed_instances(&p), vec![1, 2], "0 waits: 2 are down");
 }
+
+/// A service of 2 updated to a new command, instance 0 released.
+fn updated(in_place: bool) -> Job {
+    let mut job = job("SERVICE", 2, 0, JobGoal::Running);
+    let mut next = job.spec.clone();
+    next.default_spec.containers[0].command =
+        serde_json::from_value(serde_json::json!({"value": "sleep 5"})).unwrap();
+    let options = crate::model::workflow::UpdateOptions {
+        batch_size: 1,
+        in_place,
+        ..Default::default()
+    };
+    let current = job.clone();
+    let mut update = crate::model::workflow::start(
+        1,
+        options,
+        &current.spec,
+        1,
+        |i| current.desired_pod(i),
+        &next,
+        2,
+        0,
+    );
+    update.released = 1;
+    job.workflows.start(update);
+    job.spec = next;
+    job.spec_version = 2;
+    job
+}
+
+#[test]
+fn a_released_pod_is_replaced_on_the_new_version_and_in_place_on_its_agent() {
+    let mut old0 = run(0, 0, PodState::Running);
+    old0.agent = Some(AgentId::new("a7"));
+    let runs = [old0.clone(), run(1, 0, PodState::Running)];
+    let config = EngineConfig::default();
+    let p = plan(
+        &updated(true),
+        &runs,
+        &ClusterFacts::default(),
+        &config,
+        1_000,
+    );
+    let killed: Vec<_> = p.kill.iter().map(|k| k.task_id.to_string()).collect();
+    assert_eq!(killed, ["job-0-0"], "only the released pod");
+    let mut ended = old0;
+    ended.state = PodState::Killed;
+    ended.kill_requested_at = Some(500);
+    let runs = [ended, run(1, 0, PodState::Running)];
+    let p = plan(
+        &updated(true),
+        &runs,
+        &ClusterFacts::default(),
+        &config,
+        1_000,
+    );
+    assert_eq!(p.launch.len(), 1);
+    assert_eq!(p.launch[0].task_id.to_string(), "job-0-1");
+    assert_eq!(p.launch[0].spec_version, 2);
+    assert_eq!(p.launch[0].in_place, Some(AgentId::new("a7")));
+    let p = plan(
+        &updated(false),
+        &runs,
+        &ClusterFacts::default(),
+        &config,
+        1_000,
+    );
+    assert_eq!(p.launch[0].in_place, None, "placed anew without in_place");
+}
