@@ -98,10 +98,32 @@ fn expected(version: Option<&Wrapped>) -> Result<Option<u64>, ApiError> {
 }
 
 /// Checks a new spec as a create would.
-fn checked(state: &AppState, spec: &JobSpec) -> Result<(), ApiError> {
+pub fn checked(state: &AppState, spec: &JobSpec) -> Result<(), ApiError> {
     validate_job(spec, &state.config.limits, "spec")?;
     task_user::check_job(spec, &state.config.task_users, "spec")?;
     Ok(())
+}
+
+/// Starts an update of `job` to `spec`, checked as a create would be,
+/// for every face; answers the job as the engine left it.
+pub async fn ask_update(
+    state: &AppState,
+    job: &Job,
+    spec: JobSpec,
+    options: UpdateOptions,
+    expected_version: Option<u64>,
+) -> Result<Box<Job>, ApiError> {
+    checked(state, &spec)?;
+    ask_job(
+        state,
+        ApiRequest::UpdateJob {
+            job_id: job.job_id.clone(),
+            spec: Box::new(spec),
+            options,
+            expected_version,
+        },
+    )
+    .await
 }
 
 async fn start(
@@ -111,17 +133,7 @@ async fn start(
     options: UpdateOptions,
     version: Option<&Wrapped>,
 ) -> Result<Json<Value>, ApiError> {
-    checked(state, &spec)?;
-    let job = ask_job(
-        state,
-        ApiRequest::UpdateJob {
-            job_id: job.job_id.clone(),
-            spec: Box::new(spec),
-            options,
-            expected_version: expected(version)?,
-        },
-    )
-    .await?;
+    let job = ask_update(state, job, spec, options, expected(version)?).await?;
     Ok(Json(json!({
         "version": views::version(job.version),
         "workflow_info": job.workflows.current.as_deref().map(workflow_info),
@@ -356,38 +368,22 @@ pub fn event_json(event: &WorkflowEvent) -> Value {
     })
 }
 
-/// A `WorkflowInfo` of the current (or last) update, with Drover's own
-/// `workflow_id` and `batch` (its window: size, instances released and
-/// in all) beside Peloton's fields.
+/// A `WorkflowInfo` of the current (or last) update: what an earlier one
+/// shows ([`past_info`]), with the instances being moved now and Drover's
+/// `batch` (its window: size, instances released and in all).
 pub fn workflow_info(w: &Workflow) -> Value {
-    json!({
-        "workflow_id": w.id,
-        "status": {
-            "type": "WORKFLOW_TYPE_UPDATE",
-            "state": w.state().peloton_name(),
-            "num_instances_completed": w.done.len(),
-            "num_instances_remaining": w.remaining(),
-            "num_instances_failed": w.failed.len(),
-            "instances_current": w.current(),
-            "version": views::version(w.to_version),
-            "prev_version": views::version(w.from_version),
-            "creation_time": rfc3339::format(w.created_at),
-            "update_time": rfc3339::format(w.updated_at),
-        },
-        "update_spec": w.options,
-        "batch": {
-            "size": w.options.batch_size,
-            "released": w.released,
-            "instances": w.order.len(),
-            "rolling_back": w.rolling_back,
-        },
-        "instances_added": ranges(&w.diff.added),
-        "instances_removed": ranges(&w.diff.removed),
-        "instances_updated": ranges(&w.diff.updated),
-    })
+    let mut info = past_info(&w.summary());
+    info["status"]["instances_current"] = json!(w.current());
+    info["batch"] = json!({
+        "size": w.options.batch_size,
+        "released": w.released,
+        "instances": w.order.len(),
+        "rolling_back": w.rolling_back,
+    });
+    info
 }
 
-/// A `WorkflowInfo` of an earlier update.
+/// A `WorkflowInfo` of an update, with Drover's own `workflow_id`.
 pub fn past_info(w: &WorkflowSummary) -> Value {
     json!({
         "workflow_id": w.id,

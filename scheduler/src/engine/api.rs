@@ -492,32 +492,11 @@ fn start_update(
         version,
         now,
     );
-    let event = WorkflowEventRecord {
-        job_id: job_id.clone(),
-        workflow: update.id,
-        event: WorkflowEvent {
-            instance: None,
-            state: update.state(),
-            at: now,
-        },
-    };
-    job.workflows.start(update);
     job.spec = spec;
     job.spec_version = version;
     job.version = version;
-    job.updated_at = now;
-    let change = Change {
-        jobs: vec![
-            JobWrite::Spec {
-                job_id,
-                spec: Box::new(job.spec.clone()),
-            },
-            update_write(&job, true),
-        ],
-        workflow_events: vec![event],
-        ..Change::default()
-    };
-    Ok((change, put(job, true)))
+    job.workflows.start(update);
+    Ok(new_target(job, now))
 }
 
 /// Rolls the job's current or last update back (it must have moved the
@@ -539,32 +518,43 @@ fn roll_back(current: &Job, now: UnixMillis) -> Result<(Change, Then), EngineErr
     let (turned, (spec, version)) =
         workflow::rolled_back(last, &current.spec, current.spec_version, now);
     let mut job = current.clone();
-    let event = WorkflowEventRecord {
-        job_id: job_id.clone(),
-        workflow: turned.id,
-        event: WorkflowEvent {
-            instance: None,
-            state: turned.state(),
-            at: now,
-        },
-    };
     job.workflows.current = Some(Box::new(turned));
     job.spec = *spec;
     job.spec_version = version;
     job.version += 1;
+    Ok(new_target(job, now))
+}
+
+/// The change that stores `job` with its new target spec and its current
+/// workflow just started (or turned round), and records the workflow's
+/// state as its first event.
+fn new_target(mut job: Job, now: UnixMillis) -> (Change, Then) {
     job.updated_at = now;
+    let event = job
+        .workflows
+        .current
+        .as_deref()
+        .map(|w| WorkflowEventRecord {
+            job_id: job.job_id.clone(),
+            workflow: w.id,
+            event: WorkflowEvent {
+                instance: None,
+                state: w.state(),
+                at: now,
+            },
+        });
     let change = Change {
         jobs: vec![
             JobWrite::Spec {
-                job_id,
+                job_id: job.job_id.clone(),
                 spec: Box::new(job.spec.clone()),
             },
             update_write(&job, true),
         ],
-        workflow_events: vec![event],
+        workflow_events: event.into_iter().collect(),
         ..Change::default()
     };
-    Ok((change, put(job, true)))
+    (change, put(job, true))
 }
 
 fn update_write(job: &Job, revision: bool) -> JobWrite {

@@ -31,13 +31,11 @@ use super::peloton_spec::job_spec_from_proto;
 use super::peloton_views::{job_ref, version};
 use super::peloton_workflow as view;
 use crate::api::error::{ApiError, Code};
-use crate::api::jobs::{ask_job, parse_version};
+use crate::api::jobs::parse_version;
+use crate::api::updates::{ask_update, checked};
 use crate::api::AppState;
-use crate::engine::ApiRequest;
 use crate::model::job::Job;
 use crate::model::spec::JobSpec;
-use crate::model::task_user;
-use crate::model::validate::validate_job;
 use crate::model::workflow::{UpdateOptions, WorkflowEvent};
 use drover_seed_api::peloton::api::v1alpha::job::stateless;
 use drover_seed_api::peloton::api::v1alpha::peloton;
@@ -76,12 +74,6 @@ fn required_spec(spec: &Option<stateless::JobSpec>) -> Result<&stateless::JobSpe
 }
 
 /// Checks a new spec as a create would.
-fn checked(state: &AppState, spec: &JobSpec) -> Result<(), ApiError> {
-    validate_job(spec, &state.config.limits, "spec")?;
-    task_user::check_job(spec, &state.config.task_users, "spec")?;
-    Ok(())
-}
-
 /// A replacing spec keeps the job-level parts Peloton's cannot say.
 fn keep_drover_parts(mut spec: JobSpec, current: &JobSpec) -> JobSpec {
     spec.unreachable_policy = current.unreachable_policy;
@@ -98,17 +90,7 @@ async fn start(
     options: UpdateOptions,
     expected_version: Option<u64>,
 ) -> Result<Option<peloton::EntityVersion>, ApiError> {
-    checked(state, &spec)?;
-    let job = ask_job(
-        state,
-        ApiRequest::UpdateJob {
-            job_id: job.job_id.clone(),
-            spec: Box::new(spec),
-            options,
-            expected_version,
-        },
-    )
-    .await?;
+    let job = ask_update(state, job, spec, options, expected_version).await?;
     Ok(Some(version(job.version)))
 }
 
