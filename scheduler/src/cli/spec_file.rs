@@ -286,6 +286,21 @@ default_spec:
     }
 
     #[test]
+    fn the_web_example_v2_changes_the_pods_command_alone() {
+        let v1 = include_str!("../../../examples/service-web.yaml");
+        let v2 = include_str!("../../../examples/service-web-v2.yaml");
+        let (v1, v2) = (parse("v1", v1).unwrap(), parse("v2", v2).unwrap());
+        let (a, b) = (
+            &v1.default_spec.containers[0],
+            &v2.default_spec.containers[0],
+        );
+        assert_ne!(a.command, b.command, "every pod is replaced");
+        let mut same = v2.clone();
+        same.default_spec.containers[0].command = a.command.clone();
+        assert_eq!(same, v1, "and nothing else changes");
+    }
+
+    #[test]
     fn the_zone_examples_parse_with_their_soft_rules() {
         let soft = include_str!("../../../examples/constraints-zones-soft.yaml");
         let spec = parse("constraints-zones-soft.yaml", soft).unwrap();
