@@ -19,9 +19,11 @@ fn drover_bin() -> PathBuf {
 }
 
 /// Runs `drover --addr ADDR args...`: (exit code, stdout, stderr). Killed
-/// (by its pid) after 60 s.
+/// (by its pid) after 60 s. Its output is read while it runs: a command
+/// that writes more than a pipe holds (a completion script does) would
+/// otherwise wait for a reader that waits for it to exit.
 fn drover(addr: &str, args: &[&str]) -> (i32, String, String) {
-    let mut child = Command::new(drover_bin())
+    let child = Command::new(drover_bin())
         .arg("--addr")
         .arg(addr)
         .args(args)
@@ -31,15 +33,19 @@ fn drover(addr: &str, args: &[&str]) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let out = match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out,
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            finished.recv().unwrap()
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    let out = child.wait_with_output().unwrap();
+    .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
