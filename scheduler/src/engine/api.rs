@@ -395,13 +395,13 @@ fn amended(
 /// Pauses, resumes or aborts the job's update in progress.
 fn steer_update(
     current: &Job,
-    update: &Workflow,
+    active: &Workflow,
     action: WorkflowAction,
     now: UnixMillis,
 ) -> (Change, Then) {
     let mut job = current.clone();
     let mut events = Vec::new();
-    if let Some((steered, event)) = update.steer(action, now) {
+    if let Some((steered, event)) = active.steer(action, now) {
         events.push(WorkflowEventRecord {
             job_id: job.job_id.clone(),
             workflow: steered.id,
@@ -412,7 +412,7 @@ fn steer_update(
     job.version += 1;
     job.updated_at = now;
     let change = Change {
-        jobs: vec![update_write(&job, true)],
+        jobs: vec![update(&job, true)],
         workflow_events: events,
         ..Change::default()
     };
@@ -549,16 +549,12 @@ fn new_target(mut job: Job, now: UnixMillis) -> (Change, Then) {
                 job_id: job.job_id.clone(),
                 spec: Box::new(job.spec.clone()),
             },
-            update_write(&job, true),
+            update(&job, true),
         ],
         workflow_events: event.into_iter().collect(),
         ..Change::default()
     };
     (change, put(job, true))
-}
-
-fn update_write(job: &Job, revision: bool) -> JobWrite {
-    JobWrite::update_of(job, revision)
 }
 
 /// The state of the job's creation workflow, if it has one.
