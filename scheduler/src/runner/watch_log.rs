@@ -345,10 +345,6 @@ impl WatchLog {
                 state.head_seq += entry.changes();
                 state.held += entry.changes();
                 state.entries.push_back(Arc::new(entry));
-            } else if state.entries.is_empty() {
-                // Nothing held: a resume from the head loses nothing.
-                state.floor = revision;
-                state.floor_seq = state.head_seq;
             }
             let now = state.entries.back().map_or(0, |e| e.at);
             self.evict(&mut state, now);

@@ -127,7 +127,10 @@ async fn run<M: Send + 'static>(
                             if changed.is_err() {
                                 break 'feed End::Gone;
                             }
-                            let behind = log.lag(&cursor);
+                            // The entry in hand counts as delivered: one
+                            // revision may carry thousands of pods (a
+                            // launch round), and is never a lag by itself.
+                            let behind = log.lag(&cursor.past(&entry));
                             let evicted = matches!(log.read_after(&cursor, 0), Read::Evicted);
                             if behind > max_lag || evicted {
                                 break 'feed End::CutOff(cursor.revision);
