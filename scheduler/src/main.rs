@@ -16,6 +16,7 @@ use drover_scheduler::metrics::Metrics;
 use drover_scheduler::model::task_user::ROOT;
 use drover_scheduler::model::validate::JobLimits;
 use drover_scheduler::runner::board::JobBoard;
+use drover_scheduler::runner::board_metrics::StateGauges;
 use drover_scheduler::runner::framework_start::{self, Asking};
 use drover_scheduler::runner::heap_trim;
 use drover_scheduler::runner::{Runner, RunnerConfig};
@@ -194,6 +195,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // full is refused at once (api::shed).
     let (api_tx, api_rx) = mpsc::channel(config.max_pending_requests as usize);
     let board = Arc::new(JobBoard::default());
+    metrics.register_collector(StateGauges(board.clone()));
     let state = AppState {
         board: board.clone(),
         reader: Arc::new(Mutex::new(Box::new(reader) as Box<dyn StoreRead>)),
