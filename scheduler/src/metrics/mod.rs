@@ -328,8 +328,11 @@ impl Metrics {
     /// Adds a family that `metric` (kept and updated by the caller: a
     /// [`Counter`], [`Gauge`], [`Family`], [`Histogram`], all cheap clones
     /// of one value) renders. `name` without `_total` for a counter (the
-    /// encoder adds it); `help` without a final period (the registry adds
-    /// it).
+    /// encoder adds it; debug builds panic on `_total`); `help` without a
+    /// final period (the registry adds it). Register each name once, at
+    /// start: a name registered twice is rendered twice, which Prometheus
+    /// refuses. For example, watchers as a gauge:
+    /// `metrics.register("drover_watchers", "Watch streams open", gauge.clone())`.
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
         self.with_registry(|r| r.register(name, help, metric));
     }
