@@ -17,7 +17,8 @@
 //! - [`api`]: the HTTP job API (axum): decode, call the model, encode.
 //! - [`cli`]: the `drover` command line for users (its own binary).
 //! - [`config`]: the binary's flags (`DROVER_*`), split into per-module configs.
-//! - [`metrics`]: counters shared by the above, rendered for `/metrics`.
+//! - [`metrics`]: the registry of counters, gauges and histograms the above
+//!   update (and collectors read at scrape), rendered for `/metrics`.
 //!
 //! ```text
 //!  API ──▶ runner ──▶ engine ──▶ actions ──▶ store (first) ──▶ master, API replies

@@ -16,9 +16,11 @@ use drover_scheduler::metrics::Metrics;
 use drover_scheduler::model::task_user::ROOT;
 use drover_scheduler::model::validate::JobLimits;
 use drover_scheduler::runner::board::JobBoard;
+use drover_scheduler::runner::board_metrics::StateGauges;
 use drover_scheduler::runner::framework_start::{self, Asking};
 use drover_scheduler::runner::heap_trim;
 use drover_scheduler::runner::watch_log::{Current, WatchLog};
+use drover_scheduler::runner::watch_metrics::WatchGauges;
 use drover_scheduler::runner::{Published, Runner, RunnerConfig};
 use drover_scheduler::store::sqlite::backup as store_backup;
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
@@ -198,6 +200,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         board: Arc::new(JobBoard::default()),
         watch: Arc::new(WatchLog::new(config.watch(), 0, Current::default())),
     };
+    metrics.register_collector(StateGauges(published.board.clone()));
+    metrics.register_collector(WatchGauges(published.watch.clone()));
     let state = AppState {
         board: published.board.clone(),
         watch: published.watch.clone(),

@@ -20,6 +20,7 @@
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
 //! - [`uri_limit`]: 414 in the error shape for a URI over `max_uri_bytes`.
 //! - [`serve`]: the connections: a cap, and header and body read timeouts.
+//! - [`timing`]: each request's latency, by route template, for `/metrics`.
 //! - [`shed`]: writes past the runner's queue refused at once (503).
 //! - [`views`]: the seed-shaped JSON of jobs and pods.
 //! - [`error`]: `{"code", "message"}`.
@@ -36,6 +37,7 @@ pub mod rfc3339;
 pub mod serve;
 pub mod shed;
 pub mod store;
+pub mod timing;
 pub mod updates;
 pub mod uri_limit;
 pub mod views;
@@ -227,6 +229,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             max_uri_bytes,
             uri_limit::limit_uri,
+        ))
+        // Around everything, so a request's time is the whole of it.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            timing::time,
         ))
         .with_state(state)
 }

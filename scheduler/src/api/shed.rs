@@ -24,7 +24,6 @@ use super::error::{ApiError, Code};
 use super::AppState;
 use crate::runner::ApiCommand;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::error::TrySendError;
@@ -134,7 +133,7 @@ pub fn submit(state: &AppState, command: ApiCommand) -> Result<(), ApiError> {
         Err(TrySendError::Closed(_)) => Err(ApiError::shutting_down()),
         Err(TrySendError::Full(_)) => {
             state.shed.record(Instant::now());
-            state.metrics.api_shed.fetch_add(1, Ordering::Relaxed);
+            state.metrics.api_shed.inc();
             let limit = state.runner.max_capacity();
             Err(ApiError {
                 code: Code::Unavailable,

@@ -185,6 +185,17 @@ pub const ALL_POD_STATES: [PodState; 10] = [
     PodState::Lost,
 ];
 
+/// Every job state.
+pub const ALL_JOB_STATES: [JobState; 7] = [
+    JobState::Initialized,
+    JobState::Pending,
+    JobState::Running,
+    JobState::Succeeded,
+    JobState::Failed,
+    JobState::Killed,
+    JobState::Killing,
+];
+
 impl JobState {
     /// The name used in the API.
     pub fn as_str(self) -> &'static str {

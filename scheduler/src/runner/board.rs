@@ -105,6 +105,14 @@ impl JobBoard {
             .ok_or(JobRefError::NotFound(reference.to_owned()))
     }
 
+    /// Calls `f` with every job, in no order, under the read lock: no
+    /// copy of the list (the metrics count the jobs at each scrape), so
+    /// `f` must be quick.
+    pub fn for_each(&self, mut f: impl FnMut(&JobView)) {
+        let jobs = self.jobs.read().unwrap_or_else(|e| e.into_inner());
+        jobs.by_id.values().for_each(|view| f(view));
+    }
+
     /// Every job, in creation order (then id).
     pub fn all(&self) -> Vec<Arc<JobView>> {
         let mut all: Vec<_> = self

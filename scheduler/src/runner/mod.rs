@@ -16,22 +16,30 @@
 //! `block_in_place` keeps them off the other tasks' worker.
 //!
 //! - [`board`]: the jobs as last stored, published for the API.
+//! - [`board_metrics`]: the jobs and pods by state, counted from the
+//!   board at each scrape.
 //! - [`edge`]: a session event as an engine input, an engine call as a
 //!   Mesos call.
 //! - [`pump`]: carrying out a list of actions (store, then engine again;
 //!   calls and replies to an outbox), shared with tests and the simulation.
 //! - [`watch_log`]: every committed change as the jobs and pods it
-//!   changed, for watchers, fed after each commit.
+//!   changed, for watchers, fed after each commit; [`watch_metrics`]: its
+//!   gauges.
 //! - [`heap_trim`]: memory freed after a burst goes back to the OS.
+//! - [`launch_clock`]: how long each launch takes to TASK_RUNNING, for
+//!   the launch histogram.
 //! - [`framework_start`]: which framework the scheduler starts as (the
 //!   framework guard and `--recover-from-master`), before the engine runs.
 
 pub mod board;
+pub mod board_metrics;
 pub mod edge;
 pub mod framework_start;
 pub mod heap_trim;
+pub mod launch_clock;
 pub mod pump;
 pub mod watch_log;
+pub mod watch_metrics;
 
 use crate::engine::{
     Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
@@ -46,9 +54,9 @@ use crate::model::task_user::TaskUserPolicy;
 use crate::model::time::UnixMillis;
 use crate::store::{Store, StoreError};
 use board::JobBoard;
+use launch_clock::LaunchClock;
 use pump::Outbox;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
@@ -131,6 +139,8 @@ struct Outgoing {
     executor: ExecutorMode,
     task_users: TaskUserPolicy,
     metrics: Arc<Metrics>,
+    /// When each launch in flight was sent, until its TASK_RUNNING.
+    launches: LaunchClock,
     replies: HashMap<RequestId, oneshot::Sender<Result<Reply, EngineError>>>,
     /// Where committed changes go for watchers.
     watch: Arc<WatchLog>,
@@ -170,6 +180,7 @@ impl Runner {
                 executor: config.executor,
                 task_users: config.task_users,
                 metrics: metrics.clone(),
+                launches: LaunchClock::new(launch_clock::MAX_IN_FLIGHT),
                 replies: HashMap::new(),
                 watch,
                 answered: Vec::new(),
@@ -215,7 +226,7 @@ impl Runner {
             }
             self.metrics
                 .pending_tasks
-                .store(self.engine.pending_len() as u64, Ordering::Relaxed);
+                .set(self.engine.pending_len() as u64);
         }
     }
 
@@ -236,25 +247,27 @@ impl Runner {
         // faulted in fresh pages each time (a tenth of the scheduler's CPU
         // in a 20,000-task launch, perf).
         let mut updates = Vec::with_capacity(batch.len());
+        let taken = Instant::now();
         for event in batch {
             match &event {
                 SessionEvent::Update(update) => {
                     self.metrics.count_update(update.state.as_str_name());
+                    let launched = self
+                        .out
+                        .launches
+                        .updated(&update.task_id, update.state, taken);
+                    if let Some(took) = launched {
+                        self.metrics.launch_latency.observe(took.as_secs_f64());
+                    }
                 }
                 SessionEvent::Offers(offers) => {
-                    self.metrics
-                        .offers_received
-                        .fetch_add(offers.len() as u64, Ordering::Relaxed);
+                    self.metrics.offers_received.inc_by(offers.len() as u64);
                 }
                 SessionEvent::InvalidOffers(offer_ids) => {
-                    self.metrics
-                        .offers_received
-                        .fetch_add(offer_ids.len() as u64, Ordering::Relaxed);
+                    self.metrics.offers_received.inc_by(offer_ids.len() as u64);
                 }
                 SessionEvent::Rescind { .. } => {
-                    self.metrics
-                        .offers_rescinded
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.metrics.offers_rescinded.inc();
                 }
                 _ => {}
             }
@@ -321,17 +334,17 @@ impl Outbox for Outgoing {
     fn send(&mut self, call: Call) {
         match &call {
             Call::Accept { tasks, .. } => {
-                self.metrics
-                    .launches
-                    .fetch_add(tasks.len() as u64, Ordering::Relaxed);
+                self.metrics.launches.inc_by(tasks.len() as u64);
+                let now = Instant::now();
+                for task in tasks {
+                    self.launches.launched(task.task_id.to_string(), now);
+                }
             }
             Call::Decline { offer_ids, .. } => {
-                self.metrics
-                    .offers_declined
-                    .fetch_add(offer_ids.len() as u64, Ordering::Relaxed);
+                self.metrics.offers_declined.inc_by(offer_ids.len() as u64);
             }
             Call::Kill { .. } => {
-                self.metrics.kills.fetch_add(1, Ordering::Relaxed);
+                self.metrics.kills.inc();
             }
             _ => {}
         }

@@ -452,7 +452,10 @@ impl WatchLog {
     /// Open watchers, the largest lag among them (object changes) and how
     /// many watchers were cut off for lagging, for the metrics.
     pub fn stats(&self) -> WatchStats {
-        let head_seq = self.read().head_seq;
+        let (head, floor, head_seq) = {
+            let state = self.read();
+            (state.head, state.floor, state.head_seq)
+        };
         let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         let max_lag = watchers
             .values()
@@ -460,6 +463,8 @@ impl WatchLog {
             .max()
             .unwrap_or(0);
         WatchStats {
+            head,
+            floor,
             watchers: watchers.len(),
             max_lag,
             cut_off: self.cut_off.load(Ordering::Relaxed),
@@ -478,6 +483,10 @@ impl WatchLog {
 /// The watchers, for the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WatchStats {
+    /// The latest revision.
+    pub head: Revision,
+    /// The oldest revision a watch may resume from.
+    pub floor: Revision,
     /// Open watchers.
     pub watchers: usize,
     /// The largest lag, in object changes.

@@ -22,12 +22,16 @@
 //! the rest of the scheduler stops too, and returns the error for `main`
 //! to report (exit non-zero).
 //!
+//! - `ack_clock`: when each update awaiting acknowledgement arrived, for
+//!   the acknowledgement histogram.
+//!
 //! The driver alone keeps the acknowledgement accounting: the
 //! `pending_acks` gauge goes up when [`DriverHandle::send`] queues an
 //! ACKNOWLEDGE and down when the driver settles it: answered (the
 //! sender), or dropped unsent (a full queue, no subscription, or a
 //! connection since replaced).
 
+mod ack_clock;
 mod pipelined;
 mod request;
 mod sender;
@@ -39,6 +43,7 @@ pub use request::{resolve_location, STREAM_ID_HEADER};
 use super::events::SessionEvent;
 use super::session::{Action, CallResponse, Session, SessionError, State, SubscribeResponse};
 use crate::metrics::{Metrics, SubscriptionGauge};
+use ack_clock::AckClock;
 use drover_proto::v1::scheduler::{call, Call, Event};
 use drover_proto::MediaType;
 use sender::{send_calls, Outbound};
@@ -141,7 +146,7 @@ impl DriverHandle {
         match self.calls.try_send(call) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(call)) => {
-                self.metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
+                self.metrics.calls_dropped.inc();
                 if is_ack {
                     self.metrics.ack_settled();
                 }
@@ -218,6 +223,9 @@ struct Driver {
     session: Session,
     config: DriverConfig,
     metrics: Arc<Metrics>,
+    /// When each update awaiting acknowledgement arrived (the sender
+    /// reads it when the ACKNOWLEDGE is answered).
+    acks: Arc<AckClock>,
     events: mpsc::Sender<SessionEvent>,
     conn_tx: mpsc::Sender<ConnEvent>,
     conn_rx: mpsc::Receiver<ConnEvent>,
@@ -244,18 +252,21 @@ impl Driver {
         // which hold up to `call_queue` (sender.rs).
         let (outbox, outbox_rx) = mpsc::channel(config.call_window.max(1));
         let generation = Arc::new(AtomicU64::new(0));
+        let acks = Arc::new(AckClock::default());
         let sender = tokio::spawn(send_calls(
             client(),
             config.clone(),
             outbox_rx,
             conn_tx.clone(),
             metrics.clone(),
+            acks.clone(),
             generation.clone(),
         ));
         Driver {
             session,
             config,
             metrics,
+            acks,
             events,
             conn_tx,
             conn_rx,
@@ -341,7 +352,13 @@ impl Driver {
                 self.session
                     .on_subscribe_response(generation, response, now)
             }
-            ConnEvent::Event(generation, event) => self.session.on_event(generation, *event, now),
+            ConnEvent::Event(generation, event) => {
+                let uuid = event.update.as_ref().and_then(|u| u.status.uuid.as_ref());
+                if let Some(uuid) = uuid.filter(|u| !u.is_empty()) {
+                    self.acks.arrived(uuid.clone(), now);
+                }
+                self.session.on_event(generation, *event, now)
+            }
             ConnEvent::Closed(generation) => self.session.on_stream_closed(generation, now),
             ConnEvent::CallDone(generation, response) => {
                 self.session.on_call_response(generation, response, now)
@@ -416,6 +433,7 @@ impl Driver {
         });
         self.metrics
             .reconnects
+            .inner()
             .store(self.session.reconnects(), Ordering::Relaxed);
     }
 }
@@ -434,7 +452,7 @@ mod tests {
     }
 
     fn pending(metrics: &Metrics) -> u64 {
-        metrics.pending_acks.load(Ordering::Relaxed)
+        metrics.pending_acks.get()
     }
 
     #[tokio::test]
@@ -450,7 +468,7 @@ mod tests {
         // The queue is full: dropped, so settled at once.
         handle.send(ack());
         assert_eq!(pending(&metrics), 1);
-        assert_eq!(metrics.calls_dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(metrics.calls_dropped.get(), 1);
         // The driver is gone: nothing will settle it later.
         drop(rx);
         handle.send(ack());

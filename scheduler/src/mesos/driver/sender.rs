@@ -5,6 +5,7 @@
 //! their order, except that ACCEPTs and DECLINEs overtake each other.
 //! Calls whose connection has been replaced are dropped.
 
+use super::ack_clock::AckClock;
 use super::pipelined::{Answer, Pipes, Unanswered};
 use super::request::{basic_auth, call_headers, call_response, encode_call, post_call, HttpClient};
 use super::{ConnEvent, DriverConfig};
@@ -35,6 +36,8 @@ type Waiting = (u64, Endpoint, StreamId, Outgoing);
 struct Outgoing {
     r#type: Option<i32>,
     body: Bytes,
+    /// An ACKNOWLEDGE's uuid, to time it ([`AckClock`]).
+    ack_uuid: Option<Bytes>,
 }
 
 impl Outgoing {
@@ -42,6 +45,7 @@ impl Outgoing {
         Outgoing {
             r#type: call.r#type,
             body: encode_call(config, call),
+            ack_uuid: call.acknowledge.as_ref().map(|a| a.uuid.clone()),
         }
     }
 
@@ -66,6 +70,7 @@ pub(crate) async fn send_calls(
     mut outbox: mpsc::Receiver<Outbound>,
     tx: mpsc::Sender<ConnEvent>,
     metrics: Arc<Metrics>,
+    acks: Arc<AckClock>,
     newest: Arc<AtomicU64>,
 ) {
     let (client, config) = (&client, &config);
@@ -117,13 +122,13 @@ pub(crate) async fn send_calls(
             let next = match next {
                 Next::Call(kind, item) if stale(&item) => {
                     lanes.done(kind);
-                    metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
+                    metrics.calls_dropped.inc();
                     continue;
                 }
                 Next::Acks(acks) if acks.iter().any(stale) => {
                     let (dropped, acks): (Vec<_>, Vec<_>) = acks.into_iter().partition(stale);
                     for _ in dropped {
-                        metrics.calls_dropped.fetch_add(1, Ordering::Relaxed);
+                        metrics.calls_dropped.inc();
                         metrics.ack_settled();
                     }
                     if acks.is_empty() {
@@ -144,7 +149,7 @@ pub(crate) async fn send_calls(
             Some((kind, answered)) = in_flight.next(), if !in_flight.is_empty() => {
                 lanes.done(kind);
                 for (generation, call, response) in answered {
-                    if !settle(&metrics, &tx, generation, &call, response) {
+                    if !settle(&metrics, &acks, &tx, generation, &call, response) {
                         return;
                     }
                 }
@@ -184,6 +189,7 @@ fn response(master: &Endpoint, answered: Result<Answer, Unanswered>) -> CallResp
 /// once the driver is gone.
 fn settle(
     metrics: &Metrics,
+    acks: &AckClock,
     tx: &mpsc::Sender<ConnEvent>,
     generation: u64,
     call: &Outgoing,
@@ -191,12 +197,19 @@ fn settle(
 ) -> bool {
     if call.is_ack() {
         metrics.ack_settled();
-        metrics.acks_sent.fetch_add(1, Ordering::Relaxed);
+        metrics.acks_sent.inc();
     }
     if response == CallResponse::Accepted {
+        let took = call
+            .ack_uuid
+            .as_ref()
+            .and_then(|uuid| acks.answered(uuid, std::time::Instant::now()));
+        if let Some(took) = took {
+            metrics.ack_latency.observe(took.as_secs_f64());
+        }
         return true;
     }
-    metrics.calls_failed.fetch_add(1, Ordering::Relaxed);
+    metrics.calls_failed.inc();
     tracing::warn!(?response, kind = ?call.r#type, "call not accepted");
     !matches!(
         tx.try_send(ConnEvent::CallDone(generation, response)),
