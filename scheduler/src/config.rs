@@ -124,6 +124,19 @@ pub struct Config {
     /// Time for a whole API request body after its head (408 past it).
     #[arg(long, env = "DROVER_BODY_READ_TIMEOUT", default_value = "60secs", value_parser = parse_duration)]
     pub body_read_timeout: Duration,
+    /// Object changes (a job or pod changed at a revision) the watch log
+    /// keeps for watchers to resume from; a resume from an older revision
+    /// is answered OUT_OF_RANGE (take a fresh snapshot).
+    #[arg(long, env = "DROVER_WATCH_WINDOW", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub watch_window: u64,
+    /// How long the watch log keeps a change.
+    #[arg(long, env = "DROVER_WATCH_WINDOW_AGE", default_value = "10mins", value_parser = parse_duration)]
+    pub watch_window_age: Duration,
+    /// Object changes a watcher may fall behind the latest revision before
+    /// it is cut off (RESOURCE_EXHAUSTED, naming the revision to resume
+    /// from), so that one slow client costs the scheduler nothing more.
+    #[arg(long, env = "DROVER_WATCH_MAX_LAG", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub watch_max_lag: u64,
     /// Log format.
     #[arg(long, env = "DROVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -258,6 +271,15 @@ impl Config {
             default_user: self.framework(default_user).user,
             allow_root: self.allow_root_tasks,
         })
+    }
+
+    /// How much the watch log keeps and how far a watcher may lag.
+    pub fn watch(&self) -> crate::runner::watch_log::WatchConfig {
+        crate::runner::watch_log::WatchConfig {
+            window_changes: self.watch_window,
+            window_age: self.watch_window_age,
+            max_lag: self.watch_max_lag,
+        }
     }
 
     /// The media type of calls and events.

@@ -18,7 +18,8 @@ use drover_scheduler::model::validate::JobLimits;
 use drover_scheduler::runner::board::JobBoard;
 use drover_scheduler::runner::framework_start::{self, Asking};
 use drover_scheduler::runner::heap_trim;
-use drover_scheduler::runner::{Runner, RunnerConfig};
+use drover_scheduler::runner::watch_log::{Current, WatchLog};
+use drover_scheduler::runner::{Published, Runner, RunnerConfig};
 use drover_scheduler::store::sqlite::backup as store_backup;
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
 use drover_scheduler::store::sqlite::DB_FILE;
@@ -193,9 +194,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // The queue's capacity is the shedding bound: a write that finds it
     // full is refused at once (api::shed).
     let (api_tx, api_rx) = mpsc::channel(config.max_pending_requests as usize);
-    let board = Arc::new(JobBoard::default());
+    let published = Published {
+        board: Arc::new(JobBoard::default()),
+        watch: Arc::new(WatchLog::new(config.watch(), 0, Current::default())),
+    };
     let state = AppState {
-        board: board.clone(),
+        board: published.board.clone(),
+        watch: published.watch.clone(),
         reader: Arc::new(Mutex::new(Box::new(reader) as Box<dyn StoreRead>)),
         runner: api_tx,
         shed: Arc::default(),
@@ -242,7 +247,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await;
     });
 
-    let runner = Runner::start(Box::new(store), driver, runner_config, board, metrics)
+    let runner = Runner::start(Box::new(store), driver, runner_config, published, metrics)
         .context("cannot load the store")?;
     let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));
     // Gives back memory freed outside the runner's bursts (see heap_trim).

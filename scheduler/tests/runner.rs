@@ -16,7 +16,7 @@ use drover_scheduler::model::resources::Resources;
 use drover_scheduler::model::spec::JobSpec;
 use drover_scheduler::model::state::PodState;
 use drover_scheduler::model::task_update::TaskUpdate;
-use drover_scheduler::runner::{ApiCommand, Runner, RunnerConfig};
+use drover_scheduler::runner::{ApiCommand, Published, Runner, RunnerConfig};
 use drover_scheduler::store::{SqliteStore, StoreRead};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +45,7 @@ impl Harness {
             Box::new(store),
             DriverHandle::new(call_tx, metrics.clone()),
             config,
-            Arc::default(),
+            Published::default(),
             metrics,
         )
         .unwrap();

@@ -30,6 +30,8 @@ pub enum Code {
     Unimplemented,
     /// The request body did not arrive within the body read timeout (408).
     DeadlineExceeded,
+    /// A revision older than the watch window (400, as grpc-gateway maps it).
+    OutOfRange,
     /// The scheduler failed (500).
     Internal,
     /// The scheduler is starting, overloaded (its queue of writes is
@@ -49,6 +51,7 @@ impl Code {
             Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Code::Unimplemented => "UNIMPLEMENTED",
             Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+            Code::OutOfRange => "OUT_OF_RANGE",
             Code::Internal => "INTERNAL",
             Code::Unavailable => "UNAVAILABLE",
         }
@@ -57,7 +60,7 @@ impl Code {
     /// The HTTP status the JSON API answers the code with.
     pub fn status(self) -> StatusCode {
         match self {
-            Code::InvalidArgument => StatusCode::BAD_REQUEST,
+            Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
             Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,

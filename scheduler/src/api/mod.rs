@@ -45,6 +45,7 @@ pub mod ui;
 pub mod updates;
 pub mod uri_limit;
 pub mod views;
+pub mod watch;
 
 use crate::mesos::agent_files::MasterAccess;
 use crate::metrics::Metrics;
@@ -53,6 +54,7 @@ use crate::model::job::JobView;
 use crate::model::task_user::TaskUserPolicy;
 use crate::model::validate::JobLimits;
 use crate::runner::board::JobBoard;
+use crate::runner::watch_log::WatchLog;
 use crate::runner::ApiCommand;
 use crate::store::StoreRead;
 use axum::routing::{get, post};
@@ -104,6 +106,8 @@ pub const LOAD_WAIT: Duration = Duration::from_secs(10);
 pub struct AppState {
     /// The jobs as the engine last stored them (job-level reads).
     pub board: Arc<JobBoard>,
+    /// Every committed change, for watchers.
+    pub watch: Arc<WatchLog>,
     /// A read-only handle of the store (pods, runs, events).
     pub reader: Arc<Mutex<Box<dyn StoreRead>>>,
     /// The runner's command queue; its capacity is the most writes that
@@ -213,6 +217,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pods/{pod_name}/logs/{stream}", get(logs::read))
         .route("/api/v1/agents", get(agents::list))
         .route("/api/v1/store", get(store::get))
+        .route("/api/v1/watch", get(watch::sse::watch))
         .route("/", get(ui::redirect))
         .route("/ui", get(ui::redirect))
         .route("/ui/", get(ui::index))

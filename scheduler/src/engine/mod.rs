@@ -404,7 +404,7 @@ impl Engine {
     /// not (nothing of it is in the store).
     pub fn on_persisted(
         &mut self,
-        change: Change,
+        change: &Change,
         result: Result<Revision, StoreError>,
         now: Now,
     ) -> Vec<Action> {

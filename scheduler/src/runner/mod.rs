@@ -20,6 +20,8 @@
 //!   Mesos call.
 //! - [`pump`]: carrying out a list of actions (store, then engine again;
 //!   calls and replies to an outbox), shared with tests and the simulation.
+//! - [`watch_log`]: every committed change as the jobs and pods it
+//!   changed, for watchers, fed after each commit.
 //! - [`heap_trim`]: memory freed after a burst goes back to the OS.
 //! - [`framework_start`]: which framework the scheduler starts as (the
 //!   framework guard and `--recover-from-master`), before the engine runs.
@@ -29,6 +31,7 @@ pub mod edge;
 pub mod framework_start;
 pub mod heap_trim;
 pub mod pump;
+pub mod watch_log;
 
 use crate::engine::{
     Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
@@ -37,6 +40,7 @@ use crate::mesos::driver::DriverHandle;
 use crate::mesos::events::SessionEvent;
 use crate::mesos::task_info::ExecutorMode;
 use crate::metrics::Metrics;
+use crate::model::change::Change;
 use crate::model::job::Revision;
 use crate::model::task_user::TaskUserPolicy;
 use crate::model::time::UnixMillis;
@@ -49,6 +53,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use watch_log::WatchLog;
 
 /// Runner settings.
 #[derive(Debug, Clone)]
@@ -74,6 +79,15 @@ impl RunnerConfig {
             task_users: TaskUserPolicy::default(),
         }
     }
+}
+
+/// Where the runner publishes what it stored, for readers.
+#[derive(Debug, Clone, Default)]
+pub struct Published {
+    /// The jobs as last stored.
+    pub board: Arc<JobBoard>,
+    /// Every committed change, for watchers.
+    pub watch: Arc<WatchLog>,
 }
 
 /// An API write and where its answer goes, once committed.
@@ -118,6 +132,8 @@ struct Outgoing {
     task_users: TaskUserPolicy,
     metrics: Arc<Metrics>,
     replies: HashMap<RequestId, oneshot::Sender<Result<Reply, EngineError>>>,
+    /// Where committed changes go for watchers.
+    watch: Arc<WatchLog>,
     /// Answers given while carrying out actions, sent once the jobs they
     /// changed are published (a client that reads right after its write
     /// sees it).
@@ -126,17 +142,26 @@ struct Outgoing {
 
 impl Runner {
     /// A runner over what `store` holds, calling the master through
-    /// `driver`, publishing its jobs on `board`. Fails when the store
-    /// cannot be read back whole.
+    /// `driver`, publishing its jobs on `board` and its changes on
+    /// `watch`. Fails when the store cannot be read back whole.
     pub fn start(
         store: Box<dyn Store>,
         driver: DriverHandle,
         config: RunnerConfig,
-        board: Arc<JobBoard>,
+        published: Published,
         metrics: Arc<Metrics>,
     ) -> Result<Self, StoreError> {
-        let snapshot = tokio::task::block_in_place(|| store.load())?;
+        let Published { board, watch } = published;
+        let (snapshot, revision) = tokio::task::block_in_place(|| {
+            Ok::<_, StoreError>((store.load()?, store.revision()?))
+        })?;
         let engine = Engine::recover(snapshot, config.engine, now());
+        // Before the board says the store is loaded: a watcher waits for
+        // that, and then finds the log at the store's revision.
+        let current = tokio::task::block_in_place(|| {
+            watch_log::capture::seed(engine.registry(), |job| store.runs(job))
+        })?;
+        watch.start_at(revision, current);
         let mut runner = Runner {
             engine,
             store,
@@ -146,6 +171,7 @@ impl Runner {
                 task_users: config.task_users,
                 metrics: metrics.clone(),
                 replies: HashMap::new(),
+                watch,
                 answered: Vec::new(),
             },
             board,
@@ -283,6 +309,13 @@ impl Outbox for Outgoing {
     fn stored(&mut self, result: &Result<Revision, StoreError>) {
         self.metrics
             .store_written(result.as_ref().err().map(ToString::to_string));
+    }
+
+    fn committed(&mut self, change: &Change, revision: Revision, engine: &Engine) {
+        let entry = self.watch.with_current(|current| {
+            watch_log::capture::capture(change, engine.registry(), current, revision, now_millis())
+        });
+        self.watch.append(entry);
     }
 
     fn send(&mut self, call: Call) {

@@ -4,6 +4,7 @@
 //! tests and the whole-system simulation, with outboxes of their own.
 
 use crate::engine::{Action, Call, Engine, EngineError, Now, Reply, RequestId};
+use crate::model::change::Change;
 use crate::model::job::Revision;
 use crate::store::{Store, StoreError};
 
@@ -16,6 +17,10 @@ pub trait Outbox {
     /// How a write went, just before the engine hears it (for health and
     /// metrics); nothing by default.
     fn stored(&mut self, _result: &Result<Revision, StoreError>) {}
+    /// `change` was committed as `revision` and the engine has taken it
+    /// in (its registry is what the revision left), for the watch log;
+    /// nothing by default.
+    fn committed(&mut self, _change: &Change, _revision: Revision, _engine: &Engine) {}
 }
 
 /// Carries out `actions` in order: a change is written in one transaction
@@ -42,6 +47,10 @@ pub fn carry_out(
         };
         let result = store.commit(&change);
         out.stored(&result);
-        actions = engine.on_persisted(change, result, now());
+        let committed = result.as_ref().ok().copied();
+        actions = engine.on_persisted(&change, result, now());
+        if let Some(revision) = committed {
+            out.committed(&change, revision, engine);
+        }
     }
 }

@@ -237,7 +237,8 @@ fn error_response(status: &tonic::Status) -> Response {
 /// answers it with (grpc-gateway's for UNIMPLEMENTED: 501).
 fn code_of(code: tonic::Code) -> (Code, StatusCode) {
     let api = match code {
-        tonic::Code::InvalidArgument | tonic::Code::OutOfRange => Code::InvalidArgument,
+        tonic::Code::InvalidArgument => Code::InvalidArgument,
+        tonic::Code::OutOfRange => Code::OutOfRange,
         tonic::Code::NotFound => Code::NotFound,
         tonic::Code::AlreadyExists => Code::AlreadyExists,
         tonic::Code::Aborted => Code::Aborted,

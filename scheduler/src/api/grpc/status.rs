@@ -14,6 +14,7 @@ impl From<ApiError> for tonic::Status {
             Code::ResourceExhausted => tonic::Code::ResourceExhausted,
             Code::Unimplemented => tonic::Code::Unimplemented,
             Code::DeadlineExceeded => tonic::Code::DeadlineExceeded,
+            Code::OutOfRange => tonic::Code::OutOfRange,
             Code::Internal => tonic::Code::Internal,
             Code::Unavailable => tonic::Code::Unavailable,
         };
