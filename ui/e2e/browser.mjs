@@ -105,8 +105,19 @@ try {
   await step('pod-page', { events: await events.count(), log: (await log.innerText()).slice(0, 200) });
   await page.screenshot({ path: join(shots, 'ui-pod.png'), fullPage: true });
 
+  // The cluster: the agent with its used and free resources (two pods of
+  // 1.6 cpus run on its 4).
+  await page.getByRole('link', { name: 'Cluster', exact: true }).click();
+  const agent = page.locator('table[data-testid="agents"] tbody tr').first();
+  await waitFor(async () => {
+    const m = /([\d.]+) \/ 4 \(([\d.]+)\)/.exec(await agent.innerText());
+    return m && Number(m[1]) >= 3.2 && Math.abs(Number(m[1]) + Number(m[2]) - 4) < 0.01;
+  }, 'the agent with 3.2 (and executor overhead) of 4 cpus used, the rest free');
+  await step('cluster', { agent: await agent.innerText() });
+
   // Back to the job; the scheduler restarts under it.
-  await page.goBack();
+  await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+  await page.locator('table[data-testid="jobs"]').getByRole('link', { name: jobName }).click();
   await pods.first().waitFor({ timeout: WAIT });
   const drops = Number(await link(page, 'data-drops'));
   await step('restart', null, true); // the test restarts the scheduler now

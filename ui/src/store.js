@@ -126,57 +126,76 @@ function setLink(link, error = null) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// Runs for the page's life.
+// One watch: opens the stream (from the last revision applied, or a fresh
+// snapshot) and applies it until it ends. Says what happened: 'ended' (the
+// stream delivered, then ended or broke: resume), 'failed' (nothing came:
+// back off), 'resync' (OUT_OF_RANGE: the data was
+// reloaded by GET; the next watch takes a fresh snapshot), 'polled' (no
+// watch route: the data was reloaded by GET).
+export async function watchOnce() {
+  let got = false;
+  try {
+    const url =
+      state.revision === null ? '/api/v1/watch' : `/api/v1/watch?since=${state.revision}`;
+    const res = await fetch(url, { headers: { accept: 'text/event-stream' } });
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      if (res.status === 404 && body.code === 'NOT_FOUND') {
+        setLink('polling');
+        await reload();
+        return 'polled';
+      }
+      if (body.code === 'OUT_OF_RANGE' || body.code === 'INVALID_ARGUMENT') {
+        state.revision = null;
+        state.resyncs += 1;
+        await reload();
+        return 'resync';
+      }
+      throw new Error(`${body.code ?? res.status}: ${body.message ?? ''}`);
+    }
+    let cutOff = null;
+    await readEvents(res, ({ event, data }) => {
+      got = true;
+      const parsed = JSON.parse(data);
+      if (event === 'snapshot') applySnapshot(parsed);
+      else if (event === 'change') applyChange(parsed);
+      else if (event === 'error') {
+        cutOff = parsed;
+        // every change up to its revision was delivered
+        if (typeof parsed.revision === 'number') state.revision = parsed.revision;
+      }
+      state.link = 'live';
+      state.linkError = null;
+      changed();
+    });
+    setLink('reconnecting', cutOff ? `${cutOff.code}: ${cutOff.message}` : 'stream ended');
+  } catch (e) {
+    setLink('reconnecting', String(e.message ?? e));
+  }
+  return got ? 'ended' : 'failed';
+}
+
+// Runs for the page's life: GETs first, then watch after watch.
 export async function follow() {
-  let pause = 250;
-  let first = true;
   for (;;) {
     try {
-      if (first) {
-        first = false;
-        await reload();
-      }
-      const url =
-        state.revision === null ? '/api/v1/watch' : `/api/v1/watch?since=${state.revision}`;
-      const res = await fetch(url, { headers: { accept: 'text/event-stream' } });
-      if (!res.ok) {
-        const body = await res.json().catch(() => ({}));
-        if (res.status === 404 && body.code === 'NOT_FOUND') {
-          // a scheduler without the watch stream: poll
-          setLink('polling');
-          await sleep(2000);
-          await reload();
-          continue;
-        }
-        if (body.code === 'OUT_OF_RANGE' || body.code === 'INVALID_ARGUMENT') {
-          // the revision is gone: reload, then a fresh snapshot
-          state.revision = null;
-          state.resyncs += 1;
-          await reload();
-          continue;
-        }
-        throw new Error(`${body.code ?? res.status}: ${body.message ?? ''}`);
-      }
-      let cutOff = null;
-      await readEvents(res, ({ event, data }) => {
-        const parsed = JSON.parse(data);
-        if (event === 'snapshot') applySnapshot(parsed);
-        else if (event === 'change') applyChange(parsed);
-        else if (event === 'error') {
-          cutOff = parsed;
-          // every change up to its revision was delivered
-          if (typeof parsed.revision === 'number') state.revision = parsed.revision;
-        }
-        pause = 250;
-        state.link = 'live';
-        state.linkError = null;
-        changed();
-      });
-      setLink('reconnecting', cutOff ? `${cutOff.code}: ${cutOff.message}` : 'stream ended');
+      await reload();
+      break;
     } catch (e) {
       setLink('reconnecting', String(e.message ?? e));
+      await sleep(1000);
     }
+  }
+  let pause = 250;
+  for (;;) {
+    const outcome = await watchOnce();
+    if (outcome === 'resync') continue;
+    if (outcome === 'polled') {
+      await sleep(2000);
+      continue;
+    }
+    // soon after a stream that delivered; backing off while nothing answers
+    pause = outcome === 'ended' ? 250 : Math.min(pause * 2, 5000);
     await sleep(pause);
-    pause = Math.min(pause * 2, 5000);
   }
 }
