@@ -110,7 +110,7 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
-fn query_error(e: QueryRejection) -> ApiError {
+pub(crate) fn query_error(e: QueryRejection) -> ApiError {
     ApiError {
         code: Code::InvalidArgument,
         message: format!("query: {}", e.body_text()),

@@ -12,6 +12,9 @@
 //!   their events.
 //! - [`pods`]: `/api/v1/pods/{pod_name}` and its events.
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
+//! - [`logs`]: a pod's sandbox stdout/stderr through its agent's files API.
+//! - [`agents`]: the cluster's agents, from the leading master.
+//! - [`ui`]: the web UI's embedded assets at `/ui/`.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
 //! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
 //! - [`grpc`]: the seeds' gRPC services and server reflection, on the
@@ -25,11 +28,13 @@
 //! - [`views`]: the seed-shaped JSON of jobs and pods.
 //! - [`error`]: `{"code", "message"}`.
 
+pub mod agents;
 pub mod body;
 pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod jobs;
+pub mod logs;
 pub mod pod_ops;
 pub mod pods;
 pub mod query;
@@ -38,6 +43,7 @@ pub mod serve;
 pub mod shed;
 pub mod store;
 pub mod timing;
+pub mod ui;
 pub mod updates;
 pub mod uri_limit;
 pub mod views;
@@ -210,8 +216,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pods/{pod_name}/stop", post(pod_ops::stop))
         .route("/api/v1/pods/{pod_name}/start", post(pod_ops::start))
         .route("/api/v1/pods/{pod_name}/restart", post(pod_ops::restart))
+        .route("/api/v1/pods/{pod_name}/logs/{stream}", get(logs::read))
+        .route("/api/v1/agents", get(agents::list))
         .route("/api/v1/store", get(store::get))
         .route("/api/v1/watch", get(watch::sse::watch))
+        .route("/", get(ui::redirect))
+        .route("/ui", get(ui::redirect))
+        .route("/ui/", get(ui::index))
+        .route("/ui/{*path}", get(ui::asset))
         .route("/metrics", get(health::metrics))
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))

@@ -262,6 +262,7 @@ pub async fn run(args: QuickstartArgs) -> Result<u8, CliError> {
     if ready {
         println!(
             "\nquickstart: batch job {batch} SUCCEEDED, service job {service} RUNNING.\n\
+             The web UI: {addr}/ui/\n\
              Try, in another terminal:\n  export DROVER_ADDR={addr}\n  \
              drover job list\n  drover job get {service}\n  drover pod events {batch}-0\n  \
              drover job create examples/constraints-zones.yaml --watch"

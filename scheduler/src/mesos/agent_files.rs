@@ -127,6 +127,65 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
+/// The leading master's state, from the first `--master` whose leader
+/// answers: its URL and body; else what each failure was, joined.
+pub async fn leading_state(
+    client: &driver::HttpClient,
+    access: &MasterAccess,
+) -> Result<(String, Value), String> {
+    let mut failures = Vec::new();
+    for master in &access.masters {
+        match leader_state(client, master, access.credentials.as_ref()).await {
+            Ok(found) => return Ok(found),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    if failures.is_empty() {
+        failures.push("no --master".to_owned());
+    }
+    Err(failures.join("; "))
+}
+
+/// The leading master's URL and the address of `agent_id` in its state.
+async fn locate(
+    client: &driver::HttpClient,
+    access: &MasterAccess,
+    agent_id: &str,
+) -> Result<(String, AgentAddress), SandboxError> {
+    let (url, state) = leading_state(client, access)
+        .await
+        .map_err(SandboxError::NoMaster)?;
+    let agent = agent_address(&state, agent_id)
+        .ok_or_else(|| SandboxError::UnknownAgent(agent_id.to_owned()))?;
+    Ok((url, agent))
+}
+
+/// GETs `url` from `agent`: the body of a 200; 404 is [`SandboxError::NoSandbox`]
+/// for `path`.
+async fn agent_get(
+    client: &driver::HttpClient,
+    access: &MasterAccess,
+    agent: &AgentAddress,
+    url: &str,
+    path: &str,
+) -> Result<bytes::Bytes, SandboxError> {
+    let agent_error = |reason: String| SandboxError::Agent {
+        agent: agent.hostname.clone(),
+        reason,
+    };
+    let (status, _, body) = get(client, url, access.credentials.as_ref())
+        .await
+        .map_err(|e: MasterStateError| agent_error(e.to_string()))?;
+    match status {
+        StatusCode::OK => Ok(body),
+        StatusCode::NOT_FOUND => Err(SandboxError::NoSandbox {
+            agent: agent.hostname.clone(),
+            path: path.to_owned(),
+        }),
+        other => Err(agent_error(format!("GET {url}: HTTP {}", other.as_u16()))),
+    }
+}
+
 /// Lists the sandbox of `executor_id` of `framework_id` on `agent_id`.
 pub async fn browse_sandbox(
     access: &MasterAccess,
@@ -135,47 +194,18 @@ pub async fn browse_sandbox(
     executor_id: &str,
 ) -> Result<Sandbox, SandboxError> {
     let client = driver::client();
-    let credentials = access.credentials.as_ref();
-    let mut failures = Vec::new();
-    let mut found = None;
-    for master in &access.masters {
-        match leader_state(&client, master, credentials).await {
-            Ok((url, state)) => {
-                found = Some((url, state));
-                break;
-            }
-            Err(e) => failures.push(e.to_string()),
-        }
-    }
-    let Some((master_url, state)) = found else {
-        return Err(SandboxError::NoMaster(failures.join("; ")));
-    };
-    let agent = agent_address(&state, agent_id)
-        .ok_or_else(|| SandboxError::UnknownAgent(agent_id.to_owned()))?;
+    let (master_url, agent) = locate(&client, access, agent_id).await?;
     let path = sandbox_path(framework_id, executor_id);
     let url = format!(
         "http://{}/files/browse?path={}",
         agent.authority,
         encode(&path)
     );
-    let agent_error = |reason: String| SandboxError::Agent {
+    let body = agent_get(&client, access, &agent, &url, &path).await?;
+    let paths = browse_paths(&body).map_err(|reason| SandboxError::Agent {
         agent: agent.hostname.clone(),
         reason,
-    };
-    let (status, _, body) = get(&client, &url, credentials)
-        .await
-        .map_err(|e: MasterStateError| agent_error(e.to_string()))?;
-    match status {
-        StatusCode::OK => {}
-        StatusCode::NOT_FOUND => {
-            return Err(SandboxError::NoSandbox {
-                agent: agent.hostname.clone(),
-                path,
-            })
-        }
-        other => return Err(agent_error(format!("GET {url}: HTTP {}", other.as_u16()))),
-    }
-    let paths = browse_paths(&body).map_err(agent_error)?;
+    })?;
     let master = master_url
         .strip_prefix("http://")
         .and_then(|rest| rest.split('/').next())
@@ -186,6 +216,58 @@ pub async fn browse_sandbox(
         master,
         paths,
     })
+}
+
+/// A chunk of a sandbox file, as the agent's `/files/read` answers it:
+/// `data` from byte `offset` (with no offset asked, empty data and the
+/// file's size as the offset, which is where a follower starts).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileChunk {
+    /// The bytes read (UTF-8, lossily, as Mesos sends them).
+    pub data: String,
+    /// Where they start in the file.
+    pub offset: u64,
+}
+
+/// Reads `length` bytes (the agent's cap when None) of `file` (`stdout`,
+/// `stderr`) of the sandbox of `executor_id` from `offset` (the size when
+/// None) through the agent's files API.
+pub async fn read_sandbox_file(
+    access: &MasterAccess,
+    agent_id: &str,
+    framework_id: &str,
+    executor_id: &str,
+    file: &str,
+    offset: Option<u64>,
+    length: Option<u64>,
+) -> Result<FileChunk, SandboxError> {
+    let client = driver::client();
+    let (_, agent) = locate(&client, access, agent_id).await?;
+    let path = format!("{}/{file}", sandbox_path(framework_id, executor_id));
+    let url = read_url(&agent.authority, &path, offset, length);
+    let body = agent_get(&client, access, &agent, &url, &path).await?;
+    parse_chunk(&body).map_err(|reason| SandboxError::Agent {
+        agent: agent.hostname.clone(),
+        reason,
+    })
+}
+
+/// The agent's `/files/read` URL (no offset: -1, the size).
+fn read_url(authority: &str, path: &str, offset: Option<u64>, length: Option<u64>) -> String {
+    let offset = offset.map_or_else(|| "-1".to_owned(), |o| o.to_string());
+    let mut url = format!(
+        "http://{authority}/files/read?path={}&offset={offset}",
+        encode(path)
+    );
+    if let Some(length) = length {
+        url.push_str(&format!("&length={length}"));
+    }
+    url
+}
+
+/// A `/files/read` answer.
+pub fn parse_chunk(body: &[u8]) -> Result<FileChunk, String> {
+    serde_json::from_slice(body).map_err(|e| format!("not a files read answer: {e}"))
 }
 
 #[cfg(test)]
@@ -216,6 +298,27 @@ mod tests {
         );
         assert!(browse_paths(b"{}").is_err());
         assert!(browse_paths(b"<html>").is_err());
+    }
+
+    #[test]
+    fn a_read_asks_for_the_size_without_an_offset_and_parses_like_mesos() {
+        assert_eq!(
+            read_url("h:1", "/f/a b/stdout", None, None),
+            "http://h:1/files/read?path=/f/a%20b/stdout&offset=-1"
+        );
+        assert_eq!(
+            read_url("h:1", "/s", Some(5), Some(10)),
+            "http://h:1/files/read?path=/s&offset=5&length=10"
+        );
+        assert_eq!(
+            parse_chunk(br#"{"data": "hi", "offset": 3}"#).unwrap(),
+            FileChunk {
+                data: "hi".into(),
+                offset: 3
+            }
+        );
+        assert!(parse_chunk(b"[]").is_err());
+        assert!(parse_chunk(br#"{"data": "x", "offset": -1}"#).is_err());
     }
 
     #[test]

@@ -22,11 +22,14 @@
 //!   register one, from the master's frameworks; [`master_state`] asks the
 //!   master (`/master/state`) before the first SUBSCRIBE.
 //! - [`agent_files`]: a run's sandbox listed through its agent's files API
-//!   (`/files/browse`), the agent found in the master's state.
+//!   (`/files/browse`) and its files read (`/files/read`), the agent found
+//!   in the master's state; [`agents`]: the cluster's agents with their
+//!   used and free resources, from the same state.
 //! - `lanes`: pure: which waiting call goes to the master next (the call
 //!   sender's decide half).
 
 pub mod agent_files;
+pub mod agents;
 pub mod backoff;
 pub mod calls;
 pub mod driver;

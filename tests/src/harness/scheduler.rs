@@ -45,6 +45,7 @@ impl Scheduler {
             master: master.to_owned(),
             extra: Vec::new(),
             mount_setup: None,
+            listen: "127.0.0.1:0".to_owned(),
         }
     }
 
@@ -70,12 +71,21 @@ pub struct SchedulerBuilder {
     master: String,
     extra: Vec<String>,
     mount_setup: Option<String>,
+    listen: String,
 }
 
 impl SchedulerBuilder {
     /// Adds flags after `--listen`, `--master` and `--data-dir`.
     pub fn args(mut self, extra: &[&str]) -> Self {
         self.extra.extend(extra.iter().map(|a| (*a).to_owned()));
+        self
+    }
+
+    /// `--listen address` instead of `127.0.0.1:0`: a scheduler restarted
+    /// on the same address, for a client (a browser) that stays connected
+    /// to it across the restart.
+    pub fn listen(mut self, address: &str) -> Self {
+        self.listen = address.to_owned();
         self
     }
 
@@ -117,7 +127,7 @@ impl SchedulerBuilder {
         let scheduler = binaries::scheduler();
         let mut args: Vec<String> = [
             "--listen",
-            "127.0.0.1:0",
+            &self.listen,
             "--master",
             &self.master,
             "--data-dir",

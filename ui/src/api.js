@@ -1,0 +1,53 @@
+// The scheduler's JSON API, same origin. Errors carry the API's
+// {"code", "message"} so the pages can show them as they are.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(`${code}: ${message}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function call(method, path, body) {
+  const init = { method, headers: {} };
+  if (body !== undefined) {
+    init.headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : {};
+  } catch {
+    json = null;
+  }
+  if (!res.ok) {
+    throw new ApiError(res.status, json?.code ?? `HTTP ${res.status}`, json?.message ?? text);
+  }
+  return json;
+}
+
+export const get = (path) => call('GET', path);
+export const post = (path, body = {}) => call('POST', path, body);
+
+const enc = encodeURIComponent;
+
+export const api = {
+  jobs: () => get('/api/v1/jobs'),
+  job: (id) => get(`/api/v1/jobs/${enc(id)}`),
+  jobPods: (id) => get(`/api/v1/jobs/${enc(id)}/pods`),
+  pod: (pod) => get(`/api/v1/pods/${enc(pod)}`),
+  podEvents: (pod) => get(`/api/v1/pods/${enc(pod)}/events`),
+  podLog: (pod, stream, offset, run) => {
+    const q = new URLSearchParams();
+    if (offset !== undefined && offset !== null) q.set('offset', String(offset));
+    if (run !== undefined && run !== null) q.set('run', String(run));
+    return get(`/api/v1/pods/${enc(pod)}/logs/${stream}?${q}`);
+  },
+  agents: () => get('/api/v1/agents'),
+  // action: stop | start | restart
+  jobAction: (id, action) => post(`/api/v1/jobs/${enc(id)}/${action}`),
+  podAction: (pod, action) => post(`/api/v1/pods/${enc(pod)}/${action}`),
+};

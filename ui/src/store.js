@@ -1,0 +1,201 @@
+// The UI's live copy of the scheduler's jobs and pods: loaded with GETs,
+// then kept current by the watch stream (GET /api/v1/watch, server-sent
+// events). After a dropped connection the watch resumes from the last
+// revision it applied (since=R), so nothing is reloaded; when the
+// scheduler no longer has that revision (OUT_OF_RANGE: the window moved
+// on, or the scheduler restarted) the data is reloaded by GET and a
+// fresh watch (snapshot, then changes) starts, without a page reload.
+// A scheduler without the watch route is polled instead.
+
+import { api } from './api.js';
+import { readEvents } from './sse.js';
+
+const listeners = new Set();
+
+export const state = {
+  jobs: new Map(), // job id -> job summary
+  pods: new Map(), // pod name -> pod summary
+  revision: null, // the last revision applied
+  link: 'connecting', // connecting | live | reconnecting | polling
+  linkError: null,
+  // bumped on every change, so pages can refetch what they show
+  // (events, runs) when their pod changed
+  podTouched: new Map(), // pod name -> counter
+  generation: 0,
+  drops: 0, // times the live stream was lost
+  resyncs: 0, // times the data was reloaded after OUT_OF_RANGE
+};
+
+export function subscribe(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function changed() {
+  state.generation += 1;
+  for (const fn of listeners) fn(state.generation);
+}
+
+export const jobIdOf = (podName) => podName.slice(0, podName.lastIndexOf('-'));
+export const instanceOf = (podName) => Number(podName.slice(podName.lastIndexOf('-') + 1));
+
+function touch(name) {
+  state.podTouched.set(name, (state.podTouched.get(name) ?? 0) + 1);
+}
+
+function putJob(summary) {
+  state.jobs.set(summary.job_id.value, summary);
+}
+
+function putPod(summary) {
+  const name = summary.pod_name.value;
+  state.pods.set(name, summary);
+  touch(name);
+}
+
+// The pods of one job as GET /api/v1/jobs/{id}/pods lists them (all its
+// instances): replaces what was known of that job's pods.
+export function setJobPods(jobId, pods) {
+  for (const name of [...state.pods.keys()]) {
+    if (jobIdOf(name) === jobId) state.pods.delete(name);
+  }
+  for (const p of pods) putPod(p);
+  changed();
+}
+
+export function putPodSummary(summary) {
+  putPod(summary);
+  changed();
+}
+
+// The job a route names, by id or by name.
+export function findJob(ref) {
+  if (state.jobs.has(ref)) return state.jobs.get(ref);
+  for (const j of state.jobs.values()) if (j.name === ref) return j;
+  return null;
+}
+
+// GETs of what the pages show: every job, and the pods of the jobs whose
+// pods are known (the page open). Used at start, after OUT_OF_RANGE, and
+// when polling.
+export async function reload() {
+  const { jobs } = await api.jobs();
+  state.jobs = new Map();
+  for (const j of jobs) putJob(j);
+  const shown = new Set([...state.pods.keys()].map(jobIdOf));
+  for (const id of shown) {
+    if (!state.jobs.has(id)) continue;
+    try {
+      const { pods } = await api.jobPods(id);
+      setJobPods(id, pods);
+    } catch {
+      // the job went between the two reads: the next change tells
+    }
+  }
+  changed();
+}
+
+function applySnapshot(data) {
+  state.jobs = new Map();
+  state.pods = new Map();
+  for (const j of data.jobs ?? []) putJob(j);
+  for (const p of data.pods ?? []) putPod(p);
+  state.revision = data.revision;
+}
+
+function applyChange(data) {
+  // one event per revision, strictly increasing: an older one is a
+  // repeat after a resume, already applied
+  if (state.revision !== null && data.revision <= state.revision) return;
+  for (const j of data.jobs ?? []) putJob(j);
+  for (const id of data.deleted_jobs ?? []) state.jobs.delete(id);
+  for (const p of data.pods ?? []) putPod(p);
+  for (const name of data.deleted_pods ?? []) {
+    state.pods.delete(name);
+    touch(name);
+  }
+  state.revision = data.revision;
+}
+
+function setLink(link, error = null) {
+  if (state.link === 'live' && link !== 'live') state.drops += 1;
+  state.link = link;
+  state.linkError = error;
+  changed();
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// One watch: opens the stream (from the last revision applied, or a fresh
+// snapshot) and applies it until it ends. Says what happened: 'ended' (the
+// stream delivered, then ended or broke: resume), 'failed' (nothing came:
+// back off), 'resync' (OUT_OF_RANGE: the data was
+// reloaded by GET; the next watch takes a fresh snapshot), 'polled' (no
+// watch route: the data was reloaded by GET).
+export async function watchOnce() {
+  let got = false;
+  try {
+    const url =
+      state.revision === null ? '/api/v1/watch' : `/api/v1/watch?since=${state.revision}`;
+    const res = await fetch(url, { headers: { accept: 'text/event-stream' } });
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      if (res.status === 404 && body.code === 'NOT_FOUND') {
+        setLink('polling');
+        await reload();
+        return 'polled';
+      }
+      if (body.code === 'OUT_OF_RANGE' || body.code === 'INVALID_ARGUMENT') {
+        state.revision = null;
+        state.resyncs += 1;
+        await reload();
+        return 'resync';
+      }
+      throw new Error(`${body.code ?? res.status}: ${body.message ?? ''}`);
+    }
+    let cutOff = null;
+    await readEvents(res, ({ event, data }) => {
+      got = true;
+      const parsed = JSON.parse(data);
+      if (event === 'snapshot') applySnapshot(parsed);
+      else if (event === 'change') applyChange(parsed);
+      else if (event === 'error') {
+        cutOff = parsed;
+        // every change up to its revision was delivered
+        if (typeof parsed.revision === 'number') state.revision = parsed.revision;
+      }
+      state.link = 'live';
+      state.linkError = null;
+      changed();
+    });
+    setLink('reconnecting', cutOff ? `${cutOff.code}: ${cutOff.message}` : 'stream ended');
+  } catch (e) {
+    setLink('reconnecting', String(e.message ?? e));
+  }
+  return got ? 'ended' : 'failed';
+}
+
+// Runs for the page's life: GETs first, then watch after watch.
+export async function follow() {
+  for (;;) {
+    try {
+      await reload();
+      break;
+    } catch (e) {
+      setLink('reconnecting', String(e.message ?? e));
+      await sleep(1000);
+    }
+  }
+  let pause = 250;
+  for (;;) {
+    const outcome = await watchOnce();
+    if (outcome === 'resync') continue;
+    if (outcome === 'polled') {
+      await sleep(2000);
+      continue;
+    }
+    // soon after a stream that delivered; backing off while nothing answers
+    pause = outcome === 'ended' ? 250 : Math.min(pause * 2, 5000);
+    await sleep(pause);
+  }
+}
