@@ -205,6 +205,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState {
         board: published.board.clone(),
         watch: published.watch.clone(),
+        shutdown: shutdown.clone(),
         reader: Arc::new(Mutex::new(Box::new(reader) as Box<dyn StoreRead>)),
         runner: api_tx,
         shed: Arc::default(),

@@ -273,6 +273,60 @@ fn watch_follows_a_batch_job_to_succeeded() {
 }
 
 #[test]
+fn pod_events_follow_prints_each_new_event_as_it_happens_until_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, _s, addr) = cluster(dir.path());
+    let spec = write(dir.path(), "web.yaml", SERVICE);
+    let (code, _, err) = drover(&addr, &["job", "create", &spec, "--id", "web"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = drover(&addr, &["job", "watch", "web", "--until", "running"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let mut child = Command::new(drover_bin())
+        .args(["--addr", &addr, "pod", "events", "web-0", "--follow"])
+        .env_remove("DROVER_ADDR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (line_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = line_tx.send(line);
+        }
+    });
+    let wait_line = |want: &str| -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains(want) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no line with {want:?} from pod events --follow"),
+            }
+        }
+    };
+    wait_line("RUNNING");
+    let (code, _, err) = drover(&addr, &["pod", "stop", "web-0"]);
+    assert_eq!(code, 0, "{err}");
+    // Printed as it happens, without a second command: the kill.
+    let killed = wait_line("KILL");
+    assert!(killed.contains("web-0-0"), "{killed}");
+    interrupt(child.id());
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(130),
+        "Ctrl-C ends the follow"
+    );
+}
+
+#[test]
 fn malformed_specs_are_refused_naming_the_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     // No scheduler: the spec is checked before anything is sent.

@@ -110,6 +110,9 @@ pub struct AppState {
     pub board: Arc<JobBoard>,
     /// Every committed change, for watchers.
     pub watch: Arc<WatchLog>,
+    /// Cancelled when the scheduler shuts down: long streams (watches)
+    /// end then, rather than hold the shutdown to its grace period.
+    pub shutdown: tokio_util::sync::CancellationToken,
     /// A read-only handle of the store (pods, runs, events).
     pub reader: Arc<Mutex<Box<dyn StoreRead>>>,
     /// The runner's command queue; its capacity is the most writes that

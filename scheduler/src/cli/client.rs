@@ -3,6 +3,7 @@
 //! turned into [`CliError::Api`].
 
 use super::error::CliError;
+use super::sse::EventStream;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -106,22 +107,67 @@ impl ApiClient {
                 body: format!("not JSON: {}", String::from_utf8_lossy(&body)),
             });
         }
+        Err(answer_error(url, status, json, &body))
+    }
+
+    /// `GET path` as a stream of server-sent events (the watch); a non-2xx
+    /// answer becomes an error, as [`Self::call`]'s do. Only the answer's
+    /// head has a time limit: the stream lasts as long as the server sends.
+    pub async fn stream(&self, path: &str) -> Result<EventStream, CliError> {
+        let url = format!("{}{path}", self.base);
+        let request = http::Request::builder()
+            .uri(&url)
+            .header("accept", "text/event-stream")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| CliError::Usage(format!("bad request {url}: {e}")))?;
+        let unreachable = |reason: String| CliError::Unreachable {
+            url: url.clone(),
+            reason,
+        };
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(request))
+            .await
+            .map_err(|_| unreachable(format!("no answer in {REQUEST_TIMEOUT:?}")))?
+            .map_err(|e| unreachable(connect_reason(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(EventStream::new(response.into_body()));
+        }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unreachable(format!("answer cut short: {e}")))?
+            .to_bytes();
+        let json = serde_json::from_slice(&body).ok();
+        Err(answer_error(url, status, json, &body))
+    }
+}
+
+/// A non-2xx answer as an error: the API's `{"code", "message"}` when it
+/// has one.
+fn answer_error(
+    url: String,
+    status: http::StatusCode,
+    json: Option<Value>,
+    body: &[u8],
+) -> CliError {
+    {
         match json {
             Some(Value::Object(map)) if map.get("code").is_some_and(Value::is_string) => {
-                Err(CliError::Api {
+                CliError::Api {
                     code: map["code"].as_str().unwrap_or_default().to_owned(),
                     message: map
                         .get("message")
                         .and_then(Value::as_str)
                         .unwrap_or_default()
                         .to_owned(),
-                })
+                }
             }
-            _ => Err(CliError::Http {
+            _ => CliError::Http {
                 url,
                 status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).into_owned(),
-            }),
+                body: String::from_utf8_lossy(body).into_owned(),
+            },
         }
     }
 }

@@ -185,8 +185,10 @@ pub enum JobCommand {
         /// What to wait for.
         #[arg(long, value_enum, default_value_t = Until::Terminal)]
         until: Until,
-        /// Polling interval in milliseconds.
-        #[arg(long, default_value_t = 500)]
+        /// Least time between two reads of the jobs, in milliseconds
+        /// (changes arrive on the scheduler's watch stream; a burst of
+        /// them is one read).
+        #[arg(long, default_value_t = 200)]
         interval_ms: u64,
     },
 }

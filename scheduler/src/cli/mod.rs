@@ -6,7 +6,8 @@
 //! - [`job`]: `drover job create|get|list|stop|start|delete|restart|watch`.
 //! - [`pod`]: `drover pod list|get|events|stop|start|restart|logs`.
 //! - [`logs`]: `drover pod logs`, through the agent's files API.
-//! - [`watch`]: live progress of jobs (pure model and its poll loop).
+//! - [`watch`]: live progress of jobs (pure model, and its loop woken by
+//!   the scheduler's watch stream, read by [`sse`]).
 //! - [`spec_file`]: job spec files (YAML/JSON) with line-accurate errors.
 //! - [`quickstart`]: `drover quickstart`; [`children`]: the processes it runs.
 //! - [`client`]: the HTTP client; [`output`]: tables and JSON; [`error`].
@@ -20,6 +21,7 @@ pub mod output;
 pub mod pod;
 pub mod quickstart;
 pub mod spec_file;
+pub mod sse;
 pub mod update;
 pub mod watch;
 

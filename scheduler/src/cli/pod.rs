@@ -6,8 +6,12 @@ use super::client::{job_path, ApiClient};
 use super::error::CliError;
 use super::logs::LogsArgs;
 use super::output::{self, short_state, Output};
+use super::watch;
 use clap::Subcommand;
 use serde_json::{json, Map, Value};
+use std::io::Write;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// `drover pod`.
 #[derive(Debug, Clone, Subcommand)]
@@ -35,6 +39,10 @@ pub enum PodCommand {
     Events {
         /// Pod name.
         pod: String,
+        /// Then print each new one as it happens (the scheduler's watch
+        /// stream), until Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Stop a pod: it is killed and stays down until start.
     Stop {
@@ -90,11 +98,14 @@ pub async fn run(client: &ApiClient, output: Output, command: PodCommand) -> Res
                 Output::Table => print!("{}", pod_fields(&pod, &answer)),
             }
         }
-        PodCommand::Events { pod } => {
+        PodCommand::Events { pod, follow } => {
             let answer = client.get(&format!("/api/v1/pods/{pod}/events")).await?;
             match output {
                 Output::Json => print!("{}", output::json(&answer)),
                 Output::Table => print!("{}", events_table(&answer["events"])),
+            }
+            if follow {
+                return follow_events(client, output, &pod, &answer["events"]).await;
             }
         }
         PodCommand::Stop { pod } => action(client, output, &pod, "stop", "stopping").await?,
@@ -203,26 +214,78 @@ fn pod_fields(pod: &str, answer: &Value) -> String {
     ])
 }
 
+/// Prints the pod's events newer than `shown` as they happen: each time
+/// the watch stream reports the pod changed, its events are read again
+/// and those of a later revision printed, one line (or one JSON object)
+/// each. Ends on Ctrl-C (130).
+async fn follow_events(
+    client: &ApiClient,
+    output: Output,
+    pod: &str,
+    shown: &Value,
+) -> Result<u8, CliError> {
+    let mut last = latest_revision(shown);
+    let changed = Arc::new(Notify::new());
+    let query = format!("pod={}", super::client::encode_query(pod));
+    let _follower = watch::AbortOnDrop(tokio::spawn(watch::follow(
+        client.clone(),
+        query,
+        changed.clone(),
+    )));
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(130),
+            _ = changed.notified() => {}
+        }
+        let answer = client.get(&format!("/api/v1/pods/{pod}/events")).await?;
+        let events = answer["events"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut out = std::io::stdout().lock();
+        for event in events.iter().filter(|e| e["revision"].as_u64() > last) {
+            let _ = match output {
+                Output::Json => writeln!(out, "{event}"),
+                Output::Table => writeln!(out, "{}", event_row(event).join("  ")),
+            };
+        }
+        let _ = out.flush();
+        last = latest_revision(&answer["events"]).max(last);
+    }
+}
+
+fn latest_revision(events: &Value) -> Option<u64> {
+    events
+        .as_array()?
+        .iter()
+        .filter_map(|e| e["revision"].as_u64())
+        .max()
+}
+
+fn event_row(e: &Value) -> Vec<String> {
+    vec![
+        output::text(&e["timestamp"]),
+        output::text(&e["pod_id"]),
+        short_state(&output::text(&e["actual_state"])).to_owned(),
+        output::text(&e["mesos_state"]),
+        output::text(&e["hostname"]),
+        [output::text(&e["reason"]), output::text(&e["message"])]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(": "),
+    ]
+}
+
 fn events_table(events: &Value) -> String {
     let rows: Vec<Vec<String>> = events
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .map(|e| {
-            vec![
-                output::text(&e["timestamp"]),
-                output::text(&e["pod_id"]),
-                short_state(&output::text(&e["actual_state"])).to_owned(),
-                output::text(&e["mesos_state"]),
-                output::text(&e["hostname"]),
-                [output::text(&e["reason"]), output::text(&e["message"])]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(": "),
-            ]
-        })
+        .map(event_row)
         .collect();
     output::table(
         &["TIME", "RUN", "STATE", "MESOS STATE", "HOST", "MESSAGE"],

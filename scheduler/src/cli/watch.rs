@@ -4,8 +4,9 @@
 //! or Ctrl-C.
 //!
 //! The decide part ([`JobProgress`], [`render`], [`JobProgress::outcome`])
-//! is pure; [`watch`] polls the API, redraws in place on a terminal and
-//! prints one line per change otherwise.
+//! is pure; [`watch`] reads the jobs again each time the scheduler's watch
+//! stream says they changed (no polling), redraws in place on a terminal
+//! and prints one line per change otherwise.
 
 use super::client::ApiClient;
 use super::error::CliError;
@@ -15,7 +16,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// What a watch waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,9 +213,10 @@ pub fn render(p: &JobProgress, bar_width: usize) -> String {
     }
 }
 
-/// Polls `jobs` every `interval`, showing progress on stdout, until each
-/// job reaches its `Until` (answers the outcomes) or `stop` completes
-/// (answers `None`).
+/// Shows `jobs`' progress on stdout, read again after each change the
+/// watch stream reports (at most once per `interval`), until each job
+/// reaches its `Until` (answers the outcomes) or `stop` completes (answers
+/// `None`).
 pub async fn watch(
     client: &ApiClient,
     jobs: &[(String, Until)],
@@ -223,6 +227,16 @@ pub async fn watch(
     let tty = output == Output::Table && std::io::stdout().is_terminal();
     let mut shown: Vec<String> = Vec::new();
     tokio::pin!(stop);
+    let changed = Arc::new(Notify::new());
+    let query: Vec<String> = jobs
+        .iter()
+        .map(|(id, _)| format!("job={}", super::client::encode_query(id)))
+        .collect();
+    let follower = AbortOnDrop(tokio::spawn(follow(
+        client.clone(),
+        query.join("&"),
+        changed.clone(),
+    )));
     loop {
         let mut progress = Vec::with_capacity(jobs.len());
         for (id, _) in jobs {
@@ -258,10 +272,58 @@ pub async fn watch(
         tokio::select! {
             _ = &mut stop => {
                 if tty { println!(); }
+                drop(follower);
                 return Ok(None);
             }
-            _ = tokio::time::sleep(interval) => {}
+            _ = changed.notified() => {}
         }
+        // Changes come in bursts: one read for the burst.
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// Aborts the task when dropped.
+pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Follows the scheduler's watch stream for `query` (the jobs), waking
+/// `changed` on each event; when the stream ends (the scheduler restarted,
+/// or cut off a reader too slow) it resumes from the last revision read,
+/// or afresh when that revision has left the scheduler's window. A
+/// scheduler without the stream answers 404: each retry wakes `changed`,
+/// which polls.
+pub(super) async fn follow(client: ApiClient, query: String, changed: Arc<Notify>) {
+    let mut since: Option<String> = None;
+    loop {
+        let path = match &since {
+            Some(revision) => format!("/api/v1/watch?{query}&since={revision}"),
+            None => format!("/api/v1/watch?{query}"),
+        };
+        match client.stream(&path).await {
+            Ok(mut events) => {
+                while let Ok(Some(event)) = events.next().await {
+                    if event.event == "error" {
+                        let error: Value = serde_json::from_str(&event.data).unwrap_or_default();
+                        since = error["revision"].as_u64().map(|r| r.to_string());
+                        break;
+                    }
+                    if event.id.is_some() {
+                        since = event.id;
+                    }
+                    changed.notify_one();
+                }
+            }
+            Err(CliError::Api { code, .. }) if code == "OUT_OF_RANGE" => since = None,
+            Err(_) => {}
+        }
+        // What happened while the stream was down is read afresh.
+        changed.notify_one();
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 

@@ -5,8 +5,9 @@
 //! (`since=R`, or `Last-Event-ID: R`, which a browser's `EventSource`
 //! sends when it reconnects), the changes after R and no snapshot.
 //! A watcher cut off for lagging gets an `error` event naming the
-//! revision to resume from, and the stream ends. Comment lines keep an
-//! idle connection alive.
+//! revision to resume from, and the stream ends; it also ends when the
+//! scheduler shuts down (the client resumes from its last event id).
+//! Comment lines keep an idle connection alive.
 //!
 //! Query: `job` (id or name), `pod` (pod name), `label` (`key=value`, a
 //! job label), `state` (`POD_STATE_...`), each repeatable, and `since`.
@@ -24,7 +25,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, StreamExt};
 use std::convert::Infallible;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// How often an idle stream sends a comment line, so that proxies and
 /// clients do not take it for dead.
@@ -62,7 +62,7 @@ pub async fn watch(
         opened.cursor,
         move |entry| json::change(entry, &filter).map(|data| (entry.revision, data)),
         None,
-        CancellationToken::new(),
+        state.shutdown.child_token(),
     );
     let changes = stream::unfold(Some(feed), |feed| async move {
         let mut feed = feed?;
