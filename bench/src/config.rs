@@ -91,6 +91,8 @@ pub enum Scenario {
     Api,
     /// A rolling update of a service against its fresh launch.
     RollingUpdate,
+    /// A launch with many watchers against one without.
+    Watchers,
 }
 
 /// The sizes a run uses, after `--quick` and the size flags.
@@ -106,6 +108,8 @@ pub struct Sizes {
     pub placement: (usize, usize),
     /// Agents, instances and batch size of the rolling update.
     pub rolling: (usize, usize, u32),
+    /// Agents, tasks and watchers of the watchers scenario.
+    pub watchers: (usize, usize, usize),
     /// Runs of each launch scenario.
     pub repeat: usize,
     /// The longest wait.
@@ -132,7 +136,13 @@ impl Config {
         } else {
             (1_000, 10_000, 500)
         };
+        let watchers = if self.quick {
+            (100, 2_000, 100)
+        } else {
+            (1_000, 20_000, 1_000)
+        };
         Sizes {
+            watchers,
             small: (
                 self.small_agents.unwrap_or(small.0),
                 self.small_tasks.unwrap_or(small.1),

@@ -28,6 +28,17 @@ impl Launcher {
     /// Starts drover-scheduler against `fleet` on `data_dir` (command mode,
     /// so agent-sim simulates the tasks) and waits for its API.
     pub fn drover(&self, fleet: &Fleet, data_dir: &Path, log: &str) -> anyhow::Result<Drover> {
+        self.drover_with(fleet, data_dir, log, &[])
+    }
+
+    /// [`Self::drover`] with `extra` flags.
+    pub fn drover_with(
+        &self,
+        fleet: &Fleet,
+        data_dir: &Path,
+        log: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Drover> {
         let mut cmd = Command::new(self.bin("drover-scheduler"));
         cmd.arg("--master")
             .arg(&fleet.master)
@@ -37,6 +48,7 @@ impl Launcher {
             .args(["--user", "nobody"])
             .arg("--data-dir")
             .arg(data_dir)
+            .args(extra)
             .env("DROVER_LOG", "warn");
         let mut proc = Proc::spawn("drover-scheduler", cmd, &fleet.path(log))?;
         let api = proc.wait_line("drover-scheduler listening on", self.timeout)?;

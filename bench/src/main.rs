@@ -21,6 +21,7 @@ mod report;
 mod rolling;
 mod scenarios;
 mod stats;
+mod watchers;
 
 use anyhow::Context;
 use clap::Parser;
@@ -100,6 +101,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         step("rolling update against a fresh launch");
         let r = bench.rolling_update(agents, instances, batch).await;
         note(&mut bench, "rolling update", r);
+    }
+    if config.runs(Scenario::Watchers) {
+        let (agents, tasks, watchers) = sizes.watchers;
+        step("a launch with watchers against one without");
+        let r = bench.watchers(agents, tasks, watchers).await;
+        note(&mut bench, "watchers", r);
     }
     if config.runs(Scenario::Updates) {
         step("status updates");

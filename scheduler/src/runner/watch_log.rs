@@ -61,9 +61,28 @@ pub struct WatchedPod {
     pub latest: Option<RunRecord>,
     /// Its failures, as the engine counts them.
     pub failure_count: usize,
+    /// It as the JSON stream renders it: rendered once, shared by every
+    /// watcher it passes.
+    pub json: OnceLock<Arc<str>>,
 }
 
 impl WatchedPod {
+    /// The pod as `revision` left it.
+    pub fn new(
+        job: Arc<JobView>,
+        instance: u32,
+        latest: Option<RunRecord>,
+        failure_count: usize,
+    ) -> Self {
+        WatchedPod {
+            job,
+            instance,
+            latest,
+            failure_count,
+            json: OnceLock::new(),
+        }
+    }
+
     /// Its `<job>-<instance>` name.
     pub fn pod_name(&self) -> String {
         self.id().pod_name()
@@ -84,6 +103,9 @@ pub struct WatchEntry {
     pub at: UnixMillis,
     /// Jobs it changed (their state, counts or spec), as it left them.
     pub jobs: Vec<Arc<JobView>>,
+    /// Each of `jobs` as the JSON stream renders it (same order), rendered
+    /// once for every watcher it passes.
+    pub jobs_json: Vec<OnceLock<Arc<str>>>,
     /// Jobs it deleted, as they were last seen.
     pub deleted_jobs: Vec<Arc<JobView>>,
     /// Pods it changed, as it left them.
@@ -341,6 +363,8 @@ impl WatchLog {
             }
             state.head = revision;
             if entry.changes() > 0 {
+                let mut entry = entry;
+                entry.jobs_json.resize_with(entry.jobs.len(), OnceLock::new);
                 state.current.apply(&entry);
                 state.head_seq += entry.changes();
                 state.held += entry.changes();

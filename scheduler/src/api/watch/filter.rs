@@ -80,12 +80,7 @@ mod tests {
     }
 
     fn pod(job: &Arc<JobView>, instance: u32) -> WatchedPod {
-        WatchedPod {
-            job: job.clone(),
-            instance,
-            latest: None,
-            failure_count: 0,
-        }
+        WatchedPod::new(job.clone(), instance, None, 0)
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub fn capture(
                     .insert(pod.instance);
             }
             JobWrite::Delete(job_id) => {
-                touched.entry(job_id);
+                touched.entry(job_id).or_default();
             }
             JobWrite::DeletePodEvents(_) => {}
         }
@@ -153,12 +153,12 @@ fn pod_of(
             run: run.clone(),
         }
     });
-    WatchedPod {
-        job: view.clone(),
-        instance,
-        latest,
-        failure_count: history.iter().filter(|r| Run::counts_as_failure(r)).count(),
-    }
+    WatchedPod::new(view.clone(), instance, latest, failures(history))
+}
+
+/// An instance's failures, as the engine counts them.
+fn failures(history: &[Run]) -> usize {
+    history.iter().filter(|r| Run::counts_as_failure(r)).count()
 }
 
 /// What the log starts from: every job the registry holds, with its pods'
@@ -176,16 +176,12 @@ pub fn seed<E>(
         }
         let pods = (0..job.job.spec.instance_count)
             .map(|instance| {
-                Arc::new(WatchedPod {
-                    job: view.clone(),
+                Arc::new(WatchedPod::new(
+                    view.clone(),
                     instance,
-                    latest: latest.remove(&instance),
-                    failure_count: job
-                        .history(instance)
-                        .iter()
-                        .filter(|r| Run::counts_as_failure(r))
-                        .count(),
-                })
+                    latest.remove(&instance),
+                    failures(job.history(instance)),
+                ))
             })
             .collect();
         current.set_job(view, pods);

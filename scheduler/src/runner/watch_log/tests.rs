@@ -22,12 +22,7 @@ fn entry(revision: Revision, at: UnixMillis, id: &str) -> WatchEntry {
     WatchEntry {
         revision,
         at,
-        pods: vec![Arc::new(WatchedPod {
-            job: job.clone(),
-            instance: 0,
-            latest: None,
-            failure_count: 0,
-        })],
+        pods: vec![Arc::new(WatchedPod::new(job.clone(), 0, None, 0))],
         jobs: vec![job],
         ..WatchEntry::default()
     }
@@ -124,12 +119,7 @@ fn the_snapshot_follows_deletions_and_the_gauges_count_watchers() {
     log.append(WatchEntry {
         revision: 2,
         deleted_jobs: vec![gone.clone()],
-        deleted_pods: vec![Arc::new(WatchedPod {
-            job: gone,
-            instance: 0,
-            latest: None,
-            failure_count: 0,
-        })],
+        deleted_pods: vec![Arc::new(WatchedPod::new(gone, 0, None, 0))],
         ..WatchEntry::default()
     });
     let opened = log.open(None).unwrap();
