@@ -5,8 +5,8 @@
 //! INVALID_ARGUMENT ahead of the head; `Cancel`) and Titus'
 //! `ObserveJobs` / `ObserveJob` / `ObserveJobsWithKeepAlive` (jobs before
 //! their tasks, one `snapshotEnd`, live task updates, keep-alives answered
-//! with their `requestId`); and one Peloton watch from Python's grpcio
-//! client built from the protos.
+//! with their `requestId`, `ObserveJob` ending with its deleted job); and
+//! one Peloton watch from Python's grpcio client built from the protos.
 #![allow(clippy::unwrap_used)]
 
 use drover_seed_api::peloton::api::v1alpha::peloton::{JobId, PodName};
@@ -26,7 +26,7 @@ use drover_seed_api::titus::{
 };
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries::repo_root;
-use drover_tests::harness::http::post;
+use drover_tests::harness::http::{call, post};
 use drover_tests::harness::job_api::{create_job, job_spec, wait_for_job_state};
 use drover_tests::harness::scheduler::Scheduler;
 use serde_json::json;
@@ -319,6 +319,11 @@ fn service(app: &str, desired: u32) -> JobDescriptor {
                 tag: "latest".into(),
                 digest: String::new(),
             }),
+            // A killed task ends at once (Titus' kill grace period).
+            attributes: HashMap::from([(
+                "titusParameter.agent.killWaitSeconds".into(),
+                "1".into(),
+            )]),
             entry_point: vec!["sleep".into()],
             command: vec!["1000".into()],
             ..Container::default()
@@ -421,16 +426,19 @@ async fn titus_observe_jobs_is_jobs_before_their_tasks_then_live_updates_and_kee
     assert_eq!(jobs_before_tasks(&notes), [watched.as_str()], "{notes:?}");
     assert_eq!(notes.len(), 4, "one job, two tasks, the end: {notes:?}");
 
-    // Live: the tasks start (taskUpdates, stamped), never the other job's.
-    let mut started = BTreeSet::new();
+    // Live: the tasks start (taskUpdates, stamped), never the other job's
+    // (those that started before the snapshot are Started in it).
+    let started_in = |w: &str| {
+        w.strip_suffix(" Started")
+            .map(|task| task.split(' ').nth(1).unwrap().to_owned())
+    };
+    let mut started: BTreeSet<String> = notes.iter().filter_map(|w| started_in(w)).collect();
     while started.len() < 2 {
         let n = next(&mut stream).await.unwrap().unwrap();
         assert!(n.timestamp > 0, "{n:?}");
         let w = what(&n);
         assert!(!w.contains(&other) && w != "end", "{w}");
-        if let Some(task) = w.strip_suffix(" Started") {
-            started.insert(task.split(' ').nth(1).unwrap().to_owned());
-        }
+        started.extend(started_in(&w));
     }
     // A killed task is told as it goes.
     let victim = started.first().unwrap().clone();
@@ -461,7 +469,6 @@ async fn titus_observe_jobs_is_jobs_before_their_tasks_then_live_updates_and_kee
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e:?}");
-
     // With keep-alives: each request answered with its requestId, after
     // the snapshot.
     let (tx, rx) = tokio::sync::mpsc::channel(4);
@@ -488,6 +495,50 @@ async fn titus_observe_jobs_is_jobs_before_their_tasks_then_live_updates_and_kee
     keep_alive_answered(&mut kept, 7).await;
     tx.send(keep_alive(8)).await.unwrap();
     keep_alive_answered(&mut kept, 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn titus_observe_job_ends_after_its_deleted_jobs_archived_update() {
+    let sim = AgentSim::for_scheduler(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Scheduler::start(dir.path(), &format!("http://{}", sim.address), &[]);
+    let mut client: Titus = JobManagementServiceClient::connect(format!("http://{}", s.address))
+        .await
+        .unwrap();
+    let other = client
+        .create_job(service("other", 1))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let mut one = client
+        .observe_job(titus::JobId { id: other.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let notes = snapshot(&mut one).await;
+    assert_eq!(jobs_before_tasks(&notes), [other.as_str()], "{notes:?}");
+    // The job deleted (its task killed first), the stream ends (OK) after the job's archived
+    // update, as Titus ends it.
+    let (code, reply) = call(
+        &s.address,
+        "DELETE",
+        &format!("/api/v1/jobs/{other}?force=true"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{reply}");
+    let mut last = None;
+    while let Some(n) = next(&mut one).await.unwrap() {
+        last = Some(n);
+    }
+    match last.and_then(|n| n.notification) {
+        Some(Notification::JobUpdate(u)) => {
+            assert!(u.archived, "{u:?}");
+            assert_eq!(u.job.unwrap().id, other);
+        }
+        n => panic!("the stream ended on {n:?}"),
+    }
 }
 
 /// Reads `kept` until a keep-alive answer, which must carry request `id`.

@@ -298,3 +298,220 @@ pub fn change_response(
         || !r.pods_not_found.is_empty();
     carries.then_some(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ids::{AgentId, InstanceId, JobId, TaskId};
+    use crate::model::job::Job;
+    use crate::model::run::Run;
+    use crate::model::spec::JobSpec;
+    use crate::model::state::PodState;
+    use crate::store::RunRecord;
+    use std::sync::Arc;
+
+    fn view(id: &str, labels: &[(&str, &str)]) -> Arc<JobView> {
+        let spec: JobSpec = serde_json::from_value(serde_json::json!({
+            "name": format!("{id}-name"),
+            "type": "SERVICE",
+            "instance_count": 2,
+            "labels": labels.iter().map(|(k, v)| serde_json::json!({"key": k, "value": v})).collect::<Vec<_>>(),
+            "default_spec": {
+                "labels": [{"key": "tier", "value": id}],
+                "containers": [{
+                    "name": "c",
+                    "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16.0},
+                    "command": {"value": "sleep 60"}
+                }]
+            }
+        }))
+        .unwrap();
+        Arc::new(JobView {
+            job: Job::new(JobId(id.into()), spec, 1_000),
+            instances: Default::default(),
+        })
+    }
+
+    fn pod(job: &Arc<JobView>, instance: u32, state: Option<PodState>) -> Arc<WatchedPod> {
+        let latest = state.map(|state| {
+            let mut run = Run::launching(0, AgentId::new("a1"), 1, 2_000);
+            run.state = state;
+            RunRecord {
+                task_id: TaskId::new(InstanceId::new(job.job.job_id.clone(), instance), 0),
+                run,
+                hostname: Some("h".into()),
+                message: None,
+                ports: vec![],
+            }
+        });
+        Arc::new(WatchedPod {
+            job: job.clone(),
+            instance,
+            latest,
+            failure_count: 0,
+        })
+    }
+
+    fn request(
+        jobs: Option<watch::StatelessJobFilter>,
+        pods: Option<watch::PodFilter>,
+    ) -> WatchRequest {
+        WatchRequest {
+            start_revision: 0,
+            stateless_job_filter: jobs,
+            pod_filter: pods,
+        }
+    }
+
+    fn label(k: &str, v: &str) -> peloton::Label {
+        peloton::Label {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    fn names(r: &WatchResponse) -> Vec<String> {
+        r.pods
+            .iter()
+            .map(|p| p.pod_name.clone().unwrap().value)
+            .collect()
+    }
+
+    #[test]
+    fn no_filter_is_invalid_and_an_empty_filter_selects_all_of_its_kind() {
+        let e = Selection::read(&request(None, None)).unwrap_err();
+        assert_eq!(e.code, crate::api::error::Code::InvalidArgument);
+        assert!(
+            e.message.contains("not supported watch type"),
+            "{}",
+            e.message
+        );
+        let pods_only = Selection::read(&request(None, Some(Default::default()))).unwrap();
+        assert_eq!(pods_only.kind(), "task");
+        let (a, b) = (view("a", &[]), view("b", &[]));
+        let snapshot = WatchSnapshot {
+            revision: 7,
+            jobs: vec![a.clone(), b.clone()],
+            pods: vec![pod(&a, 0, None), pod(&b, 1, Some(PodState::Running))],
+        };
+        let out = snapshot_responses(&pods_only, "w", &snapshot);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].revision, 7);
+        assert_eq!(names(&out[0]), ["a-0", "b-1"]);
+        assert!(out[0].stateless_jobs.is_empty(), "no job filter: no jobs");
+        let status = out[0].pods[0].status.as_ref().unwrap();
+        assert_eq!(status.state(), pod::PodState::Pending, "never launched");
+        let jobs_only = Selection::read(&request(Some(Default::default()), None)).unwrap();
+        let out = snapshot_responses(&jobs_only, "w", &snapshot);
+        assert_eq!(out[0].stateless_jobs.len(), 2);
+        assert!(out[0].pods.is_empty());
+    }
+
+    #[test]
+    fn filters_select_by_id_or_name_pod_name_and_all_their_labels() {
+        let (a, b) = (
+            view("a", &[("team", "x"), ("env", "prod")]),
+            view("b", &[("team", "x")]),
+        );
+        let jobs = JobFilter::read(&watch::StatelessJobFilter {
+            job_ids: vec![],
+            labels: vec![label("team", "x"), label("env", "prod")],
+        });
+        assert!(jobs.selects(&a) && !jobs.selects(&b), "labels are all-of");
+        let by_name = JobFilter::read(&watch::StatelessJobFilter {
+            job_ids: vec![peloton::JobId {
+                value: "b-name".into(),
+            }],
+            labels: vec![],
+        });
+        assert!(by_name.selects(&b) && !by_name.selects(&a));
+        let pods = PodFilter::read(&watch::PodFilter {
+            job_id: Some(peloton::JobId { value: "a".into() }),
+            pod_names: vec![peloton::PodName {
+                value: "a-1".into(),
+            }],
+            labels: vec![label("tier", "a")],
+        });
+        assert!(pods.selects(&pod(&a, 1, None)));
+        assert!(!pods.selects(&pod(&a, 0, None)), "not named");
+        assert!(!pods.selects(&pod(&b, 1, None)), "another job");
+        let wrong_label = PodFilter {
+            labels: vec![("tier".into(), "b".into())],
+            ..pods.clone()
+        };
+        assert!(
+            !wrong_label.selects(&pod(&a, 1, None)),
+            "the pod spec's labels"
+        );
+    }
+
+    #[test]
+    fn a_change_carries_what_the_filter_selects_and_deletions_as_not_found() {
+        let (a, b) = (view("a", &[]), view("b", &[]));
+        let selection = Selection::read(&request(
+            Some(watch::StatelessJobFilter {
+                job_ids: vec![peloton::JobId { value: "a".into() }],
+                labels: vec![],
+            }),
+            Some(watch::PodFilter {
+                job_id: Some(peloton::JobId { value: "a".into() }),
+                ..Default::default()
+            }),
+        ))
+        .unwrap();
+        assert_eq!(selection.kind(), "all");
+        let other = WatchEntry {
+            revision: 9,
+            jobs: vec![b.clone()],
+            pods: vec![pod(&b, 0, Some(PodState::Running))],
+            ..WatchEntry::default()
+        };
+        assert!(
+            change_response(&selection, "w", &other).is_none(),
+            "nothing selected"
+        );
+        let change = WatchEntry {
+            revision: 10,
+            jobs: vec![a.clone()],
+            pods: vec![pod(&a, 0, Some(PodState::Killed))],
+            deleted_pods: vec![pod(&a, 1, None), pod(&b, 1, None)],
+            ..WatchEntry::default()
+        };
+        let r = change_response(&selection, "w", &change).unwrap();
+        assert_eq!((r.revision, r.watch_id.as_str()), (10, "w"));
+        assert_eq!(names(&r), ["a-0"]);
+        assert_eq!(r.stateless_jobs.len(), 1);
+        let gone: Vec<_> = r.pods_not_found.iter().map(|p| p.value.as_str()).collect();
+        assert_eq!(gone, ["a-1"]);
+        let deleted = WatchEntry {
+            revision: 11,
+            deleted_jobs: vec![a.clone(), b.clone()],
+            ..WatchEntry::default()
+        };
+        let r = change_response(&selection, "w", &deleted).unwrap();
+        assert_eq!(r.stateless_jobs_not_found[0].value, "a");
+        assert_eq!(r.stateless_jobs_not_found.len(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_too_large_for_one_message_comes_in_several_at_its_revision() {
+        let a = view("a", &[]);
+        let one = pod_summary(&pod(&a, 0, Some(PodState::Running))).encoded_len();
+        let n = u32::try_from(2 * SNAPSHOT_CHUNK_BYTES / one + 1).unwrap();
+        let many: Vec<_> = (0..n)
+            .map(|i| pod(&a, i, Some(PodState::Running)))
+            .collect();
+        let snapshot = WatchSnapshot {
+            revision: 3,
+            jobs: vec![a.clone()],
+            pods: many,
+        };
+        let selection = Selection::read(&request(None, Some(Default::default()))).unwrap();
+        let out = snapshot_responses(&selection, "w", &snapshot);
+        assert!(out.len() > 2, "{} responses", out.len());
+        assert!(out
+            .iter()
+            .all(|r| r.revision == 3 && r.encoded_len() < 4 << 20));
+        assert_eq!(out.iter().map(|r| r.pods.len()).sum::<usize>(), n as usize);
+    }
+}

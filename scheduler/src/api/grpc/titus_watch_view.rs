@@ -218,3 +218,170 @@ impl Observer {
         change
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ids::{AgentId, InstanceId, TaskId};
+    use crate::model::job::Job;
+    use crate::model::run::Run;
+    use crate::model::spec::JobSpec;
+    use crate::model::state::PodState;
+    use crate::store::RunRecord;
+
+    fn view(id: &str) -> Arc<JobView> {
+        let spec: JobSpec = serde_json::from_value(serde_json::json!({
+            "name": id,
+            "type": "SERVICE",
+            "instance_count": 2,
+            "default_spec": {"containers": [{
+                "name": "c",
+                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 16.0},
+                "command": {"value": "sleep 60"}
+            }]}
+        }))
+        .unwrap();
+        Arc::new(JobView {
+            job: Job::new(JobId(id.into()), spec, 1_000),
+            instances: Default::default(),
+        })
+    }
+
+    fn pod(job: &Arc<JobView>, instance: u32, state: Option<PodState>) -> Arc<WatchedPod> {
+        let latest = state.map(|state| {
+            let mut run = Run::launching(0, AgentId::new("a1"), 1, 2_000);
+            run.state = state;
+            RunRecord {
+                task_id: TaskId::new(InstanceId::new(job.job.job_id.clone(), instance), 0),
+                run,
+                hostname: None,
+                message: None,
+                ports: vec![],
+            }
+        });
+        Arc::new(WatchedPod {
+            job: job.clone(),
+            instance,
+            latest,
+            failure_count: 0,
+        })
+    }
+
+    fn filter(pairs: &[(&str, &str)]) -> Filter {
+        let criteria = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Filter::parse(&criteria).unwrap()
+    }
+
+    /// `job <id>`, `task <id> [archived]`, `end`.
+    fn what(notes: &[JobChangeNotification]) -> Vec<String> {
+        notes
+            .iter()
+            .map(|n| match n.notification.as_ref().unwrap() {
+                Notification::JobUpdate(u) => {
+                    let archived = if u.archived { " archived" } else { "" };
+                    format!("job {}{archived}", u.job.as_ref().unwrap().id)
+                }
+                Notification::TaskUpdate(u) => {
+                    let archived = if u.archived { " archived" } else { "" };
+                    format!("task {}{archived}", u.task.as_ref().unwrap().id)
+                }
+                Notification::SnapshotEnd(_) => "end".into(),
+                Notification::KeepAliveResponse(_) => "keep-alive".into(),
+            })
+            .collect()
+    }
+
+    fn snapshot_of(jobs: &[&Arc<JobView>]) -> WatchSnapshot {
+        WatchSnapshot {
+            revision: 5,
+            jobs: jobs.iter().map(|j| (*j).clone()).collect(),
+            pods: jobs
+                .iter()
+                .flat_map(|j| {
+                    [
+                        pod(j, 0, Some(PodState::Running)),
+                        pod(j, 1, Some(PodState::Pending)),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_snapshot_is_each_job_then_its_tasks_then_one_end() {
+        let (a, b) = (view("a"), view("b"));
+        let mut observer = Observer::new(Filter::default(), None);
+        let notes = observer.snapshot(&snapshot_of(&[&a, &b]), 42);
+        assert_eq!(
+            what(&notes),
+            [
+                "job a",
+                "task a-0-0",
+                "task a-1-0",
+                "job b",
+                "task b-0-0",
+                "task b-1-0",
+                "end"
+            ]
+        );
+        assert!(notes.iter().all(|n| n.timestamp == 42));
+    }
+
+    #[test]
+    fn task_criteria_select_tasks_and_the_jobs_with_one_such_task() {
+        let (a, b) = (view("a"), view("b"));
+        let mut observer = Observer::new(filter(&[("taskStates", "Started")]), None);
+        let b_pods = [pod(&b, 0, Some(PodState::Pending)), pod(&b, 1, None)];
+        let snapshot = WatchSnapshot {
+            revision: 5,
+            jobs: vec![a.clone(), b.clone()],
+            pods: vec![
+                pod(&a, 0, Some(PodState::Running)),
+                pod(&a, 1, Some(PodState::Pending)),
+                b_pods[0].clone(),
+                b_pods[1].clone(),
+            ],
+        };
+        let notes = observer.snapshot(&snapshot, 1);
+        assert_eq!(what(&notes), ["job a", "task a-0-0", "end"]);
+        // b's pod starts: its task, and b now has one such task.
+        let change = observer.change(&WatchEntry {
+            revision: 6,
+            at: 77,
+            jobs: vec![b.clone()],
+            pods: vec![pod(&b, 0, Some(PodState::Running))],
+            ..WatchEntry::default()
+        });
+        assert_eq!(what(&change.notes), ["job b", "task b-0-0"]);
+        assert!(change.notes.iter().all(|n| n.timestamp == 77));
+    }
+
+    #[test]
+    fn deletions_are_archived_updates_and_end_observe_job() {
+        let (a, b) = (view("a"), view("b"));
+        let mut observer = Observer::new(Filter::default(), Some(JobId("a".into())));
+        let notes = observer.snapshot(&snapshot_of(&[&a, &b]), 1);
+        assert_eq!(what(&notes), ["job a", "task a-0-0", "task a-1-0", "end"]);
+        let change = observer.change(&WatchEntry {
+            revision: 6,
+            deleted_jobs: vec![b.clone()],
+            deleted_pods: vec![pod(&b, 0, None)],
+            ..WatchEntry::default()
+        });
+        assert!(change.notes.is_empty() && !change.ended, "not this job");
+        let change = observer.change(&WatchEntry {
+            revision: 7,
+            deleted_jobs: vec![a.clone()],
+            deleted_pods: vec![pod(&a, 0, Some(PodState::Killed))],
+            ..WatchEntry::default()
+        });
+        assert_eq!(
+            what(&change.notes),
+            ["task a-0-0 archived", "job a archived"]
+        );
+        assert!(change.ended);
+    }
+}
