@@ -2,7 +2,9 @@
 //! real scheduler on agent-sim: Peloton's `WatchService` (a snapshot, then
 //! each change once in revision order; a resume from a revision delivers
 //! exactly what followed it; OUT_OF_RANGE before the window,
-//! INVALID_ARGUMENT ahead of the head; `Cancel`) and Titus'
+//! INVALID_ARGUMENT ahead of the head; `Cancel`; a watcher that stops
+//! reading cut off with RESOURCE_EXHAUSTED naming its resume revision) and
+//! Titus'
 //! `ObserveJobs` / `ObserveJob` / `ObserveJobsWithKeepAlive` (jobs before
 //! their tasks, one `snapshotEnd`, live task updates, keep-alives answered
 //! with their `requestId`, `ObserveJob` ending with its deleted job); and
@@ -292,6 +294,80 @@ async fn a_peloton_watch_from_before_the_window_is_out_of_range() {
     let snapshot = next(&mut stream).await.unwrap().unwrap();
     assert_eq!(snapshot.revision, first.revision);
     assert_eq!(snapshot.pods.len(), 3, "{snapshot:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peloton_watcher_that_stops_reading_is_cut_off_with_its_resume_revision() {
+    let sim = AgentSim::for_scheduler(25).start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Scheduler::start(
+        dir.path(),
+        &format!("http://{}", sim.address),
+        &["--watch-max-lag", "50"],
+    );
+    // A client whose HTTP/2 windows are tiny: while it does not read, the
+    // scheduler can send only what HTTP/2 buffers (hyper: 400 KiB a
+    // stream), and then the watcher falls behind.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", s.address))
+        .unwrap()
+        .initial_stream_window_size(Some(1024))
+        .initial_connection_window_size(Some(1024))
+        .connect()
+        .await
+        .unwrap();
+    let mut client = WatchServiceClient::new(channel);
+    let jobs: Vec<String> = (0..8).map(|i| format!("busy{i}")).collect();
+    create_job(&s.address, &jobs[0], job_spec("SERVICE", 100, "sleep 600")).await;
+    let mut stalled = client
+        .watch(WatchRequest {
+            pod_filter: Some(PodFilter::default()),
+            ..WatchRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    for job in &jobs[1..] {
+        create_job(&s.address, job, job_spec("SERVICE", 100, "sleep 600")).await;
+    }
+    for job in &jobs {
+        wait_for_job_state(&s.address, job, "JOB_STATE_RUNNING", LIMIT).await;
+    }
+    // Reading again: what was sent, then the cut-off naming the revision
+    // everything up to which was delivered.
+    let mut last = 0;
+    let status = loop {
+        match next(&mut stalled).await {
+            Ok(Some(r)) => {
+                assert!(r.revision >= last, "{r:?}");
+                last = r.revision;
+            }
+            Ok(None) => panic!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    let resume: u64 = status
+        .message()
+        .split("revision ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no revision in {status:?}"));
+    assert!(resume >= last, "delivered {last}, resume {resume}");
+    // The resume goes on from there, at that revision.
+    let mut resumed = client
+        .watch(WatchRequest {
+            start_revision: resume,
+            pod_filter: Some(PodFilter::default()),
+            ..WatchRequest::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut resumed).await.unwrap().unwrap();
+    assert_eq!(first.revision, resume);
+    let more = next(&mut resumed).await.unwrap().unwrap();
+    assert!(more.revision > resume && !more.pods.is_empty(), "{more:?}");
 }
 
 // ---------------------------------------------------------------------
