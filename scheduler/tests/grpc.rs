@@ -90,6 +90,12 @@ async fn reflection_lists_the_seed_services_and_every_method_answers_with_a_mess
             .unwrap();
         let response = h2.request(request).await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
+        if path.ends_with("JobManagementService/ObserveJobs") {
+            // An empty query observes every job: a stream that stays open
+            // (no status yet), never UNIMPLEMENTED.
+            assert!(response.headers().get("grpc-status").is_none(), "{path}");
+            continue;
+        }
         let mut headers = response.headers().clone();
         let body = response.into_body().collect().await.unwrap();
         if let Some(trailers) = body.trailers() {
@@ -100,6 +106,7 @@ async fn reflection_lists_the_seed_services_and_every_method_answers_with_a_mess
             .map(|v| v.to_str().unwrap().to_owned());
         let served = (path.contains("stateless.svc.JobService/")
             || path.contains("pod.svc.PodService/")
+            || path.contains("watch.svc.WatchService/")
             || path.contains("com.netflix.titus.JobManagementService/"))
             && *path != unknown;
         if !served {

@@ -648,11 +648,14 @@ async fn titus_jobs_are_created_found_scaled_killed_and_changed_over_grpc() {
     assert_eq!(code, Code::InvalidArgument);
     let (code, message) = code_and_message(
         client
-            .observe_jobs(titus::ObserveJobsQuery::default())
+            .observe_jobs(titus::ObserveJobsQuery {
+                filtering_criteria: map(&[("color", "blue")]),
+                ..titus::ObserveJobsQuery::default()
+            })
             .await,
     );
-    assert_eq!(code, Code::Unimplemented);
-    assert!(message.contains("watch"), "{message}");
+    assert_eq!(code, Code::InvalidArgument);
+    assert!(message.starts_with("filteringCriteria.color:"), "{message}");
 
     // MoveTask: a new task in the target, the moved one killed.
     let mut from = service(0, 1, 5);

@@ -17,11 +17,16 @@ pub mod peloton_pods;
 pub mod peloton_spec;
 pub mod peloton_updates;
 pub mod peloton_views;
+pub mod peloton_watch;
+pub mod peloton_watch_view;
 pub mod peloton_workflow;
 pub mod status;
 pub mod titus_jobs;
 pub mod titus_spec;
+pub mod titus_watch;
+pub mod titus_watch_view;
 pub mod waiting;
+pub mod watch_stream;
 
 use super::AppState;
 use axum::response::{IntoResponse, Response};
@@ -29,6 +34,7 @@ use axum::routing::post;
 use axum::Router;
 use drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_server::JobServiceServer;
 use drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_server::PodServiceServer;
+use drover_seed_api::peloton::api::v1alpha::watch::svc::watch_service_server::WatchServiceServer;
 use drover_seed_api::titus::job_management_service_server::JobManagementServiceServer;
 use drover_seed_api::FILE_DESCRIPTOR_SET;
 use prost_reflect::DescriptorPool;
@@ -63,6 +69,8 @@ pub fn seed_method_paths() -> Vec<String> {
 const PELOTON_JOBS: &str = "peloton.api.v1alpha.job.stateless.svc.JobService";
 /// Peloton's `PodService` ([`peloton_pods`]).
 const PELOTON_PODS: &str = "peloton.api.v1alpha.pod.svc.PodService";
+/// Peloton's `WatchService` ([`peloton_watch`]).
+const PELOTON_WATCH: &str = "peloton.api.v1alpha.watch.svc.WatchService";
 /// Titus' `JobManagementService` ([`titus_jobs`]).
 const TITUS_JOBS: &str = "com.netflix.titus.JobManagementService";
 
@@ -86,6 +94,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let peloton_pods = PodServiceServer::new(peloton_pods::PodService {
         state: state.clone(),
     });
+    let peloton_watch = WatchServiceServer::new(peloton_watch::PelotonWatch {
+        state: state.clone(),
+        watches: std::sync::Arc::default(),
+    });
     let titus_jobs = JobManagementServiceServer::new(titus_jobs::TitusJobs {
         state: state.clone(),
     });
@@ -97,6 +109,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             router.route_service(&path, peloton_jobs.clone())
         } else if of_service(&path, PELOTON_PODS) {
             router.route_service(&path, peloton_pods.clone())
+        } else if of_service(&path, PELOTON_WATCH) {
+            router.route_service(&path, peloton_watch.clone())
         } else if of_service(&path, TITUS_JOBS) {
             router.route_service(&path, titus_jobs.clone())
         } else {

@@ -16,10 +16,10 @@
 //!   at all.
 //! - Task attributes are kept in the job's spec by task id
 //!   (`task_attributes`), shown on the task, never acted on.
-//! - `ObserveJob(s)` wait for the watch capability (UNIMPLEMENTED).
+//! - `ObserveJob(s)` stream the watch log ([`super::titus_watch`]).
 
-use super::status;
 use super::titus_spec::{self as spec, CapacityChange, Filter};
+use super::titus_watch;
 use crate::api::error::{ApiError, Code};
 use crate::api::jobs::{ask, ask_job};
 use crate::api::AppState;
@@ -43,8 +43,6 @@ use drover_seed_api::titus::{
 use std::sync::Arc;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
-
-const SERVICE: &str = "com.netflix.titus.JobManagementService";
 
 /// How many times an amendment is recomputed when the job changed under it.
 const AMEND_ATTEMPTS: usize = 5;
@@ -315,23 +313,36 @@ impl JobManagementService for TitusJobs {
 
     type ObserveJobStream = BoxStream<JobChangeNotification>;
 
-    async fn observe_job(&self, _: Request<titus::JobId>) -> Answer<Self::ObserveJobStream> {
-        Err(status::waiting(SERVICE, "ObserveJob"))
+    async fn observe_job(&self, request: Request<titus::JobId>) -> Answer<Self::ObserveJobStream> {
+        let id = request.into_inner().id;
+        Ok(Response::new(
+            titus_watch::observe_job(&self.state, &id).await?,
+        ))
     }
 
     type ObserveJobsStream = BoxStream<JobChangeNotification>;
 
-    async fn observe_jobs(&self, _: Request<ObserveJobsQuery>) -> Answer<Self::ObserveJobsStream> {
-        Err(status::waiting(SERVICE, "ObserveJobs"))
+    async fn observe_jobs(
+        &self,
+        request: Request<ObserveJobsQuery>,
+    ) -> Answer<Self::ObserveJobsStream> {
+        let query = request.into_inner();
+        Ok(Response::new(titus_watch::observe_jobs(
+            &self.state,
+            &query.filtering_criteria,
+        )?))
     }
 
     type ObserveJobsWithKeepAliveStream = BoxStream<JobChangeNotification>;
 
     async fn observe_jobs_with_keep_alive(
         &self,
-        _: Request<Streaming<ObserveJobsWithKeepAliveRequest>>,
+        request: Request<Streaming<ObserveJobsWithKeepAliveRequest>>,
     ) -> Answer<Self::ObserveJobsWithKeepAliveStream> {
-        Err(status::waiting(SERVICE, "ObserveJobsWithKeepAlive"))
+        let requests = request.into_inner();
+        Ok(Response::new(
+            titus_watch::observe_jobs_with_keep_alive(&self.state, requests).await?,
+        ))
     }
 
     async fn kill_job(&self, request: Request<titus::JobId>) -> Answer<()> {

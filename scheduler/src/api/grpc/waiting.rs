@@ -5,12 +5,11 @@ const PELOTON_JOBS: &str = "peloton.api.v1alpha.job.stateless.svc.JobService";
 const PELOTON_PODS: &str = "peloton.api.v1alpha.pod.svc.PodService";
 const PELOTON_POOLS: &str = "peloton.api.v1alpha.respool.ResourcePoolService";
 const PELOTON_HOSTS: &str = "peloton.api.v1alpha.host.svc.HostService";
-const PELOTON_WATCH: &str = "peloton.api.v1alpha.watch.svc.WatchService";
 const PELOTON_VOLUMES: &str = "peloton.api.v1alpha.volume.svc.VolumeService";
 const TITUS_JOBS: &str = "com.netflix.titus.JobManagementService";
 
 /// The capability `service`'s `method` waits for.
-pub fn waits_for(service: &str, method: &str) -> &'static str {
+pub fn waits_for(service: &str, _method: &str) -> &'static str {
     match service {
         PELOTON_JOBS => {
             "the Peloton translation of Drover's jobs (the JSON API at /api/v1/jobs serves them \
@@ -19,10 +18,6 @@ pub fn waits_for(service: &str, method: &str) -> &'static str {
         PELOTON_PODS => {
             "the Peloton translation of Drover's pods (the JSON API at /api/v1/pods serves them \
              today)"
-        }
-        PELOTON_WATCH => "live state streams (watch), resumable from a revision",
-        TITUS_JOBS if method.starts_with("Observe") => {
-            "live state streams (watch), resumable from a revision"
         }
         TITUS_JOBS => {
             "the Titus translation of Drover's jobs (the JSON API at /api/v1/jobs serves them \
@@ -43,7 +38,6 @@ mod tests {
     #[test]
     fn each_method_names_what_it_waits_for() {
         assert!(waits_for(PELOTON_JOBS, "GetJob").contains("/api/v1/jobs"));
-        assert!(waits_for(TITUS_JOBS, "ObserveJobs").contains("watch"));
         assert!(waits_for(TITUS_JOBS, "CreateJob").contains("Titus"));
         assert!(waits_for("api.RunService", "CreateRun").contains("Kubeflow"));
         assert!(waits_for(PELOTON_VOLUMES, "ListVolumes").contains("does not run"));
