@@ -67,7 +67,12 @@ impl Bench {
         let mut lags: Vec<(u32, u32)> = with.seen.iter().flat_map(|s| s.lags.clone()).collect();
         lags.sort_unstable();
         let r = &mut self.report;
-        r.add(&scenario, "launch without watchers", without.rate, "tasks/s");
+        r.add(
+            &scenario,
+            "launch without watchers",
+            without.rate,
+            "tasks/s",
+        );
         r.add(&scenario, "launch with watchers", with.rate, "tasks/s");
         r.add(
             &scenario,
@@ -75,8 +80,18 @@ impl Bench {
             with.rate / without.rate.max(1e-9),
             "x",
         );
-        r.add(&scenario, "pod changes delivered", delivered as f64, "changes");
-        r.add(&scenario, "delivered per second", delivered as f64 / span, "changes/s");
+        r.add(
+            &scenario,
+            "pod changes delivered",
+            delivered as f64,
+            "changes",
+        );
+        r.add(
+            &scenario,
+            "delivered per second",
+            delivered as f64 / span,
+            "changes/s",
+        );
         r.add(&scenario, "p50 delivery lag", quantile(&lags, 0.50), "ms");
         r.add(&scenario, "p99 delivery lag", quantile(&lags, 0.99), "ms");
         Ok(())
@@ -139,7 +154,10 @@ impl Bench {
         for (i, s) in seen.iter().enumerate() {
             let n = ids.get(i % jobs).map_or(0, |(_, n)| *n) as u64;
             if s.pods < 2 * n {
-                bail!("watcher {i} got {} pod changes of its job's {n} pods", s.pods);
+                bail!(
+                    "watcher {i} got {} pod changes of its job's {n} pods",
+                    s.pods
+                );
             }
         }
         Ok(Run {
@@ -252,7 +270,10 @@ mod tests {
     #[test]
     fn timestamps_and_quantiles() {
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.005Z"), Some(1005));
-        assert_eq!(parse_rfc3339_ms("2024-03-01T00:00:00.000Z"), Some(1_709_251_200_000));
+        assert_eq!(
+            parse_rfc3339_ms("2024-03-01T00:00:00.000Z"),
+            Some(1_709_251_200_000)
+        );
         let lags = [(1, 98), (50, 1), (900, 1)];
         assert_eq!(quantile(&lags, 0.5), 1.0);
         assert_eq!(quantile(&lags, 0.99), 50.0);

@@ -344,12 +344,7 @@ mod tests {
                 ports: vec![],
             }
         });
-        Arc::new(WatchedPod {
-            job: job.clone(),
-            instance,
-            latest,
-            failure_count: 0,
-        })
+        Arc::new(WatchedPod::new(job.clone(), instance, latest, 0))
     }
 
     fn request(

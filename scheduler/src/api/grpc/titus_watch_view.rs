@@ -259,12 +259,7 @@ mod tests {
                 ports: vec![],
             }
         });
-        Arc::new(WatchedPod {
-            job: job.clone(),
-            instance,
-            latest,
-            failure_count: 0,
-        })
+        Arc::new(WatchedPod::new(job.clone(), instance, latest, 0))
     }
 
     fn filter(pairs: &[(&str, &str)]) -> Filter {
