@@ -153,6 +153,10 @@ export async function watchOnce() {
       }
       throw new Error(`${body.code ?? res.status}: ${body.message ?? ''}`);
     }
+    // Live once the scheduler accepted the watch: a resume from the head
+    // sends nothing until something changes.
+    got = true;
+    setLink('live');
     let cutOff = null;
     await readEvents(res, ({ event, data }) => {
       got = true;
