@@ -89,3 +89,69 @@ pub fn snapshot(snapshot: &WatchSnapshot, filter: &WatchFilter) -> String {
     })
     .to_string()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::ids::JobId;
+    use crate::model::job::{Job, JobView};
+    use crate::model::state::InstanceCounts;
+    use crate::runner::watch_log::WatchedPod;
+
+    fn job(id: &str, name: &str) -> Arc<JobView> {
+        let spec = serde_json::from_value(json!({
+            "type": "SERVICE", "name": name, "instance_count": 2,
+            "default_spec": {"containers": [{"command": {"value": "true"}}]}
+        }))
+        .unwrap();
+        Arc::new(JobView {
+            job: Job::new(JobId::parse(id).unwrap(), spec, 1),
+            instances: InstanceCounts::default(),
+        })
+    }
+
+    fn entry() -> WatchEntry {
+        let (web, db) = (job("j1", "web"), job("j2", "db"));
+        let pod = |j: &Arc<JobView>, i| Arc::new(WatchedPod::new(j.clone(), i, None, 0));
+        WatchEntry {
+            revision: 7,
+            at: 1_000,
+            pods: vec![pod(&web, 0), pod(&db, 1)],
+            deleted_pods: vec![pod(&db, 0)],
+            jobs_json: vec![Default::default(), Default::default()],
+            jobs: vec![web, db.clone()],
+            deleted_jobs: vec![],
+            ..WatchEntry::default()
+        }
+    }
+
+    #[test]
+    fn a_change_is_the_list_shapes_and_a_filter_keeps_its_own() {
+        let entry = entry();
+        let all: Value =
+            serde_json::from_str(&change(&entry, &WatchFilter::default()).unwrap()).unwrap();
+        assert_eq!(all["revision"], 7);
+        assert_eq!(all["committed_at"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(all["jobs"].as_array().unwrap().len(), 2);
+        assert_eq!(all["jobs"][0], views::job_summary(&entry.jobs[0]));
+        assert_eq!(all["pods"][1], pod_summary(&entry.pods[1]));
+        assert_eq!(all["deleted_pods"], json!(["j2-0"]));
+        assert_eq!(all["deleted_jobs"], json!([]));
+
+        let web = WatchFilter {
+            jobs: vec!["web".into()],
+            ..WatchFilter::default()
+        };
+        let only: Value = serde_json::from_str(&change(&entry, &web).unwrap()).unwrap();
+        assert_eq!(only["jobs"].as_array().unwrap().len(), 1);
+        assert_eq!(only["pods"], json!([pod_summary(&entry.pods[0])]));
+        assert_eq!(only["deleted_pods"], json!([]));
+
+        let none = WatchFilter {
+            jobs: vec!["nope".into()],
+            ..WatchFilter::default()
+        };
+        assert!(change(&entry, &none).is_none(), "nothing kept: no event");
+    }
+}
