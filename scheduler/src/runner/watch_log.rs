@@ -108,7 +108,8 @@ pub struct WatchEntry {
     pub jobs_json: Vec<OnceLock<Arc<str>>>,
     /// Jobs it deleted, as they were last seen.
     pub deleted_jobs: Vec<Arc<JobView>>,
-    /// Pods it changed, as it left them.
+    /// Pods it changed, as it left them. The job of every pod here and in
+    /// `deleted_pods` is among `jobs` or `deleted_jobs`.
     pub pods: Vec<Arc<WatchedPod>>,
     /// Pods it removed (their job deleted or shrunk), as they were last
     /// seen.

@@ -34,6 +34,14 @@ pub fn change(entry: &WatchEntry, filter: &WatchFilter) -> Option<Arc<str>> {
 }
 
 fn render(entry: &WatchEntry, filter: &WatchFilter) -> Option<String> {
+    // Every pod's job is among the entry's jobs: a watcher none of whose
+    // jobs the entry touched skips it without looking at its pods (a
+    // launch's entries carry hundreds of pods each).
+    let touches_any = entry.jobs.iter().any(|job| filter.job(job))
+        || entry.deleted_jobs.iter().any(|job| filter.job(job));
+    if !touches_any {
+        return None;
+    }
     let jobs: Vec<&str> = entry
         .jobs
         .iter()
