@@ -75,30 +75,12 @@ impl ApiClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, CliError> {
-        let url = format!("{}{path}", self.base);
         let bytes = body.map(Value::to_string).unwrap_or_default();
-        let request = http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| CliError::Usage(format!("bad request {url}: {e}")))?;
-        let unreachable = |reason: String| CliError::Unreachable {
-            url: url.clone(),
-            reason,
-        };
-        let response = tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(request))
-            .await
-            .map_err(|_| unreachable(format!("no answer in {REQUEST_TIMEOUT:?}")))?
-            .map_err(|e| unreachable(connect_reason(&e)))?;
+        let (url, response) = self
+            .send(method, path, "application/json", Bytes::from(bytes))
+            .await?;
         let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| unreachable(format!("answer cut short: {e}")))?
-            .to_bytes();
+        let body = read_all(&url, response).await?;
         let json: Option<Value> = serde_json::from_slice(&body).ok();
         if status.is_success() {
             return json.ok_or_else(|| CliError::Http {
@@ -114,11 +96,34 @@ impl ApiClient {
     /// answer becomes an error, as [`Self::call`]'s do. Only the answer's
     /// head has a time limit: the stream lasts as long as the server sends.
     pub async fn stream(&self, path: &str) -> Result<EventStream, CliError> {
+        let (url, response) = self
+            .send(http::Method::GET, path, "text/event-stream", Bytes::new())
+            .await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(EventStream::new(response.into_body()));
+        }
+        let body = read_all(&url, response).await?;
+        let json = serde_json::from_slice(&body).ok();
+        Err(answer_error(url, status, json, &body))
+    }
+
+    /// Sends one request and waits (up to [`REQUEST_TIMEOUT`]) for the
+    /// answer's head: the URL and the response.
+    async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        accept: &str,
+        body: Bytes,
+    ) -> Result<(String, http::Response<hyper::body::Incoming>), CliError> {
         let url = format!("{}{path}", self.base);
         let request = http::Request::builder()
+            .method(method)
             .uri(&url)
-            .header("accept", "text/event-stream")
-            .body(Full::new(Bytes::new()))
+            .header("content-type", "application/json")
+            .header("accept", accept)
+            .body(Full::new(body))
             .map_err(|e| CliError::Usage(format!("bad request {url}: {e}")))?;
         let unreachable = |reason: String| CliError::Unreachable {
             url: url.clone(),
@@ -128,19 +133,24 @@ impl ApiClient {
             .await
             .map_err(|_| unreachable(format!("no answer in {REQUEST_TIMEOUT:?}")))?
             .map_err(|e| unreachable(connect_reason(&e)))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(EventStream::new(response.into_body()));
-        }
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| unreachable(format!("answer cut short: {e}")))?
-            .to_bytes();
-        let json = serde_json::from_slice(&body).ok();
-        Err(answer_error(url, status, json, &body))
+        Ok((url, response))
     }
+}
+
+/// The whole body of `response`.
+async fn read_all(
+    url: &str,
+    response: http::Response<hyper::body::Incoming>,
+) -> Result<Bytes, CliError> {
+    Ok(response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| CliError::Unreachable {
+            url: url.to_owned(),
+            reason: format!("answer cut short: {e}"),
+        })?
+        .to_bytes())
 }
 
 /// A non-2xx answer as an error: the API's `{"code", "message"}` when it
