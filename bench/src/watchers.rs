@@ -43,6 +43,22 @@ struct Run {
     rate: f64,
     seen: Vec<Seen>,
     started: Instant,
+    /// The scheduler's CPU seconds over the launch and the delivery.
+    scheduler_cpu: f64,
+    /// This process's (the watchers' client side) over the same span.
+    clients_cpu: f64,
+}
+
+/// This process's CPU seconds (user + system).
+fn own_cpu_secs() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 impl Bench {
@@ -94,6 +110,30 @@ impl Bench {
         );
         r.add(&scenario, "p50 delivery lag", quantile(&lags, 0.50), "ms");
         r.add(&scenario, "p99 delivery lag", quantile(&lags, 0.99), "ms");
+        r.add(
+            &scenario,
+            "scheduler CPU without watchers",
+            without.scheduler_cpu,
+            "s",
+        );
+        r.add(
+            &scenario,
+            "scheduler CPU with watchers",
+            with.scheduler_cpu,
+            "s",
+        );
+        r.add(
+            &scenario,
+            "scheduler CPU per delivered change",
+            (with.scheduler_cpu - without.scheduler_cpu) / (delivered.max(1) as f64) * 1e6,
+            "us",
+        );
+        r.add(
+            &scenario,
+            "watcher clients' CPU (this process)",
+            with.clients_cpu,
+            "s",
+        );
         Ok(())
     }
 
@@ -136,6 +176,7 @@ impl Bench {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let (cpu0, own0) = (drover.proc.cpu_secs()?, own_cpu_secs());
         let started = Instant::now();
         let ids = drover
             .create(&self.http, tasks, 1000, "sleep 100000")
@@ -144,6 +185,7 @@ impl Bench {
         let rate = tasks as f64 / done.duration_since(started).as_secs_f64();
         // What is in flight reaches the watchers.
         tokio::time::sleep(Duration::from_secs(2)).await;
+        let (scheduler_cpu, clients_cpu) = (drover.proc.cpu_secs()? - cpu0, own_cpu_secs() - own0);
         let _ = stop_tx.send(true);
         let mut seen = Vec::with_capacity(watchers);
         for handle in handles {
@@ -164,6 +206,8 @@ impl Bench {
             rate,
             seen,
             started,
+            scheduler_cpu,
+            clients_cpu,
         })
     }
 }
