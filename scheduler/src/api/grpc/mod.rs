@@ -83,9 +83,8 @@ fn of_service(path: &str, service: &str) -> bool {
 
 /// The gRPC routes: reflection, the translated services (each a tonic
 /// server over the same [`AppState`] as the JSON API, answering every
-/// method of its service itself, one waiting for a later capability with
-/// [`status::waiting`]), and every other seed method answering
-/// UNIMPLEMENTED.
+/// method of its service itself), and every other seed method answering
+/// UNIMPLEMENTED (naming what it waits for, [`waiting`]).
 pub fn routes(state: &AppState) -> Router<AppState> {
     let mut router = Router::new();
     let peloton_jobs = JobServiceServer::new(peloton_jobs::PelotonJobs {

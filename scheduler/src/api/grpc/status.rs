@@ -22,15 +22,6 @@ impl From<ApiError> for tonic::Status {
     }
 }
 
-/// The UNIMPLEMENTED answer of a served service's method that waits for a
-/// later capability (see [`super::waiting`]).
-pub fn waiting(service: &str, method: &str) -> tonic::Status {
-    tonic::Status::unimplemented(format!(
-        "{service}/{method} is not served yet: it waits for {}",
-        super::waiting::waits_for(service, method)
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 //! (Marathon's event stream dropped slow consumers with no way back).
 
 use crate::model::job::Revision;
-use crate::runner::watch_log::{Cursor, Read, WatchEntry, WatchLog, WatcherGuard};
+use crate::runner::watch_log::{Cursor, Read, WatchEntry, WatchLog};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -53,15 +53,6 @@ pub fn spawn_feed<M: Send + 'static>(
     let (tx, rx) = mpsc::channel(BUFFER);
     tokio::spawn(run(log, cursor, render, keep_alive, cancel, tx));
     rx
-}
-
-/// The watcher is no longer counted as open (a cut-off one, counted as
-/// such, may still wait for its client to read the end).
-fn guard_count(guard: WatcherGuard, end: &End) -> WatcherGuard {
-    if matches!(end, End::CutOff(_)) {
-        guard.cut_off();
-    }
-    guard
 }
 
 /// How a feed ended.
@@ -145,7 +136,12 @@ async fn run<M: Send + 'static>(
             guard.advanced(&cursor);
         }
     };
-    drop(guard_count(guard, &end));
+    // No longer counted as open: a cut-off one may still wait below for
+    // its client to read the end.
+    if matches!(end, End::CutOff(_)) {
+        guard.cut_off();
+    }
+    drop(guard);
     let last = match end {
         End::Gone => return,
         End::Cancelled => FeedItem::Cancelled,
