@@ -46,6 +46,13 @@ impl Launcher {
             // Run by root, the scheduler would refuse jobs that run as
             // root; the tasks are simulated, so any user does.
             .args(["--user", "nobody"])
+            // The benchmarks measure the scheduler; the auth variants of
+            // the API benchmark pass their credentials file.
+            .args(if extra.contains(&"--credentials-file") {
+                &[][..]
+            } else {
+                &["--allow-anonymous"][..]
+            })
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)

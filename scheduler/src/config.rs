@@ -137,6 +137,21 @@ pub struct Config {
     /// from), so that one slow client costs the scheduler nothing more.
     #[arg(long, env = "DROVER_WATCH_MAX_LAG", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub watch_max_lag: u64,
+    /// Who may call the API: users with their role, teams, bearer token
+    /// digests and password hashes (YAML; read again when it changes).
+    /// Without it, only --allow-anonymous lets anybody in.
+    #[arg(long, env = "DROVER_CREDENTIALS_FILE")]
+    pub credentials_file: Option<PathBuf>,
+    /// Let callers who present no credentials in, as admins. Only on a
+    /// loopback --listen address: a trial, or a scheduler only its own
+    /// host reaches.
+    #[arg(long, env = "DROVER_ALLOW_ANONYMOUS")]
+    pub allow_anonymous: bool,
+    /// Append the audit trail (one JSON line per write, and per request
+    /// refused for its credentials) to this file; it always goes to the
+    /// log too.
+    #[arg(long, env = "DROVER_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "DROVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -151,6 +166,21 @@ pub enum Command {
     /// Copy the store to a new file, online and consistent: safe while a
     /// scheduler runs on the data directory.
     Backup(BackupArgs),
+    /// Make what a credentials file holds: a new bearer token and its
+    /// digest, or a password's hash.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+}
+
+/// `drover-scheduler credentials <what>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum CredentialsCommand {
+    /// A new random bearer token: prints the token (give it to the user)
+    /// and its digest (put it in the user's `tokens`).
+    Token,
+    /// The argon2 hash of a password read from stdin (one line), for a
+    /// user's `password`.
+    Hash,
 }
 
 /// `drover-scheduler backup`.

@@ -14,6 +14,8 @@
 //!   the edge between protos and the model, and the hyper driver.
 //! - [`runner`]: the task that pumps the engine: inputs in, its actions
 //!   carried out (store, master, API replies).
+//! - [`auth`]: who a request comes from: the credentials file (reloaded
+//!   when it changes), login sessions, and where anonymous callers may go.
 //! - [`api`]: the HTTP job API (axum): decode, call the model, encode.
 //! - [`cli`]: the `drover` command line for users (its own binary).
 //! - [`config`]: the binary's flags (`DROVER_*`), split into per-module configs.
@@ -27,6 +29,7 @@
 //! ```
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;

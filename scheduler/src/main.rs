@@ -5,9 +5,13 @@
 use anyhow::Context;
 use clap::Parser;
 use drover_proto::v1::FrameworkId;
+use drover_scheduler::api::audit::AuditLog;
 use drover_scheduler::api::serve::ServeConfig;
 use drover_scheduler::api::{self, ApiConfig, AppState};
-use drover_scheduler::config::{BackupArgs, Command, Config, LogFormat};
+use drover_scheduler::auth::credentials as auth_credentials;
+use drover_scheduler::auth::reload::{self as auth_reload, CredentialsFile};
+use drover_scheduler::auth::{Authenticator, ListenCheck};
+use drover_scheduler::config::{BackupArgs, Command, Config, CredentialsCommand, LogFormat};
 use drover_scheduler::mesos::agent_files::MasterAccess;
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
@@ -46,8 +50,10 @@ fn main() -> anyhow::Result<()> {
     let thp_off = heap_trim::disable_transparent_huge_pages();
     let config = Config::parse();
     init_logging(config.log_format);
-    if let Some(Command::Backup(args)) = &config.command {
-        return backup(args);
+    match &config.command {
+        Some(Command::Backup(args)) => return backup(args),
+        Some(Command::Credentials(what)) => return credentials(what),
+        None => {}
     }
     if !thp_off {
         tracing::debug!("transparent huge pages stay as the kernel sets them");
@@ -81,6 +87,54 @@ fn backup(args: &BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `drover-scheduler credentials token|hash`.
+fn credentials(what: &CredentialsCommand) -> anyhow::Result<()> {
+    match what {
+        CredentialsCommand::Token => {
+            let token = auth_credentials::new_token();
+            println!("token:  {token}");
+            println!("digest: {}", auth_credentials::digest_text(&token));
+        }
+        CredentialsCommand::Hash => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("cannot read the password from stdin")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            anyhow::ensure!(!password.is_empty(), "the password is empty");
+            let hash = auth_credentials::hash_password(password)
+                .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+            println!("{hash}");
+        }
+    }
+    Ok(())
+}
+
+/// Who may call the API, checked against where it listens.
+fn authenticator(config: &Config, tls: bool) -> anyhow::Result<Arc<Authenticator>> {
+    ListenCheck {
+        listen: config.listen,
+        tls,
+        credentials: config.credentials_file.is_some(),
+        allow_anonymous: config.allow_anonymous,
+    }
+    .check()?;
+    let file = match &config.credentials_file {
+        Some(path) => {
+            let file = Arc::new(CredentialsFile::load(path)?);
+            tracing::info!(path = %path.display(), users = file.current().len(), "credentials file read");
+            Some(file)
+        }
+        None => {
+            tracing::warn!(
+                "no credentials file: every caller is an anonymous admin (--allow-anonymous)"
+            );
+            None
+        }
+    };
+    Ok(Arc::new(Authenticator::new(file, config.allow_anonymous)))
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -94,6 +148,14 @@ fn init_logging(format: LogFormat) {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // Checked first: a scheduler that would listen unprotected does not
+    // start at all.
+    let auth = authenticator(&config, false)?;
+    let audit = Arc::new(match &config.audit_log {
+        Some(path) => AuditLog::to_file(path)
+            .with_context(|| format!("cannot open the audit log {}", path.display()))?,
+        None => AuditLog::log_only(),
+    });
     let masters = config.master_endpoints()?;
     let credentials = config.credentials()?;
     let default_user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
@@ -210,6 +272,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         runner: api_tx,
         shed: Arc::default(),
         metrics: metrics.clone(),
+        auth: auth.clone(),
+        audit,
         masters: Arc::new(MasterAccess {
             masters: masters.clone(),
             credentials: credentials.clone(),
@@ -255,6 +319,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let runner = Runner::start(Box::new(store), driver, runner_config, published, metrics)
         .context("cannot load the store")?;
     let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));
+    if let Some(file) = auth.file() {
+        // The file is read again when it changes (see auth::reload).
+        let auth = auth.clone();
+        tokio::spawn(file.watch(auth_reload::POLL, shutdown.clone(), move || {
+            auth.credentials_changed()
+        }));
+    }
     // Gives back memory freed outside the runner's bursts (see heap_trim).
     tokio::spawn(heap_trim::watch(Duration::from_secs(1), shutdown.clone()));
 

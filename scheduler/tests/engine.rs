@@ -10,6 +10,7 @@ use drover_scheduler::engine::{
     ApiRequest, Call, Engine, EngineConfig, EngineError, JobAmend, Now, Reply, RequestId,
     WorkflowAction,
 };
+use drover_scheduler::model::access::{Identity, Role};
 use drover_scheduler::model::amend::{AmendError, JobAmendment};
 use drover_scheduler::model::create_workflow::CreateWorkflow;
 use drover_scheduler::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
@@ -98,9 +99,13 @@ impl Harness {
     }
 
     fn api(&mut self, request: ApiRequest) -> Result<Reply, EngineError> {
+        self.api_as(&Identity::system(), request)
+    }
+
+    fn api_as(&mut self, caller: &Identity, request: ApiRequest) -> Result<Reply, EngineError> {
         let id = self.next_request;
         self.next_request += 1;
-        let actions = self.engine.on_api(id, request, self.now());
+        let actions = self.engine.on_api(id, request, caller, self.now());
         self.carry_out(actions);
         self.out
             .replies
@@ -217,6 +222,122 @@ fn launched(h: &mut Harness, kind: &str, instances: u32) -> JobId {
     assert_eq!(h.runs(&job).len(), instances as usize);
     h.take_calls();
     job
+}
+
+fn person(name: &str, role: Role, teams: &[&str]) -> Identity {
+    Identity {
+        name: name.into(),
+        role,
+        teams: teams.iter().map(|t| (*t).to_owned()).collect(),
+        anonymous: false,
+    }
+}
+
+/// The engine decides who may change which job: a refusal changes
+/// nothing, a job created without an owner is its creator's, and every
+/// stored change and update records who made it.
+#[test]
+fn writes_are_authorised_by_role_and_owner_and_record_who_made_them() {
+    let mut h = Harness::new();
+    let alice = person("alice", Role::User, &["payments"]);
+    let bob = person("bob", Role::User, &[]);
+    let viewer = person("vic", Role::Viewer, &[]);
+    let admin = person("root-admin", Role::Admin, &[]);
+    let mut team_spec = spec("SERVICE", 1);
+    team_spec.owning_team = "payments".into();
+    let mine = JobId::parse("mine").unwrap();
+    let create = |id: &JobId, spec: JobSpec| ApiRequest::CreateJob {
+        job_id: id.clone(),
+        spec: Box::new(spec),
+        create: None,
+    };
+    // A viewer creates nothing; a user creates only for itself or its team.
+    let denied = h
+        .api_as(&viewer, create(&mine, spec("SERVICE", 1)))
+        .unwrap_err();
+    assert!(
+        matches!(denied, EngineError::PermissionDenied(_)),
+        "{denied}"
+    );
+    let mut bobs = spec("SERVICE", 1);
+    bobs.owner = "bob".into();
+    let denied = h.api_as(&alice, create(&mine, bobs)).unwrap_err();
+    assert_eq!(
+        denied.to_string(),
+        "alice (user) may not create job mine: the job belongs to owner 'bob', team '', \
+         neither of which is 'alice' or one of its teams (payments)"
+    );
+    assert!(
+        h.store.job(&mine).unwrap().is_none(),
+        "a refusal stores nothing"
+    );
+    // Without an owner, the job is its creator's.
+    h.api_as(&alice, create(&mine, spec("SERVICE", 1))).unwrap();
+    let stored = h.store.job(&mine).unwrap().unwrap();
+    assert_eq!(
+        (stored.spec.owner.as_str(), stored.updated_by.as_str()),
+        ("alice", "alice")
+    );
+    let team = JobId::parse("team").unwrap();
+    h.api_as(&alice, create(&team, team_spec)).unwrap();
+
+    let stop = |id: &JobId| ApiRequest::SetGoal {
+        job_id: id.clone(),
+        goal: JobGoal::Stopped,
+        expected_version: None,
+    };
+    for job in [&mine, &team] {
+        let denied = h.api_as(&bob, stop(job)).unwrap_err();
+        assert!(
+            matches!(denied, EngineError::PermissionDenied(_)),
+            "{denied}"
+        );
+        assert!(matches!(
+            h.api_as(&viewer, stop(job)),
+            Err(EngineError::PermissionDenied(_))
+        ));
+    }
+    assert_eq!(h.store.job(&mine).unwrap().unwrap().goal, JobGoal::Running);
+    // Not found before not allowed: a missing job is NOT_FOUND for anyone.
+    let ghost = JobId::parse("ghost").unwrap();
+    assert!(matches!(
+        h.api_as(&bob, stop(&ghost)),
+        Err(EngineError::JobNotFound(_))
+    ));
+    // The owner, and an admin, may; each change records who made it.
+    h.api_as(&alice, stop(&team)).unwrap();
+    assert_eq!(h.store.job(&team).unwrap().unwrap().updated_by, "alice");
+    h.api_as(&admin, stop(&mine)).unwrap();
+    assert_eq!(
+        h.store.job(&mine).unwrap().unwrap().updated_by,
+        "root-admin"
+    );
+
+    // An update records who started it; giving the job away is refused.
+    let mut next = h.store.job(&team).unwrap().unwrap().spec;
+    if let Some(command) = next.default_spec.containers[0].command.as_mut() {
+        command.value = Some("sleep 200".into());
+    }
+    let update = |spec: JobSpec| ApiRequest::UpdateJob {
+        job_id: team.clone(),
+        spec: Box::new(spec),
+        options: UpdateOptions::default(),
+        expected_version: None,
+    };
+    let mut away = next.clone();
+    away.owner = "bob".into();
+    away.owning_team = "search".into();
+    assert!(matches!(
+        h.api_as(&alice, update(away)),
+        Err(EngineError::PermissionDenied(_))
+    ));
+    h.api_as(&alice, update(next)).unwrap();
+    let updated = h.store.job(&team).unwrap().unwrap();
+    let workflow = updated.workflows.current.as_deref().unwrap();
+    assert_eq!(workflow.started_by, "alice");
+    // Anonymous callers (admins) change anything and are recorded as nobody.
+    h.api_as(&Identity::anonymous(), stop(&team)).unwrap();
+    assert_eq!(h.store.job(&team).unwrap().unwrap().updated_by, "");
 }
 
 #[test]

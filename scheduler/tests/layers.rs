@@ -19,6 +19,7 @@ const RULES: &[(&str, &[&str])] = &[
             "mesos",
             "runner",
             "api",
+            "auth",
             "cli",
             "config",
             "metrics",
@@ -28,20 +29,36 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "placement",
         &[
-            "engine", "store", "mesos", "runner", "api", "cli", "config", "metrics",
+            "engine", "store", "mesos", "runner", "api", "auth", "cli", "config", "metrics",
         ],
     ),
     // The engine decides; the store's types are its inputs (a snapshot, a
     // commit's error), but no socket, clock source, API or driver.
     (
         "engine",
-        &["mesos", "runner", "api", "cli", "config", "metrics"],
+        &["mesos", "runner", "api", "auth", "cli", "config", "metrics"],
     ),
     // The store persists the model's changes and knows nothing above.
     (
         "store",
         &[
-            "engine", "mesos", "runner", "api", "cli", "config", "metrics",
+            "engine", "mesos", "runner", "api", "auth", "cli", "config", "metrics",
+        ],
+    ),
+    // Who a request comes from; what it may do is the model's rule and
+    // the engine's decision, so nothing here reaches above the model.
+    (
+        "auth",
+        &[
+            "placement",
+            "engine",
+            "store",
+            "mesos",
+            "runner",
+            "api",
+            "cli",
+            "config",
+            "metrics",
         ],
     ),
 ];

@@ -97,6 +97,7 @@ impl Harness {
                     spec: Box::new(spec),
                     create: None,
                 },
+                caller: std::sync::Arc::new(drover_scheduler::model::access::Identity::anonymous()),
                 reply,
             })
             .await

@@ -37,6 +37,11 @@ pub enum Code {
     /// The scheduler is starting, overloaded (its queue of writes is
     /// full) or shutting down (503, with `Retry-After`).
     Unavailable,
+    /// No credentials, or credentials nobody has (401, with
+    /// `WWW-Authenticate`).
+    Unauthenticated,
+    /// The caller's role or the job's owner forbid it (403).
+    PermissionDenied,
 }
 
 impl Code {
@@ -54,6 +59,8 @@ impl Code {
             Code::OutOfRange => "OUT_OF_RANGE",
             Code::Internal => "INTERNAL",
             Code::Unavailable => "UNAVAILABLE",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::PermissionDenied => "PERMISSION_DENIED",
         }
     }
 
@@ -69,6 +76,8 @@ impl Code {
             Code::DeadlineExceeded => StatusCode::REQUEST_TIMEOUT,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -112,6 +121,14 @@ impl ApiError {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(super::shed::RETRY_AFTER_SECS),
+            );
+        }
+        if self.code == Code::Unauthenticated {
+            // No "Basic" challenge: a browser would pop its own login box
+            // over the UI's.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"drover\""),
             );
         }
         response
@@ -164,6 +181,7 @@ impl From<EngineError> for ApiError {
             | EngineError::PodNotFound(_)
             | EngineError::RunNotFound(_) => Code::NotFound,
             EngineError::JobExists(_) => Code::AlreadyExists,
+            EngineError::PermissionDenied(_) => Code::PermissionDenied,
             EngineError::VersionMismatch(_) => Code::Aborted,
             EngineError::StillRunning(_)
             | EngineError::LatestRun(_)

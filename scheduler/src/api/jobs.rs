@@ -1,6 +1,7 @@
 //! `/api/v1/jobs`: create, get, list, the job's pods, stop, start, delete.
 //! Each handler decodes, calls the model (reader or runner), encodes.
 
+use super::authn::Caller;
 use super::body::read_json;
 use super::error::{ApiError, Code};
 use super::{views, AppState};
@@ -17,7 +18,7 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -126,20 +127,45 @@ pub fn parse_version(field: &str, raw: Option<&str>) -> Result<Option<u64>, ApiE
     .transpose()
 }
 
-/// Hands a write to the runner and waits for its answer (once committed);
-/// refused at once when the runner's queue is full (see `shed`).
-pub async fn ask(state: &AppState, request: ApiRequest) -> Result<Reply, ApiError> {
+/// Hands `caller`'s write to the runner and waits for its answer (once
+/// committed); refused at once when the runner's queue is full (see
+/// `shed`). Every write passes here, whatever its face: the audit trail
+/// records each, with how it ended.
+pub async fn ask(
+    state: &AppState,
+    caller: &Caller,
+    request: ApiRequest,
+) -> Result<Reply, ApiError> {
+    let target = request.target();
     let (reply, answer) = oneshot::channel();
-    super::shed::submit(state, ApiCommand { request, reply })?;
-    answer
-        .await
-        .map_err(|_| ApiError::shutting_down())?
-        .map_err(ApiError::from)
+    let submitted = super::shed::submit(
+        state,
+        ApiCommand {
+            request,
+            caller: caller.identity.clone(),
+            reply,
+        },
+    );
+    let result = match submitted {
+        Ok(()) => answer
+            .await
+            .map_err(|_| ApiError::shutting_down())
+            .and_then(|r| r.map_err(ApiError::from)),
+        Err(e) => Err(e),
+    };
+    state
+        .audit
+        .record(caller, &target, result.as_ref().map(|_| ()));
+    result
 }
 
 /// Like [`ask`], for a write whose answer is the job as it left it.
-pub async fn ask_job(state: &AppState, request: ApiRequest) -> Result<Box<Job>, ApiError> {
-    match ask(state, request).await? {
+pub async fn ask_job(
+    state: &AppState,
+    caller: &Caller,
+    request: ApiRequest,
+) -> Result<Box<Job>, ApiError> {
+    match ask(state, caller, request).await? {
         Reply::Job(job) => Ok(job),
         Reply::Deleted => Err(ApiError {
             code: Code::Internal,
@@ -149,7 +175,11 @@ pub async fn ask_job(state: &AppState, request: ApiRequest) -> Result<Box<Job>, 
 }
 
 /// `POST /api/v1/jobs`.
-pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
     let request: CreateJobRequest = read_json(body, state.config.max_body_bytes, false).await?;
     validate_job(&request.spec, &state.config.limits, "spec")?;
     task_user::check_job(&request.spec, &state.config.task_users, "spec")?;
@@ -161,6 +191,7 @@ pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Va
     let create = request.create_spec.map(CreateSpec::workflow);
     let job = ask_job(
         &state,
+        &caller,
         ApiRequest::CreateJob {
             job_id: id,
             spec,
@@ -243,6 +274,7 @@ pub async fn pods(
 
 async fn set_goal(
     state: AppState,
+    caller: Caller,
     id: String,
     body: Body,
     goal: JobGoal,
@@ -255,6 +287,7 @@ async fn set_goal(
     )?;
     let job = ask_job(
         &state,
+        &caller,
         ApiRequest::SetGoal {
             job_id: id,
             goal,
@@ -268,24 +301,27 @@ async fn set_goal(
 /// `POST /api/v1/jobs/{id}/stop`.
 pub async fn stop(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    set_goal(state, id, body, JobGoal::Stopped).await
+    set_goal(state, caller, id, body, JobGoal::Stopped).await
 }
 
 /// `POST /api/v1/jobs/{id}/start`.
 pub async fn start(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    set_goal(state, id, body, JobGoal::Running).await
+    set_goal(state, caller, id, body, JobGoal::Running).await
 }
 
 /// `DELETE /api/v1/jobs/{id}?version=&force=`.
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     query: Result<Query<DeleteQuery>, QueryRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -294,6 +330,7 @@ pub async fn delete(
     let id = state.find_job_id(&id).await?;
     ask(
         &state,
+        &caller,
         ApiRequest::DeleteJob {
             job_id: id,
             expected_version: expected,

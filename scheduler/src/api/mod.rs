@@ -27,8 +27,13 @@
 //! - [`shed`]: writes past the runner's queue refused at once (503).
 //! - [`views`]: the seed-shaped JSON of jobs and pods.
 //! - [`error`]: `{"code", "message"}`.
+//! - [`authn`]: who each request comes from (every route but the probes,
+//!   the UI's files and the login), and the UI's login.
+//! - [`audit`]: one line for every write, whoever asked.
 
 pub mod agents;
+pub mod audit;
+pub mod authn;
 pub mod body;
 pub mod error;
 pub mod grpc;
@@ -79,6 +84,8 @@ pub struct ApiConfig {
     pub task_users: TaskUserPolicy,
     /// Largest page of a list. Default 500.
     pub max_page: u32,
+    /// The API is served over TLS (the UI's cookie is then `Secure`).
+    pub tls: bool,
     /// Longest request URI (path and query). Default 8 KiB, the limit most
     /// HTTP servers and proxies keep; longer ones get 414.
     pub max_uri_bytes: usize,
@@ -92,6 +99,7 @@ impl Default for ApiConfig {
             task_users: TaskUserPolicy::default(),
             max_page: 500,
             max_uri_bytes: 8 * 1024,
+            tls: false,
         }
     }
 }
@@ -125,6 +133,10 @@ pub struct AppState {
     /// The masters, for what only they and their agents know (a pod's
     /// sandbox).
     pub masters: Arc<MasterAccess>,
+    /// Who requests come from.
+    pub auth: Arc<crate::auth::Authenticator>,
+    /// Where the audit trail goes.
+    pub audit: Arc<audit::AuditLog>,
     /// Settings.
     pub config: ApiConfig,
 }
@@ -194,8 +206,13 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/jobs/query",
             post(query::query_jobs)
                 .get(|state| jobs::get(state, axum::extract::Path("query".to_owned())))
-                .delete(|state, query| {
-                    jobs::delete(state, axum::extract::Path("query".to_owned()), query)
+                .delete(|state, caller, query| {
+                    jobs::delete(
+                        state,
+                        caller,
+                        axum::extract::Path("query".to_owned()),
+                        query,
+                    )
                 }),
         )
         .route("/api/v1/jobs/{id}", get(jobs::get).delete(jobs::delete))
@@ -222,6 +239,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pods/{pod_name}/logs/{stream}", get(logs::read))
         .route("/api/v1/agents", get(agents::list))
         .route("/api/v1/store", get(store::get))
+        .route("/api/v1/login", post(authn::login))
+        .route("/api/v1/logout", post(authn::logout))
+        .route("/api/v1/whoami", get(authn::whoami))
         .route("/api/v1/watch", get(watch::sse::watch))
         .route("/", get(ui::redirect))
         .route("/ui", get(ui::redirect))
@@ -237,6 +257,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.config.max_body_bytes,
             grpc::json_face::transcode,
+        ))
+        // Who it is, before either face's handler runs.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authn::authenticate,
         ))
         .layer(axum::middleware::from_fn(shape_method_not_allowed))
         // Outermost: a URI too long is refused before any route or method

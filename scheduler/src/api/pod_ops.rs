@@ -4,6 +4,7 @@
 //! handler decodes, hands the write to the runner, and answers once it is
 //! committed; the goal-state engine does the killing and launching.
 
+use super::authn::Caller;
 use super::body::read_json;
 use super::error::ApiError;
 use super::jobs::{ask, ask_job, parse_version, Wrapped};
@@ -13,7 +14,7 @@ use crate::model::ids::InstanceId;
 use crate::model::state::PodGoal;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -80,28 +81,39 @@ fn pod_name(raw: &str) -> Result<InstanceId, ApiError> {
 
 async fn set_pod_goal(
     state: AppState,
+    caller: Caller,
     name: String,
     body: Body,
     goal: PodGoal,
 ) -> Result<Json<Value>, ApiError> {
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
-    set_goal_of(&state, pod, goal).await?;
+    set_goal_of(&state, &caller, pod, goal).await?;
     Ok(Json(json!({})))
 }
 
 /// Stops (KILLED) or starts (RUNNING) one pod, once stored; the JSON and
 /// gRPC faces both call this.
-pub async fn set_goal_of(state: &AppState, pod: InstanceId, goal: PodGoal) -> Result<(), ApiError> {
-    ask(state, ApiRequest::SetPodGoal { pod, goal }).await?;
+pub async fn set_goal_of(
+    state: &AppState,
+    caller: &Caller,
+    pod: InstanceId,
+    goal: PodGoal,
+) -> Result<(), ApiError> {
+    ask(state, caller, ApiRequest::SetPodGoal { pod, goal }).await?;
     Ok(())
 }
 
 /// Replaces one pod's run by a new one, once stored; the JSON and gRPC
 /// faces both call this.
-pub async fn restart_pod(state: &AppState, pod: InstanceId) -> Result<(), ApiError> {
+pub async fn restart_pod(
+    state: &AppState,
+    caller: &Caller,
+    pod: InstanceId,
+) -> Result<(), ApiError> {
     ask(
         state,
+        caller,
         ApiRequest::RestartPods {
             job_id: pod.job.clone(),
             instances: vec![pod.instance],
@@ -117,30 +129,33 @@ pub async fn restart_pod(state: &AppState, pod: InstanceId) -> Result<(), ApiErr
 /// `POST /api/v1/pods/{pod_name}/stop`: the pod is killed and stays so.
 pub async fn stop(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    set_pod_goal(state, name, body, PodGoal::Killed).await
+    set_pod_goal(state, caller, name, body, PodGoal::Killed).await
 }
 
 /// `POST /api/v1/pods/{pod_name}/start`: the pod runs again.
 pub async fn start(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    set_pod_goal(state, name, body, PodGoal::Running).await
+    set_pod_goal(state, caller, name, body, PodGoal::Running).await
 }
 
 /// `POST /api/v1/pods/{pod_name}/restart`: its run is replaced by a new one.
 pub async fn restart(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
-    restart_pod(&state, pod).await?;
+    restart_pod(&state, &caller, pod).await?;
     Ok(Json(json!({})))
 }
 
@@ -148,6 +163,7 @@ pub async fn restart(
 /// `ranges` (all when absent), `batch_size` at a time.
 pub async fn restart_job(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
@@ -165,6 +181,7 @@ pub async fn restart_job(
     let instances = instances_in(job.spec.instance_count, request.ranges.as_deref(), "ranges")?;
     let job = ask_job(
         &state,
+        &caller,
         ApiRequest::RestartPods {
             job_id: id,
             instances,

@@ -5,6 +5,7 @@
 //! (`ListJobUpdates`, `GetWorkflowEvents`). Each handler decodes, asks the
 //! engine or reads, encodes; the meaning is in `model::workflow`.
 
+use super::authn::Caller;
 use super::body::read_json;
 use super::error::{ApiError, Code};
 use super::jobs::{ask_job, parse_version, Wrapped};
@@ -20,7 +21,7 @@ use crate::model::workflow::{
 };
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -108,6 +109,7 @@ pub fn checked(state: &AppState, spec: &JobSpec) -> Result<(), ApiError> {
 /// for every face; answers the job as the engine left it.
 pub async fn ask_update(
     state: &AppState,
+    caller: &Caller,
     job: &Job,
     spec: JobSpec,
     options: UpdateOptions,
@@ -116,6 +118,7 @@ pub async fn ask_update(
     checked(state, &spec)?;
     ask_job(
         state,
+        caller,
         ApiRequest::UpdateJob {
             job_id: job.job_id.clone(),
             spec: Box::new(spec),
@@ -128,12 +131,13 @@ pub async fn ask_update(
 
 async fn start(
     state: &AppState,
+    caller: &Caller,
     job: &Job,
     spec: JobSpec,
     options: UpdateOptions,
     version: Option<&Wrapped>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = ask_update(state, job, spec, options, expected(version)?).await?;
+    let job = ask_update(state, caller, job, spec, options, expected(version)?).await?;
     Ok(Json(json!({
         "version": views::version(job.version),
         "workflow_info": job.workflows.current.as_deref().map(workflow_info),
@@ -143,6 +147,7 @@ async fn start(
 /// `POST /api/v1/jobs/{id}/update`.
 pub async fn replace(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
@@ -151,6 +156,7 @@ pub async fn replace(
     let version = request.version.as_ref();
     start(
         &state,
+        &caller,
         &view.job,
         request.spec,
         request.update_spec,
@@ -162,6 +168,7 @@ pub async fn replace(
 /// `POST /api/v1/jobs/{id}/patch`.
 pub async fn patch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
@@ -169,7 +176,15 @@ pub async fn patch(
     let view = state.find_job(&id).await?;
     let spec = patched(&view.job.spec, &request.spec)?;
     let version = request.version.as_ref();
-    start(&state, &view.job, spec, request.update_spec, version).await
+    start(
+        &state,
+        &caller,
+        &view.job,
+        spec,
+        request.update_spec,
+        version,
+    )
+    .await
 }
 
 /// `spec` with the merge patch `patch` made to it.
@@ -225,6 +240,7 @@ fn ranges(instances: &[u32]) -> Value {
 /// `POST /api/v1/jobs/{id}/rollback`.
 pub async fn rollback(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
@@ -232,6 +248,7 @@ pub async fn rollback(
     let job_id = state.find_job_id(&id).await?;
     let job = ask_job(
         &state,
+        &caller,
         ApiRequest::RollbackJob {
             job_id,
             expected_version: expected(request.version.as_ref())?,
@@ -243,6 +260,7 @@ pub async fn rollback(
 
 async fn steer(
     state: AppState,
+    caller: Caller,
     id: String,
     body: Body,
     action: WorkflowAction,
@@ -251,6 +269,7 @@ async fn steer(
     let job_id = state.find_job_id(&id).await?;
     let job = ask_job(
         &state,
+        &caller,
         ApiRequest::SteerWorkflow {
             job_id,
             action,
@@ -271,34 +290,38 @@ fn written(job: &Job) -> Json<Value> {
 /// `POST /api/v1/jobs/{id}/workflow/pause`.
 pub async fn pause(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    steer(state, id, body, WorkflowAction::Pause).await
+    steer(state, caller, id, body, WorkflowAction::Pause).await
 }
 
 /// `POST /api/v1/jobs/{id}/workflow/resume`.
 pub async fn resume(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    steer(state, id, body, WorkflowAction::Resume).await
+    steer(state, caller, id, body, WorkflowAction::Resume).await
 }
 
 /// `POST /api/v1/jobs/{id}/workflow/abort`.
 pub async fn abort(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    steer(state, id, body, WorkflowAction::Abort).await
+    steer(state, caller, id, body, WorkflowAction::Abort).await
 }
 
 /// `POST /api/v1/jobs/{id}/scale`: the instance count, without restarting
 /// any pod (an update in progress goes on over the instances left).
 pub async fn scale(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
@@ -309,6 +332,7 @@ pub async fn scale(
     validate_job(&spec, &state.config.limits, "spec")?;
     let job = ask_job(
         &state,
+        &caller,
         ApiRequest::AmendJob {
             job_id: view.job.job_id.clone(),
             expected_version: expected(request.version.as_ref())?,

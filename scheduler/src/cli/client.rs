@@ -19,6 +19,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct ApiClient {
     base: String,
+    /// `Authorization`, sent with every request when set.
+    authorization: Option<http::HeaderValue>,
     http: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -44,8 +46,18 @@ impl ApiClient {
     pub fn new(addr: &str) -> Result<Self, CliError> {
         Ok(ApiClient {
             base: normalize_addr(addr)?,
+            authorization: None,
             http: Client::builder(TokioExecutor::new()).build_http(),
         })
+    }
+
+    /// The same client, proving who it is with a bearer token.
+    pub fn with_token(mut self, token: &str) -> Result<Self, CliError> {
+        let mut value = http::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| CliError::Usage("the token is not printable text".into()))?;
+        value.set_sensitive(true);
+        self.authorization = Some(value);
+        Ok(self)
     }
 
     /// The server's base URL.
@@ -118,11 +130,15 @@ impl ApiClient {
         body: Bytes,
     ) -> Result<(String, http::Response<hyper::body::Incoming>), CliError> {
         let url = format!("{}{path}", self.base);
-        let request = http::Request::builder()
+        let mut request = http::Request::builder()
             .method(method)
             .uri(&url)
             .header("content-type", "application/json")
-            .header("accept", accept)
+            .header("accept", accept);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(http::header::AUTHORIZATION, authorization);
+        }
+        let request = request
             .body(Full::new(body))
             .map_err(|e| CliError::Usage(format!("bad request {url}: {e}")))?;
         let unreachable = |reason: String| CliError::Unreachable {
@@ -164,14 +180,19 @@ fn answer_error(
     {
         match json {
             Some(Value::Object(map)) if map.get("code").is_some_and(Value::is_string) => {
-                CliError::Api {
-                    code: map["code"].as_str().unwrap_or_default().to_owned(),
-                    message: map
-                        .get("message")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
+                let code = map["code"].as_str().unwrap_or_default().to_owned();
+                let mut message = map
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                if code == "UNAUTHENTICATED" {
+                    message.push_str(
+                        " (drover sends the token of --token, DROVER_TOKEN or its config \
+                         file's `token`)",
+                    );
                 }
+                CliError::Api { code, message }
             }
             _ => CliError::Http {
                 url,

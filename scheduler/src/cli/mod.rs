@@ -11,9 +11,11 @@
 //! - [`spec_file`]: job spec files (YAML/JSON) with line-accurate errors.
 //! - [`quickstart`]: `drover quickstart`; [`children`]: the processes it runs.
 //! - [`client`]: the HTTP client; [`output`]: tables and JSON; [`error`].
+//! - [`config`]: the CLI's config file (address, token).
 
 pub mod children;
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod job;
 pub mod logs;
@@ -34,14 +36,14 @@ use output::Output;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "drover", version, about)]
 pub struct Cli {
-    /// The scheduler's address.
-    #[arg(
-        long,
-        env = "DROVER_ADDR",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub addr: String,
+    /// The scheduler's address (default: the config file's `addr`, else
+    /// http://127.0.0.1:8080).
+    #[arg(long, env = "DROVER_ADDR", global = true)]
+    pub addr: Option<String>,
+    /// A bearer token from the scheduler's credentials file (default: the
+    /// config file's `token`; see `drover-scheduler credentials token`).
+    #[arg(long, env = "DROVER_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
     /// How answers are printed.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
@@ -78,14 +80,36 @@ pub enum Command {
     Quickstart(quickstart::QuickstartArgs),
 }
 
+/// The scheduler's address when neither flag, variable nor config file
+/// names one.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:8080";
+
+/// The client the flags, their variables and the config file describe.
+fn scheduler_client(cli: &Cli) -> Result<ApiClient, CliError> {
+    let file = match config::config_path() {
+        Some(path) => config::load(&path)?,
+        None => config::CliConfig::default(),
+    };
+    let addr = cli
+        .addr
+        .clone()
+        .or(file.addr)
+        .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+    let client = ApiClient::new(&addr)?;
+    Ok(match cli.token.clone().or(file.token) {
+        Some(token) => client.with_token(&token)?,
+        None => client,
+    })
+}
+
 /// Runs a parsed command line; answers the process exit code.
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
-        Command::Job { command } => {
-            job::run(&ApiClient::new(&cli.addr)?, cli.output, command).await
+        Command::Job { ref command } => {
+            job::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
         }
-        Command::Pod { command } => {
-            pod::run(&ApiClient::new(&cli.addr)?, cli.output, command).await
+        Command::Pod { ref command } => {
+            pod::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drover", &mut std::io::stdout());

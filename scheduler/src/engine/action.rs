@@ -1,6 +1,7 @@
 //! What goes into the engine besides Mesos facts (API requests, the time)
 //! and everything that comes out of it: actions to carry out, in order.
 
+use crate::model::access::Denied;
 use crate::model::amend::{AmendError, JobAmendment};
 use crate::model::change::Change;
 use crate::model::create_workflow::CreateWorkflow;
@@ -154,6 +155,31 @@ pub enum ApiRequest {
     },
 }
 
+impl ApiRequest {
+    /// What it changes, as the audit trail names it: a job's id, a pod's
+    /// name, a run's task id, or several jobs' ids.
+    pub fn target(&self) -> String {
+        match self {
+            ApiRequest::CreateJob { job_id, .. }
+            | ApiRequest::RefreshJob { job_id }
+            | ApiRequest::SteerWorkflow { job_id, .. }
+            | ApiRequest::UpdateJob { job_id, .. }
+            | ApiRequest::RollbackJob { job_id, .. }
+            | ApiRequest::SetGoal { job_id, .. }
+            | ApiRequest::RestartPods { job_id, .. }
+            | ApiRequest::AmendJob { job_id, .. }
+            | ApiRequest::DeleteJob { job_id, .. } => job_id.to_string(),
+            ApiRequest::SetPodGoal { pod, .. } | ApiRequest::RefreshPod { pod } => pod.pod_name(),
+            ApiRequest::DeletePodEvents { task } => task.to_string(),
+            ApiRequest::AmendJobs { amends } => amends
+                .iter()
+                .map(|a| a.job_id.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
 /// One job's part of [`ApiRequest::AmendJobs`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobAmend {
@@ -224,6 +250,9 @@ pub enum EngineError {
     /// DELETE of a job that is still running, without `force`.
     #[error("job {0} is still running; stop it first or delete with force")]
     StillRunning(JobId),
+    /// The caller's role or the job's owner forbid it.
+    #[error(transparent)]
+    PermissionDenied(#[from] Denied),
     /// The change could not be stored; nothing changed. Retrying may help.
     #[error("the change was not stored: {0}")]
     Store(#[source] StoreError),

@@ -8,6 +8,7 @@ use super::cluster::{ClusterFacts, LARGEST_AGENT_FACTOR};
 use super::config::EngineConfig;
 use super::reconcile;
 use super::registry::{JobEntry, Registry};
+use crate::model::access::{self, Act, Denied, Identity};
 use crate::model::change::WorkflowEventRecord;
 use crate::model::change::{Change, JobWrite};
 use crate::model::create_workflow::{self, CreateState, CreateWorkflow};
@@ -65,23 +66,115 @@ impl Then {
     }
 }
 
-/// Decides `request` against the registry.
+/// Decides `request` by `caller` against the registry: refused unless
+/// the caller may make it ([`authorize`]); once made, the change records
+/// who made it.
 pub(super) fn decide(
     registry: &Registry,
     facts: &ClusterFacts,
     config: &EngineConfig,
-    request: ApiRequest,
+    mut request: ApiRequest,
+    caller: &Identity,
     now: UnixMillis,
 ) -> Decision {
+    if let ApiRequest::CreateJob { spec, .. } = &mut request {
+        // A job created without an owner is its creator's.
+        if spec.owner.is_empty() {
+            spec.owner = caller.recorded_name().to_owned();
+        }
+    }
+    if let Err(denied) = authorize(registry, caller, &request) {
+        return Decision::Refuse(denied.into());
+    }
     if let ApiRequest::RefreshJob { job_id } = &request {
         return match job(registry, job_id) {
             Ok(job) => Decision::Replan(Box::new(job.clone())),
             Err(e) => Decision::Refuse(e),
         };
     }
-    match decide_or_refuse(registry, facts, config, request, now) {
-        Ok((change, then)) => Decision::Write(Box::new(change), then),
+    match decide_or_refuse(registry, facts, config, request, caller, now) {
+        Ok((mut change, mut then)) => {
+            record_caller(&mut change, &mut then, caller.recorded_name());
+            Decision::Write(Box::new(change), then)
+        }
         Err(e) => Decision::Refuse(e),
+    }
+}
+
+/// Whether `caller` may make `request`: every job it changes is checked
+/// as it is (and a replaced spec as it would be, so that nobody gives a
+/// job away to an owner they are not). A job that does not exist is not
+/// checked: the request is refused NOT_FOUND after.
+fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Result<(), Denied> {
+    let as_spec = |spec: &JobSpec, what: &str| {
+        access::authorize(
+            caller,
+            Act::Job {
+                owner: &spec.owner,
+                owning_team: &spec.owning_team,
+            },
+            what,
+        )
+    };
+    let as_stored = |job_id: &JobId, what: &str| match registry.get(job_id) {
+        Some(entry) => as_spec(&entry.job.spec, &format!("{what} job {job_id}")),
+        None => Ok(()),
+    };
+    match request {
+        ApiRequest::CreateJob { job_id, spec, .. } => {
+            as_spec(spec, &format!("create job {job_id}"))
+        }
+        ApiRequest::UpdateJob { job_id, spec, .. } => {
+            as_stored(job_id, "update")?;
+            as_spec(spec, &format!("update job {job_id} to this spec"))
+        }
+        ApiRequest::RefreshJob { job_id } => as_stored(job_id, "refresh"),
+        ApiRequest::SteerWorkflow { job_id, action, .. } => as_stored(job_id, action.verb()),
+        ApiRequest::RollbackJob { job_id, .. } => as_stored(job_id, "roll back"),
+        ApiRequest::SetGoal { job_id, goal, .. } => as_stored(
+            job_id,
+            match goal {
+                JobGoal::Running => "start",
+                _ => "stop",
+            },
+        ),
+        ApiRequest::SetPodGoal { pod, .. } => as_stored(&pod.job, "change a pod of"),
+        ApiRequest::RestartPods { job_id, .. } => as_stored(job_id, "restart"),
+        ApiRequest::AmendJob { job_id, .. } => as_stored(job_id, "change"),
+        ApiRequest::AmendJobs { amends } => amends
+            .iter()
+            .try_for_each(|one| as_stored(&one.job_id, "change")),
+        ApiRequest::DeleteJob { job_id, .. } => as_stored(job_id, "delete"),
+        ApiRequest::DeletePodEvents { task } => {
+            as_stored(&task.instance.job, "delete pod events of")
+        }
+        ApiRequest::RefreshPod { pod } => as_stored(&pod.job, "refresh a pod of"),
+    }
+}
+
+/// Records who made a stored API change on the jobs it writes (each is a
+/// user's change).
+fn record_caller(change: &mut Change, then: &mut Then, name: &str) {
+    for write in &mut change.jobs {
+        match write {
+            JobWrite::Create(job) => job.updated_by = name.to_owned(),
+            JobWrite::Update {
+                updated_by,
+                revision: true,
+                ..
+            } => *updated_by = name.to_owned(),
+            _ => {}
+        }
+    }
+    match then {
+        Then::Create(job) => job.updated_by = name.to_owned(),
+        Then::Put {
+            job,
+            revision: true,
+            ..
+        } => job.updated_by = name.to_owned(),
+        Then::PutMany(jobs) => jobs.iter_mut().for_each(|j| j.updated_by = name.to_owned()),
+        _ => {}
     }
 }
 
@@ -100,6 +193,7 @@ fn decide_or_refuse(
     facts: &ClusterFacts,
     config: &EngineConfig,
     request: ApiRequest,
+    caller: &Identity,
     now: UnixMillis,
 ) -> Result<(Change, Then), EngineError> {
     match request {
@@ -173,7 +267,7 @@ fn decide_or_refuse(
                 LARGEST_AGENT_FACTOR,
                 "spec",
             )?;
-            Ok(start_update(&entry.job, *spec, options, now)?)
+            Ok(start_update(&entry.job, *spec, options, caller, now)?)
         }
         ApiRequest::RollbackJob {
             job_id,
@@ -470,6 +564,7 @@ fn start_update(
     current: &Job,
     spec: JobSpec,
     options: UpdateOptions,
+    caller: &Identity,
     now: UnixMillis,
 ) -> Result<(Change, Then), EngineError> {
     let job_id = current.job_id.clone();
@@ -482,7 +577,7 @@ fn start_update(
     }
     let mut job = current.clone();
     let version = current.version + 1;
-    let update = workflow::start(
+    let mut update = workflow::start(
         job.workflows.next_id(),
         options,
         &current.spec,
@@ -492,6 +587,7 @@ fn start_update(
         version,
         now,
     );
+    update.started_by = caller.recorded_name().to_owned();
     job.spec = spec;
     job.spec_version = version;
     job.version = version;

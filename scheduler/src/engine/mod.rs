@@ -74,6 +74,7 @@ pub use action::{
 };
 pub use config::EngineConfig;
 
+use crate::model::access::Identity;
 use crate::model::change::Change;
 use crate::model::ids::{AgentId, JobId, OfferId, TaskId};
 use crate::model::job::Revision;
@@ -181,12 +182,22 @@ impl Engine {
     // ----- inputs -------------------------------------------------------
 
     /// An API request.
-    pub fn on_api(&mut self, request: RequestId, body: ApiRequest, now: Now) -> Vec<Action> {
+    /// `caller` is who asks: refused with PERMISSION_DENIED unless its role
+    /// and the job's owner allow it ([`crate::model::access`]), and
+    /// recorded on what it changes.
+    pub fn on_api(
+        &mut self,
+        request: RequestId,
+        body: ApiRequest,
+        caller: &Identity,
+        now: Now,
+    ) -> Vec<Action> {
         let decision = api::decide(
             &self.registry,
             &self.cluster,
             &self.config,
             body,
+            caller,
             now.unix_ms,
         );
         match decision {

@@ -72,6 +72,8 @@ pub enum JobWrite {
         version: u64,
         /// When the user changed it (kept unless `revision`).
         updated_at: UnixMillis,
+        /// Who changed it (kept unless `revision`).
+        updated_by: String,
         /// Its restart batch size.
         restart_batch_size: u32,
         /// Its creation workflow.
@@ -114,6 +116,7 @@ impl JobWrite {
             goal: job.goal,
             version: job.version,
             updated_at: job.updated_at,
+            updated_by: job.updated_by.clone(),
             restart_batch_size: job.restart_batch_size,
             create: job.create,
             spec_version: job.spec_version,

@@ -33,6 +33,9 @@ pub struct Job {
     pub created_at: UnixMillis,
     /// When the user last changed it.
     pub updated_at: UnixMillis,
+    /// Who made that change (an identity's name; empty when the caller was
+    /// anonymous, or for a job stored before identities were recorded).
+    pub updated_by: String,
     /// The store revision of that change.
     pub revision: Revision,
     /// Instances the latest job restart may take down at once (0 = all).
@@ -99,6 +102,7 @@ impl Job {
             goal: JobGoal::Running,
             created_at: now,
             updated_at: now,
+            updated_by: String::new(),
             revision: 0,
             restart_batch_size: 0,
             create: None,

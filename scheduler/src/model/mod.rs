@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //! - [`ids`]: job, instance and task ids.
+//! - [`access`]: identities, roles, and who may change which job.
 //! - [`spec`]: what users write (JobSpec, PodSpec, ContainerSpec), with
 //!   [`spec_constraint`] (where a pod may run) and [`spec_health`] (ports
 //!   and the liveness check).
@@ -34,6 +35,7 @@
 //!   spec a window at a time, paused, aborted, rolled back; gated by
 //!   [`availability`] (RUNNING, and HEALTHY when checked).
 
+pub mod access;
 pub mod amend;
 pub mod availability;
 pub mod change;

@@ -225,6 +225,10 @@ pub struct Workflow {
     pub ended: Option<WorkflowState>,
     /// When it was made.
     pub created_at: UnixMillis,
+    /// Who started it (an identity's name; empty when anonymous, or for
+    /// an update stored before identities were recorded).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub started_by: String,
     /// When its state last changed.
     pub updated_at: UnixMillis,
     /// When the current phase (forward, or rolling back) began: runs
@@ -444,6 +448,17 @@ pub enum WorkflowAction {
     Abort,
 }
 
+impl WorkflowAction {
+    /// What it does to a job's workflow, as a verb.
+    pub fn verb(self) -> &'static str {
+        match self {
+            WorkflowAction::Pause => "pause the workflow of",
+            WorkflowAction::Resume => "resume the workflow of",
+            WorkflowAction::Abort => "abort the workflow of",
+        }
+    }
+}
+
 /// A new update of a job from `from` (at `from_version`; its instances
 /// run what `current` says) to `to` (at `to_version`), made at `now`.
 /// The instances whose pods change move first, then the added ones; the
@@ -479,6 +494,7 @@ pub fn start<'a>(
         rolling_back: false,
         ended: None,
         created_at: now,
+        started_by: String::new(),
         updated_at: now,
         phase_started_at: now,
     }

@@ -48,6 +48,7 @@ use crate::mesos::driver::DriverHandle;
 use crate::mesos::events::SessionEvent;
 use crate::mesos::task_info::ExecutorMode;
 use crate::metrics::Metrics;
+use crate::model::access::Identity;
 use crate::model::change::Change;
 use crate::model::job::Revision;
 use crate::model::task_user::TaskUserPolicy;
@@ -103,6 +104,8 @@ pub struct Published {
 pub struct ApiCommand {
     /// The write.
     pub request: ApiRequest,
+    /// Who asks.
+    pub caller: Arc<Identity>,
     /// The answer.
     pub reply: oneshot::Sender<Result<Reply, EngineError>>,
 }
@@ -234,7 +237,9 @@ impl Runner {
         let id = self.next_request;
         self.next_request += 1;
         self.out.replies.insert(id, command.reply);
-        let actions = self.engine.on_api(id, command.request, now());
+        let actions = self
+            .engine
+            .on_api(id, command.request, &command.caller, now());
         self.carry_out(actions);
     }
 

@@ -125,6 +125,13 @@ pub fn scheduler_args(data_dir: &Path, master: &str, extra: &[&str]) -> Vec<Stri
         "--data-dir",
         data_dir.to_str().unwrap(),
     ];
+    // Anonymous callers in (loopback), unless the test gives credentials.
+    if !extra
+        .iter()
+        .any(|a| *a == "--credentials-file" || *a == "--allow-anonymous")
+    {
+        args.push("--allow-anonymous");
+    }
     args.extend_from_slice(extra);
     // Tasks run as nobody, as a scheduler started by root should be told;
     // a test that wants another user or root says so.

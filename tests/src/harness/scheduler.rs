@@ -28,7 +28,8 @@ pub struct Scheduler {
 impl Scheduler {
     /// Starts it with `--data-dir data_dir --master master` and `extra`
     /// flags (plus `--user nobody` unless `extra` has `--user` or
-    /// `--allow-root-tasks`), and waits for its address.
+    /// `--allow-root-tasks`, and `--allow-anonymous` unless it names a
+    /// credentials file), and waits for its address.
     #[track_caller]
     pub fn start(data_dir: &Path, master: &str, extra: &[&str]) -> Scheduler {
         Scheduler::on(data_dir, master).args(extra).start()
@@ -46,6 +47,7 @@ impl Scheduler {
             extra: Vec::new(),
             mount_setup: None,
             listen: "127.0.0.1:0".to_owned(),
+            anonymous: true,
         }
     }
 
@@ -72,6 +74,7 @@ pub struct SchedulerBuilder {
     extra: Vec<String>,
     mount_setup: Option<String>,
     listen: String,
+    anonymous: bool,
 }
 
 impl SchedulerBuilder {
@@ -86,6 +89,15 @@ impl SchedulerBuilder {
     /// to it across the restart.
     pub fn listen(mut self, address: &str) -> Self {
         self.listen = address.to_owned();
+        self
+    }
+
+    /// Without `--allow-anonymous`, which every other scheduler under test
+    /// gets unless its flags name a credentials file: the tests of
+    /// authentication start theirs with a credentials file, and this one
+    /// with neither (a refusal at start).
+    pub fn authenticated_only(mut self) -> Self {
+        self.anonymous = false;
         self
     }
 
@@ -141,6 +153,17 @@ impl SchedulerBuilder {
             .extra
             .iter()
             .any(|a| a == "--user" || a == "--allow-root-tasks");
+        // Tests of other things let anonymous callers in (loopback only),
+        // as `--allow-anonymous` does for a trial; the tests of
+        // authentication give a credentials file (the default path: the
+        // scheduler refuses to start with neither).
+        let credentials_named = self
+            .extra
+            .iter()
+            .any(|a| a == "--credentials-file" || a == "--allow-anonymous");
+        if self.anonymous && !credentials_named {
+            args.push("--allow-anonymous".to_owned());
+        }
         args.extend(self.extra);
         if !user_named {
             args.extend(["--user".to_owned(), "nobody".to_owned()]);

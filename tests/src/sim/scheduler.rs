@@ -314,7 +314,9 @@ impl SchedulerProcess {
         let id = self.next_request;
         self.next_request += 1;
         let mut out = Output::default();
-        let actions = self.engine.on_api(id, request, self.now(at));
+        // The simulated users are admins: access is tested apart.
+        let caller = drover_scheduler::model::access::Identity::system();
+        let actions = self.engine.on_api(id, request, &caller, self.now(at));
         self.engine_actions(actions, at, &mut out);
         (id, out)
     }

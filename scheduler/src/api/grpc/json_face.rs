@@ -249,6 +249,8 @@ fn code_of(code: tonic::Code) -> (Code, StatusCode) {
         }
         tonic::Code::DeadlineExceeded => Code::DeadlineExceeded,
         tonic::Code::Unavailable => Code::Unavailable,
+        tonic::Code::Unauthenticated => Code::Unauthenticated,
+        tonic::Code::PermissionDenied => Code::PermissionDenied,
         _ => Code::Internal,
     };
     (api, api.status())

@@ -35,6 +35,7 @@
 use super::peloton_spec::job_spec_from_proto;
 use super::peloton_views::{job_ref, job_status, job_summary, version, workflow_status};
 use super::{peloton_pods, peloton_updates};
+use crate::api::authn::Caller;
 use crate::api::error::ApiError;
 use crate::api::jobs::{ask, ask_job, parse_version, CreateSpec};
 use crate::api::pod_ops::{instances_in, InstanceRange};
@@ -139,6 +140,7 @@ fn query_spec(spec: &stateless::QuerySpec) -> Result<JobQuerySpec, Status> {
 impl PelotonJobs {
     async fn set_goal(
         &self,
+        caller: &Caller,
         id: &Option<peloton::JobId>,
         v: &Option<peloton::EntityVersion>,
         goal: JobGoal,
@@ -147,6 +149,7 @@ impl PelotonJobs {
         let job_id = self.state.find_job_id(job_ref(id.as_ref())?).await?;
         let job = ask_job(
             &self.state,
+            caller,
             ApiRequest::SetGoal {
                 job_id,
                 goal,
@@ -159,6 +162,7 @@ impl PelotonJobs {
 
     async fn workflow(
         &self,
+        caller: &Caller,
         id: &Option<peloton::JobId>,
         v: &Option<peloton::EntityVersion>,
         opaque: &Option<peloton::OpaqueData>,
@@ -169,6 +173,7 @@ impl PelotonJobs {
         let job_id = self.state.find_job_id(job_ref(id.as_ref())?).await?;
         let job = ask_job(
             &self.state,
+            caller,
             ApiRequest::SteerWorkflow {
                 job_id,
                 action,
@@ -216,6 +221,7 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<CreateJobRequest>,
     ) -> Result<Response<CreateJobResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         if !request.secrets.is_empty() {
             return Err(ApiError::invalid(
@@ -250,6 +256,7 @@ impl JobService for PelotonJobs {
         });
         let job = ask_job(
             &self.state,
+            &caller,
             ApiRequest::CreateJob {
                 job_id,
                 spec: Box::new(spec),
@@ -269,7 +276,8 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<ReplaceJobRequest>,
     ) -> Result<Response<ReplaceJobResponse>, Status> {
-        let answer = peloton_updates::replace(&self.state, request.into_inner()).await?;
+        let caller = Caller::of(&request)?;
+        let answer = peloton_updates::replace(&self.state, &caller, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 
@@ -277,7 +285,8 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<PatchJobRequest>,
     ) -> Result<Response<PatchJobResponse>, Status> {
-        let answer = peloton_updates::patch(&self.state, request.into_inner()).await?;
+        let caller = Caller::of(&request)?;
+        let answer = peloton_updates::patch(&self.state, &caller, request.into_inner()).await?;
         Ok(Response::new(answer))
     }
 
@@ -285,6 +294,7 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<RestartJobRequest>,
     ) -> Result<Response<RestartJobResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         no_opaque_data(&request.opaque_data)?;
         let expected = entity_version(&request.version)?;
@@ -317,6 +327,7 @@ impl JobService for PelotonJobs {
         )?;
         let job = ask_job(
             &self.state,
+            &caller,
             ApiRequest::RestartPods {
                 job_id: view.job.job_id.clone(),
                 instances,
@@ -335,9 +346,16 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<PauseJobWorkflowRequest>,
     ) -> Result<Response<PauseJobWorkflowResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let version = self
-            .workflow(&r.job_id, &r.version, &r.opaque_data, WorkflowAction::Pause)
+            .workflow(
+                &caller,
+                &r.job_id,
+                &r.version,
+                &r.opaque_data,
+                WorkflowAction::Pause,
+            )
             .await?;
         Ok(Response::new(PauseJobWorkflowResponse { version }))
     }
@@ -346,9 +364,11 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<ResumeJobWorkflowRequest>,
     ) -> Result<Response<ResumeJobWorkflowResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let version = self
             .workflow(
+                &caller,
                 &r.job_id,
                 &r.version,
                 &r.opaque_data,
@@ -362,9 +382,16 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<AbortJobWorkflowRequest>,
     ) -> Result<Response<AbortJobWorkflowResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let version = self
-            .workflow(&r.job_id, &r.version, &r.opaque_data, WorkflowAction::Abort)
+            .workflow(
+                &caller,
+                &r.job_id,
+                &r.version,
+                &r.opaque_data,
+                WorkflowAction::Abort,
+            )
             .await?;
         Ok(Response::new(AbortJobWorkflowResponse { version }))
     }
@@ -373,9 +400,10 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<StartJobRequest>,
     ) -> Result<Response<StartJobResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let version = self
-            .set_goal(&r.job_id, &r.version, JobGoal::Running)
+            .set_goal(&caller, &r.job_id, &r.version, JobGoal::Running)
             .await?;
         Ok(Response::new(StartJobResponse { version }))
     }
@@ -384,9 +412,10 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<StopJobRequest>,
     ) -> Result<Response<StopJobResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let version = self
-            .set_goal(&r.job_id, &r.version, JobGoal::Stopped)
+            .set_goal(&caller, &r.job_id, &r.version, JobGoal::Stopped)
             .await?;
         Ok(Response::new(StopJobResponse { version }))
     }
@@ -395,11 +424,13 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<DeleteJobRequest>,
     ) -> Result<Response<DeleteJobResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let expected = entity_version(&r.version)?;
         let job_id = self.state.find_job_id(job_ref(r.job_id.as_ref())?).await?;
         ask(
             &self.state,
+            &caller,
             ApiRequest::DeleteJob {
                 job_id,
                 expected_version: expected,
@@ -598,11 +629,12 @@ impl JobService for PelotonJobs {
         &self,
         request: Request<RefreshJobRequest>,
     ) -> Result<Response<RefreshJobResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let job_id = self
             .state
             .find_job_id(job_ref(request.into_inner().job_id.as_ref())?)
             .await?;
-        ask(&self.state, ApiRequest::RefreshJob { job_id }).await?;
+        ask(&self.state, &caller, ApiRequest::RefreshJob { job_id }).await?;
         Ok(Response::new(RefreshJobResponse {}))
     }
 

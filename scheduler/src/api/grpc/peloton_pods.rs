@@ -17,6 +17,7 @@
 
 use super::peloton_pod_view as view;
 use super::peloton_views::job_ref;
+use crate::api::authn::Caller;
 use crate::api::error::ApiError;
 use crate::api::jobs::{ask, Wrapped};
 use crate::api::query::{self, Pagination, PodQuerySpec};
@@ -133,9 +134,14 @@ pub struct PodService {
 }
 
 impl PodService {
-    async fn set_goal(&self, name: Option<&peloton::PodName>, goal: PodGoal) -> Result<(), Status> {
+    async fn set_goal(
+        &self,
+        caller: &Caller,
+        name: Option<&peloton::PodName>,
+        goal: PodGoal,
+    ) -> Result<(), Status> {
         let pod = pod_name(name)?;
-        Ok(pod_ops::set_goal_of(&self.state, pod, goal).await?)
+        Ok(pod_ops::set_goal_of(&self.state, caller, pod, goal).await?)
     }
 }
 
@@ -147,8 +153,13 @@ impl pod_service_server::PodService for PodService {
     ) -> Result<Response<StartPodResponse>, Status> {
         // A stopped pod's goal becomes RUNNING: the engine launches a new
         // run, so it comes back with a new pod_id.
-        self.set_goal(request.get_ref().pod_name.as_ref(), PodGoal::Running)
-            .await?;
+        let caller = Caller::of(&request)?;
+        self.set_goal(
+            &caller,
+            request.get_ref().pod_name.as_ref(),
+            PodGoal::Running,
+        )
+        .await?;
         Ok(Response::new(StartPodResponse {}))
     }
 
@@ -156,8 +167,13 @@ impl pod_service_server::PodService for PodService {
         &self,
         request: Request<StopPodRequest>,
     ) -> Result<Response<StopPodResponse>, Status> {
-        self.set_goal(request.get_ref().pod_name.as_ref(), PodGoal::Killed)
-            .await?;
+        let caller = Caller::of(&request)?;
+        self.set_goal(
+            &caller,
+            request.get_ref().pod_name.as_ref(),
+            PodGoal::Killed,
+        )
+        .await?;
         Ok(Response::new(StopPodResponse {}))
     }
 
@@ -165,8 +181,9 @@ impl pod_service_server::PodService for PodService {
         &self,
         request: Request<RestartPodRequest>,
     ) -> Result<Response<RestartPodResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let pod = pod_name(request.get_ref().pod_name.as_ref())?;
-        pod_ops::restart_pod(&self.state, pod).await?;
+        pod_ops::restart_pod(&self.state, &caller, pod).await?;
         Ok(Response::new(RestartPodResponse {}))
     }
 
@@ -264,8 +281,9 @@ impl pod_service_server::PodService for PodService {
         &self,
         request: Request<RefreshPodRequest>,
     ) -> Result<Response<RefreshPodResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let pod = pod_name(request.get_ref().pod_name.as_ref())?;
-        ask(&self.state, ApiRequest::RefreshPod { pod }).await?;
+        ask(&self.state, &caller, ApiRequest::RefreshPod { pod }).await?;
         Ok(Response::new(RefreshPodResponse {}))
     }
 
@@ -302,6 +320,7 @@ impl pod_service_server::PodService for PodService {
         &self,
         request: Request<DeletePodEventsRequest>,
     ) -> Result<Response<DeletePodEventsResponse>, Status> {
+        let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let pod = pod_name(request.pod_name.as_ref())?;
         // The seed deletes "the events of a given run": the run is required.
@@ -311,7 +330,7 @@ impl pod_service_server::PodService for PodService {
                 "is required: the run whose events to delete (<JobID>-<instance>-<run>)",
             )
         })?;
-        ask(&self.state, ApiRequest::DeletePodEvents { task }).await?;
+        ask(&self.state, &caller, ApiRequest::DeletePodEvents { task }).await?;
         Ok(Response::new(DeletePodEventsResponse {}))
     }
 }

@@ -30,6 +30,7 @@ use super::peloton_patch::patched;
 use super::peloton_spec::job_spec_from_proto;
 use super::peloton_views::{job_ref, version};
 use super::peloton_workflow as view;
+use crate::api::authn::Caller;
 use crate::api::error::{ApiError, Code};
 use crate::api::jobs::parse_version;
 use crate::api::updates::{ask_update, checked};
@@ -85,18 +86,20 @@ fn keep_drover_parts(mut spec: JobSpec, current: &JobSpec) -> JobSpec {
 
 async fn start(
     state: &AppState,
+    caller: &Caller,
     job: &Job,
     spec: JobSpec,
     options: UpdateOptions,
     expected_version: Option<u64>,
 ) -> Result<Option<peloton::EntityVersion>, ApiError> {
-    let job = ask_update(state, job, spec, options, expected_version).await?;
+    let job = ask_update(state, caller, job, spec, options, expected_version).await?;
     Ok(Some(version(job.version)))
 }
 
 /// `ReplaceJob`.
 pub async fn replace(
     state: &AppState,
+    caller: &Caller,
     r: ReplaceJobRequest,
 ) -> Result<ReplaceJobResponse, ApiError> {
     no_secrets_or_data(&r.secrets, &r.opaque_data)?;
@@ -105,18 +108,22 @@ pub async fn replace(
     let view = state.find_job(job_ref(r.job_id.as_ref())?).await?;
     let spec = job_spec_from_proto(required_spec(&r.spec)?, "spec")?;
     let spec = keep_drover_parts(spec, &view.job.spec);
-    let version = start(state, &view.job, spec, options, expected_version).await?;
+    let version = start(state, caller, &view.job, spec, options, expected_version).await?;
     Ok(ReplaceJobResponse { version })
 }
 
 /// `PatchJob`.
-pub async fn patch(state: &AppState, r: PatchJobRequest) -> Result<PatchJobResponse, ApiError> {
+pub async fn patch(
+    state: &AppState,
+    caller: &Caller,
+    r: PatchJobRequest,
+) -> Result<PatchJobResponse, ApiError> {
     no_secrets_or_data(&r.secrets, &r.opaque_data)?;
     let expected_version = expected(&r.version)?;
     let options = view::update_options(r.update_spec.as_ref(), "update_spec")?;
     let view = state.find_job(job_ref(r.job_id.as_ref())?).await?;
     let spec = patched(&view.job.spec, required_spec(&r.spec)?, "spec")?;
-    let version = start(state, &view.job, spec, options, expected_version).await?;
+    let version = start(state, caller, &view.job, spec, options, expected_version).await?;
     Ok(PatchJobResponse { version })
 }
 

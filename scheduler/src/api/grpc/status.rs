@@ -17,6 +17,8 @@ impl From<ApiError> for tonic::Status {
             Code::OutOfRange => tonic::Code::OutOfRange,
             Code::Internal => tonic::Code::Internal,
             Code::Unavailable => tonic::Code::Unavailable,
+            Code::Unauthenticated => tonic::Code::Unauthenticated,
+            Code::PermissionDenied => tonic::Code::PermissionDenied,
         };
         tonic::Status::new(code, e.message)
     }

@@ -20,6 +20,7 @@
 
 use super::titus_spec::{self as spec, CapacityChange, Filter};
 use super::titus_watch;
+use crate::api::authn::Caller;
 use crate::api::error::{ApiError, Code};
 use crate::api::jobs::{ask, ask_job};
 use crate::api::AppState;
@@ -73,6 +74,7 @@ impl TitusJobs {
     /// recomputing it if the job changed in between.
     async fn amend(
         &self,
+        caller: &Caller,
         field: &str,
         id: &str,
         make: impl Fn(&Job) -> Result<JobAmendment, ApiError>,
@@ -91,7 +93,7 @@ impl TitusJobs {
                 expected_version: Some(job.version),
                 amend: Box::new(amend),
             };
-            match ask_job(&self.state, request).await {
+            match ask_job(&self.state, caller, request).await {
                 Err(e) if e.code == Code::Aborted && attempt < AMEND_ATTEMPTS => continue,
                 other => return other,
             }
@@ -151,6 +153,7 @@ impl TitusJobs {
     /// attributes.
     async fn set_task_attributes(
         &self,
+        caller: &Caller,
         task: &str,
         set: &std::collections::HashMap<String, String>,
         delete: &[String],
@@ -158,7 +161,7 @@ impl TitusJobs {
         let (view, id, _) = self.task(task).await?;
         let task = id.to_string();
         let job_id = view.job.job_id.as_str().to_owned();
-        self.amend("taskId", &job_id, |job| {
+        self.amend(caller, "taskId", &job_id, |job| {
             Ok(spec::task_attributes(job, &task, set, delete))
         })
         .await
@@ -167,11 +170,12 @@ impl TitusJobs {
 
     async fn update_capacity(
         &self,
+        caller: &Caller,
         id: &str,
         change: CapacityChange,
         at: &str,
     ) -> Result<(), ApiError> {
-        self.amend("jobId", id, |job| spec::scale(job, change, at))
+        self.amend(caller, "jobId", id, |job| spec::scale(job, change, at))
             .await
             .map(drop)
     }
@@ -180,6 +184,7 @@ impl TitusJobs {
 #[tonic::async_trait]
 impl JobManagementService for TitusJobs {
     async fn create_job(&self, request: Request<JobDescriptor>) -> Answer<titus::JobId> {
+        let caller = Caller::of(&request)?;
         let d = request.into_inner();
         let job_spec = spec::job_spec_from_descriptor(&d)?;
         validate_job(&job_spec, &self.state.config.limits, "jobDescriptor")
@@ -188,6 +193,7 @@ impl JobManagementService for TitusJobs {
             .map_err(ApiError::from)?;
         let job = ask_job(
             &self.state,
+            &caller,
             ApiRequest::CreateJob {
                 job_id: JobId::random(),
                 spec: Box::new(job_spec),
@@ -201,6 +207,7 @@ impl JobManagementService for TitusJobs {
     }
 
     async fn update_job_capacity(&self, request: Request<JobCapacityUpdate>) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let c = r
             .capacity
@@ -210,7 +217,8 @@ impl JobManagementService for TitusJobs {
             desired: Some(c.desired),
             max: Some(c.max),
         };
-        self.update_capacity(&r.job_id, change, "Capacity").await?;
+        self.update_capacity(&caller, &r.job_id, change, "Capacity")
+            .await?;
         Ok(Response::new(()))
     }
 
@@ -218,6 +226,7 @@ impl JobManagementService for TitusJobs {
         &self,
         request: Request<JobCapacityUpdateWithOptionalAttributes>,
     ) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let c = r
             .job_capacity_with_optional_attributes
@@ -227,14 +236,20 @@ impl JobManagementService for TitusJobs {
             desired: c.desired,
             max: c.max,
         };
-        self.update_capacity(&r.job_id, change, "jobCapacityWithOptionalAttributes")
-            .await?;
+        self.update_capacity(
+            &caller,
+            &r.job_id,
+            change,
+            "jobCapacityWithOptionalAttributes",
+        )
+        .await?;
         Ok(Response::new(()))
     }
 
     async fn update_job_status(&self, request: Request<JobStatusUpdate>) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
-        self.amend("id", &r.id, |job| {
+        self.amend(&caller, "id", &r.id, |job| {
             if job.spec.job_type != JobType::Service {
                 return Err(ApiError {
                     code: Code::FailedPrecondition,
@@ -254,11 +269,12 @@ impl JobManagementService for TitusJobs {
     }
 
     async fn update_job_processes(&self, request: Request<JobProcessesUpdate>) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let processes = r
             .service_job_processes
             .ok_or_else(|| ApiError::invalid("serviceJobProcesses", "is required"))?;
-        self.amend("jobId", &r.job_id, |job| {
+        self.amend(&caller, "jobId", &r.job_id, |job| {
             spec::set_processes(job, processes)
         })
         .await?;
@@ -269,11 +285,12 @@ impl JobManagementService for TitusJobs {
         &self,
         request: Request<JobDisruptionBudgetUpdate>,
     ) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let budget = r
             .disruption_budget
             .ok_or_else(|| ApiError::invalid("disruptionBudget", "is required"))?;
-        self.amend("jobId", &r.job_id, |job| {
+        self.amend(&caller, "jobId", &r.job_id, |job| {
             Ok(spec::set_disruption_budget(job, budget.clone()))
         })
         .await?;
@@ -346,6 +363,7 @@ impl JobManagementService for TitusJobs {
     }
 
     async fn kill_job(&self, request: Request<titus::JobId>) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let view = self.job("id", &r.id).await?;
         if view.job.goal != JobGoal::Running {
@@ -357,6 +375,7 @@ impl JobManagementService for TitusJobs {
         }
         ask_job(
             &self.state,
+            &caller,
             ApiRequest::SetGoal {
                 job_id: view.job.job_id.clone(),
                 goal: JobGoal::Stopped,
@@ -368,9 +387,10 @@ impl JobManagementService for TitusJobs {
     }
 
     async fn update_job_attributes(&self, request: Request<JobAttributesUpdate>) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         check_attributes(&r.attributes)?;
-        self.amend("jobId", &r.job_id, |job| {
+        self.amend(&caller, "jobId", &r.job_id, |job| {
             Ok(JobAmendment {
                 labels: Some(spec::attributes(job, &r.attributes, &[])),
                 ..JobAmendment::default()
@@ -384,11 +404,12 @@ impl JobManagementService for TitusJobs {
         &self,
         request: Request<JobAttributesDeleteRequest>,
     ) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         if r.keys.is_empty() {
             return Err(ApiError::invalid("keys", "at least one is required").into());
         }
-        self.amend("jobId", &r.job_id, |job| {
+        self.amend(&caller, "jobId", &r.job_id, |job| {
             Ok(JobAmendment {
                 labels: Some(spec::attributes(job, &Default::default(), &r.keys)),
                 ..JobAmendment::default()
@@ -439,6 +460,7 @@ impl JobManagementService for TitusJobs {
     }
 
     async fn kill_task(&self, request: Request<TaskKillRequest>) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         let (view, id, record) = self.task(&r.task_id).await?;
         let live = record.as_ref().is_none_or(|rec| rec.run.state.is_live());
@@ -452,13 +474,14 @@ impl JobManagementService for TitusJobs {
         let instance = id.instance.instance;
         if r.shrink {
             let job_id = view.job.job_id.as_str().to_owned();
-            self.amend("taskId", &job_id, |job| {
+            self.amend(&caller, "taskId", &job_id, |job| {
                 spec::shrink_one(job, instance, r.prevent_min_size_update)
             })
             .await?;
         } else {
             ask(
                 &self.state,
+                &caller,
                 ApiRequest::RestartPods {
                     job_id: view.job.job_id.clone(),
                     instances: vec![instance],
@@ -473,9 +496,10 @@ impl JobManagementService for TitusJobs {
     }
 
     async fn update_task_attributes(&self, request: Request<TaskAttributesUpdate>) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         check_attributes(&r.attributes)?;
-        self.set_task_attributes(&r.task_id, &r.attributes, &[])
+        self.set_task_attributes(&caller, &r.task_id, &r.attributes, &[])
             .await?;
         Ok(Response::new(()))
     }
@@ -484,16 +508,18 @@ impl JobManagementService for TitusJobs {
         &self,
         request: Request<TaskAttributesDeleteRequest>,
     ) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         if r.keys.is_empty() {
             return Err(ApiError::invalid("keys", "at least one is required").into());
         }
-        self.set_task_attributes(&r.task_id, &Default::default(), &r.keys)
+        self.set_task_attributes(&caller, &r.task_id, &Default::default(), &r.keys)
             .await?;
         Ok(Response::new(()))
     }
 
     async fn move_task(&self, request: Request<TaskMoveRequest>) -> Answer<()> {
+        let caller = Caller::of(&request)?;
         let r = request.into_inner();
         required("sourceJobId", &r.source_job_id)?;
         required("targetJobId", &r.target_job_id)?;
@@ -573,7 +599,7 @@ impl JobManagementService for TitusJobs {
                     },
                 ],
             };
-            match ask(&self.state, request).await {
+            match ask(&self.state, &caller, request).await {
                 Err(e) if e.code == Code::Aborted && attempt < AMEND_ATTEMPTS => continue,
                 Err(e) => return Err(e.into()),
                 Ok(_) => break,

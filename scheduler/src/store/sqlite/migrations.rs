@@ -193,6 +193,9 @@ pub const MIGRATIONS: &[&str] = &[
          at_ms INTEGER NOT NULL
      );
      CREATE INDEX workflow_events_by_job ON workflow_events (job_id, workflow, instance);",
+    // 11: who made a job's current version (issue 21); jobs stored before
+    // say nobody.
+    "ALTER TABLE jobs ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The tables each schema version has, with the version that made each:

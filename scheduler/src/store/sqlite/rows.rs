@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The columns [`job`] reads, in its order.
 pub(super) const JOB_COLUMNS: &str = "job_id, spec, version, goal, created_at_ms, \
-     updated_at_ms, revision, restart_batch_size, create_workflow, spec_version, workflows";
+     updated_at_ms, revision, restart_batch_size, create_workflow, spec_version, workflows, updated_by";
 
 /// The columns [`RunRow::read`] reads, in its order.
 pub(super) const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, reason, \
@@ -138,6 +138,7 @@ pub(super) fn job(row: &Row<'_>) -> Result<Job, RowError> {
         goal,
         created_at: row.get(4)?,
         updated_at: row.get(5)?,
+        updated_by: row.get(11)?,
         revision: count(row, 6, "job revision")?,
         restart_batch_size: small(row, 7, "restart batch size")?,
         create: create_workflow(row, 8)?,

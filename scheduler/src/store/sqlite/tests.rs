@@ -475,6 +475,7 @@ fn goals_pod_controls_pending_reasons_ports_and_kill_reasons_round_trip() {
                     goal: JobGoal::Stopped,
                     version: 2,
                     updated_at: 3,
+                    updated_by: "alice".into(),
                     restart_batch_size: 2,
                     create: None,
                     spec_version: 1,
@@ -493,8 +494,12 @@ fn goals_pod_controls_pending_reasons_ports_and_kill_reasons_round_trip() {
         (JobGoal::Stopped, 2, 2)
     );
     assert_eq!(
-        (stored.updated_at, stored.revision),
-        (3, store.revision().unwrap())
+        (
+            stored.updated_at,
+            stored.updated_by.as_str(),
+            stored.revision
+        ),
+        (3, "alice", store.revision().unwrap())
     );
     // Not the user's change: the job's revision and time stay.
     store
@@ -504,6 +509,7 @@ fn goals_pod_controls_pending_reasons_ports_and_kill_reasons_round_trip() {
                 goal: JobGoal::Running,
                 version: 2,
                 updated_at: 9,
+                updated_by: "bob".into(),
                 restart_batch_size: 2,
                 create: None,
                 spec_version: 1,
@@ -515,8 +521,13 @@ fn goals_pod_controls_pending_reasons_ports_and_kill_reasons_round_trip() {
         .unwrap();
     let again = store.job(&job).unwrap().unwrap();
     assert_eq!(
-        (again.goal, again.updated_at, again.revision),
-        (JobGoal::Running, 3, stored.revision)
+        (
+            again.goal,
+            again.updated_at,
+            again.updated_by.as_str(),
+            again.revision
+        ),
+        (JobGoal::Running, 3, "alice", stored.revision)
     );
 
     let info = PendingInfo {

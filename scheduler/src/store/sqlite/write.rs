@@ -156,8 +156,9 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             tx.execute(
                 "INSERT INTO jobs (job_id, spec, version, goal, created_at_ms, updated_at_ms, \
-                 revision, restart_batch_size, create_workflow, spec_version, workflows) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 revision, restart_batch_size, create_workflow, spec_version, workflows, \
+                 updated_by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     job.job_id.as_str(),
                     spec,
@@ -169,7 +170,8 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                     job.restart_batch_size,
                     create_workflow(job.create.as_ref())?,
                     job.spec_version as i64,
-                    workflows_json(&job.workflows)?
+                    workflows_json(&job.workflows)?,
+                    job.updated_by
                 ],
             )?;
         }
@@ -178,6 +180,7 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
             goal,
             version,
             updated_at,
+            updated_by,
             restart_batch_size,
             create,
             spec_version,
@@ -188,6 +191,7 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                 "UPDATE jobs SET goal = ?2, version = ?3, restart_batch_size = ?4, \
                  create_workflow = ?8, spec_version = ?9, workflows = ?10, \
                  updated_at_ms = CASE WHEN ?5 THEN ?6 ELSE updated_at_ms END, \
+                 updated_by = CASE WHEN ?5 THEN ?11 ELSE updated_by END, \
                  revision = CASE WHEN ?5 THEN ?7 ELSE revision END WHERE job_id = ?1",
                 params![
                     job_id.as_str(),
@@ -199,7 +203,8 @@ fn write_job(tx: &Transaction<'_>, write: &JobWrite, revision: Revision) -> rusq
                     revision as i64,
                     create_workflow(create.as_ref())?,
                     *spec_version as i64,
-                    workflows_json(workflows)?
+                    workflows_json(workflows)?,
+                    updated_by
                 ],
             )?;
         }
