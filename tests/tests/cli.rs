@@ -23,11 +23,24 @@ fn drover_bin() -> PathBuf {
 /// that writes more than a pipe holds (a completion script does) would
 /// otherwise wait for a reader that waits for it to exit.
 fn drover(addr: &str, args: &[&str]) -> (i32, String, String) {
-    let child = Command::new(drover_bin())
+    drover_as(addr, None, args)
+}
+
+/// [`drover`] with `DROVER_TOKEN` set to `token`, if any. Neither runs
+/// with the user's own config file.
+fn drover_as(addr: &str, token: Option<&str>, args: &[&str]) -> (i32, String, String) {
+    let mut command = Command::new(drover_bin());
+    command
         .arg("--addr")
         .arg(addr)
         .args(args)
         .env_remove("DROVER_ADDR")
+        .env_remove("DROVER_TOKEN")
+        .env("DROVER_CONFIG", "/nonexistent/drover-config.yaml");
+    if let Some(token) = token {
+        command.env("DROVER_TOKEN", token);
+    }
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -423,9 +436,10 @@ fn the_quickstart_runs_a_service_and_a_batch_job_and_cleans_up_on_ctrl_c() {
     });
     let mut out = Vec::new();
     let mut addr = None;
+    let mut token = None;
     let mut pids = Vec::new();
     let start = Instant::now();
-    while addr.is_none() && start.elapsed() < Duration::from_secs(40) {
+    while (addr.is_none() || token.is_none()) && start.elapsed() < Duration::from_secs(40) {
         let Ok(line) = rx.recv_timeout(Duration::from_secs(1)) else {
             continue;
         };
@@ -436,13 +450,25 @@ fn the_quickstart_runs_a_service_and_a_batch_job_and_cleans_up_on_ctrl_c() {
         if line.starts_with("scheduler: ") {
             addr = line.split_whitespace().nth(1).map(str::to_owned);
         }
+        // "login:     token T (DROVER_TOKEN); web UI user admin, password P"
+        if line.starts_with("login: ") {
+            token = line.split_whitespace().nth(2).map(str::to_owned);
+        }
         out.push(line);
     }
     let addr = addr.unwrap_or_else(|| panic!("no scheduler address: {out:?}"));
+    let token = token.unwrap_or_else(|| panic!("no token printed: {out:?}"));
+    // The quickstart's scheduler is authenticated, as any other.
+    let (code, _, err) = drover(&addr, &["job", "get", "batch-hello"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("UNAUTHENTICATED") && err.contains("DROVER_TOKEN"),
+        "{err}"
+    );
 
     // What the user sees with the CLI while the quickstart runs.
     let get = |id: &str| {
-        let (_, out, _) = drover(&addr, &["--output", "json", "job", "get", id]);
+        let (_, out, _) = drover_as(&addr, Some(&token), &["--output", "json", "job", "get", id]);
         serde_json::from_str::<Value>(&out).unwrap_or(Value::Null)
     };
     let reached = (0..300).find_map(|_| {

@@ -207,50 +207,49 @@ pub async fn authenticate(
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let outcome = match presented(&request) {
-        Ok((presented, by_cookie)) => {
-            if by_cookie && writes && !request.headers().contains_key(CSRF_HEADER) {
-                Err(ApiError {
-                    code: Code::PermissionDenied,
-                    message: format!(
-                        "a write with the session cookie must carry the {CSRF_HEADER} header \
-                         (refused as a possible cross-site request)"
-                    ),
-                })
-            } else {
-                state
-                    .auth
-                    .authenticate(presented)
-                    .await
-                    .map_err(|e: Unauthenticated| unauthenticated(e.to_string()))
-            }
-        }
+        Ok((presented, by_cookie)) => state
+            .auth
+            .authenticate(presented)
+            .await
+            .map(|(identity, via)| (identity, via, by_cookie))
+            .map_err(|e: Unauthenticated| unauthenticated(e.to_string())),
         Err(e) => Err(e),
     };
-    let (identity, via) = match outcome {
+    let with_id = |mut response: Response| {
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        response
+    };
+    let (identity, via, by_cookie) = match outcome {
         Ok(found) => found,
         Err(error) => {
             if writes || grpc {
                 state.audit.refused(&id, face, &method, &error);
             }
-            let mut response = refuse(grpc, error);
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                response.headers_mut().insert(REQUEST_ID_HEADER, value);
-            }
-            return response;
+            return with_id(refuse(grpc, error));
         }
     };
-    request.extensions_mut().insert(Caller {
+    let caller = Caller {
         identity,
         via,
         face,
         method,
         request_id: id.clone(),
-    });
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    };
+    if by_cookie && writes && !request.headers().contains_key(CSRF_HEADER) {
+        let error = ApiError {
+            code: Code::PermissionDenied,
+            message: format!(
+                "a write with the session cookie must carry the {CSRF_HEADER} header \
+                 (refused as a possible cross-site request)"
+            ),
+        };
+        state.audit.record(&caller, "", Err(&error));
+        return with_id(refuse(grpc, error));
     }
-    response
+    request.extensions_mut().insert(caller);
+    with_id(next.run(request).await)
 }
 
 /// `POST /api/v1/login`'s body.

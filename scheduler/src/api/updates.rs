@@ -422,6 +422,7 @@ pub fn past_info(w: &WorkflowSummary) -> Value {
             "creation_time": rfc3339::format(w.created_at),
             "update_time": rfc3339::format(w.updated_at),
         },
+        "started_by": w.started_by,
         "update_spec": w.options,
         "instances_added": ranges(&w.diff.added),
         "instances_removed": ranges(&w.diff.removed),

@@ -63,7 +63,11 @@ pub fn job_status(view: &JobView) -> Value {
         "pod_stats": stats,
         "version": version(job.version),
         "spec_version": version(job.spec_version),
-        "revision": {"version": job.revision, "updated_at": rfc3339::format(job.updated_at)},
+        "revision": {
+            "version": job.revision,
+            "updated_at": rfc3339::format(job.updated_at),
+            "updated_by": job.updated_by,
+        },
         "workflow_status": job
             .workflows
             .current

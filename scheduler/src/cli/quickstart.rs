@@ -15,6 +15,7 @@ use super::job::create_from_text;
 use super::output::{self, Output};
 use super::pod::pods_table;
 use super::watch::{self, Outcome, Until};
+use crate::auth::credentials;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -173,6 +174,11 @@ pub async fn run(args: QuickstartArgs) -> Result<u8, CliError> {
     );
     cluster.sim = Some(sim);
 
+    // An admin with a fresh token (the CLI's) and password (the UI's
+    // login): the scheduler runs as any other does, authenticated.
+    let login = AdminLogin::new()?;
+    let credentials_file = dir.join("credentials.yaml");
+    login.write(&credentials_file)?;
     let scheduler_args: Vec<String> = [
         "--listen",
         "127.0.0.1:0",
@@ -180,6 +186,8 @@ pub async fn run(args: QuickstartArgs) -> Result<u8, CliError> {
         &master,
         "--data-dir",
         &dir.join("data").display().to_string(),
+        "--credentials-file",
+        &credentials_file.display().to_string(),
         // Tasks run as nobody, never as the root the quickstart usually
         // runs as: the examples need no more (their sandbox is handed to
         // the task's user), and root tasks would need --allow-root-tasks.
@@ -201,9 +209,13 @@ pub async fn run(args: QuickstartArgs) -> Result<u8, CliError> {
         scheduler.pid()
     );
     println!("logs:      {}", dir.display());
+    println!(
+        "login:     token {} (DROVER_TOKEN); web UI user admin, password {}",
+        login.token, login.password
+    );
     cluster.scheduler = Some(scheduler);
 
-    let client = ApiClient::new(&addr)?;
+    let client = ApiClient::new(&addr)?.with_token(&login.token)?;
     let deadline = args.duration.map(|d| started + d);
     let stop = async move {
         match deadline {
@@ -263,9 +275,10 @@ pub async fn run(args: QuickstartArgs) -> Result<u8, CliError> {
         println!(
             "\nquickstart: batch job {batch} SUCCEEDED, service job {service} RUNNING.\n\
              The web UI: {addr}/ui/\n\
-             Try, in another terminal:\n  export DROVER_ADDR={addr}\n  \
+             Try, in another terminal:\n  export DROVER_ADDR={addr} DROVER_TOKEN={token}\n  \
              drover job list\n  drover job get {service}\n  drover pod events {batch}-0\n  \
-             drover job create examples/constraints-zones.yaml --watch"
+             drover job create examples/constraints-zones.yaml --watch",
+            token = login.token
         );
         if real > 0 {
             println!(
@@ -296,6 +309,45 @@ pub async fn run(args: QuickstartArgs) -> Result<u8, CliError> {
     wait_for_pods_down(&client, &jobs.map(|(id, _)| id)).await;
     drop(cluster);
     Ok(if ready { 0 } else { 1 })
+}
+
+/// The quickstart's one user: an admin, with a new token and password.
+struct AdminLogin {
+    token: String,
+    password: String,
+}
+
+impl AdminLogin {
+    fn new() -> Result<AdminLogin, CliError> {
+        let token = credentials::new_token();
+        // Shorter than a token: typed into the UI's login page.
+        let password = credentials::new_token()[..16].to_owned();
+        Ok(AdminLogin { token, password })
+    }
+
+    /// The credentials file naming it (0600: it holds a password hash).
+    fn write(&self, path: &Path) -> Result<(), CliError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let hash = credentials::hash_password(&self.password)
+            .map_err(|e| CliError::Quickstart(format!("cannot hash the password: {e}")))?;
+        let text = format!(
+            "users:\n  - name: admin\n    role: admin\n    tokens: [{}]\n    password: '{hash}'\n",
+            credentials::digest_text(&self.token)
+        );
+        let io = |source| CliError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        file.write_all(text.as_bytes()).map_err(io)
+    }
 }
 
 /// Waits (a bounded while) until no pod of `jobs` is live, so executors

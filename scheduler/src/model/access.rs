@@ -5,8 +5,9 @@
 //! - `viewer`: reads everything (jobs, pods, events, logs, watches),
 //!   changes nothing.
 //! - `user`: also creates and changes the jobs it owns: a job whose
-//!   `owner` is the identity's name or whose `owning_team` is one of its
-//!   teams (Peloton `owner`/`owning_team`, Titus `owner.teamEmail`).
+//!   `owner` is the identity's name or one of its teams, or whose
+//!   `owning_team` is one of its teams (Peloton `owner`/`owning_team`;
+//!   Titus' `owner.teamEmail` is the job's `owner`).
 //! - `operator`: also the cluster's own objects (hosts, pools).
 //! - `admin`: everything, every job.
 //!
@@ -102,10 +103,12 @@ impl Identity {
         }
     }
 
-    /// Whether it owns a job with this owner and owning team.
+    /// Whether it owns a job with this owner and owning team: the owner is
+    /// its name or one of its teams (Titus' owner is a team's email), or
+    /// the owning team is one of its teams.
     fn owns(&self, owner: &str, owning_team: &str) -> bool {
-        (!owner.is_empty() && owner == self.name)
-            || (!owning_team.is_empty() && self.teams.iter().any(|t| t == owning_team))
+        let in_teams = |name: &str| !name.is_empty() && self.teams.iter().any(|t| t == name);
+        (!owner.is_empty() && owner == self.name) || in_teams(owner) || in_teams(owning_team)
     }
 }
 
@@ -206,6 +209,10 @@ mod tests {
     const OTHERS: Act<'static> = Act::Job {
         owner: "bob",
         owning_team: "search",
+    };
+    const OWN_BY_TEAM_EMAIL: Act<'static> = Act::Job {
+        owner: "payments",
+        owning_team: "",
     };
     const UNOWNED: Act<'static> = Act::Job {
         owner: "",

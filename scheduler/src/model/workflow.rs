@@ -261,6 +261,9 @@ pub struct WorkflowSummary {
     pub remaining: u32,
     /// When it was made.
     pub created_at: UnixMillis,
+    /// Who started it (see [`Workflow::started_by`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub started_by: String,
     /// When its state last changed.
     pub updated_at: UnixMillis,
 }
@@ -406,6 +409,7 @@ impl Workflow {
             failed: self.failed.len() as u32,
             remaining: self.remaining(),
             created_at: self.created_at,
+            started_by: self.started_by.clone(),
             updated_at: self.updated_at,
         }
     }

@@ -50,7 +50,7 @@ pub fn job_status(view: &JobView) -> stateless::JobStatus {
             version: job.revision,
             created_at: u64::try_from(job.created_at).unwrap_or(0),
             updated_at: u64::try_from(job.updated_at).unwrap_or(0),
-            updated_by: String::new(),
+            updated_by: job.updated_by.clone(),
         }),
         state: job_state(view.state().as_str()),
         creation_time: rfc3339::format(job.created_at),
