@@ -224,17 +224,22 @@ mod tests {
     #[test]
     fn the_matrix() {
         let expect = [
-            // role, read, own by name, own by team, other's, unowned, cluster
-            (Role::Viewer, [true, false, false, false, false, false]),
-            (Role::User, [true, true, true, false, false, false]),
-            (Role::Operator, [true, true, true, false, false, true]),
-            (Role::Admin, [true, true, true, true, true, true]),
+            // role, read, own by name, by team, by team as owner (Titus),
+            // other's, unowned, cluster
+            (
+                Role::Viewer,
+                [true, false, false, false, false, false, false],
+            ),
+            (Role::User, [true, true, true, true, false, false, false]),
+            (Role::Operator, [true, true, true, true, false, false, true]),
+            (Role::Admin, [true, true, true, true, true, true, true]),
         ];
         for (role, allowed) in expect {
             let acts = [
                 Act::Read,
                 OWN_BY_NAME,
                 OWN_BY_TEAM,
+                OWN_BY_TEAM_EMAIL,
                 OTHERS,
                 UNOWNED,
                 Act::Cluster,
