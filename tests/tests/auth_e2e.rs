@@ -269,14 +269,12 @@ async fn json_writes_follow_the_role_and_owner_matrix_and_reads_are_open_to_all(
     );
 }
 
-type Authorized = InterceptedService<
-    Channel,
-    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync>,
->;
+/// Adds a bearer token to each call.
+type AddToken =
+    Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync>;
+type Authorized = InterceptedService<Channel, AddToken>;
 
-fn bearer(
-    user: &str,
-) -> Box<dyn FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Send + Sync> {
+fn bearer(user: &str) -> AddToken {
     let value: MetadataValue<_> = format!("Bearer {}", token(user)).parse().unwrap();
     Box::new(move |mut request: tonic::Request<()>| {
         request
