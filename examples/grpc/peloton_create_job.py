@@ -11,6 +11,7 @@ Set up the Python side with scripts/grpc-env.sh.
 """
 
 import argparse
+import os
 import importlib.resources
 import pathlib
 import sys
@@ -79,7 +80,14 @@ def main():
     parser.add_argument("address", help="the scheduler's --listen address, HOST:PORT")
     parser.add_argument("--name", default="grpc-example")
     parser.add_argument("--instances", type=int, default=2)
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("DROVER_TOKEN"),
+        help="a bearer token from the scheduler's credentials file (default: $DROVER_TOKEN)",
+    )
     args = parser.parse_args()
+    # Every call carries the token, as Peloton's clients carry theirs.
+    metadata = [("authorization", f"Bearer {args.token}")] if args.token else []
 
     with tempfile.TemporaryDirectory() as out:
         compile_protos(out)
@@ -92,9 +100,13 @@ def main():
         with grpc.insecure_channel(args.address) as channel:
             jobs = svc_grpc.JobServiceStub(channel)
             try:
-                created = jobs.CreateJob(svc.CreateJobRequest(spec=spec), timeout=30)
+                created = jobs.CreateJob(svc.CreateJobRequest(spec=spec), timeout=30, metadata=metadata)
                 print(created.job_id.value)
-                got = jobs.GetJob(svc.GetJobRequest(job_id=created.job_id, summary_only=True), timeout=30)
+                got = jobs.GetJob(
+                    svc.GetJobRequest(job_id=created.job_id, summary_only=True),
+                    timeout=30,
+                    metadata=metadata,
+                )
             except grpc.RpcError as e:
                 sys.exit(f"{e.code().name}: {e.details()}")
             status = got.summary.status

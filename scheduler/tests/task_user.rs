@@ -23,6 +23,7 @@ fn scheduler(dir: &std::path::Path, extra: &[&str]) -> Proc {
         NO_MASTER,
         "--data-dir",
         dir.to_str().unwrap(),
+        "--allow-anonymous",
     ];
     args.extend_from_slice(extra);
     Proc::start(&scheduler_bin(), &args, &[("USER", "root")])

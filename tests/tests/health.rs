@@ -236,6 +236,7 @@ async fn ready_names_shedding_when_a_burst_of_writes_passes_the_bound() {
             dir.path().to_str().unwrap(),
             "--user",
             "nobody",
+            "--allow-anonymous",
         ],
         &[("DROVER_LOG", "warn"), ("DROVER_MAX_PENDING_REQUESTS", "2")],
     );

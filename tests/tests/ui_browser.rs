@@ -336,3 +336,80 @@ async fn the_ui_routes_serve_assets_logs_and_agents_with_typed_errors() {
         );
     }
 }
+
+/// The login page of a scheduler with a credentials file: a viewer logs
+/// in, sees the jobs, is refused a stop with the scheduler's reason, and
+/// logs out (`ui/e2e/login.mjs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_logs_in_and_is_refused_a_stop() {
+    use drover_scheduler::auth::credentials::{digest_text, hash_password};
+    use drover_tests::harness::http::request;
+
+    let chromium = chromium();
+    node_ready();
+    let sim = AgentSim::for_scheduler(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials.yaml");
+    std::fs::write(
+        &credentials,
+        format!(
+            "users:\n  - {{name: admin, role: admin, tokens: [{}]}}\n  \
+             - {{name: vic, role: viewer, password: '{}'}}\n",
+            digest_text("admin-token"),
+            hash_password("vic-password").unwrap()
+        ),
+    )
+    .unwrap();
+    let scheduler = Scheduler::on(&dir.path().join("data"), &format!("http://{}", sim.address))
+        .args(&["--credentials-file", credentials.to_str().unwrap()])
+        .start();
+    let address = scheduler.address.clone();
+    let body = json!({"job_id": {"value": "login-web"}, "spec": {
+        "type": "SERVICE", "name": "login-web", "instance_count": 1,
+        "default_spec": {"containers": [{
+            "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
+            "command": {"value": "sleep 600"}
+        }]}
+    }});
+    let created = request(
+        &address,
+        "POST",
+        "/api/v1/jobs",
+        &[
+            ("Authorization", "Bearer admin-token"),
+            ("Content-Type", "application/json"),
+        ],
+        bytes::Bytes::from(body.to_string()),
+    )
+    .await;
+    assert_eq!(created.status, 200);
+
+    let run = Command::new("node")
+        .arg(repo_root().join("ui/e2e/login.mjs"))
+        .arg(format!("http://{address}"))
+        .args(["login-web", "vic", "vic-password"])
+        .env("CHROMIUM", &chromium)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the login run ends within 2 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("LOGIN E2E OK"),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    // The refused stop changed nothing.
+    let job = request(
+        &address,
+        "GET",
+        "/api/v1/jobs/login-web",
+        &[("Authorization", "Bearer admin-token")],
+        bytes::Bytes::new(),
+    )
+    .await;
+    let job: serde_json::Value = serde_json::from_slice(&job.body).unwrap();
+    assert_eq!(job["job_info"]["status"]["desired_state"], "JOB_STATE_RUNNING", "{job}");
+}

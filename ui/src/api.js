@@ -9,12 +9,18 @@ export class ApiError extends Error {
   }
 }
 
+// Set by auth.js: what a 401 does (the login comes back).
+export const hooks = { unauthenticated: () => {} };
+
 async function call(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
+  // The scheduler takes a write made with the session cookie only with
+  // this header, which a page of another site cannot add.
+  if (method !== 'GET') init.headers['x-drover-csrf'] = '1';
   const res = await fetch(path, init);
   const text = await res.text();
   let json = null;
@@ -23,6 +29,7 @@ async function call(method, path, body) {
   } catch {
     json = null;
   }
+  if (res.status === 401 && path !== '/api/v1/login') hooks.unauthenticated();
   if (!res.ok) {
     throw new ApiError(res.status, json?.code ?? `HTTP ${res.status}`, json?.message ?? text);
   }

@@ -6,6 +6,8 @@ import { JobsPage } from './pages/jobs.jsx';
 import { JobPage } from './pages/job.jsx';
 import { PodPage } from './pages/pod.jsx';
 import { ClusterPage } from './pages/cluster.jsx';
+import { LoginPage } from './pages/login.jsx';
+import { auth, checkLogin, logout, subscribeAuth } from './auth.js';
 import './style.css';
 
 function LinkState() {
@@ -24,7 +26,32 @@ function LinkState() {
   );
 }
 
+// Who the UI acts as, and the way out (none for anonymous access).
+function Who() {
+  const who = auth.who;
+  if (!who) return null;
+  return (
+    <span class="who" data-testid="who">
+      {who.name} ({who.role})
+      {who.via !== 'anonymous' && (
+        <button class="logout" onClick={() => logout()} data-testid="logout">
+          Log out
+        </button>
+      )}
+    </span>
+  );
+}
+
 function App() {
+  const [, setAuthGen] = useState(0);
+  useEffect(() => subscribeAuth(() => setAuthGen((g) => g + 1)), []);
+  if (auth.status === 'checking') return <main class="muted">Loading…</main>;
+  if (auth.status === 'error') return <main class="error">{auth.error}</main>;
+  if (auth.status === 'out') return <LoginPage />;
+  return <Pages />;
+}
+
+function Pages() {
   const path = useRoute();
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   let page;
@@ -43,6 +70,7 @@ function App() {
           <Link to="/cluster" class={tab === 'cluster' ? 'active' : ''}>Cluster</Link>
         </nav>
         <LinkState />
+        <Who />
       </header>
       <main>{page}</main>
     </>
@@ -50,4 +78,5 @@ function App() {
 }
 
 render(<App />, document.getElementById('app'));
+checkLogin();
 follow();

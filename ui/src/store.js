@@ -7,7 +7,8 @@
 // fresh watch (snapshot, then changes) starts, without a page reload.
 // A scheduler without the watch route is polled instead.
 
-import { api } from './api.js';
+import { api, hooks } from './api.js';
+import { whenLoggedIn } from './auth.js';
 import { readEvents } from './sse.js';
 
 const listeners = new Set();
@@ -138,6 +139,10 @@ export async function watchOnce() {
     const url =
       state.revision === null ? '/api/v1/watch' : `/api/v1/watch?since=${state.revision}`;
     const res = await fetch(url, { headers: { accept: 'text/event-stream' } });
+    if (res.status === 401) {
+      hooks.unauthenticated();
+      return 'failed';
+    }
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
       if (res.status === 404 && body.code === 'NOT_FOUND') {
@@ -179,9 +184,11 @@ export async function watchOnce() {
   return got ? 'ended' : 'failed';
 }
 
-// Runs for the page's life: GETs first, then watch after watch.
+// Runs for the page's life: GETs first, then watch after watch; while
+// logged out, it waits for the login.
 export async function follow() {
   for (;;) {
+    await whenLoggedIn();
     try {
       await reload();
       break;
@@ -192,6 +199,7 @@ export async function follow() {
   }
   let pause = 250;
   for (;;) {
+    await whenLoggedIn();
     const outcome = await watchOnce();
     if (outcome === 'resync') continue;
     if (outcome === 'polled') {

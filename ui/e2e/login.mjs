@@ -1,0 +1,76 @@
+// The UI's login in a real browser, driven by tests/tests/ui_browser.rs
+// (`a_viewer_logs_in_and_is_refused_a_stop`): headless Chromium against a
+// scheduler with a credentials file. The login page comes first; a wrong
+// password is refused; the viewer's login shows the jobs and who is
+// logged in; the viewer's Stop is refused with the scheduler's reason;
+// logging out brings the login page back. Exits 1 with the reason on
+// stderr at the first thing that is not so.
+//
+// Usage: node login.mjs <scheduler base URL> <job name> <user> <password>
+
+import { chromium } from 'playwright-core';
+import { existsSync } from 'node:fs';
+
+const [base, jobName, user, password] = process.argv.slice(2);
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const WAIT = 30_000;
+
+function fail(message) {
+  process.stderr.write(`LOGIN E2E FAILED: ${message}\n`);
+  process.exit(1);
+}
+
+if (!existsSync(CHROMIUM)) fail(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on('dialog', (d) => d.accept());
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  await page.goto(`${base}/ui/`);
+  await page.getByTestId('login-form').waitFor({ timeout: WAIT });
+
+  await page.getByTestId('login-user').fill(user);
+  await page.getByTestId('login-password').fill('not-the-password');
+  await page.getByTestId('login-submit').click();
+  const refused = await page.getByTestId('login-error').textContent({ timeout: WAIT });
+  if (!refused.includes('UNAUTHENTICATED')) fail(`a wrong password said: ${refused}`);
+
+  await page.getByTestId('login-password').fill(password);
+  await page.getByTestId('login-submit').click();
+  const who = await page.getByTestId('who').textContent({ timeout: WAIT });
+  if (!who.includes(`${user} (viewer)`)) fail(`logged in as: ${who}`);
+  // The session is an HttpOnly cookie: the page's scripts cannot read it.
+  const visible = await page.evaluate(() => document.cookie);
+  if (visible.includes('drover_session')) fail(`the session cookie is readable: ${visible}`);
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === 'drover_session');
+  if (!session || !session.httpOnly || session.sameSite !== 'Strict') {
+    fail(`session cookie: ${JSON.stringify(session)}`);
+  }
+
+  await page.getByRole('link', { name: jobName }).first().click({ timeout: WAIT });
+  await page.getByTestId('job-stop').click({ timeout: WAIT });
+  const error = page.locator('.action .error').first();
+  await error.waitFor({ timeout: WAIT });
+  const reason = await error.textContent();
+  if (!reason.includes('PERMISSION_DENIED') || !reason.includes(`${user} (viewer) may not stop`)) {
+    fail(`the viewer's stop said: ${reason}`);
+  }
+
+  await page.getByTestId('logout').click();
+  await page.getByTestId('login-form').waitFor({ timeout: WAIT });
+  if (errors.length) fail(`page errors: ${errors.join('; ')}`);
+  process.stdout.write('LOGIN E2E OK\n');
+} catch (e) {
+  fail(e.stack ?? String(e));
+} finally {
+  await browser.close();
+}
