@@ -46,6 +46,7 @@ impl Scheduler {
             extra: Vec::new(),
             mount_setup: None,
             listen: "127.0.0.1:0".to_owned(),
+            log: None,
         }
     }
 
@@ -72,6 +73,7 @@ pub struct SchedulerBuilder {
     extra: Vec<String>,
     mount_setup: Option<String>,
     listen: String,
+    log: Option<(PathBuf, String)>,
 }
 
 impl SchedulerBuilder {
@@ -100,12 +102,25 @@ impl SchedulerBuilder {
         self
     }
 
+    /// Its logs appended to `path`, at `filter` (a `DROVER_LOG` value),
+    /// for a test that reads what it logged.
+    pub fn log_to(mut self, path: &Path, filter: &str) -> Self {
+        self.log = Some((path.to_owned(), filter.to_owned()));
+        self
+    }
+
     /// Starts it and waits for its address.
     #[track_caller]
-    pub fn start(self) -> Scheduler {
+    pub fn start(mut self) -> Scheduler {
+        let log = self.log.take();
         let (program, args) = self.command();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let process = Process::start(&program, &args, &[LOG]);
+        let process = match &log {
+            Some((path, filter)) => {
+                Process::start_logging(&program, &args, &[(LOG.0, filter)], Some(path))
+            }
+            None => Process::start(&program, &args, &[LOG]),
+        };
         Scheduler {
             address: process.address.clone(),
             process,
