@@ -311,8 +311,7 @@ async fn a_secret_reaches_its_task_as_its_users_file_and_appears_nowhere_else() 
                 value: Some(peloton::secret::Value {
                     data: base64::engine::general_purpose::STANDARD
                         .encode(&grpc_secret)
-                        .into_bytes()
-                        .into(),
+                        .into_bytes(),
                 }),
             }],
             ..Default::default()

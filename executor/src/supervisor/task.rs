@@ -171,9 +171,11 @@ fn secret_files(task: &TaskInfo) -> Result<Vec<SecretFile>, PlanError> {
                     data: value.data.clone(),
                 })
             }
-            _ => return Err(problem(format!(
+            _ => {
+                return Err(problem(format!(
                 "the secret at '{path}' is not of type VALUE (a reference needs a secret resolver)"
-            ))),
+            )))
+            }
         }
     }
     Ok(files)
@@ -598,5 +600,55 @@ mod tests {
         };
         info.command.as_mut().unwrap().user = Some(String::new());
         assert_eq!(plan(&info, &no_default).unwrap().user, None);
+    }
+
+    fn with_secret(path: &str, kind: secret::Type) -> TaskInfo {
+        let mut info = task(Some(CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }));
+        info.container = Some(Box::new(drover_proto::v1::ContainerInfo {
+            volumes: vec![drover_proto::v1::Volume {
+                container_path: path.into(),
+                source: Some(volume::Source {
+                    r#type: Some(volume::source::Type::Secret as i32),
+                    secret: Some(drover_proto::v1::Secret {
+                        r#type: Some(kind as i32),
+                        value: Some(secret::Value {
+                            data: bytes::Bytes::from_static(b"hunter2"),
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }));
+        info
+    }
+
+    #[test]
+    fn a_secret_volume_becomes_a_file_to_write_in_the_sandbox() {
+        let plan = plan(
+            &with_secret("conf/db.pass", secret::Type::Value),
+            &context(),
+        )
+        .unwrap();
+        assert_eq!(plan.secrets.len(), 1);
+        assert_eq!(plan.secrets[0].path, "conf/db.pass");
+        assert_eq!(&plan.secrets[0].data[..], b"hunter2");
+        assert!(!format!("{plan:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_secret_outside_the_sandbox_or_by_reference_is_refused() {
+        for path in ["/etc/shadow", "../x", "a/../../x", "a//b"] {
+            let err = plan(&with_secret(path, secret::Type::Value), &context()).unwrap_err();
+            assert!(matches!(err, PlanError::Secret { .. }), "{path}: {err}");
+            assert!(!err.to_string().contains("hunter2"));
+        }
+        let err = plan(&with_secret("a", secret::Type::Reference), &context()).unwrap_err();
+        assert!(err.to_string().contains("not of type VALUE"), "{err}");
     }
 }

@@ -555,4 +555,49 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn secrets_travel_as_pelotons_secret_volumes_in_a_mesos_container() {
+        use crate::model::secret::{SecretSpec, SecretValue};
+        let secrets = [SecretSpec {
+            id: "db".into(),
+            path: "conf/db.pass".into(),
+            value: SecretValue::new(b"hunter2".to_vec()),
+        }];
+        let info = task_info(
+            &task(),
+            &pod(),
+            None,
+            &secrets,
+            "a1",
+            None,
+            &[],
+            &ExecutorMode::drover("/bin/drover-executor".into()),
+            &TaskUserPolicy::default(),
+        );
+        let container = info.container.as_ref().unwrap();
+        assert_eq!(container.r#type, container_info::Type::Mesos as i32);
+        let volume = &container.volumes[0];
+        assert_eq!(volume.container_path, "conf/db.pass");
+        assert_eq!(volume.mode, volume::Mode::Ro as i32);
+        let source = volume.source.as_ref().unwrap();
+        assert_eq!(source.r#type, Some(volume::source::Type::Secret as i32));
+        let secret = source.secret.as_ref().unwrap();
+        assert_eq!(secret.r#type, Some(secret::Type::Value as i32));
+        assert_eq!(&secret.value.as_ref().unwrap().data[..], b"hunter2");
+        // And a logged TaskInfo does not show it.
+        assert!(!format!("{info:?}").contains("hunter2"));
+        let none = task_info(
+            &task(),
+            &pod(),
+            None,
+            &[],
+            "a1",
+            None,
+            &[],
+            &ExecutorMode::Command,
+            &TaskUserPolicy::default(),
+        );
+        assert!(none.container.is_none());
+    }
 }

@@ -69,7 +69,7 @@ mod tests {
             secret_id: Some(peloton::SecretId { value: id.into() }),
             path: path.into(),
             value: Some(peloton::secret::Value {
-                data: data.to_vec().into(),
+                data: data.to_vec(),
             }),
         }
     }

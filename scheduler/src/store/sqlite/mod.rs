@@ -170,4 +170,6 @@ fn rewind_when_long(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusql
 }
 
 #[cfg(test)]
+mod secret_tests;
+#[cfg(test)]
 mod tests;
