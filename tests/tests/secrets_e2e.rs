@@ -3,7 +3,8 @@
 //! Peloton's CreateJob, reaches its task as a file in the sandbox (the
 //! task checks the contents by hash, the mode 0400 and that it owns it,
 //! and runs only if all are right), survives a scheduler restart (a run
-//! relaunched by the restarted scheduler gets it too), and is nowhere
+//! relaunched by the restarted scheduler gets it too), follows a patch
+//! (a new value) and a replace naming none (kept), and is nowhere
 //! else: not in any log of the scheduler, agent-sim or the executors, not
 //! in the store's files (database, WAL) in the clear, and not in any
 //! answer reachable (JSON job get, list, query, pods, pod events, the SSE
@@ -15,7 +16,9 @@
 use base64::Engine as _;
 use drover_seed_api::peloton::api::v1alpha::job::stateless::{
     self,
-    svc::{job_service_client::JobServiceClient, CreateJobRequest, GetJobRequest},
+    svc::{
+        job_service_client::JobServiceClient, CreateJobRequest, GetJobRequest, ReplaceJobRequest,
+    },
 };
 use drover_seed_api::peloton::api::v1alpha::pod::svc::{
     pod_service_client::PodServiceClient, GetPodRequest,
@@ -33,8 +36,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
-/// The marker a task leaves once it has found its secret right.
-const CHECKED: &str = "secret-checked-ok";
+/// The marker a task leaves once it has found its secret right, by the
+/// secret's hash: `checked-<first 16 hex digits>`.
+fn checked(sha: &str) -> String {
+    format!("checked-{}", &sha[..16])
+}
 
 fn sha256_hex(bytes: &[u8]) -> String {
     let out = std::process::Command::new("sha256sum")
@@ -50,17 +56,21 @@ fn sha256_hex(bytes: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap()[..64].to_owned()
 }
 
-/// A shell command that runs only if `path` (in the sandbox) has the bytes
-/// hashing to `sha`, mode 0400, owned by the task's own user: it leaves
-/// [`CHECKED`] and sleeps; otherwise it says what was wrong and exits 3.
-fn checking_command(path: &str, sha: &str) -> String {
+/// A shell command that runs only if `path` (in the sandbox) has bytes
+/// hashing to one of `shas`, mode 0400, owned by the task's own user: it
+/// leaves [`checked`] of the hash it found and sleeps; otherwise it says
+/// what was wrong and exits 3.
+fn checking_command(path: &str, shas: &[String]) -> String {
+    let known: Vec<&str> = shas.iter().map(String::as_str).collect();
     format!(
         "cd \"$MESOS_SANDBOX\" || exit 3; \
          mode=$(stat -c %a {path}); owner=$(stat -c %u {path}); \
          [ \"$mode\" = 400 ] || {{ echo \"mode $mode\"; exit 3; }}; \
          [ \"$owner\" = \"$(id -u)\" ] || {{ echo \"owner $owner\"; exit 3; }}; \
-         echo '{sha}  {path}' | sha256sum -c --status || {{ echo 'contents differ'; exit 3; }}; \
-         touch {CHECKED}; exec sleep 600"
+         sha=$(sha256sum {path} | cut -c1-64); \
+         case \"$sha\" in {}) ;; *) echo 'contents differ'; exit 3;; esac; \
+         touch checked-$(echo $sha | cut -c1-16); exec sleep 600",
+        known.join("|")
     )
 }
 
@@ -275,13 +285,35 @@ async fn a_secret_reaches_its_task_as_its_users_file_and_appears_nowhere_else() 
     // Two secrets of random bytes, printable so a log could hold them.
     let json_secret = format!("json-secret-{}", uuid::Uuid::new_v4().simple());
     let grpc_secret = format!("grpc-secret-{}", uuid::Uuid::new_v4().simple());
-    let needles = Needles::new(&[json_secret.as_bytes(), grpc_secret.as_bytes()]);
+    // The JSON job's next value, given by a patch.
+    let json_secret_2 = format!("json-secret-2-{}", uuid::Uuid::new_v4().simple());
+    let needles = Needles::new(&[
+        json_secret.as_bytes(),
+        grpc_secret.as_bytes(),
+        json_secret_2.as_bytes(),
+    ]);
+    let (json_sha, json_sha_2, grpc_sha) = (
+        sha256_hex(json_secret.as_bytes()),
+        sha256_hex(json_secret_2.as_bytes()),
+        sha256_hex(grpc_secret.as_bytes()),
+    );
+    let seen_times = |sha: &str, times: usize| {
+        let name = checked(sha);
+        let work = work.path().to_owned();
+        async move {
+            wait_for(LIMIT, || async {
+                (count_named(&work, &name) == times).then_some(())
+            })
+            .await
+            .is_some()
+        }
+    };
 
     // The JSON face: `secrets` in the spec, the value base64.
     let mut spec = job_spec(
         "SERVICE",
         1,
-        &checking_command("conf/db.pass", &sha256_hex(json_secret.as_bytes())),
+        &checking_command("conf/db.pass", &[json_sha.clone(), json_sha_2.clone()]),
     );
     spec["secrets"] = serde_json::json!([{
         "id": "db",
@@ -301,7 +333,7 @@ async fn a_secret_reaches_its_task_as_its_users_file_and_appears_nowhere_else() 
             }),
             spec: Some(peloton_job(
                 "grpcsecret",
-                &checking_command("tls.key", &sha256_hex(grpc_secret.as_bytes())),
+                &checking_command("tls.key", std::slice::from_ref(&grpc_sha)),
             )),
             secrets: vec![peloton::Secret {
                 secret_id: Some(peloton::SecretId {
@@ -321,12 +353,8 @@ async fn a_secret_reaches_its_task_as_its_users_file_and_appears_nowhere_else() 
     for job in ["secret", "grpcsecret"] {
         wait_for_job_state(&scheduler.address, job, "JOB_STATE_RUNNING", LIMIT).await;
     }
-    let checked = wait_for(LIMIT, || async {
-        (count_named(work.path(), CHECKED) == 2).then_some(())
-    })
-    .await;
     assert!(
-        checked.is_some(),
+        seen_times(&json_sha, 1).await && seen_times(&grpc_sha, 1).await,
         "the tasks did not both find their secrets right: {}",
         get(&scheduler.address, "/api/v1/pods/secret-0").await.1
     );
@@ -366,14 +394,58 @@ async fn a_secret_reaches_its_task_as_its_users_file_and_appears_nowhere_else() 
     )
     .await;
     assert_eq!(status, 200, "{reply}");
-    let relaunched = wait_for(LIMIT, || async {
-        (count_named(work.path(), CHECKED) == 3).then_some(())
-    })
-    .await;
     assert!(
-        relaunched.is_some(),
+        seen_times(&json_sha, 2).await,
         "the run relaunched after the restart did not find its secret right: {}",
         get(&scheduler.address, "/api/v1/pods/secret-0").await.1
+    );
+
+    // A patch giving the secret a new value: a new version, whose run
+    // gets the new bytes.
+    let (status, reply) = post(
+        &scheduler.address,
+        "/api/v1/jobs/secret/patch",
+        &serde_json::json!({"spec": {"secrets": [{
+            "id": "db",
+            "path": "conf/db.pass",
+            "value": base64::engine::general_purpose::STANDARD.encode(&json_secret_2),
+        }]}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(
+        seen_times(&json_sha_2, 1).await,
+        "the patched job's run did not get the new value: {}",
+        get(&scheduler.address, "/api/v1/pods/secret-0").await.1
+    );
+    // A Peloton ReplaceJob naming no secrets (its pod's grace changes):
+    // the job keeps its secret, and the replaced run gets it.
+    let mut replaced = peloton_job(
+        "grpcsecret",
+        &checking_command("tls.key", std::slice::from_ref(&grpc_sha)),
+    );
+    replaced
+        .default_spec
+        .as_mut()
+        .unwrap()
+        .kill_grace_period_seconds = 2;
+    let mut client = JobServiceClient::connect(format!("http://{}", scheduler.address))
+        .await
+        .unwrap();
+    client
+        .replace_job(ReplaceJobRequest {
+            job_id: Some(peloton::JobId {
+                value: "grpcsecret".into(),
+            }),
+            spec: Some(replaced),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        seen_times(&grpc_sha, 2).await,
+        "the replaced job's run did not keep its secret: {}",
+        get(&scheduler.address, "/api/v1/pods/grpcsecret-0").await.1
     );
     seen.extend(answers(&scheduler.address, &sim, &["secret", "grpcsecret"]).await);
     for (what, bytes) in &seen {
@@ -444,7 +516,7 @@ async fn a_secret_reaches_its_task_as_its_users_file_and_appears_nowhere_else() 
         needles.absent(&path.display().to_string(), &std::fs::read(path).unwrap());
     }
     println!(
-        "secrets: delivered 3 times (2 jobs, 1 relaunch after a restart); {} answers, {} store files, {} log files clean",
+        "secrets: delivered 5 times (2 jobs, a relaunch after a restart, a patch, a replace); {} answers, {} store files, {} log files clean",
         seen.len(),
         stored.len(),
         logged.len()
