@@ -163,6 +163,12 @@ fn secret_files(task: &TaskInfo) -> Result<Vec<SecretFile>, PlanError> {
         }
         let secret = source.secret.as_ref();
         match secret.and_then(|s| s.value.as_ref()) {
+            // An empty secret is refused rather than written: Drover
+            // never launches one, unless a job rebuilt from the master's
+            // task list lost its values (`--recover-from-master`).
+            Some(value) if value.data.is_empty() => {
+                return Err(problem(format!("the secret at '{path}' has no data")));
+            }
             Some(value)
                 if secret.and_then(|s| s.r#type) != Some(secret::Type::Reference as i32) =>
             {
@@ -650,5 +656,11 @@ mod tests {
         }
         let err = plan(&with_secret("a", secret::Type::Reference), &context()).unwrap_err();
         assert!(err.to_string().contains("not of type VALUE"), "{err}");
+        let mut empty = with_secret("a", secret::Type::Value);
+        let volume = &mut empty.container.as_mut().unwrap().volumes[0];
+        let source = volume.source.as_mut().unwrap();
+        source.secret.as_mut().unwrap().value.as_mut().unwrap().data = bytes::Bytes::new();
+        let err = plan(&empty, &context()).unwrap_err();
+        assert!(err.to_string().contains("has no data"), "{err}");
     }
 }
