@@ -359,6 +359,46 @@ async fn a_secret_reaches_its_task_as_its_users_file_and_appears_nowhere_else() 
         get(&scheduler.address, "/api/v1/pods/secret-0").await.1
     );
 
+    // Bad secrets are refused on both faces, naming the field and never
+    // quoting a value.
+    let mut bad = job_spec("SERVICE", 1, "sleep 1");
+    bad["secrets"] = serde_json::json!([{"path": "../escape", "value": "eA=="}]);
+    let (status, reply) = post(
+        &scheduler.address,
+        "/api/v1/jobs",
+        &serde_json::json!({"job_id": {"value": "bad"}, "spec": bad}),
+    )
+    .await;
+    assert_eq!(status, 400, "{reply}");
+    assert_eq!(reply["code"], "INVALID_ARGUMENT", "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.secrets[0].path:"),
+        "{reply}"
+    );
+    let refused = client
+        .create_job(CreateJobRequest {
+            spec: Some(peloton_job("bad", "sleep 1")),
+            secrets: vec![peloton::Secret {
+                path: "x".into(),
+                value: Some(peloton::secret::Value {
+                    data: json_secret.clone().into_bytes(),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(
+        refused.message().contains("secrets[0].value.data"),
+        "{refused:?}"
+    );
+    needles.absent("a refusal", refused.message().as_bytes());
+
     // GetJob answers each secret's id and path, never its value.
     let answer = client
         .get_job(GetJobRequest {
