@@ -102,6 +102,13 @@ fn secret_key(config: &Config) -> anyhow::Result<SecretKey> {
         None => (config.data_dir.join(secret_key::KEY_FILE), true),
     };
     let (key, made) = SecretKey::load(&path, create)?;
+    let mode = std::fs::metadata(&path).map_or(0, |m| {
+        std::os::unix::fs::PermissionsExt::mode(&m.permissions())
+    });
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777),
+            "the secret key file is readable by others than its owner; chmod 600 it");
+    }
     if made {
         tracing::info!(path = %path.display(), "secret key created; keep it with the store's backups");
     }
