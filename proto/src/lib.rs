@@ -44,6 +44,17 @@ pub mod v1 {
     }
 }
 
+/// A secret's bytes (`mesos.v1.Secret.Value`, a SECRET volume's or
+/// variable's value) never show in Debug output: a logged TaskInfo, call or
+/// event says how long the secret is, not what it is.
+impl std::fmt::Debug for v1::secret::Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Value")
+            .field("data", &format_args!("<redacted>"))
+            .finish()
+    }
+}
+
 /// A Mesos message type: a prost message that knows its protobuf name, so
 /// its descriptor can be found for JSON and the required-field check.
 pub trait MesosMessage: prost::Message + prost::Name + Default {}
@@ -65,5 +76,36 @@ mod tests {
         // Every acknowledgement is a Call, every update an Event.
         assert!(std::mem::size_of::<v1::scheduler::Call>() <= 400);
         assert!(std::mem::size_of::<v1::scheduler::Event>() <= 512);
+    }
+}
+
+#[cfg(test)]
+mod secret_debug_tests {
+    use super::v1;
+
+    #[test]
+    fn a_secret_values_bytes_never_show_in_debug() {
+        let volume = v1::Volume {
+            container_path: "db.pass".into(),
+            source: Some(v1::volume::Source {
+                secret: Some(v1::Secret {
+                    value: Some(v1::secret::Value {
+                        data: bytes::Bytes::from_static(b"hunter2"),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let text = format!("{volume:?}");
+        assert!(
+            text.contains("db.pass") && text.contains("redacted"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("104, 117"),
+            "{text}"
+        );
     }
 }

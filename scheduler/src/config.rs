@@ -27,6 +27,12 @@ pub struct Config {
     /// Directory for the SQLite store.
     #[arg(long, env = "DROVER_DATA_DIR", default_value = "drover-data")]
     pub data_dir: PathBuf,
+    /// The key the store seals jobs' secrets with (32 bytes). Default:
+    /// `secret.key` in the data directory, made (0600) at first start;
+    /// a file named here must exist. Keep it with backups of the store:
+    /// without it the stored secrets cannot be read.
+    #[arg(long, env = "DROVER_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
     /// Framework name shown by the master.
     #[arg(long, env = "DROVER_FRAMEWORK_NAME", default_value = "drover")]
     pub framework_name: String,

@@ -26,6 +26,7 @@ use drover_scheduler::runner::heap_trim;
 use drover_scheduler::runner::watch_log::{Current, WatchLog};
 use drover_scheduler::runner::watch_metrics::WatchGauges;
 use drover_scheduler::runner::{Published, Runner, RunnerConfig};
+use drover_scheduler::store::secret_key::{self, SecretKey};
 use drover_scheduler::store::sqlite::backup as store_backup;
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
 use drover_scheduler::store::sqlite::DB_FILE;
@@ -147,6 +148,27 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The store's secret key: `--secret-key-file`, or the data directory's,
+/// made at first start.
+fn secret_key(config: &Config) -> anyhow::Result<SecretKey> {
+    let (path, create) = match &config.secret_key_file {
+        Some(path) => (path.clone(), false),
+        None => (config.data_dir.join(secret_key::KEY_FILE), true),
+    };
+    let (key, made) = SecretKey::load(&path, create)?;
+    let mode = std::fs::metadata(&path).map_or(0, |m| {
+        std::os::unix::fs::PermissionsExt::mode(&m.permissions())
+    });
+    if mode & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777),
+            "the secret key file is readable by others than its owner; chmod 600 it");
+    }
+    if made {
+        tracing::info!(path = %path.display(), "secret key created; keep it with the store's backups");
+    }
+    Ok(key)
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
     // Checked first: a scheduler that would listen unprotected does not
     // start at all.
@@ -166,8 +188,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
              would run as root and are refused; pass --user <name> or --allow-root-tasks"
         );
     }
-    let mut store = SqliteStore::open(&config.data_dir)
+    let store = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let mut store = store.with_secret_key(secret_key(&config)?);
     let reader =
         SqliteStore::open_reader(&config.data_dir).context("cannot open a store reader")?;
     store.leave_checkpoints_to_thread()?;

@@ -54,3 +54,14 @@ pub const SERVICES: &[&str] = &[
     "api.ReportService",
     "api.DummyFilterService",
 ];
+
+/// A Peloton secret's data (`peloton.Secret.Value`) never shows in Debug
+/// output: a logged CreateJob, ReplaceJob or PatchJob request shows the
+/// secret's id and path only.
+impl std::fmt::Debug for peloton::api::v1alpha::peloton::secret::Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Value")
+            .field("data", &format_args!("<redacted>"))
+            .finish()
+    }
+}

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use drover_proto::v1::{health_check, CommandInfo, DurationInfo, HealthCheck, Resource, TaskInfo};
+use drover_proto::v1::{
+    health_check, secret, volume, CommandInfo, DurationInfo, HealthCheck, Resource, TaskInfo,
+};
 
 use crate::container::ResourceLimits;
 use crate::health::HealthPolicy;
@@ -38,6 +40,15 @@ pub enum PlanError {
     EmptyCommand {
         /// The task.
         task_id: String,
+    },
+    /// A SECRET volume this executor cannot deliver: a secret by reference
+    /// (no secret resolver here), or a path that is not inside the sandbox.
+    #[error("task {task_id} has a secret volume this executor cannot deliver: {problem}")]
+    Secret {
+        /// The task.
+        task_id: String,
+        /// What is wrong (never the secret's bytes).
+        problem: String,
     },
     /// The health check cannot be run.
     #[error("task {task_id} has an invalid health check: {problem}")]
@@ -99,6 +110,81 @@ pub struct TaskPlan {
     pub health: Option<HealthSpec>,
     /// The task's own kill grace period.
     pub kill_grace: Duration,
+    /// Secrets to write into the sandbox before the task starts.
+    pub secrets: Vec<SecretFile>,
+}
+
+/// A secret the task gets as a file (a SECRET volume of type VALUE, as
+/// Peloton sends them and a Mesos agent's `volume/secret` isolator
+/// delivers them). Its `Debug` never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretFile {
+    /// Where, relative to the sandbox (checked: plain parts only).
+    pub path: String,
+    /// The bytes.
+    pub data: bytes::Bytes,
+}
+
+impl std::fmt::Debug for SecretFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretFile")
+            .field("path", &self.path)
+            .field("data", &format_args!("<redacted>"))
+            .finish()
+    }
+}
+
+/// The task's SECRET volumes as files. A Mesos agent writes a volume with
+/// a relative `container_path` under the sandbox; so does this executor,
+/// and it refuses any path that would leave the sandbox.
+fn secret_files(task: &TaskInfo) -> Result<Vec<SecretFile>, PlanError> {
+    let problem = |problem: String| PlanError::Secret {
+        task_id: task.task_id.value.clone(),
+        problem,
+    };
+    let volumes = task.container.as_ref().map_or(&[][..], |c| &c.volumes[..]);
+    let mut files = Vec::new();
+    for volume in volumes {
+        let Some(source) = &volume.source else {
+            continue;
+        };
+        if source.r#type != Some(volume::source::Type::Secret as i32) {
+            continue;
+        }
+        let path = &volume.container_path;
+        let inside = !path.starts_with('/')
+            && path
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+        if !inside {
+            return Err(problem(format!(
+                "container_path '{path}' must be relative to the sandbox, without '.', '..' or empty parts"
+            )));
+        }
+        let secret = source.secret.as_ref();
+        match secret.and_then(|s| s.value.as_ref()) {
+            // An empty secret is refused rather than written: Drover
+            // never launches one, unless a job rebuilt from the master's
+            // task list lost its values (`--recover-from-master`).
+            Some(value) if value.data.is_empty() => {
+                return Err(problem(format!("the secret at '{path}' has no data")));
+            }
+            Some(value)
+                if secret.and_then(|s| s.r#type) != Some(secret::Type::Reference as i32) =>
+            {
+                files.push(SecretFile {
+                    path: path.clone(),
+                    data: value.data.clone(),
+                })
+            }
+            _ => {
+                return Err(problem(format!(
+                "the secret at '{path}' is not of type VALUE (a reference needs a secret resolver)"
+            )))
+            }
+        }
+    }
+    Ok(files)
 }
 
 /// Facts from outside the TaskInfo that the plan needs.
@@ -321,6 +407,7 @@ pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, Plan
             .as_ref()
             .and_then(|k| k.grace_period.as_ref())
             .map_or(DEFAULT_KILL_GRACE, grace),
+        secrets: secret_files(task)?,
     })
 }
 
@@ -519,5 +606,61 @@ mod tests {
         };
         info.command.as_mut().unwrap().user = Some(String::new());
         assert_eq!(plan(&info, &no_default).unwrap().user, None);
+    }
+
+    fn with_secret(path: &str, kind: secret::Type) -> TaskInfo {
+        let mut info = task(Some(CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        }));
+        info.container = Some(Box::new(drover_proto::v1::ContainerInfo {
+            volumes: vec![drover_proto::v1::Volume {
+                container_path: path.into(),
+                source: Some(volume::Source {
+                    r#type: Some(volume::source::Type::Secret as i32),
+                    secret: Some(drover_proto::v1::Secret {
+                        r#type: Some(kind as i32),
+                        value: Some(secret::Value {
+                            data: bytes::Bytes::from_static(b"hunter2"),
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }));
+        info
+    }
+
+    #[test]
+    fn a_secret_volume_becomes_a_file_to_write_in_the_sandbox() {
+        let plan = plan(
+            &with_secret("conf/db.pass", secret::Type::Value),
+            &context(),
+        )
+        .unwrap();
+        assert_eq!(plan.secrets.len(), 1);
+        assert_eq!(plan.secrets[0].path, "conf/db.pass");
+        assert_eq!(&plan.secrets[0].data[..], b"hunter2");
+        assert!(!format!("{plan:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_secret_outside_the_sandbox_or_by_reference_is_refused() {
+        for path in ["/etc/shadow", "../x", "a/../../x", "a//b"] {
+            let err = plan(&with_secret(path, secret::Type::Value), &context()).unwrap_err();
+            assert!(matches!(err, PlanError::Secret { .. }), "{path}: {err}");
+            assert!(!err.to_string().contains("hunter2"));
+        }
+        let err = plan(&with_secret("a", secret::Type::Reference), &context()).unwrap_err();
+        assert!(err.to_string().contains("not of type VALUE"), "{err}");
+        let mut empty = with_secret("a", secret::Type::Value);
+        let volume = &mut empty.container.as_mut().unwrap().volumes[0];
+        let source = volume.source.as_mut().unwrap();
+        source.secret.as_mut().unwrap().value.as_mut().unwrap().data = bytes::Bytes::new();
+        let err = plan(&empty, &context()).unwrap_err();
+        assert!(err.to_string().contains("has no data"), "{err}");
     }
 }

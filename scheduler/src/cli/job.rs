@@ -416,7 +416,7 @@ pub async fn create_from_text(
     id: Option<&str>,
 ) -> Result<String, CliError> {
     let spec = spec_file::parse(file, text)?;
-    let spec_json = serde_json::to_value(&spec)
+    let spec_json = spec_file::request_json(&spec)
         .map_err(|e| CliError::Usage(format!("cannot encode the spec: {e}")))?;
     let mut body = json!({"spec": spec_json});
     if let Some(id) = id {

@@ -205,6 +205,22 @@ fn line_of(text: &str, line: usize) -> Option<String> {
         .map(|l| l.trim_end().to_owned())
 }
 
+/// `spec` as a request body's `spec`: its JSON, with each secret's value
+/// put back (base64), which a spec's JSON never shows
+/// ([`crate::model::secret`]).
+pub fn request_json(spec: &JobSpec) -> Result<serde_json::Value, serde_json::Error> {
+    use base64::Engine as _;
+    let mut json = serde_json::to_value(spec)?;
+    for (i, secret) in spec.secrets.iter().enumerate() {
+        if !secret.value.is_empty() {
+            json["secrets"][i]["value"] = serde_json::Value::String(
+                base64::engine::general_purpose::STANDARD.encode(secret.value.expose()),
+            );
+        }
+    }
+    Ok(json)
+}
+
 /// Parses `text` (YAML, of which JSON is a subset) as a [`JobSpec`] and
 /// checks it with the scheduler's rules; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<JobSpec, SpecFileError> {
@@ -387,5 +403,19 @@ default_spec:
             ]
         );
         assert_eq!(locate("a: {b: [1, 2]}\n", "a.b[1]"), Some((1, 12)));
+    }
+
+    #[test]
+    fn a_spec_files_secret_values_reach_the_request() {
+        let text = r#"{"type": "BATCH", "name": "s", "instance_count": 1,
+            "secrets": [{"path": "a/b", "value": "aHVudGVyMg=="}],
+            "default_spec": {"containers": [{"resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
+                "command": {"value": "true"}}]}}"#;
+        let spec = parse("spec.json", text).unwrap();
+        let json = request_json(&spec).unwrap();
+        assert_eq!(
+            json["secrets"],
+            serde_json::json!([{"id": "a/b", "path": "a/b", "value": "aHVudGVyMg=="}])
+        );
     }
 }

@@ -78,7 +78,7 @@ pub async fn update(
         source,
     })?;
     let spec = spec_file::parse(&file.display().to_string(), &text)?;
-    let spec = serde_json::to_value(&spec)
+    let spec = spec_file::request_json(&spec)
         .map_err(|e| CliError::Usage(format!("cannot encode the spec: {e}")))?;
     let path = job_path(id);
     let mut body = json!({"spec": spec});

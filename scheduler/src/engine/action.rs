@@ -7,6 +7,7 @@ use crate::model::change::Change;
 use crate::model::create_workflow::CreateWorkflow;
 use crate::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
 use crate::model::job::{Job, VersionMismatch};
+use crate::model::secret::SecretSpec;
 use crate::model::spec::{JobSpec, PodSpec};
 use crate::model::state::{JobGoal, PodGoal};
 use crate::model::task_update::Ack;
@@ -334,6 +335,9 @@ pub struct LaunchTask {
     pub pod: Arc<PodSpec>,
     /// Its job's spec, carried as a label ([`crate::model::spec_label`]).
     pub spec_label: Option<Arc<str>>,
+    /// Its job's secrets, delivered as files in the task's sandbox; their
+    /// `Debug` is redacted.
+    pub secrets: Arc<[SecretSpec]>,
     /// The ports placement gave it: (name, port).
     pub ports: Vec<(String, u32)>,
 }

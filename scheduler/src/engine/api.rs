@@ -14,10 +14,11 @@ use crate::model::change::{Change, JobWrite};
 use crate::model::create_workflow::{self, CreateState, CreateWorkflow};
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
+use crate::model::secret;
 use crate::model::spec::{JobSpec, JobType};
 use crate::model::state::{JobGoal, PodGoal};
 use crate::model::time::UnixMillis;
-use crate::model::validate::validate_against_largest_agent;
+use crate::model::validate::{secret_error, validate_against_largest_agent};
 use crate::model::workflow::{self, UpdateOptions, Workflow, WorkflowEvent};
 
 /// What to do with a request.
@@ -205,6 +206,7 @@ fn decide_or_refuse(
             if registry.contains(&job_id) {
                 return Err(EngineError::JobExists(job_id));
             }
+            secret::require_values(&spec.secrets).map_err(|e| secret_error("spec", e))?;
             validate_against_largest_agent(
                 &spec,
                 &facts.largest_offer,
@@ -255,12 +257,18 @@ fn decide_or_refuse(
         }
         ApiRequest::UpdateJob {
             job_id,
-            spec,
+            mut spec,
             options,
             expected_version,
         } => {
             let entry = entry(registry, &job_id)?;
             entry.job.check_version(expected_version)?;
+            // The new version's secrets: the job's unless it names some,
+            // and a named one without a value keeps the job's value.
+            secret::carry_over(&entry.job.spec.secrets, &mut spec.secrets);
+            secret::validate(&spec.secrets)
+                .and_then(|()| secret::require_values(&spec.secrets))
+                .map_err(|e| secret_error("spec", e))?;
             validate_against_largest_agent(
                 &spec,
                 &facts.largest_offer,

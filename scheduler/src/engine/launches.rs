@@ -14,6 +14,7 @@ use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Job;
 use crate::model::policies::sla_order::SlaKey;
 use crate::model::resources::Resources;
+use crate::model::secret::SecretSpec;
 use crate::model::spec::{JobSpec, PodSpec};
 use crate::model::spec_label;
 use crate::model::time::UnixMillis;
@@ -160,6 +161,7 @@ pub fn waiting_runs(job: &Job, launches: Vec<PendingLaunch>, overhead: &Resource
                 launch,
                 pod,
                 spec_label: runs.label.clone(),
+                secrets: runs.secrets.clone(),
                 demand,
                 sla,
                 job_type: job.spec.job_type,
@@ -176,6 +178,7 @@ struct SpecRuns<'a> {
     default_pod: Arc<PodSpec>,
     default_demand: Resources,
     label: Option<Arc<str>>,
+    secrets: Arc<[SecretSpec]>,
 }
 
 impl<'a> SpecRuns<'a> {
@@ -187,6 +190,7 @@ impl<'a> SpecRuns<'a> {
             default_demand: pod_demand(&default_pod, overhead),
             default_pod,
             label: spec_label::encode(version, spec).map(Arc::from),
+            secrets: Arc::from(spec.secrets.as_slice()),
         }
     }
 

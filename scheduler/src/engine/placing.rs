@@ -116,6 +116,7 @@ impl Engine {
                     task_id: run.pending.launch.task_id,
                     pod: run.pending.pod,
                     spec_label: run.pending.spec_label,
+                    secrets: run.pending.secrets,
                     ports: run.ports,
                 });
             }

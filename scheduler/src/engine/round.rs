@@ -25,6 +25,7 @@ use crate::model::ids::JobId;
 use crate::model::policies::sla_order::SlaKey;
 use crate::model::resources::Resources;
 use crate::model::run::may_launch;
+use crate::model::secret::SecretSpec;
 use crate::model::spec::{JobType, PlacementStrategy, PodSpec};
 use crate::model::state::JobGoal;
 use crate::model::time::UnixMillis;
@@ -51,6 +52,8 @@ pub struct Pending {
     /// Its job's spec as the task carries it to the master
     /// ([`crate::model::spec_label`]), shared by the job's runs.
     pub spec_label: Option<Arc<str>>,
+    /// Its job's secrets (of the spec it runs), shared by the job's runs.
+    pub secrets: Arc<[SecretSpec]>,
     /// What it takes from an offer (executor included).
     pub demand: Resources,
     /// Its job's SLA priority and creation time (placement order).

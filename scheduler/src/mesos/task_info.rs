@@ -8,6 +8,13 @@
 //! - the command executor: the TaskInfo carries the CommandInfo itself (what
 //!   agent-sim's simulated agents run).
 //!
+//! Either way the job's secrets travel as Peloton sends them to Mesos
+//! ([`secret_volumes`]): a MESOS `ContainerInfo` whose volumes have source
+//! SECRET, a secret of type VALUE holding the bytes, and the secret's path
+//! as `container_path` (relative: inside the sandbox). A Mesos agent's
+//! `volume/secret` isolator writes them there; drover-executor does the
+//! same before the task starts.
+//!
 //! Either way the task's user ([`effective_user`]: the spec's
 //! `command.user`, else the framework's) is on the task's CommandInfo, and
 //! in Drover's mode on the executor's too: an agent runs an executor as its
@@ -17,12 +24,14 @@
 
 use crate::model::ids::TaskId;
 use crate::model::resources::Resources;
+use crate::model::secret::SecretSpec;
 use crate::model::spec::{CommandSpec, PodSpec};
 use crate::model::spec_label;
 use crate::model::task_user::{effective_user, TaskUserPolicy};
 use drover_proto::v1::{
-    command_info, environment, executor_info, resource, value, CommandInfo, DurationInfo,
-    Environment, ExecutorId, ExecutorInfo, KillPolicy, Label, Labels, Resource, TaskInfo,
+    command_info, container_info, environment, executor_info, resource, secret, value, volume,
+    CommandInfo, ContainerInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo, KillPolicy,
+    Label, Labels, Resource, Secret, TaskInfo, Volume,
 };
 use prost::Message;
 use std::path::PathBuf;
@@ -75,12 +84,13 @@ impl ExecutorMode {
 /// `env_name` becomes that environment variable of the command. `users`:
 /// the framework's user, every task's unless its spec names one.
 /// `spec_label`: the job's spec as [`crate::model::spec_label`] carries it,
-/// the task's last label.
+/// the task's last label. `secrets`: the job's, as files in the sandbox.
 #[allow(clippy::too_many_arguments)] // each is one fact of the launch; a struct would only rename them
 pub fn task_info(
     task_id: &TaskId,
     pod: &PodSpec,
     spec_label: Option<&str>,
+    secrets: &[SecretSpec],
     agent_id: &str,
     allocation: Option<&str>,
     ports: &[(String, u32)],
@@ -158,6 +168,13 @@ pub fn task_info(
         health_check: pod
             .liveness_check()
             .map(|h| Box::new(super::health_check::health_check(h, ports))),
+        container: (!secrets.is_empty()).then(|| {
+            Box::new(ContainerInfo {
+                r#type: container_info::Type::Mesos as i32,
+                volumes: secret_volumes(secrets),
+                ..Default::default()
+            })
+        }),
         ..Default::default()
     };
     match mode {
@@ -204,6 +221,33 @@ pub fn task_info(
         }
     }
     info
+}
+
+/// A job's secrets as Peloton puts them in a task's container
+/// (`pkg/common/util/util.go`, `CreateSecretVolume`, with the data filled in
+/// at launch by `populateTaskConfigWithSecrets`): one read-only volume
+/// each, source SECRET, secret type VALUE, the raw bytes as its data and
+/// the secret's sandbox-relative path as `container_path`.
+pub fn secret_volumes(secrets: &[SecretSpec]) -> Vec<Volume> {
+    secrets
+        .iter()
+        .map(|s| Volume {
+            mode: volume::Mode::Ro as i32,
+            container_path: s.path.clone(),
+            source: Some(volume::Source {
+                r#type: Some(volume::source::Type::Secret as i32),
+                secret: Some(Secret {
+                    r#type: Some(secret::Type::Value as i32),
+                    value: Some(secret::Value {
+                        data: s.value.expose().to_vec().into(),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect()
 }
 
 fn scalars(values: &[(&str, f64)], allocation: Option<&str>) -> Vec<Resource> {
@@ -308,6 +352,7 @@ mod tests {
             &task(),
             &pod(),
             None,
+            &[],
             "a1",
             Some("*"),
             &[],
@@ -346,6 +391,7 @@ mod tests {
             &task(),
             &pod,
             None,
+            &[],
             "a1",
             Some("*"),
             &ports,
@@ -378,6 +424,7 @@ mod tests {
             &task(),
             &pod(),
             None,
+            &[],
             "a1",
             None,
             &[],
@@ -420,6 +467,7 @@ mod tests {
             &task(),
             &pod(),
             None,
+            &[],
             "a1",
             None,
             &[],
@@ -428,7 +476,7 @@ mod tests {
         );
         assert_eq!(info.command.unwrap().user.as_deref(), Some("nobody"));
         let mode = ExecutorMode::drover("/opt/drover-executor".into());
-        let info = task_info(&task(), &pod(), None, "a1", None, &[], &mode, &nobody);
+        let info = task_info(&task(), &pod(), None, &[], "a1", None, &[], &mode, &nobody);
         let executor_command = info.executor.as_ref().unwrap().command.clone().unwrap();
         assert_eq!(
             executor_command.user.as_deref(),
@@ -449,6 +497,7 @@ mod tests {
             &task(),
             &pod,
             None,
+            &[],
             "a1",
             None,
             &[],
@@ -465,6 +514,7 @@ mod tests {
             &task(),
             &pod,
             None,
+            &[],
             "a1",
             None,
             &[],
@@ -483,6 +533,7 @@ mod tests {
             &task(),
             &pod(),
             Some("{\"version\":1}"),
+            &[],
             "a1",
             None,
             &[],
@@ -503,5 +554,50 @@ mod tests {
                 (spec_label::KEY.into(), Some("{\"version\":1}".into())),
             ]
         );
+    }
+
+    #[test]
+    fn secrets_travel_as_pelotons_secret_volumes_in_a_mesos_container() {
+        use crate::model::secret::{SecretSpec, SecretValue};
+        let secrets = [SecretSpec {
+            id: "db".into(),
+            path: "conf/db.pass".into(),
+            value: SecretValue::new(b"hunter2".to_vec()),
+        }];
+        let info = task_info(
+            &task(),
+            &pod(),
+            None,
+            &secrets,
+            "a1",
+            None,
+            &[],
+            &ExecutorMode::drover("/bin/drover-executor".into()),
+            &TaskUserPolicy::default(),
+        );
+        let container = info.container.as_ref().unwrap();
+        assert_eq!(container.r#type, container_info::Type::Mesos as i32);
+        let volume = &container.volumes[0];
+        assert_eq!(volume.container_path, "conf/db.pass");
+        assert_eq!(volume.mode, volume::Mode::Ro as i32);
+        let source = volume.source.as_ref().unwrap();
+        assert_eq!(source.r#type, Some(volume::source::Type::Secret as i32));
+        let secret = source.secret.as_ref().unwrap();
+        assert_eq!(secret.r#type, Some(secret::Type::Value as i32));
+        assert_eq!(&secret.value.as_ref().unwrap().data[..], b"hunter2");
+        // And a logged TaskInfo does not show it.
+        assert!(!format!("{info:?}").contains("hunter2"));
+        let none = task_info(
+            &task(),
+            &pod(),
+            None,
+            &[],
+            "a1",
+            None,
+            &[],
+            &ExecutorMode::Command,
+            &TaskUserPolicy::default(),
+        );
+        assert!(none.container.is_none());
     }
 }

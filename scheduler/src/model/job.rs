@@ -183,7 +183,13 @@ impl Job {
     /// What replacing the job's spec by `next` would change: each
     /// instance's pod as it should run now against `next`'s.
     pub fn replace_diff(&self, next: &JobSpec) -> super::workflow::SpecDiff {
-        super::workflow::diff(self.instance_span(), |i| self.desired_pod(i), next)
+        let secrets_changed = super::secret::differ(&self.spec.secrets, &next.secrets);
+        super::workflow::diff(
+            self.instance_span(),
+            |i| self.desired_pod(i),
+            next,
+            secrets_changed,
+        )
     }
 
     /// How many instances the job may have runs for: the larger of its

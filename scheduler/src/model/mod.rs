@@ -10,6 +10,8 @@
 //!   [`spec_constraint`] (where a pod may run) and [`spec_health`] (ports
 //!   and the liveness check).
 //! - [`validate`]: the rules a spec must meet, errors naming the field.
+//! - [`secret`]: a job's secrets: values never shown, sealed only by the
+//!   store, their rules, and how a new version keeps them.
 //! - [`task_user`]: who a task runs as, and the refusal of root tasks.
 //! - [`state`]: PodState, JobState, the job's and a pod's goal, and a
 //!   job's state derived from its instances.
@@ -50,6 +52,7 @@ pub mod policies;
 pub mod port_ranges;
 pub mod resources;
 pub mod run;
+pub mod secret;
 pub mod spec;
 pub mod spec_constraint;
 pub mod spec_health;

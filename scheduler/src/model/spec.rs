@@ -8,6 +8,7 @@
 //! Mesos `TaskInfo` is in [`super::launch`].
 
 use super::policies::unreachable::UnreachablePolicy;
+use super::secret::SecretSpec;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -100,6 +101,11 @@ pub struct JobSpec {
     /// task id (`<job>-<instance>-<run>`): stored and shown, not acted on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub task_attributes: BTreeMap<String, BTreeMap<String, String>>,
+    /// Secrets every task of the job gets as files in its sandbox
+    /// (Peloton `secrets`, job-wide as Peloton puts them in the default
+    /// config). Shown as id and path only (see [`super::secret`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretSpec>,
 }
 
 /// A protobuf message kept as it was sent: its full type name and its

@@ -37,6 +37,17 @@ pub struct SpecError {
     pub problem: String,
 }
 
+/// A secrets rule broken, as a field error (`spec.secrets[0].path`).
+pub fn secret_error(at: &str, e: super::secret::SecretError) -> SpecError {
+    let text = e.to_string();
+    match text.split_once(' ') {
+        Some((field, problem)) if field.starts_with("secrets[") => {
+            err(format!("{at}.{field}"), problem)
+        }
+        _ => err(format!("{at}.secrets"), text),
+    }
+}
+
 fn err(field: impl Into<String>, problem: impl Into<String>) -> SpecError {
     SpecError {
         field: field.into(),
@@ -63,6 +74,7 @@ pub fn validate_job(spec: &JobSpec, limits: &JobLimits, at: &str) -> Result<(), 
             return Err(err(format!("{at}.labels[{i}].key"), "must not be empty"));
         }
     }
+    super::secret::validate(&spec.secrets).map_err(|e| secret_error(at, e))?;
     validate_pod(
         &spec.default_spec,
         spec.job_type,

@@ -141,18 +141,22 @@ pub struct SpecDiff {
 
 /// The diff between what each instance of `job` runs now (`current`
 /// gives instance `i`'s pod spec, None past the job's instances) and
-/// `next`.
+/// `next`. `secrets_changed`: the job's secrets differ from `next`'s,
+/// which every pod gets, so every kept pod is updated.
 pub fn diff<'a>(
     current_count: u32,
     current: impl Fn(u32) -> Option<std::borrow::Cow<'a, super::spec::PodSpec>>,
     next: &JobSpec,
+    secrets_changed: bool,
 ) -> SpecDiff {
     let mut d = SpecDiff::default();
     for instance in 0..current_count.max(next.instance_count) {
         match (current(instance), instance < next.instance_count) {
             (None, true) => d.added.push(instance),
             (Some(_), false) => d.removed.push(instance),
-            (Some(pod), true) if *pod == *next.pod_spec(instance) => d.unchanged.push(instance),
+            (Some(pod), true) if !secrets_changed && *pod == *next.pod_spec(instance) => {
+                d.unchanged.push(instance)
+            }
             (Some(_), true) => d.updated.push(instance),
             (None, false) => {}
         }
@@ -478,7 +482,12 @@ pub fn start<'a>(
     to_version: u64,
     now: UnixMillis,
 ) -> Workflow {
-    let diff = diff(from.instance_count, current, to);
+    let diff = diff(
+        from.instance_count,
+        current,
+        to,
+        super::secret::differ(&from.secrets, &to.secrets),
+    );
     let mut order: Vec<u32> = diff.updated.iter().chain(&diff.added).copied().collect();
     order.sort_unstable();
     Workflow {

@@ -43,6 +43,7 @@ pub fn to_mesos(call: Call, executor: &ExecutorMode, users: &TaskUserPolicy) -> 
                         &t.task_id,
                         &t.pod,
                         t.spec_label.as_deref(),
+                        &t.secrets,
                         agent_id.as_str(),
                         allocation_role.as_deref(),
                         &t.ports,

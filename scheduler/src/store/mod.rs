@@ -16,12 +16,16 @@
 //!   never a guess; a store damaged or incomplete as a file is refused
 //!   when it is opened ([`StoreError::Corrupt`],
 //!   [`StoreError::MissingTables`], [`StoreError::SchemaTooNew`]).
+//! - Secret values are written sealed with the writer's key and opened
+//!   only by the writer's load ([`secret_key`], [`crate::model::secret`]);
+//!   readers see secrets' ids and paths, never their values.
 //! - A store knows which it is ([`StoreIdentity`]: an id and creation time
 //!   made once, kept by its backups) and the framework id it subscribed as.
 //!
 //! One writer (the engine's runner) holds a [`Store`]; readers hold their
 //! own [`StoreRead`] handles.
 
+pub mod secret_key;
 pub mod sqlite;
 
 use crate::model::change::{Change, PendingInfo};
@@ -139,6 +143,23 @@ pub enum StoreError {
     NoStore {
         /// The database file looked for.
         path: PathBuf,
+    },
+    /// A stored secret does not open with the secret key given: the
+    /// scheduler was started with another key than the one that sealed it.
+    /// Not retryable; nothing is dropped.
+    #[error(
+        "secret '{secret}' of job {job} in {path} cannot be decrypted with the secret key given: \
+         start the scheduler with the key file that sealed it (--secret-key-file, default \
+         secret.key in the data directory); without it the job's secrets are lost, and the \
+         job must be deleted with a scheduler holding the right key or re-created"
+    )]
+    SecretKey {
+        /// The database file.
+        path: PathBuf,
+        /// The job.
+        job: JobId,
+        /// The secret's id.
+        secret: String,
     },
     /// A stored job spec no longer parses (corruption or a bad migration).
     #[error("stored spec of job {job} is unreadable: {source}")]

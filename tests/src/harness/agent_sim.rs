@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -35,6 +35,7 @@ pub struct AgentSimBuilder {
     seed: u64,
     args: Vec<String>,
     cgroup: Option<CgroupParent>,
+    log: Option<(PathBuf, String)>,
 }
 
 impl AgentSim {
@@ -45,6 +46,7 @@ impl AgentSim {
             seed: 42,
             args: Vec::new(),
             cgroup: None,
+            log: None,
         }
     }
 
@@ -129,6 +131,13 @@ impl AgentSimBuilder {
         self
     }
 
+    /// Its logs appended to `path`, at `filter` (a `DROVER_LOG` value),
+    /// for a test that reads what it logged.
+    pub fn log_to(mut self, path: &Path, filter: &str) -> Self {
+        self.log = Some((path.to_owned(), filter.to_owned()));
+        self
+    }
+
     /// Any other flags, as given.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| (*a).to_owned()));
@@ -141,7 +150,15 @@ impl AgentSimBuilder {
         let seed = self.seed.to_string();
         let mut args = vec!["--listen", "127.0.0.1:0", "--seed", &seed];
         args.extend(self.args.iter().map(String::as_str));
-        let process = Process::start(&binaries::agent_sim(), &args, &[("DROVER_LOG", "warn")]);
+        let process = match &self.log {
+            Some((path, filter)) => Process::start_logging(
+                &binaries::agent_sim(),
+                &args,
+                &[("DROVER_LOG", filter)],
+                Some(path),
+            ),
+            None => Process::start(&binaries::agent_sim(), &args, &[("DROVER_LOG", "warn")]),
+        };
         let addr = process.address.parse().unwrap_or_else(|e| {
             panic!(
                 "drover-agent-sim printed {:?}, not an address: {e}",

@@ -38,12 +38,34 @@ impl Process {
     /// never blocks on a full pipe; its stderr (the logs) is the test's.
     #[track_caller]
     pub fn start(program: &Path, args: &[&str], envs: &[(&str, &str)]) -> Process {
+        Process::start_logging(program, args, envs, None)
+    }
+
+    /// As [`Process::start`], its stderr (the logs) appended to `log` when
+    /// given: for a test that reads what the process logged.
+    #[track_caller]
+    pub fn start_logging(
+        program: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> Process {
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap_or_else(|e| panic!("cannot open the log {}: {e}", path.display())),
+            ),
+            None => Stdio::inherit(),
+        };
         let mut command = Command::new(program);
         command
             .args(args)
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));

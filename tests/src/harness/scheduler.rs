@@ -48,6 +48,7 @@ impl Scheduler {
             mount_setup: None,
             listen: "127.0.0.1:0".to_owned(),
             anonymous: true,
+            log: None,
         }
     }
 
@@ -75,6 +76,7 @@ pub struct SchedulerBuilder {
     mount_setup: Option<String>,
     listen: String,
     anonymous: bool,
+    log: Option<(PathBuf, String)>,
 }
 
 impl SchedulerBuilder {
@@ -112,12 +114,25 @@ impl SchedulerBuilder {
         self
     }
 
+    /// Its logs appended to `path`, at `filter` (a `DROVER_LOG` value),
+    /// for a test that reads what it logged.
+    pub fn log_to(mut self, path: &Path, filter: &str) -> Self {
+        self.log = Some((path.to_owned(), filter.to_owned()));
+        self
+    }
+
     /// Starts it and waits for its address.
     #[track_caller]
-    pub fn start(self) -> Scheduler {
+    pub fn start(mut self) -> Scheduler {
+        let log = self.log.take();
         let (program, args) = self.command();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let process = Process::start(&program, &args, &[LOG]);
+        let process = match &log {
+            Some((path, filter)) => {
+                Process::start_logging(&program, &args, &[(LOG.0, filter)], Some(path))
+            }
+            None => Process::start(&program, &args, &[LOG]),
+        };
         Scheduler {
             address: process.address.clone(),
             process,

@@ -5,6 +5,7 @@
 mod health;
 mod logs;
 mod sandbox;
+mod secrets;
 
 use std::future::Future;
 use std::os::fd::OwnedFd;
@@ -80,6 +81,9 @@ pub fn hooks(context: &SupervisorContext) -> Vec<Box<dyn TaskHook>> {
     vec![
         // The sandbox first: the others put files in it.
         Box::new(sandbox::SandboxHook),
+        // Secrets once the sandbox is the task user's, before anything
+        // runs in it.
+        Box::new(secrets::SecretsHook),
         // Logs before spawn: the child inherits the pipes' write ends.
         Box::new(logs::LogsHook::new(context.rotation)),
         // Health checks once the process runs; stopped first at a kill.

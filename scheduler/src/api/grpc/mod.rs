@@ -14,6 +14,7 @@ pub mod peloton_jobs;
 pub mod peloton_patch;
 pub mod peloton_pod_view;
 pub mod peloton_pods;
+pub mod peloton_secrets;
 pub mod peloton_spec;
 pub mod peloton_updates;
 pub mod peloton_views;

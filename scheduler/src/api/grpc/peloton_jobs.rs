@@ -32,6 +32,7 @@
 //! Entity versions are Drover's job versions as decimal strings, as the
 //! JSON API's ([`crate::api::views::version`]); a stale one is ABORTED.
 
+use super::peloton_secrets::{secrets_from_proto, secrets_to_proto};
 use super::peloton_spec::job_spec_from_proto;
 use super::peloton_views::{job_ref, job_status, job_summary, version, workflow_status};
 use super::{peloton_pods, peloton_updates};
@@ -223,19 +224,13 @@ impl JobService for PelotonJobs {
     ) -> Result<Response<CreateJobResponse>, Status> {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
-        if !request.secrets.is_empty() {
-            return Err(ApiError::invalid(
-                "secrets",
-                "is not supported by Drover: it stores no secrets",
-            )
-            .into());
-        }
         no_opaque_data(&request.opaque_data)?;
         let spec = request
             .spec
             .as_ref()
             .ok_or_else(|| ApiError::invalid("spec", "is required"))?;
-        let spec = job_spec_from_proto(spec, "spec")?;
+        let mut spec = job_spec_from_proto(spec, "spec")?;
+        spec.secrets = secrets_from_proto(&request.secrets, "secrets")?;
         let config = &self.state.config;
         validate_job(&spec, &config.limits, "spec").map_err(ApiError::from)?;
         task_user::check_job(&spec, &config.task_users, "spec").map_err(ApiError::from)?;
@@ -480,6 +475,7 @@ impl JobService for PelotonJobs {
                 status: Some(status),
             }),
             workflow_info: workflow,
+            secrets: secrets_to_proto(&view.job.spec.secrets),
             ..GetJobResponse::default()
         }))
     }

@@ -118,6 +118,7 @@ pub fn job_spec_from_proto(spec: &stateless::JobSpec, at: &str) -> Result<JobSpe
         disabled: false,
         seed_message: None,
         task_attributes: std::collections::BTreeMap::new(),
+        secrets: Vec::new(),
     })
 }
 
@@ -811,6 +812,7 @@ mod tests {
             &task,
             &spec.pod_spec(0),
             None,
+            &[],
             "a1",
             None,
             &[("http".into(), 31000)],

@@ -27,6 +27,7 @@
 //!   `instance_events_limit`, 0: all).
 
 use super::peloton_patch::patched;
+use super::peloton_secrets::secrets_from_proto;
 use super::peloton_spec::job_spec_from_proto;
 use super::peloton_views::{job_ref, version};
 use super::peloton_workflow as view;
@@ -50,16 +51,7 @@ fn expected(v: &Option<peloton::EntityVersion>) -> Result<Option<u64>, ApiError>
     parse_version("version.value", raw)
 }
 
-fn no_secrets_or_data(
-    secrets: &[peloton::Secret],
-    data: &Option<peloton::OpaqueData>,
-) -> Result<(), ApiError> {
-    if !secrets.is_empty() {
-        return Err(ApiError::invalid(
-            "secrets",
-            "is not supported by Drover: it stores no secrets",
-        ));
-    }
+fn no_opaque_data(data: &Option<peloton::OpaqueData>) -> Result<(), ApiError> {
     if data.as_ref().is_some_and(|d| !d.data.is_empty()) {
         return Err(ApiError::invalid(
             "opaque_data",
@@ -102,12 +94,14 @@ pub async fn replace(
     caller: &Caller,
     r: ReplaceJobRequest,
 ) -> Result<ReplaceJobResponse, ApiError> {
-    no_secrets_or_data(&r.secrets, &r.opaque_data)?;
+    no_opaque_data(&r.opaque_data)?;
     let expected_version = expected(&r.version)?;
     let options = view::update_options(r.update_spec.as_ref(), "update_spec")?;
     let view = state.find_job(job_ref(r.job_id.as_ref())?).await?;
     let spec = job_spec_from_proto(required_spec(&r.spec)?, "spec")?;
-    let spec = keep_drover_parts(spec, &view.job.spec);
+    let mut spec = keep_drover_parts(spec, &view.job.spec);
+    // None named: the job's secrets stay (the engine carries them over).
+    spec.secrets = secrets_from_proto(&r.secrets, "secrets")?;
     let version = start(state, caller, &view.job, spec, options, expected_version).await?;
     Ok(ReplaceJobResponse { version })
 }
@@ -118,11 +112,12 @@ pub async fn patch(
     caller: &Caller,
     r: PatchJobRequest,
 ) -> Result<PatchJobResponse, ApiError> {
-    no_secrets_or_data(&r.secrets, &r.opaque_data)?;
+    no_opaque_data(&r.opaque_data)?;
     let expected_version = expected(&r.version)?;
     let options = view::update_options(r.update_spec.as_ref(), "update_spec")?;
     let view = state.find_job(job_ref(r.job_id.as_ref())?).await?;
-    let spec = patched(&view.job.spec, required_spec(&r.spec)?, "spec")?;
+    let mut spec = patched(&view.job.spec, required_spec(&r.spec)?, "spec")?;
+    spec.secrets = secrets_from_proto(&r.secrets, "secrets")?;
     let version = start(state, caller, &view.job, spec, options, expected_version).await?;
     Ok(PatchJobResponse { version })
 }

@@ -164,6 +164,7 @@ pub fn job_spec_from_descriptor(d: &JobDescriptor) -> Result<JobSpec, ApiError> 
         disabled: matches!(&d.job_spec, Some(job_descriptor::JobSpec::Service(s)) if !s.enabled),
         seed_message: Some(keep(d)),
         task_attributes: BTreeMap::new(),
+        secrets: Vec::new(),
     })
 }
 

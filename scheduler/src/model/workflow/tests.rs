@@ -53,11 +53,11 @@ fn the_diff_names_added_removed_updated_and_unchanged_instances() {
         p.containers[0].command = to.default_spec.containers[0].command.clone();
         p
     });
-    let d = diff(4, |i| (i < 4).then(|| from.pod_spec(i)), &to);
+    let d = diff(4, |i| (i < 4).then(|| from.pod_spec(i)), &to, false);
     assert_eq!(d.updated, [0, 2]);
     assert_eq!(d.unchanged, [1]);
     assert_eq!(d.removed, [3]);
-    let d = diff(2, |i| (i < 2).then(|| to.pod_spec(i)), &to);
+    let d = diff(2, |i| (i < 2).then(|| to.pod_spec(i)), &to, false);
     assert_eq!((d.added, d.unchanged), (vec![2], vec![0, 1]));
 }
 

@@ -27,10 +27,13 @@ mod read;
 mod rows;
 mod write;
 
+use super::secret_key::SecretKey;
 use super::StoreError;
+use crate::model::secret::Sealer;
 use dir_lock::DirLock;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The database file's name inside the data directory.
@@ -40,6 +43,10 @@ pub const DB_FILE: &str = "drover.sqlite";
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Seals secret values on write and opens them on read; None: a
+    /// reader (values dropped) or a writer given no key (a value fails the
+    /// write).
+    sealer: Option<Arc<dyn Sealer>>,
     /// The writer's hold on the data directory (readers hold none).
     _lock: Option<DirLock>,
 }
@@ -72,6 +79,12 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// The store, sealing and opening secret values with `key`.
+    pub fn with_secret_key(mut self, key: SecretKey) -> Self {
+        self.sealer = Some(key.into_sealer());
+        self
+    }
+
     /// A second connection to an opened store, for readers.
     pub fn open_reader(data_dir: &Path) -> Result<Self, StoreError> {
         Self::connect(&data_dir.join(DB_FILE), None)
@@ -100,6 +113,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn,
             path: path.to_owned(),
+            sealer: None,
             _lock: lock,
         })
     }
@@ -155,5 +169,7 @@ fn rewind_when_long(wal: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusql
     Ok(())
 }
 
+#[cfg(test)]
+mod secret_tests;
 #[cfg(test)]
 mod tests;

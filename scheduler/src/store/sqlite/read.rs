@@ -8,6 +8,7 @@ use crate::model::change::PendingInfo;
 use crate::model::ids::{InstanceId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
 use crate::model::run::RunHistory;
+use crate::model::secret;
 use crate::model::state::PodState;
 use crate::model::workflow::{WorkflowEvent, WorkflowState};
 use crate::store::{PodEventRecord, RunRecord, Snapshot, StoreError, StoreIdentity, StoreRead};
@@ -59,9 +60,25 @@ impl SqliteStore {
         let mut rows = stmt.query(params).map_err(|e| self.err(e))?;
         let mut jobs = Vec::new();
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            jobs.push(rows::job(row).map_err(|e| self.decode(e))?);
+            jobs.push(self.job_row(row)?);
         }
         Ok(jobs)
+    }
+
+    /// A job row, its secrets' values opened with the writer's key, or
+    /// left out by a reader without one.
+    fn job_row(&self, row: &rusqlite::Row<'_>) -> Result<Job, StoreError> {
+        let Some(sealer) = &self.sealer else {
+            return secret::blind(|| rows::job(row)).map_err(|e| self.decode(e));
+        };
+        match secret::opened_with(sealer, || rows::job(row)) {
+            Ok(job) => job.map_err(|e| self.decode(e)),
+            Err(secret) => Err(StoreError::SecretKey {
+                path: self.path.clone(),
+                job: JobId(row.get::<_, String>(0).map_err(|e| self.err(e))?),
+                secret,
+            }),
+        }
     }
 
     fn query_runs(
@@ -142,10 +159,10 @@ fn load_job(store: &SqliteStore, conn: &Connection, id: &JobId) -> Result<Option
         .prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1"))
         .map_err(|e| store.err(e))?;
     let job = stmt
-        .query_row([id.as_str()], |row| Ok(rows::job(row)))
+        .query_row([id.as_str()], |row| Ok(store.job_row(row)))
         .optional()
         .map_err(|e| store.err(e))?;
-    let Some(mut job) = job.transpose().map_err(|e| store.decode(e))? else {
+    let Some(mut job) = job.transpose()? else {
         return Ok(None);
     };
     job.pods = store

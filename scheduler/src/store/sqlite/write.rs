@@ -10,6 +10,7 @@ use crate::model::change::{
 };
 use crate::model::ids::TaskId;
 use crate::model::job::Revision;
+use crate::model::secret;
 use crate::model::state::PodState;
 use crate::model::workflow::JobWorkflows;
 use crate::store::{Snapshot, Store, StoreError, StoreRead};
@@ -29,7 +30,8 @@ impl Store for SqliteStore {
         } else {
             current_revision(&tx).map_err(wrap)?
         };
-        write(&tx, change, revision).map_err(wrap)?;
+        // Specs are written with their secrets' values sealed.
+        secret::sealed_with(self.sealer.as_ref(), || write(&tx, change, revision)).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         Ok(revision)
     }
