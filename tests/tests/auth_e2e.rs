@@ -502,9 +502,10 @@ async fn credentials_basic_sessions_reload_and_the_audit_trail() {
     let a = s.address.as_str();
 
     // Open without credentials: probes, the UI's files, the login.
-    for path in ["/health/ready", "/health/live", "/ui/"] {
+    for path in ["/health/ready", "/health/live", "/health", "/ui/"] {
         let reply = call(a, None, "GET", path, &Value::Null).await;
-        assert_eq!(reply.status, 200, "{path}");
+        // Ready may still be 503 (subscribing): open is what counts.
+        assert!(matches!(reply.status, 200 | 503), "{path}: {}", reply.status);
     }
     // Everything else: 401 with a challenge and the reason.
     for (method, path) in [
