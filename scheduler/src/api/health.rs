@@ -17,6 +17,12 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"))
+)]
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
@@ -103,6 +109,12 @@ fn conditions(failing: &[Failing]) -> Value {
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "health",
+    responses((status = 200, description = "The process answers", body = HealthStatus))
+)]
 /// Liveness: the process answers.
 pub async fn live() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
@@ -110,6 +122,12 @@ pub async fn live() -> impl IntoResponse {
 
 /// Readiness: 200 when every condition holds, else 503 naming each that
 /// fails.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    responses((status = 200, description = "Ready", body = ReadinessReply), (status = 503, description = "Not ready: every failing condition", body = ReadinessReply))
+)]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let failing = readiness(&state).failing();
     if failing.is_empty() {
@@ -124,6 +142,12 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 
 /// Both, always 200: whether the scheduler is subscribed and ready, and
 /// what fails.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses((status = 200, description = "Liveness and readiness", body = HealthReply))
+)]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let now = readiness(&state);
     let failing = now.failing();
@@ -133,6 +157,47 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "ready": failing.is_empty(),
         "failing": conditions(&failing),
     }))
+}
+
+// The schemas of the answers built above, for the OpenAPI document
+// (`super::openapi`).
+
+/// `{"status": "ok"}`.
+#[derive(utoipa::ToSchema)]
+pub struct HealthStatus {
+    /// `ok`.
+    pub status: String,
+}
+
+/// A failing condition ([`conditions`]).
+#[derive(utoipa::ToSchema)]
+pub struct FailingView {
+    /// `store_loaded`, `subscribed`, `store_writable` or `shedding`.
+    pub condition: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The answer of `/health/ready`.
+#[derive(utoipa::ToSchema)]
+pub struct ReadinessReply {
+    /// `ready` or `not ready`.
+    pub status: String,
+    /// What fails (when not ready).
+    pub failing: Option<Vec<FailingView>>,
+}
+
+/// The answer of `/health`.
+#[derive(utoipa::ToSchema)]
+pub struct HealthReply {
+    /// `ok`.
+    pub status: String,
+    /// Whether the scheduler is subscribed to the master.
+    pub subscribed: bool,
+    /// Whether it is ready.
+    pub ready: bool,
+    /// What fails.
+    pub failing: Vec<FailingView>,
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 /// A `{"value": ...}` id or version wrapper.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Wrapped {
     /// The value.
@@ -33,7 +33,7 @@ pub struct Wrapped {
 /// Peloton `CreateSpec`: the job's creation as a workflow (a batch of
 /// instances at a time, retries, tolerated failures, start paused; see
 /// [`crate::model::create_workflow`]).
-#[derive(Debug, Deserialize, Default, Clone, Copy)]
+#[derive(Debug, Deserialize, Default, Clone, Copy, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSpec {
     /// Instances created at a time.
@@ -64,7 +64,7 @@ impl CreateSpec {
 }
 
 /// Peloton `CreateJobRequest`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateJobRequest {
     /// The job's id; generated when absent.
@@ -78,7 +78,7 @@ pub struct CreateJobRequest {
 }
 
 /// Body of stop and start: the entity version the caller saw.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionedRequest {
     /// The job's version; a stale one gets ABORTED.
@@ -87,7 +87,8 @@ pub struct VersionedRequest {
 }
 
 /// Query of `DELETE /api/v1/jobs/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// The job's version.
@@ -99,7 +100,8 @@ pub struct DeleteQuery {
 }
 
 /// Query of `GET /api/v1/jobs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// First job to return.
@@ -148,6 +150,13 @@ pub async fn ask_job(state: &AppState, request: ApiRequest) -> Result<Box<Job>, 
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    request_body = CreateJobRequest,
+    responses((status = 200, description = "OK", body = CreateJobReply))
+)]
 /// `POST /api/v1/jobs`.
 pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
     let request: CreateJobRequest = read_json(body, state.config.max_body_bytes, false).await?;
@@ -176,6 +185,13 @@ pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Va
 
 /// `GET /api/v1/jobs/{id}`; `{id}` is a job's id or name, as on every
 /// `/api/v1/jobs/{id}...` route ([`AppState::find_job`]).
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    responses((status = 200, description = "OK", body = GetJobReply))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -196,6 +212,13 @@ pub async fn get(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    params(ListQuery),
+    responses((status = 200, description = "OK", body = ListJobsReply))
+)]
 /// `GET /api/v1/jobs?offset=&limit=`.
 pub async fn list(
     State(state): State<AppState>,
@@ -219,6 +242,13 @@ pub async fn list(
     Ok(Json(json!({"jobs": summaries, "pagination": pagination})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/pods",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    responses((status = 200, description = "OK", body = PodsReply))
+)]
 /// `GET /api/v1/jobs/{id}/pods`.
 pub async fn pods(
     State(state): State<AppState>,
@@ -265,6 +295,14 @@ async fn set_goal(
     Ok(Json(json!({"version": views::version(job.version)})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/stop",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<VersionedRequest>,
+    responses((status = 200, description = "OK", body = VersionReply))
+)]
 /// `POST /api/v1/jobs/{id}/stop`.
 pub async fn stop(
     State(state): State<AppState>,
@@ -274,6 +312,14 @@ pub async fn stop(
     set_goal(state, id, body, JobGoal::Stopped).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/start",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<VersionedRequest>,
+    responses((status = 200, description = "OK", body = VersionReply))
+)]
 /// `POST /api/v1/jobs/{id}/start`.
 pub async fn start(
     State(state): State<AppState>,
@@ -283,6 +329,13 @@ pub async fn start(
     set_goal(state, id, body, JobGoal::Running).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name"), DeleteQuery),
+    responses((status = 200, description = "OK", body = EmptyReply))
+)]
 /// `DELETE /api/v1/jobs/{id}?version=&force=`.
 pub async fn delete(
     State(state): State<AppState>,
@@ -303,3 +356,63 @@ pub async fn delete(
     .await?;
     Ok((StatusCode::OK, Json(json!({}))))
 }
+
+// The schemas of the answers built above, for the OpenAPI document
+// (`super::openapi`); tests/tests/openapi_fuzz.rs checks live answers
+// against them.
+
+/// The answer of create.
+#[derive(utoipa::ToSchema)]
+pub struct CreateJobReply {
+    /// The job's id.
+    pub job_id: views::Wrapped,
+    /// Its version.
+    pub version: views::Wrapped,
+}
+
+/// Peloton `JobInfo`.
+#[derive(utoipa::ToSchema)]
+pub struct JobInfo {
+    /// The job's id.
+    pub job_id: views::Wrapped,
+    /// Its spec.
+    pub spec: JobSpec,
+    /// Its status.
+    pub status: views::JobStatus,
+}
+
+/// The answer of get.
+#[derive(utoipa::ToSchema)]
+pub struct GetJobReply {
+    /// The job.
+    pub job_info: JobInfo,
+    /// Its current (or last) update; null without one.
+    pub workflow_info: Option<super::updates::WorkflowInfo>,
+}
+
+/// The answer of list.
+#[derive(utoipa::ToSchema)]
+pub struct ListJobsReply {
+    /// The page's jobs, in creation order.
+    pub jobs: Vec<views::JobSummary>,
+    /// Where the page is.
+    pub pagination: super::query::PageInfo,
+}
+
+/// The answer of the job's pods.
+#[derive(utoipa::ToSchema)]
+pub struct PodsReply {
+    /// Every instance's pod, in order.
+    pub pods: Vec<views::PodSummary>,
+}
+
+/// The answer of stop, start and restart: the job's new version.
+#[derive(utoipa::ToSchema)]
+pub struct VersionReply {
+    /// The job's version.
+    pub version: views::Wrapped,
+}
+
+/// `{}`: the answer of delete and of the pod operations.
+#[derive(utoipa::ToSchema)]
+pub struct EmptyReply {}

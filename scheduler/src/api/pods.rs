@@ -13,6 +13,13 @@ fn pod_name(raw: &str) -> Result<InstanceId, ApiError> {
 }
 
 /// `GET /api/v1/pods/{pod_name}`: `{"current": PodInfo, "previous": [PodInfo]}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pods/{pod_name}",
+    tag = "pods",
+    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`")),
+    responses((status = 200, description = "OK", body = PodReply))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -52,6 +59,13 @@ pub async fn get(
 }
 
 /// `GET /api/v1/pods/{pod_name}/events`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pods/{pod_name}/events",
+    tag = "pods",
+    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`")),
+    responses((status = 200, description = "OK", body = PodEventsReply))
+)]
 pub async fn events(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -66,4 +80,33 @@ pub async fn events(
         .ok_or_else(|| ApiError::not_found(format!("pod {name}")))?;
     let events: Vec<_> = events.iter().map(|e| views::pod_event(&job, e)).collect();
     Ok(Json(json!({"events": events})))
+}
+
+// The schemas of the answers built above, for the OpenAPI document
+// (`super::openapi`); tests/tests/openapi_fuzz.rs checks live answers
+// against them.
+
+/// Peloton `PodInfo`: a run's spec and status.
+#[derive(utoipa::ToSchema)]
+pub struct PodInfo {
+    /// The pod's spec.
+    pub spec: crate::model::spec::PodSpec,
+    /// The run's status.
+    pub status: views::PodStatus,
+}
+
+/// The answer of get.
+#[derive(utoipa::ToSchema)]
+pub struct PodReply {
+    /// The current run (or the pending pod).
+    pub current: PodInfo,
+    /// Earlier runs, newest first.
+    pub previous: Vec<PodInfo>,
+}
+
+/// The answer of events.
+#[derive(utoipa::ToSchema)]
+pub struct PodEventsReply {
+    /// The pod's events, oldest first.
+    pub events: Vec<views::PodEvent>,
 }

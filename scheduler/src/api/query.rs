@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Peloton `PaginationSpec`.
-#[derive(Debug, Deserialize, Default, Clone, Copy)]
+#[derive(Debug, Deserialize, Default, Clone, Copy, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pagination {
     /// First record.
@@ -40,7 +40,7 @@ pub struct Pagination {
 }
 
 /// Peloton job `QuerySpec`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuerySpec {
     /// Any of these states (`JOB_STATE_RUNNING`, `RUNNING`, `running`).
@@ -92,7 +92,7 @@ impl TimeRange {
 }
 
 /// Peloton pod `QuerySpec`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PodQuerySpec {
     /// Any of these states (`POD_STATE_RUNNING`, `RUNNING`, `running`).
@@ -113,7 +113,7 @@ pub struct PodQuerySpec {
 }
 
 /// `{"spec": JobQuerySpec}`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryJobsRequest {
     /// The query.
@@ -122,7 +122,7 @@ pub struct QueryJobsRequest {
 }
 
 /// `{"spec": PodQuerySpec}`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryPodsRequest {
     /// The query.
@@ -178,6 +178,13 @@ pub fn canonical_states(
         .collect()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/query",
+    tag = "jobs",
+    request_body = Option<QueryJobsRequest>,
+    responses((status = 200, description = "OK", body = QueryJobsReply))
+)]
 /// `POST /api/v1/jobs/query`.
 pub async fn query_jobs(
     State(state): State<AppState>,
@@ -199,6 +206,14 @@ pub async fn query_jobs(
 }
 
 /// `POST /api/v1/jobs/{id}/pods/query` (`{id}` a job's id or name).
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/pods/query",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<QueryPodsRequest>,
+    responses((status = 200, description = "OK", body = QueryPodsReply))
+)]
 pub async fn query_pods(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -321,4 +336,39 @@ pub fn pod_matches(spec: &PodQuerySpec, job: &Job, pod: &Value) -> bool {
         && (spec.hosts.is_empty() || host.is_some_and(|h| spec.hosts.iter().any(|x| x == h)))
         && (spec.pod_names.is_empty() || spec.pod_names.iter().any(|p| p.value == name))
         && has_labels(labels, &spec.labels)
+}
+
+// The schemas of the answers built above, for the OpenAPI document
+// (`super::openapi`); tests/tests/openapi_fuzz.rs checks live answers
+// against them.
+
+/// A page's `pagination` ([`pagination`]).
+#[derive(utoipa::ToSchema)]
+pub struct PageInfo {
+    /// The first record's place.
+    pub offset: u64,
+    /// The page size applied.
+    pub limit: u64,
+    /// Records in all.
+    pub total: u64,
+    /// The next page's offset, when there is one.
+    pub next_offset: Option<u64>,
+}
+
+/// The answer of QueryJobs.
+#[derive(utoipa::ToSchema)]
+pub struct QueryJobsReply {
+    /// The page's jobs.
+    pub records: Vec<views::JobSummary>,
+    /// Where the page is.
+    pub pagination: PageInfo,
+}
+
+/// The answer of QueryPods.
+#[derive(utoipa::ToSchema)]
+pub struct QueryPodsReply {
+    /// The page's pods.
+    pub pods: Vec<views::PodSummary>,
+    /// Where the page is.
+    pub pagination: PageInfo,
 }

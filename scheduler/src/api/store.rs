@@ -8,6 +8,12 @@ use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/store",
+    tag = "cluster",
+    responses((status = 200, description = "OK", body = StoreReply))
+)]
 /// `GET /api/v1/store`.
 pub async fn get(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let (identity, framework_id, revision) = state
@@ -19,4 +25,17 @@ pub async fn get(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
         "framework_id": framework_id,
         "revision": revision,
     })))
+}
+
+/// The answer of `GET /api/v1/store`, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+pub struct StoreReply {
+    /// The store's id, made when it was created.
+    pub store_id: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// The framework id it holds; null before the first subscription.
+    pub framework_id: Option<String>,
+    /// Its latest revision.
+    pub revision: u64,
 }

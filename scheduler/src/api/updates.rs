@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Body of `update`: the whole new spec (Peloton `ReplaceJobRequest`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceRequest {
     /// The new spec.
@@ -40,10 +40,11 @@ pub struct ReplaceRequest {
 
 /// Body of `patch`: a JSON merge patch (RFC 7386) of the spec: only the
 /// fields named change (Peloton `PatchJobRequest`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRequest {
     /// The fields to change; `null` removes an optional one.
+    #[schema(value_type = Object)]
     pub spec: Value,
     /// How to roll.
     #[serde(default)]
@@ -54,7 +55,7 @@ pub struct PatchRequest {
 }
 
 /// Body of `update/diff`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DiffRequest {
     /// The spec to compare with.
@@ -65,7 +66,7 @@ pub struct DiffRequest {
 }
 
 /// Body of `scale`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaleRequest {
     /// The new instance count.
@@ -76,7 +77,7 @@ pub struct ScaleRequest {
 }
 
 /// Body of rollback, pause, resume and abort.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionOnly {
     /// The job's version the caller saw.
@@ -85,7 +86,8 @@ pub struct VersionOnly {
 }
 
 /// Query of `workflow/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// One instance's events; the workflow's own without.
@@ -140,6 +142,14 @@ async fn start(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/update",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = ReplaceRequest,
+    responses((status = 200, description = "OK", body = WrittenReply))
+)]
 /// `POST /api/v1/jobs/{id}/update`.
 pub async fn replace(
     State(state): State<AppState>,
@@ -159,6 +169,14 @@ pub async fn replace(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/patch",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = PatchRequest,
+    responses((status = 200, description = "OK", body = WrittenReply))
+)]
 /// `POST /api/v1/jobs/{id}/patch`.
 pub async fn patch(
     State(state): State<AppState>,
@@ -188,6 +206,14 @@ pub fn patched(spec: &JobSpec, patch: &Value) -> Result<JobSpec, ApiError> {
 
 /// `POST /api/v1/jobs/{id}/update/diff`: what `update` with this spec
 /// would change, before anything happens.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/update/diff",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = DiffRequest,
+    responses((status = 200, description = "OK", body = DiffReply))
+)]
 pub async fn diff(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -222,6 +248,14 @@ fn ranges(instances: &[u32]) -> Value {
         .collect()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/rollback",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<VersionOnly>,
+    responses((status = 200, description = "OK", body = WrittenReply))
+)]
 /// `POST /api/v1/jobs/{id}/rollback`.
 pub async fn rollback(
     State(state): State<AppState>,
@@ -268,6 +302,14 @@ fn written(job: &Job) -> Json<Value> {
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/workflow/pause",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<VersionOnly>,
+    responses((status = 200, description = "OK", body = WrittenReply))
+)]
 /// `POST /api/v1/jobs/{id}/workflow/pause`.
 pub async fn pause(
     State(state): State<AppState>,
@@ -277,6 +319,14 @@ pub async fn pause(
     steer(state, id, body, WorkflowAction::Pause).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/workflow/resume",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<VersionOnly>,
+    responses((status = 200, description = "OK", body = WrittenReply))
+)]
 /// `POST /api/v1/jobs/{id}/workflow/resume`.
 pub async fn resume(
     State(state): State<AppState>,
@@ -286,6 +336,14 @@ pub async fn resume(
     steer(state, id, body, WorkflowAction::Resume).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/workflow/abort",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<VersionOnly>,
+    responses((status = 200, description = "OK", body = WrittenReply))
+)]
 /// `POST /api/v1/jobs/{id}/workflow/abort`.
 pub async fn abort(
     State(state): State<AppState>,
@@ -297,6 +355,14 @@ pub async fn abort(
 
 /// `POST /api/v1/jobs/{id}/scale`: the instance count, without restarting
 /// any pod (an update in progress goes on over the instances left).
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/scale",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = ScaleRequest,
+    responses((status = 200, description = "OK", body = WrittenReply))
+)]
 pub async fn scale(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -324,6 +390,13 @@ pub async fn scale(
 
 /// `GET /api/v1/jobs/{id}/updates`: the current (or last) update, then
 /// earlier ones, newest first (Peloton `ListJobUpdates`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/updates",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name")),
+    responses((status = 200, description = "OK", body = UpdatesReply))
+)]
 pub async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -342,6 +415,13 @@ pub async fn list(
 
 /// `GET /api/v1/jobs/{id}/workflow/events?instance=`: the story of the
 /// current (or last) update (Peloton `GetWorkflowEvents`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/workflow/events",
+    tag = "updates",
+    params(("id" = String, Path, description = "The job's id or name"), EventsQuery),
+    responses((status = 200, description = "OK", body = WorkflowEventsReply))
+)]
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -403,4 +483,124 @@ pub fn past_info(w: &WorkflowSummary) -> Value {
         "instances_removed": ranges(&w.diff.removed),
         "instances_updated": ranges(&w.diff.updated),
     })
+}
+
+// The schemas of the values built above, for the OpenAPI document
+// (`super::openapi`); tests/tests/openapi_fuzz.rs checks live answers
+// against them.
+
+/// `{"from", "to"}`: instances `from` ≤ i < `to` ([`ranges`]).
+#[derive(utoipa::ToSchema)]
+pub struct InstanceRangeView {
+    /// First instance.
+    pub from: u32,
+    /// One past the last.
+    pub to: u32,
+}
+
+/// A `WorkflowStatus` ([`past_info`], [`workflow_info`]).
+#[derive(utoipa::ToSchema)]
+pub struct WorkflowStatus {
+    /// `WORKFLOW_TYPE_UPDATE`.
+    #[schema(rename = "type")]
+    pub workflow_type: String,
+    /// `WORKFLOW_STATE_...`.
+    pub state: String,
+    /// Instances moved.
+    pub num_instances_completed: u32,
+    /// Instances still to move.
+    pub num_instances_remaining: u32,
+    /// Instances that failed.
+    pub num_instances_failed: u32,
+    /// The job version the update moves to.
+    pub version: views::Wrapped,
+    /// The job version it moves from.
+    pub prev_version: views::Wrapped,
+    /// RFC 3339.
+    pub creation_time: String,
+    /// RFC 3339.
+    pub update_time: String,
+    /// The instances being moved now (the current update only).
+    pub instances_current: Option<Vec<u32>>,
+}
+
+/// Drover's `batch` of the current update: its window.
+#[derive(utoipa::ToSchema)]
+pub struct BatchView {
+    /// Most instances moved at once.
+    pub size: u32,
+    /// Instances released so far.
+    pub released: u32,
+    /// Instances in all.
+    pub instances: u64,
+    /// Whether it is rolling back.
+    pub rolling_back: bool,
+}
+
+/// A `WorkflowInfo` ([`past_info`], [`workflow_info`]).
+#[derive(utoipa::ToSchema)]
+pub struct WorkflowInfo {
+    /// Drover's id of the update, within the job.
+    pub workflow_id: u32,
+    /// Its status.
+    pub status: WorkflowStatus,
+    /// How it rolls.
+    pub update_spec: UpdateOptions,
+    /// Instances it adds.
+    pub instances_added: Vec<InstanceRangeView>,
+    /// Instances it removes.
+    pub instances_removed: Vec<InstanceRangeView>,
+    /// Instances it changes.
+    pub instances_updated: Vec<InstanceRangeView>,
+    /// Its window (the current update only).
+    pub batch: Option<BatchView>,
+}
+
+/// The answer of update, patch, rollback, pause, resume, abort and scale
+/// ([`written`], `start`).
+#[derive(utoipa::ToSchema)]
+pub struct WrittenReply {
+    /// The job's new version.
+    pub version: views::Wrapped,
+    /// The current update; null without one.
+    pub workflow_info: Option<WorkflowInfo>,
+}
+
+/// Peloton `GetReplaceJobDiffResponse` ([`diff_json`]).
+#[derive(utoipa::ToSchema)]
+pub struct DiffReply {
+    /// Instances the spec would add.
+    pub instances_added: Vec<InstanceRangeView>,
+    /// Instances it would remove.
+    pub instances_removed: Vec<InstanceRangeView>,
+    /// Instances it would change.
+    pub instances_updated: Vec<InstanceRangeView>,
+    /// Instances it would leave as they are.
+    pub instances_unchanged: Vec<InstanceRangeView>,
+}
+
+/// `ListJobUpdates` ([`list`]).
+#[derive(utoipa::ToSchema)]
+pub struct UpdatesReply {
+    /// The current (or last) update, then earlier ones, newest first.
+    pub workflow_infos: Vec<WorkflowInfo>,
+}
+
+/// A `WorkflowEvent` ([`event_json`]).
+#[derive(utoipa::ToSchema)]
+pub struct WorkflowEventView {
+    /// `WORKFLOW_TYPE_UPDATE`.
+    #[schema(rename = "type")]
+    pub workflow_type: String,
+    /// `WORKFLOW_STATE_...`.
+    pub state: String,
+    /// RFC 3339.
+    pub timestamp: String,
+}
+
+/// `GetWorkflowEvents` ([`events`]).
+#[derive(utoipa::ToSchema)]
+pub struct WorkflowEventsReply {
+    /// The events, oldest first.
+    pub events: Vec<WorkflowEventView>,
 }

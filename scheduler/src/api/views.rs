@@ -251,3 +251,136 @@ pub fn pod_event(job: &Job, event: &PodEventRecord) -> Value {
         "revision": event.revision,
     })
 }
+
+// The schemas of the values built above, for the OpenAPI document
+// (`super::openapi`). They are written by hand next to their builders;
+// tests/tests/openapi_fuzz.rs checks live answers against them.
+
+/// `{"value": "..."}`: an id (job, pod, agent) or an entity version (a
+/// decimal number as a string), as requests carry them too.
+pub use super::jobs::Wrapped;
+
+/// `revision` of a `JobStatus`: the store revision that last changed the job.
+#[derive(utoipa::ToSchema)]
+pub struct JobRevision {
+    /// The store revision.
+    pub version: u64,
+    /// When (RFC 3339).
+    pub updated_at: String,
+}
+
+/// `JobStatus` ([`job_status`]).
+#[derive(utoipa::ToSchema)]
+pub struct JobStatus {
+    /// `JOB_STATE_...`.
+    pub state: String,
+    /// `JOB_STATE_RUNNING`, `JOB_STATE_KILLED` or `JOB_STATE_DELETED`.
+    pub desired_state: String,
+    /// RFC 3339.
+    pub creation_time: String,
+    /// Pods by state (`POD_STATE_...`).
+    pub pod_stats: BTreeMap<String, u32>,
+    /// The job's entity version.
+    pub version: Wrapped,
+    /// The spec's version.
+    pub spec_version: Wrapped,
+    /// The store revision of the last change.
+    pub revision: JobRevision,
+    /// The current (or last) update's status; null without one.
+    pub workflow_status: Option<super::updates::WorkflowStatus>,
+}
+
+/// `JobSummary` ([`job_summary`]).
+#[derive(utoipa::ToSchema)]
+pub struct JobSummary {
+    /// The job's id.
+    pub job_id: Wrapped,
+    /// Its name.
+    pub name: String,
+    /// Its owner.
+    pub owner: String,
+    /// Its owning team.
+    pub owning_team: String,
+    /// Its labels.
+    pub labels: Vec<crate::model::spec::Label>,
+    /// Its instance count.
+    pub instance_count: u32,
+    /// Its status.
+    pub status: JobStatus,
+}
+
+/// `PodStatus` ([`run_status`], [`pending_status`], [`current_status`]).
+#[derive(utoipa::ToSchema)]
+pub struct PodStatus {
+    /// `POD_STATE_...`.
+    pub state: String,
+    /// The run's id (`<job>-<instance>-<run>`); absent before the first run.
+    pub pod_id: Option<Wrapped>,
+    /// `POD_STATE_RUNNING` or `POD_STATE_KILLED`.
+    pub desired_state: String,
+    /// Allocated ports by name.
+    pub ports: Option<BTreeMap<String, u32>>,
+    /// The agent's host name.
+    pub host: Option<String>,
+    /// The agent's id.
+    pub agent_id: Option<Wrapped>,
+    /// RFC 3339.
+    pub start_time: Option<String>,
+    /// RFC 3339.
+    pub completion_time: Option<String>,
+    /// Why the run is where it is (a Mesos `REASON_...`).
+    pub reason: Option<String>,
+    /// The agent's or the scheduler's message.
+    pub message: Option<String>,
+    /// DISABLED, UNKNOWN, HEALTHY or UNHEALTHY.
+    pub healthy: String,
+    /// Failed runs of the instance.
+    pub failure_count: u64,
+    /// The spec version the run runs.
+    pub version: Wrapped,
+    /// The spec version the instance should run.
+    pub desired_version: Wrapped,
+    /// Why a waiting pod has no host yet.
+    pub pending_reason: Option<String>,
+    /// The placement's figures behind `pending_reason`.
+    #[schema(value_type = Option<Object>)]
+    pub placement_metrics: Option<serde_json::Value>,
+    /// When the next retry may start (RFC 3339), while backing off.
+    pub next_retry_time: Option<String>,
+}
+
+/// `PodSummary` ([`pod_summaries`]).
+#[derive(utoipa::ToSchema)]
+pub struct PodSummary {
+    /// `<job>-<instance>`.
+    pub pod_name: Wrapped,
+    /// The current status.
+    pub status: PodStatus,
+}
+
+/// `PodEvent` ([`pod_event`]).
+#[derive(utoipa::ToSchema)]
+pub struct PodEvent {
+    /// The run's id.
+    pub pod_id: Wrapped,
+    /// `POD_STATE_...`.
+    pub actual_state: String,
+    /// The Mesos `TASK_...` state, when the event came from Mesos.
+    pub mesos_state: Option<String>,
+    /// `POD_STATE_RUNNING` or `POD_STATE_KILLED`.
+    pub desired_state: String,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// The agent's id.
+    pub agent_id: Option<String>,
+    /// The agent's host name.
+    pub hostname: Option<String>,
+    /// The message.
+    pub message: Option<String>,
+    /// The reason.
+    pub reason: Option<String>,
+    /// DISABLED, UNKNOWN, HEALTHY or UNHEALTHY.
+    pub healthy: String,
+    /// The store revision of the event.
+    pub revision: u64,
+}

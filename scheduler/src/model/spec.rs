@@ -19,7 +19,7 @@ pub use super::spec_constraint::{
 pub use super::spec_health::{HealthCheckSpec, HealthCheckType, PortSpec};
 
 /// Batch instances run to completion; service instances are kept running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum JobType {
     /// Run each instance until it succeeds (retrying up to max_failures).
     #[serde(rename = "BATCH")]
@@ -30,7 +30,7 @@ pub enum JobType {
 }
 
 /// A free-form key/value label (Peloton `Label`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Label {
     /// Label key.
@@ -41,7 +41,7 @@ pub struct Label {
 }
 
 /// A job's configuration (Peloton stateless `JobSpec` + `type`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// BATCH or SERVICE.
@@ -104,7 +104,7 @@ pub struct JobSpec {
 
 /// A protobuf message kept as it was sent: its full type name and its
 /// encoding, base64 (standard alphabet, padded).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeedMessage {
     /// `com.netflix.titus.JobDescriptor`.
@@ -114,7 +114,7 @@ pub struct SeedMessage {
 }
 
 /// Peloton `SlaSpec`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlaSpec {
     /// Higher runs first.
@@ -135,7 +135,7 @@ fn is_false(v: &bool) -> bool {
 
 /// One instance's pod (Peloton `PodSpec`). In an `instance_spec` override,
 /// empty lists and absent fields mean "as in default_spec".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PodSpec {
     /// Pod labels (sent to Mesos as task labels).
@@ -174,7 +174,7 @@ pub struct PodSpec {
 }
 
 /// Peloton `RestartPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestartPolicy {
     /// Failures a batch instance may have before it is left FAILED; 0 means
@@ -192,7 +192,7 @@ pub struct RestartPolicy {
 }
 
 /// One container (Peloton `ContainerSpec`): what to run and with what.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerSpec {
     /// Container name.
@@ -213,7 +213,7 @@ pub struct ContainerSpec {
 }
 
 /// Peloton `ResourceSpec`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSpec {
     /// CPU cores.
@@ -235,7 +235,7 @@ fn is_zero(v: &f64) -> bool {
 }
 
 /// A Mesos `CommandInfo`, in its JSON field names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSpec {
     /// The shell command (shell = true) or the program (shell = false).
@@ -259,7 +259,7 @@ pub struct CommandSpec {
 }
 
 /// Mesos `Environment`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentSpec {
     /// The variables.
@@ -268,7 +268,7 @@ pub struct EnvironmentSpec {
 }
 
 /// Mesos `Environment.Variable` (VALUE type only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariableSpec {
     /// Name.
@@ -279,7 +279,7 @@ pub struct VariableSpec {
 }
 
 /// Mesos `CommandInfo.URI`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UriSpec {
     /// The URI.
