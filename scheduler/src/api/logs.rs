@@ -40,8 +40,11 @@ pub struct LogQuery {
     get,
     path = "/api/v1/pods/{pod_name}/logs/{stream}",
     tag = "pods",
-    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`"), ("stream" = LogStream, Path, description = "Which file of the sandbox"), LogQuery),
-    responses((status = 200, description = "OK", body = FileChunk))
+    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`"), ("stream" = inline(LogStream), Path, description = "Which file of the sandbox"), LogQuery),
+    responses(
+        (status = 200, description = "OK", body = FileChunk),
+        (status = 503, description = "The master or the run's agent cannot be reached, or the scheduler has no framework id yet", body = super::error::ErrorBody),
+    )
 )]
 /// The handler.
 pub async fn read(

@@ -109,15 +109,22 @@ impl utoipa::Modify for Conventions {
             )
             .build()
             .into();
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-                &mut item.patch,
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
             ];
-            for operation in operations.into_iter().flatten() {
+            for (method, operation) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                // utoipa names an operation by its handler, and several
+                // modules have a `list` or a `get`: the method and the path
+                // are unique.
+                operation.operation_id = Some(operation_id(method, path));
                 operation
                     .responses
                     .responses
@@ -126,6 +133,17 @@ impl utoipa::Modify for Conventions {
             }
         }
     }
+}
+
+/// `get_api_v1_jobs_id_pods` for `GET /api/v1/jobs/{id}/pods`.
+fn operation_id(method: &str, path: &str) -> String {
+    let words = path
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty());
+    std::iter::once(method)
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// The document, made once.

@@ -19,6 +19,7 @@ use crate::model::workflow::{
     self, SpecDiff, UpdateOptions, Workflow, WorkflowEvent, WorkflowSummary,
 };
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
@@ -425,8 +426,9 @@ pub async fn list(
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<EventsQuery>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(super::jobs::query_error)?;
     let view = state.find_job(&id).await?;
     let Some(current) = view.job.workflows.current.as_deref() else {
         return Ok(Json(json!({"events": []})));
