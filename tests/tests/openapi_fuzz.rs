@@ -1,6 +1,6 @@
 //! The JSON API fuzzed from its own description: a scheduler (agent-sim
-//! behind it) with a service job, a batch job and a job to be deleted,
-//! and schemathesis (pinned, installed by `scripts/schemathesis-env.sh`)
+//! behind it) with a service job whose update is paused on its way, a
+//! batch job run to its end and a job to be deleted, and schemathesis (pinned, installed by `scripts/schemathesis-env.sh`)
 //! run by `scripts/api-fuzz.sh` against `GET /api/v1/openapi.json`, with
 //! the job ids and pod names as likely path parameters so the requests
 //! reach live jobs rather than 404. It fails on any 5xx, and on any answer
@@ -11,9 +11,10 @@
 
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries::repo_root;
-use drover_tests::harness::http::get;
+use drover_tests::harness::http::{get, post};
 use drover_tests::harness::job_api::{create_job, job_spec, wait_for_job_state};
 use drover_tests::harness::scheduler::Scheduler;
+use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -79,6 +80,9 @@ async fn fuzz(address: &str, config: &Path, headers: &[&str]) -> Output {
         .arg(address)
         .args(["--seed", &seed])
         .env("API_FUZZ_CONFIG", config)
+        // schemathesis keeps a cache (`.schemathesis/`) where it runs: in
+        // the test's directory, not the source tree.
+        .current_dir(config.parent().unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -123,6 +127,24 @@ async fn scheduler_with_jobs(sim: &AgentSim, dir: &Path) -> Scheduler {
         Duration::from_secs(30),
     )
     .await;
+    // An update paused on its way, so the answers carry a workflow (its
+    // status, batch and events), and a batch job run to its end, so pods
+    // carry finished runs.
+    let update = json!({
+        "spec": job_spec("SERVICE", 2, "sleep 601"),
+        "update_spec": {"batch_size": 1},
+    });
+    let (status, reply) = post(address, "/api/v1/jobs/fuzz-web/update", &update).await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = post(address, "/api/v1/jobs/fuzz-web/workflow/pause", &json!({})).await;
+    assert_eq!(status, 200, "{reply}");
+    wait_for_job_state(
+        address,
+        "fuzz-batch",
+        "JOB_STATE_SUCCEEDED",
+        Duration::from_secs(30),
+    )
+    .await;
     scheduler
 }
 
@@ -144,6 +166,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
     std::fs::write(&config, CONFIG).unwrap();
     let out = fuzz(&scheduler.address, &config, &[]).await;
     let text = printed(&out);
+    println!("{text}");
     assert!(out.status.success(), "schemathesis found failures:\n{text}");
     // It tested every operation it selected (all but the watch stream),
     // none errored.
@@ -154,5 +177,5 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
     // The scheduler still answers: nothing it was sent broke it. (Its jobs
     // may be gone: the stateful phase deletes the jobs it lists.)
     let (status, health) = get(&scheduler.address, "/health/live").await;
-    assert_eq!((status, &health["status"]), (200, &serde_json::json!("ok")));
+    assert_eq!((status, &health["status"]), (200, &json!("ok")));
 }
