@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 /// A `{"value": ...}` id or version wrapper.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Wrapped {
     /// The value.
@@ -394,7 +394,7 @@ pub struct GetJobReply {
 #[derive(utoipa::ToSchema)]
 pub struct ListJobsReply {
     /// The page's jobs, in creation order.
-    pub jobs: Vec<views::JobSummary>,
+    pub jobs: Vec<views::JobSummary<'static>>,
     /// Where the page is.
     pub pagination: super::query::PageInfo,
 }

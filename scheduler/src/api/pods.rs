@@ -108,5 +108,5 @@ pub struct PodReply {
 #[derive(utoipa::ToSchema)]
 pub struct PodEventsReply {
     /// The pod's events, oldest first.
-    pub events: Vec<views::PodEvent>,
+    pub events: Vec<views::PodEvent<'static>>,
 }

@@ -359,7 +359,7 @@ pub struct PageInfo {
 #[derive(utoipa::ToSchema)]
 pub struct QueryJobsReply {
     /// The page's jobs.
-    pub records: Vec<views::JobSummary>,
+    pub records: Vec<views::JobSummary<'static>>,
     /// Where the page is.
     pub pagination: PageInfo,
 }

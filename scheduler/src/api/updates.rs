@@ -22,7 +22,7 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Body of `update`: the whole new spec (Peloton `ReplaceJobRequest`).
@@ -234,18 +234,18 @@ pub async fn diff(
 
 /// A diff as Peloton's `GetReplaceJobDiffResponse`.
 pub fn diff_json(diff: &SpecDiff) -> Value {
-    json!({
-        "instances_added": ranges(&diff.added),
-        "instances_removed": ranges(&diff.removed),
-        "instances_updated": ranges(&diff.updated),
-        "instances_unchanged": ranges(&diff.unchanged),
+    json!(DiffReply {
+        instances_added: ranges(&diff.added),
+        instances_removed: ranges(&diff.removed),
+        instances_updated: ranges(&diff.updated),
+        instances_unchanged: ranges(&diff.unchanged),
     })
 }
 
-fn ranges(instances: &[u32]) -> Value {
+fn ranges(instances: &[u32]) -> Vec<InstanceRangeView> {
     workflow::ranges(instances)
         .into_iter()
-        .map(|(from, to)| json!({"from": from, "to": to}))
+        .map(|(from, to)| InstanceRangeView { from, to })
         .collect()
 }
 
@@ -443,10 +443,10 @@ pub async fn events(
 
 /// A `WorkflowEvent`.
 pub fn event_json(event: &WorkflowEvent) -> Value {
-    json!({
-        "type": "WORKFLOW_TYPE_UPDATE",
-        "state": event.state.peloton_name(),
-        "timestamp": rfc3339::format(event.at),
+    json!(WorkflowEventView {
+        workflow_type: UPDATE,
+        state: event.state.peloton_name(),
+        timestamp: rfc3339::format(event.at),
     })
 }
 
@@ -454,45 +454,70 @@ pub fn event_json(event: &WorkflowEvent) -> Value {
 /// shows ([`past_info`]), with the instances being moved now and Drover's
 /// `batch` (its window: size, instances released and in all).
 pub fn workflow_info(w: &Workflow) -> Value {
-    let mut info = past_info(&w.summary());
-    info["status"]["instances_current"] = json!(w.current());
-    info["batch"] = json!({
-        "size": w.options.batch_size,
-        "released": w.released,
-        "instances": w.order.len(),
-        "rolling_back": w.rolling_back,
+    json!(current_info(w))
+}
+
+fn current_info(w: &Workflow) -> WorkflowInfo {
+    let mut info = typed_past_info(&w.summary());
+    info.status.instances_current = Some(w.current());
+    info.batch = Some(BatchView {
+        size: w.options.batch_size,
+        released: w.released,
+        instances: w.order.len(),
+        rolling_back: w.rolling_back,
     });
     info
 }
 
-/// A `WorkflowInfo` of an update, with Drover's own `workflow_id`.
-pub fn past_info(w: &WorkflowSummary) -> Value {
-    json!({
-        "workflow_id": w.id,
-        "status": {
-            "type": "WORKFLOW_TYPE_UPDATE",
-            "state": w.state.peloton_name(),
-            "num_instances_completed": w.completed,
-            "num_instances_remaining": w.remaining,
-            "num_instances_failed": w.failed,
-            "version": views::version(w.to_version),
-            "prev_version": views::version(w.from_version),
-            "creation_time": rfc3339::format(w.created_at),
-            "update_time": rfc3339::format(w.updated_at),
-        },
-        "update_spec": w.options,
-        "instances_added": ranges(&w.diff.added),
-        "instances_removed": ranges(&w.diff.removed),
-        "instances_updated": ranges(&w.diff.updated),
-    })
+/// The `WorkflowStatus` of the current (or last) update, as its
+/// [`workflow_info`] has it (a `JobStatus`' `workflow_status`).
+pub fn current_status(w: &Workflow) -> WorkflowStatus {
+    current_info(w).status
 }
 
-// The schemas of the values built above, for the OpenAPI document
-// (`super::openapi`); tests/tests/openapi_fuzz.rs checks live answers
-// against them.
+/// A `WorkflowInfo` of an update, with Drover's own `workflow_id`.
+pub fn past_info(w: &WorkflowSummary) -> Value {
+    json!(typed_past_info(w))
+}
+
+fn typed_past_info(w: &WorkflowSummary) -> WorkflowInfo {
+    WorkflowInfo {
+        workflow_id: w.id,
+        status: WorkflowStatus {
+            workflow_type: UPDATE,
+            state: w.state.peloton_name(),
+            num_instances_completed: w.completed,
+            num_instances_remaining: w.remaining,
+            num_instances_failed: w.failed,
+            version: wrapped(w.to_version),
+            prev_version: wrapped(w.from_version),
+            creation_time: rfc3339::format(w.created_at),
+            update_time: rfc3339::format(w.updated_at),
+            instances_current: None,
+        },
+        update_spec: w.options,
+        instances_added: ranges(&w.diff.added),
+        instances_removed: ranges(&w.diff.removed),
+        instances_updated: ranges(&w.diff.updated),
+        batch: None,
+    }
+}
+
+/// Every workflow Drover keeps is an update.
+const UPDATE: &str = "WORKFLOW_TYPE_UPDATE";
+
+fn wrapped(version: u64) -> Wrapped {
+    Wrapped {
+        value: version.to_string(),
+    }
+}
+
+// The answers' types: the builders above fill them, and the OpenAPI
+// document (`super::openapi`) takes their schemas from them. Serialized
+// through a JSON map, whose keys are sorted, as the answers always were.
 
 /// `{"from", "to"}`: instances `from` ≤ i < `to` ([`ranges`]).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InstanceRangeView {
     /// First instance.
     pub from: u32,
@@ -501,13 +526,13 @@ pub struct InstanceRangeView {
 }
 
 /// A `WorkflowStatus` ([`past_info`], [`workflow_info`]).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkflowStatus {
     /// `WORKFLOW_TYPE_UPDATE`.
-    #[schema(rename = "type")]
-    pub workflow_type: String,
+    #[serde(rename = "type")]
+    pub workflow_type: &'static str,
     /// `WORKFLOW_STATE_...`.
-    pub state: String,
+    pub state: &'static str,
     /// Instances moved.
     pub num_instances_completed: u32,
     /// Instances still to move.
@@ -515,32 +540,33 @@ pub struct WorkflowStatus {
     /// Instances that failed.
     pub num_instances_failed: u32,
     /// The job version the update moves to.
-    pub version: views::Wrapped,
+    pub version: Wrapped,
     /// The job version it moves from.
-    pub prev_version: views::Wrapped,
+    pub prev_version: Wrapped,
     /// RFC 3339.
     pub creation_time: String,
     /// RFC 3339.
     pub update_time: String,
     /// The instances being moved now (the current update only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub instances_current: Option<Vec<u32>>,
 }
 
 /// Drover's `batch` of the current update: its window.
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BatchView {
     /// Most instances moved at once.
     pub size: u32,
     /// Instances released so far.
     pub released: u32,
     /// Instances in all.
-    pub instances: u64,
+    pub instances: usize,
     /// Whether it is rolling back.
     pub rolling_back: bool,
 }
 
 /// A `WorkflowInfo` ([`past_info`], [`workflow_info`]).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkflowInfo {
     /// Drover's id of the update, within the job.
     pub workflow_id: u32,
@@ -555,6 +581,7 @@ pub struct WorkflowInfo {
     /// Instances it changes.
     pub instances_updated: Vec<InstanceRangeView>,
     /// Its window (the current update only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchView>,
 }
 
@@ -569,7 +596,7 @@ pub struct WrittenReply {
 }
 
 /// Peloton `GetReplaceJobDiffResponse` ([`diff_json`]).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DiffReply {
     /// Instances the spec would add.
     pub instances_added: Vec<InstanceRangeView>,
@@ -589,13 +616,13 @@ pub struct UpdatesReply {
 }
 
 /// A `WorkflowEvent` ([`event_json`]).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkflowEventView {
     /// `WORKFLOW_TYPE_UPDATE`.
-    #[schema(rename = "type")]
-    pub workflow_type: String,
+    #[serde(rename = "type")]
+    pub workflow_type: &'static str,
     /// `WORKFLOW_STATE_...`.
-    pub state: String,
+    pub state: &'static str,
     /// RFC 3339.
     pub timestamp: String,
 }
