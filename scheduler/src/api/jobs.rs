@@ -177,9 +177,9 @@ pub async fn create(State(state): State<AppState>, body: Body) -> Result<Json<Va
         },
     )
     .await?;
-    Ok(Json(json!({
-        "job_id": {"value": job.job_id.as_str()},
-        "version": views::version(job.version),
+    Ok(Json(json!(CreateJobReply {
+        job_id: views::wrapped(&job.job_id),
+        version: views::wrapped(job.version),
     })))
 }
 
@@ -197,13 +197,13 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let view = state.find_job(&id).await?;
-    Ok(Json(json!({
-        "job_info": {
-            "job_id": {"value": view.job.job_id.as_str()},
-            "spec": view.job.spec,
-            "status": views::job_status(&view),
+    Ok(Json(json!(GetJobReply {
+        job_info: JobInfo {
+            job_id: views::wrapped(&view.job.job_id),
+            spec: &view.job.spec,
+            status: views::job_status(&view),
         },
-        "workflow_info": view
+        workflow_info: view
             .job
             .workflows
             .current
@@ -239,7 +239,10 @@ pub async fn list(
         .map(|view| views::job_summary(view))
         .collect();
     let pagination = super::query::pagination(offset, limit, summaries.len(), total);
-    Ok(Json(json!({"jobs": summaries, "pagination": pagination})))
+    Ok(Json(json!(ListJobsReply {
+        jobs: summaries,
+        pagination,
+    })))
 }
 
 #[utoipa::path(
@@ -266,9 +269,9 @@ pub async fn pods(
         })
         .await?;
     let job = job.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
-    Ok(Json(
-        json!({"pods": views::pod_summaries(&job, &runs, &pending)}),
-    ))
+    Ok(Json(json!(PodsReply {
+        pods: views::pod_summaries(&job, &runs, &pending)
+    })))
 }
 
 async fn set_goal(
@@ -292,7 +295,9 @@ async fn set_goal(
         },
     )
     .await?;
-    Ok(Json(json!({"version": views::version(job.version)})))
+    Ok(Json(json!(VersionReply {
+        version: views::wrapped(job.version)
+    })))
 }
 
 #[utoipa::path(
@@ -354,15 +359,15 @@ pub async fn delete(
         },
     )
     .await?;
-    Ok((StatusCode::OK, Json(json!({}))))
+    Ok((StatusCode::OK, Json(json!(EmptyReply {}))))
 }
 
-// The schemas of the answers built above, for the OpenAPI document
-// (`super::openapi`); tests/tests/openapi_fuzz.rs checks live answers
-// against them.
+// The answers' types: the handlers above fill them, and the OpenAPI
+// document (`super::openapi`) takes their schemas from them. Serialized
+// through a JSON map, whose keys are sorted, as the answers always were.
 
 /// The answer of create.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct CreateJobReply {
     /// The job's id.
     pub job_id: views::Wrapped,
@@ -371,48 +376,53 @@ pub struct CreateJobReply {
 }
 
 /// Peloton `JobInfo`.
-#[derive(utoipa::ToSchema)]
-pub struct JobInfo {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct JobInfo<'a> {
     /// The job's id.
     pub job_id: views::Wrapped,
     /// Its spec.
-    pub spec: JobSpec,
-    /// Its status.
-    pub status: views::JobStatus,
+    pub spec: &'a JobSpec,
+    /// Its status ([`views::job_status`]).
+    #[schema(value_type = views::JobStatus)]
+    pub status: Value,
 }
 
 /// The answer of get.
-#[derive(utoipa::ToSchema)]
-pub struct GetJobReply {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct GetJobReply<'a> {
     /// The job.
-    pub job_info: JobInfo,
-    /// Its current (or last) update; null without one.
-    pub workflow_info: Option<super::updates::WorkflowInfo>,
+    pub job_info: JobInfo<'a>,
+    /// Its current (or last) update ([`super::updates::workflow_info`]);
+    /// null without one.
+    #[schema(value_type = Option<super::updates::WorkflowInfo>)]
+    pub workflow_info: Option<Value>,
 }
 
 /// The answer of list.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ListJobsReply {
-    /// The page's jobs, in creation order.
-    pub jobs: Vec<views::JobSummary<'static>>,
+    /// The page's jobs, in creation order ([`views::job_summary`]).
+    #[schema(value_type = Vec<views::JobSummary>)]
+    pub jobs: Vec<Value>,
     /// Where the page is.
     pub pagination: super::query::PageInfo,
 }
 
 /// The answer of the job's pods.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct PodsReply {
-    /// Every instance's pod, in order.
-    pub pods: Vec<views::PodSummary>,
+    /// Every instance's pod, in order ([`views::pod_summaries`]).
+    #[schema(value_type = Vec<views::PodSummary>)]
+    pub pods: Vec<Value>,
 }
 
 /// The answer of stop, start and restart: the job's new version.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct VersionReply {
     /// The job's version.
     pub version: views::Wrapped,
 }
 
 /// `{}`: the answer of delete and of the pod operations.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct EmptyReply {}

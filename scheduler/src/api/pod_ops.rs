@@ -87,7 +87,7 @@ async fn set_pod_goal(
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
     set_goal_of(&state, pod, goal).await?;
-    Ok(Json(json!({})))
+    Ok(Json(json!(super::jobs::EmptyReply {})))
 }
 
 /// Stops (KILLED) or starts (RUNNING) one pod, once stored; the JSON and
@@ -165,7 +165,7 @@ pub async fn restart(
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
     restart_pod(&state, pod).await?;
-    Ok(Json(json!({})))
+    Ok(Json(json!(super::jobs::EmptyReply {})))
 }
 
 /// `POST /api/v1/jobs/{id}/restart` (`{id}` an id or a name): replaces the runs of the instances in
@@ -206,5 +206,7 @@ pub async fn restart_job(
         },
     )
     .await?;
-    Ok(Json(json!({"version": views::version(job.version)})))
+    Ok(Json(json!(super::jobs::VersionReply {
+        version: views::wrapped(job.version)
+    })))
 }

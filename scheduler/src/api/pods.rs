@@ -50,11 +50,17 @@ pub async fn get(
         .iter()
         .rev()
         .skip(1)
-        .map(|run| json!({"spec": spec, "status": views::run_status(&job, run, failures)}))
+        .map(|run| PodInfo {
+            spec: &spec,
+            status: views::run_status(&job, run, failures),
+        })
         .collect();
-    Ok(Json(json!({
-        "current": {"spec": spec, "status": current},
-        "previous": previous,
+    Ok(Json(json!(PodReply {
+        current: PodInfo {
+            spec: &spec,
+            status: current,
+        },
+        previous,
     })))
 }
 
@@ -79,34 +85,36 @@ pub async fn events(
         .filter(|j| instance.instance < j.spec.instance_count)
         .ok_or_else(|| ApiError::not_found(format!("pod {name}")))?;
     let events: Vec<_> = events.iter().map(|e| views::pod_event(&job, e)).collect();
-    Ok(Json(json!({"events": events})))
+    Ok(Json(json!(PodEventsReply { events })))
 }
 
-// The schemas of the answers built above, for the OpenAPI document
-// (`super::openapi`); tests/tests/openapi_fuzz.rs checks live answers
-// against them.
+// The answers' types: the handlers above fill them, and the OpenAPI
+// document (`super::openapi`) takes their schemas from them. Serialized
+// through a JSON map, whose keys are sorted, as the answers always were.
 
 /// Peloton `PodInfo`: a run's spec and status.
-#[derive(utoipa::ToSchema)]
-pub struct PodInfo {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PodInfo<'a> {
     /// The pod's spec.
-    pub spec: crate::model::spec::PodSpec,
-    /// The run's status.
-    pub status: views::PodStatus,
+    pub spec: &'a crate::model::spec::PodSpec,
+    /// The run's status ([`views::run_status`], [`views::current_status`]).
+    #[schema(value_type = views::PodStatus)]
+    pub status: Value,
 }
 
 /// The answer of get.
-#[derive(utoipa::ToSchema)]
-pub struct PodReply {
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PodReply<'a> {
     /// The current run (or the pending pod).
-    pub current: PodInfo,
+    pub current: PodInfo<'a>,
     /// Earlier runs, newest first.
-    pub previous: Vec<PodInfo>,
+    pub previous: Vec<PodInfo<'a>>,
 }
 
 /// The answer of events.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct PodEventsReply {
-    /// The pod's events, oldest first.
-    pub events: Vec<views::PodEvent<'static>>,
+    /// The pod's events, oldest first ([`views::pod_event`]).
+    #[schema(value_type = Vec<views::PodEvent>)]
+    pub events: Vec<Value>,
 }

@@ -133,17 +133,18 @@ pub struct QueryPodsRequest {
 /// A page's `pagination`: Peloton's `offset`, `limit` and `total`, and
 /// `next_offset`, the offset of the next page, only when there is one (the
 /// CLI's "--offset N for more").
-pub fn pagination(offset: u32, limit: u32, shown: usize, total: usize) -> Value {
-    let mut p = json!({"offset": offset, "limit": limit, "total": total});
+pub fn pagination(offset: u32, limit: u32, shown: usize, total: usize) -> PageInfo {
     let next = (offset as usize).saturating_add(shown);
-    if shown > 0 && next < total {
-        p["next_offset"] = json!(next);
+    PageInfo {
+        offset,
+        limit,
+        total,
+        next_offset: (shown > 0 && next < total).then_some(next),
     }
-    p
 }
 
 /// A page of `items` as `asked` (the server's largest page at most).
-pub fn page<T>(items: Vec<T>, asked: Option<Pagination>, max_page: u32) -> (Vec<T>, Value) {
+pub fn page<T>(items: Vec<T>, asked: Option<Pagination>, max_page: u32) -> (Vec<T>, PageInfo) {
     let p = asked.unwrap_or_default();
     let limit = if p.limit == 0 {
         max_page
@@ -202,7 +203,10 @@ pub async fn query_jobs(
         .map(|view| views::job_summary(view))
         .collect();
     let (records, pagination) = page(matching, spec.pagination, state.config.max_page);
-    Ok(Json(json!({"records": records, "pagination": pagination})))
+    Ok(Json(json!(QueryJobsReply {
+        records,
+        pagination
+    })))
 }
 
 /// `POST /api/v1/jobs/{id}/pods/query` (`{id}` a job's id or name).
@@ -222,7 +226,10 @@ pub async fn query_pods(
     let request: QueryPodsRequest = read_json(body, state.config.max_body_bytes, true).await?;
     let found = find_pods(&state, &id, request.spec).await?;
     let pods: Vec<_> = found.pods.into_iter().map(|(_, pod)| pod).collect();
-    Ok(Json(json!({"pods": pods, "pagination": found.pagination})))
+    Ok(Json(json!(QueryPodsReply {
+        pods,
+        pagination: found.pagination,
+    })))
 }
 
 /// A page of a job's pods matching a query, and what they were read with.
@@ -236,7 +243,7 @@ pub struct FoundPods {
     /// The page: each pod's instance and its JSON `PodSummary`.
     pub pods: Vec<(u32, Value)>,
     /// The page's `pagination`.
-    pub pagination: Value,
+    pub pagination: PageInfo,
 }
 
 /// QueryPods of the job `id` (an id or a name), for the JSON and gRPC
@@ -338,37 +345,40 @@ pub fn pod_matches(spec: &PodQuerySpec, job: &Job, pod: &Value) -> bool {
         && has_labels(labels, &spec.labels)
 }
 
-// The schemas of the answers built above, for the OpenAPI document
-// (`super::openapi`); tests/tests/openapi_fuzz.rs checks live answers
-// against them.
+// The answers' types: the handlers above fill them, and the OpenAPI
+// document (`super::openapi`) takes their schemas from them. Serialized
+// through a JSON map, whose keys are sorted, as the answers always were.
 
 /// A page's `pagination` ([`pagination`]).
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct PageInfo {
     /// The first record's place.
-    pub offset: u64,
+    pub offset: u32,
     /// The page size applied.
-    pub limit: u64,
+    pub limit: u32,
     /// Records in all.
-    pub total: u64,
+    pub total: usize,
     /// The next page's offset, when there is one.
-    pub next_offset: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
 }
 
 /// The answer of QueryJobs.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct QueryJobsReply {
-    /// The page's jobs.
-    pub records: Vec<views::JobSummary<'static>>,
+    /// The page's jobs ([`views::job_summary`]).
+    #[schema(value_type = Vec<views::JobSummary>)]
+    pub records: Vec<Value>,
     /// Where the page is.
     pub pagination: PageInfo,
 }
 
 /// The answer of QueryPods.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct QueryPodsReply {
-    /// The page's pods.
-    pub pods: Vec<views::PodSummary>,
+    /// The page's pods ([`views::pod_summaries`]).
+    #[schema(value_type = Vec<views::PodSummary>)]
+    pub pods: Vec<Value>,
     /// Where the page is.
     pub pagination: PageInfo,
 }

@@ -19,16 +19,17 @@ pub async fn get(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     let (identity, framework_id, revision) = state
         .read(|store| Ok((store.identity()?, store.framework_id()?, store.revision()?)))
         .await?;
-    Ok(Json(json!({
-        "store_id": identity.store_id,
-        "created_at": super::rfc3339::format(identity.created_at),
-        "framework_id": framework_id,
-        "revision": revision,
+    Ok(Json(json!(StoreReply {
+        store_id: identity.store_id,
+        created_at: super::rfc3339::format(identity.created_at),
+        framework_id,
+        revision,
     })))
 }
 
-/// The answer of `GET /api/v1/store`, for the OpenAPI document.
-#[derive(utoipa::ToSchema)]
+/// The answer of `GET /api/v1/store`; the OpenAPI document takes its
+/// schema from it. Serialized through a JSON map (keys sorted).
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct StoreReply {
     /// The store's id, made when it was created.
     pub store_id: String,

@@ -137,10 +137,7 @@ async fn start(
     version: Option<&Wrapped>,
 ) -> Result<Json<Value>, ApiError> {
     let job = ask_update(state, job, spec, options, expected(version)?).await?;
-    Ok(Json(json!({
-        "version": views::version(job.version),
-        "workflow_info": job.workflows.current.as_deref().map(workflow_info),
-    })))
+    Ok(written(&job))
 }
 
 #[utoipa::path(
@@ -297,9 +294,9 @@ async fn steer(
 }
 
 fn written(job: &Job) -> Json<Value> {
-    Json(json!({
-        "version": views::version(job.version),
-        "workflow_info": job.workflows.current.as_deref().map(workflow_info),
+    Json(json!(WrittenReply {
+        version: views::wrapped(job.version),
+        workflow_info: job.workflows.current.as_deref().map(workflow_info),
     }))
 }
 
@@ -411,7 +408,9 @@ pub async fn list(
         .into_iter()
         .collect();
     infos.extend(workflows.past.iter().rev().map(past_info));
-    Ok(Json(json!({"workflow_infos": infos})))
+    Ok(Json(json!(UpdatesReply {
+        workflow_infos: infos
+    })))
 }
 
 /// `GET /api/v1/jobs/{id}/workflow/events?instance=`: the story of the
@@ -431,14 +430,14 @@ pub async fn events(
     let Query(query) = query.map_err(super::jobs::query_error)?;
     let view = state.find_job(&id).await?;
     let Some(current) = view.job.workflows.current.as_deref() else {
-        return Ok(Json(json!({"events": []})));
+        return Ok(Json(json!(WorkflowEventsReply { events: Vec::new() })));
     };
     let (job_id, workflow) = (view.job.job_id.clone(), current.id);
     let events = state
         .read(move |s| s.workflow_events(&job_id, workflow, query.instance))
         .await?;
     let events: Vec<Value> = events.iter().map(event_json).collect();
-    Ok(Json(json!({"events": events})))
+    Ok(Json(json!(WorkflowEventsReply { events })))
 }
 
 /// A `WorkflowEvent`.
@@ -586,13 +585,14 @@ pub struct WorkflowInfo {
 }
 
 /// The answer of update, patch, rollback, pause, resume, abort and scale
-/// ([`written`], `start`).
-#[derive(utoipa::ToSchema)]
+/// ([`written`]).
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WrittenReply {
     /// The job's new version.
     pub version: views::Wrapped,
-    /// The current update; null without one.
-    pub workflow_info: Option<WorkflowInfo>,
+    /// The current update ([`workflow_info`]); null without one.
+    #[schema(value_type = Option<WorkflowInfo>)]
+    pub workflow_info: Option<Value>,
 }
 
 /// Peloton `GetReplaceJobDiffResponse` ([`diff_json`]).
@@ -609,10 +609,11 @@ pub struct DiffReply {
 }
 
 /// `ListJobUpdates` ([`list`]).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UpdatesReply {
     /// The current (or last) update, then earlier ones, newest first.
-    pub workflow_infos: Vec<WorkflowInfo>,
+    #[schema(value_type = Vec<WorkflowInfo>)]
+    pub workflow_infos: Vec<Value>,
 }
 
 /// A `WorkflowEvent` ([`event_json`]).
@@ -628,8 +629,9 @@ pub struct WorkflowEventView {
 }
 
 /// `GetWorkflowEvents` ([`events`]).
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkflowEventsReply {
-    /// The events, oldest first.
-    pub events: Vec<WorkflowEventView>,
+    /// The events, oldest first ([`event_json`]).
+    #[schema(value_type = Vec<WorkflowEventView>)]
+    pub events: Vec<Value>,
 }

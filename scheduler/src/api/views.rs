@@ -51,7 +51,7 @@ pub fn by_instance<'a>(job: &Job, runs: &'a [RunRecord]) -> Vec<(u32, &'a [RunRe
 }
 
 /// A wrapped id or version.
-fn wrapped(value: impl ToString) -> Wrapped {
+pub fn wrapped(value: impl ToString) -> Wrapped {
     Wrapped {
         value: value.to_string(),
     }
@@ -92,10 +92,10 @@ pub fn job_summary(view: &JobView) -> Value {
     let job = &view.job;
     json!(JobSummary {
         job_id: wrapped(&job.job_id),
-        name: &job.spec.name,
-        owner: &job.spec.owner,
-        owning_team: &job.spec.owning_team,
-        labels: &job.spec.labels,
+        name: job.spec.name.clone(),
+        owner: job.spec.owner.clone(),
+        owning_team: job.spec.owning_team.clone(),
+        labels: job.spec.labels.clone(),
         instance_count: job.spec.instance_count,
         status: typed_job_status(view),
     })
@@ -252,13 +252,13 @@ pub fn pod_event(job: &Job, event: &PodEventRecord) -> Value {
     json!(PodEvent {
         pod_id: wrapped(&event.task_id),
         actual_state: event.state.as_str(),
-        mesos_state: event.mesos_state.as_deref(),
+        mesos_state: event.mesos_state.clone(),
         desired_state: desired_pod_state(job, instance),
         timestamp: rfc3339::format(event.timestamp),
-        agent_id: event.agent_id.as_deref(),
-        hostname: event.hostname.as_deref(),
-        message: event.message.as_deref(),
-        reason: event.reason.as_deref(),
+        agent_id: event.agent_id.clone(),
+        hostname: event.hostname.clone(),
+        message: event.message.clone(),
+        reason: event.reason.clone(),
         healthy: health(is_checked(job, instance), event.healthy),
         revision: event.revision,
     })
@@ -305,17 +305,17 @@ pub struct JobStatus {
 
 /// `JobSummary` ([`job_summary`]).
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct JobSummary<'a> {
+pub struct JobSummary {
     /// The job's id.
     pub job_id: Wrapped,
     /// Its name.
-    pub name: &'a str,
+    pub name: String,
     /// Its owner.
-    pub owner: &'a str,
+    pub owner: String,
     /// Its owning team.
-    pub owning_team: &'a str,
+    pub owning_team: String,
     /// Its labels.
-    pub labels: &'a [Label],
+    pub labels: Vec<Label>,
     /// Its instance count.
     pub instance_count: u32,
     /// Its status.
@@ -385,25 +385,25 @@ pub struct PodSummary {
 
 /// `PodEvent` ([`pod_event`]).
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct PodEvent<'a> {
+pub struct PodEvent {
     /// The run's id.
     pub pod_id: Wrapped,
     /// `POD_STATE_...`.
     pub actual_state: &'static str,
     /// The Mesos `TASK_...` state, when the event came from Mesos.
-    pub mesos_state: Option<&'a str>,
+    pub mesos_state: Option<String>,
     /// `POD_STATE_RUNNING` or `POD_STATE_KILLED`.
     pub desired_state: &'static str,
     /// RFC 3339.
     pub timestamp: String,
     /// The agent's id.
-    pub agent_id: Option<&'a str>,
+    pub agent_id: Option<String>,
     /// The agent's host name.
-    pub hostname: Option<&'a str>,
+    pub hostname: Option<String>,
     /// The message.
-    pub message: Option<&'a str>,
+    pub message: Option<String>,
     /// The reason.
-    pub reason: Option<&'a str>,
+    pub reason: Option<String>,
     /// DISABLED, UNKNOWN, HEALTHY or UNHEALTHY.
     pub healthy: &'static str,
     /// The store revision of the event.
