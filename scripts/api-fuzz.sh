@@ -39,7 +39,7 @@ exec "$program" --no-color "${config[@]}" run "$base/api/v1/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --max-examples "${API_FUZZ_EXAMPLES:-20}" \
     --exclude-path /api/v1/watch \
-    --request-timeout 20 \
+    --request-timeout 5 \
     --workers 2 \
     --suppress-health-check all \
     "$@"
