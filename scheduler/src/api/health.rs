@@ -15,7 +15,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[utoipa::path(
     get,
@@ -102,10 +102,13 @@ fn readiness(state: &AppState) -> Readiness {
     }
 }
 
-fn conditions(failing: &[Failing]) -> Value {
+fn conditions(failing: &[Failing]) -> Vec<FailingView> {
     failing
         .iter()
-        .map(|f| json!({"condition": f.condition, "message": f.message}))
+        .map(|f| FailingView {
+            condition: f.condition,
+            message: f.message.clone(),
+        })
         .collect()
 }
 
@@ -117,7 +120,7 @@ fn conditions(failing: &[Failing]) -> Value {
 )]
 /// Liveness: the process answers.
 pub async fn live() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+    Json(json!(HealthStatus { status: "ok" }))
 }
 
 /// Readiness: 200 when every condition holds, else 503 naming each that
@@ -131,11 +134,20 @@ pub async fn live() -> impl IntoResponse {
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let failing = readiness(&state).failing();
     if failing.is_empty() {
-        (StatusCode::OK, Json(json!({"status": "ready"})))
+        (
+            StatusCode::OK,
+            Json(json!(ReadinessReply {
+                status: "ready",
+                failing: None
+            })),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "failing": conditions(&failing)})),
+            Json(json!(ReadinessReply {
+                status: "not ready",
+                failing: Some(conditions(&failing)),
+            })),
         )
     }
 }
@@ -151,47 +163,49 @@ pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let now = readiness(&state);
     let failing = now.failing();
-    Json(json!({
-        "status": "ok",
-        "subscribed": now.subscription == SubscriptionGauge::Subscribed,
-        "ready": failing.is_empty(),
-        "failing": conditions(&failing),
+    Json(json!(HealthReply {
+        status: "ok",
+        subscribed: now.subscription == SubscriptionGauge::Subscribed,
+        ready: failing.is_empty(),
+        failing: conditions(&failing),
     }))
 }
 
-// The schemas of the answers built above, for the OpenAPI document
-// (`super::openapi`).
+// The answers' types: the handlers above fill them, and the OpenAPI
+// document (`super::openapi`) takes their schemas from them. Serialized
+// through a JSON map, whose keys are sorted, as the answers always were.
 
 /// `{"status": "ok"}`.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct HealthStatus {
     /// `ok`.
-    pub status: String,
+    pub status: &'static str,
 }
 
 /// A failing condition ([`conditions`]).
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct FailingView {
     /// `store_loaded`, `subscribed`, `store_writable` or `shedding`.
-    pub condition: String,
+    pub condition: &'static str,
     /// What is wrong.
     pub message: String,
 }
 
 /// The answer of `/health/ready`.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ReadinessReply {
     /// `ready` or `not ready`.
-    pub status: String,
+    pub status: &'static str,
     /// What fails (when not ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub failing: Option<Vec<FailingView>>,
 }
 
 /// The answer of `/health`.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct HealthReply {
     /// `ok`.
-    pub status: String,
+    pub status: &'static str,
     /// Whether the scheduler is subscribed to the master.
     pub subscribed: bool,
     /// Whether it is ready.
