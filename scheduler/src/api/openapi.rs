@@ -1,7 +1,8 @@
 //! `GET /api/v1/openapi.json`: the OpenAPI document of the JSON API, made
 //! by utoipa from the handlers' `#[utoipa::path]` attributes and the
-//! request and answer types' schemas (each declared next to the code that
-//! reads or builds it). Every operation also answers the error shape
+//! schemas derived from the types requests are read into and answers are
+//! built as (the agents' list, which passes the master's JSON on, has a
+//! schema written beside its builder). Every operation also answers the error shape
 //! (`{code, message}`) on any other status, and the document declares the
 //! credentials the API takes (bearer tokens and HTTP basic).
 //!
