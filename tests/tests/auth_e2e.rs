@@ -505,7 +505,11 @@ async fn credentials_basic_sessions_reload_and_the_audit_trail() {
     for path in ["/health/ready", "/health/live", "/health", "/ui/"] {
         let reply = call(a, None, "GET", path, &Value::Null).await;
         // Ready may still be 503 (subscribing): open is what counts.
-        assert!(matches!(reply.status, 200 | 503), "{path}: {}", reply.status);
+        assert!(
+            matches!(reply.status, 200 | 503),
+            "{path}: {}",
+            reply.status
+        );
     }
     // Everything else: 401 with a challenge and the reason.
     for (method, path) in [

@@ -332,6 +332,17 @@ async fn a_peloton_watcher_that_stops_reading_is_cut_off_with_its_resume_revisio
     for job in &jobs {
         wait_for_job_state(&s.address, job, "JOB_STATE_RUNNING", LIMIT).await;
     }
+    // And stopped again: hundreds more pod changes while the watcher is
+    // stalled, well past what the buffers between it and the scheduler
+    // hold, however the launches were batched into commits.
+    for job in &jobs[1..] {
+        let (status, body) =
+            post(&s.address, &format!("/api/v1/jobs/{job}/stop"), &json!({})).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    for job in &jobs[1..] {
+        wait_for_job_state(&s.address, job, "JOB_STATE_KILLED", LIMIT).await;
+    }
     // Reading again: what was sent, then the cut-off naming the revision
     // everything up to which was delivered.
     let mut last = 0;

@@ -411,5 +411,8 @@ async fn a_viewer_logs_in_and_is_refused_a_stop() {
     )
     .await;
     let job: serde_json::Value = serde_json::from_slice(&job.body).unwrap();
-    assert_eq!(job["job_info"]["status"]["desired_state"], "JOB_STATE_RUNNING", "{job}");
+    assert_eq!(
+        job["job_info"]["status"]["desired_state"], "JOB_STATE_RUNNING",
+        "{job}"
+    );
 }

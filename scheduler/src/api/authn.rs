@@ -26,7 +26,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -253,7 +253,7 @@ pub async fn authenticate(
 }
 
 /// `POST /api/v1/login`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     /// The user name.
@@ -263,17 +263,38 @@ pub struct Login {
 }
 
 /// Who is logged in, as `whoami` and `login` answer.
-fn whoami_json(identity: &Identity, via: Via) -> serde_json::Value {
-    serde_json::json!({
-        "name": identity.name,
-        "role": identity.role.as_str(),
-        "teams": identity.teams,
-        "via": via.as_str(),
-    })
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WhoAmI {
+    /// The identity's name (`anonymous` without credentials).
+    pub name: String,
+    /// `viewer`, `user`, `operator` or `admin`.
+    pub role: &'static str,
+    /// The teams whose jobs it may change.
+    pub teams: Vec<String>,
+    /// How it was proven: `token`, `basic`, `session`, `certificate` or
+    /// `anonymous`.
+    pub via: &'static str,
+}
+
+fn whoami_json(identity: &Identity, via: Via) -> WhoAmI {
+    WhoAmI {
+        name: identity.name.clone(),
+        role: identity.role.as_str(),
+        teams: identity.teams.clone(),
+        via: via.as_str(),
+    }
 }
 
 /// `POST /api/v1/login`: a user name and password from the credentials
 /// file open a session; its cookie comes back.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "auth",
+    security(()),
+    request_body = Login,
+    responses((status = 200, description = "Logged in: the session cookie is set", body = WhoAmI))
+)]
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -308,6 +329,13 @@ pub async fn login(
 }
 
 /// `POST /api/v1/logout`: ends the session of the cookie, if any.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "auth",
+    security(()),
+    responses((status = 204, description = "Logged out: the cookie is cleared"))
+)]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(id) = session_cookie(&headers) {
         state.auth.sessions.close(&id);
@@ -321,7 +349,13 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Respon
 }
 
 /// `GET /api/v1/whoami`: the caller's name, role and teams.
-pub async fn whoami(axum::Extension(caller): axum::Extension<Caller>) -> Json<serde_json::Value> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    tag = "auth",
+    responses((status = 200, description = "Who the caller is", body = WhoAmI))
+)]
+pub async fn whoami(axum::Extension(caller): axum::Extension<Caller>) -> Json<WhoAmI> {
     Json(whoami_json(&caller.identity, caller.via))
 }
 

@@ -109,13 +109,31 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer, whatever its status: the code's gRPC
+/// name and what went wrong. Fields in the order they have always been
+/// written (alphabetical, as a JSON map kept them).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The gRPC-style code: INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS,
+    /// ABORTED, FAILED_PRECONDITION, RESOURCE_EXHAUSTED, UNIMPLEMENTED,
+    /// DEADLINE_EXCEEDED, OUT_OF_RANGE, INTERNAL, UNAVAILABLE (and, with
+    /// authentication, UNAUTHENTICATED, PERMISSION_DENIED).
+    #[schema(example = "NOT_FOUND")]
+    pub code: &'static str,
+    /// What went wrong, naming the field when a field is at fault.
+    pub message: String,
+}
+
 impl ApiError {
     /// The answer with an HTTP status finer than the code's own: 414 for a
     /// URI too long is RESOURCE_EXHAUSTED, as 413 for a body too large is.
     /// Every UNAVAILABLE answer (starting, overloaded, shutting down) says
     /// when to retry.
     pub fn into_response_with(self, status: StatusCode) -> Response {
-        let body = serde_json::json!({"code": self.code.name(), "message": self.message});
+        let body = ErrorBody {
+            code: self.code.name(),
+            message: self.message,
+        };
         let mut response = (status, Json(body)).into_response();
         if self.code == Code::Unavailable {
             response.headers_mut().insert(

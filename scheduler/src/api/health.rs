@@ -15,8 +15,14 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::json;
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"))
+)]
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
@@ -96,43 +102,116 @@ fn readiness(state: &AppState) -> Readiness {
     }
 }
 
-fn conditions(failing: &[Failing]) -> Value {
+fn conditions(failing: &[Failing]) -> Vec<FailingView> {
     failing
         .iter()
-        .map(|f| json!({"condition": f.condition, "message": f.message}))
+        .map(|f| FailingView {
+            condition: f.condition,
+            message: f.message.clone(),
+        })
         .collect()
 }
 
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "health",
+    responses((status = 200, description = "The process answers", body = HealthStatus))
+)]
 /// Liveness: the process answers.
 pub async fn live() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+    Json(json!(HealthStatus { status: "ok" }))
 }
 
 /// Readiness: 200 when every condition holds, else 503 naming each that
 /// fails.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    responses((status = 200, description = "Ready", body = ReadinessReply), (status = 503, description = "Not ready: every failing condition", body = ReadinessReply))
+)]
 pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let failing = readiness(&state).failing();
     if failing.is_empty() {
-        (StatusCode::OK, Json(json!({"status": "ready"})))
+        (
+            StatusCode::OK,
+            Json(json!(ReadinessReply {
+                status: "ready",
+                failing: None
+            })),
+        )
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "failing": conditions(&failing)})),
+            Json(json!(ReadinessReply {
+                status: "not ready",
+                failing: Some(conditions(&failing)),
+            })),
         )
     }
 }
 
 /// Both, always 200: whether the scheduler is subscribed and ready, and
 /// what fails.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses((status = 200, description = "Liveness and readiness", body = HealthReply))
+)]
 pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let now = readiness(&state);
     let failing = now.failing();
-    Json(json!({
-        "status": "ok",
-        "subscribed": now.subscription == SubscriptionGauge::Subscribed,
-        "ready": failing.is_empty(),
-        "failing": conditions(&failing),
+    Json(json!(HealthReply {
+        status: "ok",
+        subscribed: now.subscription == SubscriptionGauge::Subscribed,
+        ready: failing.is_empty(),
+        failing: conditions(&failing),
     }))
+}
+
+// The answers' types: the handlers above fill them, and the OpenAPI
+// document (`super::openapi`) takes their schemas from them. Serialized
+// through a JSON map, whose keys are sorted, as the answers always were.
+
+/// `{"status": "ok"}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HealthStatus {
+    /// `ok`.
+    pub status: &'static str,
+}
+
+/// A failing condition ([`conditions`]).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FailingView {
+    /// `store_loaded`, `subscribed`, `store_writable` or `shedding`.
+    pub condition: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The answer of `/health/ready`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReadinessReply {
+    /// `ready` or `not ready`.
+    pub status: &'static str,
+    /// What fails (when not ready).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing: Option<Vec<FailingView>>,
+}
+
+/// The answer of `/health`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HealthReply {
+    /// `ok`.
+    pub status: &'static str,
+    /// Whether the scheduler is subscribed to the master.
+    pub subscribed: bool,
+    /// Whether it is ready.
+    pub ready: bool,
+    /// What fails.
+    pub failing: Vec<FailingView>,
 }
 
 #[cfg(test)]

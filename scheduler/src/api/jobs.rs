@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 /// A `{"value": ...}` id or version wrapper.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Wrapped {
     /// The value.
@@ -34,7 +34,7 @@ pub struct Wrapped {
 /// Peloton `CreateSpec`: the job's creation as a workflow (a batch of
 /// instances at a time, retries, tolerated failures, start paused; see
 /// [`crate::model::create_workflow`]).
-#[derive(Debug, Deserialize, Default, Clone, Copy)]
+#[derive(Debug, Deserialize, Default, Clone, Copy, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSpec {
     /// Instances created at a time.
@@ -65,7 +65,7 @@ impl CreateSpec {
 }
 
 /// Peloton `CreateJobRequest`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateJobRequest {
     /// The job's id; generated when absent.
@@ -79,7 +79,7 @@ pub struct CreateJobRequest {
 }
 
 /// Body of stop and start: the entity version the caller saw.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VersionedRequest {
     /// The job's version; a stale one gets ABORTED.
@@ -88,7 +88,8 @@ pub struct VersionedRequest {
 }
 
 /// Query of `DELETE /api/v1/jobs/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// The job's version.
@@ -100,7 +101,8 @@ pub struct DeleteQuery {
 }
 
 /// Query of `GET /api/v1/jobs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// First job to return.
@@ -174,6 +176,13 @@ pub async fn ask_job(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    request_body = CreateJobRequest,
+    responses((status = 200, description = "OK", body = CreateJobReply))
+)]
 /// `POST /api/v1/jobs`.
 pub async fn create(
     State(state): State<AppState>,
@@ -199,26 +208,33 @@ pub async fn create(
         },
     )
     .await?;
-    Ok(Json(json!({
-        "job_id": {"value": job.job_id.as_str()},
-        "version": views::version(job.version),
+    Ok(Json(json!(CreateJobReply {
+        job_id: views::wrapped(&job.job_id),
+        version: views::wrapped(job.version),
     })))
 }
 
 /// `GET /api/v1/jobs/{id}`; `{id}` is a job's id or name, as on every
 /// `/api/v1/jobs/{id}...` route ([`AppState::find_job`]).
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    responses((status = 200, description = "OK", body = GetJobReply))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let view = state.find_job(&id).await?;
-    Ok(Json(json!({
-        "job_info": {
-            "job_id": {"value": view.job.job_id.as_str()},
-            "spec": view.job.spec,
-            "status": views::job_status(&view),
+    Ok(Json(json!(GetJobReply {
+        job_info: JobInfo {
+            job_id: views::wrapped(&view.job.job_id),
+            spec: &view.job.spec,
+            status: views::job_status(&view),
         },
-        "workflow_info": view
+        workflow_info: view
             .job
             .workflows
             .current
@@ -227,6 +243,13 @@ pub async fn get(
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    params(ListQuery),
+    responses((status = 200, description = "OK", body = ListJobsReply))
+)]
 /// `GET /api/v1/jobs?offset=&limit=`.
 pub async fn list(
     State(state): State<AppState>,
@@ -247,9 +270,19 @@ pub async fn list(
         .map(|view| views::job_summary(view))
         .collect();
     let pagination = super::query::pagination(offset, limit, summaries.len(), total);
-    Ok(Json(json!({"jobs": summaries, "pagination": pagination})))
+    Ok(Json(json!(ListJobsReply {
+        jobs: summaries,
+        pagination,
+    })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{id}/pods",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    responses((status = 200, description = "OK", body = PodsReply))
+)]
 /// `GET /api/v1/jobs/{id}/pods`.
 pub async fn pods(
     State(state): State<AppState>,
@@ -267,9 +300,9 @@ pub async fn pods(
         })
         .await?;
     let job = job.ok_or_else(|| ApiError::not_found(format!("job {id}")))?;
-    Ok(Json(
-        json!({"pods": views::pod_summaries(&job, &runs, &pending)}),
-    ))
+    Ok(Json(json!(PodsReply {
+        pods: views::pod_summaries(&job, &runs, &pending)
+    })))
 }
 
 async fn set_goal(
@@ -295,9 +328,19 @@ async fn set_goal(
         },
     )
     .await?;
-    Ok(Json(json!({"version": views::version(job.version)})))
+    Ok(Json(json!(VersionReply {
+        version: views::wrapped(job.version)
+    })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/stop",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<VersionedRequest>,
+    responses((status = 200, description = "OK", body = VersionReply))
+)]
 /// `POST /api/v1/jobs/{id}/stop`.
 pub async fn stop(
     State(state): State<AppState>,
@@ -308,6 +351,14 @@ pub async fn stop(
     set_goal(state, caller, id, body, JobGoal::Stopped).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/start",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<VersionedRequest>,
+    responses((status = 200, description = "OK", body = VersionReply))
+)]
 /// `POST /api/v1/jobs/{id}/start`.
 pub async fn start(
     State(state): State<AppState>,
@@ -318,6 +369,13 @@ pub async fn start(
     set_goal(state, caller, id, body, JobGoal::Running).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/jobs/{id}",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name"), DeleteQuery),
+    responses((status = 200, description = "OK", body = EmptyReply))
+)]
 /// `DELETE /api/v1/jobs/{id}?version=&force=`.
 pub async fn delete(
     State(state): State<AppState>,
@@ -338,5 +396,70 @@ pub async fn delete(
         },
     )
     .await?;
-    Ok((StatusCode::OK, Json(json!({}))))
+    Ok((StatusCode::OK, Json(json!(EmptyReply {}))))
 }
+
+// The answers' types: the handlers above fill them, and the OpenAPI
+// document (`super::openapi`) takes their schemas from them. Serialized
+// through a JSON map, whose keys are sorted, as the answers always were.
+
+/// The answer of create.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct CreateJobReply {
+    /// The job's id.
+    pub job_id: views::Wrapped,
+    /// Its version.
+    pub version: views::Wrapped,
+}
+
+/// Peloton `JobInfo`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct JobInfo<'a> {
+    /// The job's id.
+    pub job_id: views::Wrapped,
+    /// Its spec.
+    pub spec: &'a JobSpec,
+    /// Its status ([`views::job_status`]).
+    #[schema(value_type = views::JobStatus)]
+    pub status: Value,
+}
+
+/// The answer of get.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct GetJobReply<'a> {
+    /// The job.
+    pub job_info: JobInfo<'a>,
+    /// Its current (or last) update ([`super::updates::workflow_info`]);
+    /// null without one.
+    #[schema(value_type = Option<super::updates::WorkflowInfo>)]
+    pub workflow_info: Option<Value>,
+}
+
+/// The answer of list.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ListJobsReply {
+    /// The page's jobs, in creation order ([`views::job_summary`]).
+    #[schema(value_type = Vec<views::JobSummary>)]
+    pub jobs: Vec<Value>,
+    /// Where the page is.
+    pub pagination: super::query::PageInfo,
+}
+
+/// The answer of the job's pods.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PodsReply {
+    /// Every instance's pod, in order ([`views::pod_summaries`]).
+    #[schema(value_type = Vec<views::PodSummary>)]
+    pub pods: Vec<Value>,
+}
+
+/// The answer of stop, start and restart: the job's new version.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct VersionReply {
+    /// The job's version.
+    pub version: views::Wrapped,
+}
+
+/// `{}`: the answer of delete and of the pod operations.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct EmptyReply {}

@@ -21,7 +21,8 @@ use serde::Deserialize;
 pub const MAX_LENGTH: u64 = 1 << 20;
 
 /// The query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Where to read from; none: the file's size (and no data).
@@ -35,6 +36,16 @@ pub struct LogQuery {
     pub run: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/pods/{pod_name}/logs/{stream}",
+    tag = "pods",
+    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`"), ("stream" = inline(LogStream), Path, description = "Which file of the sandbox"), LogQuery),
+    responses(
+        (status = 200, description = "OK", body = FileChunk),
+        (status = 503, description = "The master or the run's agent cannot be reached, or the scheduler has no framework id yet", body = super::error::ErrorBody),
+    )
+)]
 /// The handler.
 pub async fn read(
     State(state): State<AppState>,
@@ -107,4 +118,15 @@ fn sandbox_error(executor: &str, stream: &str, e: SandboxError) -> ApiError {
         code,
         message: format!("{stream} of {executor}: {e}"),
     }
+}
+
+/// The `{stream}` of the route, for the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+pub enum LogStream {
+    /// The task's standard output.
+    #[schema(rename = "stdout")]
+    Stdout,
+    /// The task's standard error.
+    #[schema(rename = "stderr")]
+    Stderr,
 }

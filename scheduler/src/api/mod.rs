@@ -20,6 +20,7 @@
 //! - [`grpc`]: the seeds' gRPC services and server reflection, on the
 //!   same port (HTTP/2).
 //! - [`store`]: `/api/v1/store`, which store and framework this is.
+//! - [`openapi`]: `/api/v1/openapi.json`, the JSON API's OpenAPI document.
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
 //! - [`uri_limit`]: 414 in the error shape for a URI over `max_uri_bytes`.
 //! - [`serve`]: the connections: a cap, and header and body read timeouts.
@@ -40,6 +41,7 @@ pub mod grpc;
 pub mod health;
 pub mod jobs;
 pub mod logs;
+pub mod openapi;
 pub mod pod_ops;
 pub mod pods;
 pub mod query;
@@ -242,6 +244,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/login", post(authn::login))
         .route("/api/v1/logout", post(authn::logout))
         .route("/api/v1/whoami", get(authn::whoami))
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/watch", get(watch::sse::watch))
         .route("/", get(ui::redirect))
         .route("/ui", get(ui::redirect))

@@ -19,12 +19,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The empty body of the pod operations.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
 /// Peloton `PodInstanceRange`: instances `from` ≤ i < `to`.
-#[derive(Debug, Deserialize, Clone, Copy)]
+#[derive(Debug, Deserialize, Clone, Copy, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceRange {
     /// First instance.
@@ -35,7 +35,7 @@ pub struct InstanceRange {
 }
 
 /// Peloton `RestartJobRequest` (batch size and ranges inline).
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestartJobRequest {
     /// The job's version; a stale one gets ABORTED.
@@ -89,7 +89,7 @@ async fn set_pod_goal(
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
     set_goal_of(&state, &caller, pod, goal).await?;
-    Ok(Json(json!({})))
+    Ok(Json(json!(super::jobs::EmptyReply {})))
 }
 
 /// Stops (KILLED) or starts (RUNNING) one pod, once stored; the JSON and
@@ -127,6 +127,14 @@ pub async fn restart_pod(
 }
 
 /// `POST /api/v1/pods/{pod_name}/stop`: the pod is killed and stays so.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pods/{pod_name}/stop",
+    tag = "pods",
+    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`")),
+    request_body = Option<Empty>,
+    responses((status = 200, description = "OK", body = super::jobs::EmptyReply))
+)]
 pub async fn stop(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -137,6 +145,14 @@ pub async fn stop(
 }
 
 /// `POST /api/v1/pods/{pod_name}/start`: the pod runs again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pods/{pod_name}/start",
+    tag = "pods",
+    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`")),
+    request_body = Option<Empty>,
+    responses((status = 200, description = "OK", body = super::jobs::EmptyReply))
+)]
 pub async fn start(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -147,6 +163,14 @@ pub async fn start(
 }
 
 /// `POST /api/v1/pods/{pod_name}/restart`: its run is replaced by a new one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/pods/{pod_name}/restart",
+    tag = "pods",
+    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`")),
+    request_body = Option<Empty>,
+    responses((status = 200, description = "OK", body = super::jobs::EmptyReply))
+)]
 pub async fn restart(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -156,11 +180,19 @@ pub async fn restart(
     let pod = pod_name(&name)?;
     let _: Empty = read_json(body, state.config.max_body_bytes, true).await?;
     restart_pod(&state, &caller, pod).await?;
-    Ok(Json(json!({})))
+    Ok(Json(json!(super::jobs::EmptyReply {})))
 }
 
 /// `POST /api/v1/jobs/{id}/restart` (`{id}` an id or a name): replaces the runs of the instances in
 /// `ranges` (all when absent), `batch_size` at a time.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/restart",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<RestartJobRequest>,
+    responses((status = 200, description = "OK", body = super::jobs::VersionReply))
+)]
 pub async fn restart_job(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -191,5 +223,7 @@ pub async fn restart_job(
         },
     )
     .await?;
-    Ok(Json(json!({"version": views::version(job.version)})))
+    Ok(Json(json!(super::jobs::VersionReply {
+        version: views::wrapped(job.version)
+    })))
 }

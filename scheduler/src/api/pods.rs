@@ -13,6 +13,13 @@ fn pod_name(raw: &str) -> Result<InstanceId, ApiError> {
 }
 
 /// `GET /api/v1/pods/{pod_name}`: `{"current": PodInfo, "previous": [PodInfo]}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pods/{pod_name}",
+    tag = "pods",
+    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`")),
+    responses((status = 200, description = "OK", body = PodReply))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -43,15 +50,28 @@ pub async fn get(
         .iter()
         .rev()
         .skip(1)
-        .map(|run| json!({"spec": spec, "status": views::run_status(&job, run, failures)}))
+        .map(|run| PodInfo {
+            spec: &spec,
+            status: views::run_status(&job, run, failures),
+        })
         .collect();
-    Ok(Json(json!({
-        "current": {"spec": spec, "status": current},
-        "previous": previous,
+    Ok(Json(json!(PodReply {
+        current: PodInfo {
+            spec: &spec,
+            status: current,
+        },
+        previous,
     })))
 }
 
 /// `GET /api/v1/pods/{pod_name}/events`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/pods/{pod_name}/events",
+    tag = "pods",
+    params(("pod_name" = String, Path, description = "The pod's name, `<job id>-<instance>`")),
+    responses((status = 200, description = "OK", body = PodEventsReply))
+)]
 pub async fn events(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -65,5 +85,36 @@ pub async fn events(
         .filter(|j| instance.instance < j.spec.instance_count)
         .ok_or_else(|| ApiError::not_found(format!("pod {name}")))?;
     let events: Vec<_> = events.iter().map(|e| views::pod_event(&job, e)).collect();
-    Ok(Json(json!({"events": events})))
+    Ok(Json(json!(PodEventsReply { events })))
+}
+
+// The answers' types: the handlers above fill them, and the OpenAPI
+// document (`super::openapi`) takes their schemas from them. Serialized
+// through a JSON map, whose keys are sorted, as the answers always were.
+
+/// Peloton `PodInfo`: a run's spec and status.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PodInfo<'a> {
+    /// The pod's spec.
+    pub spec: &'a crate::model::spec::PodSpec,
+    /// The run's status ([`views::run_status`], [`views::current_status`]).
+    #[schema(value_type = views::PodStatus)]
+    pub status: Value,
+}
+
+/// The answer of get.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PodReply<'a> {
+    /// The current run (or the pending pod).
+    pub current: PodInfo<'a>,
+    /// Earlier runs, newest first.
+    pub previous: Vec<PodInfo<'a>>,
+}
+
+/// The answer of events.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PodEventsReply {
+    /// The pod's events, oldest first ([`views::pod_event`]).
+    #[schema(value_type = Vec<views::PodEvent>)]
+    pub events: Vec<Value>,
 }

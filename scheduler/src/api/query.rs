@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Peloton `PaginationSpec`.
-#[derive(Debug, Deserialize, Default, Clone, Copy)]
+#[derive(Debug, Deserialize, Default, Clone, Copy, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pagination {
     /// First record.
@@ -40,7 +40,7 @@ pub struct Pagination {
 }
 
 /// Peloton job `QuerySpec`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuerySpec {
     /// Any of these states (`JOB_STATE_RUNNING`, `RUNNING`, `running`).
@@ -92,7 +92,7 @@ impl TimeRange {
 }
 
 /// Peloton pod `QuerySpec`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PodQuerySpec {
     /// Any of these states (`POD_STATE_RUNNING`, `RUNNING`, `running`).
@@ -113,7 +113,7 @@ pub struct PodQuerySpec {
 }
 
 /// `{"spec": JobQuerySpec}`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryJobsRequest {
     /// The query.
@@ -122,7 +122,7 @@ pub struct QueryJobsRequest {
 }
 
 /// `{"spec": PodQuerySpec}`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryPodsRequest {
     /// The query.
@@ -133,17 +133,18 @@ pub struct QueryPodsRequest {
 /// A page's `pagination`: Peloton's `offset`, `limit` and `total`, and
 /// `next_offset`, the offset of the next page, only when there is one (the
 /// CLI's "--offset N for more").
-pub fn pagination(offset: u32, limit: u32, shown: usize, total: usize) -> Value {
-    let mut p = json!({"offset": offset, "limit": limit, "total": total});
+pub fn pagination(offset: u32, limit: u32, shown: usize, total: usize) -> PageInfo {
     let next = (offset as usize).saturating_add(shown);
-    if shown > 0 && next < total {
-        p["next_offset"] = json!(next);
+    PageInfo {
+        offset,
+        limit,
+        total,
+        next_offset: (shown > 0 && next < total).then_some(next),
     }
-    p
 }
 
 /// A page of `items` as `asked` (the server's largest page at most).
-pub fn page<T>(items: Vec<T>, asked: Option<Pagination>, max_page: u32) -> (Vec<T>, Value) {
+pub fn page<T>(items: Vec<T>, asked: Option<Pagination>, max_page: u32) -> (Vec<T>, PageInfo) {
     let p = asked.unwrap_or_default();
     let limit = if p.limit == 0 {
         max_page
@@ -178,6 +179,13 @@ pub fn canonical_states(
         .collect()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/query",
+    tag = "jobs",
+    request_body = Option<QueryJobsRequest>,
+    responses((status = 200, description = "OK", body = QueryJobsReply))
+)]
 /// `POST /api/v1/jobs/query`.
 pub async fn query_jobs(
     State(state): State<AppState>,
@@ -195,10 +203,21 @@ pub async fn query_jobs(
         .map(|view| views::job_summary(view))
         .collect();
     let (records, pagination) = page(matching, spec.pagination, state.config.max_page);
-    Ok(Json(json!({"records": records, "pagination": pagination})))
+    Ok(Json(json!(QueryJobsReply {
+        records,
+        pagination
+    })))
 }
 
 /// `POST /api/v1/jobs/{id}/pods/query` (`{id}` a job's id or name).
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{id}/pods/query",
+    tag = "jobs",
+    params(("id" = String, Path, description = "The job's id or name")),
+    request_body = Option<QueryPodsRequest>,
+    responses((status = 200, description = "OK", body = QueryPodsReply))
+)]
 pub async fn query_pods(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -207,7 +226,10 @@ pub async fn query_pods(
     let request: QueryPodsRequest = read_json(body, state.config.max_body_bytes, true).await?;
     let found = find_pods(&state, &id, request.spec).await?;
     let pods: Vec<_> = found.pods.into_iter().map(|(_, pod)| pod).collect();
-    Ok(Json(json!({"pods": pods, "pagination": found.pagination})))
+    Ok(Json(json!(QueryPodsReply {
+        pods,
+        pagination: found.pagination,
+    })))
 }
 
 /// A page of a job's pods matching a query, and what they were read with.
@@ -221,7 +243,7 @@ pub struct FoundPods {
     /// The page: each pod's instance and its JSON `PodSummary`.
     pub pods: Vec<(u32, Value)>,
     /// The page's `pagination`.
-    pub pagination: Value,
+    pub pagination: PageInfo,
 }
 
 /// QueryPods of the job `id` (an id or a name), for the JSON and gRPC
@@ -321,4 +343,42 @@ pub fn pod_matches(spec: &PodQuerySpec, job: &Job, pod: &Value) -> bool {
         && (spec.hosts.is_empty() || host.is_some_and(|h| spec.hosts.iter().any(|x| x == h)))
         && (spec.pod_names.is_empty() || spec.pod_names.iter().any(|p| p.value == name))
         && has_labels(labels, &spec.labels)
+}
+
+// The answers' types: the handlers above fill them, and the OpenAPI
+// document (`super::openapi`) takes their schemas from them. Serialized
+// through a JSON map, whose keys are sorted, as the answers always were.
+
+/// A page's `pagination` ([`pagination`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PageInfo {
+    /// The first record's place.
+    pub offset: u32,
+    /// The page size applied.
+    pub limit: u32,
+    /// Records in all.
+    pub total: usize,
+    /// The next page's offset, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_offset: Option<usize>,
+}
+
+/// The answer of QueryJobs.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct QueryJobsReply {
+    /// The page's jobs ([`views::job_summary`]).
+    #[schema(value_type = Vec<views::JobSummary>)]
+    pub records: Vec<Value>,
+    /// Where the page is.
+    pub pagination: PageInfo,
+}
+
+/// The answer of QueryPods.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct QueryPodsReply {
+    /// The page's pods ([`views::pod_summaries`]).
+    #[schema(value_type = Vec<views::PodSummary>)]
+    pub pods: Vec<Value>,
+    /// Where the page is.
+    pub pagination: PageInfo,
 }

@@ -8,10 +8,12 @@ use crate::model::ids::InstanceId;
 use crate::model::job::{Job, JobView};
 use crate::model::outcome::retry_at;
 use crate::model::run::Run;
+use crate::model::spec::Label;
 use crate::model::state::{JobGoal, PodState};
 use crate::runner::now_millis;
 use crate::store::{PodEventRecord, RunRecord};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// An `EntityVersion`.
@@ -48,45 +50,55 @@ pub fn by_instance<'a>(job: &Job, runs: &'a [RunRecord]) -> Vec<(u32, &'a [RunRe
     out
 }
 
+/// A wrapped id or version.
+pub fn wrapped(value: impl ToString) -> Wrapped {
+    Wrapped {
+        value: value.to_string(),
+    }
+}
+
 /// `JobStatus`, from the job as the engine last stored it.
 pub fn job_status(view: &JobView) -> Value {
+    json!(typed_job_status(view))
+}
+
+fn typed_job_status(view: &JobView) -> JobStatus {
     let job = &view.job;
-    let stats: BTreeMap<&'static str, u32> = view
-        .instances
-        .pod_stats()
-        .map(|(state, n)| (state.as_str(), n))
-        .collect();
-    json!({
-        "state": view.state().as_str(),
-        "desired_state": desired_job_state(job.goal),
-        "creation_time": rfc3339::format(job.created_at),
-        "pod_stats": stats,
-        "version": version(job.version),
-        "spec_version": version(job.spec_version),
-        "revision": {
-            "version": job.revision,
-            "updated_at": rfc3339::format(job.updated_at),
-            "updated_by": job.updated_by,
+    JobStatus {
+        state: view.state().as_str(),
+        desired_state: desired_job_state(job.goal),
+        creation_time: rfc3339::format(job.created_at),
+        pod_stats: view
+            .instances
+            .pod_stats()
+            .map(|(state, n)| (state.as_str(), n))
+            .collect(),
+        version: wrapped(job.version),
+        spec_version: wrapped(job.spec_version),
+        revision: JobRevision {
+            version: job.revision,
+            updated_at: rfc3339::format(job.updated_at),
+            updated_by: job.updated_by.clone(),
         },
-        "workflow_status": job
+        workflow_status: job
             .workflows
             .current
             .as_deref()
-            .map(|w| super::updates::workflow_info(w)["status"].clone()),
-    })
+            .map(super::updates::current_status),
+    }
 }
 
 /// `JobSummary`.
 pub fn job_summary(view: &JobView) -> Value {
     let job = &view.job;
-    json!({
-        "job_id": {"value": job.job_id.as_str()},
-        "name": job.spec.name,
-        "owner": job.spec.owner,
-        "owning_team": job.spec.owning_team,
-        "labels": job.spec.labels,
-        "instance_count": job.spec.instance_count,
-        "status": job_status(view),
+    json!(JobSummary {
+        job_id: wrapped(&job.job_id),
+        name: job.spec.name.clone(),
+        owner: job.spec.owner.clone(),
+        owning_team: job.spec.owning_team.clone(),
+        labels: job.spec.labels.clone(),
+        instance_count: job.spec.instance_count,
+        status: typed_job_status(view),
     })
 }
 
@@ -118,72 +130,63 @@ pub fn desired_pod_state(job: &Job, instance: u32) -> &'static str {
 
 /// `PodStatus` of `run`, with the instance's failure count.
 pub fn run_status(job: &Job, record: &RunRecord, failure_count: usize) -> Value {
+    json!(typed_run_status(job, record, failure_count))
+}
+
+fn typed_run_status(job: &Job, record: &RunRecord, failure_count: usize) -> PodStatus {
     let instance = record.task_id.instance.instance;
     let run = &record.run;
-    let mut status = Map::new();
-    status.insert("state".into(), run.state.as_str().into());
-    status.insert(
-        "pod_id".into(),
-        json!({"value": record.task_id.to_string()}),
-    );
-    status.insert(
-        "desired_state".into(),
-        desired_pod_state(job, instance).into(),
-    );
-    if !record.ports.is_empty() {
-        let ports: Map<String, Value> = record
-            .ports
-            .iter()
-            .map(|(name, port)| (name.clone(), (*port).into()))
-            .collect();
-        status.insert("ports".into(), Value::Object(ports));
-    }
-    if let Some(host) = &record.hostname {
-        status.insert("host".into(), host.clone().into());
-    }
-    if let Some(agent) = &run.agent {
-        status.insert("agent_id".into(), json!({"value": agent.as_str()}));
-    }
-    if let Some(t) = run.started_at {
-        status.insert("start_time".into(), rfc3339::format(t).into());
-    }
-    if let Some(t) = run.completed_at {
-        status.insert("completion_time".into(), rfc3339::format(t).into());
-    }
     // A kill the scheduler decided on (the runtime limit) explains the end
     // better than the agent's generic reason for it.
     let kill_reason = run.kill_reason.filter(|_| run.state.is_terminal());
-    if let Some(reason) = kill_reason.or(run.reason) {
-        status.insert("reason".into(), reason.as_str_name().into());
+    PodStatus {
+        state: run.state.as_str(),
+        pod_id: Some(wrapped(&record.task_id)),
+        desired_state: desired_pod_state(job, instance),
+        ports: (!record.ports.is_empty()).then(|| record.ports.iter().cloned().collect()),
+        host: record.hostname.clone(),
+        agent_id: run.agent.as_ref().map(|agent| wrapped(agent.as_str())),
+        start_time: run.started_at.map(rfc3339::format),
+        completion_time: run.completed_at.map(rfc3339::format),
+        reason: kill_reason.or(run.reason).map(|r| r.as_str_name()),
+        message: record.message.clone(),
+        healthy: health(is_checked(job, instance), run.healthy),
+        failure_count,
+        version: wrapped(run.spec_version),
+        desired_version: wrapped(job.desired_spec(instance).1),
+        pending_reason: None,
+        placement_metrics: None,
+        next_retry_time: None,
     }
-    if let Some(message) = &record.message {
-        status.insert("message".into(), message.clone().into());
-    }
-    status.insert(
-        "healthy".into(),
-        health(is_checked(job, instance), run.healthy).into(),
-    );
-    status.insert("failure_count".into(), failure_count.into());
-    status.insert("version".into(), version(run.spec_version));
-    status.insert(
-        "desired_version".into(),
-        version(job.desired_spec(instance).1),
-    );
-    Value::Object(status)
 }
 
 /// `PodStatus` of an instance with no run yet: the spec version its
 /// first run will run is both its version and its desired one.
 pub fn pending_status(job: &Job, instance: u32) -> Value {
-    let spec_version = version(job.desired_spec(instance).1);
-    json!({
-        "state": PodState::Pending.as_str(),
-        "desired_state": desired_pod_state(job, instance),
-        "desired_version": spec_version,
-        "healthy": health(is_checked(job, instance), None),
-        "failure_count": 0,
-        "version": spec_version,
-    })
+    json!(typed_pending_status(job, instance))
+}
+
+fn typed_pending_status(job: &Job, instance: u32) -> PodStatus {
+    let spec_version = job.desired_spec(instance).1;
+    PodStatus {
+        state: PodState::Pending.as_str(),
+        pod_id: None,
+        desired_state: desired_pod_state(job, instance),
+        ports: None,
+        host: None,
+        agent_id: None,
+        start_time: None,
+        completion_time: None,
+        reason: None,
+        message: None,
+        healthy: health(is_checked(job, instance), None),
+        failure_count: 0,
+        version: wrapped(spec_version),
+        desired_version: wrapped(spec_version),
+        pending_reason: None,
+        placement_metrics: None,
+        next_retry_time: None,
+    }
 }
 
 /// The current `PodStatus` of `instance` from its runs (oldest first), with
@@ -194,24 +197,27 @@ pub fn current_status(
     history: &[RunRecord],
     pending: Option<&PendingInfo>,
 ) -> Value {
+    json!(typed_current_status(job, instance, history, pending))
+}
+
+fn typed_current_status(
+    job: &Job,
+    instance: u32,
+    history: &[RunRecord],
+    pending: Option<&PendingInfo>,
+) -> PodStatus {
     let mut status = match history.last() {
-        Some(run) => run_status(job, run, failure_count(history)),
-        None => pending_status(job, instance),
+        Some(run) => typed_run_status(job, run, failure_count(history)),
+        None => typed_pending_status(job, instance),
     };
     let waiting = history.last().is_none_or(|r| r.run.state.is_terminal());
-    if let (Some(info), true, Value::Object(map)) = (pending, waiting, &mut status) {
-        map.insert("pending_reason".into(), info.reason.clone().into());
-        if let Ok(metrics) = serde_json::from_str::<Value>(&info.metrics) {
-            map.insert("placement_metrics".into(), metrics);
-        }
+    if let (Some(info), true) = (pending, waiting) {
+        status.pending_reason = Some(info.reason.clone());
+        status.placement_metrics = serde_json::from_str::<Value>(&info.metrics).ok();
     }
     let pod = job.spec.pod_spec(instance);
     let at = retry_at(&job.instance_id(instance), &pod, history);
-    if let (Some(at), Value::Object(map)) = (at, &mut status) {
-        if at > now_millis() {
-            map.insert("next_retry_time".into(), rfc3339::format(at).into());
-        }
-    }
+    status.next_retry_time = at.filter(|at| *at > now_millis()).map(rfc3339::format);
     status
 }
 
@@ -233,25 +239,177 @@ pub fn pod_summaries(
         .into_iter()
         .map(|(instance, history)| {
             let name = InstanceId::new(job.job_id.clone(), instance).pod_name();
-            let status = current_status(job, instance, history, pending.get(&instance));
-            json!({"pod_name": {"value": name}, "status": status})
+            json!(PodSummary {
+                pod_name: wrapped(name),
+                status: typed_current_status(job, instance, history, pending.get(&instance)),
+            })
         })
         .collect()
 }
 
 /// `PodEvent`.
 pub fn pod_event(job: &Job, event: &PodEventRecord) -> Value {
-    json!({
-        "pod_id": {"value": event.task_id.to_string()},
-        "actual_state": event.state.as_str(),
-        "mesos_state": event.mesos_state,
-        "desired_state": desired_pod_state(job, event.task_id.instance.instance),
-        "timestamp": rfc3339::format(event.timestamp),
-        "agent_id": event.agent_id,
-        "hostname": event.hostname,
-        "message": event.message,
-        "reason": event.reason,
-        "healthy": health(is_checked(job, event.task_id.instance.instance), event.healthy),
-        "revision": event.revision,
+    let instance = event.task_id.instance.instance;
+    json!(PodEvent {
+        pod_id: wrapped(&event.task_id),
+        actual_state: event.state.as_str(),
+        mesos_state: event.mesos_state.clone(),
+        desired_state: desired_pod_state(job, instance),
+        timestamp: rfc3339::format(event.timestamp),
+        agent_id: event.agent_id.clone(),
+        hostname: event.hostname.clone(),
+        message: event.message.clone(),
+        reason: event.reason.clone(),
+        healthy: health(is_checked(job, instance), event.healthy),
+        revision: event.revision,
     })
+}
+
+// The answers' types: each builder above fills one, and the OpenAPI
+// document (`super::openapi`) takes its schema from it. Serialized through
+// a JSON map, whose keys are sorted, as the answers always were.
+
+/// `{"value": "..."}`: an id (job, pod, agent) or an entity version (a
+/// decimal number as a string), as requests carry them too.
+pub use super::jobs::Wrapped;
+
+/// `revision` of a `JobStatus`: the store revision that last changed the job.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobRevision {
+    /// The store revision.
+    pub version: u64,
+    /// When (RFC 3339).
+    pub updated_at: String,
+    /// Who made the job's current version (empty: anonymous, or before
+    /// identities were kept).
+    pub updated_by: String,
+}
+
+/// `JobStatus` ([`job_status`]).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobStatus {
+    /// `JOB_STATE_...`.
+    pub state: &'static str,
+    /// `JOB_STATE_RUNNING`, `JOB_STATE_KILLED` or `JOB_STATE_DELETED`.
+    pub desired_state: &'static str,
+    /// RFC 3339.
+    pub creation_time: String,
+    /// Pods by state (`POD_STATE_...`).
+    #[schema(value_type = BTreeMap<String, u32>)]
+    pub pod_stats: BTreeMap<&'static str, u32>,
+    /// The job's entity version.
+    pub version: Wrapped,
+    /// The spec's version.
+    pub spec_version: Wrapped,
+    /// The store revision of the last change.
+    pub revision: JobRevision,
+    /// The current (or last) update's status; null without one.
+    pub workflow_status: Option<super::updates::WorkflowStatus>,
+}
+
+/// `JobSummary` ([`job_summary`]).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobSummary {
+    /// The job's id.
+    pub job_id: Wrapped,
+    /// Its name.
+    pub name: String,
+    /// Its owner.
+    pub owner: String,
+    /// Its owning team.
+    pub owning_team: String,
+    /// Its labels.
+    pub labels: Vec<Label>,
+    /// Its instance count.
+    pub instance_count: u32,
+    /// Its status.
+    pub status: JobStatus,
+}
+
+/// `PodStatus` ([`run_status`], [`pending_status`], [`current_status`]).
+/// Absent fields are left out, not null.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PodStatus {
+    /// `POD_STATE_...`.
+    pub state: &'static str,
+    /// The run's id (`<job>-<instance>-<run>`); absent before the first run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_id: Option<Wrapped>,
+    /// `POD_STATE_RUNNING` or `POD_STATE_KILLED`.
+    pub desired_state: &'static str,
+    /// Allocated ports by name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<BTreeMap<String, u32>>,
+    /// The agent's host name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// The agent's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<Wrapped>,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<String>,
+    /// Why the run is where it is (a Mesos `REASON_...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// The agent's or the scheduler's message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// DISABLED, UNKNOWN, HEALTHY or UNHEALTHY.
+    pub healthy: &'static str,
+    /// Failed runs of the instance.
+    pub failure_count: usize,
+    /// The spec version the run runs.
+    pub version: Wrapped,
+    /// The spec version the instance should run.
+    pub desired_version: Wrapped,
+    /// Why a waiting pod has no host yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_reason: Option<String>,
+    /// The placement's figures behind `pending_reason`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub placement_metrics: Option<Value>,
+    /// When the next retry may start (RFC 3339), while backing off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_retry_time: Option<String>,
+}
+
+/// `PodSummary` ([`pod_summaries`]).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PodSummary {
+    /// `<job>-<instance>`.
+    pub pod_name: Wrapped,
+    /// The current status.
+    pub status: PodStatus,
+}
+
+/// `PodEvent` ([`pod_event`]).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PodEvent {
+    /// The run's id.
+    pub pod_id: Wrapped,
+    /// `POD_STATE_...`.
+    pub actual_state: &'static str,
+    /// The Mesos `TASK_...` state, when the event came from Mesos.
+    pub mesos_state: Option<String>,
+    /// `POD_STATE_RUNNING` or `POD_STATE_KILLED`.
+    pub desired_state: &'static str,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// The agent's id.
+    pub agent_id: Option<String>,
+    /// The agent's host name.
+    pub hostname: Option<String>,
+    /// The message.
+    pub message: Option<String>,
+    /// The reason.
+    pub reason: Option<String>,
+    /// DISABLED, UNKNOWN, HEALTHY or UNHEALTHY.
+    pub healthy: &'static str,
+    /// The store revision of the event.
+    pub revision: u64,
 }

@@ -221,7 +221,7 @@ pub async fn browse_sandbox(
 /// A chunk of a sandbox file, as the agent's `/files/read` answers it:
 /// `data` from byte `offset` (with no offset asked, empty data and the
 /// file's size as the offset, which is where a follower starts).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FileChunk {
     /// The bytes read (UTF-8, lossily, as Mesos sends them).
     pub data: String,

@@ -81,6 +81,19 @@ pub struct SecretSpec {
     pub value: SecretValue,
 }
 
+/// The JSON shape a [`SecretSpec`] is read from and written as (by hand,
+/// because its value is sealed or left out): for the API's document.
+#[derive(utoipa::ToSchema)]
+pub struct SecretShape {
+    /// Peloton `secret_id`; the path when absent.
+    pub id: Option<String>,
+    /// The file's path inside the sandbox, relative.
+    pub path: String,
+    /// The bytes, base64; absent in answers, and in an update that keeps
+    /// the value the job has.
+    pub value: Option<String>,
+}
+
 /// Seals and opens secret values for the store. The store's key is its
 /// own; the model only calls through this.
 pub trait Sealer: Send + Sync {

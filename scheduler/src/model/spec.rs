@@ -20,7 +20,7 @@ pub use super::spec_constraint::{
 pub use super::spec_health::{HealthCheckSpec, HealthCheckType, PortSpec};
 
 /// Batch instances run to completion; service instances are kept running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum JobType {
     /// Run each instance until it succeeds (retrying up to max_failures).
     #[serde(rename = "BATCH")]
@@ -31,7 +31,7 @@ pub enum JobType {
 }
 
 /// A free-form key/value label (Peloton `Label`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Label {
     /// Label key.
@@ -42,7 +42,7 @@ pub struct Label {
 }
 
 /// A job's configuration (Peloton stateless `JobSpec` + `type`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobSpec {
     /// BATCH or SERVICE.
@@ -105,12 +105,13 @@ pub struct JobSpec {
     /// (Peloton `secrets`, job-wide as Peloton puts them in the default
     /// config). Shown as id and path only (see [`super::secret`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<crate::model::secret::SecretShape>)]
     pub secrets: Vec<SecretSpec>,
 }
 
 /// A protobuf message kept as it was sent: its full type name and its
 /// encoding, base64 (standard alphabet, padded).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeedMessage {
     /// `com.netflix.titus.JobDescriptor`.
@@ -120,7 +121,7 @@ pub struct SeedMessage {
 }
 
 /// Peloton `SlaSpec`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlaSpec {
     /// Higher runs first.
@@ -141,7 +142,7 @@ fn is_false(v: &bool) -> bool {
 
 /// One instance's pod (Peloton `PodSpec`). In an `instance_spec` override,
 /// empty lists and absent fields mean "as in default_spec".
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PodSpec {
     /// Pod labels (sent to Mesos as task labels).
@@ -180,7 +181,7 @@ pub struct PodSpec {
 }
 
 /// Peloton `RestartPolicy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestartPolicy {
     /// Failures a batch instance may have before it is left FAILED; 0 means
@@ -198,7 +199,7 @@ pub struct RestartPolicy {
 }
 
 /// One container (Peloton `ContainerSpec`): what to run and with what.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerSpec {
     /// Container name.
@@ -219,7 +220,7 @@ pub struct ContainerSpec {
 }
 
 /// Peloton `ResourceSpec`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceSpec {
     /// CPU cores.
@@ -241,7 +242,7 @@ fn is_zero(v: &f64) -> bool {
 }
 
 /// A Mesos `CommandInfo`, in its JSON field names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSpec {
     /// The shell command (shell = true) or the program (shell = false).
@@ -265,7 +266,7 @@ pub struct CommandSpec {
 }
 
 /// Mesos `Environment`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentSpec {
     /// The variables.
@@ -274,7 +275,7 @@ pub struct EnvironmentSpec {
 }
 
 /// Mesos `Environment.Variable` (VALUE type only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariableSpec {
     /// Name.
@@ -285,7 +286,7 @@ pub struct VariableSpec {
 }
 
 /// Mesos `CommandInfo.URI`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UriSpec {
     /// The URI.

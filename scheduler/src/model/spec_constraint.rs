@@ -8,7 +8,7 @@ use super::spec::Label;
 use serde::{Deserialize, Serialize};
 
 /// Peloton `Constraint.Type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ConstraintType {
     /// `label_constraint` is the constraint.
     #[serde(rename = "LABEL_CONSTRAINT")]
@@ -22,7 +22,7 @@ pub enum ConstraintType {
 }
 
 /// Peloton `Constraint`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Constraint {
     /// Which of the fields below applies.
@@ -40,16 +40,18 @@ pub struct Constraint {
 }
 
 /// Peloton `AndConstraint` / `OrConstraint`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Constraints {
-    /// The operands.
+    /// The operands. (A constraint nests: its schema refers to itself, and
+    /// utoipa must not follow that reference when collecting schemas.)
     #[serde(default)]
+    #[schema(no_recursion)]
     pub constraints: Vec<Constraint>,
 }
 
 /// Peloton `LabelConstraint.Kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum LabelKind {
     /// Labels of the pods already on the host.
     #[serde(rename = "POD")]
@@ -60,7 +62,7 @@ pub enum LabelKind {
 }
 
 /// Peloton `LabelConstraint.Condition`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Condition {
     /// occurrences < requirement.
     #[serde(rename = "CONDITION_LESS_THAN")]
@@ -76,7 +78,7 @@ pub enum Condition {
 /// Peloton `LabelConstraint`: the number of occurrences of `label` among
 /// the host's labels (HOST) or its pods' labels (POD), compared with
 /// `requirement`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelConstraint {
     /// Which labels are counted.
@@ -91,7 +93,7 @@ pub struct LabelConstraint {
 }
 
 /// Titus' scoring choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum PlacementStrategy {
     /// Prefer the emptiest host (the default for services: a lost host
     /// takes fewer instances with it).
@@ -104,7 +106,7 @@ pub enum PlacementStrategy {
 }
 
 /// Titus-style placement options of a pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlacementSpec {
     /// At most one instance of the job per host (Titus `uniqueHost`).
@@ -128,7 +130,7 @@ pub struct PlacementSpec {
 /// Titus soft constraints: what a pod's placement prefers. Scored, never
 /// blocking: a host that meets them wins over one that does not, and a pod
 /// still goes to one that does not when no other fits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Preferences {
     /// Prefer a host with no other instance of the job.

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Peloton `PortSpec`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortSpec {
     /// Name, unique in the container; the key in the pod status' `ports`.
@@ -20,7 +20,7 @@ pub struct PortSpec {
 }
 
 /// Peloton `HealthCheckSpec.HealthCheckType`, plus TCP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum HealthCheckType {
     /// Run a command; exit 0 is healthy.
     #[serde(rename = "COMMAND")]
@@ -36,7 +36,7 @@ pub enum HealthCheckType {
 /// Peloton `HealthCheckSpec`. Zero timing values mean Peloton's (Mesos')
 /// defaults: 15 s initial interval, 10 s interval, 20 s timeout, 3
 /// consecutive failures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckSpec {
     /// Whether the check runs.
@@ -69,7 +69,7 @@ pub struct HealthCheckSpec {
 }
 
 /// Peloton `HealthCheckSpec.CommandCheck`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandCheck {
     /// Shell command.
@@ -80,7 +80,7 @@ pub struct CommandCheck {
 }
 
 /// An HTTP GET check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpGet {
     /// `http` (default) or `https`.
@@ -95,7 +95,7 @@ pub struct HttpGet {
 }
 
 /// A TCP connect check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TcpSocket {
     /// The port; 0 means the container's first port.

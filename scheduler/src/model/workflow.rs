@@ -42,7 +42,7 @@ use super::time::UnixMillis;
 use serde::{Deserialize, Serialize};
 
 /// How an update rolls (Peloton `UpdateSpec`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpdateOptions {
     /// Most instances being moved at once (0: all).

@@ -565,18 +565,12 @@ impl JobService for PelotonJobs {
             }
             summaries.push(summary);
         }
-        let number = |k: &str| {
-            page[k]
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(0)
-        };
         Ok(Response::new(QueryJobsResponse {
             records: summaries,
             pagination: Some(pquery::Pagination {
-                offset: number("offset"),
-                limit: number("limit"),
-                total: number("total"),
+                offset: page.offset,
+                limit: page.limit,
+                total: u32::try_from(page.total).unwrap_or(0),
             }),
             spec: Some(asked),
         }))

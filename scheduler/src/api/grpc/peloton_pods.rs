@@ -430,18 +430,12 @@ pub async fn query_pods(
             ))
         })
         .collect();
-    let number = |key: &str| {
-        found.pagination[key]
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(u32::MAX)
-    };
     Ok(QueryPodsResponse {
         pods,
         pagination: Some(pquery::Pagination {
-            offset: number("offset"),
-            limit: number("limit"),
-            total: number("total"),
+            offset: found.pagination.offset,
+            limit: found.pagination.limit,
+            total: u32::try_from(found.pagination.total).unwrap_or(u32::MAX),
         }),
     })
 }

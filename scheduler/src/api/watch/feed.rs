@@ -105,7 +105,24 @@ async fn run<M: Send + 'static>(
         }
         for entry in entries {
             if let Some(message) = render(&entry) {
-                let mut pending = Some(message);
+                // A full channel: the client is not reading. Its lag is
+                // judged now, not only at the next commit: the commits
+                // that put it behind may all have come before it stopped
+                // (a burst, then quiet), and none may come after.
+                let message = match tx.try_reserve() {
+                    Ok(permit) => {
+                        permit.send(FeedItem::Message(message));
+                        None
+                    }
+                    Err(mpsc::error::TrySendError::Closed(())) => break 'feed End::Gone,
+                    Err(mpsc::error::TrySendError::Full(())) => {
+                        if too_far_behind(&log, &cursor, &entry, max_lag) {
+                            break 'feed End::CutOff(cursor.revision);
+                        }
+                        Some(message)
+                    }
+                };
+                let mut pending = message;
                 while let Some(message) = pending.take() {
                     tokio::select! {
                         biased;
@@ -118,12 +135,7 @@ async fn run<M: Send + 'static>(
                             if changed.is_err() {
                                 break 'feed End::Gone;
                             }
-                            // The entry in hand counts as delivered: one
-                            // revision may carry thousands of pods (a
-                            // launch round), and is never a lag by itself.
-                            let behind = log.lag(&cursor.past(&entry));
-                            let evicted = matches!(log.read_after(&cursor, 0), Read::Evicted);
-                            if behind > max_lag || evicted {
+                            if too_far_behind(&log, &cursor, &entry, max_lag) {
                                 break 'feed End::CutOff(cursor.revision);
                             }
                             pending = Some(message);
@@ -156,4 +168,14 @@ async fn run<M: Send + 'static>(
         _ = tx.send(last) => {}
         _ = tx.closed() => {}
     }
+}
+
+/// Whether a client whose feed holds `entry` (after `cursor`) is past
+/// `max_lag`, or its next entries are gone from the window. The entry in
+/// hand counts as delivered: one revision may carry thousands of pods (a
+/// launch round), and is never a lag by itself.
+fn too_far_behind(log: &WatchLog, cursor: &Cursor, entry: &WatchEntry, max_lag: u64) -> bool {
+    let behind = log.lag(&cursor.past(entry));
+    let evicted = matches!(log.read_after(cursor, 0), Read::Evicted);
+    behind > max_lag || evicted
 }

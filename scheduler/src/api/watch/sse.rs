@@ -30,6 +30,25 @@ use std::time::Duration;
 /// clients do not take it for dead.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/watch",
+    tag = "watch",
+    params(
+        ("job" = Option<Vec<String>>, Query, description = "A job's id or name (repeatable)"),
+        ("pod" = Option<Vec<String>>, Query, description = "A pod's name (repeatable)"),
+        ("label" = Option<Vec<String>>, Query, description = "A job label, `key=value` (repeatable)"),
+        ("state" = Option<Vec<String>>, Query, description = "A pod state, `POD_STATE_...` (repeatable)"),
+        ("since" = Option<u64>, Query, description = "The changes after this revision, and no snapshot"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "As `since`: what a browser's EventSource sends when it reconnects"),
+    ),
+    responses((
+        status = 200,
+        description = "Server-sent events: `snapshot`, then `change` per revision; `error` when cut off",
+        body = String,
+        content_type = "text/event-stream"
+    ))
+)]
 /// `GET /api/v1/watch`.
 pub async fn watch(
     State(state): State<AppState>,
