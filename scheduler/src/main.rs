@@ -26,6 +26,7 @@ use drover_scheduler::store::sqlite::backup as store_backup;
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
 use drover_scheduler::store::sqlite::DB_FILE;
 use drover_scheduler::store::{SqliteStore, StoreRead};
+use drover_scheduler::tls::reload::ReloadingServerConfig;
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -232,8 +233,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    println!("drover-scheduler listening on http://{address}");
-    tracing::info!(%address, "job API listening");
+    let tls = api_tls(&config, &shutdown)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("drover-scheduler listening on {scheme}://{address}");
+    tracing::info!(%address, scheme, "job API listening");
     let stop = shutdown.clone();
     let serve_config = ServeConfig {
         max_connections: config.max_connections,
@@ -241,14 +244,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
         body_read_timeout: config.body_read_timeout,
     };
     let api_task = tokio::spawn(async move {
-        api::serve::serve(listener, api::router(state), serve_config, async move {
-            // A signal, or the driver stopping for good (it cancels).
-            tokio::select! {
-                _ = wait_for_signal() => {},
-                _ = stop.cancelled() => {},
-            }
-            stop.cancel();
-        })
+        api::serve::serve(
+            listener,
+            api::router(state),
+            serve_config,
+            tls,
+            async move {
+                // A signal, or the driver stopping for good (it cancels).
+                tokio::select! {
+                    _ = wait_for_signal() => {},
+                    _ = stop.cancelled() => {},
+                }
+                stop.cancel();
+            },
+        )
         .await;
     });
 
@@ -270,6 +279,24 @@ async fn run(config: Config) -> anyhow::Result<()> {
         (_, Some(refusal)) => Err(refusal.into()),
         _ => Ok(()),
     }
+}
+
+/// The API port's TLS configuration (`--tls-cert`, `--tls-key`), loaded
+/// now (an unusable pair stops the start) and then watched for changes.
+fn api_tls(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Arc<ReloadingServerConfig>>> {
+    let Some(files) = config.tls.server_files() else {
+        return Ok(None);
+    };
+    let (tls, loaded) = ReloadingServerConfig::load(files).context("--tls-cert/--tls-key")?;
+    let tls = Arc::new(tls);
+    tokio::spawn(
+        tls.clone()
+            .watch(loaded, config.tls.tls_reload_interval, shutdown.clone()),
+    );
+    Ok(Some(tls))
 }
 
 async fn wait_for_signal() {
