@@ -144,6 +144,15 @@ pub struct Config {
     /// Time for a whole request body after its head (408 past it).
     #[arg(long, env = "DROVER_BODY_READ_TIMEOUT", default_value = "60secs", value_parser = duration_arg)]
     pub body_read_timeout: Duration,
+    /// PEM certificate chain: with `--tls-key`, the master's port (the
+    /// scheduler API, `/state`, simulated agents' files) is HTTPS only,
+    /// as a Mesos master with SSL enabled. Real agents' own ports stay
+    /// plain HTTP (drover-executor speaks plain HTTP to its agent).
+    #[arg(long, env = "DROVER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "DROVER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Why the configuration cannot be used.

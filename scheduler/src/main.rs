@@ -97,6 +97,10 @@ fn init_logging(format: LogFormat) {
 async fn run(config: Config) -> anyhow::Result<()> {
     let masters = config.master_endpoints()?;
     let credentials = config.credentials()?;
+    let master_tls =
+        drover_scheduler::tls::client::client_config(config.tls.master_ca_file.as_deref())
+            .context("--master-ca-file")?
+            .map(Arc::new);
     let default_user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
     let task_users = config.task_users(&default_user)?;
     if task_users.default_user == ROOT && !task_users.allow_root {
@@ -130,6 +134,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         store_file: config.data_dir.join(DB_FILE),
         masters: masters.clone(),
         credentials: credentials.clone(),
+        tls: master_tls.clone(),
     };
     // Before the engine loads the store: what is rebuilt is loaded as any
     // stored job.
@@ -166,6 +171,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let mut driver_config = DriverConfig::new(config.media());
     driver_config.credentials = credentials.clone();
+    driver_config.tls = master_tls.clone();
     let refusal = Arc::new(Mutex::new(None));
     let gate = framework_start::subscribe_gate(
         asking,
@@ -214,6 +220,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         masters: Arc::new(MasterAccess {
             masters: masters.clone(),
             credentials: credentials.clone(),
+            tls: master_tls.clone(),
         }),
         config: ApiConfig {
             max_body_bytes: config.max_body_bytes,

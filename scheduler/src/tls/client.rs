@@ -59,3 +59,17 @@ pub fn https_connector(
         .enable_http1()
         .wrap_connector(http)
 }
+
+/// An HTTP client error with its causes, outermost first: hyper's own
+/// message ("client error (Connect)") hides the TLS reason (an unknown
+/// issuer, a name mismatch) that tells the user what to fix.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

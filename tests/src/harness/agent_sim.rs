@@ -28,6 +28,8 @@ pub struct AgentSim {
     pub address: String,
     /// The same address, for sockets.
     pub addr: SocketAddr,
+    /// `https` when it serves TLS ([`AgentSimBuilder::tls`]), else `http`.
+    pub scheme: &'static str,
 }
 
 /// The flags an [`AgentSim`] starts with; `--listen 127.0.0.1:0` always.
@@ -35,9 +37,15 @@ pub struct AgentSimBuilder {
     seed: u64,
     args: Vec<String>,
     cgroup: Option<CgroupParent>,
+    tls: bool,
 }
 
 impl AgentSim {
+    /// The URL a scheduler's `--master` names: `http://` or `https://`.
+    pub fn master_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.address)
+    }
+
     /// The simulator with its own defaults and seed 42, plus what the
     /// builder adds: what agent-sim's own protocol tests run against.
     pub fn builder() -> AgentSimBuilder {
@@ -45,6 +53,7 @@ impl AgentSim {
             seed: 42,
             args: Vec::new(),
             cgroup: None,
+            tls: false,
         }
     }
 
@@ -129,6 +138,17 @@ impl AgentSimBuilder {
         self
     }
 
+    /// The master's port over TLS with `cert` (`--tls-cert`, `--tls-key`):
+    /// an `https://` master, as Mesos with SSL enabled.
+    pub fn tls(mut self, cert: &super::pki::CertFiles) -> Self {
+        for (flag, path) in [("--tls-cert", &cert.cert), ("--tls-key", &cert.key)] {
+            self.args.push(flag.to_owned());
+            self.args.push(path.display().to_string());
+        }
+        self.tls = true;
+        self
+    }
+
     /// Any other flags, as given.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| (*a).to_owned()));
@@ -153,6 +173,7 @@ impl AgentSimBuilder {
             addr,
             process,
             cgroup: self.cgroup,
+            scheme: if self.tls { "https" } else { "http" },
         }
     }
 }
