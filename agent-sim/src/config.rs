@@ -119,6 +119,16 @@ pub struct Config {
     /// executors it names itself).
     #[arg(long, env = "DROVER_ALLOW_ROOT_TASKS", default_value_t = false)]
     pub allow_root_tasks: bool,
+    /// Real agents authenticate their executors, as a Mesos agent with
+    /// `--authenticate_http_executors`: each executor started gets its own
+    /// token in `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, and an executor call
+    /// without `Authorization: Bearer <its token>` is refused with 401.
+    #[arg(
+        long,
+        env = "DROVER_AUTHENTICATE_HTTP_EXECUTORS",
+        default_value_t = false
+    )]
+    pub authenticate_http_executors: bool,
     /// How long checkpointing executors try to re-subscribe
     /// (`MESOS_RECOVERY_TIMEOUT`; Mesos agent `--recovery_timeout`).
     #[arg(long, env = "DROVER_RECOVERY_TIMEOUT", default_value = "15mins", value_parser = duration_arg)]

@@ -149,7 +149,14 @@ async fn route(
         return scheduler_api::scheduler(req, &ctx.master, ctx.max_body_bytes).await;
     }
     if path == "/api/v1/executor" || path.starts_with("/api/v1/executor/") {
-        return executor_api::executor(req, &ctx.master, ctx.scope, ctx.max_body_bytes).await;
+        return executor_api::executor(
+            req,
+            &ctx.master,
+            ctx.scope,
+            ctx.max_body_bytes,
+            ctx.processes.as_ref(),
+        )
+        .await;
     }
     if let Some(rest) = path.strip_prefix("/sim") {
         if rest.is_empty() || rest.starts_with('/') {

@@ -65,6 +65,8 @@ pub enum HealthKind {
         port: u16,
         /// The path.
         path: String,
+        /// `https` scheme: TLS, the certificate not verified (as Mesos).
+        https: bool,
     },
     /// Connect to a loopback port.
     Tcp {
@@ -218,9 +220,15 @@ fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
             if !path.starts_with('/') {
                 return Err(invalid("HTTP path must start with /"));
             }
+            let https = match http.scheme.as_deref() {
+                None | Some("http") => false,
+                Some("https") => true,
+                Some(_) => return Err(invalid("HTTP scheme must be http or https")),
+            };
             HealthKind::Http {
                 port: port(http.port)?,
                 path,
+                https,
             }
         }
         Some(health_check::Type::Tcp) => {
