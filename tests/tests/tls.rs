@@ -343,3 +343,70 @@ async fn a_verified_client_certificates_name_reaches_the_request() {
         .await
         .is_err());
 }
+
+/// `drover --addr https://...` with `args`: (exit code, stdout, stderr).
+fn drover_cli(args: &[&str]) -> (i32, String, String) {
+    let out = tokio::task::block_in_place(|| {
+        Command::new(drover_tests::harness::binaries::drover())
+            .args(args)
+            .env_remove("DROVER_ADDR")
+            .env_remove("DROVER_CA_FILE")
+            .output()
+            .unwrap()
+    });
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_talks_https_with_its_ca_file_and_says_which_flag_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path(), "api");
+    let server = ca.server("server");
+    let sim = AgentSim::for_scheduler(1).start();
+    let s = tls_scheduler(dir.path(), &sim, &server, &[]);
+    let addr = format!("https://{}", s.address);
+
+    let spec = dir.path().join("job.json");
+    std::fs::write(&spec, job_spec("BATCH", 1, "sleep 1").to_string()).unwrap();
+    let ca_file = ca.ca_file.to_str().unwrap();
+    let (code, out, err) = drover_cli(&[
+        "--addr",
+        &addr,
+        "--ca-file",
+        ca_file,
+        "job",
+        "create",
+        spec.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = drover_cli(&["--addr", &addr, "--ca-file", ca_file, "job", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("BATCH-test"), "{out}");
+
+    let (code, _, err) = drover_cli(&["--addr", &addr, "job", "list"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--ca-file") && err.contains("DROVER_CA_FILE"),
+        "{err}"
+    );
+
+    // A CA that did not sign the scheduler's certificate: refused, saying why.
+    let other = TestCa::new(dir.path(), "other");
+    let (code, _, err) = drover_cli(&[
+        "--addr",
+        &addr,
+        "--ca-file",
+        other.ca_file.to_str().unwrap(),
+        "job",
+        "list",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("UnknownIssuer") || err.contains("certificate"),
+        "{err}"
+    );
+}

@@ -42,6 +42,10 @@ pub struct Cli {
         global = true
     )]
     pub addr: String,
+    /// PEM CA bundle that an `https://` scheduler's certificate is
+    /// verified against.
+    #[arg(long, env = "DROVER_CA_FILE", global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// How answers are printed.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
@@ -82,10 +86,12 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Job { command } => {
-            job::run(&ApiClient::new(&cli.addr)?, cli.output, command).await
+            let client = ApiClient::with_ca(&cli.addr, cli.ca_file.as_deref())?;
+            job::run(&client, cli.output, command).await
         }
         Command::Pod { command } => {
-            pod::run(&ApiClient::new(&cli.addr)?, cli.output, command).await
+            let client = ApiClient::with_ca(&cli.addr, cli.ca_file.as_deref())?;
+            pod::run(&client, cli.output, command).await
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drover", &mut std::io::stdout());
