@@ -211,6 +211,11 @@ async fn handshake(
     Protocol,
     Option<ClientCertName>,
 )> {
+    // Nagle off: a handshake flight, and an answer's head and body, leave
+    // as several TLS records (separate writes); with Nagle on, each write
+    // after the first waits for the peer's delayed ACK (tens of ms).
+    // Plain HTTP/1.1 answers go out in one write and do not need it.
+    let _ = stream.set_nodelay(true);
     let accept = async {
         let mut first = [0u8; 1];
         let n = stream.peek(&mut first).await.ok()?;
