@@ -507,6 +507,36 @@ mod tests {
     }
 
     #[test]
+    fn an_http_checks_scheme_chooses_tls_and_others_are_refused() {
+        let check = |scheme: Option<&str>| {
+            let mut info = task(Some(CommandInfo {
+                value: Some("true".into()),
+                ..Default::default()
+            }));
+            info.health_check = Some(Box::new(HealthCheck {
+                r#type: Some(health_check::Type::Http as i32),
+                http: Some(health_check::HttpCheckInfo {
+                    port: 8443,
+                    scheme: scheme.map(str::to_owned),
+                    path: Some("/ready".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }));
+            plan(&info, &context()).map(|plan| plan.health.unwrap().kind)
+        };
+        let http = |https| HealthKind::Http {
+            port: 8443,
+            path: "/ready".into(),
+            https,
+        };
+        assert_eq!(check(None).unwrap(), http(false));
+        assert_eq!(check(Some("http")).unwrap(), http(false));
+        assert_eq!(check(Some("https")).unwrap(), http(true));
+        assert!(check(Some("ftp")).is_err());
+    }
+
+    #[test]
     fn the_command_user_wins_over_the_executor_default() {
         let mut info = task(Some(CommandInfo {
             value: Some("id -u".into()),

@@ -126,3 +126,76 @@ impl ReloadingServerConfig {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A self-signed pair for `name`, as PEM bytes (certificate, key).
+    fn pair(name: &str) -> (Vec<u8>, Vec<u8>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem().into_bytes(), key.serialize_pem().into_bytes())
+    }
+
+    #[test]
+    fn changed_files_load_once_and_a_bad_pair_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ServerTlsFiles {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+            client_ca: None,
+        };
+        let (cert, key) = pair("first");
+        std::fs::write(&files.cert, &cert).unwrap();
+        std::fs::write(&files.key, &key).unwrap();
+        let (tls, loaded) = ReloadingServerConfig::load(files.clone()).unwrap();
+        assert_eq!(
+            tls.current().alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        let mut last = Some(loaded.clone());
+        let first = tls.current();
+
+        assert_eq!(
+            tls.on_read(&mut last, Ok(loaded.clone())),
+            Reload::Unchanged
+        );
+        assert!(Arc::ptr_eq(&first, &tls.current()));
+
+        let (cert2, key2) = pair("second");
+        let renewed = ServerTlsBytes {
+            cert: cert2.clone(),
+            key: key2,
+            client_ca: None,
+        };
+        assert_eq!(tls.on_read(&mut last, Ok(renewed.clone())), Reload::Loaded);
+        let second = tls.current();
+        assert!(!Arc::ptr_eq(&first, &second));
+
+        // The new certificate with the old key: refused, the second kept,
+        // and not tried again until the files change.
+        let mismatched = ServerTlsBytes {
+            cert: cert2,
+            key: key.clone(),
+            client_ca: None,
+        };
+        assert!(matches!(
+            tls.on_read(&mut last, Ok(mismatched.clone())),
+            Reload::Kept(_)
+        ));
+        assert!(Arc::ptr_eq(&second, &tls.current()));
+        assert_eq!(tls.on_read(&mut last, Ok(mismatched)), Reload::Unchanged);
+
+        // A file briefly missing, then back as it was: loaded again.
+        let missing = files.read().map(|_| ()).and_then(|()| {
+            crate::tls::pem::read(&dir.path().join("gone.pem")).map(|_| renewed.clone())
+        });
+        assert!(matches!(tls.on_read(&mut last, missing), Reload::Kept(_)));
+        assert_eq!(tls.on_read(&mut last, Ok(renewed)), Reload::Loaded);
+    }
+}
