@@ -410,3 +410,36 @@ async fn the_cli_talks_https_with_its_ca_file_and_says_which_flag_is_missing() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_silent_or_stalled_tls_client_is_closed_after_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path(), "api");
+    let server = ca.server("server");
+    let sim = AgentSim::for_scheduler(1).start();
+    let s = tls_scheduler(
+        dir.path(),
+        &sim,
+        &server,
+        &["--header-read-timeout", "1secs"],
+    );
+    // Silent, and a handshake record's first byte and nothing more.
+    for first in [&b""[..], &[0x16u8][..]] {
+        let mut stream = tokio::net::TcpStream::connect(&s.address).await.unwrap();
+        stream.write_all(first).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the connection was not closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+            "{waited:?}"
+        );
+    }
+    // The port still serves.
+    assert!(served_certificate(&s.address, &ca.ca_file).await.is_ok());
+}
