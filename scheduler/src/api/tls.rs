@@ -48,3 +48,41 @@ where
         self.inner.call(request)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn certificate(common_name: Option<&str>) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        if let Some(cn) = common_name {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+        }
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "team-a");
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    #[test]
+    fn the_leafs_common_name_names_the_client() {
+        let leaf = certificate(Some("alice@example.test"));
+        let other = certificate(Some("issuer"));
+        assert_eq!(
+            client_cert_name(Some(&[leaf, other])),
+            Some(ClientCertName("alice@example.test".into()))
+        );
+        assert_eq!(client_cert_name(Some(&[certificate(None)])), None);
+        assert_eq!(client_cert_name(Some(&[])), None);
+        assert_eq!(client_cert_name(None), None);
+        assert_eq!(
+            client_cert_name(Some(&[CertificateDer::from(vec![0x30, 0x03, 1, 2, 3])])),
+            None
+        );
+    }
+}
