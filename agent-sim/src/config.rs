@@ -119,6 +119,16 @@ pub struct Config {
     /// executors it names itself).
     #[arg(long, env = "DROVER_ALLOW_ROOT_TASKS", default_value_t = false)]
     pub allow_root_tasks: bool,
+    /// Real agents authenticate their executors, as a Mesos agent with
+    /// `--authenticate_http_executors`: each executor started gets its own
+    /// token in `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, and an executor call
+    /// without `Authorization: Bearer <its token>` is refused with 401.
+    #[arg(
+        long,
+        env = "DROVER_AUTHENTICATE_HTTP_EXECUTORS",
+        default_value_t = false
+    )]
+    pub authenticate_http_executors: bool,
     /// How long checkpointing executors try to re-subscribe
     /// (`MESOS_RECOVERY_TIMEOUT`; Mesos agent `--recovery_timeout`).
     #[arg(long, env = "DROVER_RECOVERY_TIMEOUT", default_value = "15mins", value_parser = duration_arg)]
@@ -144,6 +154,15 @@ pub struct Config {
     /// Time for a whole request body after its head (408 past it).
     #[arg(long, env = "DROVER_BODY_READ_TIMEOUT", default_value = "60secs", value_parser = duration_arg)]
     pub body_read_timeout: Duration,
+    /// PEM certificate chain: with `--tls-key`, the master's port (the
+    /// scheduler API, `/state`, simulated agents' files) is HTTPS only,
+    /// as a Mesos master with SSL enabled. Real agents' own ports stay
+    /// plain HTTP (drover-executor speaks plain HTTP to its agent).
+    #[arg(long, env = "DROVER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "DROVER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Why the configuration cannot be used.

@@ -138,6 +138,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
             recovery_timeout: config.recovery_timeout,
             subscription_backoff_max: config.executor_reregistration_timeout,
             allow_root_tasks: config.allow_root_tasks,
+            authenticate_executors: config.authenticate_http_executors,
         };
         tracing::info!(work_dir = %host.work_dir.display(), executor = %host.executor_path.display(), cgroup_parent = %host.cgroup_parent.display(), "real agents");
         (Some(Processes::new(host)), Some(work))
@@ -172,11 +173,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
             header: config.header_read_timeout,
             body: config.body_read_timeout,
         },
+        tls: tls_config(config)?,
     };
     let mut agent_servers = Vec::new();
     for (i, l) in agent_listeners {
         let scoped = Arc::new(ServerContext {
             scope: Some(i),
+            tls: None,
             ..ctx.clone()
         });
         agent_servers.push(tokio::spawn(server::serve(l, scoped)));
@@ -190,6 +193,32 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
         processes,
         work_dir: work,
     })
+}
+
+/// The master port's TLS configuration, from `--tls-cert` and `--tls-key`.
+fn tls_config(config: &Config) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Ok(None);
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("--tls-cert {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("--tls-key {}", key.display()))?;
+    // ring, as the scheduler: rustls deprecates it only for lacking
+    // post-quantum key exchange.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .context("--tls-cert and --tls-key do not make a certificate")?;
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(tls)))
 }
 
 /// Runs until the process is signalled.

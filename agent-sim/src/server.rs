@@ -48,6 +48,8 @@ pub struct ServerContext {
     pub processes: Option<crate::agent::processes::Processes>,
     /// How long a request's head and body may take to arrive.
     pub read_timeouts: ReadTimeouts,
+    /// TLS on this listener (`--tls-cert`, `--tls-key`), if any.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A plain-text response, as Mesos sends its errors.
@@ -84,20 +86,41 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServerContext>) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let io = TimedIo::new(stream, ctx.read_timeouts);
         let ctx = ctx.clone();
         tokio::spawn(async move {
+            let tls = ctx.tls.clone();
+            let timeouts = ctx.read_timeouts;
             let service = service_fn(move |req| {
                 let ctx = ctx.clone();
                 async move { Ok::<_, Infallible>(route(req, &ctx, peer).await) }
             });
             // Pipelined requests (a framework's acknowledgements) are
             // answered in one write, not one each.
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .pipeline_flush(true)
-                .serve_connection(TokioIo::new(io), service)
-                .await
-            {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder.pipeline_flush(true);
+            let result = match tls {
+                None => {
+                    let io = TimedIo::new(stream, timeouts);
+                    builder.serve_connection(TokioIo::new(io), service).await
+                }
+                Some(tls) => {
+                    // The handshake is bounded like a request head; the
+                    // read deadlines then apply to the decrypted requests.
+                    let accept = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    match tokio::time::timeout(timeouts.header, accept).await {
+                        Ok(Ok(stream)) => {
+                            let io = TimedIo::new(stream, timeouts);
+                            builder.serve_connection(TokioIo::new(io), service).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });
@@ -126,7 +149,14 @@ async fn route(
         return scheduler_api::scheduler(req, &ctx.master, ctx.max_body_bytes).await;
     }
     if path == "/api/v1/executor" || path.starts_with("/api/v1/executor/") {
-        return executor_api::executor(req, &ctx.master, ctx.scope, ctx.max_body_bytes).await;
+        return executor_api::executor(
+            req,
+            &ctx.master,
+            ctx.scope,
+            ctx.max_body_bytes,
+            ctx.processes.as_ref(),
+        )
+        .await;
     }
     if let Some(rest) = path.strip_prefix("/sim") {
         if rest.is_empty() || rest.starts_with('/') {

@@ -16,17 +16,18 @@ use tokio::time::Sleep;
 
 use crate::request_clock::{Part, ReadTimeouts, RequestClock};
 
-/// A TCP stream with request read deadlines.
-pub struct TimedIo {
-    inner: TcpStream,
+/// A connection (TCP, or TLS over it: the deadlines must see the
+/// plaintext request) with request read deadlines.
+pub struct TimedIo<S = TcpStream> {
+    inner: S,
     clock: RequestClock,
     timer: Pin<Box<Sleep>>,
     /// The deadline the timer is set to.
     armed: Option<Instant>,
 }
 
-impl TimedIo {
-    pub fn new(inner: TcpStream, timeouts: ReadTimeouts) -> Self {
+impl<S> TimedIo<S> {
+    pub fn new(inner: S, timeouts: ReadTimeouts) -> Self {
         TimedIo {
             inner,
             clock: RequestClock::new(timeouts),
@@ -50,7 +51,7 @@ impl TimedIo {
     }
 }
 
-impl AsyncRead for TimedIo {
+impl<S: AsyncRead + Unpin> AsyncRead for TimedIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -88,7 +89,7 @@ impl AsyncRead for TimedIo {
     }
 }
 
-impl AsyncWrite for TimedIo {
+impl<S: AsyncWrite + Unpin> AsyncWrite for TimedIo<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -89,6 +89,9 @@ pub enum Scenario {
     Placement,
     /// Create-and-read round trips through the gRPC and the JSON API.
     Api,
+    /// JSON and gRPC request rates with TLS (and, later, authentication)
+    /// off and on, as ratios of the plain port's (`api_security.rs`).
+    Security,
     /// A rolling update of a service against its fresh launch.
     RollingUpdate,
     /// A launch with many watchers against one without.

@@ -8,6 +8,7 @@
 //! issue's targets. Everything it starts is stopped by pid; temp dirs go.
 
 mod api_faces;
+mod api_security;
 mod config;
 mod drover;
 mod fleet;
@@ -95,6 +96,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         step("API round trips, gRPC and JSON");
         let r = bench.api_faces(sa).await;
         note(&mut bench, "api round trips", r);
+    }
+    if config.runs(Scenario::Security) {
+        step("API request rates, TLS off and on");
+        let r = bench.api_security(sa).await;
+        note(&mut bench, "api security", r);
     }
     if config.runs(Scenario::RollingUpdate) {
         let (agents, instances, batch) = sizes.rolling;

@@ -37,6 +37,16 @@ pub struct Config {
     /// This executor's id, for every call.
     #[arg(long, env = "MESOS_EXECUTOR_ID")]
     pub executor_id: String,
+    /// The token the agent gave us (when it authenticates executors), sent
+    /// as `Authorization: Bearer <token>` on every call, as Mesos' executor
+    /// library does (`src/executor/executor.cpp`; docs/authentication.md,
+    /// "Executor").
+    #[arg(
+        long,
+        env = "MESOS_EXECUTOR_AUTHENTICATION_TOKEN",
+        hide_env_values = true
+    )]
+    pub executor_authentication_token: Option<String>,
     /// The sandbox directory. Default: the working directory.
     #[arg(long, env = "MESOS_SANDBOX", default_value = ".")]
     pub sandbox: PathBuf,
@@ -122,6 +132,7 @@ impl Config {
                 update_retry_interval: self.update_retry_interval,
             },
             agent_endpoint: self.agent_endpoint.clone(),
+            authentication_token: self.executor_authentication_token.clone(),
             media: match self.content_type {
                 ContentType::Protobuf => MediaType::Protobuf,
                 ContentType::Json => MediaType::Json,

@@ -36,6 +36,8 @@ pub struct ExecutorConfig {
     pub session: SessionConfig,
     /// MESOS_AGENT_ENDPOINT (`host:port`).
     pub agent_endpoint: String,
+    /// MESOS_EXECUTOR_AUTHENTICATION_TOKEN, sent on every call.
+    pub authentication_token: Option<String>,
     /// Encoding of calls and events.
     pub media: MediaType,
     /// Command or custom executor.
@@ -111,7 +113,12 @@ fn wall_secs() -> f64 {
 pub async fn run(config: ExecutorConfig) -> Result<(), ExecutorError> {
     let (incoming_tx, mut incoming) = mpsc::channel(256);
     let (reports, mut supervisor_events) = mpsc::channel(256);
-    let driver = AgentDriver::new(&config.agent_endpoint, config.media, incoming_tx)?;
+    let driver = AgentDriver::new(
+        &config.agent_endpoint,
+        config.media,
+        config.authentication_token.as_deref(),
+        incoming_tx,
+    )?;
     let mut executor = Executor {
         session: ExecutorSession::new(config.session.clone()),
         supervisor: Arc::new(config.supervisor.clone()),

@@ -8,6 +8,10 @@ use drover_executor::config::Config;
 
 fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    // Read, then erased from our environment as Mesos' executor library
+    // does, so that nothing we start (or a reader of our environment)
+    // inherits the token. Single-threaded here: no runtime yet.
+    std::env::remove_var("MESOS_EXECUTOR_AUTHENTICATION_TOKEN");
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG").unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()

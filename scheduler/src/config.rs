@@ -158,6 +158,9 @@ pub struct Config {
     /// log too.
     #[arg(long, env = "DROVER_AUDIT_LOG")]
     pub audit_log: Option<PathBuf>,
+    /// TLS: the API port's certificate, and the CA of an https:// master.
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Log format.
     #[arg(long, env = "DROVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -200,6 +203,40 @@ pub struct BackupArgs {
     pub to: PathBuf,
 }
 
+/// The TLS flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// PEM certificate chain of the API port: with `--tls-key`, every API
+    /// connection (JSON, gRPC, UI) is TLS. Reloaded when the file changes.
+    #[arg(long, env = "DROVER_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "DROVER_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle: a client certificate it verifies names the client
+    /// (optional for clients; one that does not verify is refused).
+    #[arg(long, env = "DROVER_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// How often the TLS files are looked at for a change.
+    #[arg(long, env = "DROVER_TLS_RELOAD_INTERVAL", default_value = "5secs", value_parser = parse_duration)]
+    pub tls_reload_interval: Duration,
+    /// PEM CA bundle that https:// masters' and agents' certificates are
+    /// verified against (needed for any https:// master).
+    #[arg(long, env = "DROVER_MASTER_CA_FILE")]
+    pub master_ca_file: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The API port's TLS files, when it serves TLS.
+    pub fn server_files(&self) -> Option<crate::tls::server::ServerTlsFiles> {
+        Some(crate::tls::server::ServerTlsFiles {
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+            client_ca: self.tls_client_ca.clone(),
+        })
+    }
+}
+
 /// `--content-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ContentType {
@@ -236,9 +273,15 @@ pub enum ConfigError {
          or name an unprivileged user (--user nobody)"
     )]
     RootUser,
-    /// A `--master` entry is not an http URL.
-    #[error("--master: '{0}' is not an http://host:port URL")]
+    /// A `--master` entry is not an http or https URL.
+    #[error("--master: '{0}' is not an http://host:port or https://host:port URL")]
     BadMaster(String),
+    /// An https:// master without `--master-ca-file`.
+    #[error(
+        "--master: '{0}' is https:// but no CA verifies its certificate; \
+         pass --master-ca-file FILE (DROVER_MASTER_CA_FILE) with the PEM CA that signed it"
+    )]
+    HttpsMasterWithoutCa(String),
     /// `--secret-file` without `--principal`, or unreadable.
     #[error("--secret-file {path}: {reason}")]
     Secret {
@@ -263,10 +306,17 @@ impl Config {
                 } else {
                     format!("{base}/api/v1/scheduler")
                 };
-                url.parse::<Endpoint>()
+                let url = url
+                    .parse::<Endpoint>()
                     .ok()
-                    .filter(|u| u.scheme_str() == Some("http") && u.authority().is_some())
-                    .ok_or_else(|| ConfigError::BadMaster(m.to_owned()))
+                    .filter(|u| {
+                        matches!(u.scheme_str(), Some("http" | "https")) && u.authority().is_some()
+                    })
+                    .ok_or_else(|| ConfigError::BadMaster(m.to_owned()))?;
+                if url.scheme_str() == Some("https") && self.tls.master_ca_file.is_none() {
+                    return Err(ConfigError::HttpsMasterWithoutCa(m.to_owned()));
+                }
+                Ok(url)
             })
             .collect::<Result<Vec<_>, _>>()
             .and_then(|v| {

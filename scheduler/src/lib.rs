@@ -19,6 +19,8 @@
 //! - [`api`]: the HTTP job API (axum): decode, call the model, encode.
 //! - [`cli`]: the `drover` command line for users (its own binary).
 //! - [`config`]: the binary's flags (`DROVER_*`), split into per-module configs.
+//! - [`tls`]: rustls for the API port (reloaded on change) and the HTTPS
+//!   clients; used by `mesos`, `api` and `cli`, uses none of them.
 //! - [`metrics`]: the registry of counters, gauges and histograms the above
 //!   update (and collectors read at scrape), rendered for `/metrics`.
 //!
@@ -39,3 +41,4 @@ pub mod model;
 pub mod placement;
 pub mod runner;
 pub mod store;
+pub mod tls;

@@ -31,6 +31,7 @@ use drover_scheduler::store::sqlite::backup as store_backup;
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
 use drover_scheduler::store::sqlite::DB_FILE;
 use drover_scheduler::store::{SqliteStore, StoreRead};
+use drover_scheduler::tls::reload::ReloadingServerConfig;
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -172,7 +173,8 @@ fn secret_key(config: &Config) -> anyhow::Result<SecretKey> {
 async fn run(config: Config) -> anyhow::Result<()> {
     // Checked first: a scheduler that would listen unprotected does not
     // start at all.
-    let auth = authenticator(&config, false)?;
+    let serves_tls = config.tls.server_files().is_some();
+    let auth = authenticator(&config, serves_tls)?;
     let audit = Arc::new(match &config.audit_log {
         Some(path) => AuditLog::to_file(path)
             .with_context(|| format!("cannot open the audit log {}", path.display()))?,
@@ -180,6 +182,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     let masters = config.master_endpoints()?;
     let credentials = config.credentials()?;
+    let master_tls =
+        drover_scheduler::tls::client::client_config(config.tls.master_ca_file.as_deref())
+            .context("--master-ca-file")?
+            .map(Arc::new);
     let default_user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
     let task_users = config.task_users(&default_user)?;
     if task_users.default_user == ROOT && !task_users.allow_root {
@@ -214,6 +220,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         store_file: config.data_dir.join(DB_FILE),
         masters: masters.clone(),
         credentials: credentials.clone(),
+        tls: master_tls.clone(),
     };
     // Before the engine loads the store: what is rebuilt is loaded as any
     // stored job.
@@ -250,6 +257,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let mut driver_config = DriverConfig::new(config.media());
     driver_config.credentials = credentials.clone();
+    driver_config.tls = master_tls.clone();
     let refusal = Arc::new(Mutex::new(None));
     let gate = framework_start::subscribe_gate(
         asking,
@@ -300,6 +308,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         masters: Arc::new(MasterAccess {
             masters: masters.clone(),
             credentials: credentials.clone(),
+            tls: master_tls.clone(),
         }),
         config: ApiConfig {
             max_body_bytes: config.max_body_bytes,
@@ -308,6 +317,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 max_instances: config.max_job_instances,
             },
             task_users,
+            tls: serves_tls,
             ..ApiConfig::default()
         },
     };
@@ -319,8 +329,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    println!("drover-scheduler listening on http://{address}");
-    tracing::info!(%address, "job API listening");
+    let tls = api_tls(&config, &shutdown)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("drover-scheduler listening on {scheme}://{address}");
+    tracing::info!(%address, scheme, "job API listening");
     let stop = shutdown.clone();
     let serve_config = ServeConfig {
         max_connections: config.max_connections,
@@ -328,14 +340,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
         body_read_timeout: config.body_read_timeout,
     };
     let api_task = tokio::spawn(async move {
-        api::serve::serve(listener, api::router(state), serve_config, async move {
-            // A signal, or the driver stopping for good (it cancels).
-            tokio::select! {
-                _ = wait_for_signal() => {},
-                _ = stop.cancelled() => {},
-            }
-            stop.cancel();
-        })
+        api::serve::serve(
+            listener,
+            api::router(state),
+            serve_config,
+            tls,
+            async move {
+                // A signal, or the driver stopping for good (it cancels).
+                tokio::select! {
+                    _ = wait_for_signal() => {},
+                    _ = stop.cancelled() => {},
+                }
+                stop.cancel();
+            },
+        )
         .await;
     });
 
@@ -364,6 +382,24 @@ async fn run(config: Config) -> anyhow::Result<()> {
         (_, Some(refusal)) => Err(refusal.into()),
         _ => Ok(()),
     }
+}
+
+/// The API port's TLS configuration (`--tls-cert`, `--tls-key`), loaded
+/// now (an unusable pair stops the start) and then watched for changes.
+fn api_tls(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<Arc<ReloadingServerConfig>>> {
+    let Some(files) = config.tls.server_files() else {
+        return Ok(None);
+    };
+    let (tls, loaded) = ReloadingServerConfig::load(files).context("--tls-cert/--tls-key")?;
+    let tls = Arc::new(tls);
+    tokio::spawn(
+        tls.clone()
+            .watch(loaded, config.tls.tls_reload_interval, shutdown.clone()),
+    );
+    Ok(Some(tls))
 }
 
 async fn wait_for_signal() {

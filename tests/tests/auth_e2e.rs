@@ -721,3 +721,76 @@ async fn an_unprotected_scheduler_refuses_to_start_saying_how_to_protect_it() {
         assert!(stderr.contains(expected), "{listen} {flags:?}: {stderr}");
     }
 }
+
+/// Protected as a non-loopback listen must be (TLS and a credentials
+/// file), the scheduler starts on every address; a client certificate
+/// whose name is a user's proves that user, one of another CA ends the
+/// handshake, and without any credentials it is 401 as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_proves_its_user_on_a_protected_non_loopback_listen() {
+    use drover_tests::harness::pki::TestCa;
+    let sim = AgentSim::for_scheduler(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(dir.path(), "api");
+    let server = ca.server("server");
+    let alice = ca.client("alice", "alice");
+    let stranger = TestCa::new(dir.path(), "other").client("stranger", "alice");
+    let credentials = credentials_file(dir.path());
+    let s = Scheduler::on(&dir.path().join("data"), &format!("http://{}", sim.address))
+        .authenticated_only()
+        .listen("0.0.0.0:0")
+        .args(&[
+            "--credentials-file",
+            credentials.to_str().unwrap(),
+            "--tls-cert",
+            server.cert.to_str().unwrap(),
+            "--tls-key",
+            server.key.to_str().unwrap(),
+            "--tls-client-ca",
+            ca.ca_file.to_str().unwrap(),
+        ])
+        .start();
+    let port = s.address.rsplit(':').next().unwrap().to_owned();
+    let url = format!("https://localhost:{port}/api/v1/whoami");
+    let curl = |extra: &[&str]| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "10",
+                "--cacert",
+                ca.ca_file.to_str().unwrap(),
+            ])
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("curl runs");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = curl(&[
+        "--cert",
+        alice.cert.to_str().unwrap(),
+        "--key",
+        alice.key.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let who: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(who["name"], "alice", "{who}");
+    assert_eq!(who["via"], "certificate", "{who}");
+    let (_, out, _) = curl(&[]);
+    assert!(out.contains("UNAUTHENTICATED"), "{out}");
+    let (code, _, err) = curl(&[
+        "--cert",
+        stranger.cert.to_str().unwrap(),
+        "--key",
+        stranger.key.to_str().unwrap(),
+    ]);
+    assert_ne!(
+        code, 0,
+        "a certificate of another CA is refused in the handshake: {err}"
+    );
+}

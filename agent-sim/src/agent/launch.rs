@@ -55,6 +55,9 @@ pub struct HostSettings {
     /// command and default-executor tasks) may run tasks as root. Executors
     /// a framework names get what their CommandInfo sets.
     pub allow_root_tasks: bool,
+    /// `--authenticate-http-executors`: each executor gets a token and
+    /// must send it on its calls.
+    pub authenticate_executors: bool,
 }
 
 /// A program and its arguments, as `execve` gets them.
@@ -270,6 +273,7 @@ mod tests {
             recovery_timeout: Duration::from_secs(900),
             subscription_backoff_max: Duration::from_secs(2),
             allow_root_tasks: false,
+            authenticate_executors: false,
         }
     }
 

@@ -27,6 +27,9 @@ pub struct Running {
     pub pid: i32,
     pub spec: LaunchSpec,
     pub sandbox: PathBuf,
+    /// Its `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, when executors are
+    /// authenticated.
+    pub token: Option<String>,
 }
 
 /// Why an executor could not be started.
@@ -135,6 +138,13 @@ impl Processes {
         };
         let stdout = std::fs::File::create(sandbox.join(out_name)).map_err(sandbox_error)?;
         let stderr = std::fs::File::create(sandbox.join(err_name)).map_err(sandbox_error)?;
+        // A random token per executor: Mesos signs a JWT naming the
+        // executor; an unguessable value only its executor holds serves
+        // the same purpose for one agent.
+        let token = self
+            .host
+            .authenticate_executors
+            .then(|| uuid::Uuid::new_v4().simple().to_string());
         let mut command = tokio::process::Command::new(&program.path);
         if let Some(argv0) = &program.argv0 {
             command.arg0(argv0);
@@ -143,6 +153,11 @@ impl Processes {
             .args(&program.args)
             .env_clear()
             .envs(environment(spec, &self.host, spec.endpoint, &sandbox))
+            .envs(
+                token
+                    .iter()
+                    .map(|token| ("MESOS_EXECUTOR_AUTHENTICATION_TOKEN", token)),
+            )
             .current_dir(&sandbox)
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -161,9 +176,33 @@ impl Processes {
                 pid,
                 spec: spec.clone(),
                 sandbox,
+                token,
             },
         );
         Ok(child)
+    }
+
+    /// Whether an executor call naming `framework_id` and `executor_id`
+    /// with this `Authorization` header may go on: always, unless
+    /// executors are authenticated; then only with `Bearer <the token>`
+    /// that executor was started with.
+    pub fn authorizes(
+        &self,
+        framework_id: &str,
+        executor_id: &str,
+        authorization: Option<&str>,
+    ) -> bool {
+        if !self.host.authenticate_executors {
+            return true;
+        }
+        let Some(presented) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {
+            return false;
+        };
+        self.lock().values().any(|r| {
+            r.spec.framework_id == framework_id
+                && r.spec.executor_id == executor_id
+                && r.token.as_deref() == Some(presented)
+        })
     }
 
     /// Kills the container now: SIGKILL to its process group (its exit

@@ -25,11 +25,33 @@ pub async fn executor(
     master: &MasterHandle,
     scope: Option<AgentIndex>,
     max_body_bytes: usize,
+    processes: Option<&crate::agent::processes::Processes>,
 ) -> Response<ResponseBody> {
     let CallRequest { headers, call } = match read_call::<Call>(req, max_body_bytes).await {
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    if let Some(processes) = processes {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if !processes.authorizes(
+            &call.framework_id.value,
+            &call.executor_id.value,
+            authorization,
+        ) {
+            let mut resp = text(
+                StatusCode::UNAUTHORIZED,
+                "executor authentication required: send 'Authorization: Bearer \
+                 $MESOS_EXECUTOR_AUTHENTICATION_TOKEN'",
+            );
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"mesos-agent-executor\""),
+            );
+            return resp;
+        }
+    }
     if kind(&call) == Ok(call::Type::Subscribe) {
         let accept = headers
             .get(header::ACCEPT)

@@ -34,6 +34,10 @@ pub enum DriverError {
         /// What MESOS_AGENT_ENDPOINT held.
         endpoint: String,
     },
+    /// MESOS_EXECUTOR_AUTHENTICATION_TOKEN cannot be a header value
+    /// (control characters). Not retryable.
+    #[error("MESOS_EXECUTOR_AUTHENTICATION_TOKEN is not a valid header value")]
+    Token,
 }
 
 /// Carries calls to the agent.
@@ -42,6 +46,8 @@ pub struct AgentDriver {
     client: Client<HttpConnector, Full<Bytes>>,
     url: hyper::Uri,
     media: MediaType,
+    /// `Bearer <MESOS_EXECUTOR_AUTHENTICATION_TOKEN>`, on every call.
+    authorization: Option<hyper::header::HeaderValue>,
     incoming: mpsc::Sender<Incoming>,
     /// UPDATE and MESSAGE calls, POSTed one at a time by a single task so
     /// the agent sees a task's updates in the order they were made.
@@ -54,11 +60,21 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl AgentDriver {
     /// A driver for the agent at `endpoint` (`host:port`), speaking `media`.
+    /// `token`: the agent's executor authentication token, if it gave one.
     pub fn new(
         endpoint: &str,
         media: MediaType,
+        token: Option<&str>,
         incoming: mpsc::Sender<Incoming>,
     ) -> Result<Self, DriverError> {
+        let authorization = token
+            .map(|token| {
+                let mut value = hyper::header::HeaderValue::try_from(format!("Bearer {token}"))
+                    .map_err(|_| DriverError::Token)?;
+                value.set_sensitive(true);
+                Ok(value)
+            })
+            .transpose()?;
         let url: hyper::Uri = format!("http://{endpoint}/api/v1/executor")
             .parse()
             .map_err(|_| DriverError::Endpoint {
@@ -73,6 +89,7 @@ impl AgentDriver {
             client,
             url,
             media,
+            authorization,
             incoming,
             outgoing,
         })
@@ -88,6 +105,11 @@ impl AgentDriver {
             .headers_mut()
             .insert(hyper::header::CONTENT_TYPE, value.clone());
         request.headers_mut().insert(hyper::header::ACCEPT, value);
+        if let Some(authorization) = &self.authorization {
+            request
+                .headers_mut()
+                .insert(hyper::header::AUTHORIZATION, authorization.clone());
+        }
         request
     }
 

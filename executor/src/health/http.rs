@@ -1,5 +1,7 @@
-//! HTTP health check: `GET http://127.0.0.1:<port><path>`; a status from 200
-//! to 399 is healthy (Mesos counts any status < 200 or >= 400 as failure).
+//! HTTP health check: `GET http://127.0.0.1:<port><path>` (or `https://`,
+//! its certificate not verified, as Mesos' `curl -k`: see
+//! [`super::insecure_tls`]); a status from 200 to 399 is healthy (Mesos
+//! counts any status < 200 or >= 400 as failure).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +20,8 @@ pub struct HttpProbe {
     pub port: u16,
     /// The path, starting with `/` (default `/`).
     pub path: String,
+    /// `https`: the check speaks TLS (HealthCheck.http.scheme).
+    pub https: bool,
 }
 
 /// Parses `HTTP/1.x <code> ...` from the start of a response.
@@ -34,7 +38,7 @@ pub fn status_code(head: &[u8]) -> Option<u16> {
 impl Probe for HttpProbe {
     fn check(&self) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>> {
         Box::pin(async move {
-            let mut stream = match tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
+            let stream = match tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
                 Ok(stream) => stream,
                 Err(e) => {
                     return Outcome::Unhealthy(format!(
@@ -47,28 +51,44 @@ impl Probe for HttpProbe {
                 "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: drover-health-check\r\nConnection: close\r\n\r\n",
                 self.path, self.port
             );
-            if let Err(e) = stream.write_all(request.as_bytes()).await {
-                return Outcome::Unhealthy(format!("sending the health check request: {e}"));
+            if !self.https {
+                return exchange(stream, &request).await;
             }
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.contains(&b'\n') && head.len() < MAX_HEAD_BYTES {
-                match stream.read(&mut buf).await {
-                    Ok(0) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                    Err(e) => {
-                        return Outcome::Unhealthy(format!(
-                            "reading the health check response: {e}"
-                        ))
-                    }
-                }
-            }
-            match status_code(&head) {
-                Some(code) if (200..400).contains(&code) => Outcome::Healthy,
-                Some(code) => Outcome::Unhealthy(format!("HTTP health check returned {code}")),
-                None => Outcome::Unhealthy("HTTP health check got no valid status line".into()),
+            let connector = match super::insecure_tls::connector() {
+                Ok(connector) => connector,
+                Err(e) => return Outcome::Unhealthy(format!("HTTPS health check: {e}")),
+            };
+            let loopback =
+                rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+            match connector.connect(loopback, stream).await {
+                Ok(tls) => exchange(tls, &request).await,
+                Err(e) => Outcome::Unhealthy(format!("HTTPS health check handshake: {e}")),
             }
         })
+    }
+}
+
+/// Sends `request` on `stream` and judges the status line of the answer.
+async fn exchange<S>(mut stream: S, request: &str) -> Outcome
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = stream.write_all(request.as_bytes()).await {
+        return Outcome::Unhealthy(format!("sending the health check request: {e}"));
+    }
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.contains(&b'\n') && head.len() < MAX_HEAD_BYTES {
+        match stream.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) => return Outcome::Unhealthy(format!("reading the health check response: {e}")),
+        }
+    }
+    match status_code(&head) {
+        Some(code) if (200..400).contains(&code) => Outcome::Healthy,
+        Some(code) => Outcome::Unhealthy(format!("HTTP health check returned {code}")),
+        None => Outcome::Unhealthy("HTTP health check got no valid status line".into()),
     }
 }
 
@@ -111,6 +131,7 @@ mod tests {
             let outcome = HttpProbe {
                 port,
                 path: "/health".into(),
+                https: false,
             }
             .check()
             .await;
@@ -120,5 +141,64 @@ mod tests {
                 "{status}: {outcome:?}"
             );
         }
+    }
+
+    /// A self-signed certificate for another name, as a task's own often
+    /// is: Mesos' `curl -k` does not verify it, and neither do we.
+    #[tokio::test]
+    async fn https_checks_speak_tls_and_do_not_verify_the_certificate() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["task.example".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        #[allow(deprecated)]
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            for status in ["200 OK", "503 Busy"] {
+                let (socket, _) = listener.accept().await.unwrap();
+                let mut tls = acceptor.accept(socket).await.unwrap();
+                let mut buf = [0u8; 1024];
+                let n = tls.read(&mut buf).await.unwrap();
+                assert!(buf[..n].starts_with(b"GET /health HTTP/1.1"));
+                let answer = format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n");
+                tls.write_all(answer.as_bytes()).await.unwrap();
+                let _ = tls.shutdown().await;
+            }
+        });
+        let probe = HttpProbe {
+            port,
+            path: "/health".into(),
+            https: true,
+        };
+        assert_eq!(probe.check().await, Outcome::Healthy);
+        assert_eq!(
+            probe.check().await,
+            Outcome::Unhealthy("HTTP health check returned 503".into())
+        );
+        // Plain HTTP to a TLS port is not healthy.
+        let plain = HttpProbe {
+            https: false,
+            ..probe
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain = HttpProbe {
+            port: listener.local_addr().unwrap().port(),
+            ..plain
+        };
+        drop(listener);
+        assert_ne!(plain.check().await, Outcome::Healthy);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod command;
 pub mod http;
+pub mod insecure_tls;
 pub mod tcp;
 pub mod tracker;
 

@@ -76,6 +76,8 @@ pub enum HealthKind {
         port: u16,
         /// The path.
         path: String,
+        /// `https` scheme: TLS, the certificate not verified (as Mesos).
+        https: bool,
     },
     /// Connect to a loopback port.
     Tcp {
@@ -304,9 +306,15 @@ fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
             if !path.starts_with('/') {
                 return Err(invalid("HTTP path must start with /"));
             }
+            let https = match http.scheme.as_deref() {
+                None | Some("http") => false,
+                Some("https") => true,
+                Some(_) => return Err(invalid("HTTP scheme must be http or https")),
+            };
             HealthKind::Http {
                 port: port(http.port)?,
                 path,
+                https,
             }
         }
         Some(health_check::Type::Tcp) => {
@@ -583,6 +591,36 @@ mod tests {
                 ..HealthPolicy::default()
             }
         );
+    }
+
+    #[test]
+    fn an_http_checks_scheme_chooses_tls_and_others_are_refused() {
+        let check = |scheme: Option<&str>| {
+            let mut info = task(Some(CommandInfo {
+                value: Some("true".into()),
+                ..Default::default()
+            }));
+            info.health_check = Some(Box::new(HealthCheck {
+                r#type: Some(health_check::Type::Http as i32),
+                http: Some(health_check::HttpCheckInfo {
+                    port: 8443,
+                    scheme: scheme.map(str::to_owned),
+                    path: Some("/ready".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }));
+            plan(&info, &context()).map(|plan| plan.health.unwrap().kind)
+        };
+        let http = |https| HealthKind::Http {
+            port: 8443,
+            path: "/ready".into(),
+            https,
+        };
+        assert_eq!(check(None).unwrap(), http(false));
+        assert_eq!(check(Some("http")).unwrap(), http(false));
+        assert_eq!(check(Some("https")).unwrap(), http(true));
+        assert!(check(Some("ftp")).is_err());
     }
 
     #[test]

@@ -100,7 +100,7 @@ fn is_open(method: &Method, path: &str) -> bool {
 }
 
 /// What the request presents: `Authorization` first, then the session
-/// cookie.
+/// cookie, then a client certificate the TLS layer verified.
 pub fn presented(request: &Request) -> Result<(Presented, bool), ApiError> {
     let headers = request.headers();
     if let Some(value) = headers.get(header::AUTHORIZATION) {
@@ -124,6 +124,9 @@ pub fn presented(request: &Request) -> Result<(Presented, bool), ApiError> {
     }
     if let Some(id) = session_cookie(headers) {
         return Ok((Presented::Session(id), true));
+    }
+    if let Some(name) = request.extensions().get::<super::tls::ClientCertName>() {
+        return Ok((Presented::Certificate(name.0.clone()), false));
     }
     Ok((Presented::Nothing, false))
 }

@@ -24,6 +24,7 @@
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
 //! - [`uri_limit`]: 414 in the error shape for a URI over `max_uri_bytes`.
 //! - [`serve`]: the connections: a cap, and header and body read timeouts.
+//! - [`tls`]: a verified client certificate's name in each request.
 //! - [`timing`]: each request's latency, by route template, for `/metrics`.
 //! - [`shed`]: writes past the runner's queue refused at once (503).
 //! - [`views`]: the seed-shaped JSON of jobs and pods.
@@ -50,6 +51,7 @@ pub mod serve;
 pub mod shed;
 pub mod store;
 pub mod timing;
+pub mod tls;
 pub mod ui;
 pub mod updates;
 pub mod uri_limit;

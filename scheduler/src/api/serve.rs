@@ -19,6 +19,12 @@
 //!   handler answers 408 DEADLINE_EXCEEDED (`body.rs`), and the connection
 //!   closes.
 //!
+//! - With TLS (`--tls-cert`, `--tls-key`), the handshake takes the place
+//!   of the sniff and is bounded by `header_read_timeout` too; ALPN
+//!   chooses the protocol, and a verified client certificate's name goes
+//!   into every request of the connection (`tls.rs`). A plain-HTTP client
+//!   gets a 400 saying to use https, then the connection closes.
+//!
 //! Responses are never timed: a stream (a watch, later) lasts as long as
 //! its client reads it.
 
@@ -35,6 +41,9 @@ use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+
+use super::tls::{client_cert_name, ClientCertName, WithClientCert};
+use crate::tls::reload::ReloadingServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Sleep;
@@ -66,11 +75,14 @@ impl Default for ServeConfig {
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops
 /// accepting, lets each connection finish its request in flight, and
-/// returns once all have closed, or after [`SHUTDOWN_GRACE`].
+/// returns once all have closed, or after [`SHUTDOWN_GRACE`]. With `tls`,
+/// every connection is TLS, each handshake with the configuration current
+/// when it starts.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     config: ServeConfig,
+    tls: Option<Arc<ReloadingServerConfig>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let body_timeout = config.body_read_timeout;
@@ -95,29 +107,32 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         let header_read_timeout = config.header_read_timeout;
+        let tls = tls.as_ref().map(|tls| tls.current());
         tokio::spawn(async move {
-            let result = match sniff(&stream, header_read_timeout).await {
-                Some(Protocol::Http1) => {
-                    let mut builder = hyper::server::conn::http1::Builder::new();
-                    builder
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(header_read_timeout);
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(connection).await
-                }
-                Some(Protocol::Http2) => {
-                    let mut builder =
-                        hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-                    builder
-                        .timer(TokioTimer::new())
-                        .max_concurrent_streams(H2_MAX_STREAMS)
-                        .keep_alive_interval(Some(header_read_timeout))
-                        .keep_alive_timeout(H2_PING_TIMEOUT);
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    watcher.watch(connection).await
-                }
-                // Closed, or silent past the timeout: dropped unserved.
-                None => Ok(()),
+            let result = match tls {
+                None => match sniff(&stream, header_read_timeout).await {
+                    Some(protocol) => {
+                        let service = WithClientCert {
+                            inner: service,
+                            name: None,
+                        };
+                        serve_connection(stream, protocol, service, watcher, header_read_timeout)
+                            .await
+                    }
+                    // Closed, or silent past the timeout: dropped unserved.
+                    None => Ok(()),
+                },
+                Some(tls) => match handshake(stream, tls, header_read_timeout).await {
+                    Some((stream, protocol, name)) => {
+                        let service = WithClientCert {
+                            inner: service,
+                            name,
+                        };
+                        serve_connection(stream, protocol, service, watcher, header_read_timeout)
+                            .await
+                    }
+                    None => Ok(()),
+                },
             };
             if let Err(e) = result {
                 tracing::debug!(error = %e, "API connection ended with an error");
@@ -138,6 +153,117 @@ pub async fn serve(
             "API connections still open after the shutdown grace; closing them"
         );
     }
+}
+
+/// Serves one connection, already past its protocol choice (and TLS
+/// handshake), until it closes or the server shuts down.
+async fn serve_connection<I, S>(
+    io: I,
+    protocol: Protocol,
+    service: S,
+    watcher: hyper_util::server::graceful::Watcher,
+    header_read_timeout: Duration,
+) -> Result<(), hyper::Error>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            http::Request<hyper::body::Incoming>,
+            Response = http::Response<Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    match protocol {
+        Protocol::Http1 => {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            let connection = builder.serve_connection(TokioIo::new(io), service);
+            watcher.watch(connection).await
+        }
+        Protocol::Http2 => {
+            let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(H2_MAX_STREAMS)
+                .keep_alive_interval(Some(header_read_timeout))
+                .keep_alive_timeout(H2_PING_TIMEOUT);
+            let connection = builder.serve_connection(TokioIo::new(io), service);
+            watcher.watch(connection).await
+        }
+    }
+}
+
+/// The TLS handshake of a new connection, bounded like a request head by
+/// `limit`: its protocol (by ALPN: `h2` is HTTP/2, anything else
+/// HTTP/1.1) and its verified client certificate's name. None when the
+/// client is silent, closes, fails the handshake, or speaks plain HTTP (it
+/// is told to use https first).
+async fn handshake(
+    stream: tokio::net::TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    limit: Duration,
+) -> Option<(
+    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    Protocol,
+    Option<ClientCertName>,
+)> {
+    // Nagle off: a handshake flight, and an answer's head and body, leave
+    // as several TLS records (separate writes); with Nagle on, each write
+    // after the first waits for the peer's delayed ACK (tens of ms).
+    // Plain HTTP/1.1 answers go out in one write and do not need it.
+    let _ = stream.set_nodelay(true);
+    let accept = async {
+        let mut first = [0u8; 1];
+        let n = stream.peek(&mut first).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        if !is_tls_handshake(first[0]) {
+            refuse_plaintext(stream).await;
+            return None;
+        }
+        match tokio_rustls::TlsAcceptor::from(config).accept(stream).await {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                tracing::debug!(error = %e, "API TLS handshake failed");
+                None
+            }
+        }
+    };
+    let tls = tokio::time::timeout(limit, accept).await.ok().flatten()?;
+    let session = tls.get_ref().1;
+    let protocol = match session.alpn_protocol() {
+        Some(b"h2") => Protocol::Http2,
+        _ => Protocol::Http1,
+    };
+    let name = client_cert_name(session.peer_certificates());
+    Some((tls, protocol, name))
+}
+
+/// Whether a connection's first byte opens a TLS handshake record (RFC
+/// 8446, section 5.1: content type 22). Plain HTTP starts with a method's
+/// letter, HTTP/2 with prior knowledge with `P`.
+pub fn is_tls_handshake(first: u8) -> bool {
+    first == 0x16
+}
+
+/// What a plain-HTTP client on the TLS port is told before the connection
+/// closes, as Go's and nginx's servers do, so that `curl http://` says
+/// what is wrong instead of "empty reply".
+const PLAINTEXT_REFUSAL: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+content-type: application/json\r\n\
+connection: close\r\n\
+content-length: 79\r\n\r\n\
+{\"code\":\"INVALID_ARGUMENT\",\"message\":\"this port serves TLS only: use https://\"}";
+
+async fn refuse_plaintext(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = stream.write_all(PLAINTEXT_REFUSAL).await;
+    let _ = stream.shutdown().await;
 }
 
 /// How long a stopping scheduler waits for its API connections to close.
@@ -277,6 +403,32 @@ impl hyper::body::Body for TimedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plaintext_client_on_the_tls_port_reads_a_whole_answer() {
+        let mut headers = [httparse::EMPTY_HEADER; 8];
+        let mut response = httparse::Response::new(&mut headers);
+        let head = response.parse(PLAINTEXT_REFUSAL).unwrap();
+        let httparse::Status::Complete(head_len) = head else {
+            panic!("incomplete head");
+        };
+        assert_eq!(response.code, Some(400));
+        let length = response
+            .headers
+            .iter()
+            .find(|h| h.name == "content-length")
+            .map(|h| {
+                std::str::from_utf8(h.value)
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            });
+        let body = &PLAINTEXT_REFUSAL[head_len..];
+        assert_eq!(length, Some(body.len()));
+        let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(json["code"], "INVALID_ARGUMENT");
+        assert!(!is_tls_handshake(b'G') && !is_tls_handshake(b'P') && is_tls_handshake(0x16));
+    }
 
     #[test]
     fn the_first_bytes_choose_the_protocol() {

@@ -6,25 +6,29 @@ use super::error::CliError;
 use super::sse::EventStream;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 
 /// How long one request may take before the CLI gives up on it.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A client of one HTTP server (`http://host:port`).
+/// A client of one HTTP server (`http://host:port`, or `https://` with a
+/// CA file).
 #[derive(Clone)]
 pub struct ApiClient {
     base: String,
     /// `Authorization`, sent with every request when set.
     authorization: Option<http::HeaderValue>,
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
-/// Normalises `--addr`: `host:port` or `http://host:port[/]`.
+/// Normalises `--addr`: `host:port`, `http://host:port[/]` or
+/// `https://host:port[/]`.
 pub fn normalize_addr(addr: &str) -> Result<String, CliError> {
     let trimmed = addr.trim().trim_end_matches('/');
     let base = if trimmed.contains("://") {
@@ -35,19 +39,31 @@ pub fn normalize_addr(addr: &str) -> Result<String, CliError> {
     let uri: http::Uri = base
         .parse()
         .map_err(|_| CliError::BadAddr(addr.to_owned()))?;
-    if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
         return Err(CliError::BadAddr(addr.to_owned()));
     }
     Ok(base)
 }
 
 impl ApiClient {
-    /// A client of `addr` (see [`normalize_addr`]).
+    /// A client of `addr` (see [`normalize_addr`]), plain HTTP only.
     pub fn new(addr: &str) -> Result<Self, CliError> {
+        ApiClient::with_ca(addr, None)
+    }
+
+    /// A client of `addr`; an `https://` one is verified against the CA
+    /// bundle `ca_file` (`--ca-file`), and refused without one.
+    pub fn with_ca(addr: &str, ca_file: Option<&Path>) -> Result<Self, CliError> {
+        let base = normalize_addr(addr)?;
+        if base.starts_with("https://") && ca_file.is_none() {
+            return Err(CliError::NoCaFile(base));
+        }
+        let tls = crate::tls::client::client_config(ca_file).map_err(CliError::Tls)?;
+        let connector = crate::tls::client::https_connector(tls, REQUEST_TIMEOUT);
         Ok(ApiClient {
-            base: normalize_addr(addr)?,
+            base,
             authorization: None,
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: Client::builder(TokioExecutor::new()).build(connector),
         })
     }
 
@@ -254,7 +270,11 @@ mod tests {
             normalize_addr("http://localhost:9/").unwrap(),
             "http://localhost:9"
         );
-        assert!(normalize_addr("https://x:1").is_err());
+        assert_eq!(normalize_addr("https://x:1/").unwrap(), "https://x:1");
+        assert!(matches!(
+            ApiClient::new("https://x:1"),
+            Err(CliError::NoCaFile(_))
+        ));
         assert!(normalize_addr("ftp://h:1").is_err());
     }
 

@@ -8,10 +8,11 @@
 //! ```yaml
 //! addr: https://drover.example:8443
 //! token: <a bearer token from `drover-scheduler credentials token`>
+//! ca_file: /etc/drover/ca.pem
 //! ```
 //!
 //! A flag or its variable (`--addr`/`DROVER_ADDR`, `--token`/
-//! `DROVER_TOKEN`) wins over the file. No file is fine; a file that does
+//! `DROVER_TOKEN`, `--ca-file`/`DROVER_CA_FILE`) wins over the file. No file is fine; a file that does
 //! not parse is an error naming it. A token in a file others can read is
 //! used, with a warning, as ssh warns of a readable key.
 
@@ -29,6 +30,9 @@ pub struct CliConfig {
     /// A bearer token.
     #[serde(default)]
     pub token: Option<String>,
+    /// The CA bundle an `https://` scheduler is verified against.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where the config file is looked for.

@@ -35,8 +35,17 @@ pub enum CliError {
         reason: String,
     },
     /// `--addr` is not a usable address.
-    #[error("--addr '{0}' is not an http://host:port address")]
+    #[error("--addr '{0}' is not an http://host:port or https://host:port address")]
     BadAddr(String),
+    /// An `https://` address without `--ca-file`.
+    #[error(
+        "{0} is https:// but no CA verifies its certificate: pass --ca-file FILE \
+         (DROVER_CA_FILE) with the PEM CA that signed the scheduler's certificate"
+    )]
+    NoCaFile(String),
+    /// `--ca-file` cannot be used.
+    #[error("--ca-file: {0}")]
+    Tls(#[source] crate::tls::pem::TlsError),
     /// A job spec file that does not parse or breaks a rule.
     #[error("{0}")]
     Spec(#[from] super::spec_file::SpecFileError),
@@ -62,7 +71,11 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Api { code, .. } if code == "INVALID_ARGUMENT" => 2,
-            CliError::Spec(_) | CliError::BadAddr(_) | CliError::Usage(_) => 2,
+            CliError::Spec(_)
+            | CliError::BadAddr(_)
+            | CliError::NoCaFile(_)
+            | CliError::Tls(_)
+            | CliError::Usage(_) => 2,
             _ => 1,
         }
     }

@@ -44,6 +44,10 @@ pub struct Cli {
     /// config file's `token`; see `drover-scheduler credentials token`).
     #[arg(long, env = "DROVER_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM CA bundle that an `https://` scheduler's certificate is
+    /// verified against.
+    #[arg(long, env = "DROVER_CA_FILE", global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// How answers are printed.
     #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
@@ -95,7 +99,8 @@ fn scheduler_client(cli: &Cli) -> Result<ApiClient, CliError> {
         .clone()
         .or(file.addr)
         .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-    let client = ApiClient::new(&addr)?;
+    let ca_file = cli.ca_file.clone().or(file.ca_file);
+    let client = ApiClient::with_ca(&addr, ca_file.as_deref())?;
     Ok(match cli.token.clone().or(file.token) {
         Some(token) => client.with_token(&token)?,
         None => client,

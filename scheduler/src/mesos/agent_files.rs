@@ -21,6 +21,8 @@ pub struct MasterAccess {
     pub masters: Vec<Endpoint>,
     /// HTTP basic credentials, if any.
     pub credentials: Option<(String, String)>,
+    /// What `https://` masters and their agents are verified against.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// Where an agent serves HTTP.
@@ -193,11 +195,12 @@ pub async fn browse_sandbox(
     framework_id: &str,
     executor_id: &str,
 ) -> Result<Sandbox, SandboxError> {
-    let client = driver::client();
+    let client = driver::client(access.tls.as_ref());
     let (master_url, agent) = locate(&client, access, agent_id).await?;
     let path = sandbox_path(framework_id, executor_id);
     let url = format!(
-        "http://{}/files/browse?path={}",
+        "{}://{}/files/browse?path={}",
+        scheme_of(&master_url),
         agent.authority,
         encode(&path)
     );
@@ -207,8 +210,8 @@ pub async fn browse_sandbox(
         reason,
     })?;
     let master = master_url
-        .strip_prefix("http://")
-        .and_then(|rest| rest.split('/').next())
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
         .unwrap_or_default()
         .to_owned();
     Ok(Sandbox {
@@ -241,10 +244,16 @@ pub async fn read_sandbox_file(
     offset: Option<u64>,
     length: Option<u64>,
 ) -> Result<FileChunk, SandboxError> {
-    let client = driver::client();
-    let (_, agent) = locate(&client, access, agent_id).await?;
+    let client = driver::client(access.tls.as_ref());
+    let (master_url, agent) = locate(&client, access, agent_id).await?;
     let path = format!("{}/{file}", sandbox_path(framework_id, executor_id));
-    let url = read_url(&agent.authority, &path, offset, length);
+    let url = read_url(
+        scheme_of(&master_url),
+        &agent.authority,
+        &path,
+        offset,
+        length,
+    );
     let body = agent_get(&client, access, &agent, &url, &path).await?;
     parse_chunk(&body).map_err(|reason| SandboxError::Agent {
         agent: agent.hostname.clone(),
@@ -252,11 +261,27 @@ pub async fn read_sandbox_file(
     })
 }
 
+/// The scheme of a master URL, which its agents share: a Mesos cluster
+/// with SSL enabled (libprocess) serves every HTTP endpoint over it.
+fn scheme_of(master_url: &str) -> &str {
+    if master_url.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    }
+}
+
 /// The agent's `/files/read` URL (no offset: -1, the size).
-fn read_url(authority: &str, path: &str, offset: Option<u64>, length: Option<u64>) -> String {
+fn read_url(
+    scheme: &str,
+    authority: &str,
+    path: &str,
+    offset: Option<u64>,
+    length: Option<u64>,
+) -> String {
     let offset = offset.map_or_else(|| "-1".to_owned(), |o| o.to_string());
     let mut url = format!(
-        "http://{authority}/files/read?path={}&offset={offset}",
+        "{scheme}://{authority}/files/read?path={}&offset={offset}",
         encode(path)
     );
     if let Some(length) = length {
@@ -303,11 +328,11 @@ mod tests {
     #[test]
     fn a_read_asks_for_the_size_without_an_offset_and_parses_like_mesos() {
         assert_eq!(
-            read_url("h:1", "/f/a b/stdout", None, None),
+            read_url("http", "h:1", "/f/a b/stdout", None, None),
             "http://h:1/files/read?path=/f/a%20b/stdout&offset=-1"
         );
         assert_eq!(
-            read_url("h:1", "/s", Some(5), Some(10)),
+            read_url("http", "h:1", "/s", Some(5), Some(10)),
             "http://h:1/files/read?path=/s&offset=5&length=10"
         );
         assert_eq!(

@@ -47,7 +47,7 @@ fn free(total: &Map<String, Value>, used: &Map<String, Value>) -> Map<String, Va
 /// The agents, read from the leading master; the failures when no master
 /// answered.
 pub async fn read_agents(access: &MasterAccess) -> Result<Vec<Value>, String> {
-    let client = driver::client();
+    let client = driver::client(access.tls.as_ref());
     let (_, state) = leading_state(&client, access).await?;
     Ok(agents_of(&state))
 }

@@ -75,6 +75,7 @@ pub async fn guard(
     input: &GuardInput<'_>,
     masters: &[Endpoint],
     credentials: Option<&(String, String)>,
+    tls: Option<&std::sync::Arc<rustls::ClientConfig>>,
     shutdown: &CancellationToken,
 ) -> Option<Guarded> {
     if !GuardDecision::needs_master(input) {
@@ -83,7 +84,7 @@ pub async fn guard(
             tasks: Vec::new(),
         });
     }
-    let client = driver::client();
+    let client = driver::client(tls);
     let mut pause = RETRY_FIRST;
     loop {
         for master in masters {
@@ -134,7 +135,8 @@ pub(crate) async fn leader_state(
             reason: "no host in the master's URL".into(),
         });
     };
-    let mut url = state_url(authority.as_str());
+    let scheme = master.scheme_str().unwrap_or("http");
+    let mut url = state_url(scheme, authority.as_str());
     // One hop: a redirect, or a standby naming its leader.
     for hop in 0..2 {
         let (status, location, body) = get(client, &url, credentials).await?;
@@ -146,7 +148,7 @@ pub(crate) async fn leader_state(
                 };
                 if hop == 0 {
                     if let Some(leader) = framework_guard::leader_elsewhere(&state) {
-                        url = state_url(&leader);
+                        url = state_url(scheme, &leader);
                         continue;
                     }
                 }
@@ -154,7 +156,7 @@ pub(crate) async fn leader_state(
             }
             StatusCode::TEMPORARY_REDIRECT if hop == 0 => {
                 match location.as_deref().and_then(authority_of) {
-                    Some(leader) => url = state_url(&leader),
+                    Some(leader) => url = state_url(scheme, &leader),
                     None => {
                         return Err(MasterStateError::Status {
                             url,
@@ -174,14 +176,17 @@ pub(crate) async fn leader_state(
     Err(MasterStateError::Status { url, status: 307 })
 }
 
-fn state_url(authority: &str) -> String {
-    format!("http://{authority}/master/state")
+/// The state URL of a master, in the scheme of the one named (a
+/// cluster's masters share it).
+fn state_url(scheme: &str, authority: &str) -> String {
+    format!("{scheme}://{authority}/master/state")
 }
 
 /// `host:port` of a `Location` (`//host:port/...` or `http://host:port/...`).
 fn authority_of(location: &str) -> Option<String> {
     let rest = location
         .strip_prefix("http://")
+        .or_else(|| location.strip_prefix("https://"))
         .or_else(|| location.strip_prefix("//"))?;
     let authority = rest.split('/').next()?;
     (!authority.is_empty()).then(|| authority.to_owned())
@@ -208,7 +213,7 @@ pub(crate) async fn get(
         let response = client
             .request(request)
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| unreachable(crate::tls::client::error_chain(&e)))?;
         let status = response.status();
         let location = response
             .headers()

@@ -36,6 +36,8 @@ pub struct Asking {
     pub masters: Vec<Endpoint>,
     /// HTTP basic credentials for the master.
     pub credentials: Option<(String, String)>,
+    /// What an `https://` master is verified against.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Asking {
@@ -87,9 +89,15 @@ pub async fn recover_from_master(
         ..asking.input(None)
     };
     let credentials = asking.credentials.as_ref();
-    let guarded = master_state::guard(&input, &asking.masters, credentials, shutdown)
-        .await
-        .ok_or(RecoverError::Stopped)?;
+    let guarded = master_state::guard(
+        &input,
+        &asking.masters,
+        credentials,
+        asking.tls.as_ref(),
+        shutdown,
+    )
+    .await
+    .ok_or(RecoverError::Stopped)?;
     match guarded.decision {
         GuardDecision::Recover { framework } => {
             let rebuilt = recovery::rebuild(&framework.id, &guarded.tasks, now);
@@ -142,9 +150,15 @@ pub async fn subscribe_gate(
         ..asking.input(stored_framework_id.as_deref())
     };
     let credentials = asking.credentials.as_ref();
-    let decision = master_state::guard(&input, &asking.masters, credentials, &shutdown)
-        .await
-        .map(|guarded| guarded.decision);
+    let decision = master_state::guard(
+        &input,
+        &asking.masters,
+        credentials,
+        asking.tls.as_ref(),
+        &shutdown,
+    )
+    .await
+    .map(|guarded| guarded.decision);
     match decision {
         Some(GuardDecision::Refuse { frameworks }) => {
             if let Ok(mut slot) = refused.lock() {

@@ -28,6 +28,8 @@ pub struct AgentSim {
     pub address: String,
     /// The same address, for sockets.
     pub addr: SocketAddr,
+    /// `https` when it serves TLS ([`AgentSimBuilder::tls`]), else `http`.
+    pub scheme: &'static str,
 }
 
 /// The flags an [`AgentSim`] starts with; `--listen 127.0.0.1:0` always.
@@ -36,9 +38,15 @@ pub struct AgentSimBuilder {
     args: Vec<String>,
     cgroup: Option<CgroupParent>,
     log: Option<(PathBuf, String)>,
+    tls: bool,
 }
 
 impl AgentSim {
+    /// The URL a scheduler's `--master` names: `http://` or `https://`.
+    pub fn master_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.address)
+    }
+
     /// The simulator with its own defaults and seed 42, plus what the
     /// builder adds: what agent-sim's own protocol tests run against.
     pub fn builder() -> AgentSimBuilder {
@@ -47,6 +55,7 @@ impl AgentSim {
             args: Vec::new(),
             cgroup: None,
             log: None,
+            tls: false,
         }
     }
 
@@ -138,6 +147,17 @@ impl AgentSimBuilder {
         self
     }
 
+    /// The master's port over TLS with `cert` (`--tls-cert`, `--tls-key`):
+    /// an `https://` master, as Mesos with SSL enabled.
+    pub fn tls(mut self, cert: &super::pki::CertFiles) -> Self {
+        for (flag, path) in [("--tls-cert", &cert.cert), ("--tls-key", &cert.key)] {
+            self.args.push(flag.to_owned());
+            self.args.push(path.display().to_string());
+        }
+        self.tls = true;
+        self
+    }
+
     /// Any other flags, as given.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| (*a).to_owned()));
@@ -170,6 +190,7 @@ impl AgentSimBuilder {
             addr,
             process,
             cgroup: self.cgroup,
+            scheme: if self.tls { "https" } else { "http" },
         }
     }
 }

@@ -11,6 +11,7 @@
 //!
 //! # Layout
 //! - [`binaries`]: where the binaries are, built on demand when missing.
+//! - [`pki`]: a test CA and the certificates it signs (rcgen).
 //! - [`process`]: a child on port 0 that reports its address, stopped by
 //!   pid (SIGTERM, then SIGKILL) on drop.
 //! - [`cgroup`]: the test-owned cgroup parent of real agents.
@@ -33,6 +34,7 @@ pub mod cgroup;
 pub mod framework;
 pub mod http;
 pub mod job_api;
+pub mod pki;
 pub mod process;
 pub mod pymesos;
 pub use drover_test_support::run;

@@ -149,7 +149,11 @@ fn reap(child: &mut Child) {
 
 /// The `host:port` a startup line names, if it names one.
 fn address_in(line: &str) -> Option<String> {
-    if let Some(rest) = line.split("http://").nth(1) {
+    if let Some(rest) = line
+        .split("http://")
+        .nth(1)
+        .or_else(|| line.split("https://").nth(1))
+    {
         return rest.split_whitespace().next().map(str::to_owned);
     }
     line.split_whitespace()

@@ -35,9 +35,10 @@ impl TaskHook for HealthHook {
                     user: started.user.clone(),
                 })
             }
-            HealthKind::Http { port, path } => Box::new(HttpProbe {
+            HealthKind::Http { port, path, https } => Box::new(HttpProbe {
                 port: *port,
                 path: path.clone(),
+                https: *https,
             }),
             HealthKind::Tcp { port } => Box::new(TcpProbe { port: *port }),
         };

@@ -97,6 +97,9 @@ pub struct DriverConfig {
     /// of 8 took 0.80 s, of 32 and of 256 0.63-0.76 s, and one call per
     /// acknowledgement 1.06-1.36 s.
     pub ack_batch: usize,
+    /// What `https://` masters are verified against (`--master-ca-file`);
+    /// none for plain `http://` masters.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl DriverConfig {
@@ -111,6 +114,7 @@ impl DriverConfig {
             event_queue: 1 << 20,
             call_window: 32,
             ack_batch: 64,
+            tls: None,
         }
     }
 }
@@ -253,8 +257,9 @@ impl Driver {
         let (outbox, outbox_rx) = mpsc::channel(config.call_window.max(1));
         let generation = Arc::new(AtomicU64::new(0));
         let acks = Arc::new(AckClock::default());
+        let stream_client = client(config.tls.as_ref());
         let sender = tokio::spawn(send_calls(
-            client(),
+            client(config.tls.as_ref()),
             config.clone(),
             outbox_rx,
             conn_tx.clone(),
@@ -274,7 +279,7 @@ impl Driver {
             generation,
             outbox,
             sender,
-            stream_client: client(),
+            stream_client,
             stopped: None,
         }
     }

@@ -13,22 +13,26 @@ use drover_proto::v1::scheduler::Call;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The header carrying the stream id.
 pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
 
 /// The hyper client the SUBSCRIBE stream and single calls go through.
-pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A client with its own connection pool: Nagle off (calls are small and
-/// each waits for its answer), connecting for at most 5 s.
-pub(crate) fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(5)));
-    connector.set_nodelay(true);
+/// each waits for its answer), connecting for at most 5 s; `https://`
+/// verified against `tls`'s CA (`--master-ca-file`).
+pub(crate) fn client(tls: Option<&Arc<rustls::ClientConfig>>) -> HttpClient {
+    let connector = crate::tls::client::https_connector(
+        tls.map(|config| config.as_ref().clone()),
+        Duration::from_secs(5),
+    );
     Client::builder(TokioExecutor::new()).build(connector)
 }
 
@@ -121,7 +125,7 @@ pub(crate) async fn post_call(
         Ok(Err(e)) => {
             return CallResponse::Rejected {
                 status: 0,
-                detail: e.to_string(),
+                detail: crate::tls::client::error_chain(&e),
             }
         }
         Err(_) => {
@@ -168,12 +172,14 @@ pub(crate) fn call_response(
 }
 
 /// Resolves a `Location` header against the master that sent it; Mesos
-/// writes it protocol-relative (`//leader:5050/master/api/v1/scheduler`).
+/// writes it protocol-relative (`//leader:5050/master/api/v1/scheduler`),
+/// which keeps the master's scheme (an https master's leader is https).
 pub fn resolve_location(master: &Endpoint, location: &str) -> Option<Endpoint> {
+    let scheme = master.scheme_str().unwrap_or("http");
     let absolute = if let Some(rest) = location.strip_prefix("//") {
-        format!("http://{rest}")
+        format!("{scheme}://{rest}")
     } else if location.starts_with('/') {
-        format!("http://{}{location}", master.authority()?)
+        format!("{scheme}://{}{location}", master.authority()?)
     } else {
         location.to_owned()
     };

@@ -79,7 +79,7 @@ pub(crate) async fn send_calls(
     // only a window's worth): together with the driver's own call queue,
     // at most twice `call_queue` calls wait.
     let most_waiting = config.call_queue.max(1);
-    let pipes = &Pipes::default();
+    let pipes = &Pipes::with_tls(config.tls.clone());
     let send = |next: Next<Waiting>| async move {
         match next {
             Next::Call(kind, (generation, master, stream_id, call)) => {

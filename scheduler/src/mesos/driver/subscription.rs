@@ -35,7 +35,9 @@ pub(crate) async fn subscribe(
     let req = match request(&config, &master, None, &call) {
         Ok(req) => req,
         Err(e) => {
-            let _ = tx.send(failed(0, e.to_string())).await;
+            let _ = tx
+                .send(failed(0, crate::tls::client::error_chain(&e)))
+                .await;
             return;
         }
     };

@@ -17,9 +17,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use framing::{encode_requests, parse_chunked, parse_head, too_large, Framing, MAX_BODY};
 use http::Uri;
 use std::io;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Idle connections kept for reuse: one per batch in flight.
@@ -50,17 +50,31 @@ pub(crate) struct Unanswered {
 #[derive(Debug, Default)]
 pub(crate) struct Pipes {
     idle: Mutex<Vec<Pipe>>,
+    /// What an `https://` master is verified against; none for `http://`.
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
+
+/// A connection to the master: TCP, or TLS over it.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> Conn for T {}
 
 #[derive(Debug)]
 struct Pipe {
     authority: String,
-    stream: TcpStream,
+    stream: Box<dyn Conn>,
     /// Bytes read past the last answer parsed.
     read: BytesMut,
 }
 
 impl Pipes {
+    /// Pipes that speak TLS to `https://` masters, verified with `tls`.
+    pub(crate) fn with_tls(tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        Pipes {
+            idle: Mutex::default(),
+            tls,
+        }
+    }
+
     fn take(&self, authority: &str) -> Option<Pipe> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let at = idle.iter().rposition(|p| p.authority == authority)?;
@@ -93,7 +107,9 @@ impl Pipes {
         let mut answers = Vec::with_capacity(bodies.len());
         let failure = match encode_requests(url, headers, bodies) {
             Ok((authority, requests)) => {
-                let exchange = self.exchange(&authority, &requests, bodies.len(), &mut answers);
+                let https = url.scheme_str() == Some("https");
+                let exchange =
+                    self.exchange(https, &authority, &requests, bodies.len(), &mut answers);
                 match tokio::time::timeout(timeout, exchange).await {
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => Some(e.to_string()),
@@ -110,6 +126,7 @@ impl Pipes {
 
     async fn exchange(
         &self,
+        https: bool,
         authority: &str,
         requests: &[u8],
         count: usize,
@@ -130,10 +147,9 @@ impl Pipes {
                 Err(_) => {}
             }
         }
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority))
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, self.connect(https, authority))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-        stream.set_nodelay(true)?;
         let mut pipe = Pipe {
             authority: authority.to_owned(),
             stream,
@@ -143,6 +159,31 @@ impl Pipes {
             self.put(pipe);
         }
         Ok(())
+    }
+}
+
+impl Pipes {
+    /// A new connection to `authority`, TLS for an `https://` master.
+    async fn connect(&self, https: bool, authority: &str) -> io::Result<Box<dyn Conn>> {
+        let stream = TcpStream::connect(authority).await?;
+        stream.set_nodelay(true)?;
+        if !https {
+            return Ok(Box::new(stream));
+        }
+        let Some(tls) = &self.tls else {
+            return Err(io::Error::other(crate::tls::client::NO_CA));
+        };
+        let host = authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let tls = tokio_rustls::TlsConnector::from(tls.clone())
+            .connect(name, stream)
+            .await?;
+        Ok(Box::new(tls))
     }
 }
 
