@@ -5,16 +5,22 @@
 //! the job ids and pod names as likely path parameters so the requests
 //! reach live jobs rather than 404. It fails on any 5xx, and on any answer
 //! whose status, content type or body the document does not describe.
-//! Bounded: 20 examples per operation, about a minute on two cores.
+//! Run twice: without credentials (a scheduler with `--allow-anonymous`)
+//! and as an admin with a bearer token (a scheduler with a credentials
+//! file). Bounded: 20 examples per operation, about a minute a run on
+//! two cores.
 //! Fails, never skips, when Python or pip is missing.
 #![allow(clippy::unwrap_used)]
 
+use bytes::Bytes;
+use drover_scheduler::auth::credentials::digest_text;
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries::repo_root;
-use drover_tests::harness::http::{get, post};
-use drover_tests::harness::job_api::{create_job, job_spec, wait_for_job_state};
+use drover_tests::harness::http::{get, request};
+use drover_tests::harness::job_api::job_spec;
 use drover_tests::harness::scheduler::Scheduler;
-use serde_json::json;
+use drover_tests::harness::wait::wait_for;
+use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -118,29 +124,73 @@ fn after<'a>(text: &'a str, label: &str) -> &'a str {
     rest.lines().next().unwrap_or("").trim()
 }
 
-/// A scheduler with the jobs [`CONFIG`] names, the service job running.
-async fn scheduler_with_jobs(sim: &AgentSim, dir: &Path) -> Scheduler {
+/// The admin token of the protected scheduler's credentials file.
+const TOKEN: &str = "fuzz-admin-token";
+
+/// One JSON exchange with the scheduler, with the admin's token when
+/// `token` says so.
+async fn call(address: &str, token: bool, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let auth = format!("Bearer {TOKEN}");
+    let mut headers = vec![("Content-Type", "application/json")];
+    if token {
+        headers.push(("Authorization", auth.as_str()));
+    }
+    let body = if body.is_null() {
+        Bytes::new()
+    } else {
+        Bytes::from(body.to_string())
+    };
+    let reply = request(address, method, path, &headers, body).await;
+    (
+        reply.status,
+        serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
+    )
+}
+
+async fn wait_for_state(address: &str, token: bool, job: &str, want: &str) {
+    let path = format!("/api/v1/jobs/{job}");
+    let reached = wait_for(Duration::from_secs(30), || async {
+        let (_, job) = call(address, token, "GET", &path, &Value::Null).await;
+        (job["job_info"]["status"]["state"] == want).then_some(())
+    })
+    .await;
+    assert!(reached.is_some(), "{job} never reached {want}");
+}
+
+/// A scheduler with the jobs [`CONFIG`] names, the service job running:
+/// with `--allow-anonymous`, or (`protected`) with a credentials file
+/// whose admin holds [`TOKEN`].
+async fn scheduler_with_jobs(sim: &AgentSim, dir: &Path, protected: bool) -> Scheduler {
     // Jobs of at most 20 instances: the fuzzer scales and updates jobs to
     // any count the scheduler takes (100,000 by default), and a debug build
     // on two shared cores then spends seconds listing a job's pods (answers
     // the 5 s request timeout turned into failures). Larger counts are
     // refused, 400 INVALID_ARGUMENT, as documented.
-    let scheduler = Scheduler::start(
-        dir,
-        &format!("http://{}", sim.address),
-        &["--max-job-instances", "20"],
-    );
-    let address = &scheduler.address;
-    create_job(address, "fuzz-web", job_spec("SERVICE", 2, "sleep 600")).await;
-    create_job(address, "fuzz-batch", job_spec("BATCH", 2, "sleep 1")).await;
-    create_job(address, "fuzz-doomed", job_spec("BATCH", 1, "sleep 1")).await;
-    wait_for_job_state(
-        address,
-        "fuzz-web",
-        "JOB_STATE_RUNNING",
-        Duration::from_secs(30),
+    let credentials = dir.join("credentials.yaml");
+    std::fs::write(
+        &credentials,
+        format!(
+            "users:\n  - {{name: fuzz, role: admin, tokens: [{}]}}\n",
+            digest_text(TOKEN)
+        ),
     )
-    .await;
+    .unwrap();
+    let mut args = vec!["--max-job-instances", "20"];
+    if protected {
+        args.extend(["--credentials-file", credentials.to_str().unwrap()]);
+    }
+    let scheduler = Scheduler::start(&dir.join("data"), &format!("http://{}", sim.address), &args);
+    let address = &scheduler.address;
+    for (id, kind, instances, command) in [
+        ("fuzz-web", "SERVICE", 2, "sleep 600"),
+        ("fuzz-batch", "BATCH", 2, "sleep 1"),
+        ("fuzz-doomed", "BATCH", 1, "sleep 1"),
+    ] {
+        let body = json!({"job_id": {"value": id}, "spec": job_spec(kind, instances, command)});
+        let (status, reply) = call(address, protected, "POST", "/api/v1/jobs", &body).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    wait_for_state(address, protected, "fuzz-web", "JOB_STATE_RUNNING").await;
     // An update paused on its way, so the answers carry a workflow (its
     // status, batch and events), and a batch job run to its end, so pods
     // carry finished runs.
@@ -148,18 +198,45 @@ async fn scheduler_with_jobs(sim: &AgentSim, dir: &Path) -> Scheduler {
         "spec": job_spec("SERVICE", 2, "sleep 601"),
         "update_spec": {"batch_size": 1},
     });
-    let (status, reply) = post(address, "/api/v1/jobs/fuzz-web/update", &update).await;
-    assert_eq!(status, 200, "{reply}");
-    let (status, reply) = post(address, "/api/v1/jobs/fuzz-web/workflow/pause", &json!({})).await;
-    assert_eq!(status, 200, "{reply}");
-    wait_for_job_state(
+    let (status, reply) = call(
         address,
-        "fuzz-batch",
-        "JOB_STATE_SUCCEEDED",
-        Duration::from_secs(30),
+        protected,
+        "POST",
+        "/api/v1/jobs/fuzz-web/update",
+        &update,
     )
     .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = call(
+        address,
+        protected,
+        "POST",
+        "/api/v1/jobs/fuzz-web/workflow/pause",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    wait_for_state(address, protected, "fuzz-batch", "JOB_STATE_SUCCEEDED").await;
     scheduler
+}
+
+/// Runs schemathesis against `scheduler` with `headers` and checks it
+/// tested every operation it selected and found nothing.
+async fn fuzz_clean(scheduler: &Scheduler, dir: &Path, headers: &[&str]) {
+    let config = dir.join("schemathesis.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let (passed, text) = fuzz(&scheduler.address, &config, headers).await;
+    println!("{text}");
+    assert!(passed, "schemathesis ({headers:?}) found failures:\n{text}");
+    // It tested every operation it selected (all but the watch stream),
+    // none errored.
+    let selected = after(&text, "Selected: ").split('/').next().unwrap();
+    assert_eq!(after(&text, "Tested: "), selected, "{text}");
+    assert!(selected.parse::<usize>().unwrap() >= 30, "{text}");
+    // The scheduler still answers: nothing it was sent broke it. (Its jobs
+    // may be gone: the stateful phase deletes the jobs it lists.)
+    let (status, health) = get(&scheduler.address, "/health/live").await;
+    assert_eq!((status, &health["status"]), (200, &json!("ok")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,27 +245,28 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
         .await
         .unwrap();
     let sim = AgentSim::for_scheduler(2).start();
-    let dir = tempfile::tempdir().unwrap();
-    let scheduler = scheduler_with_jobs(&sim, dir.path()).await;
 
+    // Without credentials, on a scheduler that lets anonymous callers in.
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = scheduler_with_jobs(&sim, dir.path(), false).await;
     // The document is served, and is the one schemathesis reads.
     let (status, document) = get(&scheduler.address, "/api/v1/openapi.json").await;
     assert_eq!(status, 200, "{document}");
     assert!(document["paths"]["/api/v1/jobs/{id}"]["get"].is_object());
+    fuzz_clean(&scheduler, dir.path(), &[]).await;
+    drop(scheduler);
 
-    let config = dir.path().join("schemathesis.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let (passed, text) = fuzz(&scheduler.address, &config, &[]).await;
-    println!("{text}");
-    assert!(passed, "schemathesis found failures:\n{text}");
-    // It tested every operation it selected (all but the watch stream),
-    // none errored.
-    let selected = after(&text, "Selected: ").split('/').next().unwrap();
-    assert_eq!(after(&text, "Tested: "), selected, "{text}");
-    assert!(selected.parse::<usize>().unwrap() >= 30, "{text}");
-
-    // The scheduler still answers: nothing it was sent broke it. (Its jobs
-    // may be gone: the stateful phase deletes the jobs it lists.)
-    let (status, health) = get(&scheduler.address, "/health/live").await;
-    assert_eq!((status, &health["status"]), (200, &json!("ok")));
+    // Authenticated, on a scheduler with a credentials file (the default
+    // path): every operation as the admin.
+    // (Its own agent-sim: a master that knew the first scheduler's
+    // framework would have the second refuse to start as a new one.)
+    let sim = AgentSim::for_scheduler(2).start();
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = scheduler_with_jobs(&sim, dir.path(), true).await;
+    fuzz_clean(
+        &scheduler,
+        dir.path(),
+        &[&format!("Authorization: Bearer {TOKEN}")],
+    )
+    .await;
 }
