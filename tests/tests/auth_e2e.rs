@@ -19,14 +19,17 @@ use bytes::Bytes;
 use drover_scheduler::auth::credentials::{digest_text, hash_password};
 use drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_client::JobServiceClient;
 use drover_seed_api::peloton::api::v1alpha::job::stateless::svc::{
-    DeleteJobRequest, GetJobRequest, RefreshJobRequest, RestartJobRequest, StartJobRequest,
+    AbortJobWorkflowRequest, DeleteJobRequest, GetJobRequest, PauseJobWorkflowRequest,
+    RefreshJobRequest, RestartJobRequest, ResumeJobWorkflowRequest, StartJobRequest,
     StopJobRequest,
 };
 use drover_seed_api::peloton::api::v1alpha::peloton::{JobId, PodName};
 use drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_client::PodServiceClient;
-use drover_seed_api::peloton::api::v1alpha::pod::svc::{RestartPodRequest, StopPodRequest};
+use drover_seed_api::peloton::api::v1alpha::pod::svc::{
+    RefreshPodRequest, RestartPodRequest, StartPodRequest, StopPodRequest,
+};
 use drover_seed_api::titus::job_management_service_client::JobManagementServiceClient;
-use drover_seed_api::titus::{Capacity, JobCapacityUpdate, JobStatusUpdate};
+use drover_seed_api::titus::{Capacity, JobAttributesUpdate, JobCapacityUpdate, JobStatusUpdate};
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::http::{request, Reply};
 use drover_tests::harness::scheduler::Scheduler;
@@ -409,6 +412,50 @@ async fn grpc_writes_follow_the_same_matrix_and_say_unauthenticated_without_a_to
                         .map(drop),
                 ),
                 (
+                    "PauseJobWorkflow",
+                    c.jobs
+                        .pause_job_workflow(PauseJobWorkflowRequest {
+                            job_id: id(),
+                            ..Default::default()
+                        })
+                        .await
+                        .map(drop),
+                ),
+                (
+                    "ResumeJobWorkflow",
+                    c.jobs
+                        .resume_job_workflow(ResumeJobWorkflowRequest {
+                            job_id: id(),
+                            ..Default::default()
+                        })
+                        .await
+                        .map(drop),
+                ),
+                (
+                    "AbortJobWorkflow",
+                    c.jobs
+                        .abort_job_workflow(AbortJobWorkflowRequest {
+                            job_id: id(),
+                            ..Default::default()
+                        })
+                        .await
+                        .map(drop),
+                ),
+                (
+                    "StartPod",
+                    c.pods
+                        .start_pod(StartPodRequest { pod_name: pod() })
+                        .await
+                        .map(drop),
+                ),
+                (
+                    "RefreshPod",
+                    c.pods
+                        .refresh_pod(RefreshPodRequest { pod_name: pod() })
+                        .await
+                        .map(drop),
+                ),
+                (
                     "StopPod",
                     c.pods
                         .stop_pod(StopPodRequest { pod_name: pod() })
@@ -435,6 +482,16 @@ async fn grpc_writes_follow_the_same_matrix_and_say_unauthenticated_without_a_to
                                 max: 3,
                                 desired: 1,
                             }),
+                        })
+                        .await
+                        .map(drop),
+                ),
+                (
+                    "Titus UpdateJobAttributes",
+                    c.titus
+                        .update_job_attributes(JobAttributesUpdate {
+                            job_id: job.clone(),
+                            attributes: [("team".to_owned(), "x".to_owned())].into(),
                         })
                         .await
                         .map(drop),
