@@ -8,15 +8,14 @@
 //
 // Usage: node browser.mjs <scheduler base URL> <job name> <screenshot dir>
 
-import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
+import { WAIT, failer, launch } from './chromium.mjs';
+
 const [base, jobName, shots] = process.argv.slice(2);
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const WAIT = 30_000;
 
 const lines = createInterface({ input: process.stdin });
 const answers = [];
@@ -34,18 +33,8 @@ async function step(name, detail, ask = false) {
   }
 }
 
-function fail(message) {
-  process.stderr.write(`UI E2E FAILED: ${message}\n`);
-  process.exit(1);
-}
-
-if (!existsSync(CHROMIUM)) fail(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
+const fail = failer('UI E2E');
+const browser = await launch(fail);
 let page = null;
 const consoleErrors = [];
 try {

@@ -8,25 +8,11 @@
 //
 // Usage: node login.mjs <scheduler base URL> <job name> <user> <password>
 
-import { chromium } from 'playwright-core';
-import { existsSync } from 'node:fs';
+import { WAIT, failer, launch } from './chromium.mjs';
 
 const [base, jobName, user, password] = process.argv.slice(2);
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const WAIT = 30_000;
-
-function fail(message) {
-  process.stderr.write(`LOGIN E2E FAILED: ${message}\n`);
-  process.exit(1);
-}
-
-if (!existsSync(CHROMIUM)) fail(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-});
+const fail = failer('LOGIN E2E');
+const browser = await launch(fail);
 try {
   const context = await browser.newContext();
   const page = await context.newPage();

@@ -1,0 +1,28 @@
+// What the UI's browser scripts share: Debian's Chromium, headless,
+// started through playwright-core (which downloads no browser), and a
+// failure that ends the script with its reason on stderr.
+
+import { chromium } from 'playwright-core';
+import { existsSync } from 'node:fs';
+
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// The longest any one wait of a script may take.
+export const WAIT = 30_000;
+
+// Ends the script: `label` names which one, on stderr, for the Rust test.
+export function failer(label) {
+  return (message) => {
+    process.stderr.write(`${label} FAILED: ${message}\n`);
+    process.exit(1);
+  };
+}
+
+// The browser, or the script fails saying how to install it.
+export async function launch(fail) {
+  if (!existsSync(CHROMIUM)) fail(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+}
