@@ -107,7 +107,8 @@ pub(super) fn decide(
 /// job away to an owner they are not). A job that does not exist is not
 /// checked: the request is refused NOT_FOUND after.
 fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Result<(), Denied> {
-    let as_spec = |spec: &JobSpec, what: &str| {
+    // What a refusal names is made only for a refusal.
+    let as_spec = |spec: &JobSpec, what: &dyn Fn() -> String| {
         access::authorize(
             caller,
             Act::Job {
@@ -118,16 +119,16 @@ fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Re
         )
     };
     let as_stored = |job_id: &JobId, what: &str| match registry.get(job_id) {
-        Some(entry) => as_spec(&entry.job.spec, &format!("{what} job {job_id}")),
+        Some(entry) => as_spec(&entry.job.spec, &|| format!("{what} job {job_id}")),
         None => Ok(()),
     };
     match request {
         ApiRequest::CreateJob { job_id, spec, .. } => {
-            as_spec(spec, &format!("create job {job_id}"))
+            as_spec(spec, &|| format!("create job {job_id}"))
         }
         ApiRequest::UpdateJob { job_id, spec, .. } => {
             as_stored(job_id, "update")?;
-            as_spec(spec, &format!("update job {job_id} to this spec"))
+            as_spec(spec, &|| format!("update job {job_id} to this spec"))
         }
         ApiRequest::RefreshJob { job_id } => as_stored(job_id, "refresh"),
         ApiRequest::SteerWorkflow { job_id, action, .. } => as_stored(job_id, action.verb()),

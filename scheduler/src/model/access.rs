@@ -150,12 +150,16 @@ pub struct Denied {
 }
 
 /// Whether `who` may do `act`; `what` names it in a refusal (`"delete job
-/// web"`).
-pub fn authorize(who: &Identity, act: Act<'_>, what: &str) -> Result<(), Denied> {
+/// web"`), made only then: every API write asks, nearly all are allowed.
+pub fn authorize(
+    who: &Identity,
+    act: Act<'_>,
+    what: impl FnOnce() -> String,
+) -> Result<(), Denied> {
     let deny = |why: String| Denied {
         who: who.name.clone(),
         role: who.role,
-        what: what.to_owned(),
+        what: what(),
         why,
     };
     match (act, who.role) {
@@ -246,7 +250,7 @@ mod tests {
             ];
             for (act, allowed) in acts.into_iter().zip(allowed) {
                 assert_eq!(
-                    authorize(&who(role), act, "x").is_ok(),
+                    authorize(&who(role), act, || "x".into()).is_ok(),
                     allowed,
                     "{role} {act:?}"
                 );
@@ -256,13 +260,14 @@ mod tests {
 
     #[test]
     fn a_refusal_says_who_what_and_why() {
-        let denied = authorize(&who(Role::User), OTHERS, "delete job web").unwrap_err();
+        let denied = authorize(&who(Role::User), OTHERS, || "delete job web".into()).unwrap_err();
         assert_eq!(
             denied.to_string(),
             "alice (user) may not delete job web: the job belongs to owner 'bob', team \
              'search', neither of which is 'alice' or one of its teams (payments)"
         );
-        let denied = authorize(&who(Role::Viewer), OWN_BY_NAME, "stop job web").unwrap_err();
+        let denied =
+            authorize(&who(Role::Viewer), OWN_BY_NAME, || "stop job web".into()).unwrap_err();
         assert_eq!(
             denied.to_string(),
             "alice (viewer) may not stop job web: viewers change nothing"
@@ -274,7 +279,7 @@ mod tests {
         let mut nameless = who(Role::User);
         nameless.name = String::new();
         nameless.teams = vec![String::new()];
-        assert!(authorize(&nameless, UNOWNED, "x").is_err());
+        assert!(authorize(&nameless, UNOWNED, || "x".into()).is_err());
     }
 
     #[test]
