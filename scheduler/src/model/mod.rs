@@ -27,12 +27,13 @@
 //! - [`state_names`]: the spellings of states a filter takes.
 //! - [`run`]: a run, and how a status update changes it.
 //! - [`policies`]: retry backoff, the runtime limit, the restart budget,
-//!   SLA order: pure functions of their inputs and `now`.
+//!   the disruption budget, SLA order: pure functions of their inputs and `now`.
 //! - [`outcome`]: what an instance's runs add up to (relaunch, retry time,
 //!   outcome) and the job's state that follows.
 //! - [`availability`]: whether an instance serves (RUNNING, and healthy
 //!   if checked): the gate batched changes wait on.
 //! - [`change`]: what the engine hands the store to persist.
+//! - [`pool`]: resource pools (Peloton respool): the tree and its configs.
 //! - [`workflow`]: updates (Peloton `UpdateSpec`): pods moved to a new
 //!   spec a window at a time, paused, aborted, rolled back; gated by
 //!   [`availability`] (RUNNING, and HEALTHY when checked).
@@ -48,6 +49,7 @@ pub mod job;
 pub mod job_ref;
 pub mod offer;
 pub mod outcome;
+pub mod pool;
 pub mod policies;
 pub mod port_ranges;
 pub mod resources;
