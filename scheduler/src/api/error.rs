@@ -3,6 +3,7 @@
 
 use crate::engine::EngineError;
 use crate::model::job_ref::JobRefError;
+use crate::model::pool_validate::PoolError;
 use crate::model::validate::SpecError;
 use crate::store::StoreError;
 use axum::http::StatusCode;
@@ -211,6 +212,7 @@ impl From<EngineError> for ApiError {
             | EngineError::Amend(..)
             | EngineError::NoAmendments
             | EngineError::JobTwice(_) => Code::InvalidArgument,
+            EngineError::Pool(e) => pool_code(e),
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "a write was not stored");
                 Code::Internal
@@ -218,6 +220,33 @@ impl From<EngineError> for ApiError {
         };
         ApiError {
             code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The code of a refused pool change, as Peloton's ResourcePoolService
+/// answers it.
+fn pool_code(e: &PoolError) -> Code {
+    match e {
+        PoolError::NotFound(_) | PoolError::PathNotFound(_) | PoolError::JobPoolNotFound { .. } => {
+            Code::NotFound
+        }
+        PoolError::IdTaken(_) | PoolError::NameTaken { .. } => Code::AlreadyExists,
+        PoolError::Invalid { .. } | PoolError::Root(_) | PoolError::JobPoolNotLeaf { .. } => {
+            Code::InvalidArgument
+        }
+        PoolError::DefaultUndeletable
+        | PoolError::NotLeaf { .. }
+        | PoolError::Busy { .. }
+        | PoolError::ParentHoldsJobs { .. } => Code::FailedPrecondition,
+    }
+}
+
+impl From<PoolError> for ApiError {
+    fn from(e: PoolError) -> Self {
+        ApiError {
+            code: pool_code(&e),
             message: e.to_string(),
         }
     }

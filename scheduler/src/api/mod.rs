@@ -14,6 +14,8 @@
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
 //! - [`logs`]: a pod's sandbox stdout/stderr through its agent's files API.
 //! - [`agents`]: the cluster's agents, from the leading master.
+//! - [`pools`]: `/api/v1/pools...` resource pools (list, create, get,
+//!   update, delete, lookup by path).
 //! - [`ui`]: the web UI's embedded assets at `/ui/`.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
 //! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
@@ -45,6 +47,7 @@ pub mod logs;
 pub mod openapi;
 pub mod pod_ops;
 pub mod pods;
+pub mod pools;
 pub mod query;
 pub mod rfc3339;
 pub mod serve;
@@ -242,6 +245,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pods/{pod_name}/restart", post(pod_ops::restart))
         .route("/api/v1/pods/{pod_name}/logs/{stream}", get(logs::read))
         .route("/api/v1/agents", get(agents::list))
+        .route("/api/v1/pools", get(pools::list).post(pools::create))
+        // A literal segment wins over `{id}`: `lookup` is no pool's id.
+        .route("/api/v1/pools/lookup", get(pools::lookup))
+        .route(
+            "/api/v1/pools/{id}",
+            get(pools::get).put(pools::update).delete(pools::delete),
+        )
         .route("/api/v1/store", get(store::get))
         .route("/api/v1/login", post(authn::login))
         .route("/api/v1/logout", post(authn::logout))

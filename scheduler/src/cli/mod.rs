@@ -6,6 +6,7 @@
 //! - [`job`]: `drover job create|get|list|stop|start|delete|restart|watch`.
 //! - [`pod`]: `drover pod list|get|events|stop|start|restart|logs`.
 //! - [`logs`]: `drover pod logs`, through the agent's files API.
+//! - [`pool`]: `drover pool create|get|list|update|delete` (operators).
 //! - [`watch`]: live progress of jobs (pure model, and its loop woken by
 //!   the scheduler's watch stream, read by [`sse`]).
 //! - [`spec_file`]: job spec files (YAML/JSON) with line-accurate errors.
@@ -21,6 +22,7 @@ pub mod job;
 pub mod logs;
 pub mod output;
 pub mod pod;
+pub mod pool;
 pub mod quickstart;
 pub mod spec_file;
 pub mod sse;
@@ -74,6 +76,13 @@ pub enum Command {
         #[command(subcommand)]
         command: pod::PodCommand,
     },
+    /// Resource pools: create, get, list, update, delete (writes are for
+    /// operators and admins).
+    Pool {
+        /// The pool command.
+        #[command(subcommand)]
+        command: pool::PoolCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
         /// The shell.
@@ -115,6 +124,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Pod { ref command } => {
             pod::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
+        }
+        Command::Pool { ref command } => {
+            pool::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drover", &mut std::io::stdout());

@@ -40,7 +40,8 @@
 //! - [`reconcile`]: one job's plan, over the model's rules; `planning`
 //!   makes it into a change and what follows it.
 //! - [`recovery`]: a lost store's jobs rebuilt from the master's task list.
-//! - `api`: API writes.
+//! - `api`: API writes; `api_pools`: resource pool writes, with
+//!   [`pool_usage`] (the jobs in each pool and what their runs hold).
 //! - `statuses`: status updates (the model's rule per run), stored in
 //!   group commits from the [`update_backlog`].
 //! - [`offers`] with [`offer_book`]: offers held, kept and declined.
@@ -50,6 +51,7 @@
 
 pub mod action;
 mod api;
+mod api_pools;
 pub mod cluster;
 pub mod config;
 pub mod job_queue;
@@ -60,6 +62,7 @@ pub mod pending_runs;
 mod placing;
 pub mod plan_due;
 mod planning;
+pub mod pool_usage;
 pub mod reconcile;
 pub mod recovery;
 pub mod registry;
@@ -69,7 +72,7 @@ pub mod subscription;
 pub mod update_backlog;
 
 pub use action::{
-    Action, ApiRequest, Call, EngineError, JobAmend, LaunchTask, Now, Reply, RequestId,
+    Action, ApiRequest, Call, EngineError, JobAmend, LaunchTask, Now, PoolsView, Reply, RequestId,
     WorkflowAction,
 };
 pub use config::EngineConfig;
@@ -79,6 +82,8 @@ use crate::model::change::Change;
 use crate::model::ids::{AgentId, JobId, OfferId, TaskId};
 use crate::model::job::Revision;
 use crate::model::offer::Offer;
+use crate::model::pool::{PoolId, PoolTree};
+use crate::model::resources::Resources;
 use crate::model::state::PodState;
 use crate::model::task_update::TaskUpdate;
 use crate::store::{Snapshot, StoreError};
@@ -102,6 +107,8 @@ pub struct Engine {
     config: EngineConfig,
     /// The jobs and runs, as stored.
     registry: Registry,
+    /// The resource pools, as stored.
+    pools: PoolTree,
     cluster: ClusterFacts,
     subscription: Subscription,
     offers: HeldOffers,
@@ -130,6 +137,7 @@ impl Engine {
         let mut engine = Engine {
             config,
             registry: Registry::from_jobs(snapshot.jobs),
+            pools: PoolTree::from_pools(snapshot.pools),
             cluster: ClusterFacts::with_hostnames(snapshot.hostnames),
             subscription: Subscription::new(snapshot.framework_id),
             offers: HeldOffers::default(),
@@ -167,6 +175,17 @@ impl Engine {
         &self.registry
     }
 
+    /// The resource pools as stored.
+    pub fn pools(&self) -> &PoolTree {
+        &self.pools
+    }
+
+    /// What each pool's live runs hold now (see [`pool_usage::usage`]):
+    /// a pool's allocation, a parent's the sum of its children's.
+    pub fn pool_usage(&self) -> std::collections::BTreeMap<PoolId, Resources> {
+        pool_usage::usage(&self.registry, &self.pools)
+    }
+
     /// The jobs whose stored state changed since this was last called,
     /// each as it now is (None: deleted), for readers: what the engine
     /// holds is what the store committed.
@@ -194,6 +213,7 @@ impl Engine {
     ) -> Vec<Action> {
         let decision = api::decide(
             &self.registry,
+            &self.pools,
             &self.cluster,
             &self.config,
             body,
@@ -208,6 +228,10 @@ impl Engine {
             api::Decision::Write(change, then) => {
                 self.persist(*change, Awaiting::Api { request, then })
             }
+            api::Decision::Answer(reply) => vec![Action::Reply {
+                request,
+                result: Ok(reply),
+            }],
             api::Decision::Replan(job) => {
                 self.enqueue(&job.job_id, Duration::ZERO, now.instant);
                 vec![Action::Reply {
@@ -546,7 +570,7 @@ impl Engine {
             }
         };
         let reconcile = then.reconcile();
-        let (reply, jobs) = api::apply(&mut self.registry, then, revision);
+        let (reply, jobs) = api::apply(&mut self.registry, &mut self.pools, then, revision);
         for (job, exists) in jobs {
             if exists {
                 self.enqueue(&job, Duration::ZERO, now.instant);

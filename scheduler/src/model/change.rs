@@ -35,6 +35,8 @@ pub struct Change {
     /// user made: alone, it takes no revision, so reasons refreshed every
     /// placement round do not churn watchers.
     pub pending_reasons: Vec<PendingReason>,
+    /// Resource pools created, updated or deleted.
+    pub pools: Vec<PoolWrite>,
 }
 
 impl Change {
@@ -48,6 +50,7 @@ impl Change {
             || !self.kills.is_empty()
             || !self.run_versions.is_empty()
             || !self.workflow_events.is_empty()
+            || !self.pools.is_empty()
     }
 
     /// Whether there is nothing to write.
@@ -124,6 +127,15 @@ impl JobWrite {
             revision,
         }
     }
+}
+
+/// A write of a resource pool.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PoolWrite {
+    /// The pool as it now is (created or updated).
+    Put(Box<super::pool::Pool>),
+    /// Forget the pool.
+    Delete(super::pool::PoolId),
 }
 
 /// One entry of a job's workflow story.

@@ -196,6 +196,17 @@ pub const MIGRATIONS: &[&str] = &[
     // 11: who made a job's current version (issue 21); jobs stored before
     // say nobody.
     "ALTER TABLE jobs ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';",
+    // 12: resource pools (issue 22): each pool's configuration as JSON
+    // (the model's `PoolSpec`), its version and times. The root is never
+    // stored; the default pool only once reconfigured.
+    "CREATE TABLE pools (
+         pool_id TEXT PRIMARY KEY,
+         spec TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         created_at_ms INTEGER NOT NULL,
+         updated_at_ms INTEGER NOT NULL,
+         revision INTEGER NOT NULL
+     );",
 ];
 
 /// The tables each schema version has, with the version that made each:
@@ -210,6 +221,7 @@ pub const TABLES: &[(i64, &str)] = &[
     (6, "event_seq"),
     (7, "store_info"),
     (10, "workflow_events"),
+    (12, "pools"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):
