@@ -307,7 +307,8 @@ fn check_sibling_name(
 }
 
 /// Within a parent other than the root (whose size is the cluster's, so
-/// it bounds nothing here): each kind's limit at most the parent's, and
+/// it bounds nothing here): each configured kind's limit at most the
+/// parent's (an unconfigured one is bounded by the parent's), and
 /// the reservations of the parent's children (this one included, as it
 /// would be) at most the parent's reservation.
 fn check_within_parent(
@@ -327,7 +328,10 @@ fn check_within_parent(
             Some(i) => format!("spec.resources[{i}].{name}"),
             None => format!("spec.resources.{}", kind.name()),
         };
-        if own.limit > theirs.limit + EPSILON {
+        // A kind the pool does not configure is bounded by its parent's
+        // (Peloton checks the configured kinds only).
+        let configured = spec.resources.iter().any(|r| r.kind == kind);
+        if configured && own.limit > theirs.limit + EPSILON {
             return Err(invalid(
                 field("limit"),
                 format!(
@@ -367,7 +371,8 @@ fn check_children_within(tree: &PoolTree, id: &PoolId, spec: &PoolSpec) -> Resul
         for child in tree.children(id) {
             let theirs = child.spec.resource(kind);
             reserved += theirs.reservation;
-            if theirs.limit > own.limit + EPSILON {
+            let configured = child.spec.resources.iter().any(|r| r.kind == kind);
+            if configured && theirs.limit > own.limit + EPSILON {
                 return Err(invalid(
                     format!("spec.resources.{}", kind.name()),
                     format!(
@@ -547,6 +552,8 @@ mod tests {
             check_create(&t, &id, &spec("batch", "infra", vec![mem.clone()]), no_jobs).is_err()
         );
         check_create(&t, &id, &spec("batch", ROOT_ID, vec![mem]), no_jobs).unwrap();
+        // No cpu configured: bounded by the parent's limit, not over it.
+        check_create(&t, &id, &spec("batch", "infra", vec![]), no_jobs).unwrap();
         check_create(
             &t,
             &id,
