@@ -321,7 +321,7 @@ pub async fn update(
     path = "/api/v1/pools/{id}",
     tag = "pools",
     params(("id" = String, Path, description = "The pool's id")),
-    responses((status = 200, description = "OK: {}"))
+    responses((status = 200, description = "OK", body = super::jobs::EmptyReply))
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -336,7 +336,7 @@ pub async fn delete(
         },
     )
     .await?;
-    Ok(Json(json!({})))
+    Ok(Json(json!(super::jobs::EmptyReply {})))
 }
 
 /// `GET /api/v1/pools/lookup?path=/a/b`.
