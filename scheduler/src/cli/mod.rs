@@ -79,9 +79,9 @@ pub enum Command {
     /// Resource pools: create, get, list, update, delete (writes are for
     /// operators and admins).
     Pool {
-        /// The pool command.
+        /// The pool command (boxed: its flags make it the largest).
         #[command(subcommand)]
-        command: pool::PoolCommand,
+        command: Box<pool::PoolCommand>,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
@@ -126,7 +126,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
             pod::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
         }
         Command::Pool { ref command } => {
-            pool::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
+            pool::run(&scheduler_client(&cli)?, cli.output, (**command).clone()).await
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drover", &mut std::io::stdout());

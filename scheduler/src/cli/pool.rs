@@ -105,24 +105,38 @@ pub struct PoolFlags {
     pub gpu_share: Option<f64>,
 }
 
+/// One kind's flags.
+struct KindFlags {
+    kind: &'static str,
+    reservation: Option<f64>,
+    limit: Option<f64>,
+    share: Option<f64>,
+}
+
 impl PoolFlags {
-    /// Each kind's flags: (kind, reservation, limit, share).
-    fn kinds(&self) -> [(&'static str, Option<f64>, Option<f64>, Option<f64>); 4] {
+    /// Each kind's flags.
+    fn kinds(&self) -> [KindFlags; 4] {
+        let kind = |kind, reservation, limit, share| KindFlags {
+            kind,
+            reservation,
+            limit,
+            share,
+        };
         [
-            ("cpu", self.cpu_reservation, self.cpu_limit, self.cpu_share),
-            (
+            kind("cpu", self.cpu_reservation, self.cpu_limit, self.cpu_share),
+            kind(
                 "memory",
                 self.memory_reservation,
                 self.memory_limit,
                 self.memory_share,
             ),
-            (
+            kind(
                 "disk",
                 self.disk_reservation,
                 self.disk_limit,
                 self.disk_share,
             ),
-            ("gpu", self.gpu_reservation, self.gpu_limit, self.gpu_share),
+            kind("gpu", self.gpu_reservation, self.gpu_limit, self.gpu_share),
         ]
     }
 }
@@ -150,7 +164,13 @@ pub fn apply_flags(mut spec: Map<String, Value>, flags: &PoolFlags) -> Result<Va
             )))
         }
     };
-    for (kind, reservation, limit, share) in flags.kinds() {
+    for KindFlags {
+        kind,
+        reservation,
+        limit,
+        share,
+    } in flags.kinds()
+    {
         if reservation.is_none() && limit.is_none() && share.is_none() {
             continue;
         }
