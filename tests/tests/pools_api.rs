@@ -408,3 +408,112 @@ async fn pools_are_built_refused_used_and_kept_over_grpc_json_and_the_cli() {
     assert_eq!(kept.resources[0].reservation, 3.0);
     assert_eq!(kept.parent.unwrap().value, "infra");
 }
+
+/// A scheduler with a credentials file: a viewer, a user, an operator.
+fn protected_scheduler(dir: &std::path::Path, sim: &AgentSim) -> Scheduler {
+    let mut text = String::from("users:\n");
+    for (user, role) in [("vic", "viewer"), ("alice", "user"), ("ops", "operator")] {
+        text.push_str(&format!(
+            "  - name: {user}\n    role: {role}\n    tokens: [{}]\n",
+            drover_scheduler::auth::credentials::digest_text(&format!("{user}-token"))
+        ));
+    }
+    let credentials = dir.join("credentials.yaml");
+    std::fs::write(&credentials, text).unwrap();
+    Scheduler::on(&dir.join("data"), &format!("http://{}", sim.address))
+        .args(&["--credentials-file", credentials.to_str().unwrap()])
+        .authenticated_only()
+        .start()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_operators_change_pools_and_everyone_reads_them() {
+    use drover_tests::harness::http::request;
+    let sim = AgentSim::for_scheduler(1).start();
+    let dir = tempfile::tempdir().unwrap();
+    let scheduler = protected_scheduler(dir.path(), &sim);
+    let addr = scheduler.address.clone();
+    let as_ = |who: &str, method: &'static str, path: &'static str, body: Value| {
+        let addr = addr.clone();
+        let auth = format!("Bearer {who}-token");
+        async move {
+            let reply = request(
+                &addr,
+                method,
+                path,
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Authorization", &auth),
+                ],
+                bytes::Bytes::from(if body.is_null() {
+                    String::new()
+                } else {
+                    body.to_string()
+                }),
+            )
+            .await;
+            let json: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+            (reply.status, json)
+        }
+    };
+    let create =
+        json!({"respool_id": {"value": "batch"}, "spec": {"name": "batch", "resources": []}});
+    for who in ["vic", "alice"] {
+        let (status, body) = as_(who, "POST", "/api/v1/pools", create.clone()).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (403, Some("PERMISSION_DENIED"))
+        );
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("may not create pool batch"),
+            "{body}"
+        );
+    }
+    let (status, body) = as_("ops", "POST", "/api/v1/pools", create).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = as_("vic", "GET", "/api/v1/pools", Value::Null).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["respools"].as_array().unwrap().len(), 3, "{body}");
+    let (status, _) = as_("alice", "DELETE", "/api/v1/pools/batch", Value::Null).await;
+    assert_eq!(status, 403);
+
+    // gRPC: the same refusal for a user, the same read for a viewer.
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let with = |who: &str| {
+        let value: tonic::metadata::MetadataValue<_> =
+            format!("Bearer {who}-token").parse().unwrap();
+        ResourcePoolServiceClient::with_interceptor(
+            channel.clone(),
+            move |mut r: tonic::Request<()>| {
+                r.metadata_mut().insert("authorization", value.clone());
+                Ok(r)
+            },
+        )
+    };
+    let denied = with("alice")
+        .delete_resource_pool(DeleteResourcePoolRequest {
+            respool_id: id("batch"),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
+    let listed = with("vic")
+        .query_resource_pools(QueryResourcePoolsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.respools.len(), 3);
+    with("ops")
+        .delete_resource_pool(DeleteResourcePoolRequest {
+            respool_id: id("batch"),
+        })
+        .await
+        .unwrap();
+}
