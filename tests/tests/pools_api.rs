@@ -329,14 +329,42 @@ async fn pools_are_built_refused_used_and_kept_over_grpc_json_and_the_cli() {
         .await
         .unwrap_err();
     assert_eq!(shrink.code(), tonic::Code::InvalidArgument, "{shrink:?}");
+    // A spec without a parent keeps the pool's.
     pools
         .update_resource_pool(UpdateResourcePoolRequest {
             respool_id: id("batch"),
-            spec: Some(spec("batch", Some("infra"), vec![cpu(3.0, 6.0, 2.0)])),
+            spec: Some(spec("batch", None, vec![cpu(3.0, 6.0, 2.0)])),
             force: false,
         })
         .await
         .unwrap();
+    let moved = pools
+        .update_resource_pool(UpdateResourcePoolRequest {
+            respool_id: id("batch"),
+            spec: Some(spec("batch", Some("web"), vec![cpu(3.0, 6.0, 2.0)])),
+            force: false,
+        })
+        .await
+        .unwrap_err();
+    assert!(moved.message().contains("cannot move"), "{moved:?}");
+    let (status, body) = call(
+        &addr,
+        "PUT",
+        "/api/v1/pools/web",
+        Some(
+            br#"{"spec": {"name": "web", "resources": [{"kind": "cpu", "limit": "lots"}]}}"#
+                .to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("spec.resources[0].limit:"),
+        "{body}"
+    );
 
     // The CLI: list, update by path with a flag, get as JSON, delete.
     let (code, out, err) = drover(&addr, &["pool", "list"]);

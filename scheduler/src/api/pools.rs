@@ -33,7 +33,8 @@ pub struct CreatePoolRequest {
     pub spec: PoolSpec,
 }
 
-/// Body of `PUT /api/v1/pools/{id}`.
+/// Body of `PUT /api/v1/pools/{id}`; a spec without `parent` keeps the
+/// pool's.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePoolRequest {
@@ -300,13 +301,28 @@ pub async fn update(
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let request: UpdatePoolRequest = read_json(body, state.config.max_body_bytes, false).await?;
+    let raw: Value = read_json(body, state.config.max_body_bytes, false).await?;
+    let parent_given = raw["spec"].get("parent").is_some_and(|p| !p.is_null());
+    let request: UpdatePoolRequest = serde_path_to_error::deserialize(&raw).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::invalid(&path, e.into_inner())
+    })?;
+    let pool_id = PoolId(id);
+    let mut spec = request.spec;
+    if !parent_given {
+        // An update names the pool, not its place: a spec without a
+        // parent keeps the pool's.
+        let pools = read_pools(&state, &caller).await?;
+        if let Some(current) = pools.tree.get(&pool_id) {
+            spec.parent = current.spec.parent.clone();
+        }
+    }
     let pool = write_pool(
         &state,
         &caller,
         ApiRequest::UpdatePool {
-            pool_id: PoolId(id),
-            spec: Box::new(request.spec),
+            pool_id,
+            spec: Box::new(spec),
         },
     )
     .await?;

@@ -8,7 +8,8 @@
 //! PERMISSION_DENIED for a write by someone not an operator.
 //!
 //! `UpdateResourcePool`'s `Force` is accepted and changes nothing: every
-//! update is checked against the tree as it is.
+//! update is checked against the tree as it is. A spec without a parent
+//! keeps the pool's (a pool never moves).
 
 use super::peloton_pool_view as view;
 use crate::api::authn::Caller;
@@ -108,7 +109,19 @@ impl ResourcePoolService for PelotonPools {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
         let pool_id = view::pool_id(request.respool_id.as_ref(), "respool_id")?;
-        let spec = view::spec(request.spec.as_ref())?;
+        let mut spec = view::spec(request.spec.as_ref())?;
+        let parent_given = request
+            .spec
+            .as_ref()
+            .and_then(|s| s.parent.as_ref())
+            .is_some_and(|p| !p.value.is_empty());
+        if !parent_given {
+            // A spec without a parent keeps the pool's.
+            let pools = read_pools(&self.state, &caller).await?;
+            if let Some(current) = pools.tree.get(&pool_id) {
+                spec.parent = current.spec.parent.clone();
+            }
+        }
         write_pool(
             &self.state,
             &caller,
