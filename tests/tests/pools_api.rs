@@ -405,6 +405,27 @@ async fn pools_are_built_refused_used_and_kept_over_grpc_json_and_the_cli() {
         ],
     );
     assert_eq!((code, out.trim()), (0, "ml"), "{err}");
+    let example = binaries::repo_root().join("examples/pools/batch.yaml");
+    let (code, out, err) = drover(
+        &addr,
+        &[
+            "pool",
+            "create",
+            "--id",
+            "nightly",
+            "--file",
+            example.to_str().unwrap(),
+        ],
+    );
+    assert_eq!((code, out.trim()), (0, "nightly"), "{err}");
+    let (code, out, err) = drover(&addr, &["pool", "get", "/batch", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let nightly: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(nightly["respool"]["respool_id"]["value"], "nightly");
+    assert_eq!(
+        nightly["respool"]["spec"]["resources"][1]["reservation"],
+        8192.0
+    );
     let (code, _, err) = drover(&addr, &["pool", "delete", "/infra"]);
     assert_eq!(code, 1);
     assert!(err.contains("FAILED_PRECONDITION"), "{err}");
@@ -429,7 +450,10 @@ async fn pools_are_built_refused_used_and_kept_over_grpc_json_and_the_cli() {
         .iter()
         .map(|p| p.path.as_ref().unwrap().value.clone())
         .collect();
-    assert_eq!(paths, ["/", "/default", "/infra", "/infra/batch", "/ml"]);
+    assert_eq!(
+        paths,
+        ["/", "/batch", "/default", "/infra", "/infra/batch", "/ml"]
+    );
     let batch = get_pool(&mut pools, "batch").await.respool.unwrap();
     let kept = batch.spec.unwrap();
     assert_eq!(kept.revision.unwrap().version, 2);
