@@ -34,6 +34,7 @@ use drover_proto::v1::scheduler::Event;
 use super::events;
 use super::frameworks::{CompletedFramework, Framework, Frameworks};
 use super::history::{FrameworkHistory, History, HistoryLimits};
+use super::maintenance::Maintenance;
 use super::offers::{OfferRecord, Offers};
 use super::status_updates::{StatusUpdates, UpdateFaults};
 use super::tasks::{Task, Tasks};
@@ -141,6 +142,7 @@ pub struct Master {
     pub(super) executors: Executors,
     pub(super) timers: Timers,
     pub(super) counters: Counters,
+    pub(super) maintenance: Maintenance,
 }
 
 impl Master {
@@ -161,6 +163,7 @@ impl Master {
             executors: Executors::default(),
             timers: Timers::default(),
             counters: Counters::default(),
+            maintenance: Maintenance::default(),
         };
         master.add_agents(agents, now);
         master
@@ -187,7 +190,7 @@ impl Master {
         let mut ids = Vec::with_capacity(specs.len());
         for spec in specs {
             let id = self.ids.agent();
-            self.fleet.add(id.clone(), spec, now);
+            self.fleet.add(id.clone(), spec, self.config.ip.into(), now);
             ids.push(id);
         }
         self.timers.allocate_soon(now);
@@ -277,6 +280,7 @@ impl Master {
                 event: Box::new(events::offers(offers)),
             });
         }
+        self.maintenance_cycle(now, fx);
     }
 
     /// Takes an offer back and tells its framework (RESCIND).

@@ -1,0 +1,202 @@
+//! Mesos' maintenance rules, pure: how a `MachineID` is compared, and the
+//! checks a schedule and a list of machines pass before the master acts on
+//! them (Mesos `src/master/maintenance.cpp`, `validation`), each refusal
+//! with Mesos' own words, which the operator API answers with 400.
+
+use std::net::Ipv4Addr;
+
+use drover_proto::v1;
+
+use crate::fixed_hash::HashSet;
+use crate::operator_proto::{mesos_json, Schedule};
+
+/// A `MachineID` as Mesos compares it: a hostname matches in any case, and
+/// an unset field only matches an unset field (so a machine named by
+/// hostname alone is not the agent's machine, which has both).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MachineKey {
+    pub hostname: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl MachineKey {
+    pub fn of(id: &v1::MachineId) -> MachineKey {
+        MachineKey {
+            hostname: id.hostname.as_ref().map(|h| h.to_lowercase()),
+            ip: id.ip.clone(),
+        }
+    }
+}
+
+/// The machine as Mesos names it in its errors: its JSON, compact.
+pub fn describe(id: &v1::MachineId) -> String {
+    mesos_json(id).to_string()
+}
+
+/// One machine: a hostname or an IP, and the IP, if any, an IPv4 address.
+pub fn machine(id: &v1::MachineId) -> Result<(), String> {
+    let hostname = id.hostname.as_deref().unwrap_or("");
+    let ip = id.ip.as_deref().unwrap_or("");
+    if hostname.is_empty() && ip.is_empty() {
+        return Err("Both 'hostname' and 'ip' for a machine are empty".into());
+    }
+    if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
+        return Err(format!("Failed to parse IP address '{ip}'"));
+    }
+    Ok(())
+}
+
+/// START_MAINTENANCE's and STOP_MAINTENANCE's list: not empty, each
+/// machine valid and listed once.
+pub fn machines(ids: &[v1::MachineId]) -> Result<(), String> {
+    if ids.is_empty() {
+        return Err("List of machines is empty".into());
+    }
+    let mut seen = HashSet::default();
+    for id in ids {
+        machine(id)?;
+        if !seen.insert(MachineKey::of(id)) {
+            return Err(format!(
+                "Machine '{}' appears more than once in the schedule",
+                describe(id)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// UPDATE_MAINTENANCE_SCHEDULE's schedule: every window names machines and
+/// a non-negative duration, no machine is in two windows, and no machine
+/// that is `DOWN` (in `down`) is left out.
+pub fn schedule(schedule: &Schedule, down: &[v1::MachineId]) -> Result<(), String> {
+    let mut updated = HashSet::default();
+    for window in &schedule.windows {
+        if window.machine_ids.is_empty() {
+            return Err("List of machines in the maintenance window is empty".into());
+        }
+        if window
+            .unavailability
+            .duration
+            .as_ref()
+            .is_some_and(|d| d.nanoseconds < 0)
+        {
+            return Err("Unavailability 'duration' is negative".into());
+        }
+        for id in &window.machine_ids {
+            machine(id)?;
+            if !updated.insert(MachineKey::of(id)) {
+                return Err(format!(
+                    "Machine '{}' appears more than once in the schedule",
+                    describe(id)
+                ));
+            }
+        }
+    }
+    for id in down {
+        if !updated.contains(&MachineKey::of(id)) {
+            return Err(format!(
+                "Machine '{}' is deactivated and cannot be removed from the schedule",
+                describe(id)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::operator_proto::Window;
+
+    fn id(hostname: &str, ip: &str) -> v1::MachineId {
+        v1::MachineId {
+            hostname: (!hostname.is_empty()).then(|| hostname.to_owned()),
+            ip: (!ip.is_empty()).then(|| ip.to_owned()),
+        }
+    }
+
+    fn window(ids: Vec<v1::MachineId>, duration: i64) -> Window {
+        Window {
+            machine_ids: ids,
+            unavailability: v1::Unavailability {
+                start: v1::TimeInfo { nanoseconds: 0 },
+                duration: Some(v1::DurationInfo {
+                    nanoseconds: duration,
+                }),
+            },
+        }
+    }
+
+    #[test]
+    fn hostnames_match_in_any_case_but_a_missing_ip_never_matches_one() {
+        assert_eq!(
+            MachineKey::of(&id("Agent-1", "10.0.0.1")),
+            MachineKey::of(&id("agent-1", "10.0.0.1"))
+        );
+        assert_ne!(
+            MachineKey::of(&id("agent-1", "")),
+            MachineKey::of(&id("agent-1", "10.0.0.1"))
+        );
+    }
+
+    #[test]
+    fn a_machine_in_two_windows_is_refused_with_mesos_words() {
+        let s = Schedule {
+            windows: vec![
+                window(vec![id("a", "10.0.0.1")], 1),
+                window(vec![id("A", "10.0.0.1")], 1),
+            ],
+        };
+        assert_eq!(
+            schedule(&s, &[]).unwrap_err(),
+            r#"Machine '{"hostname":"A","ip":"10.0.0.1"}' appears more than once in the schedule"#
+        );
+    }
+
+    #[test]
+    fn empty_windows_negative_durations_bad_ips_and_dropped_down_machines_are_refused() {
+        let empty = Schedule {
+            windows: vec![window(vec![], 1)],
+        };
+        assert_eq!(
+            schedule(&empty, &[]).unwrap_err(),
+            "List of machines in the maintenance window is empty"
+        );
+        let negative = Schedule {
+            windows: vec![window(vec![id("a", "")], -1)],
+        };
+        assert_eq!(
+            schedule(&negative, &[]).unwrap_err(),
+            "Unavailability 'duration' is negative"
+        );
+        let bad_ip = Schedule {
+            windows: vec![window(vec![id("a", "300.1.1.1")], 1)],
+        };
+        assert!(schedule(&bad_ip, &[]).unwrap_err().contains("300.1.1.1"));
+        let nameless = Schedule {
+            windows: vec![window(vec![id("", "")], 1)],
+        };
+        assert_eq!(
+            schedule(&nameless, &[]).unwrap_err(),
+            "Both 'hostname' and 'ip' for a machine are empty"
+        );
+        let kept = Schedule {
+            windows: vec![window(vec![id("a", "10.0.0.1")], 1)],
+        };
+        assert!(schedule(&kept, &[id("a", "10.0.0.1")]).is_ok());
+        assert_eq!(
+            schedule(&Schedule::default(), &[id("a", "10.0.0.1")]).unwrap_err(),
+            r#"Machine '{"hostname":"a","ip":"10.0.0.1"}' is deactivated and cannot be removed from the schedule"#
+        );
+    }
+
+    #[test]
+    fn a_machine_list_must_name_machines_once() {
+        assert_eq!(machines(&[]).unwrap_err(), "List of machines is empty");
+        assert!(machines(&[id("a", ""), id("a", "")])
+            .unwrap_err()
+            .contains("appears more than once"));
+        assert!(machines(&[id("a", ""), id("b", "")]).is_ok());
+    }
+}
