@@ -316,6 +316,16 @@ pub enum DecodeError {
     Shape(String),
 }
 
+/// Encodes a `Call` in protobuf (for clients: tests, tools).
+pub fn call_to_protobuf(call: &Call) -> Vec<u8> {
+    call.encode_to_vec()
+}
+
+/// Decodes a protobuf `Response` (for clients).
+pub fn response_from_protobuf(body: &[u8]) -> Result<Response, DecodeError> {
+    Response::decode(body).map_err(|e| DecodeError::Protobuf(e.to_string()))
+}
+
 /// Decodes a protobuf `Call`.
 pub fn call_from_protobuf(body: &[u8]) -> Result<Call, DecodeError> {
     Call::decode(body).map_err(|e| DecodeError::Protobuf(e.to_string()))
