@@ -89,3 +89,7 @@ mod tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod executor_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod maintenance_tests;
