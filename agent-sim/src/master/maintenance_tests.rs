@@ -239,7 +239,7 @@ fn inverse_offers_reach_every_framework_on_the_agent_once_until_answered() {
 }
 
 /// DRAIN_AGENT with `mark_gone`: the task is killed within the drain's
-/// grace, and once its end is acknowledged the agent leaves the cluster
+/// grace and ends TASK_GONE_BY_OPERATOR, and once that is acknowledged the agent leaves the cluster
 /// (every framework gets FAILURE; GET_AGENTS no longer lists it).
 #[test]
 fn a_drain_that_marks_gone_removes_the_agent_once_its_tasks_are_acknowledged() {
@@ -286,14 +286,14 @@ fn a_drain_that_marks_gone_removes_the_agent_once_its_tasks_are_acknowledged() {
         pending.extend(m.on_tick(now));
         for e in of_type(&std::mem::take(&mut pending), 1, event::Type::Update) {
             let status = e.update.unwrap().status;
-            if status.state == TaskState::TaskKilled as i32 {
+            if status.state == TaskState::TaskGoneByOperator as i32 {
                 killed = Some(status);
             } else {
                 pending.extend(acknowledge(&mut m, &status, now));
             }
         }
     }
-    let killed = killed.expect("TASK_KILLED within the drain's 1 s grace");
+    let killed = killed.expect("the kill within the drain's 1 s grace, TASK_GONE_BY_OPERATOR");
     let fx = m.on_tick(t0 + 3 * SECOND);
     assert!(
         of_type(&fx, 1, event::Type::Failure).is_empty(),

@@ -24,7 +24,8 @@
 //!   are offered.
 //! - DRAIN_AGENT: the agent is deactivated and its tasks killed (grace at
 //!   most `max_grace_period`); with no task left it is DRAINED, or removed
-//!   if `mark_gone`. DEACTIVATE_AGENT / REACTIVATE_AGENT stop and resume
+//!   if `mark_gone` (whose tasks end TASK_GONE_BY_OPERATOR,
+//!   `update_delivery.rs`). DEACTIVATE_AGENT / REACTIVATE_AGENT stop and resume
 //!   its offers.
 
 use std::time::{Duration, Instant};
