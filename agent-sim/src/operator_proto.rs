@@ -351,7 +351,7 @@ fn mesos<M: MesosMessage>(value: &Value, path: &str) -> Result<M, DecodeError> {
 }
 
 /// Each element of a repeated field (a single value stands for a list of one).
-fn each<'a>(value: Option<&'a Value>) -> Vec<&'a Value> {
+fn each(value: Option<&Value>) -> Vec<&Value> {
     match value {
         None => Vec::new(),
         Some(Value::Array(items)) => items.iter().collect(),

@@ -93,7 +93,7 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
         (status, body.as_str().unwrap()),
         (400, "Unavailability 'duration' is negative")
     );
-    let (status, body) = op.start_maintenance(&[machine.clone()]).await;
+    let (status, body) = op.start_maintenance(std::slice::from_ref(&machine)).await;
     assert_eq!(status, 400);
     assert!(
         body.as_str()
@@ -122,7 +122,7 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
             .into_iter()
             .find(|o| o.agent_id.value == agent)
         {
-            offered_window = Some(o.unavailability.clone());
+            offered_window = Some(o.unavailability);
         }
         if let Some(o) = inverse_offers_of(&e).into_iter().find(on_agent(&agent)) {
             inverse = Some(o);
@@ -154,7 +154,7 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
     assert_eq!(answer["framework_id"]["value"], fw.id.as_str());
     assert!(answer["timestamp"]["nanoseconds"].as_i64().unwrap() > 0);
 
-    let (status, body) = op.stop_maintenance(&[machine.clone()]).await;
+    let (status, body) = op.stop_maintenance(std::slice::from_ref(&machine)).await;
     assert_eq!(status, 400);
     assert!(
         body.as_str()
@@ -162,11 +162,11 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
             .ends_with("is not in DOWN mode and cannot be brought up"),
         "{body}"
     );
-    let (status, body) = op.start_maintenance(&[other.clone()]).await;
+    let (status, body) = op.start_maintenance(std::slice::from_ref(&other)).await;
     assert_eq!(status, 400, "{body}");
 
     // DOWN: the task is lost with the agent, which leaves the cluster.
-    let (status, body) = op.start_maintenance(&[machine.clone()]).await;
+    let (status, body) = op.start_maintenance(std::slice::from_ref(&machine)).await;
     assert_eq!(status, 200, "{body}");
     let lost = fw.next_update("t1").await;
     assert_eq!(state_of(&lost), TaskState::TaskLost);
@@ -209,7 +209,7 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
     );
 
     // UP: the agent is offered again, without a window.
-    let (status, body) = op.stop_maintenance(&[machine.clone()]).await;
+    let (status, body) = op.stop_maintenance(std::slice::from_ref(&machine)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(op.get_schedule().await, json!({}));
     assert_eq!(op.status().await, json!({}));
@@ -412,7 +412,7 @@ async fn a_drained_agent_stops_being_offered_and_down_means_gone_for_partition_a
             .0,
         200
     );
-    let (status, body) = op.start_maintenance(&[machine_c.clone()]).await;
+    let (status, body) = op.start_maintenance(std::slice::from_ref(&machine_c)).await;
     assert_eq!(status, 200, "{body}");
     let gone = fw.next_update("tc").await;
     assert_eq!(state_of(&gone), TaskState::TaskGoneByOperator);

@@ -110,10 +110,7 @@ impl Maintenance {
             BTreeMap::new();
         for window in &schedule.windows {
             for id in &window.machine_ids {
-                windows.insert(
-                    MachineKey::of(id),
-                    (id.clone(), window.unavailability.clone()),
-                );
+                windows.insert(MachineKey::of(id), (id.clone(), window.unavailability));
             }
         }
         let mut changed = Vec::new();
@@ -129,14 +126,14 @@ impl Maintenance {
         }
         for (key, (id, unavailability)) in windows {
             match self.machines.get_mut(&key) {
-                Some(m) => m.unavailability = unavailability.clone(),
+                Some(m) => m.unavailability = unavailability,
                 None => {
                     self.machines.insert(
                         key.clone(),
                         MachineRecord {
                             id,
                             mode: Mode::Draining,
-                            unavailability: unavailability.clone(),
+                            unavailability,
                         },
                     );
                 }

@@ -168,7 +168,7 @@ impl Offers {
             url: Some(a.url()),
             resources: resources.to_protos(alloc_role),
             attributes: a.attributes.clone(),
-            unavailability: a.unavailability.clone(),
+            unavailability: a.unavailability,
             allocation_info: alloc_role.map(|r| v1::resource::AllocationInfo {
                 role: Some(r.to_owned()),
             }),

@@ -188,7 +188,7 @@ impl Master {
                     nanoseconds: (self.unix(a.registered_at) * 1e9) as i64,
                 }),
                 total_resources: a.total.to_protos(None),
-                drain_info: a.drain.clone(),
+                drain_info: a.drain,
             })
             .collect();
         Response {
@@ -212,7 +212,7 @@ impl Master {
         maintenance_rules::schedule(&schedule, &self.maintenance.down()).map_err(bad)?;
         for (key, window) in self.maintenance.replace_schedule(schedule) {
             for agent in self.agents_on_machine(&key) {
-                self.set_window(agent, window.clone(), fx);
+                self.set_window(agent, window, fx);
             }
         }
         self.timers.allocate_soon(now);
@@ -473,7 +473,7 @@ impl Master {
     /// A DRAINING agent with no task left (live, or ended and not yet
     /// acknowledged) is DRAINED, or removed if its drain marks it gone.
     fn check_drained(&mut self, agent: AgentIndex, now: Instant, fx: &mut Vec<Effect>) {
-        let Some(drain) = self.fleet[agent].drain.clone() else {
+        let Some(drain) = self.fleet[agent].drain else {
             return;
         };
         if drain.state != v1::DrainState::Draining as i32 || self.tasks.count_on_agent(agent) > 0 {
@@ -515,7 +515,7 @@ impl Master {
             std::collections::BTreeMap::new();
         for agent in 0..self.fleet.as_slice().len() {
             let a = &self.fleet[agent];
-            let Some(window) = a.unavailability.clone() else {
+            let Some(window) = a.unavailability else {
                 continue;
             };
             if !a.offerable() {
@@ -556,7 +556,7 @@ impl Master {
                         agent_id: Some(v1::AgentId {
                             value: a.id.clone(),
                         }),
-                        unavailability: window.clone(),
+                        unavailability: window,
                         resources: Vec::new(),
                     });
                 self.maintenance.add(InverseOfferRecord {
