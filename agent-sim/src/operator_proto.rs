@@ -498,6 +498,24 @@ pub fn call_from_json(body: &[u8]) -> Result<Call, DecodeError> {
     })
 }
 
+/// The body of the old `POST /maintenance/schedule`: a `Schedule` in JSON.
+pub fn schedule_from_json(body: &[u8]) -> Result<Schedule, DecodeError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
+    schedule(&value, "")
+}
+
+/// The body of the old `POST /machine/down` and `/machine/up`: a JSON
+/// array of `MachineID`s.
+pub fn machine_ids_from_json(body: &[u8]) -> Result<Vec<v1::MachineId>, DecodeError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
+    each(Some(&value))
+        .into_iter()
+        .map(|m| mesos::<v1::MachineId>(m, ""))
+        .collect()
+}
+
 // ---- JSON out ----
 
 /// A `mesos.v1` message as Mesos writes it.
@@ -650,6 +668,21 @@ mod tests {
         assert_eq!(d.agent_id.value, "S1");
         assert_eq!(d.max_grace_period.unwrap().seconds, Some(600));
         assert_eq!(d.mark_gone, Some(true));
+    }
+
+    #[test]
+    fn the_old_endpoints_bodies_are_a_schedule_and_a_list_of_machines() {
+        let s = schedule_from_json(
+            br#"{"windows": [{"machine_ids": [{"hostname": "a"}],
+                "unavailability": {"start": {"nanoseconds": 1}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.windows[0].machine_ids[0].hostname.as_deref(), Some("a"));
+        let ids =
+            machine_ids_from_json(br#"[{"hostname": "a", "ip": "10.0.0.1"}, {"ip": "10.0.0.2"}]"#)
+                .unwrap();
+        assert_eq!(ids.len(), 2);
+        assert!(machine_ids_from_json(b"[1]").is_err());
     }
 
     #[test]

@@ -172,7 +172,11 @@ async fn route(
         "/redirect" => control::info::redirect(&ctx.control),
         "/state" => control::state::handle(&ctx.master, &ctx.control).await,
         "/metrics" => control::metrics::handle(&ctx.master).await,
-        "/maintenance/schedule" => operator_api::schedule(&ctx.master).await,
+        "/maintenance/schedule" => {
+            operator_api::maintenance_schedule(req, &ctx.master, ctx.max_body_bytes).await
+        }
+        "/machine/down" => operator_api::machines(req, &ctx.master, ctx.max_body_bytes, true).await,
+        "/machine/up" => operator_api::machines(req, &ctx.master, ctx.max_body_bytes, false).await,
         "/maintenance/status" => operator_api::status(&ctx.master).await,
         "/files/browse" | "/files/browse.json" => {
             files::browse(ctx.work_dir.as_deref(), req.uri().query())

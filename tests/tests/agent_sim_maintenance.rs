@@ -429,3 +429,38 @@ async fn a_drained_agent_stops_being_offered_and_down_means_gone_for_partition_a
         json!([machine_c])
     );
 }
+
+/// Mesos' older maintenance endpoints take the same inputs: POST
+/// `/maintenance/schedule`, `/machine/down`, `/machine/up`, read back
+/// through GET `/maintenance/schedule` and `/maintenance/status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_older_maintenance_endpoints_schedule_and_bring_machines_down_and_up() {
+    let sim = AgentSim::for_scheduler(2).start();
+    let op = Operator::new(&sim.address);
+    let agent = op.agents().await[0]["agent_info"]["id"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let machine = op.machine_of(&agent).await;
+    let start = now_nanos() + HOUR_NS;
+    let schedule = json!({"windows": [{"machine_ids": [machine],
+        "unavailability": {"start": {"nanoseconds": start}}}]});
+    let (status, body) = sim.post("/machine/up", &json!([machine])).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.as_str()
+            .unwrap()
+            .ends_with("is not part of a maintenance schedule"),
+        "{body}"
+    );
+    assert_eq!(sim.post("/maintenance/schedule", &schedule).await.0, 200);
+    assert_eq!(sim.get("/maintenance/schedule").await, (200, schedule));
+    let (_, status) = sim.get("/maintenance/status").await;
+    assert_eq!(status["draining_machines"][0]["id"], machine);
+    assert_eq!(sim.post("/machine/down", &json!([machine])).await.0, 200);
+    assert_eq!(op.status().await["down_machines"], json!([machine]));
+    assert_eq!(op.agents().await.len(), 1);
+    assert_eq!(sim.post("/machine/up", &json!([machine])).await.0, 200);
+    assert_eq!(sim.get("/maintenance/status").await, (200, json!({})));
+    assert_eq!(op.agents().await.len(), 2);
+}

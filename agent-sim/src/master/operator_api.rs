@@ -4,8 +4,10 @@
 //! `Content-Type`, a body that decodes, an acceptable `Accept`), then the
 //! call goes to the master task, ordered with every other input; a
 //! response with a body (the GET calls) is encoded as `Accept` asks, the
-//! others are an empty 200. Also the old read-only JSON endpoints
-//! `/maintenance/schedule` and `/maintenance/status`.
+//! others are an empty 200. Also Mesos' older JSON endpoints:
+//! `/maintenance/schedule` (GET, POST a schedule), `/maintenance/status`
+//! (GET), `/machine/down` and `/machine/up` (POST a list of machines),
+//! each the same input to the master as the call it stands for.
 
 use bytes::Bytes;
 use drover_proto::{MediaError, MediaType};
@@ -16,8 +18,9 @@ use prost::Message;
 
 use super::driver::MasterHandle;
 use crate::operator_proto::{
-    call_from_json, call_from_protobuf, cluster_status_json, response_json, schedule_json,
-    ResponseType,
+    call_from_json, call_from_protobuf, cluster_status_json, machine_ids_from_json, response_json,
+    schedule_from_json, schedule_json, Call, CallType, DecodeError, Machines, ResponseType,
+    UpdateMaintenanceSchedule,
 };
 use crate::server::{json, text, ResponseBody};
 
@@ -123,8 +126,103 @@ fn bytes(
     resp
 }
 
+/// `POST` of one of the older endpoints: its body, turned into `call`.
+async fn old_post(
+    req: Request<Incoming>,
+    master: &MasterHandle,
+    max_body_bytes: usize,
+    call: impl FnOnce(&[u8]) -> Result<Call, DecodeError>,
+) -> Response<ResponseBody> {
+    if req.method() != Method::POST {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!(
+                "405 Method Not Allowed. Expecting one of {{ 'POST' }}, but received '{}'.",
+                req.method()
+            ),
+        );
+    }
+    let body = match Limited::new(req.into_body(), max_body_bytes)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                &format!("Failed to read body: {e}"),
+            )
+        }
+    };
+    let call = match call(&body) {
+        Ok(c) => c,
+        Err(e) => return text(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    match master
+        .with(move |m, now| m.on_operator_call(call, now))
+        .await
+    {
+        Ok(Ok(_)) => bytes(StatusCode::OK, None, Bytes::new()),
+        Ok(Err(e)) => text(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            &e.to_string(),
+        ),
+        Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+/// `/maintenance/schedule`: GET the schedule, or POST a new one (as
+/// UPDATE_MAINTENANCE_SCHEDULE).
+pub async fn maintenance_schedule(
+    req: Request<Incoming>,
+    master: &MasterHandle,
+    max_body_bytes: usize,
+) -> Response<ResponseBody> {
+    if req.method() == Method::GET {
+        return schedule(master).await;
+    }
+    old_post(req, master, max_body_bytes, |body| {
+        Ok(Call {
+            r#type: Some(CallType::UpdateMaintenanceSchedule as i32),
+            update_maintenance_schedule: Some(UpdateMaintenanceSchedule {
+                schedule: schedule_from_json(body)?,
+            }),
+            ..Default::default()
+        })
+    })
+    .await
+}
+
+/// `POST /machine/down` (START_MAINTENANCE) or `/machine/up` (STOP_MAINTENANCE).
+pub async fn machines(
+    req: Request<Incoming>,
+    master: &MasterHandle,
+    max_body_bytes: usize,
+    down: bool,
+) -> Response<ResponseBody> {
+    old_post(req, master, max_body_bytes, |body| {
+        let machines = Some(Machines {
+            machines: machine_ids_from_json(body)?,
+        });
+        Ok(if down {
+            Call {
+                r#type: Some(CallType::StartMaintenance as i32),
+                start_maintenance: machines,
+                ..Default::default()
+            }
+        } else {
+            Call {
+                r#type: Some(CallType::StopMaintenance as i32),
+                stop_maintenance: machines,
+                ..Default::default()
+            }
+        })
+    })
+    .await
+}
+
 /// `GET /maintenance/schedule`: the schedule as JSON.
-pub async fn schedule(master: &MasterHandle) -> Response<ResponseBody> {
+async fn schedule(master: &MasterHandle) -> Response<ResponseBody> {
     match master
         .with(|m, _| (schedule_json(m.maintenance().schedule()), Vec::new()))
         .await
