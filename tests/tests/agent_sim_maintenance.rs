@@ -460,6 +460,18 @@ async fn the_older_maintenance_endpoints_schedule_and_bring_machines_down_and_up
     assert_eq!(sim.post("/machine/down", &json!([machine])).await.0, 200);
     assert_eq!(op.status().await["down_machines"], json!([machine]));
     assert_eq!(op.agents().await.len(), 1);
+    let (_, metrics) = sim.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap();
+    for line in [
+        "drover_sim_machines_down 1",
+        "drover_sim_machines_draining 0",
+        "drover_sim_operator_calls_total{type=\"START_MAINTENANCE\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in {metrics}"
+        );
+    }
     assert_eq!(sim.post("/machine/up", &json!([machine])).await.0, 200);
     assert_eq!(sim.get("/maintenance/status").await, (200, json!({})));
     assert_eq!(op.agents().await.len(), 2);

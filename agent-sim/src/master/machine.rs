@@ -120,6 +120,8 @@ impl Default for MasterConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
     pub calls: HashMap<&'static str, u64>,
+    /// Operator API calls (`/api/v1`), by type.
+    pub operator_calls: HashMap<&'static str, u64>,
     pub offers_sent: u64,
     pub updates_sent: u64,
     pub events_sent: u64,

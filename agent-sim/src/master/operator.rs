@@ -108,7 +108,7 @@ impl Master {
     ) -> (Result<Response, OperatorError>, Vec<Effect>) {
         let mut fx = Vec::new();
         let ty = call.call_type();
-        self.count(ty.name());
+        *self.counters.operator_calls.entry(ty.name()).or_default() += 1;
         let result = match ty {
             CallType::GetHealth => Ok(Response {
                 get_health: Some(GetHealth { healthy: true }),
