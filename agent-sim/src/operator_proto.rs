@@ -22,7 +22,6 @@ use serde_json::{Map, Value};
 pub enum CallType {
     Unknown = 0,
     GetHealth = 1,
-    GetVersion = 3,
     GetAgents = 10,
     GetMaintenanceStatus = 23,
     GetMaintenanceSchedule = 24,
@@ -40,7 +39,6 @@ impl CallType {
         match self {
             CallType::Unknown => "UNKNOWN",
             CallType::GetHealth => "GET_HEALTH",
-            CallType::GetVersion => "GET_VERSION",
             CallType::GetAgents => "GET_AGENTS",
             CallType::GetMaintenanceStatus => "GET_MAINTENANCE_STATUS",
             CallType::GetMaintenanceSchedule => "GET_MAINTENANCE_SCHEDULE",
@@ -53,10 +51,9 @@ impl CallType {
         }
     }
 
-    const ALL: [CallType; 12] = [
+    const ALL: [CallType; 11] = [
         CallType::Unknown,
         CallType::GetHealth,
-        CallType::GetVersion,
         CallType::GetAgents,
         CallType::GetMaintenanceStatus,
         CallType::GetMaintenanceSchedule,
@@ -79,7 +76,6 @@ impl CallType {
 pub enum ResponseType {
     Unknown = 0,
     GetHealth = 1,
-    GetVersion = 3,
     GetAgents = 9,
     GetMaintenanceStatus = 16,
     GetMaintenanceSchedule = 17,
@@ -90,7 +86,6 @@ impl ResponseType {
         match self {
             ResponseType::Unknown => "UNKNOWN",
             ResponseType::GetHealth => "GET_HEALTH",
-            ResponseType::GetVersion => "GET_VERSION",
             ResponseType::GetAgents => "GET_AGENTS",
             ResponseType::GetMaintenanceStatus => "GET_MAINTENANCE_STATUS",
             ResponseType::GetMaintenanceSchedule => "GET_MAINTENANCE_SCHEDULE",

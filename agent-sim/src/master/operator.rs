@@ -28,6 +28,7 @@
 //!   `update_delivery.rs`). DEACTIVATE_AGENT / REACTIVATE_AGENT stop and resume
 //!   its offers.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use drover_proto::v1::{self, task_status::Reason, TaskState};
@@ -164,7 +165,7 @@ impl Master {
                 Some(r) => self.reactivate_agent(&r.agent_id.value, now),
                 None => Err(missing("reactivate_agent")),
             },
-            CallType::GetVersion | CallType::Unknown => Err(OperatorError::NotImplemented(
+            CallType::Unknown => Err(OperatorError::NotImplemented(
                 call.r#type
                     .map_or_else(|| "UNKNOWN".to_owned(), |t| t.to_string()),
             )),
@@ -511,28 +512,38 @@ impl Master {
     }
 
     fn send_inverse_offers(&mut self, now: Instant, fx: &mut Vec<Effect>) {
-        let mut per_framework: std::collections::BTreeMap<String, Vec<v1::InverseOffer>> =
-            std::collections::BTreeMap::new();
-        for agent in 0..self.fleet.as_slice().len() {
+        let in_window: Vec<AgentIndex> = self
+            .fleet
+            .as_slice()
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.unavailability.is_some() && a.offerable())
+            .map(|(i, _)| i)
+            .collect();
+        if in_window.is_empty() {
+            return;
+        }
+        // Who holds offers of which agent, read once per cycle.
+        let mut offered: BTreeMap<AgentIndex, Vec<String>> = BTreeMap::new();
+        for o in self.offers.iter() {
+            offered
+                .entry(o.agent)
+                .or_default()
+                .push(o.framework.clone());
+        }
+        let mut per_framework: BTreeMap<String, Vec<v1::InverseOffer>> = BTreeMap::new();
+        for agent in in_window {
             let a = &self.fleet[agent];
             let Some(window) = a.unavailability else {
                 continue;
             };
-            if !a.offerable() {
-                continue;
-            }
             let mut frameworks: Vec<String> = self
                 .tasks
                 .on_agent(agent)
                 .into_iter()
                 .filter(|k| self.tasks.get(k).is_some_and(|t| !t.state().is_terminal()))
                 .map(|k| k.0)
-                .chain(
-                    self.offers
-                        .on_agent(agent)
-                        .into_iter()
-                        .filter_map(|o| self.offers.get(&o).map(|o| o.framework.clone())),
-                )
+                .chain(offered.remove(&agent).unwrap_or_default())
                 .collect();
             frameworks.sort_unstable();
             frameworks.dedup();
