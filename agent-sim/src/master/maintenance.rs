@@ -192,10 +192,15 @@ impl Maintenance {
         self.outstanding.retain(|(_, f)| f != framework);
     }
 
-    /// Every inverse offer is gone (a master failover as frameworks see it).
+    /// A master failover as frameworks see it: every inverse offer, answer
+    /// and filter is gone (Mesos keeps them in memory only); the schedule
+    /// and the machines' modes stay (Mesos keeps them in its registry), so
+    /// new inverse offers follow.
     pub fn forget_inverse_offers(&mut self) {
         self.inverse_offers.clear();
         self.outstanding.clear();
+        self.answers.clear();
+        self.filters.clear();
     }
 
     /// Whether the framework may be sent an inverse offer for the agent
