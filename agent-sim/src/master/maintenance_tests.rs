@@ -236,6 +236,12 @@ fn inverse_offers_reach_every_framework_on_the_agent_once_until_answered() {
     assert!(inverse_offer_ids(&fx, 2).is_empty(), "declined for 10 s");
     let fx = m.on_tick(t0 + 14 * SECOND);
     assert_eq!(inverse_offer_ids(&fx, 2).len(), 1, "the filter expired");
+
+    // A master failover forgets the answers, not the schedule.
+    m.on_drop_connections();
+    let status = m.cluster_status();
+    assert_eq!(status.draining_machines.len(), 1);
+    assert!(status.draining_machines[0].statuses.is_empty());
 }
 
 /// DRAIN_AGENT with `mark_gone`: the task is killed within the drain's
