@@ -21,7 +21,7 @@ use crate::attributes::attribute_json;
 use crate::master::driver::MasterHandle;
 use crate::master::maintenance_rules::MachineKey;
 use crate::master::{roles_of, CompletedTask, FrameworkHistory, Master, StatusMark, Task};
-use crate::operator_proto::{cluster_status_json, mesos_json, schedule_json};
+use crate::operator_json::{cluster_status_json, mesos_json, schedule_json};
 use crate::resources::Resources;
 use crate::server::{json as json_response, text, ResponseBody};
 

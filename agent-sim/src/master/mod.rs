@@ -32,6 +32,9 @@
 //!   offers, drained agents); [`maintenance`] is the part that owns the
 //!   schedule, machine modes and inverse offers, [`maintenance_rules`]
 //!   Mesos' checks (pure).
+//! - [`drains`]: DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT.
+//! - [`inverse_offers`]: the cycle's inverse offers and the frameworks'
+//!   answers.
 //!
 //! Pure helpers:
 //! - [`validate`]: call validation before the framework lookup (→ 400).
@@ -50,12 +53,14 @@
 pub mod accept;
 pub mod allocator;
 pub mod calls;
+pub mod drains;
 pub mod driver;
 pub mod events;
 pub mod executor_api;
 pub mod faults;
 pub mod frameworks;
 pub mod history;
+pub mod inverse_offers;
 pub mod launch_checks;
 pub mod machine;
 pub mod maintenance;

@@ -17,9 +17,12 @@ use hyper::body::Incoming;
 use prost::Message;
 
 use super::driver::MasterHandle;
+use crate::operator_json::{
+    call_from_json, cluster_status_json, machine_ids_from_json, response_json, schedule_from_json,
+    schedule_json,
+};
 use crate::operator_proto::{
-    call_from_json, call_from_protobuf, cluster_status_json, machine_ids_from_json, response_json,
-    schedule_from_json, schedule_json, Call, CallType, DecodeError, Machines, ResponseType,
+    call_from_protobuf, Call, CallType, DecodeError, Machines, ResponseType,
     UpdateMaintenanceSchedule,
 };
 use crate::server::{json, text, ResponseBody};
