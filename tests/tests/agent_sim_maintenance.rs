@@ -208,21 +208,28 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
         "{body}"
     );
 
-    // UP: the agent is offered again, without a window.
+    // UP: the agent registers again as a new agent and is offered, without
+    // a window.
     let (status, body) = op.stop_maintenance(std::slice::from_ref(&machine)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(op.get_schedule().await, json!({}));
     assert_eq!(op.status().await, json!({}));
     let back = fw
         .stream
-        .until(|e| offers_of(e).iter().any(|o| o.agent_id.value == agent))
+        .until(|e| offers_of(e).iter().any(|o| o.hostname == first.hostname))
         .await;
     let offer = offers_of(&back)
         .into_iter()
-        .find(|o| o.agent_id.value == agent)
+        .find(|o| o.hostname == first.hostname)
         .unwrap();
     assert!(offer.unavailability.is_none());
-    assert_eq!(op.agents().await.len(), 3);
+    assert_ne!(
+        offer.agent_id.value, agent,
+        "a removed agent's id is not reused"
+    );
+    let agents = op.agents().await;
+    assert_eq!(agents.len(), 3);
+    assert_eq!(op.machine_of(&offer.agent_id.value).await, machine);
 }
 
 fn partition_aware(name: &str) -> v1::FrameworkInfo {

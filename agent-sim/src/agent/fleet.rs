@@ -78,14 +78,28 @@ impl Fleet {
         self.agents[agent].drain = drain;
     }
 
-    /// The agent leaves the cluster (true) or registers again (false).
-    pub fn set_removed(&mut self, agent: AgentIndex, removed: bool) {
+    /// The agent leaves the cluster (see [`Fleet::reregister`] for its return).
+    pub fn remove(&mut self, agent: AgentIndex) {
         let a = &mut self.agents[agent];
-        a.removed = removed;
-        a.connected = !removed;
-        if !removed {
-            a.available = a.total.clone();
-        }
+        a.removed = true;
+        a.connected = false;
+    }
+
+    /// A removed agent registers again as a new agent: a Mesos master
+    /// refuses a removed agent's id, so the agent comes back with a fresh
+    /// one (`id`). Its slot, and so its [`AgentIndex`], stays.
+    pub fn reregister(&mut self, agent: AgentIndex, id: String, now: Instant) {
+        let a = &mut self.agents[agent];
+        self.by_id.remove(&a.id);
+        self.by_id.insert(id.clone(), agent);
+        a.id = id;
+        a.registered_at = now;
+        a.removed = false;
+        a.connected = true;
+        a.available = a.total.clone();
+        a.deactivated = false;
+        a.drain = None;
+        a.unavailability = None;
     }
 
     /// Connects or disconnects the agent; whether that changed anything.

@@ -15,8 +15,8 @@
 //!   (REASON_AGENT_REMOVED_BY_OPERATOR) for partition-aware frameworks,
 //!   offers and inverse offers are rescinded, and every framework gets
 //!   FAILURE for the agent. STOP_MAINTENANCE: the agents register again
-//!   (with their old ids: a simulated agent has nothing to clean up) and
-//!   are offered.
+//!   with new ids (a Mesos master refuses a removed agent's id, so a
+//!   restarted agent comes back as a new one) and are offered.
 //!
 //! ```text
 //! UP --schedule--> DRAINING --START--> DOWN --STOP--> UP
@@ -287,7 +287,8 @@ impl Master {
                 self.maintenance.reset_agent(agent);
                 self.fleet.set_unavailability(agent, None);
                 if self.fleet[agent].removed {
-                    self.fleet.set_removed(agent, false);
+                    let id = self.ids.agent();
+                    self.fleet.reregister(agent, id, now);
                 }
             }
         }
@@ -355,7 +356,7 @@ impl Master {
         for key in executors {
             self.shutdown_real(&key, now, fx);
         }
-        self.fleet.set_removed(agent, true);
+        self.fleet.remove(agent);
         for conn in self.frameworks.conns() {
             fx.push(Effect::Send {
                 conn,
