@@ -290,6 +290,17 @@ pub struct Response {
 }
 
 impl Response {
+    /// The answer of a call that returns nothing (an empty 200).
+    pub fn empty() -> Response {
+        Response::default()
+    }
+
+    /// Whether the answer has a body (a GET call's).
+    pub fn has_body(&self) -> bool {
+        self.r#type
+            .is_some_and(|t| t != ResponseType::Unknown as i32)
+    }
+
     /// An empty response of a type.
     pub fn of(ty: ResponseType) -> Response {
         Response {

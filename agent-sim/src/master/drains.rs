@@ -23,7 +23,7 @@ use super::machine::{Effect, Master};
 use super::operator::OperatorError;
 use super::tasks::Runner;
 use crate::ids::AgentIndex;
-use crate::operator_proto::{Response, ResponseType};
+use crate::operator_proto::Response;
 
 impl Master {
     /// The agent's index, if it is in the cluster (not removed).
@@ -76,7 +76,7 @@ impl Master {
             }
         }
         self.check_drained(agent, now, fx);
-        Ok(Response::of(ResponseType::Unknown))
+        Ok(Response::empty())
     }
 
     /// No offers for the agent: the outstanding ones are rescinded.
@@ -94,7 +94,7 @@ impl Master {
     ) -> Result<Response, OperatorError> {
         let agent = self.known_agent(agent_id)?;
         self.deactivate(agent, fx);
-        Ok(Response::of(ResponseType::Unknown))
+        Ok(Response::empty())
     }
 
     pub(super) fn reactivate_agent(
@@ -116,7 +116,7 @@ impl Master {
         self.fleet.set_drain(agent, None);
         self.fleet.set_deactivated(agent, false);
         self.timers.allocate_soon(now);
-        Ok(Response::of(ResponseType::Unknown))
+        Ok(Response::empty())
     }
 
     /// A DRAINING agent with no task left (live, or ended and not yet

@@ -220,7 +220,7 @@ impl Master {
             }
         }
         self.timers.allocate_soon(now);
-        Ok(Response::of(ResponseType::Unknown))
+        Ok(Response::empty())
     }
 
     /// The agent's window changed: its offers and inverse offers are
@@ -273,7 +273,7 @@ impl Master {
             }
         }
         self.maintenance.set_down(&keys);
-        Ok(Response::of(ResponseType::Unknown))
+        Ok(Response::empty())
     }
 
     fn stop_maintenance(
@@ -294,7 +294,7 @@ impl Master {
         }
         self.maintenance.set_up(&keys);
         self.timers.allocate_soon(now);
-        Ok(Response::of(ResponseType::Unknown))
+        Ok(Response::empty())
     }
 
     /// The agent leaves the cluster as Mesos' `removeSlave` takes it: its

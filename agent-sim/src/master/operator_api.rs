@@ -22,8 +22,7 @@ use crate::operator_json::{
     schedule_json,
 };
 use crate::operator_proto::{
-    call_from_protobuf, Call, CallType, DecodeError, Machines, ResponseType,
-    UpdateMaintenanceSchedule,
+    call_from_protobuf, Call, CallType, DecodeError, Machines, UpdateMaintenanceSchedule,
 };
 use crate::server::{json, text, ResponseBody};
 
@@ -95,10 +94,7 @@ pub async fn operator(
         .await;
     match answer {
         Ok(Ok(response)) => {
-            let has_body = response
-                .r#type
-                .is_some_and(|t| t != ResponseType::Unknown as i32);
-            if !has_body {
+            if !response.has_body() {
                 return bytes(StatusCode::OK, None, Bytes::new());
             }
             let encoded = match accept {
