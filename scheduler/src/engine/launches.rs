@@ -5,6 +5,7 @@
 
 use super::offer_book::OfferBook;
 use super::pending_runs::PendingRuns;
+use super::pools_admission::Admission;
 use super::reconcile::PendingLaunch;
 use super::registry::Registry;
 use super::round::{Pending, Round, RoundEnd};
@@ -33,6 +34,8 @@ pub struct Launches {
     reasons: HashMap<TaskId, String>,
     /// The round between its start and its end.
     pub round: Option<Round>,
+    /// Runs the pools held back from the round in progress, with why.
+    held: Vec<(Pending, String)>,
 }
 
 impl Default for Launches {
@@ -42,6 +45,7 @@ impl Default for Launches {
             pending: PendingRuns::default(),
             reasons: HashMap::new(),
             round: None,
+            held: Vec::new(),
         }
     }
 }
@@ -67,18 +71,27 @@ impl Launches {
         self.pending.remove_job(job);
     }
 
-    /// Starts a round of every waiting run (in SLA order; taken out, not
-    /// cloned: a PodSpec each) over the held offers.
+    /// The waiting runs in placement order, without taking them (between
+    /// rounds; during one, the round holds them).
+    pub fn waiting_in_order(&self) -> Vec<&Pending> {
+        self.pending.in_sla_order()
+    }
+
+    /// Starts a round of the waiting runs (in SLA order; taken out, not
+    /// cloned: a PodSpec each) that `admit` lets through, over the held
+    /// offers; the others wait for the next, with the reason it gives.
     pub fn start_round(
         &mut self,
         offers: &OfferBook,
         registry: &Registry,
         zones: &HashMap<AgentId, String>,
         now: Instant,
+        admit: impl FnOnce(Vec<Pending>) -> Admission,
     ) {
-        let pending = self.pending.take_in_sla_order();
+        let Admission { admitted, held } = admit(self.pending.take_in_sla_order());
+        self.held = held;
         self.round = Some(Round::start(
-            pending,
+            admitted,
             offers,
             registry,
             zones,
@@ -98,6 +111,21 @@ impl Launches {
     /// was last recorded.
     pub fn changed_reasons(&mut self, end: &RoundEnd, now: UnixMillis) -> Vec<PendingReason> {
         let mut changed = Vec::new();
+        for (p, reason) in &self.held {
+            let task = &p.launch.task_id;
+            if self.reasons.get(task) == Some(reason) {
+                continue;
+            }
+            self.reasons.insert(task.clone(), reason.clone());
+            changed.push(PendingReason {
+                pod: task.instance.clone(),
+                info: Some(PendingInfo {
+                    reason: reason.clone(),
+                    metrics: serde_json::json!({"held_by": "resource pool"}).to_string(),
+                }),
+                at: now,
+            });
+        }
         for (at, miss) in &end.misses {
             let task = &end.unplaced_runs[*at].launch.task_id;
             let reason = miss.summary();
@@ -127,6 +155,9 @@ impl Launches {
     /// The runs a round did not place wait again, in the order taken.
     pub fn put_back(&mut self, runs: Vec<Pending>) {
         for p in runs {
+            self.pending.put_back(p);
+        }
+        for (p, _) in std::mem::take(&mut self.held) {
             self.pending.put_back(p);
         }
         self.pending.forget_empty_jobs();

@@ -47,6 +47,9 @@
 //! - [`launches`] with [`pending_runs`] and [`round`]: the runs waiting for
 //!   a host, placed a step at a time, each chunk's intents stored before
 //!   its ACCEPTs; `placing` drives a round through the engine's parts.
+//! - [`pools_admission`]: which waiting runs a round may place, by their
+//!   resource pools' limits and fair shares; `preempting`: the runs killed
+//!   so that pools below their entitlement get it.
 
 pub mod action;
 mod api;
@@ -60,6 +63,8 @@ pub mod pending_runs;
 mod placing;
 pub mod plan_due;
 mod planning;
+pub mod pools_admission;
+mod preempting;
 pub mod reconcile;
 pub mod recovery;
 pub mod registry;
@@ -79,6 +84,7 @@ use crate::model::change::Change;
 use crate::model::ids::{AgentId, JobId, OfferId, TaskId};
 use crate::model::job::Revision;
 use crate::model::offer::Offer;
+use crate::model::pool::PoolTree;
 use crate::model::state::PodState;
 use crate::model::task_update::TaskUpdate;
 use crate::store::{Snapshot, StoreError};
@@ -111,6 +117,11 @@ pub struct Engine {
     backlog: UpdateBacklog,
     /// What the change handed out last is for, until `on_persisted`.
     awaiting: Option<Awaiting>,
+    /// The resource pools (the root and the default pool until pools are
+    /// configured); read through [`Engine::pools`].
+    pools: PoolTree,
+    /// Preemptions sent lately and the next look for more.
+    preemptions: preempting::Preemptions,
 }
 
 /// What follows a stored change.
@@ -122,6 +133,7 @@ enum Awaiting {
     FrameworkRemoved(StoredBatch),
     Chunk(Chunk),
     PendingReasons(RoundEnd),
+    Preempted(Vec<preempting::Preemption>),
 }
 
 impl Engine {
@@ -137,6 +149,8 @@ impl Engine {
             launches: Launches::default(),
             backlog: UpdateBacklog::default(),
             awaiting: None,
+            pools: PoolTree::from_pools(Vec::new()),
+            preemptions: preempting::Preemptions::default(),
         };
         engine.enqueue_all(now.instant);
         engine
@@ -160,6 +174,18 @@ impl Engine {
     /// Whether the engine is subscribed (calls reach the master).
     pub fn is_subscribed(&self) -> bool {
         self.subscription.subscribed
+    }
+
+    /// The resource pools admission and preemption divide the cluster by.
+    pub fn pools(&self) -> &PoolTree {
+        &self.pools
+    }
+
+    /// Replaces the resource pools (as configured; their store and API
+    /// are the pool service's). Waiting runs are admitted by them from
+    /// the next placement round.
+    pub fn set_pools(&mut self, pools: PoolTree) {
+        self.pools = pools;
     }
 
     /// The jobs and runs as stored (for tests and the simulation's checks).
@@ -367,6 +393,7 @@ impl Engine {
             self.offers.next_deadline(),
             updates,
             self.subscription.next_reconcile,
+            self.preemption_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -397,6 +424,9 @@ impl Engine {
         }
         if self.offers.hold_over(now.instant) {
             return self.start_round(now);
+        }
+        if self.preemption_due(now.instant) {
+            return self.preempt(now);
         }
         let lingered = self
             .backlog
@@ -471,6 +501,7 @@ impl Engine {
                 Vec::new()
             }
             Awaiting::Chunk(chunk) => self.chunk_stored(chunk, result, now),
+            Awaiting::Preempted(victims) => self.preemptions_stored(change, victims, result, now),
             Awaiting::PendingReasons(end) => {
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "cannot record why runs are pending");
@@ -622,6 +653,9 @@ impl Engine {
         actions.extend(self.interest());
         if self.launches.runs_wait() && !self.offers.is_empty() {
             self.offers.hold(now.instant, self.config.offer_hold);
+        }
+        if self.launches.runs_wait() {
+            self.arm_preemption(now.instant);
         }
         actions
     }

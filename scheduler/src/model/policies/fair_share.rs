@@ -182,7 +182,12 @@ mod tests {
 
     /// A pool configuring cpus only: (reservation, limit, share).
     fn pool(id: &str, parent: &str, (reservation, limit, share): (f64, f64, f64)) -> Pool {
-        pool_typed(id, parent, (reservation, limit, share), ReservationType::Elastic)
+        pool_typed(
+            id,
+            parent,
+            (reservation, limit, share),
+            ReservationType::Elastic,
+        )
     }
 
     fn pool_typed(

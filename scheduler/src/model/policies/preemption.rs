@@ -147,9 +147,10 @@ pub fn select<K: Ord + Clone, J: Eq + Hash + Clone>(ask: Ask<'_, K, J>) -> Vec<V
         };
         // A kind still needed, held by the victim, of which its pool holds
         // more than its entitlement.
-        let Some(kind) = ResourceKind::ALL.into_iter().find(|&k| {
-            k.of(&need) > EPSILON && k.of(&c.demand) > EPSILON && standing.is_above(k)
-        }) else {
+        let Some(kind) = ResourceKind::ALL
+            .into_iter()
+            .find(|&k| k.of(&need) > EPSILON && k.of(&c.demand) > EPSILON && standing.is_above(k))
+        else {
             continue;
         };
         let left = budget.get(&c.job).copied().unwrap_or(0);

@@ -1,0 +1,297 @@
+//! The engine's preemptions: while runs wait and resource pools are
+//! configured, once every [`super::EngineConfig::preemption_check`] (a
+//! full cluster sends no offers, so no placement round comes to look), the
+//! pools below their entitlement take it back from pools above theirs.
+//! Who gives way is [`crate::model::policies::preemption`]'s; this drives
+//! it: the kills are recorded (reason `REASON_CONTAINER_PREEMPTED`) before
+//! they are sent, at most [`super::EngineConfig::preemption_rate`] a
+//! minute. A preempted batch run is requeued and a service run replaced
+//! by its job's own plan: a kill the scheduler asked for is no failure
+//! ([`crate::model::run::Run::counts_as_failure`]), so the instance is
+//! relaunched, and waits for its pool's share like any other run.
+//!
+//! After a restart the kills in flight are in the store (the runs'
+//! `kill_reason`), so they are counted as freeing their resources and
+//! not chosen again: a restart during preemption does not over-preempt.
+
+use super::pools_admission::{self, job_pool};
+use super::{Action, Awaiting, Call, Engine, Now};
+use crate::model::availability::is_available;
+use crate::model::change::{Change, KillRecord};
+use crate::model::demand::pod_demand;
+use crate::model::ids::{AgentId, JobId, TaskId};
+use crate::model::job::Revision;
+use crate::model::policies::disruption_budget::{allowance, JobAvailability};
+use crate::model::policies::preemption::{self, Ask, Candidate};
+use crate::model::pool::{PoolId, ResourceKind};
+use crate::model::resources::Resources;
+use crate::store::StoreError;
+use drover_proto::v1::task_status::Reason;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// The reason recorded on a preempted run (Mesos' own for a container
+/// preempted by its scheduler).
+pub const PREEMPTED_REASON: Reason = Reason::ContainerPreempted;
+
+/// The window the rate limit counts over.
+const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Preemptions sent lately and when to look next.
+#[derive(Debug, Default)]
+pub struct Preemptions {
+    /// When each preemption of the last minute was sent.
+    recent: VecDeque<Instant>,
+    /// When to look again (None: at the next tick once runs wait).
+    next_check: Option<Instant>,
+    /// Preemptions sent since the engine started.
+    total: u64,
+}
+
+/// A run being preempted.
+#[derive(Debug, Clone)]
+pub struct Preemption {
+    task_id: TaskId,
+    agent_id: Option<AgentId>,
+    grace: Duration,
+    reason: String,
+}
+
+impl Engine {
+    /// Preemptions sent since the engine started.
+    pub fn preemptions_total(&self) -> u64 {
+        self.preemptions.total
+    }
+
+    /// When to look for preemptions, if anything may need one.
+    pub(super) fn preemption_deadline(&self) -> Option<Instant> {
+        if !self.may_preempt() {
+            return None;
+        }
+        self.preemptions.next_check
+    }
+
+    /// Whether a look for preemptions is due at `now`.
+    pub(super) fn preemption_due(&self, now: Instant) -> bool {
+        self.may_preempt() && self.preemptions.next_check.is_none_or(|at| at <= now)
+    }
+
+    fn may_preempt(&self) -> bool {
+        self.config.preemption_rate > 0
+            && self.subscription.subscribed
+            && self.launches.runs_wait()
+            && pools_admission::pools_matter(&self.pools)
+    }
+
+    /// Looks for runs to preempt and records their kills.
+    pub(super) fn preempt(&mut self, now: Now) -> Vec<Action> {
+        self.preemptions.next_check = Some(now.instant + self.config.preemption_check);
+        if self.launches.round.is_some() {
+            return Vec::new();
+        }
+        let recent = &mut self.preemptions.recent;
+        while recent
+            .front()
+            .is_some_and(|at| now.instant.saturating_duration_since(*at) >= RATE_WINDOW)
+        {
+            recent.pop_front();
+        }
+        let max_victims = (self.config.preemption_rate as usize).saturating_sub(recent.len());
+        if max_victims == 0 {
+            return Vec::new();
+        }
+        let victims = self.choose_victims(max_victims, now);
+        if victims.is_empty() {
+            return Vec::new();
+        }
+        let change = Change {
+            kills: victims
+                .iter()
+                .map(|v| KillRecord {
+                    task_id: v.task_id.clone(),
+                    at: now.unix_ms,
+                    reason: Some(PREEMPTED_REASON),
+                })
+                .collect(),
+            ..Change::default()
+        };
+        self.persist(change, Awaiting::Preempted(victims))
+    }
+
+    fn choose_victims(&self, max_victims: usize, now: Now) -> Vec<Preemption> {
+        let tree = &self.pools;
+        let registry = &self.registry;
+        let overhead = &self.config.executor_overhead;
+        let usage = pools_admission::pool_usage(tree, registry, overhead);
+        let mut pools_of: HashMap<&JobId, PoolId> = HashMap::new();
+        let mut waiting_runs: BTreeMap<PoolId, Vec<Resources>> = BTreeMap::new();
+        for p in self.launches.waiting_in_order() {
+            let job = &p.launch.task_id.instance.job;
+            let pool = pools_of
+                .entry(job)
+                .or_insert_with(|| job_pool(tree, registry, job));
+            waiting_runs.entry(pool.clone()).or_default().push(p.demand);
+        }
+        let waiting_sum: BTreeMap<PoolId, Resources> = waiting_runs
+            .iter()
+            .map(|(pool, runs)| {
+                let sum = runs.iter().fold(Resources::default(), |s, r| s.plus(r));
+                (pool.clone(), sum)
+            })
+            .collect();
+        let free = self
+            .offers
+            .book
+            .hosts()
+            .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
+        let standings = pools_admission::standings(tree, &usage, &waiting_sum, &free);
+        let mut need = Resources::default();
+        let mut short: Vec<PoolId> = Vec::new();
+        for (pool, runs) in &waiting_runs {
+            let Some(standing) = standings.get(pool) else {
+                continue;
+            };
+            let fits = preemption::fitting_demand(standing, runs);
+            if ResourceKind::ALL.into_iter().any(|k| k.of(&fits) > 0.0) {
+                need = need.plus(&fits);
+                short.push(pool.clone());
+            }
+        }
+        if short.is_empty() {
+            return Vec::new();
+        }
+        let mut in_flight = Resources::default();
+        let mut candidates = Vec::new();
+        let mut grace: HashMap<TaskId, (Option<AgentId>, Duration)> = HashMap::new();
+        for (instance, run) in registry.live_runs() {
+            let Some(entry) = registry.get(instance.job) else {
+                continue;
+            };
+            let pod = entry.job.spec.pod_spec(instance.instance);
+            if run.kill_requested_at.is_some() {
+                if run.kill_reason == Some(PREEMPTED_REASON) {
+                    in_flight = in_flight.plus(&pod_demand(&pod, overhead));
+                }
+                continue;
+            }
+            let pool = pools_of
+                .entry(instance.job)
+                .or_insert_with(|| job_pool(tree, registry, instance.job));
+            let above = standings
+                .get(pool)
+                .is_some_and(|s| ResourceKind::ALL.into_iter().any(|k| s.is_above(k)));
+            let sla = entry.job.spec.sla.as_ref();
+            if !above || !sla.is_some_and(|s| s.preemptible) {
+                continue;
+            }
+            let task_id = instance.task_id(run.run);
+            grace.insert(
+                task_id.clone(),
+                (
+                    run.agent.clone(),
+                    Duration::from_secs(u64::from(pod.kill_grace_seconds())),
+                ),
+            );
+            candidates.push(Candidate {
+                key: task_id,
+                job: instance.job.clone(),
+                pool: pool.clone(),
+                priority: sla.map_or(0, |s| s.priority),
+                preemptible: true,
+                demand: pod_demand(&pod, overhead),
+                started_at: run.started_at.unwrap_or(run.launched_at),
+            });
+        }
+        let need = need.minus(&free).minus(&in_flight);
+        let budgets = self.budgets(candidates.iter().map(|c| &c.job), now);
+        let victims = preemption::select(Ask {
+            need,
+            standings: &standings,
+            waiting: &short,
+            candidates,
+            allowance: &budgets,
+            max_victims,
+        });
+        victims
+            .into_iter()
+            .map(|v| {
+                let (agent_id, grace) = grace.remove(&v.key).unwrap_or_default();
+                Preemption {
+                    task_id: v.key,
+                    agent_id,
+                    grace,
+                    reason: v.reason,
+                }
+            })
+            .collect()
+    }
+
+    /// How many instances each job may lose now
+    /// ([`crate::model::policies::disruption_budget`]).
+    fn budgets<'a>(&self, jobs: impl Iterator<Item = &'a JobId>, now: Now) -> HashMap<JobId, u32> {
+        let mut out = HashMap::new();
+        for job in jobs {
+            if out.contains_key(job) {
+                continue;
+            }
+            let Some(entry) = self.registry.get(job) else {
+                continue;
+            };
+            let wanted = entry.job.spec.instance_count;
+            let unavailable = (0..wanted)
+                .filter(|&i| {
+                    let pod = entry.job.spec.pod_spec(i);
+                    !entry
+                        .history(i)
+                        .last()
+                        .is_some_and(|run| is_available(&pod, run))
+                })
+                .count() as u32;
+            let allowed = allowance(
+                &entry.job.spec,
+                JobAvailability {
+                    wanted,
+                    unavailable,
+                },
+                now.unix_ms,
+            );
+            out.insert(job.clone(), allowed.disruptions);
+        }
+        out
+    }
+
+    /// The preemptions' kills are recorded (or not): send them.
+    pub(super) fn preemptions_stored(
+        &mut self,
+        change: &Change,
+        victims: Vec<Preemption>,
+        result: Result<Revision, StoreError>,
+        now: Now,
+    ) -> Vec<Action> {
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot record preemptions; none sent");
+            return Vec::new();
+        }
+        self.registry.apply_kills(&change.kills);
+        victims
+            .into_iter()
+            .map(|v| {
+                tracing::info!(task = %v.task_id, reason = %v.reason, "preempting");
+                self.preemptions.recent.push_back(now.instant);
+                self.preemptions.total += 1;
+                Action::Send(Call::Kill {
+                    task_id: v.task_id.to_string(),
+                    agent_id: v.agent_id,
+                    grace: v.grace,
+                })
+            })
+            .collect()
+    }
+
+    /// Runs wait: look for preemptions at the next tick if none is due.
+    pub(super) fn arm_preemption(&mut self, now: Instant) {
+        if self.preemptions.next_check.is_none() {
+            self.preemptions.next_check = Some(now);
+        }
+    }
+}
