@@ -369,9 +369,45 @@ fn preemption_keeps_to_its_rate() {
     h.report(&first, TaskState::TaskRunning);
     h.create("prodjob", "prod", 0, 8);
     h.advance(Duration::from_secs(5));
-    assert_eq!(h.take_kills().len(), 2);
+    let killed = h.take_kills();
+    assert_eq!(killed.len(), 2);
+    h.report(&killed, TaskState::TaskKilled);
     h.advance(Duration::from_secs(30));
     assert!(h.take_kills().is_empty(), "two a minute");
     h.advance(Duration::from_secs(30));
     assert_eq!(h.take_kills().len(), 2);
+}
+
+/// A scheduler that restarts while its preemptions are on their way
+/// finds them in the store and preempts no more.
+#[test]
+fn a_restart_during_preemption_does_not_preempt_again() {
+    let pools = || {
+        vec![
+            cpu_pool("batch", 0.0, f64::INFINITY, 1.0),
+            cpu_pool("prod", 4.0, f64::INFINITY, 1.0),
+        ]
+    };
+    let mut h = Harness::new(pools(), EngineConfig::default());
+    h.create("batchjob", "batch", 0, 20);
+    let first = h.offer("a1", 8.0);
+    h.report(&first, TaskState::TaskRunning);
+    h.create("prodjob", "prod", 0, 8);
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.take_kills().len(), 6);
+
+    // The process dies; a new engine recovers from the store.
+    let mut engine = Engine::recover(h.store.load().unwrap(), EngineConfig::default(), h.now());
+    engine.set_pools(PoolTree::from_pools(pools()));
+    h.engine = engine;
+    let actions = h.engine.on_subscribed("fw".into(), h.now());
+    h.carry_out(actions);
+    h.advance(Duration::from_secs(3));
+    assert!(h.take_kills().is_empty(), "the 6 in flight are counted");
+    assert_eq!(h.engine.preemptions_total(), 0);
+    // Their kills may have died with the process: sent again, the same 6.
+    h.advance(Duration::from_secs(70));
+    let again = h.take_kills();
+    assert_eq!(again.len(), 6, "{again:?}");
+    assert_eq!(h.engine.preemptions_total(), 0);
 }

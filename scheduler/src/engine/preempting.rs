@@ -55,6 +55,9 @@ pub struct Preemption {
     agent_id: Option<AgentId>,
     grace: Duration,
     reason: String,
+    /// A kill sent before (maybe lost, or sent by an engine that died
+    /// before sending it), sent again: not a new preemption.
+    again: bool,
 }
 
 impl Engine {
@@ -97,10 +100,8 @@ impl Engine {
             recent.pop_front();
         }
         let max_victims = (self.config.preemption_rate as usize).saturating_sub(recent.len());
-        if max_victims == 0 {
-            return Vec::new();
-        }
-        let victims = self.choose_victims(max_victims, now);
+        let mut victims = self.kills_to_resend(now);
+        victims.extend(self.choose_victims(max_victims, now));
         if victims.is_empty() {
             return Vec::new();
         }
@@ -118,7 +119,46 @@ impl Engine {
         self.persist(change, Awaiting::Preempted(victims))
     }
 
+    /// Preemptions recorded whose runs still live after the kill retry
+    /// (and their grace): the kill was lost, or recorded by an engine that
+    /// died before sending it. Sent again, as the goal-state rule does for
+    /// its own kills.
+    fn kills_to_resend(&self, now: Now) -> Vec<Preemption> {
+        let mut again = Vec::new();
+        for (instance, run) in self.registry.live_runs() {
+            let (Some(asked), Some(PREEMPTED_REASON)) = (run.kill_requested_at, run.kill_reason)
+            else {
+                continue;
+            };
+            let Some(entry) = self.registry.get(instance.job) else {
+                continue;
+            };
+            let grace = Duration::from_secs(u64::from(
+                entry
+                    .job
+                    .spec
+                    .pod_spec(instance.instance)
+                    .kill_grace_seconds(),
+            ));
+            let retry = (self.config.kill_retry + grace).as_millis() as i64;
+            if now.unix_ms.saturating_sub(asked) < retry {
+                continue;
+            }
+            again.push(Preemption {
+                task_id: instance.task_id(run.run),
+                agent_id: run.agent.clone(),
+                grace,
+                reason: "preempted: kill sent again".to_string(),
+                again: true,
+            });
+        }
+        again
+    }
+
     fn choose_victims(&self, max_victims: usize, now: Now) -> Vec<Preemption> {
+        if max_victims == 0 {
+            return Vec::new();
+        }
         let tree = &self.pools;
         let registry = &self.registry;
         let overhead = &self.config.executor_overhead;
@@ -221,6 +261,7 @@ impl Engine {
                     agent_id,
                     grace,
                     reason: v.reason,
+                    again: false,
                 }
             })
             .collect()
@@ -277,8 +318,10 @@ impl Engine {
             .into_iter()
             .map(|v| {
                 tracing::info!(task = %v.task_id, reason = %v.reason, "preempting");
-                self.preemptions.recent.push_back(now.instant);
-                self.preemptions.total += 1;
+                if !v.again {
+                    self.preemptions.recent.push_back(now.instant);
+                    self.preemptions.total += 1;
+                }
                 Action::Send(Call::Kill {
                     task_id: v.task_id.to_string(),
                     agent_id: v.agent_id,
