@@ -282,6 +282,13 @@ fn a_pool_never_runs_past_its_limit_and_its_waiting_pods_say_why() {
     // More offers change nothing: the limit holds.
     assert!(h.offer("a2", 16.0).is_empty());
     assert_eq!(h.held(&job), 3);
+    // The metrics see the pool at its limit.
+    let standings = h.engine.take_pool_standings().unwrap();
+    let (_, capped) = standings
+        .iter()
+        .find(|(path, _)| path == "/capped")
+        .unwrap();
+    assert_eq!((capped.allocation.cpus, capped.limit.cpus), (3.0, 3.0));
     let reasons = h.store.pending_reasons(&job).unwrap();
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     for info in reasons.values() {

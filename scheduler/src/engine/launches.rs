@@ -13,7 +13,9 @@ use crate::model::change::{LaunchRecord, PendingInfo, PendingReason};
 use crate::model::demand::pod_demand;
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Job;
+use crate::model::policies::preemption::Standing;
 use crate::model::policies::sla_order::SlaKey;
+use crate::model::pool::PoolId;
 use crate::model::resources::Resources;
 use crate::model::secret::SecretSpec;
 use crate::model::spec::{JobSpec, PodSpec};
@@ -21,7 +23,7 @@ use crate::model::spec_label;
 use crate::model::time::UnixMillis;
 use crate::placement::{default_chain, Chain};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,6 +82,7 @@ impl Launches {
     /// Starts a round of the waiting runs (in SLA order; taken out, not
     /// cloned: a PodSpec each) that `admit` lets through, over the held
     /// offers; the others wait for the next, with the reason it gives.
+    /// Returns the pools' standings admission went by.
     pub fn start_round(
         &mut self,
         offers: &OfferBook,
@@ -87,8 +90,12 @@ impl Launches {
         zones: &HashMap<AgentId, String>,
         now: Instant,
         admit: impl FnOnce(Vec<Pending>) -> Admission,
-    ) {
-        let Admission { admitted, held } = admit(self.pending.take_in_sla_order());
+    ) -> BTreeMap<PoolId, Standing> {
+        let Admission {
+            admitted,
+            held,
+            standings,
+        } = admit(self.pending.take_in_sla_order());
         self.held = held;
         self.round = Some(Round::start(
             admitted,
@@ -98,6 +105,7 @@ impl Launches {
             self.chain.clone(),
             now,
         ));
+        standings
     }
 
     /// Runs whose intents are stored no longer wait for a reason.

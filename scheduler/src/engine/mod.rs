@@ -84,7 +84,8 @@ use crate::model::change::Change;
 use crate::model::ids::{AgentId, JobId, OfferId, TaskId};
 use crate::model::job::Revision;
 use crate::model::offer::Offer;
-use crate::model::pool::PoolTree;
+use crate::model::policies::preemption::Standing;
+use crate::model::pool::{PoolId, PoolTree};
 use crate::model::state::PodState;
 use crate::model::task_update::TaskUpdate;
 use crate::store::{Snapshot, StoreError};
@@ -99,6 +100,7 @@ use planning::PlanThen;
 use registry::Registry;
 use round::{Chunk, RoundEnd};
 use statuses::StoredBatch;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use subscription::Subscription;
 use update_backlog::UpdateBacklog;
@@ -122,6 +124,8 @@ pub struct Engine {
     pools: PoolTree,
     /// Preemptions sent lately and the next look for more.
     preemptions: preempting::Preemptions,
+    /// The pools' standings last computed, until taken for the metrics.
+    pool_standings: Option<BTreeMap<PoolId, Standing>>,
 }
 
 /// What follows a stored change.
@@ -151,6 +155,7 @@ impl Engine {
             awaiting: None,
             pools: PoolTree::from_pools(Vec::new()),
             preemptions: preempting::Preemptions::default(),
+            pool_standings: None,
         };
         engine.enqueue_all(now.instant);
         engine

@@ -43,7 +43,7 @@ impl Engine {
             .book
             .hosts()
             .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
-        self.launches.start_round(
+        let standings = self.launches.start_round(
             &self.offers.book,
             &self.registry,
             &self.cluster.zones,
@@ -52,7 +52,7 @@ impl Engine {
                 if !pools_admission::pools_matter(pools) {
                     return Admission {
                         admitted: pending,
-                        held: Vec::new(),
+                        ..Admission::default()
                     };
                 }
                 let usage = pools_admission::pool_usage(pools, registry, overhead);
@@ -61,6 +61,9 @@ impl Engine {
                 })
             },
         );
+        if !standings.is_empty() {
+            self.pool_standings = Some(standings);
+        }
         self.continue_round(now)
     }
 

@@ -133,6 +133,9 @@ pub struct Admission {
     pub admitted: Vec<Pending>,
     /// Runs held back, each with why.
     pub held: Vec<(Pending, String)>,
+    /// The pools' standings it admitted by (empty when pools did not
+    /// matter).
+    pub standings: BTreeMap<PoolId, Standing>,
 }
 
 /// Admits `pending` (in SLA order) as the module doc says. `pool_of`
@@ -154,7 +157,10 @@ pub fn admit(
     let standings = standings(tree, usage, &waiting, free);
     let mut taken: BTreeMap<PoolId, Resources> = BTreeMap::new();
     let mut blocked: BTreeMap<PoolId, Blocked> = BTreeMap::new();
-    let mut admission = Admission::default();
+    let mut admission = Admission {
+        standings: standings.clone(),
+        ..Admission::default()
+    };
     // Held by their share only: they may take the free offers left over.
     let mut by_share: Vec<(Pending, PoolId, String)> = Vec::new();
     for (p, pool) in pending.into_iter().zip(pools) {

@@ -22,7 +22,7 @@ use crate::model::demand::pod_demand;
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Revision;
 use crate::model::policies::disruption_budget::{allowance, JobAvailability};
-use crate::model::policies::preemption::{self, Ask, Candidate};
+use crate::model::policies::preemption::{self, Ask, Candidate, Standing};
 use crate::model::pool::{PoolId, ResourceKind};
 use crate::model::resources::Resources;
 use crate::store::StoreError;
@@ -66,6 +66,18 @@ impl Engine {
         self.preemptions.total
     }
 
+    /// The pools' standings computed since this was last called (by a
+    /// round's admission or a look for preemptions), by pool path.
+    pub fn take_pool_standings(&mut self) -> Option<Vec<(String, Standing)>> {
+        let standings = self.pool_standings.take()?;
+        Some(
+            standings
+                .into_iter()
+                .map(|(id, s)| (pools_admission::display_path(&self.pools, &id), s))
+                .collect(),
+        )
+    }
+
     /// When to look for preemptions, if anything may need one.
     pub(super) fn preemption_deadline(&self) -> Option<Instant> {
         if !self.may_preempt() {
@@ -101,7 +113,9 @@ impl Engine {
         }
         let max_victims = (self.config.preemption_rate as usize).saturating_sub(recent.len());
         let mut victims = self.kills_to_resend(now);
-        victims.extend(self.choose_victims(max_victims, now));
+        let (chosen, standings) = self.choose_victims(max_victims, now);
+        victims.extend(chosen);
+        self.pool_standings = Some(standings);
         if victims.is_empty() {
             return Vec::new();
         }
@@ -155,10 +169,12 @@ impl Engine {
         again
     }
 
-    fn choose_victims(&self, max_victims: usize, now: Now) -> Vec<Preemption> {
-        if max_victims == 0 {
-            return Vec::new();
-        }
+    /// The victims, and the pools' standings they were chosen by.
+    fn choose_victims(
+        &self,
+        max_victims: usize,
+        now: Now,
+    ) -> (Vec<Preemption>, BTreeMap<PoolId, Standing>) {
         let tree = &self.pools;
         let registry = &self.registry;
         let overhead = &self.config.executor_overhead;
@@ -197,8 +213,8 @@ impl Engine {
                 short.push(pool.clone());
             }
         }
-        if short.is_empty() {
-            return Vec::new();
+        if short.is_empty() || max_victims == 0 {
+            return (Vec::new(), standings);
         }
         let mut in_flight = Resources::default();
         let mut candidates = Vec::new();
@@ -252,7 +268,7 @@ impl Engine {
             allowance: &budgets,
             max_victims,
         });
-        victims
+        let victims = victims
             .into_iter()
             .map(|v| {
                 let (agent_id, grace) = grace.remove(&v.key).unwrap_or_default();
@@ -264,7 +280,8 @@ impl Engine {
                     again: false,
                 }
             })
-            .collect()
+            .collect();
+        (victims, standings)
     }
 
     /// How many instances each job may lose now
