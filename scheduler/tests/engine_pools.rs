@@ -333,6 +333,11 @@ fn a_newly_active_pool_takes_its_share_back_by_preemption_without_a_loop() {
         .filter(|r| r.run.kill_reason == Some(Reason::ContainerPreempted))
         .count();
     assert_eq!(preempted, 6);
+    // No offer came, yet the waiting pods say why they wait.
+    let reasons = h.store.pending_reasons(&batch).unwrap();
+    assert_eq!(reasons.len(), 12, "{reasons:?}");
+    assert!(reasons.values().all(|i| i.reason
+        == "waiting for pool share: pool /batch holds 8.000 of its entitlement of 2.000 cpus"));
     // Nothing more while the kills are on their way.
     h.advance(Duration::from_secs(2));
     assert!(h.take_kills().is_empty());

@@ -118,22 +118,9 @@ impl Launches {
     /// Why the runs a round left over wait, where that changed since it
     /// was last recorded.
     pub fn changed_reasons(&mut self, end: &RoundEnd, now: UnixMillis) -> Vec<PendingReason> {
-        let mut changed = Vec::new();
-        for (p, reason) in &self.held {
-            let task = &p.launch.task_id;
-            if self.reasons.get(task) == Some(reason) {
-                continue;
-            }
-            self.reasons.insert(task.clone(), reason.clone());
-            changed.push(PendingReason {
-                pod: task.instance.clone(),
-                info: Some(PendingInfo {
-                    reason: reason.clone(),
-                    metrics: serde_json::json!({"held_by": "resource pool"}).to_string(),
-                }),
-                at: now,
-            });
-        }
+        let held = std::mem::take(&mut self.held);
+        let mut changed = self.changed_pool_reasons(&held, now);
+        self.held = held;
         for (at, miss) in &end.misses {
             let task = &end.unplaced_runs[*at].launch.task_id;
             let reason = miss.summary();
@@ -153,6 +140,32 @@ impl Launches {
                 info: Some(PendingInfo {
                     reason,
                     metrics: metrics.to_string(),
+                }),
+                at: now,
+            });
+        }
+        changed
+    }
+
+    /// Why runs the pools hold wait (`held`: run and reason), where that
+    /// changed since it was last recorded.
+    pub fn changed_pool_reasons(
+        &mut self,
+        held: &[(Pending, String)],
+        now: UnixMillis,
+    ) -> Vec<PendingReason> {
+        let mut changed = Vec::new();
+        for (p, reason) in held {
+            let task = &p.launch.task_id;
+            if self.reasons.get(task) == Some(reason) {
+                continue;
+            }
+            self.reasons.insert(task.clone(), reason.clone());
+            changed.push(PendingReason {
+                pod: task.instance.clone(),
+                info: Some(PendingInfo {
+                    reason: reason.clone(),
+                    metrics: serde_json::json!({"held_by": "resource pool"}).to_string(),
                 }),
                 at: now,
             });

@@ -10,6 +10,9 @@
 //! ([`crate::model::run::Run::counts_as_failure`]), so the instance is
 //! relaunched, and waits for its pool's share like any other run.
 //!
+//! Each look also records why the runs the pools hold wait (as a round
+//! would, but a full cluster sends no offers and so has no rounds).
+//!
 //! After a restart the kills in flight are in the store (the runs'
 //! `kill_reason`), so they are counted as freeing their resources and
 //! not chosen again: a restart during preemption does not over-preempt.
@@ -17,7 +20,7 @@
 use super::pools_admission::{self, job_pool};
 use super::{Action, Awaiting, Call, Engine, Now};
 use crate::model::availability::is_available;
-use crate::model::change::{Change, KillRecord};
+use crate::model::change::{Change, KillRecord, PendingReason};
 use crate::model::demand::pod_demand;
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Revision;
@@ -116,10 +119,12 @@ impl Engine {
         let (chosen, standings) = self.choose_victims(max_victims, now);
         victims.extend(chosen);
         self.pool_standings = Some(standings);
-        if victims.is_empty() {
+        let pending_reasons = self.pool_reasons(now);
+        if victims.is_empty() && pending_reasons.is_empty() {
             return Vec::new();
         }
         let change = Change {
+            pending_reasons,
             kills: victims
                 .iter()
                 .map(|v| KillRecord {
@@ -131,6 +136,30 @@ impl Engine {
             ..Change::default()
         };
         self.persist(change, Awaiting::Preempted(victims))
+    }
+
+    /// Why the waiting runs the pools hold wait, where that changed: a
+    /// full cluster sends no offers, so no round says it.
+    fn pool_reasons(&mut self, now: Now) -> Vec<PendingReason> {
+        let tree = &self.pools;
+        let registry = &self.registry;
+        let usage = pools_admission::pool_usage(tree, registry, &self.config.executor_overhead);
+        let waiting: Vec<_> = self
+            .launches
+            .waiting_in_order()
+            .into_iter()
+            .cloned()
+            .collect();
+        let free = self
+            .offers
+            .book
+            .hosts()
+            .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
+        let admission = pools_admission::admit(tree, &usage, waiting, &free, |p| {
+            job_pool(tree, registry, &p.launch.task_id.instance.job)
+        });
+        self.launches
+            .changed_pool_reasons(&admission.held, now.unix_ms)
     }
 
     /// Preemptions recorded whose runs still live after the kill retry
