@@ -423,3 +423,41 @@ fn a_restart_during_preemption_does_not_preempt_again() {
     assert_eq!(again.len(), 6, "{again:?}");
     assert_eq!(h.engine.preemptions_total(), 0);
 }
+
+/// Within a pool at its limit, a higher-priority pod takes the place of
+/// lower-priority preemptible ones; they wait behind it, and it is not
+/// preempted back.
+#[test]
+fn a_higher_priority_pod_preempts_lower_ones_of_its_own_pool_at_its_limit() {
+    let mut h = Harness::new(
+        vec![
+            cpu_pool("team", 0.0, 4.0, 1.0),
+            cpu_pool("other", 0.0, f64::INFINITY, 1.0),
+        ],
+        EngineConfig::default(),
+    );
+    let low = h.create("low", "team", 0, 4);
+    let first = h.offer("a1", 16.0);
+    assert_eq!(first.len(), 4);
+    h.report(&first, TaskState::TaskRunning);
+    let high = h.create("high", "team", 5, 2);
+    // One pod at a time: each waits for its victim to be gone.
+    for _ in 0..2 {
+        h.advance(Duration::from_secs(2));
+        let killed = h.take_kills();
+        assert_eq!(killed.len(), 1, "{killed:?}");
+        assert_eq!(job_of(&killed[0]), "low");
+        h.report(&killed, TaskState::TaskKilled);
+        let placed = h.offer("a1", 12.0);
+        assert_eq!(placed.len(), 1, "{placed:?}");
+        assert_eq!(job_of(&placed[0]), "high");
+        h.report(&placed, TaskState::TaskRunning);
+    }
+    assert_eq!((h.held(&low), h.held(&high)), (2, 2));
+    let reasons = h.store.pending_reasons(&low).unwrap();
+    assert!(reasons
+        .values()
+        .all(|i| i.reason == "pool /team at its limit of 4 cpus"));
+    h.advance(Duration::from_secs(5));
+    assert!(h.take_kills().is_empty());
+}

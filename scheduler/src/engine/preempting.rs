@@ -10,6 +10,10 @@
 //! ([`crate::model::run::Run::counts_as_failure`]), so the instance is
 //! relaunched, and waits for its pool's share like any other run.
 //!
+//! A pool's first waiting pod that has no room in its own pool (at its
+//! entitlement or limit) preempts preemptible pods of that pool of lower
+//! priority, once that pool's earlier preemptions are done.
+//!
 //! Each look also records why the runs the pools hold wait (as a round
 //! would, but a full cluster sends no offers and so has no rounds).
 //!
@@ -25,12 +29,12 @@ use crate::model::demand::pod_demand;
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Revision;
 use crate::model::policies::disruption_budget::{allowance, JobAvailability};
-use crate::model::policies::preemption::{self, Ask, Candidate, Standing};
+use crate::model::policies::preemption::{self, Ask, Blocked, Candidate, Standing};
 use crate::model::pool::{PoolId, ResourceKind};
 use crate::model::resources::Resources;
 use crate::store::StoreError;
 use drover_proto::v1::task_status::Reason;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// The reason recorded on a preempted run (Mesos' own for a container
@@ -210,11 +214,16 @@ impl Engine {
         let usage = pools_admission::pool_usage(tree, registry, overhead);
         let mut pools_of: HashMap<&JobId, PoolId> = HashMap::new();
         let mut waiting_runs: BTreeMap<PoolId, Vec<Resources>> = BTreeMap::new();
+        // Each pool's first waiting pod: its priority and demand.
+        let mut first: BTreeMap<PoolId, (u32, Resources)> = BTreeMap::new();
         for p in self.launches.waiting_in_order() {
             let job = &p.launch.task_id.instance.job;
             let pool = pools_of
                 .entry(job)
                 .or_insert_with(|| job_pool(tree, registry, job));
+            first
+                .entry(pool.clone())
+                .or_insert((p.sla.priority, p.demand));
             waiting_runs.entry(pool.clone()).or_default().push(p.demand);
         }
         let waiting_sum: BTreeMap<PoolId, Resources> = waiting_runs
@@ -242,31 +251,49 @@ impl Engine {
                 short.push(pool.clone());
             }
         }
-        if short.is_empty() || max_victims == 0 {
+        // Pools whose first waiting pod has no room in them.
+        let blocked: Vec<Blocked> = first
+            .iter()
+            .filter(|(pool, (_, demand))| {
+                standings
+                    .get(*pool)
+                    .is_some_and(|s| !s.room().contains(demand))
+            })
+            .map(|(pool, (priority, demand))| Blocked {
+                pool: pool.clone(),
+                priority: *priority,
+                demand: *demand,
+            })
+            .collect();
+        if (short.is_empty() && blocked.is_empty()) || max_victims == 0 {
             return (Vec::new(), standings);
         }
         let mut in_flight = Resources::default();
+        let mut in_flight_pools: BTreeSet<PoolId> = BTreeSet::new();
         let mut candidates = Vec::new();
+        let mut same_pool = Vec::new();
         let mut grace: HashMap<TaskId, (Option<AgentId>, Duration)> = HashMap::new();
         for (instance, run) in registry.live_runs() {
             let Some(entry) = registry.get(instance.job) else {
                 continue;
             };
             let pod = entry.job.spec.pod_spec(instance.instance);
-            if run.kill_requested_at.is_some() {
-                if run.kill_reason == Some(PREEMPTED_REASON) {
-                    in_flight = in_flight.plus(&pod_demand(&pod, overhead));
-                }
-                continue;
-            }
             let pool = pools_of
                 .entry(instance.job)
                 .or_insert_with(|| job_pool(tree, registry, instance.job));
+            if run.kill_requested_at.is_some() {
+                if run.kill_reason == Some(PREEMPTED_REASON) {
+                    in_flight = in_flight.plus(&pod_demand(&pod, overhead));
+                    in_flight_pools.insert(pool.clone());
+                }
+                continue;
+            }
             let above = standings
                 .get(pool)
                 .is_some_and(|s| ResourceKind::ALL.into_iter().any(|k| s.is_above(k)));
+            let in_blocked = blocked.iter().any(|b| b.pool == *pool);
             let sla = entry.job.spec.sla.as_ref();
-            if !above || !sla.is_some_and(|s| s.preemptible) {
+            if !(above || in_blocked) || !sla.is_some_and(|s| s.preemptible) {
                 continue;
             }
             let task_id = instance.task_id(run.run);
@@ -277,7 +304,7 @@ impl Engine {
                     Duration::from_secs(u64::from(pod.kill_grace_seconds())),
                 ),
             );
-            candidates.push(Candidate {
+            let candidate = Candidate {
                 key: task_id,
                 job: instance.job.clone(),
                 pool: pool.clone(),
@@ -285,11 +312,21 @@ impl Engine {
                 preemptible: true,
                 demand: pod_demand(&pod, overhead),
                 started_at: run.started_at.unwrap_or(run.launched_at),
-            });
+            };
+            if in_blocked {
+                same_pool.push(candidate.clone());
+            }
+            if above {
+                candidates.push(candidate);
+            }
         }
         let need = need.minus(&free).minus(&in_flight);
-        let budgets = self.budgets(candidates.iter().map(|c| &c.job), now);
-        let victims = preemption::select(Ask {
+        let mut budgets = self.budgets(candidates.iter().chain(&same_pool).map(|c| &c.job), now);
+        let jobs: HashMap<TaskId, JobId> = candidates
+            .iter()
+            .map(|c| (c.key.clone(), c.job.clone()))
+            .collect();
+        let mut victims = preemption::select(Ask {
             need,
             standings: &standings,
             waiting: &short,
@@ -297,6 +334,25 @@ impl Engine {
             allowance: &budgets,
             max_victims,
         });
+        // Then pods with no room in their own pool, over lower-priority
+        // pods of it: with what the rate and the budgets leave, and not
+        // while that pool's earlier preemptions are on their way.
+        for v in &victims {
+            if let Some(left) = jobs.get(&v.key).and_then(|job| budgets.get_mut(job)) {
+                *left = left.saturating_sub(1);
+            }
+        }
+        let blocked: Vec<Blocked> = blocked
+            .into_iter()
+            .filter(|b| !in_flight_pools.contains(&b.pool))
+            .collect();
+        same_pool.retain(|c| !victims.iter().any(|v| v.key == c.key));
+        victims.extend(preemption::select_for_priority(
+            &blocked,
+            same_pool,
+            &budgets,
+            max_victims.saturating_sub(victims.len()),
+        ));
         let victims = victims
             .into_iter()
             .map(|v| {

@@ -12,6 +12,11 @@
 //!   ([`super::disruption_budget::allowance`], asked by the caller).
 //! - No more than `max_victims` at once (the rate limit, counted by the
 //!   caller over a minute).
+//! - Within a pool with no room (at its entitlement or limit, nothing
+//!   free), its first waiting pod preempts preemptible pods of its own
+//!   pool of lower `sla.priority` ([`select_for_priority`]): the pool
+//!   holds what it held, so no other pool's share changes, and a victim,
+//!   of lower priority, can never preempt its preemptor back.
 //! - Never loops: a victim is taken only while its pool is above its
 //!   entitlement in a kind the victim holds, so once it is gone its pool
 //!   is short by less than the victim's own size: the victim, pending
@@ -168,6 +173,85 @@ pub fn select<K: Ord + Clone, J: Eq + Hash + Clone>(ask: Ask<'_, K, J>) -> Vec<V
         standing.allocation = standing.allocation.minus(&c.demand);
         need = need.minus(&c.demand);
         victims.push(Victim { key: c.key, reason });
+    }
+    victims
+}
+
+/// A pool's first waiting pod, which its pool has no room for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Blocked {
+    /// Its pool.
+    pub pool: PoolId,
+    /// Its job's `sla.priority`.
+    pub priority: u32,
+    /// What it needs.
+    pub demand: Resources,
+}
+
+/// The runs to preempt so that each `blocked` pod (one per pool) fits in
+/// place of preemptible runs of its own pool of lower priority: lowest
+/// priority first, newest first; none for a pod that all such runs
+/// together would not make room for (killing them would help nobody).
+/// `allowance` and `max_victims` bound them as in [`select`].
+pub fn select_for_priority<K: Ord + Clone, J: Eq + Hash + Clone>(
+    blocked: &[Blocked],
+    mut candidates: Vec<Candidate<K, J>>,
+    allowance: &HashMap<J, u32>,
+    max_victims: usize,
+) -> Vec<Victim<K>> {
+    let mut budget: HashMap<J, u32> = allowance.clone();
+    candidates.sort_by(|a, b| {
+        a.priority
+            .cmp(&b.priority)
+            .then(b.started_at.cmp(&a.started_at))
+            .then(a.key.cmp(&b.key))
+    });
+    let mut taken = vec![false; candidates.len()];
+    let mut victims = Vec::new();
+    for pod in blocked {
+        let mut freed = Resources::default();
+        let mut chosen = Vec::new();
+        let mut spent: HashMap<J, u32> = HashMap::new();
+        for (i, c) in candidates.iter().enumerate() {
+            if freed.contains(&pod.demand) || victims.len() + chosen.len() >= max_victims {
+                break;
+            }
+            let left = budget
+                .get(&c.job)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(spent.get(&c.job).copied().unwrap_or(0));
+            if taken[i]
+                || !c.preemptible
+                || c.pool != pod.pool
+                || c.priority >= pod.priority
+                || left == 0
+            {
+                continue;
+            }
+            *spent.entry(c.job.clone()).or_insert(0) += 1;
+            freed = freed.plus(&c.demand);
+            chosen.push(i);
+        }
+        if !freed.contains(&pod.demand) {
+            continue;
+        }
+        for (job, n) in spent {
+            if let Some(left) = budget.get_mut(&job) {
+                *left -= n;
+            }
+        }
+        for i in chosen {
+            taken[i] = true;
+            let c = &candidates[i];
+            victims.push(Victim {
+                key: c.key.clone(),
+                reason: format!(
+                    "preempted: a pod of priority {} in pool {} had no room; this one has priority {}",
+                    pod.priority, pod.pool, c.priority
+                ),
+            });
+        }
     }
     victims
 }
@@ -337,6 +421,37 @@ mod tests {
             });
             assert_eq!(keys(&victims), case.want, "{}", case.name);
         }
+    }
+
+    #[test]
+    fn a_pod_with_no_room_preempts_lower_priority_pods_of_its_own_pool_only() {
+        let blocked = [Blocked {
+            pool: PoolId("svc".into()),
+            priority: 5,
+            demand: cpus(2.0),
+        }];
+        let candidates = vec![
+            run("other-pool", "batch", 0, true, 4.0, 9),
+            run("same-prio", "svc", 5, true, 4.0, 9),
+            run("pinned", "svc", 0, false, 4.0, 9),
+            run("low-old", "svc", 1, true, 1.0, 1),
+            run("low-new", "svc", 1, true, 1.0, 2),
+            run("lowest", "svc", 0, true, 1.0, 1),
+        ];
+        let all: HashMap<&'static str, u32> = candidates.iter().map(|c| (c.job, 1)).collect();
+        let victims = select_for_priority(&blocked, candidates.clone(), &all, 10);
+        assert_eq!(keys(&victims), ["lowest", "low-new"]);
+        assert_eq!(
+            victims[0].reason,
+            "preempted: a pod of priority 5 in pool svc had no room; this one has priority 0"
+        );
+        // Not enough to make room: nobody is killed for nothing.
+        assert!(select_for_priority(&blocked, candidates.clone(), &all, 1).is_empty());
+        let big = [Blocked {
+            demand: cpus(10.0),
+            ..blocked[0].clone()
+        }];
+        assert!(select_for_priority(&big, candidates, &all, 10).is_empty());
     }
 
     #[test]
