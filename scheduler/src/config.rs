@@ -454,6 +454,10 @@ mod tests {
         assert_eq!(c.framework("me").roles, vec!["*".to_owned()]);
         assert!(c.command.is_none(), "no subcommand runs the scheduler");
         assert!(!c.new_framework);
+        assert_eq!(c.preemption_rate, 60);
+        let off = Config::parse_from(["drover-scheduler", "--preemption-rate", "0"]);
+        assert_eq!(off.preemption_rate, 0);
+        assert!(Config::try_parse_from(["drover-scheduler", "--preemption-rate", "-1"]).is_err());
     }
 
     #[test]
