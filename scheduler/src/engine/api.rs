@@ -105,7 +105,7 @@ pub(super) fn decide(
     if let ApiRequest::ReadPools = &request {
         return Decision::Answer(Reply::Pools(Box::new(PoolsView {
             tree: pools.clone(),
-            usage: pool_usage::usage(registry, pools),
+            usage: pool_usage::usage(registry, pools, &Default::default()),
             jobs: pool_usage::jobs_in(registry, pools),
         })));
     }

@@ -48,6 +48,9 @@
 //! - [`launches`] with [`pending_runs`] and [`round`]: the runs waiting for
 //!   a host, placed a step at a time, each chunk's intents stored before
 //!   its ACCEPTs; `placing` drives a round through the engine's parts.
+//! - [`pools_admission`]: which waiting runs a round may place, by their
+//!   resource pools' limits and fair shares; `preempting`: the runs killed
+//!   so that pools below their entitlement get it.
 
 pub mod action;
 mod api;
@@ -63,6 +66,8 @@ mod placing;
 pub mod plan_due;
 mod planning;
 pub mod pool_usage;
+pub mod pools_admission;
+mod preempting;
 pub mod reconcile;
 pub mod recovery;
 pub mod registry;
@@ -82,6 +87,7 @@ use crate::model::change::Change;
 use crate::model::ids::{AgentId, JobId, OfferId, TaskId};
 use crate::model::job::Revision;
 use crate::model::offer::Offer;
+use crate::model::policies::preemption::Standing;
 use crate::model::pool::{PoolId, PoolTree};
 use crate::model::resources::Resources;
 use crate::model::state::PodState;
@@ -98,6 +104,7 @@ use planning::PlanThen;
 use registry::Registry;
 use round::{Chunk, RoundEnd};
 use statuses::StoredBatch;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use subscription::Subscription;
 use update_backlog::UpdateBacklog;
@@ -118,6 +125,10 @@ pub struct Engine {
     backlog: UpdateBacklog,
     /// What the change handed out last is for, until `on_persisted`.
     awaiting: Option<Awaiting>,
+    /// Preemptions sent lately and the next look for more.
+    preemptions: preempting::Preemptions,
+    /// The pools' standings last computed, until taken for the metrics.
+    pool_standings: Option<BTreeMap<PoolId, Standing>>,
 }
 
 /// What follows a stored change.
@@ -129,6 +140,7 @@ enum Awaiting {
     FrameworkRemoved(StoredBatch),
     Chunk(Chunk),
     PendingReasons(RoundEnd),
+    Preempted(Vec<preempting::Preemption>),
 }
 
 impl Engine {
@@ -145,6 +157,8 @@ impl Engine {
             launches: Launches::default(),
             backlog: UpdateBacklog::default(),
             awaiting: None,
+            preemptions: preempting::Preemptions::default(),
+            pool_standings: None,
         };
         engine.enqueue_all(now.instant);
         engine
@@ -170,6 +184,14 @@ impl Engine {
         self.subscription.subscribed
     }
 
+    /// Replaces the resource pools without storing them: for the
+    /// in-process engine tests and the bench, which drive the engine
+    /// without the API (the API's pool writes are stored, then applied).
+    /// Waiting runs are admitted by them from the next placement round.
+    pub fn set_pools(&mut self, pools: PoolTree) {
+        self.pools = pools;
+    }
+
     /// The jobs and runs as stored (for tests and the simulation's checks).
     pub fn registry(&self) -> &Registry {
         &self.registry
@@ -183,7 +205,7 @@ impl Engine {
     /// What each pool's live runs hold now (see [`pool_usage::usage`]):
     /// a pool's allocation, a parent's the sum of its children's.
     pub fn pool_usage(&self) -> std::collections::BTreeMap<PoolId, Resources> {
-        pool_usage::usage(&self.registry, &self.pools)
+        pool_usage::usage(&self.registry, &self.pools, &Resources::default())
     }
 
     /// The jobs whose stored state changed since this was last called,
@@ -391,6 +413,7 @@ impl Engine {
             self.offers.next_deadline(),
             updates,
             self.subscription.next_reconcile,
+            self.preemption_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -421,6 +444,9 @@ impl Engine {
         }
         if self.offers.hold_over(now.instant) {
             return self.start_round(now);
+        }
+        if self.preemption_due(now.instant) {
+            return self.preempt(now);
         }
         let lingered = self
             .backlog
@@ -495,6 +521,7 @@ impl Engine {
                 Vec::new()
             }
             Awaiting::Chunk(chunk) => self.chunk_stored(chunk, result, now),
+            Awaiting::Preempted(victims) => self.preemptions_stored(change, victims, result, now),
             Awaiting::PendingReasons(end) => {
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "cannot record why runs are pending");
@@ -646,6 +673,9 @@ impl Engine {
         actions.extend(self.interest());
         if self.launches.runs_wait() && !self.offers.is_empty() {
             self.offers.hold(now.instant, self.config.offer_hold);
+        }
+        if self.launches.runs_wait() {
+            self.arm_preemption(now.instant);
         }
         actions
     }

@@ -9,20 +9,23 @@ use crate::model::pool::{PoolId, PoolTree};
 use crate::model::resources::Resources;
 use std::collections::BTreeMap;
 
-/// What each pool's live runs hold: the resources their pods ask for
-/// (the executor's overhead left out, as Peloton counts a pool's
-/// allocation), each run counted in its job's pool and in every ancestor
-/// up to the root. A pool nothing runs in is absent.
-pub fn usage(registry: &Registry, tree: &PoolTree) -> BTreeMap<PoolId, Resources> {
+/// What each pool's live runs hold: the resources their pods ask for,
+/// plus `overhead` per run (each executor's: admission counts what the
+/// runs take from offers; the API shows pods' resources alone, zero
+/// overhead, as Peloton counts a pool's allocation), each run counted in
+/// its job's pool and in every ancestor up to the root. A pool nothing
+/// runs in is absent.
+pub fn usage(
+    registry: &Registry,
+    tree: &PoolTree,
+    overhead: &Resources,
+) -> BTreeMap<PoolId, Resources> {
     let mut by_job: BTreeMap<&crate::model::ids::JobId, (PoolId, Resources)> = BTreeMap::new();
     for (instance, _run) in registry.live_runs() {
         let Some(entry) = registry.get(instance.job) else {
             continue;
         };
-        let Some(pod) = entry.job.desired_pod(instance.instance) else {
-            continue;
-        };
-        let held = pod_demand(&pod, &Resources::default());
+        let held = pod_demand(&entry.job.spec.pod_spec(instance.instance), overhead);
         let slot = by_job.entry(instance.job).or_insert_with(|| {
             (
                 tree.pool_of(entry.job.spec.respool_id.as_deref()),
@@ -108,7 +111,7 @@ mod tests {
         registry.put_run(&InstanceId::new(a, 2), run(0, PodState::Succeeded));
         let b = JobId::parse("b").unwrap();
         registry.put_run(&InstanceId::new(b, 0), run(0, PodState::Running));
-        let used = usage(&registry, &tree);
+        let used = usage(&registry, &tree, &Resources::default());
         assert_eq!(used[&PoolId("web".into())].cpus, 4.0);
         assert_eq!(used[&PoolId("infra".into())].mem_mib, 128.0);
         assert_eq!(used[&PoolId::default_pool()].cpus, 2.0);
