@@ -26,6 +26,10 @@ pub struct ClusterFacts {
     /// The most of each resource one offer ever held: a job asking for
     /// more than [`LARGEST_AGENT_FACTOR`] times it is refused.
     pub largest_offer: Resources,
+    /// Each live agent's size as Drover knows it: the most of each
+    /// resource one of its offers held (an idle agent offers all of
+    /// itself). Resource pools divide the sum ([`ClusterFacts::capacity`]).
+    pub agent_sizes: HashMap<AgentId, Resources>,
 }
 
 /// How much larger than the largest offer seen a task may be: agents
@@ -49,6 +53,8 @@ impl ClusterFacts {
         most.mem_mib = most.mem_mib.max(held.mem_mib);
         most.disk_mib = most.disk_mib.max(held.disk_mib);
         most.gpus = most.gpus.max(held.gpus);
+        let size = self.agent_sizes.entry(offer.agent_id.clone()).or_default();
+        *size = size.max_each(held);
         if let Some(zone) = offer.attributes.get(ZONE_ATTRIBUTE) {
             self.zones.insert(offer.agent_id.clone(), zone.clone());
         }
@@ -66,6 +72,15 @@ impl ClusterFacts {
     /// The master reported `agent` lost at `now`; a second report keeps
     /// the first time.
     pub fn lost(&mut self, agent: AgentId, now: UnixMillis) {
+        self.agent_sizes.remove(&agent);
         self.lost_agents.entry(agent).or_insert(now);
+    }
+
+    /// The cluster's size as the live agents' offers showed it (a floor:
+    /// an agent busy since Drover started shows less than it has).
+    pub fn capacity(&self) -> Resources {
+        self.agent_sizes
+            .values()
+            .fold(Resources::default(), |sum, size| sum.plus(size))
     }
 }

@@ -43,6 +43,7 @@ impl Engine {
             .book
             .hosts()
             .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
+        let known = self.cluster.capacity();
         let standings = self.launches.start_round(
             &self.offers.book,
             &self.registry,
@@ -56,7 +57,7 @@ impl Engine {
                     };
                 }
                 let usage = super::pool_usage::usage(registry, pools, overhead);
-                pools_admission::admit(pools, &usage, pending, &free, |p| {
+                pools_admission::admit(pools, &usage, pending, &free, &known, |p| {
                     pools_admission::job_pool(pools, registry, &p.launch.task_id.instance.job)
                 })
             },

@@ -59,13 +59,17 @@ pub fn path_up(tree: &PoolTree, leaf: &PoolId) -> Vec<PoolId> {
 }
 
 /// Each pool's standing now: its entitlement given what it holds and what
-/// waits (`waiting`: per leaf pool), over a cluster of what Drover holds
-/// plus `free`.
+/// waits (`waiting`: per leaf pool), over a cluster the larger, per kind,
+/// of what Drover holds plus `free` and `known` (the agents' sizes as
+/// their offers showed them, [`super::cluster::ClusterFacts::capacity`]):
+/// a full cluster offers nothing, and memory nobody is short of must not
+/// look scarce because no offer of it is at hand.
 pub fn standings(
     tree: &PoolTree,
     usage: &BTreeMap<PoolId, Resources>,
     waiting: &BTreeMap<PoolId, Resources>,
     free: &Resources,
+    known: &Resources,
 ) -> BTreeMap<PoolId, Standing> {
     let mut demand: BTreeMap<PoolId, Resources> = BTreeMap::new();
     for pool in tree.iter().filter(|p| tree.is_leaf(&p.id)) {
@@ -74,7 +78,7 @@ pub fn standings(
         demand.insert(pool.id.clone(), held.plus(&wants));
     }
     let held_by_all = usage.get(&PoolId::root()).copied().unwrap_or_default();
-    let capacity = held_by_all.plus(free);
+    let capacity = held_by_all.plus(free).max_each(known);
     let entitled = fair_share::entitlements(tree, &demand, &capacity);
     tree.iter()
         .map(|p| {
@@ -107,6 +111,7 @@ pub fn admit(
     usage: &BTreeMap<PoolId, Resources>,
     pending: Vec<Pending>,
     free: &Resources,
+    known: &Resources,
     pool_of: impl Fn(&Pending) -> PoolId,
 ) -> Admission {
     let pools: Vec<PoolId> = pending.iter().map(&pool_of).collect();
@@ -116,7 +121,7 @@ pub fn admit(
         *sum = sum.plus(&p.demand);
     }
     let contested = waiting.len() > 1;
-    let standings = standings(tree, usage, &waiting, free);
+    let standings = standings(tree, usage, &waiting, free, known);
     let mut taken: BTreeMap<PoolId, Resources> = BTreeMap::new();
     let mut blocked: BTreeMap<PoolId, Blocked> = BTreeMap::new();
     let mut admission = Admission {
@@ -365,6 +370,49 @@ mod tests {
     }
 
     #[test]
+    fn memory_is_not_scarce_when_no_offer_of_it_is_at_hand_but_agents_have_it() {
+        // Two pools busy on a full cluster: no offer is held. Without the
+        // agents' known sizes the memory they hold would be all there is,
+        // and split by share below what each holds.
+        let tree = PoolTree::from_pools(vec![
+            pool("a", "root", (0.0, 100.0, 1.0)),
+            pool("b", "root", (0.0, 100.0, 2.0)),
+        ]);
+        let mut usage = BTreeMap::new();
+        let held = Resources {
+            cpus: 10.0,
+            mem_mib: 640.0,
+            ..Resources::default()
+        };
+        for leaf in ["a", "b"] {
+            add_on_path(&mut usage, &path_up(&tree, &PoolId(leaf.into())), &held);
+        }
+        let one_pod = Resources {
+            cpus: 1.0,
+            mem_mib: 64.0,
+            ..Resources::default()
+        };
+        let waiting = BTreeMap::from([(PoolId("a".into()), one_pod)]);
+        let known = Resources {
+            cpus: 20.0,
+            mem_mib: 81920.0,
+            ..Resources::default()
+        };
+        let without = standings(
+            &tree,
+            &usage,
+            &waiting,
+            &Resources::default(),
+            &Resources::default(),
+        );
+        let with = standings(&tree, &usage, &waiting, &Resources::default(), &known);
+        // /a holds 640 MiB and wants 64 more: plenty on the agents.
+        let a = PoolId("a".into());
+        assert!(without[&a].entitlement.mem_mib < 704.0, "{:?}", without[&a]);
+        assert!(with[&a].entitlement.mem_mib >= 704.0, "{:?}", with[&a]);
+    }
+
+    #[test]
     fn a_pool_at_its_limit_holds_its_runs_and_says_so() {
         let tree = PoolTree::from_pools(vec![pool("batch", "root", (0.0, 4.0, 1.0))]);
         let usage = usage_of(&tree, &[("batch", 2.0)]);
@@ -373,7 +421,14 @@ mod tests {
             run("batch", 1, 1.0),
             run("batch", 2, 1.0),
         ];
-        let out = admit(&tree, &usage, pending, &cpus(100.0), by_job);
+        let out = admit(
+            &tree,
+            &usage,
+            pending,
+            &cpus(100.0),
+            &Resources::default(),
+            by_job,
+        );
         assert_eq!(names(&out.admitted), ["batch-0", "batch-1"]);
         assert_eq!(out.held.len(), 1);
         assert_eq!(out.held[0].1, "pool /batch at its limit of 4 cpus");
@@ -391,6 +446,7 @@ mod tests {
             &usage,
             vec![run("team", 0, 1.0), run("team", 1, 1.0)],
             &cpus(10.0),
+            &Resources::default(),
             by_job,
         );
         assert_eq!(names(&out.admitted), ["team-0"]);
@@ -409,7 +465,14 @@ mod tests {
             .map(|i| run("b", i, 1.0))
             .chain((0..10).map(|i| run("a", i, 1.0)))
             .collect();
-        let out = admit(&tree, &BTreeMap::new(), pending, &cpus(10.0), by_job);
+        let out = admit(
+            &tree,
+            &BTreeMap::new(),
+            pending,
+            &cpus(10.0),
+            &Resources::default(),
+            by_job,
+        );
         let admitted = names(&out.admitted);
         assert_eq!(admitted.iter().filter(|n| n.starts_with("a-")).count(), 8);
         assert_eq!(admitted.iter().filter(|n| n.starts_with("b-")).count(), 2);
@@ -433,7 +496,14 @@ mod tests {
         let usage = usage_of(&tree, &[("b", 1.0)]);
         let pending: Vec<Pending> = (0..20).map(|i| run("a", i, 1.0)).collect();
         // Only the free offers bound it, and that is placement's to find.
-        let out = admit(&tree, &usage, pending, &cpus(5.0), by_job);
+        let out = admit(
+            &tree,
+            &usage,
+            pending,
+            &cpus(5.0),
+            &Resources::default(),
+            by_job,
+        );
         assert_eq!(out.admitted.len(), 20);
         assert!(out.held.is_empty());
     }
@@ -451,7 +521,14 @@ mod tests {
             .map(|i| run("a", i, 3.0))
             .chain((0..8).map(|i| run("b", i, 1.0)))
             .collect();
-        let out = admit(&tree, &BTreeMap::new(), pending, &cpus(10.0), by_job);
+        let out = admit(
+            &tree,
+            &BTreeMap::new(),
+            pending,
+            &cpus(10.0),
+            &Resources::default(),
+            by_job,
+        );
         assert_eq!(
             names(&out.admitted),
             ["a-0", "b-0", "b-1", "b-2", "b-3", "b-4", "b-5", "b-6"]

@@ -159,7 +159,8 @@ impl Engine {
             .book
             .hosts()
             .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
-        let admission = pools_admission::admit(tree, &usage, waiting, &free, |p| {
+        let known = self.cluster.capacity();
+        let admission = pools_admission::admit(tree, &usage, waiting, &free, &known, |p| {
             job_pool(tree, registry, &p.launch.task_id.instance.job)
         });
         self.launches
@@ -238,7 +239,8 @@ impl Engine {
             .book
             .hosts()
             .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
-        let standings = pools_admission::standings(tree, &usage, &waiting_sum, &free);
+        let standings =
+            pools_admission::standings(tree, &usage, &waiting_sum, &free, &self.cluster.capacity());
         let mut need = Resources::default();
         let mut short: Vec<PoolId> = Vec::new();
         for (pool, runs) in &waiting_runs {

@@ -48,6 +48,16 @@ impl Resources {
         }
     }
 
+    /// The larger of `self` and `other`, per resource.
+    pub fn max_each(&self, other: &Resources) -> Resources {
+        Resources {
+            cpus: self.cpus.max(other.cpus),
+            mem_mib: self.mem_mib.max(other.mem_mib),
+            disk_mib: self.disk_mib.max(other.disk_mib),
+            gpus: self.gpus.max(other.gpus),
+        }
+    }
+
     /// `self + other`.
     pub fn plus(&self, other: &Resources) -> Resources {
         Resources {
