@@ -9,6 +9,8 @@
 //! - [`spec`]: what users write (JobSpec, PodSpec, ContainerSpec), with
 //!   [`spec_constraint`] (where a pod may run) and [`spec_health`] (ports
 //!   and the liveness check).
+//! - [`spec_budget`]: a job's disruption budget (Titus
+//!   `JobDisruptionBudget`) as users write it.
 //! - [`validate`]: the rules a spec must meet, errors naming the field.
 //! - [`secret`]: a job's secrets: values never shown, sealed only by the
 //!   store, their rules, and how a new version keeps them.
@@ -49,13 +51,14 @@ pub mod job;
 pub mod job_ref;
 pub mod offer;
 pub mod outcome;
-pub mod pool;
 pub mod policies;
+pub mod pool;
 pub mod port_ranges;
 pub mod resources;
 pub mod run;
 pub mod secret;
 pub mod spec;
+pub mod spec_budget;
 pub mod spec_constraint;
 pub mod spec_health;
 pub mod spec_label;

@@ -355,7 +355,8 @@ mod tests {
             Some("/infrastructure/compute")
         );
         assert_eq!(
-            tree.lookup("/infrastructure/compute/").map(|p| p.id.as_str()),
+            tree.lookup("/infrastructure/compute/")
+                .map(|p| p.id.as_str()),
             Some("compute")
         );
         assert_eq!(tree.lookup("/").map(|p| p.id.as_str()), Some(ROOT_ID));

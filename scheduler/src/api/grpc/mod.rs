@@ -22,6 +22,7 @@ pub mod peloton_watch;
 pub mod peloton_watch_view;
 pub mod peloton_workflow;
 pub mod status;
+pub mod titus_budget;
 pub mod titus_jobs;
 pub mod titus_spec;
 pub mod titus_watch;
