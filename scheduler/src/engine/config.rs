@@ -80,6 +80,15 @@ pub struct EngineConfig {
     /// planned again. Default 1 s: a store that failed once (a full disk,
     /// a busy file) is given time, and the job is never dropped.
     pub retry_after_store_error: Duration,
+    /// How soon a job whose drain its disruption budget holds is planned
+    /// again even if nothing else happens. Default 2 s: a budget's rate
+    /// or time window frees it with time alone, and a replacement coming
+    /// up replans the job at once anyway.
+    pub drain_recheck: Duration,
+    /// How far ahead a maintenance window the master announced
+    /// (`Offer.unavailability`) keeps placement off its host. Default
+    /// 1 h: a run placed there would be moved again soon.
+    pub maintenance_lookahead: Duration,
 }
 
 impl Default for EngineConfig {
@@ -100,6 +109,8 @@ impl Default for EngineConfig {
             update_settle: Duration::from_millis(500),
             workflow_settle: Duration::from_millis(50),
             retry_after_store_error: Duration::from_secs(1),
+            drain_recheck: Duration::from_secs(2),
+            maintenance_lookahead: Duration::from_secs(3600),
         }
     }
 }

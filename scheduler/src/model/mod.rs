@@ -22,6 +22,8 @@
 //! - [`offer`], [`task_update`]: what the master tells Drover, in
 //!   Drover's terms (the `mesos/` edge translates the protos).
 //! - [`time`]: wall-clock milliseconds, passed in, never read here.
+//! - [`host`]: hosts in maintenance (UP, DRAINING, DRAINED, DOWN), the
+//!   drain's pace per run, and the master's unavailability windows.
 //! - [`job`]: a job, its goal and versions, the entity-version check.
 //! - [`amend`]: changes of a running job that restart none of its pods
 //!   (size, enabled flag, labels, pod goals).
@@ -46,6 +48,7 @@ pub mod availability;
 pub mod change;
 pub mod create_workflow;
 pub mod demand;
+pub mod host;
 pub mod ids;
 pub mod job;
 pub mod job_ref;
