@@ -169,9 +169,9 @@ pub async fn ask_job(
 ) -> Result<Box<Job>, ApiError> {
     match ask(state, caller, request).await? {
         Reply::Job(job) => Ok(job),
-        Reply::Deleted => Err(ApiError {
+        Reply::Deleted | Reply::Hosts(_) => Err(ApiError {
             code: Code::Internal,
-            message: "the engine answered a write with a deletion".into(),
+            message: "the engine answered a job write with no job".into(),
         }),
     }
 }

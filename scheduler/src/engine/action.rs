@@ -5,6 +5,7 @@ use crate::model::access::Denied;
 use crate::model::amend::{AmendError, JobAmendment};
 use crate::model::change::Change;
 use crate::model::create_workflow::CreateWorkflow;
+use crate::model::host::{HostError, HostState};
 use crate::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
 use crate::model::job::{Job, VersionMismatch};
 use crate::model::secret::SecretSpec;
@@ -154,6 +155,19 @@ pub enum ApiRequest {
         /// The pod.
         pod: InstanceId,
     },
+    /// Drain hosts for maintenance (Peloton `StartMaintenance`), then take
+    /// them DOWN through the master ([`crate::engine::maintenance`]).
+    StartMaintenance {
+        /// The hosts.
+        hostnames: Vec<String>,
+        /// How long a batch run is left to finish before it is moved.
+        batch_grace: Duration,
+    },
+    /// Bring hosts back from maintenance (Peloton `CompleteMaintenance`).
+    CompleteMaintenance {
+        /// The hosts.
+        hostnames: Vec<String>,
+    },
 }
 
 impl ApiRequest {
@@ -172,6 +186,8 @@ impl ApiRequest {
             | ApiRequest::DeleteJob { job_id, .. } => job_id.to_string(),
             ApiRequest::SetPodGoal { pod, .. } | ApiRequest::RefreshPod { pod } => pod.pod_name(),
             ApiRequest::DeletePodEvents { task } => task.to_string(),
+            ApiRequest::StartMaintenance { hostnames, .. }
+            | ApiRequest::CompleteMaintenance { hostnames } => hostnames.join(","),
             ApiRequest::AmendJobs { amends } => amends
                 .iter()
                 .map(|a| a.job_id.to_string())
@@ -201,6 +217,8 @@ pub enum Reply {
     Job(Box<Job>),
     /// The job is deleted, or will be once its runs are down.
     Deleted,
+    /// The hosts a maintenance request named, as it left them.
+    Hosts(Vec<(String, HostState)>),
 }
 
 /// Why a request was refused or failed.
@@ -254,6 +272,12 @@ pub enum EngineError {
     /// The caller's role or the job's owner forbid it.
     #[error(transparent)]
     PermissionDenied(#[from] Denied),
+    /// A maintenance request the hosts cannot take.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// Not a maintenance request (a routing slip; never answered to users).
+    #[error("not a host maintenance request")]
+    NotAHostRequest,
     /// The change could not be stored; nothing changed. Retrying may help.
     #[error("the change was not stored: {0}")]
     Store(#[source] StoreError),
@@ -269,6 +293,9 @@ pub enum Action {
     Persist(Change),
     /// Send this call to the master.
     Send(Call),
+    /// Send this call to the master's operator API (`/api/v1`), then
+    /// report its outcome with [`super::Engine::on_operator_result`].
+    Operator(OperatorCall),
     /// Answer API request `request`.
     Reply {
         /// The request.
@@ -324,6 +351,28 @@ pub enum Call {
     Revive,
     /// Acknowledge a stored status update.
     Acknowledge(Ack),
+    /// Give agents back to the master (ACCEPT_INVERSE_OFFERS).
+    AcceptInverseOffers {
+        /// The inverse offers.
+        inverse_offer_ids: Vec<String>,
+    },
+}
+
+/// A call to the master's operator API (Mesos maintenance primitives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorCall {
+    /// Schedule the hosts' machines (UPDATE_MAINTENANCE_SCHEDULE, kept
+    /// with the windows already there), then START_MAINTENANCE: the
+    /// master takes them DOWN.
+    StartMaintenance {
+        /// The hosts.
+        hostnames: Vec<String>,
+    },
+    /// STOP_MAINTENANCE, then the hosts' windows removed from the schedule.
+    StopMaintenance {
+        /// The hosts.
+        hostnames: Vec<String>,
+    },
 }
 
 /// One task of an ACCEPT.

@@ -49,6 +49,8 @@ pub(super) enum Then {
     PutMany(Vec<Job>),
     /// The job is gone.
     Delete(JobId),
+    /// Hosts' maintenance records changed ([`super::maintenance`]).
+    Hosts(super::maintenance::Then),
     /// Nothing changed: plan the job again now, and ask the master for the
     /// state of `reconcile` (the pod's latest run, if it may be live).
     Refresh {
@@ -151,6 +153,16 @@ fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Re
             as_stored(&task.instance.job, "delete pod events of")
         }
         ApiRequest::RefreshPod { pod } => as_stored(&pod.job, "refresh a pod of"),
+        ApiRequest::StartMaintenance { hostnames, .. } => {
+            access::authorize(caller, Act::Cluster, || {
+                format!("start maintenance of {}", hostnames.join(", "))
+            })
+        }
+        ApiRequest::CompleteMaintenance { hostnames } => {
+            access::authorize(caller, Act::Cluster, || {
+                format!("complete maintenance of {}", hostnames.join(", "))
+            })
+        }
     }
 }
 
@@ -458,6 +470,10 @@ fn decide_or_refuse(
                 },
             ))
         }
+        ApiRequest::StartMaintenance { .. } | ApiRequest::CompleteMaintenance { .. } => {
+            let (change, then) = super::maintenance::decide(facts, &request, now)?;
+            Ok((change, Then::Hosts(then)))
+        }
     }
 }
 
@@ -751,6 +767,19 @@ pub(super) fn apply(
         Then::Delete(id) => {
             registry.remove(&id);
             (Reply::Deleted, vec![(id, false)])
+        }
+        Then::Hosts(then) => {
+            // A drain moves runs of any job: every one is planned.
+            let planned = if then.replan {
+                registry
+                    .ids_by_creation()
+                    .into_iter()
+                    .map(|id| (id, true))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (Reply::Hosts(then.hosts), planned)
         }
         Then::Refresh { job_id, .. } => match registry.get(&job_id) {
             Some(entry) => (

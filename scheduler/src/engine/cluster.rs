@@ -6,12 +6,14 @@
 //! maintenance and the unavailability the master announced for agents
 //! (placement avoids both; a plan moves runs off draining hosts).
 
+use crate::model::change::HostWrite;
 use crate::model::host::{HostMaintenance, HostState, Unavailability};
 use crate::model::ids::AgentId;
 use crate::model::offer::Offer;
 use crate::model::resources::Resources;
 use crate::model::time::UnixMillis;
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 /// The zone attribute agents carry (zone balance counts instances per zone).
 pub const ZONE_ATTRIBUTE: &str = crate::placement::host_view::ZONE_ATTRIBUTE;
@@ -92,6 +94,30 @@ impl ClusterFacts {
     /// Whether `hostname` names an agent Drover has seen.
     pub fn knows_host(&self, hostname: &str) -> bool {
         self.maintenance.contains_key(hostname) || self.hostnames.values().any(|h| h == hostname)
+    }
+
+    /// Stored maintenance writes, taken in.
+    pub fn apply_host_writes(&mut self, writes: &[HostWrite]) {
+        for write in writes {
+            match write {
+                HostWrite::Put(m) => {
+                    self.maintenance.insert(m.hostname.clone(), m.clone());
+                }
+                HostWrite::Remove(host) => {
+                    self.maintenance.remove(host);
+                }
+            }
+        }
+    }
+
+    /// Whether placement may use `offer`: its host is UP and no
+    /// maintenance window the master announced for it is within
+    /// `lookahead` of `now`.
+    pub fn is_placeable(&self, offer: &Offer, now: UnixMillis, lookahead: Duration) -> bool {
+        self.host_state(&offer.hostname).is_placeable()
+            && !offer
+                .unavailability
+                .is_some_and(|u| u.is_near(now, lookahead))
     }
 
     /// A live update from `agent`: it is alive again.

@@ -35,6 +35,17 @@ pub struct Change {
     /// user made: alone, it takes no revision, so reasons refreshed every
     /// placement round do not churn watchers.
     pub pending_reasons: Vec<PendingReason>,
+    /// Hosts whose maintenance record is written or removed.
+    pub hosts: Vec<HostWrite>,
+}
+
+/// A write of a host's maintenance record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostWrite {
+    /// The record as it now is.
+    Put(super::host::HostMaintenance),
+    /// The host is UP: its record goes.
+    Remove(String),
 }
 
 impl Change {
@@ -48,6 +59,7 @@ impl Change {
             || !self.kills.is_empty()
             || !self.run_versions.is_empty()
             || !self.workflow_events.is_empty()
+            || !self.hosts.is_empty()
     }
 
     /// Whether there is nothing to write.

@@ -68,6 +68,9 @@ pub fn to_mesos(call: Call, executor: &ExecutorMode, users: &TaskUserPolicy) -> 
                 .map(|(task, agent)| (task, agent.map(|a| a.as_str().to_owned())))
                 .collect(),
         ),
+        Call::AcceptInverseOffers { inverse_offer_ids } => {
+            calls::accept_inverse_offers(inverse_offer_ids)
+        }
         Call::Suppress => calls::suppress(Vec::new()),
         Call::Revive => calls::revive(Vec::new()),
         Call::Acknowledge(ack) => {

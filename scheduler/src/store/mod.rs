@@ -222,6 +222,8 @@ pub struct Snapshot {
     pub jobs: Vec<(Job, Vec<RunHistory>)>,
     /// The hostname of every agent a stored run names.
     pub hostnames: BTreeMap<AgentId, String>,
+    /// Hosts in maintenance.
+    pub hosts: Vec<crate::model::host::HostMaintenance>,
 }
 
 /// A run as stored, for readers: the model's run and what only a reader

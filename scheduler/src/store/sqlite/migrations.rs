@@ -196,6 +196,16 @@ pub const MIGRATIONS: &[&str] = &[
     // 11: who made a job's current version (issue 21); jobs stored before
     // say nobody.
     "ALTER TABLE jobs ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';",
+    // 13 (issue 22; 12 is the pools table, on another branch): hosts in
+    // maintenance (a host without a row is UP).
+    "CREATE TABLE host_maintenance (
+         hostname TEXT PRIMARY KEY,
+         state TEXT NOT NULL,
+         cause TEXT NOT NULL,
+         since_ms INTEGER NOT NULL,
+         batch_grace_ms INTEGER NOT NULL,
+         inverse_offer TEXT
+     );",
 ];
 
 /// The tables each schema version has, with the version that made each:
@@ -210,6 +220,7 @@ pub const TABLES: &[(i64, &str)] = &[
     (6, "event_seq"),
     (7, "store_info"),
     (10, "workflow_events"),
+    (12, "host_maintenance"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):
