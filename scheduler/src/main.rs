@@ -14,6 +14,7 @@ use drover_scheduler::auth::{Authenticator, ListenCheck};
 use drover_scheduler::config::{BackupArgs, Command, Config, CredentialsCommand, LogFormat};
 use drover_scheduler::mesos::agent_files::MasterAccess;
 use drover_scheduler::mesos::calls;
+use drover_scheduler::mesos::operator::OperatorClient;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
 use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
@@ -295,6 +296,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     metrics.register_collector(StateGauges(published.board.clone()));
     metrics.register_collector(WatchGauges(published.watch.clone()));
+    let state_masters = Arc::new(MasterAccess {
+        masters: masters.clone(),
+        credentials: credentials.clone(),
+        tls: master_tls.clone(),
+    });
     let state = AppState {
         board: published.board.clone(),
         watch: published.watch.clone(),
@@ -305,11 +311,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         auth: auth.clone(),
         audit,
-        masters: Arc::new(MasterAccess {
-            masters: masters.clone(),
-            credentials: credentials.clone(),
-            tls: master_tls.clone(),
-        }),
+        masters: state_masters.clone(),
         config: ApiConfig {
             max_body_bytes: config.max_body_bytes,
             max_uri_bytes: config.max_uri_bytes,
@@ -357,8 +359,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await;
     });
 
+    let operator = OperatorClient::new(state_masters);
     let runner = Runner::start(Box::new(store), driver, runner_config, published, metrics)
-        .context("cannot load the store")?;
+        .context("cannot load the store")?
+        .with_operator(operator);
     let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));
     if let Some(file) = auth.file() {
         // The file is read again when it changes (see auth::reload).
