@@ -14,6 +14,7 @@
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
 //! - [`logs`]: a pod's sandbox stdout/stderr through its agent's files API.
 //! - [`agents`]: the cluster's agents, from the leading master.
+//! - [`hosts`]: hosts and their maintenance: list, drain, complete.
 //! - [`ui`]: the web UI's embedded assets at `/ui/`.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
 //! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
@@ -40,6 +41,7 @@ pub mod body;
 pub mod error;
 pub mod grpc;
 pub mod health;
+pub mod hosts;
 pub mod jobs;
 pub mod logs;
 pub mod openapi;
@@ -242,6 +244,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pods/{pod_name}/restart", post(pod_ops::restart))
         .route("/api/v1/pods/{pod_name}/logs/{stream}", get(logs::read))
         .route("/api/v1/agents", get(agents::list))
+        .route("/api/v1/hosts", get(hosts::list))
+        .route("/api/v1/hosts/drain", post(hosts::drain))
+        .route("/api/v1/hosts/complete", post(hosts::complete))
         .route("/api/v1/store", get(store::get))
         .route("/api/v1/login", post(authn::login))
         .route("/api/v1/logout", post(authn::logout))

@@ -10,7 +10,7 @@
 //! face) are not in it: they are described by the UI and the seed protos.
 
 use super::{
-    agents, authn, error, health, jobs, logs, pod_ops, pods, query, store, updates, watch,
+    agents, authn, error, health, hosts, jobs, logs, pod_ops, pods, query, store, updates, watch,
 };
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -56,6 +56,9 @@ use utoipa::OpenApi;
         pod_ops::restart,
         logs::read,
         agents::list,
+        hosts::list,
+        hosts::drain,
+        hosts::complete,
         store::get,
         authn::login,
         authn::logout,

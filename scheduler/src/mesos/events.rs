@@ -92,7 +92,10 @@ pub(crate) fn translate(event: Event) -> Translated {
         return out;
     }
     if event.r#type == Some(event::Type::InverseOffers as i32) {
-        let offers = event.inverse_offers.map(|o| o.inverse_offers).unwrap_or_default();
+        let offers = event
+            .inverse_offers
+            .map(|o| o.inverse_offers)
+            .unwrap_or_default();
         return offers
             .into_iter()
             .filter_map(|o| {

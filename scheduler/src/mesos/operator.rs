@@ -85,7 +85,9 @@ impl OperatorClient {
             OperatorCall::StartMaintenance { hostnames } => (hostnames, true),
             OperatorCall::StopMaintenance { hostnames } => (hostnames, false),
         };
-        let agents = self.post(&url, "GET_AGENTS", &json!({"type": "GET_AGENTS"})).await?;
+        let agents = self
+            .post(&url, "GET_AGENTS", &json!({"type": "GET_AGENTS"}))
+            .await?;
         let machines = machines_of(&agents, hostnames);
         let schedule = self
             .post(
@@ -100,8 +102,12 @@ impl OperatorClient {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i64);
             let windows = with_window(windows, &machines, now_ns);
-            self.post(&url, "UPDATE_MAINTENANCE_SCHEDULE", &update_schedule(windows))
-                .await?;
+            self.post(
+                &url,
+                "UPDATE_MAINTENANCE_SCHEDULE",
+                &update_schedule(windows),
+            )
+            .await?;
             self.post(
                 &url,
                 "START_MAINTENANCE",
@@ -116,8 +122,12 @@ impl OperatorClient {
             )
             .await?;
             let windows = without_machines(windows, hostnames);
-            self.post(&url, "UPDATE_MAINTENANCE_SCHEDULE", &update_schedule(windows))
-                .await?;
+            self.post(
+                &url,
+                "UPDATE_MAINTENANCE_SCHEDULE",
+                &update_schedule(windows),
+            )
+            .await?;
         }
         Ok(())
     }

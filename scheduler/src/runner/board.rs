@@ -72,10 +72,7 @@ impl JobBoard {
 
     /// The hosts, by hostname.
     pub fn hosts(&self) -> Arc<Vec<HostInfo>> {
-        self.hosts
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.hosts.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Whether the engine has published what it loaded.

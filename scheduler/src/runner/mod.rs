@@ -45,9 +45,9 @@ use crate::engine::{
     Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, OperatorCall, Reply,
     RequestId,
 };
-use crate::mesos::operator::OperatorClient;
 use crate::mesos::driver::DriverHandle;
 use crate::mesos::events::SessionEvent;
+use crate::mesos::operator::OperatorClient;
 use crate::mesos::task_info::ExecutorMode;
 use crate::metrics::Metrics;
 use crate::model::access::Identity;
