@@ -1,0 +1,312 @@
+//! Host maintenance from an operator's and a user's point of view, against
+//! agent-sim: `POST /api/v1/hosts/drain` of 3 of 10 hosts running a
+//! 30-instance service with `sla.maximum_unavailable_instances: 2` and a
+//! Titus disruption budget keeps at most 2 instances unavailable at every
+//! sampled moment (the master's `/state`, every 50 ms), ends with every
+//! instance RUNNING on a host that is UP and the 3 hosts DRAINED or DOWN
+//! in `GET /api/v1/hosts`; `POST /api/v1/hosts/complete` brings them back
+//! UP and into offers (a job only they have room for runs). The master's
+//! own maintenance status (GET_MAINTENANCE_STATUS) is checked by the
+//! second test once agent-sim serves the operator maintenance calls.
+#![allow(clippy::unwrap_used)]
+
+use drover_tests::harness::agent_sim::AgentSim;
+use drover_tests::harness::http::{get, post};
+use drover_tests::harness::job_api::{create_job, wait_for_job_state};
+use drover_tests::harness::scheduler::Scheduler;
+use drover_tests::harness::wait::wait_for;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const INSTANCES: usize = 30;
+const AGENTS: usize = 10;
+const MAX_UNAVAILABLE: usize = 2;
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// The service: half a cpu per pod, so binpacking fills 8 per agent and
+/// the 30 pods sit on 4 agents (the drained 3 among them), with room for
+/// all of them on the 7 left.
+fn service() -> Value {
+    json!({
+        "type": "SERVICE",
+        "name": "web",
+        "instance_count": INSTANCES,
+        "sla": {"maximum_unavailable_instances": MAX_UNAVAILABLE},
+        "disruption_budget": {
+            "policy": {"availability_percentage": {"percentage_of_healthy": 90.0}},
+            "rate": {"per_interval": {"interval_ms": 60000, "limit": 100}}
+        },
+        "default_spec": {
+            "kill_grace_period_seconds": 1,
+            "containers": [{
+                "resource": {"cpu_limit": 0.5, "mem_limit_mb": 32},
+                "command": {"value": "sleep 600"}
+            }]
+        }
+    })
+}
+
+/// Each agent's hostname, by agent id (`/sim/agents`).
+async fn hostnames(sim: &AgentSim) -> BTreeMap<String, String> {
+    let (_, agents) = sim.get("/sim/agents").await;
+    agents["agents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap_or("").to_owned(),
+                a["hostname"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The instances of `job` with a TASK_RUNNING task at the master, each
+/// with the agent it runs on (`/state`).
+async fn running(sim: &AgentSim, job: &str) -> BTreeMap<u32, String> {
+    let (_, state) = sim.get("/state").await;
+    let mut up = BTreeMap::new();
+    let prefix = format!("{job}-");
+    for framework in state["frameworks"].as_array().into_iter().flatten() {
+        for task in framework["tasks"].as_array().into_iter().flatten() {
+            if task["state"] != "TASK_RUNNING" {
+                continue;
+            }
+            let id = task["id"].as_str().unwrap_or("");
+            let Some((instance, _run)) = id.strip_prefix(&prefix).and_then(|r| r.split_once('-'))
+            else {
+                continue;
+            };
+            if let Ok(instance) = instance.parse() {
+                let agent = task["slave_id"].as_str().unwrap_or("").to_owned();
+                up.insert(instance, agent);
+            }
+        }
+    }
+    up
+}
+
+/// Each host's state as `GET /api/v1/hosts` shows it.
+async fn host_states(address: &str) -> BTreeMap<String, String> {
+    let (status, reply) = get(address, "/api/v1/hosts").await;
+    assert_eq!(status, 200, "{reply}");
+    reply["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            (
+                h["hostname"].as_str().unwrap_or("").to_owned(),
+                h["state"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A scheduler over 10 agents with the service all RUNNING; the three
+/// hosts holding most of its pods.
+async fn running_service() -> (AgentSim, tempfile::TempDir, Scheduler, Vec<String>) {
+    let sim = AgentSim::for_scheduler(AGENTS).start();
+    let data = tempfile::tempdir().unwrap();
+    let s = Scheduler::start(data.path(), &sim.master_url(), &[]);
+    create_job(&s.address, "web", service()).await;
+    let all = wait_for(LIMIT, || async {
+        let up = running(&sim, "web").await;
+        (up.len() == INSTANCES).then_some(up)
+    })
+    .await
+    .expect("the service never ran whole");
+    let names = hostnames(&sim).await;
+    let mut per_host: BTreeMap<String, usize> = BTreeMap::new();
+    for agent in all.values() {
+        *per_host.entry(names[agent].clone()).or_default() += 1;
+    }
+    let mut busiest: Vec<(String, usize)> = per_host.into_iter().collect();
+    busiest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let drained: Vec<String> = busiest.into_iter().take(3).map(|(h, _)| h).collect();
+    (sim, data, s, drained)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back() {
+    let (sim, _data, s, drained) = running_service().await;
+    assert_eq!(drained.len(), 3, "the pods sit on fewer than 3 hosts");
+    let names = hostnames(&sim).await;
+
+    // Operators only: nothing else may drain. An unknown host is named.
+    let (status, reply) = post(
+        &s.address,
+        "/api/v1/hosts/drain",
+        &json!({"hostnames": ["no-such-host"]}),
+    )
+    .await;
+    assert_eq!((status, reply["code"].as_str()), (404, Some("NOT_FOUND")));
+    assert!(reply["message"].as_str().unwrap().contains("no-such-host"));
+
+    let (status, reply) = post(
+        &s.address,
+        "/api/v1/hosts/drain",
+        &json!({"hostnames": drained}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    for host in reply["hosts"].as_array().unwrap() {
+        assert_eq!(host["state"], "HOST_STATE_DRAINING", "{reply}");
+    }
+
+    // Sample until no pod is left on the drained hosts and all run.
+    let started = Instant::now();
+    let mut worst = 0;
+    let mut samples = 0;
+    loop {
+        let up = running(&sim, "web").await;
+        samples += 1;
+        worst = worst.max(INSTANCES - up.len());
+        let on_drained = up
+            .values()
+            .filter(|a| drained.contains(&names[a.as_str()]))
+            .count();
+        if up.len() == INSTANCES && on_drained == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "the drain did not finish: {} running, {on_drained} on drained hosts; hosts {:?}",
+            up.len(),
+            host_states(&s.address).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        worst <= MAX_UNAVAILABLE,
+        "{worst} instances were unavailable at once (budget {MAX_UNAVAILABLE}), {samples} samples"
+    );
+    assert!(samples > 10, "too few samples ({samples}) to say much");
+    eprintln!(
+        "drain of {drained:?}: {samples} samples over {:?}, at most {worst} unavailable",
+        started.elapsed()
+    );
+
+    // The hosts end DRAINED (DOWN once the master takes them down), every
+    // other host UP.
+    let states = wait_for(Duration::from_secs(20), || async {
+        let states = host_states(&s.address).await;
+        drained
+            .iter()
+            .all(|h| {
+                matches!(
+                    states.get(h).map(String::as_str),
+                    Some("HOST_STATE_DRAINED" | "HOST_STATE_DOWN")
+                )
+            })
+            .then_some(states)
+    })
+    .await
+    .expect("the drained hosts never showed DRAINED or DOWN in GET /api/v1/hosts");
+    for (host, state) in &states {
+        if !drained.contains(host) {
+            assert_eq!(state, "HOST_STATE_UP", "{host}");
+        }
+    }
+    // The job's API shows its budget: nothing holds it now.
+    let (_, job) = get(&s.address, "/api/v1/jobs/web").await;
+    assert_eq!(
+        job["disruption_budget"]["allowed_now"], MAX_UNAVAILABLE,
+        "{}",
+        job["disruption_budget"]
+    );
+
+    // Complete: UP again, and into offers. A job needing more than the 7
+    // other hosts have left runs only on them.
+    let (status, reply) = post(
+        &s.address,
+        "/api/v1/hosts/complete",
+        &json!({"hostnames": drained}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let states = host_states(&s.address).await;
+    for host in &drained {
+        assert_eq!(states[host], "HOST_STATE_UP");
+    }
+    let big = json!({
+        "type": "SERVICE", "name": "big", "instance_count": 40,
+        "default_spec": {"containers": [{
+            "resource": {"cpu_limit": 0.5, "mem_limit_mb": 32},
+            "command": {"value": "sleep 600"}
+        }]}
+    });
+    create_job(&s.address, "big", big).await;
+    wait_for_job_state(&s.address, "big", "JOB_STATE_RUNNING", LIMIT).await;
+    let placed: BTreeSet<String> = running(&sim, "big")
+        .await
+        .values()
+        .map(|a| names[a.as_str()].clone())
+        .collect();
+    assert!(
+        drained.iter().any(|h| placed.contains(h)),
+        "nothing ran on the hosts brought back: {placed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs agent-sim's operator maintenance calls (issue 22, H1)"]
+async fn drained_hosts_end_down_in_the_masters_maintenance_status() {
+    let (sim, _data, s, drained) = running_service().await;
+    let (status, reply) = post(
+        &s.address,
+        "/api/v1/hosts/drain",
+        &json!({"hostnames": drained}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let down = wait_for(LIMIT, || async {
+        let states = host_states(&s.address).await;
+        drained
+            .iter()
+            .all(|h| states.get(h).map(String::as_str) == Some("HOST_STATE_DOWN"))
+            .then_some(())
+    })
+    .await;
+    assert!(down.is_some(), "{:?}", host_states(&s.address).await);
+    let (status, reply) = post(
+        &sim.address,
+        "/api/v1",
+        &json!({"type": "GET_MAINTENANCE_STATUS"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let down_machines: BTreeSet<String> = reply["get_maintenance_status"]["status"]
+        ["down_machines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["hostname"].as_str().map(str::to_owned))
+        .collect();
+    for host in &drained {
+        assert!(down_machines.contains(host), "{host} not DOWN: {reply}");
+    }
+    let (status, _) = post(
+        &s.address,
+        "/api/v1/hosts/complete",
+        &json!({"hostnames": drained}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let up = wait_for(LIMIT, || async {
+        let (_, reply) = post(
+            &sim.address,
+            "/api/v1",
+            &json!({"type": "GET_MAINTENANCE_STATUS"}),
+        )
+        .await;
+        reply["get_maintenance_status"]["status"]["down_machines"]
+            .as_array()
+            .is_none_or(|m| m.is_empty())
+            .then_some(())
+    })
+    .await;
+    assert!(up.is_some(), "the master still has the hosts down");
+}
