@@ -257,6 +257,80 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
     );
 }
 
+/// Samples the master every 50 ms until every instance of `web` runs and
+/// none on `drained` (or `stop_after` samples were taken); the most
+/// instances unavailable at once, and the samples taken.
+async fn sample_drain(
+    sim: &AgentSim,
+    drained: &[String],
+    names: &BTreeMap<String, String>,
+    stop_after: Option<usize>,
+) -> (usize, usize, bool) {
+    let started = Instant::now();
+    let (mut worst, mut samples) = (0, 0);
+    loop {
+        let up = running(sim, "web").await;
+        samples += 1;
+        worst = worst.max(INSTANCES - up.len());
+        let on_drained = up
+            .values()
+            .filter(|a| drained.contains(&names[a.as_str()]))
+            .count();
+        if up.len() == INSTANCES && on_drained == 0 {
+            return (worst, samples, true);
+        }
+        if stop_after.is_some_and(|n| samples >= n) {
+            return (worst, samples, false);
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "the drain did not finish: {} running, {on_drained} on drained hosts",
+            up.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_killed_mid_drain_finishes_it_after_restart_within_the_budget() {
+    let (sim, data, mut s, drained) = running_service().await;
+    let names = hostnames(&sim).await;
+    let (status, reply) = post(
+        &s.address,
+        "/api/v1/hosts/drain",
+        &json!({"hostnames": drained}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    // Some moves made, then SIGKILL.
+    let (worst_before, _, done) = sample_drain(&sim, &drained, &names, Some(20)).await;
+    assert!(
+        !done,
+        "the drain finished before the kill; nothing was tested"
+    );
+    s.kill();
+    let (worst_down, _, _) = sample_drain(&sim, &drained, &names, Some(10)).await;
+    let s = Scheduler::start(data.path(), &sim.master_url(), &[]);
+    // The drain is remembered, and goes on.
+    let states = host_states(&s.address).await;
+    for host in &drained {
+        assert!(
+            matches!(
+                states.get(host).map(String::as_str),
+                Some("HOST_STATE_DRAINING" | "HOST_STATE_DRAINED" | "HOST_STATE_DOWN")
+            ),
+            "{host} forgot its drain: {states:?}"
+        );
+    }
+    let (worst_after, samples, done) = sample_drain(&sim, &drained, &names, None).await;
+    assert!(done);
+    let worst = worst_before.max(worst_down).max(worst_after);
+    assert!(
+        worst <= MAX_UNAVAILABLE,
+        "{worst} instances were unavailable at once across the restart ({samples} samples after)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs agent-sim's operator maintenance calls (issue 22, H1)"]
 async fn drained_hosts_end_down_in_the_masters_maintenance_status() {
