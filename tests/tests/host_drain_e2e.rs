@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used)]
 
 use drover_tests::harness::agent_sim::AgentSim;
+use drover_tests::harness::binaries;
 use drover_tests::harness::http::{get, post};
 use drover_tests::harness::job_api::{create_job, wait_for_job_state};
 use drover_tests::harness::scheduler::Scheduler;
@@ -45,6 +46,26 @@ fn service() -> Value {
             }]
         }
     })
+}
+
+/// `drover --addr http://<address> <args>`: its stdout; it must succeed.
+fn drover(address: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(binaries::drover())
+        .arg("--addr")
+        .arg(format!("http://{address}"))
+        .args(args)
+        .env_remove("DROVER_ADDR")
+        .env_remove("DROVER_TOKEN")
+        .env("DROVER_CONFIG", "/nonexistent/drover-config.yaml")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "drover {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// Each agent's hostname, by agent id (`/sim/agents`).
@@ -223,6 +244,15 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
         "{:?}",
         get(&s.address, "/api/v1/jobs/web").await.1["disruption_budget"]
     );
+
+    // The CLI shows the same: the hosts DRAINED (or DOWN), the budget.
+    let hosts = drover(&s.address, &["host", "list", "--state", "DRAINED,DOWN"]);
+    for host in &drained {
+        assert!(hosts.contains(host.as_str()), "{hosts}");
+    }
+    assert!(!hosts.contains(" UP "), "{hosts}");
+    let job = drover(&s.address, &["job", "get", "web"]);
+    assert!(job.contains("2 allowed now"), "{job}");
 
     // Complete: UP again, and into offers. A job needing more than the 7
     // other hosts have left runs only on them.

@@ -17,6 +17,7 @@ pub mod children;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod host;
 pub mod job;
 pub mod logs;
 pub mod output;
@@ -74,6 +75,13 @@ pub enum Command {
         #[command(subcommand)]
         command: pod::PodCommand,
     },
+    /// Hosts: list them with their maintenance state, drain them for
+    /// maintenance, complete it (operators).
+    Host {
+        /// The host command.
+        #[command(subcommand)]
+        command: host::HostCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
         /// The shell.
@@ -115,6 +123,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Pod { ref command } => {
             pod::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
+        }
+        Command::Host { ref command } => {
+            host::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drover", &mut std::io::stdout());

@@ -89,6 +89,11 @@ pub struct EngineConfig {
     /// (`Offer.unavailability`) keeps placement off its host. Default
     /// 1 h: a run placed there would be moved again soon.
     pub maintenance_lookahead: Duration,
+    /// How long after a failed operator call (a drained host taken DOWN)
+    /// it is made again. Default 10 s: a master failing over answers
+    /// again within that, and a master without the maintenance calls is
+    /// not asked in a tight loop.
+    pub operator_retry: Duration,
 }
 
 impl Default for EngineConfig {
@@ -111,6 +116,7 @@ impl Default for EngineConfig {
             retry_after_store_error: Duration::from_secs(1),
             drain_recheck: Duration::from_secs(2),
             maintenance_lookahead: Duration::from_secs(3600),
+            operator_retry: Duration::from_secs(10),
         }
     }
 }

@@ -184,6 +184,16 @@ pub(super) fn taken_down(facts: &ClusterFacts, hostnames: &[String]) -> Vec<Host
         .collect()
 }
 
+/// The hosts an operator drained that are DRAINED and not DOWN yet.
+pub(super) fn awaiting_down(facts: &ClusterFacts) -> Vec<String> {
+    facts
+        .maintenance
+        .values()
+        .filter(|m| m.cause == DrainCause::Operator && m.state == HostState::Drained)
+        .map(|m| m.hostname.clone())
+        .collect()
+}
+
 /// The agents on `hosts` (their held offers are declined).
 pub(super) fn agents_on<'a>(
     facts: &'a ClusterFacts,

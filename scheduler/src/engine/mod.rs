@@ -120,8 +120,9 @@ pub struct Engine {
     hosts_due: Option<Instant>,
     /// Bumped on every change of the hosts' maintenance, for readers.
     hosts_generation: u64,
-    /// Hosts the master did not take DOWN, and when to ask again.
-    retry_down: Option<(Vec<String>, Instant)>,
+    /// When to ask the master again to take DRAINED hosts DOWN (after a
+    /// failed call, and after a restart that found some).
+    retry_down: Option<Instant>,
 }
 
 /// A host as readers see it: its agent, its maintenance state and record.
@@ -182,7 +183,7 @@ impl Engine {
             awaiting: None,
             hosts_due: Some(now.instant),
             hosts_generation: 0,
-            retry_down: None,
+            retry_down: Some(now.instant),
         };
         engine.enqueue_all(now.instant);
         engine
@@ -437,7 +438,7 @@ impl Engine {
 
     /// How an operator call went: a START_MAINTENANCE the master took
     /// makes its hosts DOWN; a failed one is tried again after
-    /// [`EngineConfig::drain_recheck`] (the hosts stay DRAINED).
+    /// [`EngineConfig::operator_retry`] (the hosts stay DRAINED).
     pub fn on_operator_result(
         &mut self,
         call: OperatorCall,
@@ -461,7 +462,7 @@ impl Engine {
             }
             (OperatorCall::StartMaintenance { hostnames }, Err(e)) => {
                 tracing::warn!(hosts = ?hostnames, error = %e, "the master did not take the hosts down; retrying");
-                self.retry_down = Some((hostnames, now.instant + self.config.drain_recheck));
+                self.retry_down = Some(now.instant + self.config.operator_retry);
                 Vec::new()
             }
             (OperatorCall::StopMaintenance { hostnames }, Ok(())) => {
@@ -553,7 +554,7 @@ impl Engine {
             updates,
             self.subscription.next_reconcile,
             self.hosts_due,
-            self.retry_down.as_ref().map(|(_, at)| *at),
+            self.retry_down,
         ]
         .into_iter()
         .flatten()
@@ -580,12 +581,10 @@ impl Engine {
                 return self.persist(change, Awaiting::Drained(drained));
             }
         }
-        if self
-            .retry_down
-            .as_ref()
-            .is_some_and(|(_, at)| *at <= now.instant)
-        {
-            if let Some((hostnames, _)) = self.retry_down.take() {
+        if self.retry_down.is_some_and(|at| at <= now.instant) {
+            self.retry_down = None;
+            let hostnames = maintenance::awaiting_down(&self.cluster);
+            if !hostnames.is_empty() {
                 return vec![Action::Operator(OperatorCall::StartMaintenance {
                     hostnames,
                 })];
