@@ -829,11 +829,7 @@ impl Engine {
             .iter()
             .flat_map(|agent| self.offers.take_agent(agent))
             .collect();
-        actions.extend(
-            offers::decline(held, self.config.refuse)
-                .map(Action::Send)
-                .into_iter(),
-        );
+        actions.extend(offers::decline(held, self.config.refuse).map(Action::Send));
         if !then.stop.is_empty() {
             actions.push(Action::Operator(OperatorCall::StopMaintenance {
                 hostnames: then.stop.clone(),

@@ -307,7 +307,7 @@ mod tests {
         let theirs = json!({"machine_ids": [{"hostname": "x"}],
                              "unavailability": {"start": {"nanoseconds": 5}}});
         let h1 = json!({"hostname": "h1", "ip": "10.0.0.1"});
-        let windows = with_window(vec![theirs.clone()], &[h1.clone()], 99);
+        let windows = with_window(vec![theirs.clone()], std::slice::from_ref(&h1), 99);
         assert_eq!(windows.len(), 2);
         assert_eq!(windows[1]["unavailability"]["start"]["nanoseconds"], 99);
         // Already scheduled: no second window (Mesos refuses it).
