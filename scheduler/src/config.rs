@@ -86,6 +86,10 @@ pub struct Config {
     /// How long declined agents are refused while runs wait for offers.
     #[arg(long, env = "DROVER_PENDING_REFUSE", default_value = "1secs", value_parser = parse_duration)]
     pub pending_refuse: Duration,
+    /// How far ahead a maintenance window the master announced
+    /// (`Offer.unavailability`) keeps new pods off its host.
+    #[arg(long, env = "DROVER_MAINTENANCE_LOOKAHEAD", default_value = "1hours", value_parser = parse_duration)]
+    pub maintenance_lookahead: Duration,
     /// Interval of periodic reconciliation.
     #[arg(long, env = "DROVER_RECONCILE_INTERVAL", default_value = "15mins", value_parser = parse_duration)]
     pub reconcile_interval: Duration,

@@ -287,6 +287,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     engine.refuse = config.refuse;
     engine.pending_refuse = config.pending_refuse;
     engine.reconcile_interval = config.reconcile_interval;
+    engine.maintenance_lookahead = config.maintenance_lookahead;
     // The queue's capacity is the shedding bound: a write that finds it
     // full is refused at once (api::shed).
     let (api_tx, api_rx) = mpsc::channel(config.max_pending_requests as usize);
