@@ -320,6 +320,19 @@ fn an_operators_drain_goes_draining_drained_down_and_back_up() {
         .take_calls()
         .iter()
         .any(|c| matches!(c, Call::Decline { offer_ids, .. } if offer_ids[0].0 == "o-a1")));
+    // An inverse offer for the drained host is accepted at once.
+    let window = Unavailability {
+        start: WALL0,
+        duration: None,
+    };
+    let actions = h
+        .engine
+        .on_inverse_offer("io-9".into(), AgentId::new("a1"), window, h.now());
+    h.carry_out(actions);
+    assert!(h.out.history.contains(&Call::AcceptInverseOffers {
+        inverse_offer_ids: vec!["io-9".into()]
+    }));
+    assert_eq!(h.host("a1.host"), HostState::Drained);
     // The master agreed: DOWN, and so after a restart.
     let actions = h.engine.on_operator_result(
         OperatorCall::StartMaintenance {

@@ -154,9 +154,9 @@ pub(super) fn after_drained(drained: &[HostMaintenance]) -> (Option<OperatorCall
         .filter(|m| m.cause == DrainCause::Operator)
         .map(|m| m.hostname.clone())
         .collect();
+    // Any drained host the master asked for (an operator's drain too).
     let accept: Vec<String> = drained
         .iter()
-        .filter(|m| m.cause == DrainCause::InverseOffer)
         .filter_map(|m| m.inverse_offer.clone())
         .collect();
     let operator = (!down.is_empty()).then_some(OperatorCall::StartMaintenance { hostnames: down });
@@ -208,8 +208,9 @@ pub(super) fn agents_on<'a>(
 
 /// An inverse offer: the master asks for `agent` back from `start`. Its
 /// host drains as for StartMaintenance (nothing is taken DOWN by Drover);
-/// None when the host is in maintenance already (the offer id is kept, to
-/// be accepted once drained) and nothing is to be stored.
+/// a host in maintenance already keeps its drain and records the offer,
+/// to accept it once drained. None when nothing is to be stored (the
+/// offer is known, or its agent is not).
 pub(super) fn on_inverse_offer(
     facts: &ClusterFacts,
     inverse_offer_id: &str,
@@ -218,7 +219,6 @@ pub(super) fn on_inverse_offer(
 ) -> Option<HostMaintenance> {
     let host = facts.hostnames.get(agent)?;
     match facts.maintenance.get(host) {
-        Some(m) if m.cause == DrainCause::Operator => None,
         Some(m) if m.inverse_offer.as_deref() == Some(inverse_offer_id) => None,
         Some(m) => Some(HostMaintenance {
             inverse_offer: Some(inverse_offer_id.to_owned()),

@@ -415,12 +415,20 @@ impl Engine {
             return Vec::new();
         };
         tracing::info!(host = %record.hostname, inverse_offer = %inverse_offer_id, "inverse offer: draining");
+        // A host drained already gives the agent back at once.
+        let mut actions = Vec::new();
+        if record.state != crate::model::host::HostState::Draining {
+            actions.push(Action::Send(Call::AcceptInverseOffers {
+                inverse_offer_ids: vec![inverse_offer_id],
+            }));
+        }
         let change = Change {
             hosts: vec![crate::model::change::HostWrite::Put(record)],
             ..Change::default()
         };
         self.enqueue_all(now.instant);
-        self.persist(change, Awaiting::HostsWritten)
+        actions.extend(self.persist(change, Awaiting::HostsWritten));
+        actions
     }
 
     /// An inverse offer was rescinded: the drain it started is cancelled.
