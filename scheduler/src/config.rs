@@ -88,7 +88,7 @@ pub struct Config {
     pub pending_refuse: Duration,
     /// How far ahead a maintenance window the master announced
     /// (`Offer.unavailability`) keeps new pods off its host.
-    #[arg(long, env = "DROVER_MAINTENANCE_LOOKAHEAD", default_value = "1hours", value_parser = parse_duration)]
+    #[arg(long, env = "DROVER_MAINTENANCE_LOOKAHEAD", default_value = "1hrs", value_parser = parse_duration)]
     pub maintenance_lookahead: Duration,
     /// Interval of periodic reconciliation.
     #[arg(long, env = "DROVER_RECONCILE_INTERVAL", default_value = "15mins", value_parser = parse_duration)]

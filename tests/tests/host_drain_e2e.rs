@@ -10,6 +10,11 @@
 //! second test once agent-sim serves the operator maintenance calls.
 #![allow(clippy::unwrap_used)]
 
+use drover_seed_api::peloton::api::v1alpha::host::svc::host_service_client::HostServiceClient;
+use drover_seed_api::peloton::api::v1alpha::host::svc::{
+    CompleteMaintenanceRequest, ListHostPoolsRequest, QueryHostsRequest,
+};
+use drover_seed_api::peloton::api::v1alpha::host::HostState as PelotonHostState;
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries;
 use drover_tests::harness::http::{get, post};
@@ -253,6 +258,37 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
     assert!(!hosts.contains(" UP "), "{hosts}");
     let job = drover(&s.address, &["job", "get", "web"]);
     assert!(job.contains("2 allowed now"), "{job}");
+
+    // Peloton's HostService says the same over gRPC.
+    let mut grpc = HostServiceClient::connect(format!("http://{}", s.address))
+        .await
+        .unwrap();
+    let reply = grpc
+        .query_hosts(QueryHostsRequest {
+            host_states: vec![
+                PelotonHostState::Drained as i32,
+                PelotonHostState::Down as i32,
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let listed: BTreeSet<String> = reply.host_infos.into_iter().map(|h| h.hostname).collect();
+    assert_eq!(listed, drained.iter().cloned().collect::<BTreeSet<_>>());
+    let err = grpc
+        .list_host_pools(ListHostPoolsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented);
+    assert!(err.message().contains("host pools"), "{}", err.message());
+    let err = grpc
+        .complete_maintenance(CompleteMaintenanceRequest {
+            hostnames: Vec::new(),
+            hostname: "never-drained".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{}", err.message());
 
     // Complete: UP again, and into offers. A job needing more than the 7
     // other hosts have left runs only on them.
