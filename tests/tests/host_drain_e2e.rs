@@ -456,3 +456,66 @@ async fn drained_hosts_end_down_in_the_masters_maintenance_status() {
     .await;
     assert!(up.is_some(), "the master still has the hosts down");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs agent-sim's operator maintenance calls and inverse offers (issue 22, H1)"]
+async fn an_operators_own_schedule_is_drained_before_its_window_and_its_inverse_offers_accepted() {
+    let (sim, _data, s, drained) = running_service().await;
+    let names = hostnames(&sim).await;
+    let host = drained[0].clone();
+    // The machine as Mesos names it: hostname and the agent's IP.
+    let (_, agents) = post(&sim.address, "/api/v1", &json!({"type": "GET_AGENTS"})).await;
+    let machine = drover_scheduler::mesos::operator::machines_of(&agents, &[host.clone()])
+        .pop()
+        .unwrap();
+    let start_ns = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        + Duration::from_secs(30))
+    .as_nanos() as i64;
+    let (status, reply) = post(
+        &sim.address,
+        "/api/v1",
+        &json!({"type": "UPDATE_MAINTENANCE_SCHEDULE", "update_maintenance_schedule": {
+            "schedule": {"windows": [{
+                "machine_ids": [machine],
+                "unavailability": {"start": {"nanoseconds": start_ns},
+                                   "duration": {"nanoseconds": 3_600_000_000_000i64}}
+            }]}
+        }}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    // Drained before the window, within the budget.
+    let (worst, _, done) = sample_drain(&sim, &[host.clone()], &names, None).await;
+    assert!(done);
+    assert!(worst <= MAX_UNAVAILABLE, "{worst} unavailable at once");
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    assert!(now_ns < start_ns, "the drain ended after the window opened");
+    // Drover accepted the inverse offer; the host is DRAINED, not DOWN
+    // (the operator takes it down).
+    let accepted = wait_for(Duration::from_secs(20), || async {
+        let (_, reply) = post(
+            &sim.address,
+            "/api/v1",
+            &json!({"type": "GET_MAINTENANCE_STATUS"}),
+        )
+        .await;
+        let draining = reply["get_maintenance_status"]["status"]["draining_machines"].clone();
+        let ok = draining.as_array().into_iter().flatten().any(|m| {
+            m["id"]["hostname"] == host.as_str()
+                && m["statuses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|st| st["status"] == "ACCEPT")
+        });
+        ok.then_some(())
+    })
+    .await;
+    assert!(accepted.is_some(), "the inverse offer was not accepted");
+    assert_eq!(host_states(&s.address).await[&host], "HOST_STATE_DRAINED");
+}
