@@ -217,7 +217,6 @@ impl From<EngineError> for ApiError {
             EngineError::Host(HostError::Unknown(_) | HostError::NotInMaintenance(_)) => {
                 Code::NotFound
             }
-            EngineError::NotAHostRequest => Code::Internal,
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "a write was not stored");
                 Code::Internal

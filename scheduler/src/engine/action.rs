@@ -275,9 +275,6 @@ pub enum EngineError {
     /// A maintenance request the hosts cannot take.
     #[error(transparent)]
     Host(#[from] HostError),
-    /// Not a maintenance request (a routing slip; never answered to users).
-    #[error("not a host maintenance request")]
-    NotAHostRequest,
     /// The change could not be stored; nothing changed. Retrying may help.
     #[error("the change was not stored: {0}")]
     Store(#[source] StoreError),

@@ -470,8 +470,16 @@ fn decide_or_refuse(
                 },
             ))
         }
-        ApiRequest::StartMaintenance { .. } | ApiRequest::CompleteMaintenance { .. } => {
-            let (change, then) = super::maintenance::decide(facts, &request, now)?;
+        ApiRequest::StartMaintenance {
+            hostnames,
+            batch_grace,
+        } => {
+            let (change, then) =
+                super::maintenance::decide_start(facts, &hostnames, batch_grace, now)?;
+            Ok((change, Then::Hosts(then)))
+        }
+        ApiRequest::CompleteMaintenance { hostnames } => {
+            let (change, then) = super::maintenance::decide_complete(facts, &hostnames)?;
             Ok((change, Then::Hosts(then)))
         }
     }

@@ -17,7 +17,7 @@
 //!   again (a DOWN one through [`OperatorCall::StopMaintenance`]), and
 //!   offers are revived.
 
-use super::action::{ApiRequest, Call, EngineError, OperatorCall};
+use super::action::{Call, OperatorCall};
 use super::cluster::ClusterFacts;
 use super::registry::Registry;
 use crate::model::change::{Change, HostWrite};
@@ -25,6 +25,7 @@ use crate::model::host::{DrainCause, HostError, HostMaintenance, HostState};
 use crate::model::ids::AgentId;
 use crate::model::time::UnixMillis;
 use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
 
 /// What follows a stored maintenance request.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,75 +38,74 @@ pub(super) struct Then {
     pub replan: bool,
 }
 
-/// Decides a maintenance request: the change to store and what follows.
-pub(super) fn decide(
+/// Decides StartMaintenance of `hostnames`: the change to store and what
+/// follows.
+pub(super) fn decide_start(
     facts: &ClusterFacts,
-    request: &ApiRequest,
+    hostnames: &[String],
+    batch_grace: Duration,
     now: UnixMillis,
-) -> Result<(Change, Then), EngineError> {
-    match request {
-        ApiRequest::StartMaintenance {
-            hostnames,
-            batch_grace,
-        } => {
-            let hosts = named(hostnames)?;
-            let mut change = Change::default();
-            let mut then = Then {
-                hosts: Vec::new(),
-                stop: Vec::new(),
-                replan: true,
-            };
-            for host in hosts {
-                if !facts.knows_host(&host) {
-                    return Err(HostError::Unknown(host).into());
-                }
-                let record = match facts.maintenance.get(&host) {
-                    Some(m) if m.cause == DrainCause::Operator => {
-                        then.hosts.push((host, m.state));
-                        continue;
-                    }
-                    // The operator takes over an inverse offer's drain.
-                    Some(m) => HostMaintenance {
-                        cause: DrainCause::Operator,
-                        batch_grace: *batch_grace,
-                        ..m.clone()
-                    },
-                    None => HostMaintenance {
-                        hostname: host.clone(),
-                        state: HostState::Draining,
-                        cause: DrainCause::Operator,
-                        since: now,
-                        batch_grace: *batch_grace,
-                        inverse_offer: None,
-                    },
-                };
-                then.hosts.push((host, record.state));
-                change.hosts.push(HostWrite::Put(record));
-            }
-            Ok((change, then))
+) -> Result<(Change, Then), HostError> {
+    let hosts = named(hostnames)?;
+    let mut change = Change::default();
+    let mut then = Then {
+        hosts: Vec::new(),
+        stop: Vec::new(),
+        replan: true,
+    };
+    for host in hosts {
+        if !facts.knows_host(&host) {
+            return Err(HostError::Unknown(host));
         }
-        ApiRequest::CompleteMaintenance { hostnames } => {
-            let hosts = named(hostnames)?;
-            let mut change = Change::default();
-            let mut then = Then {
-                hosts: Vec::new(),
-                stop: Vec::new(),
-                replan: false,
-            };
-            for host in hosts {
-                let Some(m) = facts.maintenance.get(&host) else {
-                    return Err(HostError::NotInMaintenance(host).into());
-                };
-                if m.state == HostState::Down {
-                    then.stop.push(host.clone());
-                }
-                change.hosts.push(HostWrite::Remove(host.clone()));
-                then.hosts.push((host, HostState::Up));
+        let record = match facts.maintenance.get(&host) {
+            Some(m) if m.cause == DrainCause::Operator => {
+                then.hosts.push((host, m.state));
+                continue;
             }
-            Ok((change, then))
-        }
-        _ => Err(EngineError::NotAHostRequest),
+            // The operator takes over an inverse offer's drain.
+            Some(m) => HostMaintenance {
+                cause: DrainCause::Operator,
+                batch_grace,
+                ..m.clone()
+            },
+            None => HostMaintenance {
+                hostname: host.clone(),
+                state: HostState::Draining,
+                cause: DrainCause::Operator,
+                since: now,
+                batch_grace,
+                inverse_offer: None,
+            },
+        };
+        then.hosts.push((host, record.state));
+        change.hosts.push(HostWrite::Put(record));
     }
+    Ok((change, then))
+}
+
+/// Decides CompleteMaintenance of `hostnames`.
+pub(super) fn decide_complete(
+    facts: &ClusterFacts,
+    hostnames: &[String],
+) -> Result<(Change, Then), HostError> {
+    let hosts = named(hostnames)?;
+    let mut change = Change::default();
+    let mut then = Then {
+        hosts: Vec::new(),
+        stop: Vec::new(),
+        replan: false,
+    };
+    for host in hosts {
+        let Some(m) = facts.maintenance.get(&host) else {
+            return Err(HostError::NotInMaintenance(host));
+        };
+        if m.state == HostState::Down {
+            then.stop.push(host.clone());
+        }
+        change.hosts.push(HostWrite::Remove(host.clone()));
+        then.hosts.push((host, HostState::Up));
+    }
+    Ok((change, then))
 }
 
 /// The hosts a request names, each once; at least one.
@@ -229,7 +229,7 @@ pub(super) fn on_inverse_offer(
             state: HostState::Draining,
             cause: DrainCause::InverseOffer,
             since: now,
-            batch_grace: std::time::Duration::ZERO,
+            batch_grace: Duration::ZERO,
             inverse_offer: Some(inverse_offer_id.to_owned()),
         }),
     }
@@ -252,7 +252,7 @@ pub(super) fn on_inverse_rescind(facts: &ClusterFacts, inverse_offer_id: &str) -
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use crate::engine::action::ApiRequest;
 
     fn facts() -> ClusterFacts {
         ClusterFacts::with_hostnames([
@@ -265,6 +265,22 @@ mod tests {
         ApiRequest::StartMaintenance {
             hostnames: hosts.iter().map(|h| (*h).to_owned()).collect(),
             batch_grace: Duration::from_secs(30),
+        }
+    }
+
+    /// The request decided as the engine's API does.
+    fn decide(
+        facts: &ClusterFacts,
+        request: &ApiRequest,
+        now: UnixMillis,
+    ) -> Result<(Change, Then), HostError> {
+        match request {
+            ApiRequest::StartMaintenance {
+                hostnames,
+                batch_grace,
+            } => decide_start(facts, hostnames, *batch_grace, now),
+            ApiRequest::CompleteMaintenance { hostnames } => decide_complete(facts, hostnames),
+            other => panic!("not a maintenance request: {other:?}"),
         }
     }
 
