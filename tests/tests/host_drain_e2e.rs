@@ -161,7 +161,26 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
     assert_eq!(drained.len(), 3, "the pods sit on fewer than 3 hosts");
     let names = hostnames(&sim).await;
 
-    // Operators only: nothing else may drain. An unknown host is named.
+    // A budget Drover cannot serve is refused, naming the field.
+    let mut bad = service();
+    bad["disruption_budget"]["time_windows"] = json!([{"time_zone": "PST"}]);
+    let (status, reply) = post(
+        &s.address,
+        "/api/v1/jobs",
+        &json!({"job_id": {"value": "bad"}, "spec": bad}),
+    )
+    .await;
+    assert_eq!(
+        (status, reply["code"].as_str()),
+        (400, Some("INVALID_ARGUMENT"))
+    );
+    let message = reply["message"].as_str().unwrap();
+    assert!(
+        message.contains("disruption_budget") && message.contains("only UTC"),
+        "{message}"
+    );
+
+    // An unknown host is named.
     let (status, reply) = post(
         &s.address,
         "/api/v1/hosts/drain",

@@ -138,7 +138,7 @@ impl Weekday {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum BudgetError {
     /// A percentage outside 0..=100.
-    #[error("disruption_budget.{field}: {value} is not a percentage (0 to 100)")]
+    #[error("{field}: {value} is not a percentage (0 to 100)")]
     Percentage {
         /// The field.
         field: &'static str,
@@ -146,10 +146,10 @@ pub enum BudgetError {
         value: f64,
     },
     /// A rate interval of zero.
-    #[error("disruption_budget.rate.interval_ms: must be above 0")]
+    #[error("rate.interval_ms: must be above 0")]
     ZeroInterval,
     /// Hours outside 0..=24 or a start not before its end.
-    #[error("disruption_budget.time_windows[{window}].hourly: {start}-{end} is not a range of hours within 0 to 24")]
+    #[error("time_windows[{window}].hourly: {start}-{end} is not a range of hours within 0 to 24")]
     Hours {
         /// Which window.
         window: usize,
@@ -159,9 +159,7 @@ pub enum BudgetError {
         end: u32,
     },
     /// A time zone other than UTC.
-    #[error(
-        "disruption_budget.time_windows[{window}].time_zone: {zone:?} is not served; only UTC is"
-    )]
+    #[error("time_windows[{window}].time_zone: {zone:?} is not served; only UTC is")]
     TimeZone {
         /// Which window.
         window: usize,
