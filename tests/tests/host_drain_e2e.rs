@@ -484,9 +484,10 @@ async fn an_operators_own_schedule_is_drained_before_its_window_and_its_inverse_
     let host = drained[0].clone();
     // The machine as Mesos names it: hostname and the agent's IP.
     let (_, agents) = post(&sim.address, "/api/v1", &json!({"type": "GET_AGENTS"})).await;
-    let machine = drover_scheduler::mesos::operator::machines_of(&agents, &[host.clone()])
-        .pop()
-        .unwrap();
+    let machine =
+        drover_scheduler::mesos::operator::machines_of(&agents, std::slice::from_ref(&host))
+            .pop()
+            .unwrap();
     let start_ns = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -506,7 +507,7 @@ async fn an_operators_own_schedule_is_drained_before_its_window_and_its_inverse_
     .await;
     assert_eq!(status, 200, "{reply}");
     // Drained before the window, within the budget.
-    let (worst, _, done) = sample_drain(&sim, &[host.clone()], &names, None).await;
+    let (worst, _, done) = sample_drain(&sim, std::slice::from_ref(&host), &names, None).await;
     assert!(done);
     assert!(worst <= MAX_UNAVAILABLE, "{worst} unavailable at once");
     let now_ns = std::time::SystemTime::now()
