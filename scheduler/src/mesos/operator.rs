@@ -85,10 +85,6 @@ impl OperatorClient {
             OperatorCall::StartMaintenance { hostnames } => (hostnames, true),
             OperatorCall::StopMaintenance { hostnames } => (hostnames, false),
         };
-        let agents = self
-            .post(&url, "GET_AGENTS", &json!({"type": "GET_AGENTS"}))
-            .await?;
-        let machines = machines_of(&agents, hostnames);
         let schedule = self
             .post(
                 &url,
@@ -97,6 +93,12 @@ impl OperatorClient {
             )
             .await?;
         let windows = windows_of(&schedule);
+        // A DOWN machine's agent is gone from GET_AGENTS: the schedule
+        // names it as it was scheduled.
+        let agents = self
+            .post(&url, "GET_AGENTS", &json!({"type": "GET_AGENTS"}))
+            .await?;
+        let machines = scheduled_or_agents(&windows, &agents, hostnames);
         if starting {
             let now_ns = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -229,6 +231,25 @@ pub fn machines_of(agents: &Value, hostnames: &[String]) -> Vec<Value> {
         .collect()
 }
 
+/// The MachineIDs of `hostnames` as `windows` schedule them, else as
+/// [`machines_of`] finds them in GET_AGENTS.
+pub fn scheduled_or_agents(windows: &[Value], agents: &Value, hostnames: &[String]) -> Vec<Value> {
+    let found = machines_of(agents, hostnames);
+    hostnames
+        .iter()
+        .zip(found)
+        .map(|(host, from_agents)| {
+            windows
+                .iter()
+                .filter_map(|w| w["machine_ids"].as_array())
+                .flatten()
+                .find(|id| id["hostname"].as_str() == Some(host.as_str()))
+                .cloned()
+                .unwrap_or(from_agents)
+        })
+        .collect()
+}
+
 /// The windows of a GET_MAINTENANCE_SCHEDULE answer.
 pub fn windows_of(schedule: &Value) -> Vec<Value> {
     schedule["get_maintenance_schedule"]["schedule"]["windows"]
@@ -299,6 +320,15 @@ mod tests {
         ]}});
         let machines = machines_of(&agents, &["h1".into(), "h2".into()]);
         assert_eq!(machines[0], json!({"hostname": "h1", "ip": "10.0.0.7"}));
+        assert_eq!(machines[1], json!({"hostname": "h2"}));
+    }
+
+    #[test]
+    fn a_down_machine_is_named_as_its_window_names_it() {
+        let windows = vec![json!({"machine_ids": [{"hostname": "h1", "ip": "10.0.0.1"}]})];
+        let no_agents = json!({"get_agents": {"agents": []}});
+        let machines = scheduled_or_agents(&windows, &no_agents, &["h1".into(), "h2".into()]);
+        assert_eq!(machines[0], json!({"hostname": "h1", "ip": "10.0.0.1"}));
         assert_eq!(machines[1], json!({"hostname": "h2"}));
     }
 
