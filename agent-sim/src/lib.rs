@@ -15,6 +15,8 @@
 //! - [`master`]: the master state machine, composed of parts that own their
 //!   state, and its drive layer (`/api/v1/scheduler`, `/api/v1/executor`).
 //! - [`control`]: `/state`, `/version`, `/metrics` and the `/sim` fault API.
+//! - [`operator_proto`], [`operator_json`]: the operator API's wire types
+//!   (the maintenance and agent calls), in protobuf and in JSON.
 //! - [`call_request`]: the HTTP checks every v1 API call passes first.
 //! - [`request_clock`]: where a connection is in its request (pure), for
 //!   [`timed_io`]: read deadlines on request heads and bodies.
@@ -30,6 +32,8 @@ pub mod deadline;
 pub mod fixed_hash;
 pub mod ids;
 pub mod master;
+pub mod operator_json;
+pub mod operator_proto;
 pub mod request_clock;
 pub mod resources;
 pub mod run;

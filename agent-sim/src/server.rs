@@ -26,7 +26,7 @@ use crate::agent::{files, monitor};
 use crate::control::{self, ControlContext};
 use crate::ids::AgentIndex;
 use crate::master::driver::MasterHandle;
-use crate::master::{executor_api, scheduler_api};
+use crate::master::{executor_api, operator_api, scheduler_api};
 use crate::request_clock::ReadTimeouts;
 use crate::timed_io::TimedIo;
 
@@ -158,6 +158,9 @@ async fn route(
         )
         .await;
     }
+    if path == "/api/v1" {
+        return operator_api::operator(req, &ctx.master, ctx.max_body_bytes).await;
+    }
     if let Some(rest) = path.strip_prefix("/sim") {
         if rest.is_empty() || rest.starts_with('/') {
             return control::sim::handle(req, rest.to_owned(), ctx).await;
@@ -169,6 +172,12 @@ async fn route(
         "/redirect" => control::info::redirect(&ctx.control),
         "/state" => control::state::handle(&ctx.master, &ctx.control).await,
         "/metrics" => control::metrics::handle(&ctx.master).await,
+        "/maintenance/schedule" => {
+            operator_api::maintenance_schedule(req, &ctx.master, ctx.max_body_bytes).await
+        }
+        "/machine/down" => operator_api::machines(req, &ctx.master, ctx.max_body_bytes, true).await,
+        "/machine/up" => operator_api::machines(req, &ctx.master, ctx.max_body_bytes, false).await,
+        "/maintenance/status" => operator_api::status(&ctx.master).await,
         "/files/browse" | "/files/browse.json" => {
             files::browse(ctx.work_dir.as_deref(), req.uri().query())
         }

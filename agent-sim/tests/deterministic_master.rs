@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use drover_agent_sim::agent::RunnerKind;
 use drover_agent_sim::config::FleetDefaults;
 use drover_agent_sim::master::{Effect, Master, MasterConfig, UpdateFaults};
+use drover_agent_sim::operator_proto;
 use drover_agent_sim::resources::Resources;
 use drover_proto::v1::executor::{call as ecall, Call as ECall};
 use drover_proto::v1::scheduler::{call, Call, Event};
@@ -512,6 +513,64 @@ fn the_same_seed_and_inputs_give_the_same_effects_in_the_same_order() {
         t.step("offer rescinded", |m| m.on_rescind_offer(offer).unwrap());
     }
     t.same_state("the faults");
+
+    // Maintenance: a machine scheduled (offers carry its window, inverse
+    // offers go out), taken DOWN with its tasks, brought back UP.
+    let machine = t.step("a machine", |m| m.agents()[0].machine_id());
+    let window = operator_proto::Window {
+        machine_ids: vec![machine.clone()],
+        unavailability: v1::Unavailability {
+            start: v1::TimeInfo {
+                nanoseconds: 2_000_000_000_000_000_000,
+            },
+            duration: None,
+        },
+    };
+    let schedule = operator_proto::Call {
+        r#type: Some(operator_proto::CallType::UpdateMaintenanceSchedule as i32),
+        update_maintenance_schedule: Some(operator_proto::UpdateMaintenanceSchedule {
+            schedule: operator_proto::Schedule {
+                windows: vec![window],
+            },
+        }),
+        ..Default::default()
+    };
+    let (result, _) = t.step("schedule", |m| m.on_operator_call(schedule.clone(), now));
+    assert!(result.is_ok(), "{result:?}");
+    let now = run(
+        &mut t,
+        &fws,
+        now,
+        now + Duration::from_secs(3),
+        Duration::from_secs(1),
+    );
+    let machines = Some(operator_proto::Machines {
+        machines: vec![machine],
+    });
+    let down = operator_proto::Call {
+        r#type: Some(operator_proto::CallType::StartMaintenance as i32),
+        start_maintenance: machines.clone(),
+        ..Default::default()
+    };
+    let (result, fx) = t.step("machine down", |m| m.on_operator_call(down.clone(), now));
+    assert!(result.is_ok(), "{result:?}");
+    assert!(t.a.agents()[0].removed && !fx.is_empty(), "{fx:?}");
+    let now = run(
+        &mut t,
+        &fws,
+        now,
+        now + Duration::from_secs(2),
+        Duration::from_secs(1),
+    );
+    let up = operator_proto::Call {
+        r#type: Some(operator_proto::CallType::StopMaintenance as i32),
+        stop_maintenance: machines.clone(),
+        ..Default::default()
+    };
+    let (result, _) = t.step("machine up", |m| m.on_operator_call(up.clone(), now));
+    assert!(result.is_ok(), "{result:?}");
+    t.step("maintenance status", |m| m.cluster_status());
+    t.same_state("maintenance");
 
     // Master failover: every stream ends and every framework comes back.
     t.step("connections dropped", |m| m.on_drop_connections());

@@ -96,6 +96,9 @@ pub enum Scenario {
     RollingUpdate,
     /// A launch with many watchers against one without.
     Watchers,
+    /// Resource pools: fairness error and preemptions under contention,
+    /// and the launch rate with pools against without (in process).
+    Pools,
 }
 
 /// The sizes a run uses, after `--quick` and the size flags.

@@ -17,6 +17,7 @@ mod limit;
 mod peer;
 mod placement;
 mod plot;
+mod pools;
 mod procs;
 mod report;
 mod rolling;
@@ -73,6 +74,51 @@ async fn run(config: Config) -> anyhow::Result<()> {
             r.add(&name, "p99 per decision", p.p99 * 1e3, "ms");
             r.add(&name, "unplaced", p.unplaced as f64, "tasks");
         }
+    }
+    if config.runs(Scenario::Pools) {
+        step("resource pools: fairness under contention, launch cost");
+        let (secs, tasks) = if config.quick {
+            (120, 2_000)
+        } else {
+            (300, 20_000)
+        };
+        let p = tokio::task::spawn_blocking(move || pools::run(secs, tasks)).await??;
+        let r = &mut bench.report;
+        let name = format!("pools 3 pools/160 cpus {secs}s");
+        r.add(
+            &name,
+            "fairness error",
+            p.fairness_error * 100.0,
+            "% of cluster",
+        );
+        r.add(
+            &name,
+            "fairness error, 2nd half",
+            p.fairness_error_settled * 100.0,
+            "% of cluster",
+        );
+        r.add(&name, "preemptions", p.preemptions_per_min, "per min");
+        r.add(
+            &name,
+            "reservation back",
+            p.reservation_back_secs.unwrap_or(f64::NAN),
+            "s",
+        );
+        r.add(
+            &name,
+            "limit violations",
+            p.limit_violations as f64,
+            "samples",
+        );
+        let launch = format!("pools launch {}k tasks in process", tasks / 1000);
+        r.add(&launch, "no pools", p.launch_plain, "tasks/s");
+        r.add(&launch, "three pools", p.launch_pooled, "tasks/s");
+        r.add(
+            &launch,
+            "with pools / without",
+            p.launch_pooled / p.launch_plain.max(1e-9),
+            "ratio",
+        );
     }
     let python = if config.runs(Scenario::Peer) {
         Some(peer::python(&root, config.python.as_deref()))

@@ -86,6 +86,10 @@ pub struct Config {
     /// How long declined agents are refused while runs wait for offers.
     #[arg(long, env = "DROVER_PENDING_REFUSE", default_value = "1secs", value_parser = parse_duration)]
     pub pending_refuse: Duration,
+    /// Most runs preempted per minute so that resource pools below their
+    /// entitlement get it (0: never preempt).
+    #[arg(long, env = "DROVER_PREEMPTION_RATE", default_value_t = 60)]
+    pub preemption_rate: u32,
     /// How far ahead a maintenance window the master announced
     /// (`Offer.unavailability`) keeps new pods off its host.
     #[arg(long, env = "DROVER_MAINTENANCE_LOOKAHEAD", default_value = "1hrs", value_parser = parse_duration)]
@@ -454,6 +458,10 @@ mod tests {
         assert_eq!(c.framework("me").roles, vec!["*".to_owned()]);
         assert!(c.command.is_none(), "no subcommand runs the scheduler");
         assert!(!c.new_framework);
+        assert_eq!(c.preemption_rate, 60);
+        let off = Config::parse_from(["drover-scheduler", "--preemption-rate", "0"]);
+        assert_eq!(off.preemption_rate, 0);
+        assert!(Config::try_parse_from(["drover-scheduler", "--preemption-rate", "-1"]).is_err());
     }
 
     #[test]

@@ -287,6 +287,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     engine.refuse = config.refuse;
     engine.pending_refuse = config.pending_refuse;
     engine.reconcile_interval = config.reconcile_interval;
+    engine.preemption_rate = config.preemption_rate;
     engine.maintenance_lookahead = config.maintenance_lookahead;
     // The queue's capacity is the shedding bound: a write that finds it
     // full is refused at once (api::shed).

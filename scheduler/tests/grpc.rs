@@ -107,6 +107,7 @@ async fn reflection_lists_the_seed_services_and_every_method_answers_with_a_mess
         let served = (path.contains("stateless.svc.JobService/")
             || path.contains("pod.svc.PodService/")
             || path.contains("watch.svc.WatchService/")
+            || path.contains("respool.ResourcePoolService/")
             || path.contains("com.netflix.titus.JobManagementService/")
             // Host maintenance is served; host pools answer UNIMPLEMENTED.
             || (path.contains("host.svc.HostService/") && !path.contains("HostPool")))
@@ -115,8 +116,12 @@ async fn reflection_lists_the_seed_services_and_every_method_answers_with_a_mess
             assert_eq!(code.as_deref(), Some("12"), "{path}: {headers:?}");
         }
         // Every Peloton JobService method is translated, the update
-        // workflows included: none answers UNIMPLEMENTED any more.
-        if path.contains("stateless.svc.JobService/") && *path != unknown {
+        // workflows included, and every ResourcePoolService method: none
+        // answers UNIMPLEMENTED any more.
+        if (path.contains("stateless.svc.JobService/")
+            || path.contains("respool.ResourcePoolService/"))
+            && *path != unknown
+        {
             assert_ne!(code.as_deref(), Some("12"), "{path}: {headers:?}");
         }
         if path.contains("host.svc.HostService/") && !path.contains("HostPool") {

@@ -16,20 +16,30 @@ async fn a_json_call_is_answered_by_the_grpc_service_with_the_apis_error_shape()
     let dir = tempfile::tempdir().unwrap();
     let mut s = start_scheduler(dir.path(), NO_MASTER, &[]);
 
-    // A method not served yet: UNIMPLEMENTED as the gRPC face says it,
-    // in the JSON error shape, 501 as grpc-gateway answers it.
+    // A method not served: UNIMPLEMENTED as the gRPC face says it, in
+    // the JSON error shape, 501 as grpc-gateway answers it.
     let (status, body) = post(
         &s.address,
-        &format!("{POOLS}/LookupResourcePoolID"),
-        &json!({"path": {"value": "/"}}),
+        "/peloton.api.v1alpha.volume.svc.VolumeService/ListVolumes",
+        &json!({}),
     )
     .await;
     assert_eq!(status, 501, "{body}");
     assert_eq!(body["code"], "UNIMPLEMENTED", "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains("resource pools"),
+        body["message"].as_str().unwrap().contains("does not run"),
         "{body}"
     );
+
+    // A served method, answered in canonical protobuf JSON.
+    let (status, body) = post(
+        &s.address,
+        &format!("{POOLS}/LookupResourcePoolID"),
+        &json!({"path": {"value": "/default"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["respoolId"]["value"], "default", "{body}");
 
     // A field the message does not have: INVALID_ARGUMENT naming it,
     // before any service sees the call.

@@ -26,7 +26,7 @@ fn peloton_spec(name: &str) -> Value {
         "labels": [{"key": "app", "value": name}],
         "instanceCount": 2,
         "sla": {"priority": 1, "maximumUnavailableInstances": 1},
-        "respoolId": {"value": "/"},
+        "respoolId": {"value": "/default"},
         "defaultSpec": {
             "labels": [{"key": "app", "value": name}],
             "containers": [{
@@ -102,7 +102,7 @@ async fn a_literal_peloton_job_spec_in_protobuf_json_runs_through_the_json_face(
     let spec = &job["jobInfo"]["spec"];
     assert_eq!(spec["name"], "faces");
     assert_eq!(
-        spec["respoolId"]["value"], "/",
+        spec["respoolId"]["value"], "/default",
         "kept and shown back: {spec}"
     );
     assert_eq!(

@@ -216,7 +216,26 @@ async fn start() -> (AgentSim, Scheduler, tempfile::TempDir, Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_literal_peloton_job_is_created_read_found_queried_listed_stopped_and_deleted() {
-    let (_sim, _scheduler, _dir, mut client) = start().await;
+    let (_sim, scheduler, _dir, mut client) = start().await;
+    // Jobs run in leaf pools that exist: /infra/web first.
+    let mut pools = respool::resource_pool_service_client::ResourcePoolServiceClient::connect(
+        format!("http://{}", scheduler.address),
+    )
+    .await
+    .unwrap();
+    for (id, parent) in [("infra", None), ("web", Some("infra"))] {
+        pools
+            .create_resource_pool(respool::CreateResourcePoolRequest {
+                respool_id: Some(peloton::ResourcePoolId { value: id.into() }),
+                spec: Some(respool::ResourcePoolSpec {
+                    name: id.into(),
+                    parent: parent.map(|p| peloton::ResourcePoolId { value: p.into() }),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap();
+    }
     let before = now_ms() - 1;
     let web_spec = peloton_spec("web", "alice", 2, Some("/infra/web"));
     let web = create(&mut client, web_spec.clone(), None).await;

@@ -5,9 +5,10 @@
 //! sampled moment (the master's `/state`, every 50 ms), ends with every
 //! instance RUNNING on a host that is UP and the 3 hosts DRAINED or DOWN
 //! in `GET /api/v1/hosts`; `POST /api/v1/hosts/complete` brings them back
-//! UP and into offers (a job only they have room for runs). The master's
-//! own maintenance status (GET_MAINTENANCE_STATUS) is checked by the
-//! second test once agent-sim serves the operator maintenance calls.
+//! UP and into offers (a job only they have room for runs). Other tests:
+//! the hosts end DOWN in the master's GET_MAINTENANCE_STATUS and come back;
+//! a SIGKILL mid-drain; an operator's own schedule posted straight to the
+//! master drained before its window and its inverse offer accepted.
 #![allow(clippy::unwrap_used)]
 
 use drover_seed_api::peloton::api::v1alpha::host::svc::host_service_client::HostServiceClient;
@@ -417,7 +418,6 @@ async fn a_scheduler_killed_mid_drain_finishes_it_after_restart_within_the_budge
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs agent-sim's operator maintenance calls (issue 22, H1)"]
 async fn drained_hosts_end_down_in_the_masters_maintenance_status() {
     let (sim, _data, s, drained) = running_service().await;
     let (status, reply) = post(
@@ -477,7 +477,6 @@ async fn drained_hosts_end_down_in_the_masters_maintenance_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs agent-sim's operator maintenance calls and inverse offers (issue 22, H1)"]
 async fn an_operators_own_schedule_is_drained_before_its_window_and_its_inverse_offers_accepted() {
     let (sim, _data, s, drained) = running_service().await;
     let names = hostnames(&sim).await;

@@ -7,6 +7,8 @@
 use std::ops::Index;
 use std::time::Instant;
 
+use drover_proto::v1;
+
 use super::{Agent, AgentSpec};
 use crate::fixed_hash::HashMap;
 use crate::ids::AgentIndex;
@@ -21,10 +23,16 @@ pub struct Fleet {
 
 impl Fleet {
     /// Adds an agent with the id the master minted for it.
-    pub fn add(&mut self, id: String, spec: AgentSpec, now: Instant) -> AgentIndex {
+    pub fn add(
+        &mut self,
+        id: String,
+        spec: AgentSpec,
+        host_ip: std::net::IpAddr,
+        now: Instant,
+    ) -> AgentIndex {
         let index = self.agents.len();
         self.by_id.insert(id.clone(), index);
-        self.agents.push(Agent::new(id, spec, now));
+        self.agents.push(Agent::new(id, spec, host_ip, now));
         index
     }
 
@@ -55,9 +63,51 @@ impl Fleet {
         std::mem::take(&mut self.agents[agent].available)
     }
 
+    /// Sets or clears the maintenance window every offer of the agent carries.
+    pub fn set_unavailability(&mut self, agent: AgentIndex, window: Option<v1::Unavailability>) {
+        self.agents[agent].unavailability = window;
+    }
+
+    /// DEACTIVATE_AGENT (true) or REACTIVATE_AGENT (false).
+    pub fn set_deactivated(&mut self, agent: AgentIndex, deactivated: bool) {
+        self.agents[agent].deactivated = deactivated;
+    }
+
+    /// DRAIN_AGENT's state, or none after REACTIVATE_AGENT.
+    pub fn set_drain(&mut self, agent: AgentIndex, drain: Option<v1::DrainInfo>) {
+        self.agents[agent].drain = drain;
+    }
+
+    /// The agent leaves the cluster (see [`Fleet::reregister`] for its return).
+    pub fn remove(&mut self, agent: AgentIndex) {
+        let a = &mut self.agents[agent];
+        a.removed = true;
+        a.connected = false;
+    }
+
+    /// A removed agent registers again as a new agent: a Mesos master
+    /// refuses a removed agent's id, so the agent comes back with a fresh
+    /// one (`id`). Its slot, and so its [`AgentIndex`], stays.
+    pub fn reregister(&mut self, agent: AgentIndex, id: String, now: Instant) {
+        let a = &mut self.agents[agent];
+        self.by_id.remove(&a.id);
+        self.by_id.insert(id.clone(), agent);
+        a.id = id;
+        a.registered_at = now;
+        a.removed = false;
+        a.connected = true;
+        a.available = a.total.clone();
+        a.deactivated = false;
+        a.drain = None;
+        a.unavailability = None;
+    }
+
     /// Connects or disconnects the agent; whether that changed anything.
     pub fn set_connected(&mut self, agent: AgentIndex, connected: bool) -> bool {
         let a = &mut self.agents[agent];
+        if a.removed {
+            return false;
+        }
         let changed = a.connected != connected;
         a.connected = connected;
         changed

@@ -72,11 +72,33 @@ pub struct Agent {
     /// A real agent's executor endpoint.
     pub endpoint: Option<std::net::SocketAddr>,
     pub registered_at: Instant,
+    /// The IP of the agent's machine: a real agent's endpoint's, else the
+    /// master's (every simulated agent lives on the master's host). With
+    /// the hostname it makes the agent's `MachineID`, as a Mesos master
+    /// takes the IP from the agent's pid.
+    pub ip: std::net::IpAddr,
+    /// The maintenance window of the agent's machine, if it is scheduled:
+    /// every offer of the agent carries it as `Offer.unavailability`.
+    pub unavailability: Option<v1::Unavailability>,
+    /// DEACTIVATE_AGENT or DRAIN_AGENT: no offers until REACTIVATE_AGENT.
+    pub deactivated: bool,
+    /// DRAIN_AGENT's state and config, until REACTIVATE_AGENT.
+    pub drain: Option<v1::DrainInfo>,
+    /// Removed from the cluster: its machine went DOWN (START_MAINTENANCE)
+    /// or a drain with `mark_gone` ended. A removed agent has no tasks and
+    /// no offers, and fault inputs cannot bring it back.
+    pub removed: bool,
 }
 
 impl Agent {
-    pub fn new(id: String, spec: AgentSpec, now: Instant) -> Self {
+    /// An agent; `host_ip` is the master's, the machine of a simulated agent.
+    pub fn new(id: String, spec: AgentSpec, host_ip: std::net::IpAddr, now: Instant) -> Self {
         Agent {
+            ip: spec.endpoint.map_or(host_ip, |e| e.ip()),
+            unavailability: None,
+            deactivated: false,
+            drain: None,
+            removed: false,
             id,
             hostname: spec.hostname,
             attributes: spec.attributes,
@@ -86,6 +108,19 @@ impl Agent {
             runner: spec.runner,
             endpoint: spec.endpoint,
             registered_at: now,
+        }
+    }
+
+    /// Whether the allocator may offer the agent's resources.
+    pub fn offerable(&self) -> bool {
+        self.connected && !self.removed && !self.deactivated
+    }
+
+    /// The agent's `MachineID`: its hostname and its machine's IP.
+    pub fn machine_id(&self) -> v1::MachineId {
+        v1::MachineId {
+            hostname: Some(self.hostname.clone()),
+            ip: Some(self.ip.to_string()),
         }
     }
 
@@ -104,7 +139,7 @@ impl Agent {
             scheme: "http".into(),
             address: v1::Address {
                 hostname: Some(self.hostname.clone()),
-                ip: self.endpoint.map(|e| e.ip().to_string()),
+                ip: Some(self.ip.to_string()),
                 port: i32::from(self.port()),
             },
             path: Some("/slave(1)".into()),

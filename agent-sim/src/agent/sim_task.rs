@@ -299,6 +299,11 @@ impl SimTask {
         }
     }
 
+    /// The grace period a KILL without its own policy gives the task.
+    pub fn kill_grace(&self) -> Duration {
+        self.spec.kill_grace
+    }
+
     /// A KILL arrives, with the KILL call's own policy if it had one. A
     /// repeated kill can only shorten the remaining grace (reference 7.2).
     pub fn on_kill(&mut self, grace: Option<Duration>, now: Instant) -> Vec<SimAction> {

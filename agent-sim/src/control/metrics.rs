@@ -16,6 +16,7 @@ use http::{header, Response, StatusCode};
 
 use crate::master::driver::MasterHandle;
 use crate::master::machine::Master;
+use crate::master::maintenance::Mode;
 use crate::server::{text, ResponseBody};
 
 pub async fn handle(master: &MasterHandle) -> Response<ResponseBody> {
@@ -48,6 +49,15 @@ pub fn render(m: &Master) -> Result<String, std::fmt::Error> {
         "drover_sim_calls",
         "Scheduler calls received, by type",
         calls,
+    );
+    let operator_calls = Family::<[(&'static str, &'static str); 1], Counter>::default();
+    for (ty, n) in &c.operator_calls {
+        operator_calls.get_or_create(&[("type", *ty)]).inc_by(*n);
+    }
+    registry.register(
+        "drover_sim_operator_calls",
+        "Operator API calls received, by type",
+        operator_calls,
     );
     let counters = [
         (
@@ -101,6 +111,35 @@ pub fn render(m: &Master) -> Result<String, std::fmt::Error> {
             "drover_sim_tasks_active",
             "Tasks not in a terminal state",
             running,
+        ),
+        (
+            "drover_sim_agents_deactivated",
+            "Agents deactivated or draining (not offered)",
+            m.agents()
+                .iter()
+                .filter(|a| a.deactivated && !a.removed)
+                .count(),
+        ),
+        (
+            "drover_sim_machines_draining",
+            "Machines in a maintenance schedule, not yet down",
+            m.maintenance()
+                .machines()
+                .filter(|r| r.mode == Mode::Draining)
+                .count(),
+        ),
+        (
+            "drover_sim_machines_down",
+            "Machines down for maintenance",
+            m.maintenance()
+                .machines()
+                .filter(|r| r.mode == Mode::Down)
+                .count(),
+        ),
+        (
+            "drover_sim_inverse_offers_outstanding",
+            "Inverse offers sent and not yet answered or rescinded",
+            m.maintenance().inverse_offers().count(),
         ),
     ];
     for (name, help, v) in gauges {

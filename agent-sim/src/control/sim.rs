@@ -195,6 +195,7 @@ async fn list_agents(ctx: &ServerContext) -> Response<ResponseBody> {
             .enumerate()
             .map(|(i, a)| {
                 json!({"id": a.id, "hostname": a.hostname, "connected": a.connected,
+                       "deactivated": a.deactivated, "removed": a.removed,
                        "tasks": m.tasks_on_agent(i), "total": a.total.to_state_json(),
                        "available": a.available.to_state_json()})
             })

@@ -19,7 +19,9 @@ use serde_json::{json, Map, Value};
 use super::ControlContext;
 use crate::attributes::attribute_json;
 use crate::master::driver::MasterHandle;
+use crate::master::maintenance_rules::MachineKey;
 use crate::master::{roles_of, CompletedTask, FrameworkHistory, Master, StatusMark, Task};
+use crate::operator_json::{cluster_status_json, mesos_json, schedule_json};
 use crate::resources::Resources;
 use crate::server::{json as json_response, text, ResponseBody};
 
@@ -240,7 +242,15 @@ pub fn state_json(m: &Master, ctx: &ControlContext) -> Value {
         .agents()
         .iter()
         .enumerate()
+        // An agent removed (machine DOWN, or drained and gone) is no
+        // longer registered, and Mesos lists only registered agents.
+        .filter(|(_, a)| !a.removed)
         .map(|(i, a)| {
+            let machine = MachineKey::of(&a.machine_id());
+            let mode = m
+                .maintenance()
+                .machine(&machine)
+                .map_or("UP", |r| r.mode.name());
             let attrs: Map<String, Value> = a
                 .attributes
                 .iter()
@@ -263,7 +273,12 @@ pub fn state_json(m: &Master, ctx: &ControlContext) -> Value {
                 "unreserved_resources": a.total.to_state_json(),
                 "reserved_resources": {},
                 "attributes": attrs,
-                "active": a.connected,
+                "active": a.connected && !a.deactivated,
+                "deactivated": a.deactivated,
+                "drain_info": a.drain.as_ref().map(mesos_json),
+                "machine_id": mesos_json(&a.machine_id()),
+                "maintenance_mode": mode,
+                "unavailability": a.unavailability.as_ref().map(mesos_json),
                 "version": ctx.version,
                 "capabilities": ["MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT"],
             })
@@ -310,9 +325,15 @@ pub fn state_json(m: &Master, ctx: &ControlContext) -> Value {
         "pid": pid,
         "hostname": ctx.hostname,
         "capabilities": ["AGENT_UPDATE", "AGENT_DRAINING", "QUOTA_V2"],
-        "activated_slaves": m.agents().iter().filter(|a| a.connected).count(),
-        "deactivated_slaves": 0,
-        "unreachable_slaves": m.agents().iter().filter(|a| !a.connected).count(),
+        "activated_slaves": m.agents().iter().filter(|a| a.offerable()).count(),
+        "deactivated_slaves": m.agents().iter().filter(|a| a.connected && a.deactivated).count(),
+        "unreachable_slaves": m.agents().iter().filter(|a| !a.connected && !a.removed).count(),
+        // Not in Mesos' /state (it serves these at /maintenance/schedule and
+        // /maintenance/status): the simulator shows them here too.
+        "maintenance": {
+            "schedule": schedule_json(m.maintenance().schedule()),
+            "status": cluster_status_json(&m.cluster_status()),
+        },
         "leader": pid,
         "leader_info": serde_json::from_str::<Value>(&drover_proto::json::to_json(&info)).unwrap_or(Value::Null),
         "flags": flags,

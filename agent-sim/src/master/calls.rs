@@ -173,12 +173,21 @@ impl Master {
                     self.message_to_executor(&fw_id, *m, now, fx);
                 }
             }
-            // REQUEST: the built-in allocator ignores it. Inverse offers and
-            // operation acknowledgements have nothing to act on.
-            Type::Request
-            | Type::AcceptInverseOffers
-            | Type::DeclineInverseOffers
-            | Type::AcknowledgeOperationStatus => {}
+            // REQUEST: the built-in allocator ignores it; operation
+            // acknowledgements have nothing to act on.
+            Type::AcceptInverseOffers => {
+                if let Some(a) = call.accept_inverse_offers {
+                    let ids = &a.inverse_offer_ids;
+                    self.answer_inverse_offers(&fw_id, ids, a.filters.as_ref(), true, now);
+                }
+            }
+            Type::DeclineInverseOffers => {
+                if let Some(d) = call.decline_inverse_offers {
+                    let ids = &d.inverse_offer_ids;
+                    self.answer_inverse_offers(&fw_id, ids, d.filters.as_ref(), false, now);
+                }
+            }
+            Type::Request | Type::AcknowledgeOperationStatus => {}
         }
         Ok(CallOk::Accepted)
     }

@@ -115,3 +115,21 @@ pub fn executor_failure(agent: &str, executor: &str, status: i32) -> Event {
         ..of(Type::Failure)
     }
 }
+
+pub fn inverse_offers(inverse_offers: Vec<v1::InverseOffer>) -> Event {
+    Event {
+        inverse_offers: Some(Box::new(event::InverseOffers { inverse_offers })),
+        ..of(Type::InverseOffers)
+    }
+}
+
+pub fn rescind_inverse_offer(id: &str) -> Event {
+    Event {
+        rescind_inverse_offer: Some(Box::new(event::RescindInverseOffer {
+            inverse_offer_id: v1::OfferId {
+                value: id.to_owned(),
+            },
+        })),
+        ..of(Type::RescindInverseOffer)
+    }
+}

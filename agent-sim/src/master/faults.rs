@@ -149,6 +149,7 @@ impl Master {
         for offer in self.offers.ids() {
             self.offers.discard(&offer, &mut self.fleet);
         }
+        self.maintenance.forget_inverse_offers();
         self.frameworks
             .drop_connections()
             .into_iter()

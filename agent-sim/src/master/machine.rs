@@ -34,6 +34,7 @@ use drover_proto::v1::scheduler::Event;
 use super::events;
 use super::frameworks::{CompletedFramework, Framework, Frameworks};
 use super::history::{FrameworkHistory, History, HistoryLimits};
+use super::maintenance::Maintenance;
 use super::offers::{OfferRecord, Offers};
 use super::status_updates::{StatusUpdates, UpdateFaults};
 use super::tasks::{Task, Tasks};
@@ -119,6 +120,8 @@ impl Default for MasterConfig {
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
     pub calls: HashMap<&'static str, u64>,
+    /// Operator API calls (`/api/v1`), by type.
+    pub operator_calls: HashMap<&'static str, u64>,
     pub offers_sent: u64,
     pub updates_sent: u64,
     pub events_sent: u64,
@@ -141,6 +144,7 @@ pub struct Master {
     pub(super) executors: Executors,
     pub(super) timers: Timers,
     pub(super) counters: Counters,
+    pub(super) maintenance: Maintenance,
 }
 
 impl Master {
@@ -161,6 +165,7 @@ impl Master {
             executors: Executors::default(),
             timers: Timers::default(),
             counters: Counters::default(),
+            maintenance: Maintenance::default(),
         };
         master.add_agents(agents, now);
         master
@@ -187,7 +192,7 @@ impl Master {
         let mut ids = Vec::with_capacity(specs.len());
         for spec in specs {
             let id = self.ids.agent();
-            self.fleet.add(id.clone(), spec, now);
+            self.fleet.add(id.clone(), spec, self.config.ip.into(), now);
             ids.push(id);
         }
         self.timers.allocate_soon(now);
@@ -277,6 +282,7 @@ impl Master {
                 event: Box::new(events::offers(offers)),
             });
         }
+        self.maintenance_cycle(now, fx);
     }
 
     /// Takes an offer back and tells its framework (RESCIND).

@@ -27,6 +27,14 @@
 //! - [`real_agents`]: real agents' executors: their calls, updates, kills
 //!   and exits.
 //! - [`faults`]: fault inputs (`/sim`, or a simulation directly).
+//! - [`operator`]: operator API calls (maintenance, agent drain and
+//!   deactivation) and the allocation cycle's maintenance work (inverse
+//!   offers, drained agents); [`maintenance`] is the part that owns the
+//!   schedule, machine modes and inverse offers, [`maintenance_rules`]
+//!   Mesos' checks (pure).
+//! - [`drains`]: DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT.
+//! - [`inverse_offers`]: the cycle's inverse offers and the frameworks'
+//!   answers.
 //!
 //! Pure helpers:
 //! - [`validate`]: call validation before the framework lookup (→ 400).
@@ -36,6 +44,8 @@
 //! Drive:
 //! - [`driver`]: the task that owns the state machine.
 //! - [`scheduler_api`]: the scheduler endpoint, `/api/v1/scheduler`.
+//! - [`operator_api`]: the operator endpoint, `/api/v1`, and the old
+//!   `/maintenance/schedule` and `/maintenance/status` reads.
 //! - [`executor_api`]: the real agents' executor endpoint,
 //!   `/api/v1/executor`, which the master's task serves because the state
 //!   machine keeps their executors.
@@ -43,15 +53,21 @@
 pub mod accept;
 pub mod allocator;
 pub mod calls;
+pub mod drains;
 pub mod driver;
 pub mod events;
 pub mod executor_api;
 pub mod faults;
 pub mod frameworks;
 pub mod history;
+pub mod inverse_offers;
 pub mod launch_checks;
 pub mod machine;
+pub mod maintenance;
+pub mod maintenance_rules;
 pub mod offers;
+pub mod operator;
+pub mod operator_api;
 pub mod real_agents;
 pub mod scheduler_api;
 pub mod status_updates;
@@ -67,6 +83,7 @@ pub use frameworks::{roles_of, CompletedFramework, Connection, Framework};
 pub use history::{CompletedExecutor, CompletedTask, FrameworkHistory, HistoryLimits};
 pub use machine::{Counters, Effect, Master, MasterConfig};
 pub use offers::OfferRecord;
+pub use operator::OperatorError;
 pub use status_updates::UpdateFaults;
 pub use tasks::{Runner, StatusMark, Task};
 
@@ -77,3 +94,7 @@ mod tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod executor_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod maintenance_tests;

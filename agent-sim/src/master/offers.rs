@@ -115,7 +115,7 @@ impl Offers {
             .as_slice()
             .iter()
             .enumerate()
-            .filter(|(_, a)| a.connected && !a.available.is_empty())
+            .filter(|(_, a)| a.offerable() && !a.available.is_empty())
             .map(|(i, a)| AgentView {
                 index: i,
                 cpus: a.available.scalar("cpus"),
@@ -168,6 +168,7 @@ impl Offers {
             url: Some(a.url()),
             resources: resources.to_protos(alloc_role),
             attributes: a.attributes.clone(),
+            unavailability: a.unavailability,
             allocation_info: alloc_role.map(|r| v1::resource::AllocationInfo {
                 role: Some(r.to_owned()),
             }),

@@ -62,6 +62,8 @@ impl Master {
             for offer in self.offers.of_framework(&id) {
                 self.offers.discard(&offer, &mut self.fleet);
             }
+            // So are its inverse offers; the next cycle sends new ones.
+            self.maintenance.forget_framework(&id);
         } else {
             self.offers.add_framework(&id);
         }
@@ -101,6 +103,7 @@ impl Master {
         for offer in self.offers.of_framework(&gone.framework) {
             self.rescind_offer(&offer, &mut fx);
         }
+        self.maintenance.forget_framework(&gone.framework);
         self.timers.arm(
             after(now, gone.failover_timeout),
             Timer::Failover {
@@ -122,6 +125,7 @@ impl Master {
             fx.push(Effect::Close { conn: c.conn });
         }
         self.offers.remove_framework(id, &mut self.fleet);
+        self.maintenance.forget_framework(id);
         let timestamp = self.unix(now);
         for (key, mut removed) in self.tasks.remove_framework(id) {
             self.updates.forget(&key);

@@ -79,14 +79,25 @@ impl Master {
 
     /// The agent has a new status (with a uuid) for a task: the master's
     /// view advances at once, resources of an ended task go back to its
-    /// agent, and the update joins the task's reliable stream.
+    /// agent, and the update joins the task's reliable stream. On an agent
+    /// draining to be marked gone, a terminal state becomes
+    /// TASK_GONE_BY_OPERATOR, as the Mesos agent rewrites it.
     pub(super) fn enqueue_update(
         &mut self,
         key: &TaskKey,
-        status: v1::TaskStatus,
+        mut status: v1::TaskStatus,
         now: Instant,
         fx: &mut Vec<Effect>,
     ) {
+        let marked_gone = self.tasks.get(key).is_some_and(|t| {
+            self.fleet[t.agent]
+                .drain
+                .as_ref()
+                .is_some_and(|d| d.config.mark_gone == Some(true))
+        });
+        if marked_gone && TaskState::try_from(status.state).is_ok_and(|s| s.is_terminal()) {
+            status.state = TaskState::TaskGoneByOperator as i32;
+        }
         let timestamp = status.timestamp.unwrap_or_else(|| self.unix(now));
         let state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskStaging);
         let Some(moved) = self.tasks.on_status(key, state, status.healthy, timestamp) else {

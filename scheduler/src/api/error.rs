@@ -4,6 +4,7 @@
 use crate::engine::EngineError;
 use crate::model::host::HostError;
 use crate::model::job_ref::JobRefError;
+use crate::model::pool_validate::PoolError;
 use crate::model::validate::SpecError;
 use crate::store::StoreError;
 use axum::http::StatusCode;
@@ -212,6 +213,7 @@ impl From<EngineError> for ApiError {
             | EngineError::Amend(..)
             | EngineError::NoAmendments
             | EngineError::JobTwice(_) => Code::InvalidArgument,
+            EngineError::Pool(e) => pool_code(e),
             EngineError::Host(HostError::NoHosts) => Code::InvalidArgument,
             // Peloton answers both NOT_FOUND ("host is not DOWN").
             EngineError::Host(HostError::Unknown(_) | HostError::NotInMaintenance(_)) => {
@@ -224,6 +226,33 @@ impl From<EngineError> for ApiError {
         };
         ApiError {
             code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The code of a refused pool change, as Peloton's ResourcePoolService
+/// answers it.
+fn pool_code(e: &PoolError) -> Code {
+    match e {
+        PoolError::NotFound(_) | PoolError::PathNotFound(_) | PoolError::JobPoolNotFound { .. } => {
+            Code::NotFound
+        }
+        PoolError::IdTaken(_) | PoolError::NameTaken { .. } => Code::AlreadyExists,
+        PoolError::Invalid { .. } | PoolError::Root(_) | PoolError::JobPoolNotLeaf { .. } => {
+            Code::InvalidArgument
+        }
+        PoolError::DefaultUndeletable
+        | PoolError::NotLeaf { .. }
+        | PoolError::Busy { .. }
+        | PoolError::ParentHoldsJobs { .. } => Code::FailedPrecondition,
+    }
+}
+
+impl From<PoolError> for ApiError {
+    fn from(e: PoolError) -> Self {
+        ApiError {
+            code: pool_code(&e),
             message: e.to_string(),
         }
     }

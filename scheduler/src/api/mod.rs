@@ -14,6 +14,8 @@
 //! - [`pod_ops`]: stop, start, restart a pod; restart a job's pods.
 //! - [`logs`]: a pod's sandbox stdout/stderr through its agent's files API.
 //! - [`agents`]: the cluster's agents, from the leading master.
+//! - [`pools`]: `/api/v1/pools...` resource pools (list, create, get,
+//!   update, delete, lookup by path).
 //! - [`hosts`]: hosts and their maintenance: list, drain, complete.
 //! - [`ui`]: the web UI's embedded assets at `/ui/`.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
@@ -47,6 +49,7 @@ pub mod logs;
 pub mod openapi;
 pub mod pod_ops;
 pub mod pods;
+pub mod pools;
 pub mod query;
 pub mod rfc3339;
 pub mod serve;
@@ -244,6 +247,13 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/pods/{pod_name}/restart", post(pod_ops::restart))
         .route("/api/v1/pods/{pod_name}/logs/{stream}", get(logs::read))
         .route("/api/v1/agents", get(agents::list))
+        .route("/api/v1/pools", get(pools::list).post(pools::create))
+        // A literal segment wins over `{id}`: `lookup` is no pool's id.
+        .route("/api/v1/pools/lookup", get(pools::lookup))
+        .route(
+            "/api/v1/pools/{id}",
+            get(pools::get).put(pools::update).delete(pools::delete),
+        )
         .route("/api/v1/hosts", get(hosts::list))
         .route("/api/v1/hosts/drain", post(hosts::drain))
         .route("/api/v1/hosts/complete", post(hosts::complete))

@@ -10,7 +10,8 @@
 //! face) are not in it: they are described by the UI and the seed protos.
 
 use super::{
-    agents, authn, error, health, hosts, jobs, logs, pod_ops, pods, query, store, updates, watch,
+    agents, authn, error, health, hosts, jobs, logs, pod_ops, pods, pools, query, store, updates,
+    watch,
 };
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -56,6 +57,12 @@ use utoipa::OpenApi;
         pod_ops::restart,
         logs::read,
         agents::list,
+        pools::list,
+        pools::create,
+        pools::get,
+        pools::update,
+        pools::delete,
+        pools::lookup,
         hosts::list,
         hosts::drain,
         hosts::complete,
@@ -77,6 +84,7 @@ use utoipa::OpenApi;
         (name = "updates", description = "Change a running job: update, patch, scale, roll back"),
         (name = "pods", description = "A pod's runs, events, logs; stop, start, restart it"),
         (name = "cluster", description = "The agents and the store"),
+        (name = "pools", description = "Resource pools: create, read, update, delete, look up"),
         (name = "watch", description = "Every change, as server-sent events"),
         (name = "health", description = "Metrics and probes"),
         (name = "auth", description = "Log in and out (the web UI's session), and who you are"),

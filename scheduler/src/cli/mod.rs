@@ -6,6 +6,7 @@
 //! - [`job`]: `drover job create|get|list|stop|start|delete|restart|watch`.
 //! - [`pod`]: `drover pod list|get|events|stop|start|restart|logs`.
 //! - [`logs`]: `drover pod logs`, through the agent's files API.
+//! - [`pool`]: `drover pool create|get|list|update|delete` (operators).
 //! - [`watch`]: live progress of jobs (pure model, and its loop woken by
 //!   the scheduler's watch stream, read by [`sse`]).
 //! - [`spec_file`]: job spec files (YAML/JSON) with line-accurate errors.
@@ -22,6 +23,7 @@ pub mod job;
 pub mod logs;
 pub mod output;
 pub mod pod;
+pub mod pool;
 pub mod quickstart;
 pub mod spec_file;
 pub mod sse;
@@ -75,6 +77,13 @@ pub enum Command {
         #[command(subcommand)]
         command: pod::PodCommand,
     },
+    /// Resource pools: create, get, list, update, delete (writes are for
+    /// operators and admins).
+    Pool {
+        /// The pool command (boxed: its flags make it the largest).
+        #[command(subcommand)]
+        command: Box<pool::PoolCommand>,
+    },
     /// Hosts: list them with their maintenance state, drain them for
     /// maintenance, complete it (operators).
     Host {
@@ -123,6 +132,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Pod { ref command } => {
             pod::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
+        }
+        Command::Pool { ref command } => {
+            pool::run(&scheduler_client(&cli)?, cli.output, (**command).clone()).await
         }
         Command::Host { ref command } => {
             host::run(&scheduler_client(&cli)?, cli.output, command.clone()).await

@@ -8,6 +8,9 @@ use crate::model::create_workflow::CreateWorkflow;
 use crate::model::host::{HostError, HostState};
 use crate::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
 use crate::model::job::{Job, VersionMismatch};
+use crate::model::pool::{Pool, PoolId, PoolSpec, PoolTree};
+use crate::model::pool_validate::PoolError;
+use crate::model::resources::Resources;
 use crate::model::secret::SecretSpec;
 use crate::model::spec::{JobSpec, PodSpec};
 use crate::model::state::{JobGoal, PodGoal};
@@ -16,6 +19,7 @@ use crate::model::time::UnixMillis;
 use crate::model::validate::SpecError;
 use crate::model::workflow::UpdateOptions;
 use crate::store::StoreError;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -155,6 +159,28 @@ pub enum ApiRequest {
         /// The pod.
         pod: InstanceId,
     },
+    /// Create a resource pool (an operator's act).
+    CreatePool {
+        /// Its id.
+        pool_id: PoolId,
+        /// Its configuration.
+        spec: Box<PoolSpec>,
+    },
+    /// Reconfigure a resource pool (an operator's act): a new version.
+    UpdatePool {
+        /// The pool.
+        pool_id: PoolId,
+        /// Its new configuration (same parent).
+        spec: Box<PoolSpec>,
+    },
+    /// Delete a leaf resource pool no job runs in (an operator's act).
+    DeletePool {
+        /// The pool.
+        pool_id: PoolId,
+    },
+    /// Read the pools with what each holds now ([`PoolsView`]); nothing is
+    /// stored.
+    ReadPools,
     /// Drain hosts for maintenance (Peloton `StartMaintenance`), then take
     /// them DOWN through the master ([`crate::engine::maintenance`]).
     StartMaintenance {
@@ -186,6 +212,10 @@ impl ApiRequest {
             | ApiRequest::DeleteJob { job_id, .. } => job_id.to_string(),
             ApiRequest::SetPodGoal { pod, .. } | ApiRequest::RefreshPod { pod } => pod.pod_name(),
             ApiRequest::DeletePodEvents { task } => task.to_string(),
+            ApiRequest::CreatePool { pool_id, .. }
+            | ApiRequest::UpdatePool { pool_id, .. }
+            | ApiRequest::DeletePool { pool_id } => format!("pool {pool_id}"),
+            ApiRequest::ReadPools => "pools".to_owned(),
             ApiRequest::StartMaintenance { hostnames, .. }
             | ApiRequest::CompleteMaintenance { hostnames } => hostnames.join(","),
             ApiRequest::AmendJobs { amends } => amends
@@ -215,10 +245,28 @@ pub use crate::model::workflow::WorkflowAction;
 pub enum Reply {
     /// The job as the request left it.
     Job(Box<Job>),
-    /// The job is deleted, or will be once its runs are down.
+    /// The job is deleted, or will be once its runs are down (or the pool
+    /// is deleted).
     Deleted,
+    /// The pool as the request left it.
+    Pool(Box<Pool>),
+    /// The pools as they are now.
+    Pools(Box<PoolsView>),
     /// The hosts a maintenance request named, as it left them.
     Hosts(Vec<(String, HostState)>),
+}
+
+/// The resource pools as the engine holds them, and what runs in each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolsView {
+    /// The tree.
+    pub tree: PoolTree,
+    /// What each pool's live runs hold (its pods' resources, no executor
+    /// overhead), a parent holding its children's; see
+    /// [`super::Engine::pool_usage`].
+    pub usage: BTreeMap<PoolId, Resources>,
+    /// How many jobs run in each leaf pool.
+    pub jobs: BTreeMap<PoolId, usize>,
 }
 
 /// Why a request was refused or failed.
@@ -272,6 +320,10 @@ pub enum EngineError {
     /// The caller's role or the job's owner forbid it.
     #[error(transparent)]
     PermissionDenied(#[from] Denied),
+    /// A resource pool change refused, or a job naming a pool it cannot
+    /// run in.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
     /// A maintenance request the hosts cannot take.
     #[error(transparent)]
     Host(#[from] HostError),

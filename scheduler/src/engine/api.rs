@@ -3,9 +3,11 @@
 //! store and, once stored, to make in the registry. Pure: the engine
 //! persists the change and applies it.
 
-use super::action::{ApiRequest, EngineError, JobAmend, Reply, WorkflowAction};
+use super::action::{ApiRequest, EngineError, JobAmend, PoolsView, Reply, WorkflowAction};
+use super::api_pools::{self, PoolThen};
 use super::cluster::{ClusterFacts, LARGEST_AGENT_FACTOR};
 use super::config::EngineConfig;
+use super::pool_usage;
 use super::reconcile;
 use super::registry::{JobEntry, Registry};
 use crate::model::access::{self, Act, Denied, Identity};
@@ -14,6 +16,8 @@ use crate::model::change::{Change, JobWrite};
 use crate::model::create_workflow::{self, CreateState, CreateWorkflow};
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
+use crate::model::pool::{PoolId, PoolTree};
+use crate::model::pool_validate::{self, PoolError};
 use crate::model::secret;
 use crate::model::spec::{JobSpec, JobType};
 use crate::model::state::{JobGoal, PodGoal};
@@ -29,6 +33,8 @@ pub(super) enum Decision {
     Write(Box<Change>, Then),
     /// Nothing to store: answer with the job as it is and plan it now.
     Replan(Box<Job>),
+    /// Nothing to store: answer with this (a read).
+    Answer(Reply),
 }
 
 /// The registry change that follows a stored request, and the reply.
@@ -57,6 +63,8 @@ pub(super) enum Then {
         job_id: JobId,
         reconcile: Option<(TaskId, Option<AgentId>)>,
     },
+    /// A resource pool created, updated or deleted.
+    Pool(PoolThen),
 }
 
 impl Then {
@@ -74,6 +82,7 @@ impl Then {
 /// who made it.
 pub(super) fn decide(
     registry: &Registry,
+    pools: &PoolTree,
     facts: &ClusterFacts,
     config: &EngineConfig,
     mut request: ApiRequest,
@@ -94,6 +103,26 @@ pub(super) fn decide(
             Ok(job) => Decision::Replan(Box::new(job.clone())),
             Err(e) => Decision::Refuse(e),
         };
+    }
+    if let ApiRequest::ReadPools = &request {
+        return Decision::Answer(Reply::Pools(Box::new(PoolsView {
+            tree: pools.clone(),
+            usage: pool_usage::usage(registry, pools, &Default::default()),
+            jobs: pool_usage::jobs_in(registry, pools),
+        })));
+    }
+    if let Some(decided) = api_pools::decide(pools, registry, &request, now) {
+        return match decided {
+            Ok((change, then)) => Decision::Write(Box::new(change), then),
+            Err(e) => Decision::Refuse(e),
+        };
+    }
+    if let ApiRequest::CreateJob { spec, .. } | ApiRequest::UpdateJob { spec, .. } = &request {
+        if let Err(e) =
+            pool_validate::check_job_pool(pools, spec.respool_id.as_deref(), "spec.respool_id")
+        {
+            return Decision::Refuse(e.into());
+        }
     }
     match decide_or_refuse(registry, facts, config, request, caller, now) {
         Ok((mut change, mut then)) => {
@@ -153,6 +182,16 @@ fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Re
             as_stored(&task.instance.job, "delete pod events of")
         }
         ApiRequest::RefreshPod { pod } => as_stored(&pod.job, "refresh a pod of"),
+        ApiRequest::CreatePool { pool_id, .. } => {
+            access::authorize(caller, Act::Cluster, || format!("create pool {pool_id}"))
+        }
+        ApiRequest::UpdatePool { pool_id, .. } => {
+            access::authorize(caller, Act::Cluster, || format!("update pool {pool_id}"))
+        }
+        ApiRequest::DeletePool { pool_id } => {
+            access::authorize(caller, Act::Cluster, || format!("delete pool {pool_id}"))
+        }
+        ApiRequest::ReadPools => access::authorize(caller, Act::Read, || "read pools".into()),
         ApiRequest::StartMaintenance { hostnames, .. } => {
             access::authorize(caller, Act::Cluster, || {
                 format!("start maintenance of {}", hostnames.join(", "))
@@ -470,6 +509,11 @@ fn decide_or_refuse(
                 },
             ))
         }
+        // Decided by `decide` before.
+        ApiRequest::CreatePool { pool_id, .. }
+        | ApiRequest::UpdatePool { pool_id, .. }
+        | ApiRequest::DeletePool { pool_id } => Err(PoolError::NotFound(pool_id).into()),
+        ApiRequest::ReadPools => Err(PoolError::NotFound(PoolId::root()).into()),
         ApiRequest::StartMaintenance {
             hostnames,
             batch_grace,
@@ -731,10 +775,18 @@ fn update(job: &Job, revision: bool) -> JobWrite {
 /// exists (false: it is gone).
 pub(super) fn apply(
     registry: &mut Registry,
+    pools: &mut PoolTree,
     then: Then,
     revision: Revision,
 ) -> (Reply, Vec<(JobId, bool)>) {
     match then {
+        Then::Pool(then) => {
+            let reply = match api_pools::apply(pools, then) {
+                Some(pool) => Reply::Pool(Box::new(pool)),
+                None => Reply::Deleted,
+            };
+            (reply, Vec::new())
+        }
         Then::PutMany(jobs) => {
             let mut reply = None;
             let mut planned = Vec::with_capacity(jobs.len());

@@ -80,6 +80,17 @@ pub struct EngineConfig {
     /// planned again. Default 1 s: a store that failed once (a full disk,
     /// a busy file) is given time, and the job is never dropped.
     pub retry_after_store_error: Duration,
+    /// Most runs preempted per minute (for resource pools below their
+    /// entitlement; 0: never preempt). Default 60: a pool that becomes
+    /// active gets a host's worth of pods back within seconds, while a
+    /// mistaken configuration cannot kill the cluster's work faster than
+    /// one pod a second on average.
+    pub preemption_rate: u32,
+    /// How often pools waiting for their entitlement are looked at for
+    /// preemption while runs wait. Default 1 s: a full cluster sends no
+    /// offers, so no placement round comes to look; once a second costs
+    /// one walk of the live runs.
+    pub preemption_check: Duration,
     /// How soon a job whose drain its disruption budget holds is planned
     /// again even if nothing else happens. Default 2 s: a budget's rate
     /// or time window frees it with time alone, and a replacement coming
@@ -114,6 +125,8 @@ impl Default for EngineConfig {
             update_settle: Duration::from_millis(500),
             workflow_settle: Duration::from_millis(50),
             retry_after_store_error: Duration::from_secs(1),
+            preemption_rate: 60,
+            preemption_check: Duration::from_secs(1),
             drain_recheck: Duration::from_secs(2),
             maintenance_lookahead: Duration::from_secs(3600),
             operator_retry: Duration::from_secs(10),

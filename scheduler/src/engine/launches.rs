@@ -5,6 +5,7 @@
 
 use super::offer_book::OfferBook;
 use super::pending_runs::PendingRuns;
+use super::pools_admission::Admission;
 use super::reconcile::PendingLaunch;
 use super::registry::Registry;
 use super::round::{Pending, Round, RoundEnd};
@@ -12,7 +13,9 @@ use crate::model::change::{LaunchRecord, PendingInfo, PendingReason};
 use crate::model::demand::pod_demand;
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Job;
+use crate::model::policies::preemption::Standing;
 use crate::model::policies::sla_order::SlaKey;
+use crate::model::pool::PoolId;
 use crate::model::resources::Resources;
 use crate::model::secret::SecretSpec;
 use crate::model::spec::{JobSpec, PodSpec};
@@ -20,7 +23,7 @@ use crate::model::spec_label;
 use crate::model::time::UnixMillis;
 use crate::placement::{default_chain, Chain};
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -33,6 +36,8 @@ pub struct Launches {
     reasons: HashMap<TaskId, String>,
     /// The round between its start and its end.
     pub round: Option<Round>,
+    /// Runs the pools held back from the round in progress, with why.
+    held: Vec<(Pending, String)>,
 }
 
 impl Default for Launches {
@@ -42,6 +47,7 @@ impl Default for Launches {
             pending: PendingRuns::default(),
             reasons: HashMap::new(),
             round: None,
+            held: Vec::new(),
         }
     }
 }
@@ -67,24 +73,39 @@ impl Launches {
         self.pending.remove_job(job);
     }
 
-    /// Starts a round of every waiting run (in SLA order; taken out, not
-    /// cloned: a PodSpec each) over the held offers.
+    /// The waiting runs in placement order, without taking them (between
+    /// rounds; during one, the round holds them).
+    pub fn waiting_in_order(&self) -> Vec<&Pending> {
+        self.pending.in_sla_order()
+    }
+
+    /// Starts a round of the waiting runs (in SLA order; taken out, not
+    /// cloned: a PodSpec each) that `admit` lets through, over the held
+    /// offers; the others wait for the next, with the reason it gives.
+    /// Returns the pools' standings admission went by.
     pub fn start_round(
         &mut self,
         offers: &OfferBook,
         registry: &Registry,
         zones: &HashMap<AgentId, String>,
         now: Instant,
-    ) {
-        let pending = self.pending.take_in_sla_order();
+        admit: impl FnOnce(Vec<Pending>) -> Admission,
+    ) -> BTreeMap<PoolId, Standing> {
+        let Admission {
+            admitted,
+            held,
+            standings,
+        } = admit(self.pending.take_in_sla_order());
+        self.held = held;
         self.round = Some(Round::start(
-            pending,
+            admitted,
             offers,
             registry,
             zones,
             self.chain.clone(),
             now,
         ));
+        standings
     }
 
     /// Runs whose intents are stored no longer wait for a reason.
@@ -97,7 +118,9 @@ impl Launches {
     /// Why the runs a round left over wait, where that changed since it
     /// was last recorded.
     pub fn changed_reasons(&mut self, end: &RoundEnd, now: UnixMillis) -> Vec<PendingReason> {
-        let mut changed = Vec::new();
+        let held = std::mem::take(&mut self.held);
+        let mut changed = self.changed_pool_reasons(&held, now);
+        self.held = held;
         for (at, miss) in &end.misses {
             let task = &end.unplaced_runs[*at].launch.task_id;
             let reason = miss.summary();
@@ -124,9 +147,38 @@ impl Launches {
         changed
     }
 
+    /// Why runs the pools hold wait (`held`: run and reason), where that
+    /// changed since it was last recorded.
+    pub fn changed_pool_reasons(
+        &mut self,
+        held: &[(Pending, String)],
+        now: UnixMillis,
+    ) -> Vec<PendingReason> {
+        let mut changed = Vec::new();
+        for (p, reason) in held {
+            let task = &p.launch.task_id;
+            if self.reasons.get(task) == Some(reason) {
+                continue;
+            }
+            self.reasons.insert(task.clone(), reason.clone());
+            changed.push(PendingReason {
+                pod: task.instance.clone(),
+                info: Some(PendingInfo {
+                    reason: reason.clone(),
+                    metrics: serde_json::json!({"held_by": "resource pool"}).to_string(),
+                }),
+                at: now,
+            });
+        }
+        changed
+    }
+
     /// The runs a round did not place wait again, in the order taken.
     pub fn put_back(&mut self, runs: Vec<Pending>) {
         for p in runs {
+            self.pending.put_back(p);
+        }
+        for (p, _) in std::mem::take(&mut self.held) {
             self.pending.put_back(p);
         }
         self.pending.forget_empty_jobs();

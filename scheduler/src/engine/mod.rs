@@ -40,7 +40,8 @@
 //! - [`reconcile`]: one job's plan, over the model's rules; `planning`
 //!   makes it into a change and what follows it.
 //! - [`recovery`]: a lost store's jobs rebuilt from the master's task list.
-//! - `api`: API writes.
+//! - `api`: API writes; `api_pools`: resource pool writes, with
+//!   [`pool_usage`] (the jobs in each pool and what their runs hold).
 //! - `statuses`: status updates (the model's rule per run), stored in
 //!   group commits from the [`update_backlog`].
 //! - `maintenance`: hosts drained for maintenance (API requests, inverse
@@ -49,9 +50,13 @@
 //! - [`launches`] with [`pending_runs`] and [`round`]: the runs waiting for
 //!   a host, placed a step at a time, each chunk's intents stored before
 //!   its ACCEPTs; `placing` drives a round through the engine's parts.
+//! - [`pools_admission`]: which waiting runs a round may place, by their
+//!   resource pools' limits and fair shares; `preempting`: the runs killed
+//!   so that pools below their entitlement get it.
 
 pub mod action;
 mod api;
+mod api_pools;
 pub mod cluster;
 pub mod config;
 pub mod job_queue;
@@ -63,6 +68,9 @@ pub mod pending_runs;
 mod placing;
 pub mod plan_due;
 mod planning;
+pub mod pool_usage;
+pub mod pools_admission;
+mod preempting;
 pub mod reconcile;
 pub mod recovery;
 pub mod registry;
@@ -72,8 +80,8 @@ pub mod subscription;
 pub mod update_backlog;
 
 pub use action::{
-    Action, ApiRequest, Call, EngineError, JobAmend, LaunchTask, Now, OperatorCall, Reply,
-    RequestId, WorkflowAction,
+    Action, ApiRequest, Call, EngineError, JobAmend, LaunchTask, Now, OperatorCall, PoolsView,
+    Reply, RequestId, WorkflowAction,
 };
 pub use config::EngineConfig;
 
@@ -83,6 +91,9 @@ use crate::model::host::HostMaintenance;
 use crate::model::ids::{AgentId, JobId, OfferId, TaskId};
 use crate::model::job::Revision;
 use crate::model::offer::Offer;
+use crate::model::policies::preemption::Standing;
+use crate::model::pool::{PoolId, PoolTree};
+use crate::model::resources::Resources;
 use crate::model::state::PodState;
 use crate::model::task_update::TaskUpdate;
 use crate::store::{Snapshot, StoreError};
@@ -97,6 +108,7 @@ use planning::PlanThen;
 use registry::Registry;
 use round::{Chunk, RoundEnd};
 use statuses::StoredBatch;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use subscription::Subscription;
 use update_backlog::UpdateBacklog;
@@ -106,6 +118,8 @@ pub struct Engine {
     config: EngineConfig,
     /// The jobs and runs, as stored.
     registry: Registry,
+    /// The resource pools, as stored.
+    pools: PoolTree,
     cluster: ClusterFacts,
     subscription: Subscription,
     offers: HeldOffers,
@@ -115,6 +129,10 @@ pub struct Engine {
     backlog: UpdateBacklog,
     /// What the change handed out last is for, until `on_persisted`.
     awaiting: Option<Awaiting>,
+    /// Preemptions sent lately and the next look for more.
+    preemptions: preempting::Preemptions,
+    /// The pools' standings last computed, until taken for the metrics.
+    pool_standings: Option<BTreeMap<PoolId, Standing>>,
     /// When to look for draining hosts left empty (set as runs end or a
     /// drain starts; None: nothing to look for).
     hosts_due: Option<Instant>,
@@ -153,6 +171,7 @@ enum Awaiting {
     FrameworkRemoved(StoredBatch),
     Chunk(Chunk),
     PendingReasons(RoundEnd),
+    Preempted(Vec<preempting::Preemption>),
     /// Hosts found drained: what to ask of the master once stored.
     Drained(Vec<HostMaintenance>),
     /// Hosts' records written for another reason (the master took them
@@ -174,6 +193,7 @@ impl Engine {
         let mut engine = Engine {
             config,
             registry: Registry::from_jobs(snapshot.jobs),
+            pools: PoolTree::from_pools(snapshot.pools),
             cluster,
             subscription: Subscription::new(snapshot.framework_id),
             offers: HeldOffers::default(),
@@ -181,6 +201,8 @@ impl Engine {
             launches: Launches::default(),
             backlog: UpdateBacklog::default(),
             awaiting: None,
+            preemptions: preempting::Preemptions::default(),
+            pool_standings: None,
             hosts_due: Some(now.instant),
             hosts_generation: 0,
             retry_down: Some(now.instant),
@@ -209,9 +231,28 @@ impl Engine {
         self.subscription.subscribed
     }
 
+    /// Replaces the resource pools without storing them: for the
+    /// in-process engine tests and the bench, which drive the engine
+    /// without the API (the API's pool writes are stored, then applied).
+    /// Waiting runs are admitted by them from the next placement round.
+    pub fn set_pools(&mut self, pools: PoolTree) {
+        self.pools = pools;
+    }
+
     /// The jobs and runs as stored (for tests and the simulation's checks).
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The resource pools as stored.
+    pub fn pools(&self) -> &PoolTree {
+        &self.pools
+    }
+
+    /// What each pool's live runs hold now (see [`pool_usage::usage`]):
+    /// a pool's allocation, a parent's the sum of its children's.
+    pub fn pool_usage(&self) -> std::collections::BTreeMap<PoolId, Resources> {
+        pool_usage::usage(&self.registry, &self.pools, &Resources::default())
     }
 
     /// The jobs whose stored state changed since this was last called,
@@ -275,6 +316,7 @@ impl Engine {
     ) -> Vec<Action> {
         let decision = api::decide(
             &self.registry,
+            &self.pools,
             &self.cluster,
             &self.config,
             body,
@@ -289,6 +331,10 @@ impl Engine {
             api::Decision::Write(change, then) => {
                 self.persist(*change, Awaiting::Api { request, then })
             }
+            api::Decision::Answer(reply) => vec![Action::Reply {
+                request,
+                result: Ok(reply),
+            }],
             api::Decision::Replan(job) => {
                 self.enqueue(&job.job_id, Duration::ZERO, now.instant);
                 vec![Action::Reply {
@@ -561,6 +607,7 @@ impl Engine {
             self.offers.next_deadline(),
             updates,
             self.subscription.next_reconcile,
+            self.preemption_deadline(),
             self.hosts_due,
             self.retry_down,
         ]
@@ -617,6 +664,9 @@ impl Engine {
         }
         if self.offers.hold_over(now.instant) {
             return self.start_round(now);
+        }
+        if self.preemption_due(now.instant) {
+            return self.preempt(now);
         }
         let lingered = self
             .backlog
@@ -718,6 +768,7 @@ impl Engine {
                 Vec::new()
             }
             Awaiting::Chunk(chunk) => self.chunk_stored(chunk, result, now),
+            Awaiting::Preempted(victims) => self.preemptions_stored(change, victims, result, now),
             Awaiting::PendingReasons(end) => {
                 if let Err(e) = result {
                     tracing::warn!(error = %e, "cannot record why runs are pending");
@@ -797,7 +848,7 @@ impl Engine {
         if let api::Then::Hosts(hosts) = &then {
             host_actions = self.after_host_request(hosts, now);
         }
-        let (reply, jobs) = api::apply(&mut self.registry, then, revision);
+        let (reply, jobs) = api::apply(&mut self.registry, &mut self.pools, then, revision);
         for (job, exists) in jobs {
             if exists {
                 self.enqueue(&job, Duration::ZERO, now.instant);
@@ -907,6 +958,9 @@ impl Engine {
         actions.extend(self.interest());
         if self.launches.runs_wait() && !self.offers.is_empty() {
             self.offers.hold(now.instant, self.config.offer_hold);
+        }
+        if self.launches.runs_wait() {
+            self.arm_preemption(now.instant);
         }
         actions
     }

@@ -89,6 +89,15 @@ impl<T: WaitingRun> PendingRuns<T> {
         taken
     }
 
+    /// Every waiting run, in placement order, left in place.
+    pub fn in_sla_order(&self) -> Vec<&T> {
+        let mut jobs: Vec<_> = self.jobs.iter().collect();
+        sla_order::order(&mut jobs, |(job, runs)| (runs.sla, *job));
+        jobs.into_iter()
+            .flat_map(|(_, job)| job.runs.iter())
+            .collect()
+    }
+
     /// Gives back a run taken with [`PendingRuns::take_in_sla_order`]; runs
     /// given back in the order taken keep their order.
     pub fn put_back(&mut self, run: T) {

@@ -5,10 +5,12 @@
 //! this drives it through the engine's parts.
 
 use super::offers;
+use super::pools_admission::{self, Admission};
 use super::round::{Chunk, RoundEnd};
 use super::{Action, Awaiting, Call, Engine, LaunchTask, Now};
 use crate::model::change::Change;
 use crate::model::job::Revision;
+use crate::model::resources::Resources;
 use crate::model::run::Run;
 use crate::store::StoreError;
 use std::time::Duration;
@@ -33,12 +35,35 @@ impl Engine {
             actions.extend(self.interest());
             return actions;
         }
-        self.launches.start_round(
+        let pools = &self.pools;
+        let registry = &self.registry;
+        let overhead = &self.config.executor_overhead;
+        let free = self
+            .offers
+            .book
+            .hosts()
+            .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
+        let standings = self.launches.start_round(
             &self.offers.book,
             &self.registry,
             &self.cluster.zones,
             now.instant,
+            |pending| {
+                if !pools_admission::pools_matter(pools) {
+                    return Admission {
+                        admitted: pending,
+                        ..Admission::default()
+                    };
+                }
+                let usage = super::pool_usage::usage(registry, pools, overhead);
+                pools_admission::admit(pools, &usage, pending, &free, |p| {
+                    pools_admission::job_pool(pools, registry, &p.launch.task_id.instance.job)
+                })
+            },
         );
+        if !standings.is_empty() {
+            self.pool_standings = Some(standings);
+        }
         self.continue_round(now)
     }
 

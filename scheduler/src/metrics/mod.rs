@@ -14,7 +14,10 @@
 //!
 //! - [`process`]: the process' resident memory, CPU seconds, open files
 //!   and start time, from `/proc/self`.
+//! - [`pools`]: resource pools' allocation, entitlement and limit, and
+//!   preemptions.
 
+pub mod pools;
 pub mod process;
 
 use prometheus_client::collector::Collector;

@@ -35,6 +35,8 @@ pub struct Change {
     /// user made: alone, it takes no revision, so reasons refreshed every
     /// placement round do not churn watchers.
     pub pending_reasons: Vec<PendingReason>,
+    /// Resource pools created, updated or deleted.
+    pub pools: Vec<PoolWrite>,
     /// Hosts whose maintenance record is written or removed.
     pub hosts: Vec<HostWrite>,
 }
@@ -59,6 +61,7 @@ impl Change {
             || !self.kills.is_empty()
             || !self.run_versions.is_empty()
             || !self.workflow_events.is_empty()
+            || !self.pools.is_empty()
             || !self.hosts.is_empty()
     }
 
@@ -136,6 +139,15 @@ impl JobWrite {
             revision,
         }
     }
+}
+
+/// A write of a resource pool.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PoolWrite {
+    /// The pool as it now is (created or updated).
+    Put(Box<super::pool::Pool>),
+    /// Forget the pool.
+    Delete(super::pool::PoolId),
 }
 
 /// One entry of a job's workflow story.

@@ -37,7 +37,8 @@
 //! - [`availability`]: whether an instance serves (RUNNING, and healthy
 //!   if checked): the gate batched changes wait on.
 //! - [`change`]: what the engine hands the store to persist.
-//! - [`pool`]: resource pools (Peloton respool): the tree and its configs.
+//! - [`pool`]: resource pools (Peloton respool): the tree and its configs,
+//!   with [`pool_validate`] (the rules a pool and the tree's changes meet).
 //! - [`workflow`]: updates (Peloton `UpdateSpec`): pods moved to a new
 //!   spec a window at a time, paused, aborted, rolled back; gated by
 //!   [`availability`] (RUNNING, and HEALTHY when checked).
@@ -56,6 +57,7 @@ pub mod offer;
 pub mod outcome;
 pub mod policies;
 pub mod pool;
+pub mod pool_validate;
 pub mod port_ranges;
 pub mod resources;
 pub mod run;

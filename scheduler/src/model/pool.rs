@@ -29,7 +29,22 @@ impl PoolId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Checks a client-chosen pool id: 1 to [`MAX_POOL_ID_LEN`] ASCII
+    /// letters, digits, `_`, `.` or `-` (not `.` or `..`), as job ids.
+    pub fn parse(s: &str) -> Option<PoolId> {
+        let ok = !s.is_empty()
+            && s.len() <= MAX_POOL_ID_LEN
+            && s != "."
+            && s != ".."
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        ok.then(|| PoolId(s.to_owned()))
+    }
 }
+
+/// The longest pool id a client may choose.
+pub const MAX_POOL_ID_LEN: usize = 64;
 
 impl std::fmt::Display for PoolId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -122,15 +137,22 @@ pub enum ReservationType {
 pub struct PoolResource {
     /// Which kind.
     pub kind: ResourceKind,
-    /// Guaranteed to the pool when it has demand.
+    /// Guaranteed to the pool when it has demand (0 when not given).
+    #[serde(default)]
     pub reservation: f64,
-    /// Never exceeded by the pool's running pods.
+    /// Never exceeded by the pool's running pods. Always given: a limit
+    /// left out of a configured kind would be read as 0 by Peloton.
     pub limit: f64,
-    /// Weight for the capacity above the reservations.
+    /// Weight for the capacity above the reservations (1 when not given).
+    #[serde(default = "one")]
     pub share: f64,
     /// Whether an unused reservation is lent.
     #[serde(default)]
     pub reservation_type: ReservationType,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Peloton `SchedulingPolicy`: the order of a pool's pending pods.
@@ -162,6 +184,7 @@ pub struct PoolSpec {
     #[serde(default)]
     pub resources: Vec<PoolResource>,
     /// Its parent (the root when absent).
+    #[serde(default = "PoolId::root")]
     pub parent: PoolId,
     /// The order of its pending pods.
     #[serde(default)]
@@ -227,7 +250,7 @@ pub struct Pool {
 
 /// The pools as a tree: the root (never stored), the default pool (stored
 /// once reconfigured) and the stored pools.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PoolTree {
     pools: BTreeMap<PoolId, Pool>,
 }
@@ -310,13 +333,40 @@ impl PoolTree {
             .find(|p| self.path(&p.id).as_deref() == Some(path))
     }
 
-    /// The pool a job runs in: the one it names, or the default pool.
+    /// The pool a job runs in: the one it names (by id, or by path when
+    /// the name starts with `/`), or the default pool.
     pub fn pool_of(&self, respool_id: Option<&str>) -> PoolId {
         respool_id
-            .filter(|id| !id.is_empty())
-            .map(|id| PoolId(id.to_string()))
-            .filter(|id| self.pools.contains_key(id))
+            .and_then(|named| self.resolve(named))
+            .map(|p| p.id.clone())
             .unwrap_or_else(PoolId::default_pool)
+    }
+
+    /// The pool a job's `respool_id` names: an id, or a path (`/a/b`).
+    /// None for an empty or unknown name.
+    pub fn resolve(&self, named: &str) -> Option<&Pool> {
+        if named.is_empty() {
+            return None;
+        }
+        if named.starts_with('/') {
+            return self.lookup(named);
+        }
+        self.pools.get(&PoolId(named.to_owned()))
+    }
+
+    /// The pool's ancestors, nearest first, the root last (empty for the
+    /// root). Bounded by the number of pools.
+    pub fn ancestors(&self, id: &PoolId) -> Vec<PoolId> {
+        let mut out = Vec::new();
+        let mut at = self.pools.get(id);
+        while let Some(pool) = at {
+            if pool.id.as_str() == ROOT_ID || out.len() > self.pools.len() {
+                break;
+            }
+            out.push(pool.spec.parent.clone());
+            at = self.pools.get(&pool.spec.parent);
+        }
+        out
     }
 
     /// Puts a pool (created or updated).

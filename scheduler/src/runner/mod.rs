@@ -49,6 +49,7 @@ use crate::mesos::driver::DriverHandle;
 use crate::mesos::events::SessionEvent;
 use crate::mesos::operator::OperatorClient;
 use crate::mesos::task_info::ExecutorMode;
+use crate::metrics::pools::PoolMetrics;
 use crate::metrics::Metrics;
 use crate::model::access::Identity;
 use crate::model::change::Change;
@@ -134,6 +135,9 @@ pub struct Runner {
     out: Outgoing,
     board: Arc<JobBoard>,
     metrics: Arc<Metrics>,
+    /// The resource pools' families, and the preemptions counted so far.
+    pool_metrics: PoolMetrics,
+    preemptions_counted: u64,
     next_request: RequestId,
     /// Operator calls' outcomes, back from their tasks.
     operator_results: mpsc::Receiver<(OperatorCall, Result<(), String>)>,
@@ -202,6 +206,8 @@ impl Runner {
                 operator_results: operator_tx,
             },
             board,
+            pool_metrics: PoolMetrics::register(&metrics),
+            preemptions_counted: 0,
             metrics,
             next_request: 0,
             operator_results: operator_rx,
@@ -256,6 +262,21 @@ impl Runner {
             self.metrics
                 .pending_tasks
                 .set(self.engine.pending_len() as u64);
+            self.publish_pools();
+        }
+    }
+
+    /// The pools' standings and preemptions, when the engine has news.
+    fn publish_pools(&mut self) {
+        if let Some(standings) = self.engine.take_pool_standings() {
+            self.pool_metrics.publish(&standings);
+        }
+        let total = self.engine.preemptions_total();
+        if total > self.preemptions_counted {
+            self.pool_metrics
+                .preemptions
+                .inc_by(total - self.preemptions_counted);
+            self.preemptions_counted = total;
         }
     }
 

@@ -222,6 +222,9 @@ pub struct Snapshot {
     pub jobs: Vec<(Job, Vec<RunHistory>)>,
     /// The hostname of every agent a stored run names.
     pub hostnames: BTreeMap<AgentId, String>,
+    /// The stored resource pools (the root never is; the default pool once
+    /// reconfigured).
+    pub pools: Vec<crate::model::pool::Pool>,
     /// Hosts in maintenance.
     pub hosts: Vec<crate::model::host::HostMaintenance>,
 }

@@ -20,6 +20,7 @@
 //! - [`http`]: one request per connection, and JSON exchanges.
 //! - [`job_api`]: the scheduler's job API as tests use it.
 //! - [`framework`]: a minimal Mesos framework (v1 scheduler API).
+//! - [`operator`]: the Mesos operator API (`/api/v1`): maintenance calls.
 //! - [`pymesos`]: the pymesos venv and the Python frameworks it runs.
 //! - [`run`]: a binary run to its exit, or in a mount namespace of its own.
 //! - [`wait`]: bounded polling.
@@ -34,6 +35,7 @@ pub mod cgroup;
 pub mod framework;
 pub mod http;
 pub mod job_api;
+pub mod operator;
 pub mod pki;
 pub mod process;
 pub mod pymesos;

@@ -894,6 +894,10 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         }
         ApiRequest::DeletePodEvents { task } => format!("delete events of {task}"),
         ApiRequest::RefreshPod { pod } => format!("refresh {}", pod.pod_name()),
+        ApiRequest::CreatePool { pool_id, .. } => format!("create pool {pool_id}"),
+        ApiRequest::UpdatePool { pool_id, .. } => format!("update pool {pool_id}"),
+        ApiRequest::DeletePool { pool_id } => format!("delete pool {pool_id}"),
+        ApiRequest::ReadPools => "read pools".to_owned(),
         ApiRequest::RefreshJob { job_id } => format!("refresh {job_id}"),
         ApiRequest::SteerWorkflow { job_id, action, .. } => {
             format!("{job_id} workflow {action:?}")

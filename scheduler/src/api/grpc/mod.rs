@@ -15,6 +15,8 @@ pub mod peloton_jobs;
 pub mod peloton_patch;
 pub mod peloton_pod_view;
 pub mod peloton_pods;
+pub mod peloton_pool_view;
+pub mod peloton_pools;
 pub mod peloton_secrets;
 pub mod peloton_spec;
 pub mod peloton_updates;
@@ -38,6 +40,7 @@ use axum::Router;
 use drover_seed_api::peloton::api::v1alpha::host::svc::host_service_server::HostServiceServer;
 use drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_server::JobServiceServer;
 use drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_server::PodServiceServer;
+use drover_seed_api::peloton::api::v1alpha::respool::resource_pool_service_server::ResourcePoolServiceServer;
 use drover_seed_api::peloton::api::v1alpha::watch::svc::watch_service_server::WatchServiceServer;
 use drover_seed_api::titus::job_management_service_server::JobManagementServiceServer;
 use drover_seed_api::FILE_DESCRIPTOR_SET;
@@ -73,6 +76,8 @@ pub fn seed_method_paths() -> Vec<String> {
 const PELOTON_JOBS: &str = "peloton.api.v1alpha.job.stateless.svc.JobService";
 /// Peloton's `PodService` ([`peloton_pods`]).
 const PELOTON_PODS: &str = "peloton.api.v1alpha.pod.svc.PodService";
+/// Peloton's `ResourcePoolService` ([`peloton_pools`]).
+const PELOTON_POOLS: &str = "peloton.api.v1alpha.respool.ResourcePoolService";
 /// Peloton's `WatchService` ([`peloton_watch`]).
 const PELOTON_WATCH: &str = "peloton.api.v1alpha.watch.svc.WatchService";
 /// Peloton's `HostService` ([`peloton_hosts`]).
@@ -109,6 +114,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let titus_jobs = JobManagementServiceServer::new(titus_jobs::TitusJobs {
         state: state.clone(),
     });
+    let peloton_pools = ResourcePoolServiceServer::new(peloton_pools::PelotonPools {
+        state: state.clone(),
+    });
     // Each method's own route (not `/{service}/{*method}`), so a method
     // the service lacks reaches `unknown_method` and its message, not
     // tonic's bare UNIMPLEMENTED.
@@ -119,6 +127,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             router.route_service(&path, peloton_pods.clone())
         } else if of_service(&path, PELOTON_WATCH) {
             router.route_service(&path, peloton_watch.clone())
+        } else if of_service(&path, PELOTON_POOLS) {
+            router.route_service(&path, peloton_pools.clone())
         } else if of_service(&path, PELOTON_HOSTS) {
             router.route_service(&path, peloton_hosts.clone())
         } else if of_service(&path, TITUS_JOBS) {

@@ -3,7 +3,6 @@
 
 const PELOTON_JOBS: &str = "peloton.api.v1alpha.job.stateless.svc.JobService";
 const PELOTON_PODS: &str = "peloton.api.v1alpha.pod.svc.PodService";
-const PELOTON_POOLS: &str = "peloton.api.v1alpha.respool.ResourcePoolService";
 const PELOTON_HOSTS: &str = "peloton.api.v1alpha.host.svc.HostService";
 const PELOTON_VOLUMES: &str = "peloton.api.v1alpha.volume.svc.VolumeService";
 const TITUS_JOBS: &str = "com.netflix.titus.JobManagementService";
@@ -23,7 +22,6 @@ pub fn waits_for(service: &str, _method: &str) -> &'static str {
             "the Titus translation of Drover's jobs (the JSON API at /api/v1/jobs serves them \
              today)"
         }
-        PELOTON_POOLS => "resource pools with fair share and preemption",
         PELOTON_HOSTS => "host maintenance (drain, down, up)",
         PELOTON_VOLUMES => "stateful jobs and their volumes, which Drover does not run",
         s if s.starts_with("api.") => "Kubeflow Pipelines runs on Mesos",

@@ -4,6 +4,10 @@
 //!
 //! - [`backoff`]: how long a failing run waits before its next try.
 //! - [`disruption_budget`]: how many instances Drover may disrupt now.
+//! - [`fair_share`]: each resource pool's entitlement (reservation, then
+//!   max-min fair by share, up to its limit).
+//! - [`preemption`]: which runs to preempt for pools below their
+//!   entitlement.
 //! - [`runtime_limit`]: when a batch run has run too long (Titus).
 //! - [`sla_order`]: which pending runs are placed first (SLA priority).
 //! - [`restart_budget`]: how many instances restarts may take down at once.
@@ -11,6 +15,8 @@
 
 pub mod backoff;
 pub mod disruption_budget;
+pub mod fair_share;
+pub mod preemption;
 pub mod restart_budget;
 pub mod runtime_limit;
 pub mod sla_order;

@@ -196,8 +196,18 @@ pub const MIGRATIONS: &[&str] = &[
     // 11: who made a job's current version (issue 21); jobs stored before
     // say nobody.
     "ALTER TABLE jobs ADD COLUMN updated_by TEXT NOT NULL DEFAULT '';",
-    // 13 (issue 22; 12 is the pools table, on another branch): hosts in
-    // maintenance (a host without a row is UP).
+    // 12: resource pools (issue 22): each pool's configuration as JSON
+    // (the model's `PoolSpec`), its version and times. The root is never
+    // stored; the default pool only once reconfigured.
+    "CREATE TABLE pools (
+         pool_id TEXT PRIMARY KEY,
+         spec TEXT NOT NULL,
+         version INTEGER NOT NULL,
+         created_at_ms INTEGER NOT NULL,
+         updated_at_ms INTEGER NOT NULL,
+         revision INTEGER NOT NULL
+     );",
+    // 13 (issue 22): hosts in maintenance (a host without a row is UP).
     "CREATE TABLE host_maintenance (
          hostname TEXT PRIMARY KEY,
          state TEXT NOT NULL,
@@ -220,7 +230,8 @@ pub const TABLES: &[(i64, &str)] = &[
     (6, "event_seq"),
     (7, "store_info"),
     (10, "workflow_events"),
-    (12, "host_maintenance"),
+    (12, "pools"),
+    (13, "host_maintenance"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):

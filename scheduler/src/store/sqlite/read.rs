@@ -8,6 +8,7 @@ use crate::model::change::PendingInfo;
 use crate::model::host::{DrainCause, HostMaintenance, HostState};
 use crate::model::ids::{InstanceId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
+use crate::model::pool::{Pool, PoolId, PoolSpec};
 use crate::model::run::RunHistory;
 use crate::model::secret;
 use crate::model::state::PodState;
@@ -150,8 +151,42 @@ impl SqliteStore {
             revision: self.revision()?,
             jobs,
             hostnames,
+            pools: self.pools()?,
             hosts: self.host_maintenance()?,
         })
+    }
+
+    /// Every stored resource pool, by id.
+    pub fn pools(&self) -> Result<Vec<Pool>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT pool_id, spec, version, created_at_ms, updated_at_ms FROM pools \
+                 ORDER BY pool_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut pools = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let id: String = row.get(0).map_err(|e| self.err(e))?;
+            let spec: String = row.get(1).map_err(|e| self.err(e))?;
+            let spec: PoolSpec =
+                serde_json::from_str(&spec).map_err(|_| StoreError::CorruptValue {
+                    what: "resource pool spec",
+                    value: id.clone(),
+                })?;
+            let version: i64 = row.get(2).map_err(|e| self.err(e))?;
+            let created: i64 = row.get(3).map_err(|e| self.err(e))?;
+            let updated: i64 = row.get(4).map_err(|e| self.err(e))?;
+            pools.push(Pool {
+                id: PoolId(id),
+                spec,
+                version: version.max(0) as u64,
+                created_ms: created.max(0) as u64,
+                updated_ms: updated.max(0) as u64,
+            });
+        }
+        Ok(pools)
     }
 
     /// Every host in maintenance, by hostname.

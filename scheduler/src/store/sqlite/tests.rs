@@ -807,3 +807,63 @@ fn a_store_is_given_its_id_and_creation_time_once() {
     let second = SqliteStore::open(other.path()).unwrap().identity().unwrap();
     assert_ne!(second.store_id, first.store_id);
 }
+
+#[test]
+fn pools_are_stored_updated_reloaded_and_deleted_each_with_a_revision() {
+    use crate::model::change::PoolWrite;
+    use crate::model::pool::{Pool, PoolId, PoolSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let spec: PoolSpec = serde_json::from_value(serde_json::json!({
+        "name": "batch",
+        "resources": [{"kind": "cpu", "reservation": 2.0, "limit": 8.0}]
+    }))
+    .unwrap();
+    let pool = Pool {
+        id: PoolId("batch".into()),
+        spec,
+        version: 1,
+        created_ms: 10,
+        updated_ms: 10,
+    };
+    {
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let put = |p: &Pool| Change {
+            pools: vec![PoolWrite::Put(Box::new(p.clone()))],
+            ..Change::default()
+        };
+        let first = store.commit(&put(&pool)).unwrap();
+        let mut updated = pool.clone();
+        updated.version = 2;
+        updated.updated_ms = 20;
+        updated.spec.description = "nightly".into();
+        let second = store.commit(&put(&updated)).unwrap();
+        assert!(second > first, "each pool change takes a revision");
+    }
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let loaded = store.load().unwrap().pools;
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].version, 2);
+    assert_eq!(
+        loaded[0].created_ms, 10,
+        "an update keeps the creation time"
+    );
+    assert_eq!(loaded[0].spec.description, "nightly");
+    assert_eq!(
+        loaded[0].spec.resources[0].share, 1.0,
+        "share defaults to 1"
+    );
+    assert_eq!(
+        loaded[0].spec.parent,
+        PoolId::root(),
+        "parent defaults to the root"
+    );
+    drop(store);
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    store
+        .commit(&Change {
+            pools: vec![PoolWrite::Delete(PoolId("batch".into()))],
+            ..Change::default()
+        })
+        .unwrap();
+    assert!(store.load().unwrap().pools.is_empty());
+}

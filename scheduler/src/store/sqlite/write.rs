@@ -5,8 +5,8 @@
 
 use super::SqliteStore;
 use crate::model::change::{
-    Change, HostWrite, JobWrite, KillRecord, LaunchRecord, PendingReason, PodEvent, RunWrite,
-    WorkflowEventRecord,
+    Change, HostWrite, JobWrite, KillRecord, LaunchRecord, PendingReason, PodEvent, PoolWrite,
+    RunWrite, WorkflowEventRecord,
 };
 use crate::model::ids::TaskId;
 use crate::model::job::Revision;
@@ -68,8 +68,45 @@ fn write(tx: &Transaction<'_>, change: &Change, revision: Revision) -> rusqlite:
     if !change.pending_reasons.is_empty() {
         write_pending_reasons(tx, &change.pending_reasons)?;
     }
+    if !change.pools.is_empty() {
+        write_pools(tx, &change.pools, revision)?;
+    }
     if !change.hosts.is_empty() {
         write_hosts(tx, &change.hosts)?;
+    }
+    Ok(())
+}
+
+fn write_pools(
+    tx: &Transaction<'_>,
+    pools: &[PoolWrite],
+    revision: Revision,
+) -> rusqlite::Result<()> {
+    for write in pools {
+        match write {
+            PoolWrite::Put(pool) => {
+                let spec = serde_json::to_string(&pool.spec)
+                    .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                tx.prepare_cached(
+                    "INSERT INTO pools (pool_id, spec, version, created_at_ms, updated_at_ms, \
+                     revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (pool_id) DO UPDATE SET spec = ?2, version = ?3, \
+                     updated_at_ms = ?5, revision = ?6",
+                )?
+                .execute(params![
+                    pool.id.as_str(),
+                    spec,
+                    pool.version as i64,
+                    pool.created_ms as i64,
+                    pool.updated_ms as i64,
+                    revision as i64
+                ])?;
+            }
+            PoolWrite::Delete(id) => {
+                tx.prepare_cached("DELETE FROM pools WHERE pool_id = ?1")?
+                    .execute([id.as_str()])?;
+            }
+        }
     }
     Ok(())
 }
