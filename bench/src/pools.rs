@@ -389,6 +389,7 @@ impl Sim {
                 },
                 ports: PortRanges::new([(31000, 31010)]),
                 attributes: BTreeMap::new(),
+                unavailability: None,
             });
         }
         if !offers.is_empty() {

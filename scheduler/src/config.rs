@@ -90,6 +90,10 @@ pub struct Config {
     /// entitlement get it (0: never preempt).
     #[arg(long, env = "DROVER_PREEMPTION_RATE", default_value_t = 60)]
     pub preemption_rate: u32,
+    /// How far ahead a maintenance window the master announced
+    /// (`Offer.unavailability`) keeps new pods off its host.
+    #[arg(long, env = "DROVER_MAINTENANCE_LOOKAHEAD", default_value = "1hrs", value_parser = parse_duration)]
+    pub maintenance_lookahead: Duration,
     /// Interval of periodic reconciliation.
     #[arg(long, env = "DROVER_RECONCILE_INTERVAL", default_value = "15mins", value_parser = parse_duration)]
     pub reconcile_interval: Duration,

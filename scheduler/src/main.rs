@@ -15,6 +15,7 @@ use drover_scheduler::config::{BackupArgs, Command, Config, CredentialsCommand, 
 use drover_scheduler::mesos::agent_files::MasterAccess;
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
+use drover_scheduler::mesos::operator::OperatorClient;
 use drover_scheduler::mesos::session::{Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
 use drover_scheduler::model::task_user::ROOT;
@@ -287,6 +288,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     engine.pending_refuse = config.pending_refuse;
     engine.reconcile_interval = config.reconcile_interval;
     engine.preemption_rate = config.preemption_rate;
+    engine.maintenance_lookahead = config.maintenance_lookahead;
     // The queue's capacity is the shedding bound: a write that finds it
     // full is refused at once (api::shed).
     let (api_tx, api_rx) = mpsc::channel(config.max_pending_requests as usize);
@@ -296,6 +298,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     metrics.register_collector(StateGauges(published.board.clone()));
     metrics.register_collector(WatchGauges(published.watch.clone()));
+    let state_masters = Arc::new(MasterAccess {
+        masters: masters.clone(),
+        credentials: credentials.clone(),
+        tls: master_tls.clone(),
+    });
     let state = AppState {
         board: published.board.clone(),
         watch: published.watch.clone(),
@@ -306,11 +313,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         auth: auth.clone(),
         audit,
-        masters: Arc::new(MasterAccess {
-            masters: masters.clone(),
-            credentials: credentials.clone(),
-            tls: master_tls.clone(),
-        }),
+        masters: state_masters.clone(),
         config: ApiConfig {
             max_body_bytes: config.max_body_bytes,
             max_uri_bytes: config.max_uri_bytes,
@@ -358,8 +361,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await;
     });
 
+    let operator = OperatorClient::new(state_masters);
     let runner = Runner::start(Box::new(store), driver, runner_config, published, metrics)
-        .context("cannot load the store")?;
+        .context("cannot load the store")?
+        .with_operator(operator);
     let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));
     if let Some(file) = auth.file() {
         // The file is read again when it changes (see auth::reload).

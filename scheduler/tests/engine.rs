@@ -161,6 +161,7 @@ impl Harness {
             },
             ports: PortRanges::new([(31000, 31010)]),
             attributes: BTreeMap::new(),
+            unavailability: None,
         };
         let actions = self.engine.on_offers(vec![offer], self.now());
         self.carry_out(actions);

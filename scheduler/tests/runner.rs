@@ -130,6 +130,7 @@ fn offer(id: &str, agent: &str, cpus: f64) -> SessionEvent {
         },
         ports: Default::default(),
         attributes: Default::default(),
+        unavailability: None,
     }])
 }
 

@@ -2,6 +2,7 @@
 //! and matching HTTP statuses, and every mapping from domain errors to it.
 
 use crate::engine::EngineError;
+use crate::model::host::HostError;
 use crate::model::job_ref::JobRefError;
 use crate::model::pool_validate::PoolError;
 use crate::model::validate::SpecError;
@@ -213,6 +214,11 @@ impl From<EngineError> for ApiError {
             | EngineError::NoAmendments
             | EngineError::JobTwice(_) => Code::InvalidArgument,
             EngineError::Pool(e) => pool_code(e),
+            EngineError::Host(HostError::NoHosts) => Code::InvalidArgument,
+            // Peloton answers both NOT_FOUND ("host is not DOWN").
+            EngineError::Host(HostError::Unknown(_) | HostError::NotInMaintenance(_)) => {
+                Code::NotFound
+            }
             EngineError::Store(e) => {
                 tracing::error!(error = %e, "a write was not stored");
                 Code::Internal

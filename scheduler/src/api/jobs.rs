@@ -9,9 +9,12 @@ use crate::engine::{ApiRequest, Reply};
 use crate::model::create_workflow::CreateWorkflow;
 use crate::model::ids::JobId;
 use crate::model::job::Job;
+use crate::model::job::JobView;
+use crate::model::policies::disruption_budget::{self, JobAvailability};
 use crate::model::spec::JobSpec;
-use crate::model::state::JobGoal;
+use crate::model::state::{JobGoal, PodState};
 use crate::model::task_user;
+use crate::model::time::UnixMillis;
 use crate::model::validate::validate_job;
 use crate::runner::ApiCommand;
 use axum::body::Body;
@@ -169,7 +172,7 @@ pub async fn ask_job(
 ) -> Result<Box<Job>, ApiError> {
     match ask(state, caller, request).await? {
         Reply::Job(job) => Ok(job),
-        Reply::Deleted | Reply::Pool(_) | Reply::Pools(_) => Err(ApiError {
+        Reply::Deleted | Reply::Pool(_) | Reply::Pools(_) | Reply::Hosts(_) => Err(ApiError {
             code: Code::Internal,
             message: "the engine answered a job write with something else than a job".into(),
         }),
@@ -240,7 +243,39 @@ pub async fn get(
             .current
             .as_deref()
             .map(super::updates::workflow_info),
+        disruption_budget: budget_view(&view, crate::runner::now_millis()),
     })))
+}
+
+/// How many of the job's instances Drover may disrupt now, and why no
+/// more ([`disruption_budget::allowance`]), from the instances the board
+/// counts: those not RUNNING are unavailable (health and the budget's
+/// rate are the engine's to count when it disrupts).
+pub fn budget_view(view: &JobView, now: UnixMillis) -> BudgetView {
+    let wanted = view.job.spec.instance_count;
+    let running = view.instances.in_state(PodState::Running);
+    let allowance = disruption_budget::allowance(
+        &view.job.spec,
+        JobAvailability {
+            wanted,
+            unavailable: wanted.saturating_sub(running),
+            recent_disruptions: 0,
+        },
+        now,
+    );
+    BudgetView {
+        allowed_now: allowance.disruptions,
+        held_by: allowance.held_by,
+    }
+}
+
+/// A job's disruption budget now.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct BudgetView {
+    /// Instances Drover may disrupt now (drains, restarts, updates).
+    pub allowed_now: u32,
+    /// Why no more may be; null when nothing holds the job.
+    pub held_by: Option<String>,
 }
 
 #[utoipa::path(
@@ -433,6 +468,8 @@ pub struct GetJobReply<'a> {
     /// null without one.
     #[schema(value_type = Option<super::updates::WorkflowInfo>)]
     pub workflow_info: Option<Value>,
+    /// Its disruption budget now.
+    pub disruption_budget: BudgetView,
 }
 
 /// The answer of list.

@@ -16,6 +16,7 @@
 //! - [`agents`]: the cluster's agents, from the leading master.
 //! - [`pools`]: `/api/v1/pools...` resource pools (list, create, get,
 //!   update, delete, lookup by path).
+//! - [`hosts`]: hosts and their maintenance: list, drain, complete.
 //! - [`ui`]: the web UI's embedded assets at `/ui/`.
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
 //! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
@@ -42,6 +43,7 @@ pub mod body;
 pub mod error;
 pub mod grpc;
 pub mod health;
+pub mod hosts;
 pub mod jobs;
 pub mod logs;
 pub mod openapi;
@@ -252,6 +254,9 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/pools/{id}",
             get(pools::get).put(pools::update).delete(pools::delete),
         )
+        .route("/api/v1/hosts", get(hosts::list))
+        .route("/api/v1/hosts/drain", post(hosts::drain))
+        .route("/api/v1/hosts/complete", post(hosts::complete))
         .route("/api/v1/store", get(store::get))
         .route("/api/v1/login", post(authn::login))
         .route("/api/v1/logout", post(authn::logout))

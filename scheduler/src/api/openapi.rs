@@ -10,7 +10,8 @@
 //! face) are not in it: they are described by the UI and the seed protos.
 
 use super::{
-    agents, authn, error, health, jobs, logs, pod_ops, pods, pools, query, store, updates, watch,
+    agents, authn, error, health, hosts, jobs, logs, pod_ops, pods, pools, query, store, updates,
+    watch,
 };
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
@@ -62,6 +63,9 @@ use utoipa::OpenApi;
         pools::update,
         pools::delete,
         pools::lookup,
+        hosts::list,
+        hosts::drain,
+        hosts::complete,
         store::get,
         authn::login,
         authn::logout,

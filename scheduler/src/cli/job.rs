@@ -538,7 +538,18 @@ fn job_fields(job: &Value) -> String {
         ("Pods", output::pod_stats(&status["pod_stats"])),
         ("Version", output::text(&status["version"])),
         ("Created", output::text(&status["creation_time"])),
+        ("Disruptions", budget_text(&job["disruption_budget"])),
     ])
+}
+
+/// The job's disruption budget now: `2 allowed now`, or `0 allowed now
+/// (why)`.
+fn budget_text(budget: &Value) -> String {
+    let allowed = output::text(&budget["allowed_now"]);
+    match budget["held_by"].as_str() {
+        Some(why) => format!("{allowed} allowed now ({why})"),
+        None => format!("{allowed} allowed now"),
+    }
 }
 
 /// The line under a page of a longer list: which jobs it shows and the

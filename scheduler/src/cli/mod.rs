@@ -18,6 +18,7 @@ pub mod children;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod host;
 pub mod job;
 pub mod logs;
 pub mod output;
@@ -83,6 +84,13 @@ pub enum Command {
         #[command(subcommand)]
         command: Box<pool::PoolCommand>,
     },
+    /// Hosts: list them with their maintenance state, drain them for
+    /// maintenance, complete it (operators).
+    Host {
+        /// The host command.
+        #[command(subcommand)]
+        command: host::HostCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
         /// The shell.
@@ -127,6 +135,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Pool { ref command } => {
             pool::run(&scheduler_client(&cli)?, cli.output, (**command).clone()).await
+        }
+        Command::Host { ref command } => {
+            host::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drover", &mut std::io::stdout());

@@ -5,6 +5,7 @@ use crate::model::access::Denied;
 use crate::model::amend::{AmendError, JobAmendment};
 use crate::model::change::Change;
 use crate::model::create_workflow::CreateWorkflow;
+use crate::model::host::{HostError, HostState};
 use crate::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
 use crate::model::job::{Job, VersionMismatch};
 use crate::model::pool::{Pool, PoolId, PoolSpec, PoolTree};
@@ -180,6 +181,19 @@ pub enum ApiRequest {
     /// Read the pools with what each holds now ([`PoolsView`]); nothing is
     /// stored.
     ReadPools,
+    /// Drain hosts for maintenance (Peloton `StartMaintenance`), then take
+    /// them DOWN through the master ([`crate::engine::maintenance`]).
+    StartMaintenance {
+        /// The hosts.
+        hostnames: Vec<String>,
+        /// How long a batch run is left to finish before it is moved.
+        batch_grace: Duration,
+    },
+    /// Bring hosts back from maintenance (Peloton `CompleteMaintenance`).
+    CompleteMaintenance {
+        /// The hosts.
+        hostnames: Vec<String>,
+    },
 }
 
 impl ApiRequest {
@@ -202,6 +216,8 @@ impl ApiRequest {
             | ApiRequest::UpdatePool { pool_id, .. }
             | ApiRequest::DeletePool { pool_id } => format!("pool {pool_id}"),
             ApiRequest::ReadPools => "pools".to_owned(),
+            ApiRequest::StartMaintenance { hostnames, .. }
+            | ApiRequest::CompleteMaintenance { hostnames } => hostnames.join(","),
             ApiRequest::AmendJobs { amends } => amends
                 .iter()
                 .map(|a| a.job_id.to_string())
@@ -236,6 +252,8 @@ pub enum Reply {
     Pool(Box<Pool>),
     /// The pools as they are now.
     Pools(Box<PoolsView>),
+    /// The hosts a maintenance request named, as it left them.
+    Hosts(Vec<(String, HostState)>),
 }
 
 /// The resource pools as the engine holds them, and what runs in each.
@@ -306,6 +324,9 @@ pub enum EngineError {
     /// run in.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// A maintenance request the hosts cannot take.
+    #[error(transparent)]
+    Host(#[from] HostError),
     /// The change could not be stored; nothing changed. Retrying may help.
     #[error("the change was not stored: {0}")]
     Store(#[source] StoreError),
@@ -321,6 +342,9 @@ pub enum Action {
     Persist(Change),
     /// Send this call to the master.
     Send(Call),
+    /// Send this call to the master's operator API (`/api/v1`), then
+    /// report its outcome with [`super::Engine::on_operator_result`].
+    Operator(OperatorCall),
     /// Answer API request `request`.
     Reply {
         /// The request.
@@ -376,6 +400,28 @@ pub enum Call {
     Revive,
     /// Acknowledge a stored status update.
     Acknowledge(Ack),
+    /// Give agents back to the master (ACCEPT_INVERSE_OFFERS).
+    AcceptInverseOffers {
+        /// The inverse offers.
+        inverse_offer_ids: Vec<String>,
+    },
+}
+
+/// A call to the master's operator API (Mesos maintenance primitives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorCall {
+    /// Schedule the hosts' machines (UPDATE_MAINTENANCE_SCHEDULE, kept
+    /// with the windows already there), then START_MAINTENANCE: the
+    /// master takes them DOWN.
+    StartMaintenance {
+        /// The hosts.
+        hostnames: Vec<String>,
+    },
+    /// STOP_MAINTENANCE, then the hosts' windows removed from the schedule.
+    StopMaintenance {
+        /// The hosts.
+        hostnames: Vec<String>,
+    },
 }
 
 /// One task of an ACCEPT.

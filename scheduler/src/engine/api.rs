@@ -55,6 +55,8 @@ pub(super) enum Then {
     PutMany(Vec<Job>),
     /// The job is gone.
     Delete(JobId),
+    /// Hosts' maintenance records changed ([`super::maintenance`]).
+    Hosts(super::maintenance::Then),
     /// Nothing changed: plan the job again now, and ask the master for the
     /// state of `reconcile` (the pod's latest run, if it may be live).
     Refresh {
@@ -190,6 +192,16 @@ fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Re
             access::authorize(caller, Act::Cluster, || format!("delete pool {pool_id}"))
         }
         ApiRequest::ReadPools => access::authorize(caller, Act::Read, || "read pools".into()),
+        ApiRequest::StartMaintenance { hostnames, .. } => {
+            access::authorize(caller, Act::Cluster, || {
+                format!("start maintenance of {}", hostnames.join(", "))
+            })
+        }
+        ApiRequest::CompleteMaintenance { hostnames } => {
+            access::authorize(caller, Act::Cluster, || {
+                format!("complete maintenance of {}", hostnames.join(", "))
+            })
+        }
     }
 }
 
@@ -502,6 +514,18 @@ fn decide_or_refuse(
         | ApiRequest::UpdatePool { pool_id, .. }
         | ApiRequest::DeletePool { pool_id } => Err(PoolError::NotFound(pool_id).into()),
         ApiRequest::ReadPools => Err(PoolError::NotFound(PoolId::root()).into()),
+        ApiRequest::StartMaintenance {
+            hostnames,
+            batch_grace,
+        } => {
+            let (change, then) =
+                super::maintenance::decide_start(facts, &hostnames, batch_grace, now)?;
+            Ok((change, Then::Hosts(then)))
+        }
+        ApiRequest::CompleteMaintenance { hostnames } => {
+            let (change, then) = super::maintenance::decide_complete(facts, &hostnames)?;
+            Ok((change, Then::Hosts(then)))
+        }
     }
 }
 
@@ -803,6 +827,19 @@ pub(super) fn apply(
         Then::Delete(id) => {
             registry.remove(&id);
             (Reply::Deleted, vec![(id, false)])
+        }
+        Then::Hosts(then) => {
+            // A drain moves runs of any job: every one is planned.
+            let planned = if then.replan {
+                registry
+                    .ids_by_creation()
+                    .into_iter()
+                    .map(|id| (id, true))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (Reply::Hosts(then.hosts), planned)
         }
         Then::Refresh { job_id, .. } => match registry.get(&job_id) {
             Some(entry) => (

@@ -2,13 +2,18 @@
 //! master reported lost (their runs are unreachable), and each agent's zone
 //! and hostname as offers and stored runs named them (zone balance counts
 //! instances on agents not offering right now too; events name the host),
-//! and the largest offer seen (no task may ask for far more).
+//! and the largest offer seen (no task may ask for far more); hosts in
+//! maintenance and the unavailability the master announced for agents
+//! (placement avoids both; a plan moves runs off draining hosts).
 
+use crate::model::change::HostWrite;
+use crate::model::host::{HostMaintenance, HostState, Unavailability};
 use crate::model::ids::AgentId;
 use crate::model::offer::Offer;
 use crate::model::resources::Resources;
 use crate::model::time::UnixMillis;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 /// The zone attribute agents carry (zone balance counts instances per zone).
 pub const ZONE_ATTRIBUTE: &str = crate::placement::host_view::ZONE_ATTRIBUTE;
@@ -30,6 +35,11 @@ pub struct ClusterFacts {
     /// resource one of its offers held (an idle agent offers all of
     /// itself). Resource pools divide the sum ([`ClusterFacts::capacity`]).
     pub agent_sizes: HashMap<AgentId, Resources>,
+    /// Hosts in maintenance, by hostname (a host without a record is UP).
+    pub maintenance: BTreeMap<String, HostMaintenance>,
+    /// The maintenance window the master announced for each agent, as its
+    /// latest offer said.
+    pub unavailability: HashMap<AgentId, Unavailability>,
 }
 
 /// How much larger than the largest offer seen a task may be: agents
@@ -58,10 +68,62 @@ impl ClusterFacts {
         if let Some(zone) = offer.attributes.get(ZONE_ATTRIBUTE) {
             self.zones.insert(offer.agent_id.clone(), zone.clone());
         }
+        match offer.unavailability {
+            Some(u) => {
+                self.unavailability.insert(offer.agent_id.clone(), u);
+            }
+            None => {
+                self.unavailability.remove(&offer.agent_id);
+            }
+        }
         if !self.hostnames.contains_key(&offer.agent_id) {
             self.hostnames
                 .insert(offer.agent_id.clone(), offer.hostname.clone());
         }
+    }
+
+    /// The maintenance of the host `agent` is on, if it is not UP.
+    pub fn drain_of(&self, agent: &AgentId) -> Option<&HostMaintenance> {
+        let host = self.hostnames.get(agent)?;
+        self.maintenance
+            .get(host)
+            .filter(|m| m.state != HostState::Up)
+    }
+
+    /// The state of host `hostname`.
+    pub fn host_state(&self, hostname: &str) -> HostState {
+        self.maintenance
+            .get(hostname)
+            .map_or(HostState::Up, |m| m.state)
+    }
+
+    /// Whether `hostname` names an agent Drover has seen.
+    pub fn knows_host(&self, hostname: &str) -> bool {
+        self.maintenance.contains_key(hostname) || self.hostnames.values().any(|h| h == hostname)
+    }
+
+    /// Stored maintenance writes, taken in.
+    pub fn apply_host_writes(&mut self, writes: &[HostWrite]) {
+        for write in writes {
+            match write {
+                HostWrite::Put(m) => {
+                    self.maintenance.insert(m.hostname.clone(), m.clone());
+                }
+                HostWrite::Remove(host) => {
+                    self.maintenance.remove(host);
+                }
+            }
+        }
+    }
+
+    /// Whether placement may use `offer`: its host is UP and no
+    /// maintenance window the master announced for it is within
+    /// `lookahead` of `now`.
+    pub fn is_placeable(&self, offer: &Offer, now: UnixMillis, lookahead: Duration) -> bool {
+        self.host_state(&offer.hostname).is_placeable()
+            && !offer
+                .unavailability
+                .is_some_and(|u| u.is_near(now, lookahead))
     }
 
     /// A live update from `agent`: it is alive again.

@@ -91,6 +91,20 @@ pub struct EngineConfig {
     /// offers, so no placement round comes to look; once a second costs
     /// one walk of the live runs.
     pub preemption_check: Duration,
+    /// How soon a job whose drain its disruption budget holds is planned
+    /// again even if nothing else happens. Default 2 s: a budget's rate
+    /// or time window frees it with time alone, and a replacement coming
+    /// up replans the job at once anyway.
+    pub drain_recheck: Duration,
+    /// How far ahead a maintenance window the master announced
+    /// (`Offer.unavailability`) keeps placement off its host. Default
+    /// 1 h: a run placed there would be moved again soon.
+    pub maintenance_lookahead: Duration,
+    /// How long after a failed operator call (a drained host taken DOWN)
+    /// it is made again. Default 10 s: a master failing over answers
+    /// again within that, and a master without the maintenance calls is
+    /// not asked in a tight loop.
+    pub operator_retry: Duration,
 }
 
 impl Default for EngineConfig {
@@ -113,6 +127,9 @@ impl Default for EngineConfig {
             retry_after_store_error: Duration::from_secs(1),
             preemption_rate: 60,
             preemption_check: Duration::from_secs(1),
+            drain_recheck: Duration::from_secs(2),
+            maintenance_lookahead: Duration::from_secs(3600),
+            operator_retry: Duration::from_secs(10),
         }
     }
 }

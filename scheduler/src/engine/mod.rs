@@ -44,6 +44,8 @@
 //!   [`pool_usage`] (the jobs in each pool and what their runs hold).
 //! - `statuses`: status updates (the model's rule per run), stored in
 //!   group commits from the [`update_backlog`].
+//! - `maintenance`: hosts drained for maintenance (API requests, inverse
+//!   offers), found drained, taken DOWN through the master.
 //! - [`offers`] with [`offer_book`]: offers held, kept and declined.
 //! - [`launches`] with [`pending_runs`] and [`round`]: the runs waiting for
 //!   a host, placed a step at a time, each chunk's intents stored before
@@ -59,6 +61,7 @@ pub mod cluster;
 pub mod config;
 pub mod job_queue;
 pub mod launches;
+mod maintenance;
 pub mod offer_book;
 pub mod offers;
 pub mod pending_runs;
@@ -77,13 +80,14 @@ pub mod subscription;
 pub mod update_backlog;
 
 pub use action::{
-    Action, ApiRequest, Call, EngineError, JobAmend, LaunchTask, Now, PoolsView, Reply, RequestId,
-    WorkflowAction,
+    Action, ApiRequest, Call, EngineError, JobAmend, LaunchTask, Now, OperatorCall, PoolsView,
+    Reply, RequestId, WorkflowAction,
 };
 pub use config::EngineConfig;
 
 use crate::model::access::Identity;
 use crate::model::change::Change;
+use crate::model::host::HostMaintenance;
 use crate::model::ids::{AgentId, JobId, OfferId, TaskId};
 use crate::model::job::Revision;
 use crate::model::offer::Offer;
@@ -129,28 +133,68 @@ pub struct Engine {
     preemptions: preempting::Preemptions,
     /// The pools' standings last computed, until taken for the metrics.
     pool_standings: Option<BTreeMap<PoolId, Standing>>,
+    /// When to look for draining hosts left empty (set as runs end or a
+    /// drain starts; None: nothing to look for).
+    hosts_due: Option<Instant>,
+    /// Bumped on every change of the hosts' maintenance, for readers.
+    hosts_generation: u64,
+    /// When to ask the master again to take DRAINED hosts DOWN (after a
+    /// failed call, and after a restart that found some).
+    retry_down: Option<Instant>,
+}
+
+/// A host as readers see it: its agent, its maintenance state and record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostInfo {
+    /// The hostname.
+    pub hostname: String,
+    /// Its agent, once an offer or a run named it.
+    pub agent_id: Option<AgentId>,
+    /// Its maintenance state (UP without a record).
+    pub state: crate::model::host::HostState,
+    /// Its maintenance record, if in maintenance.
+    pub maintenance: Option<HostMaintenance>,
 }
 
 /// What follows a stored change.
 enum Awaiting {
-    Api { request: RequestId, then: api::Then },
+    Api {
+        request: RequestId,
+        then: api::Then,
+    },
     Updates(StoredBatch),
-    Plan { job: JobId, then: PlanThen },
+    Plan {
+        job: JobId,
+        then: PlanThen,
+    },
     Subscribed,
     FrameworkRemoved(StoredBatch),
     Chunk(Chunk),
     PendingReasons(RoundEnd),
     Preempted(Vec<preempting::Preemption>),
+    /// Hosts found drained: what to ask of the master once stored.
+    Drained(Vec<HostMaintenance>),
+    /// Hosts' records written for another reason (the master took them
+    /// DOWN, an inverse offer came or went).
+    HostsWritten,
 }
 
 impl Engine {
     /// An engine over what the store holds; every job is planned at once.
     pub fn recover(snapshot: Snapshot, config: EngineConfig, now: Now) -> Engine {
+        let mut cluster = ClusterFacts::with_hostnames(snapshot.hostnames);
+        cluster.apply_host_writes(
+            &snapshot
+                .hosts
+                .into_iter()
+                .map(crate::model::change::HostWrite::Put)
+                .collect::<Vec<_>>(),
+        );
         let mut engine = Engine {
             config,
             registry: Registry::from_jobs(snapshot.jobs),
             pools: PoolTree::from_pools(snapshot.pools),
-            cluster: ClusterFacts::with_hostnames(snapshot.hostnames),
+            cluster,
             subscription: Subscription::new(snapshot.framework_id),
             offers: HeldOffers::default(),
             queue: JobQueue::default(),
@@ -159,6 +203,9 @@ impl Engine {
             awaiting: None,
             preemptions: preempting::Preemptions::default(),
             pool_standings: None,
+            hosts_due: Some(now.instant),
+            hosts_generation: 0,
+            retry_down: Some(now.instant),
         };
         engine.enqueue_all(now.instant);
         engine
@@ -213,6 +260,40 @@ impl Engine {
     /// holds is what the store committed.
     pub fn take_changed_jobs(&mut self) -> Vec<(JobId, Option<crate::model::job::JobView>)> {
         self.registry.take_changed()
+    }
+
+    /// Every host Drover knows, with its maintenance state, by hostname.
+    pub fn hosts(&self) -> Vec<HostInfo> {
+        let mut hosts: std::collections::BTreeMap<&str, HostInfo> = self
+            .cluster
+            .hostnames
+            .iter()
+            .map(|(agent, host)| {
+                (
+                    host.as_str(),
+                    HostInfo {
+                        hostname: host.clone(),
+                        agent_id: Some(agent.clone()),
+                        state: self.cluster.host_state(host),
+                        maintenance: self.cluster.maintenance.get(host).cloned(),
+                    },
+                )
+            })
+            .collect();
+        for (host, m) in &self.cluster.maintenance {
+            hosts.entry(host.as_str()).or_insert_with(|| HostInfo {
+                hostname: host.clone(),
+                agent_id: None,
+                state: m.state,
+                maintenance: Some(m.clone()),
+            });
+        }
+        hosts.into_values().collect()
+    }
+
+    /// Bumped whenever [`Engine::hosts`] may have changed.
+    pub fn hosts_generation(&self) -> u64 {
+        self.hosts_generation + self.cluster.hostnames.len() as u64
     }
 
     /// Whether a handed-out change awaits [`Engine::on_persisted`].
@@ -322,7 +403,20 @@ impl Engine {
             pending = self.launches.waiting(),
             "offers received"
         );
+        let mut unplaceable = Vec::new();
         for offer in &offers {
+            if !self
+                .cluster
+                .is_placeable(offer, now.unix_ms, self.config.maintenance_lookahead)
+            {
+                // In or near maintenance: nothing goes there. Its agent is
+                // still alive and named.
+                self.cluster.saw_offer(offer);
+                if !self.offers.holds(&offer.id) {
+                    unplaceable.push(offer.id.clone());
+                }
+                continue;
+            }
             if !self.offers.add(offer, now.instant, self.config.offer_hold) {
                 tracing::warn!(
                     offer = offer.id.as_str(),
@@ -333,7 +427,107 @@ impl Engine {
             }
             self.cluster.saw_offer(offer);
         }
-        Vec::new()
+        offers::decline(unplaceable, self.config.refuse)
+            .map(Action::Send)
+            .into_iter()
+            .collect()
+    }
+
+    /// An inverse offer: the master wants `agent` back for maintenance
+    /// from `unavailability`'s start. Its host is drained as for
+    /// StartMaintenance, and the inverse offer accepted once no Drover
+    /// run is left on it ([`maintenance`]).
+    pub fn on_inverse_offer(
+        &mut self,
+        inverse_offer_id: String,
+        agent_id: AgentId,
+        unavailability: crate::model::host::Unavailability,
+        now: Now,
+    ) -> Vec<Action> {
+        self.cluster
+            .unavailability
+            .insert(agent_id.clone(), unavailability);
+        let Some(record) =
+            maintenance::on_inverse_offer(&self.cluster, &inverse_offer_id, &agent_id, now.unix_ms)
+        else {
+            if self.cluster.hostnames.contains_key(&agent_id) {
+                self.hosts_due = Some(now.instant);
+            } else {
+                tracing::warn!(agent = %agent_id, "inverse offer for an agent Drover has not seen; accepted");
+                return vec![Action::Send(Call::AcceptInverseOffers {
+                    inverse_offer_ids: vec![inverse_offer_id],
+                })];
+            }
+            return Vec::new();
+        };
+        tracing::info!(host = %record.hostname, inverse_offer = %inverse_offer_id, "inverse offer: draining");
+        // A host drained already gives the agent back at once.
+        let mut actions = Vec::new();
+        if record.state != crate::model::host::HostState::Draining {
+            actions.push(Action::Send(Call::AcceptInverseOffers {
+                inverse_offer_ids: vec![inverse_offer_id],
+            }));
+        }
+        let change = Change {
+            hosts: vec![crate::model::change::HostWrite::Put(record)],
+            ..Change::default()
+        };
+        self.enqueue_all(now.instant);
+        actions.extend(self.persist(change, Awaiting::HostsWritten));
+        actions
+    }
+
+    /// An inverse offer was rescinded: the drain it started is cancelled.
+    pub fn on_inverse_rescind(&mut self, inverse_offer_id: &str, _now: Now) -> Vec<Action> {
+        let Some(host) = maintenance::on_inverse_rescind(&self.cluster, inverse_offer_id) else {
+            return Vec::new();
+        };
+        tracing::info!(%host, inverse_offer = %inverse_offer_id, "inverse offer rescinded: drain cancelled");
+        let change = Change {
+            hosts: vec![crate::model::change::HostWrite::Remove(host)],
+            ..Change::default()
+        };
+        self.persist(change, Awaiting::HostsWritten)
+    }
+
+    /// How an operator call went: a START_MAINTENANCE the master took
+    /// makes its hosts DOWN; a failed one is tried again after
+    /// [`EngineConfig::operator_retry`] (the hosts stay DRAINED).
+    pub fn on_operator_result(
+        &mut self,
+        call: OperatorCall,
+        result: Result<(), String>,
+        now: Now,
+    ) -> Vec<Action> {
+        match (call, result) {
+            (OperatorCall::StartMaintenance { hostnames }, Ok(())) => {
+                let down = maintenance::taken_down(&self.cluster, &hostnames);
+                if down.is_empty() {
+                    return Vec::new();
+                }
+                let change = Change {
+                    hosts: down
+                        .into_iter()
+                        .map(crate::model::change::HostWrite::Put)
+                        .collect(),
+                    ..Change::default()
+                };
+                self.persist(change, Awaiting::HostsWritten)
+            }
+            (OperatorCall::StartMaintenance { hostnames }, Err(e)) => {
+                tracing::warn!(hosts = ?hostnames, error = %e, "the master did not take the hosts down; retrying");
+                self.retry_down = Some(now.instant + self.config.operator_retry);
+                Vec::new()
+            }
+            (OperatorCall::StopMaintenance { hostnames }, Ok(())) => {
+                tracing::info!(hosts = ?hostnames, "the master has the hosts up again");
+                vec![Action::Send(Call::Revive)]
+            }
+            (OperatorCall::StopMaintenance { hostnames }, Err(e)) => {
+                tracing::warn!(hosts = ?hostnames, error = %e, "the master did not bring the hosts up");
+                Vec::new()
+            }
+        }
     }
 
     /// Offers the master sent malformed (their reasons were logged where
@@ -414,6 +608,8 @@ impl Engine {
             updates,
             self.subscription.next_reconcile,
             self.preemption_deadline(),
+            self.hosts_due,
+            self.retry_down,
         ]
         .into_iter()
         .flatten()
@@ -424,6 +620,30 @@ impl Engine {
     pub fn on_tick(&mut self, now: Now) -> Vec<Action> {
         if let Some(job) = self.queue.pop_due(now.instant) {
             return self.plan_job(job, now);
+        }
+        if self.hosts_due.is_some_and(|at| at <= now.instant) {
+            self.hosts_due = None;
+            let drained = maintenance::newly_drained(&self.cluster, &self.registry);
+            if !drained.is_empty() {
+                let change = Change {
+                    hosts: drained
+                        .iter()
+                        .cloned()
+                        .map(crate::model::change::HostWrite::Put)
+                        .collect(),
+                    ..Change::default()
+                };
+                return self.persist(change, Awaiting::Drained(drained));
+            }
+        }
+        if self.retry_down.is_some_and(|at| at <= now.instant) {
+            self.retry_down = None;
+            let hostnames = maintenance::awaiting_down(&self.cluster);
+            if !hostnames.is_empty() {
+                return vec![Action::Operator(OperatorCall::StartMaintenance {
+                    hostnames,
+                })];
+            }
         }
         // After the plans, so that a REVIVE for the runs they leave waiting
         // goes first: the master answers a reconciliation on the stream
@@ -473,7 +693,34 @@ impl Engine {
             tracing::error!("a change was reported stored that the engine did not hand out");
             return Vec::new();
         };
+        if result.is_ok() && !change.hosts.is_empty() {
+            self.cluster.apply_host_writes(&change.hosts);
+            self.hosts_generation += 1;
+        }
         match awaiting {
+            Awaiting::Drained(drained) => match result {
+                Ok(_) => {
+                    for m in &drained {
+                        tracing::info!(host = %m.hostname, "host drained");
+                    }
+                    let (operator, calls) = maintenance::after_drained(&drained);
+                    let mut actions: Vec<Action> =
+                        operator.map(Action::Operator).into_iter().collect();
+                    actions.extend(calls.into_iter().map(Action::Send));
+                    actions
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record hosts drained; retrying");
+                    self.hosts_due = Some(now.instant + self.config.retry_after_store_error);
+                    Vec::new()
+                }
+            },
+            Awaiting::HostsWritten => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "cannot record hosts' maintenance");
+                }
+                Vec::new()
+            }
             Awaiting::Api { request, then } => self.api_stored(request, then, result, now),
             Awaiting::Updates(stored) => match result {
                 Ok(_) => self.updates_stored(stored, now),
@@ -597,6 +844,10 @@ impl Engine {
             }
         };
         let reconcile = then.reconcile();
+        let mut host_actions = Vec::new();
+        if let api::Then::Hosts(hosts) = &then {
+            host_actions = self.after_host_request(hosts, now);
+        }
         let (reply, jobs) = api::apply(&mut self.registry, &mut self.pools, then, revision);
         for (job, exists) in jobs {
             if exists {
@@ -611,10 +862,44 @@ impl Engine {
                 tasks: vec![(task.to_string(), agent)],
             }));
         }
+        actions.extend(host_actions);
         actions.push(Action::Reply {
             request,
             result: Ok(reply),
         });
+        actions
+    }
+
+    /// After a stored maintenance request: held offers of hosts in
+    /// maintenance declined, DOWN hosts brought up through the master and
+    /// offers revived for hosts UP again, drained hosts looked for.
+    fn after_host_request(&mut self, then: &maintenance::Then, now: Now) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let in_maintenance: Vec<(String, crate::model::host::HostState)> = then
+            .hosts
+            .iter()
+            .filter(|(_, state)| !state.is_placeable())
+            .cloned()
+            .collect();
+        let agents: Vec<AgentId> = maintenance::agents_on(&self.cluster, &in_maintenance)
+            .cloned()
+            .collect();
+        let held: Vec<OfferId> = agents
+            .iter()
+            .flat_map(|agent| self.offers.take_agent(agent))
+            .collect();
+        actions.extend(offers::decline(held, self.config.refuse).map(Action::Send));
+        if !then.stop.is_empty() {
+            actions.push(Action::Operator(OperatorCall::StopMaintenance {
+                hostnames: then.stop.clone(),
+            }));
+        }
+        if then.hosts.iter().any(|(_, state)| state.is_placeable()) {
+            actions.push(Action::Send(Call::Revive));
+        }
+        if then.replan {
+            self.hosts_due = Some(now.instant);
+        }
         actions
     }
 
@@ -701,6 +986,14 @@ impl Engine {
         // A terminal update may need a relaunch now; a live one rarely
         // changes the plan, so its job is looked at once the burst settles
         // (a burst of updates costs one plan per job, not one per batch).
+        let draining = self
+            .cluster
+            .maintenance
+            .values()
+            .any(|m| m.state == crate::model::host::HostState::Draining);
+        if draining && stored.touched.iter().any(|(_, terminal)| *terminal) {
+            self.hosts_due = Some(now.instant);
+        }
         for (job, terminal) in &stored.touched {
             if *terminal {
                 self.enqueue(job, Duration::ZERO, now.instant);

@@ -245,6 +245,7 @@ mod tests {
             },
             ports: PortRanges::new([(31000, 31009)]),
             attributes: BTreeMap::from([("zone".to_owned(), "b".to_owned())]),
+            unavailability: None,
         }
     }
 

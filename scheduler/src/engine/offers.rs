@@ -60,6 +60,11 @@ impl HeldOffers {
         decline(self.book.rescind(offer_id), Duration::ZERO)
     }
 
+    /// The agent's held offers, taken out (to decline them).
+    pub fn take_agent(&mut self, agent: &AgentId) -> Vec<OfferId> {
+        self.book.remove_agent(agent)
+    }
+
     /// The agent is gone: its offers with it.
     pub fn remove_agent(&mut self, agent: &AgentId) {
         let _ = self.book.remove_agent(agent);

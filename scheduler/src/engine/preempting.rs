@@ -397,6 +397,7 @@ impl Engine {
                 JobAvailability {
                     wanted,
                     unavailable,
+                    recent_disruptions: 0,
                 },
                 now.unix_ms,
             );

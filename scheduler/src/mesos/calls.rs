@@ -114,6 +114,21 @@ pub fn decline(offer_ids: Vec<String>, refuse: Duration) -> Call {
     }
 }
 
+/// ACCEPT_INVERSE_OFFERS: the framework agrees to give the agents back
+/// (Drover's runs are off them).
+pub fn accept_inverse_offers(inverse_offer_ids: Vec<String>) -> Call {
+    Call {
+        accept_inverse_offers: Some(Box::new(call::AcceptInverseOffers {
+            inverse_offer_ids: inverse_offer_ids
+                .into_iter()
+                .map(|value| OfferId { value })
+                .collect(),
+            filters: None,
+        })),
+        ..typed(call::Type::AcceptInverseOffers)
+    }
+}
+
 /// KILL a task with a grace period.
 pub fn kill(task_id: String, agent_id: Option<String>, grace: Duration) -> Call {
     Call {

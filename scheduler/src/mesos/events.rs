@@ -59,6 +59,21 @@ pub enum SessionEvent {
         /// The agent.
         agent_id: AgentId,
     },
+    /// The master asks for an agent back for maintenance (one inverse
+    /// offer of an INVERSE_OFFERS event).
+    InverseOffer {
+        /// The inverse offer's id, to accept it by.
+        inverse_offer_id: String,
+        /// The agent.
+        agent_id: AgentId,
+        /// When the agent goes, and for how long.
+        unavailability: crate::model::host::Unavailability,
+    },
+    /// The master took an inverse offer back (its schedule dropped it).
+    RescindInverseOffer {
+        /// The inverse offer.
+        inverse_offer_id: String,
+    },
 }
 
 /// What the engine is told of one stream event: nothing, one event, or
@@ -76,6 +91,25 @@ pub(crate) fn translate(event: Event) -> Translated {
         }
         return out;
     }
+    if event.r#type == Some(event::Type::InverseOffers as i32) {
+        let offers = event
+            .inverse_offers
+            .map(|o| o.inverse_offers)
+            .unwrap_or_default();
+        return offers
+            .into_iter()
+            .filter_map(|o| {
+                // An inverse offer for a whole framework (no agent) asks
+                // nothing of Drover's hosts.
+                let agent = o.agent_id?;
+                Some(SessionEvent::InverseOffer {
+                    unavailability: super::offers::unavailability(&o.unavailability),
+                    inverse_offer_id: o.id.value,
+                    agent_id: AgentId::new(&agent.value),
+                })
+            })
+            .collect();
+    }
     one(event).into_iter().collect()
 }
 
@@ -86,6 +120,13 @@ fn one(event: Event) -> Option<SessionEvent> {
         Some(event::Type::Rescind) => event.rescind.map(|r| SessionEvent::Rescind {
             offer_id: OfferId(r.offer_id.value),
         }),
+        Some(event::Type::RescindInverseOffer) => {
+            event
+                .rescind_inverse_offer
+                .map(|r| SessionEvent::RescindInverseOffer {
+                    inverse_offer_id: r.inverse_offer_id.value,
+                })
+        }
         Some(event::Type::Update) => event
             .update
             .map(|u| SessionEvent::Update(task_update(u.status))),

@@ -25,6 +25,8 @@
 //!   (`/files/browse`) and its files read (`/files/read`), the agent found
 //!   in the master's state; [`agents`]: the cluster's agents with their
 //!   used and free resources, from the same state.
+//! - [`operator`]: the master's operator API (`/api/v1`) for the
+//!   maintenance primitives: a drained host taken DOWN, brought back UP.
 //! - `lanes`: pure: which waiting call goes to the master next (the call
 //!   sender's decide half).
 
@@ -39,5 +41,6 @@ pub mod health_check;
 pub(crate) mod lanes;
 pub mod master_state;
 pub(crate) mod offers;
+pub mod operator;
 pub mod session;
 pub mod task_info;

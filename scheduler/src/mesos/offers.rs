@@ -9,6 +9,7 @@
 //! within one OFFERS event (the first copy decides); copies across events
 //! are the engine's to see, as only it knows which offers it still holds.
 
+use crate::model::host::Unavailability;
 use crate::model::ids::{AgentId, OfferId};
 use crate::model::offer::Offer;
 use crate::model::port_ranges::PortRanges;
@@ -161,6 +162,20 @@ pub(crate) fn offer(offer: v1::Offer) -> Offer {
         allocation_role: offer.allocation_info.and_then(|a| a.role),
         id: OfferId(offer.id.value),
         hostname: offer.hostname,
+        unavailability: offer.unavailability.as_ref().map(unavailability),
+    }
+}
+
+/// Mesos' unavailability (nanoseconds) in Drover's terms. A negative
+/// duration is read as none: the window is open-ended.
+pub(crate) fn unavailability(u: &v1::Unavailability) -> Unavailability {
+    Unavailability {
+        start: u.start.nanoseconds.div_euclid(1_000_000),
+        duration: u
+            .duration
+            .as_ref()
+            .and_then(|d| u64::try_from(d.nanoseconds).ok())
+            .map(std::time::Duration::from_nanos),
     }
 }
 

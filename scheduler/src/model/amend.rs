@@ -24,6 +24,8 @@ pub struct JobAmendment {
     pub pod_goals: Vec<(u32, PodGoal)>,
     /// One run's attributes, by task id, replaced (empty: removed).
     pub task_attributes: Option<(String, BTreeMap<String, String>)>,
+    /// The job's disruption budget (`Some(None)` removes it).
+    pub disruption_budget: Option<Option<crate::model::spec_budget::DisruptionBudget>>,
 }
 
 /// Why an amendment cannot be made.
@@ -55,6 +57,9 @@ impl JobAmendment {
         }
         if let Some(labels) = &self.labels {
             out.spec.labels = labels.clone();
+        }
+        if let Some(budget) = &self.disruption_budget {
+            out.spec.disruption_budget = budget.clone();
         }
         if let Some(message) = &self.seed_message {
             out.spec.seed_message = message.clone();

@@ -37,6 +37,17 @@ pub struct Change {
     pub pending_reasons: Vec<PendingReason>,
     /// Resource pools created, updated or deleted.
     pub pools: Vec<PoolWrite>,
+    /// Hosts whose maintenance record is written or removed.
+    pub hosts: Vec<HostWrite>,
+}
+
+/// A write of a host's maintenance record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostWrite {
+    /// The record as it now is.
+    Put(super::host::HostMaintenance),
+    /// The host is UP: its record goes.
+    Remove(String),
 }
 
 impl Change {
@@ -51,6 +62,7 @@ impl Change {
             || !self.run_versions.is_empty()
             || !self.workflow_events.is_empty()
             || !self.pools.is_empty()
+            || !self.hosts.is_empty()
     }
 
     /// Whether there is nothing to write.

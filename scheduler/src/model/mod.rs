@@ -9,6 +9,8 @@
 //! - [`spec`]: what users write (JobSpec, PodSpec, ContainerSpec), with
 //!   [`spec_constraint`] (where a pod may run) and [`spec_health`] (ports
 //!   and the liveness check).
+//! - [`spec_budget`]: a job's disruption budget (Titus
+//!   `JobDisruptionBudget`) as users write it.
 //! - [`validate`]: the rules a spec must meet, errors naming the field.
 //! - [`secret`]: a job's secrets: values never shown, sealed only by the
 //!   store, their rules, and how a new version keeps them.
@@ -20,6 +22,8 @@
 //! - [`offer`], [`task_update`]: what the master tells Drover, in
 //!   Drover's terms (the `mesos/` edge translates the protos).
 //! - [`time`]: wall-clock milliseconds, passed in, never read here.
+//! - [`host`]: hosts in maintenance (UP, DRAINING, DRAINED, DOWN), the
+//!   drain's pace per run, and the master's unavailability windows.
 //! - [`job`]: a job, its goal and versions, the entity-version check.
 //! - [`amend`]: changes of a running job that restart none of its pods
 //!   (size, enabled flag, labels, pod goals).
@@ -45,6 +49,7 @@ pub mod availability;
 pub mod change;
 pub mod create_workflow;
 pub mod demand;
+pub mod host;
 pub mod ids;
 pub mod job;
 pub mod job_ref;
@@ -58,6 +63,7 @@ pub mod resources;
 pub mod run;
 pub mod secret;
 pub mod spec;
+pub mod spec_budget;
 pub mod spec_constraint;
 pub mod spec_health;
 pub mod spec_label;

@@ -27,4 +27,8 @@ pub struct Offer {
     /// The agent's attributes as text (`zone` → `a`), in Mesos' attribute
     /// syntax for ranges and sets.
     pub attributes: BTreeMap<String, String>,
+    /// When the master plans the agent's maintenance (Mesos
+    /// `Offer.unavailability`): placement avoids a host whose window is
+    /// near.
+    pub unavailability: Option<super::host::Unavailability>,
 }

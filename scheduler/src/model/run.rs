@@ -46,6 +46,11 @@ use std::num::{NonZeroI64, NonZeroU64};
 /// a task that outlived its `max_completion_time`.
 pub const RUNTIME_LIMIT_REASON: Reason = Reason::MaxCompletionTimeReached;
 
+/// The reason on a run Drover killed to move it off a draining host (the
+/// Mesos reason for a task killed because its agent drains). Such a run
+/// ended well: its instance is relaunched elsewhere, batch or service.
+pub const DRAIN_REASON: Reason = Reason::AgentDraining;
+
 /// An instance's runs, oldest first. Most instances only ever have one
 /// run, so that one is kept in place rather than in an allocation of its
 /// own: a launch of 100,000 tasks otherwise made 100,000 small allocations

@@ -72,6 +72,12 @@ pub struct JobSpec {
     /// replaced and given up (see [`crate::model::policies::unreachable`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_policy: Option<UnreachablePolicy>,
+    /// Titus' `JobDisruptionBudget`: how many instances Drover's own
+    /// disruptions (drains, restarts, updates) may take down, how fast and
+    /// when ([`crate::model::policies::disruption_budget`]). The Titus face
+    /// fills it from the `JobDescriptor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disruption_budget: Option<crate::model::spec_budget::DisruptionBudget>,
     /// The resource pool the job belongs to (Peloton `respool_id`): kept
     /// and shown back; placement does not use it until pools exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -75,6 +75,11 @@ pub fn validate_job(spec: &JobSpec, limits: &JobLimits, at: &str) -> Result<(), 
         }
     }
     super::secret::validate(&spec.secrets).map_err(|e| secret_error(at, e))?;
+    if let Some(budget) = &spec.disruption_budget {
+        budget
+            .validate()
+            .map_err(|e| err(format!("{at}.disruption_budget"), e.to_string()))?;
+    }
     validate_pod(
         &spec.default_spec,
         spec.job_type,

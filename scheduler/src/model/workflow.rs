@@ -39,6 +39,7 @@ use super::availability::is_available;
 use super::run::Run;
 use super::spec::JobSpec;
 use super::time::UnixMillis;
+use crate::model::policies::disruption_budget::{allowance, JobAvailability};
 use serde::{Deserialize, Serialize};
 
 /// How an update rolls (Peloton `UpdateSpec`).
@@ -608,10 +609,22 @@ pub fn advance<'a, H: Fn(u32) -> &'a [Run]>(
             0 => u32::MAX,
             batch => batch.saturating_sub(in_flight),
         };
-        let mut sla = match job.max_unavailable {
+        let sla_bound = match job.max_unavailable {
             0 => u32::MAX,
             max => max.saturating_sub(job.unavailable),
         };
+        // The one budget rule ([`allowance`]) holds too: a Titus budget's
+        // percentage, rate and time windows pace an update as a drain.
+        let budget = allowance(
+            job.spec,
+            JobAvailability {
+                wanted: job.spec.instance_count,
+                unavailable: job.unavailable,
+                recent_disruptions: 0,
+            },
+            now,
+        );
+        let mut sla = sla_bound.min(budget.disruptions);
         // Releasing an instance that is down already takes nothing more
         // down: it costs no SLA budget. Without this a rollback whose
         // failed instances spent the budget would never move them back.

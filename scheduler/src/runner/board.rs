@@ -6,6 +6,7 @@
 //! user polling a launch no longer takes the scheduler's CPU away from the
 //! launch (kube-rs' reflector store: one writer, many readers).
 
+use crate::engine::HostInfo;
 use crate::model::ids::JobId;
 use crate::model::job::JobView;
 use crate::model::job_ref::{self, JobRefError};
@@ -14,10 +15,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The published jobs.
+/// The published jobs (and hosts).
 #[derive(Debug)]
 pub struct JobBoard {
     jobs: RwLock<Published>,
+    /// Every host Drover knows, with its maintenance state, as the
+    /// engine last stored them.
+    hosts: RwLock<Arc<Vec<HostInfo>>>,
     /// Whether the engine has published what it loaded, for readers that
     /// wait for it.
     loaded: watch::Sender<bool>,
@@ -27,6 +31,7 @@ impl Default for JobBoard {
     fn default() -> Self {
         JobBoard {
             jobs: RwLock::default(),
+            hosts: RwLock::default(),
             loaded: watch::Sender::new(false),
         }
     }
@@ -58,6 +63,16 @@ impl JobBoard {
         drop(jobs);
         self.loaded
             .send_if_modified(|loaded| !std::mem::replace(loaded, true));
+    }
+
+    /// Publishes the hosts as they now are.
+    pub fn publish_hosts(&self, hosts: Vec<HostInfo>) {
+        *self.hosts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(hosts);
+    }
+
+    /// The hosts, by hostname.
+    pub fn hosts(&self) -> Arc<Vec<HostInfo>> {
+        self.hosts.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Whether the engine has published what it loaded.

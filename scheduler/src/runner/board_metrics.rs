@@ -7,6 +7,7 @@
 //! not vanish when its last pod leaves a state.
 
 use super::board::JobBoard;
+use crate::model::host::HostState;
 use crate::model::state::{ALL_JOB_STATES, ALL_POD_STATES};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -14,7 +15,8 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use std::sync::Arc;
 
-/// `drover_jobs{state}` and `drover_pods{state}` from the board.
+/// `drover_jobs{state}`, `drover_pods{state}` and `drover_hosts{state}`
+/// from the board.
 #[derive(Debug)]
 pub struct StateGauges(pub Arc<JobBoard>);
 
@@ -77,9 +79,27 @@ impl Collector for StateGauges {
                 .iter()
                 .zip(counts.pods)
                 .map(|(s, n)| (s.as_str(), n)),
+        )?;
+        let hosts = self.0.hosts();
+        encode_by_state(
+            &mut encoder,
+            "drover_hosts",
+            "Hosts Drover has seen, by maintenance state.",
+            ALL_HOST_STATES.iter().map(|state| {
+                let n = hosts.iter().filter(|h| h.state == *state).count() as u64;
+                (state.peloton_name(), n)
+            }),
         )
     }
 }
+
+/// Every host state, in the order of their moves.
+const ALL_HOST_STATES: [HostState; 4] = [
+    HostState::Up,
+    HostState::Draining,
+    HostState::Drained,
+    HostState::Down,
+];
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -139,6 +159,10 @@ mod tests {
         );
         assert!(
             text.contains("drover_jobs{state=\"JOB_STATE_KILLED\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("drover_hosts{state=\"HOST_STATE_DRAINING\"} 0\n"),
             "{text}"
         );
         // Live: a scrape after a change sees it.

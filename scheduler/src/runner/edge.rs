@@ -22,6 +22,14 @@ pub fn deliver(engine: &mut Engine, event: SessionEvent, now: Now) -> Vec<Action
         SessionEvent::InvalidOffers(offer_ids) => engine.on_invalid_offers(offer_ids, now),
         SessionEvent::Rescind { offer_id } => engine.on_rescind(&offer_id, now),
         SessionEvent::AgentLost { agent_id } => engine.on_agent_lost(agent_id, now),
+        SessionEvent::InverseOffer {
+            inverse_offer_id,
+            agent_id,
+            unavailability,
+        } => engine.on_inverse_offer(inverse_offer_id, agent_id, unavailability, now),
+        SessionEvent::RescindInverseOffer { inverse_offer_id } => {
+            engine.on_inverse_rescind(&inverse_offer_id, now)
+        }
     }
 }
 
@@ -68,6 +76,9 @@ pub fn to_mesos(call: Call, executor: &ExecutorMode, users: &TaskUserPolicy) -> 
                 .map(|(task, agent)| (task, agent.map(|a| a.as_str().to_owned())))
                 .collect(),
         ),
+        Call::AcceptInverseOffers { inverse_offer_ids } => {
+            calls::accept_inverse_offers(inverse_offer_ids)
+        }
         Call::Suppress => calls::suppress(Vec::new()),
         Call::Revive => calls::revive(Vec::new()),
         Call::Acknowledge(ack) => {

@@ -42,10 +42,12 @@ pub mod watch_log;
 pub mod watch_metrics;
 
 use crate::engine::{
-    Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
+    Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, OperatorCall, Reply,
+    RequestId,
 };
 use crate::mesos::driver::DriverHandle;
 use crate::mesos::events::SessionEvent;
+use crate::mesos::operator::OperatorClient;
 use crate::mesos::task_info::ExecutorMode;
 use crate::metrics::pools::PoolMetrics;
 use crate::metrics::Metrics;
@@ -137,6 +139,10 @@ pub struct Runner {
     pool_metrics: PoolMetrics,
     preemptions_counted: u64,
     next_request: RequestId,
+    /// Operator calls' outcomes, back from their tasks.
+    operator_results: mpsc::Receiver<(OperatorCall, Result<(), String>)>,
+    /// The hosts' generation last published.
+    hosts_published: Option<u64>,
 }
 
 /// Where the engine's calls and replies go: the Mesos driver (calls built
@@ -155,6 +161,10 @@ struct Outgoing {
     /// changed are published (a client that reads right after its write
     /// sees it).
     answered: Vec<(RequestId, Result<Reply, EngineError>)>,
+    /// The master's operator API, if the runner was given one.
+    operator: Option<Arc<OperatorClient>>,
+    /// Where operator calls' outcomes go.
+    operator_results: mpsc::Sender<(OperatorCall, Result<(), String>)>,
 }
 
 impl Runner {
@@ -175,6 +185,7 @@ impl Runner {
         let engine = Engine::recover(snapshot, config.engine, now());
         // Before the board says the store is loaded: a watcher waits for
         // that, and then finds the log at the store's revision.
+        let (operator_tx, operator_rx) = mpsc::channel(64);
         let current = tokio::task::block_in_place(|| {
             watch_log::capture::seed(engine.registry(), |job| store.runs(job))
         })?;
@@ -191,15 +202,26 @@ impl Runner {
                 replies: HashMap::new(),
                 watch,
                 answered: Vec::new(),
+                operator: None,
+                operator_results: operator_tx,
             },
             board,
             pool_metrics: PoolMetrics::register(&metrics),
             preemptions_counted: 0,
             metrics,
             next_request: 0,
+            operator_results: operator_rx,
+            hosts_published: None,
         };
         runner.publish();
         Ok(runner)
+    }
+
+    /// Maintenance calls go to the master's operator API through
+    /// `client` (without one, hosts Drover drains stay DRAINED).
+    pub fn with_operator(mut self, client: OperatorClient) -> Self {
+        self.out.operator = Some(Arc::new(client));
+        self
     }
 
     /// Runs until `shutdown`.
@@ -220,6 +242,10 @@ impl Runner {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(command) = api.recv() => self.on_api(command),
+                Some((call, result)) = self.operator_results.recv() => {
+                    let actions = self.engine.on_operator_result(call, result, now());
+                    self.carry_out(actions);
+                }
                 Some(event) = session_events.recv() => {
                     let mut batch = Vec::with_capacity(1 + session_events.len());
                     batch.push(event);
@@ -328,6 +354,11 @@ impl Runner {
 
     /// Publishes the jobs that changed, then sends the answers waiting.
     fn publish(&mut self) {
+        let generation = self.engine.hosts_generation();
+        if self.hosts_published != Some(generation) {
+            self.board.publish_hosts(self.engine.hosts());
+            self.hosts_published = Some(generation);
+        }
         let changes = self.engine.take_changed_jobs();
         if !changes.is_empty() || !self.board.is_ready() {
             self.board.publish(changes);
@@ -355,6 +386,22 @@ impl Outbox for Outgoing {
             watch_log::capture::capture(change, engine.registry(), current, revision, now_millis())
         });
         self.watch.append(entry);
+    }
+
+    fn operator(&mut self, call: OperatorCall) {
+        let Some(client) = self.operator.clone() else {
+            tracing::warn!(?call, "no operator API client: maintenance call dropped");
+            return;
+        };
+        let results = self.operator_results.clone();
+        tokio::spawn(async move {
+            let result = client.call(&call).await.map_err(|e| e.to_string());
+            match &result {
+                Ok(()) => tracing::info!(?call, "operator call done"),
+                Err(e) => tracing::warn!(?call, error = %e, "operator call failed"),
+            }
+            let _ = results.send((call, result)).await;
+        });
     }
 
     fn send(&mut self, call: Call) {

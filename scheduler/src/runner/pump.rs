@@ -3,7 +3,7 @@
 //! replies to an [`Outbox`]. The tokio runner pumps through this, and so do
 //! tests and the whole-system simulation, with outboxes of their own.
 
-use crate::engine::{Action, Call, Engine, EngineError, Now, Reply, RequestId};
+use crate::engine::{Action, Call, Engine, EngineError, Now, OperatorCall, Reply, RequestId};
 use crate::model::change::Change;
 use crate::model::job::Revision;
 use crate::store::{Store, StoreError};
@@ -14,6 +14,13 @@ pub trait Outbox {
     fn send(&mut self, call: Call);
     /// The answer to API request `request`.
     fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>);
+    /// A call for the master's operator API; its outcome goes back to
+    /// [`Engine::on_operator_result`]. Dropped by default (with a warning):
+    /// an outbox without an operator client cannot take hosts DOWN, and
+    /// they stay DRAINED.
+    fn operator(&mut self, call: OperatorCall) {
+        tracing::warn!(?call, "no operator API client: maintenance call dropped");
+    }
     /// How a write went, just before the engine hears it (for health and
     /// metrics); nothing by default.
     fn stored(&mut self, _result: &Result<Revision, StoreError>) {}
@@ -39,6 +46,7 @@ pub fn carry_out(
             match action {
                 Action::Persist(c) => change = Some(c),
                 Action::Send(call) => out.send(call),
+                Action::Operator(call) => out.operator(call),
                 Action::Reply { request, result } => out.reply(request, result),
             }
         }

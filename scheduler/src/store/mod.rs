@@ -225,6 +225,8 @@ pub struct Snapshot {
     /// The stored resource pools (the root never is; the default pool once
     /// reconfigured).
     pub pools: Vec<crate::model::pool::Pool>,
+    /// Hosts in maintenance.
+    pub hosts: Vec<crate::model::host::HostMaintenance>,
 }
 
 /// A run as stored, for readers: the model's run and what only a reader

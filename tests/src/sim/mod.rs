@@ -906,5 +906,11 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
             format!("update {job_id} (x{})", spec.instance_count)
         }
         ApiRequest::RollbackJob { job_id, .. } => format!("roll back {job_id}"),
+        ApiRequest::StartMaintenance { hostnames, .. } => {
+            format!("drain {}", hostnames.join(" "))
+        }
+        ApiRequest::CompleteMaintenance { hostnames } => {
+            format!("complete {}", hostnames.join(" "))
+        }
     }
 }

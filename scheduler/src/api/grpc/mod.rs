@@ -10,6 +10,7 @@
 //!   replaces its routes as it lands.
 
 pub mod json_face;
+pub mod peloton_hosts;
 pub mod peloton_jobs;
 pub mod peloton_patch;
 pub mod peloton_pod_view;
@@ -24,6 +25,7 @@ pub mod peloton_watch;
 pub mod peloton_watch_view;
 pub mod peloton_workflow;
 pub mod status;
+pub mod titus_budget;
 pub mod titus_jobs;
 pub mod titus_spec;
 pub mod titus_watch;
@@ -35,6 +37,7 @@ use super::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use drover_seed_api::peloton::api::v1alpha::host::svc::host_service_server::HostServiceServer;
 use drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_server::JobServiceServer;
 use drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_server::PodServiceServer;
 use drover_seed_api::peloton::api::v1alpha::respool::resource_pool_service_server::ResourcePoolServiceServer;
@@ -77,6 +80,8 @@ const PELOTON_PODS: &str = "peloton.api.v1alpha.pod.svc.PodService";
 const PELOTON_POOLS: &str = "peloton.api.v1alpha.respool.ResourcePoolService";
 /// Peloton's `WatchService` ([`peloton_watch`]).
 const PELOTON_WATCH: &str = "peloton.api.v1alpha.watch.svc.WatchService";
+/// Peloton's `HostService` ([`peloton_hosts`]).
+const PELOTON_HOSTS: &str = "peloton.api.v1alpha.host.svc.HostService";
 /// Titus' `JobManagementService` ([`titus_jobs`]).
 const TITUS_JOBS: &str = "com.netflix.titus.JobManagementService";
 
@@ -103,6 +108,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         state: state.clone(),
         watches: std::sync::Arc::default(),
     });
+    let peloton_hosts = HostServiceServer::new(peloton_hosts::PelotonHosts {
+        state: state.clone(),
+    });
     let titus_jobs = JobManagementServiceServer::new(titus_jobs::TitusJobs {
         state: state.clone(),
     });
@@ -121,6 +129,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             router.route_service(&path, peloton_watch.clone())
         } else if of_service(&path, PELOTON_POOLS) {
             router.route_service(&path, peloton_pools.clone())
+        } else if of_service(&path, PELOTON_HOSTS) {
+            router.route_service(&path, peloton_hosts.clone())
         } else if of_service(&path, TITUS_JOBS) {
             router.route_service(&path, titus_jobs.clone())
         } else {

@@ -107,6 +107,7 @@ pub fn job_spec_from_proto(spec: &stateless::JobSpec, at: &str) -> Result<JobSpe
         instance_count: spec.instance_count,
         sla,
         unreachable_policy: None,
+        disruption_budget: None,
         respool_id: spec
             .respool_id
             .as_ref()

@@ -71,6 +71,7 @@ fn required_spec(spec: &Option<stateless::JobSpec>) -> Result<&stateless::JobSpe
 fn keep_drover_parts(mut spec: JobSpec, current: &JobSpec) -> JobSpec {
     spec.unreachable_policy = current.unreachable_policy;
     spec.disabled = current.disabled;
+    spec.disruption_budget = current.disruption_budget.clone();
     spec.seed_message = current.seed_message.clone();
     spec.task_attributes = current.task_attributes.clone();
     spec

@@ -25,6 +25,7 @@
 //!   `<job>-<instance>-<run>`); an instance with no run yet is an
 //!   `Accepted` task with its first run's id.
 
+use super::titus_budget;
 use crate::api::error::ApiError;
 use crate::model::amend::JobAmendment;
 use crate::model::ids::{InstanceId, TaskId};
@@ -157,6 +158,7 @@ pub fn job_spec_from_descriptor(d: &JobDescriptor) -> Result<JobSpec, ApiError> 
         instance_count,
         sla: None,
         unreachable_policy: None,
+        disruption_budget: d.disruption_budget.as_ref().map(titus_budget::from_titus),
         respool_id: None,
         ldap_groups: Vec::new(),
         default_spec: pod,
@@ -925,12 +927,14 @@ pub fn set_processes(
     })
 }
 
-/// The amendment that sets the disruption budget (stored, shown; Drover
-/// evicts nothing, so it does not act on it).
+/// The amendment that sets the disruption budget: kept in the descriptor
+/// as sent, and as Drover's budget, which its drains and restarts obey.
 pub fn set_disruption_budget(job: &Job, budget: titus::JobDisruptionBudget) -> JobAmendment {
     let mut d = descriptor_of(job);
+    let ours = titus_budget::from_titus(&budget);
     d.disruption_budget = Some(budget);
     JobAmendment {
+        disruption_budget: Some(Some(ours)),
         seed_message: Some(Some(keep(&d))),
         ..JobAmendment::default()
     }

@@ -24,6 +24,10 @@
 //!   Runs not available go first, since that takes nothing more down;
 //!   still no more than the budget left by the other instances down, as
 //!   they may serve after all (their health update may be on its way).
+//! - live run on a draining host (host maintenance) → moved off as the
+//!   job's disruption budget allows, after a batch run's grace
+//!   ([`drain`]); the restarts and the drain share the one budget
+//!   ([`crate::model::policies::disruption_budget`]).
 //! - live batch run past its runtime limit → kill it with the limit's
 //!   reason ([`policies::runtime_limit`]).
 //! - live run still LAUNCHING/LAUNCHED after `launch_timeout` with no update
@@ -62,10 +66,11 @@ use crate::model::job::Job;
 use crate::model::outcome::{
     batch_done, instance_outcome, retry_at, settled_outcome, wants_relaunch,
 };
+use crate::model::policies::disruption_budget::{allowance, JobAvailability};
 use crate::model::policies::restart_budget::restart_budget;
 use crate::model::policies::runtime_limit::{self, RuntimeVerdict};
 use crate::model::policies::unreachable::{self, UnreachablePolicy, UnreachableVerdict};
-use crate::model::run::{Run, RunHistory, RUNTIME_LIMIT_REASON};
+use crate::model::run::{Run, RunHistory, DRAIN_REASON, RUNTIME_LIMIT_REASON};
 use crate::model::spec::{JobType, PodSpec};
 use crate::model::state::{job_state, InstanceOutcome, JobGoal, JobState, PodState};
 use crate::model::time::{millis, UnixMillis};
@@ -158,7 +163,16 @@ pub fn plan(
     }
     hold_for_creation(job, instances, &mut plan);
     let any_run = instances.iter().any(|runs| !runs.is_empty());
-    plan_restarts(job, restarts, &outcomes, config, now, &mut plan);
+    let recent = drain::recent_disruptions(
+        job,
+        instances
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (i as u32, h.as_slice())),
+        now,
+    );
+    let (down, drains) = plan_restarts(job, restarts, &outcomes, recent, config, now, &mut plan);
+    drain::plan_drains(job, drains, down, recent, config, now, &mut plan);
     plan.job_state = Some(job_state(job.goal, &outcomes, any_run));
     let live = instances
         .iter()
@@ -208,6 +222,9 @@ struct Restarts {
     /// Instances whose latest run is RUNNING but not available (among
     /// them a replacement whose check has not passed yet): down.
     not_ready: usize,
+    /// Runs on draining hosts, moved within the budget the restarts
+    /// leave.
+    drains: drain::Drains,
 }
 
 fn task_id(job: &Job, instance: u32, run: u32) -> TaskId {
@@ -249,7 +266,7 @@ fn plan_instance(
             kill_when_due(latest, order, ctx.config, ctx.now, plan);
             return settled_outcome(job, instance, history);
         }
-        return plan_live_run(ctx, instance, &pod, latest, wanted, plan, restarts);
+        return plan_live_run(ctx, instance, &pod, history, wanted, plan, restarts);
     }
     if !wanted {
         return instance_outcome(job, instance, &pod, history);
@@ -286,12 +303,15 @@ fn plan_live_run(
     ctx: &Ctx<'_>,
     instance: u32,
     pod: &PodSpec,
-    run: &Run,
+    history: &[Run],
     wanted: bool,
     plan: &mut Plan,
     restarts: &mut Restarts,
 ) -> InstanceOutcome {
     let (job, config, now) = (ctx.job, ctx.config, ctx.now);
+    let Some(run) = history.last() else {
+        return InstanceOutcome::Waiting;
+    };
     let outcome = if run.state == PodState::Running {
         InstanceOutcome::Running
     } else {
@@ -365,6 +385,21 @@ fn plan_live_run(
             restarts.unavailable.push(order(None));
         }
         return outcome;
+    }
+    let draining = run.agent.as_ref().and_then(|a| ctx.facts.drain_of(a));
+    if let Some(host) = draining {
+        let order = order(Some(DRAIN_REASON));
+        if drain::consider(
+            ctx,
+            host,
+            history,
+            available,
+            order,
+            &mut restarts.drains,
+            plan,
+        ) {
+            return outcome;
+        }
     }
     if job.spec.job_type == JobType::Batch && run.state == PodState::Running {
         match runtime_limit::check(pod.runtime_limit_secs, run.started_at, now) {
@@ -449,15 +484,20 @@ fn kill_when_due(
 /// runs not available go first, as many as the budget left by the other
 /// instances down allows: were the scheduler's view of their health stale
 /// (an update on its way), killing them all could take down more than the
-/// budget; available ones go only within the budget left by all.
+/// budget; available ones go only within the budget left by all. The
+/// budget is the restart's batch size and the job's disruption budget
+/// ([`allowance`], `recent` disruptions within its rate interval).
+/// Returns the instances down once these kills are made, and the drain's
+/// runs, for [`drain::plan_drains`].
 fn plan_restarts(
     job: &Job,
     restarts: Restarts,
     outcomes: &[InstanceOutcome],
+    recent: u32,
     config: &EngineConfig,
     now: UnixMillis,
     plan: &mut Plan,
-) {
+) -> (usize, drain::Drains) {
     let down = outcomes
         .iter()
         .filter(|o| matches!(o, InstanceOutcome::Waiting | InstanceOutcome::Starting))
@@ -472,7 +512,17 @@ fn plan_restarts(
                     .is_some_and(|x| *x == InstanceOutcome::Running)
             })
             .count()
-        + restarts.not_ready;
+        + restarts.not_ready
+        + restarts
+            .drains
+            .in_flight
+            .iter()
+            .filter(|(o, _)| {
+                outcomes
+                    .get(o.task_id.instance.instance as usize)
+                    .is_some_and(|x| *x == InstanceOutcome::Running)
+            })
+            .count();
     for (order, at) in restarts.in_flight {
         let retry = config.kill_retry + order.grace;
         if at.is_none_or(|at| now.saturating_sub(at) >= millis(retry)) {
@@ -480,26 +530,34 @@ fn plan_restarts(
         }
         plan.requeue(retry);
     }
-    let max_unavailable = job
-        .spec
-        .sla
-        .as_ref()
-        .map_or(0, |s| s.maximum_unavailable_instances);
-    let budget = |down: usize| {
-        restart_budget(
-            job.restart_batch_size,
-            max_unavailable,
-            job.spec.instance_count,
-            u32::try_from(down).unwrap_or(u32::MAX),
-        ) as usize
+    let budget = |down: usize, recent: u32| {
+        let down = u32::try_from(down).unwrap_or(u32::MAX);
+        let batch = restart_budget(job.restart_batch_size, 0, job.spec.instance_count, down);
+        let allowed = allowance(
+            &job.spec,
+            JobAvailability {
+                wanted: job.spec.instance_count,
+                unavailable: down,
+                recent_disruptions: recent,
+            },
+            now,
+        );
+        batch.min(allowed.disruptions) as usize
     };
     // `down` counts each of them once already.
     let others_down = down.saturating_sub(restarts.unavailable.len());
+    let first = budget(others_down, recent).min(restarts.unavailable.len());
     plan.kill
-        .extend(restarts.unavailable.into_iter().take(budget(others_down)));
-    plan.kill
-        .extend(restarts.waiting.into_iter().take(budget(down)));
+        .extend(restarts.unavailable.into_iter().take(first));
+    let recent = recent.saturating_add(first as u32);
+    let then = budget(down, recent).min(restarts.waiting.len());
+    plan.kill.extend(restarts.waiting.into_iter().take(then));
+    (down + then, restarts.drains)
 }
 
+mod drain;
+
+#[cfg(test)]
+mod drain_tests;
 #[cfg(test)]
 mod tests;

@@ -106,6 +106,29 @@ fn the_sla_bounds_the_window_by_what_is_down_already() {
     assert_eq!(advance(&w, &j, 6).unwrap().workflow.released, 1);
 }
 
+#[test]
+fn a_titus_budget_paces_an_update_as_it_paces_a_drain() {
+    let from = spec(10, "old");
+    let mut to = spec(10, "new");
+    to.disruption_budget = Some(
+        serde_json::from_value(serde_json::json!({
+            "policy": {"availability_percentage": {"percentage_of_healthy": 80.0}}
+        }))
+        .unwrap(),
+    );
+    let options = UpdateOptions {
+        batch_size: 5,
+        ..Default::default()
+    };
+    let w = update(&from, &to, options);
+    let runs: Vec<Vec<Run>> = vec![vec![run(0, 1, PodState::Running)]; 10];
+    let mut j = job(&to, 2, &runs);
+    // 80% of 10 stay: 2 may go, 1 when one is down already.
+    assert_eq!(advance(&w, &j, 6).unwrap().workflow.released, 2);
+    j.unavailable = 1;
+    assert_eq!(advance(&w, &j, 6).unwrap().workflow.released, 1);
+}
+
 /// The instances a rollback moves back are the ones its bad version took
 /// down: with the SLA's budget spent on them, releasing them must still
 /// go ahead (it takes nothing more down), or the rollback never moves.

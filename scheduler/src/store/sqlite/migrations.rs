@@ -207,6 +207,15 @@ pub const MIGRATIONS: &[&str] = &[
          updated_at_ms INTEGER NOT NULL,
          revision INTEGER NOT NULL
      );",
+    // 13 (issue 22): hosts in maintenance (a host without a row is UP).
+    "CREATE TABLE host_maintenance (
+         hostname TEXT PRIMARY KEY,
+         state TEXT NOT NULL,
+         cause TEXT NOT NULL,
+         since_ms INTEGER NOT NULL,
+         batch_grace_ms INTEGER NOT NULL,
+         inverse_offer TEXT
+     );",
 ];
 
 /// The tables each schema version has, with the version that made each:
@@ -222,6 +231,7 @@ pub const TABLES: &[(i64, &str)] = &[
     (7, "store_info"),
     (10, "workflow_events"),
     (12, "pools"),
+    (13, "host_maintenance"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):

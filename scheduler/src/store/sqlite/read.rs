@@ -5,6 +5,7 @@ use super::migrations;
 use super::rows::{self, RowError, RunRow, JOB_COLUMNS, RUN_COLUMNS};
 use super::SqliteStore;
 use crate::model::change::PendingInfo;
+use crate::model::host::{DrainCause, HostMaintenance, HostState};
 use crate::model::ids::{InstanceId, JobId, TaskId};
 use crate::model::job::{Job, PodControl, Revision};
 use crate::model::pool::{Pool, PoolId, PoolSpec};
@@ -151,6 +152,7 @@ impl SqliteStore {
             jobs,
             hostnames,
             pools: self.pools()?,
+            hosts: self.host_maintenance()?,
         })
     }
 
@@ -185,6 +187,51 @@ impl SqliteStore {
             });
         }
         Ok(pools)
+    }
+
+    /// Every host in maintenance, by hostname.
+    fn host_maintenance(&self) -> Result<Vec<HostMaintenance>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT hostname, state, cause, since_ms, batch_grace_ms, inverse_offer \
+                 FROM host_maintenance ORDER BY hostname",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, Option<String>>(5)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut hosts = Vec::new();
+        for row in rows {
+            let (hostname, state, cause, since, grace, inverse_offer) =
+                row.map_err(|e| self.err(e))?;
+            let state = HostState::from_name(&state).ok_or(StoreError::CorruptValue {
+                what: "host state",
+                value: state,
+            })?;
+            let cause = DrainCause::from_name(&cause).ok_or(StoreError::CorruptValue {
+                what: "host drain cause",
+                value: cause,
+            })?;
+            hosts.push(HostMaintenance {
+                hostname,
+                state,
+                cause,
+                since,
+                batch_grace: std::time::Duration::from_millis(grace.max(0) as u64),
+                inverse_offer,
+            });
+        }
+        Ok(hosts)
     }
 }
 

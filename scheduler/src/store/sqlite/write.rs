@@ -5,8 +5,8 @@
 
 use super::SqliteStore;
 use crate::model::change::{
-    Change, JobWrite, KillRecord, LaunchRecord, PendingReason, PodEvent, PoolWrite, RunWrite,
-    WorkflowEventRecord,
+    Change, HostWrite, JobWrite, KillRecord, LaunchRecord, PendingReason, PodEvent, PoolWrite,
+    RunWrite, WorkflowEventRecord,
 };
 use crate::model::ids::TaskId;
 use crate::model::job::Revision;
@@ -71,6 +71,9 @@ fn write(tx: &Transaction<'_>, change: &Change, revision: Revision) -> rusqlite:
     if !change.pools.is_empty() {
         write_pools(tx, &change.pools, revision)?;
     }
+    if !change.hosts.is_empty() {
+        write_hosts(tx, &change.hosts)?;
+    }
     Ok(())
 }
 
@@ -102,6 +105,35 @@ fn write_pools(
             PoolWrite::Delete(id) => {
                 tx.prepare_cached("DELETE FROM pools WHERE pool_id = ?1")?
                     .execute([id.as_str()])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_hosts(tx: &Transaction<'_>, hosts: &[HostWrite]) -> rusqlite::Result<()> {
+    let mut put = tx.prepare_cached(
+        "INSERT INTO host_maintenance \
+         (hostname, state, cause, since_ms, batch_grace_ms, inverse_offer) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (hostname) DO UPDATE SET state = ?2, cause = ?3, since_ms = ?4, \
+         batch_grace_ms = ?5, inverse_offer = ?6",
+    )?;
+    let mut remove = tx.prepare_cached("DELETE FROM host_maintenance WHERE hostname = ?1")?;
+    for write in hosts {
+        match write {
+            HostWrite::Put(m) => {
+                put.execute(params![
+                    m.hostname,
+                    m.state.peloton_name(),
+                    m.cause.as_str(),
+                    m.since,
+                    i64::try_from(m.batch_grace.as_millis()).unwrap_or(i64::MAX),
+                    m.inverse_offer
+                ])?;
+            }
+            HostWrite::Remove(host) => {
+                remove.execute([host])?;
             }
         }
     }
