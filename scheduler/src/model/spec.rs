@@ -78,8 +78,9 @@ pub struct JobSpec {
     /// fills it from the `JobDescriptor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disruption_budget: Option<crate::model::spec_budget::DisruptionBudget>,
-    /// The resource pool the job belongs to (Peloton `respool_id`): kept
-    /// and shown back; placement does not use it until pools exist.
+    /// The resource pool the job runs in (Peloton `respool_id`: a pool's id
+    /// or path; the default pool when absent): its limits and fair share
+    /// admit the job's pods (see [`crate::model::pool`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub respool_id: Option<String>,
     /// LDAP groups with access to the job (Peloton `ldap_groups`): kept
@@ -136,8 +137,9 @@ pub struct SlaSpec {
     /// Instances that may be down at once during restarts.
     #[serde(default)]
     pub maximum_unavailable_instances: u32,
-    /// Peloton `preemptible`: kept and shown back; Drover preempts nothing
-    /// until resource pools exist.
+    /// Peloton `preemptible`: its pods may be preempted (killed and
+    /// rescheduled) so that a pool below its share, or a higher-priority
+    /// pod of its own pool, gets room.
     #[serde(default, skip_serializing_if = "is_false")]
     pub preemptible: bool,
 }

@@ -165,10 +165,15 @@ pub fn pod_spec_from_proto(spec: &pod::PodSpec, at: &str) -> Result<PodSpec> {
     )?;
     unset(&spec.volume, &f("volume"), "Drover runs no stateful jobs")?;
     unset(&spec.volumes, &f("volumes"), "Drover runs no stateful jobs")?;
+    // Peloton's default (false) is what Drover does: a preempted pod is
+    // rescheduled. Not rescheduling it is not built.
     unset(
-        &spec.preemption_policy,
-        &f("preemption_policy"),
-        "Drover preempts nothing until resource pools exist",
+        &spec
+            .preemption_policy
+            .as_ref()
+            .is_some_and(|p| p.kill_on_preempt),
+        &f("preemption_policy.kill_on_preempt"),
+        "Drover reschedules every preempted pod",
     )?;
     unset(&spec.controller, &f("controller"), "no controller tasks")?;
     unset(
