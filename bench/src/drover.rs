@@ -93,15 +93,31 @@ impl Drover {
         per_job: usize,
         command: &str,
     ) -> anyhow::Result<Vec<(String, usize)>> {
+        self.create_in(http, total, per_job, command, &[]).await
+    }
+
+    /// As [`Drover::create`], the jobs spread in turn over `pools` (ids;
+    /// none: the default pool).
+    pub async fn create_in(
+        &self,
+        http: &Http,
+        total: usize,
+        per_job: usize,
+        command: &str,
+        pools: &[String],
+    ) -> anyhow::Result<Vec<(String, usize)>> {
         let mut ids = Vec::new();
         let mut left = total;
         while left > 0 {
             let n = left.min(per_job.max(1));
             left -= n;
-            let spec = json!({"spec": {"type": "BATCH", "name": format!("bench-{}", ids.len()),
+            let mut spec = json!({"spec": {"type": "BATCH", "name": format!("bench-{}", ids.len()),
                 "instance_count": n, "default_spec": {"containers": [{
                     "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
                     "command": {"value": command}}]}}});
+            if !pools.is_empty() {
+                spec["spec"]["respool_id"] = json!(pools[ids.len() % pools.len()]);
+            }
             let answer = http
                 .post_json(&format!("{}/api/v1/jobs", self.api), &spec)
                 .await
@@ -115,6 +131,24 @@ impl Drover {
             ));
         }
         Ok(ids)
+    }
+
+    /// Creates resource pool `id` at the root with `cpus` of cpu reserved,
+    /// a limit of `limit` cpus and share 1.
+    pub async fn create_pool(
+        &self,
+        http: &Http,
+        id: &str,
+        cpus: f64,
+        limit: f64,
+    ) -> anyhow::Result<()> {
+        let pool = json!({"respool_id": {"value": id}, "spec": {"name": id, "resources": [
+            {"kind": "cpu", "reservation": cpus, "limit": limit, "share": 1}
+        ]}});
+        http.post_json(&format!("{}/api/v1/pools", self.api), &pool)
+            .await
+            .with_context(|| format!("creating pool {id}"))?;
+        Ok(())
     }
 
     /// Polls `GET /api/v1/jobs/{id}` of every job in `jobs` (each with

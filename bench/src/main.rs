@@ -119,6 +119,28 @@ async fn run(config: Config) -> anyhow::Result<()> {
             p.launch_pooled / p.launch_plain.max(1e-9),
             "ratio",
         );
+        // The same comparison end to end: the scheduler and agent-sim
+        // processes, the pools created through the API, runs alternated.
+        let (agents, tasks) = sizes.small;
+        for run in 1..=sizes.repeat.min(3) {
+            step(&format!("launch without pools, run {run}"));
+            let r = bench.drover_launch(agents, tasks, false).await;
+            note(&mut bench, "launch without pools", r);
+            step(&format!("launch in 3 pools, run {run}"));
+            let r = bench.drover_launch_in(agents, tasks, false, 3).await;
+            note(&mut bench, "launch in 3 pools", r);
+        }
+        let plain = format!("drover {}k tasks/{} agents", tasks / 1000, agents);
+        let pooled = format!("{plain}, 3 pools");
+        if let (Some(a), Some(b)) = (
+            scenarios::median_per_sec(&bench.runs, &plain),
+            scenarios::median_per_sec(&bench.runs, &pooled),
+        ) {
+            let name = format!("pools launch {}k tasks end to end", tasks / 1000);
+            bench
+                .report
+                .add(&name, "with pools / without", b / a, "ratio");
+        }
     }
     let python = if config.runs(Scenario::Peer) {
         Some(peer::python(&root, config.python.as_deref()))

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 /// memory reading: it trims the heap every 500 ms once a burst is over.
 const MEMORY_SETTLE: Duration = Duration::from_secs(3);
 
+/// The cpus each launched task asks for ([`crate::drover::Drover::create`]).
+const LAUNCH_TASK_CPUS: f64 = 0.1;
+
 /// One point of the throughput-versus-fleet-size figure.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
@@ -133,16 +136,40 @@ impl Bench {
         tasks: usize,
         deep: bool,
     ) -> anyhow::Result<()> {
-        let scenario = format!("drover {}k tasks/{} agents", tasks / 1000, agents);
+        self.drover_launch_in(agents, tasks, deep, 0).await
+    }
+
+    /// As [`Bench::drover_launch`], with `pools` resource pools created
+    /// first (each reserving an equal part of what the tasks ask, limited
+    /// to twice that) and the jobs spread over them: what admission by
+    /// pools costs a launch. None of them is held back by its limit.
+    pub async fn drover_launch_in(
+        &mut self,
+        agents: usize,
+        tasks: usize,
+        deep: bool,
+        pools: usize,
+    ) -> anyhow::Result<()> {
+        let mut scenario = format!("drover {}k tasks/{} agents", tasks / 1000, agents);
+        if pools > 0 {
+            scenario.push_str(&format!(", {pools} pools"));
+        }
         let timeout = self.launcher.timeout;
         let fleet = self.launcher.fleet(agents)?;
         let data = fleet.path("drover-data");
         let drover = self.launcher.drover(&fleet, &data, "scheduler.log")?;
         drover.wait_subscribed(&self.http, timeout).await?;
+        let pool_ids: Vec<String> = (0..pools).map(|i| format!("bench-{i}")).collect();
+        let share = tasks as f64 * LAUNCH_TASK_CPUS / pools.max(1) as f64;
+        for id in &pool_ids {
+            drover
+                .create_pool(&self.http, id, share, 2.0 * share)
+                .await?;
+        }
         let created = unix_now();
         let started = Instant::now();
         let jobs = drover
-            .create(&self.http, tasks, self.per_job, "sleep 100000")
+            .create_in(&self.http, tasks, self.per_job, "sleep 100000", &pool_ids)
             .await?;
         // The framework's own view (its counters) and a user's (the job
         // API), watched side by side.
@@ -397,6 +424,12 @@ fn by_scenario(runs: &[LaunchRun]) -> Vec<(&str, Vec<&LaunchRun>)> {
         }
     }
     grouped
+}
+
+/// The median tasks/s of `scenario`'s runs so far (None without runs).
+pub fn median_per_sec(runs: &[LaunchRun], scenario: &str) -> Option<f64> {
+    let of: Vec<&LaunchRun> = runs.iter().filter(|r| r.scenario == scenario).collect();
+    median_run(of).map(|(run, _, _)| run.launch.per_sec)
 }
 
 /// The median run by tasks/s (the lower middle one of an even count),
