@@ -189,25 +189,27 @@ mod tests {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn usage_sees_memory_in_use_and_resident() {
         const MB: u64 = 1 << 20;
-        let before = usage().unwrap();
-        // 256 MiB in 64 KiB blocks (heap, not mmap), touched: resident. The
-        // figures are the whole process's and other tests run beside this
-        // one, so the margins are far above what they allocate.
-        let blocks: Vec<Vec<u8>> = (0..4096).map(|_| vec![1u8; 64 * 1024]).collect();
-        let during = usage().unwrap();
-        assert!(
-            during.in_use >= before.in_use + 200 * MB,
-            "{before:?} {during:?}"
-        );
-        assert!(
-            during.resident >= before.resident + 200 * MB,
-            "{before:?} {during:?}"
-        );
-        drop(blocks);
-        let after = usage().unwrap();
-        assert!(
-            after.in_use + 200 * MB <= during.in_use,
-            "{during:?} {after:?}"
-        );
+        // 256 MiB in 64 KiB blocks (heap, not mmap), touched: resident,
+        // then freed. The figures are the whole process's, and the other
+        // tests of this binary allocate and free beside this one (a CI run
+        // once saw only 82 MiB of growth while another test freed), so a
+        // try that a neighbour disturbed is made again; a `usage` that
+        // does not see the allocation fails every try.
+        let mut tries = Vec::new();
+        for _ in 0..5 {
+            let before = usage().unwrap();
+            let blocks: Vec<Vec<u8>> = (0..4096).map(|_| vec![1u8; 64 * 1024]).collect();
+            let during = usage().unwrap();
+            drop(blocks);
+            let after = usage().unwrap();
+            let seen = during.in_use >= before.in_use + 200 * MB
+                && during.resident >= before.resident + 200 * MB
+                && after.in_use + 200 * MB <= during.in_use;
+            if seen {
+                return;
+            }
+            tries.push((before, during, after));
+        }
+        panic!("the allocation was never seen: {tries:#?}");
     }
 }
