@@ -428,3 +428,53 @@ fn offers_whose_maintenance_window_is_near_are_declined() {
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].run.agent, Some(AgentId::new("a2")));
 }
+
+/// Seen against a real Mesos master: after an operator's own window the
+/// machine is taken DOWN and brought UP, and the agent comes back with its
+/// old id, offered with no window. The drain the inverse offer started
+/// must end then (it stayed DRAINED, and nothing was placed there again).
+#[test]
+fn an_inverse_offers_drain_ends_when_its_host_is_offered_with_no_window() {
+    let mut h = Harness::new();
+    running_on_a1(&mut h);
+    let window = Unavailability {
+        start: WALL0 + 3_600_000,
+        duration: Some(Duration::from_secs(600)),
+    };
+    let actions = h
+        .engine
+        .on_inverse_offer("io-1".into(), AgentId::new("a1"), window, h.now());
+    h.carry_out(actions);
+    move_off_a1(&mut h);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.host("a1.host"), HostState::Drained);
+    // While the window stands, offers carry it: still drained, unused.
+    h.offer("o-during", "a1", Some(window));
+    h.advance(Duration::from_millis(20));
+    assert_eq!(h.host("a1.host"), HostState::Drained);
+    // The agent, DOWN and UP again under its old id: offered with no
+    // window. The drain is over, kept so across a restart, and the host
+    // takes work again.
+    h.offer("o-after", "a1", None);
+    assert_eq!(h.host("a1.host"), HostState::Up);
+    h.restart();
+    assert_eq!(h.host("a1.host"), HostState::Up);
+    h.api(ApiRequest::CreateJob {
+        job_id: JobId::parse("k").unwrap(),
+        spec: Box::new(spec(1)),
+        create: None,
+    })
+    .unwrap();
+    let actions = h.engine.on_subscribed("fw".into(), h.now());
+    h.carry_out(actions);
+    h.settle();
+    h.offer("o-new", "a1", None);
+    h.advance(Duration::from_millis(20));
+    let runs = h.store.runs(&JobId::parse("k").unwrap()).unwrap();
+    assert_eq!(
+        runs.len(),
+        1,
+        "nothing placed on the host back from maintenance"
+    );
+    assert_eq!(runs[0].run.agent, Some(AgentId::new("a1")));
+}

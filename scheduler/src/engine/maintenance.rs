@@ -23,6 +23,7 @@ use super::registry::Registry;
 use crate::model::change::{Change, HostWrite};
 use crate::model::host::{DrainCause, HostError, HostMaintenance, HostState};
 use crate::model::ids::AgentId;
+use crate::model::offer::Offer;
 use crate::model::time::UnixMillis;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -233,6 +234,26 @@ pub(super) fn on_inverse_offer(
             inverse_offer: Some(inverse_offer_id.to_owned()),
         }),
     }
+}
+
+/// The hosts an inverse offer drains that `offers` show with no
+/// maintenance window: the master no longer schedules them, so their
+/// drains are over (an operator's own drain stays until completed).
+pub(super) fn windows_over(facts: &ClusterFacts, offers: &[Offer]) -> Vec<String> {
+    let mut over: Vec<String> = offers
+        .iter()
+        .filter(|offer| offer.unavailability.is_none())
+        .filter(|offer| {
+            facts
+                .maintenance
+                .get(&offer.hostname)
+                .is_some_and(|m| m.cause == DrainCause::InverseOffer)
+        })
+        .map(|offer| offer.hostname.clone())
+        .collect();
+    over.sort();
+    over.dedup();
+    over
 }
 
 /// A rescinded inverse offer: the drain it started is cancelled (the host

@@ -403,11 +403,18 @@ impl Engine {
             pending = self.launches.waiting(),
             "offers received"
         );
+        // A host an inverse offer drains is offered with no window: the
+        // operator's maintenance is over (Mesos drops a machine from the
+        // schedule when it comes UP, and a restarted agent may keep its
+        // id), so its drain ends and the offer is used.
+        let windows_over = maintenance::windows_over(&self.cluster, &offers);
         let mut unplaceable = Vec::new();
         for offer in &offers {
-            if !self
-                .cluster
-                .is_placeable(offer, now.unix_ms, self.config.maintenance_lookahead)
+            let window_over = windows_over.contains(&offer.hostname);
+            if !window_over
+                && !self
+                    .cluster
+                    .is_placeable(offer, now.unix_ms, self.config.maintenance_lookahead)
             {
                 // In or near maintenance: nothing goes there. Its agent is
                 // still alive and named.
@@ -427,10 +434,23 @@ impl Engine {
             }
             self.cluster.saw_offer(offer);
         }
-        offers::decline(unplaceable, self.config.refuse)
+        let mut actions: Vec<Action> = offers::decline(unplaceable, self.config.refuse)
             .map(Action::Send)
             .into_iter()
-            .collect()
+            .collect();
+        if !windows_over.is_empty() {
+            tracing::info!(hosts = ?windows_over, "offered with no maintenance window: drain ended");
+            let change = Change {
+                hosts: windows_over
+                    .into_iter()
+                    .map(crate::model::change::HostWrite::Remove)
+                    .collect(),
+                ..Change::default()
+            };
+            self.enqueue_all(now.instant);
+            actions.extend(self.persist(change, Awaiting::HostsWritten));
+        }
+        actions
     }
 
     /// An inverse offer: the master wants `agent` back for maintenance
