@@ -15,8 +15,9 @@
 //!   (REASON_AGENT_REMOVED_BY_OPERATOR) for partition-aware frameworks,
 //!   offers and inverse offers are rescinded, and every framework gets
 //!   FAILURE for the agent. STOP_MAINTENANCE: the agents register again
-//!   with new ids (a Mesos master refuses a removed agent's id, so a
-//!   restarted agent comes back as a new one) and are offered.
+//!   with new ids and are offered (a real Mesos agent restarted on its
+//!   work directory was seen to come back under its old id; not modelled
+//!   yet).
 //!
 //! ```text
 //! UP --schedule--> DRAINING --START--> DOWN --STOP--> UP
