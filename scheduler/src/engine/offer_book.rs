@@ -179,6 +179,12 @@ impl OfferBook {
         self.by_host.values()
     }
 
+    /// What the held hosts offer, summed.
+    pub fn free(&self) -> Resources {
+        self.hosts()
+            .fold(Resources::default(), |sum, h| sum.plus(&h.resources))
+    }
+
     /// Takes the hosts at `positions` of [`OfferBook::hosts`] as a
     /// placement round saw them, each with that position; the others stay
     /// held. `taken_before`: the positions (sorted) the round took out

@@ -10,7 +10,6 @@ use super::round::{Chunk, RoundEnd};
 use super::{Action, Awaiting, Call, Engine, LaunchTask, Now};
 use crate::model::change::Change;
 use crate::model::job::Revision;
-use crate::model::resources::Resources;
 use crate::model::run::Run;
 use crate::store::StoreError;
 use std::time::Duration;
@@ -38,11 +37,7 @@ impl Engine {
         let pools = &self.pools;
         let registry = &self.registry;
         let overhead = &self.config.executor_overhead;
-        let free = self
-            .offers
-            .book
-            .hosts()
-            .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
+        let free = self.offers.book.free();
         let known = self.cluster.capacity();
         let standings = self.launches.start_round(
             &self.offers.book,

@@ -154,11 +154,7 @@ impl Engine {
             .into_iter()
             .cloned()
             .collect();
-        let free = self
-            .offers
-            .book
-            .hosts()
-            .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
+        let free = self.offers.book.free();
         let known = self.cluster.capacity();
         let admission = pools_admission::admit(tree, &usage, waiting, &free, &known, |p| {
             job_pool(tree, registry, &p.launch.task_id.instance.job)
@@ -234,11 +230,7 @@ impl Engine {
                 (pool.clone(), sum)
             })
             .collect();
-        let free = self
-            .offers
-            .book
-            .hosts()
-            .fold(Resources::default(), |sum, h| sum.plus(&h.resources));
+        let free = self.offers.book.free();
         let standings =
             pools_admission::standings(tree, &usage, &waiting_sum, &free, &self.cluster.capacity());
         let mut need = Resources::default();
