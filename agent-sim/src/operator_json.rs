@@ -10,18 +10,38 @@ use drover_proto::MesosMessage;
 use serde_json::{Map, Value};
 
 use crate::operator_proto::{
-    AgentRef, Call, CallType, ClusterStatus, DecodeError, DrainAgent, GetAgents, InverseOfferState,
-    Machines, ProtoDuration, Response, ResponseType, Schedule, UpdateMaintenanceSchedule, Window,
+    mesos_call_number, AgentRef, Call, ClusterStatus, DecodeError, DrainAgent, GetAgents,
+    InverseOfferState, Machines, ProtoDuration, Response, ResponseType, Schedule,
+    UpdateMaintenanceSchedule, Window,
 };
 
 fn field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     object.get(name).filter(|v| !v.is_null())
 }
 
+/// The JSON kind of a value, in the words of Mesos' JSON reader.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A message field's value as an object; Mesos names only the field (the
+/// last part of the path) when it is something else.
 fn as_object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, DecodeError> {
-    value
-        .as_object()
-        .ok_or_else(|| DecodeError::Shape(format!("Expecting a JSON object for field '{path}'")))
+    value.as_object().ok_or_else(|| {
+        let name = path.rsplit('.').next().unwrap_or(path);
+        let name = name.split('[').next().unwrap_or(name);
+        DecodeError::Shape(format!(
+            "Not expecting a JSON {} for field '{name}'",
+            kind(value)
+        ))
+    })
 }
 
 /// A `mesos.v1` message through drover-proto's Mesos-style JSON reader.
@@ -61,8 +81,10 @@ fn machines(value: &Value, path: &str) -> Result<Machines, DecodeError> {
 fn schedule(value: &Value, path: &str) -> Result<Schedule, DecodeError> {
     let object = as_object(value, path)?;
     let mut windows = Vec::new();
-    for w in each(field(object, "windows")) {
-        let wpath = format!("{path}.windows");
+    // Paths name a repeated field's element by index, as protobuf's
+    // missing-fields report does.
+    for (i, w) in each(field(object, "windows")).into_iter().enumerate() {
+        let wpath = format!("{path}.windows[{i}]");
         let window = as_object(w, &wpath)?;
         let machine_ids = each(field(window, "machine_ids"))
             .into_iter()
@@ -140,12 +162,15 @@ pub fn call_from_json(body: &[u8]) -> Result<Call, DecodeError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| DecodeError::Json(e.to_string()))?;
     let object = as_object(&value, "")?;
+    // A name Mesos does not know leaves the type unset, as Mesos' reader
+    // does (the call is then refused for having no type).
     let r#type = match field(object, "type") {
         None => None,
-        Some(Value::String(name)) => CallType::from_name(name).map(|t| t as i32),
+        Some(Value::String(name)) => mesos_call_number(name),
         Some(other) => {
             return Err(DecodeError::Shape(format!(
-                "Not expecting a JSON {other} for field 'type'"
+                "Not expecting a JSON {} for field 'type'",
+                kind(other)
             )))
         }
     };
@@ -256,10 +281,14 @@ pub fn cluster_status_json(status: &ClusterStatus) -> Value {
     ])
 }
 
+/// `GetAgents` as Mesos writes it: both lists always, even when empty
+/// (Mesos writes them field by field); inside an agent, empty repeated
+/// fields are left out.
 fn agents_json(agents: &GetAgents) -> Value {
-    object(vec![(
-        "agents",
-        list(&agents.agents, |a| {
+    let agents_list = agents
+        .agents
+        .iter()
+        .map(|a| {
             object(vec![
                 ("agent_info", Some(mesos_json(&a.agent_info))),
                 ("active", Some(Value::from(a.active))),
@@ -270,11 +299,34 @@ fn agents_json(agents: &GetAgents) -> Value {
                     "registered_time",
                     a.registered_time.as_ref().map(mesos_json),
                 ),
+                (
+                    "reregistered_time",
+                    a.reregistered_time.as_ref().map(mesos_json),
+                ),
                 ("total_resources", list(&a.total_resources, mesos_json)),
+                (
+                    "allocated_resources",
+                    list(&a.allocated_resources, mesos_json),
+                ),
+                ("offered_resources", list(&a.offered_resources, mesos_json)),
+                ("capabilities", list(&a.capabilities, mesos_json)),
                 ("drain_info", a.drain_info.as_ref().map(mesos_json)),
+                (
+                    "estimated_drain_start_time",
+                    a.estimated_drain_start_time.as_ref().map(mesos_json),
+                ),
             ])
-        }),
-    )])
+        })
+        .collect();
+    object(vec![
+        ("agents", Some(Value::Array(agents_list))),
+        (
+            "recovered_agents",
+            Some(Value::Array(
+                agents.recovered_agents.iter().map(mesos_json).collect(),
+            )),
+        ),
+    ])
 }
 
 /// A `Response` as Mesos-style JSON.
@@ -314,7 +366,7 @@ pub fn response_json(response: &Response) -> Value {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::operator_proto::{call_from_protobuf, call_to_protobuf};
+    use crate::operator_proto::{call_from_protobuf, call_to_protobuf, CallType};
 
     #[test]
     fn a_json_schedule_call_and_its_protobuf_twin_decode_alike() {
@@ -336,7 +388,11 @@ mod tests {
         let body = br#"{"type": "UPDATE_MAINTENANCE_SCHEDULE",
             "update_maintenance_schedule": {"schedule": {"windows": [{"machine_ids": []}]}}}"#;
         let e = call_from_json(body).unwrap_err();
-        assert!(e.to_string().contains("unavailability"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "Failed to convert JSON into Call protobuf: Missing required fields: \
+             update_maintenance_schedule.schedule.windows[0].unavailability"
+        );
     }
 
     #[test]
@@ -348,6 +404,18 @@ mod tests {
         assert_eq!(d.agent_id.value, "S1");
         assert_eq!(d.max_grace_period.unwrap().seconds, Some(600));
         assert_eq!(d.mark_gone, Some(true));
+    }
+
+    #[test]
+    fn get_agents_always_writes_both_lists_as_mesos_does() {
+        let r = Response {
+            get_agents: Some(GetAgents::default()),
+            ..Response::of(ResponseType::GetAgents)
+        };
+        assert_eq!(
+            response_json(&r)["get_agents"],
+            serde_json::json!({"agents": [], "recovered_agents": []})
+        );
     }
 
     #[test]
@@ -366,9 +434,23 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_type_name_is_unknown_and_the_response_names_its_type() {
+    fn a_string_duration_is_refused_naming_the_field_as_mesos_does() {
+        let body = br#"{"type": "DRAIN_AGENT", "drain_agent": {"agent_id": {"value": "S1"},
+            "max_grace_period": "2s"}}"#;
+        assert_eq!(
+            call_from_json(body).unwrap_err().to_string(),
+            "Failed to convert JSON into Call protobuf: \
+             Not expecting a JSON string for field 'max_grace_period'"
+        );
+    }
+
+    #[test]
+    fn a_mesos_call_the_simulator_lacks_keeps_its_type_a_made_up_name_has_none() {
         let call = call_from_json(br#"{"type": "GET_QUOTA"}"#).unwrap();
         assert_eq!(call.call_type(), CallType::Unknown);
+        assert_eq!(call.r#type, Some(28));
+        let call = call_from_json(br#"{"type": "NO_SUCH_CALL"}"#).unwrap();
+        assert_eq!(call.r#type, None);
         let r = response_json(&Response::of(ResponseType::GetMaintenanceStatus));
         assert_eq!(r["type"], "GET_MAINTENANCE_STATUS");
     }

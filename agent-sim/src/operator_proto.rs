@@ -46,25 +46,69 @@ impl CallType {
             CallType::ReactivateAgent => "REACTIVATE_AGENT",
         }
     }
+}
 
-    const ALL: [CallType; 11] = [
-        CallType::Unknown,
-        CallType::GetHealth,
-        CallType::GetAgents,
-        CallType::GetMaintenanceStatus,
-        CallType::GetMaintenanceSchedule,
-        CallType::UpdateMaintenanceSchedule,
-        CallType::StartMaintenance,
-        CallType::StopMaintenance,
-        CallType::DrainAgent,
-        CallType::DeactivateAgent,
-        CallType::ReactivateAgent,
-    ];
+/// Every `mesos.v1.master.Call.Type` of Mesos 1.12, by number: the calls
+/// the simulator does not serve are still Mesos calls (501 here), while a
+/// name or number outside this list is no type at all (400, as Mesos'
+/// parser leaves such a type unset).
+const MESOS_CALL_TYPES: [(i32, &str); 40] = [
+    (0, "UNKNOWN"),
+    (1, "GET_HEALTH"),
+    (2, "GET_FLAGS"),
+    (3, "GET_VERSION"),
+    (4, "GET_METRICS"),
+    (5, "GET_LOGGING_LEVEL"),
+    (6, "SET_LOGGING_LEVEL"),
+    (7, "LIST_FILES"),
+    (8, "READ_FILE"),
+    (9, "GET_STATE"),
+    (10, "GET_AGENTS"),
+    (11, "GET_FRAMEWORKS"),
+    (12, "GET_EXECUTORS"),
+    (13, "GET_TASKS"),
+    (14, "GET_ROLES"),
+    (15, "GET_WEIGHTS"),
+    (16, "UPDATE_WEIGHTS"),
+    (17, "GET_MASTER"),
+    (18, "SUBSCRIBE"),
+    (19, "RESERVE_RESOURCES"),
+    (20, "UNRESERVE_RESOURCES"),
+    (21, "CREATE_VOLUMES"),
+    (22, "DESTROY_VOLUMES"),
+    (23, "GET_MAINTENANCE_STATUS"),
+    (24, "GET_MAINTENANCE_SCHEDULE"),
+    (25, "UPDATE_MAINTENANCE_SCHEDULE"),
+    (26, "START_MAINTENANCE"),
+    (27, "STOP_MAINTENANCE"),
+    (28, "GET_QUOTA"),
+    (31, "TEARDOWN"),
+    (32, "MARK_AGENT_GONE"),
+    (33, "GET_OPERATIONS"),
+    (34, "GROW_VOLUME"),
+    (35, "SHRINK_VOLUME"),
+    (36, "UPDATE_QUOTA"),
+    (37, "DRAIN_AGENT"),
+    (38, "DEACTIVATE_AGENT"),
+    (39, "REACTIVATE_AGENT"),
+    (29, "SET_QUOTA"),
+    (30, "REMOVE_QUOTA"),
+];
 
-    /// The value with this `.proto` name.
-    pub fn from_name(name: &str) -> Option<CallType> {
-        Self::ALL.into_iter().find(|t| t.name() == name)
-    }
+/// The name of a Mesos master call type number, if Mesos has one.
+pub fn mesos_call_name(number: i32) -> Option<&'static str> {
+    MESOS_CALL_TYPES
+        .iter()
+        .find(|(n, _)| *n == number)
+        .map(|(_, name)| *name)
+}
+
+/// The number of a Mesos master call type name, if Mesos has one.
+pub fn mesos_call_number(name: &str) -> Option<i32> {
+    MESOS_CALL_TYPES
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(number, _)| *number)
 }
 
 /// `mesos.v1.master.Response.Type`, the answers the simulator gives.
@@ -245,12 +289,22 @@ pub struct AgentEntry {
     pub pid: Option<String>,
     #[prost(message, optional, tag = "5")]
     pub registered_time: Option<v1::TimeInfo>,
+    #[prost(message, optional, tag = "6")]
+    pub reregistered_time: Option<v1::TimeInfo>,
     #[prost(message, repeated, tag = "7")]
     pub total_resources: Vec<v1::Resource>,
+    #[prost(message, repeated, tag = "8")]
+    pub allocated_resources: Vec<v1::Resource>,
+    #[prost(message, repeated, tag = "9")]
+    pub offered_resources: Vec<v1::Resource>,
+    #[prost(message, repeated, tag = "10")]
+    pub capabilities: Vec<v1::agent_info::Capability>,
     #[prost(bool, optional, tag = "12")]
     pub deactivated: Option<bool>,
     #[prost(message, optional, tag = "13")]
     pub drain_info: Option<v1::DrainInfo>,
+    #[prost(message, optional, tag = "14")]
+    pub estimated_drain_start_time: Option<v1::TimeInfo>,
 }
 
 /// `Response.GetAgents`.
@@ -258,6 +312,10 @@ pub struct AgentEntry {
 pub struct GetAgents {
     #[prost(message, repeated, tag = "1")]
     pub agents: Vec<AgentEntry>,
+    /// Agents recovered from the registry and not yet back: the simulator
+    /// has no registry, so always none (Mesos still writes the list).
+    #[prost(message, repeated, tag = "2")]
+    pub recovered_agents: Vec<v1::AgentInfo>,
 }
 
 /// `Response.GetMaintenanceStatus`.

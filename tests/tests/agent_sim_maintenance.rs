@@ -93,13 +93,34 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
         (status, body.as_str().unwrap()),
         (400, "Unavailability 'duration' is negative")
     );
+    // The agent's machine is known to the master, UP, before any schedule
+    // (a real master answers so); only a machine never seen is "not part
+    // of a maintenance schedule".
     let (status, body) = op.start_maintenance(std::slice::from_ref(&machine)).await;
-    assert_eq!(status, 400);
-    assert!(
-        body.as_str()
-            .unwrap()
-            .ends_with("is not part of a maintenance schedule"),
-        "{body}"
+    assert_eq!(
+        (status, body.as_str().unwrap()),
+        (
+            400,
+            format!("Machine '{machine}' is not in DRAINING mode and cannot be brought down")
+                .as_str()
+        )
+    );
+    let (status, body) = op.stop_maintenance(std::slice::from_ref(&machine)).await;
+    assert_eq!(
+        (status, body.as_str().unwrap()),
+        (
+            400,
+            format!("Machine '{machine}' is not in DOWN mode and cannot be brought up").as_str()
+        )
+    );
+    let stranger = json!({"hostname": "no-such-host", "ip": "10.9.9.9"});
+    let (status, body) = op.start_maintenance(&[stranger.clone()]).await;
+    assert_eq!(
+        (status, body.as_str().unwrap()),
+        (
+            400,
+            format!("Machine '{stranger}' is not part of a maintenance schedule").as_str()
+        )
     );
 
     // The window: offers of the agent carry it, and an inverse offer comes.
@@ -141,6 +162,22 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
     let status = op.status().await;
     assert_eq!(status["draining_machines"][0]["id"], machine);
     assert!(status["draining_machines"][0].get("statuses").is_none());
+    // A scheduled agent is taken down by the schedule, not drained.
+    let (status, body) = op
+        .call(&json!({"type": "DRAIN_AGENT", "drain_agent": {"agent_id": {"value": agent}}}))
+        .await;
+    assert_eq!(
+        (status, body.as_str().unwrap()),
+        (
+            400,
+            format!(
+                "Agent {agent} is part of a maintenance schedule under Machine {} ({})",
+                machine["hostname"].as_str().unwrap(),
+                machine["ip"].as_str().unwrap()
+            )
+            .as_str()
+        )
+    );
     let accept = fw.call(call::Type::AcceptInverseOffers, |c| {
         c.accept_inverse_offers = Some(Box::new(call::AcceptInverseOffers {
             inverse_offer_ids: vec![inverse.id.clone()],
@@ -173,8 +210,11 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
     assert_eq!(reason_of(&lost), Some(Reason::AgentRemoved));
     assert_eq!(lost.source, Some(Source::Master as i32));
     assert_eq!(
-        lost.message.as_deref(),
-        Some("Operator initiated 'Machine DOWN'")
+        lost.message.unwrap(),
+        format!(
+            "Agent {} removed: Operator initiated 'Machine DOWN'",
+            first.hostname
+        )
     );
     let failure = fw.stream.until(is(event::Type::Failure)).await;
     assert_eq!(failure.failure.unwrap().agent_id.unwrap().value, agent);
@@ -208,8 +248,9 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
         "{body}"
     );
 
-    // UP: the agent registers again as a new agent and is offered, without
-    // a window.
+    // UP: the agent registers again under its old id, as a real Mesos
+    // agent restarted on its work directory does, and is offered without a
+    // window.
     let (status, body) = op.stop_maintenance(std::slice::from_ref(&machine)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(op.get_schedule().await, json!({}));
@@ -223,13 +264,15 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
         .find(|o| o.hostname == first.hostname)
         .unwrap();
     assert!(offer.unavailability.is_none());
-    assert_ne!(
-        offer.agent_id.value, agent,
-        "a removed agent's id is not reused"
-    );
+    assert_eq!(offer.agent_id.value, agent, "the agent's old id");
     let agents = op.agents().await;
     assert_eq!(agents.len(), 3);
-    assert_eq!(op.machine_of(&offer.agent_id.value).await, machine);
+    assert_eq!(op.machine_of(&agent).await, machine);
+    let back = agents
+        .iter()
+        .find(|a| a["agent_info"]["id"]["value"] == agent.as_str())
+        .unwrap();
+    assert!(back["reregistered_time"]["nanoseconds"].as_i64().unwrap() > 0);
 }
 
 fn partition_aware(name: &str) -> v1::FrameworkInfo {
@@ -297,6 +340,14 @@ async fn a_drained_agent_stops_being_offered_and_down_means_gone_for_partition_a
         (status, String::from_utf8_lossy(&body).as_ref()),
         (400, "Unknown agent")
     );
+    // Mesos looks only at its deactivated agents here.
+    let (status, body) = op
+        .call_protobuf(&agent_call(CallType::ReactivateAgent, "no-such-agent"))
+        .await;
+    assert_eq!(
+        (status, String::from_utf8_lossy(&body).as_ref()),
+        (400, "Agent is not deactivated")
+    );
     let (status, body) = op
         .call_protobuf(&agent_call(CallType::ReactivateAgent, &agent_b))
         .await;
@@ -335,6 +386,11 @@ async fn a_drained_agent_stops_being_offered_and_down_means_gone_for_partition_a
         .unwrap();
     assert_eq!(entry.deactivated, Some(true));
     assert!(!entry.active);
+    assert!(entry.estimated_drain_start_time.is_some());
+    assert!(entry
+        .capabilities
+        .iter()
+        .any(|c| c.r#type == Some(v1::agent_info::capability::Type::AgentDraining as i32)));
     let info = entry.drain_info.unwrap();
     assert_eq!(info.state, v1::DrainState::Draining as i32);
     assert_eq!(
@@ -350,6 +406,11 @@ async fn a_drained_agent_stops_being_offered_and_down_means_gone_for_partition_a
         }
     };
     assert_eq!(state_of(&killed), TaskState::TaskKilled);
+    assert_eq!(
+        reason_of(&killed),
+        Some(Reason::AgentDraining),
+        "the Mesos agent marks a drain's kills"
+    );
     assert!(
         killed_at.elapsed() < Duration::from_secs(3),
         "the drain's 200 ms grace, not the task's 3 s"
@@ -457,7 +518,7 @@ async fn the_older_maintenance_endpoints_schedule_and_bring_machines_down_and_up
     assert!(
         body.as_str()
             .unwrap()
-            .ends_with("is not part of a maintenance schedule"),
+            .ends_with("is not in DOWN mode and cannot be brought up"),
         "{body}"
     );
     assert_eq!(sim.post("/maintenance/schedule", &schedule).await.0, 200);
@@ -482,4 +543,74 @@ async fn the_older_maintenance_endpoints_schedule_and_bring_machines_down_and_up
     assert_eq!(sim.post("/machine/up", &json!([machine])).await.0, 200);
     assert_eq!(sim.get("/maintenance/status").await, (200, json!({})));
     assert_eq!(op.agents().await.len(), 2);
+}
+
+/// The operator API's refusals of malformed calls and GET_AGENTS' shape,
+/// word for word as a Mesos 1.12 master gave them in a by-hand run: the
+/// `Failed to validate master::Call: ` prefix, indexed field paths, a type
+/// name Mesos does not know refused as a missing type (400), a Mesos call
+/// the simulator lacks 501; GET_AGENTS lists a task's resources as
+/// allocated and writes both lists even when the cluster is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_operator_calls_are_refused_in_mesos_words_and_get_agents_has_its_shape() {
+    let sim = AgentSim::for_scheduler(1).start();
+    let op = Operator::new(&sim.address);
+    let window = |machine: Value| {
+        json!({"type": "UPDATE_MAINTENANCE_SCHEDULE", "update_maintenance_schedule":
+            {"schedule": {"windows": [{"machine_ids": [machine],
+              "unavailability": {"start": {"nanoseconds": now_nanos() + HOUR_NS}}}]}}})
+    };
+    for (call, want) in [
+        (
+            json!({"type": "UPDATE_MAINTENANCE_SCHEDULE"}),
+            (400, "Failed to validate master::Call: Expecting 'update_maintenance_schedule' to be present"),
+        ),
+        (
+            json!({"type": "NO_SUCH_CALL"}),
+            (400, "Failed to validate master::Call: Expecting 'type' to be present"),
+        ),
+        (
+            window(json!({"hostname": "x", "ip": "300.1.1.1"})),
+            (400, "Failed to parse IPv4: 300.1.1.1"),
+        ),
+        (
+            json!({"type": "UPDATE_MAINTENANCE_SCHEDULE", "update_maintenance_schedule":
+                {"schedule": {"windows": [{"machine_ids": [{"hostname": "x"}]}]}}}),
+            (400, "Failed to convert JSON into Call protobuf: Missing required fields: update_maintenance_schedule.schedule.windows[0].unavailability"),
+        ),
+        (
+            json!({"type": "DRAIN_AGENT", "drain_agent": {"agent_id": {"value": "S0"},
+                "max_grace_period": "2s"}}),
+            (400, "Failed to convert JSON into Call protobuf: Not expecting a JSON string for field 'max_grace_period'"),
+        ),
+    ] {
+        let (status, body) = op.call(&call).await;
+        assert_eq!((status, body.as_str().unwrap()), want, "{call}");
+    }
+    assert_eq!(op.call(&json!({"type": "GET_FLAGS"})).await.0, 501);
+
+    let mut fw = Framework::subscribe(sim.addr, MediaType::Json, framework_info("shape")).await;
+    let offer = fw.next_offers().await[0].clone();
+    run_task(&mut fw, "t1", &offer).await;
+    let agent = &op.agents().await[0];
+    let allocated = agent["allocated_resources"].as_array().unwrap();
+    assert!(
+        allocated
+            .iter()
+            .any(|r| r["name"] == "cpus" && r["allocation_info"]["role"] == "*"),
+        "{agent}"
+    );
+    assert!(agent["agent_info"]["resources"][0].get("role").is_none());
+    assert!(agent.get("drain_info").is_none());
+
+    // Every machine DOWN: an empty cluster still lists both, empty.
+    let machine = op.machine_of(&offer.agent_id.value).await;
+    op.ok(&window(machine.clone())).await;
+    let (status, body) = op.start_maintenance(&[machine]).await;
+    assert_eq!(status, 200, "{body}");
+    let reply = op.ok(&json!({"type": "GET_AGENTS"})).await;
+    assert_eq!(
+        reply["get_agents"],
+        json!({"agents": [], "recovered_agents": []})
+    );
 }

@@ -78,6 +78,12 @@ impl Fleet {
         self.agents[agent].drain = drain;
     }
 
+    /// When the agent was last told to drain (GET_AGENTS'
+    /// `estimated_drain_start_time`), none after REACTIVATE_AGENT.
+    pub fn set_drain_started(&mut self, agent: AgentIndex, at: Option<Instant>) {
+        self.agents[agent].drain_started = at;
+    }
+
     /// The agent leaves the cluster (see [`Fleet::reregister`] for its return).
     pub fn remove(&mut self, agent: AgentIndex) {
         let a = &mut self.agents[agent];
@@ -85,20 +91,19 @@ impl Fleet {
         a.connected = false;
     }
 
-    /// A removed agent registers again as a new agent: a Mesos master
-    /// refuses a removed agent's id, so the agent comes back with a fresh
-    /// one (`id`). Its slot, and so its [`AgentIndex`], stays.
-    pub fn reregister(&mut self, agent: AgentIndex, id: String, now: Instant) {
+    /// A removed agent registers again under its old id, as a real Mesos
+    /// agent restarted on its work directory does after maintenance (seen
+    /// on Mesos 1.12: the master lets it re-register). Its slot, and so
+    /// its [`AgentIndex`], stays; it starts over with nothing used.
+    pub fn reregister(&mut self, agent: AgentIndex, now: Instant) {
         let a = &mut self.agents[agent];
-        self.by_id.remove(&a.id);
-        self.by_id.insert(id.clone(), agent);
-        a.id = id;
-        a.registered_at = now;
+        a.reregistered_at = Some(now);
         a.removed = false;
         a.connected = true;
         a.available = a.total.clone();
         a.deactivated = false;
         a.drain = None;
+        a.drain_started = None;
         a.unavailability = None;
     }
 

@@ -72,6 +72,9 @@ pub struct Agent {
     /// A real agent's executor endpoint.
     pub endpoint: Option<std::net::SocketAddr>,
     pub registered_at: Instant,
+    /// When it registered again after maintenance (GET_AGENTS'
+    /// `reregistered_time`).
+    pub reregistered_at: Option<Instant>,
     /// The IP of the agent's machine: a real agent's endpoint's, else the
     /// master's (every simulated agent lives on the master's host). With
     /// the hostname it makes the agent's `MachineID`, as a Mesos master
@@ -84,6 +87,8 @@ pub struct Agent {
     pub deactivated: bool,
     /// DRAIN_AGENT's state and config, until REACTIVATE_AGENT.
     pub drain: Option<v1::DrainInfo>,
+    /// When DRAIN_AGENT told it to drain, while `drain` is set.
+    pub drain_started: Option<Instant>,
     /// Removed from the cluster: its machine went DOWN (START_MAINTENANCE)
     /// or a drain with `mark_gone` ended. A removed agent has no tasks and
     /// no offers, and fault inputs cannot bring it back.
@@ -98,6 +103,7 @@ impl Agent {
             unavailability: None,
             deactivated: false,
             drain: None,
+            drain_started: None,
             removed: false,
             id,
             hostname: spec.hostname,
@@ -108,6 +114,7 @@ impl Agent {
             runner: spec.runner,
             endpoint: spec.endpoint,
             registered_at: now,
+            reregistered_at: None,
         }
     }
 

@@ -20,6 +20,7 @@ use drover_proto::v1;
 use drover_proto::TaskStateExt;
 
 use super::machine::{Effect, Master};
+use super::maintenance_rules::{machine_words, MachineKey};
 use super::operator::OperatorError;
 use super::tasks::Runner;
 use crate::ids::AgentIndex;
@@ -43,6 +44,12 @@ impl Master {
         fx: &mut Vec<Effect>,
     ) -> Result<Response, OperatorError> {
         let agent = self.known_agent(agent_id)?;
+        if let Some(machine) = self.scheduled_machine_of(agent) {
+            return Err(OperatorError::InSchedule(
+                agent_id.to_owned(),
+                machine_words(&machine),
+            ));
+        }
         let config = v1::DrainConfig {
             max_grace_period: max_grace_nanos.map(|n| v1::DurationInfo { nanoseconds: n }),
             mark_gone: Some(mark_gone),
@@ -54,6 +61,7 @@ impl Master {
                 config,
             }),
         );
+        self.fleet.set_drain_started(agent, Some(now));
         self.deactivate(agent, fx);
         let max_grace = max_grace_nanos.map(|n| Duration::from_nanos(n.max(0) as u64));
         for key in self.tasks.on_agent(agent) {
@@ -79,6 +87,19 @@ impl Master {
         Ok(Response::empty())
     }
 
+    /// The machine id, as the schedule names it, under which the agent's
+    /// machine is in the maintenance schedule, if it is.
+    fn scheduled_machine_of(&self, agent: AgentIndex) -> Option<v1::MachineId> {
+        let key = MachineKey::of(&self.fleet[agent].machine_id());
+        self.maintenance
+            .schedule()
+            .windows
+            .iter()
+            .flat_map(|w| &w.machine_ids)
+            .find(|id| MachineKey::of(id) == key)
+            .cloned()
+    }
+
     /// No offers for the agent: the outstanding ones are rescinded.
     fn deactivate(&mut self, agent: AgentIndex, fx: &mut Vec<Effect>) {
         self.fleet.set_deactivated(agent, true);
@@ -102,7 +123,11 @@ impl Master {
         agent_id: &str,
         now: Instant,
     ) -> Result<Response, OperatorError> {
-        let agent = self.known_agent(agent_id)?;
+        // Mesos looks the agent up in its deactivated set only, so an
+        // unknown agent is "not deactivated" too.
+        let agent = self
+            .known_agent(agent_id)
+            .map_err(|_| OperatorError::NotDeactivated)?;
         let a = &self.fleet[agent];
         if !a.deactivated {
             return Err(OperatorError::NotDeactivated);
@@ -114,6 +139,7 @@ impl Master {
             return Err(OperatorError::StillDraining);
         }
         self.fleet.set_drain(agent, None);
+        self.fleet.set_drain_started(agent, None);
         self.fleet.set_deactivated(agent, false);
         self.timers.allocate_soon(now);
         Ok(Response::empty())

@@ -64,6 +64,9 @@ pub struct Answer {
 pub struct Maintenance {
     schedule: Schedule,
     machines: BTreeMap<MachineKey, MachineRecord>,
+    /// Every machine ever scheduled: Mesos never forgets a machine, one
+    /// out of the schedule is UP, not unknown.
+    seen: BTreeSet<MachineKey>,
     inverse_offers: BTreeMap<String, InverseOfferRecord>,
     /// (agent, framework) pairs with an inverse offer outstanding: the
     /// allocator sends no second one until the first is answered.
@@ -82,6 +85,11 @@ impl Maintenance {
     /// The scheduled machine with this key.
     pub fn machine(&self, key: &MachineKey) -> Option<&MachineRecord> {
         self.machines.get(key)
+    }
+
+    /// Whether the machine was ever in a schedule.
+    pub fn was_scheduled(&self, key: &MachineKey) -> bool {
+        self.seen.contains(key)
     }
 
     /// Every scheduled machine, in key order.
@@ -125,6 +133,7 @@ impl Maintenance {
             changed.push((key, None));
         }
         for (key, (id, unavailability)) in windows {
+            self.seen.insert(key.clone());
             match self.machines.get_mut(&key) {
                 Some(m) => m.unavailability = unavailability,
                 None => {

@@ -38,7 +38,7 @@ pub enum RuleError {
     #[error("Both 'hostname' and 'ip' for a machine are empty")]
     Nameless,
     /// A machine whose IP is not an IPv4 address.
-    #[error("Failed to parse IP address '{0}'")]
+    #[error("Failed to parse IPv4: {0}")]
     BadIp(String),
     /// START_MAINTENANCE or STOP_MAINTENANCE without machines.
     #[error("List of machines is empty")]
@@ -61,6 +61,16 @@ pub enum RuleError {
 /// The machine as Mesos names it in its errors: its JSON, compact.
 pub fn describe(id: &v1::MachineId) -> String {
     mesos_json(id).to_string()
+}
+
+/// The machine as Mesos prints a `MachineID` in prose: `host (ip)`,
+/// `host`, or `(ip)`.
+pub fn machine_words(id: &v1::MachineId) -> String {
+    match (id.hostname.as_deref(), id.ip.as_deref()) {
+        (Some(h), Some(ip)) => format!("{h} ({ip})"),
+        (Some(h), None) => h.to_owned(),
+        (None, ip) => format!("({})", ip.unwrap_or("")),
+    }
 }
 
 /// One machine: a hostname or an IP, and the IP, if any, an IPv4 address.
@@ -194,10 +204,10 @@ mod tests {
         let bad_ip = Schedule {
             windows: vec![window(vec![id("a", "300.1.1.1")], 1)],
         };
-        assert!(schedule(&bad_ip, &[])
-            .unwrap_err()
-            .to_string()
-            .contains("300.1.1.1"));
+        assert_eq!(
+            schedule(&bad_ip, &[]).unwrap_err().to_string(),
+            "Failed to parse IPv4: 300.1.1.1"
+        );
         let nameless = Schedule {
             windows: vec![window(vec![id("", "")], 1)],
         };
@@ -215,6 +225,13 @@ mod tests {
                 .to_string(),
             r#"Machine '{"hostname":"a","ip":"10.0.0.1"}' is deactivated and cannot be removed from the schedule"#
         );
+    }
+
+    #[test]
+    fn a_machine_is_printed_in_prose_as_mesos_prints_it() {
+        assert_eq!(machine_words(&id("a", "10.0.0.1")), "a (10.0.0.1)");
+        assert_eq!(machine_words(&id("a", "")), "a");
+        assert_eq!(machine_words(&id("", "10.0.0.1")), "(10.0.0.1)");
     }
 
     #[test]

@@ -15,15 +15,19 @@
 //!   (REASON_AGENT_REMOVED_BY_OPERATOR) for partition-aware frameworks,
 //!   offers and inverse offers are rescinded, and every framework gets
 //!   FAILURE for the agent. STOP_MAINTENANCE: the agents register again
-//!   with new ids and are offered (a real Mesos agent restarted on its
-//!   work directory was seen to come back under its old id; not modelled
-//!   yet).
+//!   under their old ids, as a real Mesos agent restarted on its work
+//!   directory does, and are offered (on Mesos the operator restarts the
+//!   agent; here it comes back by itself).
+//! - A machine the master has seen (scheduled once, or an agent's) and
+//!   that is not scheduled is UP: START and STOP refuse it by its mode;
+//!   only a machine never seen is "not part of a maintenance schedule".
 //!
 //! ```text
 //! UP --schedule--> DRAINING --START--> DOWN --STOP--> UP
 //! DRAINING --left out of the schedule--> UP
 //! ```
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use drover_proto::v1::{self, task_status::Reason, TaskState};
@@ -37,9 +41,10 @@ use super::maintenance_rules::{self, describe, MachineKey, RuleError};
 use super::tasks::{master_status, StatusMark};
 use crate::ids::AgentIndex;
 use crate::operator_proto::{
-    AgentEntry, Call, CallType, GetAgents, GetHealth, GetMaintenanceSchedule, GetMaintenanceStatus,
-    Response, ResponseType,
+    mesos_call_name, AgentEntry, Call, CallType, GetAgents, GetHealth, GetMaintenanceSchedule,
+    GetMaintenanceStatus, Response, ResponseType,
 };
+use crate::resources::Resources;
 
 /// Why an operator call is refused, in Mesos' words; each maps to the
 /// status Mesos answers (400, or 501 for a call the simulator does not
@@ -49,22 +54,31 @@ pub enum OperatorError {
     /// The schedule or list of machines breaks one of Mesos' rules.
     #[error(transparent)]
     Rule(#[from] RuleError),
+    /// The call has no type, or one Mesos does not know.
+    #[error("Failed to validate master::Call: Expecting 'type' to be present")]
+    NoType,
     /// The call lacks the member its type names (the field's name).
-    #[error("Expecting '{0}' to be present")]
+    #[error("Failed to validate master::Call: Expecting '{0}' to be present")]
     Missing(&'static str),
-    /// START or STOP names a machine outside the schedule (its JSON).
+    /// START or STOP names a machine the master has never seen (its JSON).
     #[error("Machine '{0}' is not part of a maintenance schedule")]
     NotScheduled(String),
-    /// START names a machine that is not DRAINING (already DOWN).
+    /// START names a machine that is not DRAINING (UP or already DOWN).
     #[error("Machine '{0}' is not in DRAINING mode and cannot be brought down")]
     NotDraining(String),
-    /// STOP names a machine that is not DOWN.
+    /// STOP names a machine that is not DOWN (UP or DRAINING).
     #[error("Machine '{0}' is not in DOWN mode and cannot be brought up")]
     NotDown(String),
     /// No registered agent has the id (removed agents included).
     #[error("Unknown agent")]
     UnknownAgent,
-    /// REACTIVATE_AGENT of an agent that is active.
+    /// DRAIN_AGENT of an agent whose machine is in the schedule: Mesos
+    /// keeps the two ways of taking an agent down apart (the agent id,
+    /// then its machine as Mesos prints a `MachineID`).
+    #[error("Agent {0} is part of a maintenance schedule under Machine {1}")]
+    InSchedule(String, String),
+    /// REACTIVATE_AGENT of an agent that is not deactivated (an active or
+    /// unknown one: Mesos looks only at its deactivated set).
     #[error("Agent is not deactivated")]
     NotDeactivated,
     /// REACTIVATE_AGENT while the agent's drain still has tasks to end.
@@ -85,7 +99,17 @@ impl OperatorError {
     }
 }
 
-/// The message Mesos gives the tasks of an agent removed for maintenance.
+/// What a simulated agent can do, as GET_AGENTS lists it: frameworks of
+/// several and of nested roles, and draining. (No reservations, resource
+/// providers, volumes or operation feedback: the simulator has none.)
+const AGENT_CAPABILITIES: [v1::agent_info::capability::Type; 3] = [
+    v1::agent_info::capability::Type::MultiRole,
+    v1::agent_info::capability::Type::HierarchicalRole,
+    v1::agent_info::capability::Type::AgentDraining,
+];
+
+/// Why Mesos removes the agents of a machine START_MAINTENANCE takes down
+/// (their tasks' message is `Agent <hostname> removed: ` and this).
 const MACHINE_DOWN: &str = "Operator initiated 'Machine DOWN'";
 
 impl Master {
@@ -169,37 +193,102 @@ impl Master {
                 Some(r) => self.reactivate_agent(&r.agent_id.value, now),
                 None => Err(OperatorError::Missing("reactivate_agent")),
             },
-            CallType::Unknown => Err(OperatorError::NotImplemented(
-                call.r#type
-                    .map_or_else(|| "UNKNOWN".to_owned(), |t| t.to_string()),
-            )),
+            CallType::Unknown => Err(match call.r#type.and_then(mesos_call_name) {
+                // No type, or a number no Mesos call has: Mesos' protobuf
+                // parser leaves such a type unset.
+                None => OperatorError::NoType,
+                Some(name) => OperatorError::NotImplemented(name.to_owned()),
+            }),
         };
         (result, fx)
     }
 
+    /// GET_AGENTS: every agent in the cluster as Mesos'
+    /// `createAgentResponse` fills it, from what the simulator knows.
     fn get_agents(&self) -> Response {
         let agents = self
             .fleet
             .as_slice()
             .iter()
-            .filter(|a| !a.removed)
-            .map(|a| AgentEntry {
-                agent_info: a.info(),
-                active: a.connected && !a.deactivated,
-                deactivated: Some(a.deactivated),
-                version: self.config.version.clone(),
-                pid: Some(format!("slave(1)@{}:{}", a.ip, a.url().address.port)),
-                registered_time: Some(v1::TimeInfo {
-                    nanoseconds: (self.unix(a.registered_at) * 1e9) as i64,
-                }),
-                total_resources: a.total.to_protos(None),
-                drain_info: a.drain,
+            .enumerate()
+            .filter(|(_, a)| !a.removed)
+            .map(|(index, a)| {
+                let nanos = |at: Instant| v1::TimeInfo {
+                    nanoseconds: (self.unix(at) * 1e9) as i64,
+                };
+                let mut agent_info = a.info();
+                // Mesos writes the agent's own resources without a role.
+                #[allow(deprecated)]
+                for r in &mut agent_info.resources {
+                    r.role = None;
+                }
+                AgentEntry {
+                    agent_info,
+                    active: a.connected && !a.deactivated,
+                    deactivated: Some(a.deactivated),
+                    version: self.config.version.clone(),
+                    pid: Some(format!("slave(1)@{}:{}", a.ip, a.url().address.port)),
+                    registered_time: Some(nanos(a.registered_at)),
+                    reregistered_time: a.reregistered_at.map(nanos),
+                    total_resources: a.total.to_protos(None),
+                    allocated_resources: self.allocated_on(index),
+                    offered_resources: self.offered_on(index),
+                    capabilities: AGENT_CAPABILITIES
+                        .iter()
+                        .map(|t| v1::agent_info::Capability {
+                            r#type: Some(*t as i32),
+                        })
+                        .collect(),
+                    drain_info: a.drain,
+                    // Mesos gives it in whole seconds.
+                    estimated_drain_start_time: a.drain.and(a.drain_started).map(|at| {
+                        v1::TimeInfo {
+                            nanoseconds: self.unix(at).floor() as i64 * 1_000_000_000,
+                        }
+                    }),
+                }
             })
             .collect();
         Response {
-            get_agents: Some(GetAgents { agents }),
+            get_agents: Some(GetAgents {
+                agents,
+                recovered_agents: Vec::new(),
+            }),
             ..Response::of(ResponseType::GetAgents)
         }
+    }
+
+    /// What the agent's live tasks use, by the role of their framework.
+    fn allocated_on(&self, agent: AgentIndex) -> Vec<v1::Resource> {
+        let mut by_role: BTreeMap<String, Resources> = BTreeMap::new();
+        for key in self.tasks.on_agent(agent) {
+            let Some(task) = self.tasks.get(&key) else {
+                continue;
+            };
+            if task.state().is_terminal() {
+                continue;
+            }
+            let role = self
+                .frameworks
+                .get(&key.0)
+                .and_then(|f| f.roles().into_iter().next())
+                .unwrap_or_else(|| "*".to_owned());
+            by_role.entry(role).or_default().add(&task.resources);
+        }
+        by_role
+            .iter()
+            .flat_map(|(role, r)| r.to_protos(Some(role)))
+            .collect()
+    }
+
+    /// What the agent's outstanding offers hold, by the role offered to.
+    fn offered_on(&self, agent: AgentIndex) -> Vec<v1::Resource> {
+        self.offers
+            .on_agent(agent)
+            .iter()
+            .filter_map(|id| self.offers.get(id))
+            .flat_map(|o| o.resources.to_protos(Some(&o.role)))
+            .collect()
     }
 
     /// GET_MAINTENANCE_STATUS's answer.
@@ -239,7 +328,10 @@ impl Master {
         self.fleet.set_unavailability(agent, window);
     }
 
-    /// Each machine is scheduled and in the `expected` mode.
+    /// Each machine is scheduled and in the `expected` mode. A machine the
+    /// master has seen but that is not scheduled is UP (Mesos keeps every
+    /// machine it met in its `machines`), so it fails on its mode; only a
+    /// machine never seen is not part of a schedule.
     fn check_machines(
         &self,
         ids: &[v1::MachineId],
@@ -250,15 +342,26 @@ impl Master {
         let mut keys = Vec::with_capacity(ids.len());
         for id in ids {
             let key = MachineKey::of(id);
-            let Some(m) = self.maintenance.machine(&key) else {
-                return Err(OperatorError::NotScheduled(describe(id)));
-            };
-            if m.mode != expected {
-                return Err(refusal(describe(id)));
+            match self.maintenance.machine(&key) {
+                Some(m) if m.mode == expected => {}
+                Some(_) => return Err(refusal(describe(id))),
+                None if self.machine_seen(&key) => return Err(refusal(describe(id))),
+                None => return Err(OperatorError::NotScheduled(describe(id))),
             }
             keys.push(key);
         }
         Ok(keys)
+    }
+
+    /// Whether the master has met the machine: it was scheduled once, or
+    /// an agent (even a removed one) is on it.
+    fn machine_seen(&self, key: &MachineKey) -> bool {
+        self.maintenance.was_scheduled(key)
+            || self
+                .fleet
+                .as_slice()
+                .iter()
+                .any(|a| MachineKey::of(&a.machine_id()) == *key)
     }
 
     fn start_maintenance(
@@ -288,8 +391,7 @@ impl Master {
                 self.maintenance.reset_agent(agent);
                 self.fleet.set_unavailability(agent, None);
                 if self.fleet[agent].removed {
-                    let id = self.ids.agent();
-                    self.fleet.reregister(agent, id, now);
+                    self.fleet.reregister(agent, now);
                 }
             }
         }
@@ -313,6 +415,7 @@ impl Master {
             return;
         }
         let agent_id = self.fleet[agent].id.clone();
+        let message = format!("Agent {} removed: {message}", self.fleet[agent].hostname);
         for offer in self.offers.on_agent(agent) {
             self.rescind_offer(&offer, fx);
         }
@@ -334,8 +437,14 @@ impl Master {
                 } else {
                     (TaskState::TaskLost, Reason::AgentRemoved)
                 };
-                let status =
-                    master_status(&task.task_id, state, reason, message, Some(&agent_id), unix);
+                let status = master_status(
+                    &task.task_id,
+                    state,
+                    reason,
+                    &message,
+                    Some(&agent_id),
+                    unix,
+                );
                 self.send_master_update(&key.0, status, fx);
                 self.fleet.give_back(task.agent, &task.resources);
                 self.offers.credit(&key.0, &task.resources);

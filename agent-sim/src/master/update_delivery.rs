@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use drover_proto::v1::scheduler::call;
-use drover_proto::v1::{self, task_status::Source, TaskState};
+use drover_proto::v1::{self, task_status::Reason, task_status::Source, TaskState};
 use drover_proto::TaskStateExt;
 
 use super::events;
@@ -79,9 +79,8 @@ impl Master {
 
     /// The agent has a new status (with a uuid) for a task: the master's
     /// view advances at once, resources of an ended task go back to its
-    /// agent, and the update joins the task's reliable stream. On an agent
-    /// draining to be marked gone, a terminal state becomes
-    /// TASK_GONE_BY_OPERATOR, as the Mesos agent rewrites it.
+    /// agent, and the update joins the task's reliable stream. A draining
+    /// agent marks its updates first (`drain_mark`).
     pub(super) fn enqueue_update(
         &mut self,
         key: &TaskKey,
@@ -89,15 +88,7 @@ impl Master {
         now: Instant,
         fx: &mut Vec<Effect>,
     ) {
-        let marked_gone = self.tasks.get(key).is_some_and(|t| {
-            self.fleet[t.agent]
-                .drain
-                .as_ref()
-                .is_some_and(|d| d.config.mark_gone == Some(true))
-        });
-        if marked_gone && TaskState::try_from(status.state).is_ok_and(|s| s.is_terminal()) {
-            status.state = TaskState::TaskGoneByOperator as i32;
-        }
+        self.drain_mark(key, &mut status);
         let timestamp = status.timestamp.unwrap_or_else(|| self.unix(now));
         let state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskStaging);
         let Some(moved) = self.tasks.on_status(key, state, status.healthy, timestamp) else {
@@ -110,6 +101,31 @@ impl Master {
         }
         if first {
             self.transmit(key, true, now, fx);
+        }
+    }
+
+    /// What a Mesos agent does to an update while it drains (`slave.cpp`,
+    /// `statusUpdate`): TASK_KILLING and TASK_KILLED get
+    /// REASON_AGENT_DRAINING, and, if the drain marks the agent gone,
+    /// become TASK_GONE_BY_OPERATOR for a partition-aware framework.
+    /// Other states pass as they are. The agent drops its drain config
+    /// once drained, so only a DRAINING agent marks.
+    fn drain_mark(&self, key: &TaskKey, status: &mut v1::TaskStatus) {
+        let Some(drain) = self
+            .tasks
+            .get(key)
+            .and_then(|t| self.fleet[t.agent].drain.as_ref())
+            .filter(|d| d.state == v1::DrainState::Draining as i32)
+        else {
+            return;
+        };
+        let state = TaskState::try_from(status.state).unwrap_or(TaskState::TaskStaging);
+        if !matches!(state, TaskState::TaskKilling | TaskState::TaskKilled) {
+            return;
+        }
+        status.reason = Some(Reason::AgentDraining as i32);
+        if drain.config.mark_gone == Some(true) && self.frameworks.is_partition_aware(&key.0) {
+            status.state = TaskState::TaskGoneByOperator as i32;
         }
     }
 
