@@ -114,7 +114,7 @@ async fn a_scheduled_machine_is_inverse_offered_then_taken_down_and_brought_back
         )
     );
     let stranger = json!({"hostname": "no-such-host", "ip": "10.9.9.9"});
-    let (status, body) = op.start_maintenance(&[stranger.clone()]).await;
+    let (status, body) = op.start_maintenance(std::slice::from_ref(&stranger)).await;
     assert_eq!(
         (status, body.as_str().unwrap()),
         (

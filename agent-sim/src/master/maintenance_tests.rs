@@ -39,9 +39,19 @@ fn of_type(fx: &[Effect], conn: u64, ty: event::Type) -> Vec<Event> {
 }
 
 fn subscribe(m: &mut Master, conn: u64, now: Instant) -> (String, String) {
+    subscribe_with(m, conn, now, Vec::new())
+}
+
+fn subscribe_with(
+    m: &mut Master,
+    conn: u64,
+    now: Instant,
+    capabilities: Vec<v1::framework_info::Capability>,
+) -> (String, String) {
     let info = v1::FrameworkInfo {
         user: "u".into(),
         name: format!("fw{conn}"),
+        capabilities,
         ..Default::default()
     };
     let (stream, fx) = m.on_subscribe(
@@ -366,7 +376,7 @@ fn agent_call(ty: CallType, agent: &str) -> operator_proto::Call {
             mark_gone: None,
         }),
         reactivate_agent: (ty == CallType::ReactivateAgent)
-            .then(|| operator_proto::AgentRef { agent_id }),
+            .then_some(operator_proto::AgentRef { agent_id }),
         ..Default::default()
     }
 }
@@ -484,4 +494,60 @@ fn operator_refusals_and_the_returning_agent_id_are_as_a_real_master_gives_them(
         .1,
         format!("Machine '{json}' is not in DOWN mode and cannot be brought up")
     );
+}
+
+/// A drain that marks the agent gone turns a partition-aware framework's
+/// kills into TASK_GONE_BY_OPERATOR, still with REASON_AGENT_DRAINING, as
+/// the Mesos agent rewrites them.
+#[test]
+fn a_marked_gone_drain_reports_gone_by_operator_to_a_partition_aware_framework() {
+    let t0 = Instant::now();
+    let mut m = master(1, t0);
+    let aware = v1::framework_info::Capability {
+        r#type: Some(v1::framework_info::capability::Type::PartitionAware as i32),
+    };
+    let (fw, s) = subscribe_with(&mut m, 1, t0, vec![aware]);
+    let offer = of_type(&m.on_tick(t0), 1, event::Type::Offers)[0]
+        .offers
+        .as_ref()
+        .unwrap()
+        .offers[0]
+        .clone();
+    let mut pending = launch(&mut m, &fw, &s, &offer, "t1", t0);
+    let drain = operator_proto::Call {
+        r#type: Some(CallType::DrainAgent as i32),
+        drain_agent: Some(operator_proto::DrainAgent {
+            agent_id: offer.agent_id.clone(),
+            max_grace_period: Some(operator_proto::ProtoDuration {
+                seconds: Some(1),
+                nanos: None,
+            }),
+            mark_gone: Some(true),
+        }),
+        ..Default::default()
+    };
+    pending.extend(operator(&mut m, drain, t0));
+    let mut gone = None;
+    for step in 1..=6 {
+        let now = t0 + step * SECOND / 4;
+        pending.extend(m.on_tick(now));
+        for e in of_type(&std::mem::take(&mut pending), 1, event::Type::Update) {
+            let status = e.update.unwrap().status;
+            if status.state == TaskState::TaskGoneByOperator as i32 {
+                gone = Some(status);
+            } else if let Some(uuid) = status.uuid.clone() {
+                let mut ack = call_of(&fw, call::Type::Acknowledge);
+                ack.acknowledge = Some(call::Acknowledge {
+                    agent_id: offer.agent_id.clone(),
+                    task_id: status.task_id.clone(),
+                    uuid,
+                });
+                let (result, fx) = m.on_call(ack, Some(&s), now);
+                assert!(result.is_ok());
+                pending.extend(fx);
+            }
+        }
+    }
+    let gone = gone.expect("the kill within the drain's 1 s grace");
+    assert_eq!(gone.reason, Some(Reason::AgentDraining as i32));
 }
