@@ -332,7 +332,8 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
     });
     create_job(&s.address, "big", big).await;
     wait_for_job_state(&s.address, "big", "JOB_STATE_RUNNING", LIMIT).await;
-    // Agents back from DOWN registered anew, with new ids (as Mesos does).
+    // Agents back from DOWN registered again, under their old ids (as a
+    // Mesos agent restarted on its work directory does).
     let names = hostnames(&sim).await;
     let placed: BTreeSet<String> = running(&sim, "big")
         .await
