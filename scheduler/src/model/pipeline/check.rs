@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::error::PipelineError;
-use super::spec::{ArtifactRef, ArtifactSource, Loop, ParameterSource, Pipeline, Task, Template, TemplateBody};
+use super::spec::{
+    ArtifactRef, ArtifactSource, Loop, ParameterSource, Pipeline, Task, Template, TemplateBody,
+};
 use super::text::{Text, Variable};
 
 pub(crate) fn check_pipeline(pipeline: &Pipeline) -> Result<(), PipelineError> {
@@ -70,7 +72,10 @@ enum Place<'a> {
         in_loop: bool,
     },
     /// A step's texts: `steps.S` of the earlier groups.
-    Step { earlier: &'a [Vec<Task>], in_loop: bool },
+    Step {
+        earlier: &'a [Vec<Task>],
+        in_loop: bool,
+    },
     /// A dag's or steps' own outputs: any of its children.
     Outputs,
 }
@@ -80,13 +85,22 @@ impl Context<'_> {
         let t = self.template;
         for artifact in &t.inputs.artifacts {
             if let Some(raw) = &artifact.raw {
-                self.check_text(raw, &format!("{}.inputs.artifacts", t.path), &Place::Container)?;
+                self.check_text(
+                    raw,
+                    &format!("{}.inputs.artifacts", t.path),
+                    &Place::Container,
+                )?;
             }
         }
         match &t.body {
             TemplateBody::Container(c) => {
                 let path = format!("{}.container", t.path);
-                for text in c.command.iter().chain(&c.args).chain(c.env.iter().map(|e| &e.value)) {
+                for text in c
+                    .command
+                    .iter()
+                    .chain(&c.args)
+                    .chain(c.env.iter().map(|e| &e.value))
+                {
                     self.check_text(text, &path, &Place::Container)?;
                 }
             }
@@ -106,7 +120,10 @@ impl Context<'_> {
                 for (i, group) in groups.iter().enumerate() {
                     for step in group {
                         if !seen.insert(step.name.as_str()) {
-                            return Err(malformed(&format!("{}.name", step.path), format!("step {:?} is named twice", step.name)));
+                            return Err(malformed(
+                                &format!("{}.name", step.path),
+                                format!("step {:?} is named twice", step.name),
+                            ));
                         }
                         let place = Place::Step {
                             earlier: &groups[..i],
@@ -143,7 +160,10 @@ impl Context<'_> {
             if callee.input_parameter(&param.name).is_none() {
                 return Err(malformed(
                     &format!("{args_path}.parameters"),
-                    format!("template {:?} has no input parameter {:?}", callee.name, param.name),
+                    format!(
+                        "template {:?} has no input parameter {:?}",
+                        callee.name, param.name
+                    ),
                 ));
             }
             self.check_text(&param.value, &format!("{args_path}.parameters"), place)?;
@@ -152,20 +172,35 @@ impl Context<'_> {
             let passed = task.parameters.iter().any(|p| p.name == needed.name);
             if !passed && needed.default.is_none() {
                 return Err(PipelineError::Missing {
-                    path: format!("{args_path}.parameters ({:?} for template {:?})", needed.name, callee.name),
+                    path: format!(
+                        "{args_path}.parameters ({:?} for template {:?})",
+                        needed.name, callee.name
+                    ),
                 });
             }
         }
         for artifact in &task.artifacts {
-            if !callee.inputs.artifacts.iter().any(|a| a.name == artifact.name) {
+            if !callee
+                .inputs
+                .artifacts
+                .iter()
+                .any(|a| a.name == artifact.name)
+            {
                 return Err(malformed(
                     &format!("{args_path}.artifacts"),
-                    format!("template {:?} has no input artifact {:?}", callee.name, artifact.name),
+                    format!(
+                        "template {:?} has no input artifact {:?}",
+                        callee.name, artifact.name
+                    ),
                 ));
             }
             match &artifact.source {
-                ArtifactSource::From(r) => self.check_artifact_ref(r, &format!("{args_path}.artifacts"), place)?,
-                ArtifactSource::Raw(text) => self.check_text(text, &format!("{args_path}.artifacts"), place)?,
+                ArtifactSource::From(r) => {
+                    self.check_artifact_ref(r, &format!("{args_path}.artifacts"), place)?
+                }
+                ArtifactSource::Raw(text) => {
+                    self.check_text(text, &format!("{args_path}.artifacts"), place)?
+                }
                 ArtifactSource::File(_) => {}
             }
         }
@@ -173,7 +208,10 @@ impl Context<'_> {
             let passed = task.artifacts.iter().any(|a| a.name == needed.name);
             if !passed && needed.raw.is_none() && !needed.optional {
                 return Err(PipelineError::Missing {
-                    path: format!("{args_path}.artifacts ({:?} for template {:?})", needed.name, callee.name),
+                    path: format!(
+                        "{args_path}.artifacts ({:?} for template {:?})",
+                        needed.name, callee.name
+                    ),
                 });
             }
         }
@@ -184,7 +222,11 @@ impl Context<'_> {
         }
         match &task.loop_over {
             Some(Loop::Param(text)) => {
-                self.check_text(text, &format!("{}.withParam", task.path), &without_item(place))?;
+                self.check_text(
+                    text,
+                    &format!("{}.withParam", task.path),
+                    &without_item(place),
+                )?;
             }
             Some(Loop::Items(items)) => {
                 let path = format!("{}.withItems", task.path);
@@ -204,12 +246,20 @@ impl Context<'_> {
         Ok(())
     }
 
-    fn check_variable(&self, var: &Variable, path: &str, place: &Place<'_>) -> Result<(), PipelineError> {
+    fn check_variable(
+        &self,
+        var: &Variable,
+        path: &str,
+        place: &Place<'_>,
+    ) -> Result<(), PipelineError> {
         let refuse = |why: &str| Err(malformed(path, format!("{{{{{var}}}}} {why}")));
         match var {
             Variable::InputParameter(x) => {
                 if self.template.input_parameter(x).is_none() {
-                    return refuse(&format!("names no input parameter of template {:?}", self.template.name));
+                    return refuse(&format!(
+                        "names no input parameter of template {:?}",
+                        self.template.name
+                    ));
                 }
             }
             Variable::WorkflowParameter(x) => {
@@ -217,7 +267,10 @@ impl Context<'_> {
                     return refuse("names no parameter in spec.arguments.parameters");
                 }
             }
-            Variable::WorkflowName | Variable::WorkflowUid | Variable::WorkflowNamespace | Variable::PodName => {}
+            Variable::WorkflowName
+            | Variable::WorkflowUid
+            | Variable::WorkflowNamespace
+            | Variable::PodName => {}
             Variable::Item | Variable::ItemField(_) => {
                 let in_loop = match place {
                     Place::DagTask { in_loop, .. } | Place::Step { in_loop, .. } => *in_loop,
@@ -228,40 +281,79 @@ impl Context<'_> {
                 }
             }
             Variable::TaskOutputParameter { task, name } => {
-                let callee = self.sibling_task(task, place).map_err(|why| malformed(path, format!("{{{{{var}}}}} {why}")))?;
+                let callee = self
+                    .sibling_task(task, place)
+                    .map_err(|why| malformed(path, format!("{{{{{var}}}}} {why}")))?;
                 if !callee.outputs.parameters.iter().any(|p| &p.name == name) {
-                    return refuse(&format!("names no output parameter of template {:?}", callee.name));
+                    return refuse(&format!(
+                        "names no output parameter of template {:?}",
+                        callee.name
+                    ));
                 }
             }
             Variable::StepOutputParameter { step, name } => {
-                let callee = self.earlier_step(step, place).map_err(|why| malformed(path, format!("{{{{{var}}}}} {why}")))?;
+                let callee = self
+                    .earlier_step(step, place)
+                    .map_err(|why| malformed(path, format!("{{{{{var}}}}} {why}")))?;
                 if !callee.outputs.parameters.iter().any(|p| &p.name == name) {
-                    return refuse(&format!("names no output parameter of template {:?}", callee.name));
+                    return refuse(&format!(
+                        "names no output parameter of template {:?}",
+                        callee.name
+                    ));
                 }
             }
-            Variable::InputArtifact(_) | Variable::TaskOutputArtifact { .. } | Variable::StepOutputArtifact { .. } => {
+            Variable::InputArtifact(_)
+            | Variable::TaskOutputArtifact { .. }
+            | Variable::StepOutputArtifact { .. } => {
                 return refuse("is a file, only usable as an artifact's from");
             }
         }
         Ok(())
     }
 
-    fn check_artifact_ref(&self, r: &ArtifactRef, path: &str, place: &Place<'_>) -> Result<(), PipelineError> {
+    fn check_artifact_ref(
+        &self,
+        r: &ArtifactRef,
+        path: &str,
+        place: &Place<'_>,
+    ) -> Result<(), PipelineError> {
         let (callee, artifact) = match r {
             ArtifactRef::Input(name) => {
-                if self.template.inputs.artifacts.iter().any(|a| &a.name == name) {
+                if self
+                    .template
+                    .inputs
+                    .artifacts
+                    .iter()
+                    .any(|a| &a.name == name)
+                {
                     return Ok(());
                 }
-                return Err(malformed(path, format!("template {:?} has no input artifact {name:?}", self.template.name)));
+                return Err(malformed(
+                    path,
+                    format!(
+                        "template {:?} has no input artifact {name:?}",
+                        self.template.name
+                    ),
+                ));
             }
-            ArtifactRef::TaskOutput { task, artifact } => (self.sibling_task(task, place), artifact),
-            ArtifactRef::StepOutput { step, artifact } => (self.earlier_step(step, place), artifact),
+            ArtifactRef::TaskOutput { task, artifact } => {
+                (self.sibling_task(task, place), artifact)
+            }
+            ArtifactRef::StepOutput { step, artifact } => {
+                (self.earlier_step(step, place), artifact)
+            }
         };
         let callee = callee.map_err(|why| malformed(path, why))?;
         if callee.outputs.artifacts.iter().any(|a| &a.name == artifact) {
             Ok(())
         } else {
-            Err(malformed(path, format!("template {:?} has no output artifact {artifact:?}", callee.name)))
+            Err(malformed(
+                path,
+                format!(
+                    "template {:?} has no output artifact {artifact:?}",
+                    callee.name
+                ),
+            ))
         }
     }
 
@@ -270,7 +362,9 @@ impl Context<'_> {
         let task = match place {
             Place::DagTask { dag, reachable, .. } => {
                 if !reachable.contains(name) {
-                    return Err(format!("names task {name:?}, which is not among its dependencies"));
+                    return Err(format!(
+                        "names task {name:?}, which is not among its dependencies"
+                    ));
                 }
                 dag.iter().find(|t| t.name == name)
             }
@@ -302,8 +396,15 @@ impl Context<'_> {
 /// The same place, with `{{item}}` not yet known (a loop's own list).
 fn without_item<'a>(place: &Place<'a>) -> Place<'a> {
     match place {
-        Place::DagTask { dag, reachable, .. } => Place::DagTask { dag, reachable, in_loop: false },
-        Place::Step { earlier, .. } => Place::Step { earlier, in_loop: false },
+        Place::DagTask { dag, reachable, .. } => Place::DagTask {
+            dag,
+            reachable,
+            in_loop: false,
+        },
+        Place::Step { earlier, .. } => Place::Step {
+            earlier,
+            in_loop: false,
+        },
         Place::Container => Place::Container,
         Place::Outputs => Place::Outputs,
     }
@@ -327,17 +428,26 @@ pub(crate) fn item_texts(items: &[Value], path: &str) -> Result<Vec<Text>, Pipel
 
 /// Each task's dependencies, transitively; refuses a dependency on a task
 /// not in the dag, on itself, or a cycle.
-fn dependency_closure(tasks: &[Task], dag_path: &str) -> Result<BTreeMap<String, BTreeSet<String>>, PipelineError> {
+fn dependency_closure(
+    tasks: &[Task],
+    dag_path: &str,
+) -> Result<BTreeMap<String, BTreeSet<String>>, PipelineError> {
     let mut by_name: BTreeMap<&str, &Task> = BTreeMap::new();
     for task in tasks {
         if by_name.insert(&task.name, task).is_some() {
-            return Err(malformed(&format!("{}.name", task.path), format!("task {:?} is named twice in {dag_path}", task.name)));
+            return Err(malformed(
+                &format!("{}.name", task.path),
+                format!("task {:?} is named twice in {dag_path}", task.name),
+            ));
         }
     }
     for task in tasks {
         for dep in &task.dependencies {
             if !by_name.contains_key(dep.as_str()) {
-                return Err(malformed(&format!("{}.dependencies", task.path), format!("names no task of this dag ({dep:?})")));
+                return Err(malformed(
+                    &format!("{}.dependencies", task.path),
+                    format!("names no task of this dag ({dep:?})"),
+                ));
             }
         }
     }
@@ -364,7 +474,10 @@ fn dependency_closure(tasks: &[Task], dag_path: &str) -> Result<BTreeMap<String,
         if remaining.len() == before {
             let mut names: Vec<&str> = remaining.iter().map(|t| t.name.as_str()).collect();
             names.sort_unstable();
-            return Err(malformed(&format!("{dag_path}.tasks"), format!("dependencies form a cycle among {names:?}")));
+            return Err(malformed(
+                &format!("{dag_path}.tasks"),
+                format!("dependencies form a cycle among {names:?}"),
+            ));
         }
     }
     Ok(closure)
@@ -377,7 +490,11 @@ fn check_no_recursion(pipeline: &Pipeline) -> Result<(), PipelineError> {
         match &template.body {
             TemplateBody::Container(_) => Vec::new(),
             TemplateBody::Dag(dag) => dag.tasks.iter().map(|t| t.template.as_str()).collect(),
-            TemplateBody::Steps(groups) => groups.iter().flatten().map(|t| t.template.as_str()).collect(),
+            TemplateBody::Steps(groups) => groups
+                .iter()
+                .flatten()
+                .map(|t| t.template.as_str())
+                .collect(),
         }
     }
     // From each template, walk what it calls (each template once); the

@@ -167,11 +167,7 @@ impl<'a> Field<'a> {
 }
 
 /// `map[key]` with its path, when present and not null.
-pub(crate) fn get<'a>(
-    map: &'a Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Option<Located<'a>> {
+pub(crate) fn get<'a>(map: &'a Map<String, Value>, parent: &str, key: &str) -> Option<Located<'a>> {
     match map.get(key) {
         None | Some(Value::Null) => None,
         Some(value) => Some(Located::new(value, child_path(parent, key))),

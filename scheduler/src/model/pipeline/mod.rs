@@ -30,7 +30,7 @@
 //! - [`check`]: references between templates, tasks and variables.
 //! - [`spec`]: the model.
 //! - [`text`]: `{{...}}` variables and their substitution.
-//! - [`condition`]: `when`.
+//! - [`condition`]: a task's `when`.
 //! - [`loops`]: `withItems` / `withParam`.
 //! - [`quantity`]: Kubernetes quantities in Drover's units.
 //! - [`arguments`]: the run's parameters.

@@ -15,7 +15,9 @@
 //! and the files it reads back after.
 
 use super::error::ResolveError;
-use super::spec::{ArgumentArtifact, ArtifactRef, ArtifactSource, ImageUse, ParameterSource, Template};
+use super::spec::{
+    ArgumentArtifact, ArtifactRef, ArtifactSource, ImageUse, ParameterSource, Template,
+};
 use super::text::{NodeScope, Segment, Text};
 
 /// Where the compiled path `compiled` (absolute) lives for the node whose
@@ -143,7 +145,9 @@ fn build(
             }
             // Checked at create: an input without a source is optional.
             (Some(ArtifactSource::File(_)), None) | (None, None) => continue,
-            (Some(ArtifactSource::File(_)), Some(text)) => InputSource::Content(text.render(scope)?),
+            (Some(ArtifactSource::File(_)), Some(text)) => {
+                InputSource::Content(text.render(scope)?)
+            }
         };
         input_files.push(InputFile {
             name: input.name.clone(),
@@ -201,14 +205,26 @@ fn compiled_paths(template: &Template) -> Vec<String> {
         .artifacts
         .iter()
         .map(|a| a.path.clone())
-        .chain(template.outputs.parameters.iter().filter_map(|p| match &p.source {
-            ParameterSource::File(path) => Some(path.clone()),
-            ParameterSource::Parameter(_) => None,
-        }))
-        .chain(template.outputs.artifacts.iter().filter_map(|a| match &a.source {
-            ArtifactSource::File(path) => Some(path.clone()),
-            _ => None,
-        }))
+        .chain(
+            template
+                .outputs
+                .parameters
+                .iter()
+                .filter_map(|p| match &p.source {
+                    ParameterSource::File(path) => Some(path.clone()),
+                    ParameterSource::Parameter(_) => None,
+                }),
+        )
+        .chain(
+            template
+                .outputs
+                .artifacts
+                .iter()
+                .filter_map(|a| match &a.source {
+                    ArtifactSource::File(path) => Some(path.clone()),
+                    _ => None,
+                }),
+        )
         .collect();
     paths.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     paths.dedup();

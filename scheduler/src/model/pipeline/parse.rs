@@ -63,7 +63,10 @@ pub fn parse_workflow(manifest: &str) -> Result<Pipeline, PipelineError> {
         Key::Read("generateName"),
         Key::Read("annotations"),
         Key::Read("labels"),
-        Key::Refused("namespace", "a run's namespace comes from the API, not the manifest"),
+        Key::Refused(
+            "namespace",
+            "a run's namespace comes from the API, not the manifest",
+        ),
     ])?;
     let name = get(meta, &metadata.path, "name")
         .map(|n| n.field().as_str().map(str::to_string))
@@ -96,26 +99,62 @@ pub fn parse_workflow(manifest: &str) -> Result<Pipeline, PipelineError> {
         // identity for the pod. Drover's tasks run as its task-user rule
         // says, the same for every run, so the name has nothing to act on.
         Key::Accepted("serviceAccountName"),
-        Key::Refused("onExit", "exit handlers (dsl.ExitHandler) are not run by Drover yet"),
-        Key::Refused("volumeClaimTemplates", "persistent volume claims need Kubernetes"),
-        Key::Refused("podGC", "Drover keeps each node's sandbox and task; there are no pods to collect"),
+        Key::Refused(
+            "onExit",
+            "exit handlers (dsl.ExitHandler) are not run by Drover yet",
+        ),
+        Key::Refused(
+            "volumeClaimTemplates",
+            "persistent volume claims need Kubernetes",
+        ),
+        Key::Refused(
+            "podGC",
+            "Drover keeps each node's sandbox and task; there are no pods to collect",
+        ),
         Key::Refused("ttlStrategy", "a run is kept until DeleteRun"),
         Key::Refused("volumeClaimGC", "persistent volume claims need Kubernetes"),
-        Key::Refused("imagePullSecrets", "images are not pulled: commands run on the host"),
+        Key::Refused(
+            "imagePullSecrets",
+            "images are not pulled: commands run on the host",
+        ),
         Key::Refused("dnsConfig", "a node's DNS is its agent host's"),
         Key::Refused("dnsPolicy", "a node's DNS is its agent host's"),
         Key::Refused("hostNetwork", "a node always uses its agent host's network"),
-        Key::Refused("podDisruptionBudget", "Kubernetes disruption budgets do not apply to run nodes"),
-        Key::Refused("podPriorityClassName", "Kubernetes priority classes do not exist on Drover"),
-        Key::Refused("podPriority", "Kubernetes pod priority does not exist on Drover"),
+        Key::Refused(
+            "podDisruptionBudget",
+            "Kubernetes disruption budgets do not apply to run nodes",
+        ),
+        Key::Refused(
+            "podPriorityClassName",
+            "Kubernetes priority classes do not exist on Drover",
+        ),
+        Key::Refused(
+            "podPriority",
+            "Kubernetes pod priority does not exist on Drover",
+        ),
         Key::Refused("podMetadata", "there are no pods to label"),
-        Key::Refused("artifactRepositoryRef", "artifacts stay in the node's sandbox; there is no other repository"),
-        Key::Refused("artifactGC", "artifacts stay in the node's sandbox until the run is deleted"),
+        Key::Refused(
+            "artifactRepositoryRef",
+            "artifacts stay in the node's sandbox; there is no other repository",
+        ),
+        Key::Refused(
+            "artifactGC",
+            "artifacts stay in the node's sandbox until the run is deleted",
+        ),
         Key::Refused("archiveLogs", "logs stay in the node's sandbox"),
-        Key::Refused("templateDefaults", "template defaults are not merged by Drover"),
-        Key::Refused("workflowTemplateRef", "WorkflowTemplates are not stored by Drover"),
+        Key::Refused(
+            "templateDefaults",
+            "template defaults are not merged by Drover",
+        ),
+        Key::Refused(
+            "workflowTemplateRef",
+            "WorkflowTemplates are not stored by Drover",
+        ),
         Key::Refused("workflowMetadata", "workflow metadata rules are Argo's"),
-        Key::Refused("retryStrategy", "retry whole workflows with RetryRun; per-template retryStrategy is honoured"),
+        Key::Refused(
+            "retryStrategy",
+            "retry whole workflows with RetryRun; per-template retryStrategy is honoured",
+        ),
         Key::Refused("suspend", "suspended workflows are not supported"),
         Key::Refused("shutdown", "stop a run with TerminateRun"),
     ];
@@ -198,7 +237,10 @@ fn parse_arguments(
     };
     let args = arguments.field().object(&[
         Key::Read("parameters"),
-        Key::Refused("artifacts", "workflow input artifacts need an artifact repository; pass files as node outputs"),
+        Key::Refused(
+            "artifacts",
+            "workflow input artifacts need an artifact repository; pass files as node outputs",
+        ),
     ])?;
     let mut out: Vec<WorkflowArgument> = Vec::new();
     for param in items(args, &arguments.path, "parameters")? {
@@ -206,11 +248,20 @@ fn parse_arguments(
             Key::Read("name"),
             Key::Read("value"),
             Key::Accepted("description"),
-            Key::Refused("valueFrom", "workflow parameters from config maps need Kubernetes"),
-            Key::Refused("enum", "enumerated workflow parameters are not checked by Drover"),
+            Key::Refused(
+                "valueFrom",
+                "workflow parameters from config maps need Kubernetes",
+            ),
+            Key::Refused(
+                "enum",
+                "enumerated workflow parameters are not checked by Drover",
+            ),
             Key::Refused("globalName", "global parameters are not kept by Drover"),
         ])?;
-        let name = require(p, &param.path, "name")?.field().as_str()?.to_string();
+        let name = require(p, &param.path, "name")?
+            .field()
+            .as_str()?
+            .to_string();
         if out.iter().any(|a| a.name == name) {
             return Err(param
                 .field()
@@ -326,8 +377,14 @@ fn parse_retry(found: &Located<'_>) -> Result<RetryStrategy, PipelineError> {
         Key::Read("limit"),
         Key::Read("retryPolicy"),
         Key::Read("backoff"),
-        Key::Refused("expression", "retry expressions are not evaluated by Drover"),
-        Key::Refused("affinity", "retrying on other hosts (nodeAntiAffinity) is not supported"),
+        Key::Refused(
+            "expression",
+            "retry expressions are not evaluated by Drover",
+        ),
+        Key::Refused(
+            "affinity",
+            "retrying on other hosts (nodeAntiAffinity) is not supported",
+        ),
     ])?;
     let limit = get(map, &found.path, "limit")
         .map(|l| {
@@ -397,8 +454,11 @@ fn parse_retry(found: &Located<'_>) -> Result<RetryStrategy, PipelineError> {
 /// `1h30m`, `500ms`).
 fn duration_ms(found: &Located<'_>) -> Result<u64, PipelineError> {
     let text = found.field().as_text()?;
-    parse_duration_ms(&text)
-        .ok_or_else(|| found.field().malformed(format!("{text:?} is not a duration")))
+    parse_duration_ms(&text).ok_or_else(|| {
+        found
+            .field()
+            .malformed(format!("{text:?} is not a duration"))
+    })
 }
 
 pub(crate) fn parse_duration_ms(text: &str) -> Option<u64> {

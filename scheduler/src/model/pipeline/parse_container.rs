@@ -55,7 +55,10 @@ pub(crate) fn parse_container(found: &Located<'_>) -> Result<Container, Pipeline
         let m = var.field().object(&[
             Key::Read("name"),
             Key::Read("value"),
-            Key::Refused("valueFrom", "values from secrets, config maps or the pod's fields need Kubernetes"),
+            Key::Refused(
+                "valueFrom",
+                "values from secrets, config maps or the pod's fields need Kubernetes",
+            ),
         ])?;
         let name = require(m, &var.path, "name")?.field().as_str()?.to_string();
         let value = match get(m, &var.path, "value") {

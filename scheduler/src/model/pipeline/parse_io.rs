@@ -13,19 +13,46 @@ use super::text::{Text, Variable};
 
 /// Where an artifact could live in Argo that is not the node's sandbox.
 pub(crate) const REPOSITORY_FIELDS: &[Key] = &[
-    Key::Refused("s3", "artifacts stay in the node's sandbox; there is no S3 repository"),
-    Key::Refused("gcs", "artifacts stay in the node's sandbox; there is no GCS repository"),
-    Key::Refused("http", "artifacts stay in the node's sandbox; there is no HTTP repository"),
+    Key::Refused(
+        "s3",
+        "artifacts stay in the node's sandbox; there is no S3 repository",
+    ),
+    Key::Refused(
+        "gcs",
+        "artifacts stay in the node's sandbox; there is no GCS repository",
+    ),
+    Key::Refused(
+        "http",
+        "artifacts stay in the node's sandbox; there is no HTTP repository",
+    ),
     Key::Refused("git", "git artifacts are not fetched by Drover"),
-    Key::Refused("artifactory", "artifacts stay in the node's sandbox; there is no Artifactory"),
-    Key::Refused("hdfs", "artifacts stay in the node's sandbox; there is no HDFS"),
-    Key::Refused("oss", "artifacts stay in the node's sandbox; there is no OSS repository"),
-    Key::Refused("azure", "artifacts stay in the node's sandbox; there is no Azure repository"),
-    Key::Refused("artifactGC", "artifacts stay in the node's sandbox until the run is deleted"),
+    Key::Refused(
+        "artifactory",
+        "artifacts stay in the node's sandbox; there is no Artifactory",
+    ),
+    Key::Refused(
+        "hdfs",
+        "artifacts stay in the node's sandbox; there is no HDFS",
+    ),
+    Key::Refused(
+        "oss",
+        "artifacts stay in the node's sandbox; there is no OSS repository",
+    ),
+    Key::Refused(
+        "azure",
+        "artifacts stay in the node's sandbox; there is no Azure repository",
+    ),
+    Key::Refused(
+        "artifactGC",
+        "artifacts stay in the node's sandbox until the run is deleted",
+    ),
     Key::Refused("globalName", "global artifacts are not kept by Drover"),
     Key::Refused("mode", "artifact file modes are not set by Drover"),
     Key::Refused("subPath", "artifact sub-paths need a repository"),
-    Key::Refused("recurseMode", "artifact directories are not copied by Drover"),
+    Key::Refused(
+        "recurseMode",
+        "artifact directories are not copied by Drover",
+    ),
     Key::Refused("deleted", "artifact deletion is Argo's"),
 ];
 
@@ -42,9 +69,15 @@ pub(crate) fn parse_inputs(found: &Located<'_>) -> Result<Inputs, PipelineError>
             Key::Accepted("description"),
             Key::Refused("enum", "enumerated parameters are not checked by Drover"),
             Key::Refused("globalName", "global parameters are not kept by Drover"),
-            Key::Refused("valueFrom", "input parameters from config maps need Kubernetes"),
+            Key::Refused(
+                "valueFrom",
+                "input parameters from config maps need Kubernetes",
+            ),
         ])?;
-        let name = require(m, &param.path, "name")?.field().as_str()?.to_string();
+        let name = require(m, &param.path, "name")?
+            .field()
+            .as_str()?
+            .to_string();
         // A fixed `value` wins over `default`, as in Argo.
         let default = match (get(m, &param.path, "value"), get(m, &param.path, "default")) {
             (Some(v), _) | (None, Some(v)) => Some(v.field().as_text()?),
@@ -59,8 +92,14 @@ pub(crate) fn parse_inputs(found: &Located<'_>) -> Result<Inputs, PipelineError>
             Key::Read("path"),
             Key::Read("raw"),
             Key::Read("optional"),
-            Key::Refused("from", "input artifacts take their source from the caller's arguments"),
-            Key::Refused("archive", "input artifacts are plain files; nothing is unpacked"),
+            Key::Refused(
+                "from",
+                "input artifacts take their source from the caller's arguments",
+            ),
+            Key::Refused(
+                "archive",
+                "input artifacts are plain files; nothing is unpacked",
+            ),
         ];
         keys.extend(REPOSITORY_FIELDS.iter().copied());
         let m = artifact.field().object(&keys)?;
@@ -69,7 +108,9 @@ pub(crate) fn parse_inputs(found: &Located<'_>) -> Result<Inputs, PipelineError>
             .as_str()?
             .to_string();
         let path = absolute_path(require(m, &artifact.path, "path")?)?;
-        let raw = get(m, &artifact.path, "raw").map(|r| raw_data(&r)).transpose()?;
+        let raw = get(m, &artifact.path, "raw")
+            .map(|r| raw_data(&r))
+            .transpose()?;
         let optional = flag(get(m, &artifact.path, "optional"))?;
         artifacts.push(InputArtifact {
             name,
@@ -93,7 +134,10 @@ pub(crate) fn parse_outputs(
     let map = found.field().object(&[
         Key::Read("parameters"),
         Key::Read("artifacts"),
-        Key::Refused("result", "outputs.result is Argo's own, set by script templates"),
+        Key::Refused(
+            "result",
+            "outputs.result is Argo's own, set by script templates",
+        ),
         Key::Refused("exitCode", "outputs.exitCode is Argo's own"),
     ])?;
     let mut parameters = Vec::new();
@@ -102,21 +146,36 @@ pub(crate) fn parse_outputs(
             Key::Read("name"),
             Key::Read("valueFrom"),
             Key::Accepted("description"),
-            Key::Refused("globalName", "global output parameters are not kept by Drover"),
+            Key::Refused(
+                "globalName",
+                "global output parameters are not kept by Drover",
+            ),
             Key::Refused("value", "fixed output values are not supported"),
             Key::Refused("enum", "enumerated parameters are not checked by Drover"),
         ])?;
-        let name = require(m, &param.path, "name")?.field().as_str()?.to_string();
+        let name = require(m, &param.path, "name")?
+            .field()
+            .as_str()?
+            .to_string();
         let value_from = require(m, &param.path, "valueFrom")?;
         let v = value_from.field().object(&[
             Key::Read("path"),
             Key::Read("parameter"),
             Key::Read("default"),
-            Key::Refused("jsonPath", "output parameters from a Kubernetes resource need Kubernetes"),
-            Key::Refused("jqFilter", "output parameters from a Kubernetes resource need Kubernetes"),
+            Key::Refused(
+                "jsonPath",
+                "output parameters from a Kubernetes resource need Kubernetes",
+            ),
+            Key::Refused(
+                "jqFilter",
+                "output parameters from a Kubernetes resource need Kubernetes",
+            ),
             Key::Refused("event", "output parameters from events are not supported"),
             Key::Refused("expression", "Argo expressions are not evaluated by Drover"),
-            Key::Refused("supplied", "supplied (suspend) parameters are not supported"),
+            Key::Refused(
+                "supplied",
+                "supplied (suspend) parameters are not supported",
+            ),
             Key::Refused("configMapKeyRef", "config maps need Kubernetes"),
         ])?;
         let default = get(v, &value_from.path, "default")
@@ -163,12 +222,14 @@ pub(crate) fn parse_outputs(
             // {}}` asks for; any packing (tar, zip) is refused.
             // `tar: {}` asks for tar with its default options: present
             // is enough to refuse, empty or not.
-            let packing = archive.field().object(&[
-                Key::Read("none"),
-                Key::Read("tar"),
-                Key::Read("zip"),
-            ])?;
-            if let Some(kind) = ["tar", "zip"].into_iter().find(|k| packing.contains_key(*k)) {
+            let packing =
+                archive
+                    .field()
+                    .object(&[Key::Read("none"), Key::Read("tar"), Key::Read("zip")])?;
+            if let Some(kind) = ["tar", "zip"]
+                .into_iter()
+                .find(|k| packing.contains_key(*k))
+            {
                 return Err(PipelineError::Unsupported {
                     path: super::fields::child_path(&archive.path, kind),
                     why: "artifacts stay plain files in the node's sandbox; nothing is packed",

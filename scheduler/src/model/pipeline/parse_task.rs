@@ -12,18 +12,30 @@ use super::text::Text;
 /// Fields of a task or step Drover does not run.
 const REFUSED_TASK_FIELDS: &[Key] = &[
     Key::Refused("templateRef", "WorkflowTemplates are not stored by Drover"),
-    Key::Refused("inline", "inline templates are not supported; kfp 1.8 names every template"),
-    Key::Refused("continueOn", "continueOn is not supported: a failed dependency fails the run"),
+    Key::Refused(
+        "inline",
+        "inline templates are not supported; kfp 1.8 names every template",
+    ),
+    Key::Refused(
+        "continueOn",
+        "continueOn is not supported: a failed dependency fails the run",
+    ),
     Key::Refused("onExit", "exit handlers are not run by Drover yet"),
     Key::Refused("hooks", "lifecycle hooks are not run by Drover"),
-    Key::Refused("withSequence", "withSequence loops are not supported (kfp 1.8 writes withItems and withParam)"),
+    Key::Refused(
+        "withSequence",
+        "withSequence loops are not supported (kfp 1.8 writes withItems and withParam)",
+    ),
 ];
 
 /// `dag`.
 pub(crate) fn parse_dag(found: &Located<'_>) -> Result<Dag, PipelineError> {
     let map = found.field().object(&[
         Key::Read("tasks"),
-        Key::Refused("target", "dag targets are not supported: a run runs every task"),
+        Key::Refused(
+            "target",
+            "dag targets are not supported: a run runs every task",
+        ),
         Key::Refused("failFast", "failFast is not supported"),
     ])?;
     let tasks = items(map, &found.path, "tasks")?
@@ -109,11 +121,7 @@ fn parse_task(found: &Located<'_>, in_dag: bool) -> Result<Task, PipelineError> 
             &param.path,
         )?)),
         (None, None) => None,
-        (Some(_), Some(p)) => {
-            return Err(p
-                .field()
-                .malformed("cannot be used with withItems"))
-        }
+        (Some(_), Some(p)) => return Err(p.field().malformed("cannot be used with withItems")),
     };
 
     Ok(Task {
@@ -140,9 +148,15 @@ fn parse_task_arguments(
             Key::Read("name"),
             Key::Read("value"),
             Key::Accepted("description"),
-            Key::Refused("valueFrom", "argument values from config maps need Kubernetes"),
+            Key::Refused(
+                "valueFrom",
+                "argument values from config maps need Kubernetes",
+            ),
         ])?;
-        let name = require(m, &param.path, "name")?.field().as_str()?.to_string();
+        let name = require(m, &param.path, "name")?
+            .field()
+            .as_str()?
+            .to_string();
         let value = match get(m, &param.path, "value") {
             Some(v) => Text::parse(&v.field().as_text()?, &v.path)?,
             None => Text::literal(""),
@@ -155,7 +169,10 @@ fn parse_task_arguments(
             Key::Read("name"),
             Key::Read("from"),
             Key::Read("raw"),
-            Key::Refused("path", "an argument artifact's path is the callee's input path"),
+            Key::Refused(
+                "path",
+                "an argument artifact's path is the callee's input path",
+            ),
             Key::Refused("optional", "optional argument artifacts are not supported"),
         ];
         keys.extend(REPOSITORY_FIELDS.iter().copied());
@@ -189,8 +206,7 @@ fn plain_depends(found: &Located<'_>) -> Result<Vec<String>, PipelineError> {
     let names: Vec<String> = text.split("&&").map(|n| n.trim().to_string()).collect();
     let plain = names.iter().all(|n| {
         !n.is_empty()
-            && n
-                .chars()
+            && n.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     });
     if plain {

@@ -164,7 +164,11 @@ impl ContainerResources {
         Resources {
             cpus: pick(self.limits.cpus, self.requests.cpus, defaults.cpus),
             mem_mib: pick(self.limits.mem_mib, self.requests.mem_mib, defaults.mem_mib),
-            disk_mib: pick(self.limits.disk_mib, self.requests.disk_mib, defaults.disk_mib),
+            disk_mib: pick(
+                self.limits.disk_mib,
+                self.requests.disk_mib,
+                defaults.disk_mib,
+            ),
             gpus: pick(self.limits.gpus, self.requests.gpus, defaults.gpus),
         }
     }

@@ -163,7 +163,10 @@ fn a_kfp_shaped_manifest_reads_into_the_model() {
             ("report", vec!["consume".to_string(), "produce".to_string()]),
         ]
     );
-    assert!(matches!(dag.task("consume").unwrap().loop_over, Some(Loop::Param(_))));
+    assert!(matches!(
+        dag.task("consume").unwrap().loop_over,
+        Some(Loop::Param(_))
+    ));
     assert!(dag.task("report").unwrap().when.is_some());
     assert_eq!(
         dag.task("report").unwrap().artifacts[0].source,
@@ -186,9 +189,15 @@ fn a_kfp_shaped_manifest_reads_into_the_model() {
         ParameterSource::File("/tmp/outputs/Output/data".into())
     );
     assert_eq!(produce.retry.as_ref().unwrap().limit, Some(2));
-    assert_eq!(produce.retry.as_ref().unwrap().policy, RetryPolicy::OnFailure);
+    assert_eq!(
+        produce.retry.as_ref().unwrap().policy,
+        RetryPolicy::OnFailure
+    );
     assert_eq!(produce.active_deadline_seconds, Some(60));
-    assert_eq!(produce.labels["pipelines.kubeflow.org/enable_caching"], "true");
+    assert_eq!(
+        produce.labels["pipelines.kubeflow.org/enable_caching"],
+        "true"
+    );
 }
 
 #[test]
@@ -210,15 +219,43 @@ fn text_that_is_neither_json_nor_yaml_is_a_syntax_error() {
 #[test]
 fn every_unsupported_field_is_refused_naming_its_path() {
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("/spec/volumes", json!([{"name": "v", "emptyDir": {}}]), "spec.volumes"),
+        (
+            "/spec/volumes",
+            json!([{"name": "v", "emptyDir": {}}]),
+            "spec.volumes",
+        ),
         ("/spec/onExit", json!("exit-handler"), "spec.onExit"),
-        ("/spec/podGC", json!({"strategy": "OnPodSuccess"}), "spec.podGC"),
-        ("/spec/ttlStrategy", json!({"secondsAfterCompletion": 5}), "spec.ttlStrategy"),
-        ("/spec/nodeSelector", json!({"disk": "ssd"}), "spec.nodeSelector"),
-        ("/spec/imagePullSecrets", json!([{"name": "s"}]), "spec.imagePullSecrets"),
-        ("/spec/artifactRepositoryRef", json!({"key": "k"}), "spec.artifactRepositoryRef"),
+        (
+            "/spec/podGC",
+            json!({"strategy": "OnPodSuccess"}),
+            "spec.podGC",
+        ),
+        (
+            "/spec/ttlStrategy",
+            json!({"secondsAfterCompletion": 5}),
+            "spec.ttlStrategy",
+        ),
+        (
+            "/spec/nodeSelector",
+            json!({"disk": "ssd"}),
+            "spec.nodeSelector",
+        ),
+        (
+            "/spec/imagePullSecrets",
+            json!([{"name": "s"}]),
+            "spec.imagePullSecrets",
+        ),
+        (
+            "/spec/artifactRepositoryRef",
+            json!({"key": "k"}),
+            "spec.artifactRepositoryRef",
+        ),
         ("/status", json!({"phase": "Running"}), "status"),
-        ("/metadata/namespace", json!("kubeflow"), "metadata.namespace"),
+        (
+            "/metadata/namespace",
+            json!("kubeflow"),
+            "metadata.namespace",
+        ),
         (
             "/spec/templates/1/container/volumeMounts",
             json!([{"name": "v", "mountPath": "/data"}]),
@@ -234,14 +271,46 @@ fn every_unsupported_field_is_refused_naming_its_path() {
             json!("/work"),
             "spec.templates[1].container.workingDir",
         ),
-        ("/spec/templates/1/sidecars", json!([{"name": "s", "image": "x"}]), "spec.templates[1].sidecars"),
-        ("/spec/templates/1/initContainers", json!([{"name": "i", "image": "x"}]), "spec.templates[1].initContainers"),
-        ("/spec/templates/1/volumes", json!([{"name": "v"}]), "spec.templates[1].volumes"),
-        ("/spec/templates/1/nodeSelector", json!({"a": "b"}), "spec.templates[1].nodeSelector"),
-        ("/spec/templates/1/tolerations", json!([{"key": "k"}]), "spec.templates[1].tolerations"),
-        ("/spec/templates/1/podSpecPatch", json!("{}"), "spec.templates[1].podSpecPatch"),
-        ("/spec/templates/1/script", json!({"image": "x", "source": "print(1)"}), "spec.templates[1].script"),
-        ("/spec/templates/1/resource", json!({"action": "create", "manifest": "{}"}), "spec.templates[1].resource"),
+        (
+            "/spec/templates/1/sidecars",
+            json!([{"name": "s", "image": "x"}]),
+            "spec.templates[1].sidecars",
+        ),
+        (
+            "/spec/templates/1/initContainers",
+            json!([{"name": "i", "image": "x"}]),
+            "spec.templates[1].initContainers",
+        ),
+        (
+            "/spec/templates/1/volumes",
+            json!([{"name": "v"}]),
+            "spec.templates[1].volumes",
+        ),
+        (
+            "/spec/templates/1/nodeSelector",
+            json!({"a": "b"}),
+            "spec.templates[1].nodeSelector",
+        ),
+        (
+            "/spec/templates/1/tolerations",
+            json!([{"key": "k"}]),
+            "spec.templates[1].tolerations",
+        ),
+        (
+            "/spec/templates/1/podSpecPatch",
+            json!("{}"),
+            "spec.templates[1].podSpecPatch",
+        ),
+        (
+            "/spec/templates/1/script",
+            json!({"image": "x", "source": "print(1)"}),
+            "spec.templates[1].script",
+        ),
+        (
+            "/spec/templates/1/resource",
+            json!({"action": "create", "manifest": "{}"}),
+            "spec.templates[1].resource",
+        ),
         (
             "/spec/templates/1/container/env/0/valueFrom",
             json!({"secretKeyRef": {"name": "s", "key": "k"}}),
@@ -389,7 +458,11 @@ fn malformed_references_are_refused_naming_the_field() {
             json!("lots"),
             "spec.templates[1].container.resources.limits.memory",
         ),
-        ("/spec/templates/1/retryStrategy/limit", json!("two"), "spec.templates[1].retryStrategy.limit"),
+        (
+            "/spec/templates/1/retryStrategy/limit",
+            json!("two"),
+            "spec.templates[1].retryStrategy.limit",
+        ),
     ];
     for (at, patch, want) in cases {
         let value = with(base(), at, patch);
@@ -412,7 +485,10 @@ fn expression_templates_and_result_depends_are_refused_as_unsupported() {
     );
     let err = parse(&value).unwrap_err();
     assert!(matches!(err, PipelineError::Unsupported { .. }));
-    assert_eq!(err.field_path(), Some("spec.templates[1].container.args[1]"));
+    assert_eq!(
+        err.field_path(),
+        Some("spec.templates[1].container.args[1]")
+    );
 
     let mut value = base();
     let task = value.pointer_mut("/spec/templates/0/dag/tasks/2").unwrap();
@@ -420,7 +496,10 @@ fn expression_templates_and_result_depends_are_refused_as_unsupported() {
     task["depends"] = json!("consume.Succeeded || produce.Failed");
     let err = parse(&value).unwrap_err();
     assert!(matches!(err, PipelineError::Unsupported { .. }));
-    assert_eq!(err.field_path(), Some("spec.templates[0].dag.tasks[2].depends"));
+    assert_eq!(
+        err.field_path(),
+        Some("spec.templates[0].dag.tasks[2].depends")
+    );
 
     task_depends_plain_names_read_as_dependencies();
 }
@@ -434,14 +513,25 @@ fn task_depends_plain_names_read_as_dependencies() {
     let TemplateBody::Dag(dag) = &p.entry().unwrap().body else {
         panic!()
     };
-    assert_eq!(dag.task("report").unwrap().dependencies, ["consume", "produce"]);
+    assert_eq!(
+        dag.task("report").unwrap().dependencies,
+        ["consume", "produce"]
+    );
 }
 
 #[test]
 fn a_recursive_template_is_refused() {
-    let value = with(base(), "/spec/templates/0/dag/tasks/0/template", json!("base"));
-    let value = with(value, "/spec/templates/0/dag/tasks/0/arguments", json!({"parameters": [
-        {"name": "greeting", "value": "x"}, {"name": "shards", "value": "[]"}]}));
+    let value = with(
+        base(),
+        "/spec/templates/0/dag/tasks/0/template",
+        json!("base"),
+    );
+    let value = with(
+        value,
+        "/spec/templates/0/dag/tasks/0/arguments",
+        json!({"parameters": [
+        {"name": "greeting", "value": "x"}, {"name": "shards", "value": "[]"}]}),
+    );
     let err = parse(&value).unwrap_err();
     assert!(matches!(err, PipelineError::Unsupported { .. }), "{err:?}");
     assert_eq!(err.field_path(), Some("spec.templates[0].name"));
@@ -479,7 +569,10 @@ fn every_variable_kind_substitutes_from_the_scope() {
         ("{{item.name}}/{{item.index}}", "shard-0/0"),
         ("{{item}}", r#"{"index":0,"name":"shard-0"}"#),
         ("{{workflow.parameters.greeting}}", "hello"),
-        ("{{workflow.name}} {{workflow.uid}} {{workflow.namespace}}", "base-x7k2q run-1 drover"),
+        (
+            "{{workflow.name}} {{workflow.uid}} {{workflow.namespace}}",
+            "base-x7k2q run-1 drover",
+        ),
         ("{{workflow.uid}}-{{pod.name}}", "run-1-base-x7k2q-123"),
         ("no variables", "no variables"),
         ("{{ inputs.parameters.word }}", "HELLO"),
@@ -535,8 +628,14 @@ fn when_compares_strings_quoted_and_numbers_unquoted() {
         ("{{inputs.parameters.n}} < 7", false),
         ("{{inputs.parameters.n}} <= 6.5", false),
         ("{{inputs.parameters.n}} == 7.0", true),
-        (r#"{{inputs.parameters.n}} > 9 || "{{inputs.parameters.coin}}" == "heads""#, true),
-        (r#"{{inputs.parameters.n}} > 5 && "{{inputs.parameters.coin}}" == "tails""#, false),
+        (
+            r#"{{inputs.parameters.n}} > 9 || "{{inputs.parameters.coin}}" == "heads""#,
+            true,
+        ),
+        (
+            r#"{{inputs.parameters.n}} > 5 && "{{inputs.parameters.coin}}" == "tails""#,
+            false,
+        ),
         // A value holding quotes and == cannot change what is compared.
         (r#""{{inputs.parameters.tricky}}" == "a""#, false),
     ];
@@ -571,9 +670,14 @@ fn loops_expand_one_node_per_item_named_as_argo_names_them() {
     let items = Loop::Items(vec![json!("a"), json!("b"), json!(3)]);
     let expanded = expand_loop("for-loop-3", &items, &scope).unwrap();
     let names: Vec<&str> = expanded.iter().map(|e| e.node_name.as_str()).collect();
-    assert_eq!(names, ["for-loop-3(0:a)", "for-loop-3(1:b)", "for-loop-3(2:3)"]);
+    assert_eq!(
+        names,
+        ["for-loop-3(0:a)", "for-loop-3(1:b)", "for-loop-3(2:3)"]
+    );
 
-    let with_vars = Loop::Items(vec![json!({"side": "{{tasks.flip.outputs.parameters.flip-Output}}"})]);
+    let with_vars = Loop::Items(vec![
+        json!({"side": "{{tasks.flip.outputs.parameters.flip-Output}}"}),
+    ]);
     let expanded = expand_loop("l", &with_vars, &scope).unwrap();
     assert_eq!(expanded[0].item, json!({"side": "heads"}));
     assert_eq!(expanded[0].node_name, "l(0:side:heads)");
@@ -623,7 +727,9 @@ fn run_parameters_take_overrides_and_refuse_unknown_or_missing_ones() {
     );
     assert_eq!(
         resolve_parameters(&p, &[("nope".into(), "1".into())]).unwrap_err(),
-        ResolveError::UnknownParameter { name: "nope".into() }
+        ResolveError::UnknownParameter {
+            name: "nope".into()
+        }
     );
 }
 
@@ -632,11 +738,18 @@ fn each_node_gets_its_own_paths_in_its_files_and_its_command() {
     let p = parse_workflow(BASE).unwrap();
     let produce = p.template("produce").unwrap();
     let facts = facts();
-    let inputs = BTreeMap::from([("greeting".to_string(), "/tmp/outputs/Output/data".to_string())]);
+    let inputs = BTreeMap::from([(
+        "greeting".to_string(),
+        "/tmp/outputs/Output/data".to_string(),
+    )]);
     let outputs = BTreeMap::new();
     let scope = scope_with(&facts, &inputs, &outputs);
-    let a = container_launch(produce, &[], &scope, "/sandbox/a/").unwrap().unwrap();
-    let b = container_launch(produce, &[], &scope, "/sandbox/b").unwrap().unwrap();
+    let a = container_launch(produce, &[], &scope, "/sandbox/a/")
+        .unwrap()
+        .unwrap();
+    let b = container_launch(produce, &[], &scope, "/sandbox/b")
+        .unwrap()
+        .unwrap();
     assert_eq!(
         a.argv[4..],
         [
@@ -649,14 +762,26 @@ fn each_node_gets_its_own_paths_in_its_files_and_its_command() {
             "/sandbox/a/tmp/outputs/Output/data",
         ]
     );
-    assert_eq!(a.output_parameters[0].path, "/sandbox/a/tmp/outputs/Output/data");
-    assert_eq!(b.output_parameters[0].path, "/sandbox/b/tmp/outputs/Output/data");
-    assert_eq!(a.output_parameters[0].compiled_path, "/tmp/outputs/Output/data");
+    assert_eq!(
+        a.output_parameters[0].path,
+        "/sandbox/a/tmp/outputs/Output/data"
+    );
+    assert_eq!(
+        b.output_parameters[0].path,
+        "/sandbox/b/tmp/outputs/Output/data"
+    );
+    assert_eq!(
+        a.output_parameters[0].compiled_path,
+        "/tmp/outputs/Output/data"
+    );
     assert_ne!(a.output_artifacts[1].path, b.output_artifacts[1].path);
     assert_eq!(a.env, [("RUN".to_string(), "run-1".to_string())]);
     assert_eq!(
         a.directories(),
-        ["/sandbox/a/tmp/outputs/Output", "/sandbox/a/tmp/outputs/report"]
+        [
+            "/sandbox/a/tmp/outputs/Output",
+            "/sandbox/a/tmp/outputs/report"
+        ]
     );
 
     let report = p.template("report").unwrap();
@@ -664,7 +789,9 @@ fn each_node_gets_its_own_paths_in_its_files_and_its_command() {
         panic!()
     };
     let call = &dag.task("report").unwrap().artifacts;
-    let launch = container_launch(report, call, &scope, "/sandbox/c").unwrap().unwrap();
+    let launch = container_launch(report, call, &scope, "/sandbox/c")
+        .unwrap()
+        .unwrap();
     assert_eq!(launch.argv, ["cat", "/sandbox/c/tmp/inputs/report/data"]);
     assert_eq!(
         launch.input_files[0].source,
@@ -681,11 +808,20 @@ fn path_rewriting_moves_whole_paths_only() {
     let compiled = vec!["/tmp/outputs/Output/data".to_string()];
     let cases = [
         ("/tmp/outputs/Output/data", "/r/tmp/outputs/Output/data"),
-        ("--out=/tmp/outputs/Output/data", "--out=/r/tmp/outputs/Output/data"),
-        ("cat /tmp/outputs/Output/data; ls", "cat /r/tmp/outputs/Output/data; ls"),
+        (
+            "--out=/tmp/outputs/Output/data",
+            "--out=/r/tmp/outputs/Output/data",
+        ),
+        (
+            "cat /tmp/outputs/Output/data; ls",
+            "cat /r/tmp/outputs/Output/data; ls",
+        ),
         ("/tmp/outputs/Output/data2", "/tmp/outputs/Output/data2"),
         ("/x/tmp/outputs/Output/data", "/x/tmp/outputs/Output/data"),
-        ("ünï /tmp/outputs/Output/data", "ünï /r/tmp/outputs/Output/data"),
+        (
+            "ünï /tmp/outputs/Output/data",
+            "ünï /r/tmp/outputs/Output/data",
+        ),
     ];
     for (s, want) in cases {
         assert_eq!(node_paths::rewrite_str(s, &compiled, "/r"), want, "{s}");
@@ -712,7 +848,10 @@ fn task_resources_take_the_limit_then_the_request_then_the_default() {
         gpus: 0.0,
     };
     let got = resources.task_resources(&defaults);
-    assert_eq!((got.cpus, got.mem_mib, got.disk_mib, got.gpus), (1.0, 64.0, 10.0, 0.0));
+    assert_eq!(
+        (got.cpus, got.mem_mib, got.disk_mib, got.gpus),
+        (1.0, 64.0, 10.0, 0.0)
+    );
 }
 
 #[test]
@@ -788,7 +927,10 @@ fn steps_templates_read_their_groups_and_earlier_outputs() {
 
     // A step cannot read a step of its own group.
     let mut bad = value.clone();
-    let first = bad.pointer_mut("/spec/templates/0/steps/1/0").unwrap().clone();
+    let first = bad
+        .pointer_mut("/spec/templates/0/steps/1/0")
+        .unwrap()
+        .clone();
     bad.pointer_mut("/spec/templates/0/steps/0")
         .unwrap()
         .as_array_mut()
