@@ -36,6 +36,7 @@ pub(crate) fn check_pipeline(pipeline: &Pipeline) -> Result<(), PipelineError> {
     check_no_recursion(pipeline)?;
     let workflow_parameters: BTreeSet<&str> =
         pipeline.arguments.iter().map(|a| a.name.as_str()).collect();
+    check_entry_inputs(pipeline, &workflow_parameters)?;
     for template in &pipeline.templates {
         let ctx = Context {
             pipeline,
@@ -43,6 +44,28 @@ pub(crate) fn check_pipeline(pipeline: &Pipeline) -> Result<(), PipelineError> {
             workflow_parameters: &workflow_parameters,
         };
         ctx.check_template()?;
+    }
+    Ok(())
+}
+
+/// Argo passes the workflow's arguments to the entrypoint by name: each
+/// of its inputs needs one, or a default.
+fn check_entry_inputs(
+    pipeline: &Pipeline,
+    workflow_parameters: &BTreeSet<&str>,
+) -> Result<(), PipelineError> {
+    let Some(entry) = pipeline.entry() else {
+        return Ok(());
+    };
+    for input in &entry.inputs.parameters {
+        if input.default.is_none() && !workflow_parameters.contains(input.name.as_str()) {
+            return Err(PipelineError::Missing {
+                path: format!(
+                    "spec.arguments.parameters ({:?}, an input of the entrypoint {:?})",
+                    input.name, entry.name
+                ),
+            });
+        }
     }
     Ok(())
 }
