@@ -12,7 +12,8 @@
 //! 2. [`arguments::resolve_parameters`] puts the run's parameters over the
 //!    workflow's arguments; [`arguments::entry_inputs`] gives the
 //!    entrypoint's inputs.
-//! 3. For each ready task of a dag (its dependencies done) or step group:
+//! 3. For each ready task of a dag ([`phase::readiness`] of its
+//!    dependencies' phases) or step group:
 //!    [`condition::Condition::evaluate`] decides run or `Skipped`,
 //!    [`loops::expand_loop`] makes one node per item, and
 //!    [`text::Text::render`] substitutes its arguments from a
@@ -35,6 +36,7 @@
 //! - [`quantity`]: Kubernetes quantities in Drover's units.
 //! - [`arguments`]: the run's parameters.
 //! - [`node_paths`]: each node's own files, and the launch it makes.
+//! - [`phase`]: Argo's node phases, and when a dag task may start.
 
 pub mod arguments;
 mod check;
@@ -47,6 +49,7 @@ pub mod parse;
 mod parse_container;
 mod parse_io;
 mod parse_task;
+pub mod phase;
 pub mod quantity;
 pub mod spec;
 pub mod text;
@@ -60,5 +63,6 @@ pub use error::{PipelineError, ResolveError};
 pub use loops::{expand_loop, LoopItem};
 pub use node_paths::{container_launch, node_path, NodeLaunch};
 pub use parse::parse_workflow;
+pub use phase::{readiness, NodePhase, Readiness};
 pub use spec::*;
 pub use text::{NodeScope, Text, Variable, WorkflowFacts};
