@@ -44,10 +44,12 @@ pub(crate) fn parse_container(found: &Located<'_>) -> Result<Container, Pipeline
     let image = require(map, path, "image")?.field().as_str()?.to_string();
     let command = texts(map, path, "command")?;
     let args = texts(map, path, "args")?;
-    if command.is_empty() && args.is_empty() {
-        // Argo would run the image's entrypoint, which only the image knows.
-        return Err(PipelineError::Missing {
+    if command.is_empty() {
+        // Argo would run the image's entrypoint (with `args` after it),
+        // which only the image knows; on the host there is none.
+        return Err(PipelineError::Unsupported {
             path: super::fields::child_path(path, "command"),
+            why: "a container without a command runs its image's entrypoint, and commands run on the host, where the image is not: give the command",
         });
     }
     let mut env = Vec::new();

@@ -156,7 +156,19 @@ fn every_unsupported_field_is_refused_naming_its_path() {
 }
 
 #[test]
-fn an_unknown_or_misspelt_field_is_refused_too() {
+fn an_unknown_field_or_a_container_without_command_is_refused_too() {
+    let mut value = base();
+    value["spec"]["templates"][2]["container"]
+        .as_object_mut()
+        .unwrap()
+        .remove("command");
+    let err = parse(&value).unwrap_err();
+    assert!(matches!(err, PipelineError::Unsupported { .. }), "{err:?}");
+    assert_eq!(
+        err.field_path(),
+        Some("spec.templates[2].container.command")
+    );
+
     let value = with(base(), "/spec/templates/1/contianer", json!({}));
     let err = parse(&value).unwrap_err();
     assert!(matches!(err, PipelineError::UnknownField { .. }), "{err:?}");
