@@ -437,6 +437,69 @@ fn loop_condition(yaml: &str) {
     );
 }
 
+/// `compile` of one variant of `tests/fixtures/kfp/unsupported.py`.
+fn compile_variant(python: &Path, variant: &str, dir: &Path) -> String {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kfp/unsupported.py");
+    let target = dir.join(format!("{variant}.yaml"));
+    let out = Command::new(python)
+        .arg(&source)
+        .arg(&target)
+        .arg(variant)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "compiling unsupported.py {variant}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&target).unwrap()
+}
+
+/// The index of the template named `name` in the compiled manifest.
+fn template_index(yaml: &str, name: &str) -> usize {
+    let value: serde_json::Value = serde_yaml::from_str(yaml).unwrap();
+    value["spec"]["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|t| t["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn sdk_features_drover_cannot_honour_are_refused_naming_the_field() {
+    let python = venv_python();
+    let dir = tempfile::tempdir().unwrap();
+
+    let yaml = compile_variant(&python, "exit_handler", dir.path());
+    let err = parse_workflow(&yaml).unwrap_err();
+    assert!(matches!(err, PipelineError::Unsupported { .. }), "{err:?}");
+    assert_eq!(err.field_path(), Some("spec.onExit"));
+
+    // VolumeOp is a resource template; the first template read that asks
+    // for what Drover cannot do is the one named.
+    let yaml = compile_variant(&python, "volume_op", dir.path());
+    let err = parse_workflow(&yaml).unwrap_err();
+    assert!(matches!(err, PipelineError::Unsupported { .. }), "{err:?}");
+    let make = template_index(&yaml, "make-volume");
+    let work = template_index(&yaml, "work");
+    let want = if make < work {
+        format!("spec.templates[{make}].resource")
+    } else {
+        format!("spec.templates[{work}].volumes")
+    };
+    assert_eq!(err.field_path(), Some(want.as_str()));
+
+    let yaml = compile_variant(&python, "secret_env", dir.path());
+    let err = parse_workflow(&yaml).unwrap_err();
+    assert!(matches!(err, PipelineError::Unsupported { .. }), "{err:?}");
+    let work = template_index(&yaml, "work");
+    assert_eq!(
+        err.field_path(),
+        Some(format!("spec.templates[{work}].container.env[0].valueFrom").as_str())
+    );
+}
+
 #[test]
 fn a_compiled_pipeline_with_a_volume_is_refused_naming_the_field() {
     // What `dsl.PipelineVolume` / `add_pvolumes` compile to, on a real SDK
