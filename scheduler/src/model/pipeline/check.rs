@@ -59,12 +59,13 @@ fn check_entry_inputs(
     };
     for input in &entry.inputs.parameters {
         if input.default.is_none() && !workflow_parameters.contains(input.name.as_str()) {
-            return Err(PipelineError::Missing {
-                path: format!(
-                    "spec.arguments.parameters ({:?}, an input of the entrypoint {:?})",
+            return Err(malformed(
+                "spec.arguments.parameters",
+                format!(
+                    "has no {:?}, an input of the entrypoint {:?} without a default",
                     input.name, entry.name
                 ),
-            });
+            ));
         }
     }
     Ok(())
@@ -194,12 +195,13 @@ impl Context<'_> {
         for needed in &callee.inputs.parameters {
             let passed = task.parameters.iter().any(|p| p.name == needed.name);
             if !passed && needed.default.is_none() {
-                return Err(PipelineError::Missing {
-                    path: format!(
-                        "{args_path}.parameters ({:?} for template {:?})",
+                return Err(malformed(
+                    &format!("{args_path}.parameters"),
+                    format!(
+                        "passes no {:?}, an input of template {:?} without a default",
                         needed.name, callee.name
                     ),
-                });
+                ));
             }
         }
         for artifact in &task.artifacts {
@@ -230,12 +232,13 @@ impl Context<'_> {
         for needed in &callee.inputs.artifacts {
             let passed = task.artifacts.iter().any(|a| a.name == needed.name);
             if !passed && needed.raw.is_none() && !needed.optional {
-                return Err(PipelineError::Missing {
-                    path: format!(
-                        "{args_path}.artifacts ({:?} for template {:?})",
+                return Err(malformed(
+                    &format!("{args_path}.artifacts"),
+                    format!(
+                        "passes no {:?}, an input artifact of template {:?}",
                         needed.name, callee.name
                     ),
-                });
+                ));
             }
         }
         if let Some(when) = &task.when {

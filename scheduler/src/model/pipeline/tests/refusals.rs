@@ -284,13 +284,24 @@ fn malformed_references_are_refused_naming_the_field() {
         json!([{"name": "greeting"}]),
     );
     let err = parse(&value).unwrap_err();
-    assert!(matches!(err, PipelineError::Missing { .. }), "{err:?}");
+    assert_eq!(err.field_path(), Some("spec.arguments.parameters"));
     assert!(err.to_string().contains("shards"), "{err}");
     // A missing input parameter of the callee.
     let value = with(base(), "/spec/templates/0/dag/tasks/0/arguments", json!({}));
     let err = parse(&value).unwrap_err();
-    assert!(matches!(err, PipelineError::Missing { .. }), "{err:?}");
+    assert_eq!(
+        err.field_path(),
+        Some("spec.templates[0].dag.tasks[0].arguments.parameters")
+    );
     assert!(err.to_string().contains("greeting"), "{err}");
+    // A missing input artifact of the callee.
+    let value = with(base(), "/spec/templates/0/dag/tasks/2/arguments", json!({}));
+    let err = parse(&value).unwrap_err();
+    assert_eq!(
+        err.field_path(),
+        Some("spec.templates[0].dag.tasks[2].arguments.artifacts")
+    );
+    assert!(err.to_string().contains("produce-report"), "{err}");
 }
 
 #[test]
