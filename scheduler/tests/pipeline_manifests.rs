@@ -20,9 +20,16 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Runs `scripts/kfp-env.sh` and returns the venv's python (its last line
-/// of output).
+/// Runs `scripts/kfp-env.sh` once for this test binary and returns the
+/// venv's python (its last line of output). Once: the tests run on
+/// parallel threads, and two scripts making one fresh venv at the same
+/// time would undo each other's work.
 fn venv_python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON.get_or_init(run_kfp_env).clone()
+}
+
+fn run_kfp_env() -> PathBuf {
     let script = repo_root().join("scripts/kfp-env.sh");
     let out = Command::new("bash")
         .arg(&script)
