@@ -39,6 +39,9 @@
 //! - [`change`]: what the engine hands the store to persist.
 //! - [`pool`]: resource pools (Peloton respool): the tree and its configs,
 //!   with [`pool_validate`] (the rules a pool and the tree's changes meet).
+//! - [`pipeline`]: Kubeflow pipeline runs: an Argo Workflow as kfp 1.8
+//!   compiles it, read into a DAG of nodes, every unsupported field
+//!   refused by path; substitution, `when`, loops, per-node file paths.
 //! - [`workflow`]: updates (Peloton `UpdateSpec`): pods moved to a new
 //!   spec a window at a time, paused, aborted, rolled back; gated by
 //!   [`availability`] (RUNNING, and HEALTHY when checked).
@@ -55,6 +58,7 @@ pub mod job;
 pub mod job_ref;
 pub mod offer;
 pub mod outcome;
+pub mod pipeline;
 pub mod policies;
 pub mod pool;
 pub mod pool_validate;
