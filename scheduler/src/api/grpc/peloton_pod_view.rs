@@ -173,12 +173,15 @@ pub fn current_status(
     history: &[RunRecord],
     pending: Option<&PendingInfo>,
 ) -> pod::PodStatus {
-    match history.last() {
+    match views::serving_record(job, instance, history) {
         None => pending_status(job, instance, pending),
         Some(last) => {
             let mut status = run_status(job, last, views::failure_count(history));
             if let (Some(info), true) = (pending, last.run.state.is_terminal()) {
                 status.message = info.reason.clone();
+            }
+            if let Some(note) = views::handover_note(job, instance, history) {
+                status.message = note;
             }
             status
         }

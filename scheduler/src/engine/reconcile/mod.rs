@@ -70,7 +70,7 @@ use crate::model::policies::disruption_budget::{allowance, JobAvailability};
 use crate::model::policies::restart_budget::restart_budget;
 use crate::model::policies::runtime_limit::{self, RuntimeVerdict};
 use crate::model::policies::unreachable::{self, UnreachablePolicy, UnreachableVerdict};
-use crate::model::run::{Run, RunHistory, DRAIN_REASON, RUNTIME_LIMIT_REASON};
+use crate::model::run::{handover_in, Run, RunHistory, DRAIN_REASON, RUNTIME_LIMIT_REASON};
 use crate::model::spec::{JobType, PodSpec};
 use crate::model::state::{job_state, InstanceOutcome, JobGoal, JobState, PodState};
 use crate::model::time::{millis, UnixMillis};
@@ -87,6 +87,9 @@ pub struct PendingLaunch {
     /// The agent placement tries first: the one the instance's last run
     /// was on, when an update with `in_place` replaces it.
     pub in_place: Option<AgentId>,
+    /// The live run this one takes its instance over from (a drain's
+    /// handover, [`drain`]): that run keeps serving meanwhile.
+    pub hands_over: Option<u32>,
 }
 
 /// A kill to send.
@@ -250,11 +253,26 @@ fn plan_instance(
                 task_id: task_id(job, instance, 0),
                 spec_version,
                 in_place: None,
+                hands_over: None,
             });
         }
         return InstanceOutcome::Waiting;
     };
     give_up_replaced_runs(ctx, instance, history, plan);
+    if let Some(old) = handover_in(history) {
+        let (outcome, not_ready) = drain::plan_handover(
+            ctx,
+            instance,
+            &pod,
+            history,
+            old,
+            wanted,
+            plan,
+            &mut restarts.drains,
+        );
+        restarts.not_ready += usize::from(not_ready);
+        return outcome;
+    }
     if latest.state.is_live() {
         if batch_done(job, instance, history) {
             let order = KillOrder {
@@ -295,6 +313,7 @@ fn plan_instance(
         task_id: TaskId::new(pod_id, latest.run + 1),
         spec_version,
         in_place,
+        hands_over: None,
     });
     InstanceOutcome::Waiting
 }
@@ -353,6 +372,7 @@ fn plan_live_run(
             task_id: task_id(job, instance, run.run + 1),
             spec_version,
             in_place: None,
+            hands_over: None,
         });
         return InstanceOutcome::Waiting;
     }
@@ -513,6 +533,9 @@ fn plan_restarts(
             })
             .count()
         + restarts.not_ready
+        // A handover in progress is a disruption in progress, though its
+        // old run serves (its instance is not down).
+        + restarts.drains.handing_over
         + restarts
             .drains
             .in_flight
