@@ -383,6 +383,7 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
     let mut worst = 0;
     let mut samples = 0;
     let mut said_handing_over = false;
+    let mut budget_said = false;
     let mut most_moving = 0;
     let mut seen = Seen::new();
     let (_, to_move) = serving(&sim, &drained, &names, &mut seen).await;
@@ -396,6 +397,9 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
         }
         if !said_handing_over {
             said_handing_over = pod_says_handing_over(&s.address).await;
+        }
+        if !budget_said {
+            budget_said = budget_says_handing_over(&s.address).await;
         }
         assert!(
             started.elapsed() < LIMIT,
@@ -418,6 +422,7 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
     let moved = assert_handed_over(&seen, &drained, &names);
     assert_eq!(moved, to_move, "every pod on the drained hosts moved");
     assert!(said_handing_over, "no pod ever said it was handing over");
+    assert!(budget_said, "the job's budget never listed a handover");
     eprintln!(
         "drain of {drained:?}: {moved} pods handed over, {samples} samples over {:?}, \
          at most {worst} not serving, {most_moving} handovers at once",
@@ -544,6 +549,14 @@ async fn pod_says_handing_over(address: &str) -> bool {
     reply
         .to_string()
         .contains("handing over (its host drains): replacement")
+}
+
+/// Whether the job's disruption budget lists a handover in progress.
+async fn budget_says_handing_over(address: &str) -> bool {
+    let (_, job) = get(address, "/api/v1/jobs/web").await;
+    job["disruption_budget"]["handovers"]
+        .as_array()
+        .is_some_and(|h| !h.is_empty())
 }
 
 /// Samples the master every 100 ms until every instance of `web` serves

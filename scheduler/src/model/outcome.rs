@@ -22,7 +22,7 @@
 use super::ids::{InstanceId, TaskId};
 use super::job::Job;
 use super::policies::backoff::Backoff;
-use super::run::{Run, RUNTIME_LIMIT_REASON};
+use super::run::{serving_run, Run, RUNTIME_LIMIT_REASON};
 use super::spec::{JobType, PodSpec};
 use super::state::{InstanceCounts, InstanceOutcome, JobState, PodState};
 use super::time::UnixMillis;
@@ -195,9 +195,10 @@ pub fn standing<R: AsRef<Run>>(
     history: &[R],
 ) -> (PodState, InstanceOutcome, bool) {
     let pod = job.spec.pod_spec(instance);
-    let state = history
-        .last()
-        .map_or(PodState::Pending, |r| r.as_ref().state);
+    // During a drain's handover the old run stands for the instance until
+    // its replacement runs.
+    let state = serving_run(history, |r| r.state == PodState::Running)
+        .map_or(PodState::Pending, |at| history[at].as_ref().state);
     let outcome = instance_outcome(job, instance, &pod, history);
     (state, outcome, !history.is_empty())
 }
