@@ -45,7 +45,7 @@ use crate::model::policies::disruption_budget::{
     self, allowance, may_relocate, self_managed_wait, JobAvailability,
 };
 use crate::model::policies::unreachable::UnreachableVerdict;
-use crate::model::run::{Run, DRAIN_REASON};
+use crate::model::run::{may_hand_over, Run, DRAIN_REASON};
 use crate::model::spec::{JobType, PodSpec};
 use crate::model::state::{InstanceOutcome, PodState};
 use crate::model::time::{millis, UnixMillis};
@@ -120,7 +120,12 @@ pub(super) fn consider(
         return false;
     }
     let instance = order.task_id.instance.instance;
-    let hand_over = job.spec.job_type == JobType::Service && !job.spec.disabled;
+    // Only where the model admits the replacement (not beside an
+    // unreachable run, or one replaced while unreachable): else the
+    // placement would refuse it, and the job be planned again at once.
+    let hand_over = job.spec.job_type == JobType::Service
+        && !job.spec.disabled
+        && may_hand_over(history, run.run, run.run.saturating_add(1));
     let moved = if hand_over {
         Move::HandOver(PendingLaunch {
             task_id: TaskId::new(order.task_id.instance.clone(), run.run.saturating_add(1)),

@@ -25,9 +25,16 @@
 //!   still no more than the budget left by the other instances down, as
 //!   they may serve after all (their health update may be on its way).
 //! - live run on a draining host (host maintenance) → moved off as the
-//!   job's disruption budget allows, after a batch run's grace
-//!   ([`drain`]); the restarts and the drain share the one budget
-//!   ([`crate::model::policies::disruption_budget`]).
+//!   job's disruption budget allows ([`drain`]): a service run handed
+//!   over (a replacement launched beside it, marked as its handover), a
+//!   batch run killed after its grace; the restarts and the drain share
+//!   the one budget ([`crate::model::policies::disruption_budget`]), a
+//!   handover in progress using it up as a disruption.
+//! - a handover in progress (an earlier live run marked handing over,
+//!   [`crate::model::run`]) → [`drain::plan_handover`]: the old run is
+//!   killed once the latest serves, or with it when the instance is not
+//!   wanted; a replacement that ended is relaunched after its backoff;
+//!   the instance's outcome is its serving run's.
 //! - live batch run past its runtime limit → kill it with the limit's
 //!   reason ([`policies::runtime_limit`]).
 //! - live run still LAUNCHING/LAUNCHED after `launch_timeout` with no update
@@ -52,10 +59,13 @@
 //!   batch at a time and nothing while paused ([`create_workflow`]).
 //!
 //! A launch is only ever proposed for an instance whose latest run is
-//! terminal or unreachable past the policy's wait, so the engine never
-//! asks for a second live run its agent can reach; the engine checks
-//! [`crate::model::run::may_launch`] again when it records the launch
-//! intent.
+//! terminal or unreachable past the policy's wait, or as a drain's
+//! handover (the one recorded second live run: the replacement's intent
+//! marks the old run), so the engine never asks for an unrecorded second
+//! live run its agent can reach; the engine checks
+//! [`crate::model::run::may_launch`] (or, for a handover,
+//! [`crate::model::run::may_hand_over`]) again when it records the
+//! launch intent.
 
 use super::cluster::ClusterFacts;
 use super::config::EngineConfig;
