@@ -618,3 +618,34 @@ fn a_failed_replacement_is_retried_and_a_kill_mid_handover_kills_both_runs() {
     killed.sort();
     assert_eq!(killed, vec!["j-0-0", "j-0-2", "j-1-0"]);
 }
+
+/// A drain cancelled (CompleteMaintenance) mid-handover finishes the
+/// handover begun: the replacement is kept, the old run killed once the
+/// replacement runs; nothing else moves off the host, UP again.
+#[test]
+fn a_drain_cancelled_mid_handover_finishes_the_handover_begun_and_moves_nothing_more() {
+    let mut h = Harness::new();
+    running_on_a1(&mut h);
+    h.api(drain(&["a1.host"])).unwrap();
+    h.offer("o-a2", "a2", None);
+    h.advance(Duration::from_millis(20));
+    assert_eq!(launched(&h.take_calls()), vec!["j-0-1"]);
+    h.api(ApiRequest::CompleteMaintenance {
+        hostnames: vec!["a1.host".into()],
+    })
+    .unwrap();
+    assert_eq!(h.host("a1.host"), HostState::Up);
+    h.advance(Duration::from_secs(1));
+    assert!(kills(&h.take_calls()).is_empty(), "the old run serves on");
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update("j-0-1", "a2", TaskState::TaskRunning, at)]);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(kills(&h.take_calls()), vec!["j-0-0"]);
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update("j-0-0", "a1", TaskState::TaskKilled, at)]);
+    h.offer("o-a2-2", "a2", None);
+    h.advance(Duration::from_secs(1));
+    let calls = h.take_calls();
+    assert!(launched(&calls).is_empty(), "j-1 stays on a1: {calls:?}");
+    assert!(kills(&calls).is_empty(), "{calls:?}");
+}

@@ -323,6 +323,31 @@ mod tests {
         }
     }
 
+    /// A pod handing over (a drain) shows its serving run, not the
+    /// replacement still starting, and says where the replacement starts;
+    /// once the replacement runs, the pod is the replacement.
+    #[test]
+    fn a_pod_handing_over_shows_its_serving_run_and_where_the_replacement_starts() {
+        let job = job(1);
+        let mut old = record(0, 0, PodState::Running);
+        old.run.handing_over = true;
+        let mut new = record(0, 1, PodState::Launching);
+        new.hostname = Some("host-2".into());
+        let status = current_status(&job, 0, &[old.clone(), new.clone()], None);
+        assert_eq!(status.state(), pod::PodState::Running);
+        assert_eq!(status.pod_id.as_ref().unwrap().value, "j-0-0");
+        assert_eq!(status.host, "host-1");
+        assert_eq!(
+            status.message,
+            "handing over (its host drains): replacement j-0-1 is starting on host host-2"
+        );
+        new.run.state = PodState::Running;
+        let status = current_status(&job, 0, &[old, new], None);
+        assert_eq!(status.pod_id.as_ref().unwrap().value, "j-0-1");
+        assert_eq!(status.host, "host-2");
+        assert_eq!(status.message, "ok");
+    }
+
     #[test]
     fn every_drover_pod_state_is_a_proto_state_of_the_same_name() {
         for state in ALL_POD_STATES {
