@@ -478,3 +478,174 @@ fn an_inverse_offers_drain_ends_when_its_host_is_offered_with_no_window() {
     );
     assert_eq!(runs[0].run.agent, Some(AgentId::new("a1")));
 }
+
+/// The tasks `calls` launch.
+fn launched(calls: &[Call]) -> Vec<String> {
+    calls
+        .iter()
+        .flat_map(|c| match c {
+            Call::Accept { tasks, .. } => tasks.iter().map(|t| t.task_id.to_string()).collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+/// Whether run `task` of job `j` is marked handing over in the store.
+fn handing_over(h: &Harness, task: &str) -> bool {
+    h.store
+        .runs(&JobId::parse("j").unwrap())
+        .unwrap()
+        .iter()
+        .any(|r| r.task_id.to_string() == task && r.run.handing_over)
+}
+
+/// A drained service run keeps serving until its replacement runs: the
+/// replacement is launched first (the old run marked handing over in the
+/// store), the old run killed with the drain's reason only once the
+/// replacement is RUNNING. A scheduler restarted mid-handover (as after a
+/// SIGKILL) neither kills either run nor launches the replacement again,
+/// and finishes the handover once the replacement serves.
+#[test]
+fn a_drained_service_run_is_handed_over_and_a_restart_mid_handover_continues_it() {
+    let mut h = Harness::new();
+    let job = running_on_a1(&mut h);
+    h.api(drain(&["a1.host"])).unwrap();
+    h.advance(Duration::from_millis(20));
+    assert!(kills(&h.take_calls()).is_empty(), "nothing killed first");
+    h.offer("o-a2", "a2", None);
+    h.advance(Duration::from_millis(20));
+    let calls = h.take_calls();
+    assert_eq!(launched(&calls), vec!["j-0-1"], "one at a time (budget 1)");
+    assert!(kills(&calls).is_empty());
+    assert!(handing_over(&h, "j-0-0"));
+    let events = h
+        .store
+        .pod_events(&drover_scheduler::model::ids::InstanceId::new(
+            job.clone(),
+            0,
+        ))
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("replacement run 1 starting on host a2.host"))),
+        "{events:?}"
+    );
+
+    // SIGKILL: a new engine from the store.
+    h.restart();
+    let actions = h.engine.on_subscribed("fw".into(), h.now());
+    h.carry_out(actions);
+    h.settle();
+    h.offer("o-a2-again", "a2", None);
+    h.advance(Duration::from_millis(20));
+    let at = h.clock.as_millis() as i64;
+    // Reconciliation answers: both runs are known, neither is a stray.
+    h.updates(vec![
+        update("j-0-0", "a1", TaskState::TaskRunning, at),
+        update("j-0-1", "a2", TaskState::TaskStaging, at),
+        update("j-1-0", "a1", TaskState::TaskRunning, at),
+    ]);
+    h.advance(Duration::from_secs(1));
+    let calls = h.take_calls();
+    assert!(launched(&calls).is_empty(), "launched again: {calls:?}");
+    assert!(kills(&calls).is_empty(), "killed wrongly: {calls:?}");
+
+    // The replacement runs: now the old run goes, for the drain.
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update("j-0-1", "a2", TaskState::TaskRunning, at)]);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(kills(&h.take_calls()), vec!["j-0-0"]);
+    let runs = h.store.runs(&job).unwrap();
+    let old = runs
+        .iter()
+        .find(|r| r.task_id.to_string() == "j-0-0")
+        .unwrap();
+    assert_eq!(
+        old.run.kill_reason,
+        Some(drover_proto::v1::task_status::Reason::AgentDraining),
+        "the kill and its reason are recorded"
+    );
+    // Its end frees the budget: instance 1 is handed over next.
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update("j-0-0", "a1", TaskState::TaskKilled, at)]);
+    h.offer("o-a2-3", "a2", None);
+    h.advance(Duration::from_millis(20));
+    assert_eq!(launched(&h.take_calls()), vec!["j-1-1"]);
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update("j-1-1", "a2", TaskState::TaskRunning, at)]);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(kills(&h.take_calls()), vec!["j-1-0"]);
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update("j-1-0", "a1", TaskState::TaskKilled, at)]);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.host("a1.host"), HostState::Drained);
+}
+
+/// A replacement that fails leaves the old run serving (no kill), is
+/// retried elsewhere, and the host stays DRAINING meanwhile; killing the
+/// job mid-handover kills both runs.
+#[test]
+fn a_failed_replacement_is_retried_and_a_kill_mid_handover_kills_both_runs() {
+    let mut h = Harness::new();
+    let job = running_on_a1(&mut h);
+    h.api(drain(&["a1.host"])).unwrap();
+    h.offer("o-a2", "a2", None);
+    h.advance(Duration::from_millis(20));
+    assert_eq!(launched(&h.take_calls()), vec!["j-0-1"]);
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update("j-0-1", "a2", TaskState::TaskFailed, at)]);
+    h.offer("o-a2-2", "a2", None);
+    h.advance(Duration::from_millis(20));
+    let calls = h.take_calls();
+    assert_eq!(
+        launched(&calls),
+        vec!["j-0-2"],
+        "retried at once (first failure)"
+    );
+    assert!(kills(&calls).is_empty(), "the old run serves on: {calls:?}");
+    assert_eq!(h.host("a1.host"), HostState::Draining);
+    assert!(handing_over(&h, "j-0-0"));
+    h.api(ApiRequest::SetGoal {
+        job_id: job.clone(),
+        goal: drover_scheduler::model::state::JobGoal::Stopped,
+        expected_version: None,
+    })
+    .unwrap();
+    h.advance(Duration::from_millis(20));
+    let mut killed = kills(&h.take_calls());
+    killed.sort();
+    assert_eq!(killed, vec!["j-0-0", "j-0-2", "j-1-0"]);
+}
+
+/// A drain cancelled (CompleteMaintenance) mid-handover finishes the
+/// handover begun: the replacement is kept, the old run killed once the
+/// replacement runs; nothing else moves off the host, UP again.
+#[test]
+fn a_drain_cancelled_mid_handover_finishes_the_handover_begun_and_moves_nothing_more() {
+    let mut h = Harness::new();
+    running_on_a1(&mut h);
+    h.api(drain(&["a1.host"])).unwrap();
+    h.offer("o-a2", "a2", None);
+    h.advance(Duration::from_millis(20));
+    assert_eq!(launched(&h.take_calls()), vec!["j-0-1"]);
+    h.api(ApiRequest::CompleteMaintenance {
+        hostnames: vec!["a1.host".into()],
+    })
+    .unwrap();
+    assert_eq!(h.host("a1.host"), HostState::Up);
+    h.advance(Duration::from_secs(1));
+    assert!(kills(&h.take_calls()).is_empty(), "the old run serves on");
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update("j-0-1", "a2", TaskState::TaskRunning, at)]);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(kills(&h.take_calls()), vec!["j-0-0"]);
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update("j-0-0", "a1", TaskState::TaskKilled, at)]);
+    h.offer("o-a2-2", "a2", None);
+    h.advance(Duration::from_secs(1));
+    let calls = h.take_calls();
+    assert!(launched(&calls).is_empty(), "j-1 stays on a1: {calls:?}");
+    assert!(kills(&calls).is_empty(), "{calls:?}");
+}

@@ -484,6 +484,7 @@ async fn a_launch_intent_whose_accept_never_left_is_reconciled_and_relaunched() 
             spec_version: 1,
             ports: Vec::new(),
             at: 2,
+            hands_over: None,
         };
         let change = Change {
             jobs: vec![JobWrite::Create(Box::new(Job::new(job, spec, 1)))],

@@ -1,10 +1,12 @@
 //! Host maintenance from an operator's and a user's point of view, against
 //! agent-sim: `POST /api/v1/hosts/drain` of 3 of 10 hosts running a
 //! 30-instance service with `sla.maximum_unavailable_instances: 2` and a
-//! Titus disruption budget keeps at most 2 instances unavailable at every
-//! sampled moment (the master's `/state`, every 50 ms), ends with every
-//! instance RUNNING on a host that is UP and the 3 hosts DRAINED or DOWN
-//! in `GET /api/v1/hosts`; `POST /api/v1/hosts/complete` brings them back
+//! Titus disruption budget keeps at most 2 instances not RUNNING and
+//! HEALTHY at every sampled moment (the master's `/state`, every 100 ms),
+//! hands each service pod over (its replacement RUNNING and HEALTHY
+//! before the old task's kill, by the master's task statuses, the pod
+//! saying so meanwhile), ends with every instance serving on a host that
+//! is UP and the 3 hosts DRAINED or DOWN in `GET /api/v1/hosts`; `POST /api/v1/hosts/complete` brings them back
 //! UP and into offers (a job only they have room for runs). Other tests:
 //! the hosts end DOWN in the master's GET_MAINTENANCE_STATUS and come back;
 //! a SIGKILL mid-drain; an operator's own schedule posted straight to the
@@ -48,7 +50,12 @@ fn service() -> Value {
             "kill_grace_period_seconds": 1,
             "containers": [{
                 "resource": {"cpu_limit": 0.5, "mem_limit_mb": 32},
-                "command": {"value": "sleep 600"}
+                "command": {"value": "sleep 600"},
+                "liveness_check": {
+                    "enabled": true, "type": "COMMAND",
+                    "command_check": {"command": "true"},
+                    "initial_interval_secs": 1, "interval_secs": 1
+                }
             }]
         }
     })
@@ -115,6 +122,173 @@ async fn running(sim: &AgentSim, job: &str) -> BTreeMap<u32, String> {
     up
 }
 
+/// One task of a job at the master (`/state`, live and completed).
+#[derive(Debug, Clone)]
+struct MasterTask {
+    instance: u32,
+    run: u32,
+    agent: String,
+    state: String,
+    healthy: Option<bool>,
+    /// Every state it went through: (state, time in seconds, health).
+    statuses: Vec<(String, f64, Option<bool>)>,
+}
+
+impl MasterTask {
+    /// RUNNING and HEALTHY (the service's pods are checked).
+    fn serves(&self) -> bool {
+        self.state == "TASK_RUNNING" && self.healthy == Some(true)
+    }
+
+    fn is_live(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "TASK_STAGING" | "TASK_STARTING" | "TASK_RUNNING" | "TASK_KILLING"
+        )
+    }
+
+    /// When it was first RUNNING and HEALTHY.
+    fn first_served(&self) -> Option<f64> {
+        self.statuses
+            .iter()
+            .find(|(state, _, healthy)| state == "TASK_RUNNING" && *healthy == Some(true))
+            .map(|s| s.1)
+    }
+
+    /// When it was told to die (TASK_KILLING: Drover asks for that state).
+    fn killed_at(&self) -> Option<f64> {
+        self.statuses
+            .iter()
+            .find(|(state, _, _)| state == "TASK_KILLING")
+            .map(|s| s.1)
+    }
+}
+
+/// Every task of `job` the master lists, live and completed.
+async fn master_tasks(sim: &AgentSim, job: &str) -> Vec<MasterTask> {
+    let (_, state) = sim.get("/state").await;
+    let prefix = format!("{job}-");
+    let mut out = Vec::new();
+    for framework in state["frameworks"].as_array().into_iter().flatten() {
+        let lists = ["tasks", "completed_tasks"];
+        for task in lists
+            .iter()
+            .flat_map(|l| framework[*l].as_array().into_iter().flatten())
+        {
+            let id = task["id"].as_str().unwrap_or("");
+            let Some((instance, run)) = id.strip_prefix(&prefix).and_then(|r| r.split_once('-'))
+            else {
+                continue;
+            };
+            let (Ok(instance), Ok(run)) = (instance.parse(), run.parse()) else {
+                continue;
+            };
+            let statuses = task["statuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|st| {
+                    (
+                        st["state"].as_str().unwrap_or("").to_owned(),
+                        st["timestamp"].as_f64().unwrap_or(0.0),
+                        st["healthy"].as_bool(),
+                    )
+                })
+                .collect();
+            out.push(MasterTask {
+                instance,
+                run,
+                agent: task["slave_id"].as_str().unwrap_or("").to_owned(),
+                state: task["state"].as_str().unwrap_or("").to_owned(),
+                healthy: task["healthy"].as_bool(),
+                statuses,
+            });
+        }
+    }
+    out
+}
+
+/// Every task of `web` seen so far, by (instance, run), as last seen
+/// (the master forgets the tasks of an agent it takes DOWN).
+type Seen = BTreeMap<(u32, u32), MasterTask>;
+
+/// The instances of `web` serving (a task RUNNING and HEALTHY), and the
+/// live tasks of `web` on `drained` hosts; every task listed goes into
+/// `seen`.
+async fn serving(
+    sim: &AgentSim,
+    drained: &[String],
+    names: &BTreeMap<String, String>,
+    seen: &mut Seen,
+) -> (BTreeSet<u32>, usize) {
+    let tasks = master_tasks(sim, "web").await;
+    for t in &tasks {
+        seen.insert((t.instance, t.run), t.clone());
+    }
+    let up = tasks
+        .iter()
+        .filter(|t| t.serves())
+        .map(|t| t.instance)
+        .collect();
+    let on_drained = tasks
+        .iter()
+        .filter(|t| t.is_live())
+        .filter(|t| names.get(&t.agent).is_some_and(|h| drained.contains(h)))
+        .count();
+    (up, on_drained)
+}
+
+/// Instances of `web` handing over now: two live tasks not being killed,
+/// the newer not serving yet (the budget's disruptions in progress,
+/// though nothing is down).
+async fn handing_over(sim: &AgentSim) -> usize {
+    let mut live: BTreeMap<u32, Vec<MasterTask>> = BTreeMap::new();
+    for t in master_tasks(sim, "web").await {
+        if t.is_live() && t.state != "TASK_KILLING" {
+            live.entry(t.instance).or_default().push(t);
+        }
+    }
+    live.values()
+        .filter(|tasks| tasks.len() > 1)
+        .filter(|tasks| {
+            tasks
+                .iter()
+                .max_by_key(|t| t.run)
+                .is_some_and(|t| !t.serves())
+        })
+        .count()
+}
+
+/// Each moved instance was handed over: a later run of it was RUNNING and
+/// HEALTHY before its task on a drained host was told to die. Returns
+/// how many instances moved.
+fn assert_handed_over(seen: &Seen, drained: &[String], names: &BTreeMap<String, String>) -> usize {
+    let tasks: Vec<&MasterTask> = seen.values().collect();
+    let mut moved = 0;
+    for old in tasks
+        .iter()
+        .filter(|t| names.get(&t.agent).is_some_and(|h| drained.contains(h)))
+    {
+        let Some(killed) = old.killed_at() else {
+            panic!("{old:?} left its drained host without a kill");
+        };
+        let served = tasks
+            .iter()
+            .filter(|t| t.instance == old.instance && t.run > old.run)
+            .filter_map(|t| t.first_served())
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            served <= killed,
+            "instance {}: its old run {} was killed at {killed} before a replacement \
+             served (first at {served})",
+            old.instance,
+            old.run
+        );
+        moved += 1;
+    }
+    moved
+}
+
 /// Each host's state as `GET /api/v1/hosts` shows it.
 async fn host_states(address: &str) -> BTreeMap<String, String> {
     let (status, reply) = get(address, "/api/v1/hosts").await;
@@ -140,11 +314,12 @@ async fn running_service() -> (AgentSim, tempfile::TempDir, Scheduler, Vec<Strin
     let s = Scheduler::start(data.path(), &sim.master_url(), &[]);
     create_job(&s.address, "web", service()).await;
     let all = wait_for(LIMIT, || async {
+        let tasks = master_tasks(&sim, "web").await;
         let up = running(&sim, "web").await;
-        (up.len() == INSTANCES).then_some(up)
+        (up.len() == INSTANCES && tasks.iter().all(MasterTask::serves)).then_some(up)
     })
     .await
-    .expect("the service never ran whole");
+    .expect("the service never ran whole and healthy");
     let names = hostnames(&sim).await;
     let mut per_host: BTreeMap<String, usize> = BTreeMap::new();
     for agent in all.values() {
@@ -202,36 +377,55 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
         assert_eq!(host["state"], "HOST_STATE_DRAINING", "{reply}");
     }
 
-    // Sample until no pod is left on the drained hosts and all run.
+    // Sample until no pod is left on the drained hosts and all serve; a
+    // pod handing over says so meanwhile.
     let started = Instant::now();
     let mut worst = 0;
     let mut samples = 0;
+    let mut said_handing_over = false;
+    let mut budget_said = false;
+    let mut most_moving = 0;
+    let mut seen = Seen::new();
+    let (_, to_move) = serving(&sim, &drained, &names, &mut seen).await;
     loop {
-        let up = running(&sim, "web").await;
+        let (up, on_drained) = serving(&sim, &drained, &names, &mut seen).await;
         samples += 1;
         worst = worst.max(INSTANCES - up.len());
-        let on_drained = up
-            .values()
-            .filter(|a| drained.contains(&names[a.as_str()]))
-            .count();
+        most_moving = most_moving.max(handing_over(&sim).await);
         if up.len() == INSTANCES && on_drained == 0 {
             break;
         }
+        if !said_handing_over {
+            said_handing_over = pod_says_handing_over(&s.address).await;
+        }
+        if !budget_said {
+            budget_said = budget_says_handing_over(&s.address).await;
+        }
         assert!(
             started.elapsed() < LIMIT,
-            "the drain did not finish: {} running, {on_drained} on drained hosts; hosts {:?}",
+            "the drain did not finish: {} serving, {on_drained} on drained hosts; hosts {:?}",
             up.len(),
             host_states(&s.address).await
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
         worst <= MAX_UNAVAILABLE,
-        "{worst} instances were unavailable at once (budget {MAX_UNAVAILABLE}), {samples} samples"
+        "{worst} instances were not RUNNING and HEALTHY at once (budget {MAX_UNAVAILABLE}), \
+         {samples} samples"
     );
     assert!(samples > 10, "too few samples ({samples}) to say much");
+    assert!(
+        most_moving <= MAX_UNAVAILABLE,
+        "{most_moving} handovers in progress at once (budget {MAX_UNAVAILABLE})"
+    );
+    let moved = assert_handed_over(&seen, &drained, &names);
+    assert_eq!(moved, to_move, "every pod on the drained hosts moved");
+    assert!(said_handing_over, "no pod ever said it was handing over");
+    assert!(budget_said, "the job's budget never listed a handover");
     eprintln!(
-        "drain of {drained:?}: {samples} samples over {:?}, at most {worst} unavailable",
+        "drain of {drained:?}: {moved} pods handed over, {samples} samples over {:?}, \
+         at most {worst} not serving, {most_moving} handovers at once",
         started.elapsed()
     );
 
@@ -346,25 +540,42 @@ async fn a_drain_of_3_of_10_hosts_keeps_the_budget_and_complete_brings_them_back
     );
 }
 
-/// Samples the master every 50 ms until every instance of `web` runs and
-/// none on `drained` (or `stop_after` samples were taken); the most
-/// instances unavailable at once, and the samples taken.
+/// Whether a pod of `web` shows its serving run and says a replacement is
+/// starting (`GET /api/v1/jobs/web/pods`, the pod's status message).
+async fn pod_says_handing_over(address: &str) -> bool {
+    let (status, reply) = get(address, "/api/v1/jobs/web/pods").await;
+    if status != 200 {
+        return false;
+    }
+    reply
+        .to_string()
+        .contains("handing over (its host drains): replacement")
+}
+
+/// Whether the job's disruption budget lists a handover in progress.
+async fn budget_says_handing_over(address: &str) -> bool {
+    let (_, job) = get(address, "/api/v1/jobs/web").await;
+    job["disruption_budget"]["handovers"]
+        .as_array()
+        .is_some_and(|h| !h.is_empty())
+}
+
+/// Samples the master every 100 ms until every instance of `web` serves
+/// and none is on `drained` (or `stop_after` samples were taken); the most
+/// instances not RUNNING and HEALTHY at once, and the samples taken.
 async fn sample_drain(
     sim: &AgentSim,
     drained: &[String],
     names: &BTreeMap<String, String>,
     stop_after: Option<usize>,
+    seen: &mut Seen,
 ) -> (usize, usize, bool) {
     let started = Instant::now();
     let (mut worst, mut samples) = (0, 0);
     loop {
-        let up = running(sim, "web").await;
+        let (up, on_drained) = serving(sim, drained, names, seen).await;
         samples += 1;
         worst = worst.max(INSTANCES - up.len());
-        let on_drained = up
-            .values()
-            .filter(|a| drained.contains(&names[a.as_str()]))
-            .count();
         if up.len() == INSTANCES && on_drained == 0 {
             return (worst, samples, true);
         }
@@ -373,10 +584,10 @@ async fn sample_drain(
         }
         assert!(
             started.elapsed() < LIMIT,
-            "the drain did not finish: {} running, {on_drained} on drained hosts",
+            "the drain did not finish: {} serving, {on_drained} on drained hosts",
             up.len()
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -392,13 +603,15 @@ async fn a_scheduler_killed_mid_drain_finishes_it_after_restart_within_the_budge
     .await;
     assert_eq!(status, 200, "{reply}");
     // Some moves made, then SIGKILL.
-    let (worst_before, _, done) = sample_drain(&sim, &drained, &names, Some(20)).await;
+    let mut seen = Seen::new();
+    let (_, to_move) = serving(&sim, &drained, &names, &mut seen).await;
+    let (worst_before, _, done) = sample_drain(&sim, &drained, &names, Some(20), &mut seen).await;
     assert!(
         !done,
         "the drain finished before the kill; nothing was tested"
     );
     s.kill();
-    let (worst_down, _, _) = sample_drain(&sim, &drained, &names, Some(10)).await;
+    let (worst_down, _, _) = sample_drain(&sim, &drained, &names, Some(10), &mut seen).await;
     let s = Scheduler::start(data.path(), &sim.master_url(), &[]);
     // The drain is remembered, and goes on.
     let states = host_states(&s.address).await;
@@ -411,13 +624,17 @@ async fn a_scheduler_killed_mid_drain_finishes_it_after_restart_within_the_budge
             "{host} forgot its drain: {states:?}"
         );
     }
-    let (worst_after, samples, done) = sample_drain(&sim, &drained, &names, None).await;
+    let (worst_after, samples, done) = sample_drain(&sim, &drained, &names, None, &mut seen).await;
     assert!(done);
     let worst = worst_before.max(worst_down).max(worst_after);
     assert!(
         worst <= MAX_UNAVAILABLE,
         "{worst} instances were unavailable at once across the restart ({samples} samples after)"
     );
+    // Handed over across the restart too: no old task killed before its
+    // replacement served, none killed twice or left behind.
+    let moved = assert_handed_over(&seen, &drained, &names);
+    assert_eq!(moved, to_move, "every pod on the drained hosts moved");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -509,7 +726,9 @@ async fn an_operators_own_schedule_is_drained_before_its_window_and_its_inverse_
     .await;
     assert_eq!(status, 200, "{reply}");
     // Drained before the window, within the budget.
-    let (worst, _, done) = sample_drain(&sim, std::slice::from_ref(&host), &names, None).await;
+    let mut seen = Seen::new();
+    let (worst, _, done) =
+        sample_drain(&sim, std::slice::from_ref(&host), &names, None, &mut seen).await;
     assert!(done);
     assert!(worst <= MAX_UNAVAILABLE, "{worst} unavailable at once");
     let now_ns = std::time::SystemTime::now()

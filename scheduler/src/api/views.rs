@@ -3,11 +3,12 @@
 //! ids wrapped as `{"value": ...}`), built from store records.
 
 use super::rfc3339;
+use crate::model::availability::is_available;
 use crate::model::change::PendingInfo;
 use crate::model::ids::InstanceId;
 use crate::model::job::{Job, JobView};
 use crate::model::outcome::retry_at;
-use crate::model::run::Run;
+use crate::model::run::{handover_in, serving_run, Run};
 use crate::model::spec::Label;
 use crate::model::state::{JobGoal, PodState};
 use crate::runner::now_millis;
@@ -206,10 +207,13 @@ fn typed_current_status(
     history: &[RunRecord],
     pending: Option<&PendingInfo>,
 ) -> PodStatus {
-    let mut status = match history.last() {
+    let mut status = match serving_record(job, instance, history) {
         Some(run) => typed_run_status(job, run, failure_count(history)),
         None => typed_pending_status(job, instance),
     };
+    if let Some(note) = handover_note(job, instance, history) {
+        status.message = Some(note);
+    }
     let waiting = history.last().is_none_or(|r| r.run.state.is_terminal());
     if let (Some(info), true) = (pending, waiting) {
         status.pending_reason = Some(info.reason.clone());
@@ -219,6 +223,38 @@ fn typed_current_status(
     let at = retry_at(&job.instance_id(instance), &pod, history);
     status.next_retry_time = at.filter(|at| *at > now_millis()).map(rfc3339::format);
     status
+}
+
+/// The run that stands for the instance: its latest, or during a drain's
+/// handover the old run until its replacement serves
+/// ([`crate::model::run::serving_run`]).
+pub fn serving_record<'a>(
+    job: &Job,
+    instance: u32,
+    history: &'a [RunRecord],
+) -> Option<&'a RunRecord> {
+    let pod = job.desired_pod(instance)?;
+    let at = serving_run(history, |r| is_available(&pod, r))?;
+    history.get(at)
+}
+
+/// What a pod whose run hands over says: which run replaces it, where.
+pub fn handover_note(job: &Job, instance: u32, history: &[RunRecord]) -> Option<String> {
+    let old = handover_in(history)?;
+    let serving = serving_record(job, instance, history)?;
+    let latest = history.last()?;
+    (serving.task_id == history[old].task_id).then(|| {
+        format!(
+            "handing over (its host drains): replacement {} is {} on host {}",
+            latest.task_id,
+            if latest.run.state.is_live() {
+                "starting"
+            } else {
+                "to be retried"
+            },
+            latest.hostname.as_deref().unwrap_or("(not placed yet)")
+        )
+    })
 }
 
 /// Failures of an instance, as the engine counts them.

@@ -543,13 +543,18 @@ fn job_fields(job: &Value) -> String {
 }
 
 /// The job's disruption budget now: `2 allowed now`, or `0 allowed now
-/// (why)`.
+/// (why)`, and the drain handovers in progress.
 fn budget_text(budget: &Value) -> String {
     let allowed = output::text(&budget["allowed_now"]);
-    match budget["held_by"].as_str() {
+    let mut text = match budget["held_by"].as_str() {
         Some(why) => format!("{allowed} allowed now ({why})"),
         None => format!("{allowed} allowed now"),
+    };
+    // Drain handovers in progress, one per line.
+    for handover in budget["handovers"].as_array().into_iter().flatten() {
+        text.push_str(&format!("\n  {}", output::text(handover)));
     }
+    text
 }
 
 /// The line under a page of a longer list: which jobs it shows and the

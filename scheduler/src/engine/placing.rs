@@ -8,7 +8,8 @@ use super::offers;
 use super::pools_admission::{self, Admission};
 use super::round::{Chunk, RoundEnd};
 use super::{Action, Awaiting, Call, Engine, LaunchTask, Now};
-use crate::model::change::Change;
+use crate::model::change::{Change, LaunchRecord, PodEvent};
+use crate::model::ids::TaskId;
 use crate::model::job::Revision;
 use crate::model::run::Run;
 use crate::store::StoreError;
@@ -92,6 +93,7 @@ impl Engine {
             }
             let change = Change {
                 launches: chunk.records.clone(),
+                events: self.handover_events(&chunk.records, now.unix_ms),
                 ..Change::default()
             };
             return self.persist(change, Awaiting::Chunk(chunk));
@@ -125,6 +127,10 @@ impl Engine {
                 record.at,
             );
             self.registry.put_run(&record.task_id.instance, run);
+            if let Some(from) = record.hands_over {
+                let old = TaskId::new(record.task_id.instance.clone(), from);
+                self.registry.mark_handing_over(&old);
+            }
         }
         self.launches.launched(&chunk.records);
         let mut actions = Vec::with_capacity(chunk.hosts.len() + 1);
@@ -152,6 +158,41 @@ impl Engine {
         }
         actions.extend(self.continue_round(now));
         actions
+    }
+
+    /// The pod events of the handovers among `records`: each old run's
+    /// pod says which run replaces it, and where (the old run's own
+    /// history goes on: it serves until the replacement does).
+    fn handover_events(&self, records: &[LaunchRecord], now: i64) -> Vec<PodEvent> {
+        records
+            .iter()
+            .filter_map(|record| {
+                let from = record.hands_over?;
+                let old = TaskId::new(record.task_id.instance.clone(), from);
+                let (run, _) = self.registry.run(&old)?;
+                let hostname = run
+                    .agent
+                    .as_ref()
+                    .and_then(|a| self.cluster.hostnames.get(a))
+                    .cloned();
+                Some(PodEvent {
+                    message: Some(format!(
+                        "handing over (host {} drains): replacement run {} starting on host {}",
+                        hostname.as_deref().unwrap_or("?"),
+                        record.task_id.run,
+                        record.hostname
+                    )),
+                    task_id: old,
+                    state: run.state,
+                    mesos_state: None,
+                    reason: None,
+                    healthy: run.healthy,
+                    agent_id: run.agent.clone(),
+                    hostname,
+                    timestamp: now,
+                })
+            })
+            .collect()
     }
 
     /// Records why the runs left over wait (when that changed), then

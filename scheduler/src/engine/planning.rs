@@ -20,6 +20,7 @@ use crate::model::availability::is_available;
 use crate::model::change::{Change, JobWrite, KillRecord, WorkflowEventRecord};
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Job;
+use crate::model::run::serving_run;
 use crate::model::state::JobGoal;
 use crate::model::time::UnixMillis;
 use crate::model::workflow::{self, JobRuns};
@@ -126,8 +127,13 @@ fn step_workflow(entry: &JobEntry, now: UnixMillis) -> Option<(Job, Vec<Workflow
     let unavailable = (0..job.spec.instance_count)
         .filter(|&i| job.wants_running(i))
         .filter(|&i| {
-            let serving = entry.history(i).last().zip(job.desired_pod(i));
-            !serving.is_some_and(|(run, pod)| is_available(&pod, run))
+            let Some(pod) = job.desired_pod(i) else {
+                return true;
+            };
+            // During a handover, the old run serves until its replacement does.
+            let history = entry.history(i);
+            let serving = serving_run(history, |r| is_available(&pod, r));
+            !serving.is_some_and(|at| is_available(&pod, &history[at]))
         })
         .count() as u32;
     let runs = JobRuns {

@@ -329,6 +329,7 @@ mod tests {
                 },
                 spec_version: 1,
                 in_place: None,
+                hands_over: None,
             },
             pod: Arc::new(PodSpec::default()),
             spec_label: None,

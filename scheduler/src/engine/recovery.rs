@@ -185,6 +185,7 @@ fn record_run(
         spec_version: version,
         ports: Vec::new(),
         at: task.started_at.unwrap_or(updated_at),
+        hands_over: None,
     });
     change.runs.push(RunWrite {
         task_id: task_id.clone(),

@@ -236,6 +236,20 @@ impl Registry {
         });
     }
 
+    /// Marks run `task` as handing its instance over (its replacement's
+    /// launch intent is recorded: [`crate::model::run`]).
+    pub fn mark_handing_over(&mut self, task: &TaskId) {
+        let Some(entry) = self.jobs.get_mut(&task.instance.job) else {
+            return;
+        };
+        self.changed.insert(task.instance.job.clone());
+        entry.change_instance(task.instance.instance as usize, |runs| {
+            if let Some(run) = runs.iter_mut().rfind(|r| r.run == task.run) {
+                run.handing_over = true;
+            }
+        });
+    }
+
     /// Puts each of `runs` into its instance's history.
     pub fn put_runs(&mut self, runs: &[(TaskId, Run)]) {
         for (task, run) in runs {

@@ -24,7 +24,7 @@ use crate::model::demand::TaskDemand;
 use crate::model::ids::JobId;
 use crate::model::policies::sla_order::SlaKey;
 use crate::model::resources::Resources;
-use crate::model::run::may_launch;
+use crate::model::run::{may_hand_over, may_launch};
 use crate::model::secret::SecretSpec;
 use crate::model::spec::{JobType, PlacementStrategy, PodSpec};
 use crate::model::state::JobGoal;
@@ -266,9 +266,14 @@ impl Round {
                     continue;
                 };
                 let task = &p.launch.task_id;
+                let hands_over = p.launch.hands_over;
                 let admitted = registry.get(&task.instance.job).is_some_and(|entry| {
+                    let history = entry.history(task.instance.instance);
                     entry.job.goal == JobGoal::Running
-                        && may_launch(entry.history(task.instance.instance), task.run)
+                        && match hands_over {
+                            Some(from) => may_hand_over(history, from, task.run),
+                            None => may_launch(history, task.run),
+                        }
                 });
                 if !admitted {
                     refused.push(task.instance.job.clone());
@@ -281,6 +286,7 @@ impl Round {
                     spec_version: p.launch.spec_version,
                     ports: a.ports.clone(),
                     at: now,
+                    hands_over,
                 });
                 runs.push(ChunkRun {
                     key: a.key,

@@ -176,6 +176,9 @@ pub struct LaunchRecord {
     pub ports: Vec<(String, u32)>,
     /// When the intent was recorded.
     pub at: UnixMillis,
+    /// The live run of the instance it takes over from (a drain's
+    /// handover, [`super::run`]): marked handing over in the same write.
+    pub hands_over: Option<u32>,
 }
 
 /// A run's row after a batch of updates.

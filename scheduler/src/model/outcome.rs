@@ -22,7 +22,7 @@
 use super::ids::{InstanceId, TaskId};
 use super::job::Job;
 use super::policies::backoff::Backoff;
-use super::run::{Run, RUNTIME_LIMIT_REASON};
+use super::run::{serving_run, Run, RUNTIME_LIMIT_REASON};
 use super::spec::{JobType, PodSpec};
 use super::state::{InstanceCounts, InstanceOutcome, JobState, PodState};
 use super::time::UnixMillis;
@@ -100,7 +100,9 @@ pub fn retry_at<R: AsRef<Run>>(
     Some(backoff.next_retry_at(ended, consecutive, &task))
 }
 
-/// What one instance looks like when its job's state is summed up.
+/// What one instance looks like when its job's state is summed up: its
+/// latest run's, or during a handover ([`super::run`]) the old run's
+/// until the replacement runs.
 pub fn instance_outcome<R: AsRef<Run>>(
     job: &Job,
     instance: u32,
@@ -110,6 +112,18 @@ pub fn instance_outcome<R: AsRef<Run>>(
     let Some(latest) = history.last().map(AsRef::as_ref) else {
         return InstanceOutcome::Waiting;
     };
+    // A run handing over serves until its replacement runs.
+    let old = history[..history.len() - 1]
+        .iter()
+        .map(AsRef::as_ref)
+        .rfind(|r| r.handing_over && r.state.is_live());
+    if let Some(old) = old.filter(|_| latest.state != PodState::Running) {
+        return if old.state == PodState::Running {
+            InstanceOutcome::Running
+        } else {
+            InstanceOutcome::Starting
+        };
+    }
     if latest.state.is_live() {
         return if latest.state == PodState::Running {
             InstanceOutcome::Running
@@ -181,9 +195,10 @@ pub fn standing<R: AsRef<Run>>(
     history: &[R],
 ) -> (PodState, InstanceOutcome, bool) {
     let pod = job.spec.pod_spec(instance);
-    let state = history
-        .last()
-        .map_or(PodState::Pending, |r| r.as_ref().state);
+    // During a drain's handover the old run stands for the instance until
+    // its replacement runs.
+    let state = serving_run(history, |r| r.state == PodState::Running)
+        .map_or(PodState::Pending, |at| history[at].as_ref().state);
     let outcome = instance_outcome(job, instance, &pod, history);
     (state, outcome, !history.is_empty())
 }

@@ -22,6 +22,8 @@
 //!   - a run replaced while it was unreachable that reports its end takes
 //!     it (its true end is recorded; a batch instance whose replaced run
 //!     succeeded is done);
+//!   - a run handing its instance over (see below) takes its updates as
+//!     the latest run does, though a later run exists: it still serves;
 //!   - any other run that is terminal already, or is not its instance's
 //!     latest run, keeps its state (terminal states are final; a replaced
 //!     run's news changes nothing), and if the update says the task is
@@ -29,6 +31,16 @@
 //!   - else the run takes the update's state, reason, message and health
 //!     (health is kept when the update has none), its first RUNNING time,
 //!     and, when terminal, its completion time.
+//!
+//! A handover is the one recorded case of an instance with two live runs
+//! its agents can reach (DESIGN principle 4 relaxed, on the record): a
+//! service run moved off a draining host keeps serving while its
+//! replacement starts elsewhere ([`crate::engine::reconcile`]'s drain).
+//! The replacement's launch intent marks the old run `handing_over` in the
+//! same transaction, so the store (and a restarted scheduler) knows both;
+//! the mark lets further replacements launch ([`may_launch`]) and keeps
+//! the old run's updates from making it a stray. The old run is killed
+//! once a replacement serves, or when the instance is not wanted.
 //!
 //! A run keeps a digest of its message, not the text: the engine only ever
 //! compares messages, and 100,000 runs' texts would cost megabytes. The
@@ -94,6 +106,9 @@ pub struct Run {
     /// time the agent became unreachable). Non-zero so the option takes no
     /// more room than the time (see [`Run::unreachable_since`]).
     pub unreachable: Option<NonZeroI64>,
+    /// It hands its instance over to a later run (a drain's handover, see
+    /// the module doc): it serves until a replacement does.
+    pub handing_over: bool,
 }
 
 /// A 64-bit FNV-1a digest of a message (never zero, so that an optional
@@ -184,6 +199,7 @@ impl Run {
             kill_requested_at: None,
             kill_reason: None,
             unreachable: None,
+            handing_over: false,
         }
     }
 
@@ -201,6 +217,8 @@ impl Run {
     /// Applies `update` by the rule in the module doc. `is_latest`: no
     /// later run of the instance exists.
     pub fn apply(&mut self, update: &StatusUpdate, is_latest: bool) -> UpdateOutcome {
+        // A run handing over still serves: its news is the instance's.
+        let is_latest = is_latest || self.handing_over;
         if update.mesos_state == Some(TaskState::TaskUnreachable) {
             return self.unreachable(update);
         }
@@ -285,14 +303,54 @@ impl Run {
 }
 
 /// Whether run number `run` may be launched for an instance whose runs so
-/// far are `history` (oldest first): every earlier run is terminal, or
-/// unreachable (the partition policy replaces those), and `run` comes
-/// after them all. With the job's goal (checked by the caller), the rule
-/// that keeps an instance to one live run its agent can reach.
+/// far are `history` (oldest first): every earlier run is terminal,
+/// unreachable (the partition policy replaces those) or handing over (a
+/// drain's replacement that failed is tried again), and `run` comes after
+/// them all. With the job's goal (checked by the caller), the rule that
+/// keeps an instance to one live run its agent can reach, but for a
+/// recorded handover.
 pub fn may_launch(history: &[Run], run: u32) -> bool {
-    history
-        .iter()
-        .all(|r| r.run < run && (r.state.is_terminal() || r.unreachable.is_some()))
+    history.iter().all(|r| {
+        r.run < run && (r.state.is_terminal() || r.unreachable.is_some() || r.handing_over)
+    })
+}
+
+/// Whether run number `run` may be launched beside `from`, the run it
+/// takes the instance over from (a drain's handover): `from` is the
+/// instance's latest run, live and not handing over already, every run
+/// before it is terminal, and `run` is the next number.
+pub fn may_hand_over(history: &[Run], from: u32, run: u32) -> bool {
+    let Some((latest, earlier)) = history.split_last() else {
+        return false;
+    };
+    latest.run == from
+        && run == from.saturating_add(1)
+        && latest.state.is_live()
+        && !latest.handing_over
+        && latest.unreachable.is_none()
+        && earlier.iter().all(|r| r.state.is_terminal())
+}
+
+/// The live run of `history` handing its instance over to a later run, if
+/// a handover is in progress (as its index).
+pub fn handover_in<R: AsRef<Run>>(history: &[R]) -> Option<usize> {
+    let (_, earlier) = history.split_last()?;
+    earlier.iter().rposition(|r| {
+        let r = r.as_ref();
+        r.handing_over && r.state.is_live()
+    })
+}
+
+/// The run that stands for its instance (views, availability), as an
+/// index: the latest, unless a handover is in progress and the latest is
+/// not live and `serving`, when the run handing over still serves.
+pub fn serving_run<R: AsRef<Run>>(history: &[R], serving: impl Fn(&Run) -> bool) -> Option<usize> {
+    let latest = history.len().checked_sub(1)?;
+    let last = history[latest].as_ref();
+    match handover_in(history) {
+        Some(old) if !last.state.is_live() || !serving(last) => Some(old),
+        _ => Some(latest),
+    }
 }
 
 #[cfg(test)]
@@ -353,6 +411,50 @@ mod tests {
             &history(&[PodState::Failed, PodState::Running]),
             2
         ));
+    }
+
+    #[test]
+    fn a_handover_is_the_one_recorded_second_live_run() {
+        let mut old = Run {
+            state: PodState::Running,
+            ..launched()
+        };
+        let serving = [old.clone()];
+        // Only beside the latest live run, as its next run.
+        assert!(may_hand_over(&serving, 0, 1));
+        assert!(!may_hand_over(&serving, 0, 2));
+        assert!(!may_hand_over(&serving, 1, 2));
+        assert!(!may_launch(&serving, 1), "no second live run otherwise");
+        old.handing_over = true;
+        let mut replacement = Run::launching(1, AgentId::new("agent-2"), 1, 2);
+        let both = [old.clone(), replacement.clone()];
+        assert!(!may_hand_over(&both, 1, 2), "one handover at a time");
+        assert!(!may_launch(&both, 2), "the replacement is live");
+        assert_eq!(handover_in(&both), Some(0));
+        let serves = |r: &Run| r.state == PodState::Running;
+        assert_eq!(serving_run(&both, serves), Some(0), "the old run serves");
+        // A replacement that failed may be retried beside the old run.
+        replacement.state = PodState::Failed;
+        let failed = [old.clone(), replacement.clone()];
+        assert!(may_launch(&failed, 2));
+        assert_eq!(serving_run(&failed, serves), Some(0));
+        replacement.state = PodState::Running;
+        let replaced = [old.clone(), replacement];
+        assert_eq!(serving_run(&replaced, serves), Some(1));
+        // The old run's news is taken, not killed as a stray's.
+        let mut update = update(PodState::Running, 9);
+        update.healthy = Some(true);
+        assert_eq!(old.apply(&update, false), UpdateOutcome::Applied);
+        assert_eq!(old.healthy, Some(true));
+        assert_eq!(
+            old.apply(&update, false),
+            UpdateOutcome::Unchanged { stray: false }
+        );
+        assert_eq!(
+            old.apply(&self::update(PodState::Killed, 10), false),
+            UpdateOutcome::Applied
+        );
+        assert_eq!(handover_in(&[old, launched()]), None, "ended");
     }
 
     #[test]

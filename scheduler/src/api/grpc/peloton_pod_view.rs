@@ -173,12 +173,15 @@ pub fn current_status(
     history: &[RunRecord],
     pending: Option<&PendingInfo>,
 ) -> pod::PodStatus {
-    match history.last() {
+    match views::serving_record(job, instance, history) {
         None => pending_status(job, instance, pending),
         Some(last) => {
             let mut status = run_status(job, last, views::failure_count(history));
             if let (Some(info), true) = (pending, last.run.state.is_terminal()) {
                 status.message = info.reason.clone();
+            }
+            if let Some(note) = views::handover_note(job, instance, history) {
+                status.message = note;
             }
             status
         }
@@ -318,6 +321,31 @@ mod tests {
             message: Some("ok".into()),
             ports: vec![("http".into(), 31000)],
         }
+    }
+
+    /// A pod handing over (a drain) shows its serving run, not the
+    /// replacement still starting, and says where the replacement starts;
+    /// once the replacement runs, the pod is the replacement.
+    #[test]
+    fn a_pod_handing_over_shows_its_serving_run_and_where_the_replacement_starts() {
+        let job = job(1);
+        let mut old = record(0, 0, PodState::Running);
+        old.run.handing_over = true;
+        let mut new = record(0, 1, PodState::Launching);
+        new.hostname = Some("host-2".into());
+        let status = current_status(&job, 0, &[old.clone(), new.clone()], None);
+        assert_eq!(status.state(), pod::PodState::Running);
+        assert_eq!(status.pod_id.as_ref().unwrap().value, "j-0-0");
+        assert_eq!(status.host, "host-1");
+        assert_eq!(
+            status.message,
+            "handing over (its host drains): replacement j-0-1 is starting on host host-2"
+        );
+        new.run.state = PodState::Running;
+        let status = current_status(&job, 0, &[old, new], None);
+        assert_eq!(status.pod_id.as_ref().unwrap().value, "j-0-1");
+        assert_eq!(status.host, "host-2");
+        assert_eq!(status.message, "ok");
     }
 
     #[test]

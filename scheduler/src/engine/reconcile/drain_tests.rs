@@ -1,5 +1,6 @@
 //! The drain's plans: runs on a draining host move off as the job's
-//! disruption budget allows.
+//! disruption budget allows; a service run is handed over (a replacement
+//! first, the old run killed once it serves), a batch run killed.
 #![allow(clippy::unwrap_used)]
 
 use super::*;
@@ -82,8 +83,18 @@ fn sla(max_unavailable: u32) -> serde_json::Value {
     serde_json::json!({"sla": {"maximum_unavailable_instances": max_unavailable}})
 }
 
+/// Instances handed over by `plan`: the replacements it launches beside
+/// their live run.
+fn handovers(plan: &Plan) -> Vec<u32> {
+    plan.launch
+        .iter()
+        .filter(|l| l.hands_over.is_some())
+        .map(|l| l.task_id.instance.instance)
+        .collect()
+}
+
 #[test]
-fn a_drain_moves_no_more_runs_than_the_budget_allows_at_once() {
+fn a_drain_hands_over_no_more_service_runs_than_the_budget_allows_at_once() {
     let job = job("SERVICE", 10, sla(2));
     let facts = draining(NOW, Duration::ZERO);
     let plan = super::plan(
@@ -93,18 +104,203 @@ fn a_drain_moves_no_more_runs_than_the_budget_allows_at_once() {
         &EngineConfig::default(),
         NOW,
     );
-    assert_eq!(drain_kills(&plan), vec![0, 1]);
+    assert_eq!(handovers(&plan), vec![0, 1]);
+    // Each replacement is the instance's next run, beside the live one.
+    assert_eq!(plan.launch[0].task_id.run, 1);
+    assert_eq!(plan.launch[0].hands_over, Some(0));
+    // Nothing is killed before a replacement serves.
+    assert!(plan.kill.is_empty(), "{:?}", plan.kill);
     // Those left are looked at again, even if nothing else happens.
     assert!(plan.requeue_after.is_some());
-    assert!(plan.launch.is_empty());
+    assert_eq!(plan.job_state, Some(JobState::Running));
+}
+
+/// Instance `i`'s run 0 on a1 hands over to run 1 on a2, in `state`.
+fn handing_over(replacement: Run) -> RunHistory {
+    let mut h = RunHistory::new();
+    h.push(Run {
+        handing_over: true,
+        ..running("a1", 0)
+    });
+    h.push(replacement);
+    h
 }
 
 #[test]
-fn moved_instances_count_down_until_their_replacement_serves() {
+fn handovers_in_progress_use_the_budget_until_their_replacement_serves() {
     let job = job("SERVICE", 10, sla(2));
     let facts = draining(NOW, Duration::ZERO);
     let config = EngineConfig::default();
     let mut instances = histories(10, 4);
+    instances[0] = handing_over(Run::launching(1, AgentId::new("a2"), 1, NOW));
+    instances[1] = handing_over(Run::launching(1, AgentId::new("a2"), 1, NOW));
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert!(handovers(&plan).is_empty(), "two in progress already");
+    assert!(plan.kill.is_empty(), "old runs serve until replaced");
+    assert_eq!(plan.job_state, Some(JobState::Running), "nothing is down");
+    // Instance 0's replacement runs: its old run goes, for the drain, and
+    // one more handover may start.
+    instances[0][1].state = PodState::Running;
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert_eq!(drain_kills(&plan), vec![0]);
+    assert_eq!(plan.kill[0].task_id.run, 0);
+    assert_eq!(handovers(&plan), vec![2]);
+}
+
+#[test]
+fn a_checked_replacement_must_be_healthy_before_the_old_run_goes() {
+    let mut job = job("SERVICE", 2, sla(1));
+    job.spec.default_spec.containers[0].liveness_check = Some(
+        serde_json::from_value(serde_json::json!({
+            "enabled": true, "type": "COMMAND", "command_check": {"command": "true"}
+        }))
+        .unwrap(),
+    );
+    let facts = draining(NOW, Duration::ZERO);
+    let config = EngineConfig::default();
+    let healthy = |r: Run| Run {
+        healthy: Some(true),
+        ..r
+    };
+    let mut instances = vec![
+        handing_over(running("a2", 1)),
+        RunHistory::from_vec(vec![healthy(running("a1", 0))]),
+    ];
+    instances[0][0].healthy = Some(true);
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert!(
+        plan.kill.is_empty(),
+        "RUNNING but not judged: {:?}",
+        plan.kill
+    );
+    assert!(handovers(&plan).is_empty(), "the budget is in use");
+    instances[0][1].healthy = Some(false);
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert!(plan.kill.is_empty(), "unhealthy: {:?}", plan.kill);
+    instances[0][1].healthy = Some(true);
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert_eq!(drain_kills(&plan), vec![0]);
+    assert_eq!(handovers(&plan), vec![1]);
+}
+
+#[test]
+fn a_failed_replacement_is_retried_with_backoff_while_the_old_run_serves() {
+    let job = job("SERVICE", 1, sla(1));
+    let facts = draining(NOW, Duration::ZERO);
+    let config = EngineConfig::default();
+    let failed = Run {
+        state: PodState::Failed,
+        completed_at: Some(NOW - 10),
+        ..running("a2", 1)
+    };
+    // The first retry is at once (the usual backoff)...
+    let mut instances = vec![handing_over(failed.clone())];
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert_eq!(plan.launch.len(), 1);
+    assert_eq!(plan.launch[0].task_id.run, 2);
+    assert_eq!(
+        plan.launch[0].hands_over, None,
+        "the old run is marked already"
+    );
+    assert!(plan.kill.is_empty());
+    // ... the next after a delay.
+    instances[0].push(Run { run: 2, ..failed });
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert!(plan.launch.is_empty(), "backoff first: {:?}", plan.launch);
+    assert!(plan.kill.is_empty());
+    assert!(plan.requeue_after.is_some());
+    assert_eq!(plan.job_state, Some(JobState::Running));
+    let later = NOW + 3_600_000;
+    let plan = super::plan(&job, &instances, &facts, &config, later);
+    assert_eq!(plan.launch.len(), 1);
+    assert_eq!(plan.launch[0].task_id.run, 3);
+    assert!(plan.kill.is_empty());
+}
+
+#[test]
+fn an_old_run_that_ends_mid_handover_leaves_the_replacement_as_the_instances_run() {
+    let job = job("SERVICE", 1, sla(1));
+    let facts = draining(NOW, Duration::ZERO);
+    let config = EngineConfig::default();
+    let mut instances = vec![handing_over(Run::launching(1, AgentId::new("a2"), 1, NOW))];
+    instances[0][0].state = PodState::Failed;
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert!(plan.kill.is_empty() && plan.launch.is_empty(), "{plan:?}");
+    assert_eq!(plan.job_state, Some(JobState::Pending));
+}
+
+#[test]
+fn a_job_killed_or_scaled_down_mid_handover_kills_both_runs() {
+    let mut job = job("SERVICE", 1, sla(1));
+    let facts = draining(NOW, Duration::ZERO);
+    let config = EngineConfig::default();
+    let instances = vec![handing_over(Run::launching(1, AgentId::new("a2"), 1, NOW))];
+    job.goal = JobGoal::Stopped;
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    let mut killed: Vec<_> = plan.kill.iter().map(|k| k.task_id.run).collect();
+    killed.sort_unstable();
+    assert_eq!(killed, vec![0, 1]);
+    assert!(plan.launch.is_empty());
+    // Scaled down to 0: instance 0 is no longer wanted either.
+    let mut job = self::job("SERVICE", 0, sla(1));
+    job.goal = JobGoal::Running;
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert_eq!(plan.kill.len(), 2, "{:?}", plan.kill);
+}
+
+#[test]
+fn a_restart_mid_handover_replaces_the_replacement_and_the_old_run_serves_on() {
+    use crate::model::job::PodControl;
+    let mut job = job("SERVICE", 1, sla(1));
+    job.pods.insert(
+        0,
+        PodControl {
+            restart_from: 2,
+            ..Default::default()
+        },
+    );
+    let facts = draining(NOW, Duration::ZERO);
+    let config = EngineConfig::default();
+    let mut instances = vec![handing_over(Run::launching(1, AgentId::new("a2"), 1, NOW))];
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    let killed: Vec<_> = plan.kill.iter().map(|k| k.task_id.run).collect();
+    assert_eq!(killed, vec![1], "the replacement only");
+    // Killed, it is relaunched (a restart's kill is no failure), the old
+    // run still serving.
+    instances[0][1].state = PodState::Killed;
+    instances[0][1].kill_requested_at = Some(NOW);
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert_eq!(plan.launch.len(), 1);
+    assert_eq!(plan.launch[0].task_id.run, 2);
+    assert!(plan.kill.is_empty());
+}
+
+#[test]
+fn a_drain_cancelled_mid_handover_finishes_the_handover() {
+    let job = job("SERVICE", 1, sla(1));
+    // h1 is UP again.
+    let facts = ClusterFacts::with_hostnames([
+        (AgentId::new("a1"), "h1".to_owned()),
+        (AgentId::new("a2"), "h2".to_owned()),
+    ]);
+    let config = EngineConfig::default();
+    let mut instances = vec![handing_over(Run::launching(1, AgentId::new("a2"), 1, NOW))];
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert!(plan.kill.is_empty(), "the old run serves until replaced");
+    instances[0][1].state = PodState::Running;
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert_eq!(drain_kills(&plan), vec![0]);
+}
+
+#[test]
+fn a_batch_drain_still_kills_and_counts_the_killed_down_until_replaced() {
+    let job = job("BATCH", 10, sla(2));
+    let facts = draining(NOW, Duration::ZERO);
+    let config = EngineConfig::default();
+    let mut instances = histories(10, 4);
+    let plan = super::plan(&job, &instances, &facts, &config, NOW);
+    assert_eq!(drain_kills(&plan), vec![0, 1]);
+    assert!(handovers(&plan).is_empty());
     // Instance 0 was moved: its run killed, its replacement starting on a2.
     instances[0] = RunHistory::new();
     instances[0].push(Run {
@@ -174,7 +370,7 @@ fn a_titus_budget_paces_the_drain_too() {
         &EngineConfig::default(),
         NOW,
     );
-    assert_eq!(drain_kills(&plan), vec![0]);
+    assert_eq!(handovers(&plan), vec![0]);
     let rate = serde_json::json!({"disruption_budget": {
         "rate": {"per_interval": {"interval_ms": 60000, "limit": 1}}
     }});
@@ -191,6 +387,7 @@ fn a_titus_budget_paces_the_drain_too() {
     instances[9].push(running("a2", 1));
     let plan = super::plan(&job, &instances, &facts, &EngineConfig::default(), NOW);
     assert!(drain_kills(&plan).is_empty(), "{:?}", plan.kill);
+    assert!(handovers(&plan).is_empty(), "{:?}", plan.launch);
 }
 
 #[test]

@@ -25,9 +25,16 @@
 //!   still no more than the budget left by the other instances down, as
 //!   they may serve after all (their health update may be on its way).
 //! - live run on a draining host (host maintenance) → moved off as the
-//!   job's disruption budget allows, after a batch run's grace
-//!   ([`drain`]); the restarts and the drain share the one budget
-//!   ([`crate::model::policies::disruption_budget`]).
+//!   job's disruption budget allows ([`drain`]): a service run handed
+//!   over (a replacement launched beside it, marked as its handover), a
+//!   batch run killed after its grace; the restarts and the drain share
+//!   the one budget ([`crate::model::policies::disruption_budget`]), a
+//!   handover in progress using it up as a disruption.
+//! - a handover in progress (an earlier live run marked handing over,
+//!   [`crate::model::run`]) → [`drain::plan_handover`]: the old run is
+//!   killed once the latest serves, or with it when the instance is not
+//!   wanted; a replacement that ended is relaunched after its backoff;
+//!   the instance's outcome is its serving run's.
 //! - live batch run past its runtime limit → kill it with the limit's
 //!   reason ([`policies::runtime_limit`]).
 //! - live run still LAUNCHING/LAUNCHED after `launch_timeout` with no update
@@ -52,10 +59,13 @@
 //!   batch at a time and nothing while paused ([`create_workflow`]).
 //!
 //! A launch is only ever proposed for an instance whose latest run is
-//! terminal or unreachable past the policy's wait, so the engine never
-//! asks for a second live run its agent can reach; the engine checks
-//! [`crate::model::run::may_launch`] again when it records the launch
-//! intent.
+//! terminal or unreachable past the policy's wait, or as a drain's
+//! handover (the one recorded second live run: the replacement's intent
+//! marks the old run), so the engine never asks for an unrecorded second
+//! live run its agent can reach; the engine checks
+//! [`crate::model::run::may_launch`] (or, for a handover,
+//! [`crate::model::run::may_hand_over`]) again when it records the
+//! launch intent.
 
 use super::cluster::ClusterFacts;
 use super::config::EngineConfig;
@@ -70,7 +80,7 @@ use crate::model::policies::disruption_budget::{allowance, JobAvailability};
 use crate::model::policies::restart_budget::restart_budget;
 use crate::model::policies::runtime_limit::{self, RuntimeVerdict};
 use crate::model::policies::unreachable::{self, UnreachablePolicy, UnreachableVerdict};
-use crate::model::run::{Run, RunHistory, DRAIN_REASON, RUNTIME_LIMIT_REASON};
+use crate::model::run::{handover_in, Run, RunHistory, DRAIN_REASON, RUNTIME_LIMIT_REASON};
 use crate::model::spec::{JobType, PodSpec};
 use crate::model::state::{job_state, InstanceOutcome, JobGoal, JobState, PodState};
 use crate::model::time::{millis, UnixMillis};
@@ -87,6 +97,9 @@ pub struct PendingLaunch {
     /// The agent placement tries first: the one the instance's last run
     /// was on, when an update with `in_place` replaces it.
     pub in_place: Option<AgentId>,
+    /// The live run this one takes its instance over from (a drain's
+    /// handover, [`drain`]): that run keeps serving meanwhile.
+    pub hands_over: Option<u32>,
 }
 
 /// A kill to send.
@@ -250,11 +263,26 @@ fn plan_instance(
                 task_id: task_id(job, instance, 0),
                 spec_version,
                 in_place: None,
+                hands_over: None,
             });
         }
         return InstanceOutcome::Waiting;
     };
     give_up_replaced_runs(ctx, instance, history, plan);
+    if let Some(old) = handover_in(history) {
+        let (outcome, not_ready) = drain::plan_handover(
+            ctx,
+            instance,
+            &pod,
+            history,
+            old,
+            wanted,
+            plan,
+            &mut restarts.drains,
+        );
+        restarts.not_ready += usize::from(not_ready);
+        return outcome;
+    }
     if latest.state.is_live() {
         if batch_done(job, instance, history) {
             let order = KillOrder {
@@ -295,6 +323,7 @@ fn plan_instance(
         task_id: TaskId::new(pod_id, latest.run + 1),
         spec_version,
         in_place,
+        hands_over: None,
     });
     InstanceOutcome::Waiting
 }
@@ -353,6 +382,7 @@ fn plan_live_run(
             task_id: task_id(job, instance, run.run + 1),
             spec_version,
             in_place: None,
+            hands_over: None,
         });
         return InstanceOutcome::Waiting;
     }
@@ -513,6 +543,9 @@ fn plan_restarts(
             })
             .count()
         + restarts.not_ready
+        // A handover in progress is a disruption in progress, though its
+        // old run serves (its instance is not down).
+        + restarts.drains.handing_over
         + restarts
             .drains
             .in_flight

@@ -160,6 +160,7 @@ mod tests {
                 spec_version: 1,
                 ports: Vec::new(),
                 at: 2,
+                hands_over: None,
             })
             .collect();
         for chunk in intents.chunks(1000) {

@@ -216,6 +216,10 @@ pub const MIGRATIONS: &[&str] = &[
          batch_grace_ms INTEGER NOT NULL,
          inverse_offer TEXT
      );",
+    // 14 (issue 22): a run handing its instance over to a replacement (a
+    // drain's handover): set with the replacement's launch intent, so a
+    // restarted scheduler knows the two live runs of the instance.
+    "ALTER TABLE runs ADD COLUMN handing_over INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The tables each schema version has, with the version that made each:

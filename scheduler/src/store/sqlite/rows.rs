@@ -22,7 +22,7 @@ pub(super) const JOB_COLUMNS: &str = "job_id, spec, version, goal, created_at_ms
 /// The columns [`RunRow::read`] reads, in its order.
 pub(super) const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, reason, \
      message, healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, \
-     updated_at_ms, kill_requested_at_ms, kill_reason, ports, unreachable_since_ms";
+     updated_at_ms, kill_requested_at_ms, kill_reason, ports, unreachable_since_ms, handing_over";
 
 /// A row failed to decode: SQLite's own error, or a value the model does
 /// not know.
@@ -204,6 +204,7 @@ impl RunRow {
             unreachable: row
                 .get::<_, Option<i64>>(17)?
                 .and_then(std::num::NonZeroI64::new),
+            handing_over: row.get(18)?,
         };
         Ok(RunRow {
             job_id: text(row, 0, "job id")?.to_owned(),

@@ -52,6 +52,7 @@ fn launch(job: &JobId, instance: u32, run: u32, at: i64) -> LaunchRecord {
         spec_version: 1,
         ports: Vec::new(),
         at,
+        hands_over: None,
     }
 }
 
@@ -866,4 +867,33 @@ fn pools_are_stored_updated_reloaded_and_deleted_each_with_a_revision() {
         })
         .unwrap();
     assert!(store.load().unwrap().pools.is_empty());
+}
+
+/// A handover's mark is written with its replacement's launch intent and
+/// survives a reopen (a scheduler killed mid-handover knows both runs),
+/// and a status update of the old run leaves it set.
+#[test]
+fn a_handovers_mark_is_stored_with_the_replacements_intent() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = {
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let job = create(&mut store, "svc", 1, 1);
+        launches(&mut store, vec![launch(&job, 0, 0, 1)]);
+        statuses(&mut store, vec![updated(&job, 0, 0, PodState::Running)]);
+        launches(
+            &mut store,
+            vec![LaunchRecord {
+                hands_over: Some(0),
+                ..launch(&job, 0, 1, 2)
+            }],
+        );
+        statuses(&mut store, vec![updated(&job, 0, 0, PodState::Running)]);
+        job
+    };
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let runs = store.runs(&job).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert!(runs[0].run.handing_over, "the old run hands over");
+    assert!(!runs[1].run.handing_over);
+    assert_eq!(runs[1].run.state, PodState::Launching);
 }

@@ -363,6 +363,18 @@ fn write_launches(
         // The pod's "launch intent recorded" event is read from this row
         // (`pod_events` in read.rs), not stored again.
         clear_pending.execute(params![task.instance.job.as_str(), task.instance.instance])?;
+        if let Some(from) = launch.hands_over {
+            tx.prepare_cached(
+                "UPDATE runs SET handing_over = 1, revision = ?4 \
+                 WHERE job_id = ?1 AND instance = ?2 AND run = ?3",
+            )?
+            .execute(params![
+                task.instance.job.as_str(),
+                task.instance.instance,
+                from,
+                revision as i64
+            ])?;
+        }
     }
     Ok(())
 }
