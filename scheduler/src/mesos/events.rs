@@ -176,8 +176,21 @@ fn task_update(status: TaskStatus) -> TaskUpdate {
         task_id: status.task_id.value,
         message: status.message,
         healthy: status.healthy,
+        ready: status.check_status.as_ref().map(check_passed),
         uuid: status.uuid,
     }
+}
+
+/// Whether a Mesos check status says the check passed: Mesos only reports
+/// the result (an exit code, an HTTP status, a TCP connect); what passing
+/// means is the scheduler's, and Drover's is Marathon's and Peloton's
+/// (exit 0, HTTP 200-399, connected). An empty result (the check has not
+/// run yet, or could not: it timed out) has not passed.
+fn check_passed(check: &drover_proto::v1::CheckStatusInfo) -> bool {
+    let command = check.command.as_ref().and_then(|c| c.exit_code);
+    let http = check.http.as_ref().and_then(|h| h.status_code);
+    let tcp = check.tcp.as_ref().and_then(|t| t.succeeded);
+    command == Some(0) || http.is_some_and(|s| (200..400).contains(&s)) || tcp == Some(true)
 }
 
 #[cfg(test)]
@@ -334,6 +347,7 @@ mod tests {
                 reason: Some(task_status::Reason::ContainerLaunchFailed),
                 message: Some("hello".into()),
                 healthy: Some(true),
+                ready: None,
                 agent_id: Some(AgentId::new("a1")),
                 timestamp: Some(1_700_000_000_250),
                 unreachable_since: None,

@@ -1,4 +1,5 @@
-//! A container's ports and liveness check as users write them: Peloton's
+//! A container's ports and its liveness and readiness checks as users
+//! write them: Peloton's
 //! `PortSpec` and `HealthCheckSpec` (with an HTTP and a TCP variant, which
 //! Mesos' `HealthCheck` also has). Shapes only; [`super::launch`] turns them
 //! into TaskInfo resources, environment and `health_check`.

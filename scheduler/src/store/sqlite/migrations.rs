@@ -216,6 +216,13 @@ pub const MIGRATIONS: &[&str] = &[
          batch_grace_ms INTEGER NOT NULL,
          inverse_offer TEXT
      );",
+    // 15 (issue 19): whether a run's readiness check (its Mesos `check`)
+    // last passed, on the run and on each update that said. Runs and
+    // events stored before say nothing (NULL). On the branch that made it
+    // this is the 14th entry: at the merge it follows the drain handover's
+    // 14 and becomes 15.
+    "ALTER TABLE runs ADD COLUMN ready INTEGER;
+     ALTER TABLE pod_events ADD COLUMN ready INTEGER;",
 ];
 
 /// The tables each schema version has, with the version that made each:
