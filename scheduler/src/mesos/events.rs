@@ -330,6 +330,39 @@ mod tests {
     }
 
     #[test]
+    fn a_check_status_says_whether_the_readiness_check_passed() {
+        use drover_proto::v1::{check_status_info as csi, CheckStatusInfo};
+        let with = |c: CheckStatusInfo| {
+            let mut s = status("j-0-0", TaskState::TaskRunning as i32);
+            s.check_status = Some(c);
+            the_update(update(s)).ready
+        };
+        let command = |exit_code| CheckStatusInfo {
+            command: Some(csi::Command { exit_code }),
+            ..Default::default()
+        };
+        let http = |status_code| CheckStatusInfo {
+            http: Some(csi::Http { status_code }),
+            ..Default::default()
+        };
+        let tcp = |succeeded| CheckStatusInfo {
+            tcp: Some(csi::Tcp { succeeded }),
+            ..Default::default()
+        };
+        assert_eq!(with(command(Some(0))), Some(true));
+        assert_eq!(with(command(Some(1))), Some(false));
+        assert_eq!(with(command(None)), Some(false), "empty: not (yet) ready");
+        assert_eq!(with(http(Some(204))), Some(true));
+        assert_eq!(with(http(Some(399))), Some(true));
+        assert_eq!(with(http(Some(503))), Some(false));
+        assert_eq!(with(http(None)), Some(false));
+        assert_eq!(with(tcp(Some(true))), Some(true));
+        assert_eq!(with(tcp(Some(false))), Some(false));
+        let plain = status("j-0-0", TaskState::TaskRunning as i32);
+        assert_eq!(the_update(update(plain)).ready, None, "no check status");
+    }
+
+    #[test]
     fn a_reliable_update_carries_what_its_acknowledgement_needs() {
         let mut s = status("j-0-0", TaskState::TaskRunning as i32);
         s.agent_id = Some(v1::AgentId { value: "a1".into() });
