@@ -829,6 +829,35 @@ fn updated(in_place: bool) -> Job {
     job
 }
 
+/// A restart issued while an update runs counts the pod the update has
+/// released (being replaced, still reported RUNNING) as down: with batch
+/// size 1 it takes nothing more down until that pod serves again.
+#[test]
+fn a_restart_during_an_update_counts_the_updates_released_pod_as_down() {
+    use crate::model::job::PodControl;
+    let mut job = updated(false);
+    job.restart_batch_size = 1;
+    for i in 0..2 {
+        job.pods.insert(
+            i,
+            PodControl {
+                restart_from: 1,
+                ..Default::default()
+            },
+        );
+    }
+    let runs = [run(0, 0, PodState::Running), run(1, 0, PodState::Running)];
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    let p = plan(&job, &runs, &facts, &config, 1_000);
+    let killed: Vec<_> = p.kill.iter().map(|k| k.task_id.to_string()).collect();
+    assert_eq!(killed, ["job-0-0"], "the update's kill only: 0 is down");
+    // Batch size 2 leaves room for one more.
+    job.restart_batch_size = 2;
+    let p = plan(&job, &runs, &facts, &config, 1_000);
+    let killed: Vec<_> = p.kill.iter().map(|k| k.task_id.to_string()).collect();
+    assert_eq!(killed, ["job-0-0", "job-1-0"]);
+}
+
 #[test]
 fn a_released_pod_is_replaced_on_the_new_version_and_in_place_on_its_agent() {
     let mut old0 = run(0, 0, PodState::Running);
