@@ -10,7 +10,9 @@ mod support;
 use std::time::Duration;
 
 use drover_proto::v1::task_status::Reason;
-use drover_proto::v1::{check_info, value, CheckInfo, CommandInfo, Resource, TaskState, TaskStatus};
+use drover_proto::v1::{
+    check_info, value, CheckInfo, CommandInfo, Resource, TaskState, TaskStatus,
+};
 use support::executor::{has_terminal, last, task, Executor};
 use support::fake_agent::{FakeAgent, Record};
 use support::TestParent;
@@ -144,10 +146,7 @@ async fn an_http_check_reports_each_status_code_change_of_a_real_server() {
         .local_addr()
         .unwrap()
         .port();
-    let mut info = task(
-        "web",
-        "exec python3 -m http.server $PORT0 --bind 127.0.0.1",
-    );
+    let mut info = task("web", "exec python3 -m http.server $PORT0 --bind 127.0.0.1");
     info.resources = vec![Resource {
         name: "ports".into(),
         ranges: Some(value::Ranges {

@@ -191,7 +191,11 @@ async fn restart_and_update_with_batch_size_1_keep_n_minus_1_pods_ready() {
         (ready.len() == INSTANCES && api_ready(&shown) == INSTANCES).then_some(shown)
     })
     .await;
-    assert!(all_ready.is_some(), "never all ready: {:?}", pods(&s.address).await);
+    assert!(
+        all_ready.is_some(),
+        "never all ready: {:?}",
+        pods(&s.address).await
+    );
 
     let (status, reply) = post(
         &s.address,

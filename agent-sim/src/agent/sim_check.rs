@@ -133,7 +133,10 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         SimCheck::from_task(&task, |key| {
-            labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+            labels
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
         })
         .unwrap()
     }

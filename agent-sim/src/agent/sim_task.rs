@@ -67,7 +67,8 @@ pub struct SimSpec {
     outcome: Outcome,
     kill_grace: Duration,
     health: Option<HealthSpec>,
-    check: Option<SimCheck>,
+    /// Boxed: most tasks have none, and the master holds 100,000s.
+    check: Option<Box<SimCheck>>,
     killing_state: bool,
 }
 
@@ -132,7 +133,7 @@ impl SimSpec {
             consecutive_failures: h.consecutive_failures.unwrap_or(3).max(1),
             healthy,
         });
-        let check = SimCheck::from_task(task, label);
+        let check = SimCheck::from_task(task, label).map(Box::new);
         SimSpec {
             outcome,
             kill_grace,
@@ -280,7 +281,7 @@ impl SimTask {
         self.phase = Phase::Running;
         self.launched_at = Some(now);
         let running = Report {
-            check_status: self.spec.check.as_ref().map(SimCheck::empty_status),
+            check_status: self.spec.check.as_ref().map(|c| c.empty_status()),
             ..report(TaskState::TaskRunning, None, None)
         };
         let mut out = vec![

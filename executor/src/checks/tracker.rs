@@ -154,7 +154,10 @@ mod tests {
         let t0 = Instant::now();
         let mut t = CheckTracker::new(policy(), check_info::Type::Command, t0);
         assert_eq!(t.next_check_at(), t0 + Duration::from_secs(2));
-        t.on_result(CheckResult::Command(Some(1)), t0 + Duration::from_millis(2500));
+        t.on_result(
+            CheckResult::Command(Some(1)),
+            t0 + Duration::from_millis(2500),
+        );
         assert_eq!(t.next_check_at(), t0 + Duration::from_millis(3500));
     }
 
@@ -193,6 +196,9 @@ mod tests {
         let status = tcp.on_result(CheckResult::Tcp(Some(true)), t0).unwrap();
         assert_eq!(status.tcp.unwrap().succeeded, Some(true));
         // A result of the wrong kind counts as an empty one.
-        assert_eq!(tcp.on_result(CheckResult::Http(Some(200)), t0), Some(CheckResult::Tcp(None).status()));
+        assert_eq!(
+            tcp.on_result(CheckResult::Http(Some(200)), t0),
+            Some(CheckResult::Tcp(None).status())
+        );
     }
 }

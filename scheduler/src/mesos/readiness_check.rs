@@ -81,8 +81,10 @@ mod tests {
     fn http_and_tcp_checks_default_to_the_first_port() {
         let ports = [("http".to_owned(), 31007)];
         let c = check_info(
-            &spec(serde_json::json!({"enabled": true, "type": "HTTP", "interval_secs": 2,
-                "initial_interval_secs": 1, "timeout_secs": 3})),
+            &spec(
+                serde_json::json!({"enabled": true, "type": "HTTP", "interval_secs": 2,
+                "initial_interval_secs": 1, "timeout_secs": 3}),
+            ),
             &ports,
         );
         let http = c.http.unwrap();

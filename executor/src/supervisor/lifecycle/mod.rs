@@ -124,7 +124,7 @@ impl Lifecycle {
             reason,
             message,
             healthy: self.healthy,
-            check_status: self.check_status.clone(),
+            check_status: self.check_status,
         })
     }
 

@@ -862,7 +862,11 @@ mod tests {
         let http = ready.http.unwrap();
         assert_eq!((http.port, http.path.as_deref()), (31000, Some("/ready")));
         assert_eq!(
-            (ready.delay_seconds, ready.interval_seconds, ready.timeout_seconds),
+            (
+                ready.delay_seconds,
+                ready.interval_seconds,
+                ready.timeout_seconds
+            ),
             (Some(2.0), Some(1.0), Some(3.0))
         );
     }
