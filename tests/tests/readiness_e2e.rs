@@ -61,15 +61,15 @@ fn service(rev: &str) -> Value {
 type Ready = BTreeMap<u32, (u32, String)>;
 
 /// The tasks of job `ready` the master runs that have been RUNNING for
-/// the simulated service's warm-up: what really serves right now.
-async fn truly_ready(sim: &AgentSim) -> Ready {
+/// `warm_up_ms` (the service's own warm-up): what really serves right now.
+async fn truly_ready(sim: &AgentSim, warm_up_ms: u64) -> Ready {
     let (_, state) = sim.get("/state").await;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
     // A little slack for float rounding between the two clocks' readings.
-    let warm_up = READY_AFTER_MS as f64 / 1000.0 - 0.05;
+    let warm_up = warm_up_ms as f64 / 1000.0 - 0.05;
     let mut ready = BTreeMap::new();
     for framework in state["frameworks"].as_array().into_iter().flatten() {
         for task in framework["tasks"].as_array().into_iter().flatten() {
@@ -139,14 +139,14 @@ fn api_ready(pods: &BTreeMap<u32, (String, String, String, String)>) -> usize {
 async fn roll_watching(
     sim: &AgentSim,
     api: &str,
-    what: &str,
+    (what, instances, warm_up_ms): (&str, usize, u64),
     done: impl Fn(&Ready) -> bool,
 ) -> (usize, usize) {
     let started = Instant::now();
-    let (mut fewest_master, mut fewest_api) = (INSTANCES, INSTANCES);
+    let (mut fewest_master, mut fewest_api) = (instances, instances);
     let mut samples = Vec::new();
     loop {
-        let ready = truly_ready(sim).await;
+        let ready = truly_ready(sim, warm_up_ms).await;
         let shown = pods(api).await;
         fewest_master = fewest_master.min(ready.len());
         fewest_api = fewest_api.min(api_ready(&shown));
@@ -155,14 +155,14 @@ async fn roll_watching(
             started.elapsed().as_millis()
         ));
         assert!(
-            ready.len() >= INSTANCES - 1 && api_ready(&shown) >= INSTANCES - 1,
-            "{what}: only {} (master) / {} (API) of {INSTANCES} ready {} ms in\nsamples:\n{}",
+            ready.len() >= instances - 1 && api_ready(&shown) >= instances - 1,
+            "{what}: only {} (master) / {} (API) of {instances} ready {} ms in\nsamples:\n{}",
             ready.len(),
             api_ready(&shown),
             started.elapsed().as_millis(),
             samples.join("\n")
         );
-        if ready.len() == INSTANCES && done(&ready) {
+        if ready.len() == instances && done(&ready) {
             break;
         }
         assert!(
@@ -186,7 +186,7 @@ async fn restart_and_update_with_batch_size_1_keep_n_minus_1_pods_ready() {
     let s = Scheduler::start(data.path(), &format!("http://{}", sim.address), &[]);
     create_job(&s.address, "ready", service("1")).await;
     let all_ready = wait_for(LIMIT, || async {
-        let ready = truly_ready(&sim).await;
+        let ready = truly_ready(&sim, READY_AFTER_MS).await;
         let shown = pods(&s.address).await;
         (ready.len() == INSTANCES && api_ready(&shown) == INSTANCES).then_some(shown)
     })
@@ -204,7 +204,8 @@ async fn restart_and_update_with_batch_size_1_keep_n_minus_1_pods_ready() {
     )
     .await;
     assert_eq!(status, 200, "{reply}");
-    let (master, api) = roll_watching(&sim, &s.address, "restart", |ready| {
+    let watch = ("restart", INSTANCES, READY_AFTER_MS);
+    let (master, api) = roll_watching(&sim, &s.address, watch, |ready| {
         ready.values().all(|(run, _)| *run >= 1)
     })
     .await;
@@ -221,7 +222,8 @@ async fn restart_and_update_with_batch_size_1_keep_n_minus_1_pods_ready() {
     )
     .await;
     assert_eq!(status, 200, "{reply}");
-    roll_watching(&sim, &s.address, "update", |ready| {
+    let watch = ("update", INSTANCES, READY_AFTER_MS);
+    roll_watching(&sim, &s.address, watch, |ready| {
         ready.values().all(|(_, rev)| rev == "2")
     })
     .await;
@@ -240,5 +242,73 @@ async fn restart_and_update_with_batch_size_1_keep_n_minus_1_pods_ready() {
     })
     .await;
     assert!(settled.is_some(), "{:?}", pods(&s.address).await);
+    assert!(duplicate_live_tasks(&sim_tasks(&sim.address).await).is_empty());
+}
+
+/// The same on real agents: each pod runs under `drover-executor`, whose
+/// readiness check is a real command (`test -f ready`, every second after
+/// 1 s) that passes once the task has made the file, 2 s after it started.
+/// A rolling restart with batch size 1 keeps n-1 of 3 pods ready. Needs
+/// root (drover-executor puts every task in its own cgroup).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_real_agents_a_restart_waits_for_a_real_readiness_check() {
+    drover_tests::harness::cgroup::require_root();
+    const REAL: usize = 3;
+    const WARM_UP_MS: u64 = 2000;
+    let executor = drover_tests::harness::binaries::executor();
+    let work = tempfile::tempdir().unwrap();
+    let sim = AgentSim::for_scheduler(2)
+        .real_agents(2, work.path())
+        .start();
+    let data = tempfile::tempdir().unwrap();
+    let s = Scheduler::start(
+        data.path(),
+        &format!("http://{}", sim.address),
+        &["--executor", executor.to_str().unwrap()],
+    );
+    let spec = json!({
+        "type": "SERVICE",
+        "name": "ready",
+        "instance_count": REAL,
+        "default_spec": {
+            "kill_grace_period_seconds": 1,
+            "containers": [{
+                "resource": {"cpu_limit": 0.1, "mem_limit_mb": 32},
+                "command": {"value": "rm -f ready; sleep 2; touch ready; exec sleep 600"},
+                "readiness_check": {
+                    "enabled": true, "type": "COMMAND",
+                    "initial_interval_secs": 1, "interval_secs": 1, "timeout_secs": 2,
+                    "command_check": {"command": "test -f ready"}
+                }
+            }]
+        }
+    });
+    create_job(&s.address, "ready", spec).await;
+    let all_ready = wait_for(LIMIT, || async {
+        let shown = pods(&s.address).await;
+        (api_ready(&shown) == REAL).then_some(shown)
+    })
+    .await;
+    assert!(
+        all_ready.is_some(),
+        "never all ready: {:?}",
+        pods(&s.address).await
+    );
+    let (status, reply) = post(
+        &s.address,
+        "/api/v1/jobs/ready/restart",
+        &json!({"batch_size": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let (master, api) = roll_watching(&sim, &s.address, ("restart", REAL, WARM_UP_MS), |ready| {
+        ready.values().all(|(run, _)| *run >= 1)
+    })
+    .await;
+    assert_eq!(
+        (master, api),
+        (REAL - 1, REAL - 1),
+        "one pod down at a time"
+    );
     assert!(duplicate_live_tasks(&sim_tasks(&sim.address).await).is_empty());
 }
