@@ -422,6 +422,7 @@ fn update(task: &str, state: TaskState, agent: usize) -> TaskUpdate {
         reason: None,
         message: None,
         healthy: None,
+        ready: None,
         agent_id: Some(AgentId::new(&format!("a{agent}"))),
         timestamp: None,
         unreachable_since: None,

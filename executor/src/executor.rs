@@ -330,6 +330,7 @@ impl Executor {
             message: report.message,
             reason: report.reason.map(|r| r as i32),
             healthy: report.healthy,
+            check_status: report.check_status,
             ..Default::default()
         };
         let actions = self
@@ -348,6 +349,7 @@ impl Executor {
                         "the command executor does not run task groups (LAUNCH_GROUP)".into(),
                     ),
                     healthy: None,
+                    check_status: None,
                 };
                 self.report(&task.task_id.value, report);
             }
@@ -376,6 +378,7 @@ impl Executor {
                     reason: None,
                     message,
                     healthy: None,
+                    check_status: None,
                 },
             );
             return;
@@ -389,6 +392,7 @@ impl Executor {
                     reason: None,
                     message,
                     healthy: None,
+                    check_status: None,
                 },
             );
             return;

@@ -10,9 +10,12 @@
 //! - [`executor`]: the loop that wires the session to the supervisors.
 //! - [`supervisor`]: one task's lifecycle, from LAUNCH to its terminal update.
 //! - [`health`]: COMMAND / HTTP / TCP health checks with Mesos semantics.
+//! - [`checks`]: Mesos checks (readiness), run with the same probes and
+//!   reported as `check_status` only when their result changes.
 //! - [`container`]: cgroups v1/v2, spawn, logs, kill, usage, OOM. No Mesos.
 
 pub mod agent;
+pub mod checks;
 pub mod config;
 pub mod container;
 pub mod executor;

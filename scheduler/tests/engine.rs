@@ -207,6 +207,7 @@ fn update(task: &str, state: TaskState, at: i64) -> TaskUpdate {
         reason: None,
         message: Some("m".into()),
         healthy: None,
+        ready: None,
         agent_id: Some(AgentId::new("a1")),
         timestamp: Some(WALL0 + at),
         unreachable_since: None,

@@ -197,6 +197,7 @@ fn update(task: &str, agent: &str, state: TaskState, at: i64) -> TaskUpdate {
         reason: None,
         message: None,
         healthy: None,
+        ready: None,
         agent_id: Some(AgentId::new(agent)),
         timestamp: Some(WALL0 + at),
         unreachable_since: None,

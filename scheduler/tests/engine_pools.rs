@@ -209,6 +209,7 @@ impl Harness {
                 reason: None,
                 message: None,
                 healthy: None,
+                ready: None,
                 agent_id: Some(AgentId::new("a1")),
                 timestamp: Some(at),
                 unreachable_since: None,

@@ -141,6 +141,7 @@ fn update(task: &str, state: TaskState, uuid: Option<&[u8]>) -> SessionEvent {
         reason: None,
         message: None,
         healthy: None,
+        ready: None,
         agent_id: Some(AgentId::new("a1")),
         timestamp: Some(1_700_000_000_000),
         unreachable_since: None,

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`fleet`]: every agent, by index and by id, with what each has free.
-//! - [`sim_task`]: the pure lifecycle of one simulated task.
+//! - [`sim_task`]: the pure lifecycle of one simulated task, with
+//!   [`sim_check`] (its Mesos `check`: readiness results, reported on change).
 //! - [`executor`]: one real agent's executor and its protocol state (pure).
 //! - [`executor_registry`]: every real agent's executors, indexed (pure).
 //! - [`executor_call`]: executor call checks and refusals (pure).
@@ -27,6 +28,7 @@ pub mod fleet;
 pub mod launch;
 pub mod monitor;
 pub mod processes;
+pub mod sim_check;
 pub mod sim_task;
 
 use std::time::Instant;

@@ -5,6 +5,7 @@
 //! ```text
 //!  launch ──► STARTING ──► RUNNING ──(exit timer)──► FINISHED | FAILED
 //!                             │  ▲ health timer: RUNNING healthy=true/false
+//!                             │  ▲ check timer: RUNNING check_status (on change)
 //!                             │  └─(consecutive failures)─┐
 //!                           kill ──────────────────────► KILLING{deadline} ──(deadline)──► KILLED
 //! ```
@@ -15,7 +16,9 @@
 //!
 //! Behaviour comes from the command (`sleep N`, `true`, `false`, `exit N`;
 //! anything else runs until killed) and the labels `sim.duration_ms`,
-//! `sim.exit_code` and `sim.healthy`, which override it. A killed task ends
+//! `sim.exit_code` and `sim.healthy`, which override it; a task with a
+//! Mesos `check` reports its results as [`super::sim_check`] says
+//! (`sim.ready`, `sim.ready_after_ms`). A killed task ends
 //! when its grace period does, as a process that ignores SIGTERM would; the
 //! grace period is the KILL's policy, else the TaskInfo's, else 3 s (the
 //! command executor's default, reference 7.2).
@@ -30,8 +33,10 @@ use std::time::{Duration, Instant};
 use drover_proto::v1::{task_status::Reason, CommandInfo, TaskInfo, TaskState};
 use prost::Message;
 
+use super::sim_check::SimCheck;
 use crate::deadline::after;
 use drover_proto::duration::from_seconds;
+use drover_proto::v1::CheckStatusInfo;
 
 /// The command executor's kill grace period when no policy is given.
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(3);
@@ -62,6 +67,8 @@ pub struct SimSpec {
     outcome: Outcome,
     kill_grace: Duration,
     health: Option<HealthSpec>,
+    /// Boxed: most tasks have none, and the master holds 100,000s.
+    check: Option<Box<SimCheck>>,
     killing_state: bool,
 }
 
@@ -126,10 +133,12 @@ impl SimSpec {
             consecutive_failures: h.consecutive_failures.unwrap_or(3).max(1),
             healthy,
         });
+        let check = SimCheck::from_task(task, label).map(Box::new);
         SimSpec {
             outcome,
             kill_grace,
             health,
+            check,
             killing_state,
         }
     }
@@ -200,6 +209,8 @@ pub enum SimTimer {
     Exit,
     /// The next health probe.
     Health,
+    /// The next result of the Mesos check.
+    Check,
     /// The kill grace period ends.
     KillDeadline,
 }
@@ -211,6 +222,9 @@ pub struct Report {
     pub reason: Option<Reason>,
     pub message: Option<String>,
     pub healthy: Option<bool>,
+    /// The Mesos check's result, when it changed (or the first
+    /// TASK_RUNNING's empty one).
+    pub check_status: Option<CheckStatusInfo>,
 }
 
 /// What the master must do for the task.
@@ -266,9 +280,13 @@ impl SimTask {
         }
         self.phase = Phase::Running;
         self.launched_at = Some(now);
+        let running = Report {
+            check_status: self.spec.check.as_ref().map(|c| c.empty_status()),
+            ..report(TaskState::TaskRunning, None, None)
+        };
         let mut out = vec![
             SimAction::Report(report(TaskState::TaskStarting, None, None)),
-            SimAction::Report(report(TaskState::TaskRunning, None, None)),
+            SimAction::Report(running),
         ];
         if let Outcome::ExitAfter {
             after: exit_after, ..
@@ -279,6 +297,9 @@ impl SimTask {
         if let Some(h) = self.spec.health {
             out.push(SimAction::Arm(SimTimer::Health, after(now, h.delay)));
         }
+        if let Some(c) = &self.spec.check {
+            out.push(SimAction::Arm(SimTimer::Check, c.first_due(now)));
+        }
         out
     }
 
@@ -287,6 +308,7 @@ impl SimTask {
         match (timer, self.phase) {
             (SimTimer::Exit, Phase::Running) => self.exit(),
             (SimTimer::Health, Phase::Running) => self.probe(now),
+            (SimTimer::Check, Phase::Running) => self.check(now),
             (SimTimer::KillDeadline, Phase::Killing { deadline, .. }) if now >= deadline => {
                 self.phase = Phase::Done;
                 let healthy = self.killed_by_health.then_some(false);
@@ -372,6 +394,24 @@ impl SimTask {
         vec![SimAction::Report(report(state, None, message))]
     }
 
+    /// A check result is due: reported if it changed, the next one armed.
+    fn check(&mut self, now: Instant) -> Vec<SimAction> {
+        let launched = self.launched_at.unwrap_or(now);
+        let Some(c) = self.spec.check.as_mut() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if let Some(status) = c.on_result(launched, now) {
+            out.push(SimAction::Report(Report {
+                reason: Some(Reason::TaskCheckStatusUpdated),
+                check_status: Some(status),
+                ..report(TaskState::TaskRunning, None, None)
+            }));
+        }
+        out.push(SimAction::Arm(SimTimer::Check, c.next_due(now)));
+        out
+    }
+
     fn probe(&mut self, now: Instant) -> Vec<SimAction> {
         let Some(h) = self.spec.health else {
             return Vec::new();
@@ -406,6 +446,7 @@ fn report(state: TaskState, reason: Option<Reason>, message: Option<String>) -> 
         reason,
         message,
         healthy: None,
+        check_status: None,
     }
 }
 
@@ -415,6 +456,7 @@ fn health_report(healthy: bool) -> Report {
         reason: Some(Reason::TaskHealthCheckStatusUpdated),
         message: None,
         healthy: Some(healthy),
+        check_status: None,
     }
 }
 
@@ -648,5 +690,34 @@ mod tests {
         assert!(matches!(&first[0], SimAction::Report(r) if r.healthy == Some(true)));
         let again = t.on_timer(SimTimer::Health, now + Duration::from_secs(11));
         assert!(states(&again).is_empty());
+    }
+
+    #[test]
+    fn a_checked_task_reports_its_check_on_running_and_on_each_change() {
+        let now = Instant::now();
+        let mut info = task("serve", &[("sim.ready_after_ms", "1500")]);
+        info.check = Some(Box::new(drover_proto::v1::CheckInfo {
+            r#type: Some(drover_proto::v1::check_info::Type::Command as i32),
+            delay_seconds: Some(1.0),
+            interval_seconds: Some(1.0),
+            ..Default::default()
+        }));
+        let mut t = SimTask::new(SimSpec::from_task(&info, false));
+        let s = Duration::from_secs(1);
+        let launch = t.on_launch(now);
+        assert!(launch.iter().any(|a| matches!(a, SimAction::Report(r)
+            if r.state == TaskState::TaskRunning
+                && r.check_status.as_ref().is_some_and(|c| c.command.as_ref().is_some_and(|c| c.exit_code.is_none())))));
+        assert!(launch.contains(&SimAction::Arm(SimTimer::Check, now + s)));
+        let exit = |a: &[SimAction]| {
+            a.iter().find_map(|a| match a {
+                SimAction::Report(r) => r.check_status.as_ref()?.command.as_ref()?.exit_code,
+                SimAction::Arm(..) => None,
+            })
+        };
+        assert_eq!(exit(&t.on_timer(SimTimer::Check, now + s)), Some(1));
+        assert_eq!(exit(&t.on_timer(SimTimer::Check, now + 2 * s)), Some(0));
+        let same = t.on_timer(SimTimer::Check, now + 3 * s);
+        assert_eq!(same, [SimAction::Arm(SimTimer::Check, now + 4 * s)]);
     }
 }

@@ -72,6 +72,7 @@ impl Master {
             timestamp: Some(timestamp),
             uuid: Some(uuid),
             healthy: report.healthy,
+            check_status: report.check_status,
             ..Default::default()
         };
         self.enqueue_update(key, status, now, fx);

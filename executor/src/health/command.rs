@@ -27,36 +27,46 @@ pub struct CommandProbe {
     pub user: Option<Credentials>,
 }
 
+impl CommandProbe {
+    /// Runs the command once: its exit code (128 + the signal for one a
+    /// signal ended), or why it could not run. A readiness check reports
+    /// the code itself (Mesos `CheckStatusInfo.Command.exit_code`).
+    pub async fn exit_code(&self) -> Result<i32, String> {
+        let spec = SpawnSpec {
+            argv: self.argv.clone(),
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+            user: self.user.clone(),
+            namespaces: false,
+            stdout: None,
+            stderr: None,
+        };
+        let mut child = spawn(self.cgroup.as_ref(), spec)
+            .map_err(|e| format!("check command could not start: {e}"))?;
+        // If the caller's timeout drops this future, the check must not
+        // linger: the guard kills it.
+        let mut guard = KillOnDrop(Some(&mut child));
+        let status = match guard.0.as_mut() {
+            Some(child) => child.wait().await,
+            None => return Err("check lost its process".into()),
+        };
+        guard.0 = None;
+        let status = status.map_err(|e| format!("waiting for the check command: {e}"))?;
+        use std::os::unix::process::ExitStatusExt;
+        Ok(status
+            .code()
+            .or_else(|| status.signal().map(|s| 128 + s))
+            .unwrap_or(-1))
+    }
+}
+
 impl Probe for CommandProbe {
     fn check(&self) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>> {
         Box::pin(async move {
-            let spec = SpawnSpec {
-                argv: self.argv.clone(),
-                env: self.env.clone(),
-                cwd: self.cwd.clone(),
-                user: self.user.clone(),
-                namespaces: false,
-                stdout: None,
-                stderr: None,
-            };
-            let mut child = match spawn(self.cgroup.as_ref(), spec) {
-                Ok(child) => child,
-                Err(e) => {
-                    return Outcome::Unhealthy(format!("health check command could not start: {e}"))
-                }
-            };
-            // If the caller's timeout drops this future, the check must not
-            // linger: the guard kills it.
-            let mut guard = KillOnDrop(Some(&mut child));
-            let status = match guard.0.as_mut() {
-                Some(child) => child.wait().await,
-                None => return Outcome::Unhealthy("health check lost its process".into()),
-            };
-            guard.0 = None;
-            match status {
-                Ok(status) if status.success() => Outcome::Healthy,
-                Ok(status) => Outcome::Unhealthy(format!("health check command {status}")),
-                Err(e) => Outcome::Unhealthy(format!("waiting for the health check command: {e}")),
+            match self.exit_code().await {
+                Ok(0) => Outcome::Healthy,
+                Ok(code) => Outcome::Unhealthy(format!("health check command exited with {code}")),
+                Err(e) => Outcome::Unhealthy(format!("health {e}")),
             }
         })
     }

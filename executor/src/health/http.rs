@@ -35,61 +35,63 @@ pub fn status_code(head: &[u8]) -> Option<u16> {
     parts.next()?.parse().ok()
 }
 
+impl HttpProbe {
+    /// GETs the path once: the answer's status code, or why there was
+    /// none. A readiness check reports the code itself (Mesos
+    /// `CheckStatusInfo.Http.status_code`).
+    pub async fn status(&self) -> Result<u16, String> {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .map_err(|e| format!("connecting to 127.0.0.1:{}: {e}", self.port))?;
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: drover-health-check\r\nConnection: close\r\n\r\n",
+            self.path, self.port
+        );
+        if !self.https {
+            return exchange(stream, &request).await;
+        }
+        let connector =
+            super::insecure_tls::connector().map_err(|e| format!("HTTPS health check: {e}"))?;
+        let loopback =
+            rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+        match connector.connect(loopback, stream).await {
+            Ok(tls) => exchange(tls, &request).await,
+            Err(e) => Err(format!("HTTPS health check handshake: {e}")),
+        }
+    }
+}
+
 impl Probe for HttpProbe {
     fn check(&self) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>> {
         Box::pin(async move {
-            let stream = match tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
-                Ok(stream) => stream,
-                Err(e) => {
-                    return Outcome::Unhealthy(format!(
-                        "connecting to 127.0.0.1:{}: {e}",
-                        self.port
-                    ))
-                }
-            };
-            let request = format!(
-                "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: drover-health-check\r\nConnection: close\r\n\r\n",
-                self.path, self.port
-            );
-            if !self.https {
-                return exchange(stream, &request).await;
-            }
-            let connector = match super::insecure_tls::connector() {
-                Ok(connector) => connector,
-                Err(e) => return Outcome::Unhealthy(format!("HTTPS health check: {e}")),
-            };
-            let loopback =
-                rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
-            match connector.connect(loopback, stream).await {
-                Ok(tls) => exchange(tls, &request).await,
-                Err(e) => Outcome::Unhealthy(format!("HTTPS health check handshake: {e}")),
+            match self.status().await {
+                Ok(code) if (200..400).contains(&code) => Outcome::Healthy,
+                Ok(code) => Outcome::Unhealthy(format!("HTTP health check returned {code}")),
+                Err(e) => Outcome::Unhealthy(e),
             }
         })
     }
 }
 
-/// Sends `request` on `stream` and judges the status line of the answer.
-async fn exchange<S>(mut stream: S, request: &str) -> Outcome
+/// Sends `request` on `stream` and reads the status line of the answer.
+async fn exchange<S>(mut stream: S, request: &str) -> Result<u16, String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    if let Err(e) = stream.write_all(request.as_bytes()).await {
-        return Outcome::Unhealthy(format!("sending the health check request: {e}"));
-    }
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("sending the health check request: {e}"))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.contains(&b'\n') && head.len() < MAX_HEAD_BYTES {
         match stream.read(&mut buf).await {
             Ok(0) => break,
             Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) => return Outcome::Unhealthy(format!("reading the health check response: {e}")),
+            Err(e) => return Err(format!("reading the health check response: {e}")),
         }
     }
-    match status_code(&head) {
-        Some(code) if (200..400).contains(&code) => Outcome::Healthy,
-        Some(code) => Outcome::Unhealthy(format!("HTTP health check returned {code}")),
-        None => Outcome::Unhealthy("HTTP health check got no valid status line".into()),
-    }
+    status_code(&head).ok_or_else(|| "HTTP health check got no valid status line".into())
 }
 
 #[cfg(test)]

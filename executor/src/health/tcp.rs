@@ -12,12 +12,22 @@ pub struct TcpProbe {
     pub port: u16,
 }
 
+impl TcpProbe {
+    /// Connects once: whether it succeeded, or why not.
+    pub async fn connect(&self) -> Result<(), String> {
+        tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .map(drop)
+            .map_err(|e| format!("connecting to 127.0.0.1:{}: {e}", self.port))
+    }
+}
+
 impl Probe for TcpProbe {
     fn check(&self) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>> {
         Box::pin(async move {
-            match tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
-                Ok(_) => Outcome::Healthy,
-                Err(e) => Outcome::Unhealthy(format!("connecting to 127.0.0.1:{}: {e}", self.port)),
+            match self.connect().await {
+                Ok(()) => Outcome::Healthy,
+                Err(e) => Outcome::Unhealthy(e),
             }
         })
     }

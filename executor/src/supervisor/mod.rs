@@ -6,11 +6,13 @@
 //! a channel, updates leave on another.
 //!
 //! # Layout
-//! - [`task`]: TaskInfo -> TaskPlan at the Mesos edge.
+//! - [`task`]: TaskInfo -> TaskPlan at the Mesos edge, with [`check_plan`]
+//!   (its Mesos check).
 //! - [`identity`]: who the task runs as, and the refusal of root.
 //! - [`lifecycle`]: the pure state machine.
 //! - [`hooks`]: sandbox, logs, health checks.
 
+pub mod check_plan;
 pub mod hooks;
 pub mod identity;
 pub mod lifecycle;
@@ -215,7 +217,14 @@ pub async fn supervise(
             driver.apply(actions).await;
             None
         }
-        Ok(plan) => run_plan(&mut driver, plan, run.sandbox, &context, &mut commands).await,
+        Ok(plan) => {
+            if let Some(check) = &plan.check {
+                driver
+                    .life
+                    .set_check(crate::checks::CheckResult::empty(check.kind).status());
+            }
+            run_plan(&mut driver, plan, run.sandbox, &context, &mut commands).await
+        }
     };
     if let Some(facts) = facts {
         let actions = driver.life.on_exited(facts);
@@ -300,11 +309,13 @@ async fn run_plan(
     let actions = driver.life.on_started();
     driver.apply(actions).await;
     let (verdict_tx, mut verdicts) = mpsc::channel(8);
+    let (check_tx, mut check_statuses) = mpsc::channel(8);
     let started = Started {
         cgroup: cgroup.clone(),
         sandbox,
         user: run_as.switch,
         verdicts: verdict_tx,
+        check_statuses: check_tx,
     };
     for hook in &mut driver.hooks {
         hook.poststart(&plan, &started);
@@ -328,6 +339,10 @@ async fn run_plan(
             },
             Some(verdict) = verdicts.recv() => {
                 let actions = driver.life.on_health(verdict, plan.kill_grace, std::time::Instant::now());
+                driver.apply(actions).await;
+            }
+            Some(status) = check_statuses.recv() => {
+                let actions = driver.life.on_check(status);
                 driver.apply(actions).await;
             }
             _ = sleep_until(deadline) => {

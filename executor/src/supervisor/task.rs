@@ -50,6 +50,14 @@ pub enum PlanError {
         /// What is wrong (never the secret's bytes).
         problem: String,
     },
+    /// The Mesos check (`TaskInfo.check`) cannot be run.
+    #[error("task {task_id} has an invalid check: {problem}")]
+    Check {
+        /// The task.
+        task_id: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// The health check cannot be run.
     #[error("task {task_id} has an invalid health check: {problem}")]
     HealthCheck {
@@ -110,6 +118,8 @@ pub struct TaskPlan {
     pub limits: ResourceLimits,
     /// Health check, if any.
     pub health: Option<HealthSpec>,
+    /// The Mesos check (readiness), if any.
+    pub check: Option<super::check_plan::CheckSpec>,
     /// The task's own kill grace period.
     pub kill_grace: Duration,
     /// Secrets to write into the sandbox before the task starts.
@@ -398,6 +408,11 @@ pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, Plan
         .as_ref()
         .map(|check| health(&task_id, check))
         .transpose()?;
+    let check = task
+        .check
+        .as_ref()
+        .map(|c| super::check_plan::check(&task_id, c))
+        .transpose()?;
     Ok(TaskPlan {
         task_id,
         argv,
@@ -410,6 +425,7 @@ pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, Plan
             .map(str::to_owned),
         limits: limits(&task.resources, context.cfs_quota, context.pids_max),
         health,
+        check,
         kill_grace: task
             .kill_policy
             .as_ref()

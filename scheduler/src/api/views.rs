@@ -120,6 +120,24 @@ pub fn is_checked(job: &Job, instance: u32) -> bool {
         .is_some_and(|pod| pod.liveness_check().is_some())
 }
 
+/// The pod's readiness: DISABLED without an enabled readiness check,
+/// UNKNOWN until its executor has reported a check status, then READY or
+/// NOT_READY (the check's latest result did not pass, or could not run).
+pub fn readiness(checked: bool, ready: Option<bool>) -> &'static str {
+    match (checked, ready) {
+        (false, _) => "DISABLED",
+        (true, None) => "UNKNOWN",
+        (true, Some(true)) => "READY",
+        (true, Some(false)) => "NOT_READY",
+    }
+}
+
+/// Whether the instance's pod has an enabled readiness check.
+pub fn is_readiness_checked(job: &Job, instance: u32) -> bool {
+    job.desired_pod(instance)
+        .is_some_and(|pod| pod.readiness_check().is_some())
+}
+
 /// The pod's desired state: its own goal within the job's.
 pub fn desired_pod_state(job: &Job, instance: u32) -> &'static str {
     if job.wants_running(instance) {
@@ -152,6 +170,7 @@ fn typed_run_status(job: &Job, record: &RunRecord, failure_count: usize) -> PodS
         reason: kill_reason.or(run.reason).map(|r| r.as_str_name()),
         message: record.message.clone(),
         healthy: health(is_checked(job, instance), run.healthy),
+        ready: readiness(is_readiness_checked(job, instance), run.ready),
         failure_count,
         version: wrapped(run.spec_version),
         desired_version: wrapped(job.desired_spec(instance).1),
@@ -181,6 +200,7 @@ fn typed_pending_status(job: &Job, instance: u32) -> PodStatus {
         reason: None,
         message: None,
         healthy: health(is_checked(job, instance), None),
+        ready: readiness(is_readiness_checked(job, instance), None),
         failure_count: 0,
         version: wrapped(spec_version),
         desired_version: wrapped(spec_version),
@@ -297,6 +317,7 @@ pub fn pod_event(job: &Job, event: &PodEventRecord) -> Value {
         message: event.message.clone(),
         reason: event.reason.clone(),
         healthy: health(is_checked(job, instance), event.healthy),
+        ready: readiness(is_readiness_checked(job, instance), event.ready),
         revision: event.revision,
     })
 }
@@ -396,6 +417,9 @@ pub struct PodStatus {
     pub message: Option<String>,
     /// DISABLED, UNKNOWN, HEALTHY or UNHEALTHY.
     pub healthy: &'static str,
+    /// The readiness check's verdict: DISABLED, UNKNOWN, READY or
+    /// NOT_READY. With a readiness check, rolling changes wait for READY.
+    pub ready: &'static str,
     /// Failed runs of the instance.
     pub failure_count: usize,
     /// The spec version the run runs.
@@ -446,6 +470,9 @@ pub struct PodEvent {
     pub reason: Option<String>,
     /// DISABLED, UNKNOWN, HEALTHY or UNHEALTHY.
     pub healthy: &'static str,
+    /// DISABLED, UNKNOWN (the update said nothing of it), READY or
+    /// NOT_READY.
+    pub ready: &'static str,
     /// The store revision of the event.
     pub revision: u64,
 }

@@ -107,7 +107,8 @@ pub enum JobCommand {
     },
     /// Update a running service to the spec in a file: shows which pods
     /// change and asks first (--yes skips), then replaces them a batch at a
-    /// time, each batch waiting for its pods to be RUNNING and HEALTHY.
+    /// time, each batch waiting for its pods to be RUNNING and READY (or
+    /// HEALTHY, without a readiness check).
     Update {
         /// Job id or name.
         id: String,

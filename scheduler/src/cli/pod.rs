@@ -170,6 +170,7 @@ pub fn pods_table(pods: &Value) -> String {
                 output::text(&p["pod_name"]),
                 short_state(&output::text(&s["state"])).to_owned(),
                 short_state(&output::text(&s["healthy"])).to_owned(),
+                output::text(&s["ready"]),
                 output::text(&s["host"]),
                 ports(&s["ports"]),
                 output::text(&s["failure_count"]),
@@ -179,7 +180,7 @@ pub fn pods_table(pods: &Value) -> String {
         .collect();
     output::table(
         &[
-            "POD", "STATE", "HEALTH", "HOST", "PORTS", "FAILURES", "MESSAGE",
+            "POD", "STATE", "HEALTH", "READY", "HOST", "PORTS", "FAILURES", "MESSAGE",
         ],
         &rows,
     )
@@ -200,6 +201,7 @@ fn pod_fields(pod: &str, answer: &Value) -> String {
             "Health",
             short_state(&output::text(&s["healthy"])).to_owned(),
         ),
+        ("Ready", output::text(&s["ready"])),
         ("Host", output::text(&s["host"])),
         ("Agent", output::text(&s["agent_id"])),
         ("Ports", ports(&s["ports"])),

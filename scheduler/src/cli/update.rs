@@ -16,7 +16,8 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct RollFlags {
     /// Pods updated at a time (0 = all at once). A pod's slot frees when its
-    /// replacement is RUNNING and, if it has a health check, HEALTHY.
+    /// replacement is RUNNING and, if it has a readiness check, READY, else,
+    /// if it has a liveness check, HEALTHY.
     #[arg(long, default_value_t = 1)]
     pub batch_size: u32,
     /// Roll every updated pod back to the old spec if the update fails.

@@ -187,6 +187,7 @@ impl Engine {
                     mesos_state: None,
                     reason: None,
                     healthy: run.healthy,
+                    ready: run.ready,
                     agent_id: run.agent.clone(),
                     hostname,
                     timestamp: now,

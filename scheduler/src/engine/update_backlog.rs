@@ -104,6 +104,7 @@ mod tests {
             reason: None,
             message: None,
             healthy: None,
+            ready: None,
             agent_id: None,
             timestamp: None,
             unreachable_since: None,

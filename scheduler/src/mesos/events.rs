@@ -176,8 +176,21 @@ fn task_update(status: TaskStatus) -> TaskUpdate {
         task_id: status.task_id.value,
         message: status.message,
         healthy: status.healthy,
+        ready: status.check_status.as_ref().map(check_passed),
         uuid: status.uuid,
     }
+}
+
+/// Whether a Mesos check status says the check passed: Mesos only reports
+/// the result (an exit code, an HTTP status, a TCP connect); what passing
+/// means is the scheduler's, and Drover's is Marathon's and Peloton's
+/// (exit 0, HTTP 200-399, connected). An empty result (the check has not
+/// run yet, or could not: it timed out) has not passed.
+fn check_passed(check: &drover_proto::v1::CheckStatusInfo) -> bool {
+    let command = check.command.as_ref().and_then(|c| c.exit_code);
+    let http = check.http.as_ref().and_then(|h| h.status_code);
+    let tcp = check.tcp.as_ref().and_then(|t| t.succeeded);
+    command == Some(0) || http.is_some_and(|s| (200..400).contains(&s)) || tcp == Some(true)
 }
 
 #[cfg(test)]
@@ -317,6 +330,39 @@ mod tests {
     }
 
     #[test]
+    fn a_check_status_says_whether_the_readiness_check_passed() {
+        use drover_proto::v1::{check_status_info as csi, CheckStatusInfo};
+        let with = |c: CheckStatusInfo| {
+            let mut s = status("j-0-0", TaskState::TaskRunning as i32);
+            s.check_status = Some(c);
+            the_update(update(s)).ready
+        };
+        let command = |exit_code| CheckStatusInfo {
+            command: Some(csi::Command { exit_code }),
+            ..Default::default()
+        };
+        let http = |status_code| CheckStatusInfo {
+            http: Some(csi::Http { status_code }),
+            ..Default::default()
+        };
+        let tcp = |succeeded| CheckStatusInfo {
+            tcp: Some(csi::Tcp { succeeded }),
+            ..Default::default()
+        };
+        assert_eq!(with(command(Some(0))), Some(true));
+        assert_eq!(with(command(Some(1))), Some(false));
+        assert_eq!(with(command(None)), Some(false), "empty: not (yet) ready");
+        assert_eq!(with(http(Some(204))), Some(true));
+        assert_eq!(with(http(Some(399))), Some(true));
+        assert_eq!(with(http(Some(503))), Some(false));
+        assert_eq!(with(http(None)), Some(false));
+        assert_eq!(with(tcp(Some(true))), Some(true));
+        assert_eq!(with(tcp(Some(false))), Some(false));
+        let plain = status("j-0-0", TaskState::TaskRunning as i32);
+        assert_eq!(the_update(update(plain)).ready, None, "no check status");
+    }
+
+    #[test]
     fn a_reliable_update_carries_what_its_acknowledgement_needs() {
         let mut s = status("j-0-0", TaskState::TaskRunning as i32);
         s.agent_id = Some(v1::AgentId { value: "a1".into() });
@@ -334,6 +380,7 @@ mod tests {
                 reason: Some(task_status::Reason::ContainerLaunchFailed),
                 message: Some("hello".into()),
                 healthy: Some(true),
+                ready: None,
                 agent_id: Some(AgentId::new("a1")),
                 timestamp: Some(1_700_000_000_250),
                 unreachable_since: None,

@@ -16,7 +16,8 @@
 //!   (a Mesos offer as Drover's `Offer`: usable resources, ports,
 //!   attributes). Pure; the only place scheduler events are read.
 //! - [`task_info`]: a run of a pod spec as a Mesos `TaskInfo`, with
-//!   [`health_check`] (the liveness check with Peloton's defaults).
+//!   [`health_check`] (the liveness check with Peloton's defaults) and
+//!   [`readiness_check`] (the readiness check as a Mesos `check`).
 //! - [`calls`]: the scheduler calls Drover makes, built from plain values.
 //! - [`framework_guard`]: pure: whether a store without a framework id may
 //!   register one, from the master's frameworks; [`master_state`] asks the
@@ -42,5 +43,6 @@ pub(crate) mod lanes;
 pub mod master_state;
 pub(crate) mod offers;
 pub mod operator;
+pub mod readiness_check;
 pub mod session;
 pub mod task_info;

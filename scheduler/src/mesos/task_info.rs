@@ -168,6 +168,9 @@ pub fn task_info(
         health_check: pod
             .liveness_check()
             .map(|h| Box::new(super::health_check::health_check(h, ports))),
+        check: pod
+            .readiness_check()
+            .map(|c| Box::new(super::readiness_check::check_info(c, ports))),
         container: (!secrets.is_empty()).then(|| {
             Box::new(ContainerInfo {
                 r#type: container_info::Type::Mesos as i32,

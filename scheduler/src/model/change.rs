@@ -196,6 +196,8 @@ pub struct RunWrite {
     pub message: Option<String>,
     /// Its health.
     pub healthy: Option<bool>,
+    /// Whether its readiness check passes.
+    pub ready: Option<bool>,
     /// When it first ran.
     pub started_at: Option<UnixMillis>,
     /// When it ended (terminal states only).
@@ -221,6 +223,8 @@ pub struct PodEvent {
     pub message: Option<String>,
     /// The health.
     pub healthy: Option<bool>,
+    /// The readiness, when the update carried a check status.
+    pub ready: Option<bool>,
     /// The agent.
     pub agent_id: Option<AgentId>,
     /// The agent's hostname.

@@ -8,7 +8,7 @@
 //! - [`access`]: identities, roles, and who may change which job.
 //! - [`spec`]: what users write (JobSpec, PodSpec, ContainerSpec), with
 //!   [`spec_constraint`] (where a pod may run) and [`spec_health`] (ports
-//!   and the liveness check).
+//!   and the liveness and readiness checks).
 //! - [`spec_budget`]: a job's disruption budget (Titus
 //!   `JobDisruptionBudget`) as users write it.
 //! - [`validate`]: the rules a spec must meet, errors naming the field.
@@ -34,8 +34,8 @@
 //!   the disruption budget, SLA order: pure functions of their inputs and `now`.
 //! - [`outcome`]: what an instance's runs add up to (relaunch, retry time,
 //!   outcome) and the job's state that follows.
-//! - [`availability`]: whether an instance serves (RUNNING, and healthy
-//!   if checked): the gate batched changes wait on.
+//! - [`availability`]: whether an instance serves (RUNNING, and ready or
+//!   healthy if checked): the gate batched changes wait on.
 //! - [`change`]: what the engine hands the store to persist.
 //! - [`pool`]: resource pools (Peloton respool): the tree and its configs,
 //!   with [`pool_validate`] (the rules a pool and the tree's changes meet).

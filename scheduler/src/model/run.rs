@@ -28,8 +28,8 @@
 //!     latest run, keeps its state (terminal states are final; a replaced
 //!     run's news changes nothing), and if the update says the task is
 //!     alive it must be killed;
-//!   - else the run takes the update's state, reason, message and health
-//!     (health is kept when the update has none), its first RUNNING time,
+//!   - else the run takes the update's state, reason, message, health and
+//!     readiness (each kept when the update has none), its first RUNNING time,
 //!     and, when terminal, its completion time.
 //!
 //! A handover is the one recorded case of an instance with two live runs
@@ -80,6 +80,9 @@ pub struct Run {
     pub state: PodState,
     /// Its latest health, once an executor judged it.
     pub healthy: Option<bool>,
+    /// Whether its readiness check (a Mesos `check`) last passed, once its
+    /// executor reported one.
+    pub ready: Option<bool>,
     /// The Mesos reason of its latest update.
     pub reason: Option<Reason>,
     /// A digest of the message of its latest update (see the module doc).
@@ -141,6 +144,8 @@ pub struct StatusUpdate {
     pub message: Option<String>,
     /// The health it reports, if any.
     pub healthy: Option<bool>,
+    /// Whether its readiness check passes, if it reports a check status.
+    pub ready: Option<bool>,
     /// The agent it names.
     pub agent: Option<AgentId>,
     /// When it happened.
@@ -188,6 +193,7 @@ impl Run {
             run,
             state: PodState::Launching,
             healthy: None,
+            ready: None,
             reason: None,
             message: None,
             agent: Some(agent),
@@ -230,6 +236,7 @@ impl Run {
             && agent == self.agent.as_ref()
             && confirms
             && update.healthy.is_none_or(|h| self.healthy == Some(h))
+            && update.ready.is_none_or(|r| self.ready == Some(r))
             && self.unreachable.is_none()
         {
             return UpdateOutcome::Unchanged {
@@ -241,6 +248,7 @@ impl Run {
             self.reason = update.reason;
             self.message = message;
             self.healthy = update.healthy.or(self.healthy);
+            self.ready = update.ready.or(self.ready);
             self.updated_at = update.timestamp;
             return UpdateOutcome::Applied;
         }
@@ -263,6 +271,7 @@ impl Run {
         self.reason = update.reason;
         self.message = message;
         self.healthy = update.healthy.or(self.healthy);
+        self.ready = update.ready.or(self.ready);
         if update.state == PodState::Running && self.started_at.is_none() {
             self.started_at = Some(update.timestamp);
         }
@@ -369,6 +378,7 @@ mod tests {
             reason: None,
             message: None,
             healthy: None,
+            ready: None,
             agent: Some(AgentId::new("agent-1")),
             timestamp,
         }
@@ -383,6 +393,31 @@ mod tests {
                 ..Run::launching(i as u32, AgentId::new("a"), 1, 1)
             })
             .collect()
+    }
+
+    #[test]
+    fn readiness_is_news_and_kept_by_updates_without_a_check_status() {
+        let mut run = launched();
+        let mut running = update(PodState::Running, 10);
+        running.reason = Some(Reason::TaskCheckStatusUpdated);
+        running.ready = Some(false);
+        assert_eq!(run.apply(&running, true), UpdateOutcome::Applied);
+        assert_eq!(run.ready, Some(false));
+        // The check passes: the same state and reason, but news.
+        let mut ready = running.clone();
+        ready.ready = Some(true);
+        ready.timestamp = 20;
+        assert_eq!(run.apply(&ready, true), UpdateOutcome::Applied);
+        assert_eq!(run.ready, Some(true));
+        assert_eq!(
+            run.apply(&ready, true),
+            UpdateOutcome::Unchanged { stray: false }
+        );
+        // A health update says nothing of readiness: it is kept.
+        let mut healthy = update(PodState::Running, 30);
+        healthy.healthy = Some(true);
+        assert_eq!(run.apply(&healthy, true), UpdateOutcome::Applied);
+        assert_eq!(run.ready, Some(true));
     }
 
     /// The engine holds every run in memory: 100,000 of them are a few

@@ -225,6 +225,13 @@ pub struct ContainerSpec {
     /// The liveness health check, run by the executor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_check: Option<HealthCheckSpec>,
+    /// The readiness check (Peloton `readiness_check`), run by the executor
+    /// as a Mesos `check`: it never kills the task, it only says whether
+    /// the pod serves. Rolling changes wait on it rather than on the
+    /// liveness check ([`crate::model::availability`]). Its
+    /// `max_consecutive_failures` means nothing (a check only reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_check: Option<HealthCheckSpec>,
 }
 
 /// Peloton `ResourceSpec`.
@@ -384,6 +391,14 @@ impl PodSpec {
         self.containers
             .first()
             .and_then(|c| c.liveness_check.as_ref())
+            .filter(|h| h.enabled)
+    }
+
+    /// The (single) container's readiness check, if enabled.
+    pub fn readiness_check(&self) -> Option<&HealthCheckSpec> {
+        self.containers
+            .first()
+            .and_then(|c| c.readiness_check.as_ref())
             .filter(|h| h.enabled)
     }
 

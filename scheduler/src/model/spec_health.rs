@@ -1,7 +1,8 @@
-//! A container's ports and liveness check as users write them: Peloton's
-//! `PortSpec` and `HealthCheckSpec` (with an HTTP and a TCP variant, which
-//! Mesos' `HealthCheck` also has). Shapes only; [`super::launch`] turns them
-//! into TaskInfo resources, environment and `health_check`.
+//! A container's ports and its liveness and readiness checks as users
+//! write them: Peloton's `PortSpec` and `HealthCheckSpec` (with an HTTP and
+//! a TCP variant, which Mesos' `HealthCheck` and `CheckInfo` also have).
+//! Shapes only; [`super::launch`] turns them into TaskInfo resources,
+//! environment, `health_check` (liveness) and `check` (readiness).
 
 use serde::{Deserialize, Serialize};
 

@@ -23,6 +23,11 @@ pub struct TaskUpdate {
     pub message: Option<String>,
     /// The task's health, when the executor checks it.
     pub healthy: Option<bool>,
+    /// Whether the task's readiness check (its Mesos `check`) passes, when
+    /// the update carries a check status: its latest result passed (exit
+    /// code 0, HTTP 2xx/3xx, TCP connected). A check not run yet or that
+    /// could not run (timed out) is not ready.
+    pub ready: Option<bool>,
     /// The agent the task is on.
     pub agent_id: Option<AgentId>,
     /// When it happened, if the update said (a finite, positive time).

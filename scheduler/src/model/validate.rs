@@ -202,6 +202,18 @@ fn validate_pod(pod: &PodSpec, job_type: JobType, at: &str) -> Result<(), SpecEr
             &format!("{at}.liveness_check"),
         )?;
     }
+    if let Some(check) = container.readiness_check.as_ref().filter(|c| c.enabled) {
+        let at = format!("{at}.readiness_check");
+        validate_health(check, !container.ports.is_empty(), &at)?;
+        // A Mesos `check` (CheckInfo.Http) has no scheme: it is plain HTTP.
+        let scheme = check.http_get.as_ref().and_then(|h| h.scheme.as_deref());
+        if check.check_type == HealthCheckType::Http && scheme.is_some_and(|s| s != "http") {
+            return Err(err(
+                format!("{at}.http_get.scheme"),
+                "must be http: a readiness check is a Mesos check, plain HTTP only",
+            ));
+        }
+    }
     if !(resource_ok(container.resource.map(|r| r.gpu_limit))) {
         return Err(err(
             format!("{at}.resource.gpu_limit"),
@@ -523,6 +535,21 @@ mod tests {
                     "enabled": true, "type": "COMMAND"})
                 },
                 "spec.default_spec.containers[0].liveness_check.command_check.command",
+            ),
+            (
+                |j| {
+                    j["default_spec"]["containers"][0]["readiness_check"] = serde_json::json!({
+                    "enabled": true, "type": "TCP"})
+                },
+                "spec.default_spec.containers[0].readiness_check.tcp_socket.port",
+            ),
+            (
+                |j| {
+                    j["default_spec"]["containers"][0]["readiness_check"] = serde_json::json!({
+                    "enabled": true, "type": "HTTP",
+                    "http_get": {"scheme": "https", "port": 8443}})
+                },
+                "spec.default_spec.containers[0].readiness_check.http_get.scheme",
             ),
             (
                 |j| {

@@ -266,6 +266,8 @@ pub struct PodEventRecord {
     pub message: Option<String>,
     /// Health.
     pub healthy: Option<bool>,
+    /// Readiness, when the update carried a check status.
+    pub ready: Option<bool>,
     /// Agent.
     pub agent_id: Option<String>,
     /// Host.

@@ -2,6 +2,7 @@
 //! task runner hooks). The ordered list is [`hooks`]; the supervisor calls
 //! every hook through [`TaskHook`] and never by name.
 
+mod check;
 mod health;
 mod logs;
 mod sandbox;
@@ -56,6 +57,8 @@ pub struct Started {
     pub user: Option<Credentials>,
     /// Where health verdicts go.
     pub verdicts: mpsc::Sender<HealthAction>,
+    /// Where the Mesos check's changed results go.
+    pub check_statuses: mpsc::Sender<drover_proto::v1::CheckStatusInfo>,
 }
 
 /// One side concern. Every method has a no-op default.
@@ -88,5 +91,7 @@ pub fn hooks(context: &SupervisorContext) -> Vec<Box<dyn TaskHook>> {
         Box::new(logs::LogsHook::new(context.rotation)),
         // Health checks once the process runs; stopped first at a kill.
         Box::new(health::HealthHook::default()),
+        // The Mesos check (readiness) likewise; it never kills.
+        Box::new(check::CheckHook::default()),
     ]
 }

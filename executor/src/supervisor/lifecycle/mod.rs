@@ -11,8 +11,9 @@
 //!                           Exited <----on_exited------+  (from Running too)
 //! ```
 //!
-//! Calling contract: `on_launch` once, then `on_started` or
-//! `on_start_failed`; `on_kill` and `on_health` any time; `on_tick` at
+//! Calling contract: `set_check` (if the task has a Mesos check) before
+//! `on_started`; `on_launch` once, then `on_started` or
+//! `on_start_failed`; `on_kill`, `on_health` and `on_check` any time; `on_tick` at
 //! [`Lifecycle::next_deadline`]; `on_exited` once when the main process is
 //! gone. Carry out the actions in order. Nothing is reported after the
 //! terminal update.
@@ -20,7 +21,7 @@
 use std::time::{Duration, Instant};
 
 use drover_proto::v1::task_status::Reason;
-use drover_proto::v1::TaskState;
+use drover_proto::v1::{CheckStatusInfo, TaskState};
 
 use crate::health::HealthAction;
 
@@ -35,6 +36,9 @@ pub struct Report {
     pub message: Option<String>,
     /// The health verdict, once a health check has one.
     pub healthy: Option<bool>,
+    /// The Mesos check's latest result (empty until the first), carried
+    /// by every update once the task runs, as Mesos' executors do.
+    pub check_status: Option<CheckStatusInfo>,
 }
 
 /// What the driver must do.
@@ -78,6 +82,9 @@ pub struct Lifecycle {
     /// Whether the framework has TASK_KILLING_STATE.
     killing_capable: bool,
     healthy: Option<bool>,
+    /// The check's empty result, until the task runs.
+    check_empty: Option<CheckStatusInfo>,
+    check_status: Option<CheckStatusInfo>,
 }
 
 impl Lifecycle {
@@ -87,7 +94,15 @@ impl Lifecycle {
             phase: Phase::Launching,
             killing_capable,
             healthy: None,
+            check_empty: None,
+            check_status: None,
         }
+    }
+
+    /// The task has a Mesos check whose empty result is `empty`: its
+    /// TASK_RUNNING carries it.
+    pub fn set_check(&mut self, empty: CheckStatusInfo) {
+        self.check_empty = Some(empty);
     }
 
     /// Whether the terminal update has been produced.
@@ -109,6 +124,7 @@ impl Lifecycle {
             reason,
             message,
             healthy: self.healthy,
+            check_status: self.check_status,
         })
     }
 
@@ -127,6 +143,7 @@ impl Lifecycle {
             return Vec::new();
         }
         self.phase = Phase::Running;
+        self.check_status = self.check_empty.take();
         vec![self.report(TaskState::TaskRunning, None, None)]
     }
 
@@ -248,6 +265,21 @@ impl Lifecycle {
                 actions
             }
         }
+    }
+
+    /// A changed result of the Mesos check: TASK_RUNNING with reason
+    /// TASK_CHECK_STATUS_UPDATED. Ignored unless the task runs (checks
+    /// stop at a kill, as Mesos pauses them).
+    pub fn on_check(&mut self, status: CheckStatusInfo) -> Vec<Action> {
+        if self.phase != Phase::Running {
+            return Vec::new();
+        }
+        self.check_status = Some(status);
+        vec![self.report(
+            TaskState::TaskRunning,
+            Some(Reason::TaskCheckStatusUpdated),
+            None,
+        )]
     }
 
     /// The main process is gone and the cgroup has been inspected.

@@ -47,6 +47,7 @@ fn a_task_goes_starting_running_finished() {
             reason: None,
             message: Some("Command exited with status 0".into()),
             healthy: None,
+            check_status: None,
         })]
     );
     assert!(life.is_terminal());
@@ -100,6 +101,7 @@ fn kill_sends_killing_only_with_the_capability_then_sigterm_then_sigkill_at_the_
                 reason: None,
                 message: None,
                 healthy: None,
+                check_status: None,
             }));
         }
         want.push(Action::Terminate);
@@ -195,4 +197,40 @@ fn health_verdicts_report_running_with_healthy_and_a_kill_ends_killed_and_unheal
         (end.state, end.healthy),
         (TaskState::TaskKilled, Some(false))
     );
+}
+
+#[test]
+fn a_checked_task_runs_with_an_empty_result_and_reports_each_change_it_is_given() {
+    use drover_proto::v1::{check_info, check_status_info, CheckStatusInfo};
+    let exit = |code: Option<i32>| CheckStatusInfo {
+        r#type: Some(check_info::Type::Command as i32),
+        command: Some(check_status_info::Command { exit_code: code }),
+        ..Default::default()
+    };
+    let mut life = Lifecycle::new(false);
+    life.set_check(exit(None));
+    assert!(life.on_check(exit(Some(0))).is_empty(), "not running yet");
+    life.on_launch();
+    let running = only(life.on_started());
+    assert_eq!(running.check_status, Some(exit(None)));
+    let ready = only(life.on_check(exit(Some(0))));
+    assert_eq!(
+        (ready.state, ready.reason, ready.check_status),
+        (
+            TaskState::TaskRunning,
+            Some(Reason::TaskCheckStatusUpdated),
+            Some(exit(Some(0)))
+        )
+    );
+    // Later updates carry the latest result too.
+    let end = only(life.on_exited(exit_facts_ok()));
+    assert_eq!(end.check_status, Some(exit(Some(0))));
+}
+
+fn exit_facts_ok() -> ExitFacts {
+    ExitFacts {
+        code: Some(0),
+        signal: None,
+        oom_killed: false,
+    }
 }

@@ -452,6 +452,7 @@ mod tests {
             reason: Some("REASON_TASK_KILLED_DURING_LAUNCH".into()),
             message: Some("killed".into()),
             healthy: None,
+            ready: None,
             agent_id: Some("a1".into()),
             hostname: Some("host-1".into()),
             timestamp: 0,

@@ -4,7 +4,7 @@
 //!
 //! Into Drover ([`job_spec_from_proto`]): the stateless JobService's jobs
 //! are SERVICE jobs. A field Drover cannot honour (init containers,
-//! volumes, a Mesos `ContainerInfo` or executor, images, readiness checks,
+//! volumes, a Mesos `ContainerInfo` or executor, images,
 //! revocable resources, ...) is INVALID_ARGUMENT naming the field, never
 //! dropped. Fields Drover keeps without acting on them (`respool_id`,
 //! `ldap_groups`, `sla.preemptible`) are stored and shown back. Output-only
@@ -247,11 +247,6 @@ fn container_from_proto(c: &pod::ContainerSpec, at: &str) -> Result<ContainerSpe
         "Drover runs every pod with its own executor",
     )?;
     unset(
-        &c.readiness_check,
-        &f("readiness_check"),
-        "only liveness checks are run",
-    )?;
-    unset(
         &c.entrypoint,
         &f("entrypoint"),
         "give the command in `command`",
@@ -313,12 +308,18 @@ fn container_from_proto(c: &pod::ContainerSpec, at: &str) -> Result<ContainerSpe
         .as_ref()
         .map(|h| health_from_proto(h, &f("liveness_check")))
         .transpose()?;
+    let readiness_check = c
+        .readiness_check
+        .as_ref()
+        .map(|h| health_from_proto(h, &f("readiness_check")))
+        .transpose()?;
     Ok(ContainerSpec {
         name: c.name.clone(),
         resource,
         command,
         ports,
         liveness_check,
+        readiness_check,
     })
 }
 
@@ -334,6 +335,7 @@ fn container_to_proto(c: &ContainerSpec) -> pod::ContainerSpec {
         }),
         command: c.command.as_ref().map(command_to_proto),
         liveness_check: c.liveness_check.as_ref().map(health_to_proto),
+        readiness_check: c.readiness_check.as_ref().map(health_to_proto),
         ports: c
             .ports
             .iter()
@@ -712,6 +714,19 @@ mod tests {
                 }),
                 ..Default::default()
             }),
+            readiness_check: Some(pod::HealthCheckSpec {
+                enabled: true,
+                initial_interval_secs: 2,
+                interval_secs: 1,
+                timeout_secs: 3,
+                r#type: ProtoCheckType::Http as i32,
+                http_check: Some(pod::health_check_spec::HttpCheck {
+                    scheme: "http".into(),
+                    port: 0,
+                    path: "/ready".into(),
+                }),
+                ..Default::default()
+            }),
             ports: vec![pod::PortSpec {
                 name: "http".into(),
                 value: 0,
@@ -840,6 +855,20 @@ mod tests {
         );
         assert_eq!(check.command.unwrap().value.as_deref(), Some("true"));
         assert_eq!(check.consecutive_failures, Some(3));
+        // The readiness check is a Mesos check (no kill, only a report),
+        // on the pod's first port.
+        let ready = info.check.unwrap();
+        assert_eq!(ready.r#type, Some(mesos::check_info::Type::Http as i32));
+        let http = ready.http.unwrap();
+        assert_eq!((http.port, http.path.as_deref()), (31000, Some("/ready")));
+        assert_eq!(
+            (
+                ready.delay_seconds,
+                ready.interval_seconds,
+                ready.timeout_seconds
+            ),
+            (Some(2.0), Some(1.0), Some(3.0))
+        );
     }
 
     #[test]
@@ -898,8 +927,9 @@ mod tests {
                 Box::new(|s| {
                     let c = &mut s.default_spec.as_mut().unwrap().containers[0];
                     c.readiness_check = c.liveness_check.clone();
+                    c.readiness_check.as_mut().unwrap().r#type = 0;
                 }),
-                "spec.default_spec.containers[0].readiness_check",
+                "spec.default_spec.containers[0].readiness_check.type",
             ),
             (
                 Box::new(|s| {

@@ -289,6 +289,7 @@ fn container_spec(c: &Container) -> Result<ContainerSpec, ApiError> {
         }),
         ports: Vec::new(),
         liveness_check: None,
+        readiness_check: None,
     })
 }
 

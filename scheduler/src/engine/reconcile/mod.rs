@@ -235,6 +235,11 @@ struct Restarts {
     /// Instances whose latest run is RUNNING but not available (among
     /// them a replacement whose check has not passed yet): down.
     not_ready: usize,
+    /// Instances whose run an update has released (it is being replaced
+    /// on the update's spec) and still reports RUNNING: down all the same,
+    /// so a restart issued while an update runs does not add its own
+    /// batch on top of the update's.
+    released: usize,
     /// Runs on draining hosts, moved within the budget the restarts
     /// leave.
     drains: drain::Drains,
@@ -391,6 +396,7 @@ fn plan_live_run(
             // Released by the update: replaced by a run on its spec.
             Some(w) if w.released_contains(instance) => {
                 kill_when_due(run, order(None), config, now, plan);
+                restarts.released += usize::from(outcome == InstanceOutcome::Running);
                 return outcome;
             }
             // Waiting for the update to reach it: left as it is.
@@ -510,7 +516,8 @@ fn kill_when_due(
 }
 
 /// Kills restarting runs, at most as many as the budget allows: in-flight
-/// restarts and instances not available count as down already. Restarting
+/// restarts, instances not available and runs an update has released
+/// count as down already. Restarting
 /// runs not available go first, as many as the budget left by the other
 /// instances down allows: were the scheduler's view of their health stale
 /// (an update on its way), killing them all could take down more than the
@@ -543,6 +550,7 @@ fn plan_restarts(
             })
             .count()
         + restarts.not_ready
+        + restarts.released
         // A handover in progress is a disruption in progress, though its
         // old run serves (its instance is not down).
         + restarts.drains.handing_over

@@ -528,6 +528,55 @@ fn a_restart_waits_for_the_restarted_pod_to_be_healthy() {
     assert_eq!(killed, vec![1], "0 serves again: the next one goes");
 }
 
+/// With a readiness check the gate is readiness, not liveness: a
+/// restarted pod that is RUNNING and HEALTHY but not yet READY (a service
+/// warming its cache) holds the next batch back.
+#[test]
+fn a_restart_waits_for_readiness_not_liveness() {
+    use crate::model::job::PodControl;
+    let mut job = job("SERVICE", 3, 0, JobGoal::Running);
+    let container = &mut job.spec.default_spec.containers[0];
+    container.liveness_check = serde_json::from_value(serde_json::json!({
+        "enabled": true, "type": "COMMAND", "command_check": {"command": "true"}
+    }))
+    .unwrap();
+    container.readiness_check = serde_json::from_value(serde_json::json!({
+        "enabled": true, "type": "COMMAND", "command_check": {"command": "test -f ready"}
+    }))
+    .unwrap();
+    job.restart_batch_size = 1;
+    for i in 0..3 {
+        job.pods.insert(
+            i,
+            PodControl {
+                restart_from: 1,
+                ..Default::default()
+            },
+        );
+    }
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    let mut old0 = run(0, 0, PodState::Killed);
+    old0.kill_requested_at = Some(NOW);
+    let mut runs = vec![old0, run(0, 1, PodState::Running)];
+    for i in 1..3 {
+        let mut r = run(i, 0, PodState::Running);
+        r.healthy = Some(true);
+        r.ready = Some(true);
+        runs.push(r);
+    }
+    runs[1].healthy = Some(true);
+    runs[1].ready = Some(false);
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    assert!(
+        p.kill.is_empty(),
+        "instance 0 is HEALTHY but not READY: the next one waits"
+    );
+    runs[1].ready = Some(true);
+    let p = plan(&job, &runs, &facts, &config, NOW);
+    let killed: Vec<_> = p.kill.iter().map(|k| k.task_id.instance.instance).collect();
+    assert_eq!(killed, vec![1], "0 is ready: the next one goes");
+}
+
 #[test]
 fn the_runtime_limit_kills_and_retries_only_when_asked() {
     let mut job = job("BATCH", 1, 2, JobGoal::Running);
@@ -778,6 +827,35 @@ fn updated(in_place: bool) -> Job {
     job.spec = next;
     job.spec_version = 2;
     job
+}
+
+/// A restart issued while an update runs counts the pod the update has
+/// released (being replaced, still reported RUNNING) as down: with batch
+/// size 1 it takes nothing more down until that pod serves again.
+#[test]
+fn a_restart_during_an_update_counts_the_updates_released_pod_as_down() {
+    use crate::model::job::PodControl;
+    let mut job = updated(false);
+    job.restart_batch_size = 1;
+    for i in 0..2 {
+        job.pods.insert(
+            i,
+            PodControl {
+                restart_from: 1,
+                ..Default::default()
+            },
+        );
+    }
+    let runs = [run(0, 0, PodState::Running), run(1, 0, PodState::Running)];
+    let (config, facts) = (EngineConfig::default(), ClusterFacts::default());
+    let p = plan(&job, &runs, &facts, &config, 1_000);
+    let killed: Vec<_> = p.kill.iter().map(|k| k.task_id.to_string()).collect();
+    assert_eq!(killed, ["job-0-0"], "the update's kill only: 0 is down");
+    // Batch size 2 leaves room for one more.
+    job.restart_batch_size = 2;
+    let p = plan(&job, &runs, &facts, &config, 1_000);
+    let killed: Vec<_> = p.kill.iter().map(|k| k.task_id.to_string()).collect();
+    assert_eq!(killed, ["job-0-0", "job-1-0"]);
 }
 
 #[test]

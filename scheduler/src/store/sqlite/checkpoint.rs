@@ -180,6 +180,7 @@ mod tests {
                     reason: None,
                     message: None,
                     healthy: None,
+                    ready: None,
                     started_at: (state == PodState::Running).then_some(3),
                     completed_at: None,
                     updated_at: 3,

@@ -220,6 +220,11 @@ pub const MIGRATIONS: &[&str] = &[
     // drain's handover): set with the replacement's launch intent, so a
     // restarted scheduler knows the two live runs of the instance.
     "ALTER TABLE runs ADD COLUMN handing_over INTEGER NOT NULL DEFAULT 0;",
+    // 15 (issue 19): whether a run's readiness check (its Mesos `check`)
+    // last passed, on the run and on each update that said. Runs and
+    // events stored before say nothing (NULL).
+    "ALTER TABLE runs ADD COLUMN ready INTEGER;
+     ALTER TABLE pod_events ADD COLUMN ready INTEGER;",
 ];
 
 /// The tables each schema version has, with the version that made each:

@@ -345,11 +345,11 @@ impl StoreRead for SqliteStore {
                 // order, each run's intent first.
                 &format!(
                     "SELECT run, state, mesos_state, reason, message, healthy, agent_id, hostname, \
-                     timestamp_ms, revision, seq AS ord FROM pod_events \
+                     timestamp_ms, revision, seq AS ord, ready FROM pod_events \
                      WHERE job_id = ?1 AND instance = ?2 \
                      UNION ALL \
                      SELECT run, '{launching}', NULL, NULL, 'launch intent recorded', NULL, \
-                     agent_id, hostname, launched_at_ms, launch_revision, -1 FROM runs \
+                     agent_id, hostname, launched_at_ms, launch_revision, -1, NULL FROM runs \
                      WHERE job_id = ?1 AND instance = ?2 AND launch_revision IS NOT NULL \
                      ORDER BY run, ord",
                     launching = PodState::Launching.as_str()
@@ -376,6 +376,7 @@ impl StoreRead for SqliteStore {
                     reason: row.get(3)?,
                     message: row.get(4)?,
                     healthy: row.get(5)?,
+                    ready: row.get(11)?,
                     agent_id: row.get(6)?,
                     hostname: row.get(7)?,
                     timestamp: row.get(8)?,

@@ -22,7 +22,8 @@ pub(super) const JOB_COLUMNS: &str = "job_id, spec, version, goal, created_at_ms
 /// The columns [`RunRow::read`] reads, in its order.
 pub(super) const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, reason, \
      message, healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, \
-     updated_at_ms, kill_requested_at_ms, kill_reason, ports, unreachable_since_ms, handing_over";
+     updated_at_ms, kill_requested_at_ms, kill_reason, ports, unreachable_since_ms, handing_over, \
+     ready";
 
 /// A row failed to decode: SQLite's own error, or a value the model does
 /// not know.
@@ -191,6 +192,7 @@ impl RunRow {
             run: small(row, 2, "run number")?,
             state: pod_state(text(row, 3, "pod state")?)?,
             healthy: row.get(8)?,
+            ready: row.get(19)?,
             reason: reason(opt_text(row, 6, "reason")?, "reason")?,
             message: message.as_deref().map(MessageDigest::of),
             agent,

@@ -389,14 +389,14 @@ fn write_runs(tx: &Transaction<'_>, runs: &[RunWrite], revision: Revision) -> ru
             concat!(
                 "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
                  healthy = ?8, started_at_ms = ?9, updated_at_ms = ?10, revision = ?11, \
-                 unreachable_since_ms = ?12",
+                 unreachable_since_ms = ?12, ready = ?13",
                 $also,
                 " WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
             )
         };
     }
     let mut live = tx.prepare_cached(update_run!(""))?;
-    let mut terminal = tx.prepare_cached(update_run!(", completed_at_ms = ?13"))?;
+    let mut terminal = tx.prepare_cached(update_run!(", completed_at_ms = ?14"))?;
     for run in runs {
         let task = &run.task_id;
         let values = params![
@@ -412,6 +412,7 @@ fn write_runs(tx: &Transaction<'_>, runs: &[RunWrite], revision: Revision) -> ru
             run.updated_at,
             revision as i64,
             run.unreachable_since,
+            run.ready,
         ];
         if run.state.is_terminal() {
             let mut values = values.to_vec();
@@ -435,8 +436,8 @@ fn write_events(
     })?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO pod_events (job_id, instance, run, state, mesos_state, reason, message, \
-         healthy, agent_id, hostname, timestamp_ms, revision, seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         healthy, agent_id, hostname, timestamp_ms, revision, seq, ready) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     let mut seq = first;
     for event in events {
@@ -455,7 +456,8 @@ fn write_events(
             event.hostname,
             event.timestamp,
             revision as i64,
-            seq
+            seq,
+            event.ready
         ])?;
     }
     tx.execute("UPDATE event_seq SET value = ?1 WHERE id = 1", [seq])?;
