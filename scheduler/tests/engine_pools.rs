@@ -7,10 +7,10 @@
 
 use drover_proto::v1::task_status::Reason;
 use drover_proto::v1::TaskState;
-use drover_scheduler::engine::{Call, EngineConfig};
+use drover_scheduler::engine::{ApiRequest, Call, EngineConfig};
 use drover_scheduler::model::ids::JobId;
 use drover_scheduler::model::pool::{
-    Pool, PoolId, PoolResource, PoolSpec, PoolTree, ReservationType, ResourceKind, SchedulingPolicy,
+    PoolId, PoolResource, PoolSpec, ReservationType, ResourceKind, SchedulingPolicy,
 };
 use drover_scheduler::model::spec::JobSpec;
 use drover_scheduler::store::StoreRead;
@@ -20,10 +20,16 @@ mod support;
 
 use support::engine::{offer_of, update_on, Harness};
 
-/// A subscribed engine with `pools`.
-fn pooled(pools: Vec<Pool>, config: EngineConfig) -> Harness {
+/// A subscribed engine with `pools`, made as an operator makes them.
+fn pooled(pools: Vec<PoolSpec>, config: EngineConfig) -> Harness {
     let mut h = Harness::with_config(config);
-    h.engine.set_pools(PoolTree::from_pools(pools));
+    for spec in pools {
+        h.api(ApiRequest::CreatePool {
+            pool_id: PoolId(spec.name.clone()),
+            spec: Box::new(spec),
+        })
+        .unwrap();
+    }
     h.subscribe();
     h.out.calls.clear();
     h
@@ -108,36 +114,34 @@ impl Harness {
 /// with cpus (every kind is shared out on its own).
 const MIB_PER_CPU: f64 = 32.0;
 
-/// A pool of `reservation`/`limit` cpus (and as many pods' memory).
-fn cpu_pool(id: &str, reservation: f64, limit: f64, share: f64) -> Pool {
-    Pool {
-        id: PoolId(id.into()),
-        spec: PoolSpec {
-            name: id.into(),
-            owning_team: String::new(),
-            ldap_groups: Vec::new(),
-            description: String::new(),
-            resources: [
-                (ResourceKind::Cpu, 1.0),
-                (ResourceKind::Memory, MIB_PER_CPU),
-            ]
-            .into_iter()
-            .map(|(kind, scale)| PoolResource {
-                kind,
-                reservation: reservation * scale,
-                limit: limit * scale,
-                share,
-                reservation_type: ReservationType::Elastic,
-            })
-            .collect(),
-            parent: PoolId::root(),
-            policy: SchedulingPolicy::PriorityFifo,
-            controller_limit_percent: None,
-            slack_limit_percent: None,
-        },
-        version: 1,
-        created_ms: 0,
-        updated_ms: 0,
+/// A limit far past the cluster's size: a pool a user leaves unbounded.
+const NO_LIMIT: f64 = 1e6;
+
+/// A pool under the root of `reservation`/`limit` cpus (and as many
+/// pods' memory).
+fn cpu_pool(name: &str, reservation: f64, limit: f64, share: f64) -> PoolSpec {
+    PoolSpec {
+        name: name.into(),
+        owning_team: String::new(),
+        ldap_groups: Vec::new(),
+        description: String::new(),
+        resources: [
+            (ResourceKind::Cpu, 1.0),
+            (ResourceKind::Memory, MIB_PER_CPU),
+        ]
+        .into_iter()
+        .map(|(kind, scale)| PoolResource {
+            kind,
+            reservation: reservation * scale,
+            limit: limit * scale,
+            share,
+            reservation_type: ReservationType::Elastic,
+        })
+        .collect(),
+        parent: PoolId::root(),
+        policy: SchedulingPolicy::PriorityFifo,
+        controller_limit_percent: None,
+        slack_limit_percent: None,
     }
 }
 
@@ -182,8 +186,8 @@ fn a_newly_active_pool_takes_its_share_back_by_preemption_without_a_loop() {
     // reservation 4 plus half of the other 4, so 6 of batch's runs go.
     let mut h = pooled(
         vec![
-            cpu_pool("batch", 0.0, f64::INFINITY, 1.0),
-            cpu_pool("prod", 4.0, f64::INFINITY, 1.0),
+            cpu_pool("batch", 0.0, NO_LIMIT, 1.0),
+            cpu_pool("prod", 4.0, NO_LIMIT, 1.0),
         ],
         EngineConfig::default(),
     );
@@ -246,8 +250,8 @@ fn preemption_keeps_to_its_rate() {
     };
     let mut h = pooled(
         vec![
-            cpu_pool("batch", 0.0, f64::INFINITY, 1.0),
-            cpu_pool("prod", 8.0, f64::INFINITY, 1.0),
+            cpu_pool("batch", 0.0, NO_LIMIT, 1.0),
+            cpu_pool("prod", 8.0, NO_LIMIT, 1.0),
         ],
         config,
     );
@@ -271,8 +275,8 @@ fn preemption_keeps_to_its_rate() {
 fn a_restart_during_preemption_does_not_preempt_again() {
     let pools = || {
         vec![
-            cpu_pool("batch", 0.0, f64::INFINITY, 1.0),
-            cpu_pool("prod", 4.0, f64::INFINITY, 1.0),
+            cpu_pool("batch", 0.0, NO_LIMIT, 1.0),
+            cpu_pool("prod", 4.0, NO_LIMIT, 1.0),
         ]
     };
     let mut h = pooled(pools(), EngineConfig::default());
@@ -285,7 +289,6 @@ fn a_restart_during_preemption_does_not_preempt_again() {
 
     // The process dies; a new engine recovers from the store.
     h.restart();
-    h.engine.set_pools(PoolTree::from_pools(pools()));
     let actions = h.engine.on_subscribed("fw".into(), h.now());
     h.carry_out(actions);
     h.advance(Duration::from_secs(3));
@@ -306,7 +309,7 @@ fn a_higher_priority_pod_preempts_lower_ones_of_its_own_pool_at_its_limit() {
     let mut h = pooled(
         vec![
             cpu_pool("team", 0.0, 4.0, 1.0),
-            cpu_pool("other", 0.0, f64::INFINITY, 1.0),
+            cpu_pool("other", 0.0, NO_LIMIT, 1.0),
         ],
         EngineConfig::default(),
     );
