@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 use drover_proto::v1::TaskState;
+use drover_scheduler::api::job_budget::{budget_view, BudgetView};
 use drover_scheduler::engine::{ApiRequest, Call, EngineError, OperatorCall, Reply};
 use drover_scheduler::model::access::{Identity, Role};
 use drover_scheduler::model::host::{HostState, Unavailability};
@@ -64,10 +65,16 @@ fn update(task: &str, agent: &str, state: TaskState, at: i64) -> TaskUpdate {
 /// A 2-instance service RUNNING on agent a1 (host `a1.host`); agent a2
 /// has been seen too.
 fn running_on_a1(h: &mut Harness) -> JobId {
+    running_on_a1_as(h, spec(2))
+}
+
+/// Job `j` of `spec` (2 instances) RUNNING on agent a1, as
+/// [`running_on_a1`].
+fn running_on_a1_as(h: &mut Harness, spec: JobSpec) -> JobId {
     let job = JobId::parse("j").unwrap();
     h.api(ApiRequest::CreateJob {
         job_id: job.clone(),
-        spec: Box::new(spec(2)),
+        spec: Box::new(spec),
         create: None,
     })
     .unwrap();
@@ -272,6 +279,60 @@ fn offers_whose_maintenance_window_is_near_are_declined() {
     let runs = h.store.runs(&job).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].run.agent, Some(AgentId::new("a2")));
+}
+
+/// The job view's budget (`disruption_budget.allowed_now`) as the API
+/// counts it now, from the stored runs.
+fn budget_now(h: &Harness, job: &JobId) -> BudgetView {
+    let stored = &h.engine.registry().get(job).unwrap().job;
+    budget_view(stored, &h.store.runs(job).unwrap(), h.now().unix_ms)
+}
+
+/// A Titus rate budget (one disruption an hour) paces a drain, and the
+/// job view's budget says what the engine does: once one instance moved,
+/// none may until the hour is over, though both instances run again.
+#[test]
+fn the_job_views_budget_counts_the_rates_recent_disruptions_as_the_engine_does() {
+    let mut h = Harness::new();
+    let mut rated = spec(2);
+    rated.disruption_budget = Some(
+        serde_json::from_value(serde_json::json!({
+            "rate": {"per_interval": {"interval_ms": 3_600_000, "limit": 1}}
+        }))
+        .unwrap(),
+    );
+    let job = running_on_a1_as(&mut h, rated);
+    assert_eq!(budget_now(&h, &job).allowed_now, 1);
+    h.api(drain(&["a1.host"])).unwrap();
+    h.advance(Duration::from_secs(1));
+    let first = kills(&h.take_calls());
+    assert_eq!(first.len(), 1, "{first:?}");
+    // The moved instance runs again on a2.
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update(&first[0], "a1", TaskState::TaskKilled, at)]);
+    h.offer("o3", "a2", None);
+    h.advance(Duration::from_millis(20));
+    let replacement: Vec<TaskUpdate> = h
+        .runs(&job)
+        .iter()
+        .filter(|r| r.run.state.is_live() && r.run.agent == Some(AgentId::new("a2")))
+        .map(|r| update(&r.task_id.to_string(), "a2", TaskState::TaskRunning, at))
+        .collect();
+    assert_eq!(replacement.len(), 1);
+    h.updates(replacement);
+    // Both run; the rate holds the other: the view and the engine agree.
+    let view = budget_now(&h, &job);
+    assert_eq!(view.allowed_now, 0, "{view:?}");
+    assert!(view.held_by.unwrap().contains("rate"));
+    h.advance(Duration::from_secs(600));
+    assert!(kills(&h.take_calls()).is_empty());
+    assert_eq!(h.host("a1.host"), HostState::Draining);
+    // The hour over, the engine moves the other, which the view allowed.
+    h.clock = Duration::from_millis(at as u64 + 3_601_000);
+    assert_eq!(budget_now(&h, &job).allowed_now, 1);
+    h.advance(Duration::from_secs(30));
+    assert_eq!(kills(&h.take_calls()).len(), 1);
+    assert_eq!(budget_now(&h, &job).allowed_now, 0);
 }
 
 /// Seen against a real Mesos master: after an operator's own window the

@@ -23,23 +23,19 @@
 
 use super::pools_admission::{self, job_pool};
 use super::{Action, Awaiting, Call, Engine, Now};
-use crate::model::availability::is_available;
 use crate::model::change::{Change, KillRecord, PendingReason};
 use crate::model::demand::pod_demand;
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Revision;
-use crate::model::policies::disruption_budget::{allowance, JobAvailability};
+use crate::model::policies::disruption_budget::{allowance, job_availability};
 use crate::model::policies::preemption::{self, Ask, Blocked, Candidate, Standing};
 use crate::model::pool::{PoolId, ResourceKind};
 use crate::model::resources::Resources;
 use crate::store::StoreError;
-use drover_proto::v1::task_status::Reason;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// The reason recorded on a preempted run (Mesos' own for a container
-/// preempted by its scheduler).
-pub const PREEMPTED_REASON: Reason = Reason::ContainerPreempted;
+pub use crate::model::policies::preemption::PREEMPTED_REASON;
 
 /// The window the rate limit counts over.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -374,25 +370,9 @@ impl Engine {
             let Some(entry) = self.registry.get(job) else {
                 continue;
             };
-            let wanted = entry.job.spec.instance_count;
-            let unavailable = (0..wanted)
-                .filter(|&i| {
-                    let pod = entry.job.spec.pod_spec(i);
-                    !entry
-                        .history(i)
-                        .last()
-                        .is_some_and(|run| is_available(&pod, run))
-                })
-                .count() as u32;
-            let allowed = allowance(
-                &entry.job.spec,
-                JobAvailability {
-                    wanted,
-                    unavailable,
-                    recent_disruptions: 0,
-                },
-                now.unix_ms,
-            );
+            let histories = (0..entry.job.spec.instance_count).map(|i| (i, entry.history(i)));
+            let availability = job_availability(&entry.job, histories, now.unix_ms);
+            let allowed = allowance(&entry.job.spec, availability, now.unix_ms);
             out.insert(job.clone(), allowed.disruptions);
         }
         out

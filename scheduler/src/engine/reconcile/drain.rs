@@ -1,6 +1,6 @@
 //! A job's runs on draining hosts ([`crate::model::host`]), moved off at
 //! the pace the job's disruption budget allows
-//! ([`disruption_budget::allowance`], the one rule every voluntary
+//! ([`allowance`], the one rule every voluntary
 //! disruption asks): each is killed with [`DRAIN_REASON`], and since such
 //! a run ended well its instance is relaunched the usual way, where
 //! placement finds room (never on a host in maintenance).
@@ -20,7 +20,7 @@ use crate::engine::config::EngineConfig;
 use crate::model::host::{drain_verdict, DrainVerdict, HostMaintenance};
 use crate::model::job::Job;
 use crate::model::policies::disruption_budget::{
-    self, allowance, may_relocate, self_managed_wait, JobAvailability,
+    allowance, may_relocate, self_managed_wait, JobAvailability,
 };
 use crate::model::run::{Run, DRAIN_REASON};
 use crate::model::spec::JobType;
@@ -129,30 +129,4 @@ pub(super) fn plan_drains(
     if first + then < total {
         plan.requeue(config.drain_recheck);
     }
-}
-
-/// Voluntary disruptions of `job` within its budget's rate interval up to
-/// `now`: runs killed for a drain or a restart. 0 when the budget has no
-/// rate.
-pub(super) fn recent_disruptions<'a>(
-    job: &Job,
-    instances: impl Iterator<Item = (u32, &'a [Run])>,
-    now: UnixMillis,
-) -> u32 {
-    let Some(interval) = disruption_budget::rate_interval(&job.spec) else {
-        return 0;
-    };
-    let since = now.saturating_sub(millis(interval));
-    let mut count = 0u32;
-    for (instance, history) in instances {
-        let restart_from = job.restart_from(instance);
-        count += history
-            .iter()
-            .filter(|r| {
-                r.kill_requested_at.is_some_and(|at| at >= since)
-                    && (r.kill_reason == Some(DRAIN_REASON) || r.run < restart_from)
-            })
-            .count() as u32;
-    }
-    count
 }

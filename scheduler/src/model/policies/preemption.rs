@@ -28,6 +28,11 @@
 use crate::model::pool::{PoolId, ResourceKind};
 use crate::model::resources::{Resources, EPSILON};
 use crate::model::time::UnixMillis;
+use drover_proto::v1::task_status::Reason;
+
+/// The reason recorded on a preempted run (Mesos' own for a container
+/// preempted by its scheduler).
+pub const PREEMPTED_REASON: Reason = Reason::ContainerPreempted;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
