@@ -145,6 +145,19 @@ fn cpu_pool(name: &str, reservation: f64, limit: f64, share: f64) -> PoolSpec {
     }
 }
 
+/// The message of the event recorded when `task` was preempted.
+fn preempted_message(h: &Harness, task: &str) -> String {
+    let mut parts = task.split('-');
+    let (job, instance) = (parts.next().unwrap(), parts.next().unwrap());
+    let job = JobId::parse(job).unwrap();
+    let events = h.events(&job, instance.parse().unwrap());
+    let event = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("REASON_CONTAINER_PREEMPTED"))
+        .unwrap_or_else(|| panic!("no preemption event for {task}: {events:?}"));
+    event.message.clone().unwrap()
+}
+
 fn job_of(task: &str) -> &str {
     task.split('-').next().unwrap()
 }
@@ -212,6 +225,15 @@ fn a_newly_active_pool_takes_its_share_back_by_preemption_without_a_loop() {
         .filter(|r| r.run.kill_reason == Some(Reason::ContainerPreempted))
         .count();
     assert_eq!(preempted, 6);
+    // Each victim's events say why, in words: which pool needed room.
+    for task in &killed {
+        let said = preempted_message(&h, task);
+        assert!(
+            said.starts_with("preempted: pool /prod below its entitlement of 6 cpu (holds 0); ")
+                && said.contains("pool /batch holds"),
+            "{said}"
+        );
+    }
     // No offer came, yet the waiting pods say why they wait.
     let reasons = h.store.pending_reasons(&batch).unwrap();
     assert_eq!(reasons.len(), 12, "{reasons:?}");
@@ -324,6 +346,11 @@ fn a_higher_priority_pod_preempts_lower_ones_of_its_own_pool_at_its_limit() {
         let killed = h.take_kills();
         assert_eq!(killed.len(), 1, "{killed:?}");
         assert_eq!(job_of(&killed[0]), "low");
+        let said = preempted_message(&h, &killed[0]);
+        assert!(
+            said.starts_with("preempted: pool /team at its limit, for higher-priority pod high-"),
+            "{said}"
+        );
         h.report(&killed, TaskState::TaskKilled);
         let placed = h.offer("a1", 12.0);
         assert_eq!(placed.len(), 1, "{placed:?}");
