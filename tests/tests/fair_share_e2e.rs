@@ -261,10 +261,7 @@ async fn three_pools_converge_to_their_fair_shares_and_a_new_pool_preempts_its_r
 
 /// A pod of /a or /b preempted for /c says so in its events, on the JSON
 /// face and in Peloton's `PodService.GetPodEvents`: which pool needed room.
-async fn preempted_pods_say_why(
-    addr: &str,
-    before: &BTreeMap<&str, BTreeMap<u64, (u64, bool)>>,
-) {
+async fn preempted_pods_say_why(addr: &str, before: &BTreeMap<&str, BTreeMap<u64, (u64, bool)>>) {
     let mut preempted = Vec::new();
     for (job, then) in before {
         for (instance, (run, ended_preempted)) in runs(addr, job).await {

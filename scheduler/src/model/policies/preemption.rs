@@ -212,10 +212,7 @@ impl Why {
 /// An amount as a reason shows it: at most 3 decimals, none when whole.
 fn amount(value: f64) -> String {
     let shown = format!("{value:.3}");
-    shown
-        .trim_end_matches('0')
-        .trim_end_matches('.')
-        .to_owned()
+    shown.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// The runs to preempt, in the order chosen.
