@@ -17,8 +17,8 @@
 //!   the engine and its store, as a ratio measured in one run (three of
 //!   each, alternated; medians).
 //!
-//! The engine's pools are set in process (`Engine::set_pools`): the same
-//! path the pool service's store feeds.
+//! The pools are made as an operator makes them, by the engine's
+//! `CreatePool` request (stored, then applied).
 
 use drover_proto::v1::TaskState;
 use drover_scheduler::engine::{Action, ApiRequest, Call, Engine, EngineConfig, Now, Reply};
@@ -29,7 +29,7 @@ use drover_scheduler::model::ids::{AgentId, JobId, OfferId};
 use drover_scheduler::model::offer::Offer;
 use drover_scheduler::model::policies::fair_share;
 use drover_scheduler::model::pool::{
-    Pool, PoolId, PoolResource, PoolSpec, PoolTree, ReservationType, ResourceKind, SchedulingPolicy,
+    PoolId, PoolResource, PoolSpec, ReservationType, ResourceKind, SchedulingPolicy,
 };
 use drover_scheduler::model::port_ranges::PortRanges;
 use drover_scheduler::model::resources::Resources;
@@ -93,36 +93,34 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// A pool: (id, cpus reserved, cpus limit, share).
-fn pool(id: &str, reservation: f64, limit: f64, share: f64) -> Pool {
-    Pool {
-        id: PoolId(id.into()),
-        spec: PoolSpec {
-            name: id.into(),
-            owning_team: String::new(),
-            ldap_groups: Vec::new(),
-            description: String::new(),
-            resources: [
-                (ResourceKind::Cpu, 1.0),
-                (ResourceKind::Memory, MIB_PER_CPU),
-            ]
-            .into_iter()
-            .map(|(kind, scale)| PoolResource {
-                kind,
-                reservation: reservation * scale,
-                limit: limit * scale,
-                share,
-                reservation_type: ReservationType::Elastic,
-            })
-            .collect(),
-            parent: PoolId::root(),
-            policy: SchedulingPolicy::PriorityFifo,
-            controller_limit_percent: None,
-            slack_limit_percent: None,
-        },
-        version: 1,
-        created_ms: 0,
-        updated_ms: 0,
+/// A limit far past the cluster's size: a pool a user leaves unbounded.
+const NO_LIMIT: f64 = 1e6;
+
+/// A pool under the root: (name, cpus reserved, cpus limit, share); its
+/// id is its name.
+fn pool(name: &str, reservation: f64, limit: f64, share: f64) -> PoolSpec {
+    PoolSpec {
+        name: name.into(),
+        owning_team: String::new(),
+        ldap_groups: Vec::new(),
+        description: String::new(),
+        resources: [
+            (ResourceKind::Cpu, 1.0),
+            (ResourceKind::Memory, MIB_PER_CPU),
+        ]
+        .into_iter()
+        .map(|(kind, scale)| PoolResource {
+            kind,
+            reservation: reservation * scale,
+            limit: limit * scale,
+            share,
+            reservation_type: ReservationType::Elastic,
+        })
+        .collect(),
+        parent: PoolId::root(),
+        policy: SchedulingPolicy::PriorityFifo,
+        controller_limit_percent: None,
+        slack_limit_percent: None,
     }
 }
 
@@ -190,7 +188,7 @@ impl Outbox for Sent {
 }
 
 impl Sim {
-    fn new(agents: usize, cpus: f64, pools: Vec<Pool>) -> anyhow::Result<Sim> {
+    fn new(agents: usize, cpus: f64, pools: Vec<PoolSpec>) -> anyhow::Result<Sim> {
         let dir = tempfile::tempdir()?;
         let store = SqliteStore::open(dir.path())?;
         let t0 = Instant::now();
@@ -198,10 +196,7 @@ impl Sim {
             instant: t0,
             unix_ms: WALL0,
         };
-        let mut engine = Engine::recover(store.load()?, EngineConfig::default(), now);
-        if !pools.is_empty() {
-            engine.set_pools(PoolTree::from_pools(pools));
-        }
+        let engine = Engine::recover(store.load()?, EngineConfig::default(), now);
         let mut sim = Sim {
             engine,
             store,
@@ -223,6 +218,14 @@ impl Sim {
             due: Vec::new(),
             finished: HashMap::new(),
         };
+        for spec in pools {
+            let name = spec.name.clone();
+            sim.request(ApiRequest::CreatePool {
+                pool_id: PoolId(name.clone()),
+                spec: Box::new(spec),
+            })
+            .map_err(|e| anyhow::anyhow!("cannot create pool {name}: {e}"))?;
+        }
         let actions = sim.engine.on_subscribed("fw".into(), sim.now());
         sim.carry_out(actions);
         sim.settle();
@@ -263,25 +266,28 @@ impl Sim {
         }
     }
 
-    fn create(&mut self, id: &str, spec: JobSpec) -> anyhow::Result<()> {
-        let request = self.next_request;
+    /// Asks the engine as the system operator would, through the API.
+    fn request(&mut self, request: ApiRequest) -> anyhow::Result<Reply> {
+        let id = self.next_request;
         self.next_request += 1;
-        let actions = self.engine.on_api(
-            request,
-            ApiRequest::CreateJob {
-                job_id: JobId::parse(id)?,
-                spec: Box::new(spec),
-                create: None,
-            },
-            &Identity::system(),
-            self.now(),
-        );
+        let actions = self
+            .engine
+            .on_api(id, request, &Identity::system(), self.now());
         self.carry_out(actions);
-        match self.out.replies.remove(&request) {
-            Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => anyhow::bail!("cannot create {id}: {e}"),
-            None => anyhow::bail!("no answer to the creation of {id}"),
+        match self.out.replies.remove(&id) {
+            Some(result) => Ok(result?),
+            None => anyhow::bail!("request {id} was not answered"),
         }
+    }
+
+    fn create(&mut self, id: &str, spec: JobSpec) -> anyhow::Result<()> {
+        self.request(ApiRequest::CreateJob {
+            job_id: JobId::parse(id)?,
+            spec: Box::new(spec),
+            create: None,
+        })
+        .map_err(|e| anyhow::anyhow!("cannot create {id}: {e}"))?;
+        Ok(())
     }
 
     /// The master's side of the calls sent: launches, kills, declines.
@@ -449,17 +455,17 @@ fn contention(length: Duration) -> anyhow::Result<PoolsResult> {
     // (pool, reservation, limit, share); the jobs: (job, pool, instances,
     // preemptible, arrives after).
     let pools = vec![
-        pool("batcha", 20.0, f64::INFINITY, 1.0),
+        pool("batcha", 20.0, NO_LIMIT, 1.0),
         pool("batchb", 0.0, 100.0, 2.0),
-        pool("prod", 60.0, f64::INFINITY, 1.0),
+        pool("prod", 60.0, NO_LIMIT, 1.0),
     ];
     let jobs = [
         ("joba", "batcha", 2000, true, 0),
         ("jobb", "batchb", 2000, true, 0),
         ("jobprod", "prod", 1000, false, 60),
     ];
-    let tree = PoolTree::from_pools(pools.clone());
     let mut sim = Sim::new(AGENTS, CPUS, pools)?;
+    let tree = sim.engine.pools().clone();
     let step = Duration::from_millis(50);
     let mut created = [false; 3];
     let (mut error_sum, mut samples, mut settled_sum, mut settled_samples) = (0.0, 0, 0.0, 0);
@@ -555,9 +561,9 @@ fn launch(tasks: usize, pooled: bool) -> anyhow::Result<f64> {
     let pools = if pooled {
         let share = tasks as f64 / 3.0;
         vec![
-            pool("batcha", share, f64::INFINITY, 1.0),
-            pool("batchb", 0.0, f64::INFINITY, 2.0),
-            pool("prod", share / 2.0, f64::INFINITY, 1.0),
+            pool("batcha", share, NO_LIMIT, 1.0),
+            pool("batchb", 0.0, NO_LIMIT, 2.0),
+            pool("prod", share / 2.0, NO_LIMIT, 1.0),
         ]
     } else {
         Vec::new()

@@ -7,185 +7,28 @@
 use drover_proto::v1::task_status::Reason;
 use drover_proto::v1::TaskState;
 use drover_scheduler::engine::{
-    ApiRequest, Call, Engine, EngineConfig, EngineError, JobAmend, Now, Reply, RequestId,
-    WorkflowAction,
+    ApiRequest, Call, Engine, EngineConfig, EngineError, JobAmend, Reply, WorkflowAction,
 };
 use drover_scheduler::model::access::{Identity, Role};
 use drover_scheduler::model::amend::{AmendError, JobAmendment};
 use drover_scheduler::model::create_workflow::CreateWorkflow;
 use drover_scheduler::model::ids::{AgentId, InstanceId, JobId, OfferId, TaskId};
-use drover_scheduler::model::offer::Offer;
-use drover_scheduler::model::port_ranges::PortRanges;
-use drover_scheduler::model::resources::Resources;
 use drover_scheduler::model::spec::JobSpec;
 use drover_scheduler::model::state::{JobGoal, PodGoal, PodState};
 use drover_scheduler::model::task_update::TaskUpdate;
 use drover_scheduler::model::workflow::{UpdateOptions, WorkflowState};
-use drover_scheduler::runner::pump::{self, Outbox};
-use drover_scheduler::store::{PodEventRecord, RunRecord, SqliteStore, Store, StoreRead};
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use drover_scheduler::store::{PodEventRecord, Store, StoreRead};
+use std::time::Duration;
 
-/// An engine, its store, and what it sent and answered.
-struct Harness {
-    engine: Engine,
-    store: SqliteStore,
-    _dir: tempfile::TempDir,
-    t0: Instant,
-    clock: Duration,
-    out: Sent,
-    next_request: RequestId,
-}
+mod support;
 
-#[derive(Default)]
-struct Sent {
-    calls: Vec<Call>,
-    replies: BTreeMap<RequestId, Result<Reply, EngineError>>,
-}
+use support::engine::{kills, offer_of, update_on, Harness, WALL0};
 
-impl Outbox for Sent {
-    fn send(&mut self, call: Call) {
-        self.calls.push(call);
-    }
-
-    fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
-        self.replies.insert(request, result);
-    }
-}
-
-const WALL0: i64 = 1_700_000_000_000;
-
+/// The steps of these tests alone.
 impl Harness {
-    fn new() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let t0 = Instant::now();
-        let now = Now {
-            instant: t0,
-            unix_ms: WALL0,
-        };
-        let engine = Engine::recover(store.load().unwrap(), EngineConfig::default(), now);
-        Harness {
-            engine,
-            store,
-            _dir: dir,
-            t0,
-            clock: Duration::ZERO,
-            out: Sent::default(),
-            next_request: 0,
-        }
-    }
-
-    fn now(&self) -> Now {
-        Now {
-            instant: self.t0 + self.clock,
-            unix_ms: WALL0 + self.clock.as_millis() as i64,
-        }
-    }
-
-    fn carry_out(&mut self, actions: Vec<drover_scheduler::engine::Action>) {
-        let (t0, clock) = (self.t0, self.clock);
-        let mut now = move || Now {
-            instant: t0 + clock,
-            unix_ms: WALL0 + clock.as_millis() as i64,
-        };
-        pump::carry_out(
-            &mut self.engine,
-            &mut self.store,
-            actions,
-            &mut now,
-            &mut self.out,
-        );
-    }
-
-    fn api(&mut self, request: ApiRequest) -> Result<Reply, EngineError> {
-        self.api_as(&Identity::system(), request)
-    }
-
-    fn api_as(&mut self, caller: &Identity, request: ApiRequest) -> Result<Reply, EngineError> {
-        let id = self.next_request;
-        self.next_request += 1;
-        let actions = self.engine.on_api(id, request, caller, self.now());
-        self.carry_out(actions);
-        self.out
-            .replies
-            .remove(&id)
-            .expect("every request is answered")
-    }
-
-    fn create(&mut self, id: &str, spec: JobSpec) -> JobId {
-        let job_id = JobId::parse(id).unwrap();
-        self.api(ApiRequest::CreateJob {
-            job_id: job_id.clone(),
-            spec: Box::new(spec),
-            create: None,
-        })
-        .unwrap();
-        job_id
-    }
-
-    /// Runs every due tick at the current time.
-    fn settle(&mut self) {
-        while self
-            .engine
-            .next_deadline()
-            .is_some_and(|d| d <= self.now().instant)
-        {
-            let actions = self.engine.on_tick(self.now());
-            self.carry_out(actions);
-        }
-    }
-
-    fn advance(&mut self, by: Duration) {
-        self.clock += by;
-        self.settle();
-    }
-
-    fn subscribe(&mut self) {
-        let actions = self.engine.on_subscribed("fw".into(), self.now());
-        self.carry_out(actions);
-        self.settle();
-    }
-
+    /// The master offers `cpus` on agent `agent`.
     fn offer(&mut self, id: &str, agent: &str, cpus: f64) {
-        let offer = Offer {
-            id: OfferId(id.into()),
-            agent_id: AgentId::new(agent),
-            hostname: format!("{agent}.host"),
-            allocation_role: Some("*".into()),
-            resources: Resources {
-                cpus,
-                mem_mib: 4096.0,
-                disk_mib: 4096.0,
-                gpus: 0.0,
-            },
-            ports: PortRanges::new([(31000, 31010)]),
-            attributes: BTreeMap::new(),
-            unavailability: None,
-        };
-        let actions = self.engine.on_offers(vec![offer], self.now());
-        self.carry_out(actions);
-    }
-
-    /// Feeds updates in one session batch, then lets the engine store them.
-    fn updates(&mut self, updates: Vec<TaskUpdate>) {
-        let actions = self.engine.on_updates(updates, self.now());
-        self.carry_out(actions);
-        self.advance(Duration::from_millis(5));
-    }
-
-    fn runs(&self, job: &JobId) -> Vec<RunRecord> {
-        self.store.runs(job).unwrap()
-    }
-
-    fn events(&self, job: &JobId, instance: u32) -> Vec<PodEventRecord> {
-        self.store
-            .pod_events(&InstanceId::new(job.clone(), instance))
-            .unwrap()
-    }
-
-    fn take_calls(&mut self) -> Vec<Call> {
-        std::mem::take(&mut self.out.calls)
+        self.give(offer_of(id, agent, cpus));
     }
 }
 
@@ -202,16 +45,8 @@ fn spec(kind: &str, instances: u32) -> JobSpec {
 
 fn update(task: &str, state: TaskState, at: i64) -> TaskUpdate {
     TaskUpdate {
-        task_id: task.into(),
-        state,
-        reason: None,
         message: Some("m".into()),
-        healthy: None,
-        ready: None,
-        agent_id: Some(AgentId::new("a1")),
-        timestamp: Some(WALL0 + at),
-        unreachable_since: None,
-        uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
+        ..update_on(task, "a1", state, at)
     }
 }
 
@@ -1026,13 +861,7 @@ fn a_move_whose_source_part_is_refused_stores_nothing_of_the_target() {
 }
 
 fn killed_tasks(calls: &[Call]) -> Vec<String> {
-    let mut tasks: Vec<String> = calls
-        .iter()
-        .filter_map(|c| match c {
-            Call::Kill { task_id, .. } => Some(task_id.clone()),
-            _ => None,
-        })
-        .collect();
+    let mut tasks = kills(calls);
     tasks.sort();
     tasks.dedup();
     tasks

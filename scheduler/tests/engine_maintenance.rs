@@ -8,158 +8,30 @@
 #![allow(clippy::unwrap_used)]
 
 use drover_proto::v1::TaskState;
-use drover_scheduler::engine::{
-    Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, OperatorCall, Reply,
-    RequestId,
-};
+use drover_scheduler::api::job_budget::{budget_view, BudgetView};
+use drover_scheduler::engine::{ApiRequest, Call, EngineError, OperatorCall, Reply};
 use drover_scheduler::model::access::{Identity, Role};
 use drover_scheduler::model::host::{HostState, Unavailability};
-use drover_scheduler::model::ids::{AgentId, JobId, OfferId};
+use drover_scheduler::model::ids::{AgentId, JobId};
 use drover_scheduler::model::offer::Offer;
-use drover_scheduler::model::port_ranges::PortRanges;
-use drover_scheduler::model::resources::Resources;
 use drover_scheduler::model::spec::JobSpec;
 use drover_scheduler::model::task_update::TaskUpdate;
-use drover_scheduler::runner::pump::{self, Outbox};
-use drover_scheduler::store::{SqliteStore, Store, StoreRead};
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use drover_scheduler::store::StoreRead;
+use std::time::Duration;
 
-const WALL0: i64 = 1_700_000_000_000;
+mod support;
 
-#[derive(Default)]
-struct Sent {
-    calls: Vec<Call>,
-    /// Every call ever sent (`calls` is taken as tests go).
-    history: Vec<Call>,
-    operator: Vec<OperatorCall>,
-    replies: BTreeMap<RequestId, Result<Reply, EngineError>>,
-}
+use support::engine::{kills, offer_of, update_on, Harness, WALL0};
 
-impl Outbox for Sent {
-    fn send(&mut self, call: Call) {
-        self.history.push(call.clone());
-        self.calls.push(call);
-    }
-    fn operator(&mut self, call: OperatorCall) {
-        self.operator.push(call);
-    }
-    fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
-        self.replies.insert(request, result);
-    }
-}
-
-struct Harness {
-    engine: Engine,
-    store: SqliteStore,
-    dir: tempfile::TempDir,
-    t0: Instant,
-    clock: Duration,
-    out: Sent,
-    next: RequestId,
-}
-
+/// The steps of these tests alone.
 impl Harness {
-    fn new() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let t0 = Instant::now();
-        let now = Now {
-            instant: t0,
-            unix_ms: WALL0,
-        };
-        let engine = Engine::recover(store.load().unwrap(), EngineConfig::default(), now);
-        Harness {
-            engine,
-            store,
-            dir,
-            t0,
-            clock: Duration::ZERO,
-            out: Sent::default(),
-            next: 0,
-        }
-    }
-
-    /// The engine as a restarted scheduler builds it from the same store.
-    fn restart(&mut self) {
-        let reader = SqliteStore::open_reader(self.dir.path()).unwrap();
-        self.engine = Engine::recover(reader.load().unwrap(), EngineConfig::default(), self.now());
-    }
-
-    fn now(&self) -> Now {
-        Now {
-            instant: self.t0 + self.clock,
-            unix_ms: WALL0 + self.clock.as_millis() as i64,
-        }
-    }
-
-    fn carry_out(&mut self, actions: Vec<Action>) {
-        let (t0, clock) = (self.t0, self.clock);
-        let mut now = move || Now {
-            instant: t0 + clock,
-            unix_ms: WALL0 + clock.as_millis() as i64,
-        };
-        pump::carry_out(
-            &mut self.engine,
-            &mut self.store,
-            actions,
-            &mut now,
-            &mut self.out,
-        );
-    }
-
-    fn api_as(&mut self, caller: &Identity, request: ApiRequest) -> Result<Reply, EngineError> {
-        let id = self.next;
-        self.next += 1;
-        let actions = self.engine.on_api(id, request, caller, self.now());
-        self.carry_out(actions);
-        self.out.replies.remove(&id).unwrap()
-    }
-
-    fn api(&mut self, request: ApiRequest) -> Result<Reply, EngineError> {
-        self.api_as(&Identity::system(), request)
-    }
-
-    fn settle(&mut self) {
-        while self
-            .engine
-            .next_deadline()
-            .is_some_and(|d| d <= self.now().instant)
-        {
-            let actions = self.engine.on_tick(self.now());
-            self.carry_out(actions);
-        }
-    }
-
-    fn advance(&mut self, by: Duration) {
-        self.clock += by;
-        self.settle();
-    }
-
+    /// The master offers 8 cpus on agent `agent`, its host in or near
+    /// `unavailability`.
     fn offer(&mut self, id: &str, agent: &str, unavailability: Option<Unavailability>) {
-        let offer = Offer {
-            id: OfferId(id.into()),
-            agent_id: AgentId::new(agent),
-            hostname: format!("{agent}.host"),
-            allocation_role: Some("*".into()),
-            resources: Resources {
-                cpus: 8.0,
-                mem_mib: 4096.0,
-                disk_mib: 4096.0,
-                gpus: 0.0,
-            },
-            ports: PortRanges::new([(31000, 31010)]),
-            attributes: BTreeMap::new(),
+        self.give(Offer {
             unavailability,
-        };
-        let actions = self.engine.on_offers(vec![offer], self.now());
-        self.carry_out(actions);
-    }
-
-    fn updates(&mut self, updates: Vec<TaskUpdate>) {
-        let actions = self.engine.on_updates(updates, self.now());
-        self.carry_out(actions);
-        self.advance(Duration::from_millis(5));
+            ..offer_of(id, agent, 8.0)
+        });
     }
 
     fn host(&self, hostname: &str) -> HostState {
@@ -168,10 +40,6 @@ impl Harness {
             .into_iter()
             .find(|h| h.hostname == hostname)
             .map_or(HostState::Up, |h| h.state)
-    }
-
-    fn take_calls(&mut self) -> Vec<Call> {
-        std::mem::take(&mut self.out.calls)
     }
 }
 
@@ -191,43 +59,26 @@ fn spec(instances: u32) -> JobSpec {
 }
 
 fn update(task: &str, agent: &str, state: TaskState, at: i64) -> TaskUpdate {
-    TaskUpdate {
-        task_id: task.into(),
-        state,
-        reason: None,
-        message: None,
-        healthy: None,
-        ready: None,
-        agent_id: Some(AgentId::new(agent)),
-        timestamp: Some(WALL0 + at),
-        unreachable_since: None,
-        uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
-    }
-}
-
-fn kills(calls: &[Call]) -> Vec<String> {
-    calls
-        .iter()
-        .filter_map(|c| match c {
-            Call::Kill { task_id, .. } => Some(task_id.clone()),
-            _ => None,
-        })
-        .collect()
+    update_on(task, agent, state, at)
 }
 
 /// A 2-instance service RUNNING on agent a1 (host `a1.host`); agent a2
 /// has been seen too.
 fn running_on_a1(h: &mut Harness) -> JobId {
+    running_on_a1_as(h, spec(2))
+}
+
+/// Job `j` of `spec` (2 instances) RUNNING on agent a1, as
+/// [`running_on_a1`].
+fn running_on_a1_as(h: &mut Harness, spec: JobSpec) -> JobId {
     let job = JobId::parse("j").unwrap();
     h.api(ApiRequest::CreateJob {
         job_id: job.clone(),
-        spec: Box::new(spec(2)),
+        spec: Box::new(spec),
         create: None,
     })
     .unwrap();
-    let actions = h.engine.on_subscribed("fw".into(), h.now());
-    h.carry_out(actions);
-    h.settle();
+    h.subscribe();
     h.offer("o1", "a1", None);
     h.advance(Duration::from_millis(20));
     h.offer("o2", "a2", None);
@@ -428,6 +279,60 @@ fn offers_whose_maintenance_window_is_near_are_declined() {
     let runs = h.store.runs(&job).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].run.agent, Some(AgentId::new("a2")));
+}
+
+/// The job view's budget (`disruption_budget.allowed_now`) as the API
+/// counts it now, from the stored runs.
+fn budget_now(h: &Harness, job: &JobId) -> BudgetView {
+    let stored = &h.engine.registry().get(job).unwrap().job;
+    budget_view(stored, &h.store.runs(job).unwrap(), h.now().unix_ms)
+}
+
+/// A Titus rate budget (one disruption an hour) paces a drain, and the
+/// job view's budget says what the engine does: once one instance moved,
+/// none may until the hour is over, though both instances run again.
+#[test]
+fn the_job_views_budget_counts_the_rates_recent_disruptions_as_the_engine_does() {
+    let mut h = Harness::new();
+    let mut rated = spec(2);
+    rated.disruption_budget = Some(
+        serde_json::from_value(serde_json::json!({
+            "rate": {"per_interval": {"interval_ms": 3_600_000, "limit": 1}}
+        }))
+        .unwrap(),
+    );
+    let job = running_on_a1_as(&mut h, rated);
+    assert_eq!(budget_now(&h, &job).allowed_now, 1);
+    h.api(drain(&["a1.host"])).unwrap();
+    h.advance(Duration::from_secs(1));
+    let first = kills(&h.take_calls());
+    assert_eq!(first.len(), 1, "{first:?}");
+    // The moved instance runs again on a2.
+    let at = h.clock.as_millis() as i64;
+    h.updates(vec![update(&first[0], "a1", TaskState::TaskKilled, at)]);
+    h.offer("o3", "a2", None);
+    h.advance(Duration::from_millis(20));
+    let replacement: Vec<TaskUpdate> = h
+        .runs(&job)
+        .iter()
+        .filter(|r| r.run.state.is_live() && r.run.agent == Some(AgentId::new("a2")))
+        .map(|r| update(&r.task_id.to_string(), "a2", TaskState::TaskRunning, at))
+        .collect();
+    assert_eq!(replacement.len(), 1);
+    h.updates(replacement);
+    // Both run; the rate holds the other: the view and the engine agree.
+    let view = budget_now(&h, &job);
+    assert_eq!(view.allowed_now, 0, "{view:?}");
+    assert!(view.held_by.unwrap().contains("rate"));
+    h.advance(Duration::from_secs(600));
+    assert!(kills(&h.take_calls()).is_empty());
+    assert_eq!(h.host("a1.host"), HostState::Draining);
+    // The hour over, the engine moves the other, which the view allowed.
+    h.clock = Duration::from_millis(at as u64 + 3_601_000);
+    assert_eq!(budget_now(&h, &job).allowed_now, 1);
+    h.advance(Duration::from_secs(30));
+    assert_eq!(kills(&h.take_calls()).len(), 1);
+    assert_eq!(budget_now(&h, &job).allowed_now, 0);
 }
 
 /// Seen against a real Mesos master: after an operator's own window the

@@ -7,120 +7,39 @@
 
 use drover_proto::v1::task_status::Reason;
 use drover_proto::v1::TaskState;
-use drover_scheduler::engine::{
-    Action, ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
-};
-use drover_scheduler::model::access::Identity;
-use drover_scheduler::model::ids::{AgentId, JobId, OfferId};
-use drover_scheduler::model::offer::Offer;
+use drover_scheduler::engine::{ApiRequest, Call, EngineConfig};
+use drover_scheduler::model::ids::JobId;
 use drover_scheduler::model::pool::{
-    Pool, PoolId, PoolResource, PoolSpec, PoolTree, ReservationType, ResourceKind, SchedulingPolicy,
+    PoolId, PoolResource, PoolSpec, ReservationType, ResourceKind, SchedulingPolicy,
 };
-use drover_scheduler::model::port_ranges::PortRanges;
-use drover_scheduler::model::resources::Resources;
 use drover_scheduler::model::spec::JobSpec;
-use drover_scheduler::model::task_update::TaskUpdate;
-use drover_scheduler::runner::pump::{self, Outbox};
-use drover_scheduler::store::{SqliteStore, Store, StoreRead};
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use drover_scheduler::store::StoreRead;
+use std::time::Duration;
 
-const WALL0: i64 = 1_700_000_000_000;
+mod support;
 
-struct Harness {
-    engine: Engine,
-    store: SqliteStore,
-    _dir: tempfile::TempDir,
-    t0: Instant,
-    clock: Duration,
-    out: Sent,
-    next_request: RequestId,
-    next_offer: u32,
-}
+use support::engine::{offer_of, update_on, Harness};
 
-#[derive(Default)]
-struct Sent {
-    calls: Vec<Call>,
-    replies: BTreeMap<RequestId, Result<Reply, EngineError>>,
-}
-
-impl Outbox for Sent {
-    fn send(&mut self, call: Call) {
-        self.calls.push(call);
+/// A subscribed engine with `pools`, made as an operator makes them.
+fn pooled(pools: Vec<PoolSpec>, config: EngineConfig) -> Harness {
+    let mut h = Harness::with_config(config);
+    for spec in pools {
+        h.api(ApiRequest::CreatePool {
+            pool_id: PoolId(spec.name.clone()),
+            spec: Box::new(spec),
+        })
+        .unwrap();
     }
-
-    fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
-        self.replies.insert(request, result);
-    }
+    h.subscribe();
+    h.out.calls.clear();
+    h
 }
 
+/// The steps of these tests alone.
 impl Harness {
-    fn new(pools: Vec<Pool>, config: EngineConfig) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let t0 = Instant::now();
-        let now = Now {
-            instant: t0,
-            unix_ms: WALL0,
-        };
-        let mut engine = Engine::recover(store.load().unwrap(), config, now);
-        engine.set_pools(PoolTree::from_pools(pools));
-        let mut h = Harness {
-            engine,
-            store,
-            _dir: dir,
-            t0,
-            clock: Duration::ZERO,
-            out: Sent::default(),
-            next_request: 0,
-            next_offer: 0,
-        };
-        let actions = h.engine.on_subscribed("fw".into(), h.now());
-        h.carry_out(actions);
-        h.settle();
-        h.out.calls.clear();
-        h
-    }
-
-    fn now(&self) -> Now {
-        Now {
-            instant: self.t0 + self.clock,
-            unix_ms: WALL0 + self.clock.as_millis() as i64,
-        }
-    }
-
-    fn carry_out(&mut self, actions: Vec<Action>) {
-        let (t0, clock) = (self.t0, self.clock);
-        let mut now = move || Now {
-            instant: t0 + clock,
-            unix_ms: WALL0 + clock.as_millis() as i64,
-        };
-        pump::carry_out(
-            &mut self.engine,
-            &mut self.store,
-            actions,
-            &mut now,
-            &mut self.out,
-        );
-    }
-
-    fn settle(&mut self) {
-        while self
-            .engine
-            .next_deadline()
-            .is_some_and(|d| d <= self.now().instant)
-        {
-            let actions = self.engine.on_tick(self.now());
-            self.carry_out(actions);
-        }
-    }
-
-    fn advance(&mut self, by: Duration) {
-        self.clock += by;
-        self.settle();
-    }
-
-    fn create(&mut self, id: &str, pool: &str, priority: u32, instances: u32) -> JobId {
+    /// Creates a batch job of `instances` preemptible 1-cpu pods of
+    /// `priority` in pool `pool`, and lets the engine take it in.
+    fn create_in(&mut self, id: &str, pool: &str, priority: u32, instances: u32) -> JobId {
         let spec: JobSpec = serde_json::from_value(serde_json::json!({
             "type": "BATCH", "name": id, "instance_count": instances,
             "respool_id": pool,
@@ -131,21 +50,7 @@ impl Harness {
             }]}
         }))
         .unwrap();
-        let job_id = JobId::parse(id).unwrap();
-        let request = self.next_request;
-        self.next_request += 1;
-        let actions = self.engine.on_api(
-            request,
-            ApiRequest::CreateJob {
-                job_id: job_id.clone(),
-                spec: Box::new(spec),
-                create: None,
-            },
-            &Identity::system(),
-            self.now(),
-        );
-        self.carry_out(actions);
-        self.out.replies.remove(&request).unwrap().unwrap();
+        let job_id = self.create(id, spec);
         self.settle();
         job_id
     }
@@ -154,23 +59,10 @@ impl Harness {
     /// tasks launched.
     fn offer(&mut self, agent: &str, cpus: f64) -> Vec<String> {
         self.next_offer += 1;
-        let offer = Offer {
-            id: OfferId(format!("o{}", self.next_offer)),
-            agent_id: AgentId::new(agent),
-            hostname: format!("{agent}.host"),
-            allocation_role: Some("*".into()),
-            resources: Resources {
-                cpus,
-                mem_mib: 65536.0,
-                disk_mib: 65536.0,
-                gpus: 0.0,
-            },
-            ports: PortRanges::new([(31000, 31010)]),
-            attributes: BTreeMap::new(),
-            unavailability: None,
-        };
-        let actions = self.engine.on_offers(vec![offer], self.now());
-        self.carry_out(actions);
+        let mut offer = offer_of(&format!("o{}", self.next_offer), agent, cpus);
+        offer.resources.mem_mib = 65536.0;
+        offer.resources.disk_mib = 65536.0;
+        self.give(offer);
         self.advance(Duration::from_millis(20));
         self.take_launches()
     }
@@ -200,25 +92,12 @@ impl Harness {
     }
 
     fn report(&mut self, tasks: &[String], state: TaskState) {
-        let at = self.now().unix_ms;
+        let at = self.clock.as_millis() as i64;
         let updates = tasks
             .iter()
-            .map(|task| TaskUpdate {
-                task_id: task.clone(),
-                state,
-                reason: None,
-                message: None,
-                healthy: None,
-                ready: None,
-                agent_id: Some(AgentId::new("a1")),
-                timestamp: Some(at),
-                unreachable_since: None,
-                uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
-            })
+            .map(|task| update_on(task, "a1", state, at))
             .collect();
-        let actions = self.engine.on_updates(updates, self.now());
-        self.carry_out(actions);
-        self.advance(Duration::from_millis(5));
+        self.updates(updates);
     }
 
     /// The job's live runs, as the registry has them.
@@ -235,37 +114,48 @@ impl Harness {
 /// with cpus (every kind is shared out on its own).
 const MIB_PER_CPU: f64 = 32.0;
 
-/// A pool of `reservation`/`limit` cpus (and as many pods' memory).
-fn cpu_pool(id: &str, reservation: f64, limit: f64, share: f64) -> Pool {
-    Pool {
-        id: PoolId(id.into()),
-        spec: PoolSpec {
-            name: id.into(),
-            owning_team: String::new(),
-            ldap_groups: Vec::new(),
-            description: String::new(),
-            resources: [
-                (ResourceKind::Cpu, 1.0),
-                (ResourceKind::Memory, MIB_PER_CPU),
-            ]
-            .into_iter()
-            .map(|(kind, scale)| PoolResource {
-                kind,
-                reservation: reservation * scale,
-                limit: limit * scale,
-                share,
-                reservation_type: ReservationType::Elastic,
-            })
-            .collect(),
-            parent: PoolId::root(),
-            policy: SchedulingPolicy::PriorityFifo,
-            controller_limit_percent: None,
-            slack_limit_percent: None,
-        },
-        version: 1,
-        created_ms: 0,
-        updated_ms: 0,
+/// A limit far past the cluster's size: a pool a user leaves unbounded.
+const NO_LIMIT: f64 = 1e6;
+
+/// A pool under the root of `reservation`/`limit` cpus (and as many
+/// pods' memory).
+fn cpu_pool(name: &str, reservation: f64, limit: f64, share: f64) -> PoolSpec {
+    PoolSpec {
+        name: name.into(),
+        owning_team: String::new(),
+        ldap_groups: Vec::new(),
+        description: String::new(),
+        resources: [
+            (ResourceKind::Cpu, 1.0),
+            (ResourceKind::Memory, MIB_PER_CPU),
+        ]
+        .into_iter()
+        .map(|(kind, scale)| PoolResource {
+            kind,
+            reservation: reservation * scale,
+            limit: limit * scale,
+            share,
+            reservation_type: ReservationType::Elastic,
+        })
+        .collect(),
+        parent: PoolId::root(),
+        policy: SchedulingPolicy::PriorityFifo,
+        controller_limit_percent: None,
+        slack_limit_percent: None,
     }
+}
+
+/// The message of the event recorded when `task` was preempted.
+fn preempted_message(h: &Harness, task: &str) -> String {
+    let mut parts = task.split('-');
+    let (job, instance) = (parts.next().unwrap(), parts.next().unwrap());
+    let job = JobId::parse(job).unwrap();
+    let events = h.events(&job, instance.parse().unwrap());
+    let event = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("REASON_CONTAINER_PREEMPTED"))
+        .unwrap_or_else(|| panic!("no preemption event for {task}: {events:?}"));
+    event.message.clone().unwrap()
 }
 
 fn job_of(task: &str) -> &str {
@@ -274,11 +164,11 @@ fn job_of(task: &str) -> &str {
 
 #[test]
 fn a_pool_never_runs_past_its_limit_and_its_waiting_pods_say_why() {
-    let mut h = Harness::new(
+    let mut h = pooled(
         vec![cpu_pool("capped", 0.0, 3.0, 1.0)],
         EngineConfig::default(),
     );
-    let job = h.create("wide", "capped", 0, 5);
+    let job = h.create_in("wide", "capped", 0, 5);
     let launched = h.offer("a1", 16.0);
     assert_eq!(launched.len(), 3, "{launched:?}");
     // More offers change nothing: the limit holds.
@@ -307,20 +197,20 @@ fn a_newly_active_pool_takes_its_share_back_by_preemption_without_a_loop() {
     // 8 cpus. "batch" alone takes all of them (its idle neighbour's
     // reservation is lent); then "prod" wants 8 too: it is entitled to its
     // reservation 4 plus half of the other 4, so 6 of batch's runs go.
-    let mut h = Harness::new(
+    let mut h = pooled(
         vec![
-            cpu_pool("batch", 0.0, f64::INFINITY, 1.0),
-            cpu_pool("prod", 4.0, f64::INFINITY, 1.0),
+            cpu_pool("batch", 0.0, NO_LIMIT, 1.0),
+            cpu_pool("prod", 4.0, NO_LIMIT, 1.0),
         ],
         EngineConfig::default(),
     );
-    let batch = h.create("batchjob", "batch", 0, 20);
+    let batch = h.create_in("batchjob", "batch", 0, 20);
     let first = h.offer("a1", 8.0);
     assert_eq!(first.len(), 8);
     h.report(&first, TaskState::TaskRunning);
     assert!(h.take_kills().is_empty());
 
-    let prod = h.create("prodjob", "prod", 0, 8);
+    let prod = h.create_in("prodjob", "prod", 0, 8);
     // The cluster is full: no offers come, preemption looks on its own.
     h.advance(Duration::from_secs(2));
     let killed = h.take_kills();
@@ -335,6 +225,15 @@ fn a_newly_active_pool_takes_its_share_back_by_preemption_without_a_loop() {
         .filter(|r| r.run.kill_reason == Some(Reason::ContainerPreempted))
         .count();
     assert_eq!(preempted, 6);
+    // Each victim's events say why, in words: which pool needed room.
+    for task in &killed {
+        let said = preempted_message(&h, task);
+        assert!(
+            said.starts_with("preempted: pool /prod below its entitlement of 6 cpu (holds 0); ")
+                && said.contains("pool /batch holds"),
+            "{said}"
+        );
+    }
     // No offer came, yet the waiting pods say why they wait.
     let reasons = h.store.pending_reasons(&batch).unwrap();
     assert_eq!(reasons.len(), 12, "{reasons:?}");
@@ -371,17 +270,17 @@ fn preemption_keeps_to_its_rate() {
         preemption_rate: 2,
         ..EngineConfig::default()
     };
-    let mut h = Harness::new(
+    let mut h = pooled(
         vec![
-            cpu_pool("batch", 0.0, f64::INFINITY, 1.0),
-            cpu_pool("prod", 8.0, f64::INFINITY, 1.0),
+            cpu_pool("batch", 0.0, NO_LIMIT, 1.0),
+            cpu_pool("prod", 8.0, NO_LIMIT, 1.0),
         ],
         config,
     );
-    h.create("batchjob", "batch", 0, 8);
+    h.create_in("batchjob", "batch", 0, 8);
     let first = h.offer("a1", 8.0);
     h.report(&first, TaskState::TaskRunning);
-    h.create("prodjob", "prod", 0, 8);
+    h.create_in("prodjob", "prod", 0, 8);
     h.advance(Duration::from_secs(5));
     let killed = h.take_kills();
     assert_eq!(killed.len(), 2);
@@ -398,22 +297,20 @@ fn preemption_keeps_to_its_rate() {
 fn a_restart_during_preemption_does_not_preempt_again() {
     let pools = || {
         vec![
-            cpu_pool("batch", 0.0, f64::INFINITY, 1.0),
-            cpu_pool("prod", 4.0, f64::INFINITY, 1.0),
+            cpu_pool("batch", 0.0, NO_LIMIT, 1.0),
+            cpu_pool("prod", 4.0, NO_LIMIT, 1.0),
         ]
     };
-    let mut h = Harness::new(pools(), EngineConfig::default());
-    h.create("batchjob", "batch", 0, 20);
+    let mut h = pooled(pools(), EngineConfig::default());
+    h.create_in("batchjob", "batch", 0, 20);
     let first = h.offer("a1", 8.0);
     h.report(&first, TaskState::TaskRunning);
-    h.create("prodjob", "prod", 0, 8);
+    h.create_in("prodjob", "prod", 0, 8);
     h.advance(Duration::from_secs(2));
     assert_eq!(h.take_kills().len(), 6);
 
     // The process dies; a new engine recovers from the store.
-    let mut engine = Engine::recover(h.store.load().unwrap(), EngineConfig::default(), h.now());
-    engine.set_pools(PoolTree::from_pools(pools()));
-    h.engine = engine;
+    h.restart();
     let actions = h.engine.on_subscribed("fw".into(), h.now());
     h.carry_out(actions);
     h.advance(Duration::from_secs(3));
@@ -431,24 +328,29 @@ fn a_restart_during_preemption_does_not_preempt_again() {
 /// preempted back.
 #[test]
 fn a_higher_priority_pod_preempts_lower_ones_of_its_own_pool_at_its_limit() {
-    let mut h = Harness::new(
+    let mut h = pooled(
         vec![
             cpu_pool("team", 0.0, 4.0, 1.0),
-            cpu_pool("other", 0.0, f64::INFINITY, 1.0),
+            cpu_pool("other", 0.0, NO_LIMIT, 1.0),
         ],
         EngineConfig::default(),
     );
-    let low = h.create("low", "team", 0, 4);
+    let low = h.create_in("low", "team", 0, 4);
     let first = h.offer("a1", 16.0);
     assert_eq!(first.len(), 4);
     h.report(&first, TaskState::TaskRunning);
-    let high = h.create("high", "team", 5, 2);
+    let high = h.create_in("high", "team", 5, 2);
     // One pod at a time: each waits for its victim to be gone.
     for _ in 0..2 {
         h.advance(Duration::from_secs(2));
         let killed = h.take_kills();
         assert_eq!(killed.len(), 1, "{killed:?}");
         assert_eq!(job_of(&killed[0]), "low");
+        let said = preempted_message(&h, &killed[0]);
+        assert!(
+            said.starts_with("preempted: pool /team at its limit, for higher-priority pod high-"),
+            "{said}"
+        );
         h.report(&killed, TaskState::TaskKilled);
         let placed = h.offer("a1", 12.0);
         assert_eq!(placed.len(), 1, "{placed:?}");

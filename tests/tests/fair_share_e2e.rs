@@ -22,6 +22,9 @@
 //! neither stops it nor makes it kill more than the shares call for.
 #![allow(clippy::unwrap_used)]
 
+use drover_seed_api::peloton::api::v1alpha::peloton::PodName;
+use drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_client::PodServiceClient;
+use drover_seed_api::peloton::api::v1alpha::pod::svc::GetPodEventsRequest;
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::http::{get, post};
 use drover_tests::harness::job_api::{create_job, job_spec};
@@ -252,5 +255,49 @@ async fn three_pools_converge_to_their_fair_shares_and_a_new_pool_preempts_its_r
         preempted,
         "no more preemptions once fair"
     );
+    preempted_pods_say_why(&addr, &before).await;
     scheduler.stop();
+}
+
+/// A pod of /a or /b preempted for /c says so in its events, on the JSON
+/// face and in Peloton's `PodService.GetPodEvents`: which pool needed room.
+async fn preempted_pods_say_why(addr: &str, before: &BTreeMap<&str, BTreeMap<u64, (u64, bool)>>) {
+    let mut preempted = Vec::new();
+    for (job, then) in before {
+        for (instance, (run, ended_preempted)) in runs(addr, job).await {
+            // Relaunched since, or waiting with its preempted run's status.
+            if ended_preempted || then.get(&instance).is_some_and(|(was, _)| run > *was) {
+                preempted.push(format!("{job}-{instance}"));
+            }
+        }
+    }
+    let pod = preempted.first().expect("a pod of /a or /b was preempted");
+    let why = |reason: &str, message: &str| {
+        reason == "REASON_CONTAINER_PREEMPTED"
+            && message.starts_with("preempted: pool /c below its entitlement of ")
+    };
+    let (_, events) = get(addr, &format!("/api/v1/pods/{pod}/events")).await;
+    let said = events["events"].as_array().unwrap().iter().any(|e| {
+        why(
+            e["reason"].as_str().unwrap_or(""),
+            e["message"].as_str().unwrap_or(""),
+        )
+    });
+    assert!(said, "{pod}'s JSON events: {events}");
+    let mut pods = PodServiceClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let events = pods
+        .get_pod_events(GetPodEventsRequest {
+            pod_name: Some(PodName { value: pod.clone() }),
+            pod_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert!(
+        events.iter().any(|e| why(&e.reason, &e.message)),
+        "{pod}'s Peloton events: {events:?}"
+    );
 }

@@ -347,6 +347,31 @@ async fn pools_are_built_refused_used_and_kept_over_grpc_json_and_the_cli() {
         .await
         .unwrap_err();
     assert!(moved.message().contains("cannot move"), "{moved:?}");
+    // Peloton's force stores a config that fails validation: Drover
+    // cannot, and says so naming the field, on both faces, even for a
+    // config that would pass.
+    let forced = pools
+        .update_resource_pool(UpdateResourcePoolRequest {
+            respool_id: id("batch"),
+            spec: Some(spec("batch", None, vec![cpu(3.0, 6.0, 2.0)])),
+            force: true,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(forced.code(), tonic::Code::InvalidArgument, "{forced:?}");
+    assert!(forced.message().starts_with("force: "), "{forced:?}");
+    let (status, body) = call(
+        &addr,
+        "PUT",
+        "/api/v1/pools/batch",
+        Some(br#"{"spec": {"name": "batch"}, "force": true}"#.to_vec()),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().starts_with("force: "),
+        "{body}"
+    );
     let (status, body) = call(
         &addr,
         "PUT",

@@ -4,17 +4,15 @@
 use super::authn::Caller;
 use super::body::read_json;
 use super::error::{ApiError, Code};
+use super::job_budget::{budget_view, BudgetView};
 use super::{views, AppState};
 use crate::engine::{ApiRequest, Reply};
 use crate::model::create_workflow::CreateWorkflow;
 use crate::model::ids::JobId;
 use crate::model::job::Job;
-use crate::model::job::JobView;
-use crate::model::policies::disruption_budget::{self, JobAvailability};
 use crate::model::spec::JobSpec;
-use crate::model::state::{JobGoal, PodState};
+use crate::model::state::JobGoal;
 use crate::model::task_user;
-use crate::model::time::UnixMillis;
 use crate::model::validate::validate_job;
 use crate::runner::ApiCommand;
 use axum::body::Body;
@@ -231,9 +229,9 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let view = state.find_job(&id).await?;
-    let lookup = view.job.job_id.clone();
-    let runs = state.read(move |s| s.runs(&lookup)).await?;
-    let handovers = handovers(&view.job, &runs);
+    let job_id = view.job.job_id.clone();
+    let runs = state.read(move |store| store.runs(&job_id)).await?;
+    let disruption_budget = budget_view(&view.job, &runs, crate::runner::now_millis());
     Ok(Json(json!(GetJobReply {
         job_info: JobInfo {
             job_id: views::wrapped(&view.job.job_id),
@@ -246,59 +244,8 @@ pub async fn get(
             .current
             .as_deref()
             .map(super::updates::workflow_info),
-        disruption_budget: budget_view(&view, handovers, crate::runner::now_millis()),
+        disruption_budget,
     })))
-}
-
-/// How many of the job's instances Drover may disrupt now, and why no
-/// more ([`disruption_budget::allowance`]), from the instances the board
-/// counts: those not RUNNING are unavailable (health and the budget's
-/// rate are the engine's to count when it disrupts). A drain's handover
-/// in progress (`handovers`) uses the budget up as a disruption, though
-/// its instance, served by the old run, is not unavailable.
-pub fn budget_view(view: &JobView, handovers: Vec<String>, now: UnixMillis) -> BudgetView {
-    let wanted = view.job.spec.instance_count;
-    let running = view.instances.in_state(PodState::Running);
-    let moving = u32::try_from(handovers.len()).unwrap_or(u32::MAX);
-    let allowance = disruption_budget::allowance(
-        &view.job.spec,
-        JobAvailability {
-            wanted,
-            unavailable: wanted.saturating_sub(running).saturating_add(moving),
-            recent_disruptions: 0,
-        },
-        now,
-    );
-    BudgetView {
-        allowed_now: allowance.disruptions,
-        held_by: allowance.held_by,
-        handovers,
-    }
-}
-
-/// The job's drain handovers in progress (no replacement serves yet),
-/// each said as `<pod>: <why its old run still runs>`.
-pub fn handovers(job: &crate::model::job::Job, runs: &[crate::store::RunRecord]) -> Vec<String> {
-    views::by_instance(job, runs)
-        .into_iter()
-        .filter_map(|(instance, history)| {
-            views::handover_note(job, instance, history)
-                .map(|note| format!("{}: {note}", job.instance_id(instance).pod_name()))
-        })
-        .collect()
-}
-
-/// A job's disruption budget now.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct BudgetView {
-    /// Instances Drover may disrupt now (drains, restarts, updates).
-    pub allowed_now: u32,
-    /// Why no more may be; null when nothing holds the job.
-    pub held_by: Option<String>,
-    /// Drain handovers in progress, a disruption each (the old run serves
-    /// until a replacement does): `<pod>: <the replacement's state>`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub handovers: Vec<String>,
 }
 
 #[utoipa::path(

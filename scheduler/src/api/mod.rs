@@ -7,6 +7,7 @@
 //!
 //! - [`jobs`]: `/api/v1/jobs...` create, get, list, pods, stop, start,
 //!   delete; `{id}` is a job's id or name ([`AppState::find_job`]).
+//! - [`job_budget`]: a job's disruption budget as the job view shows it.
 //! - [`updates`]: changing a running job: update (replace, patch) with
 //!   its diff, rollback, pause, resume, abort, scale; the updates and
 //!   their events.
@@ -44,6 +45,7 @@ pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod hosts;
+pub mod job_budget;
 pub mod jobs;
 pub mod logs;
 pub mod openapi;

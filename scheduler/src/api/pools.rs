@@ -41,6 +41,27 @@ pub struct UpdatePoolRequest {
     /// The pool's new configuration; its parent stays.
     #[schema(value_type = Object)]
     pub spec: PoolSpec,
+    /// Peloton's `force` (store the config even if it fails validation):
+    /// refused when true ([`refuse_force`]).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Peloton's `UpdateResourcePoolRequest.force` skips the config's
+/// validation and stores it as sent (reservations above limits, children
+/// reserving more than their parent). Drover cannot: fair share and
+/// admission rest on every stored config being valid. So a forced update
+/// is refused, on every face alike, naming the field; sent without
+/// `force`, the same update is checked and stored if valid.
+pub fn refuse_force(force: bool) -> Result<(), ApiError> {
+    if !force {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "force",
+        "an update forced past validation is not supported: Drover stores only pool configs \
+         that pass it (fair share and admission rely on them); send it without force",
+    ))
 }
 
 /// Query of `GET /api/v1/pools/{id}`.
@@ -307,6 +328,7 @@ pub async fn update(
         let path = e.path().to_string();
         ApiError::invalid(&path, e.into_inner())
     })?;
+    refuse_force(request.force)?;
     let pool_id = PoolId(id);
     let mut spec = request.spec;
     if !parent_given {

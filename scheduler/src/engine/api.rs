@@ -261,7 +261,7 @@ fn decide_or_refuse(
             secret::require_values(&spec.secrets).map_err(|e| secret_error("spec", e))?;
             validate_against_largest_agent(
                 &spec,
-                &facts.largest_offer,
+                &facts.largest_agent_ever,
                 LARGEST_AGENT_FACTOR,
                 "spec",
             )?;
@@ -323,7 +323,7 @@ fn decide_or_refuse(
                 .map_err(|e| secret_error("spec", e))?;
             validate_against_largest_agent(
                 &spec,
-                &facts.largest_offer,
+                &facts.largest_agent_ever,
                 LARGEST_AGENT_FACTOR,
                 "spec",
             )?;

@@ -2,7 +2,9 @@
 //! master reported lost (their runs are unreachable), and each agent's zone
 //! and hostname as offers and stored runs named them (zone balance counts
 //! instances on agents not offering right now too; events name the host),
-//! and the largest offer seen (no task may ask for far more); hosts in
+//! and the agents' sizes: each live agent's (resource pools divide their
+//! sum) and the largest any agent ever had (no task may ask for far more,
+//! even while that agent is away); hosts in
 //! maintenance and the unavailability the master announced for agents
 //! (placement avoids both; a plan moves runs off draining hosts).
 
@@ -28,13 +30,16 @@ pub struct ClusterFacts {
     pub zones: HashMap<AgentId, String>,
     /// Each agent's hostname.
     pub hostnames: HashMap<AgentId, String>,
-    /// The most of each resource one offer ever held: a job asking for
-    /// more than [`LARGEST_AGENT_FACTOR`] times it is refused.
-    pub largest_offer: Resources,
     /// Each live agent's size as Drover knows it: the most of each
     /// resource one of its offers held (an idle agent offers all of
-    /// itself). Resource pools divide the sum ([`ClusterFacts::capacity`]).
-    pub agent_sizes: HashMap<AgentId, Resources>,
+    /// itself). Forgotten when the agent is lost. Resource pools divide
+    /// the sum ([`ClusterFacts::capacity`]).
+    pub live_agent_sizes: HashMap<AgentId, Resources>,
+    /// The most of each resource any agent's size (as above) ever reached,
+    /// kept when that agent is lost: a job asking for more than
+    /// [`LARGEST_AGENT_FACTOR`] times it is refused. Kept so that the
+    /// bound does not shrink while a large agent is away.
+    pub largest_agent_ever: Resources,
     /// Hosts in maintenance, by hostname (a host without a record is UP).
     pub maintenance: BTreeMap<String, HostMaintenance>,
     /// The maintenance window the master announced for each agent, as its
@@ -58,13 +63,12 @@ impl ClusterFacts {
     /// An offer: its agent is alive, and its zone and hostname are known.
     pub fn saw_offer(&mut self, offer: &Offer) {
         self.lost_agents.remove(&offer.agent_id);
-        let (most, held) = (&mut self.largest_offer, &offer.resources);
-        most.cpus = most.cpus.max(held.cpus);
-        most.mem_mib = most.mem_mib.max(held.mem_mib);
-        most.disk_mib = most.disk_mib.max(held.disk_mib);
-        most.gpus = most.gpus.max(held.gpus);
-        let size = self.agent_sizes.entry(offer.agent_id.clone()).or_default();
-        *size = size.max_each(held);
+        let size = self
+            .live_agent_sizes
+            .entry(offer.agent_id.clone())
+            .or_default();
+        *size = size.max_each(&offer.resources);
+        self.largest_agent_ever = self.largest_agent_ever.max_each(size);
         if let Some(zone) = offer.attributes.get(ZONE_ATTRIBUTE) {
             self.zones.insert(offer.agent_id.clone(), zone.clone());
         }
@@ -134,15 +138,61 @@ impl ClusterFacts {
     /// The master reported `agent` lost at `now`; a second report keeps
     /// the first time.
     pub fn lost(&mut self, agent: AgentId, now: UnixMillis) {
-        self.agent_sizes.remove(&agent);
+        self.live_agent_sizes.remove(&agent);
         self.lost_agents.entry(agent).or_insert(now);
     }
 
     /// The cluster's size as the live agents' offers showed it (a floor:
     /// an agent busy since Drover started shows less than it has).
     pub fn capacity(&self) -> Resources {
-        self.agent_sizes
+        self.live_agent_sizes
             .values()
             .fold(Resources::default(), |sum, size| sum.plus(size))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::model::ids::OfferId;
+
+    fn offer(agent: &str, cpus: f64, mem_mib: f64) -> Offer {
+        Offer {
+            id: OfferId(format!("{agent}-{cpus}")),
+            agent_id: AgentId::new(agent),
+            hostname: format!("{agent}.host"),
+            allocation_role: Some("*".into()),
+            resources: Resources {
+                cpus,
+                mem_mib,
+                ..Resources::default()
+            },
+            ports: Default::default(),
+            attributes: BTreeMap::new(),
+            unavailability: None,
+        }
+    }
+
+    /// One notion of a host's size (the most of each resource its offers
+    /// held), seen two ways: the live agents' sizes, summed for the pools,
+    /// and the largest ever, which a lost agent does not take away.
+    #[test]
+    fn a_lost_agent_leaves_the_capacity_but_not_the_largest_agent() {
+        let mut facts = ClusterFacts::default();
+        facts.saw_offer(&offer("a1", 8.0, 1024.0));
+        facts.saw_offer(&offer("a1", 2.0, 4096.0)); // busier, more memory free
+        facts.saw_offer(&offer("a2", 4.0, 2048.0));
+        let a1 = Resources {
+            cpus: 8.0,
+            mem_mib: 4096.0,
+            ..Resources::default()
+        };
+        assert_eq!(facts.live_agent_sizes[&AgentId::new("a1")], a1);
+        assert_eq!(facts.capacity().cpus, 12.0);
+        assert_eq!(facts.largest_agent_ever, a1);
+        facts.lost(AgentId::new("a1"), 0);
+        assert_eq!(facts.capacity().cpus, 4.0);
+        assert_eq!(facts.largest_agent_ever, a1);
     }
 }

@@ -231,14 +231,6 @@ impl Engine {
         self.subscription.subscribed
     }
 
-    /// Replaces the resource pools without storing them: for the
-    /// in-process engine tests and the bench, which drive the engine
-    /// without the API (the API's pool writes are stored, then applied).
-    /// Waiting runs are admitted by them from the next placement round.
-    pub fn set_pools(&mut self, pools: PoolTree) {
-        self.pools = pools;
-    }
-
     /// The jobs and runs as stored (for tests and the simulation's checks).
     pub fn registry(&self) -> &Registry {
         &self.registry

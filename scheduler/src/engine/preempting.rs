@@ -23,23 +23,19 @@
 
 use super::pools_admission::{self, job_pool};
 use super::{Action, Awaiting, Call, Engine, Now};
-use crate::model::availability::is_available;
-use crate::model::change::{Change, KillRecord, PendingReason};
+use crate::model::change::{Change, KillRecord, PendingReason, PodEvent};
 use crate::model::demand::pod_demand;
 use crate::model::ids::{AgentId, JobId, TaskId};
 use crate::model::job::Revision;
-use crate::model::policies::disruption_budget::{allowance, JobAvailability};
+use crate::model::policies::disruption_budget::{allowance, job_availability};
 use crate::model::policies::preemption::{self, Ask, Blocked, Candidate, Standing};
 use crate::model::pool::{PoolId, ResourceKind};
 use crate::model::resources::Resources;
 use crate::store::StoreError;
-use drover_proto::v1::task_status::Reason;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// The reason recorded on a preempted run (Mesos' own for a container
-/// preempted by its scheduler).
-pub const PREEMPTED_REASON: Reason = Reason::ContainerPreempted;
+pub use crate::model::policies::preemption::PREEMPTED_REASON;
 
 /// The window the rate limit counts over.
 const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -137,9 +133,39 @@ impl Engine {
                     reason: Some(PREEMPTED_REASON),
                 })
                 .collect(),
+            events: victims
+                .iter()
+                .filter(|v| !v.again)
+                .filter_map(|v| self.preempted_event(v, now))
+                .collect(),
             ..Change::default()
         };
         self.persist(change, Awaiting::Preempted(victims))
+    }
+
+    /// The pod event that says why `victim` is preempted (which pool
+    /// needed room, or which pod), in its pod's events beside the kill's
+    /// Mesos reason: the run's state is unchanged until the master reports
+    /// the kill.
+    fn preempted_event(&self, victim: &Preemption, now: Now) -> Option<PodEvent> {
+        let (run, _) = self.registry.run(&victim.task_id)?;
+        let hostname = run
+            .agent
+            .as_ref()
+            .and_then(|a| self.cluster.hostnames.get(a))
+            .cloned();
+        Some(PodEvent {
+            task_id: victim.task_id.clone(),
+            state: run.state,
+            mesos_state: None,
+            reason: Some(PREEMPTED_REASON),
+            message: Some(victim.reason.clone()),
+            healthy: run.healthy,
+            ready: run.ready,
+            agent_id: run.agent.clone(),
+            hostname,
+            timestamp: now.unix_ms,
+        })
     }
 
     /// Why the waiting runs the pools hold wait, where that changed: a
@@ -211,16 +237,17 @@ impl Engine {
         let usage = super::pool_usage::usage(registry, tree, overhead);
         let mut pools_of: HashMap<&JobId, PoolId> = HashMap::new();
         let mut waiting_runs: BTreeMap<PoolId, Vec<Resources>> = BTreeMap::new();
-        // Each pool's first waiting pod: its priority and demand.
-        let mut first: BTreeMap<PoolId, (u32, Resources)> = BTreeMap::new();
+        // Each pool's first waiting pod: its name, priority and demand.
+        let mut first: BTreeMap<PoolId, (String, u32, Resources)> = BTreeMap::new();
         for p in self.launches.waiting_in_order() {
             let job = &p.launch.task_id.instance.job;
             let pool = pools_of
                 .entry(job)
                 .or_insert_with(|| job_pool(tree, registry, job));
-            first
-                .entry(pool.clone())
-                .or_insert((p.sla.priority, p.demand));
+            first.entry(pool.clone()).or_insert_with(|| {
+                let name = p.launch.task_id.instance.pod_name();
+                (name, p.sla.priority, p.demand)
+            });
             waiting_runs.entry(pool.clone()).or_default().push(p.demand);
         }
         let waiting_sum: BTreeMap<PoolId, Resources> = waiting_runs
@@ -248,12 +275,13 @@ impl Engine {
         // Pools whose first waiting pod has no room in them.
         let blocked: Vec<Blocked> = first
             .iter()
-            .filter(|(pool, (_, demand))| {
+            .filter(|(pool, (_, _, demand))| {
                 standings
                     .get(*pool)
                     .is_some_and(|s| !s.room().contains(demand))
             })
-            .map(|(pool, (priority, demand))| Blocked {
+            .map(|(pool, (pod, priority, demand))| Blocked {
+                pod: pod.clone(),
                 pool: pool.clone(),
                 priority: *priority,
                 demand: *demand,
@@ -355,7 +383,9 @@ impl Engine {
                     task_id: v.key,
                     agent_id,
                     grace,
-                    reason: v.reason,
+                    reason: v
+                        .why
+                        .describe(|p| tree.path(p).unwrap_or_else(|| p.to_string())),
                     again: false,
                 }
             })
@@ -374,25 +404,9 @@ impl Engine {
             let Some(entry) = self.registry.get(job) else {
                 continue;
             };
-            let wanted = entry.job.spec.instance_count;
-            let unavailable = (0..wanted)
-                .filter(|&i| {
-                    let pod = entry.job.spec.pod_spec(i);
-                    !entry
-                        .history(i)
-                        .last()
-                        .is_some_and(|run| is_available(&pod, run))
-                })
-                .count() as u32;
-            let allowed = allowance(
-                &entry.job.spec,
-                JobAvailability {
-                    wanted,
-                    unavailable,
-                    recent_disruptions: 0,
-                },
-                now.unix_ms,
-            );
+            let histories = (0..entry.job.spec.instance_count).map(|i| (i, entry.history(i)));
+            let availability = job_availability(&entry.job, histories, now.unix_ms);
+            let allowed = allowance(&entry.job.spec, availability, now.unix_ms);
             out.insert(job.clone(), allowed.disruptions);
         }
         out

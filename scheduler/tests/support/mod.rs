@@ -2,6 +2,7 @@
 //! loopback port 0, talk JSON to it, and stop it (by its own pid) when the
 //! test ends. Tests that start other binaries beside it live in
 //! `drover-tests` (`tests/` at the workspace root), with its harness.
+//! [`engine`] is the engine in process, without the binary.
 #![allow(clippy::unwrap_used, dead_code)]
 
 use bytes::Bytes;
@@ -12,6 +13,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+pub mod engine;
 
 use drover_test_support::{job_spec, run, trickle};
 // Each test binary includes this module and uses some of these.

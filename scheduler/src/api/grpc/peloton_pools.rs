@@ -7,15 +7,16 @@
 //! INVALID_ARGUMENT naming the field for an invalid config, and
 //! PERMISSION_DENIED for a write by someone not an operator.
 //!
-//! `UpdateResourcePool`'s `Force` is accepted and changes nothing: every
-//! update is checked against the tree as it is. A spec without a parent
-//! keeps the pool's (a pool never moves).
+//! `UpdateResourcePool`'s `Force` (store the config even if invalid) is
+//! refused with INVALID_ARGUMENT naming it ([`refuse_force`]); without it
+//! every update is checked against the tree as it is. A spec without a
+//! parent keeps the pool's (a pool never moves).
 
 use super::peloton_pool_view as view;
 use crate::api::authn::Caller;
 use crate::api::error::ApiError;
 use crate::api::jobs::ask;
-use crate::api::pools::{read_pools, write_pool};
+use crate::api::pools::{read_pools, refuse_force, write_pool};
 use crate::api::AppState;
 use crate::engine::ApiRequest;
 use crate::model::pool::PoolId;
@@ -108,6 +109,7 @@ impl ResourcePoolService for PelotonPools {
     ) -> Result<Response<UpdateResourcePoolResponse>, Status> {
         let caller = Caller::of(&request)?;
         let request = request.into_inner();
+        refuse_force(request.force)?;
         let pool_id = view::pool_id(request.respool_id.as_ref(), "respool_id")?;
         let mut spec = view::spec(request.spec.as_ref())?;
         let parent_given = request

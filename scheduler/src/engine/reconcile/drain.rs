@@ -1,6 +1,6 @@
 //! A job's runs on draining hosts ([`crate::model::host`]), moved off at
 //! the pace the job's disruption budget allows
-//! ([`disruption_budget::allowance`], the one rule every voluntary
+//! ([`allowance`], the one rule every voluntary
 //! disruption asks), never onto a host in maintenance (placement's rule).
 //!
 //! A service run is handed over: a replacement of its instance is
@@ -42,7 +42,7 @@ use crate::model::ids::TaskId;
 use crate::model::job::Job;
 use crate::model::outcome::{retry_at, wants_relaunch};
 use crate::model::policies::disruption_budget::{
-    self, allowance, may_relocate, self_managed_wait, JobAvailability,
+    allowance, may_relocate, self_managed_wait, JobAvailability,
 };
 use crate::model::policies::unreachable::UnreachableVerdict;
 use crate::model::run::{may_hand_over, Run, DRAIN_REASON};
@@ -306,30 +306,4 @@ pub(super) fn plan_drains(
     if first + then < total {
         plan.requeue(config.drain_recheck);
     }
-}
-
-/// Voluntary disruptions of `job` within its budget's rate interval up to
-/// `now`: runs killed for a drain or a restart. 0 when the budget has no
-/// rate.
-pub(super) fn recent_disruptions<'a>(
-    job: &Job,
-    instances: impl Iterator<Item = (u32, &'a [Run])>,
-    now: UnixMillis,
-) -> u32 {
-    let Some(interval) = disruption_budget::rate_interval(&job.spec) else {
-        return 0;
-    };
-    let since = now.saturating_sub(millis(interval));
-    let mut count = 0u32;
-    for (instance, history) in instances {
-        let restart_from = job.restart_from(instance);
-        count += history
-            .iter()
-            .filter(|r| {
-                r.kill_requested_at.is_some_and(|at| at >= since)
-                    && (r.kill_reason == Some(DRAIN_REASON) || r.run < restart_from)
-            })
-            .count() as u32;
-    }
-    count
 }

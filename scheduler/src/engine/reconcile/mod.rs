@@ -76,7 +76,7 @@ use crate::model::job::Job;
 use crate::model::outcome::{
     batch_done, instance_outcome, retry_at, settled_outcome, wants_relaunch,
 };
-use crate::model::policies::disruption_budget::{allowance, JobAvailability};
+use crate::model::policies::disruption_budget::{allowance, recent_disruptions, JobAvailability};
 use crate::model::policies::restart_budget::restart_budget;
 use crate::model::policies::runtime_limit::{self, RuntimeVerdict};
 use crate::model::policies::unreachable::{self, UnreachablePolicy, UnreachableVerdict};
@@ -176,7 +176,7 @@ pub fn plan(
     }
     hold_for_creation(job, instances, &mut plan);
     let any_run = instances.iter().any(|runs| !runs.is_empty());
-    let recent = drain::recent_disruptions(
+    let recent = recent_disruptions(
         job,
         instances
             .iter()

@@ -14,12 +14,21 @@
 //!   (no job-wide bound; see [`may_relocate`] and the drain for theirs);
 //! - Titus' rate ([`BudgetRate`]), less the disruptions already made
 //!   within its interval ([`JobAvailability::recent_disruptions`], counted
-//!   by the caller over [`rate_interval`]);
+//!   over [`rate_interval`] by [`recent_disruptions`]: runs Drover killed
+//!   for a drain, a restart or a preemption);
 //! - Titus' time windows (UTC): outside all of them, nothing.
+//!
+//! [`job_availability`] is a job's availability as every caller that has
+//! its runs counts it (the engine's preemption, the API's budget view), so
+//! what the API says may be disrupted is what the engine allows.
 
+use crate::model::availability::is_available;
+use crate::model::job::Job;
+use crate::model::policies::preemption::PREEMPTED_REASON;
+use crate::model::run::{Run, DRAIN_REASON};
 use crate::model::spec::JobSpec;
 use crate::model::spec_budget::{BudgetPolicy, BudgetRate, TimeWindow, Weekday};
-use crate::model::time::UnixMillis;
+use crate::model::time::{millis, UnixMillis};
 use std::time::Duration;
 
 /// A job's instances as the budget sees them.
@@ -129,6 +138,64 @@ pub fn rate_interval(spec: &JobSpec) -> Option<Duration> {
             Some(Duration::from_millis(interval_ms))
         }
     }
+}
+
+/// `job`'s instances as the budget sees them at `now`, from each
+/// instance's runs (oldest first; every instance once at most): an
+/// instance is unavailable unless its
+/// latest run is available ([`is_available`]: RUNNING, and HEALTHY if
+/// checked), and the rate's recent disruptions are
+/// [`recent_disruptions`].
+pub fn job_availability<'a>(
+    job: &Job,
+    instances: impl Iterator<Item = (u32, &'a [Run])> + Clone,
+    now: UnixMillis,
+) -> JobAvailability {
+    let wanted = job.spec.instance_count;
+    // An instance with no runs (or none given) is not available.
+    let available = instances
+        .clone()
+        .filter(|(instance, history)| {
+            *instance < wanted
+                && history
+                    .last()
+                    .is_some_and(|run| is_available(&job.spec.pod_spec(*instance), run))
+        })
+        .count() as u32;
+    JobAvailability {
+        wanted,
+        unavailable: wanted.saturating_sub(available),
+        recent_disruptions: recent_disruptions(job, instances, now),
+    }
+}
+
+/// Voluntary disruptions of `job` within its budget's rate interval up to
+/// `now`: runs Drover asked to kill for a drain, a restart or a
+/// preemption. 0 when the budget has no rate.
+pub fn recent_disruptions<'a>(
+    job: &Job,
+    instances: impl Iterator<Item = (u32, &'a [Run])>,
+    now: UnixMillis,
+) -> u32 {
+    let Some(interval) = rate_interval(&job.spec) else {
+        return 0;
+    };
+    let since = now.saturating_sub(millis(interval));
+    let mut count = 0u32;
+    for (instance, history) in instances {
+        let restart_from = job.restart_from(instance);
+        let voluntary = |r: &&Run| {
+            r.kill_reason == Some(DRAIN_REASON)
+                || r.kill_reason == Some(PREEMPTED_REASON)
+                || r.run < restart_from
+        };
+        count += history
+            .iter()
+            .filter(|r| r.kill_requested_at.is_some_and(|at| at >= since))
+            .filter(voluntary)
+            .count() as u32;
+    }
+    count
 }
 
 /// Whether an instance moved `relocations` times already may be moved

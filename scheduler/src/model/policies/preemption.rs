@@ -28,8 +28,13 @@
 use crate::model::pool::{PoolId, ResourceKind};
 use crate::model::resources::{Resources, EPSILON};
 use crate::model::time::UnixMillis;
+use drover_proto::v1::task_status::Reason;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
+
+/// The reason recorded on a preempted run (Mesos' own for a container
+/// preempted by its scheduler).
+pub const PREEMPTED_REASON: Reason = Reason::ContainerPreempted;
 
 /// A pool as preemption sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -117,8 +122,97 @@ pub struct Ask<'a, K, J> {
 pub struct Victim<K> {
     /// The run.
     pub key: K,
-    /// Why: its pool, held and entitled, per the kind that chose it.
-    pub reason: String,
+    /// Why it was chosen.
+    pub why: Why,
+}
+
+/// Why a run is preempted, in numbers; [`Why::describe`] says it in words.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Why {
+    /// A waiting pool (`needy`, where one is short of `kind`) is below its
+    /// entitlement, while the run's `pool` holds more than its own.
+    PoolShare {
+        /// The pool that needed room.
+        needy: Option<Short>,
+        /// The run's pool.
+        pool: PoolId,
+        /// What it holds and may hold, of `kind`.
+        held: f64,
+        entitled: f64,
+        /// The kind that chose the run.
+        kind: ResourceKind,
+    },
+    /// A higher-priority pod of the run's own pool had no room.
+    Priority {
+        /// That pod.
+        pod: String,
+        /// Its priority.
+        pod_priority: u32,
+        /// The pool.
+        pool: PoolId,
+        /// The run's priority.
+        priority: u32,
+    },
+}
+
+/// A pool below its entitlement of a kind, and by how much.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Short {
+    /// The pool.
+    pub pool: PoolId,
+    /// What it holds.
+    pub held: f64,
+    /// What it may hold.
+    pub entitled: f64,
+}
+
+impl Why {
+    /// In words, for the pod's events: which pool or pod needed room.
+    /// `path` names a pool (its path where the caller knows it).
+    pub fn describe(&self, path: impl Fn(&PoolId) -> String) -> String {
+        match self {
+            Why::PoolShare {
+                needy,
+                pool,
+                held,
+                entitled,
+                kind,
+            } => {
+                let kind = kind.name();
+                let over = format!(
+                    "pool {} holds {} {kind}, above its entitlement of {}",
+                    path(pool),
+                    amount(*held),
+                    amount(*entitled)
+                );
+                match needy {
+                    Some(short) => format!(
+                        "preempted: pool {} below its entitlement of {} {kind} (holds {}); {over}",
+                        path(&short.pool),
+                        amount(short.entitled),
+                        amount(short.held)
+                    ),
+                    None => format!("preempted: {over}"),
+                }
+            }
+            Why::Priority {
+                pod,
+                pod_priority,
+                pool,
+                priority,
+            } => format!(
+                "preempted: pool {} at its limit, for higher-priority pod {pod} (priority \
+                 {pod_priority}; this one {priority})",
+                path(pool)
+            ),
+        }
+    }
+}
+
+/// An amount as a reason shows it: at most 3 decimals, none when whole.
+fn amount(value: f64) -> String {
+    let shown = format!("{value:.3}");
+    shown.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
 
 /// The runs to preempt, in the order chosen.
@@ -131,6 +225,7 @@ pub fn select<K: Ord + Clone, J: Eq + Hash + Clone>(ask: Ask<'_, K, J>) -> Vec<V
         allowance,
         max_victims,
     } = ask;
+    let original = standings;
     let mut standings = standings.clone();
     let mut budget: HashMap<J, u32> = allowance.clone();
     candidates.sort_by(|a, b| {
@@ -163,16 +258,26 @@ pub fn select<K: Ord + Clone, J: Eq + Hash + Clone>(ask: Ask<'_, K, J>) -> Vec<V
             continue;
         }
         budget.insert(c.job.clone(), left - 1);
-        let reason = format!(
-            "preempted: pool {} held {:.3} {} above its entitlement of {:.3}",
-            c.pool,
-            kind.of(&standing.allocation),
-            kind.name(),
-            kind.of(&standing.entitlement),
-        );
+        // The waiting pool named is the first short of `kind`.
+        let needy = waiting.iter().find_map(|w| {
+            let s = original.get(w)?;
+            let (held, entitled) = (kind.of(&s.allocation), kind.of(&s.entitlement));
+            (held + EPSILON < entitled).then(|| Short {
+                pool: w.clone(),
+                held,
+                entitled,
+            })
+        });
+        let why = Why::PoolShare {
+            needy,
+            pool: c.pool.clone(),
+            held: kind.of(&standing.allocation),
+            entitled: kind.of(&standing.entitlement),
+            kind,
+        };
         standing.allocation = standing.allocation.minus(&c.demand);
         need = need.minus(&c.demand);
-        victims.push(Victim { key: c.key, reason });
+        victims.push(Victim { key: c.key, why });
     }
     victims
 }
@@ -180,6 +285,8 @@ pub fn select<K: Ord + Clone, J: Eq + Hash + Clone>(ask: Ask<'_, K, J>) -> Vec<V
 /// A pool's first waiting pod, which its pool has no room for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Blocked {
+    /// The pod (its name, for the victims' events).
+    pub pod: String,
     /// Its pool.
     pub pool: PoolId,
     /// Its job's `sla.priority`.
@@ -246,10 +353,12 @@ pub fn select_for_priority<K: Ord + Clone, J: Eq + Hash + Clone>(
             let c = &candidates[i];
             victims.push(Victim {
                 key: c.key.clone(),
-                reason: format!(
-                    "preempted: a pod of priority {} in pool {} had no room; this one has priority {}",
-                    pod.priority, pod.pool, c.priority
-                ),
+                why: Why::Priority {
+                    pod: pod.pod.clone(),
+                    pod_priority: pod.priority,
+                    pool: pod.pool.clone(),
+                    priority: c.priority,
+                },
             });
         }
     }
@@ -426,6 +535,7 @@ mod tests {
     #[test]
     fn a_pod_with_no_room_preempts_lower_priority_pods_of_its_own_pool_only() {
         let blocked = [Blocked {
+            pod: "hi-0".into(),
             pool: PoolId("svc".into()),
             priority: 5,
             demand: cpus(2.0),
@@ -442,8 +552,9 @@ mod tests {
         let victims = select_for_priority(&blocked, candidates.clone(), &all, 10);
         assert_eq!(keys(&victims), ["lowest", "low-new"]);
         assert_eq!(
-            victims[0].reason,
-            "preempted: a pod of priority 5 in pool svc had no room; this one has priority 0"
+            victims[0].why.describe(|p| format!("/{p}")),
+            "preempted: pool /svc at its limit, for higher-priority pod hi-0 (priority 5; this \
+             one 0)"
         );
         // Not enough to make room: nobody is killed for nothing.
         assert!(select_for_priority(&blocked, candidates.clone(), &all, 1).is_empty());
@@ -455,20 +566,33 @@ mod tests {
     }
 
     #[test]
-    fn the_reason_names_the_pool_and_its_entitlement() {
-        let standings = [(PoolId("batch".into()), standing(10.0, 12.0))].into();
+    fn the_reason_names_the_pool_that_needed_room_and_the_one_above() {
+        let standings = [
+            (PoolId("batch".into()), standing(10.0, 12.0)),
+            (PoolId("prod".into()), standing(8.0, 2.5)),
+        ]
+        .into();
         let allowance = [("a", 1)].into();
-        let victims = select(Ask {
+        let ask = |waiting| Ask {
             need: cpus(1.0),
             standings: &standings,
-            waiting: &[],
+            waiting,
             candidates: vec![run("a", "batch", 0, true, 2.0, 1)],
             allowance: &allowance,
             max_victims: 1,
-        });
+        };
+        let path = |p: &PoolId| format!("/{p}");
+        let prod = [PoolId("prod".into())];
+        let victims = select(ask(&prod));
         assert_eq!(
-            victims[0].reason,
-            "preempted: pool batch held 12.000 cpu above its entitlement of 10.000"
+            victims[0].why.describe(path),
+            "preempted: pool /prod below its entitlement of 8 cpu (holds 2.5); pool /batch \
+             holds 12 cpu, above its entitlement of 10"
+        );
+        let victims = select(ask(&[]));
+        assert_eq!(
+            victims[0].why.describe(path),
+            "preempted: pool /batch holds 12 cpu, above its entitlement of 10"
         );
     }
 
