@@ -22,6 +22,7 @@ use support::engine::{offer_of, update_on, Harness};
 
 /// A subscribed engine with `pools`, made as an operator makes them.
 fn pooled(pools: Vec<PoolSpec>, config: EngineConfig) -> Harness {
+    let settle = config.preemption_settle;
     let mut h = Harness::with_config(config);
     for spec in pools {
         h.api(ApiRequest::CreatePool {
@@ -31,6 +32,9 @@ fn pooled(pools: Vec<PoolSpec>, config: EngineConfig) -> Harness {
         .unwrap();
     }
     h.subscribe();
+    // Subscribed a while ago: the cluster has been offered (preemption
+    // waits that long after each subscription).
+    h.advance(settle);
     h.out.calls.clear();
     h
 }
@@ -321,6 +325,40 @@ fn a_restart_during_preemption_does_not_preempt_again() {
     let again = h.take_kills();
     assert_eq!(again.len(), 6, "{again:?}");
     assert_eq!(h.engine.preemptions_total(), 0);
+}
+
+/// Seen end to end: the victims died while the scheduler was down, and
+/// the restarted one, offered nothing yet, took the cluster for what it
+/// held (2 cpus) and preempted more. It waits for the master's offers.
+#[test]
+fn a_restart_after_the_victims_died_waits_for_offers_before_preempting() {
+    let pools = || {
+        vec![
+            cpu_pool("batch", 0.0, NO_LIMIT, 1.0),
+            cpu_pool("prod", 4.0, NO_LIMIT, 1.0),
+        ]
+    };
+    let mut h = pooled(pools(), EngineConfig::default());
+    h.create_in("batchjob", "batch", 0, 20);
+    let first = h.offer("a1", 8.0);
+    h.report(&first, TaskState::TaskRunning);
+    h.create_in("prodjob", "prod", 0, 8);
+    h.advance(Duration::from_secs(2));
+    let killed = h.take_kills();
+    assert_eq!(killed.len(), 6);
+
+    h.restart();
+    let actions = h.engine.on_subscribed("fw".into(), h.now());
+    h.carry_out(actions);
+    h.report(&killed, TaskState::TaskKilled);
+    h.advance(Duration::from_secs(1));
+    assert!(h.take_kills().is_empty(), "preempted before any offer");
+    // The master's next allocation offers the room the victims left.
+    let placed = h.offer("a1", 6.0);
+    assert_eq!(placed.len(), 6, "{placed:?}");
+    h.report(&placed, TaskState::TaskRunning);
+    h.advance(Duration::from_secs(10));
+    assert!(h.take_kills().is_empty(), "fair already: nothing more");
 }
 
 /// Within a pool at its limit, a higher-priority pod takes the place of

@@ -91,6 +91,13 @@ pub struct EngineConfig {
     /// offers, so no placement round comes to look; once a second costs
     /// one walk of the live runs.
     pub preemption_check: Duration,
+    /// How long after each subscription nothing is preempted. Default
+    /// 3 s: until the master's next allocation offers what is free, the
+    /// cluster looks only as large as what Drover holds (a restarted
+    /// scheduler knows no agent's size yet), and pools' entitlements
+    /// computed over that would take more than their share back (seen:
+    /// 9 more pods preempted after a restart mid-preemption).
+    pub preemption_settle: Duration,
     /// How soon a job whose drain its disruption budget holds is planned
     /// again even if nothing else happens. Default 2 s: a budget's rate
     /// or time window frees it with time alone, and a replacement coming
@@ -127,6 +134,7 @@ impl Default for EngineConfig {
             retry_after_store_error: Duration::from_secs(1),
             preemption_rate: 60,
             preemption_check: Duration::from_secs(1),
+            preemption_settle: Duration::from_secs(3),
             drain_recheck: Duration::from_secs(2),
             maintenance_lookahead: Duration::from_secs(3600),
             operator_retry: Duration::from_secs(10),

@@ -107,6 +107,17 @@ impl Engine {
         if self.launches.round.is_some() {
             return Vec::new();
         }
+        // Not before the cluster was offered since subscribing (see
+        // EngineConfig::preemption_settle).
+        if let Some(settled) = self
+            .subscription
+            .since
+            .map(|since| since + self.config.preemption_settle)
+            .filter(|settled| *settled > now.instant)
+        {
+            self.preemptions.next_check = Some(settled);
+            return Vec::new();
+        }
         let recent = &mut self.preemptions.recent;
         while recent
             .front()

@@ -19,6 +19,8 @@ pub struct Subscription {
     suppressed: Option<bool>,
     /// When every live run is next reconciled.
     pub next_reconcile: Option<Instant>,
+    /// When the session was last subscribed.
+    pub since: Option<Instant>,
 }
 
 impl Subscription {
@@ -35,6 +37,7 @@ impl Subscription {
     /// planned; see [`super::Engine::on_tick`]), then periodically.
     pub fn start(&mut self, now: Instant) {
         self.subscribed = true;
+        self.since = Some(now);
         self.suppressed = None;
         self.next_reconcile = Some(now);
     }
