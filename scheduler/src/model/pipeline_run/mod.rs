@@ -40,6 +40,8 @@
 
 mod drive;
 mod node_id;
+pub mod node_job;
+mod record;
 #[cfg(test)]
 mod tests;
 
@@ -47,8 +49,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use drive::{DriveError, NodeOutcome, NodeStart};
+pub use drive::{job_id, DriveError, NodeOutcome, NodeStart};
 pub use node_id::node_id;
+pub use record::RunRecord;
 
 /// Where a node's compiled paths go: its command's working directory,
 /// the Mesos sandbox (unique per task and kept with its logs).

@@ -216,6 +216,17 @@ pub const MIGRATIONS: &[&str] = &[
          batch_grace_ms INTEGER NOT NULL,
          inverse_offer TEXT
      );",
+    // 16 (issue 23): Kubeflow pipeline runs, each the model's
+    // `pipeline_run::RunRecord` as JSON (what the API was given and the
+    // driver's state, every node's phase and outputs). Numbered 16 in the
+    // issue-23 plan: 14 and 15 are other branches' and come before it at
+    // merge.
+    "CREATE TABLE pipeline_runs (
+         run_id TEXT PRIMARY KEY,
+         record TEXT NOT NULL,
+         created_at_ms INTEGER NOT NULL,
+         revision INTEGER NOT NULL
+     );",
 ];
 
 /// The tables each schema version has, with the version that made each:
@@ -232,6 +243,7 @@ pub const TABLES: &[(i64, &str)] = &[
     (10, "workflow_events"),
     (12, "pools"),
     (13, "host_maintenance"),
+    (16, "pipeline_runs"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):
