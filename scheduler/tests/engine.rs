@@ -210,6 +210,7 @@ fn update(task: &str, state: TaskState, at: i64) -> TaskUpdate {
         agent_id: Some(AgentId::new("a1")),
         timestamp: Some(WALL0 + at),
         unreachable_since: None,
+        data: None,
         uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
     }
 }
@@ -615,6 +616,7 @@ fn a_resent_update_or_reconciliation_answer_is_not_stored_again() {
     let reconciled = TaskUpdate {
         reason: Some(Reason::Reconciliation),
         message: Some("Reconciliation: latest task status".into()),
+        data: None,
         uuid: None,
         ..running.clone()
     };

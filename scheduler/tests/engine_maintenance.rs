@@ -200,6 +200,7 @@ fn update(task: &str, agent: &str, state: TaskState, at: i64) -> TaskUpdate {
         agent_id: Some(AgentId::new(agent)),
         timestamp: Some(WALL0 + at),
         unreachable_since: None,
+        data: None,
         uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
     }
 }

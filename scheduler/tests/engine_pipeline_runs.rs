@@ -179,6 +179,7 @@ fn update(task: &str, state: TaskState, at: i64) -> TaskUpdate {
         agent_id: Some(AgentId::new("a1")),
         timestamp: Some(WALL0 + at),
         unreachable_since: None,
+        data: None,
         uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
     }
 }
@@ -399,5 +400,98 @@ fn terminate_stops_running_nodes_and_starts_no_more() {
     assert!(
         !done.run.nodes.values().any(|n| n.display_name == "left"),
         "no node starts after terminate"
+    );
+}
+
+/// `make` writes a parameter that `use` takes.
+const PASS: &str = r#"{
+  "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+  "metadata": {"generateName": "pass-"},
+  "spec": {
+    "entrypoint": "pass",
+    "templates": [
+      {"name": "pass", "dag": {"tasks": [
+         {"name": "make", "template": "make"},
+         {"name": "use", "template": "use", "dependencies": ["make"],
+          "arguments": {"parameters": [{"name": "v", "value": "{{tasks.make.outputs.parameters.make-Output}}"}]}}]}},
+      {"name": "make",
+       "container": {"image": "alpine", "command": ["sh", "-c", "echo -n made > /tmp/outputs/Output/data"]},
+       "outputs": {"parameters": [{"name": "make-Output", "valueFrom": {"path": "/tmp/outputs/Output/data"}}]}},
+      {"name": "use", "inputs": {"parameters": [{"name": "v"}]},
+       "container": {"image": "alpine", "command": ["echo", "{{inputs.parameters.v}}"]}}
+    ]
+  }
+}"#;
+
+/// The node job's run launched and finished with `data`.
+fn finish_with(h: &mut Harness, job: &JobId, data: Option<&str>) {
+    h.offer(&format!("o-{job}"), "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    let task = h.runs(job)[0].task_id.to_string();
+    let mut finished = update(&task, TaskState::TaskFinished, 40);
+    finished.data = data.map(|d| bytes::Bytes::from(d.to_string()));
+    h.updates(vec![update(&task, TaskState::TaskRunning, 30), finished]);
+}
+
+#[test]
+fn output_files_sent_with_the_finished_status_pass_parameters_on() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let created = record(h.api(new_run("run-4", PASS, &[])));
+    let make = job_of(&created, "make");
+    let labels = h
+        .store
+        .job(&make)
+        .unwrap()
+        .unwrap()
+        .spec
+        .default_spec
+        .labels;
+    assert!(labels
+        .iter()
+        .any(|l| l.key == "kfp.output_paths" && l.value == r#"["./tmp/outputs/Output/data"]"#));
+    // "made" in base64.
+    finish_with(
+        &mut h,
+        &make,
+        Some(r#"{"./tmp/outputs/Output/data": "bWFkZQ=="}"#),
+    );
+    let moved = get(&mut h, "run-4");
+    assert_eq!(node(&moved, "make").outputs["make-Output"], "made");
+    let script = h
+        .store
+        .job(&job_of(&moved, "use"))
+        .unwrap()
+        .unwrap()
+        .spec
+        .default_spec
+        .containers[0]
+        .command
+        .clone()
+        .unwrap()
+        .value
+        .unwrap();
+    assert!(script.contains("exec 'echo' 'made'"), "{script}");
+}
+
+#[test]
+fn a_success_whose_outputs_never_arrived_runs_the_node_again() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let created = record(h.api(new_run("run-5", PASS, &[])));
+    let make = job_of(&created, "make");
+    finish_with(&mut h, &make, None);
+    let moved = get(&mut h, "run-5");
+    let again = job_of(&moved, "make");
+    assert_ne!(again, make, "a new job for the node");
+    assert_eq!(node(&moved, "make").phase, NodePhase::Running);
+    finish_with(
+        &mut h,
+        &again,
+        Some(r#"{"./tmp/outputs/Output/data": "bWFkZQ=="}"#),
+    );
+    assert_eq!(
+        node(&get(&mut h, "run-5"), "make").phase,
+        NodePhase::Succeeded
     );
 }

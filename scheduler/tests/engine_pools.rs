@@ -212,6 +212,7 @@ impl Harness {
                 agent_id: Some(AgentId::new("a1")),
                 timestamp: Some(at),
                 unreachable_since: None,
+                data: None,
                 uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
             })
             .collect();

@@ -654,6 +654,14 @@ impl Engine {
     /// batch instance that succeeded must not run again; so such an update
     /// makes the backlog go before the round.
     pub fn on_updates(&mut self, updates: Vec<TaskUpdate>, now: Now) -> Vec<Action> {
+        for update in &updates {
+            if let (TaskState::TaskFinished, Some(data), Ok(task)) =
+                (update.state, &update.data, TaskId::parse(&update.task_id))
+            {
+                self.pipeline_runs
+                    .note_outputs(task.instance.job.as_str(), data);
+            }
+        }
         let succeeded_after_lost = updates.iter().any(|update| {
             update.state == TaskState::TaskFinished
                 && TaskId::parse(&update.task_id).is_ok_and(|task| {

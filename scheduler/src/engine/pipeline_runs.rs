@@ -11,6 +11,8 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+
 use super::action::EngineError;
 use super::api::Then;
 use super::registry::Registry;
@@ -49,6 +51,10 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct PipelineRuns {
     runs: BTreeMap<String, Entry>,
+    /// Output files of node jobs that finished, by job, from their
+    /// TASK_FINISHED (kept in memory until the run records them; lost
+    /// in a restart, when the node runs again).
+    outputs: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
 }
 
 impl PipelineRuns {
@@ -67,7 +73,32 @@ impl PipelineRuns {
                 }
             }
         }
-        PipelineRuns { runs }
+        PipelineRuns {
+            runs,
+            outputs: BTreeMap::new(),
+        }
+    }
+
+    /// The output files a node job sent with its TASK_FINISHED (JSON:
+    /// path to base64 content); anything else is ignored.
+    pub fn note_outputs(&mut self, job: &str, data: &[u8]) {
+        let is_node = self
+            .runs
+            .values()
+            .any(|e| e.record.run.node_of_job(job).is_some());
+        if !is_node {
+            return;
+        }
+        let Ok(files) = serde_json::from_slice::<BTreeMap<String, String>>(data) else {
+            tracing::warn!(job, "a node job's outputs are not a JSON object");
+            return;
+        };
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let files = files
+            .into_iter()
+            .filter_map(|(path, content)| Some((path, b64.decode(content).ok()?)))
+            .collect();
+        self.outputs.insert(job.to_string(), files);
     }
 
     pub fn get(&self, id: &str) -> Option<&RunRecord> {
@@ -83,6 +114,11 @@ impl PipelineRuns {
 
     /// Puts a stored run.
     pub fn put(&mut self, record: RunRecord) {
+        for node in record.run.nodes.values().filter(|n| n.phase.is_terminal()) {
+            if let Some(job) = &node.job {
+                self.outputs.remove(job);
+            }
+        }
         if let Some(entry) = self.runs.get_mut(record.id()) {
             entry.record = record;
         } else if let Ok(pipeline) = parse_workflow(&record.manifest) {
@@ -180,7 +216,7 @@ impl PipelineRuns {
                 .filter_map(|n| n.job.clone())
                 .collect();
             for job in running {
-                if let Some(outcome) = job_outcome(registry, &job) {
+                if let Some(outcome) = self.job_outcome(registry, entry, &job) {
                     starts.extend(record.run.node_ended(&entry.pipeline, &job, outcome, now));
                 }
             }
@@ -212,31 +248,63 @@ impl PipelineRuns {
     }
 }
 
-/// How node job `job` ended, once its run has: `None` while it runs.
-/// Output files are not read back yet: a succeeded node gets none, so a
-/// node with outputs ends `Error` naming the file it could not read.
-fn job_outcome(registry: &Registry, job: &str) -> Option<NodeOutcome> {
-    let entry = registry.get(&JobId(job.to_string()))?;
-    let run = entry.instances.first()?.last()?;
-    if !run.state.is_terminal() {
-        return None;
+impl PipelineRuns {
+    /// How node job `job` of `entry` ended, once its run has: `None`
+    /// while it runs. A success whose output files this engine never
+    /// received (they came before a restart) is `Lost`: the node runs
+    /// again.
+    fn job_outcome(&self, registry: &Registry, entry: &Entry, job: &str) -> Option<NodeOutcome> {
+        let found = registry.get(&JobId(job.to_string()))?;
+        let run = found.instances.first()?.last()?;
+        if !run.state.is_terminal() {
+            return None;
+        }
+        // The run keeps the reason; its message is stored with the pod's
+        // events.
+        let message = run
+            .reason
+            .map(|r| r.as_str_name().to_string())
+            .unwrap_or_default();
+        Some(match run.state {
+            PodState::Succeeded => match self.outputs.get(job) {
+                Some(files) => NodeOutcome::Succeeded {
+                    files: files.clone(),
+                },
+                None if wants_files(entry, job) => NodeOutcome::Lost,
+                None => NodeOutcome::Succeeded {
+                    files: BTreeMap::new(),
+                },
+            },
+            PodState::Failed | PodState::Killed => NodeOutcome::Failed {
+                message: format!("{}: {message}", run.state.as_str()),
+            },
+            _ => NodeOutcome::Error {
+                message: format!("{}: {message}", run.state.as_str()),
+            },
+        })
     }
-    let message = run
-        .message
-        .as_ref()
-        .map(|m| format!("{m:?}"))
-        .unwrap_or_default();
-    Some(match run.state {
-        PodState::Succeeded => NodeOutcome::Succeeded {
-            files: BTreeMap::new(),
-        },
-        PodState::Failed | PodState::Killed => NodeOutcome::Failed {
-            message: format!("{}: {message}", run.state.as_str()),
-        },
-        _ => NodeOutcome::Error {
-            message: format!("{}: {message}", run.state.as_str()),
-        },
-    })
+}
+
+/// Whether the node job `job` writes output files.
+fn wants_files(entry: &Entry, job: &str) -> bool {
+    let Some(template) = entry
+        .record
+        .run
+        .node_of_job(job)
+        .and_then(|n| entry.pipeline.template(&n.template))
+    else {
+        return false;
+    };
+    template
+        .outputs
+        .parameters
+        .iter()
+        .any(|p| matches!(p.source, crate::model::pipeline::ParameterSource::File(_)))
+        || template
+            .outputs
+            .artifacts
+            .iter()
+            .any(|a| matches!(a.source, crate::model::pipeline::ArtifactSource::File(_)))
 }
 
 /// The jobs of the nodes to launch.

@@ -176,6 +176,7 @@ fn task_update(status: TaskStatus) -> TaskUpdate {
         task_id: status.task_id.value,
         message: status.message,
         healthy: status.healthy,
+        data: status.data,
         uuid: status.uuid,
     }
 }
@@ -337,6 +338,7 @@ mod tests {
                 agent_id: Some(AgentId::new("a1")),
                 timestamp: Some(1_700_000_000_250),
                 unreachable_since: None,
+                data: None,
                 uuid: Some(Bytes::from_static(&[7; 16])),
             }
         );

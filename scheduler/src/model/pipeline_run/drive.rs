@@ -44,6 +44,10 @@ pub enum NodeOutcome {
     Failed { message: String },
     /// Drover could not run it (lost agent, launch error).
     Error { message: String },
+    /// It succeeded but its output files never reached the scheduler
+    /// (they came with a status stored before a restart): it runs
+    /// again, not counted as a retry.
+    Lost,
 }
 
 /// A container node to launch as a Drover job.
@@ -168,6 +172,13 @@ impl PipelineRun {
             return Vec::new();
         }
         let template = pipeline.template(&node.template);
+        if outcome == NodeOutcome::Lost {
+            let n = self.node_mut(&node.id);
+            n.job = None;
+            n.phase = NodePhase::Pending;
+            n.message = Some("its outputs were lost in a scheduler restart: run again".to_string());
+            return self.advance(pipeline, now_ms);
+        }
         let failure = match &outcome {
             NodeOutcome::Succeeded { files } => match template.map(|t| read_outputs(t, files)) {
                 Some(Ok((outputs, artifacts))) => {
@@ -183,6 +194,7 @@ impl PipelineRun {
             },
             NodeOutcome::Failed { message } => Some((NodeFailure::Failed, message.clone())),
             NodeOutcome::Error { message } => Some((NodeFailure::Error, message.clone())),
+            NodeOutcome::Lost => None,
         };
         if let Some((failure, message)) = failure {
             let retry = template
