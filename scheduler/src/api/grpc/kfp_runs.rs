@@ -34,7 +34,11 @@ fn not_yet(method: &str, waits_for: &str) -> Status {
     ))
 }
 
-async fn one_run(state: &AppState, caller: &Caller, request: ApiRequest) -> Result<RunRecord, Status> {
+async fn one_run(
+    state: &AppState,
+    caller: &Caller,
+    request: ApiRequest,
+) -> Result<RunRecord, Status> {
     match ask(state, caller, request).await? {
         Reply::PipelineRun(record) => Ok(*record),
         _ => Err(ApiError {
@@ -116,7 +120,11 @@ impl RunService for KfpRuns {
         let caller = Caller::of(&request)?;
         let runs = match ask(&self.state, &caller, ApiRequest::ListPipelineRuns).await? {
             Reply::PipelineRuns(runs) => runs,
-            _ => return Err(Status::internal("the engine answered a list with something else")),
+            _ => {
+                return Err(Status::internal(
+                    "the engine answered a list with something else",
+                ))
+            }
         };
         let runs: Vec<Run> = runs.iter().map(view::run_message).collect();
         Ok(Response::new(ListRunsResponse {
@@ -179,7 +187,10 @@ impl RunService for KfpRuns {
         Ok(Response::new(()))
     }
 
-    async fn retry_run_v1(&self, _request: Request<RetryRunRequest>) -> Result<Response<()>, Status> {
+    async fn retry_run_v1(
+        &self,
+        _request: Request<RetryRunRequest>,
+    ) -> Result<Response<()>, Status> {
         Err(not_yet("RetryRunV1", "rerunning failed and skipped nodes"))
     }
 }

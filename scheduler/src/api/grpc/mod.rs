@@ -39,13 +39,13 @@ use super::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use drover_seed_api::kfp::run_service_server::RunServiceServer;
 use drover_seed_api::peloton::api::v1alpha::host::svc::host_service_server::HostServiceServer;
 use drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_server::JobServiceServer;
 use drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_server::PodServiceServer;
 use drover_seed_api::peloton::api::v1alpha::respool::resource_pool_service_server::ResourcePoolServiceServer;
 use drover_seed_api::peloton::api::v1alpha::watch::svc::watch_service_server::WatchServiceServer;
 use drover_seed_api::titus::job_management_service_server::JobManagementServiceServer;
-use drover_seed_api::kfp::run_service_server::RunServiceServer;
 use drover_seed_api::FILE_DESCRIPTOR_SET;
 use prost_reflect::DescriptorPool;
 
