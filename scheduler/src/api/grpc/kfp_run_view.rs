@@ -162,3 +162,60 @@ fn rfc3339(ms: i64) -> String {
     let whole = crate::api::rfc3339::format(ms - ms.rem_euclid(1000));
     whole.replace(".000Z", "Z")
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::model::pipeline::{parse_workflow, resolve_parameters};
+    use crate::model::pipeline_run::PipelineRun;
+
+    const ONE: &str = r#"{"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+      "metadata": {"generateName": "one-"},
+      "spec": {"entrypoint": "one", "templates": [
+        {"name": "one", "dag": {"tasks": [{"name": "say", "template": "say"}]}},
+        {"name": "say", "container": {"image": "alpine", "command": ["echo", "hi"]}}]}}"#;
+
+    #[test]
+    fn the_workflow_reports_each_node_keyed_by_id_as_argo_does() {
+        let pipeline = parse_workflow(ONE).unwrap();
+        let params = resolve_parameters(&pipeline, &[]).unwrap();
+        let (run, _) = PipelineRun::start(&pipeline, "r1", "one-abc", params, 1_500).unwrap();
+        let record = RunRecord {
+            name: "a run".into(),
+            description: String::new(),
+            manifest: ONE.into(),
+            overrides: Vec::new(),
+            experiment_id: Some("e1".into()),
+            storage_state: "STORAGESTATE_AVAILABLE".into(),
+            created_ms: 1_000,
+            run,
+        };
+        let workflow = workflow_manifest(&record);
+        assert_eq!(workflow["metadata"]["name"], "one-abc");
+        assert_eq!(workflow["status"]["phase"], "Running");
+        let nodes = workflow["status"]["nodes"].as_object().unwrap();
+        let root = &nodes["one-abc"];
+        assert_eq!(root["type"], "DAG");
+        let child = root["children"][0].as_str().unwrap();
+        let say = &nodes[child];
+        assert_eq!(say["id"], child);
+        assert_eq!(
+            (
+                say["displayName"].as_str(),
+                say["templateName"].as_str(),
+                say["type"].as_str()
+            ),
+            (Some("say"), Some("say"), Some("Pod"))
+        );
+        assert_eq!(say["phase"], "Running");
+        assert_eq!(say["startedAt"], "1970-01-01T00:00:01Z");
+        let message = run_message(&record);
+        assert_eq!(message.status, "Running");
+        assert_eq!(message.created_at.unwrap().seconds, 1);
+        assert_eq!(
+            message.resource_references[0].key.as_ref().unwrap().id,
+            "e1"
+        );
+    }
+}

@@ -127,7 +127,7 @@ fn three_steps_run_in_dependency_order_passing_parameters_and_artifacts() {
     let produce = &starts[0];
     let spec = node_job::node_job_spec("r1", "produce", produce).unwrap();
     assert_eq!(spec.instance_count, 1);
-    let resource = spec.default_spec.containers[0].resource.clone().unwrap();
+    let resource = spec.default_spec.containers[0].resource.unwrap();
     assert_eq!((resource.cpu_limit, resource.mem_limit_mb), (0.5, 64.0));
     assert!(spec
         .labels
