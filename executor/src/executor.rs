@@ -81,6 +81,8 @@ struct TaskEntry {
     group: Option<usize>,
     terminal: bool,
     finished: bool,
+    /// Files to send back with a TASK_FINISHED ([`crate::outputs`]).
+    outputs: Option<(std::path::PathBuf, Vec<String>)>,
 }
 
 struct Executor {
@@ -322,7 +324,15 @@ impl Executor {
     }
 
     fn report(&mut self, task_id: &str, report: Report) {
+        let data = match (report.state, self.tasks.get(task_id)) {
+            (TaskState::TaskFinished, Some(entry)) => entry
+                .outputs
+                .as_ref()
+                .map(|(sandbox, paths)| crate::outputs::read(sandbox, paths).into()),
+            _ => None,
+        };
         let status = TaskStatus {
+            data,
             task_id: TaskId {
                 value: task_id.to_string(),
             },
@@ -427,6 +437,7 @@ impl Executor {
                 group,
                 terminal: false,
                 finished: false,
+                outputs: crate::outputs::wanted(&task).map(|paths| (sandbox.clone(), paths)),
             },
         );
         let run = TaskRun {

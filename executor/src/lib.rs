@@ -20,4 +20,5 @@ pub mod config;
 pub mod container;
 pub mod executor;
 pub mod health;
+pub mod outputs;
 pub mod supervisor;

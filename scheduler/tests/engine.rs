@@ -451,6 +451,7 @@ fn a_resent_update_or_reconciliation_answer_is_not_stored_again() {
     let reconciled = TaskUpdate {
         reason: Some(Reason::Reconciliation),
         message: Some("Reconciliation: latest task status".into()),
+        data: None,
         uuid: None,
         ..running.clone()
     };

@@ -199,7 +199,10 @@ impl From<EngineError> for ApiError {
         let code = match &e {
             EngineError::JobNotFound(_)
             | EngineError::PodNotFound(_)
-            | EngineError::RunNotFound(_) => Code::NotFound,
+            | EngineError::RunNotFound(_)
+            | EngineError::PipelineRunNotFound(_) => Code::NotFound,
+            EngineError::PipelineRunExists(_) => Code::AlreadyExists,
+            EngineError::InvalidPipelineRun(_) => Code::InvalidArgument,
             EngineError::JobExists(_) => Code::AlreadyExists,
             EngineError::PermissionDenied(_) => Code::PermissionDenied,
             EngineError::VersionMismatch(_) => Code::Aborted,

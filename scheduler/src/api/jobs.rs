@@ -170,7 +170,12 @@ pub async fn ask_job(
 ) -> Result<Box<Job>, ApiError> {
     match ask(state, caller, request).await? {
         Reply::Job(job) => Ok(job),
-        Reply::Deleted | Reply::Pool(_) | Reply::Pools(_) | Reply::Hosts(_) => Err(ApiError {
+        Reply::Deleted
+        | Reply::Pool(_)
+        | Reply::Pools(_)
+        | Reply::Hosts(_)
+        | Reply::PipelineRun(_)
+        | Reply::PipelineRuns(_) => Err(ApiError {
             code: Code::Internal,
             message: "the engine answered a job write with something else than a job".into(),
         }),

@@ -41,6 +41,22 @@ pub type RequestId = u64;
 /// its change is stored (or at once, if it is refused).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiRequest {
+    /// Start a Kubeflow pipeline run (issue 23): validated, stored with
+    /// the jobs of its first nodes.
+    CreatePipelineRun(Box<crate::engine::pipeline_runs::NewRun>),
+    /// Stop a pipeline run: its running nodes are killed, the rest never
+    /// start.
+    TerminatePipelineRun {
+        /// The run.
+        run_id: String,
+    },
+    /// One pipeline run, as the engine holds it.
+    GetPipelineRun {
+        /// The run.
+        run_id: String,
+    },
+    /// Every pipeline run, oldest first.
+    ListPipelineRuns,
     /// Store a new job.
     CreateJob {
         /// Its id.
@@ -216,6 +232,11 @@ impl ApiRequest {
             | ApiRequest::UpdatePool { pool_id, .. }
             | ApiRequest::DeletePool { pool_id } => format!("pool {pool_id}"),
             ApiRequest::ReadPools => "pools".to_owned(),
+            ApiRequest::CreatePipelineRun(new) => format!("pipeline run {}", new.run_id),
+            ApiRequest::TerminatePipelineRun { run_id } | ApiRequest::GetPipelineRun { run_id } => {
+                format!("pipeline run {run_id}")
+            }
+            ApiRequest::ListPipelineRuns => "pipeline runs".to_owned(),
             ApiRequest::StartMaintenance { hostnames, .. }
             | ApiRequest::CompleteMaintenance { hostnames } => hostnames.join(","),
             ApiRequest::AmendJobs { amends } => amends
@@ -243,6 +264,10 @@ pub use crate::model::workflow::WorkflowAction;
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
+    /// A pipeline run as the request left it.
+    PipelineRun(Box<crate::model::pipeline_run::RunRecord>),
+    /// Every pipeline run, oldest first.
+    PipelineRuns(Vec<crate::model::pipeline_run::RunRecord>),
     /// The job as the request left it.
     Job(Box<Job>),
     /// The job is deleted, or will be once its runs are down (or the pool
@@ -330,6 +355,16 @@ pub enum EngineError {
     /// The change could not be stored; nothing changed. Retrying may help.
     #[error("the change was not stored: {0}")]
     Store(#[source] StoreError),
+    /// A pipeline run refused at create: a manifest Drover cannot run, or
+    /// parameters that do not fit it. Nothing is stored.
+    #[error("{0}")]
+    InvalidPipelineRun(String),
+    /// No pipeline run has this id.
+    #[error("run {0} not found")]
+    PipelineRunNotFound(String),
+    /// A pipeline run with this id exists already.
+    #[error("run {0} already exists")]
+    PipelineRunExists(String),
 }
 
 /// What the engine asks its driver to do. Carried out in order.

@@ -65,6 +65,14 @@ pub(super) enum Then {
     },
     /// A resource pool created, updated or deleted.
     Pool(PoolThen),
+    /// Pipeline runs as they now are, the node jobs created and the
+    /// ones stopped ([`super::pipeline_runs`]); the reply is the first
+    /// run.
+    PipelineRuns {
+        records: Vec<crate::model::pipeline_run::RunRecord>,
+        created: Vec<Job>,
+        stopped: Vec<Job>,
+    },
 }
 
 impl Then {
@@ -192,6 +200,11 @@ fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Re
             access::authorize(caller, Act::Cluster, || format!("delete pool {pool_id}"))
         }
         ApiRequest::ReadPools => access::authorize(caller, Act::Read, || "read pools".into()),
+        // Decided by the engine's pipeline part before these rules.
+        ApiRequest::CreatePipelineRun(_)
+        | ApiRequest::TerminatePipelineRun { .. }
+        | ApiRequest::GetPipelineRun { .. }
+        | ApiRequest::ListPipelineRuns => Ok(()),
         ApiRequest::StartMaintenance { hostnames, .. } => {
             access::authorize(caller, Act::Cluster, || {
                 format!("start maintenance of {}", hostnames.join(", "))
@@ -514,6 +527,12 @@ fn decide_or_refuse(
         | ApiRequest::UpdatePool { pool_id, .. }
         | ApiRequest::DeletePool { pool_id } => Err(PoolError::NotFound(pool_id).into()),
         ApiRequest::ReadPools => Err(PoolError::NotFound(PoolId::root()).into()),
+        ApiRequest::CreatePipelineRun(_)
+        | ApiRequest::TerminatePipelineRun { .. }
+        | ApiRequest::GetPipelineRun { .. }
+        | ApiRequest::ListPipelineRuns => Err(EngineError::InvalidPipelineRun(
+            "a pipeline request reached the job rules".to_string(),
+        )),
         ApiRequest::StartMaintenance {
             hostnames,
             batch_grace,
@@ -780,6 +799,28 @@ pub(super) fn apply(
     revision: Revision,
 ) -> (Reply, Vec<(JobId, bool)>) {
     match then {
+        Then::PipelineRuns {
+            records,
+            created,
+            stopped,
+        } => {
+            let mut planned = Vec::new();
+            for mut job in created {
+                job.revision = revision;
+                planned.push((job.job_id.clone(), true));
+                registry.insert(job);
+            }
+            for mut job in stopped {
+                job.revision = revision;
+                planned.push((job.job_id.clone(), true));
+                registry.set_job(job);
+            }
+            let reply = records
+                .into_iter()
+                .next()
+                .map_or(Reply::Deleted, |r| Reply::PipelineRun(Box::new(r)));
+            (reply, planned)
+        }
         Then::Pool(then) => {
             let reply = match api_pools::apply(pools, then) {
                 Some(pool) => Reply::Pool(Box::new(pool)),

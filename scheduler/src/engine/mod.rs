@@ -65,6 +65,7 @@ mod maintenance;
 pub mod offer_book;
 pub mod offers;
 pub mod pending_runs;
+pub mod pipeline_runs;
 mod placing;
 pub mod plan_due;
 mod planning;
@@ -120,6 +121,8 @@ pub struct Engine {
     registry: Registry,
     /// The resource pools, as stored.
     pools: PoolTree,
+    /// Kubeflow pipeline runs, as stored.
+    pipeline_runs: pipeline_runs::PipelineRuns,
     cluster: ClusterFacts,
     subscription: Subscription,
     offers: HeldOffers,
@@ -177,6 +180,8 @@ enum Awaiting {
     /// Hosts' records written for another reason (the master took them
     /// DOWN, an inverse offer came or went).
     HostsWritten,
+    /// Pipeline runs moved on from their node jobs' ends.
+    Pipeline(api::Then),
 }
 
 impl Engine {
@@ -194,6 +199,7 @@ impl Engine {
             config,
             registry: Registry::from_jobs(snapshot.jobs),
             pools: PoolTree::from_pools(snapshot.pools),
+            pipeline_runs: pipeline_runs::PipelineRuns::from_records(snapshot.pipeline_runs),
             cluster,
             subscription: Subscription::new(snapshot.framework_id),
             offers: HeldOffers::default(),
@@ -306,6 +312,9 @@ impl Engine {
         caller: &Identity,
         now: Now,
     ) -> Vec<Action> {
+        if let Some(actions) = self.on_pipeline_request(request, &body, caller, now) {
+            return actions;
+        }
         let decision = api::decide(
             &self.registry,
             &self.pools,
@@ -334,6 +343,53 @@ impl Engine {
                     result: Ok(Reply::Job(job)),
                 }]
             }
+        }
+    }
+
+    /// A pipeline run request (issue 23), if `body` is one: reads are
+    /// answered from what the engine holds, writes stored.
+    fn on_pipeline_request(
+        &mut self,
+        request: RequestId,
+        body: &ApiRequest,
+        caller: &Identity,
+        now: Now,
+    ) -> Option<Vec<Action>> {
+        let reply = |result| Some(vec![Action::Reply { request, result }]);
+        match body {
+            ApiRequest::GetPipelineRun { run_id } => reply(
+                self.pipeline_runs
+                    .get(run_id)
+                    .map(|r| Reply::PipelineRun(Box::new(r.clone())))
+                    .ok_or_else(|| EngineError::PipelineRunNotFound(run_id.clone())),
+            ),
+            ApiRequest::ListPipelineRuns => reply(Ok(Reply::PipelineRuns(
+                self.pipeline_runs.list().into_iter().cloned().collect(),
+            ))),
+            ApiRequest::CreatePipelineRun(_) | ApiRequest::TerminatePipelineRun { .. } => {
+                let owner = caller.recorded_name().to_owned();
+                let allowed = crate::model::access::authorize(
+                    caller,
+                    crate::model::access::Act::Job {
+                        owner: &owner,
+                        owning_team: "",
+                    },
+                    || "run a pipeline".to_string(),
+                );
+                if let Err(denied) = allowed {
+                    return reply(Err(denied.into()));
+                }
+                match self
+                    .pipeline_runs
+                    .decide(&self.registry, body.clone(), now.unix_ms)
+                {
+                    Ok((change, then)) => {
+                        Some(self.persist(change, Awaiting::Api { request, then }))
+                    }
+                    Err(e) => reply(Err(e)),
+                }
+            }
+            _ => None,
         }
     }
 
@@ -590,6 +646,14 @@ impl Engine {
     /// batch instance that succeeded must not run again; so such an update
     /// makes the backlog go before the round.
     pub fn on_updates(&mut self, updates: Vec<TaskUpdate>, now: Now) -> Vec<Action> {
+        for update in &updates {
+            if let (TaskState::TaskFinished, Some(data), Ok(task)) =
+                (update.state, &update.data, TaskId::parse(&update.task_id))
+            {
+                self.pipeline_runs
+                    .note_outputs(task.instance.job.as_str(), data);
+            }
+        }
         let succeeded_after_lost = updates.iter().any(|update| {
             update.state == TaskState::TaskFinished
                 && TaskId::parse(&update.task_id).is_ok_and(|task| {
@@ -701,6 +765,23 @@ impl Engine {
         result: Result<Revision, StoreError>,
         now: Now,
     ) -> Vec<Action> {
+        let mut actions = self.after_stored(change, result, now);
+        // Pipeline runs move on from what the registry now holds (a node
+        // job that ended), one change at a time.
+        if self.awaiting.is_none() && !matches!(actions.last(), Some(Action::Persist(_))) {
+            if let Some((change, then)) = self.pipeline_runs.advance(&self.registry, now.unix_ms) {
+                actions.extend(self.persist(change, Awaiting::Pipeline(then)));
+            }
+        }
+        actions
+    }
+
+    fn after_stored(
+        &mut self,
+        change: &Change,
+        result: Result<Revision, StoreError>,
+        now: Now,
+    ) -> Vec<Action> {
         let Some(awaiting) = self.awaiting.take() else {
             tracing::error!("a change was reported stored that the engine did not hand out");
             return Vec::new();
@@ -710,6 +791,24 @@ impl Engine {
             self.hosts_generation += 1;
         }
         match awaiting {
+            Awaiting::Pipeline(then) => match result {
+                Ok(revision) => {
+                    if let api::Then::PipelineRuns { records, .. } = &then {
+                        for record in records {
+                            self.pipeline_runs.put(record.clone());
+                        }
+                    }
+                    let (_, jobs) = api::apply(&mut self.registry, &mut self.pools, then, revision);
+                    for (job, _) in jobs {
+                        self.enqueue(&job, Duration::ZERO, now.instant);
+                    }
+                    Vec::new()
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record pipeline runs; retried after the next change");
+                    Vec::new()
+                }
+            },
             Awaiting::Drained(drained) => match result {
                 Ok(_) => {
                     for m in &drained {
@@ -856,6 +955,11 @@ impl Engine {
             }
         };
         let reconcile = then.reconcile();
+        if let api::Then::PipelineRuns { records, .. } = &then {
+            for record in records {
+                self.pipeline_runs.put(record.clone());
+            }
+        }
         let mut host_actions = Vec::new();
         if let api::Then::Hosts(hosts) = &then {
             host_actions = self.after_host_request(hosts, now);

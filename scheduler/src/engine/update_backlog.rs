@@ -108,6 +108,7 @@ mod tests {
             agent_id: None,
             timestamp: None,
             unreachable_since: None,
+            data: None,
             uuid: None,
         })
         .collect()

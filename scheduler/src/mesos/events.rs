@@ -177,6 +177,7 @@ fn task_update(status: TaskStatus) -> TaskUpdate {
         message: status.message,
         healthy: status.healthy,
         ready: status.check_status.as_ref().map(check_passed),
+        data: status.data,
         uuid: status.uuid,
     }
 }
@@ -384,6 +385,7 @@ mod tests {
                 agent_id: Some(AgentId::new("a1")),
                 timestamp: Some(1_700_000_000_250),
                 unreachable_since: None,
+                data: None,
                 uuid: Some(Bytes::from_static(&[7; 16])),
             }
         );

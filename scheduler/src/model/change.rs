@@ -39,6 +39,8 @@ pub struct Change {
     pub pools: Vec<PoolWrite>,
     /// Hosts whose maintenance record is written or removed.
     pub hosts: Vec<HostWrite>,
+    /// Kubeflow pipeline runs, each as it now is (issue 23).
+    pub pipeline_runs: Vec<super::pipeline_run::RunRecord>,
 }
 
 /// A write of a host's maintenance record.
@@ -63,6 +65,7 @@ impl Change {
             || !self.workflow_events.is_empty()
             || !self.pools.is_empty()
             || !self.hosts.is_empty()
+            || !self.pipeline_runs.is_empty()
     }
 
     /// Whether there is nothing to write.

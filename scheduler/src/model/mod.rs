@@ -59,6 +59,7 @@ pub mod job_ref;
 pub mod offer;
 pub mod outcome;
 pub mod pipeline;
+pub mod pipeline_run;
 pub mod policies;
 pub mod pool;
 pub mod pool_validate;

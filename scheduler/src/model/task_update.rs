@@ -35,6 +35,9 @@ pub struct TaskUpdate {
     /// For TASK_UNREACHABLE, when the agent became unreachable, if said: a
     /// reconciliation answer long after says the same time.
     pub unreachable_since: Option<UnixMillis>,
+    /// The status's `data`: what the executor sent with it (a pipeline
+    /// node's output files, with its TASK_FINISHED).
+    pub data: Option<Bytes>,
     /// The update's uuid: present on a reliable update, which must be
     /// acknowledged (once stored) with the agent and task id above.
     pub uuid: Option<Bytes>,

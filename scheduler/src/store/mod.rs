@@ -227,6 +227,8 @@ pub struct Snapshot {
     pub pools: Vec<crate::model::pool::Pool>,
     /// Hosts in maintenance.
     pub hosts: Vec<crate::model::host::HostMaintenance>,
+    /// Kubeflow pipeline runs, oldest first.
+    pub pipeline_runs: Vec<crate::model::pipeline_run::RunRecord>,
 }
 
 /// A run as stored, for readers: the model's run and what only a reader

@@ -898,6 +898,10 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         ApiRequest::UpdatePool { pool_id, .. } => format!("update pool {pool_id}"),
         ApiRequest::DeletePool { pool_id } => format!("delete pool {pool_id}"),
         ApiRequest::ReadPools => "read pools".to_owned(),
+        ApiRequest::CreatePipelineRun(new) => format!("create pipeline run {}", new.run_id),
+        ApiRequest::TerminatePipelineRun { run_id } => format!("terminate pipeline run {run_id}"),
+        ApiRequest::GetPipelineRun { run_id } => format!("get pipeline run {run_id}"),
+        ApiRequest::ListPipelineRuns => "list pipeline runs".to_owned(),
         ApiRequest::RefreshJob { job_id } => format!("refresh {job_id}"),
         ApiRequest::SteerWorkflow { job_id, action, .. } => {
             format!("{job_id} workflow {action:?}")

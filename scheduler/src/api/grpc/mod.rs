@@ -10,6 +10,8 @@
 //!   replaces its routes as it lands.
 
 pub mod json_face;
+pub mod kfp_run_view;
+pub mod kfp_runs;
 pub mod peloton_hosts;
 pub mod peloton_jobs;
 pub mod peloton_patch;
@@ -37,6 +39,7 @@ use super::AppState;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use drover_seed_api::kfp::run_service_server::RunServiceServer;
 use drover_seed_api::peloton::api::v1alpha::host::svc::host_service_server::HostServiceServer;
 use drover_seed_api::peloton::api::v1alpha::job::stateless::svc::job_service_server::JobServiceServer;
 use drover_seed_api::peloton::api::v1alpha::pod::svc::pod_service_server::PodServiceServer;
@@ -82,6 +85,8 @@ const PELOTON_POOLS: &str = "peloton.api.v1alpha.respool.ResourcePoolService";
 const PELOTON_WATCH: &str = "peloton.api.v1alpha.watch.svc.WatchService";
 /// Peloton's `HostService` ([`peloton_hosts`]).
 const PELOTON_HOSTS: &str = "peloton.api.v1alpha.host.svc.HostService";
+/// Kubeflow Pipelines v1beta1 `RunService` ([`kfp_runs`]).
+const KFP_RUNS: &str = "api.RunService";
 /// Titus' `JobManagementService` ([`titus_jobs`]).
 const TITUS_JOBS: &str = "com.netflix.titus.JobManagementService";
 
@@ -117,6 +122,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let peloton_pools = ResourcePoolServiceServer::new(peloton_pools::PelotonPools {
         state: state.clone(),
     });
+    let kfp_runs = RunServiceServer::new(kfp_runs::KfpRuns {
+        state: state.clone(),
+    });
     // Each method's own route (not `/{service}/{*method}`), so a method
     // the service lacks reaches `unknown_method` and its message, not
     // tonic's bare UNIMPLEMENTED.
@@ -131,6 +139,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             router.route_service(&path, peloton_pools.clone())
         } else if of_service(&path, PELOTON_HOSTS) {
             router.route_service(&path, peloton_hosts.clone())
+        } else if of_service(&path, KFP_RUNS) {
+            router.route_service(&path, kfp_runs.clone())
         } else if of_service(&path, TITUS_JOBS) {
             router.route_service(&path, titus_jobs.clone())
         } else {

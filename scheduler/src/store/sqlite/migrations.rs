@@ -225,6 +225,15 @@ pub const MIGRATIONS: &[&str] = &[
     // events stored before say nothing (NULL).
     "ALTER TABLE runs ADD COLUMN ready INTEGER;
      ALTER TABLE pod_events ADD COLUMN ready INTEGER;",
+    // 16 (issue 23): Kubeflow pipeline runs, each the model's
+    // `pipeline_run::RunRecord` as JSON (what the API was given and the
+    // driver's state, every node's phase and outputs).
+    "CREATE TABLE pipeline_runs (
+         run_id TEXT PRIMARY KEY,
+         record TEXT NOT NULL,
+         created_at_ms INTEGER NOT NULL,
+         revision INTEGER NOT NULL
+     );",
 ];
 
 /// The tables each schema version has, with the version that made each:
@@ -241,6 +250,7 @@ pub const TABLES: &[(i64, &str)] = &[
     (10, "workflow_events"),
     (12, "pools"),
     (13, "host_maintenance"),
+    (16, "pipeline_runs"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):

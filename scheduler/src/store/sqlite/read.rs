@@ -153,7 +153,31 @@ impl SqliteStore {
             hostnames,
             pools: self.pools()?,
             hosts: self.host_maintenance()?,
+            pipeline_runs: self.pipeline_runs()?,
         })
+    }
+
+    /// Every stored Kubeflow pipeline run, oldest first.
+    pub fn pipeline_runs(&self) -> Result<Vec<crate::model::pipeline_run::RunRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT run_id, record FROM pipeline_runs ORDER BY created_at_ms, run_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut runs = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let id: String = row.get(0).map_err(|e| self.err(e))?;
+            let record: String = row.get(1).map_err(|e| self.err(e))?;
+            runs.push(
+                serde_json::from_str(&record).map_err(|_| StoreError::CorruptValue {
+                    what: "pipeline run",
+                    value: id,
+                })?,
+            );
+        }
+        Ok(runs)
     }
 
     /// Every stored resource pool, by id.

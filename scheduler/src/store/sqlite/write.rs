@@ -74,6 +74,30 @@ fn write(tx: &Transaction<'_>, change: &Change, revision: Revision) -> rusqlite:
     if !change.hosts.is_empty() {
         write_hosts(tx, &change.hosts)?;
     }
+    for record in &change.pipeline_runs {
+        write_pipeline_run(tx, record, revision)?;
+    }
+    Ok(())
+}
+
+fn write_pipeline_run(
+    tx: &Transaction<'_>,
+    record: &crate::model::pipeline_run::RunRecord,
+    revision: Revision,
+) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(record)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.prepare_cached(
+        "INSERT INTO pipeline_runs (run_id, record, created_at_ms, revision) \
+         VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (run_id) DO UPDATE SET record = ?2, revision = ?4",
+    )?
+    .execute(params![
+        record.id(),
+        json,
+        record.created_ms,
+        revision as i64
+    ])?;
     Ok(())
 }
 

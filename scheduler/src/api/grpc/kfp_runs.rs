@@ -1,0 +1,196 @@
+//! Kubeflow Pipelines v1beta1 `api.RunService` over Drover's pipeline
+//! runs (issue 23): a thin async layer over the engine's pipeline
+//! requests and the pure translation of [`kfp_run_view`]. Create
+//! validates in the engine (INVALID_ARGUMENT naming the field, nothing
+//! stored); runs are read from the engine, which holds what the store
+//! committed.
+//!
+//! Served: CreateRunV1, GetRunV1, ListRunsV1 (every run, oldest first,
+//! in one page: the filter, sort and paging rules are the REST face's
+//! list module, wired at merge), TerminateRunV1. The rest answer
+//! UNIMPLEMENTED naming what they wait for.
+
+use super::kfp_run_view as view;
+use crate::api::authn::Caller;
+use crate::api::error::{ApiError, Code};
+use crate::api::jobs::ask;
+use crate::api::AppState;
+use crate::engine::pipeline_runs::NewRun;
+use crate::engine::{ApiRequest, Reply};
+use crate::model::pipeline_run::RunRecord;
+use drover_seed_api::kfp::run_service_server::RunService;
+use drover_seed_api::kfp::*;
+use tonic::{Request, Response, Status};
+
+#[derive(Clone)]
+pub struct KfpRuns {
+    pub state: AppState,
+}
+
+/// What a method not served yet answers.
+fn not_yet(method: &str, waits_for: &str) -> Status {
+    Status::unimplemented(format!(
+        "api.RunService/{method} is not served yet: it waits for {waits_for}"
+    ))
+}
+
+async fn one_run(
+    state: &AppState,
+    caller: &Caller,
+    request: ApiRequest,
+) -> Result<RunRecord, Status> {
+    match ask(state, caller, request).await? {
+        Reply::PipelineRun(record) => Ok(*record),
+        _ => Err(ApiError {
+            code: Code::Internal,
+            message: "the engine answered a run request with something else than a run".into(),
+        }
+        .into()),
+    }
+}
+
+/// The run a create request carries, read for the engine.
+fn new_run(run: Option<Run>) -> Result<NewRun, Status> {
+    let run = run.ok_or_else(|| Status::invalid_argument("run: a run is required"))?;
+    if run.name.trim().is_empty() {
+        return Err(Status::invalid_argument("run.name: a run needs a name"));
+    }
+    let spec = run
+        .pipeline_spec
+        .ok_or_else(|| Status::invalid_argument("run.pipeline_spec: required"))?;
+    if spec.workflow_manifest.trim().is_empty() {
+        let field = if spec.pipeline_id.is_empty() {
+            "run.pipeline_spec.workflow_manifest: required (Drover runs the manifest it is given)"
+        } else {
+            "run.pipeline_spec.pipeline_id: stored pipelines are not run yet; send workflow_manifest"
+        };
+        return Err(Status::invalid_argument(field));
+    }
+    let experiment_id = run
+        .resource_references
+        .iter()
+        .filter_map(|r| r.key.as_ref())
+        .find(|k| k.r#type == ResourceType::Experiment as i32)
+        .map(|k| k.id.clone());
+    Ok(NewRun {
+        run_id: uuid::Uuid::new_v4().to_string(),
+        name: run.name,
+        description: run.description,
+        manifest: spec.workflow_manifest,
+        parameters: spec
+            .parameters
+            .into_iter()
+            .map(|p| (p.name, p.value))
+            .collect(),
+        experiment_id,
+    })
+}
+
+#[tonic::async_trait]
+impl RunService for KfpRuns {
+    async fn create_run_v1(
+        &self,
+        request: Request<CreateRunRequest>,
+    ) -> Result<Response<RunDetail>, Status> {
+        let caller = Caller::of(&request)?;
+        let new = new_run(request.into_inner().run)?;
+        let record = one_run(
+            &self.state,
+            &caller,
+            ApiRequest::CreatePipelineRun(Box::new(new)),
+        )
+        .await?;
+        Ok(Response::new(view::run_detail(&record)))
+    }
+
+    async fn get_run_v1(
+        &self,
+        request: Request<GetRunRequest>,
+    ) -> Result<Response<RunDetail>, Status> {
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().run_id;
+        let record = one_run(&self.state, &caller, ApiRequest::GetPipelineRun { run_id }).await?;
+        Ok(Response::new(view::run_detail(&record)))
+    }
+
+    async fn list_runs_v1(
+        &self,
+        request: Request<ListRunsRequest>,
+    ) -> Result<Response<ListRunsResponse>, Status> {
+        let caller = Caller::of(&request)?;
+        let runs = match ask(&self.state, &caller, ApiRequest::ListPipelineRuns).await? {
+            Reply::PipelineRuns(runs) => runs,
+            _ => {
+                return Err(Status::internal(
+                    "the engine answered a list with something else",
+                ))
+            }
+        };
+        let runs: Vec<Run> = runs.iter().map(view::run_message).collect();
+        Ok(Response::new(ListRunsResponse {
+            total_size: i32::try_from(runs.len()).unwrap_or(i32::MAX),
+            runs,
+            next_page_token: String::new(),
+        }))
+    }
+
+    async fn archive_run_v1(
+        &self,
+        _request: Request<ArchiveRunRequest>,
+    ) -> Result<Response<()>, Status> {
+        Err(not_yet("ArchiveRunV1", "storage states of runs"))
+    }
+
+    async fn unarchive_run_v1(
+        &self,
+        _request: Request<UnarchiveRunRequest>,
+    ) -> Result<Response<()>, Status> {
+        Err(not_yet("UnarchiveRunV1", "storage states of runs"))
+    }
+
+    async fn delete_run_v1(
+        &self,
+        _request: Request<DeleteRunRequest>,
+    ) -> Result<Response<()>, Status> {
+        Err(not_yet("DeleteRunV1", "deleting a run and its node jobs"))
+    }
+
+    async fn report_run_metrics_v1(
+        &self,
+        _request: Request<ReportRunMetricsRequest>,
+    ) -> Result<Response<ReportRunMetricsResponse>, Status> {
+        Err(not_yet("ReportRunMetricsV1", "run metrics"))
+    }
+
+    async fn read_artifact_v1(
+        &self,
+        _request: Request<ReadArtifactRequest>,
+    ) -> Result<Response<ReadArtifactResponse>, Status> {
+        Err(not_yet(
+            "ReadArtifactV1",
+            "artifacts served as a gzipped tar (they are kept with the run already)",
+        ))
+    }
+
+    async fn terminate_run_v1(
+        &self,
+        request: Request<TerminateRunRequest>,
+    ) -> Result<Response<()>, Status> {
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().run_id;
+        one_run(
+            &self.state,
+            &caller,
+            ApiRequest::TerminatePipelineRun { run_id },
+        )
+        .await?;
+        Ok(Response::new(()))
+    }
+
+    async fn retry_run_v1(
+        &self,
+        _request: Request<RetryRunRequest>,
+    ) -> Result<Response<()>, Status> {
+        Err(not_yet("RetryRunV1", "rerunning failed and skipped nodes"))
+    }
+}
