@@ -21,7 +21,10 @@
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
 //! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
 //! - [`grpc`]: the seeds' gRPC services and server reflection, on the
-//!   same port (HTTP/2).
+//!   same port (HTTP/2), and the Kubeflow Pipelines v1beta1 REST face of
+//!   its services (`/apis/v1beta1/...`, [`grpc::kfp_rest`]).
+//! - [`kfp`]: what the kfp SDK calls beside the run service, and the
+//!   rules of listing runs.
 //! - [`store`]: `/api/v1/store`, which store and framework this is.
 //! - [`openapi`]: `/api/v1/openapi.json`, the JSON API's OpenAPI document.
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
@@ -45,6 +48,7 @@ pub mod grpc;
 pub mod health;
 pub mod hosts;
 pub mod jobs;
+pub mod kfp;
 pub mod logs;
 pub mod openapi;
 pub mod pod_ops;
@@ -73,7 +77,7 @@ use crate::runner::board::JobBoard;
 use crate::runner::watch_log::WatchLog;
 use crate::runner::ApiCommand;
 use crate::store::StoreRead;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use error::ApiError;
 use std::sync::{Arc, Mutex};
@@ -207,6 +211,10 @@ impl AppState {
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
     let max_uri_bytes = state.config.max_uri_bytes;
+    // The Kubeflow v1beta1 REST paths call the same seed routes a gRPC
+    // client reaches (after authentication, which runs around them).
+    let seed = grpc::routes(&state).with_state(state.clone());
+    let max_body_bytes = state.config.max_body_bytes;
     Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
         // A literal segment wins over `{id}` for every method: GET and
@@ -271,6 +279,12 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route(
+            "/apis/v1beta1/{*rest}",
+            any(move |request: axum::extract::Request| {
+                grpc::kfp_rest::transcode(seed.clone(), max_body_bytes, request)
+            }),
+        )
         .merge(grpc::routes(&state))
         .fallback(not_found)
         // A JSON call of a seed method becomes the gRPC call of it.

@@ -10,6 +10,8 @@
 //!   replaces its routes as it lands.
 
 pub mod json_face;
+pub mod kfp_rest;
+pub mod kfp_rest_routes;
 pub mod peloton_hosts;
 pub mod peloton_jobs;
 pub mod peloton_patch;
