@@ -215,6 +215,13 @@ pub fn router(state: AppState) -> Router {
     // client reaches (after authentication, which runs around them).
     let seed = grpc::routes(&state).with_state(state.clone());
     let max_body_bytes = state.config.max_body_bytes;
+    let experiments = Arc::new(kfp::experiments::Experiments::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0),
+    ));
+    let (listed, got, created) = (experiments.clone(), experiments.clone(), experiments);
     Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
         // A literal segment wins over `{id}` for every method: GET and
@@ -279,6 +286,24 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        // Kubeflow's own paths beside the run service (README: "Kubeflow
+        // Pipelines"); more specific than the wildcard, so they win.
+        .route(
+            "/apis/v1beta1/healthz",
+            get(|| async { kfp::experiments::healthz() }),
+        )
+        .route(
+            "/apis/v1beta1/experiments",
+            get(move |query| async move { kfp::experiments::list_route(&listed, query) }).post(
+                move |body: axum::body::Bytes| async move {
+                    kfp::experiments::create_route(&created, &body)
+                },
+            ),
+        )
+        .route(
+            "/apis/v1beta1/experiments/{id}",
+            get(move |id| async move { kfp::experiments::get_route(&got, id) }),
+        )
         .route(
             "/apis/v1beta1/{*rest}",
             any(move |request: axum::extract::Request| {

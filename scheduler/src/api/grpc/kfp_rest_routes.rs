@@ -263,6 +263,19 @@ pub fn request_message(
     Ok(message)
 }
 
+/// A message of `input` from query parameters alone, read as a REST
+/// method's are (for the Kubeflow routes served beside the seed's).
+pub fn query_message(
+    input: &MessageDescriptor,
+    query: Option<&str>,
+) -> Result<DynamicMessage, ApiError> {
+    let mut message = DynamicMessage::new(input.clone());
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        set_path(&mut message, &key, &key, &value)?;
+    }
+    Ok(message)
+}
+
 fn is_blank(body: &[u8]) -> bool {
     body.iter().all(u8::is_ascii_whitespace)
 }

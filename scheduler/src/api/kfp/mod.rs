@@ -5,7 +5,10 @@
 //!
 //! - [`gateway_error`]: errors as the kfp API server (grpc-gateway v1)
 //!   writes them, `{error, code, message, details}`, and its HTTP statuses.
+//! - [`experiments`]: the experiments the SDK gets or creates, and
+//!   `healthz`.
 //! - [`list`]: `ListRunsV1`'s filter, sort, page token and page size.
 
+pub mod experiments;
 pub mod gateway_error;
 pub mod list;
