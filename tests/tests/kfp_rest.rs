@@ -7,7 +7,8 @@
 //! the message naming what the method waits for. A malformed query is
 //! refused by the transcoder before the service (400, code 3, naming the
 //! key); an unknown path is 404 (code 5); a known path with another verb
-//! is 501.
+//! is 501. Creating an experiment is a write: a viewer is refused (403,
+//! code 7), a user's is made, and a name is unique (409, code 6).
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
@@ -19,11 +20,13 @@ use serde_json::Value;
 use std::path::Path;
 
 const TOKEN: &str = "kfp-user-token";
+const VIEWER_TOKEN: &str = "kfp-viewer-token";
 
 fn credentials_file(dir: &Path) -> std::path::PathBuf {
     let text = format!(
-        "users:\n  - name: kfp\n    role: user\n    tokens: [{}]\n",
-        digest_text(TOKEN)
+        "users:\n  - name: kfp\n    role: user\n    tokens: [{}]\n  - name: vic\n    role: viewer\n    tokens: [{}]\n",
+        digest_text(TOKEN),
+        digest_text(VIEWER_TOKEN)
     );
     let path = dir.join("credentials.yaml");
     std::fs::write(&path, text).unwrap();
@@ -176,4 +179,40 @@ async fn every_run_service_path_reaches_its_method_behind_authentication() {
     let json = json_of(&reply);
     assert_eq!(reply.status, 501, "{json}");
     assert_eq!(json["code"], 12, "{json}");
+
+    // Creating an experiment is a write: a viewer is refused, a user is not.
+    let body = r#"{"name": "mine", "description": "d"}"#;
+    let reply = call(
+        a,
+        Some(VIEWER_TOKEN),
+        "POST",
+        "/apis/v1beta1/experiments",
+        body,
+    )
+    .await;
+    let json = json_of(&reply);
+    assert_eq!(reply.status, 403, "{json}");
+    assert_eq!(json["code"], 7, "{json}");
+    let reply = call(a, Some(TOKEN), "POST", "/apis/v1beta1/experiments", body).await;
+    let json = json_of(&reply);
+    assert_eq!(reply.status, 200, "{json}");
+    assert_eq!(json["name"], "mine");
+    assert_eq!(json["storage_state"], "STORAGESTATE_AVAILABLE");
+    let reply = call(
+        a,
+        Some(VIEWER_TOKEN),
+        "GET",
+        &format!("/apis/v1beta1/experiments/{}", json["id"].as_str().unwrap()),
+        "",
+    )
+    .await;
+    assert_eq!(json_of(&reply)["description"], "d", "a viewer reads it");
+    let reply = call(a, Some(TOKEN), "POST", "/apis/v1beta1/experiments", body).await;
+    assert_eq!(
+        json_of(&reply)["code"],
+        6,
+        "a name is unique: {:?}",
+        json_of(&reply)
+    );
+    assert_eq!(reply.status, 409);
 }

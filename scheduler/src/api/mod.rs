@@ -222,6 +222,7 @@ pub fn router(state: AppState) -> Router {
             .unwrap_or(0),
     ));
     let (listed, got, created) = (experiments.clone(), experiments.clone(), experiments);
+    let audit = state.audit.clone();
     Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
         // A literal segment wins over `{id}` for every method: GET and
@@ -295,8 +296,9 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/apis/v1beta1/experiments",
             get(move |query| async move { kfp::experiments::list_route(&listed, query) }).post(
-                move |body: axum::body::Bytes| async move {
-                    kfp::experiments::create_route(&created, &body)
+                move |axum::Extension(caller): axum::Extension<authn::Caller>,
+                      body: axum::body::Bytes| async move {
+                    kfp::experiments::create_route(&created, &audit, &caller, &body)
                 },
             ),
         )

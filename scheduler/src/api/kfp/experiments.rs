@@ -14,9 +14,12 @@
 
 use super::gateway_error;
 use super::list::{list, storage_state_name, RunListing};
+use crate::api::audit::AuditLog;
+use crate::api::authn::Caller;
 use crate::api::error::{ApiError, Code};
 use crate::api::grpc::kfp_rest_routes::query_message;
 use crate::api::grpc::seed_pool;
+use crate::model::access::{authorize, Act};
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -190,15 +193,31 @@ pub fn get_route(experiments: &Experiments, Path(id): Path<String>) -> Response 
     answer(experiments.get(&id).map(|e| to_json(&e)))
 }
 
-/// `POST /apis/v1beta1/experiments` with the experiment as the body.
-pub fn create_route(experiments: &Experiments, body: &[u8]) -> Response {
+/// `POST /apis/v1beta1/experiments` with the experiment as the body: a
+/// write, so a viewer is refused, and it is audited as every write is.
+pub fn create_route(
+    experiments: &Experiments,
+    audit: &AuditLog,
+    caller: &Caller,
+    body: &[u8],
+) -> Response {
+    let result = create(experiments, caller, body);
+    let target = match &result {
+        Ok(made) => format!("experiment {}", made["id"].as_str().unwrap_or("")),
+        Err(_) => "experiment".to_owned(),
+    };
+    audit.record(caller, &target, result.as_ref().map(|_| ()));
+    answer(result)
+}
+
+fn create(experiments: &Experiments, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
     let parsed: Result<Value, _> = if body.iter().all(u8::is_ascii_whitespace) {
         Ok(json!({}))
     } else {
         serde_json::from_slice(body)
     };
     let Ok(Value::Object(fields)) = parsed else {
-        return gateway_error::from_api(ApiError::invalid(
+        return Err(ApiError::invalid(
             "experiment",
             "the body is not an api.Experiment in JSON",
         ));
@@ -210,11 +229,23 @@ pub fn create_route(experiments: &Experiments, body: &[u8]) -> Response {
             .unwrap_or("")
             .to_owned()
     };
-    answer(
-        experiments
-            .create(&text("name"), &text("description"), now_ms())
-            .map(|e| to_json(&e)),
+    let name = text("name");
+    let who = &caller.identity;
+    authorize(
+        who,
+        Act::Job {
+            owner: &who.name,
+            owning_team: "",
+        },
+        || format!("create experiment {name:?}"),
     )
+    .map_err(|denied| ApiError {
+        code: Code::PermissionDenied,
+        message: denied.to_string(),
+    })?;
+    experiments
+        .create(&name, &text("description"), now_ms())
+        .map(|e| to_json(&e))
 }
 
 /// `GET /apis/v1beta1/healthz`, as kfp 1.8 answers it in a single-user
