@@ -77,7 +77,7 @@ use crate::runner::board::JobBoard;
 use crate::runner::watch_log::WatchLog;
 use crate::runner::ApiCommand;
 use crate::store::StoreRead;
-use axum::routing::{any, get, post};
+use axum::routing::{get, post};
 use axum::Router;
 use error::ApiError;
 use std::sync::{Arc, Mutex};
@@ -223,6 +223,11 @@ pub fn router(state: AppState) -> Router {
     ));
     let (listed, got, created) = (experiments.clone(), experiments.clone(), experiments);
     let audit = state.audit.clone();
+    // Every verb, so a known path asked with another one is answered in
+    // Kubeflow's shape (UNIMPLEMENTED, as grpc-gateway answers it).
+    let rest = move |request: axum::extract::Request| {
+        grpc::kfp_rest::transcode(seed.clone(), max_body_bytes, request)
+    };
     Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
         // A literal segment wins over `{id}` for every method: GET and
@@ -308,9 +313,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/apis/v1beta1/{*rest}",
-            any(move |request: axum::extract::Request| {
-                grpc::kfp_rest::transcode(seed.clone(), max_body_bytes, request)
-            }),
+            get(rest.clone())
+                .post(rest.clone())
+                .delete(rest.clone())
+                .put(rest.clone())
+                .patch(rest),
         )
         .merge(grpc::routes(&state))
         .fallback(not_found)
