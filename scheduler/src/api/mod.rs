@@ -22,7 +22,10 @@
 //! - [`query`]: QueryJobs and QueryPods with filters and pagination.
 //! - [`health`]: `/metrics`, `/health`, `/health/live` and `/health/ready`.
 //! - [`grpc`]: the seeds' gRPC services and server reflection, on the
-//!   same port (HTTP/2).
+//!   same port (HTTP/2), and the Kubeflow Pipelines v1beta1 REST face of
+//!   its services (`/apis/v1beta1/...`, [`grpc::kfp_rest`]).
+//! - [`kfp`]: what the kfp SDK calls beside the run service, and the
+//!   rules of listing runs.
 //! - [`store`]: `/api/v1/store`, which store and framework this is.
 //! - [`openapi`]: `/api/v1/openapi.json`, the JSON API's OpenAPI document.
 //! - [`body`]: reading a JSON body with a size limit, errors naming the field.
@@ -47,6 +50,7 @@ pub mod health;
 pub mod hosts;
 pub mod job_budget;
 pub mod jobs;
+pub mod kfp;
 pub mod logs;
 pub mod openapi;
 pub mod pod_ops;
@@ -209,6 +213,23 @@ impl AppState {
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
     let max_uri_bytes = state.config.max_uri_bytes;
+    // The Kubeflow v1beta1 REST paths call the same seed routes a gRPC
+    // client reaches (after authentication, which runs around them).
+    let seed = grpc::routes(&state).with_state(state.clone());
+    let max_body_bytes = state.config.max_body_bytes;
+    let experiments = Arc::new(kfp::experiments::Experiments::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0),
+    ));
+    let (listed, got, created) = (experiments.clone(), experiments.clone(), experiments);
+    let audit = state.audit.clone();
+    // Every verb, so a known path asked with another one is answered in
+    // Kubeflow's shape (UNIMPLEMENTED, as grpc-gateway answers it).
+    let rest = move |request: axum::extract::Request| {
+        grpc::kfp_rest::transcode(seed.clone(), max_body_bytes, request)
+    };
     Router::new()
         .route("/api/v1/jobs", post(jobs::create).get(jobs::list))
         // A literal segment wins over `{id}` for every method: GET and
@@ -273,6 +294,33 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        // Kubeflow's own paths beside the run service (README: "Kubeflow
+        // Pipelines"); more specific than the wildcard, so they win.
+        .route(
+            "/apis/v1beta1/healthz",
+            get(|| async { kfp::experiments::healthz() }),
+        )
+        .route(
+            "/apis/v1beta1/experiments",
+            get(move |query| async move { kfp::experiments::list_route(&listed, query) }).post(
+                move |axum::Extension(caller): axum::Extension<authn::Caller>,
+                      body: axum::body::Bytes| async move {
+                    kfp::experiments::create_route(&created, &audit, &caller, &body)
+                },
+            ),
+        )
+        .route(
+            "/apis/v1beta1/experiments/{id}",
+            get(move |id| async move { kfp::experiments::get_route(&got, id) }),
+        )
+        .route(
+            "/apis/v1beta1/{*rest}",
+            get(rest.clone())
+                .post(rest.clone())
+                .delete(rest.clone())
+                .put(rest.clone())
+                .patch(rest),
+        )
         .merge(grpc::routes(&state))
         .fallback(not_found)
         // A JSON call of a seed method becomes the gRPC call of it.

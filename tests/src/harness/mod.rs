@@ -21,6 +21,7 @@
 //! - [`job_api`]: the scheduler's job API as tests use it.
 //! - [`framework`]: a minimal Mesos framework (v1 scheduler API).
 //! - [`operator`]: the Mesos operator API (`/api/v1`): maintenance calls.
+//! - [`kfp`]: the Kubeflow Pipelines 1.8 venv and its Python drivers.
 //! - [`pymesos`]: the pymesos venv and the Python frameworks it runs.
 //! - [`run`]: a binary run to its exit, or in a mount namespace of its own.
 //! - [`wait`]: bounded polling.
@@ -35,6 +36,7 @@ pub mod cgroup;
 pub mod framework;
 pub mod http;
 pub mod job_api;
+pub mod kfp;
 pub mod operator;
 pub mod pki;
 pub mod process;

@@ -136,7 +136,7 @@ async fn json_to_message(
 }
 
 /// One uncompressed gRPC message frame.
-fn frame(message: &[u8]) -> Bytes {
+pub(super) fn frame(message: &[u8]) -> Bytes {
     let mut framed = Vec::with_capacity(FRAME_HEADER + message.len());
     framed.push(0);
     // A JSON body is bounded by max_body_bytes, far below 4 GiB.
@@ -150,7 +150,7 @@ fn frame(message: &[u8]) -> Bytes {
 }
 
 /// Takes the complete frames off the front of `buffer`.
-fn take_frames(buffer: &mut Vec<u8>) -> Result<Vec<Bytes>, ApiError> {
+pub(super) fn take_frames(buffer: &mut Vec<u8>) -> Result<Vec<Bytes>, ApiError> {
     let mut frames = Vec::new();
     let mut at = 0;
     while buffer.len() - at >= FRAME_HEADER {
@@ -172,7 +172,7 @@ fn take_frames(buffer: &mut Vec<u8>) -> Result<Vec<Bytes>, ApiError> {
     Ok(frames)
 }
 
-fn internal(message: &str) -> ApiError {
+pub(super) fn internal(message: &str) -> ApiError {
     ApiError {
         code: Code::Internal,
         message: message.to_owned(),
@@ -192,7 +192,7 @@ fn message_to_json(
 
 /// The gRPC status of an answer: in its headers (a trailers-only answer)
 /// or in its trailers.
-fn status_of(
+pub(super) fn status_of(
     headers: &axum::http::HeaderMap,
     trailers: Option<&axum::http::HeaderMap>,
 ) -> Option<tonic::Status> {
