@@ -5,7 +5,7 @@
 //! finds Default, `create_experiment` gets or creates by name as
 //! `create_run_from_pipeline_package` does, and a missing experiment is
 //! the kfp error the SDK raises. `list_runs` of an experiment reaches the
-//! run service through the REST face (501 until the run service lands).
+//! run service through the REST face (no run yet: an empty page).
 #![allow(clippy::unwrap_used)]
 
 use drover_scheduler::auth::credentials::digest_text;
@@ -88,9 +88,11 @@ async fn the_kfp_sdk_finds_default_and_gets_or_creates_experiments() {
     assert_eq!(got["missing"]["status"], 404, "{got}");
     assert_eq!(got["missing"]["body"]["code"], 5, "{got}");
     // The run service through the REST face, with the SDK's own query.
-    assert_eq!(got["list_runs"]["status"], 501, "{got}");
-    let message = got["list_runs"]["body"]["message"].as_str().unwrap();
-    assert!(message.contains("api.RunService/ListRunsV1"), "{message}");
+    assert_eq!(got["list_runs"]["status"], 200, "{got}");
+    assert!(
+        matches!(got["list_runs"]["total_size"].as_i64(), None | Some(0)),
+        "{got}"
+    );
 
     // A wrong token is refused before anything is served.
     let out = run("not-the-token")

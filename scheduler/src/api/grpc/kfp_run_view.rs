@@ -12,6 +12,7 @@ use drover_seed_api::kfp::{
 };
 use serde_json::{json, Map, Value};
 
+use crate::api::kfp::list::RunListing;
 use crate::model::pipeline_run::{PipelineRun, RunNode, RunRecord};
 
 /// The `Run` message of `record`.
@@ -56,6 +57,21 @@ pub fn run_message(record: &RunRecord) -> Run {
         status: record.run.phase.as_argo().to_string(),
         error: record.run.message.clone().unwrap_or_default(),
         ..Default::default()
+    }
+}
+
+/// What Kubeflow's list rules ([`crate::api::kfp::list`]) read of
+/// `record`: the same fields [`run_message`] shows.
+pub fn run_listing(record: &RunRecord) -> RunListing {
+    RunListing {
+        id: record.id().to_string(),
+        name: record.name.clone(),
+        description: record.description.clone(),
+        created_at_ms: record.created_ms,
+        scheduled_at_ms: record.run.started_ms,
+        archived: record.storage_state == "STORAGESTATE_ARCHIVED",
+        status: record.run.phase.as_argo().to_string(),
+        experiment_id: record.experiment_id.clone().unwrap_or_default(),
     }
 }
 

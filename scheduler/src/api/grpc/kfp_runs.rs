@@ -14,6 +14,7 @@ use super::kfp_run_view as view;
 use crate::api::authn::Caller;
 use crate::api::error::{ApiError, Code};
 use crate::api::jobs::ask;
+use crate::api::kfp::list::{list, RunListing};
 use crate::api::AppState;
 use crate::engine::pipeline_runs::NewRun;
 use crate::engine::{ApiRequest, Reply};
@@ -126,11 +127,22 @@ impl RunService for KfpRuns {
                 ))
             }
         };
-        let runs: Vec<Run> = runs.iter().map(view::run_message).collect();
+        // Kubeflow's list rules (filter, sort, pages) over what the
+        // listing needs of each run; the page's runs are then rendered.
+        let listings: Vec<RunListing> = runs.iter().map(view::run_listing).collect();
+        let page = list(&listings, request.get_ref())?;
+        let by_id: std::collections::HashMap<&str, &RunRecord> =
+            runs.iter().map(|r| (r.id(), r)).collect();
+        let runs: Vec<Run> = page
+            .runs
+            .iter()
+            .filter_map(|listing| by_id.get(listing.id.as_str()))
+            .map(|record| view::run_message(record))
+            .collect();
         Ok(Response::new(ListRunsResponse {
-            total_size: i32::try_from(runs.len()).unwrap_or(i32::MAX),
+            total_size: page.total_size,
             runs,
-            next_page_token: String::new(),
+            next_page_token: page.next_page_token,
         }))
     }
 
