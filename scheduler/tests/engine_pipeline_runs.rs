@@ -7,192 +7,37 @@
 
 use drover_proto::v1::TaskState;
 use drover_scheduler::engine::pipeline_runs::NewRun;
-use drover_scheduler::engine::{
-    ApiRequest, Call, Engine, EngineConfig, EngineError, Now, Reply, RequestId,
-};
-use drover_scheduler::model::access::Identity;
-use drover_scheduler::model::ids::{AgentId, JobId, OfferId};
-use drover_scheduler::model::offer::Offer;
+use drover_scheduler::engine::{ApiRequest, Call, EngineError, Reply};
+use drover_scheduler::model::ids::JobId;
 use drover_scheduler::model::pipeline::NodePhase;
 use drover_scheduler::model::pipeline_run::RunRecord as PipelineRecord;
-use drover_scheduler::model::port_ranges::PortRanges;
-use drover_scheduler::model::resources::Resources;
 use drover_scheduler::model::task_update::TaskUpdate;
-use drover_scheduler::runner::pump::{self, Outbox};
-use drover_scheduler::store::{RunRecord, SqliteStore, Store, StoreRead};
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use drover_scheduler::store::StoreRead;
+use std::time::Duration;
 
-/// An engine, its store, and what it sent and answered.
-struct Harness {
-    engine: Engine,
-    store: SqliteStore,
-    _dir: tempfile::TempDir,
-    t0: Instant,
-    clock: Duration,
-    out: Sent,
-    next_request: RequestId,
-}
+mod support;
 
-#[derive(Default)]
-struct Sent {
-    calls: Vec<Call>,
-    replies: BTreeMap<RequestId, Result<Reply, EngineError>>,
-}
+use support::engine::{offer_of, update_on, Harness};
 
-impl Outbox for Sent {
-    fn send(&mut self, call: Call) {
-        self.calls.push(call);
-    }
-
-    fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
-        self.replies.insert(request, result);
-    }
-}
-
-const WALL0: i64 = 1_700_000_000_000;
-
+/// The steps of these tests alone.
 impl Harness {
-    fn new() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let t0 = Instant::now();
-        let now = Now {
-            instant: t0,
-            unix_ms: WALL0,
-        };
-        let engine = Engine::recover(store.load().unwrap(), EngineConfig::default(), now);
-        Harness {
-            engine,
-            store,
-            _dir: dir,
-            t0,
-            clock: Duration::ZERO,
-            out: Sent::default(),
-            next_request: 0,
-        }
-    }
-
-    fn now(&self) -> Now {
-        Now {
-            instant: self.t0 + self.clock,
-            unix_ms: WALL0 + self.clock.as_millis() as i64,
-        }
-    }
-
-    fn carry_out(&mut self, actions: Vec<drover_scheduler::engine::Action>) {
-        let (t0, clock) = (self.t0, self.clock);
-        let mut now = move || Now {
-            instant: t0 + clock,
-            unix_ms: WALL0 + clock.as_millis() as i64,
-        };
-        pump::carry_out(
-            &mut self.engine,
-            &mut self.store,
-            actions,
-            &mut now,
-            &mut self.out,
-        );
-    }
-
-    fn api(&mut self, request: ApiRequest) -> Result<Reply, EngineError> {
-        self.api_as(&Identity::system(), request)
-    }
-
-    fn api_as(&mut self, caller: &Identity, request: ApiRequest) -> Result<Reply, EngineError> {
-        let id = self.next_request;
-        self.next_request += 1;
-        let actions = self.engine.on_api(id, request, caller, self.now());
-        self.carry_out(actions);
-        self.out
-            .replies
-            .remove(&id)
-            .expect("every request is answered")
-    }
-
-    /// Runs every due tick at the current time.
-    fn settle(&mut self) {
-        while self
-            .engine
-            .next_deadline()
-            .is_some_and(|d| d <= self.now().instant)
-        {
-            let actions = self.engine.on_tick(self.now());
-            self.carry_out(actions);
-        }
-    }
-
-    fn advance(&mut self, by: Duration) {
-        self.clock += by;
-        self.settle();
-    }
-
-    fn subscribe(&mut self) {
-        let actions = self.engine.on_subscribed("fw".into(), self.now());
-        self.carry_out(actions);
-        self.settle();
-    }
-
+    /// Agent `agent` offers `cpus` (and 4 GiB of memory and disk).
     fn offer(&mut self, id: &str, agent: &str, cpus: f64) {
-        let offer = Offer {
-            id: OfferId(id.into()),
-            agent_id: AgentId::new(agent),
-            hostname: format!("{agent}.host"),
-            allocation_role: Some("*".into()),
-            resources: Resources {
-                cpus,
-                mem_mib: 4096.0,
-                disk_mib: 4096.0,
-                gpus: 0.0,
-            },
-            ports: PortRanges::new([(31000, 31010)]),
-            attributes: BTreeMap::new(),
-            unavailability: None,
-        };
-        let actions = self.engine.on_offers(vec![offer], self.now());
-        self.carry_out(actions);
+        self.give(offer_of(id, agent, cpus));
     }
 
-    /// Feeds updates in one session batch, then lets the engine store them.
-    fn updates(&mut self, updates: Vec<TaskUpdate>) {
-        let actions = self.engine.on_updates(updates, self.now());
-        self.carry_out(actions);
-        self.advance(Duration::from_millis(5));
-    }
-
-    fn runs(&self, job: &JobId) -> Vec<RunRecord> {
-        self.store.runs(job).unwrap()
-    }
-
-    fn take_calls(&mut self) -> Vec<Call> {
-        std::mem::take(&mut self.out.calls)
+    /// The engine started again from what the store holds, subscribed.
+    fn restarted(mut self) -> Harness {
+        self.restart();
+        self.subscribe();
+        self
     }
 }
 
 fn update(task: &str, state: TaskState, at: i64) -> TaskUpdate {
     TaskUpdate {
-        task_id: task.into(),
-        state,
-        reason: None,
         message: Some("m".into()),
-        healthy: None,
-        ready: None,
-        agent_id: Some(AgentId::new("a1")),
-        timestamp: Some(WALL0 + at),
-        unreachable_since: None,
-        data: None,
-        uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
-    }
-}
-
-impl Harness {
-    /// The engine started again from what the store holds.
-    fn restart(self) -> Harness {
-        let now = self.now();
-        let engine = Engine::recover(self.store.load().unwrap(), EngineConfig::default(), now);
-        let mut h = Harness { engine, ..self };
-        h.subscribe();
-        h
+        ..update_on(task, "a1", state, at)
     }
 }
 
@@ -305,7 +150,7 @@ fn a_run_starts_its_ready_nodes_as_jobs_and_moves_on_as_they_end() {
 
     // A scheduler started again from the store carries on: the stored run
     // and its jobs, nothing launched twice.
-    let mut h = h.restart();
+    let mut h = h.restarted();
     assert_eq!(get(&mut h, "run-1"), moved);
     end(&mut h, &left, TaskState::TaskFinished);
     end(&mut h, &right, TaskState::TaskFinished);
