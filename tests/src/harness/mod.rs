@@ -43,5 +43,6 @@ pub mod process;
 pub mod pymesos;
 pub use drover_test_support::run;
 pub mod scheduler;
+pub mod venv;
 use drover_test_support::job_spec as shared_job_spec;
 pub mod wait;
