@@ -5,12 +5,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use super::probe_target::ProbeTarget;
 use super::{Started, TaskHook};
-use crate::checks::{self, CheckProbe, CheckTracker};
-use crate::health::command::CommandProbe;
-use crate::health::http::HttpProbe;
-use crate::health::tcp::TcpProbe;
-use crate::supervisor::task::{HealthKind, TaskPlan};
+use crate::checks::{self, CheckTracker};
+use crate::supervisor::task::TaskPlan;
 
 #[derive(Default)]
 pub(super) struct CheckHook {
@@ -24,25 +22,7 @@ impl TaskHook for CheckHook {
 
     fn poststart(&mut self, plan: &TaskPlan, started: &Started) {
         let Some(spec) = &plan.check else { return };
-        let probe: Box<dyn CheckProbe> = match &spec.target {
-            HealthKind::Command { argv, env } => {
-                let mut all = plan.env.clone();
-                all.extend(env.iter().cloned());
-                Box::new(CommandProbe {
-                    cgroup: started.cgroup.clone(),
-                    argv: argv.clone(),
-                    env: all,
-                    cwd: started.sandbox.clone(),
-                    user: started.user.clone(),
-                })
-            }
-            HealthKind::Http { port, path, https } => Box::new(HttpProbe {
-                port: *port,
-                path: path.clone(),
-                https: *https,
-            }),
-            HealthKind::Tcp { port } => Box::new(TcpProbe { port: *port }),
-        };
+        let probe = ProbeTarget::of(&spec.target, plan, started).check();
         let tracker = CheckTracker::new(
             spec.policy,
             spec.kind,

@@ -4,12 +4,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use super::probe_target::ProbeTarget;
 use super::{Started, TaskHook};
-use crate::health::command::CommandProbe;
-use crate::health::http::HttpProbe;
-use crate::health::tcp::TcpProbe;
-use crate::health::{self, HealthTracker, Probe};
-use crate::supervisor::task::{HealthKind, TaskPlan};
+use crate::health::{self, HealthTracker};
+use crate::supervisor::task::TaskPlan;
 
 #[derive(Default)]
 pub(super) struct HealthHook {
@@ -23,25 +21,7 @@ impl TaskHook for HealthHook {
 
     fn poststart(&mut self, plan: &TaskPlan, started: &Started) {
         let Some(spec) = &plan.health else { return };
-        let probe: Box<dyn Probe> = match &spec.kind {
-            HealthKind::Command { argv, env } => {
-                let mut all = plan.env.clone();
-                all.extend(env.iter().cloned());
-                Box::new(CommandProbe {
-                    cgroup: started.cgroup.clone(),
-                    argv: argv.clone(),
-                    env: all,
-                    cwd: started.sandbox.clone(),
-                    user: started.user.clone(),
-                })
-            }
-            HealthKind::Http { port, path, https } => Box::new(HttpProbe {
-                port: *port,
-                path: path.clone(),
-                https: *https,
-            }),
-            HealthKind::Tcp { port } => Box::new(TcpProbe { port: *port }),
-        };
+        let probe = ProbeTarget::of(&spec.kind, plan, started).health();
         let tracker = HealthTracker::new(spec.policy, tokio::time::Instant::now().into_std());
         self.checker = Some(tokio::spawn(health::run(
             tracker,

@@ -5,6 +5,7 @@
 mod check;
 mod health;
 mod logs;
+mod probe_target;
 mod sandbox;
 mod secrets;
 
