@@ -898,6 +898,37 @@ impl Engine {
     }
 
     /// Plans `job` after `after`, or sooner if already queued sooner.
+    /// A pod event the engine writes about `task_id`'s run itself, with
+    /// no Mesos update behind it (the run's state, health and readiness as
+    /// held): `reason`, and the message `say` makes from the run's
+    /// hostname. None when the run is not held.
+    fn note_on_run(
+        &self,
+        task_id: &TaskId,
+        reason: Option<Reason>,
+        say: impl FnOnce(Option<&str>) -> String,
+        now: crate::model::time::UnixMillis,
+    ) -> Option<crate::model::change::PodEvent> {
+        let (run, _) = self.registry.run(task_id)?;
+        let hostname = run
+            .agent
+            .as_ref()
+            .and_then(|a| self.cluster.hostnames.get(a))
+            .cloned();
+        Some(crate::model::change::PodEvent {
+            task_id: task_id.clone(),
+            state: run.state,
+            mesos_state: None,
+            reason,
+            message: Some(say(hostname.as_deref())),
+            healthy: run.healthy,
+            ready: run.ready,
+            agent_id: run.agent.clone(),
+            hostname,
+            timestamp: now,
+        })
+    }
+
     fn enqueue(&mut self, job: &JobId, after: Duration, now: Instant) {
         self.queue
             .schedule(job, |queued| Due::deadline(queued, now + after));

@@ -169,29 +169,19 @@ impl Engine {
             .filter_map(|record| {
                 let from = record.hands_over?;
                 let old = TaskId::new(record.task_id.instance.clone(), from);
-                let (run, _) = self.registry.run(&old)?;
-                let hostname = run
-                    .agent
-                    .as_ref()
-                    .and_then(|a| self.cluster.hostnames.get(a))
-                    .cloned();
-                Some(PodEvent {
-                    message: Some(format!(
-                        "handing over (host {} drains): replacement run {} starting on host {}",
-                        hostname.as_deref().unwrap_or("?"),
-                        record.task_id.run,
-                        record.hostname
-                    )),
-                    task_id: old,
-                    state: run.state,
-                    mesos_state: None,
-                    reason: None,
-                    healthy: run.healthy,
-                    ready: run.ready,
-                    agent_id: run.agent.clone(),
-                    hostname,
-                    timestamp: now,
-                })
+                self.note_on_run(
+                    &old,
+                    None,
+                    |host| {
+                        format!(
+                            "handing over (host {} drains): replacement run {} starting on host {}",
+                            host.unwrap_or("?"),
+                            record.task_id.run,
+                            record.hostname
+                        )
+                    },
+                    now,
+                )
             })
             .collect()
     }

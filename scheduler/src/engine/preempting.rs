@@ -159,24 +159,12 @@ impl Engine {
     /// Mesos reason: the run's state is unchanged until the master reports
     /// the kill.
     fn preempted_event(&self, victim: &Preemption, now: Now) -> Option<PodEvent> {
-        let (run, _) = self.registry.run(&victim.task_id)?;
-        let hostname = run
-            .agent
-            .as_ref()
-            .and_then(|a| self.cluster.hostnames.get(a))
-            .cloned();
-        Some(PodEvent {
-            task_id: victim.task_id.clone(),
-            state: run.state,
-            mesos_state: None,
-            reason: Some(PREEMPTED_REASON),
-            message: Some(victim.reason.clone()),
-            healthy: run.healthy,
-            ready: run.ready,
-            agent_id: run.agent.clone(),
-            hostname,
-            timestamp: now.unix_ms,
-        })
+        self.note_on_run(
+            &victim.task_id,
+            Some(PREEMPTED_REASON),
+            |_| victim.reason.clone(),
+            now.unix_ms,
+        )
     }
 
     /// Why the waiting runs the pools hold wait, where that changed: a
