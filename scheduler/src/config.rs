@@ -146,9 +146,10 @@ pub struct Config {
     /// How long the watch log keeps a change.
     #[arg(long, env = "DROVER_WATCH_WINDOW_AGE", default_value = "10mins", value_parser = parse_duration)]
     pub watch_window_age: Duration,
-    /// Object changes a watcher may fall behind the latest revision before
-    /// it is cut off (RESOURCE_EXHAUSTED, naming the revision to resume
-    /// from), so that one slow client costs the scheduler nothing more.
+    /// Object changes a watcher that has read nothing for 2 s may be behind
+    /// the latest revision before it is cut off (RESOURCE_EXHAUSTED, naming
+    /// the revision to resume from), so that one stalled client costs the
+    /// scheduler nothing more.
     #[arg(long, env = "DROVER_WATCH_MAX_LAG", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub watch_max_lag: u64,
     /// Who may call the API: users with their role, teams, bearer token

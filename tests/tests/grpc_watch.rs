@@ -343,6 +343,9 @@ async fn a_peloton_watcher_that_stops_reading_is_cut_off_with_its_resume_revisio
     for job in &jobs[1..] {
         wait_for_job_state(&s.address, job, "JOB_STATE_KILLED", LIMIT).await;
     }
+    // Still not reading for longer than a client may take nothing (2 s)
+    // before it is judged.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     // Reading again: what was sent, then the cut-off naming the revision
     // everything up to which was delivered.
     let mut last = 0;

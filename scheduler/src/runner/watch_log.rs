@@ -574,4 +574,4 @@ fn snapshot_of(state: &LogState) -> WatchSnapshot {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

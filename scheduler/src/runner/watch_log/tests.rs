@@ -18,17 +18,25 @@ fn view(id: &str) -> Arc<JobView> {
 
 /// An entry at `revision` changing job `id` and its one pod: two changes.
 fn entry(revision: Revision, at: UnixMillis, id: &str) -> WatchEntry {
+    pods_entry(revision, at, id, 1)
+}
+
+/// An entry at `revision` changing job `id` and `pods` of its pods:
+/// `pods + 1` changes.
+pub(crate) fn pods_entry(revision: Revision, at: UnixMillis, id: &str, pods: u32) -> WatchEntry {
     let job = view(id);
     WatchEntry {
         revision,
         at,
-        pods: vec![Arc::new(WatchedPod::new(job.clone(), 0, None, 0))],
+        pods: (0..pods)
+            .map(|i| Arc::new(WatchedPod::new(job.clone(), i, None, 0)))
+            .collect(),
         jobs: vec![job],
         ..WatchEntry::default()
     }
 }
 
-fn config(window_changes: u64) -> WatchConfig {
+pub(crate) fn config(window_changes: u64) -> WatchConfig {
     WatchConfig {
         window_changes,
         window_age: Duration::from_secs(60),
