@@ -22,6 +22,12 @@ export const state = {
   // bumped on every change, so pages can refetch what they show
   // (events, runs) when their pod changed
   podTouched: new Map(), // pod name -> counter
+  // the revision of the watch's last word on each pod: a GET's answer
+  // (read at some revision after it was asked) does not overwrite a pod
+  // the watch changed since it was asked. The watch delivers every change
+  // in order, so its copy is never behind for long; a GET's can be, with
+  // nothing after it to set it right (a pod shown STARTING for good).
+  podRevision: new Map(), // pod name -> revision
   generation: 0,
   drops: 0, // times the live stream was lost
   resyncs: 0, // times the data was reloaded after OUT_OF_RANGE
@@ -54,13 +60,21 @@ function putPod(summary) {
   touch(name);
 }
 
+// Whether the watch changed pod `name` after revision `askedAt` (null: a
+// GET asked before any watch data).
+function watchedSince(name, askedAt) {
+  return (state.podRevision.get(name) ?? -Infinity) > (askedAt ?? -Infinity);
+}
+
 // The pods of one job as GET /api/v1/jobs/{id}/pods lists them (all its
-// instances): replaces what was known of that job's pods.
-export function setJobPods(jobId, pods) {
+// instances), asked when the watch had applied `askedAt` (state.revision
+// then): replaces what was known of that job's pods, but for those the
+// watch changed since.
+export function setJobPods(jobId, pods, askedAt) {
   for (const name of [...state.pods.keys()]) {
-    if (jobIdOf(name) === jobId) state.pods.delete(name);
+    if (jobIdOf(name) === jobId && !watchedSince(name, askedAt)) state.pods.delete(name);
   }
-  for (const p of pods) putPod(p);
+  for (const p of pods) if (!watchedSince(p.pod_name.value, askedAt)) putPod(p);
   changed();
 }
 
@@ -87,8 +101,9 @@ export async function reload() {
   for (const id of shown) {
     if (!state.jobs.has(id)) continue;
     try {
+      const askedAt = state.revision;
       const { pods } = await api.jobPods(id);
-      setJobPods(id, pods);
+      setJobPods(id, pods, askedAt);
     } catch {
       // the job went between the two reads: the next change tells
     }
@@ -99,8 +114,12 @@ export async function reload() {
 function applySnapshot(data) {
   state.jobs = new Map();
   state.pods = new Map();
+  state.podRevision = new Map();
   for (const j of data.jobs ?? []) putJob(j);
-  for (const p of data.pods ?? []) putPod(p);
+  for (const p of data.pods ?? []) {
+    putPod(p);
+    state.podRevision.set(p.pod_name.value, data.revision);
+  }
   state.revision = data.revision;
 }
 
@@ -110,9 +129,13 @@ function applyChange(data) {
   if (state.revision !== null && data.revision <= state.revision) return;
   for (const j of data.jobs ?? []) putJob(j);
   for (const id of data.deleted_jobs ?? []) state.jobs.delete(id);
-  for (const p of data.pods ?? []) putPod(p);
+  for (const p of data.pods ?? []) {
+    putPod(p);
+    state.podRevision.set(p.pod_name.value, data.revision);
+  }
   for (const name of data.deleted_pods ?? []) {
     state.pods.delete(name);
+    state.podRevision.set(name, data.revision);
     touch(name);
   }
   state.revision = data.revision;
@@ -152,6 +175,7 @@ export async function watchOnce() {
       }
       if (body.code === 'OUT_OF_RANGE' || body.code === 'INVALID_ARGUMENT') {
         state.revision = null;
+        state.podRevision = new Map();
         state.resyncs += 1;
         await reload();
         return 'resync';

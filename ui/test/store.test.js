@@ -5,7 +5,7 @@
 // applied twice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { state, watchOnce, reload } from '../src/store.js';
+import { state, watchOnce, reload, setJobPods } from '../src/store.js';
 
 const job = (id, s) => ({ job_id: { value: id }, name: id, status: { state: s, pod_stats: {} } });
 const pod = (name, s) => ({ pod_name: { value: name }, status: { state: s } });
@@ -101,4 +101,27 @@ test('an unreachable scheduler is a failed watch, to back off from', async () =>
   ]);
   assert.equal(await watchOnce(), 'failed');
   assert.equal(state.link, 'reconnecting');
+});
+
+test("a GET's pods asked before a watch change do not overwrite what the watch said since", async () => {
+  scheduler([
+    () =>
+      sse([
+        ['snapshot', 30, { revision: 30, jobs: [job('j', 'JOB_STATE_RUNNING')], pods: [pod('j-0', 'POD_STATE_LAUNCHED'), pod('j-1', 'POD_STATE_LAUNCHED')] }],
+      ]),
+    () => sse([['change', 31, { revision: 31, jobs: [], pods: [pod('j-0', 'POD_STATE_RUNNING')], deleted_pods: ['j-2'] }]]),
+  ]);
+  assert.equal(await watchOnce(), 'ended');
+  // The job page asks for the pods at 30; the watch applies 31 before the
+  // answer (read at 30) arrives.
+  const askedAt = state.revision;
+  assert.equal(await watchOnce(), 'ended');
+  setJobPods('j', [pod('j-0', 'POD_STATE_STARTING'), pod('j-1', 'POD_STATE_STARTING'), pod('j-2', 'POD_STATE_RUNNING')], askedAt);
+  assert.equal(state.pods.get('j-0').status.state, 'POD_STATE_RUNNING', 'the watch is newer');
+  assert.equal(state.pods.get('j-1').status.state, 'POD_STATE_STARTING', 'the GET is newer');
+  assert.ok(!state.pods.has('j-2'), 'a pod the watch removed is not brought back');
+  // Asked after 31: the GET's answer is taken whole.
+  setJobPods('j', [pod('j-0', 'POD_STATE_SUCCEEDED')], state.revision);
+  assert.equal(state.pods.get('j-0').status.state, 'POD_STATE_SUCCEEDED');
+  assert.ok(!state.pods.has('j-1'));
 });

@@ -10,11 +10,12 @@ export function JobPage({ id }) {
   const job = findJob(id);
   const jobId = job?.job_id.value ?? id;
   useEffect(() => {
+    const askedAt = state.revision;
     api
       .jobPods(id)
       .then(({ pods }) => {
         setError(null);
-        if (pods.length > 0) setJobPods(jobIdOf(pods[0].pod_name.value), pods);
+        if (pods.length > 0) setJobPods(jobIdOf(pods[0].pod_name.value), pods, askedAt);
       })
       .catch((e) => setError(e.message));
   }, [id]);
