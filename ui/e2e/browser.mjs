@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
-import { WAIT, failer, launch } from './chromium.mjs';
+import { WAIT, failer, launch, trackRequests } from './chromium.mjs';
 
 const [base, jobName, shots] = process.argv.slice(2);
 
@@ -36,9 +36,11 @@ async function step(name, detail, ask = false) {
 const fail = failer('UI E2E');
 const browser = await launch(fail);
 let page = null;
+let requests = () => '';
 const consoleErrors = [];
 try {
   page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
+  requests = trackRequests(page);
   page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
   // Every confirmation (stop, start, restart) is accepted.
@@ -133,7 +135,7 @@ try {
     await page.screenshot({ path: join(out, 'failure.png'), fullPage: true }).catch(() => {});
     shown = await page.locator('body').innerText().catch(() => '');
   }
-  fail(`${e.stack ?? e}\n(screenshot: ui/e2e/out/failure.png)\npage errors: ${consoleErrors.join(' | ')}\npage text:\n${shown.slice(0, 2000)}`);
+  fail(`${e.stack ?? e}\n(screenshot: ui/e2e/out/failure.png)\npage errors: ${consoleErrors.join(' | ')}\n${requests()}\npage text:\n${shown.slice(0, 2000)}`);
 } finally {
   await browser.close();
 }

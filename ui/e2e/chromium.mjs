@@ -26,3 +26,22 @@ export async function launch(fail) {
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
   });
 }
+
+// What `page` asked that is still unanswered, or failed, as text for a
+// failure's message: a wait that times out does not say why (a watch
+// stream is always among the unanswered).
+export function trackRequests(page) {
+  const pending = new Map();
+  const failed = [];
+  page.on('request', (r) => pending.set(r, Date.now()));
+  page.on('requestfinished', (r) => pending.delete(r));
+  page.on('requestfailed', (r) => {
+    pending.delete(r);
+    failed.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
+  });
+  return () => {
+    const now = Date.now();
+    const open = [...pending].map(([r, at]) => `${r.method()} ${r.url()} (${now - at} ms)`);
+    return `unanswered requests: ${open.join(', ') || 'none'}\nfailed requests: ${failed.join(', ') || 'none'}`;
+  };
+}

@@ -8,14 +8,17 @@
 //
 // Usage: node login.mjs <scheduler base URL> <job name> <user> <password>
 
-import { WAIT, failer, launch } from './chromium.mjs';
+import { WAIT, failer, launch, trackRequests } from './chromium.mjs';
 
 const [base, jobName, user, password] = process.argv.slice(2);
 const fail = failer('LOGIN E2E');
 const browser = await launch(fail);
+let page;
+let requests = () => '';
 try {
   const context = await browser.newContext();
-  const page = await context.newPage();
+  page = await context.newPage();
+  requests = trackRequests(page);
   page.on('dialog', (d) => d.accept());
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -56,7 +59,8 @@ try {
   if (errors.length) fail(`page errors: ${errors.join('; ')}`);
   process.stdout.write('LOGIN E2E OK\n');
 } catch (e) {
-  fail(e.stack ?? String(e));
+  const text = await page?.innerText('body').catch(() => '?');
+  fail(`${e.stack ?? String(e)}\n${requests()}\npage text:\n${text}`);
 } finally {
   await browser.close();
 }
