@@ -1,7 +1,7 @@
 import { render } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
 import { Link, useRoute } from './router.jsx';
-import { follow, subscribe, state } from './store.js';
+import { follow, state } from './store.js';
+import { useLive, useNotices } from './pages/common.jsx';
 import { JobsPage } from './pages/jobs.jsx';
 import { JobPage } from './pages/job.jsx';
 import { PodPage } from './pages/pod.jsx';
@@ -11,8 +11,7 @@ import { auth, checkLogin, logout, subscribeAuth } from './auth.js';
 import './style.css';
 
 function LinkState() {
-  const [, setGen] = useState(0);
-  useEffect(() => subscribe(setGen), []);
+  useLive();
   const label =
     state.link === 'live'
       ? `live · revision ${state.revision}`
@@ -43,8 +42,7 @@ function Who() {
 }
 
 function App() {
-  const [, setAuthGen] = useState(0);
-  useEffect(() => subscribeAuth(() => setAuthGen((g) => g + 1)), []);
+  useNotices(subscribeAuth);
   if (auth.status === 'checking') return <main class="muted">Loading…</main>;
   if (auth.status === 'error') return <main class="error">{auth.error}</main>;
   if (auth.status === 'out') return <LoginPage />;

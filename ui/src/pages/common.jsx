@@ -1,12 +1,23 @@
 import { useEffect, useState } from 'preact/hooks';
 import { subscribe } from '../store.js';
 
-// Re-renders the component on every change of the live state.
-export function useLive() {
+// Re-renders the component at each notice of `subscribeTo`, and once
+// when it subscribes: effects run after the first paint, so a notice
+// between the render and the subscription (an answer faster than a frame)
+// would otherwise be missed for good, as the login's "Loading…" once was.
+export function useNotices(subscribeTo) {
   const [gen, setGen] = useState(0);
-  useEffect(() => subscribe(setGen), []);
+  useEffect(() => {
+    const bump = () => setGen((g) => g + 1);
+    const unsubscribe = subscribeTo(bump);
+    bump();
+    return unsubscribe;
+  }, [subscribeTo]);
   return gen;
 }
+
+// Re-renders the component on every change of the live state.
+export const useLive = () => useNotices(subscribe);
 
 export const short = (s) => (s ?? '').replace(/^(POD|JOB)_STATE_/, '');
 
