@@ -2,7 +2,8 @@
 //! `GET /files/browse?path=DIR` lists a directory and
 //! `GET /files/read?path=FILE&offset=N&length=L` answers
 //! `{"data": "...", "offset": N}` (no offset, or -1: empty data and the
-//! file's size as the offset). Only paths inside the agents' work
+//! file's size as the offset), and `GET /files/download?path=FILE` sends
+//! the file's bytes as they are. Only paths inside the agents' work
 //! directory are served; anything else is 404, as an unattached path is.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -167,6 +168,41 @@ pub fn read(root: Option<&Path>, query: Option<&str>) -> Response<ResponseBody> 
     let end = start.saturating_add(len).min(size);
     let data = String::from_utf8_lossy(&bytes[start as usize..end as usize]).into_owned();
     json_response(StatusCode::OK, &json!({"data": data, "offset": start}))
+}
+
+/// `/files/download`: the file's bytes, as Mesos sends them
+/// (`application/octet-stream`, as an attachment).
+pub fn download(root: Option<&Path>, query: Option<&str>) -> Response<ResponseBody> {
+    let params = query_params(query);
+    let Some(path) = param(&params, "path") else {
+        return text(StatusCode::BAD_REQUEST, "Expecting 'path=value' in query.");
+    };
+    let Some(file) = root.and_then(|r| inside(r, path)) else {
+        return text(StatusCode::NOT_FOUND, "");
+    };
+    if file.is_dir() {
+        return text(StatusCode::BAD_REQUEST, "Cannot download a directory.");
+    }
+    let Ok(bytes) = std::fs::read(&file) else {
+        return text(StatusCode::NOT_FOUND, "");
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().replace('"', ""))
+        .unwrap_or_default();
+    let body = http_body_util::BodyExt::boxed(http_body_util::Full::new(bytes::Bytes::from(bytes)));
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(disposition) =
+        http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+    {
+        resp.headers_mut()
+            .insert(http::header::CONTENT_DISPOSITION, disposition);
+    }
+    resp
 }
 
 #[cfg(test)]
