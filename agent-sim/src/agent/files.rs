@@ -252,4 +252,41 @@ mod tests {
         assert!(inside(root.path(), "/frameworks/F/executors/e2/runs/latest").is_none());
         assert!(inside(root.path(), "/frameworks/../../../etc").is_none());
     }
+
+    #[test]
+    fn a_download_sends_the_files_bytes_as_they_are() {
+        let root = tempfile::tempdir().unwrap();
+        let bytes = [0x1f_u8, 0x8b, 0xff, 0x00, b'a'];
+        std::fs::write(root.path().join("blob"), bytes).unwrap();
+        let path = root.path().join("blob");
+        let query = format!("path={}", path.to_str().unwrap());
+        let resp = download(Some(root.path()), Some(&query));
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()[http::header::CONTENT_TYPE],
+            "application/octet-stream"
+        );
+        let body = body_bytes(resp.into_body());
+        assert_eq!(body, bytes);
+        let missing = download(Some(root.path()), Some("path=/etc/passwd"));
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            download(Some(root.path()), None).status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    /// The whole of a response body (every body here is one buffer).
+    fn body_bytes(body: ResponseBody) -> Vec<u8> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            http_body_util::BodyExt::collect(body)
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec()
+        })
+    }
 }
