@@ -9,10 +9,14 @@
 //! sandbox through the agent's files API; `ReportRunMetricsV1` answers
 //! per-metric results (an invalid name and a missing node id
 //! INVALID_ARGUMENT, a repeat DUPLICATE_REPORTING keeping the first value)
-//! and `GetRunV1`/`ListRunsV1` show the metrics kept. Fails, never skips,
-//! without Python 3 with venv and pip.
+//! and `GetRunV1`/`ListRunsV1` show the metrics kept. After a scheduler
+//! SIGKILL the metrics are still there (stored before acknowledged) and
+//! the artifact is still read over gRPC. Fails, never skips, without
+//! Python 3 with venv and pip.
 #![allow(clippy::unwrap_used)]
 
+use drover_seed_api::kfp::run_service_client::RunServiceClient;
+use drover_seed_api::kfp::{run_metric, GetRunRequest, ReadArtifactRequest};
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries;
 use drover_tests::harness::kfp::{script, venv_python};
@@ -34,11 +38,9 @@ async fn the_kfp_sdk_runs_the_three_step_pipeline_reads_its_artifact_and_reports
         .real_agents(2, work.path())
         .start();
     let dir = tempfile::tempdir().unwrap();
-    let scheduler = Scheduler::start(
-        dir.path(),
-        &format!("http://{}", sim.address),
-        &["--executor", executor.to_str().unwrap()],
-    );
+    let master = format!("http://{}", sim.address);
+    let args = ["--executor", executor.to_str().unwrap()];
+    let mut scheduler = Scheduler::start(dir.path(), &master, &args);
     let host = format!("http://{}", scheduler.address);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scheduler/tests/fixtures/kfp");
 
@@ -115,4 +117,51 @@ async fn the_kfp_sdk_runs_the_three_step_pipeline_reads_its_artifact_and_reports
         "{got:#}"
     );
     assert_eq!(got["listed_metrics"], 2, "{got:#}");
+
+    // A SIGKILL loses nothing acknowledged: the metrics are read back
+    // over gRPC, and the artifact is still read from the sandbox.
+    scheduler.kill();
+    let scheduler = Scheduler::start(dir.path(), &master, &args);
+    let mut runs = RunServiceClient::connect(format!("http://{}", scheduler.address))
+        .await
+        .unwrap();
+    let run_id = got["run_id"].as_str().unwrap().to_string();
+    let run = runs
+        .get_run_v1(GetRunRequest {
+            run_id: run_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .run
+        .unwrap();
+    let metrics: Vec<(String, Option<run_metric::Value>)> = run
+        .metrics
+        .iter()
+        .map(|m| (m.name.clone(), m.value))
+        .collect();
+    assert_eq!(
+        metrics,
+        [
+            (
+                "accuracy".to_string(),
+                Some(run_metric::Value::NumberValue(0.75))
+            ),
+            (
+                "loss".to_string(),
+                Some(run_metric::Value::NumberValue(0.5))
+            )
+        ]
+    );
+    let node_id = run.metrics[0].node_id.clone();
+    let read = runs
+        .read_artifact_v1(ReadArtifactRequest {
+            run_id,
+            node_id,
+            artifact_name: "produce-report".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(&read.data[..2], &[0x1f, 0x8b], "a gzip stream");
 }
