@@ -24,10 +24,7 @@ pub fn check_report(metrics: &[MetricMessage], report: &str) -> Vec<Checked> {
     metrics
         .iter()
         .map(|m| {
-            let value = match m.value {
-                Some(run_metric::Value::NumberValue(v)) => Some(v),
-                None => None,
-            };
+            let value = m.value.map(|run_metric::Value::NumberValue(v)| v);
             let metric = match invalid_reason(&m.name, &m.node_id, value) {
                 Some(reason) => Err(reason),
                 None => Ok(RunMetric {
