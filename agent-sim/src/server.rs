@@ -184,6 +184,9 @@ async fn route(
         "/files/read" | "/files/read.json" => {
             files::read(ctx.work_dir.as_deref(), req.uri().query())
         }
+        "/files/download" | "/files/download.json" => {
+            files::download(ctx.work_dir.as_deref(), req.uri().query())
+        }
         "/monitor/statistics" | "/monitor/statistics.json" => {
             let running: Vec<_> = ctx
                 .processes

@@ -2,7 +2,8 @@
 //! `GET /files/browse?path=DIR` lists a directory and
 //! `GET /files/read?path=FILE&offset=N&length=L` answers
 //! `{"data": "...", "offset": N}` (no offset, or -1: empty data and the
-//! file's size as the offset). Only paths inside the agents' work
+//! file's size as the offset), and `GET /files/download?path=FILE` sends
+//! the file's bytes as they are. Only paths inside the agents' work
 //! directory are served; anything else is 404, as an unattached path is.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -169,6 +170,41 @@ pub fn read(root: Option<&Path>, query: Option<&str>) -> Response<ResponseBody> 
     json_response(StatusCode::OK, &json!({"data": data, "offset": start}))
 }
 
+/// `/files/download`: the file's bytes, as Mesos sends them
+/// (`application/octet-stream`, as an attachment).
+pub fn download(root: Option<&Path>, query: Option<&str>) -> Response<ResponseBody> {
+    let params = query_params(query);
+    let Some(path) = param(&params, "path") else {
+        return text(StatusCode::BAD_REQUEST, "Expecting 'path=value' in query.");
+    };
+    let Some(file) = root.and_then(|r| inside(r, path)) else {
+        return text(StatusCode::NOT_FOUND, "");
+    };
+    if file.is_dir() {
+        return text(StatusCode::BAD_REQUEST, "Cannot download a directory.");
+    }
+    let Ok(bytes) = std::fs::read(&file) else {
+        return text(StatusCode::NOT_FOUND, "");
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().replace('"', ""))
+        .unwrap_or_default();
+    let body = http_body_util::BodyExt::boxed(http_body_util::Full::new(bytes::Bytes::from(bytes)));
+    let mut resp = Response::new(body);
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(disposition) =
+        http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+    {
+        resp.headers_mut()
+            .insert(http::header::CONTENT_DISPOSITION, disposition);
+    }
+    resp
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -215,5 +251,42 @@ mod tests {
         assert!(file.is_some());
         assert!(inside(root.path(), "/frameworks/F/executors/e2/runs/latest").is_none());
         assert!(inside(root.path(), "/frameworks/../../../etc").is_none());
+    }
+
+    #[test]
+    fn a_download_sends_the_files_bytes_as_they_are() {
+        let root = tempfile::tempdir().unwrap();
+        let bytes = [0x1f_u8, 0x8b, 0xff, 0x00, b'a'];
+        std::fs::write(root.path().join("blob"), bytes).unwrap();
+        let path = root.path().join("blob");
+        let query = format!("path={}", path.to_str().unwrap());
+        let resp = download(Some(root.path()), Some(&query));
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(
+            resp.headers()[http::header::CONTENT_TYPE],
+            "application/octet-stream"
+        );
+        let body = body_bytes(resp.into_body());
+        assert_eq!(body, bytes);
+        let missing = download(Some(root.path()), Some("path=/etc/passwd"));
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            download(Some(root.path()), None).status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    /// The whole of a response body (every body here is one buffer).
+    fn body_bytes(body: ResponseBody) -> Vec<u8> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            http_body_util::BodyExt::collect(body)
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec()
+        })
     }
 }

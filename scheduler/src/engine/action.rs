@@ -57,6 +57,14 @@ pub enum ApiRequest {
     },
     /// Every pipeline run, oldest first.
     ListPipelineRuns,
+    /// Keep the valid metrics of one `ReportRunMetricsV1` with a run,
+    /// each only if its `(node_id, name)` has none yet.
+    ReportPipelineRunMetrics {
+        /// The run.
+        run_id: String,
+        /// The report's valid metrics, in its order.
+        metrics: Vec<crate::model::pipeline_run::RunMetric>,
+    },
     /// Store a new job.
     CreateJob {
         /// Its id.
@@ -233,7 +241,9 @@ impl ApiRequest {
             | ApiRequest::DeletePool { pool_id } => format!("pool {pool_id}"),
             ApiRequest::ReadPools => "pools".to_owned(),
             ApiRequest::CreatePipelineRun(new) => format!("pipeline run {}", new.run_id),
-            ApiRequest::TerminatePipelineRun { run_id } | ApiRequest::GetPipelineRun { run_id } => {
+            ApiRequest::TerminatePipelineRun { run_id }
+            | ApiRequest::GetPipelineRun { run_id }
+            | ApiRequest::ReportPipelineRunMetrics { run_id, .. } => {
                 format!("pipeline run {run_id}")
             }
             ApiRequest::ListPipelineRuns => "pipeline runs".to_owned(),

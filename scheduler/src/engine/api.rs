@@ -204,6 +204,7 @@ fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Re
         ApiRequest::CreatePipelineRun(_)
         | ApiRequest::TerminatePipelineRun { .. }
         | ApiRequest::GetPipelineRun { .. }
+        | ApiRequest::ReportPipelineRunMetrics { .. }
         | ApiRequest::ListPipelineRuns => Ok(()),
         ApiRequest::StartMaintenance { hostnames, .. } => {
             access::authorize(caller, Act::Cluster, || {
@@ -530,6 +531,7 @@ fn decide_or_refuse(
         ApiRequest::CreatePipelineRun(_)
         | ApiRequest::TerminatePipelineRun { .. }
         | ApiRequest::GetPipelineRun { .. }
+        | ApiRequest::ReportPipelineRunMetrics { .. }
         | ApiRequest::ListPipelineRuns => Err(EngineError::InvalidPipelineRun(
             "a pipeline request reached the job rules".to_string(),
         )),

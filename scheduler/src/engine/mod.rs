@@ -366,7 +366,9 @@ impl Engine {
             ApiRequest::ListPipelineRuns => reply(Ok(Reply::PipelineRuns(
                 self.pipeline_runs.list().into_iter().cloned().collect(),
             ))),
-            ApiRequest::CreatePipelineRun(_) | ApiRequest::TerminatePipelineRun { .. } => {
+            ApiRequest::CreatePipelineRun(_)
+            | ApiRequest::TerminatePipelineRun { .. }
+            | ApiRequest::ReportPipelineRunMetrics { .. } => {
                 let owner = caller.recorded_name().to_owned();
                 let allowed = crate::model::access::authorize(
                     caller,

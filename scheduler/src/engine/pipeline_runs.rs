@@ -20,6 +20,7 @@ use crate::model::change::{Change, JobWrite};
 use crate::model::ids::JobId;
 use crate::model::job::Job;
 use crate::model::pipeline::{parse_workflow, resolve_parameters, Pipeline};
+use crate::model::pipeline_run::metrics::add_first_reports;
 use crate::model::pipeline_run::node_job::node_job_spec;
 use crate::model::pipeline_run::{NodeOutcome, NodeStart, PipelineRun, RunRecord};
 use crate::model::state::PodState;
@@ -153,6 +154,15 @@ impl PipelineRuns {
                 }
                 Ok(change_and_then(record, Vec::new(), jobs))
             }
+            super::ApiRequest::ReportPipelineRunMetrics { run_id, metrics } => {
+                let entry = self
+                    .runs
+                    .get(&run_id)
+                    .ok_or(EngineError::PipelineRunNotFound(run_id))?;
+                let mut record = entry.record.clone();
+                add_first_reports(&mut record.metrics, metrics);
+                Ok(change_and_then(record, Vec::new(), Vec::new()))
+            }
             _ => Err(EngineError::InvalidPipelineRun(
                 "not a pipeline request".to_string(),
             )),
@@ -194,6 +204,7 @@ impl PipelineRuns {
             storage_state: "STORAGESTATE_AVAILABLE".to_string(),
             created_ms: now,
             run,
+            metrics: Vec::new(),
         };
         let created = node_jobs(registry, &record, &starts, now)?;
         Ok(change_and_then(record, created, Vec::new()))

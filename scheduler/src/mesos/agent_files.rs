@@ -261,6 +261,28 @@ pub async fn read_sandbox_file(
     })
 }
 
+/// The whole of file `relative` (a path inside the sandbox) of the
+/// sandbox of `executor_id`, as bytes: the agent's `/files/download`,
+/// which sends the file as it is (`/files/read` answers text).
+pub async fn download_sandbox_file(
+    access: &MasterAccess,
+    agent_id: &str,
+    framework_id: &str,
+    executor_id: &str,
+    relative: &str,
+) -> Result<bytes::Bytes, SandboxError> {
+    let client = driver::client(access.tls.as_ref());
+    let (master_url, agent) = locate(&client, access, agent_id).await?;
+    let path = format!("{}/{relative}", sandbox_path(framework_id, executor_id));
+    let url = format!(
+        "{}://{}/files/download?path={}",
+        scheme_of(&master_url),
+        agent.authority,
+        encode(&path)
+    );
+    agent_get(&client, access, &agent, &url, &path).await
+}
+
 /// The scheme of a master URL, which its agents share: a Mesos cluster
 /// with SSL enabled (libprocess) serves every HTTP endpoint over it.
 fn scheme_of(master_url: &str) -> &str {

@@ -902,6 +902,9 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         ApiRequest::TerminatePipelineRun { run_id } => format!("terminate pipeline run {run_id}"),
         ApiRequest::GetPipelineRun { run_id } => format!("get pipeline run {run_id}"),
         ApiRequest::ListPipelineRuns => "list pipeline runs".to_owned(),
+        ApiRequest::ReportPipelineRunMetrics { run_id, .. } => {
+            format!("report metrics of pipeline run {run_id}")
+        }
         ApiRequest::RefreshJob { job_id } => format!("refresh {job_id}"),
         ApiRequest::SteerWorkflow { job_id, action, .. } => {
             format!("{job_id} workflow {action:?}")

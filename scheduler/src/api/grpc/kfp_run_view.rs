@@ -56,6 +56,11 @@ pub fn run_message(record: &RunRecord) -> Run {
         finished_at: record.run.finished_ms.map(timestamp),
         status: record.run.phase.as_argo().to_string(),
         error: record.run.message.clone().unwrap_or_default(),
+        metrics: record
+            .metrics
+            .iter()
+            .map(super::kfp_metrics_view::metric_message)
+            .collect(),
         ..Default::default()
     }
 }
@@ -206,6 +211,7 @@ mod tests {
             storage_state: "STORAGESTATE_AVAILABLE".into(),
             created_ms: 1_000,
             run,
+            metrics: Vec::new(),
         };
         let workflow = workflow_manifest(&record);
         assert_eq!(workflow["metadata"]["name"], "one-abc");

@@ -5,11 +5,14 @@
 //! stored); runs are read from the engine, which holds what the store
 //! committed.
 //!
-//! Served: CreateRunV1, GetRunV1, ListRunsV1 (every run, oldest first,
-//! in one page: the filter, sort and paging rules are the REST face's
-//! list module, wired at merge), TerminateRunV1. The rest answer
-//! UNIMPLEMENTED naming what they wait for.
+//! Served: CreateRunV1, GetRunV1, ListRunsV1 (Kubeflow's filter, sort
+//! and paging rules: [`crate::api::kfp::list`]), TerminateRunV1,
+//! ReportRunMetricsV1 (per-metric results: [`kfp_metrics_view`]) and
+//! ReadArtifactV1 (from the node's sandbox: [`kfp_artifact_read`]). The
+//! rest answer UNIMPLEMENTED naming what they wait for.
 
+use super::kfp_artifact_read as artifact_reads;
+use super::kfp_metrics_view as metrics_view;
 use super::kfp_run_view as view;
 use crate::api::authn::Caller;
 use crate::api::error::{ApiError, Code};
@@ -169,19 +172,58 @@ impl RunService for KfpRuns {
 
     async fn report_run_metrics_v1(
         &self,
-        _request: Request<ReportRunMetricsRequest>,
+        request: Request<ReportRunMetricsRequest>,
     ) -> Result<Response<ReportRunMetricsResponse>, Status> {
-        Err(not_yet("ReportRunMetricsV1", "run metrics"))
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let report = uuid::Uuid::new_v4().to_string();
+        let checked = metrics_view::check_report(&request.metrics, &report);
+        let valid = metrics_view::valid_metrics(&checked);
+        let stored = match ask(
+            &self.state,
+            &caller,
+            ApiRequest::ReportPipelineRunMetrics {
+                run_id: request.run_id,
+                metrics: valid,
+            },
+        )
+        .await
+        {
+            Ok(Reply::PipelineRun(record)) => Ok(record.metrics),
+            Ok(_) => Err("the engine answered a report with something else than a run".into()),
+            // Kubeflow: a metric its store failed to keep is INTERNAL_ERROR,
+            // inside the 200; the run not found (or the caller refused)
+            // fails the call.
+            Err(e) if e.code == Code::Internal => Err(e.message),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Response::new(ReportRunMetricsResponse {
+            results: metrics_view::results(&checked, stored.as_deref().map_err(String::as_str)),
+        }))
     }
 
     async fn read_artifact_v1(
         &self,
-        _request: Request<ReadArtifactRequest>,
+        request: Request<ReadArtifactRequest>,
     ) -> Result<Response<ReadArtifactResponse>, Status> {
-        Err(not_yet(
-            "ReadArtifactV1",
-            "artifacts served as a gzipped tar (they are kept with the run already)",
-        ))
+        let caller = Caller::of(&request)?;
+        let request = request.into_inner();
+        let record = one_run(
+            &self.state,
+            &caller,
+            ApiRequest::GetPipelineRun {
+                run_id: request.run_id.clone(),
+            },
+        )
+        .await?;
+        let data = artifact_reads::read_artifact(
+            &self.state,
+            &record,
+            &request.node_id,
+            &request.artifact_name,
+        )
+        .await?;
+        Ok(Response::new(ReadArtifactResponse { data }))
     }
 
     async fn terminate_run_v1(

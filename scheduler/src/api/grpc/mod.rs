@@ -10,6 +10,8 @@
 //!   replaces its routes as it lands.
 
 pub mod json_face;
+pub mod kfp_artifact_read;
+pub mod kfp_metrics_view;
 pub mod kfp_rest;
 pub mod kfp_rest_routes;
 pub mod kfp_run_view;

@@ -8,7 +8,9 @@
 //! - [`experiments`]: the experiments the SDK gets or creates, and
 //!   `healthz`.
 //! - [`list`]: `ListRunsV1`'s filter, sort, page token and page size.
+//! - [`artifacts`]: where `ReadArtifactV1`'s file is, and its gzipped tar.
 
+pub mod artifacts;
 pub mod experiments;
 pub mod gateway_error;
 pub mod list;

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::metrics::RunMetric;
 use super::PipelineRun;
 
 /// A stored run.
@@ -23,6 +24,10 @@ pub struct RunRecord {
     pub storage_state: String,
     pub created_ms: i64,
     pub run: PipelineRun,
+    /// Metrics reported with `ReportRunMetricsV1`, in the order kept
+    /// (defaulted: rows stored before metrics existed have none).
+    #[serde(default)]
+    pub metrics: Vec<RunMetric>,
 }
 
 impl RunRecord {

@@ -1,0 +1,77 @@
+//! `ReadArtifactV1`'s I/O: the node's artifact file read from its task's
+//! sandbox through the agent's files API (`/files/download`, the agent
+//! found in the leading master's state as for BrowsePodSandbox), answered
+//! as Kubeflow answers it, a gzipped tar of exactly that file
+//! ([`crate::api::kfp::artifacts`]). NOT_FOUND names what is missing (the
+//! node, the artifact, the task's run, the agent or the file);
+//! UNAVAILABLE when the master or the agent cannot be reached.
+
+use tonic::Status;
+
+use crate::api::kfp::artifacts::{locate, single_file_tgz};
+use crate::api::AppState;
+use crate::mesos::agent_files::{self, SandboxError};
+use crate::model::ids::{InstanceId, JobId};
+use crate::model::pipeline::parse_workflow;
+use crate::model::pipeline_run::RunRecord;
+
+/// The gzipped tar of `artifact` of node `node_id` of `record`.
+pub async fn read_artifact(
+    state: &AppState,
+    record: &RunRecord,
+    node_id: &str,
+    artifact: &str,
+) -> Result<Vec<u8>, Status> {
+    let pipeline = parse_workflow(&record.manifest).map_err(|e| {
+        Status::internal(format!(
+            "run {}: its stored manifest no longer parses: {e}",
+            record.id()
+        ))
+    })?;
+    let location = locate(record, &pipeline, node_id, artifact)
+        .map_err(|e| Status::not_found(e.to_string()))?;
+    let pod = InstanceId {
+        job: JobId(location.job.clone()),
+        instance: 0,
+    };
+    let lookup = pod.clone();
+    let (runs, framework) = state
+        .read(move |s| Ok((s.instance_runs(&lookup)?, s.framework_id()?)))
+        .await?;
+    let what = format!(
+        "artifact {artifact} of node {node_id} ({} in the sandbox of job {})",
+        location.sandbox_path, location.job
+    );
+    let (run, agent) = runs
+        .iter()
+        .rev()
+        .find_map(|r| r.run.agent.clone().map(|a| (r, a)))
+        .ok_or_else(|| Status::not_found(format!("{what}: the job never ran on an agent")))?;
+    let framework =
+        framework.ok_or_else(|| Status::unavailable("the scheduler has no framework id yet"))?;
+    let executor = run.task_id.to_string();
+    let content = agent_files::download_sandbox_file(
+        &state.masters,
+        agent.as_str(),
+        &framework,
+        &executor,
+        &location.sandbox_path,
+    )
+    .await
+    .map_err(|e| match e {
+        SandboxError::UnknownAgent(_) | SandboxError::NoSandbox { .. } => {
+            Status::not_found(format!("{what}: {e}"))
+        }
+        SandboxError::NoMaster(_) | SandboxError::Agent { .. } => {
+            Status::unavailable(format!("{what}: {e}"))
+        }
+    })?;
+    let finished_s = record
+        .run
+        .nodes
+        .get(node_id)
+        .and_then(|n| n.finished_ms)
+        .map_or(0, |ms| u64::try_from(ms / 1000).unwrap_or(0));
+    single_file_tgz(&location.file_name, &content, finished_s)
+        .map_err(|e| Status::internal(format!("{what}: cannot archive it: {e}")))
+}
