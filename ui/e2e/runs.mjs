@@ -45,8 +45,13 @@ let page = null;
 const errors = [];
 // Requests the page made that have no answer yet, for a failure's reader.
 const unanswered = new Map();
+// And when each GET /api/v1/whoami went and came back: a page stuck on
+// "Loading…" with its whoami answered is the UI missing the answer.
+const whoami = [];
 const track = (p) => {
   p.on('request', (r) => unanswered.set(r, `${r.method()} ${r.url()} (at ${new Date().toISOString()})`));
+  p.on('request', (r) => r.url().endsWith('/api/v1/whoami') && whoami.push(`asked ${new Date().toISOString()}`));
+  p.on('response', (r) => r.url().endsWith('/api/v1/whoami') && whoami.push(`answered ${r.status()} ${new Date().toISOString()}`));
   p.on('requestfinished', (r) => unanswered.delete(r));
   p.on('requestfailed', (r) => unanswered.set(r, `${unanswered.get(r)} failed: ${r.failure()?.errorText}`));
 };
@@ -69,7 +74,6 @@ try {
   if (rows.map((r) => r.name).join(',') !== 'ui-fails,ui-long,ui-pipeline') {
     fail(`runs not newest first: ${JSON.stringify(rows)}`);
   }
-  const ids = Object.fromEntries(rows.map((r) => [r.name, r.id]));
   await waitFor(async () => status(await listed(page), 'ui-pipeline') === 'Succeeded', 'ui-pipeline Succeeded in the list');
   await waitFor(async () => status(await listed(page), 'ui-fails') === 'Failed', 'ui-fails Failed in the list');
   const pipelineRow = await runRow(page, 'ui-pipeline').innerText();
@@ -112,7 +116,7 @@ try {
 
   // The long run: Running; Terminate (confirmed) ends it, and Retry is
   // offered then.
-  await page.goto(`${base}/ui/runs/${ids['ui-long']}`);
+  await openRun(page, 'ui-long');
   await waitFor(async () => (await nodes(page)).some((n) => n.type === 'Pod' && n.phase === 'Running'), "ui-long's step Running");
   await page.getByTestId('run-terminate').click();
   await waitFor(async () => ['Failed', 'Error'].includes(await runStatus(page)), 'ui-long ended after Terminate');
@@ -123,7 +127,7 @@ try {
   await step('terminated', { status: await runStatus(page), message, nodes: await nodes(page) });
 
   // The failed run: its input fixed by the test, then Retry.
-  await page.goto(`${base}/ui/runs/${ids['ui-fails']}`);
+  await openRun(page, 'ui-fails');
   await waitFor(async () => (await runStatus(page)) === 'Failed', 'ui-fails Failed');
   await step('fix', null, true);
   await page.getByTestId('run-retry').click();
@@ -141,7 +145,7 @@ try {
   track(viewing);
   viewing.on('pageerror', (e) => errors.push(String(e)));
   await logIn(viewing, viewer, viewerPassword);
-  await viewing.goto(`${base}/ui/runs/${ids['ui-long']}`);
+  await openRun(viewing, 'ui-long');
   await waitFor(async () => ['Failed', 'Error'].includes(await runStatus(viewing)), 'the viewer sees ui-long ended');
   const buttons = await viewing.locator('[data-testid="run-retry"], [data-testid="run-terminate"]').count();
   if (buttons !== 0) fail(`a viewer is offered ${buttons} run buttons`);
@@ -157,7 +161,7 @@ try {
     shown = await page.locator('body').innerText().catch(() => '');
   }
   const pending = [...unanswered.values()].filter((r) => !r.includes('/api/v1/watch')).join('\n');
-  fail(`${e.stack ?? e}\n(screenshot: ui/e2e/out/runs-failure.png)\npage errors: ${errors.join(' | ')}\nunanswered requests:\n${pending}\npage text:\n${shown.slice(0, 2000)}`);
+  fail(`${e.stack ?? e}\n(screenshot: ui/e2e/out/runs-failure.png)\npage errors: ${errors.join(' | ')}\nwhoami: ${whoami.join(', ')}\nunanswered requests:\n${pending}\npage text:\n${shown.slice(0, 2000)}`);
 } finally {
   await browser.close();
 }
@@ -169,6 +173,12 @@ async function logIn(p, name, secret) {
   await p.getByTestId('login-password').fill(secret);
   await p.getByTestId('login-submit').click();
   await p.getByTestId('who').waitFor({ timeout: WAIT });
+}
+
+// A run's page by the links a user follows: Runs, then its name.
+async function openRun(p, name) {
+  await p.locator('header nav').getByRole('link', { name: 'Runs', exact: true }).click();
+  await runRow(p, name).getByRole('link', { name }).click({ timeout: WAIT });
 }
 
 function runRow(p, name) {
