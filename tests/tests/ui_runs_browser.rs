@@ -11,7 +11,9 @@
 //! run without the buttons. It writes the screenshot `docs/ui-run.png`.
 //!
 //! Retry is RetryRunV1: on a scheduler that does not serve it yet (501)
-//! the browser checks that the page shows that refusal instead.
+//! the browser checks that the page shows that refusal instead. Where
+//! ReportRunMetricsV1 is served, the test reports a metric of the
+//! pipeline's first step and the browser finds it on the run's page.
 //!
 //! It fails, never skips, without root (real agents), node, Chromium,
 //! `ui/node_modules` (`npm ci` in `ui/`), or a scheduler built with its UI.
@@ -27,6 +29,7 @@ use drover_tests::harness::binaries::{self, repo_root};
 use drover_tests::harness::cgroup::require_root;
 use drover_tests::harness::http::request;
 use drover_tests::harness::scheduler::Scheduler;
+use drover_tests::harness::wait::wait_for;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -93,6 +96,17 @@ fn workflow(name: &str, tasks: Value, templates: Value) -> String {
 
 fn shell(name: &str, script: &str) -> Value {
     json!({"name": name, "container": {"image": "alpine", "command": ["sh", "-c", script]}})
+}
+
+/// Whether this scheduler serves the Kubeflow method of `path` (a POST
+/// naming a run it does not know): `unimplemented` while it answers 501.
+async fn served(address: &str, path: &str) -> &'static str {
+    let (status, _) = kfp(address, "POST", path, Some(&json!({}))).await;
+    if status == 501 {
+        "unimplemented"
+    } else {
+        "served"
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,6 +186,7 @@ async fn the_web_ui_lists_runs_shows_their_nodes_and_terminates_and_retries() {
         json!([shell("check", &format!("test -f {}", input.display()))]),
     );
     // Created a second apart: the list's newest-first order is certain.
+    let mut ids = std::collections::HashMap::new();
     for (name, manifest) in [
         ("ui-pipeline", pipeline),
         ("ui-long", long),
@@ -184,22 +199,43 @@ async fn the_web_ui_lists_runs_shows_their_nodes_and_terminates_and_retries() {
         });
         let (status, reply) = kfp(&address, "POST", "/apis/v1beta1/runs", Some(&run)).await;
         assert_eq!(status, 200, "{name}: {reply}");
+        ids.insert(name, reply["run"]["id"].as_str().unwrap().to_owned());
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    // Whether this scheduler serves RetryRunV1 (a run it does not know is
-    // NOT_FOUND then; UNIMPLEMENTED before).
-    let (status, probe) = kfp(
-        &address,
-        "POST",
-        "/apis/v1beta1/runs/no-such-run/retry",
-        None,
-    )
-    .await;
-    let retry = match status {
-        501 => "unimplemented",
-        404 => "served",
-        other => panic!("retry of an unknown run answered {other}: {probe}"),
-    };
+    let retry = served(&address, "/apis/v1beta1/runs/no-such-run/retry").await;
+    let metrics = served(&address, "/apis/v1beta1/runs/no-such-run:reportMetrics").await;
+    if metrics == "served" {
+        // A metric of the pipeline's make step, for its page to show.
+        let path = format!("/apis/v1beta1/runs/{}", ids["ui-pipeline"]);
+        let make = wait_for(Duration::from_secs(30), || async {
+            let (_, detail) = kfp(&address, "GET", &path, None).await;
+            let workflow: Value =
+                serde_json::from_str(detail["pipeline_runtime"]["workflow_manifest"].as_str()?)
+                    .ok()?;
+            let nodes = workflow["status"]["nodes"].as_object()?.clone();
+            nodes
+                .values()
+                .find(|n| n["displayName"] == "make")
+                .and_then(|n| n["id"].as_str().map(str::to_owned))
+        })
+        .await
+        .expect("the pipeline's make node");
+        let report = json!({"metrics": [
+            {"name": "accuracy", "node_id": make, "number_value": 0.9, "format": "PERCENTAGE"}
+        ]});
+        let (status, reply) = kfp(
+            &address,
+            "POST",
+            &format!("{path}:reportMetrics"),
+            Some(&report),
+        )
+        .await;
+        assert_eq!(
+            (status, reply["results"][0]["status"].as_str()),
+            (200, Some("OK")),
+            "{reply}"
+        );
+    }
 
     let docs = repo_root().join("docs");
     let mut browser = Command::new("node")
@@ -207,7 +243,7 @@ async fn the_web_ui_lists_runs_shows_their_nodes_and_terminates_and_retries() {
         .arg(format!("http://{address}"))
         .args(["ed", "ed-password", "vic", "vic-password"])
         .arg(&docs)
-        .arg(retry)
+        .args([retry, metrics])
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
