@@ -12,7 +12,7 @@ const REFRESH_MS = 2000;
 // One pipeline run: its summary, its DAG's nodes (phase, times, the Drover
 // job and pod each runs as, outputs), its metrics, and Terminate and Retry
 // for those who may run pipelines. Read again every two seconds until the
-// run ends (and again after a button).
+// run ends or is not found (and again after a button).
 export function RunPage({ id }) {
   const [detail, setDetail] = useState(null);
   const [error, setError] = useState(null);
@@ -33,7 +33,8 @@ export function RunPage({ id }) {
         .catch((e) => {
           if (!alive) return;
           setError(e.message);
-          timer = setTimeout(load, REFRESH_MS);
+          // a run that is not there (deleted) will not come back
+          if (e.code !== 'NOT_FOUND') timer = setTimeout(load, REFRESH_MS);
         });
     load();
     return () => {
