@@ -5,10 +5,11 @@
 // parameter passed along), `ui-long` (one step sleeping) and `ui-fails`
 // (one step that fails until the test makes a file). A user logs in and
 // sees the runs listed and filtered by name and status; the pipeline's page
-// with its nodes, their phases, times, output parameter and Drover pod,
-// whose page shows the step's stdout; terminates the long run with its
-// button; retries the failed one after the test fixed its input. A viewer
-// sees a run without the buttons. Prints `STEP <name> [json]` as it goes
+// with its nodes, their phases, times, output parameter (and metric, where
+// served), its Drover pod, whose page shows the step's stdout, and job,
+// which links back to the run; terminates the long run with its button;
+// retries the failed one after the test fixed its input. A viewer sees a
+// run without the buttons. Prints `STEP <name> [json]` as it goes
 // and waits for the test's `GO` after `fix`; exits 1 with the reason on
 // stderr at the first thing that is not so.
 //
@@ -120,6 +121,9 @@ try {
   await page.locator('table[data-testid="nodes"]').waitFor({ timeout: WAIT });
   await made.getByTestId('node-job').click();
   await page.locator('table[data-testid="pods"] tbody tr').first().waitFor({ timeout: WAIT });
+  // The job names its run, and leads back to it.
+  await page.getByTestId('job-run').getByRole('link').click({ timeout: WAIT });
+  await made.waitFor({ timeout: WAIT });
   await step('pod-page');
 
   // The long run: Running; Terminate (confirmed) ends it, and Retry is

@@ -140,6 +140,15 @@ export function metricValue(metric) {
   return metric?.format === 'PERCENTAGE' ? `${(v * 100).toFixed(2)}%` : String(v);
 }
 
+// The Kubeflow run and node a Drover job runs, from the labels the
+// scheduler gives a node's job (`kfp.run_id`, `kfp.node_id`); null for
+// any other job.
+export function runOfJob(job) {
+  const label = (key) => (job?.labels ?? []).find((l) => l.key === key)?.value;
+  const run = label('kfp.run_id');
+  return run ? { run, node: label('kfp.node_id') ?? null } : null;
+}
+
 // Whether `who` (GET /api/v1/whoami) may terminate or retry a run: every
 // role but viewer may run pipelines.
 export const canEdit = (who) => Boolean(who) && who.role !== 'viewer';

@@ -4,7 +4,7 @@
 // values, who may act, and kfp's numbered error codes by name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canEdit, duration, isDone, isRetriable, listQuery, metricValue, runNodes, taskDependencies, workflowOf } from '../src/runs.js';
+import { canEdit, duration, runOfJob, isDone, isRetriable, listQuery, metricValue, runNodes, taskDependencies, workflowOf } from '../src/runs.js';
 import { api, codeOf } from '../src/api.js';
 
 test('the list asks newest first, name as a substring and status exactly; a page token alone after', () => {
@@ -124,4 +124,11 @@ test('durations, phases that end, metric values and who may act', () => {
   assert.equal(canEdit({ role: 'viewer' }), false);
   assert.equal(canEdit({ role: 'user' }), true);
   assert.equal(canEdit(null), false);
+});
+
+test("a node's Drover job names its run and node by its labels", () => {
+  const labels = [{ key: 'kfp.run_id', value: 'r1' }, { key: 'kfp.node_id', value: 'p-1-2' }];
+  assert.deepEqual(runOfJob({ labels }), { run: 'r1', node: 'p-1-2' });
+  assert.equal(runOfJob({ labels: [{ key: 'team', value: 'x' }] }), null);
+  assert.equal(runOfJob(null), null);
 });
