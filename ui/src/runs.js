@@ -41,15 +41,18 @@ const millis = (iso) => {
   return Number.isNaN(ms) ? null : ms;
 };
 
-// "1h 02m", "3m 05s", "12s", "0.4s" (tenths under ten seconds: a quick
-// run is not "0s"); null without a start.
+// "1h 02m", "3m 05s", "12s"; under ten seconds in tenths ("0.4s") when
+// the start has them (a run's times), else "<1s" for none (a node's
+// times are Argo's, in whole seconds); null without a start.
 export function duration(startIso, endIso, nowMs = Date.now()) {
   const start = millis(startIso);
   if (start === null) return null;
   const end = millis(endIso) ?? nowMs;
   const ms = Math.max(0, end - start);
-  if (ms < 9950) return `${(ms / 1000).toFixed(1)}s`;
+  const tenths = /\.\d+(Z|[+-]\d\d:\d\d)$/.test(startIso);
+  if (tenths && ms < 9950) return `${(ms / 1000).toFixed(1)}s`;
   const s = Math.round(ms / 1000);
+  if (s === 0) return '<1s';
   const pad = (n) => String(n).padStart(2, '0');
   if (s >= 3600) return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
   if (s >= 60) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;

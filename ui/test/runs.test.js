@@ -111,8 +111,10 @@ test('loop items wait as their task does; depends expressions name their tasks',
 });
 
 test('durations, phases that end, metric values and who may act', () => {
-  assert.equal(duration('2026-12-07T09:00:00Z', '2026-12-07T09:00:04Z'), '4.0s');
+  assert.equal(duration('2026-12-07T09:00:00Z', '2026-12-07T09:00:04Z'), '4s');
+  assert.equal(duration('2026-12-07T09:00:00Z', '2026-12-07T09:00:00Z'), '<1s');
   assert.equal(duration('2026-12-07T09:00:00.100Z', '2026-12-07T09:00:00.500Z'), '0.4s');
+  assert.equal(duration('2026-12-07T09:00:00.100Z', '2026-12-07T09:00:20.500Z'), '20s');
   assert.equal(duration('2026-12-07T09:00:00Z', '2026-12-07T09:00:12Z'), '12s');
   assert.equal(duration('2026-12-07T09:00:00Z', '2026-12-07T09:03:05Z'), '3m 05s');
   assert.equal(duration('2026-12-07T09:00:00Z', null, Date.parse('2026-12-07T10:02:00Z')), '1h 02m');
