@@ -59,8 +59,8 @@ export function RunsPage() {
         Runs <span class="muted">({total})</span>
       </h1>
       <div class="filters">
-        <input placeholder="name contains…" value={name} onInput={refilter(setName)} data-testid="runs-name" />
-        <select value={status} onChange={refilter(setStatus)} data-testid="runs-status">
+        <input aria-label="name contains" placeholder="name contains…" value={name} onInput={refilter(setName)} data-testid="runs-name" />
+        <select aria-label="status" value={status} onChange={refilter(setStatus)} data-testid="runs-status">
           <option value="">any status</option>
           {PHASES.map((p) => (
             <option key={p} value={p}>
