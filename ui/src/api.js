@@ -9,6 +9,21 @@ export class ApiError extends Error {
   }
 }
 
+// gRPC's code names by number: the Kubeflow face (/apis/v1beta1) writes
+// its errors as grpc-gateway does, {"error", "code": 5, "message"}.
+const GRPC_CODES = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND',
+  'ALREADY_EXISTS', 'PERMISSION_DENIED', 'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED',
+  'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+];
+
+// The error code of an answer's body: a name, whichever face wrote it.
+export function codeOf(body, status) {
+  const code = body?.code;
+  if (typeof code === 'number') return GRPC_CODES[code] ?? `code ${code}`;
+  return code ?? `HTTP ${status}`;
+}
+
 // Set by auth.js: what a 401 does (the login comes back).
 export const hooks = { unauthenticated: () => {} };
 
@@ -31,7 +46,7 @@ async function call(method, path, body) {
   }
   if (res.status === 401 && path !== '/api/v1/login') hooks.unauthenticated();
   if (!res.ok) {
-    throw new ApiError(res.status, json?.code ?? `HTTP ${res.status}`, json?.message ?? text);
+    throw new ApiError(res.status, codeOf(json, res.status), json?.message ?? text);
   }
   return json;
 }
@@ -57,4 +72,12 @@ export const api = {
   // action: stop | start | restart
   jobAction: (id, action) => post(`/api/v1/jobs/${enc(id)}/${action}`),
   podAction: (pod, action) => post(`/api/v1/pods/${enc(pod)}/${action}`),
+  // Pipeline runs, on the Kubeflow Pipelines v1beta1 face the kfp SDK
+  // calls (the same service, rules and permissions). `query`: the list's
+  // page_size, page_token, sort_by and filter (runs.js builds them).
+  runs: (query) => get(`/apis/v1beta1/runs?${new URLSearchParams(query)}`),
+  run: (id) => get(`/apis/v1beta1/runs/${enc(id)}`),
+  experiments: () => get('/apis/v1beta1/experiments?page_size=200'),
+  // action: terminate | retry
+  runAction: (id, action) => post(`/apis/v1beta1/runs/${enc(id)}/${action}`),
 };

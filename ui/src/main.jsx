@@ -6,6 +6,8 @@ import { JobsPage } from './pages/jobs.jsx';
 import { JobPage } from './pages/job.jsx';
 import { PodPage } from './pages/pod.jsx';
 import { ClusterPage } from './pages/cluster.jsx';
+import { RunsPage } from './pages/runs.jsx';
+import { RunPage } from './pages/run.jsx';
 import { LoginPage } from './pages/login.jsx';
 import { auth, checkLogin, logout, subscribeAuth } from './auth.js';
 import './style.css';
@@ -56,15 +58,18 @@ function Pages() {
   if (parts.length === 0 || (parts[0] === 'jobs' && parts.length === 1)) page = <JobsPage />;
   else if (parts[0] === 'jobs' && parts.length === 2) page = <JobPage id={parts[1]} />;
   else if (parts[0] === 'pods' && parts.length === 2) page = <PodPage name={parts[1]} />;
+  else if (parts[0] === 'runs' && parts.length === 1) page = <RunsPage />;
+  else if (parts[0] === 'runs' && parts.length === 2) page = <RunPage id={parts[1]} />;
   else if (parts[0] === 'cluster') page = <ClusterPage />;
   else page = <p class="error">No page {path}.</p>;
-  const tab = parts[0] === 'cluster' ? 'cluster' : 'jobs';
+  const tab = parts[0] === 'cluster' || parts[0] === 'runs' ? parts[0] : 'jobs';
   return (
     <>
       <header>
         <span class="brand">Drover</span>
         <nav>
           <Link to="/" class={tab === 'jobs' ? 'active' : ''}>Jobs</Link>
+          <Link to="/runs" class={tab === 'runs' ? 'active' : ''}>Runs</Link>
           <Link to="/cluster" class={tab === 'cluster' ? 'active' : ''}>Cluster</Link>
         </nav>
         <LinkState />

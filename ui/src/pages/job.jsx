@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { findJob, instanceOf, jobIdOf, setJobPods, state } from '../store.js';
 import { Link } from '../router.jsx';
+import { runOfJob } from '../runs.js';
 import { Actions, Counts, ErrorLine, Ports, StateBadge, Workflow, useLive, version } from './common.jsx';
 
 export function JobPage({ id }) {
@@ -36,6 +37,13 @@ export function JobPage({ id }) {
           <div>
             <b>Id</b> <span class="mono">{jobId}</span>
           </div>
+          {runOfJob(job) && (
+            <div data-testid="job-run">
+              <b>Kubeflow run</b>{' '}
+              <Link to={`/runs/${encodeURIComponent(runOfJob(job).run)}`}>{runOfJob(job).run}</Link> · <b>node</b>{' '}
+              <span class="mono">{runOfJob(job).node ?? '—'}</span>
+            </div>
+          )}
           <div>
             <b>Instances</b> {job.instance_count} · <Counts stats={job.status.pod_stats} />
           </div>
