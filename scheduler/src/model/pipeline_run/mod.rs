@@ -42,6 +42,7 @@ mod drive;
 mod node_id;
 pub mod node_job;
 mod record;
+mod retry;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +53,7 @@ use serde::{Deserialize, Serialize};
 pub use drive::{job_id, DriveError, NodeOutcome, NodeStart};
 pub use node_id::node_id;
 pub use record::RunRecord;
+pub use retry::RetryRefused;
 
 /// Where a node's compiled paths go: its command's working directory,
 /// the Mesos sandbox (unique per task and kept with its logs).
@@ -116,6 +118,14 @@ pub struct RunNode {
     pub attempts: u32,
     /// A container node's current Drover job, set when launched.
     pub job: Option<String>,
+    /// A container node waiting for its `retryStrategy.backoff`: not
+    /// launched before this time (ms since the epoch).
+    #[serde(default)]
+    pub retry_at_ms: Option<i64>,
+    /// Attempts made before the last RetryRunV1: its `retryStrategy`
+    /// counts only the attempts since.
+    #[serde(default)]
+    pub attempts_before_retry: u32,
 }
 
 /// A run of a pipeline.
@@ -147,6 +157,14 @@ impl PipelineRun {
     /// Whether the run has finished.
     pub fn is_done(&self) -> bool {
         self.phase.is_terminal()
+    }
+
+    /// The earliest time a node waits for (its retry's backoff), if any.
+    pub fn next_retry_ms(&self) -> Option<i64> {
+        if self.is_done() || self.terminated {
+            return None;
+        }
+        self.nodes.values().filter_map(|n| n.retry_at_ms).min()
     }
 
     /// The node whose current job is `job`.
