@@ -202,7 +202,9 @@ impl From<EngineError> for ApiError {
             | EngineError::RunNotFound(_)
             | EngineError::PipelineRunNotFound(_) => Code::NotFound,
             EngineError::PipelineRunExists(_) => Code::AlreadyExists,
-            EngineError::InvalidPipelineRun(_) => Code::InvalidArgument,
+            EngineError::InvalidPipelineRun(_) | EngineError::PipelineRunNotRetryable(_) => {
+                Code::InvalidArgument
+            }
             EngineError::JobExists(_) => Code::AlreadyExists,
             EngineError::PermissionDenied(_) => Code::PermissionDenied,
             EngineError::VersionMismatch(_) => Code::Aborted,

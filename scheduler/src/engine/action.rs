@@ -50,6 +50,25 @@ pub enum ApiRequest {
         /// The run.
         run_id: String,
     },
+    /// Run a Failed or Error pipeline run again: its succeeded nodes are
+    /// kept, every other node runs again.
+    RetryPipelineRun {
+        /// The run.
+        run_id: String,
+    },
+    /// Archive a pipeline run (`archived`) or make it available again.
+    SetPipelineRunArchived {
+        /// The run.
+        run_id: String,
+        /// STORAGESTATE_ARCHIVED when true, else STORAGESTATE_AVAILABLE.
+        archived: bool,
+    },
+    /// Delete a pipeline run: its running nodes are killed, its record
+    /// removed.
+    DeletePipelineRun {
+        /// The run.
+        run_id: String,
+    },
     /// One pipeline run, as the engine holds it.
     GetPipelineRun {
         /// The run.
@@ -233,9 +252,11 @@ impl ApiRequest {
             | ApiRequest::DeletePool { pool_id } => format!("pool {pool_id}"),
             ApiRequest::ReadPools => "pools".to_owned(),
             ApiRequest::CreatePipelineRun(new) => format!("pipeline run {}", new.run_id),
-            ApiRequest::TerminatePipelineRun { run_id } | ApiRequest::GetPipelineRun { run_id } => {
-                format!("pipeline run {run_id}")
-            }
+            ApiRequest::TerminatePipelineRun { run_id }
+            | ApiRequest::RetryPipelineRun { run_id }
+            | ApiRequest::SetPipelineRunArchived { run_id, .. }
+            | ApiRequest::DeletePipelineRun { run_id }
+            | ApiRequest::GetPipelineRun { run_id } => format!("pipeline run {run_id}"),
             ApiRequest::ListPipelineRuns => "pipeline runs".to_owned(),
             ApiRequest::StartMaintenance { hostnames, .. }
             | ApiRequest::CompleteMaintenance { hostnames } => hostnames.join(","),
@@ -365,6 +386,10 @@ pub enum EngineError {
     /// A pipeline run with this id exists already.
     #[error("run {0} already exists")]
     PipelineRunExists(String),
+    /// A pipeline run that cannot be retried (it has not failed): Kubeflow
+    /// answers INVALID_ARGUMENT.
+    #[error("Retry run failed.: {0}")]
+    PipelineRunNotRetryable(String),
 }
 
 /// What the engine asks its driver to do. Carried out in order.

@@ -70,6 +70,8 @@ pub(super) enum Then {
     /// run.
     PipelineRuns {
         records: Vec<crate::model::pipeline_run::RunRecord>,
+        /// Runs deleted, by id.
+        deleted: Vec<String>,
         created: Vec<Job>,
         stopped: Vec<Job>,
     },
@@ -203,6 +205,9 @@ fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Re
         // Decided by the engine's pipeline part before these rules.
         ApiRequest::CreatePipelineRun(_)
         | ApiRequest::TerminatePipelineRun { .. }
+        | ApiRequest::RetryPipelineRun { .. }
+        | ApiRequest::SetPipelineRunArchived { .. }
+        | ApiRequest::DeletePipelineRun { .. }
         | ApiRequest::GetPipelineRun { .. }
         | ApiRequest::ListPipelineRuns => Ok(()),
         ApiRequest::StartMaintenance { hostnames, .. } => {
@@ -529,6 +534,9 @@ fn decide_or_refuse(
         ApiRequest::ReadPools => Err(PoolError::NotFound(PoolId::root()).into()),
         ApiRequest::CreatePipelineRun(_)
         | ApiRequest::TerminatePipelineRun { .. }
+        | ApiRequest::RetryPipelineRun { .. }
+        | ApiRequest::SetPipelineRunArchived { .. }
+        | ApiRequest::DeletePipelineRun { .. }
         | ApiRequest::GetPipelineRun { .. }
         | ApiRequest::ListPipelineRuns => Err(EngineError::InvalidPipelineRun(
             "a pipeline request reached the job rules".to_string(),
@@ -803,6 +811,7 @@ pub(super) fn apply(
             records,
             created,
             stopped,
+            ..
         } => {
             let mut planned = Vec::new();
             for mut job in created {

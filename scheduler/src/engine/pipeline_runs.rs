@@ -137,26 +137,84 @@ impl PipelineRuns {
         match request {
             super::ApiRequest::CreatePipelineRun(new) => self.create(registry, *new, now),
             super::ApiRequest::TerminatePipelineRun { run_id } => {
-                let entry = self
-                    .runs
-                    .get(&run_id)
-                    .ok_or(EngineError::PipelineRunNotFound(run_id))?;
+                let entry = self.entry(&run_id)?;
                 let mut record = entry.record.clone();
                 let kills = record.run.terminate(&entry.pipeline, now);
-                let mut jobs = Vec::new();
-                for job in kills {
-                    if let Some(found) = registry.get(&JobId(job)) {
-                        let mut job = found.job.clone();
-                        job.goal = crate::model::state::JobGoal::Stopped;
-                        jobs.push(job);
-                    }
-                }
-                Ok(change_and_then(record, Vec::new(), jobs))
+                let stopped = stopped_jobs(registry, kills);
+                Ok(change_and_then(record, Vec::new(), stopped))
+            }
+            super::ApiRequest::RetryPipelineRun { run_id } => {
+                let entry = self.entry(&run_id)?;
+                let mut record = entry.record.clone();
+                let starts = record
+                    .run
+                    .retry(&entry.pipeline, now)
+                    .map_err(|e| EngineError::PipelineRunNotRetryable(e.to_string()))?;
+                let created = node_jobs(registry, &record, &starts, now)?;
+                Ok(change_and_then(record, created, Vec::new()))
+            }
+            super::ApiRequest::SetPipelineRunArchived { run_id, archived } => {
+                let mut record = self.entry(&run_id)?.record.clone();
+                record.storage_state = storage_state(archived).to_string();
+                Ok(change_and_then(record, Vec::new(), Vec::new()))
+            }
+            super::ApiRequest::DeletePipelineRun { run_id } => {
+                let entry = self.entry(&run_id)?;
+                // Its running nodes are killed: their jobs stay, as every
+                // Drover job's record does, stopped.
+                let running = entry
+                    .record
+                    .run
+                    .nodes
+                    .values()
+                    .filter(|n| !n.phase.is_terminal())
+                    .filter_map(|n| n.job.clone())
+                    .collect();
+                let stopped = stopped_jobs(registry, running);
+                let jobs: Vec<JobWrite> = stopped
+                    .iter()
+                    .map(|j| JobWrite::update_of(j, true))
+                    .collect();
+                let change = Change {
+                    jobs,
+                    pipeline_runs_deleted: vec![run_id.clone()],
+                    ..Change::default()
+                };
+                let then = Then::PipelineRuns {
+                    records: Vec::new(),
+                    deleted: vec![run_id],
+                    created: Vec::new(),
+                    stopped,
+                };
+                Ok((change, then))
             }
             _ => Err(EngineError::InvalidPipelineRun(
                 "not a pipeline request".to_string(),
             )),
         }
+    }
+
+    fn entry(&self, run_id: &str) -> Result<&Entry, EngineError> {
+        self.runs
+            .get(run_id)
+            .ok_or_else(|| EngineError::PipelineRunNotFound(run_id.to_string()))
+    }
+
+    /// Forgets a deleted run.
+    pub fn remove(&mut self, run_id: &str) {
+        if let Some(entry) = self.runs.remove(run_id) {
+            for job in entry.record.run.nodes.values().filter_map(|n| n.job.as_ref()) {
+                self.outputs.remove(job);
+            }
+        }
+    }
+
+    /// When the first node waiting for its retry backoff may launch.
+    pub fn next_retry_ms(&self) -> Option<i64> {
+        self.runs
+            .values()
+            .filter_map(|e| e.record.run.next_retry_ms())
+            .min()
     }
 
     fn create(
@@ -191,7 +249,7 @@ impl PipelineRuns {
             manifest: new.manifest,
             overrides: new.parameters,
             experiment_id: new.experiment_id,
-            storage_state: "STORAGESTATE_AVAILABLE".to_string(),
+            storage_state: storage_state(false).to_string(),
             created_ms: now,
             run,
         };
@@ -220,6 +278,9 @@ impl PipelineRuns {
                     starts.extend(record.run.node_ended(&entry.pipeline, &job, outcome, now));
                 }
             }
+            if record.run.next_retry_ms().is_some_and(|at| at <= now) {
+                starts.extend(record.run.launch_due(&entry.pipeline, now));
+            }
             if record == entry.record {
                 continue;
             }
@@ -241,6 +302,7 @@ impl PipelineRuns {
             change,
             Then::PipelineRuns {
                 records,
+                deleted: Vec::new(),
                 created: created_all,
                 stopped: Vec::new(),
             },
@@ -307,6 +369,27 @@ fn wants_files(entry: &Entry, job: &str) -> bool {
             .any(|a| matches!(a.source, crate::model::pipeline::ArtifactSource::File(_)))
 }
 
+/// The stored record's `storage_state`, as Kubeflow names it.
+pub fn storage_state(archived: bool) -> &'static str {
+    if archived {
+        "STORAGESTATE_ARCHIVED"
+    } else {
+        "STORAGESTATE_AVAILABLE"
+    }
+}
+
+/// The node jobs `jobs` (those that exist) with their goal Stopped.
+fn stopped_jobs(registry: &Registry, jobs: Vec<String>) -> Vec<Job> {
+    jobs.into_iter()
+        .filter_map(|job| registry.get(&JobId(job)))
+        .map(|found| {
+            let mut job = found.job.clone();
+            job.goal = crate::model::state::JobGoal::Stopped;
+            job
+        })
+        .collect()
+}
+
 /// The jobs of the nodes to launch.
 fn node_jobs(
     registry: &Registry,
@@ -347,6 +430,7 @@ fn change_and_then(record: RunRecord, created: Vec<Job>, stopped: Vec<Job>) -> (
         change,
         Then::PipelineRuns {
             records: vec![record],
+            deleted: Vec::new(),
             created,
             stopped,
         },

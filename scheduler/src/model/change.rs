@@ -41,6 +41,8 @@ pub struct Change {
     pub hosts: Vec<HostWrite>,
     /// Kubeflow pipeline runs, each as it now is (issue 23).
     pub pipeline_runs: Vec<super::pipeline_run::RunRecord>,
+    /// Kubeflow pipeline runs deleted, by id.
+    pub pipeline_runs_deleted: Vec<String>,
 }
 
 /// A write of a host's maintenance record.
@@ -66,6 +68,7 @@ impl Change {
             || !self.pools.is_empty()
             || !self.hosts.is_empty()
             || !self.pipeline_runs.is_empty()
+            || !self.pipeline_runs_deleted.is_empty()
     }
 
     /// Whether there is nothing to write.

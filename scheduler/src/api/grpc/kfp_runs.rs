@@ -5,9 +5,9 @@
 //! stored); runs are read from the engine, which holds what the store
 //! committed.
 //!
-//! Served: CreateRunV1, GetRunV1, ListRunsV1 (every run, oldest first,
-//! in one page: the filter, sort and paging rules are the REST face's
-//! list module, wired at merge), TerminateRunV1. The rest answer
+//! Served: CreateRunV1, GetRunV1, ListRunsV1 (Kubeflow's filter, sort and
+//! paging rules: [`crate::api::kfp::list`]), TerminateRunV1, RetryRunV1,
+//! ArchiveRunV1, UnarchiveRunV1, DeleteRunV1. The rest answer
 //! UNIMPLEMENTED naming what they wait for.
 
 use super::kfp_run_view as view;
@@ -148,23 +148,44 @@ impl RunService for KfpRuns {
 
     async fn archive_run_v1(
         &self,
-        _request: Request<ArchiveRunRequest>,
+        request: Request<ArchiveRunRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(not_yet("ArchiveRunV1", "storage states of runs"))
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().id;
+        let archive = ApiRequest::SetPipelineRunArchived {
+            run_id,
+            archived: true,
+        };
+        one_run(&self.state, &caller, archive).await?;
+        Ok(Response::new(()))
     }
 
     async fn unarchive_run_v1(
         &self,
-        _request: Request<UnarchiveRunRequest>,
+        request: Request<UnarchiveRunRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(not_yet("UnarchiveRunV1", "storage states of runs"))
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().id;
+        let unarchive = ApiRequest::SetPipelineRunArchived {
+            run_id,
+            archived: false,
+        };
+        one_run(&self.state, &caller, unarchive).await?;
+        Ok(Response::new(()))
     }
 
     async fn delete_run_v1(
         &self,
-        _request: Request<DeleteRunRequest>,
+        request: Request<DeleteRunRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(not_yet("DeleteRunV1", "deleting a run and its node jobs"))
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().id;
+        match ask(&self.state, &caller, ApiRequest::DeletePipelineRun { run_id }).await? {
+            Reply::Deleted => Ok(Response::new(())),
+            _ => Err(Status::internal(
+                "the engine answered a delete with something else than Deleted",
+            )),
+        }
     }
 
     async fn report_run_metrics_v1(
@@ -201,8 +222,11 @@ impl RunService for KfpRuns {
 
     async fn retry_run_v1(
         &self,
-        _request: Request<RetryRunRequest>,
+        request: Request<RetryRunRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(not_yet("RetryRunV1", "rerunning failed and skipped nodes"))
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().run_id;
+        one_run(&self.state, &caller, ApiRequest::RetryPipelineRun { run_id }).await?;
+        Ok(Response::new(()))
     }
 }

@@ -77,6 +77,10 @@ fn write(tx: &Transaction<'_>, change: &Change, revision: Revision) -> rusqlite:
     for record in &change.pipeline_runs {
         write_pipeline_run(tx, record, revision)?;
     }
+    for run_id in &change.pipeline_runs_deleted {
+        tx.prepare_cached("DELETE FROM pipeline_runs WHERE run_id = ?1")?
+            .execute(params![run_id])?;
+    }
     Ok(())
 }
 
