@@ -143,7 +143,14 @@ async fn every_run_service_path_reaches_its_method_behind_authentication() {
         let json = json_of(&reply);
         let served = matches!(
             rpc,
-            "CreateRunV1" | "GetRunV1" | "ListRunsV1" | "TerminateRunV1"
+            "CreateRunV1"
+                | "GetRunV1"
+                | "ListRunsV1"
+                | "TerminateRunV1"
+                | "RetryRunV1"
+                | "ArchiveRunV1"
+                | "UnarchiveRunV1"
+                | "DeleteRunV1"
         );
         if rpc == "ListRunsV1" {
             // Served: no run matches, an empty page.
