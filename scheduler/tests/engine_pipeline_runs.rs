@@ -476,3 +476,47 @@ fn archive_unarchive_and_delete_are_stored() {
         Err(EngineError::PipelineRunNotFound(_))
     ));
 }
+
+fn experiments(reply: Result<Reply, EngineError>) -> Vec<String> {
+    match reply.unwrap() {
+        Reply::Experiments(all) => all.into_iter().map(|e| e.name).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn experiments_are_stored_with_default_and_names_are_unique() {
+    use drover_scheduler::model::pipeline_run::experiment::{
+        ExperimentRefused, DEFAULT_EXPERIMENT_ID,
+    };
+    use drover_scheduler::model::pipeline_run::Experiment;
+    let mut h = Harness::new();
+    h.subscribe();
+    assert_eq!(experiments(h.api(ApiRequest::ListExperiments)), ["Default"]);
+    let new = |name: &str| {
+        ApiRequest::CreateExperiment(Box::new(Experiment {
+            id: format!("id-{name}"),
+            name: name.into(),
+            description: "d".into(),
+            created_at_ms: i64::MAX / 2,
+        }))
+    };
+    assert_eq!(experiments(h.api(new("mine"))), ["mine"]);
+    assert!(matches!(
+        h.api(new("mine")),
+        Err(EngineError::ExperimentRefused(ExperimentRefused::NameTaken(_)))
+    ));
+    assert!(matches!(
+        h.api(new(" ")),
+        Err(EngineError::ExperimentRefused(ExperimentRefused::NoName))
+    ));
+    let mut h = h.restarted();
+    match h.api(ApiRequest::ListExperiments).unwrap() {
+        Reply::Experiments(all) => {
+            assert_eq!(all[0].id, DEFAULT_EXPERIMENT_ID);
+            assert_eq!(all[1].id, "id-mine");
+            assert_eq!(all.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -69,6 +69,10 @@ pub enum ApiRequest {
         /// The run.
         run_id: String,
     },
+    /// Make a Kubeflow experiment (its id and time picked by the API).
+    CreateExperiment(Box<crate::model::pipeline_run::Experiment>),
+    /// Every Kubeflow experiment, oldest first.
+    ListExperiments,
     /// One pipeline run, as the engine holds it.
     GetPipelineRun {
         /// The run.
@@ -258,6 +262,8 @@ impl ApiRequest {
             | ApiRequest::DeletePipelineRun { run_id }
             | ApiRequest::GetPipelineRun { run_id } => format!("pipeline run {run_id}"),
             ApiRequest::ListPipelineRuns => "pipeline runs".to_owned(),
+            ApiRequest::CreateExperiment(e) => format!("experiment {}", e.id),
+            ApiRequest::ListExperiments => "experiments".to_owned(),
             ApiRequest::StartMaintenance { hostnames, .. }
             | ApiRequest::CompleteMaintenance { hostnames } => hostnames.join(","),
             ApiRequest::AmendJobs { amends } => amends
@@ -289,6 +295,8 @@ pub enum Reply {
     PipelineRun(Box<crate::model::pipeline_run::RunRecord>),
     /// Every pipeline run, oldest first.
     PipelineRuns(Vec<crate::model::pipeline_run::RunRecord>),
+    /// Kubeflow experiments (a create's: the one made).
+    Experiments(Vec<crate::model::pipeline_run::Experiment>),
     /// The job as the request left it.
     Job(Box<Job>),
     /// The job is deleted, or will be once its runs are down (or the pool
@@ -390,6 +398,9 @@ pub enum EngineError {
     /// answers INVALID_ARGUMENT.
     #[error("Retry run failed.: {0}")]
     PipelineRunNotRetryable(String),
+    /// A Kubeflow experiment not made (no name, a name taken).
+    #[error(transparent)]
+    ExperimentRefused(#[from] crate::model::pipeline_run::experiment::ExperimentRefused),
 }
 
 /// What the engine asks its driver to do. Carried out in order.

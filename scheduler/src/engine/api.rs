@@ -72,6 +72,8 @@ pub(super) enum Then {
         records: Vec<crate::model::pipeline_run::RunRecord>,
         /// Runs deleted, by id.
         deleted: Vec<String>,
+        /// Experiments made.
+        experiments: Vec<crate::model::pipeline_run::Experiment>,
         created: Vec<Job>,
         stopped: Vec<Job>,
     },
@@ -208,6 +210,8 @@ fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Re
         | ApiRequest::RetryPipelineRun { .. }
         | ApiRequest::SetPipelineRunArchived { .. }
         | ApiRequest::DeletePipelineRun { .. }
+        | ApiRequest::CreateExperiment(_)
+        | ApiRequest::ListExperiments
         | ApiRequest::GetPipelineRun { .. }
         | ApiRequest::ListPipelineRuns => Ok(()),
         ApiRequest::StartMaintenance { hostnames, .. } => {
@@ -537,6 +541,8 @@ fn decide_or_refuse(
         | ApiRequest::RetryPipelineRun { .. }
         | ApiRequest::SetPipelineRunArchived { .. }
         | ApiRequest::DeletePipelineRun { .. }
+        | ApiRequest::CreateExperiment(_)
+        | ApiRequest::ListExperiments
         | ApiRequest::GetPipelineRun { .. }
         | ApiRequest::ListPipelineRuns => Err(EngineError::InvalidPipelineRun(
             "a pipeline request reached the job rules".to_string(),
@@ -811,6 +817,7 @@ pub(super) fn apply(
             records,
             created,
             stopped,
+            experiments,
             ..
         } => {
             let mut planned = Vec::new();
@@ -824,10 +831,11 @@ pub(super) fn apply(
                 planned.push((job.job_id.clone(), true));
                 registry.set_job(job);
             }
-            let reply = records
-                .into_iter()
-                .next()
-                .map_or(Reply::Deleted, |r| Reply::PipelineRun(Box::new(r)));
+            let reply = match records.into_iter().next() {
+                Some(record) => Reply::PipelineRun(Box::new(record)),
+                None if !experiments.is_empty() => Reply::Experiments(experiments),
+                None => Reply::Deleted,
+            };
             (reply, planned)
         }
         Then::Pool(then) => {

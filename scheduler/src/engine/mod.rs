@@ -201,7 +201,8 @@ impl Engine {
             config,
             registry: Registry::from_jobs(snapshot.jobs),
             pools: PoolTree::from_pools(snapshot.pools),
-            pipeline_runs: pipeline_runs::PipelineRuns::from_records(snapshot.pipeline_runs),
+            pipeline_runs: pipeline_runs::PipelineRuns::from_records(snapshot.pipeline_runs)
+                .with_experiments(snapshot.experiments),
             cluster,
             subscription: Subscription::new(snapshot.framework_id),
             offers: HeldOffers::default(),
@@ -370,11 +371,15 @@ impl Engine {
             ApiRequest::ListPipelineRuns => reply(Ok(Reply::PipelineRuns(
                 self.pipeline_runs.list().into_iter().cloned().collect(),
             ))),
+            ApiRequest::ListExperiments => reply(Ok(Reply::Experiments(
+                self.pipeline_runs.experiments().to_vec(),
+            ))),
             ApiRequest::CreatePipelineRun(_)
             | ApiRequest::TerminatePipelineRun { .. }
             | ApiRequest::RetryPipelineRun { .. }
             | ApiRequest::SetPipelineRunArchived { .. }
-            | ApiRequest::DeletePipelineRun { .. } => {
+            | ApiRequest::DeletePipelineRun { .. }
+            | ApiRequest::CreateExperiment(_) => {
                 let owner = caller.recorded_name().to_owned();
                 let allowed = crate::model::access::authorize(
                     caller,
@@ -382,7 +387,10 @@ impl Engine {
                         owner: &owner,
                         owning_team: "",
                     },
-                    || "run a pipeline".to_string(),
+                    || match body {
+                        ApiRequest::CreateExperiment(e) => format!("create experiment {:?}", e.name),
+                        _ => "run a pipeline".to_string(),
+                    },
                 );
                 if let Err(denied) = allowed {
                     return reply(Err(denied.into()));
@@ -800,7 +808,10 @@ impl Engine {
     /// and when a node's retry backoff next ends.
     fn pipeline_runs_stored(&mut self, then: &api::Then, now: Now) {
         if let api::Then::PipelineRuns {
-            records, deleted, ..
+            records,
+            deleted,
+            experiments,
+            ..
         } = then
         {
             for record in records {
@@ -809,6 +820,7 @@ impl Engine {
             for run_id in deleted {
                 self.pipeline_runs.remove(run_id);
             }
+            self.pipeline_runs.add_experiments(experiments);
             self.wake_for_pipeline_retries(now);
         }
     }

@@ -21,7 +21,8 @@ use crate::model::ids::JobId;
 use crate::model::job::Job;
 use crate::model::pipeline::{parse_workflow, resolve_parameters, Pipeline};
 use crate::model::pipeline_run::node_job::node_job_spec;
-use crate::model::pipeline_run::{NodeOutcome, NodeStart, PipelineRun, RunRecord};
+use crate::model::pipeline_run::experiment::check_new;
+use crate::model::pipeline_run::{Experiment, NodeOutcome, NodeStart, PipelineRun, RunRecord};
 use crate::model::state::PodState;
 use crate::model::time::UnixMillis;
 
@@ -55,6 +56,8 @@ pub struct PipelineRuns {
     /// TASK_FINISHED (kept in memory until the run records them; lost
     /// in a restart, when the node runs again).
     outputs: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// Kubeflow experiments, oldest first.
+    experiments: Vec<Experiment>,
 }
 
 impl PipelineRuns {
@@ -76,7 +79,23 @@ impl PipelineRuns {
         PipelineRuns {
             runs,
             outputs: BTreeMap::new(),
+            experiments: Vec::new(),
         }
+    }
+
+    /// With the stored experiments.
+    pub fn with_experiments(mut self, experiments: Vec<Experiment>) -> PipelineRuns {
+        self.experiments = experiments;
+        self
+    }
+
+    pub fn experiments(&self) -> &[Experiment] {
+        &self.experiments
+    }
+
+    /// Experiments stored.
+    pub fn add_experiments(&mut self, made: &[Experiment]) {
+        self.experiments.extend_from_slice(made);
     }
 
     /// The output files a node job sent with its TASK_FINISHED (JSON:
@@ -143,6 +162,21 @@ impl PipelineRuns {
                 let stopped = stopped_jobs(registry, kills);
                 Ok(change_and_then(record, Vec::new(), stopped))
             }
+            super::ApiRequest::CreateExperiment(experiment) => {
+                check_new(&self.experiments, &experiment)?;
+                let change = Change {
+                    experiments: vec![(*experiment).clone()],
+                    ..Change::default()
+                };
+                let then = Then::PipelineRuns {
+                    records: Vec::new(),
+                    deleted: Vec::new(),
+                    experiments: vec![*experiment],
+                    created: Vec::new(),
+                    stopped: Vec::new(),
+                };
+                Ok((change, then))
+            }
             super::ApiRequest::RetryPipelineRun { run_id } => {
                 let entry = self.entry(&run_id)?;
                 let mut record = entry.record.clone();
@@ -183,6 +217,7 @@ impl PipelineRuns {
                 let then = Then::PipelineRuns {
                     records: Vec::new(),
                     deleted: vec![run_id],
+                    experiments: Vec::new(),
                     created: Vec::new(),
                     stopped,
                 };
@@ -303,6 +338,7 @@ impl PipelineRuns {
             Then::PipelineRuns {
                 records,
                 deleted: Vec::new(),
+                experiments: Vec::new(),
                 created: created_all,
                 stopped: Vec::new(),
             },
@@ -431,6 +467,7 @@ fn change_and_then(record: RunRecord, created: Vec<Job>, stopped: Vec<Job>) -> (
         Then::PipelineRuns {
             records: vec![record],
             deleted: Vec::new(),
+            experiments: Vec::new(),
             created,
             stopped,
         },

@@ -43,6 +43,8 @@ pub struct Change {
     pub pipeline_runs: Vec<super::pipeline_run::RunRecord>,
     /// Kubeflow pipeline runs deleted, by id.
     pub pipeline_runs_deleted: Vec<String>,
+    /// Kubeflow experiments created.
+    pub experiments: Vec<super::pipeline_run::Experiment>,
 }
 
 /// A write of a host's maintenance record.
@@ -69,6 +71,7 @@ impl Change {
             || !self.hosts.is_empty()
             || !self.pipeline_runs.is_empty()
             || !self.pipeline_runs_deleted.is_empty()
+            || !self.experiments.is_empty()
     }
 
     /// Whether there is nothing to write.

@@ -906,6 +906,8 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
             format!("set pipeline run {run_id} archived={archived}")
         }
         ApiRequest::DeletePipelineRun { run_id } => format!("delete pipeline run {run_id}"),
+        ApiRequest::CreateExperiment(e) => format!("create experiment {}", e.name),
+        ApiRequest::ListExperiments => "list experiments".to_owned(),
         ApiRequest::ListPipelineRuns => "list pipeline runs".to_owned(),
         ApiRequest::RefreshJob { job_id } => format!("refresh {job_id}"),
         ApiRequest::SteerWorkflow { job_id, action, .. } => {

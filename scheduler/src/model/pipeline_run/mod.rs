@@ -39,6 +39,7 @@
 //! are written by its command's preamble.
 
 mod drive;
+pub mod experiment;
 mod node_id;
 pub mod node_job;
 mod record;
@@ -50,6 +51,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use experiment::Experiment;
 pub use drive::{job_id, DriveError, NodeOutcome, NodeStart};
 pub use node_id::node_id;
 pub use record::RunRecord;
