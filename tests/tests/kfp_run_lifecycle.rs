@@ -8,13 +8,16 @@
 //! to Succeeded. A long run: RetryRunV1 is refused while it runs,
 //! TerminateRunV1 kills it, archive and unarchive are seen by a list
 //! filtered on `storage_state`, and DeleteRunV1 makes GetRunV1 NOT_FOUND.
+//! An experiment made before the SIGKILL is there after it.
 //! Fails, never skips, without Python 3 with venv and pip.
 #![allow(clippy::unwrap_used)]
 
+use bytes::Bytes;
 use drover_seed_api::kfp::run_service_client::RunServiceClient;
 use drover_seed_api::kfp::*;
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries;
+use drover_tests::harness::http::request;
 use drover_tests::harness::kfp::venv_python;
 use drover_tests::harness::scheduler::Scheduler;
 use drover_tests::harness::wait::wait_for;
@@ -194,6 +197,18 @@ async fn retry_terminate_archive_and_delete_runs_on_real_agents() {
     // lower bound, so no load makes it flaky).
     assert!(since.elapsed() >= Duration::from_secs(3), "{:?}", since.elapsed());
 
+    // An experiment made now is kept through the crash below.
+    let made = request(
+        &s.address,
+        "POST",
+        "/apis/v1beta1/experiments",
+        &[("Content-Type", "application/json")],
+        Bytes::from_static(br#"{"name": "lifecycle"}"#),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{:?}", made.body);
+    let experiment: Value = serde_json::from_slice(&made.body).unwrap();
+
     // Fixed, retried, and the scheduler killed at once: the retry was
     // stored before it was answered.
     std::fs::write(markers.path().join("input.txt"), "4\n").unwrap();
@@ -208,6 +223,16 @@ async fn retry_terminate_archive_and_delete_runs_on_real_agents() {
     let (status, nodes) = wait_status(&runs, &flaky, &["Succeeded", "Failed", "Error"]).await;
     assert_eq!(status, "Succeeded", "{nodes:#}");
     assert_eq!(runs_of(markers.path(), "prepare"), 1, "prepare is not rerun");
+    let path = format!(
+        "/apis/v1beta1/experiments/{}",
+        experiment["id"].as_str().unwrap()
+    );
+    let kept = request(&s.address, "GET", &path, &[], Bytes::new()).await;
+    assert_eq!(kept.status, 200, "{:?}", kept.body);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&kept.body).unwrap(),
+        experiment
+    );
     assert_eq!(runs_of(markers.path(), "flaky"), 4);
     assert_eq!(
         std::fs::read_to_string(markers.path().join("flaky.result")).unwrap(),
