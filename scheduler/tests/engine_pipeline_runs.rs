@@ -403,7 +403,13 @@ fn retry_backs_off_then_a_retried_run_reruns_only_what_failed_and_survives_a_res
     end(&mut h, &third, TaskState::TaskFinished);
     let done = get(&mut h, "run-6");
     assert_eq!(done.run.phase, NodePhase::Succeeded);
-    for (job, runs) in [(&first, 1), (&right, 1), (&left, 1), (&second, 1), (&third, 1)] {
+    for (job, runs) in [
+        (&first, 1),
+        (&right, 1),
+        (&left, 1),
+        (&second, 1),
+        (&third, 1),
+    ] {
         assert_eq!(h.runs(job).len(), runs, "{job}");
     }
     assert!(matches!(
@@ -504,7 +510,9 @@ fn experiments_are_stored_with_default_and_names_are_unique() {
     assert_eq!(experiments(h.api(new("mine"))), ["mine"]);
     assert!(matches!(
         h.api(new("mine")),
-        Err(EngineError::ExperimentRefused(ExperimentRefused::NameTaken(_)))
+        Err(EngineError::ExperimentRefused(
+            ExperimentRefused::NameTaken(_)
+        ))
     ));
     assert!(matches!(
         h.api(new(" ")),

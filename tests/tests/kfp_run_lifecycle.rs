@@ -195,7 +195,11 @@ async fn retry_terminate_archive_and_delete_runs_on_real_agents() {
     assert_eq!(runs_of(markers.path(), "flaky"), 3, "a run and 2 retries");
     // Its backoff: 1 s before the first retry, 2 s before the second (a
     // lower bound, so no load makes it flaky).
-    assert!(since.elapsed() >= Duration::from_secs(3), "{:?}", since.elapsed());
+    assert!(
+        since.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        since.elapsed()
+    );
 
     // An experiment made now is kept through the crash below.
     let made = request(
@@ -222,7 +226,11 @@ async fn retry_terminate_archive_and_delete_runs_on_real_agents() {
     let mut runs = client(&s.address).await;
     let (status, nodes) = wait_status(&runs, &flaky, &["Succeeded", "Failed", "Error"]).await;
     assert_eq!(status, "Succeeded", "{nodes:#}");
-    assert_eq!(runs_of(markers.path(), "prepare"), 1, "prepare is not rerun");
+    assert_eq!(
+        runs_of(markers.path(), "prepare"),
+        1,
+        "prepare is not rerun"
+    );
     let path = format!(
         "/apis/v1beta1/experiments/{}",
         experiment["id"].as_str().unwrap()

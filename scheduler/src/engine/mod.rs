@@ -388,7 +388,9 @@ impl Engine {
                         owning_team: "",
                     },
                     || match body {
-                        ApiRequest::CreateExperiment(e) => format!("create experiment {:?}", e.name),
+                        ApiRequest::CreateExperiment(e) => {
+                            format!("create experiment {:?}", e.name)
+                        }
                         _ => "run a pipeline".to_string(),
                     },
                 );

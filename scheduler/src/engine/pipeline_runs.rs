@@ -1,7 +1,9 @@
 //! Kubeflow pipeline runs in the engine (issue 23): the runs as stored,
 //! each with its parsed pipeline, and the decisions that change them: a
 //! run created (validated, stored with the Drover jobs of its first
-//! nodes), terminated, and moved on when a node's job ends. The driver
+//! nodes), terminated, retried, archived or unarchived, deleted, and
+//! moved on when a node's job ends or a retry's backoff is over; and the
+//! Kubeflow experiments runs are grouped in. The driver
 //! itself is the model's ([`crate::model::pipeline_run`]); this part only
 //! turns its answers into changes.
 //!
@@ -16,12 +18,12 @@ use base64::Engine as _;
 use super::action::EngineError;
 use super::api::Then;
 use super::registry::Registry;
-use crate::model::change::{Change, JobWrite};
+use crate::model::change::{Change, JobWrite, KfpWrite};
 use crate::model::ids::JobId;
 use crate::model::job::Job;
 use crate::model::pipeline::{parse_workflow, resolve_parameters, Pipeline};
-use crate::model::pipeline_run::node_job::node_job_spec;
 use crate::model::pipeline_run::experiment::check_new;
+use crate::model::pipeline_run::node_job::node_job_spec;
 use crate::model::pipeline_run::{Experiment, NodeOutcome, NodeStart, PipelineRun, RunRecord};
 use crate::model::state::PodState;
 use crate::model::time::UnixMillis;
@@ -165,7 +167,7 @@ impl PipelineRuns {
             super::ApiRequest::CreateExperiment(experiment) => {
                 check_new(&self.experiments, &experiment)?;
                 let change = Change {
-                    experiments: vec![(*experiment).clone()],
+                    kfp: Box::new([KfpWrite::CreateExperiment((*experiment).clone())]),
                     ..Change::default()
                 };
                 let then = Then::PipelineRuns {
@@ -211,7 +213,7 @@ impl PipelineRuns {
                     .collect();
                 let change = Change {
                     jobs,
-                    pipeline_runs_deleted: vec![run_id.clone()],
+                    kfp: Box::new([KfpWrite::DeleteRun(run_id.clone())]),
                     ..Change::default()
                 };
                 let then = Then::PipelineRuns {
@@ -238,7 +240,13 @@ impl PipelineRuns {
     /// Forgets a deleted run.
     pub fn remove(&mut self, run_id: &str) {
         if let Some(entry) = self.runs.remove(run_id) {
-            for job in entry.record.run.nodes.values().filter_map(|n| n.job.as_ref()) {
+            for job in entry
+                .record
+                .run
+                .nodes
+                .values()
+                .filter_map(|n| n.job.as_ref())
+            {
                 self.outputs.remove(job);
             }
         }

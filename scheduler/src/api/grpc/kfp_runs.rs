@@ -180,7 +180,13 @@ impl RunService for KfpRuns {
     ) -> Result<Response<()>, Status> {
         let caller = Caller::of(&request)?;
         let run_id = request.into_inner().id;
-        match ask(&self.state, &caller, ApiRequest::DeletePipelineRun { run_id }).await? {
+        match ask(
+            &self.state,
+            &caller,
+            ApiRequest::DeletePipelineRun { run_id },
+        )
+        .await?
+        {
             Reply::Deleted => Ok(Response::new(())),
             _ => Err(Status::internal(
                 "the engine answered a delete with something else than Deleted",
@@ -226,7 +232,12 @@ impl RunService for KfpRuns {
     ) -> Result<Response<()>, Status> {
         let caller = Caller::of(&request)?;
         let run_id = request.into_inner().run_id;
-        one_run(&self.state, &caller, ApiRequest::RetryPipelineRun { run_id }).await?;
+        one_run(
+            &self.state,
+            &caller,
+            ApiRequest::RetryPipelineRun { run_id },
+        )
+        .await?;
         Ok(Response::new(()))
     }
 }

@@ -169,7 +169,13 @@ async fn create(state: &AppState, caller: &Caller, body: &[u8]) -> Result<Value,
         description: text("description"),
         created_at_ms: now_ms(),
     };
-    match ask(state, caller, ApiRequest::CreateExperiment(Box::new(experiment))).await? {
+    match ask(
+        state,
+        caller,
+        ApiRequest::CreateExperiment(Box::new(experiment)),
+    )
+    .await?
+    {
         Reply::Experiments(made) if made.len() == 1 => Ok(to_json(&made[0])),
         _ => Err(ApiError {
             code: Code::Internal,

@@ -23,7 +23,11 @@
 //! - A container node is `Pending` until the run's `parallelism` (and its
 //!   dag's) leaves room, then the driver hands the engine its launch.
 //! - A failed node runs again while its template's `retryStrategy`
-//!   allows; each attempt is a new Drover job.
+//!   allows, after its `backoff` (the node is `Pending` with
+//!   `retry_at_ms`; the engine wakes for it); each attempt is a new
+//!   Drover job.
+//! - RetryRunV1 ([`retry`]) runs a failed run again from its succeeded
+//!   nodes.
 //! - A dag is done when every task has a terminal node: `Error` if any
 //!   child errored, else `Failed` if any failed, else `Succeeded`. The
 //!   run's phase is its root's.
@@ -51,8 +55,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use experiment::Experiment;
 pub use drive::{job_id, DriveError, NodeOutcome, NodeStart};
+pub use experiment::Experiment;
 pub use node_id::node_id;
 pub use record::RunRecord;
 pub use retry::RetryRefused;

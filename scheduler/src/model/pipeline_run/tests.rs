@@ -425,7 +425,11 @@ fn retry_reruns_only_what_did_not_succeed_keeping_outputs() {
 
     let retried = run.retry(&p, 5_000).unwrap();
     assert_eq!(names(&run, &retried), ["join"]);
-    assert_eq!(retried[0].attempt, 3, "a new Drover job: {}", retried[0].job);
+    assert_eq!(
+        retried[0].attempt, 3,
+        "a new Drover job: {}",
+        retried[0].job
+    );
     assert_ne!(retried[0].job, again[0].job);
     assert_eq!(run.phase, NodePhase::Running);
     assert_eq!(run.finished_ms, None);
@@ -438,7 +442,10 @@ fn retry_reruns_only_what_did_not_succeed_keeping_outputs() {
         .node_ended(&p, &once_more[0].job, succeeded(&[]), 5_200)
         .is_empty());
     assert_eq!(run.phase, NodePhase::Succeeded);
-    assert!(run.retry(&p, 6_000).is_err(), "a succeeded run is not retried");
+    assert!(
+        run.retry(&p, 6_000).is_err(),
+        "a succeeded run is not retried"
+    );
 }
 
 #[test]
