@@ -267,9 +267,12 @@ async fn retry_terminate_archive_and_delete_runs_on_real_agents() {
         })
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    // As kfp 1.8 refuses it: its BadRequestError is ABORTED.
+    assert_eq!(refused.code(), tonic::Code::Aborted);
     assert!(
-        refused.message().contains("Failed/Error"),
+        refused
+            .message()
+            .contains("Workflow must be Failed/Error to retry"),
         "{}",
         refused.message()
     );

@@ -204,8 +204,9 @@ impl From<EngineError> for ApiError {
             | EngineError::PipelineRunNotFound(_) => Code::NotFound,
             EngineError::PipelineRunExists(_) => Code::AlreadyExists,
             EngineError::InvalidPipelineRun(_)
-            | EngineError::PipelineRunNotRetryable(_)
             | EngineError::ExperimentRefused(ExperimentRefused::NoName) => Code::InvalidArgument,
+            // kfp 1.8's BadRequestError is ABORTED (grpc-gateway: 409).
+            EngineError::PipelineRunNotRetryable(_) => Code::Aborted,
             EngineError::ExperimentRefused(ExperimentRefused::NameTaken(_)) => Code::AlreadyExists,
             EngineError::JobExists(_) => Code::AlreadyExists,
             EngineError::PermissionDenied(_) => Code::PermissionDenied,

@@ -394,9 +394,9 @@ pub enum EngineError {
     /// A pipeline run with this id exists already.
     #[error("run {0} already exists")]
     PipelineRunExists(String),
-    /// A pipeline run that cannot be retried (it has not failed): Kubeflow
-    /// answers INVALID_ARGUMENT.
-    #[error("Retry run failed.: {0}")]
+    /// A pipeline run that cannot be retried (it has not failed): kfp 1.8
+    /// answers ABORTED (its BadRequestError), in these words.
+    #[error("Retry run failed.: BadRequestError: {0}")]
     PipelineRunNotRetryable(String),
     /// A Kubeflow experiment not made (no name, a name taken).
     #[error(transparent)]

@@ -740,6 +740,14 @@ impl Engine {
                 {
                     return self.persist(change, Awaiting::Pipeline(then));
                 }
+                // Nothing launched: the wall clock lags the monotonic one
+                // (wake again when it reaches the retry), or the run's
+                // parallelism has no room (a node's end moves it on).
+                self.pipeline_due = self
+                    .pipeline_runs
+                    .next_retry_ms()
+                    .filter(|&at| at > now.unix_ms)
+                    .map(|at| now.instant + Duration::from_millis(at.abs_diff(now.unix_ms)));
             }
         }
         if self.retry_down.is_some_and(|at| at <= now.instant) {

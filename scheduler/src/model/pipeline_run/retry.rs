@@ -17,9 +17,12 @@ use crate::model::pipeline::{NodePhase, Pipeline};
 
 use super::drive::NodeStart;
 
-/// Why a run cannot be retried (Kubeflow answers INVALID_ARGUMENT).
+/// Why a run cannot be retried (kfp 1.8 answers ABORTED, its
+/// BadRequestError, in these words, then says which run it is).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Workflow must be Failed/Error to retry: run {run_id} is {phase}")]
+#[error(
+    "Workflow must be Failed/Error to retry: workflow cannot be retried (run {run_id} is {phase})"
+)]
 pub struct RetryRefused {
     pub run_id: String,
     pub phase: &'static str,
