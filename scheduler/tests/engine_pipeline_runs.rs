@@ -341,3 +341,190 @@ fn a_success_whose_outputs_never_arrived_runs_the_node_again() {
         NodePhase::Succeeded
     );
 }
+
+/// FORK whose `left` fails first: its template retries once, after a
+/// one-second backoff.
+fn retrying_fork() -> String {
+    FORK.replace(
+        r#"{"name": "fork", "inputs""#,
+        r#"{"name": "flaky", "inputs": {"parameters": [{"name": "w"}]},
+       "retryStrategy": {"limit": 1, "backoff": {"duration": "1s"}},
+       "container": {"image": "alpine", "command": ["cat", "/tmp/{{inputs.parameters.w}}"]}},
+      {"name": "fork", "inputs""#,
+    )
+    .replace(
+        r#"{"name": "left", "template": "echo""#,
+        r#"{"name": "left", "template": "flaky""#,
+    )
+}
+
+#[test]
+fn retry_backs_off_then_a_retried_run_reruns_only_what_failed_and_survives_a_restart() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let created = record(h.api(new_run("run-6", &retrying_fork(), &[])));
+    let first = job_of(&created, "first");
+    end(&mut h, &first, TaskState::TaskFinished);
+    let moved = get(&mut h, "run-6");
+    let (left, right) = (job_of(&moved, "left"), job_of(&moved, "right"));
+    end(&mut h, &right, TaskState::TaskFinished);
+    end(&mut h, &left, TaskState::TaskFailed);
+
+    // The retry waits for its backoff.
+    let waiting = get(&mut h, "run-6");
+    assert_eq!(node(&waiting, "left").phase, NodePhase::Pending);
+    assert_eq!(node(&waiting, "left").job, None);
+    assert!(matches!(
+        h.api(ApiRequest::RetryPipelineRun {
+            run_id: "run-6".into()
+        }),
+        Err(EngineError::PipelineRunNotRetryable(_))
+    ));
+    h.advance(Duration::from_millis(1_000));
+    let second = job_of(&get(&mut h, "run-6"), "left");
+    assert_ne!(second, left);
+    end(&mut h, &second, TaskState::TaskFailed);
+    let failed = get(&mut h, "run-6");
+    assert_eq!(failed.run.phase, NodePhase::Failed);
+    assert_eq!(node(&failed, "left").attempts, 2);
+
+    // RetryRunV1: only `left` runs again, as a new job; stored before
+    // the reply, so a restarted scheduler carries it on.
+    let retried = record(h.api(ApiRequest::RetryPipelineRun {
+        run_id: "run-6".into(),
+    }));
+    assert_eq!(retried.run.phase, NodePhase::Running);
+    let third = job_of(&retried, "left");
+    assert!(h.store.job(&third).unwrap().is_some());
+    assert_eq!(node(&retried, "first"), node(&failed, "first"));
+    assert_eq!(node(&retried, "right"), node(&failed, "right"));
+    let mut h = h.restarted();
+    assert_eq!(get(&mut h, "run-6"), retried);
+    end(&mut h, &third, TaskState::TaskFinished);
+    let done = get(&mut h, "run-6");
+    assert_eq!(done.run.phase, NodePhase::Succeeded);
+    for (job, runs) in [
+        (&first, 1),
+        (&right, 1),
+        (&left, 1),
+        (&second, 1),
+        (&third, 1),
+    ] {
+        assert_eq!(h.runs(job).len(), runs, "{job}");
+    }
+    assert!(matches!(
+        h.api(ApiRequest::RetryPipelineRun {
+            run_id: "run-6".into()
+        }),
+        Err(EngineError::PipelineRunNotRetryable(_))
+    ));
+}
+
+#[test]
+fn archive_unarchive_and_delete_are_stored() {
+    let mut h = Harness::new();
+    h.subscribe();
+    let created = record(h.api(new_run("run-7", FORK, &[])));
+    let first = job_of(&created, "first");
+    h.offer("o1", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    let task = h.runs(&first)[0].task_id.to_string();
+    h.updates(vec![update(&task, TaskState::TaskRunning, 30)]);
+
+    let archive = |archived| ApiRequest::SetPipelineRunArchived {
+        run_id: "run-7".into(),
+        archived,
+    };
+    let archived = record(h.api(archive(true)));
+    assert_eq!(archived.storage_state, "STORAGESTATE_ARCHIVED");
+    let mut h = h.restarted();
+    assert_eq!(get(&mut h, "run-7").storage_state, "STORAGESTATE_ARCHIVED");
+    assert_eq!(
+        record(h.api(archive(false))).storage_state,
+        "STORAGESTATE_AVAILABLE"
+    );
+
+    h.take_calls();
+    assert_eq!(
+        h.api(ApiRequest::DeletePipelineRun {
+            run_id: "run-7".into()
+        })
+        .unwrap(),
+        Reply::Deleted
+    );
+    h.advance(Duration::from_millis(20));
+    assert!(
+        h.take_calls()
+            .iter()
+            .any(|c| matches!(c, Call::Kill { .. })),
+        "the running node is killed"
+    );
+    assert!(h.store.pipeline_runs().unwrap().is_empty());
+    for gone in [
+        ApiRequest::GetPipelineRun {
+            run_id: "run-7".into(),
+        },
+        ApiRequest::DeletePipelineRun {
+            run_id: "run-7".into(),
+        },
+        archive(true),
+    ] {
+        assert!(matches!(
+            h.api(gone),
+            Err(EngineError::PipelineRunNotFound(_))
+        ));
+    }
+    let mut h = h.restarted();
+    assert!(matches!(
+        h.api(ApiRequest::GetPipelineRun {
+            run_id: "run-7".into()
+        }),
+        Err(EngineError::PipelineRunNotFound(_))
+    ));
+}
+
+fn experiments(reply: Result<Reply, EngineError>) -> Vec<String> {
+    match reply.unwrap() {
+        Reply::Experiments(all) => all.into_iter().map(|e| e.name).collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn experiments_are_stored_with_default_and_names_are_unique() {
+    use drover_scheduler::model::pipeline_run::experiment::{
+        ExperimentRefused, DEFAULT_EXPERIMENT_ID,
+    };
+    use drover_scheduler::model::pipeline_run::Experiment;
+    let mut h = Harness::new();
+    h.subscribe();
+    assert_eq!(experiments(h.api(ApiRequest::ListExperiments)), ["Default"]);
+    let new = |name: &str| {
+        ApiRequest::CreateExperiment(Box::new(Experiment {
+            id: format!("id-{name}"),
+            name: name.into(),
+            description: "d".into(),
+            created_at_ms: i64::MAX / 2,
+        }))
+    };
+    assert_eq!(experiments(h.api(new("mine"))), ["mine"]);
+    assert!(matches!(
+        h.api(new("mine")),
+        Err(EngineError::ExperimentRefused(
+            ExperimentRefused::NameTaken(_)
+        ))
+    ));
+    assert!(matches!(
+        h.api(new(" ")),
+        Err(EngineError::ExperimentRefused(ExperimentRefused::NoName))
+    ));
+    let mut h = h.restarted();
+    match h.api(ApiRequest::ListExperiments).unwrap() {
+        Reply::Experiments(all) => {
+            assert_eq!(all[0].id, DEFAULT_EXPERIMENT_ID);
+            assert_eq!(all[1].id, "id-mine");
+            assert_eq!(all.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -149,6 +149,10 @@ async fn every_run_service_path_reaches_its_method_behind_authentication() {
                 | "TerminateRunV1"
                 | "ReportRunMetricsV1"
                 | "ReadArtifactV1"
+                | "RetryRunV1"
+                | "ArchiveRunV1"
+                | "UnarchiveRunV1"
+                | "DeleteRunV1"
         );
         if rpc == "ListRunsV1" {
             // Served: no run matches, an empty page.

@@ -10,10 +10,8 @@
 //! and retries the failed one once the test made the file; a viewer sees a
 //! run without the buttons. It writes the screenshot `docs/ui-run.png`.
 //!
-//! Retry is RetryRunV1: on a scheduler that does not serve it yet (501)
-//! the browser checks that the page shows that refusal instead. Where
-//! ReportRunMetricsV1 is served, the test reports a metric of the
-//! pipeline's first step and the browser finds it on the run's page.
+//! The test also reports a metric of the pipeline's first step
+//! (ReportRunMetricsV1), and the browser finds it on the run's page.
 //!
 //! It fails, never skips, without root (real agents), node, Chromium,
 //! `ui/node_modules` (`npm ci` in `ui/`), or a scheduler built with its UI.
@@ -96,17 +94,6 @@ fn workflow(name: &str, tasks: Value, templates: Value) -> String {
 
 fn shell(name: &str, script: &str) -> Value {
     json!({"name": name, "container": {"image": "alpine", "command": ["sh", "-c", script]}})
-}
-
-/// Whether this scheduler serves the Kubeflow method of `path` (a POST
-/// naming a run it does not know): `unimplemented` while it answers 501.
-async fn served(address: &str, path: &str) -> &'static str {
-    let (status, _) = kfp(address, "POST", path, Some(&json!({}))).await;
-    if status == 501 {
-        "unimplemented"
-    } else {
-        "served"
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,9 +189,7 @@ async fn the_web_ui_lists_runs_shows_their_nodes_and_terminates_and_retries() {
         ids.insert(name, reply["run"]["id"].as_str().unwrap().to_owned());
         tokio::time::sleep(Duration::from_millis(1100)).await;
     }
-    let retry = served(&address, "/apis/v1beta1/runs/no-such-run/retry").await;
-    let metrics = served(&address, "/apis/v1beta1/runs/no-such-run:reportMetrics").await;
-    if metrics == "served" {
+    {
         // A metric of the pipeline's make step, for its page to show.
         let path = format!("/apis/v1beta1/runs/{}", ids["ui-pipeline"]);
         let make = wait_for(Duration::from_secs(30), || async {
@@ -243,7 +228,6 @@ async fn the_web_ui_lists_runs_shows_their_nodes_and_terminates_and_retries() {
         .arg(format!("http://{address}"))
         .args(["ed", "ed-password", "vic", "vic-password"])
         .arg(&docs)
-        .args([retry, metrics])
         .env("CHROMIUM", &chromium)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -315,11 +299,6 @@ async fn the_web_ui_lists_runs_shows_their_nodes_and_terminates_and_retries() {
         "{long}"
     );
     let fixed = by_name("ui-fails");
-    let expected = if retry == "served" {
-        "Succeeded"
-    } else {
-        "Failed"
-    };
-    assert_eq!(fixed["status"], expected, "{fixed}");
+    assert_eq!(fixed["status"], "Succeeded", "{fixed}");
     drop(scheduler);
 }

@@ -14,8 +14,8 @@
 // stderr at the first thing that is not so.
 //
 // Usage: node runs.mjs <base URL> <user> <password> <viewer> <viewer password>
-//        <screenshot dir> <retry: served | unimplemented>
-//        <metrics: served (the test reported accuracy 0.9 of make) | unimplemented>
+//        <screenshot dir>
+// The test reported the metric accuracy 0.9 of make before it starts.
 
 import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
@@ -24,7 +24,7 @@ import { join } from 'node:path';
 
 import { WAIT, failer, launch } from './chromium.mjs';
 
-const [base, user, password, viewer, viewerPassword, shots, retry, metrics] = process.argv.slice(2);
+const [base, user, password, viewer, viewerPassword, shots] = process.argv.slice(2);
 
 const lines = createInterface({ input: process.stdin });
 const answers = [];
@@ -103,12 +103,8 @@ try {
   if (!use.includes('make')) fail(`use's row does not say it waits for make: ${use}`);
   if ((await made.locator('td.mono').first().innerText()) === '—') fail(`make has no start time: ${makeText}`);
   const metricRows = page.locator('table[data-testid="metrics"] tbody tr');
-  if (metrics === 'served') {
-    const accuracy = await metricRows.filter({ hasText: 'accuracy' }).innerText({ timeout: WAIT });
-    if (!accuracy.includes('90.00%') || !accuracy.includes('make')) fail(`the accuracy metric shows as: ${accuracy}`);
-  } else if ((await metricRows.count()) !== 0) {
-    fail('metrics shown on a scheduler that takes none');
-  }
+  const accuracy = await metricRows.filter({ hasText: 'accuracy' }).innerText({ timeout: WAIT });
+  if (!accuracy.includes('90.00%') || !accuracy.includes('make')) fail(`the accuracy metric shows as: ${accuracy}`);
   await page.waitForTimeout(300);
   await page.screenshot({ path: join(shots, 'ui-run.png'), fullPage: true });
   await step('run-page', { nodes: await nodes(page) });
@@ -143,14 +139,8 @@ try {
   await waitFor(async () => (await runStatus(page)) === 'Failed', 'ui-fails Failed');
   await step('fix', null, true);
   await page.getByTestId('run-retry').click();
-  if (retry === 'served') {
-    await waitFor(async () => (await runStatus(page)) === 'Succeeded', 'ui-fails Succeeded after Retry', 60_000);
-  } else {
-    // A scheduler without RetryRunV1 says so, and the page shows it.
-    const refused = await page.locator('.action .error').first().innerText({ timeout: WAIT });
-    if (!refused.includes('UNIMPLEMENTED') || !refused.includes('RetryRunV1')) fail(`Retry said: ${refused}`);
-  }
-  await step('retried', { retry, metrics, status: await runStatus(page) });
+  await waitFor(async () => (await runStatus(page)) === 'Succeeded', 'ui-fails Succeeded after Retry', 60_000);
+  await step('retried', { status: await runStatus(page) });
 
   // A viewer sees a run that an editor may retry, without the buttons.
   const viewing = await (await browser.newContext()).newPage();

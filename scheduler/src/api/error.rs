@@ -4,6 +4,7 @@
 use crate::engine::EngineError;
 use crate::model::host::HostError;
 use crate::model::job_ref::JobRefError;
+use crate::model::pipeline_run::experiment::ExperimentRefused;
 use crate::model::pool_validate::PoolError;
 use crate::model::validate::SpecError;
 use crate::store::StoreError;
@@ -202,7 +203,11 @@ impl From<EngineError> for ApiError {
             | EngineError::RunNotFound(_)
             | EngineError::PipelineRunNotFound(_) => Code::NotFound,
             EngineError::PipelineRunExists(_) => Code::AlreadyExists,
-            EngineError::InvalidPipelineRun(_) => Code::InvalidArgument,
+            EngineError::InvalidPipelineRun(_)
+            | EngineError::ExperimentRefused(ExperimentRefused::NoName) => Code::InvalidArgument,
+            // kfp 1.8's BadRequestError is ABORTED (grpc-gateway: 409).
+            EngineError::PipelineRunNotRetryable(_) => Code::Aborted,
+            EngineError::ExperimentRefused(ExperimentRefused::NameTaken(_)) => Code::AlreadyExists,
             EngineError::JobExists(_) => Code::AlreadyExists,
             EngineError::PermissionDenied(_) => Code::PermissionDenied,
             EngineError::VersionMismatch(_) => Code::Aborted,

@@ -175,7 +175,8 @@ pub async fn ask_job(
         | Reply::Pools(_)
         | Reply::Hosts(_)
         | Reply::PipelineRun(_)
-        | Reply::PipelineRuns(_) => Err(ApiError {
+        | Reply::PipelineRuns(_)
+        | Reply::Experiments(_) => Err(ApiError {
             code: Code::Internal,
             message: "the engine answered a job write with something else than a job".into(),
         }),

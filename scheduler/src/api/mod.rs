@@ -217,14 +217,7 @@ pub fn router(state: AppState) -> Router {
     // client reaches (after authentication, which runs around them).
     let seed = grpc::routes(&state).with_state(state.clone());
     let max_body_bytes = state.config.max_body_bytes;
-    let experiments = Arc::new(kfp::experiments::Experiments::new(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0),
-    ));
-    let (listed, got, created) = (experiments.clone(), experiments.clone(), experiments);
-    let audit = state.audit.clone();
+    let (listed, got, created) = (state.clone(), state.clone(), state.clone());
     // Every verb, so a known path asked with another one is answered in
     // Kubeflow's shape (UNIMPLEMENTED, as grpc-gateway answers it).
     let rest = move |request: axum::extract::Request| {
@@ -302,16 +295,25 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/apis/v1beta1/experiments",
-            get(move |query| async move { kfp::experiments::list_route(&listed, query) }).post(
+            get(
+                move |axum::Extension(caller): axum::Extension<authn::Caller>, query| async move {
+                    kfp::experiments::list_route(&listed, &caller, query).await
+                },
+            )
+            .post(
                 move |axum::Extension(caller): axum::Extension<authn::Caller>,
                       body: axum::body::Bytes| async move {
-                    kfp::experiments::create_route(&created, &audit, &caller, &body)
+                    kfp::experiments::create_route(&created, &caller, &body).await
                 },
             ),
         )
         .route(
             "/apis/v1beta1/experiments/{id}",
-            get(move |id| async move { kfp::experiments::get_route(&got, id) }),
+            get(
+                move |axum::Extension(caller): axum::Extension<authn::Caller>, id| async move {
+                    kfp::experiments::get_route(&got, &caller, id).await
+                },
+            ),
         )
         .route(
             "/apis/v1beta1/{*rest}",

@@ -50,6 +50,29 @@ pub enum ApiRequest {
         /// The run.
         run_id: String,
     },
+    /// Run a Failed or Error pipeline run again: its succeeded nodes are
+    /// kept, every other node runs again.
+    RetryPipelineRun {
+        /// The run.
+        run_id: String,
+    },
+    /// Archive a pipeline run (`archived`) or make it available again.
+    SetPipelineRunArchived {
+        /// The run.
+        run_id: String,
+        /// STORAGESTATE_ARCHIVED when true, else STORAGESTATE_AVAILABLE.
+        archived: bool,
+    },
+    /// Delete a pipeline run: its running nodes are killed, its record
+    /// removed.
+    DeletePipelineRun {
+        /// The run.
+        run_id: String,
+    },
+    /// Make a Kubeflow experiment (its id and time picked by the API).
+    CreateExperiment(Box<crate::model::pipeline_run::Experiment>),
+    /// Every Kubeflow experiment, oldest first.
+    ListExperiments,
     /// One pipeline run, as the engine holds it.
     GetPipelineRun {
         /// The run.
@@ -242,11 +265,16 @@ impl ApiRequest {
             ApiRequest::ReadPools => "pools".to_owned(),
             ApiRequest::CreatePipelineRun(new) => format!("pipeline run {}", new.run_id),
             ApiRequest::TerminatePipelineRun { run_id }
+            | ApiRequest::RetryPipelineRun { run_id }
+            | ApiRequest::SetPipelineRunArchived { run_id, .. }
+            | ApiRequest::DeletePipelineRun { run_id }
             | ApiRequest::GetPipelineRun { run_id }
             | ApiRequest::ReportPipelineRunMetrics { run_id, .. } => {
                 format!("pipeline run {run_id}")
             }
             ApiRequest::ListPipelineRuns => "pipeline runs".to_owned(),
+            ApiRequest::CreateExperiment(e) => format!("experiment {}", e.id),
+            ApiRequest::ListExperiments => "experiments".to_owned(),
             ApiRequest::StartMaintenance { hostnames, .. }
             | ApiRequest::CompleteMaintenance { hostnames } => hostnames.join(","),
             ApiRequest::AmendJobs { amends } => amends
@@ -278,6 +306,8 @@ pub enum Reply {
     PipelineRun(Box<crate::model::pipeline_run::RunRecord>),
     /// Every pipeline run, oldest first.
     PipelineRuns(Vec<crate::model::pipeline_run::RunRecord>),
+    /// Kubeflow experiments (a create's: the one made).
+    Experiments(Vec<crate::model::pipeline_run::Experiment>),
     /// The job as the request left it.
     Job(Box<Job>),
     /// The job is deleted, or will be once its runs are down (or the pool
@@ -375,6 +405,13 @@ pub enum EngineError {
     /// A pipeline run with this id exists already.
     #[error("run {0} already exists")]
     PipelineRunExists(String),
+    /// A pipeline run that cannot be retried (it has not failed): kfp 1.8
+    /// answers ABORTED (its BadRequestError), in these words.
+    #[error("Retry run failed.: BadRequestError: {0}")]
+    PipelineRunNotRetryable(String),
+    /// A Kubeflow experiment not made (no name, a name taken).
+    #[error(transparent)]
+    ExperimentRefused(#[from] crate::model::pipeline_run::experiment::ExperimentRefused),
 }
 
 /// What the engine asks its driver to do. Carried out in order.

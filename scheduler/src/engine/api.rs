@@ -70,6 +70,10 @@ pub(super) enum Then {
     /// run.
     PipelineRuns {
         records: Vec<crate::model::pipeline_run::RunRecord>,
+        /// Runs deleted, by id.
+        deleted: Vec<String>,
+        /// Experiments made.
+        experiments: Vec<crate::model::pipeline_run::Experiment>,
         created: Vec<Job>,
         stopped: Vec<Job>,
     },
@@ -203,6 +207,11 @@ fn authorize(registry: &Registry, caller: &Identity, request: &ApiRequest) -> Re
         // Decided by the engine's pipeline part before these rules.
         ApiRequest::CreatePipelineRun(_)
         | ApiRequest::TerminatePipelineRun { .. }
+        | ApiRequest::RetryPipelineRun { .. }
+        | ApiRequest::SetPipelineRunArchived { .. }
+        | ApiRequest::DeletePipelineRun { .. }
+        | ApiRequest::CreateExperiment(_)
+        | ApiRequest::ListExperiments
         | ApiRequest::GetPipelineRun { .. }
         | ApiRequest::ReportPipelineRunMetrics { .. }
         | ApiRequest::ListPipelineRuns => Ok(()),
@@ -530,6 +539,11 @@ fn decide_or_refuse(
         ApiRequest::ReadPools => Err(PoolError::NotFound(PoolId::root()).into()),
         ApiRequest::CreatePipelineRun(_)
         | ApiRequest::TerminatePipelineRun { .. }
+        | ApiRequest::RetryPipelineRun { .. }
+        | ApiRequest::SetPipelineRunArchived { .. }
+        | ApiRequest::DeletePipelineRun { .. }
+        | ApiRequest::CreateExperiment(_)
+        | ApiRequest::ListExperiments
         | ApiRequest::GetPipelineRun { .. }
         | ApiRequest::ReportPipelineRunMetrics { .. }
         | ApiRequest::ListPipelineRuns => Err(EngineError::InvalidPipelineRun(
@@ -805,6 +819,8 @@ pub(super) fn apply(
             records,
             created,
             stopped,
+            experiments,
+            ..
         } => {
             let mut planned = Vec::new();
             for mut job in created {
@@ -817,10 +833,11 @@ pub(super) fn apply(
                 planned.push((job.job_id.clone(), true));
                 registry.set_job(job);
             }
-            let reply = records
-                .into_iter()
-                .next()
-                .map_or(Reply::Deleted, |r| Reply::PipelineRun(Box::new(r)));
+            let reply = match records.into_iter().next() {
+                Some(record) => Reply::PipelineRun(Box::new(record)),
+                None if !experiments.is_empty() => Reply::Experiments(experiments),
+                None => Reply::Deleted,
+            };
             (reply, planned)
         }
         Then::Pool(then) => {

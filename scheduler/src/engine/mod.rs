@@ -144,6 +144,8 @@ pub struct Engine {
     /// When to ask the master again to take DRAINED hosts DOWN (after a
     /// failed call, and after a restart that found some).
     retry_down: Option<Instant>,
+    /// When a pipeline node's retry backoff ends (None: none waits).
+    pipeline_due: Option<Instant>,
 }
 
 /// A host as readers see it: its agent, its maintenance state and record.
@@ -199,7 +201,8 @@ impl Engine {
             config,
             registry: Registry::from_jobs(snapshot.jobs),
             pools: PoolTree::from_pools(snapshot.pools),
-            pipeline_runs: pipeline_runs::PipelineRuns::from_records(snapshot.pipeline_runs),
+            pipeline_runs: pipeline_runs::PipelineRuns::from_records(snapshot.pipeline_runs)
+                .with_experiments(snapshot.experiments),
             cluster,
             subscription: Subscription::new(snapshot.framework_id),
             offers: HeldOffers::default(),
@@ -212,7 +215,9 @@ impl Engine {
             hosts_due: Some(now.instant),
             hosts_generation: 0,
             retry_down: Some(now.instant),
+            pipeline_due: None,
         };
+        engine.wake_for_pipeline_retries(now);
         engine.enqueue_all(now.instant);
         engine
     }
@@ -366,9 +371,16 @@ impl Engine {
             ApiRequest::ListPipelineRuns => reply(Ok(Reply::PipelineRuns(
                 self.pipeline_runs.list().into_iter().cloned().collect(),
             ))),
+            ApiRequest::ListExperiments => reply(Ok(Reply::Experiments(
+                self.pipeline_runs.experiments().to_vec(),
+            ))),
             ApiRequest::CreatePipelineRun(_)
             | ApiRequest::TerminatePipelineRun { .. }
-            | ApiRequest::ReportPipelineRunMetrics { .. } => {
+            | ApiRequest::RetryPipelineRun { .. }
+            | ApiRequest::SetPipelineRunArchived { .. }
+            | ApiRequest::DeletePipelineRun { .. }
+            | ApiRequest::ReportPipelineRunMetrics { .. }
+            | ApiRequest::CreateExperiment(_) => {
                 let owner = caller.recorded_name().to_owned();
                 let allowed = crate::model::access::authorize(
                     caller,
@@ -376,7 +388,12 @@ impl Engine {
                         owner: &owner,
                         owning_team: "",
                     },
-                    || "run a pipeline".to_string(),
+                    || match body {
+                        ApiRequest::CreateExperiment(e) => {
+                            format!("create experiment {:?}", e.name)
+                        }
+                        _ => "run a pipeline".to_string(),
+                    },
                 );
                 if let Err(denied) = allowed {
                     return reply(Err(denied.into()));
@@ -688,6 +705,7 @@ impl Engine {
             self.preemption_deadline(),
             self.hosts_due,
             self.retry_down,
+            self.pipeline_due,
         ]
         .into_iter()
         .flatten()
@@ -712,6 +730,25 @@ impl Engine {
                     ..Change::default()
                 };
                 return self.persist(change, Awaiting::Drained(drained));
+            }
+        }
+        if self.pipeline_due.is_some_and(|at| at <= now.instant) {
+            self.pipeline_due = None;
+            // While a change is out, its `on_persisted` moves the runs on.
+            if self.awaiting.is_none() {
+                if let Some((change, then)) =
+                    self.pipeline_runs.advance(&self.registry, now.unix_ms)
+                {
+                    return self.persist(change, Awaiting::Pipeline(then));
+                }
+                // Nothing launched: the wall clock lags the monotonic one
+                // (wake again when it reaches the retry), or the run's
+                // parallelism has no room (a node's end moves it on).
+                self.pipeline_due = self
+                    .pipeline_runs
+                    .next_retry_ms()
+                    .filter(|&at| at > now.unix_ms)
+                    .map(|at| now.instant + Duration::from_millis(at.abs_diff(now.unix_ms)));
             }
         }
         if self.retry_down.is_some_and(|at| at <= now.instant) {
@@ -778,6 +815,36 @@ impl Engine {
         actions
     }
 
+    /// Pipeline runs a stored change wrote or deleted, held as stored;
+    /// and when a node's retry backoff next ends.
+    fn pipeline_runs_stored(&mut self, then: &api::Then, now: Now) {
+        if let api::Then::PipelineRuns {
+            records,
+            deleted,
+            experiments,
+            ..
+        } = then
+        {
+            for record in records {
+                self.pipeline_runs.put(record.clone());
+            }
+            for run_id in deleted {
+                self.pipeline_runs.remove(run_id);
+            }
+            self.pipeline_runs.add_experiments(experiments);
+            self.wake_for_pipeline_retries(now);
+        }
+    }
+
+    /// Sets [`Engine::pipeline_due`] to when the first waiting retry is
+    /// due (the runs keep wall-clock times; deadlines are instants).
+    fn wake_for_pipeline_retries(&mut self, now: Now) {
+        self.pipeline_due = self.pipeline_runs.next_retry_ms().map(|at| {
+            let wait = u64::try_from(at.saturating_sub(now.unix_ms)).unwrap_or(0);
+            now.instant + Duration::from_millis(wait)
+        });
+    }
+
     fn after_stored(
         &mut self,
         change: &Change,
@@ -795,11 +862,7 @@ impl Engine {
         match awaiting {
             Awaiting::Pipeline(then) => match result {
                 Ok(revision) => {
-                    if let api::Then::PipelineRuns { records, .. } = &then {
-                        for record in records {
-                            self.pipeline_runs.put(record.clone());
-                        }
-                    }
+                    self.pipeline_runs_stored(&then, now);
                     let (_, jobs) = api::apply(&mut self.registry, &mut self.pools, then, revision);
                     for (job, _) in jobs {
                         self.enqueue(&job, Duration::ZERO, now.instant);
@@ -988,11 +1051,7 @@ impl Engine {
             }
         };
         let reconcile = then.reconcile();
-        if let api::Then::PipelineRuns { records, .. } = &then {
-            for record in records {
-                self.pipeline_runs.put(record.clone());
-            }
-        }
+        self.pipeline_runs_stored(&then, now);
         let mut host_actions = Vec::new();
         if let api::Then::Hosts(hosts) = &then {
             host_actions = self.after_host_request(hosts, now);

@@ -1,7 +1,9 @@
 //! Kubeflow pipeline runs in the engine (issue 23): the runs as stored,
 //! each with its parsed pipeline, and the decisions that change them: a
 //! run created (validated, stored with the Drover jobs of its first
-//! nodes), terminated, and moved on when a node's job ends. The driver
+//! nodes), terminated, retried, archived or unarchived, deleted, and
+//! moved on when a node's job ends or a retry's backoff is over; and the
+//! Kubeflow experiments runs are grouped in. The driver
 //! itself is the model's ([`crate::model::pipeline_run`]); this part only
 //! turns its answers into changes.
 //!
@@ -16,13 +18,14 @@ use base64::Engine as _;
 use super::action::EngineError;
 use super::api::Then;
 use super::registry::Registry;
-use crate::model::change::{Change, JobWrite};
+use crate::model::change::{Change, JobWrite, KfpWrite};
 use crate::model::ids::JobId;
 use crate::model::job::Job;
 use crate::model::pipeline::{parse_workflow, resolve_parameters, Pipeline};
+use crate::model::pipeline_run::experiment::check_new;
 use crate::model::pipeline_run::metrics::add_first_reports;
 use crate::model::pipeline_run::node_job::node_job_spec;
-use crate::model::pipeline_run::{NodeOutcome, NodeStart, PipelineRun, RunRecord};
+use crate::model::pipeline_run::{Experiment, NodeOutcome, NodeStart, PipelineRun, RunRecord};
 use crate::model::state::PodState;
 use crate::model::time::UnixMillis;
 
@@ -56,6 +59,8 @@ pub struct PipelineRuns {
     /// TASK_FINISHED (kept in memory until the run records them; lost
     /// in a restart, when the node runs again).
     outputs: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// Kubeflow experiments, oldest first.
+    experiments: Vec<Experiment>,
 }
 
 impl PipelineRuns {
@@ -77,7 +82,23 @@ impl PipelineRuns {
         PipelineRuns {
             runs,
             outputs: BTreeMap::new(),
+            experiments: Vec::new(),
         }
+    }
+
+    /// With the stored experiments.
+    pub fn with_experiments(mut self, experiments: Vec<Experiment>) -> PipelineRuns {
+        self.experiments = experiments;
+        self
+    }
+
+    pub fn experiments(&self) -> &[Experiment] {
+        &self.experiments
+    }
+
+    /// Experiments stored.
+    pub fn add_experiments(&mut self, made: &[Experiment]) {
+        self.experiments.extend_from_slice(made);
     }
 
     /// The output files a node job sent with its TASK_FINISHED (JSON:
@@ -138,28 +159,75 @@ impl PipelineRuns {
         match request {
             super::ApiRequest::CreatePipelineRun(new) => self.create(registry, *new, now),
             super::ApiRequest::TerminatePipelineRun { run_id } => {
-                let entry = self
-                    .runs
-                    .get(&run_id)
-                    .ok_or(EngineError::PipelineRunNotFound(run_id))?;
+                let entry = self.entry(&run_id)?;
                 let mut record = entry.record.clone();
                 let kills = record.run.terminate(&entry.pipeline, now);
-                let mut jobs = Vec::new();
-                for job in kills {
-                    if let Some(found) = registry.get(&JobId(job)) {
-                        let mut job = found.job.clone();
-                        job.goal = crate::model::state::JobGoal::Stopped;
-                        jobs.push(job);
-                    }
-                }
-                Ok(change_and_then(record, Vec::new(), jobs))
+                let stopped = stopped_jobs(registry, kills);
+                Ok(change_and_then(record, Vec::new(), stopped))
+            }
+            super::ApiRequest::CreateExperiment(experiment) => {
+                check_new(&self.experiments, &experiment)?;
+                let change = Change {
+                    kfp: Box::new([KfpWrite::CreateExperiment((*experiment).clone())]),
+                    ..Change::default()
+                };
+                let then = Then::PipelineRuns {
+                    records: Vec::new(),
+                    deleted: Vec::new(),
+                    experiments: vec![*experiment],
+                    created: Vec::new(),
+                    stopped: Vec::new(),
+                };
+                Ok((change, then))
+            }
+            super::ApiRequest::RetryPipelineRun { run_id } => {
+                let entry = self.entry(&run_id)?;
+                let mut record = entry.record.clone();
+                let starts = record
+                    .run
+                    .retry(&entry.pipeline, now)
+                    .map_err(|e| EngineError::PipelineRunNotRetryable(e.to_string()))?;
+                let created = node_jobs(registry, &record, &starts, now)?;
+                Ok(change_and_then(record, created, Vec::new()))
+            }
+            super::ApiRequest::SetPipelineRunArchived { run_id, archived } => {
+                let mut record = self.entry(&run_id)?.record.clone();
+                record.storage_state = storage_state(archived).to_string();
+                Ok(change_and_then(record, Vec::new(), Vec::new()))
+            }
+            super::ApiRequest::DeletePipelineRun { run_id } => {
+                let entry = self.entry(&run_id)?;
+                // Its running nodes are killed: their jobs stay, as every
+                // Drover job's record does, stopped.
+                let running = entry
+                    .record
+                    .run
+                    .nodes
+                    .values()
+                    .filter(|n| !n.phase.is_terminal())
+                    .filter_map(|n| n.job.clone())
+                    .collect();
+                let stopped = stopped_jobs(registry, running);
+                let jobs: Vec<JobWrite> = stopped
+                    .iter()
+                    .map(|j| JobWrite::update_of(j, true))
+                    .collect();
+                let change = Change {
+                    jobs,
+                    kfp: Box::new([KfpWrite::DeleteRun(run_id.clone())]),
+                    ..Change::default()
+                };
+                let then = Then::PipelineRuns {
+                    records: Vec::new(),
+                    deleted: vec![run_id],
+                    experiments: Vec::new(),
+                    created: Vec::new(),
+                    stopped,
+                };
+                Ok((change, then))
             }
             super::ApiRequest::ReportPipelineRunMetrics { run_id, metrics } => {
-                let entry = self
-                    .runs
-                    .get(&run_id)
-                    .ok_or(EngineError::PipelineRunNotFound(run_id))?;
-                let mut record = entry.record.clone();
+                let mut record = self.entry(&run_id)?.record.clone();
                 add_first_reports(&mut record.metrics, metrics);
                 Ok(change_and_then(record, Vec::new(), Vec::new()))
             }
@@ -167,6 +235,35 @@ impl PipelineRuns {
                 "not a pipeline request".to_string(),
             )),
         }
+    }
+
+    fn entry(&self, run_id: &str) -> Result<&Entry, EngineError> {
+        self.runs
+            .get(run_id)
+            .ok_or_else(|| EngineError::PipelineRunNotFound(run_id.to_string()))
+    }
+
+    /// Forgets a deleted run.
+    pub fn remove(&mut self, run_id: &str) {
+        if let Some(entry) = self.runs.remove(run_id) {
+            for job in entry
+                .record
+                .run
+                .nodes
+                .values()
+                .filter_map(|n| n.job.as_ref())
+            {
+                self.outputs.remove(job);
+            }
+        }
+    }
+
+    /// When the first node waiting for its retry backoff may launch.
+    pub fn next_retry_ms(&self) -> Option<i64> {
+        self.runs
+            .values()
+            .filter_map(|e| e.record.run.next_retry_ms())
+            .min()
     }
 
     fn create(
@@ -201,7 +298,7 @@ impl PipelineRuns {
             manifest: new.manifest,
             overrides: new.parameters,
             experiment_id: new.experiment_id,
-            storage_state: "STORAGESTATE_AVAILABLE".to_string(),
+            storage_state: storage_state(false).to_string(),
             created_ms: now,
             run,
             metrics: Vec::new(),
@@ -231,6 +328,9 @@ impl PipelineRuns {
                     starts.extend(record.run.node_ended(&entry.pipeline, &job, outcome, now));
                 }
             }
+            if record.run.next_retry_ms().is_some_and(|at| at <= now) {
+                starts.extend(record.run.launch_due(&entry.pipeline, now));
+            }
             if record == entry.record {
                 continue;
             }
@@ -252,6 +352,8 @@ impl PipelineRuns {
             change,
             Then::PipelineRuns {
                 records,
+                deleted: Vec::new(),
+                experiments: Vec::new(),
                 created: created_all,
                 stopped: Vec::new(),
             },
@@ -318,6 +420,27 @@ fn wants_files(entry: &Entry, job: &str) -> bool {
             .any(|a| matches!(a.source, crate::model::pipeline::ArtifactSource::File(_)))
 }
 
+/// The stored record's `storage_state`, as Kubeflow names it.
+pub fn storage_state(archived: bool) -> &'static str {
+    if archived {
+        "STORAGESTATE_ARCHIVED"
+    } else {
+        "STORAGESTATE_AVAILABLE"
+    }
+}
+
+/// The node jobs `jobs` (those that exist) with their goal Stopped.
+fn stopped_jobs(registry: &Registry, jobs: Vec<String>) -> Vec<Job> {
+    jobs.into_iter()
+        .filter_map(|job| registry.get(&JobId(job)))
+        .map(|found| {
+            let mut job = found.job.clone();
+            job.goal = crate::model::state::JobGoal::Stopped;
+            job
+        })
+        .collect()
+}
+
 /// The jobs of the nodes to launch.
 fn node_jobs(
     registry: &Registry,
@@ -358,6 +481,8 @@ fn change_and_then(record: RunRecord, created: Vec<Job>, stopped: Vec<Job>) -> (
         change,
         Then::PipelineRuns {
             records: vec![record],
+            deleted: Vec::new(),
+            experiments: Vec::new(),
             created,
             stopped,
         },

@@ -41,6 +41,19 @@ pub struct Change {
     pub hosts: Vec<HostWrite>,
     /// Kubeflow pipeline runs, each as it now is (issue 23).
     pub pipeline_runs: Vec<super::pipeline_run::RunRecord>,
+    /// Other Kubeflow writes: runs deleted, experiments made (a boxed
+    /// slice: `Action::Persist` is at clippy's size limit).
+    pub kfp: Box<[KfpWrite]>,
+}
+
+/// A Kubeflow write besides a run's record (one list, to keep
+/// [`Change`] small).
+#[derive(Debug, Clone, PartialEq)]
+pub enum KfpWrite {
+    /// The pipeline run with this id is deleted.
+    DeleteRun(String),
+    /// An experiment is made.
+    CreateExperiment(super::pipeline_run::Experiment),
 }
 
 /// A write of a host's maintenance record.
@@ -66,6 +79,7 @@ impl Change {
             || !self.pools.is_empty()
             || !self.hosts.is_empty()
             || !self.pipeline_runs.is_empty()
+            || !self.kfp.is_empty()
     }
 
     /// Whether there is nothing to write.

@@ -229,6 +229,8 @@ pub struct Snapshot {
     pub hosts: Vec<crate::model::host::HostMaintenance>,
     /// Kubeflow pipeline runs, oldest first.
     pub pipeline_runs: Vec<crate::model::pipeline_run::RunRecord>,
+    /// Kubeflow experiments, oldest first (`Default` among them).
+    pub experiments: Vec<crate::model::pipeline_run::Experiment>,
 }
 
 /// A run as stored, for readers: the model's run and what only a reader

@@ -901,6 +901,13 @@ fn request_name(request: &drover_scheduler::engine::ApiRequest) -> String {
         ApiRequest::CreatePipelineRun(new) => format!("create pipeline run {}", new.run_id),
         ApiRequest::TerminatePipelineRun { run_id } => format!("terminate pipeline run {run_id}"),
         ApiRequest::GetPipelineRun { run_id } => format!("get pipeline run {run_id}"),
+        ApiRequest::RetryPipelineRun { run_id } => format!("retry pipeline run {run_id}"),
+        ApiRequest::SetPipelineRunArchived { run_id, archived } => {
+            format!("set pipeline run {run_id} archived={archived}")
+        }
+        ApiRequest::DeletePipelineRun { run_id } => format!("delete pipeline run {run_id}"),
+        ApiRequest::CreateExperiment(e) => format!("create experiment {}", e.name),
+        ApiRequest::ListExperiments => "list experiments".to_owned(),
         ApiRequest::ListPipelineRuns => "list pipeline runs".to_owned(),
         ApiRequest::ReportPipelineRunMetrics { run_id, .. } => {
             format!("report metrics of pipeline run {run_id}")

@@ -7,9 +7,10 @@
 //!
 //! Served: CreateRunV1, GetRunV1, ListRunsV1 (Kubeflow's filter, sort
 //! and paging rules: [`crate::api::kfp::list`]), TerminateRunV1,
+//! RetryRunV1, ArchiveRunV1, UnarchiveRunV1, DeleteRunV1,
 //! ReportRunMetricsV1 (per-metric results: [`kfp_metrics_view`]) and
-//! ReadArtifactV1 (from the node's sandbox: [`kfp_artifact_read`]). The
-//! rest answer UNIMPLEMENTED naming what they wait for.
+//! ReadArtifactV1 (from the node's sandbox: [`kfp_artifact_read`]): every
+//! method of the run service.
 
 use super::kfp_artifact_read as artifact_reads;
 use super::kfp_metrics_view as metrics_view;
@@ -29,13 +30,6 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct KfpRuns {
     pub state: AppState,
-}
-
-/// What a method not served yet answers.
-fn not_yet(method: &str, waits_for: &str) -> Status {
-    Status::unimplemented(format!(
-        "api.RunService/{method} is not served yet: it waits for {waits_for}"
-    ))
 }
 
 async fn one_run(
@@ -151,23 +145,50 @@ impl RunService for KfpRuns {
 
     async fn archive_run_v1(
         &self,
-        _request: Request<ArchiveRunRequest>,
+        request: Request<ArchiveRunRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(not_yet("ArchiveRunV1", "storage states of runs"))
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().id;
+        let archive = ApiRequest::SetPipelineRunArchived {
+            run_id,
+            archived: true,
+        };
+        one_run(&self.state, &caller, archive).await?;
+        Ok(Response::new(()))
     }
 
     async fn unarchive_run_v1(
         &self,
-        _request: Request<UnarchiveRunRequest>,
+        request: Request<UnarchiveRunRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(not_yet("UnarchiveRunV1", "storage states of runs"))
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().id;
+        let unarchive = ApiRequest::SetPipelineRunArchived {
+            run_id,
+            archived: false,
+        };
+        one_run(&self.state, &caller, unarchive).await?;
+        Ok(Response::new(()))
     }
 
     async fn delete_run_v1(
         &self,
-        _request: Request<DeleteRunRequest>,
+        request: Request<DeleteRunRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(not_yet("DeleteRunV1", "deleting a run and its node jobs"))
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().id;
+        match ask(
+            &self.state,
+            &caller,
+            ApiRequest::DeletePipelineRun { run_id },
+        )
+        .await?
+        {
+            Reply::Deleted => Ok(Response::new(())),
+            _ => Err(Status::internal(
+                "the engine answered a delete with something else than Deleted",
+            )),
+        }
     }
 
     async fn report_run_metrics_v1(
@@ -243,8 +264,16 @@ impl RunService for KfpRuns {
 
     async fn retry_run_v1(
         &self,
-        _request: Request<RetryRunRequest>,
+        request: Request<RetryRunRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(not_yet("RetryRunV1", "rerunning failed and skipped nodes"))
+        let caller = Caller::of(&request)?;
+        let run_id = request.into_inner().run_id;
+        one_run(
+            &self.state,
+            &caller,
+            ApiRequest::RetryPipelineRun { run_id },
+        )
+        .await?;
+        Ok(Response::new(()))
     }
 }

@@ -197,15 +197,25 @@ impl PipelineRun {
             NodeOutcome::Lost => None,
         };
         if let Some((failure, message)) = failure {
-            let retry = template
-                .and_then(|t| t.retry.as_ref())
-                .is_some_and(|r| r.retries(failure, node.attempts.saturating_sub(1)));
+            // Only the attempts since the last RetryRunV1 count.
+            let retries_done = node
+                .attempts
+                .saturating_sub(1)
+                .saturating_sub(node.attempts_before_retry);
+            let since_start = now_ms.saturating_sub(node.started_ms.unwrap_or(now_ms));
+            let retry_after = template.and_then(|t| t.retry.as_ref()).and_then(|r| {
+                let retries = r.retries(failure, retries_done)
+                    && !r.is_out_of_time(u64::try_from(since_start).unwrap_or(0));
+                retries.then(|| r.backoff_ms(retries_done + 1))
+            });
             let n = self.node_mut(&node.id);
             n.message = Some(message);
             n.job = None;
-            if retry && !self.terminated {
+            if let (Some(wait_ms), false) = (retry_after, self.terminated) {
                 let n = self.node_mut(&node.id);
                 n.phase = NodePhase::Pending;
+                n.retry_at_ms = (wait_ms > 0)
+                    .then(|| now_ms.saturating_add(i64::try_from(wait_ms).unwrap_or(i64::MAX)));
             } else {
                 let phase = match failure {
                     NodeFailure::Failed => NodePhase::Failed,
@@ -241,7 +251,15 @@ impl PipelineRun {
         kill
     }
 
-    fn node_mut(&mut self, id: &str) -> &mut RunNode {
+    /// Launches the nodes whose retry backoff has passed by `now_ms`.
+    pub fn launch_due(&mut self, pipeline: &Pipeline, now_ms: i64) -> Vec<NodeStart> {
+        if self.is_done() {
+            return Vec::new();
+        }
+        self.advance(pipeline, now_ms)
+    }
+
+    pub(super) fn node_mut(&mut self, id: &str) -> &mut RunNode {
         self.nodes
             .get_mut(id)
             .expect("the driver only names its own nodes")
@@ -249,7 +267,7 @@ impl PipelineRun {
 
     /// Starts every task that may start, closes every dag and group that
     /// is done, and launches pending pods within the parallelism limits.
-    fn advance(&mut self, pipeline: &Pipeline, now_ms: i64) -> Vec<NodeStart> {
+    pub(super) fn advance(&mut self, pipeline: &Pipeline, now_ms: i64) -> Vec<NodeStart> {
         let mut starts = Vec::new();
         loop {
             self.settle(pipeline, now_ms);
@@ -569,6 +587,8 @@ impl PipelineRun {
                 finished_ms: None,
                 attempts: 0,
                 job: None,
+                retry_at_ms: None,
+                attempts_before_retry: 0,
             },
         );
         id
@@ -666,7 +686,10 @@ impl PipelineRun {
             .nodes
             .values()
             .filter(|n| {
-                n.node_type == NodeType::Pod && n.phase == NodePhase::Pending && n.job.is_none()
+                n.node_type == NodeType::Pod
+                    && n.phase == NodePhase::Pending
+                    && n.job.is_none()
+                    && n.retry_at_ms.is_none_or(|at| at <= now_ms)
             })
             .map(|n| (n.name.clone(), n.id.clone()))
             .collect();
@@ -683,6 +706,7 @@ impl PipelineRun {
                     node.phase = NodePhase::Running;
                     node.attempts = start.attempt;
                     node.job = Some(start.job.clone());
+                    node.retry_at_ms = None;
                     starts.push(start);
                 }
                 Err(message) => {

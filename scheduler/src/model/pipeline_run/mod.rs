@@ -23,7 +23,11 @@
 //! - A container node is `Pending` until the run's `parallelism` (and its
 //!   dag's) leaves room, then the driver hands the engine its launch.
 //! - A failed node runs again while its template's `retryStrategy`
-//!   allows; each attempt is a new Drover job.
+//!   allows, after its `backoff` (the node is `Pending` with
+//!   `retry_at_ms`; the engine wakes for it); each attempt is a new
+//!   Drover job.
+//! - RetryRunV1 ([`retry`]) runs a failed run again from its succeeded
+//!   nodes.
 //! - A dag is done when every task has a terminal node: `Error` if any
 //!   child errored, else `Failed` if any failed, else `Succeeded`. The
 //!   run's phase is its root's.
@@ -39,10 +43,12 @@
 //! are written by its command's preamble.
 
 mod drive;
+pub mod experiment;
 pub mod metrics;
 mod node_id;
 pub mod node_job;
 mod record;
+mod retry;
 #[cfg(test)]
 mod tests;
 
@@ -51,9 +57,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use drive::{job_id, DriveError, NodeOutcome, NodeStart};
+pub use experiment::Experiment;
 pub use metrics::RunMetric;
 pub use node_id::node_id;
 pub use record::RunRecord;
+pub use retry::RetryRefused;
 
 /// Where a node's compiled paths go: its command's working directory,
 /// the Mesos sandbox (unique per task and kept with its logs).
@@ -118,6 +126,14 @@ pub struct RunNode {
     pub attempts: u32,
     /// A container node's current Drover job, set when launched.
     pub job: Option<String>,
+    /// A container node waiting for its `retryStrategy.backoff`: not
+    /// launched before this time (ms since the epoch).
+    #[serde(default)]
+    pub retry_at_ms: Option<i64>,
+    /// Attempts made before the last RetryRunV1: its `retryStrategy`
+    /// counts only the attempts since.
+    #[serde(default)]
+    pub attempts_before_retry: u32,
 }
 
 /// A run of a pipeline.
@@ -149,6 +165,14 @@ impl PipelineRun {
     /// Whether the run has finished.
     pub fn is_done(&self) -> bool {
         self.phase.is_terminal()
+    }
+
+    /// The earliest time a node waits for (its retry's backoff), if any.
+    pub fn next_retry_ms(&self) -> Option<i64> {
+        if self.is_done() || self.terminated {
+            return None;
+        }
+        self.nodes.values().filter_map(|n| n.retry_at_ms).min()
     }
 
     /// The node whose current job is `job`.

@@ -387,3 +387,123 @@ fn loops_make_a_group_of_item_nodes_and_when_skips() {
     assert_eq!(phase_of(&run, "maybe"), NodePhase::Skipped);
     assert_eq!(run.phase, NodePhase::Succeeded);
 }
+
+fn produced() -> NodeOutcome {
+    succeeded(&[
+        ("./tmp/outputs/Output/data", "HELLO"),
+        ("./tmp/outputs/report/data", "report"),
+    ])
+}
+
+fn failed(message: &str) -> NodeOutcome {
+    NodeOutcome::Failed {
+        message: message.into(),
+    }
+}
+
+#[test]
+fn retry_reruns_only_what_did_not_succeed_keeping_outputs() {
+    let p = pipeline(THREE_STEP);
+    let (mut run, starts) = start(&p, &[]);
+    let consumers = run.node_ended(&p, &starts[0].job, produced(), 2_000);
+    assert_eq!(names(&run, &consumers), ["consume", "consume-2"]);
+    let ok = succeeded(&[("./tmp/outputs/Output/data", "HELLO-x")]);
+    run.node_ended(&p, &consumers[0].job, ok.clone(), 3_000);
+    let join = run.node_ended(&p, &consumers[1].job, ok, 3_100);
+    // `join` retries once (its retryStrategy), then fails the run.
+    let again = run.node_ended(&p, &join[0].job, failed("exit 1"), 4_000);
+    assert_eq!(again[0].attempt, 2);
+    assert!(run
+        .node_ended(&p, &again[0].job, failed("exit 1"), 4_100)
+        .is_empty());
+    assert_eq!(run.phase, NodePhase::Failed);
+    let produce_before = run.nodes[&starts[0].node_id].clone();
+
+    // Still running: refused.
+    let mut running = start(&p, &[]).0;
+    assert!(running.retry(&p, 4_200).is_err());
+
+    let retried = run.retry(&p, 5_000).unwrap();
+    assert_eq!(names(&run, &retried), ["join"]);
+    assert_eq!(
+        retried[0].attempt, 3,
+        "a new Drover job: {}",
+        retried[0].job
+    );
+    assert_ne!(retried[0].job, again[0].job);
+    assert_eq!(run.phase, NodePhase::Running);
+    assert_eq!(run.finished_ms, None);
+    assert_eq!(run.nodes[&starts[0].node_id], produce_before);
+    assert_eq!(phase_of(&run, "consume"), NodePhase::Succeeded);
+    // Its retryStrategy counts again from the retry: one more retry.
+    let once_more = run.node_ended(&p, &retried[0].job, failed("exit 1"), 5_100);
+    assert_eq!(once_more[0].attempt, 4);
+    assert!(run
+        .node_ended(&p, &once_more[0].job, succeeded(&[]), 5_200)
+        .is_empty());
+    assert_eq!(run.phase, NodePhase::Succeeded);
+    assert!(
+        run.retry(&p, 6_000).is_err(),
+        "a succeeded run is not retried"
+    );
+}
+
+#[test]
+fn retry_starts_omitted_tasks_anew() {
+    let p = pipeline(THREE_STEP);
+    let (mut run, starts) = start(&p, &[]);
+    run.node_ended(&p, &starts[0].job, failed("exit 2"), 2_000);
+    assert_eq!(phase_of(&run, "join"), NodePhase::Omitted);
+    let retried = run.retry(&p, 3_000).unwrap();
+    assert_eq!(names(&run, &retried), ["produce"]);
+    assert_eq!(retried[0].attempt, 2);
+    assert!(
+        !run.nodes.values().any(|n| n.display_name == "join"),
+        "the omitted nodes go, to be judged again"
+    );
+    let consumers = run.node_ended(&p, &retried[0].job, produced(), 4_000);
+    assert_eq!(names(&run, &consumers), ["consume", "consume-2"]);
+}
+
+#[test]
+fn a_terminated_run_is_retried() {
+    let p = pipeline(THREE_STEP);
+    let (mut run, starts) = start(&p, &[]);
+    run.terminate(&p, 1_500);
+    run.node_ended(&p, &starts[0].job, failed("killed"), 1_600);
+    let retried = run.retry(&p, 2_000).unwrap();
+    assert_eq!(names(&run, &retried), ["produce"]);
+    assert!(!run.terminated);
+    assert_eq!(run.message, None);
+}
+
+#[test]
+fn retry_backoff_delays_the_next_attempt() {
+    let yaml = THREE_STEP.replace(
+        "retryStrategy: {limit: 1}",
+        "retryStrategy: {limit: 3, backoff: {duration: '2s', factor: 2, maxDuration: '5s'}}",
+    );
+    let p = pipeline(&yaml);
+    let (mut run, starts) = start(&p, &[]);
+    let consumers = run.node_ended(&p, &starts[0].job, produced(), 2_000);
+    let ok = succeeded(&[("./tmp/outputs/Output/data", "x")]);
+    run.node_ended(&p, &consumers[0].job, ok.clone(), 3_000);
+    let join = run.node_ended(&p, &consumers[1].job, ok, 3_000);
+    // The first retry waits 2 s.
+    assert!(run
+        .node_ended(&p, &join[0].job, failed("exit 1"), 4_000)
+        .is_empty());
+    assert_eq!(run.next_retry_ms(), Some(6_000));
+    assert!(run.launch_due(&p, 5_999).is_empty());
+    let second = run.launch_due(&p, 6_000);
+    assert_eq!(second[0].attempt, 2);
+    assert_eq!(run.next_retry_ms(), None);
+    // The next waits 4 s; then maxDuration (5 s since the node started
+    // at 3 s) has passed: no more retries.
+    run.node_ended(&p, &second[0].job, failed("exit 1"), 6_500);
+    assert_eq!(run.next_retry_ms(), Some(10_500));
+    let third = run.launch_due(&p, 10_500);
+    run.node_ended(&p, &third[0].job, failed("exit 1"), 11_000);
+    assert_eq!(phase_of(&run, "join"), NodePhase::Failed);
+    assert_eq!(run.phase, NodePhase::Failed);
+}

@@ -234,6 +234,19 @@ pub const MIGRATIONS: &[&str] = &[
          created_at_ms INTEGER NOT NULL,
          revision INTEGER NOT NULL
      );",
+    // 17 (issue 23): Kubeflow experiments (names unique), with `Default`
+    // (its fixed id: `pipeline_run::experiment::DEFAULT_EXPERIMENT_ID`)
+    // made when the store is.
+    "CREATE TABLE kfp_experiments (
+         experiment_id TEXT PRIMARY KEY,
+         name TEXT NOT NULL UNIQUE,
+         description TEXT NOT NULL,
+         created_at_ms INTEGER NOT NULL
+     );
+     INSERT INTO kfp_experiments (experiment_id, name, description, created_at_ms)
+     VALUES ('00000000-0000-4000-8000-00000000d3f0', 'Default',
+             'All runs created without specifying an experiment are grouped here.',
+             CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));",
 ];
 
 /// The tables each schema version has, with the version that made each:
@@ -251,6 +264,7 @@ pub const TABLES: &[(i64, &str)] = &[
     (12, "pools"),
     (13, "host_maintenance"),
     (16, "pipeline_runs"),
+    (17, "kfp_experiments"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):

@@ -154,7 +154,30 @@ impl SqliteStore {
             pools: self.pools()?,
             hosts: self.host_maintenance()?,
             pipeline_runs: self.pipeline_runs()?,
+            experiments: self.experiments()?,
         })
+    }
+
+    /// Every stored Kubeflow experiment, oldest first.
+    pub fn experiments(&self) -> Result<Vec<crate::model::pipeline_run::Experiment>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT experiment_id, name, description, created_at_ms FROM kfp_experiments \
+                 ORDER BY created_at_ms, experiment_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(crate::model::pipeline_run::Experiment {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    description: row.get(2)?,
+                    created_at_ms: row.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
     /// Every stored Kubeflow pipeline run, oldest first.

@@ -77,6 +77,19 @@ fn write(tx: &Transaction<'_>, change: &Change, revision: Revision) -> rusqlite:
     for record in &change.pipeline_runs {
         write_pipeline_run(tx, record, revision)?;
     }
+    for write in &change.kfp {
+        match write {
+            crate::model::change::KfpWrite::CreateExperiment(e) => tx
+                .prepare_cached(
+                    "INSERT INTO kfp_experiments (experiment_id, name, description, \
+                     created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![e.id, e.name, e.description, e.created_at_ms])?,
+            crate::model::change::KfpWrite::DeleteRun(run_id) => tx
+                .prepare_cached("DELETE FROM pipeline_runs WHERE run_id = ?1")?
+                .execute(params![run_id])?,
+        };
+    }
     Ok(())
 }
 
