@@ -1,7 +1,7 @@
 //! The driver: start a run, take a node's end, terminate; each returns the
 //! container nodes the engine must launch now.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -362,18 +362,24 @@ impl PipelineRun {
         else {
             return false;
         };
+        // Each task's node so far, by task name, from one pass over the
+        // dag's children: a fan-in task may wait for a thousand, and this
+        // runs after every node's end.
+        let mut started: HashMap<String, NodePhase> = dag_node
+            .children
+            .iter()
+            .filter_map(|c| self.nodes.get(c))
+            .filter_map(|n| Some((n.task.clone()?, n.phase)))
+            .collect();
         let mut changed = false;
         for task in &dag.tasks {
-            if self.child_of_task(dag_id, &task.name).is_some() {
+            if started.contains_key(&task.name) {
                 continue;
             }
             let phases: Vec<NodePhase> = task
                 .dependencies
                 .iter()
-                .map(|d| {
-                    self.child_of_task(dag_id, d)
-                        .map_or(NodePhase::Pending, |n| n.phase)
-                })
+                .map(|d| started.get(d).copied().unwrap_or(NodePhase::Pending))
                 .collect();
             let name = format!("{}.{}", dag_node.name, task.name);
             match readiness(phases) {
@@ -383,6 +389,9 @@ impl PipelineRun {
                     self.add_ended(call, NodeType::Skipped, NodePhase::Omitted, None, now_ms);
                 }
                 Readiness::Ready => self.start_task(pipeline, &dag_node, task, name, now_ms),
+            }
+            if let Some(node) = self.child_of_task(dag_id, &task.name) {
+                started.insert(task.name.clone(), node.phase);
             }
             changed = true;
         }
