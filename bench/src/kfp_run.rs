@@ -13,8 +13,8 @@
 
 use crate::drover::Drover;
 use crate::scenarios::Bench;
-use drover_scheduler::cli::client::encode_query;
 use anyhow::{bail, Context};
+use drover_scheduler::cli::client::encode_query;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -90,7 +90,12 @@ impl Bench {
         let r = &mut self.report;
         r.add(&scenario, "batch job create->SUCCEEDED", batch.secs, "s");
         r.add(&scenario, "run create->Succeeded", run.secs, "s");
-        r.add(&scenario, "wall per task, batch job", batch.secs / n * 1e3, "ms");
+        r.add(
+            &scenario,
+            "wall per task, batch job",
+            batch.secs / n * 1e3,
+            "ms",
+        );
         r.add(&scenario, "wall per node, run", run.secs / n * 1e3, "ms");
         r.add(
             &scenario,
@@ -98,7 +103,12 @@ impl Bench {
             run.secs / batch.secs.max(1e-9),
             "x",
         );
-        r.add(&scenario, "CPU per task, batch job", batch.cpu / n * 1e6, "us");
+        r.add(
+            &scenario,
+            "CPU per task, batch job",
+            batch.cpu / n * 1e6,
+            "us",
+        );
         r.add(&scenario, "CPU per node, run", run.cpu / n * 1e6, "us");
         r.add(
             &scenario,
@@ -185,10 +195,9 @@ impl Bench {
                 .to_owned();
             match status.as_str() {
                 "Succeeded" => break,
-                "Failed" | "Error" => bail!(
-                    "the run ended {status}: {}",
-                    answer["runs"][0]["error"]
-                ),
+                "Failed" | "Error" => {
+                    bail!("the run ended {status}: {}", answer["runs"][0]["error"])
+                }
                 _ => {}
             }
             if Instant::now() > deadline {
@@ -217,6 +226,9 @@ mod tests {
         assert_eq!(tasks.len(), 5);
         assert_eq!(tasks[1]["dependencies"], json!(["start"]));
         assert_eq!(tasks[4]["name"], "end");
-        assert_eq!(tasks[4]["dependencies"], json!(["w-0001", "w-0002", "w-0003"]));
+        assert_eq!(
+            tasks[4]["dependencies"],
+            json!(["w-0001", "w-0002", "w-0003"])
+        );
     }
 }

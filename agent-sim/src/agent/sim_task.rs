@@ -220,9 +220,8 @@ fn script_command(script: &str) -> Option<Vec<String>> {
         .filter(|l| !l.is_empty())
         .collect();
     let last = lines.pop()?;
-    let prepares = |l: &&str| {
-        *l == "set -e" || l.starts_with("mkdir -p ") || l.starts_with("printf '%s' ")
-    };
+    let prepares =
+        |l: &&str| *l == "set -e" || l.starts_with("mkdir -p ") || l.starts_with("printf '%s' ");
     if !lines.iter().all(prepares) {
         return None;
     }

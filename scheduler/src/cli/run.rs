@@ -169,15 +169,21 @@ pub async fn run(client: &ApiClient, output: Output, command: RunCommand) -> Res
             }
         }
         RunCommand::Terminate { id } => {
-            let answer = client.post(&format!("{}/terminate", run_path(&id)), &json!({})).await?;
+            let answer = client
+                .post(&format!("{}/terminate", run_path(&id)), &json!({}))
+                .await?;
             done(output, &answer, &format!("run {id} terminating"));
         }
         RunCommand::Retry { id } => {
-            let answer = client.post(&format!("{}/retry", run_path(&id)), &json!({})).await?;
+            let answer = client
+                .post(&format!("{}/retry", run_path(&id)), &json!({}))
+                .await?;
             done(output, &answer, &format!("run {id} retrying"));
         }
         RunCommand::Archive { id } => {
-            let answer = client.post(&format!("{}:archive", run_path(&id)), &json!({})).await?;
+            let answer = client
+                .post(&format!("{}:archive", run_path(&id)), &json!({}))
+                .await?;
             done(output, &answer, &format!("run {id} archived"));
         }
         RunCommand::Unarchive { id } => {
@@ -510,7 +516,9 @@ pub fn nodes_table(detail: &Value) -> String {
         })
         .collect();
     output::table(
-        &["NODE", "TYPE", "PHASE", "STARTED", "FINISHED", "JOB", "OUTPUTS"],
+        &[
+            "NODE", "TYPE", "PHASE", "STARTED", "FINISHED", "JOB", "OUTPUTS",
+        ],
         &rows,
     )
 }
@@ -662,7 +670,10 @@ mod tests {
             .map(|l| l.split_whitespace().next().unwrap())
             .collect();
         assert_eq!(names, ["first", "w", "second", "late"], "{table}");
-        assert!(table.contains("out=HI") && table.contains("kfp-r-1-1"), "{table}");
+        assert!(
+            table.contains("out=HI") && table.contains("kfp-r-1-1"),
+            "{table}"
+        );
         let fields = run_fields(&detail);
         assert!(fields.contains("Status:"), "{fields}");
         assert!(fields.contains("Parameters: x=1"), "{fields}");
