@@ -157,9 +157,10 @@ mod tests {
         );
         assert_eq!(
             p.observe(&first, Output::Table),
+            // In the order they started, then by name.
             [
-                "DAG w Running",
                 "Pod a Running",
+                "DAG w Running",
                 "Pod b Pending",
                 "run Running: 0/2 steps done (Pending=1 Running=1)"
             ]
@@ -179,8 +180,8 @@ mod tests {
         assert_eq!(
             p.observe(&last, Output::Table),
             [
-                "DAG w Failed",
                 "Pod a Succeeded",
+                "DAG w Failed",
                 "Pod b Failed: exit code 1",
                 "run Failed: 2/2 steps done (Failed=1 Succeeded=1)"
             ]
