@@ -817,7 +817,15 @@ fn pipeline_runs_are_created_watched_listed_and_terminated_from_the_cli() {
     let (code, out, err) = drover(
         &addr,
         &[
-            "run", "create", &pipeline, "-p", "secs=0.3", "--name", "cli fork",
+            "run",
+            "create",
+            &pipeline,
+            "-p",
+            "secs=0.3",
+            "--name",
+            "cli fork",
+            "--experiment",
+            "Default",
         ],
     );
     assert_eq!(code, 0, "{err}");
@@ -919,6 +927,9 @@ fn pipeline_runs_are_created_watched_listed_and_terminated_from_the_cli() {
         ],
     );
     assert_eq!(second["runs"][0]["name"], "cli fork", "{second}");
+    let in_default = json_of(&addr, &["run", "list", "--experiment", "Default"]);
+    assert_eq!(in_default["total_size"], 1, "{in_default}");
+    assert_eq!(in_default["runs"][0]["id"], id.as_str(), "{in_default}");
     let running = json_of(&addr, &["run", "list", "--filter", "status!=Succeeded"]);
     assert_eq!(running["runs"][0]["id"], long.as_str(), "{running}");
 
