@@ -99,6 +99,9 @@ pub enum Scenario {
     /// Resource pools: fairness error and preemptions under contention,
     /// and the launch rate with pools against without (in process).
     Pools,
+    /// A Kubeflow pipeline run of a fan-out/fan-in DAG against the same
+    /// tasks as one batch job (`kfp_run.rs`).
+    KfpRun,
 }
 
 /// The sizes a run uses, after `--quick` and the size flags.
@@ -116,6 +119,8 @@ pub struct Sizes {
     pub rolling: (usize, usize, u32),
     /// Agents, tasks and watchers of the watchers scenario.
     pub watchers: (usize, usize, usize),
+    /// Agents and DAG nodes of the Kubeflow run scenario.
+    pub kfp_run: (usize, usize),
     /// Runs of each launch scenario.
     pub repeat: usize,
     /// The longest wait.
@@ -147,8 +152,11 @@ impl Config {
         } else {
             (1_000, 20_000, 1_000)
         };
+        // The size: 1,000 nodes on 100 agents.
+        let kfp_run = if self.quick { (10, 100) } else { (100, 1_000) };
         Sizes {
             watchers,
+            kfp_run,
             small: (
                 self.small_agents.unwrap_or(small.0),
                 self.small_tasks.unwrap_or(small.1),

@@ -3,7 +3,8 @@
 //! Drover's launch throughput at two fleet sizes, the no-policy limit and
 //! the pymesos peer on the same fleets, status updates, placement alone,
 //! recovery and memory with the large store, and a rolling update of a
-//! service against its fresh launch. Prints a table, writes
+//! service against its fresh launch, and a Kubeflow pipeline run of a
+//! fan-out/fan-in DAG against the same tasks as one batch job. Prints a table, writes
 //! `target/bench/summary.json` and the throughput figure, and checks the
 //! issue's targets. Everything it starts is stopped by pid; temp dirs go.
 
@@ -13,6 +14,7 @@ mod config;
 mod drover;
 mod fleet;
 mod http;
+mod kfp_run;
 mod limit;
 mod peer;
 mod placement;
@@ -181,6 +183,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         step("a launch with watchers against one without");
         let r = bench.watchers(agents, tasks, watchers).await;
         note(&mut bench, "watchers", r);
+    }
+    if config.runs(Scenario::KfpRun) {
+        let (agents, nodes) = sizes.kfp_run;
+        step("a Kubeflow run of a fan-out/fan-in DAG against one batch job");
+        let r = bench.kfp_run(agents, nodes).await;
+        note(&mut bench, "kfp run", r);
     }
     if config.runs(Scenario::Updates) {
         step("status updates");

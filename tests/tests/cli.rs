@@ -2,7 +2,9 @@
 //! all on loopback port 0: create from YAML, line-accurate spec errors,
 //! get/list as JSON, stop/start, watch to SUCCEEDED, API errors, and the
 //! quickstart a new user runs (the README's command), bounded by
-//! `--duration` and stopped with Ctrl-C (SIGINT).
+//! `--duration` and stopped with Ctrl-C (SIGINT); Kubeflow pipeline runs
+//! (`drover run`) created, watched, listed, terminated, retried, archived
+//! and deleted, their steps run by simulated agents.
 #![allow(clippy::unwrap_used)]
 
 use drover_tests::harness::agent_sim::AgentSim;
@@ -753,4 +755,287 @@ fn output_into_a_closed_pipe_ends_quietly() {
         "{:?}: {stderr}",
         out.status
     );
+}
+
+/// A Kubeflow pipeline as the kfp SDK compiles one (an Argo Workflow):
+/// `first`, then `left` and `right` at once, then `join`; each step
+/// sleeps `secs` (a pipeline argument), which simulated agents run.
+const FORK_PIPELINE: &str = "\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: cli-fork-}
+spec:
+  entrypoint: fork
+  arguments:
+    parameters:
+    - {name: secs, value: '0.1'}
+  templates:
+  - name: fork
+    inputs:
+      parameters:
+      - {name: secs}
+    dag:
+      tasks:
+      - name: first
+        template: step
+        arguments: {parameters: [{name: s, value: '{{inputs.parameters.secs}}'}]}
+      - name: left
+        template: step
+        dependencies: [first]
+        arguments: {parameters: [{name: s, value: '{{inputs.parameters.secs}}'}]}
+      - name: right
+        template: step
+        dependencies: [first]
+        arguments: {parameters: [{name: s, value: '{{inputs.parameters.secs}}'}]}
+      - name: join
+        template: step
+        dependencies: [left, right]
+        arguments: {parameters: [{name: s, value: '{{inputs.parameters.secs}}'}]}
+  - name: step
+    inputs:
+      parameters:
+      - {name: s}
+    container:
+      image: python:3.9
+      command: [sleep, '{{inputs.parameters.s}}']
+";
+
+/// The run id `drover run create` printed.
+fn created_run(out: &str) -> String {
+    out.strip_prefix("created run ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no run created: {out}"))
+        .to_owned()
+}
+
+#[test]
+fn pipeline_runs_are_created_watched_listed_and_terminated_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, _s, addr) = cluster(dir.path());
+    let pipeline = write(dir.path(), "fork.yaml", FORK_PIPELINE);
+
+    let (code, out, err) = drover(
+        &addr,
+        &[
+            "run",
+            "create",
+            &pipeline,
+            "-p",
+            "secs=0.3",
+            "--name",
+            "cli fork",
+            "--experiment",
+            "Default",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let id = created_run(&out);
+    assert!(out.contains("(cli fork)"), "{out}");
+
+    // The watch shows each step's phase as it changes, and ends with
+    // the run: exit 0 when it Succeeded.
+    let (code, out, err) = drover(&addr, &["run", "watch", &id, "--interval-ms", "100"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for step in ["first", "left", "right", "join"] {
+        assert!(out.contains(&format!("Pod {step} Succeeded")), "{out}");
+    }
+    let last = out.lines().last().unwrap();
+    assert_eq!(last, "run Succeeded: 4/4 steps done (Succeeded=4)", "{out}");
+    let lines: Vec<_> = out.lines().collect();
+    assert!(lines.windows(2).all(|w| w[0] != w[1]), "{out}");
+
+    // The run as the API answers it, the argument passed to the steps.
+    let detail = json_of(&addr, &["run", "get", &id]);
+    assert_eq!(detail["run"]["status"], "Succeeded", "{detail}");
+    assert_eq!(
+        detail["run"]["pipeline_spec"]["parameters"][0],
+        serde_json::json!({"name": "secs", "value": "0.3"})
+    );
+    let workflow: Value = serde_json::from_str(
+        detail["pipeline_runtime"]["workflow_manifest"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let join = workflow["status"]["nodes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|n| n["displayName"] == "join")
+        .unwrap();
+    assert_eq!(join["inputs"]["parameters"][0]["value"], "0.3", "{join}");
+    let (code, table, _) = drover(&addr, &["run", "get", &id]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("Status:") && table.contains("Succeeded") && table.contains("join"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("kfp-{id}-")),
+        "each node names its job: {table}"
+    );
+
+    // A second run that would go on for a long time.
+    let (code, out, err) = drover(
+        &addr,
+        &[
+            "run",
+            "create",
+            &pipeline,
+            "-p",
+            "secs=1000",
+            "--name",
+            "long one",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let long = created_run(&out);
+
+    // Filter, sort and pages, as Kubeflow lists runs.
+    let only = json_of(&addr, &["run", "list", "--filter", "name~cli"]);
+    assert_eq!(only["total_size"], 1, "{only}");
+    assert_eq!(only["runs"][0]["id"], id.as_str(), "{only}");
+    let first = json_of(
+        &addr,
+        &["run", "list", "--sort", "name desc", "--page-size", "1"],
+    );
+    assert_eq!(first["runs"][0]["name"], "long one", "{first}");
+    assert_eq!(first["total_size"], 2, "{first}");
+    let token = first["next_page_token"].as_str().unwrap().to_owned();
+    let (code, table, _) = drover(
+        &addr,
+        &["run", "list", "--sort", "name desc", "--page-size", "1"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        table.contains(&format!(
+            "showing 1 of 2 runs; --page-token {token} for more"
+        )),
+        "{table}"
+    );
+    let second = json_of(
+        &addr,
+        &[
+            "run",
+            "list",
+            "--sort",
+            "name desc",
+            "--page-size",
+            "1",
+            "--page-token",
+            &token,
+        ],
+    );
+    assert_eq!(second["runs"][0]["name"], "cli fork", "{second}");
+    let in_default = json_of(&addr, &["run", "list", "--experiment", "Default"]);
+    assert_eq!(in_default["total_size"], 1, "{in_default}");
+    assert_eq!(in_default["runs"][0]["id"], id.as_str(), "{in_default}");
+    let running = json_of(&addr, &["run", "list", "--filter", "status!=Succeeded"]);
+    assert_eq!(running["runs"][0]["id"], long.as_str(), "{running}");
+
+    // Terminated: the watch sees it end, and exits 1.
+    let (code, out, err) = drover(&addr, &["run", "terminate", &long]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("run {long} terminating"));
+    let (code, out, _) = drover(&addr, &["run", "watch", &long, "--interval-ms", "100"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().last().unwrap().starts_with("run Failed"),
+        "{out}"
+    );
+
+    // Errors: the user's, the API's (by their gRPC code's name), and a
+    // manifest Drover cannot run, refused naming the field.
+    let (code, _, err) = drover(&addr, &["run", "create", &pipeline, "-p", "secs"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("-p 'secs': expected key=value"), "{err}");
+    let (code, _, err) = drover(&addr, &["run", "get", "no-such-run"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error: NOT_FOUND: "), "{err}");
+    let volumes = FORK_PIPELINE.replacen("spec:\n", "spec:\n  volumes:\n  - {name: data}\n", 1);
+    let refused = write(dir.path(), "volumes.yaml", &volumes);
+    let (code, _, err) = drover(&addr, &["run", "create", &refused]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.starts_with("error: INVALID_ARGUMENT: ") && err.contains("spec.volumes"),
+        "{err}"
+    );
+    let (code, _, err) = drover(&addr, &["run", "create", &pipeline, "--experiment", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--experiment 'nope'"), "{err}");
+    let all = json_of(&addr, &["run", "list"]);
+    assert_eq!(all["total_size"], 2, "nothing more was stored: {all}");
+}
+
+/// `retry`, `archive`, `unarchive` and `delete` (issue 23's run
+/// lifecycle, served once the run service has them).
+#[test]
+fn pipeline_runs_are_retried_archived_unarchived_and_deleted_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, _s, addr) = cluster(dir.path());
+    // `first` succeeds, then `boom` fails (the simulated `false`).
+    let failing = FORK_PIPELINE
+        .replacen("      - name: left\n        template: step", "      - name: left\n        template: boom", 1)
+        + "  - name: boom\n    inputs:\n      parameters:\n      - {name: s}\n    container:\n      image: alpine\n      command: ['false']\n";
+    let pipeline = write(dir.path(), "failing.yaml", &failing);
+    let (code, out, err) = drover(&addr, &["run", "create", &pipeline, "--name", "boom"]);
+    assert_eq!(code, 0, "{err}");
+    let id = created_run(&out);
+    let (code, out, _) = drover(&addr, &["run", "watch", &id, "--interval-ms", "100"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Pod left Failed"), "{out}");
+    let job_of = |step: &str| {
+        let detail = json_of(&addr, &["run", "get", &id]);
+        let workflow: Value = serde_json::from_str(
+            detail["pipeline_runtime"]["workflow_manifest"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        workflow["status"]["nodes"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find(|n| n["displayName"] == step)
+            .map(|n| n["hostNodeName"].clone())
+            .unwrap()
+    };
+    let first_job = job_of("first");
+
+    // Retried: the failed step runs again (and fails again); `first`
+    // succeeded and is not run again.
+    let (code, out, err) = drover(&addr, &["run", "retry", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("run {id} retrying"));
+    let (code, out, _) = drover(&addr, &["run", "watch", &id, "--interval-ms", "100"]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(job_of("first"), first_job);
+
+    // Archived: in the archived list, not the available one; and back.
+    let in_list = |state: &str| {
+        let list = json_of(
+            &addr,
+            &["run", "list", "--filter", &format!("storage_state={state}")],
+        );
+        list["runs"]
+            .as_array()
+            .is_some_and(|runs| runs.iter().any(|r| r["id"] == id.as_str()))
+    };
+    let (code, _, err) = drover(&addr, &["run", "archive", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(in_list("archived") && !in_list("available"));
+    let (code, out, _) = drover(&addr, &["run", "get", &id]);
+    assert_eq!(code, 0);
+    assert!(out.contains("ARCHIVED"), "{out}");
+    let (code, _, err) = drover(&addr, &["run", "unarchive", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!in_list("archived") && in_list("available"));
+
+    // Deleted: gone.
+    let (code, out, err) = drover(&addr, &["run", "delete", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), format!("run {id} deleted"));
+    let (code, _, err) = drover(&addr, &["run", "get", &id]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error: NOT_FOUND: "), "{err}");
 }

@@ -15,7 +15,8 @@
 //! caller need not cancel them) and [`SimTask::on_kill`] for each KILL.
 //!
 //! Behaviour comes from the command (`sleep N`, `true`, `false`, `exit N`;
-//! anything else runs until killed) and the labels `sim.duration_ms`,
+//! of a script that only prepares its sandbox first, as a pipeline node's
+//! does, its last command; anything else runs until killed) and the labels `sim.duration_ms`,
 //! `sim.exit_code` and `sim.healthy`, which override it; a task with a
 //! Mesos `check` reports its results as [`super::sim_check`] says
 //! (`sim.ready`, `sim.ready_after_ms`). A killed task ends
@@ -166,7 +167,11 @@ fn carried_command(task: &TaskInfo) -> Option<CommandInfo> {
 fn command_outcome(cmd: &drover_proto::v1::CommandInfo) -> Outcome {
     let mut words: Vec<&str> = Vec::new();
     let value = cmd.value.as_deref().unwrap_or("");
-    if cmd.shell.unwrap_or(true) {
+    let script_words;
+    if cmd.shell.unwrap_or(true) && value.contains('\n') {
+        script_words = script_command(value).unwrap_or_default();
+        words.extend(script_words.iter().map(String::as_str));
+    } else if cmd.shell.unwrap_or(true) {
         words.extend(value.split_whitespace());
     } else {
         words.push(value);
@@ -200,6 +205,55 @@ fn command_outcome(cmd: &drover_proto::v1::CommandInfo) -> Outcome {
         },
         _ => Outcome::RunUntilKilled,
     }
+}
+
+/// The command that decides how a multi-line script ends: its last line
+/// (without `exec`), its words unquoted as `sh` would (bare or in single
+/// quotes), when every line before it only prepares the sandbox as the
+/// scheduler's pipeline nodes do (`set -e`, `mkdir -p`, an input file
+/// written by `printf ... | base64 -d >`), which a simulated agent takes
+/// as done. Any other script is unknown (`None`): it runs until killed.
+fn script_command(script: &str) -> Option<Vec<String>> {
+    let mut lines: Vec<&str> = script
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let last = lines.pop()?;
+    let prepares =
+        |l: &&str| *l == "set -e" || l.starts_with("mkdir -p ") || l.starts_with("printf '%s' ");
+    if !lines.iter().all(prepares) {
+        return None;
+    }
+    let last = last.strip_prefix("exec ").unwrap_or(last);
+    shell_words(last)
+}
+
+/// `line`'s words as `sh` splits them, for bare and single-quoted words
+/// only (`'it'\''s'` included); `None` for anything else.
+fn shell_words(line: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' => words.extend(word.take()),
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        q => w.push(q),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).push(chars.next()?),
+            '"' | '$' | '`' | ';' | '|' | '&' | '<' | '>' => return None,
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Some(words)
 }
 
 /// The task's timers; the master arms them and hands them back when due.
@@ -531,6 +585,42 @@ mod tests {
         assert_eq!(
             SimSpec::from_task(&other, false).outcome(),
             Outcome::RunUntilKilled
+        );
+    }
+
+    #[test]
+    fn a_pipeline_nodes_script_ends_as_its_last_command() {
+        let script = |value: &str| CommandInfo {
+            value: Some(value.into()),
+            shell: Some(true),
+            ..Default::default()
+        };
+        let node = "set -e\nmkdir -p './tmp/outputs'\nprintf '%s' 'aGk=' | base64 -d > './in'\nexec 'sleep' '0.5'\n";
+        assert_eq!(
+            command_outcome(&script(node)),
+            Outcome::ExitAfter {
+                after: Duration::from_millis(500),
+                code: 0
+            }
+        );
+        assert_eq!(
+            command_outcome(&script("set -e\nexec 'exit' '3'\n")),
+            Outcome::ExitAfter {
+                after: Duration::ZERO,
+                code: 3
+            }
+        );
+        // A line the simulator cannot take as done, or a word it cannot
+        // unquote, leaves the script unknown: it runs until killed.
+        for unknown in [
+            "set -e\npython3 -c 'x'\nexec 'sleep' '1'\n",
+            "set -e\nexec \"sleep\" 1\n",
+        ] {
+            assert_eq!(command_outcome(&script(unknown)), Outcome::RunUntilKilled);
+        }
+        assert_eq!(
+            shell_words(r"'it'\''s' a"),
+            Some(vec!["it's".to_owned(), "a".to_owned()])
         );
     }
 

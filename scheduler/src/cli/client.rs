@@ -210,6 +210,18 @@ fn answer_error(
                 }
                 CliError::Api { code, message }
             }
+            // Kubeflow's REST face (grpc-gateway's error body): the gRPC
+            // code by number, the message beside it.
+            Some(Value::Object(map))
+                if map.get("code").is_some_and(Value::is_u64)
+                    && map.get("message").is_some_and(Value::is_string) =>
+            {
+                let number = map["code"].as_u64().unwrap_or(2);
+                CliError::Api {
+                    code: grpc_code_name(number),
+                    message: map["message"].as_str().unwrap_or_default().to_owned(),
+                }
+            }
             _ => CliError::Http {
                 url,
                 status: status.as_u16(),
@@ -217,6 +229,21 @@ fn answer_error(
             },
         }
     }
+}
+
+/// A gRPC code's name (`3` is `INVALID_ARGUMENT`), as the JSON API
+/// spells codes.
+fn grpc_code_name(number: u64) -> String {
+    let code = tonic::Code::from_i32(i32::try_from(number).unwrap_or(2));
+    let camel = format!("{code:?}");
+    let mut name = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    name
 }
 
 /// The innermost cause of a failed request ("Connection refused"), which is
@@ -276,6 +303,21 @@ mod tests {
             Err(CliError::NoCaFile(_))
         ));
         assert!(normalize_addr("ftp://h:1").is_err());
+    }
+
+    #[test]
+    fn kubeflow_errors_are_named_by_their_grpc_code() {
+        let body = serde_json::json!({"error": "no run x", "code": 5,
+                                      "message": "no run x", "details": []});
+        match answer_error("u".into(), http::StatusCode::NOT_FOUND, Some(body), b"") {
+            CliError::Api { code, message } => {
+                assert_eq!((code.as_str(), message.as_str()), ("NOT_FOUND", "no run x"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(grpc_code_name(3), "INVALID_ARGUMENT");
+        assert_eq!(grpc_code_name(12), "UNIMPLEMENTED");
+        assert_eq!(grpc_code_name(9), "FAILED_PRECONDITION");
     }
 
     #[test]

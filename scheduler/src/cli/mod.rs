@@ -7,6 +7,8 @@
 //! - [`pod`]: `drover pod list|get|events|stop|start|restart|logs`.
 //! - [`logs`]: `drover pod logs`, through the agent's files API.
 //! - [`pool`]: `drover pool create|get|list|update|delete` (operators).
+//! - [`run`]: `drover run create|get|list|terminate|retry|archive|unarchive|delete`
+//!   (Kubeflow pipeline runs over `/apis/v1beta1`); [`run_watch`]: `run watch`.
 //! - [`watch`]: live progress of jobs (pure model, and its loop woken by
 //!   the scheduler's watch stream, read by [`sse`]).
 //! - [`spec_file`]: job spec files (YAML/JSON) with line-accurate errors.
@@ -25,6 +27,8 @@ pub mod output;
 pub mod pod;
 pub mod pool;
 pub mod quickstart;
+pub mod run;
+pub mod run_watch;
 pub mod spec_file;
 pub mod sse;
 pub mod update;
@@ -91,6 +95,13 @@ pub enum Command {
         #[command(subcommand)]
         command: host::HostCommand,
     },
+    /// Kubeflow pipeline runs: create (from a compiled pipeline), get,
+    /// list, terminate, retry, archive, unarchive, delete, watch.
+    Run {
+        /// The run command.
+        #[command(subcommand)]
+        command: run::RunCommand,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
         /// The shell.
@@ -138,6 +149,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Host { ref command } => {
             host::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
+        }
+        Command::Run { ref command } => {
+            run::run(&scheduler_client(&cli)?, cli.output, command.clone()).await
         }
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drover", &mut std::io::stdout());
