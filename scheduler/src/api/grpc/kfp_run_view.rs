@@ -112,8 +112,36 @@ pub fn workflow_manifest(record: &RunRecord) -> Value {
         status.insert("message".into(), json!(message));
     }
     status.insert("nodes".into(), Value::Object(nodes(run)));
+    let images = container_images(&workflow);
+    if !images.is_empty() {
+        // Argo's own condition for what a spec asked that was not done.
+        status.insert(
+            "conditions".into(),
+            json!([{
+                "type": "SpecWarning",
+                "status": "True",
+                "message": format!(
+                    "container images are not pulled: each step's command runs on its \
+                     agent's host ({})",
+                    images.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+            }]),
+        );
+    }
     workflow["status"] = Value::Object(status);
     workflow
+}
+
+/// The images the manifest's container templates name. Drover records
+/// them and runs each step's command on its agent's host
+/// ([`crate::model::pipeline::ImageUse::Host`]): the run's status says so.
+fn container_images(workflow: &Value) -> std::collections::BTreeSet<&str> {
+    workflow["spec"]["templates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["container"]["image"].as_str())
+        .collect()
 }
 
 fn nodes(run: &PipelineRun) -> Map<String, Value> {
@@ -232,6 +260,11 @@ mod tests {
         );
         assert_eq!(say["phase"], "Running");
         assert_eq!(say["startedAt"], "1970-01-01T00:00:01Z");
+        // Where the command ran, as the issue asks the status to say.
+        let condition = &workflow["status"]["conditions"][0];
+        assert_eq!(condition["type"], "SpecWarning");
+        let text = condition["message"].as_str().unwrap();
+        assert!(text.contains("agent's host (alpine)"), "{text}");
         let message = run_message(&record);
         assert_eq!(message.status, "Running");
         assert_eq!(message.created_at.unwrap().seconds, 1);
