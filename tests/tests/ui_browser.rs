@@ -13,50 +13,22 @@
 //! (built without npm it serves a placeholder).
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::ffi::OsStr;
 use std::time::Duration;
 
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries::{self, repo_root};
+use drover_tests::harness::browser::{self, chromium};
 use drover_tests::harness::cgroup::require_root;
 use drover_tests::harness::http::{get, post};
 use drover_tests::harness::scheduler::Scheduler;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
 
 /// The whole browser run's bound: each of its waits is 30 s at most.
 const LIMIT: Duration = Duration::from_secs(240);
 /// What the pods print; the browser looks for it in the log view.
 const HELLO: &str = "drover-ui-e2e says hello";
 const JOB: &str = "ui-e2e-web";
-
-fn chromium() -> PathBuf {
-    let path = PathBuf::from(std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into()));
-    assert!(
-        path.exists(),
-        "no Chromium at {}: the UI's browser test needs Debian's chromium \
-         (apt-get install chromium; .ci/run installs it), or CHROMIUM=path",
-        path.display()
-    );
-    path
-}
-
-fn node_ready() {
-    let version = std::process::Command::new("node").arg("--version").output();
-    assert!(
-        version.is_ok_and(|o| o.status.success()),
-        "no node: the UI's browser test runs ui/e2e/browser.mjs with node \
-         (apt-get install nodejs npm; .ci/run installs them)"
-    );
-    let playwright = repo_root().join("ui/node_modules/playwright-core");
-    assert!(
-        playwright.exists(),
-        "{} is missing: run `npm ci` in ui/ (.ci/run does)",
-        playwright.display()
-    );
-}
 
 /// A port free now, for a scheduler restarted on the same address.
 fn free_address() -> String {
@@ -68,7 +40,6 @@ fn free_address() -> String {
 async fn the_web_ui_follows_a_service_live_and_survives_a_scheduler_restart() {
     require_root();
     let chromium = chromium();
-    node_ready();
     let executor = binaries::executor();
     let work = tempfile::tempdir().unwrap();
     // One real agent (cpus:4): two pods of 1.6 cpus fit, the third waits.
@@ -96,38 +67,14 @@ async fn the_web_ui_follows_a_service_live_and_survives_a_scheduler_restart() {
     );
 
     let docs = repo_root().join("docs");
-    let mut browser = Command::new("node")
-        .arg(repo_root().join("ui/e2e/browser.mjs"))
-        .arg(format!("http://{address}"))
-        .arg(JOB)
-        .arg(&docs)
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start node");
-    let mut to_browser = browser.stdin.take().unwrap();
-    let mut steps = BufReader::new(browser.stdout.take().unwrap()).lines();
-    let mut stderr = browser.stderr.take().unwrap();
-    let stderr_text = tokio::spawn(async move {
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
-            .await
-            .ok();
-        text
-    });
-
-    let run = async {
-        let mut seen = Vec::new();
-        while let Some(line) = steps.next_line().await.unwrap() {
-            eprintln!("browser: {line}");
-            let Some(step) = line.strip_prefix("STEP ") else {
-                continue;
-            };
-            let name = step.split(' ').next().unwrap_or_default().to_owned();
-            match name.as_str() {
+    let base = format!("http://{address}");
+    let args = [OsStr::new(&base), OsStr::new(JOB), docs.as_os_str()];
+    browser::run_steps(
+        browser::script("browser.mjs", &chromium),
+        &args,
+        LIMIT,
+        async |name, step| {
+            match name {
                 // The page is open and live: the job is created now.
                 "ready" => {
                     let spec = json!({
@@ -164,27 +111,10 @@ async fn the_web_ui_follows_a_service_live_and_survives_a_scheduler_restart() {
                 }
                 _ => {}
             }
-            let asks = matches!(name.as_str(), "ready" | "restart" | "recovered");
-            if asks {
-                to_browser.write_all(b"GO\n").await.unwrap();
-                to_browser.flush().await.unwrap();
-            }
-            seen.push(name);
-        }
-        seen
-    };
-    let seen = tokio::time::timeout(LIMIT, run).await;
-    let status = tokio::time::timeout(Duration::from_secs(30), browser.wait()).await;
-    let stderr = stderr_text.await.unwrap_or_default();
-    let seen = seen
-        .unwrap_or_else(|_| panic!("the browser run took over {LIMIT:?}; its stderr:\n{stderr}"));
-    let status = status
-        .unwrap_or_else(|_| panic!("node did not exit; its stderr:\n{stderr}"))
-        .unwrap();
-    assert!(
-        status.success() && seen.last().map(String::as_str) == Some("done"),
-        "the browser run failed ({status}) after steps {seen:?}:\n{stderr}"
-    );
+            matches!(name, "ready" | "restart" | "recovered")
+        },
+    )
+    .await;
     for shot in ["ui-job.png", "ui-pod.png"] {
         let size = std::fs::metadata(docs.join(shot))
             .map(|m| m.len())
@@ -346,7 +276,6 @@ async fn a_viewer_logs_in_and_is_refused_a_stop() {
     use drover_tests::harness::http::request;
 
     let chromium = chromium();
-    node_ready();
     let sim = AgentSim::for_scheduler(2).start();
     let dir = tempfile::tempdir().unwrap();
     let credentials = dir.path().join("credentials.yaml");
@@ -384,12 +313,9 @@ async fn a_viewer_logs_in_and_is_refused_a_stop() {
     .await;
     assert_eq!(created.status, 200);
 
-    let run = Command::new("node")
-        .arg(repo_root().join("ui/e2e/login.mjs"))
+    let run = browser::script("login.mjs", &chromium)
         .arg(format!("http://{address}"))
         .args(["login-web", "vic", "vic-password"])
-        .env("CHROMIUM", &chromium)
-        .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(120), run)
         .await

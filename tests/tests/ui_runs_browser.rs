@@ -17,51 +17,24 @@
 //! `ui/node_modules` (`npm ci` in `ui/`), or a scheduler built with its UI.
 #![allow(clippy::unwrap_used)]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use drover_scheduler::auth::credentials::{digest_text, hash_password};
 use drover_tests::harness::agent_sim::AgentSim;
 use drover_tests::harness::binaries::{self, repo_root};
+use drover_tests::harness::browser::{self, chromium};
 use drover_tests::harness::cgroup::require_root;
 use drover_tests::harness::http::request;
 use drover_tests::harness::scheduler::Scheduler;
 use drover_tests::harness::wait::wait_for;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
 
 /// The whole browser run's bound: each of its waits is 30 s at most
 /// (the retried run's 60 s).
 const LIMIT: Duration = Duration::from_secs(300);
 const ADMIN: &str = "Bearer ui-runs-admin-token";
-
-fn chromium() -> PathBuf {
-    let path = PathBuf::from(std::env::var("CHROMIUM").unwrap_or("/usr/bin/chromium".into()));
-    assert!(
-        path.exists(),
-        "no Chromium at {}: the UI's browser test needs Debian's chromium \
-         (apt-get install chromium; .ci/run installs it), or CHROMIUM=path",
-        path.display()
-    );
-    path
-}
-
-fn node_ready() {
-    let version = std::process::Command::new("node").arg("--version").output();
-    assert!(
-        version.is_ok_and(|o| o.status.success()),
-        "no node: the UI's browser test runs ui/e2e/runs.mjs with node \
-         (apt-get install nodejs npm; .ci/run installs them)"
-    );
-    let playwright = repo_root().join("ui/node_modules/playwright-core");
-    assert!(
-        playwright.exists(),
-        "{} is missing: run `npm ci` in ui/ (.ci/run does)",
-        playwright.display()
-    );
-}
 
 /// One call of the Kubeflow face as the admin: (status, JSON body).
 async fn kfp(address: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -100,7 +73,6 @@ fn shell(name: &str, script: &str) -> Value {
 async fn the_web_ui_lists_runs_shows_their_nodes_and_terminates_and_retries() {
     require_root();
     let chromium = chromium();
-    node_ready();
     let executor = binaries::executor();
     let work = tempfile::tempdir().unwrap();
     let sim = AgentSim::for_scheduler(2)
@@ -223,60 +195,27 @@ async fn the_web_ui_lists_runs_shows_their_nodes_and_terminates_and_retries() {
     }
 
     let docs = repo_root().join("docs");
-    let mut browser = Command::new("node")
-        .arg(repo_root().join("ui/e2e/runs.mjs"))
-        .arg(format!("http://{address}"))
-        .args(["ed", "ed-password", "vic", "vic-password"])
-        .arg(&docs)
-        .env("CHROMIUM", &chromium)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start node");
-    let mut to_browser = browser.stdin.take().unwrap();
-    let mut steps = BufReader::new(browser.stdout.take().unwrap()).lines();
-    let mut stderr = browser.stderr.take().unwrap();
-    let stderr_text = tokio::spawn(async move {
-        let mut text = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut text)
-            .await
-            .ok();
-        text
-    });
-
-    let run = async {
-        let mut seen = Vec::new();
-        while let Some(line) = steps.next_line().await.unwrap() {
-            eprintln!("browser: {line}");
-            let Some(step) = line.strip_prefix("STEP ") else {
-                continue;
-            };
-            let name = step.split(' ').next().unwrap_or_default().to_owned();
-            if name == "fix" {
-                // The failed step's input, for its retry.
-                std::fs::write(&input, "fixed").unwrap();
-                to_browser.write_all(b"GO\n").await.unwrap();
-                to_browser.flush().await.unwrap();
+    let base = format!("http://{address}");
+    let args: Vec<&OsStr> = [&base, "ed", "ed-password", "vic", "vic-password"]
+        .into_iter()
+        .map(OsStr::new)
+        .chain([docs.as_os_str()])
+        .collect();
+    browser::run_steps(
+        browser::script("runs.mjs", &chromium),
+        &args,
+        LIMIT,
+        async |name, _| {
+            if name != "fix" {
+                return false;
             }
-            seen.push(name);
-        }
-        seen
-    };
-    let seen = tokio::time::timeout(LIMIT, run).await;
-    let status = tokio::time::timeout(Duration::from_secs(30), browser.wait()).await;
-    let stderr = stderr_text.await.unwrap_or_default();
+            // The failed step's input, for its retry.
+            std::fs::write(&input, "fixed").unwrap();
+            true
+        },
+    )
+    .await;
     std::fs::remove_file(&input).ok();
-    let seen = seen
-        .unwrap_or_else(|_| panic!("the browser run took over {LIMIT:?}; its stderr:\n{stderr}"));
-    let status = status
-        .unwrap_or_else(|_| panic!("node did not exit; its stderr:\n{stderr}"))
-        .unwrap();
-    assert!(
-        status.success() && seen.last().map(String::as_str) == Some("done"),
-        "the browser run failed ({status}) after steps {seen:?}:\n{stderr}"
-    );
     let size = std::fs::metadata(docs.join("ui-run.png"))
         .map(|m| m.len())
         .unwrap_or(0);

@@ -11,6 +11,7 @@
 //!
 //! # Layout
 //! - [`binaries`]: where the binaries are, built on demand when missing.
+//! - [`browser`]: the UI's browser scripts (Chromium), run in steps.
 //! - [`pki`]: a test CA and the certificates it signs (rcgen).
 //! - [`process`]: a child on port 0 that reports its address, stopped by
 //!   pid (SIGTERM, then SIGKILL) on drop.
@@ -32,6 +33,7 @@
 
 pub mod agent_sim;
 pub mod binaries;
+pub mod browser;
 pub mod cgroup;
 pub mod framework;
 pub mod http;
