@@ -8,30 +8,15 @@
 //
 // Usage: node browser.mjs <scheduler base URL> <job name> <screenshot dir>
 
-import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
-import { WAIT, failer, launch, trackRequests } from './chromium.mjs';
+import { WAIT, failer, launch, stepper, trackRequests, waitFor } from './chromium.mjs';
 
 const [base, jobName, shots] = process.argv.slice(2);
 
-const lines = createInterface({ input: process.stdin });
-const answers = [];
-let waiting = null;
-lines.on('line', (l) => (waiting ? (waiting(l), (waiting = null)) : answers.push(l)));
-const nextAnswer = () =>
-  answers.length ? Promise.resolve(answers.shift()) : new Promise((r) => (waiting = r));
-
-// Tells the test where we are; with `ask`, waits for its GO.
-async function step(name, detail, ask = false) {
-  process.stdout.write(`STEP ${name}${detail ? ' ' + JSON.stringify(detail) : ''}\n`);
-  if (ask) {
-    const a = await nextAnswer();
-    if (a !== 'GO') throw new Error(`test answered ${a} to ${name}`);
-  }
-}
+const step = stepper();
 
 const fail = failer('UI E2E');
 const browser = await launch(fail);
@@ -160,17 +145,4 @@ async function podStates(page) {
 
 function state(states, pod) {
   return states.find((s) => s.pod === pod)?.state;
-}
-
-async function waitFor(check, what, timeout = WAIT) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // the page changed under the check: try again
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

@@ -4,6 +4,7 @@
 
 import { chromium } from 'playwright-core';
 import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // The longest any one wait of a script may take.
@@ -44,4 +45,37 @@ export function trackRequests(page) {
     const open = [...pending].map(([r, at]) => `${r.method()} ${r.url()} (${now - at} ms)`);
     return `unanswered requests: ${open.join(', ') || 'none'}\nfailed requests: ${failed.join(', ') || 'none'}`;
   };
+}
+
+// The script's side of a stepped run (tests/src/harness/browser.rs):
+// `step(name, detail, ask)` prints `STEP <name> [json]` for the test; with
+// `ask`, it waits for the test's `GO` on stdin.
+export function stepper() {
+  const lines = createInterface({ input: process.stdin });
+  const answers = [];
+  let waiting = null;
+  lines.on('line', (l) => (waiting ? (waiting(l), (waiting = null)) : answers.push(l)));
+  const nextAnswer = () =>
+    answers.length ? Promise.resolve(answers.shift()) : new Promise((r) => (waiting = r));
+  return async (name, detail, ask = false) => {
+    process.stdout.write(`STEP ${name}${detail ? ' ' + JSON.stringify(detail) : ''}\n`);
+    if (ask) {
+      const a = await nextAnswer();
+      if (a !== 'GO') throw new Error(`test answered ${a} to ${name}`);
+    }
+  };
+}
+
+// Polls `check` every 100 ms until it holds, or throws after `timeout`.
+export async function waitFor(check, what, timeout = WAIT) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // the page changed under the check: try again
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -17,46 +17,23 @@
 //        <screenshot dir>
 // The test reported the metric accuracy 0.9 of make before it starts.
 
-import { createInterface } from 'node:readline';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
-import { WAIT, failer, launch } from './chromium.mjs';
+import { WAIT, failer, launch, stepper, trackRequests, waitFor } from './chromium.mjs';
 
 const [base, user, password, viewer, viewerPassword, shots] = process.argv.slice(2);
 
-const lines = createInterface({ input: process.stdin });
-const answers = [];
-let waiting = null;
-lines.on('line', (l) => (waiting ? (waiting(l), (waiting = null)) : answers.push(l)));
-const nextAnswer = () =>
-  answers.length ? Promise.resolve(answers.shift()) : new Promise((r) => (waiting = r));
-
-async function step(name, detail, ask = false) {
-  process.stdout.write(`STEP ${name}${detail ? ' ' + JSON.stringify(detail) : ''}\n`);
-  if (ask) {
-    const a = await nextAnswer();
-    if (a !== 'GO') throw new Error(`test answered ${a} to ${name}`);
-  }
-}
+const step = stepper();
 
 const fail = failer('RUNS E2E');
 const browser = await launch(fail);
 let page = null;
 const errors = [];
-// Requests the page made that have no answer yet, for a failure's reader.
-const unanswered = new Map();
-// And when each GET /api/v1/whoami went and came back: a page stuck on
-// "Loading…" with its whoami answered is the UI missing the answer.
-const whoami = [];
-const track = (p) => {
-  p.on('request', (r) => unanswered.set(r, `${r.method()} ${r.url()} (at ${new Date().toISOString()})`));
-  p.on('request', (r) => r.url().endsWith('/api/v1/whoami') && whoami.push(`asked ${new Date().toISOString()}`));
-  p.on('response', (r) => r.url().endsWith('/api/v1/whoami') && whoami.push(`answered ${r.status()} ${new Date().toISOString()}`));
-  p.on('requestfinished', (r) => unanswered.delete(r));
-  p.on('requestfailed', (r) => unanswered.set(r, `${unanswered.get(r)} failed: ${r.failure()?.errorText}`));
-};
+// What each page asked that is unanswered or failed, for a failure's reader.
+const reports = [];
+const track = (p) => reports.push(trackRequests(p));
 try {
   const context = await browser.newContext({ viewport: { width: 1360, height: 860 } });
   page = await context.newPage();
@@ -162,8 +139,7 @@ try {
     await page.screenshot({ path: join(out, 'runs-failure.png'), fullPage: true }).catch(() => {});
     shown = await page.locator('body').innerText().catch(() => '');
   }
-  const pending = [...unanswered.values()].filter((r) => !r.includes('/api/v1/watch')).join('\n');
-  fail(`${e.stack ?? e}\n(screenshot: ui/e2e/out/runs-failure.png)\npage errors: ${errors.join(' | ')}\nwhoami: ${whoami.join(', ')}\nunanswered requests:\n${pending}\npage text:\n${shown.slice(0, 2000)}`);
+  fail(`${e.stack ?? e}\n(screenshot: ui/e2e/out/runs-failure.png)\npage errors: ${errors.join(' | ')}\n${reports.map((report) => report()).join('\n')}\npage text:\n${shown.slice(0, 2000)}`);
 } finally {
   await browser.close();
 }
@@ -209,17 +185,4 @@ async function nodes(p) {
 
 async function runStatus(p) {
   return p.locator('h1 [data-state]').getAttribute('data-state', { timeout: WAIT });
-}
-
-async function waitFor(check, what, timeout = WAIT) {
-  const end = Date.now() + timeout;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      // the page changed under the check: try again
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
