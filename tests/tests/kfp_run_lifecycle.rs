@@ -13,90 +13,15 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
-use drover_seed_api::kfp::run_service_client::RunServiceClient;
 use drover_seed_api::kfp::*;
-use drover_tests::harness::agent_sim::AgentSim;
-use drover_tests::harness::binaries;
 use drover_tests::harness::http::request;
-use drover_tests::harness::kfp::venv_python;
-use drover_tests::harness::scheduler::Scheduler;
+use drover_tests::harness::kfp::{compile, create_request, read, runs_client, RealCluster, Runs};
 use drover_tests::harness::wait::wait_for;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
-use tonic::transport::Channel;
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-type Runs = RunServiceClient<Channel>;
-
-/// The fixture `name` compiled by the kfp SDK (Argo YAML).
-async fn compile(name: &str, dir: &Path) -> String {
-    let target = dir.join(format!("{name}.yaml"));
-    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../scheduler/tests/fixtures/kfp")
-        .join(format!("{name}.py"));
-    let out = {
-        let target = target.clone();
-        tokio::task::spawn_blocking(move || {
-            Command::new(venv_python())
-                .arg(fixture)
-                .arg(target)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
-    };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(target).unwrap()
-}
-
-fn create_request(name: &str, manifest: &str, parameters: &[(&str, &str)]) -> CreateRunRequest {
-    CreateRunRequest {
-        run: Some(Run {
-            name: name.into(),
-            pipeline_spec: Some(PipelineSpec {
-                workflow_manifest: manifest.into(),
-                parameters: parameters
-                    .iter()
-                    .map(|(name, value)| Parameter {
-                        name: name.to_string(),
-                        value: value.to_string(),
-                    })
-                    .collect(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-    }
-}
-
-async fn client(address: &str) -> Runs {
-    RunServiceClient::connect(format!("http://{address}"))
-        .await
-        .unwrap()
-}
-
-/// The run's status and its workflow's `status.nodes`.
-async fn read(runs: &mut Runs, id: &str) -> (String, Value) {
-    let detail = runs
-        .get_run_v1(GetRunRequest { run_id: id.into() })
-        .await
-        .unwrap()
-        .into_inner();
-    let workflow: Value =
-        serde_json::from_str(&detail.pipeline_runtime.unwrap().workflow_manifest).unwrap();
-    (
-        detail.run.unwrap().status,
-        workflow["status"]["nodes"].clone(),
-    )
-}
 
 fn phase_of(nodes: &Value, display: &str) -> String {
     nodes
@@ -164,15 +89,9 @@ async fn retry_terminate_archive_and_delete_runs_on_real_agents() {
     .unwrap();
     let retrying = compile("retry_host_file", work.path()).await;
     let long = compile("long_running", work.path()).await;
-    let executor = binaries::executor();
-    let sim = AgentSim::for_scheduler(2)
-        .real_agents(2, work.path())
-        .start();
-    let dir = tempfile::tempdir().unwrap();
-    let master = format!("http://{}", sim.address);
-    let args = ["--executor", executor.to_str().unwrap()];
-    let mut s = Scheduler::start(dir.path(), &master, &args);
-    let mut runs = client(&s.address).await;
+    let cluster = RealCluster::start(work.path());
+    let mut s = cluster.scheduler();
+    let mut runs = runs_client(&s.address).await;
 
     // The step fails until its input exists: its two retries fail too.
     let marker_dir = markers.path().to_str().unwrap();
@@ -222,8 +141,8 @@ async fn retry_terminate_archive_and_delete_runs_on_real_agents() {
     .await
     .unwrap();
     s.kill();
-    let s = Scheduler::start(dir.path(), &master, &args);
-    let mut runs = client(&s.address).await;
+    let s = cluster.scheduler();
+    let mut runs = runs_client(&s.address).await;
     let (status, nodes) = wait_status(&runs, &flaky, &["Succeeded", "Failed", "Error"]).await;
     assert_eq!(status, "Succeeded", "{nodes:#}");
     assert_eq!(

@@ -9,135 +9,31 @@
 //! never skips, without Python 3 with venv and pip.
 #![allow(clippy::unwrap_used)]
 
-use drover_seed_api::kfp::run_service_client::RunServiceClient;
 use drover_seed_api::kfp::*;
-use drover_tests::harness::agent_sim::AgentSim;
-use drover_tests::harness::binaries;
-use drover_tests::harness::scheduler::Scheduler;
+use drover_tests::harness::kfp::{
+    compile, create_request, node, output, read, runs_client, RealCluster,
+};
 use drover_tests::harness::wait::wait_for;
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
-use tonic::transport::Channel;
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The kfp venv's python (`scripts/kfp-env.sh` prints it last).
-fn venv_python() -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo_root().join("scripts/kfp-env.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/kfp-env.sh failed: Python 3 with venv and pip are required"
-    );
-    PathBuf::from(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap()
-            .trim(),
-    )
-}
-
-/// The three-step pipeline as the SDK compiles it (Argo YAML).
-fn compile_three_step(dir: &Path) -> String {
-    let target = dir.join("three_step.yaml");
-    let out = Command::new(venv_python())
-        .arg(repo_root().join("scheduler/tests/fixtures/kfp/three_step.py"))
-        .arg(&target)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(target).unwrap()
-}
-
-fn create_request(manifest: &str, greeting: &str) -> CreateRunRequest {
-    CreateRunRequest {
-        run: Some(Run {
-            name: "three steps".into(),
-            pipeline_spec: Some(PipelineSpec {
-                workflow_manifest: manifest.into(),
-                parameters: vec![Parameter {
-                    name: "greeting".into(),
-                    value: greeting.into(),
-                }],
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-    }
-}
-
-async fn client(address: &str) -> RunServiceClient<Channel> {
-    RunServiceClient::connect(format!("http://{address}"))
-        .await
-        .unwrap()
-}
-
-/// The run's status and its workflow's `status.nodes`.
-async fn read(runs: &mut RunServiceClient<Channel>, id: &str) -> (String, Value) {
-    let detail = runs
-        .get_run_v1(GetRunRequest { run_id: id.into() })
-        .await
-        .unwrap()
-        .into_inner();
-    let workflow: Value =
-        serde_json::from_str(&detail.pipeline_runtime.unwrap().workflow_manifest).unwrap();
-    (
-        detail.run.unwrap().status,
-        workflow["status"]["nodes"].clone(),
-    )
-}
-
-fn node<'a>(nodes: &'a Value, display: &str) -> &'a Value {
-    nodes
-        .as_object()
-        .unwrap()
-        .values()
-        .find(|n| n["displayName"] == display)
-        .unwrap_or_else(|| panic!("no node {display}: {nodes:#}"))
-}
-
-fn output<'a>(node: &'a Value, name: &str) -> &'a str {
-    node["outputs"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == name)
-        .and_then(|p| p["value"].as_str())
-        .unwrap_or_else(|| panic!("no output {name}: {node:#}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_three_step_pipeline_runs_to_success_through_a_scheduler_crash() {
     let work = tempfile::tempdir().unwrap();
-    let manifest = compile_three_step(work.path());
-    let executor = binaries::executor();
-    let sim = AgentSim::for_scheduler(2)
-        .real_agents(2, work.path())
-        .start();
-    let dir = tempfile::tempdir().unwrap();
-    let master = format!("http://{}", sim.address);
-    let args = ["--executor", executor.to_str().unwrap()];
-    let mut s = Scheduler::start(dir.path(), &master, &args);
-    let mut runs = client(&s.address).await;
+    let manifest = compile("three_step", work.path()).await;
+    let cluster = RealCluster::start(work.path());
+    let mut s = cluster.scheduler();
+    let mut runs = runs_client(&s.address).await;
 
     // Refused naming the field, nothing stored.
     let volume = manifest.replacen("spec:\n", "spec:\n  volumes:\n  - {name: data}\n", 1);
     let refused = runs
-        .create_run_v1(create_request(&volume, "hi"))
+        .create_run_v1(create_request(
+            "three steps",
+            &volume,
+            &[("greeting", "hi")],
+        ))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
@@ -154,7 +50,11 @@ async fn the_three_step_pipeline_runs_to_success_through_a_scheduler_crash() {
     assert_eq!(listed.total_size, 0);
 
     let created = runs
-        .create_run_v1(create_request(&manifest, "howdy"))
+        .create_run_v1(create_request(
+            "three steps",
+            &manifest,
+            &[("greeting", "howdy")],
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -176,8 +76,8 @@ async fn the_three_step_pipeline_runs_to_success_through_a_scheduler_crash() {
     .await;
     assert!(started.is_some(), "{:#?}", read(&mut runs, &id).await);
     s.kill();
-    let s = Scheduler::start(dir.path(), &master, &args);
-    let mut runs = client(&s.address).await;
+    let s = cluster.scheduler();
+    let mut runs = runs_client(&s.address).await;
 
     let done = wait_for(LIMIT, || {
         let (mut runs, id) = (runs.clone(), id.clone());

@@ -15,12 +15,8 @@
 //! Python 3 with venv and pip.
 #![allow(clippy::unwrap_used)]
 
-use drover_seed_api::kfp::run_service_client::RunServiceClient;
 use drover_seed_api::kfp::{run_metric, GetRunRequest, ReadArtifactRequest};
-use drover_tests::harness::agent_sim::AgentSim;
-use drover_tests::harness::binaries;
-use drover_tests::harness::kfp::{script, venv_python};
-use drover_tests::harness::scheduler::Scheduler;
+use drover_tests::harness::kfp::{runs_client, script, venv_python, RealCluster};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -33,14 +29,8 @@ const LIMIT: Duration = Duration::from_secs(600);
 async fn the_kfp_sdk_runs_the_three_step_pipeline_reads_its_artifact_and_reports_metrics() {
     let python = tokio::task::spawn_blocking(venv_python).await.unwrap();
     let work = tempfile::tempdir().unwrap();
-    let executor = binaries::executor();
-    let sim = AgentSim::for_scheduler(2)
-        .real_agents(2, work.path())
-        .start();
-    let dir = tempfile::tempdir().unwrap();
-    let master = format!("http://{}", sim.address);
-    let args = ["--executor", executor.to_str().unwrap()];
-    let mut scheduler = Scheduler::start(dir.path(), &master, &args);
+    let cluster = RealCluster::start(work.path());
+    let mut scheduler = cluster.scheduler();
     let host = format!("http://{}", scheduler.address);
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scheduler/tests/fixtures/kfp");
 
@@ -121,10 +111,8 @@ async fn the_kfp_sdk_runs_the_three_step_pipeline_reads_its_artifact_and_reports
     // A SIGKILL loses nothing acknowledged: the metrics are read back
     // over gRPC, and the artifact is still read from the sandbox.
     scheduler.kill();
-    let scheduler = Scheduler::start(dir.path(), &master, &args);
-    let mut runs = RunServiceClient::connect(format!("http://{}", scheduler.address))
-        .await
-        .unwrap();
+    let scheduler = cluster.scheduler();
+    let mut runs = runs_client(&scheduler.address).await;
     let run_id = got["run_id"].as_str().unwrap().to_string();
     let run = runs
         .get_run_v1(GetRunRequest {
