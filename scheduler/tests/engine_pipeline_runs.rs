@@ -112,6 +112,18 @@ fn end(h: &mut Harness, job: &JobId, state: TaskState) {
     ]);
 }
 
+/// A FORK run `id` whose first node's task is placed and RUNNING: that
+/// task's id.
+fn fork_with_first_running(h: &mut Harness, id: &str) -> String {
+    let created = record(h.api(new_run(id, FORK, &[])));
+    let first = job_of(&created, "first");
+    h.offer("o1", "a1", 8.0);
+    h.advance(Duration::from_millis(20));
+    let task = h.runs(&first)[0].task_id.to_string();
+    h.updates(vec![update(&task, TaskState::TaskRunning, 30)]);
+    task
+}
+
 fn get(h: &mut Harness, id: &str) -> PipelineRecord {
     record(h.api(ApiRequest::GetPipelineRun { run_id: id.into() }))
 }
@@ -219,12 +231,7 @@ fn a_bad_manifest_or_parameter_is_refused_naming_the_field_and_nothing_is_stored
 fn terminate_stops_running_nodes_and_starts_no_more() {
     let mut h = Harness::new();
     h.subscribe();
-    let created = record(h.api(new_run("run-3", FORK, &[])));
-    let first = job_of(&created, "first");
-    h.offer("o1", "a1", 8.0);
-    h.advance(Duration::from_millis(20));
-    let task = h.runs(&first)[0].task_id.to_string();
-    h.updates(vec![update(&task, TaskState::TaskRunning, 30)]);
+    let task = fork_with_first_running(&mut h, "run-3");
     h.take_calls();
     record(h.api(ApiRequest::TerminatePipelineRun {
         run_id: "run-3".into(),
@@ -424,12 +431,7 @@ fn retry_backs_off_then_a_retried_run_reruns_only_what_failed_and_survives_a_res
 fn archive_unarchive_and_delete_are_stored() {
     let mut h = Harness::new();
     h.subscribe();
-    let created = record(h.api(new_run("run-7", FORK, &[])));
-    let first = job_of(&created, "first");
-    h.offer("o1", "a1", 8.0);
-    h.advance(Duration::from_millis(20));
-    let task = h.runs(&first)[0].task_id.to_string();
-    h.updates(vec![update(&task, TaskState::TaskRunning, 30)]);
+    fork_with_first_running(&mut h, "run-7");
 
     let archive = |archived| ApiRequest::SetPipelineRunArchived {
         run_id: "run-7".into(),

@@ -169,28 +169,14 @@ pub async fn run(client: &ApiClient, output: Output, command: RunCommand) -> Res
             }
         }
         RunCommand::Terminate { id } => {
-            let answer = client
-                .post(&format!("{}/terminate", run_path(&id)), &json!({}))
-                .await?;
-            done(output, &answer, &format!("run {id} terminating"));
+            post_action(client, output, &id, "/terminate", "terminating").await?
         }
-        RunCommand::Retry { id } => {
-            let answer = client
-                .post(&format!("{}/retry", run_path(&id)), &json!({}))
-                .await?;
-            done(output, &answer, &format!("run {id} retrying"));
-        }
+        RunCommand::Retry { id } => post_action(client, output, &id, "/retry", "retrying").await?,
         RunCommand::Archive { id } => {
-            let answer = client
-                .post(&format!("{}:archive", run_path(&id)), &json!({}))
-                .await?;
-            done(output, &answer, &format!("run {id} archived"));
+            post_action(client, output, &id, ":archive", "archived").await?
         }
         RunCommand::Unarchive { id } => {
-            let answer = client
-                .post(&format!("{}:unarchive", run_path(&id)), &json!({}))
-                .await?;
-            done(output, &answer, &format!("run {id} unarchived"));
+            post_action(client, output, &id, ":unarchive", "unarchived").await?
         }
         RunCommand::Delete { id } => {
             let answer = client.delete(&run_path(&id)).await?;
@@ -224,6 +210,22 @@ async fn watch_run(
 }
 
 /// `/apis/v1beta1/runs/<id>`, the id as one path segment.
+/// `POST` the run's `action` path (`/retry`, `:archive`, Kubeflow's
+/// spellings), then say the run is `what`.
+async fn post_action(
+    client: &ApiClient,
+    output: Output,
+    id: &str,
+    action: &str,
+    what: &str,
+) -> Result<(), CliError> {
+    let answer = client
+        .post(&format!("{}{action}", run_path(id)), &json!({}))
+        .await?;
+    done(output, &answer, &format!("run {id} {what}"));
+    Ok(())
+}
+
 fn run_path(id: &str) -> String {
     format!("{RUNS}/{}", encode_query(id).replace('/', "%2F"))
 }
