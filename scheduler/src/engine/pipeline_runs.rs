@@ -314,21 +314,27 @@ impl PipelineRuns {
         let mut records = Vec::new();
         let mut created_all = Vec::new();
         for entry in self.runs.values().filter(|e| !e.record.run.is_done()) {
-            let mut record = entry.record.clone();
-            let mut starts = Vec::new();
-            let running: Vec<String> = record
+            // What moves it on, found before its record is copied: this
+            // runs after every change, and most find nothing to do.
+            let ended: Vec<(String, NodeOutcome)> = entry
+                .record
                 .run
                 .nodes
                 .values()
                 .filter(|n| !n.phase.is_terminal())
-                .filter_map(|n| n.job.clone())
+                .filter_map(|n| n.job.as_deref())
+                .filter_map(|job| Some((job.to_string(), self.job_outcome(registry, entry, job)?)))
                 .collect();
-            for job in running {
-                if let Some(outcome) = self.job_outcome(registry, entry, &job) {
-                    starts.extend(record.run.node_ended(&entry.pipeline, &job, outcome, now));
-                }
+            let retry_due = entry.record.run.next_retry_ms().is_some_and(|at| at <= now);
+            if ended.is_empty() && !retry_due {
+                continue;
             }
-            if record.run.next_retry_ms().is_some_and(|at| at <= now) {
+            let mut record = entry.record.clone();
+            let mut starts = Vec::new();
+            for (job, outcome) in ended {
+                starts.extend(record.run.node_ended(&entry.pipeline, &job, outcome, now));
+            }
+            if retry_due {
                 starts.extend(record.run.launch_due(&entry.pipeline, now));
             }
             if record == entry.record {
