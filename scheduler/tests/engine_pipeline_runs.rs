@@ -74,6 +74,7 @@ fn new_run(id: &str, manifest: &str, parameters: &[(&str, &str)]) -> ApiRequest 
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         experiment_id: None,
+        owner: String::new(),
     }))
 }
 
@@ -529,4 +530,30 @@ fn experiments_are_stored_with_default_and_names_are_unique() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_runs_node_jobs_are_its_creators_across_a_restart() {
+    use drover_scheduler::model::access::{Identity, Role};
+    let alice = Identity {
+        name: "alice".into(),
+        role: Role::User,
+        teams: Vec::new(),
+        anonymous: false,
+    };
+    let mut h = Harness::new();
+    h.subscribe();
+    let created = record(h.api_as(&alice, new_run("run-8", FORK, &[])));
+    assert_eq!(created.owner, "alice");
+    let first = job_of(&created, "first");
+    let job = h.store.job(&first).unwrap().unwrap();
+    assert_eq!(job.spec.owner, "alice", "the node job is the creator's");
+    // After a restart, from the store: the next node's job too.
+    h.restart();
+    h.subscribe();
+    end(&mut h, &first, TaskState::TaskFinished);
+    let moved = get(&mut h, "run-8");
+    assert_eq!(moved.owner, "alice");
+    let left = h.store.job(&job_of(&moved, "left")).unwrap().unwrap();
+    assert_eq!(left.spec.owner, "alice");
 }

@@ -398,10 +398,13 @@ impl Engine {
                 if let Err(denied) = allowed {
                     return reply(Err(denied.into()));
                 }
-                match self
-                    .pipeline_runs
-                    .decide(&self.registry, body.clone(), now.unix_ms)
-                {
+                let mut body = body.clone();
+                if let ApiRequest::CreatePipelineRun(new) = &mut body {
+                    // Its node jobs are the creator's, as a job created
+                    // through the job API is.
+                    new.owner = owner;
+                }
+                match self.pipeline_runs.decide(&self.registry, body, now.unix_ms) {
                     Ok((change, then)) => {
                         Some(self.persist(change, Awaiting::Api { request, then }))
                     }

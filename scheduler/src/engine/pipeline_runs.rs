@@ -42,6 +42,8 @@ pub struct NewRun {
     pub parameters: Vec<(String, String)>,
     /// The EXPERIMENT resource reference's id.
     pub experiment_id: Option<String>,
+    /// Who creates it: the engine sets it from the caller.
+    pub owner: String,
 }
 
 /// One run and its pipeline.
@@ -302,6 +304,7 @@ impl PipelineRuns {
             created_ms: now,
             run,
             metrics: Vec::new(),
+            owner: new.owner,
         };
         let created = node_jobs(registry, &record, &starts, now)?;
         Ok(change_and_then(record, created, Vec::new()))
@@ -461,7 +464,7 @@ fn node_jobs(
             .nodes
             .get(&start.node_id)
             .map_or(start.node_id.as_str(), |n| n.display_name.as_str());
-        let spec = node_job_spec(record.id(), display, start)
+        let spec = node_job_spec(record.id(), &record.owner, display, start)
             .map_err(|e| EngineError::InvalidPipelineRun(format!("node {display}: {e}")))?;
         let id = JobId(start.job.clone());
         if registry.contains(&id) {

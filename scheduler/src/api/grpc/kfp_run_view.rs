@@ -240,6 +240,7 @@ mod tests {
             created_ms: 1_000,
             run,
             metrics: Vec::new(),
+            owner: String::new(),
         };
         let workflow = workflow_manifest(&record);
         assert_eq!(workflow["metadata"]["name"], "one-abc");

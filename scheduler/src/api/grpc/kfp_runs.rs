@@ -81,6 +81,8 @@ fn new_run(run: Option<Run>) -> Result<NewRun, Status> {
             .map(|p| (p.name, p.value))
             .collect(),
         experiment_id,
+        // The engine's to set, from the caller.
+        owner: String::new(),
     })
 }
 

@@ -157,6 +157,7 @@ mod tests {
             created_ms: 1,
             run,
             metrics: Vec::new(),
+            owner: String::new(),
         };
         (record, pipeline)
     }

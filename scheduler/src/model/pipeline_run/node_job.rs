@@ -30,6 +30,7 @@ pub const NODE_DEFAULTS: Resources = Resources {
 /// The job spec of `start`, a node of run `run_id`.
 pub fn node_job_spec(
     run_id: &str,
+    owner: &str,
     node_display_name: &str,
     start: &NodeStart,
 ) -> Result<JobSpec, serde_json::Error> {
@@ -68,6 +69,7 @@ pub fn node_job_spec(
     let spec = json!({
         "type": "BATCH",
         "name": format!("{run_id}/{node_display_name}"),
+        "owner": owner,
         "description": format!("Kubeflow run {run_id}, node {} (attempt {})", start.node_id, start.attempt),
         "labels": labels,
         "instance_count": 1,

@@ -28,6 +28,10 @@ pub struct RunRecord {
     /// (defaulted: rows stored before metrics existed have none).
     #[serde(default)]
     pub metrics: Vec<RunMetric>,
+    /// Who created it (the caller's recorded name): its node jobs are
+    /// theirs (defaulted: rows stored before had none).
+    #[serde(default)]
+    pub owner: String,
 }
 
 impl RunRecord {

@@ -125,8 +125,9 @@ fn three_steps_run_in_dependency_order_passing_parameters_and_artifacts() {
     let (mut run, starts) = start(&p, &[("greeting".into(), "howdy".into())]);
     assert_eq!(names(&run, &starts), ["produce"]);
     let produce = &starts[0];
-    let spec = node_job::node_job_spec("r1", "produce", produce).unwrap();
+    let spec = node_job::node_job_spec("r1", "alice", "produce", produce).unwrap();
     assert_eq!(spec.instance_count, 1);
+    assert_eq!(spec.owner, "alice");
     let resource = spec.default_spec.containers[0].resource.unwrap();
     assert_eq!((resource.cpu_limit, resource.mem_limit_mb), (0.5, 64.0));
     assert!(spec
