@@ -141,15 +141,25 @@ async fn the_kfp_sdk_runs_the_three_step_pipeline_reads_its_artifact_and_reports
             )
         ]
     );
-    let node_id = run.metrics[0].node_id.clone();
+    let request = ReadArtifactRequest {
+        run_id,
+        node_id: run.metrics[0].node_id.clone(),
+        artifact_name: "produce-report".into(),
+    };
     let read = runs
-        .read_artifact_v1(ReadArtifactRequest {
-            run_id,
-            node_id,
-            artifact_name: "produce-report".into(),
-        })
+        .read_artifact_v1(request.clone())
         .await
         .unwrap()
         .into_inner();
     assert_eq!(&read.data[..2], &[0x1f, 0x8b], "a gzip stream");
+
+    // The cluster gone (master and agents, sandboxes with them): the copy
+    // the run kept when its node succeeded is read, the same archive.
+    drop(cluster.sim);
+    let kept = runs
+        .read_artifact_v1(request)
+        .await
+        .unwrap_or_else(|e| panic!("the kept copy is read: {e}"))
+        .into_inner();
+    assert_eq!(kept.data, read.data, "the same file, the same archive");
 }
