@@ -120,10 +120,7 @@ pub async fn run(client: &ApiClient, output: Output, command: RunCommand) -> Res
             experiment,
             watch,
         } => {
-            let experiment = match experiment {
-                Some(e) => Some(experiment_id(client, &e).await?),
-                None => None,
-            };
+            let experiment = experiment_of(client, experiment).await?;
             let body = create_body(&file, &params, name, description, experiment)?;
             let answer = client.post(RUNS, &body).await?;
             let id = output::text(&answer["run"]["id"]);
@@ -152,10 +149,7 @@ pub async fn run(client: &ApiClient, output: Output, command: RunCommand) -> Res
             page_token,
             experiment,
         } => {
-            let experiment = match experiment {
-                Some(e) => Some(experiment_id(client, &e).await?),
-                None => None,
-            };
+            let experiment = experiment_of(client, experiment).await?;
             let query = list_query(&filters, sort, page_size, page_token, experiment)?;
             let answer = client.get(&format!("{RUNS}{query}")).await?;
             match output {
@@ -228,6 +222,17 @@ async fn post_action(
 
 fn run_path(id: &str) -> String {
     format!("{RUNS}/{}", encode_query(id).replace('/', "%2F"))
+}
+
+/// The id of the experiment `--experiment` names, if it names one.
+async fn experiment_of(
+    client: &ApiClient,
+    reference: Option<String>,
+) -> Result<Option<String>, CliError> {
+    match reference {
+        Some(reference) => Ok(Some(experiment_id(client, &reference).await?)),
+        None => Ok(None),
+    }
 }
 
 /// The experiment named `reference`, else the one whose id it is.
