@@ -84,6 +84,8 @@ vmlinuz=$kernel_dir/root/boot/vmlinuz-$release
 modules=$kernel_dir/root/lib/modules/$release
 
 # --- 3. the initramfs: busybox and the 9p/virtio modules (once) --------------
+# /init is not in it: it goes with each run (step 4), so that an edit of
+# scripts/v2-vm/init always takes effect.
 # A module's dependencies are in its .modinfo (`depends=a,b`); the package
 # carries no modules.dep (depmod runs at install), so they are resolved
 # here, dependencies first.
@@ -108,21 +110,21 @@ if [ ! -f "$base" ]; then
   }
   for wanted in virtio_pci 9pnet_virtio 9p; do add_module "$wanted"; done
   printf '%s\n' "${order[@]}" > "$tree/modules/order"
-  cp "$(dirname "$0")/init" "$tree/init"
-  chmod 0755 "$tree/init"
   (cd "$tree" && find . | cpio -o -H newc --quiet | gzip -1) > "$base.tmp"
   mv "$base.tmp" "$base"
   rm -rf "$tree"
   trap - EXIT
 fi
 
-# --- 4. this run's command, as a second cpio appended to the first -----------
+# --- 4. /init and this run's command, as a second cpio appended to the first -
+# (the kernel unpacks concatenated archives in order)
 run=$(mktemp -d "$workdir/run.XXXXXX")
 trap 'rm -rf "$run"' EXIT
 mkdir -p "$run/tree"
+install -m 0755 "$(dirname "$0")/init" "$run/tree/init"
 : > "$run/tree/command"
 for arg in "$@"; do printf '%s\0' "$arg" >> "$run/tree/command"; done
-(cd "$run/tree" && echo command | cpio -o -H newc --quiet | gzip -1) > "$run/command.cpio.gz"
+(cd "$run/tree" && printf 'init\ncommand\n' | cpio -o -H newc --quiet | gzip -1) > "$run/command.cpio.gz"
 cat "$base" "$run/command.cpio.gz" > "$run/initrd"
 
 # --- 5. boot --------------------------------------------------------------

@@ -116,10 +116,10 @@ impl V2Manager {
         }
         Ok(())
     }
-}
 
-impl Freezer for V2Manager {
-    fn freeze(&self) -> Result<(), CgroupError> {
+    /// Freezes every process of the cgroup (`cgroup.freeze`) and waits, a
+    /// second at most, for `cgroup.events` to say `frozen 1`.
+    pub fn freeze(&self) -> Result<(), CgroupError> {
         files::write(&self.dir().join("cgroup.freeze"), "1")?;
         let events = self.dir().join("cgroup.events");
         kill::wait_for_state(
@@ -128,8 +128,26 @@ impl Freezer for V2Manager {
         )
     }
 
-    fn thaw(&self) -> Result<(), CgroupError> {
+    /// Lets the frozen processes run again.
+    pub fn thaw(&self) -> Result<(), CgroupError> {
         files::write(&self.dir().join("cgroup.freeze"), "0")
+    }
+
+    /// The kill used on kernels without `cgroup.kill` (before 5.14): freeze,
+    /// SIGKILL every pid, thaw, until empty. Public so that the v2 lane
+    /// proves it on a kernel that also has `cgroup.kill`.
+    pub fn kill_by_freezing(&self) -> Result<(), CgroupError> {
+        kill::kill_frozen(self)
+    }
+}
+
+impl Freezer for V2Manager {
+    fn freeze(&self) -> Result<(), CgroupError> {
+        V2Manager::freeze(self)
+    }
+
+    fn thaw(&self) -> Result<(), CgroupError> {
+        V2Manager::thaw(self)
     }
 
     fn pids(&self) -> Result<Vec<i32>, CgroupError> {
