@@ -23,11 +23,15 @@ use drover_executor::container::cgroup::v2::V2Manager;
 use drover_executor::container::cgroup::{detect_version, CgroupManager, CgroupVersion};
 use drover_executor::container::spawn::{spawn, SpawnSpec};
 use drover_executor::container::ResourceLimits;
+use drover_proto::v1::task_status::Reason;
+use drover_proto::v1::{value, Resource, TaskState};
+use support::executor::{has_terminal, last, task, Executor};
+use support::fake_agent::FakeAgent;
 use support::{is_dead, require_root, TestParent};
 
 /// How many tests `on_v2_kernel` holds: the lane fails unless all of them
 /// ran and passed inside the VM.
-const V2_TESTS: usize = 7;
+const V2_TESTS: usize = 9;
 /// The VM's hard bound. A warm run (kernel and initramfs kept in
 /// target/v2-vm) takes about 15 s under TCG on two shared cores; the bound
 /// leaves room for a first run's download and a loaded CI machine.
@@ -318,6 +322,72 @@ mod on_v2_kernel {
         finish(cgroup.as_ref());
         assert!(cgroup.pids().unwrap().is_empty());
         child.wait().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_executor_fails_a_memory_hog_with_the_memory_limitation_reason() {
+        let Some(parent) = v2_parent("e2e-oom") else {
+            return;
+        };
+        let agent = FakeAgent::start(true, false).await;
+        let mut executor = Executor::start(
+            &agent.endpoint(),
+            &parent,
+            &[("DROVER_EXECUTOR_MODE", "command")],
+        );
+        agent
+            .wait_until("SUBSCRIBE", |r| !r.subscribes.is_empty())
+            .await;
+        let mut hog = task("hog", "exec dd if=/dev/zero of=/dev/null bs=256M count=1");
+        hog.resources = vec![Resource {
+            name: "mem".into(),
+            scalar: Some(value::Scalar { value: 64.0 }),
+            ..Default::default()
+        }];
+        agent.launch(hog);
+        agent
+            .wait_until("terminal update", has_terminal("hog"))
+            .await;
+        let failed = agent.with_record(|r| last(&r.updates, "hog"));
+        assert_eq!(failed.state(), TaskState::TaskFailed, "{failed:?}");
+        assert_eq!(
+            failed.reason,
+            Some(Reason::ContainerLimitationMemory as i32),
+            "{failed:?}\n{}",
+            executor.log()
+        );
+        assert!(executor.exit().await.success(), "{}", executor.log());
+        assert!(parent.children().is_empty(), "{:?}", parent.children());
+    }
+
+    #[tokio::test]
+    async fn the_executor_kills_a_task_ignoring_sigterm_and_leaves_no_cgroup() {
+        let Some(parent) = v2_parent("e2e-kill") else {
+            return;
+        };
+        let agent = FakeAgent::start(true, true).await;
+        let mut executor = Executor::start(&agent.endpoint(), &parent, &[]);
+        agent
+            .wait_until("SUBSCRIBE", |r| !r.subscribes.is_empty())
+            .await;
+        let script =
+            "trap '' TERM; ( setsid sleep 300 & ); touch ready; while :; do sleep 0.1; done";
+        agent.launch(task("stubborn", script));
+        let ready = executor.sandbox.path().join("tasks/task.stubborn/ready");
+        wait_for(|| ready.exists(), "the task to trap SIGTERM").await;
+        agent.kill("stubborn", Some(Duration::from_millis(500)));
+        agent
+            .wait_until("TASK_KILLED", has_terminal("stubborn"))
+            .await;
+        let killed = agent.with_record(|r| last(&r.updates, "stubborn"));
+        assert_eq!(killed.state(), TaskState::TaskKilled, "{killed:?}");
+        assert!(
+            killed.message.as_deref().unwrap_or("").contains("SIGKILL"),
+            "SIGTERM was ignored, so SIGKILL ended it: {killed:?}"
+        );
+        assert!(parent.children().is_empty(), "{:?}", parent.children());
+        agent.shutdown();
+        assert!(executor.exit().await.success(), "{}", executor.log());
     }
 }
 
