@@ -15,10 +15,11 @@
 #                 same path), run with PATH, TMPDIR (a tmpfs under /run),
 #                 DROVER_V2_VM=1 and nothing else in its environment
 #
-# Needs root (apt-get, and a guest that is root on the shared files),
-# Debian's apt (it installs qemu-system-x86, busybox-static, cpio when
-# missing, and downloads linux-image-amd64's kernel package with
-# `apt-get download`: the host's /boot is left alone).
+# Needs root (apt-get, and a guest that is root on the shared files) and
+# Debian's apt: it installs qemu-system-x86 and cpio when missing, and
+# downloads linux-image-amd64's kernel package and busybox-static with
+# `apt-get download`, unpacking them under WORKDIR (nothing of them is
+# installed: the host's /boot is left alone).
 #
 # Prints, from inside the guest: the kernel version, the cgroup2 line of
 # /proc/self/mountinfo, the root's cgroup.subtree_control, the command's
@@ -49,14 +50,6 @@ workdir=$(cd "$workdir" && pwd)
 # --- 1. the host's tools -----------------------------------------------------
 missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-# The guest's /init is busybox: it must be the static build, with insmod.
-static_busybox() {
-  [ -x /bin/busybox ] || return 1
-  /bin/busybox --list 2>/dev/null | grep -x insmod >/dev/null || return 1
-  # ldd fails on a static binary.
-  ! (command -v ldd >/dev/null && ldd /bin/busybox >/dev/null 2>&1)
-}
-static_busybox || missing+=(busybox-static)
 command -v cpio >/dev/null || missing+=(cpio)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== v2-vm: apt-get install ${missing[*]}" >&2
@@ -66,36 +59,52 @@ if [ ${#missing[@]} -gt 0 ]; then
          -o DPkg::Lock::Timeout=600 "${missing[@]}" >&2; }
 fi
 
-# --- 2. Debian's kernel, unpacked (once) -------------------------------------
-kernel_dir=$workdir/kernel
-if [ ! -f "$kernel_dir/ready" ]; then
-  echo "== v2-vm: fetching Debian's kernel package" >&2
-  package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
-  [ -n "$package" ] || { echo "v2-vm: apt-cache knows no linux-image-amd64 (apt-get update?)" >&2; exit 2; }
-  rm -rf "$kernel_dir" && mkdir -p "$kernel_dir/download"
-  (cd "$kernel_dir/download" && apt-get download "$package" >&2 2>/dev/null) \
-    || { apt-get update >&2 && (cd "$kernel_dir/download" && apt-get download "$package" >&2); }
-  dpkg -x "$kernel_dir"/download/*.deb "$kernel_dir/root"
-  rm -rf "$kernel_dir/download"
-  touch "$kernel_dir/ready"
+# --- 2. Debian's kernel and static busybox (once) ---------------------------
+# Downloaded and unpacked with dpkg -x, never installed: the host's /boot
+# is untouched, and busybox-static (which conflicts with the busybox
+# package a host may need) stays off the host.
+download() { # PACKAGE DIR: unpacks PACKAGE into DIR/root
+  local package=$1 dir=$2
+  echo "== v2-vm: fetching $package" >&2
+  rm -rf "$dir" && mkdir -p "$dir/download"
+  (cd "$dir/download" && apt-get download "$package" >&2 2>/dev/null) \
+    || { apt-get update >&2 && (cd "$dir/download" && apt-get download "$package" >&2); }
+  dpkg -x "$dir"/download/*.deb "$dir/root"
+  rm -rf "$dir/download"
+}
+busybox=$workdir/busybox-static/root/bin/busybox
+if [ ! -x "$busybox" ]; then
+  download busybox-static "$workdir/busybox-static"
 fi
-release=$(ls "$kernel_dir/root/lib/modules" | head -n1)
-vmlinuz=$kernel_dir/root/boot/vmlinuz-$release
-modules=$kernel_dir/root/lib/modules/$release
+kernel_package=$(apt-cache depends linux-image-amd64 2>/dev/null \
+  | awk '/Depends: linux-image-/ {print $2; exit}')
+if [ -z "$kernel_package" ]; then
+  apt-get update >&2
+  kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+fi
+[ -n "$kernel_package" ] || { echo "v2-vm: apt knows no linux-image-amd64" >&2; exit 2; }
 
-# --- 3. the initramfs: busybox and the 9p/virtio modules (once) --------------
-# /init is not in it: it goes with each run (step 4), so that an edit of
-# scripts/v2-vm/init always takes effect.
-# A module's dependencies are in its .modinfo (`depends=a,b`); the package
-# carries no modules.dep (depmod runs at install), so they are resolved
-# here, dependencies first.
-base=$workdir/initramfs-$release.cpio.gz
-if [ ! -f "$base" ]; then
+# --- 3. the kernel and the initramfs: busybox and the 9p/virtio modules ----
+# Kept per kernel package in WORKDIR/<package> (vmlinuz, initramfs.cpio.gz);
+# the unpacked package (400 MB of modules) is removed once they are made.
+# /init is not in the initramfs: it goes with each run (step 4), so that an
+# edit of scripts/v2-vm/init always takes effect. A module's dependencies
+# are in its .modinfo (`depends=a,b`); the package carries no modules.dep
+# (depmod runs at install), so they are resolved here, dependencies first.
+kernel_dir=$workdir/$kernel_package
+if [ ! -f "$kernel_dir/initramfs.cpio.gz" ]; then
+  # Built aside and renamed into place, so two lanes racing both end with
+  # one whole copy.
+  building=$(mktemp -d "$kernel_dir.building.XXXXXX")
+  trap 'rm -rf "$building"' EXIT
+  download "$kernel_package" "$building"
+  release=$(ls "$building/root/lib/modules" | head -n1)
+  modules=$building/root/lib/modules/$release
+  cp "$building/root/boot/vmlinuz-$release" "$building/vmlinuz"
   echo "== v2-vm: building the initramfs" >&2
-  tree=$(mktemp -d "$workdir/initramfs.XXXXXX")
-  trap 'rm -rf "$tree"' EXIT
+  tree=$building/tree
   mkdir -p "$tree"/{bin,dev,proc,sys,host,modules}
-  cp /bin/busybox "$tree/bin/busybox"
+  cp "$busybox" "$tree/bin/busybox"
   order=()
   add_module() {
     local name=$1 file dep
@@ -110,11 +119,16 @@ if [ ! -f "$base" ]; then
   }
   for wanted in virtio_pci 9pnet_virtio 9p; do add_module "$wanted"; done
   printf '%s\n' "${order[@]}" > "$tree/modules/order"
-  (cd "$tree" && find . | cpio -o -H newc --quiet | gzip -1) > "$base.tmp"
-  mv "$base.tmp" "$base"
-  rm -rf "$tree"
+  (cd "$tree" && find . | cpio -o -H newc --quiet | gzip -1) > "$building/initramfs.cpio.gz"
+  echo "$release" > "$building/release"
+  rm -rf "$building/root" "$tree"
+  [ -f "$kernel_dir/initramfs.cpio.gz" ] || rm -rf "$kernel_dir"
+  mv -T "$building" "$kernel_dir" 2>/dev/null || rm -rf "$building"
   trap - EXIT
 fi
+release=$(cat "$kernel_dir/release")
+vmlinuz=$kernel_dir/vmlinuz
+base=$kernel_dir/initramfs.cpio.gz
 
 # --- 4. /init and this run's command, as a second cpio appended to the first -
 # (the kernel unpacks concatenated archives in order)
@@ -144,6 +158,7 @@ if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
   echo "v2-vm: the VM did not finish within ${timeout_secs}s" >&2
   exit 124
 fi
-tr -d '\r' < "$run/console" | grep -q '^DROVER-V2-VM-RC=0$' || exit 1
-tr -d '\r' < "$run/console" | grep -q '^DROVER-V2-VM-LEFTOVERS=none$' || exit 1
+tr -d '\r' < "$run/console" > "$run/console.txt"
+grep -qx 'DROVER-V2-VM-RC=0' "$run/console.txt" || exit 1
+grep -qx 'DROVER-V2-VM-LEFTOVERS=none' "$run/console.txt" || exit 1
 exit 0
