@@ -49,12 +49,23 @@ fn the_v2_lane_passes_on_a_debian_kernel() {
     // target/v2-vm, so a second run downloads and builds nothing.
     let target = exe.ancestors().nth(3).unwrap().to_path_buf();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/v2-vm/run.sh");
+    // The container tests (tests/container.rs) run in the guest too when
+    // cargo has built them (it has under `cargo test --workspace`).
+    let container = newest_sibling_test(&exe, "container");
+    match &container {
+        Some(path) => eprintln!("== v2 lane: also runs {}", path.display()),
+        None => eprintln!(
+            "== v2 lane: tests/container.rs is not built, so it does not run in the guest \
+             (cargo test -p drover-executor --test container --no-run builds it)"
+        ),
+    }
     let started = Instant::now();
     let output = std::process::Command::new(&script)
         .arg(target.join("v2-vm"))
         .arg(LANE_TIMEOUT.as_secs().to_string())
+        .args(["/bin/sh", "-c", GUEST_SCRIPT])
         .arg(&exe)
-        .args(["on_v2_kernel::", "--test-threads=2"])
+        .arg(container.as_deref().unwrap_or(Path::new("")))
         .env_remove("RUST_BACKTRACE")
         .output()
         .unwrap();
@@ -87,6 +98,13 @@ fn the_v2_lane_passes_on_a_debian_kernel() {
         log.contains(&passed),
         "the v2 tests did not all pass in the guest (want {passed:?})"
     );
+    if container.is_some() {
+        assert_eq!(
+            log.matches("test result: ok.").count(),
+            2,
+            "tests/container.rs did not pass in the guest"
+        );
+    }
     assert_eq!(field("RC"), "0", "the tests failed in the guest");
     assert_eq!(field("LEFTOVERS"), "none", "cgroups left behind");
     assert!(output.status.success(), "run.sh: {:?}", output.status);
@@ -389,6 +407,29 @@ mod on_v2_kernel {
         agent.shutdown();
         assert!(executor.exit().await.success(), "{}", executor.log());
     }
+}
+
+/// What the guest runs: this binary's v2 tests, then (when built) the
+/// container tests, stopping at the first failure.
+const GUEST_SCRIPT: &str = r#"set -e
+"$0" on_v2_kernel:: --test-threads=2
+if [ -n "$1" ]; then "$1" --test-threads=2; fi"#;
+
+/// The most recently built `<name>-<hash>` test binary beside `exe` (cargo
+/// gives a test no path to another test target).
+fn newest_sibling_test(exe: &Path, name: &str) -> Option<PathBuf> {
+    let prefix = format!("{name}-");
+    std::fs::read_dir(exe.parent()?)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            file.strip_prefix(&prefix)
+                .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max()
+        .map(|(_, path)| path)
 }
 
 /// A test parent on the cgroup2 root, or `None` (with a line saying why)
