@@ -26,12 +26,14 @@
 # output, `DROVER-V2-VM-RC=<code>` and `DROVER-V2-VM-LEFTOVERS=<cgroups
 # under the root other than the ones the guest starts with, or none>`.
 #
-# Exit codes: 0 the command passed and left no cgroup behind; 1 it failed
-# or left cgroups; 2 bad usage or setup failure; 124 the VM hit the timeout.
+# Exit codes: 0 the command passed and left no cgroup behind; 1 it failed,
+# left cgroups, or the guest could not set up (it prints
+# DROVER-V2-VM-SETUP-FAILED and why); 2 bad usage or a host-side setup
+# failure; 124 the VM hit the timeout.
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
-  sed -n '2,30p' "$0" >&2
+  sed -n '2,32p' "$0" >&2
   exit 2
 fi
 workdir=$1
