@@ -27,7 +27,7 @@
 //! - [`cache`]: the shared content-addressed layer cache, leases, locks.
 //! - [`gc_plan`]: which unused layers a collection removes (pure).
 //! - [`command`]: the task's command combined with the image's (pure).
-//! - [`error`]: [`ImageError`].
+//! - [`error`]: the module's error type, [`ImageError`].
 
 mod bundle;
 mod cache;
