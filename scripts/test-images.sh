@@ -59,7 +59,9 @@ command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
 if [[ ${#need[@]} -gt 0 ]]; then
     echo "test-images: installing ${need[*]}" >&2
+    # A fresh machine may have no package lists yet: update once and retry.
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2 \
+        || { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >&2; } \
         || { echo "test-images: apt-get install ${need[*]} failed" >&2; exit 1; }
 fi
 if ! /bin/busybox --list >/dev/null 2>&1 || [[ "$(ldd /bin/busybox 2>&1 || true)" != *"not a dynamic"* ]]; then

@@ -78,6 +78,15 @@ fn copy_dir(from: &Path, to: &Path) {
     );
 }
 
+/// IMG2 prepares in `spawn_blocking` and keeps the image with the task.
+#[test]
+fn the_store_and_a_prepared_image_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<ImageStore>();
+    send::<drover_executor::image::PreparedImage>();
+}
+
 #[test]
 fn an_oci_layout_resolves_by_ref_name_with_its_config_and_overlay_form_layers() {
     require_root();
