@@ -252,6 +252,61 @@ fn racing_prepares_from_two_stores_end_with_one_copy() {
 }
 
 #[test]
+fn collections_racing_prepares_never_take_a_layer_from_under_a_prepared_image() {
+    require_root();
+    let images = test_images();
+    let cache = tempfile::tempdir().unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (images, cache, done) = (images.clone(), cache.path().to_owned(), done.clone());
+        std::thread::spawn(move || {
+            let store = store(&images, &cache);
+            let mut collections = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                store.gc().unwrap();
+                collections += 1;
+            }
+            collections
+        })
+    };
+    let preparers: Vec<_> = (0..2)
+        .map(|n| {
+            let (images, cache) = (images.clone(), cache.path().to_owned());
+            std::thread::spawn(move || {
+                let store = store(&images, &cache);
+                for round in 0..15 {
+                    let prepared = store
+                        .prepare(&name(BUSYBOX), &format!("task-{n}-{round}"))
+                        .unwrap();
+                    // Held: every layer must be whole while the collector runs.
+                    for _ in 0..3 {
+                        assert!(
+                            prepared.layers[0].join("bin/busybox").is_file(),
+                            "round {round}"
+                        );
+                        assert!(
+                            prepared.layers[1].join("etc/drover-image").is_file(),
+                            "round {round}"
+                        );
+                        std::thread::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+    let prepared: Vec<_> = preparers.into_iter().map(|p| p.join()).collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let collections = collector.join().unwrap();
+    for result in prepared {
+        result.unwrap();
+    }
+    assert!(
+        collections > 1,
+        "the collector ran alongside ({collections} collections)"
+    );
+}
+
+#[test]
 fn a_flipped_byte_in_a_layer_fails_with_a_digest_mismatch_naming_the_layer() {
     require_root();
     let images = tempfile::tempdir().unwrap();
