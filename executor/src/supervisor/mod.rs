@@ -307,6 +307,11 @@ async fn run_plan(
         driver.relay_pid = child.id().and_then(|pid| i32::try_from(pid).ok());
     }
     let actions = driver.life.on_started();
+    if let Some(limit) = plan.max_completion {
+        driver
+            .life
+            .start_completion_timer(limit, std::time::Instant::now());
+    }
     driver.apply(actions).await;
     let (verdict_tx, mut verdicts) = mpsc::channel(8);
     let (check_tx, mut check_statuses) = mpsc::channel(8);

@@ -86,11 +86,15 @@ pub enum HealthKind {
         path: String,
         /// `https` scheme: TLS, the certificate not verified (as Mesos).
         https: bool,
+        /// `protocol: IPv6`: the IPv6 loopback `::1`, not `127.0.0.1`.
+        ipv6: bool,
     },
     /// Connect to a loopback port.
     Tcp {
         /// The port.
         port: u16,
+        /// `protocol: IPv6`: the IPv6 loopback `::1`, not `127.0.0.1`.
+        ipv6: bool,
     },
 }
 
@@ -124,6 +128,8 @@ pub struct TaskPlan {
     pub kill_grace: Duration,
     /// Secrets to write into the sandbox before the task starts.
     pub secrets: Vec<SecretFile>,
+    /// `TaskInfo.max_completion_time`: killed and failed past it.
+    pub max_completion: Option<Duration>,
 }
 
 /// A secret the task gets as a file (a SECRET volume of type VALUE, as
@@ -273,6 +279,11 @@ pub fn grace(duration: &DurationInfo) -> Duration {
     Duration::from_nanos(duration.nanoseconds.max(0) as u64)
 }
 
+/// Whether a check's `NetworkInfo.Protocol` is IPv6 (unset is IPv4).
+fn is_ipv6(protocol: Option<i32>) -> bool {
+    protocol == Some(drover_proto::v1::network_info::Protocol::IPv6 as i32)
+}
+
 fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
     let invalid = |problem| PlanError::HealthCheck {
         task_id: task_id.to_string(),
@@ -325,6 +336,7 @@ fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
                 port: port(http.port)?,
                 path,
                 https,
+                ipv6: is_ipv6(http.protocol),
             }
         }
         Some(health_check::Type::Tcp) => {
@@ -334,6 +346,7 @@ fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
                 .ok_or_else(|| invalid("TCP check without tcp"))?;
             HealthKind::Tcp {
                 port: port(tcp.port)?,
+                ipv6: is_ipv6(tcp.protocol),
             }
         }
         _ => return Err(invalid("type must be COMMAND, HTTP or TCP")),
@@ -432,6 +445,12 @@ pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, Plan
             .and_then(|k| k.grace_period.as_ref())
             .map_or(DEFAULT_KILL_GRACE, grace),
         secrets: secret_files(task)?,
+        // Zero or negative means none, as Mesos (`nanoseconds() > 0`).
+        max_completion: task
+            .max_completion_time
+            .as_ref()
+            .filter(|d| d.nanoseconds > 0)
+            .map(grace),
     })
 }
 
@@ -599,7 +618,13 @@ mod tests {
             ..Default::default()
         }));
         let spec = plan(&info, &context()).unwrap().health.unwrap();
-        assert_eq!(spec.kind, HealthKind::Tcp { port: 8080 });
+        assert_eq!(
+            spec.kind,
+            HealthKind::Tcp {
+                port: 8080,
+                ipv6: false
+            }
+        );
         assert_eq!(
             spec.policy,
             HealthPolicy {
@@ -632,6 +657,7 @@ mod tests {
             port: 8443,
             path: "/ready".into(),
             https,
+            ipv6: false,
         };
         assert_eq!(check(None).unwrap(), http(false));
         assert_eq!(check(Some("http")).unwrap(), http(false));

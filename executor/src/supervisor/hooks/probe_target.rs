@@ -32,12 +32,21 @@ impl ProbeTarget {
                     user: started.user.clone(),
                 })
             }
-            HealthKind::Http { port, path, https } => ProbeTarget::Http(HttpProbe {
+            HealthKind::Http {
+                port,
+                path,
+                https,
+                ipv6,
+            } => ProbeTarget::Http(HttpProbe {
                 port: *port,
                 path: path.clone(),
                 https: *https,
+                ipv6: *ipv6,
             }),
-            HealthKind::Tcp { port } => ProbeTarget::Tcp(TcpProbe { port: *port }),
+            HealthKind::Tcp { port, ipv6 } => ProbeTarget::Tcp(TcpProbe {
+                port: *port,
+                ipv6: *ipv6,
+            }),
         }
     }
 
