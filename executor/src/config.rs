@@ -113,6 +113,19 @@ pub struct Config {
     /// Log as JSON lines.
     #[arg(long, env = "DROVER_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+    /// Where URIs with `cache: true` are kept, one file per (user, URI)
+    /// (Mesos' agent `--fetcher_cache_dir`).
+    #[arg(
+        long,
+        env = "DROVER_FETCHER_CACHE_DIR",
+        default_value = "/var/lib/drover/fetcher-cache"
+    )]
+    pub fetcher_cache_dir: PathBuf,
+    /// Fetch tasks' `CommandInfo.uris` into their sandboxes (default:
+    /// yes, except as a Mesos agent's `mesos-executor`, whose agent has
+    /// fetched them already).
+    #[arg(long, env = "DROVER_FETCH_URIS")]
+    pub fetch_uris: Option<bool>,
 }
 
 impl Config {
@@ -153,7 +166,9 @@ impl Config {
                 },
                 cgroup_prefix: format!("{}.{}", self.framework_id, self.executor_id),
                 allow_root_tasks: self.allow_root_tasks,
+                fetcher_cache_dir: self.fetcher_cache_dir.clone(),
             },
+            fetch_uris: self.fetch_uris.unwrap_or(true),
             cfs_quota: self.cgroups_enable_cfs,
             pids_max: self.pids_limit,
             ack_fail_safe: Duration::from_secs(60),

@@ -55,6 +55,8 @@ pub struct ExecutorConfig {
     /// How long to wait for the agent's ACK of the last terminal update
     /// before exiting anyway (Mesos' command executor: 60 s).
     pub ack_fail_safe: Duration,
+    /// Whether tasks' `CommandInfo.uris` are fetched by this executor.
+    pub fetch_uris: bool,
 }
 
 /// Why the executor stopped with an error.
@@ -422,6 +424,7 @@ impl Executor {
             cfs_quota: self.config.cfs_quota,
             pids_max: self.config.pids_max,
             default_user: self.default_user.as_deref(),
+            fetch_uris: self.config.fetch_uris,
         };
         let plan = task::plan(&task, &context);
         let kill_grace = plan

@@ -9,6 +9,7 @@
 //!   hyper driver.
 //! - [`executor`]: the loop that wires the session to the supervisors.
 //! - [`supervisor`]: one task's lifecycle, from LAUNCH to its terminal update.
+//! - [`fetcher`]: `CommandInfo.uris` into the sandbox before a task starts.
 //! - [`health`]: COMMAND / HTTP / TCP health checks with Mesos semantics.
 //! - [`checks`]: Mesos checks (readiness), run with the same probes and
 //!   reported as `check_status` only when their result changes.
@@ -19,6 +20,7 @@ pub mod checks;
 pub mod config;
 pub mod container;
 pub mod executor;
+pub mod fetcher;
 pub mod health;
 pub mod outputs;
 pub mod supervisor;

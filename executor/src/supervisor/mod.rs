@@ -46,6 +46,8 @@ pub struct SupervisorContext {
     pub cgroup_prefix: String,
     /// Whether a task may run as root (`DROVER_ALLOW_ROOT_TASKS`).
     pub allow_root_tasks: bool,
+    /// The fetcher cache of `CommandInfo.uris` with `cache` set.
+    pub fetcher_cache_dir: PathBuf,
 }
 
 /// What the executor asks of a supervisor.

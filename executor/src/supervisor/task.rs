@@ -130,6 +130,9 @@ pub struct TaskPlan {
     pub secrets: Vec<SecretFile>,
     /// `TaskInfo.max_completion_time`: killed and failed past it.
     pub max_completion: Option<Duration>,
+    /// `CommandInfo.uris` to fetch into the sandbox before the start
+    /// (none when the agent has fetched them already: [`PlanContext`]).
+    pub uris: Vec<crate::fetcher::FetchItem>,
 }
 
 /// A secret the task gets as a file (a SECRET volume of type VALUE, as
@@ -222,6 +225,9 @@ pub struct PlanContext<'a> {
     /// CommandInfo user, else the framework's (from SUBSCRIBED), as a Mesos
     /// agent picks the user it runs an executor as.
     pub default_user: Option<&'a str>,
+    /// Whether this executor fetches `CommandInfo.uris` (a Mesos agent
+    /// fetches a command executor's itself: then not).
+    pub fetch_uris: bool,
 }
 
 /// The command line of a CommandInfo: `sh -c value` for shell commands
@@ -451,6 +457,15 @@ pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, Plan
             .as_ref()
             .filter(|d| d.nanoseconds > 0)
             .map(grace),
+        uris: if context.fetch_uris {
+            command
+                .uris
+                .iter()
+                .map(crate::fetcher::FetchItem::from_mesos)
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -468,6 +483,7 @@ mod tests {
             cfs_quota: false,
             pids_max: None,
             default_user: Some("nobody"),
+            fetch_uris: true,
         }
     }
 

@@ -3,6 +3,7 @@
 //! every hook through [`TaskHook`] and never by name.
 
 mod check;
+mod fetch;
 mod health;
 mod logs;
 mod probe_target;
@@ -85,6 +86,11 @@ pub fn hooks(context: &SupervisorContext) -> Vec<Box<dyn TaskHook>> {
     vec![
         // The sandbox first: the others put files in it.
         Box::new(sandbox::SandboxHook),
+        // CommandInfo.uris into the sandbox, handed to the task's user,
+        // before secrets and logs (a fetched file never replaces them).
+        Box::new(fetch::FetchHook {
+            cache_dir: context.fetcher_cache_dir.clone(),
+        }),
         // Secrets once the sandbox is the task user's, before anything
         // runs in it.
         Box::new(secrets::SecretsHook),
