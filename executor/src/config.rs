@@ -11,6 +11,7 @@ use crate::agent::SessionConfig;
 use crate::container::cgroup::{detect_version, CgroupConfig, CgroupError};
 use crate::container::logs::RotationPolicy;
 use crate::executor::{ExecutorConfig, Mode};
+use crate::mesos_executor::MesosExecutorFlags;
 use crate::supervisor::SupervisorContext;
 use drover_proto::duration;
 
@@ -64,14 +65,11 @@ pub struct Config {
     /// Time the agent allows between SHUTDOWN and destroying us (5secs).
     #[arg(long, env = "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", default_value = "5secs", value_parser = duration::parse)]
     pub executor_shutdown_grace_period: Duration,
-    /// Command executor (one CommandInfo task, then exit) or custom executor.
-    #[arg(
-        long,
-        env = "DROVER_EXECUTOR_MODE",
-        value_enum,
-        default_value = "custom"
-    )]
-    pub mode: Mode,
+    /// Command executor (one CommandInfo task, then exit) or custom
+    /// executor. Default: command when started as `mesos-executor`
+    /// ([`crate::mesos_executor`]), else custom.
+    #[arg(long, env = "DROVER_EXECUTOR_MODE", value_enum)]
+    pub mode: Option<Mode>,
     /// Encoding of calls and events.
     #[arg(
         long,
@@ -126,6 +124,12 @@ pub struct Config {
     /// fetched them already).
     #[arg(long, env = "DROVER_FETCH_URIS")]
     pub fetch_uris: Option<bool>,
+    /// The flags a Mesos agent passes its command executor.
+    #[command(flatten)]
+    pub mesos_executor: MesosExecutorFlags,
+    /// Started as `mesos-executor` (set by `main` from `argv[0]`).
+    #[arg(skip)]
+    pub as_mesos_executor: bool,
 }
 
 impl Config {
@@ -150,7 +154,11 @@ impl Config {
                 ContentType::Protobuf => MediaType::Protobuf,
                 ContentType::Json => MediaType::Json,
             },
-            mode: self.mode,
+            mode: self.mode.unwrap_or(if self.as_mesos_executor {
+                Mode::Command
+            } else {
+                Mode::Custom
+            }),
             sandbox,
             shutdown_grace: self.executor_shutdown_grace_period,
             supervisor: SupervisorContext {
@@ -168,7 +176,7 @@ impl Config {
                 allow_root_tasks: self.allow_root_tasks,
                 fetcher_cache_dir: self.fetcher_cache_dir.clone(),
             },
-            fetch_uris: self.fetch_uris.unwrap_or(true),
+            fetch_uris: self.fetch_uris.unwrap_or(!self.as_mesos_executor),
             cfs_quota: self.cgroups_enable_cfs,
             pids_max: self.pids_limit,
             ack_fail_safe: Duration::from_secs(60),

@@ -5,6 +5,8 @@
 //! In data-flow order (agent events -> supervisor -> container -> updates):
 //! - [`config`]: the one clap struct, from the `MESOS_*` variables an agent
 //!   sets plus Drover's own flags; split into per-module configs.
+//! - [`mesos_executor`]: argv0 `mesos-executor` and Mesos' command-executor
+//!   flags, for a real Mesos agent's `--launcher_dir`.
 //! - [`agent`]: the executor <-> agent protocol: a pure session and its
 //!   hyper driver.
 //! - [`executor`]: the loop that wires the session to the supervisors.
@@ -22,5 +24,6 @@ pub mod container;
 pub mod executor;
 pub mod fetcher;
 pub mod health;
+pub mod mesos_executor;
 pub mod outputs;
 pub mod supervisor;
