@@ -179,6 +179,7 @@ fn start(
         cwd: launch.sandbox,
         user: launch.user,
         namespaces,
+        join_namespaces_of: None,
         stdout: launch.stdout,
         stderr: launch.stderr,
     };
@@ -321,6 +322,7 @@ async fn run_plan(
         cgroup: cgroup.clone(),
         sandbox,
         user: run_as.switch,
+        in_namespaces: context.namespaces,
         verdicts: verdict_tx,
         check_statuses: check_tx,
     };

@@ -57,6 +57,9 @@ pub struct Started {
     pub sandbox: PathBuf,
     /// The user the task was switched to, if any (checks run as it too).
     pub user: Option<Credentials>,
+    /// The task has PID and mount namespaces of its own: COMMAND checks
+    /// run inside them.
+    pub in_namespaces: bool,
     /// Where health verdicts go.
     pub verdicts: mpsc::Sender<HealthAction>,
     /// Where the Mesos check's changed results go.

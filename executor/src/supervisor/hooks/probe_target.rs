@@ -30,6 +30,7 @@ impl ProbeTarget {
                     env: all,
                     cwd: started.sandbox.clone(),
                     user: started.user.clone(),
+                    in_task_namespaces: started.in_namespaces,
                 })
             }
             HealthKind::Http {
