@@ -119,6 +119,10 @@ pub struct Config {
         default_value = "/var/lib/drover/fetcher-cache"
     )]
     pub fetcher_cache_dir: PathBuf,
+    /// The most the fetcher cache holds, bytes (Mesos' agent
+    /// `--fetcher_cache_size`, 2 GiB); least recently used entries go.
+    #[arg(long, env = "DROVER_FETCHER_CACHE_MAX_BYTES", default_value_t = 2 << 30)]
+    pub fetcher_cache_max_bytes: u64,
     /// Fetch tasks' `CommandInfo.uris` into their sandboxes (default:
     /// yes, except as a Mesos agent's `mesos-executor`, whose agent has
     /// fetched them already).
@@ -174,7 +178,10 @@ impl Config {
                 },
                 cgroup_prefix: format!("{}.{}", self.framework_id, self.executor_id),
                 allow_root_tasks: self.allow_root_tasks,
-                fetcher_cache_dir: self.fetcher_cache_dir.clone(),
+                fetcher_cache: crate::fetcher::FetcherCache {
+                    dir: self.fetcher_cache_dir.clone(),
+                    max_bytes: self.fetcher_cache_max_bytes,
+                },
             },
             fetch_uris: self.fetch_uris.unwrap_or(!self.as_mesos_executor),
             cfs_quota: self.cgroups_enable_cfs,

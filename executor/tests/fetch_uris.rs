@@ -338,3 +338,56 @@ async fn a_task_past_its_max_completion_time_is_killed_and_fails_with_the_reason
     assert!(executor.exit().await.success(), "{}", executor.log());
     assert!(parent.children().is_empty(), "{:?}", parent.children());
 }
+
+#[tokio::test]
+async fn the_fetcher_cache_keeps_its_bound_by_evicting_the_least_recently_used() {
+    let parent = TestParent::new("fetch-cache");
+    let work = tempfile::tempdir().unwrap();
+    let (http, hits) = serve(None).await;
+    let cache = work.path().join("fetcher-cache");
+    let agent = FakeAgent::start(true, false).await;
+    // Room for one entry: each new one evicts the other.
+    let mut executor = Executor::start(
+        &agent.endpoint(),
+        &parent,
+        &[
+            ("DROVER_FETCHER_CACHE_DIR", cache.to_str().unwrap()),
+            ("DROVER_FETCHER_CACHE_MAX_BYTES", "30"),
+        ],
+    );
+    agent
+        .wait_until("SUBSCRIBE", |r| !r.subscribes.is_empty())
+        .await;
+    let cached = |path: &str| Uri {
+        cache: Some(true),
+        ..uri(format!("http://{http}{path}"))
+    };
+    for (id, path) in [
+        ("a", "/dl/data.json"),
+        ("b", "/dl/tool"),
+        ("c", "/dl/data.json"),
+    ] {
+        agent.launch(with_uris(
+            id,
+            "test -s data.json || test -s tool",
+            vec![cached(path)],
+        ));
+        agent.wait_until(id, terminal(id)).await;
+        let end = last(&agent.with_record(|r| r.updates.clone()), id);
+        assert_eq!(
+            end.state(),
+            TaskState::TaskFinished,
+            "{id}: {:?}",
+            end.message
+        );
+        assert_eq!(
+            std::fs::read_dir(&cache).unwrap().count(),
+            1,
+            "{id}: the cache holds one entry"
+        );
+    }
+    // data.json was evicted by tool, so the third task downloaded it again.
+    assert_eq!(hits.lock().unwrap().get("/dl/data.json"), Some(&2));
+    agent.shutdown();
+    assert!(executor.exit().await.success(), "{}", executor.log());
+}

@@ -33,13 +33,23 @@ pub struct FetchError {
     pub reason: String,
 }
 
+/// The fetcher cache: its directory (Mesos' `--fetcher_cache_dir`) and
+/// size bound (Mesos' `--fetcher_cache_size`, 2 GiB by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetcherCache {
+    /// One file per (user, URI).
+    pub dir: PathBuf,
+    /// The most the cache holds; least recently used entries go first.
+    pub max_bytes: u64,
+}
+
 /// Where and for whom a task's URIs are fetched.
 #[derive(Debug, Clone)]
 pub struct FetchTarget<'a> {
     /// The task's sandbox.
     pub sandbox: &'a Path,
-    /// The fetcher cache (Mesos' `--fetcher_cache_dir`).
-    pub cache_dir: &'a Path,
+    /// The fetcher cache.
+    pub cache: &'a FetcherCache,
     /// The task's user name (part of the cache key), if any.
     pub user: Option<&'a str>,
     /// uid and gid the fetched files are handed to, when the task runs as
@@ -70,11 +80,10 @@ pub async fn fetch_all(
                 .map_err(|e| failed(format!("creating {}: {e}", parent.display())))?;
         }
         if item.cache {
-            let cached = target
-                .cache_dir
-                .join(plan::cache_key(target.user, &item.uri));
+            let key = plan::cache_key(target.user, &item.uri);
+            let cached = target.cache.dir.join(&key);
             if !cached.is_file() {
-                tokio::fs::create_dir_all(target.cache_dir)
+                tokio::fs::create_dir_all(&target.cache.dir)
                     .await
                     .map_err(|e| failed(format!("creating the fetcher cache: {e}")))?;
                 // Download beside the entry, then rename: a reader never
@@ -94,7 +103,12 @@ pub async fn fetch_all(
                 tracing::info!(uri = %item.uri, "fetched into the cache");
             } else {
                 tracing::info!(uri = %item.uri, "fetching from the cache");
+                // Used now: the last to be evicted.
+                if let Ok(file) = std::fs::File::options().append(true).open(&cached) {
+                    let _ = file.set_modified(std::time::SystemTime::now());
+                }
             }
+            evict(target.cache, &key);
             copy_local(&cached, &dest).await.map_err(failed)?;
         } else {
             fetch_to(&source, &dest, &mut downloader)
@@ -111,6 +125,32 @@ pub async fn fetch_all(
         fetched.push(dest);
     }
     Ok(fetched)
+}
+
+/// Keeps the cache within its bound (see [`plan::evictions`]). Partial
+/// downloads (`*.part-*`) are another task's and are not counted.
+fn evict(cache: &FetcherCache, keep: &str) {
+    let Ok(dir) = std::fs::read_dir(&cache.dir) else {
+        return;
+    };
+    let entries = dir
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let meta = e.metadata().ok()?;
+            (meta.is_file() && !name.contains(".part-")).then(|| plan::CacheEntry {
+                name,
+                bytes: meta.len(),
+                last_used: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+            })
+        })
+        .collect();
+    for name in plan::evictions(entries, keep, cache.max_bytes) {
+        match std::fs::remove_file(cache.dir.join(&name)) {
+            Ok(()) => tracing::info!(entry = %name, "evicted from the fetcher cache"),
+            Err(e) => tracing::warn!(entry = %name, error = %e, "evicting from the fetcher cache"),
+        }
+    }
 }
 
 /// Brings a source's bytes to `dest`.

@@ -177,6 +177,37 @@ pub fn cache_key(user: Option<&str>, uri: &str) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// One file of the fetcher cache, as [`evictions`] weighs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// Its file name (a [`cache_key`]).
+    pub name: String,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// When it was last added or used (larger is later).
+    pub last_used: std::time::SystemTime,
+}
+
+/// The entries to remove so the cache holds at most `max_bytes`: least
+/// recently used first, never `keep` (the entry a task is about to copy).
+/// An entry alone larger than the bound stays while it is in use; the
+/// next fetch evicts it.
+pub fn evictions(mut entries: Vec<CacheEntry>, keep: &str, max_bytes: u64) -> Vec<String> {
+    let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+    entries.sort_by_key(|e| e.last_used);
+    let mut evicted = Vec::new();
+    for entry in entries {
+        if total <= max_bytes {
+            break;
+        }
+        if entry.name != keep {
+            total -= entry.bytes;
+            evicted.push(entry.name);
+        }
+    }
+    evicted
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -270,6 +301,26 @@ mod tests {
         let i = FetchItem::from_mesos(&uri);
         assert!(i.extract && !i.executable && !i.cache);
         assert_eq!(i.output_file, None);
+    }
+
+    #[test]
+    fn the_least_recently_used_entries_go_until_the_cache_fits_never_the_one_in_use() {
+        let at = |s: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+        let entry = |name: &str, bytes, used| CacheEntry {
+            name: name.into(),
+            bytes,
+            last_used: at(used),
+        };
+        let entries = vec![
+            entry("new", 40, 30),
+            entry("old", 30, 10),
+            entry("mid", 30, 20),
+        ];
+        assert!(evictions(entries.clone(), "new", 100).is_empty());
+        assert_eq!(evictions(entries.clone(), "new", 70), ["old"]);
+        assert_eq!(evictions(entries.clone(), "new", 40), ["old", "mid"]);
+        // The one in use stays even alone over the bound.
+        assert_eq!(evictions(entries.clone(), "old", 10), ["mid", "new"]);
     }
 
     #[test]

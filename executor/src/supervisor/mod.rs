@@ -47,7 +47,7 @@ pub struct SupervisorContext {
     /// Whether a task may run as root (`DROVER_ALLOW_ROOT_TASKS`).
     pub allow_root_tasks: bool,
     /// The fetcher cache of `CommandInfo.uris` with `cache` set.
-    pub fetcher_cache_dir: PathBuf,
+    pub fetcher_cache: crate::fetcher::FetcherCache,
 }
 
 /// What the executor asks of a supervisor.

@@ -2,15 +2,13 @@
 //! ([`crate::fetcher`]) once the sandbox is the task user's and before
 //! anything runs in it. A URI that cannot be fetched fails the launch.
 
-use std::path::PathBuf;
-
 use super::{Launch, TaskHook};
-use crate::fetcher::{self, FetchTarget};
+use crate::fetcher::{self, FetchTarget, FetcherCache};
 use crate::supervisor::task::TaskPlan;
 
 pub(super) struct FetchHook {
-    /// The fetcher cache directory.
-    pub(super) cache_dir: PathBuf,
+    /// The fetcher cache.
+    pub(super) cache: FetcherCache,
 }
 
 impl TaskHook for FetchHook {
@@ -24,7 +22,7 @@ impl TaskHook for FetchHook {
         }
         let target = FetchTarget {
             sandbox: &launch.sandbox,
-            cache_dir: &self.cache_dir,
+            cache: &self.cache,
             user: plan.user.as_deref(),
             owner: launch.user.as_ref().map(|u| (u.uid, u.gid)),
         };

@@ -92,7 +92,7 @@ pub fn hooks(context: &SupervisorContext) -> Vec<Box<dyn TaskHook>> {
         // CommandInfo.uris into the sandbox, handed to the task's user,
         // before secrets and logs (a fetched file never replaces them).
         Box::new(fetch::FetchHook {
-            cache_dir: context.fetcher_cache_dir.clone(),
+            cache: context.fetcher_cache.clone(),
         }),
         // Secrets once the sandbox is the task user's, before anything
         // runs in it.
