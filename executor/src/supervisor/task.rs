@@ -682,6 +682,51 @@ mod tests {
     }
 
     #[test]
+    fn a_checks_ipv6_protocol_targets_the_ipv6_loopback() {
+        use drover_proto::v1::network_info::Protocol;
+        let kind = |check: HealthCheck| {
+            let mut info = task(Some(CommandInfo {
+                value: Some("true".into()),
+                ..Default::default()
+            }));
+            info.health_check = Some(Box::new(check));
+            plan(&info, &context()).unwrap().health.unwrap().kind
+        };
+        let tcp = |protocol: Option<Protocol>| HealthCheck {
+            r#type: Some(health_check::Type::Tcp as i32),
+            tcp: Some(health_check::TcpCheckInfo {
+                port: 80,
+                protocol: protocol.map(|p| p as i32),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            kind(tcp(Some(Protocol::IPv6))),
+            HealthKind::Tcp {
+                port: 80,
+                ipv6: true
+            }
+        );
+        assert_eq!(
+            kind(tcp(None)),
+            HealthKind::Tcp {
+                port: 80,
+                ipv6: false
+            }
+        );
+        let http = HealthCheck {
+            r#type: Some(health_check::Type::Http as i32),
+            http: Some(health_check::HttpCheckInfo {
+                port: 80,
+                protocol: Some(Protocol::IPv6 as i32),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(kind(http), HealthKind::Http { ipv6: true, .. }));
+    }
+
+    #[test]
     fn the_command_user_wins_over_the_executor_default() {
         let mut info = task(Some(CommandInfo {
             value: Some("id -u".into()),
