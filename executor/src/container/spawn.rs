@@ -70,8 +70,9 @@ pub enum Step {
     DropPrivileges = 5,
     /// `chdir` to the working directory.
     Chdir = 6,
-    /// `setns` into a running task's namespaces, and the fork after it.
-    JoinNamespaces = 7,
+    /// `setns` into a running task's namespaces, and the fork after it
+    /// (8, not 7: the image root's step is numbered 7 on its branch).
+    JoinNamespaces = 8,
 }
 
 impl Step {
