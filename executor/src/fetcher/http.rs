@@ -1,6 +1,6 @@
 //! HTTP(S) downloads for the fetcher: hyper with rustls, trusting the
-//! system's CA roots (`rustls-native-certs`, which also reads
-//! `SSL_CERT_FILE` and `SSL_CERT_DIR` when they are set). Redirects are
+//! system's CA roots plus those of `SSL_CERT_FILE` / `SSL_CERT_DIR` when
+//! they are set ([`root_sources`]). Redirects are
 //! followed (as Mesos' curl does), only 200 is success (Mesos: "received
 //! HTTP return code"), and a body that stalls longer than
 //! [`STALL_TIMEOUT`] fails (Mesos' `--fetcher_stall_timeout`, 60 s).
@@ -33,12 +33,15 @@ impl Downloader {
     /// Roots that fail to load are logged; with none, HTTPS downloads
     /// fail with an unknown-issuer error that says so.
     pub fn new() -> Result<Self, String> {
-        let loaded = rustls_native_certs::load_native_certs();
-        for error in &loaded.errors {
-            tracing::warn!(%error, "loading a system CA certificate for the fetcher");
-        }
         let mut roots = rustls::RootCertStore::empty();
-        let (added, ignored) = roots.add_parsable_certificates(loaded.certs);
+        let (mut added, mut ignored) = (0, 0);
+        for loaded in root_sources() {
+            for error in &loaded.errors {
+                tracing::warn!(%error, "loading a CA certificate for the fetcher");
+            }
+            let (a, i) = roots.add_parsable_certificates(loaded.certs);
+            (added, ignored) = (added + a, ignored + i);
+        }
         tracing::debug!(added, ignored, "the fetcher's CA roots");
         #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -84,6 +87,38 @@ impl Downloader {
         }
         Err(format!("more than {MAX_REDIRECTS} redirects"))
     }
+}
+
+/// Where CA roots come from: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set,
+/// *plus* the system's bundle. (`rustls-native-certs` alone reads the
+/// variables instead of the system's store; a task fetching from both a
+/// private and a public server needs both.)
+fn root_sources() -> Vec<rustls_native_certs::CertificateResult> {
+    // The variables when set, else the system's store (openssl-probe).
+    let mut sources = vec![rustls_native_certs::load_native_certs()];
+    let from_env = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    if from_env {
+        // The first system bundle that exists (Debian, Fedora, openSUSE,
+        // Alpine lay them out so).
+        let bundle = [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/pki/tls/certs/ca-bundle.crt",
+            "/etc/ssl/ca-bundle.pem",
+            "/etc/ssl/cert.pem",
+        ]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.is_file());
+        if let Some(bundle) = bundle {
+            sources.push(rustls_native_certs::load_certs_from_paths(
+                Some(bundle),
+                None,
+            ));
+        }
+    }
+    sources
 }
 
 /// The whole cause chain: hyper's top error alone says only "client error".
