@@ -100,6 +100,13 @@ pub struct Config {
     /// next to this binary.
     #[arg(long, env = "DROVER_EXECUTOR_PATH")]
     pub executor_path: Option<PathBuf>,
+    /// Run command tasks as a Mesos agent does: exec
+    /// `<DIR>/mesos-executor` with `argv[0]` `mesos-executor` and
+    /// `--launcher_dir=<DIR>` (Mesos' `--launcher_dir`; put
+    /// drover-executor there under that name). Without it, command tasks
+    /// get `--executor-path` in command mode.
+    #[arg(long, env = "DROVER_LAUNCHER_DIR")]
+    pub launcher_dir: Option<PathBuf>,
     /// The cgroup (relative to each hierarchy's root) under which every
     /// drover-executor gets `<parent>/<container_id>`; removed at exit.
     /// Default: `drover-agent-sim-<pid>`.

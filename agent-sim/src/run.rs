@@ -134,6 +134,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
         let host = HostSettings {
             work_dir: work.path().to_path_buf(),
             executor_path: executor_path(config)?,
+            launcher_dir: config.launcher_dir.clone(),
             cgroup_parent,
             recovery_timeout: config.recovery_timeout,
             subscription_backoff_max: config.executor_reregistration_timeout,

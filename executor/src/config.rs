@@ -11,6 +11,7 @@ use crate::agent::SessionConfig;
 use crate::container::cgroup::{detect_version, CgroupConfig, CgroupError};
 use crate::container::logs::RotationPolicy;
 use crate::executor::{ExecutorConfig, Mode};
+use crate::mesos_executor::MesosExecutorFlags;
 use crate::supervisor::SupervisorContext;
 use drover_proto::duration;
 
@@ -64,14 +65,11 @@ pub struct Config {
     /// Time the agent allows between SHUTDOWN and destroying us (5secs).
     #[arg(long, env = "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD", default_value = "5secs", value_parser = duration::parse)]
     pub executor_shutdown_grace_period: Duration,
-    /// Command executor (one CommandInfo task, then exit) or custom executor.
-    #[arg(
-        long,
-        env = "DROVER_EXECUTOR_MODE",
-        value_enum,
-        default_value = "custom"
-    )]
-    pub mode: Mode,
+    /// Command executor (one CommandInfo task, then exit) or custom
+    /// executor. Default: command when started as `mesos-executor`
+    /// ([`crate::mesos_executor`]), else custom.
+    #[arg(long, env = "DROVER_EXECUTOR_MODE", value_enum)]
+    pub mode: Option<Mode>,
     /// Encoding of calls and events.
     #[arg(
         long,
@@ -113,6 +111,29 @@ pub struct Config {
     /// Log as JSON lines.
     #[arg(long, env = "DROVER_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+    /// Where URIs with `cache: true` are kept, one file per (user, URI)
+    /// (Mesos' agent `--fetcher_cache_dir`).
+    #[arg(
+        long,
+        env = "DROVER_FETCHER_CACHE_DIR",
+        default_value = "/var/lib/drover/fetcher-cache"
+    )]
+    pub fetcher_cache_dir: PathBuf,
+    /// The most the fetcher cache holds, bytes (Mesos' agent
+    /// `--fetcher_cache_size`, 2 GiB); least recently used entries go.
+    #[arg(long, env = "DROVER_FETCHER_CACHE_MAX_BYTES", default_value_t = 2 << 30)]
+    pub fetcher_cache_max_bytes: u64,
+    /// Fetch tasks' `CommandInfo.uris` into their sandboxes (default:
+    /// yes, except as a Mesos agent's `mesos-executor`, whose agent has
+    /// fetched them already).
+    #[arg(long, env = "DROVER_FETCH_URIS")]
+    pub fetch_uris: Option<bool>,
+    /// The flags a Mesos agent passes its command executor.
+    #[command(flatten)]
+    pub mesos_executor: MesosExecutorFlags,
+    /// Started as `mesos-executor` (set by `main` from `argv[0]`).
+    #[arg(skip)]
+    pub as_mesos_executor: bool,
 }
 
 impl Config {
@@ -137,7 +158,11 @@ impl Config {
                 ContentType::Protobuf => MediaType::Protobuf,
                 ContentType::Json => MediaType::Json,
             },
-            mode: self.mode,
+            mode: self.mode.unwrap_or(if self.as_mesos_executor {
+                Mode::Command
+            } else {
+                Mode::Custom
+            }),
             sandbox,
             shutdown_grace: self.executor_shutdown_grace_period,
             supervisor: SupervisorContext {
@@ -153,7 +178,12 @@ impl Config {
                 },
                 cgroup_prefix: format!("{}.{}", self.framework_id, self.executor_id),
                 allow_root_tasks: self.allow_root_tasks,
+                fetcher_cache: crate::fetcher::FetcherCache {
+                    dir: self.fetcher_cache_dir.clone(),
+                    max_bytes: self.fetcher_cache_max_bytes,
+                },
             },
+            fetch_uris: self.fetch_uris.unwrap_or(!self.as_mesos_executor),
             cfs_quota: self.cgroups_enable_cfs,
             pids_max: self.pids_limit,
             ack_fail_safe: Duration::from_secs(60),

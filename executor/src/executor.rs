@@ -4,6 +4,7 @@
 //! which mode we run in, task groups, shutdown and when to exit.
 
 use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -55,6 +56,8 @@ pub struct ExecutorConfig {
     /// How long to wait for the agent's ACK of the last terminal update
     /// before exiting anyway (Mesos' command executor: 60 s).
     pub ack_fail_safe: Duration,
+    /// Whether tasks' `CommandInfo.uris` are fetched by this executor.
+    pub fetch_uris: bool,
 }
 
 /// Why the executor stopped with an error.
@@ -102,6 +105,20 @@ struct Executor {
     agent_gone: Option<ShutdownReason>,
     last_error: String,
     ack_deadline: Option<Instant>,
+}
+
+/// Gives others search (not read) permission on the executor's sandbox,
+/// so a task run as another user can reach its own `tasks/<id>` sandbox
+/// below it. A Mesos agent that runs this executor as root
+/// (`--no-switch_user`) makes the sandbox 0750 root: without this, every
+/// task with a user of its own failed at `chdir`.
+fn open_for_task_users(sandbox: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = sandbox.metadata() else { return };
+    let mode = meta.permissions().mode() | 0o001;
+    if let Err(e) = std::fs::set_permissions(sandbox, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!(sandbox = %sandbox.display(), error = %e, "cannot open the sandbox to task users");
+    }
 }
 
 fn wall_secs() -> f64 {
@@ -409,11 +426,15 @@ impl Executor {
         }
         let sandbox = match self.config.mode {
             Mode::Command => self.config.sandbox.clone(),
-            Mode::Custom => self
-                .config
-                .sandbox
-                .join("tasks")
-                .join(supervisor::cgroup_name("task", &task_id)),
+            Mode::Custom => {
+                let root = &self.config.sandbox;
+                let searchable = root.metadata().is_ok_and(|m| m.mode() & 0o001 != 0);
+                if !searchable {
+                    open_for_task_users(root);
+                }
+                root.join("tasks")
+                    .join(supervisor::cgroup_name("task", &task_id))
+            }
         };
         let context = PlanContext {
             framework_id: &self.config.session.framework_id,
@@ -422,6 +443,7 @@ impl Executor {
             cfs_quota: self.config.cfs_quota,
             pids_max: self.config.pids_max,
             default_user: self.default_user.as_deref(),
+            fetch_uris: self.config.fetch_uris,
         };
         let plan = task::plan(&task, &context);
         let kill_grace = plan

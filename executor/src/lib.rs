@@ -5,10 +5,13 @@
 //! In data-flow order (agent events -> supervisor -> container -> updates):
 //! - [`config`]: the one clap struct, from the `MESOS_*` variables an agent
 //!   sets plus Drover's own flags; split into per-module configs.
+//! - [`mesos_executor`]: argv0 `mesos-executor` and Mesos' command-executor
+//!   flags, for a real Mesos agent's `--launcher_dir`.
 //! - [`agent`]: the executor <-> agent protocol: a pure session and its
 //!   hyper driver.
 //! - [`executor`]: the loop that wires the session to the supervisors.
 //! - [`supervisor`]: one task's lifecycle, from LAUNCH to its terminal update.
+//! - [`fetcher`]: `CommandInfo.uris` into the sandbox before a task starts.
 //! - [`health`]: COMMAND / HTTP / TCP health checks with Mesos semantics.
 //! - [`checks`]: Mesos checks (readiness), run with the same probes and
 //!   reported as `check_status` only when their result changes.
@@ -21,7 +24,9 @@ pub mod checks;
 pub mod config;
 pub mod container;
 pub mod executor;
+pub mod fetcher;
 pub mod health;
 pub mod image;
+pub mod mesos_executor;
 pub mod outputs;
 pub mod supervisor;

@@ -7,7 +7,10 @@ use clap::Parser;
 use drover_executor::config::Config;
 
 fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
+    let mut config = Config::parse();
+    config.as_mesos_executor = drover_executor::mesos_executor::invoked_as_mesos_executor(
+        std::env::args_os().next().as_deref(),
+    );
     // Read, then erased from our environment as Mesos' executor library
     // does, so that nothing we start (or a reader of our environment)
     // inherits the token. Single-threaded here: no runtime yet.
@@ -21,6 +24,16 @@ fn main() -> anyhow::Result<()> {
         builder.json().init();
     } else {
         builder.init();
+    }
+    let ignored = config.mesos_executor.check()?;
+    if config.as_mesos_executor {
+        tracing::info!(launcher_dir = ?config.mesos_executor.launcher_dir, "running as a Mesos agent's command executor (mesos-executor)");
+        if !ignored.is_empty() {
+            tracing::warn!(
+                ?ignored,
+                "Mesos command-executor flags accepted but not applied"
+            );
+        }
     }
     let executor_config = config.executor_config().context("probing cgroups")?;
     // Two worker threads: the executor's work is I/O and child processes;

@@ -261,3 +261,49 @@ async fn in_its_own_pid_namespace_a_killed_task_gets_sigterm_and_exits_cleanly()
     let stdout = std::fs::read_to_string(executor.sandbox.path().join("stdout")).unwrap();
     assert_eq!(stdout, "bye from 2\n", "PID 2, under the namespace's init");
 }
+
+/// A COMMAND check of a task in its own PID and mount namespaces runs
+/// inside them (as Mesos' checker enters the task's `pid` and `mnt`): it
+/// sees the task's shell as PID 2 and a tmpfs the task mounted in its
+/// private mount namespace. From the host's namespaces neither is there
+/// (PID 2 is kthreadd, the mount is private), so the check passes only
+/// from inside.
+#[tokio::test]
+async fn a_command_check_of_a_namespaced_task_runs_in_its_pid_and_mount_namespaces() {
+    let parent = TestParent::new("hc-ns");
+    let agent = FakeAgent::start(true, false).await;
+    let mut executor =
+        Executor::start(&agent.endpoint(), &parent, &[("DROVER_NAMESPACES", "true")]);
+    subscribed(&agent).await;
+    let mut info = task(
+        "ns",
+        "mkdir -p m && mount -t tmpfs drover-check m && echo inside > m/seen; sleep 60; : drover-ns-marker",
+    );
+    let mut health = check(health_check::Type::Command);
+    health.command = Some(drover_proto::v1::CommandInfo {
+        value: Some("grep -q drover-ns-marker /proc/2/cmdline && grep -q inside m/seen".into()),
+        ..Default::default()
+    });
+    info.health_check = Some(Box::new(health));
+    agent.launch(info);
+    agent.wait_until("ns healthy", reported_healthy("ns")).await;
+    assert!(
+        !executor
+            .sandbox
+            .path()
+            .join("tasks/task.ns/m/seen")
+            .exists(),
+        "the task's mount leaked into the host's namespace"
+    );
+    agent.kill("ns", Some(Duration::from_secs(1)));
+    agent.wait_until("ns killed", has_terminal("ns")).await;
+    let updates = agent.with_record(|r| r.updates.clone());
+    assert_eq!(last(&updates, "ns").state(), TaskState::TaskKilled);
+    assert!(
+        updates.iter().all(|u| u.healthy != Some(false)),
+        "an unhealthy report: the check ran outside the namespaces"
+    );
+    agent.shutdown();
+    assert!(executor.exit().await.success(), "{}", executor.log());
+    assert!(parent.children().is_empty(), "{:?}", parent.children());
+}

@@ -174,3 +174,40 @@ async fn a_command_health_check_runs_as_the_task_user() {
     agent.wait_until("t1 ends", has_terminal("t1")).await;
     assert!(executor.exit().await.success(), "{}", executor.log());
 }
+
+/// A custom executor whose sandbox only root may enter (a Mesos agent
+/// running executors as root with `--no-switch_user` makes it 0750 root):
+/// a task of another user still reaches its own `tasks/<id>` sandbox,
+/// because the executor gives others search permission on its sandbox
+/// (not read: they cannot list it).
+#[tokio::test]
+async fn a_custom_executors_task_of_another_user_reaches_its_sandbox_under_a_closed_one() {
+    let parent = TestParent::new("user-custom");
+    let agent = FakeAgent::start(true, false).await;
+    agent.set_framework_user("nobody");
+    let mut executor = Executor::start(&agent.endpoint(), &parent, &[]);
+    std::fs::set_permissions(
+        executor.sandbox.path(),
+        std::fs::Permissions::from_mode(0o750),
+    )
+    .unwrap();
+    agent
+        .wait_until("SUBSCRIBE", |r| !r.subscribes.is_empty())
+        .await;
+    agent.launch(task("t1", "id -u > uid"));
+    agent.wait_until("t1 ends", has_terminal("t1")).await;
+    let end = agent.with_record(|r| last(&r.updates, "t1"));
+    assert_eq!(end.state(), TaskState::TaskFinished, "{:?}", end.message);
+    let uid = executor.sandbox.path().join("tasks/task.t1/uid");
+    assert_eq!(
+        std::fs::read_to_string(uid).unwrap().trim(),
+        nobody_uid().to_string()
+    );
+    let mode = std::fs::metadata(executor.sandbox.path())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o751, "search for others, nothing more");
+    agent.shutdown();
+    assert!(executor.exit().await.success(), "{}", executor.log());
+}

@@ -13,6 +13,9 @@ use drover_proto::v1::{environment::variable, CommandInfo};
 use super::executor::ExecutorKind;
 use crate::ids::AgentIndex;
 
+/// The command executor's name in a Mesos launcher dir.
+pub const MESOS_EXECUTOR: &str = "mesos-executor";
+
 /// `PATH` when nothing else sets it (Mesos' default, reference 4.1).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -43,6 +46,9 @@ pub struct HostSettings {
     pub work_dir: PathBuf,
     /// The `drover-executor` binary.
     pub executor_path: PathBuf,
+    /// Mesos' `--launcher_dir`: command tasks run `<dir>/mesos-executor`
+    /// as a Mesos agent runs them (see [`program`]).
+    pub launcher_dir: Option<PathBuf>,
     /// The cgroup parent under which each drover-executor gets its own
     /// `<parent>/<container_id>` (relative to the cgroup root).
     pub cgroup_parent: PathBuf,
@@ -130,9 +136,19 @@ fn path_safe(id: &str) -> String {
 }
 
 /// The program to run: `drover-executor` for command and default
-/// executors; else the CommandInfo, through `/bin/sh -c` when `shell` is
-/// true or unset, or exec'd with its `arguments` (the first is `argv[0]`).
+/// executors (with a launcher dir, a command task's is
+/// `<dir>/mesos-executor`, `argv[0]` `mesos-executor`,
+/// `--launcher_dir=<dir>`: what a Mesos agent's `getExecutorInfo` builds);
+/// else the CommandInfo, through `/bin/sh -c` when `shell` is true or
+/// unset, or exec'd with its `arguments` (the first is `argv[0]`).
 pub fn program(spec: &LaunchSpec, host: &HostSettings) -> Option<Program> {
+    if let (ExecutorKind::Command, Some(dir)) = (spec.kind, &host.launcher_dir) {
+        return Some(Program {
+            path: dir.join(MESOS_EXECUTOR).to_string_lossy().into_owned(),
+            argv0: Some(MESOS_EXECUTOR.into()),
+            args: vec![format!("--launcher_dir={}", dir.display())],
+        });
+    }
     let Some(command) = spec
         .command
         .as_ref()
@@ -208,6 +224,12 @@ pub fn environment(
     set("MESOS_HTTP_COMMAND_EXECUTOR", "1".into());
     set("LIBPROCESS_PORT", "0".into());
     match spec.kind {
+        // As `mesos-executor` its name says command mode, as under a Mesos
+        // agent. It leaves the URIs to the agent's fetcher, which the
+        // simulator has not: it asks the executor to fetch them.
+        ExecutorKind::Command if host.launcher_dir.is_some() => {
+            set("DROVER_FETCH_URIS", "true".into())
+        }
         ExecutorKind::Command => set("DROVER_EXECUTOR_MODE", "command".into()),
         ExecutorKind::Default => set("DROVER_EXECUTOR_MODE", "custom".into()),
         ExecutorKind::Custom => {}
@@ -269,6 +291,7 @@ mod tests {
         HostSettings {
             work_dir: "/w".into(),
             executor_path: "/bin/drover-executor".into(),
+            launcher_dir: None,
             cgroup_parent: "drover-agent-sim-1".into(),
             recovery_timeout: Duration::from_secs(900),
             subscription_backoff_max: Duration::from_secs(2),
@@ -363,6 +386,32 @@ mod tests {
         assert_eq!(get(&env, "DROVER_ALLOW_ROOT_TASKS"), Some("true"));
         let p = program(&s, &host()).unwrap();
         assert_eq!(p.path, "/bin/drover-executor");
+    }
+
+    #[test]
+    fn with_a_launcher_dir_a_command_task_runs_mesos_executor_as_a_mesos_agent_does() {
+        let s = spec(ExecutorKind::Command, None);
+        let mut mesos_like = host();
+        mesos_like.launcher_dir = Some("/opt/mesos/libexec".into());
+        let p = program(&s, &mesos_like).unwrap();
+        assert_eq!(p.path, "/opt/mesos/libexec/mesos-executor");
+        assert_eq!(p.argv0.as_deref(), Some("mesos-executor"));
+        assert_eq!(p.args, ["--launcher_dir=/opt/mesos/libexec"]);
+        let env = environment(
+            &s,
+            &mesos_like,
+            "127.0.0.1:1".parse().unwrap(),
+            Path::new("/s"),
+        );
+        assert_eq!(
+            get(&env, "DROVER_EXECUTOR_MODE"),
+            None,
+            "its name says command mode"
+        );
+        assert_eq!(get(&env, "DROVER_FETCH_URIS"), Some("true"));
+        // The default executor is still drover-executor itself.
+        let d = program(&spec(ExecutorKind::Default, None), &mesos_like).unwrap();
+        assert_eq!(d.path, "/bin/drover-executor");
     }
 
     #[test]

@@ -12,10 +12,13 @@
 //! - [`spawn`]: fork and exec into a cgroup, as a fixed list of named steps.
 //! - [`pid_namespace`]: the init and relay around a task in its own PID
 //!   namespace, so that it gets SIGTERM like any process.
+//! - [`join_namespaces`]: a command run inside a running task's PID and
+//!   mount namespaces (its COMMAND checks).
 //! - [`logs`]: stdout/stderr pumped into sandbox files with size-capped rotation.
 //! - [`usage`]: the resource usage a cgroup reports.
 
 pub mod cgroup;
+pub mod join_namespaces;
 pub mod limits;
 pub mod logs;
 pub mod pid_namespace;

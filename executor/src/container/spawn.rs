@@ -9,7 +9,9 @@
 //!    a. join the cgroup by writing "0" (itself) to each pre-opened fd, so
 //!    everything it does from here on is accounted and limited;
 //!    b. `setsid`, so the task is its own session and process group;
-//!    c. optionally `unshare` PID/mount/UTS/IPC namespaces and fork twice
+//!    c. optionally join a running task's PID and mount namespaces and
+//!    fork once more ([`super::join_namespaces`]: a check command sees
+//!    what its task sees), or `unshare` PID/mount/UTS/IPC namespaces and fork twice
 //!    more, so that a tiny init is PID 1 of the new namespace and the task
 //!    PID 2, with `/proc` remounted ([`super::pid_namespace`]: why, and
 //!    how the graceful kill reaches the task);
@@ -44,6 +46,9 @@ pub struct SpawnSpec {
     pub user: Option<Credentials>,
     /// New PID, mount, UTS and IPC namespaces, with `/proc` remounted.
     pub namespaces: bool,
+    /// Join the PID and mount namespaces of this running process instead
+    /// (a check of a task that has its own).
+    pub join_namespaces_of: Option<i32>,
     /// Where stdout goes (`None`: /dev/null).
     pub stdout: Option<OwnedFd>,
     /// Where stderr goes (`None`: /dev/null).
@@ -65,6 +70,9 @@ pub enum Step {
     DropPrivileges = 5,
     /// `chdir` to the working directory.
     Chdir = 6,
+    /// `setns` into a running task's namespaces, and the fork after it
+    /// (8, not 7: the image root's step is numbered 7 on its branch).
+    JoinNamespaces = 8,
 }
 
 impl Step {
@@ -76,6 +84,7 @@ impl Step {
             Step::PidNamespace,
             Step::DropPrivileges,
             Step::Chdir,
+            Step::JoinNamespaces,
         ]
         .into_iter()
         .find(|s| *s as u8 == code)
@@ -103,6 +112,15 @@ pub enum SpawnError {
         /// Which step.
         step: Step,
         /// The errno it got.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The namespaces to join could not be opened (the process is gone?).
+    #[error("opening the namespaces of process {pid}: {source}")]
+    Namespaces {
+        /// The process.
+        pid: i32,
+        /// Why.
         #[source]
         source: std::io::Error,
     },
@@ -141,6 +159,8 @@ struct ChildPlan {
     procs_fds: Vec<i32>,
     step_fd: i32,
     namespaces: bool,
+    /// (pid, mnt) namespace fds to join.
+    join: Option<(i32, i32)>,
     credentials: Option<Credentials>,
     cwd: CString,
 }
@@ -171,7 +191,12 @@ fn child_steps(plan: &ChildPlan) -> std::io::Result<()> {
         if libc::setsid() < 0 {
             return Err(fail(plan.step_fd, Step::Setsid));
         }
-        if plan.namespaces {
+        if let Some((pid_fd, mnt_fd)) = plan.join {
+            if let Err(e) = super::join_namespaces::enter(pid_fd, mnt_fd) {
+                mark(plan.step_fd, Step::JoinNamespaces);
+                return Err(e);
+            }
+        } else if plan.namespaces {
             let flags =
                 libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
             if libc::unshare(flags) != 0 {
@@ -211,6 +236,13 @@ pub fn spawn(
     let cwd = CString::new(spec.cwd.as_os_str().as_encoded_bytes())
         .map_err(|_| SpawnError::Nul { what: "cwd" })?;
     let procs = open_procs(cgroup)?;
+    let join = spec
+        .join_namespaces_of
+        .map(|pid| {
+            super::join_namespaces::open(pid)
+                .map_err(|source| SpawnError::Namespaces { pid, source })
+        })
+        .transpose()?;
     let (step_read, step_write) = cloexec_pipe()
         .map_err(|e| SpawnError::Cgroup(io_error("pipe", "step pipe".as_ref(), e)))?;
 
@@ -227,6 +259,7 @@ pub fn spawn(
         procs_fds: procs.iter().map(|f| f.as_raw_fd()).collect(),
         step_fd: step_write.as_raw_fd(),
         namespaces: spec.namespaces,
+        join: join.as_ref().map(|j| j.raw()),
         credentials,
         cwd,
     };
@@ -239,6 +272,7 @@ pub fn spawn(
     // The child has exec'd or failed by now: close our copies, then see
     // whether a step reported itself.
     drop(procs);
+    drop(join);
     drop(step_write);
     drop(command);
     match result {

@@ -1,5 +1,6 @@
 //! COMMAND health check: runs the check's command in the task's cgroup,
-//! with the task's environment and sandbox; exit code 0 is healthy.
+//! with the task's environment and sandbox, and inside the task's PID and
+//! mount namespaces when it has them (as Mesos); exit code 0 is healthy.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -25,6 +26,9 @@ pub struct CommandProbe {
     /// The task's user, when it was switched to one: a check is the
     /// task's code and runs with its rights (as in Mesos).
     pub user: Option<Credentials>,
+    /// The task has PID and mount namespaces of its own: the check joins
+    /// them, so it sees the task's processes and mounts.
+    pub in_task_namespaces: bool,
 }
 
 impl CommandProbe {
@@ -32,12 +36,25 @@ impl CommandProbe {
     /// signal ended), or why it could not run. A readiness check reports
     /// the code itself (Mesos `CheckStatusInfo.Command.exit_code`).
     pub async fn exit_code(&self) -> Result<i32, String> {
+        let join_namespaces_of = if self.in_task_namespaces {
+            let pids = self
+                .cgroup
+                .pids()
+                .map_err(|e| format!("check command: listing the task's processes: {e}"))?;
+            Some(
+                crate::container::join_namespaces::member_of_other_namespace(&pids)
+                    .ok_or("check command: no process of the task is left in its namespaces")?,
+            )
+        } else {
+            None
+        };
         let spec = SpawnSpec {
             argv: self.argv.clone(),
             env: self.env.clone(),
             cwd: self.cwd.clone(),
             user: self.user.clone(),
             namespaces: false,
+            join_namespaces_of,
             stdout: None,
             stderr: None,
         };

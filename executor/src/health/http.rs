@@ -1,4 +1,5 @@
-//! HTTP health check: `GET http://127.0.0.1:<port><path>` (or `https://`,
+//! HTTP health check: `GET http://127.0.0.1:<port><path>` (`[::1]` for
+//! `protocol: IPv6`; or `https://`,
 //! its certificate not verified, as Mesos' `curl -k`: see
 //! [`super::insecure_tls`]); a status from 200 to 399 is healthy (Mesos
 //! counts any status < 200 or >= 400 as failure).
@@ -22,6 +23,8 @@ pub struct HttpProbe {
     pub path: String,
     /// `https`: the check speaks TLS (HealthCheck.http.scheme).
     pub https: bool,
+    /// Check `::1` instead of `127.0.0.1` (`HTTPCheckInfo.protocol` IPv6).
+    pub ipv6: bool,
 }
 
 /// Parses `HTTP/1.x <code> ...` from the start of a response.
@@ -40,20 +43,22 @@ impl HttpProbe {
     /// none. A readiness check reports the code itself (Mesos
     /// `CheckStatusInfo.Http.status_code`).
     pub async fn status(&self) -> Result<u16, String> {
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+        let ip = super::loopback(self.ipv6);
+        let target = std::net::SocketAddr::new(ip, self.port);
+        let stream = tokio::net::TcpStream::connect(target)
             .await
-            .map_err(|e| format!("connecting to 127.0.0.1:{}: {e}", self.port))?;
+            .map_err(|e| format!("connecting to {target}: {e}"))?;
+        // `SocketAddr` displays `[::1]:port`, the Host header's form.
         let request = format!(
-            "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUser-Agent: drover-health-check\r\nConnection: close\r\n\r\n",
-            self.path, self.port
+            "GET {} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: drover-health-check\r\nConnection: close\r\n\r\n",
+            self.path
         );
         if !self.https {
             return exchange(stream, &request).await;
         }
         let connector =
             super::insecure_tls::connector().map_err(|e| format!("HTTPS health check: {e}"))?;
-        let loopback =
-            rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+        let loopback = rustls::pki_types::ServerName::IpAddress(ip.into());
         match connector.connect(loopback, stream).await {
             Ok(tls) => exchange(tls, &request).await,
             Err(e) => Err(format!("HTTPS health check handshake: {e}")),
@@ -134,6 +139,7 @@ mod tests {
                 port,
                 path: "/health".into(),
                 https: false,
+                ipv6: false,
             }
             .check()
             .await;
@@ -143,6 +149,34 @@ mod tests {
                 "{status}: {outcome:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_check_gets_the_ipv6_loopback_with_its_host_header() {
+        let listener = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (mut socket, peer) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let n = socket.read(&mut buf).await.unwrap();
+            let _ = socket
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .await;
+            (peer, String::from_utf8_lossy(&buf[..n]).into_owned())
+        });
+        let probe = HttpProbe {
+            port,
+            path: "/ready".into(),
+            https: false,
+            ipv6: true,
+        };
+        assert_eq!(probe.check().await, Outcome::Healthy);
+        let (peer, request) = server.await.unwrap();
+        assert!(peer.ip().is_loopback() && peer.is_ipv6(), "{peer}");
+        assert!(
+            request.contains(&format!("Host: [::1]:{port}\r\n")),
+            "{request}"
+        );
     }
 
     /// A self-signed certificate for another name, as a task's own often
@@ -184,6 +218,7 @@ mod tests {
             port,
             path: "/health".into(),
             https: true,
+            ipv6: false,
         };
         assert_eq!(probe.check().await, Outcome::Healthy);
         assert_eq!(

@@ -19,6 +19,17 @@ use tokio::sync::mpsc;
 
 pub use tracker::{HealthAction, HealthPolicy, HealthTracker, Outcome};
 
+/// The loopback address an HTTP or TCP check targets: Mesos'
+/// `protocol` IPv4 (the default) is `127.0.0.1`, IPv6 is `::1`
+/// (`src/checks/checker_process.cpp` picks the same two).
+pub fn loopback(ipv6: bool) -> std::net::IpAddr {
+    if ipv6 {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    }
+}
+
 /// One kind of check: runs once and says healthy or why not.
 pub trait Probe: Send + Sync {
     /// Runs the check once. Timeouts are the caller's job.

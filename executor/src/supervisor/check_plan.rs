@@ -77,6 +77,8 @@ pub fn check(task_id: &str, check: &CheckInfo) -> Result<CheckSpec, PlanError> {
                 port: port(http.port)?,
                 path,
                 https: false,
+                // CheckInfo.Http has no protocol: IPv4, as Mesos.
+                ipv6: false,
             }
         }
         check_info::Type::Tcp => {
@@ -86,6 +88,7 @@ pub fn check(task_id: &str, check: &CheckInfo) -> Result<CheckSpec, PlanError> {
                 .ok_or_else(|| invalid("TCP check without tcp"))?;
             HealthKind::Tcp {
                 port: port(tcp.port)?,
+                ipv6: false,
             }
         }
         check_info::Type::Unknown => return Err(invalid("type must be COMMAND, HTTP or TCP")),

@@ -46,6 +46,8 @@ pub struct SupervisorContext {
     pub cgroup_prefix: String,
     /// Whether a task may run as root (`DROVER_ALLOW_ROOT_TASKS`).
     pub allow_root_tasks: bool,
+    /// The fetcher cache of `CommandInfo.uris` with `cache` set.
+    pub fetcher_cache: crate::fetcher::FetcherCache,
 }
 
 /// What the executor asks of a supervisor.
@@ -177,6 +179,7 @@ fn start(
         cwd: launch.sandbox,
         user: launch.user,
         namespaces,
+        join_namespaces_of: None,
         stdout: launch.stdout,
         stderr: launch.stderr,
     };
@@ -307,6 +310,11 @@ async fn run_plan(
         driver.relay_pid = child.id().and_then(|pid| i32::try_from(pid).ok());
     }
     let actions = driver.life.on_started();
+    if let Some(limit) = plan.max_completion {
+        driver
+            .life
+            .start_completion_timer(limit, std::time::Instant::now());
+    }
     driver.apply(actions).await;
     let (verdict_tx, mut verdicts) = mpsc::channel(8);
     let (check_tx, mut check_statuses) = mpsc::channel(8);
@@ -314,6 +322,7 @@ async fn run_plan(
         cgroup: cgroup.clone(),
         sandbox,
         user: run_as.switch,
+        in_namespaces: context.namespaces,
         verdicts: verdict_tx,
         check_statuses: check_tx,
     };

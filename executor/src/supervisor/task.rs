@@ -86,11 +86,15 @@ pub enum HealthKind {
         path: String,
         /// `https` scheme: TLS, the certificate not verified (as Mesos).
         https: bool,
+        /// `protocol: IPv6`: the IPv6 loopback `::1`, not `127.0.0.1`.
+        ipv6: bool,
     },
     /// Connect to a loopback port.
     Tcp {
         /// The port.
         port: u16,
+        /// `protocol: IPv6`: the IPv6 loopback `::1`, not `127.0.0.1`.
+        ipv6: bool,
     },
 }
 
@@ -124,6 +128,11 @@ pub struct TaskPlan {
     pub kill_grace: Duration,
     /// Secrets to write into the sandbox before the task starts.
     pub secrets: Vec<SecretFile>,
+    /// `TaskInfo.max_completion_time`: killed and failed past it.
+    pub max_completion: Option<Duration>,
+    /// `CommandInfo.uris` to fetch into the sandbox before the start
+    /// (none when the agent has fetched them already: [`PlanContext`]).
+    pub uris: Vec<crate::fetcher::FetchItem>,
 }
 
 /// A secret the task gets as a file (a SECRET volume of type VALUE, as
@@ -216,6 +225,9 @@ pub struct PlanContext<'a> {
     /// CommandInfo user, else the framework's (from SUBSCRIBED), as a Mesos
     /// agent picks the user it runs an executor as.
     pub default_user: Option<&'a str>,
+    /// Whether this executor fetches `CommandInfo.uris` (a Mesos agent
+    /// fetches a command executor's itself: then not).
+    pub fetch_uris: bool,
 }
 
 /// The command line of a CommandInfo: `sh -c value` for shell commands
@@ -273,6 +285,11 @@ pub fn grace(duration: &DurationInfo) -> Duration {
     Duration::from_nanos(duration.nanoseconds.max(0) as u64)
 }
 
+/// Whether a check's `NetworkInfo.Protocol` is IPv6 (unset is IPv4).
+fn is_ipv6(protocol: Option<i32>) -> bool {
+    protocol == Some(drover_proto::v1::network_info::Protocol::IPv6 as i32)
+}
+
 fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
     let invalid = |problem| PlanError::HealthCheck {
         task_id: task_id.to_string(),
@@ -325,6 +342,7 @@ fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
                 port: port(http.port)?,
                 path,
                 https,
+                ipv6: is_ipv6(http.protocol),
             }
         }
         Some(health_check::Type::Tcp) => {
@@ -334,6 +352,7 @@ fn health(task_id: &str, check: &HealthCheck) -> Result<HealthSpec, PlanError> {
                 .ok_or_else(|| invalid("TCP check without tcp"))?;
             HealthKind::Tcp {
                 port: port(tcp.port)?,
+                ipv6: is_ipv6(tcp.protocol),
             }
         }
         _ => return Err(invalid("type must be COMMAND, HTTP or TCP")),
@@ -432,6 +451,21 @@ pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, Plan
             .and_then(|k| k.grace_period.as_ref())
             .map_or(DEFAULT_KILL_GRACE, grace),
         secrets: secret_files(task)?,
+        // Zero or negative means none, as Mesos (`nanoseconds() > 0`).
+        max_completion: task
+            .max_completion_time
+            .as_ref()
+            .filter(|d| d.nanoseconds > 0)
+            .map(grace),
+        uris: if context.fetch_uris {
+            command
+                .uris
+                .iter()
+                .map(crate::fetcher::FetchItem::from_mesos)
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -449,6 +483,7 @@ mod tests {
             cfs_quota: false,
             pids_max: None,
             default_user: Some("nobody"),
+            fetch_uris: true,
         }
     }
 
@@ -599,7 +634,13 @@ mod tests {
             ..Default::default()
         }));
         let spec = plan(&info, &context()).unwrap().health.unwrap();
-        assert_eq!(spec.kind, HealthKind::Tcp { port: 8080 });
+        assert_eq!(
+            spec.kind,
+            HealthKind::Tcp {
+                port: 8080,
+                ipv6: false
+            }
+        );
         assert_eq!(
             spec.policy,
             HealthPolicy {
@@ -632,11 +673,57 @@ mod tests {
             port: 8443,
             path: "/ready".into(),
             https,
+            ipv6: false,
         };
         assert_eq!(check(None).unwrap(), http(false));
         assert_eq!(check(Some("http")).unwrap(), http(false));
         assert_eq!(check(Some("https")).unwrap(), http(true));
         assert!(check(Some("ftp")).is_err());
+    }
+
+    #[test]
+    fn a_checks_ipv6_protocol_targets_the_ipv6_loopback() {
+        use drover_proto::v1::network_info::Protocol;
+        let kind = |check: HealthCheck| {
+            let mut info = task(Some(CommandInfo {
+                value: Some("true".into()),
+                ..Default::default()
+            }));
+            info.health_check = Some(Box::new(check));
+            plan(&info, &context()).unwrap().health.unwrap().kind
+        };
+        let tcp = |protocol: Option<Protocol>| HealthCheck {
+            r#type: Some(health_check::Type::Tcp as i32),
+            tcp: Some(health_check::TcpCheckInfo {
+                port: 80,
+                protocol: protocol.map(|p| p as i32),
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            kind(tcp(Some(Protocol::IPv6))),
+            HealthKind::Tcp {
+                port: 80,
+                ipv6: true
+            }
+        );
+        assert_eq!(
+            kind(tcp(None)),
+            HealthKind::Tcp {
+                port: 80,
+                ipv6: false
+            }
+        );
+        let http = HealthCheck {
+            r#type: Some(health_check::Type::Http as i32),
+            http: Some(health_check::HttpCheckInfo {
+                port: 80,
+                protocol: Some(Protocol::IPv6 as i32),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(matches!(kind(http), HealthKind::Http { ipv6: true, .. }));
     }
 
     #[test]

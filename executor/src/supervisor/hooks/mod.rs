@@ -3,6 +3,7 @@
 //! every hook through [`TaskHook`] and never by name.
 
 mod check;
+mod fetch;
 mod health;
 mod logs;
 mod probe_target;
@@ -56,6 +57,9 @@ pub struct Started {
     pub sandbox: PathBuf,
     /// The user the task was switched to, if any (checks run as it too).
     pub user: Option<Credentials>,
+    /// The task has PID and mount namespaces of its own: COMMAND checks
+    /// run inside them.
+    pub in_namespaces: bool,
     /// Where health verdicts go.
     pub verdicts: mpsc::Sender<HealthAction>,
     /// Where the Mesos check's changed results go.
@@ -85,6 +89,11 @@ pub fn hooks(context: &SupervisorContext) -> Vec<Box<dyn TaskHook>> {
     vec![
         // The sandbox first: the others put files in it.
         Box::new(sandbox::SandboxHook),
+        // CommandInfo.uris into the sandbox, handed to the task's user,
+        // before secrets and logs (a fetched file never replaces them).
+        Box::new(fetch::FetchHook {
+            cache: context.fetcher_cache.clone(),
+        }),
         // Secrets once the sandbox is the task user's, before anything
         // runs in it.
         Box::new(secrets::SecretsHook),

@@ -30,14 +30,24 @@ impl ProbeTarget {
                     env: all,
                     cwd: started.sandbox.clone(),
                     user: started.user.clone(),
+                    in_task_namespaces: started.in_namespaces,
                 })
             }
-            HealthKind::Http { port, path, https } => ProbeTarget::Http(HttpProbe {
+            HealthKind::Http {
+                port,
+                path,
+                https,
+                ipv6,
+            } => ProbeTarget::Http(HttpProbe {
                 port: *port,
                 path: path.clone(),
                 https: *https,
+                ipv6: *ipv6,
             }),
-            HealthKind::Tcp { port } => ProbeTarget::Tcp(TcpProbe { port: *port }),
+            HealthKind::Tcp { port, ipv6 } => ProbeTarget::Tcp(TcpProbe {
+                port: *port,
+                ipv6: *ipv6,
+            }),
         }
     }
 

@@ -11,9 +11,15 @@
 //!                           Exited <----on_exited------+  (from Running too)
 //! ```
 //!
+//! A task with `max_completion_time` gets a timer once it runs; at that
+//! deadline (`on_tick`) it is killed with no grace and ends TASK_FAILED
+//! with REASON_MAX_COMPLETION_TIME_REACHED, as Mesos' command executor
+//! (`taskCompletionTimeout`). A kill before then cancels the timer.
+//!
 //! Calling contract: `set_check` (if the task has a Mesos check) before
 //! `on_started`; `on_launch` once, then `on_started` or
-//! `on_start_failed`; `on_kill`, `on_health` and `on_check` any time; `on_tick` at
+//! `on_start_failed`; `start_completion_timer` right after `on_started`
+//! when the task has a maximum completion time; `on_kill`, `on_health` and `on_check` any time; `on_tick` at
 //! [`Lifecycle::next_deadline`]; `on_exited` once when the main process is
 //! gone. Carry out the actions in order. Nothing is reported after the
 //! terminal update.
@@ -85,6 +91,10 @@ pub struct Lifecycle {
     /// The check's empty result, until the task runs.
     check_empty: Option<CheckStatusInfo>,
     check_status: Option<CheckStatusInfo>,
+    /// When the running task reaches its maximum completion time.
+    completion_deadline: Option<Instant>,
+    /// The kill under way is the completion timer's.
+    completion_reached: bool,
 }
 
 impl Lifecycle {
@@ -96,6 +106,16 @@ impl Lifecycle {
             healthy: None,
             check_empty: None,
             check_status: None,
+            completion_deadline: None,
+            completion_reached: false,
+        }
+    }
+
+    /// The running task must end within `limit` of `now`
+    /// (`TaskInfo.max_completion_time`).
+    pub fn start_completion_timer(&mut self, limit: Duration, now: Instant) {
+        if self.phase == Phase::Running {
+            self.completion_deadline = Some(now + limit);
         }
     }
 
@@ -211,8 +231,15 @@ impl Lifecycle {
         actions
     }
 
-    /// The kill deadline.
+    /// The kill deadline, or the maximum completion time.
     pub fn on_tick(&mut self, now: Instant) -> Vec<Action> {
+        if self.phase == Phase::Running && self.completion_deadline.is_some_and(|d| now >= d) {
+            self.completion_deadline = None;
+            self.completion_reached = true;
+            // No grace, whatever the kill policy says (Mesos kills with a
+            // zero grace period here).
+            return self.on_kill(Duration::ZERO, now);
+        }
         if let Phase::Killing {
             started,
             deadline: Some(deadline),
@@ -233,6 +260,7 @@ impl Lifecycle {
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Killing { deadline, .. } => deadline,
+            Phase::Running => self.completion_deadline,
             _ => None,
         }
     }
@@ -290,6 +318,14 @@ impl Lifecycle {
         let killed = matches!(self.phase, Phase::Killing { .. });
         self.phase = Phase::Exited;
         let how = describe(facts);
+        if killed && self.completion_reached {
+            let message = format!("Task exceeded its maximum completion time; {how}");
+            return vec![self.report(
+                TaskState::TaskFailed,
+                Some(Reason::MaxCompletionTimeReached),
+                Some(message),
+            )];
+        }
         if facts.oom_killed {
             let message = format!("Memory limit exceeded: the OOM killer killed a process; {how}");
             return vec![self.report(

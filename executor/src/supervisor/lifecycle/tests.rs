@@ -234,3 +234,38 @@ fn exit_facts_ok() -> ExitFacts {
         oom_killed: false,
     }
 }
+
+#[test]
+fn the_maximum_completion_time_kills_without_grace_and_fails_the_task() {
+    let t0 = Instant::now();
+    let mut life = running(true);
+    life.start_completion_timer(Duration::from_secs(5), t0);
+    assert_eq!(life.next_deadline(), Some(t0 + Duration::from_secs(5)));
+    assert!(life.on_tick(t0 + Duration::from_secs(4)).is_empty());
+    let actions = life.on_tick(t0 + Duration::from_secs(5));
+    assert_eq!(state_of(&actions), vec![TaskState::TaskKilling]);
+    assert_eq!(&actions[1..], &[Action::Terminate, Action::KillAll]);
+    let report = only(life.on_exited(exit(None, Some(9), false)));
+    assert_eq!(report.state, TaskState::TaskFailed);
+    assert_eq!(report.reason, Some(Reason::MaxCompletionTimeReached));
+    assert!(report.message.unwrap().contains("maximum completion time"));
+}
+
+#[test]
+fn a_task_that_ends_or_is_killed_in_time_is_not_failed_by_the_timer() {
+    let t0 = Instant::now();
+    let mut life = running(false);
+    life.start_completion_timer(Duration::from_secs(5), t0);
+    let report = only(life.on_exited(exit(Some(0), None, false)));
+    assert_eq!(report.state, TaskState::TaskFinished);
+
+    let mut life = running(false);
+    life.start_completion_timer(Duration::from_secs(5), t0);
+    life.on_kill(Duration::from_secs(10), t0 + Duration::from_secs(1));
+    // The kill's grace deadline replaces the completion timer.
+    assert_eq!(life.next_deadline(), Some(t0 + Duration::from_secs(11)));
+    assert!(life.on_tick(t0 + Duration::from_secs(6)).is_empty());
+    let report = only(life.on_exited(exit(None, Some(15), false)));
+    assert_eq!(report.state, TaskState::TaskKilled);
+    assert_eq!(report.reason, None);
+}
