@@ -177,6 +177,7 @@ fn start(
         cwd: launch.sandbox,
         user: launch.user,
         namespaces,
+        rootfs: None,
         stdout: launch.stdout,
         stderr: launch.stderr,
     };
