@@ -22,6 +22,7 @@
 //! host; `mesos-containerizer launch` pivots into it).
 
 mod assemble;
+pub mod passwd;
 pub mod pivot;
 
 pub use assemble::{assemble, Rootfs, RootfsError, RootfsKind, RootfsMode};
