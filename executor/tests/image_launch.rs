@@ -65,9 +65,18 @@ impl Store {
 
     fn env(&self) -> Vec<(String, String)> {
         vec![
-            ("DROVER_IMAGE_DIR".into(), self.path("images").display().to_string()),
-            ("DROVER_IMAGE_CACHE_DIR".into(), self.path("cache").display().to_string()),
-            ("DROVER_IMAGE_ROOTFS_DIR".into(), self.path("rootfs").display().to_string()),
+            (
+                "DROVER_IMAGE_DIR".into(),
+                self.path("images").display().to_string(),
+            ),
+            (
+                "DROVER_IMAGE_CACHE_DIR".into(),
+                self.path("cache").display().to_string(),
+            ),
+            (
+                "DROVER_IMAGE_ROOTFS_DIR".into(),
+                self.path("rootfs").display().to_string(),
+            ),
         ]
     }
 
@@ -156,9 +165,18 @@ fn label<'a>(status: &'a TaskStatus, key: &str) -> Option<&'a str> {
 }
 
 async fn executor(name: &str, store: &Store) -> (TestParent, FakeAgent, Executor) {
+    executor_with(name, store, &[]).await
+}
+
+async fn executor_with(
+    name: &str,
+    store: &Store,
+    extra: &[(&str, &str)],
+) -> (TestParent, FakeAgent, Executor) {
     let parent = TestParent::new(name);
     let agent = FakeAgent::start(true, false).await;
-    let env = store.env();
+    let mut env = store.env();
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let executor = Executor::start(&agent.endpoint(), &parent, &env);
     agent
@@ -168,7 +186,11 @@ async fn executor(name: &str, store: &Store) -> (TestParent, FakeAgent, Executor
 }
 
 fn task_sandbox(executor: &Executor, id: &str) -> PathBuf {
-    executor.sandbox.path().join("tasks").join(format!("task.{id}"))
+    executor
+        .sandbox
+        .path()
+        .join("tasks")
+        .join(format!("task.{id}"))
 }
 
 fn stdout(executor: &Executor, id: &str) -> String {
@@ -194,6 +216,7 @@ async fn a_task_runs_from_an_oci_layout_with_the_images_entrypoint_cmd_and_env()
     std::fs::write(&host_file, "host\n").unwrap();
     let script = format!(
         "echo \"env=$DROVER_IMAGE_ENV\"; cat /etc/drover-image; \
+         test -e /etc/drover-lower-only || echo whiteout-honoured; \
          if test -e {host}; then echo host-visible; else echo host-hidden; fi; \
          echo \"cwd=$(pwd)\"; echo \"sandbox=$MESOS_SANDBOX\"; echo \"pid=$$\"; \
          echo inside > \"$MESOS_SANDBOX/written\"",
@@ -230,6 +253,7 @@ async fn a_task_runs_from_an_oci_layout_with_the_images_entrypoint_cmd_and_env()
     let out = stdout(&executor, "shell");
     for line in [
         "env=from-image",
+        "whiteout-honoured",
         "host-hidden",
         "cwd=/",
         "sandbox=/mnt/mesos/sandbox",
@@ -252,7 +276,11 @@ async fn a_task_runs_from_an_oci_layout_with_the_images_entrypoint_cmd_and_env()
         let states: Vec<TaskState> = updates.iter().map(|u| u.state()).collect();
         assert_eq!(
             states,
-            [TaskState::TaskStarting, TaskState::TaskRunning, TaskState::TaskFinished],
+            [
+                TaskState::TaskStarting,
+                TaskState::TaskRunning,
+                TaskState::TaskFinished
+            ],
             "{id}"
         );
         for update in &updates {
@@ -277,7 +305,13 @@ async fn a_docker_save_tarball_runs_too() {
     agent.launch(image_task("t", "drover-test/busybox-save:1", shell(script)));
     agent.wait_until("t", has_terminal("t")).await;
     let end = agent.with_record(|r| last(&r.updates, "t"));
-    assert_eq!(end.state(), TaskState::TaskFinished, "{:?}\n{}", end.message, executor.log());
+    assert_eq!(
+        end.state(),
+        TaskState::TaskFinished,
+        "{:?}\n{}",
+        end.message,
+        executor.log()
+    );
     assert_eq!(stdout(&executor, "t").trim(), "from-tar from-image");
 }
 
@@ -298,18 +332,33 @@ async fn two_tasks_share_one_unpacked_copy_of_the_layers() {
             })
         })
         .await;
-    assert_eq!(store.unpacked_busybox_copies(), 1, "one copy while both run");
+    assert_eq!(
+        store.unpacked_busybox_copies(),
+        1,
+        "one copy while both run"
+    );
     agent.wait_until("one", has_terminal("one")).await;
     agent.wait_until("two", has_terminal("two")).await;
     for id in ["one", "two"] {
         let end = agent.with_record(|r| last(&r.updates, id));
-        assert_eq!(end.state(), TaskState::TaskFinished, "{:?}\n{}", end.message, executor.log());
+        assert_eq!(
+            end.state(),
+            TaskState::TaskFinished,
+            "{:?}\n{}",
+            end.message,
+            executor.log()
+        );
     }
     // Each wrote in its own upper layer only.
-    let root_of = |id: &str| std::fs::read_to_string(task_sandbox(&executor, id).join("root")).unwrap();
+    let root_of =
+        |id: &str| std::fs::read_to_string(task_sandbox(&executor, id).join("root")).unwrap();
     assert!(root_of("one").contains("only-one") && !root_of("one").contains("only-two"));
     assert!(root_of("two").contains("only-two") && !root_of("two").contains("only-one"));
-    assert_eq!(store.unpacked_busybox_copies(), 1, "the cache keeps its copy");
+    assert_eq!(
+        store.unpacked_busybox_copies(),
+        1,
+        "the cache keeps its copy"
+    );
     assert!(store.leftovers().is_empty(), "{:?}", store.leftovers());
 }
 
@@ -341,8 +390,14 @@ async fn a_corrupt_layer_fails_the_task_naming_the_image_and_the_layer() {
     assert_eq!(end.reason(), Reason::ContainerLaunchFailed);
     let message = end.message.unwrap_or_default();
     println!("corrupt layer: {message}");
-    assert!(message.starts_with("image 'drover-test/busybox:1': "), "{message}");
-    assert!(message.contains(&format!("layer sha256:{hex}: digest mismatch (got sha256:")), "{message}");
+    assert!(
+        message.starts_with("image 'drover-test/busybox:1': "),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("layer sha256:{hex}: digest mismatch (got sha256:")),
+        "{message}"
+    );
     assert!(store.leftovers().is_empty(), "{:?}", store.leftovers());
 }
 
@@ -357,7 +412,10 @@ async fn a_missing_image_fails_the_task_with_the_reason() {
     assert_eq!(end.reason(), Reason::ContainerLaunchFailed);
     let message = end.message.unwrap_or_default();
     println!("missing image: {message}");
-    assert!(message.starts_with("image 'drover-test/nope:1': "), "{message}");
+    assert!(
+        message.starts_with("image 'drover-test/nope:1': "),
+        "{message}"
+    );
     // The executor goes on: the next task with a good image runs.
     agent.launch(image_task("ok", "drover-test/busybox:1", shell("true")));
     agent.wait_until("ok", has_terminal("ok")).await;
@@ -383,7 +441,13 @@ async fn a_killed_image_task_gets_sigterm_and_leaves_nothing_behind() {
     agent.kill("k", Some(std::time::Duration::from_secs(5)));
     agent.wait_until("k", has_terminal("k")).await;
     let end = agent.with_record(|r| last(&r.updates, "k"));
-    assert_eq!(end.state(), TaskState::TaskKilled, "{:?}\n{}", end.message, executor.log());
+    assert_eq!(
+        end.state(),
+        TaskState::TaskKilled,
+        "{:?}\n{}",
+        end.message,
+        executor.log()
+    );
     assert_eq!(
         std::fs::read_to_string(task_sandbox(&executor, "k").join("term")).unwrap_or_default(),
         "got-term\n",
@@ -391,4 +455,38 @@ async fn a_killed_image_task_gets_sigterm_and_leaves_nothing_behind() {
     );
     assert!(store.leftovers().is_empty(), "{:?}", store.leftovers());
     assert!(parent.children().is_empty(), "{:?}", parent.children());
+}
+
+#[tokio::test]
+async fn the_copy_fallback_runs_the_same_image_with_its_whiteouts() {
+    let store = Store::with(&["busybox"]);
+    let (_parent, agent, executor) =
+        executor_with("image-copy", &store, &[("DROVER_IMAGE_ROOTFS", "copy")]).await;
+    let script = "echo \"env=$DROVER_IMAGE_ENV\"; cat /etc/drover-image; \
+                  test -e /etc/drover-lower-only || echo whiteout-honoured; \
+                  test -e /work || echo host-hidden";
+    agent.launch(image_task("c", "drover-test/busybox:1", shell(script)));
+    agent.wait_until("c", has_terminal("c")).await;
+    let end = agent.with_record(|r| last(&r.updates, "c"));
+    assert_eq!(
+        end.state(),
+        TaskState::TaskFinished,
+        "{:?}\n{}",
+        end.message,
+        executor.log()
+    );
+    let out = stdout(&executor, "c");
+    for line in [
+        "env=from-image",
+        "drover test image",
+        "whiteout-honoured",
+        "host-hidden",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} not in:\n{out}");
+    }
+    assert!(
+        executor.log().contains("Copy"),
+        "the log says the root is a copy"
+    );
+    assert!(store.leftovers().is_empty(), "{:?}", store.leftovers());
 }

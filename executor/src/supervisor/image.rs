@@ -73,13 +73,11 @@ impl Images {
         if let Some(store) = store.as_ref() {
             return Ok(store.clone());
         }
-        let opened = Arc::new(
-            ImageStore::open(
-                &self.settings.image_dir,
-                &self.settings.cache_dir,
-                self.settings.max_bytes,
-            )?,
-        );
+        let opened = Arc::new(ImageStore::open(
+            &self.settings.image_dir,
+            &self.settings.cache_dir,
+            self.settings.max_bytes,
+        )?);
         *store = Some(opened.clone());
         Ok(opened)
     }
@@ -137,12 +135,16 @@ pub fn prepare(
     container_id: &str,
 ) -> Result<ImageContainer, String> {
     let asked = request.image.as_asked();
-    let fail = |why: String| format!("image '{asked}': {why}");
-    let name = parse(&request.image).map_err(fail)?;
-    let store = images.store().map_err(fail)?;
-    let image = store
-        .prepare(&name, container_id)
-        .map_err(|e| fail(e.to_string()))?;
+    let prefix = format!("image '{asked}': ");
+    let fail = |why: String| format!("{prefix}{why}");
+    // The store's errors mostly name the image already.
+    let failed = |e: ImageError| match e.to_string() {
+        named if named.starts_with(&prefix) => named,
+        other => fail(other),
+    };
+    let name = parse(&request.image).map_err(failed)?;
+    let store = images.store().map_err(failed)?;
+    let image = store.prepare(&name, container_id).map_err(failed)?;
     let task = TaskCommand {
         shell: request.shell,
         value: request.value.clone(),

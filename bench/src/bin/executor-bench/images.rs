@@ -68,8 +68,8 @@ impl ImageDirs {
     /// Removes every unpacked layer, so the next launch unpacks again.
     fn empty_cache(&self) -> anyhow::Result<()> {
         let layers = self.cache().join("layers");
-        for entry in std::fs::read_dir(&layers)
-            .with_context(|| format!("reading {}", layers.display()))?
+        for entry in
+            std::fs::read_dir(&layers).with_context(|| format!("reading {}", layers.display()))?
         {
             let path = entry?.path();
             std::fs::remove_dir_all(&path)
@@ -115,7 +115,9 @@ pub async fn measure(
     rounds: usize,
 ) -> anyhow::Result<ImageSamples> {
     // The first launch unpacks: untimed.
-    bench.launch_info_once("image-first", image_task("image-first")).await?;
+    bench
+        .launch_info_once("image-first", image_task("image-first"))
+        .await?;
     let (mut warm, mut cold) = (Vec::new(), Vec::new());
     for i in 0..rounds {
         let id = format!("image-warm-{i}");

@@ -261,8 +261,13 @@ fn image_figures(images: &ImageSamples, no_image_p50: f64, figures: &mut Vec<Fig
     let cold = latency_figures("image LAUNCH->RUNNING cold cache", &images.cold, figures);
     for (name, p50) in [("warm", warm), ("cold", cold)] {
         figures.push(
-            Figure::new("image", &format!("image {name} p50 / no-image p50"), p50 / no_image_p50, "x")
-                .against("executor LAUNCH->RUNNING p50"),
+            Figure::new(
+                "image",
+                &format!("image {name} p50 / no-image p50"),
+                p50 / no_image_p50,
+                "x",
+            )
+            .against("executor LAUNCH->RUNNING p50"),
         );
     }
     if let Some(crun) = &images.crun {
