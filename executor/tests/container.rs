@@ -25,6 +25,7 @@ fn spec(dir: &Path, script: &str) -> SpawnSpec {
         user: None,
         namespaces: false,
         join_namespaces_of: None,
+        rootfs: None,
         stdout: Some(stdout.into()),
         stderr: Some(stderr.into()),
     }

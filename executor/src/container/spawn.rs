@@ -15,6 +15,10 @@
 //!    more, so that a tiny init is PID 1 of the new namespace and the task
 //!    PID 2, with `/proc` remounted ([`super::pid_namespace`]: why, and
 //!    how the graceful kill reaches the task);
+//!    c'. for an image task, enter its root: mount `/proc`, `/dev`, `/sys`
+//!    and the sandbox in it and `pivot_root` ([`super::rootfs::pivot`]);
+//!    the working directory and the program's `PATH` lookup then refer to
+//!    the image;
 //!    d. drop privileges (groups, gid, then uid: uid last, since it takes
 //!    away the right to change the others);
 //!    e. chdir to the sandbox (after dropping privileges, so the user must
@@ -29,6 +33,7 @@ use std::process::Stdio;
 
 use super::cgroup::files::io_error;
 use super::pid_namespace;
+use super::rootfs::PivotPlan;
 use super::user::Credentials;
 use super::{CgroupError, CgroupManager};
 
@@ -49,6 +54,9 @@ pub struct SpawnSpec {
     /// Join the PID and mount namespaces of this running process instead
     /// (a check of a task that has its own).
     pub join_namespaces_of: Option<i32>,
+    /// An image's root to enter (implies `namespaces`); `cwd` and the
+    /// program are then looked up inside it.
+    pub rootfs: Option<PivotPlan>,
     /// Where stdout goes (`None`: /dev/null).
     pub stdout: Option<OwnedFd>,
     /// Where stderr goes (`None`: /dev/null).
@@ -70,8 +78,9 @@ pub enum Step {
     DropPrivileges = 5,
     /// `chdir` to the working directory.
     Chdir = 6,
-    /// `setns` into a running task's namespaces, and the fork after it
-    /// (8, not 7: the image root's step is numbered 7 on its branch).
+    /// Mounting in and pivoting into an image's root.
+    Rootfs = 7,
+    /// `setns` into a running task's namespaces, and the fork after it.
     JoinNamespaces = 8,
 }
 
@@ -84,6 +93,7 @@ impl Step {
             Step::PidNamespace,
             Step::DropPrivileges,
             Step::Chdir,
+            Step::Rootfs,
             Step::JoinNamespaces,
         ]
         .into_iter()
@@ -124,6 +134,15 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
+    /// Entering the image's root failed in the child. Not retryable as is.
+    #[error("entering the container's root: {what}: {source}")]
+    Rootfs {
+        /// Which operation, in words.
+        what: String,
+        /// The errno it got.
+        #[source]
+        source: std::io::Error,
+    },
     /// exec itself failed (command not found, not executable, ...).
     #[error("cannot execute {program:?}: {source}")]
     Exec {
@@ -161,6 +180,7 @@ struct ChildPlan {
     namespaces: bool,
     /// (pid, mnt) namespace fds to join.
     join: Option<(i32, i32)>,
+    rootfs: Option<PivotPlan>,
     credentials: Option<Credentials>,
     cwd: CString,
 }
@@ -204,6 +224,14 @@ fn child_steps(plan: &ChildPlan) -> std::io::Result<()> {
             }
             if let Err(e) = pid_namespace::enter() {
                 mark(plan.step_fd, Step::PidNamespace);
+                return Err(e);
+            }
+        }
+        if let Some(rootfs) = &plan.rootfs {
+            if let Err((index, e)) = rootfs.enter() {
+                // The step, then which operation (the parent reads both).
+                let code = [Step::Rootfs as u8, u8::try_from(index).unwrap_or(u8::MAX)];
+                libc::write(plan.step_fd, code.as_ptr().cast(), 2);
                 return Err(e);
             }
         }
@@ -255,11 +283,15 @@ pub fn spawn(
         .stdout(spec.stdout.map(Stdio::from).unwrap_or_else(Stdio::null))
         .stderr(spec.stderr.map(Stdio::from).unwrap_or_else(Stdio::null))
         .kill_on_drop(false);
+    // The descriptions stay here: the plan itself moves into the child's
+    // closure.
+    let rootfs_steps = spec.rootfs.as_ref().map(PivotPlan::descriptions);
     let plan = ChildPlan {
         procs_fds: procs.iter().map(|f| f.as_raw_fd()).collect(),
         step_fd: step_write.as_raw_fd(),
-        namespaces: spec.namespaces,
         join: join.as_ref().map(|j| j.raw()),
+        namespaces: spec.namespaces || spec.rootfs.is_some(),
+        rootfs: spec.rootfs,
         credentials,
         cwd,
     };
@@ -278,14 +310,19 @@ pub fn spawn(
     match result {
         Ok(child) => Ok(child),
         Err(source) => {
-            let mut code = [0u8; 1];
+            let mut code = Vec::with_capacity(2);
             let mut reader = std::fs::File::from(step_read);
-            match reader.read(&mut code) {
-                Ok(1) => match Step::from_code(code[0]) {
-                    Some(step) => Err(SpawnError::ChildStep { step, source }),
-                    None => Err(SpawnError::Exec { program, source }),
-                },
-                _ => Err(SpawnError::Exec { program, source }),
+            let _ = reader.read_to_end(&mut code);
+            match code.first().copied().and_then(Step::from_code) {
+                Some(Step::Rootfs) => Err(SpawnError::Rootfs {
+                    what: code
+                        .get(1)
+                        .and_then(|i| rootfs_steps.as_ref()?.get(usize::from(*i)).cloned())
+                        .unwrap_or_else(|| "an unknown operation".into()),
+                    source,
+                }),
+                Some(step) => Err(SpawnError::ChildStep { step, source }),
+                None => Err(SpawnError::Exec { program, source }),
             }
         }
     }

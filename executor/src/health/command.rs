@@ -55,6 +55,7 @@ impl CommandProbe {
             user: self.user.clone(),
             namespaces: false,
             join_namespaces_of,
+            rootfs: None,
             stdout: None,
             stderr: None,
         };

@@ -55,6 +55,9 @@ pub struct Started {
     pub cgroup: Arc<dyn CgroupManager>,
     /// The task's sandbox.
     pub sandbox: PathBuf,
+    /// Where COMMAND checks start: the sandbox as the task sees it (its
+    /// mount point inside an image's root, the sandbox itself otherwise).
+    pub check_cwd: PathBuf,
     /// The user the task was switched to, if any (checks run as it too).
     pub user: Option<Credentials>,
     /// The task has PID and mount namespaces of its own: COMMAND checks

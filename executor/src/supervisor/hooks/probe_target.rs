@@ -28,7 +28,7 @@ impl ProbeTarget {
                     cgroup: started.cgroup.clone(),
                     argv: argv.clone(),
                     env: all,
-                    cwd: started.sandbox.clone(),
+                    cwd: started.check_cwd.clone(),
                     user: started.user.clone(),
                     in_task_namespaces: started.in_namespaces,
                 })

@@ -45,6 +45,9 @@ pub struct Report {
     /// The Mesos check's latest result (empty until the first), carried
     /// by every update once the task runs, as Mesos' executors do.
     pub check_status: Option<CheckStatusInfo>,
+    /// `TaskStatus.labels`: for an image task, the image as asked and its
+    /// manifest digest, on every update from TASK_STARTING on.
+    pub labels: Vec<(String, String)>,
 }
 
 /// What the driver must do.
@@ -95,6 +98,7 @@ pub struct Lifecycle {
     completion_deadline: Option<Instant>,
     /// The kill under way is the completion timer's.
     completion_reached: bool,
+    labels: Vec<(String, String)>,
 }
 
 impl Lifecycle {
@@ -108,6 +112,7 @@ impl Lifecycle {
             check_status: None,
             completion_deadline: None,
             completion_reached: false,
+            labels: Vec::new(),
         }
     }
 
@@ -123,6 +128,12 @@ impl Lifecycle {
     /// TASK_RUNNING carries it.
     pub fn set_check(&mut self, empty: CheckStatusInfo) {
         self.check_empty = Some(empty);
+    }
+
+    /// Labels every later update carries (call before `on_launch` for
+    /// TASK_STARTING to have them).
+    pub fn set_labels(&mut self, labels: Vec<(String, String)>) {
+        self.labels = labels;
     }
 
     /// Whether the terminal update has been produced.
@@ -145,6 +156,7 @@ impl Lifecycle {
             message,
             healthy: self.healthy,
             check_status: self.check_status,
+            labels: self.labels.clone(),
         })
     }
 

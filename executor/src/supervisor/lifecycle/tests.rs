@@ -48,6 +48,7 @@ fn a_task_goes_starting_running_finished() {
             message: Some("Command exited with status 0".into()),
             healthy: None,
             check_status: None,
+            labels: Vec::new(),
         })]
     );
     assert!(life.is_terminal());
@@ -102,6 +103,7 @@ fn kill_sends_killing_only_with_the_capability_then_sigterm_then_sigkill_at_the_
                 message: None,
                 healthy: None,
                 check_status: None,
+                labels: Vec::new(),
             }));
         }
         want.push(Action::Terminate);
@@ -268,4 +270,26 @@ fn a_task_that_ends_or_is_killed_in_time_is_not_failed_by_the_timer() {
     let report = only(life.on_exited(exit(None, Some(15), false)));
     assert_eq!(report.state, TaskState::TaskKilled);
     assert_eq!(report.reason, None);
+}
+
+#[test]
+fn labels_set_before_the_launch_ride_on_every_update() {
+    let labels = vec![("drover.image.digest".to_string(), "sha256:ab".to_string())];
+    let mut life = Lifecycle::new(true);
+    life.set_labels(labels.clone());
+    let mut reports = life.on_launch();
+    reports.extend(life.on_started());
+    reports.extend(life.on_kill(Duration::from_secs(1), Instant::now()));
+    reports.extend(life.on_exited(exit(None, Some(15), false)));
+    let seen: Vec<(TaskState, Vec<(String, String)>)> = reports
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Report(r) => Some((r.state, r.labels)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    for (state, got) in seen {
+        assert_eq!(got, labels, "{state:?}");
+    }
 }
