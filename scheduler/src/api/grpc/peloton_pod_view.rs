@@ -100,6 +100,13 @@ fn container_status(
         }),
         ..Default::default()
     };
+    // The image the run's executor resolved (`name@sha256:...`), else the
+    // one the spec asks for (simulated agents resolve none).
+    status.image = record
+        .and_then(|r| r.image.as_ref())
+        .and_then(|i| i.reference())
+        .or_else(|| spec.image().map(str::to_owned))
+        .unwrap_or_default();
     if let Some(record) = record {
         status.ports = record.ports.iter().cloned().collect();
         status.message = record.message.clone().unwrap_or_default();
@@ -320,6 +327,7 @@ mod tests {
             hostname: Some("host-1".into()),
             message: Some("ok".into()),
             ports: vec![("http".into(), 31000)],
+            image: None,
         }
     }
 
