@@ -119,6 +119,12 @@ pub struct Config {
     /// executors it names itself).
     #[arg(long, env = "DROVER_ALLOW_ROOT_TASKS", default_value_t = false)]
     pub allow_root_tasks: bool,
+    /// The local image store the real agents' drover-executors run image
+    /// tasks from (`DROVER_IMAGE_DIR`: OCI layouts and `docker save`
+    /// tarballs). Their layer cache and container roots go under the work
+    /// directory (`image-cache`, `image-rootfs`), shared by the agents.
+    #[arg(long, env = "DROVER_IMAGE_DIR")]
+    pub image_dir: Option<PathBuf>,
     /// Real agents authenticate their executors, as a Mesos agent with
     /// `--authenticate_http_executors`: each executor started gets its own
     /// token in `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, and an executor call

@@ -138,6 +138,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
             recovery_timeout: config.recovery_timeout,
             subscription_backoff_max: config.executor_reregistration_timeout,
             allow_root_tasks: config.allow_root_tasks,
+            image_dir: config.image_dir.clone(),
             authenticate_executors: config.authenticate_http_executors,
         };
         tracing::info!(work_dir = %host.work_dir.display(), executor = %host.executor_path.display(), cgroup_parent = %host.cgroup_parent.display(), "real agents");

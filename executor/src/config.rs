@@ -10,7 +10,9 @@ use drover_proto::MediaType;
 use crate::agent::SessionConfig;
 use crate::container::cgroup::{detect_version, CgroupConfig, CgroupError};
 use crate::container::logs::RotationPolicy;
+use crate::container::rootfs::RootfsMode;
 use crate::executor::{ExecutorConfig, Mode};
+use crate::supervisor::image::{ImageSettings, Images};
 use crate::supervisor::SupervisorContext;
 use drover_proto::duration;
 
@@ -113,6 +115,37 @@ pub struct Config {
     /// Log as JSON lines.
     #[arg(long, env = "DROVER_LOG_JSON", default_value_t = false)]
     pub log_json: bool,
+    /// The local image store: OCI image layouts (a directory each) and
+    /// `docker save` tarballs (`*.tar`) that tasks name in
+    /// `ContainerInfo.mesos.image`. No registry is contacted.
+    #[arg(
+        long,
+        env = "DROVER_IMAGE_DIR",
+        default_value = "/var/lib/drover/images"
+    )]
+    pub image_dir: PathBuf,
+    /// The unpacked-layer cache, shared by every executor of the host.
+    #[arg(
+        long,
+        env = "DROVER_IMAGE_CACHE_DIR",
+        default_value = "/var/lib/drover/image-cache"
+    )]
+    pub image_cache_dir: PathBuf,
+    /// The cache's size bound, bytes (10 GiB); unused layers go first.
+    #[arg(long, env = "DROVER_IMAGE_CACHE_MAX_BYTES", default_value_t = 10 << 30)]
+    pub image_cache_max_bytes: u64,
+    /// Where each image container's root (and its overlay upper and work
+    /// directories) is made; removed when the task ends.
+    #[arg(
+        long,
+        env = "DROVER_IMAGE_ROOTFS_DIR",
+        default_value = "/var/lib/drover/image-rootfs"
+    )]
+    pub image_rootfs_dir: PathBuf,
+    /// How an image's layers become the task's root: `auto` (overlayfs,
+    /// a copy when overlay is refused) or `copy` (always a copy).
+    #[arg(long, env = "DROVER_IMAGE_ROOTFS", value_enum, default_value = "auto")]
+    pub image_rootfs: RootfsMode,
 }
 
 impl Config {
@@ -153,6 +186,13 @@ impl Config {
                 },
                 cgroup_prefix: format!("{}.{}", self.framework_id, self.executor_id),
                 allow_root_tasks: self.allow_root_tasks,
+                images: std::sync::Arc::new(Images::new(ImageSettings {
+                    image_dir: self.image_dir.clone(),
+                    cache_dir: self.image_cache_dir.clone(),
+                    max_bytes: self.image_cache_max_bytes,
+                    rootfs_dir: self.image_rootfs_dir.clone(),
+                    rootfs_mode: self.image_rootfs,
+                })),
             },
             cfs_quota: self.cgroups_enable_cfs,
             pids_max: self.pids_limit,

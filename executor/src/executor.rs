@@ -341,6 +341,16 @@ impl Executor {
             reason: report.reason.map(|r| r as i32),
             healthy: report.healthy,
             check_status: report.check_status,
+            labels: (!report.labels.is_empty()).then(|| drover_proto::v1::Labels {
+                labels: report
+                    .labels
+                    .into_iter()
+                    .map(|(key, value)| drover_proto::v1::Label {
+                        key,
+                        value: Some(value),
+                    })
+                    .collect(),
+            }),
             ..Default::default()
         };
         let actions = self
@@ -360,6 +370,7 @@ impl Executor {
                     ),
                     healthy: None,
                     check_status: None,
+                    labels: Vec::new(),
                 };
                 self.report(&task.task_id.value, report);
             }
@@ -389,6 +400,7 @@ impl Executor {
                     message,
                     healthy: None,
                     check_status: None,
+                    labels: Vec::new(),
                 },
             );
             return;
@@ -403,6 +415,7 @@ impl Executor {
                     message,
                     healthy: None,
                     check_status: None,
+                    labels: Vec::new(),
                 },
             );
             return;

@@ -12,6 +12,8 @@
 //! - [`health`]: COMMAND / HTTP / TCP health checks with Mesos semantics.
 //! - [`checks`]: Mesos checks (readiness), run with the same probes and
 //!   reported as `check_status` only when their result changes.
+//! - [`image`]: container images from the local store (OCI layouts,
+//!   `docker save` tarballs), verified, unpacked into a shared layer cache.
 //! - [`container`]: cgroups v1/v2, spawn, logs, kill, usage, OOM. No Mesos.
 
 pub mod agent;
@@ -20,5 +22,6 @@ pub mod config;
 pub mod container;
 pub mod executor;
 pub mod health;
+pub mod image;
 pub mod outputs;
 pub mod supervisor;

@@ -24,6 +24,7 @@ fn spec(dir: &Path, script: &str) -> SpawnSpec {
         cwd: dir.to_path_buf(),
         user: None,
         namespaces: false,
+        rootfs: None,
         stdout: Some(stdout.into()),
         stderr: Some(stderr.into()),
     }

@@ -55,6 +55,8 @@ pub struct HostSettings {
     /// command and default-executor tasks) may run tasks as root. Executors
     /// a framework names get what their CommandInfo sets.
     pub allow_root_tasks: bool,
+    /// `--image-dir`: the image store of every drover-executor started.
+    pub image_dir: Option<PathBuf>,
     /// `--authenticate-http-executors`: each executor gets a token and
     /// must send it on its calls.
     pub authenticate_executors: bool,
@@ -228,6 +230,14 @@ pub fn environment(
             .to_string_lossy()
             .into_owned(),
     );
+    // Image tasks: the store, and a layer cache and container roots in the
+    // work directory (never the executor's defaults under /var/lib).
+    if let Some(image_dir) = &host.image_dir {
+        let under = |dir: &str| host.work_dir.join(dir).to_string_lossy().into_owned();
+        set("DROVER_IMAGE_DIR", image_dir.to_string_lossy().into_owned());
+        set("DROVER_IMAGE_CACHE_DIR", under("image-cache"));
+        set("DROVER_IMAGE_ROOTFS_DIR", under("image-rootfs"));
+    }
     let variables = spec
         .command
         .as_ref()
@@ -273,6 +283,7 @@ mod tests {
             recovery_timeout: Duration::from_secs(900),
             subscription_backoff_max: Duration::from_secs(2),
             allow_root_tasks: false,
+            image_dir: None,
             authenticate_executors: false,
         }
     }
@@ -363,6 +374,23 @@ mod tests {
         assert_eq!(get(&env, "DROVER_ALLOW_ROOT_TASKS"), Some("true"));
         let p = program(&s, &host()).unwrap();
         assert_eq!(p.path, "/bin/drover-executor");
+    }
+
+    #[test]
+    fn an_image_dir_reaches_every_executor_with_a_cache_in_the_work_dir() {
+        let s = spec(ExecutorKind::Custom, None);
+        let at = "127.0.0.1:1".parse().unwrap();
+        let env = environment(&s, &host(), at, Path::new("/s"));
+        assert_eq!(get(&env, "DROVER_IMAGE_DIR"), None);
+        let mut with_images = host();
+        with_images.image_dir = Some("/images".into());
+        let env = environment(&s, &with_images, at, Path::new("/s"));
+        assert_eq!(get(&env, "DROVER_IMAGE_DIR"), Some("/images"));
+        assert_eq!(get(&env, "DROVER_IMAGE_CACHE_DIR"), Some("/w/image-cache"));
+        assert_eq!(
+            get(&env, "DROVER_IMAGE_ROOTFS_DIR"),
+            Some("/w/image-rootfs")
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //!   implementations, and the probe that picks one.
 //! - [`user`]: users looked up by name, and the credentials a process takes.
 //! - [`spawn`]: fork and exec into a cgroup, as a fixed list of named steps.
+//! - [`rootfs`]: an image container's root: layers assembled with overlayfs
+//!   (or copied), entered with `pivot_root`.
 //! - [`pid_namespace`]: the init and relay around a task in its own PID
 //!   namespace, so that it gets SIGTERM like any process.
 //! - [`logs`]: stdout/stderr pumped into sandbox files with size-capped rotation.
@@ -19,6 +21,7 @@ pub mod cgroup;
 pub mod limits;
 pub mod logs;
 pub mod pid_namespace;
+pub mod rootfs;
 pub mod spawn;
 pub mod usage;
 pub mod user;

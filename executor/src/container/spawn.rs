@@ -13,6 +13,10 @@
 //!    more, so that a tiny init is PID 1 of the new namespace and the task
 //!    PID 2, with `/proc` remounted ([`super::pid_namespace`]: why, and
 //!    how the graceful kill reaches the task);
+//!    c'. for an image task, enter its root: mount `/proc`, `/dev`, `/sys`
+//!    and the sandbox in it and `pivot_root` ([`super::rootfs::pivot`]);
+//!    the working directory and the program's `PATH` lookup then refer to
+//!    the image;
 //!    d. drop privileges (groups, gid, then uid: uid last, since it takes
 //!    away the right to change the others);
 //!    e. chdir to the sandbox (after dropping privileges, so the user must
@@ -27,6 +31,7 @@ use std::process::Stdio;
 
 use super::cgroup::files::io_error;
 use super::pid_namespace;
+use super::rootfs::PivotPlan;
 use super::user::Credentials;
 use super::{CgroupError, CgroupManager};
 
@@ -44,6 +49,9 @@ pub struct SpawnSpec {
     pub user: Option<Credentials>,
     /// New PID, mount, UTS and IPC namespaces, with `/proc` remounted.
     pub namespaces: bool,
+    /// An image's root to enter (implies `namespaces`); `cwd` and the
+    /// program are then looked up inside it.
+    pub rootfs: Option<PivotPlan>,
     /// Where stdout goes (`None`: /dev/null).
     pub stdout: Option<OwnedFd>,
     /// Where stderr goes (`None`: /dev/null).
@@ -65,6 +73,8 @@ pub enum Step {
     DropPrivileges = 5,
     /// `chdir` to the working directory.
     Chdir = 6,
+    /// Mounting in and pivoting into an image's root.
+    Rootfs = 7,
 }
 
 impl Step {
@@ -76,6 +86,7 @@ impl Step {
             Step::PidNamespace,
             Step::DropPrivileges,
             Step::Chdir,
+            Step::Rootfs,
         ]
         .into_iter()
         .find(|s| *s as u8 == code)
@@ -102,6 +113,15 @@ pub enum SpawnError {
     ChildStep {
         /// Which step.
         step: Step,
+        /// The errno it got.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Entering the image's root failed in the child. Not retryable as is.
+    #[error("entering the container's root: {what}: {source}")]
+    Rootfs {
+        /// Which operation, in words.
+        what: String,
         /// The errno it got.
         #[source]
         source: std::io::Error,
@@ -141,6 +161,7 @@ struct ChildPlan {
     procs_fds: Vec<i32>,
     step_fd: i32,
     namespaces: bool,
+    rootfs: Option<PivotPlan>,
     credentials: Option<Credentials>,
     cwd: CString,
 }
@@ -179,6 +200,14 @@ fn child_steps(plan: &ChildPlan) -> std::io::Result<()> {
             }
             if let Err(e) = pid_namespace::enter() {
                 mark(plan.step_fd, Step::PidNamespace);
+                return Err(e);
+            }
+        }
+        if let Some(rootfs) = &plan.rootfs {
+            if let Err((index, e)) = rootfs.enter() {
+                // The step, then which operation (the parent reads both).
+                let code = [Step::Rootfs as u8, u8::try_from(index).unwrap_or(u8::MAX)];
+                libc::write(plan.step_fd, code.as_ptr().cast(), 2);
                 return Err(e);
             }
         }
@@ -223,10 +252,14 @@ pub fn spawn(
         .stdout(spec.stdout.map(Stdio::from).unwrap_or_else(Stdio::null))
         .stderr(spec.stderr.map(Stdio::from).unwrap_or_else(Stdio::null))
         .kill_on_drop(false);
+    // The descriptions stay here: the plan itself moves into the child's
+    // closure.
+    let rootfs_steps = spec.rootfs.as_ref().map(PivotPlan::descriptions);
     let plan = ChildPlan {
         procs_fds: procs.iter().map(|f| f.as_raw_fd()).collect(),
         step_fd: step_write.as_raw_fd(),
-        namespaces: spec.namespaces,
+        namespaces: spec.namespaces || spec.rootfs.is_some(),
+        rootfs: spec.rootfs,
         credentials,
         cwd,
     };
@@ -244,14 +277,19 @@ pub fn spawn(
     match result {
         Ok(child) => Ok(child),
         Err(source) => {
-            let mut code = [0u8; 1];
+            let mut code = Vec::with_capacity(2);
             let mut reader = std::fs::File::from(step_read);
-            match reader.read(&mut code) {
-                Ok(1) => match Step::from_code(code[0]) {
-                    Some(step) => Err(SpawnError::ChildStep { step, source }),
-                    None => Err(SpawnError::Exec { program, source }),
-                },
-                _ => Err(SpawnError::Exec { program, source }),
+            let _ = reader.read_to_end(&mut code);
+            match code.first().copied().and_then(Step::from_code) {
+                Some(Step::Rootfs) => Err(SpawnError::Rootfs {
+                    what: code
+                        .get(1)
+                        .and_then(|i| rootfs_steps.as_ref()?.get(usize::from(*i)).cloned())
+                        .unwrap_or_else(|| "an unknown operation".into()),
+                    source,
+                }),
+                Some(step) => Err(SpawnError::ChildStep { step, source }),
+                None => Err(SpawnError::Exec { program, source }),
             }
         }
     }

@@ -38,6 +38,7 @@ impl CommandProbe {
             cwd: self.cwd.clone(),
             user: self.user.clone(),
             namespaces: false,
+            rootfs: None,
             stdout: None,
             stderr: None,
         };

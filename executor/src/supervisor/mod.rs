@@ -9,12 +9,14 @@
 //! - [`task`]: TaskInfo -> TaskPlan at the Mesos edge, with [`check_plan`]
 //!   (its Mesos check).
 //! - [`identity`]: who the task runs as, and the refusal of root.
+//! - [`image`]: an image task's image prepared and its root assembled.
 //! - [`lifecycle`]: the pure state machine.
 //! - [`hooks`]: sandbox, logs, health checks.
 
 pub mod check_plan;
 pub mod hooks;
 pub mod identity;
+pub mod image;
 pub mod lifecycle;
 pub mod task;
 
@@ -27,9 +29,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::container::cgroup::CgroupConfig;
 use crate::container::logs::RotationPolicy;
+use crate::container::rootfs::PivotPlan;
 use crate::container::spawn::{spawn, SpawnSpec};
 use crate::container::{CgroupManager, Usage};
 use hooks::{Launch, Started, TaskHook};
+use image::ImageContainer;
 use lifecycle::{Action, ExitFacts, Lifecycle, Report};
 use task::{PlanError, TaskPlan};
 
@@ -46,6 +50,8 @@ pub struct SupervisorContext {
     pub cgroup_prefix: String,
     /// Whether a task may run as root (`DROVER_ALLOW_ROOT_TASKS`).
     pub allow_root_tasks: bool,
+    /// The image store and where image containers' roots go.
+    pub images: Arc<image::Images>,
 }
 
 /// What the executor asks of a supervisor.
@@ -162,21 +168,28 @@ impl Driver {
 }
 
 /// Creates the cgroup, applies the limits and spawns the task (blocking).
+/// An image task enters its root (`rootfs`) and starts in `cwd` there.
 fn start(
     cgroup: Arc<dyn CgroupManager>,
     plan: &TaskPlan,
     launch: Launch,
     namespaces: bool,
+    rootfs: Option<(PivotPlan, PathBuf)>,
 ) -> Result<tokio::process::Child, String> {
     cgroup
         .create()
         .map_err(|e| format!("creating the task's cgroup: {e}"))?;
+    let (rootfs, cwd) = match rootfs {
+        Some((pivot, cwd)) => (Some(pivot), cwd),
+        None => (None, launch.sandbox),
+    };
     let spec = SpawnSpec {
         argv: plan.argv.clone(),
         env: plan.env.clone(),
-        cwd: launch.sandbox,
+        cwd,
         user: launch.user,
         namespaces,
+        rootfs,
         stdout: launch.stdout,
         stderr: launch.stderr,
     };
@@ -190,6 +203,21 @@ fn start(
         }
     }
     spawned
+}
+
+/// Prepares an image task's container (blocking work off the runtime).
+async fn prepare_image(
+    context: &SupervisorContext,
+    plan: &TaskPlan,
+    request: &task::ImageRequest,
+) -> Result<ImageContainer, String> {
+    let images = context.images.clone();
+    let request = request.clone();
+    let env = plan.env.clone();
+    let container_id = cgroup_name(&context.cgroup_prefix, &plan.task_id);
+    tokio::task::spawn_blocking(move || image::prepare(&images, &request, &env, &container_id))
+        .await
+        .unwrap_or_else(|_| Err("preparing the image panicked".to_string()))
 }
 
 /// Runs one task to its end. Always ends with a terminal report followed
@@ -209,21 +237,49 @@ pub async fn supervise(
         relay_pid: None,
         hooks: hooks::hooks(&context),
     };
-    let actions = driver.life.on_launch();
-    driver.apply(actions).await;
     let facts = match run.plan {
         Err(e) => {
-            let actions = driver.life.on_start_failed(e.to_string(), true);
+            let mut actions = driver.life.on_launch();
+            actions.extend(driver.life.on_start_failed(e.to_string(), true));
             driver.apply(actions).await;
             None
         }
         Ok(plan) => {
-            if let Some(check) = &plan.check {
-                driver
-                    .life
-                    .set_check(crate::checks::CheckResult::empty(check.kind).status());
+            // An image is prepared before TASK_STARTING, which then
+            // carries its digest.
+            let container = match &plan.image {
+                Some(request) => prepare_image(&context, &plan, request).await.map(Some),
+                None => Ok(None),
+            };
+            if let Ok(Some(container)) = &container {
+                driver.life.set_labels(container.labels.clone());
             }
-            run_plan(&mut driver, plan, run.sandbox, &context, &mut commands).await
+            let actions = driver.life.on_launch();
+            driver.apply(actions).await;
+            match container {
+                Err(message) => {
+                    let actions = driver.life.on_start_failed(message, false);
+                    driver.apply(actions).await;
+                    None
+                }
+                Ok(container) => {
+                    if let Some(check) = &plan.check {
+                        driver
+                            .life
+                            .set_check(crate::checks::CheckResult::empty(check.kind).status());
+                    }
+                    let sandbox = run.sandbox;
+                    run_plan(
+                        &mut driver,
+                        plan,
+                        sandbox,
+                        &context,
+                        &mut commands,
+                        container,
+                    )
+                    .await
+                }
+            }
         }
     };
     if let Some(facts) = facts {
@@ -233,12 +289,20 @@ pub async fn supervise(
     let _ = events.send(SupervisorEvent::Finished(task_id)).await;
 }
 
-/// Looks the task's user up and decides how it runs (blocking: NSS).
-fn run_as(user: Option<&str>, allow_root: bool) -> Result<identity::RunAs, String> {
-    let entry = user
-        .map(crate::container::user::lookup)
-        .transpose()
-        .map_err(|e| e.to_string())?;
+/// Looks the task's user up and decides how it runs (blocking: NSS). A
+/// user the image names was resolved in the image already (`resolved`).
+fn run_as(
+    user: Option<&str>,
+    resolved: Option<crate::container::user::UserEntry>,
+    allow_root: bool,
+) -> Result<identity::RunAs, String> {
+    let entry = match resolved {
+        Some(entry) => Some(entry),
+        None => user
+            .map(crate::container::user::lookup)
+            .transpose()
+            .map_err(|e| e.to_string())?,
+    };
     identity::decide(entry.as_ref(), nix::unistd::geteuid().as_raw(), allow_root)
         .map_err(|e| e.to_string())
 }
@@ -249,13 +313,20 @@ async fn run_plan(
     sandbox: PathBuf,
     context: &SupervisorContext,
     commands: &mut mpsc::Receiver<Command>,
+    container: Option<ImageContainer>,
 ) -> Option<ExitFacts> {
     // Who it runs as comes first: a task refused here leaves nothing
     // behind (no sandbox handed over, no cgroup).
-    let (user, allow_root) = (plan.user.clone(), context.allow_root_tasks);
-    let decided = tokio::task::spawn_blocking(move || run_as(user.as_deref(), allow_root))
-        .await
-        .unwrap_or_else(|_| Err("deciding the task's user panicked".to_string()));
+    let (mut user, allow_root) = (plan.user.clone(), context.allow_root_tasks);
+    if let Some(container) = &container {
+        // The task's own user, else the image's, else the framework's.
+        user = container.command.user.clone().or(user);
+    }
+    let resolved = container.as_ref().and_then(|c| c.image_user.clone());
+    let decided =
+        tokio::task::spawn_blocking(move || run_as(user.as_deref(), resolved, allow_root))
+            .await
+            .unwrap_or_else(|_| Err("deciding the task's user panicked".to_string()));
     let run_as = match decided {
         Ok(run_as) => run_as,
         Err(message) => {
@@ -264,7 +335,32 @@ async fn run_plan(
             return None;
         }
     };
+    if let Some(container) = &container {
+        let command = &container.command;
+        plan.argv = std::iter::once(command.executable.clone())
+            .chain(command.argv.iter().skip(1).cloned())
+            .collect();
+        plan.env = command.env.clone();
+    }
     run_as.add_environment(&mut plan.env);
+    let rootfs = match container
+        .as_ref()
+        .map(|c| c.pivot_plan(&sandbox))
+        .transpose()
+    {
+        Ok(pivot) => pivot.map(|pivot| {
+            let cwd = container
+                .as_ref()
+                .map(|c| c.command.cwd.clone())
+                .unwrap_or_default();
+            (pivot, PathBuf::from(cwd))
+        }),
+        Err(message) => {
+            let actions = driver.life.on_start_failed(message, false);
+            driver.apply(actions).await;
+            return None;
+        }
+    };
     let mut launch = Launch {
         sandbox: sandbox.clone(),
         user: run_as.switch.clone(),
@@ -283,10 +379,11 @@ async fn run_plan(
         .cgroups
         .manager(&cgroup_name(&context.cgroup_prefix, &plan.task_id))
         .into();
-    let namespaces = context.namespaces;
+    // An image task always gets its own namespaces.
+    let namespaces = context.namespaces || container.is_some();
     let (starting_cgroup, starting_plan) = (cgroup.clone(), plan.clone());
     let started = tokio::task::spawn_blocking(move || {
-        start(starting_cgroup, &starting_plan, launch, namespaces)
+        start(starting_cgroup, &starting_plan, launch, namespaces, rootfs)
     })
     .await;
     let mut child = match started {
@@ -303,7 +400,7 @@ async fn run_plan(
         }
     };
     driver.cgroup = Some(cgroup.clone());
-    if context.namespaces {
+    if namespaces {
         driver.relay_pid = child.id().and_then(|pid| i32::try_from(pid).ok());
     }
     let actions = driver.life.on_started();
@@ -361,6 +458,10 @@ async fn run_plan(
         });
         if let Err(e) = cleanup.kill_all().and_then(|()| cleanup.destroy()) {
             tracing::error!(error = %e, "cleaning up the task's cgroup");
+        }
+        // No process of the task is left: its root can go.
+        if let Some(container) = container {
+            container.remove();
         }
         oom
     })

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use drover_proto::v1::{
-    health_check, secret, volume, CommandInfo, DurationInfo, HealthCheck, Resource, TaskInfo,
+    container_info, health_check, image, secret, volume, CommandInfo, DurationInfo, HealthCheck,
+    Resource, TaskInfo,
 };
 
 use crate::container::ResourceLimits;
@@ -124,6 +125,72 @@ pub struct TaskPlan {
     pub kill_grace: Duration,
     /// Secrets to write into the sandbox before the task starts.
     pub secrets: Vec<SecretFile>,
+    /// The image the task runs from, if it names one; `argv` is then
+    /// replaced by the combination of the command with the image's
+    /// configuration ([`super::image`]).
+    pub image: Option<ImageRequest>,
+}
+
+/// The image a task names (`ContainerInfo` of type MESOS with
+/// `mesos.image`), as asked, parsed at launch: a bad reference fails the
+/// launch as a missing image does (TASK_FAILED), as in Mesos.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageAsked {
+    /// `image.docker.name`: `name[:tag]` or `name@sha256:...`.
+    Docker(String),
+    /// `image.appc`: a name and an optional id (a digest).
+    Appc {
+        /// The name.
+        name: String,
+        /// The id.
+        id: Option<String>,
+    },
+}
+
+impl ImageAsked {
+    /// The name as the task gave it (the `drover.image.name` label).
+    pub fn as_asked(&self) -> &str {
+        match self {
+            ImageAsked::Docker(name) | ImageAsked::Appc { name, .. } => name,
+        }
+    }
+}
+
+/// An image task's command as its CommandInfo gives it, before the image's
+/// Entrypoint, Cmd and User are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRequest {
+    /// The image.
+    pub image: ImageAsked,
+    /// `CommandInfo.shell` (true when unset).
+    pub shell: bool,
+    /// `CommandInfo.value`.
+    pub value: Option<String>,
+    /// `CommandInfo.arguments`.
+    pub arguments: Vec<String>,
+    /// `CommandInfo.user` only: the image's User applies when the task
+    /// names none, before the framework's user.
+    pub user: Option<String>,
+}
+
+/// The image `task` names, if any. DOCKER containers (the Docker
+/// containerizer's) and MESOS ones without an image have none.
+fn image_asked(task: &TaskInfo) -> Option<ImageAsked> {
+    let container = task.container.as_ref()?;
+    if container.r#type != container_info::Type::Mesos as i32 {
+        return None;
+    }
+    let image = container.mesos.as_ref()?.image.as_ref()?;
+    match image::Type::try_from(image.r#type).ok()? {
+        image::Type::Docker => Some(ImageAsked::Docker(image.docker.as_ref()?.name.clone())),
+        image::Type::Appc => {
+            let appc = image.appc.as_ref()?;
+            Some(ImageAsked::Appc {
+                name: appc.name.clone(),
+                id: appc.id.clone().filter(|id| !id.is_empty()),
+            })
+        }
+    }
 }
 
 /// A secret the task gets as a file (a SECRET volume of type VALUE, as
@@ -368,20 +435,43 @@ pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, Plan
     let task_id = task.task_id.value.clone();
     let command = task_command(task)?;
     let command = command.as_ref();
-    if command.value.as_deref().unwrap_or("").trim().is_empty() {
+    let shell = command.shell.unwrap_or(true);
+    let image = image_asked(task).map(|image| ImageRequest {
+        image,
+        shell,
+        value: command.value.clone(),
+        arguments: command.arguments.clone(),
+        user: command.user.clone().filter(|u| !u.is_empty()),
+    });
+    // An image task without shell may leave the program to the image's
+    // Entrypoint and Cmd.
+    let value_optional = image.is_some() && !shell;
+    if !value_optional && command.value.as_deref().unwrap_or("").trim().is_empty() {
         return Err(PlanError::EmptyCommand { task_id });
     }
     let argv = argv(command);
     let sandbox = context.sandbox.display().to_string();
-    let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), DEFAULT_PATH.into()),
+    // Inside an image the sandbox is at its mount point, and PATH is the
+    // image's (or Docker's default) unless the task sets one.
+    let (path, task_sandbox) = match image {
+        Some(_) => (
+            None,
+            crate::container::rootfs::SANDBOX_MOUNT_POINT.to_string(),
+        ),
+        None => (
+            Some(("PATH".to_string(), DEFAULT_PATH.to_string())),
+            sandbox.clone(),
+        ),
+    };
+    let mut env: Vec<(String, String)> = path.into_iter().collect();
+    env.extend([
         ("MESOS_TASK_ID".into(), task_id.clone()),
         ("MESOS_FRAMEWORK_ID".into(), context.framework_id.into()),
         ("MESOS_EXECUTOR_ID".into(), context.executor_id.into()),
-        ("MESOS_SANDBOX".into(), sandbox.clone()),
+        ("MESOS_SANDBOX".into(), task_sandbox),
         ("MESOS_DIRECTORY".into(), sandbox),
         ("MESOS_AGENT_ID".into(), task.agent_id.value.clone()),
-    ];
+    ]);
     let ports = ports(&task.resources);
     for (i, port) in ports.iter().enumerate() {
         env.push((format!("PORT{i}"), port.to_string()));
@@ -432,6 +522,7 @@ pub fn plan(task: &TaskInfo, context: &PlanContext<'_>) -> Result<TaskPlan, Plan
             .and_then(|k| k.grace_period.as_ref())
             .map_or(DEFAULT_KILL_GRACE, grace),
         secrets: secret_files(task)?,
+        image,
     })
 }
 
@@ -660,6 +751,83 @@ mod tests {
         };
         info.command.as_mut().unwrap().user = Some(String::new());
         assert_eq!(plan(&info, &no_default).unwrap().user, None);
+    }
+
+    fn with_image(command: CommandInfo, image: drover_proto::v1::Image) -> TaskInfo {
+        let mut info = task(Some(command));
+        info.container = Some(Box::new(drover_proto::v1::ContainerInfo {
+            r#type: container_info::Type::Mesos as i32,
+            mesos: Some(container_info::MesosInfo { image: Some(image) }),
+            ..Default::default()
+        }));
+        info
+    }
+
+    fn docker(name: &str) -> drover_proto::v1::Image {
+        drover_proto::v1::Image {
+            r#type: image::Type::Docker as i32,
+            docker: Some(image::Docker {
+                name: name.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_mesos_container_with_an_image_asks_for_it_and_its_sandbox_is_the_mount_point() {
+        let command = CommandInfo {
+            shell: Some(false),
+            arguments: vec!["x".into()],
+            user: Some(String::new()),
+            ..Default::default()
+        };
+        let p = plan(&with_image(command, docker("busybox:1")), &context()).unwrap();
+        let request = p.image.unwrap();
+        assert_eq!(request.image, ImageAsked::Docker("busybox:1".into()));
+        assert!(!request.shell);
+        assert_eq!(request.value, None, "no value: the image's Entrypoint runs");
+        assert_eq!(request.arguments, vec!["x"]);
+        assert_eq!(request.user, None, "the framework's user is no task user");
+        let env = |k: &str| p.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        assert_eq!(env("MESOS_SANDBOX").as_deref(), Some("/mnt/mesos/sandbox"));
+        assert_eq!(env("MESOS_DIRECTORY").as_deref(), Some("/sb"));
+        assert_eq!(env("PATH"), None, "the image's PATH applies");
+
+        let appc = drover_proto::v1::Image {
+            r#type: image::Type::Appc as i32,
+            appc: Some(image::Appc {
+                name: "example.com/app".into(),
+                id: Some("sha256:ab".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let shell = CommandInfo {
+            value: Some("true".into()),
+            ..Default::default()
+        };
+        let p = plan(&with_image(shell.clone(), appc), &context()).unwrap();
+        assert_eq!(
+            p.image.unwrap().image,
+            ImageAsked::Appc {
+                name: "example.com/app".into(),
+                id: Some("sha256:ab".into())
+            }
+        );
+        let mut docker_containerizer = with_image(shell, docker("busybox:1"));
+        docker_containerizer.container.as_mut().unwrap().r#type =
+            container_info::Type::Docker as i32;
+        assert_eq!(plan(&docker_containerizer, &context()).unwrap().image, None);
+    }
+
+    #[test]
+    fn an_image_task_with_shell_still_needs_a_value() {
+        let command = CommandInfo::default();
+        assert!(matches!(
+            plan(&with_image(command, docker("busybox:1")), &context()),
+            Err(PlanError::EmptyCommand { .. })
+        ));
     }
 
     fn with_secret(path: &str, kind: secret::Type) -> TaskInfo {

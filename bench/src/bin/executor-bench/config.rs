@@ -36,6 +36,17 @@ pub struct BenchConfig {
     /// The cgroup filesystem root.
     #[arg(long, env = "DROVER_CGROUP_ROOT", default_value = "/sys/fs/cgroup")]
     pub cgroup_root: PathBuf,
+    /// The test images (`scripts/test-images.sh DIR`) the image scenarios
+    /// run from. Default: `<cargo target dir>/test-images`, built there by
+    /// the script when missing.
+    #[arg(long, env = "DROVER_BENCH_IMAGES")]
+    pub images: Option<PathBuf>,
+    /// Warm and cold image launches timed (each).
+    #[arg(long, env = "DROVER_BENCH_IMAGE_ROUNDS", default_value_t = 10)]
+    pub image_rounds: usize,
+    /// Skip the image scenarios.
+    #[arg(long, env = "DROVER_BENCH_NO_IMAGES", default_value_t = false)]
+    pub no_images: bool,
     /// Where the JSON goes. Default: `<cargo target dir>/bench/executor.json`,
     /// found from this program's own path (`target/release/...`).
     #[arg(long, env = "DROVER_BENCH_OUT")]
@@ -63,12 +74,36 @@ impl BenchConfig {
         if let Some(path) = &self.out {
             return Ok(path.clone());
         }
-        let me = std::env::current_exe().context("finding this program's path")?;
-        // target/<profile>/drover-executor-bench -> target/bench/executor.json
-        let target = me
-            .parent()
-            .and_then(|profile| profile.parent())
-            .context("this program is not inside a cargo target directory; pass --out")?;
-        Ok(target.join("bench").join("executor.json"))
+        Ok(target_dir()?.join("bench").join("executor.json"))
     }
+
+    /// The test images, built by `scripts/test-images.sh` (idempotent)
+    /// unless given.
+    pub fn images_path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.images {
+            return Ok(path.clone());
+        }
+        let target = target_dir()?;
+        let out = target.join("test-images");
+        let script = target
+            .parent()
+            .context("the target directory has no parent")?
+            .join("scripts/test-images.sh");
+        let status = std::process::Command::new(&script)
+            .arg(&out)
+            .status()
+            .with_context(|| format!("running {}", script.display()))?;
+        anyhow::ensure!(status.success(), "{} failed", script.display());
+        Ok(out)
+    }
+}
+
+/// The cargo target directory this program was built in.
+fn target_dir() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("finding this program's path")?;
+    // target/<profile>/drover-executor-bench -> target
+    me.parent()
+        .and_then(|profile| profile.parent())
+        .map(std::path::Path::to_path_buf)
+        .context("this program is not inside a cargo target directory; pass --out and --images")
 }

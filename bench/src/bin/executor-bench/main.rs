@@ -3,7 +3,10 @@
 //! - LAUNCH-to-TASK_RUNNING p50/p99 of short tasks, beside the same command
 //!   started by a plain fork/exec and by a shell that joins a cgroup first;
 //! - the executor's resident memory idle and with many tasks running;
-//! - KILL-to-TASK_KILLED of a task that ignores SIGTERM.
+//! - KILL-to-TASK_KILLED of a task that ignores SIGTERM;
+//! - LAUNCH-to-TASK_RUNNING of a task run from an image, cache warm and
+//!   cold, beside the no-image launch and `crun run` of the same root
+//!   ([`images`]).
 //!
 //! It writes the figures to `target/bench/executor.json` and reports
 //! ratios, never assertions. Needs root: it creates (and removes) its own
@@ -15,6 +18,7 @@
 mod agent;
 mod baseline;
 mod config;
+mod images;
 mod report;
 mod scenarios;
 mod subject;
@@ -30,6 +34,7 @@ use drover_executor::container::cgroup::{detect_version, CgroupVersion};
 use agent::BenchAgent;
 use baseline::BenchCgroup;
 use config::BenchConfig;
+use images::{ImageDirs, ImageSamples};
 use report::{ms, percentile, Figure};
 use scenarios::Bench;
 use subject::{Memory, Subject};
@@ -64,6 +69,10 @@ fn latency_figures(name: &str, samples: &[Duration], figures: &mut Vec<Figure>) 
 }
 
 async fn run_executor(config: &BenchConfig, parent: &Path) -> anyhow::Result<Measured> {
+    let images = match config.no_images {
+        true => None,
+        false => Some(ImageDirs::new(&config.images_path()?)?),
+    };
     let (agent, arrivals) = BenchAgent::start()
         .await
         .context("starting the bench agent")?;
@@ -72,13 +81,14 @@ async fn run_executor(config: &BenchConfig, parent: &Path) -> anyhow::Result<Mea
         &agent,
         &config.cgroup_root,
         parent,
+        &images.as_ref().map(ImageDirs::env).unwrap_or_default(),
     )?;
     let mut bench = Bench {
         agent,
         arrivals,
         subject,
     };
-    let result = measure(config, parent, &mut bench).await;
+    let result = measure(config, parent, &mut bench, images.as_ref()).await;
     let Bench { agent, subject, .. } = bench;
     let stopped = subject.stop(&agent, Duration::from_secs(15)).await;
     let figures = result?;
@@ -95,12 +105,14 @@ struct Measured {
     rss_after_tasks: Memory,
     rss_running: Memory,
     kill: Vec<Duration>,
+    images: Option<ImageSamples>,
 }
 
 async fn measure(
     config: &BenchConfig,
     parent: &Path,
     bench: &mut Bench,
+    images: Option<&ImageDirs>,
 ) -> anyhow::Result<Measured> {
     anyhow::ensure!(
         bench.agent.subscribed(Duration::from_secs(10)).await,
@@ -146,6 +158,10 @@ async fn measure(
     let kill = bench
         .stubborn_kill(config.kill_grace, config.kill_rounds)
         .await?;
+    let images = match images {
+        Some(dirs) => Some(images::measure(bench, dirs, config.image_rounds).await?),
+        None => None,
+    };
     Ok(Measured {
         plain,
         shell_cgroup,
@@ -154,6 +170,7 @@ async fn measure(
         rss_after_tasks,
         rss_running,
         kill,
+        images,
     })
 }
 
@@ -231,7 +248,35 @@ fn figures(config: &BenchConfig, run: &Measured) -> Vec<Figure> {
         Figure::new("kill", "p50 / grace", kill_p50 / grace, "x")
             .against(&format!("kill grace {grace} ms")),
     );
+    if let Some(images) = &run.images {
+        image_figures(images, executor, &mut figures);
+    }
     figures
+}
+
+/// The image launch figures, as ratios to the no-image launch (`plain_p50`
+/// is its p50, ms) and to crun.
+fn image_figures(images: &ImageSamples, no_image_p50: f64, figures: &mut Vec<Figure>) {
+    let warm = latency_figures("image LAUNCH->RUNNING warm cache", &images.warm, figures);
+    let cold = latency_figures("image LAUNCH->RUNNING cold cache", &images.cold, figures);
+    for (name, p50) in [("warm", warm), ("cold", cold)] {
+        figures.push(
+            Figure::new(
+                "image",
+                &format!("image {name} p50 / no-image p50"),
+                p50 / no_image_p50,
+                "x",
+            )
+            .against("executor LAUNCH->RUNNING p50"),
+        );
+    }
+    if let Some(crun) = &images.crun {
+        let crun = latency_figures("crun run start->exit", crun, figures);
+        figures.push(
+            Figure::new("image", "image warm p50 / crun run p50", warm / crun, "x")
+                .against("crun run start->exit p50"),
+        );
+    }
 }
 
 fn main() -> anyhow::Result<()> {

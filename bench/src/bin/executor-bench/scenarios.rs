@@ -83,9 +83,14 @@ impl Bench {
     /// LAUNCH-to-TASK_RUNNING of one task running `argv`, waited for to
     /// its end so that no launch competes with another.
     pub async fn launch_once(&mut self, id: &str, argv: &[&str]) -> anyhow::Result<Duration> {
+        self.launch_info_once(id, task(id, argv)).await
+    }
+
+    /// [`Bench::launch_once`] of any task (`id` is its id).
+    pub async fn launch_info_once(&mut self, id: &str, info: TaskInfo) -> anyhow::Result<Duration> {
         let sent = self
             .agent
-            .launch(task(id, argv))
+            .launch(info)
             .context("the executor's subscription is gone")?;
         let running = self.wait_for(id, |s| s == TaskState::TaskRunning).await?;
         self.wait_for(id, |s| s == TaskState::TaskFinished).await?;

@@ -37,6 +37,7 @@ impl Subject {
         agent: &BenchAgent,
         cgroup_root: &Path,
         parent: &Path,
+        extra_env: &[(String, String)],
     ) -> anyhow::Result<Self> {
         let version = detect_version(cgroup_root).context("probing the cgroup version")?;
         let sandbox = std::env::temp_dir().join(format!("drover-bench-{}", std::process::id()));
@@ -56,6 +57,7 @@ impl Subject {
             // The fake agent's framework user is root, as the baselines
             // run: the measurement is of spawning, not of switching users.
             .env("DROVER_ALLOW_ROOT_TASKS", "true")
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

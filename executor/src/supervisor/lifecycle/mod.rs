@@ -39,6 +39,9 @@ pub struct Report {
     /// The Mesos check's latest result (empty until the first), carried
     /// by every update once the task runs, as Mesos' executors do.
     pub check_status: Option<CheckStatusInfo>,
+    /// `TaskStatus.labels`: for an image task, the image as asked and its
+    /// manifest digest, on every update from TASK_STARTING on.
+    pub labels: Vec<(String, String)>,
 }
 
 /// What the driver must do.
@@ -85,6 +88,7 @@ pub struct Lifecycle {
     /// The check's empty result, until the task runs.
     check_empty: Option<CheckStatusInfo>,
     check_status: Option<CheckStatusInfo>,
+    labels: Vec<(String, String)>,
 }
 
 impl Lifecycle {
@@ -96,6 +100,7 @@ impl Lifecycle {
             healthy: None,
             check_empty: None,
             check_status: None,
+            labels: Vec::new(),
         }
     }
 
@@ -103,6 +108,12 @@ impl Lifecycle {
     /// TASK_RUNNING carries it.
     pub fn set_check(&mut self, empty: CheckStatusInfo) {
         self.check_empty = Some(empty);
+    }
+
+    /// Labels every later update carries (call before `on_launch` for
+    /// TASK_STARTING to have them).
+    pub fn set_labels(&mut self, labels: Vec<(String, String)>) {
+        self.labels = labels;
     }
 
     /// Whether the terminal update has been produced.
@@ -125,6 +136,7 @@ impl Lifecycle {
             message,
             healthy: self.healthy,
             check_status: self.check_status,
+            labels: self.labels.clone(),
         })
     }
 

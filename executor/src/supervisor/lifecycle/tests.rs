@@ -48,6 +48,7 @@ fn a_task_goes_starting_running_finished() {
             message: Some("Command exited with status 0".into()),
             healthy: None,
             check_status: None,
+            labels: Vec::new(),
         })]
     );
     assert!(life.is_terminal());
@@ -102,6 +103,7 @@ fn kill_sends_killing_only_with_the_capability_then_sigterm_then_sigkill_at_the_
                 message: None,
                 healthy: None,
                 check_status: None,
+                labels: Vec::new(),
             }));
         }
         want.push(Action::Terminate);
