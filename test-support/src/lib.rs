@@ -8,7 +8,9 @@
 //!   namespace of its own.
 //! - [`trickle`]: a slow client sending a request a byte at a time.
 //! - [`job_spec`]: the job spec the API tests create.
+//! - [`images`]: the container test images (`scripts/test-images.sh`).
 
+pub mod images;
 pub mod job_spec;
 pub mod run;
 pub mod trickle;

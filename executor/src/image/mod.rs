@@ -27,7 +27,7 @@
 //! - [`cache`]: the shared content-addressed layer cache, leases, locks.
 //! - [`gc_plan`]: which unused layers a collection removes (pure).
 //! - [`command`]: the task's command combined with the image's (pure).
-//! - [`error`]: [`ImageError`].
+//! - [`error`]: the module's error type, [`ImageError`].
 
 mod bundle;
 mod cache;
@@ -140,11 +140,19 @@ impl ImageStore {
         image: &ImageName,
         lease_holder: &str,
     ) -> Result<PreparedImage, ImageError> {
+        self.prepare_named(image, lease_holder)
+            .map_err(|error| error.for_image(image.as_asked()))
+    }
+
+    fn prepare_named(
+        &self,
+        image: &ImageName,
+        lease_holder: &str,
+    ) -> Result<PreparedImage, ImageError> {
         let asked = image.as_asked();
         let resolved = self
             .source
-            .resolve(image)
-            .map_err(|error| error.for_image(asked))?
+            .resolve(image)?
             .ok_or_else(|| ImageError::NotFound {
                 image: asked.to_owned(),
                 store: self.store_dir.clone(),
@@ -160,12 +168,9 @@ impl ImageStore {
             let lease = self.cache.lease(lease_holder, &digests)?;
             let mut paths = Vec::with_capacity(digests.len());
             for layer in &resolved.image.layers {
-                let path = self
-                    .cache
-                    .ensure(&layer.digest, |dest| {
-                        unpack_verified(asked, resolved.blobs.as_ref(), layer, dest)
-                    })
-                    .map_err(|error| error.for_image(asked))?;
+                let path = self.cache.ensure(&layer.digest, |dest| {
+                    unpack_verified(asked, resolved.blobs.as_ref(), layer, dest)
+                })?;
                 paths.push(path);
             }
             (paths, lease)

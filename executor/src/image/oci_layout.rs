@@ -129,7 +129,7 @@ fn read_index(
         verify(
             asked,
             BlobKind::Manifest,
-            &descriptor.digest().to_string(),
+            descriptor.digest().as_ref(),
             &bytes,
         )?;
     }

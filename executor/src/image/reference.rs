@@ -156,7 +156,9 @@ impl ImageName {
         let is_bare_tag = !recorded.contains('/') && !recorded.contains(':');
         if is_bare_tag {
             let last = repository.rsplit('/').next().unwrap_or(repository);
-            return recorded == tag && layout_name == Some(last);
+            // Or a bare repository name, meaning `:latest`.
+            return (recorded == tag && layout_name == Some(last))
+                || (tag == "latest" && normalise(recorded) == normalise(repository));
         }
         match recorded
             .rsplit_once(':')

@@ -84,6 +84,17 @@ fn unpack_tar(tar: impl Read, dest: &Path) -> Result<(), UnpackError> {
             .and_then(|name| name.to_str())
             .unwrap_or_default()
             .to_owned();
+        let kind = entry.header().entry_type();
+        if matches!(
+            kind,
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo
+        ) {
+            // Device nodes and fifos of an image are not recreated: the
+            // container gets its own minimal /dev, and the tar crate would
+            // turn them into empty regular files.
+            tracing::debug!(member = %path.display(), "image layer: skipping a device or fifo member");
+            continue;
+        }
         if name == OPAQUE_MARKER {
             let dir = inside_parent(&canonical_dest, &relative)?;
             set_opaque(&dir)?;

@@ -3,6 +3,7 @@
 
 pub mod executor;
 pub mod fake_agent;
+pub mod oci_layout;
 
 use std::path::PathBuf;
 

@@ -26,6 +26,7 @@
 //! - [`pymesos`]: the pymesos venv and the Python frameworks it runs.
 //! - [`run`]: a binary run to its exit, or in a mount namespace of its own.
 //! - [`wait`]: bounded polling.
+//! - [`test_images`]: the container test images, built once per process.
 //!
 //! [`run`] and [`job_api::job_spec`] come from `drover-test-support`,
 //! which the scheduler's and agent-sim's own tests use too: they cannot
@@ -43,6 +44,7 @@ pub mod operator;
 pub mod pki;
 pub mod process;
 pub mod pymesos;
+pub use drover_test_support::images::test_images;
 pub use drover_test_support::run;
 pub mod scheduler;
 pub mod venv;
