@@ -14,7 +14,8 @@
 //!   reported as `check_status` only when their result changes.
 //! - [`image`]: container images from the local store (OCI layouts,
 //!   `docker save` tarballs), verified, unpacked into a shared layer cache.
-//! - [`container`]: cgroups v1/v2, spawn, logs, kill, usage, OOM. No Mesos.
+//! - [`container`]: cgroups v1/v2, image roots (overlayfs, `pivot_root`),
+//!   spawn, logs, kill, usage, OOM. No Mesos.
 
 pub mod agent;
 pub mod checks;

@@ -700,3 +700,70 @@ fn the_entry_image_runs_its_entrypoint_with_the_default_cmd_or_the_tasks_argumen
     assert_eq!(run(&[]), "entry: default-arg\n");
     assert_eq!(run(&["from", "task"]), "entry: from task\n");
 }
+
+/// Run in a child process by
+/// `a_lease_left_by_a_killed_holder_does_not_pin_its_layers`: prepares,
+/// says so, and waits to be SIGKILLed, as a crashing executor would be.
+#[test]
+#[ignore = "a helper the lease test runs in a child process"]
+fn lease_holder_child() {
+    let images = std::env::var_os("DROVER_TEST_LEASE_IMAGES").expect("run by the lease test");
+    let cache = std::env::var_os("DROVER_TEST_LEASE_CACHE").expect("run by the lease test");
+    let _prepared = store(Path::new(&images), Path::new(&cache))
+        .prepare(&name(BUSYBOX), "crashing-task")
+        .unwrap();
+    println!("prepared");
+    std::thread::sleep(std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn a_lease_left_by_a_killed_holder_does_not_pin_its_layers() {
+    use std::io::BufRead;
+    require_root();
+    let images = test_images();
+    let cache = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "lease_holder_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("DROVER_TEST_LEASE_IMAGES", &images)
+        .env("DROVER_TEST_LEASE_CACHE", cache.path())
+        .env_remove("RUST_BACKTRACE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Reads until the child says it holds the lease (EOF if it failed first).
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let said: Vec<String> = stdout
+        .lines()
+        .map(|line| line.unwrap())
+        .take_while(|line| !line.ends_with("prepared"))
+        .collect();
+    let store = store(&images, cache.path());
+    let while_alive = store.gc().unwrap();
+    // Killed by its own pid, then reaped, before the assertions can fail.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        while_alive.removed.is_empty(),
+        "a live holder's layers were collected; child said {said:?}"
+    );
+    assert_eq!(while_alive.kept, 2, "child said {said:?}");
+    let after_death = store.gc().unwrap();
+    assert_eq!(
+        after_death.removed.len(),
+        2,
+        "the dead holder's lease still pins its layers"
+    );
+    assert_eq!(
+        std::fs::read_dir(cache.path().join("leases"))
+            .unwrap()
+            .count(),
+        0,
+        "the stale lease was removed"
+    );
+}

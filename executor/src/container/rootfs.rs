@@ -25,7 +25,7 @@ mod assemble;
 pub mod passwd;
 pub mod pivot;
 
-pub use assemble::{assemble, Rootfs, RootfsError, RootfsKind, RootfsMode};
+pub use assemble::{assemble, Flatten, Rootfs, RootfsError, RootfsKind, RootfsMode};
 pub use pivot::PivotPlan;
 
 /// Where the task's sandbox appears inside an image container (Mesos'

@@ -35,7 +35,8 @@ impl Bundle {
         let mut archive = tar::Archive::new(file);
         let mut members = HashMap::new();
         let entries = archive
-            .entries()
+            // Seeks over member data: indexing a large tarball reads only its headers.
+            .entries_with_seek()
             .map_err(|source| ImageError::io("read tar", path, source))?;
         for entry in entries {
             let entry = entry.map_err(|source| ImageError::io("read tar", path, source))?;
@@ -124,4 +125,25 @@ fn is_inside(member: &str) -> bool {
         && path
             .components()
             .all(|component| matches!(component, Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_outside_the_bundle_are_refused() {
+        assert!(is_inside("blobs/sha256/abc"));
+        for outside in ["", "/etc/passwd", "../x", "blobs/../../x", "./index.json"] {
+            assert!(!is_inside(outside), "{outside:?}");
+        }
+    }
+
+    #[test]
+    fn a_directory_bundle_does_not_open_members_outside_it() {
+        let dir = std::env::temp_dir();
+        let bundle = Bundle::Dir(dir.join("drover-no-such-bundle"));
+        let error = bundle.open("../../etc/passwd").err().expect("refused");
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+    }
 }

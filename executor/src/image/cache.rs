@@ -287,6 +287,7 @@ impl LayerCache {
     }
 
     /// Deletes the layer `digest`: out of `layers/` first, then from disk.
+    /// Only under the exclusive collection lock.
     pub(crate) fn remove(&self, digest: &str) -> Result<(), ImageError> {
         let layer_dir = self.layer_dir(digest);
         let trash = self.root.join("trash").join(format!(
@@ -296,7 +297,19 @@ impl LayerCache {
         ));
         fs::rename(&layer_dir, &trash)
             .map_err(|source| ImageError::io("rename", &layer_dir, source))?;
-        fs::remove_dir_all(&trash).map_err(|source| ImageError::io("remove", &trash, source))
+        fs::remove_dir_all(&trash).map_err(|source| ImageError::io("remove", &trash, source))?;
+        // Its unpack lock goes too: removing a lock file is safe only here,
+        // under the exclusive collection lock, when no prepare can hold it.
+        let lock = self
+            .root
+            .join("locks")
+            .join(format!("{}.lock", digest_hex(digest)));
+        match fs::remove_file(&lock) {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => {
+                Err(ImageError::io("remove", &lock, error))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Empties `tmp/` and `trash/` of what crashed prepares and collections

@@ -101,3 +101,29 @@ fn digest_in_name(member: &str) -> Option<String> {
         .then(|| parse_digest(&format!("sha256:{hex}")))
         .flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn member_names_that_carry_a_digest_give_it() {
+        assert_eq!(
+            digest_in_name(&format!("{HEX}.json")),
+            Some(format!("sha256:{HEX}"))
+        );
+        assert_eq!(
+            digest_in_name(&format!("blobs/sha256/{HEX}")),
+            Some(format!("sha256:{HEX}"))
+        );
+    }
+
+    #[test]
+    fn legacy_layer_paths_and_odd_names_carry_none() {
+        assert_eq!(digest_in_name(&format!("{HEX}/layer.tar")), None);
+        assert_eq!(digest_in_name("config.json"), None);
+        assert_eq!(digest_in_name("blobs/sha256/short"), None);
+    }
+}

@@ -62,13 +62,15 @@ impl ImageSource for LocalImageDir {
             } else {
                 continue;
             };
-            let found = if bundle.has("manifest.json") {
-                docker_archive::resolve(&bundle, image)
-            } else if bundle.has("index.json") {
-                oci_layout::resolve(&bundle, image)
-            } else {
-                continue;
-            };
+            // An OCI index first: it gives the real manifest digest (a
+            // `docker save` since Docker 25 has both it and manifest.json).
+            let mut found = Ok(None);
+            if bundle.has("index.json") {
+                found = oci_layout::resolve(&bundle, image);
+            }
+            if matches!(found, Ok(None)) && bundle.has("manifest.json") {
+                found = docker_archive::resolve(&bundle, image);
+            }
             match found {
                 Ok(Some(resolved)) => {
                     return Ok(Some(ResolvedFrom {

@@ -41,8 +41,9 @@ pub struct LayerBlob {
 /// An image found by a source: everything but the layers' bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedImage {
-    /// The manifest digest (`sha256:<hex>`). For a `docker save` tarball
-    /// without an OCI index it is the config digest, Docker's image id.
+    /// The manifest digest (`sha256:<hex>`). For a legacy `docker save`
+    /// tarball (no OCI index, or not naming the image) it is the config
+    /// digest, Docker's image id: that format has no manifest blob.
     pub manifest_digest: String,
     /// The configuration the container runs with.
     pub config: ImageConfig,

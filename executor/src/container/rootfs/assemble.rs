@@ -71,6 +71,10 @@ const MOUNT_POINTS: [&str; 6] = [
     "mnt/mesos/sandbox",
 ];
 
+/// Flattens layers (lowest first) into one directory, whiteouts applied:
+/// the copy fallback.
+pub type Flatten = dyn Fn(&[PathBuf], &Path) -> Result<(), String>;
+
 /// An assembled root, mounted on the host until [`Rootfs::remove`] (or
 /// drop) unmounts it and deletes its per-container directories.
 #[derive(Debug)]
@@ -149,7 +153,7 @@ pub fn assemble(
     layers: &[PathBuf],
     base: &Path,
     mode: RootfsMode,
-    flatten: &dyn Fn(&[PathBuf], &Path) -> Result<(), String>,
+    flatten: &Flatten,
 ) -> Result<Rootfs, RootfsError> {
     if layers.is_empty() {
         return Err(RootfsError::NoLayers);
