@@ -252,6 +252,61 @@ fn racing_prepares_from_two_stores_end_with_one_copy() {
 }
 
 #[test]
+fn collections_racing_prepares_never_take_a_layer_from_under_a_prepared_image() {
+    require_root();
+    let images = test_images();
+    let cache = tempfile::tempdir().unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (images, cache, done) = (images.clone(), cache.path().to_owned(), done.clone());
+        std::thread::spawn(move || {
+            let store = store(&images, &cache);
+            let mut collections = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                store.gc().unwrap();
+                collections += 1;
+            }
+            collections
+        })
+    };
+    let preparers: Vec<_> = (0..2)
+        .map(|n| {
+            let (images, cache) = (images.clone(), cache.path().to_owned());
+            std::thread::spawn(move || {
+                let store = store(&images, &cache);
+                for round in 0..15 {
+                    let prepared = store
+                        .prepare(&name(BUSYBOX), &format!("task-{n}-{round}"))
+                        .unwrap();
+                    // Held: every layer must be whole while the collector runs.
+                    for _ in 0..3 {
+                        assert!(
+                            prepared.layers[0].join("bin/busybox").is_file(),
+                            "round {round}"
+                        );
+                        assert!(
+                            prepared.layers[1].join("etc/drover-image").is_file(),
+                            "round {round}"
+                        );
+                        std::thread::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+    let prepared: Vec<_> = preparers.into_iter().map(|p| p.join()).collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let collections = collector.join().unwrap();
+    for result in prepared {
+        result.unwrap();
+    }
+    assert!(
+        collections > 1,
+        "the collector ran alongside ({collections} collections)"
+    );
+}
+
+#[test]
 fn a_flipped_byte_in_a_layer_fails_with_a_digest_mismatch_naming_the_layer() {
     require_root();
     let images = tempfile::tempdir().unwrap();
@@ -652,6 +707,70 @@ fn hostile_layers_write_nothing_outside_their_directory() {
             "{label}: nothing cached"
         );
     }
+}
+
+#[test]
+fn a_multi_platform_index_resolves_to_this_hosts_manifest() {
+    require_root();
+    let images = tempfile::tempdir().unwrap();
+    let layout = images.path().join("multi");
+    let ours = write_layout(
+        &layout,
+        "unused",
+        &[vec![Member::File("ours", b"amd64")]],
+        None,
+    );
+    let manifest_size =
+        std::fs::metadata(layout.join("blobs/sha256").join(hex(&ours.manifest_digest)))
+            .unwrap()
+            .len();
+    // A nested index listing another platform first, then this host's.
+    let host_arch = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{}", "1".repeat(64)),
+             "size": 1, "platform": {"os": "linux", "architecture": "riscv64"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": ours.manifest_digest,
+             "size": manifest_size, "platform": {"os": "linux", "architecture": host_arch}},
+        ],
+    }))
+    .unwrap();
+    let nested_digest = sha256(&nested);
+    std::fs::write(
+        layout.join("blobs/sha256").join(hex(&nested_digest)),
+        &nested,
+    )
+    .unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": nested_digest,
+                       "size": nested.len(), "annotations": {"org.opencontainers.image.ref.name": "drover-test/multi:1"}}],
+    });
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+
+    let cache = tempfile::tempdir().unwrap();
+    let store = store(images.path(), cache.path());
+    let prepared = store.prepare(&name("drover-test/multi:1"), "t").unwrap();
+    assert_eq!(prepared.digest, ours.manifest_digest);
+    assert!(prepared.layers[0].join("ours").is_file());
+    // The platform manifest's own digest finds it through the nested index too.
+    let by_digest = store
+        .prepare(
+            &name(&format!("drover-test/multi@{}", ours.manifest_digest)),
+            "t2",
+        )
+        .unwrap();
+    assert_eq!(by_digest.layers, prepared.layers);
 }
 
 #[test]

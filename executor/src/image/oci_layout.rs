@@ -77,14 +77,35 @@ fn find(
         }
         return Ok(None);
     }
-    let found = index.manifests().iter().find(|descriptor| {
-        let annotations = descriptor.annotations().as_ref();
-        [REF_NAME, CONTAINERD_NAME]
-            .iter()
-            .filter_map(|key| annotations.and_then(|annotations| annotations.get(*key)))
-            .any(|recorded| image.matches_recorded(recorded, bundle.name()))
-    });
-    Ok(found.cloned())
+    let named: Vec<&Descriptor> = index
+        .manifests()
+        .iter()
+        .filter(|descriptor| {
+            let annotations = descriptor.annotations().as_ref();
+            [REF_NAME, CONTAINERD_NAME]
+                .iter()
+                .filter_map(|key| annotations.and_then(|annotations| annotations.get(*key)))
+                .any(|recorded| image.matches_recorded(recorded, bundle.name()))
+        })
+        .collect();
+    // One name may be recorded once per platform: this host's first.
+    let found = named
+        .iter()
+        .find(|descriptor| is_this_platform(descriptor))
+        .or(named.first());
+    Ok(found.map(|descriptor| (*descriptor).clone()))
+}
+
+/// Whether `descriptor` names a linux image for this host's architecture.
+fn is_this_platform(descriptor: &Descriptor) -> bool {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    descriptor.platform().as_ref().is_some_and(|platform| {
+        platform.os().to_string() == "linux" && platform.architecture().to_string() == arch
+    })
 }
 
 /// A nested index (multi-platform image): this host's platform, else the first.
@@ -95,20 +116,10 @@ fn pick_platform(
     image: &ImageName,
 ) -> Result<Descriptor, ImageError> {
     let inner = read_index(bundle, asked, &blob_member(asked, nested)?, Some(nested))?;
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let is_ours = |d: &&Descriptor| {
-        d.platform()
-            .as_ref()
-            .is_some_and(|p| p.os().to_string() == "linux" && p.architecture().to_string() == arch)
-    };
     let manifests = inner.manifests();
     manifests
         .iter()
-        .find(is_ours)
+        .find(|descriptor| is_this_platform(descriptor))
         .or_else(|| manifests.first())
         .cloned()
         .ok_or_else(|| ImageError::Corrupt {
