@@ -12,30 +12,15 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use drover_proto::v1::{
     container_info, image, task_status::Reason, CommandInfo, ContainerInfo, Image, TaskInfo,
     TaskState, TaskStatus,
 };
+use drover_test_support::images::test_images;
 use support::executor::{has_terminal, last, task, Executor};
 use support::fake_agent::FakeAgent;
 use support::TestParent;
-
-/// The test images, built once per test process into `target/test-images`.
-fn test_images() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let out = workspace.join("target/test-images");
-        let status = std::process::Command::new(workspace.join("scripts/test-images.sh"))
-            .arg(&out)
-            .status()
-            .expect("running scripts/test-images.sh");
-        assert!(status.success(), "scripts/test-images.sh failed");
-        out
-    })
-}
 
 /// An image store holding the given test images (copied, so a test may
 /// damage its own), with a cache and roots of its own.

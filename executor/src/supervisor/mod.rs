@@ -343,23 +343,16 @@ async fn run_plan(
         plan.env = command.env.clone();
     }
     run_as.add_environment(&mut plan.env);
-    let rootfs = match container
-        .as_ref()
-        .map(|c| c.pivot_plan(&sandbox))
-        .transpose()
-    {
-        Ok(pivot) => pivot.map(|pivot| {
-            let cwd = container
-                .as_ref()
-                .map(|c| c.command.cwd.clone())
-                .unwrap_or_default();
-            (pivot, PathBuf::from(cwd))
-        }),
-        Err(message) => {
-            let actions = driver.life.on_start_failed(message, false);
-            driver.apply(actions).await;
-            return None;
-        }
+    let rootfs = match &container {
+        None => None,
+        Some(container) => match container.pivot_plan(&sandbox) {
+            Ok(pivot) => Some((pivot, PathBuf::from(&container.command.cwd))),
+            Err(message) => {
+                let actions = driver.life.on_start_failed(message, false);
+                driver.apply(actions).await;
+                return None;
+            }
+        },
     };
     let mut launch = Launch {
         sandbox: sandbox.clone(),

@@ -106,6 +106,10 @@ pub struct ImageSamples {
     pub cold: Vec<Duration>,
     /// `crun run` of the same root, start to exit; None without crun.
     pub crun: Option<Vec<Duration>>,
+    /// The wrapper crun runs in on a hybrid host (a private mount
+    /// namespace hiding the v2 mount, which crun refuses), running `true`:
+    /// part of every crun sample.
+    pub crun_wrapper: Option<Vec<Duration>>,
 }
 
 /// Runs `rounds` warm and `rounds` cold image launches, then crun.
@@ -126,22 +130,77 @@ pub async fn measure(
         let id = format!("image-cold-{i}");
         cold.push(bench.launch_info_once(&id, image_task(&id)).await?);
     }
-    let crun = match which_crun() {
-        Some(crun) => Some(
-            tokio::task::spawn_blocking({
-                let store = dirs.store.clone();
-                let scratch = dirs.root.path().join("crun");
-                move || crun_runs(&crun, &store, &scratch, rounds)
-            })
-            .await
-            .context("the crun thread panicked")??,
-        ),
+    let (crun, crun_wrapper) = match which_crun() {
+        Some(crun) => {
+            let store = dirs.store.clone();
+            let scratch = dirs.root.path().join("crun");
+            let runs =
+                tokio::task::spawn_blocking(move || crun_runs(&crun, &store, &scratch, rounds))
+                    .await
+                    .context("the crun thread panicked")?;
+            match runs {
+                Ok((runs, wrapper)) => (Some(runs), wrapper),
+                Err(e) => {
+                    println!("crun did not run ({e:#}): no crun figures");
+                    (None, None)
+                }
+            }
+        }
         None => {
             println!("crun is not installed (apt-get install crun): no crun figures");
-            None
+            (None, None)
         }
     };
-    Ok(ImageSamples { warm, cold, crun })
+    Ok(ImageSamples {
+        warm,
+        cold,
+        crun,
+        crun_wrapper,
+    })
+}
+
+/// Whether this host mounts cgroup v1 with a v2 hierarchy beside it (at
+/// `/sys/fs/cgroup/unified`), which crun refuses to run on.
+fn hybrid_host() -> bool {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    mounts.lines().any(|l| {
+        let fields: Vec<&str> = l.split(' ').collect();
+        fields.get(1) == Some(&"/sys/fs/cgroup/unified") && fields.get(2) == Some(&"cgroup2")
+    })
+}
+
+/// `command` as is, or on a hybrid host in a private mount namespace with
+/// the v2 mount hidden (as the Mesos agent here runs): the host's mounts
+/// are untouched.
+fn on_v1_view(command: &[&str]) -> std::process::Command {
+    if !hybrid_host() {
+        let mut plain = std::process::Command::new(command[0]);
+        plain.args(&command[1..]);
+        return plain;
+    }
+    let mut wrapped = std::process::Command::new("unshare");
+    wrapped.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount --make-rprivate / && mount -t tmpfs none /sys/fs/cgroup/unified && exec \"$@\"",
+        "sh",
+    ]);
+    wrapped.args(command);
+    wrapped
+}
+
+/// Runs `command` (made by [`on_v1_view`]) and times it, start to exit.
+fn timed(mut command: std::process::Command) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .context("starting crun")?;
+    let took = started.elapsed();
+    anyhow::ensure!(status.success(), "{command:?} failed: {status}");
+    Ok(took)
 }
 
 fn which_crun() -> Option<PathBuf> {
@@ -154,12 +213,15 @@ fn which_crun() -> Option<PathBuf> {
 
 /// `crun run` of the image's root (flattened, as crun takes one
 /// directory) running the same command, `rounds` times, start to exit.
+/// On a hybrid host crun runs in a wrapper; its cost, running `true`, is
+/// the second value.
+#[allow(clippy::type_complexity)]
 fn crun_runs(
     crun: &Path,
     store: &Path,
     scratch: &Path,
     rounds: usize,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<(Vec<Duration>, Option<Vec<Duration>>)> {
     let bundle = scratch.join("bundle");
     let rootfs = bundle.join("rootfs");
     std::fs::create_dir_all(&rootfs).context("creating the crun bundle")?;
@@ -178,24 +240,35 @@ fn crun_runs(
         serde_json::from_slice(&std::fs::read(&config_path).context("reading config.json")?)?;
     config["process"]["args"] = serde_json::json!(IMAGE_TASK);
     config["process"]["terminal"] = serde_json::json!(false);
+    // Its own cgroup (crun makes and removes it), as each executor task has.
+    let id = format!("drover-bench-crun-{}", std::process::id());
+    config["linux"]["cgroupsPath"] = serde_json::json!(format!("/{id}"));
     std::fs::write(&config_path, serde_json::to_vec_pretty(&config)?)?;
+    let (crun, bundle) = (crun.to_string_lossy(), bundle.to_string_lossy());
     let mut samples = Vec::with_capacity(rounds);
     for i in 0..rounds + 1 {
-        let started = Instant::now();
-        let status = std::process::Command::new(crun)
-            .args(["run", "--bundle"])
-            .arg(&bundle)
-            .arg(format!("drover-bench-{}-{i}", std::process::id()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .context("crun run")?;
-        let took = started.elapsed();
-        anyhow::ensure!(status.success(), "crun run failed: {status}");
+        let name = format!("{id}-{i}");
+        let run = [
+            &crun,
+            "--cgroup-manager=cgroupfs",
+            "run",
+            "--bundle",
+            &bundle,
+            &name,
+        ];
+        let took = timed(on_v1_view(&run))?;
         // The first run is a warm-up, as the executor's first launch is.
         if i > 0 {
             samples.push(took);
         }
     }
-    Ok(samples)
+    let wrapper = match hybrid_host() {
+        true => Some(
+            (0..rounds)
+                .map(|_| timed(on_v1_view(&["true"])))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
+        false => None,
+    };
+    Ok((samples, wrapper))
 }

@@ -236,3 +236,25 @@ fn exit_facts_ok() -> ExitFacts {
         oom_killed: false,
     }
 }
+
+#[test]
+fn labels_set_before_the_launch_ride_on_every_update() {
+    let labels = vec![("drover.image.digest".to_string(), "sha256:ab".to_string())];
+    let mut life = Lifecycle::new(true);
+    life.set_labels(labels.clone());
+    let mut reports = life.on_launch();
+    reports.extend(life.on_started());
+    reports.extend(life.on_kill(Duration::from_secs(1), Instant::now()));
+    reports.extend(life.on_exited(exit(None, Some(15), false)));
+    let seen: Vec<(TaskState, Vec<(String, String)>)> = reports
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Report(r) => Some((r.state, r.labels)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    for (state, got) in seen {
+        assert_eq!(got, labels, "{state:?}");
+    }
+}
