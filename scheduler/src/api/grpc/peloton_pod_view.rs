@@ -357,6 +357,25 @@ mod tests {
     }
 
     #[test]
+    fn a_container_shows_the_image_its_run_resolved_as_name_at_digest() {
+        let mut job = job(1);
+        job.spec.default_spec.containers[0].image = Some("drover-test/busybox:1".into());
+        let mut running = record(0, 0, PodState::Running);
+        let image =
+            |job: &Job, r: &RunRecord| run_status(job, r, 0).containers_status[0].image.clone();
+        assert_eq!(image(&job, &running), "drover-test/busybox:1", "asked");
+        let digest = format!("sha256:{}", "a7".repeat(32));
+        running.image = Some(crate::model::image::RunImage {
+            name: Some("drover-test/busybox:1".into()),
+            digest: Some(digest.clone()),
+        });
+        assert_eq!(
+            image(&job, &running),
+            format!("drover-test/busybox:1@{digest}")
+        );
+    }
+
+    #[test]
     fn every_drover_pod_state_is_a_proto_state_of_the_same_name() {
         for state in ALL_POD_STATES {
             assert_ne!(pod_state(state), pod::PodState::Invalid, "{state:?}");

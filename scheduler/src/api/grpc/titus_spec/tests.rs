@@ -758,3 +758,49 @@ fn titus_images_and_their_entrypoint_and_command_become_the_mesos_command() {
         assert_eq!(cmd.arguments, want_args, "{case}");
     }
 }
+
+#[test]
+fn a_task_shows_its_image_as_asked_and_the_digest_its_executor_resolved() {
+    use crate::model::ids::{AgentId, InstanceId};
+    use crate::model::image::RunImage;
+    use crate::model::run::Run;
+    let job = job_of(&batch());
+    let task = TaskId::new(InstanceId::new(job.job_id.clone(), 0), 0);
+    let mut record = RunRecord {
+        task_id: task,
+        run: Run::launching(0, AgentId::new("a1"), 1, 2_000),
+        hostname: None,
+        message: None,
+        ports: Vec::new(),
+        image: None,
+    };
+    let image_of = |record: &RunRecord| {
+        let status = task_to_proto(&job, 0, Some(record)).status.unwrap();
+        let state = &status.container_state[0];
+        assert_eq!(state.container_name, "main");
+        state.container_image.clone().unwrap()
+    };
+    // Not resolved yet (or a simulated agent): name and tag, no digest.
+    let shown = image_of(&record);
+    assert_eq!(
+        (
+            shown.name.as_str(),
+            shown.tag.as_str(),
+            shown.digest.as_str()
+        ),
+        ("titus-examples", "latest", "")
+    );
+    let digest = format!("sha256:{}", "e1".repeat(32));
+    record.image = Some(RunImage {
+        name: Some("titus-examples:latest".into()),
+        digest: Some(digest.clone()),
+    });
+    assert_eq!(image_of(&record).digest, digest);
+    // A job without an image has no container state to show.
+    let mut bare = batch();
+    let c = bare.container.as_mut().unwrap();
+    c.image = None;
+    let bare = job_of(&bare);
+    let status = task_to_proto(&bare, 0, None).status.unwrap();
+    assert!(status.container_state.is_empty());
+}
