@@ -100,7 +100,7 @@ pub struct JobSpec {
     pub disabled: bool,
     /// The seed message the job was created from (a Titus
     /// `JobDescriptor`), kept whole so that what Drover stores but does not
-    /// act on (image, security profile, disruption budget, ...) is shown
+    /// act on (security profile, network, ...) is shown
     /// back as it was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_message: Option<SeedMessage>,

@@ -4,15 +4,18 @@
 //!   `jobGroupInfo` parts, `<app>-<stack>-<detail>-<sequence>`) is the
 //!   name, `attributes` the job labels, batch `size` / service
 //!   `capacity.desired` the instance count, the container's resources,
-//!   argv (`entryPoint` then `command`, as Docker joins them; run without a
-//!   shell) and `env` the one container, `retryPolicy` the restart policy
+//!   `image` (name and tag, or digest), argv (`entryPoint` then `command`,
+//!   as Docker joins them, run without a shell; with an image either may be
+//!   left to the image's Entrypoint and Cmd) and `env` the one container, `retryPolicy` the restart policy
 //!   (delays in whole seconds, rounded up), the container attribute
 //!   `titusParameter.agent.killWaitSeconds` the kill grace period, hard constraints the placement
 //!   options and a HOST label constraint per attribute, soft ones the
 //!   placement preferences and a soft label constraint. The descriptor is
 //!   kept whole ([`crate::model::spec::SeedMessage`]), so what Drover
-//!   stores but does not act on (image, security profile, network,
-//!   disruption budget, ...) is shown back as sent.
+//!   stores but does not act on (security profile, network, ...) is shown
+//!   back as sent.
+//! - A task's `containerState` shows its image: name and tag as asked, the
+//!   digest its executor resolved.
 //! - A job is shown as a Titus `Job`: the kept descriptor with what the
 //!   model owns written over it (desired size, enabled, attributes), or
 //!   one made from the spec for a job created through another face.
