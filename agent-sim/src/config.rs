@@ -121,8 +121,9 @@ pub struct Config {
     pub allow_root_tasks: bool,
     /// The local image store the real agents' drover-executors run image
     /// tasks from (`DROVER_IMAGE_DIR`: OCI layouts and `docker save`
-    /// tarballs). Their layer cache and container roots go under the work
-    /// directory (`image-cache`, `image-rootfs`), shared by the agents.
+    /// tarballs; default: the executor's own). Their layer cache and
+    /// container roots always go under the work directory (`image-cache`,
+    /// `image-rootfs`), shared by the agents.
     #[arg(long, env = "DROVER_IMAGE_DIR")]
     pub image_dir: Option<PathBuf>,
     /// Real agents authenticate their executors, as a Mesos agent with

@@ -475,3 +475,45 @@ async fn the_copy_fallback_runs_the_same_image_with_its_whiteouts() {
     );
     assert!(store.leftovers().is_empty(), "{:?}", store.leftovers());
 }
+
+#[tokio::test]
+async fn the_images_user_applies_when_the_task_names_none() {
+    let store = Store::with(&["busybox"]);
+    // The same image with `User` set (umoci, as test-images.sh uses it).
+    let layout = store.path("images/busybox");
+    let status = std::process::Command::new("umoci")
+        .args(["config", "--image"])
+        .arg(format!("{}:drover-test/busybox:1", layout.display()))
+        .args(["--config.user", "1234:5678"])
+        .status()
+        .expect("umoci (scripts/test-images.sh installs it)");
+    assert!(status.success());
+    let (_parent, agent, executor) = executor("image-user", &store).await;
+    let script = "echo \"$(id -u):$(id -g)\"";
+    agent.launch(image_task("u", "drover-test/busybox:1", shell(script)));
+    let mut named = image_task("n", "drover-test/busybox:1", shell(script));
+    named.command.as_mut().unwrap().user = Some("root".into());
+    agent.launch(named);
+    agent.wait_until("u", has_terminal("u")).await;
+    agent.wait_until("n", has_terminal("n")).await;
+    for id in ["u", "n"] {
+        let end = agent.with_record(|r| last(&r.updates, id));
+        assert_eq!(
+            end.state(),
+            TaskState::TaskFinished,
+            "{id}: {:?}\n{}",
+            end.message,
+            executor.log()
+        );
+    }
+    assert_eq!(
+        stdout(&executor, "u").trim(),
+        "1234:5678",
+        "the image's User"
+    );
+    assert_eq!(
+        stdout(&executor, "n").trim(),
+        "0:0",
+        "the task's own user wins"
+    );
+}

@@ -230,14 +230,15 @@ pub fn environment(
             .to_string_lossy()
             .into_owned(),
     );
-    // Image tasks: the store, and a layer cache and container roots in the
-    // work directory (never the executor's defaults under /var/lib).
+    // Image tasks: the store when configured (else the executor's
+    // default), and always a layer cache and container roots in the work
+    // directory, never the executor's defaults under /var/lib.
     if let Some(image_dir) = &host.image_dir {
-        let under = |dir: &str| host.work_dir.join(dir).to_string_lossy().into_owned();
         set("DROVER_IMAGE_DIR", image_dir.to_string_lossy().into_owned());
-        set("DROVER_IMAGE_CACHE_DIR", under("image-cache"));
-        set("DROVER_IMAGE_ROOTFS_DIR", under("image-rootfs"));
     }
+    let under = |dir: &str| host.work_dir.join(dir).to_string_lossy().into_owned();
+    set("DROVER_IMAGE_CACHE_DIR", under("image-cache"));
+    set("DROVER_IMAGE_ROOTFS_DIR", under("image-rootfs"));
     let variables = spec
         .command
         .as_ref()
@@ -381,7 +382,12 @@ mod tests {
         let s = spec(ExecutorKind::Custom, None);
         let at = "127.0.0.1:1".parse().unwrap();
         let env = environment(&s, &host(), at, Path::new("/s"));
-        assert_eq!(get(&env, "DROVER_IMAGE_DIR"), None);
+        assert_eq!(
+            get(&env, "DROVER_IMAGE_DIR"),
+            None,
+            "the executor's default"
+        );
+        assert_eq!(get(&env, "DROVER_IMAGE_CACHE_DIR"), Some("/w/image-cache"));
         let mut with_images = host();
         with_images.image_dir = Some("/images".into());
         let env = environment(&s, &with_images, at, Path::new("/s"));
