@@ -432,6 +432,7 @@ fn update(task: &str, state: TaskState, agent: usize) -> TaskUpdate {
         agent_id: Some(AgentId::new(&format!("a{agent}"))),
         timestamp: None,
         unreachable_since: None,
+        image: None,
         data: None,
         uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}"))),
     }

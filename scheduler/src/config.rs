@@ -90,6 +90,14 @@ pub struct Config {
     /// entitlement get it (0: never preempt).
     #[arg(long, env = "DROVER_PREEMPTION_RATE", default_value_t = 60)]
     pub preemption_rate: u32,
+    /// Where Kubeflow pipeline steps run: `image` (default) asks for each
+    /// step's container image, which drover-executor resolves from its
+    /// agent's local image store (`DROVER_IMAGE_DIR`), as Kubeflow runs
+    /// every step in its image; `host` runs the step's command on the
+    /// agent's own filesystem, for agents without an image store (the
+    /// run's status then says the images were not used).
+    #[arg(long, env = "DROVER_KFP_IMAGES", value_enum, default_value_t = KfpImages::Image)]
+    pub kfp_images: KfpImages,
     /// How far ahead a maintenance window the master announced
     /// (`Offer.unavailability`) keeps new pods off its host.
     #[arg(long, env = "DROVER_MAINTENANCE_LOOKAHEAD", default_value = "1hrs", value_parser = parse_duration)]
@@ -243,6 +251,24 @@ impl TlsArgs {
             key: self.tls_key.clone()?,
             client_ca: self.tls_client_ca.clone(),
         })
+    }
+}
+
+/// `--kfp-images`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KfpImages {
+    /// Steps run in their container's image.
+    Image,
+    /// Steps run on the agent's host; images are recorded only.
+    Host,
+}
+
+impl From<KfpImages> for crate::model::pipeline::ImageUse {
+    fn from(k: KfpImages) -> Self {
+        match k {
+            KfpImages::Image => crate::model::pipeline::ImageUse::Image,
+            KfpImages::Host => crate::model::pipeline::ImageUse::Host,
+        }
     }
 }
 
@@ -463,6 +489,16 @@ mod tests {
         let off = Config::parse_from(["drover-scheduler", "--preemption-rate", "0"]);
         assert_eq!(off.preemption_rate, 0);
         assert!(Config::try_parse_from(["drover-scheduler", "--preemption-rate", "-1"]).is_err());
+    }
+
+    #[test]
+    fn kubeflow_steps_ask_for_their_images_unless_told_host() {
+        use crate::model::pipeline::ImageUse;
+        let c = Config::parse_from(["drover-scheduler"]);
+        assert_eq!(ImageUse::from(c.kfp_images), ImageUse::Image);
+        let host = Config::parse_from(["drover-scheduler", "--kfp-images", "host"]);
+        assert_eq!(ImageUse::from(host.kfp_images), ImageUse::Host);
+        assert!(Config::try_parse_from(["drover-scheduler", "--kfp-images", "docker"]).is_err());
     }
 
     #[test]

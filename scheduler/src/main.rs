@@ -289,6 +289,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     engine.reconcile_interval = config.reconcile_interval;
     engine.preemption_rate = config.preemption_rate;
     engine.maintenance_lookahead = config.maintenance_lookahead;
+    engine.kfp_images = config.kfp_images.into();
     // The queue's capacity is the shedding bound: a write that finds it
     // full is refused at once (api::shed).
     let (api_tx, api_rx) = mpsc::channel(config.max_pending_requests as usize);
@@ -322,6 +323,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             },
             task_users,
             tls: serves_tls,
+            kfp_images: config.kfp_images.into(),
             ..ApiConfig::default()
         },
     };

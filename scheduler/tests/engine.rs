@@ -1132,3 +1132,30 @@ fn a_restart_waiting_on_health_kills_the_next_pod_once_the_health_update_settles
     h.advance(EngineConfig::default().update_settle);
     assert_eq!(kills(&mut h), ["j-1-0"]);
 }
+
+#[test]
+fn the_image_a_runs_executor_resolved_is_stored_once_said_and_kept() {
+    use drover_scheduler::model::image::RunImage;
+    let mut h = Harness::new();
+    let job = launched(&mut h, "SERVICE", 1);
+    assert_eq!(h.runs(&job)[0].image, None, "nothing said yet");
+    let image = RunImage {
+        name: Some("drover-test/busybox:1".into()),
+        digest: Some(format!("sha256:{}", "c3".repeat(32))),
+    };
+    // STARTING and RUNNING in one batch, as a launch's arrive: the first
+    // names the image, the second does not; a later one neither.
+    h.updates(vec![
+        TaskUpdate {
+            image: Some(image.clone()),
+            ..update("j-0-0", TaskState::TaskStarting, 10)
+        },
+        update("j-0-0", TaskState::TaskRunning, 11),
+    ]);
+    assert_eq!(h.runs(&job)[0].run.state, PodState::Running);
+    assert_eq!(h.runs(&job)[0].image, Some(image.clone()));
+    h.updates(vec![update("j-0-0", TaskState::TaskFailed, 20)]);
+    let run = &h.runs(&job)[0];
+    assert_eq!(run.run.state, PodState::Failed);
+    assert_eq!(run.image, Some(image), "an end without the labels keeps it");
+}

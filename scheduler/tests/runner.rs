@@ -145,6 +145,7 @@ fn update(task: &str, state: TaskState, uuid: Option<&[u8]>) -> SessionEvent {
         agent_id: Some(AgentId::new("a1")),
         timestamp: Some(1_700_000_000_000),
         unreachable_since: None,
+        image: None,
         data: None,
         uuid: uuid.map(bytes::Bytes::copy_from_slice),
     })

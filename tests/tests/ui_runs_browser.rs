@@ -98,6 +98,9 @@ async fn the_web_ui_lists_runs_shows_their_nodes_and_terminates_and_retries() {
             executor.to_str().unwrap(),
             "--credentials-file",
             credentials.to_str().unwrap(),
+            // Its steps run the host's python (the kfp venv), not images.
+            "--kfp-images",
+            "host",
         ])
         .start();
     let address = scheduler.address.clone();

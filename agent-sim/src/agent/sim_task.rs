@@ -210,9 +210,9 @@ fn command_outcome(cmd: &drover_proto::v1::CommandInfo) -> Outcome {
 /// The command that decides how a multi-line script ends: its last line
 /// (without `exec`), its words unquoted as `sh` would (bare or in single
 /// quotes), when every line before it only prepares the sandbox as the
-/// scheduler's pipeline nodes do (`set -e`, `mkdir -p`, an input file
-/// written by `printf ... | base64 -d >`), which a simulated agent takes
-/// as done. Any other script is unknown (`None`): it runs until killed.
+/// scheduler's pipeline nodes do (`set -e`, `cd "$MESOS_SANDBOX"` (a node
+/// in its image), `mkdir -p`, an input file written by
+/// `printf ... | base64 -d >`), which a simulated agent takes as done. Any other script is unknown (`None`): it runs until killed.
 fn script_command(script: &str) -> Option<Vec<String>> {
     let mut lines: Vec<&str> = script
         .lines()
@@ -220,8 +220,12 @@ fn script_command(script: &str) -> Option<Vec<String>> {
         .filter(|l| !l.is_empty())
         .collect();
     let last = lines.pop()?;
-    let prepares =
-        |l: &&str| *l == "set -e" || l.starts_with("mkdir -p ") || l.starts_with("printf '%s' ");
+    let prepares = |l: &&str| {
+        *l == "set -e"
+            || *l == "cd \"$MESOS_SANDBOX\""
+            || l.starts_with("mkdir -p ")
+            || l.starts_with("printf '%s' ")
+    };
     if !lines.iter().all(prepares) {
         return None;
     }
@@ -598,6 +602,15 @@ mod tests {
         let node = "set -e\nmkdir -p './tmp/outputs'\nprintf '%s' 'aGk=' | base64 -d > './in'\nexec 'sleep' '0.5'\n";
         assert_eq!(
             command_outcome(&script(node)),
+            Outcome::ExitAfter {
+                after: Duration::from_millis(500),
+                code: 0
+            }
+        );
+        // A node that runs in its image starts in its sandbox first.
+        let in_image = format!("set -e\ncd \"$MESOS_SANDBOX\"\n{node}");
+        assert_eq!(
+            command_outcome(&script(&in_image)),
             Outcome::ExitAfter {
                 after: Duration::from_millis(500),
                 code: 0

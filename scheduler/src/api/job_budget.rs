@@ -117,6 +117,7 @@ mod tests {
             hostname: None,
             message: None,
             ports: Vec::new(),
+            image: None,
         }
     }
 

@@ -104,6 +104,10 @@ pub struct ApiConfig {
     /// Longest request URI (path and query). Default 8 KiB, the limit most
     /// HTTP servers and proxies keep; longer ones get 414.
     pub max_uri_bytes: usize,
+    /// Whether Kubeflow steps run in their images or on hosts (the
+    /// scheduler's `--kfp-images`): a run's status says when images were
+    /// not used.
+    pub kfp_images: crate::model::pipeline::ImageUse,
 }
 
 impl Default for ApiConfig {
@@ -115,6 +119,7 @@ impl Default for ApiConfig {
             max_page: 500,
             max_uri_bytes: 8 * 1024,
             tls: false,
+            kfp_images: crate::model::pipeline::ImageUse::Image,
         }
     }
 }

@@ -169,6 +169,12 @@ fn typed_run_status(job: &Job, record: &RunRecord, failure_count: usize) -> PodS
         completion_time: run.completed_at.map(rfc3339::format),
         reason: kill_reason.or(run.reason).map(|r| r.as_str_name()),
         message: record.message.clone(),
+        image: record
+            .image
+            .as_ref()
+            .and_then(|i| i.name.clone())
+            .or_else(|| job.spec.pod_spec(instance).image().map(str::to_owned)),
+        image_digest: record.image.as_ref().and_then(|i| i.digest.clone()),
         healthy: health(is_checked(job, instance), run.healthy),
         ready: readiness(is_readiness_checked(job, instance), run.ready),
         failure_count,
@@ -199,6 +205,8 @@ fn typed_pending_status(job: &Job, instance: u32) -> PodStatus {
         completion_time: None,
         reason: None,
         message: None,
+        image: job.spec.pod_spec(instance).image().map(str::to_owned),
+        image_digest: None,
         healthy: health(is_checked(job, instance), None),
         ready: readiness(is_readiness_checked(job, instance), None),
         failure_count: 0,
@@ -415,6 +423,15 @@ pub struct PodStatus {
     /// The agent's or the scheduler's message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The container image the pod runs in, as asked (absent: the command
+    /// runs on the agent's own filesystem).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "drover-test/busybox:1")]
+    pub image: Option<String>,
+    /// The image's manifest digest (`sha256:<hex>`) as the run's executor
+    /// resolved it; absent until it said (and on agents that run no image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
     /// DISABLED, UNKNOWN, HEALTHY or UNHEALTHY.
     pub healthy: &'static str,
     /// The readiness check's verdict: DISABLED, UNKNOWN, READY or

@@ -148,6 +148,20 @@ fn ports(value: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// The pod's image and, once its executor resolved it, the digest's
+/// first 12 hex digits (as `docker images` shortens ids): `name@sha256:abc...`.
+fn image(status: &Value) -> String {
+    let name = output::text(&status["image"]);
+    let digest = output::text(&status["image_digest"]);
+    match digest.strip_prefix("sha256:") {
+        Some(hex) if !name.is_empty() => {
+            let name = name.split_once('@').map_or(name.as_str(), |(n, _)| n);
+            format!("{name}@sha256:{}", hex.get(..12).unwrap_or(hex))
+        }
+        _ => name,
+    }
+}
+
 /// Why a pod is not running, as briefly as the status says it.
 fn why(status: &Value) -> String {
     ["pending_reason", "message", "reason"]
@@ -173,6 +187,7 @@ pub fn pods_table(pods: &Value) -> String {
                 output::text(&s["ready"]),
                 output::text(&s["host"]),
                 ports(&s["ports"]),
+                image(s),
                 output::text(&s["failure_count"]),
                 why(s),
             ]
@@ -180,7 +195,7 @@ pub fn pods_table(pods: &Value) -> String {
         .collect();
     output::table(
         &[
-            "POD", "STATE", "HEALTH", "READY", "HOST", "PORTS", "FAILURES", "MESSAGE",
+            "POD", "STATE", "HEALTH", "READY", "HOST", "PORTS", "IMAGE", "FAILURES", "MESSAGE",
         ],
         &rows,
     )
@@ -205,6 +220,8 @@ fn pod_fields(pod: &str, answer: &Value) -> String {
         ("Host", output::text(&s["host"])),
         ("Agent", output::text(&s["agent_id"])),
         ("Ports", ports(&s["ports"])),
+        ("Image", output::text(&s["image"])),
+        ("Image digest", output::text(&s["image_digest"])),
         ("Started", output::text(&s["start_time"])),
         ("Completed", output::text(&s["completion_time"])),
         ("Pending", output::text(&s["pending_reason"])),
@@ -310,5 +327,27 @@ mod tests {
         assert!(t.contains("PENDING  UNKNOWN"), "{t}");
         assert!(t.contains("http=31000"), "{t}");
         assert!(t.contains("no agent satisfies zone==c"), "{t}");
+    }
+
+    #[test]
+    fn pod_views_show_the_image_and_its_digest() {
+        let digest = format!("sha256:{}", "0123456789ab".repeat(5) + "cdef");
+        let pods = json!([{"pod_name": {"value": "j-0"}, "status": {
+            "state": "POD_STATE_RUNNING", "healthy": "HEALTH_STATE_DISABLED",
+            "failure_count": 0, "image": "drover-test/busybox:1",
+            "image_digest": digest}}]);
+        let t = pods_table(&pods);
+        assert!(t.contains("IMAGE"), "{t}");
+        assert!(
+            t.contains("drover-test/busybox:1@sha256:0123456789ab "),
+            "{t}"
+        );
+        let answer = json!({"current": {"status": pods[0]["status"].clone()}});
+        let fields = pod_fields("j-0", &answer);
+        assert!(fields.contains("drover-test/busybox:1"), "{fields}");
+        assert!(fields.contains(&digest), "the whole digest: {fields}");
+        let no_digest = json!([{"pod_name": {"value": "j-1"}, "status": {
+            "state": "POD_STATE_RUNNING", "image": "busybox"}}]);
+        assert!(pods_table(&no_digest).contains("busybox"));
     }
 }

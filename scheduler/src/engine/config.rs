@@ -112,6 +112,12 @@ pub struct EngineConfig {
     /// again within that, and a master without the maintenance calls is
     /// not asked in a tight loop.
     pub operator_retry: Duration,
+    /// Whether Kubeflow pipeline nodes run in their container's image
+    /// (asked for from the agents' image store) or on the agent's host.
+    /// Default: the image, as Kubeflow runs every step in its image;
+    /// `--kfp-images=host` keeps steps on hosts for agents without an
+    /// image store.
+    pub kfp_images: crate::model::pipeline::ImageUse,
 }
 
 impl Default for EngineConfig {
@@ -138,6 +144,7 @@ impl Default for EngineConfig {
             drain_recheck: Duration::from_secs(2),
             maintenance_lookahead: Duration::from_secs(3600),
             operator_retry: Duration::from_secs(10),
+            kfp_images: crate::model::pipeline::ImageUse::Image,
         }
     }
 }

@@ -189,6 +189,7 @@ enum Awaiting {
 impl Engine {
     /// An engine over what the store holds; every job is planned at once.
     pub fn recover(snapshot: Snapshot, config: EngineConfig, now: Now) -> Engine {
+        let kfp_images = config.kfp_images;
         let mut cluster = ClusterFacts::with_hostnames(snapshot.hostnames);
         cluster.apply_host_writes(
             &snapshot
@@ -202,7 +203,8 @@ impl Engine {
             registry: Registry::from_jobs(snapshot.jobs),
             pools: PoolTree::from_pools(snapshot.pools),
             pipeline_runs: pipeline_runs::PipelineRuns::from_records(snapshot.pipeline_runs)
-                .with_experiments(snapshot.experiments),
+                .with_experiments(snapshot.experiments)
+                .with_images(kfp_images),
             cluster,
             subscription: Subscription::new(snapshot.framework_id),
             offers: HeldOffers::default(),

@@ -21,6 +21,7 @@ use super::registry::Registry;
 use crate::model::change::{Change, JobWrite, KfpWrite};
 use crate::model::ids::JobId;
 use crate::model::job::Job;
+use crate::model::pipeline::ImageUse;
 use crate::model::pipeline::{parse_workflow, resolve_parameters, Pipeline};
 use crate::model::pipeline_run::experiment::check_new;
 use crate::model::pipeline_run::metrics::add_first_reports;
@@ -63,6 +64,9 @@ pub struct PipelineRuns {
     outputs: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// Kubeflow experiments, oldest first.
     experiments: Vec<Experiment>,
+    /// Whether node jobs ask for their container's image
+    /// ([`EngineConfig::kfp_images`](super::EngineConfig::kfp_images)).
+    images: ImageUse,
 }
 
 impl PipelineRuns {
@@ -85,7 +89,14 @@ impl PipelineRuns {
             runs,
             outputs: BTreeMap::new(),
             experiments: Vec::new(),
+            images: ImageUse::default(),
         }
+    }
+
+    /// With node jobs that ask for their images or run on the host.
+    pub fn with_images(mut self, images: ImageUse) -> PipelineRuns {
+        self.images = images;
+        self
     }
 
     /// With the stored experiments.
@@ -189,7 +200,7 @@ impl PipelineRuns {
                     .run
                     .retry(&entry.pipeline, now)
                     .map_err(|e| EngineError::PipelineRunNotRetryable(e.to_string()))?;
-                let created = node_jobs(registry, &record, &starts, now)?;
+                let created = node_jobs(registry, &record, &starts, self.images, now)?;
                 Ok(change_and_then(record, created, Vec::new()))
             }
             super::ApiRequest::SetPipelineRunArchived { run_id, archived } => {
@@ -306,7 +317,7 @@ impl PipelineRuns {
             metrics: Vec::new(),
             owner: new.owner,
         };
-        let created = node_jobs(registry, &record, &starts, now)?;
+        let created = node_jobs(registry, &record, &starts, self.images, now)?;
         Ok(change_and_then(record, created, Vec::new()))
     }
 
@@ -343,7 +354,7 @@ impl PipelineRuns {
             if record == entry.record {
                 continue;
             }
-            match node_jobs(registry, &record, &starts, now) {
+            match node_jobs(registry, &record, &starts, self.images, now) {
                 Ok(created) => created_all.extend(created),
                 Err(e) => tracing::error!(run = record.id(), error = %e, "node jobs not made"),
             }
@@ -455,6 +466,7 @@ fn node_jobs(
     registry: &Registry,
     record: &RunRecord,
     starts: &[NodeStart],
+    images: ImageUse,
     now: UnixMillis,
 ) -> Result<Vec<Job>, EngineError> {
     let mut jobs = Vec::new();
@@ -464,7 +476,7 @@ fn node_jobs(
             .nodes
             .get(&start.node_id)
             .map_or(start.node_id.as_str(), |n| n.display_name.as_str());
-        let spec = node_job_spec(record.id(), &record.owner, display, start)
+        let spec = node_job_spec(record.id(), &record.owner, display, start, images)
             .map_err(|e| EngineError::InvalidPipelineRun(format!("node {display}: {e}")))?;
         let id = JobId(start.job.clone());
         if registry.contains(&id) {

@@ -195,6 +195,7 @@ fn record_run(
         message: Some(RECOVERED_MESSAGE.to_owned()),
         healthy: None,
         ready: None,
+        image: None,
         started_at: task.started_at,
         completed_at: state.is_terminal().then_some(updated_at),
         updated_at,

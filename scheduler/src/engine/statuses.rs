@@ -13,6 +13,7 @@ use super::cluster::ClusterFacts;
 use super::registry::Registry;
 use crate::model::change::{Change, PodEvent, RunWrite};
 use crate::model::ids::{AgentId, JobId, TaskId};
+use crate::model::image::RunImage;
 use crate::model::run::{Run, StatusUpdate, UpdateOutcome};
 use crate::model::state::PodState;
 use crate::model::task_update::{Ack, TaskUpdate};
@@ -47,6 +48,7 @@ pub(super) fn from_master(
         } else {
             update.timestamp
         };
+        let image = update.image;
         let update = StatusUpdate {
             state,
             mesos_state: Some(update.state),
@@ -57,7 +59,7 @@ pub(super) fn from_master(
             agent: update.agent_id,
             timestamp: timestamp.unwrap_or(now.unix_ms),
         };
-        batch.apply(task_id, update);
+        batch.apply(task_id, update, image);
     }
     let (runs, events, mut stored) = batch.finish();
     stored.acks = acks;
@@ -97,6 +99,7 @@ pub(super) fn given_up(
                 agent: None,
                 timestamp: now.unix_ms,
             },
+            None,
         );
     }
     let (runs, events, stored) = batch.finish();
@@ -136,6 +139,9 @@ struct BatchRun {
     is_latest: bool,
     /// The text of the message `run.message` digests, once the batch set it.
     message: Option<String>,
+    /// The image an applied update named (kept out of [`Run`]: only the
+    /// store and the views need it, not the engine's 100,000 runs).
+    image: Option<RunImage>,
     changed: bool,
 }
 
@@ -155,8 +161,14 @@ impl<'a> StatusBatch<'a> {
 
     /// Applies `update` to run `task_id` (after the batch's earlier
     /// updates). A task id that is not Drover's, or names no stored run,
-    /// is a stranger: killed if alive.
-    fn apply(&mut self, task_id: Result<TaskId, String>, update: StatusUpdate) {
+    /// is a stranger: killed if alive. `image`: what the update's executor
+    /// said it ran, stored with the run when the update applies.
+    fn apply(
+        &mut self,
+        task_id: Result<TaskId, String>,
+        update: StatusUpdate,
+        image: Option<RunImage>,
+    ) {
         let task_id = match task_id {
             Ok(task_id) => task_id,
             Err(raw) => {
@@ -190,6 +202,9 @@ impl<'a> StatusBatch<'a> {
         if outcome == UpdateOutcome::Applied {
             slot.changed = true;
             slot.message = update.message.clone();
+            if image.is_some() {
+                slot.image = image;
+            }
         }
         *self
             .stored
@@ -226,6 +241,7 @@ impl<'a> StatusBatch<'a> {
             run: run.clone(),
             is_latest,
             message: None,
+            image: None,
             changed: false,
         });
         self.index.insert(task.clone(), at);
@@ -251,6 +267,7 @@ impl<'a> StatusBatch<'a> {
                 completed_at: run.completed_at,
                 updated_at: run.updated_at,
                 unreachable_since: run.unreachable_since(),
+                image: slot.image,
             });
             stored.runs.push((slot.task_id, slot.run));
         }

@@ -108,6 +108,7 @@ mod tests {
             agent_id: None,
             timestamp: None,
             unreachable_since: None,
+            image: None,
             data: None,
             uuid: None,
         })

@@ -16,6 +16,7 @@
 
 use super::offers;
 use crate::model::ids::{AgentId, OfferId};
+use crate::model::image::RunImage;
 use crate::model::offer::Offer;
 use crate::model::task_update::TaskUpdate;
 use drover_proto::v1::scheduler::{event, Event};
@@ -177,6 +178,13 @@ fn task_update(status: TaskStatus) -> TaskUpdate {
         message: status.message,
         healthy: status.healthy,
         ready: status.check_status.as_ref().map(check_passed),
+        image: status.labels.as_ref().and_then(|l| {
+            RunImage::from_labels(
+                l.labels
+                    .iter()
+                    .map(|l| (l.key.as_str(), l.value.as_deref().unwrap_or_default())),
+            )
+        }),
         data: status.data,
         uuid: status.uuid,
     }
@@ -364,6 +372,26 @@ mod tests {
     }
 
     #[test]
+    fn the_image_an_executor_resolved_comes_from_its_status_labels() {
+        let digest = format!("sha256:{}", "0f".repeat(32));
+        let mut s = status("j-0-0", TaskState::TaskStarting as i32);
+        assert_eq!(the_update(update(s.clone())).image, None, "no labels");
+        let label = |k: &str, v: &str| v1::Label {
+            key: k.into(),
+            value: Some(v.into()),
+        };
+        s.labels = Some(v1::Labels {
+            labels: vec![
+                label("drover.image.name", "drover-test/busybox:1"),
+                label("drover.image.digest", &digest),
+            ],
+        });
+        let image = the_update(update(s)).image.unwrap();
+        assert_eq!(image.name.as_deref(), Some("drover-test/busybox:1"));
+        assert_eq!(image.digest.as_deref(), Some(digest.as_str()));
+    }
+
+    #[test]
     fn a_reliable_update_carries_what_its_acknowledgement_needs() {
         let mut s = status("j-0-0", TaskState::TaskRunning as i32);
         s.agent_id = Some(v1::AgentId { value: "a1".into() });
@@ -385,6 +413,7 @@ mod tests {
                 agent_id: Some(AgentId::new("a1")),
                 timestamp: Some(1_700_000_000_250),
                 unreachable_since: None,
+                image: None,
                 data: None,
                 uuid: Some(Bytes::from_static(&[7; 16])),
             }

@@ -29,9 +29,9 @@ use crate::model::spec::{CommandSpec, PodSpec};
 use crate::model::spec_label;
 use crate::model::task_user::{effective_user, TaskUserPolicy};
 use drover_proto::v1::{
-    command_info, container_info, environment, executor_info, resource, secret, value, volume,
-    CommandInfo, ContainerInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo, KillPolicy,
-    Label, Labels, Resource, Secret, TaskInfo, Volume,
+    command_info, container_info, environment, executor_info, image, resource, secret, value,
+    volume, CommandInfo, ContainerInfo, DurationInfo, Environment, ExecutorId, ExecutorInfo, Image,
+    KillPolicy, Label, Labels, Resource, Secret, TaskInfo, Volume,
 };
 use prost::Message;
 use std::path::PathBuf;
@@ -171,13 +171,7 @@ pub fn task_info(
         check: pod
             .readiness_check()
             .map(|c| Box::new(super::readiness_check::check_info(c, ports))),
-        container: (!secrets.is_empty()).then(|| {
-            Box::new(ContainerInfo {
-                r#type: container_info::Type::Mesos as i32,
-                volumes: secret_volumes(secrets),
-                ..Default::default()
-            })
-        }),
+        container: container_info(pod.image(), secrets),
         ..Default::default()
     };
     match mode {
@@ -224,6 +218,30 @@ pub fn task_info(
         }
     }
     info
+}
+
+/// The task's MESOS `ContainerInfo`, when it needs one: the image it runs
+/// in (`mesos.image` of type DOCKER, the reference as written, as Peloton
+/// and Mesos' own frameworks ask for one) and the secret volumes.
+fn container_info(image_name: Option<&str>, secrets: &[SecretSpec]) -> Option<Box<ContainerInfo>> {
+    if image_name.is_none() && secrets.is_empty() {
+        return None;
+    }
+    Some(Box::new(ContainerInfo {
+        r#type: container_info::Type::Mesos as i32,
+        volumes: secret_volumes(secrets),
+        mesos: image_name.map(|name| container_info::MesosInfo {
+            image: Some(Image {
+                r#type: image::Type::Docker as i32,
+                docker: Some(image::Docker {
+                    name: name.to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        }),
+        ..Default::default()
+    }))
 }
 
 /// A job's secrets as Peloton puts them in a task's container

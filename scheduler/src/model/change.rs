@@ -223,6 +223,9 @@ pub struct RunWrite {
     pub updated_at: UnixMillis,
     /// Since when its agent has been unreachable, while it is.
     pub unreachable_since: Option<UnixMillis>,
+    /// The image its executor resolved, when this batch's updates said
+    /// (absent keeps what is stored).
+    pub image: Option<super::image::RunImage>,
 }
 
 /// One entry of a pod's history.

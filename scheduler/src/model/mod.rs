@@ -12,6 +12,8 @@
 //! - [`spec_budget`]: a job's disruption budget (Titus
 //!   `JobDisruptionBudget`) as users write it.
 //! - [`validate`]: the rules a spec must meet, errors naming the field.
+//! - [`image`]: container image references as jobs name them, and the
+//!   image a run's executor resolved (its status labels).
 //! - [`secret`]: a job's secrets: values never shown, sealed only by the
 //!   store, their rules, and how a new version keeps them.
 //! - [`task_user`]: who a task runs as, and the refusal of root tasks.
@@ -54,6 +56,7 @@ pub mod create_workflow;
 pub mod demand;
 pub mod host;
 pub mod ids;
+pub mod image;
 pub mod job;
 pub mod job_ref;
 pub mod offer;

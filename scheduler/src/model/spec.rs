@@ -100,7 +100,7 @@ pub struct JobSpec {
     pub disabled: bool,
     /// The seed message the job was created from (a Titus
     /// `JobDescriptor`), kept whole so that what Drover stores but does not
-    /// act on (image, security profile, disruption budget, ...) is shown
+    /// act on (security profile, network, ...) is shown
     /// back as it was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed_message: Option<SeedMessage>,
@@ -216,6 +216,16 @@ pub struct ContainerSpec {
     /// Resources.
     #[serde(default)]
     pub resource: Option<ResourceSpec>,
+    /// The container image the command runs in (Peloton
+    /// `ContainerSpec.image`): a Docker reference, `name[:tag]` or
+    /// `name@sha256:<hex>`, resolved by drover-executor from its agent's
+    /// local image store (`DROVER_IMAGE_DIR`). With an image, a command
+    /// with `shell: false` and no `value` runs the image's Entrypoint and
+    /// Cmd (Docker's rules); without one, the command runs on the agent's
+    /// own filesystem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "drover-test/busybox:1")]
+    pub image: Option<String>,
     /// The Mesos CommandInfo to run.
     #[serde(default)]
     pub command: Option<CommandSpec>,
@@ -405,6 +415,11 @@ impl PodSpec {
     /// The placement options, defaults if absent.
     pub fn placement_spec(&self) -> PlacementSpec {
         self.placement.unwrap_or_default()
+    }
+
+    /// The image the (single) container runs in, if it names one.
+    pub fn image(&self) -> Option<&str> {
+        self.containers.first().and_then(|c| c.image.as_deref())
     }
 
     /// The resources of the (single) container, zero if absent.

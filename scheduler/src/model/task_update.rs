@@ -38,6 +38,9 @@ pub struct TaskUpdate {
     /// The status's `data`: what the executor sent with it (a pipeline
     /// node's output files, with its TASK_FINISHED).
     pub data: Option<Bytes>,
+    /// The image its executor resolved, when it ran one (the
+    /// `drover.image.*` status labels, [`super::image::RunImage`]).
+    pub image: Option<super::image::RunImage>,
     /// The update's uuid: present on a reliable update, which must be
     /// acknowledged (once stored) with the agent and task id above.
     pub uuid: Option<Bytes>,

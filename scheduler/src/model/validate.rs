@@ -129,6 +129,10 @@ fn validate_pod(pod: &PodSpec, job_type: JobType, at: &str) -> Result<(), SpecEr
     }
     let container = &pod.containers[0];
     let at = format!("{at}.containers[0]");
+    if let Some(image) = &container.image {
+        super::image::ImageRef::parse(image)
+            .map_err(|e| err(format!("{at}.image"), e.to_string()))?;
+    }
     let Some(command) = &container.command else {
         return Err(err(format!("{at}.command"), "is required"));
     };
@@ -137,7 +141,11 @@ fn validate_pod(pod: &PodSpec, job_type: JobType, at: &str) -> Result<(), SpecEr
         .value
         .as_deref()
         .is_some_and(|v| !v.trim().is_empty());
-    if !has_value {
+    // An image's Entrypoint and Cmd run when a non-shell command names no
+    // program (Mesos' docker runtime isolator); a shell command always
+    // needs its text, and without an image there is nothing to fall back on.
+    let image_defaults = container.image.is_some() && !shell;
+    if !has_value && !image_defaults {
         let why = if shell {
             "is required (the shell command to run)"
         } else {
@@ -456,6 +464,24 @@ mod tests {
     }
 
     #[test]
+    fn an_image_lets_a_non_shell_command_leave_the_program_to_the_image() {
+        let mut json = good();
+        json["default_spec"]["containers"][0]["image"] = "drover-test/busybox:1".into();
+        json["default_spec"]["containers"][0]["command"] =
+            serde_json::json!({"shell": false, "arguments": ["x"]});
+        validate_job(&spec(json.clone()), &JobLimits::default(), "spec").unwrap();
+        json["default_spec"]["containers"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("image");
+        assert_eq!(
+            field_of(json),
+            "spec.default_spec.containers[0].command.value",
+            "without an image there is no Entrypoint to fall back on"
+        );
+    }
+
+    #[test]
     fn each_broken_rule_names_its_field() {
         type Mutation = fn(&mut serde_json::Value);
         let cases: Vec<(Mutation, &str)> = vec![
@@ -485,6 +511,17 @@ mod tests {
             (
                 |j| j["default_spec"]["containers"][0]["resource"]["cpu_limit"] = 0.into(),
                 "spec.default_spec.containers[0].resource.cpu_limit",
+            ),
+            (
+                |j| j["default_spec"]["containers"][0]["image"] = "Not An Image".into(),
+                "spec.default_spec.containers[0].image",
+            ),
+            (
+                |j| {
+                    j["default_spec"]["containers"][0]["image"] = "busybox:1".into();
+                    j["default_spec"]["containers"][0]["command"] = serde_json::json!({});
+                },
+                "spec.default_spec.containers[0].command.value",
             ),
             (
                 |j| j["default_spec"]["containers"][0]["resource"]["mem_limit_mb"] = (-1).into(),

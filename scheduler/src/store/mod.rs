@@ -247,6 +247,8 @@ pub struct RunRecord {
     pub message: Option<String>,
     /// Ports it was given: (name, port).
     pub ports: Vec<(String, u32)>,
+    /// The image its executor resolved, once an update said.
+    pub image: Option<crate::model::image::RunImage>,
 }
 
 impl AsRef<Run> for RunRecord {

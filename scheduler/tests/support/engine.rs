@@ -238,6 +238,7 @@ pub fn update_on(task: &str, agent: &str, state: TaskState, at: i64) -> TaskUpda
         agent_id: Some(AgentId::new(agent)),
         timestamp: Some(WALL0 + at),
         unreachable_since: None,
+        image: None,
         data: None,
         uuid: Some(bytes::Bytes::from(format!("{task}-{state:?}-{at}"))),
     }

@@ -128,8 +128,9 @@ pub fn output<'a>(node: &'a Value, name: &str) -> &'a str {
 }
 
 /// A scheduler's cluster for pipeline runs: agent-sim with two real
-/// agents (a run's steps are host commands under drover-executor), and a
-/// data dir that outlives the scheduler's restarts.
+/// agents (a run's steps are host commands under drover-executor: the
+/// scheduler runs with `--kfp-images host`, as the python steps need the
+/// host's kfp venv), and a data dir that outlives the scheduler's restarts.
 pub struct RealCluster {
     pub sim: AgentSim,
     pub data: TempDir,
@@ -150,6 +151,10 @@ impl RealCluster {
     pub fn scheduler(&self) -> Scheduler {
         let master = format!("http://{}", self.sim.address);
         let executor = self.executor.to_str().expect("a UTF-8 path");
-        Scheduler::start(self.data.path(), &master, &["--executor", executor])
+        Scheduler::start(
+            self.data.path(),
+            &master,
+            &["--executor", executor, "--kfp-images", "host"],
+        )
     }
 }

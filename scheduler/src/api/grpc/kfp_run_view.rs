@@ -13,6 +13,7 @@ use drover_seed_api::kfp::{
 use serde_json::{json, Map, Value};
 
 use crate::api::kfp::list::RunListing;
+use crate::model::pipeline::ImageUse;
 use crate::model::pipeline_run::{PipelineRun, RunNode, RunRecord};
 
 /// The `Run` message of `record`.
@@ -80,20 +81,23 @@ pub fn run_listing(record: &RunRecord) -> RunListing {
     }
 }
 
-/// The `RunDetail` of `record`.
-pub fn run_detail(record: &RunRecord) -> RunDetail {
+/// The `RunDetail` of `record`; `images`: whether its steps ran in their
+/// images (the scheduler's `--kfp-images`).
+pub fn run_detail(record: &RunRecord, images: ImageUse) -> RunDetail {
     RunDetail {
         run: Some(run_message(record)),
         pipeline_runtime: Some(PipelineRuntime {
-            workflow_manifest: workflow_manifest(record).to_string(),
+            workflow_manifest: workflow_manifest(record, images).to_string(),
             ..Default::default()
         }),
     }
 }
 
 /// The Argo Workflow of the run: the manifest as sent (JSON or YAML),
-/// named as the run's workflow, with its status.
-pub fn workflow_manifest(record: &RunRecord) -> Value {
+/// named as the run's workflow, with its status. With steps on hosts
+/// (`images` [`ImageUse::Host`]) the status says their images were not
+/// used, in Argo's own condition for what a spec asked that was not done.
+pub fn workflow_manifest(record: &RunRecord, images: ImageUse) -> Value {
     let mut workflow: Value = serde_yaml::from_str(&record.manifest).unwrap_or(json!({}));
     if !workflow.is_object() {
         workflow = json!({});
@@ -112,8 +116,11 @@ pub fn workflow_manifest(record: &RunRecord) -> Value {
         status.insert("message".into(), json!(message));
     }
     status.insert("nodes".into(), Value::Object(nodes(run)));
-    let images = container_images(&workflow);
-    if !images.is_empty() {
+    let unused = match images {
+        ImageUse::Host => container_images(&workflow),
+        ImageUse::Image => Default::default(),
+    };
+    if !unused.is_empty() {
         // Argo's own condition for what a spec asked that was not done.
         status.insert(
             "conditions".into(),
@@ -123,7 +130,7 @@ pub fn workflow_manifest(record: &RunRecord) -> Value {
                 "message": format!(
                     "container images are not pulled: each step's command runs on its \
                      agent's host ({})",
-                    images.into_iter().collect::<Vec<_>>().join(", ")
+                    unused.into_iter().collect::<Vec<_>>().join(", ")
                 ),
             }]),
         );
@@ -132,9 +139,7 @@ pub fn workflow_manifest(record: &RunRecord) -> Value {
     workflow
 }
 
-/// The images the manifest's container templates name. Drover records
-/// them and runs each step's command on its agent's host
-/// ([`crate::model::pipeline::ImageUse::Host`]): the run's status says so.
+/// The images the manifest's container templates name.
 fn container_images(workflow: &Value) -> std::collections::BTreeSet<&str> {
     workflow["spec"]["templates"]
         .as_array()
@@ -242,7 +247,7 @@ mod tests {
             metrics: Vec::new(),
             owner: String::new(),
         };
-        let workflow = workflow_manifest(&record);
+        let workflow = workflow_manifest(&record, ImageUse::Host);
         assert_eq!(workflow["metadata"]["name"], "one-abc");
         assert_eq!(workflow["status"]["phase"], "Running");
         let nodes = workflow["status"]["nodes"].as_object().unwrap();
@@ -266,6 +271,9 @@ mod tests {
         assert_eq!(condition["type"], "SpecWarning");
         let text = condition["message"].as_str().unwrap();
         assert!(text.contains("agent's host (alpine)"), "{text}");
+        // Steps in their images (the default) did what the spec asked.
+        let in_images = workflow_manifest(&record, ImageUse::Image);
+        assert!(in_images["status"].get("conditions").is_none());
         let message = run_message(&record);
         assert_eq!(message.status, "Running");
         assert_eq!(message.created_at.unwrap().seconds, 1);

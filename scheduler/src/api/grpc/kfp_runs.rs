@@ -100,7 +100,10 @@ impl RunService for KfpRuns {
             ApiRequest::CreatePipelineRun(Box::new(new)),
         )
         .await?;
-        Ok(Response::new(view::run_detail(&record)))
+        Ok(Response::new(view::run_detail(
+            &record,
+            self.state.config.kfp_images,
+        )))
     }
 
     async fn get_run_v1(
@@ -110,7 +113,10 @@ impl RunService for KfpRuns {
         let caller = Caller::of(&request)?;
         let run_id = request.into_inner().run_id;
         let record = one_run(&self.state, &caller, ApiRequest::GetPipelineRun { run_id }).await?;
-        Ok(Response::new(view::run_detail(&record)))
+        Ok(Response::new(view::run_detail(
+            &record,
+            self.state.config.kfp_images,
+        )))
     }
 
     async fn list_runs_v1(

@@ -100,6 +100,13 @@ fn container_status(
         }),
         ..Default::default()
     };
+    // The image the run's executor resolved (`name@sha256:...`), else the
+    // one the spec asks for (simulated agents resolve none).
+    status.image = record
+        .and_then(|r| r.image.as_ref())
+        .and_then(|i| i.reference())
+        .or_else(|| spec.image().map(str::to_owned))
+        .unwrap_or_default();
     if let Some(record) = record {
         status.ports = record.ports.iter().cloned().collect();
         status.message = record.message.clone().unwrap_or_default();
@@ -320,6 +327,7 @@ mod tests {
             hostname: Some("host-1".into()),
             message: Some("ok".into()),
             ports: vec![("http".into(), 31000)],
+            image: None,
         }
     }
 
@@ -346,6 +354,25 @@ mod tests {
         assert_eq!(status.pod_id.as_ref().unwrap().value, "j-0-1");
         assert_eq!(status.host, "host-2");
         assert_eq!(status.message, "ok");
+    }
+
+    #[test]
+    fn a_container_shows_the_image_its_run_resolved_as_name_at_digest() {
+        let mut job = job(1);
+        job.spec.default_spec.containers[0].image = Some("drover-test/busybox:1".into());
+        let mut running = record(0, 0, PodState::Running);
+        let image =
+            |job: &Job, r: &RunRecord| run_status(job, r, 0).containers_status[0].image.clone();
+        assert_eq!(image(&job, &running), "drover-test/busybox:1", "asked");
+        let digest = format!("sha256:{}", "a7".repeat(32));
+        running.image = Some(crate::model::image::RunImage {
+            name: Some("drover-test/busybox:1".into()),
+            digest: Some(digest.clone()),
+        });
+        assert_eq!(
+            image(&job, &running),
+            format!("drover-test/busybox:1@{digest}")
+        );
     }
 
     #[test]

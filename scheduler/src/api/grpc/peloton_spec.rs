@@ -4,9 +4,10 @@
 //!
 //! Into Drover ([`job_spec_from_proto`]): the stateless JobService's jobs
 //! are SERVICE jobs. A field Drover cannot honour (init containers,
-//! volumes, a Mesos `ContainerInfo` or executor, images,
+//! volumes, a Mesos `ContainerInfo` with more than an image, an executor,
 //! revocable resources, ...) is INVALID_ARGUMENT naming the field, never
-//! dropped. Fields Drover keeps without acting on them (`respool_id`,
+//! dropped. `image` (or a MESOS `container` naming a DOCKER image) is the
+//! image the command runs in. Fields Drover keeps without acting on them (`respool_id`,
 //! `ldap_groups`, `sla.preemptible`) are stored and shown back. Output-only
 //! fields (`revision`, `pod_name`) are ignored. `ContainerSpec.environment`
 //! is merged into the command's environment (Drover has one list), so it
@@ -235,12 +236,7 @@ pub fn pod_spec_to_proto(spec: &PodSpec) -> pod::PodSpec {
 
 fn container_from_proto(c: &pod::ContainerSpec, at: &str) -> Result<ContainerSpec> {
     let f = |name: &str| format!("{at}.{name}");
-    unset(
-        &c.container,
-        &f("container"),
-        "Drover runs commands, not container images",
-    )?;
-    unset(&c.image, &f("image"), "Drover runs commands, not images")?;
+    let image = image_from_proto(c, at)?;
     unset(
         &c.executor,
         &f("executor"),
@@ -316,6 +312,7 @@ fn container_from_proto(c: &pod::ContainerSpec, at: &str) -> Result<ContainerSpe
     Ok(ContainerSpec {
         name: c.name.clone(),
         resource,
+        image,
         command,
         ports,
         liveness_check,
@@ -323,9 +320,72 @@ fn container_from_proto(c: &pod::ContainerSpec, at: &str) -> Result<ContainerSpe
     })
 }
 
+/// The image a container runs in: `image` (a Docker reference), or a
+/// Mesos `ContainerInfo` in `container` whose only content is a DOCKER
+/// `mesos.image` (passed through as the same reference). Anything else in
+/// `container` is refused by path, never dropped: Drover's executor honours
+/// the image and nothing else of a ContainerInfo given this way. Shown back
+/// as `image`.
+fn image_from_proto(c: &pod::ContainerSpec, at: &str) -> Result<Option<String>> {
+    let from_image = (!c.image.is_empty()).then(|| c.image.clone());
+    let Some(info) = &c.container else {
+        return Ok(from_image);
+    };
+    let field = format!("{at}.container");
+    let mesos_type = mesos::container_info::Type::Mesos as i32;
+    if info.r#type != mesos_type {
+        return Err(refuse(
+            &format!("{field}.type"),
+            "only a MESOS container (its image) is passed to the executor",
+        ));
+    }
+    let only_image = mesos::ContainerInfo {
+        r#type: mesos_type,
+        mesos: info.mesos.clone(),
+        ..Default::default()
+    };
+    if *info != only_image {
+        return Err(refuse(
+            &field,
+            "only `type` MESOS and `mesos.image` are passed to the executor",
+        ));
+    }
+    let image = info.mesos.as_ref().and_then(|m| m.image.as_ref());
+    let Some(image) = image else {
+        return Ok(from_image);
+    };
+    let docker = image
+        .docker
+        .as_ref()
+        .filter(|_| image.r#type == mesos::image::Type::Docker as i32);
+    let Some(docker) = docker else {
+        return Err(refuse(
+            &format!("{field}.mesos.image.type"),
+            "Drover's jobs name DOCKER images (a `name[:tag]` or `name@sha256:` reference)",
+        ));
+    };
+    if docker.credential.is_some() || docker.config.is_some() {
+        return Err(refuse(
+            &format!("{field}.mesos.image.docker"),
+            "images come from the agents' local image store, which needs no credentials",
+        ));
+    }
+    match from_image {
+        Some(named) if named != docker.name => Err(ApiError::invalid(
+            &format!("{at}.image"),
+            format!(
+                "names {named:?} but container.mesos.image names {:?}: give one",
+                docker.name
+            ),
+        )),
+        _ => Ok(Some(docker.name.clone())),
+    }
+}
+
 fn container_to_proto(c: &ContainerSpec) -> pod::ContainerSpec {
     pod::ContainerSpec {
         name: c.name.clone(),
+        image: c.image.clone().unwrap_or_default(),
         resource: c.resource.map(|r| pod::ResourceSpec {
             cpu_limit: r.cpu_limit,
             mem_limit_mb: r.mem_limit_mb,
@@ -871,6 +931,76 @@ mod tests {
         );
     }
 
+    fn image_container(name: &str) -> mesos::ContainerInfo {
+        mesos::ContainerInfo {
+            r#type: mesos::container_info::Type::Mesos as i32,
+            mesos: Some(mesos::container_info::MesosInfo {
+                image: Some(mesos::Image {
+                    r#type: mesos::image::Type::Docker as i32,
+                    docker: Some(mesos::image::Docker {
+                        name: name.into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The image the Mesos task built from `proto` asks its executor for.
+    fn task_image(proto: &stateless::JobSpec) -> Option<String> {
+        use crate::mesos::task_info::{task_info, ExecutorMode};
+        use crate::model::ids::{InstanceId, JobId, TaskId};
+        let spec = job_spec_from_proto(proto, "spec").unwrap();
+        crate::model::validate::validate_job(&spec, &Default::default(), "spec").unwrap();
+        let task = TaskId::new(InstanceId::new(JobId("j".into()), 0), 0);
+        let info = task_info(
+            &task,
+            &spec.pod_spec(0),
+            None,
+            &[],
+            "a1",
+            None,
+            &[("http".into(), 31000)],
+            &ExecutorMode::drover("/x/drover-executor".into()),
+            &Default::default(),
+        );
+        let container = info.container?;
+        assert_eq!(container.r#type, mesos::container_info::Type::Mesos as i32);
+        let image = container.mesos?.image?;
+        assert_eq!(image.r#type, mesos::image::Type::Docker as i32);
+        Some(image.docker?.name)
+    }
+
+    #[test]
+    fn a_peloton_image_reaches_the_mesos_task_and_round_trips() {
+        let mut proto = peloton_spec();
+        assert_eq!(task_image(&proto), None, "no image: none asked for");
+        proto.default_spec.as_mut().unwrap().containers[0].image = "drover-test/busybox:1".into();
+        assert_eq!(task_image(&proto).as_deref(), Some("drover-test/busybox:1"));
+        let spec = job_spec_from_proto(&proto, "spec").unwrap();
+        assert_eq!(job_spec_to_proto(&spec), proto, "shown back as `image`");
+    }
+
+    #[test]
+    fn a_container_info_with_a_docker_image_is_passed_through() {
+        let mut proto = peloton_spec();
+        proto.default_spec.as_mut().unwrap().containers[0].container =
+            Some(image_container("drover-test/busybox-entry:1"));
+        assert_eq!(
+            task_image(&proto).as_deref(),
+            Some("drover-test/busybox-entry:1")
+        );
+        // The same name in both places is one image, not a conflict.
+        proto.default_spec.as_mut().unwrap().containers[0].image =
+            "drover-test/busybox-entry:1".into();
+        assert_eq!(
+            task_image(&proto).as_deref(),
+            Some("drover-test/busybox-entry:1")
+        );
+    }
+
     #[test]
     fn container_environment_joins_the_command_environment() {
         let mut proto = peloton_spec();
@@ -920,7 +1050,38 @@ mod tests {
                 "spec.default_spec.init_containers",
             ),
             (
-                Box::new(|s| s.default_spec.as_mut().unwrap().containers[0].image = "x".into()),
+                Box::new(|s| {
+                    s.default_spec.as_mut().unwrap().containers[0].container =
+                        Some(mesos::ContainerInfo {
+                            r#type: mesos::container_info::Type::Docker as i32,
+                            ..Default::default()
+                        })
+                }),
+                "spec.default_spec.containers[0].container.type",
+            ),
+            (
+                Box::new(|s| {
+                    let mut info = image_container("busybox:1");
+                    info.hostname = Some("h".into());
+                    s.default_spec.as_mut().unwrap().containers[0].container = Some(info);
+                }),
+                "spec.default_spec.containers[0].container",
+            ),
+            (
+                Box::new(|s| {
+                    let mut info = image_container("busybox:1");
+                    let image = info.mesos.as_mut().unwrap().image.as_mut().unwrap();
+                    image.r#type = mesos::image::Type::Appc as i32;
+                    s.default_spec.as_mut().unwrap().containers[0].container = Some(info);
+                }),
+                "spec.default_spec.containers[0].container.mesos.image.type",
+            ),
+            (
+                Box::new(|s| {
+                    let c = &mut s.default_spec.as_mut().unwrap().containers[0];
+                    c.image = "busybox:2".into();
+                    c.container = Some(image_container("busybox:1"));
+                }),
                 "spec.default_spec.containers[0].image",
             ),
             (

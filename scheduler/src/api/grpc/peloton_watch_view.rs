@@ -342,6 +342,7 @@ mod tests {
                 hostname: Some("h".into()),
                 message: None,
                 ports: vec![],
+                image: None,
             }
         });
         Arc::new(WatchedPod::new(job.clone(), instance, latest, 0))

@@ -4,15 +4,18 @@
 //!   `jobGroupInfo` parts, `<app>-<stack>-<detail>-<sequence>`) is the
 //!   name, `attributes` the job labels, batch `size` / service
 //!   `capacity.desired` the instance count, the container's resources,
-//!   argv (`entryPoint` then `command`, as Docker joins them; run without a
-//!   shell) and `env` the one container, `retryPolicy` the restart policy
+//!   `image` (name and tag, or digest), argv (`entryPoint` then `command`,
+//!   as Docker joins them, run without a shell; with an image either may be
+//!   left to the image's Entrypoint and Cmd) and `env` the one container, `retryPolicy` the restart policy
 //!   (delays in whole seconds, rounded up), the container attribute
 //!   `titusParameter.agent.killWaitSeconds` the kill grace period, hard constraints the placement
 //!   options and a HOST label constraint per attribute, soft ones the
 //!   placement preferences and a soft label constraint. The descriptor is
 //!   kept whole ([`crate::model::spec::SeedMessage`]), so what Drover
-//!   stores but does not act on (image, security profile, network,
-//!   disruption budget, ...) is shown back as sent.
+//!   stores but does not act on (security profile, network, ...) is shown
+//!   back as sent.
+//! - A task's `containerState` shows its image: name and tag as asked, the
+//!   digest its executor resolved.
 //! - A job is shown as a Titus `Job`: the kept descriptor with what the
 //!   model owns written over it (desired size, enabled, attributes), or
 //!   one made from the spec for a job created through another face.
@@ -255,13 +258,8 @@ fn container_spec(c: &Container) -> Result<ContainerSpec, ApiError> {
             "must be above 0",
         ));
     }
-    let argv = argv(&c.entry_point, &c.command);
-    let Some(program) = argv.first().cloned() else {
-        return Err(ApiError::invalid(
-            "container.entryPoint",
-            "entryPoint or command is required: Drover has no image defaults to fall back on",
-        ));
-    };
+    let image = titus_image(c)?;
+    let (value, arguments) = titus_command(&c.entry_point, &c.command, image.is_some())?;
     let mut env: Vec<_> = c
         .env
         .iter()
@@ -279,10 +277,11 @@ fn container_spec(c: &Container) -> Result<ContainerSpec, ApiError> {
             disk_limit_mb: f64::from(r.disk_mb),
             gpu_limit: f64::from(r.gpu),
         }),
+        image,
         command: Some(CommandSpec {
-            value: Some(program),
+            value,
             shell: Some(false),
-            arguments: argv,
+            arguments,
             environment: (!env.is_empty()).then_some(EnvironmentSpec { variables: env }),
             uris: Vec::new(),
             user: None,
@@ -291,6 +290,62 @@ fn container_spec(c: &Container) -> Result<ContainerSpec, ApiError> {
         liveness_check: None,
         readiness_check: None,
     })
+}
+
+/// `Container.image` as a Docker reference (`name:tag`, or
+/// `name@digest`, the digest winning as Titus resolves it), or none when
+/// the job names no image.
+fn titus_image(c: &Container) -> Result<Option<String>, ApiError> {
+    let Some(image) = c.image.as_ref().filter(|i| !i.name.is_empty()) else {
+        return Ok(None);
+    };
+    crate::model::image::ImageRef::from_parts(&image.name, &image.tag, &image.digest)
+        .map(|r| Some(r.to_string()))
+        .map_err(|e| ApiError::invalid("container.image", e))
+}
+
+/// Titus' `entryPoint` and `command` as a non-shell Mesos command (`value`,
+/// `arguments`), by Titus' rule: `entryPoint` replaces the image's
+/// Entrypoint and `command` its Cmd, as Docker's `--entrypoint` and
+/// arguments do; a single empty string clears the image's. Without an
+/// image there is no Entrypoint or Cmd to fall back on, so the argv must be
+/// given whole. With one, a CommandInfo without `value` lets the executor
+/// combine the image's Entrypoint with `arguments` (or its Cmd when there
+/// are none), Mesos' docker runtime rule.
+fn titus_command(
+    entry_point: &[String],
+    command: &[String],
+    has_image: bool,
+) -> Result<(Option<String>, Vec<String>), ApiError> {
+    let argv = argv(entry_point, command);
+    if !has_image {
+        let Some(program) = argv.first().cloned() else {
+            return Err(ApiError::invalid(
+                "container.entryPoint",
+                "entryPoint or command is required: a job without an image has no image defaults to fall back on",
+            ));
+        };
+        return Ok((Some(program), argv));
+    }
+    if !entry_point.is_empty() {
+        // The job's entrypoint (or none, when cleared) replaces the
+        // image's, and Docker drops the image's Cmd with it.
+        return match argv.first().cloned() {
+            Some(program) => Ok((Some(program), argv)),
+            None => Err(ApiError::invalid(
+                "container.command",
+                "the image's entryPoint is cleared, so a command is required",
+            )),
+        };
+    }
+    if command.len() == 1 && command[0].is_empty() {
+        return Err(ApiError::invalid(
+            "container.command",
+            "clearing the image's Cmd while keeping its Entrypoint is not supported: give the entryPoint",
+        ));
+    }
+    // The image's Entrypoint with the job's command (or the image's Cmd).
+    Ok((None, command.to_vec()))
 }
 
 /// The argv Docker runs: the entrypoint followed by the command. A
@@ -703,7 +758,7 @@ pub fn task_to_proto(job: &Job, instance: u32, record: Option<&RunRecord>) -> ti
         reason_code: reason.into(),
         reason_message: message,
         timestamp,
-        container_state: Vec::new(),
+        container_state: container_state(job, instance, record),
     };
     titus::Task {
         id: id.to_string(),
@@ -721,6 +776,48 @@ pub fn task_to_proto(job: &Job, instance: u32, record: Option<&RunRecord>) -> ti
             .unwrap_or_default(),
         version: Some(titus::Version { timestamp }),
     }
+}
+
+/// The task's container (`main`) and its image, when the job names one:
+/// name and tag as asked, the digest the run's executor resolved (empty
+/// until it said, and always on simulated agents, which run no image).
+fn container_state(
+    job: &Job,
+    instance: u32,
+    record: Option<&RunRecord>,
+) -> Vec<task_status::ContainerState> {
+    let spec = job.spec.pod_spec(instance);
+    let Some(asked) = spec.image() else {
+        return Vec::new();
+    };
+    let parsed = crate::model::image::ImageRef::parse(asked).ok();
+    let resolved = record.and_then(|r| r.image.as_ref());
+    let health = match record.and_then(|r| r.run.healthy) {
+        Some(true) => task_status::container_state::ContainerHealth::Healthy,
+        Some(false) => task_status::container_state::ContainerHealth::Unhealthy,
+        None => task_status::container_state::ContainerHealth::Unset,
+    };
+    vec![task_status::ContainerState {
+        container_name: spec
+            .containers
+            .first()
+            .map_or_else(|| "main".to_owned(), |c| c.name.clone()),
+        container_health: health as i32,
+        container_image: Some(titus::BasicImage {
+            name: parsed
+                .as_ref()
+                .map_or_else(|| asked.to_owned(), |p| p.repository.clone()),
+            tag: parsed
+                .as_ref()
+                .and_then(|p| p.tag.clone())
+                .unwrap_or_default(),
+            digest: resolved
+                .and_then(|i| i.digest.clone())
+                .or_else(|| parsed.and_then(|p| p.digest))
+                .unwrap_or_default(),
+        }),
+        platform_sidecar: String::new(),
+    }]
 }
 
 /// Every task of `job` from its runs (any order): each run, and the

@@ -257,6 +257,7 @@ mod tests {
                 hostname: None,
                 message: None,
                 ports: vec![],
+                image: None,
             }
         });
         Arc::new(WatchedPod::new(job.clone(), instance, latest, 0))

@@ -15,9 +15,9 @@
 //! and the files it reads back after.
 
 use super::error::ResolveError;
-use super::spec::{
-    ArgumentArtifact, ArtifactRef, ArtifactSource, ImageUse, ParameterSource, Template,
-};
+#[cfg(doc)]
+use super::spec::ImageUse;
+use super::spec::{ArgumentArtifact, ArtifactRef, ArtifactSource, ParameterSource, Template};
 use super::text::{NodeScope, Segment, Text};
 
 /// Where the compiled path `compiled` (absolute) lives for the node whose
@@ -29,9 +29,9 @@ pub fn node_path(node_root: &str, compiled: &str) -> String {
 /// What a container node runs, in its own paths.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeLaunch {
-    /// The image as written (not pulled: see `image_use`).
+    /// The image as written (asked for unless the scheduler runs nodes on
+    /// the host: [`ImageUse`]).
     pub image: String,
-    pub image_use: ImageUse,
     /// `command` then `args`, substituted and rewritten: the program is
     /// the first element.
     pub argv: Vec<String>,
@@ -188,7 +188,6 @@ fn build(
         .collect();
     Ok(NodeLaunch {
         image: container.image.clone(),
-        image_use: container.image_use,
         argv,
         env,
         input_files,

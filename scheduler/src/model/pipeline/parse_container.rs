@@ -1,12 +1,15 @@
 //! A container template's `container`: image, command, args, env and
-//! resources, read into [`Container`]. The image is kept and not pulled
-//! ([`ImageUse::Host`]); everything that would shape a Kubernetes
-//! container beyond its command is refused naming the field.
+//! resources, read into [`Container`]. The image is kept; whether the
+//! node's job asks for it is the scheduler's choice ([`ImageUse`]);
+//! everything that would shape a Kubernetes container beyond its command
+//! is refused naming the field.
 
 use super::error::PipelineError;
 use super::fields::{get, items, require, Key, Located};
 use super::quantity::{bytes_to_mib, parse_quantity};
-use super::spec::{Container, ContainerResources, EnvVar, ImageUse, ResourceAmounts};
+#[cfg(doc)]
+use super::spec::ImageUse;
+use super::spec::{Container, ContainerResources, EnvVar, ResourceAmounts};
 use super::text::Text;
 
 pub(crate) fn parse_container(found: &Located<'_>) -> Result<Container, PipelineError> {
@@ -20,8 +23,8 @@ pub(crate) fn parse_container(found: &Located<'_>) -> Result<Container, Pipeline
         // The container's name inside its pod (kfp writes `main` at most):
         // a node runs one command, so there is nothing to name.
         Key::Accepted("name"),
-        // Images are not pulled (the command runs on the host), so no pull
-        // policy applies; ImageUse::Host says so in the run's status.
+        // Images come from the agents' local image store (or are not used,
+        // ImageUse::Host): nothing is pulled, so no pull policy applies.
         Key::Accepted("imagePullPolicy"),
         Key::Refused("volumeMounts", "volumes need a Kubernetes pod; a node has only its sandbox"),
         Key::Refused("volumeDevices", "block devices need a Kubernetes pod"),
@@ -46,10 +49,12 @@ pub(crate) fn parse_container(found: &Located<'_>) -> Result<Container, Pipeline
     let args = texts(map, path, "args")?;
     if command.is_empty() {
         // Argo would run the image's entrypoint (with `args` after it),
-        // which only the image knows; on the host there is none.
+        // which only the image knows; the node's script (its outputs and
+        // inputs around the command) is made from the command here, and on
+        // the host (`--kfp-images=host`) there is no entrypoint at all.
         return Err(PipelineError::Unsupported {
             path: super::fields::child_path(path, "command"),
-            why: "a container without a command runs its image's entrypoint, and commands run on the host, where the image is not: give the command",
+            why: "a container without a command runs its image's entrypoint, which the scheduler cannot see to build the node's script around: give the command",
         });
     }
     let mut env = Vec::new();
@@ -85,7 +90,6 @@ pub(crate) fn parse_container(found: &Located<'_>) -> Result<Container, Pipeline
     };
     Ok(Container {
         image,
-        image_use: ImageUse::Host,
         command,
         args,
         env,

@@ -104,12 +104,19 @@ pub enum TemplateBody {
     Steps(Vec<Vec<Task>>),
 }
 
-/// Whether the command runs in its image or on the host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a node's command runs in its container's image or on the
+/// agent's host: the scheduler's choice (`--kfp-images`), made when a
+/// node's job is made, so a node job records which it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ImageUse {
-    /// The image is recorded and not pulled: the command runs on the
-    /// agent's host (kfp's lightweight components need `python3` there).
-    /// The run's status says so.
+    /// The node job asks for the image, as Kubeflow runs every step in its
+    /// image: drover-executor resolves it from its agent's local image
+    /// store. The default.
+    #[default]
+    Image,
+    /// The image is recorded and not asked for: the command runs on the
+    /// agent's host (kfp's lightweight components need `python3` there),
+    /// for agents without an image store. The run's status says so.
     Host,
 }
 
@@ -118,7 +125,6 @@ pub enum ImageUse {
 pub struct Container {
     /// `container.image` as written.
     pub image: String,
-    pub image_use: ImageUse,
     /// `container.command` (the program and its first arguments).
     pub command: Vec<Text>,
     /// `container.args`, after the command.

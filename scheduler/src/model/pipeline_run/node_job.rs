@@ -1,13 +1,15 @@
 //! The Drover batch job a container node runs as: one instance, its
-//! command the node's `sh -c` script on the agent's host (the image is
-//! recorded, not pulled: [`crate::model::pipeline::ImageUse::Host`]),
-//! its resources the container's (limit, else request, else
+//! command the node's `sh -c` script, in the container's image (the
+//! default, [`ImageUse::Image`]) or on the agent's host
+//! ([`ImageUse::Host`], `--kfp-images=host`: the image is recorded, not
+//! asked for), its resources the container's (limit, else request, else
 //! [`NODE_DEFAULTS`]), labelled with the run and the node so its pod,
 //! events, logs and placement reasons are found from either.
 
 use serde_json::json;
 
 use super::drive::NodeStart;
+use crate::model::pipeline::ImageUse;
 use crate::model::resources::Resources;
 use crate::model::spec::JobSpec;
 
@@ -27,12 +29,14 @@ pub const NODE_DEFAULTS: Resources = Resources {
     gpus: 0.0,
 };
 
-/// The job spec of `start`, a node of run `run_id`.
+/// The job spec of `start`, a node of run `run_id`; `images` says whether
+/// it asks for its container's image.
 pub fn node_job_spec(
     run_id: &str,
     owner: &str,
     node_display_name: &str,
     start: &NodeStart,
+    images: ImageUse,
 ) -> Result<JobSpec, serde_json::Error> {
     let r = start.resources.task_resources(&NODE_DEFAULTS);
     let labels = json!([
@@ -46,6 +50,13 @@ pub fn node_job_spec(
         .iter()
         .map(|(name, value)| json!({"name": name, "value": value}))
         .collect();
+    // In an image the command starts in the image's WorkingDir (Docker's
+    // rule, as drover-executor applies it), while the node's paths are
+    // relative to its sandbox, which Mesos mounts at $MESOS_SANDBOX.
+    let script = match images {
+        ImageUse::Image => format!("set -e\ncd \"$MESOS_SANDBOX\"\n{}", start.shell_script()),
+        ImageUse::Host => start.shell_script(),
+    };
     let mut pod = json!({
         "labels": labels,
         "containers": [{
@@ -57,12 +68,15 @@ pub fn node_job_spec(
                 "gpu_limit": r.gpus,
             },
             "command": {
-                "value": start.shell_script(),
+                "value": script,
                 "shell": true,
                 "environment": {"variables": variables},
             },
         }],
     });
+    if images == ImageUse::Image {
+        pod["containers"][0]["image"] = json!(start.launch.image);
+    }
     if let Some(seconds) = start.deadline_seconds {
         pod["runtime_limit_secs"] = json!(u32::try_from(seconds).unwrap_or(u32::MAX));
     }

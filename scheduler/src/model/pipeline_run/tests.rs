@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::model::pipeline::{parse_workflow, resolve_parameters, Pipeline};
+use crate::model::pipeline::{parse_workflow, resolve_parameters, ImageUse, Pipeline};
 
 const THREE_STEP: &str = r#"
 apiVersion: argoproj.io/v1alpha1
@@ -125,7 +125,28 @@ fn three_steps_run_in_dependency_order_passing_parameters_and_artifacts() {
     let (mut run, starts) = start(&p, &[("greeting".into(), "howdy".into())]);
     assert_eq!(names(&run, &starts), ["produce"]);
     let produce = &starts[0];
-    let spec = node_job::node_job_spec("r1", "alice", "produce", produce).unwrap();
+    let spec = node_job::node_job_spec("r1", "alice", "produce", produce, ImageUse::Image).unwrap();
+    crate::model::validate::validate_job(&spec, &Default::default(), "spec").unwrap();
+    // Kubeflow's way by default: the step asks for its image, and its
+    // script starts in the sandbox whatever the image's WorkingDir.
+    let container = &spec.default_spec.containers[0];
+    assert_eq!(container.image.as_deref(), Some("python:3.11"));
+    let script = container.command.as_ref().unwrap().value.clone().unwrap();
+    assert!(
+        script.starts_with("set -e\ncd \"$MESOS_SANDBOX\"\n"),
+        "{script}"
+    );
+    let on_host =
+        node_job::node_job_spec("r1", "alice", "produce", produce, ImageUse::Host).unwrap();
+    let host_container = &on_host.default_spec.containers[0];
+    assert_eq!(
+        host_container.image, None,
+        "--kfp-images=host asks for none"
+    );
+    assert_eq!(
+        host_container.command.as_ref().unwrap().value.as_deref(),
+        Some(produce.shell_script().as_str())
+    );
     assert_eq!(spec.instance_count, 1);
     assert_eq!(spec.owner, "alice");
     let resource = spec.default_spec.containers[0].resource.unwrap();

@@ -149,6 +149,12 @@ fn pod_of(
                 Some(write) => write.message.clone(),
                 None => before.and_then(|r| r.message.clone()),
             },
+            // As the store keeps it: a write that names no image leaves
+            // the one known before.
+            image: runs
+                .get(&task_id)
+                .and_then(|w| w.image.clone())
+                .or_else(|| before.and_then(|r| r.image.clone())),
             task_id,
             run: run.clone(),
         }

@@ -185,6 +185,7 @@ mod tests {
                     completed_at: None,
                     updated_at: 3,
                     unreachable_since: None,
+                    image: None,
                 })
                 .collect();
             for batch in updates.chunks(500) {

@@ -247,6 +247,11 @@ pub const MIGRATIONS: &[&str] = &[
      VALUES ('00000000-0000-4000-8000-00000000d3f0', 'Default',
              'All runs created without specifying an experiment are grouped here.',
              CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));",
+    // 18 (issue 25): the image a run's executor resolved (its status
+    // labels `drover.image.name` and `drover.image.digest`), shown in the
+    // pod views; runs stored before, and runs without an image, say none.
+    "ALTER TABLE runs ADD COLUMN image_name TEXT;
+     ALTER TABLE runs ADD COLUMN image_digest TEXT;",
 ];
 
 /// The tables each schema version has, with the version that made each:

@@ -100,6 +100,7 @@ impl SqliteStore {
                 hostname: r.hostname,
                 message: r.message,
                 ports: r.ports,
+                image: r.image,
             });
         }
         Ok(runs)

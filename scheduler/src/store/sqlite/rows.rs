@@ -4,6 +4,7 @@
 //! may be running).
 
 use crate::model::ids::{AgentId, JobId};
+use crate::model::image::RunImage;
 use crate::model::job::{Job, PodControl};
 use crate::model::run::{MessageDigest, Run};
 use crate::model::spec::JobSpec;
@@ -23,7 +24,7 @@ pub(super) const JOB_COLUMNS: &str = "job_id, spec, version, goal, created_at_ms
 pub(super) const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, reason, \
      message, healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, \
      updated_at_ms, kill_requested_at_ms, kill_reason, ports, unreachable_since_ms, handing_over, \
-     ready";
+     ready, image_name, image_digest";
 
 /// A row failed to decode: SQLite's own error, or a value the model does
 /// not know.
@@ -167,6 +168,7 @@ pub(super) struct RunRow {
     pub hostname: Option<String>,
     pub message: Option<String>,
     pub ports: Vec<(String, u32)>,
+    pub image: Option<RunImage>,
 }
 
 impl RunRow {
@@ -215,6 +217,7 @@ impl RunRow {
             hostname: row.get(5)?,
             message,
             ports,
+            image: RunImage::from_stored(row.get(20)?, row.get(21)?),
         })
     }
 }

@@ -7,6 +7,7 @@ use crate::model::change::{
     Change, JobWrite, KillRecord, LaunchRecord, PendingInfo, PendingReason, PodEvent, RunWrite,
 };
 use crate::model::ids::{AgentId, InstanceId, JobId, TaskId};
+use crate::model::image::RunImage;
 use crate::model::job::{Job, PodControl};
 use crate::model::run::MessageDigest;
 use crate::model::spec::JobSpec;
@@ -79,6 +80,7 @@ fn updated(job: &JobId, instance: u32, run: u32, state: PodState) -> (RunWrite, 
         completed_at: state.is_terminal().then_some(10),
         updated_at: 10,
         unreachable_since: None,
+        image: None,
     };
     let event = PodEvent {
         task_id: task(job, instance, run),
@@ -381,6 +383,35 @@ fn run_writes_and_events_are_stored_as_given_and_events_keep_their_order() {
     assert_eq!(events[1].mesos_state.as_deref(), Some("TASK_RUNNING"));
     assert_eq!(events[1].hostname.as_deref(), Some("host-1"));
     assert!(store.live_runs().unwrap().is_empty());
+}
+
+#[test]
+fn a_runs_image_digest_is_stored_and_kept_by_updates_that_do_not_name_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(dir.path()).unwrap();
+    let job = create(&mut store, "j", 1, 1);
+    launches(&mut store, vec![launch(&job, 0, 0, 1)]);
+    assert_eq!(store.runs(&job).unwrap()[0].image, None, "none said yet");
+    let digest = format!("sha256:{}", "5a".repeat(32));
+    let image = RunImage {
+        name: Some("drover-test/busybox:1".into()),
+        digest: Some(digest.clone()),
+    };
+    let (mut starting, starting_event) = updated(&job, 0, 0, PodState::Starting);
+    starting.image = Some(image.clone());
+    statuses(&mut store, vec![(starting, starting_event)]);
+    assert_eq!(store.runs(&job).unwrap()[0].image, Some(image.clone()));
+    // A later update without the labels (a reconciliation answer, an
+    // executor that said it once) leaves the digest; the end keeps it too.
+    let (done, done_event) = updated(&job, 0, 0, PodState::Succeeded);
+    statuses(&mut store, vec![(done, done_event)]);
+    let run = &store.runs(&job).unwrap()[0];
+    assert_eq!(run.run.state, PodState::Succeeded);
+    assert_eq!(run.image, Some(image));
+    drop(store);
+    let reopened = SqliteStore::open(dir.path()).unwrap();
+    let image = reopened.runs(&job).unwrap()[0].image.clone().unwrap();
+    assert_eq!(image.digest.as_deref(), Some(digest.as_str()));
 }
 
 #[test]

@@ -426,16 +426,20 @@ fn write_runs(tx: &Transaction<'_>, runs: &[RunWrite], revision: Revision) -> ru
             concat!(
                 "UPDATE runs SET state = ?4, agent_id = ?5, reason = ?6, message = ?7, \
                  healthy = ?8, started_at_ms = ?9, updated_at_ms = ?10, revision = ?11, \
-                 unreachable_since_ms = ?12, ready = ?13",
+                 unreachable_since_ms = ?12, ready = ?13, \
+                 image_name = COALESCE(?14, image_name), image_digest = COALESCE(?15, image_digest)",
                 $also,
                 " WHERE job_id = ?1 AND instance = ?2 AND run = ?3"
             )
         };
     }
     let mut live = tx.prepare_cached(update_run!(""))?;
-    let mut terminal = tx.prepare_cached(update_run!(", completed_at_ms = ?14"))?;
+    let mut terminal = tx.prepare_cached(update_run!(", completed_at_ms = ?16"))?;
     for run in runs {
         let task = &run.task_id;
+        // An update that names no image leaves the stored one.
+        let image_name = run.image.as_ref().and_then(|i| i.name.as_deref());
+        let image_digest = run.image.as_ref().and_then(|i| i.digest.as_deref());
         let values = params![
             task.instance.job.as_str(),
             task.instance.instance,
@@ -450,6 +454,8 @@ fn write_runs(tx: &Transaction<'_>, runs: &[RunWrite], revision: Revision) -> ru
             revision as i64,
             run.unreachable_since,
             run.ready,
+            image_name,
+            image_digest,
         ];
         if run.state.is_terminal() {
             let mut values = values.to_vec();

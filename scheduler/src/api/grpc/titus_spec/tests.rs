@@ -316,10 +316,26 @@ fn bad_descriptors_are_invalid_arguments_naming_the_field() {
         (
             Box::new(|d| {
                 let c = d.container.as_mut().unwrap();
+                c.image = None;
                 c.entry_point.clear();
                 c.command.clear();
             }),
             "container.entryPoint",
+        ),
+        (
+            Box::new(|d| {
+                let c = d.container.as_mut().unwrap();
+                c.entry_point = strings(&[""]);
+                c.command.clear();
+            }),
+            "container.command",
+        ),
+        (
+            Box::new(|d| {
+                let c = d.container.as_mut().unwrap();
+                c.image.as_mut().unwrap().digest = "sha256:short".into();
+            }),
+            "container.image",
         ),
         (
             Box::new(|d| {
@@ -650,4 +666,141 @@ fn a_job_created_through_another_face_is_shown_as_titus_sees_one() {
     )
     .unwrap();
     assert_eq!(up.instance_count, Some(3));
+}
+
+#[test]
+fn titus_images_and_their_entrypoint_and_command_become_the_mesos_command() {
+    let s = |v: &[&str]| strings(v);
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    // (image, entryPoint, command) -> (image, value, arguments)
+    type Case<'a> = (
+        Option<(&'a str, &'a str, &'a str)>,
+        Vec<String>,
+        Vec<String>,
+        Option<String>,
+        Option<&'a str>,
+        Vec<String>,
+    );
+    let cases: Vec<Case> = vec![
+        // No image: the argv whole, as before.
+        (
+            None,
+            s(&["/bin/echo"]),
+            s(&["hi"]),
+            None,
+            Some("/bin/echo"),
+            s(&["/bin/echo", "hi"]),
+        ),
+        // Image, nothing given: its Entrypoint and Cmd.
+        (
+            Some(("app", "1", "")),
+            vec![],
+            vec![],
+            Some("app:1".into()),
+            None,
+            vec![],
+        ),
+        // Image, command only: its Entrypoint with the job's command.
+        (
+            Some(("app", "1", "")),
+            vec![],
+            s(&["x", "y"]),
+            Some("app:1".into()),
+            None,
+            s(&["x", "y"]),
+        ),
+        // Image, entryPoint only: it replaces the image's, Cmd dropped.
+        (
+            Some(("app", "1", "")),
+            s(&["/bin/echo", "e"]),
+            vec![],
+            Some("app:1".into()),
+            Some("/bin/echo"),
+            s(&["/bin/echo", "e"]),
+        ),
+        // Image, entryPoint cleared: the command is the argv.
+        (
+            Some(("app", "1", "")),
+            s(&[""]),
+            s(&["/bin/true"]),
+            Some("app:1".into()),
+            Some("/bin/true"),
+            s(&["/bin/true"]),
+        ),
+        // The digest wins over the tag.
+        (
+            Some(("app", "1", digest.as_str())),
+            vec![],
+            vec![],
+            Some(format!("app@{digest}")),
+            None,
+            vec![],
+        ),
+    ];
+    for (image, entry, command, want_image, want_value, want_args) in cases {
+        let mut d = batch();
+        let c = d.container.as_mut().unwrap();
+        c.image = image.map(|(name, tag, digest)| titus::Image {
+            name: name.into(),
+            tag: tag.into(),
+            digest: digest.into(),
+        });
+        c.entry_point = entry.clone();
+        c.command = command.clone();
+        let spec = job_spec_from_descriptor(&d).unwrap();
+        crate::model::validate::validate_job(&spec, &Default::default(), "spec").unwrap();
+        let container = &spec.default_spec.containers[0];
+        let cmd = container.command.as_ref().unwrap();
+        let case = format!("{image:?} {entry:?} {command:?}");
+        assert_eq!(container.image, want_image, "{case}");
+        assert_eq!(cmd.shell, Some(false), "{case}");
+        assert_eq!(cmd.value.as_deref(), want_value, "{case}");
+        assert_eq!(cmd.arguments, want_args, "{case}");
+    }
+}
+
+#[test]
+fn a_task_shows_its_image_as_asked_and_the_digest_its_executor_resolved() {
+    use crate::model::ids::{AgentId, InstanceId};
+    use crate::model::image::RunImage;
+    use crate::model::run::Run;
+    let job = job_of(&batch());
+    let task = TaskId::new(InstanceId::new(job.job_id.clone(), 0), 0);
+    let mut record = RunRecord {
+        task_id: task,
+        run: Run::launching(0, AgentId::new("a1"), 1, 2_000),
+        hostname: None,
+        message: None,
+        ports: Vec::new(),
+        image: None,
+    };
+    let image_of = |record: &RunRecord| {
+        let status = task_to_proto(&job, 0, Some(record)).status.unwrap();
+        let state = &status.container_state[0];
+        assert_eq!(state.container_name, "main");
+        state.container_image.clone().unwrap()
+    };
+    // Not resolved yet (or a simulated agent): name and tag, no digest.
+    let shown = image_of(&record);
+    assert_eq!(
+        (
+            shown.name.as_str(),
+            shown.tag.as_str(),
+            shown.digest.as_str()
+        ),
+        ("titus-examples", "latest", "")
+    );
+    let digest = format!("sha256:{}", "e1".repeat(32));
+    record.image = Some(RunImage {
+        name: Some("titus-examples:latest".into()),
+        digest: Some(digest.clone()),
+    });
+    assert_eq!(image_of(&record).digest, digest);
+    // A job without an image has no container state to show.
+    let mut bare = batch();
+    let c = bare.container.as_mut().unwrap();
+    c.image = None;
+    let bare = job_of(&bare);
+    let status = task_to_proto(&bare, 0, None).status.unwrap();
+    assert!(status.container_state.is_empty());
 }

@@ -58,7 +58,6 @@ fn a_kfp_shaped_manifest_reads_into_the_model() {
     let produce = p.template("produce").unwrap();
     let c = produce.container().unwrap();
     assert_eq!(c.image, "python:3.11");
-    assert_eq!(c.image_use, ImageUse::Host);
     assert_eq!(c.resources.requests.cpus, Some(0.5));
     assert_eq!(c.resources.requests.mem_mib, Some(64.0));
     assert_eq!(c.resources.limits.mem_mib, Some(128.0));
