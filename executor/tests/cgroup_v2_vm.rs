@@ -461,6 +461,8 @@ fn spec(dir: &Path, script: &str) -> SpawnSpec {
         cwd: dir.to_path_buf(),
         user: None,
         namespaces: false,
+        join_namespaces_of: None,
+        rootfs: None,
         stdout: Some(stdout.into()),
         stderr: Some(stderr.into()),
     }

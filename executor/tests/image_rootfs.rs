@@ -87,6 +87,7 @@ async fn run(mode: RootfsMode, name: &str, script: &str) -> (RootfsKind, bool, S
         cwd: "/mnt/mesos/sandbox".into(),
         user: None,
         namespaces: true,
+        join_namespaces_of: None,
         rootfs: Some(PivotPlan::new(rootfs.root(), &sandbox).unwrap()),
         stdout: Some(
             std::fs::File::create(sandbox.join("stdout"))
@@ -243,6 +244,7 @@ async fn a_missing_program_in_the_image_is_an_exec_error() {
         cwd: "/".into(),
         user: None,
         namespaces: true,
+        join_namespaces_of: None,
         rootfs: Some(PivotPlan::new(rootfs.root(), &sandbox).unwrap()),
         stdout: None,
         stderr: None,
