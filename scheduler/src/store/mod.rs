@@ -34,6 +34,7 @@
 //! One writer (the engine's runner) holds a [`Store`]; readers hold their
 //! own [`StoreRead`] handles.
 
+pub mod postgres;
 pub mod secret_key;
 pub mod sqlite;
 pub mod url;
@@ -49,6 +50,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use crate::model::job::Revision;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use url::StoreUrl;
 
