@@ -34,6 +34,7 @@
 //! One writer (the engine's runner) holds a [`Store`]; readers hold their
 //! own [`StoreRead`] handles.
 
+pub mod open;
 pub mod postgres;
 pub mod secret_key;
 pub mod sqlite;

@@ -30,6 +30,7 @@
 //! - `write`: [`super::Store::commit`] and the leader claim.
 //! - `read`: [`super::StoreRead`] and the engine's start-up load.
 
+pub mod import;
 mod read;
 pub mod schema;
 mod write;

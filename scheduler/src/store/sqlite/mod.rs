@@ -138,6 +138,17 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The connection, for copying the store elsewhere
+    /// (`super::postgres::import`).
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.clone(),
