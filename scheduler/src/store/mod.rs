@@ -195,10 +195,13 @@ pub enum StoreError {
     },
     /// PostgreSQL failed (connection lost, statement refused); the URL is
     /// shown without its password.
-    #[error("postgres error on {url}: {source}")]
+    #[error("postgres error on {url}: {source}{detail}")]
     Postgres {
         /// The server, password removed.
         url: String,
+        /// What the server said (`: SQLSTATE message (detail)`), empty
+        /// for a client-side error.
+        detail: String,
         /// The client's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,

@@ -126,9 +126,35 @@ impl PostgresStore {
     }
 
     fn err(&self, source: postgres::Error) -> StoreError {
+        let detail = source.as_db_error().map_or_else(String::new, |db| {
+            format!(
+                ": {} {}{}",
+                db.code().code(),
+                db.message(),
+                db.detail().map(|d| format!(" ({d})")).unwrap_or_default()
+            )
+        });
         StoreError::Postgres {
             url: redact(&self.url),
+            detail,
             source: Box::new(source),
+        }
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Closing the client blocks on its own runtime, which panics on a
+        // thread of the scheduler's: it is closed on a thread of its own.
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(client) = client {
+            std::thread::scope(|scope| {
+                scope.spawn(move || drop(client));
+            });
         }
     }
 }

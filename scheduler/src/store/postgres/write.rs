@@ -74,6 +74,7 @@ impl Store for PostgresStore {
             Outcome::Fenced { mine, current } => Err(StoreError::Fenced { mine, current }),
             Outcome::Unserializable(source) => Err(StoreError::Postgres {
                 url: self.display_url(),
+                detail: String::new(),
                 source: Box::new(source),
             }),
         }
