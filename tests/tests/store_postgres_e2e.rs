@@ -139,9 +139,9 @@ async fn everything(address: &str) -> Value {
     for id in job_ids(address).await {
         let (_, mut job) = get(address, &format!("/api/v1/jobs/{id}")).await;
         // Runtime figures computed from "now" differ between two reads.
-        job["job_info"]["status"]
-            .as_object_mut()
-            .map(|s| s.retain(|k, _| k == "state" || k == "pod_stats"));
+        if let Some(status) = job["job_info"]["status"].as_object_mut() {
+            status.retain(|k, _| k == "state" || k == "pod_stats");
+        }
         let (_, pods) = get(address, &format!("/api/v1/jobs/{id}/pods")).await;
         let mut events = serde_json::Map::new();
         for pod in pods["pods"].as_array().unwrap() {

@@ -57,16 +57,14 @@ impl PostgresStore {
     /// Connects, checks the schema's version and brings it up to date.
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let store = Self::connect(url)?;
-        store
-            .call(|client| schema::migrate(client))?
-            .map_err(|e| match e {
-                schema::MigrateError::TooNew { found, known } => StoreError::PostgresSchemaTooNew {
-                    url: redact(url),
-                    found,
-                    known,
-                },
-                schema::MigrateError::Pg(e) => store.err(e),
-            })?;
+        store.call(schema::migrate)?.map_err(|e| match e {
+            schema::MigrateError::TooNew { found, known } => StoreError::PostgresSchemaTooNew {
+                url: redact(url),
+                found,
+                known,
+            },
+            schema::MigrateError::Pg(e) => store.err(e),
+        })?;
         Ok(store)
     }
 
