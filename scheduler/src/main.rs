@@ -226,7 +226,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     let store_url = config.store_url();
-    let opened = store_open::open(&store_url, secret_key(&config)?)
+    let opened = store_open::open(&store_url)
+        .with_context(|| format!("cannot open the store {store_url}"))?
+        .with_secret_key(secret_key(&config)?)
         .with_context(|| format!("cannot open the store {store_url}"))?;
     let mut store = opened.writer;
     let reader = opened.reader;

@@ -20,31 +20,52 @@ pub struct Opened {
     pub location: String,
 }
 
-/// Opens (creating and migrating if needed) the store at `url`, sealing
-/// secrets with `key`.
-pub fn open(url: &StoreUrl, key: SecretKey) -> Result<Opened, StoreError> {
-    match url {
-        StoreUrl::Sqlite(dir) => {
-            let writer = SqliteStore::open(dir)?.with_secret_key(key);
-            let reader = SqliteStore::open_reader(dir)?;
-            writer.leave_checkpoints_to_thread()?;
-            let checkpointer = Checkpointer::start(dir)?;
-            Ok(Opened {
-                writer: Box::new(writer),
-                reader: Box::new(reader),
-                checkpointer: Some(checkpointer),
-                location: dir.join(super::sqlite::DB_FILE).display().to_string(),
-            })
-        }
-        StoreUrl::Postgres(pg) => {
-            let writer = PostgresStore::open(pg)?.with_secret_key(key);
-            let reader = PostgresStore::open_reader(pg)?;
-            Ok(Opened {
-                location: writer.display_url(),
-                writer: Box::new(writer),
-                reader: Box::new(reader),
-                checkpointer: None,
-            })
+/// A writer opened (and its schema brought up to date) but not yet given
+/// its secret key: opening comes first, so that a store the scheduler may
+/// not use (a data directory held or read-only) is refused before a key
+/// file is made beside it.
+pub enum Unkeyed {
+    /// SQLite in this data directory.
+    Sqlite(SqliteStore, std::path::PathBuf),
+    /// PostgreSQL at this URL.
+    Postgres(PostgresStore, String),
+}
+
+/// Opens (creating and migrating if needed) the store at `url`.
+pub fn open(url: &StoreUrl) -> Result<Unkeyed, StoreError> {
+    Ok(match url {
+        StoreUrl::Sqlite(dir) => Unkeyed::Sqlite(SqliteStore::open(dir)?, dir.clone()),
+        StoreUrl::Postgres(pg) => Unkeyed::Postgres(PostgresStore::open(pg)?, pg.clone()),
+    })
+}
+
+impl Unkeyed {
+    /// The writer sealing and opening secrets with `key`, a reader beside
+    /// it, and SQLite's checkpointer.
+    pub fn with_secret_key(self, key: SecretKey) -> Result<Opened, StoreError> {
+        match self {
+            Unkeyed::Sqlite(writer, dir) => {
+                let writer = writer.with_secret_key(key);
+                let reader = SqliteStore::open_reader(&dir)?;
+                writer.leave_checkpoints_to_thread()?;
+                let checkpointer = Checkpointer::start(&dir)?;
+                Ok(Opened {
+                    location: writer.path().display().to_string(),
+                    writer: Box::new(writer),
+                    reader: Box::new(reader),
+                    checkpointer: Some(checkpointer),
+                })
+            }
+            Unkeyed::Postgres(writer, url) => {
+                let writer = writer.with_secret_key(key);
+                let reader = PostgresStore::open_reader(&url)?;
+                Ok(Opened {
+                    location: writer.display_url(),
+                    writer: Box::new(writer),
+                    reader: Box::new(reader),
+                    checkpointer: None,
+                })
+            }
         }
     }
 }
