@@ -24,9 +24,14 @@ pub struct Config {
     /// is printed on stdout).
     #[arg(long, env = "DROVER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Directory for the SQLite store.
+    /// Directory for the SQLite store (and the secret key file).
     #[arg(long, env = "DROVER_DATA_DIR", default_value = "drover-data")]
     pub data_dir: PathBuf,
+    /// Where the store lives: `sqlite:DIR` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` (replicas share one
+    /// PostgreSQL store). Default: SQLite in `--data-dir`.
+    #[arg(long, env = "DROVER_STORE")]
+    pub store: Option<crate::store::StoreUrl>,
     /// The key the store seals jobs' secrets with (32 bytes). Default:
     /// `secret.key` in the data directory, made (0600) at first start;
     /// a file named here must exist. Keep it with backups of the store:
@@ -192,6 +197,9 @@ pub enum Command {
     /// Copy the store to a new file, online and consistent: safe while a
     /// scheduler runs on the data directory.
     Backup(BackupArgs),
+    /// Copy a SQLite store (stopped scheduler) into an empty PostgreSQL
+    /// store, then check that every row arrived.
+    MigrateStore(MigrateStoreArgs),
     /// Make what a credentials file holds: a new bearer token and its
     /// digest, or a password's hash.
     #[command(subcommand)]
@@ -207,6 +215,19 @@ pub enum CredentialsCommand {
     /// The argon2 hash of a password read from stdin (one line), for a
     /// user's `password`.
     Hash,
+}
+
+/// `drover-scheduler migrate-store`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateStoreArgs {
+    /// The data directory of the SQLite store to copy (no scheduler may
+    /// run on it: its lock is taken).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The PostgreSQL store to copy into (`postgres://...`); it must hold
+    /// no job yet.
+    #[arg(long)]
+    pub to: crate::store::StoreUrl,
 }
 
 /// `drover-scheduler backup`.
@@ -328,6 +349,13 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The store `--store` names, or SQLite in `--data-dir`.
+    pub fn store_url(&self) -> crate::store::StoreUrl {
+        self.store
+            .clone()
+            .unwrap_or_else(|| crate::store::StoreUrl::Sqlite(self.data_dir.clone()))
+    }
+
     /// The scheduler endpoints of every `--master`.
     pub fn master_endpoints(&self) -> Result<Vec<Endpoint>, ConfigError> {
         self.master

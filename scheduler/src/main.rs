@@ -11,7 +11,9 @@ use drover_scheduler::api::{self, ApiConfig, AppState};
 use drover_scheduler::auth::credentials as auth_credentials;
 use drover_scheduler::auth::reload::{self as auth_reload, CredentialsFile};
 use drover_scheduler::auth::{Authenticator, ListenCheck};
-use drover_scheduler::config::{BackupArgs, Command, Config, CredentialsCommand, LogFormat};
+use drover_scheduler::config::{
+    BackupArgs, Command, Config, CredentialsCommand, LogFormat, MigrateStoreArgs,
+};
 use drover_scheduler::mesos::agent_files::MasterAccess;
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
@@ -27,11 +29,11 @@ use drover_scheduler::runner::heap_trim;
 use drover_scheduler::runner::watch_log::{Current, WatchLog};
 use drover_scheduler::runner::watch_metrics::WatchGauges;
 use drover_scheduler::runner::{Published, Runner, RunnerConfig};
+use drover_scheduler::store::open as store_open;
+use drover_scheduler::store::postgres::import as store_import;
 use drover_scheduler::store::secret_key::{self, SecretKey};
 use drover_scheduler::store::sqlite::backup as store_backup;
-use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
-use drover_scheduler::store::sqlite::DB_FILE;
-use drover_scheduler::store::{SqliteStore, StoreRead};
+use drover_scheduler::store::{PostgresStore, SqliteStore, StoreUrl};
 use drover_scheduler::tls::reload::ReloadingServerConfig;
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
@@ -55,6 +57,7 @@ fn main() -> anyhow::Result<()> {
     init_logging(config.log_format);
     match &config.command {
         Some(Command::Backup(args)) => return backup(args),
+        Some(Command::MigrateStore(args)) => return migrate_store(args),
         Some(Command::Credentials(what)) => return credentials(what),
         None => {}
     }
@@ -86,6 +89,33 @@ fn backup(args: &BackupArgs) -> anyhow::Result<()> {
         report.jobs,
         report.path.display(),
         report.bytes
+    );
+    Ok(())
+}
+
+/// `drover-scheduler migrate-store`: a SQLite store copied into an empty
+/// PostgreSQL one, reported on stdout.
+fn migrate_store(args: &MigrateStoreArgs) -> anyhow::Result<()> {
+    let StoreUrl::Postgres(url) = &args.to else {
+        anyhow::bail!("--to must be a postgres:// store, not {}", args.to);
+    };
+    let from = SqliteStore::open(&args.from)
+        .with_context(|| format!("cannot open the store in {}", args.from.display()))?;
+    let to = PostgresStore::open(url).with_context(|| format!("cannot open {}", args.to))?;
+    let report = store_import::import(&from, &to)
+        .with_context(|| format!("cannot copy {} into {}", args.from.display(), args.to))?;
+    let rows: Vec<String> = report
+        .rows
+        .iter()
+        .map(|(table, n)| format!("{table} {n}"))
+        .collect();
+    println!(
+        "copied store {} at revision {} from {} to {}: {}",
+        report.store_id,
+        report.revision,
+        args.from.display(),
+        args.to,
+        rows.join(", ")
     );
     Ok(())
 }
@@ -195,22 +225,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
              would run as root and are refused; pass --user <name> or --allow-root-tasks"
         );
     }
-    let store = SqliteStore::open(&config.data_dir)
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    let mut store = store.with_secret_key(secret_key(&config)?);
-    let reader =
-        SqliteStore::open_reader(&config.data_dir).context("cannot open a store reader")?;
-    store.leave_checkpoints_to_thread()?;
+    let store_url = config.store_url();
+    let opened = store_open::open(&store_url)
+        .with_context(|| format!("cannot open the store {store_url}"))?
+        .with_secret_key(secret_key(&config)?)
+        .with_context(|| format!("cannot open the store {store_url}"))?;
+    let mut store = opened.writer;
+    let reader = opened.reader;
     // Lives until `run` returns: its drop runs a last checkpoint.
-    let _checkpointer =
-        Checkpointer::start(&config.data_dir).context("cannot start the WAL checkpointer")?;
+    let _checkpointer = opened.checkpointer;
     let stored_framework_id = store.framework_id()?;
     let identity = store.identity()?;
     tracing::info!(
         store_id = %identity.store_id,
         created_at_ms = identity.created_at,
         framework_id = ?stored_framework_id,
-        path = %config.data_dir.join(DB_FILE).display(),
+        path = %opened.location,
         "store opened"
     );
     let framework = config.framework(&default_user);
@@ -218,7 +248,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let asking = Asking {
         name: framework.name.clone(),
         principal: framework.principal.clone(),
-        store_file: config.data_dir.join(DB_FILE),
+        store_file: opened.location.clone().into(),
         masters: masters.clone(),
         credentials: credentials.clone(),
         tls: master_tls.clone(),
@@ -234,7 +264,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             });
             let now = drover_scheduler::runner::now_millis();
             let recovered =
-                framework_start::recover_from_master(&mut store, &asking, &shutdown, now).await;
+                framework_start::recover_from_master(store.as_mut(), &asking, &shutdown, now).await;
             signal.abort();
             recovered?
         }
@@ -308,7 +338,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         board: published.board.clone(),
         watch: published.watch.clone(),
         shutdown: shutdown.clone(),
-        reader: Arc::new(Mutex::new(Box::new(reader) as Box<dyn StoreRead>)),
+        reader: Arc::new(Mutex::new(reader)),
         runner: api_tx,
         shed: Arc::default(),
         metrics: metrics.clone(),
@@ -364,7 +394,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
 
     let operator = OperatorClient::new(state_masters);
-    let runner = Runner::start(Box::new(store), driver, runner_config, published, metrics)
+    let runner = Runner::start(store, driver, runner_config, published, metrics)
         .context("cannot load the store")?
         .with_operator(operator);
     let runner_task = tokio::spawn(runner.run(session_events, api_rx, shutdown.clone()));

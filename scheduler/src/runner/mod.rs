@@ -371,7 +371,22 @@ impl Runner {
     }
 }
 
+/// The exit status of a scheduler fenced by a newer leader (see
+/// [`Outbox::fenced`]): its supervisor restarts it, and it campaigns again.
+pub const EXIT_FENCED: i32 = 75;
+
 impl Outbox for Outgoing {
+    fn fenced(&mut self, mine: crate::store::Epoch, current: crate::store::Epoch) {
+        // At once, as Marathon abdicates: no call may leave after a newer
+        // leader claimed the store, and the process's sockets close with it.
+        tracing::error!(
+            mine,
+            current,
+            "fenced: another replica claimed the store as leader; exiting"
+        );
+        std::process::exit(EXIT_FENCED);
+    }
+
     fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
         self.answered.push((request, result));
     }

@@ -24,6 +24,13 @@ pub trait Outbox {
     /// How a write went, just before the engine hears it (for health and
     /// metrics); nothing by default.
     fn stored(&mut self, _result: &Result<Revision, StoreError>) {}
+    /// The store refused a commit because a newer leader claimed it
+    /// ([`StoreError::Fenced`]): this replica is deposed. Nothing more is
+    /// carried out (the engine does not hear of it, so it sends nothing
+    /// more); the runner's outbox ends the process.
+    fn fenced(&mut self, mine: crate::store::Epoch, current: crate::store::Epoch) {
+        tracing::error!(mine, current, "fenced by a newer leader: stopping");
+    }
     /// `change` was committed as `revision` and the engine has taken it
     /// in (its registry is what the revision left), for the watch log;
     /// nothing by default.
@@ -54,6 +61,10 @@ pub fn carry_out(
             return;
         };
         let result = store.commit(&change);
+        if let Err(StoreError::Fenced { mine, current }) = result {
+            out.fenced(mine, current);
+            return;
+        }
         out.stored(&result);
         let committed = result.as_ref().ok().copied();
         actions = engine.on_persisted(&change, result, now());
