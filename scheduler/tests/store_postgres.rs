@@ -12,6 +12,7 @@ use drover_scheduler::model::change::{
 };
 use drover_scheduler::model::host::{DrainCause, HostMaintenance, HostState};
 use drover_scheduler::model::ids::{AgentId, InstanceId, JobId, TaskId};
+use drover_scheduler::model::image::RunImage;
 use drover_scheduler::model::job::{Job, PodControl};
 use drover_scheduler::model::pool::{Pool, PoolId, PoolSpec};
 use drover_scheduler::model::spec::JobSpec;
@@ -86,6 +87,7 @@ fn updated(job: &JobId, instance: u32, run: u32, state: PodState) -> (RunWrite, 
         completed_at: state.is_terminal().then_some(10),
         updated_at: 10,
         unreachable_since: None,
+        image: None,
     };
     let event = PodEvent {
         task_id: task(job, instance, run),
@@ -313,7 +315,26 @@ fn a_handle_overtaken_by_a_newer_claim_is_fenced(old: &mut dyn Store, new: &mut 
 
 type Body = fn(&mut dyn Store);
 
+/// The digest an executor reported is kept by later updates that do not
+/// name it, and loads back.
+fn a_runs_image_is_kept_by_updates_that_do_not_name_it(store: &mut dyn Store) {
+    let job = create(store, "img", 1, 1);
+    launches(store, vec![launch(&job, 0, 0, 1)]);
+    let image = RunImage {
+        name: Some("drover-test/busybox:1".into()),
+        digest: Some(format!("sha256:{}", "5a".repeat(32))),
+    };
+    let (mut starting, event) = updated(&job, 0, 0, PodState::Starting);
+    starting.image = Some(image.clone());
+    statuses(store, vec![(starting, event)]);
+    statuses(store, vec![updated(&job, 0, 0, PodState::Succeeded)]);
+    let run = &store.runs(&job).unwrap()[0];
+    assert_eq!(run.run.state, PodState::Succeeded);
+    assert_eq!(run.image, Some(image));
+}
+
 const CONTRACT: &[(&str, Body)] = &[
+    ("image", a_runs_image_is_kept_by_updates_that_do_not_name_it),
     (
         "revisions",
         revisions_are_bumped_by_every_commit_but_pending_reasons_alone,

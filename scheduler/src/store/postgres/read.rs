@@ -9,6 +9,7 @@ use super::PostgresStore;
 use crate::model::change::PendingInfo;
 use crate::model::host::{DrainCause, HostMaintenance, HostState};
 use crate::model::ids::{AgentId, InstanceId, JobId, TaskId};
+use crate::model::image::RunImage;
 use crate::model::job::{Job, PodControl, Revision};
 use crate::model::pool::{Pool, PoolId, PoolSpec};
 use crate::model::run::{MessageDigest, Run, RunHistory};
@@ -30,7 +31,7 @@ const JOB_COLUMNS: &str = "job_id, spec, version, goal, created_at_ms, updated_a
 const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, reason, \
      message, healthy, spec_version, launched_at_ms, started_at_ms, completed_at_ms, \
      updated_at_ms, kill_requested_at_ms, kill_reason, ports, unreachable_since_ms, handing_over, \
-     ready";
+     ready, image_name, image_digest";
 
 /// A row failed to decode: the client's own error (a column of another
 /// type), or a value the model does not know.
@@ -166,6 +167,7 @@ fn run_row(
         hostname: row.try_get(5)?,
         message,
         ports,
+        image: RunImage::from_stored(row.try_get(20)?, row.try_get(21)?),
     };
     Ok((job_id, instance, record))
 }

@@ -447,7 +447,8 @@ fn write_runs(
         "UPDATE runs SET state = $4, agent_id = $5, reason = $6, message = $7, \
          healthy = $8, started_at_ms = $9, updated_at_ms = $10, revision = $11, \
          unreachable_since_ms = $12, ready = $13, \
-         completed_at_ms = CASE WHEN $14 THEN $15 ELSE completed_at_ms END \
+         completed_at_ms = CASE WHEN $14 THEN $15 ELSE completed_at_ms END, \
+         image_name = COALESCE($16, image_name), image_digest = COALESCE($17, image_digest) \
          WHERE job_id = $1 AND instance = $2 AND run = $3",
     )?;
     for run in runs {
@@ -470,6 +471,9 @@ fn write_runs(
                 &run.ready,
                 &run.state.is_terminal(),
                 &run.completed_at,
+                // An update that names no image leaves the stored one.
+                &run.image.as_ref().and_then(|i| i.name.as_deref()),
+                &run.image.as_ref().and_then(|i| i.digest.as_deref()),
             ],
         )?;
     }
