@@ -12,6 +12,7 @@ use drover_scheduler::auth::credentials as auth_credentials;
 use drover_scheduler::auth::reload::{self as auth_reload, CredentialsFile};
 use drover_scheduler::auth::{Authenticator, ListenCheck};
 use drover_scheduler::config::{BackupArgs, Command, Config, CredentialsCommand, LogFormat};
+use drover_scheduler::ha;
 use drover_scheduler::mesos::agent_files::MasterAccess;
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
@@ -31,7 +32,7 @@ use drover_scheduler::store::secret_key::{self, SecretKey};
 use drover_scheduler::store::sqlite::backup as store_backup;
 use drover_scheduler::store::sqlite::checkpoint::Checkpointer;
 use drover_scheduler::store::sqlite::DB_FILE;
-use drover_scheduler::store::{SqliteStore, StoreRead};
+use drover_scheduler::store::{SqliteStore, Store, StoreRead};
 use drover_scheduler::tls::reload::ReloadingServerConfig;
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
@@ -195,6 +196,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
              would run as root and are refused; pass --user <name> or --allow-root-tasks"
         );
     }
+    let shutdown = CancellationToken::new();
+    let tls = api_tls(&config, &shutdown)?;
+    let serve_config = ServeConfig {
+        max_connections: config.max_connections,
+        header_read_timeout: config.header_read_timeout,
+        body_read_timeout: config.body_read_timeout,
+    };
+    // With --zk, only the elected leader goes past this point (see ha).
+    let elected = match config.zk_url()? {
+        Some(url) => match elect(&config, url, serve_config, tls.clone(), &shutdown).await? {
+            Some(elected) => Some(elected),
+            None => return Ok(()),
+        },
+        None => None,
+    };
     let store = SqliteStore::open(&config.data_dir)
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let mut store = store.with_secret_key(secret_key(&config)?);
@@ -204,6 +220,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // Lives until `run` returns: its drop runs a last checkpoint.
     let _checkpointer =
         Checkpointer::start(&config.data_dir).context("cannot start the WAL checkpointer")?;
+    if let Some((_, me)) = &elected {
+        // Before anything is written or sent: from now on an older
+        // leader's commits are refused (StoreError::Fenced).
+        let epoch = store
+            .claim_leadership(&me.id)
+            .context("cannot claim the store's leader epoch")?;
+        tracing::info!(epoch, replica = %me.id, "claimed the store as leader");
+    }
     let stored_framework_id = store.framework_id()?;
     let identity = store.identity()?;
     tracing::info!(
@@ -214,7 +238,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "store opened"
     );
     let framework = config.framework(&default_user);
-    let shutdown = CancellationToken::new();
     let asking = Asking {
         name: framework.name.clone(),
         principal: framework.principal.clone(),
@@ -329,35 +352,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // scheduler is starting; writes wait in the runner's queue, and past
     // its capacity are shed), so that a
     // restart is seen to be up at once.
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
-    let tls = api_tls(&config, &shutdown)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    println!("drover-scheduler listening on {scheme}://{address}");
-    tracing::info!(%address, scheme, "job API listening");
-    let stop = shutdown.clone();
-    let serve_config = ServeConfig {
-        max_connections: config.max_connections,
-        header_read_timeout: config.header_read_timeout,
-        body_read_timeout: config.body_read_timeout,
+    let (listener, app) = match elected {
+        // The port the follower answered on; `GET /api/v1/leader` beside
+        // the API (outside its authentication: it shows no job data).
+        Some((elected, me)) => (
+            elected.listener,
+            ha::follower::leader_route(elected.roles, me).merge(api::router(state)),
+        ),
+        None => (bind_api(&config, tls.is_some()).await?, api::router(state)),
     };
+    let stop = shutdown.clone();
     let api_task = tokio::spawn(async move {
-        api::serve::serve(
-            listener,
-            api::router(state),
-            serve_config,
-            tls,
-            async move {
-                // A signal, or the driver stopping for good (it cancels).
-                tokio::select! {
-                    _ = wait_for_signal() => {},
-                    _ = stop.cancelled() => {},
-                }
-                stop.cancel();
-            },
-        )
+        api::serve::serve(listener, app, serve_config, tls, async move {
+            // A signal, or the driver stopping for good (it cancels).
+            tokio::select! {
+                _ = wait_for_signal() => {},
+                _ = stop.cancelled() => {},
+            }
+            stop.cancel();
+        })
         .await;
     });
 
@@ -388,6 +401,56 @@ async fn run(config: Config) -> anyhow::Result<()> {
         (_, Some(refusal)) => Err(refusal.into()),
         _ => Ok(()),
     }
+}
+
+/// Binds the API port and says where (tests read the stdout line).
+async fn bind_api(config: &Config, tls: bool) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let scheme = if tls { "https" } else { "http" };
+    println!("drover-scheduler listening on {scheme}://{address}");
+    tracing::info!(%address, scheme, "job API listening");
+    Ok(listener)
+}
+
+/// `--zk`: binds the API port, campaigns, and answers as a follower until
+/// this replica leads (`Some`, with the port and who it is) or a signal
+/// stops it first (`None`).
+async fn elect(
+    config: &Config,
+    url: ha::zk_url::ZkUrl,
+    serve: ServeConfig,
+    tls: Option<Arc<ReloadingServerConfig>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Option<(ha::standby::Elected, ha::ReplicaInfo)>> {
+    let listener = bind_api(config, tls.is_some()).await?;
+    let address = match &config.advertise_address {
+        Some(address) => address.clone(),
+        None => listener.local_addr()?.to_string(),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let me = ha::ReplicaInfo {
+        id: config.replica_id.clone().unwrap_or_else(|| address.clone()),
+        api: format!("{scheme}://{address}"),
+    };
+    let standby = ha::standby::StandbyConfig {
+        url: url.clone(),
+        session_timeout: config.zk_session_timeout,
+        me: me.clone(),
+        serve,
+        tls,
+    };
+    let elected = ha::standby::wait_until_elected(
+        listener,
+        standby,
+        wait_for_signal(),
+        shutdown.child_token(),
+    )
+    .await
+    .with_context(|| format!("--zk {url}"))?;
+    Ok(elected.map(|elected| (elected, me)))
 }
 
 /// The API port's TLS configuration (`--tls-cert`, `--tls-key`), loaded

@@ -377,6 +377,11 @@ impl Outbox for Outgoing {
     }
 
     fn stored(&mut self, result: &Result<Revision, StoreError>) {
+        // A newer leader claimed the store: stop before the engine hears
+        // of it, so nothing (no call, no retry) follows the refused write.
+        if let Err(fenced @ StoreError::Fenced { .. }) = result {
+            crate::ha::abdicate(&fenced.to_string());
+        }
         self.metrics
             .store_written(result.as_ref().err().map(ToString::to_string));
     }
