@@ -205,7 +205,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     // With --zk, only the elected leader goes past this point (see ha).
     let elected = match config.zk_url()? {
-        Some(url) => match elect(&config, url, serve_config, tls.clone(), &shutdown).await? {
+        Some(url) => match elect(&config, url, serve_config, tls.clone()).await? {
             Some(elected) => Some(elected),
             None => return Ok(()),
         },
@@ -352,14 +352,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // scheduler is starting; writes wait in the runner's queue, and past
     // its capacity are shed), so that a
     // restart is seen to be up at once.
-    let (listener, app) = match elected {
+    let (listener, app, campaign) = match elected {
         // The port the follower answered on; `GET /api/v1/leader` beside
         // the API (outside its authentication: it shows no job data).
         Some((elected, me)) => (
             elected.listener,
             ha::follower::leader_route(elected.roles, me).merge(api::router(state)),
+            Some(elected.campaign),
         ),
-        None => (bind_api(&config, tls.is_some()).await?, api::router(state)),
+        None => (
+            bind_api(&config, tls.is_some()).await?,
+            api::router(state),
+            None,
+        ),
     };
     let stop = shutdown.clone();
     let api_task = tokio::spawn(async move {
@@ -393,6 +398,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = runner_task.await;
     let driver_result = driver_task.await;
+    if let Some(campaign) = campaign {
+        // Only now that nothing more is sent or written: the next replica
+        // may lead at once.
+        campaign.resign().await;
+    }
     let refused = refusal.lock().ok().and_then(|mut slot| slot.take());
     match (driver_result, refused) {
         // The master answered something the scheduler must not go on
@@ -423,7 +433,6 @@ async fn elect(
     url: ha::zk_url::ZkUrl,
     serve: ServeConfig,
     tls: Option<Arc<ReloadingServerConfig>>,
-    shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<(ha::standby::Elected, ha::ReplicaInfo)>> {
     let listener = bind_api(config, tls.is_some()).await?;
     let address = match &config.advertise_address {
@@ -442,14 +451,9 @@ async fn elect(
         serve,
         tls,
     };
-    let elected = ha::standby::wait_until_elected(
-        listener,
-        standby,
-        wait_for_signal(),
-        shutdown.child_token(),
-    )
-    .await
-    .with_context(|| format!("--zk {url}"))?;
+    let elected = ha::standby::wait_until_elected(listener, standby, wait_for_signal())
+        .await
+        .with_context(|| format!("--zk {url}"))?;
     Ok(elected.map(|elected| (elected, me)))
 }
 

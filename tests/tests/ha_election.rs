@@ -197,6 +197,25 @@ async fn three_replicas_elect_one_and_a_follower_takes_over_from_a_killed_leader
     )
     .await;
     wait_for_job_state(&successor_address, "ha-after", "JOB_STATE_SUCCEEDED", LIMIT).await;
+
+    // A clean stop (SIGTERM) resigns once the leader has stopped acting:
+    // the last replica leads without waiting for a session to expire.
+    let position = replicas.iter().position(|r| r.name == successor).unwrap();
+    let mut stopped = replicas.remove(position);
+    let stopped_at = Instant::now();
+    let pid = Pid::from_raw(i32::try_from(stopped.scheduler.pid()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = stopped
+        .scheduler
+        .wait_exit(LIMIT)
+        .expect("the stopped leader exits");
+    assert_eq!(status.code(), Some(0), "a clean stop: {status}");
+    let last: Vec<&Replica> = replicas.iter().collect();
+    let third = wait_for_leader(&sim, &last).await;
+    println!(
+        "leader {successor} stopped with SIGTERM: {third} led and subscribed after {:?}",
+        stopped_at.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

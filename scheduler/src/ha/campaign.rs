@@ -16,9 +16,9 @@
 //! Calling contract: [`Campaign::start`] returns once the member exists;
 //! watch [`Campaign::roles`]; `Lost` is terminal and the process must stop
 //! (see the module doc of [`super`] for why a leader stops on a mere
-//! disconnection). Cancelling `shutdown` closes the session, which removes
-//! the member at once and lets the next replica lead without waiting for
-//! a session timeout.
+//! disconnection). [`Campaign::resign`], called once the replica has
+//! stopped acting (a clean shutdown), deletes the member, so the next
+//! replica leads at once instead of after a session timeout.
 
 use super::election::{self, Standing, MEMBER_PREFIX};
 use super::zk_url::ZkUrl;
@@ -72,19 +72,22 @@ pub struct CampaignConfig {
     pub me: ReplicaInfo,
 }
 
+/// How long a resignation may take (deleting the member) before the
+/// process goes anyway; the session then expires on its own.
+const RESIGN_LIMIT: Duration = Duration::from_secs(3);
+
 /// A running campaign.
 pub struct Campaign {
     roles: watch::Receiver<Role>,
     member: String,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Campaign {
     /// Connects, makes `<path>/leader` if missing, creates this replica's
     /// member and starts the driver task.
-    pub async fn start(
-        config: CampaignConfig,
-        shutdown: CancellationToken,
-    ) -> Result<Campaign, CampaignError> {
+    pub async fn start(config: CampaignConfig) -> Result<Campaign, CampaignError> {
         let client = zk::Client::connector()
             .with_session_timeout(config.session_timeout)
             .connect(&config.url.servers)
@@ -118,8 +121,24 @@ impl Campaign {
         tracing::info!(%member, session_id = %client.session_id(),
             timeout_ms = client.session_timeout().as_millis() as u64, "campaigning for leadership");
         let (roles_tx, roles) = watch::channel(Role::Campaigning);
-        tokio::spawn(drive(client, dir, name, roles_tx, shutdown));
-        Ok(Campaign { roles, member })
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(drive(client, dir, name, roles_tx, stop.clone()));
+        Ok(Campaign {
+            roles,
+            member,
+            stop,
+            task,
+        })
+    }
+
+    /// Leaves the election: deletes this replica's member (bounded by
+    /// [`RESIGN_LIMIT`]) and closes the session. Call it only once the
+    /// replica has stopped acting: the next replica leads at once.
+    pub async fn resign(self) {
+        self.stop.cancel();
+        if tokio::time::timeout(RESIGN_LIMIT, self.task).await.is_err() {
+            tracing::warn!(member = %self.member, "resigning took too long; the session will expire");
+        }
     }
 
     /// The published role; `Lost` is the last value it takes.
@@ -151,11 +170,19 @@ async fn drive(
     let mut session = client.state_watcher();
     loop {
         let next = tokio::select! {
-            _ = shutdown.cancelled() => Next::Stop,
+            _ = shutdown.cancelled() => {
+                let member = format!("{dir}/{name}");
+                match tokio::time::timeout(RESIGN_LIMIT, client.delete(&member, None)).await {
+                    Ok(Ok(())) => tracing::info!(%member, "resigned from the election"),
+                    Ok(Err(error)) => tracing::warn!(%member, %error, "cannot delete the member; the session will expire"),
+                    Err(_) => tracing::warn!(%member, "deleting the member timed out; the session will expire"),
+                }
+                Next::Stop
+            }
             next = round(&client, &dir, &name, &roles, &mut session) => next,
         };
         if let Next::Stop = next {
-            // Dropping the client closes the session: the member goes now.
+            // Dropping the client closes the session.
             return;
         }
     }

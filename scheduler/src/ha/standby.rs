@@ -41,32 +41,30 @@ pub struct StandbyConfig {
     pub tls: Option<Arc<ReloadingServerConfig>>,
 }
 
-/// This replica leads: the API port, untouched, and the campaign's roles.
+/// This replica leads: the API port, untouched, and the campaign.
 pub struct Elected {
     /// The API port, for the leader's API.
     pub listener: TcpListener,
     /// The campaign's roles (Leading now; `Lost` later ends the process).
     pub roles: watch::Receiver<Role>,
+    /// The campaign, to [`Campaign::resign`] once the leader has stopped.
+    pub campaign: Campaign,
 }
 
 /// Campaigns and serves the follower's answers on `listener` until this
 /// replica leads (`Some`) or `stop` completes first (`None`: exit
-/// cleanly; the session closes, so the member goes at once). A session
-/// lost before leading ends the process ([`abdicate`]).
+/// cleanly, resigned). A session lost before leading ends the process
+/// ([`abdicate`]).
 pub async fn wait_until_elected(
     listener: TcpListener,
     config: StandbyConfig,
     stop: impl Future<Output = ()>,
-    campaign_shutdown: CancellationToken,
 ) -> Result<Option<Elected>, StandbyError> {
-    let campaign = Campaign::start(
-        CampaignConfig {
-            url: config.url,
-            session_timeout: config.session_timeout,
-            me: config.me.clone(),
-        },
-        campaign_shutdown.clone(),
-    )
+    let campaign = Campaign::start(CampaignConfig {
+        url: config.url,
+        session_timeout: config.session_timeout,
+        me: config.me.clone(),
+    })
     .await?;
     let mut roles = campaign.roles();
     // The follower's server accepts on a duplicate of the port's socket;
@@ -94,26 +92,32 @@ pub async fn wait_until_elected(
         match role {
             Role::Leading => {
                 abdicate_on_loss(roles.clone());
-                return Ok(Some(Elected { listener, roles }));
+                return Ok(Some(Elected {
+                    listener,
+                    roles,
+                    campaign,
+                }));
             }
             Role::Lost { reason } => abdicate(&reason),
             Role::Campaigning | Role::Following { .. } => {}
         }
         tokio::select! {
             () = &mut stop => {
-                campaign_shutdown.cancel();
+                campaign.resign().await;
                 return Ok(None);
             }
             changed = roles.changed() => {
                 if changed.is_err() {
-                    abdicate("the ZooKeeper campaign ended");
+                    // Only a resignation ends the campaign without `Lost`.
+                    return Ok(None);
                 }
             }
         }
     }
 }
 
-/// Ends the process as soon as the campaign reports `Lost` (or ends).
+/// Ends the process as soon as the campaign reports `Lost`. A campaign
+/// that ends without it resigned (a clean shutdown): nothing to do.
 pub fn abdicate_on_loss(mut roles: watch::Receiver<Role>) {
     tokio::spawn(async move {
         loop {
@@ -121,7 +125,7 @@ pub fn abdicate_on_loss(mut roles: watch::Receiver<Role>) {
                 abdicate(reason);
             }
             if roles.changed().await.is_err() {
-                abdicate("the ZooKeeper campaign ended");
+                return;
             }
         }
     });
