@@ -2,6 +2,7 @@
 //! readable from its `DROVER_*` variable, parsed and checked once in `main`
 //! and split into the plain per-module configs.
 
+use crate::ha::zk_url::{ZkUrl, ZkUrlError};
 use crate::mesos::calls::FrameworkConfig;
 use crate::mesos::session::Endpoint;
 use crate::mesos::task_info::ExecutorMode;
@@ -183,6 +184,24 @@ pub struct Config {
     /// TLS: the API port's certificate, and the CA of an https:// master.
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// Run as one of several replicas with a leader elected through
+    /// ZooKeeper (`zk://h1:2181,h2:2181/drover`): only the leader claims
+    /// the store, subscribes and serves the API; followers redirect to it
+    /// (307) and take over when its session ends. Without it the scheduler
+    /// runs alone, as always.
+    #[arg(long, env = "DROVER_ZK")]
+    pub zk: Option<String>,
+    /// The ZooKeeper session timeout asked for (the server bounds it): a
+    /// dead leader is replaced about this long after it died.
+    #[arg(long, env = "DROVER_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = parse_duration)]
+    pub zk_session_timeout: Duration,
+    /// This replica's id in the election (default: its advertised address).
+    #[arg(long, env = "DROVER_REPLICA_ID")]
+    pub replica_id: Option<String>,
+    /// The `host:port` other replicas redirect clients to (default: the
+    /// bound --listen address; needed when that is 0.0.0.0 or behind NAT).
+    #[arg(long, env = "DROVER_ADVERTISE_ADDRESS")]
+    pub advertise_address: Option<String>,
     /// Log format.
     #[arg(long, env = "DROVER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -338,6 +357,9 @@ pub enum ConfigError {
          pass --master-ca-file FILE (DROVER_MASTER_CA_FILE) with the PEM CA that signed it"
     )]
     HttpsMasterWithoutCa(String),
+    /// `--zk` is not a usable `zk://` URL.
+    #[error("--zk: {0}")]
+    Zk(#[source] ZkUrlError),
     /// `--secret-file` without `--principal`, or unreadable.
     #[error("--secret-file {path}: {reason}")]
     Secret {
@@ -354,6 +376,15 @@ impl Config {
         self.store
             .clone()
             .unwrap_or_else(|| crate::store::StoreUrl::Sqlite(self.data_dir.clone()))
+    }
+
+    /// `--zk`, parsed; `None` when the scheduler runs alone.
+    pub fn zk_url(&self) -> Result<Option<ZkUrl>, ConfigError> {
+        self.zk
+            .as_deref()
+            .map(ZkUrl::parse)
+            .transpose()
+            .map_err(ConfigError::Zk)
     }
 
     /// The scheduler endpoints of every `--master`.

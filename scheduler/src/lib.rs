@@ -19,6 +19,8 @@
 //! - [`api`]: the HTTP job API (axum): decode, call the model, encode.
 //! - [`cli`]: the `drover` command line for users (its own binary).
 //! - [`config`]: the binary's flags (`DROVER_*`), split into per-module configs.
+//! - [`ha`]: several replicas, one leader elected through ZooKeeper
+//!   (`--zk`): the election, what a follower's port answers, abdication.
 //! - [`tls`]: rustls for the API port (reloaded on change) and the HTTPS
 //!   clients; used by `mesos`, `api` and `cli`, uses none of them.
 //! - [`metrics`]: the registry of counters, gauges and histograms the above
@@ -35,6 +37,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod ha;
 pub mod mesos;
 pub mod metrics;
 pub mod model;

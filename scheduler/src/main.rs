@@ -14,6 +14,7 @@ use drover_scheduler::auth::{Authenticator, ListenCheck};
 use drover_scheduler::config::{
     BackupArgs, Command, Config, CredentialsCommand, LogFormat, MigrateStoreArgs,
 };
+use drover_scheduler::ha;
 use drover_scheduler::mesos::agent_files::MasterAccess;
 use drover_scheduler::mesos::calls;
 use drover_scheduler::mesos::driver::{self, DriverConfig};
@@ -225,6 +226,21 @@ async fn run(config: Config) -> anyhow::Result<()> {
              would run as root and are refused; pass --user <name> or --allow-root-tasks"
         );
     }
+    let shutdown = CancellationToken::new();
+    let tls = api_tls(&config, &shutdown)?;
+    let serve_config = ServeConfig {
+        max_connections: config.max_connections,
+        header_read_timeout: config.header_read_timeout,
+        body_read_timeout: config.body_read_timeout,
+    };
+    // With --zk, only the elected leader goes past this point (see ha).
+    let elected = match config.zk_url()? {
+        Some(url) => match elect(&config, url, serve_config, tls.clone()).await? {
+            Some(elected) => Some(elected),
+            None => return Ok(()),
+        },
+        None => None,
+    };
     let store_url = config.store_url();
     let opened = store_open::open(&store_url)
         .with_context(|| format!("cannot open the store {store_url}"))?
@@ -234,6 +250,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let reader = opened.reader;
     // Lives until `run` returns: its drop runs a last checkpoint.
     let _checkpointer = opened.checkpointer;
+    if let Some((_, me)) = &elected {
+        // Before anything is written or sent: from now on an older
+        // leader's commits are refused (StoreError::Fenced).
+        let epoch = store
+            .claim_leadership(&me.id)
+            .context("cannot claim the store's leader epoch")?;
+        tracing::info!(epoch, replica = %me.id, "claimed the store as leader");
+    }
     let stored_framework_id = store.framework_id()?;
     let identity = store.identity()?;
     tracing::info!(
@@ -244,7 +268,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "store opened"
     );
     let framework = config.framework(&default_user);
-    let shutdown = CancellationToken::new();
     let asking = Asking {
         name: framework.name.clone(),
         principal: framework.principal.clone(),
@@ -361,35 +384,30 @@ async fn run(config: Config) -> anyhow::Result<()> {
     // scheduler is starting; writes wait in the runner's queue, and past
     // its capacity are shed), so that a
     // restart is seen to be up at once.
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
-    let tls = api_tls(&config, &shutdown)?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    println!("drover-scheduler listening on {scheme}://{address}");
-    tracing::info!(%address, scheme, "job API listening");
-    let stop = shutdown.clone();
-    let serve_config = ServeConfig {
-        max_connections: config.max_connections,
-        header_read_timeout: config.header_read_timeout,
-        body_read_timeout: config.body_read_timeout,
-    };
-    let api_task = tokio::spawn(async move {
-        api::serve::serve(
-            listener,
+    let (listener, app, campaign) = match elected {
+        // The port the follower answered on; `GET /api/v1/leader` beside
+        // the API (outside its authentication: it shows no job data).
+        Some((elected, me)) => (
+            elected.listener,
+            ha::follower::leader_route(elected.roles, me).merge(api::router(state)),
+            Some(elected.campaign),
+        ),
+        None => (
+            bind_api(&config, tls.is_some()).await?,
             api::router(state),
-            serve_config,
-            tls,
-            async move {
-                // A signal, or the driver stopping for good (it cancels).
-                tokio::select! {
-                    _ = wait_for_signal() => {},
-                    _ = stop.cancelled() => {},
-                }
-                stop.cancel();
-            },
-        )
+            None,
+        ),
+    };
+    let stop = shutdown.clone();
+    let api_task = tokio::spawn(async move {
+        api::serve::serve(listener, app, serve_config, tls, async move {
+            // A signal, or the driver stopping for good (it cancels).
+            tokio::select! {
+                _ = wait_for_signal() => {},
+                _ = stop.cancelled() => {},
+            }
+            stop.cancel();
+        })
         .await;
     });
 
@@ -412,6 +430,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = runner_task.await;
     let driver_result = driver_task.await;
+    if let Some(campaign) = campaign {
+        // Only now that nothing more is sent or written: the next replica
+        // may lead at once.
+        campaign.resign().await;
+    }
     let refused = refusal.lock().ok().and_then(|mut slot| slot.take());
     match (driver_result, refused) {
         // The master answered something the scheduler must not go on
@@ -420,6 +443,50 @@ async fn run(config: Config) -> anyhow::Result<()> {
         (_, Some(refusal)) => Err(refusal.into()),
         _ => Ok(()),
     }
+}
+
+/// Binds the API port and says where (tests read the stdout line).
+async fn bind_api(config: &Config, tls: bool) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let scheme = if tls { "https" } else { "http" };
+    println!("drover-scheduler listening on {scheme}://{address}");
+    tracing::info!(%address, scheme, "job API listening");
+    Ok(listener)
+}
+
+/// `--zk`: binds the API port, campaigns, and answers as a follower until
+/// this replica leads (`Some`, with the port and who it is) or a signal
+/// stops it first (`None`).
+async fn elect(
+    config: &Config,
+    url: ha::zk_url::ZkUrl,
+    serve: ServeConfig,
+    tls: Option<Arc<ReloadingServerConfig>>,
+) -> anyhow::Result<Option<(ha::standby::Elected, ha::ReplicaInfo)>> {
+    let listener = bind_api(config, tls.is_some()).await?;
+    let address = match &config.advertise_address {
+        Some(address) => address.clone(),
+        None => listener.local_addr()?.to_string(),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let me = ha::ReplicaInfo {
+        id: config.replica_id.clone().unwrap_or_else(|| address.clone()),
+        api: format!("{scheme}://{address}"),
+    };
+    let standby = ha::standby::StandbyConfig {
+        url: url.clone(),
+        session_timeout: config.zk_session_timeout,
+        me: me.clone(),
+        serve,
+        tls,
+    };
+    let elected = ha::standby::wait_until_elected(listener, standby, wait_for_signal())
+        .await
+        .with_context(|| format!("--zk {url}"))?;
+    Ok(elected.map(|elected| (elected, me)))
 }
 
 /// The API port's TLS configuration (`--tls-cert`, `--tls-key`), loaded

@@ -371,20 +371,15 @@ impl Runner {
     }
 }
 
-/// The exit status of a scheduler fenced by a newer leader (see
-/// [`Outbox::fenced`]): its supervisor restarts it, and it campaigns again.
-pub const EXIT_FENCED: i32 = 75;
-
 impl Outbox for Outgoing {
     fn fenced(&mut self, mine: crate::store::Epoch, current: crate::store::Epoch) {
         // At once, as Marathon abdicates: no call may leave after a newer
-        // leader claimed the store, and the process's sockets close with it.
-        tracing::error!(
-            mine,
-            current,
-            "fenced: another replica claimed the store as leader; exiting"
-        );
-        std::process::exit(EXIT_FENCED);
+        // leader claimed the store, and the process's sockets close with it
+        // (exit status `ha::EXIT_DEPOSED`; its supervisor restarts it and it
+        // campaigns again).
+        crate::ha::abdicate(&format!(
+            "another replica claimed the store as leader (epoch {current}, ours {mine})"
+        ));
     }
 
     fn reply(&mut self, request: RequestId, result: Result<Reply, EngineError>) {
@@ -392,6 +387,7 @@ impl Outbox for Outgoing {
     }
 
     fn stored(&mut self, result: &Result<Revision, StoreError>) {
+        // (A fenced commit never gets here: `pump` calls `fenced` first.)
         self.metrics
             .store_written(result.as_ref().err().map(ToString::to_string));
     }

@@ -108,6 +108,21 @@ impl Process {
         reap(&mut self.child);
     }
 
+    /// Waits up to `within` for the child to exit on its own: its status,
+    /// or `None` if it still runs (it is left running).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(EXIT_POLL);
+        }
+    }
+
     /// SIGTERM (by pid), as a user's Ctrl-C or a service manager would,
     /// and wait for the exit; SIGKILL after [`STOP_GRACE`]. Does nothing
     /// to a process that already exited.

@@ -62,6 +62,12 @@ impl Scheduler {
         self.process.kill();
     }
 
+    /// Waits up to `within` for it to exit on its own (see
+    /// [`Process::wait_exit`]).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        self.process.wait_exit(within)
+    }
+
     /// SIGTERM and wait (see [`Process::stop`]).
     pub fn stop(&mut self) {
         self.process.stop();
