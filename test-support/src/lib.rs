@@ -9,8 +9,12 @@
 //! - [`trickle`]: a slow client sending a request a byte at a time.
 //! - [`job_spec`]: the job spec the API tests create.
 //! - [`images`]: the container test images (`scripts/test-images.sh`).
+//! - [`zookeeper`]: a real ZooKeeper server (`scripts/zookeeper-env.sh`).
+//! - [`postgres`]: a real PostgreSQL server (`scripts/postgres-env.sh`).
 
 pub mod images;
 pub mod job_spec;
+pub mod postgres;
 pub mod run;
 pub mod trickle;
+pub mod zookeeper;

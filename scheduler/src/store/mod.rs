@@ -22,11 +22,21 @@
 //! - A store knows which it is ([`StoreIdentity`]: an id and creation time
 //!   made once, kept by its backups) and the framework id it subscribed as.
 //!
+//! - Fencing: a replica that becomes leader claims the store
+//!   ([`Store::claim_leadership`]), which bumps a store-wide leader
+//!   [`Epoch`] in one transaction. From then on every commit of that
+//!   handle checks, inside its own transaction, that the stored epoch is
+//!   still its own, and fails with [`StoreError::Fenced`] once a newer
+//!   leader has claimed: two leaders never both write, whatever ZooKeeper
+//!   told them. A handle that never claimed (a lone scheduler) is not
+//!   checked.
+//!
 //! One writer (the engine's runner) holds a [`Store`]; readers hold their
 //! own [`StoreRead`] handles.
 
 pub mod secret_key;
 pub mod sqlite;
+pub mod url;
 
 use crate::model::change::{Change, PendingInfo};
 use crate::model::ids::{AgentId, InstanceId, JobId, TaskId};
@@ -40,6 +50,12 @@ use std::path::{Path, PathBuf};
 
 pub use crate::model::job::Revision;
 pub use sqlite::SqliteStore;
+pub use url::StoreUrl;
+
+/// The store's leader epoch: bumped by each [`Store::claim_leadership`];
+/// a handle's commits succeed only while the stored epoch is the one it
+/// claimed.
+pub type Epoch = u64;
 
 /// Why the store could not answer or commit.
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +176,43 @@ pub enum StoreError {
         job: JobId,
         /// The secret's id.
         secret: String,
+    },
+    /// A newer leader claimed the store after this handle did: this
+    /// replica is deposed and must stop (the scheduler exits non-zero).
+    /// Nothing of the refused commit was written.
+    #[error(
+        "fenced: this scheduler claimed the store at leader epoch {mine}, but another replica \
+         has claimed it since (epoch {current}); stopping so that two leaders never write"
+    )]
+    Fenced {
+        /// The epoch this handle claimed.
+        mine: Epoch,
+        /// The epoch stored now.
+        current: Epoch,
+    },
+    /// PostgreSQL failed (connection lost, statement refused); the URL is
+    /// shown without its password.
+    #[error("postgres error on {url}: {source}")]
+    Postgres {
+        /// The server, password removed.
+        url: String,
+        /// The client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The PostgreSQL schema was written by a newer Drover. Not retryable
+    /// with this binary.
+    #[error(
+        "the PostgreSQL store at {url} has schema version {found}, newer than this binary's \
+         {known}: run the drover-scheduler that wrote it"
+    )]
+    PostgresSchemaTooNew {
+        /// The server, password removed.
+        url: String,
+        /// The stored version.
+        found: i64,
+        /// The newest version this binary knows.
+        known: i64,
     },
     /// A stored job spec no longer parses (corruption or a bad migration).
     #[error("stored spec of job {job} is unreadable: {source}")]
@@ -321,4 +374,9 @@ pub trait Store: StoreRead {
     /// Writes `change` in one transaction, durable on return. Returns the
     /// revision it took (the current one, for a change that takes none).
     fn commit(&mut self, change: &Change) -> Result<Revision, StoreError>;
+    /// Makes this handle the store's leader: bumps the stored leader epoch
+    /// in one transaction (recording `replica`, the claimant's id) and
+    /// returns it. Every later [`Store::commit`] of this handle fails with
+    /// [`StoreError::Fenced`] once another handle has claimed a newer one.
+    fn claim_leadership(&mut self, replica: &str) -> Result<Epoch, StoreError>;
 }

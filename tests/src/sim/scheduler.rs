@@ -144,6 +144,13 @@ impl Store for CrashingStore {
         }
         Ok(revision)
     }
+
+    fn claim_leadership(
+        &mut self,
+        replica: &str,
+    ) -> Result<drover_scheduler::store::Epoch, StoreError> {
+        self.store.claim_leadership(replica)
+    }
 }
 
 /// Engine calls and replies, gathered while the pump runs.

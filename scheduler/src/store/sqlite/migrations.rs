@@ -247,6 +247,21 @@ pub const MIGRATIONS: &[&str] = &[
      VALUES ('00000000-0000-4000-8000-00000000d3f0', 'Default',
              'All runs created without specifying an experiment are grouped here.',
              CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));",
+    // 18 (issue 25): the image a run's executor resolved (its status
+    // labels `drover.image.name` and `drover.image.digest`), shown in the
+    // pod views; runs stored before, and runs without an image, say none.
+    "ALTER TABLE runs ADD COLUMN image_name TEXT;
+     ALTER TABLE runs ADD COLUMN image_digest TEXT;",
+    // 19 (issue 24): the leader epoch behind fencing (`Store::claim_leadership`):
+    // bumped by each replica that becomes leader; a handle that claimed
+    // commits only while it is still its own. 0: nobody ever claimed.
+    "CREATE TABLE leader_epoch (
+         id INTEGER PRIMARY KEY CHECK (id = 1),
+         epoch INTEGER NOT NULL,
+         replica TEXT,
+         claimed_at_ms INTEGER
+     );
+     INSERT INTO leader_epoch (id, epoch) VALUES (1, 0);",
 ];
 
 /// The tables each schema version has, with the version that made each:
@@ -265,6 +280,7 @@ pub const TABLES: &[(i64, &str)] = &[
     (13, "host_maintenance"),
     (16, "pipeline_runs"),
     (17, "kfp_experiments"),
+    (19, "leader_epoch"),
 ];
 
 /// Which runs are live, for the `runs_by_completion` index (migration 5):

@@ -49,6 +49,8 @@ pub struct SqliteStore {
     sealer: Option<Arc<dyn Sealer>>,
     /// The writer's hold on the data directory (readers hold none).
     _lock: Option<DirLock>,
+    /// The leader epoch this handle claimed; its commits check it.
+    epoch: Option<super::Epoch>,
 }
 
 impl SqliteStore {
@@ -115,6 +117,7 @@ impl SqliteStore {
             path: path.to_owned(),
             sealer: None,
             _lock: lock,
+            epoch: None,
         })
     }
 

@@ -899,3 +899,39 @@ fn a_handovers_mark_is_stored_with_the_replacements_intent() {
     assert!(!runs[1].run.handing_over);
     assert_eq!(runs[1].run.state, PodState::Launching);
 }
+
+#[test]
+fn a_handle_whose_claim_was_overtaken_is_fenced_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = SqliteStore::open(dir.path()).unwrap();
+    // A handle that never claimed (a lone scheduler) commits as before.
+    let job = create(&mut old, "j", 2, 1);
+    assert_eq!(old.claim_leadership("replica-a").unwrap(), 1);
+    launches(&mut old, vec![launch(&job, 0, 0, 2)]);
+    let mut new = SqliteStore::open_reader(dir.path()).unwrap();
+    assert_eq!(new.claim_leadership("replica-b").unwrap(), 2);
+    let before = old.revision().unwrap();
+    let refused = old.commit(&Change {
+        launches: vec![launch(&job, 1, 0, 3)],
+        ..Change::default()
+    });
+    assert!(
+        matches!(
+            refused,
+            Err(StoreError::Fenced {
+                mine: 1,
+                current: 2
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(old.revision().unwrap(), before);
+    assert_eq!(old.runs(&job).unwrap().len(), 1);
+    // The new leader writes.
+    new.commit(&Change {
+        launches: vec![launch(&job, 1, 0, 3)],
+        ..Change::default()
+    })
+    .unwrap();
+    assert_eq!(new.runs(&job).unwrap().len(), 2);
+}

@@ -13,7 +13,7 @@ use crate::model::job::Revision;
 use crate::model::secret;
 use crate::model::state::PodState;
 use crate::model::workflow::JobWorkflows;
-use crate::store::{Snapshot, Store, StoreError, StoreRead};
+use crate::store::{Epoch, Snapshot, Store, StoreError, StoreRead};
 use rusqlite::{params, Transaction};
 
 impl Store for SqliteStore {
@@ -24,7 +24,14 @@ impl Store for SqliteStore {
     fn commit(&mut self, change: &Change) -> Result<Revision, StoreError> {
         let path = self.path.clone();
         let wrap = StoreError::sqlite(&path);
+        let mine = self.epoch;
         let tx = self.conn.transaction().map_err(wrap)?;
+        if let Some(mine) = mine {
+            let current = stored_epoch(&tx).map_err(wrap)?;
+            if current != mine {
+                return Err(StoreError::Fenced { mine, current });
+            }
+        }
         let revision = if change.is_revisioned() {
             next_revision(&tx).map_err(wrap)?
         } else {
@@ -35,6 +42,31 @@ impl Store for SqliteStore {
         tx.commit().map_err(wrap)?;
         Ok(revision)
     }
+
+    fn claim_leadership(&mut self, replica: &str) -> Result<Epoch, StoreError> {
+        let path = self.path.clone();
+        let wrap = StoreError::sqlite(&path);
+        let epoch = self
+            .conn
+            .query_row(
+                "UPDATE leader_epoch SET epoch = epoch + 1, replica = ?1, \
+                 claimed_at_ms = CAST(unixepoch('subsec') * 1000 AS INTEGER) \
+                 WHERE id = 1 RETURNING epoch",
+                [replica],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(wrap)? as Epoch;
+        self.epoch = Some(epoch);
+        Ok(epoch)
+    }
+}
+
+/// The store's leader epoch, read inside the commit's transaction.
+fn stored_epoch(tx: &Transaction<'_>) -> rusqlite::Result<Epoch> {
+    tx.query_row("SELECT epoch FROM leader_epoch WHERE id = 1", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map(|v| v as Epoch)
 }
 
 fn write(tx: &Transaction<'_>, change: &Change, revision: Revision) -> rusqlite::Result<()> {
