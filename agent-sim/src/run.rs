@@ -15,13 +15,13 @@ use tokio::net::TcpListener;
 use crate::agent::launch::HostSettings;
 use crate::agent::processes::Processes;
 use crate::config::Config;
-use crate::ha::contender::{self, CandidacyError};
-use drover_proto::master_znode::ZkUrl;
 use crate::control::ControlContext;
+use crate::ha::contender::{self, CandidacyError};
 use crate::master::driver::{self, DriverConfig};
 use crate::master::Master;
 use crate::request_clock::ReadTimeouts;
 use crate::server::{self, ServerContext};
+use drover_proto::master_znode::ZkUrl;
 
 /// How long executors get to stop after SIGTERM when the simulator exits.
 const EXECUTOR_STOP_GRACE: Duration = Duration::from_secs(3);
@@ -160,9 +160,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
         None => (None, None),
         Some(zk) => {
             let url = ZkUrl::parse(zk).context("--zk")?;
-            let (role, task) = contender::contend(url, master.master_info(), config.zk_session_timeout)
-                .await
-                .with_context(|| format!("--zk {zk}: cannot join the master set"))?;
+            let (role, task) =
+                contender::contend(url, master.master_info(), config.zk_session_timeout)
+                    .await
+                    .with_context(|| format!("--zk {zk}: cannot join the master set"))?;
             (Some(role), Some(task))
         }
     };

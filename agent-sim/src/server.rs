@@ -24,9 +24,9 @@ use tokio::net::TcpListener;
 
 use crate::agent::{files, monitor};
 use crate::control::{self, ControlContext};
+use crate::ha::StandbyAnswer;
 use crate::ids::AgentIndex;
 use crate::master::driver::MasterHandle;
-use crate::ha::StandbyAnswer;
 use crate::master::{executor_api, operator_api, scheduler_api};
 use crate::request_clock::ReadTimeouts;
 use crate::timed_io::TimedIo;

@@ -22,7 +22,6 @@ use thiserror::Error;
 /// The name prefix of a master's znode; ZooKeeper appends the sequence.
 pub const INFO_PREFIX: &str = "json.info_";
 
-
 /// A parsed `zk://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZkUrl {
@@ -86,7 +85,6 @@ impl std::fmt::Display for ZkUrl {
     }
 }
 
-
 /// The leading contender among `children` (znode names under the path):
 /// the `json.info_` child with the lowest sequence number.
 pub fn leading_child(children: &[String]) -> Option<&str> {
@@ -147,9 +145,18 @@ mod tests {
     fn malformed_urls_are_refused_with_the_reason() {
         let cases = [
             ("http://m:5050", ZkUrlError::NotZk("http://m:5050".into())),
-            ("zk://u:p@h:2181/mesos", ZkUrlError::Credentials("zk://u:p@h:2181/mesos".into())),
-            ("zk://h/mesos", ZkUrlError::BadServers("zk://h/mesos".into())),
-            ("zk://h:2181,/mesos", ZkUrlError::BadServers("zk://h:2181,/mesos".into())),
+            (
+                "zk://u:p@h:2181/mesos",
+                ZkUrlError::Credentials("zk://u:p@h:2181/mesos".into()),
+            ),
+            (
+                "zk://h/mesos",
+                ZkUrlError::BadServers("zk://h/mesos".into()),
+            ),
+            (
+                "zk://h:2181,/mesos",
+                ZkUrlError::BadServers("zk://h:2181,/mesos".into()),
+            ),
             ("zk:///mesos", ZkUrlError::BadServers("zk:///mesos".into())),
             ("zk://h:2181", ZkUrlError::NoPath("zk://h:2181".into())),
             ("zk://h:2181/", ZkUrlError::NoPath("zk://h:2181/".into())),
@@ -173,7 +180,10 @@ mod tests {
             "json.info_junk",
         ]);
         assert_eq!(leading_child(&children), Some("json.info_0000000003"));
-        assert_eq!(leading_child(&names(&["log_replicas", "info_0000000001"])), None);
+        assert_eq!(
+            leading_child(&names(&["log_replicas", "info_0000000001"])),
+            None
+        );
         assert_eq!(leading_child(&[]), None);
     }
 
@@ -194,9 +204,15 @@ mod tests {
         let read = |json: &str| crate::json::from_json::<MasterInfo>(json.as_bytes()).unwrap();
         let full = r#"{"address":{"hostname":"m1","ip":"10.0.0.7","port":5050},
             "hostname":"m1","id":"abc","ip":117440522,"pid":"master@10.0.0.7:5050","port":5050}"#;
-        assert_eq!(master_authority(&read(full)).as_deref(), Some("10.0.0.7:5050"));
+        assert_eq!(
+            master_authority(&read(full)).as_deref(),
+            Some("10.0.0.7:5050")
+        );
         let pid_only = r#"{"id":"abc","ip":0,"port":5051,"pid":"master@127.0.0.1:5051"}"#;
-        assert_eq!(master_authority(&read(pid_only)).as_deref(), Some("127.0.0.1:5051"));
+        assert_eq!(
+            master_authority(&read(pid_only)).as_deref(),
+            Some("127.0.0.1:5051")
+        );
         let v6 = r#"{"id":"a","ip":0,"port":5050,"address":{"ip":"::1","port":5050}}"#;
         assert_eq!(master_authority(&read(v6)).as_deref(), Some("[::1]:5050"));
         let none = r#"{"id":"a","ip":0,"port":1,"pid":"master@:0"}"#;

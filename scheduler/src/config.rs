@@ -3,11 +3,11 @@
 //! and split into the plain per-module configs.
 
 use crate::mesos::calls::FrameworkConfig;
-use drover_proto::master_znode::{ZkUrl, ZkUrlError};
 use crate::mesos::session::Endpoint;
 use crate::mesos::task_info::ExecutorMode;
 use crate::model::task_user::{TaskUserPolicy, ROOT};
 use clap::{Parser, ValueEnum};
+use drover_proto::master_znode::{ZkUrl, ZkUrlError};
 use drover_proto::MediaType;
 use std::net::SocketAddr;
 use std::path::PathBuf;

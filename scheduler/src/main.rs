@@ -408,7 +408,8 @@ async fn find_masters(
         MasterSource::ZooKeeper(url) => url,
     };
     tracing::info!(zk = %url, "waiting for ZooKeeper to name the leading master");
-    let mut leader = detector::zookeeper::spawn(url.clone(), DetectorConfig::default(), shutdown.clone());
+    let mut leader =
+        detector::zookeeper::spawn(url.clone(), DetectorConfig::default(), shutdown.clone());
     let first = tokio::select! {
         first = detector::zookeeper::first_leader(&mut leader) => first,
         _ = wait_for_signal() => None,

@@ -23,12 +23,18 @@ use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// A master of the set at `zk` (ZooKeeper session timeout 4 s, the
-/// shortest a default ZooKeeper grants, so a SIGKILLed leader is replaced
-/// in seconds).
+/// A master of the set at `zk` (ZooKeeper session timeout 2 s, so a
+/// SIGKILLed leader is replaced in seconds; Mesos' default is 10 s).
 fn master(zk: &str) -> AgentSim {
     AgentSim::for_scheduler(4)
-        .args(&["--zk", zk, "--zk-session-timeout", "4secs", "--hostname", "127.0.0.1"])
+        .args(&[
+            "--zk",
+            zk,
+            "--zk-session-timeout",
+            "2secs",
+            "--hostname",
+            "127.0.0.1",
+        ])
         .start()
 }
 
@@ -36,7 +42,14 @@ fn master(zk: &str) -> AgentSim {
 async fn redirect_of(sim: &AgentSim) -> Option<String> {
     let reply = request(&sim.address, "GET", "/redirect", &[], Default::default()).await;
     (reply.status == 307)
-        .then(|| reply.headers.get("location")?.to_str().ok().map(str::to_owned))
+        .then(|| {
+            reply
+                .headers
+                .get("location")?
+                .to_str()
+                .ok()
+                .map(str::to_owned)
+        })
         .flatten()
 }
 
@@ -95,10 +108,19 @@ async fn the_scheduler_follows_a_master_failover_found_in_zookeeper() {
 
     let dir = tempfile::tempdir().unwrap();
     let scheduler = Scheduler::start(dir.path(), &zk, &[]);
-    create_job(&scheduler.address, "service", job_spec("SERVICE", 2, "sleep 600")).await;
+    create_job(
+        &scheduler.address,
+        "service",
+        job_spec("SERVICE", 2, "sleep 600"),
+    )
+    .await;
     wait_for_job_state(&scheduler.address, "service", "JOB_STATE_RUNNING", LIMIT).await;
     let framework = active_frameworks(&first).await;
-    assert_eq!(framework.len(), 1, "one framework on the leader: {framework:?}");
+    assert_eq!(
+        framework.len(),
+        1,
+        "one framework on the leader: {framework:?}"
+    );
     assert!(active_frameworks(&second).await.is_empty());
 
     let killed = Instant::now();
@@ -112,14 +134,24 @@ async fn the_scheduler_follows_a_master_failover_found_in_zookeeper() {
         "the scheduler never subscribed to the new leader as {framework:?}"
     );
     let failover = killed.elapsed();
-    println!("master failover: SIGKILL to the scheduler subscribed on the new leader in {failover:?}");
-    assert_eq!(redirect_of(&second).await, Some(format!("//{}", second.address)));
+    println!(
+        "master failover: SIGKILL to the scheduler subscribed on the new leader in {failover:?}"
+    );
+    assert_eq!(
+        redirect_of(&second).await,
+        Some(format!("//{}", second.address))
+    );
 
     // The new leader runs the framework's work: the service comes back
     // (relaunched: the old master's tasks did not come over, see the
     // module doc) and a new batch job runs to its end.
     wait_for_job_state(&scheduler.address, "service", "JOB_STATE_RUNNING", LIMIT).await;
-    create_job(&scheduler.address, "after", job_spec("BATCH", 2, "sleep 0.2")).await;
+    create_job(
+        &scheduler.address,
+        "after",
+        job_spec("BATCH", 2, "sleep 0.2"),
+    )
+    .await;
     wait_for_job_state(&scheduler.address, "after", "JOB_STATE_SUCCEEDED", LIMIT).await;
 }
 
@@ -137,7 +169,10 @@ async fn a_scheduler_started_before_any_master_waits_for_zookeeper_to_name_one()
         std::thread::spawn(move || Scheduler::start(&path, &zk, &[]))
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(!starting.is_finished(), "the scheduler started with no master to subscribe to");
+    assert!(
+        !starting.is_finished(),
+        "the scheduler started with no master to subscribe to"
+    );
     let sim = master(&zk);
     wait_for_leader(&sim, &sim).await;
     let scheduler = starting.join().unwrap();
@@ -145,7 +180,15 @@ async fn a_scheduler_started_before_any_master_waits_for_zookeeper_to_name_one()
         (active_frameworks(&sim).await.len() == 1).then_some(())
     })
     .await;
-    assert!(subscribed.is_some(), "the scheduler never subscribed to the master that joined");
-    create_job(&scheduler.address, "batch", job_spec("BATCH", 1, "sleep 0.2")).await;
+    assert!(
+        subscribed.is_some(),
+        "the scheduler never subscribed to the master that joined"
+    );
+    create_job(
+        &scheduler.address,
+        "batch",
+        job_spec("BATCH", 1, "sleep 0.2"),
+    )
+    .await;
     wait_for_job_state(&scheduler.address, "batch", "JOB_STATE_SUCCEEDED", LIMIT).await;
 }

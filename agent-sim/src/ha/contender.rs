@@ -57,7 +57,12 @@ pub async fn contend(
     Ok((rx, task))
 }
 
-async fn follow(client: zk::Client, url: ZkUrl, mine: String, tx: watch::Sender<Role>) -> CandidacyError {
+async fn follow(
+    client: zk::Client,
+    url: ZkUrl,
+    mine: String,
+    tx: watch::Sender<Role>,
+) -> CandidacyError {
     let mut state = client.state_watcher();
     loop {
         let (children, watcher) = match client.list_and_watch_children(&url.path).await {
@@ -100,7 +105,10 @@ async fn follow(client: zk::Client, url: ZkUrl, mine: String, tx: watch::Sender<
 /// The leading master's MasterInfo; None if it cannot be read (it went
 /// away: the watch fires again) or is not MasterInfo JSON (logged).
 async fn read_leader(client: &zk::Client, url: &ZkUrl, leader: &str) -> Option<MasterInfo> {
-    let (data, _) = client.get_data(&format!("{}/{leader}", url.path)).await.ok()?;
+    let (data, _) = client
+        .get_data(&format!("{}/{leader}", url.path))
+        .await
+        .ok()?;
     match drover_proto::json::from_json::<MasterInfo>(&data) {
         Ok(info) => Some(info),
         Err(error) => {

@@ -113,7 +113,9 @@ mod tests {
         );
         assert_eq!(
             redirect_for(&role, "/api/v1"),
-            Some(StandbyAnswer::Redirect("//127.0.0.1:5051/master/api/v1".into()))
+            Some(StandbyAnswer::Redirect(
+                "//127.0.0.1:5051/master/api/v1".into()
+            ))
         );
         assert_eq!(
             redirect_for(&role, "/redirect"),

@@ -232,9 +232,7 @@ pub fn spawn_after(
 
 /// The next leader the detector names; never ready without a detector,
 /// or once it has stopped.
-async fn next_leader(
-    leader: &mut Option<watch::Receiver<Option<Endpoint>>>,
-) -> Option<Endpoint> {
+async fn next_leader(leader: &mut Option<watch::Receiver<Option<Endpoint>>>) -> Option<Endpoint> {
     let Some(rx) = leader.as_mut() else {
         return std::future::pending().await;
     };

@@ -507,9 +507,15 @@ impl Session {
                 };
                 Vec::new()
             }
-            State::Connecting { master, generation, .. }
-            | State::Subscribing { master, generation, .. }
-            | State::Subscribed { master, generation, .. } => {
+            State::Connecting {
+                master, generation, ..
+            }
+            | State::Subscribing {
+                master, generation, ..
+            }
+            | State::Subscribed {
+                master, generation, ..
+            } => {
                 if master.authority() == leader.authority() {
                     return Vec::new();
                 }
