@@ -76,6 +76,17 @@ pub struct Config {
     /// A JSON fleet file of agent groups (see the module doc).
     #[arg(long, env = "DROVER_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Join a Mesos master set in ZooKeeper (`zk://host:2181/mesos`), as
+    /// Mesos' `--zk`: this instance writes its MasterInfo JSON in an
+    /// ephemeral-sequential `json.info_` znode, the lowest leads, and while
+    /// another leads it answers the scheduler API with 307 to it. It exits
+    /// when its ZooKeeper session ends. Default: a lone leading master.
+    #[arg(long, env = "DROVER_ZK")]
+    pub zk: Option<String>,
+    /// The ZooKeeper session timeout with `--zk` (Mesos
+    /// `--zk_session_timeout`, same default).
+    #[arg(long, env = "DROVER_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = duration_arg)]
+    pub zk_session_timeout: Duration,
     /// The master's hostname in MasterInfo and `/state`.
     #[arg(long, env = "DROVER_HOSTNAME", default_value = "localhost")]
     pub hostname: String,
@@ -328,6 +339,9 @@ impl Config {
     pub fn flags(&self) -> BTreeMap<String, String> {
         let mut f = BTreeMap::new();
         f.insert("agents".into(), self.agents.to_string());
+        if let Some(zk) = &self.zk {
+            f.insert("zk".into(), zk.clone());
+        }
         f.insert("resources".into(), self.resources.clone());
         f.insert("attributes".into(), self.attributes.clone());
         f.insert("zones".into(), self.zones.join(","));

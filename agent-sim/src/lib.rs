@@ -17,6 +17,8 @@
 //! - [`control`]: `/state`, `/version`, `/metrics` and the `/sim` fault API.
 //! - [`operator_proto`], [`operator_json`]: the operator API's wire types
 //!   (the maintenance and agent calls), in protobuf and in JSON.
+//! - [`ha`]: `--zk`: the instance as one master of a Mesos master set,
+//!   contending in ZooKeeper; a standby redirects to the leader.
 //! - [`call_request`]: the HTTP checks every v1 API call passes first.
 //! - [`request_clock`]: where a connection is in its request (pure), for
 //!   [`timed_io`]: read deadlines on request heads and bodies.
@@ -30,6 +32,7 @@ pub mod config;
 pub mod control;
 pub mod deadline;
 pub mod fixed_hash;
+pub mod ha;
 pub mod ids;
 pub mod master;
 pub mod operator_json;

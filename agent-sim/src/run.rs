@@ -16,10 +16,12 @@ use crate::agent::launch::HostSettings;
 use crate::agent::processes::Processes;
 use crate::config::Config;
 use crate::control::ControlContext;
+use crate::ha::contender::{self, CandidacyError};
 use crate::master::driver::{self, DriverConfig};
 use crate::master::Master;
 use crate::request_clock::ReadTimeouts;
 use crate::server::{self, ServerContext};
+use drover_proto::master_znode::ZkUrl;
 
 /// How long executors get to stop after SIGTERM when the simulator exits.
 const EXECUTOR_STOP_GRACE: Duration = Duration::from_secs(3);
@@ -52,12 +54,17 @@ pub struct Started {
     pub processes: Option<Processes>,
     /// The real agents' work directory, if there are real agents.
     pub work_dir: Option<WorkDir>,
+    /// With `--zk`: the ZooKeeper candidacy, which ends only when it is lost.
+    pub candidacy: Option<tokio::task::JoinHandle<CandidacyError>>,
 }
 
 impl Started {
     /// Stops serving, stops every executor and removes the cgroup parent
     /// and a temporary work directory.
     pub async fn stop(self) {
+        if let Some(candidacy) = &self.candidacy {
+            candidacy.abort();
+        }
         self.server.abort();
         for s in &self.agent_servers {
             s.abort();
@@ -150,6 +157,17 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
     let version = master_config.version.clone();
     let agents = fleet.len();
     let master = Master::new(master_config, fleet, Instant::now(), driver::unix_now());
+    let (role, candidacy) = match &config.zk {
+        None => (None, None),
+        Some(zk) => {
+            let url = ZkUrl::parse(zk).context("--zk")?;
+            let (role, task) =
+                contender::contend(url, master.master_info(), config.zk_session_timeout)
+                    .await
+                    .with_context(|| format!("--zk {zk}: cannot join the master set"))?;
+            (Some(role), Some(task))
+        }
+    };
     let handle = driver::spawn_with_processes(
         master,
         DriverConfig {
@@ -176,6 +194,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
             body: config.body_read_timeout,
         },
         tls: tls_config(config)?,
+        role,
     };
     let mut agent_servers = Vec::new();
     for (i, l) in agent_listeners {
@@ -194,6 +213,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
         agent_servers,
         processes,
         work_dir: work,
+        candidacy,
     })
 }
 
@@ -225,7 +245,7 @@ fn tls_config(config: &Config) -> anyhow::Result<Option<Arc<rustls::ServerConfig
 
 /// Runs until the process is signalled.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let started = start(&config).await?;
+    let mut started = start(&config).await?;
     let bound = started.address;
     if let Some(path) = &config.port_file {
         std::fs::write(path, bound.to_string())
@@ -236,7 +256,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     {
         println!("listening on {bound}");
     }
-    shutdown_signal().await;
+    let candidacy = started.candidacy.take();
+    let lost = async move {
+        match candidacy {
+            Some(task) => Some(task.await),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        lost = lost => {
+            // Mesos' master exits on lost candidacy rather than go on
+            // as a second leader (src/master/master.cpp, `lostCandidacy`).
+            let why = match lost {
+                Some(Ok(error)) => error.to_string(),
+                Some(Err(error)) => error.to_string(),
+                None => "the candidacy task ended".to_owned(),
+            };
+            started.stop().await;
+            anyhow::bail!("lost the master candidacy in ZooKeeper: {why}");
+        }
+    }
     started.stop().await;
     Ok(())
 }

@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 
 use crate::agent::{files, monitor};
 use crate::control::{self, ControlContext};
+use crate::ha::StandbyAnswer;
 use crate::ids::AgentIndex;
 use crate::master::driver::MasterHandle;
 use crate::master::{executor_api, operator_api, scheduler_api};
@@ -50,6 +51,8 @@ pub struct ServerContext {
     pub read_timeouts: ReadTimeouts,
     /// TLS on this listener (`--tls-cert`, `--tls-key`), if any.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// This instance's role in its master set (`--zk`); none: it leads.
+    pub role: Option<tokio::sync::watch::Receiver<crate::ha::Role>>,
 }
 
 /// A plain-text response, as Mesos sends its errors.
@@ -145,6 +148,24 @@ async fn route(
     } else {
         path
     };
+    if ctx.scope.is_none() {
+        if let Some(role) = &ctx.role {
+            let answer = crate::ha::redirect_for(&role.borrow(), path);
+            match answer {
+                Some(StandbyAnswer::Redirect(location)) => {
+                    let mut resp = text(StatusCode::TEMPORARY_REDIRECT, "");
+                    if let Ok(v) = header::HeaderValue::from_str(&location) {
+                        resp.headers_mut().insert(header::LOCATION, v);
+                    }
+                    return resp;
+                }
+                Some(StandbyAnswer::NoLeader) => {
+                    return text(StatusCode::SERVICE_UNAVAILABLE, "No leader elected")
+                }
+                None => {}
+            }
+        }
+    }
     if path == "/api/v1/scheduler" || path.starts_with("/api/v1/scheduler/") {
         return scheduler_api::scheduler(req, &ctx.master, ctx.max_body_bytes).await;
     }

@@ -9,6 +9,8 @@
 //!   needs a message's shape at run time.
 //! - [`required`]: the proto2 required-field check prost does not make.
 //! - [`json`]: Mesos-style JSON, both ways, as a master and agent write and read it.
+//! - [`master_znode`]: how Mesos masters meet in ZooKeeper: the `zk://`
+//!   URL, the `json.info_` contenders, the leader's address.
 //! - [`recordio`]: RecordIO framing of event streams, an incremental decoder
 //!   and an encoder.
 //! - [`duration`]: Mesos' duration syntax (`15secs`) for flags and the
@@ -21,6 +23,7 @@
 pub mod descriptors;
 pub mod duration;
 pub mod json;
+pub mod master_znode;
 pub mod media;
 pub mod recordio;
 pub mod required;

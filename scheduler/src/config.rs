@@ -2,12 +2,12 @@
 //! readable from its `DROVER_*` variable, parsed and checked once in `main`
 //! and split into the plain per-module configs.
 
-use crate::ha::zk_url::{ZkUrl, ZkUrlError};
 use crate::mesos::calls::FrameworkConfig;
 use crate::mesos::session::Endpoint;
 use crate::mesos::task_info::ExecutorMode;
 use crate::model::task_user::{TaskUserPolicy, ROOT};
 use clap::{Parser, ValueEnum};
+use drover_proto::master_znode::{ZkUrl, ZkUrlError};
 use drover_proto::MediaType;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,8 +17,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "drover-scheduler", version, about)]
 pub struct Config {
-    /// Mesos master(s), comma-separated (`http://host:5050`). Non-leaders
-    /// redirect to the leader.
+    /// Mesos master(s), comma-separated (`http://host:5050`; non-leaders
+    /// redirect to the leader), or `zk://host:2181[,host:2181...]/mesos`:
+    /// the leading master is read from ZooKeeper, as Mesos' own
+    /// frameworks find it, and followed when it changes.
     #[arg(long, env = "DROVER_MASTER", default_value = "http://127.0.0.1:5050")]
     pub master: String,
     /// Address the job API listens on (port 0 picks one; the bound address
@@ -351,6 +353,9 @@ pub enum ConfigError {
     /// A `--master` entry is not an http or https URL.
     #[error("--master: '{0}' is not an http://host:port or https://host:port URL")]
     BadMaster(String),
+    /// A `zk://` master that cannot be used.
+    #[error("--master: {0}")]
+    BadZkMaster(#[source] ZkUrlError),
     /// An https:// master without `--master-ca-file`.
     #[error(
         "--master: '{0}' is https:// but no CA verifies its certificate; \
@@ -370,6 +375,15 @@ pub enum ConfigError {
     },
 }
 
+/// Where the masters come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterSource {
+    /// A fixed list of scheduler endpoints.
+    Listed(Vec<Endpoint>),
+    /// The leader read from ZooKeeper.
+    ZooKeeper(ZkUrl),
+}
+
 impl Config {
     /// The store `--store` names, or SQLite in `--data-dir`.
     pub fn store_url(&self) -> crate::store::StoreUrl {
@@ -387,7 +401,19 @@ impl Config {
             .map_err(ConfigError::Zk)
     }
 
-    /// The scheduler endpoints of every `--master`.
+    /// `--master`: a `zk://` URL, or a list of endpoints.
+    pub fn master_source(&self) -> Result<MasterSource, ConfigError> {
+        let master = self.master.trim();
+        if master.starts_with("zk://") {
+            return ZkUrl::parse(master)
+                .map(MasterSource::ZooKeeper)
+                .map_err(ConfigError::BadZkMaster);
+        }
+        self.master_endpoints().map(MasterSource::Listed)
+    }
+
+    /// The scheduler endpoints of every `--master` (a list; a `zk://`
+    /// URL is refused here, see [`Config::master_source`]).
     pub fn master_endpoints(&self) -> Result<Vec<Endpoint>, ConfigError> {
         self.master
             .split(',')
@@ -541,6 +567,16 @@ mod tests {
         assert_eq!(masters[1].to_string(), "http://m2:5050/api/v1/scheduler");
         let bad = Config::parse_from(["drover-scheduler", "--master", "zk://x"]);
         assert!(bad.master_endpoints().is_err());
+        assert!(matches!(
+            bad.master_source(),
+            Err(ConfigError::BadZkMaster(ZkUrlError::BadServers(_)))
+        ));
+        let zk = Config::parse_from(["drover-scheduler", "--master", "zk://z1:2181,z2:2181/mesos"]);
+        assert_eq!(
+            zk.master_source().unwrap(),
+            MasterSource::ZooKeeper(ZkUrl::parse("zk://z1:2181,z2:2181/mesos").unwrap())
+        );
+        assert!(matches!(c.master_source().unwrap(), MasterSource::Listed(m) if m.len() == 2));
         assert_eq!(c.framework("me").roles, vec!["*".to_owned()]);
         assert!(c.command.is_none(), "no subcommand runs the scheduler");
         assert!(!c.new_framework);

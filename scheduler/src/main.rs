@@ -12,14 +12,15 @@ use drover_scheduler::auth::credentials as auth_credentials;
 use drover_scheduler::auth::reload::{self as auth_reload, CredentialsFile};
 use drover_scheduler::auth::{Authenticator, ListenCheck};
 use drover_scheduler::config::{
-    BackupArgs, Command, Config, CredentialsCommand, LogFormat, MigrateStoreArgs,
+    BackupArgs, Command, Config, CredentialsCommand, LogFormat, MasterSource, MigrateStoreArgs,
 };
 use drover_scheduler::ha;
 use drover_scheduler::mesos::agent_files::MasterAccess;
 use drover_scheduler::mesos::calls;
+use drover_scheduler::mesos::detector::{self, zookeeper::DetectorConfig};
 use drover_scheduler::mesos::driver::{self, DriverConfig};
 use drover_scheduler::mesos::operator::OperatorClient;
-use drover_scheduler::mesos::session::{Session, SessionConfig};
+use drover_scheduler::mesos::session::{Endpoint, Session, SessionConfig};
 use drover_scheduler::metrics::Metrics;
 use drover_scheduler::model::task_user::ROOT;
 use drover_scheduler::model::validate::JobLimits;
@@ -39,7 +40,7 @@ use drover_scheduler::tls::reload::ReloadingServerConfig;
 use rand::{rngs::SmallRng, SeedableRng};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc, not glibc's malloc. A launch allocates and frees millions of
@@ -212,7 +213,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the audit log {}", path.display()))?,
         None => AuditLog::log_only(),
     });
-    let masters = config.master_endpoints()?;
+    let master_source = config.master_source()?;
     let credentials = config.credentials()?;
     let master_tls =
         drover_scheduler::tls::client::client_config(config.tls.master_ca_file.as_deref())
@@ -268,6 +269,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "store opened"
     );
     let framework = config.framework(&default_user);
+    let (masters, leader) = find_masters(master_source, &shutdown).await?;
     let asking = Asking {
         name: framework.name.clone(),
         principal: framework.principal.clone(),
@@ -312,6 +314,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mut driver_config = DriverConfig::new(config.media());
     driver_config.credentials = credentials.clone();
     driver_config.tls = master_tls.clone();
+    driver_config.leader = leader.clone();
     let refusal = Arc::new(Mutex::new(None));
     let gate = framework_start::subscribe_gate(
         asking,
@@ -354,6 +357,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     metrics.register_collector(WatchGauges(published.watch.clone()));
     let state_masters = Arc::new(MasterAccess {
         masters: masters.clone(),
+        leader: leader.clone(),
         credentials: credentials.clone(),
         tls: master_tls.clone(),
     });
@@ -462,7 +466,7 @@ async fn bind_api(config: &Config, tls: bool) -> anyhow::Result<tokio::net::TcpL
 /// stops it first (`None`).
 async fn elect(
     config: &Config,
-    url: ha::zk_url::ZkUrl,
+    url: drover_proto::master_znode::ZkUrl,
     serve: ServeConfig,
     tls: Option<Arc<ReloadingServerConfig>>,
 ) -> anyhow::Result<Option<(ha::standby::Elected, ha::ReplicaInfo)>> {
@@ -487,6 +491,33 @@ async fn elect(
         .await
         .with_context(|| format!("--zk {url}"))?;
     Ok(elected.map(|elected| (elected, me)))
+}
+
+/// The masters to start from and, for `--master zk://`, the detector's
+/// channel: the scheduler waits (as Mesos' frameworks do) until ZooKeeper
+/// names a leading master, or a signal stops it.
+async fn find_masters(
+    source: MasterSource,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(Vec<Endpoint>, Option<watch::Receiver<Option<Endpoint>>>)> {
+    let url = match source {
+        MasterSource::Listed(masters) => return Ok((masters, None)),
+        MasterSource::ZooKeeper(url) => url,
+    };
+    tracing::info!(zk = %url, "waiting for ZooKeeper to name the leading master");
+    let mut leader =
+        detector::zookeeper::spawn(url.clone(), DetectorConfig::default(), shutdown.clone());
+    let first = tokio::select! {
+        first = detector::zookeeper::first_leader(&mut leader) => first,
+        _ = wait_for_signal() => None,
+    };
+    match first {
+        Some(endpoint) => Ok((vec![endpoint], Some(leader))),
+        None => {
+            shutdown.cancel();
+            anyhow::bail!("stopped before ZooKeeper ({url}) named a leading master")
+        }
+    }
 }
 
 /// The API port's TLS configuration (`--tls-cert`, `--tls-key`), loaded

@@ -21,8 +21,8 @@
 //! replica leads at once instead of after a session timeout.
 
 use super::election::{self, Standing, MEMBER_PREFIX};
-use super::zk_url::ZkUrl;
 use super::{ReplicaInfo, Role};
+use drover_proto::master_znode::ZkUrl;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;

@@ -2,7 +2,6 @@
 //! through ZooKeeper (`--zk zk://h1:2181,h2:2181/drover`).
 //!
 //! # Layout
-//! - [`zk_url`]: the `zk://` URL. Pure.
 //! - [`election`]: ZooKeeper's leader-election recipe decided from one
 //!   listing of `<path>/leader`. Pure.
 //! - [`campaign`]: the driver: the ZooKeeper session, this replica's
@@ -40,7 +39,6 @@ pub mod campaign;
 pub mod election;
 pub mod follower;
 pub mod standby;
-pub mod zk_url;
 
 use serde::{Deserialize, Serialize};
 

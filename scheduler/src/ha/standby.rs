@@ -5,10 +5,10 @@
 
 use super::campaign::{Campaign, CampaignConfig, CampaignError};
 use super::follower;
-use super::zk_url::ZkUrl;
 use super::{abdicate, ReplicaInfo, Role};
 use crate::api::serve::{self, ServeConfig};
 use crate::tls::reload::ReloadingServerConfig;
+use drover_proto::master_znode::ZkUrl;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

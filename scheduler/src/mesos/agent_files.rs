@@ -17,12 +17,27 @@ use serde_json::Value;
 /// How to reach the masters: `--master` and its credentials.
 #[derive(Debug, Clone, Default)]
 pub struct MasterAccess {
-    /// Every `--master`.
+    /// Every `--master` (with `--master zk://`, the leader found at start).
     pub masters: Vec<Endpoint>,
+    /// With `--master zk://`: the leader as the detector names it now,
+    /// asked instead of `masters` when one is known.
+    pub leader: Option<tokio::sync::watch::Receiver<Option<Endpoint>>>,
     /// HTTP basic credentials, if any.
     pub credentials: Option<(String, String)>,
     /// What `https://` masters and their agents are verified against.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl MasterAccess {
+    /// The masters to ask now: the detected leader when one is known,
+    /// else every `--master`.
+    pub fn current_masters(&self) -> Vec<Endpoint> {
+        let detected = self.leader.as_ref().and_then(|rx| rx.borrow().clone());
+        match detected {
+            Some(leader) => vec![leader],
+            None => self.masters.clone(),
+        }
+    }
 }
 
 /// Where an agent serves HTTP.
@@ -136,7 +151,7 @@ pub async fn leading_state(
     access: &MasterAccess,
 ) -> Result<(String, Value), String> {
     let mut failures = Vec::new();
-    for master in &access.masters {
+    for master in &access.current_masters() {
         match leader_state(client, master, access.credentials.as_ref()).await {
             Ok(found) => return Ok(found),
             Err(e) => failures.push(e.to_string()),

@@ -28,6 +28,8 @@
 //!   used and free resources, from the same state.
 //! - [`operator`]: the master's operator API (`/api/v1`) for the
 //!   maintenance primitives: a drained host taken DOWN, brought back UP.
+//! - [`detector`]: `--master zk://`: the leading master read from
+//!   ZooKeeper and followed (the session resubscribes when it changes).
 //! - `lanes`: pure: which waiting call goes to the master next (the call
 //!   sender's decide half).
 
@@ -35,6 +37,7 @@ pub mod agent_files;
 pub mod agents;
 pub mod backoff;
 pub mod calls;
+pub mod detector;
 pub mod driver;
 pub mod events;
 pub mod framework_guard;

@@ -137,7 +137,7 @@ impl OperatorClient {
     /// The leader's `/api/v1`.
     async fn leader_api(&self) -> Result<String, OperatorError> {
         let mut last = String::from("no --master");
-        for master in &self.access.masters {
+        for master in &self.access.current_masters() {
             match leader_state(&self.client, master, self.access.credentials.as_ref()).await {
                 Ok((state_url, _)) => {
                     return Ok(state_url.replace("/master/state", "/api/v1"));

@@ -82,6 +82,12 @@ impl AgentSim {
         self.cgroup.as_ref()
     }
 
+    /// SIGKILL and wait: a master that dies without a word (its
+    /// ZooKeeper session, with `--zk`, then expires).
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
     /// SIGTERM and wait (see [`Process::stop`]): the simulator stops its
     /// executors and removes its cgroup parent and temporary work dir.
     pub fn stop(&mut self) {

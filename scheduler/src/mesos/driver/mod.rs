@@ -41,7 +41,9 @@ pub(crate) use request::{basic_auth_header, client, HttpClient};
 pub use request::{resolve_location, STREAM_ID_HEADER};
 
 use super::events::SessionEvent;
-use super::session::{Action, CallResponse, Session, SessionError, State, SubscribeResponse};
+use super::session::{
+    Action, CallResponse, Endpoint, Session, SessionError, State, SubscribeResponse,
+};
 use crate::metrics::{Metrics, SubscriptionGauge};
 use ack_clock::AckClock;
 use drover_proto::v1::scheduler::{call, Call, Event};
@@ -51,7 +53,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use subscription::subscribe;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -100,6 +102,10 @@ pub struct DriverConfig {
     /// What `https://` masters are verified against (`--master-ca-file`);
     /// none for plain `http://` masters.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// The leading master as a master detector (`--master zk://`) names
+    /// it; each new value is handed to the session. None: the masters
+    /// are the configured list.
+    pub leader: Option<watch::Receiver<Option<Endpoint>>>,
 }
 
 impl DriverConfig {
@@ -115,6 +121,7 @@ impl DriverConfig {
             call_window: 32,
             ack_batch: 64,
             tls: None,
+            leader: None,
         }
     }
 }
@@ -223,6 +230,20 @@ pub fn spawn_after(
     (handle, event_rx, task)
 }
 
+/// The next leader the detector names; never ready without a detector,
+/// or once it has stopped.
+async fn next_leader(leader: &mut Option<watch::Receiver<Option<Endpoint>>>) -> Option<Endpoint> {
+    let Some(rx) = leader.as_mut() else {
+        return std::future::pending().await;
+    };
+    if rx.changed().await.is_err() {
+        *leader = None;
+        return std::future::pending().await;
+    }
+    let named = rx.borrow_and_update().clone();
+    named
+}
+
 struct Driver {
     session: Session,
     config: DriverConfig,
@@ -289,6 +310,14 @@ impl Driver {
         mut calls: mpsc::Receiver<Call>,
         shutdown: CancellationToken,
     ) -> Result<(), SessionError> {
+        let mut leader = self.config.leader.take();
+        if let Some(rx) = leader.as_mut() {
+            // The leader known now is where the first SUBSCRIBE goes.
+            let known = rx.borrow_and_update().clone();
+            if let Some(endpoint) = known {
+                let _ = self.session.on_leader_detected(endpoint, Instant::now());
+            }
+        }
         let actions = self.session.on_start(Instant::now());
         self.execute(actions).await;
         // A slot of the outbox held for the next call (see below).
@@ -330,6 +359,15 @@ impl Driver {
                     }
                     actions
                 }
+                detected = next_leader(&mut leader) => match detected {
+                    Some(endpoint) => {
+                        tracing::info!(master = %endpoint, "following the detected leading master");
+                        self.session.on_leader_detected(endpoint, Instant::now())
+                    }
+                    // No leader known: the subscription is kept (see
+                    // `mesos::detector`).
+                    None => Vec::new(),
+                },
                 _ = tokio::time::sleep_until(deadline) => self.session.on_tick(Instant::now()),
             };
             self.execute(actions).await;

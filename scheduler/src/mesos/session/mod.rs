@@ -37,6 +37,9 @@
 //!   subscribed they are dropped, as Mesos itself would reject them with 403
 //!   (reference 3.7): reconciliation after the next SUBSCRIBED closes the gap.
 //!
+//! - With a master detector, [`Session::on_leader_detected`] names the
+//!   leading master whenever it changes; it replaces the list.
+//!
 //! Mesos behaviours matched: re-subscription reuses the framework id (3.3);
 //! the stream is dead after 5 missed heartbeats (3.6); `Framework has been
 //! removed` means the id can never subscribe again, so a new framework is
@@ -478,6 +481,49 @@ impl Session {
             }
             CallResponse::NotSubscribed => {
                 self.fail(generation, 0, "master says not subscribed", now)
+            }
+        }
+    }
+
+    /// The master detector (`--master zk://`) names `leader` as the
+    /// leading master. From now on it is the only master tried. A
+    /// connection to another master is closed and the leader subscribed to
+    /// at once, with the same framework id (a failover as Mesos' scheduler
+    /// library does it on a detector change); a connection to the leader
+    /// itself is kept, and a wait between attempts ends now, the backoff
+    /// starting over.
+    pub fn on_leader_detected(&mut self, leader: Endpoint, now: Instant) -> Vec<Action> {
+        self.config.masters = vec![leader.clone()];
+        self.next_master = 0;
+        match &self.state {
+            State::Stopped => Vec::new(),
+            // The failures so far were another master's: the new leader
+            // starts from the shortest backoff (a Mesos master just
+            // elected answers 503 until it has recovered, for a moment).
+            State::Disconnected { .. } => {
+                self.state = State::Disconnected {
+                    attempt: 0,
+                    retry_at: now,
+                };
+                Vec::new()
+            }
+            State::Connecting {
+                master, generation, ..
+            }
+            | State::Subscribing {
+                master, generation, ..
+            }
+            | State::Subscribed {
+                master, generation, ..
+            } => {
+                if master.authority() == leader.authority() {
+                    return Vec::new();
+                }
+                let generation = *generation;
+                let mut actions =
+                    self.disconnect(generation, "the detector names another leading master");
+                actions.extend(self.connect(leader, 0, now));
+                actions
             }
         }
     }

@@ -457,3 +457,61 @@ fn a_first_registration_takes_the_id_the_master_gives() {
     subscribe(&mut s, &actions, "fw-new", now);
     assert_eq!(s.framework_id().unwrap().value, "fw-new");
 }
+
+#[test]
+fn a_detected_leader_change_resubscribes_there_with_the_same_framework_id() {
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let generation = subscribe(&mut s, &actions, "fw-1", now);
+    // The detector confirms the master we are on: nothing to do.
+    assert!(s.on_leader_detected(endpoint("m1:5050"), now).is_empty());
+    let standby = endpoint("m3:5050");
+    let actions = s.on_leader_detected(standby.clone(), now);
+    assert!(actions.contains(&Action::Close {
+        generation,
+        reason: "the detector names another leading master"
+    }));
+    assert!(actions.contains(&Action::Deliver(SessionEvent::Disconnected)));
+    let (master, _, call) = connect_of(&actions);
+    assert_eq!(master, standby);
+    assert_eq!(call.framework_id.unwrap().value, "fw-1");
+}
+
+#[test]
+fn a_leader_detected_while_waiting_to_retry_is_tried_at_once_and_alone() {
+    let now = Instant::now();
+    let mut s = session(Some("fw-1"), now);
+    let actions = s.on_start(now);
+    let (_, generation, _) = connect_of(&actions);
+    let failed = SubscribeResponse::Failed {
+        status: 0,
+        detail: "refused".into(),
+    };
+    let _ = s.on_subscribe_response(generation, failed, now);
+    assert!(matches!(s.state(), State::Disconnected { retry_at, .. } if *retry_at > now));
+    // More failures pile up the backoff ...
+    for _ in 0..6 {
+        let (_, generation, _) = connect_of(&s.on_tick(s.next_deadline().unwrap()));
+        let failed = SubscribeResponse::Failed {
+            status: 0,
+            detail: "refused".into(),
+        };
+        let _ = s.on_subscribe_response(generation, failed, now);
+    }
+    let leader = endpoint("m9:5050");
+    assert!(s.on_leader_detected(leader.clone(), now).is_empty());
+    assert_eq!(s.next_deadline(), Some(now));
+    let (master, generation, call) = connect_of(&s.on_tick(now));
+    assert_eq!(master, leader);
+    assert_eq!(call.framework_id.unwrap().value, "fw-1");
+    // ... which the new leader does not inherit: a 503 while it recovers
+    // is retried within the first backoff step (250 ms).
+    let recovering = SubscribeResponse::Failed {
+        status: 503,
+        detail: "Master has not finished recovery".into(),
+    };
+    let _ = s.on_subscribe_response(generation, recovering, now);
+    assert!(s.next_deadline().unwrap() <= now + Duration::from_millis(250));
+    assert_eq!(connect_of(&s.on_tick(s.next_deadline().unwrap())).0, leader);
+}
