@@ -11,7 +11,7 @@
 
 use drover_test_support::zookeeper::ZooKeeper;
 use drover_tests::harness::agent_sim::AgentSim;
-use drover_tests::harness::http::{get, request};
+use drover_tests::harness::http::{get, request, try_get};
 use drover_tests::harness::job_api::{create_job, job_spec, wait_for_job_state};
 use drover_tests::harness::scheduler::Scheduler;
 use drover_tests::harness::wait::wait_for;
@@ -57,8 +57,15 @@ fn replica(name: &'static str, zk: &str, master: &str) -> Replica {
 }
 
 /// A replica's `GET /api/v1/leader`: (its role, the leader's id and API).
+/// A replica's view of the election. An exchange cut off while the
+/// replica hands its port from the follower's server to the leader's (or
+/// exits) reads as "unreachable", and the callers poll again: clients of a
+/// replica retry across a failover.
 async fn leader_view(address: &str) -> (String, Option<(String, String)>) {
-    let (status, body) = get(address, "/api/v1/leader").await;
+    let (status, body) = match try_get(address, "/api/v1/leader").await {
+        Ok(answer) => answer,
+        Err(error) => return (format!("unreachable ({error})"), None),
+    };
     assert_eq!(status, 200, "{body}");
     let role = body["role"].as_str().unwrap_or("").to_owned();
     let leader = body["leader"]["id"].as_str().map(|id| {

@@ -9,6 +9,11 @@
 //! follow redirects); and answers `/health/live` 200 and `/health/ready`
 //! 503, so a load balancer sends traffic to the leader only. Without a
 //! known leader (an election in progress) it answers 503 `UNAVAILABLE`.
+//!
+//! Its HTTP/1 answers close their connection: the follower's server stops
+//! when this replica leads, and a client that kept a connection to it
+//! would see its next request cut off instead of reaching the leader's
+//! server on the same port.
 
 use super::{ReplicaInfo, Role};
 use axum::extract::{Request, State};
@@ -56,6 +61,20 @@ pub fn follower_router(roles: watch::Receiver<Role>, me: ReplicaInfo) -> Router 
         .route("/health/ready", get(not_ready))
         .fallback(elsewhere)
         .with_state(Election { roles, me })
+        .layer(axum::middleware::from_fn(close_http1_connections))
+}
+
+/// `Connection: close` on HTTP/1 answers (HTTP/2 has no such header: its
+/// streams end with the server's GOAWAY).
+async fn close_http1_connections(request: Request, next: axum::middleware::Next) -> Response {
+    let http1 = request.version() < axum::http::Version::HTTP_2;
+    let mut response = next.run(request).await;
+    if http1 {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 fn leader_of(election: &Election) -> (Option<ReplicaInfo>, &'static str) {

@@ -110,6 +110,41 @@ pub async fn get(address: &str, path: &str) -> (u16, Value) {
     call(address, "GET", path, None).await
 }
 
+/// GET of a JSON answer from a server that may be changing hands or
+/// exiting (a replica during a leader handover): a refused, cut or
+/// unanswered exchange is an `Err` saying which, not a failed test.
+pub async fn try_get(address: &str, path: &str) -> Result<(u16, Value), String> {
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| format!("connecting: {e}"))?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("handshake: {e}"))?;
+        tokio::spawn(connection);
+        let request = http::Request::get(path)
+            .header("Host", address)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?
+            .to_bytes();
+        Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    };
+    tokio::time::timeout(REQUEST_LIMIT, exchange)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer in {REQUEST_LIMIT:?}")))
+        .map_err(|e| format!("GET http://{address}{path}: {e}"))
+}
+
 /// POST of a JSON body, answered as JSON (see [`call`]).
 pub async fn post(address: &str, path: &str, body: &Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(body).expect("a serde_json::Value always serializes");
