@@ -72,15 +72,21 @@ pub struct HostsQuery {
     pub state: Option<String>,
 }
 
-/// The hosts in `states` (none: all), from the published hosts.
-pub fn query(state: &AppState, states: &[HostState]) -> Vec<HostView> {
-    state
+/// The hosts in `states` (none: all), from the published hosts. While the
+/// scheduler is still loading its store, waits for it up to
+/// [`super::LOAD_WAIT`], then UNAVAILABLE: before the load the published
+/// hosts are empty, and an empty list would say no host is draining.
+pub async fn query(state: &AppState, states: &[HostState]) -> Result<Vec<HostView>, ApiError> {
+    if !state.board.wait_ready(super::LOAD_WAIT).await {
+        return Err(ApiError::starting());
+    }
+    Ok(state
         .board
         .hosts()
         .iter()
         .filter(|h| states.is_empty() || states.contains(&h.state))
         .map(HostView::of)
-        .collect()
+        .collect())
 }
 
 /// The states a `state` filter names; INVALID_ARGUMENT naming the bad one.
@@ -112,7 +118,7 @@ pub async fn list(
 ) -> Result<Json<HostsReply>, ApiError> {
     let states = parse_states(q.state.as_deref())?;
     Ok(Json(HostsReply {
-        hosts: query(&state, &states),
+        hosts: query(&state, &states).await?,
     }))
 }
 

@@ -87,6 +87,7 @@ impl host_service_server::HostService for PelotonHosts {
             states.push(state);
         }
         let host_infos = hosts::query(&self.state, &states)
+            .await?
             .iter()
             .map(host_info)
             .collect();
