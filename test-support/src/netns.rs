@@ -298,6 +298,15 @@ impl Host {
         .unwrap_or_else(|_| Err(io::Error::other("the host's thread panicked")))
     }
 
+    /// A port on the test process's `127.0.0.1` forwarded to
+    /// `127.0.0.1:port` inside the host, for a server that listens on
+    /// loopback only (the scheduler's API without TLS refuses any other
+    /// address). It stands for a console on the machine, not a network
+    /// path: a partition of the host does not cut it.
+    pub fn forward_loopback(&self, port: u16) -> LoopbackForward {
+        LoopbackForward::start(self.clone(), port)
+    }
+
     /// Cuts the host off everything (the test process included): its
     /// bridge port goes down, so packets to and from it are lost, as when
     /// a machine's cable is pulled. Connections stall rather than reset.
@@ -338,6 +347,80 @@ impl Host {
             &format!("{peer}/32"),
         ]);
     }
+}
+
+/// A TCP forwarder from the test process's loopback into a host's (see
+/// [`Host::forward_loopback`]). Dropping it stops accepting; connections
+/// already forwarded end when either side closes.
+pub struct LoopbackForward {
+    addr: SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the forwarder's acceptor looks for a stop.
+const FORWARD_POLL: Duration = Duration::from_millis(10);
+
+impl LoopbackForward {
+    fn start(host: Host, port: u16) -> LoopbackForward {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
+        let addr = listener.local_addr().expect("the forwarder's address");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking forwarder listener");
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acceptor = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let inside = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok((client, _)) = listener.accept() else {
+                        std::thread::sleep(FORWARD_POLL);
+                        continue;
+                    };
+                    let _ = client.set_nonblocking(false);
+                    // A refused upstream drops the client: it sees the
+                    // server gone, as it is.
+                    let Ok(upstream) = host.connect_tcp(inside, Duration::from_secs(5)) else {
+                        continue;
+                    };
+                    let (Ok(client_copy), Ok(upstream_copy)) =
+                        (client.try_clone(), upstream.try_clone())
+                    else {
+                        continue;
+                    };
+                    std::thread::spawn(move || pipe(client, upstream_copy));
+                    std::thread::spawn(move || pipe(upstream, client_copy));
+                }
+            })
+        };
+        LoopbackForward {
+            addr,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `127.0.0.1:PORT` in the test process.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for LoopbackForward {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+    }
+}
+
+/// Copies `from` to `to` until either ends, then closes both.
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    let _ = io::copy(&mut from, &mut to);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+    let _ = from.shutdown(std::net::Shutdown::Both);
 }
 
 impl LabShared {

@@ -100,6 +100,25 @@ fn hosts_reach_each_other_until_partitioned_or_blocked_and_the_lab_leaves_nothin
     a.heal();
     assert!(from_test(&a) && from_host(&b, &a) && from_host(&a, &c));
 
+    // A server on the host's loopback only, reached through a forward
+    // (which a partition does not cut: it is the machine's console).
+    let local = bind_loopback_in(&a);
+    let port = local.local_addr().expect("address").port();
+    serve(local);
+    let forward = a.forward_loopback(port);
+    assert!(answered(TcpStream::connect_timeout(
+        &forward.addr(),
+        CONNECT
+    )));
+    assert!(
+        !answered(TcpStream::connect_timeout(
+            &SocketAddr::from((a.addr(), port)),
+            CONNECT
+        )),
+        "a loopback server was reached on the host's address"
+    );
+    drop(forward);
+
     a.block(b.addr());
     assert!(!from_host(&a, &b), "a reached the peer it blocks");
     assert!(!from_host(&b, &a), "b got answers from a, which blocks it");
@@ -190,4 +209,15 @@ fn zookeeper_and_postgres_serve_from_inside_a_host() {
 
 fn answered_connect(from: &Host, to: SocketAddr) -> bool {
     from.connect_tcp(to, CONNECT).is_ok()
+}
+
+/// A listener on `127.0.0.1:0` inside `host`.
+fn bind_loopback_in(host: &Host) -> TcpListener {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ns = std::fs::File::open(format!("/run/netns/{}", host.netns())).expect("open netns");
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+        let _ = tx.send(TcpListener::bind("127.0.0.1:0").expect("bind in the host"));
+    });
+    rx.recv().expect("the listener")
 }
