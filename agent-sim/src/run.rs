@@ -186,6 +186,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
             fleet: defaults,
         },
         max_body_bytes: config.max_body_bytes,
+        calls: crate::master::call_log::CallLog::default(),
         scope: None,
         work_dir: work.as_ref().map(|w| w.path().to_path_buf()),
         processes: processes.clone(),

@@ -43,6 +43,7 @@
 //!
 //! Drive:
 //! - [`driver`]: the task that owns the state machine.
+//! - [`call_log`]: every scheduler call received, with its connection.
 //! - [`scheduler_api`]: the scheduler endpoint, `/api/v1/scheduler`.
 //! - [`operator_api`]: the operator endpoint, `/api/v1`, and the old
 //!   `/maintenance/schedule` and `/maintenance/status` reads.
@@ -52,6 +53,7 @@
 
 pub mod accept;
 pub mod allocator;
+pub mod call_log;
 pub mod calls;
 pub mod drains;
 pub mod driver;
