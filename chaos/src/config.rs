@@ -28,11 +28,13 @@ pub struct ChaosConfig {
     /// Default: a temporary directory, removed after a passing run.
     #[arg(long, env = "DROVER_CHAOS_RUN_DIR")]
     pub run_dir: Option<PathBuf>,
-    /// Give the masters `--state-dir` (one shared dir): the new leading
+    /// Start the masters without `--state-dir`: a new leading master then
+    /// offers a fresh fleet, and every task of the old one is relaunched.
+    /// Default: the masters share one `--state-dir`, and the new leading
     /// master takes over the old one's agents and their tasks, as a Mesos
-    /// master set does. Needs an agent-sim that has the flag.
-    #[arg(long, env = "DROVER_CHAOS_MASTER_STATE_DIR")]
-    pub master_state_dir: bool,
+    /// master set does.
+    #[arg(long, env = "DROVER_CHAOS_FRESH_MASTER_FLEET")]
+    pub fresh_master_fleet: bool,
     /// Override: simulated agents per master.
     #[arg(long)]
     pub agents: Option<usize>,

@@ -21,10 +21,13 @@
 //! - [`leadership`]: is a leader at work; leaderless time; percentiles. Pure.
 //! - [`faults`]: carrying out one fault, timing the failover.
 //! - [`audit`]: the counts (duplicated, re_run, acked_not_stored, lost). Pure.
+//! - [`calls`]: the masters' call logs: ACKNOWLEDGEs, calls from replaced
+//!   streams. Pure.
 //! - [`report`]: the summary and the verdict. Pure.
 //! - [`run`]: one run, step by step.
 
 pub mod audit;
+pub mod calls;
 pub mod client;
 pub mod cluster;
 pub mod config;

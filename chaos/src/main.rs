@@ -42,7 +42,7 @@ fn main() -> std::process::ExitCode {
         dose: config.dose(),
         seed,
         run_dir: run_dir.clone(),
-        master_state_dir: config.master_state_dir,
+        master_state_dir: !config.fresh_master_fleet,
     };
     // SIGINT or SIGTERM ends the run early; dropping the runtime then
     // drops the cluster, which stops every process it started.

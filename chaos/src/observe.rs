@@ -67,6 +67,13 @@ pub async fn read_master(address: &str) -> Option<MasterView> {
     (answer.status == 200).then(|| master_view(address, &answer.json()))
 }
 
+/// `GET /sim/calls?after=SEQ` of the master at `address`.
+pub async fn read_calls(address: &str, after: u64) -> Option<Vec<crate::calls::CallRecord>> {
+    let path = format!("/sim/calls?after={after}");
+    let answer = client::get(address, &path, STATE_LIMIT).await.ok()?;
+    (answer.status == 200).then(|| crate::calls::parse(&answer.json()))
+}
+
 /// The leading master's address, as the master at `address` names it in
 /// `/redirect` (`//host:port`).
 pub async fn leading_master(address: &str) -> Option<String> {

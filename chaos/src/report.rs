@@ -40,6 +40,10 @@ pub struct Summary {
     /// (acknowledged terminal updates checked, runs seen, instances seen
     /// finished): what the zeros stand on.
     pub coverage: (usize, usize, usize),
+    /// The masters' call logs: (calls, SUBSCRIBEs, ACKNOWLEDGEs).
+    pub calls: (u64, u64, u64),
+    /// Calls on a stream after a newer one began, by type (see `calls`).
+    pub calls_from_replaced_streams: BTreeMap<String, u64>,
     pub elapsed: Duration,
     pub settled_after: Option<Duration>,
     /// Per process: restarts and exits.
@@ -120,6 +124,17 @@ impl Summary {
             out,
             "checked: {} audit rounds, {runs} runs seen launched, {finished} instances seen finished, {acked} acknowledged terminal updates against the store",
             self.audit_rounds
+        );
+        let (calls, subscribes, acks) = self.calls;
+        let replaced: Vec<String> = self
+            .calls_from_replaced_streams
+            .iter()
+            .map(|(kind, n)| format!("{n} {kind}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "call logs: {calls} calls, {subscribes} SUBSCRIBEs, {acks} ACKNOWLEDGEs; after a newer SUBSCRIBE's stream began: {}",
+            if replaced.is_empty() { "none".to_owned() } else { replaced.join(", ") }
         );
         for (name, restarts, exits) in &self.processes {
             let exits: Vec<String> = exits

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::audit::{Audit, Instance, MasterView};
+use crate::calls::CallAudit;
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::dose::Dose;
 use crate::faults::{self, Outcome};
@@ -101,9 +102,11 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
     ));
     let batch_jobs = jobs.iter().filter(|j| j.batch).map(|j| j.id.clone());
     let audit = Arc::new(Mutex::new(Audit::new(batch_jobs)));
+    let call_audit = Arc::new(Mutex::new(CallAudit::default()));
     let auditor = tokio::spawn(audit_loop(
         Arc::clone(&cluster),
         Arc::clone(&audit),
+        Arc::clone(&call_audit),
         Arc::clone(&stop),
         dose.audit_interval,
     ));
@@ -193,6 +196,10 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Summary> {
         &audit.lock().unwrap_or_else(|p| p.into_inner()),
         &lost,
     );
+    fill_calls(
+        &mut summary,
+        &call_audit.lock().unwrap_or_else(|p| p.into_inner()),
+    );
     summary.leaderless = leaderless.lock().unwrap_or_else(|p| p.into_inner()).total();
     summary.dose = dose.name.to_owned();
     summary.seed = config.seed;
@@ -280,6 +287,7 @@ async fn read_masters(cluster: &Cluster) -> Vec<MasterView> {
 async fn audit_loop(
     cluster: Arc<Cluster>,
     audit: Arc<Mutex<Audit>>,
+    call_audit: Arc<Mutex<CallAudit>>,
     stop: Arc<AtomicBool>,
     every: Duration,
 ) {
@@ -292,6 +300,7 @@ async fn audit_loop(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .on_round(&views, runs.as_deref());
+        read_call_logs(&cluster, &call_audit).await;
         tokio::time::sleep(every).await;
     }
 }
@@ -309,6 +318,32 @@ async fn submit_all(
         }
     }
     errors
+}
+
+/// Each master process's new call log records (a restarted master is a
+/// new process, with a new log: keyed by address and pid).
+async fn read_call_logs(cluster: &Cluster, call_audit: &Mutex<CallAudit>) {
+    let masters: Vec<String> = cluster
+        .masters()
+        .iter()
+        .filter_map(|m| {
+            let pid = m.process.child()?.id();
+            Some(format!("{}#{pid}", m.process.address))
+        })
+        .collect();
+    for key in masters {
+        let address = key.split('#').next().unwrap_or_default();
+        let after = call_audit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .after(&key);
+        if let Some(records) = observe::read_calls(address, after).await {
+            call_audit
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .on_records(&key, &records);
+        }
+    }
 }
 
 /// The store's runs and the leading master's view, read once.
@@ -378,4 +413,14 @@ fn fill_counts(summary: &mut Summary, audit: &Audit, lost: &BTreeMap<Instance, S
     summary.lost = lost.iter().map(|(i, why)| (name(i), why.clone())).collect();
     summary.audit_rounds = audit.rounds;
     summary.coverage = audit.coverage();
+}
+
+/// The call logs' figures into the summary.
+fn fill_calls(summary: &mut Summary, calls: &CallAudit) {
+    summary.calls = (calls.calls, calls.subscribes, calls.acknowledges);
+    summary.calls_from_replaced_streams = calls
+        .from_replaced_streams
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
 }
