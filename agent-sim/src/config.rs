@@ -83,6 +83,14 @@ pub struct Config {
     /// when its ZooKeeper session ends. Default: a lone leading master.
     #[arg(long, env = "DROVER_ZK")]
     pub zk: Option<String>,
+    /// A directory the leading master keeps a journal of its simulated
+    /// agents and their tasks in (give every master of a `--zk` set the
+    /// same one): a master that takes over the lead, or this one
+    /// restarted, re-registers those agents with their tasks (running ones
+    /// go on, unacknowledged updates are sent again) instead of offering
+    /// a fresh fleet. Default: none (a new leader starts empty).
+    #[arg(long, env = "DROVER_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
     /// The ZooKeeper session timeout with `--zk` (Mesos
     /// `--zk_session_timeout`, same default).
     #[arg(long, env = "DROVER_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = duration_arg)]
@@ -341,6 +349,9 @@ impl Config {
         f.insert("agents".into(), self.agents.to_string());
         if let Some(zk) = &self.zk {
             f.insert("zk".into(), zk.clone());
+        }
+        if let Some(dir) = &self.state_dir {
+            f.insert("state_dir".into(), dir.display().to_string());
         }
         f.insert("resources".into(), self.resources.clone());
         f.insert("attributes".into(), self.attributes.clone());

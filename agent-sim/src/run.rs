@@ -17,6 +17,8 @@ use crate::agent::processes::Processes;
 use crate::config::Config;
 use crate::control::ControlContext;
 use crate::ha::contender::{self, CandidacyError};
+use crate::ha::takeover::{self, TakeoverError};
+use crate::master::journal::{CompactionConfig, JournalDir};
 use crate::master::driver::{self, DriverConfig};
 use crate::master::Master;
 use crate::request_clock::ReadTimeouts;
@@ -56,6 +58,9 @@ pub struct Started {
     pub work_dir: Option<WorkDir>,
     /// With `--zk`: the ZooKeeper candidacy, which ends only when it is lost.
     pub candidacy: Option<tokio::task::JoinHandle<CandidacyError>>,
+    /// With `--zk` and `--state-dir`: the takeover when elected, which
+    /// ends only if it fails.
+    pub takeover: Option<tokio::task::JoinHandle<TakeoverError>>,
 }
 
 impl Started {
@@ -64,6 +69,9 @@ impl Started {
     pub async fn stop(self) {
         if let Some(candidacy) = &self.candidacy {
             candidacy.abort();
+        }
+        if let Some(takeover) = &self.takeover {
+            takeover.abort();
         }
         self.server.abort();
         for s in &self.agent_servers {
@@ -176,6 +184,25 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
         },
         processes.clone(),
     );
+    let journal = match &config.state_dir {
+        Some(dir) => Some(JournalDir::open(dir, CompactionConfig::default()).context("--state-dir")?),
+        None => None,
+    };
+    // With a journal, a master serves as the leader only once it has
+    // taken over: at once when it is alone, when elected with `--zk`.
+    let (role, takeover) = match (journal, role) {
+        (None, role) => (role, None),
+        (Some(dir), None) => {
+            takeover::take_over(&handle, &dir)
+                .await
+                .context("taking over the journal in --state-dir")?;
+            (None, None)
+        }
+        (Some(dir), Some(elected)) => {
+            let (role, task) = takeover::gate(elected, handle.clone(), dir);
+            (Some(role), Some(task))
+        }
+    };
     let ctx = ServerContext {
         master: handle,
         control: ControlContext {
@@ -186,6 +213,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
             fleet: defaults,
         },
         max_body_bytes: config.max_body_bytes,
+        calls: crate::master::call_log::CallLog::default(),
         scope: None,
         work_dir: work.as_ref().map(|w| w.path().to_path_buf()),
         processes: processes.clone(),
@@ -214,6 +242,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
         processes,
         work_dir: work,
         candidacy,
+        takeover,
     })
 }
 
@@ -263,8 +292,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             None => std::future::pending().await,
         }
     };
+    let takeover = started.takeover.take();
+    let failed_takeover = async move {
+        match takeover {
+            Some(task) => task.await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = shutdown_signal() => {}
+        failed = failed_takeover => {
+            let why = match failed {
+                Ok(error) => error.to_string(),
+                Err(error) => error.to_string(),
+            };
+            started.stop().await;
+            anyhow::bail!("elected, but could not take over the journal: {why}");
+        }
         lost = lost => {
             // Mesos' master exits on lost candidacy rather than go on
             // as a second leader (src/master/master.cpp, `lostCandidacy`).

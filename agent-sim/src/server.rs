@@ -26,6 +26,7 @@ use crate::agent::{files, monitor};
 use crate::control::{self, ControlContext};
 use crate::ha::StandbyAnswer;
 use crate::ids::AgentIndex;
+use crate::master::call_log::CallLog;
 use crate::master::driver::MasterHandle;
 use crate::master::{executor_api, operator_api, scheduler_api};
 use crate::request_clock::ReadTimeouts;
@@ -51,6 +52,8 @@ pub struct ServerContext {
     pub read_timeouts: ReadTimeouts,
     /// TLS on this listener (`--tls-cert`, `--tls-key`), if any.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Every scheduler call received, with its connection (`/sim/calls`).
+    pub calls: CallLog,
     /// This instance's role in its master set (`--zk`); none: it leads.
     pub role: Option<tokio::sync::watch::Receiver<crate::ha::Role>>,
 }
@@ -89,13 +92,14 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServerContext>) {
             }
         };
         let _ = stream.set_nodelay(true);
+        let connection = ctx.calls.next_connection();
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let tls = ctx.tls.clone();
             let timeouts = ctx.read_timeouts;
             let service = service_fn(move |req| {
                 let ctx = ctx.clone();
-                async move { Ok::<_, Infallible>(route(req, &ctx, peer).await) }
+                async move { Ok::<_, Infallible>(route(req, &ctx, connection, peer).await) }
             });
             // Pipelined requests (a framework's acknowledgements) are
             // answered in one write, not one each.
@@ -133,7 +137,8 @@ pub async fn serve(listener: TcpListener, ctx: Arc<ServerContext>) {
 async fn route(
     req: Request<Incoming>,
     ctx: &ServerContext,
-    _peer: SocketAddr,
+    connection: u64,
+    peer: SocketAddr,
 ) -> Response<ResponseBody> {
     let full = req.uri().path().to_owned();
     let path = ["/master", "/slave(1)"]
@@ -167,7 +172,12 @@ async fn route(
         }
     }
     if path == "/api/v1/scheduler" || path.starts_with("/api/v1/scheduler/") {
-        return scheduler_api::scheduler(req, &ctx.master, ctx.max_body_bytes).await;
+        let origin = scheduler_api::Origin {
+            calls: &ctx.calls,
+            connection,
+            peer,
+        };
+        return scheduler_api::scheduler(req, &ctx.master, ctx.max_body_bytes, origin).await;
     }
     if path == "/api/v1/executor" || path.starts_with("/api/v1/executor/") {
         return executor_api::executor(

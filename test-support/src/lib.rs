@@ -11,9 +11,11 @@
 //! - [`images`]: the container test images (`scripts/test-images.sh`).
 //! - [`zookeeper`]: a real ZooKeeper server (`scripts/zookeeper-env.sh`).
 //! - [`postgres`]: a real PostgreSQL server (`scripts/postgres-env.sh`).
+//! - [`netns`]: test hosts in network namespaces (root), to partition.
 
 pub mod images;
 pub mod job_spec;
+pub mod netns;
 pub mod postgres;
 pub mod run;
 pub mod trickle;

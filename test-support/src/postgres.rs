@@ -7,22 +7,32 @@
 //! given to the `postgres` user and the server runs as it (set on the
 //! child's own uid/gid: the pid kept is the server's own, no `su` in
 //! between). As any other user it runs as that user.
+//!
+//! [`Postgres::start_in`] runs the server inside a [`Host`] of a network
+//! lab, listening on the host's address (port 5432, the host is its own);
+//! `psql` and clients in the test process reach it there.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::netns::Host;
+
 /// The superuser the tests connect as, and its password.
 pub const USER: &str = "drover";
 /// Its password (scram-sha-256 over TCP, as a real deployment).
 pub const PASSWORD: &str = "drover-test";
+/// PostgreSQL's usual port, used inside a [`Host`].
+const HOST_PORT: u16 = 5432;
 
 /// A running test server.
 pub struct Postgres {
     bin: PathBuf,
     dir: tempfile::TempDir,
+    bind: Ipv4Addr,
     port: u16,
+    host: Option<Host>,
     run_as: Option<(u32, u32)>,
     server: Option<Child>,
 }
@@ -31,6 +41,16 @@ impl Postgres {
     /// Installs (if needed), initialises and starts a server; panics with
     /// the reason when it cannot (a test without its server cannot run).
     pub fn start() -> Postgres {
+        Postgres::start_on(Ipv4Addr::LOCALHOST, free_port(), None)
+    }
+
+    /// As [`Postgres::start`], the server running inside `host` and
+    /// listening on `host.addr():5432`.
+    pub fn start_in(host: &Host) -> Postgres {
+        Postgres::start_on(host.addr(), HOST_PORT, Some(host.clone()))
+    }
+
+    fn start_on(bind: Ipv4Addr, port: u16, host: Option<Host>) -> Postgres {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("drover-pg-")
@@ -66,10 +86,20 @@ impl Postgres {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if host.is_some() {
+            // initdb lets TCP clients in from loopback only; in a lab the
+            // clients are the lab's other hosts and the test process.
+            let hba = data.join("pg_hba.conf");
+            let mut rules = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+            rules.push_str("host all all samenet scram-sha-256\n");
+            std::fs::write(&hba, rules).expect("write pg_hba.conf");
+        }
         let mut pg = Postgres {
             bin,
             dir,
-            port: free_port(),
+            bind,
+            port,
+            host,
             run_as,
             server: None,
         };
@@ -77,9 +107,9 @@ impl Postgres {
         pg
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `127.0.0.1:PORT` (or the host's address).
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+        SocketAddr::from((self.bind, self.port))
     }
 
     /// The URL of the `postgres` database.
@@ -89,10 +119,7 @@ impl Postgres {
 
     /// The URL of database `name` on this server.
     pub fn url_of(&self, name: &str) -> String {
-        format!(
-            "postgres://{USER}:{PASSWORD}@127.0.0.1:{}/{name}",
-            self.port
-        )
+        format!("postgres://{USER}:{PASSWORD}@{}/{name}", self.addr())
     }
 
     /// Creates database `name` and returns its URL.
@@ -160,7 +187,8 @@ impl Postgres {
         cmd.arg("-D")
             .arg(&data)
             .args(["-p", &self.port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("listen_addresses={}", self.bind))
             .arg("-c")
             .arg(format!(
                 "unix_socket_directories={}",
@@ -170,13 +198,24 @@ impl Postgres {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        as_user(&mut cmd, self.run_as);
+        match (&self.host, self.run_as) {
+            // Entering the host needs root: in, then down to the user.
+            (Some(host), Some((uid, gid))) => host.enter_as(&mut cmd, uid, gid),
+            (Some(host), None) => host.enter(&mut cmd),
+            (None, run_as) => as_user(&mut cmd, run_as),
+        }
         let child = cmd.spawn().expect("start postgres");
         self.server = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = Command::new(self.bin.join("pg_isready"))
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
+                .args([
+                    "-h",
+                    &self.bind.to_string(),
+                    "-p",
+                    &self.port.to_string(),
+                    "-q",
+                ])
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);

@@ -2,9 +2,13 @@
 //! `scripts/zookeeper-env.sh`), run standalone in a temp dir on a free
 //! loopback port, and stopped (by pid) when the handle drops. A
 //! [`ZkProxy`] in front of it partitions one client from it.
+//!
+//! [`ZooKeeper::start_in`] runs it inside a [`Host`] of a network lab
+//! instead, listening on the host's address (port 2181, the host is its
+//! own), for tests that partition machines rather than one connection.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -12,15 +16,22 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::netns::Host;
+
 /// How long a fresh JVM may take to answer `ruok` on a loaded 2-core host.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// ZooKeeper's usual client port, used inside a [`Host`] (it has no other
+/// server to collide with).
+const HOST_PORT: u16 = 2181;
 
 /// A standalone ZooKeeper server on `127.0.0.1:PORT`. Sessions may be as
 /// short as 400 ms (`tickTime=200`), so tests can use short timeouts.
 pub struct ZooKeeper {
     child: Option<Child>,
     dir: PathBuf,
+    bind: Ipv4Addr,
     port: u16,
+    host: Option<Host>,
 }
 
 impl ZooKeeper {
@@ -28,6 +39,18 @@ impl ZooKeeper {
     /// and waits until it answers `ruok`. Panics with the server's log when
     /// it does not start: a test cannot go on without it.
     pub fn start() -> ZooKeeper {
+        // A port taken between this probe and the server's bind makes the
+        // server exit; start() then fails loudly rather than hang.
+        ZooKeeper::start_on(Ipv4Addr::LOCALHOST, free_port(), None)
+    }
+
+    /// As [`ZooKeeper::start`], the server running inside `host` and
+    /// listening on `host.addr():2181`.
+    pub fn start_in(host: &Host) -> ZooKeeper {
+        ZooKeeper::start_on(host.addr(), HOST_PORT, Some(host.clone()))
+    }
+
+    fn start_on(bind: Ipv4Addr, port: u16, host: Option<Host>) -> ZooKeeper {
         let classpath = classpath();
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -36,32 +59,32 @@ impl ZooKeeper {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(dir.join("data")).expect("create the ZooKeeper temp dir");
-        // A port taken between this probe and the server's bind makes the
-        // server exit; start() then fails loudly rather than hang.
-        let port = free_port();
-        std::fs::write(dir.join("zoo.cfg"), config(&dir, port)).expect("write zoo.cfg");
+        std::fs::write(dir.join("zoo.cfg"), config(&dir, bind, port)).expect("write zoo.cfg");
         let mut zk = ZooKeeper {
             child: None,
             dir,
+            bind,
             port,
+            host,
         };
         zk.spawn(&classpath);
         zk
     }
 
-    /// `127.0.0.1:PORT`, as a ZooKeeper connect string (no chroot).
+    /// `127.0.0.1:PORT` (or the host's address), as a ZooKeeper connect
+    /// string (no chroot).
     pub fn connect_string(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.addr().to_string()
     }
 
     /// `zk://127.0.0.1:PORT<path>`, the URL the scheduler's flags take.
     pub fn url(&self, path: &str) -> String {
-        format!("zk://127.0.0.1:{}{path}", self.port)
+        format!("zk://{}{path}", self.addr())
     }
 
     /// The server's address.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::from((self.bind, self.port))
     }
 
     /// The server's pid while it runs.
@@ -145,7 +168,11 @@ impl ZooKeeper {
 
     fn spawn(&mut self, classpath: &str) {
         let log = std::fs::File::create(self.dir.join("server.log")).expect("create server.log");
-        let child = Command::new("java")
+        let mut java = match &self.host {
+            Some(host) => host.command("java"),
+            None => Command::new("java"),
+        };
+        let child = java
             .args(["-Xmx128m", "-XX:+UseSerialGC", "-cp", classpath])
             .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
             .arg(self.dir.join("zoo.cfg"))
@@ -184,14 +211,14 @@ impl Drop for ZooKeeper {
     }
 }
 
-fn config(dir: &Path, port: u16) -> String {
+fn config(dir: &Path, bind: Ipv4Addr, port: u16) -> String {
     format!(
         "tickTime=200\n\
          minSessionTimeout=400\n\
          maxSessionTimeout=60000\n\
          dataDir={}\n\
          clientPort={port}\n\
-         clientPortAddress=127.0.0.1\n\
+         clientPortAddress={bind}\n\
          admin.enableServer=false\n\
          4lw.commands.whitelist=ruok,srvr,cons\n",
         dir.join("data").display()

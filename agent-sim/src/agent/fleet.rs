@@ -36,6 +36,51 @@ impl Fleet {
         index
     }
 
+    /// An agent another master had re-registers here with its id and its
+    /// tasks (`reserved`, which it holds already): it takes the place
+    /// `index` if that holds a simulated agent (the one this master made
+    /// from the same flags, whose id is dropped), else a new place at the
+    /// end (real agents keep theirs: their executors are this process's).
+    /// Returns its place.
+    pub fn adopt(
+        &mut self,
+        index: AgentIndex,
+        id: String,
+        spec: AgentSpec,
+        host_ip: std::net::IpAddr,
+        now: Instant,
+    ) -> AgentIndex {
+        let mut agent = Agent::new(id.clone(), spec, host_ip, now);
+        agent.reregistered_at = Some(now);
+        // The same id here already (a master restarted with the same
+        // seed made it again): that agent is the one re-registering.
+        let same = self.by_id.get(&id).copied();
+        let slot = same.or(Some(index)).filter(|&i| {
+            self.agents
+                .get(i)
+                .is_some_and(|old| !old.is_real() && (same.is_some() || !old.removed))
+        });
+        let place = match slot {
+            Some(i) => {
+                let old = std::mem::replace(&mut self.agents[i], agent);
+                self.by_id.remove(&old.id);
+                i
+            }
+            None => {
+                self.agents.push(agent);
+                self.agents.len() - 1
+            }
+        };
+        self.by_id.insert(id, place);
+        place
+    }
+
+    /// A task that kept running across a master failover holds its
+    /// resources on its agent.
+    pub fn hold(&mut self, agent: AgentIndex, resources: &Resources) {
+        self.agents[agent].available.subtract(resources);
+    }
+
     /// The agent with this id.
     pub fn index_of(&self, id: &str) -> Option<AgentIndex> {
         self.by_id.get(id).copied()

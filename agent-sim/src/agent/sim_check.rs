@@ -21,13 +21,13 @@ use crate::deadline::after;
 /// One task's check and the result it last reported.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimCheck {
-    kind: check_info::Type,
-    delay: Duration,
-    interval: Duration,
+    pub(crate) kind: check_info::Type,
+    pub(crate) delay: Duration,
+    pub(crate) interval: Duration,
     /// From when after the launch the check passes; None: never.
-    passes_after: Option<Duration>,
+    pub(crate) passes_after: Option<Duration>,
     /// The last result reported (None: only the empty one).
-    reported: Option<bool>,
+    pub(crate) reported: Option<bool>,
 }
 
 impl SimCheck {

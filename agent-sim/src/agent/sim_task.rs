@@ -55,22 +55,22 @@ pub enum Outcome {
 /// every probe's result decided by `sim.healthy`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HealthSpec {
-    delay: Duration,
-    interval: Duration,
-    grace: Duration,
-    consecutive_failures: u32,
-    healthy: bool,
+    pub(crate) delay: Duration,
+    pub(crate) interval: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) consecutive_failures: u32,
+    pub(crate) healthy: bool,
 }
 
 /// Everything the simulation needs from a TaskInfo.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimSpec {
-    outcome: Outcome,
-    kill_grace: Duration,
-    health: Option<HealthSpec>,
+    pub(crate) outcome: Outcome,
+    pub(crate) kill_grace: Duration,
+    pub(crate) health: Option<HealthSpec>,
     /// Boxed: most tasks have none, and the master holds 100,000s.
-    check: Option<Box<SimCheck>>,
-    killing_state: bool,
+    pub(crate) check: Option<Box<SimCheck>>,
+    pub(crate) killing_state: bool,
 }
 
 impl SimSpec {
@@ -294,12 +294,25 @@ pub enum SimAction {
     Arm(SimTimer, Instant),
 }
 
+/// Where the task is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Phase {
+pub enum Phase {
     Created,
     Running,
     Killing { since: Instant, deadline: Instant },
     Done,
+}
+
+/// A simulated task as plain data: what a master's journal keeps of it
+/// so that another master can resume it ([`SimTask::resume`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimSnapshot {
+    pub spec: SimSpec,
+    pub phase: Phase,
+    pub launched_at: Option<Instant>,
+    pub consecutive_failures: u32,
+    pub reported_healthy: Option<bool>,
+    pub killed_by_health: bool,
 }
 
 /// One simulated task.
@@ -324,6 +337,60 @@ impl SimTask {
             reported_healthy: None,
             killed_by_health: false,
         }
+    }
+
+    /// The task as plain data, for the master's journal.
+    pub fn snapshot(&self) -> SimSnapshot {
+        SimSnapshot {
+            spec: self.spec.clone(),
+            phase: self.phase,
+            launched_at: self.launched_at,
+            consecutive_failures: self.consecutive_failures,
+            reported_healthy: self.reported_healthy,
+            killed_by_health: self.killed_by_health,
+        }
+    }
+
+    /// A task another master ran, resumed at `now` where it was: a
+    /// running task's exit stays due at its launch plus its duration (at
+    /// once if that has passed), as its process on a re-registered agent
+    /// would end on its own clock; a killed one ends at its kill deadline;
+    /// health and check results resume at their next interval. A task
+    /// never started starts now.
+    pub fn resume(snapshot: SimSnapshot, now: Instant) -> (Self, Vec<SimAction>) {
+        let mut task = SimTask {
+            spec: snapshot.spec,
+            phase: snapshot.phase,
+            launched_at: snapshot.launched_at,
+            consecutive_failures: snapshot.consecutive_failures,
+            reported_healthy: snapshot.reported_healthy,
+            killed_by_health: snapshot.killed_by_health,
+        };
+        let mut out = Vec::new();
+        match task.phase {
+            Phase::Created => {
+                out = task.on_launch(now);
+            }
+            Phase::Running => {
+                let launched = task.launched_at.unwrap_or(now);
+                if let Outcome::ExitAfter { after: d, .. } = task.spec.outcome {
+                    out.push(SimAction::Arm(SimTimer::Exit, after(launched, d)));
+                }
+                if let Some(h) = task.spec.health {
+                    let due = after(launched, h.delay).max(now);
+                    out.push(SimAction::Arm(SimTimer::Health, due));
+                }
+                if let Some(c) = &task.spec.check {
+                    let due = c.first_due(launched).max(now);
+                    out.push(SimAction::Arm(SimTimer::Check, due));
+                }
+            }
+            Phase::Killing { deadline, .. } => {
+                out.push(SimAction::Arm(SimTimer::KillDeadline, deadline));
+            }
+            Phase::Done => {}
+        }
+        (task, out)
     }
 
     /// Whether the task has ended.

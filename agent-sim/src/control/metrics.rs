@@ -80,6 +80,11 @@ pub fn render(m: &Master) -> Result<String, std::fmt::Error> {
             "Tasks launched on agents",
             c.tasks_launched,
         ),
+        (
+            "drover_sim_tasks_adopted",
+            "Tasks another master ran, adopted at a takeover (--state-dir)",
+            c.tasks_adopted,
+        ),
     ];
     for (name, help, v) in counters {
         registry.register(name, help, ConstCounter::new(v));

@@ -18,6 +18,7 @@
 //! | GET | `/sim/tasks` | | every task the master knows |
 //! | POST | `/sim/agents/{id}/restart` | `{"down_ms"?:N}` | restart a real agent's executor endpoint: executor streams end, calls get 503 for N ms (default 1000) |
 //! | GET | `/sim/executors` | | every real agent's executor with its state |
+//! | GET | `/sim/calls?after=SEQ` | | scheduler calls received, in arrival order, each with its connection (`master/call_log.rs`); `after` skips those up to SEQ |
 
 use std::time::Duration;
 
@@ -131,6 +132,7 @@ pub async fn handle(
         (Method::GET, ["offers"]) => list_offers(ctx).await,
         (Method::POST, ["offers", id, "rescind"]) => rescind_offer(ctx, id).await,
         (Method::GET, ["tasks"]) => list_tasks(ctx).await,
+        (Method::GET, ["calls"]) => list_calls(&req, ctx),
         (Method::POST, ["tasks", id, "kill"]) => kill_task_process(ctx, id).await,
         _ => error(
             StatusCode::NOT_FOUND,
@@ -166,6 +168,36 @@ fn reply(result: Result<Result<Value, FaultError>, MasterGone>) -> Response<Resp
         Err(e) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `GET /sim/calls[?after=SEQ]`: the call log's records after SEQ (all
+/// kept, without it), as a JSON list in arrival order.
+fn list_calls(req: &Request<Incoming>, ctx: &ServerContext) -> Response<ResponseBody> {
+    let after = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("after="));
+    let after = match after.map(str::parse::<u64>) {
+        None => 0,
+        Some(Ok(seq)) => seq,
+        Some(Err(e)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                &format!("after: {e}"),
+            )
+        }
+    };
+    match serde_json::to_value(ctx.calls.since(after)) {
+        Ok(list) => json_response(StatusCode::OK, &list),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
             &e.to_string(),
         ),
     }

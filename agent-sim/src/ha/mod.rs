@@ -19,13 +19,18 @@
 //! candidacy) exits, as Mesos' master commits suicide on lost leadership
 //! rather than risk two leaders.
 //!
-//! Not in this wave: a standby taking over the leader's simulated agents
-//! and their tasks (Mesos agents re-register with the new leader); a
-//! standby that becomes leader offers its own fleet, and the framework's
-//! tasks on the old leader's agents are unknown to it (reconciliation
-//! answers TASK_LOST or TASK_UNKNOWN for them).
+//! - [`takeover`] (drive): with `--state-dir`, the master elected adopts
+//!   the agents and tasks its predecessor journaled before it serves as
+//!   the leader: the simulated agents re-register with it, with their
+//!   ids and tasks, as Mesos agents re-register with a new leading
+//!   master (`master::takeover` says what is carried over and what is
+//!   not). Without `--state-dir` a standby that becomes leader offers its
+//!   own fresh fleet, and the framework's tasks on the old leader's
+//!   agents are unknown to it (reconciliation answers TASK_LOST or
+//!   TASK_UNKNOWN for them).
 
 pub mod contender;
+pub mod takeover;
 
 use drover_proto::master_znode;
 use drover_proto::v1::MasterInfo;

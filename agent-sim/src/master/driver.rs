@@ -21,8 +21,9 @@ use drover_proto::MediaType;
 use hyper::body::{Body, Frame};
 use tokio::sync::{mpsc, oneshot};
 
+use super::journal::{JournalDir, JournalError, JournalWriter, Recovered};
 use super::machine::{Effect, Master};
-use super::{CallError, CallOk};
+use super::{Adopted, CallError, CallOk};
 use crate::agent::executor_call::ExecutorCallError;
 use crate::agent::launch::ExecutorExit;
 use crate::agent::processes::Processes;
@@ -61,6 +62,11 @@ enum Command {
         exit: ExecutorExit,
     },
     Run(Job),
+    TakeOver {
+        recovered: Box<Recovered>,
+        dir: JournalDir,
+        reply: oneshot::Sender<Result<Adopted, JournalError>>,
+    },
 }
 
 /// The error when the master task has stopped (only during shutdown).
@@ -119,6 +125,8 @@ pub fn spawn_with_processes(
         config,
         self_tx: tx.downgrade(),
         processes,
+        journal: None,
+        journal_frames: Vec::new(),
     };
     tokio::spawn(driver.run(rx));
     handle
@@ -202,6 +210,24 @@ impl MasterHandle {
         rx.await.map_err(|_| MasterGone)
     }
 
+    /// `--state-dir`: adopts what the journal said the previous leader had
+    /// (see `master::takeover`), starts this master's own journal in
+    /// `dir` with a snapshot of it, and from then on journals every turn.
+    pub async fn take_over(
+        &self,
+        recovered: Recovered,
+        dir: JournalDir,
+    ) -> Result<Result<Adopted, JournalError>, MasterGone> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::TakeOver {
+            recovered: Box::new(recovered),
+            dir,
+            reply,
+        };
+        self.tx.send(cmd).await.map_err(|_| MasterGone)?;
+        rx.await.map_err(|_| MasterGone)
+    }
+
     /// Runs `f` on the master (inspection or a fault) and returns its value.
     pub async fn with<R, F>(&self, f: F) -> Result<R, MasterGone>
     where
@@ -229,6 +255,10 @@ struct Driver {
     config: DriverConfig,
     self_tx: mpsc::WeakSender<Command>,
     processes: Option<Processes>,
+    /// The journal, once this master leads with `--state-dir`.
+    journal: Option<JournalWriter>,
+    /// A turn's frames, reused from turn to turn.
+    journal_frames: Vec<u8>,
 }
 
 impl Driver {
@@ -313,6 +343,62 @@ impl Driver {
                 let fx = job(&mut self.master, now);
                 self.apply(fx);
             }
+            Command::TakeOver {
+                recovered,
+                dir,
+                reply,
+            } => {
+                let result = self.take_over(*recovered, &dir, now);
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Adopts the journal's state, then starts journaling: the snapshot of
+    /// what was adopted goes to this master's own journal file before any
+    /// effect of the adoption is carried out.
+    fn take_over(
+        &mut self,
+        recovered: Recovered,
+        dir: &JournalDir,
+        now: Instant,
+    ) -> Result<Adopted, JournalError> {
+        let (adopted, fx) = self.master.adopt(recovered, now);
+        self.master.start_journal();
+        let mut snapshot = Vec::new();
+        self.master.journal_snapshot(now, &mut snapshot);
+        // What the snapshot holds need not be written again.
+        self.master.journal_turn(now, &mut Vec::new());
+        let writer = dir.begin(self.master.master_id(), &snapshot)?;
+        self.journal = Some(writer);
+        self.apply(fx);
+        Ok(adopted)
+    }
+
+    /// Writes the turn's journal records (one `write()`), and compacts the
+    /// journal when it has grown enough. A journal that cannot be written
+    /// is dropped, loudly: the master goes on, but a takeover after it
+    /// would adopt a stale state.
+    fn write_journal(&mut self) {
+        let Some(writer) = &mut self.journal else {
+            return;
+        };
+        let now = Instant::now();
+        self.journal_frames.clear();
+        self.master.journal_turn(now, &mut self.journal_frames);
+        let mut result = Ok(());
+        if !self.journal_frames.is_empty() {
+            result = writer.append(&self.journal_frames);
+        }
+        if result.is_ok() && writer.wants_compaction() {
+            self.journal_frames.clear();
+            self.master.journal_snapshot(now, &mut self.journal_frames);
+            result = writer.compact(&self.journal_frames);
+            self.journal_frames = Vec::new();
+        }
+        if let Err(error) = result {
+            tracing::error!(%error, "the journal cannot be written; journaling stops (a takeover would adopt a stale state)");
+            self.journal = None;
         }
     }
 
@@ -331,7 +417,10 @@ impl Driver {
         EventStream { rx, _guard: guard }
     }
 
+    /// Carries out the effects of a turn, after journaling it (so no
+    /// framework hears of what the journal would not know).
     fn apply(&mut self, effects: Vec<Effect>) {
+        self.write_journal();
         let mut queue = std::collections::VecDeque::from(effects);
         while let Some(effect) = queue.pop_front() {
             match effect {
@@ -375,6 +464,8 @@ impl Driver {
                 }
             }
         }
+        // What the effects changed (a stream cut off).
+        self.write_journal();
     }
 }
 

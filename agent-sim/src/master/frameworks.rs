@@ -23,6 +23,7 @@ use drover_proto::v1::{self, framework_info::capability, FrameworkInfo};
 
 use super::calls::CallError;
 use super::history::FrameworkHistory;
+use super::journal::changes::Changes;
 use super::validate;
 use crate::fixed_hash::{HashMap, HashSet};
 use crate::ids::{ConnId, IdGen};
@@ -125,9 +126,50 @@ pub struct Frameworks {
     completed: HashMap<String, CompletedFramework>,
     /// Completed frameworks that still keep their history, oldest first.
     with_history: VecDeque<String>,
+    /// The frameworks subscribed, updated or removed since the journal
+    /// last took them (`--state-dir`).
+    changes: Changes<String>,
 }
 
 impl Frameworks {
+    /// Starts noting changed frameworks for the journal.
+    pub fn journal_changes(&mut self) {
+        self.changes.enable();
+    }
+
+    /// The frameworks changed since the last call.
+    pub fn take_changes(&mut self) -> Vec<String> {
+        self.changes.take()
+    }
+
+    /// A framework another master had, recovered from its journal as a
+    /// Mesos master recovers one its re-registering agents report
+    /// (master.cpp `recoverFramework`): known, not connected, and with no
+    /// failover timer until it has subscribed here and gone away. Its
+    /// SUBSCRIBE with its id is then a re-subscription. False if the id
+    /// is taken (active or removed here).
+    pub fn recover(&mut self, info: FrameworkInfo, now: Instant) -> bool {
+        let Some(id) = info.id.as_ref().map(|i| i.value.clone()) else {
+            return false;
+        };
+        if self.active.contains_key(&id) || self.completed.contains_key(&id) {
+            return false;
+        }
+        self.changes.note(&id);
+        self.active.insert(
+            id.clone(),
+            Framework {
+                id,
+                info,
+                connection: None,
+                epoch: 0,
+                suppressed: HashSet::default(),
+                registered_at: now,
+            },
+        );
+        true
+    }
+
     /// SUBSCRIBE on stream `conn` with the new `stream_id`: a new framework
     /// (its id minted from `ids`), or a known one re-subscribing, whose old
     /// stream is replaced (Mesos keeps its user and checkpoint). The error
@@ -151,6 +193,7 @@ impl Frameworks {
             None => ids.framework(),
         };
         info.id = Some(v1::FrameworkId { value: id.clone() });
+        self.changes.note(&id);
         let failover_secs = info.failover_timeout.unwrap_or(0.0);
         if !failover_secs.is_finite() || failover_secs.abs() * 1e9 > i64::MAX as f64 {
             return Err("Invalid failover_timeout".into());
@@ -226,6 +269,7 @@ impl Frameworks {
     /// Takes a framework out of the active ones; [`Frameworks::complete`]
     /// records it once its tasks are accounted for.
     pub fn remove(&mut self, id: &str) -> Option<Framework> {
+        self.changes.note(&id.to_owned());
         self.active.remove(id)
     }
 
@@ -373,6 +417,7 @@ impl Frameworks {
         }
         fw.info = info;
         fw.suppressed = u.suppressed_roles.into_iter().collect();
+        self.changes.note(&id.to_owned());
         Ok(())
     }
 

@@ -20,7 +20,10 @@
 //!   [`Master::on_rescind_offer`], [`Master::on_task_process_killed`],
 //!   [`Master::on_executor_endpoint_restart`], and [`Master::add_agents`]
 //!   (`faults.rs`);
-//! - time: [`Master::on_tick`].
+//! - time: [`Master::on_tick`];
+//! - `--state-dir`: [`Master::adopt`] (a takeover) and the journal's
+//!   reads [`Master::journal_turn`] and [`Master::journal_snapshot`]
+//!   (`takeover.rs`).
 //!
 //! The same seed and the same inputs at the same instants give the same
 //! effects in the same order, in any process: every map the parts iterate
@@ -44,7 +47,7 @@ use crate::agent::fleet::Fleet;
 use crate::agent::launch::LaunchSpec;
 use crate::agent::{Agent, AgentSpec};
 use crate::deadline::after;
-use crate::fixed_hash::HashMap;
+use crate::fixed_hash::{HashMap, HashSet};
 use crate::ids::{AgentIndex, ConnId, IdGen, TaskKey};
 
 /// What the driver must do for the master.
@@ -126,6 +129,8 @@ pub struct Counters {
     pub updates_sent: u64,
     pub events_sent: u64,
     pub tasks_launched: u64,
+    /// Tasks another master ran, adopted at a takeover (`--state-dir`).
+    pub tasks_adopted: u64,
 }
 
 /// The master.
@@ -145,6 +150,12 @@ pub struct Master {
     pub(super) timers: Timers,
     pub(super) counters: Counters,
     pub(super) maintenance: Maintenance,
+    /// With `--state-dir`, while leading: whether the agents changed since
+    /// the journal last wrote them; None without a journal.
+    pub(super) journal_agents: Option<bool>,
+    /// Frameworks adopted at a takeover that have not re-subscribed yet:
+    /// their unacknowledged updates go out when they do.
+    pub(super) awaiting_resubscription: HashSet<String>,
 }
 
 impl Master {
@@ -166,6 +177,8 @@ impl Master {
             timers: Timers::default(),
             counters: Counters::default(),
             maintenance: Maintenance::default(),
+            journal_agents: None,
+            awaiting_resubscription: HashSet::default(),
         };
         master.add_agents(agents, now);
         master
@@ -194,6 +207,9 @@ impl Master {
             let id = self.ids.agent();
             self.fleet.add(id.clone(), spec, self.config.ip.into(), now);
             ids.push(id);
+        }
+        if self.journal_agents.is_some() {
+            self.journal_agents = Some(true);
         }
         self.timers.allocate_soon(now);
         ids

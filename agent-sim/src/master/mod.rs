@@ -35,14 +35,21 @@
 //! - [`drains`]: DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT.
 //! - [`inverse_offers`]: the cycle's inverse offers and the frameworks'
 //!   answers.
+//! - [`takeover`]: `--state-dir`: what the journal records, and a new
+//!   leader adopting the agents, frameworks and tasks it describes.
 //!
 //! Pure helpers:
 //! - [`validate`]: call validation before the framework lookup (→ 400).
 //! - [`launch_checks`]: Mesos' TaskInfo and task group checks.
 //! - [`events`]: scheduler event constructors.
 //!
+//! The journal (`--state-dir`):
+//! - [`journal`]: its records and replay (pure) and its files (drive).
+//!
 //! Drive:
-//! - [`driver`]: the task that owns the state machine.
+//! - [`driver`]: the task that owns the state machine, and writes the
+//!   journal once per turn when it has one.
+//! - [`call_log`]: every scheduler call received, with its connection.
 //! - [`scheduler_api`]: the scheduler endpoint, `/api/v1/scheduler`.
 //! - [`operator_api`]: the operator endpoint, `/api/v1`, and the old
 //!   `/maintenance/schedule` and `/maintenance/status` reads.
@@ -52,6 +59,7 @@
 
 pub mod accept;
 pub mod allocator;
+pub mod call_log;
 pub mod calls;
 pub mod drains;
 pub mod driver;
@@ -61,6 +69,7 @@ pub mod faults;
 pub mod frameworks;
 pub mod history;
 pub mod inverse_offers;
+pub mod journal;
 pub mod launch_checks;
 pub mod machine;
 pub mod maintenance;
@@ -72,6 +81,7 @@ pub mod real_agents;
 pub mod scheduler_api;
 pub mod status_updates;
 pub mod subscriptions;
+pub mod takeover;
 pub mod tasks;
 pub mod timers;
 pub mod update_delivery;
@@ -85,6 +95,7 @@ pub use machine::{Counters, Effect, Master, MasterConfig};
 pub use offers::OfferRecord;
 pub use operator::OperatorError;
 pub use status_updates::UpdateFaults;
+pub use takeover::Adopted;
 pub use tasks::{Runner, StatusMark, Task};
 
 #[cfg(test)]
@@ -98,3 +109,7 @@ mod executor_tests;
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod maintenance_tests;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod takeover_tests;

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use drover_proto::v1;
 
+use super::journal::changes::Changes;
 use super::timers::{Timer, TimerId, Timers, MIN_INTERVAL};
 use crate::deadline::after;
 use crate::fixed_hash::HashMap;
@@ -63,6 +64,8 @@ pub struct StatusUpdates {
     faults: UpdateFaults,
     retry_min: Duration,
     retry_max: Duration,
+    /// The tasks whose streams changed since the journal last took them.
+    changes: Changes<TaskKey>,
 }
 
 impl StatusUpdates {
@@ -73,12 +76,29 @@ impl StatusUpdates {
             faults: UpdateFaults::default(),
             retry_min,
             retry_max,
+            changes: Changes::default(),
         }
+    }
+
+    /// Starts noting changed streams for the journal.
+    pub fn journal_changes(&mut self) {
+        self.changes.enable();
+    }
+
+    /// The tasks whose streams changed since the last call.
+    pub fn take_changes(&mut self) -> Vec<TaskKey> {
+        self.changes.take()
+    }
+
+    /// The task's unacknowledged updates, the one in flight first.
+    pub fn pending(&self, key: &TaskKey) -> impl Iterator<Item = &v1::TaskStatus> {
+        self.streams.get(key).into_iter().flat_map(|s| s.pending.iter())
     }
 
     /// Queues an update (it has a uuid); whether it is the head and must
     /// be transmitted now.
     pub fn push(&mut self, key: &TaskKey, status: v1::TaskStatus) -> bool {
+        self.changes.note(key);
         // Looked up before inserting: `entry` would clone the key on every
         // update, and most go to a stream that exists.
         if let Some(stream) = self.streams.get_mut(key) {
@@ -171,6 +191,7 @@ impl StatusUpdates {
             return None;
         }
         let status = stream.pending.pop_front()?;
+        self.changes.note(key);
         stream.backoff = self.retry_min;
         if let Some(t) = stream.retry.take() {
             timers.disarm(t);
@@ -196,6 +217,7 @@ impl StatusUpdates {
 
     /// The task is gone (its framework was removed): its updates are dropped.
     pub fn forget(&mut self, key: &TaskKey) {
+        self.changes.note(key);
         self.streams.remove(key);
     }
 

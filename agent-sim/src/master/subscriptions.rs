@@ -79,10 +79,11 @@ impl Master {
         self.timers.arm(
             after(now, heartbeat.max(MIN_INTERVAL)),
             Timer::Heartbeat {
-                framework: id,
+                framework: id.clone(),
                 conn,
             },
         );
+        self.resend_after_takeover(&id, now, &mut fx);
         self.timers.allocate_soon(now);
         (stream_id, fx)
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use drover_proto::v1::{self, task_status::Reason, task_status::Source, TaskState};
 use drover_proto::TaskStateExt;
 
+use super::journal::changes::Changes;
 use crate::agent::fleet::Fleet;
 use crate::agent::sim_task::SimTask;
 use crate::fixed_hash::{HashMap, HashSet};
@@ -139,11 +140,24 @@ pub struct Tasks {
     /// registry; it ends when the count drops to zero. Counted, not found
     /// by scanning the agent's tasks, so forgetting a task stays O(1).
     sim_executors: HashMap<ExecutorKey, u32>,
+    /// The tasks changed since the journal last took them (`--state-dir`).
+    changes: Changes<TaskKey>,
 }
 
 impl Tasks {
+    /// Starts noting changed tasks for the journal.
+    pub fn journal_changes(&mut self) {
+        self.changes.enable();
+    }
+
+    /// The tasks changed since the last call.
+    pub fn take_changes(&mut self) -> Vec<TaskKey> {
+        self.changes.take()
+    }
+
     /// Records a task just launched.
     pub fn insert(&mut self, key: TaskKey, task: Task) {
+        self.changes.note(&key);
         // Looked up before inserting: `entry` would clone the framework id
         // on every launch.
         match self.by_framework.get_mut(&key.0) {
@@ -169,6 +183,7 @@ impl Tasks {
     /// Forgets a task (its terminal update was acknowledged).
     pub fn remove(&mut self, key: &TaskKey) -> Option<Removed> {
         let task = self.records.remove(key)?;
+        self.changes.note(key);
         if let Some(on_agent) = self.by_agent.get_mut(task.agent) {
             on_agent.remove(key);
         }
@@ -196,6 +211,7 @@ impl Tasks {
         for id in ids {
             let key = (framework.to_owned(), id);
             if let Some(task) = self.records.remove(&key) {
+                self.changes.note(&key);
                 if let Some(on_agent) = self.by_agent.get_mut(task.agent) {
                     on_agent.remove(&key);
                 }
@@ -243,6 +259,7 @@ impl Tasks {
 
     /// The simulated task behind `key`, to feed it an input.
     pub fn simulated_mut(&mut self, key: &TaskKey) -> Option<&mut SimTask> {
+        self.changes.note(key);
         match self.records.get_mut(key).map(|t| &mut t.runner) {
             Some(Runner::Simulated(sim)) => Some(sim),
             _ => None,
@@ -331,6 +348,7 @@ impl Tasks {
         timestamp: f64,
     ) -> Option<Moved> {
         let task = self.records.get_mut(key)?;
+        self.changes.note(key);
         let was_terminal = task.state().is_terminal();
         task.state = state;
         task.healthy = healthy.or(task.healthy);
@@ -347,6 +365,7 @@ impl Tasks {
     /// The task's agent failed at `unix`: a live task becomes unreachable.
     /// Whether it was live.
     pub fn mark_unreachable(&mut self, key: &TaskKey, unix: f64) -> bool {
+        self.changes.note(key);
         match self.records.get_mut(key) {
             Some(task) if !task.state().is_terminal() => {
                 task.unreachable_since = Some(unix);
@@ -358,6 +377,7 @@ impl Tasks {
 
     /// A KILL for a task whose agent is away waits for the agent.
     pub fn hold_kill(&mut self, key: &TaskKey, grace: Option<Duration>) {
+        self.changes.note(key);
         if let Some(task) = self.records.get_mut(key) {
             task.kill_pending = Some(grace);
         }
@@ -366,6 +386,7 @@ impl Tasks {
     /// The task's agent came back.
     pub fn on_agent_returned(&mut self, key: &TaskKey) -> Option<Returned> {
         let task = self.records.get_mut(key)?;
+        self.changes.note(key);
         Some(Returned {
             was_unreachable: task.unreachable_since.take().is_some(),
             kill: task.kill_pending.take(),

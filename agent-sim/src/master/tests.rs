@@ -10,7 +10,7 @@ use super::{Effect, Master, MasterConfig};
 use crate::config::FleetDefaults;
 use crate::resources::Resources;
 
-fn master(agents: usize, now: Instant) -> Master {
+pub(super) fn master(agents: usize, now: Instant) -> Master {
     let fleet = FleetDefaults {
         resources: Resources::parse(crate::config::DEFAULT_RESOURCES).unwrap(),
         attributes: Vec::new(),
@@ -23,7 +23,7 @@ fn master(agents: usize, now: Instant) -> Master {
     Master::new(config, fleet.specs(0, agents), now, 1.7e9)
 }
 
-fn events(fx: &[Effect], conn: u64) -> Vec<Event> {
+pub(super) fn events(fx: &[Effect], conn: u64) -> Vec<Event> {
     fx.iter()
         .filter_map(|e| match e {
             Effect::Send { conn: c, event } if *c == conn => Some((**event).clone()),
@@ -36,7 +36,7 @@ fn ty(e: &Event) -> event::Type {
     event::Type::try_from(e.r#type.unwrap()).unwrap()
 }
 
-fn subscribe(
+pub(super) fn subscribe(
     m: &mut Master,
     conn: u64,
     now: Instant,
@@ -66,7 +66,7 @@ fn subscribe(
     (id, stream, fx)
 }
 
-fn call_of(fw: &str, ty: call::Type) -> Call {
+pub(super) fn call_of(fw: &str, ty: call::Type) -> Call {
     Call {
         framework_id: Some(v1::FrameworkId { value: fw.into() }),
         r#type: Some(ty as i32),
@@ -74,7 +74,7 @@ fn call_of(fw: &str, ty: call::Type) -> Call {
     }
 }
 
-fn launch(
+pub(super) fn launch(
     m: &mut Master,
     fw: &str,
     stream: &str,

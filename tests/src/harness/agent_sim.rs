@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use drover_test_support::netns::Host;
 use serde_json::Value;
 
 use super::binaries;
@@ -32,13 +33,15 @@ pub struct AgentSim {
     pub scheme: &'static str,
 }
 
-/// The flags an [`AgentSim`] starts with; `--listen 127.0.0.1:0` always.
+/// The flags an [`AgentSim`] starts with; `--listen 127.0.0.1:0` always
+/// (the host's address, port 0, in a test host).
 pub struct AgentSimBuilder {
     seed: u64,
     args: Vec<String>,
     cgroup: Option<CgroupParent>,
     log: Option<(PathBuf, String)>,
     tls: bool,
+    host: Option<Host>,
 }
 
 impl AgentSim {
@@ -56,6 +59,7 @@ impl AgentSim {
             cgroup: None,
             log: None,
             tls: false,
+            host: None,
         }
     }
 
@@ -164,6 +168,13 @@ impl AgentSimBuilder {
         self
     }
 
+    /// Runs it inside `host` (a network-namespace test host), listening
+    /// on `host.addr()` port 0.
+    pub fn in_host(mut self, host: &Host) -> Self {
+        self.host = Some(host.clone());
+        self
+    }
+
     /// Any other flags, as given.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args.extend(args.iter().map(|a| (*a).to_owned()));
@@ -174,17 +185,23 @@ impl AgentSimBuilder {
     #[track_caller]
     pub fn start(self) -> AgentSim {
         let seed = self.seed.to_string();
-        let mut args = vec!["--listen", "127.0.0.1:0", "--seed", &seed];
-        args.extend(self.args.iter().map(String::as_str));
-        let process = match &self.log {
-            Some((path, filter)) => Process::start_logging(
-                &binaries::agent_sim(),
-                &args,
-                &[("DROVER_LOG", filter)],
-                Some(path),
-            ),
-            None => Process::start(&binaries::agent_sim(), &args, &[("DROVER_LOG", "warn")]),
+        let listen = match &self.host {
+            Some(host) => format!("{}:0", host.addr()),
+            None => "127.0.0.1:0".to_owned(),
         };
+        let mut args = vec!["--listen", &listen, "--seed", &seed];
+        args.extend(self.args.iter().map(String::as_str));
+        let (envs, log) = match &self.log {
+            Some((path, filter)) => ([("DROVER_LOG", filter.as_str())], Some(path.as_path())),
+            None => ([("DROVER_LOG", "warn")], None),
+        };
+        let process = Process::start_in(
+            &binaries::agent_sim(),
+            &args,
+            &envs,
+            log,
+            self.host.as_ref(),
+        );
         let addr = process.address.parse().unwrap_or_else(|e| {
             panic!(
                 "drover-agent-sim printed {:?}, not an address: {e}",

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use drover_test_support::netns::Host;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -50,6 +51,20 @@ impl Process {
         envs: &[(&str, &str)],
         log: Option<&Path>,
     ) -> Process {
+        Process::start_in(program, args, envs, log, None)
+    }
+
+    /// As [`Process::start_logging`], run inside `host` when given (a
+    /// network-namespace test host; the process's address is then on the
+    /// host's address, as its flags say).
+    #[track_caller]
+    pub fn start_in(
+        program: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        log: Option<&Path>,
+        host: Option<&Host>,
+    ) -> Process {
         let stderr = match log {
             Some(path) => Stdio::from(
                 std::fs::OpenOptions::new()
@@ -60,7 +75,10 @@ impl Process {
             ),
             None => Stdio::inherit(),
         };
-        let mut command = Command::new(program);
+        let mut command = match host {
+            Some(host) => host.command(program),
+            None => Command::new(program),
+        };
         command
             .args(args)
             .envs(envs.iter().copied())

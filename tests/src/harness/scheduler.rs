@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
+use drover_test_support::netns::{Host, LoopbackForward};
+
 use super::binaries;
 use super::process::Process;
 use super::run;
@@ -21,7 +23,10 @@ const LOG: (&str, &str) = ("DROVER_LOG", "warn,drover_scheduler=info");
 /// A running `drover-scheduler`.
 pub struct Scheduler {
     process: Process,
-    /// Its job API's address, `127.0.0.1:PORT`.
+    /// In a test host: the test's way in to its loopback-only API.
+    _forward: Option<LoopbackForward>,
+    /// Its job API's address, `127.0.0.1:PORT` (in a test host, the
+    /// forward's port in the test process).
     pub address: String,
 }
 
@@ -49,6 +54,7 @@ impl Scheduler {
             listen: "127.0.0.1:0".to_owned(),
             anonymous: true,
             log: None,
+            host: None,
         }
     }
 
@@ -83,6 +89,7 @@ pub struct SchedulerBuilder {
     listen: String,
     anonymous: bool,
     log: Option<(PathBuf, String)>,
+    host: Option<Host>,
 }
 
 impl SchedulerBuilder {
@@ -127,21 +134,48 @@ impl SchedulerBuilder {
         self
     }
 
+    /// Runs it inside `host` (a network-namespace test host). Its API
+    /// still listens on loopback (the host's own: a scheduler without TLS
+    /// refuses any other address), which the test reaches through a
+    /// forward ([`Host::forward_loopback`]); its connections to the master,
+    /// ZooKeeper and the store go over the lab, where a partition cuts
+    /// them. Not with [`SchedulerBuilder::run_until_exit`].
+    pub fn in_host(mut self, host: &Host) -> Self {
+        self.host = Some(host.clone());
+        self
+    }
+
     /// Starts it and waits for its address.
     #[track_caller]
     pub fn start(mut self) -> Scheduler {
         let log = self.log.take();
+        let host = self.host.take();
         let (program, args) = self.command();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let process = match &log {
-            Some((path, filter)) => {
-                Process::start_logging(&program, &args, &[(LOG.0, filter)], Some(path))
-            }
-            None => Process::start(&program, &args, &[LOG]),
+            Some((path, filter)) => Process::start_in(
+                &program,
+                &args,
+                &[(LOG.0, filter)],
+                Some(path),
+                host.as_ref(),
+            ),
+            None => Process::start_in(&program, &args, &[LOG], None, host.as_ref()),
         };
+        let forward = host.map(|host| {
+            let port = process
+                .address
+                .parse::<std::net::SocketAddr>()
+                .unwrap_or_else(|e| panic!("the scheduler printed {:?}: {e}", process.address))
+                .port();
+            host.forward_loopback(port)
+        });
         Scheduler {
-            address: process.address.clone(),
+            address: forward
+                .as_ref()
+                .map_or_else(|| process.address.clone(), |f| f.addr().to_string()),
             process,
+            _forward: forward,
         }
     }
 
