@@ -396,11 +396,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
             ha::follower::leader_route(elected.roles, me).merge(api::router(state)),
             Some(elected.campaign),
         ),
-        None => (
-            bind_api(&config, tls.is_some()).await?,
-            api::router(state),
-            None,
-        ),
+        // Alone, it leads: `GET /api/v1/leader` says so, as a replica's
+        // does, so a client asks every scheduler the same way.
+        None => {
+            let listener = bind_api(&config, tls.is_some()).await?;
+            let me = replica_info(&config, &listener, tls.is_some())?;
+            let (_, leading) = tokio::sync::watch::channel(ha::Role::Leading);
+            let app = ha::follower::leader_route(leading, me).merge(api::router(state));
+            (listener, app, None)
+        }
     };
     let stop = shutdown.clone();
     let api_task = tokio::spawn(async move {
@@ -461,6 +465,25 @@ async fn bind_api(config: &Config, tls: bool) -> anyhow::Result<tokio::net::TcpL
     Ok(listener)
 }
 
+/// Who this scheduler is to its peers and clients: `--replica-id` (default
+/// its advertised address) and its API's URL (`--advertise-address`,
+/// default the bound one).
+fn replica_info(
+    config: &Config,
+    listener: &tokio::net::TcpListener,
+    tls: bool,
+) -> anyhow::Result<ha::ReplicaInfo> {
+    let address = match &config.advertise_address {
+        Some(address) => address.clone(),
+        None => listener.local_addr()?.to_string(),
+    };
+    let scheme = if tls { "https" } else { "http" };
+    Ok(ha::ReplicaInfo {
+        id: config.replica_id.clone().unwrap_or_else(|| address.clone()),
+        api: format!("{scheme}://{address}"),
+    })
+}
+
 /// `--zk`: binds the API port, campaigns, and answers as a follower until
 /// this replica leads (`Some`, with the port and who it is) or a signal
 /// stops it first (`None`).
@@ -471,15 +494,7 @@ async fn elect(
     tls: Option<Arc<ReloadingServerConfig>>,
 ) -> anyhow::Result<Option<(ha::standby::Elected, ha::ReplicaInfo)>> {
     let listener = bind_api(config, tls.is_some()).await?;
-    let address = match &config.advertise_address {
-        Some(address) => address.clone(),
-        None => listener.local_addr()?.to_string(),
-    };
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let me = ha::ReplicaInfo {
-        id: config.replica_id.clone().unwrap_or_else(|| address.clone()),
-        api: format!("{scheme}://{address}"),
-    };
+    let me = replica_info(config, &listener, tls.is_some())?;
     let standby = ha::standby::StandbyConfig {
         url: url.clone(),
         session_timeout: config.zk_session_timeout,

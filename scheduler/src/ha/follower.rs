@@ -26,19 +26,20 @@ use tokio::sync::watch;
 
 /// What both routers read.
 #[derive(Clone)]
-struct Election {
+pub(crate) struct Election {
     roles: watch::Receiver<Role>,
     me: ReplicaInfo,
 }
 
 /// The body of `GET /api/v1/leader`.
-#[derive(Debug, Serialize)]
-struct LeaderReply {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct LeaderReply {
     /// The leading replica, or null while none is known.
     leader: Option<ReplicaInfo>,
     /// This replica.
     replica: ReplicaInfo,
     /// This replica's role: `leader`, `follower`, `campaigning` or `lost`.
+    #[schema(value_type = String, example = "leader")]
     role: &'static str,
 }
 
@@ -86,7 +87,18 @@ fn leader_of(election: &Election) -> (Option<ReplicaInfo>, &'static str) {
     }
 }
 
-async fn leader(State(election): State<Election>) -> Json<LeaderReply> {
+/// `GET /api/v1/leader`: who leads, as this replica knows it. Every
+/// replica answers it, leader or follower, without credentials (it names
+/// replicas and their API addresses, no job data); a scheduler without
+/// `--zk` leads alone and says so.
+#[utoipa::path(
+    get,
+    path = "/api/v1/leader",
+    tag = "cluster",
+    security(()),
+    responses((status = 200, description = "The leader, this replica and its role", body = LeaderReply))
+)]
+pub(crate) async fn leader(State(election): State<Election>) -> Json<LeaderReply> {
     let (leader, role) = leader_of(&election);
     Json(LeaderReply {
         leader,

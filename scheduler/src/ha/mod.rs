@@ -48,7 +48,7 @@ pub const EXIT_DEPOSED: i32 = 75;
 
 /// What a replica writes in its member znode: who it is and where its API
 /// answers, so followers can redirect there.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReplicaInfo {
     /// The replica's id (`--replica-id`, default its API address).
     pub id: String,
