@@ -18,7 +18,9 @@
 //! - [`operator_proto`], [`operator_json`]: the operator API's wire types
 //!   (the maintenance and agent calls), in protobuf and in JSON.
 //! - [`ha`]: `--zk`: the instance as one master of a Mesos master set,
-//!   contending in ZooKeeper; a standby redirects to the leader.
+//!   contending in ZooKeeper; a standby redirects to the leader, and with
+//!   `--state-dir` the master elected takes over the journaled agents and
+//!   tasks (`master::journal`, `master::takeover`) before it leads.
 //! - [`call_request`]: the HTTP checks every v1 API call passes first.
 //! - [`request_clock`]: where a connection is in its request (pure), for
 //!   [`timed_io`]: read deadlines on request heads and bodies.

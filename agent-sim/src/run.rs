@@ -18,8 +18,8 @@ use crate::config::Config;
 use crate::control::ControlContext;
 use crate::ha::contender::{self, CandidacyError};
 use crate::ha::takeover::{self, TakeoverError};
-use crate::master::journal::{CompactionConfig, JournalDir};
 use crate::master::driver::{self, DriverConfig};
+use crate::master::journal::{CompactionConfig, JournalDir};
 use crate::master::Master;
 use crate::request_clock::ReadTimeouts;
 use crate::server::{self, ServerContext};
@@ -185,7 +185,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Started> {
         processes.clone(),
     );
     let journal = match &config.state_dir {
-        Some(dir) => Some(JournalDir::open(dir, CompactionConfig::default()).context("--state-dir")?),
+        Some(dir) => {
+            Some(JournalDir::open(dir, CompactionConfig::default()).context("--state-dir")?)
+        }
         None => None,
     };
     // With a journal, a master serves as the leader only once it has

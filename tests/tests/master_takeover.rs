@@ -63,7 +63,10 @@ async fn counter(sim: &AgentSim, name: &str) -> u64 {
 /// The framework's tasks the master lists: live ones (`tasks`) and
 /// completed ones, by task id, with their state and agent id; and whether
 /// the framework is connected.
-async fn master_tasks(sim: &AgentSim, framework: &str) -> (bool, BTreeMap<String, Vec<(String, String)>>) {
+async fn master_tasks(
+    sim: &AgentSim,
+    framework: &str,
+) -> (bool, BTreeMap<String, Vec<(String, String)>>) {
     let (status, state) = get(&sim.address, "/master/state").await;
     assert_eq!(status, 200, "{state}");
     let Some(fw) = state["frameworks"]
@@ -77,10 +80,13 @@ async fn master_tasks(sim: &AgentSim, framework: &str) -> (bool, BTreeMap<String
     let mut tasks: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for list in ["tasks", "completed_tasks"] {
         for t in fw[list].as_array().into_iter().flatten() {
-            tasks.entry(t["id"].as_str().unwrap().to_owned()).or_default().push((
-                t["state"].as_str().unwrap().to_owned(),
-                t["slave_id"].as_str().unwrap().to_owned(),
-            ));
+            tasks
+                .entry(t["id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push((
+                    t["state"].as_str().unwrap().to_owned(),
+                    t["slave_id"].as_str().unwrap().to_owned(),
+                ));
         }
     }
     (fw["active"] == true, tasks)
@@ -99,7 +105,11 @@ async fn pods(scheduler: &Scheduler, job: &str) -> BTreeMap<String, (String, Str
             let s = &p["status"];
             (
                 text(&p["pod_name"]["value"]),
-                (text(&s["pod_id"]["value"]), text(&s["state"]), text(&s["agent_id"]["value"])),
+                (
+                    text(&s["pod_id"]["value"]),
+                    text(&s["state"]),
+                    text(&s["agent_id"]["value"]),
+                ),
             )
         })
         .collect()
@@ -123,12 +133,21 @@ async fn the_standby_takes_over_the_agents_and_tasks_and_nothing_is_launched_aga
     let zk = format!("zk://{}/mesos", zookeeper.connect_string());
     let state_dir = tempfile::tempdir().unwrap();
     let mut first = master(&zk, state_dir.path(), 1);
-    assert!(wait_for(LIMIT, || async { leads(&first).await.then_some(()) }).await.is_some());
+    assert!(
+        wait_for(LIMIT, || async { leads(&first).await.then_some(()) })
+            .await
+            .is_some()
+    );
     let second = master(&zk, state_dir.path(), 2);
 
     let dir = tempfile::tempdir().unwrap();
     let scheduler = Scheduler::start(dir.path(), &zk, &[]);
-    create_job(&scheduler.address, "service", job_spec("SERVICE", 2, "sleep 600")).await;
+    create_job(
+        &scheduler.address,
+        "service",
+        job_spec("SERVICE", 2, "sleep 600"),
+    )
+    .await;
     // Long enough to be running across the failover (seconds).
     create_job(&scheduler.address, "batch", job_spec("BATCH", 3, "sleep 7")).await;
     wait_for_job_state(&scheduler.address, "service", "JOB_STATE_RUNNING", LIMIT).await;
@@ -147,19 +166,30 @@ async fn the_standby_takes_over_the_agents_and_tasks_and_nothing_is_launched_aga
         active.then_some(())
     })
     .await;
-    assert!(resubscribed.is_some(), "the scheduler never re-subscribed to the standby as {framework}");
-    println!("master takeover: SIGKILL to the scheduler re-subscribed in {:?}", killed.elapsed());
+    assert!(
+        resubscribed.is_some(),
+        "the scheduler never re-subscribed to the standby as {framework}"
+    );
+    println!(
+        "master takeover: SIGKILL to the scheduler re-subscribed in {:?}",
+        killed.elapsed()
+    );
     assert!(leads(&second).await);
 
     // The same tasks, on the same agents, running on the new leader.
     let (_, on_second) = master_tasks(&second, &framework).await;
     for (task, states) in &on_first {
         let (_, agent) = &states[0];
-        let now = on_second.get(task).unwrap_or_else(|| panic!("{task} is not on the new leader: {on_second:?}"));
+        let now = on_second
+            .get(task)
+            .unwrap_or_else(|| panic!("{task} is not on the new leader: {on_second:?}"));
         assert_eq!(&now[0].1, agent, "{task} moved agents");
     }
     for (pod, (task, _, _)) in &service_before {
-        assert_eq!(on_second[task][0].0, "TASK_RUNNING", "{pod}'s task {task} on the new leader");
+        assert_eq!(
+            on_second[task][0].0, "TASK_RUNNING",
+            "{pod}'s task {task} on the new leader"
+        );
     }
 
     // Batch tasks finish once, on their own clock; services keep their tasks.
@@ -167,14 +197,27 @@ async fn the_standby_takes_over_the_agents_and_tasks_and_nothing_is_launched_aga
     let batch_after = pods(&scheduler, "batch").await;
     let service_after = pods(&scheduler, "service").await;
     let ids = |pods: &BTreeMap<String, (String, String, String)>| {
-        pods.iter().map(|(p, (t, _, _))| (p.clone(), t.clone())).collect::<Vec<_>>()
+        pods.iter()
+            .map(|(p, (t, _, _))| (p.clone(), t.clone()))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(ids(&batch_after), ids(&batch_before), "batch pods ran other tasks");
-    assert_eq!(ids(&service_after), ids(&service_before), "service pods were relaunched");
+    assert_eq!(
+        ids(&batch_after),
+        ids(&batch_before),
+        "batch pods ran other tasks"
+    );
+    assert_eq!(
+        ids(&service_after),
+        ids(&service_before),
+        "service pods were relaunched"
+    );
     let (_, on_second) = master_tasks(&second, &framework).await;
     for (task, _, _) in batch_after.values() {
         assert_eq!(
-            on_second[task].iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+            on_second[task]
+                .iter()
+                .map(|(s, _)| s.as_str())
+                .collect::<Vec<_>>(),
             ["TASK_FINISHED"],
             "{task} did not finish exactly once"
         );
@@ -182,8 +225,16 @@ async fn the_standby_takes_over_the_agents_and_tasks_and_nothing_is_launched_aga
     // What the scheduler serves agrees with the new master.
     for (pod, (task, state, agent)) in &service_after {
         assert_eq!(state, "POD_STATE_RUNNING", "{pod}");
-        assert_eq!(on_second[task], [("TASK_RUNNING".to_owned(), agent.clone())], "{pod}");
+        assert_eq!(
+            on_second[task],
+            [("TASK_RUNNING".to_owned(), agent.clone())],
+            "{pod}"
+        );
     }
-    assert_eq!(counter(&second, "drover_sim_tasks_launched").await, 0, "a task was launched again");
+    assert_eq!(
+        counter(&second, "drover_sim_tasks_launched").await,
+        0,
+        "a task was launched again"
+    );
     assert_eq!(counter(&second, "drover_sim_tasks_adopted").await, 5);
 }

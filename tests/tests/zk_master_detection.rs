@@ -6,11 +6,10 @@
 //! (its session then expires) it resubscribes to the new leader with the
 //! same framework id, and jobs run there.
 //!
-//! What is not tested because it is not built yet: the standby taking
-//! over the old leader's agents and their tasks (agent-sim's
-//! `--state-dir` checkpoint). The running tasks of the old master are
-//! unknown to the new one, so the scheduler's service instances are
-//! relaunched there (counted below, not hidden).
+//! These masters run without `--state-dir`, so the running tasks of the
+//! old master are unknown to the new one and the scheduler's service
+//! instances are relaunched there; `master_takeover.rs` runs the same
+//! failover with the journal, where the standby takes the tasks over.
 #![allow(clippy::unwrap_used)]
 
 use drover_test_support::zookeeper::ZooKeeper;

@@ -60,7 +60,10 @@ pub fn gate(
     mut elected: watch::Receiver<Role>,
     master: MasterHandle,
     dir: JournalDir,
-) -> (watch::Receiver<Role>, tokio::task::JoinHandle<TakeoverError>) {
+) -> (
+    watch::Receiver<Role>,
+    tokio::task::JoinHandle<TakeoverError>,
+) {
     let (tx, rx) = watch::channel(Role::Contending);
     let task = tokio::spawn(async move {
         loop {

@@ -92,7 +92,10 @@ impl StatusUpdates {
 
     /// The task's unacknowledged updates, the one in flight first.
     pub fn pending(&self, key: &TaskKey) -> impl Iterator<Item = &v1::TaskStatus> {
-        self.streams.get(key).into_iter().flat_map(|s| s.pending.iter())
+        self.streams
+            .get(key)
+            .into_iter()
+            .flat_map(|s| s.pending.iter())
     }
 
     /// Queues an update (it has a uuid); whether it is the head and must

@@ -117,7 +117,12 @@ impl Master {
         keys.sort_unstable();
         for key in keys {
             if let Some(task) = self.task_entry(&key, &clock) {
-                encode_frame(&Entry { kind: Some(Kind::Task(task)) }, out);
+                encode_frame(
+                    &Entry {
+                        kind: Some(Kind::Task(task)),
+                    },
+                    out,
+                );
             }
         }
     }
@@ -141,7 +146,12 @@ impl Master {
                 resources: agent.total.to_protos(None),
                 attributes: agent.attributes.clone(),
             };
-            encode_frame(&Entry { kind: Some(Kind::Agent(entry)) }, out);
+            encode_frame(
+                &Entry {
+                    kind: Some(Kind::Agent(entry)),
+                },
+                out,
+            );
         }
     }
 
@@ -301,7 +311,12 @@ impl Master {
 
     /// A framework re-subscribed after a takeover: the head update of each
     /// of its tasks goes out now (the rest follow as each is acknowledged).
-    pub(super) fn resend_after_takeover(&mut self, framework: &str, now: Instant, fx: &mut Vec<Effect>) {
+    pub(super) fn resend_after_takeover(
+        &mut self,
+        framework: &str,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
         if !self.awaiting_resubscription.remove(framework) {
             return;
         }

@@ -41,7 +41,13 @@ fn update_states(events: &[Event]) -> Vec<(String, TaskState)> {
         .collect()
 }
 
-fn acknowledge(m: &mut Master, fw: &str, stream: &str, status: &v1::TaskStatus, now: Instant) -> Vec<Event> {
+fn acknowledge(
+    m: &mut Master,
+    fw: &str,
+    stream: &str,
+    status: &v1::TaskStatus,
+    now: Instant,
+) -> Vec<Event> {
     let mut ack = call_of(fw, call::Type::Acknowledge);
     ack.acknowledge = Some(call::Acknowledge {
         agent_id: status.agent_id.clone().unwrap(),
@@ -63,8 +69,14 @@ fn journaled(t0: Instant) -> (Vec<u8>, String, v1::TaskStatus, Master) {
     let mut journal = Vec::new();
     let (fw, stream, _) = subscribe(&mut m, 1, t0, 60.0);
     let offers = events(&m.on_tick(t0), 1)[0].offers.clone().unwrap().offers;
-    let batch = events(&launch(&mut m, &fw, &stream, &offers[0], "batch", "sleep 5", t0), 1);
-    let service = events(&launch(&mut m, &fw, &stream, &offers[1], "service", "serve", t0), 1);
+    let batch = events(
+        &launch(&mut m, &fw, &stream, &offers[0], "batch", "sleep 5", t0),
+        1,
+    );
+    let service = events(
+        &launch(&mut m, &fw, &stream, &offers[1], "service", "serve", t0),
+        1,
+    );
     m.journal_turn(t0, &mut journal);
     let starting = |e: &[Event]| e[0].update.as_ref().unwrap().status.clone();
     let batch_running = acknowledge(&mut m, &fw, &stream, &starting(&batch), t0)[0]
@@ -97,13 +109,31 @@ fn a_new_master_adopts_the_journaled_agents_and_tasks_and_resends_what_was_not_a
     assert_ne!(new.agents()[0].id, old.agents()[0].id);
     let (adopted, fx) = new.adopt(recovered, t0 + 2 * s);
     assert!(fx.is_empty(), "nothing to say before the framework is back");
-    assert_eq!((adopted.agents, adopted.frameworks, adopted.tasks, adopted.updates), (2, 1, 2, 1));
+    assert_eq!(
+        (
+            adopted.agents,
+            adopted.frameworks,
+            adopted.tasks,
+            adopted.updates
+        ),
+        (2, 1, 2, 1)
+    );
     let ids = |m: &Master| m.agents().iter().map(|a| a.id.clone()).collect::<Vec<_>>();
-    assert_eq!(ids(&new), ids(&old), "the agents re-registered with their ids");
+    assert_eq!(
+        ids(&new),
+        ids(&old),
+        "the agents re-registered with their ids"
+    );
     let states: Vec<_> = {
         let mut v: Vec<_> = new
             .tasks()
-            .map(|t| (t.task_id.value.clone(), t.state(), new.agents()[t.agent].id.clone()))
+            .map(|t| {
+                (
+                    t.task_id.value.clone(),
+                    t.state(),
+                    new.agents()[t.agent].id.clone(),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -111,7 +141,13 @@ fn a_new_master_adopts_the_journaled_agents_and_tasks_and_resends_what_was_not_a
     let want: Vec<_> = {
         let mut v: Vec<_> = old
             .tasks()
-            .map(|t| (t.task_id.value.clone(), t.state(), old.agents()[t.agent].id.clone()))
+            .map(|t| {
+                (
+                    t.task_id.value.clone(),
+                    t.state(),
+                    old.agents()[t.agent].id.clone(),
+                )
+            })
             .collect();
         v.sort();
         v
@@ -120,7 +156,12 @@ fn a_new_master_adopts_the_journaled_agents_and_tasks_and_resends_what_was_not_a
     assert_eq!(new.counters().tasks_launched, 0, "adopted, not launched");
     assert_eq!(new.counters().tasks_adopted, 2);
     for agent in new.agents() {
-        assert_eq!(agent.available.scalar("cpus"), agent.total.scalar("cpus") - 1.0, "{}", agent.id);
+        assert_eq!(
+            agent.available.scalar("cpus"),
+            agent.total.scalar("cpus") - 1.0,
+            "{}",
+            agent.id
+        );
     }
 
     // The framework re-subscribes with its id: it is known, and the update
@@ -147,7 +188,14 @@ fn a_new_master_adopts_the_journaled_agents_and_tasks_and_resends_what_was_not_a
     assert_eq!(resent[0].status, batch_running);
 
     // Reconciliation answers the real state.
-    let answer = new.reconcile_one(&fw, &v1::TaskId { value: "service".into() }, None, t0 + 3 * s);
+    let answer = new.reconcile_one(
+        &fw,
+        &v1::TaskId {
+            value: "service".into(),
+        },
+        None,
+        t0 + 3 * s,
+    );
     assert_eq!(answer.state, TaskState::TaskRunning as i32);
 
     // The batch task ends on its own clock (launched at t0, 5 s), and the

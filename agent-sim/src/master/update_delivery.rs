@@ -132,7 +132,13 @@ impl Master {
 
     /// Transmits the head of a task's stream, unless a fault loses or
     /// delays it.
-    pub(super) fn transmit(&mut self, key: &TaskKey, first_attempt: bool, now: Instant, fx: &mut Vec<Effect>) {
+    pub(super) fn transmit(
+        &mut self,
+        key: &TaskKey,
+        first_attempt: bool,
+        now: Instant,
+        fx: &mut Vec<Effect>,
+    ) {
         let uuid = self
             .updates
             .transmit(key, first_attempt, now, &mut self.timers, &mut self.ids);

@@ -18,12 +18,18 @@
 //! decoded (HTTP offers/s), and SUPPRESS calls from 4 keep-alive
 //! connections (HTTP calls/s).
 //!
-//! Usage: agent-sim-bench [--sizes 100,1000,10000] [--out target/bench/agent-sim.json]
+//! With `--journal DIR` the in-process phases also keep the master's
+//! `--state-dir` journal in DIR as its driver does: after every input the
+//! turn's records are appended with one `write()`, and the journal is
+//! compacted when it has grown enough (the figures then include that).
+//!
+//! Usage: agent-sim-bench [--sizes 100,1000,10000] [--out target/bench/agent-sim.json] [--journal DIR]
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use drover_agent_sim::config::{FleetDefaults, DEFAULT_RESOURCES};
+use drover_agent_sim::master::journal::{CompactionConfig, JournalDir, JournalWriter};
 use drover_agent_sim::master::{Effect, Master, MasterConfig};
 use drover_agent_sim::resources::Resources;
 use drover_proto::recordio::encode_record;
@@ -68,8 +74,58 @@ fn deliver(effects: Vec<Effect>, sink: &mut Vec<Event>) -> usize {
     bytes
 }
 
-/// Runs a call as the HTTP layer would: JSON-encoded, decoded, validated.
-fn call(m: &mut Master, c: &Call, stream: &str, now: Instant, sink: &mut Vec<Event>) {
+/// `--journal DIR`: the master's journal, written as its driver writes it.
+struct Journal {
+    writer: JournalWriter,
+    frames: Vec<u8>,
+    bytes: u64,
+}
+
+impl Journal {
+    fn start(dir: &std::path::Path, m: &mut Master, now: Instant) -> anyhow::Result<Self> {
+        let dir = JournalDir::open(dir, CompactionConfig::default())?;
+        m.start_journal();
+        let mut frames = Vec::new();
+        m.journal_snapshot(now, &mut frames);
+        m.journal_turn(now, &mut Vec::new());
+        let writer = dir.begin(m.master_id(), &frames)?;
+        Ok(Journal {
+            writer,
+            frames,
+            bytes: 0,
+        })
+    }
+
+    /// One event-loop turn's records.
+    fn turn(&mut self, m: &mut Master, now: Instant) {
+        self.frames.clear();
+        m.journal_turn(now, &mut self.frames);
+        if !self.frames.is_empty() {
+            self.bytes += self.frames.len() as u64;
+            self.writer
+                .append(&self.frames)
+                .expect("the bench's journal is writable");
+        }
+        if self.writer.wants_compaction() {
+            self.frames.clear();
+            m.journal_snapshot(now, &mut self.frames);
+            self.writer
+                .compact(&self.frames)
+                .expect("the bench's journal is writable");
+        }
+    }
+}
+
+/// Runs a call as the HTTP layer would: JSON-encoded, decoded, validated;
+/// then journals the turn, if journaling.
+fn call(
+    m: &mut Master,
+    c: &Call,
+    stream: &str,
+    now: Instant,
+    sink: &mut Vec<Event>,
+    journal: &mut Option<Journal>,
+) {
     let body = MediaType::Json.encode(c);
     let decoded: Call = MediaType::Json
         .decode(&body)
@@ -77,6 +133,9 @@ fn call(m: &mut Master, c: &Call, stream: &str, now: Instant, sink: &mut Vec<Eve
     drover_agent_sim::master::validate::call(&decoded).expect("the bench's own calls are valid");
     let (result, fx) = m.on_call(decoded, Some(stream), now);
     result.expect("the bench's calls are accepted");
+    if let Some(j) = journal {
+        j.turn(m, now);
+    }
     deliver(fx, sink);
 }
 
@@ -88,7 +147,7 @@ fn framework_call(fw: &str, ty: call::Type) -> Call {
     }
 }
 
-fn bench(agents: usize) -> Figures {
+fn bench(agents: usize, journal_dir: Option<&std::path::Path>) -> anyhow::Result<Figures> {
     let t0 = Instant::now();
     let fleet = FleetDefaults {
         resources: Resources::parse(DEFAULT_RESOURCES).expect("the default resources parse"),
@@ -122,6 +181,10 @@ fn bench(agents: usize) -> Figures {
         .unwrap_or_default();
     let mut now = t0;
     let step = Duration::from_secs(1);
+    let mut journal = match journal_dir {
+        Some(dir) => Some(Journal::start(&dir.join(agents.to_string()), &mut m, t0)?),
+        None => None,
+    };
 
     // 1. offers
     let cycles = (200_000 / agents).clamp(3, 50);
@@ -131,7 +194,11 @@ fn bench(agents: usize) -> Figures {
     for i in 0..cycles {
         now += step;
         sink.clear();
-        deliver(m.on_tick(now), &mut sink);
+        let fx = m.on_tick(now);
+        if let Some(j) = &mut journal {
+            j.turn(&mut m, now);
+        }
+        deliver(fx, &mut sink);
         last = sink
             .iter()
             .filter_map(|e| e.offers.as_ref())
@@ -146,7 +213,7 @@ fn bench(agents: usize) -> Figures {
                     refuse_seconds: Some(0.0),
                 }),
             });
-            call(&mut m, &d, &stream, now, &mut sink);
+            call(&mut m, &d, &stream, now, &mut sink, &mut journal);
         }
     }
     let offers_per_sec = offers_made as f64 / started.elapsed().as_secs_f64();
@@ -184,7 +251,7 @@ fn bench(agents: usize) -> Figures {
             filters: None,
         });
         sink.clear();
-        call(&mut m, &a, &stream, now, &mut sink);
+        call(&mut m, &a, &stream, now, &mut sink, &mut journal);
         // Acknowledge until every task of this offer is RUNNING and acked.
         while let Some(e) = sink.pop() {
             let Some(u) = e.update else { continue };
@@ -196,7 +263,7 @@ fn bench(agents: usize) -> Figures {
                 task_id: s.task_id.clone(),
                 uuid: s.uuid.clone().unwrap_or_default(),
             });
-            call(&mut m, &ack, &stream, now, &mut sink);
+            call(&mut m, &ack, &stream, now, &mut sink, &mut journal);
         }
     }
     let updates_per_sec = updates as f64 / started.elapsed().as_secs_f64();
@@ -230,11 +297,21 @@ fn bench(agents: usize) -> Figures {
         } else {
             framework_call(&fw, call::Type::Suppress)
         };
-        call(&mut m, &c, &stream, now, &mut sink);
+        call(&mut m, &c, &stream, now, &mut sink, &mut journal);
     }
     let calls_per_sec = n_calls as f64 / started.elapsed().as_secs_f64();
     drop(m);
-    Figures {
+    if let Some(j) = &journal {
+        #[allow(clippy::print_stdout)]
+        {
+            println!(
+                "journal at {agents} agents: {:.1} MiB appended, {:.1} MiB now",
+                j.bytes as f64 / (1u64 << 20) as f64,
+                j.writer.len() as f64 / (1u64 << 20) as f64
+            );
+        }
+    }
+    Ok(Figures {
         agents,
         http_offers_per_sec: 0.0,
         http_calls_per_sec: 0.0,
@@ -243,7 +320,7 @@ fn bench(agents: usize) -> Figures {
         calls_per_sec,
         running_tasks,
         rss_mib: rss,
-    }
+    })
 }
 
 /// One POST on an open keep-alive connection.
@@ -361,6 +438,7 @@ async fn bench_http(agents: usize) -> anyhow::Result<(f64, f64)> {
 fn main() -> anyhow::Result<()> {
     let mut sizes = vec![100usize, 1_000, 10_000];
     let mut out = std::path::PathBuf::from("target/bench/agent-sim.json");
+    let mut journal: Option<std::path::PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -373,8 +451,9 @@ fn main() -> anyhow::Result<()> {
                     .context("--sizes: numbers")?;
             }
             "--out" => out = args.next().context("--out needs a value")?.into(),
+            "--journal" => journal = Some(std::path::PathBuf::from(args.next().context("--journal needs a directory")?)),
             other => anyhow::bail!(
-                "unknown argument {other}; usage: agent-sim-bench [--sizes 100,1000] [--out FILE]"
+                "unknown argument {other}; usage: agent-sim-bench [--sizes 100,1000] [--out FILE] [--journal DIR]"
             ),
         }
     }
@@ -397,7 +476,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut rows = Vec::new();
     for n in sizes {
-        let mut f = bench(n);
+        let mut f = bench(n, journal.as_deref())?;
         let (o, c) = runtime.block_on(bench_http(n))?;
         f.http_offers_per_sec = o;
         f.http_calls_per_sec = c;

@@ -19,6 +19,9 @@ pub struct Entry {
 }
 
 /// What a record says; the latest record about a thing replaces earlier ones.
+// Records live one at a time while encoded or replayed: their size
+// costs nothing worth a box per task record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Kind {
     /// A simulated agent (its id, place in the fleet and resources).

@@ -208,3 +208,63 @@ impl JournalWriter {
         self.len == 0
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::master::journal::entry::{Entry, Kind};
+    use crate::master::journal::replay::encode_frame;
+
+    fn framework_record(framework: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let framework = v1_framework(framework);
+        encode_frame(
+            &Entry {
+                kind: Some(Kind::Framework(framework)),
+            },
+            &mut out,
+        );
+        out
+    }
+
+    fn v1_framework(id: &str) -> drover_proto::v1::FrameworkInfo {
+        drover_proto::v1::FrameworkInfo {
+            id: Some(drover_proto::v1::FrameworkId { value: id.into() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_new_leaders_journal_becomes_current_and_the_deposed_one_is_not_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let small = CompactionConfig {
+            min_bytes: 0,
+            factor: 2,
+        };
+        let dir = JournalDir::open(tmp.path(), small).unwrap();
+        assert!(dir.read().unwrap().file.is_none(), "a fresh directory");
+        let mut old = dir.begin("m1", &framework_record("fw1")).unwrap();
+        old.append(&framework_record("fw2")).unwrap();
+        let read = dir.read().unwrap();
+        assert_eq!(read.recovered.frameworks.len(), 2);
+
+        // The standby takes over: its journal starts with what it adopted.
+        let mut new = dir.begin("m2", &framework_record("fw3")).unwrap();
+        old.append(&framework_record("late")).unwrap();
+        let read = dir.read().unwrap();
+        let ids: Vec<_> = read.recovered.frameworks.keys().cloned().collect();
+        assert_eq!(ids, ["fw3"], "the deposed leader's late write is not read");
+
+        // Compaction replaces the journal with a snapshot.
+        new.append(&framework_record("fw4")).unwrap();
+        assert!(!new.wants_compaction(), "twice the snapshot");
+        new.append(&framework_record("fw4")).unwrap();
+        assert!(new.wants_compaction(), "past twice the snapshot");
+        new.compact(&framework_record("fw5")).unwrap();
+        assert!(!new.wants_compaction());
+        new.append(&framework_record("fw6")).unwrap();
+        let ids: Vec<_> = dir.read().unwrap().recovered.frameworks.into_keys().collect();
+        assert_eq!(ids, ["fw5", "fw6"]);
+    }
+}

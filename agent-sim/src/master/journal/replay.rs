@@ -171,7 +171,11 @@ mod tests {
         assert_eq!(cut, None);
         assert_eq!(r.records, 6);
         assert_eq!(r.agents[&0].id, "a-S0");
-        let tasks: Vec<_> = r.tasks.values().map(|t| (&t.task_id[..], t.state)).collect();
+        let tasks: Vec<_> = r
+            .tasks
+            .values()
+            .map(|t| (&t.task_id[..], t.state))
+            .collect();
         assert_eq!(tasks, [("t1", v1::TaskState::TaskRunning as i32)]);
     }
 
