@@ -189,7 +189,7 @@ fn walk(
                         .then(|| next_index(&mut repeated_counts, number));
                     let here = Path {
                         parent: path,
-                        name: &child.name,
+                        name: child.name,
                         index,
                     };
                     walk(child.shape, body, Some(&here), missing, depth - 1)?;
