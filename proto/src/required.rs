@@ -5,16 +5,18 @@
 //! 400 with the missing fields' paths. prost decodes such a message happily,
 //! filling in defaults, so we walk the wire bytes once beforehand, with
 //! what the walk needs of each message type ([`Shape`]: its required fields
-//! as a bit set, its message fields) worked out once from the descriptors:
-//! no allocation unless something is missing. (Asking the descriptors
-//! field by field on every message made the check cost as much as the
-//! decode itself.)
+//! as a bit set, its message fields): no allocation unless something is
+//! missing. (Asking the descriptors field by field on every message made the
+//! check cost as much as the decode itself.)
+//!
+//! The shapes are a static table that `build.rs` works out from the same
+//! descriptors the prost types come from, not derived at run time from
+//! [`crate::descriptors::pool`]: decoding that pool cost every process that
+//! reads protobuf 2.7 MiB of resident memory for good (a third of an idle
+//! executor's). A test checks the table against the pool, message by message.
 
 use prost::bytes::Buf;
 use prost::encoding::{decode_key, decode_varint, WireType};
-use prost_reflect::{Cardinality, DescriptorPool, Kind, MessageDescriptor};
-use std::collections::HashMap;
-use std::sync::OnceLock;
 
 /// Why bytes are not a valid protobuf encoding. Not retryable.
 #[derive(Debug, thiserror::Error)]
@@ -36,36 +38,48 @@ pub fn missing_fields_of<M: crate::MesosMessage>(bytes: &[u8]) -> Result<Vec<Str
     missing_fields_named(&M::full_name(), bytes)
 }
 
-/// The same for the Mesos message named `full_name`, which must be in the
-/// pool: its shape is found by name, not through its descriptor first.
+/// The same for the Mesos message named `full_name`, which must be one of
+/// the compiled Mesos messages.
 fn missing_fields_named(full_name: &str, bytes: &[u8]) -> Result<Vec<String>, WireError> {
-    let shapes = mesos_shapes();
-    let root = *shapes
-        .by_name
-        .get(full_name)
-        .expect("every generated type was compiled from a file in the pool");
+    let root = shape_named(full_name)
+        .expect("every generated type was compiled from a file the shapes were made from");
     let mut missing = Vec::new();
-    walk(shapes, root, bytes, None, &mut missing, RECURSION_LIMIT)?;
+    walk(root, bytes, None, &mut missing, RECURSION_LIMIT)?;
     Ok(missing)
 }
 
 /// What the walk needs of one message type.
 #[derive(Debug)]
 struct Shape {
-    desc: MessageDescriptor,
+    /// The message's full name (`mesos.v1.scheduler.Call`); [`SHAPES`] is
+    /// sorted by it.
+    name: &'static str,
+    /// The required fields' numbers and names, in declaration order: the
+    /// order protobuf lists missing fields in.
+    required: &'static [(u32, &'static str)],
     /// Required fields numbered below 128 (all of Mesos'), as a bit set.
     required_low: u128,
     /// Required fields numbered 128 and above.
-    required_high: Vec<u32>,
-    /// The message-typed fields by number: name, repeated, and the shape.
-    children: Vec<(u32, Child)>,
+    required_high: &'static [u32],
+    /// The message-typed fields, sorted by number.
+    children: &'static [(u32, Child)],
 }
 
+/// A message-typed field of a [`Shape`].
 #[derive(Debug)]
 struct Child {
-    name: String,
+    name: &'static str,
     is_list: bool,
+    /// The field type's shape: its index in [`SHAPES`].
     shape: usize,
+}
+
+// `static SHAPES: &[Shape]`, every Mesos v1 message, written by build.rs.
+include!(concat!(env!("OUT_DIR"), "/mesos_v1_shapes.rs"));
+
+/// The index in [`SHAPES`] of the message named `full_name`.
+fn shape_named(full_name: &str) -> Option<usize> {
+    SHAPES.binary_search_by(|s| s.name.cmp(full_name)).ok()
 }
 
 impl Shape {
@@ -79,60 +93,6 @@ impl Shape {
 
     fn lacks_any(&self, seen: &Seen) -> bool {
         self.required_low & !seen.low != 0 || self.required_high.iter().any(|n| !seen.contains(*n))
-    }
-}
-
-/// The shapes of every message of a pool, children by index.
-#[derive(Debug)]
-struct Shapes {
-    all: Vec<Shape>,
-    by_name: HashMap<String, usize>,
-}
-
-fn mesos_shapes() -> &'static Shapes {
-    static SHAPES: OnceLock<Shapes> = OnceLock::new();
-    SHAPES.get_or_init(|| Shapes::of(crate::descriptors::pool()))
-}
-
-impl Shapes {
-    fn of(pool: &DescriptorPool) -> Shapes {
-        let by_name: HashMap<String, usize> = pool
-            .all_messages()
-            .enumerate()
-            .map(|(i, m)| (m.full_name().to_owned(), i))
-            .collect();
-        let all = pool
-            .all_messages()
-            .map(|desc| {
-                let mut shape = Shape {
-                    desc: desc.clone(),
-                    required_low: 0,
-                    required_high: Vec::new(),
-                    children: Vec::new(),
-                };
-                for field in desc.fields() {
-                    let number = field.number();
-                    if field.cardinality() == Cardinality::Required {
-                        if number < 128 {
-                            shape.required_low |= 1 << number;
-                        } else {
-                            shape.required_high.push(number);
-                        }
-                    }
-                    if let Kind::Message(child) = field.kind() {
-                        let child = Child {
-                            name: field.name().to_owned(),
-                            is_list: field.is_list(),
-                            shape: by_name[child.full_name()],
-                        };
-                        shape.children.push((number, child));
-                    }
-                }
-                shape.children.sort_by_key(|(n, _)| *n);
-                shape
-            })
-            .collect();
-        Shapes { all, by_name }
     }
 }
 
@@ -189,7 +149,6 @@ impl Seen {
 }
 
 fn walk(
-    shapes: &Shapes,
     shape: usize,
     mut buf: &[u8],
     path: Option<&Path<'_>>,
@@ -199,7 +158,7 @@ fn walk(
     if depth == 0 {
         return Err(WireError::Malformed("recursion limit reached"));
     }
-    let shape = &shapes.all[shape];
+    let shape = &SHAPES[shape];
     let mut seen = Seen::default();
     // Missing fields of nested messages are found first, but protobuf lists
     // a message's own missing fields before those of its children.
@@ -230,10 +189,10 @@ fn walk(
                         .then(|| next_index(&mut repeated_counts, number));
                     let here = Path {
                         parent: path,
-                        name: &child.name,
+                        name: child.name,
                         index,
                     };
-                    walk(shapes, child.shape, body, Some(&here), missing, depth - 1)?;
+                    walk(child.shape, body, Some(&here), missing, depth - 1)?;
                 }
             }
             WireType::StartGroup | WireType::EndGroup => {
@@ -245,10 +204,10 @@ fn walk(
     }
     if shape.lacks_any(&seen) {
         let own: Vec<String> = shape
-            .desc
-            .fields()
-            .filter(|f| f.cardinality() == Cardinality::Required && !seen.contains(f.number()))
-            .map(|f| Path::render(path, f.name()))
+            .required
+            .iter()
+            .filter(|(number, _)| !seen.contains(*number))
+            .map(|(_, name)| Path::render(path, name))
             .collect();
         missing.splice(own_missing_at..own_missing_at, own);
     }
@@ -280,6 +239,93 @@ fn skip(buf: &mut &[u8], n: usize) -> Result<(), WireError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use prost_reflect::{Cardinality, Kind, MessageDescriptor};
+
+    /// What the walk needs of a message, owned, so that a generated
+    /// [`Shape`] and one worked out from the descriptor pool compare.
+    #[derive(Debug, PartialEq)]
+    struct Described {
+        required: Vec<(u32, String)>,
+        required_low: u128,
+        required_high: Vec<u32>,
+        /// (number, name, is_list, the field type's full name).
+        children: Vec<(u32, String, bool, String)>,
+    }
+
+    impl Described {
+        fn of_generated(shape: &Shape) -> Described {
+            Described {
+                required: (shape.required.iter())
+                    .map(|(number, name)| (*number, (*name).to_owned()))
+                    .collect(),
+                required_low: shape.required_low,
+                required_high: shape.required_high.to_vec(),
+                children: (shape.children.iter())
+                    .map(|(number, c)| {
+                        (
+                            *number,
+                            c.name.to_owned(),
+                            c.is_list,
+                            SHAPES[c.shape].name.to_owned(),
+                        )
+                    })
+                    .collect(),
+            }
+        }
+
+        /// As the check worked its shapes out from the pool before
+        /// build.rs made them.
+        fn of_descriptor(desc: &MessageDescriptor) -> Described {
+            let mut described = Described {
+                required: Vec::new(),
+                required_low: 0,
+                required_high: Vec::new(),
+                children: Vec::new(),
+            };
+            for field in desc.fields() {
+                let number = field.number();
+                if field.cardinality() == Cardinality::Required {
+                    described.required.push((number, field.name().to_owned()));
+                    if number < 128 {
+                        described.required_low |= 1 << number;
+                    } else {
+                        described.required_high.push(number);
+                    }
+                }
+                if let Kind::Message(child) = field.kind() {
+                    described.children.push((
+                        number,
+                        field.name().to_owned(),
+                        field.is_list(),
+                        child.full_name().to_owned(),
+                    ));
+                }
+            }
+            described.children.sort_by_key(|(number, ..)| *number);
+            described
+        }
+    }
+
+    #[test]
+    fn the_generated_shapes_say_what_the_descriptors_say_for_every_message() {
+        let pool = crate::descriptors::pool();
+        let mut names: Vec<String> = (pool.all_messages())
+            .map(|m| m.full_name().to_owned())
+            .collect();
+        names.sort_unstable();
+        let generated: Vec<&str> = SHAPES.iter().map(|s| s.name).collect();
+        // The same messages, and in order, so that a binary search finds them.
+        assert_eq!(generated, names);
+        for desc in pool.all_messages() {
+            let shape = &SHAPES[shape_named(desc.full_name()).unwrap()];
+            assert_eq!(
+                Described::of_generated(shape),
+                Described::of_descriptor(&desc),
+                "{}",
+                desc.full_name()
+            );
+        }
+    }
 
     #[test]
     fn an_empty_message_lacks_exactly_its_required_fields() {
