@@ -55,7 +55,12 @@ pub struct Config {
     /// in one invocation and 113,365 in the next, an hour apart.
     #[arg(long, env = "DROVER_BENCH_REPEAT")]
     pub repeat: Option<usize>,
-    /// Scenarios to run (comma-separated); all when empty.
+    /// The store every Drover scenario runs on: `sqlite` (the default: a
+    /// file in the scheduler's data directory) or `postgres` (a server
+    /// started for the run by scripts/postgres-env.sh's programs).
+    #[arg(long, env = "DROVER_BENCH_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    pub store: StoreKind,
+    /// Scenarios to run (comma-separated); all but `stores` when empty.
     #[arg(long, env = "DROVER_BENCH_ONLY", value_delimiter = ',')]
     pub only: Vec<Scenario>,
     /// The longest any one wait may take, in seconds.
@@ -72,6 +77,15 @@ pub struct Config {
     /// The workspace root (default: the current directory).
     #[arg(long, env = "DROVER_BENCH_ROOT", default_value = ".")]
     pub root: PathBuf,
+}
+
+/// The store `--store` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StoreKind {
+    /// SQLite in the data directory.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
 }
 
 /// One scenario, as `--only` names it.
@@ -102,6 +116,10 @@ pub enum Scenario {
     /// A Kubeflow pipeline run of a fan-out/fan-in DAG against the same
     /// tasks as one batch job (`kfp_run.rs`).
     KfpRun,
+    /// The small launch on PostgreSQL against SQLite, runs alternated,
+    /// and recovery with the large launch's tasks on each (`stores.rs`).
+    /// Only when named: it needs PostgreSQL.
+    Stores,
 }
 
 /// The sizes a run uses, after `--quick` and the size flags.
@@ -182,7 +200,7 @@ impl Config {
 
     /// Whether `scenario` is to run.
     pub fn runs(&self, scenario: Scenario) -> bool {
-        self.only.is_empty() || self.only.contains(&scenario)
+        (self.only.is_empty() && scenario != Scenario::Stores) || self.only.contains(&scenario)
     }
 
     /// The directory holding the binaries under test.

@@ -55,6 +55,7 @@ impl Launcher {
             })
             .arg("--data-dir")
             .arg(data_dir)
+            .args(self.store.flags(data_dir)?)
             .args(extra)
             .env("DROVER_LOG", "warn");
         let mut proc = Proc::spawn("drover-scheduler", cmd, &fleet.path(log))?;

@@ -18,6 +18,8 @@ pub struct Launcher {
     pub bin_dir: PathBuf,
     /// The longest wait.
     pub timeout: Duration,
+    /// The store the schedulers it starts run on.
+    pub store: crate::stores::Store,
 }
 
 /// A running agent-sim and the temp dir of the scenario; the process is

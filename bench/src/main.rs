@@ -25,11 +25,12 @@ mod report;
 mod rolling;
 mod scenarios;
 mod stats;
+mod stores;
 mod watchers;
 
 use anyhow::Context;
 use clap::Parser;
-use config::{Config, Scenario};
+use config::{Config, Scenario, StoreKind};
 use report::Target;
 use scenarios::Bench;
 
@@ -46,21 +47,40 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: Config) -> anyhow::Result<()> {
     let sizes = config.sizes();
     let root = config.root.clone();
+    // PostgreSQL only when asked for (it is installed and started for the
+    // run, and stopped when it ends).
+    let pg = if config.store == StoreKind::Postgres || config.runs(Scenario::Stores) {
+        step("PostgreSQL server");
+        let pg = tokio::task::spawn_blocking(stores::PgServer::start).await?;
+        Some(std::sync::Arc::new(pg))
+    } else {
+        None
+    };
+    let store = match (&pg, config.store) {
+        (Some(pg), StoreKind::Postgres) => stores::Store::Postgres(pg.clone()),
+        _ => stores::Store::Sqlite,
+    };
     let mut bench = Bench {
         launcher: fleet::Launcher {
             bin_dir: config.bin_dir(),
             timeout: sizes.timeout,
+            store,
         },
         http: http::Http::default(),
         report: report::Report::default(),
         points: Vec::new(),
         per_job: config.max_job_instances,
         runs: Vec::new(),
+        label_store: config.store == StoreKind::Postgres,
+        pg_limits: None,
     };
     eprintln!("drover-bench: sizes {sizes:?}");
     let (sa, st) = sizes.small;
     let (la, lt) = sizes.large;
 
+    if let (true, Some(pg)) = (config.runs(Scenario::Stores), &pg) {
+        stores_scenario(&mut bench, pg, &sizes).await;
+    }
     if config.runs(Scenario::Placement) {
         step("placement");
         let (tasks, hosts) = sizes.placement;
@@ -357,6 +377,86 @@ async fn drover_then_limit(
         step(&format!("no-policy limit, {fleet} fleet, {of}"));
         let r = bench.limit(agents, tasks).await;
         note(bench, &format!("limit {fleet}"), r);
+    }
+}
+
+/// The small launch on each store, runs alternated, then the large launch
+/// and recovery on each; PostgreSQL's figures as ratios of SQLite's.
+async fn stores_scenario(
+    bench: &mut Bench,
+    pg: &std::sync::Arc<stores::PgServer>,
+    sizes: &config::Sizes,
+) {
+    let kinds = [stores::Store::Sqlite, stores::Store::Postgres(pg.clone())];
+    let (restore, label) = (bench.launcher.store.clone(), bench.label_store);
+    bench.label_store = true;
+    let (agents, tasks) = sizes.small;
+    for run in 1..=sizes.repeat {
+        for store in &kinds {
+            bench.launcher.store = store.clone();
+            step(&format!(
+                "drover launch on {}, run {run} of {}",
+                store.name(),
+                sizes.repeat
+            ));
+            let r = bench.drover_launch(agents, tasks, false).await;
+            note(bench, &format!("launch on {}", store.name()), r);
+        }
+    }
+    let limits = bench.pg_limits.take();
+    let (large_agents, large_tasks) = sizes.large;
+    for store in &kinds {
+        bench.launcher.store = store.clone();
+        step(&format!(
+            "drover launch, large fleet, on {} (+ memory, recovery)",
+            store.name()
+        ));
+        let r = bench.drover_launch(large_agents, large_tasks, true).await;
+        note(
+            bench,
+            &format!("large launch and recovery on {}", store.name()),
+            r,
+        );
+    }
+    bench.launcher.store = restore;
+    bench.label_store = label;
+    bench.report_launches();
+    bench.runs.clear();
+    let small = |s: &str| format!("drover {}k tasks/{agents} agents, {s} store", tasks / 1000);
+    let r = &mut bench.report;
+    let (lite, post) = (small("sqlite"), small("postgres"));
+    r.ratio(
+        &post,
+        "tasks/s, postgres/sqlite",
+        (&post, "tasks/s"),
+        (&lite, "tasks/s"),
+    );
+    let seen = "framework saw all RUNNING";
+    r.ratio(
+        &post,
+        "time to all RUNNING, postgres/sqlite",
+        (&post, seen),
+        (&lite, seen),
+    );
+    let (rl, rp) = ("recovery, sqlite store", "recovery, postgres store");
+    r.ratio(rp, "total, postgres/sqlite", (rp, "total"), (rl, "total"));
+    r.ratio(
+        rp,
+        "start->reconciled, postgres/sqlite",
+        (rp, "start->reconciled"),
+        (rl, "start->reconciled"),
+    );
+    if let Some((scenario, figures)) = limits {
+        let name = format!("postgres limits ({scenario}, last run)");
+        for (metric, value, unit) in figures {
+            r.add(&name, metric, value, unit);
+        }
+    }
+    if let Some((scenario, figures)) = bench.pg_limits.take() {
+        let name = format!("postgres limits ({scenario})");
+        for (metric, value, unit) in figures {
+            bench.report.add(&name, metric, value, unit);
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use crate::limit;
 use crate::peer;
 use crate::report::Report;
 use crate::stats::{unix_now, Launch};
+use crate::stores::PgSample;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -69,9 +70,24 @@ pub struct Bench {
     pub per_job: usize,
     /// Launch runs so far.
     pub runs: Vec<LaunchRun>,
+    /// Whether scenario names say which store they ran on (`, sqlite
+    /// store`), so that both stores' runs can share one report.
+    pub label_store: bool,
+    /// What PostgreSQL and the store thread did during the latest launch
+    /// on PostgreSQL: its scenario and figures.
+    pub pg_limits: Option<(String, Vec<(&'static str, f64, &'static str)>)>,
 }
 
 impl Bench {
+    /// `, postgres store` when scenario names say their store.
+    pub fn store_suffix(&self) -> String {
+        if self.label_store {
+            format!(", {} store", self.launcher.store.name())
+        } else {
+            String::new()
+        }
+    }
+
     fn add_launch(&mut self, wanted: usize, run: LaunchRun) {
         if run.launch.tasks < wanted {
             self.report.problems.push(format!(
@@ -154,11 +170,18 @@ impl Bench {
         if pools > 0 {
             scenario.push_str(&format!(", {pools} pools"));
         }
+        scenario.push_str(&self.store_suffix());
         let timeout = self.launcher.timeout;
         let fleet = self.launcher.fleet(agents)?;
         let data = fleet.path("drover-data");
         let drover = self.launcher.drover(&fleet, &data, "scheduler.log")?;
         drover.wait_subscribed(&self.http, timeout).await?;
+        let pg = match &self.launcher.store {
+            crate::stores::Store::Postgres(pg) => Some(pg.clone()),
+            crate::stores::Store::Sqlite => None,
+        };
+        let pid = drover.proc.pid();
+        let before = pg.as_ref().and_then(|pg| PgSample::take(pg, pid));
         let pool_ids: Vec<String> = (0..pools).map(|i| format!("bench-{i}")).collect();
         let share = tasks as f64 * LAUNCH_TASK_CPUS / pools.max(1) as f64;
         for id in &pool_ids {
@@ -211,6 +234,10 @@ impl Bench {
             observed = unix_now() - created;
         }
         let launch = Launch::from_times(created, &times);
+        let after = pg.as_ref().and_then(|pg| PgSample::take(pg, pid));
+        if let (Some(before), Some(after)) = (before, after) {
+            self.pg_limits = Some((scenario.clone(), before.since(&after, launch.makespan)));
+        }
         self.add_launch(
             tasks,
             LaunchRun {
@@ -230,9 +257,11 @@ impl Bench {
         // mark, before the allocator hands freed pages back), and once the
         // scheduler has held the running tasks for a few seconds, which is
         // what a fleet of that size costs to keep.
+        let memory = format!("memory{}", self.store_suffix());
+        let memory = memory.as_str();
         let at_launch_end = drover.proc.rss_kib()?;
         self.report.add(
-            "memory",
+            memory,
             "scheduler RSS at launch end",
             at_launch_end as f64 / 1024.0,
             "MiB",
@@ -240,14 +269,14 @@ impl Bench {
         tokio::time::sleep(MEMORY_SETTLE).await;
         let rss = drover.proc.rss_kib()?;
         self.report
-            .add("memory", "scheduler RSS", rss as f64 / 1024.0, "MiB");
+            .add(memory, "scheduler RSS", rss as f64 / 1024.0, "MiB");
         let store = drover.metrics(&self.http).await?.store_memory;
         if store > 0.0 {
             let mib = store / (1024.0 * 1024.0);
-            self.report.add("memory", "of which SQLite", mib, "MiB");
+            self.report.add(memory, "of which SQLite", mib, "MiB");
         }
         self.report.add(
-            "memory",
+            memory,
             "RSS per task",
             rss as f64 * 1024.0 / launch.tasks.max(1) as f64,
             "bytes",
@@ -266,18 +295,20 @@ impl Bench {
         live: usize,
     ) -> anyhow::Result<()> {
         let timeout = self.launcher.timeout;
+        let name = format!("recovery{}", self.store_suffix());
+        let name = name.as_str();
         let start = Instant::now();
         let drover = self
             .launcher
             .drover(fleet, &data, "scheduler-restarted.log")?;
         let api = start.elapsed();
         self.report
-            .add("recovery", "start->API up", api.as_secs_f64(), "s");
+            .add(name, "start->API up", api.as_secs_f64(), "s");
         // A new job right away: "launching again" is its first ACCEPT.
         drover.create(&self.http, 1, 1, "sleep 100000").await?;
         drover.wait_subscribed(&self.http, timeout).await?;
         self.report.add(
-            "recovery",
+            name,
             "start->subscribed",
             start.elapsed().as_secs_f64(),
             "s",
@@ -300,20 +331,20 @@ impl Bench {
             )
             .await;
         if let Err(e) = waited {
-            self.report.problems.push(format!("recovery: {e}"));
+            self.report.problems.push(format!("{name}: {e}"));
         }
         let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
         if let Some(r) = secs(reconciled) {
-            self.report.add("recovery", "start->reconciled", r, "s");
+            self.report.add(name, "start->reconciled", r, "s");
         }
         if let Some(l) = secs(launching) {
-            self.report.add("recovery", "start->launching", l, "s");
+            self.report.add(name, "start->launching", l, "s");
         }
         if let (Some(r), Some(l)) = (secs(reconciled), secs(launching)) {
-            self.report.add("recovery", "total", r.max(l), "s");
+            self.report.add(name, "total", r.max(l), "s");
         }
         self.report
-            .add("recovery", "tasks in store", live as f64, "tasks");
+            .add(name, "tasks in store", live as f64, "tasks");
         Ok(())
     }
 

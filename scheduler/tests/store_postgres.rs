@@ -333,7 +333,55 @@ fn a_runs_image_is_kept_by_updates_that_do_not_name_it(store: &mut dyn Store) {
     assert_eq!(run.image, Some(image));
 }
 
+/// One commit may name a run (or a pod) twice: the writes land in
+/// order, as if one by one (the PostgreSQL store batches a table's rows
+/// into one statement only where no key repeats).
+fn writes_of_one_key_in_one_commit_land_in_order(store: &mut dyn Store) {
+    let job = create(store, "twice", 2, 1);
+    launches(store, vec![launch(&job, 0, 0, 1), launch(&job, 1, 0, 1)]);
+    let image = RunImage {
+        name: Some("drover-test/busybox:1".into()),
+        digest: Some(format!("sha256:{}", "7b".repeat(32))),
+    };
+    let (mut starting, first) = updated(&job, 0, 0, PodState::Starting);
+    starting.image = Some(image.clone());
+    let (running, second) = updated(&job, 0, 0, PodState::Running);
+    let (other, third) = updated(&job, 1, 0, PodState::Running);
+    let reason = |text: &str| PendingReason {
+        pod: InstanceId::new(job.clone(), 1),
+        info: Some(PendingInfo {
+            reason: text.into(),
+            metrics: "{}".into(),
+        }),
+        at: 5,
+    };
+    store
+        .commit(&Change {
+            runs: vec![starting, other, running],
+            events: vec![first, third, second],
+            pending_reasons: vec![reason("first"), reason("second")],
+            ..Change::default()
+        })
+        .unwrap();
+    let runs = store.runs(&job).unwrap();
+    assert_eq!(runs[0].run.state, PodState::Running, "the later write wins");
+    assert_eq!(runs[0].image, Some(image), "kept by the write naming none");
+    assert_eq!(runs[1].run.state, PodState::Running);
+    assert_eq!(store.pending_reasons(&job).unwrap()[&1].reason, "second");
+    let story: Vec<_> = store
+        .pod_events(&InstanceId::new(job.clone(), 0))
+        .unwrap()
+        .iter()
+        .map(|e| e.state)
+        .collect();
+    assert_eq!(
+        story,
+        [PodState::Launching, PodState::Starting, PodState::Running]
+    );
+}
+
 const CONTRACT: &[(&str, Body)] = &[
+    ("twice", writes_of_one_key_in_one_commit_land_in_order),
     ("image", a_runs_image_is_kept_by_updates_that_do_not_name_it),
     (
         "revisions",

@@ -1,6 +1,6 @@
-//! `drover-scheduler migrate-store`: a SQLite store copied row by row
-//! into an empty PostgreSQL store, in one PostgreSQL transaction, then
-//! checked table by table. Rows are copied as stored: job specs keep their
+//! `drover-scheduler migrate-store`: a SQLite store copied into an empty
+//! PostgreSQL store, each table with one binary COPY, all in one
+//! PostgreSQL transaction, then checked table by table. Rows are copied as stored: job specs keep their
 //! secrets sealed (the same key opens them), runs, events and counters keep
 //! their numbers and revisions, and the store keeps its identity (it is
 //! the same store, moved).
@@ -11,11 +11,12 @@
 //! typed error, never a guess.
 
 use super::read::COPIED_TABLES;
-use super::PostgresStore;
+use super::{borrowed, Param, PostgresStore};
 use crate::store::{SqliteStore, StoreError};
-use postgres::types::ToSql;
 use rusqlite::types::Value;
 use std::collections::BTreeMap;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
 
 /// What was copied: rows per table, equal on both sides.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +69,16 @@ pub enum ImportError {
     },
 }
 
-/// One PostgreSQL parameter.
-type Param = Box<dyn ToSql + Sync + Send>;
+/// The COPY type of a PostgreSQL column type [`convert`] knows.
+fn copy_type(pg_type: &str) -> Option<Type> {
+    Some(match pg_type {
+        "bigint" => Type::INT8,
+        "integer" => Type::INT4,
+        "boolean" => Type::BOOL,
+        "text" => Type::TEXT,
+        _ => return None,
+    })
+}
 
 /// `value` as a parameter for a PostgreSQL column of `pg_type`.
 fn convert(value: Value, pg_type: &str) -> Result<Param, Value> {
@@ -90,12 +99,18 @@ fn convert(value: Value, pg_type: &str) -> Result<Param, Value> {
 /// Copies the SQLite store into the (empty) PostgreSQL store and checks
 /// every table's row count.
 pub fn import(from: &SqliteStore, to: &PostgresStore) -> Result<ImportReport, ImportError> {
-    let (jobs, runs) = to.call(|c| {
-        let row = c.query_one(
-            "SELECT (SELECT COUNT(*) FROM jobs), (SELECT COUNT(*) FROM runs)",
-            &[],
-        )?;
-        Ok((row.get::<_, i64>(0), row.get::<_, i64>(1)))
+    let (jobs, runs) = to.call(|s| {
+        Box::pin(async move {
+            let row = s
+                .client()
+                .await?
+                .query_one(
+                    "SELECT (SELECT COUNT(*) FROM jobs), (SELECT COUNT(*) FROM runs)",
+                    &[],
+                )
+                .await?;
+            Ok((row.try_get::<_, i64>(0)?, row.try_get::<_, i64>(1)?))
+        })
     })?;
     if jobs > 0 || runs > 0 {
         return Err(ImportError::NotEmpty {
@@ -108,17 +123,23 @@ pub fn import(from: &SqliteStore, to: &PostgresStore) -> Result<ImportReport, Im
     let wrap = StoreError::sqlite(from.path());
     // Every table's rows, read first (the source is not in use: its lock
     // is held), converted to the target's column types.
-    let mut batches: Vec<(String, Vec<String>, Vec<Vec<Param>>)> = Vec::new();
+    let mut batches: Vec<(String, Vec<String>, Vec<Type>, Vec<Vec<Param>>)> = Vec::new();
     for table in COPIED_TABLES {
-        let pg_columns: Vec<(String, String)> = to.call(|c| {
-            Ok(c.query(
-                "SELECT column_name, data_type FROM information_schema.columns \
-                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-                &[table],
-            )?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect())
+        let pg_columns: Vec<(String, String)> = to.call(move |s| {
+            Box::pin(async move {
+                s.client()
+                    .await?
+                    .query(
+                        "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                         WHERE table_schema = current_schema() AND table_name = $1 \
+                         ORDER BY ordinal_position",
+                        &[table],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                    .collect()
+            })
         })?;
         let sqlite_columns: Vec<String> = sqlite
             .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
@@ -129,6 +150,15 @@ pub fn import(from: &SqliteStore, to: &PostgresStore) -> Result<ImportReport, Im
             .filter(|(name, _)| sqlite_columns.contains(name))
             .collect();
         let names: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+        let mut types = Vec::with_capacity(columns.len());
+        for (name, pg_type) in &columns {
+            types.push(copy_type(pg_type).ok_or_else(|| ImportError::Value {
+                table: table.to_string(),
+                column: name.clone(),
+                value: "(any)".into(),
+                pg_type: pg_type.clone(),
+            })?);
+        }
         let mut stmt = sqlite
             .prepare(&format!("SELECT {} FROM {table}", names.join(", ")))
             .map_err(wrap)?;
@@ -147,7 +177,7 @@ pub fn import(from: &SqliteStore, to: &PostgresStore) -> Result<ImportReport, Im
             }
             converted.push(params);
         }
-        batches.push((table.to_string(), names, converted));
+        batches.push((table.to_string(), names, types, converted));
     }
     let single = |sql: &str| -> Result<Vec<Value>, StoreError> {
         sqlite
@@ -175,47 +205,54 @@ pub fn import(from: &SqliteStore, to: &PostgresStore) -> Result<ImportReport, Im
         _ => String::new(),
     };
     let id = store_id.clone();
-    to.call(move |c| {
-        let mut tx = c.transaction()?;
-        // The empty target's own Default experiment gives way to the
-        // source's (the same id).
-        tx.execute("DELETE FROM kfp_experiments", &[])?;
-        for (table, names, rows) in &batches {
-            let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-            let insert = tx.prepare(&format!(
-                "INSERT INTO {table} ({}) VALUES ({})",
-                names.join(", "),
-                placeholders.join(", ")
-            ))?;
-            for row in rows {
-                let params: Vec<&(dyn ToSql + Sync)> = row
-                    .iter()
-                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                    .collect();
-                tx.execute(&insert, &params)?;
+    to.call(move |s| {
+        Box::pin(async move {
+            let client = s.client().await?;
+            let tx = client.transaction().await?;
+            // The empty target's own Default experiment gives way to the
+            // source's (the same id).
+            tx.execute("DELETE FROM kfp_experiments", &[]).await?;
+            for (table, names, types, rows) in &batches {
+                let sink = tx
+                    .copy_in(&format!(
+                        "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+                        names.join(", ")
+                    ))
+                    .await?;
+                let writer = BinaryCopyInWriter::new(sink, types);
+                let mut writer = std::pin::pin!(writer);
+                for row in rows {
+                    writer.as_mut().write(&borrowed(row)).await?;
+                }
+                writer.finish().await?;
             }
-        }
-        tx.execute(
-            "SELECT setval(pg_get_serial_sequence('workflow_events', 'seq'), \
-             GREATEST((SELECT MAX(seq) FROM workflow_events), 1))",
-            &[],
-        )?;
-        tx.execute(
-            "UPDATE framework SET framework_id = $1 WHERE id = 1",
-            &[&framework_id],
-        )?;
-        tx.execute("UPDATE revision SET value = $1 WHERE id = 1", &[&revision])?;
-        tx.execute(
-            "UPDATE event_seq SET value = $1 WHERE id = 1",
-            &[&event_seq],
-        )?;
-        if !id.is_empty() {
             tx.execute(
-                "UPDATE store_info SET store_id = $1, created_at_ms = $2 WHERE id = 1",
-                &[&id, &created_at],
-            )?;
-        }
-        tx.commit()
+                "SELECT setval(pg_get_serial_sequence('workflow_events', 'seq'), \
+                 GREATEST((SELECT MAX(seq) FROM workflow_events), 1))",
+                &[],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE framework SET framework_id = $1 WHERE id = 1",
+                &[&framework_id],
+            )
+            .await?;
+            tx.execute("UPDATE revision SET value = $1 WHERE id = 1", &[&revision])
+                .await?;
+            tx.execute(
+                "UPDATE event_seq SET value = $1 WHERE id = 1",
+                &[&event_seq],
+            )
+            .await?;
+            if !id.is_empty() {
+                tx.execute(
+                    "UPDATE store_info SET store_id = $1, created_at_ms = $2 WHERE id = 1",
+                    &[&id, &created_at],
+                )
+                .await?;
+            }
+            tx.commit().await
+        })
     })?;
     let copied = to.table_counts()?;
     for (table, postgres) in &copied {

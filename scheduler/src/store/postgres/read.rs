@@ -1,11 +1,13 @@
 //! Reading back what was written: [`StoreRead`] and the engine's start-up
 //! load, with SQLite's queries and decoding (`super::super::sqlite`'s
 //! read and rows): a value this binary does not know is a typed
-//! corruption error, never a default. Rows are fetched on the call's
-//! thread and decoded on the caller's, where the secret scope is.
+//! corruption error, never a default. Rows are fetched on the store's
+//! thread and decoded on the caller's, where the secret scope is. The
+//! start-up load is one flight of queries in one read-only snapshot.
 
 use super::schema::LIVE_RUNS_PREDICATE;
-use super::PostgresStore;
+use super::session::flight;
+use super::{borrowed, Param, PostgresStore};
 use crate::model::change::PendingInfo;
 use crate::model::host::{DrainCause, HostMaintenance, HostState};
 use crate::model::ids::{AgentId, InstanceId, JobId, TaskId};
@@ -19,9 +21,9 @@ use crate::model::state::{JobGoal, PodGoal, PodState};
 use crate::model::workflow::{JobWorkflows, WorkflowEvent, WorkflowState};
 use crate::store::{PodEventRecord, RunRecord, Snapshot, StoreError, StoreIdentity, StoreRead};
 use drover_proto::v1::task_status::Reason;
-use postgres::types::ToSql;
-use postgres::Row;
 use std::collections::{BTreeMap, HashMap};
+use tokio_postgres::types::FromSqlOwned;
+use tokio_postgres::Row;
 
 /// The columns [`PostgresStore::job_row`] reads, in its order.
 const JOB_COLUMNS: &str = "job_id, spec, version, goal, created_at_ms, updated_at_ms, revision, \
@@ -33,15 +35,36 @@ const RUN_COLUMNS: &str = "job_id, instance, run, state, agent_id, hostname, rea
      updated_at_ms, kill_requested_at_ms, kill_reason, ports, unreachable_since_ms, handing_over, \
      ready, image_name, image_digest";
 
+const ALL_POD_CONTROLS: &str = "SELECT instance, goal, restart_from, job_id FROM pods";
+const IDENTITY: &str = "SELECT store_id, created_at_ms FROM store_info WHERE id = 1";
+const FRAMEWORK_ID: &str = "SELECT framework_id FROM framework WHERE id = 1";
+const REVISION: &str = "SELECT value FROM revision WHERE id = 1";
+const POOLS: &str = "SELECT pool_id, spec, version, created_at_ms, updated_at_ms FROM pools \
+     ORDER BY pool_id";
+const HOSTS: &str = "SELECT hostname, state, cause, since_ms, batch_grace_ms, inverse_offer \
+     FROM host_maintenance ORDER BY hostname";
+const PIPELINE_RUNS: &str =
+    "SELECT run_id, record FROM pipeline_runs ORDER BY created_at_ms, run_id";
+const EXPERIMENTS: &str = "SELECT experiment_id, name, description, created_at_ms \
+     FROM kfp_experiments ORDER BY created_at_ms, experiment_id";
+
+/// The first column of the one row a query must return.
+fn one<T: FromSqlOwned>(rows: &[Row]) -> Result<T, RowError> {
+    let row = rows
+        .first()
+        .ok_or_else(|| corrupt("single-row table", "no row"))?;
+    Ok(row.try_get(0)?)
+}
+
 /// A row failed to decode: the client's own error (a column of another
 /// type), or a value the model does not know.
 enum RowError {
-    Pg(postgres::Error),
+    Pg(tokio_postgres::Error),
     Corrupt(StoreError),
 }
 
-impl From<postgres::Error> for RowError {
-    fn from(e: postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for RowError {
+    fn from(e: tokio_postgres::Error) -> Self {
         RowError::Pg(e)
     }
 }
@@ -181,8 +204,50 @@ impl PostgresStore {
     }
 
     /// Runs one query and returns its rows.
-    fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, StoreError> {
-        self.call(|client| client.query(sql, params))
+    fn rows(&self, sql: impl Into<String>, params: Vec<Param>) -> Result<Vec<Row>, StoreError> {
+        let sql = sql.into();
+        self.call(move |s| Box::pin(async move { s.query(&sql, &borrowed(&params)).await }))
+    }
+
+    /// Runs `queries` in one flight, in one read-only snapshot, and returns
+    /// each one's rows.
+    fn rows_at_once(
+        &self,
+        queries: Vec<(String, Vec<Param>)>,
+    ) -> Result<Vec<Vec<Row>>, StoreError> {
+        self.call(move |s| {
+            Box::pin(async move {
+                let sqls: Vec<&str> = queries.iter().map(|(sql, _)| sql.as_str()).collect();
+                let (client, statements) = s.prepared(&sqls).await?;
+                let params: Vec<_> = queries.iter().map(|(_, p)| borrowed(p)).collect();
+                let mut requests: Vec<futures_util::future::BoxFuture<'_, _>> =
+                    vec![Box::pin(async move {
+                        client
+                            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                            .await
+                            .map(|()| Vec::new())
+                    })];
+                for (statement, params) in statements.iter().zip(&params) {
+                    requests.push(Box::pin(client.query(statement, params)));
+                }
+                requests.push(Box::pin(async move {
+                    client.batch_execute("COMMIT").await.map(|()| Vec::new())
+                }));
+                let mut answers = flight(requests)
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<_>, _>>()?;
+                answers.pop();
+                answers.remove(0);
+                Ok(answers)
+            })
+        })
+    }
+
+    /// The first column of a one-row query.
+    fn value<T: FromSqlOwned + Send + 'static>(&self, sql: &'static str) -> Result<T, StoreError> {
+        let rows = self.rows(sql, Vec::new())?;
+        one(&rows).map_err(|e| self.decode(e))
     }
 
     /// A job row, its secrets' values opened with the writer's key, or
@@ -201,22 +266,14 @@ impl PostgresStore {
         }
     }
 
-    fn query_jobs(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<Job>, StoreError> {
+    fn query_jobs(&self, sql: String, params: Vec<Param>) -> Result<Vec<Job>, StoreError> {
         self.rows(sql, params)?
             .iter()
             .map(|row| self.job_row(row))
             .collect()
     }
 
-    fn query_runs(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<RunRecord>, StoreError> {
+    fn query_runs(&self, sql: String, params: Vec<Param>) -> Result<Vec<RunRecord>, StoreError> {
         let mut agents = HashMap::new();
         self.rows(sql, params)?
             .iter()
@@ -236,12 +293,20 @@ impl PostgresStore {
         let rows = match job {
             Some(job) => self.rows(
                 "SELECT instance, goal, restart_from, job_id FROM pods WHERE job_id = $1",
-                &[&job.as_str()],
+                params![job.as_str().to_owned()],
             )?,
-            None => self.rows("SELECT instance, goal, restart_from, job_id FROM pods", &[])?,
+            None => self.rows(ALL_POD_CONTROLS, Vec::new())?,
         };
+        self.controls(&rows)
+    }
+
+    /// Pod controls from `pods` rows, by job.
+    fn controls(
+        &self,
+        rows: &[Row],
+    ) -> Result<HashMap<String, BTreeMap<u32, PodControl>>, StoreError> {
         let mut controls: HashMap<String, BTreeMap<u32, PodControl>> = HashMap::new();
-        for row in &rows {
+        for row in rows {
             let (job, instance, control) = pod_control(row).map_err(|e| self.decode(e))?;
             // As SQLite's: a default control says nothing a job's pods map
             // holds.
@@ -253,15 +318,32 @@ impl PostgresStore {
         Ok(controls)
     }
 
-    /// Everything the engine starts from.
+    /// Everything the engine starts from: every query in one flight, in
+    /// one snapshot.
     pub(super) fn load_snapshot(&self) -> Result<Snapshot, StoreError> {
-        let mut controls = self.pod_controls(None)?;
+        let queries = [
+            ALL_POD_CONTROLS.to_owned(),
+            format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at_ms, job_id"),
+            format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY job_id, instance, run"),
+            IDENTITY.to_owned(),
+            FRAMEWORK_ID.to_owned(),
+            REVISION.to_owned(),
+            POOLS.to_owned(),
+            HOSTS.to_owned(),
+            PIPELINE_RUNS.to_owned(),
+            EXPERIMENTS.to_owned(),
+        ];
+        let answers = self.rows_at_once(queries.into_iter().map(|q| (q, Vec::new())).collect())?;
+        let [controls, jobs_rows, runs, identity, framework_id, revision, pools, hosts, pipeline_runs, experiments]: [Vec<Row>; 10] =
+            answers.try_into().map_err(|_| StoreError::CorruptValue {
+                what: "start-up load",
+                value: "a query's answer is missing".into(),
+            })?;
+        let mut controls = self.controls(&controls)?;
         let mut jobs: Vec<(Job, Vec<RunHistory>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
-        for mut job in self.query_jobs(
-            &format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at_ms, job_id"),
-            &[],
-        )? {
+        for row in &jobs_rows {
+            let mut job = self.job_row(row)?;
             job.pods = controls.remove(job.job_id.as_str()).unwrap_or_default();
             let instances = vec![RunHistory::new(); job.spec.instance_count as usize];
             index.insert(job.job_id.0.clone(), jobs.len());
@@ -269,11 +351,7 @@ impl PostgresStore {
         }
         let mut hostnames = BTreeMap::new();
         let mut agents = HashMap::new();
-        let rows = self.rows(
-            &format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY job_id, instance, run"),
-            &[],
-        )?;
-        for row in &rows {
+        for row in &runs {
             let (job_id, instance, r) = run_row(row, &mut agents).map_err(|e| self.decode(e))?;
             let Some(&at) = index.get(&job_id) else {
                 return Err(StoreError::CorruptValue {
@@ -291,26 +369,40 @@ impl PostgresStore {
             }
             instances[instance].push(r.run);
         }
+        let revision: i64 = one(&revision).map_err(|e| self.decode(e))?;
         Ok(Snapshot {
-            identity: self.identity()?,
-            framework_id: self.framework_id()?,
-            revision: self.revision()?,
+            identity: self.identity_from(&identity)?,
+            framework_id: one(&framework_id).map_err(|e| self.decode(e))?,
+            revision: revision as Revision,
             jobs,
             hostnames,
-            pools: self.pools()?,
-            hosts: self.host_maintenance()?,
-            pipeline_runs: self.pipeline_runs()?,
-            experiments: self.experiments()?,
+            pools: self.pools_from(&pools)?,
+            hosts: self.hosts_from(&hosts)?,
+            pipeline_runs: self.pipeline_runs_from(&pipeline_runs)?,
+            experiments: self.experiments_from(&experiments)?,
+        })
+    }
+
+    fn identity_from(&self, rows: &[Row]) -> Result<StoreIdentity, StoreError> {
+        let row = rows.first().ok_or_else(|| StoreError::CorruptValue {
+            what: "store_info",
+            value: "no row".into(),
+        })?;
+        Ok(StoreIdentity {
+            store_id: row.try_get(0).map_err(|e| self.err(e))?,
+            created_at: row.try_get(1).map_err(|e| self.err(e))?,
         })
     }
 
     /// Every stored Kubeflow experiment, oldest first.
     pub fn experiments(&self) -> Result<Vec<crate::model::pipeline_run::Experiment>, StoreError> {
-        let rows = self.rows(
-            "SELECT experiment_id, name, description, created_at_ms FROM kfp_experiments \
-             ORDER BY created_at_ms, experiment_id",
-            &[],
-        )?;
+        self.experiments_from(&self.rows(EXPERIMENTS, Vec::new())?)
+    }
+
+    fn experiments_from(
+        &self,
+        rows: &[Row],
+    ) -> Result<Vec<crate::model::pipeline_run::Experiment>, StoreError> {
         rows.iter()
             .map(|row| {
                 Ok(crate::model::pipeline_run::Experiment {
@@ -320,18 +412,21 @@ impl PostgresStore {
                     created_at_ms: row.try_get(3)?,
                 })
             })
-            .collect::<Result<_, postgres::Error>>()
+            .collect::<Result<_, tokio_postgres::Error>>()
             .map_err(|e| self.err(e))
     }
 
     /// Every stored Kubeflow pipeline run, oldest first.
     pub fn pipeline_runs(&self) -> Result<Vec<crate::model::pipeline_run::RunRecord>, StoreError> {
-        let rows = self.rows(
-            "SELECT run_id, record FROM pipeline_runs ORDER BY created_at_ms, run_id",
-            &[],
-        )?;
+        self.pipeline_runs_from(&self.rows(PIPELINE_RUNS, Vec::new())?)
+    }
+
+    fn pipeline_runs_from(
+        &self,
+        rows: &[Row],
+    ) -> Result<Vec<crate::model::pipeline_run::RunRecord>, StoreError> {
         let mut runs = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows {
             let id: String = row.try_get(0).map_err(|e| self.err(e))?;
             let record: &str = row.try_get(1).map_err(|e| self.err(e))?;
             runs.push(
@@ -346,13 +441,12 @@ impl PostgresStore {
 
     /// Every stored resource pool, by id.
     pub fn pools(&self) -> Result<Vec<Pool>, StoreError> {
-        let rows = self.rows(
-            "SELECT pool_id, spec, version, created_at_ms, updated_at_ms FROM pools \
-             ORDER BY pool_id",
-            &[],
-        )?;
+        self.pools_from(&self.rows(POOLS, Vec::new())?)
+    }
+
+    fn pools_from(&self, rows: &[Row]) -> Result<Vec<Pool>, StoreError> {
         let mut pools = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows {
             let pg = |e| self.err(e);
             let id: String = row.try_get(0).map_err(pg)?;
             let spec: &str = row.try_get(1).map_err(pg)?;
@@ -376,14 +470,9 @@ impl PostgresStore {
     }
 
     /// Every host in maintenance, by hostname.
-    fn host_maintenance(&self) -> Result<Vec<HostMaintenance>, StoreError> {
-        let rows = self.rows(
-            "SELECT hostname, state, cause, since_ms, batch_grace_ms, inverse_offer \
-             FROM host_maintenance ORDER BY hostname",
-            &[],
-        )?;
+    fn hosts_from(&self, rows: &[Row]) -> Result<Vec<HostMaintenance>, StoreError> {
         let mut hosts = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows {
             let pg = |e| self.err(e);
             let state: String = row.try_get(1).map_err(pg)?;
             let cause: String = row.try_get(2).map_err(pg)?;
@@ -408,13 +497,14 @@ impl PostgresStore {
 
     /// The number of rows of each table, for `migrate-store`'s check.
     pub fn table_counts(&self) -> Result<BTreeMap<&'static str, i64>, StoreError> {
+        let queries = COPIED_TABLES
+            .iter()
+            .map(|table| (format!("SELECT COUNT(*) FROM {table}"), Vec::new()))
+            .collect();
+        let answers = self.rows_at_once(queries)?;
         let mut counts = BTreeMap::new();
-        for table in COPIED_TABLES {
-            let n: i64 = self.call(|c| {
-                c.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
-                    .map(|r| r.get(0))
-            })?;
-            counts.insert(*table, n);
+        for (table, rows) in COPIED_TABLES.iter().zip(&answers) {
+            counts.insert(*table, one(rows).map_err(|e| self.decode(e))?);
         }
         Ok(counts)
     }
@@ -435,37 +525,22 @@ pub const COPIED_TABLES: &[&str] = &[
 
 impl StoreRead for PostgresStore {
     fn revision(&self) -> Result<Revision, StoreError> {
-        let v: i64 = self.call(|c| {
-            c.query_one("SELECT value FROM revision WHERE id = 1", &[])
-                .map(|r| r.get(0))
-        })?;
+        let v: i64 = self.value(REVISION)?;
         Ok(v as Revision)
     }
 
     fn framework_id(&self) -> Result<Option<String>, StoreError> {
-        self.call(|c| {
-            c.query_one("SELECT framework_id FROM framework WHERE id = 1", &[])
-                .map(|r| r.get(0))
-        })
+        self.value(FRAMEWORK_ID)
     }
 
     fn identity(&self) -> Result<StoreIdentity, StoreError> {
-        self.call(|c| {
-            c.query_one(
-                "SELECT store_id, created_at_ms FROM store_info WHERE id = 1",
-                &[],
-            )
-            .map(|r| StoreIdentity {
-                store_id: r.get(0),
-                created_at: r.get(1),
-            })
-        })
+        self.identity_from(&self.rows(IDENTITY, Vec::new())?)
     }
 
     fn job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         let rows = self.rows(
-            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"),
-            &[&id.as_str()],
+            format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1"),
+            params![id.as_str().to_owned()],
         )?;
         let Some(row) = rows.first() else {
             return Ok(None);
@@ -479,15 +554,12 @@ impl StoreRead for PostgresStore {
     }
 
     fn jobs(&self, offset: u32, limit: u32) -> Result<(Vec<Job>, u32), StoreError> {
-        let total: i64 = self.call(|c| {
-            c.query_one("SELECT COUNT(*) FROM jobs", &[])
-                .map(|r| r.get(0))
-        })?;
+        let total: i64 = self.value("SELECT COUNT(*) FROM jobs")?;
         let mut jobs = self.query_jobs(
-            &format!(
+            format!(
                 "SELECT {JOB_COLUMNS} FROM jobs ORDER BY created_at_ms, job_id LIMIT $1 OFFSET $2"
             ),
-            &[&i64::from(limit), &i64::from(offset)],
+            params![i64::from(limit), i64::from(offset)],
         )?;
         for job in &mut jobs {
             job.pods = self
@@ -500,17 +572,20 @@ impl StoreRead for PostgresStore {
 
     fn runs(&self, job: &JobId) -> Result<Vec<RunRecord>, StoreError> {
         self.query_runs(
-            &format!("SELECT {RUN_COLUMNS} FROM runs WHERE job_id = $1 ORDER BY instance, run"),
-            &[&job.as_str()],
+            format!("SELECT {RUN_COLUMNS} FROM runs WHERE job_id = $1 ORDER BY instance, run"),
+            params![job.as_str().to_owned()],
         )
     }
 
     fn instance_runs(&self, instance: &InstanceId) -> Result<Vec<RunRecord>, StoreError> {
         self.query_runs(
-            &format!(
+            format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE job_id = $1 AND instance = $2 ORDER BY run"
             ),
-            &[&instance.job.as_str(), &i64::from(instance.instance)],
+            params![
+                instance.job.as_str().to_owned(),
+                i64::from(instance.instance)
+            ],
         )
     }
 
@@ -518,7 +593,7 @@ impl StoreRead for PostgresStore {
         // Stored events, and each run's launch intent read from its row,
         // in run order, each run's intent first (as SQLite's).
         let rows = self.rows(
-            &format!(
+            format!(
                 "SELECT run, state, mesos_state, reason, message, healthy, agent_id, hostname, \
                  timestamp_ms, revision, seq AS ord, ready FROM pod_events \
                  WHERE job_id = $1 AND instance = $2 \
@@ -529,7 +604,10 @@ impl StoreRead for PostgresStore {
                  ORDER BY run, ord",
                 launching = PodState::Launching.as_str()
             ),
-            &[&instance.job.as_str(), &i64::from(instance.instance)],
+            params![
+                instance.job.as_str().to_owned(),
+                i64::from(instance.instance)
+            ],
         )?;
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -555,11 +633,11 @@ impl StoreRead for PostgresStore {
 
     fn live_runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         self.query_runs(
-            &format!(
+            format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE {LIVE_RUNS_PREDICATE} \
                  ORDER BY job_id, instance, run"
             ),
-            &[],
+            Vec::new(),
         )
     }
 
@@ -567,7 +645,7 @@ impl StoreRead for PostgresStore {
         let rows = self.rows(
             "SELECT instance, pending_reason, pending_metrics FROM pods \
              WHERE job_id = $1 AND pending_reason IS NOT NULL",
-            &[&job.as_str()],
+            params![job.as_str().to_owned()],
         )?;
         let mut reasons = BTreeMap::new();
         for row in &rows {
@@ -597,10 +675,10 @@ impl StoreRead for PostgresStore {
             "SELECT instance, state, at_ms FROM workflow_events \
              WHERE job_id = $1 AND workflow = $2 AND instance IS NOT DISTINCT FROM $3 \
              ORDER BY seq",
-            &[
-                &job.as_str(),
-                &i64::from(workflow),
-                &instance.map(i64::from),
+            params![
+                job.as_str().to_owned(),
+                i64::from(workflow),
+                instance.map(i64::from)
             ],
         )?;
         let mut events = Vec::with_capacity(rows.len());

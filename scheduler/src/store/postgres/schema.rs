@@ -5,7 +5,7 @@
 //! migrate once. Version 1 is SQLite's schema 19 in PostgreSQL's types.
 //! Never edit a released migration: append a new one.
 
-use postgres::Client;
+use tokio_postgres::Client;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
@@ -156,7 +156,28 @@ pub const MIGRATIONS: &[&str] = &[
      VALUES ('00000000-0000-4000-8000-00000000d3f0', 'Default',
              'All runs created without specifying an experiment are grouped here.',
              (extract(epoch FROM clock_timestamp()) * 1000)::bigint);",
+    // 2: the fencing check as one statement that fails the transaction on
+    // a newer epoch, so that a commit can be sent in one flight (BEGIN to
+    // COMMIT pipelined, `super` module doc): after its error the COMMIT
+    // is a rollback. The share lock is held to the end of the commit, so a
+    // claim (an UPDATE of the row) waits for a commit in flight, and a
+    // commit waits for a claim in progress.
+    "CREATE FUNCTION drover_fence(mine BIGINT) RETURNS BIGINT LANGUAGE plpgsql AS $$
+     DECLARE
+         current BIGINT;
+     BEGIN
+         SELECT epoch INTO current FROM leader_epoch WHERE id = 1 FOR SHARE;
+         IF current IS DISTINCT FROM mine THEN
+             RAISE EXCEPTION 'fenced: leader epoch % claimed since this handle''s %', current, mine
+                 USING ERRCODE = 'DR001', DETAIL = current::text;
+         END IF;
+         RETURN current;
+     END
+     $$;",
 ];
+
+/// The SQLSTATE `drover_fence` raises; its DETAIL is the current epoch.
+pub const FENCED_SQLSTATE: &str = "DR001";
 
 /// The advisory lock every migration holds (any constant: Drover's).
 const MIGRATION_LOCK: i64 = 0x0d20_7e20_0024;
@@ -181,52 +202,60 @@ pub enum MigrateError {
         known: i64,
     },
     /// PostgreSQL refused.
-    Pg(postgres::Error),
+    Pg(tokio_postgres::Error),
 }
 
-impl From<postgres::Error> for MigrateError {
-    fn from(e: postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for MigrateError {
+    fn from(e: tokio_postgres::Error) -> Self {
         MigrateError::Pg(e)
     }
 }
 
 /// The database's schema version (0: an empty database).
-pub fn current(client: &mut Client) -> Result<i64, postgres::Error> {
+pub async fn current(client: &Client) -> Result<i64, tokio_postgres::Error> {
     let exists: bool = client
-        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await?
         .get(0);
     if !exists {
         return Ok(0);
     }
-    let row = client.query_opt("SELECT version FROM schema_version WHERE id = 1", &[])?;
+    let row = client
+        .query_opt("SELECT version FROM schema_version WHERE id = 1", &[])
+        .await?;
     Ok(row.map_or(0, |r| r.get(0)))
 }
 
 /// Applies the migrations this database lacks, or refuses a newer one.
 /// Returns Ok(Ok(())) or the typed refusal, inside the client's result.
-pub fn migrate(client: &mut Client) -> Result<Result<(), MigrateError>, postgres::Error> {
-    match migrate_inner(client) {
+pub async fn migrate(
+    client: &mut Client,
+) -> Result<Result<(), MigrateError>, tokio_postgres::Error> {
+    match migrate_inner(client).await {
         Ok(()) => Ok(Ok(())),
         Err(MigrateError::Pg(e)) => Err(e),
         Err(e) => Ok(Err(e)),
     }
 }
 
-fn migrate_inner(client: &mut Client) -> Result<(), MigrateError> {
+async fn migrate_inner(client: &mut Client) -> Result<(), MigrateError> {
     // Replicas opening the store at once: the lock serialises them, the
     // first migrates and the others find the schema current.
     loop {
-        let mut tx = client.transaction()?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_version (
                  id INTEGER PRIMARY KEY CHECK (id = 1),
                  version BIGINT NOT NULL
              );
              INSERT INTO schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;",
-        )?;
+        )
+        .await?;
         let version: i64 = tx
-            .query_one("SELECT version FROM schema_version WHERE id = 1", &[])?
+            .query_one("SELECT version FROM schema_version WHERE id = 1", &[])
+            .await?
             .get(0);
         if version > latest() {
             return Err(MigrateError::TooNew {
@@ -238,14 +267,15 @@ fn migrate_inner(client: &mut Client) -> Result<(), MigrateError> {
             .ok()
             .and_then(|v| MIGRATIONS.get(v))
         else {
-            tx.commit()?;
+            tx.commit().await?;
             return Ok(());
         };
-        tx.batch_execute(sql)?;
+        tx.batch_execute(sql).await?;
         tx.execute(
             "UPDATE schema_version SET version = $1 WHERE id = 1",
             &[&(version + 1)],
-        )?;
-        tx.commit()?;
+        )
+        .await?;
+        tx.commit().await?;
     }
 }
