@@ -109,25 +109,22 @@ pub async fn probe_replica(address: &str) -> Option<ReplicaProbe> {
 
 /// Every run in the store at `url`; `None` while it cannot be read.
 pub async fn read_store(url: &str) -> Option<Vec<StoreRun>> {
-    let url = url.to_owned();
-    tokio::task::spawn_blocking(move || read_store_blocking(&url))
-        .await
-        .ok()
-        .flatten()
-}
-
-fn read_store_blocking(url: &str) -> Option<Vec<StoreRun>> {
-    let mut config: postgres::Config = url.parse().ok()?;
+    let mut config: tokio_postgres::Config = url.parse().ok()?;
     config.connect_timeout(Duration::from_secs(5));
-    let mut client = config.connect(postgres::NoTls).ok()?;
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.ok()?;
+    // The connection's I/O runs beside the query and ends with the client.
+    let io = tokio::spawn(connection);
     let rows = client
         .query(
             "SELECT job_id, instance, run, state, launched_at_ms, completed_at_ms FROM runs",
             &[],
         )
-        .ok()?;
+        .await;
+    drop(client);
+    let _ = io.await;
     Some(
-        rows.iter()
+        rows.ok()?
+            .iter()
             .filter_map(|row| {
                 Some(StoreRun {
                     job: row.try_get(0).ok()?,
