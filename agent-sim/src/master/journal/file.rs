@@ -264,7 +264,13 @@ mod tests {
         new.compact(&framework_record("fw5")).unwrap();
         assert!(!new.wants_compaction());
         new.append(&framework_record("fw6")).unwrap();
-        let ids: Vec<_> = dir.read().unwrap().recovered.frameworks.into_keys().collect();
+        let ids: Vec<_> = dir
+            .read()
+            .unwrap()
+            .recovered
+            .frameworks
+            .into_keys()
+            .collect();
         assert_eq!(ids, ["fw5", "fw6"]);
     }
 }
