@@ -98,6 +98,9 @@ impl PgServer {
     }
 }
 
+/// One report line: metric, value, unit.
+pub type Figure = (&'static str, f64, &'static str);
+
 /// PostgreSQL's and the store thread's counters at one moment.
 #[derive(Debug, Clone, Copy)]
 pub struct PgSample {
@@ -127,7 +130,7 @@ impl PgSample {
 
     /// What happened between `self` and `later`, over `secs` of launch,
     /// as report lines (metric, value, unit).
-    pub fn since(&self, later: &PgSample, secs: f64) -> Vec<(&'static str, f64, &'static str)> {
+    pub fn since(&self, later: &PgSample, secs: f64) -> Vec<Figure> {
         let commits = (later.commits - self.commits).max(0.0);
         let per = |v: f64| if commits > 0.0 { v / commits } else { 0.0 };
         let writes = later.thread_writes - self.thread_writes;
