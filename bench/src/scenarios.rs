@@ -75,7 +75,7 @@ pub struct Bench {
     pub label_store: bool,
     /// What PostgreSQL and the store thread did during the latest launch
     /// on PostgreSQL: its scenario and figures.
-    pub pg_limits: Option<(String, Vec<(&'static str, f64, &'static str)>)>,
+    pub pg_limits: Option<(String, Vec<crate::stores::Figure>)>,
 }
 
 impl Bench {

@@ -10,8 +10,10 @@
 //! What limits a launch on PostgreSQL is read around it ([`PgSample`]):
 //! the commits (`pg_stat_database`), the server's time executing them,
 //! the WAL flushes and their time (`pg_stat_wal`, with
-//! `track_wal_io_timing`), and the scheduler's store thread: its CPU time
-//! and its socket writes (`/proc/PID/task/TID/{stat,io}`), one per flight.
+//! `track_wal_io_timing`), and the CPU time of the scheduler's store
+//! thread (`/proc/PID/task/TID/stat`). Round trips are not counted here
+//! (`/proc`'s `syscw` does not count `send()`): one flight per commit is
+//! the store's construction.
 
 use drover_test_support::postgres::Postgres;
 use std::path::Path;
@@ -98,6 +100,9 @@ impl PgServer {
     }
 }
 
+/// One report line: metric, value, unit.
+pub type Figure = (&'static str, f64, &'static str);
+
 /// PostgreSQL's and the store thread's counters at one moment.
 #[derive(Debug, Clone, Copy)]
 pub struct PgSample {
@@ -106,7 +111,6 @@ pub struct PgSample {
     wal_syncs: f64,
     wal_sync_ms: f64,
     thread_cpu_secs: f64,
-    thread_writes: f64,
 }
 
 impl PgSample {
@@ -114,30 +118,27 @@ impl PgSample {
     /// writer's store thread is read).
     pub fn take(pg: &PgServer, scheduler: u32) -> Option<PgSample> {
         let [commits, active_ms, wal_syncs, wal_sync_ms, _] = pg.counters()?;
-        let (thread_cpu_secs, thread_writes) = writer_thread(scheduler).unwrap_or((0.0, 0.0));
+        let thread_cpu_secs = writer_thread_cpu(scheduler).unwrap_or(0.0);
         Some(PgSample {
             commits,
             active_ms,
             wal_syncs,
             wal_sync_ms,
             thread_cpu_secs,
-            thread_writes,
         })
     }
 
     /// What happened between `self` and `later`, over `secs` of launch,
     /// as report lines (metric, value, unit).
-    pub fn since(&self, later: &PgSample, secs: f64) -> Vec<(&'static str, f64, &'static str)> {
+    pub fn since(&self, later: &PgSample, secs: f64) -> Vec<Figure> {
         let commits = (later.commits - self.commits).max(0.0);
         let per = |v: f64| if commits > 0.0 { v / commits } else { 0.0 };
-        let writes = later.thread_writes - self.thread_writes;
         let active = (later.active_ms - self.active_ms) / 1e3;
         let syncs = later.wal_syncs - self.wal_syncs;
         let sync_secs = (later.wal_sync_ms - self.wal_sync_ms) / 1e3;
         let cpu = later.thread_cpu_secs - self.thread_cpu_secs;
         vec![
             ("commits", commits, "transactions"),
-            ("store thread writes per commit", per(writes), "writes"),
             ("store thread CPU", cpu, "s"),
             ("store thread CPU per commit", per(cpu) * 1e3, "ms"),
             ("server time executing", active, "s"),
@@ -150,9 +151,9 @@ impl PgSample {
     }
 }
 
-/// The CPU seconds and write syscalls of the scheduler's writer store
-/// thread (`drover_scheduler`'s `WRITER_THREAD`).
-fn writer_thread(pid: u32) -> Option<(f64, f64)> {
+/// The CPU seconds of the scheduler's writer store thread
+/// (`drover_scheduler`'s `WRITER_THREAD`).
+fn writer_thread_cpu(pid: u32) -> Option<f64> {
     let name = drover_scheduler::store::postgres::WRITER_THREAD;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
         .ok()?
@@ -168,13 +169,7 @@ fn writer_thread(pid: u32) -> Option<(f64, f64)> {
         let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
         // SAFETY: sysconf reads a constant of the system; no memory is touched.
         let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        let cpu = (ticks(11)? + ticks(12)?) / per_sec.max(1.0);
-        let io = std::fs::read_to_string(dir.join("io")).ok()?;
-        let writes = io
-            .lines()
-            .find_map(|l| l.strip_prefix("syscw:"))
-            .and_then(|v| v.trim().parse().ok())?;
-        return Some((cpu, writes));
+        return Some((ticks(11)? + ticks(12)?) / per_sec.max(1.0));
     }
     None
 }

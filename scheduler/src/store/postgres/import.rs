@@ -69,6 +69,9 @@ pub enum ImportError {
     },
 }
 
+/// One table's copy: its name, columns, their COPY types, and its rows.
+type TableRows = (String, Vec<String>, Vec<Type>, Vec<Vec<Param>>);
+
 /// The COPY type of a PostgreSQL column type [`convert`] knows.
 fn copy_type(pg_type: &str) -> Option<Type> {
     Some(match pg_type {
@@ -123,7 +126,7 @@ pub fn import(from: &SqliteStore, to: &PostgresStore) -> Result<ImportReport, Im
     let wrap = StoreError::sqlite(from.path());
     // Every table's rows, read first (the source is not in use: its lock
     // is held), converted to the target's column types.
-    let mut batches: Vec<(String, Vec<String>, Vec<Type>, Vec<Vec<Param>>)> = Vec::new();
+    let mut batches: Vec<TableRows> = Vec::new();
     for table in COPIED_TABLES {
         let pg_columns: Vec<(String, String)> = to.call(move |s| {
             Box::pin(async move {

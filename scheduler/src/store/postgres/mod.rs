@@ -49,7 +49,7 @@
 //! - [`session`]: the store thread, the connection and flights.
 //! - `write`: [`super::Store::commit`] and the leader claim.
 //! - `read`: [`super::StoreRead`] and the engine's start-up load.
-//! - [`import`]: `migrate-store`.
+//! - [`import`] copies a SQLite store in (`migrate-store`).
 
 /// Owned parameters ([`Param`]) for a call.
 macro_rules! params {

@@ -576,16 +576,14 @@ fn launch_steps(steps: &mut Vec<Step>, launches: &[LaunchRecord], ports: &[Optio
     let spec_version: Vec<i64> = launches.iter().map(|l| l.spec_version as i64).collect();
     let at: Vec<i64> = launches.iter().map(|l| l.at).collect();
     steps.push(Step::new(
-        concat!(
-            "INSERT INTO runs (job_id, instance, run, state, agent_id, hostname, spec_version, \
-             launched_at_ms, updated_at_ms, revision, ports, launch_revision) \
-             SELECT u.job_id, u.instance, u.run, u.state, u.agent_id, u.hostname, \
-             u.spec_version, u.at, u.at, r.value, u.ports, r.value \
-             FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
-             $6::text[], $7::bigint[], $8::bigint[], $9::text[]) \
-             AS u(job_id, instance, run, state, agent_id, hostname, spec_version, at, ports), \
-             (SELECT value FROM revision WHERE id = 1) AS r"
-        ),
+        "INSERT INTO runs (job_id, instance, run, state, agent_id, hostname, spec_version, \
+         launched_at_ms, updated_at_ms, revision, ports, launch_revision) \
+         SELECT u.job_id, u.instance, u.run, u.state, u.agent_id, u.hostname, \
+         u.spec_version, u.at, u.at, r.value, u.ports, r.value \
+         FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], \
+         $6::text[], $7::bigint[], $8::bigint[], $9::text[]) \
+         AS u(job_id, instance, run, state, agent_id, hostname, spec_version, at, ports), \
+         (SELECT value FROM revision WHERE id = 1) AS r",
         params![
             job.clone(),
             instance.clone(),
