@@ -416,7 +416,7 @@ fn postgres_and_sqlite_keep_the_same_contract() {
 }
 
 #[test]
-fn the_database_refuses_a_second_live_run_of_an_instance_but_a_handover() {
+fn the_database_refuses_a_second_live_run_of_an_instance_but_a_handover_or_a_replacement() {
     let pg = Postgres::start();
     let mut store = PostgresStore::open(&pg.create_database("live")).unwrap();
     let job = create(&mut store, "j", 1, 1);
@@ -427,7 +427,7 @@ fn the_database_refuses_a_second_live_run_of_an_instance_but_a_handover() {
     });
     let err = second.expect_err("two live runs of one instance");
     assert!(
-        format!("{:?}", err).contains("runs_one_live_per_instance"),
+        format!("{:?}", err).contains("run 1 of j-0 inserted beside its live run 0"),
         "{err:?}"
     );
     // A handover's replacement is the one exception.
@@ -439,6 +439,27 @@ fn the_database_refuses_a_second_live_run_of_an_instance_but_a_handover() {
     statuses(&mut store, vec![updated(&job, 0, 1, PodState::Succeeded)]);
     launches(&mut store, vec![launch(&job, 0, 2, 20)]);
     assert_eq!(store.live_runs().unwrap().len(), 1);
+
+    // The partition policy's replacement: a run unreachable past the
+    // policy's wait is replaced beside it, and the replaced run may come
+    // back RUNNING (its agent returned) until the engine kills it. Other
+    // instances' launches in the same commit are not refused with it.
+    let (mut away, event) = updated(&job, 0, 2, PodState::Running);
+    away.unreachable_since = Some(30);
+    statuses(&mut store, vec![(away, event)]);
+    let other = create(&mut store, "k", 2, 1);
+    launches(
+        &mut store,
+        vec![launch(&job, 0, 3, 40), launch(&other, 0, 0, 40)],
+    );
+    statuses(&mut store, vec![updated(&job, 0, 2, PodState::Running)]);
+    assert_eq!(store.live_runs().unwrap().len(), 3);
+    // Two runs inserted for one instance in one statement are refused too.
+    let twice = store.commit(&Change {
+        launches: vec![launch(&other, 1, 0, 50), launch(&other, 1, 1, 50)],
+        ..Change::default()
+    });
+    twice.expect_err("two live runs of one instance in one commit");
 }
 
 #[test]

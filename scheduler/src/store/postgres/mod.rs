@@ -5,7 +5,8 @@
 //! `synchronous_commit` default), every revisioned change bumps one
 //! store-wide revision, the same rows, migrations with a version check
 //! that refuses a newer schema. The database itself enforces one live run
-//! per instance (a partial unique index, [`schema`]) and fencing (the
+//! per instance as the engine rules it (a trigger on inserted runs,
+//! [`schema`] migration 3) and fencing (the
 //! leader epoch, checked under a row lock in every commit of a handle that
 //! claimed).
 //!

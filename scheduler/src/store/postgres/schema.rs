@@ -174,6 +174,44 @@ pub const MIGRATIONS: &[&str] = &[
          RETURN current;
      END
      $$;",
+    // 3: "one live run per instance" as the engine rules it
+    // (`model::run::may_launch`): a run may be inserted only when every
+    // other run of its instance has ended, is handing over, or is
+    // unreachable (the partition policy's replacement). Version 1's unique
+    // index counted an unreachable run live, so once an agent stayed away
+    // past `inactive_after_secs` every launch intent naming the replaced
+    // instance failed, and with it the whole commit: the leader launched
+    // nothing, in any job, until the unreachable run was given up (the
+    // chaos suite's long dose found it). No index can say this rule: the
+    // replaced run may come back RUNNING beside its replacement (until the
+    // engine kills it), which a unique index would refuse as well. So the
+    // rule is checked where runs are inserted, once per statement against
+    // the rows it inserted.
+    "DROP INDEX runs_one_live_per_instance;
+     CREATE FUNCTION drover_one_live_run() RETURNS trigger LANGUAGE plpgsql AS $$
+     DECLARE
+         clash RECORD;
+     BEGIN
+         SELECT n.job_id, n.instance, n.run, r.run AS live_run INTO clash
+         FROM inserted n
+         JOIN runs r ON r.job_id = n.job_id AND r.instance = n.instance AND r.run <> n.run
+         WHERE r.completed_at_ms IS NULL
+           AND r.state NOT IN
+               ('POD_STATE_SUCCEEDED', 'POD_STATE_FAILED', 'POD_STATE_KILLED', 'POD_STATE_LOST')
+           AND NOT r.handing_over
+           AND r.unreachable_since_ms IS NULL
+         LIMIT 1;
+         IF FOUND THEN
+             RAISE EXCEPTION 'run % of %-% inserted beside its live run %',
+                 clash.run, clash.job_id, clash.instance, clash.live_run
+                 USING ERRCODE = 'unique_violation';
+         END IF;
+         RETURN NULL;
+     END
+     $$;
+     CREATE TRIGGER runs_one_live_per_instance AFTER INSERT ON runs
+         REFERENCING NEW TABLE AS inserted
+         FOR EACH STATEMENT EXECUTE FUNCTION drover_one_live_run();",
 ];
 
 /// The SQLSTATE `drover_fence` raises; its DETAIL is the current epoch.

@@ -547,8 +547,8 @@ pub(super) fn rounds<T, K: Eq + Hash>(items: &[T], key: impl Fn(&T) -> K) -> Vec
 
 fn launch_steps(steps: &mut Vec<Step>, launches: &[LaunchRecord], ports: &[Option<String>]) {
     // The old runs are marked before their replacements are inserted: the
-    // one-live-run index allows a second live run only beside a run
-    // handing over. (Marking twice is as marking once.)
+    // one-live-run trigger allows a second live run only beside a run
+    // handing over (or unreachable). (Marking twice is as marking once.)
     let handing: Vec<(&TaskId, u32)> = launches
         .iter()
         .filter_map(|l| l.hands_over.map(|from| (&l.task_id, from)))
