@@ -54,6 +54,7 @@ impl Master {
         if !self.fleet.set_connected(i, false) {
             return Ok(fx);
         }
+        self.note_agents_changed();
         for offer in self.offers.on_agent(i) {
             self.rescind_offer(&offer, &mut fx);
         }
@@ -111,6 +112,7 @@ impl Master {
         if !self.fleet.set_connected(i, true) {
             return Ok(fx);
         }
+        self.note_agents_changed();
         let unix = self.unix(now);
         for key in self.tasks.on_agent(i) {
             let Some(back) = self.tasks.on_agent_returned(&key) else {

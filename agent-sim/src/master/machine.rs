@@ -208,11 +208,17 @@ impl Master {
             self.fleet.add(id.clone(), spec, self.config.ip.into(), now);
             ids.push(id);
         }
+        self.note_agents_changed();
+        self.timers.allocate_soon(now);
+        ids
+    }
+
+    /// With a journal: the fleet changed (agents added, failed, returned),
+    /// so the turn writes it again.
+    pub(super) fn note_agents_changed(&mut self) {
         if self.journal_agents.is_some() {
             self.journal_agents = Some(true);
         }
-        self.timers.allocate_soon(now);
-        ids
     }
 
     /// When [`Master::on_tick`] must next be called.

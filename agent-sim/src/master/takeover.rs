@@ -145,6 +145,7 @@ impl Master {
                 hostname: agent.hostname.clone(),
                 resources: agent.total.to_protos(None),
                 attributes: agent.attributes.clone(),
+                disconnected: !agent.connected,
             };
             encode_frame(
                 &Entry {
@@ -212,7 +213,12 @@ impl Master {
                 endpoint: None,
             };
             let index = usize::try_from(index).unwrap_or(usize::MAX);
-            self.fleet.adopt(index, a.id, spec, ip, now);
+            let place = self.fleet.adopt(index, a.id, spec, ip, now);
+            if a.disconnected {
+                // Still away: its tasks come adopted unreachable, and its
+                // return re-registers it (and them) with this master.
+                self.fleet.set_connected(place, false);
+            }
             adopted.agents += 1;
         }
         for (id, info) in recovered.frameworks {

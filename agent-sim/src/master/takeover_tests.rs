@@ -258,3 +258,62 @@ fn the_journal_compacts_into_a_snapshot_that_replays_the_same() {
     assert_eq!(from_journal.tasks, from_snapshot.tasks);
     assert!(from_snapshot.records < from_journal.records + 1);
 }
+
+#[test]
+fn an_agent_away_at_the_takeover_is_adopted_away_and_re_registers_when_it_returns() {
+    let t0 = Instant::now();
+    let (mut journal, fw, _, mut old) = journaled(t0);
+    let service_agent = |m: &Master| {
+        let task = m.tasks().find(|t| t.task_id.value == "service").unwrap();
+        m.agents()[task.agent].id.clone()
+    };
+    let away = service_agent(&old);
+    old.on_agent_failed(&away, t0).unwrap();
+    old.journal_turn(t0, &mut journal);
+    let service = v1::TaskId {
+        value: "service".into(),
+    };
+
+    let (recovered, _) = replay(&journal);
+    let mut new = standby(2, t0);
+    new.adopt(recovered, t0);
+    let agent = new.agents().iter().find(|a| a.id == away).unwrap();
+    assert!(!agent.connected, "adopted as it was: away");
+    assert_ne!(
+        new.reconcile_one(&fw, &service, None, t0).state,
+        TaskState::TaskRunning as i32,
+        "its task is unreachable until it returns"
+    );
+    // Its return re-registers it with the new master, task and all.
+    new.on_agent_restored(&away, t0).unwrap();
+    assert!(
+        new.agents()
+            .iter()
+            .find(|a| a.id == away)
+            .unwrap()
+            .connected
+    );
+    assert_eq!(
+        new.reconcile_one(&fw, &service, None, t0).state,
+        TaskState::TaskRunning as i32
+    );
+
+    // An agent that returned before the takeover is adopted connected.
+    old.on_agent_restored(&away, t0).unwrap();
+    old.journal_turn(t0, &mut journal);
+    let (recovered, _) = replay(&journal);
+    let mut later = standby(2, t0);
+    later.adopt(recovered, t0);
+    assert!(
+        later
+            .agents()
+            .iter()
+            .find(|a| a.id == away)
+            .unwrap()
+            .connected
+    );
+    assert_eq!(
+        later.reconcile_one(&fw, &service, None, t0).state,
+        TaskState::TaskRunning as i32
+    );
+}

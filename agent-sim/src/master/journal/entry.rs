@@ -56,6 +56,10 @@ pub struct AgentEntry {
     pub resources: Vec<v1::Resource>,
     #[prost(message, repeated, tag = "5")]
     pub attributes: Vec<v1::Attribute>,
+    /// Failed (`/sim/agents/{id}/fail`) and not yet returned: a new leader
+    /// adopts it unreachable, and it re-registers when it returns.
+    #[prost(bool, tag = "6")]
+    pub disconnected: bool,
 }
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, prost::Message)]
