@@ -315,19 +315,39 @@ async fn churn_agents(
         )
         .await;
     }
-    // They come back on their own time; the schedule goes on.
+    // They come back on their own time, to whichever master leads then
+    // (after a master failover the new leader holds them, journaled as
+    // unreachable); the schedule goes on meanwhile.
     let n = chosen.len();
-    let returning = master.clone();
+    let cluster = Arc::clone(cluster);
     background.push(tokio::spawn(async move {
         tokio::time::sleep(down).await;
-        for id in &chosen {
-            let _ = client::post(
-                &returning,
-                &format!("/sim/agents/{id}/restore"),
-                &json!({}),
-                Duration::from_secs(10),
-            )
-            .await;
+        let deadline = Instant::now() + LEADER_LIMIT;
+        let mut left = chosen;
+        while !left.is_empty() && Instant::now() < deadline {
+            let Some(master) = find_leading_master(&cluster).await else {
+                tokio::time::sleep(FAILOVER_POLL).await;
+                continue;
+            };
+            let mut still = Vec::new();
+            for id in left {
+                // 404: this master never knew the agent (a fresh fleet).
+                let settled = client::post(
+                    &master,
+                    &format!("/sim/agents/{id}/restore"),
+                    &json!({}),
+                    Duration::from_secs(10),
+                )
+                .await
+                .is_ok_and(|a| a.status == 200 || a.status == 404);
+                if !settled {
+                    still.push(id);
+                }
+            }
+            left = still;
+            if !left.is_empty() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
     }));
     Outcome::Done {
