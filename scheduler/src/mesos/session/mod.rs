@@ -247,6 +247,12 @@ pub struct Session {
     state: State,
     framework_id: Option<FrameworkId>,
     next_master: usize,
+    /// The master a SUBSCRIBE was redirected to, when the session waits
+    /// before following it (a redirect after a redirect): the next attempt
+    /// goes there rather than to the next master in the list.
+    follow: Option<Endpoint>,
+    /// SUBSCRIBEs answered by a redirect since the last other answer.
+    redirects_in_a_row: u32,
     generation: u64,
     rng: SmallRng,
     reconnects: u64,
@@ -269,6 +275,8 @@ impl Session {
             },
             framework_id,
             next_master: 0,
+            follow: None,
+            redirects_in_a_row: 0,
             generation: 0,
             rng,
             reconnects: 0,
@@ -318,7 +326,8 @@ impl Session {
     pub fn on_tick(&mut self, now: Instant) -> Vec<Action> {
         match self.state.clone() {
             State::Disconnected { attempt, retry_at } if now >= retry_at => {
-                self.connect(self.pick_master(), attempt, now)
+                let master = self.follow.take().unwrap_or_else(|| self.pick_master());
+                self.connect(master, attempt, now)
             }
             State::Connecting {
                 generation,
@@ -364,6 +373,7 @@ impl Session {
         }
         match response {
             SubscribeResponse::Streaming(stream_id) => {
+                self.redirects_in_a_row = 0;
                 self.state = State::Subscribing {
                     master,
                     generation,
@@ -378,7 +388,25 @@ impl Session {
                     generation,
                     reason: "redirected to the leading master",
                 }];
-                actions.extend(self.connect(leader, attempt, now));
+                // The first redirect is followed at once (the usual case: a
+                // standby names the leader). A redirect after a redirect
+                // waits the backoff: a master restarted while its previous
+                // incarnation's znode lives on names itself as the leader,
+                // and following at once posted thousands of SUBSCRIBEs a
+                // second until that session expired (the chaos suite saw
+                // it after master failovers).
+                let waits = self.redirects_in_a_row;
+                self.redirects_in_a_row = waits.saturating_add(1);
+                if waits == 0 {
+                    actions.extend(self.connect(leader, attempt, now));
+                } else {
+                    let delay = self.config.backoff.delay(waits - 1, &mut self.rng);
+                    self.follow = Some(leader);
+                    self.state = State::Disconnected {
+                        attempt,
+                        retry_at: now + delay,
+                    };
+                }
                 actions
             }
             SubscribeResponse::Failed { .. } => {
@@ -642,6 +670,8 @@ impl Session {
         now: Instant,
     ) -> Vec<Action> {
         let actions = self.disconnect(generation, reason);
+        self.follow = None;
+        self.redirects_in_a_row = 0;
         self.next_master = (self.next_master + 1) % self.config.masters.len().max(1);
         let delay = self.config.backoff.delay(attempt, &mut self.rng);
         self.state = State::Disconnected {

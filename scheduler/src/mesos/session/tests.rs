@@ -144,6 +144,34 @@ fn a_307_on_subscribe_connects_to_the_leader_named_in_location() {
 }
 
 #[test]
+fn a_redirect_after_a_redirect_waits_the_backoff_then_follows_it() {
+    // A master restarted while its old znode lives on names itself the
+    // leader: following every such 307 at once was a SUBSCRIBE storm.
+    let now = Instant::now();
+    let mut s = session(None, now);
+    let actions = s.on_start(now);
+    let (_, generation, _) = connect_of(&actions);
+    let leader = endpoint("leader:5050");
+    let actions =
+        s.on_subscribe_response(generation, SubscribeResponse::Redirect(leader.clone()), now);
+    let (_, generation, _) = connect_of(&actions);
+    let actions =
+        s.on_subscribe_response(generation, SubscribeResponse::Redirect(leader.clone()), now);
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Connect { .. })),
+        "the second redirect in a row is not followed at once: {actions:?}"
+    );
+    let State::Disconnected { retry_at, .. } = s.state().clone() else {
+        panic!("waiting: {:?}", s.state());
+    };
+    assert!(retry_at > now);
+    assert!(s.on_tick(now).is_empty());
+    let (master, generation, _) = connect_of(&s.on_tick(retry_at));
+    assert_eq!(master, leader, "the wait ends at the master it was sent to");
+    assert!(generation > 0);
+}
+
+#[test]
 fn a_307_on_a_call_means_leader_change_and_resubscribes_with_the_same_id() {
     let now = Instant::now();
     let mut s = session(None, now);
